@@ -1,0 +1,425 @@
+"""Workflow generators: named, parameterised, executable DAG shapes.
+
+Every generator returns a validated :class:`~planning.workflow.Workflow` whose
+tasks carry real code from :mod:`planning.kernels` (``func`` plus ``args`` with
+:class:`~planning.workflow.Ref` placeholders) and hints: ``runtime_s`` is what
+the kernel takes on one core of the development machine (see the rates in
+:mod:`planning.kernels`), ``output_bytes`` the size of the pickled result.
+
+Generators are registered by name in :data:`GENERATORS`; add your own with
+:func:`register_generator`, then refer to it as ``gen:NAME:k=v,...`` anywhere a
+workflow is accepted (:func:`parse_generator_spec`, :func:`planning.loading.load_workflow`).
+
+Defaults are small on purpose: running every generator for real takes a few
+seconds (``fan_out`` and ``deep_chain`` are large but their tasks are near
+no-ops).  Building costs O(n + e); ``random_layered`` builds 10,000 tasks in well
+under a second.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import types
+import typing
+from typing import Any, Callable, Mapping, TypeVar
+
+import numpy as np
+
+from planning import kernels
+from planning.errors import WorkflowError
+from planning.workflow import Ref, Task, Workflow, iter_refs
+
+GeneratorFn = Callable[..., Workflow]
+G = TypeVar("G", bound=GeneratorFn)
+
+#: Generator name -> function.  Add entries with :func:`register_generator`.
+GENERATORS: dict[str, GeneratorFn] = {}
+
+#: Rough pickled size of a small int / float result (header + payload).
+SMALL_RESULT_BYTES = 16
+#: Rough pickled overhead of a numpy array besides its data.
+ARRAY_OVERHEAD_BYTES = 160
+
+
+def register_generator(name: str | GeneratorFn | None = None, *, replace: bool = False):
+    """Register a generator under ``name`` (default: the function's name).
+
+    Use bare (``@register_generator``) or with a name
+    (``@register_generator("my_shape")``).  A generator is a function whose
+    parameters all have defaults (their types drive the coercion of
+    ``gen:NAME:k=v`` specs) and which returns a :class:`Workflow`.  Registering a
+    taken name raises unless ``replace=True``.
+    """
+    def wrap(fn: G, key: str | None = None) -> G:
+        key = key or fn.__name__
+        if not replace and key in GENERATORS and GENERATORS[key] is not fn:
+            raise WorkflowError(f"a generator named {key!r} is already registered",
+                                "choose another name or pass replace=True")
+        missing = [p.name for p in inspect.signature(fn).parameters.values()
+                   if p.default is inspect.Parameter.empty
+                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if missing:
+            raise WorkflowError(f"generator {key!r}: parameters {missing} have no default",
+                                "give every generator parameter a default value")
+        GENERATORS[key] = fn
+        return fn
+
+    if callable(name):
+        return wrap(name)
+    return lambda fn: wrap(fn, name)
+
+
+def generate(name: str, **params: Any) -> Workflow:
+    """Build the workflow of generator ``name`` with ``params`` (Python values)."""
+    fn = _lookup(name)
+    valid = _parameters(fn)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise WorkflowError(f"generator {name!r} has no parameter(s) {', '.join(unknown)}",
+                            f"valid parameters: {_describe(valid)}")
+    return fn(**params)
+
+
+def list_generators() -> dict[str, dict[str, Any]]:
+    """Each registered generator with its parameters and their defaults."""
+    return {name: {k: p.default for k, p in _parameters(fn).items()} for name, fn in GENERATORS.items()}
+
+
+def parse_generator_spec(spec: str) -> Workflow:
+    """Build a workflow from ``gen:NAME[:k=v,k=v...]`` (the ``gen:`` prefix is optional).
+
+    Values are coerced to the type of the parameter's annotation (or default):
+    ``int`` accepts ``10000`` and ``1e4``, ``bool`` accepts true/false/yes/no/1/0,
+    ``None`` is written ``none``.  Unknown generators and unknown or ill-typed
+    parameters raise :class:`WorkflowError` listing what is valid.
+    """
+    text = spec.strip()
+    if text.startswith("gen:"):
+        text = text[4:]
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    fn = _lookup(name)
+    valid = _parameters(fn)
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise WorkflowError(f"generator spec {spec!r}: {item!r} is not key=value",
+                                f"write gen:{name}:key=value,...; valid parameters: {_describe(valid)}")
+        if key not in valid:
+            raise WorkflowError(f"generator {name!r} has no parameter {key!r}",
+                                f"valid parameters: {_describe(valid)}")
+        if key in params:
+            raise WorkflowError(f"generator spec {spec!r} sets {key!r} twice", "give each parameter once")
+        params[key] = _coerce(fn, valid[key], raw.strip(), name)
+    return fn(**params)
+
+
+# ---------------------------------------------------------------- spec helpers
+def _lookup(name: str) -> GeneratorFn:
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        raise WorkflowError(f"unknown generator {name!r}",
+                            f"known generators: {', '.join(sorted(GENERATORS))}") from None
+
+
+def _parameters(fn: GeneratorFn) -> dict[str, inspect.Parameter]:
+    return {p.name: p for p in inspect.signature(fn).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _describe(params: Mapping[str, inspect.Parameter]) -> str:
+    return ", ".join(f"{k}={p.default!r}" for k, p in params.items()) or "(none)"
+
+
+def _target_types(fn: GeneratorFn, param: inspect.Parameter) -> tuple[type, ...]:
+    """The concrete types a parameter accepts, from its annotation or default."""
+    try:
+        hint = typing.get_type_hints(fn).get(param.name)
+    except Exception:  # unresolvable annotations: fall back to the default's type
+        hint = None
+    if hint is not None:
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        found = tuple(a for a in args if isinstance(a, type))
+        if found:
+            return found
+    if param.default is None:
+        return (type(None), int, float, str)
+    return (type(param.default),)
+
+
+def _coerce(fn: GeneratorFn, param: inspect.Parameter, raw: str, gen: str) -> Any:
+    types_ = _target_types(fn, param)
+    if type(None) in types_ and raw.lower() in ("none", "null", ""):
+        return None
+    for t in (t for t in types_ if t is not type(None)):
+        try:
+            return _convert(t, raw)
+        except (TypeError, ValueError):
+            continue
+    names = " or ".join(t.__name__ for t in types_)
+    raise WorkflowError(f"generator {gen!r}: parameter {param.name!r} expects {names}, got {raw!r}",
+                        f"give {param.name} a value like {param.default!r}")
+
+
+def _convert(t: type, raw: str) -> Any:
+    if t is bool:
+        low = raw.lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        raise ValueError(raw)
+    if t is int:
+        try:
+            return int(raw)
+        except ValueError:
+            value = float(raw)  # accepts 1e4
+            if not value.is_integer():
+                raise
+            return int(value)
+    if t in (float, str):
+        return t(raw)
+    raise TypeError(t)
+
+
+def _check(name: str, value: Any, minimum: float, gen: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value < minimum:
+        raise WorkflowError(f"generator {gen!r}: {name} must be a number >= {minimum}, got {value!r}",
+                            f"set {name} >= {minimum}")
+
+
+def _spin(task_id: str, units: int, *inputs: Any, kind: str = "spin") -> Task:
+    return Task(task_id, kind, runtime_s=kernels.spin_seconds(units), output_bytes=SMALL_RESULT_BYTES,
+                func=kernels.spin, args=(units, *inputs))
+
+
+def _noop(task_id: str, *inputs: Any) -> Task:
+    return Task(task_id, "noop", runtime_s=kernels.CALL_OVERHEAD_S, output_bytes=SMALL_RESULT_BYTES,
+                func=kernels.noop, args=inputs)
+
+
+def _build(tasks: list[Task], name: str, gen: str, params: Mapping[str, Any]) -> Workflow:
+    """Workflow from tasks whose parents are exactly the Refs in their arguments."""
+    parents = {t.id: list(dict.fromkeys(iter_refs(t.args))) for t in tasks}
+    return Workflow.from_tasks(tasks, parents, name=name,
+                               metadata={"generator": gen, "params": dict(params)})
+
+
+# ---------------------------------------------------------------- generators
+@register_generator
+def chain(length: int = 10, units: int = 20_000) -> Workflow:
+    """``length`` :func:`~planning.kernels.spin` tasks in a line (``t0 -> t1 -> ...``)."""
+    _check("length", length, 1, "chain")
+    _check("units", units, 0, "chain")
+    tasks = [_spin("t0", units)]
+    tasks += [_spin(f"t{i}", units, Ref(f"t{i - 1}")) for i in range(1, length)]
+    return _build(tasks, f"chain-{length}", "chain", {"length": length, "units": units})
+
+
+@register_generator
+def fork_join(width: int = 8, depth: int = 1, units: int = 20_000) -> Workflow:
+    """A root, then ``depth`` stages of ``width`` parallel tasks each closed by a join.
+
+    Ids: ``fork``, ``s{stage}-w{j}``, ``s{stage}-join``.  Tasks: 1 + depth (width + 1).
+    """
+    _check("width", width, 1, "fork_join")
+    _check("depth", depth, 1, "fork_join")
+    _check("units", units, 0, "fork_join")
+    tasks = [_spin("fork", units)]
+    upstream = "fork"
+    for s in range(depth):
+        workers = [_spin(f"s{s}-w{j}", units, Ref(upstream), j) for j in range(width)]
+        tasks += workers
+        upstream = f"s{s}-join"
+        tasks.append(_spin(upstream, units, *(Ref(w.id) for w in workers)))
+    return _build(tasks, f"fork_join-{width}x{depth}", "fork_join",
+                  {"width": width, "depth": depth, "units": units})
+
+
+@register_generator
+def tree_reduction(leaves: int = 16, arity: int = 2, units: int = 20_000) -> Workflow:
+    """``leaves`` independent tasks reduced ``arity`` at a time to one root.
+
+    Ids: ``leaf-{i}``, then ``r{level}-{j}`` (level 1 reduces the leaves).
+    Tasks: about leaves * arity / (arity - 1); depth 1 + ceil(log_arity(leaves)).
+    """
+    _check("leaves", leaves, 1, "tree_reduction")
+    _check("arity", arity, 2, "tree_reduction")
+    _check("units", units, 0, "tree_reduction")
+    tasks = [_spin(f"leaf-{i}", units, i) for i in range(leaves)]
+    level_ids = [t.id for t in tasks]
+    level = 0
+    while len(level_ids) > 1:
+        level += 1
+        groups = [level_ids[i:i + arity] for i in range(0, len(level_ids), arity)]
+        reducers = [_spin(f"r{level}-{j}", units, *(Ref(p) for p in g)) for j, g in enumerate(groups)]
+        tasks += reducers
+        level_ids = [r.id for r in reducers]
+    return _build(tasks, f"tree_reduction-{leaves}x{arity}", "tree_reduction",
+                  {"leaves": leaves, "arity": arity, "units": units})
+
+
+@register_generator
+def gemm(blocks: int = 2, block_size: int = 64, seed: int = 0) -> Workflow:
+    """Blocked ``C = A @ B`` over a ``blocks x blocks`` grid of ``block_size`` blocks.
+
+    Tasks: make ``A-i-k`` and ``B-k-j`` (kind ``gemm_make``), multiply
+    ``mul-i-j-k`` = A_ik B_kj (``gemm_multiply``), sum over k into ``C-i-j``
+    (``gemm_add``), and ``C`` assembles the full matrix (``gemm_assemble``).
+    2b^2 + b^3 + b^2 + 1 tasks; 2 b^3 block_size^3 flops in the multiplies.
+    """
+    _check("blocks", blocks, 1, "gemm")
+    _check("block_size", block_size, 1, "gemm")
+    b, n = blocks, block_size
+    block_bytes = n * n * 8 + ARRAY_OVERHEAD_BYTES
+    make_s = kernels.make_block_seconds(n)
+    tasks: list[Task] = []
+    for name in ("A", "B"):
+        for r in range(b):
+            for c in range(b):
+                block_seed = seed * 1_000_003 + (0 if name == "A" else 1) * 10_007 + r * b + c
+                tasks.append(Task(f"{name}-{r}-{c}", "gemm_make", runtime_s=make_s, output_bytes=block_bytes,
+                                  func=kernels.make_block, args=(n, block_seed)))
+    for i in range(b):
+        for j in range(b):
+            for k in range(b):
+                tasks.append(Task(f"mul-{i}-{j}-{k}", "gemm_multiply", runtime_s=kernels.matmul_seconds(n),
+                                  output_bytes=block_bytes, func=kernels.multiply_blocks,
+                                  args=(Ref(f"A-{i}-{k}"), Ref(f"B-{k}-{j}"))))
+            tasks.append(Task(f"C-{i}-{j}", "gemm_add",
+                              runtime_s=kernels.CALL_OVERHEAD_S + b * n * n * kernels.ELEMENT_PASS_S,
+                              output_bytes=block_bytes, func=kernels.add_blocks,
+                              args=tuple(Ref(f"mul-{i}-{j}-{k}") for k in range(b))))
+    grid = [[Ref(f"C-{i}-{j}") for j in range(b)] for i in range(b)]
+    tasks.append(Task("C", "gemm_assemble", runtime_s=kernels.CALL_OVERHEAD_S + b * b * n * n * kernels.ELEMENT_PASS_S,
+                      output_bytes=b * b * n * n * 8 + ARRAY_OVERHEAD_BYTES, func=kernels.assemble_blocks,
+                      args=(grid,)))
+    return _build(tasks, f"gemm-{b}x{n}", "gemm", {"blocks": b, "block_size": n, "seed": seed})
+
+
+@register_generator
+def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, max_parents: int = 3,
+                   kinds: int = 5, runtime_median_s: float = 0.002, runtime_sigma: float = 1.0,
+                   task_sigma: float = 0.25, output_median_bytes: float = 10_000.0,
+                   output_sigma: float = 1.0) -> Workflow:
+    """A seeded random layered DAG: ``tasks`` spread over ``layers`` (default ~sqrt(tasks)).
+
+    Every layer has at least one task; every task of layer L >= 1 has a parent in
+    layer L - 1 (so a task's level is its layer and the depth is ``layers``) and
+    up to ``max_parents - 1`` more drawn uniformly from all earlier layers.
+    Tasks belong to one of ``kinds`` kinds (``k0``, ``k1``...), each with its own
+    median runtime and output size drawn from lognormals around
+    ``runtime_median_s`` / ``output_median_bytes`` (log-sd ``runtime_sigma`` /
+    ``output_sigma``); each task varies around its kind's median with log-sd
+    ``task_sigma``, as runs of the same function do.  A task spins for its hinted
+    runtime and returns a payload of its hinted size
+    (:func:`~planning.kernels.spin_payload`), so a real run moves real bytes.
+
+    Same arguments, same workflow (numpy ``Generator`` seeded by ``seed``).
+    Cost: O(tasks * max_parents) numpy draws plus the Workflow construction.
+    """
+    gen = "random_layered"
+    _check("tasks", tasks, 1, gen)
+    _check("max_parents", max_parents, 1, gen)
+    _check("kinds", kinds, 1, gen)
+    for name, value in (("runtime_median_s", runtime_median_s), ("runtime_sigma", runtime_sigma),
+                        ("task_sigma", task_sigma), ("output_median_bytes", output_median_bytes),
+                        ("output_sigma", output_sigma)):
+        _check(name, value, 0, gen)
+    n = int(tasks)
+    n_layers = max(1, round(math.sqrt(n))) if layers is None else int(layers)
+    _check("layers", n_layers, 1, gen)
+    if n_layers > n:
+        raise WorkflowError(f"generator {gen!r}: layers ({n_layers}) > tasks ({n})", "use layers <= tasks")
+    rng = np.random.default_rng(seed)
+    sizes = rng.multinomial(n - n_layers, np.full(n_layers, 1.0 / n_layers)) + 1
+    starts = np.concatenate(([0], np.cumsum(sizes)))           # layer L holds tasks starts[L]:starts[L+1]
+    layer_of = np.repeat(np.arange(n_layers), sizes)
+    kind_rt = runtime_median_s * rng.lognormal(0.0, runtime_sigma, kinds)
+    kind_out = output_median_bytes * rng.lognormal(0.0, output_sigma, kinds)
+    kind_of = rng.integers(0, kinds, n)
+    runtime = kind_rt[kind_of] * rng.lognormal(0.0, task_sigma, n)
+    out_bytes = np.maximum(8, np.rint(kind_out[kind_of] * rng.lognormal(0.0, task_sigma, n))).astype(np.int64)
+    units = np.rint(np.maximum(runtime - kernels.CALL_OVERHEAD_S, 0.0) * kernels.SPIN_UNITS_PER_S).astype(np.int64)
+    n_parents = rng.integers(1, max_parents + 1, n)
+    # First parent: uniform in the previous layer; the others: uniform over all earlier tasks.
+    prev_lo, prev_hi = starts[np.maximum(layer_of - 1, 0)], starts[layer_of]
+    first = prev_lo + np.floor(rng.random(n) * (prev_hi - prev_lo)).astype(np.int64)
+    extra = np.floor(rng.random((n, max(max_parents - 1, 0))) * prev_hi[:, None]).astype(np.int64)
+
+    starts_l = starts.tolist()
+    ids = [f"L{layer}-t{i - starts_l[layer]}" for i, layer in enumerate(layer_of.tolist())]
+    first_l, extra_l, np_l = first.tolist(), extra.tolist(), n_parents.tolist()
+    units_l, out_l, kind_l = units.tolist(), out_bytes.tolist(), kind_of.tolist()
+    runtime_l = (kernels.CALL_OVERHEAD_S + units / kernels.SPIN_UNITS_PER_S).tolist()
+    first_task_of_layer1 = int(starts[1]) if n_layers > 1 else n
+    spin_payload = kernels.spin_payload
+    task_list: list[Task] = []
+    parents: dict[str, list[str]] = {}
+    for i in range(n):
+        if i < first_task_of_layer1:
+            ps: list[int] = []
+        else:
+            ps = list(dict.fromkeys([first_l[i], *extra_l[i][:np_l[i] - 1]]))
+        pids = [ids[p] for p in ps]
+        parents[ids[i]] = pids
+        task_list.append(Task(ids[i], f"k{kind_l[i]}", runtime_s=runtime_l[i], output_bytes=out_l[i],
+                              func=spin_payload, args=(units_l[i], out_l[i], *map(Ref, pids))))
+    params = {"tasks": n, "layers": n_layers, "seed": seed, "max_parents": max_parents, "kinds": kinds,
+              "runtime_median_s": runtime_median_s, "runtime_sigma": runtime_sigma, "task_sigma": task_sigma,
+              "output_median_bytes": output_median_bytes, "output_sigma": output_sigma}
+    return Workflow.from_tasks(task_list, parents, name=f"random_layered-{n}-s{seed}",
+                               metadata={"generator": gen, "params": params})
+
+
+@register_generator
+def fan_out(width: int = 1000) -> Workflow:
+    """One root ``src`` -> ``width`` near no-op tasks ``w{i}`` -> one ``sink``."""
+    _check("width", width, 1, "fan_out")
+    tasks = [_noop("src")]
+    tasks += [_noop(f"w{i}", Ref("src"), i) for i in range(width)]
+    tasks.append(_noop("sink", *(Ref(f"w{i}") for i in range(width))))
+    return _build(tasks, f"fan_out-{width}", "fan_out", {"width": width})
+
+
+@register_generator
+def deep_chain(length: int = 1000) -> Workflow:
+    """``length`` near no-op tasks in a line (``t0 -> ... -> t{length-1}``)."""
+    _check("length", length, 1, "deep_chain")
+    tasks = [_noop("t0")] + [_noop(f"t{i}", Ref(f"t{i - 1}")) for i in range(1, length)]
+    return _build(tasks, f"deep_chain-{length}", "deep_chain", {"length": length})
+
+
+#: Branch lengths of :func:`five_branches`: branch 0 is the critical path.
+FIVE_BRANCH_LENGTHS = (5, 4, 3, 2, 1)
+
+
+@register_generator
+def five_branches(size: int = 200, rounds: int = 100, seed: int = 0) -> Workflow:
+    """Five chains of 5, 4, 3, 2 and 1 :func:`~planning.kernels.matrix_work` tasks into one sink.
+
+    Ids ``b{branch}-t{step}``, sink ``sink`` (kind ``combine``).  All matrix tasks
+    cost the same (2 * rounds * size^3 flops, about 0.05 s on one core with the defaults),
+    so branch ``b0`` is the critical path and a planner can put the shorter
+    branches on smaller, cheaper workers without delaying the sink.
+    """
+    _check("size", size, 1, "five_branches")
+    _check("rounds", rounds, 0, "five_branches")
+    runtime = kernels.matrix_work_seconds(size, rounds)
+    tasks: list[Task] = []
+    for b, length in enumerate(FIVE_BRANCH_LENGTHS):
+        prev: Ref | None = None
+        for step in range(length):
+            tid = f"b{b}-t{step}"
+            tasks.append(Task(tid, "matrix_work", runtime_s=runtime, output_bytes=SMALL_RESULT_BYTES,
+                              memory_mb=max(1.0, 4 * size * size * 8 / 2 ** 20),
+                              func=kernels.matrix_work, args=(prev, size, rounds, seed * 101 + b * 10 + step)))
+            prev = Ref(tid)
+    last = [Ref(f"b{b}-t{length - 1}") for b, length in enumerate(FIVE_BRANCH_LENGTHS)]
+    tasks.append(Task("sink", "combine", runtime_s=kernels.CALL_OVERHEAD_S, output_bytes=SMALL_RESULT_BYTES,
+                      func=kernels.total, args=tuple(last)))
+    return _build(tasks, "five_branches", "five_branches", {"size": size, "rounds": rounds, "seed": seed})

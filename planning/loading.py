@@ -1,0 +1,193 @@
+"""One entry point from a command-line string to a :class:`Workflow`.
+
+:func:`load_workflow` accepts, in this order of recognition:
+
+``gen:NAME[:k=v,...]``
+    a registered generator (:func:`planning.generators.parse_generator_spec`);
+``path/to/file.py:name``
+    an attribute of a Python file: a :class:`Workflow`, a ``TaskResult`` or a
+    list/dict (any nesting) of them standing for the graph behind them, or a
+    zero-argument function returning one of those;
+``path/to/file.json``
+    planlab's own workflow JSON (``"format": "planlab-workflow/1"``) or a
+    WfFormat instance (anything with a top-level ``workflow`` object).
+
+Every way of failing (missing file, malformed JSON, unknown generator, missing
+attribute, a file that raises on import) is one :class:`WorkflowError` that says
+what went wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from planning.dsl import TaskResult, build_workflow
+from planning.errors import WorkflowError
+from planning.generators import GENERATORS, parse_generator_spec
+from planning.wfformat import read_wfformat
+from planning.workflow import WORKFLOW_FORMAT, Workflow
+
+#: Prefix of the ``sys.modules`` names given to user files loaded by path.
+USER_MODULE_PREFIX = "planlab_user_"
+
+_SPEC_HELP = ("give a workflow as gen:NAME[:k=v,...], path/to/file.py:name, "
+              "or a planlab / WfFormat JSON file")
+
+
+def load_workflow(spec: str | Path) -> Workflow:
+    """The workflow that ``spec`` names (see the module docstring for the forms).
+
+    Cost: that of the underlying builder or reader, O(n + e) for files.
+    """
+    if isinstance(spec, Path):
+        return _load_json_file(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise WorkflowError(f"empty or invalid workflow spec {spec!r}", _SPEC_HELP)
+    text = spec.strip()
+    if text.startswith("gen:"):
+        return parse_generator_spec(text)
+    file_part, sep, attr = text.rpartition(":")
+    if sep and file_part.endswith(".py"):
+        return load_from_python(file_part, attr)
+    if text.endswith(".py"):
+        raise WorkflowError(f"workflow spec {text!r} names a Python file but no attribute",
+                            f"write {text}:NAME, where NAME is a Workflow, task result(s) or a function returning one")
+    return _load_json_file(Path(text))
+
+
+def load_from_python(path: str | Path, attr: str) -> Workflow:
+    """The workflow behind attribute ``attr`` (dotted names allowed) of the Python file ``path``.
+
+    The file is imported as a module registered in ``sys.modules`` under a unique
+    name (``planlab_user_<stem>_<hash of path>``), so its functions can be
+    pickled; when cloudpickle is installed the module is also registered to be
+    pickled *by value*, so worker processes need not import the file.  Imports are
+    cached until the file changes.
+    """
+    module = import_python_file(path)
+    if not attr:
+        raise WorkflowError(f"workflow spec {str(path)!r}: no attribute after ':'",
+                            f"write {path}:NAME; the file defines {_public_names(module)}")
+    value: Any = module
+    for part in attr.split("."):
+        if not hasattr(value, part):
+            raise WorkflowError(f"{path} has no attribute {attr!r}",
+                                f"use one of: {_public_names(module)}")
+        value = getattr(value, part)
+    return _as_workflow(value, f"{path}:{attr}", attr)
+
+
+def import_python_file(path: str | Path) -> ModuleType:
+    """Import a Python file by path under a unique ``sys.modules`` name (cached by mtime and size)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise WorkflowError(f"no such Python file {str(path)!r}", "check the path (relative to the current directory)")
+    p = p.resolve()
+    stat = p.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    name = module_name_for(p)
+    cached = sys.modules.get(name)
+    if cached is not None and getattr(cached, "__planlab_stamp__", None) == stamp:
+        return cached
+    spec = importlib.util.spec_from_file_location(name, p)
+    if spec is None or spec.loader is None:
+        raise WorkflowError(f"cannot import {str(p)!r} as Python", "give a .py file")
+    module = importlib.util.module_from_spec(spec)
+    module.__planlab_source__ = str(p)  # type: ignore[attr-defined]
+    module.__planlab_stamp__ = stamp  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise WorkflowError(f"{p} raised {type(exc).__name__} while being imported: {exc}",
+                            "fix the error in that file (run it with python to see the traceback)") from exc
+    _register_pickle_by_value(module)
+    return module
+
+
+def module_name_for(path: str | Path) -> str:
+    """The ``sys.modules`` name a user file is imported under: unique per absolute path."""
+    p = Path(path).expanduser().resolve()
+    stem = re.sub(r"\W", "_", p.stem)
+    return f"{USER_MODULE_PREFIX}{stem}_{hashlib.sha1(str(p).encode()).hexdigest()[:10]}"
+
+
+def _register_pickle_by_value(module: ModuleType) -> None:
+    # cloudpickle is the executor's dependency, not planning's: use it only if present.
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - cloudpickle is installed with planlab
+        return
+    try:
+        cloudpickle.register_pickle_by_value(module)
+    except (ValueError, AttributeError):  # pragma: no cover - very old cloudpickle
+        pass
+
+
+def _as_workflow(value: Any, where: str, name: str, called: bool = False) -> Workflow:
+    if isinstance(value, Workflow):
+        return value.validate()
+    if _has_results(value):
+        return build_workflow(value, name=name)
+    if callable(value) and not called and not isinstance(value, type):
+        try:
+            inspect.signature(value).bind()
+        except TypeError as exc:
+            raise WorkflowError(f"{where} needs arguments ({exc})",
+                                "point at a function with no required arguments, or at a Workflow") from None
+        except ValueError:  # no signature to inspect: just try the call
+            pass
+        return _as_workflow(value(), where, name, called=True)
+    what = "returned" if called else "is"
+    raise WorkflowError(f"{where} {what} of type {type(value).__name__}, not a workflow",
+                        "point at a Workflow, a task result (or a list/dict of them), "
+                        "or a zero-argument function returning one")
+
+
+def _has_results(value: Any) -> bool:
+    if isinstance(value, TaskResult):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_has_results(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_results(v) for v in value.values())
+    return False
+
+
+def _public_names(module: ModuleType) -> str:
+    names = [n for n, v in vars(module).items()
+             if not n.startswith("_") and not isinstance(v, ModuleType)
+             and (isinstance(v, Workflow) or _has_results(v) or callable(v))]
+    return ", ".join(sorted(names)) or "(nothing usable)"
+
+
+def _load_json_file(path: Path) -> Workflow:
+    if not path.is_file():
+        hint = (f"check the path; generators are written gen:NAME (known: {', '.join(sorted(GENERATORS))})"
+                if path.suffix in ("", ".json") else _SPEC_HELP)
+        raise WorkflowError(f"no such workflow file {str(path)!r}", hint)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise WorkflowError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                            "fix the JSON syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowError(f"cannot read {str(path)!r}: {exc}", "check the file") from None
+    if isinstance(data, dict) and data.get("format") == WORKFLOW_FORMAT:
+        try:
+            return Workflow.from_dict(data)
+        except WorkflowError as exc:
+            raise WorkflowError(f"{path}: {exc.what}", exc.fix) from None
+    if isinstance(data, dict) and "workflow" in data:
+        return read_wfformat(path)
+    raise WorkflowError(f"{path} is neither a planlab workflow (format {WORKFLOW_FORMAT!r}) nor a WfFormat instance",
+                        "export it with Workflow.to_json or wfformat.write_wfformat, or check the file")

@@ -1,0 +1,428 @@
+"""Import and export WfFormat, the JSON of WfCommons' workflow instances.
+
+WfFormat records a real execution of a scientific workflow (Pegasus, Makeflow,
+Nextflow...): the DAG, the files the tasks read and write, and what each task
+took.  Imported workflows have no code (``func`` is None): the executor replays
+them by their recorded runtimes, the simulator and planners use their hints.
+
+Two shapes exist and both are read:
+
+* schema 1.5 (and later): ``workflow.specification`` holds tasks (``id``,
+  ``name``, ``parents``, ``children``, ``inputFiles``, ``outputFiles``) and
+  ``files`` (``id``, ``sizeInBytes``); ``workflow.execution`` holds the
+  per-task measurements (``runtimeInSeconds``, ``coreCount``, ``avgCPU``,
+  ``memoryInBytes``, ``machines``...), the machines and ``makespanInSeconds``.
+* schema 1.4 and earlier: everything in ``workflow.tasks``, each task with
+  ``files`` (``name``, ``sizeInBytes`` or ``size``, ``link`` input/output),
+  ``parents``/``children`` by task name, ``runtimeInSeconds`` (or ``runtime``),
+  ``cores``, ``memoryInBytes`` (or ``memory`` in KB), ``machine``; the runtime
+  system is ``wms`` instead of ``runtimeSystem``.
+
+Mapping to planlab: a task's kind is its ``category`` if recorded, else its
+program name, else its name without the trailing ``_ID0000001``/``_12`` counter;
+``runtime_s`` is the recorded runtime, ``cores`` the core count, ``memory_mb``
+the recorded memory (bytes / 2**20), ``output_bytes`` the total size of its
+output files.  An edge carries the total size of the files the parent writes and
+the child reads (0 when they share none: the dependency is control only).
+
+Costs: O(tasks + edges + file references) to read and to write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from planning.errors import WorkflowError
+from planning.workflow import Task, Workflow
+
+#: Schema version :func:`write_wfformat` writes.
+WRITE_SCHEMA = "1.5"
+#: Key of planlab's own extension block in exported files (ignored by other tools).
+EXTENSION_KEY = "planlab"
+_COUNTER = re.compile(r"(_ID\d+|_\d+)$")
+_PROGRAM = re.compile(r"^[\w.+-]+$")
+
+
+def read_wfformat(path: str | Path) -> Workflow:
+    """Read a WfFormat instance (schema 1.4 or 1.5 shape) into a :class:`Workflow`.
+
+    Task ``meta`` keeps ``name``, ``machines``, ``program``, ``avg_cpu``,
+    ``read_bytes``, ``written_bytes``, ``priority`` and ``started_at`` when
+    recorded.  Workflow metadata: ``recorded_makespan_s``, ``machines`` (node
+    name -> ``cores``, ``speed_mhz``, ``memory_bytes`` as recorded),
+    ``wfformat_schema``, ``workflow_system``, ``workflow_system_version``,
+    ``executed_at``, ``instance_name``, ``source_file``.  A file that is not
+    valid WfFormat raises :class:`WorkflowError` naming the file and the problem
+    (missing key, unknown parent, duplicate id, cycle).
+    """
+    path = Path(path)
+    data = _load_json(path)
+    try:
+        if not isinstance(data, dict):
+            raise _Malformed("the top level is not a JSON object")
+        workflow = data.get("workflow")
+        if not isinstance(workflow, dict):
+            raise _Malformed("missing key 'workflow'")
+        if "specification" in workflow:
+            tasks, parents, edge_bytes, meta = _read_v15(data, workflow)
+        elif "tasks" in workflow or "jobs" in workflow:
+            tasks, parents, edge_bytes, meta = _read_v14(data, workflow)
+        else:
+            raise _Malformed("missing key 'workflow.specification' (schema 1.5) or 'workflow.tasks' (schema 1.4)")
+        meta["source_file"] = str(path)
+        ext = data.get(EXTENSION_KEY)
+        name = str(ext.get("workflow_name") or path.stem) if isinstance(ext, dict) else path.stem
+        return Workflow.from_tasks(tasks, parents, edge_bytes, name=name, metadata=meta)
+    except _Malformed as exc:
+        raise WorkflowError(f"{path}: not valid WfFormat: {exc}",
+                            "check the file against the WfFormat schema (https://github.com/wfcommons/WfFormat)") from None
+    except WorkflowError as exc:
+        raise WorkflowError(f"{path}: {exc.what}", exc.fix) from None
+
+
+def write_wfformat(workflow: Workflow, path: str | Path) -> Path:
+    """Write ``workflow`` as a WfFormat 1.5 instance that :func:`read_wfformat` reads back.
+
+    Each task's output is written as files so that the file sizes reproduce both
+    ``output_bytes`` and every edge's bytes: a parent whose children read
+    s1 < s2 < ... bytes writes segments of s1, s2 - s1, ... bytes plus the rest,
+    and a child reading s_j bytes reads the first j segments.  This is exact when
+    no edge carries more than its parent's ``output_bytes`` (always true of
+    imported and generated workflows); otherwise the parent's output grows to its
+    largest edge.  Task kinds are kept as ``category`` (and as the program name).
+    If no recorded makespan is known, ``makespanInSeconds`` (required by the
+    schema) is the critical path of the runtime hints and the extension block
+    says so, so it is not read back as recorded.  Returns the path.
+    """
+    path = Path(path)
+    md = dict(workflow.metadata)
+    spec_tasks, files, exec_tasks = [], [], []
+    reads: dict[tuple[str, str], list[str]] = {}
+    for t in workflow.tasks:
+        out_ids = _write_outputs(workflow, t, files, reads)
+        spec: dict[str, Any] = {"name": str(t.meta.get("name", t.id)), "id": t.id, "category": t.kind,
+                                "parents": workflow.parents(t.id), "children": workflow.children(t.id),
+                                "inputFiles": [f for p in workflow.parents(t.id) for f in reads.get((p, t.id), [])]}
+        if out_ids is not None:
+            spec["outputFiles"] = out_ids
+        spec_tasks.append(spec)
+        exec_tasks.append(_exec_entry(t))
+    doc: dict[str, Any] = {
+        "name": str(md.get("instance_name", workflow.name)),
+        "description": f"Exported by planlab from workflow {workflow.name!r}",
+        "createdAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "schemaVersion": WRITE_SCHEMA,
+        "workflow": {"specification": {"tasks": spec_tasks, "files": files}},
+    }
+    if md.get("workflow_system"):
+        doc["runtimeSystem"] = {"name": str(md["workflow_system"]),
+                                "version": str(md.get("workflow_system_version") or "unknown")}
+    has_times = any(t.runtime_s is not None for t in workflow.tasks)
+    recorded = md.get("recorded_makespan_s")
+    if has_times or recorded is not None:
+        makespan = recorded if recorded is not None else workflow.critical_path()[0]
+        execution: dict[str, Any] = {"makespanInSeconds": makespan,
+                                     "executedAt": str(md.get("executed_at") or doc["createdAt"]),
+                                     "tasks": exec_tasks}
+        machines = md.get("machines") or {}
+        if machines:
+            execution["machines"] = [_machine_entry(name, m) for name, m in machines.items()]
+        doc["workflow"]["execution"] = execution
+    extra = {k: v for k, v in md.items() if k not in _DERIVED_METADATA}
+    doc[EXTENSION_KEY] = {"workflow_name": workflow.name, "metadata": extra,
+                          "makespan_is_estimate": recorded is None}
+    path.write_text(json.dumps(_jsonable(doc), indent=1))
+    return path
+
+
+# ---------------------------------------------------------------- reading: 1.5
+class _Malformed(Exception):
+    """A structural problem in a WfFormat document (turned into WorkflowError)."""
+
+
+def _read_v15(data: Mapping[str, Any], workflow: Mapping[str, Any]):
+    spec = workflow["specification"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("tasks"), list):
+        raise _Malformed("missing key 'workflow.specification.tasks' (a list)")
+    sizes = _file_sizes(spec.get("files", []), "workflow.specification.files", "id")
+    execution = workflow.get("execution") or {}
+    if not isinstance(execution, dict):
+        raise _Malformed("'workflow.execution' is not an object")
+    measured: dict[str, Mapping[str, Any]] = {}
+    for i, entry in enumerate(execution.get("tasks") or []):
+        if not isinstance(entry, dict) or "id" not in entry:
+            raise _Malformed(f"workflow.execution.tasks[{i}] has no key 'id'")
+        measured[str(entry["id"])] = entry
+
+    tasks, parents, outputs, inputs = [], {}, {}, {}
+    for i, entry in enumerate(spec["tasks"]):
+        if not isinstance(entry, dict) or "id" not in entry:
+            raise _Malformed(f"workflow.specification.tasks[{i}] has no key 'id'")
+        tid = str(entry["id"])
+        m = measured.get(tid, {})
+        outputs[tid] = [str(f) for f in entry.get("outputFiles") or []]
+        inputs[tid] = {str(f) for f in entry.get("inputFiles") or []}
+        out_bytes = sum(sizes.get(f, 0) for f in outputs[tid]) if "outputFiles" in entry else None
+        tasks.append(_task(tid, entry.get("name"), entry.get("category"), m, out_bytes,
+                           runtime_key="runtimeInSeconds", cores_key="coreCount", memory_bytes=m.get("memoryInBytes")))
+        parents[tid] = [str(p) for p in entry.get("parents") or []]
+    _add_children(spec["tasks"], parents, lambda e: str(e["id"]), lambda c: str(c))
+    meta = _workflow_meta(data, execution.get("makespanInSeconds"), execution.get("executedAt"),
+                          execution.get("machines") or [])
+    return tasks, parents, _edge_bytes(parents, outputs, inputs, sizes), meta
+
+
+# ---------------------------------------------------------------- reading: 1.4 and earlier
+def _read_v14(data: Mapping[str, Any], workflow: Mapping[str, Any]):
+    raw = workflow.get("tasks", workflow.get("jobs"))
+    if not isinstance(raw, list):
+        raise _Malformed("'workflow.tasks' is not a list")
+    # Tasks refer to each other by name (sometimes by id): map both to the planlab id.
+    ids: list[str] = []
+    refs: dict[str, str] = {}
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not (entry.get("name") or entry.get("id")):
+            raise _Malformed(f"workflow.tasks[{i}] has no key 'name'")
+        tid = str(entry.get("name") or entry["id"])
+        ids.append(tid)
+        refs.setdefault(tid, tid)
+    for tid, entry in zip(ids, raw):
+        if entry.get("id") is not None:
+            refs.setdefault(str(entry["id"]), tid)
+
+    def resolve(ref: Any) -> str:
+        return refs.get(str(ref), str(ref))  # unknown names surface as unknown parents
+
+    scale = 1 if "pegasus" in str((data.get("wms") or data.get("runtimeSystem") or {}).get("name", "")).lower() else 1000
+    tasks, parents, outputs, inputs = [], {}, {}, {}
+    sizes: dict[str, int] = {}
+    for tid, entry in zip(ids, raw):
+        outs, ins = [], set()
+        files = entry.get("files") or []
+        if not isinstance(files, list):
+            raise _Malformed(f"task {tid!r}: 'files' is not a list")
+        for j, f in enumerate(files):
+            if not isinstance(f, dict) or not (f.get("name") or f.get("id")):
+                raise _Malformed(f"task {tid!r}: files[{j}] has no key 'name'")
+            fid = str(f.get("path", "")) + str(f.get("name") or f["id"])
+            size = f.get("sizeInBytes", f.get("size"))
+            if size is None:
+                raise _Malformed(f"task {tid!r}: file {fid!r} has no key 'sizeInBytes'")
+            sizes[fid] = _size(size, f"task {tid!r}: file {fid!r}")
+            if str(f.get("link", "")).lower() == "input":
+                ins.add(fid)
+            else:
+                outs.append(fid)
+        outputs[tid], inputs[tid] = outs, ins
+        memory = entry.get("memoryInBytes")
+        if memory is None and entry.get("memory") is not None:
+            memory = entry["memory"] * 1000  # KB before 1.4
+        if entry.get("bytesRead") is not None and entry.get("readBytes") is None:
+            entry = {**entry, "readBytes": entry["bytesRead"] * scale}
+        if entry.get("bytesWritten") is not None and entry.get("writtenBytes") is None:
+            entry = {**entry, "writtenBytes": entry["bytesWritten"] * scale}
+        runtime_key = "runtimeInSeconds" if "runtimeInSeconds" in entry else "runtime"
+        tasks.append(_task(tid, entry.get("name"), entry.get("category"), entry,
+                           sum(sizes[f] for f in outs) if files else None,
+                           runtime_key=runtime_key, cores_key="cores", memory_bytes=memory))
+        parents[tid] = [resolve(p) for p in entry.get("parents") or []]
+    _add_children(raw, parents, lambda e: str(e.get("name") or e["id"]), resolve)
+    makespan = workflow.get("makespanInSeconds", workflow.get("makespan"))
+    meta = _workflow_meta(data, makespan, workflow.get("executedAt"), workflow.get("machines") or [])
+    return tasks, parents, _edge_bytes(parents, outputs, inputs, sizes), meta
+
+
+# ---------------------------------------------------------------- reading: shared
+def _load_json(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise WorkflowError(f"cannot read WfFormat file {str(path)!r}: {exc.strerror or exc}", "check the path") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorkflowError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                            "fix the JSON syntax") from None
+
+
+def _size(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _Malformed(f"{where}: size must be a number of bytes >= 0, got {value!r}")
+    return int(value)
+
+
+def _file_sizes(files: Any, where: str, key: str) -> dict[str, int]:
+    if not isinstance(files, list):
+        raise _Malformed(f"'{where}' is not a list")
+    sizes: dict[str, int] = {}
+    for i, f in enumerate(files):
+        if not isinstance(f, dict) or key not in f:
+            raise _Malformed(f"{where}[{i}] has no key '{key}'")
+        if "sizeInBytes" not in f:
+            raise _Malformed(f"{where}[{i}] ({f[key]!r}) has no key 'sizeInBytes'")
+        sizes[str(f[key])] = _size(f["sizeInBytes"], f"file {f[key]!r}")
+    return sizes
+
+
+def _kind(tid: str, name: Any, category: Any, command: Any) -> str:
+    if category:
+        return str(category)
+    program = command.get("program") if isinstance(command, dict) else None
+    if isinstance(program, str) and _PROGRAM.match(program):
+        return program.rsplit("/", 1)[-1]
+    return _COUNTER.sub("", str(name or tid)) or str(name or tid)
+
+
+def _task(tid: str, name: Any, category: Any, m: Mapping[str, Any], output_bytes: int | None, *,
+          runtime_key: str, cores_key: str, memory_bytes: Any) -> Task:
+    meta: dict[str, Any] = {"name": str(name)} if name and str(name) != tid else {}
+    machines = m.get("machines", [m["machine"]] if m.get("machine") else None)
+    if machines:
+        meta["machines"] = [str(x) for x in machines]
+    kind = _kind(tid, name, category, m.get("command"))
+    program = m.get("command", {}).get("program") if isinstance(m.get("command"), dict) else None
+    if program and program != kind:  # usually the kind itself
+        meta["program"] = program
+    for src, dst in (("avgCPU", "avg_cpu"), ("readBytes", "read_bytes"), ("writtenBytes", "written_bytes"),
+                     ("priority", "priority")):
+        if m.get(src) is not None:
+            meta[dst] = m[src]
+    for src in ("startedAt", "executedAt", "start", "startTime"):
+        if m.get(src) is not None:
+            meta["started_at"] = m[src]
+            break
+    runtime = None if m.get("runtimeUnknown") else _number(m.get(runtime_key), f"task {tid!r}: {runtime_key}")
+    memory = _number(memory_bytes, f"task {tid!r}: memory")
+    return Task(tid, kind, runtime_s=runtime,
+                cores=_number(m.get(cores_key), f"task {tid!r}: {cores_key}"),
+                output_bytes=output_bytes, memory_mb=None if memory is None else memory / 2 ** 20, meta=meta)
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed(f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def _add_children(entries: Iterable[Any], parents: dict[str, list[str]], key, resolve) -> None:
+    """Add edges listed only in ``children`` (WfFormat lists both ends, not always both)."""
+    for entry in entries:
+        tid = key(entry)
+        for child in entry.get("children") or []:
+            child_id = resolve(child)
+            if child_id not in parents:
+                raise _Malformed(f"task {tid!r} names an unknown child {child_id!r}")
+            if tid not in parents[child_id]:
+                parents[child_id].append(tid)
+
+
+def _edge_bytes(parents: Mapping[str, list[str]], outputs: Mapping[str, list[str]],
+                inputs: Mapping[str, set[str]], sizes: Mapping[str, int]) -> dict[tuple[str, str], int]:
+    """Bytes of the files each parent writes and each child reads.  O(sum of file lists)."""
+    edge_bytes: dict[tuple[str, str], int] = {}
+    for child, ps in parents.items():
+        reads = inputs.get(child, set())
+        for p in ps:
+            edge_bytes[(p, child)] = sum(sizes.get(f, 0) for f in outputs.get(p, []) if f in reads)
+    return edge_bytes
+
+
+def _workflow_meta(data: Mapping[str, Any], makespan: Any, executed_at: Any, machines: Any) -> dict[str, Any]:
+    system = data.get("runtimeSystem") or data.get("wms") or {}
+    meta: dict[str, Any] = {
+        "recorded_makespan_s": None if makespan is None else float(makespan),
+        "machines": _machines(machines),
+        "wfformat_schema": str(data.get("schemaVersion")) if data.get("schemaVersion") is not None else None,
+        "workflow_system": system.get("name") if isinstance(system, dict) else None,
+        "workflow_system_version": system.get("version") if isinstance(system, dict) else None,
+        "executed_at": executed_at,
+        "instance_name": data.get("name"),
+    }
+    ext = data.get(EXTENSION_KEY)
+    if isinstance(ext, dict):  # written by write_wfformat: restore what WfFormat cannot say
+        if ext.get("makespan_is_estimate"):
+            meta["recorded_makespan_s"] = None
+        for k, v in (ext.get("metadata") or {}).items():
+            meta.setdefault(k, v)
+    return meta
+
+
+def _machines(machines: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(machines, list):
+        raise _Malformed("'machines' is not a list")
+    out: dict[str, dict[str, Any]] = {}
+    for i, m in enumerate(machines):
+        if not isinstance(m, dict) or "nodeName" not in m:
+            raise _Malformed(f"machines[{i}] has no key 'nodeName'")
+        cpu = m.get("cpu") or {}
+        memory = m.get("memoryInBytes")
+        if memory is None and m.get("memory") is not None:
+            memory = m["memory"] * 1000  # KB before 1.4
+        out[str(m["nodeName"])] = {"cores": cpu.get("coreCount", cpu.get("count")),
+                                   "speed_mhz": cpu.get("speedInMHz", cpu.get("speed")),
+                                   "memory_bytes": memory}
+    return out
+
+
+# ---------------------------------------------------------------- writing
+_DERIVED_METADATA = {"recorded_makespan_s", "machines", "wfformat_schema", "workflow_system",
+                     "workflow_system_version", "executed_at", "instance_name", "source_file"}
+
+
+def _write_outputs(wf: Workflow, t: Task, files: list[dict[str, Any]],
+                   reads: dict[tuple[str, str], list[str]]) -> list[str] | None:
+    """Append ``t``'s output files (prefix segments, see write_wfformat); None if it has none to say."""
+    edges = {c: wf.edge_bytes(t.id, c) for c in wf.children(t.id)}
+    cuts = sorted({b for b in edges.values() if b > 0})
+    if t.output_bytes is None and not cuts:
+        return None
+    total = max([t.output_bytes or 0, *cuts])
+    out_ids, bounds, start = [], [], 0
+    for j, end in enumerate([*cuts, total]):
+        if end > start:
+            fid = f"{t.id}.out{j}"
+            files.append({"id": fid, "sizeInBytes": int(end - start)})
+            out_ids.append(fid)
+            bounds.append(end)
+            start = end
+    for c, b in edges.items():
+        reads[(t.id, c)] = [f for f, end in zip(out_ids, bounds) if end <= b] if b > 0 else []
+    return out_ids
+
+
+def _exec_entry(t: Task) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": t.id, "runtimeInSeconds": t.runtime_s if t.runtime_s is not None else 0.0,
+                             "command": {"program": str(t.meta.get("program", t.kind)), "arguments": []}}
+    if t.cores is not None:
+        entry["coreCount"] = t.cores
+    if t.memory_mb is not None:
+        entry["memoryInBytes"] = int(round(t.memory_mb * 2 ** 20))
+    for src, dst in (("avg_cpu", "avgCPU"), ("read_bytes", "readBytes"), ("written_bytes", "writtenBytes"),
+                     ("priority", "priority"), ("started_at", "executedAt")):
+        if t.meta.get(src) is not None:
+            entry[dst] = t.meta[src]
+    if t.meta.get("machines"):
+        entry["machines"] = list(t.meta["machines"])
+    if t.runtime_s is None:
+        entry["runtimeUnknown"] = True  # planlab extension: the 0.0 above is a placeholder
+    return entry
+
+
+def _machine_entry(name: str, m: Mapping[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"nodeName": name}
+    cpu = {k: m.get(src) for k, src in (("coreCount", "cores"), ("speedInMHz", "speed_mhz")) if m.get(src) is not None}
+    if cpu:
+        entry["cpu"] = cpu
+    if m.get("memory_bytes") is not None:
+        entry["memoryInBytes"] = m["memory_bytes"]
+    return entry
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))

@@ -1,0 +1,538 @@
+"""The workflow model: a DAG of tasks over networkx.
+
+A :class:`Workflow` holds :class:`Task` values as node attributes of a
+``networkx.DiGraph`` and the bytes that flow from a parent to a child as an edge
+attribute.  Everything else in planlab (cost model, planners, simulator,
+executor) reads workflows through this class, so its queries are the vocabulary:
+roots, sinks, topological order, levels, critical path, structure hash.
+
+Costs (n tasks, e edges): construction O(n + e); topological order and levels
+O(n + e), cached until the graph changes; critical path O(n + e).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import numbers
+import sys
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import networkx as nx
+import numpy as np
+
+from planning.errors import WorkflowError
+
+#: Version tag of planlab's own workflow JSON format.
+WORKFLOW_FORMAT = "planlab-workflow/1"
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One node of a workflow.
+
+    ``kind`` is the function or program name: history and the cost model are
+    grouped by kind.  Hints are optional and are what the cost model falls back
+    to when it has no history: ``runtime_s`` is the expected execution seconds on
+    a reference worker of ``cores`` CPUs (1 when unknown), ``output_bytes`` the
+    size of the result, ``memory_mb`` the minimum memory a worker needs.
+    ``func`` with ``args``/``kwargs`` is the code when the task is executable;
+    upstream results appear inside ``args``/``kwargs`` as :class:`Ref`.
+    ``meta`` keeps anything an importer recorded (machine, files...).
+    """
+
+    id: str
+    kind: str
+    runtime_s: float | None = None
+    cores: float | None = None
+    output_bytes: int | None = None
+    memory_mb: float | None = None
+    func: Callable[..., Any] | None = field(default=None, repr=False)
+    args: tuple = field(default=(), repr=False)
+    kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    meta: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def executable(self) -> bool:
+        return self.func is not None
+
+    def with_(self, **changes: Any) -> "Task":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A placeholder for an upstream task's result inside a task's arguments."""
+
+    task_id: str
+
+
+class Workflow:
+    """A validated DAG of :class:`Task` with bytes on edges.
+
+    Build one with :meth:`add_task`/:meth:`add_edge`, :meth:`from_tasks`, the
+    ``@task`` DSL (:func:`planning.dsl.build_workflow`), a generator or an importer,
+    then call :meth:`validate` (builders do).  ``metadata`` keeps workflow-level
+    facts such as the recorded makespan of a real execution.
+    """
+
+    def __init__(self, name: str = "workflow", metadata: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.graph = nx.DiGraph()
+        self._cache: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------- building
+    def add_task(self, task: Task) -> Task:
+        if not isinstance(task.id, str) or not task.id:
+            raise WorkflowError(f"task id must be a non-empty string, got {task.id!r}", "give every task a unique string id")
+        if task.id in self.graph:
+            raise WorkflowError(f"duplicate task id {task.id!r}", "give every task a unique id")
+        for name in ("runtime_s", "output_bytes", "memory_mb", "cores"):
+            value = getattr(task, name)
+            if value is not None and (not _is_number(value) or not math.isfinite(value) or value < 0):
+                raise WorkflowError(f"task {task.id!r}: {name} must be a finite number >= 0, got {value!r}",
+                                    f"fix {name} of task {task.id!r}")
+        self.graph.add_node(task.id, task=task)
+        self._cache.clear()
+        return task
+
+    def add_edge(self, parent: str, child: str, bytes: int | float = 0) -> None:
+        for end, role in ((parent, "parent"), (child, "child")):
+            if end not in self.graph:
+                raise WorkflowError(f"edge {parent!r} -> {child!r} names an unknown {role} {end!r}",
+                                    f"add task {end!r} before the edge, or fix the name")
+        if parent == child:
+            raise WorkflowError(f"task {parent!r} depends on itself (self-loop)", "remove the self-dependency")
+        if not _is_number(bytes) or not math.isfinite(bytes) or bytes < 0:
+            raise WorkflowError(f"edge {parent!r} -> {child!r} has a negative or invalid size {bytes!r}",
+                                "edge sizes are bytes >= 0")
+        if self.graph.has_edge(parent, child):
+            self.graph[parent][child]["bytes"] += int(bytes)
+        else:
+            self.graph.add_edge(parent, child, bytes=int(bytes))
+        self._cache.clear()
+
+    @classmethod
+    def from_tasks(cls, tasks: Iterable[Task], parents: Mapping[str, Iterable[str]],
+                   edge_bytes: Mapping[tuple[str, str], int] | None = None, name: str = "workflow",
+                   metadata: Mapping[str, Any] | None = None) -> "Workflow":
+        """Build and validate from tasks and a ``child -> parents`` mapping.
+
+        An edge's bytes default to the parent's ``output_bytes`` hint (0 if none).
+        A parent listed twice for the same child is one edge.
+        """
+        wf = cls(name, metadata)
+        for t in tasks:
+            wf.add_task(t)
+        edge_bytes = edge_bytes or {}
+        for child, ps in parents.items():
+            if child not in wf.graph:
+                raise WorkflowError(f"parents given for unknown task {child!r}", "list the task itself too")
+            for p in dict.fromkeys(ps):
+                if p not in wf.graph:
+                    raise WorkflowError(f"task {child!r} names an unknown parent {p!r}",
+                                        f"add a task {p!r} or remove it from the parents of {child!r}")
+                size = edge_bytes.get((p, child))
+                if size is None:
+                    size = wf.task(p).output_bytes or 0
+                wf.add_edge(p, child, size)
+        wf.validate()
+        return wf
+
+    # ---------------------------------------------------------------- queries
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self.graph
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, tasks={len(self)}, edges={self.graph.number_of_edges()})"
+
+    def task(self, task_id: str) -> Task:
+        try:
+            return self.graph.nodes[task_id]["task"]
+        except KeyError:
+            raise WorkflowError(f"unknown task {task_id!r} in workflow {self.name!r}", "check the task id") from None
+
+    @property
+    def tasks(self) -> list[Task]:
+        """Tasks in topological order."""
+        return [self.graph.nodes[t]["task"] for t in self.topological_order()]
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.topological_order())
+
+    def parents(self, task_id: str) -> list[str]:
+        return list(self.graph.predecessors(task_id))
+
+    def children(self, task_id: str) -> list[str]:
+        return list(self.graph.successors(task_id))
+
+    def edge_bytes(self, parent: str, child: str) -> int:
+        return self.graph[parent][child]["bytes"]
+
+    def edges(self) -> list[tuple[str, str, int]]:
+        return [(u, v, d["bytes"]) for u, v, d in self.graph.edges(data=True)]
+
+    def roots(self) -> list[str]:
+        return [t for t in self.topological_order() if self.graph.in_degree(t) == 0]
+
+    def sinks(self) -> list[str]:
+        return [t for t in self.topological_order() if self.graph.out_degree(t) == 0]
+
+    def topological_order(self) -> tuple[str, ...]:
+        """A deterministic topological order (Kahn's algorithm in insertion order)."""
+        if "topo" not in self._cache:
+            self.validate_acyclic()
+            self._cache["topo"] = tuple(nx.topological_sort(self.graph))
+        return self._cache["topo"]
+
+    def index(self) -> dict[str, int]:
+        """Position of each task in :meth:`topological_order` (for arrays)."""
+        if "index" not in self._cache:
+            self._cache["index"] = {t: i for i, t in enumerate(self.topological_order())}
+        return self._cache["index"]
+
+    def levels(self) -> dict[str, int]:
+        """Level of each task: the number of edges on the longest path from a root."""
+        if "levels" not in self._cache:
+            level: dict[str, int] = {}
+            for t in self.topological_order():
+                level[t] = max((level[p] + 1 for p in self.graph.predecessors(t)), default=0)
+            self._cache["levels"] = level
+        return self._cache["levels"]
+
+    @property
+    def depth(self) -> int:
+        """Number of levels (a single task has depth 1)."""
+        return (max(self.levels().values()) + 1) if len(self) else 0
+
+    @property
+    def max_width(self) -> int:
+        """The largest number of tasks on one level."""
+        if not len(self):
+            return 0
+        counts = np.bincount(np.fromiter(self.levels().values(), dtype=np.int64))
+        return int(counts.max())
+
+    def total_edge_bytes(self) -> int:
+        return int(sum(d["bytes"] for _, _, d in self.graph.edges(data=True)))
+
+    def critical_path(self, task_weight: Mapping[str, float] | Callable[[Task], float] | None = None,
+                      edge_weight: Mapping[tuple[str, str], float] | Callable[[str, str, int], float] | None = None,
+                      ) -> tuple[float, list[str]]:
+        """Length and tasks of the heaviest root-to-sink path.
+
+        ``task_weight`` maps a task id (or a :class:`Task`, if callable) to seconds;
+        by default the runtime hint (0 when absent).  ``edge_weight`` maps
+        ``(parent, child)`` (or is called with ``parent, child, bytes``) to seconds;
+        by default 0.  O(n + e).
+        """
+        tw = _as_task_weight(self, task_weight)
+        ew = _as_edge_weight(edge_weight)
+        finish: dict[str, float] = {}
+        best_parent: dict[str, str | None] = {}
+        for t in self.topological_order():
+            start, arg = 0.0, None
+            for p in self.graph.predecessors(t):
+                value = finish[p] + ew(p, t, self.graph[p][t]["bytes"])
+                if value > start or arg is None and value >= start:
+                    start, arg = value, p
+            finish[t] = start + tw(t)
+            best_parent[t] = arg
+        if not finish:
+            return 0.0, []
+        # End at a sink: with zero-weight tasks an inner task can tie with its
+        # descendants, and the path must still reach the end of the workflow.
+        end = max(self.sinks(), key=lambda t: (finish[t], -self.index()[t]))
+        path = [end]
+        while best_parent[path[-1]] is not None:
+            path.append(best_parent[path[-1]])
+        return float(finish[end]), path[::-1]
+
+    def structure_hash(self) -> str:
+        """A hash of the shape and the kinds, independent of task ids.
+
+        Two workflows with the same DAG shape and the same kind at each position
+        hash alike (Weisfeiler-Lehman over kinds, 3 rounds, plus counts), so history
+        of one run of a workflow is recognised as belonging to another run of it.
+        Hashes of directed graphs changed in networkx 3.5: compare hashes made
+        with the same networkx major version.  O((n + e) * 3).
+        """
+        if "shash" not in self._cache:
+            g = nx.DiGraph()
+            for t in self.graph.nodes:
+                g.add_node(t, kind=self.graph.nodes[t]["task"].kind)
+            g.add_edges_from(self.graph.edges)
+            with warnings.catch_warnings():  # networkx >= 3.5 warns on every directed hash
+                warnings.simplefilter("ignore", UserWarning)
+                wl = nx.weisfeiler_lehman_graph_hash(g, node_attr="kind", iterations=3)
+            text = f"{wl}|{g.number_of_nodes()}|{g.number_of_edges()}"
+            self._cache["shash"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._cache["shash"]
+
+    # ---------------------------------------------------------------- validation
+    def validate_acyclic(self) -> None:
+        """Raise :class:`WorkflowError` naming one cycle, if there is any.  O(n + e).
+
+        ``nx.find_cycle`` over the whole graph is far slower than linear on large
+        DAGs (seconds for 10k tasks), so it only runs, on the smallest strongly
+        connected component with a cycle, once a cycle is known to exist.
+        """
+        if nx.is_directed_acyclic_graph(self.graph):
+            return
+        component = min((c for c in nx.strongly_connected_components(self.graph) if len(c) > 1), key=len)
+        cycle = nx.find_cycle(self.graph.subgraph(component))
+        names = [u for u, _ in cycle] + [cycle[0][0]]
+        raise WorkflowError(f"workflow {self.name!r} has a cycle: {' -> '.join(names)}",
+                            "remove one of these dependencies so the graph is a DAG")
+
+    def validate(self) -> "Workflow":
+        """Check the invariants; raise :class:`WorkflowError` naming the first broken one."""
+        if len(self) == 0:
+            raise WorkflowError(f"workflow {self.name!r} has no tasks", "add at least one task")
+        for u, v in nx.selfloop_edges(self.graph):
+            raise WorkflowError(f"task {u!r} depends on itself (self-loop)", "remove the self-dependency")
+        self.validate_acyclic()
+        for u, v, d in self.graph.edges(data=True):
+            if d.get("bytes", 0) < 0:
+                raise WorkflowError(f"edge {u!r} -> {v!r} has negative size {d['bytes']}", "edge sizes are bytes >= 0")
+        return self
+
+    # ---------------------------------------------------------------- (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """planlab's JSON shape; code is kept as an importable ``module:qualname``."""
+        tasks = []
+        for t in self.tasks:
+            entry: dict[str, Any] = {"id": t.id, "kind": t.kind}
+            for name in ("runtime_s", "cores", "output_bytes", "memory_mb"):
+                value = getattr(t, name)
+                if value is not None:
+                    entry[name] = value
+            if t.func is not None:
+                entry["func"] = _func_reference(t.func)
+                entry["args"] = _encode_value(list(t.args), t.id)
+                entry["kwargs"] = _encode_value(dict(t.kwargs), t.id)
+            if t.meta:
+                entry["meta"] = _jsonable(dict(t.meta))
+            entry["parents"] = self.parents(t.id)
+            tasks.append(entry)
+        edges = [{"parent": u, "child": v, "bytes": b} for u, v, b in self.edges()]
+        return {"format": WORKFLOW_FORMAT, "name": self.name, "metadata": _jsonable(self.metadata),
+                "tasks": tasks, "edges": edges}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Workflow":
+        if data.get("format") != WORKFLOW_FORMAT:
+            raise WorkflowError(f"not a planlab workflow (format {data.get('format')!r})",
+                                f"expected format {WORKFLOW_FORMAT!r}; WfFormat files are read by planning.wfformat")
+        if not isinstance(data.get("tasks"), list):
+            raise WorkflowError("planlab workflow JSON lacks a 'tasks' list", "write tasks as a list of objects")
+        tasks, parents = [], {}
+        for i, entry in enumerate(data["tasks"]):
+            if not isinstance(entry, dict) or "id" not in entry:
+                raise WorkflowError(f"task #{i + 1} has no 'id'", "give every task an id")
+            func = _resolve_func(entry["func"], entry["id"]) if entry.get("func") else None
+            tasks.append(Task(id=str(entry["id"]), kind=str(entry.get("kind", entry["id"])),
+                              runtime_s=entry.get("runtime_s"), cores=entry.get("cores"),
+                              output_bytes=entry.get("output_bytes"), memory_mb=entry.get("memory_mb"),
+                              func=func, args=tuple(_decode_value(entry.get("args", []))),
+                              kwargs=_decode_value(entry.get("kwargs", {})), meta=entry.get("meta", {})))
+            parents[str(entry["id"])] = [str(p) for p in entry.get("parents", [])]
+        sizes: dict[tuple[str, str], int] = {}
+        for e in data.get("edges", []):
+            if not isinstance(e, dict) or "parent" not in e or "child" not in e:
+                raise WorkflowError(f"edge {e!r} lacks 'parent' or 'child'", "write edges as {parent, child, bytes}")
+            key = (str(e["parent"]), str(e["child"]))
+            sizes[key] = e.get("bytes", 0)
+            if key[1] not in parents:
+                raise WorkflowError(f"edge {key[0]!r} -> {key[1]!r} names an unknown child {key[1]!r}",
+                                    f"add a task {key[1]!r} or remove the edge")
+            if key[0] not in parents[key[1]]:
+                parents[key[1]].append(key[0])  # an edge listed only in 'edges' still counts
+        return cls.from_tasks(tasks, parents, sizes, name=str(data.get("name", "workflow")),
+                              metadata=data.get("metadata", {}))
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> "Workflow":
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(path_or_text).read_text()
+            except OSError as exc:
+                raise WorkflowError(f"cannot read workflow file {str(path_or_text)!r}: {exc.strerror or exc}",
+                                    "check the path") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise WorkflowError(f"malformed workflow JSON: {exc}", "fix the JSON syntax") from None
+        return cls.from_dict(data)
+
+    def copy(self, name: str | None = None) -> "Workflow":
+        wf = Workflow(name or self.name, self.metadata)
+        wf.graph = self.graph.copy()
+        return wf
+
+    def subgraph(self, task_ids: Iterable[str]) -> "Workflow":
+        wf = Workflow(self.name, self.metadata)
+        wf.graph = self.graph.subgraph(task_ids).copy()
+        return wf
+
+
+# ------------------------------------------------------------------ helpers
+def _is_number(value: Any) -> bool:
+    if type(value) in (int, float):  # fast path: the ABC check costs microseconds per call
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _as_task_weight(wf: Workflow, weight: Any) -> Callable[[str], float]:
+    if weight is None:
+        return lambda t: float(wf.task(t).runtime_s or 0.0)
+    if callable(weight):
+        return lambda t: float(weight(wf.task(t)))
+    return lambda t: float(weight[t])
+
+
+def _as_edge_weight(weight: Any) -> Callable[[str, str, int], float]:
+    if weight is None:
+        return lambda p, c, b: 0.0
+    if callable(weight):
+        return lambda p, c, b: float(weight(p, c, b))
+    return lambda p, c, b: float(weight.get((p, c), 0.0))
+
+
+def _func_reference(func: Callable) -> str | None:
+    """``module:qualname`` when the function can be imported back, else None.
+
+    Functions of a file loaded by path (:func:`planning.loading.load_workflow`
+    with ``file.py:name``) live in a module with a generated name that no other
+    process can import; they are referred to as ``/abs/path/file.py:qualname``.
+    """
+    target = getattr(func, "__wrapped__", func)
+    module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", "")
+    if not module or "<" in qualname or module == "__main__":
+        return None
+    source = getattr(sys.modules.get(module), "__planlab_source__", None)
+    if source:
+        return f"{source}:{qualname}"
+    return f"{module}:{qualname}"
+
+
+def _resolve_func(reference: str, task_id: str) -> Callable:
+    path, sep, file_qualname = reference.rpartition(":")
+    try:
+        if sep and path.endswith(".py"):
+            from planning.loading import import_python_file  # lazy: planning.loading imports this module
+            obj: Any = import_python_file(path)
+            qualname = file_qualname
+        else:
+            module_name, _, qualname = reference.partition(":")
+            obj = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, WorkflowError):
+        raise WorkflowError(f"task {task_id!r}: cannot import its code {reference!r}",
+                            "make the module importable (on sys.path) or drop 'func'") from None
+    return getattr(obj, "__wrapped__", obj) if hasattr(obj, "__planlab_task__") else obj
+
+
+def _encode_value(value: Any, task_id: str) -> Any:
+    if isinstance(value, Ref):
+        return {"__ref__": value.task_id}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode_value(v, task_id) for v in value]}
+    if isinstance(value, list):
+        return [_encode_value(v, task_id) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise WorkflowError(f"task {task_id!r}: dict arguments with non-string keys cannot be saved as JSON",
+                                "use string keys, or run the workflow in-process without saving it")
+        return {"__dict__": {k: _encode_value(v, task_id) for k, v in value.items()}}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    raise WorkflowError(f"task {task_id!r}: argument of type {type(value).__name__} cannot be saved as JSON",
+                        "pass constants as JSON values (numbers, strings, lists, dicts) or keep the workflow in Python")
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode_value(v) for v in value]
+    if isinstance(value, dict):
+        if "__ref__" in value:
+            return Ref(value["__ref__"])
+        if "__tuple__" in value:
+            return tuple(_decode_value(v) for v in value["__tuple__"])
+        if "__dict__" in value:
+            return {k: _decode_value(v) for k, v in value["__dict__"].items()}
+        return {k: _decode_value(v) for k, v in value.items()}
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-safe copy of metadata (numpy scalars become Python numbers)."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+
+
+def iter_refs(value: Any) -> Iterable[str]:
+    """Task ids of every :class:`Ref` nested anywhere inside ``value``."""
+    if isinstance(value, Ref):
+        yield value.task_id
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            yield from iter_refs(v)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from iter_refs(v)
+
+
+def resolve_refs(value: Any, results: Mapping[str, Any]) -> Any:
+    """Replace every :class:`Ref` inside ``value`` by its upstream result."""
+    if isinstance(value, Ref):
+        return results[value.task_id]
+    if isinstance(value, list):
+        return [resolve_refs(v, results) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve_refs(v, results) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(resolve_refs(v, results) for v in value)
+    if isinstance(value, dict):
+        return {k: resolve_refs(v, results) for k, v in value.items()}
+    return value
+
+
+def run_task_function(task: Task, results: Mapping[str, Any]) -> Any:
+    """Call an executable task with its upstream results substituted."""
+    if task.func is None:
+        raise WorkflowError(f"task {task.id!r} has no code", "replay it instead, or give it a function")
+    args = resolve_refs(list(task.args), results)
+    kwargs = resolve_refs(dict(task.kwargs), results)
+    return task.func(*args, **kwargs)
+
+
+def run_locally(workflow: Workflow) -> dict[str, Any]:
+    """Run an executable workflow in this process, in topological order.
+
+    The reference answer the executor's results are checked against.
+    """
+    results: dict[str, Any] = {}
+    for t in workflow.tasks:
+        results[t.id] = run_task_function(t, results)
+    return results
+
