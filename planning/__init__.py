@@ -1,0 +1,28 @@
+"""planlab's vocabulary and library core: workflows, profiles, SLAs, history, cost model, traces.
+
+``planning`` imports nothing else of planlab; the simulator, the executor and the
+experiments build on it.
+"""
+
+from planning.cost_model import CostModel, validate_cost_model
+from planning.dsl import TaskFunction, TaskResult, build_workflow, task
+from planning.errors import (CatalogError, ConfigError, ExecutionError, HistoryError, PlanError, PlanlabError,
+                             SLAError, WorkflowError)
+from planning.estimates import Estimate, TimeDistribution, WorkflowEstimates
+from planning.generators import generate, list_generators, parse_generator_spec, register_generator
+from planning.history import concat_histories, load_history, save_history, validate_history
+from planning.loading import load_workflow
+from planning.profiles import Catalog, ResourceProfile, load_catalog
+from planning.sla import SLA
+from planning.trace import Trace, compare_traces
+from planning.wfformat import read_wfformat, write_wfformat
+from planning.workflow import Ref, Task, Workflow, run_locally
+
+__all__ = [
+    "CostModel", "validate_cost_model", "TaskFunction", "TaskResult", "build_workflow", "task",
+    "CatalogError", "ConfigError", "ExecutionError", "HistoryError", "PlanError", "PlanlabError", "SLAError",
+    "WorkflowError", "Estimate", "TimeDistribution", "WorkflowEstimates", "generate", "list_generators",
+    "parse_generator_spec", "register_generator", "concat_histories", "load_history", "save_history",
+    "validate_history", "load_workflow", "Catalog", "ResourceProfile", "load_catalog", "SLA", "Trace",
+    "compare_traces", "read_wfformat", "write_wfformat", "Ref", "Task", "Workflow", "run_locally",
+]
