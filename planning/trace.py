@@ -137,7 +137,7 @@ class Trace:
             "worker": t["worker"], "engine": t["engine"], "attempt": t["attempt"],
         })
         for phase in PHASE_COLUMNS:
-            df[phase.replace("_s", "_ts")] = t[phase] + float(t0)
+            df[phase.removesuffix("_s") + "_ts"] = t[phase] + float(t0)
         return validate_history(df.fillna({"download_s": 0.0, "upload_s": 0.0, "exec_s": 0.0}))
 
     # ------------------------------------------------------------------ storage
