@@ -1,0 +1,83 @@
+"""``planlab plan WORKFLOW --planner NAME --catalog NAME|FILE --sla STAT``: make a plan and print it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from experiments.cli import print_json
+from planning.cost_model import CostModel
+from planning.errors import HistoryError, PlanError
+from planning.history import load_history
+from planning.loading import load_workflow
+from planning.planners import get_planner
+from planning.profiles import load_catalog
+from planning.sla import SLA
+from planning.workflow import Workflow
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="plan a workflow and print makespan, cost and bounds", description=__doc__)
+    p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
+    p.add_argument("--planner", required=True, help="a registered planner, e.g. uniform")
+    p.add_argument("--catalog", default="local", help="built-in catalog (local, lambda) or a TOML file")
+    p.add_argument("--sla", default="mean", help="mean, median or a percentile such as p95")
+    p.add_argument("--history", help="Parquet history to fit the cost model on (default: priors only)")
+    p.add_argument("--deadline", type=float, help="seconds the planned makespan must meet")
+    p.add_argument("--profile", help="profile for planners that take one (uniform)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
+    p.add_argument("--out", help="write the plan as JSON to this file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=run)
+
+
+def fit_cost_model(history_path: str | None, workflow: Workflow) -> CostModel:
+    """A cost model fitted on ``history_path``, refusing history of an unrelated workflow."""
+    model = CostModel()
+    if history_path is None:
+        return model
+    history = load_history(history_path)
+    kinds = {t.kind for t in workflow.tasks}
+    if len(history) and not kinds & set(history["kind"]):
+        raise HistoryError(f"history {history_path!r} has no task of this workflow's kinds "
+                           f"({', '.join(sorted(kinds)[:5])}...): it is history of another workflow",
+                           "give history recorded for this workflow, or omit --history to use priors")
+    return model.fit(history)
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise PlanError(f"--param {item!r} is not KEY=VALUE", "write e.g. --param tolerance=0.05")
+        try:
+            params[key] = float(raw) if any(c in raw for c in ".eE") else int(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    workflow = load_workflow(args.workflow)
+    catalog = load_catalog(args.catalog)
+    sla = SLA.parse(args.sla)
+    params = _parse_params(args.param)
+    if args.deadline is not None:
+        params["deadline"] = args.deadline
+    if args.profile is not None:
+        params["profile"] = args.profile
+    planner = get_planner(args.planner, **params)
+    plan = planner.plan(workflow, catalog, fit_cost_model(args.history, workflow), sla)
+    if args.out:
+        plan.to_json(args.out)
+    summary = plan.summary()
+    summary["lower_bounds"] = plan.lower_bounds
+    if args.json:
+        print_json(summary)
+        return 0
+    for key, value in summary.items():
+        print(f"{key:<14} {value}")
+    if args.out:
+        print(f"plan written to {args.out}")
+    return 0

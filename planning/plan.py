@@ -1,0 +1,215 @@
+"""The Plan: who runs what, on which profile, and when the planner expects it.
+
+A planner decides three things - each task's logical worker, each worker's
+profile and each worker's task order - and :meth:`Plan.from_assignment` times that
+decision with the shared analytical schedule (:mod:`planning.schedule`) using the
+cost model's estimates at the SLA.  So every planner's predictions follow the same
+worker protocol the simulator and the executor interpret.
+
+The plan also carries what it was made with (planner, parameters, SLA, cost
+model summary), lower bounds, and per-task annotations that optimizations read
+(``prewarm``, ``preload``, ``cluster``, ``delay_io``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from planning.errors import PlanError
+from planning.profiles import Catalog, ResourceProfile
+from planning.schedule import ScheduleResult, evaluate_schedule
+from planning.sla import SLA
+from planning.workflow import Workflow
+
+PLAN_FORMAT = "planlab-plan/1"
+ANNOTATIONS = ("prewarm", "preload", "cluster", "delay_io")
+
+
+@dataclass
+class Plan:
+    """A timed assignment of a workflow's tasks to workers and profiles."""
+
+    workflow_name: str
+    structure_hash: str
+    planner: str
+    params: dict[str, Any]
+    sla: SLA
+    catalog: Catalog
+    tasks: pd.DataFrame            # index task_id; worker, profile, phase times (see planning.schedule)
+    workers: pd.DataFrame          # worker, profile, start_s, stop_s, tasks, busy_s, gb_s, cost
+    makespan_s: float
+    lower_bounds: dict[str, float] = field(default_factory=dict)
+    annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dynamic: bool = False
+    feasible: bool = True
+    notes: list[str] = field(default_factory=list)
+    cost_model: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_assignment(cls, workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,
+                        worker_of: Mapping[str, str], worker_profile: Mapping[str, str], *, planner: str,
+                        params: Mapping[str, Any] | None = None, sequence: Mapping[str, list[str]] | None = None,
+                        **extra: Any) -> "Plan":
+        """Time an assignment with the cost model's estimates and wrap it as a Plan.
+
+        ``estimates`` is ``cost_model.estimate_workflow(workflow, catalog, sla)``
+        (passed in so planners that evaluate many assignments compute it once).
+        """
+        result = time_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, worker_profile, sequence)
+        tasks = result.tasks.copy()
+        tasks.insert(0, "kind", [workflow.task(t).kind for t in tasks.index])
+        plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
+                   result.workers, result.makespan_s, **extra)
+        plan.lower_bounds = lower_bounds(workflow, catalog, estimates, n_workers=len(result.workers))
+        plan.cost_model = {"fitted": bool(getattr(cost_model, "fitted", False)),
+                           "prior_tasks": int(np.sum(np.asarray(estimates.source) == "prior"))}
+        return plan.validate(workflow)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def cost(self) -> float:
+        """Dollars: every worker billed from its start to its stop."""
+        return float(self.workers["cost"].sum())
+
+    @property
+    def gb_s(self) -> float:
+        return float(self.workers["gb_s"].sum())
+
+    @property
+    def worker_of(self) -> dict[str, str]:
+        return self.tasks["worker"].to_dict()
+
+    @property
+    def worker_profile(self) -> dict[str, str]:
+        return dict(zip(self.workers["worker"], self.workers["profile"]))
+
+    def sequence(self) -> dict[str, list[str]]:
+        """Each worker's tasks in planned start order."""
+        ordered = self.tasks.sort_values(["exec_start_s", "download_start_s"], kind="stable")
+        return {w: list(g.index) for w, g in ordered.groupby("worker", sort=False)}
+
+    @property
+    def slr(self) -> float:
+        """Schedule length ratio: makespan over the larger lower bound (>= 1 for a sound bound)."""
+        bound = max(self.lower_bounds.values(), default=0.0)
+        return float(self.makespan_s / bound) if bound > 0 else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        return {"planner": self.planner, "workflow": self.workflow_name, "sla": self.sla.name,
+                "makespan_s": self.makespan_s, "cost": self.cost, "gb_s": self.gb_s,
+                "lower_bound_s": max(self.lower_bounds.values(), default=0.0), "slr": self.slr,
+                "workers": int(len(self.workers)), "profiles": sorted(set(self.workers["profile"])),
+                "feasible": self.feasible, "dynamic": self.dynamic, "notes": list(self.notes)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy view: one row per task with placement and planned phase times."""
+        frame = self.tasks.reset_index()
+        frame.insert(0, "planner", self.planner)
+        frame.insert(1, "sla", self.sla.name)
+        return frame
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, workflow: Workflow | None = None) -> "Plan":
+        """Every task assigned, profiles in the catalog, one profile per worker, memory respected."""
+        per_worker = self.tasks.groupby("worker")["profile"].nunique()
+        if (per_worker > 1).any():
+            raise PlanError(f"worker {per_worker[per_worker > 1].index[0]!r} has more than one profile",
+                            "a worker has exactly one profile")
+        for name in set(self.tasks["profile"]):
+            if name not in self.catalog:
+                raise PlanError(f"plan uses profile {name!r}, which is not in catalog {self.catalog.name!r}",
+                                f"use one of {', '.join(self.catalog.names)}")
+        if workflow is not None:
+            missing = set(workflow.task_ids) - set(self.tasks.index)
+            if missing:
+                raise PlanError(f"{len(missing)} task(s) are not assigned, e.g. {sorted(missing)[0]!r}",
+                                "assign every task of the workflow")
+            for t in workflow.tasks:
+                need = t.memory_mb or 0.0
+                have = self.catalog[self.tasks.at[t.id, "profile"]].memory_mb
+                if need > have:
+                    raise PlanError(f"task {t.id!r} needs {need:g} MB but its profile "
+                                    f"{self.tasks.at[t.id, 'profile']!r} has {have:g} MB",
+                                    "give it a profile with enough memory")
+        return self
+
+    # ------------------------------------------------------------------ storage
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": PLAN_FORMAT, "workflow": self.workflow_name, "structure_hash": self.structure_hash,
+                "planner": self.planner, "params": self.params, "sla": self.sla.name,
+                "catalog": self.catalog.to_dict(), "makespan_s": self.makespan_s,
+                "lower_bounds": self.lower_bounds, "annotations": self.annotations, "dynamic": self.dynamic,
+                "feasible": self.feasible, "notes": self.notes, "cost_model": self.cost_model,
+                "tasks": self.tasks.reset_index().to_dict(orient="records"),
+                "workers": self.workers.to_dict(orient="records")}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        if data.get("format") != PLAN_FORMAT:
+            raise PlanError(f"not a planlab plan (format {data.get('format')!r})", "give a file written by 'planlab plan --out'")
+        tasks = pd.DataFrame(data["tasks"]).set_index("task_id")
+        return cls(data["workflow"], data["structure_hash"], data["planner"], data["params"], SLA.parse(data["sla"]),
+                   Catalog.from_dict(data["catalog"]), tasks, pd.DataFrame(data["workers"]), data["makespan_s"],
+                   data["lower_bounds"], data["annotations"], data["dynamic"], data["feasible"], data["notes"],
+                   data["cost_model"])
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1, default=_json_default)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "Plan":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PlanError(f"cannot read plan {str(path)!r}: {exc}", "give a plan JSON written by planlab") from None
+
+
+def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,
+                    worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
+                    sequence: Mapping[str, list[str]] | None = None) -> ScheduleResult:
+    """The analytical schedule of an assignment under the cost model at the SLA."""
+    column = {name: j for j, name in enumerate(estimates.profiles)}
+    row = workflow.index()
+    for w, p in worker_profile.items():
+        if p not in column:
+            raise PlanError(f"worker {w!r} has profile {p!r}, not in catalog {catalog.name!r}",
+                            f"use one of {', '.join(catalog.names)}")
+    exec_s = {t: float(estimates.exec_s[row[t], column[worker_profile[worker_of[t]]]]) for t in row}
+    return evaluate_schedule(
+        workflow, worker_of, worker_profile, exec_s, catalog, sequence=sequence,
+        transfer_s=lambda nbytes, direction: float(cost_model.transfer_s(nbytes, direction, sla)),
+        startup_s=lambda profile: float(cost_model.startup_s(catalog[profile], True, sla)))
+
+
+def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers: int) -> dict[str, float]:
+    """Two classic bounds on any plan's makespan (free transfers and start-ups).
+
+    ``critical_path_s``: the critical path with every task on its fastest profile.
+    ``work_over_capacity_s``: total work (each task at its fastest) over the plan's
+    worker count.  O(n + e).
+    """
+    fastest = np.asarray(estimates.exec_s).min(axis=1)
+    row = workflow.index()
+    length, _ = workflow.critical_path(task_weight={t: fastest[i] for t, i in row.items()})
+    return {"critical_path_s": float(length), "work_over_capacity_s": float(fastest.sum() / max(1, n_workers))}
+
+
+def profile_named(catalog: Catalog, name: str | ResourceProfile) -> ResourceProfile:
+    return name if isinstance(name, ResourceProfile) else catalog[name]
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars as Python numbers (exact, unlike a fixed number of digits)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -1,0 +1,20 @@
+"""Planners: one class per algorithm with ``plan(workflow, catalog, cost_model, sla) -> Plan``.
+
+Registered by name so a config can say ``planner = "uniform"`` and a researcher can
+add their own in a few lines::
+
+    from planning.planners import Planner, register_planner
+
+    @register_planner("one-worker")
+    class OneWorker(Planner):
+        def plan(self, workflow, catalog, cost_model, sla):
+            est = cost_model.estimate_workflow(workflow, catalog, sla)
+            worker_of = {t: "w0" for t in workflow.task_ids}
+            return Plan.from_assignment(workflow, catalog, est, cost_model, sla, worker_of,
+                                        {"w0": catalog.fastest().name}, planner=self.name)
+"""
+
+from planning.planners.base import PLANNERS, Planner, get_planner, register_planner
+from planning.planners import uniform  # noqa: F401  (registers itself)
+
+__all__ = ["PLANNERS", "Planner", "get_planner", "register_planner"]

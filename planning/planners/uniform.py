@@ -1,0 +1,79 @@
+"""``uniform``: every task on one profile, workers assigned for locality.
+
+Locality rules (one pass in topological order, O(n + e)):
+
+* a chain stays on one worker: a task continues on a parent's worker;
+* a fan-out is split: a parent's worker continues only its first child (in
+  topological order); every other child starts a new worker;
+* a fan-in continues on the worker that holds the most input bytes among its
+  parents whose worker is still free to continue.
+
+The profile is the one given, else the cheapest whose planned makespan meets
+``deadline``; if none does, the fastest, and the plan is marked infeasible.
+"""
+
+from __future__ import annotations
+
+from planning.errors import PlanError
+from planning.plan import Plan
+from planning.planners.base import Planner, register_planner
+from planning.workflow import Workflow
+
+
+def locality_workers(workflow: Workflow) -> dict[str, str]:
+    """Task -> logical worker id under the locality rules above."""
+    worker_of: dict[str, str] = {}
+    continued: set[str] = set()        # parents whose worker already continued one child
+    count = 0
+    for t in workflow.topological_order():
+        offers: dict[str, int] = {}
+        for p in workflow.parents(t):
+            if p not in continued:
+                offers[worker_of[p]] = offers.get(worker_of[p], 0) + workflow.edge_bytes(p, t)
+        if offers:
+            worker = max(offers, key=lambda w: (offers[w], -int(w[1:])))
+            for p in workflow.parents(t):
+                if worker_of[p] == worker:
+                    continued.add(p)
+        else:
+            worker = f"w{count}"
+            count += 1
+        worker_of[t] = worker
+    return worker_of
+
+
+@register_planner("uniform")
+class Uniform(Planner):
+    """One profile for all tasks; see the module docstring."""
+
+    def __init__(self, *, profile: str | None = None, deadline: float | None = None) -> None:
+        self.profile = profile
+        self.deadline = deadline
+
+    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+        estimates = cost_model.estimate_workflow(workflow, catalog, sla)
+        worker_of = locality_workers(workflow)
+        workers = sorted(set(worker_of.values()), key=lambda w: int(w[1:]))
+
+        def make(profile: str) -> Plan:
+            return Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of,
+                                        {w: profile for w in workers}, planner=self.name, params=self.params)
+
+        if self.profile is not None:
+            return make(catalog[self.profile].name)
+        if self.deadline is None:
+            raise PlanError("planner 'uniform' needs a profile or a deadline",
+                            "set profile = \"NAME\" or deadline = SECONDS in the planner's parameters")
+        memory_need = max((t.memory_mb or 0.0) for t in workflow.tasks)
+        candidates = [p for p in catalog.by_price() if p.memory_mb >= memory_need]
+        if not candidates:
+            raise PlanError(f"no profile of catalog {catalog.name!r} has the {memory_need:g} MB a task needs",
+                            "add a larger profile to the catalog")
+        for profile in candidates:
+            plan = make(profile.name)
+            if plan.makespan_s <= self.deadline:
+                return plan
+        best = min((make(p.name) for p in candidates), key=lambda p: p.makespan_s)
+        best.feasible = False
+        best.notes.append(f"no profile meets the deadline {self.deadline:g} s; best makespan {best.makespan_s:.6g} s")
+        return best
