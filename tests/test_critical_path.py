@@ -1,0 +1,59 @@
+"""``critical-path`` downgrades only workers off the critical path, deterministically."""
+
+from __future__ import annotations
+
+import pytest
+
+from planning import SLA, CostModel, generate, load_catalog
+from planning.planners import get_planner
+from planning.planners.critical_path import critical_tasks
+
+CATALOG = load_catalog("local")
+MEAN = SLA.parse("mean")
+
+
+@pytest.fixture(scope="module")
+def plans():
+    wf = generate("five_branches")
+    model = CostModel()
+    downgraded = get_planner("critical-path", tolerance=0.05).plan(wf, CATALOG, model, MEAN)
+    fastest = get_planner("uniform", profile="large").plan(wf, CATALOG, model, MEAN)
+    return wf, downgraded, fastest
+
+
+def test_five_branches_downgrades_only_off_the_critical_path(plans) -> None:
+    wf, plan, fastest = plans
+    longest_branch = {t for t in wf.task_ids if t.startswith("b0-")}
+    assert longest_branch <= critical_tasks(plan, wf)
+    critical_profiles = set(plan.tasks.loc[sorted(critical_tasks(plan, wf)), "profile"])
+    assert critical_profiles == {"large"}
+    off = plan.tasks[~plan.tasks.index.isin(critical_tasks(plan, wf))]
+    assert (off["profile"] != "large").any()
+    # shorter branches get cheaper (or equal) profiles than longer ones
+    price = {p.name: p.price_per_s for p in CATALOG}
+    branch_price = [price[plan.tasks.at[f"b{i}-t0", "profile"]] for i in range(5)]
+    assert branch_price == sorted(branch_price, reverse=True)
+
+
+def test_makespan_within_tolerance_and_cheaper(plans) -> None:
+    _, plan, fastest = plans
+    assert plan.makespan_s <= fastest.makespan_s * 1.05 + 1e-12
+    assert plan.cost < fastest.cost
+
+
+def test_deterministic(plans) -> None:
+    wf, plan, _ = plans
+    again = get_planner("critical-path", tolerance=0.05).plan(wf, CATALOG, CostModel(), MEAN)
+    assert again.worker_of == plan.worker_of and again.worker_profile == plan.worker_profile
+    assert again.makespan_s == plan.makespan_s
+
+
+def test_zero_tolerance_never_slows_the_plan(plans) -> None:
+    wf, _, fastest = plans
+    strict = get_planner("critical-path", tolerance=0.0).plan(wf, CATALOG, CostModel(), MEAN)
+    assert strict.makespan_s <= fastest.makespan_s + 1e-12 and strict.cost <= fastest.cost
+
+
+def test_chain_is_all_critical() -> None:
+    plan = get_planner("critical-path").plan(generate("chain", length=4), CATALOG, CostModel(), MEAN)
+    assert set(plan.tasks["profile"]) == {"large"}
