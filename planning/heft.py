@@ -1,0 +1,221 @@
+"""HEFT (Heterogeneous Earliest Finish Time, Topcuoglu et al. 2002) with insertion.
+
+A pure function over a :class:`~planning.workflow.Workflow`, an execution-time
+matrix ``exec_s[i, j]`` (task ``topological_order()[i]`` on profile ``profiles[j]``)
+and a communication function ``comm_s(parent, child)`` charged only when parent and
+child run on different workers (communication does not occupy workers).
+
+Workers form one pool per profile: ``workers_per_profile`` workers each, with ids
+``f"{profile}-{k}"``.  ``None`` means an unbounded (serverless) pool: a task may
+always go to a fresh worker of any profile.  Only the workers hosting a parent of
+the task and one fresh worker per profile are candidates then; this is exact, since
+any other used worker has the same data-ready time as a fresh one and so cannot
+finish the task strictly earlier (on a tie the fresh worker is taken).
+
+Priorities: upward rank with the mean execution time over profiles and the
+communication cost ``comm_s(p, c)`` as the mean edge cost; ties broken by the
+topological index (earlier first), which keeps the order a topological order.
+Worker choice: minimal earliest finish time with insertion into idle gaps; ties go
+to the first candidate in profile order, then worker number.  Deterministic: no
+set or hash order is used.
+
+Costs (n tasks, e edges, W candidate workers per task): O(e) calls of ``comm_s``,
+O(e + n log n) for ranks and order, O(e + n * W * (log n + g)) for placement where
+g is the number of too-small gaps skipped after the bisection (small in practice).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from planning.workflow import Workflow
+
+__all__ = ["HeftResult", "heft"]
+
+
+@dataclass(frozen=True)
+class HeftResult:
+    worker_of: dict[str, str]          # task id -> worker id
+    worker_profile: dict[str, str]     # worker id -> profile name
+    sequence: dict[str, list[str]]     # worker id -> its tasks in start-time order
+    start_s: dict[str, float]
+    finish_s: dict[str, float]
+    makespan_s: float                  # HEFT's own model: max finish
+
+
+class _Timeline:
+    """Busy intervals of one worker, sorted and disjoint."""
+
+    __slots__ = ("starts", "ends", "tasks")
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.tasks: list[int] = []
+
+    def earliest_start(self, ready: float, dur: float) -> float:
+        ends = self.ends
+        if not ends or ready >= ends[-1]:
+            return ready
+        starts = self.starts
+        k = bisect_right(ends, ready)  # intervals [0, k) end at or before ready
+        t = ready
+        n = len(starts)
+        while k < n:
+            if t + dur <= starts[k]:
+                return t
+            t = ends[k]  # > ready
+            k += 1
+        return t
+
+    def add(self, start: float, end: float, task: int) -> None:
+        pos = bisect_right(self.starts, start)
+        # keep zero-length intervals ordered consistently with ends
+        while pos > 0 and self.starts[pos - 1] == start and self.ends[pos - 1] > end:
+            pos -= 1
+        self.starts.insert(pos, start)
+        self.ends.insert(pos, end)
+        self.tasks.insert(pos, task)
+
+
+def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str], comm_s: Callable[[str, str], float],
+         workers_per_profile: int | None = None) -> HeftResult:
+    """Schedule ``workflow`` with HEFT (insertion-based); see the module docstring."""
+    order = workflow.topological_order()
+    index = workflow.index()
+    n, m = len(order), len(profiles)
+    exec_arr = np.asarray(exec_s, dtype=float)
+    if exec_arr.shape != (n, m):
+        raise ValueError(f"exec_s has shape {exec_arr.shape}, expected ({n}, {m}) = (tasks, profiles)")
+    if m == 0:
+        raise ValueError("profiles is empty")
+    if len(set(profiles)) != m:
+        raise ValueError("profiles must be distinct")
+    if not np.all(np.isfinite(exec_arr)) or np.any(exec_arr < 0):
+        raise ValueError("exec_s must be finite and >= 0")
+    if workers_per_profile is not None and workers_per_profile < 1:
+        raise ValueError("workers_per_profile must be >= 1 or None (unbounded)")
+
+    # ---- graph as index lists, communication costs once per edge
+    parents: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    children: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for i, t in enumerate(order):
+        for c in workflow.children(t):
+            cost = float(comm_s(t, c))
+            if not (cost >= 0.0) or cost == float("inf"):
+                raise ValueError(f"comm_s({t!r}, {c!r}) = {cost!r} must be finite and >= 0")
+            j = index[c]
+            children[i].append((j, cost))
+            parents[j].append((i, cost))
+
+    # ---- upward rank (reverse topological order) and priority order
+    mean_exec = exec_arr.mean(axis=1).tolist()
+    rank = [0.0] * n
+    for i in range(n - 1, -1, -1):
+        best = 0.0
+        for j, cost in children[i]:
+            v = cost + rank[j]
+            if v > best:
+                best = v
+        rank[i] = mean_exec[i] + best
+    prio = np.lexsort((np.arange(n), -np.asarray(rank)))  # rank desc, then topo index asc
+
+    # ---- placement
+    ex = exec_arr.tolist()
+    worker_ids: list[str] = []
+    worker_prof: list[int] = []
+    timelines: list[_Timeline] = []
+    per_profile: list[list[int]] = [[] for _ in range(m)]  # worker indices per profile, in creation order
+
+    def new_worker(p: int) -> int:
+        w = len(worker_ids)
+        worker_ids.append(f"{profiles[p]}-{len(per_profile[p])}")
+        worker_prof.append(p)
+        timelines.append(_Timeline())
+        per_profile[p].append(w)
+        return w
+
+    bounded = workers_per_profile is not None
+    if bounded:
+        for p in range(m):
+            for _ in range(workers_per_profile):
+                new_worker(p)
+        all_workers = list(range(len(worker_ids)))  # profile-major order
+
+    where = [-1] * n
+    start = [0.0] * n
+    finish = [0.0] * n
+    for i in prio.tolist():
+        # data-ready times: R on any worker hosting no parent, else per worker
+        R = 0.0
+        same: dict[int, float] = {}   # worker -> max finish of parents on it
+        arr: dict[int, float] = {}    # worker -> max arrival elsewhere of parents on it
+        for pi, cost in parents[i]:
+            w, f = where[pi], finish[pi]
+            a = f + cost
+            if a > R:
+                R = a
+            if w in same:
+                if f > same[w]:
+                    same[w] = f
+                if a > arr[w]:
+                    arr[w] = a
+            else:
+                same[w] = f
+                arr[w] = a
+        ready_of: dict[int, float] = {}
+        if same:
+            # top two arrivals by distinct worker, to get max over parents not on w
+            b1w, b1, b2 = -1, 0.0, 0.0
+            for w, a in arr.items():
+                if a > b1:
+                    b2, b1, b1w = b1, a, w
+                elif a > b2:
+                    b2 = a
+            for w, s in same.items():
+                other = b2 if w == b1w else b1
+                ready_of[w] = s if s > other else other
+
+        row = ex[i]
+        best_f = float("inf")
+        best_w = -1
+        best_s = 0.0
+        if bounded:
+            for w in all_workers:
+                d = row[worker_prof[w]]
+                s = timelines[w].earliest_start(ready_of.get(w, R), d)
+                f = s + d
+                if f < best_f:
+                    best_f, best_w, best_s = f, w, s
+        else:
+            hosts_by_prof: list[list[int]] = [[] for _ in range(m)]
+            for w in sorted(ready_of):
+                hosts_by_prof[worker_prof[w]].append(w)
+            for p in range(m):
+                d = row[p]
+                for w in hosts_by_prof[p]:
+                    s = timelines[w].earliest_start(ready_of[w], d)
+                    f = s + d
+                    if f < best_f:
+                        best_f, best_w, best_s = f, w, s
+                f = R + d  # a fresh worker of profile p
+                if f < best_f:
+                    best_f, best_w, best_s = f, -1 - p, R
+            if best_w < 0:
+                best_w = new_worker(-1 - best_w)
+        timelines[best_w].add(best_s, best_f, i)
+        where[i] = best_w
+        start[i] = best_s
+        finish[i] = best_f
+
+    worker_of = {order[i]: worker_ids[where[i]] for i in range(n)}
+    worker_profile = {worker_ids[w]: profiles[worker_prof[w]] for w in range(len(worker_ids))}
+    sequence = {worker_ids[w]: [order[i] for i in timelines[w].tasks] for w in range(len(worker_ids))}
+    start_s = {order[i]: start[i] for i in range(n)}
+    finish_s = {order[i]: finish[i] for i in range(n)}
+    return HeftResult(worker_of=worker_of, worker_profile=worker_profile, sequence=sequence,
+                      start_s=start_s, finish_s=finish_s, makespan_s=max(finish) if n else 0.0)

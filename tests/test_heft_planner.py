@@ -1,0 +1,42 @@
+"""The ``heft`` planner: valid plans everywhere, and with free overheads the protocol's timing is HEFT's own."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from planning import SLA, CostModel, generate, load_catalog, read_wfformat
+from planning.generators import GENERATORS
+from planning.planners import get_planner
+
+MEAN = SLA.parse("mean")
+SMALL = {"fan_out": {"width": 50}, "deep_chain": {"length": 50}, "random_layered": {"tasks": 60}}
+DATA = Path(__file__).parent / "data" / "wfinstances"
+
+
+def free_model() -> CostModel:
+    return CostModel(latency_s=0.0, bandwidth_Bps=1e30, cold_start_s=0.0, warm_start_s=0.0)
+
+
+def heft_own_makespan(plan) -> float:
+    return float(re.search(r"([0-9.e+-]+) s$", plan.notes[-1]).group(1))
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+@pytest.mark.parametrize("workers", [None, 2])
+def test_free_overheads_plan_equals_heft_timeline(name: str, workers) -> None:
+    wf = generate(name, **SMALL.get(name, {}))
+    plan = get_planner("heft", workers_per_profile=workers).plan(wf, load_catalog("lambda"), free_model(), MEAN)
+    assert plan.makespan_s == pytest.approx(heft_own_makespan(plan), rel=1e-5)
+    if workers is not None:
+        assert plan.workers.groupby("profile").size().max() <= workers
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.json"))[:6], ids=lambda p: p.stem)
+def test_heft_plans_real_workflows(path: Path) -> None:
+    wf = read_wfformat(path)
+    plan = get_planner("heft", workers_per_profile=2).plan(wf, load_catalog("lambda"), CostModel(), MEAN)
+    plan.validate(wf)
+    assert plan.makespan_s >= max(plan.lower_bounds.values()) - 1e-9
