@@ -1,0 +1,51 @@
+"""``cost-deadline``: cheapest plan meeting the deadline; infeasible deadlines report the best makespan."""
+
+from __future__ import annotations
+
+import pytest
+
+from planning import SLA, CostModel, generate, load_catalog
+from planning.errors import PlanError
+from planning.planners import get_planner
+
+CATALOG = load_catalog("local")
+MEAN = SLA.parse("mean")
+
+
+def plan_with(deadline, wf=None):
+    return get_planner("cost-deadline", deadline=deadline).plan(wf or generate("five_branches"), CATALOG, CostModel(), MEAN)
+
+
+def uniform(profile: str):
+    return get_planner("uniform", profile=profile).plan(generate("five_branches"), CATALOG, CostModel(), MEAN)
+
+
+def test_infeasible_deadline_reports_best_makespan() -> None:
+    best = uniform("large").makespan_s
+    plan = plan_with(best / 2)
+    assert not plan.feasible and plan.makespan_s == pytest.approx(best)
+    assert "best achievable makespan" in plan.notes[-1]
+
+
+@pytest.mark.parametrize("slack", [1.0, 1.2, 1.5, 10.0])
+def test_deadline_met_and_never_costlier_than_uniform_fastest(slack: float) -> None:
+    deadline = uniform("large").makespan_s * slack
+    plan = plan_with(deadline)
+    assert plan.feasible and plan.makespan_s <= deadline
+    assert plan.cost <= uniform("large").cost
+
+
+def test_loose_deadline_reaches_the_cheapest_profile() -> None:
+    plan = plan_with(1e6)
+    assert set(plan.tasks["profile"]) == {"small"}
+    assert plan.cost == pytest.approx(uniform("small").cost)
+
+
+def test_tight_deadline_keeps_the_critical_branch_fast() -> None:
+    plan = plan_with(uniform("large").makespan_s)
+    assert plan.tasks.at["b0-t0", "profile"] == "large" and plan.tasks.at["b4-t0", "profile"] != "large"
+
+
+def test_missing_deadline_is_a_clear_error() -> None:
+    with pytest.raises(PlanError, match="needs a positive deadline"):
+        get_planner("cost-deadline").plan(generate("chain"), CATALOG, CostModel(), MEAN)
