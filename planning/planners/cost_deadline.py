@@ -3,11 +3,12 @@
 Right-sizing in the spirit of Orion: workers are placed for locality (as in
 ``uniform``) and start on the fastest profile.  If even that misses the deadline
 the plan is returned marked infeasible with the best achievable makespan.
-Otherwise the planner greedily moves one worker at a time one rung down the
-price ladder, each step taking the move that saves the most dollars per second of
-makespan added, while the makespan (at the SLA statistic) stays within the
-deadline.  Deterministic: ties go to the lower worker id.  Cost: O(W^2 * P)
-schedule evaluations of O(n + e) each in the worst case, for W workers.
+Otherwise, worker by worker (least busy first, where slack is likeliest), it
+moves each to the cheapest profile that keeps the makespan (at the SLA
+statistic) within the deadline and lowers the cost, and repeats such passes
+until no worker moves.  Deterministic: ties go to the lower worker id.  Cost:
+O(W * P) schedule evaluations of O(n + e) each per pass, for W workers and P
+profiles.  Greedy, not optimal: an exact minimum is a knapsack-like search.
 """
 
 from __future__ import annotations
@@ -49,22 +50,18 @@ class CostUnderDeadline(Planner):
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
             return plan
-        while True:
-            best: tuple[float, str, Plan] | None = None
-            for w in workers:
+        changed = True
+        while changed:                      # passes until no worker can move (usually one or two)
+            changed = False
+            busy = plan.workers.set_index("worker")["busy_s"]
+            for w in sorted(workers, key=lambda w: (busy[w], int(w[1:]))):    # least busy first
                 price = catalog[profile[w]].price_per_s
-                cheaper = [p for p in by_price if p.price_per_s < price and p.memory_mb >= need[w]]
-                if not cheaper:
-                    continue
-                trial = make({**profile, w: cheaper[-1].name})   # one rung down
-                if trial.makespan_s > self.deadline or trial.cost >= plan.cost:
-                    continue
-                score = (plan.cost - trial.cost) / max(trial.makespan_s - plan.makespan_s, 1e-12)
-                if best is None or score > best[0]:
-                    best = (score, w, trial)
-            if best is None:
-                break
-            _, w, plan = best
-            profile[w] = plan.worker_profile[w]
+                for candidate in by_price:                                    # cheapest first
+                    if candidate.price_per_s >= price or candidate.memory_mb < need[w]:
+                        continue
+                    trial = make({**profile, w: candidate.name})
+                    if trial.makespan_s <= self.deadline and trial.cost < plan.cost:
+                        profile[w], plan, changed = candidate.name, trial, True
+                        break
         plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s")
         return plan
