@@ -16,7 +16,7 @@ from __future__ import annotations
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.uniform import locality_workers
+from planning.planners.uniform import locality_layout
 
 
 @register_planner("cost-deadline")
@@ -31,11 +31,7 @@ class CostUnderDeadline(Planner):
             raise PlanError("planner 'cost-deadline' needs a positive deadline",
                             "pass --deadline SECONDS (or deadline = SECONDS in the config)")
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
-        worker_of = locality_workers(workflow)
-        workers = sorted(set(worker_of.values()), key=lambda w: int(w[1:]))
-        need = {w: 0.0 for w in workers}
-        for t in workflow.tasks:
-            need[worker_of[t.id]] = max(need[worker_of[t.id]], t.memory_mb or 0.0)
+        worker_of, workers, need = locality_layout(workflow)
         by_price = catalog.by_price()
 
         def make(assignment: dict[str, str]) -> Plan:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.uniform import locality_workers
+from planning.planners.uniform import locality_layout
 
 
 def critical_tasks(plan: Plan, workflow) -> set[str]:
@@ -47,11 +47,7 @@ class CriticalPathDowngrade(Planner):
 
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
-        worker_of = locality_workers(workflow)
-        workers = sorted(set(worker_of.values()), key=lambda w: int(w[1:]))
-        need = {w: 0.0 for w in workers}
-        for t in workflow.tasks:
-            need[worker_of[t.id]] = max(need[worker_of[t.id]], t.memory_mb or 0.0)
+        worker_of, workers, need = locality_layout(workflow)
         ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))  # fastest first
         fastest = ladder[0].name
         profile = {w: fastest for w in workers}

@@ -42,6 +42,16 @@ def locality_workers(workflow: Workflow) -> dict[str, str]:
     return worker_of
 
 
+def locality_layout(workflow: Workflow) -> tuple[dict[str, str], list[str], dict[str, float]]:
+    """Locality workers, the worker ids in order, and each worker's memory need (its tasks' largest minimum)."""
+    worker_of = locality_workers(workflow)
+    workers = sorted(set(worker_of.values()), key=lambda w: int(w[1:]))
+    need = {w: 0.0 for w in workers}
+    for t in workflow.tasks:
+        need[worker_of[t.id]] = max(need[worker_of[t.id]], t.memory_mb or 0.0)
+    return worker_of, workers, need
+
+
 @register_planner("uniform")
 class Uniform(Planner):
     """One profile for all tasks; see the module docstring."""
