@@ -21,8 +21,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from planning.billing import BilledWorkers
 from planning.errors import PlanError
-from planning.profiles import Catalog, ResourceProfile
+from planning.profiles import Catalog
 from planning.schedule import ScheduleResult, evaluate_schedule
 from planning.sla import SLA
 from planning.workflow import Workflow
@@ -32,7 +33,7 @@ ANNOTATIONS = ("prewarm", "preload", "cluster", "delay_io")
 
 
 @dataclass
-class Plan:
+class Plan(BilledWorkers):
     """A timed assignment of a workflow's tasks to workers and profiles."""
 
     workflow_name: str
@@ -73,15 +74,6 @@ class Plan:
         return plan.validate(workflow)
 
     # ------------------------------------------------------------------ views
-    @property
-    def cost(self) -> float:
-        """Dollars: every worker billed from its start to its stop."""
-        return float(self.workers["cost"].sum())
-
-    @property
-    def gb_s(self) -> float:
-        return float(self.workers["gb_s"].sum())
-
     @property
     def worker_of(self) -> dict[str, str]:
         return self.tasks["worker"].to_dict()
@@ -202,10 +194,6 @@ def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers
     row = workflow.index()
     length, _ = workflow.critical_path(task_weight={t: fastest[i] for t, i in row.items()})
     return {"critical_path_s": float(length), "work_over_capacity_s": float(fastest.sum() / max(1, n_workers))}
-
-
-def profile_named(catalog: Catalog, name: str | ResourceProfile) -> ResourceProfile:
-    return name if isinstance(name, ResourceProfile) else catalog[name]
 
 
 def _json_default(value: Any) -> Any:

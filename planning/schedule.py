@@ -27,6 +27,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from planning.billing import BilledWorkers
 from planning.errors import PlanError
 from planning.profiles import Catalog
 from planning.workflow import Workflow
@@ -40,20 +41,12 @@ def free_transfer(nbytes: float, direction: str) -> float:
 
 
 @dataclass(frozen=True)
-class ScheduleResult:
+class ScheduleResult(BilledWorkers):
     """Per-task phase times (a DataFrame indexed by task id), makespan, per-worker spans and cost."""
 
     tasks: pd.DataFrame
     workers: pd.DataFrame
     makespan_s: float
-
-    @property
-    def cost(self) -> float:
-        return float(self.workers["cost"].sum())
-
-    @property
-    def gb_s(self) -> float:
-        return float(self.workers["gb_s"].sum())
 
 
 def upload_bytes(workflow: Workflow, task_id: str) -> float:
@@ -64,8 +57,7 @@ def upload_bytes(workflow: Workflow, task_id: str) -> float:
     return float(workflow.task(task_id).output_bytes or 0)
 
 
-def execution_order(workflow: Workflow, worker_of: Mapping[str, str],
-                    sequence: Mapping[str, list[str]]) -> list[str]:
+def execution_order(workflow: Workflow, sequence: Mapping[str, list[str]]) -> list[str]:
     """A topological order of the DAG plus each worker's sequence edges.
 
     Raises :class:`PlanError` when a worker's order contradicts the dependencies
@@ -114,7 +106,7 @@ def evaluate_schedule(workflow: Workflow, worker_of: Mapping[str, str], worker_p
             seq.setdefault(worker_of[t], []).append(t)
     else:
         seq = {w: list(ts) for w, ts in sequence.items()}
-    order = execution_order(workflow, worker_of, seq)
+    order = execution_order(workflow, seq)
     prev_on_worker = {b: a for ts in seq.values() for a, b in zip(ts, ts[1:])}
     rows: dict[str, dict[str, float]] = {}
     for t in order:

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from planning.billing import BilledWorkers
 from planning.errors import PlanlabError
 
 ENGINES = ("plan", "simulate", "execute")
@@ -69,7 +70,7 @@ def _coerce(df: pd.DataFrame, schema: Mapping[str, str], what: str) -> pd.DataFr
 
 
 @dataclass
-class Trace:
+class Trace(BilledWorkers):
     """Task and worker tables of one run, its makespan and where it came from."""
 
     tasks: pd.DataFrame
@@ -90,15 +91,6 @@ class Trace:
     @property
     def engine(self) -> str:
         return str(self.meta.get("engine", self.tasks["engine"].iloc[0] if len(self.tasks) else ""))
-
-    @property
-    def cost(self) -> float:
-        """Dollars: every worker billed from start to stop at its profile's price."""
-        return float(self.workers["cost"].sum())
-
-    @property
-    def gb_s(self) -> float:
-        return float(self.workers["gb_s"].sum())
 
     @property
     def cold_starts(self) -> int:
