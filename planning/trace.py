@@ -83,6 +83,35 @@ class Trace(BilledWorkers):
         self.workers = _coerce(self.workers, WORKER_COLUMNS, "trace workers")
         self.makespan_s = float(self.makespan_s)
 
+    @classmethod
+    def from_plan(cls, plan: Any, run_id: str | None = None) -> "Trace":
+        """The plan's analytical schedule as a Trace (``engine="plan"``).
+
+        So planned vs simulated vs real is one join on ``task_id``: the planner's
+        predicted phase times fill the same columns the engines fill.  CPUs and
+        memory come from the plan's catalog; every task is a first attempt.
+        """
+        run_id = run_id if run_id is not None else f"plan-{plan.planner}-{plan.sla.name}"
+        cpus = {p.name: float(p.cpus) for p in plan.catalog}
+        memory = {p.name: float(p.memory_mb) for p in plan.catalog}
+        t = plan.tasks.reset_index()
+        tasks = pd.DataFrame({"run_id": run_id, "engine": "plan", "task_id": t["task_id"], "kind": t["kind"],
+                              "worker": t["worker"], "profile": t["profile"], "cpus": t["profile"].map(cpus),
+                              "memory_mb": t["profile"].map(memory), "cold_start": t["cold_start"],
+                              "startup_s": t["startup_s"], "attempt": 0})
+        for col in PHASE_COLUMNS + ("input_bytes", "output_bytes"):
+            tasks[col] = t[col].to_numpy()
+        w = plan.workers
+        first_ready = (t["worker_start_s"] + t["startup_s"]).groupby(t["worker"]).min()
+        workers = pd.DataFrame({"run_id": run_id, "engine": "plan", "worker": w["worker"], "profile": w["profile"],
+                                "cpus": w["profile"].map(cpus), "memory_mb": w["profile"].map(memory),
+                                "cold_start": True, "start_s": w["start_s"],
+                                "ready_s": w["worker"].map(first_ready).fillna(w["start_s"]), "stop_s": w["stop_s"],
+                                "busy_s": w["busy_s"], "tasks": w["tasks"], "gb_s": w["gb_s"], "cost": w["cost"]})
+        meta = {"run_id": run_id, "engine": "plan", "planner": plan.planner, "sla": plan.sla.name,
+                "workflow": plan.workflow_name, "dynamic": bool(plan.dynamic)}
+        return cls(tasks, workers, plan.makespan_s, meta)
+
     # ------------------------------------------------------------------ views
     @property
     def run_id(self) -> str:
