@@ -24,7 +24,8 @@ import pandas as pd
 from planning.billing import BilledWorkers
 from planning.errors import PlanError
 from planning.profiles import Catalog
-from planning.schedule import ScheduleResult, evaluate_schedule
+from planning.protocol import WorkerProtocol
+from planning.schedule import ScheduleEvaluator, ScheduleResult
 from planning.sla import SLA
 from planning.workflow import Workflow
 
@@ -57,13 +58,16 @@ class Plan(BilledWorkers):
     def from_assignment(cls, workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,
                         worker_of: Mapping[str, str], worker_profile: Mapping[str, str], *, planner: str,
                         params: Mapping[str, Any] | None = None, sequence: Mapping[str, list[str]] | None = None,
-                        **extra: Any) -> "Plan":
+                        evaluator: ScheduleEvaluator | None = None, **extra: Any) -> "Plan":
         """Time an assignment with the cost model's estimates and wrap it as a Plan.
 
         ``estimates`` is ``cost_model.estimate_workflow(workflow, catalog, sla)``
-        (passed in so planners that evaluate many assignments compute it once).
+        (passed in so planners that evaluate many assignments compute it once);
+        ``evaluator`` likewise (``ScheduleEvaluator.for_cost_model``).  With
+        ``dynamic=True`` uploads follow the dynamic protocol's rule.
         """
-        result = time_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, worker_profile, sequence)
+        result = time_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, worker_profile, sequence,
+                                 dynamic=bool(extra.get("dynamic", False)), evaluator=evaluator)
         tasks = result.tasks.copy()
         tasks.insert(0, "kind", [workflow.task(t).kind for t in tasks.index])
         plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
@@ -168,19 +172,32 @@ class Plan(BilledWorkers):
 
 def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,
                     worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
-                    sequence: Mapping[str, list[str]] | None = None) -> ScheduleResult:
-    """The analytical schedule of an assignment under the cost model at the SLA."""
+                    sequence: Mapping[str, list[str]] | None = None, *, dynamic: bool = False,
+                    evaluator: ScheduleEvaluator | None = None) -> ScheduleResult:
+    """The analytical schedule of an assignment under the cost model at the SLA.
+
+    Uploads are decided by the :class:`~planning.protocol.WorkerProtocol` of the
+    assignment (static, or ``dynamic`` as in a WUKONG plan), so the plan stores
+    exactly what the engines will store.
+    """
     column = {name: j for j, name in enumerate(estimates.profiles)}
-    row = workflow.index()
     for w, p in worker_profile.items():
         if p not in column:
             raise PlanError(f"worker {w!r} has profile {p!r}, not in catalog {catalog.name!r}",
                             f"use one of {', '.join(catalog.names)}")
-    exec_s = {t: float(estimates.exec_s[row[t], column[worker_profile[worker_of[t]]]]) for t in row}
-    return evaluate_schedule(
-        workflow, worker_of, worker_profile, exec_s, catalog, sequence=sequence,
-        transfer_s=lambda nbytes, direction: float(cost_model.transfer_s(nbytes, direction, sla)),
-        startup_s=lambda profile: float(cost_model.startup_s(catalog[profile], True, sla)))
+    ev = evaluator or ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
+    missing = [t for t in workflow.task_ids if t not in worker_of]
+    if missing:
+        raise PlanError(f"{len(missing)} task(s) have no worker, e.g. {missing[0]!r}", "assign every task to a worker")
+    if sequence is None:
+        seq: dict[str, list[str]] = {}
+        for t in workflow.task_ids:
+            seq.setdefault(worker_of[t], []).append(t)
+    else:
+        seq = {w: list(ts) for w, ts in sequence.items()}
+    protocol = WorkerProtocol(workflow, dict(worker_of), dict(worker_profile), seq, dynamic=dynamic)
+    layout = ev.layout(worker_of, seq, protocol)
+    return ev.result(ev.run_estimates(layout, worker_profile, estimates))
 
 
 def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers: int) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """The analytical schedule: when each task would run under a given assignment.
 
-Every planner times its assignment with :func:`evaluate_schedule`, so planned
-times follow the same worker protocol the simulator and executor interpret:
+Every planner times its assignment with this module, so planned times follow the
+same worker protocol the simulator and executor interpret:
 
 * a worker runs its tasks one at a time, strictly in its planned order;
 * a task is *ready* when every parent is done (plus one coordination round trip
@@ -10,19 +10,29 @@ times follow the same worker protocol the simulator and executor interpret:
 * a worker's first task pays the start-up of its profile (a cold start);
 * inputs produced on other workers are downloaded in parallel (the phase lasts as
   long as the largest download); inputs produced locally are free;
-* an output is uploaded only when a consumer runs on another worker, or it is a
-  sink (the client fetches sinks' results); the upload size is the task's largest
-  out-edge (its ``output_bytes`` hint for sinks);
+* an output is uploaded when :meth:`WorkerProtocol.handle_output
+  <planning.protocol.WorkerProtocol.handle_output>` says so.  Without a protocol
+  the static rule applies: only when a consumer runs on another worker, or it is
+  a sink (the client fetches sinks' results); the upload size is the task's
+  largest out-edge (its ``output_bytes`` hint for sinks);
 * the makespan runs from submission to the client holding the last sink's result.
 
 With zero overheads and free transfers this is the classic list-schedule
-recurrence ``start = max(parents' finish, worker free)``.  Cost: O(n + e).
+recurrence ``start = max(parents' finish, worker free)``.
+
+Two layers, one recurrence.  :class:`ScheduleEvaluator` precomputes a workflow's
+topology and every transfer time once (O(n + e), transfers vectorised when the
+caller can), :meth:`ScheduleEvaluator.layout` fixes an assignment's worker
+numbering, order and uploads (O(n + e)), and :meth:`ScheduleEvaluator.run` times
+one choice of profiles with plain lists (O(n + e), no pandas) - what planners
+that try hundreds of profile changes need.  :func:`evaluate_schedule` is the same
+run wrapped in DataFrames for the final plan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +42,16 @@ from planning.errors import PlanError
 from planning.profiles import Catalog
 from planning.workflow import Workflow
 
+if TYPE_CHECKING:  # pragma: no cover
+    from planning.protocol import WorkerProtocol
+
 TransferFn = Callable[[float, str], float]
+#: Transfer seconds of many sizes at once: ``(sizes array, direction) -> seconds array``.
+TransferManyFn = Callable[[np.ndarray, str], np.ndarray]
+
+TASK_COLUMNS = ("worker", "profile", "cold_start", "startup_s", "ready_s", "worker_start_s", "download_start_s",
+                "download_end_s", "exec_start_s", "exec_end_s", "upload_start_s", "upload_end_s", "done_s",
+                "input_bytes", "output_bytes", "stored")
 
 
 def free_transfer(nbytes: float, direction: str) -> float:
@@ -57,97 +76,345 @@ def upload_bytes(workflow: Workflow, task_id: str) -> float:
     return float(workflow.task(task_id).output_bytes or 0)
 
 
+def _order_with_sequences(n: int, children: Sequence[Sequence[int]], indegree: Sequence[int],
+                          nxt: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Kahn's algorithm over the DAG plus sequence edges ``i -> nxt[i]``; returns (order, leftover in-degrees)."""
+    indeg = list(indegree)
+    for j in nxt:
+        if j >= 0:
+            indeg[j] += 1
+    ready = [i for i in range(n) if indeg[i] == 0]
+    order: list[int] = []
+    while ready:
+        i = ready.pop()
+        order.append(i)
+        for c in children[i]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+        c = nxt[i]
+        if c >= 0:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+    return order, indeg
+
+
+def _deadlock(ids: Sequence[str], indeg: Sequence[int]) -> PlanError:
+    stuck = sorted(ids[i] for i in range(len(ids)) if indeg[i] > 0)[:5]
+    return PlanError(f"the workers' task order contradicts the dependencies (stuck at {', '.join(stuck)})",
+                     "order each worker's tasks consistently with a topological order")
+
+
 def execution_order(workflow: Workflow, sequence: Mapping[str, list[str]]) -> list[str]:
     """A topological order of the DAG plus each worker's sequence edges.
 
     Raises :class:`PlanError` when a worker's order contradicts the dependencies
     (the plan would deadlock).
     """
+    ids = list(workflow.topological_order())
     index = workflow.index()
-    succ: dict[str, list[str]] = {t: workflow.children(t) for t in index}
-    indeg = {t: workflow.graph.in_degree(t) for t in index}
-    for w, tasks in sequence.items():
+    children = [[index[c] for c in workflow.graph.successors(t)] for t in ids]
+    indegree = [workflow.graph.in_degree(t) for t in ids]
+    nxt = [-1] * len(ids)
+    for tasks in sequence.values():
         for a, b in zip(tasks, tasks[1:]):
-            succ[a].append(b)
-            indeg[b] += 1
-    ready = [t for t in index if indeg[t] == 0]
-    order: list[str] = []
-    while ready:
-        t = ready.pop()
-        order.append(t)
-        for c in succ[t]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                ready.append(c)
-    if len(order) != len(index):
-        stuck = sorted(t for t in index if indeg[t] > 0)[:5]
-        raise PlanError(f"the workers' task order contradicts the dependencies (stuck at {', '.join(stuck)})",
-                        "order each worker's tasks consistently with a topological order")
-    return order
+            nxt[index[a]] = index[b]
+    order, indeg = _order_with_sequences(len(ids), children, indegree, nxt)
+    if len(order) != len(ids):
+        raise _deadlock(ids, indeg)
+    return [ids[i] for i in order]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """An assignment fixed for repeated timing: worker numbers, execution order, uploads.
+
+    ``worker[i]`` numbers task ``i``'s worker (``workers`` names them, in order of
+    first appearance in topological order), ``prev[i]`` is the task before ``i`` on
+    its worker (-1 for the first), ``store[i]`` whether ``i`` uploads its output.
+    """
+
+    workers: tuple[str, ...]
+    worker: tuple[int, ...]
+    order: tuple[int, ...]
+    prev: tuple[int, ...]
+    store: tuple[bool, ...]
+    sequence: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class ScheduleTimes:
+    """One timed run of a :class:`Layout`, as plain per-task lists (topological order) and per-worker lists."""
+
+    layout: Layout
+    profiles: tuple[str, ...]          # per worker number
+    exec_s: list[float]
+    startup: list[float]
+    ready: list[float]
+    worker_start: list[float]
+    begin: list[float]                 # download start
+    download_end: list[float]
+    exec_end: list[float]
+    done: list[float]
+    makespan_s: float
+    worker_start_s: list[float]        # per worker number: its first task's worker start
+    worker_stop_s: list[float]         # per worker number: its last done
+    busy_s: list[float]                # per worker number: sum of (done - download start)
+
+    def worker_costs(self, catalog: Catalog) -> np.ndarray:
+        """Dollars per worker number: lifetime times its profile's price."""
+        price = np.array([catalog[p].price_per_s for p in self.profiles])
+        return (np.asarray(self.worker_stop_s) - np.asarray(self.worker_start_s)) * price
+
+    def cost(self, catalog: Catalog) -> float:
+        """Total dollars (the plan's ``cost`` up to the order of summation)."""
+        return float(self.worker_costs(catalog).sum())
+
+
+class ScheduleEvaluator:
+    """One workflow's topology and transfer times, precomputed for timing many assignments.
+
+    ``transfer_s`` and ``startup_s`` are as in :func:`evaluate_schedule`;
+    ``transfer_many`` (optional) computes many transfer times at once and must
+    agree with ``transfer_s`` element by element (the cost model's are vectorised).
+    Build: O(n + e) and one transfer time per edge and per task.
+    """
+
+    def __init__(self, workflow: Workflow, catalog: Catalog, *, transfer_s: TransferFn = free_transfer,
+                 startup_s: Callable[[str], float] = lambda p: 0.0, invoke_s: float = 0.0,
+                 coordination_s: float = 0.0, transfer_many: TransferManyFn | None = None) -> None:
+        self.workflow = workflow
+        self.catalog = catalog
+        self.invoke_s = float(invoke_s)
+        self.coordination_s = float(coordination_s)
+        self._startup_fn = startup_s
+        self._startup: dict[str, float] = {}
+        index = workflow.index()
+        ids = list(workflow.topological_order())
+        self.ids = ids
+        self.index = index
+        g = workflow.graph
+        pred, succ = g._pred, g._succ          # networkx adjacency dicts: read-only, insertion ordered
+        self.parents: list[list[int]] = [[index[p] for p in pred[t]] for t in ids]
+        self.children: list[list[int]] = [[index[c] for c in succ[t]] for t in ids]
+        in_sizes = [[attrs["bytes"] for attrs in pred[t].values()] for t in ids]
+        self.in_bytes: list[float] = [float(sum(sizes)) for sizes in in_sizes]
+        out = [float(max(attrs["bytes"] for attrs in succ[t].values())) if succ[t]
+               else float(workflow.task(t).output_bytes or 0) for t in ids]
+        self.out_bytes = out
+        sinks = [i for i in range(len(ids)) if not self.children[i]]
+        self.sinks = sinks
+        flat_in = [float(b) for sizes in in_sizes for b in sizes]
+        if transfer_many is not None:
+            down = [float(x) for x in np.asarray(transfer_many(np.asarray(flat_in, dtype=float), "download"))]
+            up = [float(x) for x in np.asarray(transfer_many(np.asarray(out, dtype=float), "upload"))]
+            fetch = [float(x) for x in np.asarray(transfer_many(np.asarray([out[i] for i in sinks], dtype=float),
+                                                                "download"))]
+        else:
+            down = [float(transfer_s(b, "download")) for b in flat_in]
+            up = [float(transfer_s(b, "upload")) for b in out]
+            fetch = [float(transfer_s(out[i], "download")) for i in sinks]
+        self.download_s: list[list[float]] = []
+        k = 0
+        for sizes in in_sizes:
+            self.download_s.append(down[k:k + len(sizes)])
+            k += len(sizes)
+        self.upload_s = up
+        self.fetch_s = fetch
+
+    @classmethod
+    def for_cost_model(cls, workflow: Workflow, catalog: Catalog, cost_model: Any, sla: Any) -> "ScheduleEvaluator":
+        """Transfers and cold starts from a :class:`~planning.cost_model.CostModel` at ``sla`` (vectorised)."""
+        def one(nbytes: float, direction: str) -> float:
+            return float(cost_model.transfer_s(nbytes, direction, sla))
+
+        def many(sizes: np.ndarray, direction: str) -> np.ndarray:
+            return np.atleast_1d(cost_model.transfer_s(sizes, direction, sla)) if len(sizes) else np.zeros(0)
+
+        return cls(workflow, catalog, transfer_s=one, transfer_many=many,
+                   startup_s=lambda profile: float(cost_model.startup_s(catalog[profile], True, sla)))
+
+    def startup_of(self, profile: str) -> float:
+        """A profile's cold start-up seconds (asked once per profile)."""
+        value = self._startup.get(profile)
+        if value is None:
+            value = self._startup[profile] = float(self._startup_fn(profile))
+        return value
+
+    # ------------------------------------------------------------------ assignments
+    def layout(self, worker_of: Mapping[str, str], sequence: Mapping[str, list[str]] | None = None,
+               protocol: "WorkerProtocol | None" = None) -> Layout:
+        """Fix an assignment: worker numbers, each worker's order (default: topological), uploads.
+
+        Uploads follow ``protocol.handle_output`` when a protocol is given, else the
+        static rule (a consumer on another worker, or a sink).  O(n + e).
+        """
+        ids = self.ids
+        missing = [t for t in ids if t not in worker_of]
+        if missing:
+            raise PlanError(f"{len(missing)} task(s) have no worker, e.g. {missing[0]!r}", "assign every task to a worker")
+        number: dict[str, int] = {}
+        worker = []
+        for t in ids:
+            w = worker_of[t]
+            k = number.get(w)
+            if k is None:
+                k = number[w] = len(number)
+            worker.append(k)
+        index = self.index
+        if sequence is None:
+            seq: dict[str, list[str]] = {}
+            for t in ids:
+                seq.setdefault(worker_of[t], []).append(t)
+        else:
+            seq = {w: list(ts) for w, ts in sequence.items()}
+        n = len(ids)
+        prev = [-1] * n
+        nxt = [-1] * n
+        for ts in seq.values():
+            for a, b in zip(ts, ts[1:]):
+                ia, ib = index[a], index[b]
+                prev[ib] = ia
+                nxt[ia] = ib
+        order, indeg = _order_with_sequences(n, self.children, [len(p) for p in self.parents], nxt)
+        if len(order) != n:
+            raise _deadlock(ids, indeg)
+        if protocol is not None:
+            store = [bool(protocol.handle_output(t, worker_of[t]).store) for t in ids]
+        else:
+            store = [not ch or any(worker[c] != worker[i] for c in ch) for i, ch in enumerate(self.children)]
+        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), tuple(store), seq)
+
+    # ------------------------------------------------------------------ timing
+    def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
+            exec_s: Sequence[float]) -> ScheduleTimes:
+        """Time ``layout`` with each worker's profile and each task's execution seconds (topological order).
+
+        ``worker_profile`` maps worker ids to profiles, or lists them per worker
+        number.  O(n + e) list operations.
+        """
+        if isinstance(worker_profile, Mapping):
+            profiles = tuple(worker_profile[w] for w in layout.workers)
+        else:
+            profiles = tuple(worker_profile)
+        startup_of_worker = [self.startup_of(p) for p in profiles]
+        n = len(self.ids)
+        worker, prev, store = layout.worker, layout.prev, layout.store
+        parents, download_s, upload_s = self.parents, self.download_s, self.upload_s
+        invoke, coord = self.invoke_s, self.coordination_s
+        ready = [0.0] * n
+        wstart = [0.0] * n
+        begin = [0.0] * n
+        dend = [0.0] * n
+        xend = [0.0] * n
+        done = [0.0] * n
+        startup = [0.0] * n
+        exec_list = [float(x) for x in exec_s]
+        for i in layout.order:
+            w = worker[i]
+            ps = parents[i]
+            if ps:
+                last = ps[0]
+                best = done[last]
+                for p in ps:
+                    d = done[p]
+                    if d > best or (d == best and p > last):
+                        best, last = d, p
+                r = best + coord
+                arrival = r + (invoke if worker[last] != w else 0.0)
+                download = 0.0
+                row = download_s[i]
+                for k, p in enumerate(ps):
+                    if worker[p] != w and row[k] > download:
+                        download = row[k]
+            else:
+                r, arrival, download = 0.0, invoke, 0.0
+            before = prev[i]
+            if before < 0:
+                s = startup_of_worker[w]
+                ws = arrival
+                b = ws + s
+                startup[i] = s
+            else:
+                ws = done[before]
+                b = arrival if arrival > ws else ws
+            e = b + download + exec_list[i]
+            ready[i], wstart[i], begin[i], dend[i], xend[i] = r, ws, b, b + download, e
+            done[i] = e + upload_s[i] if store[i] else e
+        fetch = self.fetch_s
+        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if n else 0.0
+        m = len(layout.workers)
+        w_start = [float("inf")] * m
+        w_stop = [float("-inf")] * m
+        busy = [0.0] * m
+        for i in range(n):
+            w = worker[i]
+            if wstart[i] < w_start[w]:
+                w_start[w] = wstart[i]
+            if done[i] > w_stop[w]:
+                w_stop[w] = done[i]
+            busy[w] += done[i] - begin[i]
+        return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done,
+                             float(makespan), w_start, w_stop, busy)
+
+    def run_estimates(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
+                      estimates: Any) -> ScheduleTimes:
+        """:meth:`run` with execution seconds read from ``estimates.exec_s`` (rows in topological order)."""
+        if isinstance(worker_profile, Mapping):
+            profiles = [worker_profile[w] for w in layout.workers]
+        else:
+            profiles = list(worker_profile)
+        column = {name: j for j, name in enumerate(estimates.profiles)}
+        unknown = [p for p in profiles if p not in column]
+        if unknown:
+            raise PlanError(f"profile {unknown[0]!r} is not in catalog {self.catalog.name!r}",
+                            f"use one of {', '.join(self.catalog.names)}")
+        cols = np.array([column[p] for p in profiles], dtype=np.int64)
+        exec_s = np.asarray(estimates.exec_s)[np.arange(len(self.ids)), cols[np.asarray(layout.worker, dtype=np.int64)]]
+        return self.run(layout, profiles, exec_s.tolist())
+
+    # ------------------------------------------------------------------ DataFrames
+    def result(self, times: ScheduleTimes) -> ScheduleResult:
+        """The tidy :class:`ScheduleResult` of a run (DataFrames; for final plans, not inner loops)."""
+        lay = times.layout
+        workers = [lay.workers[w] for w in lay.worker]
+        profiles = [times.profiles[w] for w in lay.worker]
+        exec_end = times.exec_end
+        columns = {
+            "worker": workers, "profile": profiles, "cold_start": [p < 0 for p in lay.prev],
+            "startup_s": times.startup, "ready_s": times.ready, "worker_start_s": times.worker_start,
+            "download_start_s": times.begin, "download_end_s": times.download_end,
+            "exec_start_s": times.download_end, "exec_end_s": exec_end, "upload_start_s": exec_end,
+            "upload_end_s": times.done, "done_s": times.done, "input_bytes": self.in_bytes,
+            "output_bytes": self.out_bytes, "stored": list(lay.store),
+        }
+        tasks = pd.DataFrame(columns, index=pd.Index(self.ids, name="task_id"))
+        spans = tasks.groupby("worker").agg(profile=("profile", "first"), start_s=("worker_start_s", "min"),
+                                            stop_s=("done_s", "max"), tasks=("done_s", "size"))
+        spans["busy_s"] = (tasks["done_s"] - tasks["download_start_s"]).groupby(tasks["worker"]).sum()
+        lifetime = (spans["stop_s"] - spans["start_s"]).to_numpy()
+        spans["gb_s"] = lifetime * np.array([self.catalog[p].memory_gb for p in spans["profile"]])
+        spans["cost"] = lifetime * np.array([self.catalog[p].price_per_s for p in spans["profile"]])
+        return ScheduleResult(tasks, spans.reset_index(), times.makespan_s)
 
 
 def evaluate_schedule(workflow: Workflow, worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
                       exec_s: Mapping[str, float], catalog: Catalog, *,
                       sequence: Mapping[str, list[str]] | None = None,
                       transfer_s: TransferFn = free_transfer, startup_s: Callable[[str], float] = lambda p: 0.0,
-                      invoke_s: float = 0.0, coordination_s: float = 0.0) -> ScheduleResult:
+                      invoke_s: float = 0.0, coordination_s: float = 0.0,
+                      protocol: "WorkerProtocol | None" = None) -> ScheduleResult:
     """Time an assignment of tasks to workers (and workers to profiles).
 
     ``sequence`` gives each worker's task order; by default the topological order.
     ``exec_s`` is each task's execution seconds on its assigned profile.
+    ``protocol`` decides uploads (its ``handle_output``; e.g. a dynamic plan's
+    rule); by default the static rule.  One-off convenience over
+    :class:`ScheduleEvaluator`.
     """
-    index = workflow.index()
-    missing = [t for t in index if t not in worker_of]
-    if missing:
-        raise PlanError(f"{len(missing)} task(s) have no worker, e.g. {missing[0]!r}", "assign every task to a worker")
-    if sequence is None:
-        seq: dict[str, list[str]] = {}
-        for t in index:
-            seq.setdefault(worker_of[t], []).append(t)
-    else:
-        seq = {w: list(ts) for w, ts in sequence.items()}
-    order = execution_order(workflow, seq)
-    prev_on_worker = {b: a for ts in seq.values() for a, b in zip(ts, ts[1:])}
-    rows: dict[str, dict[str, float]] = {}
-    for t in order:
-        w = worker_of[t]
-        parents = workflow.parents(t)
-        if parents:
-            last = max(parents, key=lambda p: (rows[p]["done_s"], index[p]))
-            ready = rows[last]["done_s"] + coordination_s
-            arrival = ready + (invoke_s if worker_of[last] != w else 0.0)
-        else:
-            ready, arrival = 0.0, invoke_s
-        prev = prev_on_worker.get(t)
-        if prev is None:
-            worker_start = arrival
-            startup = float(startup_s(worker_profile[w]))
-            begin = worker_start + startup
-        else:
-            worker_start = rows[prev]["done_s"]
-            startup = 0.0
-            begin = max(arrival, worker_start)
-        remote = [p for p in parents if worker_of[p] != w]
-        download = max((transfer_s(float(workflow.edge_bytes(p, t)), "download") for p in remote), default=0.0)
-        in_bytes = float(sum(workflow.edge_bytes(p, t) for p in parents))
-        exec_end = begin + download + float(exec_s[t])
-        children = workflow.children(t)
-        store = not children or any(worker_of[c] != w for c in children)
-        out = upload_bytes(workflow, t)
-        upload = transfer_s(out, "upload") if store else 0.0
-        rows[t] = {"worker": w, "profile": worker_profile[w], "cold_start": prev is None, "startup_s": startup,
-                   "ready_s": ready, "worker_start_s": worker_start, "download_start_s": begin,
-                   "download_end_s": begin + download, "exec_start_s": begin + download, "exec_end_s": exec_end,
-                   "upload_start_s": exec_end, "upload_end_s": exec_end + upload, "done_s": exec_end + upload,
-                   "input_bytes": in_bytes, "output_bytes": out, "stored": store}
-    tasks = pd.DataFrame.from_dict(rows, orient="index").loc[list(index)]
-    tasks.index.name = "task_id"
-    sinks = workflow.sinks()
-    makespan = max(rows[s]["done_s"] + transfer_s(upload_bytes(workflow, s), "download") for s in sinks)
-    spans = tasks.groupby("worker").agg(profile=("profile", "first"), start_s=("worker_start_s", "min"),
-                                        stop_s=("done_s", "max"), tasks=("done_s", "size"))
-    spans["busy_s"] = (tasks["done_s"] - tasks["download_start_s"]).groupby(tasks["worker"]).sum()
-    lifetime = (spans["stop_s"] - spans["start_s"]).to_numpy()
-    spans["gb_s"] = lifetime * np.array([catalog[p].memory_gb for p in spans["profile"]])
-    spans["cost"] = lifetime * np.array([catalog[p].price_per_s for p in spans["profile"]])
-    return ScheduleResult(tasks, spans.reset_index(), float(makespan))
+    evaluator = ScheduleEvaluator(workflow, catalog, transfer_s=transfer_s, startup_s=startup_s,
+                                  invoke_s=invoke_s, coordination_s=coordination_s)
+    layout = evaluator.layout(worker_of, sequence, protocol)
+    times = evaluator.run(layout, worker_profile, [exec_s[t] for t in evaluator.ids])
+    return evaluator.result(times)
