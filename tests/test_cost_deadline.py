@@ -49,3 +49,12 @@ def test_tight_deadline_keeps_the_critical_branch_fast() -> None:
 def test_missing_deadline_is_a_clear_error() -> None:
     with pytest.raises(PlanError, match="needs a positive deadline"):
         get_planner("cost-deadline").plan(generate("chain"), CATALOG, CostModel(), MEAN)
+
+
+def test_evaluation_budget_keeps_the_deadline() -> None:
+    deadline = uniform("large").makespan_s * 1.5
+    full, bounded = plan_with(deadline), get_planner("cost-deadline", deadline=deadline, max_evaluations=3).plan(
+        generate("five_branches"), CATALOG, CostModel(), MEAN)
+    assert bounded.feasible and bounded.makespan_s <= deadline
+    assert "max_evaluations=3" in bounded.notes[-1]
+    assert full.cost <= bounded.cost <= uniform("large").cost

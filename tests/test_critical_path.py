@@ -57,3 +57,19 @@ def test_zero_tolerance_never_slows_the_plan(plans) -> None:
 def test_chain_is_all_critical() -> None:
     plan = get_planner("critical-path").plan(generate("chain", length=4), CATALOG, CostModel(), MEAN)
     assert set(plan.tasks["profile"]) == {"large"}
+
+
+def test_evaluation_budget_stops_early_and_deterministically(plans) -> None:
+    wf, full, fastest = plans
+    bounded = get_planner("critical-path", max_evaluations=2).plan(wf, CATALOG, CostModel(), MEAN)
+    again = get_planner("critical-path", max_evaluations=2).plan(wf, CATALOG, CostModel(), MEAN)
+    assert "max_evaluations=2" in bounded.notes[-1] and "in 2 schedule evaluations" in bounded.notes[-2]
+    assert bounded.worker_profile == again.worker_profile
+    assert full.cost <= bounded.cost <= fastest.cost
+    assert bounded.makespan_s <= fastest.makespan_s * 1.05 + 1e-12
+
+
+def test_bad_budget_is_a_clear_error() -> None:
+    from planning.errors import PlanError
+    with pytest.raises(PlanError, match="max_evaluations"):
+        get_planner("critical-path", max_evaluations=0)

@@ -8,7 +8,10 @@ moves each to the cheapest profile that keeps the makespan (at the SLA
 statistic) within the deadline and lowers the cost, and repeats such passes
 until no worker moves.  Deterministic: ties go to the lower worker id.  Cost:
 O(W * P) schedule evaluations of O(n + e) each per pass, for W workers and P
-profiles.  Greedy, not optimal: an exact minimum is a knapsack-like search.
+profiles, on the list-based :class:`~planning.schedule.ScheduleEvaluator` (only
+the final plan builds DataFrames).  ``max_evaluations`` bounds the trials
+(deterministically) for very large workflows.  Greedy, not optimal: an exact
+minimum is a knapsack-like search.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.planners.uniform import locality_layout
+from planning.schedule import ScheduleEvaluator
 
 
 @register_planner("cost-deadline")
 class CostUnderDeadline(Planner):
     """See the module docstring; ``deadline`` is in seconds."""
 
-    def __init__(self, *, deadline: float | None = None) -> None:
+    def __init__(self, *, deadline: float | None = None, max_evaluations: int | None = None) -> None:
+        if max_evaluations is not None and max_evaluations < 1:
+            raise PlanError(f"cost-deadline: max_evaluations must be >= 1, got {max_evaluations!r}",
+                            "give a positive number of schedule evaluations, or none for no limit")
         self.deadline = deadline
+        self.max_evaluations = max_evaluations
 
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
         if self.deadline is None or self.deadline <= 0:
@@ -33,31 +41,48 @@ class CostUnderDeadline(Planner):
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of, workers, need = locality_layout(workflow)
         by_price = catalog.by_price()
+        evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
+        layout = evaluator.layout(worker_of)
 
         def make(assignment: dict[str, str]) -> Plan:
             return Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, assignment,
-                                        planner=self.name, params=self.params)
+                                        planner=self.name, params=self.params, evaluator=evaluator)
 
         fastest = catalog.fastest().name
         profile = {w: fastest for w in workers}
-        plan = make(profile)
-        if plan.makespan_s > self.deadline:
+        times = evaluator.run_estimates(layout, profile, estimates)
+        if times.makespan_s > self.deadline:
+            plan = make(profile)
             plan.feasible = False
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
             return plan
+        cost = times.cost(catalog)
+        evaluations, budget, exhausted = 1, self.max_evaluations, False
         changed = True
-        while changed:                      # passes until no worker can move (usually one or two)
+        while changed and not exhausted:    # passes until no worker can move (usually one or two)
             changed = False
-            busy = plan.workers.set_index("worker")["busy_s"]
+            busy = dict(zip(layout.workers, times.busy_s))
             for w in sorted(workers, key=lambda w: (busy[w], int(w[1:]))):    # least busy first
                 price = catalog[profile[w]].price_per_s
                 for candidate in by_price:                                    # cheapest first
                     if candidate.price_per_s >= price or candidate.memory_mb < need[w]:
                         continue
-                    trial = make({**profile, w: candidate.name})
-                    if trial.makespan_s <= self.deadline and trial.cost < plan.cost:
-                        profile[w], plan, changed = candidate.name, trial, True
+                    if budget is not None and evaluations >= budget:
+                        exhausted = True
                         break
-        plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s")
+                    trial_profile = {**profile, w: candidate.name}
+                    trial = evaluator.run_estimates(layout, trial_profile, estimates)
+                    evaluations += 1
+                    trial_cost = trial.cost(catalog)
+                    if trial.makespan_s <= self.deadline and trial_cost < cost:
+                        profile, times, cost, changed = trial_profile, trial, trial_cost, True
+                        break
+                if exhausted:
+                    break
+        plan = make(profile)
+        plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s "
+                          f"({evaluations} schedule evaluations)")
+        if exhausted:
+            plan.notes.append(f"stopped at max_evaluations={budget}: cheaper plans may exist")
         return plan

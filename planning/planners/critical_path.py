@@ -6,14 +6,38 @@ no task on the current critical path is moved to the next cheaper profile if the
 planned makespan stays within ``(1 + tolerance)`` of the all-fastest makespan.
 The critical path is recomputed after every accepted change, and passes repeat
 until nothing changes.  Cost: O(W * P) schedule evaluations of O(n + e) each, for
-W workers and P profiles.
+W workers and P profiles; trials use the list-based
+:class:`~planning.schedule.ScheduleEvaluator` and only the final plan builds
+DataFrames.  ``max_evaluations`` bounds the trials (deterministically: the plan
+is the one reached after that many) for very large workflows.
 """
 
 from __future__ import annotations
 
+from typing import Callable, Hashable, Sequence
+
+from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.planners.uniform import locality_layout
+from planning.schedule import ScheduleEvaluator, ScheduleTimes
+
+
+def _walk_back(sinks: Sequence[Hashable], parents: Callable[[Hashable], Sequence[Hashable]],
+               before: Callable[[Hashable], Hashable | None], done: Callable[[Hashable], float],
+               name: Callable[[Hashable], str]) -> set:
+    """Back from the last sink through whatever delayed each start (the later of last parent and worker)."""
+    current = max(sinks, key=lambda s: (done(s), name(s)))
+    path = set()
+    while current is not None:
+        path.add(current)
+        ps = parents(current)
+        data = max(ps, key=lambda p: (done(p), name(p))) if ps else None
+        prev = before(current)
+        data_time = done(data) if data is not None else -1.0
+        worker_time = done(prev) if prev is not None else -1.0
+        current = data if data_time >= worker_time and data is not None else prev
+    return path
 
 
 def critical_tasks(plan: Plan, workflow) -> set[str]:
@@ -22,57 +46,70 @@ def critical_tasks(plan: Plan, workflow) -> set[str]:
     A task waited either for its last parent (data) or for the previous task on
     its worker (the worker was busy); the path follows the later of the two.
     """
-    tasks = plan.tasks
+    done = plan.tasks["done_s"].to_dict()
     prev = {b: a for seq in plan.sequence().values() for a, b in zip(seq, seq[1:])}
-    sinks = workflow.sinks()
-    current = max(sinks, key=lambda s: (tasks.at[s, "done_s"], s))
-    path = set()
-    while current is not None:
-        path.add(current)
-        parents = workflow.parents(current)
-        data = max(parents, key=lambda p: (tasks.at[p, "done_s"], p)) if parents else None
-        before = prev.get(current)
-        data_time = tasks.at[data, "done_s"] if data is not None else -1.0
-        worker_time = tasks.at[before, "done_s"] if before is not None else -1.0
-        current = data if data_time >= worker_time and data is not None else before
-    return path
+    return _walk_back(workflow.sinks(), workflow.parents, prev.get, done.__getitem__, str)
+
+
+def critical_indices(times: ScheduleTimes, evaluator: ScheduleEvaluator) -> set[int]:
+    """:func:`critical_tasks` of a fast run, as task indices (topological order)."""
+    ids, done, prev = evaluator.ids, times.done, times.layout.prev
+    return _walk_back(evaluator.sinks, evaluator.parents.__getitem__, lambda i: prev[i] if prev[i] >= 0 else None,
+                      done.__getitem__, ids.__getitem__)
 
 
 @register_planner("critical-path")
 class CriticalPathDowngrade(Planner):
     """See the module docstring; ``tolerance`` is the relative makespan growth allowed."""
 
-    def __init__(self, *, tolerance: float = 0.05) -> None:
+    def __init__(self, *, tolerance: float = 0.05, max_evaluations: int | None = None) -> None:
+        if max_evaluations is not None and max_evaluations < 1:
+            raise PlanError(f"critical-path: max_evaluations must be >= 1, got {max_evaluations!r}",
+                            "give a positive number of schedule evaluations, or none for no limit")
         self.tolerance = tolerance
+        self.max_evaluations = max_evaluations
 
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of, workers, need = locality_layout(workflow)
         ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))  # fastest first
+        rung_of = {p.name: k for k, p in enumerate(ladder)}
         fastest = ladder[0].name
         profile = {w: fastest for w in workers}
+        evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
+        layout = evaluator.layout(worker_of)
+        ids = evaluator.ids
 
-        def make(assignment: dict[str, str]) -> Plan:
-            return Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, assignment,
-                                        planner=self.name, params=self.params)
+        def critical_workers(t: ScheduleTimes) -> set[str]:
+            return {worker_of[ids[i]] for i in critical_indices(t, evaluator)}
 
-        plan = make(profile)
-        limit = plan.makespan_s * (1.0 + self.tolerance)
-        changed = True
-        while changed:
+        times = evaluator.run_estimates(layout, profile, estimates)
+        evaluations, budget = 1, self.max_evaluations
+        limit = times.makespan_s * (1.0 + self.tolerance)
+        changed, exhausted = True, False
+        while changed and not exhausted:
             changed = False
-            critical_workers = {worker_of[t] for t in critical_tasks(plan, workflow)}
+            critical = critical_workers(times)
             for w in workers:
-                if w in critical_workers:
+                if w in critical:
                     continue
-                rung = [p.name for p in ladder].index(profile[w])
-                cheaper = [p for p in ladder[rung + 1:]
-                           if p.price_per_s < catalog[profile[w]].price_per_s and p.memory_mb >= need[w]]
+                price = catalog[profile[w]].price_per_s
+                cheaper = [p for p in ladder[rung_of[profile[w]] + 1:] if p.price_per_s < price and p.memory_mb >= need[w]]
                 if not cheaper:
                     continue
-                trial = make({**profile, w: cheaper[0].name})
+                if budget is not None and evaluations >= budget:
+                    exhausted = True
+                    break
+                trial_profile = {**profile, w: cheaper[0].name}
+                trial = evaluator.run_estimates(layout, trial_profile, estimates)
+                evaluations += 1
                 if trial.makespan_s <= limit:
-                    profile[w], plan, changed = cheaper[0].name, trial, True
-                    critical_workers = {worker_of[t] for t in critical_tasks(plan, workflow)}
-        plan.notes.append(f"downgraded {sum(p != fastest for p in profile.values())} of {len(workers)} workers")
+                    profile, times, changed = trial_profile, trial, True
+                    critical = critical_workers(times)
+        plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
+                                    planner=self.name, params=self.params, evaluator=evaluator)
+        plan.notes.append(f"downgraded {sum(p != fastest for p in profile.values())} of {len(workers)} workers "
+                          f"in {evaluations} schedule evaluations")
+        if exhausted:
+            plan.notes.append(f"stopped at max_evaluations={budget}: more downgrades may be possible")
         return plan
