@@ -1,0 +1,39 @@
+"""``planlab run CONFIG [--out DIR]``: run an experiment's matrix (resumable), then write its report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from experiments.config import load_config
+from experiments.report import format_table, make_report
+from experiments.runner import run_experiment
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run an experiment config (workflows x planners x SLAs x repetitions)",
+                       description=__doc__)
+    p.add_argument("config", help="experiment TOML, e.g. experiments/configs/quickstart.toml")
+    p.add_argument("--out", help="results directory (default: results/NAME); an unfinished run there is resumed")
+    p.add_argument("--fresh", action="store_true", help="delete earlier results in --out and start over")
+    p.add_argument("--no-report", action="store_true", help="only run; write the report later with 'planlab report'")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    out = Path(args.out) if args.out else Path("results") / config.name
+    outcome = run_experiment(config, out, fresh=args.fresh, progress=not args.no_progress)
+    print(f"{config.name}: {outcome.cells_run} cell(s) run, {outcome.cells_skipped} already done, "
+          f"{outcome.wall_s:.1f} s; results in {outcome.root}")
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(format_table(outcome.results.summary))
+    if not args.no_report:
+        report = make_report(outcome.root)
+        print(f"report: {report.index}")
+    else:
+        print(f"write the report with: planlab report {outcome.root}")
+    return 0

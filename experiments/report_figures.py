@@ -1,0 +1,235 @@
+"""The report's figures, each drawn from saved result tables alone (never from live objects).
+
+Every function takes DataFrames as :class:`experiments.results.Results` loads them
+and returns a matplotlib Figure (or None when the tables hold nothing to draw, e.g.
+no percentile SLA), so a notebook can call them one by one and the report can
+redraw them all from a results directory.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from experiments.plan_figures import draw_gantt  # noqa: E402
+
+#: Engine -> (summary column, colour, label).
+ENGINES = (("planned_makespan_s", "#4C72B0", "planned"), ("simulated_makespan_s", "#DD8452", "simulated"),
+           ("real_makespan_s", "#55A868", "real"))
+
+
+def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.6, 3.4)) -> tuple[Figure, list]:
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _available(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
+    return [e for e in ENGINES if e[0] in summary and summary[e[0]].notna().any()]
+
+
+# ====================================================================== makespans
+def makespan_bars(summary: pd.DataFrame) -> Figure | None:
+    """Planned vs simulated vs real makespan per planner and SLA; error bars span the repetitions (min to max)."""
+    if summary.empty:
+        return None
+    engines = _available(summary)
+    workflows = list(dict.fromkeys(summary["workflow"]))
+    fig, axes = _grid(len(workflows), ncols=2, size=(6.5, 3.8))
+    for ax, wf in zip(axes, workflows):
+        part = summary[summary["workflow"] == wf]
+        groups = list(dict.fromkeys(zip(part["planner"], part["sla"])))
+        x = np.arange(len(groups))
+        width = 0.8 / max(1, len(engines))
+        for j, (col, colour, label) in enumerate(engines):
+            stats = part.groupby(["planner", "sla"], sort=False)[col].agg(["mean", "min", "max"]).reindex(groups)
+            err = np.vstack([stats["mean"] - stats["min"], stats["max"] - stats["mean"]])
+            ax.bar(x + (j - (len(engines) - 1) / 2) * width, stats["mean"], width, yerr=err, capsize=3,
+                   color=colour, label=label)
+        ax.set_xticks(x, [f"{p}\n{s}" for p, s in groups], fontsize=8)
+        ax.set_ylabel("makespan (s)")
+        reps = int(part["repetition"].nunique()) if "repetition" in part else 1
+        ax.set_title(f"{wf} ({reps} repetition{'s' if reps != 1 else ''}; bars: mean, whiskers: min-max)", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.suptitle("Makespan: planned vs simulated vs real, per planner and SLA")
+    fig.tight_layout()
+    return fig
+
+
+# ====================================================================== prediction error
+def task_errors(predicted: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """Per task of every cell: predicted minus reference start (``exec_start_s``) and finish (``done_s``)."""
+    if predicted.empty or reference.empty:
+        return pd.DataFrame(columns=["cell_id", "task_id", "start_error_s", "finish_error_s"])
+    cols = ["cell_id", "task_id", "exec_start_s", "done_s"]
+    joined = predicted[cols].merge(reference[cols], on=["cell_id", "task_id"], suffixes=("_pred", "_ref"))
+    return pd.DataFrame({"cell_id": joined["cell_id"], "task_id": joined["task_id"],
+                         "start_error_s": joined["exec_start_s_pred"] - joined["exec_start_s_ref"],
+                         "finish_error_s": joined["done_s_pred"] - joined["done_s_ref"]})
+
+
+def prediction_error(summary: pd.DataFrame, plans: pd.DataFrame, sim_tasks: pd.DataFrame,
+                     real_tasks: pd.DataFrame) -> Figure | None:
+    """Left: per-cell relative makespan error; right: CDF of per-task start and finish errors.
+
+    Against the real runs when there are any, else the plan against the simulation.
+    """
+    if summary.empty:
+        return None
+    has_real = "real_makespan_s" in summary and summary["real_makespan_s"].notna().any()
+    has_sim = "simulated_makespan_s" in summary and summary["simulated_makespan_s"].notna().any()
+    if not has_real and not has_sim:
+        return None  # a plan alone has nothing to be compared with
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, max(3.5, 0.22 * len(summary) + 1.5)))
+    labels = summary["cell_id"].tolist()
+    y = np.arange(len(labels))
+    if has_real:
+        series = [("plan_error", "#4C72B0", "plan vs real"), ("sim_error", "#DD8452", "simulation vs real")]
+    else:
+        series = [("plan_vs_sim_error", "#4C72B0", "plan vs simulation")]
+    series = [s for s in series if s[0] in summary and summary[s[0]].notna().any()]
+    h = 0.8 / max(1, len(series))
+    for j, (col, colour, label) in enumerate(series):
+        left.barh(y + (j - (len(series) - 1) / 2) * h, 100 * summary[col], h, color=colour, label=label)
+    left.axvline(0, color="black", linewidth=0.8)
+    left.set_yticks(y, labels, fontsize=7)
+    left.invert_yaxis()
+    left.set_xlabel("relative makespan error (%): (predicted - reference) / reference")
+    left.set_title("per-cell error")
+    if series:
+        left.legend(fontsize=8)
+    reference = real_tasks if has_real else sim_tasks
+    pairs = [("plan", plans)] + ([("simulation", sim_tasks)] if has_real else [])
+    drawn = False
+    for name, predicted in pairs:
+        errors = task_errors(predicted, reference)
+        for col, style in (("start_error_s", "-"), ("finish_error_s", "--")):
+            values = np.sort(errors[col].dropna().to_numpy())
+            if len(values):
+                right.step(values, np.arange(1, len(values) + 1) / len(values), style, where="post",
+                           label=f"{name} {col.split('_')[0]} (n={len(values)})")
+                drawn = True
+    right.axvline(0, color="black", linewidth=0.8)
+    right.set_xlabel(f"per-task error (s): predicted - {'real' if has_real else 'simulated'}")
+    right.set_ylabel("fraction of tasks")
+    right.set_title("CDF of per-task start and finish errors")
+    if drawn:
+        right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ====================================================================== Gantt
+def gantt_pair(plans: pd.DataFrame, other: pd.DataFrame, cell_ids: Sequence[str], other_name: str = "real",
+               summary: pd.DataFrame | None = None) -> Figure | None:
+    """For each cell, the planned and the ``other`` (real or simulated) Gantt side by side on one time axis."""
+    if plans.empty or other.empty:
+        return None
+    cell_ids = [c for c in cell_ids if (plans["cell_id"] == c).any() and (other["cell_id"] == c).any()]
+    if not cell_ids:
+        return None
+    rows = [max(plans.loc[plans["cell_id"] == c, "worker"].nunique(), other.loc[other["cell_id"] == c, "worker"].nunique())
+            for c in cell_ids]
+    fig, axes = plt.subplots(len(cell_ids), 2, figsize=(14, sum(max(2.2, 1.2 + 0.25 * n) for n in rows)),
+                             squeeze=False, gridspec_kw={"height_ratios": [max(2.2, 1.2 + 0.25 * n) for n in rows]})
+    for row, cell in zip(axes, cell_ids):
+        planned, actual = plans[plans["cell_id"] == cell], other[other["cell_id"] == cell]
+        spans = [planned["done_s"].max(), actual["done_s"].max()]
+        if summary is not None and (summary["cell_id"] == cell).any():
+            s = summary[summary["cell_id"] == cell].iloc[0]
+            spans += [s.get("planned_makespan_s", np.nan), s.get(f"{'real' if other_name == 'real' else 'sim_trace'}"
+                                                                  "_makespan_s", np.nan)]
+        xmax = 1.05 * np.nanmax(spans)
+        draw_gantt(planned, row[0], f"{cell}: planned", xmax=xmax)
+        draw_gantt(actual, row[1], f"{cell}: {other_name}", xmax=xmax)
+    fig.tight_layout()
+    return fig
+
+
+def gantt_cells(summary: pd.DataFrame, workflow: str, max_cells: int = 4) -> list[str]:
+    """The cells a workflow's Gantt figure shows: each planner at the first SLA, first repetition."""
+    part = summary[(summary["workflow"] == workflow) & (summary["repetition"] == summary["repetition"].min())]
+    if part.empty:
+        return []
+    first_sla = part["sla"].iloc[0]
+    return part[part["sla"] == first_sla]["cell_id"].tolist()[:max_cells]
+
+
+# ====================================================================== cost vs makespan
+def cost_vs_makespan(summary: pd.DataFrame) -> Figure | None:
+    """Each planner's cost against its makespan (the trade-off to choose from): real filled, planned hollow."""
+    if summary.empty:
+        return None
+    workflows = list(dict.fromkeys(summary["workflow"]))
+    planners = list(dict.fromkeys(summary["planner"]))
+    slas = list(dict.fromkeys(summary["sla"]))
+    colours = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(planners)}
+    markers = dict(zip(slas, "osD^v<>px*"))
+    has_real = "real_makespan_s" in summary and summary["real_makespan_s"].notna().any()
+    has_sim = "simulated_makespan_s" in summary and summary["simulated_makespan_s"].notna().any()
+    measured = ("real_makespan_s", "real_cost", "real") if has_real else \
+        ("simulated_makespan_s", "simulated_cost", "simulated") if has_sim else None
+    fig, axes = _grid(len(workflows), ncols=2, size=(6, 4))
+    for ax, wf in zip(axes, workflows):
+        part = summary[summary["workflow"] == wf]
+        for (planner, sla), g in part.groupby(["planner", "sla"], sort=False):
+            ax.scatter(g["planned_makespan_s"], g["planned_cost"], facecolors="none", edgecolors=[colours[planner]],
+                       marker=markers[sla], s=50)
+            if measured:
+                ax.scatter(g[measured[0]], g[measured[1]], color=colours[planner], marker=markers[sla], s=50,
+                           label=f"{planner} {sla}")
+                for _, r in g.iterrows():
+                    ax.plot([r["planned_makespan_s"], r[measured[0]]], [r["planned_cost"], r[measured[1]]],
+                            color=colours[planner], linewidth=0.6, alpha=0.5)
+            else:
+                ax.scatter([], [], color=colours[planner], marker=markers[sla], label=f"{planner} {sla}")
+        ax.set_xlabel("makespan (s)")
+        ax.set_ylabel("cost ($)")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        ax.set_title(f"{wf}: hollow planned, filled {measured[2] if measured else 'planned'}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle("Cost vs makespan per planner")
+    fig.tight_layout()
+    return fig
+
+
+# ====================================================================== Monte Carlo
+def makespan_distributions(montecarlo: pd.DataFrame, summary: pd.DataFrame) -> Figure | None:
+    """For percentile SLAs: the simulated makespan distribution, its value at the SLA, the real repetitions."""
+    if montecarlo.empty:
+        return None
+    groups = list(dict.fromkeys(zip(montecarlo["workflow"], montecarlo["planner"], montecarlo["sla"])))
+    fig, axes = _grid(len(groups), ncols=3)
+    for ax, (wf, planner, sla) in zip(axes, groups):
+        mc = montecarlo[(montecarlo["workflow"] == wf) & (montecarlo["planner"] == planner)
+                        & (montecarlo["sla"] == sla)]
+        ax.hist(mc["makespan_s"], bins=min(40, max(10, len(mc) // 10)), color="#DD8452", alpha=0.7,
+                label=f"simulated ({len(mc)} replications)")
+        rows = summary[(summary["workflow"] == wf) & (summary["planner"] == planner) & (summary["sla"] == sla)]
+        if len(rows) and rows["simulated_makespan_s"].notna().any():
+            ax.axvline(rows["simulated_makespan_s"].mean(), color="#C44E52", linestyle="--",
+                       label=f"simulated {sla}")
+        if len(rows) and rows["planned_makespan_s"].notna().any():
+            ax.axvline(rows["planned_makespan_s"].mean(), color="#4C72B0", linestyle=":", label=f"planned ({sla})")
+        if "real_makespan_s" in rows and rows["real_makespan_s"].notna().any():
+            real = rows["real_makespan_s"].dropna()
+            ax.plot(real, np.zeros(len(real)), "v", color="#55A868", markersize=10, clip_on=False,
+                    label=f"real ({len(real)} repetition{'s' if len(real) != 1 else ''})")
+        ax.set_xlabel("makespan (s)")
+        ax.set_title(f"{wf} / {planner} / {sla}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle("Simulated makespan distributions for percentile SLAs")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,350 @@
+"""The experiment runner: the matrix workflows x planners x SLAs x repetitions, resumable.
+
+Phases, in order (each optional but ``plan``):
+
+``profile``
+    run every workflow on every catalog profile for real (the ``uniform`` planner
+    with that profile), collect the traces' history rows and fit the cost model on
+    them, so plans use measured costs instead of priors;
+``plan``
+    plan every cell; its analytical schedule is kept as a Trace (``engine="plan"``);
+``simulate``
+    simulate the plan at the SLA; for a percentile SLA the makespan at the SLA comes
+    from Monte Carlo (the workflow's distribution, not summed task percentiles), and
+    the replication table is kept;
+``execute``
+    run the plan for real with the executor (embedded server unless a URL is given).
+
+Every cell is persisted as soon as it finishes (:class:`experiments.results.ResultsStore`),
+so an interrupted run resumes where it stopped: finished cells are skipped.  The
+engines are looked up only for the phases a config asks for, and can be passed in
+(:class:`Engines`) to run the same logic on other engines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterator
+
+import pandas as pd
+
+from experiments import provenance as prov
+from experiments.config import ExperimentConfig
+from experiments.results import Results, ResultsStore
+from planning.cost_model import CostModel
+from planning.errors import ConfigError, PlanlabError
+from planning.planners import get_planner
+from planning.sla import SLA
+from planning.trace import Trace
+from planning.workflow import Workflow
+
+
+# ====================================================================== cells
+@dataclass(frozen=True)
+class Cell:
+    """One point of the matrix."""
+
+    workflow: str
+    planner: str
+    sla: SLA
+    repetition: int
+    seed: int
+
+    @property
+    def id(self) -> str:
+        raw = f"{self.workflow}.{self.planner}.{self.sla.name}.r{self.repetition}"
+        return re.sub(r"[^A-Za-z0-9_.+-]", "_", raw)
+
+    def tags(self) -> dict[str, Any]:
+        return {"cell_id": self.id, "workflow": self.workflow, "planner": self.planner, "sla": self.sla.name,
+                "repetition": self.repetition}
+
+
+def cells_of(config: ExperimentConfig) -> list[Cell]:
+    """The matrix in run order: workflow, planner, SLA, repetition (cell r is seeded ``seed + r``)."""
+    return [Cell(w.label, p.label, sla, r, config.seed + r)
+            for w in config.workflows for p in config.planners for sla in config.slas
+            for r in range(config.repetitions)]
+
+
+# ====================================================================== engines
+@dataclass
+class Engines:
+    """The simulator's and the executor's entry points (see :meth:`Engines.for_config`)."""
+
+    simulate: Callable[..., Trace] | None = None
+    monte_carlo: Callable[..., Any] | None = None
+    platform: Callable[[CostModel, Any], Any] | None = None
+    executor: Callable[[Any], ContextManager[Any]] | None = None
+
+    @classmethod
+    def for_config(cls, config: ExperimentConfig) -> "Engines":
+        """Import the engines the config's phases need; a missing one is a clear error before anything runs."""
+        engines = cls()
+        if config.has("simulate"):
+            sim = _import("simulator", ("simulate", "monte_carlo", "Platform"), "simulate")
+            engines.simulate, engines.monte_carlo = sim.simulate, sim.monte_carlo
+            engines.platform = lambda model, settings, _p=sim.Platform: default_platform(_p, model, settings)
+        if config.has("execute") or config.has("profile"):
+            ex = _import("executor", ("Executor", "ExecutorSettings"), "execute")
+            engines.executor = lambda settings, _ex=ex: _ex.Executor(
+                redis_url=settings.redis_url, settings=_ex.ExecutorSettings(**dict(settings.settings)))
+        return engines
+
+
+def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any) -> Any:
+    """The simulator's platform: a calibrated TOML if given, else from the cost model with the overrides."""
+    if settings.platform:
+        platform = platform_cls.from_toml(settings.platform)
+        if settings.params:
+            import dataclasses
+            platform = dataclasses.replace(platform, **dict(settings.params))
+        return platform
+    return platform_cls.from_cost_model(cost_model, **dict(settings.params))
+
+
+def _import(module: str, names: tuple[str, ...], phase: str) -> Any:
+    try:
+        mod = __import__(module, fromlist=list(names))
+    except ImportError as exc:
+        raise ConfigError(f"phase {phase!r} needs the {module} package, which cannot be imported ({exc})",
+                          f"reinstall planlab (pip install -e .), or remove {phase!r} from phases") from None
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        raise ConfigError(f"phase {phase!r} needs {module}.{missing[0]}, which this planlab does not have yet",
+                          f"update planlab, or remove {phase!r} (and 'profile') from phases")
+    return mod
+
+
+# ====================================================================== outcome
+@dataclass
+class RunOutcome:
+    """What a run did: where the results are and how many cells it ran or skipped."""
+
+    root: Path
+    cells_total: int
+    cells_run: int
+    cells_skipped: int
+    wall_s: float
+    results: Results
+    notes: list[str] = field(default_factory=list)
+
+
+# ====================================================================== the runner
+def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool = False, progress: bool = True,
+                   engines: Engines | None = None, log: Callable[[str], None] | None = None) -> RunOutcome:
+    """Run (or resume) ``config`` into ``out_dir``; return the outcome with the consolidated tables."""
+    start = time.perf_counter()
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    engines = engines if engines is not None else Engines.for_config(config)
+    store = ResultsStore.create(out_dir, config.text, config.hash, fresh=fresh)
+    provenance = store.read_json("provenance.json") or prov.collect(config.hash, config.name)
+    session: dict[str, Any] = {"started_utc": prov.utc_now(), "cells_run": 0}
+    provenance.setdefault("sessions", []).append(session)
+    store.write_json("provenance.json", provenance)
+
+    cells = cells_of(config)
+    todo = [c for c in cells if not store.is_done(c.id)]
+    skipped = len(cells) - len(todo)
+    if skipped:
+        say(f"resuming {config.name}: {skipped} of {len(cells)} cells already done in {store.root}")
+    profile_runs = _profile_jobs(config) if config.has("profile") and not store.profile_done() else []
+    notes: list[str] = []
+    limits: set[str] = set(provenance.get("limits_enforced", []))
+    bar = _progress(len(cells) + len(profile_runs), skipped, progress)
+    try:
+        with _maybe_executor(engines, config) as executor:
+            cost_model = _cost_model(config, store, executor, profile_runs, bar, limits, notes)
+            store.write_json("cost_model.json", cost_model.to_dict())
+            platform = engines.platform(cost_model, config.simulate) if config.has("simulate") else None
+            for cell in todo:
+                bar.set_postfix_str(cell.id, refresh=True)
+                tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
+                                                  engines, platform, executor)
+                if summary.get("limits_enforced"):
+                    limits.add(summary["limits_enforced"])
+                store.write_cell(cell.id, tables, summary, files)
+                session["cells_run"] += 1
+                bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        say(f"interrupted: {len(store.done_cells())} of {len(cells)} cells are saved in {store.root}; "
+            "run the same command again to resume")
+        _finish(store, provenance, session, limits, cells)
+        raise
+    bar.close()
+    results = _finish(store, provenance, session, limits, cells)
+    return RunOutcome(store.root, len(cells), session["cells_run"], skipped, time.perf_counter() - start, results, notes)
+
+
+def _finish(store: ResultsStore, provenance: dict[str, Any], session: dict[str, Any], limits: set[str],
+            cells: list[Cell]) -> Results:
+    session["finished_utc"] = prov.utc_now()
+    provenance["limits_enforced"] = sorted(limits)
+    store.write_json("provenance.json", provenance)
+    return store.consolidate([c.id for c in cells])
+
+
+@contextlib.contextmanager
+def _maybe_executor(engines: Engines, config: ExperimentConfig) -> Iterator[Any]:
+    if engines.executor is None or not (config.has("execute") or config.has("profile")):
+        yield None
+        return
+    with engines.executor(config.execute) as executor:
+        yield executor
+
+
+# ====================================================================== profile phase
+@dataclass(frozen=True)
+class _ProfileJob:
+    workflow: str
+    profile: str
+    repetition: int
+
+    @property
+    def run_id(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"profile.{self.workflow}.{self.profile}.r{self.repetition}")
+
+
+def _profile_jobs(config: ExperimentConfig) -> list[_ProfileJob]:
+    return [_ProfileJob(w.label, p.name, r) for w in config.workflows for p in config.catalog
+            for r in range(config.profile_repetitions)]
+
+
+def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jobs: list[_ProfileJob], bar: Any,
+                limits: set[str], notes: list[str]) -> CostModel:
+    """Priors without a profile phase; else fit on the profile runs' history (run now or saved earlier)."""
+    if not config.has("profile"):
+        return CostModel()
+    if not store.profile_done():
+        history, runs = profile_workflows(config, executor, jobs, bar, limits, notes)
+        store.write_profile(history, runs)
+    history = store.profile_history()
+    return CostModel().fit(history) if len(history) else CostModel()
+
+
+def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_ProfileJob], bar: Any,
+                      limits: set[str], notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run each workflow on each profile for real; return (history rows, one row per run)."""
+    histories, runs = [], []
+    sla = SLA.parse("mean")
+    for job in jobs:
+        bar.set_postfix_str(job.run_id, refresh=True)
+        workflow = config.workflow(job.workflow)
+        try:
+            plan = get_planner("uniform", profile=job.profile).plan(workflow, config.catalog, CostModel(), sla)
+        except PlanlabError as exc:  # e.g. a task needs more memory than this profile has
+            notes.append(f"profile phase: {job.workflow} not run on {job.profile}: {exc.what}")
+            bar.update(1)
+            continue
+        result = executor.run(workflow, plan, run_id=job.run_id)
+        trace = result.trace
+        history = trace.to_history(workflow.name, workflow.structure_hash())
+        history["phase"] = "profile"
+        history["cell_id"] = job.run_id
+        histories.append(history)
+        enforced = _limits_text(getattr(result, "meta", {}) or {})
+        if enforced:
+            limits.add(enforced)
+        runs.append({"workflow": job.workflow, "profile": job.profile, "repetition": job.repetition,
+                     "run_id": job.run_id, "tasks": len(trace.tasks), "planned_makespan_s": plan.makespan_s,
+                     "real_makespan_s": trace.makespan_s, "real_cost": trace.cost, "limits_enforced": enforced})
+        bar.update(1)
+    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    return history, pd.DataFrame(runs)
+
+
+# ====================================================================== one cell
+def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_model: CostModel, engines: Engines,
+             platform: Any, executor: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
+    """Plan, simulate and execute one cell; return its tables, its summary row and extra files."""
+    started = time.perf_counter()
+    spec = next(p for p in config.planners if p.label == cell.planner)
+    plan = spec.make().plan(workflow, config.catalog, cost_model, cell.sla)
+    planned = Trace.from_plan(plan, run_id=cell.id)
+    tables: dict[str, pd.DataFrame] = {"plans": _tag(planned.tasks, cell), "plan_workers": _tag(planned.workers, cell)}
+    row: dict[str, Any] = {"experiment": config.name, **cell.tags(), "planner_name": spec.name, "seed": cell.seed,
+                           "tasks": len(workflow), "workers": int(len(plan.workers)), "feasible": bool(plan.feasible),
+                           "dynamic": bool(plan.dynamic), "prior_tasks": int(plan.cost_model.get("prior_tasks", 0)),
+                           "planned_makespan_s": plan.makespan_s, "planned_cost": plan.cost,
+                           "lower_bound_s": max(plan.lower_bounds.values(), default=0.0), "slr": plan.slr}
+    row.update(dict.fromkeys(("simulated_makespan_s", "simulated_cost", "sim_trace_makespan_s", "sim_mean_s",
+                              "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts"),
+                             float("nan")))
+    row["limits_enforced"] = None
+    if config.has("simulate"):
+        sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
+                               run_id=cell.id)
+        tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
+        row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost)
+        if cell.sla.kind == "quantile":
+            base = config.simulate.seed if config.simulate.seed is not None else config.seed
+            mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
+                                     seed=base + cell.repetition, platform=platform,
+                                     processes=config.simulate.processes)
+            stats = mc.summary(cell.sla)
+            row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
+                       sim_mean_s=float(stats["makespan_mean_s"]), sim_p50_s=float(stats["makespan_p50_s"]),
+                       sim_p95_s=float(stats["makespan_p95_s"]))
+            tables["montecarlo"] = _tag(pd.DataFrame(mc.frame), cell)
+    if config.has("execute"):
+        result = executor.run(workflow, plan, run_id=cell.id)
+        real = result.trace
+        tables["real_tasks"], tables["real_workers"] = _tag(real.tasks, cell), _tag(real.workers, cell)
+        history = real.to_history(workflow.name, workflow.structure_hash())
+        history["phase"] = "execute"
+        history["cell_id"] = cell.id
+        tables["history"] = history
+        row.update(real_makespan_s=real.makespan_s, real_cost=real.cost, real_cold_starts=real.cold_starts,
+                   limits_enforced=_limits_text(getattr(result, "meta", {}) or {}))
+    row.update(relative_errors(row))
+    row["wall_s"] = time.perf_counter() - started
+    row["finished_utc"] = prov.utc_now()
+    return tables, row, {"plan.json": plan.to_json()}
+
+
+def relative_errors(row: dict[str, Any]) -> dict[str, float]:
+    """(predicted - real) / real for makespan and cost; plan vs simulation when there is no real run."""
+    def rel(pred: Any, ref: Any) -> float:
+        try:
+            pred, ref = float(pred), float(ref)
+        except (TypeError, ValueError):
+            return float("nan")
+        return (pred - ref) / ref if ref == ref and ref > 0 and pred == pred else float("nan")
+
+    return {"plan_error": rel(row.get("planned_makespan_s"), row.get("real_makespan_s")),
+            "sim_error": rel(row.get("simulated_makespan_s"), row.get("real_makespan_s")),
+            "plan_cost_error": rel(row.get("planned_cost"), row.get("real_cost")),
+            "sim_cost_error": rel(row.get("simulated_cost"), row.get("real_cost")),
+            "plan_vs_sim_error": rel(row.get("planned_makespan_s"), row.get("simulated_makespan_s"))}
+
+
+def _tag(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:
+    out = frame.copy()
+    for i, (key, value) in enumerate(cell.tags().items()):
+        if key in out.columns:
+            out = out.drop(columns=key)
+        out.insert(i, key, value)
+    return out
+
+
+def _limits_text(meta: dict[str, Any]) -> str | None:
+    value = meta.get("limits_enforced")
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+# ====================================================================== progress
+def _progress(total: int, done: int, enabled: bool) -> Any:
+    """A bar with the current cell and the time left (tqdm), or a silent stand-in."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, disable=not enabled, unit="cell", file=sys.stderr, dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
