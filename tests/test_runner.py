@@ -1,0 +1,164 @@
+"""The runner's logic: the matrix, per-cell persistence, resume, interruption, provenance, refusing mixed results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.config import parse_config
+from experiments.results import CELL_TABLES, ResultsError, ResultsStore, load_results
+from experiments.runner import Cell, cells_of, relative_errors, run_experiment
+from planning.errors import ConfigError
+from planning.planners import PLANNERS, Planner, get_planner, register_planner
+from planning.sla import SLA
+
+PLAN_ONLY = {
+    "name": "plans",
+    "phases": ["plan"],
+    "slas": ["mean", "p95"],
+    "repetitions": 2,
+    "workflow": [{"spec": "gen:fork_join:width=3", "name": "fj"}, {"spec": "gen:chain:length=3", "name": "chain"}],
+    "planner": [{"name": "uniform", "label": "uniform-small", "params": {"profile": "small"}},
+                {"name": "critical-path"}],
+}
+
+
+def config(**changes):
+    return parse_config({**PLAN_ONLY, **changes}, name="plans")
+
+
+def run(cfg, out: Path, **kw):
+    return run_experiment(cfg, out, progress=False, log=lambda msg: None, **kw)
+
+
+def test_matrix_order_ids_and_seeds() -> None:
+    cells = cells_of(config())
+    assert len(cells) == 2 * 2 * 2 * 2
+    assert cells[0] == Cell("fj", "uniform-small", SLA.parse("mean"), 0, 0)
+    assert cells[1].repetition == 1 and cells[1].seed == 1
+    assert len({c.id for c in cells}) == len(cells)
+    assert cells[3].id == "fj.uniform-small.p95.r1"
+
+
+def test_plan_only_run_writes_every_table(tmp_path: Path) -> None:
+    outcome = run(config(), tmp_path / "r")
+    assert (outcome.cells_total, outcome.cells_run, outcome.cells_skipped) == (16, 16, 0)
+    results = load_results(tmp_path / "r")
+    s = results.summary
+    assert len(s) == 16 and s["cell_id"].is_unique
+    assert s["planned_makespan_s"].gt(0).all() and s["planned_cost"].gt(0).all()
+    assert s["real_makespan_s"].isna().all() and s["simulated_makespan_s"].isna().all()
+    # the plans table is the plan's schedule in the Trace schema, tagged with its cell
+    assert set(results.plans["engine"]) == {"plan"}
+    per_cell = results.plans.groupby("cell_id")["task_id"].count()
+    assert per_cell.to_dict() == {c: (5 if c.startswith("fj") else 3) for c in s["cell_id"]}
+    for name in CELL_TABLES:
+        assert (tmp_path / "r" / f"{name}.parquet").is_file()
+    assert (tmp_path / "r" / "config.toml").is_file() and (tmp_path / "r" / "cost_model.json").is_file()
+    assert (tmp_path / "r" / "cells" / s["cell_id"][0] / "plan.json").is_file()
+
+
+def test_plans_agree_with_planning_directly(tmp_path: Path) -> None:
+    cfg = config()
+    run(cfg, tmp_path / "r")
+    s = load_results(tmp_path / "r").summary.set_index("cell_id")
+    from planning.cost_model import CostModel
+    plan = get_planner("critical-path").plan(cfg.workflow("chain"), cfg.catalog, CostModel(), SLA.parse("p95"))
+    assert s.at["chain.critical-path.p95.r0", "planned_makespan_s"] == pytest.approx(plan.makespan_s)
+    assert s.at["chain.critical-path.p95.r0", "planned_cost"] == pytest.approx(plan.cost)
+
+
+def test_resume_skips_finished_cells(tmp_path: Path) -> None:
+    cfg = config()
+    run(cfg, tmp_path / "r")
+    again = run(cfg, tmp_path / "r")
+    assert (again.cells_run, again.cells_skipped) == (0, 16)
+    store = ResultsStore.open(tmp_path / "r")
+    stamp = store.cell_summary("chain.uniform-small.mean.r0")["finished_utc"]
+    (store.cell_dir("fj.critical-path.p95.r1") / "summary.json").unlink()   # as if killed mid-cell
+    third = run(cfg, tmp_path / "r")
+    assert (third.cells_run, third.cells_skipped) == (1, 15)
+    assert store.cell_summary("chain.uniform-small.mean.r0")["finished_utc"] == stamp
+    assert len(load_results(tmp_path / "r").summary) == 16
+    sessions = json.loads((tmp_path / "r" / "provenance.json").read_text())["sessions"]
+    assert [x["cells_run"] for x in sessions] == [16, 0, 1]
+
+
+class _Interrupting(Planner):
+    """Plans like uniform but presses Ctrl-C on its third call (a user interrupting the run)."""
+
+    calls = 0
+
+    def __init__(self, *, profile: str = "small") -> None:
+        self.profile = profile
+
+    def plan(self, workflow, catalog, cost_model, sla):
+        type(self).calls += 1
+        if type(self).calls == 3:
+            raise KeyboardInterrupt
+        return get_planner("uniform", profile=self.profile).plan(workflow, catalog, cost_model, sla)
+
+
+@pytest.fixture
+def interrupting_planner():
+    register_planner("test-interrupting")(_Interrupting)
+    _Interrupting.calls = 0
+    yield "test-interrupting"
+    PLANNERS.pop("test-interrupting", None)
+
+
+def test_interrupt_keeps_finished_cells_and_resume_completes(tmp_path: Path, interrupting_planner) -> None:
+    cfg = config(planner=[{"name": interrupting_planner}], repetitions=1)
+    messages: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "r", progress=False, log=messages.append)
+    store = ResultsStore.open(tmp_path / "r")
+    assert store.done_cells() == sorted(["fj.test-interrupting.mean.r0", "fj.test-interrupting.p95.r0"])
+    assert "run the same command again to resume" in messages[-1]
+    assert len(load_results(tmp_path / "r").summary) == 2, "partial results are readable after an interrupt"
+    outcome = run(cfg, tmp_path / "r")
+    assert (outcome.cells_run, outcome.cells_skipped) == (2, 2)
+    assert len(outcome.results.summary) == 4
+
+
+def test_a_different_config_is_refused_unless_fresh(tmp_path: Path) -> None:
+    run(config(), tmp_path / "r")
+    other = config(slas=["mean"])
+    with pytest.raises(ConfigError, match="different config.*--fresh"):
+        run(other, tmp_path / "r")
+    outcome = run(other, tmp_path / "r", fresh=True)
+    assert outcome.cells_run == 8 and len(outcome.results.summary) == 8
+
+
+def test_refuses_a_directory_that_is_not_results(tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "thesis.tex").write_text("precious")
+    with pytest.raises(ResultsError, match="not empty"):
+        run(config(), tmp_path / "r")
+    with pytest.raises(ResultsError, match="not empty"):
+        run(config(), tmp_path / "r", fresh=True)
+    assert (tmp_path / "r" / "thesis.tex").read_text() == "precious"
+
+
+def test_provenance(tmp_path: Path) -> None:
+    cfg = config()
+    run(cfg, tmp_path / "r")
+    p = load_results(tmp_path / "r").provenance
+    assert p["config_hash"] == cfg.hash and p["config_name"] == "plans"
+    assert len(p["git"]["revision"] or "x" * 40) == 40
+    assert p["packages"]["pandas"] == pd.__version__
+    assert p["machine"]["cpus"] >= 1 and p["machine"]["python"].startswith("3.")
+    assert "limits_enforced" in p and p["sessions"][0]["finished_utc"]
+
+
+def test_relative_errors() -> None:
+    errors = relative_errors({"planned_makespan_s": 9.0, "simulated_makespan_s": 12.0, "real_makespan_s": 10.0,
+                              "planned_cost": 2.0, "real_cost": 4.0, "simulated_cost": float("nan")})
+    assert errors["plan_error"] == pytest.approx(-0.1) and errors["sim_error"] == pytest.approx(0.2)
+    assert errors["plan_cost_error"] == pytest.approx(-0.5) and errors["sim_cost_error"] != errors["sim_cost_error"]
+    assert errors["plan_vs_sim_error"] == pytest.approx(-0.25)
+    missing = relative_errors({"planned_makespan_s": 1.0, "real_makespan_s": None})
+    assert all(v != v for v in missing.values()), "no reference, no error (NaN), never a crash"
