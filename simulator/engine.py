@@ -1,0 +1,345 @@
+"""One simulated run of a compiled plan: the worker protocol interpreted in SimPy time.
+
+Lean by design (FACTS: SimPy with a process per task manages 25-38k tasks/s):
+one SimPy process per *logical worker*, plain lists indexed by topological
+position, and phases without shared resources computed arithmetically, so a
+task costs one SimPy timeout (to its counter update) plus, when it must wait,
+one event for its notification.  Phases that use a shared resource (finite
+storage bandwidth, the serial stager) are stepped through SimPy time.
+
+Timestamps are carried exactly (``begin = max(arrival, free)``, ``end = begin +
+duration``), the same recurrence as :mod:`planning.schedule`, so with no
+overheads the simulated times equal the plan's analytical schedule bit for bit;
+SimPy only orders the events.
+
+What a worker does is :class:`planning.protocol.WorkerProtocol`'s to decide:
+``handle_inputs`` (fetch in parallel what this worker did not produce),
+``handle_execution``, ``handle_output`` (store or keep), then - after the output
+is stored - one coordination round trip decrements the children's counters and
+``handle_downstream`` says which ready children run here and which workers to
+invoke or start.  The world around it is the :class:`~simulator.platform.Platform`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+import simpy
+
+from simulator.model import CompiledModel
+from simulator.platform import Platform
+from simulator.storage import FifoServer, SharedLink
+
+_BYTES_PER_GB = 1e9
+
+
+@dataclass
+class Draws:
+    """Sampled noise of one replication: per-task execution seconds and ratio pools."""
+
+    exec_s: np.ndarray
+    exec_ratio: np.ndarray | None
+    download: np.ndarray
+    upload: np.ndarray
+    cold: np.ndarray
+    warm: np.ndarray
+
+
+def draw(model: CompiledModel, rng: np.random.Generator) -> Draws:
+    """Sample one replication's durations (a fixed order of RNG calls: reproducible under a seed)."""
+    n = max(model.n, 1)
+    if model.durations is not None:
+        exec_s, ratio = model.durations, None
+    else:
+        exec_s = model.estimates.sample_exec(rng, model.planned_column)
+        base = model.estimates.base_exec_s[np.arange(model.n), model.planned_column]
+        ratio = np.divide(exec_s, base, out=np.ones_like(exec_s), where=base > 0)
+    noise = model.noise()
+    pool = 2 * n + len(model.sinks) + 16
+    return Draws(exec_s, ratio,
+                 noise.download[rng.integers(0, len(noise.download), size=pool)],
+                 noise.upload[rng.integers(0, len(noise.upload), size=pool)],
+                 noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
+                 noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
+
+
+class _Pool:
+    """Ratios consumed in order (1.0 everywhere when deterministic)."""
+
+    def __init__(self, values: np.ndarray | None) -> None:
+        self.values = None if values is None else values.tolist()
+        self.k = 0
+
+    def next(self) -> float:
+        if self.values is None:
+            return 1.0
+        v = self.values[self.k % len(self.values)]
+        self.k += 1
+        return v
+
+
+@dataclass
+class RunResult:
+    """Raw per-task and per-worker columns of one run (topological task order)."""
+
+    makespan_s: float
+    cost: float
+    tasks: dict[str, list] = field(default_factory=dict)
+    workers: dict[str, list] = field(default_factory=dict)
+
+
+class Run:
+    """Interpret the protocol for one plan on one platform; call :meth:`run` once."""
+
+    def __init__(self, model: CompiledModel, platform: Platform, draws: Draws | None = None,
+                 record: bool = True) -> None:
+        self.m = model
+        self.p = platform
+        self.record = record
+        self.env = simpy.Environment()
+        self.protocol = model.protocol
+        n = model.n
+        self.exec_s = (draws.exec_s if draws is not None else model.exec_deterministic()).tolist()
+        self.exec_ratio = None if draws is None or draws.exec_ratio is None else draws.exec_ratio.tolist()
+        self.down = _Pool(None if draws is None else draws.download)
+        self.up = _Pool(None if draws is None else draws.upload)
+        self.cold = _Pool(None if draws is None else draws.cold)
+        self.warm = _Pool(None if draws is None else draws.warm)
+        self.counter = list(model.indegree)
+        self.arrival: list[float | None] = [None] * n
+        self.ready = [math.nan] * n
+        self.states: dict[str, Any] = {}
+        self.waiting: dict[str, tuple[int, simpy.Event]] = {}
+        self.idle: dict[str, list[float]] = {}
+        self.dispatcher = FifoServer()
+        self.stager = FifoServer()
+        self.shared = math.isfinite(platform.storage_bandwidth_Bps) or platform.staging_s_per_GB > 0
+        self.link = SharedLink(self.env, platform.storage_bandwidth_Bps) if math.isfinite(
+            platform.storage_bandwidth_Bps) else None
+        self.stage_rate = platform.staging_s_per_GB / _BYTES_PER_GB
+        self.makespan = 0.0
+        self.completed = 0
+        cols = ("worker", "profile", "cold_start", "startup_s", "worker_start_s", "download_start_s",
+                "download_end_s", "exec_start_s", "exec_end_s", "upload_end_s", "done_s", "output_bytes")
+        self.t: dict[str, list] = {c: [None] * n for c in cols} if record else {}
+        self.w: dict[str, list] = {c: [] for c in ("worker", "profile", "cold_start", "start_s", "ready_s", "stop_s",
+                                                   "busy_s", "tasks")}
+
+    # ------------------------------------------------------------------ driving
+    def run(self) -> RunResult:
+        p = self.p
+        start = p.workflow_start_s
+        for inv in self.protocol.initial_invocations():
+            i = self.m.index[inv.task]
+            self.ready[i] = start
+            self._release(i, inv.worker, inv.start, start, None)
+        self.env.run()
+        if self.completed < self.m.n:
+            unfinished = [self.m.ids[i] for i in range(self.m.n) if self.ready[i] != self.ready[i]
+                          or self.arrival[i] is None] or ["?"]
+            from planning.errors import PlanError
+            raise PlanError(f"the simulation stalled: {len(unfinished)} task(s) never ran, e.g. {unfinished[0]!r}",
+                            "check the plan's worker sequences and the protocol's decisions")
+        w = self.w
+        cost = 0.0
+        price = self.m.price
+        for prof, a, b in zip(w["profile"], w["start_s"], w["stop_s"]):
+            cost += (b - a) * price[prof]
+        tasks = dict(self.t)
+        if self.record:
+            tasks["ready_s"] = self.ready
+        return RunResult(self.makespan, cost, tasks, w)
+
+    # ------------------------------------------------------------------ messages
+    def _release(self, i: int, worker: str, start: bool, t_ready: float, sender: str | None) -> None:
+        """Task ``i`` became ready at ``t_ready``: per-level delay, serial dispatch, then the message."""
+        p = self.p
+        t = t_ready + p.level_delay_s
+        if p.dispatch_s > 0:
+            t = self.dispatcher.serve(t, p.dispatch_s)
+        if worker == sender:
+            self.arrival[i] = t        # a continuation: the worker already queued it
+            return
+        t = t + p.invoke_s
+        delay = t - self.env.now
+        if delay > 0:
+            self.env.timeout(delay).callbacks.append(lambda _e: self._deliver(i, worker, start, t))
+        else:
+            self._deliver(i, worker, start, t)
+
+    def _deliver(self, i: int, worker: str, start: bool, t: float) -> None:
+        proto = self.protocol
+        state = self.states.get(worker)
+        if state is None:
+            state = self.states[worker] = proto.new_state(worker)
+        proto.notified(state, self.m.ids[i])
+        self.arrival[i] = t
+        if start:
+            self.env.process(self._worker(worker, state, t))
+            return
+        waiting = self.waiting.get(worker)
+        if waiting is not None and waiting[0] == i:
+            del self.waiting[worker]
+            waiting[1].succeed()
+
+    # ------------------------------------------------------------------ a logical worker
+    def _worker(self, w: str, state: Any, start: float) -> Iterator[simpy.Event]:
+        env, p, m, proto = self.env, self.p, self.m, self.protocol
+        index, ids, exec_s, rec = m.index, m.ids, self.exec_s, self.record
+        profile = state.profile
+        warm = self._take_warm(profile, start)
+        startup = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
+        free = start + startup
+        first, busy, count = True, 0.0, 0
+        ran: set[str] = set()
+        latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
+        T = self.t
+        while True:
+            task = proto.next_task(state)
+            if task is None:
+                break
+            i = index[task]
+            a = self.arrival[i]
+            if a is None:
+                event = env.event()
+                self.waiting[w] = (i, event)
+                yield event
+                a = self.arrival[i]
+            begin = a if a > free else free
+            inputs = proto.handle_inputs(task, w, ran)
+            if shared:
+                if begin > env.now:
+                    yield env.timeout(begin - env.now)
+                dend = begin
+                if inputs.fetch:
+                    dend = yield from self._move([f.nbytes for f in inputs.fetch], self.down)
+            else:
+                download = 0.0
+                for f in inputs.fetch:
+                    if f.nbytes > 0:
+                        d = latency * self.down.next()
+                        if d > download:
+                            download = d
+                dend = begin + download
+            xs = dend + overhead
+            decision = proto.handle_execution(task, w)
+            if decision.profile == m.planned_profile[i]:
+                dur = exec_s[i]
+            else:
+                dur = m.exec_on(i, decision.profile, None if self.exec_ratio is None else self.exec_ratio[i])
+            xe = xs + dur
+            out = proto.handle_output(task, w)
+            if out.store and out.nbytes > 0:
+                if shared:
+                    if xe > env.now:
+                        yield env.timeout(xe - env.now)
+                    done = yield from self._move([out.nbytes], self.up)
+                else:
+                    done = xe + latency * self.up.next()
+            else:
+                done = xe
+            proto.task_done(state, task)
+            ran.add(task)
+            if rec:
+                T["worker"][i] = w
+                T["profile"][i] = decision.profile
+                T["cold_start"][i] = first and not warm
+                T["startup_s"][i] = startup if first else 0.0
+                T["worker_start_s"][i] = start if first else free
+                T["download_start_s"][i] = begin
+                T["download_end_s"][i] = dend
+                T["exec_start_s"][i] = xs
+                T["exec_end_s"][i] = xe
+                T["upload_end_s"][i] = done
+                T["done_s"][i] = done
+                T["output_bytes"][i] = out.nbytes
+            busy += done - begin
+            count += 1
+            self.completed += 1
+            # the output is stored; one round trip updates the children's counters
+            tdec = done + coord
+            delay = tdec - env.now
+            yield env.timeout(delay if delay > 0 else 0.0)
+            kids = m.children_ids[i]
+            if not kids:
+                self._client_fetch(i, tdec)
+            ready = []
+            counter = self.counter
+            for c in kids:
+                j = index[c]
+                counter[j] -= 1
+                if counter[j] == 0:
+                    ready.append(c)
+                    self.ready[j] = tdec
+            decision_down = proto.handle_downstream(task, w, ready)
+            proto.after_downstream(state, decision_down)
+            for c in decision_down.run_here:
+                self._release(index[c], w, False, tdec, w)
+            for inv in decision_down.invocations:
+                self._release(index[inv.task], inv.worker, inv.start, tdec, w)
+            free = tdec
+            first = False
+        W = self.w
+        W["worker"].append(w)
+        W["profile"].append(profile)
+        W["cold_start"].append(not warm)
+        W["start_s"].append(start)
+        W["ready_s"].append(start + startup)
+        W["stop_s"].append(free)
+        W["busy_s"].append(busy)
+        W["tasks"].append(count)
+        self.idle.setdefault(profile, []).append(free)
+
+    # ------------------------------------------------------------------ keep-alive
+    def _take_warm(self, profile: str, t: float) -> bool:
+        """Reuse the most recently stopped idle process of ``profile`` if it is still warm at ``t``."""
+        stack = self.idle.get(profile)
+        if not stack:
+            return False
+        stopped = stack[-1]
+        if t - stopped < self.p.keep_alive_s and stopped <= t:
+            stack.pop()
+            return True
+        if t - stopped >= self.p.keep_alive_s:
+            stack.clear()      # older processes stopped even earlier: all cold now
+        return False
+
+    # ------------------------------------------------------------------ storage
+    def _move(self, sizes: list[float], pool: _Pool) -> Iterator[simpy.Event]:
+        """Transfers in parallel through the serial stager and the shared link; returns the end time."""
+        env, p = self.env, self.p
+        total = sum(s for s in sizes if s > 0)
+        if self.stage_rate > 0 and total > 0:
+            end = self.stager.serve(env.now, total * self.stage_rate)
+            if end > env.now:
+                yield env.timeout(end - env.now)
+        events = []
+        latest = env.now
+        for s in sizes:
+            if s <= 0:
+                continue
+            r = pool.next()
+            if self.link is not None:
+                events.append(self.link.transfer(s * r, p.storage_latency_s * r))
+            else:
+                latest = max(latest, env.now + p.storage_latency_s * r)
+        for e in events:
+            yield e
+        if latest > env.now:
+            yield env.timeout(latest - env.now)
+        return env.now
+
+    def _client_fetch(self, i: int, t: float) -> None:
+        nbytes = self.m.sink_bytes[i]
+        if nbytes <= 0:
+            self.makespan = max(self.makespan, t)
+            return
+        r = self.down.next()
+        if self.link is None:
+            self.makespan = max(self.makespan, t + self.p.storage_latency_s * r)
+            return
+        event = self.link.transfer(nbytes * r, self.p.storage_latency_s * r)
+        event.callbacks.append(lambda _e: setattr(self, "makespan", max(self.makespan, self.env.now)))

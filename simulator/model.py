@@ -1,0 +1,145 @@
+"""A plan compiled once for many simulations: protocol, topology arrays, durations.
+
+Monte Carlo and calibration simulate one (workflow, plan) hundreds of times with
+different durations or platforms; everything that does not change between those
+runs is computed here, once: the worker protocol, per-task index arrays, the
+cost model's estimates at the plan's SLA, and the noise the cost model gives
+transfers and start-ups (for sampled runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from planning.errors import PlanError
+from planning.protocol import WorkerProtocol, dynamic_worker_id
+from planning.workflow import Workflow
+
+
+def plan_sequence(plan: Any) -> dict[str, list[str]]:
+    """:meth:`Plan.sequence` (tasks by planned start, stable), computed with numpy for large plans."""
+    tasks = plan.tasks
+    order = np.lexsort((tasks["download_start_s"].to_numpy(float), tasks["exec_start_s"].to_numpy(float)))
+    ids = tasks.index.to_numpy(object)[order]
+    workers = tasks["worker"].to_numpy(object)[order]
+    seq: dict[str, list[str]] = {}
+    for w, t in zip(workers.tolist(), ids.tolist()):
+        lst = seq.get(w)
+        if lst is None:
+            seq[w] = [t]
+        else:
+            lst.append(t)
+    return seq
+
+
+def protocol_for(workflow: Workflow, plan: Any) -> WorkerProtocol:
+    """The plan's :class:`WorkerProtocol` (what ``WorkerProtocol.for_plan`` builds, faster for large plans)."""
+    worker_of = dict(zip(plan.tasks.index.tolist(), plan.tasks["worker"].tolist()))
+    return WorkerProtocol(workflow, worker_of, plan.worker_profile, plan_sequence(plan), dynamic=plan.dynamic)
+
+
+@dataclass
+class Noise:
+    """Mean-one ratios the cost model gives transfers and start-ups (for sampled runs)."""
+
+    download: np.ndarray
+    upload: np.ndarray
+    cold: np.ndarray
+    warm: np.ndarray
+
+
+class CompiledModel:
+    """Everything about one (workflow, plan, cost model) that simulations share.
+
+    ``durations`` (seconds per task id, or an array in topological order) replaces
+    the cost model's execution times, e.g. recorded runtimes when replaying a real
+    execution; they are used as given, deterministic or not.
+    """
+
+    def __init__(self, workflow: Workflow, plan: Any, cost_model: Any, *, protocol: WorkerProtocol | None = None,
+                 durations: Mapping[str, float] | Sequence[float] | np.ndarray | None = None) -> None:
+        if plan.structure_hash != workflow.structure_hash():
+            raise PlanError(f"plan {plan.planner!r} was made for another workflow ({plan.workflow_name!r})",
+                            "simulate the plan with the workflow it was made for")
+        self.workflow = workflow
+        self.plan = plan
+        self.cost_model = cost_model
+        self.protocol = protocol if protocol is not None else protocol_for(workflow, plan)
+        self.ids: list[str] = list(workflow.topological_order())
+        self.index: dict[str, int] = workflow.index()
+        n = len(self.ids)
+        self.n = n
+        graph = workflow.graph
+        self.indegree = [graph.in_degree(t) for t in self.ids]
+        children = self.protocol.children
+        self.children_ids: list[list[str]] = [children(t) for t in self.ids]
+        self.kinds = [graph.nodes[t]["task"].kind for t in self.ids]
+        pred = graph._pred
+        self.in_bytes = [float(sum(a["bytes"] for a in pred[t].values())) for t in self.ids]
+        self.sinks = [i for i in range(n) if not self.children_ids[i]]
+        self.sink_bytes = {i: float(self.protocol.output_bytes(self.ids[i])) for i in self.sinks}
+        catalog = plan.catalog
+        self.catalog = catalog
+        self.price = {p.name: float(p.price_per_s) for p in catalog}
+        self.memory_mb = {p.name: float(p.memory_mb) for p in catalog}
+        self.cpus = {p.name: float(p.cpus) for p in catalog}
+        self.estimates = cost_model.estimate_workflow(workflow, catalog, plan.sla)
+        self.column = {name: j for j, name in enumerate(self.estimates.profiles)}
+        if self.estimates.task_ids != self.ids:
+            raise PlanError("the cost model's estimates are not in the workflow's topological order",
+                            "estimate the workflow it was planned for")
+        # each task's planned profile (dynamic plans: the profile every new worker takes)
+        if plan.dynamic:
+            planned = [self.protocol.profile_of(dynamic_worker_id(t)) for t in self.ids]
+        else:
+            worker_of, profile_of = self.protocol.worker_of, self.protocol.profile_of
+            planned = [profile_of(worker_of[t]) for t in self.ids]
+        self.planned_profile = planned
+        self.planned_column = np.array([self.column[p] for p in planned], dtype=np.int64)
+        self.exec_at_sla = self.estimates.exec_s[np.arange(n), self.planned_column]
+        self.durations: np.ndarray | None = None
+        if durations is not None:
+            self.durations = _as_array(durations, self.ids)
+        self._noise: Noise | None = None
+
+    def exec_deterministic(self) -> np.ndarray:
+        """Execution seconds per task at the plan's SLA on its planned profile (or the given durations)."""
+        return self.durations if self.durations is not None else self.exec_at_sla
+
+    def exec_on(self, i: int, profile: str, sampled_ratio: float | None) -> float:
+        """Seconds of task ``i`` on another profile than planned (an overridden ``handle_execution``)."""
+        if self.durations is not None:
+            return float(self.durations[i])
+        j = self.column[profile]
+        if sampled_ratio is None:
+            return float(self.estimates.exec_s[i, j])
+        return float(self.estimates.base_exec_s[i, j] * sampled_ratio)
+
+    def noise(self) -> Noise:
+        if self._noise is None:
+            cm = self.cost_model
+            self._noise = Noise(np.asarray(cm.transfer_distribution(1.0, "download").ratios, float),
+                                np.asarray(cm.transfer_distribution(1.0, "upload").ratios, float),
+                                np.asarray(cm.startup_distribution("*", True).ratios, float),
+                                np.asarray(cm.startup_distribution("*", False).ratios, float))
+        return self._noise
+
+
+def _as_array(durations: Mapping[str, float] | Sequence[float] | np.ndarray, ids: list[str]) -> np.ndarray:
+    if isinstance(durations, Mapping):
+        missing = [t for t in ids if t not in durations]
+        if missing:
+            raise PlanError(f"durations lack {len(missing)} task(s), e.g. {missing[0]!r}",
+                            "give a duration for every task")
+        arr = np.array([float(durations[t]) for t in ids])
+    else:
+        arr = np.asarray(durations, dtype=float)
+        if arr.shape != (len(ids),):
+            raise PlanError(f"durations have shape {arr.shape}, the workflow has {len(ids)} tasks",
+                            "give one duration per task in topological order")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise PlanError("durations must be finite seconds >= 0", "fix the negative or missing durations")
+    return arr

@@ -1,0 +1,170 @@
+"""The platform model: what the world adds to a plan's task durations.
+
+A :class:`Platform` holds every parameter the simulator needs beyond the cost
+model's execution times: start-ups, keep-alive, latencies, storage, and the
+overhead terms real workflow systems show.  Each has a documented default and a
+unit; every field is a plain float so a platform round-trips through a dict or a
+TOML file (``planlab calibrate`` writes one, ``planlab simulate --platform``
+reads it).
+
+Defaults describe planlab's own executor on this kind of machine (FACTS.md):
+
+* ``cold_start_s = 0.25``: a fresh interpreter importing redis + numpy takes 220-300 ms.
+* ``warm_start_s = 0.002``: a live process only claims its next task.
+* ``keep_alive_s = 600``: an idle process stays warm ten minutes (serverless
+  platforms keep idle functions for minutes; the executor's pool likewise).
+* ``invoke_s = 2e-4``: one Redis round trip that must wake another vCPU (145-210 us).
+* ``coordination_s = 1.5e-4``: one scripted counter update per completion (~145 us).
+* ``storage_latency_s = 5e-4``, ``storage_bandwidth_Bps = 200e6``: the cost
+  model's transfer priors (a round trip plus (de)serialisation at 3-8 ms per MiB).
+* ``task_overhead_s = 0``: worker-side bookkeeping per task beyond the above.
+* ``workflow_start_s``, ``dispatch_s``, ``level_delay_s``, ``staging_s_per_GB``:
+  the workflow-system overheads FACTS.md found in real executions (start-up of the
+  workflow system, a *serial* per-task dispatch, a per-level release delay, *serial*
+  data staging).  Zero by default; :func:`simulator.calibrate` fits them.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from planning.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Platform parameters (seconds, bytes per second, seconds per GB); see the module docstring."""
+
+    cold_start_s: float = 0.25          # s: a new worker process starts (no idle process of its profile)
+    warm_start_s: float = 0.002         # s: a new logical worker reuses an idle process of its profile
+    keep_alive_s: float = 600.0         # s: an idle process stays warm this long after its worker stops
+    invoke_s: float = 2e-4              # s: a message (invocation or notification) reaches another worker
+    coordination_s: float = 1.5e-4      # s: one round trip per dependency-counter update
+    storage_latency_s: float = 5e-4     # s: per transfer to or from storage (not shared)
+    storage_bandwidth_Bps: float = 200e6  # bytes/s: shared equally by concurrent transfers (inf: free)
+    task_overhead_s: float = 0.0        # s: per task on its worker, between inputs and execution
+    workflow_start_s: float = 0.0       # s: from submission until the first task is released
+    dispatch_s: float = 0.0             # s: per task, through one serial dispatcher (FIFO)
+    level_delay_s: float = 0.0          # s: per task, between becoming ready and being dispatched
+    staging_s_per_GB: float = 0.0       # s per 1e9 bytes moved, through one serial stager (FIFO)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"platform {f.name} must be a number, got {value!r}",
+                                  f"set {f.name} to a number ({_UNITS[f.name]})")
+            value = float(value)
+            if math.isnan(value) or value < 0 or (f.name == "storage_bandwidth_Bps" and value == 0):
+                bound = "> 0" if f.name == "storage_bandwidth_Bps" else ">= 0"
+                raise ConfigError(f"platform {f.name} must be {bound}, got {value!r}", f"set {f.name} {bound}")
+            if math.isinf(value) and f.name != "storage_bandwidth_Bps":
+                raise ConfigError(f"platform {f.name} must be finite, got {value!r}", f"set {f.name} to a finite number")
+            object.__setattr__(self, f.name, value)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def zero(cls) -> "Platform":
+        """No overheads at all: free transfers, instant start-ups, no keep-alive (the exactness baseline)."""
+        return cls(**{f.name: 0.0 for f in fields(cls)} | {"storage_bandwidth_Bps": math.inf})
+
+    @classmethod
+    def from_cost_model(cls, cost_model: Any, sla: Any = "mean", **overrides: Any) -> "Platform":
+        """Storage latency and bandwidth and start-ups from a cost model at ``sla``.
+
+        So a deterministic simulation at the plan's SLA agrees with the plan except
+        for what the plan does not model: contention for bandwidth, keep-alive (warm
+        starts), invocation and coordination latencies.  Limits: the platform has one
+        storage, so transfers follow the cost model's *download* law both ways, and one
+        start-up pair, the model's pooled one (a model fitted per profile differs).
+        """
+        from planning.sla import SLA
+
+        sla = SLA.parse(sla)
+        down = cost_model.transfer_distribution(1.0, "download")
+        factor = float(sla.of(down.ratios))
+        latency, spb = _transfer_law(cost_model)
+        values = {
+            "storage_latency_s": latency * factor,
+            "storage_bandwidth_Bps": math.inf if spb * factor <= 0 else 1.0 / (spb * factor),
+            "cold_start_s": float(cost_model.startup_distribution("*", True).at(sla)),
+            "warm_start_s": float(cost_model.startup_distribution("*", False).at(sla)),
+        }
+        return cls(**values).with_(**overrides)
+
+    def with_(self, **changes: Any) -> "Platform":
+        """A copy with some fields changed (unknown names raise :class:`ConfigError`)."""
+        _check_keys(changes, "platform override")
+        return replace(self, **changes)
+
+    # ------------------------------------------------------------------ storage
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Platform":
+        """Fields not given keep their defaults; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a platform must be a table of parameters, got {type(data).__name__}",
+                              "write key = value lines, e.g. invoke_s = 0.01")
+        _check_keys(data, "platform")
+        return cls(**dict(data))
+
+    def to_toml(self, path: str | Path | None = None, comment: str = "") -> str:
+        """TOML text (written to ``path`` when given); ``inf`` is valid TOML."""
+        lines = [f"# {line}" for line in comment.splitlines()] if comment else []
+        lines.append("# planlab platform parameters (see simulator/platform.py for units)")
+        for f in fields(self):
+            lines.append(f"{f.name} = {_toml_float(getattr(self, f.name))}  # {_UNITS[f.name]}")
+        text = "\n".join(lines) + "\n"
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "Platform":
+        """Read a file written by :meth:`to_toml` (a ``[platform]`` table is accepted too)."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"platform file {str(path)!r} does not exist",
+                              "give the TOML file written by 'planlab calibrate --out'") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"platform file {str(path)!r} is not valid TOML: {exc}", "fix the TOML syntax") from None
+        if set(data) == {"platform"} and isinstance(data["platform"], Mapping):
+            data = data["platform"]
+        return cls.from_dict(data)
+
+
+_UNITS = {
+    "cold_start_s": "seconds", "warm_start_s": "seconds", "keep_alive_s": "seconds", "invoke_s": "seconds",
+    "coordination_s": "seconds", "storage_latency_s": "seconds", "storage_bandwidth_Bps": "bytes per second, inf = free",
+    "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
+    "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
+}
+
+
+def _check_keys(data: Mapping[str, Any], what: str) -> None:
+    known = {f.name for f in fields(Platform)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{what} has unknown key {unknown[0]!r}",
+                          f"use only {', '.join(sorted(known))}")
+
+
+def _toml_float(value: float) -> str:
+    if math.isinf(value):
+        return "inf"
+    return repr(float(value))
+
+
+def _transfer_law(cost_model: Any) -> tuple[float, float]:
+    """(latency s, seconds per byte) of the cost model's download law, as it reports them."""
+    law = cost_model.to_dict()["transfers"]["download"]
+    bandwidth = law["bandwidth_Bps"]
+    return float(law["latency_s"]), (0.0 if not bandwidth else 1.0 / float(bandwidth))

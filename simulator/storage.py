@@ -1,0 +1,91 @@
+"""Shared resources of the simulated world: storage bandwidth and serial servers.
+
+:class:`SharedLink` is storage bandwidth shared equally by the transfers in
+flight (processor sharing): with ``n`` transfers each progresses at
+``bandwidth / n``.  It keeps one virtual clock (bytes served to every active
+transfer so far) and a heap of finish marks, so a transfer costs O(log n) and a
+change of ``n`` reschedules a single SimPy timeout.
+
+:class:`FifoServer` is a single server that serves requests one at a time in
+arrival order (the workflow system's dispatcher, its stager).  Requests must come
+in non-decreasing time, which the event loop guarantees; then the departure of a
+request is plain arithmetic, with no SimPy event at all.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+import simpy
+
+
+class SharedLink:
+    """Bandwidth ``bandwidth_Bps`` shared equally by concurrent transfers."""
+
+    def __init__(self, env: simpy.Environment, bandwidth_Bps: float) -> None:
+        self.env = env
+        self.bandwidth = float(bandwidth_Bps)
+        self._served = 0.0       # bytes each active transfer has received so far (virtual clock)
+        self._updated = 0.0      # simulated time of the last update of _served
+        self._heap: list[tuple[float, int, simpy.Event]] = []
+        self._count = 0
+        self._generation = 0
+
+    def transfer(self, nbytes: float, delay: float = 0.0) -> simpy.Event:
+        """An event that fires when ``nbytes`` have gone through, after a fixed ``delay`` (latency)."""
+        done = self.env.event()
+        if delay > 0:
+            self.env.timeout(delay).callbacks.append(lambda _e: self._add(nbytes, done))
+        else:
+            self._add(nbytes, done)
+        return done
+
+    def _advance(self) -> None:
+        now = self.env.now
+        if self._heap:
+            self._served += (now - self._updated) * self.bandwidth / len(self._heap)
+        self._updated = now
+
+    def _add(self, nbytes: float, done: simpy.Event) -> None:
+        if nbytes <= 0:
+            done.succeed()
+            return
+        self._advance()
+        heapq.heappush(self._heap, (self._served + nbytes, self._count, done))
+        self._count += 1
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        self._generation += 1
+        if not self._heap:
+            return
+        delay = max((self._heap[0][0] - self._served) * len(self._heap) / self.bandwidth, 0.0)
+        generation = self._generation
+        self.env.timeout(delay).callbacks.append(lambda _e: self._complete(generation))
+
+    def _complete(self, generation: int) -> None:
+        if generation != self._generation:
+            return  # superseded: the number of transfers changed since
+        self._advance()
+        slack = 1e-9 * max(1.0, self._served)
+        while self._heap and self._heap[0][0] <= self._served + slack:
+            heapq.heappop(self._heap)[2].succeed()
+        self._reschedule()
+
+
+class FifoServer:
+    """One server, first come first served; ``serve`` returns the departure time."""
+
+    def __init__(self) -> None:
+        self.free_at = 0.0
+
+    def serve(self, arrival: float, work: float) -> float:
+        start = arrival if arrival > self.free_at else self.free_at
+        self.free_at = start + work
+        return self.free_at
+
+
+def succeed_later(env: simpy.Environment, delay: float, callback: Any) -> None:
+    """Call ``callback()`` after ``delay`` simulated seconds (no process, one timeout)."""
+    env.timeout(delay).callbacks.append(lambda _e: callback())
