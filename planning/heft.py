@@ -2,15 +2,29 @@
 
 A pure function over a :class:`~planning.workflow.Workflow`, an execution-time
 matrix ``exec_s[i, j]`` (task ``topological_order()[i]`` on profile ``profiles[j]``)
-and a communication function ``comm_s(parent, child)`` charged only when parent and
-child run on different workers (communication does not occupy workers).
+and a communication cost ``comm_s(parent, child)`` (a function, or a mapping of
+``(parent, child)`` to seconds - much faster when a cost model can compute every
+edge at once) charged only when parent and child run on different workers
+(communication does not occupy workers).
+
+Cold starts: ``startup_s[j]`` (default zero) is the start-up of a worker of
+profile ``j``.  A worker's first task - on an empty worker, or inserted before
+its first busy interval - starts no earlier than its data-ready time plus the
+start-up, as in the analytical schedule (:mod:`planning.schedule`), where a
+worker is started when its first task is ready.  With zero start-up this is
+classic HEFT (and the cross-check against anrg-saga, which has no start-up,
+holds).
 
 Workers form one pool per profile: ``workers_per_profile`` workers each, with ids
 ``f"{profile}-{k}"``.  ``None`` means an unbounded (serverless) pool: a task may
 always go to a fresh worker of any profile.  Only the workers hosting a parent of
 the task and one fresh worker per profile are candidates then; this is exact, since
 any other used worker has the same data-ready time as a fresh one and so cannot
-finish the task strictly earlier (on a tie the fresh worker is taken).
+finish the task strictly earlier (on a tie the fresh worker is taken).  With a
+start-up, a used (warm) worker can beat a fresh one: the used worker of each
+profile that frees up first (a lazy heap of last finish times) is a candidate
+too, appended after its last task; this ignores idle gaps of non-host workers, so
+the unbounded search is then a heuristic (exact with zero start-up).
 
 Priorities: upward rank with the mean execution time over profiles and the
 communication cost ``comm_s(p, c)`` as the mean edge cost; ties broken by the
@@ -26,9 +40,10 @@ g is the number of too-small gaps skipped after the bisection (small in practice
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
+from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable
+from heapq import heappop, heappush
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -57,14 +72,22 @@ class _Timeline:
         self.ends: list[float] = []
         self.tasks: list[int] = []
 
-    def earliest_start(self, ready: float, dur: float) -> float:
+    def earliest_start(self, ready: float, dur: float, startup: float = 0.0) -> float:
+        """Earliest start >= ready of a ``dur``-long task; before the first interval it pays ``startup``."""
         ends = self.ends
-        if not ends or ready >= ends[-1]:
+        if not ends:
+            return ready + startup
+        if ready >= ends[-1]:
             return ready
         starts = self.starts
         k = bisect_right(ends, ready)  # intervals [0, k) end at or before ready
         t = ready
         n = len(starts)
+        if k == 0 and startup > 0.0:   # the gap before the first task: the worker must start first
+            if ready + startup + dur <= starts[0]:
+                return ready + startup
+            t = ends[0]
+            k = 1
         while k < n:
             if t + dur <= starts[k]:
                 return t
@@ -82,8 +105,9 @@ class _Timeline:
         self.tasks.insert(pos, task)
 
 
-def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str], comm_s: Callable[[str, str], float],
-         workers_per_profile: int | None = None) -> HeftResult:
+def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
+         comm_s: Callable[[str, str], float] | Mapping[tuple[str, str], float],
+         workers_per_profile: int | None = None, startup_s: Sequence[float] | None = None) -> HeftResult:
     """Schedule ``workflow`` with HEFT (insertion-based); see the module docstring."""
     order = workflow.topological_order()
     index = workflow.index()
@@ -99,13 +123,22 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str], comm_s: Ca
         raise ValueError("exec_s must be finite and >= 0")
     if workers_per_profile is not None and workers_per_profile < 1:
         raise ValueError("workers_per_profile must be >= 1 or None (unbounded)")
+    boot = [0.0] * m if startup_s is None else [float(x) for x in startup_s]
+    if len(boot) != m or not all(0.0 <= x < float("inf") for x in boot):
+        raise ValueError(f"startup_s must give one finite start-up >= 0 per profile ({m})")
+    if isinstance(comm_s, Mapping):
+        table = comm_s
+        comm: Callable[[str, str], float] = lambda t, c: table[(t, c)]  # noqa: E731
+    else:
+        comm = comm_s
 
     # ---- graph as index lists, communication costs once per edge
     parents: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     children: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    succ = workflow.graph._succ        # networkx adjacency: read-only, insertion ordered
     for i, t in enumerate(order):
-        for c in workflow.children(t):
-            cost = float(comm_s(t, c))
+        for c in succ[t]:
+            cost = float(comm(t, c))
             if not (cost >= 0.0) or cost == float("inf"):
                 raise ValueError(f"comm_s({t!r}, {c!r}) = {cost!r} must be finite and >= 0")
             j = index[c]
@@ -146,6 +179,8 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str], comm_s: Ca
                 new_worker(p)
         all_workers = list(range(len(worker_ids)))  # profile-major order
 
+    free_heaps: list[list[tuple[float, int]]] = [[] for _ in range(m)]   # per profile: (last finish, worker)
+    track_free = not bounded and any(b > 0.0 for b in boot)
     where = [-1] * n
     start = [0.0] * n
     finish = [0.0] * n
@@ -186,8 +221,9 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str], comm_s: Ca
         best_s = 0.0
         if bounded:
             for w in all_workers:
-                d = row[worker_prof[w]]
-                s = timelines[w].earliest_start(ready_of.get(w, R), d)
+                p = worker_prof[w]
+                d = row[p]
+                s = timelines[w].earliest_start(ready_of.get(w, R), d, boot[p])
                 f = s + d
                 if f < best_f:
                     best_f, best_w, best_s = f, w, s
@@ -197,17 +233,32 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str], comm_s: Ca
                 hosts_by_prof[worker_prof[w]].append(w)
             for p in range(m):
                 d = row[p]
+                b = boot[p]
                 for w in hosts_by_prof[p]:
-                    s = timelines[w].earliest_start(ready_of[w], d)
+                    s = timelines[w].earliest_start(ready_of[w], d, b)
                     f = s + d
                     if f < best_f:
                         best_f, best_w, best_s = f, w, s
-                f = R + d  # a fresh worker of profile p
+                f = R + b + d  # a fresh worker of profile p (cold)
                 if f < best_f:
-                    best_f, best_w, best_s = f, -1 - p, R
+                    best_f, best_w, best_s = f, -1 - p, R + b
+                if b > 0.0:    # the warm worker of profile p that frees up first
+                    heap = free_heaps[p]
+                    while heap and heap[0][0] != timelines[heap[0][1]].ends[-1]:
+                        heappop(heap)   # stale: that worker took a later task since
+                    if heap:
+                        end, w = heap[0]
+                        s = R if R > end else end
+                        f = s + d
+                        if f < best_f:
+                            best_f, best_w, best_s = f, w, s
             if best_w < 0:
                 best_w = new_worker(-1 - best_w)
-        timelines[best_w].add(best_s, best_f, i)
+        line = timelines[best_w]
+        last_end = line.ends[-1] if line.ends else None
+        line.add(best_s, best_f, i)
+        if track_free and line.ends[-1] != last_end:
+            heappush(free_heaps[worker_prof[best_w]], (line.ends[-1], best_w))
         where[i] = best_w
         start[i] = best_s
         finish[i] = best_f

@@ -127,12 +127,14 @@ class Plan(BilledWorkers):
             if missing:
                 raise PlanError(f"{len(missing)} task(s) are not assigned, e.g. {sorted(missing)[0]!r}",
                                 "assign every task of the workflow")
-            for t in workflow.tasks:
+            tasks = workflow.tasks
+            profile_of = self.tasks["profile"].to_dict()
+            memory = {name: self.catalog[name].memory_mb for name in set(profile_of.values())}
+            for t in tasks:
                 need = t.memory_mb or 0.0
-                have = self.catalog[self.tasks.at[t.id, "profile"]].memory_mb
-                if need > have:
+                if need > memory[profile_of[t.id]]:
                     raise PlanError(f"task {t.id!r} needs {need:g} MB but its profile "
-                                    f"{self.tasks.at[t.id, 'profile']!r} has {have:g} MB",
+                                    f"{profile_of[t.id]!r} has {memory[profile_of[t.id]]:g} MB",
                                     "give it a profile with enough memory")
         return self
 

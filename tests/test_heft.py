@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from planning.heft import heft
+from planning.heft import _Timeline, heft
 from planning.workflow import Task, Workflow
 
 # Topcuoglu, Hariri, Wu (2002), Fig. 2: computation costs on P1..P3 and edge costs.
@@ -196,3 +196,54 @@ def test_agrees_with_saga_heft():
     # makespans, can then differ.  Only sanity-check that they are of the same order.
     for r, s in zip(ours, theirs):
         assert 0.5 < r.makespan_s / s["saga_rank"] < 2.0
+
+
+# ---------------------------------------------------------------------- cold starts
+def _graph(parents: dict[str, list[str]]) -> Workflow:
+    return Workflow.from_tasks([Task(t, "k") for t in parents], parents)
+
+
+def test_a_fresh_worker_pays_its_profiles_start_up():
+    wf = _graph({"a": []})
+    r = heft(wf, np.array([[1.0, 3.0]]), ["p0", "p1"], lambda p, c: 0.0, startup_s=[2.0, 0.5])
+    assert (r.worker_of["a"], r.start_s["a"], r.finish_s["a"]) == ("p0-0", 2.0, 3.0)
+    r = heft(wf, np.array([[1.0, 3.0]]), ["p0", "p1"], lambda p, c: 0.0, startup_s=[3.0, 0.5])
+    assert (r.worker_of["a"], r.start_s["a"], r.finish_s["a"]) == ("p1-0", 0.5, 3.5)
+
+
+def test_start_up_is_paid_once_per_worker_and_before_an_inserted_first_task():
+    wf = _graph({"a": [], "b": ["a"]})
+    r = heft(wf, np.array([[1.0], [1.0]]), ["p"], lambda p, c: 0.0, workers_per_profile=1, startup_s=[1.0])
+    assert (r.start_s["a"], r.start_s["b"]) == (1.0, 2.0)
+    line = _Timeline()
+    line.add(5.0, 6.0, 0)
+    assert line.earliest_start(0.0, 1.0, 2.0) == 2.0      # fits before the first task, after the start-up
+    assert line.earliest_start(3.0, 1.0, 2.0) == 6.0      # 3 + 2 + 1 > 5: after the first task, no start-up
+    assert line.earliest_start(3.0, 1.0) == 3.0
+
+
+def test_a_warm_worker_beats_a_cold_one():
+    # a (1 s) feeds c (10 s) and d (1 s); b is independent.  Start-up 5 s, free communication.
+    # a -> p-0 [5, 6], c -> p-0 [6, 16], b -> p-1 [5, 6]; d is ready at 6: the warm p-1 runs it at 6
+    # (a cold worker would start it at 11, p-0 only at 16).
+    wf = _graph({"a": [], "b": [], "c": ["a"], "d": ["a"]})
+    order = wf.topological_order()
+    durations = {"a": 1.0, "b": 1.0, "c": 10.0, "d": 1.0}
+    r = heft(wf, np.array([[durations[t]] for t in order]), ["p"], lambda p, c: 0.0, startup_s=[5.0])
+    assert r.worker_of == {"a": "p-0", "c": "p-0", "b": "p-1", "d": "p-1"}
+    assert (r.start_s["d"], r.makespan_s) == (6.0, 16.0)
+    # without start-up, the unbounded pool is the classic (every task as early as its data allows)
+    r0 = heft(wf, np.array([[durations[t]] for t in order]), ["p"], lambda p, c: 0.0)
+    assert r0.start_s == {"a": 0.0, "b": 0.0, "c": 1.0, "d": 1.0}
+
+
+def test_comm_as_a_mapping_equals_the_function():
+    wf, exec_s, profiles, comm = _as_planlab(*_random_instance(5, 50, 3))
+    table = {(p, c): comm(p, c) for p, c, _ in wf.edges()}
+    assert heft(wf, exec_s, profiles, table) == heft(wf, exec_s, profiles, comm)
+
+
+def test_bad_start_up_is_rejected():
+    wf = _graph({"a": []})
+    with pytest.raises(ValueError, match="startup_s"):
+        heft(wf, np.array([[1.0]]), ["p"], lambda p, c: 0.0, startup_s=[1.0, 2.0])

@@ -3,18 +3,32 @@
 Pools of workers per profile: ``workers_per_profile`` each (bounded), or
 unbounded as on a serverless platform (``None``, the default).  Communication
 between different workers is the cost model's upload of the parent's output plus
-the child's download of the edge, at the SLA.  HEFT's own timeline (communication
-that does not occupy workers) is kept in the notes; the plan's times are the
-shared protocol's schedule of HEFT's assignment and per-worker order, so they are
-comparable with every other planner and with the simulator.
+the child's download of the edge, at the SLA (computed for every edge at once);
+a worker's first task pays the profile's cold start-up at the SLA.  HEFT's own
+timeline (communication that does not occupy workers) is kept in the notes; the
+plan's times are the shared protocol's schedule of HEFT's assignment and
+per-worker order, so they are comparable with every other planner and with the
+simulator.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from planning.heft import heft
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.schedule import upload_bytes
+from planning.schedule import ScheduleEvaluator
+
+
+def edge_comm_s(workflow, cost_model, sla, out_bytes: dict[str, float]) -> dict[tuple[str, str], float]:
+    """Seconds to move each edge between two workers: upload of the parent's output plus download of the edge."""
+    edges = workflow.edges()
+    if not edges:
+        return {}
+    up = np.atleast_1d(cost_model.transfer_s(np.array([out_bytes[u] for u, _, _ in edges], dtype=float), "upload", sla))
+    down = np.atleast_1d(cost_model.transfer_s(np.array([b for _, _, b in edges], dtype=float), "download", sla))
+    return {(u, v): float(x) for (u, v, _), x in zip(edges, (up + down).tolist())}
 
 
 @register_planner("heft")
@@ -26,16 +40,14 @@ class Heft(Planner):
 
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
-        out = {t: upload_bytes(workflow, t) for t in workflow.task_ids}
-
-        def comm_s(parent: str, child: str) -> float:
-            return float(cost_model.transfer_s(out[parent], "upload", sla)
-                         + cost_model.transfer_s(float(workflow.edge_bytes(parent, child)), "download", sla))
-
-        result = heft(workflow, estimates.exec_s, list(estimates.profiles), comm_s,
-                      workers_per_profile=self.workers_per_profile)
+        evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
+        out = dict(zip(evaluator.ids, evaluator.out_bytes))
+        profiles = list(estimates.profiles)
+        result = heft(workflow, estimates.exec_s, profiles, edge_comm_s(workflow, cost_model, sla, out),
+                      workers_per_profile=self.workers_per_profile,
+                      startup_s=[evaluator.startup_of(p) for p in profiles])
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, result.worker_of,
                                     result.worker_profile, planner=self.name, params=self.params,
-                                    sequence=result.sequence)
+                                    sequence=result.sequence, evaluator=evaluator)
         plan.notes.append(f"HEFT's own makespan (communication off the workers): {result.makespan_s:.6g} s")
         return plan
