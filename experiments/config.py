@@ -346,9 +346,10 @@ def _execute(raw: Any) -> ExecuteSettings:
                           "write redis://[:password@]host:port/0 (or rediss://, unix://), or omit it for the embedded server")
     scale = _positive_float(raw, "scale", "execute.scale", 1.0)
     settings = _typed(raw, "settings", dict, "execute.settings", {})
-    if "scale" in settings:
-        raise ConfigError("execute.settings.scale would scale the real run but not the plan and the simulation",
-                          "write scale under [execute] (every workflow) or in a [[workflow]] table")
+    for key, instead in (("scale", "scale"), ("bytes_scale", "data_scale")):
+        if key in settings:
+            raise ConfigError(f"execute.settings.{key} would scale the real run but not the plan and the simulation",
+                              f"write {instead} in a [[workflow]] table (or scale under [execute] for every workflow)")
     _check_dataclass_keys(settings, "executor", "ExecutorSettings", "execute.settings")
     return ExecuteSettings(url, scale, dict(settings))
 

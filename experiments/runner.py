@@ -80,7 +80,7 @@ class Engines:
 
     simulate: Callable[..., Trace] | None = None
     monte_carlo: Callable[..., Any] | None = None
-    platform: Callable[[CostModel, Any], Any] | None = None
+    platform: Callable[[CostModel, Any, SLA, bool], Any] | None = None
     executor: Callable[[Any], ContextManager[Any]] | None = None
 
     @classmethod
@@ -90,7 +90,8 @@ class Engines:
         if config.has("simulate"):
             sim = _import("simulator", ("simulate", "monte_carlo", "Platform"), "simulate")
             engines.simulate, engines.monte_carlo = sim.simulate, sim.monte_carlo
-            engines.platform = lambda model, settings, _p=sim.Platform: default_platform(_p, model, settings)
+            engines.platform = lambda model, settings, sla, sample, _p=sim.Platform: default_platform(
+                _p, model, settings, sla, sample)
         if config.has("execute") or config.has("profile"):
             ex = _import("executor", ("Executor", "ExecutorSettings"), "execute")
             engines.executor = lambda settings, _ex=ex: _ex.Executor(
@@ -98,15 +99,17 @@ class Engines:
         return engines
 
 
-def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any) -> Any:
-    """The simulator's platform: a calibrated TOML if given, else from the cost model with the overrides."""
+def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool) -> Any:
+    """The simulator's platform: a calibrated TOML if given, else the cost model's with the config's overrides.
+
+    None when the config sets neither, so the simulator picks its own default: the
+    cost model's platform at the plan's SLA (at the mean when sampling durations).
+    """
     if settings.platform:
-        platform = platform_cls.from_toml(settings.platform)
-        if settings.params:
-            import dataclasses
-            platform = dataclasses.replace(platform, **dict(settings.params))
-        return platform
-    return platform_cls.from_cost_model(cost_model, **dict(settings.params))
+        return platform_cls.from_toml(settings.platform).with_(**dict(settings.params))
+    if settings.params:
+        return platform_cls.from_cost_model(cost_model, "mean" if sample else sla, **dict(settings.params))
+    return None
 
 
 def _import(module: str, names: tuple[str, ...], phase: str) -> Any:
@@ -162,11 +165,10 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
         with _maybe_executor(engines, config) as executor:
             cost_model = _cost_model(config, store, executor, profile_runs, bar, limits, notes)
             store.write_json("cost_model.json", cost_model.to_dict())
-            platform = engines.platform(cost_model, config.simulate) if config.has("simulate") else None
             for cell in todo:
                 bar.set_postfix_str(cell.id, refresh=True)
                 tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
-                                                  engines, platform, executor)
+                                                  engines, executor)
                 if summary.get("limits_enforced"):
                     limits.add(summary["limits_enforced"])
                 store.write_cell(cell.id, tables, summary, files)
@@ -262,7 +264,7 @@ def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_Profi
 
 # ====================================================================== one cell
 def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_model: CostModel, engines: Engines,
-             platform: Any, executor: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
+             executor: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
     """Plan, simulate and execute one cell; return its tables, its summary row and extra files."""
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
@@ -279,6 +281,7 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
                              float("nan")))
     row["limits_enforced"] = None
     if config.has("simulate"):
+        platform = engines.platform(cost_model, config.simulate, cell.sla, False)
         sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
                                run_id=cell.id)
         tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
@@ -286,7 +289,8 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
         if cell.sla.kind == "quantile":
             base = config.simulate.seed if config.simulate.seed is not None else config.seed
             mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
-                                     seed=base + cell.repetition, platform=platform,
+                                     seed=base + cell.repetition,
+                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True),
                                      processes=config.simulate.processes)
             stats = mc.summary(cell.sla)
             row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
