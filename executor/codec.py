@@ -1,0 +1,119 @@
+"""Bytes on the wire: task results, task code, large constants, replay payloads.
+
+Results of tasks with code travel as pickle protocol 5 (numpy arrays and bytes
+pickle with a single copy) and fall back to cloudpickle for values plain pickle
+refuses (lambdas, classes defined in ``__main__``).  Code (functions, arguments)
+always travels with cloudpickle, so functions defined in a script or notebook
+reach the workers by value.  Replay tasks (no code) produce raw bytes: a child
+reads only its edge's share with ``GETRANGE``, never the whole object.
+
+Arguments larger than a threshold are *constants*: uploaded once per run under
+their content hash and shared by every task and worker that uses them
+(:class:`ConstRef` marks them inside a sub-DAG).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+import cloudpickle
+
+from planning.workflow import Task, Workflow, iter_refs
+
+__all__ = ["ConstRef", "TaskCode", "dumps_value", "loads_value", "dumps_code", "loads_code",
+           "split_constants", "resolve_constants", "skeleton"]
+
+
+def dumps_value(value: Any) -> bytes:
+    """A task result as bytes (pickle 5, cloudpickle when pickle cannot)."""
+    try:
+        return pickle.dumps(value, protocol=5)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return cloudpickle.dumps(value, protocol=5)
+
+
+def loads_value(data: bytes) -> Any:
+    return pickle.loads(data)
+
+
+def dumps_code(obj: Any) -> bytes:
+    return cloudpickle.dumps(obj, protocol=5)
+
+
+def loads_code(data: bytes) -> Any:
+    return pickle.loads(data)
+
+
+@dataclass(frozen=True)
+class ConstRef:
+    """A large argument stored once under ``RunKeys.const(digest)``."""
+
+    digest: str
+
+
+@dataclass(frozen=True)
+class TaskCode:
+    """What a worker needs to run one task with code: function, arguments (with Refs / ConstRefs)."""
+
+    func: Callable[..., Any]
+    args: tuple
+    kwargs: Mapping[str, Any]
+
+
+def split_constants(task: Task, threshold: int, constants: dict[str, bytes]) -> TaskCode:
+    """The task's code with every top-level argument larger than ``threshold`` bytes replaced by a ConstRef.
+
+    Arguments that hold a Ref stay inline (they are resolved per run).  The pickled
+    constant is added to ``constants`` (digest -> bytes); equal constants share one
+    entry.  Cost: one pickle per argument.
+    """
+    def maybe(value: Any) -> Any:
+        if isinstance(value, (int, float, bool, str, type(None))) or any(True for _ in iter_refs(value)):
+            return value
+        try:
+            data = cloudpickle.dumps(value, protocol=5)
+        except Exception:  # let the sub-DAG pickling report it with the task's name
+            return value
+        if len(data) <= threshold:
+            return value
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        constants.setdefault(digest, data)
+        return ConstRef(digest)
+
+    args = tuple(maybe(a) for a in task.args)
+    kwargs = {k: maybe(v) for k, v in dict(task.kwargs).items()}
+    return TaskCode(task.func, args, kwargs)  # type: ignore[arg-type]
+
+
+def const_refs(code: TaskCode) -> Iterable[str]:
+    for v in (*code.args, *code.kwargs.values()):
+        if isinstance(v, ConstRef):
+            yield v.digest
+
+
+def resolve_constants(code: TaskCode, fetch: Callable[[str], Any]) -> TaskCode:
+    """``code`` with each ConstRef replaced by ``fetch(digest)`` (which caches)."""
+    if not any(True for _ in const_refs(code)):
+        return code
+    args = tuple(fetch(a.digest) if isinstance(a, ConstRef) else a for a in code.args)
+    kwargs = {k: fetch(v.digest) if isinstance(v, ConstRef) else v for k, v in code.kwargs.items()}
+    return TaskCode(code.func, args, kwargs)
+
+
+def skeleton(workflow: Workflow) -> Workflow:
+    """The workflow without code, arguments or importer metadata: what the protocol needs.
+
+    The graph is copied in insertion order, so topological order (and hence the
+    protocol's tie-breaking) is identical to the original's.
+    """
+    skel = Workflow(workflow.name, {})
+    skel.graph = workflow.graph.copy()
+    for t in workflow.graph.nodes:
+        task: Task = workflow.graph.nodes[t]["task"]
+        skel.graph.nodes[t]["task"] = Task(task.id, task.kind, task.runtime_s, task.cores, task.output_bytes,
+                                           task.memory_mb)
+    skel._cache.clear()
+    return skel

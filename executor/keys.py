@@ -1,0 +1,118 @@
+"""Key names on the coordination server, in one place.
+
+A run's keys share the prefix ``pl:{RUN}:`` so cleanup is one ``SCAN MATCH``; the
+braces make a Redis Cluster keep one run's keys in one slot (the completion
+script touches several).  Launch queues and worker-process inboxes are not per
+run: warm processes outlive runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RunKeys", "launch_queue", "launcher_control", "process_inbox", "idle_list"]
+
+
+def launch_queue(pool: str) -> str:
+    """Start invocations for any launcher serving ``pool`` (agents share it)."""
+    return f"pl:launch:{pool}"
+
+
+def launcher_control(launcher_id: str) -> str:
+    """Control messages (cancel a run, stop) for one launcher; popped before the launch queue."""
+    return f"pl:ctl:{launcher_id}"
+
+
+def process_inbox(launcher_id: str, pid: int) -> str:
+    """Assignments for one warm worker process."""
+    return f"pl:proc:{launcher_id}:{pid}"
+
+
+def idle_list(launcher_id: str, profile: str) -> str:
+    """Pids of this launcher's idle processes of ``profile`` (the warm pool)."""
+    return f"pl:idle:{launcher_id}:{profile}"
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """Every key of one run."""
+
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"pl:{{{self.run_id}}}:"
+
+    def _k(self, name: str) -> str:
+        return self.prefix + name
+
+    @property
+    def live(self) -> str:
+        """Exists while the run is live; workers of a cancelled run stop when it is gone."""
+        return self._k("live")
+
+    @property
+    def protocol(self) -> str:
+        """The pickled worker protocol over the code-less workflow (stored once)."""
+        return self._k("protocol")
+
+    def subdag(self, worker: str) -> str:
+        """A worker's sub-DAG (code and arguments of its tasks) when too large to inline."""
+        return self._k(f"sub:{worker}")
+
+    def const(self, digest: str) -> str:
+        return self._k(f"const:{digest}")
+
+    @property
+    def deps(self) -> str:
+        """Hash: task -> parents not yet done (only tasks with several parents)."""
+        return self._k("deps")
+
+    def out(self, task_id: str) -> str:
+        return self._k(f"out:{task_id}")
+
+    def inbox(self, worker: str) -> str:
+        """Notifications for a logical worker (task ids made ready for it)."""
+        return self._k(f"inbox:{worker}")
+
+    def lease(self, worker: str) -> str:
+        return self._k(f"lease:{worker}")
+
+    @property
+    def running(self) -> str:
+        """Hash: logical worker -> ``launcher_id:pid`` while it runs."""
+        return self._k("running")
+
+    @property
+    def starts(self) -> str:
+        """Counter of logical workers started (start invocations sent)."""
+        return self._k("starts")
+
+    @property
+    def events(self) -> str:
+        """What the client waits on (blocking pop): sinks done, workers done, errors, deaths."""
+        return self._k("events")
+
+    @property
+    def error(self) -> str:
+        """The final error of a failed run (task, worker, traceback)."""
+        return self._k("error")
+
+    @property
+    def attempts(self) -> str:
+        """Hash: task -> traceback of its last failed attempt (written in a transaction)."""
+        return self._k("attempts")
+
+    @property
+    def launchers(self) -> str:
+        """Set of launchers that started workers for this run (cancel goes to each)."""
+        return self._k("launchers")
+
+    @property
+    def acks(self) -> str:
+        return self._k("acks")
+
+    @property
+    def metrics(self) -> str:
+        """List of metric batches; the one key kept after the run."""
+        return self._k("metrics")

@@ -1,0 +1,148 @@
+"""How the real executor behaves: one frozen value, documented defaults.
+
+Everything a researcher may want to vary between runs of the executor lives
+here, so an experiment records one object (``dataclasses.asdict``) and two runs
+with equal settings behave alike.  Invalid values raise
+:class:`planning.errors.ExecutionError` at construction, naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planning.errors import ExecutionError
+
+__all__ = ["ExecutorSettings", "MetricsPolicy", "parse_metrics_policy"]
+
+
+@dataclass(frozen=True)
+class MetricsPolicy:
+    """When a worker uploads its queued metric rows.
+
+    ``end``: once, when the logical worker stops (fewest round trips);
+    ``task``: with every task completion (rides in the completion's round trip);
+    ``seconds``: when ``value`` seconds passed since the last upload;
+    ``records``: when ``value`` rows are queued.  Every policy also uploads what
+    is left when the worker stops, so no row is lost.
+    """
+
+    kind: str
+    value: float = 0.0
+
+    def due(self, queued: int, since_last_s: float) -> bool:
+        if queued == 0:
+            return False
+        if self.kind == "task":
+            return True
+        if self.kind == "records":
+            return queued >= self.value
+        if self.kind == "seconds":
+            return since_last_s >= self.value
+        return False
+
+    def __str__(self) -> str:
+        return self.kind if self.kind in ("end", "task") else f"{self.kind}:{self.value:g}"
+
+
+def parse_metrics_policy(text: str | MetricsPolicy) -> MetricsPolicy:
+    """``end``, ``task``, ``seconds:N`` or ``records:N`` -> :class:`MetricsPolicy`."""
+    if isinstance(text, MetricsPolicy):
+        return text
+    kind, _, raw = str(text).partition(":")
+    fix = "use end, task, seconds:N (N > 0) or records:N (N >= 1)"
+    if kind in ("end", "task") and not raw:
+        return MetricsPolicy(kind)
+    if kind in ("seconds", "records") and raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ExecutionError(f"metrics upload policy {text!r} has a non-numeric N", fix) from None
+        if value > 0 and math.isfinite(value) and (kind == "seconds" or value >= 1):
+            return MetricsPolicy(kind, value)
+    raise ExecutionError(f"unknown metrics upload policy {text!r}", fix)
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Knobs of the real executor.
+
+    ``scale``
+        Replay tasks (no code, e.g. WfFormat) burn CPU for ``runtime_s * scale`` seconds.
+    ``bytes_scale`` / ``max_replay_bytes``
+        Replay outputs are ``edge bytes * bytes_scale`` bytes, capped at
+        ``max_replay_bytes`` (recorded workflows move gigabytes; a laptop run should not).
+    ``keep_alive_s``
+        An idle worker process stays warm this long; a new logical worker of the same
+        profile within the window reuses it (a warm start), otherwise a new process is
+        forked (a cold start).
+    ``metrics``
+        Upload policy, see :class:`MetricsPolicy` (``end|task|seconds:N|records:N``).
+    ``retries`` / ``retry_backoff_s``
+        A raising task is re-run up to ``retries`` more times, waiting
+        ``retry_backoff_s * 2**k`` before attempt ``k + 1``.
+    ``lease_s``
+        A running logical worker renews a lease of this length every ``lease_s / 3``;
+        when it expires (SIGKILL, OOM, a lost host) the run fails with a clear error.
+    ``keep_keys``
+        Leave the run's intermediate keys on the server (debugging).  Metrics are always kept.
+    ``metrics_ttl_s``
+        The kept metrics list expires after this many seconds (0: never).
+    ``inline_threshold_bytes``
+        A worker's sub-DAG (its tasks' code and arguments) travels inside its start
+        invocation when it pickles smaller than this; otherwise it is stored once.
+    ``constant_threshold_bytes``
+        Task arguments that pickle larger than this are uploaded once, by content hash,
+        and shared by every task and worker that uses them.
+    ``limits``
+        Enforce each profile's CPU quota and memory limit (cgroups where permitted).
+    ``max_processes``
+        Refuse a static plan needing more concurrent worker processes than this
+        (each logical worker of a static plan may wait for notifications, so fewer
+        processes than workers could deadlock; the cap is a safety net, not a pool size).
+    ``run_timeout_s``
+        Fail a run that has not finished after this long (0: no limit).
+    ``pool``
+        Name of the launch queue; ``planlab agent --pool`` launchers serve the same name.
+    """
+
+    scale: float = 1.0
+    bytes_scale: float = 1.0
+    max_replay_bytes: int = 64 * 2**20
+    keep_alive_s: float = 30.0
+    metrics: str = "end"
+    retries: int = 2
+    retry_backoff_s: float = 0.05
+    lease_s: float = 3.0
+    keep_keys: bool = False
+    metrics_ttl_s: float = 7 * 86400.0
+    inline_threshold_bytes: int = 64 * 1024
+    constant_threshold_bytes: int = 256 * 1024
+    limits: bool = True
+    max_processes: int = 512
+    run_timeout_s: float = 0.0
+    pool: str = "default"
+
+    def __post_init__(self) -> None:
+        def bad(field: str, rule: str) -> ExecutionError:
+            return ExecutionError(f"ExecutorSettings.{field}={getattr(self, field)!r} is invalid",
+                                  f"{field} must be {rule}")
+
+        for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise bad(name, "a finite number >= 0")
+        if not isinstance(self.lease_s, (int, float)) or not self.lease_s >= 0.1:
+            raise bad("lease_s", "a number of seconds >= 0.1")
+        for name, minimum in (("retries", 0), ("max_replay_bytes", 0), ("inline_threshold_bytes", 0),
+                              ("constant_threshold_bytes", 1), ("max_processes", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise bad(name, f"an integer >= {minimum}")
+        if not self.pool or any(c in self.pool for c in " {}:"):
+            raise bad("pool", "a non-empty name without spaces, braces or colons")
+        parse_metrics_policy(self.metrics)
+
+    @property
+    def metrics_policy(self) -> MetricsPolicy:
+        return parse_metrics_policy(self.metrics)

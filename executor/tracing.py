@@ -1,0 +1,108 @@
+"""Metric rows uploaded by workers -> a :class:`planning.trace.Trace` (engine ``execute``).
+
+Workers time every phase with the wall clock (epoch seconds, so several hosts
+can share a run if their clocks are synchronised); the client subtracts its own
+submission time, so every time in the trace is seconds since submission and the
+trace joins the plan's and the simulator's on ``task_id``.  Workers are billed
+like the plan bills them: from their start (the start invocation) to their stop,
+at their profile's price.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, Iterable
+
+import pandas as pd
+
+from planning.profiles import Catalog
+from planning.protocol import WorkerProtocol
+from planning.trace import Trace
+from planning.workflow import Workflow
+
+__all__ = ["build_trace", "limits_summary"]
+
+_PHASES = ("ready", "worker_start", "download_start", "download_end", "exec_start", "exec_end",
+           "upload_start", "upload_end", "done")
+_EXTRA_WORKER = ("pid", "launcher", "host", "status", "cpu_enforced", "memory_enforced", "cpu_quota_us",
+                 "cpu_period_us", "threads")
+
+
+def decode_batches(raw: Iterable[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    tasks: list[dict[str, Any]] = []
+    workers: list[dict[str, Any]] = []
+    for data in raw:
+        batch = pickle.loads(data)
+        tasks += batch.get("tasks", [])
+        if batch.get("worker"):
+            workers.append(batch["worker"])
+    return tasks, workers
+
+
+def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, raw_batches: Iterable[bytes],
+                t0: float, makespan_s: float, meta: dict[str, Any]) -> Trace:
+    """The run's Trace from the metric batches its workers uploaded."""
+    task_rows, worker_rows = decode_batches(raw_batches)
+    run_id = meta.get("run_id", "")
+    profile_of = {w["worker"]: w["profile"] for w in worker_rows}
+    rows = []
+    for r in task_rows:
+        profile = profile_of.get(r["worker"]) or protocol.profile_of(r["worker"])
+        p = catalog[profile] if profile in catalog else None
+        row = {"run_id": run_id, "engine": "execute", "task_id": r["task_id"], "kind": workflow.task(r["task_id"]).kind,
+               "worker": r["worker"], "profile": profile, "cpus": p.cpus if p else float("nan"),
+               "memory_mb": p.memory_mb if p else float("nan"), "cold_start": bool(r["cold_start"]),
+               "startup_s": float(r["startup_s"]), "attempt": int(r.get("attempt", 0)),
+               "input_bytes": float(r["input_bytes"]), "output_bytes": float(r["output_bytes"])}
+        for phase in _PHASES:
+            row[f"{phase}_s"] = float(r[phase]) - t0
+        rows.append(row)
+    order = workflow.index()
+    tasks = pd.DataFrame(rows, columns=None if rows else list(_empty_task_columns()))
+    if len(tasks):
+        tasks = tasks.sort_values("task_id", key=lambda s: s.map(order), kind="stable")
+    wrows = []
+    for w in worker_rows:
+        p = catalog[w["profile"]] if w["profile"] in catalog else None
+        lifetime = float(w["stop"]) - float(w["start"])
+        wrow = {"run_id": run_id, "engine": "execute", "worker": w["worker"], "profile": w["profile"],
+                "cpus": p.cpus if p else float("nan"), "memory_mb": p.memory_mb if p else float("nan"),
+                "cold_start": bool(w["cold_start"]), "start_s": float(w["start"]) - t0,
+                "ready_s": float(w["ready"]) - t0, "stop_s": float(w["stop"]) - t0, "busy_s": float(w["busy_s"]),
+                "tasks": int(w["tasks"]), "gb_s": lifetime * (p.memory_gb if p else 0.0),
+                "cost": lifetime * (p.price_per_s if p else 0.0)}
+        for extra in _EXTRA_WORKER:
+            wrow[extra] = w.get(extra, "")
+        wrows.append(wrow)
+    workers = pd.DataFrame(wrows, columns=None if wrows else list(_empty_worker_columns()))
+    if len(workers):
+        workers = workers.sort_values("start_s", kind="stable")
+    return Trace(tasks, workers, makespan_s, {**meta, "engine": "execute", "t0_epoch": t0})
+
+
+def limits_summary(workers: pd.DataFrame) -> dict[str, Any]:
+    """What was really enforced on the run's worker processes, per kind of limit and per profile."""
+    if not len(workers):
+        return {"cpu": "none", "memory": "none", "threads": "none", "by_profile": {}}
+
+    def joined(col: str, frame: pd.DataFrame) -> str:
+        return ",".join(sorted({str(v) for v in frame[col] if str(v)})) or "none"
+
+    by_profile = {}
+    for profile, g in workers.groupby("profile"):
+        by_profile[str(profile)] = {"cpu": joined("cpu_enforced", g), "memory": joined("memory_enforced", g),
+                                    "threads": joined("threads", g),
+                                    "cpu_quota_us": joined("cpu_quota_us", g),
+                                    "cpu_period_us": joined("cpu_period_us", g)}
+    return {"cpu": joined("cpu_enforced", workers), "memory": joined("memory_enforced", workers),
+            "threads": joined("threads", workers), "by_profile": by_profile}
+
+
+def _empty_task_columns():
+    from planning.trace import TASK_COLUMNS
+    return TASK_COLUMNS
+
+
+def _empty_worker_columns():
+    from planning.trace import WORKER_COLUMNS
+    return (*WORKER_COLUMNS, *_EXTRA_WORKER)

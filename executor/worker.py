@@ -1,0 +1,433 @@
+"""A worker process: runs logical workers by interpreting :class:`planning.protocol.WorkerProtocol`.
+
+One OS process (forked by a launcher, inside its profile's cgroups) serves one
+logical worker at a time: from its start invocation until the protocol says it
+has nothing left (:meth:`WorkerProtocol.next_task` is None).  Then it joins its
+launcher's warm pool for ``keep_alive_s`` and may serve another logical worker
+of the same profile (a warm start), possibly of another run.
+
+Per task, the four hook stages, with the round trips they cost:
+
+* ``handle_inputs``: local parents come from memory; remote ones are fetched in
+  one pipelined round trip when small, with parallel threads when large (a
+  replay child reads only its edge's bytes, ``GETRANGE``);
+* ``handle_execution``: the task's code (``run_task_function``) or a replay;
+  a raising task is retried with backoff, each traceback written in a
+  transaction, the last one failing the run;
+* ``handle_output`` + counters: one pipeline holds the output ``SET`` (only
+  when the protocol stores it), the completion script (counters of children with
+  several parents, a sink's event, queued metrics) and - when every child has one
+  parent, so the ready set is known locally - the invocations too.  A completion
+  whose children all have one parent and that signals nothing needs no script.
+* ``handle_downstream``: children to run here are queued locally; others are
+  notified through their worker's inbox list, or started through the launch queue.
+
+Static workers wait for notifications with a blocking pop (a timeout only to
+check that the run is still live).  A lease, renewed by a thread every
+``lease_s / 3``, tells the client the logical worker is alive.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from executor import codec, keys
+from executor.replay import burn_cpu, payload, replay_bytes
+from executor.scripts import CompletionScript
+from executor.settings import ExecutorSettings
+from planning.protocol import Invocation, WorkerProtocol, WorkerState
+from planning.workflow import Task, run_task_function
+
+__all__ = ["RunSpec", "ProcessContext", "run_logical_worker", "encode_start", "decode_start"]
+
+#: Fetches whose bytes add up to less than this go in one pipeline; larger ones use threads.
+PIPELINE_FETCH_BYTES = 512 * 1024
+
+
+@dataclass
+class RunSpec:
+    """What every worker of a run shares, stored once under ``RunKeys.protocol``."""
+
+    protocol: WorkerProtocol
+    settings: ExecutorSettings
+    coded: frozenset[str]
+    t0: float
+    profiles: dict[str, tuple[float, float]] = field(default_factory=dict)
+    n_parents: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.n_parents:
+            self.n_parents = {t: len(self.protocol.parents(t)) for t in self.protocol.index}
+
+
+def encode_start(run_id: str, inv: Invocation, spec: RunSpec, t: float, sub: bytes | None = None) -> bytes:
+    """A start invocation for the launch queue: what the launcher needs to pick or fork a process."""
+    profile = spec.protocol.profile_of(inv.worker)
+    cpus, memory_mb = spec.profiles.get(profile, (None, None))
+    s = spec.settings
+    return pickle.dumps({"type": "start", "run": run_id, "worker": inv.worker, "task": inv.task,
+                         "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "limits": s.limits,
+                         "keep_alive_s": s.keep_alive_s, "t": t, "sub": sub}, protocol=5)
+
+
+def decode_start(data: bytes) -> dict[str, Any]:
+    return pickle.loads(data)
+
+
+class _Abort(Exception):
+    """The logical worker stops early: its run failed or was cancelled."""
+
+
+class _Lease:
+    """Renews the current logical worker's lease from a daemon thread."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._key: str | None = None
+        self._ms = 3000
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lease", daemon=True)
+        self._thread.start()
+
+    def hold(self, key: str | None, lease_s: float) -> None:
+        with self._lock:
+            self._key, self._ms = key, max(100, int(lease_s * 1000))
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                key, ms = self._key, self._ms
+            self._wake.wait(ms / 3000)
+            self._wake.clear()
+            if key is not None:
+                try:
+                    self._client.pexpire(key, ms)
+                except redis.RedisError:
+                    pass
+
+
+class ProcessContext:
+    """One worker process: its connection, identity, caches of run specs and code."""
+
+    def __init__(self, url: str, launcher_id: str, profile: str, limits: dict[str, Any]) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.launcher_id = launcher_id
+        self.pid = os.getpid()
+        self.host = socket.gethostname()
+        self.profile = profile
+        self.limits = limits
+        self.script = CompletionScript(self.client)
+        self.lease = _Lease(self.client)
+        self._specs: OrderedDict[str, RunSpec] = OrderedDict()
+        self._code: dict[tuple[str, str], dict[str, codec.TaskCode]] = {}
+        self._consts: dict[tuple[str, str], Any] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self.served = 0
+
+    # ------------------------------------------------------------------ caches
+    def spec(self, run_id: str) -> RunSpec | None:
+        spec = self._specs.get(run_id)
+        if spec is None:
+            data = self.client.get(keys.RunKeys(run_id).protocol)
+            if data is None:
+                return None
+            spec = codec.loads_code(data)
+            self._specs[run_id] = spec
+            while len(self._specs) > 2:  # a warm process serves one run after another
+                old, _ = self._specs.popitem(last=False)
+                self._code = {k: v for k, v in self._code.items() if k[0] != old}
+                self._consts = {k: v for k, v in self._consts.items() if k[0] != old}
+        return spec
+
+    def code(self, run_id: str, worker: str, inline: bytes | None, dynamic: bool) -> dict[str, codec.TaskCode]:
+        name = "*" if dynamic else worker
+        if (run_id, name) not in self._code:
+            data = inline if inline is not None else self.client.get(keys.RunKeys(run_id).subdag(name))
+            self._code[(run_id, name)] = codec.loads_code(data) if data else {}
+        return self._code[(run_id, name)]
+
+    def constant(self, run_id: str, digest: str) -> Any:
+        if (run_id, digest) not in self._consts:
+            data = self.client.get(keys.RunKeys(run_id).const(digest))
+            if data is None:
+                raise RuntimeError(f"constant {digest} of run {run_id} is missing on the server")
+            self._consts[(run_id, digest)] = codec.loads_code(data)
+        return self._consts[(run_id, digest)]
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
+        return self._pool
+
+
+class _LogicalWorker:
+    """One logical worker's run: the protocol's decisions, executed against Redis."""
+
+    def __init__(self, ctx: ProcessContext, spec: RunSpec, msg: dict[str, Any], cold: bool, ready_at: float) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.p = spec.protocol
+        self.s = spec.settings
+        self.run_id: str = msg["run"]
+        self.k = keys.RunKeys(self.run_id)
+        self.worker: str = msg["worker"]
+        self.r = ctx.client
+        self.state: WorkerState = self.p.new_state(self.worker)
+        self.memory: dict[str, Any] = {}
+        self.ready_time: dict[str, float] = {msg["task"]: msg["t"]}
+        self.rows: list[dict[str, Any]] = []
+        self.last_upload = time.time()
+        self.policy = self.s.metrics_policy
+        self.cold = cold
+        self.invoked_at: float = msg["t"]
+        self.began = ready_at
+        self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.p.dynamic)
+        self.p.notified(self.state, msg["task"])
+        self.busy = 0.0
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> None:
+        self.ctx.lease.hold(self.k.lease(self.worker), self.s.lease_s)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self.k.running, self.worker, f"{self.ctx.launcher_id}:{self.ctx.pid}:{self.ctx.host}")
+        pipe.set(self.k.lease(self.worker), "1", px=int(self.s.lease_s * 1000))
+        pipe.exists(self.k.live)
+        live = pipe.execute()[-1]
+        status = "done"
+        try:
+            if not live:
+                raise _Abort()
+            while True:
+                task_id = self.p.next_task(self.state)
+                if task_id is None:
+                    break
+                waited_from = time.time()
+                while task_id not in self.state.ready:
+                    self._wait_notifications()
+                self._run_task(task_id, waited_from)
+        except _Abort:
+            status = "aborted"
+        finally:
+            self.ctx.lease.hold(None, self.s.lease_s)
+            self._finish(status)
+
+    def _wait_notifications(self) -> None:
+        timeout = max(0.1, min(1.0, self.s.lease_s / 2))
+        got = self.r.blpop([self.k.inbox(self.worker)], timeout=timeout)
+        if got is None:
+            if not self.r.exists(self.k.live):
+                raise _Abort()
+            return
+        items = [got[1]]
+        more = self.r.lpop(self.k.inbox(self.worker), 1000)
+        items += more or []
+        for item in items:
+            task_id, _, t = item.decode().rpartition("|")
+            self.ready_time.setdefault(task_id, float(t))
+            self.p.notified(self.state, task_id)
+
+    # ------------------------------------------------------------------ one task
+    def _run_task(self, task_id: str, waited_from: float) -> None:
+        first = not self.state.ran
+        worker_start = self.began if first else waited_from
+        row: dict[str, Any] = {"task_id": task_id, "worker": self.worker, "ready": self.ready_time.get(task_id, worker_start),
+                               "worker_start": worker_start, "cold_start": self.cold and first,
+                               "startup_s": (self.began - self.invoked_at) if first else 0.0}
+        # handle_inputs
+        decision = self.p.handle_inputs(task_id, self.worker, self.state.ran)
+        row["download_start"] = time.time()
+        values = {p: self.memory[p] for p in decision.local}
+        in_bytes = sum(self._nbytes(self.memory[p]) for p in decision.local)
+        if decision.fetch:
+            fetched = self._fetch(task_id, decision.fetch)
+            values.update(fetched)
+            in_bytes += sum(self._nbytes(v) for v in fetched.values())
+        row["download_end"] = time.time()
+        row["input_bytes"] = float(in_bytes)
+        # handle_execution (with retries)
+        self.p.handle_execution(task_id, self.worker)
+        row["exec_start"] = time.time()
+        value, attempt = self._execute(task_id, values)
+        row["exec_end"] = time.time()
+        row["attempt"] = attempt
+        self.memory[task_id] = value
+        # handle_output + counters + (when the ready set is known locally) downstream
+        out = self.p.handle_output(task_id, self.worker)
+        data = self._encode(task_id, value) if out.store else None
+        row["output_bytes"] = float(len(data)) if data is not None else float(self._nbytes(value))
+        children = self.p.children(task_id)
+        multi = [c for c in children if self.spec.n_parents[c] > 1]
+        event = f"s|{task_id}" if not children else ""
+        row["upload_start"] = time.time()
+        pipe = self.r.pipeline(transaction=False)
+        if data is not None:
+            pipe.set(self.k.out(task_id), data)
+        self.p.task_done(self.state, task_id)
+        decided = None
+        if not multi:
+            decided = self.p.handle_downstream(task_id, self.worker, children)
+            self._queue_invocations(pipe, decided.invocations, row["exec_end"])
+        batch = self._due_batch()  # rows of earlier tasks ride in this round trip
+        if multi or event:
+            self.ctx.script.queue(pipe, self.k.deps, self.k.events, self.k.metrics, event, batch, multi)
+        elif batch:
+            pipe.rpush(self.k.metrics, batch)
+        replies = pipe.execute() if len(pipe) else []
+        upload_end = time.time() if data is not None else row["upload_start"]
+        if decided is None:
+            ready = [c for c in children if self.spec.n_parents[c] == 1]
+            ready += [c.decode() for c in replies[-1]]
+            decided = self.p.handle_downstream(task_id, self.worker, ready)
+            if decided.invocations:
+                pipe = self.r.pipeline(transaction=False)
+                self._queue_invocations(pipe, decided.invocations, time.time())
+                pipe.execute()
+        done = time.time()
+        row["upload_end"] = upload_end
+        row["done"] = done
+        self.rows.append(row)
+        for c in decided.run_here:
+            self.ready_time.setdefault(c, done)
+        self.p.after_downstream(self.state, decided)
+        self.busy += done - row["download_start"]
+
+    def _fetch(self, task_id: str, fetches) -> dict[str, Any]:
+        """All remote inputs of a task, in parallel (one pipeline when small, threads when large)."""
+        plan = []
+        for f in fetches:
+            coded = f.parent in self.spec.coded
+            n = None if coded else replay_bytes(f.nbytes, self.s.bytes_scale, self.s.max_replay_bytes)
+            plan.append((f.parent, coded, n))
+        total = sum(f.nbytes for f in fetches)
+        if len(plan) == 1 or total < PIPELINE_FETCH_BYTES:
+            pipe = self.r.pipeline(transaction=False)
+            for parent, coded, n in plan:
+                if coded:
+                    pipe.get(self.k.out(parent))
+                else:
+                    pipe.getrange(self.k.out(parent), 0, n - 1) if n else pipe.exists(self.k.out(parent))
+            raw = pipe.execute()
+        else:
+            def one(item):
+                parent, coded, n = item
+                if coded:
+                    return self.r.get(self.k.out(parent))
+                return self.r.getrange(self.k.out(parent), 0, n - 1) if n else self.r.exists(self.k.out(parent))
+            raw = list(self.ctx.pool.map(one, plan))
+        out: dict[str, Any] = {}
+        for (parent, coded, n), data in zip(plan, raw):
+            if data is None or data == 0:
+                self._fail(task_id, f"the output of parent {parent!r} of task {task_id!r} is not on the server "
+                                    "(it was never stored, or the run's keys were removed)", 0)
+            if coded:
+                out[parent] = codec.loads_value(data)
+            else:
+                out[parent] = data if n else b""
+        return out
+
+    def _execute(self, task_id: str, values: dict[str, Any]) -> tuple[Any, int]:
+        attempts = self.s.retries + 1
+        for attempt in range(attempts):
+            try:
+                if task_id in self.spec.coded:
+                    code = codec.resolve_constants(self.code[task_id],
+                                                   lambda d: self.ctx.constant(self.run_id, d))
+                    task = Task(task_id, "", func=code.func, args=code.args, kwargs=code.kwargs)
+                    return run_task_function(task, values), attempt
+                t = self.p.workflow.task(task_id)
+                burn_cpu((t.runtime_s or 0.0) * self.s.scale)
+                return payload(replay_bytes(self.p.output_bytes(task_id), self.s.bytes_scale,
+                                            self.s.max_replay_bytes)), attempt
+            except Exception:
+                tb = traceback.format_exc()
+                pipe = self.r.pipeline(transaction=True)
+                pipe.hset(self.k.attempts, task_id, f"attempt {attempt + 1} of {attempts} on {self.worker}:\n{tb}")
+                pipe.exists(self.k.live)
+                if not pipe.execute()[-1]:
+                    raise _Abort() from None
+                if attempt + 1 < attempts:
+                    time.sleep(self.s.retry_backoff_s * 2 ** attempt)
+                    continue
+                self._fail(task_id, tb, attempts)
+        raise AssertionError("unreachable")
+
+    def _fail(self, task_id: str, message: str, attempts: int) -> None:
+        """Store the run's error and tell the client, in one transaction; stop this worker."""
+        info = {"task": task_id, "worker": self.worker, "traceback": message, "attempts": attempts,
+                "pid": self.ctx.pid, "host": self.ctx.host}
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.k.error, pickle.dumps(info), nx=True)
+        pipe.rpush(self.k.events, f"e|{task_id}")
+        pipe.execute()
+        raise _Abort()
+
+    def _encode(self, task_id: str, value: Any) -> bytes:
+        if task_id in self.spec.coded:
+            return codec.dumps_value(value)
+        return value
+
+    @staticmethod
+    def _nbytes(value: Any) -> int:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return len(value)
+        return int(getattr(value, "nbytes", 0) or 0)
+
+    def _queue_invocations(self, pipe: redis.client.Pipeline, invocations, t: float) -> None:
+        for inv in invocations:
+            if inv.start:
+                msg = encode_start(self.run_id, inv, self.spec, t)
+                pipe.incr(self.k.starts)
+                pipe.rpush(keys.launch_queue(self.s.pool), msg)
+            else:
+                pipe.rpush(self.k.inbox(inv.worker), f"{inv.task}|{t!r}")
+
+    # ------------------------------------------------------------------ metrics
+    def _take_batch(self) -> bytes:
+        rows, self.rows = self.rows, []
+        self.last_upload = time.time()
+        return pickle.dumps({"run": self.run_id, "tasks": rows}, protocol=5) if rows else b""
+
+    def _due_batch(self) -> bytes:
+        """Queued rows, when the upload policy says so (``end``: never before the worker stops)."""
+        if self.policy.kind == "end" or not self.policy.due(len(self.rows), time.time() - self.last_upload):
+            return b""
+        return self._take_batch()
+
+    def _finish(self, status: str) -> None:
+        stop = time.time()
+        worker_row = {"worker": self.worker, "profile": self.state.profile, "cold_start": self.cold,
+                      "start": self.invoked_at, "ready": self.began, "stop": stop, "busy_s": self.busy,
+                      "tasks": len(self.state.ran), "pid": self.ctx.pid, "launcher": self.ctx.launcher_id,
+                      "host": self.ctx.host, "status": status, **self.ctx.limits}
+        rows, self.rows = self.rows, []
+        batch = pickle.dumps({"run": self.run_id, "tasks": rows, "worker": worker_row}, protocol=5)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(self.k.running, self.worker)
+        pipe.delete(self.k.lease(self.worker))
+        pipe.rpush(self.k.metrics, batch)
+        pipe.rpush(self.k.events, f"w|{self.worker}")
+        pipe.execute()
+
+
+def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> None:
+    """Serve one start invocation: run the logical worker until the protocol says it is done."""
+    began = time.time()
+    spec = ctx.spec(msg["run"])
+    if spec is None:  # the run ended (failed or cancelled) before this worker started
+        return
+    ctx.served += 1
+    _LogicalWorker(ctx, spec, msg, cold, began).run()
