@@ -7,6 +7,7 @@ cost; ``calibrate`` fits the :class:`Platform`'s overhead terms to observed runs
 """
 
 from simulator.platform import Platform
+from simulator.monte_carlo import MonteCarloResult, monte_carlo
 from simulator.simulate import simulate
 
-__all__ = ["Platform", "simulate"]
+__all__ = ["MonteCarloResult", "Platform", "monte_carlo", "simulate"]

@@ -210,15 +210,15 @@ class Run:
                 a = self.arrival[i]
             begin = a if a > free else free
             inputs = proto.handle_inputs(task, w, ran)
-            if shared:
+            if shared and inputs.fetch:
                 if begin > env.now:
                     yield env.timeout(begin - env.now)
-                dend = begin
-                if inputs.fetch:
-                    dend = yield from self._move([f.nbytes for f in inputs.fetch], self.down)
+                dend = yield from self._move([f.nbytes for f in inputs.fetch], self.down)
+                if dend < begin:
+                    dend = begin
             else:
                 download = 0.0
-                for f in inputs.fetch:
+                for f in inputs.fetch:  # free bandwidth: only latencies, in parallel
                     if f.nbytes > 0:
                         d = latency * self.down.next()
                         if d > download:
@@ -309,37 +309,51 @@ class Run:
 
     # ------------------------------------------------------------------ storage
     def _move(self, sizes: list[float], pool: _Pool) -> Iterator[simpy.Event]:
-        """Transfers in parallel through the serial stager and the shared link; returns the end time."""
+        """Transfers in parallel through the serial stager and the shared link; returns the end time.
+
+        Each transfer's bytes share the link; its latency (not shared) is added after
+        them, which leaves an uncontended transfer's time unchanged and costs no event.
+        """
         env, p = self.env, self.p
-        total = sum(s for s in sizes if s > 0)
+        total = 0.0
+        for s in sizes:
+            if s > 0:
+                total += s
         if self.stage_rate > 0 and total > 0:
             end = self.stager.serve(env.now, total * self.stage_rate)
             if end > env.now:
                 yield env.timeout(end - env.now)
-        events = []
-        latest = env.now
+        link, latency = self.link, p.storage_latency_s
+        pending = []
+        end = env.now
         for s in sizes:
             if s <= 0:
                 continue
             r = pool.next()
-            if self.link is not None:
-                events.append(self.link.transfer(s * r, p.storage_latency_s * r))
-            else:
-                latest = max(latest, env.now + p.storage_latency_s * r)
-        for e in events:
-            yield e
-        if latest > env.now:
-            yield env.timeout(latest - env.now)
-        return env.now
+            if link is not None:
+                pending.append((link.transfer(s * r), latency * r))
+            elif env.now + latency * r > end:
+                end = env.now + latency * r
+        for event, lat in pending:
+            if not event.triggered:
+                yield event
+            if env.now + lat > end:
+                end = env.now + lat
+        return end
 
     def _client_fetch(self, i: int, t: float) -> None:
+        """The client downloads a sink's result; the makespan is when it holds the last one."""
         nbytes = self.m.sink_bytes[i]
         if nbytes <= 0:
             self.makespan = max(self.makespan, t)
             return
         r = self.down.next()
+        latency = self.p.storage_latency_s * r
         if self.link is None:
-            self.makespan = max(self.makespan, t + self.p.storage_latency_s * r)
+            self.makespan = max(self.makespan, t + latency)
             return
-        event = self.link.transfer(nbytes * r, self.p.storage_latency_s * r)
-        event.callbacks.append(lambda _e: setattr(self, "makespan", max(self.makespan, self.env.now)))
+
+        def held(_event: Any) -> None:
+            self.makespan = max(self.makespan, self.env.now + latency)
+
+        self.link.transfer(nbytes * r).callbacks.append(held)

@@ -31,14 +31,18 @@ class SharedLink:
         self._heap: list[tuple[float, int, simpy.Event]] = []
         self._count = 0
         self._generation = 0
+        self._pending: float | None = None
 
-    def transfer(self, nbytes: float, delay: float = 0.0) -> simpy.Event:
-        """An event that fires when ``nbytes`` have gone through, after a fixed ``delay`` (latency)."""
+    def transfer(self, nbytes: float) -> simpy.Event:
+        """An event that fires when ``nbytes`` have gone through (starting now)."""
         done = self.env.event()
-        if delay > 0:
-            self.env.timeout(delay).callbacks.append(lambda _e: self._add(nbytes, done))
-        else:
-            self._add(nbytes, done)
+        if nbytes <= 0:
+            done.succeed()
+            return done
+        self._advance()
+        heapq.heappush(self._heap, (self._served + nbytes, self._count, done))
+        self._count += 1
+        self._reschedule()
         return done
 
     def _advance(self) -> None:
@@ -47,26 +51,26 @@ class SharedLink:
             self._served += (now - self._updated) * self.bandwidth / len(self._heap)
         self._updated = now
 
-    def _add(self, nbytes: float, done: simpy.Event) -> None:
-        if nbytes <= 0:
-            done.succeed()
-            return
-        self._advance()
-        heapq.heappush(self._heap, (self._served + nbytes, self._count, done))
-        self._count += 1
-        self._reschedule()
-
     def _reschedule(self) -> None:
-        self._generation += 1
+        """Make sure a wake-up is pending no later than the next completion.
+
+        A pending wake-up that is earlier is kept (it recomputes when it fires), so
+        a new transfer, which only delays the others, costs no extra event.
+        """
         if not self._heap:
             return
-        delay = max((self._heap[0][0] - self._served) * len(self._heap) / self.bandwidth, 0.0)
+        due = self.env.now + max((self._heap[0][0] - self._served) * len(self._heap) / self.bandwidth, 0.0)
+        if self._pending is not None and self._pending <= due:
+            return
+        self._generation += 1
+        self._pending = due
         generation = self._generation
-        self.env.timeout(delay).callbacks.append(lambda _e: self._complete(generation))
+        self.env.timeout(due - self.env.now).callbacks.append(lambda _e: self._wake(generation))
 
-    def _complete(self, generation: int) -> None:
+    def _wake(self, generation: int) -> None:
         if generation != self._generation:
-            return  # superseded: the number of transfers changed since
+            return  # superseded by an earlier wake-up
+        self._pending = None
         self._advance()
         slack = 1e-9 * max(1.0, self._served)
         while self._heap and self._heap[0][0] <= self._served + slack:
