@@ -242,9 +242,11 @@ class _Run:
         results: dict[str, Any] = {}
         done_workers: list[str] = []
         deaths: list[str] = []
+        seen: dict[str, float] = {}
         while sinks:
             for kind, rest in self._events():
                 if kind == "s":
+                    seen[rest] = time.time()
                     results[rest] = self._fetch_sink(rest)
                     sinks.discard(rest)
                 elif kind == "w":
@@ -266,7 +268,7 @@ class _Run:
                 "settings": asdict(self.s), "prepare_s": prepare_s, "planner": getattr(self.plan, "planner", ""),
                 "planned_makespan_s": float(getattr(self.plan, "makespan_s", float("nan"))),
                 "dynamic": self.protocol.dynamic, "started_workers": started, "deaths_after_results": deaths}
-        trace = build_trace(self.workflow, self.protocol, self.plan.catalog, raw, t0, makespan, meta)
+        trace = build_trace(self.workflow, self.protocol, self.plan.catalog, raw, t0, makespan, meta, seen)
         meta["limits_enforced"] = {**limits_summary(trace.workers), "support": _support_text(self.s)}
         meta["cold_starts"] = trace.cold_starts
         meta["warm_starts"] = int((~trace.workers["cold_start"]).sum()) if len(trace.workers) else 0

@@ -40,8 +40,15 @@ def decode_batches(raw: Iterable[bytes]) -> tuple[list[dict[str, Any]], list[dic
 
 
 def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, raw_batches: Iterable[bytes],
-                t0: float, makespan_s: float, meta: dict[str, Any]) -> Trace:
-    """The run's Trace from the metric batches its workers uploaded."""
+                t0: float, makespan_s: float, meta: dict[str, Any], sink_seen: dict[str, float] | None = None) -> Trace:
+    """The run's Trace from the metric batches its workers uploaded.
+
+    A sink's completion is visible to the client as soon as the server ran its
+    completion script, before the worker reads the reply; ``sink_seen`` (when the
+    client popped each sink's event) caps the sink's ``upload_end``/``done`` so a
+    trace never shows a sink done after the client held its result.
+    """
+    sink_seen = sink_seen or {}
     task_rows, worker_rows = decode_batches(raw_batches)
     run_id = meta.get("run_id", "")
     profile_of = {w["worker"]: w["profile"] for w in worker_rows}
@@ -56,6 +63,10 @@ def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, 
                "input_bytes": float(r["input_bytes"]), "output_bytes": float(r["output_bytes"])}
         for phase in _PHASES:
             row[f"{phase}_s"] = float(r[phase]) - t0
+        if r["task_id"] in sink_seen:
+            seen = sink_seen[r["task_id"]] - t0
+            row["upload_end_s"] = max(row["upload_start_s"], min(row["upload_end_s"], seen))
+            row["done_s"] = max(row["upload_end_s"], min(row["done_s"], seen))
         rows.append(row)
     order = workflow.index()
     tasks = pd.DataFrame(rows, columns=None if rows else list(_empty_task_columns()))
