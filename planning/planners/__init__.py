@@ -16,6 +16,7 @@ add their own in a few lines::
 
 from planning.planners.base import PLANNERS, Planner, get_planner, register_planner
 from planning.planners import cost_deadline, critical_path, heft, uniform  # noqa: F401  (they register themselves)
+from planning.planners import recorded  # noqa: F401  (the recorded pseudo-planner)
 from planning.planners import wukong  # noqa: F401
 
 __all__ = ["PLANNERS", "Planner", "get_planner", "register_planner"]

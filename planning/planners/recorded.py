@@ -1,0 +1,156 @@
+"""``recorded``: a pseudo-planner that replays what a real execution did.
+
+Real WfFormat executions record each task's runtime and the machine it ran on,
+but not when it started.  This planner rebuilds a plan from those facts so the
+simulator can replay the execution and :func:`simulator.calibrate` can fit the
+workflow system's overheads to the recorded makespans:
+
+* **machines as workers**: every machine contributes one logical worker per core
+  (``"{machine}#{k}"``), so a machine runs as many tasks at once as it has cores.
+  A task's machine is the first it lists; without one, the workflow's only
+  machine, else one machine ``"local"`` with a slot per task.
+* **slots by list scheduling**: tasks are given to slots in order of the time
+  they became ready (recorded runtimes, no overheads), each to the slot of its
+  machine that is free first - preferring, among the slots free in time, one that
+  ran a parent (its output is then local).  This stands in for the recorded start
+  times WfFormat instances do not have.
+* **runtimes as recorded**: the plan's execution times are the recorded
+  runtimes (:func:`recorded_durations`), not the cost model's, and transfers and
+  start-ups are free: everything else is the platform's overhead, to calibrate.
+* **profiles**: one per machine, one CPU per slot, the machine's memory, price 0
+  (a recorded cluster has no per-second price).
+
+Cost: O((n + e) log n).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from planning.errors import PlanError
+from planning.plan import Plan
+from planning.planners.base import Planner, register_planner
+from planning.profiles import Catalog, ResourceProfile
+from planning.workflow import Workflow
+
+#: Name of the machine of tasks that do not say where they ran.
+DEFAULT_MACHINE = "local"
+
+
+def recorded_durations(workflow: Workflow) -> dict[str, float]:
+    """Each task's recorded runtime in seconds (0 for a task without one)."""
+    return {t.id: float(t.runtime_s or 0.0) for t in workflow.tasks}
+
+
+def machine_of(workflow: Workflow) -> dict[str, str]:
+    """The machine each task ran on (see the module docstring for the fallbacks)."""
+    known = list((workflow.metadata.get("machines") or {}).keys())
+    fallback = known[0] if len(known) == 1 else DEFAULT_MACHINE
+    out = {}
+    for t in workflow.tasks:
+        machines = t.meta.get("machines") if t.meta else None
+        out[t.id] = str(machines[0]) if machines else fallback
+    return out
+
+
+def machine_cores(workflow: Workflow, machines: dict[str, str]) -> dict[str, int]:
+    """Cores per machine as recorded; unknown: one slot per task it ran."""
+    recorded = workflow.metadata.get("machines") or {}
+    count: dict[str, int] = {}
+    for m in machines.values():
+        count[m] = count.get(m, 0) + 1
+    cores = {}
+    for m, n in count.items():
+        c = (recorded.get(m) or {}).get("cores")
+        cores[m] = int(c) if isinstance(c, (int, float)) and c >= 1 else n
+    return cores
+
+
+def slot_assignment(workflow: Workflow, durations: dict[str, float], machines: dict[str, str],
+                    cores: dict[str, int]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Task -> slot and each slot's sequence, by list scheduling in ready-time order."""
+    index = workflow.index()
+    remaining = {t: workflow.graph.in_degree(t) for t in index}
+    ready_at = {t: 0.0 for t in index}
+    heap = [(0.0, index[t], t) for t in index if remaining[t] == 0]
+    heapq.heapify(heap)
+    free: dict[str, list[float]] = {m: [0.0] * cores[m] for m in cores}   # per slot
+    worker_of: dict[str, str] = {}
+    slot_of: dict[str, int] = {}
+    finish: dict[str, float] = {}
+    sequence: dict[str, list[str]] = {}
+    while heap:
+        ready, _, t = heapq.heappop(heap)
+        m = machines[t]
+        slots = free[m]
+        local = [slot_of[p] for p in workflow.parents(t) if machines[p] == m and slots[slot_of[p]] <= ready]
+        if local:
+            k = min(local)
+        else:
+            k = min(range(len(slots)), key=lambda s: (max(slots[s], ready), s))
+        start = max(slots[k], ready)
+        finish[t] = start + durations[t]
+        slots[k] = finish[t]
+        slot_of[t] = k
+        w = f"{m}#{k}"
+        worker_of[t] = w
+        sequence.setdefault(w, []).append(t)
+        for c in workflow.children(t):
+            ready_at[c] = max(ready_at[c], finish[t])
+            remaining[c] -= 1
+            if remaining[c] == 0:
+                heapq.heappush(heap, (ready_at[c], index[c], c))
+    return worker_of, sequence
+
+
+@register_planner("recorded")
+class Recorded(Planner):
+    """Replay a recorded execution; see the module docstring.  Ignores the catalog and the cost model."""
+
+    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+        from planning.cost_model import CostModel
+
+        durations = recorded_durations(workflow)
+        if not any(t.runtime_s for t in workflow.tasks):
+            raise PlanError(f"workflow {workflow.name!r} has no recorded runtimes to replay",
+                            "use the 'recorded' planner on a real WfFormat execution, or another planner")
+        machines = machine_of(workflow)
+        cores = machine_cores(workflow, machines)
+        worker_of, sequence = slot_assignment(workflow, durations, machines, cores)
+        recorded = workflow.metadata.get("machines") or {}
+        need = {m: 0.0 for m in cores}
+        for t in workflow.tasks:
+            need[machines[t.id]] = max(need[machines[t.id]], t.memory_mb or 0.0)
+        profiles = []
+        for m in sorted(cores):
+            mem = (recorded.get(m) or {}).get("memory_bytes")
+            memory_mb = max(float(mem) / 2 ** 20 if mem else 0.0, need[m], 1.0)
+            profiles.append(ResourceProfile(m, 1.0, memory_mb, 0.0))
+        machines_catalog = Catalog(profiles, name="recorded")
+        free = CostModel(latency_s=0.0, bandwidth_Bps=math.inf, cold_start_s=0.0, warm_start_s=0.0)
+        estimates = free.estimate_workflow(workflow, machines_catalog, sla)
+        runtimes = np.array([durations[t] for t in estimates.task_ids])
+        matrix = np.repeat(runtimes[:, None], len(machines_catalog), axis=1)
+        estimates = replace(estimates, exec_s=matrix, base_exec_s=matrix)
+        worker_profile = {w: w.rsplit("#", 1)[0] for w in sequence}
+        plan = Plan.from_assignment(workflow, machines_catalog, estimates, free, sla, worker_of, worker_profile,
+                                    planner=self.name, params=self.params, sequence=sequence)
+        missing = sum(1 for t in workflow.tasks if t.runtime_s is None)
+        if missing:
+            plan.notes.append(f"{missing} task(s) have no recorded runtime and replay as 0 s")
+        plan.notes.append("slots per machine: " + ", ".join(f"{m}={c}" for m, c in sorted(cores.items())))
+        return plan
+
+
+def recorded_makespan(workflow: Workflow) -> float:
+    """The execution's recorded makespan (seconds); raises when the file has none."""
+    value: Any = workflow.metadata.get("recorded_makespan_s")
+    if value is None or not (float(value) > 0):
+        raise PlanError(f"workflow {workflow.name!r} has no recorded makespan",
+                        "calibrate on real executions (WfFormat files with makespanInSeconds)")
+    return float(value)
