@@ -7,7 +7,8 @@ cost; ``calibrate`` fits the :class:`Platform`'s overhead terms to observed runs
 """
 
 from simulator.platform import Platform
+from simulator.calibration import CalibrationResult, Observation, calibrate
 from simulator.monte_carlo import MonteCarloResult, monte_carlo
 from simulator.simulate import simulate
 
-__all__ = ["MonteCarloResult", "Platform", "monte_carlo", "simulate"]
+__all__ = ["CalibrationResult", "MonteCarloResult", "Observation", "calibrate", "Platform", "monte_carlo", "simulate"]
