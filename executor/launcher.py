@@ -67,6 +67,7 @@ class _Child:
     pool_key: str
     limits: AppliedLimits | None
     serving: tuple[str, str] | None = None  # (run, logical worker) last handed to it
+    lease_s: float = 3.0
 
 
 def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any], idle_key: str,
@@ -105,6 +106,7 @@ class Launcher:
         self.children: dict[int, _Child] = {}
         self.cold_starts = 0
         self.warm_starts = 0
+        self._renewed = 0.0
 
     @property
     def limiter(self) -> ResourceLimiter:
@@ -120,6 +122,7 @@ class Launcher:
             while stop is None or not stop.is_set():
                 item = self.client.blpop(queues, timeout=0.2)
                 self.reap()
+                self.renew_leases()
                 if item is None:
                     continue
                 msg = pickle.loads(item[1])
@@ -147,6 +150,7 @@ class Launcher:
             child = self.children.get(pid)
             if child is not None and child.pool_key == pool_key:
                 child.serving = (msg["run"], msg["worker"])
+                child.lease_s = float(msg.get("lease_s", 3.0))
                 self.client.rpush(keys.process_inbox(self.id, pid), data)
                 self.warm_starts += 1
                 return
@@ -177,8 +181,26 @@ class Launcher:
                 code = 1
             finally:
                 os._exit(code)
-        self.children[pid] = _Child(pid, pool_key, applied, (msg["run"], msg["worker"]))
+        self.children[pid] = _Child(pid, pool_key, applied, (msg["run"], msg["worker"]),
+                                    float(msg.get("lease_s", 3.0)))
         self.cold_starts += 1
+
+    def renew_leases(self) -> None:
+        """Extend the lease of every logical worker a live child serves (a no-op once it finished).
+
+        Run every loop (at least every 0.2 s), renewing at a third of the shortest lease.
+        """
+        serving = [c for c in self.children.values() if c.serving is not None]
+        if not serving:
+            return
+        now = time.monotonic()
+        if now - self._renewed < min(c.lease_s for c in serving) / 3:
+            return
+        self._renewed = now
+        pipe = self.client.pipeline(transaction=False)
+        for c in serving:
+            pipe.pexpire(keys.RunKeys(c.serving[0]).lease(c.serving[1]), int(c.lease_s * 1000))
+        pipe.execute()
 
     # ------------------------------------------------------------------ deaths and cancels
     def reap(self) -> None:
@@ -228,7 +250,10 @@ class Launcher:
         while any(p in self.children for p in pids) and time.monotonic() < deadline:
             self.reap()
             time.sleep(0.002)
-        self.client.rpush(keys.RunKeys(run).acks, self.id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.rpush(keys.RunKeys(run).acks, self.id)
+        pipe.expire(keys.RunKeys(run).acks, 30)  # a late ack (the client gave up waiting) expires
+        pipe.execute()
 
     def shutdown(self) -> None:
         """Kill every worker process, release every cgroup, leave no key of this launcher behind."""

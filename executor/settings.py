@@ -82,8 +82,9 @@ class ExecutorSettings:
         A raising task is re-run up to ``retries`` more times, waiting
         ``retry_backoff_s * 2**k`` before attempt ``k + 1``.
     ``lease_s``
-        A running logical worker renews a lease of this length every ``lease_s / 3``;
-        when it expires (SIGKILL, OOM, a lost host) the run fails with a clear error.
+        A running logical worker holds a lease of this length, renewed by its launcher every
+        ``lease_s / 3``; when it expires (a lost launcher or host) the run fails with a clear
+        error.  A worker process that dies (SIGKILL, OOM) is reported at once by its launcher.
     ``keep_keys``
         Leave the run's intermediate keys on the server (debugging).  Metrics are always kept.
     ``metrics_ttl_s``

@@ -23,8 +23,11 @@ Per task, the four hook stages, with the round trips they cost:
   notified through their worker's inbox list, or started through the launch queue.
 
 Static workers wait for notifications with a blocking pop (a timeout only to
-check that the run is still live).  A lease, renewed by a thread every
-``lease_s / 3``, tells the client the logical worker is alive.
+check that the run is still live).  The logical worker's lease is set here and
+renewed by the launcher, its parent, while the process lives: a renewal thread in
+the worker would stall whenever a task holds the GIL in one long C call, and a
+dead process is the launcher's to report (``waitpid``); the lease catches what
+the launcher cannot report, a launcher or host that is gone.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from __future__ import annotations
 import os
 import pickle
 import socket
-import threading
 import time
 import traceback
 from collections import OrderedDict
@@ -78,7 +80,7 @@ def encode_start(run_id: str, inv: Invocation, spec: RunSpec, t: float, sub: byt
     s = spec.settings
     return pickle.dumps({"type": "start", "run": run_id, "worker": inv.worker, "task": inv.task,
                          "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "limits": s.limits,
-                         "keep_alive_s": s.keep_alive_s, "t": t, "sub": sub}, protocol=5)
+                         "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s, "t": t, "sub": sub}, protocol=5)
 
 
 def decode_start(data: bytes) -> dict[str, Any]:
@@ -87,36 +89,6 @@ def decode_start(data: bytes) -> dict[str, Any]:
 
 class _Abort(Exception):
     """The logical worker stops early: its run failed or was cancelled."""
-
-
-class _Lease:
-    """Renews the current logical worker's lease from a daemon thread."""
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-        self._key: str | None = None
-        self._ms = 3000
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="lease", daemon=True)
-        self._thread.start()
-
-    def hold(self, key: str | None, lease_s: float) -> None:
-        with self._lock:
-            self._key, self._ms = key, max(100, int(lease_s * 1000))
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while True:
-            with self._lock:
-                key, ms = self._key, self._ms
-            self._wake.wait(ms / 3000)
-            self._wake.clear()
-            if key is not None:
-                try:
-                    self._client.pexpire(key, ms)
-                except redis.RedisError:
-                    pass
 
 
 class ProcessContext:
@@ -130,7 +102,6 @@ class ProcessContext:
         self.profile = profile
         self.limits = limits
         self.script = CompletionScript(self.client)
-        self.lease = _Lease(self.client)
         self._specs: OrderedDict[str, RunSpec] = OrderedDict()
         self._code: dict[tuple[str, str], dict[str, codec.TaskCode]] = {}
         self._consts: dict[tuple[str, str], Any] = {}
@@ -201,15 +172,14 @@ class _LogicalWorker:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
-        self.ctx.lease.hold(self.k.lease(self.worker), self.s.lease_s)
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.exists(self.k.live)
         pipe.hset(self.k.running, self.worker, f"{self.ctx.launcher_id}:{self.ctx.pid}:{self.ctx.host}")
         pipe.set(self.k.lease(self.worker), "1", px=int(self.s.lease_s * 1000))
-        pipe.exists(self.k.live)
-        live = pipe.execute()[-1]
+        self.live = bool(pipe.execute()[0])
         status = "done"
         try:
-            if not live:
+            if not self.live:
                 raise _Abort()
             while True:
                 task_id = self.p.next_task(self.state)
@@ -222,7 +192,6 @@ class _LogicalWorker:
         except _Abort:
             status = "aborted"
         finally:
-            self.ctx.lease.hold(None, self.s.lease_s)
             self._finish(status)
 
     def _wait_notifications(self) -> None:
@@ -230,6 +199,7 @@ class _LogicalWorker:
         got = self.r.blpop([self.k.inbox(self.worker)], timeout=timeout)
         if got is None:
             if not self.r.exists(self.k.live):
+                self.live = False
                 raise _Abort()
             return
         items = [got[1]]
@@ -358,6 +328,7 @@ class _LogicalWorker:
                 pipe.hset(self.k.attempts, task_id, f"attempt {attempt + 1} of {attempts} on {self.worker}:\n{tb}")
                 pipe.exists(self.k.live)
                 if not pipe.execute()[-1]:
+                    self.live = False
                     raise _Abort() from None
                 if attempt + 1 < attempts:
                     time.sleep(self.s.retry_backoff_s * 2 ** attempt)
@@ -418,6 +389,9 @@ class _LogicalWorker:
         pipe = self.r.pipeline(transaction=True)
         pipe.hdel(self.k.running, self.worker)
         pipe.delete(self.k.lease(self.worker))
+        if not self.live:  # the run is over: leave no key behind
+            pipe.execute()
+            return
         pipe.rpush(self.k.metrics, batch)
         pipe.rpush(self.k.events, f"w|{self.worker}")
         pipe.execute()
