@@ -73,7 +73,7 @@ def test_valid_bounded_deterministic(name: str, source: str) -> None:
     assert plan.validate(wf) is plan and plan.planner == name
     assert sorted(plan.tasks.index) == sorted(wf.task_ids)
     assert plan.makespan_s >= max(plan.lower_bounds.values()) - 1e-9
-    assert plan.makespan_s > 0 and plan.cost > 0
+    assert plan.makespan_s > 0 and plan.cost >= 0      # a pseudo-planner of a recorded cluster costs nothing
     if name == "cost-deadline":
         assert plan.feasible and plan.makespan_s <= params["deadline"]
     again = get_planner(name, **params).plan(wf, CATALOG, CostModel(), SLA_MEAN)

@@ -177,3 +177,39 @@ def test_dynamic_protocol_changes_uploads() -> None:
     res = evaluate_schedule(fan, local, {"w0": "small"}, {t: 1.0 for t in "rxy"}, CATALOG,
                             transfer_s=lambda b, d: b / 100, protocol=proto)
     assert bool(res.tasks.at["r", "stored"]) and res.tasks.at["r", "done_s"] == 2.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_retimer_equals_a_full_run_after_every_change(seed: int) -> None:
+    from planning import CostModel, load_catalog as catalog_named
+    from planning.schedule import Retimer
+
+    rng = random.Random(seed)
+    lam = catalog_named("lambda")
+    wf = generate("random_layered", tasks=rng.randint(20, 120), seed=seed)
+    model = CostModel(cold_start_s=rng.choice([0.0, 0.5]))
+    est = model.estimate_workflow(wf, lam, "p95")
+    evaluator = ScheduleEvaluator.for_cost_model(wf, lam, model, "p95")
+    worker_of = {t: f"w{rng.randrange(9)}" for t in wf.task_ids}
+    layout = evaluator.layout(worker_of)
+    profile = {w: rng.choice(lam.names) for w in layout.workers}
+    retimer = Retimer(evaluator, layout, est, profile)
+    for step in range(25):
+        moved = {w: rng.choice(lam.names) for w in rng.sample(layout.workers, rng.randint(1, 2))}
+        makespan = retimer.change(moved)
+        trial = {**profile, **moved}
+        full = evaluator.run_estimates(layout, trial, est)
+        got = retimer.times()
+        assert makespan == full.makespan_s == got.makespan_s
+        for field in ("exec_s", "startup", "ready", "worker_start", "begin", "download_end", "exec_end", "done",
+                      "worker_start_s", "worker_stop_s", "busy_s"):
+            assert getattr(got, field) == getattr(full, field), field
+        assert retimer.cost(lam) == full.cost(lam)
+        if rng.random() < 0.5:
+            retimer.commit()
+            profile = trial
+        else:
+            retimer.rollback()
+            back = evaluator.run_estimates(layout, profile, est)
+            assert retimer.times().done == back.done and retimer.makespan_s == back.makespan_s
+            assert retimer.times().busy_s == back.busy_s and list(retimer.profiles) == list(back.profiles)

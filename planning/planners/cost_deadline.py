@@ -8,8 +8,9 @@ moves each to the cheapest profile that keeps the makespan (at the SLA
 statistic) within the deadline and lowers the cost, and repeats such passes
 until no worker moves.  Deterministic: ties go to the lower worker id.  Cost:
 O(W * P) schedule evaluations of O(n + e) each per pass, for W workers and P
-profiles, on the list-based :class:`~planning.schedule.ScheduleEvaluator` (only
-the final plan builds DataFrames).  ``max_evaluations`` bounds the trials
+profiles; trials re-time only what a change reaches
+(:class:`~planning.schedule.Retimer`, exact) and only the final plan builds
+DataFrames.  ``max_evaluations`` bounds the trials
 (deterministically) for very large workflows.  Greedy, not optimal: an exact
 minimum is a knapsack-like search.
 """
@@ -20,7 +21,7 @@ from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.planners.uniform import locality_layout
-from planning.schedule import ScheduleEvaluator
+from planning.schedule import Retimer, ScheduleEvaluator
 
 
 @register_planner("cost-deadline")
@@ -50,19 +51,19 @@ class CostUnderDeadline(Planner):
 
         fastest = catalog.fastest().name
         profile = {w: fastest for w in workers}
-        times = evaluator.run_estimates(layout, profile, estimates)
-        if times.makespan_s > self.deadline:
+        timing = Retimer(evaluator, layout, estimates, profile)
+        if timing.makespan_s > self.deadline:
             plan = make(profile)
             plan.feasible = False
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
             return plan
-        cost = times.cost(catalog)
+        cost = timing.cost(catalog)
         evaluations, budget, exhausted = 1, self.max_evaluations, False
         changed = True
         while changed and not exhausted:    # passes until no worker can move (usually one or two)
             changed = False
-            busy = dict(zip(layout.workers, times.busy_s))
+            busy = dict(zip(layout.workers, timing.busy_s))
             for w in sorted(workers, key=lambda w: (busy[w], int(w[1:]))):    # least busy first
                 price = catalog[profile[w]].price_per_s
                 for candidate in by_price:                                    # cheapest first
@@ -71,13 +72,14 @@ class CostUnderDeadline(Planner):
                     if budget is not None and evaluations >= budget:
                         exhausted = True
                         break
-                    trial_profile = {**profile, w: candidate.name}
-                    trial = evaluator.run_estimates(layout, trial_profile, estimates)
                     evaluations += 1
-                    trial_cost = trial.cost(catalog)
-                    if trial.makespan_s <= self.deadline and trial_cost < cost:
-                        profile, times, cost, changed = trial_profile, trial, trial_cost, True
+                    makespan = timing.change({w: candidate.name})
+                    trial_cost = timing.cost(catalog)
+                    if makespan <= self.deadline and trial_cost < cost:
+                        timing.commit()
+                        profile[w], cost, changed = candidate.name, trial_cost, True
                         break
+                    timing.rollback()
                 if exhausted:
                     break
         plan = make(profile)

@@ -6,8 +6,8 @@ no task on the current critical path is moved to the next cheaper profile if the
 planned makespan stays within ``(1 + tolerance)`` of the all-fastest makespan.
 The critical path is recomputed after every accepted change, and passes repeat
 until nothing changes.  Cost: O(W * P) schedule evaluations of O(n + e) each, for
-W workers and P profiles; trials use the list-based
-:class:`~planning.schedule.ScheduleEvaluator` and only the final plan builds
+W workers and P profiles; trials re-time only what a change reaches
+(:class:`~planning.schedule.Retimer`, exact) and only the final plan builds
 DataFrames.  ``max_evaluations`` bounds the trials (deterministically: the plan
 is the one reached after that many) for very large workflows.
 """
@@ -20,7 +20,7 @@ from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.planners.uniform import locality_layout
-from planning.schedule import ScheduleEvaluator, ScheduleTimes
+from planning.schedule import Layout, Retimer, ScheduleEvaluator
 
 
 def _walk_back(sinks: Sequence[Hashable], parents: Callable[[Hashable], Sequence[Hashable]],
@@ -51,9 +51,9 @@ def critical_tasks(plan: Plan, workflow) -> set[str]:
     return _walk_back(workflow.sinks(), workflow.parents, prev.get, done.__getitem__, str)
 
 
-def critical_indices(times: ScheduleTimes, evaluator: ScheduleEvaluator) -> set[int]:
-    """:func:`critical_tasks` of a fast run, as task indices (topological order)."""
-    ids, done, prev = evaluator.ids, times.done, times.layout.prev
+def critical_indices(done: Sequence[float], layout: Layout, evaluator: ScheduleEvaluator) -> set[int]:
+    """:func:`critical_tasks` of a fast run (its per-task finish times), as task indices (topological order)."""
+    ids, prev = evaluator.ids, layout.prev
     return _walk_back(evaluator.sinks, evaluator.parents.__getitem__, lambda i: prev[i] if prev[i] >= 0 else None,
                       done.__getitem__, ids.__getitem__)
 
@@ -79,17 +79,17 @@ class CriticalPathDowngrade(Planner):
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         layout = evaluator.layout(worker_of)
         ids = evaluator.ids
+        timing = Retimer(evaluator, layout, estimates, profile)
 
-        def critical_workers(t: ScheduleTimes) -> set[str]:
-            return {worker_of[ids[i]] for i in critical_indices(t, evaluator)}
+        def critical_workers() -> set[str]:
+            return {worker_of[ids[i]] for i in critical_indices(timing.done, layout, evaluator)}
 
-        times = evaluator.run_estimates(layout, profile, estimates)
         evaluations, budget = 1, self.max_evaluations
-        limit = times.makespan_s * (1.0 + self.tolerance)
+        limit = timing.makespan_s * (1.0 + self.tolerance)
         changed, exhausted = True, False
         while changed and not exhausted:
             changed = False
-            critical = critical_workers(times)
+            critical = critical_workers()
             for w in workers:
                 if w in critical:
                     continue
@@ -100,12 +100,13 @@ class CriticalPathDowngrade(Planner):
                 if budget is not None and evaluations >= budget:
                     exhausted = True
                     break
-                trial_profile = {**profile, w: cheaper[0].name}
-                trial = evaluator.run_estimates(layout, trial_profile, estimates)
                 evaluations += 1
-                if trial.makespan_s <= limit:
-                    profile, times, changed = trial_profile, trial, True
-                    critical = critical_workers(times)
+                if timing.change({w: cheaper[0].name}) <= limit:
+                    timing.commit()
+                    profile[w], changed = cheaper[0].name, True
+                    critical = critical_workers()
+                else:
+                    timing.rollback()
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
                                     planner=self.name, params=self.params, evaluator=evaluator)
         plan.notes.append(f"downgraded {sum(p != fastest for p in profile.values())} of {len(workers)} workers "
