@@ -438,10 +438,24 @@ class Retimer:
         self._tasks_of: list[list[int]] = [[] for _ in layout.workers]
         for i, w in enumerate(layout.worker):
             self._tasks_of[w].append(i)
+        self._sink_rank = [-1] * n
+        for k, i in enumerate(evaluator.sinks):
+            self._sink_rank[i] = k
+        self._last_sink = self._scan_sinks()[1]
         self._undo_tasks: dict[int, tuple] = {}
         self._undo_workers: dict[int, tuple] = {}
-        self._undo_makespan: float | None = None
+        self._undo_makespan: tuple[float, int] | None = None
         self.retimed = 0                   # tasks re-timed by the last change (for benchmarks)
+
+    def _scan_sinks(self) -> tuple[float, int]:
+        """The makespan and a sink that attains it, by a full scan of the sinks."""
+        done, fetch = self.done, self.evaluator.fetch_s
+        best, arg = float("-inf"), -1
+        for k, i in enumerate(self.evaluator.sinks):
+            v = done[i] + fetch[k]
+            if v > best:
+                best, arg = v, i
+        return (float(best), arg) if arg >= 0 else (0.0, -1)
 
     def _task_state(self, i: int) -> tuple:
         return (self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i], self.begin[i],
@@ -456,7 +470,7 @@ class Retimer:
         invoke, coord = ev.invoke_s, ev.coordination_s
         done, profiles, column, table = self.done, self.profiles, self._column, self._exec
         if self._undo_makespan is None:
-            self._undo_makespan = self.makespan_s
+            self._undo_makespan = (self.makespan_s, self._last_sink)
         heap: list[tuple[int, int]] = []
         queued: set[int] = set()
         for name, profile in changes.items():
@@ -533,8 +547,16 @@ class Retimer:
                     stop = done[i]
                 busy += done[i] - self.begin[i]
             self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w] = start, stop, busy
-        fetch = ev.fetch_s
-        self.makespan_s = float(max(done[s] + fetch[k] for k, s in enumerate(ev.sinks))) if done else 0.0
+        # the makespan: only re-timed sinks can move it; a full scan only when the last one may have got earlier
+        fetch, sink_rank = ev.fetch_s, self._sink_rank
+        moved = [(done[i] + fetch[sink_rank[i]], i) for i in queued if sink_rank[i] >= 0]
+        if moved:
+            if self._last_sink in queued:
+                self.makespan_s, self._last_sink = self._scan_sinks()
+            else:
+                top = max(moved)
+                if top[0] > self.makespan_s:
+                    self.makespan_s, self._last_sink = float(top[0]), top[1]
         self.retimed = retimed
         return self.makespan_s
 
@@ -552,7 +574,7 @@ class Retimer:
         for w, (profile, start, stop, busy) in self._undo_workers.items():
             self.profiles[w], self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w] = profile, start, stop, busy
         if self._undo_makespan is not None:
-            self.makespan_s = self._undo_makespan
+            self.makespan_s, self._last_sink = self._undo_makespan
         self.commit()
 
     def times(self) -> ScheduleTimes:

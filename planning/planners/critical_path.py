@@ -25,9 +25,12 @@ from planning.schedule import Layout, Retimer, ScheduleEvaluator
 
 def _walk_back(sinks: Sequence[Hashable], parents: Callable[[Hashable], Sequence[Hashable]],
                before: Callable[[Hashable], Hashable | None], done: Callable[[Hashable], float],
-               name: Callable[[Hashable], str]) -> set:
-    """Back from the last sink through whatever delayed each start (the later of last parent and worker)."""
-    current = max(sinks, key=lambda s: (done(s), name(s)))
+               name: Callable[[Hashable], str], start: Hashable | None = None) -> set:
+    """Back from the last sink (``start`` if known) through whatever delayed each start.
+
+    At each task the path follows the later of its last parent and its predecessor on the worker.
+    """
+    current = start if start is not None else max(sinks, key=lambda s: (done(s), name(s)))
     path = set()
     while current is not None:
         path.add(current)
@@ -54,8 +57,12 @@ def critical_tasks(plan: Plan, workflow) -> set[str]:
 def critical_indices(done: Sequence[float], layout: Layout, evaluator: ScheduleEvaluator) -> set[int]:
     """:func:`critical_tasks` of a fast run (its per-task finish times), as task indices (topological order)."""
     ids, prev = evaluator.ids, layout.prev
+    last = -1
+    for s in evaluator.sinks:           # max by (done, task id), without a key function per sink
+        if last < 0 or done[s] > done[last] or (done[s] == done[last] and ids[s] > ids[last]):
+            last = s
     return _walk_back(evaluator.sinks, evaluator.parents.__getitem__, lambda i: prev[i] if prev[i] >= 0 else None,
-                      done.__getitem__, ids.__getitem__)
+                      done.__getitem__, ids.__getitem__, start=last)
 
 
 @register_planner("critical-path")
