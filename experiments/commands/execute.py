@@ -1,0 +1,103 @@
+"""``planlab execute WORKFLOW --planner NAME --catalog C --sla S``: plan, then run the plan for real.
+
+The plan is made as ``planlab plan`` makes it, then executed on real worker
+processes with their profiles' CPU and memory limits (cgroups where permitted)
+through an embedded Redis-protocol server, or the server at ``--redis-url``.
+Tasks without code (WfFormat executions) are replayed: they burn CPU for their
+recorded runtime times ``--scale`` and move their recorded bytes times
+``--bytes-scale``.  ``--history-out`` appends the run's metrics to a history file,
+so the next ``planlab plan --history`` learns from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from executor import ExecutorSettings, execute
+from experiments.cli import print_json
+from experiments.commands.plan import _parse_params, fit_cost_model
+from planning.history import concat_histories, load_history, save_history
+from planning.loading import load_workflow
+from planning.planners import get_planner
+from planning.profiles import load_catalog
+from planning.sla import SLA
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("execute", help="plan a workflow and run the plan for real", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
+    p.add_argument("--planner", required=True, help="a registered planner, e.g. uniform")
+    p.add_argument("--catalog", default="local", help="built-in catalog (local, lambda) or a TOML file")
+    p.add_argument("--sla", default="mean", help="mean, median or a percentile such as p95")
+    p.add_argument("--history", help="Parquet history to fit the cost model on (default: priors only)")
+    p.add_argument("--deadline", type=float, help="seconds the planned makespan must meet")
+    p.add_argument("--profile", help="profile for planners that take one (uniform)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
+    p.add_argument("--redis-url", help="use this server (redis://:PASSWORD@HOST:PORT/DB) instead of an embedded one")
+    p.add_argument("--scale", type=float, default=1.0, help="replay tasks burn runtime x SCALE seconds of CPU")
+    p.add_argument("--bytes-scale", type=float, default=1.0, help="replay outputs are recorded bytes x this")
+    p.add_argument("--max-replay-bytes", type=int, default=ExecutorSettings.max_replay_bytes,
+                   help="cap on one replayed output, bytes")
+    p.add_argument("--metrics", default="end", help="metrics upload: end, task, seconds:N or records:N")
+    p.add_argument("--no-limits", action="store_true", help="do not enforce CPU/memory limits")
+    p.add_argument("--keep-keys", action="store_true", help="leave the run's keys on the server (debugging)")
+    p.add_argument("--timeout", type=float, default=0.0, help="fail the run after this many seconds (0: none)")
+    p.add_argument("--history-out", help="append this run's metrics to a Parquet history file")
+    p.add_argument("--trace-out", help="save the run's Trace (Parquet + JSON) in this directory")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=run)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def run(args: argparse.Namespace) -> int:
+    workflow = load_workflow(args.workflow)
+    catalog = load_catalog(args.catalog)
+    sla = SLA.parse(args.sla)
+    params = _parse_params(args.param)
+    if args.deadline is not None:
+        params["deadline"] = args.deadline
+    if args.profile is not None:
+        params["profile"] = args.profile
+    plan = get_planner(args.planner, **params).plan(workflow, catalog, fit_cost_model(args.history, workflow), sla)
+    settings = ExecutorSettings(scale=args.scale, bytes_scale=args.bytes_scale,
+                                max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
+                                limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout)
+    result = execute(workflow, plan, redis_url=args.redis_url, settings=settings)
+    trace = result.trace
+    if args.history_out:
+        history = result.history(workflow)
+        out = Path(args.history_out)
+        if out.exists():
+            history = concat_histories([load_history(out), history])
+        save_history(history, out)
+    if args.trace_out:
+        trace.save(args.trace_out)
+    summary = {"workflow": workflow.name, "planner": plan.planner, "sla": sla.name, "run_id": result.meta["run_id"],
+               "makespan_s": trace.makespan_s, "planned_makespan_s": plan.makespan_s, "tasks": int(len(trace.tasks)),
+               "workers": int(len(trace.workers)), "cold_starts": trace.cold_starts,
+               "warm_starts": result.meta["warm_starts"], "cost": trace.cost, "planned_cost": plan.cost,
+               "limits_enforced": result.meta["limits_enforced"], "redis": result.meta["redis"],
+               "results": {k: _shown(v) for k, v in result.results.items()}}
+    if args.json:
+        print_json(summary)
+        return 0
+    limits = summary["limits_enforced"]
+    for key in ("workflow", "planner", "sla", "run_id", "makespan_s", "planned_makespan_s", "tasks", "workers",
+                "cold_starts", "warm_starts", "cost", "planned_cost", "redis"):
+        print(f"{key:<18} {summary[key]}")
+    print(f"{'limits_enforced':<18} cpu={limits['cpu']} memory={limits['memory']} threads={limits['threads']}")
+    for sink, shown in summary["results"].items():
+        print(f"result {sink}: {shown}")
+    if args.history_out:
+        print(f"history appended to {args.history_out}", file=sys.stderr)
+    return 0
