@@ -1,0 +1,38 @@
+"""``planlab calibrate``: fits, writes a platform TOML that ``planlab simulate --platform`` reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from experiments.cli import main
+from simulator import Platform
+
+DATA = Path(__file__).parent / "data" / "wfinstances"
+
+
+def test_calibrate_then_predict_another_execution(tmp_path, capsys) -> None:
+    out = tmp_path / "platform.toml"
+    train = [str(p) for p in sorted(DATA.glob("srasearch-*.json"))[:3]]
+    assert main(["calibrate", *train, "--planner", "recorded", "--out", str(out), "--max-evaluations", "80",
+                 "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert {"error_before", "error_after", "held_out_error"} <= set(info)
+    assert info["error_after"] < info["error_before"]
+    platform = Platform.from_toml(out)
+    assert platform.to_dict() == info["platform"]
+    other = str(sorted(DATA.glob("srasearch-*.json"))[3])
+    assert main(["simulate", other, "--planner", "recorded", "--platform", str(out), "--replications", "0",
+                 "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert predicted["makespan_s"] > predicted["planned_makespan_s"]   # the fitted overheads are applied
+
+
+def test_text_output_and_errors(tmp_path, capsys) -> None:
+    files = [str(p) for p in sorted(DATA.glob("helloworld-*.json"))]
+    assert main(["calibrate", *files, "--no-held-out", "--max-evaluations", "40"]) == 0
+    assert "error after" in capsys.readouterr().out
+    assert main(["calibrate", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["calibrate", *files, "--fit", "warp_s"]) == 2
+    assert "cannot fit" in capsys.readouterr().err
