@@ -138,6 +138,8 @@ class WorkerProtocol:
         self._first_of = {ts[0]: w for w, ts in self.sequence.items() if ts}
         self._position = {t: i for ts in self.sequence.values() for i, t in enumerate(ts)}
         self._profile = next(iter(self.worker_profile.values()), "")
+        self._pred = workflow.graph._pred      # child -> parent -> edge attributes (networkx, read-only here)
+        self._output_bytes: dict[str, float] = {}
 
     @classmethod
     def for_plan(cls, workflow: Workflow, plan) -> "WorkerProtocol":
@@ -157,10 +159,13 @@ class WorkerProtocol:
         return self.worker_profile.get(worker, self._profile)
 
     def output_bytes(self, task_id: str) -> float:
-        sizes = [self.workflow.edge_bytes(task_id, c) for c in self._children[task_id]]
-        if sizes:
-            return float(max(sizes))
-        return float(self.workflow.task(task_id).output_bytes or 0)
+        """The largest out-edge (a sink's ``output_bytes`` hint); cached, engines ask once per task run."""
+        value = self._output_bytes.get(task_id)
+        if value is None:
+            sizes = [self.workflow.edge_bytes(task_id, c) for c in self._children[task_id]]
+            value = float(max(sizes)) if sizes else float(self.workflow.task(task_id).output_bytes or 0)
+            self._output_bytes[task_id] = value
+        return value
 
     # ------------------------------------------------------------------ starting a run
     def initial_invocations(self) -> list[Invocation]:
@@ -200,11 +205,12 @@ class WorkerProtocol:
     def handle_inputs(self, task_id: str, worker: str, ran_here: Collection[str]) -> InputDecision:
         """Parents this worker ran are in memory; every other parent's output is fetched."""
         local, fetch = [], []
+        in_edges = self._pred[task_id]
         for p in self._parents[task_id]:
             if p in ran_here:
                 local.append(p)
             else:
-                fetch.append(Fetch(p, float(self.workflow.edge_bytes(p, task_id))))
+                fetch.append(Fetch(p, float(in_edges[p]["bytes"])))
         return InputDecision(tuple(local), tuple(fetch))
 
     def handle_execution(self, task_id: str, worker: str) -> ExecutionDecision:
