@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,8 @@ class Plan(BilledWorkers):
         tasks.insert(0, "kind", [workflow.task(t).kind for t in tasks.index])
         plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
                    result.workers, result.makespan_s, **extra)
-        plan.lower_bounds = lower_bounds(workflow, catalog, estimates, n_workers=len(result.workers))
+        plan.lower_bounds = lower_bounds(workflow, catalog, estimates, n_workers=len(result.workers),
+                                         parents=evaluator.parents if evaluator is not None else None)
         plan.cost_model = {"fitted": bool(getattr(cost_model, "fitted", False)),
                            "prior_tasks": int(np.sum(np.asarray(estimates.source) == "prior"))}
         return plan.validate(workflow)
@@ -178,9 +179,9 @@ def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_m
                     evaluator: ScheduleEvaluator | None = None) -> ScheduleResult:
     """The analytical schedule of an assignment under the cost model at the SLA.
 
-    Uploads are decided by the :class:`~planning.protocol.WorkerProtocol` of the
-    assignment (static, or ``dynamic`` as in a WUKONG plan), so the plan stores
-    exactly what the engines will store.
+    Uploads follow the :class:`~planning.protocol.WorkerProtocol`'s rule (static,
+    or ``dynamic`` as in a WUKONG plan), so the plan stores exactly what the
+    engines will store.
     """
     column = {name: j for j, name in enumerate(estimates.profiles)}
     for w, p in worker_profile.items():
@@ -197,21 +198,36 @@ def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_m
             seq.setdefault(worker_of[t], []).append(t)
     else:
         seq = {w: list(ts) for w, ts in sequence.items()}
-    protocol = WorkerProtocol(workflow, dict(worker_of), dict(worker_profile), seq, dynamic=dynamic)
+    # Dynamic plans take the upload rule from the protocol itself; static plans use the evaluator's copy of
+    # the static rule (tests check it equals WorkerProtocol.handle_output), which skips building a protocol.
+    protocol = WorkerProtocol(workflow, dict(worker_of), dict(worker_profile), seq, dynamic=True) if dynamic else None
     layout = ev.layout(worker_of, seq, protocol)
     return ev.result(ev.run_estimates(layout, worker_profile, estimates))
 
 
-def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers: int) -> dict[str, float]:
+def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers: int,
+                 parents: Sequence[Sequence[int]] | None = None) -> dict[str, float]:
     """Two classic bounds on any plan's makespan (free transfers and start-ups).
 
     ``critical_path_s``: the critical path with every task on its fastest profile.
     ``work_over_capacity_s``: total work (each task at its fastest) over the plan's
-    worker count.  O(n + e).
+    worker count.  ``parents`` (task indices per task in topological order, e.g.
+    ``ScheduleEvaluator.parents``) skips the graph walk.  O(n + e).
     """
     fastest = np.asarray(estimates.exec_s).min(axis=1)
-    row = workflow.index()
-    length, _ = workflow.critical_path(task_weight={t: fastest[i] for t, i in row.items()})
+    if parents is None:
+        row = workflow.index()
+        length, _ = workflow.critical_path(task_weight={t: fastest[i] for t, i in row.items()})
+    else:
+        weight = fastest.tolist()
+        finish = [0.0] * len(weight)
+        for i, ps in enumerate(parents):
+            start = 0.0
+            for p in ps:
+                if finish[p] > start:
+                    start = finish[p]
+            finish[i] = start + weight[i]
+        length = max(finish, default=0.0)
     return {"critical_path_s": float(length), "work_over_capacity_s": float(fastest.sum() / max(1, n_workers))}
 
 

@@ -105,3 +105,15 @@ def test_registry_errors_and_custom_planner() -> None:
         assert plan.planner == "test-one-worker" and len(plan.workers) == 1
     finally:
         PLANNERS.pop("test-one-worker")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lower_bounds_from_index_lists_equal_the_graph_walk(seed: int) -> None:
+    from planning.plan import lower_bounds
+    from planning.schedule import ScheduleEvaluator
+
+    wf = generate("random_layered", tasks=50 + 20 * seed, seed=seed)
+    lam = load_catalog("lambda")
+    est = CostModel().estimate_workflow(wf, lam, "p95")
+    fast = lower_bounds(wf, lam, est, 7, parents=ScheduleEvaluator(wf, lam).parents)
+    assert fast == lower_bounds(wf, lam, est, 7) and fast["critical_path_s"] > 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
+from planning.schedule import ScheduleEvaluator
 from planning.workflow import Workflow
 
 
@@ -64,10 +65,12 @@ class Uniform(Planner):
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of = locality_workers(workflow)
         workers = sorted(set(worker_of.values()), key=lambda w: int(w[1:]))
+        evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
 
         def make(profile: str) -> Plan:
             return Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of,
-                                        {w: profile for w in workers}, planner=self.name, params=self.params)
+                                        {w: profile for w in workers}, planner=self.name, params=self.params,
+                                        evaluator=evaluator)
 
         if self.profile is not None:
             return make(catalog[self.profile].name)
@@ -79,11 +82,13 @@ class Uniform(Planner):
         if not candidates:
             raise PlanError(f"no profile of catalog {catalog.name!r} has the {memory_need:g} MB a task needs",
                             "add a larger profile to the catalog")
+        layout = evaluator.layout(worker_of)
+        makespan = {p.name: evaluator.run_estimates(layout, [p.name] * len(layout.workers), estimates).makespan_s
+                    for p in candidates}                 # the fast schedule: the same makespans as the plans
         for profile in candidates:
-            plan = make(profile.name)
-            if plan.makespan_s <= self.deadline:
-                return plan
-        best = min((make(p.name) for p in candidates), key=lambda p: p.makespan_s)
+            if makespan[profile.name] <= self.deadline:
+                return make(profile.name)
+        best = make(min(candidates, key=lambda p: makespan[p.name]).name)
         best.feasible = False
         best.notes.append(f"no profile meets the deadline {self.deadline:g} s; best makespan {best.makespan_s:.6g} s")
         return best
