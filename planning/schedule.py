@@ -25,8 +25,10 @@ topology and every transfer time once (O(n + e), transfers vectorised when the
 caller can), :meth:`ScheduleEvaluator.layout` fixes an assignment's worker
 numbering, order and uploads (O(n + e)), and :meth:`ScheduleEvaluator.run` times
 one choice of profiles with plain lists (O(n + e), no pandas) - what planners
-that try hundreds of profile changes need.  :func:`evaluate_schedule` is the same
-run wrapped in DataFrames for the final plan.
+that try hundreds of profile changes need.  :class:`Retimer` goes further for
+one-change-at-a-time searches: it re-times only the tasks a change reaches, with
+the same values.  :func:`evaluate_schedule` is the same run wrapped in
+DataFrames for the final plan.
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ class ScheduleEvaluator:
         self.parents: list[list[int]] = [[index[p] for p in pred[t]] for t in ids]
         self.children: list[list[int]] = [[index[c] for c in succ[t]] for t in ids]
         in_sizes = [[attrs["bytes"] for attrs in pred[t].values()] for t in ids]
+        self.in_edge_bytes: list[list[float]] = [[float(b) for b in sizes] for sizes in in_sizes]   # per parent
         self.in_bytes: list[float] = [float(sum(sizes)) for sizes in in_sizes]
         out = [float(max(attrs["bytes"] for attrs in succ[t].values())) if succ[t]
                else float(workflow.task(t).output_bytes or 0) for t in ids]

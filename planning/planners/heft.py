@@ -21,14 +21,20 @@ from planning.planners.base import Planner, register_planner
 from planning.schedule import ScheduleEvaluator
 
 
-def edge_comm_s(workflow, cost_model, sla, out_bytes: dict[str, float]) -> dict[tuple[str, str], float]:
-    """Seconds to move each edge between two workers: upload of the parent's output plus download of the edge."""
-    edges = workflow.edges()
-    if not edges:
+def edge_comm_s(evaluator: ScheduleEvaluator, cost_model, sla) -> dict[tuple[str, str], float]:
+    """Seconds to move each edge between two workers: upload of the parent's output plus download of the edge.
+
+    All edges at once (the cost model is vectorised), read from the evaluator's index lists.
+    """
+    ids, out = evaluator.ids, evaluator.out_bytes
+    pairs = [(ids[p], ids[i]) for i, ps in enumerate(evaluator.parents) for p in ps]
+    if not pairs:
         return {}
-    up = np.atleast_1d(cost_model.transfer_s(np.array([out_bytes[u] for u, _, _ in edges], dtype=float), "upload", sla))
-    down = np.atleast_1d(cost_model.transfer_s(np.array([b for _, _, b in edges], dtype=float), "download", sla))
-    return {(u, v): float(x) for (u, v, _), x in zip(edges, (up + down).tolist())}
+    up = np.atleast_1d(cost_model.transfer_s(
+        np.array([out[p] for ps in evaluator.parents for p in ps], dtype=float), "upload", sla))
+    down = np.atleast_1d(cost_model.transfer_s(
+        np.array([b for sizes in evaluator.in_edge_bytes for b in sizes], dtype=float), "download", sla))
+    return dict(zip(pairs, (up + down).tolist()))
 
 
 @register_planner("heft")
@@ -41,9 +47,8 @@ class Heft(Planner):
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
-        out = dict(zip(evaluator.ids, evaluator.out_bytes))
         profiles = list(estimates.profiles)
-        result = heft(workflow, estimates.exec_s, profiles, edge_comm_s(workflow, cost_model, sla, out),
+        result = heft(workflow, estimates.exec_s, profiles, edge_comm_s(evaluator, cost_model, sla),
                       workers_per_profile=self.workers_per_profile,
                       startup_s=[evaluator.startup_of(p) for p in profiles])
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, result.worker_of,
