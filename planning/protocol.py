@@ -162,8 +162,9 @@ class WorkerProtocol:
         """The largest out-edge (a sink's ``output_bytes`` hint); cached, engines ask once per task run."""
         value = self._output_bytes.get(task_id)
         if value is None:
-            sizes = [self.workflow.edge_bytes(task_id, c) for c in self._children[task_id]]
-            value = float(max(sizes)) if sizes else float(self.workflow.task(task_id).output_bytes or 0)
+            out_edges = self.workflow.graph._succ[task_id]
+            value = (float(max(a["bytes"] for a in out_edges.values())) if out_edges
+                     else float(self.workflow.task(task_id).output_bytes or 0))
             self._output_bytes[task_id] = value
         return value
 
