@@ -188,7 +188,13 @@ class Run:
     # ------------------------------------------------------------------ a logical worker
     def _worker(self, w: str, state: Any, start: float) -> Iterator[simpy.Event]:
         env, p, m, proto = self.env, self.p, self.m, self.protocol
-        index, ids, exec_s, rec = m.index, m.ids, self.exec_s, self.record
+        index, exec_s, rec = m.index, self.exec_s, self.record
+        planned_profile, children_ids = m.planned_profile, m.children_ids
+        arrival, counter, ready_at = self.arrival, self.counter, self.ready
+        next_task, handle_inputs, handle_execution = proto.next_task, proto.handle_inputs, proto.handle_execution
+        handle_output, task_done = proto.handle_output, proto.task_done
+        handle_downstream, after_downstream = proto.handle_downstream, proto.after_downstream
+        release, timeout, down_next, up_next = self._release, env.timeout, self.down.next, self.up.next
         profile = state.profile
         warm = self._take_warm(profile, start)
         startup = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
@@ -196,92 +202,99 @@ class Run:
         first, busy, count = True, 0.0, 0
         ran: set[str] = set()
         latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
-        T = self.t
+        if rec:
+            T = self.t
+            (c_worker, c_profile, c_cold, c_startup, c_wstart, c_dstart, c_dend, c_xstart, c_xend, c_uend, c_done,
+             c_out) = (T[k] for k in ("worker", "profile", "cold_start", "startup_s", "worker_start_s",
+                                      "download_start_s", "download_end_s", "exec_start_s", "exec_end_s",
+                                      "upload_end_s", "done_s", "output_bytes"))
         while True:
-            task = proto.next_task(state)
+            task = next_task(state)
             if task is None:
                 break
             i = index[task]
-            a = self.arrival[i]
+            a = arrival[i]
             if a is None:
                 event = env.event()
                 self.waiting[w] = (i, event)
                 yield event
-                a = self.arrival[i]
+                a = arrival[i]
             begin = a if a > free else free
-            inputs = proto.handle_inputs(task, w, ran)
-            if shared and inputs.fetch:
+            fetch = handle_inputs(task, w, ran).fetch
+            if fetch and shared:
                 if begin > env.now:
-                    yield env.timeout(begin - env.now)
-                dend = yield from self._move([f.nbytes for f in inputs.fetch], self.down)
+                    yield timeout(begin - env.now)
+                dend = yield from self._move([f.nbytes for f in fetch], self.down)
                 if dend < begin:
                     dend = begin
-            else:
-                download = 0.0
-                for f in inputs.fetch:  # free bandwidth: only latencies, in parallel
+            elif fetch:
+                download = 0.0   # free bandwidth: only latencies, in parallel
+                for f in fetch:
                     if f.nbytes > 0:
-                        d = latency * self.down.next()
+                        d = latency * down_next()
                         if d > download:
                             download = d
                 dend = begin + download
-            xs = dend + overhead
-            decision = proto.handle_execution(task, w)
-            if decision.profile == m.planned_profile[i]:
-                dur = exec_s[i]
             else:
-                dur = m.exec_on(i, decision.profile, None if self.exec_ratio is None else self.exec_ratio[i])
-            xe = xs + dur
-            out = proto.handle_output(task, w)
-            if out.store and out.nbytes > 0:
+                dend = begin
+            xs = dend + overhead
+            used = handle_execution(task, w).profile
+            if used == planned_profile[i]:
+                xe = xs + exec_s[i]
+            else:
+                xe = xs + m.exec_on(i, used, None if self.exec_ratio is None else self.exec_ratio[i])
+            out = handle_output(task, w)
+            nbytes = out.nbytes
+            if out.store and nbytes > 0:
                 if shared:
                     if xe > env.now:
-                        yield env.timeout(xe - env.now)
-                    done = yield from self._move([out.nbytes], self.up)
+                        yield timeout(xe - env.now)
+                    done = yield from self._move([nbytes], self.up)
                 else:
-                    done = xe + latency * self.up.next()
+                    done = xe + latency * up_next()
             else:
                 done = xe
-            proto.task_done(state, task)
+            task_done(state, task)
             ran.add(task)
             if rec:
-                T["worker"][i] = w
-                T["profile"][i] = decision.profile
-                T["cold_start"][i] = first and not warm
-                T["startup_s"][i] = startup if first else 0.0
-                T["worker_start_s"][i] = start if first else free
-                T["download_start_s"][i] = begin
-                T["download_end_s"][i] = dend
-                T["exec_start_s"][i] = xs
-                T["exec_end_s"][i] = xe
-                T["upload_end_s"][i] = done
-                T["done_s"][i] = done
-                T["output_bytes"][i] = out.nbytes
+                c_worker[i] = w
+                c_profile[i] = used
+                c_cold[i] = first and not warm
+                c_startup[i] = startup if first else 0.0
+                c_wstart[i] = start if first else free
+                c_dstart[i] = begin
+                c_dend[i] = dend
+                c_xstart[i] = xs
+                c_xend[i] = xe
+                c_uend[i] = done
+                c_done[i] = done
+                c_out[i] = nbytes
             busy += done - begin
             count += 1
-            self.completed += 1
             # the output is stored; one round trip updates the children's counters
             tdec = done + coord
             delay = tdec - env.now
-            yield env.timeout(delay if delay > 0 else 0.0)
-            kids = m.children_ids[i]
-            if not kids:
-                self._client_fetch(i, tdec)
+            yield timeout(delay if delay > 0 else 0.0)
+            kids = children_ids[i]
             ready = []
-            counter = self.counter
-            for c in kids:
-                j = index[c]
-                counter[j] -= 1
-                if counter[j] == 0:
-                    ready.append(c)
-                    self.ready[j] = tdec
-            decision_down = proto.handle_downstream(task, w, ready)
-            proto.after_downstream(state, decision_down)
-            for c in decision_down.run_here:
-                self._release(index[c], w, False, tdec, w)
-            for inv in decision_down.invocations:
-                self._release(index[inv.task], inv.worker, inv.start, tdec, w)
+            if kids:
+                for c in kids:
+                    j = index[c]
+                    counter[j] -= 1
+                    if counter[j] == 0:
+                        ready.append(c)
+                        ready_at[j] = tdec
+            else:
+                self._client_fetch(i, tdec)
+            decision = handle_downstream(task, w, ready)
+            after_downstream(state, decision)
+            for c in decision.run_here:
+                release(index[c], w, False, tdec, w)
+            for inv in decision.invocations:
+                release(index[inv.task], inv.worker, inv.start, tdec, w)
             free = tdec
             first = False
+        self.completed += count
         W = self.w
         W["worker"].append(w)
         W["profile"].append(profile)
