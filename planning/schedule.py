@@ -257,7 +257,8 @@ class ScheduleEvaluator:
         ids = self.ids
         missing = [t for t in ids if t not in worker_of]
         if missing:
-            raise PlanError(f"{len(missing)} task(s) have no worker, e.g. {missing[0]!r}", "assign every task to a worker")
+            raise PlanError(f"{len(missing)} task(s) have no worker, e.g. {missing[0]!r}",
+                            "assign every task to a worker")
         number: dict[str, int] = {}
         worker = []
         for t in ids:

@@ -101,7 +101,8 @@ class CriticalPathDowngrade(Planner):
                 if w in critical:
                     continue
                 price = catalog[profile[w]].price_per_s
-                cheaper = [p for p in ladder[rung_of[profile[w]] + 1:] if p.price_per_s < price and p.memory_mb >= need[w]]
+                cheaper = [p for p in ladder[rung_of[profile[w]] + 1:]
+                           if p.price_per_s < price and p.memory_mb >= need[w]]
                 if not cheaper:
                     continue
                 if budget is not None and evaluations >= budget:
