@@ -165,12 +165,19 @@ class Run:
             return
         t = t + p.invoke_s
         delay = t - self.env.now
-        if delay > 0:
+        if delay > 0 and start:
             self.env.timeout(delay).callbacks.append(lambda _e: self._deliver(i, worker, start, t))
         else:
             self._deliver(i, worker, start, t)
 
     def _deliver(self, i: int, worker: str, start: bool, t: float) -> None:
+        """The message reaches ``worker`` at ``t``.
+
+        A start runs at ``t`` (the keep-alive pool must be looked at then).  A
+        notification is handed over at once with its arrival time ``t``: the worker
+        begins the task at ``max(t, free)`` and steps to that time before using a
+        shared resource, so early hand-over changes nothing but saves an event.
+        """
         proto = self.protocol
         state = self.states.get(worker)
         if state is None:
