@@ -227,7 +227,7 @@ class _Run:
                 pipe.rpush(keys.launch_queue(self.s.pool),
                            encode_start(self.run_id, inv, spec, t0, subs[inv.worker] if inv.worker in inline else None))
             else:
-                pipe.rpush(self.k.inbox(inv.worker), f"{inv.task}|{t0!r}")
+                pipe.rpush(self.k.inbox(inv.worker), pickle.dumps((inv.task, t0, None, None), protocol=5))
         pipe.incrby(self.k.starts, starts)
         try:
             pipe.execute()
@@ -279,11 +279,14 @@ class _Run:
     def _events(self):
         """Block until at least one event arrives (or the watchdog's timeout); yield all queued ones."""
         timeout = max(0.05, min(1.0, self.s.lease_s / 2))
-        got = self.r.blpop([self.k.events], timeout=timeout)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.blpop([self.k.events], timeout=timeout)
+        pipe.lpop(self.k.events, 10_000)  # runs as soon as the BLPOP is served: one round trip
+        got, more = pipe.execute()
         if got is None:
             self._watchdog()
             return
-        items = [got[1]] + (self.r.lpop(self.k.events, 10_000) or [])
+        items = [got[1]] + (more or [])
         for item in items:
             kind, _, rest = item.decode().partition("|")
             yield kind, rest

@@ -92,6 +92,9 @@ class ExecutorSettings:
     ``inline_threshold_bytes``
         A worker's sub-DAG (its tasks' code and arguments) travels inside its start
         invocation when it pickles smaller than this; otherwise it is stored once.
+    ``inline_output_bytes``
+        A stored output up to this size also rides inside the notification or start
+        invocation the completion sends, saving the child a fetch round trip.
     ``constant_threshold_bytes``
         Task arguments that pickle larger than this are uploaded once, by content hash,
         and shared by every task and worker that uses them.
@@ -118,6 +121,7 @@ class ExecutorSettings:
     keep_keys: bool = False
     metrics_ttl_s: float = 7 * 86400.0
     inline_threshold_bytes: int = 64 * 1024
+    inline_output_bytes: int = 4096
     constant_threshold_bytes: int = 256 * 1024
     limits: bool = True
     max_processes: int = 512
@@ -136,7 +140,7 @@ class ExecutorSettings:
         if not isinstance(self.lease_s, (int, float)) or not self.lease_s >= 0.1:
             raise bad("lease_s", "a number of seconds >= 0.1")
         for name, minimum in (("retries", 0), ("max_replay_bytes", 0), ("inline_threshold_bytes", 0),
-                              ("constant_threshold_bytes", 1), ("max_processes", 1)):
+                              ("constant_threshold_bytes", 1), ("inline_output_bytes", 0), ("max_processes", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise bad(name, f"an integer >= {minimum}")

@@ -73,14 +73,15 @@ class RunSpec:
             self.n_parents = {t: len(self.protocol.parents(t)) for t in self.protocol.index}
 
 
-def encode_start(run_id: str, inv: Invocation, spec: RunSpec, t: float, sub: bytes | None = None) -> bytes:
+def encode_start(run_id: str, inv: Invocation, spec: RunSpec, t: float, sub: bytes | None = None,
+                 pre: dict[str, bytes] | None = None) -> bytes:
     """A start invocation for the launch queue: what the launcher needs to pick or fork a process."""
     profile = spec.protocol.profile_of(inv.worker)
     cpus, memory_mb = spec.profiles.get(profile, (None, None))
     s = spec.settings
     return pickle.dumps({"type": "start", "run": run_id, "worker": inv.worker, "task": inv.task,
                          "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "limits": s.limits,
-                         "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s, "t": t, "sub": sub}, protocol=5)
+                         "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s, "t": t, "sub": sub, "pre": pre}, protocol=5)
 
 
 def decode_start(data: bytes) -> dict[str, Any]:
@@ -169,6 +170,8 @@ class _LogicalWorker:
         self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.p.dynamic)
         self.p.notified(self.state, msg["task"])
         self.busy = 0.0
+        self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
+        self.decoded: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -195,19 +198,27 @@ class _LogicalWorker:
             self._finish(status)
 
     def _wait_notifications(self) -> None:
+        """Block for the next notification and take every other queued one in the same round trip.
+
+        ``BLPOP`` then ``LPOP n`` in one pipeline: the server runs the ``LPOP`` as soon
+        as the ``BLPOP`` is served, so a burst of notifications costs one round trip.
+        """
         timeout = max(0.1, min(1.0, self.s.lease_s / 2))
-        got = self.r.blpop([self.k.inbox(self.worker)], timeout=timeout)
+        inbox = self.k.inbox(self.worker)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.blpop([inbox], timeout=timeout)
+        pipe.lpop(inbox, 1000)
+        got, more = pipe.execute()
         if got is None:
             if not self.r.exists(self.k.live):
                 self.live = False
                 raise _Abort()
             return
-        items = [got[1]]
-        more = self.r.lpop(self.k.inbox(self.worker), 1000)
-        items += more or []
-        for item in items:
-            task_id, _, t = item.decode().rpartition("|")
-            self.ready_time.setdefault(task_id, float(t))
+        for item in [got[1], *(more or [])]:
+            task_id, t, parent, data = pickle.loads(item)
+            self.ready_time.setdefault(task_id, t)
+            if data is not None:
+                self.prefetched[parent] = data
             self.p.notified(self.state, task_id)
 
     # ------------------------------------------------------------------ one task
@@ -250,7 +261,7 @@ class _LogicalWorker:
         decided = None
         if not multi:
             decided = self.p.handle_downstream(task_id, self.worker, children)
-            self._queue_invocations(pipe, decided.invocations, row["exec_end"])
+            self._queue_invocations(pipe, decided.invocations, row["exec_end"], task_id, data)
         batch = self._due_batch()  # rows of earlier tasks ride in this round trip
         if multi or event:
             self.ctx.script.queue(pipe, self.k.deps, self.k.events, self.k.metrics, event, batch, multi)
@@ -264,7 +275,7 @@ class _LogicalWorker:
             decided = self.p.handle_downstream(task_id, self.worker, ready)
             if decided.invocations:
                 pipe = self.r.pipeline(transaction=False)
-                self._queue_invocations(pipe, decided.invocations, time.time())
+                self._queue_invocations(pipe, decided.invocations, time.time(), task_id, data)
                 pipe.execute()
         done = time.time()
         row["upload_end"] = upload_end
@@ -276,12 +287,27 @@ class _LogicalWorker:
         self.busy += done - row["download_start"]
 
     def _fetch(self, task_id: str, fetches) -> dict[str, Any]:
-        """All remote inputs of a task, in parallel (one pipeline when small, threads when large)."""
+        """All remote inputs of a task, in parallel (one pipeline when small, threads when large).
+
+        Outputs that arrived inside the notification or start invocation are not fetched again.
+        """
+        out: dict[str, Any] = {}
         plan = []
         for f in fetches:
             coded = f.parent in self.spec.coded
             n = None if coded else replay_bytes(f.nbytes, self.s.bytes_scale, self.s.max_replay_bytes)
-            plan.append((f.parent, coded, n))
+            data = self.prefetched.get(f.parent)
+            if data is not None:
+                if coded:  # decoded once, however many children of this worker read it
+                    if f.parent not in self.decoded:
+                        self.decoded[f.parent] = codec.loads_value(data)
+                    out[f.parent] = self.decoded[f.parent]
+                else:
+                    out[f.parent] = data[:n]
+            else:
+                plan.append((f.parent, coded, n))
+        if not plan:
+            return out
         total = sum(f.nbytes for f in fetches)
         if len(plan) == 1 or total < PIPELINE_FETCH_BYTES:
             pipe = self.r.pipeline(transaction=False)
@@ -298,7 +324,6 @@ class _LogicalWorker:
                     return self.r.get(self.k.out(parent))
                 return self.r.getrange(self.k.out(parent), 0, n - 1) if n else self.r.exists(self.k.out(parent))
             raw = list(self.ctx.pool.map(one, plan))
-        out: dict[str, Any] = {}
         for (parent, coded, n), data in zip(plan, raw):
             if data is None or data == 0:
                 self._fail(task_id, f"the output of parent {parent!r} of task {task_id!r} is not on the server "
@@ -357,14 +382,17 @@ class _LogicalWorker:
             return len(value)
         return int(getattr(value, "nbytes", 0) or 0)
 
-    def _queue_invocations(self, pipe: redis.client.Pipeline, invocations, t: float) -> None:
+    def _queue_invocations(self, pipe: redis.client.Pipeline, invocations, t: float, parent: str,
+                           data: bytes | None) -> None:
+        """Start or notify other workers; a small stored output rides along, saving the child a fetch."""
+        inline = data if data is not None and len(data) <= self.s.inline_output_bytes else None
         for inv in invocations:
             if inv.start:
-                msg = encode_start(self.run_id, inv, self.spec, t)
+                msg = encode_start(self.run_id, inv, self.spec, t, pre={parent: inline} if inline is not None else None)
                 pipe.incr(self.k.starts)
                 pipe.rpush(keys.launch_queue(self.s.pool), msg)
             else:
-                pipe.rpush(self.k.inbox(inv.worker), f"{inv.task}|{t!r}")
+                pipe.rpush(self.k.inbox(inv.worker), pickle.dumps((inv.task, t, parent, inline), protocol=5))
 
     # ------------------------------------------------------------------ metrics
     def _take_batch(self) -> bytes:

@@ -51,9 +51,11 @@ def test_a_cpu_bound_task_is_slower_on_a_smaller_profile() -> None:
     tries = []
     with Executor() as ex:
         for _ in range(3):  # a burst of unrelated load on 2 vCPUs can slow the unlimited run too
-            small, _ = _exec_seconds(ex, "small", 1_000_000)
+            small, small_cpu = _exec_seconds(ex, "small", 1_000_000)
             large, large_cpu = _exec_seconds(ex, "large", 1_000_000)
             tries.append((small, large, large_cpu))
+            # the quota itself, whatever the load: half a CPU means at least ~2x wall per CPU second
+            assert small > 1.6 * small_cpu, (small, small_cpu)
             if small > 1.4 * large:  # 0.5 CPU against 2 CPUs for one thread: about 2x (FACTS.md)
                 break
         result = ex.run(*_one_task("small"))
