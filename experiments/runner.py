@@ -88,8 +88,9 @@ class Engines:
         """Import the engines the config's phases need; a missing one is a clear error before anything runs."""
         engines = cls()
         if config.has("simulate"):
-            sim = _import("simulator", ("simulate", "monte_carlo", "Platform"), "simulate")
-            engines.simulate, engines.monte_carlo = sim.simulate, sim.monte_carlo
+            percentiles = any(sla.kind == "quantile" for sla in config.slas)
+            sim = _import("simulator", ("simulate", "Platform") + (("monte_carlo",) if percentiles else ()), "simulate")
+            engines.simulate, engines.monte_carlo = sim.simulate, getattr(sim, "monte_carlo", None)
             engines.platform = lambda model, settings, sla, sample, _p=sim.Platform: default_platform(
                 _p, model, settings, sla, sample)
         if config.has("execute") or config.has("profile"):
