@@ -70,10 +70,9 @@ def _dask_graph(wf: Workflow) -> dict:
     return graph
 
 
-def bench_overhead(sizes: list[int], repeats: int, dask_client) -> list[dict]:
+def bench_overhead(ex: Executor, sizes: list[int], repeats: int, dask_client) -> list[dict]:
     rows = []
-    settings = ExecutorSettings(keep_alive_s=120.0)
-    with Executor(settings=settings) as ex:
+    if True:
         for kind in ("chain", "fan-out"):
             for n in sizes:
                 for placement, (wf, worker_of) in _placements("chain" if kind == "chain" else "fan_out", n).items():
@@ -129,10 +128,9 @@ def _replay_pair(nbytes: int) -> Workflow:
                                {"b": ["a"]}, edge_bytes={("a", "b"): nbytes}, name=f"pair-{nbytes}")
 
 
-def bench_throughput(sizes_mib: list[int], repeats: int) -> list[dict]:
+def bench_throughput(ex: Executor, sizes_mib: list[int], repeats: int) -> list[dict]:
     rows = []
-    settings = ExecutorSettings(keep_alive_s=120.0, max_replay_bytes=64 * 2**20)
-    with Executor(settings=settings) as ex:
+    if True:
         r = ex.client
         for mib in sizes_mib:
             nbytes = mib * 2**20
@@ -191,14 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [1000] if args.quick else [1000, 10_000]
     repeats = 1 if args.quick else 3
 
-    cluster, dask_client = (None, None) if args.no_dask else _dask_cluster()
-    try:
-        overhead = bench_overhead(sizes, repeats, dask_client)
-    finally:
-        if dask_client is not None:
-            dask_client.close()
-            cluster.close()
-    throughput = bench_throughput([1, 10], 3 if args.quick else 5)
+    # The executor's launcher forks first: forking after dask started its threads is unsafe.
+    with Executor(settings=ExecutorSettings(keep_alive_s=600.0, max_replay_bytes=64 * 2**20)) as ex:
+        cluster, dask_client = (None, None) if args.no_dask else _dask_cluster()
+        try:
+            overhead = bench_overhead(ex, sizes, repeats, dask_client)
+        finally:
+            if dask_client is not None:
+                dask_client.close()
+                cluster.close()
+        throughput = bench_throughput(ex, [1, 10], 3 if args.quick else 5)
 
     worst_overhead = max(r["overhead_ms_per_task"] for r in overhead)
     worst_ratio = min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay"))

@@ -88,7 +88,7 @@ class Executor:
             return self
         endpoint = RedisEndpoint(self._requested_url).open()
         try:
-            self._client = endpoint.client()
+            self._client = endpoint.client(socket_timeout=30.0)  # blocking pops ask for <= 1 s
             self._client.ping()
             if self._local_launcher:
                 self.launcher_id = new_launcher_id()
@@ -331,6 +331,9 @@ class _Run:
         data = self.r.get(self.k.error)
         info = pickle.loads(data) if data else {"task": "?", "worker": "?", "traceback": "(no traceback stored)",
                                                 "attempts": 0}
+        if info.get("internal"):
+            self._abort(f"worker {info['worker']!r} hit an executor error while starting task {info['task']!r}:\n"
+                        f"{info['traceback'].rstrip()}", "report this as an executor bug, with the traceback")
         self._abort(f"task {info['task']!r} failed on worker {info['worker']!r} after {info['attempts']} "
                     f"attempt(s):\n{info['traceback'].rstrip()}",
                     "fix the task's code or inputs (the traceback above is from the worker)")

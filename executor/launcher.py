@@ -47,6 +47,8 @@ from executor.limits import AppliedLimits, ResourceLimiter, apply_thread_limits,
 __all__ = ["Launcher", "run_launcher", "new_launcher_id"]
 
 _PR_SET_PDEATHSIG = 1
+#: Socket timeout of every executor connection; blocking pops always ask for less.
+SOCKET_TIMEOUT_S = 30.0
 
 
 def new_launcher_id() -> str:
@@ -85,11 +87,18 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
             return  # the server went away: nothing left to serve
         cold = False
         keep_alive = float(msg.get("keep_alive_s", 0.0))
-        ctx.client.rpush(idle_key, ctx.pid)
-        got = ctx.client.blpop([inbox], timeout=keep_alive) if keep_alive > 0 else None
-        if got is None and ctx.client.lrem(idle_key, 0, ctx.pid) == 0:
-            # The launcher took this process from the idle list just now: its message is on the way.
-            got = ctx.client.blpop([inbox], timeout=5)
+        msg = None
+        try:
+            ctx.client.rpush(idle_key, ctx.pid)
+            deadline = time.monotonic() + keep_alive
+            got = None
+            while got is None and time.monotonic() < deadline:  # in slices: clients time out after 30 s
+                got = ctx.client.blpop([inbox], timeout=max(0.01, min(10.0, deadline - time.monotonic())))
+            if got is None and ctx.client.lrem(idle_key, 0, ctx.pid) == 0:
+                # The launcher took this process from the idle list just now: its message is on the way.
+                got = ctx.client.blpop([inbox], timeout=5)
+        except redis.RedisError:
+            return  # idle: nothing is lost by leaving
         msg = decode_start(got[1]) if got is not None else None
 
 
@@ -101,7 +110,7 @@ class Launcher:
         self.url = url
         self.pool = pool
         self.id = launcher_id or new_launcher_id()
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
         self._limiter = limiter
         self.children: dict[int, _Child] = {}
         self.cold_starts = 0

@@ -96,7 +96,7 @@ class ProcessContext:
     """One worker process: its connection, identity, caches of run specs and code."""
 
     def __init__(self, url: str, launcher_id: str, profile: str, limits: dict[str, Any]) -> None:
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, socket_timeout=30.0)
         self.launcher_id = launcher_id
         self.pid = os.getpid()
         self.host = socket.gethostname()
@@ -426,10 +426,26 @@ class _LogicalWorker:
 
 
 def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> None:
-    """Serve one start invocation: run the logical worker until the protocol says it is done."""
+    """Serve one start invocation: run the logical worker until the protocol says it is done.
+
+    An unexpected error (an executor bug, a corrupt message) is reported to the run
+    with its traceback before it propagates, so the client fails at once.
+    """
     began = time.time()
-    spec = ctx.spec(msg["run"])
-    if spec is None:  # the run ended (failed or cancelled) before this worker started
-        return
-    ctx.served += 1
-    _LogicalWorker(ctx, spec, msg, cold, began).run()
+    k = keys.RunKeys(msg["run"])
+    try:
+        spec = ctx.spec(msg["run"])
+        if spec is None:  # the run ended (failed or cancelled) before this worker started
+            return
+        ctx.served += 1
+        _LogicalWorker(ctx, spec, msg, cold, began).run()
+    except (redis.ConnectionError, _Abort):
+        raise
+    except Exception:
+        info = {"task": msg.get("task"), "worker": msg.get("worker"), "traceback": traceback.format_exc(),
+                "attempts": 0, "internal": True, "pid": ctx.pid, "host": ctx.host}
+        pipe = ctx.client.pipeline(transaction=True)
+        pipe.set(k.error, pickle.dumps(info), nx=True)
+        pipe.rpush(k.events, f"e|{msg.get('task')}")
+        pipe.execute()
+        raise

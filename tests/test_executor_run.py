@@ -212,3 +212,13 @@ def test_a_replayed_wfformat_execution_runs_at_a_small_scale(ex: Executor) -> No
     remote = [(p, c) for p, c, b in wf.edges() if b and plan.worker_of[p] != plan.worker_of[c]]
     for p, c in remote[:3]:
         assert row.at[c, "input_bytes"] >= min(wf.edge_bytes(p, c), 2**20)
+
+
+def test_a_process_idle_longer_than_a_socket_timeout_is_still_warm() -> None:
+    wf = generate("chain", length=2, units=10)
+    plan = _uniform(wf, "small")
+    with Executor(settings=ExecutorSettings(keep_alive_s=20.0)) as ex:
+        ex.run(wf, plan)
+        time.sleep(6.0)   # redis-py's default socket timeout is 5 s: idle waits must not hit it
+        second = ex.run(wf, plan)
+    assert second.meta["warm_starts"] == 1 and second.meta["cold_starts"] == 0
