@@ -170,8 +170,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
                 bar.set_postfix_str(cell.id, refresh=True)
                 tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
                                                   engines, executor)
-                if summary.get("limits_enforced"):
-                    limits.add(summary["limits_enforced"])
+                limits.update(filter(None, (summary.get("limits_enforced") or "").split("; ")))
                 store.write_cell(cell.id, tables, summary, files)
                 session["cells_run"] += 1
                 bar.update(1)
@@ -253,8 +252,7 @@ def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_Profi
         history["cell_id"] = job.run_id
         histories.append(history)
         enforced = _limits_text(getattr(result, "meta", {}) or {})
-        if enforced:
-            limits.add(enforced)
+        limits.update(filter(None, (enforced or "").split("; ")))
         runs.append({"workflow": job.workflow, "profile": job.profile, "repetition": job.repetition,
                      "run_id": job.run_id, "tasks": len(trace.tasks), "planned_makespan_s": plan.makespan_s,
                      "real_makespan_s": trace.makespan_s, "real_cost": trace.cost, "limits_enforced": enforced})
@@ -340,9 +338,17 @@ def _tag(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:
 
 
 def _limits_text(meta: dict[str, Any]) -> str | None:
+    """What the executor enforced in one run, one ``profile: ...`` clause per profile (None if it did not say)."""
     value = meta.get("limits_enforced")
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, dict) and isinstance(value.get("by_profile"), dict):
+        clauses = []
+        for profile, v in sorted(value["by_profile"].items()):
+            quota = (f" quota {int(v['cpu_quota_us']) / int(v['cpu_period_us']):g} CPU"
+                     if str(v.get("cpu_quota_us", "")).isdigit() and str(v.get("cpu_period_us", "")).isdigit() else "")
+            clauses.append(f"{profile}: cpu {v.get('cpu')}{quota}, memory {v.get('memory')}, threads {v.get('threads')}")
+        return "; ".join(clauses)
     return json.dumps(value, sort_keys=True, default=str)
 
 
