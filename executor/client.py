@@ -19,6 +19,7 @@ them); a failed run first has its processes killed by their launchers.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import multiprocessing
 import pickle
@@ -33,7 +34,7 @@ import redis
 
 from executor import codec, keys
 from executor.launcher import new_launcher_id, run_launcher
-from executor.limits import probe_limits
+from executor.limits import cleanup_stale_cgroups, probe_limits
 from executor.server import RedisEndpoint, redacted_url
 from executor.settings import ExecutorSettings
 from executor.tracing import build_trace, limits_summary
@@ -117,6 +118,8 @@ class Executor:
                 if self._launcher.is_alive():
                     self._launcher.kill()
                     self._launcher.join(timeout=5)
+                    with contextlib.suppress(OSError):
+                        cleanup_stale_cgroups()  # the killed launcher's cgroups (its pid is in their names)
                 self._launcher = None
         finally:
             if self._client is not None:

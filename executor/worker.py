@@ -172,6 +172,7 @@ class _LogicalWorker:
         self.busy = 0.0
         self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
         self.decoded: dict[str, Any] = {}
+        self.local_children: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -245,7 +246,7 @@ class _LogicalWorker:
         value, attempt = self._execute(task_id, values)
         row["exec_end"] = time.time()
         row["attempt"] = attempt
-        self.memory[task_id] = value
+        self._remember(task_id, value, decision.local)
         # handle_output + counters + (when the ready set is known locally) downstream
         out = self.p.handle_output(task_id, self.worker)
         data = self._encode(task_id, value) if out.store else None
@@ -285,6 +286,26 @@ class _LogicalWorker:
             self.ready_time.setdefault(c, done)
         self.p.after_downstream(self.state, decided)
         self.busy += done - row["download_start"]
+
+    def _remember(self, task_id: str, value: Any, local_parents) -> None:
+        """Keep an output in memory while a child planned here still needs it (static plans).
+
+        A dynamic worker may yet continue any child (the last parent to finish decides),
+        so it keeps every output of its run.
+        """
+        if self.p.dynamic:
+            self.memory[task_id] = value
+            return
+        if self.local_children is None:
+            seq = self.p.sequence.get(self.worker, [])
+            mine = set(seq)
+            self.local_children = {t: sum(1 for c in self.p.children(t) if c in mine) for t in seq}
+        for p in local_parents:
+            self.local_children[p] -= 1
+            if self.local_children[p] <= 0:
+                self.memory.pop(p, None)
+        if self.local_children.get(task_id, 0) > 0:
+            self.memory[task_id] = value
 
     def _fetch(self, task_id: str, fetches) -> dict[str, Any]:
         """All remote inputs of a task, in parallel (one pipeline when small, threads when large).
