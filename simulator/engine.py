@@ -22,7 +22,9 @@ invoke or start.  The world around it is the :class:`~simulator.platform.Platfor
 
 from __future__ import annotations
 
+import gc
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -64,6 +66,19 @@ def draw(model: CompiledModel, rng: np.random.Generator) -> Draws:
                  noise.upload[rng.integers(0, len(noise.upload), size=pool)],
                  noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
                  noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a run allocates many short-lived events and its full
+    collections would rescan them all (x1.4 slower at 100k tasks); cycles are collected afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Pool:
@@ -136,7 +151,8 @@ class Run:
             i = self.m.index[inv.task]
             self.ready[i] = start
             self._release(i, inv.worker, inv.start, start, None)
-        self.env.run()
+        with paused_gc():
+            self.env.run()
         if self.completed < self.m.n:
             unfinished = [self.m.ids[i] for i in range(self.m.n) if self.ready[i] != self.ready[i]
                           or self.arrival[i] is None] or ["?"]

@@ -16,7 +16,7 @@ from planning.protocol import WorkerProtocol
 from planning.sla import SLA
 from planning.trace import Trace
 from planning.workflow import Workflow
-from simulator.engine import Run, RunResult, draw
+from simulator.engine import Run, RunResult, draw, paused_gc
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 
@@ -59,13 +59,15 @@ def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platfo
     ``protocol`` is a :class:`WorkerProtocol` (subclass) to interpret instead of
     the plan's default one.
     """
-    model = compile_plan(workflow, plan, cost_model, protocol=protocol, durations=durations)
-    platform = platform if platform is not None else default_platform(cost_model, plan, sample)
-    result = run_once(model, platform, sample=sample, seed=seed)
+    with paused_gc():
+        model = compile_plan(workflow, plan, cost_model, protocol=protocol, durations=durations)
+        platform = platform if platform is not None else default_platform(cost_model, plan, sample)
+        result = run_once(model, platform, sample=sample, seed=seed)
     run_id = run_id if run_id is not None else f"sim-{plan.planner}-{SLA.parse(plan.sla).name}" + (f"-s{seed}" if sample else "")
     meta = {"run_id": run_id, "engine": "simulate", "workflow": workflow.name, "planner": plan.planner,
             "sla": SLA.parse(plan.sla).name, "sample": bool(sample), "seed": seed, "platform": platform.to_dict()}
-    return to_trace(model, result, run_id, meta)
+    with paused_gc():
+        return to_trace(model, result, run_id, meta)
 
 
 def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[str, Any]) -> Trace:
