@@ -138,3 +138,22 @@ def test_cli(capsys) -> None:
     info = json.loads(capsys.readouterr().out)
     assert info["planner"] == "wukong" and info["dynamic"] is True and info["workers"] == 5
     assert info["makespan_s"] >= info["lower_bound_s"] > 0
+
+
+@pytest.mark.parametrize("name, kw", [("random_layered", {"tasks": 80, "seed": 2}), ("gemm", {}), ("fork_join", {})])
+def test_the_simulator_places_and_times_tasks_as_predicted(name: str, kw: dict) -> None:
+    """The simulator interprets the same protocol: on a platform with the plan's overheads only, it agrees exactly."""
+    import math
+
+    from simulator.platform import Platform
+    from simulator.simulate import simulate
+
+    wf = generate(name, **kw)
+    model = CostModel(latency_s=0.0, bandwidth_Bps=1e30, cold_start_s=0.3, warm_start_s=0.0)
+    plan = get_planner("wukong", profile="medium").plan(wf, LOCAL, model, MEAN)
+    platform = Platform.from_cost_model(model, "mean", storage_bandwidth_Bps=math.inf, keep_alive_s=0.0,
+                                        invoke_s=0.0, coordination_s=0.0)
+    trace = simulate(wf, plan, model, platform=platform)
+    simulated = trace.tasks.set_index("task_id")["worker"].to_dict()
+    assert simulated == plan.worker_of
+    assert trace.makespan_s == pytest.approx(plan.makespan_s, rel=1e-12)
