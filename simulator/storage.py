@@ -15,6 +15,7 @@ request is plain arithmetic, with no SimPy event at all.
 from __future__ import annotations
 
 import heapq
+import math
 from typing import Any
 
 import simpy
@@ -72,9 +73,12 @@ class SharedLink:
             return  # superseded by an earlier wake-up
         self._pending = None
         self._advance()
+        now, heap = self.env.now, self._heap
         slack = 1e-9 * max(1.0, self._served)
-        while self._heap and self._heap[0][0] <= self._served + slack:
-            heapq.heappop(self._heap)[2].succeed()
+        # done: its bytes are served, or what is left would finish within the clock's resolution
+        while heap and (heap[0][0] <= self._served + slack
+                        or now + (heap[0][0] - self._served) * len(heap) / self.bandwidth <= now):
+            heapq.heappop(heap)[2].succeed()
         self._reschedule()
 
 

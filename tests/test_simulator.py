@@ -154,3 +154,14 @@ def test_a_plan_of_another_workflow_is_refused() -> None:
         simulate(other, plan_of(wf, {"a": "w0", "b": "w0"}), FREE)
     with pytest.raises(PlanError, match="durations"):
         simulate(wf, plan_of(wf, {"a": "w0", "b": "w0"}), FREE, durations={"a": 1.0})
+
+
+@pytest.mark.timeout(60)
+def test_tiny_transfers_late_in_a_long_run_finish() -> None:
+    # regression: a transfer whose remaining time is below the clock's resolution must complete
+    # (it used to wake the link at the same instant forever)
+    wf = workflow({("a", "b"): 3, ("a", "c"): 5, ("b", "d"): 7, ("c", "d"): 1}, "abcd")
+    plan = plan_of(wf, {"a": "w0", "b": "w1", "c": "w2", "d": "w0"})
+    trace, t, _ = run(wf, plan, {k: 1e-7 for k in "abcd"}, workflow_start_s=1e9, storage_bandwidth_Bps=1e12,
+                      storage_latency_s=1e-9)
+    assert trace.makespan_s >= 1e9 and t["done_s"].notna().all()
