@@ -47,7 +47,6 @@ class MonteCarloResult:
     costs: np.ndarray
     frame: pd.DataFrame      # replication, seed, makespan_s, cost
     sla: SLA
-    deterministic_makespan_s: float = float("nan")
 
     def summary(self, sla: "SLA | str | None" = None) -> dict[str, Any]:
         """``makespan_s`` and ``cost`` are the SLA statistic of their distributions (e.g. p95 of makespans,
