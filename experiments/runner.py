@@ -168,8 +168,11 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
             store.write_json("cost_model.json", cost_model.to_dict())
             for cell in todo:
                 bar.set_postfix_str(cell.id, refresh=True)
-                tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
-                                                  engines, executor)
+                try:
+                    tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
+                                                      engines, executor)
+                except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
+                    raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
                 limits.update(filter(None, (summary.get("limits_enforced") or "").split("; ")))
                 store.write_cell(cell.id, tables, summary, files)
                 session["cells_run"] += 1

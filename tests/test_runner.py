@@ -169,7 +169,7 @@ def test_replayed_wfformat_workflow_plans_and_simulates(tmp_path: Path) -> None:
     data = Path(__file__).resolve().parents[1] / "experiments" / "data"
     cfg = parse_config({"phases": ["plan", "simulate"], "slas": ["mean"],
                         "workflow": [{"spec": str(data / "blast-chameleon-small-001.json"), "name": "blast"}],
-                        "planner": [{"name": "heft"}, {"name": "uniform", "params": {"profile": "small"}}]},
+                        "planner": [{"name": "heft"}, {"name": "uniform", "params": {"profile": "large"}}]},
                        name="blast")
     outcome = run(cfg, tmp_path / "r")
     s = outcome.results.summary
