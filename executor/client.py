@@ -209,12 +209,12 @@ class _Run:
         initial = self.protocol.initial_invocations()
         inline = {inv.worker for inv in initial if inv.start and not self.protocol.dynamic
                   and len(subs[inv.worker]) < self.s.inline_threshold_bytes}
+        spec_blob = codec.dumps_code(spec)
         prepare_s = time.perf_counter() - prep0
-        t0 = time.time()
-        spec.t0 = self._t0 = t0
+        t0 = self._t0 = time.time()  # submission: everything before is preparation (meta prepare_s)
         pipe = self.r.pipeline(transaction=False)
         pipe.set(self.k.live, "1")
-        pipe.set(self.k.protocol, codec.dumps_code(spec))
+        pipe.set(self.k.protocol, spec_blob)
         for digest, data in constants.items():
             pipe.set(self.k.const(digest), data)
         multi = {t: n for t, n in spec.n_parents.items() if n > 1}
@@ -235,8 +235,13 @@ class _Run:
         try:
             pipe.execute()
             return self._wait(t0, prepare_s)
-        except BaseException:
-            self._cleanup(keep_metrics=True)
+        except ExecutionError:
+            raise  # _abort already stopped the run's processes and removed its keys
+        except BaseException:  # e.g. Ctrl-C: stop the workers first, or late writes would leave keys behind
+            with contextlib.suppress(Exception):
+                self._cancel()
+            with contextlib.suppress(Exception):
+                self._cleanup(keep_metrics=True)
             raise
 
     # ------------------------------------------------------------------ wait

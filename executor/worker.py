@@ -173,6 +173,7 @@ class _LogicalWorker:
         self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
         self.decoded: dict[str, Any] = {}
         self.local_children: dict[str, int] | None = None
+        self.ran: set[str] = set()
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -230,7 +231,7 @@ class _LogicalWorker:
                                "worker_start": worker_start, "cold_start": self.cold and first,
                                "startup_s": (self.began - self.invoked_at) if first else 0.0}
         # handle_inputs
-        decision = self.p.handle_inputs(task_id, self.worker, self.state.ran)
+        decision = self.p.handle_inputs(task_id, self.worker, self.ran)  # a set: O(1) membership
         row["download_start"] = time.time()
         values = {p: self.memory[p] for p in decision.local}
         in_bytes = sum(self._nbytes(self.memory[p]) for p in decision.local)
@@ -259,6 +260,7 @@ class _LogicalWorker:
         if data is not None:
             pipe.set(self.k.out(task_id), data)
         self.p.task_done(self.state, task_id)
+        self.ran.add(task_id)
         decided = None
         if not multi:
             decided = self.p.handle_downstream(task_id, self.worker, children)
