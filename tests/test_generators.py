@@ -65,12 +65,13 @@ def test_json_round_trip_keeps_code_importable(name):
     assert all(np.array_equal(np.asarray(a[s]), np.asarray(b[s])) for s in wf.sinks())
 
 
-def test_defaults_run_for_real_in_a_few_seconds():
-    t0 = time.perf_counter()
+def test_defaults_run_for_real():
+    # Speed belongs to benchmarks/; here: every default size runs and yields every sink.
     for name in GENERATORS:
         if name in SMALL:
-            run_locally(generate(name))
-    assert time.perf_counter() - t0 < 15  # ~1.5 s on a quiet 2-core machine
+            wf = generate(name)
+            results = run_locally(wf)
+            assert set(results) >= set(wf.sinks()) and all(results[s] is not None for s in wf.sinks())
 
 
 # ---------------------------------------------------------------- shapes
@@ -187,12 +188,9 @@ def test_random_layered_explicit_layers_and_errors():
         gens.random_layered(tasks=0)
 
 
-def test_random_layered_builds_10k_tasks_fast():
-    t0 = time.perf_counter()
-    wf = gens.random_layered(tasks=10_000, seed=1)
-    elapsed = time.perf_counter() - t0
-    assert len(wf) == 10_000
-    assert elapsed < 3.0  # ~0.3 s measured; generous for loaded CI machines
+def test_random_layered_builds_10k_tasks():
+    wf = gens.random_layered(tasks=10_000, seed=1)   # its build time is measured by benchmarks/bench_planning.py
+    assert len(wf) == 10_000 and wf.depth == round(10_000 ** 0.5)
 
 
 # ---------------------------------------------------------------- specs and registry
