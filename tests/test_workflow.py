@@ -170,14 +170,15 @@ def test_parent_listed_twice_is_one_edge():
     assert wf.edges() == [("a", "b", 10)]
 
 
-def test_validation_is_linear_on_large_dags():
-    # nx.find_cycle over a 10k-task DAG took seconds; validation must stay fast.
-    import time
+def test_validation_of_a_large_dag_passes_and_finds_a_late_cycle():
+    # Validation speed is measured by benchmarks; here its verdicts on a large graph.
     from planning.generators import random_layered
     wf = random_layered(tasks=3000, seed=3)
-    t0 = time.perf_counter()
     wf.validate()
-    assert time.perf_counter() - t0 < 0.5
+    order = wf.topological_order()
+    wf.graph.add_edge(order[-1], order[0], bytes=0)
+    with pytest.raises(WorkflowError, match="cycle"):
+        wf.validate()
 
 
 # ---------------------------------------------------------------- structure hash
