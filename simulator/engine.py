@@ -5,7 +5,9 @@ one SimPy process per *logical worker*, plain lists indexed by topological
 position, and phases without shared resources computed arithmetically, so a
 task costs one SimPy timeout (to its counter update) plus, when it must wait,
 one event for its notification.  Phases that use a shared resource (finite
-storage bandwidth, the serial stager) are stepped through SimPy time.
+storage bandwidth, the serial stager) are stepped through SimPy time; a
+transfer's latency (not shared) is added after its bytes have gone through the
+shared link, which leaves an uncontended transfer's time unchanged.
 
 Timestamps are carried exactly (``begin = max(arrival, free)``, ``end = begin +
 duration``), the same recurrence as :mod:`planning.schedule`, so with no

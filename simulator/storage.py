@@ -15,8 +15,6 @@ request is plain arithmetic, with no SimPy event at all.
 from __future__ import annotations
 
 import heapq
-import math
-from typing import Any
 
 import simpy
 
@@ -92,8 +90,3 @@ class FifoServer:
         start = arrival if arrival > self.free_at else self.free_at
         self.free_at = start + work
         return self.free_at
-
-
-def succeed_later(env: simpy.Environment, delay: float, callback: Any) -> None:
-    """Call ``callback()`` after ``delay`` simulated seconds (no process, one timeout)."""
-    env.timeout(delay).callbacks.append(lambda _e: callback())
