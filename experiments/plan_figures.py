@@ -62,10 +62,14 @@ def draw_workflow(workflow: Workflow, tasks: pd.DataFrame, ax=None, labels: bool
     return ax
 
 
-def draw_gantt(tasks: pd.DataFrame, ax=None, title: str = "plan", xmax: float | None = None):
-    """One row per worker; download, execute and upload bars coloured by profile."""
+def draw_gantt(tasks: pd.DataFrame, ax=None, title: str = "plan", xmax: float | None = None,
+               colours: dict[str, tuple] | None = None):
+    """One row per worker; download, execute and upload bars coloured by profile.
+
+    ``colours`` (profile -> colour) keeps colours the same across several charts.
+    """
     ax = ax or plt.subplots(figsize=(9, 4))[1]
-    colours = profile_colours(tasks["profile"])
+    colours = colours or profile_colours(tasks["profile"])
     workers = sorted(tasks["worker"].unique(), key=lambda w: (len(w), w))
     row = {w: i for i, w in enumerate(workers)}
     for _, task in tasks.iterrows():

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from experiments.plan_figures import draw_gantt  # noqa: E402
+from experiments.plan_figures import draw_gantt, profile_colours  # noqa: E402
 
 #: Engine -> (summary column, colour, label).
 ENGINES = (("planned_makespan_s", "#4C72B0", "planned"), ("simulated_makespan_s", "#DD8452", "simulated"),
@@ -144,18 +144,33 @@ def gantt_pair(plans: pd.DataFrame, other: pd.DataFrame, cell_ids: Sequence[str]
             for c in cell_ids]
     fig, axes = plt.subplots(len(cell_ids), 2, figsize=(14, sum(max(2.2, 1.2 + 0.25 * n) for n in rows)),
                              squeeze=False, gridspec_kw={"height_ratios": [max(2.2, 1.2 + 0.25 * n) for n in rows]})
+    colours = profile_colours(pd.concat([plans["profile"], other["profile"]]))
     for row, cell in zip(axes, cell_ids):
-        planned, actual = plans[plans["cell_id"] == cell], other[other["cell_id"] == cell]
+        planned = _short_workers(plans[plans["cell_id"] == cell])
+        actual = _short_workers(other[other["cell_id"] == cell])
         spans = [planned["done_s"].max(), actual["done_s"].max()]
         if summary is not None and (summary["cell_id"] == cell).any():
             s = summary[summary["cell_id"] == cell].iloc[0]
             spans += [s.get("planned_makespan_s", np.nan), s.get(f"{'real' if other_name == 'real' else 'sim_trace'}"
                                                                   "_makespan_s", np.nan)]
         xmax = 1.05 * np.nanmax(spans)
-        draw_gantt(planned, row[0], f"{cell}: planned", xmax=xmax)
-        draw_gantt(actual, row[1], f"{cell}: {other_name}", xmax=xmax)
+        label = " ".join(planned[["planner", "sla"]].iloc[0]) + f" r{planned['repetition'].iloc[0]}" \
+            if {"planner", "sla", "repetition"} <= set(planned.columns) else cell
+        draw_gantt(planned, row[0], f"{label}: planned", xmax=xmax, colours=colours)
+        draw_gantt(actual, row[1], f"{label}: {other_name}", xmax=xmax, colours=colours)
     fig.tight_layout()
     return fig
+
+
+def _short_workers(tasks: pd.DataFrame, width: int = 18) -> pd.DataFrame:
+    """Long worker ids (dynamic plans name workers after a task) cut in the middle, so the chart keeps its width."""
+    names = tasks["worker"].astype(str)
+    if names.str.len().max() <= width:
+        return tasks
+    keep = (width - 1) // 2
+    out = tasks.copy()
+    out["worker"] = [n if len(n) <= width else f"{n[:keep]}~{n[-keep:]}" for n in names]
+    return out
 
 
 def gantt_cells(summary: pd.DataFrame, workflow: str, max_cells: int = 4) -> list[str]:
