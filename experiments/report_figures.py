@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from experiments.plan_figures import draw_gantt, profile_colours  # noqa: E402
@@ -205,9 +206,9 @@ def cost_vs_makespan(summary: pd.DataFrame) -> Figure | None:
             if measured:
                 ax.scatter(g[measured[0]], g[measured[1]], color=colours[planner], marker=markers[sla], s=50,
                            label=f"{planner} {sla}")
-                for _, r in g.iterrows():
-                    ax.plot([r["planned_makespan_s"], r[measured[0]]], [r["planned_cost"], r[measured[1]]],
-                            color=colours[planner], linewidth=0.6, alpha=0.5)
+                segments = np.stack([g[["planned_makespan_s", "planned_cost"]].to_numpy(float),
+                                     g[[measured[0], measured[1]]].to_numpy(float)], axis=1)
+                ax.add_collection(LineCollection(segments, colors=[colours[planner]], linewidths=0.6, alpha=0.5))
             else:
                 ax.scatter([], [], color=colours[planner], marker=markers[sla], label=f"{planner} {sla}")
         ax.set_xlabel("makespan (s)")
