@@ -176,3 +176,10 @@ def test_replayed_wfformat_workflow_plans_and_simulates(tmp_path: Path) -> None:
     assert len(s) == 2 and s["simulated_makespan_s"].gt(0).all()
     assert (s["simulated_makespan_s"] / s["planned_makespan_s"]).between(0.9, 1.5).all()
     assert len(outcome.results.sim_tasks) == 2 * 43
+
+
+def test_progress_bar_shows_the_current_cell_and_time_left(tmp_path: Path, capsys) -> None:
+    run_experiment(config(repetitions=1), tmp_path / "r", progress=True, log=lambda msg: None)
+    err = capsys.readouterr().err
+    assert "8/8" in err and "chain.critical-path.p95.r0" in err
+    assert "<00:00" in err, "elapsed<remaining, tqdm's time left"
