@@ -130,6 +130,13 @@ def _html(results: Results, sections: list[tuple[str, str, str]], skipped: dict[
                      f"<a href='figures/{fig_name}.svg'><img src='figures/{fig_name}.png' alt='{html.escape(title)}'></a>")
     if skipped:
         parts.append("<p>Not drawn (nothing to show): " + html.escape(", ".join(skipped)) + ".</p>")
+    runs = results.profile_runs
+    if len(runs):
+        cols = [c for c in ("workflow", "profile", "repetition", "tasks", "planned_makespan_s", "real_makespan_s",
+                            "real_cost") if c in runs]
+        parts.append("<h2>Profile phase</h2><p>Each workflow run for real on every profile of the catalog; the cost "
+                     "model the plans used was fitted on these runs' history.</p>")
+        parts.append(runs[cols].to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="summary"))
     parts.append("<h2>Provenance</h2><dl>")
     parts += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts]
     parts.append("</dl><h2>Config</h2><pre>" + html.escape(results.config_text) + "</pre></body></html>")

@@ -66,6 +66,7 @@ def test_every_figure_from_saved_results_alone(real_results: Path) -> None:
     for name in ALL_FIGURES:
         assert f"figures/{name}.png" in page and f"figures/{name}.svg" in page
     assert "<table" in page and "critical-path" in page and "Provenance" in page and "git revision" in page
+    assert "Profile phase" in page and page.count("<table") == 2
 
 
 def test_summary_table_holds_planned_simulated_real(real_results: Path) -> None:
