@@ -27,6 +27,7 @@ deadlock (the client refuses plans above ``ExecutorSettings.max_processes``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import secrets
@@ -179,6 +180,7 @@ class Launcher:
         if pid == 0:  # the worker process
             code = 0
             try:
+                gc.freeze()  # the inherited heap is never garbage: keep collections from walking it
                 die_with_parent()
                 if applied is not None:
                     applied.join_self()
