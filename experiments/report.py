@@ -56,8 +56,14 @@ def format_table(summary: pd.DataFrame) -> str:
     return table.to_string(index=False, formatters=formats, na_rep="-")
 
 
-def make_report(results_dir: str | Path, out_dir: str | Path | None = None, *, max_gantt_cells: int = 4) -> Report:
-    """Draw every figure from the saved tables of ``results_dir``; write PNG + SVG and ``index.html``."""
+def make_report(results_dir: str | Path, out_dir: str | Path | None = None, *, max_gantt_cells: int = 4,
+                max_gantt_workflows: int = 4) -> Report:
+    """Draw every figure from the saved tables of ``results_dir``; write PNG + SVG and ``index.html``.
+
+    Gantt charts are drawn for the first ``max_gantt_workflows`` workflows (each up to
+    ``max_gantt_cells`` planners): one chart per task phase is slow to draw, and a
+    study of many workflows reads them from the tables rather than from pictures.
+    """
     results = load_results(results_dir)
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "report"
     figures_dir = out / "figures"
@@ -68,7 +74,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, *, m
     def emit(name: str, title: str, caption: str, draw: Callable[[], object]) -> None:
         fig = draw()
         if fig is None:
-            report.skipped[name] = caption
+            report.skipped[name] = "nothing to show"
             return
         with plt.rc_context({"svg.fonttype": "none"}):   # SVG text stays text: smaller, faster, searchable
             for ext in ("png", "svg"):
@@ -86,7 +92,10 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, *, m
          "(predicted minus real, joined on task id).",
          lambda: rf.prediction_error(s, results.plans, results.sim_tasks, results.real_tasks))
     other, other_name = (results.real_tasks, "real") if results.has_real else (results.sim_tasks, "simulated")
-    for wf in dict.fromkeys(s["workflow"]) if len(s) else []:
+    workflows = list(dict.fromkeys(s["workflow"])) if len(s) else []
+    for wf in workflows[max_gantt_workflows:]:
+        report.skipped[f"gantt-{_slug(wf)}"] = f"only the first {max_gantt_workflows} workflows get a Gantt chart"
+    for wf in workflows[:max_gantt_workflows]:
         cells = rf.gantt_cells(s, wf, max_gantt_cells)
         emit(f"gantt-{_slug(wf)}", f"Gantt: {wf}, planned vs {other_name}",
              f"Each planner at the first SLA: the plan (left) and the {other_name} run (right) on one time axis, "
@@ -129,7 +138,7 @@ def _html(results: Results, sections: list[tuple[str, str, str]], skipped: dict[
         parts.append(f"<h3>{html.escape(title)}</h3><p>{html.escape(caption)}</p>"
                      f"<a href='figures/{fig_name}.svg'><img src='figures/{fig_name}.png' alt='{html.escape(title)}'></a>")
     if skipped:
-        parts.append("<p>Not drawn (nothing to show): " + html.escape(", ".join(skipped)) + ".</p>")
+        parts.append("<p>Not drawn: " + html.escape("; ".join(f"{k} ({v})" for k, v in skipped.items())) + ".</p>")
     runs = results.profile_runs
     if len(runs):
         cols = [c for c in ("workflow", "profile", "repetition", "tasks", "planned_makespan_s", "real_makespan_s",

@@ -115,3 +115,11 @@ def test_figures_skip_what_is_not_there() -> None:
 def test_report_of_a_non_results_directory(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="not a planlab results directory"):
         make_report(tmp_path)
+
+
+def test_gantt_charts_are_bounded_for_many_workflows(tmp_path: Path) -> None:
+    run_experiment(parse_config({**SIMULATED, "slas": ["mean"]}, name="sim"), tmp_path / "r", progress=False,
+                   log=lambda m: None)
+    report = make_report(tmp_path / "r", max_gantt_workflows=1)
+    assert "gantt-fj" in report.figures and "gantt-hw" not in report.figures
+    assert "first 1 workflows" in report.skipped["gantt-hw"] and "gantt-hw" in report.index.read_text()
