@@ -22,7 +22,6 @@ def test_the_three_notebooks_exist() -> None:
 def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch) -> None:
     # the kernel imports planlab from this checkout, and writes nothing into it
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("PLANLAB_RESULTS", raising=False)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     nb = nbformat.read(path, as_version=4)
