@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory) -> tuple[Path, str]:
     buffer = io.StringIO()
     capture.setattr(sys, "stdout", buffer)
     try:
-        assert main(["run", str(TINY), "--out", str(out), "--no-progress"]) == 0
+        assert main(["run", str(TINY), "--out", str(out), "--no-progress", "--no-report"]) == 0
     finally:
         capture.undo()
     return out, buffer.getvalue()
@@ -51,9 +51,8 @@ def test_tiny_config_runs_every_phase_end_to_end(tiny_run) -> None:
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["limits_enforced"], "the executor said which limits it enforced"
     assert (out / "config.toml").read_text() == TINY.read_text()
-    assert f"report: {out / 'report' / 'index.html'}" in printed
-    assert "planned_s" in printed and "real_s" in printed
-    assert (out / "report" / "figures" / "makespans.svg").is_file()
+    assert f"write the report with: planlab report {out}" in printed
+    assert "planned_s" in printed and "real_s" in printed and "sim_err_%" in printed
 
 
 def test_second_run_resumes_and_skips_everything(tiny_run, capsys) -> None:
@@ -62,18 +61,39 @@ def test_second_run_resumes_and_skips_everything(tiny_run, capsys) -> None:
     printed = capsys.readouterr()
     assert "0 cell(s) run, 8 already done" in printed.out
     assert "resuming tiny: 8 of 8 cells already done" in printed.err
-    assert f"planlab report {out}" in printed.out
 
 
 def test_report_command_redraws_from_the_directory(tiny_run, tmp_path, capsys) -> None:
     out, _ = tiny_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    shutil.rmtree(copy / "report")
+    shutil.rmtree(copy / "cells")
     assert main(["report", str(copy), "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    assert Path(listing["index"]).is_file() and "makespans" in listing["figures"]
-    assert all(Path(p).is_file() for p in listing["figures"].values())
+    assert Path(listing["index"]).is_file() and listing["skipped"] == []
+    assert set(listing["figures"]) == {"makespans", "prediction_error", "gantt-five_branches", "gantt-chain5",
+                                       "cost_vs_makespan", "makespan_distributions"}
+    assert all(Path(p).is_file() and Path(p).with_suffix(".svg").is_file() for p in listing["figures"].values())
+
+
+def test_run_writes_the_report_and_says_where(tmp_path, capsys) -> None:
+    config = tmp_path / "plans.toml"
+    config.write_text('phases = ["plan"]\n[[workflow]]\nspec = "gen:chain:length=3"\n[[planner]]\nname = "heft"\n')
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    index = tmp_path / "out" / "report" / "index.html"
+    assert printed.rstrip().endswith(f"report: {index}") and index.is_file()
+    assert (tmp_path / "out" / "report" / "figures" / "makespans.png").is_file()
+
+
+def test_default_results_directory_is_results_slash_name(tmp_path, monkeypatch, capsys) -> None:
+    config = tmp_path / "plans.toml"
+    config.write_text('name = "mine"\nphases = ["plan"]\n[[workflow]]\nspec = "gen:chain:length=2"\n'
+                      '[[planner]]\nname = "heft"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(config), "--no-progress", "--no-report"]) == 0
+    assert (tmp_path / "results" / "mine" / "summary.parquet").is_file()
+    assert "results in results/mine" in capsys.readouterr().out
 
 
 def test_another_config_into_the_same_directory_is_one_clear_error(tiny_run, tmp_path, capsys) -> None:
