@@ -165,6 +165,13 @@ def bench_throughput(ex: Executor, sizes_mib: list[int], repeats: int) -> list[d
     return rows
 
 
+def _json_default(value):
+    """numpy scalars (bools, floats) as Python values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
 def _git_revision() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -202,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.close()
         throughput = bench_throughput(ex, [1, 10], 3 if args.quick else 5)
 
-    worst_overhead = max(r["overhead_ms_per_task"] for r in overhead)
-    worst_ratio = min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay"))
+    worst_overhead = float(max(r["overhead_ms_per_task"] for r in overhead))
+    worst_ratio = float(min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay")))
     checks = {"overhead_ms_per_task": {"value": worst_overhead, "target": TARGETS["overhead_ms_per_task"],
                                        "pass": worst_overhead <= TARGETS["overhead_ms_per_task"],
                                        "note": "worst placement of every DAG and size"},
@@ -220,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.quick or args.out != RESULTS:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     for name, c in checks.items():
         print(f"{name}: {c['value']:.3f} (target {c['target']}) {'PASS' if c['pass'] else 'FAIL'}")
     return 0 if result["all_pass"] else 1
