@@ -53,6 +53,10 @@ class Plan(BilledWorkers):
     notes: list[str] = field(default_factory=list)
     cost_model: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Planners may be called with the SLA as text ("p95"); the plan always holds an SLA.
+        self.sla = SLA.parse(self.sla)
+
     # ------------------------------------------------------------------ building
     @classmethod
     def from_assignment(cls, workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,

@@ -117,3 +117,14 @@ def test_lower_bounds_from_index_lists_equal_the_graph_walk(seed: int) -> None:
     est = CostModel().estimate_workflow(wf, lam, "p95")
     fast = lower_bounds(wf, lam, est, 7, parents=ScheduleEvaluator(wf, lam).parents)
     assert fast == lower_bounds(wf, lam, est, 7) and fast["critical_path_s"] > 0
+
+
+def test_a_plan_made_with_the_sla_as_text_holds_an_sla_and_saves(tmp_path):
+    from planning import CostModel, SLA, generate, load_catalog
+    from planning.plan import Plan
+    from planning.planners import get_planner
+    plan = get_planner("uniform", profile="small").plan(generate("chain", length=3), load_catalog("local"),
+                                                        CostModel(), "p95")
+    assert plan.sla == SLA.parse("p95")
+    back = Plan.from_json(plan.to_json(tmp_path / "plan.json") and tmp_path / "plan.json")
+    assert back.sla == plan.sla and back.makespan_s == plan.makespan_s
