@@ -30,7 +30,8 @@ ENGINES = (("planned_makespan_s", "#4C72B0", "planned"), ("simulated_makespan_s"
 def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.6, 3.4)) -> tuple[Figure, list]:
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                             layout="constrained")   # makes room for the suptitle too
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -59,13 +60,14 @@ def makespan_bars(summary: pd.DataFrame) -> Figure | None:
             err = np.vstack([stats["mean"] - stats["min"], stats["max"] - stats["mean"]])
             ax.bar(x + (j - (len(engines) - 1) / 2) * width, stats["mean"], width, yerr=err, capsize=3,
                    color=colour, label=label)
-        ax.set_xticks(x, [f"{p}\n{s}" for p, s in groups], fontsize=8)
+        crowded = len(groups) > 6
+        ax.set_xticks(x, [f"{p}\n{s}" for p, s in groups], fontsize=7 if crowded else 8,
+                      rotation=30 if crowded else 0, ha="right" if crowded else "center")
         ax.set_ylabel("makespan (s)")
         reps = int(part["repetition"].nunique()) if "repetition" in part else 1
         ax.set_title(f"{wf} ({reps} repetition{'s' if reps != 1 else ''}; bars: mean, whiskers: min-max)", fontsize=9)
         ax.legend(fontsize=8)
     fig.suptitle("Makespan: planned vs simulated vs real, per planner and SLA")
-    fig.tight_layout()
     return fig
 
 
@@ -217,7 +219,6 @@ def cost_vs_makespan(summary: pd.DataFrame) -> Figure | None:
         ax.set_title(f"{wf}: hollow planned, filled {measured[2] if measured else 'planned'}", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle("Cost vs makespan per planner")
-    fig.tight_layout()
     return fig
 
 
@@ -247,5 +248,4 @@ def makespan_distributions(montecarlo: pd.DataFrame, summary: pd.DataFrame) -> F
         ax.set_title(f"{wf} / {planner} / {sla}", fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle("Simulated makespan distributions for percentile SLAs")
-    fig.tight_layout()
     return fig
