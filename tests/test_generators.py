@@ -136,16 +136,12 @@ def test_five_branches_shape_and_critical_path():
     assert all(abs(v) <= 2 for v in r.values())
 
 
-def test_five_branches_runtime_hint_is_realistic():
-    wf = gens.five_branches(size=128, rounds=20)
-    t = wf.task("b0-t0")
-    elapsed = float("inf")
-    for _ in range(3):  # best of three: the hint is for an unloaded core
-        t0 = time.perf_counter()
-        t.func(*t.args)
-        elapsed = min(elapsed, time.perf_counter() - t0)
-    # A hint, not a promise: within an order of magnitude (BLAS threads, machine load).
-    assert t.runtime_s / 10 < elapsed < t.runtime_s * 10
+def test_five_branches_runtime_hint_grows_with_the_work():
+    # How close the hint is to a real run is measured where timing belongs (benchmarks, the profile phase).
+    small, big = gens.five_branches(size=128, rounds=20), gens.five_branches(size=256, rounds=20)
+    longer = gens.five_branches(size=128, rounds=40)
+    hint = lambda wf: wf.task("b0-t0").runtime_s
+    assert 0 < hint(small) < hint(big) and hint(small) < hint(longer)
 
 
 # ---------------------------------------------------------------- random_layered
