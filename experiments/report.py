@@ -123,7 +123,8 @@ def _html(results: Results, sections: list[tuple[str, str, str]], skipped: dict[
              ("limits enforced in runs", "; ".join(p.get("limits_enforced") or []) or "none recorded"),
              ("sessions", "; ".join(f"{x.get('started_utc')} - {x.get('finished_utc', '?')}: {x.get('cells_run')} cells"
                                     for x in p.get("sessions", []))),
-             ("packages", ", ".join(f"{k} {v}" for k, v in (p.get("packages") or {}).items() if v))]
+             ("packages", ", ".join(f"{k} {v}" for k, v in (p.get("packages") or {}).items() if v)),
+             ("notes", "; ".join(p.get("notes") or []) or "none")]
     table = summary_table(results.summary).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-",
                                                    border=0, classes="summary")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>planlab report: {html.escape(str(name))}</title>",

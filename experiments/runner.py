@@ -162,8 +162,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     notes: list[str] = []
     limits: set[str] = set(provenance.get("limits_enforced", []))
     bar = _progress(len(cells) + len(profile_runs), skipped, progress)
+    needs_executor = bool(profile_runs) or (config.has("execute") and bool(todo))
     try:
-        with _maybe_executor(engines, config) as executor:
+        with _maybe_executor(engines, config, needs_executor) as executor:
             cost_model = _cost_model(config, store, executor, profile_runs, bar, limits, notes)
             store.write_json("cost_model.json", cost_model.to_dict())
             for cell in todo:
@@ -177,28 +178,31 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
                 store.write_cell(cell.id, tables, summary, files)
                 session["cells_run"] += 1
                 bar.update(1)
-    except KeyboardInterrupt:
+    except BaseException as exc:   # interrupted or failed: what finished stays saved and readable
         bar.close()
-        say(f"interrupted: {len(store.done_cells())} of {len(cells)} cells are saved in {store.root}; "
-            "run the same command again to resume")
-        _finish(store, provenance, session, limits, cells)
+        if isinstance(exc, KeyboardInterrupt):
+            say(f"interrupted: {len(store.done_cells())} of {len(cells)} cells are saved in {store.root}; "
+                "run the same command again to resume")
+        _finish(store, provenance, session, limits, cells, notes)
         raise
     bar.close()
-    results = _finish(store, provenance, session, limits, cells)
+    results = _finish(store, provenance, session, limits, cells, notes)
     return RunOutcome(store.root, len(cells), session["cells_run"], skipped, time.perf_counter() - start, results, notes)
 
 
 def _finish(store: ResultsStore, provenance: dict[str, Any], session: dict[str, Any], limits: set[str],
-            cells: list[Cell]) -> Results:
+            cells: list[Cell], notes: list[str]) -> Results:
     session["finished_utc"] = prov.utc_now()
     provenance["limits_enforced"] = sorted(limits)
+    provenance["notes"] = sorted(set(provenance.get("notes", [])) | set(notes))
     store.write_json("provenance.json", provenance)
     return store.consolidate([c.id for c in cells])
 
 
 @contextlib.contextmanager
-def _maybe_executor(engines: Engines, config: ExperimentConfig) -> Iterator[Any]:
-    if engines.executor is None or not (config.has("execute") or config.has("profile")):
+def _maybe_executor(engines: Engines, config: ExperimentConfig, needed: bool) -> Iterator[Any]:
+    """The executor (its server started once for the whole run), only when something will run for real."""
+    if engines.executor is None or not needed:
         yield None
         return
     with engines.executor(config.execute) as executor:

@@ -11,7 +11,7 @@ import pytest
 from experiments.config import parse_config
 from experiments.results import CELL_TABLES, ResultsError, ResultsStore, load_results
 from experiments.runner import Cell, cells_of, relative_errors, run_experiment
-from planning.errors import ConfigError
+from planning.errors import ConfigError, PlanError
 from planning.planners import PLANNERS, Planner, get_planner, register_planner
 from planning.sla import SLA
 
@@ -95,10 +95,14 @@ class _Interrupting(Planner):
     def __init__(self, *, profile: str = "small") -> None:
         self.profile = profile
 
+    failure: type[BaseException] = KeyboardInterrupt
+
     def plan(self, workflow, catalog, cost_model, sla):
         type(self).calls += 1
         if type(self).calls == 3:
-            raise KeyboardInterrupt
+            if self.failure is PlanError:
+                raise PlanError("no plan", "fix the planner")
+            raise self.failure()
         return get_planner("uniform", profile=self.profile).plan(workflow, catalog, cost_model, sla)
 
 
@@ -106,6 +110,7 @@ class _Interrupting(Planner):
 def interrupting_planner():
     register_planner("test-interrupting")(_Interrupting)
     _Interrupting.calls = 0
+    _Interrupting.failure = KeyboardInterrupt
     yield "test-interrupting"
     PLANNERS.pop("test-interrupting", None)
 
@@ -183,3 +188,11 @@ def test_progress_bar_shows_the_current_cell_and_time_left(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "8/8" in err and "chain.critical-path.p95.r0" in err
     assert "<00:00" in err, "elapsed<remaining, tqdm's time left"
+
+
+def test_a_failing_cell_is_named_and_finished_cells_stay_readable(tmp_path: Path, interrupting_planner) -> None:
+    _Interrupting.failure = PlanError
+    cfg = config(planner=[{"name": interrupting_planner}], repetitions=1)
+    with pytest.raises(PlanError, match=r"cell chain\.test-interrupting\.mean\.r0: no plan"):
+        run(cfg, tmp_path / "r")
+    assert len(load_results(tmp_path / "r").summary) == 2
