@@ -118,6 +118,7 @@ class Run:
         self.record = record
         self.env = simpy.Environment()
         self.protocol = model.protocol
+        self.static = model.static_tables()
         n = model.n
         self.exec_s = (draws.exec_s if draws is not None else model.exec_deterministic()).tolist()
         self.exec_ratio = None if draws is None or draws.exec_ratio is None else draws.exec_ratio.tolist()
@@ -196,15 +197,21 @@ class Run:
         begins the task at ``max(t, free)`` and steps to that time before using a
         shared resource, so early hand-over changes nothing but saves an event.
         """
-        proto = self.protocol
-        state = self.states.get(worker)
-        if state is None:
-            state = self.states[worker] = proto.new_state(worker)
-        proto.notified(state, self.m.ids[i])
-        self.arrival[i] = t
-        if start:
-            self.env.process(self._worker(worker, state, t))
-            return
+        if self.static is not None:
+            self.arrival[i] = t
+            if start:
+                self.env.process(self._static_worker(worker, t))
+                return
+        else:
+            proto = self.protocol
+            state = self.states.get(worker)
+            if state is None:
+                state = self.states[worker] = proto.new_state(worker)
+            proto.notified(state, self.m.ids[i])
+            self.arrival[i] = t
+            if start:
+                self.env.process(self._worker(worker, state, t))
+                return
         waiting = self.waiting.get(worker)
         if waiting is not None and waiting[0] == i:
             del self.waiting[worker]
@@ -317,6 +324,124 @@ class Run:
                 release(index[c], w, False, tdec, w)
             for inv in decision.invocations:
                 release(index[inv.task], inv.worker, inv.start, tdec, w)
+            free = tdec
+            first = False
+        self.completed += count
+        W = self.w
+        W["worker"].append(w)
+        W["profile"].append(profile)
+        W["cold_start"].append(not warm)
+        W["start_s"].append(start)
+        W["ready_s"].append(start + startup)
+        W["stop_s"].append(free)
+        W["busy_s"].append(busy)
+        W["tasks"].append(count)
+        self.idle.setdefault(profile, []).append(free)
+
+    def _static_worker(self, w: str, start: float) -> Iterator[simpy.Event]:
+        """:meth:`_worker` for the base protocol on a static plan: its decisions are looked up, not asked.
+
+        The same steps, events and arithmetic in the same order (so the same results bit
+        for bit); only the per-task hook calls and protocol state are replaced by the
+        tables of :meth:`CompiledModel.static_tables`.
+        """
+        env, p, m, st = self.env, self.p, self.m, self.static
+        exec_s, rec = self.exec_s, self.record
+        arrival, counter, ready_at = self.arrival, self.counter, self.ready
+        fetch_of, store_of, out_of, downstream_of = st.fetch, st.store, st.out_bytes, st.downstream
+        release, timeout, down_next, up_next = self._release, env.timeout, self.down.next, self.up.next
+        waiting, client_fetch, move = self.waiting, self._client_fetch, self._move
+        down_pool, up_pool = self.down, self.up
+        profile = st.profile[w]
+        warm = self._take_warm(profile, start)
+        startup = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
+        free = start + startup
+        first, busy, count = True, 0.0, 0
+        latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
+        level_delay, dispatch, dispatcher = p.level_delay_s, p.dispatch_s, self.dispatcher
+        if rec:
+            T = self.t
+            (c_worker, c_profile, c_cold, c_startup, c_wstart, c_dstart, c_dend, c_xstart, c_xend, c_uend, c_done,
+             c_out) = (T[k] for k in ("worker", "profile", "cold_start", "startup_s", "worker_start_s",
+                                      "download_start_s", "download_end_s", "exec_start_s", "exec_end_s",
+                                      "upload_end_s", "done_s", "output_bytes"))
+        for i in st.sequence.get(w, ()):
+            a = arrival[i]
+            if a is None:
+                event = env.event()
+                waiting[w] = (i, event)
+                yield event
+                a = arrival[i]
+            begin = a if a > free else free
+            fetch = fetch_of[i]
+            if fetch and shared:
+                if begin > env.now:
+                    yield timeout(begin - env.now)
+                dend = yield from move(fetch, down_pool)
+                if dend < begin:
+                    dend = begin
+            elif fetch:
+                download = 0.0   # free bandwidth: only latencies, in parallel
+                for nb in fetch:
+                    if nb > 0:
+                        d = latency * down_next()
+                        if d > download:
+                            download = d
+                dend = begin + download
+            else:
+                dend = begin
+            xs = dend + overhead
+            xe = xs + exec_s[i]
+            nbytes = out_of[i]
+            if store_of[i] and nbytes > 0:
+                if shared:
+                    if xe > env.now:
+                        yield timeout(xe - env.now)
+                    done = yield from move([nbytes], up_pool)
+                else:
+                    done = xe + latency * up_next()
+            else:
+                done = xe
+            if rec:
+                c_worker[i] = w
+                c_profile[i] = profile
+                c_cold[i] = first and not warm
+                c_startup[i] = startup if first else 0.0
+                c_wstart[i] = start if first else free
+                c_dstart[i] = begin
+                c_dend[i] = dend
+                c_xstart[i] = xs
+                c_xend[i] = xe
+                c_uend[i] = done
+                c_done[i] = done
+                c_out[i] = nbytes
+            busy += done - begin
+            count += 1
+            # the output is stored; one round trip updates the children's counters
+            tdec = done + coord
+            delay = tdec - env.now
+            yield timeout(delay if delay > 0 else 0.0)
+            kids = downstream_of[i]
+            if kids:
+                ready = []
+                for kid in kids:
+                    j = kid[0]
+                    counter[j] -= 1
+                    if counter[j] == 0:
+                        ready.append(kid)
+                        ready_at[j] = tdec
+                # run_here first, then invocations (handle_downstream's order)
+                for j, here, cw, cstart in ready:
+                    if here:
+                        t = tdec + level_delay
+                        if dispatch > 0:
+                            t = dispatcher.serve(t, dispatch)
+                        arrival[j] = t        # a continuation: this worker already queued it
+                for j, here, cw, cstart in ready:
+                    if not here:
+                        release(j, cw, cstart, tdec, w)
+            else:
+                client_fetch(i, tdec)
             free = tdec
             first = False
         self.completed += count

@@ -104,6 +104,24 @@ class CompiledModel:
         if durations is not None:
             self.durations = _as_array(durations, self.ids)
         self._noise: Noise | None = None
+        self._static: StaticTables | None = None
+
+    def static_tables(self) -> "StaticTables | None":
+        """The base protocol's decisions on a static plan, precomputed (None when they may vary at run time).
+
+        With the unmodified :class:`WorkerProtocol` and a static plan every decision is a
+        function of the topology alone: a task's inputs from parents planned on its own
+        worker are in memory (the worker ran them before, or the run stalls), the others
+        are fetched; whether the output is stored; where each child runs.  They are asked
+        of the protocol once per task here, so the run does array look-ups instead.  A
+        protocol subclass (an optimization) or a dynamic plan keeps the per-task hooks.
+        """
+        proto = self.protocol
+        if type(proto) is not WorkerProtocol or proto.dynamic:
+            return None
+        if self._static is None:
+            self._static = StaticTables(self)
+        return self._static
 
     def exec_deterministic(self) -> np.ndarray:
         """Execution seconds per task at the plan's SLA on its planned profile (or the given durations)."""
@@ -126,6 +144,36 @@ class CompiledModel:
                                 np.asarray(cm.startup_distribution("*", True).ratios, float),
                                 np.asarray(cm.startup_distribution("*", False).ratios, float))
         return self._noise
+
+
+class StaticTables:
+    """Per-task decisions of the base protocol on a static plan (see :meth:`CompiledModel.static_tables`)."""
+
+    def __init__(self, model: "CompiledModel") -> None:
+        proto, ids, index = model.protocol, model.ids, model.index
+        worker_of = proto.worker_of
+        first_of = proto._first_of
+        self.worker = [worker_of[t] for t in ids]
+        self.profile = {w: proto.profile_of(w) for w in set(self.worker) | set(proto.sequence)}
+        self.sequence = {w: [index[t] for t in ts] for w, ts in proto.sequence.items()}
+        fetch: list[list[float]] = []
+        store: list[bool] = []
+        out_bytes: list[float] = []
+        downstream: list[list[tuple[int, bool, str, bool]]] = []
+        pred = model.workflow.graph._pred
+        for i, t in enumerate(ids):
+            w = self.worker[i]
+            here = {p for p in pred[t] if worker_of[p] == w}
+            fetch.append([f.nbytes for f in proto.handle_inputs(t, w, here).fetch])
+            out = proto.handle_output(t, w)
+            store.append(out.store)
+            out_bytes.append(out.nbytes)
+            downstream.append([(index[c], worker_of[c] == w, worker_of[c], first_of.get(c) == worker_of[c])
+                               for c in model.children_ids[i]])
+        self.fetch = fetch
+        self.store = store
+        self.out_bytes = out_bytes
+        self.downstream = downstream
 
 
 def _as_array(durations: Mapping[str, float] | Sequence[float] | np.ndarray, ids: list[str]) -> np.ndarray:
