@@ -73,12 +73,12 @@ class CompiledModel:
         n = len(self.ids)
         self.n = n
         graph = workflow.graph
-        self.indegree = [graph.in_degree(t) for t in self.ids]
+        pred, nodes = graph._pred, graph._node
+        self.indegree = [len(pred[t]) for t in self.ids]
         children = self.protocol.children
         self.children_ids: list[list[str]] = [children(t) for t in self.ids]
-        self.kinds = [graph.nodes[t]["task"].kind for t in self.ids]
-        pred = graph._pred
-        self.in_bytes = [float(sum(a["bytes"] for a in pred[t].values())) for t in self.ids]
+        self.kinds = [nodes[t]["task"].kind for t in self.ids]
+        self.in_bytes = [float(sum([a["bytes"] for a in pred[t].values()])) if pred[t] else 0.0 for t in self.ids]
         self.sinks = [i for i in range(n) if not self.children_ids[i]]
         self.sink_bytes = {i: float(self.protocol.output_bytes(self.ids[i])) for i in self.sinks}
         catalog = plan.catalog
@@ -147,29 +147,40 @@ class CompiledModel:
 
 
 class StaticTables:
-    """Per-task decisions of the base protocol on a static plan (see :meth:`CompiledModel.static_tables`)."""
+    """Per-task decisions of the base protocol on a static plan (see :meth:`CompiledModel.static_tables`).
+
+    Built from the adjacency exactly as :class:`WorkerProtocol`'s hooks decide (a test
+    checks they agree): fetch every parent planned on another worker (in parent order),
+    store when a child is planned elsewhere or the task is a sink, and for each child
+    (in index order) whether it runs here, its worker, and whether it starts that worker.
+    """
 
     def __init__(self, model: "CompiledModel") -> None:
         proto, ids, index = model.protocol, model.ids, model.index
         worker_of = proto.worker_of
         first_of = proto._first_of
-        self.worker = [worker_of[t] for t in ids]
-        self.profile = {w: proto.profile_of(w) for w in set(self.worker) | set(proto.sequence)}
+        workers = [worker_of[t] for t in ids]
+        self.worker = workers
+        self.profile = {w: proto.profile_of(w) for w in set(workers) | set(proto.sequence)}
         self.sequence = {w: [index[t] for t in ts] for w, ts in proto.sequence.items()}
+        pred = model.workflow.graph._pred
+        parents, children, output_bytes = proto._parents, proto._children, proto.output_bytes
         fetch: list[list[float]] = []
         store: list[bool] = []
         out_bytes: list[float] = []
         downstream: list[list[tuple[int, bool, str, bool]]] = []
-        pred = model.workflow.graph._pred
-        for i, t in enumerate(ids):
-            w = self.worker[i]
-            here = {p for p in pred[t] if worker_of[p] == w}
-            fetch.append([f.nbytes for f in proto.handle_inputs(t, w, here).fetch])
-            out = proto.handle_output(t, w)
-            store.append(out.store)
-            out_bytes.append(out.nbytes)
-            downstream.append([(index[c], worker_of[c] == w, worker_of[c], first_of.get(c) == worker_of[c])
-                               for c in model.children_ids[i]])
+        for t, w in zip(ids, workers):
+            in_edges = pred[t]
+            fetch.append([float(in_edges[p]["bytes"]) for p in parents[t] if worker_of[p] != w])
+            kids = children[t]
+            out_bytes.append(output_bytes(t))
+            if kids:
+                here = [(index[c], worker_of[c]) for c in kids]
+                store.append(any(cw != w for _, cw in here))
+                downstream.append([(j, cw == w, cw, first_of.get(c) == cw) for c, (j, cw) in zip(kids, here)])
+            else:
+                store.append(True)
+                downstream.append([])
         self.fetch = fetch
         self.store = store
         self.out_bytes = out_bytes

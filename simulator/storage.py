@@ -14,13 +14,19 @@ request is plain arithmetic, with no SimPy event at all.
 
 from __future__ import annotations
 
-import heapq
+from heapq import heappop, heappush
 
 import simpy
+from simpy.events import Event, Timeout
 
 
 class SharedLink:
-    """Bandwidth ``bandwidth_Bps`` shared equally by concurrent transfers."""
+    """Bandwidth ``bandwidth_Bps`` shared equally by concurrent transfers.
+
+    The hot path of a run with finite bandwidth, so the bookkeeping (advance the
+    virtual clock, keep one wake-up pending no later than the next completion) is
+    written out inline in :meth:`transfer` and :meth:`_wake`.
+    """
 
     def __init__(self, env: simpy.Environment, bandwidth_Bps: float) -> None:
         self.env = env
@@ -29,55 +35,62 @@ class SharedLink:
         self._updated = 0.0      # simulated time of the last update of _served
         self._heap: list[tuple[float, int, simpy.Event]] = []
         self._count = 0
-        self._generation = 0
-        self._pending: float | None = None
+        self._pending: float | None = None          # time of the pending wake-up
+        self._pending_event: simpy.Event | None = None
 
     def transfer(self, nbytes: float) -> simpy.Event:
         """An event that fires when ``nbytes`` have gone through (starting now)."""
-        done = self.env.event()
+        env = self.env
+        done = Event(env)
         if nbytes <= 0:
             done.succeed()
             return done
-        self._advance()
-        heapq.heappush(self._heap, (self._served + nbytes, self._count, done))
+        heap = self._heap
+        now = env._now
+        if heap:   # advance the virtual clock to now
+            self._served += (now - self._updated) * self.bandwidth / len(heap)
+        self._updated = now
+        heappush(heap, (self._served + nbytes, self._count, done))
         self._count += 1
-        self._reschedule()
+        self._reschedule(now)
         return done
 
-    def _advance(self) -> None:
-        now = self.env.now
-        if self._heap:
-            self._served += (now - self._updated) * self.bandwidth / len(self._heap)
-        self._updated = now
-
-    def _reschedule(self) -> None:
+    def _reschedule(self, now: float) -> None:
         """Make sure a wake-up is pending no later than the next completion.
 
         A pending wake-up that is earlier is kept (it recomputes when it fires), so
         a new transfer, which only delays the others, costs no extra event.
         """
-        if not self._heap:
+        heap = self._heap
+        if not heap:
             return
-        due = self.env.now + max((self._heap[0][0] - self._served) * len(self._heap) / self.bandwidth, 0.0)
-        if self._pending is not None and self._pending <= due:
+        wait = (heap[0][0] - self._served) * len(heap) / self.bandwidth
+        if wait < 0.0:
+            wait = 0.0
+        due = now + wait
+        pending = self._pending
+        if pending is not None and pending <= due:
             return
-        self._generation += 1
         self._pending = due
-        generation = self._generation
-        self.env.timeout(due - self.env.now).callbacks.append(lambda _e: self._wake(generation))
+        event = self._pending_event = Timeout(self.env, due - now)
+        event.callbacks.append(self._wake)
 
-    def _wake(self, generation: int) -> None:
-        if generation != self._generation:
+    def _wake(self, event: simpy.Event) -> None:
+        if event is not self._pending_event:
             return  # superseded by an earlier wake-up
         self._pending = None
-        self._advance()
-        now, heap = self.env.now, self._heap
-        slack = 1e-9 * max(1.0, self._served)
+        self._pending_event = None
+        heap, bandwidth = self._heap, self.bandwidth
+        now = self.env._now
+        if heap:
+            self._served += (now - self._updated) * bandwidth / len(heap)
+        self._updated = now
+        served = self._served
+        slack = 1e-9 * max(1.0, served)
         # done: its bytes are served, or what is left would finish within the clock's resolution
-        while heap and (heap[0][0] <= self._served + slack
-                        or now + (heap[0][0] - self._served) * len(heap) / self.bandwidth <= now):
-            heapq.heappop(heap)[2].succeed()
-        self._reschedule()
+        while heap and (heap[0][0] <= served + slack or now + (heap[0][0] - served) * len(heap) / bandwidth <= now):
+            heappop(heap)[2].succeed()
+        self._reschedule(now)
 
 
 class FifoServer:

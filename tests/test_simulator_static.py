@@ -1,0 +1,58 @@
+"""The simulator's precomputed decisions for static plans are exactly what the protocol's hooks decide."""
+
+from __future__ import annotations
+
+import pytest
+
+from planning.cost_model import CostModel
+from planning.errors import PlanError
+from planning.generators import generate
+from planning.planners import PLANNERS, get_planner
+from planning.profiles import load_catalog
+from planning.protocol import WorkerProtocol
+from simulator.simulate import compile_plan
+
+MODEL = CostModel()
+CATALOG = load_catalog("local")
+PARAMS = {"uniform": {"profile": "medium"}, "wukong": {"profile": "medium"}, "cost-deadline": {"deadline": 1e9}}
+
+
+@pytest.mark.parametrize("generator,params", [("random_layered", {"tasks": 120, "seed": 2}), ("gemm", {"blocks": 2}),
+                                              ("fork_join", {"width": 4, "depth": 2})])
+@pytest.mark.parametrize("planner", sorted(set(PLANNERS) - {"recorded"}))
+def test_static_tables_match_the_hooks(planner: str, generator: str, params: dict) -> None:
+    workflow = generate(generator, **params)
+    try:
+        plan = get_planner(planner, **PARAMS.get(planner, {})).plan(workflow, CATALOG, MODEL, "p95")
+    except PlanError as exc:
+        pytest.skip(str(exc))
+    model = compile_plan(workflow, plan, MODEL)
+    tables = model.static_tables()
+    if plan.dynamic:
+        assert tables is None
+        return
+    proto = model.protocol
+    for i, t in enumerate(model.ids):
+        w = proto.worker_of[t]
+        assert tables.worker[i] == w
+        ran_here = {p for p in proto.parents(t) if proto.worker_of[p] == w}
+        assert tables.fetch[i] == [f.nbytes for f in proto.handle_inputs(t, w, ran_here).fetch]
+        out = proto.handle_output(t, w)
+        assert (tables.store[i], tables.out_bytes[i]) == (out.store, out.nbytes)
+        decision = proto.handle_downstream(t, w, proto.children(t))
+        here = [model.ids[j] for j, h, _, _ in tables.downstream[i] if h]
+        away = [(cw, model.ids[j], s) for j, h, cw, s in tables.downstream[i] if not h]
+        assert here == list(decision.run_here)
+        assert away == [(inv.worker, inv.task, inv.start) for inv in decision.invocations]
+    assert tables.sequence == {w: [model.index[t] for t in ts] for w, ts in proto.sequence.items()}
+
+
+def test_a_protocol_subclass_keeps_the_hooks() -> None:
+    class Custom(WorkerProtocol):
+        pass
+
+    workflow = generate("chain", length=3)
+    plan = get_planner("heft").plan(workflow, CATALOG, MODEL, "p95")
+    custom = Custom.for_plan(workflow, plan)
+    assert compile_plan(workflow, plan, MODEL, protocol=custom).static_tables() is None
+    assert compile_plan(workflow, plan, MODEL).static_tables() is not None
