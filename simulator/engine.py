@@ -150,7 +150,7 @@ class Run:
     def run(self) -> RunResult:
         p = self.p
         start = p.workflow_start_s
-        for inv in self.protocol.initial_invocations():
+        for inv in (self.static.initial if self.static is not None else self.protocol.initial_invocations()):
             i = self.m.index[inv.task]
             self.ready[i] = start
             self._release(i, inv.worker, inv.start, start, None)

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from planning.errors import PlanError
-from planning.protocol import WorkerProtocol, dynamic_worker_id
+from planning.protocol import Invocation, WorkerProtocol, dynamic_worker_id
 from planning.workflow import Workflow
 
 
@@ -163,28 +163,35 @@ class StaticTables:
         self.worker = workers
         self.profile = {w: proto.profile_of(w) for w in set(workers) | set(proto.sequence)}
         self.sequence = {w: [index[t] for t in ts] for w, ts in proto.sequence.items()}
-        pred = model.workflow.graph._pred
-        parents, children, output_bytes = proto._parents, proto._children, proto.output_bytes
+        graph = model.workflow.graph
+        pred, succ = graph._pred, graph._succ
         fetch: list[list[float]] = []
         store: list[bool] = []
         out_bytes: list[float] = []
         downstream: list[list[tuple[int, bool, str, bool]]] = []
-        for t, w in zip(ids, workers):
+        initial = []
+        for t, w, kids in zip(ids, workers, model.children_ids):
             in_edges = pred[t]
-            fetch.append([float(in_edges[p]["bytes"]) for p in parents[t] if worker_of[p] != w])
-            kids = children[t]
-            out_bytes.append(output_bytes(t))
+            if in_edges:   # the parents in WorkerProtocol.parents order, with their edge sizes
+                fetch.append([float(a["bytes"]) for p, a in in_edges.items() if worker_of[p] != w])
+            else:
+                fetch.append([])
+                initial.append(t)
             if kids:
+                out_bytes.append(float(max([a["bytes"] for a in succ[t].values()])))
                 here = [(index[c], worker_of[c]) for c in kids]
-                store.append(any(cw != w for _, cw in here))
+                store.append(any([cw != w for _, cw in here]))
                 downstream.append([(j, cw == w, cw, first_of.get(c) == cw) for c, (j, cw) in zip(kids, here)])
             else:
+                out_bytes.append(model.sink_bytes[index[t]])
                 store.append(True)
                 downstream.append([])
         self.fetch = fetch
         self.store = store
         self.out_bytes = out_bytes
         self.downstream = downstream
+        #: what WorkerProtocol.initial_invocations returns: each root to its worker, in index order
+        self.initial = [Invocation(worker_of[r], r, first_of.get(r) == worker_of[r]) for r in initial]
 
 
 def _as_array(durations: Mapping[str, float] | Sequence[float] | np.ndarray, ids: list[str]) -> np.ndarray:

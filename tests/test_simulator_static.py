@@ -44,6 +44,7 @@ def test_static_tables_match_the_hooks(planner: str, generator: str, params: dic
         away = [(cw, model.ids[j], s) for j, h, cw, s in tables.downstream[i] if not h]
         assert here == list(decision.run_here)
         assert away == [(inv.worker, inv.task, inv.start) for inv in decision.invocations]
+    assert tables.initial == proto.initial_invocations()
     assert tables.sequence == {w: [model.index[t] for t in ts] for w, ts in proto.sequence.items()}
 
 
