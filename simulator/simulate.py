@@ -70,28 +70,40 @@ def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platfo
         return to_trace(model, result, run_id, meta)
 
 
+def _floats(values: list) -> np.ndarray:
+    """A float64 column from a list of numbers (None, for a task that never ran, becomes NaN)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except TypeError:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[str, Any]) -> Trace:
     """Build the Trace DataFrames once, at the end."""
     t = result.tasks
     n = model.n
     cpus, memory = model.cpus, model.memory_mb
     profiles = t["profile"]
+    f = _floats
+    # numeric columns go in as numpy arrays: pandas then skips inferring a dtype from 100k Python objects
     tasks = pd.DataFrame({
         "run_id": run_id, "engine": "simulate", "task_id": model.ids, "kind": model.kinds, "worker": t["worker"],
-        "profile": profiles, "cpus": [cpus[p] for p in profiles], "memory_mb": [memory[p] for p in profiles],
-        "cold_start": t["cold_start"], "startup_s": t["startup_s"], "attempt": np.zeros(n, np.int64),
-        "ready_s": t["ready_s"], "worker_start_s": t["worker_start_s"], "download_start_s": t["download_start_s"],
-        "download_end_s": t["download_end_s"], "exec_start_s": t["exec_start_s"], "exec_end_s": t["exec_end_s"],
-        "upload_start_s": t["exec_end_s"], "upload_end_s": t["upload_end_s"], "done_s": t["done_s"],
-        "input_bytes": model.in_bytes, "output_bytes": t["output_bytes"],
+        "profile": profiles, "cpus": f([cpus[p] for p in profiles]), "memory_mb": f([memory[p] for p in profiles]),
+        "cold_start": np.array(t["cold_start"], dtype=bool), "startup_s": f(t["startup_s"]),
+        "attempt": np.zeros(n, np.int64), "ready_s": f(t["ready_s"]), "worker_start_s": f(t["worker_start_s"]),
+        "download_start_s": f(t["download_start_s"]), "download_end_s": f(t["download_end_s"]),
+        "exec_start_s": f(t["exec_start_s"]), "exec_end_s": (exec_end := f(t["exec_end_s"])),
+        "upload_start_s": exec_end.copy(), "upload_end_s": f(t["upload_end_s"]), "done_s": f(t["done_s"]),
+        "input_bytes": f(model.in_bytes), "output_bytes": f(t["output_bytes"]),
     })
     w = result.workers
-    lifetime = np.asarray(w["stop_s"], float) - np.asarray(w["start_s"], float)
+    start_s, stop_s = f(w["start_s"]), f(w["stop_s"])
+    lifetime = stop_s - start_s
     workers = pd.DataFrame({
         "run_id": run_id, "engine": "simulate", "worker": w["worker"], "profile": w["profile"],
-        "cpus": [cpus[p] for p in w["profile"]], "memory_mb": [memory[p] for p in w["profile"]],
-        "cold_start": w["cold_start"], "start_s": w["start_s"], "ready_s": w["ready_s"], "stop_s": w["stop_s"],
-        "busy_s": w["busy_s"], "tasks": w["tasks"],
+        "cpus": f([cpus[p] for p in w["profile"]]), "memory_mb": f([memory[p] for p in w["profile"]]),
+        "cold_start": np.array(w["cold_start"], dtype=bool), "start_s": start_s, "ready_s": f(w["ready_s"]),
+        "stop_s": stop_s, "busy_s": f(w["busy_s"]), "tasks": np.array(w["tasks"], dtype=np.int64),
         "gb_s": lifetime * np.array([memory[p] / 1024.0 for p in w["profile"]]),
         "cost": lifetime * np.array([model.price[p] for p in w["profile"]]),
     })
