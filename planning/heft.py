@@ -107,8 +107,13 @@ class _Timeline:
 
 def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
          comm_s: Callable[[str, str], float] | Mapping[tuple[str, str], float],
-         workers_per_profile: int | None = None, startup_s: Sequence[float] | None = None) -> HeftResult:
-    """Schedule ``workflow`` with HEFT (insertion-based); see the module docstring."""
+         workers_per_profile: int | None = None, startup_s: Sequence[float] | None = None,
+         allowed: np.ndarray | None = None) -> HeftResult:
+    """Schedule ``workflow`` with HEFT (insertion-based); see the module docstring.
+
+    ``allowed`` (tasks x profiles, boolean) restricts where each task may run (e.g.
+    profiles with enough memory); ranks then average over a task's allowed profiles.
+    """
     order = workflow.topological_order()
     index = workflow.index()
     n, m = len(order), len(profiles)
@@ -145,8 +150,18 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
             children[i].append((j, cost))
             parents[j].append((i, cost))
 
+    if allowed is not None:
+        allowed = np.asarray(allowed, dtype=bool)
+        if allowed.shape != (n, m):
+            raise ValueError(f"allowed has shape {allowed.shape}, expected ({n}, {m}) = (tasks, profiles)")
+        if not allowed.any(axis=1).all():
+            raise ValueError(f"task {order[int(np.argmin(allowed.any(axis=1)))]!r} is allowed on no profile")
+
     # ---- upward rank (reverse topological order) and priority order
-    mean_exec = exec_arr.mean(axis=1).tolist()
+    if allowed is None:
+        mean_exec = exec_arr.mean(axis=1).tolist()
+    else:
+        mean_exec = (np.where(allowed, exec_arr, 0.0).sum(axis=1) / allowed.sum(axis=1)).tolist()
     rank = [0.0] * n
     for i in range(n - 1, -1, -1):
         best = 0.0
@@ -158,7 +173,7 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
     prio = np.lexsort((np.arange(n), -np.asarray(rank)))  # rank desc, then topo index asc
 
     # ---- placement
-    ex = exec_arr.tolist()
+    ex = (exec_arr if allowed is None else np.where(allowed, exec_arr, np.inf)).tolist()  # inf: never the EFT
     worker_ids: list[str] = []
     worker_prof: list[int] = []
     timelines: list[_Timeline] = []

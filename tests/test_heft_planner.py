@@ -52,3 +52,32 @@ def test_cold_starts_are_part_of_heft_and_of_the_plan(workers) -> None:
     assert plan.makespan_s <= own * (1 + 1e-5)
     assert (plan.tasks.loc[plan.tasks["cold_start"], "startup_s"] == 2.0).all()
     assert plan.tasks["exec_start_s"].min() >= 2.0
+
+
+def test_heft_places_a_task_only_where_its_memory_fits():
+    import numpy as np
+    from planning import Task, Workflow
+    from planning.heft import heft
+    wf = Workflow("mem")
+    wf.add_task(Task("a", "k", runtime_s=1.0))
+    wf.add_task(Task("big", "k", runtime_s=1.0, memory_mb=900))
+    wf.add_edge("a", "big", 10)
+    exec_s = np.array([[1.0, 5.0], [1.0, 5.0]])            # profile 0 is much faster for both
+    free = heft(wf, exec_s, ["small", "large"], {("a", "big"): 0.0})
+    assert free.worker_profile[free.worker_of["big"]] == "small"
+    fits = np.array([[True, True], [False, True]])         # 'big' does not fit in small
+    held = heft(wf, exec_s, ["small", "large"], {("a", "big"): 0.0}, allowed=fits)
+    assert held.worker_profile[held.worker_of["big"]] == "large"
+    assert held.worker_profile[held.worker_of["a"]] == "small"
+    with pytest.raises(ValueError, match="allowed on no profile"):
+        heft(wf, exec_s, ["small", "large"], {("a", "big"): 0.0}, allowed=np.array([[True, True], [False, False]]))
+
+
+def test_heft_refuses_a_task_no_profile_can_hold():
+    from planning import CostModel, Task, Workflow, load_catalog
+    from planning.errors import PlanError
+    from planning.planners import get_planner
+    wf = Workflow("huge")
+    wf.add_task(Task("x", "k", runtime_s=1.0, memory_mb=1e6))
+    with pytest.raises(PlanError, match="more than any profile"):
+        get_planner("heft").plan(wf, load_catalog("local"), CostModel(), "mean")

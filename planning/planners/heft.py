@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planning.errors import PlanError
 from planning.heft import heft
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
@@ -37,6 +38,18 @@ def edge_comm_s(evaluator: ScheduleEvaluator, cost_model, sla) -> dict[tuple[str
     return dict(zip(pairs, (up + down).tolist()))
 
 
+def memory_fits(workflow, catalog, profiles: list[str]) -> np.ndarray:
+    """tasks x profiles: whether the profile has the memory the task needs (a task fitting none is an error)."""
+    need = np.array([float(workflow.task(t).memory_mb or 0.0) for t in workflow.topological_order()])
+    have = np.array([catalog[p].memory_mb for p in profiles], dtype=float)
+    fits = need[:, None] <= have[None, :]
+    if not fits.any(axis=1).all():
+        i = int(np.argmin(fits.any(axis=1)))
+        raise PlanError(f"task {workflow.topological_order()[i]!r} needs {need[i]:g} MB, more than any profile of "
+                        f"catalog {catalog.name!r} has", "add a larger profile to the catalog")
+    return fits
+
+
 @register_planner("heft")
 class Heft(Planner):
     """See the module docstring."""
@@ -48,9 +61,10 @@ class Heft(Planner):
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         profiles = list(estimates.profiles)
+        allowed = memory_fits(workflow, catalog, profiles)
         result = heft(workflow, estimates.exec_s, profiles, edge_comm_s(evaluator, cost_model, sla),
                       workers_per_profile=self.workers_per_profile,
-                      startup_s=[evaluator.startup_of(p) for p in profiles])
+                      startup_s=[evaluator.startup_of(p) for p in profiles], allowed=allowed)
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, result.worker_of,
                                     result.worker_profile, planner=self.name, params=self.params,
                                     sequence=result.sequence, evaluator=evaluator)
