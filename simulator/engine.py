@@ -142,7 +142,8 @@ class Run:
         self.completed = 0
         cols = ("worker", "profile", "cold_start", "startup_s", "worker_start_s", "download_start_s",
                 "download_end_s", "exec_start_s", "exec_end_s", "upload_end_s", "done_s", "output_bytes")
-        self.t: dict[str, list] = {c: [None] * n for c in cols} if record else {}
+        self.t: dict[str, list] = {c: [None] * n for c in cols} if record and self.static is None else {}
+        self.rows: list[tuple] = []     # static runs record one tuple per task, scattered at the end
         self.w: dict[str, list] = {c: [] for c in ("worker", "profile", "cold_start", "start_s", "ready_s", "stop_s",
                                                    "busy_s", "tasks")}
 
@@ -167,7 +168,7 @@ class Run:
         price = self.m.price
         for prof, a, b in zip(w["profile"], w["start_s"], w["stop_s"]):
             cost += (b - a) * price[prof]
-        tasks = dict(self.t)
+        tasks = self._scatter_rows() if self.static is not None and self.record else dict(self.t)
         if self.record:
             tasks["ready_s"] = self.ready
         return RunResult(self.makespan, cost, tasks, w)
@@ -359,12 +360,7 @@ class Run:
         first, busy, count = True, 0.0, 0
         latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
         level_delay, dispatch, dispatcher = p.level_delay_s, p.dispatch_s, self.dispatcher
-        if rec:
-            T = self.t
-            (c_worker, c_profile, c_cold, c_startup, c_wstart, c_dstart, c_dend, c_xstart, c_xend, c_uend, c_done,
-             c_out) = (T[k] for k in ("worker", "profile", "cold_start", "startup_s", "worker_start_s",
-                                      "download_start_s", "download_end_s", "exec_start_s", "exec_end_s",
-                                      "upload_end_s", "done_s", "output_bytes"))
+        rows_append = self.rows.append
         for i in st.sequence.get(w, ()):
             a = arrival[i]
             if a is None:
@@ -402,19 +398,9 @@ class Run:
                     done = xe + latency * up_next()
             else:
                 done = xe
-            if rec:
-                c_worker[i] = w
-                c_profile[i] = profile
-                c_cold[i] = first and not warm
-                c_startup[i] = startup if first else 0.0
-                c_wstart[i] = start if first else free
-                c_dstart[i] = begin
-                c_dend[i] = dend
-                c_xstart[i] = xs
-                c_xend[i] = xe
-                c_uend[i] = done
-                c_done[i] = done
-                c_out[i] = nbytes
+            if rec:   # one tuple per task (sequential memory); columns are scattered at the end
+                rows_append((i, w, first and not warm, startup if first else 0.0, start if first else free,
+                             begin, dend, xs, xe, done, nbytes))
             busy += done - begin
             count += 1
             # the output is stored; one round trip updates the children's counters
@@ -455,6 +441,29 @@ class Run:
         W["busy_s"].append(busy)
         W["tasks"].append(count)
         self.idle.setdefault(profile, []).append(free)
+
+    def _scatter_rows(self) -> dict[str, Any]:
+        """The per-task columns from the rows :meth:`_static_worker` recorded (topological order)."""
+        n = self.m.n
+        rows = self.rows
+        tasks: dict[str, Any] = {}
+        cols = list(zip(*rows)) if rows else [()] * 11
+        order = np.asarray(cols[0], dtype=np.int64)
+        names = ("worker", "cold_start", "startup_s", "worker_start_s", "download_start_s", "download_end_s",
+                 "exec_start_s", "exec_end_s", "done_s", "output_bytes")
+        for name, col in zip(names, cols[1:]):
+            if name == "worker":
+                arr = np.empty(n, dtype=object)
+            elif name == "cold_start":
+                arr = np.empty(n, dtype=bool)
+            else:
+                arr = np.empty(n, dtype=np.float64)
+            arr[order] = col
+            tasks[name] = arr.tolist() if name == "worker" else arr
+        tasks["upload_end_s"] = tasks["done_s"].copy()    # the output is stored when the task is done
+        profile = self.static.profile
+        tasks["profile"] = [profile[w] for w in tasks["worker"]]
+        return tasks
 
     # ------------------------------------------------------------------ keep-alive
     def _take_warm(self, profile: str, t: float) -> bool:
