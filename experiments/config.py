@@ -56,7 +56,7 @@ _TOP_KEYS = {"name", "description", "phases", "catalog", "slas", "repetitions", 
              "profile", "simulate", "execute"}
 _WORKFLOW_KEYS = {"spec", "name", "scale", "data_scale"}
 _PLANNER_KEYS = {"name", "label", "params"}
-_PROFILE_KEYS = {"repetitions"}
+_PROFILE_KEYS = {"repetitions", "workers"}
 _SIMULATE_KEYS = {"replications", "seed", "processes", "platform", "params"}
 _EXECUTE_KEYS = {"redis_url", "scale", "settings"}
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -120,6 +120,7 @@ class ExperimentConfig:
     workflows: tuple[WorkflowSpec, ...]
     planners: tuple[PlannerSpec, ...]
     profile_repetitions: int = 1
+    profile_workers: str = "single"      # the uniform planner's layout in profiling runs (see the runner)
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
     execute: ExecuteSettings = field(default_factory=ExecuteSettings)
     description: str = ""
@@ -141,7 +142,7 @@ class ExperimentConfig:
                 "slas": [s.name for s in self.slas], "repetitions": self.repetitions, "seed": self.seed,
                 "workflows": [dataclasses.asdict(w) for w in self.workflows],
                 "planners": [{"label": p.label, "name": p.name, "params": dict(p.params)} for p in self.planners],
-                "profile": {"repetitions": self.profile_repetitions},
+                "profile": {"repetitions": self.profile_repetitions, "workers": self.profile_workers},
                 "simulate": _plain(dataclasses.asdict(self.simulate)),
                 "execute": _plain(dataclasses.asdict(self.execute))}
 
@@ -218,6 +219,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
         phases=phases, catalog_spec=catalog_spec, catalog=catalog, slas=tuple(slas), repetitions=repetitions,
         seed=seed, workflows=workflows, planners=planners,
         profile_repetitions=_positive_int(profile, "repetitions", "profile.repetitions", 1),
+        profile_workers=_profile_workers(profile),
         simulate=simulate, execute=execute, description=_typed(data, "description", str, "description", ""))
     for i, w in enumerate(config.workflows):
         try:
@@ -228,6 +230,15 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
 
 
 # ====================================================================== sections
+def _profile_workers(profile: Mapping[str, Any]) -> str:
+    from planning.planners.uniform import WORKER_LAYOUTS
+    value = _typed(profile, "workers", str, "profile.workers", "single")
+    if value not in WORKER_LAYOUTS:
+        raise ConfigError(f"profile.workers = {value!r} is not a worker layout",
+                          f"use one of: {', '.join(WORKER_LAYOUTS)} (single: each task measured alone)")
+    return value
+
+
 def _phases(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw) or not raw:
         raise ConfigError(f"phases must be a non-empty list of strings, got {raw!r}",

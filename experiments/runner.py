@@ -4,7 +4,7 @@ Phases, in order (each optional but ``plan``):
 
 ``profile``
     run every workflow on every catalog profile for real (the ``uniform`` planner
-    with that profile), collect the traces' history rows and fit the cost model on
+    with that profile, all tasks on one worker unless ``[profile] workers`` says otherwise), collect the traces' history rows and fit the cost model on
     them, so plans use measured costs instead of priors;
 ``plan``
     plan every cell; its analytical schedule is kept as a Trace (``engine="plan"``);
@@ -247,7 +247,11 @@ def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_Profi
         bar.set_postfix_str(job.run_id, refresh=True)
         workflow = config.workflow(job.workflow)
         try:
-            plan = get_planner("uniform", profile=job.profile).plan(workflow, config.catalog, CostModel(), sla)
+            # One worker by default: each task is measured on the profile without its siblings competing for
+            # the machine (a 2-core host cannot give five 2-CPU workers their CPUs at once), which is what the
+            # cost model's per-task law is about.  ``[profile] workers = "locality"`` measures the real layout.
+            plan = get_planner("uniform", profile=job.profile, workers=config.profile_workers).plan(
+                workflow, config.catalog, CostModel(), sla)
         except PlanlabError as exc:  # e.g. a task needs more memory than this profile has
             notes.append(f"profile phase: {job.workflow} not run on {job.profile}: {exc.what}")
             bar.update(1)

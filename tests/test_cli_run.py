@@ -42,6 +42,8 @@ def test_tiny_config_runs_every_phase_end_to_end(tiny_run) -> None:
     assert {"profile", "execute"} == set(history["phase"])
     profile_runs = pd.read_parquet(out / "profile" / "runs.parquet")
     assert sorted(set(profile_runs["profile"])) == ["large", "medium", "small"]
+    profiled = history[history["phase"] == "profile"]
+    assert set(profiled["worker"]) == {"w0"}, "profiling runs measure each task alone, on one worker"
     model = json.loads((out / "cost_model.json").read_text())
     assert model["fitted"] is True, "the profile phase's history fitted the cost model"
     assert summary["prior_tasks"].eq(0).all(), "plans used measured costs, not priors"

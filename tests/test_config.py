@@ -101,6 +101,7 @@ BAD = [
     ("missing platform file", GOOD + '[simulate]\nplatform = "p.toml"\n', r"simulate\.platform: no such platform file"),
     ("replications wrong type", GOOD + "[simulate]\nreplications = 1.5\n", r"simulate\.replications must be an integer"),
     ("invalid TOML", "name = \n", r"not valid TOML"),
+    ("unknown profiling layout", GOOD + '[profile]\nworkers = "all"\n', r"profile\.workers = 'all' is not a worker layout"),
 ]
 
 

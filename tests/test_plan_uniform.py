@@ -43,7 +43,7 @@ def test_uniform_given_profile_and_plan_views() -> None:
     assert set(plan.tasks["profile"]) == {"small"} and len(plan.workers) == 5
     assert plan.makespan_s >= max(plan.lower_bounds.values()) and plan.slr >= 1
     assert plan.summary()["workers"] == 5 and len(plan.to_frame()) == 16
-    assert plan.params == {"profile": "small", "deadline": None}
+    assert plan.params == {"profile": "small", "deadline": None, "workers": "locality"}
 
 
 def test_uniform_deadline_picks_cheapest_meeting_it() -> None:
@@ -128,3 +128,21 @@ def test_a_plan_made_with_the_sla_as_text_holds_an_sla_and_saves(tmp_path):
     assert plan.sla == SLA.parse("p95")
     back = Plan.from_json(plan.to_json(tmp_path / "plan.json") and tmp_path / "plan.json")
     assert back.sla == plan.sla and back.makespan_s == plan.makespan_s
+
+
+def test_a_single_worker_layout_runs_every_task_on_one_worker_in_turn():
+    from planning import CostModel, generate, load_catalog
+    from planning.planners import get_planner
+    wf = generate("fork_join", width=4)
+    plan = get_planner("uniform", profile="medium", workers="single").plan(wf, load_catalog("local"), CostModel(), "mean")
+    assert set(plan.tasks["worker"]) == {"w0"}
+    spans = plan.tasks.sort_values("exec_start_s")
+    assert (spans["exec_start_s"].to_numpy()[1:] >= spans["exec_end_s"].to_numpy()[:-1] - 1e-12).all()
+
+
+def test_an_unknown_worker_layout_is_refused():
+    import pytest
+    from planning.errors import PlanError
+    from planning.planners import get_planner
+    with pytest.raises(PlanError, match="workers"):
+        get_planner("uniform", profile="small", workers="many")

@@ -53,17 +53,28 @@ def locality_layout(workflow: Workflow) -> tuple[dict[str, str], list[str], dict
     return worker_of, workers, need
 
 
+#: ``locality``: the rules above.  ``single``: every task on one worker, one at a time - how a
+#: profiling run measures each task on a profile without other tasks competing for the machine.
+WORKER_LAYOUTS = ("locality", "single")
+
+
 @register_planner("uniform")
 class Uniform(Planner):
     """One profile for all tasks; see the module docstring."""
 
-    def __init__(self, *, profile: str | None = None, deadline: float | None = None) -> None:
+    def __init__(self, *, profile: str | None = None, deadline: float | None = None,
+                 workers: str = "locality") -> None:
+        if workers not in WORKER_LAYOUTS:
+            raise PlanError(f"planner 'uniform': unknown workers = {workers!r}",
+                            f"use one of: {', '.join(WORKER_LAYOUTS)}")
         self.profile = profile
         self.deadline = deadline
+        self.workers = workers
 
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
-        worker_of = locality_workers(workflow)
+        worker_of = (locality_workers(workflow) if self.workers == "locality"
+                     else {t: "w0" for t in workflow.task_ids})
         workers = sorted(set(worker_of.values()), key=lambda w: int(w[1:]))
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
 
