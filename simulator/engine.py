@@ -486,18 +486,32 @@ class Run:
         Each transfer's bytes share the link; its latency (not shared) is added after
         them, which leaves an uncontended transfer's time unchanged and costs no event.
         """
-        env, p = self.env, self.p
-        total = 0.0
-        for s in sizes:
-            if s > 0:
-                total += s
-        if self.stage_rate > 0 and total > 0:
-            end = self.stager.serve(env.now, total * self.stage_rate)
-            if end > env.now:
-                yield env.timeout(end - env.now)
-        link, latency = self.link, p.storage_latency_s
-        pending = []
+        env = self.env
+        if self.stage_rate > 0:
+            total = 0.0
+            for s in sizes:
+                if s > 0:
+                    total += s
+            if total > 0:
+                end = self.stager.serve(env.now, total * self.stage_rate)
+                if end > env.now:
+                    yield env.timeout(end - env.now)
+        link, latency = self.link, self.p.storage_latency_s
         end = env.now
+        if link is not None and len(sizes) == 1:   # the common case (every upload): one transfer
+            s = sizes[0]
+            if s <= 0:
+                return end
+            r = pool.next()
+            lat = latency * r
+            event = link.transfer(s * r)
+            if not event.triggered:
+                yield event
+            now = env.now
+            if now + lat > end:
+                end = now + lat
+            return end
+        pending = []
         for s in sizes:
             if s <= 0:
                 continue

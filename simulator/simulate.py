@@ -14,7 +14,7 @@ import pandas as pd
 
 from planning.protocol import WorkerProtocol
 from planning.sla import SLA
-from planning.trace import Trace
+from planning.trace import TASK_COLUMNS, WORKER_COLUMNS, Trace
 from planning.workflow import Workflow
 from simulator.engine import Run, RunResult, draw, paused_gc
 from simulator.model import CompiledModel
@@ -70,6 +70,26 @@ def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platfo
         return to_trace(model, result, run_id, meta)
 
 
+_DTYPES = {"float": np.dtype(np.float64), "int": np.dtype(np.int64), "bool": np.dtype(bool),
+           "str": pd.Series(["x"], dtype=object).astype(str).dtype}
+
+
+def _trace(tasks: pd.DataFrame, workers: pd.DataFrame, makespan_s: float, meta: dict[str, Any]) -> Trace:
+    """``Trace(tasks, workers, makespan_s, meta)``, without its column-by-column coercion when the frames
+    are already exactly what it would produce (every schema column present with its dtype, a RangeIndex):
+    that coercion is a fixed ~15 ms per trace, half the time of a 1000-task simulation."""
+    for df, schema in ((tasks, TASK_COLUMNS), (workers, WORKER_COLUMNS)):
+        if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
+            return Trace(tasks, workers, makespan_s, meta)
+        dtypes = df.dtypes
+        for col, kind in schema.items():
+            if col not in dtypes.index or dtypes[col] != _DTYPES[kind]:
+                return Trace(tasks, workers, makespan_s, meta)
+    trace = Trace.__new__(Trace)
+    trace.tasks, trace.workers, trace.makespan_s, trace.meta = tasks, workers, float(makespan_s), meta
+    return trace
+
+
 def _floats(values: list) -> np.ndarray:
     """A float64 column from a list of numbers (None, for a task that never ran, becomes NaN)."""
     try:
@@ -107,4 +127,4 @@ def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[st
         "gb_s": lifetime * np.array([memory[p] / 1024.0 for p in w["profile"]]),
         "cost": lifetime * np.array([model.price[p] for p in w["profile"]]),
     })
-    return Trace(tasks, workers, result.makespan_s, meta)
+    return _trace(tasks, workers, result.makespan_s, meta)

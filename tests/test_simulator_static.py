@@ -57,3 +57,20 @@ def test_a_protocol_subclass_keeps_the_hooks() -> None:
     custom = Custom.for_plan(workflow, plan)
     assert compile_plan(workflow, plan, MODEL, protocol=custom).static_tables() is None
     assert compile_plan(workflow, plan, MODEL).static_tables() is not None
+
+
+def test_the_trace_is_what_its_schema_coercion_gives() -> None:
+    # simulate() skips Trace's column-by-column coercion only when its frames already satisfy the schema
+    from planning.trace import Trace
+    from simulator import simulate
+    from simulator.simulate import _trace
+
+    workflow = generate("random_layered", tasks=60, seed=4)
+    plan = get_planner("heft").plan(workflow, CATALOG, MODEL, "p95")
+    trace = simulate(workflow, plan, MODEL)
+    coerced = Trace(trace.tasks, trace.workers, trace.makespan_s, trace.meta)
+    for mine, ref in ((trace.tasks, coerced.tasks), (trace.workers, coerced.workers)):
+        assert mine.equals(ref) and list(mine.columns) == list(ref.columns)
+        assert list(mine.dtypes) == list(ref.dtypes)
+    bad = trace.tasks.assign(attempt=trace.tasks["attempt"].astype(float))
+    assert _trace(bad, trace.workers, 1.0, {}).tasks["attempt"].dtype == "int64"   # fell back to coercing
