@@ -127,6 +127,20 @@ def _result(result) -> dict:
             .astype(object).where(table.notna(), None).to_dict(orient="records")}
 
 
+def _previous(path: Path) -> dict | None:
+    """The speed figures of the results file about to be overwritten (git revision, load, tasks/s)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return {"git": old.get("git"), "date": old.get("date"),
+            "load_average": old.get("machine", {}).get("load_average"),
+            "tasks_per_s": {f"{r['tasks']}/{r['platform']}": round(r["tasks_per_s"]) for r in old.get("speed", [])},
+            "tasks_per_cpu_s": {f"{r['tasks']}/{r['platform']}": round(r["tasks_per_cpu_s"])
+                                for r in old.get("speed", [])},
+            "monte_carlo_s": old.get("monte_carlo", {}).get("seconds")}
+
+
 def _git_revision() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -141,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sizes = [1000, 10_000] if args.quick else [1000, 10_000, 100_000]
+    load_start = list(__import__("os").getloadavg())
+    previous = _previous(args.out)
     speed = bench_speed(sizes)
     mc = bench_monte_carlo()
     cal = bench_calibration(per_application=not args.quick)
@@ -148,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "simulator", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": _git_revision(), "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": __import__("os").cpu_count(), "load_average_start": load_start,
                     "load_average": list(__import__("os").getloadavg())},
+        # the run this one replaced, for before/after ratios (compare within one machine state only)
+        "previous": previous,
         "targets": TARGETS, "speed": speed, "monte_carlo": mc, "calibration": cal,
         "pass": {"tasks_per_s_default": all(r["pass"] for r in speed if r["platform"] == "default"),
                  "tasks_per_s_free_storage": all(r["pass"] for r in speed if r["platform"] == "free_storage"),
