@@ -13,18 +13,44 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from planning.errors import PlanError
 from planning.protocol import Invocation, WorkerProtocol, dynamic_worker_id
 from planning.workflow import Workflow
 
 
-def plan_sequence(plan: Any) -> dict[str, list[str]]:
-    """:meth:`Plan.sequence` (tasks by planned start, stable), computed with numpy for large plans."""
+def _canonical_rows(workflow: Workflow, plan: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each plan row's task id and worker as *one shared string object per name*, the task ids being the
+    workflow's own.  A plan's ids come out of pandas as fresh strings, whose every dict look-up hashes
+    and compares them again; with the workflow's objects look-ups hit the identity fast path (x2 at
+    100k tasks).  None when the plan's rows are not exactly the workflow's tasks (then nothing changes)."""
+    tasks = plan.tasks
+    ids = workflow.topological_order()
+    if len(tasks) != len(ids) or len(ids) == 0:
+        return None
+    pos = pd.Index(list(ids), dtype=object).get_indexer(tasks.index.to_numpy(object))
+    if (pos < 0).any() or (np.bincount(pos, minlength=len(ids)) != 1).any():
+        return None
+    codes, uniques = pd.factorize(tasks["worker"].to_numpy(object))
+    if (codes < 0).any():
+        return None
+    ids_arr = np.empty(len(ids), dtype=object)
+    ids_arr[:] = ids
+    return ids_arr[pos], np.asarray(uniques, dtype=object)[codes]
+
+
+def plan_sequence(plan: Any, rows: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, list[str]]:
+    """:meth:`Plan.sequence` (tasks by planned start, stable), computed with numpy for large plans.
+
+    ``rows``: the plan rows' ids and workers as :func:`_canonical_rows` gives them (same values)."""
     tasks = plan.tasks
     order = np.lexsort((tasks["download_start_s"].to_numpy(float), tasks["exec_start_s"].to_numpy(float)))
-    ids = tasks.index.to_numpy(object)[order]
-    workers = tasks["worker"].to_numpy(object)[order]
+    if rows is None:
+        ids = tasks.index.to_numpy(object)[order]
+        workers = tasks["worker"].to_numpy(object)[order]
+    else:
+        ids, workers = rows[0][order], rows[1][order]
     seq: dict[str, list[str]] = {}
     for w, t in zip(workers.tolist(), ids.tolist()):
         lst = seq.get(w)
@@ -37,8 +63,12 @@ def plan_sequence(plan: Any) -> dict[str, list[str]]:
 
 def protocol_for(workflow: Workflow, plan: Any) -> WorkerProtocol:
     """The plan's :class:`WorkerProtocol` (what ``WorkerProtocol.for_plan`` builds, faster for large plans)."""
-    worker_of = dict(zip(plan.tasks.index.tolist(), plan.tasks["worker"].tolist()))
-    return WorkerProtocol(workflow, worker_of, plan.worker_profile, plan_sequence(plan), dynamic=plan.dynamic)
+    rows = _canonical_rows(workflow, plan)
+    if rows is None:
+        worker_of = dict(zip(plan.tasks.index.tolist(), plan.tasks["worker"].tolist()))
+    else:
+        worker_of = dict(zip(rows[0].tolist(), rows[1].tolist()))
+    return WorkerProtocol(workflow, worker_of, plan.worker_profile, plan_sequence(plan, rows), dynamic=plan.dynamic)
 
 
 @dataclass
