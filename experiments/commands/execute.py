@@ -18,25 +18,14 @@ from typing import Any
 
 from executor import ExecutorSettings, execute
 from experiments.cli import print_json
-from experiments.commands.plan import _parse_params, fit_cost_model
+from experiments.commands.plan import add_planning_arguments, make_plan
 from planning.history import concat_histories, load_history, save_history
-from planning.loading import load_workflow
-from planning.planners import get_planner
-from planning.profiles import load_catalog
-from planning.sla import SLA
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("execute", help="plan a workflow and run the plan for real", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
-    p.add_argument("--planner", required=True, help="a registered planner, e.g. uniform")
-    p.add_argument("--catalog", default="local", help="built-in catalog (local, lambda) or a TOML file")
-    p.add_argument("--sla", default="mean", help="mean, median or a percentile such as p95")
-    p.add_argument("--history", help="Parquet history to fit the cost model on (default: priors only)")
-    p.add_argument("--deadline", type=float, help="seconds the planned makespan must meet")
-    p.add_argument("--profile", help="profile for planners that take one (uniform)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
+    add_planning_arguments(p)
     p.add_argument("--redis-url", help="use this server (redis://:PASSWORD@HOST:PORT/DB) instead of an embedded one")
     p.add_argument("--scale", type=float, default=1.0, help="replay tasks burn runtime x SCALE seconds of CPU")
     p.add_argument("--bytes-scale", type=float, default=1.0, help="replay outputs are recorded bytes x this")
@@ -60,15 +49,7 @@ def _shown(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    workflow = load_workflow(args.workflow)
-    catalog = load_catalog(args.catalog)
-    sla = SLA.parse(args.sla)
-    params = _parse_params(args.param)
-    if args.deadline is not None:
-        params["deadline"] = args.deadline
-    if args.profile is not None:
-        params["profile"] = args.profile
-    plan = get_planner(args.planner, **params).plan(workflow, catalog, fit_cost_model(args.history, workflow), sla)
+    workflow, plan, _, sla = make_plan(args)
     settings = ExecutorSettings(scale=args.scale, bytes_scale=args.bytes_scale,
                                 max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
                                 limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout)

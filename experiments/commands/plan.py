@@ -10,22 +10,28 @@ from planning.cost_model import CostModel
 from planning.errors import HistoryError, PlanError
 from planning.history import load_history
 from planning.loading import load_workflow
+from planning.plan import Plan
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.sla import SLA
 from planning.workflow import Workflow
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", help="plan a workflow and print makespan, cost and bounds", description=__doc__)
+def add_planning_arguments(p: argparse.ArgumentParser, planner_help: str = "a registered planner, e.g. uniform") -> None:
+    """The arguments every command that makes a plan takes (plan, simulate, execute)."""
     p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
-    p.add_argument("--planner", required=True, help="a registered planner, e.g. uniform")
+    p.add_argument("--planner", required=True, help=planner_help)
     p.add_argument("--catalog", default="local", help="built-in catalog (local, lambda) or a TOML file")
     p.add_argument("--sla", default="mean", help="mean, median or a percentile such as p95")
     p.add_argument("--history", help="Parquet history to fit the cost model on (default: priors only)")
     p.add_argument("--deadline", type=float, help="seconds the planned makespan must meet")
-    p.add_argument("--profile", help="profile for planners that take one (uniform)")
+    p.add_argument("--profile", help="profile for planners that take one (uniform, wukong)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="plan a workflow and print makespan, cost and bounds", description=__doc__)
+    add_planning_arguments(p)
     p.add_argument("--out", help="write the plan as JSON to this file")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
@@ -58,7 +64,8 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def run(args: argparse.Namespace) -> int:
+def make_plan(args: argparse.Namespace) -> tuple[Workflow, Plan, CostModel, SLA]:
+    """Load the workflow, fit the cost model and plan, from :func:`add_planning_arguments`' values."""
     workflow = load_workflow(args.workflow)
     catalog = load_catalog(args.catalog)
     sla = SLA.parse(args.sla)
@@ -68,7 +75,12 @@ def run(args: argparse.Namespace) -> int:
     if args.profile is not None:
         params["profile"] = args.profile
     planner = get_planner(args.planner, **params)
-    plan = planner.plan(workflow, catalog, fit_cost_model(args.history, workflow), sla)
+    model = fit_cost_model(args.history, workflow)
+    return workflow, planner.plan(workflow, catalog, model, sla), model, sla
+
+
+def run(args: argparse.Namespace) -> int:
+    workflow, plan, _, _ = make_plan(args)
     if args.out:
         plan.to_json(args.out)
     summary = plan.summary()

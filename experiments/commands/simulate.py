@@ -13,30 +13,19 @@ import argparse
 from typing import Any
 
 from experiments.cli import print_json
-from experiments.commands.plan import _parse_params, fit_cost_model
+from experiments.commands.plan import add_planning_arguments, make_plan
 from planning.errors import PlanlabError
-from planning.loading import load_workflow
-from planning.planners import get_planner
-from planning.profiles import load_catalog
-from planning.sla import SLA
 from simulator import Platform, monte_carlo, simulate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate a plan: makespan and cost at the SLA, Monte Carlo percentiles",
                        description=__doc__)
-    p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
-    p.add_argument("--planner", required=True, help="a registered planner, e.g. heft, or recorded")
-    p.add_argument("--catalog", default="local", help="built-in catalog (local, lambda) or a TOML file")
-    p.add_argument("--sla", default="mean", help="mean, median or a percentile such as p95")
-    p.add_argument("--history", help="Parquet history to fit the cost model on (default: priors only)")
+    add_planning_arguments(p, "a registered planner, e.g. heft, or recorded")
     p.add_argument("--replications", type=int, default=100, help="Monte Carlo replications (0: deterministic only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo")
     p.add_argument("--processes", type=int, help="processes for the Monte Carlo (default: the CPU count)")
     p.add_argument("--platform", help="platform TOML (e.g. written by 'planlab calibrate --out')")
-    p.add_argument("--deadline", type=float, help="seconds the planned makespan must meet")
-    p.add_argument("--profile", help="profile for planners that take one (uniform, wukong)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
     p.add_argument("--trace", metavar="DIR", help="save the deterministic simulation's trace (Parquet) here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
@@ -46,17 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.replications < 0:
         raise PlanlabError(f"--replications must be >= 0, got {args.replications}", "use e.g. --replications 100")
     platform = Platform.from_toml(args.platform) if args.platform else None
-    workflow = load_workflow(args.workflow)
-    catalog = load_catalog(args.catalog)
-    sla = SLA.parse(args.sla)
-    params = _parse_params(args.param)
-    if args.deadline is not None:
-        params["deadline"] = args.deadline
-    if args.profile is not None:
-        params["profile"] = args.profile
-    planner = get_planner(args.planner, **params)
-    model = fit_cost_model(args.history, workflow)
-    plan = planner.plan(workflow, catalog, model, sla)
+    workflow, plan, model, sla = make_plan(args)
     trace = simulate(workflow, plan, model, platform=platform)
     if args.trace:
         trace.save(args.trace)
