@@ -191,7 +191,7 @@ class _LogicalWorker:
                 if task_id is None:
                     break
                 waited_from = time.time()
-                while task_id not in self.state.ready:
+                while not self.state.is_ready(task_id):
                     self._wait_notifications()
                 self._run_task(task_id, waited_from)
         except _Abort:

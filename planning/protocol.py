@@ -115,6 +115,15 @@ class WorkerState:
     profile: str
     ran: list[str] = field(default_factory=list)
     ready: list[str] = field(default_factory=list)
+    _ready_set: set[str] = field(default_factory=set, repr=False)   # O(1) membership for thousands of notifications
+
+    def is_ready(self, task_id: str) -> bool:
+        return task_id in self._ready_set
+
+    def mark_ready(self, task_id: str) -> None:
+        if task_id not in self._ready_set:
+            self._ready_set.add(task_id)
+            self.ready.append(task_id)
 
 
 class WorkerProtocol:
@@ -202,8 +211,9 @@ class WorkerProtocol:
     def task_done(self, state: WorkerState, task_id: str) -> None:
         """Book-keeping after a task finished on this worker."""
         state.ran.append(task_id)
-        if task_id in state.ready:
-            state.ready.remove(task_id)
+        if task_id in state._ready_set:
+            state._ready_set.discard(task_id)
+            state.ready.remove(task_id)          # usually at the front: tasks run in about arrival order
 
     # ------------------------------------------------------------------ the four hooks
     def handle_inputs(self, task_id: str, worker: str, ran_here: Collection[str]) -> InputDecision:
@@ -254,9 +264,9 @@ class WorkerProtocol:
 
     def after_downstream(self, state: WorkerState, decision: DownstreamDecision) -> None:
         """Queue the children this worker runs itself."""
-        state.ready.extend(c for c in decision.run_here if c not in state.ready)
+        for c in decision.run_here:
+            state.mark_ready(c)
 
     def notified(self, state: WorkerState, task_id: str) -> None:
         """A notification (or the starting invocation) says ``task_id`` is ready for this worker."""
-        if task_id not in state.ready:
-            state.ready.append(task_id)
+        state.mark_ready(task_id)

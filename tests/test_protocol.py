@@ -87,3 +87,13 @@ def test_dynamic_output_is_kept_only_when_the_lone_child_surely_runs_here():
     assert p.handle_output("z", "w:x").store is True       # a sink
     d = WorkerProtocol(diamond(), {}, {"w0": "small"}, {}, dynamic=True)
     assert d.handle_output("b", "w:a").store is True       # d's other parent may finish last elsewhere
+
+
+def test_worker_state_tracks_ready_tasks_once():
+    p = static_protocol()
+    state = p.new_state("w0")
+    for _ in range(3):
+        p.notified(state, "d")
+    assert state.ready == ["d"] and state.is_ready("d") and not state.is_ready("a")
+    p.task_done(state, "d")
+    assert state.ready == [] and not state.is_ready("d")
