@@ -257,7 +257,7 @@ class Run:
             if fetch and shared:
                 if begin > env.now:
                     yield timeout(begin - env.now)
-                dend = yield from self._move([f.nbytes for f in fetch], self.down)
+                dend, _ = yield from self._move([f.nbytes for f in fetch], self.down)
                 if dend < begin:
                     dend = begin
             elif fetch:
@@ -278,11 +278,12 @@ class Run:
                 xe = xs + m.exec_on(i, used, None if self.exec_ratio is None else self.exec_ratio[i])
             out = handle_output(task, w)
             nbytes = out.nbytes
+            at_tdec = False
             if out.store and nbytes > 0:
                 if shared:
                     if xe > env.now:
                         yield timeout(xe - env.now)
-                    done = yield from self._move([nbytes], self.up)
+                    done, at_tdec = yield from self._move([nbytes], self.up, coord)
                 else:
                     done = xe + latency * up_next()
             else:
@@ -306,8 +307,9 @@ class Run:
             count += 1
             # the output is stored; one round trip updates the children's counters
             tdec = done + coord
-            delay = tdec - env.now
-            yield timeout(delay if delay > 0 else 0.0)
+            if not at_tdec:   # (an upload through the link already resumed us at tdec)
+                delay = tdec - env.now
+                yield timeout(delay if delay > 0 else 0.0)
             kids = children_ids[i]
             ready = []
             if kids:
@@ -370,10 +372,17 @@ class Run:
                 a = arrival[i]
             begin = a if a > free else free
             fetch = fetch_of[i]
+            at_xe = False
             if fetch and shared:
                 if begin > env.now:
                     yield timeout(begin - env.now)
-                dend = yield from move(fetch, down_pool)
+                if store_of[i] and out_of[i] > 0:
+                    # an upload follows: the downloads' event resumes us when it may start (at xe)
+                    def upload_at(end: float, begin: float = begin, ex: float = exec_s[i]) -> float:
+                        return ((end if end >= begin else begin) + overhead) + ex
+                    dend, at_xe = yield from move(fetch, down_pool, upload_at)
+                else:
+                    dend, _ = yield from move(fetch, down_pool)
                 if dend < begin:
                     dend = begin
             elif fetch:
@@ -389,11 +398,12 @@ class Run:
             xs = dend + overhead
             xe = xs + exec_s[i]
             nbytes = out_of[i]
+            at_tdec = False
             if store_of[i] and nbytes > 0:
                 if shared:
-                    if xe > env.now:
+                    if not at_xe and xe > env.now:
                         yield timeout(xe - env.now)
-                    done = yield from move([nbytes], up_pool)
+                    done, at_tdec = yield from move([nbytes], up_pool, coord)
                 else:
                     done = xe + latency * up_next()
             else:
@@ -405,8 +415,9 @@ class Run:
             count += 1
             # the output is stored; one round trip updates the children's counters
             tdec = done + coord
-            delay = tdec - env.now
-            yield timeout(delay if delay > 0 else 0.0)
+            if not at_tdec:   # (an upload through the link already resumed us at tdec)
+                delay = tdec - env.now
+                yield timeout(delay if delay > 0 else 0.0)
             kids = downstream_of[i]
             if kids:
                 ready = []
@@ -480,11 +491,14 @@ class Run:
         return False
 
     # ------------------------------------------------------------------ storage
-    def _move(self, sizes: list[float], pool: _Pool) -> Iterator[simpy.Event]:
-        """Transfers in parallel through the serial stager and the shared link; returns the end time.
+    def _move(self, sizes: list[float], pool: _Pool, then: Any = None) -> Iterator[simpy.Event]:
+        """Transfers in parallel through the serial stager and the shared link; returns ``(end, at_then)``.
 
         Each transfer's bytes share the link; its latency (not shared) is added after
         them, which leaves an uncontended transfer's time unchanged and costs no event.
+        The transfers through the link are one group with one completion event; with
+        ``then`` (seconds after ``end``, or a function of ``end``) that event resumes the
+        caller at that time instead (``at_then`` is True), saving the caller's own timeout.
         """
         env = self.env
         if self.stage_rate > 0:
@@ -498,34 +512,23 @@ class Run:
                     yield env.timeout(end - env.now)
         link, latency = self.link, self.p.storage_latency_s
         end = env.now
-        if link is not None and len(sizes) == 1:   # the common case (every upload): one transfer
-            s = sizes[0]
-            if s <= 0:
-                return end
-            r = pool.next()
-            lat = latency * r
-            event = link.transfer(s * r)
-            if not event.triggered:
-                yield event
-            now = env.now
-            if now + lat > end:
-                end = now + lat
-            return end
-        pending = []
+        if link is not None:
+            items = []
+            for s in sizes:
+                if s > 0:
+                    r = pool.next()
+                    items.append((s * r, latency * r))
+            if not items:
+                return end, False
+            end = yield link.transfers(items, end, then)
+            return end, then is not None
         for s in sizes:
             if s <= 0:
                 continue
             r = pool.next()
-            if link is not None:
-                pending.append((link.transfer(s * r), latency * r))
-            elif env.now + latency * r > end:
+            if env.now + latency * r > end:
                 end = env.now + latency * r
-        for event, lat in pending:
-            if not event.triggered:
-                yield event
-            if env.now + lat > end:
-                end = env.now + lat
-        return end
+        return end, False
 
     def _client_fetch(self, i: int, t: float) -> None:
         """The client downloads a sink's result; the makespan is when it holds the last one."""

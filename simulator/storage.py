@@ -15,6 +15,7 @@ request is plain arithmetic, with no SimPy event at all.
 from __future__ import annotations
 
 from heapq import heappop, heappush
+from typing import Callable
 
 import simpy
 from simpy.events import Event, Timeout
@@ -33,25 +34,43 @@ class SharedLink:
         self.bandwidth = float(bandwidth_Bps)
         self._served = 0.0       # bytes each active transfer has received so far (virtual clock)
         self._updated = 0.0      # simulated time of the last update of _served
-        self._heap: list[tuple[float, int, simpy.Event]] = []
+        self._heap: list[tuple[float, int, list, float]] = []   # (mark, seq, group, latency)
         self._count = 0
         self._pending: float | None = None          # time of the pending wake-up
         self._pending_event: simpy.Event | None = None
 
     def transfer(self, nbytes: float) -> simpy.Event:
         """An event that fires when ``nbytes`` have gone through (starting now)."""
-        env = self.env
-        done = Event(env)
         if nbytes <= 0:
+            done = Event(self.env)
             done.succeed()
             return done
+        return self.transfers([(nbytes, 0.0)], self.env._now)
+
+    def transfers(self, items: list[tuple[float, float]], end: float,
+                  then: float | Callable[[float], float] | None = None) -> simpy.Event:
+        """Start transfers now, ``(nbytes > 0, latency)`` each; ONE event for all of them.
+
+        Its value is ``max(end, completion + latency)`` over the transfers.  It fires at
+        the last completion, or - with ``then`` - at that value plus ``then`` (a float)
+        or at ``then(value)`` (a callable), scheduled from the last completion with the
+        arithmetic a waiting process would use (``delay = target - now``, no earlier
+        than now), which saves the caller's separate timeout.
+        """
+        env = self.env
+        done = Event(env)
+        group = [len(items), end, done, then]
         heap = self._heap
         now = env._now
         if heap:   # advance the virtual clock to now
             self._served += (now - self._updated) * self.bandwidth / len(heap)
         self._updated = now
-        heappush(heap, (self._served + nbytes, self._count, done))
-        self._count += 1
+        served = self._served
+        count = self._count
+        for nbytes, lat in items:
+            heappush(heap, (served + nbytes, count, group, lat))
+            count += 1
+        self._count = count
         self._reschedule(now)
         return done
 
@@ -88,8 +107,22 @@ class SharedLink:
         served = self._served
         slack = 1e-9 * max(1.0, served)
         # done: its bytes are served, or what is left would finish within the clock's resolution
+        schedule = self.env.schedule
         while heap and (heap[0][0] <= served + slack or now + (heap[0][0] - served) * len(heap) / bandwidth <= now):
-            heappop(heap)[2].succeed()
+            _, _, group, lat = heappop(heap)
+            t = now + lat
+            if t > group[1]:
+                group[1] = t
+            group[0] -= 1
+            if group[0] == 0:   # the group's last transfer: one event for all
+                ev, then = group[2], group[3]
+                ev._ok = True
+                ev._value = group[1]
+                if then is None:
+                    schedule(ev)
+                else:
+                    delay = (then(group[1]) if callable(then) else group[1] + then) - now
+                    schedule(ev, delay=delay if delay > 0 else 0.0)
         self._reschedule(now)
 
 
