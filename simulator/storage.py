@@ -99,15 +99,15 @@ class SharedLink:
             return  # superseded by an earlier wake-up
         self._pending = None
         self._pending_event = None
-        heap, bandwidth = self._heap, self.bandwidth
-        now = self.env._now
+        heap, bandwidth, env = self._heap, self.bandwidth, self.env
+        now = env._now
         if heap:
             self._served += (now - self._updated) * bandwidth / len(heap)
         self._updated = now
         served = self._served
-        slack = 1e-9 * max(1.0, served)
+        slack = 1e-9 * (served if served > 1.0 else 1.0)
         # done: its bytes are served, or what is left would finish within the clock's resolution
-        schedule = self.env.schedule
+        schedule = env.schedule
         while heap and (heap[0][0] <= served + slack or now + (heap[0][0] - served) * len(heap) / bandwidth <= now):
             _, _, group, lat = heappop(heap)
             t = now + lat
@@ -123,7 +123,14 @@ class SharedLink:
                 else:
                     delay = (then(group[1]) if callable(then) else group[1] + then) - now
                     schedule(ev, delay=delay if delay > 0 else 0.0)
-        self._reschedule(now)
+        if heap:   # _reschedule inlined (nothing is pending now)
+            wait = (heap[0][0] - served) * len(heap) / bandwidth
+            if wait < 0.0:
+                wait = 0.0
+            due = now + wait
+            self._pending = due
+            event = self._pending_event = Timeout(env, due - now)
+            event.callbacks.append(self._wake)
 
 
 class FifoServer:
