@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import multiprocessing
+import os
 import pickle
 import threading
 import time
@@ -45,6 +47,22 @@ from planning.trace import Trace
 from planning.workflow import Workflow
 
 __all__ = ["Executor", "ExecutionResult", "execute"]
+
+
+def thread_share(plan: Any, host_cpus: int | None = None) -> float:
+    """The fraction of its CPUs a worker can really get: host CPUs over the plan's peak of planned CPUs (<= 1).
+
+    The peak is the largest sum of CPUs of workers whose planned lifetimes overlap.
+    """
+    host = float(host_cpus or os.cpu_count() or 1)
+    cpus = {p.name: float(p.cpus) for p in plan.catalog}
+    events = sorted([(float(w.start_s), 1, cpus[w.profile]) for w in plan.workers.itertuples()]
+                    + [(float(w.stop_s), 0, cpus[w.profile]) for w in plan.workers.itertuples()])
+    peak = current = 0.0
+    for _, starting, c in events:          # stops sort before starts at the same instant
+        current += c if starting else -c
+        peak = max(peak, current)
+    return min(1.0, host / peak) if peak > 0 else 1.0
 
 
 @dataclass
@@ -191,7 +209,9 @@ class _Run:
         constants: dict[str, bytes] = {}
         codes = {t.id: codec.split_constants(t, self.s.constant_threshold_bytes, constants)
                  for t in wf.tasks if t.func is not None}
-        profiles = {p.name: (float(p.cpus), float(p.memory_mb)) for p in self.plan.catalog}
+        share = thread_share(self.plan) if self.s.threads == "fair" else 1.0
+        profiles = {p.name: (float(p.cpus), float(p.memory_mb), max(1, math.floor(float(p.cpus) * share + 1e-9)))
+                    for p in self.plan.catalog}
         spec = RunSpec(proto, self.s, coded, 0.0, profiles)
         if self.protocol.dynamic:
             subs = {"*": codec.dumps_code(codes)}

@@ -147,7 +147,8 @@ class Launcher:
 
     def start(self, msg: dict[str, Any]) -> None:
         """Hand a start invocation to a warm idle process of its profile, or fork a cold one."""
-        pool_key = f"{msg['profile']}|{msg.get('cpus')}|{msg.get('memory_mb')}|{int(bool(msg.get('limits')))}"
+        pool_key = (f"{msg['profile']}|{msg.get('cpus')}|{msg.get('memory_mb')}|{msg.get('threads')}|"
+                    f"{int(bool(msg.get('limits')))}")
         idle = keys.idle_list(self.id, pool_key)
         data = pickle.dumps(msg, protocol=5)
         self.client.sadd(keys.RunKeys(msg["run"]).launchers, self.id)
@@ -185,7 +186,8 @@ class Launcher:
                 if applied is not None:
                     applied.join_self()
                 if msg.get("limits") and cpus:
-                    info["threads"] = f"{apply_thread_limits(cpus)}:{max(1, int(cpus))}"
+                    threads = int(msg.get("threads") or max(1, int(cpus)))
+                    info["threads"] = f"{apply_thread_limits(threads)}:{threads}"
                 _serve_process(self.url, self.id, msg["profile"], info, idle, msg)
             except BaseException:  # noqa: BLE001 - a worker must never fall back into the launcher's loop
                 traceback.print_exc()

@@ -65,7 +65,7 @@ class RunSpec:
     settings: ExecutorSettings
     coded: frozenset[str]
     t0: float
-    profiles: dict[str, tuple[float, float]] = field(default_factory=dict)
+    profiles: dict[str, tuple[float, float, int]] = field(default_factory=dict)   # cpus, memory_mb, threads
     n_parents: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -77,10 +77,10 @@ def encode_start(run_id: str, inv: Invocation, spec: RunSpec, t: float, sub: byt
                  pre: dict[str, bytes] | None = None) -> bytes:
     """A start invocation for the launch queue: what the launcher needs to pick or fork a process."""
     profile = spec.protocol.profile_of(inv.worker)
-    cpus, memory_mb = spec.profiles.get(profile, (None, None))
+    cpus, memory_mb, threads = spec.profiles.get(profile, (None, None, None))
     s = spec.settings
     return pickle.dumps({"type": "start", "run": run_id, "worker": inv.worker, "task": inv.task,
-                         "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "limits": s.limits,
+                         "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "threads": threads, "limits": s.limits,
                          "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s, "t": t, "sub": sub, "pre": pre}, protocol=5)
 
 

@@ -155,3 +155,26 @@ def test_a_run_timeout_fails_instead_of_hanging() -> None:
     with pytest.raises(ExecutionError, match="run_timeout_s"):
         execute(wf, assigned_plan(wf, {"b": "w"}, "large"), settings=ExecutorSettings(run_timeout_s=0.3))
     assert time.perf_counter() - t < 5
+
+
+def test_thread_share_is_host_cpus_over_the_plans_peak_of_planned_cpus() -> None:
+    from executor.client import thread_share
+    wide = generate("fork_join", width=6)
+    five_large = assigned_plan(wide, {t: ("w0" if t in ("fork", "join") else f"w-{t}") for t in wide.task_ids}
+                               | {wide.roots()[0]: "w0", wide.sinks()[0]: "w0"}, "large")
+    peak = 2.0 * (len(five_large.workers) - 1) + 2.0   # the branches overlap, plus the root/sink worker
+    assert thread_share(five_large, host_cpus=2) == pytest.approx(2.0 / peak)
+    one = assigned_plan(wide, {t: "w0" for t in wide.task_ids}, "large")
+    assert thread_share(one, host_cpus=2) == 1.0 and thread_share(five_large, host_cpus=10_000) == 1.0
+
+
+@pytest.mark.skipif(not probe_limits().cpu.startswith("cgroup"), reason="CPU cgroups are not permitted here")
+def test_an_oversubscribed_plan_gets_fewer_blas_threads_unless_asked_for_the_quota() -> None:
+    wide = generate("fork_join", width=4)
+    plan = assigned_plan(wide, {t: f"w-{t}" for t in wide.task_ids}, "large")    # 2-CPU workers, overlapping
+    fair = execute(wide, plan).trace.workers
+    quota = execute(wide, plan, settings=ExecutorSettings(threads="quota")).trace.workers
+    assert set(quota["threads"].str.split(":").str[-1]) == {"2"}
+    assert "1" in set(fair["threads"].str.split(":").str[-1])
+    with pytest.raises(ExecutionError, match="threads"):
+        ExecutorSettings(threads="all")
