@@ -363,6 +363,8 @@ class Run:
         latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
         level_delay, dispatch, dispatcher = p.level_delay_s, p.dispatch_s, self.dispatcher
         rows_append = self.rows.append
+        fast = self.link is not None and not self.stage_rate > 0   # shared storage is the link alone
+        transfers = self.link.transfers if self.link is not None else None
         for i in st.sequence.get(w, ()):
             a = arrival[i]
             if a is None:
@@ -376,7 +378,23 @@ class Run:
             if fetch and shared:
                 if begin > env.now:
                     yield timeout(begin - env.now)
-                if store_of[i] and out_of[i] > 0:
+                if fast:   # _move's link path, inlined
+                    items = []
+                    for nb in fetch:
+                        if nb > 0:
+                            r = down_next()
+                            items.append((nb * r, latency * r))
+                    if not items:
+                        dend = env.now
+                    elif store_of[i] and out_of[i] > 0:
+                        # an upload follows: the downloads' event resumes us when it may start (at xe)
+                        def upload_at(end: float, begin: float = begin, ex: float = exec_s[i]) -> float:
+                            return ((end if end >= begin else begin) + overhead) + ex
+                        dend = yield transfers(items, env.now, upload_at)
+                        at_xe = True
+                    else:
+                        dend = yield transfers(items, env.now)
+                elif store_of[i] and out_of[i] > 0:
                     # an upload follows: the downloads' event resumes us when it may start (at xe)
                     def upload_at(end: float, begin: float = begin, ex: float = exec_s[i]) -> float:
                         return ((end if end >= begin else begin) + overhead) + ex
@@ -403,7 +421,12 @@ class Run:
                 if shared:
                     if not at_xe and xe > env.now:
                         yield timeout(xe - env.now)
-                    done, at_tdec = yield from move([nbytes], up_pool, coord)
+                    if fast:   # _move's link path, inlined (nbytes > 0)
+                        r = up_next()
+                        done = yield transfers([(nbytes * r, latency * r)], env.now, coord)
+                        at_tdec = True
+                    else:
+                        done, at_tdec = yield from move([nbytes], up_pool, coord)
                 else:
                     done = xe + latency * up_next()
             else:
