@@ -17,7 +17,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from planning.cost_model import CostModel
 from planning.profiles import load_catalog
 from planning.synthetic import DEFAULT_INPUT_SIZES, random_truth, synthetic_history
 from planning.workflow import Task, Workflow
+from experiments.provenance import git_revision
 
 TARGETS = {"fit_1m_s": 5.0, "predict_10k_x8_s": 0.2}
 RESULTS = Path(__file__).resolve().parent / "results" / "cost_model.json"
@@ -124,14 +124,6 @@ def bench_validation() -> dict:
             "per_kind": table.to_dict(orient="records")}
 
 
-def _git_revision() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip() or None
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller history and fewer repeats (not recorded)")
@@ -147,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "pass": speed["predict_s"] <= TARGETS["predict_10k_x8_s"]}}
     result = {
         "benchmark": "cost_model", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": _git_revision(), "quick": args.quick,
+        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count(), "numpy": np.__version__, "pandas": pd.__version__},
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),

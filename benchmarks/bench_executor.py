@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -46,6 +45,7 @@ from planning import kernels
 from planning.dsl import build_workflow, task
 from planning.generators import generate
 from planning.workflow import Task, Workflow, run_locally
+from experiments.provenance import git_revision
 
 TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5}
 RESULTS = Path(__file__).resolve().parent / "results" / "executor.json"
@@ -172,14 +172,6 @@ def _json_default(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _git_revision() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip() or None
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def _dask_cluster():
     try:
         from dask.distributed import Client, LocalCluster
@@ -219,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "note": "raw-bytes (replay) transfers; pickled DSL bytes are reported beside"}}
     result = {
         "benchmark": "executor", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": _git_revision(), "quick": args.quick,
+        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "numpy": np.__version__, "load_average": os.getloadavg()},
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),

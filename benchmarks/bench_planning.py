@@ -40,6 +40,7 @@ from planning.planners import get_planner
 from planning.planners.heft import edge_comm_s
 from planning.schedule import ScheduleEvaluator
 from planning.workflow import Workflow
+from experiments.provenance import git_revision
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "planning.json"
@@ -197,14 +198,6 @@ def bench_wfformat() -> tuple[list[dict], dict]:
     return rows, {p: {k: float(v) for k, v in table.loc[p].items()} for p in PLANNERS}
 
 
-def _git_revision() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip() or None
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k tasks only and fewer repeats (not recorded)")
@@ -232,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "core_s": heft10k["core_s"]}
     result = {
         "benchmark": "planning", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": _git_revision(), "quick": args.quick,
+        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "numpy": np.__version__, "pandas": pd.__version__},
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),

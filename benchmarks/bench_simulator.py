@@ -24,7 +24,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -39,6 +38,7 @@ from planning.profiles import load_catalog
 from simulator import Platform, calibrate, monte_carlo, simulate
 from simulator.calibration import application_of
 from simulator.simulate import compile_plan, run_once
+from experiments.provenance import git_revision
 
 TARGETS = {"tasks_per_s": 30_000.0, "monte_carlo_1000x100_s": 10.0}
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,14 +141,6 @@ def _previous(path: Path) -> dict | None:
             "monte_carlo_s": old.get("monte_carlo", {}).get("seconds")}
 
 
-def _git_revision() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=ROOT, timeout=10).stdout.strip() or None
-    except OSError:
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip 100k tasks and per-application calibration")
@@ -162,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = bench_calibration(per_application=not args.quick)
     result = {
         "benchmark": "simulator", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": _git_revision(), "quick": args.quick,
+        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count(), "load_average_start": load_start,
                     "load_average": list(__import__("os").getloadavg())},
