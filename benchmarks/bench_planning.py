@@ -44,7 +44,7 @@ from experiments.provenance import git_revision
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "planning.json"
-WFINSTANCES = ROOT / "tests" / "data" / "wfinstances"
+WFINSTANCES = ROOT / "experiments" / "data"
 TARGETS = {"heft_10k_x8_s": 1.0, "heft_vs_saga_speedup": 10.0, "wfformat_plan_max_s": 1.0}
 PLANNERS = ("uniform", "critical-path", "wukong", "heft", "cost-deadline")
 

@@ -12,7 +12,7 @@ only, no contention to step through).  Each figure is ``simulate()`` end to end 
 the run, the Trace DataFrames); ``engine`` is the run alone.  Wall time is the median of repeats;
 CPU time of this process is recorded too (the machine is shared, so wall time is noisy).
 
-Calibration: the shipped real executions (tests/data/wfinstances) replayed by the ``recorded``
+Calibration: the shipped real executions (experiments/data) replayed by the ``recorded``
 planner; median relative makespan error before fitting (no overheads), after fitting the
 workflow-system terms, and held out (each execution predicted from the other executions of its
 application), over all files and per application.
@@ -43,7 +43,7 @@ from experiments.provenance import git_revision
 TARGETS = {"tasks_per_s": 30_000.0, "monte_carlo_1000x100_s": 10.0}
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "simulator.json"
-DATA = ROOT / "tests" / "data" / "wfinstances"
+DATA = ROOT / "experiments" / "data"
 
 
 def _timed(fn, repeats: int) -> tuple[float, float, object]:

@@ -17,7 +17,7 @@ from planning.profiles import load_catalog
 from simulator import CalibrationResult, Observation, Platform, calibrate, simulate
 from simulator.calibration import EXECUTOR_TERMS, WORKFLOW_SYSTEM_TERMS, application_of
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 def test_fitting_real_executions_reduces_the_error() -> None:

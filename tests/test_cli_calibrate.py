@@ -8,7 +8,7 @@ from pathlib import Path
 from experiments.cli import main
 from simulator import Platform
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 def test_calibrate_then_predict_another_execution(tmp_path, capsys) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from experiments.cli import main
 from planning.history import load_history
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 def test_execute_json_has_the_real_and_planned_numbers(tmp_path, capsys) -> None:

@@ -10,7 +10,7 @@ import pytest
 from experiments.cli import main
 from planning.generators import GENERATORS
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"tasks", "edges", "roots", "sinks", "depth", "critical_path_s", "recorded_makespan_s"}
 

@@ -10,7 +10,7 @@ import pytest
 from experiments.cli import main
 from simulator import Platform
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 def test_simulate_json_has_the_sla_and_percentiles(tmp_path, capsys) -> None:

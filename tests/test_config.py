@@ -60,7 +60,7 @@ def test_defaults_and_resolution(tmp_path: Path) -> None:
 
 def test_wfformat_path_is_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    source = REPO / "tests" / "data" / "wfinstances" / "helloworld-chain-5-chameleon.json"
+    source = REPO / "experiments" / "data" / "helloworld-chain-5-chameleon.json"
     (tmp_path / "data" / "w.json").write_bytes(source.read_bytes())
     config = load_config(write(tmp_path, GOOD.replace("gen:chain:length=3", "data/w.json")))
     assert Path(config.workflows[0].spec) == (tmp_path / "data" / "w.json").resolve()
@@ -133,7 +133,7 @@ def test_parse_config_from_a_dict() -> None:
 
 
 def test_scaled_workflow_scales_replay_tasks_only() -> None:
-    replay = load_workflow(REPO / "tests" / "data" / "wfinstances" / "helloworld-chain-5-chameleon.json")
+    replay = load_workflow(REPO / "experiments" / "data" / "helloworld-chain-5-chameleon.json")
     scaled = scaled_workflow(replay, 0.01, 0.5)
     for t in replay.tasks:
         assert scaled.task(t.id).runtime_s == pytest.approx(t.runtime_s * 0.01)

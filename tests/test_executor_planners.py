@@ -22,7 +22,7 @@ from planning.sla import SLA
 from planning.wfformat import read_wfformat
 from planning.workflow import run_locally
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 PARAMS = {"uniform": {"profile": "medium"}, "wukong": {"profile": "medium"}, "cost-deadline": {"deadline": 1e6}}
 PLANNER_NAMES = sorted(n for n in PLANNERS if n != "recorded")  # recorded replays a cluster's machines
 

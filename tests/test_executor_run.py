@@ -21,7 +21,7 @@ from planning.sla import SLA
 from planning.wfformat import read_wfformat
 from planning.workflow import run_locally
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 @pytest.fixture(scope="module")

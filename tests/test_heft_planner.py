@@ -13,7 +13,7 @@ from planning.planners import get_planner
 
 MEAN = SLA.parse("mean")
 SMALL = {"fan_out": {"width": 50}, "deep_chain": {"length": 50}, "random_layered": {"tasks": 60}}
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 def free_model() -> CostModel:

@@ -14,7 +14,7 @@ from planning.errors import WorkflowError
 from planning.loading import USER_MODULE_PREFIX, import_python_file, load_workflow, module_name_for
 from planning.workflow import Workflow, run_locally
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 USER_FILE = textwrap.dedent('''
     from planning.dsl import task, build_workflow

@@ -20,7 +20,7 @@ from planning.workflow import Workflow
 
 CATALOG = load_catalog("lambda")
 SLA_MEAN = SLA.parse("mean")
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 SMALL = {"fan_out": {"width": 40}, "deep_chain": {"length": 40}, "random_layered": {"tasks": 60},
          "chain": {"length": 6}, "tree_reduction": {"leaves": 8}, "fork_join": {"width": 6}}
 

@@ -16,7 +16,7 @@ from planning.wfformat import read_wfformat
 from planning.workflow import Task, Workflow
 from simulator import Platform, simulate
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 def test_registered_and_replays_recorded_runtimes() -> None:

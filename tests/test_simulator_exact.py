@@ -32,7 +32,7 @@ GENERATORS = {
 }
 PHASES = ["ready_s", "worker_start_s", "download_start_s", "download_end_s", "exec_start_s", "exec_end_s",
           "upload_start_s", "upload_end_s", "done_s"]
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 
 def make_plan(planner: str, workflow, sla: str = "p95"):

@@ -14,7 +14,7 @@ from planning.errors import WorkflowError
 from planning.wfformat import read_wfformat, write_wfformat
 from planning.workflow import Task, Workflow
 
-DATA = Path(__file__).parent / "data" / "wfinstances"
+DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 FILES = sorted(DATA.glob("*.json"))
 
 
