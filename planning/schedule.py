@@ -71,6 +71,22 @@ class ScheduleResult(BilledWorkers):
     makespan_s: float
 
 
+
+def last_parent(parents: Sequence[int], done: Sequence[float]) -> int:
+    """The parent whose completion makes a task ready: the latest done, ties to the highest index.
+
+    The one tie-break every timing of the protocol uses (the analytical schedule, its
+    re-timer and the dynamic placement), so the worker that "completes the last
+    dependency" is the same everywhere.
+    """
+    last = parents[0]
+    best = done[last]
+    for p in parents:
+        d = done[p]
+        if d > best or (d == best and p > last):
+            best, last = d, p
+    return last
+
 def upload_bytes(workflow: Workflow, task_id: str) -> float:
     """Size of a task's stored output: its largest out-edge, or its hint for a sink."""
     sizes = [workflow.edge_bytes(task_id, c) for c in workflow.children(task_id)]
@@ -320,12 +336,8 @@ class ScheduleEvaluator:
             w = worker[i]
             ps = parents[i]
             if ps:
-                last = ps[0]
+                last = last_parent(ps, done)
                 best = done[last]
-                for p in ps:
-                    d = done[p]
-                    if d > best or (d == best and p > last):
-                        best, last = d, p
                 r = best + coord
                 arrival = r + (invoke if worker[last] != w else 0.0)
                 download = 0.0
@@ -501,12 +513,8 @@ class Retimer:
             touched_workers.add(w)
             ps = parents[i]
             if ps:
-                last = ps[0]
+                last = last_parent(ps, done)
                 best = done[last]
-                for p in ps:
-                    d = done[p]
-                    if d > best or (d == best and p > last):
-                        best, last = d, p
                 r = best + coord
                 arrival = r + (invoke if worker[last] != w else 0.0)
                 download = 0.0

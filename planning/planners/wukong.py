@@ -35,7 +35,7 @@ from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.protocol import WorkerProtocol, dynamic_worker_id
-from planning.schedule import ScheduleEvaluator
+from planning.schedule import ScheduleEvaluator, last_parent
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,8 @@ def predict_dynamic(evaluator: ScheduleEvaluator, exec_s: list[float], profile: 
     for i in range(n):
         ps = evaluator.parents[i]
         if ps:
-            last = ps[0]
+            last = last_parent(ps, done)
             best = done[last]
-            for p in ps:
-                d = done[p]
-                if d > best or (d == best and p > last):
-                    best, last = d, p
             ready = best + coord
             if not continued[last]:    # the first child (topological order) that last's completion made ready
                 continued[last] = True
