@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -29,19 +28,11 @@ from planning.cost_model import CostModel
 from planning.profiles import load_catalog
 from planning.synthetic import DEFAULT_INPUT_SIZES, random_truth, synthetic_history
 from planning.workflow import Task, Workflow
+from _timing import timed
 from experiments.provenance import git_revision
 
 TARGETS = {"fit_1m_s": 5.0, "predict_10k_x8_s": 0.2}
 RESULTS = Path(__file__).resolve().parent / "results" / "cost_model.json"
-
-
-def _timed(fn, repeats: int) -> tuple[float, list[float], object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times, out
 
 
 def build_workflow(n_tasks: int, kinds: list[str], seed: int = 0) -> Workflow:
@@ -65,17 +56,17 @@ def build_workflow(n_tasks: int, kinds: list[str], seed: int = 0) -> Workflow:
 def bench_speed(quick: bool) -> dict:
     spc = 125 if quick else 1250
     history, truth = synthetic_history(kinds=20, profiles="lambda", samples_per_cell=spc, seed=1)
-    fit_s, fit_all, model = _timed(lambda: CostModel().fit(history), 1 if quick else 3)
+    fit_s, fit_all, model = timed(lambda: CostModel().fit(history), 1 if quick else 3)
     catalog = load_catalog("lambda")
     wf = build_workflow(10_000, truth.kind_names)
     t0 = time.perf_counter()
     model.estimate_workflow(wf, catalog, "p95")           # first call also sorts the graph (cached after)
     cold = time.perf_counter() - t0
-    pred_s, pred_all, we = _timed(lambda: model.estimate_workflow(wf, catalog, "p95"), 5)
+    pred_s, pred_all, we = timed(lambda: model.estimate_workflow(wf, catalog, "p95"), 5)
     rng = np.random.default_rng(0)
-    sample_s, _, _ = _timed(lambda: we.sample_exec(rng, np.zeros(len(wf), dtype=np.int64)), 5)
+    sample_s, _, _ = timed(lambda: we.sample_exec(rng, np.zeros(len(wf), dtype=np.int64)), 5)
     pairs = [(t.kind, catalog.profiles[i % 8]) for i, t in enumerate(wf.tasks[:1000])]
-    pair_s, _, _ = _timed(lambda: [model.estimate(k, p, 1e6, "p95") for k, p in pairs], 3)
+    pair_s, _, _ = timed(lambda: [model.estimate(k, p, 1e6, "p95") for k, p in pairs], 3)
     return {
         "history_rows": len(history), "kinds": 20, "profiles": len(catalog),
         "fit_s": fit_s, "fit_runs_s": fit_all, "fit_rows_per_s": len(history) / fit_s,

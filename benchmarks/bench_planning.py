@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import textwrap
@@ -40,6 +39,7 @@ from planning.planners import get_planner
 from planning.planners.heft import edge_comm_s
 from planning.schedule import ScheduleEvaluator
 from planning.workflow import Workflow
+from _timing import timed
 from experiments.provenance import git_revision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,15 +47,6 @@ RESULTS = ROOT / "benchmarks" / "results" / "planning.json"
 WFINSTANCES = ROOT / "experiments" / "data"
 TARGETS = {"heft_10k_x8_s": 1.0, "heft_vs_saga_speedup": 10.0, "wfformat_plan_max_s": 1.0}
 PLANNERS = ("uniform", "critical-path", "wukong", "heft", "cost-deadline")
-
-
-def _timed(fn, repeats: int) -> tuple[float, list[float], object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times, out
 
 
 def planner_params(name: str, wf: Workflow, catalog, model, sla, budget: int | None) -> dict:
@@ -84,7 +75,7 @@ def bench_planning_times(quick: bool, budget_10k: int | None) -> list[dict]:
             budget = budget_10k if n >= 10_000 else None
             params = planner_params(name, wf, catalog, model, sla, budget)
             slow = name in ("critical-path", "cost-deadline") or n >= 10_000
-            median, runs, plan = _timed(lambda: get_planner(name, **params).plan(wf, catalog, model, sla),
+            median, runs, plan = timed(lambda: get_planner(name, **params).plan(wf, catalog, model, sla),
                                         1 if (quick or slow) else 3)
             rows.append({"tasks": n, "edges": wf.graph.number_of_edges(), "profiles": len(catalog), "planner": name,
                          "params": params, "seconds": median, "runs": runs, "makespan_s": plan.makespan_s,
@@ -149,7 +140,7 @@ def heft_instance(n: int) -> tuple[Workflow, np.ndarray, list[str], dict, dict]:
 def bench_heft_vs_saga(quick: bool) -> dict:
     wf, exec_s, profiles, comm, saga = heft_instance(1000)
     repeats = 3 if quick else 5
-    ours_s, ours_runs, ours = _timed(lambda: heft(wf, exec_s, profiles, comm, workers_per_profile=1), repeats)
+    ours_s, ours_runs, ours = timed(lambda: heft(wf, exec_s, profiles, comm, workers_per_profile=1), repeats)
     env = dict(os.environ, PYTHONHASHSEED="0")
     try:
         proc = subprocess.run([sys.executable, "-c", _SAGA], input=json.dumps({**saga, "repeats": 1 if quick else 3}),
@@ -170,9 +161,9 @@ def bench_heft_vs_saga(quick: bool) -> dict:
 def bench_heft_10k() -> dict:
     """HEFT at 10k x 8: the core algorithm alone and the whole planner (estimates, HEFT, final Plan)."""
     wf, exec_s, profiles, comm, _ = heft_instance(10_000)
-    core_s, core_runs, _ = _timed(lambda: heft(wf, exec_s, profiles, comm), 3)
+    core_s, core_runs, _ = timed(lambda: heft(wf, exec_s, profiles, comm), 3)
     catalog, model, sla = load_catalog("lambda"), CostModel(), SLA.parse("mean")
-    plan_s, plan_runs, _ = _timed(lambda: get_planner("heft").plan(wf, catalog, model, sla), 3)
+    plan_s, plan_runs, _ = timed(lambda: get_planner("heft").plan(wf, catalog, model, sla), 3)
     return {"tasks": len(wf), "profiles": len(profiles), "core_s": core_s, "core_runs": core_runs,
             "planner_s": plan_s, "planner_runs": plan_runs}
 
