@@ -45,6 +45,17 @@ def dynamic_worker_id(first_task: str) -> str:
     return f"w:{first_task}"
 
 
+def stored_output_bytes(workflow: Workflow, task_id: str) -> float:
+    """Size of a task's stored output: its largest out-edge, or its ``output_bytes`` hint for a sink.
+
+    One task output is stored once, and each child reads its own edge's bytes of it.
+    """
+    out_edges = workflow.graph._succ[task_id]     # networkx adjacency: read-only here
+    if out_edges:
+        return float(max(a["bytes"] for a in out_edges.values()))
+    return float(workflow.task(task_id).output_bytes or 0)
+
+
 @dataclass(frozen=True)
 class Fetch:
     """One input to download from storage: the parent's stored output, ``nbytes`` of it."""
@@ -148,7 +159,6 @@ class WorkerProtocol:
         self._children = {t: (sorted(succ[t], key=position) if len(succ[t]) > 1 else list(succ[t]))
                           for t in self.index}
         self._first_of = {ts[0]: w for w, ts in self.sequence.items() if ts}
-        self._position = {t: i for ts in self.sequence.values() for i, t in enumerate(ts)}
         self._profile = next(iter(self.worker_profile.values()), "")
         self._pred = workflow.graph._pred      # child -> parent -> edge attributes (networkx, read-only here)
         self._output_bytes: dict[str, float] = {}
@@ -174,10 +184,7 @@ class WorkerProtocol:
         """The largest out-edge (a sink's ``output_bytes`` hint); cached, engines ask once per task run."""
         value = self._output_bytes.get(task_id)
         if value is None:
-            out_edges = self.workflow.graph._succ[task_id]
-            value = (float(max(a["bytes"] for a in out_edges.values())) if out_edges
-                     else float(self.workflow.task(task_id).output_bytes or 0))
-            self._output_bytes[task_id] = value
+            value = self._output_bytes[task_id] = stored_output_bytes(self.workflow, task_id)
         return value
 
     # ------------------------------------------------------------------ starting a run

@@ -43,6 +43,7 @@ import pandas as pd
 from planning.billing import BilledWorkers
 from planning.errors import PlanError
 from planning.profiles import Catalog
+from planning.protocol import stored_output_bytes
 from planning.workflow import Workflow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,14 +87,6 @@ def last_parent(parents: Sequence[int], done: Sequence[float]) -> int:
         if d > best or (d == best and p > last):
             best, last = d, p
     return last
-
-def upload_bytes(workflow: Workflow, task_id: str) -> float:
-    """Size of a task's stored output: its largest out-edge, or its hint for a sink."""
-    sizes = [workflow.edge_bytes(task_id, c) for c in workflow.children(task_id)]
-    if sizes:
-        return float(max(sizes))
-    return float(workflow.task(task_id).output_bytes or 0)
-
 
 def _order_with_sequences(n: int, children: Sequence[Sequence[int]], indegree: Sequence[int],
                           nxt: Sequence[int]) -> tuple[list[int], list[int]]:
@@ -220,8 +213,7 @@ class ScheduleEvaluator:
         in_sizes = [[attrs["bytes"] for attrs in pred[t].values()] for t in ids]
         self.in_edge_bytes: list[list[float]] = [[float(b) for b in sizes] for sizes in in_sizes]   # per parent
         self.in_bytes: list[float] = [float(sum(sizes)) for sizes in in_sizes]
-        out = [float(max(attrs["bytes"] for attrs in succ[t].values())) if succ[t]
-               else float(workflow.task(t).output_bytes or 0) for t in ids]
+        out = [stored_output_bytes(workflow, t) for t in ids]
         self.out_bytes = out
         sinks = [i for i in range(len(ids)) if not self.children[i]]
         self.sinks = sinks

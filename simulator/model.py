@@ -142,8 +142,9 @@ class CompiledModel:
         With the unmodified :class:`WorkerProtocol` and a static plan every decision is a
         function of the topology alone: a task's inputs from parents planned on its own
         worker are in memory (the worker ran them before, or the run stalls), the others
-        are fetched; whether the output is stored; where each child runs.  They are asked
-        of the protocol once per task here, so the run does array look-ups instead.  A
+        are fetched; whether the output is stored; where each child runs.  They are computed
+        once per plan (:class:`StaticTables`, checked against the hooks by a test), so the run
+        does array look-ups instead.  A
         protocol subclass (an optimization) or a dynamic plan keeps the per-task hooks.
         """
         proto = self.protocol
@@ -194,7 +195,7 @@ class StaticTables:
         self.profile = {w: proto.profile_of(w) for w in set(workers) | set(proto.sequence)}
         self.sequence = {w: [index[t] for t in ts] for w, ts in proto.sequence.items()}
         graph = model.workflow.graph
-        pred, succ = graph._pred, graph._succ
+        pred = graph._pred
         fetch: list[list[float]] = []
         store: list[bool] = []
         out_bytes: list[float] = []
@@ -207,13 +208,12 @@ class StaticTables:
             else:
                 fetch.append([])
                 initial.append(t)
+            out_bytes.append(proto.output_bytes(t))
             if kids:
-                out_bytes.append(float(max([a["bytes"] for a in succ[t].values()])))
                 here = [(index[c], worker_of[c]) for c in kids]
                 store.append(any([cw != w for _, cw in here]))
                 downstream.append([(j, cw == w, cw, first_of.get(c) == cw) for c, (j, cw) in zip(kids, here)])
             else:
-                out_bytes.append(model.sink_bytes[index[t]])
                 store.append(True)
                 downstream.append([])
         self.fetch = fetch
