@@ -33,16 +33,17 @@ return ready
 
 
 class CompletionScript:
-    """The completion script, loaded once per process, queued with plain EVALSHA.
+    """The completion script, loaded once per process, sent with plain EVALSHA.
 
     redis-py's ``Script`` objects send ``SCRIPT EXISTS`` before every pipeline
-    that uses them - a second round trip per task; loading once and queueing
-    ``EVALSHA`` keeps a completion at one.
+    that uses them - a second round trip per task; loading once and sending
+    ``EVALSHA`` with the completion's other commands keeps a completion at one.
     """
 
     def __init__(self, client: redis.Redis) -> None:
         self.sha = client.script_load(COMPLETE_LUA)
 
-    def queue(self, pipe: redis.client.Pipeline, deps: str, events: str, metrics: str,
-              event: str | bytes, batch: bytes, children: list[str]) -> None:
-        pipe.evalsha(self.sha, 3, deps, events, metrics, event, batch, *children)
+    def command(self, deps: str, events: str, metrics: str, event: str | bytes, batch: bytes,
+                children: list[str]) -> tuple:
+        """The ``EVALSHA`` command (for :class:`executor.wire.Wire`); its reply lists the children made ready."""
+        return ("EVALSHA", self.sha, 3, deps, events, metrics, event, batch, *children)

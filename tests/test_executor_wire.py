@@ -1,0 +1,74 @@
+"""A worker's dedicated connection (executor.wire) and the round trips it carries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from executor import Executor, ExecutorSettings
+from executor.plans import assigned_plan
+from executor.server import redis_endpoint
+from executor.wire import Wire
+from planning.generators import generate
+from planning.workflow import run_locally
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[redis.Redis]:
+    with redis_endpoint(None) as ep:
+        yield ep.client(socket_timeout=10.0)
+
+
+def test_a_call_returns_the_raw_replies_in_order(client: redis.Redis) -> None:
+    wire = Wire(client)
+    assert wire.call([("SET", "w:a", b"xyz"), ("GET", "w:a"), ("GETRANGE", "w:a", 0, 1), ("EXISTS", "w:none"),
+                      ("RPUSH", "w:l", b"1", b"2"), ("LPOP", "w:l", 10), ("LPOP", "w:l", 10)]) == \
+        [b"OK", b"xyz", b"xy", 0, 2, [b"1", b"2"], None]
+    assert wire.pending == 0
+    client.delete("w:a")
+
+
+def test_a_server_error_raises_after_every_reply_is_read(client: redis.Redis) -> None:
+    wire = Wire(client)
+    client.set("w:s", "not a list")
+    with pytest.raises(redis.ResponseError):
+        wire.call([("RPUSH", "w:s", b"x"), ("SET", "w:after", b"1")])
+    assert client.get("w:after") == b"1"              # the command after the error still ran
+    assert wire.call([("GET", "w:after")]) == [b"1"]   # and the connection is still in step
+    client.delete("w:s", "w:after")
+
+
+def test_a_blocking_pop_sent_with_other_commands_is_read_after_them(client: redis.Redis) -> None:
+    wire = Wire(client)
+    wire.send([("SET", "w:b", b"1"), ("BLPOP", "w:inbox", 5), ("LPOP", "w:inbox", 100)])
+    assert wire.read(1) == [b"OK"]                     # answered before the pop is served
+    client.rpush("w:inbox", b"n1", b"n2", b"n3")
+    got, more = wire.read(2)
+    assert got == [b"w:inbox", b"n1"] and more == [b"n2", b"n3"]
+    assert wire.pending == 0
+    wire.send([("BLPOP", "w:inbox", 5)])
+    wire.reset()                                       # an unwanted pop: dropped with its connection
+    assert wire.pending == 0 and wire.call([("GET", "w:b")]) == [b"1"]
+    client.rpush("w:inbox", b"late")                   # not taken by the dropped pop
+    assert client.lpop("w:inbox") == b"late"
+    client.delete("w:b")
+
+
+def test_alternating_chain_hands_over_every_task_and_times_each_upload() -> None:
+    """Every task's completion also carries the worker's next wait: results, phases and cleanup stay as before."""
+    wf = generate("deep_chain", length=40)
+    ids = wf.task_ids
+    plan = assigned_plan(wf, {t: f"w{i % 2}" for i, t in enumerate(ids)}, "large")
+    with Executor(settings=ExecutorSettings(keep_alive_s=5.0)) as ex:
+        result = ex.run(wf, plan)
+        left = {k.decode() for k in ex.client.scan_iter(match=f"pl:{{{result.meta['run_id']}}}:*")}
+    assert result.results == {ids[-1]: run_locally(wf)[ids[-1]]}
+    tasks = result.trace.validate().tasks.set_index("task_id").loc[ids]
+    assert list(tasks["worker"]) == [f"w{i % 2}" for i in range(len(ids))]
+    assert (tasks["upload_start_s"] <= tasks["upload_end_s"]).all()
+    assert (tasks["upload_end_s"] <= tasks["done_s"]).all()
+    # a child starts only after its parent began storing its output (and notified it in the same round trip)
+    assert (tasks["exec_start_s"].to_numpy()[1:] >= tasks["upload_start_s"].to_numpy()[:-1]).all()
+    assert left == {f"pl:{{{result.meta['run_id']}}}:metrics"}
