@@ -10,6 +10,11 @@ observability hooks) - on a 2-CPU host as much as the server's work.  A
 commands, reading the raw replies (``SET`` -> ``b"OK"``, ``BLPOP`` -> ``[key,
 value]`` or None).
 
+Commands are packed here, not by hiredis: ``hiredis.pack_command`` copies every
+argument into one buffer, ~1.5 ms for a 1 MiB output on this machine (more than
+sending it), while a large argument sent as its own chunk is never copied
+before the kernel's; small commands pack in ~7 us instead of ~20 us.
+
 Replies can be read in two steps: :meth:`send` queues commands and
 :meth:`read` takes the first ``n`` replies, so a completion can carry its
 worker's next blocking pop and still time the upload when the upload's own
@@ -26,7 +31,46 @@ from typing import Any, Iterable, Sequence
 import redis
 from redis.exceptions import ResponseError
 
-__all__ = ["Wire"]
+__all__ = ["Wire", "pack"]
+
+#: Arguments longer than this are sent as their own chunk instead of being copied into the command buffer.
+BIG_ARG_BYTES = 16 * 1024
+
+
+def pack(commands: Iterable[tuple]) -> list[bytes | memoryview]:
+    """RESP arrays of bulk strings for ``commands``: small parts joined, large arguments by reference.
+
+    Arguments are ``bytes``-like, ``str`` (UTF-8), ``int`` or ``float`` (``repr``), as redis-py encodes them.
+    """
+    out: list[bytes | memoryview] = []
+    buf = bytearray()
+    for cmd in commands:
+        buf += b"*%d\r\n" % len(cmd)
+        for arg in cmd:
+            if isinstance(arg, str):
+                arg = arg.encode()
+            elif isinstance(arg, bool):
+                raise TypeError("a bool is not a Redis argument: send an int or bytes")
+            elif isinstance(arg, int):
+                arg = b"%d" % arg
+            elif isinstance(arg, float):
+                arg = repr(arg).encode()
+            elif isinstance(arg, memoryview):
+                arg = arg.cast("B") if arg.format != "B" or arg.ndim != 1 else arg
+            elif not isinstance(arg, (bytes, bytearray)):
+                raise TypeError(f"cannot send a {type(arg).__name__} to Redis: send bytes, str, int or float")
+            n = len(arg)
+            buf += b"$%d\r\n" % n
+            if n > BIG_ARG_BYTES:
+                out.append(bytes(buf))
+                buf.clear()
+                out.append(arg)
+            else:
+                buf += arg
+            buf += b"\r\n"
+    if buf:
+        out.append(bytes(buf))
+    return out
 
 
 class Wire:
@@ -42,7 +86,7 @@ class Wire:
         if not commands:
             return
         try:
-            self.conn.send_packed_command(self.conn.pack_commands(commands), check_health=False)
+            self.conn.send_packed_command(pack(commands), check_health=False)
         except BaseException:
             self.reset()
             raise

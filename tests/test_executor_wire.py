@@ -10,7 +10,7 @@ import redis
 from executor import Executor, ExecutorSettings
 from executor.plans import assigned_plan
 from executor.server import redis_endpoint
-from executor.wire import Wire
+from executor.wire import BIG_ARG_BYTES, Wire, pack
 from planning.generators import generate
 from planning.workflow import run_locally
 
@@ -19,6 +19,26 @@ from planning.workflow import run_locally
 def client() -> Iterator[redis.Redis]:
     with redis_endpoint(None) as ep:
         yield ep.client(socket_timeout=10.0)
+
+
+def test_commands_pack_as_redis_py_packs_them_with_large_arguments_by_reference() -> None:
+    big = bytes(BIG_ARG_BYTES + 1)
+    cmds = [("SET", "pl:{r}:out:é", big, "PX", 5), ("BLPOP", "inbox", 1.5), ("LPOP", "inbox", 1000),
+            ("EVALSHA", "ab12", 3, "k1", "k2", "k3", "", b"", "c1"), ("SET", "m", memoryview(b"abc")),
+            ("SET", "n", bytearray(b"xy"))]
+    chunks = pack(cmds)
+    assert b"".join(chunks) == b"".join(redis.Connection().pack_commands(cmds))
+    assert any(c is big for c in chunks)               # sent as it is, never copied into the command buffer
+    with pytest.raises(TypeError):
+        pack([("SET", "k", object())])
+
+
+def test_a_large_value_round_trips_intact(client: redis.Redis) -> None:
+    value = bytes(range(256)) * (3 * 2**20 // 256) + b"tail"
+    wire = Wire(client)
+    assert wire.call([("SET", "w:big", value), ("STRLEN", "w:big")]) == [b"OK", len(value)]
+    assert wire.call([("GET", "w:big")]) == [value]
+    client.delete("w:big")
 
 
 def test_a_call_returns_the_raw_replies_in_order(client: redis.Redis) -> None:
