@@ -524,24 +524,18 @@ class CostModel:
         """
         sla = SLA.parse(sla)
         catalog = load_catalog(catalog)
-        order = list(workflow.topological_order())
-        nodes = workflow.graph.nodes
-        tasks = [nodes[t]["task"] for t in order]
-        in_bytes = dict(workflow.graph.in_degree(weight="bytes"))
-        x = np.fromiter((in_bytes[t] for t in order), float, len(order))
-
-        def hint(name: str) -> np.ndarray:
-            return np.array([np.nan if getattr(t, name) is None else getattr(t, name) for t in tasks], float)
-
-        kidx = self._kind_codes([t.kind for t in tasks])
+        topo = workflow.topology()
+        order = list(topo.ids)
+        x = topo.in_bytes.copy()
+        kidx = self._kind_codes(topo.kinds)
         cpus = np.array([p.cpus for p in catalog], float)
-        base, src = self._exec_base(kidx[:, None], x[:, None], cpus[None, :], hint("runtime_s")[:, None],
-                                    hint("cores")[:, None])
+        base, src = self._exec_base(kidx[:, None], x[:, None], cpus[None, :], topo.runtime_hint_s[:, None],
+                                    topo.cores_hint[:, None])
         ratio = self.ratio_at(sla)
         src_names = np.asarray(SOURCES, dtype=object)
         return WorkflowEstimates(
             task_ids=order, profiles=catalog.names, sla=sla, exec_s=base * ratio[kidx][:, None], base_exec_s=base,
-            output_bytes=self._output(kidx, x, hint("output_bytes")), samples=self._samples[kidx].copy(),
+            output_bytes=self._output(kidx, x, topo.output_hint_bytes), samples=self._samples[kidx].copy(),
             source=src_names[src.max(axis=1)], kind_index=kidx, ratios=list(self._ratios), ratio_at_sla=ratio.copy(),
             source_by_profile=src_names[src], input_bytes=x, kinds=self._kinds + [PRIOR_KIND])
 

@@ -35,6 +35,7 @@ first task, so every engine and the planner name them the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Collection, Iterable
 
 from planning.workflow import Workflow
@@ -49,11 +50,10 @@ def stored_output_bytes(workflow: Workflow, task_id: str) -> float:
     """Size of a task's stored output: its largest out-edge, or its ``output_bytes`` hint for a sink.
 
     One task output is stored once, and each child reads its own edge's bytes of it.
+    (Computed for every task at once by :class:`planning.topology.Topology`.)
     """
-    out_edges = workflow.graph._succ[task_id]     # networkx adjacency: read-only here
-    if out_edges:
-        return float(max(a["bytes"] for a in out_edges.values()))
-    return float(workflow.task(task_id).output_bytes or 0)
+    topology = workflow.topology()
+    return float(topology.out_bytes[topology.index[task_id]])
 
 
 @dataclass(frozen=True)
@@ -152,16 +152,23 @@ class WorkerProtocol:
         self.worker_profile = dict(worker_profile)
         self.sequence = {w: list(ts) for w, ts in sequence.items()}
         self.dynamic = dynamic
-        self.index = workflow.index()
-        # what workflow.parents / workflow.children return, read from the adjacency directly (faster at 100k tasks)
-        pred, succ, position = workflow.graph._pred, workflow.graph._succ, self.index.__getitem__
-        self._parents = {t: list(pred[t]) for t in self.index}
-        self._children = {t: (sorted(succ[t], key=position) if len(succ[t]) > 1 else list(succ[t]))
-                          for t in self.index}
+        self.topology = workflow.topology()
+        self.index = self.topology.index
         self._first_of = {ts[0]: w for w, ts in self.sequence.items() if ts}
         self._profile = next(iter(self.worker_profile.values()), "")
         self._pred = workflow.graph._pred      # child -> parent -> edge attributes (networkx, read-only here)
-        self._output_bytes: dict[str, float] = {}
+
+    @cached_property
+    def _parents(self) -> dict[str, list[str]]:
+        """What ``workflow.parents`` returns, for every task (built on first use: static simulations never ask)."""
+        ids = self.topology.ids
+        return {t: [ids[p] for p in ps] for t, ps in zip(ids, self.topology.parents)}
+
+    @cached_property
+    def _children(self) -> dict[str, list[str]]:
+        """Children in topological-index order, for every task (built on first use)."""
+        ids = self.topology.ids
+        return {t: [ids[c] for c in cs] for t, cs in zip(ids, self.topology.children)}
 
     @classmethod
     def for_plan(cls, workflow: Workflow, plan) -> "WorkerProtocol":
@@ -181,11 +188,8 @@ class WorkerProtocol:
         return self.worker_profile.get(worker, self._profile)
 
     def output_bytes(self, task_id: str) -> float:
-        """The largest out-edge (a sink's ``output_bytes`` hint); cached, engines ask once per task run."""
-        value = self._output_bytes.get(task_id)
-        if value is None:
-            value = self._output_bytes[task_id] = stored_output_bytes(self.workflow, task_id)
-        return value
+        """The largest out-edge (a sink's ``output_bytes`` hint): :func:`stored_output_bytes`."""
+        return float(self.topology.out_bytes[self.topology.index[task_id]])
 
     # ------------------------------------------------------------------ starting a run
     def initial_invocations(self) -> list[Invocation]:

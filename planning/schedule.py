@@ -43,7 +43,6 @@ import pandas as pd
 from planning.billing import BilledWorkers
 from planning.errors import PlanError
 from planning.profiles import Catalog
-from planning.protocol import stored_output_bytes
 from planning.workflow import Workflow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -202,22 +201,22 @@ class ScheduleEvaluator:
         self.coordination_s = float(coordination_s)
         self._startup_fn = startup_s
         self._startup: dict[str, float] = {}
-        index = workflow.index()
-        ids = list(workflow.topological_order())
+        topology = workflow.topology()
+        index = topology.index
+        ids = list(topology.ids)
         self.ids = ids
         self.index = index
-        g = workflow.graph
-        pred, succ = g._pred, g._succ          # networkx adjacency dicts: read-only, insertion ordered
-        self.parents: list[list[int]] = [[index[p] for p in pred[t]] for t in ids]
+        succ = workflow.graph._succ             # networkx adjacency: read-only, insertion ordered
+        self.parents: list[list[int]] = topology.parents
         self.children: list[list[int]] = [[index[c] for c in succ[t]] for t in ids]
-        in_sizes = [[attrs["bytes"] for attrs in pred[t].values()] for t in ids]
-        self.in_edge_bytes: list[list[float]] = [[float(b) for b in sizes] for sizes in in_sizes]   # per parent
-        self.in_bytes: list[float] = [float(sum(sizes)) for sizes in in_sizes]
-        out = [stored_output_bytes(workflow, t) for t in ids]
+        flat_in = topology.edge_bytes.tolist()
+        bounds = topology.edge_start.tolist()
+        self.in_edge_bytes: list[list[float]] = [flat_in[bounds[i]:bounds[i + 1]] for i in range(len(ids))]  # per parent
+        self.in_bytes: list[float] = topology.in_bytes.tolist()
+        out = topology.out_bytes.tolist()
         self.out_bytes = out
-        sinks = [i for i in range(len(ids)) if not self.children[i]]
+        sinks = topology.sinks
         self.sinks = sinks
-        flat_in = [float(b) for sizes in in_sizes for b in sizes]
         if transfer_many is not None:
             down = [float(x) for x in np.asarray(transfer_many(np.asarray(flat_in, dtype=float), "download"))]
             up = [float(x) for x in np.asarray(transfer_many(np.asarray(out, dtype=float), "upload"))]
@@ -227,11 +226,7 @@ class ScheduleEvaluator:
             down = [float(transfer_s(b, "download")) for b in flat_in]
             up = [float(transfer_s(b, "upload")) for b in out]
             fetch = [float(transfer_s(out[i], "download")) for i in sinks]
-        self.download_s: list[list[float]] = []
-        k = 0
-        for sizes in in_sizes:
-            self.download_s.append(down[k:k + len(sizes)])
-            k += len(sizes)
+        self.download_s: list[list[float]] = [down[bounds[i]:bounds[i + 1]] for i in range(len(ids))]
         self.upload_s = up
         self.fetch_s = fetch
 

@@ -21,12 +21,15 @@ import sys
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
 
 from planning.errors import WorkflowError
+
+if TYPE_CHECKING:
+    from planning.topology import Topology
 
 #: Version tag of planlab's own workflow JSON format.
 WORKFLOW_FORMAT = "planlab-workflow/1"
@@ -200,6 +203,14 @@ class Workflow:
         if "index" not in self._cache:
             self._cache["index"] = {t: i for i, t in enumerate(self.topological_order())}
         return self._cache["index"]
+
+    def topology(self) -> "Topology":
+        """The DAG as integer lists and arrays in topological order (:mod:`planning.topology`), cached."""
+        if "topology" not in self._cache:
+            from planning.topology import build_topology
+
+            self._cache["topology"] = build_topology(self)
+        return self._cache["topology"]
 
     def levels(self) -> dict[str, int]:
         """Level of each task: the number of edges on the longest path from a root."""

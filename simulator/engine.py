@@ -117,8 +117,8 @@ class Run:
         self.p = platform
         self.record = record
         self.env = simpy.Environment()
-        self.protocol = model.protocol
         self.static = model.static_tables()
+        self.protocol = model.protocol if self.static is None else None
         n = model.n
         self.exec_s = (draws.exec_s if draws is not None else model.exec_deterministic()).tolist()
         self.exec_ratio = None if draws is None or draws.exec_ratio is None else draws.exec_ratio.tolist()

@@ -10,6 +10,7 @@ transfers and start-ups (for sampled runs).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -17,58 +18,57 @@ import pandas as pd
 
 from planning.errors import PlanError
 from planning.protocol import Invocation, WorkerProtocol, dynamic_worker_id
+from planning.topology import Topology
 from planning.workflow import Workflow
 
 
-def _canonical_rows(workflow: Workflow, plan: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each plan row's task id and worker as *one shared string object per name*, the task ids being the
-    workflow's own.  A plan's ids come out of pandas as fresh strings, whose every dict look-up hashes
-    and compares them again; with the workflow's objects look-ups hit the identity fast path (x2 at
-    100k tasks).  None when the plan's rows are not exactly the workflow's tasks (then nothing changes)."""
-    tasks = plan.tasks
-    ids = workflow.topological_order()
-    if len(tasks) != len(ids) or len(ids) == 0:
-        return None
-    pos = pd.Index(list(ids), dtype=object).get_indexer(tasks.index.to_numpy(object))
-    if (pos < 0).any() or (np.bincount(pos, minlength=len(ids)) != 1).any():
-        return None
-    codes, uniques = pd.factorize(tasks["worker"].to_numpy(object))
-    if (codes < 0).any():
-        return None
-    ids_arr = np.empty(len(ids), dtype=object)
-    ids_arr[:] = ids
-    return ids_arr[pos], np.asarray(uniques, dtype=object)[codes]
+class Placement:
+    """A static plan's placement as arrays over the workflow's topological positions.
+
+    ``worker_code[i]`` indexes ``workers`` (names); ``sequence[w]`` is worker ``w``'s
+    tasks in planned start order (what :meth:`Plan.sequence` gives: by execution start,
+    then download start, ties in plan-row order); ``first[i]`` says task ``i`` opens its
+    worker's sequence.  Built with numpy in O(n log n), for 100k-task plans.
+    """
+
+    def __init__(self, topology: Topology, plan: Any) -> None:
+        tasks = plan.tasks
+        n = topology.n
+        pos = pd.Index(topology.ids, dtype=object).get_indexer(pd.Index(tasks.index.to_numpy(object), dtype=object))
+        if len(pos) != n or (pos < 0).any() or (np.bincount(pos, minlength=n) != 1).any():
+            raise PlanError(f"plan {plan.planner!r} does not place exactly the workflow's tasks",
+                            "simulate the plan with the workflow it was made for")
+        codes, uniques = pd.factorize(tasks["worker"].to_numpy(object))
+        self.workers: list[str] = [str(w) for w in uniques]
+        code = np.empty(n, dtype=np.int64)
+        code[pos] = codes
+        self.worker_code = code
+        order = np.lexsort((tasks["download_start_s"].to_numpy(float), tasks["exec_start_s"].to_numpy(float)))
+        grouped = order[np.argsort(codes[order], kind="stable")]        # by worker, planned order within
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(uniques))))).tolist()
+        flat = pos[grouped].tolist()
+        self.sequence: dict[str, list[int]] = {w: flat[bounds[k]:bounds[k + 1]] for k, w in enumerate(self.workers)}
+        first = np.zeros(n, dtype=bool)
+        first[[seq[0] for seq in self.sequence.values() if seq]] = True
+        self.first = first
+        worker_profile = plan.worker_profile          # (a property that builds a dict: read it once)
+        default = next(iter(worker_profile.values()), "")
+        self.profile: dict[str, str] = {w: worker_profile.get(w, default) for w in self.workers}
+
+    def worker_names(self) -> list[str]:
+        """Each task's worker (topological order)."""
+        names = np.asarray(self.workers, dtype=object)
+        return names[self.worker_code].tolist()
 
 
-def plan_sequence(plan: Any, rows: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, list[str]]:
-    """:meth:`Plan.sequence` (tasks by planned start, stable), computed with numpy for large plans.
-
-    ``rows``: the plan rows' ids and workers as :func:`_canonical_rows` gives them (same values)."""
-    tasks = plan.tasks
-    order = np.lexsort((tasks["download_start_s"].to_numpy(float), tasks["exec_start_s"].to_numpy(float)))
-    if rows is None:
-        ids = tasks.index.to_numpy(object)[order]
-        workers = tasks["worker"].to_numpy(object)[order]
-    else:
-        ids, workers = rows[0][order], rows[1][order]
-    seq: dict[str, list[str]] = {}
-    for w, t in zip(workers.tolist(), ids.tolist()):
-        lst = seq.get(w)
-        if lst is None:
-            seq[w] = [t]
-        else:
-            lst.append(t)
-    return seq
-
-
-def protocol_for(workflow: Workflow, plan: Any) -> WorkerProtocol:
+def protocol_for(workflow: Workflow, plan: Any, placement: Placement | None = None) -> WorkerProtocol:
     """The plan's :class:`WorkerProtocol` (what ``WorkerProtocol.for_plan`` builds, faster for large plans)."""
-    rows = _canonical_rows(workflow, plan)
-    if rows is None:
-        worker_of = dict(zip(plan.tasks.index.tolist(), plan.tasks["worker"].tolist()))
-    else:
-        worker_of = dict(zip(rows[0].tolist(), rows[1].tolist()))
-    return WorkerProtocol(workflow, worker_of, plan.worker_profile, plan_sequence(plan, rows), dynamic=plan.dynamic)
+    if placement is None or plan.dynamic:
+        return WorkerProtocol.for_plan(workflow, plan)
+    ids = workflow.topology().ids
+    sequence = {w: [ids[i] for i in seq] for w, seq in placement.sequence.items()}
+    return WorkerProtocol(workflow, dict(zip(ids, placement.worker_names())), plan.worker_profile, sequence,
+                          dynamic=False)
 
 
 @dataclass
@@ -86,7 +86,8 @@ class CompiledModel:
 
     ``durations`` (seconds per task id, or an array in topological order) replaces
     the cost model's execution times, e.g. recorded runtimes when replaying a real
-    execution; they are used as given, deterministic or not.
+    execution; they are used as given, deterministic or not.  ``protocol`` replaces
+    the plan's own :class:`WorkerProtocol` (e.g. a subclass with an optimization).
     """
 
     def __init__(self, workflow: Workflow, plan: Any, cost_model: Any, *, protocol: WorkerProtocol | None = None,
@@ -97,20 +98,19 @@ class CompiledModel:
         self.workflow = workflow
         self.plan = plan
         self.cost_model = cost_model
-        self.protocol = protocol if protocol is not None else protocol_for(workflow, plan)
-        self.ids: list[str] = list(workflow.topological_order())
-        self.index: dict[str, int] = workflow.index()
+        topology = workflow.topology()
+        self.topology = topology
+        self.placement = None if plan.dynamic else Placement(topology, plan)
+        self._protocol = protocol
+        self.ids: list[str] = list(topology.ids)
+        self.index: dict[str, int] = topology.index
         n = len(self.ids)
         self.n = n
-        graph = workflow.graph
-        pred, nodes = graph._pred, graph._node
-        self.indegree = [len(pred[t]) for t in self.ids]
-        children = self.protocol.children
-        self.children_ids: list[list[str]] = [children(t) for t in self.ids]
-        self.kinds = [nodes[t]["task"].kind for t in self.ids]
-        self.in_bytes = [float(sum([a["bytes"] for a in pred[t].values()])) if pred[t] else 0.0 for t in self.ids]
-        self.sinks = [i for i in range(n) if not self.children_ids[i]]
-        self.sink_bytes = {i: float(self.protocol.output_bytes(self.ids[i])) for i in self.sinks}
+        self.indegree: list[int] = topology.indegree.tolist()
+        self.kinds = topology.kinds
+        self.in_bytes = topology.in_bytes
+        self.sinks: list[int] = topology.sinks
+        self.sink_bytes = {i: float(topology.out_bytes[i]) for i in self.sinks}
         catalog = plan.catalog
         self.catalog = catalog
         self.price = {p.name: float(p.price_per_s) for p in catalog}
@@ -122,13 +122,16 @@ class CompiledModel:
             raise PlanError("the cost model's estimates are not in the workflow's topological order",
                             "estimate the workflow it was planned for")
         # each task's planned profile (dynamic plans: the profile every new worker takes)
-        if plan.dynamic:
-            planned = [self.protocol.profile_of(dynamic_worker_id(t)) for t in self.ids]
+        if self.placement is not None:
+            placement = self.placement
+            by_worker = [self.column[placement.profile[w]] for w in placement.workers]
+            self.planned_column = np.asarray(by_worker, dtype=np.int64)[placement.worker_code]
+            names = np.asarray(self.estimates.profiles, dtype=object)
+            self.planned_profile: list[str] = names[self.planned_column].tolist()
         else:
-            worker_of, profile_of = self.protocol.worker_of, self.protocol.profile_of
-            planned = [profile_of(worker_of[t]) for t in self.ids]
-        self.planned_profile = planned
-        self.planned_column = np.array([self.column[p] for p in planned], dtype=np.int64)
+            proto = self.protocol
+            self.planned_profile = [proto.profile_of(dynamic_worker_id(t)) for t in self.ids]
+            self.planned_column = np.array([self.column[p] for p in self.planned_profile], dtype=np.int64)
         self.exec_at_sla = self.estimates.exec_s[np.arange(n), self.planned_column]
         self.durations: np.ndarray | None = None
         if durations is not None:
@@ -136,22 +139,34 @@ class CompiledModel:
         self._noise: Noise | None = None
         self._static: StaticTables | None = None
 
+    @property
+    def protocol(self) -> WorkerProtocol:
+        """The protocol the run interprets: the one given, else the plan's (built on first use)."""
+        if self._protocol is None:
+            self._protocol = protocol_for(self.workflow, self.plan, self.placement)
+        return self._protocol
+
+    @cached_property
+    def children_ids(self) -> list[list[str]]:
+        """Each task's children as ids, ascending (for the per-task hooks)."""
+        ids = self.ids
+        return [[ids[c] for c in kids] for kids in self.topology.children]
+
     def static_tables(self) -> "StaticTables | None":
         """The base protocol's decisions on a static plan, precomputed (None when they may vary at run time).
 
-        With the unmodified :class:`WorkerProtocol` and a static plan every decision is a
-        function of the topology alone: a task's inputs from parents planned on its own
-        worker are in memory (the worker ran them before, or the run stalls), the others
-        are fetched; whether the output is stored; where each child runs.  They are computed
-        once per plan (:class:`StaticTables`, checked against the hooks by a test), so the run
-        does array look-ups instead.  A
-        protocol subclass (an optimization) or a dynamic plan keeps the per-task hooks.
+        With the plan's own, unmodified :class:`WorkerProtocol` every decision is a
+        function of the topology and the placement: a task's inputs from parents planned
+        on its own worker are in memory (the worker ran them before, or the run stalls),
+        the others are fetched; whether the output is stored; where each child runs.
+        They are computed once per plan (:class:`StaticTables`, checked against the hooks
+        by a test), so the run does array look-ups instead.  A given protocol (e.g. a
+        subclass with an optimization) or a dynamic plan keeps the per-task hooks.
         """
-        proto = self.protocol
-        if type(proto) is not WorkerProtocol or proto.dynamic:
+        if self.placement is None or self._protocol is not None:
             return None
         if self._static is None:
-            self._static = StaticTables(self)
+            self._static = StaticTables(self.topology, self.placement)
         return self._static
 
     def exec_deterministic(self) -> np.ndarray:
@@ -180,48 +195,45 @@ class CompiledModel:
 class StaticTables:
     """Per-task decisions of the base protocol on a static plan (see :meth:`CompiledModel.static_tables`).
 
-    Built from the adjacency exactly as :class:`WorkerProtocol`'s hooks decide (a test
-    checks they agree): fetch every parent planned on another worker (in parent order),
-    store when a child is planned elsewhere or the task is a sink, and for each child
-    (in index order) whether it runs here, its worker, and whether it starts that worker.
+    Derived, with array operations over the edges, from the rules of
+    :class:`WorkerProtocol`'s hooks (a test checks they agree task by task):
+
+    * ``fetch[i]``: the bytes of each in-edge whose parent is planned on another
+      worker, in parent order (``handle_inputs``);
+    * ``store[i]``: a child is planned on another worker, or the task is a sink
+      (``handle_output``); ``out_bytes[i]`` the size stored;
+    * ``downstream[i]``: per child, ascending, ``(position, runs here, its worker,
+      starts that worker)`` (``handle_downstream``);
+    * ``initial``: the roots' invocations (``initial_invocations``); ``sequence`` and
+      ``profile``: each worker's planned task positions and its profile.
     """
 
-    def __init__(self, model: "CompiledModel") -> None:
-        proto, ids, index = model.protocol, model.ids, model.index
-        worker_of = proto.worker_of
-        first_of = proto._first_of
-        workers = [worker_of[t] for t in ids]
-        self.worker = workers
-        self.profile = {w: proto.profile_of(w) for w in set(workers) | set(proto.sequence)}
-        self.sequence = {w: [index[t] for t in ts] for w, ts in proto.sequence.items()}
-        graph = model.workflow.graph
-        pred = graph._pred
-        fetch: list[list[float]] = []
-        store: list[bool] = []
-        out_bytes: list[float] = []
-        downstream: list[list[tuple[int, bool, str, bool]]] = []
-        initial = []
-        for t, w, kids in zip(ids, workers, model.children_ids):
-            in_edges = pred[t]
-            if in_edges:   # the parents in WorkerProtocol.parents order, with their edge sizes
-                fetch.append([float(a["bytes"]) for p, a in in_edges.items() if worker_of[p] != w])
-            else:
-                fetch.append([])
-                initial.append(t)
-            out_bytes.append(proto.output_bytes(t))
-            if kids:
-                here = [(index[c], worker_of[c]) for c in kids]
-                store.append(any([cw != w for _, cw in here]))
-                downstream.append([(j, cw == w, cw, first_of.get(c) == cw) for c, (j, cw) in zip(kids, here)])
-            else:
-                store.append(True)
-                downstream.append([])
-        self.fetch = fetch
-        self.store = store
-        self.out_bytes = out_bytes
-        self.downstream = downstream
+    def __init__(self, topology: Topology, placement: Placement) -> None:
+        n = topology.n
+        code = placement.worker_code
+        names = np.asarray(placement.workers, dtype=object)
+        self.worker: list[str] = names[code].tolist()
+        self.profile = placement.profile
+        self.sequence = placement.sequence
+        parent, child, nbytes = topology.edge_parent, topology.edge_child, topology.edge_bytes
+        elsewhere = code[parent] != code[child]
+        # fetch: the cross-worker in-edges, still grouped by child in parent order
+        fetched = nbytes[elsewhere].tolist()
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(child[elsewhere], minlength=n)))).tolist()
+        self.fetch: list[list[float]] = [fetched[bounds[i]:bounds[i + 1]] for i in range(n)]
+        stored = np.bincount(parent[elsewhere], minlength=n) > 0
+        self.store: list[bool] = (stored | (topology.out_degree == 0)).tolist()
+        self.out_bytes: list[float] = topology.out_bytes.tolist()
+        # downstream: every edge ordered by (parent, child), cut per parent
+        by_parent = np.lexsort((child, parent))
+        kid = child[by_parent]
+        here = ~elsewhere[by_parent]
+        rows = list(zip(kid.tolist(), here.tolist(), names[code[kid]].tolist(), placement.first[kid].tolist()))
+        bounds = np.concatenate(([0], np.cumsum(topology.out_degree))).tolist()
+        self.downstream: list[list[tuple[int, bool, str, bool]]] = [rows[bounds[i]:bounds[i + 1]] for i in range(n)]
+        ids, first = topology.ids, placement.first
         #: what WorkerProtocol.initial_invocations returns: each root to its worker, in index order
-        self.initial = [Invocation(worker_of[r], r, first_of.get(r) == worker_of[r]) for r in initial]
+        self.initial = [Invocation(self.worker[r], ids[r], bool(first[r])) for r in topology.roots]
 
 
 def _as_array(durations: Mapping[str, float] | Sequence[float] | np.ndarray, ids: list[str]) -> np.ndarray:
