@@ -1,6 +1,10 @@
 """Real-executor overheads, recorded in ``benchmarks/results/executor.json``.
 
-Run: ``python benchmarks/bench_executor.py [--quick]``.
+Run: ``python benchmarks/bench_executor.py [--quick] [--no-dask] [--dask-max-tasks N] [--out FILE]``.
+The full run takes a few minutes; ``--dask-max-tasks`` (default 1000) runs the
+dask side-by-side only on DAGs of at most N tasks, since dask.distributed takes
+~3-6 ms per task here (~25 minutes for the 10k-task DAGs: pass
+``--dask-max-tasks 10000`` to include them).
 
 Per-task overhead on no-op DAGs (``deep_chain`` and ``fan_out`` of 1k and 10k
 tasks): the run's makespan minus the time the same tasks take in one process
@@ -15,14 +19,17 @@ tasks): the run's makespan minus the time the same tasks take in one process
   alternating: every middle task stores its output and runs the sink's counter
   script, the sink fetches all outputs.
 
-The same DAGs run on ``dask.distributed``'s ``LocalCluster`` (2 worker processes,
-1 thread each) in the same run, for the ratio.  Target: <= 0.5 ms overhead per task.
+The same DAGs (up to ``--dask-max-tasks``) run on ``dask.distributed``'s
+``LocalCluster`` (2 worker processes, 1 thread each) in the same run, for the
+ratio.  Target: <= 0.5 ms overhead per task.
 
 Data: bytes per second moved between two workers (``a -> b`` on different workers)
 for 1 MiB and 10 MiB outputs - the upload phase of ``a`` plus the download phase of
 ``b`` from the trace - against raw redis-py ``SET`` + ``GET`` of the same bytes on
 the same server.  Replay tasks move raw bytes (``GETRANGE``); DSL tasks returning
-``bytes`` add pickling.  Target: >= half of raw throughput.
+``bytes`` add pickling.  Both sides get one warm-up and the same number of
+repeats, interleaved (raw, then one executor run, per repeat) so they share the
+machine's load, and both report medians.  Target: >= half of raw throughput.
 """
 
 from __future__ import annotations
@@ -70,46 +77,46 @@ def _dask_graph(wf: Workflow) -> dict:
     return graph
 
 
-def bench_overhead(ex: Executor, sizes: list[int], repeats: int, dask_client) -> list[dict]:
+def bench_overhead(ex: Executor, sizes: list[int], repeats: int, dask_client, dask_max_tasks: int) -> list[dict]:
     rows = []
-    if True:
-        for kind in ("chain", "fan-out"):
-            for n in sizes:
-                for placement, (wf, worker_of) in _placements("chain" if kind == "chain" else "fan_out", n).items():
-                    plan = assigned_plan(wf, worker_of, "large")
-                    t = time.perf_counter()
-                    run_locally(wf)
-                    local_s = time.perf_counter() - t
-                    ex.run(wf, plan)  # warm-up: processes warm, caches primed
-                    spans, prep = [], []
-                    for _ in range(repeats):
-                        result = ex.run(wf, plan)
-                        spans.append(result.makespan_s)
-                        prep.append(result.meta["prepare_s"])
-                    makespan = statistics.median(spans)
-                    row = {"dag": kind, "tasks": len(wf), "placement": placement, "workers": len(plan.workers),
-                           "makespan_s": makespan, "local_s": local_s, "prepare_s": statistics.median(prep),
-                           "overhead_ms_per_task": (makespan - local_s) / len(wf) * 1e3,
-                           "warm_starts": result.meta["warm_starts"]}
-                    if dask_client is not None:
-                        graph = _dask_graph(wf)
-                        sink = wf.sinks()[0]
-                        dask_repeats = repeats if len(wf) <= 2000 else 1  # ~10 ms/task here: 10k take minutes
-                        if dask_repeats > 1:
-                            dask_client.get(graph, sink)
-                        ds = []
-                        for _ in range(dask_repeats):
-                            t = time.perf_counter()
-                            dask_client.get(graph, sink)
-                            ds.append(time.perf_counter() - t)
-                        row["dask_s"] = statistics.median(ds)
-                        row["dask_ms_per_task"] = row["dask_s"] / len(wf) * 1e3
-                        row["dask_over_executor"] = row["dask_s"] / makespan
-                    rows.append(row)
-                    print(f"{kind:>7} {len(wf):>6} tasks {placement:<22} makespan {makespan * 1e3:8.1f} ms  "
-                          f"overhead {row['overhead_ms_per_task']:.3f} ms/task"
-                          + (f"  dask {row['dask_ms_per_task']:.3f} ms/task (x{row['dask_over_executor']:.1f})"
-                             if "dask_s" in row else ""), flush=True)
+    for kind in ("chain", "fan-out"):
+        for n in sizes:
+            for placement, (wf, worker_of) in _placements("chain" if kind == "chain" else "fan_out", n).items():
+                plan = assigned_plan(wf, worker_of, "large")
+                t = time.perf_counter()
+                run_locally(wf)
+                local_s = time.perf_counter() - t
+                ex.run(wf, plan)  # warm-up: processes warm, caches primed
+                spans, prep = [], []
+                for _ in range(repeats):
+                    result = ex.run(wf, plan)
+                    spans.append(result.makespan_s)
+                    prep.append(result.meta["prepare_s"])
+                makespan = statistics.median(spans)
+                row = {"dag": kind, "tasks": len(wf), "placement": placement, "workers": len(plan.workers),
+                       "makespan_s": makespan, "local_s": local_s, "prepare_s": statistics.median(prep),
+                       "overhead_ms_per_task": (makespan - local_s) / len(wf) * 1e3,
+                       "overhead_ms_per_task_runs": [(s - local_s) / len(wf) * 1e3 for s in spans],
+                       "warm_starts": result.meta["warm_starts"]}
+                if dask_client is not None and len(wf) <= dask_max_tasks:
+                    graph = _dask_graph(wf)
+                    sink = wf.sinks()[0]
+                    dask_repeats = repeats if len(wf) <= 2000 else 1  # ~3-6 ms/task here: 10k take minutes
+                    if dask_repeats > 1:
+                        dask_client.get(graph, sink)
+                    ds = []
+                    for _ in range(dask_repeats):
+                        t = time.perf_counter()
+                        dask_client.get(graph, sink)
+                        ds.append(time.perf_counter() - t)
+                    row["dask_s"] = statistics.median(ds)
+                    row["dask_ms_per_task"] = row["dask_s"] / len(wf) * 1e3
+                    row["dask_over_executor"] = row["dask_s"] / makespan
+                rows.append(row)
+                print(f"{kind:>7} {len(wf):>6} tasks {placement:<22} makespan {makespan * 1e3:8.1f} ms  "
+                      f"overhead {row['overhead_ms_per_task']:.3f} ms/task"
+                      + (f"  dask {row['dask_ms_per_task']:.3f} ms/task (x{row['dask_over_executor']:.1f})"
+                         if "dask_s" in row else ""), flush=True)
     return rows
 
 
@@ -131,37 +138,44 @@ def _replay_pair(nbytes: int) -> Workflow:
 
 
 def bench_throughput(ex: Executor, sizes_mib: list[int], repeats: int) -> list[dict]:
+    """Executor transfers against raw SET+GET, interleaved: each repeat times one raw pair, then one run."""
     rows = []
-    if True:
-        r = ex.client
-        for mib in sizes_mib:
-            nbytes = mib * 2**20
-            blob = bytes(nbytes)
-            raw = []
+    r = ex.client
+    for mib in sizes_mib:
+        nbytes = mib * 2**20
+        blob = bytes(nbytes)
+
+        def raw_pair() -> float:
+            t = time.perf_counter()
+            r.set("bench:raw", blob)
+            r.get("bench:raw")
+            return time.perf_counter() - t
+
+        for flavour, wf in (("replay (raw bytes)", _replay_pair(nbytes)),
+                            ("dsl (pickled bytes)", build_workflow(consume.named("b")(produce.named("a")(nbytes)),
+                                                                    name="dsl-pair"))):
+            plan = assigned_plan(wf, {"a": "wa", "b": "wb"}, "large")
+
+            def moved_s() -> float:
+                tasks = ex.run(wf, plan).trace.tasks.set_index("task_id")
+                up = tasks.at["a", "upload_end_s"] - tasks.at["a", "upload_start_s"]
+                down = tasks.at["b", "download_end_s"] - tasks.at["b", "download_start_s"]
+                return float(up + down)
+
+            raw_pair()      # warm-up, both sides
+            moved_s()
+            raw, moved = [], []
             for _ in range(repeats):
-                t = time.perf_counter()
-                r.set("bench:raw", blob)
-                r.get("bench:raw")
-                raw.append(time.perf_counter() - t)
+                raw.append(raw_pair())
+                moved.append(moved_s())
             r.delete("bench:raw")
-            raw_s = statistics.median(raw)
-            for flavour, wf in (("replay (raw bytes)", _replay_pair(nbytes)),
-                                ("dsl (pickled bytes)", build_workflow(consume.named("b")(produce.named("a")(nbytes)),
-                                                                        name="dsl-pair"))):
-                plan = assigned_plan(wf, {"a": "wa", "b": "wb"}, "large")
-                ex.run(wf, plan)
-                moved = []
-                for _ in range(repeats):
-                    tasks = ex.run(wf, plan).trace.tasks.set_index("task_id")
-                    up = tasks.at["a", "upload_end_s"] - tasks.at["a", "upload_start_s"]
-                    down = tasks.at["b", "download_end_s"] - tasks.at["b", "download_start_s"]
-                    moved.append(up + down)
-                s = statistics.median(moved)
-                row = {"mib": mib, "flavour": flavour, "executor_s": s, "raw_set_get_s": raw_s,
-                       "executor_mib_per_s": mib / s, "raw_mib_per_s": mib / raw_s, "ratio_vs_raw": raw_s / s}
-                rows.append(row)
-                print(f"{mib:>3} MiB {flavour:<20} executor {mib / s:8.1f} MiB/s  raw SET+GET {mib / raw_s:8.1f} "
-                      f"MiB/s  ratio {row['ratio_vs_raw']:.2f}", flush=True)
+            raw_s, s = statistics.median(raw), statistics.median(moved)
+            row = {"mib": mib, "flavour": flavour, "executor_s": s, "raw_set_get_s": raw_s,
+                   "executor_mib_per_s": mib / s, "raw_mib_per_s": mib / raw_s, "ratio_vs_raw": raw_s / s,
+                   "repeats": repeats, "executor_runs_s": moved, "raw_runs_s": raw}
+            rows.append(row)
+            print(f"{mib:>3} MiB {flavour:<20} executor {mib / s:8.1f} MiB/s  raw SET+GET {mib / raw_s:8.1f} "
+                  f"MiB/s  ratio {row['ratio_vs_raw']:.2f}", flush=True)
     return rows
 
 
@@ -185,16 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k tasks only, fewer repeats (not recorded)")
     parser.add_argument("--no-dask", action="store_true", help="skip the dask.distributed side-by-side")
+    parser.add_argument("--dask-max-tasks", type=int, default=1000, metavar="N",
+                        help="run the dask side-by-side only on DAGs of at most N tasks (default 1000; "
+                             "10000 adds ~25 minutes)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
     args = parser.parse_args(argv)
     sizes = [1000] if args.quick else [1000, 10_000]
     repeats = 1 if args.quick else 3
+    load_start = os.getloadavg()
 
     # The executor's launcher forks first: forking after dask started its threads is unsafe.
     with Executor(settings=ExecutorSettings(keep_alive_s=600.0, max_replay_bytes=64 * 2**20)) as ex:
         cluster, dask_client = (None, None) if args.no_dask else _dask_cluster()
         try:
-            overhead = bench_overhead(ex, sizes, repeats, dask_client)
+            overhead = bench_overhead(ex, sizes, repeats, dask_client, args.dask_max_tasks)
         finally:
             if dask_client is not None:
                 dask_client.close()
@@ -213,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "executor", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-                    "numpy": np.__version__, "load_average": os.getloadavg()},
+                    "numpy": np.__version__, "load_average": os.getloadavg(),
+                    "load_average_start": load_start},
+        "dask_max_tasks": None if args.no_dask else args.dask_max_tasks,
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
         "overhead": overhead, "throughput": throughput,
     }
