@@ -36,6 +36,7 @@ import simpy
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.storage import FifoServer, SharedLink
+from simulator.storage import run as run_until_idle
 
 _BYTES_PER_GB = 1e9
 
@@ -156,7 +157,7 @@ class Run:
             self.ready[i] = start
             self._release(i, inv.worker, inv.start, start, None)
         with paused_gc():
-            self.env.run()
+            run_until_idle(self.env, self.link)
         if self.completed < self.m.n:
             unfinished = [self.m.ids[i] for i in range(self.m.n) if self.ready[i] != self.ready[i]
                           or self.arrival[i] is None] or ["?"]
@@ -194,9 +195,10 @@ class Run:
         """The message reaches ``worker`` at ``t``.
 
         A start runs at ``t`` (the keep-alive pool must be looked at then).  A
-        notification is handed over at once with its arrival time ``t``: the worker
-        begins the task at ``max(t, free)`` and steps to that time before using a
-        shared resource, so early hand-over changes nothing but saves an event.
+        notification is recorded at once with its arrival time ``t``: a busy worker
+        begins the task at ``max(t, free)`` when it gets to it (stepping to that time
+        only before using a shared resource), and a worker waiting for this very task
+        is woken at ``t`` - one event either way.
         """
         if self.static is not None:
             self.arrival[i] = t
@@ -216,7 +218,9 @@ class Run:
         waiting = self.waiting.get(worker)
         if waiting is not None and waiting[0] == i:
             del self.waiting[worker]
-            waiting[1].succeed()
+            event, now = waiting[1], self.env._now
+            event._ok, event._value = True, None
+            self.env.schedule(event, delay=t - now if t > now else 0.0)
 
     # ------------------------------------------------------------------ a logical worker
     def _worker(self, w: str, state: Any, start: float) -> Iterator[simpy.Event]:
@@ -365,6 +369,8 @@ class Run:
         rows_append = self.rows.append
         fast = self.link is not None and not self.stage_rate > 0   # shared storage is the link alone
         transfers = self.link.transfers if self.link is not None else None
+        fetch_sized = st.fetch_sized
+        deterministic = self.down.values is None and self.up.values is None
         for i in st.sequence.get(w, ()):
             a = arrival[i]
             if a is None:
@@ -379,26 +385,23 @@ class Run:
                 if begin > env.now:
                     yield timeout(begin - env.now)
                 if fast:   # _move's link path, inlined
-                    items = []
-                    for nb in fetch:
-                        if nb > 0:
-                            r = down_next()
-                            items.append((nb * r, latency * r))
-                    if not items:
+                    sizes, lats = fetch_sized[i], latency
+                    if not deterministic:
+                        ratios = [down_next() for _ in sizes]
+                        sizes = [nb * r for nb, r in zip(sizes, ratios)]
+                        lats = [latency * r for r in ratios]
+                    if not sizes:
                         dend = env.now
                     elif store_of[i] and out_of[i] > 0:
-                        # an upload follows: the downloads' event resumes us when it may start (at xe)
-                        def upload_at(end: float, begin: float = begin, ex: float = exec_s[i]) -> float:
-                            return ((end if end >= begin else begin) + overhead) + ex
-                        dend = yield transfers(items, env.now, upload_at)
+                        # an upload follows: the downloads' event resumes us when it may start, at
+                        # xe = (max(downloads' end, begin) + overhead) + execution
+                        dend = yield transfers(sizes, lats, env.now, (begin, overhead, exec_s[i]))
                         at_xe = True
                     else:
-                        dend = yield transfers(items, env.now)
+                        dend = yield transfers(sizes, lats, env.now)
                 elif store_of[i] and out_of[i] > 0:
                     # an upload follows: the downloads' event resumes us when it may start (at xe)
-                    def upload_at(end: float, begin: float = begin, ex: float = exec_s[i]) -> float:
-                        return ((end if end >= begin else begin) + overhead) + ex
-                    dend, at_xe = yield from move(fetch, down_pool, upload_at)
+                    dend, at_xe = yield from move(fetch, down_pool, (begin, overhead, exec_s[i]))
                 else:
                     dend, _ = yield from move(fetch, down_pool)
                 if dend < begin:
@@ -422,8 +425,8 @@ class Run:
                     if not at_xe and xe > env.now:
                         yield timeout(xe - env.now)
                     if fast:   # _move's link path, inlined (nbytes > 0)
-                        r = up_next()
-                        done = yield transfers([(nbytes * r, latency * r)], env.now, coord)
+                        r = 1.0 if deterministic else up_next()
+                        done = yield transfers([nbytes * r], latency * r, env.now, coord)
                         at_tdec = True
                     else:
                         done, at_tdec = yield from move([nbytes], up_pool, coord)
@@ -520,8 +523,8 @@ class Run:
         Each transfer's bytes share the link; its latency (not shared) is added after
         them, which leaves an uncontended transfer's time unchanged and costs no event.
         The transfers through the link are one group with one completion event; with
-        ``then`` (seconds after ``end``, or a function of ``end``) that event resumes the
-        caller at that time instead (``at_then`` is True), saving the caller's own timeout.
+        ``then`` (as :meth:`SharedLink.transfers` takes it) that event resumes the caller
+        at that later time instead (``at_then`` is True), saving the caller's own timeout.
         """
         env = self.env
         if self.stage_rate > 0:
@@ -536,14 +539,11 @@ class Run:
         link, latency = self.link, self.p.storage_latency_s
         end = env.now
         if link is not None:
-            items = []
-            for s in sizes:
-                if s > 0:
-                    r = pool.next()
-                    items.append((s * r, latency * r))
-            if not items:
+            ratios = [pool.next() for s in sizes if s > 0]
+            if not ratios:
                 return end, False
-            end = yield link.transfers(items, end, then)
+            scaled = [s * r for s, r in zip([s for s in sizes if s > 0], ratios)]
+            end = yield link.transfers(scaled, [latency * r for r in ratios], end, then)
             return end, then is not None
         for s in sizes:
             if s <= 0:

@@ -221,6 +221,8 @@ class StaticTables:
         fetched = nbytes[elsewhere].tolist()
         bounds = np.concatenate(([0], np.cumsum(np.bincount(child[elsewhere], minlength=n)))).tolist()
         self.fetch: list[list[float]] = [fetched[bounds[i]:bounds[i + 1]] for i in range(n)]
+        #: the same without empty inputs (nothing to move): what goes through storage
+        self.fetch_sized: list[list[float]] = [f if 0.0 not in f else [b for b in f if b > 0] for f in self.fetch]
         stored = np.bincount(parent[elsewhere], minlength=n) > 0
         self.store: list[bool] = (stored | (topology.out_degree == 0)).tolist()
         self.out_bytes: list[float] = topology.out_bytes.tolist()

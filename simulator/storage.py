@@ -3,8 +3,8 @@
 :class:`SharedLink` is storage bandwidth shared equally by the transfers in
 flight (processor sharing): with ``n`` transfers each progresses at
 ``bandwidth / n``.  It keeps one virtual clock (bytes served to every active
-transfer so far) and a heap of finish marks, so a transfer costs O(log n) and a
-change of ``n`` reschedules a single SimPy timeout.
+transfer so far) and the transfers sorted by finish mark, and schedules a SimPy
+event only when a group of transfers completes.
 
 :class:`FifoServer` is a single server that serves requests one at a time in
 arrival order (the workflow system's dispatcher, its stager).  Requests must come
@@ -14,30 +14,43 @@ request is plain arithmetic, with no SimPy event at all.
 
 from __future__ import annotations
 
-from heapq import heappop, heappush
-from typing import Callable
+import math
+from bisect import insort
+from typing import Sequence
 
 import simpy
-from simpy.events import Event, Timeout
+from simpy.events import Event
 
 
 class SharedLink:
-    """Bandwidth ``bandwidth_Bps`` shared equally by concurrent transfers.
+    """Bandwidth ``bandwidth_Bps`` shared equally by concurrent transfers (processor sharing).
 
-    The hot path of a run with finite bandwidth, so the bookkeeping (advance the
-    virtual clock, keep one wake-up pending no later than the next completion) is
-    written out inline in :meth:`transfer` and :meth:`_wake`.
+    A transfer of ``b`` bytes started when every active transfer had received ``s``
+    bytes (the *virtual clock*) finishes when the clock reaches its *mark* ``s + b``;
+    the clock advances at ``bandwidth / active`` bytes per second.  Marks do not depend
+    on later arrivals, so the active transfers are kept sorted by mark and complete in
+    that order.
+
+    Only a *group's* completion (the last of the transfers one process started
+    together) wakes anything: the link keeps ``due``, the predicted completion of
+    the earliest group, and :func:`run` calls :meth:`wake` then, between SimPy's
+    own events.  That wake-up is one float, not an event in SimPy's queue, so a new
+    transfer (which can only delay the others) simply re-predicts it.  Transfers
+    that finish before it are completed arithmetically, with their exact times,
+    whenever the link next looks (a new transfer or a wake-up).  Each finished
+    group fires its one SimPy event.
     """
 
     def __init__(self, env: simpy.Environment, bandwidth_Bps: float) -> None:
         self.env = env
         self.bandwidth = float(bandwidth_Bps)
-        self._served = 0.0       # bytes each active transfer has received so far (virtual clock)
-        self._updated = 0.0      # simulated time of the last update of _served
-        self._heap: list[tuple[float, int, list, float]] = []   # (mark, seq, group, latency)
-        self._count = 0
-        self._pending: float | None = None          # time of the pending wake-up
-        self._pending_event: simpy.Event | None = None
+        self._served = 0.0       # the virtual clock: bytes each active transfer has received so far
+        self._updated = 0.0      # simulated time the virtual clock was last brought up to date
+        #: active transfers sorted by mark: (mark, seq, group, latency, last of its group); done before _head
+        self._active: list[tuple[float, int, list, float, bool]] = []
+        self._head = 0
+        self._seq = 0
+        self.due = math.inf           # when the earliest group completes (as far as the link knows now)
 
     def transfer(self, nbytes: float) -> simpy.Event:
         """An event that fires when ``nbytes`` have gone through (starting now)."""
@@ -45,92 +58,129 @@ class SharedLink:
             done = Event(self.env)
             done.succeed()
             return done
-        return self.transfers([(nbytes, 0.0)], self.env._now)
+        return self.transfers([nbytes], 0.0, self.env._now)
 
-    def transfers(self, items: list[tuple[float, float]], end: float,
-                  then: float | Callable[[float], float] | None = None) -> simpy.Event:
-        """Start transfers now, ``(nbytes > 0, latency)`` each; ONE event for all of them.
+    def transfers(self, sizes: Sequence[float], latency: float | Sequence[float], end: float,
+                  then: float | tuple[float, float, float] | None = None) -> simpy.Event:
+        """Start transfers of ``sizes`` bytes (each > 0) now, in parallel; ONE event for all of them.
 
-        Its value is ``max(end, completion + latency)`` over the transfers.  It fires at
-        the last completion, or - with ``then`` - at that value plus ``then`` (a float)
-        or at ``then(value)`` (a callable), scheduled from the last completion with the
-        arithmetic a waiting process would use (``delay = target - now``, no earlier
-        than now), which saves the caller's separate timeout.
+        ``latency`` (one for all, or one per transfer) is added after a transfer's bytes.
+        The event's value is ``max(end, completion + latency)`` over the transfers.  It
+        fires at the last completion, or - with ``then`` - later: at ``value + then``
+        (a float), or at ``(max(value, floor) + a) + b`` for ``then = (floor, a, b)``,
+        scheduled with the arithmetic a waiting process would use, which saves the
+        caller's separate timeout.
         """
         env = self.env
-        done = Event(env)
-        group = [len(items), end, done, then]
-        heap = self._heap
         now = env._now
-        if heap:   # advance the virtual clock to now
-            self._served += (now - self._updated) * self.bandwidth / len(heap)
-        self._updated = now
-        served = self._served
-        count = self._count
-        for nbytes, lat in items:
-            heappush(heap, (served + nbytes, count, group, lat))
-            count += 1
-        self._count = count
-        self._reschedule(now)
+        done = Event(env)
+        group = [len(sizes), end, done, then]
+        self._advance(now)
+        served, active, seq, head = self._served, self._active, self._seq, self._head
+        if len(sizes) == 1:
+            insort(active, (served + sizes[0], seq, group,
+                            latency[0] if isinstance(latency, (list, tuple)) else latency, True), head)
+            self._seq = seq + 1
+        else:
+            last = 0                       # the group's largest transfer finishes last (ties: the latest)
+            for k in range(1, len(sizes)):
+                if sizes[k] >= sizes[last]:
+                    last = k
+            per_transfer = isinstance(latency, (list, tuple))
+            for k, nbytes in enumerate(sizes):
+                insort(active, (served + nbytes, seq, group, latency[k] if per_transfer else latency, k == last),
+                       head)
+                seq += 1
+            self._seq = seq
+        self._plan_wake(now)
         return done
 
-    def _reschedule(self, now: float) -> None:
-        """Make sure a wake-up is pending no later than the next completion.
-
-        A pending wake-up that is earlier is kept (it recomputes when it fires), so
-        a new transfer, which only delays the others, costs no extra event.
-        """
-        heap = self._heap
-        if not heap:
-            return
-        wait = (heap[0][0] - self._served) * len(heap) / self.bandwidth
-        if wait < 0.0:
-            wait = 0.0
-        due = now + wait
-        pending = self._pending
-        if pending is not None and pending <= due:
-            return
-        self._pending = due
-        event = self._pending_event = Timeout(self.env, due - now)
-        event.callbacks.append(self._wake)
-
-    def _wake(self, event: simpy.Event) -> None:
-        if event is not self._pending_event:
-            return  # superseded by an earlier wake-up
-        self._pending = None
-        self._pending_event = None
-        heap, bandwidth, env = self._heap, self.bandwidth, self.env
-        now = env._now
-        if heap:
-            self._served += (now - self._updated) * bandwidth / len(heap)
-        self._updated = now
-        served = self._served
-        slack = 1e-9 * (served if served > 1.0 else 1.0)
-        # done: its bytes are served, or what is left would finish within the clock's resolution
-        schedule = env.schedule
-        while heap and (heap[0][0] <= served + slack or now + (heap[0][0] - served) * len(heap) / bandwidth <= now):
-            _, _, group, lat = heappop(heap)
-            t = now + lat
-            if t > group[1]:
-                group[1] = t
+    def _advance(self, now: float) -> None:
+        """Complete, in mark order, every transfer whose bytes are served by ``now``; bring the clock to ``now``."""
+        active, h, bandwidth = self._active, self._head, self.bandwidth
+        served, t = self._served, self._updated
+        left = len(active) - h
+        tolerance = 1e-12 * (now if now > 1.0 else 1.0)   # a wake-up lands on its prediction up to rounding
+        while left:
+            mark, _, group, lat, _ = active[h]
+            at = t + (mark - served) * left / bandwidth
+            if at - now > tolerance:
+                break
+            if at < t:
+                at = t
+            t, served = at, mark
+            h += 1
+            left -= 1
+            finish = at + lat
+            if finish > group[1]:
+                group[1] = finish
             group[0] -= 1
-            if group[0] == 0:   # the group's last transfer: one event for all
+            if group[0] == 0:          # the group's last transfer: its one event
                 ev, then = group[2], group[3]
                 ev._ok = True
                 ev._value = group[1]
                 if then is None:
-                    schedule(ev)
+                    target = at
+                elif then.__class__ is tuple:
+                    floor, a, b = then
+                    value = group[1]
+                    target = ((value if value >= floor else floor) + a) + b
                 else:
-                    delay = (then(group[1]) if callable(then) else group[1] + then) - now
-                    schedule(ev, delay=delay if delay > 0 else 0.0)
-        if heap:   # _reschedule inlined (nothing is pending now)
-            wait = (heap[0][0] - served) * len(heap) / bandwidth
-            if wait < 0.0:
-                wait = 0.0
-            due = now + wait
-            self._pending = due
-            event = self._pending_event = Timeout(env, due - now)
-            event.callbacks.append(self._wake)
+                    target = group[1] + then
+                clock = self.env._now          # (SimPy's clock may still be before ``now`` on a wake-up)
+                self.env.schedule(ev, delay=target - clock if target > clock else 0.0)
+        if left and now > t:
+            served += (now - t) * bandwidth / left
+            t = now
+        self._served, self._updated = served, (t if t > now else now)
+        if h > 256 and 2 * h > len(active):     # drop finished transfers now and then
+            del active[:h]
+            h = 0
+        self._head = h
+
+    def _plan_wake(self, now: float) -> None:
+        """Predict when the earliest group completes, walking the transfers by mark up to its last one."""
+        active, h = self._active, self._head
+        left = len(active) - h
+        if not left:
+            self.due = math.inf
+            return
+        bandwidth = self.bandwidth
+        t, served = self._updated, self._served
+        for k in range(h, len(active)):
+            mark, _, _, _, last = active[k]
+            t += (mark - served) * left / bandwidth
+            served = mark
+            left -= 1
+            if last:
+                break
+        self.due = t if t > now else now
+
+    def wake(self) -> None:
+        """Complete what is done at ``due`` (called by :func:`run`, with SimPy's clock at or before it)."""
+        due = self.due
+        self._advance(due)
+        self._plan_wake(due)
+
+
+def run(env: simpy.Environment, link: SharedLink | None) -> None:
+    """``env.run()``, also waking ``link`` at its ``due`` time (before SimPy's events at the same time).
+
+    SimPy's clock still only moves by its own events; the link computes at ``due``
+    and schedules the events it fires relative to SimPy's current time.
+    """
+    if link is None:
+        env.run()
+        return
+    step, peek = env.step, env.peek
+    while True:
+        due = link.due
+        if due <= peek():
+            if due == math.inf:
+                return
+            link.wake()
+        else:
+            step()
 
 
 class FifoServer:

@@ -1,0 +1,103 @@
+"""The shared storage link against a brute-force processor-sharing reference, on random transfer sets."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import simpy
+
+from simulator.storage import SharedLink, run
+
+
+def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: float) -> list[float]:
+    """Each group's value (max over its transfers of completion + latency), by stepping a fluid model.
+
+    ``groups``: (start time, [(bytes, latency), ...]).  Between two events (an arrival or a
+    completion) every active transfer receives ``bandwidth / active`` bytes per second.
+    """
+    arrivals = sorted((start, g, k, nbytes, lat) for g, (start, items) in enumerate(groups)
+                      for k, (nbytes, lat) in enumerate(items))
+    remaining: dict[tuple[int, int], list[float]] = {}
+    value = [start for start, _ in groups]
+    t, a = 0.0, 0
+    while a < len(arrivals) or remaining:
+        next_arrival = arrivals[a][0] if a < len(arrivals) else math.inf
+        if remaining:
+            share = bandwidth / len(remaining)
+            key = min(remaining, key=lambda k: remaining[k][0])
+            next_done = t + remaining[key][0] / share
+        else:
+            share, next_done = 0.0, math.inf
+        step_to = min(next_arrival, next_done)
+        for left in remaining.values():
+            left[0] -= (step_to - t) * share
+        t = step_to
+        if next_done <= next_arrival:
+            g, _ = key
+            value[g] = max(value[g], t + remaining.pop(key)[1])
+        else:
+            start, g, k, nbytes, lat = arrivals[a]
+            remaining[(g, k)] = [nbytes, lat]
+            a += 1
+    return value
+
+
+def simulate_link(groups, bandwidth: float) -> tuple[list[float], list[float]]:
+    """(each group's value, the time its event fired) through SharedLink in SimPy."""
+    env = simpy.Environment()
+    link = SharedLink(env, bandwidth)
+    values, fired = [math.nan] * len(groups), [math.nan] * len(groups)
+
+    def process(g: int, start: float, items):
+        yield env.timeout(start)
+        values[g] = yield link.transfers([b for b, _ in items], [lat for _, lat in items], env.now)
+        fired[g] = env.now
+
+    for g, (start, items) in enumerate(groups):
+        env.process(process(g, start, items))
+    run(env, link)
+    return values, fired
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_transfers_match_the_fluid_reference(seed: int) -> None:
+    rng = random.Random(seed)
+    bandwidth = rng.choice([10.0, 100.0, 1e6])
+    groups = []
+    for _ in range(rng.randint(1, 40)):
+        start = round(rng.uniform(0, 5), rng.choice([0, 1, 3]))        # ties on purpose
+        items = [(rng.choice([1.0, 10.0, rng.uniform(1, 50)]) * bandwidth / 10, rng.choice([0.0, 0.01, 0.3]))
+                 for _ in range(rng.randint(1, 4))]
+        groups.append((start, items))
+    expected = reference(groups, bandwidth)
+    values, fired = simulate_link(groups, bandwidth)
+    assert values == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    # the event fires at the last transfer's completion (its latency is in the value, not in the firing)
+    for (start, items), v, f in zip(groups, values, fired):
+        assert start - 1e-9 <= f <= v + 1e-9
+
+
+def test_two_equal_transfers_share_then_the_survivor_speeds_up() -> None:
+    # 100 B/s; a: 100 B at t=0; b: 300 B at t=0.5.  a alone 0.5 s (50 B), then shares: 50 B at 50 B/s -> 1.5;
+    # b got 50 B by 1.5, then 250 B alone at 100 B/s -> 4.0
+    values, _ = simulate_link([(0.0, [(100.0, 0.0)]), (0.5, [(300.0, 0.0)])], 100.0)
+    assert values == pytest.approx([1.5, 4.0])
+
+
+def test_then_delays_the_event_past_the_value() -> None:
+    # one 100 B transfer at 100 B/s with 0.25 s latency: value 1.25; then = 0.5 -> fires at 1.75;
+    # then = (floor 2.0, 0.1, 0.2) -> fires at (max(1.25, 2.0) + 0.1) + 0.2 = 2.3
+    for then, fires in ((None, 1.0), (0.5, 1.75), ((2.0, 0.1, 0.2), 2.3), ((0.5, 0.1, 0.2), 1.55)):
+        env = simpy.Environment()
+        link = SharedLink(env, 100.0)
+        seen = []
+
+        def process():
+            value = yield link.transfers([100.0], 0.25, env.now, then)
+            seen.append((value, env.now))
+
+        env.process(process())
+        run(env, link)
+        assert seen == [(pytest.approx(1.25), pytest.approx(fires))]
