@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             if dask_client is not None:
                 dask_client.close()
                 cluster.close()
-        throughput = bench_throughput(ex, [1, 10], 3 if args.quick else 5)
+        throughput = bench_throughput(ex, [1, 10], 5 if args.quick else 15)  # cheap runs: medians of many
 
     worst_overhead = float(max(r["overhead_ms_per_task"] for r in overhead))
     worst_ratio = float(min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay")))
