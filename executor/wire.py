@@ -28,10 +28,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+import socket
+
 import redis
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 __all__ = ["Wire", "pack"]
+
+#: First read of :meth:`Wire.get_bulk`: the header and, for a small reply, all of it.
+_HEAD_READ = 16 * 1024
 
 #: Arguments longer than this are sent as their own chunk instead of being copied into the command buffer.
 BIG_ARG_BYTES = 16 * 1024
@@ -111,6 +116,80 @@ class Wire:
         if error is not None:
             raise error
         return replies
+
+    def get_bulk(self, command: tuple) -> bytearray | None:
+        """One ``GET``/``GETRANGE`` whose reply is large, received straight into a buffer of its size.
+
+        hiredis reads a reply in ``socket_read_size`` chunks into its own growing
+        buffer and then copies it into a ``bytes`` (~0.62 ms per MiB here); parsing the
+        ``$<n>`` header and receiving the payload into one ``bytearray`` takes ~0.35 ms.
+        Needs no reply outstanding on the connection (the parser reads the reply when it
+        holds buffered bytes).  Returns None for a missing key; any reply but a bulk
+        string, a null or an error drops the connection.
+        """
+        if self.pending:
+            raise RuntimeError(f"{self.pending} replies are still outstanding on this connection")
+        parser_reader = getattr(self.conn._parser, "_reader", None)
+        if parser_reader is not None and parser_reader.has_data():
+            return self.call([command])[0]
+        self.send([command])
+        try:
+            sock = self.conn._sock
+            head = bytearray(_HEAD_READ)
+            got = sock.recv_into(head)
+            if not got:
+                raise ConnectionError("the server closed the connection")
+            while b"\r\n" not in head[:got]:
+                more = sock.recv_into(memoryview(head)[got:]) if got < len(head) else 0
+                if not more:
+                    raise ConnectionError("a reply header without an end")
+                got += more
+            end = head.index(b"\r\n", 0, got)
+            kind, line = head[:1], bytes(head[1:end])
+            if kind == b"-":
+                if got != end + 2:
+                    raise ConnectionError("unexpected bytes after an error reply")
+                self.pending = 0
+                raise ResponseError(line.decode(errors="replace"))
+            if kind == b"_" and line == b"":   # RESP3's null
+                if got != end + 2:
+                    raise ConnectionError("unexpected bytes after a null reply")
+                self.pending = 0
+                return None
+            if kind != b"$":
+                raise ConnectionError(f"expected a bulk string reply, got {bytes(head[:end])!r}")
+            n = int(line)
+            if n < 0:
+                if got != end + 2:
+                    raise ConnectionError("unexpected bytes after a nil reply")
+                self.pending = 0
+                return None
+            body = bytearray(n + 2)
+            view = memoryview(body)
+            have = got - end - 2
+            if have > n + 2:
+                raise ConnectionError("unexpected bytes after a bulk reply")
+            view[:have] = memoryview(head)[end + 2:got]
+            while have < n + 2:
+                k = sock.recv_into(view[have:])
+                if not k:
+                    raise ConnectionError("the server closed the connection")
+                have += k
+            view.release()
+            del body[n:]                   # the trailing CRLF (no copy)
+            self.pending = 0
+            return body
+        except ResponseError:
+            raise
+        except socket.timeout:
+            self.reset()
+            raise TimeoutError("Timeout reading a reply") from None
+        except OSError as e:
+            self.reset()
+            raise ConnectionError(f"Error while reading a reply: {e.args}") from None
+        except BaseException:
+            self.reset()
+            raise
 
     def call(self, commands: Iterable[tuple]) -> list[Any]:
         """Send ``commands`` and read their replies: one round trip."""

@@ -10,7 +10,8 @@ Per task, the four hook stages, with the round trips they cost:
 
 * ``handle_inputs``: local parents come from memory; remote ones are fetched in
   one pipelined round trip when small, with parallel threads when large (a
-  replay child reads only its edge's bytes, ``GETRANGE``);
+  replay child reads only its edge's bytes, ``GETRANGE``); a single remote input
+  is received straight into one buffer (:meth:`executor.wire.Wire.get_bulk`);
 * ``handle_execution``: the task's code (``run_task_function``) or a replay;
   a raising task is retried with backoff, each traceback written in a
   transaction, the last one failing the run;
@@ -411,7 +412,11 @@ class _LogicalWorker:
         if not plan:
             return out
         total = sum(f.nbytes for f in fetches)
-        if len(plan) == 1 or total < PIPELINE_FETCH_BYTES:
+        if len(plan) == 1 and (plan[0][1] or plan[0][2]):
+            parent, coded, n = plan[0]  # one input: received straight into a buffer of its size
+            raw = [self.wire.get_bulk(("GET", self.k.out(parent)) if coded else
+                                      ("GETRANGE", self.k.out(parent), 0, n - 1))]
+        elif len(plan) == 1 or total < PIPELINE_FETCH_BYTES:
             raw = self.wire.call([("GET", self.k.out(parent)) if coded else
                                   ("GETRANGE", self.k.out(parent), 0, n - 1) if n else ("EXISTS", self.k.out(parent))
                                   for parent, coded, n in plan])

@@ -92,3 +92,43 @@ def test_alternating_chain_hands_over_every_task_and_times_each_upload() -> None
     # a child starts only after its parent began storing its output (and notified it in the same round trip)
     assert (tasks["exec_start_s"].to_numpy()[1:] >= tasks["upload_start_s"].to_numpy()[:-1]).all()
     assert left == {f"pl:{{{result.meta['run_id']}}}:metrics"}
+
+
+def test_a_bulk_reply_is_received_whole_and_the_connection_stays_in_step(client: redis.Redis) -> None:
+    wire = Wire(client)
+    value = bytes(range(256)) * (2**20 // 256) + b"x"
+    client.set("w:bulk", value)
+    got = wire.get_bulk(("GET", "w:bulk"))
+    assert got == value and isinstance(got, bytearray)
+    assert wire.get_bulk(("GETRANGE", "w:bulk", 0, 99)) == value[:100]
+    assert wire.get_bulk(("GET", "w:missing")) is None
+    assert wire.get_bulk(("GETRANGE", "w:missing", 0, 9)) == b""
+    client.rpush("w:list", b"1")
+    with pytest.raises(redis.ResponseError):
+        wire.get_bulk(("GET", "w:list"))
+    assert wire.call([("PING",)]) == [b"PONG"]           # nothing left unread after an error
+    wire.send([("GET", "w:bulk")])
+    with pytest.raises(RuntimeError):                      # a reply is owed: refuse rather than mix replies
+        wire.get_bulk(("GET", "w:bulk"))
+    assert wire.read(1) == [value]
+    client.delete("w:bulk", "w:list")
+
+
+def test_one_large_input_reaches_its_child_intact() -> None:
+    from planning.dsl import build_workflow, task
+
+    @task
+    def make(n):
+        return bytes(range(256)) * n
+
+    @task
+    def digest(data):
+        import hashlib
+        return hashlib.sha256(data).hexdigest(), len(data)
+
+    wf = build_workflow(digest.named("b")(make.named("a")(4096)), name="big-pair")
+    plan = assigned_plan(wf, {"a": "wa", "b": "wb"}, "large")
+    with Executor(settings=ExecutorSettings(keep_alive_s=5.0)) as ex:
+        result = ex.run(wf, plan)
+    assert result.results == {"b": run_locally(wf)["b"]}
+    assert result.trace.tasks.set_index("task_id").at["b", "input_bytes"] == 256 * 4096
