@@ -84,6 +84,27 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+def start_coroutine(steps: Iterator[simpy.Event]) -> None:
+    """Run a generator of SimPy events as a process: it starts now and resumes when each event it yields fires.
+
+    What ``env.process`` does, minus its bookkeeping: no ``Process`` object, no
+    initialisation and termination events (three of a run's ten events per worker),
+    no failure propagation - a logical worker only waits for events that succeed.
+    """
+    send = steps.send
+
+    def resume(event: simpy.Event) -> None:
+        try:
+            send(event._value).callbacks.append(resume)
+        except StopIteration:
+            pass
+
+    try:
+        next(steps).callbacks.append(resume)
+    except StopIteration:
+        pass
+
+
 class _Pool:
     """Ratios consumed in order (1.0 everywhere when deterministic)."""
 
@@ -203,7 +224,7 @@ class Run:
         if self.static is not None:
             self.arrival[i] = t
             if start:
-                self.env.process(self._static_worker(worker, t))
+                start_coroutine(self._static_worker(worker, t))
                 return
         else:
             proto = self.protocol
@@ -213,7 +234,7 @@ class Run:
             proto.notified(state, self.m.ids[i])
             self.arrival[i] = t
             if start:
-                self.env.process(self._worker(worker, state, t))
+                start_coroutine(self._worker(worker, state, t))
                 return
         waiting = self.waiting.get(worker)
         if waiting is not None and waiting[0] == i:
