@@ -1,13 +1,17 @@
 """One simulated run of a compiled plan: the worker protocol interpreted in SimPy time.
 
 Lean by design (FACTS: SimPy with a process per task manages 25-38k tasks/s):
-one SimPy process per *logical worker*, plain lists indexed by topological
+one coroutine per *logical worker*, resumed by the callbacks of the SimPy events
+it yields (:func:`start_coroutine`), plain lists indexed by topological
 position, and phases without shared resources computed arithmetically, so a
 task costs one SimPy timeout (to its counter update) plus, when it must wait,
 one event for its notification.  Phases that use a shared resource (finite
-storage bandwidth, the serial stager) are stepped through SimPy time; a
-transfer's latency (not shared) is added after its bytes have gone through the
-shared link, which leaves an uncontended transfer's time unchanged.
+storage bandwidth, the serial stager) are stepped through SimPy time: a group of
+parallel transfers through the :class:`~simulator.storage.SharedLink` is one
+event, fired when its last transfer completes (about 2.8 SimPy events per task
+in all on the benchmark's workflows).  A transfer's latency (not shared) is added
+after its bytes have gone through the shared link, which leaves an uncontended
+transfer's time unchanged.
 
 Timestamps are carried exactly (``begin = max(arrival, free)``, ``end = begin +
 duration``), the same recurrence as :mod:`planning.schedule`, so with no
