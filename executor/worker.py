@@ -16,7 +16,8 @@ Per task, the four hook stages, with the round trips they cost:
   a raising task is retried with backoff, each traceback written in a
   transaction, the last one failing the run;
 * ``handle_output`` + counters: one pipeline holds the output ``SET`` (only
-  when the protocol stores it), the completion script (counters of children with
+  when the protocol stores it; an output of ``STORE_ALONE_BYTES`` or more is
+  stored in a round trip of its own first), the completion script (counters of children with
   several parents, a sink's event, queued metrics) and - when every child has one
   parent, so the ready set is known locally - the invocations too.  A completion
   whose children all have one parent and that signals nothing needs no script.
@@ -63,6 +64,8 @@ __all__ = ["RunSpec", "ProcessContext", "run_logical_worker", "encode_start", "d
 
 #: Fetches whose bytes add up to less than this go in one pipeline; larger ones use threads.
 PIPELINE_FETCH_BYTES = 512 * 1024
+#: Outputs at least this large are stored in a round trip of their own, before the counters and invocations.
+STORE_ALONE_BYTES = 256 * 1024
 
 
 @dataclass
@@ -324,7 +327,14 @@ class _LogicalWorker:
         event = f"s|{task_id}" if not children else ""
         row["upload_start"] = time.time()
         cmds: list[tuple] = []
-        if data is not None:
+        upload_end = None
+        if data is not None and len(data) >= STORE_ALONE_BYTES:
+            # Stored and timed in its own round trip: the invocations after it wake other
+            # processes (the launcher, a child) that would take the CPUs while this one still
+            # reads the store's reply; one more round trip is little next to such a transfer.
+            self.wire.call([("SET", self.k.out(task_id), data)])
+            upload_end = time.time()
+        elif data is not None:
             cmds.append(("SET", self.k.out(task_id), data))
         self.p.task_done(self.state, task_id)
         self.ran.add(task_id)
@@ -349,7 +359,8 @@ class _LogicalWorker:
             cmds += self._wait_commands()
         self.wire.send(cmds)
         replies = self.wire.read(n)
-        upload_end = time.time() if data is not None else row["upload_start"]
+        if upload_end is None:
+            upload_end = time.time() if data is not None else row["upload_start"]
         if decided is None:
             ready = [c for c in children if self.spec.n_parents[c] == 1]
             ready += [c.decode() for c in replies[-1]]

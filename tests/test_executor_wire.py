@@ -131,4 +131,8 @@ def test_one_large_input_reaches_its_child_intact() -> None:
     with Executor(settings=ExecutorSettings(keep_alive_s=5.0)) as ex:
         result = ex.run(wf, plan)
     assert result.results == {"b": run_locally(wf)["b"]}
-    assert result.trace.tasks.set_index("task_id").at["b", "input_bytes"] == 256 * 4096
+    tasks = result.trace.validate().tasks.set_index("task_id")
+    assert tasks.at["b", "input_bytes"] == 256 * 4096
+    # the large output is stored in a round trip of its own, before the child is started
+    assert tasks.at["a", "upload_start_s"] <= tasks.at["a", "upload_end_s"] <= tasks.at["a", "done_s"]
+    assert tasks.at["a", "upload_end_s"] <= tasks.at["b", "download_start_s"]
