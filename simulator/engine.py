@@ -589,8 +589,9 @@ class Run:
         if self.link is None:
             self.makespan = max(self.makespan, t + latency)
             return
+        # the event's value is when the client holds the result: the bytes' completion plus the latency
+        self.link.transfers([nbytes * r], latency, self.env._now).callbacks.append(self._held)
 
-        def held(_event: Any) -> None:
-            self.makespan = max(self.makespan, self.env.now + latency)
-
-        self.link.transfer(nbytes * r).callbacks.append(held)
+    def _held(self, event: simpy.Event) -> None:
+        if event._value > self.makespan:
+            self.makespan = event._value

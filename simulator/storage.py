@@ -75,7 +75,11 @@ class SharedLink:
         now = env._now
         done = Event(env)
         group = [len(sizes), end, done, then]
-        self._advance(now)
+        if now != self._updated:
+            if len(self._active) > self._head:
+                self._advance(now)
+            else:                                  # idle: the clock only moves
+                self._updated = now
         served, active, seq, head = self._served, self._active, self._seq, self._head
         if len(sizes) == 1:
             insort(active, (served + sizes[0], seq, group,
