@@ -66,7 +66,7 @@ def bench_speed(sizes: list[int]) -> list[dict]:
         t0 = time.perf_counter()
         plan = get_planner("uniform", profile="medium").plan(wf, catalog, model, "p95")
         plan_s = time.perf_counter() - t0
-        repeats = 5 if n <= 1000 else 3 if n <= 10_000 else 1
+        repeats = 9 if n <= 1000 else 5 if n <= 10_000 else 3
         for name, plat in (("default", Platform.from_cost_model(model, "p95")),
                            ("free_storage", Platform.from_cost_model(model, "p95", storage_bandwidth_Bps=float("inf")))):
             wall, cpu, trace = _timed(lambda: simulate(wf, plan, model, platform=plat), repeats)

@@ -88,23 +88,32 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+class _Coroutine:
+    """Resumes a generator with the value of each event it yields (the event's callback)."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, steps: Iterator[simpy.Event]) -> None:
+        self.send = steps.send
+
+    def __call__(self, event: simpy.Event) -> None:
+        try:
+            self.send(event._value).callbacks.append(self)
+        except StopIteration:
+            pass
+
+
 def start_coroutine(steps: Iterator[simpy.Event]) -> None:
     """Run a generator of SimPy events as a process: it starts now and resumes when each event it yields fires.
 
     What ``env.process`` does, minus its bookkeeping: no ``Process`` object, no
     initialisation and termination events (three of a run's ten events per worker),
     no failure propagation - a logical worker only waits for events that succeed.
+    (An object, not a closure, holds the generator: a closure that re-registers
+    itself is a reference cycle, left for the garbage collector.)
     """
-    send = steps.send
-
-    def resume(event: simpy.Event) -> None:
-        try:
-            send(event._value).callbacks.append(resume)
-        except StopIteration:
-            pass
-
     try:
-        next(steps).callbacks.append(resume)
+        next(steps).callbacks.append(_Coroutine(steps))
     except StopIteration:
         pass
 

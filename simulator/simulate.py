@@ -59,15 +59,18 @@ def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platfo
     ``protocol`` is a :class:`WorkerProtocol` (subclass) to interpret instead of
     the plan's default one.
     """
+    run_id = run_id if run_id is not None else f"sim-{plan.planner}-{SLA.parse(plan.sla).name}" + (f"-s{seed}" if sample else "")
+    # One pause of the collector for the whole call, and the compiled plan and the raw run freed before
+    # it resumes: its first collection then only meets the trace, not the run's hundred thousand objects.
     with paused_gc():
         model = compile_plan(workflow, plan, cost_model, protocol=protocol, durations=durations)
         platform = platform if platform is not None else default_platform(cost_model, plan, sample)
         result = run_once(model, platform, sample=sample, seed=seed)
-    run_id = run_id if run_id is not None else f"sim-{plan.planner}-{SLA.parse(plan.sla).name}" + (f"-s{seed}" if sample else "")
-    meta = {"run_id": run_id, "engine": "simulate", "workflow": workflow.name, "planner": plan.planner,
-            "sla": SLA.parse(plan.sla).name, "sample": bool(sample), "seed": seed, "platform": platform.to_dict()}
-    with paused_gc():
-        return to_trace(model, result, run_id, meta)
+        meta = {"run_id": run_id, "engine": "simulate", "workflow": workflow.name, "planner": plan.planner,
+                "sla": SLA.parse(plan.sla).name, "sample": bool(sample), "seed": seed, "platform": platform.to_dict()}
+        trace = to_trace(model, result, run_id, meta)
+        del model, result
+    return trace
 
 
 _DTYPES = {"float": np.dtype(np.float64), "int": np.dtype(np.int64), "bool": np.dtype(bool),

@@ -75,12 +75,21 @@ class SharedLink:
         now = env._now
         done = Event(env)
         group = [len(sizes), end, done, then]
+        active, head, bandwidth = self._active, self._head, self.bandwidth
         if now != self._updated:
-            if len(self._active) > self._head:
-                self._advance(now)
-            else:                                  # idle: the clock only moves
+            left = len(active) - head
+            if not left:                           # idle: the clock only moves
                 self._updated = now
-        served, active, seq, head = self._served, self._active, self._seq, self._head
+            else:
+                mark = active[head][0]
+                if (self._updated + (mark - self._served) * left / bandwidth) - now > 1e-12 * (now if now > 1.0 else 1.0):
+                    # nothing finishes before now (the usual case): only the virtual clock moves
+                    self._served += (now - self._updated) * bandwidth / left
+                    self._updated = now
+                else:
+                    self._advance(now)
+                    head = self._head
+        served, seq = self._served, self._seq
         if len(sizes) == 1:
             insort(active, (served + sizes[0], seq, group,
                             latency[0] if isinstance(latency, (list, tuple)) else latency, True), head)
@@ -96,7 +105,12 @@ class SharedLink:
                        head)
                 seq += 1
             self._seq = seq
-        self._plan_wake(now)
+        first = active[head]
+        if first[4]:        # the first transfer by mark ends its group (the usual case): no walk needed
+            due = now + (first[0] - served) * (len(active) - head) / bandwidth
+            self.due = due if due > now else now
+        else:
+            self._plan_wake(now)
         return done
 
     def _advance(self, now: float) -> None:
@@ -176,11 +190,11 @@ def run(env: simpy.Environment, link: SharedLink | None) -> None:
     if link is None:
         env.run()
         return
-    step, peek = env.step, env.peek
+    step, queue, inf = env.step, env._queue, math.inf    # (env.peek(), inlined: it is called once per event)
     while True:
         due = link.due
-        if due <= peek():
-            if due == math.inf:
+        if due <= (queue[0][0] if queue else inf):
+            if due == inf:
                 return
             link.wake()
         else:
