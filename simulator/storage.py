@@ -52,14 +52,6 @@ class SharedLink:
         self._seq = 0
         self.due = math.inf           # when the earliest group completes (as far as the link knows now)
 
-    def transfer(self, nbytes: float) -> simpy.Event:
-        """An event that fires when ``nbytes`` have gone through (starting now)."""
-        if nbytes <= 0:
-            done = Event(self.env)
-            done.succeed()
-            return done
-        return self.transfers([nbytes], 0.0, self.env._now)
-
     def transfers(self, sizes: Sequence[float], latency: float | Sequence[float], end: float,
                   then: float | tuple[float, float, float] | None = None) -> simpy.Event:
         """Start transfers of ``sizes`` bytes (each > 0) now, in parallel; ONE event for all of them.
