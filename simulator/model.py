@@ -2,9 +2,11 @@
 
 Monte Carlo and calibration simulate one (workflow, plan) hundreds of times with
 different durations or platforms; everything that does not change between those
-runs is computed here, once: the worker protocol, per-task index arrays, the
-cost model's estimates at the plan's SLA, and the noise the cost model gives
-transfers and start-ups (for sampled runs).
+runs is computed here, once: the plan's placement over the workflow's
+:class:`~planning.topology.Topology`, the base protocol's per-task decisions
+(:class:`StaticTables`) or the protocol itself (built only when its hooks are
+needed), the cost model's estimates at the plan's SLA, and the noise the cost
+model gives transfers and start-ups (for sampled runs).
 """
 
 from __future__ import annotations
