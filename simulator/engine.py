@@ -219,7 +219,7 @@ class Run:
             self.arrival[i] = t        # a continuation: the worker already queued it
             return
         t = t + p.invoke_s
-        delay = t - self.env.now
+        delay = t - self.env._now
         if delay > 0 and start:
             self.env.timeout(delay).callbacks.append(lambda _e: self._deliver(i, worker, start, t))
         else:
@@ -293,8 +293,8 @@ class Run:
             begin = a if a > free else free
             fetch = handle_inputs(task, w, ran).fetch
             if fetch and shared:
-                if begin > env.now:
-                    yield timeout(begin - env.now)
+                if begin > env._now:
+                    yield timeout(begin - env._now)
                 dend, _ = yield from self._move([f.nbytes for f in fetch], self.down)
                 if dend < begin:
                     dend = begin
@@ -319,8 +319,8 @@ class Run:
             at_tdec = False
             if out.store and nbytes > 0:
                 if shared:
-                    if xe > env.now:
-                        yield timeout(xe - env.now)
+                    if xe > env._now:
+                        yield timeout(xe - env._now)
                     done, at_tdec = yield from self._move([nbytes], self.up, coord)
                 else:
                     done = xe + latency * up_next()
@@ -346,7 +346,7 @@ class Run:
             # the output is stored; one round trip updates the children's counters
             tdec = done + coord
             if not at_tdec:   # (an upload through the link already resumed us at tdec)
-                delay = tdec - env.now
+                delay = tdec - env._now
                 yield timeout(delay if delay > 0 else 0.0)
             kids = children_ids[i]
             ready = []
@@ -416,8 +416,8 @@ class Run:
             fetch = fetch_of[i]
             at_xe = False
             if fetch and shared:
-                if begin > env.now:
-                    yield timeout(begin - env.now)
+                if begin > env._now:
+                    yield timeout(begin - env._now)
                 if fast:   # _move's link path, inlined
                     sizes, lats = fetch_sized[i], latency
                     if not deterministic:
@@ -425,14 +425,14 @@ class Run:
                         sizes = [nb * r for nb, r in zip(sizes, ratios)]
                         lats = [latency * r for r in ratios]
                     if not sizes:
-                        dend = env.now
+                        dend = env._now
                     elif store_of[i] and out_of[i] > 0:
                         # an upload follows: the downloads' event resumes us when it may start, at
                         # xe = (max(downloads' end, begin) + overhead) + execution
-                        dend = yield transfers(sizes, lats, env.now, (begin, overhead, exec_s[i]))
+                        dend = yield transfers(sizes, lats, env._now, (begin, overhead, exec_s[i]))
                         at_xe = True
                     else:
-                        dend = yield transfers(sizes, lats, env.now)
+                        dend = yield transfers(sizes, lats, env._now)
                 elif store_of[i] and out_of[i] > 0:
                     # an upload follows: the downloads' event resumes us when it may start (at xe)
                     dend, at_xe = yield from move(fetch, down_pool, (begin, overhead, exec_s[i]))
@@ -456,11 +456,11 @@ class Run:
             at_tdec = False
             if store_of[i] and nbytes > 0:
                 if shared:
-                    if not at_xe and xe > env.now:
-                        yield timeout(xe - env.now)
+                    if not at_xe and xe > env._now:
+                        yield timeout(xe - env._now)
                     if fast:   # _move's link path, inlined (nbytes > 0)
                         r = 1.0 if deterministic else up_next()
-                        done = yield transfers([nbytes * r], latency * r, env.now, coord)
+                        done = yield transfers([nbytes * r], latency * r, env._now, coord)
                         at_tdec = True
                     else:
                         done, at_tdec = yield from move([nbytes], up_pool, coord)
@@ -476,7 +476,7 @@ class Run:
             # the output is stored; one round trip updates the children's counters
             tdec = done + coord
             if not at_tdec:   # (an upload through the link already resumed us at tdec)
-                delay = tdec - env.now
+                delay = tdec - env._now
                 yield timeout(delay if delay > 0 else 0.0)
             kids = downstream_of[i]
             if kids:
@@ -567,11 +567,11 @@ class Run:
                 if s > 0:
                     total += s
             if total > 0:
-                end = self.stager.serve(env.now, total * self.stage_rate)
-                if end > env.now:
-                    yield env.timeout(end - env.now)
+                end = self.stager.serve(env._now, total * self.stage_rate)
+                if end > env._now:
+                    yield env.timeout(end - env._now)
         link, latency = self.link, self.p.storage_latency_s
-        end = env.now
+        end = env._now
         if link is not None:
             ratios = [pool.next() for s in sizes if s > 0]
             if not ratios:
@@ -583,8 +583,8 @@ class Run:
             if s <= 0:
                 continue
             r = pool.next()
-            if env.now + latency * r > end:
-                end = env.now + latency * r
+            if env._now + latency * r > end:
+                end = env._now + latency * r
         return end, False
 
     def _client_fetch(self, i: int, t: float) -> None:

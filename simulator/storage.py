@@ -99,7 +99,7 @@ class SharedLink:
             self._seq = seq
         first = active[head]
         if first[4]:        # the first transfer by mark ends its group (the usual case): no walk needed
-            due = now + (first[0] - served) * (len(active) - head) / bandwidth
+            due = self._updated + (first[0] - served) * (len(active) - head) / bandwidth
             self.due = due if due > now else now
         else:
             self._plan_wake(now)
@@ -170,7 +170,12 @@ class SharedLink:
         """Complete what is done at ``due`` (called by :func:`run`, with SimPy's clock at or before it)."""
         due = self.due
         self._advance(due)
-        self._plan_wake(due)
+        active, head = self._active, self._head
+        if len(active) > head and active[head][4]:     # _plan_wake's usual case, inlined
+            t = self._updated + (active[head][0] - self._served) * (len(active) - head) / self.bandwidth
+            self.due = t if t > due else due
+        else:
+            self._plan_wake(due)
 
 
 def run(env: simpy.Environment, link: SharedLink | None) -> None:
