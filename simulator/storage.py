@@ -63,6 +63,8 @@ class SharedLink:
         scheduled with the arithmetic a waiting process would use, which saves the
         caller's separate timeout.
         """
+        if not sizes:
+            raise ValueError("SharedLink.transfers needs at least one transfer (an empty group would never complete)")
         env = self.env
         now = env._now
         done = Event(env)

@@ -101,3 +101,9 @@ def test_then_delays_the_event_past_the_value() -> None:
         env.process(process())
         run(env, link)
         assert seen == [(pytest.approx(1.25), pytest.approx(fires))]
+
+
+def test_an_empty_group_is_refused_rather_than_left_pending_forever() -> None:
+    env = simpy.Environment()
+    with pytest.raises(ValueError, match="at least one transfer"):
+        SharedLink(env, 100.0).transfers([], 0.0, 0.0)
