@@ -52,6 +52,7 @@ from typing import Any
 
 import redis
 
+from planning.gcpause import paused_gc
 from executor import codec, keys
 from executor.replay import burn_cpu, payload, replay_bytes
 from executor.scripts import CompletionScript
@@ -107,13 +108,8 @@ def _loads_paused(data: bytes) -> Any:
     growing heap), on the critical path of every worker's start.  Unpickling
     creates no garbage, so pausing the collector loses nothing.
     """
-    if not gc.isenabled():
+    with paused_gc():
         return codec.loads_code(data)
-    gc.disable()
-    try:
-        return codec.loads_code(data)
-    finally:
-        gc.enable()
 
 
 #: Frozen objects beyond the live specs' and the inherited heap's that trigger a full re-collection.

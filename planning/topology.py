@@ -16,12 +16,13 @@ Orders are part of the contract, because engines must agree bit for bit:
 
 from __future__ import annotations
 
-import gc
 from functools import cached_property
 from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from planning.gcpause import paused_gc
 
 if TYPE_CHECKING:   # the workflow module imports this one
     from planning.workflow import Workflow
@@ -113,10 +114,5 @@ def build_topology(workflow: "Workflow") -> Topology:
 
     The cyclic garbage collector is paused meanwhile: the lists built here would
     trigger collections that walk the whole graph again and again (x3 at 100k tasks)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return Topology(workflow)
-    finally:
-        if enabled:
-            gc.enable()

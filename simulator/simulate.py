@@ -16,7 +16,8 @@ from planning.protocol import WorkerProtocol
 from planning.sla import SLA
 from planning.trace import TASK_COLUMNS, WORKER_COLUMNS, Trace
 from planning.workflow import Workflow
-from simulator.engine import Run, RunResult, draw, paused_gc
+from planning.gcpause import paused_gc
+from simulator.engine import Run, RunResult, draw
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 
