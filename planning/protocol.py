@@ -188,8 +188,8 @@ class WorkerProtocol:
         return self.worker_profile.get(worker, self._profile)
 
     def output_bytes(self, task_id: str) -> float:
-        """The largest out-edge (a sink's ``output_bytes`` hint): :func:`stored_output_bytes`."""
-        return float(self.topology.out_bytes[self.topology.index[task_id]])
+        """The largest out-edge (a sink's ``output_bytes`` hint)."""
+        return stored_output_bytes(self.workflow, task_id)
 
     # ------------------------------------------------------------------ starting a run
     def initial_invocations(self) -> list[Invocation]:

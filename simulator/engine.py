@@ -28,15 +28,14 @@ invoke or start.  The world around it is the :class:`~simulator.platform.Platfor
 
 from __future__ import annotations
 
-import gc
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
 import simpy
 
+from planning.gcpause import paused_gc
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.storage import FifoServer, SharedLink
@@ -73,19 +72,6 @@ def draw(model: CompiledModel, rng: np.random.Generator) -> Draws:
                  noise.upload[rng.integers(0, len(noise.upload), size=pool)],
                  noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
                  noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: a run allocates many short-lived events and its full
-    collections would rescan them all (x1.4 slower at 100k tasks); cycles are collected afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Coroutine:
@@ -267,8 +253,7 @@ class Run:
         handle_downstream, after_downstream = proto.handle_downstream, proto.after_downstream
         release, timeout, down_next, up_next = self._release, env.timeout, self.down.next, self.up.next
         profile = state.profile
-        warm = self._take_warm(profile, start)
-        startup = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
+        warm, startup = self._started(profile, start)
         free = start + startup
         first, busy, count = True, 0.0, 0
         ran: set[str] = set()
@@ -367,17 +352,7 @@ class Run:
                 release(index[inv.task], inv.worker, inv.start, tdec, w)
             free = tdec
             first = False
-        self.completed += count
-        W = self.w
-        W["worker"].append(w)
-        W["profile"].append(profile)
-        W["cold_start"].append(not warm)
-        W["start_s"].append(start)
-        W["ready_s"].append(start + startup)
-        W["stop_s"].append(free)
-        W["busy_s"].append(busy)
-        W["tasks"].append(count)
-        self.idle.setdefault(profile, []).append(free)
+        self._stopped(w, profile, warm, start, startup, free, busy, count)
 
     def _static_worker(self, w: str, start: float) -> Iterator[simpy.Event]:
         """:meth:`_worker` for the base protocol on a static plan: its decisions are looked up, not asked.
@@ -386,7 +361,7 @@ class Run:
         for bit); only the per-task hook calls and protocol state are replaced by the
         tables of :meth:`CompiledModel.static_tables`.
         """
-        env, p, m, st = self.env, self.p, self.m, self.static
+        env, p, st = self.env, self.p, self.static
         exec_s, rec = self.exec_s, self.record
         arrival, counter, ready_at = self.arrival, self.counter, self.ready
         fetch_of, store_of, out_of, downstream_of = st.fetch, st.store, st.out_bytes, st.downstream
@@ -394,8 +369,7 @@ class Run:
         waiting, client_fetch, move = self.waiting, self._client_fetch, self._move
         down_pool, up_pool = self.down, self.up
         profile = st.profile[w]
-        warm = self._take_warm(profile, start)
-        startup = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
+        warm, startup = self._started(profile, start)
         free = start + startup
         first, busy, count = True, 0.0, 0
         latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
@@ -501,17 +475,7 @@ class Run:
                 client_fetch(i, tdec)
             free = tdec
             first = False
-        self.completed += count
-        W = self.w
-        W["worker"].append(w)
-        W["profile"].append(profile)
-        W["cold_start"].append(not warm)
-        W["start_s"].append(start)
-        W["ready_s"].append(start + startup)
-        W["stop_s"].append(free)
-        W["busy_s"].append(busy)
-        W["tasks"].append(count)
-        self.idle.setdefault(profile, []).append(free)
+        self._stopped(w, profile, warm, start, startup, free, busy, count)
 
     def _scatter_rows(self) -> dict[str, Any]:
         """The per-task columns from the rows :meth:`_static_worker` recorded (topological order)."""
@@ -535,6 +499,28 @@ class Run:
         profile = self.static.profile
         tasks["profile"] = [profile[w] for w in tasks["worker"]]
         return tasks
+
+    # ------------------------------------------------------------------ a worker's life
+    def _started(self, profile: str, start: float) -> tuple[bool, float]:
+        """A worker of ``profile`` starts at ``start``: (warm, its start-up seconds)."""
+        if self._take_warm(profile, start):
+            return True, self.p.warm_start_s * self.warm.next()
+        return False, self.p.cold_start_s * self.cold.next()
+
+    def _stopped(self, w: str, profile: str, warm: bool, start: float, startup: float, stop: float,
+                 busy: float, tasks: int) -> None:
+        """Record a worker that ran its last task; its process idles (warm) from ``stop``."""
+        self.completed += tasks
+        W = self.w
+        W["worker"].append(w)
+        W["profile"].append(profile)
+        W["cold_start"].append(not warm)
+        W["start_s"].append(start)
+        W["ready_s"].append(start + startup)
+        W["stop_s"].append(stop)
+        W["busy_s"].append(busy)
+        W["tasks"].append(tasks)
+        self.idle.setdefault(profile, []).append(stop)
 
     # ------------------------------------------------------------------ keep-alive
     def _take_warm(self, profile: str, t: float) -> bool:
