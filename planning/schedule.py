@@ -43,6 +43,7 @@ import pandas as pd
 from planning.billing import BilledWorkers
 from planning.errors import PlanError
 from planning.profiles import Catalog
+from planning.topology import segments
 from planning.workflow import Workflow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -210,8 +211,7 @@ class ScheduleEvaluator:
         self.parents: list[list[int]] = topology.parents
         self.children: list[list[int]] = [[index[c] for c in succ[t]] for t in ids]
         flat_in = topology.edge_bytes.tolist()
-        bounds = topology.edge_start.tolist()
-        self.in_edge_bytes: list[list[float]] = [flat_in[bounds[i]:bounds[i + 1]] for i in range(len(ids))]  # per parent
+        self.in_edge_bytes: list[list[float]] = segments(flat_in, topology.indegree)   # per parent
         self.in_bytes: list[float] = topology.in_bytes.tolist()
         out = topology.out_bytes.tolist()
         self.out_bytes = out
@@ -226,7 +226,7 @@ class ScheduleEvaluator:
             down = [float(transfer_s(b, "download")) for b in flat_in]
             up = [float(transfer_s(b, "upload")) for b in out]
             fetch = [float(transfer_s(out[i], "download")) for i in sinks]
-        self.download_s: list[list[float]] = [down[bounds[i]:bounds[i + 1]] for i in range(len(ids))]
+        self.download_s: list[list[float]] = segments(down, topology.indegree)
         self.upload_s = up
         self.fetch_s = fetch
 

@@ -34,10 +34,11 @@ class Topology:
     Attributes: ``ids`` (topological order) and ``index`` (id -> position);
     ``parents[i]`` (in-edge order) and ``children[i]`` (ascending); every edge as flat
     arrays ``edge_parent``, ``edge_child``, ``edge_bytes`` grouped by child in in-edge
-    order, child ``i``'s edges being ``edge_start[i]:edge_start[i + 1]``; ``in_bytes``
-    (the sum of a task's in-edges) and ``out_bytes`` (its stored output: the largest
-    out-edge, else a sink's ``output_bytes`` hint, else 0).  ``kinds`` and the hints
-    (NaN where a task has none) are read on first use.
+    order (``segments(edges, indegree)`` cuts them per child), and ``edge_by_parent``,
+    the permutation that orders them by (parent, child); ``in_bytes`` (the sum of a
+    task's in-edges) and ``out_bytes`` (its stored output: the largest out-edge, else a
+    sink's ``output_bytes`` hint, else 0).  ``kinds`` and the hints (NaN where a task
+    has none) are read on first use.
     """
 
     def __init__(self, workflow: "Workflow") -> None:
@@ -54,18 +55,15 @@ class Topology:
         self.parents: list[list[int]] = parents
         counts = np.fromiter(map(len, parents), dtype=np.int64, count=n)
         e = int(counts.sum())
-        self.edge_start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         self.edge_child = np.repeat(np.arange(n, dtype=np.int64), counts)
         self.edge_parent = np.fromiter(chain.from_iterable(parents), dtype=np.int64, count=e)
         self.edge_bytes = np.array([a["bytes"] for t in ids for a in pred[t].values()], dtype=float).reshape(e)
         self.indegree = counts
         self.in_bytes = np.bincount(self.edge_child, weights=self.edge_bytes, minlength=n) if e else np.zeros(n)
         # children, ascending: edges sorted by (parent, child), cut where the parent changes
-        by_parent = np.lexsort((self.edge_child, self.edge_parent))
-        sorted_children = self.edge_child[by_parent].tolist()
+        self.edge_by_parent = np.lexsort((self.edge_child, self.edge_parent))
         out_degree = np.bincount(self.edge_parent, minlength=n)
-        bounds = np.concatenate(([0], np.cumsum(out_degree))).tolist()
-        self.children: list[list[int]] = [sorted_children[bounds[i]:bounds[i + 1]] for i in range(n)]
+        self.children: list[list[int]] = segments(self.edge_child[self.edge_by_parent].tolist(), out_degree)
         self.out_degree = out_degree
         largest_out = np.zeros(n)
         if e:
@@ -103,6 +101,12 @@ class Topology:
     def roots(self) -> list[int]:
         """Positions of the tasks without parents, ascending."""
         return np.flatnonzero(self.indegree == 0).tolist()
+
+
+def segments(flat: list, counts: np.ndarray | list[int]) -> list[list]:
+    """``flat`` cut into consecutive pieces of ``counts`` items (e.g. per-task lists from a flat edge list)."""
+    bounds = np.concatenate(([0], np.cumsum(counts, dtype=np.int64))).tolist()
+    return [flat[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
 
 
 def _hint(tasks: list, name: str) -> np.ndarray:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from planning.errors import PlanError
 from planning.protocol import Invocation, WorkerProtocol, dynamic_worker_id
-from planning.topology import Topology
+from planning.topology import Topology, segments
 from planning.workflow import Workflow
 
 
@@ -47,9 +47,8 @@ class Placement:
         self.worker_code = code
         order = np.lexsort((tasks["download_start_s"].to_numpy(float), tasks["exec_start_s"].to_numpy(float)))
         grouped = order[np.argsort(codes[order], kind="stable")]        # by worker, planned order within
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(uniques))))).tolist()
-        flat = pos[grouped].tolist()
-        self.sequence: dict[str, list[int]] = {w: flat[bounds[k]:bounds[k + 1]] for k, w in enumerate(self.workers)}
+        per_worker = segments(pos[grouped].tolist(), np.bincount(codes, minlength=len(uniques)))
+        self.sequence: dict[str, list[int]] = dict(zip(self.workers, per_worker))
         first = np.zeros(n, dtype=bool)
         first[[seq[0] for seq in self.sequence.values() if seq]] = True
         self.first = first
@@ -214,27 +213,24 @@ class StaticTables:
         n = topology.n
         code = placement.worker_code
         names = np.asarray(placement.workers, dtype=object)
-        self.worker: list[str] = names[code].tolist()
+        self.worker: list[str] = placement.worker_names()
         self.profile = placement.profile
         self.sequence = placement.sequence
         parent, child, nbytes = topology.edge_parent, topology.edge_child, topology.edge_bytes
         elsewhere = code[parent] != code[child]
         # fetch: the cross-worker in-edges, still grouped by child in parent order
-        fetched = nbytes[elsewhere].tolist()
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(child[elsewhere], minlength=n)))).tolist()
-        self.fetch: list[list[float]] = [fetched[bounds[i]:bounds[i + 1]] for i in range(n)]
+        self.fetch: list[list[float]] = segments(nbytes[elsewhere].tolist(), np.bincount(child[elsewhere], minlength=n))
         #: the same without empty inputs (nothing to move): what goes through storage
         self.fetch_sized: list[list[float]] = [f if 0.0 not in f else [b for b in f if b > 0] for f in self.fetch]
         stored = np.bincount(parent[elsewhere], minlength=n) > 0
         self.store: list[bool] = (stored | (topology.out_degree == 0)).tolist()
         self.out_bytes: list[float] = topology.out_bytes.tolist()
         # downstream: every edge ordered by (parent, child), cut per parent
-        by_parent = np.lexsort((child, parent))
+        by_parent = topology.edge_by_parent
         kid = child[by_parent]
         here = ~elsewhere[by_parent]
         rows = list(zip(kid.tolist(), here.tolist(), names[code[kid]].tolist(), placement.first[kid].tolist()))
-        bounds = np.concatenate(([0], np.cumsum(topology.out_degree))).tolist()
-        self.downstream: list[list[tuple[int, bool, str, bool]]] = [rows[bounds[i]:bounds[i + 1]] for i in range(n)]
+        self.downstream: list[list[tuple[int, bool, str, bool]]] = segments(rows, topology.out_degree)
         ids, first = topology.ids, placement.first
         #: what WorkerProtocol.initial_invocations returns: each root to its worker, in index order
         self.initial = [Invocation(self.worker[r], ids[r], bool(first[r])) for r in topology.roots]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from planning.generators import generate
+from planning.topology import segments
 from planning.wfformat import read_wfformat
 from planning.workflow import Task, Workflow
 
@@ -26,14 +27,17 @@ def test_topology_matches_the_graph(workflow: Workflow) -> None:
     topo = workflow.topology()
     ids = list(workflow.topological_order())
     assert list(topo.ids) == ids and topo.n == len(ids)
+    child_edges, parent_edges, byte_edges = (segments(a.tolist(), topo.indegree)
+                                             for a in (topo.edge_child, topo.edge_parent, topo.edge_bytes))
+    by_parent = list(zip(topo.edge_parent[topo.edge_by_parent].tolist(), topo.edge_child[topo.edge_by_parent].tolist()))
+    assert by_parent == sorted(zip(topo.edge_parent.tolist(), topo.edge_child.tolist()))
     for i, t in enumerate(ids):
         parents = workflow.parents(t)
         assert [ids[p] for p in topo.parents[i]] == parents                       # in-edge order
         assert [ids[c] for c in topo.children[i]] == sorted(workflow.children(t), key=ids.index)
-        lo, hi = topo.edge_start[i], topo.edge_start[i + 1]
-        assert topo.edge_child[lo:hi].tolist() == [i] * len(parents)
-        assert topo.edge_parent[lo:hi].tolist() == topo.parents[i]
-        assert topo.edge_bytes[lo:hi].tolist() == [float(workflow.edge_bytes(p, t)) for p in parents]
+        assert child_edges[i] == [i] * len(parents)
+        assert parent_edges[i] == topo.parents[i]
+        assert byte_edges[i] == [float(workflow.edge_bytes(p, t)) for p in parents]
         assert topo.in_bytes[i] == sum(workflow.edge_bytes(p, t) for p in parents)
         kids = workflow.children(t)
         expected_out = max(workflow.edge_bytes(t, c) for c in kids) if kids else (workflow.task(t).output_bytes or 0)
@@ -64,3 +68,8 @@ def test_topology_is_cached_and_rebuilt_after_a_change() -> None:
 def test_an_empty_workflow_has_an_empty_topology() -> None:
     topo = Workflow("empty").topology()
     assert topo.n == 0 and topo.edge_bytes.shape == (0,) and topo.sinks == [] and topo.children == []
+
+
+def test_segments_cut_a_flat_list_by_counts() -> None:
+    assert segments([1, 2, 3, 4, 5], [2, 0, 3]) == [[1, 2], [], [3, 4, 5]]
+    assert segments([], []) == []
