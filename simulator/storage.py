@@ -69,20 +69,9 @@ class SharedLink:
         now = env._now
         done = Event(env)
         group = [len(sizes), end, done, then]
-        active, head, bandwidth = self._active, self._head, self.bandwidth
         if now != self._updated:
-            left = len(active) - head
-            if not left:                           # idle: the clock only moves
-                self._updated = now
-            else:
-                mark = active[head][0]
-                if (self._updated + (mark - self._served) * left / bandwidth) - now > 1e-12 * (now if now > 1.0 else 1.0):
-                    # nothing finishes before now (the usual case): only the virtual clock moves
-                    self._served += (now - self._updated) * bandwidth / left
-                    self._updated = now
-                else:
-                    self._advance(now)
-                    head = self._head
+            self._advance(now)
+        active, head = self._active, self._head
         served, seq = self._served, self._seq
         if len(sizes) == 1:
             insort(active, (served + sizes[0], seq, group,
@@ -99,12 +88,7 @@ class SharedLink:
                        head)
                 seq += 1
             self._seq = seq
-        first = active[head]
-        if first[4]:        # the first transfer by mark ends its group (the usual case): no walk needed
-            due = self._updated + (first[0] - served) * (len(active) - head) / bandwidth
-            self.due = due if due > now else now
-        else:
-            self._plan_wake(now)
+        self._plan_wake(now)
         return done
 
     def _advance(self, now: float) -> None:
@@ -172,12 +156,7 @@ class SharedLink:
         """Complete what is done at ``due`` (called by :func:`run`, with SimPy's clock at or before it)."""
         due = self.due
         self._advance(due)
-        active, head = self._active, self._head
-        if len(active) > head and active[head][4]:     # _plan_wake's usual case, inlined
-            t = self._updated + (active[head][0] - self._served) * (len(active) - head) / self.bandwidth
-            self.due = t if t > due else due
-        else:
-            self._plan_wake(due)
+        self._plan_wake(due)
 
 
 def run(env: simpy.Environment, link: SharedLink | None) -> None:
