@@ -11,9 +11,9 @@ keep-alive) and ``free_storage`` (the same with unlimited bandwidth: transfers c
 only, no contention to step through).  Each figure is ``simulate()`` end to end (compiling the plan,
 the run, the Trace DataFrames); ``engine`` is the run alone.  Wall time is recorded as the median
 and the best of the repeats, CPU time of this process as the median.  The target is checked on the
-best (``pass``, timeit's convention) and on the median (``pass_median``): on this shared VM the same
-pure-Python loop takes up to 1.7x longer from one run to the next with the machine otherwise idle,
-so the best of several repeats is what measures the code and the median what a user may see.
+median (``pass``) and, beside it, on the best (``pass_best``, timeit's convention): on this shared VM
+the same pure-Python loop takes up to 1.7x longer from one run to the next with the machine otherwise
+idle, so the best of several repeats is what measures the code and the median what a user may see.
 
 Calibration: the shipped real executions (experiments/data) replayed by the ``recorded``
 planner; median relative makespan error before fitting (no overheads), after fitting the
@@ -82,8 +82,8 @@ def bench_speed(sizes: list[int]) -> list[dict]:
                          "tasks_per_s": n / wall, "tasks_per_s_best": n / best, "tasks_per_cpu_s": n / cpu,
                          "engine_s": e_wall, "engine_tasks_per_s": n / e_wall, "engine_tasks_per_s_best": n / e_best,
                          "makespan_s": trace.makespan_s, "planned_makespan_s": plan.makespan_s,
-                         "pass": n / best >= TARGETS["tasks_per_s"],
-                         "pass_median": n / wall >= TARGETS["tasks_per_s"],
+                         "pass": n / wall >= TARGETS["tasks_per_s"],
+                         "pass_best": n / best >= TARGETS["tasks_per_s"],
                          "pass_cpu": n / cpu >= TARGETS["tasks_per_s"]})
             print(f"{n:>7} tasks {name:<13} simulate {n / best:,.0f} tasks/s best, {n / wall:,.0f} median "
                   f"({wall:.3f} s; cpu {n / cpu:,.0f}/s)  engine {n / e_best:,.0f} best, {n / e_wall:,.0f} median",
@@ -170,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS, "speed": speed, "monte_carlo": mc, "calibration": cal,
         "pass": {"tasks_per_s_default": all(r["pass"] for r in speed if r["platform"] == "default"),
                  "tasks_per_s_free_storage": all(r["pass"] for r in speed if r["platform"] == "free_storage"),
-                 "tasks_per_s_median_default": all(r["pass_median"] for r in speed if r["platform"] == "default"),
-                 "tasks_per_s_median_free_storage": all(r["pass_median"] for r in speed
-                                                        if r["platform"] == "free_storage"),
+                 "tasks_per_s_best_default": all(r["pass_best"] for r in speed if r["platform"] == "default"),
+                 "tasks_per_s_best_free_storage": all(r["pass_best"] for r in speed
+                                                      if r["platform"] == "free_storage"),
                  "monte_carlo": mc["pass"],
                  # CPU time of this process: less sensitive to other users of the shared machine
                  "tasks_per_cpu_s_default": all(r["pass_cpu"] for r in speed if r["platform"] == "default"),
