@@ -1,15 +1,15 @@
 """One simulated run of a compiled plan: the worker protocol interpreted in SimPy time.
 
 Lean by design (FACTS: SimPy with a process per task manages 25-38k tasks/s):
-one coroutine per *logical worker*, resumed by the callbacks of the SimPy events
-it yields (:func:`start_coroutine`), plain lists indexed by topological
-position, and phases without shared resources computed arithmetically, so a
-task costs one SimPy timeout (to its counter update) plus, when it must wait,
-one event for its notification.  Phases that use a shared resource (finite
-storage bandwidth, the serial stager) are stepped through SimPy time: a group of
-parallel transfers through the :class:`~simulator.storage.SharedLink` is one
-event, fired when its last transfer completes (about 2.8 SimPy events per task
-in all on the benchmark's workflows).  A transfer's latency (not shared) is added
+one coroutine per *logical worker*, resumed straight from SimPy's queue
+(:mod:`simulator.loop`), plain lists indexed by topological position, and
+phases without shared resources computed arithmetically, so a task costs one
+wake-up (at its counter update) plus, when it must wait, one for its
+notification.  Phases that use a shared resource (finite storage bandwidth, the
+serial stager) are stepped through SimPy time: a group of parallel transfers
+through the :class:`~simulator.storage.SharedLink` is one wake-up, when its last
+transfer completes (about 2.8 queue entries per task in all on the benchmark's
+workflows).  A transfer's latency (not shared) is added
 after its bytes have gone through the shared link, which leaves an uncontended
 transfer's time unchanged.
 
@@ -38,8 +38,9 @@ import simpy
 from planning.gcpause import paused_gc
 from simulator.model import CompiledModel
 from simulator.platform import Platform
+from simulator.loop import Coroutine, spawn, wake
+from simulator.loop import run as run_until_idle
 from simulator.storage import FifoServer, SharedLink
-from simulator.storage import run as run_until_idle
 
 _BYTES_PER_GB = 1e9
 
@@ -72,36 +73,6 @@ def draw(model: CompiledModel, rng: np.random.Generator) -> Draws:
                  noise.upload[rng.integers(0, len(noise.upload), size=pool)],
                  noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
                  noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
-
-
-class _Coroutine:
-    """Resumes a generator with the value of each event it yields (the event's callback)."""
-
-    __slots__ = ("send",)
-
-    def __init__(self, steps: Iterator[simpy.Event]) -> None:
-        self.send = steps.send
-
-    def __call__(self, event: simpy.Event) -> None:
-        try:
-            self.send(event._value).callbacks.append(self)
-        except StopIteration:
-            pass
-
-
-def start_coroutine(steps: Iterator[simpy.Event]) -> None:
-    """Run a generator of SimPy events as a process: it starts now and resumes when each event it yields fires.
-
-    What ``env.process`` does, minus its bookkeeping: no ``Process`` object, no
-    initialisation and termination events (three of a run's ten events per worker),
-    no failure propagation - a logical worker only waits for events that succeed.
-    (An object, not a closure, holds the generator: a closure that re-registers
-    itself is a reference cycle, left for the garbage collector.)
-    """
-    try:
-        next(steps).callbacks.append(_Coroutine(steps))
-    except StopIteration:
-        pass
 
 
 class _Pool:
@@ -207,7 +178,7 @@ class Run:
         t = t + p.invoke_s
         delay = t - self.env._now
         if delay > 0 and start:
-            self.env.timeout(delay).callbacks.append(lambda _e: self._deliver(i, worker, start, t))
+            wake(self.env, _Message(self, i, worker, t), None, delay)
         else:
             self._deliver(i, worker, start, t)
 
@@ -223,7 +194,7 @@ class Run:
         if self.static is not None:
             self.arrival[i] = t
             if start:
-                start_coroutine(self._static_worker(worker, t))
+                spawn(self.env, self._static_worker, worker, t)
                 return
         else:
             proto = self.protocol
@@ -233,17 +204,16 @@ class Run:
             proto.notified(state, self.m.ids[i])
             self.arrival[i] = t
             if start:
-                start_coroutine(self._worker(worker, state, t))
+                spawn(self.env, self._worker, worker, state, t)
                 return
         waiting = self.waiting.get(worker)
         if waiting is not None and waiting[0] == i:
             del self.waiting[worker]
-            event, now = waiting[1], self.env._now
-            event._ok, event._value = True, None
-            self.env.schedule(event, delay=t - now if t > now else 0.0)
+            now = self.env._now
+            wake(self.env, waiting[1], None, t - now if t > now else 0.0)
 
     # ------------------------------------------------------------------ a logical worker
-    def _worker(self, w: str, state: Any, start: float) -> Iterator[simpy.Event]:
+    def _worker(self, w: str, state: Any, start: float, me: Coroutine) -> Iterator[float | None]:
         env, p, m, proto = self.env, self.p, self.m, self.protocol
         index, exec_s, rec = m.index, self.exec_s, self.record
         planned_profile, children_ids = m.planned_profile, m.children_ids
@@ -251,7 +221,7 @@ class Run:
         next_task, handle_inputs, handle_execution = proto.next_task, proto.handle_inputs, proto.handle_execution
         handle_output, task_done = proto.handle_output, proto.task_done
         handle_downstream, after_downstream = proto.handle_downstream, proto.after_downstream
-        release, timeout, down_next, up_next = self._release, env.timeout, self.down.next, self.up.next
+        release, down_next, up_next = self._release, self.down.next, self.up.next
         profile = state.profile
         warm, startup = self._started(profile, start)
         free = start + startup
@@ -271,16 +241,15 @@ class Run:
             i = index[task]
             a = arrival[i]
             if a is None:
-                event = env.event()
-                self.waiting[w] = (i, event)
-                yield event
+                self.waiting[w] = (i, me)
+                yield
                 a = arrival[i]
             begin = a if a > free else free
             fetch = handle_inputs(task, w, ran).fetch
             if fetch and shared:
                 if begin > env._now:
-                    yield timeout(begin - env._now)
-                dend, _ = yield from self._move([f.nbytes for f in fetch], self.down)
+                    yield begin - env._now
+                dend, _ = yield from self._move([f.nbytes for f in fetch], self.down, me)
                 if dend < begin:
                     dend = begin
             elif fetch:
@@ -305,8 +274,8 @@ class Run:
             if out.store and nbytes > 0:
                 if shared:
                     if xe > env._now:
-                        yield timeout(xe - env._now)
-                    done, at_tdec = yield from self._move([nbytes], self.up, coord)
+                        yield xe - env._now
+                    done, at_tdec = yield from self._move([nbytes], self.up, me, coord)
                 else:
                     done = xe + latency * up_next()
             else:
@@ -332,7 +301,7 @@ class Run:
             tdec = done + coord
             if not at_tdec:   # (an upload through the link already resumed us at tdec)
                 delay = tdec - env._now
-                yield timeout(delay if delay > 0 else 0.0)
+                yield delay if delay > 0 else 0.0
             kids = children_ids[i]
             ready = []
             if kids:
@@ -354,7 +323,7 @@ class Run:
             first = False
         self._stopped(w, profile, warm, start, startup, free, busy, count)
 
-    def _static_worker(self, w: str, start: float) -> Iterator[simpy.Event]:
+    def _static_worker(self, w: str, start: float, me: Coroutine) -> Iterator[float | None]:
         """:meth:`_worker` for the base protocol on a static plan: its decisions are looked up, not asked.
 
         The same steps, events and arithmetic in the same order (so the same results bit
@@ -365,7 +334,7 @@ class Run:
         exec_s, rec = self.exec_s, self.record
         arrival, counter, ready_at = self.arrival, self.counter, self.ready
         fetch_of, store_of, out_of, downstream_of = st.fetch, st.store, st.out_bytes, st.downstream
-        release, timeout, down_next, up_next = self._release, env.timeout, self.down.next, self.up.next
+        release, down_next, up_next = self._release, self.down.next, self.up.next
         waiting, client_fetch, move = self.waiting, self._client_fetch, self._move
         down_pool, up_pool = self.down, self.up
         profile = st.profile[w]
@@ -382,16 +351,15 @@ class Run:
         for i in st.sequence.get(w, ()):
             a = arrival[i]
             if a is None:
-                event = env.event()
-                waiting[w] = (i, event)
-                yield event
+                waiting[w] = (i, me)
+                yield
                 a = arrival[i]
             begin = a if a > free else free
             fetch = fetch_of[i]
             at_xe = False
             if fetch and shared:
                 if begin > env._now:
-                    yield timeout(begin - env._now)
+                    yield begin - env._now
                 if fast:   # _move's link path, inlined
                     sizes, lats = fetch_sized[i], latency
                     if not deterministic:
@@ -403,15 +371,17 @@ class Run:
                     elif store_of[i] and out_of[i] > 0:
                         # an upload follows: the downloads' event resumes us when it may start, at
                         # xe = (max(downloads' end, begin) + overhead) + execution
-                        dend = yield transfers(sizes, lats, env._now, (begin, overhead, exec_s[i]))
+                        transfers(sizes, lats, env._now, (begin, overhead, exec_s[i]), me)
+                        dend = yield
                         at_xe = True
                     else:
-                        dend = yield transfers(sizes, lats, env._now)
+                        transfers(sizes, lats, env._now, None, me)
+                        dend = yield
                 elif store_of[i] and out_of[i] > 0:
                     # an upload follows: the downloads' event resumes us when it may start (at xe)
-                    dend, at_xe = yield from move(fetch, down_pool, (begin, overhead, exec_s[i]))
+                    dend, at_xe = yield from move(fetch, down_pool, me, (begin, overhead, exec_s[i]))
                 else:
-                    dend, _ = yield from move(fetch, down_pool)
+                    dend, _ = yield from move(fetch, down_pool, me)
                 if dend < begin:
                     dend = begin
             elif fetch:
@@ -431,13 +401,14 @@ class Run:
             if store_of[i] and nbytes > 0:
                 if shared:
                     if not at_xe and xe > env._now:
-                        yield timeout(xe - env._now)
+                        yield xe - env._now
                     if fast:   # _move's link path, inlined (nbytes > 0)
                         r = 1.0 if deterministic else up_next()
-                        done = yield transfers([nbytes * r], latency * r, env._now, coord)
+                        transfers([nbytes * r], latency * r, env._now, coord, me)
+                        done = yield
                         at_tdec = True
                     else:
-                        done, at_tdec = yield from move([nbytes], up_pool, coord)
+                        done, at_tdec = yield from move([nbytes], up_pool, me, coord)
                 else:
                     done = xe + latency * up_next()
             else:
@@ -451,7 +422,7 @@ class Run:
             tdec = done + coord
             if not at_tdec:   # (an upload through the link already resumed us at tdec)
                 delay = tdec - env._now
-                yield timeout(delay if delay > 0 else 0.0)
+                yield delay if delay > 0 else 0.0
             kids = downstream_of[i]
             if kids:
                 ready = []
@@ -537,7 +508,7 @@ class Run:
         return False
 
     # ------------------------------------------------------------------ storage
-    def _move(self, sizes: list[float], pool: _Pool, then: Any = None) -> Iterator[simpy.Event]:
+    def _move(self, sizes: list[float], pool: _Pool, me: Coroutine, then: Any = None) -> Iterator[float | None]:
         """Transfers in parallel through the serial stager and the shared link; returns ``(end, at_then)``.
 
         Each transfer's bytes share the link; its latency (not shared) is added after
@@ -555,7 +526,7 @@ class Run:
             if total > 0:
                 end = self.stager.serve(env._now, total * self.stage_rate)
                 if end > env._now:
-                    yield env.timeout(end - env._now)
+                    yield end - env._now
         link, latency = self.link, self.p.storage_latency_s
         end = env._now
         if link is not None:
@@ -563,7 +534,8 @@ class Run:
             if not ratios:
                 return end, False
             scaled = [s * r for s, r in zip([s for s in sizes if s > 0], ratios)]
-            end = yield link.transfers(scaled, [latency * r for r in ratios], end, then)
+            link.transfers(scaled, [latency * r for r in ratios], end, then, me)
+            end = yield
             return end, then is not None
         for s in sizes:
             if s <= 0:
@@ -584,9 +556,30 @@ class Run:
         if self.link is None:
             self.makespan = max(self.makespan, t + latency)
             return
-        # the event's value is when the client holds the result: the bytes' completion plus the latency
-        self.link.transfers([nbytes * r], latency, self.env._now).callbacks.append(self._held)
+        # the group's value is when the client holds the result: the bytes' completion plus the latency
+        self.link.transfers([nbytes * r], latency, self.env._now, None, _Held(self))
 
-    def _held(self, event: simpy.Event) -> None:
-        if event._value > self.makespan:
-            self.makespan = event._value
+
+class _Message:
+    """A start message in flight to ``worker``: delivered (:meth:`Run._deliver`) when :func:`loop.run` resumes it."""
+
+    __slots__ = ("run", "task", "worker", "at", "value")
+
+    def __init__(self, run: Run, task: int, worker: str, at: float) -> None:
+        self.run, self.task, self.worker, self.at = run, task, worker, at
+
+    def resume(self) -> None:
+        self.run._deliver(self.task, self.worker, True, self.at)
+
+
+class _Held:
+    """The client's download of a sink: when it completes, the client holds the result (a makespan candidate)."""
+
+    __slots__ = ("run", "value")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def resume(self) -> None:
+        if self.value > self.run.makespan:
+            self.run.makespan = self.value

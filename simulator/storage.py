@@ -3,8 +3,8 @@
 :class:`SharedLink` is storage bandwidth shared equally by the transfers in
 flight (processor sharing): with ``n`` transfers each progresses at
 ``bandwidth / n``.  It keeps one virtual clock (bytes served to every active
-transfer so far) and the transfers sorted by finish mark, and schedules a SimPy
-event only when a group of transfers completes.
+transfer so far) and the transfers sorted by finish mark, and puts a wake-up in
+SimPy's queue only when a group of transfers completes.
 
 :class:`FifoServer` is a single server that serves requests one at a time in
 arrival order (the workflow system's dispatcher, its stager).  Requests must come
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from bisect import insort
-from typing import Sequence
+from heapq import heappush
+from typing import Any, Sequence
 
 import simpy
-from simpy.events import Event
+from simpy.events import NORMAL, Event
 
 
 class SharedLink:
@@ -33,12 +34,12 @@ class SharedLink:
 
     Only a *group's* completion (the last of the transfers one process started
     together) wakes anything: the link keeps ``due``, the predicted completion of
-    the earliest group, and :func:`run` calls :meth:`wake` then, between SimPy's
-    own events.  That wake-up is one float, not an event in SimPy's queue, so a new
+    the earliest group, and :func:`simulator.loop.run` calls :meth:`wake` then,
+    between the entries of SimPy's queue.  That is one float, not an entry in the queue, so a new
     transfer (which can only delay the others) simply re-predicts it.  Transfers
     that finish before it are completed arithmetically, with their exact times,
     whenever the link next looks (a new transfer or a wake-up).  Each finished
-    group fires its one SimPy event.
+    group wakes its waiter once.
     """
 
     def __init__(self, env: simpy.Environment, bandwidth_Bps: float) -> None:
@@ -53,22 +54,25 @@ class SharedLink:
         self.due = math.inf           # when the earliest group completes (as far as the link knows now)
 
     def transfers(self, sizes: Sequence[float], latency: float | Sequence[float], end: float,
-                  then: float | tuple[float, float, float] | None = None) -> simpy.Event:
-        """Start transfers of ``sizes`` bytes (each > 0) now, in parallel; ONE event for all of them.
+                  then: float | tuple[float, float, float] | None = None,
+                  waiter: Any = None) -> simpy.Event | None:
+        """Start transfers of ``sizes`` bytes (each > 0) now, in parallel; ONE wake-up for all of them.
 
         ``latency`` (one for all, or one per transfer) is added after a transfer's bytes.
-        The event's value is ``max(end, completion + latency)`` over the transfers.  It
-        fires at the last completion, or - with ``then`` - later: at ``value + then``
-        (a float), or at ``(max(value, floor) + a) + b`` for ``then = (floor, a, b)``,
-        scheduled with the arithmetic a waiting process would use, which saves the
-        caller's separate timeout.
+        The group's value is ``max(end, completion + latency)`` over the transfers.  It
+        is delivered at the last completion, or - with ``then`` - later: at ``value +
+        then`` (a float), or at ``(max(value, floor) + a) + b`` for ``then = (floor, a,
+        b)``, scheduled with the arithmetic a waiting process would use, which saves the
+        caller's separate timeout.  It wakes ``waiter`` (a :class:`~simulator.loop.Coroutine`
+        or another item :func:`simulator.loop.run` resumes); with no waiter, the returned
+        SimPy event fires with it instead.
         """
         if not sizes:
             raise ValueError("SharedLink.transfers needs at least one transfer (an empty group would never complete)")
         env = self.env
         now = env._now
-        done = Event(env)
-        group = [len(sizes), end, done, then]
+        done = Event(env) if waiter is None else None
+        group = [len(sizes), end, waiter or done, then]
         if now != self._updated:
             self._advance(now)
         active, head = self._active, self._head
@@ -95,6 +99,8 @@ class SharedLink:
         """Complete, in mark order, every transfer whose bytes are served by ``now``; bring the clock to ``now``."""
         active, h, bandwidth = self._active, self._head, self.bandwidth
         served, t = self._served, self._updated
+        env = self.env
+        queue, ids = env._queue, env._eid
         left = len(active) - h
         tolerance = 1e-12 * (now if now > 1.0 else 1.0)   # a wake-up lands on its prediction up to rounding
         while left:
@@ -111,10 +117,8 @@ class SharedLink:
             if finish > group[1]:
                 group[1] = finish
             group[0] -= 1
-            if group[0] == 0:          # the group's last transfer: its one event
-                ev, then = group[2], group[3]
-                ev._ok = True
-                ev._value = group[1]
+            if group[0] == 0:          # the group's last transfer: its one wake-up
+                then = group[3]
                 if then is None:
                     target = at
                 elif then.__class__ is tuple:
@@ -123,8 +127,15 @@ class SharedLink:
                     target = ((value if value >= floor else floor) + a) + b
                 else:
                     target = group[1] + then
-                clock = self.env._now          # (SimPy's clock may still be before ``now`` on a wake-up)
-                self.env.schedule(ev, delay=target - clock if target > clock else 0.0)
+                clock = env._now          # (SimPy's clock may still be before ``now`` on a wake-up)
+                waiter = group[2]
+                if waiter.__class__ is Event:
+                    waiter._ok = True
+                    waiter._value = group[1]
+                    env.schedule(waiter, delay=target - clock if target > clock else 0.0)
+                else:                      # a Coroutine, or any waiter simulator.loop.run resumes
+                    waiter.value = group[1]
+                    heappush(queue, (clock + (target - clock if target > clock else 0.0), NORMAL, next(ids), waiter))
         if left and now > t:
             served += (now - t) * bandwidth / left
             t = now
@@ -157,26 +168,6 @@ class SharedLink:
         due = self.due
         self._advance(due)
         self._plan_wake(due)
-
-
-def run(env: simpy.Environment, link: SharedLink | None) -> None:
-    """``env.run()``, also waking ``link`` at its ``due`` time (before SimPy's events at the same time).
-
-    SimPy's clock still only moves by its own events; the link computes at ``due``
-    and schedules the events it fires relative to SimPy's current time.
-    """
-    if link is None:
-        env.run()
-        return
-    step, queue, inf = env.step, env._queue, math.inf    # (env.peek(), inlined: it is called once per event)
-    while True:
-        due = link.due
-        if due <= (queue[0][0] if queue else inf):
-            if due == inf:
-                return
-            link.wake()
-        else:
-            step()
 
 
 class FifoServer:

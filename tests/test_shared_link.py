@@ -8,7 +8,8 @@ import random
 import pytest
 import simpy
 
-from simulator.storage import SharedLink, run
+from simulator.loop import run
+from simulator.storage import SharedLink
 
 
 def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: float) -> list[float]:
