@@ -164,7 +164,7 @@ class SharedLink:
         self.due = t if t > now else now
 
     def wake(self) -> None:
-        """Complete what is done at ``due`` (called by :func:`run`, with SimPy's clock at or before it)."""
+        """Complete what is done at ``due`` (called by :func:`simulator.loop.run`, with SimPy's clock at or before it)."""
         due = self.due
         self._advance(due)
         self._plan_wake(due)

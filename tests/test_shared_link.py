@@ -8,7 +8,7 @@ import random
 import pytest
 import simpy
 
-from simulator.loop import run
+from simulator.loop import Coroutine, run, spawn
 from simulator.storage import SharedLink
 
 
@@ -45,8 +45,9 @@ def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: 
     return value
 
 
-def simulate_link(groups, bandwidth: float) -> tuple[list[float], list[float]]:
-    """(each group's value, the time its event fired) through SharedLink in SimPy."""
+def simulate_link(groups, bandwidth: float, coroutines: bool = False) -> tuple[list[float], list[float]]:
+    """(each group's value, the time it was delivered) through SharedLink: to SimPy processes waiting for
+    the returned events, or (``coroutines``) to the simulator's loop coroutines registered as waiters."""
     env = simpy.Environment()
     link = SharedLink(env, bandwidth)
     values, fired = [math.nan] * len(groups), [math.nan] * len(groups)
@@ -56,8 +57,17 @@ def simulate_link(groups, bandwidth: float) -> tuple[list[float], list[float]]:
         values[g] = yield link.transfers([b for b, _ in items], [lat for _, lat in items], env.now)
         fired[g] = env.now
 
+    def coroutine(g: int, start: float, items, me: Coroutine):
+        yield start
+        link.transfers([b for b, _ in items], [lat for _, lat in items], env.now, None, me)
+        values[g] = yield
+        fired[g] = env.now
+
     for g, (start, items) in enumerate(groups):
-        env.process(process(g, start, items))
+        if coroutines:
+            spawn(env, coroutine, g, start, items)
+        else:
+            env.process(process(g, start, items))
     run(env, link)
     return values, fired
 
@@ -75,6 +85,8 @@ def test_random_transfers_match_the_fluid_reference(seed: int) -> None:
     expected = reference(groups, bandwidth)
     values, fired = simulate_link(groups, bandwidth)
     assert values == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    # waking the simulator's coroutines instead of firing events: the same values at the same times
+    assert simulate_link(groups, bandwidth, coroutines=True) == (values, fired)
     # the event fires at the last transfer's completion (its latency is in the value, not in the firing)
     for (start, items), v, f in zip(groups, values, fired):
         assert start - 1e-9 <= f <= v + 1e-9
