@@ -140,7 +140,9 @@ class SharedLink:
             served += (now - t) * bandwidth / left
             t = now
         self._served, self._updated = served, (t if t > now else now)
-        if h > 256 and 2 * h > len(active):     # drop finished transfers now and then
+        # drop finished transfers now and then, and always when none is left: their groups hold their
+        # waiters, which hold the run - a reference cycle that would outlive the run
+        if h > 256 and 2 * h > len(active) or h == len(active):
             del active[:h]
             h = 0
         self._head = h

@@ -74,3 +74,32 @@ def test_the_trace_is_what_its_schema_coercion_gives() -> None:
         assert list(mine.dtypes) == list(ref.dtypes)
     bad = trace.tasks.assign(attempt=trace.tasks["attempt"].astype(float))
     assert _trace(bad, trace.workers, 1.0, {}).tasks["attempt"].dtype == "int64"   # fell back to coercing
+
+
+@pytest.mark.parametrize("planner, params", [("uniform", {"profile": "medium"}), ("wukong", {})])
+def test_a_finished_run_is_freed_without_the_cycle_collector(planner: str, params: dict) -> None:
+    # simulate() pauses the collector; a run left in a reference cycle (e.g. through the waiters of
+    # finished transfers) would make the first collection afterwards walk all of its objects
+    import gc
+    import weakref
+
+    from simulator import Platform
+    from simulator.engine import Run
+
+    model, catalog = CostModel(), load_catalog("local")
+    workflow = generate("random_layered", tasks=300, seed=2)
+    plan = get_planner(planner, **params).plan(workflow, catalog, model, "p95")
+    compiled = compile_plan(workflow, plan, model)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        run = Run(compiled, Platform.from_cost_model(model, "p95"))
+        assert run.link is not None          # the default platform shares storage bandwidth
+        result = run.run()
+        freed = weakref.ref(run)
+        del run
+        assert freed() is None
+        assert result.makespan_s > 0
+    finally:
+        if enabled:
+            gc.enable()
