@@ -52,6 +52,7 @@ class SharedLink:
         self._head = 0
         self._seq = 0
         self.due = math.inf           # when the earliest group completes (as far as the link knows now)
+        self._first = math.inf        # when the earliest transfer completes (likewise)
 
     def transfers(self, sizes: Sequence[float], latency: float | Sequence[float], end: float,
                   then: float | tuple[float, float, float] | None = None,
@@ -73,8 +74,16 @@ class SharedLink:
         now = env._now
         done = Event(env) if waiter is None else None
         group = [len(sizes), end, waiter or done, then]
-        if now != self._updated:
-            self._advance(now)
+        t = self._updated
+        if now != t:
+            if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
+                # nothing completes by now (the usual case): _advance's arithmetic, without its walk
+                left = len(self._active) - self._head
+                if left and now > t:
+                    self._served += (now - t) * self.bandwidth / left
+                self._updated = t if t > now else now
+            else:
+                self._advance(now)
         active, head = self._active, self._head
         served, seq = self._served, self._seq
         if len(sizes) == 1:
@@ -152,17 +161,23 @@ class SharedLink:
         active, h = self._active, self._head
         left = len(active) - h
         if not left:
-            self.due = math.inf
+            self.due = self._first = math.inf
             return
         bandwidth = self.bandwidth
         t, served = self._updated, self._served
-        for k in range(h, len(active)):
-            mark, _, _, _, last = active[k]
-            t += (mark - served) * left / bandwidth
+        mark, _, _, _, last = active[h]
+        t += (mark - served) * left / bandwidth      # (the same arithmetic as _advance's first step)
+        self._first = t
+        if not last:
             served = mark
             left -= 1
-            if last:
-                break
+            for k in range(h + 1, len(active)):
+                mark, _, _, _, last = active[k]
+                t += (mark - served) * left / bandwidth
+                served = mark
+                left -= 1
+                if last:
+                    break
         self.due = t if t > now else now
 
     def wake(self) -> None:
