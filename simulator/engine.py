@@ -28,6 +28,7 @@ invoke or start.  The world around it is the :class:`~simulator.platform.Platfor
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -135,9 +136,11 @@ class Run:
         cols = ("worker", "profile", "cold_start", "startup_s", "worker_start_s", "download_start_s",
                 "download_end_s", "exec_start_s", "exec_end_s", "upload_end_s", "done_s", "output_bytes")
         self.t: dict[str, list] = {c: [None] * n for c in cols} if record and self.static is None else {}
-        self.rows: list[tuple] = []     # static runs record one tuple per task, scattered at the end
+        #: static runs record (task, download start, download end, done) per task; the other columns follow
+        #: from these, the tables and the worker rows (:meth:`_static_columns`)
+        self.rows: list[tuple] = []
         self.w: dict[str, list] = {c: [] for c in ("worker", "profile", "cold_start", "start_s", "ready_s", "stop_s",
-                                                   "busy_s", "tasks")}
+                                                   "busy_s", "tasks", "startup_s")}
 
     # ------------------------------------------------------------------ driving
     def run(self) -> RunResult:
@@ -160,7 +163,7 @@ class Run:
         price = self.m.price
         for prof, a, b in zip(w["profile"], w["start_s"], w["stop_s"]):
             cost += (b - a) * price[prof]
-        tasks = self._scatter_rows() if self.static is not None and self.record else dict(self.t)
+        tasks = self._static_columns() if self.static is not None and self.record else dict(self.t)
         if self.record:
             tasks["ready_s"] = self.ready
         return RunResult(self.makespan, cost, tasks, w)
@@ -340,7 +343,7 @@ class Run:
         profile = st.profile[w]
         warm, startup = self._started(profile, start)
         free = start + startup
-        first, busy, count = True, 0.0, 0
+        busy, count = 0.0, 0
         latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
         level_delay, dispatch, dispatcher = p.level_delay_s, p.dispatch_s, self.dispatcher
         rows_append = self.rows.append
@@ -413,9 +416,8 @@ class Run:
                     done = xe + latency * up_next()
             else:
                 done = xe
-            if rec:   # one tuple per task (sequential memory); columns are scattered at the end
-                rows_append((i, w, first and not warm, startup if first else 0.0, start if first else free,
-                             begin, dend, xs, xe, done, nbytes))
+            if rec:   # (one short tuple per task: sequential memory, little to convert at the end)
+                rows_append((i, begin, dend, done))
             busy += done - begin
             count += 1
             # the output is stored; one round trip updates the children's counters
@@ -445,30 +447,55 @@ class Run:
             else:
                 client_fetch(i, tdec)
             free = tdec
-            first = False
         self._stopped(w, profile, warm, start, startup, free, busy, count)
 
-    def _scatter_rows(self) -> dict[str, Any]:
-        """The per-task columns from the rows :meth:`_static_worker` recorded (topological order)."""
-        n = self.m.n
-        rows = self.rows
-        tasks: dict[str, Any] = {}
-        cols = list(zip(*rows)) if rows else [()] * 11
-        order = np.asarray(cols[0], dtype=np.int64)
-        names = ("worker", "cold_start", "startup_s", "worker_start_s", "download_start_s", "download_end_s",
-                 "exec_start_s", "exec_end_s", "done_s", "output_bytes")
-        for name, col in zip(names, cols[1:]):
-            if name == "worker":
-                arr = np.empty(n, dtype=object)
-            elif name == "cold_start":
-                arr = np.empty(n, dtype=bool)
-            else:
-                arr = np.empty(n, dtype=np.float64)
-            arr[order] = col
-            tasks[name] = arr.tolist() if name == "worker" else arr
+    def _static_columns(self) -> dict[str, Any]:
+        """The per-task columns of a static run (topological order), vectorised from its rows.
+
+        :meth:`_static_worker` records only what depends on contention: each task's
+        download start and end and its done time.  The rest is what the worker computes
+        from them, with the same floating-point operations (so the same values bit for
+        bit): execution starts ``overhead`` after the downloads and lasts ``exec_s``; the
+        output stored is the table's; a worker starts its first task at its own start
+        (after its start-up, cold or warm) and each later one at the counter update of
+        the one before (``done + coordination``).  (Every task ran: :meth:`run` checked.)
+        """
+        n, st, p = self.m.n, self.static, self.p
+        placement = st.placement
+        order, begin, dend, done = zip(*self.rows) if self.rows else ((), (), (), ())
+        order = np.asarray(order, dtype=np.int64)
+
+        def scattered(values: tuple) -> np.ndarray:
+            out = np.empty(n, dtype=np.float64)
+            out[order] = values
+            return out
+
+        tasks: dict[str, Any] = {"download_start_s": scattered(begin), "download_end_s": scattered(dend),
+                                 "done_s": scattered(done)}
+        tasks["exec_start_s"] = tasks["download_end_s"] + p.task_overhead_s
+        tasks["exec_end_s"] = tasks["exec_start_s"] + np.asarray(self.exec_s, dtype=np.float64)
         tasks["upload_end_s"] = tasks["done_s"].copy()    # the output is stored when the task is done
-        profile = self.static.profile
-        tasks["profile"] = [profile[w] for w in tasks["worker"]]
+        tasks["output_bytes"] = np.asarray(st.out_bytes, dtype=np.float64)
+        # per worker (by placement code): cold or warm, start, start-up
+        W = self.w
+        code_of = {name: k for k, name in enumerate(placement.workers)}
+        codes = np.fromiter((code_of[w] for w in W["worker"]), dtype=np.int64, count=len(W["worker"]))
+        per_worker = {}
+        for name in ("cold_start", "start_s", "startup_s"):
+            column = np.zeros(len(placement.workers), dtype=bool if name == "cold_start" else np.float64)
+            column[codes] = W[name]
+            per_worker[name] = column[placement.worker_code]
+        first = placement.first
+        tasks["cold_start"] = first & per_worker["cold_start"]
+        tasks["startup_s"] = np.where(first, per_worker["startup_s"], 0.0)
+        # a worker's later tasks start at the counter update of its task before (in its sequence)
+        flat = np.fromiter(itertools.chain.from_iterable(st.sequence.values()), dtype=np.int64, count=n)
+        previous = np.zeros(n, dtype=np.int64)
+        previous[flat[1:]] = flat[:-1]
+        tasks["worker_start_s"] = np.where(first, per_worker["start_s"], tasks["done_s"][previous] + p.coordination_s)
+        tasks["worker"] = st.worker
+        profile = st.profile
+        tasks["profile"] = [profile[w] for w in st.worker]
         return tasks
 
     # ------------------------------------------------------------------ a worker's life
@@ -491,6 +518,7 @@ class Run:
         W["stop_s"].append(stop)
         W["busy_s"].append(busy)
         W["tasks"].append(tasks)
+        W["startup_s"].append(startup)
         self.idle.setdefault(profile, []).append(stop)
 
     # ------------------------------------------------------------------ keep-alive

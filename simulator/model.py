@@ -206,7 +206,8 @@ class StaticTables:
     * ``downstream[i]``: per child, ascending, ``(position, runs here, its worker,
       starts that worker)`` (``handle_downstream``);
     * ``initial``: the roots' invocations (``initial_invocations``); ``sequence`` and
-      ``profile``: each worker's planned task positions and its profile.
+      ``profile``: each worker's planned task positions and its profile; ``worker``:
+      each task's worker (names), and the ``placement`` they come from.
     """
 
     def __init__(self, topology: Topology, placement: Placement) -> None:
@@ -216,6 +217,7 @@ class StaticTables:
         self.worker: list[str] = placement.worker_names()
         self.profile = placement.profile
         self.sequence = placement.sequence
+        self.placement = placement
         parent, child, nbytes = topology.edge_parent, topology.edge_child, topology.edge_bytes
         elsewhere = code[parent] != code[child]
         # fetch: the cross-worker in-edges, still grouped by child in parent order
