@@ -103,3 +103,28 @@ def test_a_finished_run_is_freed_without_the_cycle_collector(planner: str, param
     finally:
         if enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize("generator,params", [("random_layered", {"tasks": 150, "seed": 3}), ("gemm", {"blocks": 2}),
+                                              ("five_branches", {})])
+@pytest.mark.parametrize("planner", ["uniform", "heft", "critical-path"])
+@pytest.mark.parametrize("sample", [False, True])
+def test_a_static_run_gives_the_trace_the_hooks_give(planner: str, generator: str, params: dict, sample: bool) -> None:
+    # the tables-driven worker records fewer columns and derives the rest (start-ups, execution times,
+    # each task's worker start): the whole trace must equal the per-task hooks' run, bit for bit
+    import pandas as pd
+
+    from simulator import Platform, simulate
+
+    workflow = generate(generator, **params)
+    plan = get_planner(planner, **PARAMS.get(planner, {})).plan(workflow, CATALOG, MODEL, "p95")
+    platform = Platform.from_cost_model(MODEL, "p95", keep_alive_s=30.0)   # a pool: warm and cold starts
+    fast = simulate(workflow, plan, MODEL, platform=platform, sample=sample, seed=7)
+    hooks = simulate(workflow, plan, MODEL, platform=platform, sample=sample, seed=7,
+                     protocol=WorkerProtocol.for_plan(workflow, plan))
+    assert fast.makespan_s == hooks.makespan_s
+    pd.testing.assert_frame_equal(fast.tasks, hooks.tasks, check_exact=True)
+    pd.testing.assert_frame_equal(fast.workers, hooks.workers, check_exact=True)
+    assert fast.tasks["cold_start"].any()
+    if planner == "uniform" and generator == "random_layered":   # (later workers find idle processes)
+        assert not fast.workers["cold_start"].all()
