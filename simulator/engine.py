@@ -37,10 +37,10 @@ import numpy as np
 import simpy
 
 from planning.gcpause import paused_gc
-from simulator.model import CompiledModel
-from simulator.platform import Platform
 from simulator.loop import Coroutine, spawn, wake
 from simulator.loop import run as run_until_idle
+from simulator.model import CompiledModel
+from simulator.platform import Platform
 from simulator.storage import FifoServer, SharedLink
 
 _BYTES_PER_GB = 1e9
