@@ -92,3 +92,26 @@ def test_other_items_with_value_and_resume_are_resumed_in_time_order() -> None:
     wake(env, Note("tie, scheduled second"), 3, 2.0)
     run(env)
     assert seen == [(1.0, "early", 1), (2.0, "late", 2), (2.0, "tie, scheduled second", 3)]
+
+
+def test_a_wake_up_in_the_past_is_refused_rather_than_running_the_clock_backwards() -> None:
+    import pytest
+
+    env = simpy.Environment()
+
+    def backwards(me: Coroutine):
+        yield 1.0
+        yield -0.5
+
+    spawn(env, backwards)
+    with pytest.raises(ValueError, match="in the past"):
+        run(env)
+
+    class Note:
+        value = None
+
+        def resume(self) -> None:
+            pass
+
+    with pytest.raises(ValueError, match="in the past"):
+        wake(env, Note(), None, -1e-3)
