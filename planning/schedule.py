@@ -207,9 +207,8 @@ class ScheduleEvaluator:
         ids = list(topology.ids)
         self.ids = ids
         self.index = index
-        succ = workflow.graph._succ             # networkx adjacency: read-only, insertion ordered
         self.parents: list[list[int]] = topology.parents
-        self.children: list[list[int]] = [[index[c] for c in succ[t]] for t in ids]
+        self.children: list[list[int]] = topology.children
         flat_in = topology.edge_bytes.tolist()
         self.in_edge_bytes: list[list[float]] = segments(flat_in, topology.indegree)   # per parent
         self.in_bytes: list[float] = topology.in_bytes.tolist()
