@@ -344,12 +344,13 @@ class _LogicalWorker:
             cmds.append(self.ctx.script.command(self.k.deps, self.k.events, self.k.metrics, event, batch, multi))
         elif batch:
             cmds.append(("RPUSH", self.k.metrics, batch))
-        if decided is not None and not self.p.dynamic:
-            # The ready set is known: when this worker's next task is still not ready, its
-            # blocking pop rides in this round trip too (it is answered after the others).
+        if decided is not None:
             self.p.after_downstream(self.state, decided)
-            following = self.p.next_task(self.state)
-            wait_next = following is not None and not self.state.is_ready(following)
+            if not self.p.dynamic:
+                # The ready set is known: when this worker's next task is still not ready, its
+                # blocking pop rides in this round trip too (it is answered after the others).
+                following = self.p.next_task(self.state)
+                wait_next = following is not None and not self.state.is_ready(following)
         n = len(cmds)
         if wait_next:
             cmds += self._wait_commands()
@@ -365,8 +366,6 @@ class _LogicalWorker:
                 more: list[tuple] = []
                 self._invocation_commands(more, decided.invocations, time.time(), task_id, data)
                 self.wire.call(more)
-            self.p.after_downstream(self.state, decided)
-        elif self.p.dynamic:
             self.p.after_downstream(self.state, decided)
         done = time.time()
         row["upload_end"] = upload_end
