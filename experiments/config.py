@@ -24,7 +24,7 @@ Layout (every key but ``[[workflow]]`` and ``[[planner]]`` is optional)::
     label = "uniform-large"             # default: name
     params = { profile = "large" }
 
-    [profile]   repetitions = 1         # real runs per workflow and catalog profile
+    [profile]   repetitions = 3         # real runs per workflow and catalog profile (fit on their median)
     [simulate]  replications = 200, seed, processes, platform = "file.toml", params = {...}
     [execute]   redis_url = "redis://...", scale = 1.0, settings = {...}
 
@@ -57,6 +57,9 @@ _TOP_KEYS = {"name", "description", "phases", "catalog", "slas", "repetitions", 
 _WORKFLOW_KEYS = {"spec", "name", "scale", "data_scale"}
 _PLANNER_KEYS = {"name", "label", "params"}
 _PROFILE_KEYS = {"repetitions", "workers"}
+#: Real profiling runs per (workflow, profile) unless ``[profile] repetitions`` says: three, so the cost
+#: model is fitted on a median that one disturbed run cannot move (issue 13, honest profiling).
+DEFAULT_PROFILE_REPETITIONS = 3
 _SIMULATE_KEYS = {"replications", "seed", "processes", "platform", "params"}
 _EXECUTE_KEYS = {"redis_url", "scale", "settings"}
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -119,7 +122,7 @@ class ExperimentConfig:
     seed: int
     workflows: tuple[WorkflowSpec, ...]
     planners: tuple[PlannerSpec, ...]
-    profile_repetitions: int = 1
+    profile_repetitions: int = DEFAULT_PROFILE_REPETITIONS
     profile_workers: str = "single"      # the uniform planner's layout in profiling runs (see the runner)
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
     execute: ExecuteSettings = field(default_factory=ExecuteSettings)
@@ -218,7 +221,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
         name=exp_name, path=path, text=text if text is not None else json.dumps(dict(data), default=str),
         phases=phases, catalog_spec=catalog_spec, catalog=catalog, slas=tuple(slas), repetitions=repetitions,
         seed=seed, workflows=workflows, planners=planners,
-        profile_repetitions=_positive_int(profile, "repetitions", "profile.repetitions", 1),
+        profile_repetitions=_positive_int(profile, "repetitions", "profile.repetitions", DEFAULT_PROFILE_REPETITIONS),
         profile_workers=_profile_workers(profile),
         simulate=simulate, execute=execute, description=_typed(data, "description", str, "description", ""))
     for i, w in enumerate(config.workflows):

@@ -6,7 +6,8 @@ through an embedded Redis-protocol server, or the server at ``--redis-url``.
 Tasks without code (WfFormat executions) are replayed: they burn CPU for their
 recorded runtime times ``--scale`` and move their recorded bytes times
 ``--bytes-scale``.  ``--history-out`` appends the run's metrics to a history file,
-so the next ``planlab plan --history`` learns from it.
+so the next ``planlab plan --history`` learns from it; ``--save-run DIR`` saves the
+plan, trace, workflow, settings, cost model and host load for calibration.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 from executor import ExecutorSettings, execute
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, make_plan
+from experiments.hostload import add_host_columns, measured_run
+from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
 from planning.history import concat_histories, load_history, save_history
 
 
@@ -37,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=0.0, help="fail the run after this many seconds (0: none)")
     p.add_argument("--history-out", help="append this run's metrics to a Parquet history file")
     p.add_argument("--trace-out", help="save the run's Trace (Parquet + JSON) in this directory")
+    p.add_argument("--save-run", help="save everything calibration needs (plan, trace, settings...) in this new folder")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
 
@@ -49,14 +53,20 @@ def _shown(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    workflow, plan, _, sla = make_plan(args)
+    workflow, plan, model, sla = make_plan(args)
     settings = ExecutorSettings(scale=args.scale, bytes_scale=args.bytes_scale,
                                 max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
                                 limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout)
-    result = execute(workflow, plan, redis_url=args.redis_url, settings=settings)
+    if args.save_run:
+        check_new_run_dir(args.save_run)
+    result, host = measured_run(lambda: execute(workflow, plan, redis_url=args.redis_url, settings=settings))
     trace = result.trace
+    if args.save_run:
+        save_run(args.save_run, workflow=workflow, workflow_ref=cli_workflow_reference(args.workflow), plan=plan,
+                 trace=trace, cost_model=model, settings=settings, sla=sla, catalog_spec=args.catalog, phase="execute",
+                 cost_model_history=load_history(args.history) if args.history else None)
     if args.history_out:
-        history = result.history(workflow)
+        history = add_host_columns(result.history(workflow), host)
         out = Path(args.history_out)
         if out.exists():
             history = concat_histories([load_history(out), history])
@@ -67,18 +77,20 @@ def run(args: argparse.Namespace) -> int:
                "makespan_s": trace.makespan_s, "planned_makespan_s": plan.makespan_s, "tasks": int(len(trace.tasks)),
                "workers": int(len(trace.workers)), "cold_starts": trace.cold_starts,
                "warm_starts": result.meta["warm_starts"], "cost": trace.cost, "planned_cost": plan.cost,
-               "limits_enforced": result.meta["limits_enforced"], "redis": result.meta["redis"],
+               "limits_enforced": result.meta["limits_enforced"], "redis": result.meta["redis"], **host.columns(),
                "results": {k: _shown(v) for k, v in result.results.items()}}
     if args.json:
         print_json(summary)
         return 0
     limits = summary["limits_enforced"]
     for key in ("workflow", "planner", "sla", "run_id", "makespan_s", "planned_makespan_s", "tasks", "workers",
-                "cold_starts", "warm_starts", "cost", "planned_cost", "redis"):
+                "cold_starts", "warm_starts", "cost", "planned_cost", "redis", "host_load_1m", "cpu_probe_s"):
         print(f"{key:<18} {summary[key]}")
     print(f"{'limits_enforced':<18} cpu={limits['cpu']} memory={limits['memory']} threads={limits['threads']}")
     for sink, shown in summary["results"].items():
         print(f"result {sink}: {shown}")
     if args.history_out:
         print(f"history appended to {args.history_out}", file=sys.stderr)
+    if args.save_run:
+        print(f"run saved to {args.save_run}", file=sys.stderr)
     return 0
