@@ -99,7 +99,7 @@ def profile_workflows(config: Any, executor: Any, jobs: list[ProfileJob], bar: A
     runs_frame = pd.DataFrame(runs)
     spread = kind_spread(history)
     notes.extend(spread_notes(spread))
-    return history, _with_unstable_kinds(runs_frame, spread)
+    return history, _with_unstable_kinds(runs_frame, spread, history)
 
 
 def _profile_one(config: Any, executor: Any, job: ProfileJob, notes: list[str],
@@ -189,14 +189,16 @@ def spread_notes(spread: pd.DataFrame, shown: int = 5) -> list[str]:
             "see host_load_1m in profile/runs.parquet"]
 
 
-def _with_unstable_kinds(runs: pd.DataFrame, spread: pd.DataFrame) -> pd.DataFrame:
+def _with_unstable_kinds(runs: pd.DataFrame, spread: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """The runs table with ``unstable_kinds``: the flagged kinds of the run's workflow on the run's profile."""
     if not len(runs):
         return runs
     flagged = spread[spread["unstable"]] if len(spread) else spread
     names = {key: "; ".join(sorted(g["kind"])) for key, g in flagged.groupby(["workflow", "profile"])} \
         if len(flagged) else {}
+    workflow_of = dict(zip(history["cell_id"], history["workflow"]))   # run id -> the workflow's own name
     out = runs.copy()
-    out["unstable_kinds"] = [names.get((w, p), "") for w, p in zip(out["workflow"], out["profile"])]
+    out["unstable_kinds"] = [names.get((workflow_of.get(r), p), "") for r, p in zip(out["run_id"], out["profile"])]
     return out
 
 

@@ -2,7 +2,7 @@
 
 A saved run is one folder::
 
-    run.json              manifest: format, run id, phase, workflow reference, SLA, catalog,
+    saved_run.json        manifest: format, run id, phase, workflow reference, SLA, catalog,
                           executor settings, host conditions before/after, file names
     plan.json             the plan that was executed (:meth:`planning.plan.Plan.to_json`)
     trace/                the real Trace (:meth:`planning.trace.Trace.save`; its meta holds the host too)
@@ -49,7 +49,8 @@ __all__ = ["SAVED_RUN_FORMAT", "MANIFEST", "SavedRunError", "WorkflowRef", "Save
            "load_saved_runs", "find_saved_runs", "check_new_run_dir", "workflow_reference", "cli_workflow_reference"]
 
 SAVED_RUN_FORMAT = "planlab.saved_run/1"
-MANIFEST = "run.json"
+#: The manifest's name (not ``run.json``: that marks a ``planlab run`` results folder, which holds saved runs).
+MANIFEST = "saved_run.json"
 _HISTORY_FILE = "cost_model_history.parquet"
 
 
@@ -213,7 +214,7 @@ def load_saved_runs(paths: str | Path | Iterable[str | Path]) -> list[SavedRun]:
 def find_saved_runs(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     """Saved-run folders under ``paths``: run folders, results folders of ``planlab run``, or a list of either.
 
-    A folder holding ``run.json`` is one run; any other folder is searched
+    A folder holding ``saved_run.json`` is one run; any other folder is searched
     recursively.  Sorted and without duplicates; a path that does not exist or
     holds no saved run is one :class:`SavedRunError`.
     """
