@@ -50,7 +50,6 @@ from experiments.results import Results, ResultsStore
 from experiments.saved_runs import save_run, workflow_reference
 from planning.cost_model import CostModel
 from planning.errors import ConfigError, PlanlabError
-from planning.planners import get_planner
 from planning.sla import SLA
 from planning.trace import Trace
 from planning.workflow import Workflow
