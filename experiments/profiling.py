@@ -10,8 +10,8 @@ Why it is built this way (issue 13, "honest profiling"):
   worker (``[profile] workers = "single"``), so the executor's ``threads = "fair"``
   rule gives a worker all its profile's CPUs as BLAS threads, while a cell whose
   plan runs more CPUs at once than the host has gets fewer.  Both counts are
-  recorded (column ``threads`` of ``profile/runs.parquet`` and of the cell summary)
-  and :func:`thread_mismatch_notes` says when they differ.
+  recorded (column ``threads`` of ``profile/runs.parquet``, of the cell summary and of
+  every history row) and :func:`thread_mismatch_notes` says when they differ.
 * **Repetitions, interleaved.**  ``[profile] repetitions`` (default 3) runs of every
   (workflow, profile), in the order repetition, workflow, profile: a burst of other
   work on the host then hits one repetition of many jobs rather than every
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.hostload import add_host_columns, measured_run
+from experiments.saved_runs import save_run, workflow_reference
 from planning.cost_model import CostModel
 from planning.errors import PlanlabError
 from planning.history import REQUIRED_COLUMNS
@@ -104,6 +105,7 @@ def profile_workflows(config: Any, executor: Any, jobs: list[ProfileJob], bar: A
 
 def _profile_one(config: Any, executor: Any, job: ProfileJob, notes: list[str],
                  save_runs: Path | None) -> tuple[dict[str, Any] | None, Any]:
+    """One profiling run: its row of the runs table and its history rows (None, None when it cannot be planned)."""
     workflow = config.workflow(job.workflow)
     sla, model = SLA.parse("mean"), CostModel()
     try:
@@ -123,8 +125,8 @@ def _profile_one(config: Any, executor: Any, job: ProfileJob, notes: list[str],
     history["cell_id"] = job.run_id
     history["repetition"] = job.repetition
     meta = getattr(result, "meta", {}) or {}
+    history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
     if save_runs is not None:
-        from experiments.saved_runs import save_run, workflow_reference
         save_run(save_runs / job.run_id, workflow=workflow, workflow_ref=workflow_reference(config, job.workflow),
                  plan=plan, trace=trace, cost_model=model, settings=trace.meta.get("settings", {}), sla=sla,
                  catalog_spec=config.catalog_spec, phase="profile")

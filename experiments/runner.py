@@ -45,7 +45,8 @@ from experiments import provenance as prov
 from experiments.config import ExperimentConfig
 from experiments.hostload import add_host_columns, measured_run
 from experiments.profiling import (ProfileJob, fit_profile_model, kind_spread, limits_text, median_history,
-                                   profile_jobs, profile_workflows, thread_mismatch_notes, threads_text)
+                                   profile_jobs, profile_workflows, thread_mismatch_notes, threads_by_profile,
+                                   threads_text)
 from experiments.results import Results, ResultsStore
 from experiments.saved_runs import save_run, workflow_reference
 from planning.cost_model import CostModel
@@ -289,8 +290,9 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
         history = add_host_columns(real.to_history(workflow.name, workflow.structure_hash()), host)
         history["phase"] = "execute"
         history["cell_id"] = cell.id
-        tables["history"] = history
         meta = getattr(result, "meta", {}) or {}
+        history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
+        tables["history"] = history
         row.update(real_makespan_s=real.makespan_s, real_cost=real.cost, real_cold_starts=real.cold_starts,
                    limits_enforced=limits_text(meta), threads=threads_text(meta), **host.columns())
         if save_run_dir is not None:

@@ -22,6 +22,12 @@ wants to replay or re-simulate a real run::
     for path in find_saved_runs(["results/quickstart"]):
         run = load_saved_run(path)
         run.plan, run.trace, run.workflow, run.cost_model, run.settings, run.host
+        # e.g. simulator.calibration.Observation.from_trace(run.workflow, run.plan, run.trace,
+        #                                                   cost_model=run.cost_model)
+
+``phase`` tells the runs apart: profiling runs measure one worker per profile, so a
+calibration that forecasts execution cells may want to fit on ``"profile"`` runs
+and hold out ``"cell"`` runs.
 """
 
 from __future__ import annotations

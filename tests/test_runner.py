@@ -220,6 +220,7 @@ def test_profile_and_execute_record_host_load_and_save_every_run(tmp_path: Path)
     assert (root / "profile" / "kind_spread.parquet").is_file()
     history = outcome.results.history
     assert set(history["phase"]) == {"profile", "execute"} and history["cpu_probe_s"].gt(0).all()
+    assert history["threads"].ge(1).all(), "the BLAS threads each task's worker had"
     summary = outcome.results.summary
     assert summary["cpu_probe_s"].gt(0).all() and "host_load_1m" in summary and summary["threads"].notna().all()
     small = set(runs.loc[runs["profile"] == "small", "limits_enforced"])
