@@ -26,6 +26,9 @@ Why it is built this way (issue 13, "honest profiling"):
   :data:`MIN_SPREAD_S`, so millisecond jitter is not news) flags it: in the run's
   notes, in the ``unstable_kinds`` column of the profile runs table and in
   ``profile/kind_spread.parquet``.
+* **Inverted scaling is flagged and left out.**  :func:`slower_with_more_cpus` notes kinds
+  that ran slower on a profile with more CPUs (BLAS threads spinning on a busy host);
+  :func:`profile_fit_history` leaves those measurements out of the fit.
 * **Host conditions.**  Every run records the host's load and a CPU-speed probe
   before and after (:mod:`experiments.hostload`), in its trace, history rows and row
   of the runs table.
@@ -99,7 +102,7 @@ def profile_workflows(config: Any, executor: Any, jobs: list[ProfileJob], bar: A
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
     runs_frame = pd.DataFrame(runs)
     spread = kind_spread(history)
-    notes.extend(spread_notes(spread))
+    notes.extend(spread_notes(spread) + slower_notes(slower_with_more_cpus(history)))
     return history, _with_unstable_kinds(runs_frame, spread, history)
 
 
@@ -155,9 +158,29 @@ def median_history(history: pd.DataFrame) -> pd.DataFrame:
     return out[[*REQUIRED_COLUMNS, "repetitions"]]
 
 
+def profile_fit_history(history: pd.DataFrame) -> pd.DataFrame:
+    """What the cost model is fitted on: :func:`median_history` of the profile runs, without the (kind, profile)
+    measurements :func:`slower_with_more_cpus` flags.
+
+    The law assumes more CPUs never slow a task (its exponent is >= 0); a kind slower
+    on a bigger profile measured spinning threads, not the law, and would only blow up
+    its noise (a x12 inversion gave a sigma of 1.2 and p95 plans 10x the real makespan).
+    Its other profiles still fit the law, which then predicts the flagged profile.
+    """
+    if not len(history):
+        return history
+    slower = slower_with_more_cpus(history)
+    if len(slower):
+        bad = set(zip(slower["workflow"], slower["kind"], slower["profile"]))
+        keep = [key not in bad for key in zip(history["workflow"], history["kind"], history["profile"])]
+        history = history[keep]
+    return median_history(history)
+
+
 def fit_profile_model(history: pd.DataFrame) -> CostModel:
-    """The cost model the runner plans with: fitted on :func:`median_history` of the profile runs (priors if none)."""
-    return CostModel().fit(median_history(history)) if len(history) else CostModel()
+    """The cost model the runner plans with: fitted on :func:`profile_fit_history` (priors if there is none)."""
+    fit_input = profile_fit_history(history)
+    return CostModel().fit(fit_input) if len(fit_input) else CostModel()
 
 
 # ====================================================================== disagreement
@@ -189,6 +212,46 @@ def spread_notes(spread: pd.DataFrame, shown: int = 5) -> list[str]:
     return [f"profile phase: {len(flagged)} kind(s) measured inconsistently across repetitions (per-repetition "
             f"medians differ > x{MAX_RATIO:g} or cv > {MAX_CV:g}): {named}{more}; the fit uses their medians, "
             "see host_load_1m in profile/runs.parquet"]
+
+
+def slower_with_more_cpus(history: pd.DataFrame) -> pd.DataFrame:
+    """Kinds whose median ``exec_s`` on a profile is > :data:`MAX_RATIO` x that on a profile with fewer CPUs.
+
+    More CPUs never make a task slower by themselves: this is the signature of
+    BLAS/OpenMP threads spinning on a shared host (a 2-CPU worker with 2 threads
+    measured 12x slower than a 1-CPU worker with 1 on a 2-core host at load 11).
+    """
+    columns = ["workflow", "kind", "profile", "cpus", "threads", "median_s", "faster_profile", "faster_median_s",
+               "ratio"]
+    if not len(history):
+        return pd.DataFrame(columns=columns)
+    frame = history.assign(threads=history["threads"] if "threads" in history else np.nan)
+    medians = frame.groupby(["workflow", "kind", "profile"]).agg(
+        cpus=("cpus", "median"), threads=("threads", "median"), median_s=("exec_s", "median")).reset_index()
+    rows = []
+    for (workflow, kind), g in medians.groupby(["workflow", "kind"]):
+        for r in g.itertuples():
+            fewer = g[g["cpus"] < r.cpus]
+            if not len(fewer):
+                continue
+            best = fewer.loc[fewer["median_s"].idxmin()]
+            if r.median_s > MAX_RATIO * best["median_s"] and r.median_s - best["median_s"] > MIN_SPREAD_S:
+                rows.append([workflow, kind, r.profile, r.cpus, r.threads, r.median_s, best["profile"],
+                             best["median_s"], r.median_s / best["median_s"]])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def slower_notes(slower: pd.DataFrame, shown: int = 3) -> list[str]:
+    """One note naming the kinds :func:`slower_with_more_cpus` found (worst first), or none."""
+    if not len(slower):
+        return []
+    worst = slower.sort_values("ratio", ascending=False)
+    named = ", ".join(f"{r.workflow}/{r.kind} x{r.ratio:.1f} slower on {r.profile} ({r.cpus:g} CPU"
+                      f"{f', {r.threads:g} thread(s)' if r.threads == r.threads else ''}) than on {r.faster_profile}"
+                      for r in worst.head(shown).itertuples())
+    more = f" and {len(worst) - shown} more" if len(worst) > shown else ""
+    return [f"profile phase: {len(worst)} kind(s) ran slower with more CPUs (BLAS threads spinning on a busy "
+            f"host?), left out of the fit on those profiles: {named}{more}"]
 
 
 def _with_unstable_kinds(runs: pd.DataFrame, spread: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:

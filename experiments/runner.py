@@ -44,7 +44,7 @@ import pandas as pd
 from experiments import provenance as prov
 from experiments.config import ExperimentConfig
 from experiments.hostload import add_host_columns, measured_run
-from experiments.profiling import (ProfileJob, fit_profile_model, kind_spread, limits_text, median_history,
+from experiments.profiling import (ProfileJob, kind_spread, limits_text, profile_fit_history,
                                    profile_jobs, profile_workflows, thread_mismatch_notes, threads_by_profile,
                                    threads_text)
 from experiments.results import Results, ResultsStore
@@ -230,7 +230,7 @@ def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jo
     """Priors without a profile phase; else the model fitted on the profile runs (run now or saved earlier).
 
     Returns the model and the history it was fitted on (the median of each task's
-    repetitions, :func:`experiments.profiling.median_history`; None for priors).
+    repetitions, :func:`experiments.profiling.profile_fit_history`; None for priors).
     """
     if not config.has("profile"):
         return CostModel(), None
@@ -238,8 +238,8 @@ def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jo
         history, runs = profile_workflows(config, executor, jobs, bar, limits, notes, save_runs=store.root / "runs")
         store.write_profile(history, runs)
         kind_spread(history).to_parquet(store.root / "profile" / "kind_spread.parquet", index=False)
-    history = store.profile_history()
-    return fit_profile_model(history), (median_history(history) if len(history) else None)
+    fit_input = profile_fit_history(store.profile_history())
+    return (CostModel().fit(fit_input), fit_input) if len(fit_input) else (CostModel(), None)
 
 
 # ====================================================================== one cell
@@ -298,7 +298,8 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
         if save_run_dir is not None:
             save_run(save_run_dir, workflow=workflow, workflow_ref=workflow_reference(config, cell.workflow),
                      plan=plan, trace=real, cost_model=cost_model, settings=real.meta.get("settings", {}),
-                     sla=cell.sla, catalog_spec=config.catalog_spec, phase="cell", cost_model_history=cost_model_history)
+                     sla=cell.sla, catalog_spec=config.catalog_spec, phase="cell",
+                     cost_model_history=cost_model_history)
     row.update(relative_errors(row))
     row["wall_s"] = time.perf_counter() - started
     row["finished_utc"] = prov.utc_now()

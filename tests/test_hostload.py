@@ -1,4 +1,4 @@
-"""Host conditions recorded with real runs: /proc/loadavg, the CPU probe, trace meta and the optional history columns."""
+"""Host conditions recorded with real runs: /proc/loadavg, the CPU probe, trace meta, optional history columns."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ import pytest
 
 from experiments.config import DEFAULT_PROFILE_REPETITIONS, parse_config
 from experiments.profiling import (MAX_CV, MAX_RATIO, ProfileJob, fit_profile_model, kind_spread, median_history,
-                                   profile_jobs, spread_notes, thread_mismatch_notes, threads_by_profile, threads_text)
+                                   profile_fit_history, profile_jobs, slower_notes, slower_with_more_cpus, spread_notes,
+                                   thread_mismatch_notes, threads_by_profile, threads_text)
 from planning.cost_model import CostModel
 from planning.profiles import load_catalog
 
@@ -97,3 +98,32 @@ def test_thread_counts_are_read_from_the_executors_limits_and_compared() -> None
     assert note.startswith("profile 'large' was profiled with 2 BLAS thread(s) but ran with 1 in 2 of 3 execute")
     assert thread_mismatch_notes(profiled, profiled) == []
     assert thread_mismatch_notes(pd.DataFrame(), executed) == []
+
+
+def test_kinds_slower_with_more_cpus_are_flagged() -> None:
+    """The quickstart at load 11: matrix_work took 1.2 s on 'large' (2 CPUs, 2 threads), 0.1 s on 'medium'."""
+    rows = [_rows({0: [0.2, 0.2]}, profile="small", cpus=0.5), _rows({0: [0.1, 0.1]}, profile="medium", cpus=1.0),
+            _rows({0: [1.2, 1.2]}, profile="large", cpus=2.0)]
+    h = pd.concat(rows, ignore_index=True).assign(threads=lambda f: f["cpus"].clip(lower=1).astype(float))
+    [row] = slower_with_more_cpus(h).itertuples()
+    assert (row.kind, row.profile, row.faster_profile, row.threads) == ("k", "large", "medium", 2.0)
+    assert row.ratio == pytest.approx(12.0)
+    [note] = slower_notes(slower_with_more_cpus(h))
+    assert "w/k x12.0 slower on large (2 CPU, 2 thread(s)) than on medium" in note
+    scaling = pd.concat([rows[0], rows[1]], ignore_index=True)          # small 0.2 s, medium 0.1 s: as it should be
+    assert slower_with_more_cpus(scaling).empty and slower_notes(slower_with_more_cpus(scaling)) == []
+    assert slower_with_more_cpus(pd.DataFrame()).empty
+
+
+def test_the_fit_leaves_out_a_profile_on_which_a_kind_ran_slower_with_more_cpus() -> None:
+    rows = [_rows({r: [0.2, 0.2] for r in range(3)}, profile="small", cpus=0.5),
+            _rows({r: [0.1, 0.1] for r in range(3)}, profile="medium", cpus=1.0),
+            _rows({r: [1.2, 1.2] for r in range(3)}, profile="large", cpus=2.0)]
+    h = pd.concat(rows, ignore_index=True)
+    fit_input = profile_fit_history(h)
+    assert set(fit_input["profile"]) == {"small", "medium"} and fit_input["repetitions"].eq(3).all()
+    large = load_catalog("local")["large"]
+    kept = fit_profile_model(h).estimate("k", large, 1000.0, "p95").exec_s
+    raw = CostModel().fit(median_history(h)).estimate("k", large, 1000.0, "p95").exec_s
+    assert kept < 0.2 < 1.0 < raw, "the law predicts 'large' from the profiles that scaled; the inversion blew it up"
+    assert profile_fit_history(pd.DataFrame()).empty
