@@ -37,6 +37,7 @@ import numpy as np
 import simpy
 
 from planning.gcpause import paused_gc
+from simulator.host import SharedCpu
 from simulator.loop import Coroutine, spawn, wake
 from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
@@ -105,12 +106,16 @@ class Run:
     """Interpret the protocol for one plan on one platform; call :meth:`run` once."""
 
     def __init__(self, model: CompiledModel, platform: Platform, draws: Draws | None = None,
-                 record: bool = True) -> None:
+                 record: bool = True, warm_pool: dict[str, int] | None = None) -> None:
         self.m = model
         self.p = platform
         self.record = record
         self.env = simpy.Environment()
-        self.static = model.static_tables()
+        #: the host's shared cores and its launcher (None: every worker has its own CPUs, starts in parallel)
+        self.cpu = SharedCpu(self.env, platform.host_cores, platform.host_background) if platform.shared_host else None
+        self.launcher = FifoServer()
+        # the tables-driven worker computes executions and start-ups arithmetically: not on a shared host
+        self.static = model.static_tables() if self.cpu is None else None
         self.protocol = model.protocol if self.static is None else None
         n = model.n
         self.exec_s = (draws.exec_s if draws is not None else model.exec_deterministic()).tolist()
@@ -124,7 +129,8 @@ class Run:
         self.ready = [math.nan] * n
         self.states: dict[str, Any] = {}
         self.waiting: dict[str, tuple[int, simpy.Event]] = {}
-        self.idle: dict[str, list[float]] = {}
+        #: idle processes per profile, by the time they stopped; the warm pool at t = 0 stopped at 0
+        self.idle: dict[str, list[float]] = {prof: [0.0] * int(count) for prof, count in (warm_pool or {}).items()}
         self.dispatcher = FifoServer()
         self.stager = FifoServer()
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or platform.staging_s_per_GB > 0
@@ -226,8 +232,12 @@ class Run:
         handle_downstream, after_downstream = proto.handle_downstream, proto.after_downstream
         release, down_next, up_next = self._release, self.down.next, self.up.next
         profile = state.profile
-        warm, startup = self._started(profile, start)
-        free = start + startup
+        if self.cpu is None:
+            warm, startup = self._started(profile, start)
+            free = start + startup
+        else:
+            warm, free = yield from self._host_start(profile, start, me)
+            startup = free - start
         first, busy, count = True, 0.0, 0
         ran: set[str] = set()
         latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
@@ -268,9 +278,15 @@ class Run:
             xs = dend + overhead
             used = handle_execution(task, w).profile
             if used == planned_profile[i]:
-                xe = xs + exec_s[i]
+                seconds = exec_s[i]
             else:
-                xe = xs + m.exec_on(i, used, None if self.exec_ratio is None else self.exec_ratio[i])
+                seconds = m.exec_on(i, used, None if self.exec_ratio is None else self.exec_ratio[i])
+            if self.cpu is None:
+                xe = xs + seconds
+            else:
+                if xs > env._now:
+                    yield xs - env._now
+                xe = yield from self._on_cpu(seconds, used, p.task_parallelism, me)
             out = handle_output(task, w)
             nbytes = out.nbytes
             at_tdec = False
@@ -520,6 +536,30 @@ class Run:
         W["tasks"].append(tasks)
         W["startup_s"].append(startup)
         self.idle.setdefault(profile, []).append(stop)
+
+    def _host_start(self, profile: str, start: float, me: Coroutine) -> Iterator[float | None]:
+        """A worker's start on a shared host: (warm, when it is ready to run its first task).
+
+        A cold start first waits its turn at the launcher (serial ``process_start_s``);
+        then its start-up, cold or warm, is CPU work at up to ``min(cpus, 1)`` cores.
+        """
+        p, env = self.p, self.env
+        warm = self._take_warm(profile, start)
+        at = start
+        if not warm and p.process_start_s > 0:
+            at = self.launcher.serve(start, p.process_start_s)
+        seconds = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
+        if at > env._now:
+            yield at - env._now
+        ready = yield from self._on_cpu(seconds, profile, 1.0, me)
+        return warm, ready
+
+    def _on_cpu(self, seconds: float, profile: str, parallelism: float, me: Coroutine) -> Iterator[float | None]:
+        """Run ``seconds`` (as measured alone on ``profile``) of CPU work on the shared host; returns its end."""
+        cap = min(self.m.cpus[profile], parallelism, self.p.host_cores)
+        self.cpu.run(seconds * cap, cap, me)
+        end = yield
+        return end
 
     # ------------------------------------------------------------------ keep-alive
     def _take_warm(self, profile: str, t: float) -> bool:
