@@ -131,6 +131,9 @@ class Run:
         self.waiting: dict[str, tuple[int, simpy.Event]] = {}
         #: idle processes per profile, by the time they stopped; the warm pool at t = 0 stopped at 0
         self.idle: dict[str, list[float]] = {prof: [0.0] * int(count) for prof, count in (warm_pool or {}).items()}
+        #: how many entries at the bottom of each idle stack are the warm pool's (processes that have not
+        #: loaded this run's specification yet)
+        self.from_pool: dict[str, int] = {prof: int(count) for prof, count in (warm_pool or {}).items()}
         self.dispatcher = FifoServer()
         self.stager = FifoServer()
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or platform.staging_s_per_GB > 0
@@ -541,14 +544,20 @@ class Run:
         """A worker's start on a shared host: (warm, when it is ready to run its first task).
 
         A cold start first waits its turn at the launcher (serial ``process_start_s``);
-        then its start-up, cold or warm, is CPU work at up to ``min(cpus, 1)`` cores.
+        then its start-up, cold or warm, is CPU work at up to ``min(cpus, 1)`` cores, plus
+        the loading of the run's specification (``spec_load_s_per_task`` per task of the
+        workflow) when the process serves this run for the first time.
         """
         p, env = self.p, self.env
         warm = self._take_warm(profile, start)
+        # a process's first logical worker of this run loads the run's specification first
+        new_to_run = not warm or self._took_from_pool(profile)
         at = start
         if not warm and p.process_start_s > 0:
             at = self.launcher.serve(start, p.process_start_s)
         seconds = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
+        if new_to_run:
+            seconds += p.spec_load_s_per_task * self.m.n
         if at > env._now:
             yield at - env._now
         ready = yield from self._on_cpu(seconds, profile, 1.0, me)
@@ -562,6 +571,14 @@ class Run:
         return end
 
     # ------------------------------------------------------------------ keep-alive
+    def _took_from_pool(self, profile: str) -> bool:
+        """Whether the idle process just taken (the top of the stack) was one of the warm pool's."""
+        pooled = self.from_pool.get(profile, 0)
+        if pooled > len(self.idle.get(profile, ())):
+            self.from_pool[profile] = pooled - 1
+            return True
+        return False
+
     def _take_warm(self, profile: str, t: float) -> bool:
         """Reuse the most recently stopped idle process of ``profile`` if it is still warm at ``t``."""
         stack = self.idle.get(profile)
@@ -573,6 +590,7 @@ class Run:
             return True
         if t - stopped >= self.p.keep_alive_s:
             stack.clear()      # older processes stopped even earlier: all cold now
+            self.from_pool.pop(profile, None)
         return False
 
     # ------------------------------------------------------------------ storage

@@ -40,6 +40,10 @@ machine's cores; a serverless platform gives every worker its own.
   a time; each cold start holds it this long (FACTS: ~14 ms per fork alone, much
   more under fan-out), so the k-th of a burst of cold starts waits k - 1 of them.
   Used only with a finite host.
+* ``spec_load_s_per_task = 0``: a worker process loads the run's specification
+  (every task's code and decisions) before its first logical worker of a run -
+  on a cold start, and on a warm start from a process left by an earlier run -
+  as CPU work proportional to the workflow's size.  Used only with a finite host.
 * ``host_background = 0``: other CPU-bound work on the host (another user's jobs),
   in cores; it takes its max-min fair share like the run's own work.  The load a
   run saw is recorded with it, so calibration and forecasts can set this per run.
@@ -77,6 +81,7 @@ class Platform:
     task_parallelism: float = 1.0       # cores one task's execution can use at most (the threads it really runs)
     process_start_s: float = 0.0        # s: per cold start, serial in the launcher (fork + limits), before start-up
     host_background: float = 0.0        # cores' worth of CPU-bound work outside the run, sharing the host
+    spec_load_s_per_task: float = 0.0   # s of CPU per workflow task: a process loads the run's spec once per run
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -190,6 +195,7 @@ _UNITS = {
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "host_cores": "cores, inf = every worker has its own CPUs", "task_parallelism": "cores per task at most",
     "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
+    "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
 }
 
 

@@ -164,3 +164,29 @@ def test_background_work_takes_its_fair_share():
     platform = Platform.zero().with_(host_cores=2.0, host_background=1.0)
     trace = simulate(workflow, plan, FREE, platform=platform, durations=branch_durations(workflow))
     assert done(trace, "s0-w1") == pytest.approx(2.0)
+
+
+def test_a_process_loads_the_runs_specification_once():
+    """spec_load_s_per_task = 0.02 on a 5-task fork_join (0.1 s a load), three idle 'medium' processes from an
+    earlier run, 8 cores: w0 loads (ready 0.1), then w1 and w2 load at once beside it (ready 0.2)."""
+    workflow, plan = fork_join_plan("medium")
+    platform = Platform.zero().with_(host_cores=8.0, keep_alive_s=60.0, spec_load_s_per_task=0.02)
+    trace = simulate(workflow, plan, FREE, platform=platform, durations={t: 0.0 for t in workflow.task_ids},
+                     warm_pool={"medium": 3})
+    assert done(trace, "fork") == pytest.approx(0.1)
+    assert trace.makespan_s == pytest.approx(0.2)
+
+
+def test_a_process_freed_in_the_run_has_the_specification_already():
+    """A 3-task chain with one worker per task, no warm pool, spec load 0.1 s (3 tasks x 1/30 s): w0 is cold
+    and loads (ready 0.1); it asks for w1 before it stops, so w1 is cold too and loads (ready 0.2); w2 reuses
+    w0's idle process, which has the specification already: ready at once."""
+    from executor.plans import assigned_plan
+
+    workflow = generate("chain", length=3)
+    plan = assigned_plan(workflow, {t: f"w{k}" for k, t in enumerate(workflow.topological_order())}, "medium",
+                         cost_model=FREE)
+    platform = Platform.zero().with_(host_cores=8.0, keep_alive_s=60.0, spec_load_s_per_task=1 / 30)
+    trace = simulate(workflow, plan, FREE, platform=platform, durations={t: 0.0 for t in workflow.task_ids})
+    assert list(trace.workers.sort_values("start_s")["cold_start"]) == [True, True, False]
+    assert trace.makespan_s == pytest.approx(0.2)

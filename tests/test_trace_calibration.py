@@ -14,7 +14,7 @@ from simulator.trace_calibration import ObservedRun, calibrate_on_runs, forecast
 
 CATALOG = load_catalog("local")
 MODEL = CostModel()
-TRUE = Platform(host_cores=2.0, cold_start_s=0.2, warm_start_s=0.05, process_start_s=0.03)
+TRUE = Platform(host_cores=2.0, cold_start_s=0.2, warm_start_s=0.05, process_start_s=0.03, spec_load_s_per_task=0.002)
 
 
 def observed(spec: dict, planner: str, warm_pool: dict[str, int] | None) -> ObservedRun:
@@ -36,7 +36,7 @@ def runs() -> list[ObservedRun]:
 def test_calibration_recovers_known_host_terms_within_5_percent(runs):
     start = Platform(host_cores=2.0, cold_start_s=0.5, warm_start_s=0.01, process_start_s=0.1)
     result = calibrate_on_runs(runs, start, max_evaluations=400)
-    for term in ("cold_start_s", "warm_start_s", "process_start_s"):
+    for term in ("cold_start_s", "warm_start_s", "process_start_s", "spec_load_s_per_task"):
         assert getattr(result.platform, term) == pytest.approx(getattr(TRUE, term), rel=0.05), term
     assert result.error_after < 0.01 < result.error_before
     assert max(abs(e) for e in forecast_errors(runs, result.platform)) < 0.02
