@@ -35,7 +35,7 @@ from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
 
 __all__ = ["HOST_TERMS", "ObservedRun", "HostCalibration", "background_of", "calibrate_on_runs", "forecast_errors",
-           "warm_pool_of"]
+           "peak_processes", "warm_pool_of"]
 
 #: The terms fitted by default: start-ups (cold, warm), the launcher's serial fork, the run's spec load.  (A per-task overhead
 #: fitted on runs of one task per worker absorbs the start-up and explodes on plans that chain many tasks on
@@ -57,6 +57,23 @@ def warm_pool_of(trace: Any) -> dict[str, int]:
         if len(warm_early):
             pool[str(profile)] = int(len(warm_early))
     return pool
+
+
+def peak_processes(trace: Any) -> dict[str, int]:
+    """Per profile, the most logical workers a run had alive at once: the processes it needed (and left idle).
+
+    A process serves one logical worker from its start to its stop, so after a run the
+    executor keeps at least this many idle processes of each profile (for keep-alive).
+    """
+    peaks: dict[str, int] = {}
+    for profile, rows in trace.workers.groupby("profile"):
+        events = sorted([(float(t), 1) for t in rows["start_s"]] + [(float(t), -1) for t in rows["stop_s"]])
+        alive = peak = 0
+        for _, change in events:      # at a tie a stop (-1) sorts first: that process is free again
+            alive += change
+            peak = max(peak, alive)
+        peaks[str(profile)] = peak
+    return peaks
 
 
 def background_of(trace: Any) -> float | None:
@@ -86,15 +103,13 @@ class ObservedRun:
     #: idle processes per profile when it started (default: read off the trace, :func:`warm_pool_of`)
     warm_pool: Mapping[str, int] | None = None
     name: str = ""
-    #: cores' worth of other work on the host during the run (default: the 1-minute load recorded before it,
-    #: when its trace says; see :func:`background_of`); None leaves the platform's ``host_background``
+    #: cores' worth of other work on the host during the run, when known (e.g. :func:`background_of` its
+    #: trace); None leaves the platform's ``host_background`` (which a fit may then fit)
     background: float | None = None
 
     def __post_init__(self) -> None:
         if self.warm_pool is None:
             self.warm_pool = warm_pool_of(self.trace)
-        if self.background is None:
-            self.background = background_of(self.trace)
         if not self.name:
             self.name = str(self.trace.meta.get("run_id", "run"))
         if not (self.trace.makespan_s > 0 and math.isfinite(self.trace.makespan_s)):

@@ -10,7 +10,7 @@ from planning.generators import generate
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from simulator import Platform, simulate
-from simulator.trace_calibration import ObservedRun, calibrate_on_runs, forecast_errors, warm_pool_of
+from simulator.trace_calibration import ObservedRun, calibrate_on_runs, forecast_errors, peak_processes, warm_pool_of
 
 CATALOG = load_catalog("local")
 MODEL = CostModel()
@@ -54,3 +54,11 @@ def test_calibration_needs_runs_and_known_terms(runs):
         calibrate_on_runs([])
     with pytest.raises(ConfigError, match="bogus"):
         calibrate_on_runs(runs[:1], terms=("bogus",))
+
+
+def test_peak_processes_counts_the_workers_alive_at_once(runs):
+    """fork_join width 12 uniform: the fork's worker and the 11 other branch workers overlap: 12 processes."""
+    cold = next(r for r in runs if r.name == "fork_join-uniform" and not r.warm_pool)
+    assert peak_processes(cold.trace) == {"medium": 12}
+    chain = next(r for r in runs if r.name == "chain-uniform" and not r.warm_pool)
+    assert peak_processes(chain.trace) == {"medium": 1}
