@@ -55,3 +55,18 @@ def test_calibrate_host_runs_each_workflow_for_real_and_fits_this_host():
     assert fit.error_after <= fit.error_before + 1e-9
     assert pool.now()["medium"] >= 4        # the fan-out's four branch workers overlapped
     assert fit.per_run[0]["warm_pool"] == {} and fit.per_run[1]["warm_pool"]["medium"] >= 4
+
+
+def test_the_run_summary_says_how_close_predictions_came(tmp_path):
+    import json
+
+    from experiments.commands.run import fidelity_lines
+
+    summary = pd.DataFrame({"sim_error": [0.1, -0.2, 0.3, float("nan")], "plan_error": [0.5, 0.5, -0.5, 0.5]})
+    (tmp_path / "host_calibration.json").write_text(json.dumps(
+        {"runs": 4, "host_cores": 2.0, "terms": {"cold_start_s": 0.05, "spec_load_s_per_task": 0.001}}))
+    lines = fidelity_lines(summary, tmp_path)
+    assert lines[0].startswith("platform calibrated on 4 real run(s) of this host (2 cores): cold_start_s 0.05")
+    assert lines[1] == "simulated vs real makespan: median error 20.0%, p90 28.0% over 3 real run(s)"
+    assert lines[2].startswith("planned vs real makespan: median error 50.0%")
+    assert fidelity_lines(pd.DataFrame({"sim_error": [float("nan")]}), tmp_path / "none") == []
