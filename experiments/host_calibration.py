@@ -17,6 +17,7 @@ summary in ``host_calibration.json``), so a resumed run predicts with the same o
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -36,30 +37,38 @@ __all__ = ["RUNS_PER_WORKFLOW", "FITTED_TERMS", "WarmPool", "reference_profile",
 RUNS_PER_WORKFLOW = 2
 #: What the runner fits: the start-up terms (``simulator.trace_calibration.HOST_TERMS``), and the host's
 #: background load (the client, the server and other users take CPU too).
-FITTED_TERMS = ("cold_start_s", "warm_start_s", "process_start_s", "spec_load_s_per_task", "host_background")
+FITTED_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s_per_task",
+                "host_background")
 
 
 @dataclass
 class WarmPool:
-    """The idle worker processes per profile the executor holds between runs (it keeps them for keep-alive).
+    """The idle worker processes per profile the executor holds between runs.
 
-    A run needs as many processes of a profile as it has logical workers alive at
-    once; the launcher forks what its pool lacks and keeps them all afterwards.  Runs
-    of one experiment are minutes apart, well inside the executor's keep-alive.
+    Every process a run forks (a cold start) stays in the executor's pool, idle, for
+    ``keep_alive_s`` after its last logical worker; the next run starts warm on them.
+    A run starting later than that after the previous one finds them gone (a
+    simplification: processes left idle early in a run expire earlier).
     """
 
+    keep_alive_s: float = 30.0
     idle: dict[str, int] = field(default_factory=dict)
+    _last: float | None = None
 
     def now(self) -> dict[str, int]:
         """The pool a run starting now finds (a copy)."""
+        if self._last is not None and time.monotonic() - self._last > self.keep_alive_s:
+            self.idle.clear()
         return dict(self.idle)
 
     def after(self, trace: Any) -> None:
-        """Account for a finished real run: the pool grows to the run's peak per profile."""
-        from simulator.trace_calibration import peak_processes
+        """Account for a finished real run: the processes it forked join the pool."""
+        from simulator.trace_calibration import processes_started
 
-        for profile, peak in peak_processes(trace).items():
-            self.idle[profile] = max(self.idle.get(profile, 0), peak)
+        self.now()       # (expire what the run found, if it came too late)
+        for profile, started in processes_started(trace).items():
+            self.idle[profile] = self.idle.get(profile, 0) + started
+        self._last = time.monotonic()
 
 
 def reference_profile(catalog: Catalog) -> str:
@@ -81,7 +90,7 @@ def calibrate_host(workflows: dict[str, Any], catalog: Catalog, cost_model: Cost
 
     profile = reference_profile(catalog)
     base = base if base is not None else Platform.from_cost_model(cost_model, "mean").with_(
-        host_cores=Platform.for_local_host().host_cores)
+        host_cores=Platform.for_local_host().host_cores, keep_alive_s=pool.keep_alive_s)
     runs: list[ObservedRun] = []
     for label, workflow in workflows.items():
         try:

@@ -170,7 +170,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     needs_executor = bool(profile_runs) or (config.has("execute") and bool(todo))
     try:
         with _maybe_executor(engines, config, needs_executor) as executor:
-            pool = WarmPool()
+            pool = WarmPool(keep_alive_s=_keep_alive_s(executor))
             cost_model = _cost_model(config, store, executor, profile_runs, bar, limits, notes, pool)
             store.write_json("cost_model.json", cost_model.to_dict())
             host = _host_platform(config, store, executor, cost_model, pool, bar) if todo else None
@@ -217,6 +217,12 @@ def _maybe_executor(engines: Engines, config: ExperimentConfig, needed: bool) ->
 
 
 # ====================================================================== the host
+def _keep_alive_s(executor: Any) -> float:
+    """How long the executor keeps an idle worker process (its settings' ``keep_alive_s``)."""
+    settings = getattr(executor, "settings", None)
+    return float(getattr(settings, "keep_alive_s", 30.0))
+
+
 def _host_platform(config: ExperimentConfig, store: ResultsStore, executor: Any, cost_model: CostModel,
                    pool: WarmPool, bar: Any) -> Any:
     """The platform of this machine, calibrated on real runs once per results folder (None: not needed).

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -113,7 +114,10 @@ class Run:
         self.env = simpy.Environment()
         #: the host's shared cores and its launcher (None: every worker has its own CPUs, starts in parallel)
         self.cpu = SharedCpu(self.env, platform.host_cores, platform.host_background) if platform.shared_host else None
-        self.launcher = FifoServer()
+        #: start requests waiting for the launcher, which hands them to processes one at a time
+        self.launch_queue: deque[tuple[str, Coroutine]] = deque()
+        self.launcher_idle = True
+        self.launcher = spawn(self.env, self._launcher) if self.cpu is not None else None
         # the tables-driven worker computes executions and start-ups arithmetically: not on a shared host
         self.static = model.static_tables() if self.cpu is None else None
         self.protocol = model.protocol if self.static is None else None
@@ -543,25 +547,52 @@ class Run:
     def _host_start(self, profile: str, start: float, me: Coroutine) -> Iterator[float | None]:
         """A worker's start on a shared host: (warm, when it is ready to run its first task).
 
-        A cold start first waits its turn at the launcher (serial ``process_start_s``);
-        then its start-up, cold or warm, is CPU work at up to ``min(cpus, 1)`` cores, plus
-        the loading of the run's specification (``spec_load_s_per_task`` per task of the
-        workflow) when the process serves this run for the first time.
+        Its start request waits its turn at the launcher (:meth:`_launcher`), which
+        gives it an idle process of its profile (warm) or forks one (cold); then its
+        start-up is CPU work at up to ``min(cpus, 1)`` cores, plus the loading of the
+        run's specification (``spec_load_s_per_task`` per task of the workflow) when
+        the process serves this run for the first time.
         """
         p, env = self.p, self.env
-        warm = self._take_warm(profile, start)
-        # a process's first logical worker of this run loads the run's specification first
-        new_to_run = not warm or self._took_from_pool(profile)
-        at = start
-        if not warm and p.process_start_s > 0:
-            at = self.launcher.serve(start, p.process_start_s)
+        if start > env._now:
+            yield start - env._now
+        if self.launcher_idle:      # served at once; the launcher looks at its queue again when it is free
+            self.launcher_idle = False
+            wake(env, self.launcher, None, self._launch(profile, me))
+        else:
+            self.launch_queue.append((profile, me))
+        warm, new_to_run = yield
         seconds = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
         if new_to_run:
             seconds += p.spec_load_s_per_task * self.m.n
-        if at > env._now:
-            yield at - env._now
         ready = yield from self._on_cpu(seconds, profile, 1.0, me)
         return warm, ready
+
+    def _launcher(self, me: Coroutine) -> Iterator[float | None]:
+        """The launcher: start requests, one at a time in arrival order (FACTS: one loop forks every worker).
+
+        Whether a request gets an idle process is decided when the launcher gets to
+        it, as the real one does, so a burst of starts reuses processes that the
+        burst's first workers free meanwhile.
+        """
+        queue = self.launch_queue
+        while True:
+            if not queue:
+                self.launcher_idle = True
+                yield               # a request served at once (by _host_start) resumes us when we are free
+                continue
+            profile, worker = queue.popleft()
+            yield self._launch(profile, worker)
+
+    def _launch(self, profile: str, worker: Coroutine) -> float:
+        """Hand one start request to a process now (idle: warm, else a fork); the launcher's busy seconds."""
+        p = self.p
+        warm = self._take_warm(profile, self.env._now)
+        # a process's first logical worker of this run loads the run's specification first
+        new_to_run = not warm or self._took_from_pool(profile)
+        busy = p.launch_s + (0.0 if warm else p.process_start_s)
+        wake(self.env, worker, (warm, new_to_run), busy)
+        return busy
 
     def _on_cpu(self, seconds: float, profile: str, parallelism: float, me: Coroutine) -> Iterator[float | None]:
         """Run ``seconds`` (as measured alone on ``profile``) of CPU work on the shared host; returns its end."""

@@ -36,9 +36,12 @@ machine's cores; a serverless platform gives every worker its own.
 * ``task_parallelism = 1``: most workflow tasks (and every replayed task) run on
   one thread, whatever their quota; set it higher for tasks that really use
   several cores (BLAS, multiprocessing).
-* ``process_start_s = 0``: the launcher forks and limits worker processes one at
-  a time; each cold start holds it this long (FACTS: ~14 ms per fork alone, much
-  more under fan-out), so the k-th of a burst of cold starts waits k - 1 of them.
+* ``launch_s = 0``, ``process_start_s = 0``: one launcher takes the start requests
+  one at a time, in arrival order: it hands each to an idle process of its profile
+  if one is free *when it gets to it* (``launch_s``), else forks and limits a new one
+  (``launch_s + process_start_s``; FACTS: ~14 ms per fork alone, much more under
+  fan-out).  So the k-th request of a burst waits for the k - 1 before it, and a
+  wide fan-out of short tasks runs on the few processes its first workers free.
   Used only with a finite host.
 * ``spec_load_s_per_task = 0``: a worker process loads the run's specification
   (every task's code and decisions) before its first logical worker of a run -
@@ -79,6 +82,7 @@ class Platform:
     # the host that runs the worker processes (see "The host" in the module docstring)
     host_cores: float = math.inf        # cores shared by executions and start-ups running at once (inf: unshared)
     task_parallelism: float = 1.0       # cores one task's execution can use at most (the threads it really runs)
+    launch_s: float = 0.0               # s: the launcher's serial handling of every start request, warm or cold
     process_start_s: float = 0.0        # s: per cold start, serial in the launcher (fork + limits), before start-up
     host_background: float = 0.0        # cores' worth of CPU-bound work outside the run, sharing the host
     spec_load_s_per_task: float = 0.0   # s of CPU per workflow task: a process loads the run's spec once per run
@@ -194,7 +198,7 @@ _UNITS = {
     "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "host_cores": "cores, inf = every worker has its own CPUs", "task_parallelism": "cores per task at most",
-    "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
+    "launch_s": "seconds per start request, serial", "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
     "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
 }
 

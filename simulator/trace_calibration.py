@@ -35,45 +35,41 @@ from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
 
 __all__ = ["HOST_TERMS", "ObservedRun", "HostCalibration", "background_of", "calibrate_on_runs", "forecast_errors",
-           "peak_processes", "warm_pool_of"]
+           "processes_started", "warm_pool_of"]
 
-#: The terms fitted by default: start-ups (cold, warm), the launcher's serial fork, the run's spec load.  (A per-task overhead
+#: The terms fitted by default: start-ups (cold, warm), the launcher's serial handling and fork, the spec load.  (A per-task overhead
 #: fitted on runs of one task per worker absorbs the start-up and explodes on plans that chain many tasks on
 #: one worker; the executor's own is ~0.1-0.3 ms, FACTS.md: fit it only on runs that tell it apart.)
-HOST_TERMS = ("cold_start_s", "warm_start_s", "process_start_s", "spec_load_s_per_task")
+HOST_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s_per_task")
 
 
 def warm_pool_of(trace: Any) -> dict[str, int]:
     """Idle processes per profile a real run must have started with (a lower bound read off its trace).
 
-    A warm-started logical worker that started before any worker of its profile had
-    stopped in this run reused a process left by an earlier run.
+    A warm-started logical worker that was ready before any worker of its profile had
+    stopped in this run was handed a process left by an earlier run.  (Its request
+    time is no proof: requests wait at the launcher, which reuses processes freed
+    meanwhile.)
     """
     workers = trace.workers
     pool: dict[str, int] = {}
     for profile, rows in workers.groupby("profile"):
         first_stop = float(rows["stop_s"].min())
-        warm_early = rows[(~rows["cold_start"].astype(bool)) & (rows["start_s"] < first_stop)]
+        warm_early = rows[(~rows["cold_start"].astype(bool)) & (rows["ready_s"] < first_stop)]
         if len(warm_early):
             pool[str(profile)] = int(len(warm_early))
     return pool
 
 
-def peak_processes(trace: Any) -> dict[str, int]:
-    """Per profile, the most logical workers a run had alive at once: the processes it needed (and left idle).
+def processes_started(trace: Any) -> dict[str, int]:
+    """Per profile, the worker processes a run started (its cold starts): the executor keeps them all warm after.
 
-    A process serves one logical worker from its start to its stop, so after a run the
-    executor keeps at least this many idle processes of each profile (for keep-alive).
+    (Not the logical workers alive at once: the launcher hands a burst of short
+    workers to the few processes its first ones free, so 400 workers may run on 3.)
     """
-    peaks: dict[str, int] = {}
-    for profile, rows in trace.workers.groupby("profile"):
-        events = sorted([(float(t), 1) for t in rows["start_s"]] + [(float(t), -1) for t in rows["stop_s"]])
-        alive = peak = 0
-        for _, change in events:      # at a tie a stop (-1) sorts first: that process is free again
-            alive += change
-            peak = max(peak, alive)
-        peaks[str(profile)] = peak
-    return peaks
+    workers = trace.workers
+    cold = workers[workers["cold_start"].astype(bool)]
+    return {str(profile): int(count) for profile, count in cold.groupby("profile").size().items()}
 
 
 def background_of(trace: Any) -> float | None:

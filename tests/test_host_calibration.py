@@ -15,21 +15,27 @@ from simulator import Platform
 
 
 class _Trace:
-    def __init__(self, rows: list[tuple[str, float, float]]) -> None:
-        self.workers = pd.DataFrame(rows, columns=["profile", "start_s", "stop_s"])
+    def __init__(self, rows: list[tuple[str, bool]]) -> None:
+        self.workers = pd.DataFrame(rows, columns=["profile", "cold_start"])
 
 
-def test_the_pool_grows_to_each_runs_peak_and_never_shrinks():
-    pool = WarmPool()
+def test_the_pool_keeps_every_process_a_run_forked():
+    pool = WarmPool(keep_alive_s=60.0)
     assert pool.now() == {}
-    # three 'medium' workers overlapping two at a time (the third starts when the first stops), one 'small'
-    pool.after(_Trace([("medium", 0.0, 1.0), ("medium", 0.5, 2.0), ("medium", 1.0, 3.0), ("small", 0.0, 1.0)]))
+    # two 'medium' processes forked (the third worker reused one), one 'small'
+    pool.after(_Trace([("medium", True), ("medium", True), ("medium", False), ("small", True)]))
     assert pool.now() == {"medium": 2, "small": 1}
-    pool.after(_Trace([("medium", 0.0, 1.0)]))
-    assert pool.now() == {"medium": 2, "small": 1}
+    pool.after(_Trace([("medium", False), ("medium", True)]))
+    assert pool.now() == {"medium": 3, "small": 1}
     copy = pool.now()
     copy["medium"] = 99
-    assert pool.now()["medium"] == 2
+    assert pool.now()["medium"] == 3
+
+
+def test_the_pool_is_gone_after_keep_alive():
+    pool = WarmPool(keep_alive_s=0.0)
+    pool.after(_Trace([("medium", True)]))
+    assert pool.now() == {}
 
 
 def test_the_reference_profile_is_the_one_closest_to_one_cpu():
@@ -42,7 +48,7 @@ def test_calibrate_host_runs_each_workflow_for_real_and_fits_this_host():
     from executor import Executor
 
     workflows = {"fj": generate("fork_join", width=4), "chain": generate("chain", length=3)}
-    pool = WarmPool()
+    pool = WarmPool(keep_alive_s=60.0)
     seen: list[str] = []
     with Executor() as executor:
         fit = calibrate_host(workflows, load_catalog("local"), CostModel(), executor, pool, progress=seen.append)
@@ -53,8 +59,8 @@ def test_calibrate_host_runs_each_workflow_for_real_and_fits_this_host():
         value = getattr(fit.platform, term)
         assert math.isfinite(value) and value >= 0, term
     assert fit.error_after <= fit.error_before + 1e-9
-    assert pool.now()["medium"] >= 4        # the fan-out's four branch workers overlapped
-    assert fit.per_run[0]["warm_pool"] == {} and fit.per_run[1]["warm_pool"]["medium"] >= 4
+    assert pool.now()["medium"] >= 1        # the first run forked its processes; they stay warm
+    assert fit.per_run[0]["warm_pool"] == {} and fit.per_run[1]["warm_pool"]["medium"] >= 1
 
 
 def test_the_run_summary_says_how_close_predictions_came(tmp_path):

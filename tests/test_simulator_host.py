@@ -190,3 +190,26 @@ def test_a_process_freed_in_the_run_has_the_specification_already():
     trace = simulate(workflow, plan, FREE, platform=platform, durations={t: 0.0 for t in workflow.task_ids})
     assert list(trace.workers.sort_values("start_s")["cold_start"]) == [True, True, False]
     assert trace.makespan_s == pytest.approx(0.2)
+
+
+def test_the_launcher_serves_warm_starts_one_at_a_time_too():
+    """launch_s = 0.1 and three idle processes: w0 is handed its process at 0.1 (its fork task is done then);
+    w1 and w2, asked for at 0.1, are handed theirs at 0.2 and 0.3."""
+    workflow, plan = fork_join_plan("medium")
+    platform = Platform.zero().with_(host_cores=8.0, launch_s=0.1, keep_alive_s=60.0)
+    trace = simulate(workflow, plan, FREE, platform=platform, durations={t: 0.0 for t in workflow.task_ids},
+                     warm_pool={"medium": 3})
+    assert not trace.workers["cold_start"].any()
+    assert sorted(trace.workers["ready_s"].round(9)) == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_the_launcher_decides_warm_or_cold_when_it_gets_to_a_request():
+    """fork_join width 4, branches 0.01 s, launch 0.05 s, fork 0.1 s more.  w0: cold, ready 0.15, forks;
+    w1 (asked at 0.15) cold: ready 0.30, done 0.31; w2 (served at 0.30, w1 still busy) cold: ready 0.45;
+    w3 (served at 0.45) takes w1's process, idle since 0.31: warm, ready 0.50, done 0.51 - the makespan."""
+    workflow, plan = fork_join_plan("medium", width=4)
+    platform = Platform.zero().with_(host_cores=8.0, launch_s=0.05, process_start_s=0.1, keep_alive_s=60.0)
+    trace = simulate(workflow, plan, FREE, platform=platform, durations=branch_durations(workflow, 0.01))
+    cold = trace.workers.set_index("worker")["cold_start"].to_dict()
+    assert cold == {"w0": True, "w1": True, "w2": True, "w3": False}
+    assert trace.makespan_s == pytest.approx(0.51)
