@@ -84,16 +84,19 @@ def profile_jobs(config: Any) -> list[ProfileJob]:
 
 
 def profile_workflows(config: Any, executor: Any, jobs: list[ProfileJob], bar: Any, limits: set[str],
-                      notes: list[str], *, save_runs: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      notes: list[str], *, save_runs: Path | None = None,
+                      pool: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run each job for real; return (history rows, one row per run) with host conditions and stability flags.
 
     ``save_runs``: a folder in which every run is saved for calibration
-    (:func:`experiments.saved_runs.save_run`, one sub-folder per run id).
+    (:func:`experiments.saved_runs.save_run`, one sub-folder per run id); ``pool``
+    (:class:`experiments.host_calibration.WarmPool`) learns the worker processes each
+    run leaves warm on the executor.
     """
     histories, runs = [], []
     for job in jobs:
         bar.set_postfix_str(job.run_id, refresh=True)
-        row, history = _profile_one(config, executor, job, notes, save_runs)
+        row, history = _profile_one(config, executor, job, notes, save_runs, pool)
         if row is not None:
             limits.update(filter(None, (row["limits_enforced"] or "").split("; ")))
             histories.append(history)
@@ -106,8 +109,8 @@ def profile_workflows(config: Any, executor: Any, jobs: list[ProfileJob], bar: A
     return history, _with_unstable_kinds(runs_frame, spread, history)
 
 
-def _profile_one(config: Any, executor: Any, job: ProfileJob, notes: list[str],
-                 save_runs: Path | None) -> tuple[dict[str, Any] | None, Any]:
+def _profile_one(config: Any, executor: Any, job: ProfileJob, notes: list[str], save_runs: Path | None,
+                 pool: Any) -> tuple[dict[str, Any] | None, Any]:
     """One profiling run: its row of the runs table and its history rows (None, None when it cannot be planned)."""
     workflow = config.workflow(job.workflow)
     sla, model = SLA.parse("mean"), CostModel()
@@ -123,6 +126,8 @@ def _profile_one(config: Any, executor: Any, job: ProfileJob, notes: list[str],
         return None, None
     result, host = measured_run(lambda: executor.run(workflow, plan, run_id=job.run_id))
     trace = result.trace
+    if pool is not None:
+        pool.after(trace)
     history = add_host_columns(trace.to_history(workflow.name, workflow.structure_hash()), host)
     history["phase"] = "profile"
     history["cell_id"] = job.run_id

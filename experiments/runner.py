@@ -43,6 +43,7 @@ import pandas as pd
 
 from experiments import provenance as prov
 from experiments.config import ExperimentConfig
+from experiments.host_calibration import WarmPool, calibrate_host
 from experiments.hostload import add_host_columns, measured_run
 from experiments.profiling import (ProfileJob, kind_spread, limits_text, profile_fit_history,
                                    profile_jobs, profile_workflows, thread_mismatch_notes, threads_by_profile,
@@ -102,8 +103,8 @@ class Engines:
             percentiles = any(sla.kind == "quantile" for sla in config.slas)
             sim = _import("simulator", ("simulate", "Platform") + (("monte_carlo",) if percentiles else ()), "simulate")
             engines.simulate, engines.monte_carlo = sim.simulate, getattr(sim, "monte_carlo", None)
-            engines.platform = lambda model, settings, sla, sample, _p=sim.Platform: default_platform(
-                _p, model, settings, sla, sample)
+            engines.platform = lambda model, settings, sla, sample, host=None, _p=sim.Platform: default_platform(
+                _p, model, settings, sla, sample, host)
         if config.has("execute") or config.has("profile"):
             ex = _import("executor", ("Executor", "ExecutorSettings"), "execute")
             engines.executor = lambda settings, _ex=ex: _ex.Executor(
@@ -111,14 +112,18 @@ class Engines:
         return engines
 
 
-def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool) -> Any:
-    """The simulator's platform: a calibrated TOML if given, else the cost model's with the config's overrides.
+def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool,
+                     host: Any = None) -> Any:
+    """The simulator's platform: a calibrated TOML if given, else this run's host calibration, else the cost
+    model's, with the config's overrides.
 
-    None when the config sets neither, so the simulator picks its own default: the
+    None when the config sets none of them, so the simulator picks its own default: the
     cost model's platform at the plan's SLA (at the mean when sampling durations).
     """
     if settings.platform:
         return platform_cls.from_toml(settings.platform).with_(**dict(settings.params))
+    if host is not None:
+        return host.with_(**dict(settings.params))
     if settings.params:
         return platform_cls.from_cost_model(cost_model, "mean" if sample else sla, **dict(settings.params))
     return None
@@ -176,13 +181,16 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     needs_executor = bool(profile_runs) or (config.has("execute") and bool(todo))
     try:
         with _maybe_executor(engines, config, needs_executor) as executor:
-            cost_model, fit_history = _cost_model(config, store, executor, profile_runs, bar, limits, notes)
+            pool = WarmPool(keep_alive_s=_keep_alive_s(executor))
+            cost_model, fit_history = _cost_model(config, store, executor, profile_runs, bar, limits, notes, pool)
             store.write_json("cost_model.json", cost_model.to_dict())
+            host = _host_platform(config, store, executor, cost_model, pool, bar) if todo else None
             for cell in todo:
                 bar.set_postfix_str(cell.id, refresh=True)
                 try:
                     tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
-                                                      engines, executor, save_run_dir=store.root / "runs" / cell.id,
+                                                      engines, executor, host=host, pool=pool,
+                                                      save_run_dir=store.root / "runs" / cell.id,
                                                       cost_model_history=fit_history)
                 except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
                     raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
@@ -224,18 +232,56 @@ def _maybe_executor(engines: Engines, config: ExperimentConfig, needed: bool) ->
         yield executor
 
 
+# ====================================================================== the host
+def _keep_alive_s(executor: Any) -> float:
+    """How long the executor keeps an idle worker process (its settings' ``keep_alive_s``)."""
+    settings = getattr(executor, "settings", None)
+    return float(getattr(settings, "keep_alive_s", 30.0))
+
+
+def _host_platform(config: ExperimentConfig, store: ResultsStore, executor: Any, cost_model: CostModel,
+                   pool: WarmPool, bar: Any) -> Any:
+    """The platform of this machine, calibrated on real runs once per results folder (None: not needed).
+
+    Only when the config both simulates and executes on this host and names no
+    platform file: then predictions are forecasts of this executor's runs, and the
+    host's shared cores and start-ups decide them (:mod:`experiments.host_calibration`).
+    """
+    if not (config.has("simulate") and config.has("execute")) or config.simulate.platform:
+        return None
+    from simulator.platform import Platform
+
+    saved = store.root / "platform.toml"
+    if saved.is_file():
+        return Platform.from_toml(saved)
+    if executor is None:
+        return None
+    workflows = {w.label: config.workflow(w.label) for w in config.workflows}
+    fit = calibrate_host(workflows, config.catalog, cost_model, executor, pool,
+                         progress=lambda run_id: bar.set_postfix_str(run_id, refresh=True))
+    summary = fit.summary() | {"per_run": fit.per_run}
+    store.write_json("host_calibration.json", summary)
+    fit.platform.to_toml(saved, comment=(f"calibrated on {len(fit.per_run)} real runs of this experiment "
+                                         f"(median makespan error {fit.error_before:.1%} before, "
+                                         f"{fit.error_after:.1%} after)"))
+    return fit.platform
+
+
 # ====================================================================== profile phase
 def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jobs: list[ProfileJob], bar: Any,
-                limits: set[str], notes: list[str]) -> tuple[CostModel, pd.DataFrame | None]:
+                limits: set[str], notes: list[str], pool: WarmPool | None = None,
+                ) -> tuple[CostModel, pd.DataFrame | None]:
     """Priors without a profile phase; else the model fitted on the profile runs (run now or saved earlier).
 
     Returns the model and the history it was fitted on (the median of each task's
     repetitions, :func:`experiments.profiling.profile_fit_history`; None for priors).
+    ``pool`` learns the worker processes each profiling run leaves warm on the executor.
     """
     if not config.has("profile"):
         return CostModel(), None
     if not store.profile_done():
-        history, runs = profile_workflows(config, executor, jobs, bar, limits, notes, save_runs=store.root / "runs")
+        history, runs = profile_workflows(config, executor, jobs, bar, limits, notes, save_runs=store.root / "runs",
+                                          pool=pool)
         store.write_profile(history, runs)
         kind_spread(history).to_parquet(store.root / "profile" / "kind_spread.parquet", index=False)
     fit_input = profile_fit_history(store.profile_history())
@@ -244,12 +290,15 @@ def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jo
 
 # ====================================================================== one cell
 def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_model: CostModel, engines: Engines,
-             executor: Any, *, save_run_dir: Path | None = None, cost_model_history: pd.DataFrame | None = None,
+             executor: Any, *, host: Any = None, pool: WarmPool | None = None,
+             save_run_dir: Path | None = None, cost_model_history: pd.DataFrame | None = None,
              ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
     """Plan, simulate and execute one cell; return its tables, its summary row and extra files.
 
-    ``save_run_dir``: where the real run is saved for calibration (with the history
-    ``cost_model`` was fitted on, so the loader rebuilds it exactly).
+    ``host``: the platform calibrated on this machine (:func:`_host_platform`), if any;
+    ``pool``: the worker processes the executor holds warm, for the prediction (and
+    updated by the real run); ``save_run_dir``: where the real run is saved for
+    calibration (with the history ``cost_model`` was fitted on, so the loader rebuilds it exactly).
     """
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
@@ -260,41 +309,47 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
                            "tasks": len(workflow), "workers": int(len(plan.workers)), "feasible": bool(plan.feasible),
                            "dynamic": bool(plan.dynamic), "prior_tasks": int(plan.cost_model.get("prior_tasks", 0)),
                            "planned_makespan_s": plan.makespan_s, "planned_cost": plan.cost,
-                           "lower_bound_s": max(plan.lower_bounds.values(), default=0.0), "slr": plan.slr}
+                           "lower_bound_s": max(plan.lower_bounds.values(), default=0.0), "slr": plan.slr,
+                           "peak_cpus": plan.peak_cpus}
+    if host is not None:   # a plan for this machine that asks for more CPUs at once than it has says so
+        row["capacity_note"] = plan.capacity_note(host.host_cores)
     row.update(dict.fromkeys(("simulated_makespan_s", "simulated_cost", "sim_trace_makespan_s", "sim_mean_s",
                               "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts",
                               "host_load_1m", "cpu_probe_s", "host_load_1m_after", "cpu_probe_s_after"),
                              float("nan")))
     row["limits_enforced"] = row["threads"] = None
     if config.has("simulate"):
-        platform = engines.platform(cost_model, config.simulate, cell.sla, False)
+        platform = engines.platform(cost_model, config.simulate, cell.sla, False, host)
+        warm = {"warm_pool": pool.now()} if host is not None and pool is not None else {}
         sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
-                               run_id=cell.id)
+                               run_id=cell.id, **warm)
         tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
         row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost)
         if cell.sla.kind == "quantile":
             base = config.simulate.seed if config.simulate.seed is not None else config.seed
             mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
                                      seed=base + cell.repetition,
-                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True),
-                                     processes=config.simulate.processes)
+                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True, host),
+                                     processes=config.simulate.processes, **warm)
             stats = mc.summary(cell.sla)
             row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
                        sim_mean_s=float(stats["makespan_mean_s"]), sim_p50_s=float(stats["makespan_p50_s"]),
                        sim_p95_s=float(stats["makespan_p95_s"]))
             tables["montecarlo"] = _tag(pd.DataFrame(mc.frame), cell)
     if config.has("execute"):
-        result, host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id))
+        result, run_host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id))
         real = result.trace
+        if pool is not None:
+            pool.after(real)
         tables["real_tasks"], tables["real_workers"] = _tag(real.tasks, cell), _tag(real.workers, cell)
-        history = add_host_columns(real.to_history(workflow.name, workflow.structure_hash()), host)
+        history = add_host_columns(real.to_history(workflow.name, workflow.structure_hash()), run_host)
         history["phase"] = "execute"
         history["cell_id"] = cell.id
         meta = getattr(result, "meta", {}) or {}
         history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
         tables["history"] = history
         row.update(real_makespan_s=real.makespan_s, real_cost=real.cost, real_cold_starts=real.cold_starts,
-                   limits_enforced=limits_text(meta), threads=threads_text(meta), **host.columns())
+                   limits_enforced=limits_text(meta), threads=threads_text(meta), **run_host.columns())
         if save_run_dir is not None:
             save_run(save_run_dir, workflow=workflow, workflow_ref=workflow_reference(config, cell.workflow),
                      plan=plan, trace=real, cost_model=cost_model, settings=real.meta.get("settings", {}),
