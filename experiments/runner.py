@@ -337,28 +337,36 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
                        sim_p95_s=float(stats["makespan_p95_s"]))
             tables["montecarlo"] = _tag(pd.DataFrame(mc.frame), cell)
     if config.has("execute"):
-        result, run_host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id))
-        real = result.trace
-        if pool is not None:
-            pool.after(real)
-        tables["real_tasks"], tables["real_workers"] = _tag(real.tasks, cell), _tag(real.workers, cell)
-        history = add_host_columns(real.to_history(workflow.name, workflow.structure_hash()), run_host)
-        history["phase"] = "execute"
-        history["cell_id"] = cell.id
-        meta = getattr(result, "meta", {}) or {}
-        history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
-        tables["history"] = history
-        row.update(real_makespan_s=real.makespan_s, real_cost=real.cost, real_cold_starts=real.cold_starts,
-                   limits_enforced=limits_text(meta), threads=threads_text(meta), **run_host.columns())
-        if save_run_dir is not None:
-            save_run(save_run_dir, workflow=workflow, workflow_ref=workflow_reference(config, cell.workflow),
-                     plan=plan, trace=real, cost_model=cost_model, settings=real.meta.get("settings", {}),
-                     sla=cell.sla, catalog_spec=config.catalog_spec, phase="cell",
-                     cost_model_history=cost_model_history)
+        real_tables, real_row = _run_for_real(cell, config, workflow, plan, cost_model, executor, pool,
+                                              save_run_dir, cost_model_history)
+        tables.update(real_tables)
+        row.update(real_row)
     row.update(relative_errors(row))
     row["wall_s"] = time.perf_counter() - started
     row["finished_utc"] = prov.utc_now()
     return tables, row, {"plan.json": plan.to_json()}
+
+
+def _run_for_real(cell: Cell, config: ExperimentConfig, workflow: Workflow, plan: Any, cost_model: CostModel,
+                  executor: Any, pool: WarmPool | None, save_run_dir: Path | None,
+                  cost_model_history: pd.DataFrame | None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Execute the cell's plan between two host snapshots; its tables, its summary columns, its saved run."""
+    result, run_host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id))
+    real = result.trace
+    if pool is not None:
+        pool.after(real)
+    history = add_host_columns(real.to_history(workflow.name, workflow.structure_hash()), run_host)
+    history["phase"] = "execute"
+    history["cell_id"] = cell.id
+    meta = getattr(result, "meta", {}) or {}
+    history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
+    if save_run_dir is not None:
+        save_run(save_run_dir, workflow=workflow, workflow_ref=workflow_reference(config, cell.workflow),
+                 plan=plan, trace=real, cost_model=cost_model, settings=real.meta.get("settings", {}),
+                 sla=cell.sla, catalog_spec=config.catalog_spec, phase="cell", cost_model_history=cost_model_history)
+    tables = {"real_tasks": _tag(real.tasks, cell), "real_workers": _tag(real.workers, cell), "history": history}
+    return tables, {"real_makespan_s": real.makespan_s, "real_cost": real.cost, "real_cold_starts": real.cold_starts,
+                    "limits_enforced": limits_text(meta), "threads": threads_text(meta), **run_host.columns()}
 
 
 def relative_errors(row: dict[str, Any]) -> dict[str, float]:
