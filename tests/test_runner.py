@@ -269,3 +269,20 @@ def test_kinds_whose_repetitions_disagree_are_noted(tmp_path: Path) -> None:
     assert note in load_results(tmp_path / "r").provenance["notes"]
     model = json.loads((tmp_path / "r" / "cost_model.json").read_text())
     assert model["fitted"] is True
+
+
+def test_planlab_run_prints_the_disagreeing_kinds(tmp_path: Path, monkeypatch, capsys) -> None:
+    import contextlib
+
+    from experiments.cli import main
+    from experiments.runner import Engines
+
+    config_file = tmp_path / "profiled.toml"
+    config_file.write_text('phases = ["profile", "plan"]\nslas = ["mean"]\n[[workflow]]\nspec = "gen:chain:length=3"\n'
+                           'name = "chain"\n[[planner]]\nname = "uniform"\nparams = { profile = "small" }\n')
+    monkeypatch.setattr(Engines, "for_config", classmethod(
+        lambda cls, config: cls(executor=lambda settings: contextlib.nullcontext(_SlowThirdRepetition()))))
+    assert main(["run", str(config_file), "--out", str(tmp_path / "r"), "--no-report", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "note: profile phase: 2 kind(s) measured inconsistently across repetitions" in err   # small, medium
+    assert "chain-3/spin on small x3.0" in err
