@@ -37,8 +37,8 @@ __all__ = ["RUNS_PER_WORKFLOW", "FITTED_TERMS", "WarmPool", "reference_profile",
 RUNS_PER_WORKFLOW = 2
 #: What the runner fits: the start-up terms (``simulator.trace_calibration.HOST_TERMS``), and the host's
 #: background load (the client, the server and other users take CPU too).
-FITTED_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s_per_task",
-                "host_background")
+FITTED_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s",
+                "spec_load_s_per_task", "host_background")
 
 
 @dataclass
