@@ -7,15 +7,14 @@ run's makespan:
 
 ==============  ===========================================================
 coordination    parent done -> child ready (and last task done -> client holds the result)
-waiting         child ready -> its worker starts (or is free)
-start-up        worker start -> download start (the worker's cold or warm start)
+waiting         child ready -> download start, less the worker's start-up
+start-up        the part of child ready -> download start its worker spent starting up
 download        download start -> download end
 execution       download end -> execution end
 upload          execution end -> task done
 ==============  ===========================================================
 
-Boundaries are clipped to never go back in time (a warm worker "started" long before
-the task was ready waits 0 s), so every phase is >= 0.  The same function serves the
+Boundaries are clipped to never go back in time, so every phase is >= 0.  The same function serves the
 plan, the simulation and the real run: they share the Trace's columns
 (:data:`planning.trace.TASK_COLUMNS`), which is what makes them comparable side by side.
 """
@@ -30,12 +29,12 @@ import pandas as pd
 
 #: Phase names in path order, and the Trace column that ends each (the first starts at the parent's done).
 PHASES = ("coordination", "waiting", "start-up", "download", "execution", "upload")
-_BOUNDARIES = ("ready_s", "worker_start_s", "download_start_s", "download_end_s", "exec_end_s", "done_s")
 #: Columns of :func:`critical_path_phases`'s table.
 PHASE_TABLE_COLUMNS = ("step", "task_id", "kind", "worker", "phase", "start_s", "seconds")
 EDGES_FILE = "edges.parquet"
 #: Which table of a results directory holds which engine's tasks.
-ENGINE_TABLES = (("plan", "plans"), ("simulation", "sim_tasks"), ("real", "real_tasks"))
+ENGINE_TABLES = (("plan", "plans", "plan_workers"), ("simulation", "sim_tasks", "sim_workers"),
+                 ("real", "real_tasks", "real_workers"))
 
 
 def critical_path(tasks: pd.DataFrame, parents: Mapping[str, Sequence[str]] | None) -> list[str]:
@@ -70,30 +69,55 @@ def critical_path(tasks: pd.DataFrame, parents: Mapping[str, Sequence[str]] | No
 
 
 def critical_path_phases(tasks: pd.DataFrame, parents: Mapping[str, Sequence[str]] | None,
-                         makespan_s: float | None = None) -> pd.DataFrame:
+                         makespan_s: float | None = None, workers: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (critical-path task, phase): when the phase started and how long it took.
 
     ``tasks`` are one run's Trace task rows (retries: the last attempt counts);
     ``makespan_s`` (client submit -> client holds the result) adds a final coordination
     row for fetching the result, so the rows sum to the makespan.
+
+    Between a task becoming ready and its download starting, the time its worker spent
+    starting up is "start-up" and the rest "waiting".  The start-up interval is the
+    worker row's ``start_s -> ready_s`` when ``workers`` (the Trace's worker rows) are
+    given - unambiguous in every engine, whereas ``worker_start_s`` marks the start of
+    start-up in a plan but its end in a real trace - and otherwise ``startup_s`` seconds
+    of that span.
     """
     path = critical_path(tasks, parents)
     by_id = tasks.sort_values("attempt", kind="stable").drop_duplicates("task_id", keep="last").set_index("task_id")
+    up = workers.drop_duplicates("worker", keep="last").set_index("worker")[["start_s", "ready_s"]] \
+        if workers is not None and len(workers) and {"start_s", "ready_s"} <= set(workers.columns) else None
     rows = []
     previous_done = 0.0
     for step, task_id in enumerate(path):
         task = by_id.loc[task_id]
-        bounds = [previous_done]
-        for col in _BOUNDARIES:
+        b = [previous_done]
+        for col in ("ready_s", "download_start_s", "download_end_s", "exec_end_s", "done_s"):
             value = task[col]
-            bounds.append(max(bounds[-1], float(value)) if value == value else bounds[-1])
-        for phase, start, end in zip(PHASES, bounds[:-1], bounds[1:]):
-            rows.append((step, task_id, str(task.get("kind", "")), str(task["worker"]), phase, start, end - start))
-        previous_done = bounds[-1]
+            b.append(max(b[-1], float(value)) if value == value else b[-1])
+        startup = _startup_within(task, b[1], b[2], up)
+        seconds = (b[1] - b[0], b[2] - b[1] - startup, startup, b[3] - b[2], b[4] - b[3], b[5] - b[4])
+        starts = (b[0], b[1], b[2] - startup, b[2], b[3], b[4])
+        for phase, start, length in zip(PHASES, starts, seconds):
+            rows.append((step, task_id, str(task.get("kind", "")), str(task["worker"]), phase, start, length))
+        previous_done = b[-1]
     if makespan_s is not None and makespan_s == makespan_s and path:
         rows.append((len(path), "(client)", "", "", "coordination", previous_done,
                      max(0.0, float(makespan_s) - previous_done)))
     return pd.DataFrame(rows, columns=list(PHASE_TABLE_COLUMNS))
+
+
+def _startup_within(task: pd.Series, ready: float, download_start: float, up: pd.DataFrame | None) -> float:
+    """Seconds of ``ready -> download_start`` its worker spent starting up (0 for a task on a warm worker)."""
+    span = download_start - ready
+    startup = float(task.get("startup_s", 0.0) or 0.0)
+    if span <= 0 or not startup > 0:
+        return 0.0
+    if up is not None and task["worker"] in up.index:
+        start, end = up.at[task["worker"], "start_s"], up.at[task["worker"], "ready_s"]
+        if start == start and end == end:
+            return max(0.0, min(download_start, float(end)) - max(ready, float(start)))
+    return min(startup, span)
 
 
 # ====================================================================== a results directory
@@ -125,14 +149,16 @@ def results_phases(tables: Mapping[str, pd.DataFrame], summary: pd.DataFrame,
                    parents: Mapping[str, Mapping[str, Sequence[str]]] | None) -> pd.DataFrame:
     """The critical-path phases of every cell and engine, tidy: cell tags, ``engine``, then the phase columns.
 
-    ``tables`` maps ``plans``/``sim_tasks``/``real_tasks`` to their frames; makespans come
+    ``tables`` maps ``plans``/``sim_tasks``/``real_tasks`` (and optionally their worker
+    tables ``plan_workers``/...) to their frames; makespans come
     from ``summary`` (planned, the single simulation's trace, real).
     """
     makespan_cols = {"plan": "planned_makespan_s", "simulation": "sim_trace_makespan_s", "real": "real_makespan_s"}
     by_cell = summary.set_index("cell_id") if "cell_id" in summary else pd.DataFrame()
     frames = []
-    for engine, table in ENGINE_TABLES:
+    for engine, table, worker_table in ENGINE_TABLES:
         frame = tables.get(table)
+        workers = tables.get(worker_table)
         if frame is None or frame.empty:
             continue
         for cell_id, cell_tasks in frame.groupby("cell_id", sort=False):
@@ -140,7 +166,8 @@ def results_phases(tables: Mapping[str, pd.DataFrame], summary: pd.DataFrame,
             cell_parents = parents.get(workflow, {}) if parents is not None else None
             col = makespan_cols[engine]
             makespan = by_cell.at[cell_id, col] if cell_id in by_cell.index and col in by_cell else np.nan
-            part = critical_path_phases(cell_tasks, cell_parents, makespan)
+            cell_workers = workers[workers["cell_id"] == cell_id] if workers is not None and len(workers) else None
+            part = critical_path_phases(cell_tasks, cell_parents, makespan, cell_workers)
             tags = {k: cell_tasks[k].iloc[0] for k in ("cell_id", "workflow", "planner", "sla", "repetition")
                     if k in cell_tasks}
             for i, (k, v) in enumerate({**tags, "engine": engine, "edges": "saved" if parents else "inferred"}

@@ -26,7 +26,7 @@ def hand_trace() -> pd.DataFrame:
             ("b", "mid", "w0", 0, 1.5, 0.0, 1.5, 1.6, 1.6, 2.6, 2.6, 2.6, 2.6),
             ("c", "mid", "w1", 0, 1.6, 1.9, 2.0, 2.5, 2.5, 4.5, 4.5, 4.9, 4.9),
             ("d", "sink", "w0", 0, 5.0, 0.0, 5.0, 5.2, 5.2, 6.0, 6.0, 6.0, 6.0)]
-    return pd.DataFrame(rows, columns=COLS)
+    return pd.DataFrame(rows, columns=COLS).assign(startup_s=[0.3, 0.0, 0.1, 0.0])
 
 
 PARENTS = {"b": ["a"], "c": ["a"], "d": ["b", "c"]}
@@ -80,3 +80,20 @@ def test_edges_round_trip_and_every_engine_of_every_cell(tmp_path) -> None:
     totals = phase_totals(phases).set_index("engine")
     assert totals.loc["real", list(PHASES)].sum() == pytest.approx(6.25)
     assert totals.loc["plan", "execution"] == pytest.approx(3.8)
+
+
+def test_start_up_comes_from_the_worker_rows_whatever_worker_start_means() -> None:
+    """A real trace's worker_start_s marks the end of start-up (the plan's its beginning): the worker rows decide.
+
+    Task a on w0: ready 0.0, w0 invoked at 0.0 and up at 0.3 (worker_start_s 0.3, as the executor writes it),
+    download starts 0.5: 0.3 s start-up, then 0.2 s waiting inside the worker.
+    """
+    trace = hand_trace()
+    trace.loc[trace.task_id == "a", ["worker_start_s", "download_start_s", "download_end_s", "exec_start_s"]] = 0.3
+    trace.loc[trace.task_id == "a", ["download_start_s", "download_end_s", "exec_start_s"]] = 0.5
+    workers = pd.DataFrame({"worker": ["w0", "w1"], "start_s": [0.0, 1.9], "ready_s": [0.3, 2.0]})
+    table = critical_path_phases(trace, PARENTS, workers=workers)
+    a = table[table.task_id == "a"].set_index("phase")["seconds"]
+    assert a["start-up"] == pytest.approx(0.3) and a["waiting"] == pytest.approx(0.2)
+    c = table[table.task_id == "c"].set_index("phase")["seconds"]
+    assert c["start-up"] == pytest.approx(0.1) and c["waiting"] == pytest.approx(0.3)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from experiments.commands.report import failure_status
 from experiments.config import load_config
 from experiments.report import format_table, make_report
 from experiments.runner import run_experiment
@@ -19,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete earlier results in --out and start over")
     p.add_argument("--no-report", action="store_true", help="only run; write the report later with 'planlab report'")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if a report figure or table could not be drawn (by default it becomes a note)")
     p.set_defaults(handler=run)
 
 
@@ -31,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
     print(format_table(outcome.results.summary))
-    if not args.no_report:
-        report = make_report(outcome.root)
-        print(f"report: {report.index}")
-    else:
+    if args.no_report:
         print(f"write the report with: planlab report {outcome.root}")
-    return 0
+        return 0
+    report = make_report(outcome.root)
+    print(f"report: {report.index}")
+    return failure_status(report, args.strict)
