@@ -18,6 +18,8 @@ from experiments.phases import PHASES, phase_totals
 LARGE_ERROR = 0.25
 #: A task kind whose real / predicted runtime ratio is beyond this factor is named.
 LARGE_RATIO = 1.5
+#: ... and whose mean execution differs by at least this much (a 40 us task 2x off matters to no one).
+MIN_KIND_ERROR_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,13 @@ def _likely_cause(totals: pd.DataFrame | None, cell_id: str) -> str:
 
 
 def kind_findings(by_kind: pd.DataFrame) -> list[Finding]:
-    """Task kinds whose real runtime is off from the plan's by more than :data:`LARGE_RATIO`."""
+    """Task kinds whose real runtime is off from the plan's by more than :data:`LARGE_RATIO` (and 10 ms)."""
     if by_kind is None or by_kind.empty:
         return []
     plan = by_kind[by_kind["predictor"] == "plan"].dropna(subset=["median_ratio_real_to_predicted"])
-    off = plan[(plan["median_ratio_real_to_predicted"] > LARGE_RATIO)
-               | (plan["median_ratio_real_to_predicted"] < 1 / LARGE_RATIO)]
+    ratio = plan["median_ratio_real_to_predicted"]
+    big = (plan["real_exec_mean_s"] - plan["predicted_exec_mean_s"]).abs() >= MIN_KIND_ERROR_S
+    off = plan[((ratio > LARGE_RATIO) | (ratio < 1 / LARGE_RATIO)) & big]
     off = off.assign(size=np.abs(np.log(off["median_ratio_real_to_predicted"]))).sort_values("size", ascending=False)
     return [Finding(f"task kind {r['kind']!r}: real execution {r['median_ratio_real_to_predicted']:.2g}x the planned "
                     f"(median of {int(r['tasks'])} tasks, {r['real_exec_mean_s']:.3g} s vs {r['predicted_exec_mean_s']:.3g} s"
