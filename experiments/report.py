@@ -180,6 +180,8 @@ def _results_sections(b: _Builder, results: Results, derived: dict[str, pd.DataF
     b.table("sla", "sla_met_table", "SLA met", "Per planner and SLA: the share of real runs at or below the planned "
             "makespan (met_plan) and the simulated one (met_simulation); target is the share the SLA promises "
             "(0.95 for p95, 0.5 for the mean).", lambda: derived["sla_met"])
+    b.table("sla", "sla_met_by_workflow", "SLA met per workflow", "The same shares per workflow: a planner can keep "
+            "its promise on one workflow and break it on another.", lambda: rt.sla_met(s, by_workflow=True))
     b.figure("sla", "sla_met", "SLA met per planner", "Bars: share of real runs within the plan; black ticks: the "
              "SLA's target. The figure planners are compared by.", lambda: sf.sla_met_figure(derived["sla_met"]))
     b.table("resources", "makespan_ci", "Makespan with 95% bootstrap confidence intervals",
@@ -208,6 +210,7 @@ def _figure_sections(b: _Builder, results: Results, max_gantt_cells: int | None,
                  "replays the plan's estimates), so one curve stands for both." if same else ""),
              lambda: rf.prediction_error(s, results.plans, results.sim_tasks, results.real_tasks))
     other, other_name = (results.real_tasks, "real") if results.has_real else (results.sim_tasks, "simulated")
+    cold = _cold_start_text(_cost_model(results.root))
     workflows = list(dict.fromkeys(s["workflow"])) if len(s) else []
     for wf in workflows[max_gantt_workflows:]:
         b.report.skipped[f"gantt-{_slug(wf)}"] = f"only the first {max_gantt_workflows} workflows get a Gantt chart"
@@ -218,7 +221,8 @@ def _figure_sections(b: _Builder, results: Results, max_gantt_cells: int | None,
                  f"Every planner x SLA, one repetition each: the one with the median {other_name} makespan (its "
                  "label says which). The plan (left) and the run (right) share a time axis from submission, one row "
                  "per worker, coloured by profile (thin bars: transfers). Dotted grey: a worker's cold start-up, "
-                 "which is why the plan's first tasks start after 0 (the cost model's cold start, e.g. 0.25 s).",
+                 "which is why the plan's first tasks start after 0: the plan starts every worker at submission "
+                 f"and waits out {cold}.",
                  lambda cells=cells: rf.gantt_pair(results.plans, other, cells, other_name, s))
     b.figure("figures", "cost_vs_makespan", "Cost vs makespan",
              "Each cell: hollow planned, filled measured, a thin line joining the two; colour the planner, marker "
@@ -256,6 +260,16 @@ def _time_sections(b: _Builder, results: Results, derived: dict[str, pd.DataFram
 def _cost_model(root: Path) -> dict[str, Any]:
     path = root / "cost_model.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _cold_start_text(cost_model: dict[str, Any]) -> str:
+    """The cost model's cold start as the Gantt caption names it (why a plan's first task starts late)."""
+    cold = [s for s in cost_model.get("startup", []) or [] if s.get("cold") and s.get("mean_s") is not None]
+    if cold:
+        return f"the cost model's cold start ({cold[-1]['mean_s']:.3g} s, {cold[-1].get('source', 'fitted')})"
+    seconds = (cost_model.get("params") or {}).get("cold_start_s")
+    return f"the cost model's cold start ({seconds:.3g} s, its prior)" if seconds is not None else \
+        "the cost model's cold start"
 
 
 def _slug(text: str) -> str:

@@ -59,8 +59,8 @@ def sla_target(sla: str) -> float:
     return float(parsed.q) if parsed.kind == "quantile" else 0.5
 
 
-def sla_met(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per planner and SLA: the share of real runs at or below the planned (and the simulated) makespan.
+def sla_met(summary: pd.DataFrame, by_workflow: bool = False) -> pd.DataFrame:
+    """Per planner and SLA (and workflow): the share of real runs at or below the planned (and simulated) makespan.
 
     The plan's makespan at a percentile SLA is its prediction of that percentile, so a
     well-calibrated p95 plan is met by about 95% of real runs; the mean by about half.
@@ -68,9 +68,11 @@ def sla_met(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty or "real_makespan_s" not in summary or summary["real_makespan_s"].isna().all():
         return pd.DataFrame()
     real = summary.dropna(subset=["real_makespan_s"])
+    keys = (["workflow"] if by_workflow else []) + ["planner", "sla"]
     rows = []
-    for (planner, sla), g in real.groupby(["planner", "sla"], sort=False):
-        row = {"planner": planner, "sla": sla, "runs": len(g), "target": sla_target(sla),
+    for values, g in real.groupby(keys, sort=False):
+        sla = values[-1]
+        row = {**dict(zip(keys, values)), "runs": len(g), "target": sla_target(sla),
                "met_plan": float((g["real_makespan_s"] <= g["planned_makespan_s"]).mean())}
         if "simulated_makespan_s" in g and g["simulated_makespan_s"].notna().any():
             row["met_simulation"] = float((g["real_makespan_s"] <= g["simulated_makespan_s"]).mean())

@@ -75,3 +75,19 @@ def test_phases_are_saved_beside_the_results(three_reps: Path) -> None:
     s = load_results(three_reps).summary.set_index("cell_id")
     plan = phases[phases["engine"] == "plan"].groupby("cell_id")["seconds"].sum()
     assert np.allclose(plan, s.loc[plan.index, "planned_makespan_s"])
+
+
+def test_run_strict_exits_1_when_its_report_has_a_failed_figure(tmp_path: Path, monkeypatch, capsys) -> None:
+    config = tmp_path / "plan_only.toml"
+    config.write_text('name = "plan_only"\nphases = ["plan", "simulate"]\nslas = ["mean"]\n'
+                      '[[workflow]]\nspec = "gen:fork_join:width=2"\nname = "fj"\n[[planner]]\nname = "heft"\n')
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no Gantt today")
+
+    monkeypatch.setattr(rf, "gantt_pair", broken)
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--no-progress"]) == 0
+    assert "gantt-fj not drawn: RuntimeError: no Gantt today" in capsys.readouterr().err
+    assert (out / "report" / "index.html").is_file()
+    assert main(["run", str(config), "--out", str(out), "--no-progress", "--strict"]) == 1

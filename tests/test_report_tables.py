@@ -86,3 +86,10 @@ def test_what_to_look_at_warns_on_large_errors_and_missed_slas() -> None:
                for f in missed)
     calm = what_to_look_at(summary([0.99, 1.01], sla="mean"), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), True)
     assert calm[0].text.startswith(f"no cell's makespan error exceeds {100 * LARGE_ERROR:.0f}%")
+
+
+def test_sla_met_per_workflow_tells_the_workflows_apart() -> None:
+    s = pd.concat([summary([0.5, 0.6]), summary([1.5, 1.6]).assign(workflow="v")])
+    assert rt.sla_met(s)["met_plan"].tolist() == [0.5]
+    per = rt.sla_met(s, by_workflow=True).set_index("workflow")["met_plan"]
+    assert per["w"] == 1.0 and per["v"] == 0.0
