@@ -221,8 +221,8 @@ def _figure_sections(b: _Builder, results: Results, max_gantt_cells: int | None,
                  f"Every planner x SLA, one repetition each: the one with the median {other_name} makespan (its "
                  "label says which). The plan (left) and the run (right) share a time axis from submission, one row "
                  "per worker, coloured by profile (thin bars: transfers). Dotted grey: a worker's cold start-up, "
-                 "which is why the plan's first tasks start after 0: the plan starts every worker at submission "
-                 f"and waits out {cold}.",
+                 "which is why the plan's first tasks start after 0: the plan starts a worker when its first task "
+                 f"can be handed to it (at submission for the entry tasks) and the task waits out {cold}.",
                  lambda cells=cells: rf.gantt_pair(results.plans, other, cells, other_name, s))
     b.figure("figures", "cost_vs_makespan", "Cost vs makespan",
              "Each cell: hollow planned, filled measured, a thin line joining the two; colour the planner, marker "
