@@ -54,11 +54,12 @@ def sla_met_figure(table: pd.DataFrame) -> Figure | None:
     return fig
 
 
-def phases_figure(phases: pd.DataFrame, workflow: str) -> Figure | None:
+def phases_figure(phases: pd.DataFrame, workflow: str, max_runs: int = 24) -> Figure | None:
     """For each real run of ``workflow``: its critical path's seconds per phase, plan / simulation / real stacked.
 
     The three bars of a run share its y position's group, so a phase the plan
     under-estimated shows as a longer segment in the real bar than in the plan's.
+    Beyond ``max_runs`` runs, one per planner x SLA is drawn (the median real makespan).
     """
     if phases is None or phases.empty:
         return None
@@ -66,6 +67,8 @@ def phases_figure(phases: pd.DataFrame, workflow: str) -> Figure | None:
     if totals.empty or "real" not in set(totals["engine"]):
         return None
     runs = list(dict.fromkeys(totals.loc[totals["engine"] == "real", "cell_id"]))
+    if len(runs) > max_runs:
+        runs = _median_runs(totals[totals["engine"] == "real"])
     engines = [e for e in ENGINE_ORDER if e in set(totals["engine"])]
     by_key = totals.set_index(["cell_id", "engine"])
     height = 0.8 / len(engines)
@@ -93,6 +96,13 @@ def phases_figure(phases: pd.DataFrame, workflow: str) -> Figure | None:
     ax.legend(handles=[Patch(color=c, label=p) for p, c in PHASE_COLOURS.items()], fontsize=8, ncol=len(PHASES),
               loc="lower center", bbox_to_anchor=(0.5, 1.04))
     return fig
+
+
+def _median_runs(real: pd.DataFrame) -> list[str]:
+    """Per planner x SLA, the run whose critical path (its makespan) is the median of its repetitions."""
+    real = real.assign(total=real[[p for p in PHASES if p in real.columns]].sum(axis=1))
+    return [g.sort_values("total")["cell_id"].iloc[(len(g) - 1) // 2]
+            for _, g in real.groupby(["planner", "sla"], sort=False)]
 
 
 def _cell_label(by_key: pd.DataFrame, cell: str) -> str:

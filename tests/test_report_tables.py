@@ -93,3 +93,21 @@ def test_sla_met_per_workflow_tells_the_workflows_apart() -> None:
     assert rt.sla_met(s)["met_plan"].tolist() == [0.5]
     per = rt.sla_met(s, by_workflow=True).set_index("workflow")["met_plan"]
     assert per["w"] == 1.0 and per["v"] == 0.0
+
+
+def test_where_the_time_went_draws_one_run_per_planner_and_sla_when_there_are_many() -> None:
+    from experiments.report_study_figures import phases_figure
+
+    rows = []
+    for rep, execution in enumerate([1.0, 3.0, 2.0]):
+        for engine in ("plan", "real"):
+            rows.append({"cell_id": f"w.p.mean.r{rep}", "workflow": "w", "planner": "p", "sla": "mean",
+                         "repetition": rep, "engine": engine, "edges": "saved", "step": 0, "task_id": "a",
+                         "kind": "k", "worker": "w0", "phase": "execution", "start_s": 0.0,
+                         "seconds": execution if engine == "real" else 1.5})
+    phases = pd.DataFrame(rows)
+    assert len(phases_figure(phases, "w").axes[0].get_yticklabels()) == 6
+    fig = phases_figure(phases, "w", max_runs=2)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["p mean r2  plan", "real"]   # 2.0 s: the median of 1, 3 and 2
+    assert phases_figure(phases[phases.engine == "plan"], "w") is None
