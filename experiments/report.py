@@ -140,15 +140,16 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, *, m
         results.summary, derived["phases"], derived["by_kind"], derived["sla_met"],
         rt.HOST_LOAD_COLUMN in results.summary and results.summary[rt.HOST_LOAD_COLUMN].notna().any()), [])
     _results_sections(b, results, derived)
-    _figure_sections(b, results, max_gantt_cells, max_gantt_workflows)
+    _figure_sections(b, results, derived, max_gantt_cells, max_gantt_workflows)
     _time_sections(b, results, derived)
     report.index.write_text(render_page(results, summary_table(results.summary), findings, b.blocks, report.skipped,
                                         report.failed))
     return report
 
 
-def _derived_tables(b: _Builder, results: Results, out: Path) -> dict[str, pd.DataFrame]:
-    """The tables more than one section reads: phases (saved as Parquet), SLA met, errors by kind."""
+def _derived_tables(b: _Builder, results: Results, out: Path) -> dict[str, Any]:
+    """What more than one section reads: phases (saved as Parquet), SLA met, errors by phase and kind, and
+    whether the plan and the single simulation predict the same task times."""
     tables = {name: getattr(results, name) for name in ("plans", "sim_tasks", "real_tasks", "plan_workers",
                                                         "sim_workers", "real_workers")}
     phases = b.compute("phases", lambda: ph.results_phases(tables, results.summary, ph.load_parents(results.root)),
@@ -156,8 +157,11 @@ def _derived_tables(b: _Builder, results: Results, out: Path) -> dict[str, pd.Da
     saved = b.compute("phases.parquet", lambda: _save(phases, results.root, out)) if len(phases) else None
     if saved is not None:
         b.report.tables["phases"] = saved
-    predictors = {"plan": results.plans, "simulation": results.sim_tasks}
-    return {"phases": phases, "sla_met": b.compute("sla_met", lambda: rt.sla_met(results.summary), pd.DataFrame()),
+    same = b.compute("plan_equals_simulation", lambda: results.has_real and rf.plan_equals_simulation(
+        results.plans, results.sim_tasks, results.real_tasks), False)
+    predictors = {"plan": results.plans} if same else {"plan": results.plans, "simulation": results.sim_tasks}
+    return {"phases": phases, "plan_equals_simulation": same,
+            "sla_met": b.compute("sla_met", lambda: rt.sla_met(results.summary), pd.DataFrame()),
             "by_kind": b.compute("error_by_kind", lambda: rt.error_by_kind(predictors, results.real_tasks),
                                  pd.DataFrame()),
             "by_phase": b.compute("error_by_phase", lambda: rt.error_by_phase(predictors, results.real_tasks),
@@ -175,7 +179,7 @@ def _save(frame: pd.DataFrame, root: Path, fallback: Path) -> Path:
     raise OSError(f"cannot write {PHASES_FILE} in {root} or {fallback}")
 
 
-def _results_sections(b: _Builder, results: Results, derived: dict[str, pd.DataFrame]) -> None:
+def _results_sections(b: _Builder, results: Results, derived: dict[str, Any]) -> None:
     s = results.summary
     b.table("sla", "sla_met_table", "SLA met", "Per planner and SLA: the share of real runs at or below the planned "
             "makespan (met_plan) and the simulated one (met_simulation); target is the share the SLA promises "
@@ -196,13 +200,14 @@ def _results_sections(b: _Builder, results: Results, derived: dict[str, pd.DataF
             lambda: rt.host_load(s))
 
 
-def _figure_sections(b: _Builder, results: Results, max_gantt_cells: int | None, max_gantt_workflows: int) -> None:
+def _figure_sections(b: _Builder, results: Results, derived: dict[str, Any], max_gantt_cells: int | None,
+                     max_gantt_workflows: int) -> None:
     s = results.summary
     b.figure("figures", "makespans", "Planned vs simulated vs real makespan",
              "Per workflow, planner and SLA; bars are the mean over repetitions, whiskers the 95% bootstrap "
              "confidence interval of that mean. Percentile SLAs' simulated values come from Monte Carlo.",
              lambda: rf.makespan_bars(s))
-    same = results.has_real and rf.plan_equals_simulation(results.plans, results.sim_tasks, results.real_tasks)
+    same = derived["plan_equals_simulation"]
     b.figure("figures", "prediction_error", "Prediction error",
              "Left: each cell's relative makespan error. Right: CDF of per-task start and finish errors "
              "(predicted minus real, joined on task id)." + (
@@ -233,7 +238,7 @@ def _figure_sections(b: _Builder, results: Results, max_gantt_cells: int | None,
              lambda: rf.makespan_distributions(results.montecarlo, s))
 
 
-def _time_sections(b: _Builder, results: Results, derived: dict[str, pd.DataFrame]) -> None:
+def _time_sections(b: _Builder, results: Results, derived: dict[str, Any]) -> None:
     phases = derived["phases"]
     workflows = list(dict.fromkeys(phases["workflow"])) if len(phases) else []
     for wf in workflows:
@@ -247,10 +252,12 @@ def _time_sections(b: _Builder, results: Results, derived: dict[str, pd.DataFram
         b.table("time", "phase_totals", "Critical-path seconds per phase (mean over repetitions)", "",
                 lambda: ph.phase_totals(phases).drop(columns=["cell_id", "repetition"], errors="ignore")
                 .groupby(["workflow", "planner", "sla", "engine"], sort=False).mean().reset_index())
+    alone = "" if "simulation" in set(derived["by_phase"].get("predictor", [])) or derived["by_phase"].empty else \
+        " The simulation has no rows of its own: its task times equal the plan's (see the prediction error CDF)."
     b.table("errors", "error_by_phase", "Error by phase", "Per task (joined on task id): mean seconds of each phase, "
-            "real and predicted, and the mean (signed, absolute) error.", lambda: derived["by_phase"])
+            "real and predicted, and the mean (signed, absolute) error." + alone, lambda: derived["by_phase"])
     b.table("errors", "error_by_kind", "Error by task kind", "Execution seconds per task kind, real and predicted, "
-            "and the median ratio real / predicted (1 is a perfect fit).", lambda: derived["by_kind"])
+            "and the median ratio real / predicted (1 is a perfect fit)." + alone, lambda: derived["by_kind"])
     b.table("errors", "cost_model_fit", "Cost-model fit quality", "How well the cost model fitted its history: "
             "samples per task kind, transfer and start-up; sigma is the runtime's log-residual spread (0.3 ~ +-30%); "
             "ratio_p95 the 95th percentile of observed / predicted; source 'history' is fitted, anything else a "
