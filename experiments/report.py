@@ -27,7 +27,7 @@ from experiments import report_figures as rf
 from experiments import report_study_figures as sf
 from experiments import report_tables as rt
 from experiments.report_findings import what_to_look_at
-from experiments.report_html import figure_block, note_block, render_page, table_block
+from experiments.report_html import figure_block, note_block, render_page, table_block, text_block
 from experiments.results import Results, load_results
 
 #: Columns of the compact summary table (name in the report -> summary column).
@@ -195,9 +195,14 @@ def _results_sections(b: _Builder, results: Results, derived: dict[str, Any]) ->
             "workers, beside the price, for the plan, the simulation and the real run.",
             lambda: rt.resources(s, {"planned": results.plan_workers, "simulated": results.sim_workers,
                                      "real": results.real_workers}))
-    b.table("resources", "host_load", "Host load per cell", f"The host's 1-minute load average when the cell ran "
-            f"(summary column {rt.HOST_LOAD_COLUMN}); a loaded host slows real runs the plan knew nothing of.",
-            lambda: rt.host_load(s))
+    load_caption = (f"The host's 1-minute load average when the cell ran (summary column {rt.HOST_LOAD_COLUMN}); "
+                    "a loaded host slows real runs the plan knew nothing of.")
+    if len(s) and rt.HOST_LOAD_COLUMN not in s:
+        b.blocks.append(text_block("resources", "host_load", "Host load per cell", "Not recorded: this run's summary "
+                                   f"has no {rt.HOST_LOAD_COLUMN} column (the host's 1-minute load average when each "
+                                   "cell ran). A loaded host slows real runs the plan knew nothing of."))
+    else:
+        b.table("resources", "host_load", "Host load per cell", load_caption, lambda: rt.host_load(s))
 
 
 def _figure_sections(b: _Builder, results: Results, derived: dict[str, Any], max_gantt_cells: int | None,

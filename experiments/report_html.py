@@ -51,6 +51,10 @@ def table_block(section: str, name: str, title: str, caption: str, frame: pd.Dat
     return Block(section, name, f"<h3 id='{name}'>{html.escape(title)}</h3>{lead}{table}")
 
 
+def text_block(section: str, name: str, title: str, text: str) -> Block:
+    return Block(section, name, f"<h3 id='{name}'>{html.escape(title)}</h3><p>{html.escape(text)}</p>")
+
+
 def note_block(section: str, name: str, text: str) -> Block:
     """A visible note where a figure or table failed (section "": a table several sections read)."""
     return Block(section, name, f"<p class='failed' data-failed='{html.escape(name)}'>{html.escape(text)}</p>")
