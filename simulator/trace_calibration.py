@@ -37,10 +37,12 @@ from simulator.simulate import compile_plan, run_once
 __all__ = ["HOST_TERMS", "ObservedRun", "HostCalibration", "background_of", "calibrate_on_runs", "forecast_errors",
            "processes_started", "warm_pool_of"]
 
-#: The terms fitted by default: start-ups (cold, warm), the launcher's serial handling and fork, the spec load.  (A per-task overhead
+#: The terms fitted by default: start-ups (cold, warm), the launcher's serial handling and fork, the spec load,
+#: and the CPU other processes take on the host (the client, the server, other users).  (A per-task overhead
 #: fitted on runs of one task per worker absorbs the start-up and explodes on plans that chain many tasks on
 #: one worker; the executor's own is ~0.1-0.3 ms, FACTS.md: fit it only on runs that tell it apart.)
-HOST_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s", "spec_load_s_per_task")
+HOST_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s", "spec_load_s_per_task",
+              "host_background")
 
 
 def warm_pool_of(trace: Any) -> dict[str, int]:
