@@ -86,10 +86,25 @@ def sla_findings(met: pd.DataFrame) -> list[Finding]:
     return out
 
 
+def capacity_findings(summary: pd.DataFrame) -> list[Finding]:
+    """Plans that hold more CPUs at once than the host they ran on has (the runner's ``capacity_note``)."""
+    if summary is None or summary.empty or "capacity_note" not in summary:
+        return []
+    over = summary.dropna(subset=["capacity_note"])
+    over = over[over["capacity_note"].astype(str).str.len() > 0]
+    if over.empty:
+        return []
+    worst = over.sort_values("peak_cpus", ascending=False).iloc[0] if "peak_cpus" in over else over.iloc[0]
+    planners = ", ".join(sorted(set(over["planner"].astype(str)))) if "planner" in over else "some planners"
+    return [Finding(f"{len(over)} cell(s) ({planners}) planned more CPUs at once than this host has, e.g. "
+                    f"{worst['cell_id']}: {worst['capacity_note']}")]
+
+
 def what_to_look_at(summary: pd.DataFrame, phases: pd.DataFrame, by_kind: pd.DataFrame, met: pd.DataFrame,
                     load_recorded: bool) -> list[Finding]:
     """Every finding, largest errors first; a closing note when the host load was not recorded."""
-    findings = largest_errors(summary, phases) + sla_findings(met) + kind_findings(by_kind)
+    findings = (largest_errors(summary, phases) + sla_findings(met) + kind_findings(by_kind)
+                + capacity_findings(summary))
     if summary is not None and len(summary) and "real_makespan_s" in summary and \
             summary["real_makespan_s"].notna().any() and not load_recorded:
         findings.append(Finding("the host load was not recorded per cell: a large real makespan may be another "

@@ -111,3 +111,15 @@ def test_where_the_time_went_draws_one_run_per_planner_and_sla_when_there_are_ma
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["p mean r2  plan", "real"]   # 2.0 s: the median of 1, 3 and 2
     assert phases_figure(phases[phases.engine == "plan"], "w") is None
+
+
+def test_what_to_look_at_names_plans_that_ask_for_more_cpus_than_the_host_has() -> None:
+    from experiments.report_findings import capacity_findings
+
+    summary = pd.DataFrame({"cell_id": ["a", "b", "c"], "planner": ["heft", "uniform", "heft"],
+                            "peak_cpus": [16.0, 1.0, 32.0],
+                            "capacity_note": ["holds up to 16 CPUs", None, "holds up to 32 CPUs"]})
+    [finding] = capacity_findings(summary)
+    assert finding.text.startswith("2 cell(s) (heft) planned more CPUs at once than this host has, e.g. c: holds up")
+    assert capacity_findings(summary.drop(columns="capacity_note")) == []
+    assert capacity_findings(summary.iloc[[1]]) == []
