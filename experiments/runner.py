@@ -45,6 +45,7 @@ from experiments import provenance as prov
 from experiments.config import ExperimentConfig
 from experiments.host_calibration import WarmPool, calibrate_host
 from experiments.hostload import add_host_columns, measured_run
+from experiments.phases import save_edges
 from experiments.profiling import (ProfileJob, kind_spread, limits_text, profile_fit_history,
                                    profile_jobs, profile_workflows, thread_mismatch_notes, threads_by_profile,
                                    threads_text)
@@ -168,6 +169,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     session: dict[str, Any] = {"started_utc": prov.utc_now(), "cells_run": 0}
     provenance.setdefault("sessions", []).append(session)
     store.write_json("provenance.json", provenance)
+    save_edges(store.root, {w.label: config.workflow(w.label) for w in config.workflows})   # for the report's phases
 
     cells = cells_of(config)
     todo = [c for c in cells if not store.is_done(c.id)]
