@@ -316,10 +316,9 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
     if host is not None:   # a plan for this machine that asks for more CPUs at once than it has says so
         row["capacity_note"] = plan.capacity_note(host.host_cores)
     row.update(dict.fromkeys(("simulated_makespan_s", "simulated_cost", "sim_trace_makespan_s", "sim_mean_s",
-                              "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts",
-                              "host_load_1m", "cpu_probe_s", "host_load_1m_after", "cpu_probe_s_after"),
+                              "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts"),
                              float("nan")))
-    row["limits_enforced"] = row["threads"] = None
+    row["limits_enforced"] = None   # the host and thread columns exist only when the cell runs for real
     if config.has("simulate"):
         platform = engines.platform(cost_model, config.simulate, cell.sla, False, host)
         warm = {"warm_pool": pool.now()} if host is not None and pool is not None else {}
