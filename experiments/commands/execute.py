@@ -5,7 +5,8 @@ processes with their profiles' CPU and memory limits (cgroups where permitted)
 through an embedded Redis-protocol server, or the server at ``--redis-url``.
 Tasks without code (WfFormat executions) are replayed: they burn CPU for their
 recorded runtime times ``--scale`` and move their recorded bytes times
-``--bytes-scale``.  ``--history-out`` appends the run's metrics to a history file,
+``--bytes-scale``; the workflow is scaled before it is planned, so the plan (and
+``planned_makespan_s``) is of the same scaled run.  ``--history-out`` appends the run's metrics to a history file,
 so the next ``planlab plan --history`` learns from it.
 """
 
@@ -16,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from executor import ExecutorSettings, execute
+from executor import Executor, ExecutorSettings
 from experiments.cli import print_json
-from experiments.commands.plan import add_planning_arguments, make_plan
+from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from planning.history import concat_histories, load_history, save_history
 
 
@@ -26,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("execute", help="plan a workflow and run the plan for real", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_planning_arguments(p)
+    add_protocol_argument(p)
     p.add_argument("--redis-url", help="use this server (redis://:PASSWORD@HOST:PORT/DB) instead of an embedded one")
     p.add_argument("--scale", type=float, default=1.0, help="replay tasks burn runtime x SCALE seconds of CPU")
     p.add_argument("--bytes-scale", type=float, default=1.0, help="replay outputs are recorded bytes x this")
@@ -49,11 +51,14 @@ def _shown(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    workflow, plan, _, sla = make_plan(args)
-    settings = ExecutorSettings(scale=args.scale, bytes_scale=args.bytes_scale,
+    # the workflow itself is scaled (as a config's scale does), so plan and run are of the same workflow
+    workflow, plan, _, sla = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
+    settings = ExecutorSettings(scale=1.0, bytes_scale=1.0,
                                 max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
                                 limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout)
-    result = execute(workflow, plan, redis_url=args.redis_url, settings=settings)
+    protocol = make_protocol(args, workflow, plan)
+    with Executor(args.redis_url, settings) as ex:
+        result = ex.run(workflow, plan, protocol=protocol)
     trace = result.trace
     if args.history_out:
         history = result.history(workflow)
