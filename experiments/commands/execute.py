@@ -21,6 +21,7 @@ from executor import Executor, ExecutorSettings
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from planning.history import concat_histories, load_history, save_history
+from planning.wfformat_export import export_trace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=0.0, help="fail the run after this many seconds (0: none)")
     p.add_argument("--history-out", help="append this run's metrics to a Parquet history file")
     p.add_argument("--trace-out", help="save the run's Trace (Parquet + JSON) in this directory")
+    p.add_argument("--wfformat-out", metavar="FILE", help="write the real run as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
 
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         save_history(history, out)
     if args.trace_out:
         trace.save(args.trace_out)
+    if args.wfformat_out:
+        export_trace(workflow, trace, args.wfformat_out)
     summary = {"workflow": workflow.name, "planner": plan.planner, "sla": sla.name, "run_id": result.meta["run_id"],
                "makespan_s": trace.makespan_s, "planned_makespan_s": plan.makespan_s, "tasks": int(len(trace.tasks)),
                "workers": int(len(trace.workers)), "cold_starts": trace.cold_starts,

@@ -16,6 +16,7 @@ from planning.planners import get_planner, resolve_protocol
 from planning.profiles import load_catalog
 from planning.protocol import WorkerProtocol
 from planning.sla import SLA
+from planning.wfformat_export import export_plan
 from planning.workflow import Workflow
 
 
@@ -39,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="plan a workflow and print makespan, cost and bounds", description=__doc__)
     add_planning_arguments(p)
     p.add_argument("--out", help="write the plan as JSON to this file")
+    p.add_argument("--wfformat-out", metavar="FILE",
+                   help="write the plan (its planned schedule) as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
 
@@ -112,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     workflow, plan, _, _ = make_plan(args)
     if args.out:
         plan.to_json(args.out)
+    if args.wfformat_out:
+        export_plan(workflow, plan, args.wfformat_out)
     summary = plan.summary()
     summary["lower_bounds"] = plan.lower_bounds
     if args.json:
@@ -121,4 +126,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key:<14} {value}")
     if args.out:
         print(f"plan written to {args.out}")
+    if args.wfformat_out:
+        print(f"WfFormat instance written to {args.wfformat_out}")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from planning.errors import PlanlabError
+from planning.wfformat_export import export_trace
 from simulator import Platform, monte_carlo, simulate
 
 
@@ -31,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--processes", type=int, help="processes for the Monte Carlo (default: the CPU count)")
     p.add_argument("--platform", help="platform TOML (e.g. written by 'planlab calibrate --out')")
     p.add_argument("--trace", metavar="DIR", help="save the deterministic simulation's trace (Parquet) here")
+    p.add_argument("--wfformat-out", metavar="FILE",
+                   help="write the deterministic simulation as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
 
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     trace = simulate(workflow, plan, model, platform=platform, protocol=protocol)
     if args.trace:
         trace.save(args.trace)
+    if args.wfformat_out:
+        export_trace(workflow, trace, args.wfformat_out)
     out: dict[str, Any] = {"workflow": workflow.name, "planner": plan.planner, "sla": sla.name,
                            "planned_makespan_s": plan.makespan_s, "planned_cost": plan.cost,
                            "makespan_deterministic_s": trace.makespan_s, "cost_deterministic": trace.cost,
