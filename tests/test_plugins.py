@@ -227,3 +227,19 @@ def test_an_installed_plugin_plans_and_simulates_by_name_from_the_cli(installed_
     done = _planlab("plan", "gen:chain:length=4", "--planner", "test-one-workr")
     assert done.returncode == 2 and "did you mean 'test-one-worker'?" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_execute_runs_a_file_protocol_for_real(planner_file: Path, tmp_path: Path, capsys) -> None:
+    """The real executor interprets the named protocol: AlwaysStore stores every output, the default only the sink's."""
+    from planning import Trace
+
+    stored = {}
+    for protocol in ("default", f"{planner_file}:AlwaysStore"):
+        out = tmp_path / protocol.rpartition(":")[2]
+        assert main(["execute", "gen:chain:length=3,units=500", "--planner", f"{planner_file}:OneWorker",
+                     "--protocol", protocol, "--trace-out", str(out), "--json"]) == 0
+        capsys.readouterr()
+        tasks = Trace.load(out).tasks.set_index("task_id")
+        stored[protocol] = set(tasks.index[tasks["output_bytes"] > 0])
+    assert stored["default"] == {"t2"}
+    assert stored[f"{planner_file}:AlwaysStore"] == {"t0", "t1", "t2"}
