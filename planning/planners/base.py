@@ -179,7 +179,8 @@ def _load_attribute(module_part: str, attr: str, base: type, what: str) -> Any:
     value: Any = module
     for part in attr.split("."):
         if not hasattr(value, part):
-            candidates = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, base)]
+            candidates = [n for n, v in vars(module).items()
+                          if isinstance(v, type) and issubclass(v, base) and v is not base]
             raise PlanError(f"{module_part} has no {what} class {attr!r}{did_you_mean(attr, candidates)}",
                             f"classes there: {', '.join(sorted(candidates)) or f'none subclass {base.__name__}'}")
         value = getattr(value, part)
