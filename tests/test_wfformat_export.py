@@ -7,6 +7,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from experiments.cli import main
 from planning import SLA, CostModel, Trace, load_catalog, load_workflow, read_wfformat
@@ -128,3 +130,18 @@ def test_cli_unwritable_wfformat_out_is_one_line_exit_2(tmp_path: Path, capsys) 
     assert main(["plan", "gen:chain:length=3", "--planner", "heft", "--wfformat-out", str(blocker / "x.json")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the WfFormat instance" in err and err.count("\n") == 1
+
+
+@settings(max_examples=12, deadline=None)
+@given(tasks=st.integers(1, 60), seed=st.integers(0, 10_000), planner=st.sampled_from(["heft", "critical-path", "wukong"]))
+def test_any_plan_round_trips(tasks: int, seed: int, planner: str) -> None:
+    """Property: whatever the DAG and planner, the export validates and reads back the same DAG and runtimes."""
+    import tempfile
+
+    workflow = load_workflow(f"gen:random_layered:tasks={tasks},seed={seed}")
+    params = {"profile": "medium"} if planner == "wukong" else {}
+    plan = get_planner(planner, **params).plan(workflow, load_catalog("local"), CostModel(), SLA.parse("mean"))
+    with tempfile.TemporaryDirectory() as tmp:
+        back = read_wfformat(export_plan(workflow, plan, Path(tmp) / "plan.json"))
+    _same_dag(workflow, back)
+    assert {t.id: t.runtime_s for t in back.tasks} == pytest.approx(_exec_s(Trace.from_plan(plan)))

@@ -20,13 +20,15 @@ from planning.wfformat_export import export_plan
 from planning.workflow import Workflow
 
 
+WORKFLOW_HELP = ("WfFormat JSON, planlab JSON, file.py:name, gen:NAME[:k=v,...] "
+                 "or gen:wfcommons:RECIPE[:tasks=N,seed=S] (e.g. gen:wfcommons:montage:tasks=500)")
 PLANNER_HELP = ("a planner: a built-in name (uniform, critical-path, wukong, heft, cost-deadline), an installed "
                 "plugin's name, path/file.py:Class or package.module:Class")
 
 
 def add_planning_arguments(p: argparse.ArgumentParser, planner_help: str = PLANNER_HELP) -> None:
     """The arguments every command that makes a plan takes (plan, simulate, execute)."""
-    p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
+    p.add_argument("workflow", help=WORKFLOW_HELP)
     p.add_argument("--planner", required=True, help=planner_help)
     p.add_argument("--catalog", default="local", help="built-in catalog (local, lambda) or a TOML file")
     p.add_argument("--sla", default="mean", help="mean, median or a percentile such as p95")
