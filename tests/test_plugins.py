@@ -214,7 +214,7 @@ def _planlab(*args: str) -> subprocess.CompletedProcess:
                           timeout=240, env=env, cwd=str(REPO))
 
 
-def test_an_installed_plugin_plans_and_simulates_by_name_from_the_cli(installed_plugin) -> None:
+def test_an_installed_plugin_plans_and_simulates_by_name_from_the_cli(installed_plugin, tmp_path: Path) -> None:
     planner, protocol = installed_plugin
     done = _planlab("plan", "gen:chain:length=4", "--planner", planner, "--json")
     assert done.returncode == 0, done.stderr
@@ -223,6 +223,15 @@ def test_an_installed_plugin_plans_and_simulates_by_name_from_the_cli(installed_
     done = _planlab("simulate", "gen:chain:length=4", "--planner", planner, "--protocol", protocol,
                     "--replications", "0", "--json")
     assert done.returncode == 0, done.stderr
+    # a config names it the same way, in a fresh process
+    config = tmp_path / "plugin.toml"
+    config.write_text(f'phases = ["plan"]\n[[workflow]]\nspec = "gen:chain:length=4"\n[[planner]]\nname = "{planner}"\n')
+    done = _planlab("run", str(config), "--out", str(tmp_path / "results"))
+    assert done.returncode == 0, done.stderr
+    import pandas as pd
+
+    summary = pd.read_parquet(tmp_path / "results" / "summary.parquet")
+    assert list(summary["planner"]) == [planner]
     # a typo of an installed plugin's name is answered with that name
     done = _planlab("plan", "gen:chain:length=4", "--planner", "test-one-workr")
     assert done.returncode == 2 and "did you mean 'test-one-worker'?" in done.stderr
