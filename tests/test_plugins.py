@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 PLANNER_FILE = '''
 from planning.plan import Plan
 from planning.planners import Planner
+from planning.protocol import WorkerProtocol
 
 
 class OneWorker(Planner):
@@ -42,7 +43,7 @@ class OneWorker(Planner):
                                     {"only": catalog.fastest().name}, planner=self.name)
 
 
-class AlwaysStore(__import__("planning.protocol", fromlist=["WorkerProtocol"]).WorkerProtocol):
+class AlwaysStore(WorkerProtocol):
     """Store every output, even when its consumer runs on the same worker."""
 
     def handle_output(self, task_id, worker):
@@ -114,6 +115,8 @@ def test_a_file_attribute_that_is_not_a_class_is_refused(planner_file: Path) -> 
         resolve_planner(f"{planner_file}:NOT_A_CLASS")
     with pytest.raises(PlanError, match="not a WorkerProtocol subclass"):
         resolve_protocol(f"{planner_file}:OneWorker")
+    with pytest.raises(PlanError, match="not a Planner subclass"):
+        resolve_planner(f"{planner_file}:WorkerProtocol")
     with pytest.raises(PlanError, match="unknown protocol 'defualt' \\(did you mean 'default'\\?\\)"):
         resolve_protocol("defualt")
 
