@@ -85,6 +85,17 @@ def test_module_colon_class_resolves_and_names_the_plan_by_its_spec() -> None:
     assert planner.name == "heft"             # a registered class keeps its registered name
 
 
+def test_an_unregistered_subclass_of_a_builtin_does_not_take_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "subclass.py"
+    path.write_text("from planning.planners.heft import Heft\n\nclass MyHeft(Heft):\n    pass\n\n"
+                    "class Named(Heft):\n    name = 'named-heft'\n")
+    assert get_planner(f"{path}:MyHeft").name == f"{path}:MyHeft"
+    assert get_planner(f"{path}:Named").name == "named-heft"
+    config = _config({"name": "subclass.py:MyHeft"}, tmp_path)
+    assert config.planners[0].label == "MyHeft"
+    assert _config({"name": "subclass.py:Named"}, tmp_path).planners[0].label == "named-heft"
+
+
 def test_file_colon_class_plans_under_the_spec_name(planner_file: Path) -> None:
     spec = f"{planner_file}:OneWorker"
     planner = get_planner(spec)

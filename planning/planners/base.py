@@ -101,7 +101,7 @@ def get_planner(spec: str, **params: Any) -> Planner:
         valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
         raise PlanError(f"planner {spec!r}: bad parameters {sorted(params)} ({exc})",
                         f"valid parameters: {', '.join(valid) or 'none'}") from None
-    if planner.name == _DEFAULT_NAME:
+    if _own_name(cls) is None:
         planner.name = spec
     return planner
 
@@ -117,10 +117,22 @@ def protocol_names() -> list[str]:
 
 
 def default_label(spec: str, cls: type) -> str:
-    """A short label for a planner in tables: its registered name, else the class name of a ``...:Class`` spec."""
-    if ":" in spec and getattr(cls, "name", _DEFAULT_NAME) in (_DEFAULT_NAME, spec):
-        return spec.rpartition(":")[2]
-    return spec
+    """A short label for a planner in tables: its own name, else the class name of a ``...:Class`` spec."""
+    own = _own_name(cls)
+    if own is not None:
+        return own if ":" in spec else spec
+    return spec.rpartition(":")[2] if ":" in spec else spec
+
+
+def _own_name(cls: type) -> str | None:
+    """The name a planner class gave itself (registered, or a ``name`` it sets), None for an inherited one.
+
+    A subclass of ``heft`` that is not registered must not plan under the name ``heft``.
+    """
+    name = getattr(cls, "name", _DEFAULT_NAME)
+    if PLANNERS.get(name) is cls or ("name" in vars(cls) and name != _DEFAULT_NAME):
+        return name
+    return None
 
 
 def _resolve(spec: str, registry: dict[str, type[T]], group: str, base: type, what: str) -> type[T]:
