@@ -6,14 +6,13 @@ A researcher names a planner (or a worker protocol) the same way everywhere - th
 in this order:
 
 1. a **registered name** (``heft``; ``@register_planner("mine")`` in code already imported);
-2. an **installed plugin**: a distribution's entry point in the ``planlab.planners``
+2. ``path/to/file.py:Class``: a class in a Python file (imported once, cached by mtime);
+3. ``package.module:Class``: a class in an importable module;
+4. an **installed plugin**: a distribution's entry point in the ``planlab.planners``
    (or ``planlab.protocols``) group, e.g. in its ``pyproject.toml``::
 
        [project.entry-points."planlab.planners"]
        cluster-chains = "my_planners.cluster:ClusterChains"
-
-3. ``path/to/file.py:Class``: a class in a Python file (imported once, cached by mtime);
-4. ``package.module:Class``: a class in an importable module.
 
 An unknown name is one :class:`~planning.errors.PlanError` that says which names
 exist and which is closest ("did you mean 'heft'?").  A planner class that was
@@ -141,12 +140,12 @@ def _resolve(spec: str, registry: dict[str, type[T]], group: str, base: type, wh
     spec = spec.strip()
     if spec in registry:
         return registry[spec]
-    plugins = _entry_points(group)
+    module_part, sep, attr = spec.rpartition(":")
+    if sep and module_part and attr:            # entry-point names never hold ':' - no need to scan for one
+        return _checked(_load_attribute(module_part, attr, base, what), base, spec, what)
+    plugins = _entry_points(group)              # scans the installed distributions: only for bare names
     if spec in plugins:
         return _checked(_load_entry_point(plugins[spec], what), base, spec, what)
-    module_part, sep, attr = spec.rpartition(":")
-    if sep and module_part and attr:
-        return _checked(_load_attribute(module_part, attr, base, what), base, spec, what)
     known = sorted(set(registry) | set(plugins))
     raise PlanError(f"unknown {what} {spec!r}{did_you_mean(spec, known)}",
                     f"use one of: {', '.join(known)}; or path/file.py:Class, package.module:Class, "
