@@ -19,8 +19,8 @@ same spec gives the same DAG, runtimes and sizes (file names are random UUIDs,
 but planlab keeps none of them).  The instance is read with
 :func:`planning.wfformat.read_wfformat`, as any WfFormat file.  Its makespan is the
 recipe's, not a recording, so ``recorded_makespan_s`` is None.
-Cost: importing wfcommons takes a few seconds once per process; building is
-O(tasks) (about 0.5 s for 500 tasks).
+Cost: importing wfcommons takes seconds, once per process; building grows
+with the task count (``benchmarks/bench_extensions.py`` records both).
 """
 
 from __future__ import annotations
