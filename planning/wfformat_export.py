@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tempfile
 from datetime import datetime, timezone
@@ -111,16 +112,30 @@ def export_plan(workflow: Workflow, plan: Any, path: str | Path, **options: Any)
     return write_instance(plan_to_wfformat(workflow, plan, **options), path)
 
 
+def check_export_possible(path: str | Path) -> None:
+    """Fail fast, before a plan is made or a run started: the validator is installed and ``path`` is writable.
+
+    A real run can take minutes; finding only afterwards that its export cannot be
+    validated or written would waste it.
+    """
+    _jsonschema()
+    path = Path(path)
+    if path.is_dir():
+        raise PlanlabError(f"--wfformat-out {str(path)!r} is a directory", "give a file name, e.g. run.json")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise PlanlabError(f"cannot write the WfFormat instance to {str(path)!r}: {str(parent)!r} is not a "
+                           f"writable directory", "give a writable path for --wfformat-out")
+
+
 def validate_wfformat(doc: Mapping[str, Any]) -> None:
     """Check ``doc`` against the official schema of its ``schemaVersion`` and WfFormat's semantic rules.
 
     Raises :class:`WorkflowError` naming the first problem and where it is.
     """
-    try:
-        import jsonschema
-    except ImportError:
-        raise PlanlabError("validating WfFormat needs the jsonschema package",
-                           "pip install -e '.[wfformat]' (the dev extra installs it too)") from None
+    jsonschema = _jsonschema()
     version = str(doc.get("schemaVersion"))
     if version not in SCHEMAS:
         raise WorkflowError(f"no shipped WfFormat schema for version {version!r}", f"use one of: {', '.join(SCHEMAS)}")
@@ -131,6 +146,15 @@ def validate_wfformat(doc: Mapping[str, Any]) -> None:
         raise WorkflowError(f"not valid WfFormat {version} at {where}: {errors[0].message}",
                             f"{len(errors)} schema error(s); fix the instance (or the exporter)")
     _check_semantics(doc)
+
+
+def _jsonschema() -> Any:
+    try:
+        import jsonschema
+    except ImportError:
+        raise PlanlabError("validating WfFormat needs the jsonschema package, which is not installed",
+                           "pip install -e '.[wfformat]' (the dev extra installs it too)") from None
+    return jsonschema
 
 
 # ---------------------------------------------------------------- pieces

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -145,3 +146,24 @@ def test_any_plan_round_trips(tasks: int, seed: int, planner: str) -> None:
         back = read_wfformat(export_plan(workflow, plan, Path(tmp) / "plan.json"))
     _same_dag(workflow, back)
     assert {t.id: t.runtime_s for t in back.tasks} == pytest.approx(_exec_s(Trace.from_plan(plan)))
+
+
+def test_execute_checks_the_export_before_running(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A run is not started when its WfFormat export could not be validated or written afterwards."""
+    import executor
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(executor.Executor, "run", no_run)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    argv = ["execute", "gen:chain:length=2", "--planner", "heft", "--wfformat-out"]
+    assert main([*argv, str(blocker / "run.json")]) == 2
+    assert "not a writable directory" in capsys.readouterr().err
+    assert main([*argv, str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    assert main([*argv, str(tmp_path / "run.json")]) == 2
+    err = capsys.readouterr().err
+    assert "needs the jsonschema package" in err and ".[wfformat]" in err and err.count("\n") == 1

@@ -21,7 +21,7 @@ from executor import Executor, ExecutorSettings
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from planning.history import concat_histories, load_history, save_history
-from planning.wfformat_export import export_trace
+from planning.wfformat_export import check_export_possible, export_trace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +53,8 @@ def _shown(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.wfformat_out:
+        check_export_possible(args.wfformat_out)    # before the run, not after it
     # the workflow itself is scaled (as a config's scale does), so plan and run are of the same workflow
     workflow, plan, _, sla = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
     settings = ExecutorSettings(scale=1.0, bytes_scale=1.0,

@@ -16,7 +16,7 @@ from planning.planners import get_planner, resolve_protocol
 from planning.profiles import load_catalog
 from planning.protocol import WorkerProtocol
 from planning.sla import SLA
-from planning.wfformat_export import export_plan
+from planning.wfformat_export import check_export_possible, export_plan
 from planning.workflow import Workflow
 
 
@@ -114,6 +114,8 @@ def make_protocol(args: argparse.Namespace, workflow: Workflow, plan: Plan) -> W
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.wfformat_out:
+        check_export_possible(args.wfformat_out)
     workflow, plan, _, _ = make_plan(args)
     if args.out:
         plan.to_json(args.out)

@@ -18,7 +18,7 @@ from typing import Any
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from planning.errors import PlanlabError
-from planning.wfformat_export import export_trace
+from planning.wfformat_export import check_export_possible, export_trace
 from simulator import Platform, monte_carlo, simulate
 
 
@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.replications < 0:
         raise PlanlabError(f"--replications must be >= 0, got {args.replications}", "use e.g. --replications 100")
+    if args.wfformat_out:
+        check_export_possible(args.wfformat_out)
     platform = Platform.from_toml(args.platform) if args.platform else None
     workflow, plan, model, sla = make_plan(args)
     protocol = make_protocol(args, workflow, plan)
