@@ -20,6 +20,7 @@ def test_closest_names_is_case_insensitive_and_silent_when_nothing_is_close() ->
     (["--planner", "uniform", "--profile", "larg"], "did you mean 'large'?"),
     (["--planner", "heft", "--sla", "meen"], "did you mean 'mean'?"),
     (["--planner", "heft", "--sla", "p95x"], "did you mean 'p95'?"),
+    (["--planner", "critical-path", "--param", "tolerence=0.1"], "did you mean 'tolerance'?"),
 ])
 def test_plan_options_suggest_the_closest_name(args: list[str], hint: str, capsys) -> None:
     assert main(["plan", "gen:chain:length=3", *args]) == 2

@@ -98,7 +98,9 @@ def get_planner(spec: str, **params: Any) -> Planner:
         planner = cls(**params)
     except TypeError as exc:
         valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
-        raise PlanError(f"planner {spec!r}: bad parameters {sorted(params)} ({exc})",
+        unknown = [p for p in sorted(params) if p not in valid]
+        hint = did_you_mean(unknown[0], valid) if unknown else ""
+        raise PlanError(f"planner {spec!r}: bad parameters {sorted(params)} ({exc}){hint}",
                         f"valid parameters: {', '.join(valid) or 'none'}") from None
     if _own_name(cls) is None:
         planner.name = spec
