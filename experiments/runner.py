@@ -36,6 +36,7 @@ import pandas as pd
 
 from experiments import provenance as prov
 from experiments.config import ExperimentConfig
+from experiments.host_calibration import WarmPool, calibrate_host
 from experiments.results import Results, ResultsStore
 from planning.cost_model import CostModel
 from planning.errors import ConfigError, PlanlabError
@@ -91,8 +92,8 @@ class Engines:
             percentiles = any(sla.kind == "quantile" for sla in config.slas)
             sim = _import("simulator", ("simulate", "Platform") + (("monte_carlo",) if percentiles else ()), "simulate")
             engines.simulate, engines.monte_carlo = sim.simulate, getattr(sim, "monte_carlo", None)
-            engines.platform = lambda model, settings, sla, sample, _p=sim.Platform: default_platform(
-                _p, model, settings, sla, sample)
+            engines.platform = lambda model, settings, sla, sample, host=None, _p=sim.Platform: default_platform(
+                _p, model, settings, sla, sample, host)
         if config.has("execute") or config.has("profile"):
             ex = _import("executor", ("Executor", "ExecutorSettings"), "execute")
             engines.executor = lambda settings, _ex=ex: _ex.Executor(
@@ -100,14 +101,18 @@ class Engines:
         return engines
 
 
-def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool) -> Any:
-    """The simulator's platform: a calibrated TOML if given, else the cost model's with the config's overrides.
+def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool,
+                     host: Any = None) -> Any:
+    """The simulator's platform: a calibrated TOML if given, else this run's host calibration, else the cost
+    model's, with the config's overrides.
 
-    None when the config sets neither, so the simulator picks its own default: the
+    None when the config sets none of them, so the simulator picks its own default: the
     cost model's platform at the plan's SLA (at the mean when sampling durations).
     """
     if settings.platform:
         return platform_cls.from_toml(settings.platform).with_(**dict(settings.params))
+    if host is not None:
+        return host.with_(**dict(settings.params))
     if settings.params:
         return platform_cls.from_cost_model(cost_model, "mean" if sample else sla, **dict(settings.params))
     return None
@@ -165,13 +170,15 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     needs_executor = bool(profile_runs) or (config.has("execute") and bool(todo))
     try:
         with _maybe_executor(engines, config, needs_executor) as executor:
-            cost_model = _cost_model(config, store, executor, profile_runs, bar, limits, notes)
+            pool = WarmPool(keep_alive_s=_keep_alive_s(executor))
+            cost_model = _cost_model(config, store, executor, profile_runs, bar, limits, notes, pool)
             store.write_json("cost_model.json", cost_model.to_dict())
+            host = _host_platform(config, store, executor, cost_model, pool, bar) if todo else None
             for cell in todo:
                 bar.set_postfix_str(cell.id, refresh=True)
                 try:
                     tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
-                                                      engines, executor)
+                                                      engines, executor, host=host, pool=pool)
                 except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
                     raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
                 limits.update(filter(None, (summary.get("limits_enforced") or "").split("; ")))
@@ -209,6 +216,41 @@ def _maybe_executor(engines: Engines, config: ExperimentConfig, needed: bool) ->
         yield executor
 
 
+# ====================================================================== the host
+def _keep_alive_s(executor: Any) -> float:
+    """How long the executor keeps an idle worker process (its settings' ``keep_alive_s``)."""
+    settings = getattr(executor, "settings", None)
+    return float(getattr(settings, "keep_alive_s", 30.0))
+
+
+def _host_platform(config: ExperimentConfig, store: ResultsStore, executor: Any, cost_model: CostModel,
+                   pool: WarmPool, bar: Any) -> Any:
+    """The platform of this machine, calibrated on real runs once per results folder (None: not needed).
+
+    Only when the config both simulates and executes on this host and names no
+    platform file: then predictions are forecasts of this executor's runs, and the
+    host's shared cores and start-ups decide them (:mod:`experiments.host_calibration`).
+    """
+    if not (config.has("simulate") and config.has("execute")) or config.simulate.platform:
+        return None
+    from simulator.platform import Platform
+
+    saved = store.root / "platform.toml"
+    if saved.is_file():
+        return Platform.from_toml(saved)
+    if executor is None:
+        return None
+    workflows = {w.label: config.workflow(w.label) for w in config.workflows}
+    fit = calibrate_host(workflows, config.catalog, cost_model, executor, pool,
+                         progress=lambda run_id: bar.set_postfix_str(run_id, refresh=True))
+    summary = fit.summary() | {"per_run": fit.per_run}
+    store.write_json("host_calibration.json", summary)
+    fit.platform.to_toml(saved, comment=(f"calibrated on {len(fit.per_run)} real runs of this experiment "
+                                         f"(median makespan error {fit.error_before:.1%} before, "
+                                         f"{fit.error_after:.1%} after)"))
+    return fit.platform
+
+
 # ====================================================================== profile phase
 @dataclass(frozen=True)
 class _ProfileJob:
@@ -227,20 +269,24 @@ def _profile_jobs(config: ExperimentConfig) -> list[_ProfileJob]:
 
 
 def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jobs: list[_ProfileJob], bar: Any,
-                limits: set[str], notes: list[str]) -> CostModel:
+                limits: set[str], notes: list[str], pool: WarmPool | None = None) -> CostModel:
     """Priors without a profile phase; else fit on the profile runs' history (run now or saved earlier)."""
     if not config.has("profile"):
         return CostModel()
     if not store.profile_done():
-        history, runs = profile_workflows(config, executor, jobs, bar, limits, notes)
+        history, runs = profile_workflows(config, executor, jobs, bar, limits, notes, pool)
         store.write_profile(history, runs)
     history = store.profile_history()
     return CostModel().fit(history) if len(history) else CostModel()
 
 
 def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_ProfileJob], bar: Any,
-                      limits: set[str], notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run each workflow on each profile for real; return (history rows, one row per run)."""
+                      limits: set[str], notes: list[str],
+                      pool: WarmPool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run each workflow on each profile for real; return (history rows, one row per run).
+
+    ``pool`` learns the worker processes each run leaves warm on the executor.
+    """
     histories, runs = [], []
     sla = SLA.parse("mean")
     for job in jobs:
@@ -258,6 +304,8 @@ def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_Profi
             continue
         result = executor.run(workflow, plan, run_id=job.run_id)
         trace = result.trace
+        if pool is not None:
+            pool.after(trace)
         history = trace.to_history(workflow.name, workflow.structure_hash())
         history["phase"] = "profile"
         history["cell_id"] = job.run_id
@@ -274,8 +322,14 @@ def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_Profi
 
 # ====================================================================== one cell
 def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_model: CostModel, engines: Engines,
-             executor: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
-    """Plan, simulate and execute one cell; return its tables, its summary row and extra files."""
+             executor: Any, *, host: Any = None,
+             pool: WarmPool | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
+    """Plan, simulate and execute one cell; return its tables, its summary row and extra files.
+
+    ``host``: the platform calibrated on this machine (:func:`_host_platform`), if any;
+    ``pool``: the worker processes the executor holds warm, for the prediction (and
+    updated by the real run).
+    """
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
     plan = spec.make().plan(workflow, config.catalog, cost_model, cell.sla)
@@ -285,23 +339,27 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
                            "tasks": len(workflow), "workers": int(len(plan.workers)), "feasible": bool(plan.feasible),
                            "dynamic": bool(plan.dynamic), "prior_tasks": int(plan.cost_model.get("prior_tasks", 0)),
                            "planned_makespan_s": plan.makespan_s, "planned_cost": plan.cost,
-                           "lower_bound_s": max(plan.lower_bounds.values(), default=0.0), "slr": plan.slr}
+                           "lower_bound_s": max(plan.lower_bounds.values(), default=0.0), "slr": plan.slr,
+                           "peak_cpus": plan.peak_cpus}
+    if host is not None:   # a plan for this machine that asks for more CPUs at once than it has says so
+        row["capacity_note"] = plan.capacity_note(host.host_cores)
     row.update(dict.fromkeys(("simulated_makespan_s", "simulated_cost", "sim_trace_makespan_s", "sim_mean_s",
                               "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts"),
                              float("nan")))
     row["limits_enforced"] = None
     if config.has("simulate"):
-        platform = engines.platform(cost_model, config.simulate, cell.sla, False)
+        platform = engines.platform(cost_model, config.simulate, cell.sla, False, host)
+        warm = {"warm_pool": pool.now()} if host is not None and pool is not None else {}
         sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
-                               run_id=cell.id)
+                               run_id=cell.id, **warm)
         tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
         row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost)
         if cell.sla.kind == "quantile":
             base = config.simulate.seed if config.simulate.seed is not None else config.seed
             mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
                                      seed=base + cell.repetition,
-                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True),
-                                     processes=config.simulate.processes)
+                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True, host),
+                                     processes=config.simulate.processes, **warm)
             stats = mc.summary(cell.sla)
             row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
                        sim_mean_s=float(stats["makespan_mean_s"]), sim_p50_s=float(stats["makespan_p50_s"]),
@@ -310,6 +368,8 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
     if config.has("execute"):
         result = executor.run(workflow, plan, run_id=cell.id)
         real = result.trace
+        if pool is not None:
+            pool.after(real)
         tables["real_tasks"], tables["real_workers"] = _tag(real.tasks, cell), _tag(real.workers, cell)
         history = real.to_history(workflow.name, workflow.structure_hash())
         history["phase"] = "execute"
