@@ -35,10 +35,10 @@ __all__ = ["RUNS_PER_WORKFLOW", "FITTED_TERMS", "WarmPool", "reference_profile",
 
 #: Real runs per workflow for the fit: the first starts from the pool the profile phase left, the next warmer.
 RUNS_PER_WORKFLOW = 2
-#: What the runner fits: the start-up terms (``simulator.trace_calibration.HOST_TERMS``), and the host's
-#: background load (the client, the server and other users take CPU too).
-FITTED_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s_per_task",
-                "host_background")
+#: What the runner fits: every host term (:data:`simulator.trace_calibration.HOST_TERMS`, named here so that
+#: importing the runner does not import the simulator).
+FITTED_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s",
+                "spec_load_s_per_task", "host_background")
 
 
 @dataclass

@@ -37,6 +37,7 @@ import pandas as pd
 from experiments import provenance as prov
 from experiments.config import ExperimentConfig
 from experiments.host_calibration import WarmPool, calibrate_host
+from experiments.phases import save_edges
 from experiments.results import Results, ResultsStore
 from planning.cost_model import CostModel
 from planning.errors import ConfigError, PlanlabError
@@ -157,6 +158,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     session: dict[str, Any] = {"started_utc": prov.utc_now(), "cells_run": 0}
     provenance.setdefault("sessions", []).append(session)
     store.write_json("provenance.json", provenance)
+    save_edges(store.root, {w.label: config.workflow(w.label) for w in config.workflows})   # for the report's phases
 
     cells = cells_of(config)
     todo = [c for c in cells if not store.is_done(c.id)]

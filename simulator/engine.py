@@ -550,21 +550,21 @@ class Run:
         Its start request waits its turn at the launcher (:meth:`_launcher`), which
         gives it an idle process of its profile (warm) or forks one (cold); then its
         start-up is CPU work at up to ``min(cpus, 1)`` cores, plus the loading of the
-        run's specification (``spec_load_s_per_task`` per task of the workflow) when
-        the process serves this run for the first time.
+        run's specification (``spec_load_s`` and ``spec_load_s_per_task`` per task of
+        the workflow) when the process serves this run for the first time.
         """
         p, env = self.p, self.env
         if start > env._now:
             yield start - env._now
-        if self.launcher_idle:      # served at once; the launcher looks at its queue again when it is free
+        self.launch_queue.append((profile, me))
+        if self.launcher_idle:      # served now, before anything else happens at this instant
             self.launcher_idle = False
-            wake(env, self.launcher, None, self._launch(profile, me))
-        else:
-            self.launch_queue.append((profile, me))
+            self.launcher.value = None
+            self.launcher.resume()
         warm, new_to_run = yield
         seconds = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
         if new_to_run:
-            seconds += p.spec_load_s_per_task * self.m.n
+            seconds += p.spec_load_s + p.spec_load_s_per_task * self.m.n
         ready = yield from self._on_cpu(seconds, profile, 1.0, me)
         return warm, ready
 
@@ -573,26 +573,25 @@ class Run:
 
         Whether a request gets an idle process is decided when the launcher gets to
         it, as the real one does, so a burst of starts reuses processes that the
-        burst's first workers free meanwhile.
+        burst's first workers free meanwhile.  Its own work (``launch_s``, plus
+        ``process_start_s`` for a fork) is single-threaded CPU work on the shared host:
+        it slows down when the host is busy, as the real launcher process does.
         """
-        queue = self.launch_queue
+        p, queue = self.p, self.launch_queue
         while True:
             if not queue:
                 self.launcher_idle = True
-                yield               # a request served at once (by _host_start) resumes us when we are free
+                yield               # _host_start resumes us with a new request
                 continue
             profile, worker = queue.popleft()
-            yield self._launch(profile, worker)
-
-    def _launch(self, profile: str, worker: Coroutine) -> float:
-        """Hand one start request to a process now (idle: warm, else a fork); the launcher's busy seconds."""
-        p = self.p
-        warm = self._take_warm(profile, self.env._now)
-        # a process's first logical worker of this run loads the run's specification first
-        new_to_run = not warm or self._took_from_pool(profile)
-        busy = p.launch_s + (0.0 if warm else p.process_start_s)
-        wake(self.env, worker, (warm, new_to_run), busy)
-        return busy
+            warm = self._take_warm(profile, self.env._now)
+            # a process's first logical worker of this run loads the run's specification first
+            new_to_run = not warm or self._took_from_pool(profile)
+            busy = p.launch_s + (0.0 if warm else p.process_start_s)
+            if busy > 0:
+                self.cpu.run(busy, 1.0, me)
+                yield
+            wake(self.env, worker, (warm, new_to_run), 0.0)
 
     def _on_cpu(self, seconds: float, profile: str, parallelism: float, me: Coroutine) -> Iterator[float | None]:
         """Run ``seconds`` (as measured alone on ``profile``) of CPU work on the shared host; returns its end."""

@@ -40,13 +40,16 @@ machine's cores; a serverless platform gives every worker its own.
   one at a time, in arrival order: it hands each to an idle process of its profile
   if one is free *when it gets to it* (``launch_s``), else forks and limits a new one
   (``launch_s + process_start_s``; FACTS: ~14 ms per fork alone, much more under
-  fan-out).  So the k-th request of a burst waits for the k - 1 before it, and a
+  fan-out).  Both are the launcher's own single-threaded CPU work on the host: a
+  busy host slows the launcher too.  So the k-th request of a burst waits for the k - 1 before it, and a
   wide fan-out of short tasks runs on the few processes its first workers free.
   Used only with a finite host.
-* ``spec_load_s_per_task = 0``: a worker process loads the run's specification
-  (every task's code and decisions) before its first logical worker of a run -
-  on a cold start, and on a warm start from a process left by an earlier run -
-  as CPU work proportional to the workflow's size.  Used only with a finite host.
+* ``spec_load_s = 0``, ``spec_load_s_per_task = 0``: a worker process loads the
+  run's specification (every task's code and decisions) before its first logical
+  worker of a run - on a cold start, and on a warm start from a process left by an
+  earlier run - as CPU work of ``spec_load_s + spec_load_s_per_task * tasks`` (the
+  executor also collects the process's garbage once then: a fixed part).  Used only
+  with a finite host.
 * ``host_background = 0``: other CPU-bound work on the host (another user's jobs),
   in cores; it takes its max-min fair share like the run's own work.  The load a
   run saw is recorded with it, so calibration and forecasts can set this per run.
@@ -85,7 +88,8 @@ class Platform:
     launch_s: float = 0.0               # s: the launcher's serial handling of every start request, warm or cold
     process_start_s: float = 0.0        # s: per cold start, serial in the launcher (fork + limits), before start-up
     host_background: float = 0.0        # cores' worth of CPU-bound work outside the run, sharing the host
-    spec_load_s_per_task: float = 0.0   # s of CPU per workflow task: a process loads the run's spec once per run
+    spec_load_s: float = 0.0            # s of CPU: a process loads the run's spec once per run (fixed part)
+    spec_load_s_per_task: float = 0.0   # s of CPU per workflow task, for the same load (part growing with size)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -199,6 +203,7 @@ _UNITS = {
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "host_cores": "cores, inf = every worker has its own CPUs", "task_parallelism": "cores per task at most",
     "launch_s": "seconds per start request, serial", "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
+    "spec_load_s": "CPU seconds, once per process and run",
     "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
 }
 

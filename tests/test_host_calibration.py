@@ -76,3 +76,10 @@ def test_the_run_summary_says_how_close_predictions_came(tmp_path):
     assert lines[1] == "simulated vs real makespan: median error 20.0%, p90 28.0% over 3 real run(s)"
     assert lines[2].startswith("planned vs real makespan: median error 50.0%")
     assert fidelity_lines(pd.DataFrame({"sim_error": [float("nan")]}), tmp_path / "none") == []
+
+
+def test_the_runner_fits_every_host_term():
+    from experiments.host_calibration import FITTED_TERMS
+    from simulator.trace_calibration import HOST_TERMS
+
+    assert FITTED_TERMS == HOST_TERMS

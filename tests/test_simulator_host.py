@@ -213,3 +213,14 @@ def test_the_launcher_decides_warm_or_cold_when_it_gets_to_a_request():
     cold = trace.workers.set_index("worker")["cold_start"].to_dict()
     assert cold == {"w0": True, "w1": True, "w2": True, "w3": False}
     assert trace.makespan_s == pytest.approx(0.51)
+
+
+def test_a_busy_host_slows_the_launcher_too():
+    """launch_s = 0.1 of the launcher's CPU on a 1-core host beside 1 core of other work: half a core, so each
+    hand-off takes 0.2 s: w0 at 0.2, then w1 at 0.4 and w2 at 0.6."""
+    workflow, plan = fork_join_plan("medium")
+    platform = Platform.zero().with_(host_cores=1.0, host_background=1.0, launch_s=0.1, keep_alive_s=60.0)
+    trace = simulate(workflow, plan, FREE, platform=platform, durations={t: 0.0 for t in workflow.task_ids},
+                     warm_pool={"medium": 3})
+    assert sorted(trace.workers["ready_s"].round(9)) == pytest.approx([0.2, 0.4, 0.6])
+    assert trace.makespan_s == pytest.approx(0.6)

@@ -31,12 +31,12 @@ def runs() -> list[ObservedRun]:
     specs = [{"name": "fork_join", "width": 12}, {"name": "random_layered", "tasks": 40, "seed": 1},
              {"name": "chain", "length": 6}]
     return [observed(spec, planner, pool) for spec in specs for planner in ("uniform", "heft")
-            for pool in (None, {"medium": 4, "large": 2})]
+            for pool in (None, {"medium": 4, "large": 2}, {"medium": 40, "large": 40})]
 
 
 def test_calibration_recovers_known_host_terms_within_5_percent(runs):
     start = Platform(host_cores=2.0, cold_start_s=0.5, warm_start_s=0.01, process_start_s=0.1)
-    result = calibrate_on_runs(runs, start, max_evaluations=400)
+    result = calibrate_on_runs(runs, start, max_evaluations=900)
     for term in ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s_per_task"):
         assert getattr(result.platform, term) == pytest.approx(getattr(TRUE, term), rel=0.05), term
     assert result.error_after < 0.01 < result.error_before

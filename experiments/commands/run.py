@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from experiments.commands.report import failure_status
 from experiments.config import load_config
 from experiments.report import format_table, make_report
 from experiments.runner import run_experiment
@@ -23,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete earlier results in --out and start over")
     p.add_argument("--no-report", action="store_true", help="only run; write the report later with 'planlab report'")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if a report figure or table could not be drawn (by default it becomes a note)")
     p.set_defaults(handler=run)
 
 
@@ -37,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(outcome.results.summary))
     for line in fidelity_lines(outcome.results.summary, outcome.root):
         print(line)
-    if not args.no_report:
-        report = make_report(outcome.root)
-        print(f"report: {report.index}")
-    else:
+    if args.no_report:
         print(f"write the report with: planlab report {outcome.root}")
-    return 0
+        return 0
+    report = make_report(outcome.root)
+    print(f"report: {report.index}")
+    return failure_status(report, args.strict)
 
 
 def fidelity_lines(summary: "pd.DataFrame", root: Path) -> list[str]:
