@@ -20,7 +20,7 @@ Layout (every key but ``[[workflow]]`` and ``[[planner]]`` is optional)::
     data_scale = 1.0                    # edge and output bytes x data_scale
 
     [[planner]]
-    name = "uniform"                    # a registered planner
+    name = "uniform"                    # a registered or installed planner, file.py:Class or module:Class
     label = "uniform-large"             # default: name
     params = { profile = "large" }
 
@@ -45,7 +45,7 @@ from typing import Any, Mapping
 
 from planning.errors import ConfigError, PlanlabError
 from planning.loading import load_workflow
-from planning.planners import PLANNERS, get_planner
+from planning.planners import default_label, get_planner, planner_names, resolve_planner
 from planning.profiles import Catalog, load_catalog
 from planning.sla import SLA
 from planning.workflow import Workflow
@@ -166,6 +166,7 @@ class ExperimentConfig:
             files.append(Path(w.spec.rpartition(":")[0] if _is_python_spec(w.spec) else w.spec))
         if self.simulate.platform:
             files.append(Path(self.simulate.platform))
+        files.extend(Path(p.name.rpartition(":")[0]) for p in self.planners if _is_python_spec(p.name))
         return [f for f in files if f.is_file()]
 
 
@@ -213,7 +214,7 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
     seed = _typed(data, "seed", int, "seed", 0)
     execute = _execute(data.get("execute", {}))
     workflows = _workflows(data.get("workflow"), base, execute.scale)
-    planners = _planners(data.get("planner"))
+    planners = _planners(data.get("planner"), base)
     profile = _table(data, "profile")
     _check_keys(profile, _PROFILE_KEYS, "[profile]")
     simulate = _simulate(data.get("simulate", {}), base)
@@ -305,7 +306,12 @@ def _resolve_workflow_spec(spec: str, base: Path, where: str) -> str:
     return str(path)
 
 
-def _planners(raw: Any) -> tuple[PlannerSpec, ...]:
+def _planners(raw: Any, base: Path) -> tuple[PlannerSpec, ...]:
+    """The [[planner]] tables; each name goes through the planner registry's one resolver.
+
+    A ``path/file.py:Class`` name is resolved against the config's folder and kept
+    absolute, so the config and its planner move together (and the file is hashed).
+    """
     if not isinstance(raw, list) or not raw:
         raise ConfigError("the config lists no planner", 'add a [[planner]] table with name = "heft"')
     out: list[PlannerSpec] = []
@@ -315,17 +321,21 @@ def _planners(raw: Any) -> tuple[PlannerSpec, ...]:
             raise ConfigError(f"{where} is not a table", 'write [[planner]] then name = "..." on the next line')
         _check_keys(entry, _PLANNER_KEYS, f"[[planner]] #{i}")
         if "name" not in entry:
-            raise ConfigError(f"{where} has no name", f"set name to one of: {', '.join(sorted(PLANNERS))}")
+            raise ConfigError(f"{where} has no name", f"set name to one of: {', '.join(planner_names())}")
         name = _typed(entry, "name", str, f"{where}.name", "")
-        if name not in PLANNERS:
-            raise ConfigError(f"{where}.name: unknown planner {name!r}{_did_you_mean(name, PLANNERS)}",
-                              f"use one of: {', '.join(sorted(PLANNERS))}")
+        if _is_python_spec(name):
+            file_part, _, attr = name.rpartition(":")
+            name = f"{_resolve(file_part, base)}:{attr}"
+        try:
+            cls = resolve_planner(name)
+        except PlanlabError as exc:
+            raise ConfigError(f"{where}.name: {exc.what}", exc.fix) from None
         params = _typed(entry, "params", dict, f"{where}.params", {})
         try:
             get_planner(name, **params)
         except PlanlabError as exc:
             raise ConfigError(f"{where}.params: {exc.what}", exc.fix) from None
-        label = _typed(entry, "label", str, f"{where}.label", "") or name
+        label = _typed(entry, "label", str, f"{where}.label", "") or default_label(name, cls)
         out.append(PlannerSpec(label, name, dict(params)))
     _unique([p.label for p in out], "planner", "give planners of the same name distinct labels (label = \"...\")")
     return tuple(out)

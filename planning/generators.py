@@ -28,6 +28,7 @@ import numpy as np
 
 from planning import kernels
 from planning.errors import WorkflowError
+from planning.names import did_you_mean
 from planning.workflow import Ref, Task, Workflow, iter_refs
 
 GeneratorFn = Callable[..., Workflow]
@@ -109,7 +110,7 @@ def parse_generator_spec(spec: str) -> Workflow:
             raise WorkflowError(f"generator spec {spec!r}: {item!r} is not key=value",
                                 f"write gen:{name}:key=value,...; valid parameters: {_describe(valid)}")
         if key not in valid:
-            raise WorkflowError(f"generator {name!r} has no parameter {key!r}",
+            raise WorkflowError(f"generator {name!r} has no parameter {key!r}{did_you_mean(key, valid)}",
                                 f"valid parameters: {_describe(valid)}")
         if key in params:
             raise WorkflowError(f"generator spec {spec!r} sets {key!r} twice", "give each parameter once")
@@ -122,7 +123,7 @@ def _lookup(name: str) -> GeneratorFn:
     try:
         return GENERATORS[name]
     except KeyError:
-        raise WorkflowError(f"unknown generator {name!r}",
+        raise WorkflowError(f"unknown generator {name!r}{did_you_mean(name, GENERATORS)}",
                             f"known generators: {', '.join(sorted(GENERATORS))}") from None
 
 

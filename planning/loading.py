@@ -4,6 +4,8 @@
 
 ``gen:NAME[:k=v,...]``
     a registered generator (:func:`planning.generators.parse_generator_spec`);
+``gen:wfcommons:RECIPE[:k=v,...]``
+    a WfCommons recipe (:mod:`planning.wfcommons_source`, the optional ``wfcommons`` extra);
 ``path/to/file.py:name``
     an attribute of a Python file: a :class:`Workflow`, a ``TaskResult`` or a
     list/dict (any nesting) of them standing for the graph behind them, or a
@@ -32,6 +34,7 @@ from typing import Any
 from planning.dsl import TaskResult, build_workflow
 from planning.errors import WorkflowError
 from planning.generators import GENERATORS, parse_generator_spec
+from planning.wfcommons_source import is_wfcommons_spec, parse_wfcommons_spec
 from planning.wfformat import read_wfformat
 from planning.workflow import WORKFLOW_FORMAT, Workflow
 
@@ -52,6 +55,8 @@ def load_workflow(spec: str | Path) -> Workflow:
     if not isinstance(spec, str) or not spec.strip():
         raise WorkflowError(f"empty or invalid workflow spec {spec!r}", _SPEC_HELP)
     text = spec.strip()
+    if is_wfcommons_spec(text):
+        return parse_wfcommons_spec(text)
     if text.startswith("gen:"):
         return parse_generator_spec(text)
     file_part, sep, attr = text.rpartition(":")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planning.errors import SLAError
+from planning.names import did_you_mean
 
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
 
@@ -47,7 +48,7 @@ class SLA:
             value = float(m.group(1))
             if 0 < value <= 100:
                 return cls("quantile", value / 100.0)
-        raise SLAError(f"unknown SLA statistic {text!r}",
+        raise SLAError(f"unknown SLA statistic {text!r}{did_you_mean(t, ('mean', 'median', 'avg', 'p50', 'p90', 'p95', 'p99'))}",
                        "use 'mean', 'avg', 'median' or a percentile 'p1'...'p99.9'")
 
     @property
