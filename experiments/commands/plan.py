@@ -96,7 +96,14 @@ def make_plan(args: argparse.Namespace, *, scale: float = 1.0,
         params["profile"] = args.profile
     planner = get_planner(args.planner, **params)
     model = fit_cost_model(args.history, workflow)
-    return workflow, planner.plan(workflow, catalog, model, sla), model, sla
+    plan = planner.plan(workflow, catalog, model, sla)
+    if catalog.name == "local":    # planlab's executor runs a local plan on this machine: say if it is too big
+        from simulator.platform import local_cores
+
+        note = plan.capacity_note(float(local_cores()))
+        if note is not None:
+            plan.notes.append(note)
+    return workflow, plan, model, sla
 
 
 def add_protocol_argument(p: argparse.ArgumentParser) -> None:
