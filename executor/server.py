@@ -53,6 +53,7 @@ from planning.errors import ExecutionError
 __all__ = [
     "EmbeddedRedis",
     "RedisEndpoint",
+    "check_url_security",
     "connect",
     "find_server_binary",
     "redacted_url",
@@ -120,6 +121,33 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_url_security(url: str, *, insecure: bool = False) -> None:
+    """Refuse a server on another host without a password (``insecure=True`` overrides).
+
+    Whoever can write to the coordination server can stop or corrupt runs (payloads
+    are authenticated, so not run code): a password-less server must be private to
+    this host - a unix socket or a loopback address.
+    """
+    if insecure or "://" not in url:
+        return
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("redis", "rediss"):
+        return  # a unix socket is local; an unknown scheme is connect()'s to report
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        password = parts.password
+    except ValueError:
+        return  # malformed: connect() reports it with the fix
+    if password or _is_loopback(host) or not host:
+        return
+    raise ExecutionError(
+        f"refusing the Redis server at {redacted_url(url)}: it is on another host and the URL has no password",
+        "protect the server with a password (redis://:PASSWORD@HOST:PORT/DB, or rediss:// for TLS), "
+        "or pass --insecure (insecure=True) if the network is trusted",
+    )
 
 
 def _resp(*args: str) -> bytes:
