@@ -98,6 +98,7 @@ class Run:
         self.kills: dict[str, int] = {}
         self.pending_starts: dict[str, tuple[int, float]] = {}   # re-run starts not claimed yet
         self.deaths_after_results: list[str] = []
+        self.deaths: list[str] = []
         self.finishing = False
         self.aborted = False
 
@@ -216,7 +217,7 @@ class Run:
                 "settings": asdict(self.s), "prepare_s": prepare_s, "planner": getattr(self.plan, "planner", ""),
                 "planned_makespan_s": float(getattr(self.plan, "makespan_s", float("nan"))),
                 "dynamic": self.protocol.dynamic, "started_workers": int(self.r.hlen(self.k.claims)),
-                "restarts": sum(self.generation.values()), "task_kills": dict(self.kills),
+                "restarts": sum(self.generation.values()), "task_kills": dict(self.kills), "deaths": self.deaths,
                 "deaths_after_results": self.deaths_after_results}
         trace = build_trace(self.workflow, self.protocol, self.plan.catalog, raw, t0, makespan, meta, seen,
                             decode=lambda blob: decode_batch(self.sealer, blob))
@@ -327,6 +328,7 @@ class Run:
             return
         task = task or self._unfinished_task(worker)
         self.kills[task] = self.kills.get(task, 0) + 1
+        self.deaths.append(f"{worker} (task {task}): {how}")
         if self.kills[task] > self.s.max_task_kills:
             self._fail_death(worker, task, how)
         self._restart(worker)
