@@ -248,6 +248,7 @@ class _LogicalWorker:
         self.live = self.claimed = False
         self.replaying = self.recovering = bool(msg.get("restart"))   # a re-run after a death
         self.checked: set[str] = set()
+        self._done_cache: set[str] | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -265,11 +266,9 @@ class _LogicalWorker:
                 task_id = self.p.next_task(self.state)
                 if task_id is None:
                     break
-                if self.replaying:
-                    if done_numbers(self.wire, self.k.done, [task_id])[task_id] is not None:
-                        self._replay_done(task_id)
-                        continue
-                    self.replaying = False   # done tasks are a prefix of the worker's path
+                if self.replaying and self._committed(task_id):
+                    self._replay_done(task_id)
+                    continue
                 waited_from = time.time()
                 while not self.state.is_ready(task_id):
                     if self.recovering and task_id not in self.checked:
@@ -284,6 +283,20 @@ class _LogicalWorker:
             if self.wire.pending:  # a pop sent with the last completion, never read: its reply is unwanted
                 self.wire.reset()
             self._finish(status)
+
+    def _committed(self, task_id: str) -> bool:
+        """Whether the dead predecessor committed ``task_id`` (a static worker asks once for its whole sequence).
+
+        Not only a prefix of the path: a task without any effect outside this worker
+        (nothing stored, nobody invoked) is never committed, so it simply runs again.
+        """
+        if self._done_cache is None:
+            tasks = [task_id] if self.p.dynamic else self.p.sequence.get(self.worker, [task_id])
+            found = done_numbers(self.wire, self.k.done, tasks)
+            if self.p.dynamic:
+                return found[task_id] is not None
+            self._done_cache = {t for t, n in found.items() if n is not None}
+        return task_id in self._done_cache
 
     def _check_parents_done(self, task_id: str) -> None:
         """A re-run worker: the notification for ``task_id`` may have gone with the dead process."""
@@ -366,8 +379,11 @@ class _LogicalWorker:
             decided = self.p.handle_downstream(task_id, self.worker, children)
             self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data)
         batch = self._due_batch()  # rows of earlier tasks ride in this round trip
+        # A completion with no effect outside this worker (nothing stored, nobody invoked, no counter,
+        # no event) needs no round trip: were the worker to die, its re-run would simply run the task again.
+        commit = bool(ops or multi or event or batch)
         cmds = [self.ctx.scripts.commit(self.k, task_id, self.worker, self.ctx.holder, self.ttl_ms, event, batch,
-                                        multi, ops)]
+                                        multi, ops)] if commit else []
         if decided is not None:
             self.p.after_downstream(self.state, decided)
             if not self.p.dynamic:
@@ -378,7 +394,7 @@ class _LogicalWorker:
         if wait_next:
             cmds += self._wait_commands()
         self.wire.send(cmds)
-        (reply,) = self.wire.read(1)
+        reply = self.wire.read(1)[0] if commit else [1]
         if reply[0] != 1:   # another process holds this logical worker now (this one was given up for dead)
             self.claimed = False
             raise _Abort()
