@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from executor import ExecutorSettings, execute
+from executor.server import check_url_security
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, make_plan
 from planning.history import concat_histories, load_history, save_history
@@ -35,6 +36,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-limits", action="store_true", help="do not enforce CPU/memory limits")
     p.add_argument("--keep-keys", action="store_true", help="leave the run's keys on the server (debugging)")
     p.add_argument("--timeout", type=float, default=0.0, help="fail the run after this many seconds (0: none)")
+    p.add_argument("--task-timeout", type=float, default=0.0,
+                   help="kill a task's worker after this many seconds (0: 10x its planned time, at least 60 s)")
+    p.add_argument("--max-task-kills", type=int, default=ExecutorSettings.max_task_kills,
+                   help="re-run a dead worker's tasks until one task killed its worker more than this often")
+    p.add_argument("--retry-on", action="append", default=[], metavar="EXCEPTION",
+                   help="retry a task raising this exception class (transient errors; repeatable)")
+    p.add_argument("--insecure", action="store_true",
+                   help="accept a --redis-url on another host without a password (trusted networks only)")
     p.add_argument("--history-out", help="append this run's metrics to a Parquet history file")
     p.add_argument("--trace-out", help="save the run's Trace (Parquet + JSON) in this directory")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -52,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     workflow, plan, _, sla = make_plan(args)
     settings = ExecutorSettings(scale=args.scale, bytes_scale=args.bytes_scale,
                                 max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
-                                limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout)
-    result = execute(workflow, plan, redis_url=args.redis_url, settings=settings)
+                                limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
+                                task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
+                                retry_on=tuple(args.retry_on))
+    if args.redis_url:
+        check_url_security(args.redis_url, insecure=args.insecure)
+    result = execute(workflow, plan, redis_url=args.redis_url, settings=settings, insecure=args.insecure)
     trace = result.trace
     if args.history_out:
         history = result.history(workflow)
