@@ -158,7 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on: KeyboardInterrupt, with cleanup
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:   # a usage error (its line is written) or --help
+            return exc.code if isinstance(exc.code, int) else 2
         if not getattr(args, "handler", None):
             parser.print_help()
             return 2
