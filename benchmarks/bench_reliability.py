@@ -388,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.kills, args.pairs, args.soak, args.fuzz = 5, 1, 5, 100
     rng = random.Random(args.seed)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # a background shell starts us with SIGINT ignored
     load_start = Path("/proc/loadavg").read_text().strip()
     t0 = time.perf_counter()
     parts: dict[str, Any] = {}

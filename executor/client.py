@@ -1,47 +1,33 @@
-"""The client: submit a workflow with its plan, wait for the sinks, return results and the Trace.
+"""The client: an :class:`Executor` (server, local launcher, deployment secret) and its runs.
 
-Submitting costs one pipelined round trip: the run's liveness key, the worker
-protocol over the code-less workflow (stored once, fetched once per worker
-process), the counters of tasks with several parents, large constants (once, by
-content hash), the sub-DAGs too large to travel inline, and the initial
-invocations (:meth:`WorkerProtocol.initial_invocations`) - start invocations to
-the launch queue with their sub-DAG inline when small, notifications to inboxes.
-
-Waiting is a blocking pop on the run's event list, never a polling loop: sinks
-done, logical workers done, a task's final error, a worker's death all arrive
-there.  The pop's timeout (at most a second) only wakes the watchdog that checks
-the leases of running workers, the local launcher, re-run starts nobody took and
-the run timeout.  A dead worker is started again (:mod:`executor.recovery`)
-until one task has killed its worker more than ``max_task_kills`` times.
-
-After the run every key but the metrics list is removed (``keep_keys`` keeps
-them; every key expires anyway); a failed or interrupted run first has its
-processes killed by their launchers.  A lost server is one clear error.
+An executor owns a Redis endpoint (an embedded server by default), a local
+launcher process kept across runs (warm worker processes survive between runs)
+and the deployment secret every payload is sealed with (:mod:`executor.auth`).
+Each :meth:`Executor.run` is one :class:`executor.run.Run`: submission in one
+round trip, a blocking wait on the run's events, re-runs of dead workers, and
+cleanup (see that module).  A server on another host without a password is
+refused unless ``insecure=True``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import math
 import multiprocessing
-import os
 import threading
-import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import redis
 
-from executor import codec, keys
+from executor import keys
 from executor.auth import RunSealer, deployment_secret
 from executor.launcher import new_launcher_id, run_launcher
 from executor.limits import cleanup_stale_cgroups, probe_limits
 from executor.messages import control_sealer, encode_control
 from executor.run import Run, task_timeouts, thread_share  # noqa: F401 - re-exported
-from executor.server import RedisEndpoint, check_url_security, redacted_url
+from executor.server import RedisEndpoint, check_url_security
 from executor.settings import ExecutorSettings
 from executor.tracing import limits_summary
 from planning.errors import ExecutionError, PlanError

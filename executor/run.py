@@ -31,6 +31,7 @@ from executor.auth import RunSealer
 from executor.messages import decode_batch, decode_error, encode_note, encode_start, output_label
 from executor.recovery import done_numbers
 from executor.server import redacted_url
+from executor.settings import ExecutorSettings
 from executor.tracing import build_trace
 from executor.wire import Wire
 from executor.worker import RunSpec

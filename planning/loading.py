@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
-import json
 import re
 import sys
 from pathlib import Path

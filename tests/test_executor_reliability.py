@@ -273,7 +273,8 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(delay_s: float) -> None:
     entry = "from experiments.cli import main; raise SystemExit(main())"   # what the planlab script runs
     proc = subprocess.Popen([sys.executable, "-c", entry, "execute", "gen:chain:length=30,units=3000000",
                              "--planner", "uniform", "--profile", "small"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     time.sleep(delay_s)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -292,3 +293,27 @@ def test_every_key_of_failed_and_interrupted_runs_carries_a_ttl(ex: Executor) ->
     timer.join()
     assert _keys_without_ttl(ex.client) == []
     assert ex.client.ttl("pl:{kept-run}:metrics") > 0
+
+
+def test_a_dynamic_plans_worker_killed_mid_run_is_rerun(ex: Executor, tmp_path: Path) -> None:
+    from executor.plans import dynamic_plan
+
+    die_once = _dies_first_time(tmp_path / "dyn")
+    a, b, c = source.named("a")(1), source.named("b")(2), source.named("c")(5)
+    wf = build_workflow(join.named("j")(a, die_once.named("m")(b), c), name="dynamic-kill")
+    result = ex.run(wf, dynamic_plan(wf, "small"))
+    assert result.results == {"j": 26} and result.meta["task_kills"] == {"m": 1}
+    assert sorted(result.trace.tasks["task_id"]) == sorted(wf.task_ids)
+    assert _leftover_run_keys(ex.client) == []
+
+
+def test_a_rerun_reuses_stored_outputs_and_reruns_only_uncommitted_tasks(ex: Executor, tmp_path: Path) -> None:
+    """wb runs b (nothing leaves the worker: never committed), m (committed: j on wa needs it), then d dies once."""
+    die_once = _dies_first_time(tmp_path / "d")
+    a, b, c = source.named("a")(1), source.named("b")(2), source.named("c")(5)
+    m = join.named("m")(b)
+    wf = build_workflow([join.named("j")(a, m, c), die_once.named("d")(m)], name="rerun")
+    plan = assigned_plan(wf, {"a": "wa", "j": "wa", "b": "wb", "m": "wb", "d": "wb", "c": "wc"}, "small")
+    result = ex.run(wf, plan)
+    assert result.results == {"j": 8, "d": 20} and result.meta["task_kills"] == {"d": 1}
+    assert _leftover_run_keys(ex.client) == []
