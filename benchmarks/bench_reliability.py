@@ -128,7 +128,7 @@ def bench_kills(n: int, rng: random.Random) -> dict[str, Any]:
             during_start = i % 5 == 0
             if during_start:   # let the warm processes go, so the run forks new ones
                 time.sleep(settings.keep_alive_s + 0.3)
-            delay = rng.uniform(0.0, 0.9)
+            delay = rng.uniform(0.0, 0.6)   # within the run (~1 s), so every trial kills a process
             stop, killed = threading.Event(), []
             killer = threading.Thread(target=_killer, args=(ex._launcher.pid, during_start, delay, stop, killed))
             killer.start()

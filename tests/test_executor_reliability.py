@@ -317,3 +317,22 @@ def test_a_rerun_reuses_stored_outputs_and_reruns_only_uncommitted_tasks(ex: Exe
     result = ex.run(wf, plan)
     assert result.results == {"j": 8, "d": 20} and result.meta["task_kills"] == {"d": 1}
     assert _leftover_run_keys(ex.client) == []
+
+
+@pytest.mark.parametrize("field, value", [
+    ("max_processes", 10**6), ("max_processes", 0), ("task_timeout_s", float("nan")), ("task_timeout_s", -1.0),
+    ("key_ttl_s", 1.0), ("heartbeat_timeout_s", 0.0), ("max_task_kills", -1), ("retry_on", ("not a name",)),
+    ("retries", True), ("scale", float("inf")), ("run_timeout_s", 1e300),
+])
+def test_settings_refuse_absurd_values_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ExecutionError, match=field):
+        ExecutorSettings(**{field: value})
+
+
+def test_retry_on_names_classes_by_bare_or_qualified_name() -> None:
+    from executor.retrying import is_transient
+
+    assert is_transient(ConnectionResetError(), ("ConnectionError",))          # a base class counts
+    assert is_transient(TimeoutError(), ("builtins.TimeoutError",))
+    assert is_transient(TransientError(), ())
+    assert not is_transient(ValueError(), ("ConnectionError",))
