@@ -336,3 +336,28 @@ def test_retry_on_names_classes_by_bare_or_qualified_name() -> None:
     assert is_transient(TimeoutError(), ("builtins.TimeoutError",))
     assert is_transient(TransientError(), ())
     assert not is_transient(ValueError(), ("ConnectionError",))
+
+
+def test_the_commit_script_applies_a_completion_once_and_only_for_the_holder() -> None:
+    """Exactly-once at the server: a second commit of a task, or one by a process that lost its claim, changes nothing."""
+    from executor import keys
+    from executor.scripts import DUPLICATE, FENCED, Scripts
+    from executor.wire import Wire
+
+    with EmbeddedRedis() as server:
+        client = server.client()
+        scripts, wire, k = Scripts(client), Wire(client), keys.RunKeys("r1")
+        client.hset(k.deps, mapping={"child": 2})
+        client.expire(k.deps, 60)
+        assert wire.call([scripts.claim(k, "w", 0, "L:1:h", 1000, 60_000)]) == [0]    # the run is not live
+        client.set(k.live, "1", ex=60)
+        assert wire.call([scripts.claim(k, "w", 0, "L:1:h", 1000, 60_000)]) == [1]
+        assert wire.call([scripts.claim(k, "w", 0, "L:2:h", 1000, 60_000)]) == [-1]   # a duplicate start
+        ops = ["S", k.out("t"), b"value", "P", k.inbox("other"), b"note"]
+        assert wire.call([scripts.commit(k, "t", "w", "L:2:h", 60_000, "", b"", ["child"], ops)]) == [[FENCED]]
+        assert wire.call([scripts.commit(k, "t", "w", "L:1:h", 60_000, "", b"", ["child"], ops)]) == [[1]]
+        assert wire.call([scripts.commit(k, "t", "w", "L:1:h", 60_000, "", b"", ["child"], ops)]) == [[DUPLICATE]]
+        assert client.hget(k.deps, "child") == b"1" and client.llen(k.inbox("other")) == 1
+        assert wire.call([scripts.commit(k, "u", "w", "L:1:h", 60_000, "s|u", b"", ["child"], [])]) == [[1, b"child"]]
+        assert not client.exists(k.deps) and client.hgetall(k.done) == {b"t": b"1", b"u": b"2"}
+        assert all(client.ttl(key) > 0 for key in client.scan_iter(match="pl:*"))
