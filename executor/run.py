@@ -61,16 +61,28 @@ def thread_share(plan: Any, host_cpus: int | None = None) -> float:
 
 
 def task_timeouts(workflow: Workflow, plan, settings: ExecutorSettings) -> dict[str, float]:
-    """Each task's timeout: ``task_timeout_s``, or ``max(min, factor x planned execution time)`` (0: none).
+    """Each task's timeout in seconds (a task absent from the result has none).
 
-    Replay tasks burn ``scale`` times their runtime, so their estimate is scaled too.
+    Most specific first: the plan's per-task annotation ``plan.annotations["timeout_s"]``
+    (a planner's or the user's), then ``settings.task_timeout_s`` for every task, then
+    ``max(task_timeout_min_s, task_timeout_factor x the planned execution time)`` -
+    replay tasks burn ``scale`` times their runtime, so their estimate is scaled too.
     """
-    if settings.task_timeout_s > 0:
-        return {t: float(settings.task_timeout_s) for t in workflow.task_ids}
+    annotated = dict((getattr(plan, "annotations", None) or {}).get("timeout_s") or {})
+    for task_id, value in annotated.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 366 * 86400:
+            raise ExecutionError(f"the plan's timeout_s annotation of task {task_id!r} is {value!r}",
+                                 "annotate a number of seconds > 0 (at most a year)")
     tasks = plan.tasks
     planned = (tasks["exec_end_s"] - tasks["exec_start_s"]).to_dict() if len(tasks) else {}
     out = {}
     for t in workflow.tasks:
+        if t.id in annotated:
+            out[t.id] = float(annotated[t.id])
+            continue
+        if settings.task_timeout_s > 0:
+            out[t.id] = float(settings.task_timeout_s)
+            continue
         estimate = float(planned.get(t.id, 0.0))
         if not math.isfinite(estimate) or estimate < 0:
             estimate = 0.0

@@ -100,9 +100,10 @@ class ExecutorSettings:
         worker more than this many times the run fails, naming the task and the cause.
     ``task_timeout_s`` / ``task_timeout_factor`` / ``task_timeout_min_s``
         A task running longer than its timeout has its worker killed (and counts as a kill
-        of that task).  ``task_timeout_s > 0`` gives every task that timeout; 0 (default)
-        derives each task's from the plan: ``max(task_timeout_min_s, factor x the task's
-        planned execution time)`` (replay tasks: times ``scale``).
+        of that task).  A plan's per-task ``annotations["timeout_s"]`` come first; then
+        ``task_timeout_s > 0`` gives every task that timeout; 0 (default) derives each
+        task's from the plan: ``max(task_timeout_min_s, factor x the task's planned
+        execution time)`` (replay tasks: times ``scale``).
     ``heartbeat_timeout_s``
         A worker process whose heartbeat thread has not beaten for this long (stopped,
         frozen) is killed by its launcher and counted as dead.

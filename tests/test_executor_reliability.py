@@ -149,6 +149,11 @@ def test_default_task_timeouts_come_from_the_plan() -> None:
     planned = (plan.tasks["exec_end_s"] - plan.tasks["exec_start_s"]).to_dict()
     assert derived == {t: max(5.0, 10.0 * planned[t]) for t in wf.task_ids}
     assert set(task_timeouts(wf, plan, ExecutorSettings(task_timeout_s=7.0)).values()) == {7.0}
+    plan.annotations["timeout_s"] = {"m": 2.5}            # a plan may set a task's own timeout
+    assert task_timeouts(wf, plan, ExecutorSettings(task_timeout_s=7.0))["m"] == 2.5
+    plan.annotations["timeout_s"] = {"m": float("nan")}
+    with pytest.raises(ExecutionError, match="timeout_s annotation of task 'm'"):
+        task_timeouts(wf, plan, ExecutorSettings())
 
 
 @task
