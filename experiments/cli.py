@@ -24,8 +24,9 @@ def _interrupted_while_importing(signum: int, frame: object) -> None:
     os._exit(130)
 
 
-if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_while_importing)
+_RUN_AS_COMMAND = __name__ == "__main__" or os.path.basename((sys.argv or [""])[0]) == "planlab"
+if _RUN_AS_COMMAND and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_importing)   # only for the command, never for an importer
 
 import argparse  # noqa: E402 - after the handler above, so Ctrl-C during the imports is clean
 import importlib  # noqa: E402
