@@ -16,7 +16,7 @@ import numpy as np
 from planning.errors import SLAError
 from planning.names import did_you_mean
 
-_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$", re.ASCII)  # ASCII digits only: "p٩٥" is not p95
 
 
 @dataclass(frozen=True, order=True)

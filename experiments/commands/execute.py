@@ -42,6 +42,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-limits", action="store_true", help="do not enforce CPU/memory limits")
     p.add_argument("--keep-keys", action="store_true", help="leave the run's keys on the server (debugging)")
     p.add_argument("--timeout", type=float, default=0.0, help="fail the run after this many seconds (0: none)")
+    p.add_argument("--task-timeout", type=float, default=0.0,
+                   help="kill a task's worker after this many seconds (0: 10x its planned time, at least 60 s)")
+    p.add_argument("--max-task-kills", type=int, default=ExecutorSettings.max_task_kills,
+                   help="re-run a dead worker's tasks until one task killed its worker more than this often")
+    p.add_argument("--retry-on", action="append", default=[], metavar="EXCEPTION",
+                   help="retry a task raising this exception class (transient errors; repeatable)")
+    p.add_argument("--insecure", action="store_true",
+                   help="accept a --redis-url on another host without a password (trusted networks only)")
     p.add_argument("--history-out", help="append this run's metrics to a Parquet history file")
     p.add_argument("--trace-out", help="save the run's Trace (Parquet + JSON) in this directory")
     p.add_argument("--save-run", help="save everything calibration needs (plan, trace, settings...) in this new folder")
@@ -66,9 +74,11 @@ def run(args: argparse.Namespace) -> int:
     workflow, plan, model, sla = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
     settings = ExecutorSettings(scale=1.0, bytes_scale=1.0,
                                 max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
-                                limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout)
+                                limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
+                                task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
+                                retry_on=tuple(args.retry_on))
     protocol = make_protocol(args, workflow, plan)
-    with Executor(args.redis_url, settings) as ex:
+    with Executor(args.redis_url, settings, insecure=args.insecure) as ex:
         result, host = measured_run(lambda: ex.run(workflow, plan, protocol=protocol))
     trace = result.trace
     if args.save_run:
