@@ -28,3 +28,22 @@ def test_a_chain_on_one_worker_holds_one_quota():
     plan = get_planner("uniform", profile="small").plan(workflow, load_catalog("local"), FREE, "mean")
     assert plan.peak_cpus == 0.5
     assert plan.capacity_note(2.0) is None
+
+
+def test_planlab_plan_warns_when_a_local_plan_is_bigger_than_this_machine(capsys):
+    import json
+
+    from experiments.cli import main
+    from simulator.platform import local_cores
+
+    assert main(["plan", "gen:fork_join:width=16", "--planner", "uniform", "--profile", "large", "--catalog", "local",
+                 "--sla", "mean", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["peak_cpus"] == 32.0
+    if local_cores() < 32:
+        assert any("the plan holds up to 32 CPUs at once" in note for note in info["notes"])
+    # a serverless catalog runs on someone else's machines: no warning about this one
+    assert main(["plan", "gen:fork_join:width=16", "--planner", "uniform", "--profile", "lambda-3008", "--catalog",
+                 "lambda", "--sla", "mean", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert not any("CPUs at once" in note for note in info["notes"])
