@@ -22,7 +22,11 @@ observation's group (by default its application) and predicts it.
 
 from __future__ import annotations
 
+import gzip
 import math
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -33,6 +37,7 @@ from scipy.optimize import linprog, minimize
 
 from planning.errors import ConfigError, PlanlabError
 from planning.workflow import Workflow
+from simulator.calibration_baselines import Features
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
@@ -88,25 +93,73 @@ class Observation:
         from planning.planners import get_planner
         from planning.planners.recorded import recorded_makespan
         from planning.profiles import load_catalog
-        from planning.wfformat import read_wfformat
 
         if isinstance(source, Workflow):
             workflow, name = source, str(source.metadata.get("source_file") or source.name)
         else:
-            path = Path(source)
-            if not path.exists():
-                raise ConfigError(f"execution file {str(path)!r} does not exist", "give WfFormat JSON files")
-            workflow, name = read_wfformat(path), str(path)
+            workflow, name = read_execution(source), str(source)
         cost_model = cost_model or CostModel()
         plan = get_planner(planner).plan(workflow, load_catalog(catalog), cost_model, sla)
-        stem = Path(name).stem
+        stem = execution_name(name)
         return cls(stem, workflow, plan, recorded_makespan(workflow), None, application_of(stem),
                    str(workflow.metadata.get("workflow_system") or ""), cost_model)
 
 
+    def features(self) -> Features:
+        """What the analytic baselines (:mod:`simulator.calibration_baselines`) know about this run."""
+        from planning.planners.recorded import staged_bytes
+
+        wf = self.workflow
+        stage_in, stage_out = staged_bytes(wf)
+        staged = float(stage_in.sum() + stage_out.sum() + wf.topology().edge_bytes.sum())
+        return Features(self.simulate(Platform.zero()), float(wf.critical_path()[0]), wf.depth, len(wf), staged / 1e9)
+
+
+def read_execution(source: str | Path) -> Workflow:
+    """A WfFormat execution file, plain (``.json``) or gzip-compressed (``.json.gz``, as WfInstances ships them)."""
+    from planning.wfformat import read_wfformat
+
+    path = Path(source)
+    if not path.exists():
+        raise ConfigError(f"execution file {str(path)!r} does not exist", "give WfFormat JSON files (.json or .json.gz)")
+    if path.suffix != ".gz":
+        return read_wfformat(path)
+    with tempfile.TemporaryDirectory(prefix="planlab-execution-") as tmp:
+        plain = Path(tmp) / path.name[:-3]
+        try:
+            with gzip.open(path, "rb") as packed, open(plain, "wb") as out:
+                shutil.copyfileobj(packed, out)
+        except (OSError, EOFError) as exc:
+            raise ConfigError(f"{path}: not a readable gzip file ({exc})", "give .json.gz files written by gzip") from None
+        workflow = read_wfformat(plain)
+    workflow.metadata["source_file"] = str(path)
+    return workflow
+
+
+def execution_name(path: str | Path) -> str:
+    """A file's execution name: its name without ``.json`` / ``.json.gz``."""
+    name = Path(path).name
+    for suffix in (".gz", ".json"):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    return name
+
+
 def application_of(name: str) -> str:
     """The application of an execution named like WfInstances files: ``srasearch-chameleon-10a-001`` -> ``srasearch``."""
-    return Path(name).stem.split("-")[0].lower()
+    return execution_name(name).split("-")[0].lower()
+
+
+def size_of(name: str) -> str:
+    """The problem size of a WfInstances execution: its name without the application, the site and the run number.
+
+    ``srasearch-chameleon-10a-003`` -> ``10a``; ``epigenomics-chameleon-hep-1seq-50k-001`` ->
+    ``hep-1seq-50k``; ``helloworld-chain-5-chameleon`` -> ``chain-5``.  Executions of one size
+    are repeats of one configuration (their spread is the noise floor).
+    """
+    parts = execution_name(name).split("-")[1:]
+    if parts and re.fullmatch(r"\d{3}", parts[-1]):
+        parts = parts[:-1]
+    return "-".join(p for p in parts if p.lower() != "chameleon").lower() or execution_name(name).lower()
 
 
 @dataclass

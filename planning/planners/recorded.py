@@ -147,6 +147,21 @@ class Recorded(Planner):
         return plan
 
 
+def staged_bytes(workflow: Workflow) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes a workflow system stages around each task (topological order): (in before it, out after it).
+
+    In: the task's external inputs (files no task writes, ``meta["external_input_bytes"]``
+    as :func:`planning.wfformat.read_wfformat` records them), once per task that reads them
+    (each job gets its own copy).  Out: everything the task writes (its ``output_bytes``:
+    final outputs and intermediate files alike), at least its largest out-edge.
+    """
+    topology = workflow.topology()
+    tasks = [workflow.task(t) for t in topology.ids]
+    stage_in = np.array([float(t.meta.get("external_input_bytes") or 0.0) for t in tasks])
+    written = np.array([float(t.output_bytes or 0.0) for t in tasks])
+    return stage_in, np.maximum(written, topology.out_bytes)
+
+
 def recorded_makespan(workflow: Workflow) -> float:
     """The execution's recorded makespan (seconds); raises when the file has none."""
     value: Any = workflow.metadata.get("recorded_makespan_s")
