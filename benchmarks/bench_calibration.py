@@ -24,6 +24,7 @@ every application with at least two sizes, and no application worse than its bes
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -37,9 +38,10 @@ import numpy as np
 import pandas as pd
 
 from experiments.provenance import git_revision
-from simulator import calibrate
+from simulator import Platform, calibrate
 from simulator.calibration import Observation, size_of
 from simulator.calibration_baselines import BASELINES, fit_baselines
+from simulator.calibration_prior import learn_prior
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "benchmarks" / "data" / "wfinstances-corpus"
@@ -55,21 +57,29 @@ def loadavg() -> list[float]:
         return []
 
 
-def load_corpus(apps: set[str] | None) -> list[Observation]:
+def load_corpus() -> list[Observation]:
     files = sorted(CORPUS.glob("*.json.gz"))
     if not files:
         raise SystemExit(f"no executions in {CORPUS}")
-    observations = []
-    for path in files:
-        name = path.name
-        if apps and name.split("-")[0] not in apps:
-            continue
-        observations.append(Observation.from_execution(path))
-    return observations
+    return [Observation.from_execution(path) for path in files]
 
 
-def leave_one_size_out(observations: list[Observation], max_evaluations: int | None) -> tuple[pd.DataFrame, list[dict]]:
-    """One row per held-out execution (simulator and baselines), one record per fit."""
+def prior_without(observations: list[Observation], app: str) -> Platform | None:
+    """The cross-application prior for ``app``'s workflow system, learned WITHOUT ``app`` (no leak of held-out sizes)."""
+    system = next(o.system for o in observations if o.group == app)
+    others = [o for o in observations if o.group != app and o.system == system]
+    if not others:
+        return None
+    terms = learn_prior(others)[system]
+    return Platform.zero().with_(**terms)
+
+
+def leave_one_size_out(observations: list[Observation], max_evaluations: int | None,
+                       use_prior: bool, apps: set[str] | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per held-out execution (simulator and baselines), one record per fit.
+
+    ``use_prior``: calibrate from a prior learned on the corpus's *other* applications
+    (the shipped prior saw every application, so using it here would leak the held-out sizes)."""
     by_app: dict[str, list[Observation]] = defaultdict(list)
     for o in observations:
         by_app[o.group].append(o)
@@ -77,18 +87,22 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
     rows, fits = [], []
     for app, members in sorted(by_app.items()):
         sizes = sorted({size_of(o.name) for o in members})
-        if len(sizes) < 2:
+        if len(sizes) < 2 or (apps and app not in apps):
             continue
+        prior = prior_without(observations, app) if use_prior else None
         for size in sizes:
             train = [o for o in members if size_of(o.name) != size]
             test = [o for o in members if size_of(o.name) == size]
-            t0 = time.perf_counter()
-            result = calibrate(train, held_out=False, max_evaluations=max_evaluations)
-            seconds = time.perf_counter() - t0
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = calibrate(train, held_out=False, max_evaluations=max_evaluations,
+                               **({"prior": prior} if use_prior else {}))
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             baselines = fit_baselines([features[o.name] for o in train], [o.real_makespan_s for o in train])
             fits.append({"application": app, "held_out_size": size, "train": len(train), "seconds": seconds,
-                         "kept": list(getattr(result, "kept", result.fitted)),
-                         "platform": {k: getattr(result.platform, k) for k in result.fitted}})
+                         "cpu_seconds": cpu, "kept": list(getattr(result, "kept", result.fitted)),
+                         "platform": {k: getattr(result.platform, k) for k in result.fitted},
+                         "families": {f: {k: getattr(p, k) for k in result.fitted}
+                                      for f, p in getattr(result, "families", {}).items()}})
             for o in test:
                 real = o.real_makespan_s
                 row = {"application": app, "system": o.system, "size": size, "name": o.name, "tasks": len(o.workflow),
@@ -142,6 +156,7 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict]) -> dic
         app_fits = [x for x in fits if x["application"] == app]
         entry["fit_seconds_median"] = float(np.median([x["seconds"] for x in app_fits]))
         entry["fit_seconds_max"] = float(np.max([x["seconds"] for x in app_fits]))
+        entry["fit_cpu_seconds_median"] = float(np.median([x.get("cpu_seconds", np.nan) for x in app_fits]))
         kept: dict[str, int] = defaultdict(int)
         for x in app_fits:
             for k in x["kept"]:
@@ -171,23 +186,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", help="comma-separated applications (default: all); a subset is not recorded")
     parser.add_argument("--max-evaluations", type=int, help="simulations per fit (default: calibrate's own)")
+    parser.add_argument("--no-prior", action="store_true", help="calibrate without the cross-application prior "
+                        "(also what code before the prior did)")
     parser.add_argument("--label", default="current", help="name of this measurement in the results file")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args(argv)
     apps = set(args.apps.split(",")) if args.apps else None
     load_before = loadavg()
     t0 = time.perf_counter()
-    observations = load_corpus(apps)
+    observations = load_corpus()
     load_s = time.perf_counter() - t0
     print(f"{len(observations)} executions loaded in {load_s:.1f} s; load {load_before}", flush=True)
-    table, fits = leave_one_size_out(observations, args.max_evaluations)
-    floor = noise_floor(observations)
+    use_prior = not args.no_prior and "prior" in inspect.signature(calibrate).parameters
+    table, fits = leave_one_size_out(observations, args.max_evaluations, use_prior, apps)
+    floor = noise_floor([o for o in observations if not apps or o.group in apps])
     summary = summarise(table, floor, fits)
     revision = git_revision()
     measurement = {
         "label": args.label, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": revision["revision"], "git_dirty": revision["dirty"], "loadavg_before": load_before,
-        "loadavg_after": loadavg(), "max_evaluations": args.max_evaluations, "executions": len(observations),
+        "loadavg_after": loadavg(), "max_evaluations": args.max_evaluations, "prior": use_prior, "executions": len(observations),
         "load_seconds": load_s, "total_seconds": time.perf_counter() - t0,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         **summary, "fits": fits, "runs": table.to_dict(orient="records"),
