@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     apps = set(args.apps.split(",")) if args.apps else None
     load_before = loadavg()
+    revision = git_revision()          # the code measured: the checkout as it is when the run starts
     t0 = time.perf_counter()
     observations = load_corpus()
     load_s = time.perf_counter() - t0
@@ -201,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     table, fits = leave_one_size_out(observations, args.max_evaluations, use_prior, apps)
     floor = noise_floor([o for o in observations if not apps or o.group in apps])
     summary = summarise(table, floor, fits)
-    revision = git_revision()
     measurement = {
         "label": args.label, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": revision["revision"], "git_dirty": revision["dirty"], "loadavg_before": load_before,

@@ -32,8 +32,10 @@ from scipy.optimize import linprog, minimize
 
 from simulator.platform import Platform
 
-#: Finite-difference step per term (large enough to move a makespan measurably, small next to fitted values).
-STEP = {"workflow_start_s": 60.0, "level_delay_s": 10.0, "dispatch_s": 1.0, "staging_s_per_GB": 2.0}
+#: Secant step per term: the size of the values real workflow systems show (FACTS.md), because a makespan is
+#: convex in a serial term - a small dispatch delay hides behind execution, a large one dominates - so a small
+#: step would measure only the hidden part.
+STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0}
 #: Step of the other terms (executor terms: start-ups and latencies of milliseconds to seconds).
 DEFAULT_STEP = 0.01
 #: The name of the candidate that scales every term of the prior by one fitted factor.
@@ -70,7 +72,7 @@ def effects(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.
     sim0 = simulate(platform_at(base, names, theta))
     slopes = np.empty((len(sim0), len(names)))
     for j, name in enumerate(names):
-        step = max(STEP.get(name, DEFAULT_STEP), 0.5 * theta[j])
+        step = max(STEP.get(name, DEFAULT_STEP), theta[j])
         moved = theta.copy()
         moved[j] += step
         slopes[:, j] = (simulate(platform_at(base, names, moved)) - sim0) / step
@@ -305,34 +307,55 @@ def fit_platform(observations: Sequence[Any], base: Platform, names: Sequence[st
         else:   # one execution: nothing to cross-validate; the prior scaled (or all terms)
             chosen, scores = next((c for c in options if c.scaled_prior), options[-1]), {}
         theta = fit_linear(chosen, sim1, slopes1, theta_all, real, theta_prior, PRIOR_PULL, unit)
-        if not (chosen.prior_as_is or chosen.scaled_prior):
+        if chosen.scaled_prior:
+            theta = _refine_scale(simulate, base, names, theta_prior, theta, real)
+        elif not chosen.prior_as_is:
             theta, _ = refine(simulate, base, names, theta, real, np.array(chosen.free), theta_prior, PRIOR_PULL,
                               rounds=1)
     if max_evaluations and not chosen.prior_as_is:
         theta = polish(simulate, base, names, theta, real, np.array(chosen.free), max_evaluations)
     platform = platform_at(base, names, theta)
     kept = tuple(n for n, f in zip(names, chosen.free) if f) if not chosen.scaled_prior else (SCALED_PRIOR,)
-    by_family = _family_platforms(observations, real, base, names, theta) if families else {}
+    by_family = _family_platforms(observations, base, names, platform, keys, max_evaluations) if families else {}
     return Fitted(platform, kept, chosen.name, scores, by_family)
 
 
-def _family_platforms(observations: Sequence[Any], real: np.ndarray, base: Platform, names: Sequence[str],
-                      theta: np.ndarray) -> dict[str, Platform]:
-    """One factor on the fitted terms per machine family with enough executions (when there are several families)."""
-    keys = [getattr(o, "family", "") for o in observations]
-    distinct = set(keys)
+def _refine_scale(simulate: Simulate, base: Platform, names: Sequence[str], prior: np.ndarray, theta: np.ndarray,
+                  real: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """The prior's factor re-solved on secants measured on the simulator (``theta = prior * factor``)."""
+    top = float(np.max(prior))
+    factor = float(np.max(theta)) / top if top > 0 else 0.0
+    best, best_err = factor, objective(simulate(platform_at(base, names, prior * factor)), real)
+    for _ in range(rounds):
+        step = max(0.25 * factor, 0.05)
+        here = simulate(platform_at(base, names, prior * factor))
+        slope = (simulate(platform_at(base, names, prior * (factor + step))) - here) / step
+        factor = float(lad(here - slope * factor, slope[:, None], np.zeros(1), real, np.array([True]), np.zeros(1))[0])
+        err = objective(simulate(platform_at(base, names, prior * factor)), real)
+        if err >= best_err - 1e-9:
+            break
+        best, best_err = factor, err
+    return prior * best
+
+
+def _family_platforms(observations: Sequence[Any], base: Platform, names: Sequence[str], platform: Platform,
+                      keys: Sequence[Any], max_evaluations: int | None) -> dict[str, Platform]:
+    """A platform per machine family with enough executions (when there are several families).
+
+    Each is :func:`fit_platform` on the family's executions with the application's
+    platform as the prior: with fewer than :data:`PRIOR_BELOW_SIZES` sizes, that
+    platform as is, scaled, or partly refitted (by inner cross-validation); with more,
+    a fit of its own.
+    """
+    family_of = [getattr(o, "family", "") for o in observations]
     out: dict[str, Platform] = {}
-    if len(distinct) < 2 or not np.any(theta > 0):
+    if len(set(family_of)) < 2:
         return out
-    for family in distinct:
-        members = [i for i, k in enumerate(keys) if k == family]
+    for family in sorted(set(family_of)):
+        members = [i for i, f in enumerate(family_of) if f == family]
         if len(members) < FAMILY_MIN_EXECUTIONS:
             continue
-        subset = [observations[i] for i in members]
-        simulate = _simulator(subset)
-        sim0, slopes = effects(simulate, base, names, theta)
-        column = slopes @ theta
-        shifted = sim0 - slopes @ theta
-        scale = lad(shifted, column[:, None], np.zeros(1), real[members], np.array([True]), np.zeros(1))[0]
-        out[family] = platform_at(base, names, theta * scale)
+        fitted = fit_platform([observations[i] for i in members], base, names, select=True, prior=platform,
+                              max_evaluations=max_evaluations, families=False, sizes=[keys[i] for i in members])
+        out[family] = fitted.platform
     return out
