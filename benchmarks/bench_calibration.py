@@ -65,10 +65,13 @@ def load_corpus() -> list[Observation]:
 
 
 def prior_without(observations: list[Observation], app: str) -> Platform | None:
-    """The cross-application prior for ``app``'s workflow system, learned WITHOUT ``app`` (no leak of held-out sizes)."""
+    """The cross-application prior for ``app``'s workflow system, learned WITHOUT ``app`` (no leak of held-out sizes).
+
+    None when fewer than two other applications of that system remain: one application is not a
+    cross-application prior (for Makeflow here: blast alone would be bwa's prior)."""
     system = next(o.system for o in observations if o.group == app)
     others = [o for o in observations if o.group != app and o.system == system]
-    if not others:
+    if len({o.group for o in others}) < 2:
         return None
     terms = learn_prior(others)[system]
     return Platform.zero().with_(**terms)

@@ -37,7 +37,7 @@ import pandas as pd
 from planning.errors import ConfigError, PlanlabError
 from planning.workflow import Workflow
 from simulator.calibration_baselines import BASELINES, Features, fit_baselines
-from simulator.calibration_fit import Fitted, fit_platform
+from simulator.calibration_fit import Fitted, fit_platform, folds_by
 from simulator.calibration_prior import resolve_prior
 from simulator.model import CompiledModel
 from simulator.platform import Platform
@@ -290,16 +290,15 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
 
 
 def _folds(observations: Sequence[Observation]) -> list[list[int]]:
-    """Leave one size out within each group; one execution out in a group of one size."""
+    """Leave one size out within each group (sizes dealt into at most MAX_FOLDS folds); one execution out in
+    a group of one size."""
     by_group: dict[str, list[int]] = {}
     for i, o in enumerate(observations):
         by_group.setdefault(o.group, []).append(i)
     folds = []
     for members in by_group.values():
-        sizes: dict[str, list[int]] = {}
-        for i in members:
-            sizes.setdefault(size_of(observations[i].name), []).append(i)
-        folds.extend(sizes.values() if len(sizes) > 1 else [[i] for i in members])
+        for fold in folds_by([size_of(observations[i].name) for i in members]):
+            folds.append([members[j] for j in fold.tolist()])
     return folds
 
 

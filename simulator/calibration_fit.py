@@ -227,15 +227,21 @@ def select_terms(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real:
     return best, scores
 
 
-def folds_by(keys: Sequence[Any]) -> list[np.ndarray]:
-    """Leave-one-key-out folds (keys: each observation's size); one fold per execution when every key is unique."""
+#: At most this many cross-validation folds (more sizes are dealt round-robin into this many): time, not accuracy.
+MAX_FOLDS = 8
+
+
+def folds_by(keys: Sequence[Any], max_folds: int = MAX_FOLDS) -> list[np.ndarray]:
+    """Leave-one-key-out folds (keys: each observation's size), at most ``max_folds`` (keys dealt round-robin);
+    one fold per execution when all share one key."""
     keys = list(keys)
     distinct = sorted(set(keys), key=str)
-    if len(distinct) >= 2:
-        return [np.array([i for i, k in enumerate(keys) if k == d]) for d in distinct]
-    if len(keys) >= 2:
-        return [np.array([i]) for i in range(len(keys))]
-    return []
+    if len(distinct) < 2:
+        distinct, keys = list(range(len(keys))), list(range(len(keys)))
+        if len(keys) < 2:
+            return []
+    fold_of = {k: j % max_folds for j, k in enumerate(distinct)}
+    return [np.array([i for i, k in enumerate(keys) if fold_of[k] == f]) for f in range(min(max_folds, len(distinct)))]
 
 
 # ---------------------------------------------------------------------- the whole fit
