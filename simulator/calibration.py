@@ -2,28 +2,26 @@
 
 Observations are real runs: WfFormat executions (replayed by the ``recorded``
 pseudo-planner: recorded machines and runtimes, so what the simulator misses is
-the workflow system's overhead) or executor traces (a plan, its trace, and the
-trace's measured execution times as durations).  The fit minimises the median
-relative makespan error ``|simulated - real| / real`` over the observations:
+the workflow system's overhead; plain ``.json`` or WfInstances' ``.json.gz``) or
+executor traces (a plan, its trace, and the trace's measured execution times as
+durations).  The fit (:mod:`simulator.calibration_fit`) minimises the relative
+makespan error ``|simulated - real| / real``; for real executions it chooses which
+of the workflow-system terms FACTS.md found to matter (:data:`WORKFLOW_SYSTEM_TERMS`:
+a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB)
+to keep by inner cross-validation, starts from the cross-application prior of
+:mod:`simulator.calibration_prior` when few sizes are known, and fits one platform
+per machine family.  Executor traces fit the serverless terms
+(:data:`EXECUTOR_TERMS`), all of them.
 
-1. a linear start: each fitted parameter's effect on every makespan is measured
-   at one unit, and the least-absolute-relative-deviation fit of that linear model
-   (non-negative parameters) is a linear programme (``scipy.optimize.linprog``);
-2. Nelder-Mead (``scipy.optimize.minimize``) on the simulator itself from there,
-   with parameters squared so they stay non-negative.
-
-The fitted terms default to the ones FACTS.md found to matter in real executions:
-a workflow start-up, a serial per-task dispatch, a per-level delay and serial
-staging per GB (:data:`WORKFLOW_SYSTEM_TERMS`); for executor traces the
-serverless terms (:data:`EXECUTOR_TERMS`).  A calibrated platform is only worth
-what it predicts: ``held_out`` refits on the *other* executions of each
-observation's group (by default its application) and predicts it.
+A calibrated platform is only worth what it predicts: ``held_out`` predicts each
+size of an application by a calibration on its *other* sizes (leave one size out:
+what a user asks of it), beside the analytic baselines of
+:mod:`simulator.calibration_baselines` held out the same way.
 """
 
 from __future__ import annotations
 
 import gzip
-import math
 import re
 import shutil
 import tempfile

@@ -13,11 +13,13 @@ stand-in.  A short Nelder-Mead polish on the simulator itself can follow
 (``max_evaluations``).
 
 Which terms to fit is chosen by inner cross-validation (:func:`select_terms`): every
-candidate (each subset of the terms, the prior as it is, the prior scaled by one
-factor) is fitted on all but one size (or execution) and judged on the one left out,
-using the linear stand-in measured once at the prior (cheap: small LPs).  With one
-execution there is nothing to cross-validate: the prior scaled by one factor is
-fitted, which one execution determines.
+candidate (each subset of the terms; with a prior, also the prior as it is and the
+prior scaled by one factor) is fitted on all but one size (or execution; at most
+:data:`MAX_FOLDS` folds) and judged on the one left out, using the linear stand-in
+measured once at the all-terms fit (cheap: small LPs).  With one execution there is
+nothing to cross-validate: the prior scaled by one factor is fitted, which one
+execution determines.  Cost: about 17 simulations of each observation, plus the
+machine families' own fits.
 """
 
 from __future__ import annotations
