@@ -169,6 +169,9 @@ def polish(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.n
 
 
 # ---------------------------------------------------------------------- term selection
+#: Choose the simplest candidate whose cross-validated error is within one standard error of the best.
+ONE_STANDARD_ERROR = True
+
 @dataclass(frozen=True)
 class Candidate:
     """A model to choose: which terms are fitted (the others 0), or the prior as is / scaled."""
@@ -216,6 +219,7 @@ def select_terms(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real:
                  unit: np.ndarray | None = None) -> tuple[Candidate, dict[str, float]]:
     """The candidate with the lowest inner cross-validated error (mean relative; fewer terms win ties)."""
     scores: dict[str, float] = {}
+    spread: dict[str, float] = {}
     for c in options:
         errors = []
         for held in folds:
@@ -225,7 +229,11 @@ def select_terms(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real:
             predicted = sim0[held] + slopes[held] @ (theta - theta0)
             errors.extend(relative_errors(predicted, real[held]).tolist())
         scores[c.name] = float(np.mean(errors))
+        spread[c.name] = float(np.std(errors) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0
     best = min(options, key=lambda c: (round(scores[c.name], 4), c.size))
+    if ONE_STANDARD_ERROR:   # the simplest candidate within one standard error of the best (Breiman's rule)
+        bar = scores[best.name] + spread[best.name]
+        best = min((c for c in options if scores[c.name] <= bar), key=lambda c: (c.size, scores[c.name]))
     return best, scores
 
 
