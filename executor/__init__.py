@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["execute", "Executor", "ExecutorSettings", "ExecutionResult"]
+__all__ = ["execute", "Executor", "ExecutorSettings", "ExecutionResult", "TransientError"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from executor.settings import ExecutorSettings
 
         return ExecutorSettings
+    if name == "TransientError":
+        from executor.retrying import TransientError
+
+        return TransientError
     raise AttributeError(f"module 'executor' has no attribute {name!r}")

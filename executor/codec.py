@@ -4,7 +4,9 @@ Results of tasks with code travel as pickle protocol 5 (numpy arrays and bytes
 pickle with a single copy) and fall back to cloudpickle for values plain pickle
 refuses (lambdas, classes defined in ``__main__``).  Code (functions, arguments)
 always travels with cloudpickle, so functions defined in a script or notebook
-reach the workers by value.  Replay tasks (no code) produce raw bytes: a child
+reach the workers by value - keeping each function's real file name (cloudpickle
+writes ``<dynamic-code>``), so a task's traceback names the user's file and line.
+Every pickle stored on the server is sealed by the caller (:mod:`executor.auth`).  Replay tasks (no code) produce raw bytes: a child
 reads only its edge's share with ``GETRANGE``, never the whole object.
 
 Arguments larger than a threshold are *constants*: uploaded once per run under
@@ -15,11 +17,15 @@ their content hash and shared by every task and worker that uses them
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
+import types
+from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 import cloudpickle
+from cloudpickle import cloudpickle as _cloudpickle_impl
 
 from planning.workflow import Task, Workflow, iter_refs
 
@@ -27,23 +33,39 @@ __all__ = ["ConstRef", "TaskCode", "dumps_value", "loads_value", "dumps_code", "
            "split_constants", "resolve_constants", "skeleton"]
 
 
+def _code_reduce_keeping_file(code: types.CodeType) -> tuple:
+    """cloudpickle's reduction of a code object, with the real ``co_filename`` instead of ``<dynamic-code>``."""
+    ctor, args = _cloudpickle_impl._code_reduce(code)
+    return ctor, tuple(code.co_filename if arg == "<dynamic-code>" else arg for arg in args)
+
+
+class _CodePickler(cloudpickle.Pickler):
+    dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_file}, cloudpickle.Pickler.dispatch_table)
+
+
+def _cloudpickle_dumps(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    _CodePickler(buffer, protocol=5).dump(obj)
+    return buffer.getvalue()
+
+
 def dumps_value(value: Any) -> bytes:
-    """A task result as bytes (pickle 5, cloudpickle when pickle cannot)."""
+    """A task result as bytes (pickle 5, cloudpickle when pickle cannot; cloudpickle's error when neither can)."""
     try:
         return pickle.dumps(value, protocol=5)
     except (pickle.PicklingError, AttributeError, TypeError):
-        return cloudpickle.dumps(value, protocol=5)
+        return _cloudpickle_dumps(value)
 
 
-def loads_value(data: bytes) -> Any:
+def loads_value(data: bytes | memoryview) -> Any:
     return pickle.loads(data)
 
 
 def dumps_code(obj: Any) -> bytes:
-    return cloudpickle.dumps(obj, protocol=5)
+    return _cloudpickle_dumps(obj)
 
 
-def loads_code(data: bytes) -> Any:
+def loads_code(data: bytes | memoryview) -> Any:
     return pickle.loads(data)
 
 
@@ -74,7 +96,7 @@ def split_constants(task: Task, threshold: int, constants: dict[str, bytes]) -> 
         if isinstance(value, (int, float, bool, str, type(None))) or any(True for _ in iter_refs(value)):
             return value
         try:
-            data = cloudpickle.dumps(value, protocol=5)
+            data = _cloudpickle_dumps(value)
         except Exception:  # let the sub-DAG pickling report it with the task's name
             return value
         if len(data) <= threshold:

@@ -2,20 +2,29 @@
 
 A run's keys share the prefix ``pl:{RUN}:`` so cleanup is one ``SCAN MATCH``; the
 braces make a Redis Cluster keep one run's keys in one slot (the completion
-script touches several).  Launch queues and worker-process inboxes are not per
-run: warm processes outlive runs.
+script touches several).  Every run has its own launch queue, so launchers of
+concurrent runs never take each other's work; a pool's registry of live runs
+tells ``planlab agent`` launchers which queues to serve.  Worker-process inboxes,
+idle lists and control lists belong to a launcher (warm processes outlive runs).
+Every key carries a TTL from its creation (``ExecutorSettings.key_ttl_s`` for a
+run's keys), so a killed client or launcher leaves nothing behind for good.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RunKeys", "launch_queue", "launcher_control", "process_inbox", "idle_list"]
+__all__ = ["RunKeys", "pool_runs", "launcher_alive", "launcher_control", "process_inbox", "idle_list"]
 
 
-def launch_queue(pool: str) -> str:
-    """Start invocations for any launcher serving ``pool`` (agents share it)."""
-    return f"pl:launch:{pool}"
+def pool_runs(pool: str) -> str:
+    """Set of the live runs whose launch queues the pool's agents serve."""
+    return f"pl:pool:{pool}:runs"
+
+
+def launcher_alive(launcher_id: str) -> str:
+    """A launcher's heartbeat (expires when the launcher is gone)."""
+    return f"pl:launcher:{launcher_id}"
 
 
 def launcher_control(launcher_id: str) -> str:
@@ -62,6 +71,21 @@ class RunKeys:
 
     def const(self, digest: str) -> str:
         return self._k(f"const:{digest}")
+
+    @property
+    def launch(self) -> str:
+        """This run's start invocations (only launchers serving the run pop it)."""
+        return self._k("launch")
+
+    @property
+    def done(self) -> str:
+        """Hash: task -> completion number; a task's completion commits here exactly once."""
+        return self._k("done")
+
+    @property
+    def claims(self) -> str:
+        """Hash: ``worker#generation`` -> process; a start message is served by one process only."""
+        return self._k("claims")
 
     @property
     def deps(self) -> str:

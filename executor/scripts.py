@@ -1,49 +1,105 @@
-"""The server-side script of a task completion: one round trip updates every counter.
+"""Server-side scripts: a task's completion and a worker's start, each atomic and one round trip.
 
 ``FACTS.md``: a no-op DAG coordinated with one Lua call per completion costs
-~145 us/task against 330-450 us with one command per counter.  The script
-decrements the counters of the completed task's children that have several
+~145 us/task against 330-450 us with one command per counter.
+
+The *commit* script is a task's whole completion, applied all or nothing: it
+marks the task done (exactly once: a second commit of the same task - a
+re-run after its worker died, a process that lost its claim - changes nothing),
+stores the output, decrements the counters of the children that have several
 parents (a child with one parent needs no counter: it is ready the moment its
-parent is done), removes counters that reached zero, and in the same call
-pushes the completion's events (a sink's result is ready) and queued metrics.
-It returns the children it made ready.
+parent is done), removes counters that reached zero, pushes the completion's
+invocations, event and metrics, and gives every key it creates the run's TTL.
+It returns the children it made ready.  Because the script is atomic, a worker
+killed at any moment has either completed a task entirely or not at all.
+
+The *claim* script is a worker's start: it refuses a start message of a run that
+is over, or one another process already serves (a duplicate), and otherwise
+registers the process as the logical worker's holder and sets its lease.
 """
 
 from __future__ import annotations
 
 import redis
 
-__all__ = ["COMPLETE_LUA", "CompletionScript"]
+__all__ = ["COMMIT_LUA", "CLAIM_LUA", "Scripts", "FENCED", "DUPLICATE"]
 
-# KEYS: deps hash, events list, metrics list
-# ARGV: event ('' for none), metrics batch ('' for none), children with several parents...
-COMPLETE_LUA = """
-local ready = {}
-for i = 3, #ARGV do
+#: Commit replies (first element) besides 1 (committed).
+FENCED = -1      # another process holds this logical worker now
+DUPLICATE = -2   # the task was already committed
+
+# KEYS: done hash, running hash, deps hash, events list, metrics list
+# ARGV: task, worker, holder, ttl_ms, event ('' none), batch ('' none), n children with several parents,
+#       those children..., then ops: 'S' key value (SET PX ttl) | 'P' key value (RPUSH + PEXPIRE) | 'I' key (INCR + PEXPIRE)
+COMMIT_LUA = """
+local ttl = tonumber(ARGV[4])
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return {-1} end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {-2} end
+redis.call('HSET', KEYS[1], ARGV[1], redis.call('HLEN', KEYS[1]) + 1)
+redis.call('PEXPIRE', KEYS[1], ttl)
+local ready = {1}
+local n = tonumber(ARGV[7])
+for i = 8, 7 + n do
   local c = ARGV[i]
-  if redis.call('HINCRBY', KEYS[1], c, -1) <= 0 then
-    redis.call('HDEL', KEYS[1], c)
+  if redis.call('HINCRBY', KEYS[3], c, -1) <= 0 then
+    redis.call('HDEL', KEYS[3], c)
     ready[#ready + 1] = c
   end
 end
-if ARGV[1] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[3], ARGV[2]) end
+local i = 8 + n
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'S' then
+    redis.call('SET', ARGV[i + 1], ARGV[i + 2], 'PX', ttl)
+    i = i + 3
+  elseif op == 'P' then
+    redis.call('RPUSH', ARGV[i + 1], ARGV[i + 2])
+    redis.call('PEXPIRE', ARGV[i + 1], ttl)
+    i = i + 3
+  else
+    redis.call('INCR', ARGV[i + 1])
+    redis.call('PEXPIRE', ARGV[i + 1], ttl)
+    i = i + 2
+  end
+end
+if ARGV[5] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[5]); redis.call('PEXPIRE', KEYS[4], ttl) end
+if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[5], ARGV[6]); redis.call('PEXPIRE', KEYS[5], ttl) end
 return ready
 """
 
+# KEYS: live, claims hash, running hash, lease
+# ARGV: claim field (worker#generation), holder, worker, lease_ms, ttl_ms
+CLAIM_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return -1 end
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]))
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[5]))
+redis.call('SET', KEYS[4], '1', 'PX', tonumber(ARGV[4]))
+return 1
+"""
 
-class CompletionScript:
-    """The completion script, loaded once per process, sent with plain EVALSHA.
+
+class Scripts:
+    """The scripts, loaded once per process, sent with plain EVALSHA.
 
     redis-py's ``Script`` objects send ``SCRIPT EXISTS`` before every pipeline
     that uses them - a second round trip per task; loading once and sending
-    ``EVALSHA`` with the completion's other commands keeps a completion at one.
+    ``EVALSHA`` keeps a completion at one.
     """
 
     def __init__(self, client: redis.Redis) -> None:
-        self.sha = client.script_load(COMPLETE_LUA)
+        self.commit_sha = client.script_load(COMMIT_LUA)
+        self.claim_sha = client.script_load(CLAIM_LUA)
 
-    def command(self, deps: str, events: str, metrics: str, event: str | bytes, batch: bytes,
-                children: list[str]) -> tuple:
-        """The ``EVALSHA`` command (for :class:`executor.wire.Wire`); its reply lists the children made ready."""
-        return ("EVALSHA", self.sha, 3, deps, events, metrics, event, batch, *children)
+    def commit(self, run_keys, task: str, worker: str, holder: str, ttl_ms: int, event: str, batch: bytes,
+               multi: list[str], ops: list) -> tuple:
+        """The ``EVALSHA`` command of a completion (for :class:`executor.wire.Wire`)."""
+        k = run_keys
+        return ("EVALSHA", self.commit_sha, 5, k.done, k.running, k.deps, k.events, k.metrics,
+                task, worker, holder, ttl_ms, event, batch, len(multi), *multi, *ops)
+
+    def claim(self, run_keys, worker: str, generation: int, holder: str, lease_ms: int, ttl_ms: int) -> tuple:
+        k = run_keys
+        return ("EVALSHA", self.claim_sha, 4, k.live, k.claims, k.running, k.lease(worker),
+                f"{worker}#{generation}", holder, worker, lease_ms, ttl_ms)

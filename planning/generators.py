@@ -28,6 +28,7 @@ import numpy as np
 
 from planning import kernels
 from planning.errors import WorkflowError
+from planning.names import did_you_mean
 from planning.workflow import Ref, Task, Workflow, iter_refs
 
 GeneratorFn = Callable[..., Workflow]
@@ -109,7 +110,7 @@ def parse_generator_spec(spec: str) -> Workflow:
             raise WorkflowError(f"generator spec {spec!r}: {item!r} is not key=value",
                                 f"write gen:{name}:key=value,...; valid parameters: {_describe(valid)}")
         if key not in valid:
-            raise WorkflowError(f"generator {name!r} has no parameter {key!r}",
+            raise WorkflowError(f"generator {name!r} has no parameter {key!r}{did_you_mean(key, valid)}",
                                 f"valid parameters: {_describe(valid)}")
         if key in params:
             raise WorkflowError(f"generator spec {spec!r} sets {key!r} twice", "give each parameter once")
@@ -122,7 +123,7 @@ def _lookup(name: str) -> GeneratorFn:
     try:
         return GENERATORS[name]
     except KeyError:
-        raise WorkflowError(f"unknown generator {name!r}",
+        raise WorkflowError(f"unknown generator {name!r}{did_you_mean(name, GENERATORS)}",
                             f"known generators: {', '.join(sorted(GENERATORS))}") from None
 
 
@@ -186,10 +187,29 @@ def _convert(t: type, raw: str) -> Any:
     raise TypeError(t)
 
 
-def _check(name: str, value: Any, minimum: float, gen: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value < minimum:
-        raise WorkflowError(f"generator {gen!r}: {name} must be a number >= {minimum}, got {value!r}",
-                            f"set {name} >= {minimum}")
+#: Largest workflow a generator builds (tasks), and largest value of any size parameter: beyond this
+#: a generator would run for minutes or exhaust memory, which is never what a typo meant.
+MAX_TASKS = 1_000_000
+#: Largest ``units``/``rounds`` of work per task (spin units, matrix rounds).
+MAX_WORK = 10**9
+#: Largest matrix side (``size``, ``block_size``): a 10k x 10k float matrix is 800 MB.
+MAX_MATRIX = 10_000
+#: Seeds are 0 ... 2**63 - 1 (numpy refuses negative ones).
+MAX_SEED = 2**63 - 1
+
+
+def _check(name: str, value: Any, minimum: float, gen: str, maximum: float = MAX_TASKS) -> None:
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value) or not minimum <= value <= maximum):
+        top = f"{maximum:,}" if isinstance(maximum, int) else f"{maximum:g}"
+        raise WorkflowError(f"generator {gen!r}: {name} must be a number between {minimum} and {top}, "
+                            f"got {value!r}", f"set {minimum} <= {name} <= {top} (a documented limit)")
+
+
+def _check_tasks(gen: str, n_tasks: int) -> None:
+    if n_tasks > MAX_TASKS:
+        raise WorkflowError(f"generator {gen!r} would build {n_tasks:,} tasks, more than the limit of {MAX_TASKS:,}",
+                            "use smaller parameters")
 
 
 def _spin(task_id: str, units: int, *inputs: Any, kind: str = "spin") -> Task:
@@ -214,7 +234,7 @@ def _build(tasks: list[Task], name: str, gen: str, params: Mapping[str, Any]) ->
 def chain(length: int = 10, units: int = 20_000) -> Workflow:
     """``length`` :func:`~planning.kernels.spin` tasks in a line (``t0 -> t1 -> ...``)."""
     _check("length", length, 1, "chain")
-    _check("units", units, 0, "chain")
+    _check("units", units, 0, "chain", MAX_WORK)
     tasks = [_spin("t0", units)]
     tasks += [_spin(f"t{i}", units, Ref(f"t{i - 1}")) for i in range(1, length)]
     return _build(tasks, f"chain-{length}", "chain", {"length": length, "units": units})
@@ -228,7 +248,8 @@ def fork_join(width: int = 8, depth: int = 1, units: int = 20_000) -> Workflow:
     """
     _check("width", width, 1, "fork_join")
     _check("depth", depth, 1, "fork_join")
-    _check("units", units, 0, "fork_join")
+    _check("units", units, 0, "fork_join", MAX_WORK)
+    _check_tasks("fork_join", 1 + depth * (width + 1))
     tasks = [_spin("fork", units)]
     upstream = "fork"
     for s in range(depth):
@@ -249,7 +270,7 @@ def tree_reduction(leaves: int = 16, arity: int = 2, units: int = 20_000) -> Wor
     """
     _check("leaves", leaves, 1, "tree_reduction")
     _check("arity", arity, 2, "tree_reduction")
-    _check("units", units, 0, "tree_reduction")
+    _check("units", units, 0, "tree_reduction", MAX_WORK)
     tasks = [_spin(f"leaf-{i}", units, i) for i in range(leaves)]
     level_ids = [t.id for t in tasks]
     level = 0
@@ -273,7 +294,9 @@ def gemm(blocks: int = 2, block_size: int = 64, seed: int = 0) -> Workflow:
     2b^2 + b^3 + b^2 + 1 tasks; 2 b^3 block_size^3 flops in the multiplies.
     """
     _check("blocks", blocks, 1, "gemm")
-    _check("block_size", block_size, 1, "gemm")
+    _check("seed", seed, 0, "gemm", MAX_SEED)
+    _check("block_size", block_size, 1, "gemm", MAX_MATRIX)
+    _check_tasks("gemm", 3 * blocks**2 + blocks**3 + 1)
     b, n = blocks, block_size
     block_bytes = n * n * 8 + ARRAY_OVERHEAD_BYTES
     make_s = kernels.make_block_seconds(n)
@@ -326,10 +349,11 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
     _check("tasks", tasks, 1, gen)
     _check("max_parents", max_parents, 1, gen)
     _check("kinds", kinds, 1, gen)
-    for name, value in (("runtime_median_s", runtime_median_s), ("runtime_sigma", runtime_sigma),
-                        ("task_sigma", task_sigma), ("output_median_bytes", output_median_bytes),
-                        ("output_sigma", output_sigma)):
-        _check(name, value, 0, gen)
+    _check("seed", seed, 0, gen, MAX_SEED)
+    for name, value, maximum in (("runtime_median_s", runtime_median_s, 86_400.0), ("runtime_sigma", runtime_sigma, 10.0),
+                                 ("task_sigma", task_sigma, 10.0), ("output_median_bytes", output_median_bytes, 2.0**34),
+                                 ("output_sigma", output_sigma, 10.0)):
+        _check(name, value, 0, gen, maximum)
     n = int(tasks)
     n_layers = max(1, round(math.sqrt(n))) if layers is None else int(layers)
     _check("layers", n_layers, 1, gen)
@@ -407,8 +431,9 @@ def five_branches(size: int = 200, rounds: int = 100, seed: int = 0) -> Workflow
     so branch ``b0`` is the critical path and a planner can put the shorter
     branches on smaller, cheaper workers without delaying the sink.
     """
-    _check("size", size, 1, "five_branches")
-    _check("rounds", rounds, 0, "five_branches")
+    _check("size", size, 1, "five_branches", MAX_MATRIX)
+    _check("seed", seed, 0, "five_branches", MAX_SEED)
+    _check("rounds", rounds, 0, "five_branches", MAX_WORK)
     runtime = kernels.matrix_work_seconds(size, rounds)
     tasks: list[Task] = []
     for b, length in enumerate(FIVE_BRANCH_LENGTHS):

@@ -105,14 +105,31 @@ class _Timeline:
         self.tasks.insert(pos, task)
 
 
+def _pool_sizes(workers_per_profile: int | Sequence[int] | None, m: int) -> list[int] | None:
+    """Workers per profile as a list of ``m`` sizes >= 1, or None for unbounded pools."""
+    if workers_per_profile is None:
+        return None
+    if isinstance(workers_per_profile, (int, np.integer)):
+        counts = [int(workers_per_profile)] * m
+    else:
+        counts = [int(c) for c in workers_per_profile]
+        if len(counts) != m:
+            raise ValueError(f"workers_per_profile gives {len(counts)} pool sizes for {m} profiles")
+    if any(c < 1 for c in counts):
+        raise ValueError("workers_per_profile must be >= 1 (per profile) or None (unbounded)")
+    return counts
+
+
 def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
          comm_s: Callable[[str, str], float] | Mapping[tuple[str, str], float],
-         workers_per_profile: int | None = None, startup_s: Sequence[float] | None = None,
+         workers_per_profile: int | Sequence[int] | None = None, startup_s: Sequence[float] | None = None,
          allowed: np.ndarray | None = None) -> HeftResult:
     """Schedule ``workflow`` with HEFT (insertion-based); see the module docstring.
 
     ``allowed`` (tasks x profiles, boolean) restricts where each task may run (e.g.
     profiles with enough memory); ranks then average over a task's allowed profiles.
+    ``workers_per_profile``: one pool size for every profile, one per profile (in
+    ``profiles``' order, e.g. sized to a host's cores), or None (unbounded).
     """
     order = workflow.topological_order()
     index = workflow.index()
@@ -126,8 +143,7 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
         raise ValueError("profiles must be distinct")
     if not np.all(np.isfinite(exec_arr)) or np.any(exec_arr < 0):
         raise ValueError("exec_s must be finite and >= 0")
-    if workers_per_profile is not None and workers_per_profile < 1:
-        raise ValueError("workers_per_profile must be >= 1 or None (unbounded)")
+    counts = _pool_sizes(workers_per_profile, m)
     boot = [0.0] * m if startup_s is None else [float(x) for x in startup_s]
     if len(boot) != m or not all(0.0 <= x < float("inf") for x in boot):
         raise ValueError(f"startup_s must give one finite start-up >= 0 per profile ({m})")
@@ -187,10 +203,10 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
         per_profile[p].append(w)
         return w
 
-    bounded = workers_per_profile is not None
+    bounded = counts is not None
     if bounded:
         for p in range(m):
-            for _ in range(workers_per_profile):
+            for _ in range(counts[p]):
                 new_worker(p)
         all_workers = list(range(len(worker_ids)))  # profile-major order
 

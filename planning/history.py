@@ -6,8 +6,9 @@ DataFrame so researchers can filter, join and plot it with the tools they know.
 
 Required columns (see :data:`REQUIRED_COLUMNS`): identity of the run and task,
 the profile it ran on, bytes in and out, and seconds per phase.  Optional columns
-(:data:`TIMESTAMP_COLUMNS`) hold absolute epoch timestamps of each phase; more
-columns are welcome and kept.
+(:data:`TIMESTAMP_COLUMNS`) hold absolute epoch timestamps of each phase, and
+(:data:`HOST_COLUMNS`) the host's condition when the run started; more columns are
+welcome and kept.  Histories written before an optional column existed still load.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ TIMESTAMP_COLUMNS: tuple[str, ...] = (
     "ready_ts", "worker_start_ts", "download_start_ts", "download_end_ts", "exec_start_ts",
     "exec_end_ts", "upload_start_ts", "upload_end_ts", "done_ts",
 )
+
+#: Optional host conditions at the start of the run (``experiments.hostload``): the 1-minute load
+#: average and the seconds of a fixed CPU-speed probe loop.  NaN when not recorded.
+HOST_COLUMNS: tuple[str, ...] = ("host_load_1m", "cpu_probe_s")
 
 _DURATIONS = ("download_s", "exec_s", "upload_s", "startup_s", "input_bytes", "output_bytes", "cpus", "memory_mb")
 
@@ -98,7 +103,7 @@ def validate_history(df: pd.DataFrame, source: str = "history") -> pd.DataFrame:
             raise HistoryError(f"{source} column {col!r} has negative values", f"{col} must be >= 0")
     if (out["cpus"] <= 0).any():
         raise HistoryError(f"{source} column 'cpus' has values <= 0", "cpus must be positive")
-    for col in TIMESTAMP_COLUMNS:
+    for col in TIMESTAMP_COLUMNS + HOST_COLUMNS:
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     return out.reset_index(drop=True)

@@ -4,6 +4,8 @@
 
 ``gen:NAME[:k=v,...]``
     a registered generator (:func:`planning.generators.parse_generator_spec`);
+``gen:wfcommons:RECIPE[:k=v,...]``
+    a WfCommons recipe (:mod:`planning.wfcommons_source`, the optional ``wfcommons`` extra);
 ``path/to/file.py:name``
     an attribute of a Python file: a :class:`Workflow`, a ``TaskResult`` or a
     list/dict (any nesting) of them standing for the graph behind them, or a
@@ -22,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
-import json
 import re
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ from typing import Any
 from planning.dsl import TaskResult, build_workflow
 from planning.errors import WorkflowError
 from planning.generators import GENERATORS, parse_generator_spec
-from planning.wfformat import read_wfformat
+from planning.wfcommons_source import is_wfcommons_spec, parse_wfcommons_spec
+from planning.wfformat import load_json_strict, read_wfformat
 from planning.workflow import WORKFLOW_FORMAT, Workflow
 
 #: Prefix of the ``sys.modules`` names given to user files loaded by path.
@@ -52,6 +54,8 @@ def load_workflow(spec: str | Path) -> Workflow:
     if not isinstance(spec, str) or not spec.strip():
         raise WorkflowError(f"empty or invalid workflow spec {spec!r}", _SPEC_HELP)
     text = spec.strip()
+    if is_wfcommons_spec(text):
+        return parse_wfcommons_spec(text)
     if text.startswith("gen:"):
         return parse_generator_spec(text)
     file_part, sep, attr = text.rpartition(":")
@@ -175,18 +179,15 @@ def _load_json_file(path: Path) -> Workflow:
         hint = (f"check the path; generators are written gen:NAME (known: {', '.join(sorted(GENERATORS))})"
                 if path.suffix in ("", ".json") else _SPEC_HELP)
         raise WorkflowError(f"no such workflow file {str(path)!r}", hint)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise WorkflowError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                            "fix the JSON syntax") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkflowError(f"cannot read {str(path)!r}: {exc}", "check the file") from None
+    data = load_json_strict(path)   # NaN, Infinity, absurd nesting: one clear error
     if isinstance(data, dict) and data.get("format") == WORKFLOW_FORMAT:
         try:
             return Workflow.from_dict(data)
         except WorkflowError as exc:
             raise WorkflowError(f"{path}: {exc.what}", exc.fix) from None
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+            raise WorkflowError(f"{path}: not a valid planlab workflow ({type(exc).__name__}: {exc})"[:300],
+                                "export it with Workflow.to_json, or check the file against that format") from None
     if isinstance(data, dict) and "workflow" in data:
         return read_wfformat(path)
     raise WorkflowError(f"{path} is neither a planlab workflow (format {WORKFLOW_FORMAT!r}) nor a WfFormat instance",

@@ -103,12 +103,38 @@ class Plan(BilledWorkers):
         bound = max(self.lower_bounds.values(), default=0.0)
         return float(self.makespan_s / bound) if bound > 0 else float("nan")
 
+    @property
+    def peak_cpus(self) -> float:
+        """The most CPUs the plan's workers hold at once (their profiles' quotas, over the planned spans).
+
+        Sweeps the workers' start and stop times: O(W log W).  A worker stopping at
+        the instant another starts does not overlap it.
+        """
+        events = []
+        for profile, start, stop in zip(self.workers["profile"], self.workers["start_s"], self.workers["stop_s"]):
+            cpus = float(self.catalog[profile].cpus) if profile in self.catalog else 0.0
+            events += [(float(start), 1, cpus), (float(stop), 0, -cpus)]
+        peak = held = 0.0
+        for _, _, change in sorted(events):
+            held += change
+            peak = max(peak, held)
+        return peak
+
+    def capacity_note(self, host_cores: float) -> str | None:
+        """A warning when the plan asks for more CPUs at once than a host of ``host_cores`` has, else None."""
+        peak = self.peak_cpus
+        if not peak > host_cores:
+            return None
+        return (f"the plan holds up to {peak:g} CPUs at once but the host has {host_cores:g} cores: its workers will "
+                f"share them, which the planned times do not model (the simulator's host model does)")
+
     def summary(self) -> dict[str, Any]:
         return {"planner": self.planner, "workflow": self.workflow_name, "sla": self.sla.name,
                 "makespan_s": self.makespan_s, "cost": self.cost, "gb_s": self.gb_s,
                 "lower_bound_s": max(self.lower_bounds.values(), default=0.0), "slr": self.slr,
                 "workers": int(len(self.workers)), "profiles": sorted(set(self.workers["profile"])),
-                "feasible": self.feasible, "dynamic": self.dynamic, "notes": list(self.notes)}
+                "peak_cpus": self.peak_cpus, "feasible": self.feasible, "dynamic": self.dynamic,
+                "notes": list(self.notes)}
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy view: one row per task with placement and planned phase times."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from planning.errors import CatalogError
+from planning.names import did_you_mean
 
 #: AWS Lambda x86 price per GB-second (us-east-1).
 LAMBDA_PRICE_PER_GB_S = 0.0000166667
@@ -95,7 +96,7 @@ class Catalog:
         try:
             return self._profiles[name]
         except KeyError:
-            raise CatalogError(f"unknown profile {name!r} in catalog {self.name!r}",
+            raise CatalogError(f"unknown profile {name!r} in catalog {self.name!r}{did_you_mean(name, self._profiles)}",
                                f"use one of: {', '.join(self._profiles)}") from None
 
     def __repr__(self) -> str:
@@ -197,5 +198,5 @@ def load_catalog(name_or_path: "str | Path | Catalog") -> Catalog:
         return BUILTIN_CATALOGS[text]()
     if text.endswith(".toml") or Path(text).exists():
         return Catalog.from_toml(text)
-    raise CatalogError(f"unknown catalog {text!r}",
+    raise CatalogError(f"unknown catalog {text!r}{did_you_mean(text, BUILTIN_CATALOGS)}",
                        f"use a built-in catalog ({', '.join(BUILTIN_CATALOGS)}) or the path of a TOML file")

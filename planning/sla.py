@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from planning.errors import SLAError
+from planning.names import did_you_mean
 
-_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$", re.ASCII)  # ASCII digits only: "p٩٥" is not p95
 
 
 @dataclass(frozen=True, order=True)
@@ -47,7 +48,7 @@ class SLA:
             value = float(m.group(1))
             if 0 < value <= 100:
                 return cls("quantile", value / 100.0)
-        raise SLAError(f"unknown SLA statistic {text!r}",
+        raise SLAError(f"unknown SLA statistic {text!r}{did_you_mean(t, ('mean', 'median', 'avg', 'p50', 'p90', 'p95', 'p99'))}",
                        "use 'mean', 'avg', 'median' or a percentile 'p1'...'p99.9'")
 
     @property

@@ -61,7 +61,7 @@ def read_wfformat(path: str | Path) -> Workflow:
     (missing key, unknown parent, duplicate id, cycle).
     """
     path = Path(path)
-    data = _load_json(path)
+    data = load_json_strict(path)
     try:
         if not isinstance(data, dict):
             raise _Malformed("the top level is not a JSON object")
@@ -157,7 +157,7 @@ def _read_v15(data: Mapping[str, Any], workflow: Mapping[str, Any]):
     if not isinstance(execution, dict):
         raise _Malformed("'workflow.execution' is not an object")
     measured: dict[str, Mapping[str, Any]] = {}
-    for i, entry in enumerate(execution.get("tasks") or []):
+    for i, entry in enumerate(_list(execution, "tasks", "workflow.execution")):
         if not isinstance(entry, dict) or "id" not in entry:
             raise _Malformed(f"workflow.execution.tasks[{i}] has no key 'id'")
         measured[str(entry["id"])] = entry
@@ -168,12 +168,12 @@ def _read_v15(data: Mapping[str, Any], workflow: Mapping[str, Any]):
             raise _Malformed(f"workflow.specification.tasks[{i}] has no key 'id'")
         tid = str(entry["id"])
         m = measured.get(tid, {})
-        outputs[tid] = [str(f) for f in entry.get("outputFiles") or []]
-        inputs[tid] = {str(f) for f in entry.get("inputFiles") or []}
+        outputs[tid] = [str(f) for f in _list(entry, "outputFiles", f"task {tid!r}")]
+        inputs[tid] = {str(f) for f in _list(entry, "inputFiles", f"task {tid!r}")}
         out_bytes = sum(sizes.get(f, 0) for f in outputs[tid]) if "outputFiles" in entry else None
         tasks.append(_task(tid, entry.get("name"), entry.get("category"), m, out_bytes,
                            runtime_key="runtimeInSeconds", cores_key="coreCount", memory_bytes=m.get("memoryInBytes")))
-        parents[tid] = [str(p) for p in entry.get("parents") or []]
+        parents[tid] = [str(p) for p in _list(entry, "parents", f"task {tid!r}")]
     _add_children(spec["tasks"], parents, lambda e: str(e["id"]), lambda c: str(c))
     meta = _workflow_meta(data, execution.get("makespanInSeconds"), execution.get("executedAt"),
                           execution.get("machines") or [])
@@ -207,9 +207,7 @@ def _read_v14(data: Mapping[str, Any], workflow: Mapping[str, Any]):
     sizes: dict[str, int] = {}
     for tid, entry in zip(ids, raw):
         outs, ins = [], set()
-        files = entry.get("files") or []
-        if not isinstance(files, list):
-            raise _Malformed(f"task {tid!r}: 'files' is not a list")
+        files = _list(entry, "files", f"task {tid!r}")
         for j, f in enumerate(files):
             if not isinstance(f, dict) or not (f.get("name") or f.get("id")):
                 raise _Malformed(f"task {tid!r}: files[{j}] has no key 'name'")
@@ -234,7 +232,7 @@ def _read_v14(data: Mapping[str, Any], workflow: Mapping[str, Any]):
         tasks.append(_task(tid, entry.get("name"), entry.get("category"), entry,
                            sum(sizes[f] for f in outs) if files else None,
                            runtime_key=runtime_key, cores_key="cores", memory_bytes=memory))
-        parents[tid] = [resolve(p) for p in entry.get("parents") or []]
+        parents[tid] = [resolve(p) for p in _list(entry, "parents", f"task {tid!r}")]
     _add_children(raw, parents, lambda e: str(e.get("name") or e["id"]), resolve)
     makespan = workflow.get("makespanInSeconds", workflow.get("makespan"))
     meta = _workflow_meta(data, makespan, workflow.get("executedAt"), workflow.get("machines") or [])
@@ -243,21 +241,47 @@ def _read_v14(data: Mapping[str, Any], workflow: Mapping[str, Any]):
 
 
 # ---------------------------------------------------------------- reading: shared
-def _load_json(path: Path) -> Any:
+def load_json_strict(path: Path) -> Any:
+    """A JSON document, refusing NaN/Infinity and absurd nesting with one :class:`WorkflowError`."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise WorkflowError(f"cannot read WfFormat file {str(path)!r}: {exc.strerror or exc}", "check the path") from None
+    except UnicodeDecodeError as exc:
+        raise WorkflowError(f"{path} is not UTF-8 text ({exc.reason})", "give a JSON file") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise WorkflowError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                             "fix the JSON syntax") from None
+    except RecursionError:
+        raise WorkflowError(f"{path}: the JSON is nested too deeply to be a WfFormat file",
+                            "give a WfFormat instance (a few levels of objects and lists)") from None
+    except ValueError as exc:
+        raise WorkflowError(f"{path}: {exc}", "write every number as a finite JSON number") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (NaN and Infinity are not allowed)")
+
+
+def _list(entry: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """``entry[key]`` when it is a list (absent or null: empty); a string or number is refused, not iterated."""
+    value = entry.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Malformed(f"{where}: '{key}' must be a list, got {type(value).__name__} {value!r}"[:200])
+    return value
+
+
+#: Largest size or number accepted from a WfFormat file (1 EiB, ~31,700 years): larger is corrupt.
+MAX_NUMBER = float(2**60)
 
 
 def _size(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise _Malformed(f"{where}: size must be a number of bytes >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_NUMBER:
+        raise _Malformed(f"{where}: size must be a number of bytes between 0 and 2**60, got {value!r}")
     return int(value)
 
 
@@ -301,18 +325,22 @@ def _task(tid: str, name: Any, category: Any, m: Mapping[str, Any], output_bytes
         if m.get(src) is not None:
             meta["started_at"] = m[src]
             break
-    runtime = None if m.get("runtimeUnknown") else _number(m.get(runtime_key), f"task {tid!r}: {runtime_key}")
+    runtime = None if m.get("runtimeUnknown") else _number(m.get(runtime_key), f"task {tid!r}: {runtime_key}",
+                                                           required=runtime_key in m)
     memory = _number(memory_bytes, f"task {tid!r}: memory")
     return Task(tid, kind, runtime_s=runtime,
                 cores=_number(m.get(cores_key), f"task {tid!r}: {cores_key}"),
                 output_bytes=output_bytes, memory_mb=None if memory is None else memory / 2 ** 20, meta=meta)
 
 
-def _number(value: Any, where: str) -> float | None:
-    if value is None:
+def _number(value: Any, where: str, required: bool = False) -> float | None:
+    """A finite number, or None when absent (``required``: a null is refused too); the Task checks its sign."""
+    if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Malformed(f"{where} must be a number, got {value!r}")
+    if not -MAX_NUMBER <= value <= MAX_NUMBER:
+        raise _Malformed(f"{where} must be a finite number below 2**60, got {value!r}")
     return float(value)
 
 
@@ -320,7 +348,7 @@ def _add_children(entries: Iterable[Any], parents: dict[str, list[str]], key, re
     """Add edges listed only in ``children`` (WfFormat lists both ends, not always both)."""
     for entry in entries:
         tid = key(entry)
-        for child in entry.get("children") or []:
+        for child in _list(entry, "children", f"task {tid!r}"):
             child_id = resolve(child)
             if child_id not in parents:
                 raise _Malformed(f"task {tid!r} names an unknown child {child_id!r}")

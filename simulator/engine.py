@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -37,6 +38,7 @@ import numpy as np
 import simpy
 
 from planning.gcpause import paused_gc
+from simulator.host import SharedCpu
 from simulator.loop import Coroutine, spawn, wake
 from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
@@ -105,12 +107,19 @@ class Run:
     """Interpret the protocol for one plan on one platform; call :meth:`run` once."""
 
     def __init__(self, model: CompiledModel, platform: Platform, draws: Draws | None = None,
-                 record: bool = True) -> None:
+                 record: bool = True, warm_pool: dict[str, int] | None = None) -> None:
         self.m = model
         self.p = platform
         self.record = record
         self.env = simpy.Environment()
-        self.static = model.static_tables()
+        #: the host's shared cores and its launcher (None: every worker has its own CPUs, starts in parallel)
+        self.cpu = SharedCpu(self.env, platform.host_cores, platform.host_background) if platform.shared_host else None
+        #: start requests waiting for the launcher, which hands them to processes one at a time
+        self.launch_queue: deque[tuple[str, Coroutine]] = deque()
+        self.launcher_idle = True
+        self.launcher = spawn(self.env, self._launcher) if self.cpu is not None else None
+        # the tables-driven worker computes executions and start-ups arithmetically: not on a shared host
+        self.static = model.static_tables() if self.cpu is None else None
         self.protocol = model.protocol if self.static is None else None
         n = model.n
         self.exec_s = (draws.exec_s if draws is not None else model.exec_deterministic()).tolist()
@@ -124,7 +133,11 @@ class Run:
         self.ready = [math.nan] * n
         self.states: dict[str, Any] = {}
         self.waiting: dict[str, tuple[int, simpy.Event]] = {}
-        self.idle: dict[str, list[float]] = {}
+        #: idle processes per profile, by the time they stopped; the warm pool at t = 0 stopped at 0
+        self.idle: dict[str, list[float]] = {prof: [0.0] * int(count) for prof, count in (warm_pool or {}).items()}
+        #: how many entries at the bottom of each idle stack are the warm pool's (processes that have not
+        #: loaded this run's specification yet)
+        self.from_pool: dict[str, int] = {prof: int(count) for prof, count in (warm_pool or {}).items()}
         self.dispatcher = FifoServer()
         self.stager = FifoServer()
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or platform.staging_s_per_GB > 0
@@ -226,8 +239,12 @@ class Run:
         handle_downstream, after_downstream = proto.handle_downstream, proto.after_downstream
         release, down_next, up_next = self._release, self.down.next, self.up.next
         profile = state.profile
-        warm, startup = self._started(profile, start)
-        free = start + startup
+        if self.cpu is None:
+            warm, startup = self._started(profile, start)
+            free = start + startup
+        else:
+            warm, free = yield from self._host_start(profile, start, me)
+            startup = free - start
         first, busy, count = True, 0.0, 0
         ran: set[str] = set()
         latency, shared, overhead, coord = p.storage_latency_s, self.shared, p.task_overhead_s, p.coordination_s
@@ -268,9 +285,15 @@ class Run:
             xs = dend + overhead
             used = handle_execution(task, w).profile
             if used == planned_profile[i]:
-                xe = xs + exec_s[i]
+                seconds = exec_s[i]
             else:
-                xe = xs + m.exec_on(i, used, None if self.exec_ratio is None else self.exec_ratio[i])
+                seconds = m.exec_on(i, used, None if self.exec_ratio is None else self.exec_ratio[i])
+            if self.cpu is None:
+                xe = xs + seconds
+            else:
+                if xs > env._now:
+                    yield xs - env._now
+                xe = yield from self._on_cpu(seconds, used, p.task_parallelism, me)
             out = handle_output(task, w)
             nbytes = out.nbytes
             at_tdec = False
@@ -521,7 +544,71 @@ class Run:
         W["startup_s"].append(startup)
         self.idle.setdefault(profile, []).append(stop)
 
+    def _host_start(self, profile: str, start: float, me: Coroutine) -> Iterator[float | None]:
+        """A worker's start on a shared host: (warm, when it is ready to run its first task).
+
+        Its start request waits its turn at the launcher (:meth:`_launcher`), which
+        gives it an idle process of its profile (warm) or forks one (cold); then its
+        start-up is CPU work at up to ``min(cpus, 1)`` cores, plus the loading of the
+        run's specification (``spec_load_s`` and ``spec_load_s_per_task`` per task of
+        the workflow) when the process serves this run for the first time.
+        """
+        p, env = self.p, self.env
+        if start > env._now:
+            yield start - env._now
+        self.launch_queue.append((profile, me))
+        if self.launcher_idle:      # served now, before anything else happens at this instant
+            self.launcher_idle = False
+            self.launcher.value = None
+            self.launcher.resume()
+        warm, new_to_run = yield
+        seconds = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
+        if new_to_run:
+            seconds += p.spec_load_s + p.spec_load_s_per_task * self.m.n
+        ready = yield from self._on_cpu(seconds, profile, 1.0, me)
+        return warm, ready
+
+    def _launcher(self, me: Coroutine) -> Iterator[float | None]:
+        """The launcher: start requests, one at a time in arrival order (FACTS: one loop forks every worker).
+
+        Whether a request gets an idle process is decided when the launcher gets to
+        it, as the real one does, so a burst of starts reuses processes that the
+        burst's first workers free meanwhile.  Its own work (``launch_s``, plus
+        ``process_start_s`` for a fork) is single-threaded CPU work on the shared host:
+        it slows down when the host is busy, as the real launcher process does.
+        """
+        p, queue = self.p, self.launch_queue
+        while True:
+            if not queue:
+                self.launcher_idle = True
+                yield               # _host_start resumes us with a new request
+                continue
+            profile, worker = queue.popleft()
+            warm = self._take_warm(profile, self.env._now)
+            # a process's first logical worker of this run loads the run's specification first
+            new_to_run = not warm or self._took_from_pool(profile)
+            busy = p.launch_s + (0.0 if warm else p.process_start_s)
+            if busy > 0:
+                self.cpu.run(busy, 1.0, me)
+                yield
+            wake(self.env, worker, (warm, new_to_run), 0.0)
+
+    def _on_cpu(self, seconds: float, profile: str, parallelism: float, me: Coroutine) -> Iterator[float | None]:
+        """Run ``seconds`` (as measured alone on ``profile``) of CPU work on the shared host; returns its end."""
+        cap = min(self.m.cpus[profile], parallelism, self.p.host_cores)
+        self.cpu.run(seconds * cap, cap, me)
+        end = yield
+        return end
+
     # ------------------------------------------------------------------ keep-alive
+    def _took_from_pool(self, profile: str) -> bool:
+        """Whether the idle process just taken (the top of the stack) was one of the warm pool's."""
+        pooled = self.from_pool.get(profile, 0)
+        if pooled > len(self.idle.get(profile, ())):
+            self.from_pool[profile] = pooled - 1
+            return True
+        return False
+
     def _take_warm(self, profile: str, t: float) -> bool:
         """Reuse the most recently stopped idle process of ``profile`` if it is still warm at ``t``."""
         stack = self.idle.get(profile)
@@ -533,6 +620,7 @@ class Run:
             return True
         if t - stopped >= self.p.keep_alive_s:
             stack.clear()      # older processes stopped even earlier: all cold now
+            self.from_pool.pop(profile, None)
         return False
 
     # ------------------------------------------------------------------ storage

@@ -16,7 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from simulator.simulate import Durations, compile_plan, default_platform, run_on
 #: Below this many replications per process, forking costs more than it saves.
 MIN_PER_PROCESS = 50
 
-_JOB: tuple[CompiledModel, Platform] | None = None   # inherited by forked workers
+_JOB: tuple[CompiledModel, Platform, Mapping[str, int] | None] | None = None   # inherited by forked workers
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -63,12 +63,14 @@ class MonteCarloResult:
 
 def monte_carlo(workflow: Workflow, plan: Any, cost_model: Any, *, replications: int = 100, seed: int = 0,
                 platform: Platform | None = None, processes: int | None = None,
-                durations: Durations | None = None, protocol: Any = None) -> MonteCarloResult:
+                durations: Durations | None = None, protocol: Any = None,
+                warm_pool: Mapping[str, int] | None = None) -> MonteCarloResult:
     """Simulate ``replications`` runs with durations drawn from the cost model.
 
     ``platform`` defaults to the cost model's at its mean (noise comes from the
     draws); ``processes`` defaults to the CPU count when there are at least
-    :data:`MIN_PER_PROCESS` replications per process.
+    :data:`MIN_PER_PROCESS` replications per process.  ``warm_pool``: idle processes
+    per profile at the start of every replication (see :func:`simulator.simulate.run_once`).
     """
     if not isinstance(replications, (int, np.integer)) or replications < 1:
         raise PlanlabError(f"replications must be a positive integer, got {replications!r}", "use e.g. replications=100")
@@ -80,9 +82,9 @@ def monte_carlo(workflow: Workflow, plan: Any, cost_model: Any, *, replications:
     processes = max(1, int(processes))
     model.static_tables()   # built once here, inherited by forked workers
     if processes > 1 and "fork" in multiprocessing.get_all_start_methods():
-        out = _parallel(model, platform, seeds, processes)
+        out = _parallel(model, platform, seeds, processes, warm_pool)
     else:
-        out = [_one(model, platform, s) for s in seeds]
+        out = [_one(model, platform, s, warm_pool) for s in seeds]
     makespans = np.array([o[0] for o in out])
     costs = np.array([o[1] for o in out])
     frame = pd.DataFrame({"replication": np.arange(replications), "seed": np.array(seeds, dtype=np.uint64),
@@ -90,23 +92,25 @@ def monte_carlo(workflow: Workflow, plan: Any, cost_model: Any, *, replications:
     return MonteCarloResult(makespans, costs, frame, SLA.parse(plan.sla))
 
 
-def _one(model: CompiledModel, platform: Platform, seed: int) -> tuple[float, float]:
-    result = run_once(model, platform, sample=True, seed=seed, record=False)
+def _one(model: CompiledModel, platform: Platform, seed: int,
+         warm_pool: Mapping[str, int] | None = None) -> tuple[float, float]:
+    result = run_once(model, platform, sample=True, seed=seed, record=False, warm_pool=warm_pool)
     return result.makespan_s, result.cost
 
 
 def _chunk(seeds: list[int]) -> list[tuple[float, float]]:
     assert _JOB is not None
-    model, platform = _JOB
-    return [_one(model, platform, s) for s in seeds]
+    model, platform, warm_pool = _JOB
+    return [_one(model, platform, s, warm_pool) for s in seeds]
 
 
-def _parallel(model: CompiledModel, platform: Platform, seeds: list[int], processes: int) -> list[tuple[float, float]]:
+def _parallel(model: CompiledModel, platform: Platform, seeds: list[int], processes: int,
+              warm_pool: Mapping[str, int] | None = None) -> list[tuple[float, float]]:
     global _JOB
     n_chunks = processes * 4
     size = -(-len(seeds) // n_chunks)
     chunks = [seeds[k:k + size] for k in range(0, len(seeds), size)]
-    _JOB = (model, platform)
+    _JOB = (model, platform, warm_pool)
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             parts = pool.map(_chunk, chunks)

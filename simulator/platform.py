@@ -22,6 +22,37 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   the workflow-system overheads FACTS.md found in real executions (start-up of the
   workflow system, a *serial* per-task dispatch, a per-level release delay, *serial*
   data staging).  Zero by default; :func:`simulator.calibrate` fits them.
+
+The host (:mod:`simulator.host`).  planlab's own executor runs every worker
+process on one machine, so what its workers do at once competes for that
+machine's cores; a serverless platform gives every worker its own.
+
+* ``host_cores = inf``: unshared (serverless, and every result before the host
+  model).  A finite value (``Platform.for_local_host()`` takes this machine's
+  count) makes executions and start-ups CPU work shared max-min fairly: a task
+  measured alone for ``x`` s on a profile of ``c`` CPUs is ``x * min(c,
+  task_parallelism)`` CPU-seconds capped at ``min(c, task_parallelism)`` cores; a
+  start-up (cold or warm, seconds when alone) likewise at ``min(c, 1)``.
+* ``task_parallelism = 1``: most workflow tasks (and every replayed task) run on
+  one thread, whatever their quota; set it higher for tasks that really use
+  several cores (BLAS, multiprocessing).
+* ``launch_s = 0``, ``process_start_s = 0``: one launcher takes the start requests
+  one at a time, in arrival order: it hands each to an idle process of its profile
+  if one is free *when it gets to it* (``launch_s``), else forks and limits a new one
+  (``launch_s + process_start_s``; FACTS: ~14 ms per fork alone, much more under
+  fan-out).  Both are the launcher's own single-threaded CPU work on the host: a
+  busy host slows the launcher too.  So the k-th request of a burst waits for the k - 1 before it, and a
+  wide fan-out of short tasks runs on the few processes its first workers free.
+  Used only with a finite host.
+* ``spec_load_s = 0``, ``spec_load_s_per_task = 0``: a worker process loads the
+  run's specification (every task's code and decisions) before its first logical
+  worker of a run - on a cold start, and on a warm start from a process left by an
+  earlier run - as CPU work of ``spec_load_s + spec_load_s_per_task * tasks`` (the
+  executor also collects the process's garbage once then: a fixed part).  Used only
+  with a finite host.
+* ``host_background = 0``: other CPU-bound work on the host (another user's jobs),
+  in cores; it takes its max-min fair share like the run's own work.  The load a
+  run saw is recorded with it, so calibration and forecasts can set this per run.
 """
 
 from __future__ import annotations
@@ -51,6 +82,14 @@ class Platform:
     dispatch_s: float = 0.0             # s: per task, through one serial dispatcher (FIFO)
     level_delay_s: float = 0.0          # s: per task, between becoming ready and being dispatched
     staging_s_per_GB: float = 0.0       # s per 1e9 bytes moved, through one serial stager (FIFO)
+    # the host that runs the worker processes (see "The host" in the module docstring)
+    host_cores: float = math.inf        # cores shared by executions and start-ups running at once (inf: unshared)
+    task_parallelism: float = 1.0       # cores one task's execution can use at most (the threads it really runs)
+    launch_s: float = 0.0               # s: the launcher's serial handling of every start request, warm or cold
+    process_start_s: float = 0.0        # s: per cold start, serial in the launcher (fork + limits), before start-up
+    host_background: float = 0.0        # cores' worth of CPU-bound work outside the run, sharing the host
+    spec_load_s: float = 0.0            # s of CPU: a process loads the run's spec once per run (fixed part)
+    spec_load_s_per_task: float = 0.0   # s of CPU per workflow task, for the same load (part growing with size)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -59,10 +98,11 @@ class Platform:
                 raise ConfigError(f"platform {f.name} must be a number, got {value!r}",
                                   f"set {f.name} to a number ({_UNITS[f.name]})")
             value = float(value)
-            if math.isnan(value) or value < 0 or (f.name == "storage_bandwidth_Bps" and value == 0):
-                bound = "> 0" if f.name == "storage_bandwidth_Bps" else ">= 0"
+            positive = f.name in _POSITIVE
+            if math.isnan(value) or value < 0 or (positive and value == 0):
+                bound = "> 0" if positive else ">= 0"
                 raise ConfigError(f"platform {f.name} must be {bound}, got {value!r}", f"set {f.name} {bound}")
-            if math.isinf(value) and f.name != "storage_bandwidth_Bps":
+            if math.isinf(value) and f.name not in _MAY_BE_INFINITE:
                 raise ConfigError(f"platform {f.name} must be finite, got {value!r}", f"set {f.name} to a finite number")
             object.__setattr__(self, f.name, value)
 
@@ -70,7 +110,18 @@ class Platform:
     @classmethod
     def zero(cls) -> "Platform":
         """No overheads at all: free transfers, instant start-ups, no keep-alive (the exactness baseline)."""
-        return cls(**{f.name: 0.0 for f in fields(cls)} | {"storage_bandwidth_Bps": math.inf})
+        return cls(**{f.name: 0.0 for f in fields(cls)} | {"storage_bandwidth_Bps": math.inf, "host_cores": math.inf,
+                                                          "task_parallelism": 1.0})
+
+    @classmethod
+    def for_local_host(cls, **overrides: Any) -> "Platform":
+        """The defaults with this machine as the host (its usable core count), e.g. for planlab's own executor."""
+        return cls(host_cores=float(local_cores())).with_(**overrides)
+
+    @property
+    def shared_host(self) -> bool:
+        """Whether the workers share a host's cores (a finite ``host_cores``)."""
+        return not math.isinf(self.host_cores)
 
     @classmethod
     def from_cost_model(cls, cost_model: Any, sla: Any = "mean", **overrides: Any) -> "Platform":
@@ -141,12 +192,30 @@ class Platform:
         return cls.from_dict(data)
 
 
+#: fields that must be > 0 (not just >= 0), and fields whose ``inf`` means "unlimited"
+_POSITIVE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
+_MAY_BE_INFINITE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
+
 _UNITS = {
     "cold_start_s": "seconds", "warm_start_s": "seconds", "keep_alive_s": "seconds", "invoke_s": "seconds",
     "coordination_s": "seconds", "storage_latency_s": "seconds", "storage_bandwidth_Bps": "bytes per second, inf = free",
     "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
+    "host_cores": "cores, inf = every worker has its own CPUs", "task_parallelism": "cores per task at most",
+    "launch_s": "seconds per start request, serial", "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
+    "spec_load_s": "CPU seconds, once per process and run",
+    "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
 }
+
+
+def local_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def _check_keys(data: Mapping[str, Any], what: str) -> None:

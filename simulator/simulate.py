@@ -51,15 +51,20 @@ def compile_plan(workflow: Workflow, plan: Any, cost_model: Any, *, protocol: Wo
 
 
 def run_once(model: CompiledModel, platform: Platform, *, sample: bool = False, seed: int | None = None,
-             record: bool = True) -> RunResult:
-    """One run of a compiled plan: raw columns, no DataFrames."""
+             record: bool = True, warm_pool: Mapping[str, int] | None = None) -> RunResult:
+    """One run of a compiled plan: raw columns, no DataFrames.
+
+    ``warm_pool``: idle worker processes per profile when the run starts (e.g. left
+    warm by the run before on the same executor); their first users start warm.
+    """
     draws = draw(model, np.random.default_rng(seed)) if sample else None
-    return Run(model, platform, draws, record=record).run()
+    return Run(model, platform, draws, record=record, warm_pool=dict(warm_pool or {})).run()
 
 
 def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platform | None = None,
              sample: bool = False, seed: int | None = None, run_id: str | None = None,
-             durations: Durations | None = None, protocol: WorkerProtocol | None = None) -> Trace:
+             durations: Durations | None = None, protocol: WorkerProtocol | None = None,
+             warm_pool: Mapping[str, int] | None = None) -> Trace:
     """Simulate ``plan`` once and return its trace (``engine="simulate"``).
 
     ``platform`` defaults to :meth:`Platform.from_cost_model` at the plan's SLA
@@ -69,7 +74,8 @@ def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platfo
     for transfers and start-ups) with ``seed``.  ``durations`` overrides execution
     times (a ``recorded`` plan replays its recorded runtimes by default);
     ``protocol`` is a :class:`WorkerProtocol` (subclass) to interpret instead of
-    the plan's default one.
+    the plan's default one.  ``warm_pool`` (idle processes per profile at the start,
+    see :func:`run_once`) matters with keep-alive.
     """
     run_id = run_id if run_id is not None else f"sim-{plan.planner}-{SLA.parse(plan.sla).name}" + (f"-s{seed}" if sample else "")
     # One pause of the collector for the whole call, and the compiled plan and the raw run freed before
@@ -77,9 +83,10 @@ def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platfo
     with paused_gc():
         model = compile_plan(workflow, plan, cost_model, protocol=protocol, durations=durations)
         platform = platform if platform is not None else default_platform(cost_model, plan, sample)
-        result = run_once(model, platform, sample=sample, seed=seed)
+        result = run_once(model, platform, sample=sample, seed=seed, warm_pool=warm_pool)
         meta = {"run_id": run_id, "engine": "simulate", "workflow": workflow.name, "planner": plan.planner,
-                "sla": SLA.parse(plan.sla).name, "sample": bool(sample), "seed": seed, "platform": platform.to_dict()}
+                "sla": SLA.parse(plan.sla).name, "sample": bool(sample), "seed": seed, "platform": platform.to_dict(),
+                "warm_pool": dict(warm_pool or {})}
         trace = to_trace(model, result, run_id, meta)
         del model, result
     return trace

@@ -74,7 +74,9 @@ def test_report_command_redraws_from_the_directory(tiny_run, tmp_path, capsys) -
     listing = json.loads(capsys.readouterr().out)
     assert Path(listing["index"]).is_file() and listing["skipped"] == []
     assert set(listing["figures"]) == {"makespans", "prediction_error", "gantt-five_branches", "gantt-chain5",
-                                       "cost_vs_makespan", "makespan_distributions"}
+                                       "cost_vs_makespan", "makespan_distributions", "sla_met",
+                                       "phases-five_branches", "phases-chain5"}
+    assert listing["failed"] == {}
     assert all(Path(p).is_file() and Path(p).with_suffix(".svg").is_file() for p in listing["figures"].values())
 
 

@@ -83,7 +83,8 @@ def test_a_task_failing_once_is_retried_with_backoff(tmp_path: Path) -> None:
 
     wf = build_workflow(flaky(source(4)), name="flaky")
     plan = assigned_plan(wf, {t: "w0" for t in wf.task_ids}, "medium")
-    with Executor(settings=ExecutorSettings(retries=2, retry_backoff_s=0.01)) as ex:
+    # only errors the user marks as transient are retried (issue 15)
+    with Executor(settings=ExecutorSettings(retries=2, retry_backoff_s=0.01, retry_on=("RuntimeError",))) as ex:
         result = ex.run(wf, plan)
     assert result.results == {"flaky": 40}
     rows = result.trace.tasks.set_index("task_id")
@@ -92,7 +93,7 @@ def test_a_task_failing_once_is_retried_with_backoff(tmp_path: Path) -> None:
 
 def test_retries_run_out_then_the_error_names_the_attempts() -> None:
     wf, plan = _failing_workflow(explode)
-    with Executor(settings=ExecutorSettings(retries=2, retry_backoff_s=0.01)) as ex:
+    with Executor(settings=ExecutorSettings(retries=2, retry_backoff_s=0.01, retry_on=("ValueError",))) as ex:
         with pytest.raises(ExecutionError, match=r"after 3 attempt"):
             ex.run(wf, plan)
         assert _leftover_keys(ex) == []

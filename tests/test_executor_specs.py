@@ -11,6 +11,7 @@ import textwrap
 SCRIPT = textwrap.dedent("""
     import gc, json, pickle, sys
     from executor import keys
+    from executor.auth import RunSealer
     from executor.server import redis_endpoint
     from executor.worker import FROZEN_SLACK_OBJECTS, ProcessContext
 
@@ -28,12 +29,13 @@ SCRIPT = textwrap.dedent("""
     with redis_endpoint(None) as ep:
         client = ep.client()
         gc.freeze()                     # what the launcher does after fork
-        ctx = ProcessContext(ep.url, "L", "large", {})
+        secret = b"0123456789abcdef0123"
+        ctx = ProcessContext(ep.url, "L", "large", {}, secret)
         floor = gc.get_freeze_count()
         counts, runs_ok = [], True
         for i in range(12):
             run = f"r{i}"
-            client.set(keys.RunKeys(run).protocol, spec_blob(i))
+            client.set(keys.RunKeys(run).protocol, RunSealer(secret, run).seal(b"spec", spec_blob(i)))
             spec = ctx.spec(run)
             runs_ok &= spec["run"] == i and ctx.spec(run) is spec
             counts.append(gc.get_freeze_count() - floor)

@@ -108,18 +108,22 @@ def test_a_wrong_password_is_a_clear_error(protected: EmbeddedRedis) -> None:
 
 def test_an_agent_launcher_serves_runs_of_a_client_without_one(protected: EmbeddedRedis) -> None:
     settings = ExecutorSettings(pool="agent-test")
+    secret = b"a shared deployment secret"
     agent = multiprocessing.get_context("fork").Process(target=run_launcher,
-                                                        args=(protected.url, "agent-test", "agent-1", True))
+                                                        args=(protected.url, secret, "agent-test", "agent-1", True),
+                                                        kwargs={"serve_pool": True})
     agent.start()
     try:
         wf = generate("chain", length=3, units=100)
-        with Executor(protected.url, settings, local_launcher=False) as ex:
+        with Executor(protected.url, settings, local_launcher=False, secret=secret) as ex:
             result = ex.run(wf, assigned_plan(wf, {t: "w" for t in wf.task_ids}, "small"))
+            ex.control("agent-1", {"type": "stop"})   # an authenticated control message
         assert result.results == {"t2": run_locally(wf)["t2"]}
         assert set(result.trace.workers["launcher"]) == {"agent-1"}
     finally:
-        protected.client().rpush("pl:ctl:agent-1", __import__("pickle").dumps({"type": "stop"}))
         agent.join(10)
+        if agent.is_alive():
+            agent.kill()
         assert agent.exitcode == 0
 
 

@@ -81,3 +81,33 @@ def test_heft_refuses_a_task_no_profile_can_hold():
     wf.add_task(Task("x", "k", runtime_s=1.0, memory_mb=1e6))
     with pytest.raises(PlanError, match="more than any profile"):
         get_planner("heft").plan(wf, load_catalog("local"), CostModel(), "mean")
+
+
+def test_host_sized_pools_never_ask_for_more_cpus_per_profile_than_the_host_has():
+    """host_cores = 2 on the local catalog: at most 4 'small' (0.5), 2 'medium' (1) and 1 'large' (2) workers."""
+    from planning.cost_model import CostModel
+    from planning.generators import generate
+    from planning.planners import get_planner
+    from planning.profiles import load_catalog
+
+    catalog = load_catalog("local")
+    plan = get_planner("heft", host_cores=2).plan(generate("fork_join", width=16, units=20_000_000), catalog, CostModel(), "mean")
+    per_profile = plan.workers.groupby("profile")["worker"].nunique().to_dict()
+    limits = {"small": 4, "medium": 2, "large": 1}
+    assert all(count <= limits[profile] for profile, count in per_profile.items())
+    unbounded = get_planner("heft").plan(generate("fork_join", width=16, units=20_000_000), catalog, CostModel(), "mean")
+    assert len(unbounded.workers) > len(plan.workers)
+
+
+def test_host_cores_is_checked():
+    import pytest
+
+    from planning.errors import PlanError
+    from planning.planners import get_planner
+
+    for bad in ("many", 0, -1, float("nan")):
+        with pytest.raises(PlanError, match="host_cores"):
+            get_planner("heft", host_cores=bad)
+    with pytest.raises(PlanError, match="not both"):
+        get_planner("heft", host_cores=2, workers_per_profile=3)
+    assert get_planner("heft", host_cores="local").host_cores >= 1

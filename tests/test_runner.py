@@ -196,3 +196,93 @@ def test_a_failing_cell_is_named_and_finished_cells_stay_readable(tmp_path: Path
     with pytest.raises(PlanError, match=r"cell chain\.test-interrupting\.mean\.r0: no plan"):
         run(cfg, tmp_path / "r")
     assert len(load_results(tmp_path / "r").summary) == 2
+
+
+# ====================================================================== profile phase, host load, saved runs
+PROFILED = {"name": "profiled", "phases": ["profile", "plan", "execute"], "slas": ["mean"],
+            "workflow": [{"spec": "gen:chain:length=3", "name": "chain"}],
+            "planner": [{"name": "uniform", "label": "uniform-small", "params": {"profile": "small"}}],
+            "profile": {"repetitions": 2}, "execute": {"settings": {"keep_alive_s": 5.0}}}
+
+
+def test_profile_and_execute_record_host_load_and_save_every_run(tmp_path: Path) -> None:
+    """Real runs on the embedded server: 3 profiles x 2 repetitions, then one execute cell."""
+    from executor import ExecutorSettings
+    from experiments.profiling import fit_profile_model
+    from experiments.saved_runs import find_saved_runs, load_saved_run
+
+    outcome = run(parse_config(PROFILED, name="profiled"), tmp_path / "r")
+    root = tmp_path / "r"
+    runs = pd.read_parquet(root / "profile" / "runs.parquet")
+    assert len(runs) == 6 and sorted(runs["repetition"].unique()) == [0, 1]
+    assert {"host_load_1m", "cpu_probe_s", "host_load_1m_after", "threads", "unstable_kinds"} <= set(runs.columns)
+    assert runs["cpu_probe_s"].gt(0).all() and runs["threads"].notna().all()
+    assert (root / "profile" / "kind_spread.parquet").is_file()
+    history = outcome.results.history
+    assert set(history["phase"]) == {"profile", "execute"} and history["cpu_probe_s"].gt(0).all()
+    assert history["threads"].ge(1).all(), "the BLAS threads each task's worker had"
+    summary = outcome.results.summary
+    assert summary["cpu_probe_s"].gt(0).all() and "host_load_1m" in summary and summary["threads"].notna().all()
+    small = set(runs.loc[runs["profile"] == "small", "limits_enforced"])
+    assert summary["limits_enforced"].iloc[0] in small, "profiled under the limits the execute cell ran with"
+
+    saved = [load_saved_run(p) for p in find_saved_runs(root)]
+    assert sorted(r.phase for r in saved) == ["cell"] + ["profile"] * 6
+    assert {r.settings for r in saved} == {ExecutorSettings(keep_alive_s=5.0)}, "one executor setting for both phases"
+    cell = next(r for r in saved if r.phase == "cell")
+    assert cell.run_id == summary["cell_id"].iloc[0] and cell.trace.makespan_s == summary["real_makespan_s"].iloc[0]
+    assert cell.host.before.cpu_probe_s == pytest.approx(summary["cpu_probe_s"].iloc[0])
+    expected = fit_profile_model(ResultsStore.open(root).profile_history())
+    pd.testing.assert_frame_equal(cell.cost_model.describe(), expected.describe())
+    assert cell.plan.to_dict() == json.loads((root / "cells" / cell.run_id / "plan.json").read_text())
+
+
+class _SlowThirdRepetition:
+    """An executor stand-in whose third profiling repetition runs 3x slower (a load spike the real host cannot be
+    made to produce on demand); it returns the plan's own schedule as the trace."""
+
+    def run(self, workflow, plan, run_id):
+        from types import SimpleNamespace
+
+        from planning.trace import Trace
+
+        trace = Trace.from_plan(plan, run_id=run_id)
+        factor = 3.0 if run_id.endswith(".r2") else 1.0
+        t = trace.tasks
+        t["exec_end_s"] = t["exec_start_s"] + factor * (t["exec_end_s"] - t["exec_start_s"])
+        return SimpleNamespace(trace=trace, meta={})
+
+
+def test_kinds_whose_repetitions_disagree_are_noted(tmp_path: Path) -> None:
+    import contextlib
+
+    from experiments.runner import Engines
+
+    cfg = parse_config({**PROFILED, "phases": ["profile", "plan"], "profile": {"repetitions": 3}}, name="profiled")
+    engines = Engines(executor=lambda settings: contextlib.nullcontext(_SlowThirdRepetition()))
+    outcome = run(cfg, tmp_path / "r", engines=engines)
+    [note] = [n for n in outcome.notes if "measured inconsistently" in n]
+    assert "chain-3/spin on small x3.0" in note
+    runs = pd.read_parquet(tmp_path / "r" / "profile" / "runs.parquet").set_index("run_id")
+    assert runs.loc["profile.chain.small.r0", "unstable_kinds"] == "spin"
+    assert runs.loc["profile.chain.small.r2", "unstable_kinds"] == "spin"
+    assert note in load_results(tmp_path / "r").provenance["notes"]
+    model = json.loads((tmp_path / "r" / "cost_model.json").read_text())
+    assert model["fitted"] is True
+
+
+def test_planlab_run_prints_the_disagreeing_kinds(tmp_path: Path, monkeypatch, capsys) -> None:
+    import contextlib
+
+    from experiments.cli import main
+    from experiments.runner import Engines
+
+    config_file = tmp_path / "profiled.toml"
+    config_file.write_text('phases = ["profile", "plan"]\nslas = ["mean"]\n[[workflow]]\nspec = "gen:chain:length=3"\n'
+                           'name = "chain"\n[[planner]]\nname = "uniform"\nparams = { profile = "small" }\n')
+    monkeypatch.setattr(Engines, "for_config", classmethod(
+        lambda cls, config: cls(executor=lambda settings: contextlib.nullcontext(_SlowThirdRepetition()))))
+    assert main(["run", str(config_file), "--out", str(tmp_path / "r"), "--no-report", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "note: profile phase: 2 kind(s) measured inconsistently across repetitions" in err   # small, medium
+    assert "chain-3/spin on small x3.0" in err

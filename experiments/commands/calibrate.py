@@ -9,6 +9,11 @@ several.  Prints the median relative makespan error before fitting, after, and h
 (each size predicted by a calibration on the application's other sizes), beside the
 analytic baselines held out the same way, and writes the fitted platform for
 ``planlab simulate --platform``.
+
+``planlab calibrate --traces PATH... --out platform.toml`` does the same for
+planlab's own executor: it fits the host terms (start-ups, the launcher, the spec
+load, the host's background load) on runs saved by ``planlab execute --save-run``
+or ``planlab run``, and reports the error of forecasting the held-out half of them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ _BASELINE_LABELS = {"replay": "replay, no overheads", "critical_path_startup": "
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="fit platform overheads to real executions", description=__doc__)
     inputs = p.add_argument_group("what to calibrate on")
-    inputs.add_argument("files", nargs="+", help="WfFormat files of real executions (.json or .json.gz)")
+    inputs.add_argument("files", nargs="*", help="WfFormat files of real executions of other workflow systems "
+                        "(.json or .json.gz)")
+    inputs.add_argument("--traces", nargs="+", metavar="PATH",
+                        help="planlab's own real runs instead: folders saved by 'planlab execute --save-run' or "
+                             "'planlab run' results folders; fits the host terms and forecasts held-out runs")
     inputs.add_argument("--planner", default="recorded", help="planner that replays them (default: recorded)")
     fitting = p.add_argument_group("the fit")
     fitting.add_argument("--fit", help="comma-separated platform terms to fit, all of them (default: the "
@@ -52,6 +61,14 @@ def fit_terms(text: str | None) -> tuple[str, ...] | None:
 def run(args: argparse.Namespace) -> int:
     if args.max_evaluations is not None and args.max_evaluations < 1:
         raise ConfigError(f"--max-evaluations must be >= 1, got {args.max_evaluations}", "give a positive number")
+    if args.traces and args.files:
+        raise ConfigError("give WfFormat files or --traces, not both",
+                          "calibrate other systems' executions and planlab's own runs separately")
+    if args.traces:
+        return _run_traces(args, fit_terms(args.fit))
+    if not args.files:
+        raise ConfigError("nothing to calibrate on",
+                          "give WfFormat execution files, or --traces with planlab's own saved runs")
     result = calibrate(args.files, planner=args.planner, fit=fit_terms(args.fit), held_out=not args.no_held_out,
                        max_evaluations=args.max_evaluations, prior=args.prior, families=not args.no_families)
     if args.out:
@@ -92,3 +109,30 @@ def print_report(result: CalibrationResult) -> None:
     for family, platform in result.families.items():
         print(f"machine family {family}: " + ", ".join(f"{k} {getattr(platform, k):.4g}" for k in result.fitted))
     print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _run_traces(args: argparse.Namespace, fit: tuple[str, ...] | None) -> int:
+    """``--traces``: fit the host terms on planlab's own saved runs, judged on held-out runs."""
+    from experiments.calibrate_runs import calibrate_saved_runs
+
+    kwargs = {"max_evaluations": args.max_evaluations} if args.max_evaluations is not None else {}
+    result = calibrate_saved_runs(args.traces, terms=fit, hold_out=not args.no_held_out, **kwargs)
+    summary = result.summary()
+    if args.out:
+        result.platform.to_toml(args.out, comment=(
+            f"fitted by planlab calibrate --traces on {summary['runs_fitted']} real run(s); held-out median "
+            f"makespan error {result.held_out_error:.3f} ({result.error_before:.3f} before fitting)"))
+        summary["out"] = args.out
+    if args.json:
+        print_json(summary | {"runs": result.table.to_dict("records")})
+        return 0
+    print(f"runs           {summary['runs_fitted']} fitted, {summary['runs_held_out']} held out")
+    print(f"error before   {result.error_before:.4f}  (median |forecast - real| / real of the held-out runs)")
+    print(f"held-out error {result.held_out_error:.4f}  (forecast from the plan and the cost model, fitted platform)")
+    print(f"fit error      {result.fit_error:.4f}  (on the runs it was fitted on)")
+    for name in result.terms:
+        print(f"{name:<22} {getattr(result.platform, name):.6g}")
+    print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        print(f"platform written to {args.out}")
+    return 0

@@ -1,9 +1,10 @@
 """``planlab inspect WORKFLOW``: the shape of a workflow at a glance.
 
-WORKFLOW is a WfFormat JSON file, a planlab workflow JSON, ``file.py:name`` or
-``gen:NAME[:key=value,...]``.  The critical path is measured under the tasks'
-runtime hints (seconds on their reference cores), so for a real WfFormat execution
-it is the recorded runtimes' critical path, without the workflow system's overheads.
+WORKFLOW is a WfFormat JSON file, a planlab workflow JSON, ``file.py:name``,
+``gen:NAME[:key=value,...]`` or ``gen:wfcommons:RECIPE[:tasks=N,seed=S]``.  The
+critical path is measured under the tasks' runtime hints (seconds on their reference
+cores), so for a real WfFormat execution it is the recorded runtimes' critical path,
+without the workflow system's overheads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 from typing import Any
 
 from experiments.cli import print_json
+from experiments.commands.plan import WORKFLOW_HELP
 from planning.loading import load_workflow
 from planning.workflow import Workflow
 
@@ -19,7 +21,7 @@ from planning.workflow import Workflow
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="print a workflow's shape: tasks, edges, depth, critical path",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
+    p.add_argument("workflow", help=WORKFLOW_HELP)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=run)
 

@@ -6,20 +6,29 @@ import argparse
 from typing import Any
 
 from experiments.cli import print_json
+from experiments.config import scaled_workflow
 from planning.cost_model import CostModel
 from planning.errors import HistoryError, PlanError
 from planning.history import load_history
 from planning.loading import load_workflow
 from planning.plan import Plan
-from planning.planners import get_planner
+from planning.planners import get_planner, resolve_protocol
 from planning.profiles import load_catalog
+from planning.protocol import WorkerProtocol
 from planning.sla import SLA
+from planning.wfformat_export import check_export_possible, export_plan
 from planning.workflow import Workflow
 
 
-def add_planning_arguments(p: argparse.ArgumentParser, planner_help: str = "a registered planner, e.g. uniform") -> None:
+WORKFLOW_HELP = ("WfFormat JSON, planlab JSON, file.py:name, gen:NAME[:k=v,...] "
+                 "or gen:wfcommons:RECIPE[:tasks=N,seed=S] (e.g. gen:wfcommons:montage:tasks=500)")
+PLANNER_HELP = ("a planner: a built-in name (uniform, critical-path, wukong, heft, cost-deadline), an installed "
+                "plugin's name, path/file.py:Class or package.module:Class")
+
+
+def add_planning_arguments(p: argparse.ArgumentParser, planner_help: str = PLANNER_HELP) -> None:
     """The arguments every command that makes a plan takes (plan, simulate, execute)."""
-    p.add_argument("workflow", help="WfFormat JSON, planlab JSON, file.py:name or gen:NAME[:k=v,...]")
+    p.add_argument("workflow", help=WORKFLOW_HELP)
     p.add_argument("--planner", required=True, help=planner_help)
     p.add_argument("--catalog", default="local", help="built-in catalog (local, lambda) or a TOML file")
     p.add_argument("--sla", default="mean", help="mean, median or a percentile such as p95")
@@ -33,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="plan a workflow and print makespan, cost and bounds", description=__doc__)
     add_planning_arguments(p)
     p.add_argument("--out", help="write the plan as JSON to this file")
+    p.add_argument("--wfformat-out", metavar="FILE",
+                   help="write the plan (its planned schedule) as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
 
@@ -64,9 +75,18 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def make_plan(args: argparse.Namespace) -> tuple[Workflow, Plan, CostModel, SLA]:
-    """Load the workflow, fit the cost model and plan, from :func:`add_planning_arguments`' values."""
-    workflow = load_workflow(args.workflow)
+def make_plan(args: argparse.Namespace, *, scale: float = 1.0,
+              data_scale: float = 1.0) -> tuple[Workflow, Plan, CostModel, SLA]:
+    """Load the workflow, fit the cost model and plan, from :func:`add_planning_arguments`' values.
+
+    ``scale`` / ``data_scale`` shrink replay tasks' runtimes and bytes *before*
+    planning (as a config's ``scale`` does), so a scaled real run is compared with
+    a plan of the same scaled workflow, not of the original.
+    """
+    for flag, value in (("--scale", scale), ("--bytes-scale", data_scale)):
+        if not (value > 0 and value != float("inf")):
+            raise PlanError(f"{flag} must be a positive number, got {value}", f"use e.g. {flag} 0.01")
+    workflow = scaled_workflow(load_workflow(args.workflow), scale, data_scale)
     catalog = load_catalog(args.catalog)
     sla = SLA.parse(args.sla)
     params = _parse_params(args.param)
@@ -76,13 +96,38 @@ def make_plan(args: argparse.Namespace) -> tuple[Workflow, Plan, CostModel, SLA]
         params["profile"] = args.profile
     planner = get_planner(args.planner, **params)
     model = fit_cost_model(args.history, workflow)
-    return workflow, planner.plan(workflow, catalog, model, sla), model, sla
+    plan = planner.plan(workflow, catalog, model, sla)
+    if catalog.name == "local":    # planlab's executor runs a local plan on this machine: say if it is too big
+        from simulator.platform import local_cores
+
+        note = plan.capacity_note(float(local_cores()))
+        if note is not None:
+            plan.notes.append(note)
+    return workflow, plan, model, sla
+
+
+def add_protocol_argument(p: argparse.ArgumentParser) -> None:
+    """``--protocol``: the worker protocol the engine interprets (simulate, execute)."""
+    p.add_argument("--protocol", default="default",
+                   help="worker protocol: default, a registered or installed name, path/file.py:Class or module:Class")
+
+
+def make_protocol(args: argparse.Namespace, workflow: Workflow, plan: Plan) -> WorkerProtocol | None:
+    """The protocol ``--protocol`` names, built for this plan (None: the engine's default)."""
+    name = getattr(args, "protocol", "default")
+    if name == "default":
+        return None
+    return resolve_protocol(name).for_plan(workflow, plan)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.wfformat_out:
+        check_export_possible(args.wfformat_out)
     workflow, plan, _, _ = make_plan(args)
     if args.out:
         plan.to_json(args.out)
+    if args.wfformat_out:
+        export_plan(workflow, plan, args.wfformat_out)
     summary = plan.summary()
     summary["lower_bounds"] = plan.lower_bounds
     if args.json:
@@ -92,4 +137,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key:<14} {value}")
     if args.out:
         print(f"plan written to {args.out}")
+    if args.wfformat_out:
+        print(f"WfFormat instance written to {args.wfformat_out}")
     return 0

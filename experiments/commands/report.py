@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from experiments.report import format_table, make_report, report_json
+from experiments.report import Report, format_table, make_report, report_json
 from experiments.results import load_results
 
 
@@ -14,6 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", help="a directory written by 'planlab run'")
     p.add_argument("--out", help="where to write the report (default: RESULTS/report)")
     p.add_argument("--json", action="store_true", help="print the figure paths as JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any figure or table could not be drawn (by default it becomes a note in the page)")
     p.set_defaults(handler=run)
 
 
@@ -21,8 +24,15 @@ def run(args: argparse.Namespace) -> int:
     report = make_report(args.results, args.out)
     if args.json:
         print(report_json(report))
-        return 0
-    print(format_table(load_results(args.results).summary))
-    print(f"{len(report.figures)} figure(s) (PNG and SVG) in {report.index.parent / 'figures'}")
-    print(f"report: {report.index}")
-    return 0
+    else:
+        print(format_table(load_results(args.results).summary))
+        print(f"{len(report.figures)} figure(s) (PNG and SVG) in {report.index.parent / 'figures'}")
+        print(f"report: {report.index}")
+    return failure_status(report, args.strict)
+
+
+def failure_status(report: Report, strict: bool) -> int:
+    """Name each figure or table that failed on stderr; 1 if any did and ``strict``, else 0."""
+    for name, error in report.failed.items():
+        print(f"report: {name} not drawn: {error} (a note in the page says so)", file=sys.stderr)
+    return 1 if strict and report.failed else 0

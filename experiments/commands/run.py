@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from experiments.commands.report import failure_status
 from experiments.config import load_config
 from experiments.report import format_table, make_report
 from experiments.runner import run_experiment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete earlier results in --out and start over")
     p.add_argument("--no-report", action="store_true", help="only run; write the report later with 'planlab report'")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if a report figure or table could not be drawn (by default it becomes a note)")
     p.set_defaults(handler=run)
 
 
@@ -31,9 +38,32 @@ def run(args: argparse.Namespace) -> int:
     for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
     print(format_table(outcome.results.summary))
-    if not args.no_report:
-        report = make_report(outcome.root)
-        print(f"report: {report.index}")
-    else:
+    for line in fidelity_lines(outcome.results.summary, outcome.root):
+        print(line)
+    if args.no_report:
         print(f"write the report with: planlab report {outcome.root}")
-    return 0
+        return 0
+    report = make_report(outcome.root)
+    print(f"report: {report.index}")
+    return failure_status(report, args.strict)
+
+
+def fidelity_lines(summary: "pd.DataFrame", root: Path) -> list[str]:
+    """How close the predictions came to the real runs, in one or two lines (nothing without real runs)."""
+    import json
+
+    import numpy as np
+
+    lines = []
+    calibration = root / "host_calibration.json"
+    if calibration.is_file():
+        info = json.loads(calibration.read_text())
+        terms = ", ".join(f"{k} {v:.3g}" for k, v in info.get("terms", {}).items())
+        lines.append(f"platform calibrated on {info.get('runs')} real run(s) of this host "
+                     f"({info.get('host_cores'):g} cores): {terms}")
+    for column, what in (("sim_error", "simulated"), ("plan_error", "planned")):
+        if column in summary and summary[column].notna().any():
+            errors = np.abs(summary[column].dropna().to_numpy(dtype=float))
+            lines.append(f"{what} vs real makespan: median error {np.median(errors):.1%}, "
+                         f"p90 {np.quantile(errors, 0.9):.1%} over {len(errors)} real run(s)")
+    return lines

@@ -4,7 +4,10 @@ Prints the deterministic simulation at the SLA and a Monte Carlo over sampled
 durations (``--replications``, default 100; 0 for none): ``makespan_s`` is the
 SLA statistic of the simulated makespans (the deterministic one without
 replications), ``cost`` likewise of the costs.  ``--planner recorded`` replays a
-real WfFormat execution and also prints its recorded makespan and the error.
+real WfFormat execution and also prints its recorded makespan and the error; when
+that error exceeds 25 % it says how to calibrate the platform (``planlab calibrate``),
+since the default platform models none of the workflow system's overheads.
+``--protocol`` simulates a worker protocol of your own (any spelling ``--planner`` takes).
 """
 
 from __future__ import annotations
@@ -13,20 +16,24 @@ import argparse
 from typing import Any
 
 from experiments.cli import print_json
-from experiments.commands.plan import add_planning_arguments, make_plan
+from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from planning.errors import PlanlabError
+from planning.wfformat_export import check_export_possible, export_trace
 from simulator import Platform, monte_carlo, simulate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate a plan: makespan and cost at the SLA, Monte Carlo percentiles",
                        description=__doc__)
-    add_planning_arguments(p, "a registered planner, e.g. heft, or recorded")
+    add_planning_arguments(p)
+    add_protocol_argument(p)
     p.add_argument("--replications", type=int, default=100, help="Monte Carlo replications (0: deterministic only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo")
     p.add_argument("--processes", type=int, help="processes for the Monte Carlo (default: the CPU count)")
     p.add_argument("--platform", help="platform TOML (e.g. written by 'planlab calibrate --out')")
     p.add_argument("--trace", metavar="DIR", help="save the deterministic simulation's trace (Parquet) here")
+    p.add_argument("--wfformat-out", metavar="FILE",
+                   help="write the deterministic simulation as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run)
 
@@ -34,18 +41,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.replications < 0:
         raise PlanlabError(f"--replications must be >= 0, got {args.replications}", "use e.g. --replications 100")
+    if args.wfformat_out:
+        check_export_possible(args.wfformat_out)
     platform = Platform.from_toml(args.platform) if args.platform else None
     workflow, plan, model, sla = make_plan(args)
-    trace = simulate(workflow, plan, model, platform=platform)
+    protocol = make_protocol(args, workflow, plan)
+    trace = simulate(workflow, plan, model, platform=platform, protocol=protocol)
     if args.trace:
         trace.save(args.trace)
+    if args.wfformat_out:
+        export_trace(workflow, trace, args.wfformat_out)
     out: dict[str, Any] = {"workflow": workflow.name, "planner": plan.planner, "sla": sla.name,
                            "planned_makespan_s": plan.makespan_s, "planned_cost": plan.cost,
                            "makespan_deterministic_s": trace.makespan_s, "cost_deterministic": trace.cost,
                            "cold_starts": trace.cold_starts, "workers": int(len(trace.workers))}
     if args.replications:
         result = monte_carlo(workflow, plan, model, replications=args.replications, seed=args.seed,
-                             platform=platform, processes=args.processes)
+                             platform=platform, processes=args.processes, protocol=protocol)
         out.update(result.summary(sla))
         out["seed"] = args.seed
     else:
@@ -56,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         out["recorded_makespan_s"] = float(recorded)
         out["relative_error"] = abs(trace.makespan_s - float(recorded)) / float(recorded)
     out["platform"] = args.platform or "from the cost model"
+    hint = calibration_hint(out.get("relative_error"), args.workflow, args.platform)
+    if hint:
+        out["hint"] = hint
     if args.json:
         print_json(out)
         return 0
@@ -64,3 +79,24 @@ def run(args: argparse.Namespace) -> int:
     if args.trace:
         print(f"trace written to {args.trace}")
     return 0
+
+
+#: A recorded execution replayed this far off (relative) says the platform needs calibrating.
+LARGE_ERROR = 0.25
+
+
+def calibration_hint(relative_error: float | None, workflow_spec: str, platform: str | None) -> str | None:
+    """One line pointing at ``planlab calibrate`` when a replay misses its recorded makespan by > 25 %.
+
+    Real makespans include the workflow system's dispatch, staging and start-up
+    (FACTS.md: uncalibrated replays come out at about a fifth of the real one);
+    the default platform has none of them, a calibrated one fits them.
+    """
+    if relative_error is None or relative_error <= LARGE_ERROR:
+        return None
+    if platform:
+        return (f"the replay is {relative_error:.0%} off the recorded makespan even on {platform}: calibrate on "
+                f"executions of the same workflow system (planlab calibrate FILES... --out platform.toml)")
+    return (f"the replay is {relative_error:.0%} off the recorded makespan: the default platform models none of "
+            f"the workflow system's overheads; fit them with 'planlab calibrate {workflow_spec} [more executions] "
+            f"--out platform.toml' and rerun with --platform platform.toml")

@@ -12,11 +12,19 @@ add their own in a few lines::
             worker_of = {t: "w0" for t in workflow.task_ids}
             return Plan.from_assignment(workflow, catalog, est, cost_model, sla, worker_of,
                                         {"w0": catalog.fastest().name}, planner=self.name)
+
+Any planner is also named by ``path/file.py:Class``, ``package.module:Class`` or, for
+an installed package, its entry point in the ``planlab.planners`` group: see
+:mod:`planning.planners.base` (one resolver, used by the CLI and the configs alike).
 """
 
-from planning.planners.base import PLANNERS, Planner, get_planner, register_planner
+from planning.planners.base import (PLANNER_ENTRY_POINTS, PLANNERS, PROTOCOL_ENTRY_POINTS, PROTOCOLS, Planner,
+                                    default_label, get_planner, planner_names, protocol_names, register_planner,
+                                    register_protocol, resolve_planner, resolve_protocol)
 from planning.planners import cost_deadline, critical_path, heft, uniform  # noqa: F401  (they register themselves)
 from planning.planners import recorded  # noqa: F401  (the recorded pseudo-planner)
 from planning.planners import wukong  # noqa: F401
 
-__all__ = ["PLANNERS", "Planner", "get_planner", "register_planner"]
+__all__ = ["PLANNER_ENTRY_POINTS", "PLANNERS", "PROTOCOL_ENTRY_POINTS", "PROTOCOLS", "Planner", "default_label",
+           "get_planner", "planner_names", "protocol_names", "register_planner", "register_protocol",
+           "resolve_planner", "resolve_protocol"]

@@ -1,7 +1,10 @@
 """``heft``: Heterogeneous Earliest Finish Time with insertion (:func:`planning.heft.heft`).
 
 Pools of workers per profile: ``workers_per_profile`` each (bounded), or
-unbounded as on a serverless platform (``None``, the default).  Communication
+unbounded as on a serverless platform (``None``, the default), or sized to the
+host the plan will run on: ``host_cores`` (a number, or ``"local"`` for this
+machine) gives each profile ``max(1, floor(host_cores / cpus))`` workers, so no
+profile's pool asks for more CPUs at once than the host has.  Communication
 between different workers is the cost model's upload of the parent's output plus
 the child's download of the edge, at the SLA (computed for every edge at once);
 a worker's first task pays the profile's cold start-up at the SLA.  HEFT's own
@@ -54,19 +57,47 @@ def memory_fits(workflow, catalog, profiles: list[str]) -> np.ndarray:
 class Heft(Planner):
     """See the module docstring."""
 
-    def __init__(self, *, workers_per_profile: int | None = None) -> None:
+    def __init__(self, *, workers_per_profile: int | None = None, host_cores: float | str | None = None) -> None:
+        if workers_per_profile is not None and host_cores is not None:
+            raise PlanError("planner 'heft': give workers_per_profile or host_cores, not both",
+                            "drop one of the two parameters")
         self.workers_per_profile = workers_per_profile
+        self.host_cores = _host_cores(host_cores)
 
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         profiles = list(estimates.profiles)
         allowed = memory_fits(workflow, catalog, profiles)
+        pools = self.workers_per_profile
+        if self.host_cores is not None:
+            pools = [max(1, int(self.host_cores // catalog[p].cpus)) for p in profiles]
         result = heft(workflow, estimates.exec_s, profiles, edge_comm_s(evaluator, cost_model, sla),
-                      workers_per_profile=self.workers_per_profile,
+                      workers_per_profile=pools,
                       startup_s=[evaluator.startup_of(p) for p in profiles], allowed=allowed)
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, result.worker_of,
                                     result.worker_profile, planner=self.name, params=self.params,
                                     sequence=result.sequence, evaluator=evaluator)
         plan.notes.append(f"HEFT's own makespan (communication off the workers): {result.makespan_s:.6g} s")
         return plan
+
+
+def _host_cores(value: float | str | None) -> float | None:
+    """``host_cores`` as a number of cores: ``"local"`` is this machine's usable cores."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "local":
+        import os
+
+        try:
+            return float(len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            return float(os.cpu_count() or 1)
+    try:
+        cores = float(value)
+    except (TypeError, ValueError):
+        cores = float("nan")
+    if not (cores > 0 and cores != float("inf")):
+        raise PlanError(f"planner 'heft': host_cores must be a positive number or 'local', got {value!r}",
+                        "e.g. --param host_cores=local or host_cores=2")
+    return cores

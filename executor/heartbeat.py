@@ -1,0 +1,85 @@
+"""A worker process's heartbeat and current task, shared with its launcher through memory.
+
+The launcher must know, without a Redis round trip per task, whether each of its
+worker processes is alive *and making progress*, and which task it runs:
+
+* the worker writes its current task, that task's deadline (its timeout) and a
+  heartbeat timestamp into a page of shared memory (an anonymous ``MAP_SHARED``
+  mapping created by the launcher before the fork) - a few hundred nanoseconds;
+* a heartbeat thread in the worker refreshes the timestamp every
+  :data:`BEAT_INTERVAL_S`, so a process that is stopped (SIGSTOP, a frozen VM)
+  stops beating;
+* the launcher, every loop (~0.2 s), kills a process whose task ran past its
+  deadline or whose heartbeat is older than ``heartbeat_timeout_s``, and reports
+  the death with the task's name and the cause; it renews the Redis lease of a
+  logical worker only while its process beats (the lease then covers a launcher
+  or host that is gone).
+
+Times are ``time.monotonic()`` (CLOCK_MONOTONIC is one clock for all processes
+of a host).  A task that holds the GIL longer than ``heartbeat_timeout_s`` in
+one C call would miss beats: the timeout's default (10 s) is far above that.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import threading
+import time
+
+__all__ = ["Slot", "BEAT_INTERVAL_S"]
+
+BEAT_INTERVAL_S = 0.25
+_HEAD = struct.Struct("=ddH")          # heartbeat, task deadline (0: none), task name length
+_BEAT = struct.Struct("=d")            # each field written alone: the beat thread never overwrites the others
+_TASK = struct.Struct("=dH")
+_NAME_BYTES = 240
+
+
+class Slot:
+    """One worker process's shared page: written by the worker, read by its launcher."""
+
+    def __init__(self) -> None:
+        self._mem = mmap.mmap(-1, _HEAD.size + _NAME_BYTES)
+        self.beat()
+
+    # ---------------------------------------------------------------- worker side
+    def beat(self) -> None:
+        _BEAT.pack_into(self._mem, 0, time.monotonic())
+
+    def task(self, name: str, timeout_s: float) -> None:
+        """The task that starts now (or the start task of a process being set up), and how long it may run (0: no limit)."""
+        raw = name.encode()[:_NAME_BYTES]
+        self._mem[_HEAD.size:_HEAD.size + len(raw)] = raw
+        now = time.monotonic()
+        _TASK.pack_into(self._mem, 8, now + timeout_s if timeout_s > 0 else float("inf"), len(raw))
+        _BEAT.pack_into(self._mem, 0, now)
+
+    def idle(self) -> None:
+        """No task runs (between tasks that wait for inputs, or between logical workers)."""
+        _BEAT.pack_into(self._mem, 8, 0.0)
+
+    def start_beating(self) -> threading.Thread:
+        """A daemon thread that beats every :data:`BEAT_INTERVAL_S` while the process lives."""
+        def loop() -> None:
+            while True:
+                time.sleep(BEAT_INTERVAL_S)
+                self.beat()
+
+        thread = threading.Thread(target=loop, name="heartbeat", daemon=True)
+        thread.start()
+        return thread
+
+    # ---------------------------------------------------------------- launcher side
+    def read(self) -> tuple[float, float, str | None]:
+        """(seconds since the last beat, seconds past the running task's deadline (< 0: not past),
+        the running task or None when idle)."""
+        beat, deadline, n = _HEAD.unpack_from(self._mem, 0)
+        now = time.monotonic()
+        if not deadline:
+            return now - beat, -1.0, None
+        name = bytes(self._mem[_HEAD.size:_HEAD.size + n]).decode(errors="replace")
+        return now - beat, now - deadline, name
+
+    def close(self) -> None:
+        self._mem.close()

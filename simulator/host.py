@@ -1,0 +1,150 @@
+"""The host's cores, shared by the CPU work that runs at once (a max-min fair fluid model).
+
+planlab's executor runs every worker process on one host of ``cores`` CPUs.
+Executions and worker start-ups are CPU work: a job of ``work`` CPU-seconds may
+use at most ``cap`` cores (its profile's CPU quota, or the threads it really runs
+on), and the host divides its cores among the jobs running at once by max-min
+fairness (water-filling), as SimGrid's fluid model does: every job gets the
+smaller of its cap and an equal share of what the capped jobs leave.  A job alone
+on a large enough host runs at its cap, so a task measured alone on its profile
+takes the same time here; two CPU-bound single-core tasks on a 1-core host each
+take twice as long.  Other work on the host (``background`` cores' worth of
+CPU-bound processes outside the run, e.g. the load of other users) takes its fair
+share like any job and never ends.
+
+Cost: every arrival and completion re-divides the cores over the active jobs,
+O(active log active); the jobs' remaining work is brought up to date lazily.  One
+wake-up sits in SimPy's queue at a time (the earliest completion as now
+predicted); a newer prediction supersedes it by a version number.
+"""
+
+from __future__ import annotations
+
+import math
+from heapq import heappush
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL
+
+__all__ = ["SharedCpu", "fair_rates"]
+
+
+def fair_rates(caps: list[float], cores: float) -> list[float]:
+    """Max-min fair rates of jobs with ``caps`` on ``cores``: each gets min(cap, the level that fills the host).
+
+    >>> fair_rates([0.5, 1.0, 1.0], 2.0)
+    [0.5, 0.75, 0.75]
+    """
+    if sum(caps) <= cores:
+        return list(caps)
+    order = sorted(range(len(caps)), key=caps.__getitem__)
+    rates = [0.0] * len(caps)
+    left, count = cores, len(caps)
+    for position, k in enumerate(order):
+        share = left / count
+        if caps[k] <= share:
+            rates[k] = caps[k]
+            left -= caps[k]
+            count -= 1
+            continue
+        for rest in order[position:]:
+            rates[rest] = share
+        break
+    return rates
+
+
+class _Job:
+    __slots__ = ("left", "cap", "rate", "waiter")
+
+    def __init__(self, work: float, cap: float, waiter: Any) -> None:
+        self.left, self.cap, self.rate, self.waiter = work, cap, cap, waiter
+
+
+class _Tick:
+    """The CPU's wake-up in SimPy's queue; stale once a newer prediction was made."""
+
+    __slots__ = ("cpu", "version", "value")
+
+    def __init__(self, cpu: "SharedCpu", version: int) -> None:
+        self.cpu, self.version, self.value = cpu, version, None
+
+    def resume(self) -> None:
+        if self.version == self.cpu._version:
+            self.cpu._complete()
+
+
+class SharedCpu:
+    """``cores`` CPUs divided max-min fairly among the jobs running at once; see the module docstring."""
+
+    def __init__(self, env: simpy.Environment, cores: float, background: float = 0.0) -> None:
+        if not cores > 0:
+            raise ValueError(f"a host needs cores > 0, got {cores!r}")
+        self.env = env
+        self.cores = float(cores)
+        #: other work on the host, as single-core jobs that never end (their caps sum to ``background``)
+        self._background = [1.0] * int(background) + ([background - int(background)] if background % 1 else [])
+        self._jobs: list[_Job] = []
+        self._updated = 0.0
+        self._version = 0
+        #: CPU-seconds served so far (for checks: equals the work submitted once every job is done)
+        self.served = 0.0
+
+    @property
+    def active(self) -> int:
+        return len(self._jobs)
+
+    def run(self, work: float, cap: float, waiter: Any) -> None:
+        """Start ``work`` CPU-seconds at up to ``cap`` cores now; ``waiter`` is resumed with its end time."""
+        now = self.env._now
+        if not work > 0:
+            waiter.value = now
+            heappush(self.env._queue, (now, NORMAL, next(self.env._eid), waiter))
+            return
+        if not cap > 0:
+            raise ValueError(f"a CPU job needs cap > 0, got {cap!r}")
+        self._advance(now)
+        self._jobs.append(_Job(float(work), float(cap), waiter))
+        self._predict(now)
+
+    # ------------------------------------------------------------------ internals
+    def _advance(self, now: float) -> None:
+        elapsed = now - self._updated
+        if elapsed > 0:
+            for job in self._jobs:
+                done = job.rate * elapsed
+                job.left -= done
+                self.served += done
+        self._updated = now
+
+    def _predict(self, now: float) -> None:
+        """Re-divide the cores and put one wake-up at the earliest completion."""
+        self._version += 1
+        jobs = self._jobs
+        if not jobs:
+            return
+        for job, rate in zip(jobs, fair_rates([j.cap for j in jobs] + self._background, self.cores)):
+            job.rate = rate
+        soonest = min(max(job.left, 0.0) / job.rate for job in jobs)
+        heappush(self.env._queue, (now + soonest, NORMAL, next(self.env._eid), _Tick(self, self._version)))
+
+    def _complete(self) -> None:
+        now = self.env._now
+        self._advance(now)
+        # the jobs whose remaining time is (to rounding) zero are done now
+        tolerance = 1e-9 * max(1.0, now)
+        finished = [job for job in self._jobs if job.left <= tolerance * job.rate]
+        if not finished:   # rounding left the earliest a hair short: finish it
+            finished = [min(self._jobs, key=lambda job: job.left / job.rate)]
+        for job in finished:
+            self.served += max(job.left, 0.0)
+        self._jobs = [job for job in self._jobs if job not in finished]
+        self._predict(now)
+        for job in finished:
+            job.waiter.value = now
+            job.waiter.resume()
+
+
+def unbounded(cores: float) -> bool:
+    """Whether a host of ``cores`` shares nothing (serverless: every worker has its own CPUs)."""
+    return math.isinf(cores)

@@ -1,0 +1,124 @@
+"""No code from strangers: nothing read from the server is unpickled unauthenticated; open servers are refused."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from executor import Executor, ExecutorSettings
+from executor.auth import Forged, RunSealer, deployment_secret
+from executor.plans import assigned_plan
+from executor.server import check_url_security
+from experiments.cli import main
+from planning.dsl import build_workflow, task
+from planning.errors import ExecutionError
+
+
+class Evil:
+    """A pickle that runs a shell command when loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_forged_or_tampered_payload_is_refused_before_unpickling(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    sealer = RunSealer(b"the deployment secret 0123", "run1")
+    evil = pickle.dumps(Evil(marker))
+    for blob in (evil, b"\0" * 32 + evil, RunSealer(b"another secret 0123456", "run1").seal(b"start", evil),
+                 RunSealer(b"the deployment secret 0123", "run2").seal(b"start", evil),   # another run's key
+                 sealer.seal(b"note", evil)):                                             # another label
+        with pytest.raises(Forged, match="failed authentication"):
+            sealer.loads(b"start", blob)
+    assert not marker.exists()
+    assert sealer.loads(b"start", sealer.dumps(b"start", {"ok": 1})) == {"ok": 1}
+
+
+@task
+def slow(x):
+    time.sleep(1.0)
+    return x
+
+
+def test_pickles_injected_into_queues_and_results_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(Evil(marker))
+    wf = build_workflow(slow.named("b")(slow.named("a")(1)), name="victim")
+    plan = assigned_plan(wf, {"a": "w0", "b": "w1"}, "small")
+    with Executor(settings=ExecutorSettings(lease_s=1.0)) as ex:
+        client = ex.client
+        client.rpush(f"pl:ctl:{ex.launcher_id}", evil)          # a control message for the launcher
+        outcome: dict[str, object] = {}
+
+        def attack() -> None:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                runs = [k.decode() for k in client.scan_iter(match="pl:{*}:live")]
+                if runs:
+                    prefix = runs[0][:-len("live")]
+                    client.set(prefix + "out:a", evil)        # a result overwritten
+                    client.rpush(prefix + "inbox:w1", evil)   # a notification
+                    client.rpush(prefix + "launch", evil)     # a start message
+                    return
+                time.sleep(0.01)
+
+        attacker = threading.Thread(target=attack)
+        attacker.start()
+        try:
+            outcome["result"] = ex.run(wf, plan)
+        except ExecutionError as exc:
+            outcome["error"] = str(exc)
+        attacker.join()
+        assert "error" in outcome, "a run whose data was tampered with must fail"
+        assert "authentication" in outcome["error"]
+        assert not marker.exists()
+        # the executor is healthy afterwards
+        assert ex.run(wf, plan).results == {"b": 1}
+    assert not marker.exists()
+
+
+def test_a_server_on_another_host_without_a_password_is_refused() -> None:
+    for url in ("redis://10.1.2.3:6379/0", "rediss://db.example.org:6380/0", "redis://:@10.0.0.1:6379"):
+        with pytest.raises(ExecutionError, match="on another host and the URL has no password"):
+            check_url_security(url)
+        check_url_security(url, insecure=True)
+    for url in ("redis://127.0.0.1:6379/0", "redis://localhost:1/0", "redis://[::1]:6379", "unix:///tmp/r.sock",
+                "redis://:pw@10.1.2.3:6379/0", "rediss://user:pw@db.example.org:6380/0"):
+        check_url_security(url)
+    with pytest.raises(ExecutionError, match="another host"):
+        Executor("redis://10.1.2.3:6379/0")
+
+
+def test_the_agent_refuses_open_servers_and_needs_the_secret(capsys, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PLANLAB_SECRET", raising=False)
+    monkeypatch.delenv("PLANLAB_SECRET_FILE", raising=False)
+    assert main(["agent", "--redis-url", "redis://10.1.2.3:6379/0"]) == 2
+    err = capsys.readouterr().err
+    assert "--insecure" in err and len(err.strip().splitlines()) == 1
+    from executor.server import EmbeddedRedis
+
+    with EmbeddedRedis(tcp=True) as server:
+        assert main(["agent", "--redis-url", server.url]) == 2
+        err = capsys.readouterr().err
+        assert "needs the deployment secret" in err and len(err.strip().splitlines()) == 1
+    short = tmp_path / "short"
+    short.write_text("abc")
+    with pytest.raises(ExecutionError, match="shorter than 16 bytes"):
+        deployment_secret(secret_file=short)
+
+
+def test_an_executor_relying_on_agents_needs_a_shared_secret(monkeypatch) -> None:
+    monkeypatch.delenv("PLANLAB_SECRET", raising=False)
+    monkeypatch.delenv("PLANLAB_SECRET_FILE", raising=False)
+    with pytest.raises(ExecutionError, match="needs the agents' deployment secret"):
+        Executor(local_launcher=False)
+    monkeypatch.setenv("PLANLAB_SECRET", "a long enough shared secret")
+    assert Executor(local_launcher=False).secret == b"a long enough shared secret"
