@@ -52,7 +52,8 @@ def read_wfformat(path: str | Path) -> Workflow:
 
     Task ``meta`` keeps ``name``, ``machines``, ``program``, ``avg_cpu``,
     ``read_bytes``, ``written_bytes``, ``priority`` and ``started_at`` when
-    recorded.  Workflow metadata: ``recorded_makespan_s``, ``machines`` (node
+    recorded, and ``external_input_bytes`` for a task that reads files no task
+    writes (the workflow's inputs, which a workflow system stages in).  Workflow metadata: ``recorded_makespan_s``, ``machines`` (node
     name -> ``cores``, ``speed_mhz``, ``memory_bytes`` as recorded),
     ``wfformat_schema``, ``workflow_system``, ``workflow_system_version``,
     ``executed_at``, ``instance_name``, ``source_file``.  A file that is not
@@ -107,6 +108,9 @@ def write_wfformat(workflow: Workflow, path: str | Path) -> Path:
         spec: dict[str, Any] = {"name": str(t.meta.get("name", t.id)), "id": t.id, "category": t.kind,
                                 "parents": workflow.parents(t.id), "children": workflow.children(t.id),
                                 "inputFiles": [f for p in workflow.parents(t.id) for f in reads.get((p, t.id), [])]}
+        if t.meta.get("external_input_bytes"):   # the workflow's own inputs, as one file
+            files.append({"id": f"{t.id}.external", "sizeInBytes": int(t.meta["external_input_bytes"])})
+            spec["inputFiles"].append(f"{t.id}.external")
         if out_ids is not None:
             spec["outputFiles"] = out_ids
         spec_tasks.append(spec)
@@ -173,6 +177,7 @@ def _read_v15(data: Mapping[str, Any], workflow: Mapping[str, Any]):
     _add_children(spec["tasks"], parents, lambda e: str(e["id"]), lambda c: str(c))
     meta = _workflow_meta(data, execution.get("makespanInSeconds"), execution.get("executedAt"),
                           execution.get("machines") or [])
+    tasks = _with_external_inputs(tasks, outputs, inputs, sizes)
     return tasks, parents, _edge_bytes(parents, outputs, inputs, sizes), meta
 
 
@@ -231,6 +236,7 @@ def _read_v14(data: Mapping[str, Any], workflow: Mapping[str, Any]):
     _add_children(raw, parents, lambda e: str(e.get("name") or e["id"]), resolve)
     makespan = workflow.get("makespanInSeconds", workflow.get("makespan"))
     meta = _workflow_meta(data, makespan, workflow.get("executedAt"), workflow.get("machines") or [])
+    tasks = _with_external_inputs(tasks, outputs, inputs, sizes)
     return tasks, parents, _edge_bytes(parents, outputs, inputs, sizes), meta
 
 
@@ -348,6 +354,21 @@ def _add_children(entries: Iterable[Any], parents: dict[str, list[str]], key, re
                 raise _Malformed(f"task {tid!r} names an unknown child {child_id!r}")
             if tid not in parents[child_id]:
                 parents[child_id].append(tid)
+
+
+def _with_external_inputs(tasks: list[Task], outputs: Mapping[str, list[str]], inputs: Mapping[str, set[str]],
+                          sizes: Mapping[str, int]) -> list[Task]:
+    """Record in ``meta["external_input_bytes"]`` the bytes a task reads from files no task writes.
+
+    Those are the workflow's inputs, which a workflow system stages in before the task
+    runs; the edges cannot carry them (no parent).  Only tasks that read some get the key.
+    """
+    produced = {f for files in outputs.values() for f in files}
+    out = []
+    for t in tasks:
+        external = sum(sizes.get(f, 0) for f in inputs.get(t.id, ()) if f not in produced)
+        out.append(t.with_(meta={**t.meta, "external_input_bytes": external}) if external > 0 else t)
+    return out
 
 
 def _edge_bytes(parents: Mapping[str, list[str]], outputs: Mapping[str, list[str]],

@@ -139,6 +139,7 @@ class CompiledModel:
             self.durations = _as_array(durations, self.ids)
         self._noise: Noise | None = None
         self._static: StaticTables | None = None
+        self._staging: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def protocol(self) -> WorkerProtocol:
@@ -168,7 +169,21 @@ class CompiledModel:
             return None
         if self._static is None:
             self._static = StaticTables(self.topology, self.placement)
+            if self._staging is not None:
+                self._static.stage_around(*self._staging)
         return self._static
+
+    def stage_around(self, stage_in: np.ndarray, stage_out: np.ndarray) -> None:
+        """Bytes the workflow system stages before (``stage_in``) and after (``stage_out``) each task.
+
+        For replays of real executions (the ``recorded`` plan): a task's external inputs
+        move like a fetch before it runs, and everything it writes is stored after it, so
+        both pass through the platform's serial stager (``staging_s_per_GB``) and shared
+        storage.  Applies to the static tables only (a given protocol decides its own moves).
+        """
+        self._staging = (np.asarray(stage_in, float), np.asarray(stage_out, float))
+        if self._static is not None:
+            self._static.stage_around(*self._staging)
 
     def exec_deterministic(self) -> np.ndarray:
         """Execution seconds per task at the plan's SLA on its planned profile (or the given durations)."""
@@ -236,6 +251,16 @@ class StaticTables:
         ids, first = topology.ids, placement.first
         #: what WorkerProtocol.initial_invocations returns: each root to its worker, in index order
         self.initial = [Invocation(self.worker[r], ids[r], bool(first[r])) for r in topology.roots]
+
+
+    def stage_around(self, stage_in: np.ndarray, stage_out: np.ndarray) -> None:
+        """Add staged bytes: ``stage_in[i]`` fetched before task ``i``, ``stage_out[i]`` stored after it."""
+        for i in np.flatnonzero(stage_in > 0).tolist():
+            self.fetch[i] = [*self.fetch[i], float(stage_in[i])]
+            self.fetch_sized[i] = [*self.fetch_sized[i], float(stage_in[i])]
+        for i in np.flatnonzero(stage_out > 0).tolist():
+            self.store[i] = True
+            self.out_bytes[i] = max(self.out_bytes[i], float(stage_out[i]))
 
 
 def _as_array(durations: Mapping[str, float] | Sequence[float] | np.ndarray, ids: list[str]) -> np.ndarray:

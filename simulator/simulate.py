@@ -31,12 +31,23 @@ def default_platform(cost_model: Any, plan: Any, sample: bool) -> Platform:
 
 def compile_plan(workflow: Workflow, plan: Any, cost_model: Any, *, protocol: WorkerProtocol | None = None,
                  durations: Durations | None = None) -> CompiledModel:
-    """Compile once for many runs (Monte Carlo, calibration).  A ``recorded`` plan replays recorded runtimes."""
-    if durations is None and getattr(plan, "planner", None) == "recorded":
+    """Compile once for many runs (Monte Carlo, calibration).
+
+    A ``recorded`` plan replays recorded runtimes and stages what a workflow system
+    stages (:func:`planning.planners.recorded.staged_bytes`: each task's external inputs
+    before it, its outputs after it) through the platform's serial stager.
+    """
+    recorded = getattr(plan, "planner", None) == "recorded"
+    if durations is None and recorded:
         from planning.planners.recorded import recorded_durations
 
         durations = recorded_durations(workflow)
-    return CompiledModel(workflow, plan, cost_model, protocol=protocol, durations=durations)
+    model = CompiledModel(workflow, plan, cost_model, protocol=protocol, durations=durations)
+    if recorded and protocol is None:   # a replay stages the workflow's inputs and every task's outputs
+        from planning.planners.recorded import staged_bytes
+
+        model.stage_around(*staged_bytes(workflow))
+    return model
 
 
 def run_once(model: CompiledModel, platform: Platform, *, sample: bool = False, seed: int | None = None,

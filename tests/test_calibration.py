@@ -15,7 +15,7 @@ from planning.generators import generate
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from simulator import CalibrationResult, Observation, Platform, calibrate, simulate
-from simulator.calibration import EXECUTOR_TERMS, WORKFLOW_SYSTEM_TERMS, application_of
+from simulator.calibration import EXECUTOR_TERMS, WORKFLOW_SYSTEM_TERMS, application_of, read_execution, size_of
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
@@ -63,3 +63,37 @@ def test_bad_requests_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="nothing"):
         calibrate([])
     assert application_of("srasearch-chameleon-10a-004.json") == "srasearch"
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "wfinstances-corpus"
+
+
+def test_compressed_executions_read_like_plain_ones(tmp_path) -> None:
+    packed = read_execution(CORPUS / "srasearch-chameleon-10a-001.json.gz")
+    plain = read_execution(DATA / "srasearch-chameleon-10a-001.json")
+    assert packed.structure_hash() == plain.structure_hash()
+    assert packed.metadata["recorded_makespan_s"] == plain.metadata["recorded_makespan_s"]
+    assert packed.metadata["source_file"].endswith(".json.gz")
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(b"not gzip")
+    with pytest.raises(ConfigError, match="not a readable gzip"):
+        read_execution(broken)
+
+
+def test_names_give_application_and_size() -> None:
+    assert (application_of("epigenomics-chameleon-hep-1seq-50k-001.json.gz"),
+            size_of("epigenomics-chameleon-hep-1seq-50k-001.json.gz")) == ("epigenomics", "hep-1seq-50k")
+    assert size_of("srasearch-chameleon-10a-003") == size_of("srasearch-chameleon-10a-005") == "10a"
+    assert size_of("helloworld-chain-5-chameleon.json") == "chain-5"
+
+
+def test_held_out_by_size_with_baselines_on_real_executions() -> None:
+    files = [CORPUS / f"srasearch-chameleon-{size}-00{k}.json.gz" for size in ("10a", "30a") for k in (1, 2)]
+    result = calibrate(files)
+    t = result.table
+    assert set(t["size"]) == {"10a", "30a"} and set(t["family"]) == {"worker/48"}
+    assert t["held_out_s"].notna().all()                # each size predicted from the other one
+    assert result.kept and result.prior is not None     # two sizes: the shipped Pegasus prior is used
+    assert set(result.baselines_held_out) == {"replay", "critical_path_startup", "four_term"}
+    assert result.held_out_error < result.baselines_held_out["replay"]
+    assert result.summary()["kept"] == list(result.kept)

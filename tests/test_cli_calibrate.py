@@ -36,3 +36,21 @@ def test_text_output_and_errors(tmp_path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
     assert main(["calibrate", *files, "--fit", "warp_s"]) == 2
     assert "cannot fit" in capsys.readouterr().err
+
+
+def test_reports_kept_terms_baselines_and_families(tmp_path, capsys) -> None:
+    corpus = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "wfinstances-corpus"
+    files = [str(corpus / f"montage-chameleon-{s}-001.json.gz") for s in ("2mass-01d", "2mass-015d", "dss-05d")]
+    out = tmp_path / "montage.toml"
+    assert main(["calibrate", *files, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "kept terms" in text and "held-out error" in text
+    assert "baseline four-term formula" in text and "baseline replay, no overheads" in text
+    written = out.read_text()
+    assert "# kept terms:" in written
+    Platform.from_toml(out)                                   # the comments do not stop it being read back
+    assert main(["calibrate", *files, "--prior", "none", "--no-families", "--no-held-out", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["prior"] is None and info["families"] == {} and info["kept"]
+    assert main(["calibrate", *files, "--prior", "nonsense"]) == 2
+    assert "unknown calibration prior" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,9 @@ from planning.cost_model import CostModel
 from planning.errors import PlanError
 from planning.generators import generate
 from planning.planners import PLANNERS, get_planner
-from planning.planners.recorded import machine_of, recorded_durations, recorded_makespan
+from planning.planners.recorded import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
 from planning.profiles import load_catalog
-from planning.wfformat import read_wfformat
+from planning.wfformat import read_wfformat, write_wfformat
 from planning.workflow import Task, Workflow
 from simulator import Platform, simulate
 
@@ -61,3 +62,54 @@ def test_workflows_without_recorded_runtimes_are_refused() -> None:
         get_planner("recorded").plan(wf, load_catalog("local"), CostModel(), "mean")
     with pytest.raises(PlanError, match="no recorded makespan"):
         recorded_makespan(generate("chain", length=2))
+
+
+def _external_input_workflow(tmp_path):
+    """root reads a 2 GB file no task writes and writes 1 GB read by leaf (same machine); leaf writes 0.5 GB."""
+    doc = {"name": "ext", "schemaVersion": "1.5", "runtimeSystem": {"name": "Pegasus", "version": "5"},
+           "workflow": {"specification": {
+               "tasks": [{"name": "root", "id": "root", "parents": [], "children": ["leaf"],
+                          "inputFiles": ["big.in"], "outputFiles": ["mid"]},
+                         {"name": "leaf", "id": "leaf", "parents": ["root"], "children": [],
+                          "inputFiles": ["mid"], "outputFiles": ["final"]}],
+               "files": [{"id": "big.in", "sizeInBytes": 2_000_000_000}, {"id": "mid", "sizeInBytes": 1_000_000_000},
+                         {"id": "final", "sizeInBytes": 500_000_000}]},
+               "execution": {"makespanInSeconds": 100.0, "executedAt": "2021-01-01T00:00:00",
+                             "machines": [{"nodeName": "node-1", "cpu": {"coreCount": 4}}],
+                             "tasks": [{"id": "root", "runtimeInSeconds": 10.0, "machines": ["node-1"]},
+                                       {"id": "leaf", "runtimeInSeconds": 5.0, "machines": ["node-1"]}]}}}
+    path = tmp_path / "ext.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_external_inputs_are_recorded_and_survive_export(tmp_path) -> None:
+    wf = read_wfformat(_external_input_workflow(tmp_path))
+    assert wf.task("root").meta["external_input_bytes"] == 2_000_000_000
+    assert "external_input_bytes" not in wf.task("leaf").meta          # its input is written by root
+    back = read_wfformat(write_wfformat(wf, tmp_path / "back.json"))
+    assert back.task("root").meta["external_input_bytes"] == 2_000_000_000
+    stage_in, stage_out = staged_bytes(wf)
+    order = wf.topology().ids
+    assert dict(zip(order, stage_in)) == {"root": 2e9, "leaf": 0.0}
+    assert dict(zip(order, stage_out)) == {"root": 1e9, "leaf": 5e8}
+
+
+def test_replay_stages_external_inputs_and_outputs_through_the_serial_stager(tmp_path) -> None:
+    wf = read_wfformat(_external_input_workflow(tmp_path))
+    plan = get_planner("recorded").plan(wf, load_catalog("local"), CostModel(), "mean")
+    assert plan.tasks["worker"].nunique() == 1                           # a chain: its data stays local
+    free = simulate(wf, plan, CostModel(), platform=Platform.zero())
+    assert free.makespan_s == 15.0
+    staged = simulate(wf, plan, CostModel(), platform=Platform.zero().with_(staging_s_per_GB=10.0))
+    # 2 GB in before root, root's 1 GB out, leaf's 0.5 GB out: 35 s of serial staging on top of 15 s of work
+    assert staged.makespan_s == pytest.approx(15.0 + 10.0 * (2.0 + 1.0 + 0.5))
+
+
+def test_machine_family_strips_numbers_and_keeps_cores() -> None:
+    tasks = [Task("a", "k", runtime_s=1.0, meta={"machines": ["worker-3.novalocal"]}),
+             Task("b", "k", runtime_s=1.0, meta={"machines": ["compute-12"]})]
+    wf = Workflow.from_tasks(tasks, {}, name="fam", metadata={"machines": {
+        "worker-3.novalocal": {"cores": 24}, "compute-12": {"cores": 48}, "idle-1": {"cores": 8}}})
+    assert machine_family(wf) == "compute/48,worker/24"                  # machines that ran nothing do not count
+    assert machine_family(Workflow.from_tasks([Task("a", "k")], {}, name="none")) == ""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -145,6 +146,39 @@ class Recorded(Planner):
             plan.notes.append(f"{missing} task(s) have no recorded runtime and replay as 0 s")
         plan.notes.append("slots per machine: " + ", ".join(f"{m}={c}" for m, c in sorted(cores.items())))
         return plan
+
+
+def staged_bytes(workflow: Workflow) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes a workflow system stages around each task (topological order): (in before it, out after it).
+
+    In: the task's external inputs (files no task writes, ``meta["external_input_bytes"]``
+    as :func:`planning.wfformat.read_wfformat` records them), once per task that reads them
+    (each job gets its own copy).  Out: everything the task writes (its ``output_bytes``:
+    final outputs and intermediate files alike), at least its largest out-edge.
+    """
+    topology = workflow.topology()
+    tasks = [workflow.task(t) for t in topology.ids]
+    stage_in = np.array([float(t.meta.get("external_input_bytes") or 0.0) for t in tasks])
+    written = np.array([float(t.output_bytes or 0.0) for t in tasks])
+    return stage_in, np.maximum(written, topology.out_bytes)
+
+
+def machine_family(workflow: Workflow) -> str:
+    """The kind of machines an execution ran on: their names without the trailing number, with their cores.
+
+    ``worker-3`` and ``worker-4`` with 48 cores each are ``worker/48``; a run that used
+    two kinds is ``cc-worker/48,compute/48``.  Clusters named alike are alike in their
+    overheads far more often than not (WfInstances' montage runs: ``workflowhub/96``
+    machines dispatch 2.5x faster than ``mem/48``), which calibration uses to fit one
+    platform per family.  ``""`` when nothing is recorded.
+    """
+    recorded = workflow.metadata.get("machines") or {}
+    used = set(machine_of(workflow).values()) & set(recorded) or set(recorded)
+    kinds = set()
+    for name in used:
+        stem = re.sub(r"[-_.]?\d+$", "", str(name).split(".")[0]) or str(name)
+        kinds.add(f"{stem}/{(recorded.get(name) or {}).get('cores') or '?'}")
+    return ",".join(sorted(kinds))
 
 
 def recorded_makespan(workflow: Workflow) -> float:

@@ -1,0 +1,377 @@
+"""The fit behind :func:`simulator.calibrate`: linearised least relative deviations, refined on the simulator.
+
+A simulated makespan is close to piecewise linear in each overhead term (a serial
+dispatcher adds ``dispatch_s`` per task it delays, a start-up shifts everything).
+So the fit measures, by finite differences on the simulator, how much each term
+moves each observation's makespan (:func:`effects`: ``k + 1`` simulations per
+observation), and solves for the terms that minimise the sum of relative errors
+``|predicted - real| / real`` as a linear programme, with non-negative terms and an
+optional L1 pull toward a prior (:func:`lad`).  It then re-measures the effects at
+the solution and solves again (:func:`refine`), keeping the best point by the
+*simulated* error, so the answer is judged by the simulator, not by its linear
+stand-in.  A short Nelder-Mead polish on the simulator itself can follow
+(``max_evaluations``).
+
+Which terms to fit is chosen by inner cross-validation (:func:`select_terms`): every
+candidate (each subset of the terms; with a prior, also the prior as it is and the
+prior scaled by one factor) is fitted on all but one size (or execution; at most
+:data:`MAX_FOLDS` folds) and judged on the one left out, using the linear stand-in
+measured once at the all-terms fit (cheap: small LPs).  With one execution there is
+nothing to cross-validate: the prior scaled by one factor is fitted, which one
+execution determines.  Cost: about 17 simulations of each observation, plus the
+machine families' own fits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy.optimize import linprog, minimize
+
+from simulator.platform import Platform
+
+#: Secant step per term: the size of the values real workflow systems show (FACTS.md), because a makespan is
+#: convex in a serial term - a small dispatch delay hides behind execution, a large one dominates - so a small
+#: step would measure only the hidden part.
+STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0}
+#: Step of the other terms (executor terms: start-ups and latencies of milliseconds to seconds).
+DEFAULT_STEP = 0.01
+#: The name of the candidate that scales every term of the prior by one fitted factor.
+SCALED_PRIOR = "prior x scale"
+#: The candidate that keeps the prior as it is.
+PRIOR_AS_IS = "prior"
+
+
+def _value(name: str, theta: float) -> float:
+    if name == "storage_bandwidth_Bps":
+        return math.inf if theta <= 0 else 1e9 / theta
+    return float(theta)
+
+
+def platform_at(base: Platform, names: Sequence[str], theta: np.ndarray) -> Platform:
+    """``base`` with the fitted coordinates ``theta`` (bandwidth is fitted as seconds per GB)."""
+    return base.with_(**{n: _value(n, float(t)) for n, t in zip(names, theta)})
+
+
+def coordinates(platform: Platform, names: Sequence[str]) -> np.ndarray:
+    """The fitted coordinates of ``platform`` (inverse of :func:`platform_at`)."""
+    out = []
+    for n in names:
+        value = getattr(platform, n)
+        out.append((0.0 if math.isinf(value) else 1e9 / value) if n == "storage_bandwidth_Bps" else value)
+    return np.array(out, float)
+
+
+Simulate = Callable[[Platform], np.ndarray]
+
+
+def effects(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Makespans at ``theta`` and their slopes per term (one forward step each): ``k + 1`` simulations per observation."""
+    sim0 = simulate(platform_at(base, names, theta))
+    slopes = np.empty((len(sim0), len(names)))
+    for j, name in enumerate(names):
+        step = max(STEP.get(name, DEFAULT_STEP), theta[j])
+        moved = theta.copy()
+        moved[j] += step
+        slopes[:, j] = (simulate(platform_at(base, names, moved)) - sim0) / step
+    return sim0, slopes
+
+
+def lad(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarray, free: np.ndarray,
+        fixed: np.ndarray, prior: np.ndarray | None = None, pull: float = 0.0,
+        unit: np.ndarray | None = None) -> np.ndarray:
+    """Terms minimising ``sum |sim0 + slopes (theta - theta0) - real| / real (+ pull * sum |theta - prior| / scale)``.
+
+    ``free`` marks the terms to fit (>= 0); the others take ``fixed``.  The pull to
+    ``prior`` counts as ``pull`` observations' worth of relative error per prior value
+    (or per ``unit``, when the prior is smaller).  A linear programme.
+    """
+    n, k = slopes.shape
+    free_idx = np.flatnonzero(free)
+    target = (real - sim0 - slopes[:, ~free] @ (fixed[~free] - theta0[~free]) + slopes[:, free] @ theta0[free]) / real
+    m = len(free_idx)
+    if m == 0:
+        return np.where(free, 0.0, fixed)
+    a = slopes[:, free_idx] / real[:, None]
+    rows = [np.hstack([a, -np.eye(n), np.eye(n)])]
+    b = [target]
+    cost = [np.zeros(m), np.ones(2 * n)]
+    if prior is not None and pull > 0:
+        floor = unit[free_idx] if unit is not None else np.ones(m)
+        scale = np.maximum(np.abs(prior[free_idx]), floor)
+        rows = [np.hstack([r, np.zeros((r.shape[0], 2 * m))]) for r in rows]
+        rows.append(np.hstack([np.eye(m) / scale[:, None], np.zeros((m, 2 * n)), -np.eye(m), np.eye(m)]))
+        b.append(prior[free_idx] / scale)
+        cost.append(np.full(2 * m, pull))
+    lp = linprog(np.concatenate(cost), A_eq=np.vstack(rows), b_eq=np.concatenate(b),
+                 bounds=[(0, None)] * (m + sum(len(c) for c in cost[1:])), method="highs")
+    theta = np.where(free, 0.0, fixed).astype(float)
+    if lp.success:
+        theta[free_idx] = lp.x[:m]
+    else:
+        theta[free_idx] = theta0[free_idx]
+    return theta
+
+
+def relative_errors(predicted: np.ndarray, real: np.ndarray) -> np.ndarray:
+    return np.abs(predicted - real) / real
+
+
+def objective(predicted: np.ndarray, real: np.ndarray) -> float:
+    """What fits minimise: the mean relative makespan error (robust to outliers, unlike squares)."""
+    return float(relative_errors(predicted, real).mean())
+
+
+def refine(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.ndarray, real: np.ndarray,
+           free: np.ndarray, prior: np.ndarray | None, pull: float, rounds: int = 2) -> tuple[np.ndarray, float]:
+    """Re-linearise at ``theta`` and solve again, ``rounds`` times; the best point by simulated error."""
+    best, best_err = theta, objective(simulate(platform_at(base, names, theta)), real)
+    current = theta
+    for _ in range(rounds):
+        sim0, slopes = effects(simulate, base, names, current)
+        proposal = lad(sim0, slopes, current, real, free, current, prior, pull)
+        err = objective(simulate(platform_at(base, names, proposal)), real)
+        if err < best_err - 1e-9:
+            best, best_err = proposal, err
+            current = proposal
+        else:
+            break
+    return best, best_err
+
+
+def polish(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.ndarray, real: np.ndarray,
+           free: np.ndarray, budget: int) -> np.ndarray:
+    """A short Nelder-Mead on the simulator over the free terms (``theta = start * x**2``, so terms stay >= 0)."""
+    idx = np.flatnonzero(free)
+    if budget <= 0 or len(idx) == 0:
+        return theta
+    scale = np.where(theta[idx] > 0, theta[idx], [STEP.get(names[j], DEFAULT_STEP) for j in idx])
+
+    def at(x: np.ndarray) -> np.ndarray:
+        out = theta.copy()
+        out[idx] = scale * x * x
+        return out
+
+    def f(x: np.ndarray) -> float:
+        return objective(simulate(platform_at(base, names, at(x))), real)
+
+    x0 = np.sqrt(theta[idx] / scale)
+    simplex = np.tile(x0, (len(idx) + 1, 1))
+    for j in range(len(idx)):
+        simplex[j + 1, j] = x0[j] * 0.8 if x0[j] > 0 else 0.5
+    result = minimize(f, x0, method="Nelder-Mead", options={"maxfev": budget, "initial_simplex": simplex,
+                                                          "xatol": 1e-3, "fatol": 1e-5})
+    return at(result.x) if result.fun < f(x0) else theta
+
+
+# ---------------------------------------------------------------------- term selection
+#: Choose the simplest candidate whose cross-validated error is within one standard error of the best.
+ONE_STANDARD_ERROR = True
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model to choose: which terms are fitted (the others 0), or the prior as is / scaled."""
+
+    name: str
+    free: tuple[bool, ...]
+    scaled_prior: bool = False
+    prior_as_is: bool = False
+
+    @property
+    def size(self) -> int:
+        return 1 if self.scaled_prior else (0 if self.prior_as_is else sum(self.free))
+
+
+def candidates(names: Sequence[str], prior: np.ndarray | None) -> list[Candidate]:
+    """Every non-empty subset of ``names``; with a prior, also the prior as is and scaled by one factor."""
+    out = []
+    for r in range(1, len(names) + 1):
+        for subset in itertools.combinations(range(len(names)), r):
+            out.append(Candidate("+".join(names[j] for j in subset), tuple(j in subset for j in range(len(names)))))
+    if prior is not None and np.any(prior > 0):
+        out.append(Candidate(PRIOR_AS_IS, tuple(False for _ in names), prior_as_is=True))
+        out.append(Candidate(SCALED_PRIOR, tuple(True for _ in names), scaled_prior=True))
+    return out
+
+
+def fit_linear(candidate: Candidate, sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarray,
+               prior: np.ndarray | None, pull: float, unit: np.ndarray | None = None) -> np.ndarray:
+    """The candidate's terms fitted on the linear stand-in (measured at ``theta0``)."""
+    k = slopes.shape[1]
+    if candidate.prior_as_is:
+        return prior.copy()
+    if candidate.scaled_prior:
+        # one column: the effect of scaling the whole prior
+        column = slopes @ prior
+        shifted = sim0 - slopes @ theta0
+        scale = lad(shifted, column[:, None], np.zeros(1), real, np.array([True]), np.zeros(1))[0]
+        return prior * scale
+    free = np.array(candidate.free)
+    return lad(sim0, slopes, theta0, real, free, np.zeros(k), prior, pull if prior is not None else 0.0, unit)
+
+
+def select_terms(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarray, folds: Sequence[np.ndarray],
+                 options: Sequence[Candidate], prior: np.ndarray | None, pull: float,
+                 unit: np.ndarray | None = None) -> tuple[Candidate, dict[str, float]]:
+    """The candidate with the lowest inner cross-validated error (mean relative; fewer terms win ties)."""
+    scores: dict[str, float] = {}
+    spread: dict[str, float] = {}
+    for c in options:
+        errors = []
+        for held in folds:
+            train = np.ones(len(real), bool)
+            train[held] = False
+            theta = fit_linear(c, sim0[train], slopes[train], theta0, real[train], prior, pull, unit)
+            predicted = sim0[held] + slopes[held] @ (theta - theta0)
+            errors.extend(relative_errors(predicted, real[held]).tolist())
+        scores[c.name] = float(np.mean(errors))
+        spread[c.name] = float(np.std(errors) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0
+    best = min(options, key=lambda c: (round(scores[c.name], 4), c.size))
+    if ONE_STANDARD_ERROR:   # the simplest candidate within one standard error of the best (Breiman's rule)
+        bar = scores[best.name] + spread[best.name]
+        best = min((c for c in options if scores[c.name] <= bar), key=lambda c: (c.size, scores[c.name]))
+    return best, scores
+
+
+#: At most this many cross-validation folds (more sizes are dealt round-robin into this many): time, not accuracy.
+MAX_FOLDS = 8
+
+
+def folds_by(keys: Sequence[Any], max_folds: int = MAX_FOLDS) -> list[np.ndarray]:
+    """Leave-one-key-out folds (keys: each observation's size), at most ``max_folds`` (keys dealt round-robin);
+    one fold per execution when all share one key."""
+    keys = list(keys)
+    distinct = sorted(set(keys), key=str)
+    if len(distinct) < 2:
+        distinct, keys = list(range(len(keys))), list(range(len(keys)))
+        if len(keys) < 2:
+            return []
+    fold_of = {k: j % max_folds for j, k in enumerate(distinct)}
+    return [np.array([i for i, k in enumerate(keys) if fold_of[k] == f]) for f in range(min(max_folds, len(distinct)))]
+
+
+# ---------------------------------------------------------------------- the whole fit
+#: Weight of the pull toward the prior, in observations' worth of relative error per prior value.
+PRIOR_PULL = 0.05
+#: The prior is used (start, pull, and as a model of its own, as is or scaled) only when the executions have
+#: fewer distinct sizes than this; with more, the data decide alone (measured: on WfInstances a prior from
+#: other applications made held-out predictions worse once three sizes were known).
+PRIOR_BELOW_SIZES = 3
+#: Executions a machine family needs before it gets its own platform (else it uses the application's).
+FAMILY_MIN_EXECUTIONS = 2
+
+
+@dataclass
+class Fitted:
+    """What :func:`fit_platform` chose: the platform, the kept terms, and the platforms per machine family."""
+
+    platform: Platform
+    kept: tuple[str, ...]
+    model: str
+    scores: dict[str, float]
+    families: dict[str, Platform]
+
+    def platform_for(self, family: str) -> Platform:
+        """The family's platform, else (a family never seen) the application's."""
+        return self.families.get(family, self.platform)
+
+
+def _simulator(observations: Sequence[Any]) -> Simulate:
+    return lambda platform: np.array([o.simulate(platform) for o in observations])
+
+
+def fit_platform(observations: Sequence[Any], base: Platform, names: Sequence[str], *, select: bool = True,
+                 prior: Platform | None = None, max_evaluations: int | None = None, families: bool = True,
+                 sizes: Sequence[Any] | None = None) -> Fitted:
+    """Fit ``names`` of ``base`` to the observations' real makespans; see the module docstring.
+
+    ``select``: choose the terms by inner cross-validation over ``sizes`` (leave one
+    size out; one execution out when all sizes differ) - else fit them all.
+    ``prior``: the platform to start from and pull toward (a cross-application prior).
+    ``families``: fit one factor on the overhead terms per machine family
+    (``observation.family``) with at least :data:`FAMILY_MIN_EXECUTIONS` executions.
+    ``max_evaluations``: simulations of every observation for a final Nelder-Mead
+    polish (default 0: the re-linearised fit is already at the simulator's optimum
+    within the noise, see benchmarks/results/calibration.json).
+    """
+    real = np.array([o.real_makespan_s for o in observations], float)
+    simulate = _simulator(observations)
+    keys = list(sizes) if sizes is not None else [o.name for o in observations]
+    few = len(set(keys)) < PRIOR_BELOW_SIZES
+    theta_prior = coordinates(prior, names) if prior is not None and few else None
+    start = theta_prior if theta_prior is not None else coordinates(base, names)
+    unit = np.array([STEP.get(n, DEFAULT_STEP) for n in names])
+    every = np.ones(len(names), bool)
+    # 1. all terms, linearised at the start: the operating point
+    sim0, slopes = effects(simulate, base, names, start)
+    theta_all = lad(sim0, slopes, start, real, every, start, theta_prior, PRIOR_PULL, unit)
+    folds = folds_by(keys) if select else []
+    options = candidates(names, theta_prior) if select else []
+    if not options:   # the terms asked for, all of them: refined, then polished on the simulator
+        chosen, scores = Candidate("+".join(names), tuple(every)), {}
+        theta, _ = refine(simulate, base, names, theta_all, real, every, None, 0.0, rounds=2)
+        max_evaluations = max_evaluations if max_evaluations is not None else 60 * len(names) + 40
+    else:
+        # 2. the candidates judged on the linear stand-in measured at that point
+        sim1, slopes1 = effects(simulate, base, names, theta_all)
+        if folds:
+            chosen, scores = select_terms(sim1, slopes1, theta_all, real, folds, options, theta_prior, PRIOR_PULL, unit)
+        else:   # one execution: nothing to cross-validate; the prior scaled (or all terms)
+            chosen, scores = next((c for c in options if c.scaled_prior), options[-1]), {}
+        theta = fit_linear(chosen, sim1, slopes1, theta_all, real, theta_prior, PRIOR_PULL, unit)
+        if chosen.scaled_prior:
+            theta = _refine_scale(simulate, base, names, theta_prior, theta, real)
+        elif not chosen.prior_as_is:
+            theta, _ = refine(simulate, base, names, theta, real, np.array(chosen.free), theta_prior, PRIOR_PULL,
+                              rounds=1)
+    if max_evaluations and not chosen.prior_as_is:
+        theta = polish(simulate, base, names, theta, real, np.array(chosen.free), max_evaluations)
+    platform = platform_at(base, names, theta)
+    kept = tuple(n for n, f in zip(names, chosen.free) if f) if not chosen.scaled_prior else (SCALED_PRIOR,)
+    by_family = _family_platforms(observations, base, names, platform, keys, max_evaluations) if families else {}
+    return Fitted(platform, kept, chosen.name, scores, by_family)
+
+
+def _refine_scale(simulate: Simulate, base: Platform, names: Sequence[str], prior: np.ndarray, theta: np.ndarray,
+                  real: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """The prior's factor re-solved on secants measured on the simulator (``theta = prior * factor``)."""
+    top = float(np.max(prior))
+    factor = float(np.max(theta)) / top if top > 0 else 0.0
+    best, best_err = factor, objective(simulate(platform_at(base, names, prior * factor)), real)
+    for _ in range(rounds):
+        step = max(0.25 * factor, 0.05)
+        here = simulate(platform_at(base, names, prior * factor))
+        slope = (simulate(platform_at(base, names, prior * (factor + step))) - here) / step
+        factor = float(lad(here - slope * factor, slope[:, None], np.zeros(1), real, np.array([True]), np.zeros(1))[0])
+        err = objective(simulate(platform_at(base, names, prior * factor)), real)
+        if err >= best_err - 1e-9:
+            break
+        best, best_err = factor, err
+    return prior * best
+
+
+def _family_platforms(observations: Sequence[Any], base: Platform, names: Sequence[str], platform: Platform,
+                      keys: Sequence[Any], max_evaluations: int | None) -> dict[str, Platform]:
+    """A platform per machine family with enough executions (when there are several families).
+
+    Each is :func:`fit_platform` on the family's executions with the application's
+    platform as the prior: with fewer than :data:`PRIOR_BELOW_SIZES` sizes, that
+    platform as is, scaled, or partly refitted (by inner cross-validation); with more,
+    a fit of its own.
+    """
+    family_of = [getattr(o, "family", "") for o in observations]
+    out: dict[str, Platform] = {}
+    if len(set(family_of)) < 2:
+        return out
+    for family in sorted(set(family_of)):
+        members = [i for i, f in enumerate(family_of) if f == family]
+        if len(members) < FAMILY_MIN_EXECUTIONS:
+            continue
+        fitted = fit_platform([observations[i] for i in members], base, names, select=True, prior=platform,
+                              max_evaluations=max_evaluations, families=False, sizes=[keys[i] for i in members])
+        out[family] = fitted.platform
+    return out

@@ -1,0 +1,112 @@
+"""The calibration fit: terms chosen by inner cross-validation, the prior for few executions, machine
+families, and the analytic baselines - on synthetic executions whose true overheads are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planning.cost_model import CostModel
+from planning.errors import ConfigError
+from planning.planners import get_planner
+from planning.profiles import load_catalog
+from planning.workflow import Task, Workflow
+from simulator import Observation, Platform, calibrate
+from simulator.calibration_baselines import AnalyticBaseline, Features, fit_baselines, fit_relative_lad
+from simulator.calibration_fit import SCALED_PRIOR, folds_by
+from simulator.calibration_prior import resolve_prior, shipped_priors
+
+
+def fork_join(width: int, machine: str = "node-1", cores: int = 8, runtime: float = 10.0) -> Workflow:
+    """A recorded fork-join: a source, ``width`` parallel tasks, a sink, on one machine of ``cores`` cores."""
+    tasks = [Task("src", "split", runtime_s=2.0, meta={"machines": [machine]})]
+    tasks += [Task(f"t{i}", "work", runtime_s=runtime + i % 3, meta={"machines": [machine]}) for i in range(width)]
+    tasks.append(Task("sink", "merge", runtime_s=3.0, meta={"machines": [machine]}))
+    parents = {f"t{i}": ["src"] for i in range(width)} | {"sink": [f"t{i}" for i in range(width)]}
+    return Workflow.from_tasks(tasks, parents, name=f"fj{width}",
+                               metadata={"machines": {machine: {"cores": cores}}, "workflow_system": "Pegasus"})
+
+
+def observed(workflow: Workflow, truth: Platform, name: str, family: str = "") -> Observation:
+    """An execution whose real makespan is the simulator's on ``truth`` (so the right terms fit exactly)."""
+    model = CostModel()
+    plan = get_planner("recorded").plan(workflow, load_catalog("local"), model, "mean")
+    o = Observation(name, workflow, plan, 1.0, None, "app", "Pegasus", model, family)
+    o.real_makespan_s = o.simulate(truth)
+    return o
+
+
+def test_inner_cross_validation_keeps_the_term_that_generated_the_runs() -> None:
+    truth = Platform.zero().with_(dispatch_s=2.0)
+    runs = [observed(fork_join(w), truth, f"app-chameleon-w{w}-001") for w in (4, 8, 16, 32, 48)]
+    result = calibrate(runs, prior=None)
+    assert "dispatch_s" in result.kept
+    assert result.platform.dispatch_s == pytest.approx(2.0, rel=0.05)
+    assert result.error_after < 0.01 and result.held_out_error < 0.02
+    # every size was predicted by a calibration on the other sizes; the baselines were held out the same way
+    assert result.table["held_out_s"].notna().all()
+    assert set(result.baselines_held_out) == {"replay", "critical_path_startup", "four_term"}
+    assert result.baselines_held_out["replay"] > 0.3
+
+
+def test_one_execution_scales_the_prior() -> None:
+    prior = Platform.zero().with_(workflow_start_s=100.0, dispatch_s=1.0)
+    truth = prior.with_(workflow_start_s=200.0, dispatch_s=2.0)
+    result = calibrate([observed(fork_join(12), truth, "app-chameleon-w12-001")], prior=prior, held_out=False)
+    assert result.kept == (SCALED_PRIOR,)
+    assert result.platform.workflow_start_s == pytest.approx(200.0, rel=0.05)
+    assert result.platform.dispatch_s == pytest.approx(2.0, rel=0.05)
+    assert result.error_after < 0.01
+
+
+def test_each_machine_family_gets_its_own_platform() -> None:
+    slow, fast = Platform.zero().with_(dispatch_s=3.0), Platform.zero().with_(dispatch_s=1.0)
+    runs = [observed(fork_join(w, "slow-1"), slow, f"app-chameleon-w{w}-001", "slow/8") for w in (6, 12, 24)]
+    runs += [observed(fork_join(w, "fast-1"), fast, f"app-chameleon-w{w}-002", "fast/8") for w in (8, 16, 32)]
+    result = calibrate(runs, prior=None, held_out=False)
+    assert set(result.families) == {"slow/8", "fast/8"}
+    assert result.families["slow/8"].dispatch_s > 2.0 * result.families["fast/8"].dispatch_s
+    assert result.error_after < 0.05
+    single = calibrate(runs, prior=None, held_out=False, families=False)
+    assert not single.families and single.error_after > 2 * result.error_after
+    # a family never seen falls back to the application's platform
+    stranger = observed(fork_join(10, "new-1"), fast, "app-chameleon-w10-003", "new/8")
+    assert result.predict(stranger) == stranger.simulate(result.platform)
+
+
+def test_folds_leave_one_size_out_else_one_execution_out() -> None:
+    assert [f.tolist() for f in folds_by(["a", "b", "a"])] == [[0, 2], [1]]
+    assert [f.tolist() for f in folds_by(["a", "a"])] == [[0], [1]]
+    assert [f.tolist() for f in folds_by(list("abcde"), max_folds=2)] == [[0, 2, 4], [1, 3]]
+    assert folds_by(["only"]) == []
+
+
+def test_baselines_fit_relative_deviations_with_non_negative_terms() -> None:
+    rng = np.random.default_rng(0)
+    feats = [Features(float(r), float(r) * 0.8, int(lv), int(n), float(gb))
+             for r, lv, n, gb in zip(rng.uniform(50, 500, 12), rng.integers(2, 9, 12), rng.integers(10, 900, 12),
+                                     rng.uniform(0, 40, 12))]
+    real = [f.replay_s + 120 + 15 * f.levels + 0.9 * f.tasks + 7 * f.staged_GB for f in feats]
+    four = AnalyticBaseline("four_term").fit(feats, real)
+    assert four.coefficients_ == pytest.approx({"start": 120, "levels": 15, "tasks": 0.9, "staged_GB": 7}, rel=1e-6)
+    assert np.allclose(four.predict(feats), real)
+    fits = fit_baselines(feats, real)
+    assert fits["replay"].coefficients_ == {} and np.allclose(fits["replay"].predict(feats), [f.replay_s for f in feats])
+    assert fits["critical_path_startup"].coefficients_["start"] > 0
+    # a term that would have to be negative is held at zero
+    assert fit_relative_lad(np.full(3, 10.0), np.ones((3, 1)), np.full(3, 5.0)).tolist() == [0.0]
+    with pytest.raises(ValueError, match="unknown baseline"):
+        AnalyticBaseline("magic")
+
+
+def test_the_shipped_prior_and_its_errors() -> None:
+    priors = shipped_priors()
+    assert {"Pegasus", "Makeflow"} <= set(priors)
+    assert priors["Makeflow"]["dispatch_s"] > priors["Pegasus"]["dispatch_s"] > 0   # FACTS.md: Makeflow 5-20 s/task
+    run = observed(fork_join(4), Platform.zero(), "app-chameleon-w4-001")
+    base = Platform.zero()
+    assert resolve_prior("default", [run], base).dispatch_s == priors["Pegasus"]["dispatch_s"]
+    assert resolve_prior("none", [run], base) is None and resolve_prior(None, [run], base) is None
+    assert resolve_prior({"dispatch_s": 4.0}, [run], base).dispatch_s == 4.0
+    with pytest.raises(ConfigError, match="unknown calibration prior"):
+        resolve_prior("magic", [run], base)
