@@ -1,0 +1,459 @@
+"""Fidelity: how close the simulator's forecasts are to planlab's own executor, in ``benchmarks/results/fidelity.json``.
+
+Run: ``python benchmarks/bench_fidelity.py [--quick] [--calibration none|host-defaults|host]
+[--repetitions N] [--sizes 20,100,500] [--planners uniform,critical-path,heft,wukong] [--workflows ...]
+[--out FILE]``.  The full run takes about 15 minutes on a 2-core machine; ``--quick`` (one planner,
+20-task sizes, 2 + 2 repetitions, 6 coverage runs) a few minutes and is not recorded unless ``--out``
+is given.  Progress goes to stderr, the summary table to stdout; exit 0 when every target passes.
+
+Cells: five_branches, the Epigenomics replay (scale 0.004, data_scale 0.01, as in the quickstart),
+``fork_join`` and ``random_layered`` at each ``--sizes``, and ``examples/random_durations.py``
+(a ``@task`` workflow whose tasks burn CPU or sleep for seeded random times); each planned by every
+planner at each SLA (``mean``, ``p95``) on the ``local`` catalog.  Per workflow:
+
+1. **Cost model**: a profile phase like ``planlab run``'s (the ``uniform`` planner, every task on one
+   worker, on each catalog profile, ``--profile-repetitions`` times), fitted per workflow, so every plan
+   uses measured costs and kinds of different workflows never mix.
+2. **Real runs**: each distinct plan (cells whose plans are identical share their runs) runs
+   ``--repetitions`` times on one :class:`executor.Executor` (embedded server, default settings).
+   **Every repetition starts with an empty warm pool**: the idle worker processes the launcher keeps
+   warm are stopped before each run (``_fidelity_runs.drain_warm_pool``), and every prediction and
+   calibration is given the same empty pool (:data:`WARM_POOL`); within a run processes are reused as
+   the executor does (its keep-alive, ``ExecutorSettings.keep_alive_s``, is the platform's too).
+3. **Calibration / forecast**: repetitions 0, 2, 4... are the calibration half, 1, 3, 5... the forecast
+   half.  :func:`platform_for` turns the calibration halves of all the workflow's plans into one
+   platform (``--calibration-scope cell``: each plan's own): ``none`` the cost model's default platform
+   (every worker its own CPUs), ``host-defaults`` the same on this machine's cores (the host model, no
+   fit), ``host`` the host model fitted by ``simulator.trace_calibration.calibrate_on_runs``.
+   ``--background load`` also tells the model the 1-minute load before the runs as other work on the
+   host (off by default: that load counts this benchmark's own earlier runs too).
+4. **Prediction**: each plan, retargeted to the mean (same workers, profiles and order), is simulated
+   once deterministically (the forecast compared with each real run) and by Monte Carlo (p50, p90,
+   p95).  Errors are ``(simulated - real) / real`` over the forecast half; pooled figures count each
+   distinct plan once.
+
+Also: where the critical path spent its time (``_fidelity.phase_breakdown``), real (median over the
+forecast runs) beside simulated; SLA coverage over ``--coverage-runs`` (default 20) more real runs of
+one plan, none used for calibration; the 1-minute load beside every figure, the load before and after,
+the commit and the targets' pass flags (they are meant for a quiet machine: load below 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform as _platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+import _fidelity as fid
+from _fidelity_runs import (PLANNER_PARAMS, PLANNERS, SIZED, WORKFLOWS, BenchWorkflow, Cell, RealRun, Say,
+                            bench_workflows, load1, make_cells, profile_cost_model, run_repeatedly)
+from executor import Executor, ExecutorSettings
+from experiments.provenance import git_revision
+from planning.cost_model import CostModel
+from planning.errors import ConfigError, PlanlabError
+from planning.planners import get_planner
+from planning.profiles import load_catalog
+from planning.sla import SLA
+from planning.trace import Trace
+from planning.workflow import Workflow
+from simulator import Platform, monte_carlo, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "fidelity.json"
+
+
+# ---------------------------------------------------------------- calibration and prediction
+#: The warm pool every real run starts with (``_fidelity_runs.drain_warm_pool``), given to every prediction.
+WARM_POOL: dict[str, int] = {}
+CALIBRATIONS = ("none", "host-defaults", "host")
+
+
+@dataclass(frozen=True)
+class CalibrationRun:
+    """What calibration needs of one real run (the fields of ``simulator.trace_calibration.ObservedRun``)."""
+
+    workflow: Workflow
+    plan: Any
+    cost_model: CostModel
+    trace: Trace
+    background: float = 0.0      # cores of other work on the host assumed during the run (see --background)
+
+
+def host_calibration() -> tuple[Any, Callable[..., Any]]:
+    """``(ObservedRun, calibrate_on_runs)`` of the host model, or a clear error when this planlab lacks it."""
+    try:
+        from simulator.trace_calibration import ObservedRun, calibrate_on_runs
+    except ImportError as exc:
+        raise ConfigError(f"--calibration host needs simulator.trace_calibration.calibrate_on_runs, which this "
+                          f"planlab does not have ({exc})",
+                          "use a planlab with the host model (issue 13), or --calibration none") from None
+    return ObservedRun, calibrate_on_runs
+
+
+def platform_for(calibration_runs: Sequence[CalibrationRun], base_platform: Platform, mode: str = "none",
+                 report: dict[str, Any] | None = None) -> Platform:
+    """The platform to forecast with, from the calibration half of the real runs.
+
+    ``none``: ``base_platform`` as is (the cost model's default platform, every worker its own CPUs);
+    ``host-defaults``: the same on this machine's cores (the host model with its default terms, no fit);
+    ``host``: the host model's ``calibrate_on_runs(runs, base_platform)`` on those runs, each from the
+    empty warm pool it really started with.  ``report`` (a dict) receives the calibration's summary.
+    """
+    if mode == "none":
+        return base_platform
+    if mode == "host-defaults":
+        return base_platform.with_(host_cores=Platform.for_local_host().host_cores)
+    if mode == "host":
+        observed_run, calibrate_on_runs = host_calibration()
+        runs = [observed_run(r.workflow, r.plan, r.cost_model, r.trace, warm_pool=dict(WARM_POOL),
+                             background=r.background) for r in calibration_runs]
+        fitted = calibrate_on_runs(runs, base_platform)
+        if report is not None and hasattr(fitted, "summary"):
+            report.update(fitted.summary())
+        return getattr(fitted, "platform", fitted)      # a platform, or a result that holds one
+    raise ConfigError(f"unknown calibration {mode!r}", f"use --calibration {' or '.join(CALIBRATIONS)}")
+
+
+def base_platform(cost_model: CostModel, settings: ExecutorSettings) -> Platform:
+    """The cost model's platform at the mean, with the executor's keep-alive (the run's real condition)."""
+    return Platform.from_cost_model(cost_model, "mean").with_(keep_alive_s=float(settings.keep_alive_s))
+
+
+@dataclass
+class Prediction:
+    deterministic_s: float
+    trace: Trace
+    mc: dict[str, float]
+    seconds: float
+
+
+def predict(workflow: Workflow, plan: Any, cost_model: CostModel, platform: Platform, replications: int,
+            seed: int) -> Prediction:
+    """A deterministic simulation and Monte Carlo percentiles of ``plan`` retargeted to the mean.
+
+    Retargeting keeps the plan's workers, profiles and order and only asks for mean durations, so a
+    p95 plan is forecast like a mean one: what its runs will typically take.
+    """
+    started = time.perf_counter()
+    at_mean = dataclasses.replace(plan, sla=SLA.parse("mean"))
+    trace = simulate(workflow, at_mean, cost_model, platform=platform, sample=False, seed=seed,
+                     warm_pool=dict(WARM_POOL))
+    spans = monte_carlo(workflow, at_mean, cost_model, replications=replications, seed=seed, platform=platform,
+                        processes=1, warm_pool=dict(WARM_POOL)).makespans
+    mc = {"mean": float(spans.mean()), **{f"p{round(q * 100)}": float(np.quantile(spans, q))
+                                          for q in fid.COVERAGE_LEVELS}}
+    return Prediction(float(trace.makespan_s), trace, mc, time.perf_counter() - started)
+
+
+def evaluate_cell(cell: Cell, prediction: Prediction, runs: Sequence[RealRun]) -> dict[str, Any]:
+    """One cell's row: its forecast errors, Monte Carlo percentiles and critical-path phases."""
+    wf = cell.bench.workflow
+    _, forecast = fid.split_halves(list(runs))
+    real = [r.makespan_s for r in forecast]
+    parents = {t: wf.parents(t) for t in wf.task_ids}
+    real_phases = [fid.phase_breakdown(r.trace.tasks, fid.critical_path(r.trace.tasks, parents), r.makespan_s)
+                   for r in forecast]
+    sim = prediction.trace
+    errors = fid.relative_errors(prediction.deterministic_s, real) if real else np.array([])
+    return {
+        "cell": cell.id, "workflow": cell.bench.name, "size": cell.bench.size, "tasks": len(wf),
+        "planner": cell.planner, "sla": cell.sla.name, "plan": cell.plan_key, "same_plan_as": cell.same_plan_as,
+        "workers": int(len(cell.plan.workers)), "planned_makespan_s": float(cell.plan.makespan_s),
+        "simulated_s": prediction.deterministic_s, "monte_carlo_s": prediction.mc,
+        "real_calibration_s": [r.makespan_s for r in fid.split_halves(list(runs))[0]], "real_forecast_s": real,
+        "errors": errors.tolist(), "error": fid.error_summary(errors),
+        "mc_p50_error": fid.error_summary(fid.relative_errors(prediction.mc["p50"], real) if real else []),
+        "load1_forecast": [r.load1 for r in forecast],
+        "load1_median": float(np.median([r.load1 for r in runs])) if runs else float("nan"),
+        "real_processes_median": float(np.median([r.processes for r in forecast])) if forecast else float("nan"),
+        "simulated_cold_starts": int(sim.cold_starts),
+        "critical_path_s": {"real": fid.median_breakdown(real_phases),
+                            "simulated": fid.phase_breakdown(sim.tasks, fid.critical_path(sim.tasks, parents),
+                                                             sim.makespan_s)},
+        "predict_s": prediction.seconds, "real_runs_s": float(sum(r.makespan_s for r in runs)),
+    }
+
+
+# ---------------------------------------------------------------- the whole benchmark
+@dataclass
+class WorkflowRuns:
+    """One workflow's cost model, cells and real runs (shared by cells with identical plans)."""
+
+    bench: BenchWorkflow
+    cost_model: CostModel
+    profile: dict[str, Any]
+    cells: list[Cell]
+    runs: dict[str, list[RealRun]]
+    seconds: float
+
+
+def run_workflow(executor: Executor, bw: BenchWorkflow, args: argparse.Namespace, catalog: Any,
+                 failures: dict[str, str], say: Say) -> WorkflowRuns:
+    """Profile, plan every planner x SLA, run each distinct plan ``args.repetitions`` times.
+
+    A plan that fails to run (a task raising, a worker killed) is noted in ``failures`` and its cells dropped.
+    """
+    started = time.perf_counter()
+    say(f"{bw.label} ({len(bw.workflow)} tasks): profile phase")
+    cost_model, profile = profile_cost_model(executor, bw, catalog, args.profile_repetitions, say)
+    cells = make_cells(bw, args.planners, args.slas, cost_model, catalog, failures)
+    runs: dict[str, list[RealRun]] = {}
+    for cell in cells:
+        if cell.same_plan_as is not None:
+            say(f"  {cell.id}: same plan as {cell.same_plan_as}")
+            continue
+        say(f"  {cell.id}: {len(cell.plan.workers)} workers, planned {cell.plan.makespan_s:.3f} s")
+        try:
+            runs[cell.plan_key] = run_repeatedly(executor, bw.workflow, cell.plan, args.repetitions, cell.id, say)
+        except PlanlabError as exc:
+            failures[cell.id] = f"real run failed: {exc.one_line()}"
+            say(f"  {cell.id}: {failures[cell.id]}")
+    kept = [c for c in cells if c.plan_key in runs]
+    return WorkflowRuns(bw, cost_model, profile, kept, runs, time.perf_counter() - started)
+
+
+def forecast_workflow(wr: WorkflowRuns, args: argparse.Namespace, settings: ExecutorSettings,
+                      say: Say) -> tuple[list[dict[str, Any]], Platform, dict[str, Any]]:
+    """Calibrate on the calibration halves (all cells', or each cell's own), forecast every cell.
+
+    Returns the cell rows, the workflow's platform and its calibration summary.
+    """
+    def background(run: RealRun) -> float:
+        return run.load1 if args.background == "load" else 0.0
+
+    def calibration_runs(cells: Sequence[Cell]) -> list[CalibrationRun]:
+        distinct = {c.plan_key: c for c in reversed(cells)}   # one cell per plan: runs are shared
+        return [CalibrationRun(wr.bench.workflow, c.plan, wr.cost_model, run.trace, background(run))
+                for c in distinct.values() for run in fid.split_halves(wr.runs[c.plan_key])[0]]
+
+    base = base_platform(wr.cost_model, settings)
+    report: dict[str, Any] = {}
+    shared = platform_for(calibration_runs(wr.cells), base, args.calibration, report)
+    rows = []
+    for k, cell in enumerate(wr.cells):
+        cell_report: dict[str, Any] = {}
+        platform = shared if args.calibration_scope == "workflow" else \
+            platform_for(calibration_runs([cell]), base, args.calibration, cell_report)
+        forecast = fid.split_halves(wr.runs[cell.plan_key])[1]
+        if args.background == "load":   # the load seen just before the forecast runs: known before they start
+            platform = platform.with_(host_background=float(np.median([r.load1 for r in forecast])))
+        prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, platform, args.replications, args.seed + k)
+        row = evaluate_cell(cell, prediction, wr.runs[cell.plan_key])
+        if args.calibration_scope == "cell" or args.background == "load":
+            row["platform"] = platform.to_dict()
+            row["calibration"] = cell_report or None
+        rows.append(row)
+        e = row["error"]
+        say(f"  {cell.id}: simulated {row['simulated_s']:.3f} s vs real median "
+            f"{statistics.median(row['real_forecast_s']):.3f} s: |error| median {e['median_abs']:.1%}, "
+            f"bias {e['bias']:+.1%} (load {row['load1_median']:.2f})")
+    return rows, shared, report
+
+
+def group_rows(cell_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per workflow and size: errors pooled over the forecast runs of its distinct plans, load, time."""
+    out = []
+    for key in dict.fromkeys((r["workflow"], r["size"]) for r in cell_rows):
+        rows = [r for r in cell_rows if (r["workflow"], r["size"]) == key and r["same_plan_as"] is None]
+        errors = [e for r in rows for e in r["errors"]]
+        out.append({"workflow": key[0], "size": key[1], "plans": len(rows), **fid.error_summary(errors),
+                    "load1_median": float(np.median([x for r in rows for x in r["load1_forecast"]] or [np.nan])),
+                    "real_runs_s": float(sum(r["real_runs_s"] for r in rows)),
+                    "predict_s": float(sum(r["predict_s"] for r in rows))})
+    return out
+
+
+def coverage_study(executor: Executor, wr: WorkflowRuns, args: argparse.Namespace, say: Say) -> tuple[Cell, list[RealRun]]:
+    """``args.coverage_runs`` more real runs of the first cell's plan of the coverage workflow."""
+    cell = wr.cells[0]
+    say(f"coverage: {args.coverage_runs} real runs of {cell.id}")
+    return cell, run_repeatedly(executor, wr.bench.workflow, cell.plan, args.coverage_runs, f"coverage.{cell.id}", say)
+
+
+def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platform: Platform,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """The fraction of the coverage runs at or below the Monte Carlo p50 / p90 / p95 (held-out platform)."""
+    if args.background == "load":
+        platform = platform.with_(host_background=float(np.median([r.load1 for r in runs])))
+    prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, platform, args.replications, args.seed)
+    real = [r.makespan_s for r in runs]
+    levels = {q: prediction.mc[f"p{round(q * 100)}"] for q in fid.COVERAGE_LEVELS}
+    return {"cell": cell.id, "runs": len(real), "real_s": real, "load1": [r.load1 for r in runs],
+            "load1_median": float(np.median([r.load1 for r in runs])), "monte_carlo_s": prediction.mc,
+            "simulated_s": prediction.deterministic_s, "levels": fid.coverage(real, levels),
+            "note": "runs not used for calibration; platform from the workflow's calibration halves"}
+
+
+def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
+    catalog = load_catalog("local")
+    settings = ExecutorSettings()
+    benches = bench_workflows(args.workflows, args.sizes)
+    coverage_bench = next((b for b in benches if b.name == args.coverage_workflow), None)
+    results: list[WorkflowRuns] = []
+    coverage_runs = None
+    failures: dict[str, str] = {}
+    with Executor(settings=settings) as executor:
+        for bw in benches:
+            results.append(run_workflow(executor, bw, args, catalog, failures, say))
+            if bw is coverage_bench and args.coverage_runs and results[-1].cells:
+                coverage_runs = coverage_study(executor, results[-1], args, say)
+    say("forecasts")
+    cell_rows, platforms, coverage = [], {}, None
+    for wr in results:
+        rows, platform, report = forecast_workflow(wr, args, settings, say)
+        cell_rows += rows
+        platforms[wr.bench.label] = {"platform": platform.to_dict(), "calibration": report or None}
+        if coverage_runs is not None and wr.bench is coverage_bench:
+            coverage = coverage_result(wr, *coverage_runs, platform, args)
+    groups = group_rows(cell_rows)
+    sizes = {}
+    for g in groups:
+        if g["workflow"] in SIZED:
+            sizes.setdefault(g["workflow"], {})[g["size"]] = g["median_abs"]
+    all_errors = [e for r in cell_rows if r["same_plan_as"] is None for e in r["errors"]]
+    checks = fid.target_checks(all_errors, sizes, coverage["levels"] if coverage else None)
+    checks["failed_cells"] = {"value": float(len(failures)), "target": 0, "pass": not failures,
+                              "note": "cells that could not be planned or run (see failures)"}
+    return {"cells": cell_rows, "groups": groups, "overall": fid.error_summary(all_errors), "coverage": coverage,
+            "targets": checks, "platforms": platforms, "failures": failures,
+            "profile": {wr.bench.label: wr.profile for wr in results},
+            "workflow_seconds": {wr.bench.label: wr.seconds for wr in results}}
+
+
+# ---------------------------------------------------------------- command line
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="one planner, 20-task sizes, 2+2 repetitions (not recorded)")
+    p.add_argument("--calibration", choices=CALIBRATIONS, default="none",
+                   help="none: the cost model's default platform (default); host-defaults: the same on this "
+                        "machine's cores; host: the host model fitted by calibrate_on_runs")
+    p.add_argument("--background", choices=("none", "load"), default="none",
+                   help="other work on the host: none (default), or the 1-minute load before the runs "
+                        "(it counts this benchmark's own earlier runs too)")
+    p.add_argument("--calibration-scope", choices=("workflow", "cell"), default="workflow",
+                   help="calibrate on all of a workflow's calibration runs (default) or on each plan's own")
+    p.add_argument("--repetitions", type=int, default=None, help="real runs per plan, even (default 4; quick 4)")
+    p.add_argument("--sizes", default=None, help="task counts of fork_join and random_layered (default 20,100,500)")
+    p.add_argument("--planners", default=None, help=f"comma-separated (default {','.join(PLANNERS)}; quick uniform)")
+    p.add_argument("--slas", default="mean,p95", help="comma-separated SLAs (default mean,p95)")
+    p.add_argument("--workflows", default=",".join(WORKFLOWS), help=f"comma-separated (default {','.join(WORKFLOWS)})")
+    p.add_argument("--profile-repetitions", type=int, default=1, help="profile runs per workflow and profile")
+    p.add_argument("--replications", type=int, default=None, help="Monte Carlo replications (default 200; quick 100)")
+    p.add_argument("--coverage-workflow", default="five_branches", help="whose first plan the coverage study runs")
+    p.add_argument("--coverage-runs", type=int, default=None, help="real runs for SLA coverage (default 20; quick 6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.repetitions = args.repetitions if args.repetitions is not None else 4
+    args.sizes = _ints(args.sizes or ("20" if quick else "20,100,500"), "--sizes", p)
+    args.planners = _names(args.planners or ("uniform" if quick else ",".join(PLANNERS)))
+    args.workflows = _names(args.workflows)
+    args.replications = args.replications if args.replications is not None else (100 if quick else 200)
+    args.coverage_runs = args.coverage_runs if args.coverage_runs is not None else (6 if quick else 20)
+    if args.repetitions < 2 or args.repetitions % 2:
+        p.error(f"--repetitions must be an even number >= 2 (half calibrate, half forecast), got {args.repetitions}")
+    for flag, value in (("--profile-repetitions", args.profile_repetitions), ("--replications", args.replications)):
+        if value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
+    if args.coverage_runs < 0:
+        p.error(f"--coverage-runs must be >= 0, got {args.coverage_runs}")
+    try:
+        args.slas = [SLA.parse(s) for s in _names(args.slas)]
+        for name in args.planners:
+            get_planner(name, **PLANNER_PARAMS.get(name, {}))
+    except PlanlabError as exc:
+        p.error(exc.one_line())
+    unknown = [w for w in args.workflows if w not in WORKFLOWS and not w.startswith("gen:") and ":" not in w
+               and not w.endswith(".json")]
+    if unknown:
+        p.error(f"unknown workflow {unknown[0]!r}: use {', '.join(WORKFLOWS)}, gen:NAME:k=v, file.py:name or a JSON file")
+    return args
+
+
+def _ints(text: str, flag: str, p: argparse.ArgumentParser) -> list[int]:
+    try:
+        values = [int(v) for v in _names(text)]
+    except ValueError:
+        p.error(f"{flag} must be comma-separated integers, got {text!r}")
+    if not values or min(values) < 3:
+        p.error(f"{flag} must be integers >= 3, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.0f} s, load {load1():.2f}] {msg}", file=sys.stderr, flush=True)
+
+    load_start = os.getloadavg()
+    try:
+        if args.calibration == "host":
+            host_calibration()          # fail before any real run, not after
+        outcome = run_benchmark(args, say)
+    except PlanlabError as exc:
+        print(f"bench_fidelity: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    result = {
+        "benchmark": "fidelity", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+        "machine": {"python": _platform.python_version(), "platform": _platform.platform(), "cpus": os.cpu_count(),
+                    "load_average_start": load_start, "load_average_end": os.getloadavg(),
+                    "quiet": max(load_start[0], os.getloadavg()[0]) < fid.QUIET_LOAD},
+        "settings": {"calibration": args.calibration, "calibration_scope": args.calibration_scope,
+                     "background": args.background,
+                     "repetitions": args.repetitions, "sizes": args.sizes, "planners": args.planners,
+                     "slas": [s.name for s in args.slas], "workflows": args.workflows,
+                     "profile_repetitions": args.profile_repetitions, "replications": args.replications,
+                     "coverage_runs": args.coverage_runs, "seed": args.seed, "catalog": "local",
+                     "warm_pool": "empty at the start of every repetition (idle processes stopped before each run)",
+                     "executor": dataclasses.asdict(ExecutorSettings()),
+                     "prediction": "plan retargeted to the mean: deterministic simulate() vs each forecast run; "
+                                   "monte_carlo() for p50/p90/p95"},
+        "all_pass": all(c["pass"] for c in outcome["targets"].values()), **outcome,
+        "wall_s": time.perf_counter() - t0,
+    }
+    if not args.quick or args.out != RESULTS:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+        say(f"wrote {args.out}")
+    print_summary(result)
+    return 0 if result["all_pass"] else 1
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    print(f"{'workflow':<18} {'size':>5} {'plans':>5} {'median':>8} {'p90':>8} {'bias':>8} {'load':>5}")
+    for g in result["groups"]:
+        print(f"{g['workflow']:<18} {g['size']:>5} {g['plans']:>5} {g['median_abs']:>8.1%} {g['p90_abs']:>8.1%} "
+              f"{g['bias']:>+8.1%} {g['load1_median']:>5.2f}")
+    o = result["overall"]
+    print(f"{'all':<18} {'':>5} {'':>5} {o['median_abs']:>8.1%} {o['p90_abs']:>8.1%} {o['bias']:>+8.1%}")
+    for name, c in result["targets"].items():
+        print(f"{name}: {c['value']:.3f} (target <= {c['target']}) {'PASS' if c['pass'] else 'FAIL'}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
