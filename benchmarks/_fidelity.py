@@ -136,5 +136,6 @@ def target_checks(all_errors: Sequence[float], size_errors: Mapping[str, Mapping
 
 
 def _check(value: float, target: float, op: str, note: str) -> dict[str, Any]:
-    ok = bool(np.isfinite(value) and value <= target) if op == "<=" else bool(np.isfinite(value) and value >= target)
+    slack = 1e-9 * max(1.0, abs(target))      # 0.95 - 1.0 is 0.05000000000000004: exactly on the target passes
+    ok = bool(np.isfinite(value) and (value <= target + slack if op == "<=" else value >= target - slack))
     return {"value": float(value), "target": target, "pass": ok, "note": note}

@@ -295,7 +295,33 @@ def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platf
             "note": "runs not used for calibration; platform from the workflow's calibration halves"}
 
 
+def forecasts(results: Sequence[WorkflowRuns], coverage_runs: tuple[Cell, list[RealRun]] | None, mode: str,
+              args: argparse.Namespace, settings: ExecutorSettings, failures: dict[str, str],
+              say: Say) -> dict[str, Any]:
+    """Every cell's forecast with calibration ``mode``, pooled per workflow and size and overall, and the targets."""
+    run_args = argparse.Namespace(**{**vars(args), "calibration": mode})
+    cell_rows, platforms, coverage = [], {}, None
+    for wr in results:
+        rows, platform, report = forecast_workflow(wr, run_args, settings, say)
+        cell_rows += rows
+        platforms[wr.bench.label] = {"platform": platform.to_dict(), "calibration": report or None}
+        if coverage_runs is not None and any(c is coverage_runs[0] for c in wr.cells):
+            coverage = coverage_result(wr, *coverage_runs, platform, run_args)
+    groups = group_rows(cell_rows)
+    sizes: dict[str, dict[int, float]] = {}
+    for g in groups:
+        if g["workflow"] in SIZED:
+            sizes.setdefault(g["workflow"], {})[g["size"]] = g["median_abs"]
+    all_errors = [e for r in cell_rows if r["same_plan_as"] is None for e in r["errors"]]
+    checks = fid.target_checks(all_errors, sizes, coverage["levels"] if coverage else None)
+    checks["failed_cells"] = {"value": float(len(failures)), "target": 0, "pass": not failures,
+                              "note": "cells that could not be planned or run (see failures)"}
+    return {"cells": cell_rows, "groups": groups, "overall": fid.error_summary(all_errors), "coverage": coverage,
+            "targets": checks, "platforms": platforms}
+
+
 def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
+    """Real runs once, then forecasts with each of ``args.calibration`` (the first one is the headline)."""
     catalog = load_catalog("local")
     settings = ExecutorSettings()
     benches = bench_workflows(args.workflows, args.sizes)
@@ -308,26 +334,18 @@ def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
             results.append(run_workflow(executor, bw, args, catalog, failures, say))
             if bw is coverage_bench and args.coverage_runs and results[-1].cells:
                 coverage_runs = coverage_study(executor, results[-1], args, say)
-    say("forecasts")
-    cell_rows, platforms, coverage = [], {}, None
-    for wr in results:
-        rows, platform, report = forecast_workflow(wr, args, settings, say)
-        cell_rows += rows
-        platforms[wr.bench.label] = {"platform": platform.to_dict(), "calibration": report or None}
-        if coverage_runs is not None and wr.bench is coverage_bench:
-            coverage = coverage_result(wr, *coverage_runs, platform, args)
-    groups = group_rows(cell_rows)
-    sizes = {}
-    for g in groups:
-        if g["workflow"] in SIZED:
-            sizes.setdefault(g["workflow"], {})[g["size"]] = g["median_abs"]
-    all_errors = [e for r in cell_rows if r["same_plan_as"] is None for e in r["errors"]]
-    checks = fid.target_checks(all_errors, sizes, coverage["levels"] if coverage else None)
-    checks["failed_cells"] = {"value": float(len(failures)), "target": 0, "pass": not failures,
-                              "note": "cells that could not be planned or run (see failures)"}
-    return {"cells": cell_rows, "groups": groups, "overall": fid.error_summary(all_errors), "coverage": coverage,
-            "targets": checks, "platforms": platforms, "failures": failures,
-            "profile": {wr.bench.label: wr.profile for wr in results},
+    by_mode = {}
+    for mode in args.calibration:
+        say(f"forecasts with calibration {mode}")
+        by_mode[mode] = forecasts(results, coverage_runs, mode, args, settings, failures, say)
+    alternatives = {mode: {**{k: out[k] for k in ("overall", "groups", "targets", "coverage", "platforms")},
+                           "cells": [{k: r[k] for k in ("cell", "same_plan_as", "simulated_s", "monte_carlo_s",
+                                                        "errors", "error")}
+                                     | {"critical_path_simulated_s": r["critical_path_s"]["simulated"]}
+                                     for r in out["cells"]]}
+                    for mode, out in list(by_mode.items())[1:]}
+    return {"calibration": args.calibration[0], **by_mode[args.calibration[0]], "other_calibrations": alternatives,
+            "failures": failures, "profile": {wr.bench.label: wr.profile for wr in results},
             "workflow_seconds": {wr.bench.label: wr.seconds for wr in results}}
 
 
@@ -335,9 +353,10 @@ def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="one planner, 20-task sizes, 2+2 repetitions (not recorded)")
-    p.add_argument("--calibration", choices=CALIBRATIONS, default="none",
-                   help="none: the cost model's default platform (default); host-defaults: the same on this "
-                        "machine's cores; host: the host model fitted by calibrate_on_runs")
+    p.add_argument("--calibration", default="none",
+                   help="comma-separated, the first is the headline: none (default): the cost model's default "
+                        "platform; host-defaults: the same on this machine's cores; host: the host model fitted "
+                        "by calibrate_on_runs.  Several forecast the same real runs side by side")
     p.add_argument("--background", choices=("none", "load"), default="none",
                    help="other work on the host: none (default), or the 1-minute load before the runs "
                         "(it counts this benchmark's own earlier runs too)")
@@ -360,6 +379,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes = _ints(args.sizes or ("20" if quick else "20,100,500"), "--sizes", p)
     args.planners = _names(args.planners or ("uniform" if quick else ",".join(PLANNERS)))
     args.workflows = _names(args.workflows)
+    args.calibration = list(dict.fromkeys(_names(args.calibration)))
+    bad = [c for c in args.calibration if c not in CALIBRATIONS] or ([] if args.calibration else ["(none)"])
+    if bad:
+        p.error(f"unknown --calibration {bad[0]!r}: use {', '.join(CALIBRATIONS)} (comma-separated)")
     args.replications = args.replications if args.replications is not None else (100 if quick else 200)
     args.coverage_runs = args.coverage_runs if args.coverage_runs is not None else (6 if quick else 20)
     if args.repetitions < 2 or args.repetitions % 2:
@@ -405,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_start = os.getloadavg()
     try:
-        if args.calibration == "host":
+        if "host" in args.calibration:
             host_calibration()          # fail before any real run, not after
         outcome = run_benchmark(args, say)
     except PlanlabError as exc:
@@ -444,7 +467,12 @@ def print_summary(result: dict[str, Any]) -> None:
         print(f"{g['workflow']:<18} {g['size']:>5} {g['plans']:>5} {g['median_abs']:>8.1%} {g['p90_abs']:>8.1%} "
               f"{g['bias']:>+8.1%} {g['load1_median']:>5.2f}")
     o = result["overall"]
-    print(f"{'all':<18} {'':>5} {'':>5} {o['median_abs']:>8.1%} {o['p90_abs']:>8.1%} {o['bias']:>+8.1%}")
+    print(f"{'all':<18} {'':>5} {'':>5} {o['median_abs']:>8.1%} {o['p90_abs']:>8.1%} {o['bias']:>+8.1%}"
+          f"   (calibration {result['calibration']})")
+    for mode, other in result["other_calibrations"].items():
+        o = other["overall"]
+        print(f"{'all':<18} {'':>5} {'':>5} {o['median_abs']:>8.1%} {o['p90_abs']:>8.1%} {o['bias']:>+8.1%}"
+              f"   (calibration {mode})")
     for name, c in result["targets"].items():
         print(f"{name}: {c['value']:.3f} (target <= {c['target']}) {'PASS' if c['pass'] else 'FAIL'}")
 

@@ -91,6 +91,8 @@ def test_target_checks_pass_and_fail_on_the_issue_thresholds():
     assert checks["size_trend_fork_join"]["value"] == pytest.approx(2.2) and not checks["size_trend_fork_join"]["pass"]
     assert checks["coverage_p50"]["value"] == pytest.approx(0.45) and not checks["coverage_p50"]["pass"]
     assert checks["coverage_p95"]["value"] == pytest.approx(0.0) and checks["coverage_p95"]["pass"]
+    on_the_line = fid.target_checks([0.1], {}, fid.coverage([1.0] * 20, {0.95: 1.0}))   # 100 % vs 95 %: 5 points
+    assert on_the_line["coverage_p95"]["pass"] and on_the_line["median_abs_error"]["pass"]
 
 
 # ---------------------------------------------------------------- calibration switch
