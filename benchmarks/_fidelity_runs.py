@@ -11,9 +11,11 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+import pandas as pd
 
 from executor import Executor
 from executor import keys as executor_keys
@@ -139,10 +141,11 @@ def run_repeatedly(executor: Executor, workflow: Workflow, plan: Any, repetition
 
 
 def profile_cost_model(executor: Executor, bw: BenchWorkflow, catalog: Any, repetitions: int,
-                       say: Say) -> tuple[CostModel, dict[str, Any]]:
-    """The runner's profile phase for one workflow: every task on one worker, on each profile; fit on it."""
-    import pandas as pd
+                       say: Say) -> tuple[CostModel, pd.DataFrame, dict[str, Any]]:
+    """The runner's profile phase for one workflow: every task on one worker, on each profile; fit on it.
 
+    Returns the fitted cost model, the history rows it was fitted on and a summary of the runs.
+    """
     histories, spans = [], {}
     for profile in catalog:
         try:
@@ -158,13 +161,14 @@ def profile_cost_model(executor: Executor, bw: BenchWorkflow, catalog: Any, repe
         spans[profile.name] = [run.makespan_s for run in runs]
         say(f"  profile {profile.name}: {', '.join(f'{s:.2f}' for s in spans[profile.name])} s")
     history = pd.concat(histories, ignore_index=True)
-    return CostModel().fit(history), {"runs_per_profile": repetitions, "makespans_s": spans, "rows": len(history)}
+    info = {"runs_per_profile": repetitions, "makespans_s": spans, "rows": len(history)}
+    return CostModel().fit(history), history, info
 
 
 # ---------------------------------------------------------------- cells
 @dataclass
 class Cell:
-    """One workflow x planner x SLA: its plan and the real runs of that plan."""
+    """One workflow x planner x SLA and its plan (real runs are kept per plan: identical plans share them)."""
 
     bench: BenchWorkflow
     planner: str
@@ -172,7 +176,6 @@ class Cell:
     plan: Any
     plan_key: str
     same_plan_as: str | None = None
-    runs: list[RealRun] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -203,3 +206,19 @@ def make_cells(bw: BenchWorkflow, planners: Sequence[str], slas: Sequence[SLA], 
             first_of.setdefault(cell.plan_key, cell.id)
             cells.append(cell)
     return cells
+
+
+@dataclass
+class WorkflowRuns:
+    """One workflow's cost model (and the profile history it was fitted on), cells and real runs.
+
+    ``runs`` is keyed by plan (:func:`plan_key`): cells with identical plans share their runs.
+    """
+
+    bench: BenchWorkflow
+    cost_model: CostModel
+    history: pd.DataFrame
+    profile: dict[str, Any]
+    cells: list[Cell]
+    runs: dict[str, list[RealRun]]
+    seconds: float

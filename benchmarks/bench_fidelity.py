@@ -56,8 +56,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import _fidelity as fid
+from _fidelity_store import Coverage, load_runs, save_runs
 from _fidelity_runs import (PLANNER_PARAMS, PLANNERS, SIZED, WORKFLOWS, BenchWorkflow, Cell, RealRun, Say,
-                            bench_workflows, load1, make_cells, profile_cost_model, run_repeatedly)
+                            WorkflowRuns, bench_workflows, load1, make_cells, profile_cost_model, run_repeatedly)
 from executor import Executor, ExecutorSettings
 from experiments.provenance import git_revision
 from planning.cost_model import CostModel
@@ -186,18 +187,6 @@ def evaluate_cell(cell: Cell, prediction: Prediction, runs: Sequence[RealRun]) -
 
 
 # ---------------------------------------------------------------- the whole benchmark
-@dataclass
-class WorkflowRuns:
-    """One workflow's cost model, cells and real runs (shared by cells with identical plans)."""
-
-    bench: BenchWorkflow
-    cost_model: CostModel
-    profile: dict[str, Any]
-    cells: list[Cell]
-    runs: dict[str, list[RealRun]]
-    seconds: float
-
-
 def run_workflow(executor: Executor, bw: BenchWorkflow, args: argparse.Namespace, catalog: Any,
                  failures: dict[str, str], say: Say) -> WorkflowRuns:
     """Profile, plan every planner x SLA, run each distinct plan ``args.repetitions`` times.
@@ -206,7 +195,7 @@ def run_workflow(executor: Executor, bw: BenchWorkflow, args: argparse.Namespace
     """
     started = time.perf_counter()
     say(f"{bw.label} ({len(bw.workflow)} tasks): profile phase")
-    cost_model, profile = profile_cost_model(executor, bw, catalog, args.profile_repetitions, say)
+    cost_model, history, profile = profile_cost_model(executor, bw, catalog, args.profile_repetitions, say)
     cells = make_cells(bw, args.planners, args.slas, cost_model, catalog, failures)
     runs: dict[str, list[RealRun]] = {}
     for cell in cells:
@@ -220,7 +209,7 @@ def run_workflow(executor: Executor, bw: BenchWorkflow, args: argparse.Namespace
             failures[cell.id] = f"real run failed: {exc.one_line()}"
             say(f"  {cell.id}: {failures[cell.id]}")
     kept = [c for c in cells if c.plan_key in runs]
-    return WorkflowRuns(bw, cost_model, profile, kept, runs, time.perf_counter() - started)
+    return WorkflowRuns(bw, cost_model, history, profile, kept, runs, time.perf_counter() - started)
 
 
 def forecast_workflow(wr: WorkflowRuns, args: argparse.Namespace, settings: ExecutorSettings,
@@ -320,20 +309,46 @@ def forecasts(results: Sequence[WorkflowRuns], coverage_runs: tuple[Cell, list[R
             "targets": checks, "platforms": platforms}
 
 
-def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
-    """Real runs once, then forecasts with each of ``args.calibration`` (the first one is the headline)."""
+def real_runs(args: argparse.Namespace, say: Say) -> tuple[list[WorkflowRuns], Coverage | None, dict[str, str]]:
+    """Every workflow's profile phase and real runs, and the coverage study, on one executor."""
     catalog = load_catalog("local")
-    settings = ExecutorSettings()
     benches = bench_workflows(args.workflows, args.sizes)
     coverage_bench = next((b for b in benches if b.name == args.coverage_workflow), None)
     results: list[WorkflowRuns] = []
     coverage_runs = None
     failures: dict[str, str] = {}
-    with Executor(settings=settings) as executor:
+    with Executor(settings=ExecutorSettings()) as executor:
         for bw in benches:
             results.append(run_workflow(executor, bw, args, catalog, failures, say))
             if bw is coverage_bench and args.coverage_runs and results[-1].cells:
                 coverage_runs = coverage_study(executor, results[-1], args, say)
+    return results, coverage_runs, failures
+
+
+def real_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """How the real runs were made (saved with them by ``--save-runs``)."""
+    return {"repetitions": args.repetitions, "sizes": args.sizes, "planners": args.planners,
+            "slas": [s.name for s in args.slas], "workflows": args.workflows, "catalog": "local",
+            "profile_repetitions": args.profile_repetitions, "coverage_workflow": args.coverage_workflow,
+            "coverage_runs": args.coverage_runs, "executor": dataclasses.asdict(ExecutorSettings()),
+            "warm_pool": "empty at the start of every repetition (idle processes stopped before each run)",
+            "halves": "calibration = repetitions 0, 2, 4...; forecast = 1, 3, 5...",
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": (git_revision()["revision"] or "")[:7] or None, "load_average": os.getloadavg()}
+
+
+def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
+    """Real runs (or saved ones), then forecasts with each of ``args.calibration`` (the first is the headline)."""
+    if args.from_runs is not None:
+        results, coverage_runs, failures, runs_settings = load_runs(args.from_runs)
+        say(f"real runs read from {args.from_runs} (made {runs_settings.get('when')}, git {runs_settings.get('git')})")
+    else:
+        results, coverage_runs, failures = real_runs(args, say)
+        runs_settings = real_settings(args)
+        if args.save_runs is not None:
+            say(f"real runs saved in {save_runs(args.save_runs, results, coverage_runs, failures, runs_settings)}")
+    settings = ExecutorSettings(**{k: v for k, v in runs_settings["executor"].items()
+                                   if k in ExecutorSettings.__dataclass_fields__})
     by_mode = {}
     for mode in args.calibration:
         say(f"forecasts with calibration {mode}")
@@ -344,7 +359,13 @@ def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
                                      | {"critical_path_simulated_s": r["critical_path_s"]["simulated"]}
                                      for r in out["cells"]]}
                     for mode, out in list(by_mode.items())[1:]}
-    return {"calibration": args.calibration[0], **by_mode[args.calibration[0]], "other_calibrations": alternatives,
+    loads = [run.load1 for wr in results for plan_runs in wr.runs.values() for run in plan_runs]
+    loads += [run.load1 for run in (coverage_runs[1] if coverage_runs else [])]
+    run_load = {"median": float(np.median(loads)), "max": float(max(loads))} if loads else None
+    return {"real_runs": {**runs_settings, "from": str(args.from_runs) if args.from_runs else None,
+                          "load1_before_runs": run_load,
+                          "quiet": bool(run_load and run_load["max"] < fid.QUIET_LOAD)},
+            "calibration": args.calibration[0], **by_mode[args.calibration[0]], "other_calibrations": alternatives,
             "failures": failures, "profile": {wr.bench.label: wr.profile for wr in results},
             "workflow_seconds": {wr.bench.label: wr.seconds for wr in results}}
 
@@ -371,6 +392,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--replications", type=int, default=None, help="Monte Carlo replications (default 200; quick 100)")
     p.add_argument("--coverage-workflow", default="five_branches", help="whose first plan the coverage study runs")
     p.add_argument("--coverage-runs", type=int, default=None, help="real runs for SLA coverage (default 20; quick 6)")
+    p.add_argument("--save-runs", type=Path, default=None, metavar="DIR",
+                   help="also keep the real runs (traces, plans, profile history) in DIR")
+    p.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
+                   help="forecast the runs saved in DIR instead of running anything (workflow, planner, "
+                        "repetition and coverage flags are then those of the saved runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
     args = p.parse_args(argv)
@@ -438,18 +464,12 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "fidelity", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": _platform.python_version(), "platform": _platform.platform(), "cpus": os.cpu_count(),
-                    "load_average_start": load_start, "load_average_end": os.getloadavg(),
-                    "quiet": max(load_start[0], os.getloadavg()[0]) < fid.QUIET_LOAD},
-        "settings": {"calibration": args.calibration, "calibration_scope": args.calibration_scope,
-                     "background": args.background,
-                     "repetitions": args.repetitions, "sizes": args.sizes, "planners": args.planners,
-                     "slas": [s.name for s in args.slas], "workflows": args.workflows,
-                     "profile_repetitions": args.profile_repetitions, "replications": args.replications,
-                     "coverage_runs": args.coverage_runs, "seed": args.seed, "catalog": "local",
-                     "warm_pool": "empty at the start of every repetition (idle processes stopped before each run)",
-                     "executor": dataclasses.asdict(ExecutorSettings()),
-                     "prediction": "plan retargeted to the mean: deterministic simulate() vs each forecast run; "
-                                   "monte_carlo() for p50/p90/p95"},
+                    "load_average_start": load_start, "load_average_end": os.getloadavg()},
+        "forecast_settings": {"calibration": args.calibration, "calibration_scope": args.calibration_scope,
+                              "background": args.background, "replications": args.replications, "seed": args.seed,
+                              "warm_pool": WARM_POOL,
+                              "prediction": "plan retargeted to the mean: deterministic simulate() vs each "
+                                            "forecast run; monte_carlo() for p50/p90/p95"},
         "all_pass": all(c["pass"] for c in outcome["targets"].values()), **outcome,
         "wall_s": time.perf_counter() - t0,
     }

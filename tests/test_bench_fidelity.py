@@ -126,7 +126,7 @@ def test_tiny_cell_end_to_end_has_the_documented_structure(tmp_path):
     spec = "gen:fork_join:width=2"
     args = bench.parse_args(["--workflows", spec, "--planners", "uniform", "--slas", "mean,p95", "--repetitions", "2",
                              "--replications", "20", "--coverage-workflow", spec, "--coverage-runs", "2",
-                             "--out", str(tmp_path / "f.json")])
+                             "--out", str(tmp_path / "f.json"), "--save-runs", str(tmp_path / "runs")])
     messages: list[str] = []
     out = bench.run_benchmark(args, messages.append)
     assert not out["failures"]
@@ -147,6 +147,23 @@ def test_tiny_cell_end_to_end_has_the_documented_structure(tmp_path):
     assert out["coverage"]["runs"] == 2 and set(out["coverage"]["levels"]) == {"p50", "p90", "p95"}
     assert {"median_abs_error", "p90_abs_error", "coverage_p50", "failed_cells"} <= set(out["targets"])
     assert any("profile phase" in m for m in messages)
+    assert out["real_runs"]["load1_before_runs"]["max"] >= 0 and out["real_runs"]["from"] is None
+
+    # the saved runs forecast again, without running anything, to the same numbers
+    again = bench.run_benchmark(bench.parse_args(["--from-runs", str(tmp_path / "runs"), "--replications", "20",
+                                                  "--calibration", "none,host-defaults"]), messages.append)
+    assert [c["errors"] for c in again["cells"]] == [c["errors"] for c in out["cells"]]
+    assert again["coverage"]["real_s"] == out["coverage"]["real_s"]
+    assert again["real_runs"]["from"] == str(tmp_path / "runs")
+    assert set(again["other_calibrations"]) == {"host-defaults"}
+    assert again["other_calibrations"]["host-defaults"]["platforms"][mean_cell["workflow"] + "-4"]["platform"][
+        "host_cores"] == Platform.for_local_host().host_cores
+
+
+def test_from_runs_of_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
+    assert bench.main(["--from-runs", str(tmp_path), "--out", str(tmp_path / "f.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--save-runs" in err
 
 
 def test_drain_leaves_no_warm_process(tmp_path):
