@@ -383,7 +383,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(it counts this benchmark's own earlier runs too)")
     p.add_argument("--calibration-scope", choices=("workflow", "cell"), default="workflow",
                    help="calibrate on all of a workflow's calibration runs (default) or on each plan's own")
-    p.add_argument("--repetitions", type=int, default=None, help="real runs per plan, even (default 4; quick 4)")
+    p.add_argument("--repetitions", type=int, default=None, help="real runs per plan, even: half calibrate, half forecast (default 4)")
     p.add_argument("--sizes", default=None, help="task counts of fork_join and random_layered (default 20,100,500)")
     p.add_argument("--planners", default=None, help=f"comma-separated (default {','.join(PLANNERS)}; quick uniform)")
     p.add_argument("--slas", default="mean,p95", help="comma-separated SLAs (default mean,p95)")
@@ -400,6 +400,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
     args = p.parse_args(argv)
+    _complete(args, p)
+    return args
+
+
+def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
+    """Fill the defaults that depend on ``--quick`` and check every flag (``p.error``: one line, exit 2)."""
     quick = args.quick
     args.repetitions = args.repetitions if args.repetitions is not None else 4
     args.sizes = _ints(args.sizes or ("20" if quick else "20,100,500"), "--sizes", p)
@@ -428,7 +434,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                and not w.endswith(".json")]
     if unknown:
         p.error(f"unknown workflow {unknown[0]!r}: use {', '.join(WORKFLOWS)}, gen:NAME:k=v, file.py:name or a JSON file")
-    return args
+    if args.coverage_runs and args.from_runs is None and args.coverage_workflow not in args.workflows:
+        p.error(f"--coverage-workflow {args.coverage_workflow!r} is not among --workflows: add it, or --coverage-runs 0")
+    if args.from_runs is not None and args.save_runs is not None:
+        p.error("--from-runs and --save-runs exclude each other: the runs of --from-runs are saved already")
 
 
 def _ints(text: str, flag: str, p: argparse.ArgumentParser) -> list[int]:

@@ -115,7 +115,8 @@ def test_host_calibration_without_the_module_is_a_clear_error(monkeypatch, capsy
 
 
 def test_bad_flags_exit_2():
-    for argv in (["--repetitions", "3"], ["--sizes", "1"], ["--planners", "nope"], ["--workflows", "nope"]):
+    for argv in (["--repetitions", "3"], ["--sizes", "1"], ["--planners", "nope"], ["--workflows", "nope"],
+                 ["--calibration", "none,best"], ["--workflows", "fork_join"], ["--from-runs", "a", "--save-runs", "b"]):
         with pytest.raises(SystemExit) as exc:
             bench.parse_args(argv)
         assert exc.value.code == 2
