@@ -229,15 +229,18 @@ def forecast_workflow(wr: WorkflowRuns, args: argparse.Namespace, settings: Exec
     base = base_platform(wr.cost_model, settings)
     report: dict[str, Any] = {}
     shared = platform_for(calibration_runs(wr.cells), base, args.calibration, report)
-    rows = []
-    for k, cell in enumerate(wr.cells):
-        cell_report: dict[str, Any] = {}
-        platform = shared if args.calibration_scope == "workflow" else \
-            platform_for(calibration_runs([cell]), base, args.calibration, cell_report)
-        forecast = fid.split_halves(wr.runs[cell.plan_key])[1]
-        if args.background == "load":   # the load seen just before the forecast runs: known before they start
-            platform = platform.with_(host_background=float(np.median([r.load1 for r in forecast])))
-        prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, platform, args.replications, args.seed + k)
+    rows, done = [], {}        # cells with identical plans share their runs: forecast each plan once
+    for cell in wr.cells:
+        if cell.plan_key not in done:
+            cell_report: dict[str, Any] = {}
+            platform = shared if args.calibration_scope == "workflow" else \
+                platform_for(calibration_runs([cell]), base, args.calibration, cell_report)
+            forecast = fid.split_halves(wr.runs[cell.plan_key])[1]
+            if args.background == "load":   # the load seen just before the forecast runs: known before they start
+                platform = platform.with_(host_background=float(np.median([r.load1 for r in forecast])))
+            done[cell.plan_key] = (platform, cell_report, predict(wr.bench.workflow, cell.plan, wr.cost_model,
+                                                                  platform, args.replications, args.seed + len(done)))
+        platform, cell_report, prediction = done[cell.plan_key]
         row = evaluate_cell(cell, prediction, wr.runs[cell.plan_key])
         if args.calibration_scope == "cell" or args.background == "load":
             row["platform"] = platform.to_dict()
@@ -275,7 +278,8 @@ def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platf
     """The fraction of the coverage runs at or below the Monte Carlo p50 / p90 / p95 (held-out platform)."""
     if args.background == "load":
         platform = platform.with_(host_background=float(np.median([r.load1 for r in runs])))
-    prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, platform, args.replications, args.seed)
+    prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, platform, args.coverage_replications,
+                         args.seed)
     real = [r.makespan_s for r in runs]
     levels = {q: prediction.mc[f"p{round(q * 100)}"] for q in fid.COVERAGE_LEVELS}
     return {"cell": cell.id, "runs": len(real), "real_s": real, "load1": [r.load1 for r in runs],
@@ -389,7 +393,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--slas", default="mean,p95", help="comma-separated SLAs (default mean,p95)")
     p.add_argument("--workflows", default=",".join(WORKFLOWS), help=f"comma-separated (default {','.join(WORKFLOWS)})")
     p.add_argument("--profile-repetitions", type=int, default=1, help="profile runs per workflow and profile")
-    p.add_argument("--replications", type=int, default=None, help="Monte Carlo replications (default 200; quick 100)")
+    p.add_argument("--replications", type=int, default=None,
+                   help="Monte Carlo replications per plan (default 100; quick 50)")
+    p.add_argument("--coverage-replications", type=int, default=None,
+                   help="Monte Carlo replications for the coverage study's percentiles (default 400; quick 200)")
     p.add_argument("--coverage-workflow", default="five_branches", help="whose first plan the coverage study runs")
     p.add_argument("--coverage-runs", type=int, default=None, help="real runs for SLA coverage (default 20; quick 6)")
     p.add_argument("--save-runs", type=Path, default=None, metavar="DIR",
@@ -415,11 +422,14 @@ def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
     bad = [c for c in args.calibration if c not in CALIBRATIONS] or ([] if args.calibration else ["(none)"])
     if bad:
         p.error(f"unknown --calibration {bad[0]!r}: use {', '.join(CALIBRATIONS)} (comma-separated)")
-    args.replications = args.replications if args.replications is not None else (100 if quick else 200)
+    args.replications = args.replications if args.replications is not None else (50 if quick else 100)
+    if args.coverage_replications is None:
+        args.coverage_replications = 200 if quick else 400
     args.coverage_runs = args.coverage_runs if args.coverage_runs is not None else (6 if quick else 20)
     if args.repetitions < 2 or args.repetitions % 2:
         p.error(f"--repetitions must be an even number >= 2 (half calibrate, half forecast), got {args.repetitions}")
-    for flag, value in (("--profile-repetitions", args.profile_repetitions), ("--replications", args.replications)):
+    for flag, value in (("--profile-repetitions", args.profile_repetitions), ("--replications", args.replications),
+                        ("--coverage-replications", args.coverage_replications)):
         if value < 1:
             p.error(f"{flag} must be >= 1, got {value}")
     if args.coverage_runs < 0:
@@ -475,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"python": _platform.python_version(), "platform": _platform.platform(), "cpus": os.cpu_count(),
                     "load_average_start": load_start, "load_average_end": os.getloadavg()},
         "forecast_settings": {"calibration": args.calibration, "calibration_scope": args.calibration_scope,
-                              "background": args.background, "replications": args.replications, "seed": args.seed,
+                              "background": args.background, "replications": args.replications,
+                              "coverage_replications": args.coverage_replications, "seed": args.seed,
                               "warm_pool": WARM_POOL,
                               "prediction": "plan retargeted to the mean: deterministic simulate() vs each "
                                             "forecast run; monte_carlo() for p50/p90/p95"},
