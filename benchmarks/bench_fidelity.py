@@ -175,6 +175,7 @@ def evaluate_cell(cell: Cell, prediction: Prediction, runs: Sequence[RealRun]) -
         "real_calibration_s": [r.makespan_s for r in fid.split_halves(list(runs))[0]], "real_forecast_s": real,
         "errors": errors.tolist(), "error": fid.error_summary(errors),
         "mc_p50_error": fid.error_summary(fid.relative_errors(prediction.mc["p50"], real) if real else []),
+        "mc_coverage": fid.coverage(real, {q: prediction.mc[f"p{round(q * 100)}"] for q in fid.COVERAGE_LEVELS}),
         "load1_forecast": [r.load1 for r in forecast],
         "load1_median": float(np.median([r.load1 for r in runs])) if runs else float("nan"),
         "real_processes_median": float(np.median([r.processes for r in forecast])) if forecast else float("nan"),
@@ -309,8 +310,12 @@ def forecasts(results: Sequence[WorkflowRuns], coverage_runs: tuple[Cell, list[R
     checks = fid.target_checks(all_errors, sizes, coverage["levels"] if coverage else None)
     checks["failed_cells"] = {"value": float(len(failures)), "target": 0, "pass": not failures,
                               "note": "cells that could not be planned or run (see failures)"}
+    distinct = [r for r in cell_rows if r["same_plan_as"] is None]
+    pooled = {name: {"level": level, "fraction": float(np.mean(below)) if below else float("nan"), "runs": len(below)}
+              for name, level in ((f"p{round(q * 100)}", q) for q in fid.COVERAGE_LEVELS)
+              for below in [[x <= r["monte_carlo_s"][name] for r in distinct for x in r["real_forecast_s"]]]}
     return {"cells": cell_rows, "groups": groups, "overall": fid.error_summary(all_errors), "coverage": coverage,
-            "targets": checks, "platforms": platforms}
+            "pooled_coverage": pooled, "targets": checks, "platforms": platforms}
 
 
 def real_runs(args: argparse.Namespace, say: Say) -> tuple[list[WorkflowRuns], Coverage | None, dict[str, str]]:
@@ -357,7 +362,8 @@ def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
     for mode in args.calibration:
         say(f"forecasts with calibration {mode}")
         by_mode[mode] = forecasts(results, coverage_runs, mode, args, settings, failures, say)
-    alternatives = {mode: {**{k: out[k] for k in ("overall", "groups", "targets", "coverage", "platforms")},
+    alternatives = {mode: {**{k: out[k] for k in ("overall", "groups", "targets", "coverage", "pooled_coverage",
+                                                  "platforms")},
                            "cells": [{k: r[k] for k in ("cell", "same_plan_as", "simulated_s", "monte_carlo_s",
                                                         "errors", "error")}
                                      | {"critical_path_simulated_s": r["critical_path_s"]["simulated"]}

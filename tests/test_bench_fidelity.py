@@ -146,6 +146,8 @@ def test_tiny_cell_end_to_end_has_the_documented_structure(tmp_path):
     assert out["groups"] == [pytest.approx(out["groups"][0])] and out["groups"][0]["plans"] == 1
     assert out["overall"]["n"] == 1
     assert out["coverage"]["runs"] == 2 and set(out["coverage"]["levels"]) == {"p50", "p90", "p95"}
+    below_p90 = mean_cell["real_forecast_s"][0] <= mc["p90"]
+    assert out["pooled_coverage"]["p90"] == {"level": 0.9, "fraction": float(below_p90), "runs": 1}
     assert {"median_abs_error", "p90_abs_error", "coverage_p50", "failed_cells"} <= set(out["targets"])
     assert any("profile phase" in m for m in messages)
     assert out["real_runs"]["load1_before_runs"]["max"] >= 0 and out["real_runs"]["from"] is None
