@@ -21,7 +21,7 @@ from executor import Executor
 from executor import keys as executor_keys
 from experiments.config import scaled_workflow
 from planning.cost_model import CostModel
-from planning.errors import PlanlabError
+from planning.errors import PlanError, PlanlabError
 from planning.generators import generate
 from planning.loading import load_from_python, load_workflow
 from planning.planners import get_planner
@@ -189,6 +189,30 @@ def plan_key(plan: Any) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def planner_from_spec(spec: str) -> Any:
+    """A planner from ``NAME`` or ``NAME:key=value;key=value`` (e.g. ``heft:host_cores=local``).
+
+    Values that read as numbers are numbers; ``uniform`` and ``wukong`` default to the 1-CPU profile.
+    """
+    name, _, text = spec.partition(":")
+    params: dict[str, Any] = dict(PLANNER_PARAMS.get(name, {}))
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise PlanError(f"planner spec {spec!r}: {item!r} is not key=value", "write NAME:key=value;key=value")
+        params[key.strip()] = _number_or_text(value.strip())
+    return get_planner(name, **params)
+
+
+def _number_or_text(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def make_cells(bw: BenchWorkflow, planners: Sequence[str], slas: Sequence[SLA], cost_model: CostModel,
                catalog: Any, failures: dict[str, str]) -> list[Cell]:
     """Every planner x SLA of ``bw``; a planner that cannot plan it is noted in ``failures`` and skipped."""
@@ -197,7 +221,7 @@ def make_cells(bw: BenchWorkflow, planners: Sequence[str], slas: Sequence[SLA], 
     for name in planners:
         for sla in slas:
             try:
-                plan = get_planner(name, **PLANNER_PARAMS.get(name, {})).plan(bw.workflow, catalog, cost_model, sla)
+                plan = planner_from_spec(name).plan(bw.workflow, catalog, cost_model, sla)
             except PlanlabError as exc:
                 failures[f"{bw.label}.{name}.{sla.name}"] = f"planning failed: {exc.one_line()}"
                 continue

@@ -57,13 +57,13 @@ import numpy as np
 
 import _fidelity as fid
 from _fidelity_store import Coverage, load_runs, save_runs
-from _fidelity_runs import (PLANNER_PARAMS, PLANNERS, SIZED, WORKFLOWS, BenchWorkflow, Cell, RealRun, Say,
-                            WorkflowRuns, bench_workflows, load1, make_cells, profile_cost_model, run_repeatedly)
+from _fidelity_runs import (PLANNERS, SIZED, WORKFLOWS, BenchWorkflow, Cell, RealRun, Say, WorkflowRuns,
+                            bench_workflows, load1, make_cells, planner_from_spec, profile_cost_model,
+                            run_repeatedly)
 from executor import Executor, ExecutorSettings
 from experiments.provenance import git_revision
 from planning.cost_model import CostModel
 from planning.errors import ConfigError, PlanlabError
-from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.sla import SLA
 from planning.trace import Trace
@@ -395,7 +395,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="calibrate on all of a workflow's calibration runs (default) or on each plan's own")
     p.add_argument("--repetitions", type=int, default=None, help="real runs per plan, even: half calibrate, half forecast (default 4)")
     p.add_argument("--sizes", default=None, help="task counts of fork_join and random_layered (default 20,100,500)")
-    p.add_argument("--planners", default=None, help=f"comma-separated (default {','.join(PLANNERS)}; quick uniform)")
+    p.add_argument("--planners", default=None,
+                   help=f"comma-separated NAME or NAME:key=value;key=value, e.g. heft:host_cores=local "
+                        f"(default {','.join(PLANNERS)}; quick uniform)")
     p.add_argument("--slas", default="mean,p95", help="comma-separated SLAs (default mean,p95)")
     p.add_argument("--workflows", default=",".join(WORKFLOWS), help=f"comma-separated (default {','.join(WORKFLOWS)})")
     p.add_argument("--profile-repetitions", type=int, default=1, help="profile runs per workflow and profile")
@@ -442,8 +444,8 @@ def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
         p.error(f"--coverage-runs must be >= 0, got {args.coverage_runs}")
     try:
         args.slas = [SLA.parse(s) for s in _names(args.slas)]
-        for name in args.planners:
-            get_planner(name, **PLANNER_PARAMS.get(name, {}))
+        for spec in args.planners:
+            planner_from_spec(spec)
     except PlanlabError as exc:
         p.error(exc.one_line())
     unknown = [w for w in args.workflows if w not in WORKFLOWS and not w.startswith("gen:") and ":" not in w

@@ -22,7 +22,7 @@ import _fidelity as fid  # noqa: E402
 import bench_fidelity as bench  # noqa: E402
 from _fidelity_runs import drain_warm_pool  # noqa: E402
 from executor import keys as executor_keys  # noqa: E402
-from planning.errors import ConfigError  # noqa: E402
+from planning.errors import ConfigError, PlanlabError  # noqa: E402
 from simulator import Platform  # noqa: E402
 
 
@@ -114,8 +114,19 @@ def test_host_calibration_without_the_module_is_a_clear_error(monkeypatch, capsy
     assert err.count("\n") == 1 and "--calibration none" in err
 
 
+def test_planner_specs_take_parameters():
+    from _fidelity_runs import planner_from_spec
+
+    heft = planner_from_spec("heft:host_cores=4")
+    assert heft.host_cores == 4
+    assert planner_from_spec("uniform").profile == "medium"            # the 1-CPU profile by default
+    assert planner_from_spec("uniform:profile=large").profile == "large"
+    with pytest.raises(PlanlabError, match="key=value"):
+        planner_from_spec("heft:host_cores")
+
+
 def test_bad_flags_exit_2():
-    for argv in (["--repetitions", "3"], ["--sizes", "1"], ["--planners", "nope"], ["--workflows", "nope"],
+    for argv in (["--repetitions", "3"], ["--sizes", "1"], ["--planners", "nope"], ["--planners", "heft:nope=1"], ["--workflows", "nope"],
                  ["--calibration", "none,best"], ["--workflows", "fork_join"], ["--from-runs", "a", "--save-runs", "b"]):
         with pytest.raises(SystemExit) as exc:
             bench.parse_args(argv)
