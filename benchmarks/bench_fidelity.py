@@ -25,8 +25,9 @@ planner at each SLA (``mean``, ``p95``) on the ``local`` catalog.  Per workflow:
    platform (``--calibration-scope cell``: each plan's own): ``none`` the cost model's default platform
    (every worker its own CPUs), ``host-defaults`` the same on this machine's cores (the host model, no
    fit), ``host`` the host model fitted by ``simulator.trace_calibration.calibrate_on_runs``.
-   ``--background load`` also tells the model the 1-minute load before the runs as other work on the
-   host (off by default: that load counts this benchmark's own earlier runs too).
+   Other work on the host (``host_background``): ``--background fit`` (default) fits it with the host
+   terms, as ``planlab run``'s host calibration does; ``none`` assumes none; ``load`` gives the model the
+   1-minute load before the runs (it counts this benchmark's own earlier runs too).
 4. **Prediction**: each plan, retargeted to the mean (same workers, profiles and order), is simulated
    once deterministically (the forecast compared with each real run) and by Monte Carlo (p50, p90,
    p95).  Errors are ``(simulated - real) / real`` over the forecast half; pooled figures count each
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import platform as _platform
@@ -88,18 +90,21 @@ class CalibrationRun:
     plan: Any
     cost_model: CostModel
     trace: Trace
-    background: float = 0.0      # cores of other work on the host assumed during the run (see --background)
+    background: float | None = None   # cores of other work during the run; None: fitted (see --background)
 
 
-def host_calibration() -> tuple[Any, Callable[..., Any]]:
-    """``(ObservedRun, calibrate_on_runs)`` of the host model, or a clear error when this planlab lacks it."""
+def host_calibration() -> tuple[Any, Callable[..., Any], tuple[str, ...] | None]:
+    """``(ObservedRun, calibrate_on_runs, HOST_TERMS)`` of the host model, or a clear error when this planlab
+    lacks it (``HOST_TERMS`` None when the module does not name its default terms)."""
     try:
-        from simulator.trace_calibration import ObservedRun, calibrate_on_runs
-    except ImportError as exc:
+        host_model = importlib.import_module("simulator.trace_calibration")
+        observed_run, calibrate_on_runs = host_model.ObservedRun, host_model.calibrate_on_runs
+    except (ImportError, AttributeError) as exc:
         raise ConfigError(f"--calibration host needs simulator.trace_calibration.calibrate_on_runs, which this "
                           f"planlab does not have ({exc})",
                           "use a planlab with the host model (issue 13), or --calibration none") from None
-    return ObservedRun, calibrate_on_runs
+    terms = getattr(host_model, "HOST_TERMS", None)
+    return observed_run, calibrate_on_runs, (tuple(terms) if terms is not None else None)
 
 
 def platform_for(calibration_runs: Sequence[CalibrationRun], base_platform: Platform, mode: str = "none",
@@ -109,17 +114,22 @@ def platform_for(calibration_runs: Sequence[CalibrationRun], base_platform: Plat
     ``none``: ``base_platform`` as is (the cost model's default platform, every worker its own CPUs);
     ``host-defaults``: the same on this machine's cores (the host model with its default terms, no fit);
     ``host``: the host model's ``calibrate_on_runs(runs, base_platform)`` on those runs, each from the
-    empty warm pool it really started with.  ``report`` (a dict) receives the calibration's summary.
+    empty warm pool it really started with; when no run says what other work the host had
+    (``background`` None), ``host_background`` is fitted too, as ``planlab run`` does.  ``report`` (a
+    dict) receives the calibration's summary.
     """
     if mode == "none":
         return base_platform
     if mode == "host-defaults":
         return base_platform.with_(host_cores=Platform.for_local_host().host_cores)
     if mode == "host":
-        observed_run, calibrate_on_runs = host_calibration()
+        observed_run, calibrate_on_runs, terms = host_calibration()
         runs = [observed_run(r.workflow, r.plan, r.cost_model, r.trace, warm_pool=dict(WARM_POOL),
                              background=r.background) for r in calibration_runs]
-        fitted = calibrate_on_runs(runs, base_platform)
+        if terms is not None and all(r.background is None for r in calibration_runs):
+            fitted = calibrate_on_runs(runs, base_platform, terms=(*terms, "host_background"))
+        else:
+            fitted = calibrate_on_runs(runs, base_platform)
         if report is not None and hasattr(fitted, "summary"):
             report.update(fitted.summary())
         return getattr(fitted, "platform", fitted)      # a platform, or a result that holds one
@@ -219,8 +229,8 @@ def forecast_workflow(wr: WorkflowRuns, args: argparse.Namespace, settings: Exec
 
     Returns the cell rows, the workflow's platform and its calibration summary.
     """
-    def background(run: RealRun) -> float:
-        return run.load1 if args.background == "load" else 0.0
+    def background(run: RealRun) -> float | None:
+        return {"load": run.load1, "none": 0.0}.get(args.background)      # fit: None
 
     def calibration_runs(cells: Sequence[Cell]) -> list[CalibrationRun]:
         distinct = {c.plan_key: c for c in reversed(cells)}   # one cell per plan: runs are shared
@@ -388,9 +398,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="comma-separated, the first is the headline: none (default): the cost model's default "
                         "platform; host-defaults: the same on this machine's cores; host: the host model fitted "
                         "by calibrate_on_runs.  Several forecast the same real runs side by side")
-    p.add_argument("--background", choices=("none", "load"), default="none",
-                   help="other work on the host: none (default), or the 1-minute load before the runs "
-                        "(it counts this benchmark's own earlier runs too)")
+    p.add_argument("--background", choices=("fit", "none", "load"), default="fit",
+                   help="other work on the host (--calibration host): fitted with the host terms (default, as "
+                        "planlab run does), none, or the 1-minute load before the runs (it counts this "
+                        "benchmark's own earlier runs too)")
     p.add_argument("--calibration-scope", choices=("workflow", "cell"), default="workflow",
                    help="calibrate on all of a workflow's calibration runs (default) or on each plan's own")
     p.add_argument("--repetitions", type=int, default=None, help="real runs per plan, even: half calibrate, half forecast (default 4)")

@@ -105,6 +105,34 @@ def test_platform_for_none_returns_the_base_and_host_defaults_shares_this_machin
         bench.platform_for([], base, "magic")
 
 
+def test_host_calibration_is_given_the_runs_their_empty_pool_and_what_to_fit(monkeypatch):
+    import types
+
+    calls = []
+
+    class Fitted:
+        platform = Platform(cold_start_s=0.05, host_cores=2)
+
+        def summary(self):
+            return {"terms": {"cold_start_s": 0.05}}
+
+    def calibrate_on_runs(runs, base, **kwargs):
+        calls.append((runs, base, kwargs))
+        return Fitted()
+
+    fake = types.SimpleNamespace(ObservedRun=lambda *a, **k: (a, k), calibrate_on_runs=calibrate_on_runs,
+                                 HOST_TERMS=("cold_start_s",))
+    monkeypatch.setitem(sys.modules, "simulator.trace_calibration", fake)
+    base, report = Platform(), {}
+    fitted = bench.platform_for([bench.CalibrationRun("wf", "plan", "model", "trace")], base, "host", report)
+    assert fitted is Fitted.platform and report == {"terms": {"cold_start_s": 0.05}}
+    (args, kwargs), = calls[0][0]
+    assert args == ("wf", "plan", "model", "trace") and kwargs == {"warm_pool": {}, "background": None}
+    assert calls[0][1] is base and calls[0][2] == {"terms": ("cold_start_s", "host_background")}   # fitted too
+    bench.platform_for([bench.CalibrationRun("wf", "plan", "model", "trace", background=1.5)], base, "host")
+    assert calls[1][0][0][1]["background"] == 1.5 and calls[1][2] == {}   # known background: default terms
+
+
 def test_host_calibration_without_the_module_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "simulator.trace_calibration", None)   # as if this planlab lacked it
     with pytest.raises(ConfigError, match="trace_calibration"):
