@@ -353,7 +353,7 @@ def real_settings(args: argparse.Namespace) -> dict[str, Any]:
             "warm_pool": "empty at the start of every repetition (idle processes stopped before each run)",
             "halves": "calibration = repetitions 0, 2, 4...; forecast = 1, 3, 5...",
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git": (git_revision()["revision"] or "")[:7] or None, "load_average": os.getloadavg()}
+            "git": (git_revision()["revision"] or "")[:7] or None, "load_average_before": os.getloadavg()}
 
 
 def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
@@ -362,8 +362,10 @@ def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
         results, coverage_runs, failures, runs_settings = load_runs(args.from_runs)
         say(f"real runs read from {args.from_runs} (made {runs_settings.get('when')}, git {runs_settings.get('git')})")
     else:
+        runs_settings = real_settings(args)          # the commit and the load when the runs start
         results, coverage_runs, failures = real_runs(args, say)
-        runs_settings = real_settings(args)
+        runs_settings["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        runs_settings["load_average_after"] = os.getloadavg()
         if args.save_runs is not None:
             say(f"real runs saved in {save_runs(args.save_runs, results, coverage_runs, failures, runs_settings)}")
     settings = ExecutorSettings(**{k: v for k, v in runs_settings["executor"].items()
