@@ -126,12 +126,14 @@ def platform_for(calibration_runs: Sequence[CalibrationRun], base_platform: Plat
         observed_run, calibrate_on_runs, terms = host_calibration()
         runs = [observed_run(r.workflow, r.plan, r.cost_model, r.trace, warm_pool=dict(WARM_POOL),
                              background=r.background) for r in calibration_runs]
+        started = time.perf_counter()
         if terms is not None and all(r.background is None for r in calibration_runs):
             fitted = calibrate_on_runs(runs, base_platform, terms=(*terms, "host_background"))
         else:
             fitted = calibrate_on_runs(runs, base_platform)
-        if report is not None and hasattr(fitted, "summary"):
-            report.update(fitted.summary())
+        if report is not None:
+            report.update(fitted.summary() if hasattr(fitted, "summary") else {})
+            report["seconds"] = time.perf_counter() - started
         return getattr(fitted, "platform", fitted)      # a platform, or a result that holds one
     raise ConfigError(f"unknown calibration {mode!r}", f"use --calibration {' or '.join(CALIBRATIONS)}")
 
