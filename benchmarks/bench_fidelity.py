@@ -279,7 +279,8 @@ def group_rows(cell_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def coverage_study(executor: Executor, wr: WorkflowRuns, args: argparse.Namespace, say: Say) -> tuple[Cell, list[RealRun]]:
+def coverage_study(executor: Executor, wr: WorkflowRuns, args: argparse.Namespace,
+                   say: Say) -> tuple[Cell, list[RealRun]]:
     """``args.coverage_runs`` more real runs of the first cell's plan of the coverage workflow."""
     cell = wr.cells[0]
     say(f"coverage: {args.coverage_runs} real runs of {cell.id}")
@@ -408,7 +409,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "benchmark's own earlier runs too)")
     p.add_argument("--calibration-scope", choices=("workflow", "cell"), default="workflow",
                    help="calibrate on all of a workflow's calibration runs (default) or on each plan's own")
-    p.add_argument("--repetitions", type=int, default=None, help="real runs per plan, even: half calibrate, half forecast (default 4)")
+    p.add_argument("--repetitions", type=int, default=None,
+                   help="real runs per plan, even: half calibrate, half forecast (default 4)")
     p.add_argument("--sizes", default=None, help="task counts of fork_join and random_layered (default 20,100,500)")
     p.add_argument("--planners", default=None,
                    help=f"comma-separated NAME or NAME:key=value;key=value, e.g. heft:host_cores=local "
@@ -466,9 +468,11 @@ def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
     unknown = [w for w in args.workflows if w not in WORKFLOWS and not w.startswith("gen:") and ":" not in w
                and not w.endswith(".json")]
     if unknown:
-        p.error(f"unknown workflow {unknown[0]!r}: use {', '.join(WORKFLOWS)}, gen:NAME:k=v, file.py:name or a JSON file")
+        p.error(f"unknown workflow {unknown[0]!r}: use {', '.join(WORKFLOWS)}, gen:NAME:k=v, file.py:name "
+                "or a JSON file")
     if args.coverage_runs and args.from_runs is None and args.coverage_workflow not in args.workflows:
-        p.error(f"--coverage-workflow {args.coverage_workflow!r} is not among --workflows: add it, or --coverage-runs 0")
+        p.error(f"--coverage-workflow {args.coverage_workflow!r} is not among --workflows: add it, "
+                "or --coverage-runs 0")
     if args.from_runs is not None and args.save_runs is not None:
         p.error("--from-runs and --save-runs exclude each other: the runs of --from-runs are saved already")
 

@@ -154,8 +154,9 @@ def test_planner_specs_take_parameters():
 
 
 def test_bad_flags_exit_2():
-    for argv in (["--repetitions", "3"], ["--sizes", "1"], ["--planners", "nope"], ["--planners", "heft:nope=1"], ["--workflows", "nope"],
-                 ["--calibration", "none,best"], ["--workflows", "fork_join"], ["--from-runs", "a", "--save-runs", "b"]):
+    for argv in (["--repetitions", "3"], ["--sizes", "1"], ["--planners", "nope"], ["--planners", "heft:nope=1"],
+                 ["--workflows", "nope"], ["--calibration", "none,best"], ["--workflows", "fork_join"],
+                 ["--from-runs", "a", "--save-runs", "b"]):
         with pytest.raises(SystemExit) as exc:
             bench.parse_args(argv)
         assert exc.value.code == 2
