@@ -45,6 +45,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import multiprocessing
 import os
 import platform as _platform
 import statistics
@@ -302,14 +303,42 @@ def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platf
             "note": "runs not used for calibration; platform from the workflow's calibration halves"}
 
 
+_JOBS: tuple[Sequence[WorkflowRuns], argparse.Namespace, ExecutorSettings, Say] | None = None  # for forked jobs
+
+
+def _forecast_one(k: int) -> tuple[list[dict[str, Any]], Platform, dict[str, Any]]:
+    assert _JOBS is not None
+    results, args, settings, say = _JOBS
+    return forecast_workflow(results[k], args, settings, say)
+
+
+def _forecast_all(results: Sequence[WorkflowRuns], args: argparse.Namespace, settings: ExecutorSettings,
+                  say: Say) -> list[tuple[list[dict[str, Any]], Platform, dict[str, Any]]]:
+    """:func:`forecast_workflow` of every workflow, in ``args.jobs`` forked processes (largest first).
+
+    Workflows are independent and the real runs are over, so forecasting (the host calibration's hundreds
+    of simulations above all) may use every core without disturbing a measurement.
+    """
+    global _JOBS
+    order = sorted(range(len(results)), key=lambda k: -len(results[k].bench.workflow))
+    if args.jobs <= 1 or len(results) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [forecast_workflow(wr, args, settings, say) for wr in results]
+    _JOBS = (results, args, settings, say)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(args.jobs, len(results))) as pool:
+            done = dict(zip(order, pool.map(_forecast_one, order, chunksize=1)))
+    finally:
+        _JOBS = None
+    return [done[k] for k in range(len(results))]
+
+
 def forecasts(results: Sequence[WorkflowRuns], coverage_runs: tuple[Cell, list[RealRun]] | None, mode: str,
               args: argparse.Namespace, settings: ExecutorSettings, failures: dict[str, str],
               say: Say) -> dict[str, Any]:
     """Every cell's forecast with calibration ``mode``, pooled per workflow and size and overall, and the targets."""
     run_args = argparse.Namespace(**{**vars(args), "calibration": mode})
     cell_rows, platforms, coverage = [], {}, None
-    for wr in results:
-        rows, platform, report = forecast_workflow(wr, run_args, settings, say)
+    for wr, (rows, platform, report) in zip(results, _forecast_all(results, run_args, settings, say)):
         cell_rows += rows
         platforms[wr.bench.label] = {"platform": platform.to_dict(), "calibration": report or None}
         if coverage_runs is not None and any(c is coverage_runs[0] for c in wr.cells):
@@ -429,6 +458,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
                    help="forecast the runs saved in DIR instead of running anything (workflow, planner, "
                         "repetition and coverage flags are then those of the saved runs)")
+    p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                   help="processes forecasting workflows at once, after the real runs (default min(4, cores))")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
     args = p.parse_args(argv)
@@ -454,7 +485,7 @@ def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
     if args.repetitions < 2 or args.repetitions % 2:
         p.error(f"--repetitions must be an even number >= 2 (half calibrate, half forecast), got {args.repetitions}")
     for flag, value in (("--profile-repetitions", args.profile_repetitions), ("--replications", args.replications),
-                        ("--coverage-replications", args.coverage_replications)):
+                        ("--coverage-replications", args.coverage_replications), ("--jobs", args.jobs)):
         if value < 1:
             p.error(f"{flag} must be >= 1, got {value}")
     if args.coverage_runs < 0:
@@ -514,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         "forecast_settings": {"calibration": args.calibration, "calibration_scope": args.calibration_scope,
                               "background": args.background, "replications": args.replications,
                               "coverage_replications": args.coverage_replications, "seed": args.seed,
+                              "jobs": args.jobs,
                               "warm_pool": WARM_POOL,
                               "prediction": "plan retargeted to the mean: deterministic simulate() vs each "
                                             "forecast run; monte_carlo() for p50/p90/p95"},

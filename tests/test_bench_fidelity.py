@@ -153,10 +153,27 @@ def test_planner_specs_take_parameters():
         planner_from_spec("heft:host_cores")
 
 
+def test_workflows_are_forecast_in_forked_jobs_in_their_order(monkeypatch):
+    import os
+    import types
+
+    def fake_forecast(wr, args, settings, say):
+        return [{"label": wr.label, "pid": os.getpid()}], Platform(), {}
+
+    monkeypatch.setattr(bench, "forecast_workflow", fake_forecast)
+    results = [types.SimpleNamespace(label=f"w{n}", bench=types.SimpleNamespace(workflow=range(n)))
+               for n in (3, 50, 7)]
+    out = bench._forecast_all(results, types.SimpleNamespace(jobs=2), None, print)
+    assert [rows[0]["label"] for rows, _, _ in out] == ["w3", "w50", "w7"]
+    assert all(rows[0]["pid"] != os.getpid() for rows, _, _ in out)           # forked
+    serial = bench._forecast_all(results, types.SimpleNamespace(jobs=1), None, print)
+    assert [rows[0]["pid"] for rows, _, _ in serial] == [os.getpid()] * 3
+
+
 def test_bad_flags_exit_2():
     for argv in (["--repetitions", "3"], ["--sizes", "1"], ["--planners", "nope"], ["--planners", "heft:nope=1"],
                  ["--workflows", "nope"], ["--calibration", "none,best"], ["--workflows", "fork_join"],
-                 ["--from-runs", "a", "--save-runs", "b"]):
+                 ["--from-runs", "a", "--save-runs", "b"], ["--jobs", "0"]):
         with pytest.raises(SystemExit) as exc:
             bench.parse_args(argv)
         assert exc.value.code == 2
