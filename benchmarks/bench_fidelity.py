@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_fidelity.py [--quick] [--calibration none|host-defaults|host]
 [--repetitions N] [--sizes 20,100,500] [--planners uniform,critical-path,heft,wukong] [--workflows ...]
-[--out FILE]``.  The full run takes about 15 minutes on a 2-core machine; ``--quick`` (one planner,
+[--out FILE]``.  The real runs take about 10 minutes on a 2-core machine, the forecasts as long again
+with ``--calibration host`` (its fit on the 500-task workflows above all); ``--quick`` (one planner,
 20-task sizes, 2 + 2 repetitions, 6 coverage runs) a few minutes and is not recorded unless ``--out``
 is given.  Progress goes to stderr, the summary table to stdout; exit 0 when every target passes.
 
