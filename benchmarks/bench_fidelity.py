@@ -1,0 +1,587 @@
+"""Fidelity: how close the simulator's forecasts are to planlab's own executor, in ``benchmarks/results/fidelity.json``.
+
+Run: ``python benchmarks/bench_fidelity.py [--quick] [--calibration none|host-defaults|host]
+[--repetitions N] [--sizes 20,100,500] [--planners uniform,critical-path,heft,wukong] [--workflows ...]
+[--out FILE]``.  The real runs take about 10 minutes on a 2-core machine, the forecasts as long again
+with ``--calibration host`` (its fit on the 500-task workflows above all); ``--quick`` (one planner,
+20-task sizes, 2 + 2 repetitions, 6 coverage runs) a few minutes and is not recorded unless ``--out``
+is given.  Progress goes to stderr, the summary table to stdout; exit 0 when every target passes.
+
+Cells: five_branches, the Epigenomics replay (scale 0.004, data_scale 0.01, as in the quickstart),
+``fork_join`` and ``random_layered`` at each ``--sizes``, and ``examples/random_durations.py``
+(a ``@task`` workflow whose tasks burn CPU or sleep for seeded random times); each planned by every
+planner at each SLA (``mean``, ``p95``) on the ``local`` catalog.  Per workflow:
+
+1. **Cost model**: a profile phase like ``planlab run``'s (the ``uniform`` planner, every task on one
+   worker, on each catalog profile, ``--profile-repetitions`` times), fitted per workflow, so every plan
+   uses measured costs and kinds of different workflows never mix.
+2. **Real runs**: each distinct plan (cells whose plans are identical share their runs) runs
+   ``--repetitions`` times on one :class:`executor.Executor` (embedded server, default settings).
+   **Every repetition starts with an empty warm pool**: the idle worker processes the launcher keeps
+   warm are stopped before each run (``_fidelity_runs.drain_warm_pool``), and every prediction and
+   calibration is given the same empty pool (:data:`WARM_POOL`); within a run processes are reused as
+   the executor does (its keep-alive, ``ExecutorSettings.keep_alive_s``, is the platform's too).
+3. **Calibration / forecast**: repetitions 0, 2, 4... are the calibration half, 1, 3, 5... the forecast
+   half.  :func:`platform_for` turns the calibration halves of all the workflow's plans into one
+   platform (``--calibration-scope cell``: each plan's own): ``none`` the cost model's default platform
+   (every worker its own CPUs), ``host-defaults`` the same on this machine's cores (the host model, no
+   fit), ``host`` the host model fitted by ``simulator.trace_calibration.calibrate_on_runs``.
+   Other work on the host (``host_background``): ``--background fit`` (default) fits it with the host
+   terms, as ``planlab run``'s host calibration does; ``none`` assumes none; ``load`` gives the model the
+   1-minute load before the runs (it counts this benchmark's own earlier runs too).
+4. **Prediction**: each plan, retargeted to the mean (same workers, profiles and order), is simulated
+   once deterministically (the forecast compared with each real run) and by Monte Carlo (p50, p90,
+   p95).  Errors are ``(simulated - real) / real`` over the forecast half; pooled figures count each
+   distinct plan once.
+
+Also: where the critical path spent its time (``_fidelity.phase_breakdown``), real (median over the
+forecast runs) beside simulated; SLA coverage over ``--coverage-runs`` (default 20) more real runs of
+one plan, none used for calibration; the 1-minute load beside every figure, the load before and after,
+the commit and the targets' pass flags (they are meant for a quiet machine: load below 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import multiprocessing
+import os
+import platform as _platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+import _fidelity as fid
+from _fidelity_store import Coverage, load_runs, save_runs
+from _fidelity_runs import (PLANNERS, SIZED, WORKFLOWS, BenchWorkflow, Cell, RealRun, Say, WorkflowRuns,
+                            bench_workflows, load1, make_cells, planner_from_spec, profile_cost_model,
+                            run_repeatedly)
+from executor import Executor, ExecutorSettings
+from experiments.provenance import git_revision
+from planning.cost_model import CostModel
+from planning.errors import ConfigError, PlanlabError
+from planning.profiles import load_catalog
+from planning.sla import SLA
+from planning.trace import Trace
+from planning.workflow import Workflow
+from simulator import Platform, monte_carlo, simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "fidelity.json"
+
+
+# ---------------------------------------------------------------- calibration and prediction
+#: The warm pool every real run starts with (``_fidelity_runs.drain_warm_pool``), given to every prediction.
+WARM_POOL: dict[str, int] = {}
+CALIBRATIONS = ("none", "host-defaults", "host")
+
+
+@dataclass(frozen=True)
+class CalibrationRun:
+    """What calibration needs of one real run (the fields of ``simulator.trace_calibration.ObservedRun``)."""
+
+    workflow: Workflow
+    plan: Any
+    cost_model: CostModel
+    trace: Trace
+    background: float | None = None   # cores of other work during the run; None: fitted (see --background)
+
+
+def host_calibration() -> tuple[Any, Callable[..., Any], tuple[str, ...] | None]:
+    """``(ObservedRun, calibrate_on_runs, HOST_TERMS)`` of the host model, or a clear error when this planlab
+    lacks it (``HOST_TERMS`` None when the module does not name its default terms)."""
+    try:
+        host_model = importlib.import_module("simulator.trace_calibration")
+        observed_run, calibrate_on_runs = host_model.ObservedRun, host_model.calibrate_on_runs
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--calibration host needs simulator.trace_calibration.calibrate_on_runs, which this "
+                          f"planlab does not have ({exc})",
+                          "use a planlab with the host model (issue 13), or --calibration none") from None
+    terms = getattr(host_model, "HOST_TERMS", None)
+    return observed_run, calibrate_on_runs, (tuple(terms) if terms is not None else None)
+
+
+def platform_for(calibration_runs: Sequence[CalibrationRun], base_platform: Platform, mode: str = "none",
+                 report: dict[str, Any] | None = None) -> Platform:
+    """The platform to forecast with, from the calibration half of the real runs.
+
+    ``none``: ``base_platform`` as is (the cost model's default platform, every worker its own CPUs);
+    ``host-defaults``: the same on this machine's cores (the host model with its default terms, no fit);
+    ``host``: the host model's ``calibrate_on_runs(runs, base_platform)`` on those runs, each from the
+    empty warm pool it really started with; when no run says what other work the host had
+    (``background`` None), ``host_background`` is fitted too, as ``planlab run`` does.  ``report`` (a
+    dict) receives the calibration's summary.
+    """
+    if mode == "none":
+        return base_platform
+    if mode == "host-defaults":
+        return base_platform.with_(host_cores=Platform.for_local_host().host_cores)
+    if mode == "host":
+        observed_run, calibrate_on_runs, terms = host_calibration()
+        runs = [observed_run(r.workflow, r.plan, r.cost_model, r.trace, warm_pool=dict(WARM_POOL),
+                             background=r.background) for r in calibration_runs]
+        started = time.perf_counter()
+        if terms is not None and all(r.background is None for r in calibration_runs):
+            fitted = calibrate_on_runs(runs, base_platform, terms=(*terms, "host_background"))
+        else:
+            fitted = calibrate_on_runs(runs, base_platform)
+        if report is not None:
+            report.update(fitted.summary() if hasattr(fitted, "summary") else {})
+            report["seconds"] = time.perf_counter() - started
+        return getattr(fitted, "platform", fitted)      # a platform, or a result that holds one
+    raise ConfigError(f"unknown calibration {mode!r}", f"use --calibration {' or '.join(CALIBRATIONS)}")
+
+
+def base_platform(cost_model: CostModel, settings: ExecutorSettings) -> Platform:
+    """The cost model's platform at the mean, with the executor's keep-alive (the run's real condition)."""
+    return Platform.from_cost_model(cost_model, "mean").with_(keep_alive_s=float(settings.keep_alive_s))
+
+
+@dataclass
+class Prediction:
+    deterministic_s: float
+    trace: Trace
+    mc: dict[str, float]
+    seconds: float
+
+
+def predict(workflow: Workflow, plan: Any, cost_model: CostModel, platform: Platform, replications: int,
+            seed: int) -> Prediction:
+    """A deterministic simulation and Monte Carlo percentiles of ``plan`` retargeted to the mean.
+
+    Retargeting keeps the plan's workers, profiles and order and only asks for mean durations, so a
+    p95 plan is forecast like a mean one: what its runs will typically take.
+    """
+    started = time.perf_counter()
+    at_mean = dataclasses.replace(plan, sla=SLA.parse("mean"))
+    trace = simulate(workflow, at_mean, cost_model, platform=platform, sample=False, seed=seed,
+                     warm_pool=dict(WARM_POOL))
+    spans = monte_carlo(workflow, at_mean, cost_model, replications=replications, seed=seed, platform=platform,
+                        processes=1, warm_pool=dict(WARM_POOL)).makespans
+    mc = {"mean": float(spans.mean()), **{f"p{round(q * 100)}": float(np.quantile(spans, q))
+                                          for q in fid.COVERAGE_LEVELS}}
+    return Prediction(float(trace.makespan_s), trace, mc, time.perf_counter() - started)
+
+
+def evaluate_cell(cell: Cell, prediction: Prediction, runs: Sequence[RealRun]) -> dict[str, Any]:
+    """One cell's row: its forecast errors, Monte Carlo percentiles and critical-path phases."""
+    wf = cell.bench.workflow
+    _, forecast = fid.split_halves(list(runs))
+    real = [r.makespan_s for r in forecast]
+    parents = {t: wf.parents(t) for t in wf.task_ids}
+    real_phases = [fid.phase_breakdown(r.trace.tasks, fid.critical_path(r.trace.tasks, parents), r.makespan_s)
+                   for r in forecast]
+    sim = prediction.trace
+    errors = fid.relative_errors(prediction.deterministic_s, real) if real else np.array([])
+    return {
+        "cell": cell.id, "workflow": cell.bench.name, "size": cell.bench.size, "tasks": len(wf),
+        "planner": cell.planner, "sla": cell.sla.name, "plan": cell.plan_key, "same_plan_as": cell.same_plan_as,
+        "workers": int(len(cell.plan.workers)), "planned_makespan_s": float(cell.plan.makespan_s),
+        "simulated_s": prediction.deterministic_s, "monte_carlo_s": prediction.mc,
+        "real_calibration_s": [r.makespan_s for r in fid.split_halves(list(runs))[0]], "real_forecast_s": real,
+        "errors": errors.tolist(), "error": fid.error_summary(errors),
+        "mc_p50_error": fid.error_summary(fid.relative_errors(prediction.mc["p50"], real) if real else []),
+        "mc_coverage": fid.coverage(real, {q: prediction.mc[f"p{round(q * 100)}"] for q in fid.COVERAGE_LEVELS}),
+        "load1_forecast": [r.load1 for r in forecast],
+        "load1_median": float(np.median([r.load1 for r in runs])) if runs else float("nan"),
+        "real_processes_median": float(np.median([r.processes for r in forecast])) if forecast else float("nan"),
+        "simulated_cold_starts": int(sim.cold_starts),
+        "critical_path_s": {"real": fid.median_breakdown(real_phases),
+                            "simulated": fid.phase_breakdown(sim.tasks, fid.critical_path(sim.tasks, parents),
+                                                             sim.makespan_s)},
+        "predict_s": prediction.seconds, "real_runs_s": float(sum(r.makespan_s for r in runs)),
+    }
+
+
+# ---------------------------------------------------------------- the whole benchmark
+def run_workflow(executor: Executor, bw: BenchWorkflow, args: argparse.Namespace, catalog: Any,
+                 failures: dict[str, str], say: Say) -> WorkflowRuns:
+    """Profile, plan every planner x SLA, run each distinct plan ``args.repetitions`` times.
+
+    A plan that fails to run (a task raising, a worker killed) is noted in ``failures`` and its cells dropped.
+    """
+    started = time.perf_counter()
+    say(f"{bw.label} ({len(bw.workflow)} tasks): profile phase")
+    cost_model, history, profile = profile_cost_model(executor, bw, catalog, args.profile_repetitions, say)
+    cells = make_cells(bw, args.planners, args.slas, cost_model, catalog, failures)
+    runs: dict[str, list[RealRun]] = {}
+    for cell in cells:
+        if cell.same_plan_as is not None:
+            say(f"  {cell.id}: same plan as {cell.same_plan_as}")
+            continue
+        say(f"  {cell.id}: {len(cell.plan.workers)} workers, planned {cell.plan.makespan_s:.3f} s")
+        try:
+            runs[cell.plan_key] = run_repeatedly(executor, bw.workflow, cell.plan, args.repetitions, cell.id, say)
+        except PlanlabError as exc:
+            failures[cell.id] = f"real run failed: {exc.one_line()}"
+            say(f"  {cell.id}: {failures[cell.id]}")
+    kept = [c for c in cells if c.plan_key in runs]
+    return WorkflowRuns(bw, cost_model, history, profile, kept, runs, time.perf_counter() - started)
+
+
+def forecast_workflow(wr: WorkflowRuns, args: argparse.Namespace, settings: ExecutorSettings,
+                      say: Say) -> tuple[list[dict[str, Any]], Platform, dict[str, Any]]:
+    """Calibrate on the calibration halves (all cells', or each cell's own), forecast every cell.
+
+    Returns the cell rows, the workflow's platform and its calibration summary.
+    """
+    def background(run: RealRun) -> float | None:
+        return {"load": run.load1, "none": 0.0}.get(args.background)      # fit: None
+
+    def calibration_runs(cells: Sequence[Cell]) -> list[CalibrationRun]:
+        distinct = {c.plan_key: c for c in reversed(cells)}   # one cell per plan: runs are shared
+        return [CalibrationRun(wr.bench.workflow, c.plan, wr.cost_model, run.trace, background(run))
+                for c in distinct.values() for run in fid.split_halves(wr.runs[c.plan_key])[0]]
+
+    base = base_platform(wr.cost_model, settings)
+    report: dict[str, Any] = {}
+    shared = platform_for(calibration_runs(wr.cells), base, args.calibration, report)
+    rows, done = [], {}        # cells with identical plans share their runs: forecast each plan once
+    for cell in wr.cells:
+        if cell.plan_key not in done:
+            cell_report: dict[str, Any] = {}
+            platform = shared if args.calibration_scope == "workflow" else \
+                platform_for(calibration_runs([cell]), base, args.calibration, cell_report)
+            forecast = fid.split_halves(wr.runs[cell.plan_key])[1]
+            if args.background == "load":   # the load seen just before the forecast runs: known before they start
+                platform = platform.with_(host_background=float(np.median([r.load1 for r in forecast])))
+            done[cell.plan_key] = (platform, cell_report, predict(wr.bench.workflow, cell.plan, wr.cost_model,
+                                                                  platform, args.replications, args.seed + len(done)))
+        platform, cell_report, prediction = done[cell.plan_key]
+        row = evaluate_cell(cell, prediction, wr.runs[cell.plan_key])
+        if args.calibration_scope == "cell" or args.background == "load":
+            row["platform"] = platform.to_dict()
+            row["calibration"] = cell_report or None
+        rows.append(row)
+        e = row["error"]
+        say(f"  {cell.id}: simulated {row['simulated_s']:.3f} s vs real median "
+            f"{statistics.median(row['real_forecast_s']):.3f} s: |error| median {e['median_abs']:.1%}, "
+            f"bias {e['bias']:+.1%} (load {row['load1_median']:.2f})")
+    return rows, shared, report
+
+
+def group_rows(cell_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per workflow and size: errors pooled over the forecast runs of its distinct plans, load, time."""
+    out = []
+    for key in dict.fromkeys((r["workflow"], r["size"]) for r in cell_rows):
+        rows = [r for r in cell_rows if (r["workflow"], r["size"]) == key and r["same_plan_as"] is None]
+        errors = [e for r in rows for e in r["errors"]]
+        out.append({"workflow": key[0], "size": key[1], "plans": len(rows), **fid.error_summary(errors),
+                    "load1_median": float(np.median([x for r in rows for x in r["load1_forecast"]] or [np.nan])),
+                    "real_runs_s": float(sum(r["real_runs_s"] for r in rows)),
+                    "predict_s": float(sum(r["predict_s"] for r in rows))})
+    return out
+
+
+def coverage_study(executor: Executor, wr: WorkflowRuns, args: argparse.Namespace,
+                   say: Say) -> tuple[Cell, list[RealRun]]:
+    """``args.coverage_runs`` more real runs of the first cell's plan of the coverage workflow."""
+    cell = wr.cells[0]
+    say(f"coverage: {args.coverage_runs} real runs of {cell.id}")
+    return cell, run_repeatedly(executor, wr.bench.workflow, cell.plan, args.coverage_runs, f"coverage.{cell.id}", say)
+
+
+def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platform: Platform,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """The fraction of the coverage runs at or below the Monte Carlo p50 / p90 / p95 (held-out platform)."""
+    if args.background == "load":
+        platform = platform.with_(host_background=float(np.median([r.load1 for r in runs])))
+    prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, platform, args.coverage_replications,
+                         args.seed)
+    real = [r.makespan_s for r in runs]
+    levels = {q: prediction.mc[f"p{round(q * 100)}"] for q in fid.COVERAGE_LEVELS}
+    return {"cell": cell.id, "runs": len(real), "real_s": real, "load1": [r.load1 for r in runs],
+            "load1_median": float(np.median([r.load1 for r in runs])), "monte_carlo_s": prediction.mc,
+            "simulated_s": prediction.deterministic_s, "levels": fid.coverage(real, levels),
+            "note": "runs not used for calibration; platform from the workflow's calibration halves"}
+
+
+_JOBS: tuple[Sequence[WorkflowRuns], argparse.Namespace, ExecutorSettings, Say] | None = None  # for forked jobs
+
+
+def _forecast_one(k: int) -> tuple[list[dict[str, Any]], Platform, dict[str, Any]]:
+    assert _JOBS is not None
+    results, args, settings, say = _JOBS
+    return forecast_workflow(results[k], args, settings, say)
+
+
+def _forecast_all(results: Sequence[WorkflowRuns], args: argparse.Namespace, settings: ExecutorSettings,
+                  say: Say) -> list[tuple[list[dict[str, Any]], Platform, dict[str, Any]]]:
+    """:func:`forecast_workflow` of every workflow, in ``args.jobs`` forked processes (largest first).
+
+    Workflows are independent and the real runs are over, so forecasting (the host calibration's hundreds
+    of simulations above all) may use every core without disturbing a measurement.
+    """
+    global _JOBS
+    order = sorted(range(len(results)), key=lambda k: -len(results[k].bench.workflow))
+    if args.jobs <= 1 or len(results) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [forecast_workflow(wr, args, settings, say) for wr in results]
+    _JOBS = (results, args, settings, say)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(args.jobs, len(results))) as pool:
+            done = dict(zip(order, pool.map(_forecast_one, order, chunksize=1)))
+    finally:
+        _JOBS = None
+    return [done[k] for k in range(len(results))]
+
+
+def forecasts(results: Sequence[WorkflowRuns], coverage_runs: tuple[Cell, list[RealRun]] | None, mode: str,
+              args: argparse.Namespace, settings: ExecutorSettings, failures: dict[str, str],
+              say: Say) -> dict[str, Any]:
+    """Every cell's forecast with calibration ``mode``, pooled per workflow and size and overall, and the targets."""
+    run_args = argparse.Namespace(**{**vars(args), "calibration": mode})
+    cell_rows, platforms, coverage = [], {}, None
+    for wr, (rows, platform, report) in zip(results, _forecast_all(results, run_args, settings, say)):
+        cell_rows += rows
+        platforms[wr.bench.label] = {"platform": platform.to_dict(), "calibration": report or None}
+        if coverage_runs is not None and any(c is coverage_runs[0] for c in wr.cells):
+            coverage = coverage_result(wr, *coverage_runs, platform, run_args)
+    groups = group_rows(cell_rows)
+    sizes: dict[str, dict[int, float]] = {}
+    for g in groups:
+        if g["workflow"] in SIZED:
+            sizes.setdefault(g["workflow"], {})[g["size"]] = g["median_abs"]
+    all_errors = [e for r in cell_rows if r["same_plan_as"] is None for e in r["errors"]]
+    checks = fid.target_checks(all_errors, sizes, coverage["levels"] if coverage else None)
+    checks["failed_cells"] = {"value": float(len(failures)), "target": 0, "pass": not failures,
+                              "note": "cells that could not be planned or run (see failures)"}
+    distinct = [r for r in cell_rows if r["same_plan_as"] is None]
+    pooled = {name: {"level": level, "fraction": float(np.mean(below)) if below else float("nan"), "runs": len(below)}
+              for name, level in ((f"p{round(q * 100)}", q) for q in fid.COVERAGE_LEVELS)
+              for below in [[x <= r["monte_carlo_s"][name] for r in distinct for x in r["real_forecast_s"]]]}
+    return {"cells": cell_rows, "groups": groups, "overall": fid.error_summary(all_errors), "coverage": coverage,
+            "pooled_coverage": pooled, "targets": checks, "platforms": platforms}
+
+
+def real_runs(args: argparse.Namespace, say: Say) -> tuple[list[WorkflowRuns], Coverage | None, dict[str, str]]:
+    """Every workflow's profile phase and real runs, and the coverage study, on one executor."""
+    catalog = load_catalog("local")
+    benches = bench_workflows(args.workflows, args.sizes)
+    coverage_bench = next((b for b in benches if b.name == args.coverage_workflow), None)
+    results: list[WorkflowRuns] = []
+    coverage_runs = None
+    failures: dict[str, str] = {}
+    with Executor(settings=ExecutorSettings()) as executor:
+        for bw in benches:
+            results.append(run_workflow(executor, bw, args, catalog, failures, say))
+            if bw is coverage_bench and args.coverage_runs and results[-1].cells:
+                coverage_runs = coverage_study(executor, results[-1], args, say)
+    return results, coverage_runs, failures
+
+
+def real_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """How the real runs were made (saved with them by ``--save-runs``)."""
+    return {"repetitions": args.repetitions, "sizes": args.sizes, "planners": args.planners,
+            "slas": [s.name for s in args.slas], "workflows": args.workflows, "catalog": "local",
+            "profile_repetitions": args.profile_repetitions, "coverage_workflow": args.coverage_workflow,
+            "coverage_runs": args.coverage_runs, "executor": dataclasses.asdict(ExecutorSettings()),
+            "warm_pool": "empty at the start of every repetition (idle processes stopped before each run)",
+            "halves": "calibration = repetitions 0, 2, 4...; forecast = 1, 3, 5...",
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": (git_revision()["revision"] or "")[:7] or None, "load_average_before": os.getloadavg()}
+
+
+def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
+    """Real runs (or saved ones), then forecasts with each of ``args.calibration`` (the first is the headline)."""
+    if args.from_runs is not None:
+        results, coverage_runs, failures, runs_settings = load_runs(args.from_runs)
+        say(f"real runs read from {args.from_runs} (made {runs_settings.get('when')}, git {runs_settings.get('git')})")
+    else:
+        runs_settings = real_settings(args)          # the commit and the load when the runs start
+        results, coverage_runs, failures = real_runs(args, say)
+        runs_settings["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        runs_settings["load_average_after"] = os.getloadavg()
+        if args.save_runs is not None:
+            say(f"real runs saved in {save_runs(args.save_runs, results, coverage_runs, failures, runs_settings)}")
+    settings = ExecutorSettings(**{k: v for k, v in runs_settings["executor"].items()
+                                   if k in ExecutorSettings.__dataclass_fields__})
+    by_mode = {}
+    for mode in args.calibration:
+        say(f"forecasts with calibration {mode}")
+        by_mode[mode] = forecasts(results, coverage_runs, mode, args, settings, failures, say)
+    alternatives = {mode: {**{k: out[k] for k in ("overall", "groups", "targets", "coverage", "pooled_coverage",
+                                                  "platforms")},
+                           "cells": [{k: r[k] for k in ("cell", "same_plan_as", "simulated_s", "monte_carlo_s",
+                                                        "errors", "error")}
+                                     | {"critical_path_simulated_s": r["critical_path_s"]["simulated"]}
+                                     for r in out["cells"]]}
+                    for mode, out in list(by_mode.items())[1:]}
+    loads = [run.load1 for wr in results for plan_runs in wr.runs.values() for run in plan_runs]
+    loads += [run.load1 for run in (coverage_runs[1] if coverage_runs else [])]
+    run_load = {"median": float(np.median(loads)), "max": float(max(loads))} if loads else None
+    return {"real_runs": {**runs_settings, "from": str(args.from_runs) if args.from_runs else None,
+                          "load1_before_runs": run_load,
+                          "quiet": bool(run_load and run_load["max"] < fid.QUIET_LOAD)},
+            "calibration": args.calibration[0], **by_mode[args.calibration[0]], "other_calibrations": alternatives,
+            "failures": failures, "profile": {wr.bench.label: wr.profile for wr in results},
+            "workflow_seconds": {wr.bench.label: wr.seconds for wr in results}}
+
+
+# ---------------------------------------------------------------- command line
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="one planner, 20-task sizes, 2+2 repetitions (not recorded)")
+    p.add_argument("--calibration", default="none",
+                   help="comma-separated, the first is the headline: none (default): the cost model's default "
+                        "platform; host-defaults: the same on this machine's cores; host: the host model fitted "
+                        "by calibrate_on_runs.  Several forecast the same real runs side by side")
+    p.add_argument("--background", choices=("fit", "none", "load"), default="fit",
+                   help="other work on the host (--calibration host): fitted with the host terms (default, as "
+                        "planlab run does), none, or the 1-minute load before the runs (it counts this "
+                        "benchmark's own earlier runs too)")
+    p.add_argument("--calibration-scope", choices=("workflow", "cell"), default="workflow",
+                   help="calibrate on all of a workflow's calibration runs (default) or on each plan's own")
+    p.add_argument("--repetitions", type=int, default=None,
+                   help="real runs per plan, even: half calibrate, half forecast (default 4)")
+    p.add_argument("--sizes", default=None, help="task counts of fork_join and random_layered (default 20,100,500)")
+    p.add_argument("--planners", default=None,
+                   help=f"comma-separated NAME or NAME:key=value;key=value, e.g. heft:host_cores=local "
+                        f"(default {','.join(PLANNERS)}; quick uniform)")
+    p.add_argument("--slas", default="mean,p95", help="comma-separated SLAs (default mean,p95)")
+    p.add_argument("--workflows", default=",".join(WORKFLOWS), help=f"comma-separated (default {','.join(WORKFLOWS)})")
+    p.add_argument("--profile-repetitions", type=int, default=1, help="profile runs per workflow and profile")
+    p.add_argument("--replications", type=int, default=None,
+                   help="Monte Carlo replications per plan (default 100; quick 50)")
+    p.add_argument("--coverage-replications", type=int, default=None,
+                   help="Monte Carlo replications for the coverage study's percentiles (default 400; quick 200)")
+    p.add_argument("--coverage-workflow", default="five_branches", help="whose first plan the coverage study runs")
+    p.add_argument("--coverage-runs", type=int, default=None, help="real runs for SLA coverage (default 20; quick 6)")
+    p.add_argument("--save-runs", type=Path, default=None, metavar="DIR",
+                   help="also keep the real runs (traces, plans, profile history) in DIR")
+    p.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
+                   help="forecast the runs saved in DIR instead of running anything (workflow, planner, "
+                        "repetition and coverage flags are then those of the saved runs)")
+    p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                   help="processes forecasting workflows at once, after the real runs (default min(4, cores))")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
+    args = p.parse_args(argv)
+    _complete(args, p)
+    return args
+
+
+def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
+    """Fill the defaults that depend on ``--quick`` and check every flag (``p.error``: one line, exit 2)."""
+    quick = args.quick
+    args.repetitions = args.repetitions if args.repetitions is not None else 4
+    args.sizes = _ints(args.sizes or ("20" if quick else "20,100,500"), "--sizes", p)
+    args.planners = _names(args.planners or ("uniform" if quick else ",".join(PLANNERS)))
+    args.workflows = _names(args.workflows)
+    args.calibration = list(dict.fromkeys(_names(args.calibration)))
+    bad = [c for c in args.calibration if c not in CALIBRATIONS] or ([] if args.calibration else ["(none)"])
+    if bad:
+        p.error(f"unknown --calibration {bad[0]!r}: use {', '.join(CALIBRATIONS)} (comma-separated)")
+    args.replications = args.replications if args.replications is not None else (50 if quick else 100)
+    if args.coverage_replications is None:
+        args.coverage_replications = 200 if quick else 400
+    args.coverage_runs = args.coverage_runs if args.coverage_runs is not None else (6 if quick else 20)
+    if args.repetitions < 2 or args.repetitions % 2:
+        p.error(f"--repetitions must be an even number >= 2 (half calibrate, half forecast), got {args.repetitions}")
+    for flag, value in (("--profile-repetitions", args.profile_repetitions), ("--replications", args.replications),
+                        ("--coverage-replications", args.coverage_replications), ("--jobs", args.jobs)):
+        if value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
+    if args.coverage_runs < 0:
+        p.error(f"--coverage-runs must be >= 0, got {args.coverage_runs}")
+    try:
+        args.slas = [SLA.parse(s) for s in _names(args.slas)]
+        for spec in args.planners:
+            planner_from_spec(spec)
+    except PlanlabError as exc:
+        p.error(exc.one_line())
+    unknown = [w for w in args.workflows if w not in WORKFLOWS and not w.startswith("gen:") and ":" not in w
+               and not w.endswith(".json")]
+    if unknown:
+        p.error(f"unknown workflow {unknown[0]!r}: use {', '.join(WORKFLOWS)}, gen:NAME:k=v, file.py:name "
+                "or a JSON file")
+    if args.coverage_runs and args.from_runs is None and args.coverage_workflow not in args.workflows:
+        p.error(f"--coverage-workflow {args.coverage_workflow!r} is not among --workflows: add it, "
+                "or --coverage-runs 0")
+    if args.from_runs is not None and args.save_runs is not None:
+        p.error("--from-runs and --save-runs exclude each other: the runs of --from-runs are saved already")
+
+
+def _ints(text: str, flag: str, p: argparse.ArgumentParser) -> list[int]:
+    try:
+        values = [int(v) for v in _names(text)]
+    except ValueError:
+        p.error(f"{flag} must be comma-separated integers, got {text!r}")
+    if not values or min(values) < 3:
+        p.error(f"{flag} must be integers >= 3, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.0f} s, load {load1():.2f}] {msg}", file=sys.stderr, flush=True)
+
+    load_start = os.getloadavg()
+    try:
+        if "host" in args.calibration:
+            host_calibration()          # fail before any real run, not after
+        outcome = run_benchmark(args, say)
+    except PlanlabError as exc:
+        print(f"bench_fidelity: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    result = {
+        "benchmark": "fidelity", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+        "machine": {"python": _platform.python_version(), "platform": _platform.platform(), "cpus": os.cpu_count(),
+                    "load_average_start": load_start, "load_average_end": os.getloadavg()},
+        "forecast_settings": {"calibration": args.calibration, "calibration_scope": args.calibration_scope,
+                              "background": args.background, "replications": args.replications,
+                              "coverage_replications": args.coverage_replications, "seed": args.seed,
+                              "jobs": args.jobs,
+                              "warm_pool": WARM_POOL,
+                              "prediction": "plan retargeted to the mean: deterministic simulate() vs each "
+                                            "forecast run; monte_carlo() for p50/p90/p95"},
+        "all_pass": all(c["pass"] for c in outcome["targets"].values()), **outcome,
+        "wall_s": time.perf_counter() - t0,
+    }
+    if not args.quick or args.out != RESULTS:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+        say(f"wrote {args.out}")
+    print_summary(result)
+    return 0 if result["all_pass"] else 1
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    print(f"{'workflow':<18} {'size':>5} {'plans':>5} {'median':>8} {'p90':>8} {'bias':>8} {'load':>5}")
+    for g in result["groups"]:
+        print(f"{g['workflow']:<18} {g['size']:>5} {g['plans']:>5} {g['median_abs']:>8.1%} {g['p90_abs']:>8.1%} "
+              f"{g['bias']:>+8.1%} {g['load1_median']:>5.2f}")
+    o = result["overall"]
+    print(f"{'all':<18} {'':>5} {'':>5} {o['median_abs']:>8.1%} {o['p90_abs']:>8.1%} {o['bias']:>+8.1%}"
+          f"   (calibration {result['calibration']})")
+    for mode, other in result["other_calibrations"].items():
+        o = other["overall"]
+        print(f"{'all':<18} {'':>5} {'':>5} {o['median_abs']:>8.1%} {o['p90_abs']:>8.1%} {o['bias']:>+8.1%}"
+              f"   (calibration {mode})")
+    for name, c in result["targets"].items():
+        print(f"{name}: {c['value']:.3f} (target <= {c['target']}) {'PASS' if c['pass'] else 'FAIL'}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
