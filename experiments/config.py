@@ -46,7 +46,7 @@ from typing import Any, Mapping
 
 from planning.errors import ConfigError, PlanlabError
 from planning.loading import load_workflow
-from planning.planners import default_label, get_planner, planner_names, resolve_planner
+from planning.planners import default_label, get_planner, planner_names, resolve_planner, resolve_protocol
 from planning.profiles import Catalog, load_catalog
 from planning.sla import SLA
 from planning.workflow import Workflow
@@ -56,7 +56,7 @@ DEFAULT_PHASES = ("plan", "simulate")
 _TOP_KEYS = {"name", "description", "phases", "catalog", "slas", "repetitions", "seed", "workflow", "planner",
              "profile", "simulate", "execute"}
 _WORKFLOW_KEYS = {"spec", "name", "scale", "data_scale"}
-_PLANNER_KEYS = {"name", "label", "params"}
+_PLANNER_KEYS = {"name", "label", "params", "protocol"}
 _PROFILE_KEYS = {"repetitions", "workers"}
 #: Real profiling runs per (workflow, profile) unless ``[profile] repetitions`` says: three, so the cost
 #: model is fitted on a median that one disturbed run cannot move (issue 13, honest profiling).
@@ -83,9 +83,18 @@ class PlannerSpec:
     label: str
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: the worker protocol both engines interpret for this planner's plans (a name, ``module:Class`` or
+    #: ``file.py:Class``; ``default``: the plan's own)
+    protocol: str = "default"
 
     def make(self):
         return get_planner(self.name, **dict(self.params))
+
+    def make_protocol(self, workflow: Any, plan: Any) -> Any:
+        """The protocol instance for ``plan`` (None: the engines' default)."""
+        if self.protocol == "default":
+            return None
+        return resolve_protocol(self.protocol).for_plan(workflow, plan)
 
 
 @dataclass(frozen=True)
@@ -372,7 +381,15 @@ def _planners(raw: Any, base: Path) -> tuple[PlannerSpec, ...]:
         except PlanlabError as exc:
             raise ConfigError(f"{where}.params: {exc.what}", exc.fix) from None
         label = _typed(entry, "label", str, f"{where}.label", "") or default_label(name, cls)
-        out.append(PlannerSpec(label, name, dict(params)))
+        protocol = _typed(entry, "protocol", str, f"{where}.protocol", "default") or "default"
+        if _is_python_spec(protocol):
+            file_part, _, attr = protocol.rpartition(":")
+            protocol = f"{_resolve(file_part, base)}:{attr}"
+        try:
+            resolve_protocol(protocol)
+        except PlanlabError as exc:
+            raise ConfigError(f"{where}.protocol: {exc.what}", exc.fix) from None
+        out.append(PlannerSpec(label, name, dict(params), protocol))
     _unique([p.label for p in out], "planner", "give planners of the same name distinct labels (label = \"...\")")
     return tuple(out)
 

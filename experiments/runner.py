@@ -305,6 +305,8 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
     plan = spec.make().plan(workflow, config.catalog, cost_model, cell.sla)
+    protocol = spec.make_protocol(workflow, plan)
+    with_protocol = {"protocol": protocol} if protocol is not None else {}   # the same protocol in both engines
     planned = Trace.from_plan(plan, run_id=cell.id)
     tables: dict[str, pd.DataFrame] = {"plans": _tag(planned.tasks, cell), "plan_workers": _tag(planned.workers, cell)}
     row: dict[str, Any] = {"experiment": config.name, **cell.tags(), "planner_name": spec.name, "seed": cell.seed,
@@ -323,7 +325,7 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
         platform = engines.platform(cost_model, config.simulate, cell.sla, False, host)
         warm = {"warm_pool": pool.now()} if host is not None and pool is not None else {}
         sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
-                               run_id=cell.id, **warm)
+                               run_id=cell.id, **warm, **with_protocol)
         tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
         row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost)
         if cell.sla.kind == "quantile":
@@ -331,7 +333,7 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
             mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
                                      seed=base + cell.repetition,
                                      platform=engines.platform(cost_model, config.simulate, cell.sla, True, host),
-                                     processes=config.simulate.processes, **warm)
+                                     processes=config.simulate.processes, **warm, **with_protocol)
             stats = mc.summary(cell.sla)
             row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
                        sim_mean_s=float(stats["makespan_mean_s"]), sim_p50_s=float(stats["makespan_p50_s"]),
@@ -339,7 +341,7 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
             tables["montecarlo"] = _tag(pd.DataFrame(mc.frame), cell)
     if config.has("execute"):
         real_tables, real_row = _run_for_real(cell, config, workflow, plan, cost_model, executor, pool,
-                                              save_run_dir, cost_model_history)
+                                              save_run_dir, cost_model_history, with_protocol)
         tables.update(real_tables)
         row.update(real_row)
     row.update(relative_errors(row))
@@ -350,9 +352,10 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
 
 def _run_for_real(cell: Cell, config: ExperimentConfig, workflow: Workflow, plan: Any, cost_model: CostModel,
                   executor: Any, pool: WarmPool | None, save_run_dir: Path | None,
-                  cost_model_history: pd.DataFrame | None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+                  cost_model_history: pd.DataFrame | None,
+                  with_protocol: dict[str, Any] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Execute the cell's plan between two host snapshots; its tables, its summary columns, its saved run."""
-    result, run_host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id))
+    result, run_host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id, **(with_protocol or {})))
     real = result.trace
     if pool is not None:
         pool.after(real)

@@ -266,3 +266,37 @@ def test_execute_runs_a_file_protocol_for_real(planner_file: Path, tmp_path: Pat
         stored[protocol] = set(tasks.index[tasks["output_bytes"] > 0])
     assert stored["default"] == {"t2"}
     assert stored[f"{planner_file}:AlwaysStore"] == {"t0", "t1", "t2"}
+
+
+def test_a_config_names_a_protocol_that_both_engines_interpret(planner_file: Path, tmp_path: Path) -> None:
+    """[[planner]] protocol = "file.py:Class": the simulation and the real run of the cell both store every output."""
+    from experiments.config import load_config
+    from experiments.runner import run_experiment
+
+    config = tmp_path / "protocol.toml"
+    config.write_text(f'''name = "protocol"
+phases = ["plan", "simulate", "execute"]
+catalog = "local"
+slas = ["mean"]
+[[workflow]]
+spec = "gen:chain:length=3,units=500"
+[[planner]]
+name = "{planner_file}:OneWorker"
+label = "one"
+protocol = "my_planners.py:AlwaysStore"
+''')
+    outcome = run_experiment(load_config(config), tmp_path / "out", progress=False)
+    stored = {engine: set(frame.loc[frame["output_bytes"] > 0, "task_id"])
+              for engine, frame in (("simulate", outcome.results.sim_tasks),
+                                    ("execute", outcome.results.real_tasks))}
+    assert stored == {"simulate": {"t0", "t1", "t2"}, "execute": {"t0", "t1", "t2"}}
+
+
+def test_a_config_with_an_unknown_protocol_is_refused(tmp_path: Path) -> None:
+    from experiments.config import load_config
+
+    config = tmp_path / "bad.toml"
+    config.write_text('name = "bad"\nphases = ["plan"]\ncatalog = "local"\nslas = ["mean"]\n'
+                      '[[workflow]]\nspec = "gen:chain:length=3"\n[[planner]]\nname = "heft"\nprotocol = "defualt"\n')
+    with pytest.raises(ConfigError, match="protocol.*did you mean 'default'"):
+        load_config(config)
