@@ -482,7 +482,8 @@ def release(applied: AppliedLimits, *, kill: bool = False, timeout: float = 5.0)
         raise OSError(f"could not remove cgroup(s): {'; '.join(errors)}")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -514,7 +515,7 @@ def cleanup_stale_cgroups(
                 owner = int(m.group(1))
                 if owner == os.getpid() and not include_own:
                     continue
-                if owner != os.getpid() and _pid_alive(owner):
+                if owner != os.getpid() and pid_alive(owner):
                     continue
                 with contextlib.suppress(OSError):
                     _rmdir_cgroup(child, kill=kill, timeout=2.0)

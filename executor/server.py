@@ -48,6 +48,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 
+from executor.limits import pid_alive
 from planning.errors import ExecutionError
 
 __all__ = [
@@ -202,16 +203,6 @@ _TMP_PREFIX = "planlab-redis-"
 _OWNER_FILE = "owner.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale_tmpdirs() -> list[str]:
     """Remove the folders of embedded servers whose client was killed (no ``stop()`` ran).
 
@@ -229,7 +220,7 @@ def sweep_stale_tmpdirs() -> list[str]:
                     owner = int(Path(entry.path, _OWNER_FILE).read_text().strip())
                 except (OSError, ValueError):
                     continue   # not ours to judge (an older planlab, or still being created)
-                if not _alive(owner):
+                if not pid_alive(owner):
                     shutil.rmtree(entry.path, ignore_errors=True)
                     removed.append(entry.path)
     return removed
