@@ -124,16 +124,10 @@ def _profile_one(config: Any, executor: Any, job: ProfileJob, notes: list[str], 
         if job.repetition == 0:
             notes.append(f"profile phase: {job.workflow} not run on {job.profile}: {exc.what}")
         return None, None
-    result, host = measured_run(lambda: executor.run(workflow, plan, run_id=job.run_id))
+    result, host, history = measured_history(executor, workflow, plan, job.run_id, "profile", pool)
     trace = result.trace
-    if pool is not None:
-        pool.after(trace)
-    history = add_host_columns(trace.to_history(workflow.name, workflow.structure_hash()), host)
-    history["phase"] = "profile"
-    history["cell_id"] = job.run_id
     history["repetition"] = job.repetition
     meta = getattr(result, "meta", {}) or {}
-    history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
     if save_runs is not None:
         save_run(save_runs / job.run_id, workflow=workflow, workflow_ref=workflow_reference(config, job.workflow),
                  plan=plan, trace=trace, cost_model=model, settings=trace.meta.get("settings", {}), sla=sla,
@@ -287,6 +281,26 @@ def limits_text(meta: dict[str, Any]) -> str | None:
         return "; ".join(clauses)
     return json.dumps(value, sort_keys=True, default=str)
 
+
+
+def measured_history(executor: Any, workflow: Any, plan: Any, run_id: str, phase: str, pool: Any = None,
+                     **run_options: Any) -> tuple[Any, Any, pd.DataFrame]:
+    """Run ``plan`` for real between two host snapshots: (its result, the host record, its history rows).
+
+    The rows carry the host columns, ``phase``, ``cell_id`` and the BLAS threads each
+    profile's workers had; ``pool`` (a :class:`~experiments.host_calibration.WarmPool`)
+    learns the processes the run left warm.  The profile phase and the execute cells
+    both record their real runs this way.
+    """
+    result, host = measured_run(lambda: executor.run(workflow, plan, run_id=run_id, **run_options))
+    if pool is not None:
+        pool.after(result.trace)
+    history = add_host_columns(result.trace.to_history(workflow.name, workflow.structure_hash()), host)
+    history["phase"] = phase
+    history["cell_id"] = run_id
+    meta = getattr(result, "meta", {}) or {}
+    history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
+    return result, host, history
 
 
 def threads_by_profile(meta: dict[str, Any]) -> dict[str, int]:

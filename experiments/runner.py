@@ -44,11 +44,9 @@ import pandas as pd
 from experiments import provenance as prov
 from experiments.config import ExperimentConfig
 from experiments.host_calibration import WarmPool, calibrate_host
-from experiments.hostload import add_host_columns, measured_run
 from experiments.phases import save_edges
-from experiments.profiling import (ProfileJob, kind_spread, limits_text, profile_fit_history,
-                                   profile_jobs, profile_workflows, thread_mismatch_notes, threads_by_profile,
-                                   threads_text)
+from experiments.profiling import (ProfileJob, kind_spread, limits_text, measured_history, profile_fit_history,
+                                   profile_jobs, profile_workflows, thread_mismatch_notes, threads_text)
 from experiments.results import Results, ResultsStore
 from experiments.saved_runs import save_run, workflow_reference
 from planning.cost_model import CostModel
@@ -355,15 +353,10 @@ def _run_for_real(cell: Cell, config: ExperimentConfig, workflow: Workflow, plan
                   cost_model_history: pd.DataFrame | None,
                   with_protocol: dict[str, Any] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Execute the cell's plan between two host snapshots; its tables, its summary columns, its saved run."""
-    result, run_host = measured_run(lambda: executor.run(workflow, plan, run_id=cell.id, **(with_protocol or {})))
+    result, run_host, history = measured_history(executor, workflow, plan, cell.id, "execute", pool,
+                                                 **(with_protocol or {}))
     real = result.trace
-    if pool is not None:
-        pool.after(real)
-    history = add_host_columns(real.to_history(workflow.name, workflow.structure_hash()), run_host)
-    history["phase"] = "execute"
-    history["cell_id"] = cell.id
     meta = getattr(result, "meta", {}) or {}
-    history["threads"] = history["profile"].map(threads_by_profile(meta)).astype("float64")
     if save_run_dir is not None:
         save_run(save_run_dir, workflow=workflow, workflow_ref=workflow_reference(config, cell.workflow),
                  plan=plan, trace=real, cost_model=cost_model, settings=real.meta.get("settings", {}),
