@@ -20,7 +20,6 @@ predicted); a newer prediction supersedes it by a version number.
 
 from __future__ import annotations
 
-import math
 from heapq import heappush
 from typing import Any
 
@@ -87,12 +86,6 @@ class SharedCpu:
         self._jobs: list[_Job] = []
         self._updated = 0.0
         self._version = 0
-        #: CPU-seconds served so far (for checks: equals the work submitted once every job is done)
-        self.served = 0.0
-
-    @property
-    def active(self) -> int:
-        return len(self._jobs)
 
     def run(self, work: float, cap: float, waiter: Any) -> None:
         """Start ``work`` CPU-seconds at up to ``cap`` cores now; ``waiter`` is resumed with its end time."""
@@ -112,9 +105,7 @@ class SharedCpu:
         elapsed = now - self._updated
         if elapsed > 0:
             for job in self._jobs:
-                done = job.rate * elapsed
-                job.left -= done
-                self.served += done
+                job.left -= job.rate * elapsed
         self._updated = now
 
     def _predict(self, now: float) -> None:
@@ -136,15 +127,9 @@ class SharedCpu:
         finished = [job for job in self._jobs if job.left <= tolerance * job.rate]
         if not finished:   # rounding left the earliest a hair short: finish it
             finished = [min(self._jobs, key=lambda job: job.left / job.rate)]
-        for job in finished:
-            self.served += max(job.left, 0.0)
         self._jobs = [job for job in self._jobs if job not in finished]
         self._predict(now)
         for job in finished:
             job.waiter.value = now
             job.waiter.resume()
 
-
-def unbounded(cores: float) -> bool:
-    """Whether a host of ``cores`` shares nothing (serverless: every worker has its own CPUs)."""
-    return math.isinf(cores)

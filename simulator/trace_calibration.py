@@ -34,7 +34,7 @@ from planning.errors import ConfigError
 from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
 
-__all__ = ["HOST_TERMS", "ObservedRun", "HostCalibration", "background_of", "calibrate_on_runs", "forecast_errors",
+__all__ = ["HOST_TERMS", "ObservedRun", "HostCalibration", "calibrate_on_runs", "forecast_errors",
            "processes_started", "warm_pool_of"]
 
 #: The terms fitted by default: start-ups (cold, warm), the launcher's serial handling and fork, the spec load,
@@ -74,22 +74,6 @@ def processes_started(trace: Any) -> dict[str, int]:
     return {str(profile): int(count) for profile, count in cold.groupby("profile").size().items()}
 
 
-def background_of(trace: Any) -> float | None:
-    """The other work on the host when a run started, from the 1-minute load recorded with it (None if not).
-
-    The load is read before the run starts, so it counts only other work; it lags
-    (an exponential average over a minute), which is why calibration also fits.
-    """
-    meta = trace.meta or {}
-    host = meta.get("host_before") or meta.get("host") or {}
-    value = host.get("load_1m", meta.get("host_load_1m")) if isinstance(host, Mapping) else meta.get("host_load_1m")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
 @dataclass
 class ObservedRun:
     """One real run: what was planned, the cost model it was planned with, and what happened."""
@@ -101,8 +85,8 @@ class ObservedRun:
     #: idle processes per profile when it started (default: read off the trace, :func:`warm_pool_of`)
     warm_pool: Mapping[str, int] | None = None
     name: str = ""
-    #: cores' worth of other work on the host during the run, when known (e.g. :func:`background_of` its
-    #: trace); None leaves the platform's ``host_background`` (which a fit may then fit)
+    #: cores' worth of other work on the host during the run, when known; None leaves the platform's
+    #: ``host_background`` (which a fit may then fit)
     background: float | None = None
 
     def __post_init__(self) -> None:
