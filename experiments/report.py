@@ -33,7 +33,7 @@ from experiments.results import Results, load_results
 #: Columns of the compact summary table (name in the report -> summary column).
 TABLE_COLUMNS = {"workflow": "workflow", "planner": "planner", "sla": "sla", "rep": "repetition",
                  "planned_s": "planned_makespan_s", "simulated_s": "simulated_makespan_s", "real_s": "real_makespan_s",
-                 "plan_err_%": "plan_error", "sim_err_%": "sim_error", "planned_cost_$": "planned_cost",
+                 "plan_err_%": "plan_error", "sim_err_%": "sim_error", "forecast_err_%": "forecast_error", "planned_cost_$": "planned_cost",
                  "real_cost_$": "real_cost", "load_1m": "host_load_1m"}
 PHASES_FILE = "phases.parquet"
 

@@ -111,7 +111,8 @@ def prediction_error(summary: pd.DataFrame, plans: pd.DataFrame, sim_tasks: pd.D
     labels = summary["cell_id"].tolist()
     y = np.arange(len(labels))
     if has_real:
-        series = [("plan_error", "#4C72B0", "plan vs real"), ("sim_error", "#DD8452", "simulation vs real")]
+        series = [("plan_error", "#4C72B0", "plan vs real"), ("sim_error", "#DD8452", "simulation at the SLA vs real"),
+                  ("forecast_error", "#55A868", "simulation at the mean vs real")]
     else:
         series = [("plan_vs_sim_error", "#4C72B0", "plan vs simulation")]
     series = [s for s in series if s[0] in summary and summary[s[0]].notna().any()]

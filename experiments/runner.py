@@ -32,6 +32,8 @@ engines are looked up only for the phases a config asks for, and can be passed i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import re
 import sys
 import time
@@ -316,7 +318,8 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
     if host is not None:   # a plan for this machine that asks for more CPUs at once than it has says so
         row["capacity_note"] = plan.capacity_note(host.host_cores)
     row.update(dict.fromkeys(("simulated_makespan_s", "simulated_cost", "sim_trace_makespan_s", "sim_mean_s",
-                              "sim_p50_s", "sim_p95_s", "real_makespan_s", "real_cost", "real_cold_starts"),
+                              "sim_p50_s", "sim_p95_s", "sim_forecast_s", "real_makespan_s", "real_cost",
+                              "real_cold_starts"),
                              float("nan")))
     row["limits_enforced"] = None   # the host and thread columns exist only when the cell runs for real
     if config.has("simulate"):
@@ -325,8 +328,14 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
         sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
                                run_id=cell.id, **warm, **with_protocol)
         tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
-        row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost)
-        if cell.sla.kind == "quantile":
+        row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost,
+                   sim_forecast_s=sim.makespan_s)
+        if cell.sla.kind == "quantile":   # the forecast of one run: the same plan at the mean (not its p95)
+            at_mean = dataclasses.replace(plan, sla=SLA.parse("mean"))
+            row["sim_forecast_s"] = engines.simulate(
+                workflow, at_mean, cost_model, platform=engines.platform(cost_model, config.simulate, at_mean.sla,
+                                                                         False, host),
+                sample=False, seed=cell.seed, run_id=cell.id, **warm, **with_protocol).makespan_s
             base = config.simulate.seed if config.simulate.seed is not None else config.seed
             mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
                                      seed=base + cell.repetition,
@@ -375,11 +384,24 @@ def relative_errors(row: dict[str, Any]) -> dict[str, float]:
             return float("nan")
         return (pred - ref) / ref if ref == ref and ref > 0 and pred == pred else float("nan")
 
-    return {"plan_error": rel(row.get("planned_makespan_s"), row.get("real_makespan_s")),
-            "sim_error": rel(row.get("simulated_makespan_s"), row.get("real_makespan_s")),
+    real = row.get("real_makespan_s")
+    predicted = row.get("simulated_makespan_s")
+    # 1.0 / 0.0 (a float, so a missing reference is NaN like every other column here)
+    within = float(float(real) <= float(predicted)) if _finite(real) and _finite(predicted) else float("nan")
+    return {"plan_error": rel(row.get("planned_makespan_s"), real),
+            "sim_error": rel(predicted, real),
+            "forecast_error": rel(row.get("sim_forecast_s"), real),
+            "real_within_predicted": within,
             "plan_cost_error": rel(row.get("planned_cost"), row.get("real_cost")),
             "sim_cost_error": rel(row.get("simulated_cost"), row.get("real_cost")),
             "plan_vs_sim_error": rel(row.get("planned_makespan_s"), row.get("simulated_makespan_s"))}
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _tag(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:

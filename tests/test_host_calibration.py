@@ -68,14 +68,30 @@ def test_the_run_summary_says_how_close_predictions_came(tmp_path):
 
     from experiments.commands.run import fidelity_lines
 
-    summary = pd.DataFrame({"sim_error": [0.1, -0.2, 0.3, float("nan")], "plan_error": [0.5, 0.5, -0.5, 0.5]})
+    summary = pd.DataFrame({"sla": ["mean", "p95", "p95", "p95"],
+                            "forecast_error": [0.1, -0.2, 0.3, float("nan")], "plan_error": [0.5, 0.5, -0.5, 0.5],
+                            "real_within_predicted": [float("nan"), 1.0, 0.0, float("nan")]})
     (tmp_path / "host_calibration.json").write_text(json.dumps(
         {"runs": 4, "host_cores": 2.0, "terms": {"cold_start_s": 0.05, "spec_load_s_per_task": 0.001}}))
     lines = fidelity_lines(summary, tmp_path)
     assert lines[0].startswith("platform calibrated on 4 real run(s) of this host (2 cores): cold_start_s 0.05")
-    assert lines[1] == "simulated vs real makespan: median error 20.0%, p90 28.0% over 3 real run(s)"
+    assert lines[1] == ("simulated (the plan at the mean) vs real makespan: median error 20.0%, p90 28.0% "
+                        "over 3 real run(s)")
     assert lines[2].startswith("planned vs real makespan: median error 50.0%")
-    assert fidelity_lines(pd.DataFrame({"sim_error": [float("nan")]}), tmp_path / "none") == []
+    assert lines[3] == "real makespans at or below the simulated p95: 1 of 2 (nominal 95%)"
+    assert fidelity_lines(pd.DataFrame({"forecast_error": [float("nan")]}), tmp_path / "none") == []
+
+
+def test_a_percentile_cell_is_forecast_at_the_mean_and_checked_against_its_percentile():
+    """A p95 prediction is a margin, not a forecast of one run: the error uses the plan at the mean."""
+    from experiments.runner import relative_errors
+
+    row = {"real_makespan_s": 2.0, "simulated_makespan_s": 3.0, "sim_forecast_s": 2.2, "planned_makespan_s": 2.5}
+    errors = relative_errors(row)
+    assert errors["sim_error"] == pytest.approx(0.5) and errors["forecast_error"] == pytest.approx(0.1)
+    assert errors["real_within_predicted"] == 1.0
+    assert relative_errors({**row, "real_makespan_s": 3.5})["real_within_predicted"] == 0.0
+    assert math.isnan(relative_errors({**row, "real_makespan_s": float("nan")})["real_within_predicted"])
 
 
 def test_the_runner_fits_every_host_term():

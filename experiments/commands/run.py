@@ -61,9 +61,20 @@ def fidelity_lines(summary: "pd.DataFrame", root: Path) -> list[str]:
         terms = ", ".join(f"{k} {v:.3g}" for k, v in info.get("terms", {}).items())
         lines.append(f"platform calibrated on {info.get('runs')} real run(s) of this host "
                      f"({info.get('host_cores'):g} cores): {terms}")
-    for column, what in (("sim_error", "simulated"), ("plan_error", "planned")):
+    for column, what in (("forecast_error", "simulated (the plan at the mean)"), ("plan_error", "planned")):
         if column in summary and summary[column].notna().any():
             errors = np.abs(summary[column].dropna().to_numpy(dtype=float))
             lines.append(f"{what} vs real makespan: median error {np.median(errors):.1%}, "
                          f"p90 {np.quantile(errors, 0.9):.1%} over {len(errors)} real run(s)")
+    if "real_within_predicted" in summary and "sla" in summary:
+        for sla, group in summary[summary["sla"] != "mean"].groupby("sla"):
+            within = group["real_within_predicted"].dropna()
+            if len(within):
+                lines.append(f"real makespans at or below the simulated {sla}: {int(within.sum())} of {len(within)} "
+                             f"(nominal {_nominal(str(sla))})")
     return lines
+
+
+def _nominal(sla: str) -> str:
+    """The share of runs an SLA's percentile should cover: ``p95`` -> ``95%``."""
+    return f"{sla[1:]}%" if sla.startswith("p") and sla[1:].replace(".", "", 1).isdigit() else sla
