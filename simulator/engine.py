@@ -549,9 +549,12 @@ class Run:
 
         Its start request waits its turn at the launcher (:meth:`_launcher`), which
         gives it an idle process of its profile (warm) or forks one (cold); then its
-        start-up is CPU work at up to ``min(cpus, 1)`` cores, plus the loading of the
-        run's specification (``spec_load_s`` and ``spec_load_s_per_task`` per task of
-        the workflow) when the process serves this run for the first time.
+        start-up is single-threaded CPU work inside the worker's CPU limit, plus the
+        loading of the run's specification (``spec_load_s`` and ``spec_load_s_per_task``
+        per task of the workflow) when the process serves this run for the first time.
+        The start-up terms are seconds on one whole core: a 0.5-CPU worker takes twice
+        as long (measured: cold starts of 0.5-CPU workers took 2x those of 1- and 2-CPU
+        ones, in the profile phase and in the fidelity benchmark's runs alike).
         """
         p, env = self.p, self.env
         if start > env._now:
@@ -565,7 +568,9 @@ class Run:
         seconds = p.warm_start_s * self.warm.next() if warm else p.cold_start_s * self.cold.next()
         if new_to_run:
             seconds += p.spec_load_s + p.spec_load_s_per_task * self.m.n
-        ready = yield from self._on_cpu(seconds, profile, 1.0, me)
+        cap = min(self.m.cpus[profile], 1.0, p.host_cores)
+        self.cpu.run(seconds, cap, me)     # ``seconds`` of one core's work, at up to ``cap`` cores
+        ready = yield
         return warm, ready
 
     def _launcher(self, me: Coroutine) -> Iterator[float | None]:

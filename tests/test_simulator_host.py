@@ -100,6 +100,17 @@ def test_start_ups_are_cpu_work_shared_with_executions():
     assert done(trace, "s0-w2") == pytest.approx(3.0)
 
 
+@pytest.mark.parametrize("profile, ready", [("small", 2.0), ("medium", 1.0), ("large", 1.0)])
+def test_a_start_up_is_one_core_of_work_inside_the_workers_cpu_limit(profile, ready):
+    """Cold start 1 s of one core's work on an 8-core host: a 0.5-CPU worker does it at half a core (ready at 2),
+    a 1- or 2-CPU worker at one core (start-up is single-threaded: ready at 1)."""
+    workflow = generate("chain", length=1)
+    plan = get_planner("uniform", profile=profile).plan(workflow, CATALOG, FREE, "mean")
+    platform = Platform.zero().with_(host_cores=8.0, cold_start_s=1.0)
+    trace = simulate(workflow, plan, FREE, platform=platform, durations={t: 0.0 for t in workflow.task_ids})
+    assert float(trace.workers["ready_s"].iloc[0]) == pytest.approx(ready)
+
+
 # ---------------------------------------------------------------------- the launcher and the warm pool
 def test_a_serial_process_start_delays_the_third_worker_by_two_start_times():
     """process_start_s = 0.1, nothing else costs time: w0 is forked 0 -> 0.1; w1 and w2 are asked for at 0.1
