@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from planning.errors import ConfigError, PlanlabError
-from planning.loading import load_workflow
 from planning.planners import default_label, get_planner, planner_names, resolve_planner, resolve_protocol
 from planning.profiles import Catalog, load_catalog
 from planning.sla import SLA
+from planning.sources.loading import load_workflow
 from planning.workflow import Workflow
 
 PHASES = ("profile", "plan", "simulate", "execute")

@@ -18,7 +18,7 @@ Why it is built this way (issue 13, "honest profiling"):
   repetition of one job.
 * **A robust fit.**  :func:`median_history` collapses the repetitions of each task on
   each profile to their median (separately for cold and warm starts) before
-  :meth:`planning.cost_model.CostModel.fit`: one slow repetition (a load spike) no
+  :meth:`planning.costs.cost_model.CostModel.fit`: one slow repetition (a load spike) no
   longer moves the law.  The raw rows stay in ``profile/history.parquet``.
 * **Disagreement is flagged.**  :func:`kind_spread` compares a kind's median time of
   each repetition on each profile; a ratio max/min above :data:`MAX_RATIO` or a
@@ -47,9 +47,9 @@ import pandas as pd
 
 from experiments.hostload import add_host_columns, measured_run
 from experiments.saved_runs import save_run, workflow_reference
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
+from planning.costs.history import REQUIRED_COLUMNS
 from planning.errors import PlanlabError
-from planning.history import REQUIRED_COLUMNS
 from planning.planners import get_planner
 from planning.sla import SLA
 

@@ -49,7 +49,7 @@ from experiments.profiling import (ProfileJob, kind_spread, limits_text, measure
                                    profile_jobs, profile_workflows, thread_mismatch_notes, threads_text)
 from experiments.results import Results, ResultsStore
 from experiments.saved_runs import save_run, workflow_reference
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError, PlanlabError
 from planning.sla import SLA
 from planning.trace import Trace

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from planning import SLA, CostModel, generate, load_catalog, read_wfformat
-from planning.generators import GENERATORS
 from planning.planners import PLANNERS, get_planner
+from planning.sources.generators import GENERATORS
 from planning.workflow import Workflow
 
 CATALOG = load_catalog("lambda")

@@ -24,8 +24,8 @@ from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from experiments.hostload import add_host_columns, measured_run
 from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
-from planning.history import concat_histories, load_history, save_history
-from planning.wfformat_export import check_export_possible, export_trace
+from planning.costs.history import concat_histories, load_history, save_history
+from planning.sources.wfformat_export import check_export_possible, export_trace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,16 +7,16 @@ from typing import Any
 
 from experiments.cli import print_json
 from experiments.config import scaled_workflow
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
+from planning.costs.history import load_history
 from planning.errors import HistoryError, PlanError
-from planning.history import load_history
-from planning.loading import load_workflow
 from planning.plan import Plan
 from planning.planners import get_planner, resolve_protocol
 from planning.profiles import load_catalog
 from planning.protocol import WorkerProtocol
 from planning.sla import SLA
-from planning.wfformat_export import check_export_possible, export_plan
+from planning.sources.loading import load_workflow
+from planning.sources.wfformat_export import check_export_possible, export_plan
 from planning.workflow import Workflow
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from planning.errors import PlanlabError
-from planning.wfformat_export import check_export_possible, export_trace
+from planning.sources.wfformat_export import check_export_possible, export_trace
 from simulator import Platform, monte_carlo, simulate
 
 

@@ -174,7 +174,7 @@ def _load_entry_point(ep: metadata.EntryPoint, what: str) -> Any:
 
 def _load_attribute(module_part: str, attr: str, base: type, what: str) -> Any:
     if module_part.endswith(".py"):
-        from planning.loading import import_python_file   # imported here: loading pulls in the generators
+        from planning.sources.loading import import_python_file   # imported here: loading pulls in the generators
 
         try:
             module = import_python_file(module_part)

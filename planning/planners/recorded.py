@@ -2,7 +2,7 @@
 
 Real WfFormat executions record each task's runtime and the machine it ran on,
 but not when it started.  This planner rebuilds a plan from those facts so the
-simulator can replay the execution and :func:`simulator.calibrate` can fit the
+simulator can replay the execution and :func:`experiments.calibration.calibrate` can fit the
 workflow system's overheads to the recorded makespans:
 
 * **machines as workers**: every machine contributes one logical worker per core
@@ -114,7 +114,7 @@ class Recorded(Planner):
     """Replay a recorded execution; see the module docstring.  Ignores the catalog and the cost model."""
 
     def plan(self, workflow, catalog, cost_model, sla) -> Plan:
-        from planning.cost_model import CostModel
+        from planning.costs.cost_model import CostModel
 
         durations = recorded_durations(workflow)
         if not any(t.runtime_s for t in workflow.tasks):
@@ -152,7 +152,7 @@ def staged_bytes(workflow: Workflow) -> tuple[np.ndarray, np.ndarray]:
     """Bytes a workflow system stages around each task (topological order): (in before it, out after it).
 
     In: the task's external inputs (files no task writes, ``meta["external_input_bytes"]``
-    as :func:`planning.wfformat.read_wfformat` records them), once per task that reads them
+    as :func:`planning.sources.wfformat.read_wfformat` records them), once per task that reads them
     (each job gets its own copy).  Out: everything the task writes (its ``output_bytes``:
     final outputs and intermediate files alike), at least its largest out-edge.
     """

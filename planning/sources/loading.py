@@ -3,9 +3,9 @@
 :func:`load_workflow` accepts, in this order of recognition:
 
 ``gen:NAME[:k=v,...]``
-    a registered generator (:func:`planning.generators.parse_generator_spec`);
+    a registered generator (:func:`planning.sources.generators.parse_generator_spec`);
 ``gen:wfcommons:RECIPE[:k=v,...]``
-    a WfCommons recipe (:mod:`planning.wfcommons_source`, the optional ``wfcommons`` extra);
+    a WfCommons recipe (:mod:`planning.sources.wfcommons_recipes`, the optional ``wfcommons`` extra);
 ``path/to/file.py:name``
     an attribute of a Python file: a :class:`Workflow`, a ``TaskResult`` or a
     list/dict (any nesting) of them standing for the graph behind them, or a
@@ -30,11 +30,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from planning.dsl import TaskResult, build_workflow
 from planning.errors import WorkflowError
-from planning.generators import GENERATORS, parse_generator_spec
-from planning.wfcommons_source import is_wfcommons_spec, parse_wfcommons_spec
-from planning.wfformat import load_json_strict, read_wfformat
+from planning.sources.dsl import TaskResult, build_workflow
+from planning.sources.generators import GENERATORS, parse_generator_spec
+from planning.sources.wfcommons_recipes import is_wfcommons_spec, parse_wfcommons_spec
+from planning.sources.wfformat import load_json_strict, read_wfformat
 from planning.workflow import WORKFLOW_FORMAT, Workflow
 
 #: Prefix of the ``sys.modules`` names given to user files loaded by path.
