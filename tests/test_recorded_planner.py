@@ -10,7 +10,7 @@ import pytest
 from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
 from planning.planners import PLANNERS, get_planner
-from planning.planners.recorded import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
+from planning.recordings import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
 from planning.profiles import load_catalog
 from planning.sources.generators import generate
 from planning.sources.wfformat import read_wfformat, write_wfformat

@@ -91,7 +91,7 @@ class Observation:
         """A real WfFormat execution (a file or an imported workflow) with its recorded makespan."""
         from planning.costs.cost_model import CostModel
         from planning.planners import get_planner
-        from planning.planners.recorded import machine_family, recorded_makespan
+        from planning.recordings import machine_family, recorded_makespan
         from planning.profiles import load_catalog
 
         if isinstance(source, Workflow):
@@ -107,7 +107,7 @@ class Observation:
 
     def features(self) -> Features:
         """What the analytic baselines (:mod:`experiments.calibration.baselines`) know about this run."""
-        from planning.planners.recorded import staged_bytes
+        from planning.recordings import staged_bytes
 
         wf = self.workflow
         stage_in, stage_out = staged_bytes(wf)
