@@ -27,6 +27,7 @@ import networkx as nx
 import numpy as np
 
 from planning.errors import WorkflowError
+from planning.pyfiles import import_python_file
 
 if TYPE_CHECKING:
     from planning.topology import Topology
@@ -448,7 +449,6 @@ def _resolve_func(reference: str, task_id: str) -> Callable:
     path, sep, file_qualname = reference.rpartition(":")
     try:
         if sep and path.endswith(".py"):
-            from planning.sources.loading import import_python_file  # lazy: planning.sources.loading imports this module
             obj: Any = import_python_file(path)
             qualname = file_qualname
         else:

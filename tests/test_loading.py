@@ -11,7 +11,8 @@ import cloudpickle
 import pytest
 
 from planning.errors import WorkflowError
-from planning.sources.loading import USER_MODULE_PREFIX, import_python_file, load_workflow, module_name_for
+from planning.pyfiles import USER_MODULE_PREFIX, import_python_file, module_name_for
+from planning.sources.loading import load_workflow
 from planning.workflow import Workflow, run_locally
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"

@@ -29,6 +29,7 @@ from typing import Any, Callable, TypeVar
 
 from planning.errors import PlanError, PlanlabError
 from planning.names import did_you_mean
+from planning.pyfiles import import_python_file
 from planning.protocol import WorkerProtocol
 
 PLANNERS: dict[str, type["Planner"]] = {}
@@ -174,8 +175,6 @@ def _load_entry_point(ep: metadata.EntryPoint, what: str) -> Any:
 
 def _load_attribute(module_part: str, attr: str, base: type, what: str) -> Any:
     if module_part.endswith(".py"):
-        from planning.sources.loading import import_python_file   # imported here: loading pulls in the generators
-
         try:
             module = import_python_file(module_part)
         except PlanlabError as exc:
