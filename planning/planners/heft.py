@@ -58,15 +58,20 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
+from planning.profiles import Catalog
 from planning.schedule import ScheduleEvaluator
+from planning.sla import SLA
 from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.costs.cost_model import CostModel
 
 
 @dataclass(frozen=True)
@@ -359,7 +364,7 @@ class Heft(Planner):
         self.workers_per_profile = workers_per_profile
         self.host_cores = _host_cores(host_cores)
 
-    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         profiles = list(estimates.profiles)

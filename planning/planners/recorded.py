@@ -28,6 +28,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,7 +37,11 @@ from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.profiles import Catalog, ResourceProfile
 from planning.recordings import machine_cores, machine_of, recorded_durations
+from planning.sla import SLA
 from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.costs.cost_model import CostModel
 
 def slot_assignment(workflow: Workflow, durations: dict[str, float], machines: dict[str, str],
                     cores: dict[str, int]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -79,7 +84,7 @@ def slot_assignment(workflow: Workflow, durations: dict[str, float], machines: d
 class Recorded(Planner):
     """Replay a recorded execution; see the module docstring.  Ignores the catalog and the cost model."""
 
-    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         from planning.costs.cost_model import CostModel
 
         durations = recorded_durations(workflow)
