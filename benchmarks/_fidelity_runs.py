@@ -20,12 +20,12 @@ import pandas as pd
 from executor import Executor
 from executor import keys as executor_keys
 from experiments.config import scaled_workflow
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import PlanError, PlanlabError
-from planning.generators import generate
-from planning.loading import load_from_python, load_workflow
 from planning.planners import get_planner
 from planning.sla import SLA
+from planning.sources.generators import generate
+from planning.sources.loading import load_from_python, load_workflow
 from planning.trace import Trace
 from planning.workflow import Workflow
 

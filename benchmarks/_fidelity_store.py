@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from _fidelity_runs import Cell, RealRun, WorkflowRuns, bench_workflows
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
 from planning.plan import Plan
 from planning.sla import SLA

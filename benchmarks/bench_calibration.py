@@ -5,11 +5,11 @@ Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N]
 The question a user asks: *calibrated on some sizes of an application, how well does the
 simulator predict a size it never saw?*  Over the real Pegasus and Makeflow executions shipped
 in ``benchmarks/data/wfinstances-corpus`` (WfInstances, LGPL-3.0), for every application with
-at least two sizes, **leave one size out**: calibrate (``simulator.calibrate``, its defaults)
+at least two sizes, **leave one size out**: calibrate (``experiments.calibration.calibrate``, its defaults)
 on the application's executions of every other size, predict each execution of the held-out
 size, and record ``|predicted - real| / real``.  Beside the simulator, on the same splits:
 
-* the analytic baselines (:mod:`simulator.calibration_baselines`): replay without overheads,
+* the analytic baselines (:mod:`experiments.calibration.baselines`): replay without overheads,
   critical path plus a fitted start-up, and the simple four-term formula (start-up + delay
   per level + serial dispatch per task + serial staging per GB);
 * the **noise floor**: each execution predicted by the median real makespan of the other
@@ -37,11 +37,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.calibration import calibrate
+from experiments.calibration.baselines import BASELINES, fit_baselines
+from experiments.calibration.executions import Observation, size_of
+from experiments.calibration.prior_corpus import learn_prior
 from experiments.provenance import git_revision
-from simulator import Platform, calibrate
-from simulator.calibration import Observation, size_of
-from simulator.calibration_baselines import BASELINES, fit_baselines
-from simulator.calibration_prior import learn_prior
+from simulator import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "benchmarks" / "data" / "wfinstances-corpus"

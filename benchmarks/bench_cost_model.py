@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.profiles import load_catalog
-from planning.synthetic import DEFAULT_INPUT_SIZES, random_truth, synthetic_history
+from planning.sources.synthetic import DEFAULT_INPUT_SIZES, random_truth, synthetic_history
 from planning.workflow import Task, Workflow
 from _timing import timed
 from experiments.provenance import git_revision

@@ -53,11 +53,11 @@ import numpy as np
 from executor import Executor, ExecutorSettings
 from executor.plans import assigned_plan
 from executor.wire import Wire
-from planning import kernels
-from planning.dsl import build_workflow, task
-from planning.generators import generate
-from planning.workflow import Task, Workflow, run_locally
 from experiments.provenance import git_revision
+from planning.sources import kernels
+from planning.sources.dsl import build_workflow, task
+from planning.sources.generators import generate
+from planning.workflow import Task, Workflow, run_locally
 
 TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5}
 RESULTS = Path(__file__).resolve().parent / "results" / "executor.json"

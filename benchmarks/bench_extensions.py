@@ -30,8 +30,8 @@ from experiments.provenance import git_revision
 from planning import SLA, CostModel, load_catalog, load_workflow
 from planning.errors import PlanError
 from planning.planners import get_planner, resolve_planner
-from planning.wfcommons_source import wfcommons_workflow
-from planning.wfformat_export import plan_to_wfformat, validate_wfformat
+from planning.sources.wfcommons_recipes import wfcommons_workflow
+from planning.sources.wfformat_export import plan_to_wfformat, validate_wfformat
 
 TARGETS = {"wfcommons_montage_2000_s": 10.0, "export_validate_10k_s": 10.0}
 RESULTS = Path(__file__).resolve().parent / "results" / "extensions.json"

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from planning import SLA, CostModel, generate, load_catalog, read_wfformat
-from planning.heft import heft
 from planning.planners import get_planner
+from planning.planners.heft import heft
 from planning.planners.heft import edge_comm_s
 from planning.schedule import ScheduleEvaluator
 from planning.workflow import Workflow

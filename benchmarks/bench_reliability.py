@@ -54,8 +54,8 @@ from executor import Executor, ExecutorSettings  # noqa: E402
 from executor.plans import assigned_plan  # noqa: E402
 from executor.server import EmbeddedRedis  # noqa: E402
 from experiments.provenance import git_revision  # noqa: E402
-from planning.dsl import build_workflow, task  # noqa: E402
 from planning.errors import ExecutionError  # noqa: E402
+from planning.sources.dsl import build_workflow, task  # noqa: E402
 from planning.workflow import run_locally  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "reliability.json"

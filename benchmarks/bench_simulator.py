@@ -35,14 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-from planning.cost_model import CostModel
-from planning.generators import generate
+from experiments.calibration import calibrate
+from experiments.calibration.executions import application_of
+from experiments.provenance import git_revision
+from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
-from simulator import Platform, calibrate, monte_carlo, simulate
-from simulator.calibration import application_of
+from planning.sources.generators import generate
+from simulator import Platform, monte_carlo, simulate
 from simulator.simulate import compile_plan, run_once
-from experiments.provenance import git_revision
 from _timing import timed
 
 TARGETS = {"tasks_per_s": 30_000.0, "monte_carlo_1000x100_s": 10.0}

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from planning import build_workflow, task
-from planning.kernels import SPIN_UNITS_PER_S, spin
+from planning.sources.kernels import SPIN_UNITS_PER_S, spin
 from planning.workflow import Workflow
 
 

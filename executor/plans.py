@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.profiles import Catalog, load_catalog
 from planning.sla import SLA

@@ -121,7 +121,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def _check_param_items(items: list[str]) -> None:
     """``--param KEY=VALUE``: the same checks as a config's planner parameters (finite, positive durations)."""
-    from experiments.config import check_planner_params
+    from experiments.config_values import check_planner_params
 
     parsed: dict[str, Any] = {}
     for item in items:

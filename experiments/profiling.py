@@ -18,7 +18,7 @@ Why it is built this way (issue 13, "honest profiling"):
   repetition of one job.
 * **A robust fit.**  :func:`median_history` collapses the repetitions of each task on
   each profile to their median (separately for cold and warm starts) before
-  :meth:`planning.cost_model.CostModel.fit`: one slow repetition (a load spike) no
+  :meth:`planning.costs.cost_model.CostModel.fit`: one slow repetition (a load spike) no
   longer moves the law.  The raw rows stay in ``profile/history.parquet``.
 * **Disagreement is flagged.**  :func:`kind_spread` compares a kind's median time of
   each repetition on each profile; a ratio max/min above :data:`MAX_RATIO` or a
@@ -45,12 +45,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.hostload import add_host_columns, measured_run
+from experiments.hostload import add_host_columns
+from experiments.pipeline import execute_plan
 from experiments.saved_runs import save_run, workflow_reference
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
+from planning.costs.history import REQUIRED_COLUMNS
 from planning.errors import PlanlabError
-from planning.history import REQUIRED_COLUMNS
 from planning.planners import get_planner
+from planning.protocol import WorkerProtocol
 from planning.sla import SLA
 
 #: A kind whose per-repetition medians on one profile differ by more than this factor is flagged.
@@ -282,9 +284,8 @@ def limits_text(meta: dict[str, Any]) -> str | None:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-
 def measured_history(executor: Any, workflow: Any, plan: Any, run_id: str, phase: str, pool: Any = None,
-                     **run_options: Any) -> tuple[Any, Any, pd.DataFrame]:
+                     protocol: WorkerProtocol | None = None) -> tuple[Any, Any, pd.DataFrame]:
     """Run ``plan`` for real between two host snapshots: (its result, the host record, its history rows).
 
     The rows carry the host columns, ``phase``, ``cell_id`` and the BLAS threads each
@@ -292,7 +293,7 @@ def measured_history(executor: Any, workflow: Any, plan: Any, run_id: str, phase
     learns the processes the run left warm.  The profile phase and the execute cells
     both record their real runs this way.
     """
-    result, host = measured_run(lambda: executor.run(workflow, plan, run_id=run_id, **run_options))
+    result, host = execute_plan(executor, workflow, plan, run_id=run_id, protocol=protocol)
     if pool is not None:
         pool.after(result.trace)
     history = add_host_columns(result.trace.to_history(workflow.name, workflow.structure_hash()), host)

@@ -24,16 +24,17 @@ before and after it (:mod:`experiments.hostload`: trace meta, history rows, the
 and is saved for calibration in ``DIR/runs/RUN_ID`` (:mod:`experiments.saved_runs`).
 
 Every cell is persisted as soon as it finishes (:class:`experiments.results.ResultsStore`),
-so an interrupted run resumes where it stopped: finished cells are skipped.  The
-engines are looked up only for the phases a config asks for, and can be passed in
-(:class:`Engines`) to run the same logic on other engines.
+so an interrupted run resumes where it stopped: finished cells are skipped.  A cell
+goes through the same pipeline as the single-shot commands (:mod:`experiments.pipeline`);
+the engines are the simulator's and the executor's own functions, set only for the
+phases a config asks for, and can be passed in (:class:`Engines`) to run the same
+logic on other engines.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import re
 import sys
 import time
@@ -43,19 +44,22 @@ from typing import Any, Callable, ContextManager, Iterator
 
 import pandas as pd
 
+from executor import Executor, ExecutorSettings
 from experiments import provenance as prov
 from experiments.config import ExperimentConfig
 from experiments.host_calibration import WarmPool, calibrate_host
 from experiments.phases import save_edges
+from experiments.pipeline import PlannedCell, monte_carlo_cell, plan_cell, relative_errors, simulate_cell
 from experiments.profiling import (ProfileJob, kind_spread, limits_text, measured_history, profile_fit_history,
                                    profile_jobs, profile_workflows, thread_mismatch_notes, threads_text)
 from experiments.results import Results, ResultsStore
 from experiments.saved_runs import save_run, workflow_reference
-from planning.cost_model import CostModel
-from planning.errors import ConfigError, PlanlabError
+from planning.costs.cost_model import CostModel
+from planning.errors import PlanlabError
 from planning.sla import SLA
 from planning.trace import Trace
 from planning.workflow import Workflow
+from simulator import Platform, monte_carlo, simulate
 
 
 # ====================================================================== cells
@@ -98,23 +102,18 @@ class Engines:
 
     @classmethod
     def for_config(cls, config: ExperimentConfig) -> "Engines":
-        """Import the engines the config's phases need; a missing one is a clear error before anything runs."""
+        """The simulator's and the executor's functions, for the phases the config asks for."""
         engines = cls()
         if config.has("simulate"):
-            percentiles = any(sla.kind == "quantile" for sla in config.slas)
-            sim = _import("simulator", ("simulate", "Platform") + (("monte_carlo",) if percentiles else ()), "simulate")
-            engines.simulate, engines.monte_carlo = sim.simulate, getattr(sim, "monte_carlo", None)
-            engines.platform = lambda model, settings, sla, sample, host=None, _p=sim.Platform: default_platform(
-                _p, model, settings, sla, sample, host)
+            engines.simulate, engines.monte_carlo = simulate, monte_carlo
+            engines.platform = default_platform
         if config.has("execute") or config.has("profile"):
-            ex = _import("executor", ("Executor", "ExecutorSettings"), "execute")
-            engines.executor = lambda settings, _ex=ex: _ex.Executor(
-                redis_url=settings.redis_url, settings=_ex.ExecutorSettings(**dict(settings.settings)))
+            engines.executor = lambda settings: Executor(
+                redis_url=settings.redis_url, settings=ExecutorSettings(**dict(settings.settings)))
         return engines
 
 
-def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sla: SLA, sample: bool,
-                     host: Any = None) -> Any:
+def default_platform(cost_model: CostModel, settings: Any, sla: SLA, sample: bool, host: Any = None) -> Any:
     """The simulator's platform: a calibrated TOML if given, else this run's host calibration, else the cost
     model's, with the config's overrides.
 
@@ -122,25 +121,12 @@ def default_platform(platform_cls: Any, cost_model: CostModel, settings: Any, sl
     cost model's platform at the plan's SLA (at the mean when sampling durations).
     """
     if settings.platform:
-        return platform_cls.from_toml(settings.platform).with_(**dict(settings.params))
+        return Platform.from_toml(settings.platform).with_(**dict(settings.params))
     if host is not None:
         return host.with_(**dict(settings.params))
     if settings.params:
-        return platform_cls.from_cost_model(cost_model, "mean" if sample else sla, **dict(settings.params))
+        return Platform.from_cost_model(cost_model, "mean" if sample else sla, **dict(settings.params))
     return None
-
-
-def _import(module: str, names: tuple[str, ...], phase: str) -> Any:
-    try:
-        mod = __import__(module, fromlist=list(names))
-    except ImportError as exc:
-        raise ConfigError(f"phase {phase!r} needs the {module} package, which cannot be imported ({exc})",
-                          f"reinstall planlab (pip install -e .), or remove {phase!r} from phases") from None
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        raise ConfigError(f"phase {phase!r} needs {module}.{missing[0]}, which this planlab does not have yet",
-                          f"update planlab, or remove {phase!r} (and 'profile') from phases")
-    return mod
 
 
 # ====================================================================== outcome
@@ -251,8 +237,6 @@ def _host_platform(config: ExperimentConfig, store: ResultsStore, executor: Any,
     """
     if not (config.has("simulate") and config.has("execute")) or config.simulate.platform:
         return None
-    from simulator.platform import Platform
-
     saved = store.root / "platform.toml"
     if saved.is_file():
         return Platform.from_toml(saved)
@@ -304,12 +288,31 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
     """
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
-    plan = spec.make().plan(workflow, config.catalog, cost_model, cell.sla)
-    protocol = spec.make_protocol(workflow, plan)
-    with_protocol = {"protocol": protocol} if protocol is not None else {}   # the same protocol in both engines
-    planned = Trace.from_plan(plan, run_id=cell.id)
-    tables: dict[str, pd.DataFrame] = {"plans": _tag(planned.tasks, cell), "plan_workers": _tag(planned.workers, cell)}
-    row: dict[str, Any] = {"experiment": config.name, **cell.tags(), "planner_name": spec.name, "seed": cell.seed,
+    planned = plan_cell(spec.make(), workflow, config.catalog, cost_model, cell.sla, spec.protocol)
+    plan = planned.plan
+    tables, row = _plan_tables(cell, config, spec.name, planned, host)
+    if config.has("simulate"):
+        sim_tables, sim_row = _simulate(cell, config, planned, engines, host, pool)
+        tables.update(sim_tables)
+        row.update(sim_row)
+    if config.has("execute"):
+        real_tables, real_row = _run_for_real(cell, config, planned, executor, pool, save_run_dir,
+                                              cost_model_history)
+        tables.update(real_tables)
+        row.update(real_row)
+    row.update(relative_errors(row))
+    row["wall_s"] = time.perf_counter() - started
+    row["finished_utc"] = prov.utc_now()
+    return tables, row, {"plan.json": plan.to_json()}
+
+
+def _plan_tables(cell: Cell, config: ExperimentConfig, planner_name: str, planned: PlannedCell,
+                 host: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The planned schedule as a Trace's tables (``engine="plan"``) and the cell's summary row so far."""
+    plan, workflow = planned.plan, planned.workflow
+    trace = Trace.from_plan(plan, run_id=cell.id)
+    tables: dict[str, pd.DataFrame] = {"plans": _tag(trace.tasks, cell), "plan_workers": _tag(trace.workers, cell)}
+    row: dict[str, Any] = {"experiment": config.name, **cell.tags(), "planner_name": planner_name, "seed": cell.seed,
                            "tasks": len(workflow), "workers": int(len(plan.workers)), "feasible": bool(plan.feasible),
                            "dynamic": bool(plan.dynamic), "prior_tasks": int(plan.cost_model.get("prior_tasks", 0)),
                            "planned_makespan_s": plan.makespan_s, "planned_cost": plan.cost,
@@ -322,86 +325,55 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
                               "real_cold_starts"),
                              float("nan")))
     row["limits_enforced"] = None   # the host and thread columns exist only when the cell runs for real
-    if config.has("simulate"):
-        platform = engines.platform(cost_model, config.simulate, cell.sla, False, host)
-        warm = {"warm_pool": pool.now()} if host is not None and pool is not None else {}
-        sim = engines.simulate(workflow, plan, cost_model, platform=platform, sample=False, seed=cell.seed,
-                               run_id=cell.id, **warm, **with_protocol)
-        tables["sim_tasks"], tables["sim_workers"] = _tag(sim.tasks, cell), _tag(sim.workers, cell)
-        row.update(sim_trace_makespan_s=sim.makespan_s, simulated_makespan_s=sim.makespan_s, simulated_cost=sim.cost,
-                   sim_forecast_s=sim.makespan_s)
-        if cell.sla.kind == "quantile":   # the forecast of one run: the same plan at the mean (not its p95)
-            at_mean = dataclasses.replace(plan, sla=SLA.parse("mean"))
-            row["sim_forecast_s"] = engines.simulate(
-                workflow, at_mean, cost_model, platform=engines.platform(cost_model, config.simulate, at_mean.sla,
-                                                                         False, host),
-                sample=False, seed=cell.seed, run_id=cell.id, **warm, **with_protocol).makespan_s
-            base = config.simulate.seed if config.simulate.seed is not None else config.seed
-            mc = engines.monte_carlo(workflow, plan, cost_model, replications=config.simulate.replications,
-                                     seed=base + cell.repetition,
-                                     platform=engines.platform(cost_model, config.simulate, cell.sla, True, host),
-                                     processes=config.simulate.processes, **warm, **with_protocol)
-            stats = mc.summary(cell.sla)
-            row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
-                       sim_mean_s=float(stats["makespan_mean_s"]), sim_p50_s=float(stats["makespan_p50_s"]),
-                       sim_p95_s=float(stats["makespan_p95_s"]))
-            tables["montecarlo"] = _tag(pd.DataFrame(mc.frame), cell)
-    if config.has("execute"):
-        real_tables, real_row = _run_for_real(cell, config, workflow, plan, cost_model, executor, pool,
-                                              save_run_dir, cost_model_history, with_protocol)
-        tables.update(real_tables)
-        row.update(real_row)
-    row.update(relative_errors(row))
-    row["wall_s"] = time.perf_counter() - started
-    row["finished_utc"] = prov.utc_now()
-    return tables, row, {"plan.json": plan.to_json()}
+    return tables, row
 
 
-def _run_for_real(cell: Cell, config: ExperimentConfig, workflow: Workflow, plan: Any, cost_model: CostModel,
-                  executor: Any, pool: WarmPool | None, save_run_dir: Path | None,
-                  cost_model_history: pd.DataFrame | None,
-                  with_protocol: dict[str, Any] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def _simulate(cell: Cell, config: ExperimentConfig, planned: PlannedCell, engines: Engines, host: Any,
+              pool: WarmPool | None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The deterministic simulation at the SLA and, for a percentile SLA, the Monte Carlo's statistic."""
+    cost_model = planned.cost_model
+    platform = engines.platform(cost_model, config.simulate, cell.sla, False, host)
+    warm = {"warm_pool": pool.now()} if host is not None and pool is not None else {}
+    sim = simulate_cell(planned, simulate_fn=engines.simulate, platform=platform, sample=False, seed=cell.seed,
+                        run_id=cell.id, **warm)
+    tables = {"sim_tasks": _tag(sim.tasks, cell), "sim_workers": _tag(sim.workers, cell)}
+    row: dict[str, Any] = {"sim_trace_makespan_s": sim.makespan_s, "simulated_makespan_s": sim.makespan_s,
+                           "simulated_cost": sim.cost, "sim_forecast_s": sim.makespan_s}
+    if cell.sla.kind == "quantile":
+        # the forecast of one run is the same plan at the mean; its percentile is a margin, checked by coverage
+        at_mean = dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, sla=SLA.parse("mean")))
+        row["sim_forecast_s"] = simulate_cell(
+            at_mean, simulate_fn=engines.simulate, sample=False, seed=cell.seed, run_id=cell.id,
+            platform=engines.platform(cost_model, config.simulate, at_mean.plan.sla, False, host), **warm).makespan_s
+        base = config.simulate.seed if config.simulate.seed is not None else config.seed
+        mc = monte_carlo_cell(planned, monte_carlo_fn=engines.monte_carlo, replications=config.simulate.replications,
+                              seed=base + cell.repetition,
+                              platform=engines.platform(cost_model, config.simulate, cell.sla, True, host),
+                              processes=config.simulate.processes, **warm)
+        stats = mc.summary(cell.sla)
+        row.update(simulated_makespan_s=float(stats["makespan_s"]), simulated_cost=float(stats["cost"]),
+                   sim_mean_s=float(stats["makespan_mean_s"]), sim_p50_s=float(stats["makespan_p50_s"]),
+                   sim_p95_s=float(stats["makespan_p95_s"]))
+        tables["montecarlo"] = _tag(pd.DataFrame(mc.frame), cell)
+    return tables, row
+
+
+def _run_for_real(cell: Cell, config: ExperimentConfig, planned: PlannedCell, executor: Any,
+                  pool: WarmPool | None, save_run_dir: Path | None,
+                  cost_model_history: pd.DataFrame | None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Execute the cell's plan between two host snapshots; its tables, its summary columns, its saved run."""
+    workflow, plan = planned.workflow, planned.plan
     result, run_host, history = measured_history(executor, workflow, plan, cell.id, "execute", pool,
-                                                 **(with_protocol or {}))
+                                                 protocol=planned.protocol)
     real = result.trace
     meta = getattr(result, "meta", {}) or {}
     if save_run_dir is not None:
         save_run(save_run_dir, workflow=workflow, workflow_ref=workflow_reference(config, cell.workflow),
-                 plan=plan, trace=real, cost_model=cost_model, settings=real.meta.get("settings", {}),
+                 plan=plan, trace=real, cost_model=planned.cost_model, settings=real.meta.get("settings", {}),
                  sla=cell.sla, catalog_spec=config.catalog_spec, phase="cell", cost_model_history=cost_model_history)
     tables = {"real_tasks": _tag(real.tasks, cell), "real_workers": _tag(real.workers, cell), "history": history}
     return tables, {"real_makespan_s": real.makespan_s, "real_cost": real.cost, "real_cold_starts": real.cold_starts,
                     "limits_enforced": limits_text(meta), "threads": threads_text(meta), **run_host.columns()}
-
-
-def relative_errors(row: dict[str, Any]) -> dict[str, float]:
-    """(predicted - real) / real for makespan and cost; plan vs simulation when there is no real run."""
-    def rel(pred: Any, ref: Any) -> float:
-        try:
-            pred, ref = float(pred), float(ref)
-        except (TypeError, ValueError):
-            return float("nan")
-        return (pred - ref) / ref if ref == ref and ref > 0 and pred == pred else float("nan")
-
-    real = row.get("real_makespan_s")
-    predicted = row.get("simulated_makespan_s")
-    # 1.0 / 0.0 (a float, so a missing reference is NaN like every other column here)
-    within = float(float(real) <= float(predicted)) if _finite(real) and _finite(predicted) else float("nan")
-    return {"plan_error": rel(row.get("planned_makespan_s"), real),
-            "sim_error": rel(predicted, real),
-            "forecast_error": rel(row.get("sim_forecast_s"), real),
-            "real_within_predicted": within,
-            "plan_cost_error": rel(row.get("planned_cost"), row.get("real_cost")),
-            "sim_cost_error": rel(row.get("simulated_cost"), row.get("real_cost")),
-            "plan_vs_sim_error": rel(row.get("planned_makespan_s"), row.get("simulated_makespan_s"))}
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _tag(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:

@@ -22,7 +22,7 @@ wants to replay or re-simulate a real run::
     for path in find_saved_runs(["results/quickstart"]):
         run = load_saved_run(path)
         run.plan, run.trace, run.workflow, run.cost_model, run.settings, run.host
-        # e.g. simulator.calibration.Observation.from_trace(run.workflow, run.plan, run.trace,
+        # e.g. experiments.calibration.executions.Observation.from_trace(run.workflow, run.plan, run.trace,
         #                                                   cost_model=run.cost_model)
 
 ``phase`` tells the runs apart: profiling runs measure one worker per profile, so a
@@ -43,7 +43,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from experiments.hostload import RunHost
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import PlanlabError
 from planning.plan import Plan
 from planning.profiles import Catalog
@@ -75,7 +75,7 @@ class WorkflowRef:
     def load(self) -> Workflow:
         """The workflow the spec names, with replay tasks scaled as they were run."""
         from experiments.config import scaled_workflow
-        from planning.loading import load_workflow
+        from planning.sources.loading import load_workflow
 
         return scaled_workflow(load_workflow(self.spec), self.scale, self.data_scale)
 

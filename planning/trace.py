@@ -143,7 +143,7 @@ class Trace(BilledWorkers):
 
     def to_history(self, workflow_name: str, structure_hash: str, t0_epoch: float | None = None) -> pd.DataFrame:
         """Rows of the history schema, so the next plan learns from this run."""
-        from planning.history import validate_history
+        from planning.costs.history import validate_history
 
         t = self.tasks
         t0 = self.meta.get("t0_epoch", 0.0) if t0_epoch is None else t0_epoch

@@ -27,6 +27,7 @@ import networkx as nx
 import numpy as np
 
 from planning.errors import WorkflowError
+from planning.pyfiles import import_python_file
 
 if TYPE_CHECKING:
     from planning.topology import Topology
@@ -79,7 +80,7 @@ class Workflow:
     """A validated DAG of :class:`Task` with bytes on edges.
 
     Build one with :meth:`add_task`/:meth:`add_edge`, :meth:`from_tasks`, the
-    ``@task`` DSL (:func:`planning.dsl.build_workflow`), a generator or an importer,
+    ``@task`` DSL (:func:`planning.sources.dsl.build_workflow`), a generator or an importer,
     then call :meth:`validate` (builders do).  ``metadata`` keeps workflow-level
     facts such as the recorded makespan of a real execution.
     """
@@ -344,7 +345,7 @@ class Workflow:
     def from_dict(cls, data: Mapping[str, Any]) -> "Workflow":
         if data.get("format") != WORKFLOW_FORMAT:
             raise WorkflowError(f"not a planlab workflow (format {data.get('format')!r})",
-                                f"expected format {WORKFLOW_FORMAT!r}; WfFormat files are read by planning.wfformat")
+                                f"expected format {WORKFLOW_FORMAT!r}; WfFormat files are read by planning.sources.wfformat")
         if not isinstance(data.get("tasks"), list):
             raise WorkflowError("planlab workflow JSON lacks a 'tasks' list", "write tasks as a list of objects")
         tasks, parents = [], {}
@@ -430,7 +431,7 @@ def _as_edge_weight(weight: Any) -> Callable[[str, str, int], float]:
 def _func_reference(func: Callable) -> str | None:
     """``module:qualname`` when the function can be imported back, else None.
 
-    Functions of a file loaded by path (:func:`planning.loading.load_workflow`
+    Functions of a file loaded by path (:func:`planning.sources.loading.load_workflow`
     with ``file.py:name``) live in a module with a generated name that no other
     process can import; they are referred to as ``/abs/path/file.py:qualname``.
     """
@@ -448,7 +449,6 @@ def _resolve_func(reference: str, task_id: str) -> Callable:
     path, sep, file_qualname = reference.rpartition(":")
     try:
         if sep and path.endswith(".py"):
-            from planning.loading import import_python_file  # lazy: planning.loading imports this module
             obj: Any = import_python_file(path)
             qualname = file_qualname
         else:

@@ -1,14 +1,14 @@
-"""The simulator: run a Plan in simulated time (SimPy), Monte Carlo SLAs, calibration to real runs.
+"""The simulator: run a Plan in simulated time (SimPy) and Monte Carlo SLAs.
 
 ``simulate`` interprets the same :class:`planning.protocol.WorkerProtocol` the
 executor does and returns the same :class:`planning.trace.Trace`;
 ``monte_carlo`` propagates duration distributions to the workflow's makespan and
-cost; ``calibrate`` fits the :class:`Platform`'s overhead terms to observed runs.
+cost.  Fitting the :class:`Platform`'s terms to observed runs is an experiment's
+job: :mod:`experiments.calibration`.
 """
 
-from simulator.platform import Platform
-from simulator.calibration import CalibrationResult, Observation, calibrate
 from simulator.monte_carlo import MonteCarloResult, monte_carlo
+from simulator.platform import Platform
 from simulator.simulate import simulate
 
-__all__ = ["CalibrationResult", "MonteCarloResult", "Observation", "calibrate", "Platform", "monte_carlo", "simulate"]
+__all__ = ["MonteCarloResult", "Platform", "monte_carlo", "simulate"]

@@ -21,7 +21,7 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
 * ``workflow_start_s``, ``dispatch_s``, ``level_delay_s``, ``staging_s_per_GB``:
   the workflow-system overheads FACTS.md found in real executions (start-up of the
   workflow system, a *serial* per-task dispatch, a per-level release delay, *serial*
-  data staging).  Zero by default; :func:`simulator.calibrate` fits them.
+  data staging).  Zero by default; :func:`experiments.calibration.calibrate` fits them.
 
 The host (:mod:`simulator.host`).  planlab's own executor runs every worker
 process on one machine, so what its workers do at once competes for that

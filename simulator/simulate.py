@@ -39,12 +39,12 @@ def compile_plan(workflow: Workflow, plan: Any, cost_model: Any, *, protocol: Wo
     """
     recorded = getattr(plan, "planner", None) == "recorded"
     if durations is None and recorded:
-        from planning.planners.recorded import recorded_durations
+        from planning.recordings import recorded_durations
 
         durations = recorded_durations(workflow)
     model = CompiledModel(workflow, plan, cost_model, protocol=protocol, durations=durations)
     if recorded and protocol is None:   # a replay stages the workflow's inputs and every task's outputs
-        from planning.planners.recorded import staged_bytes
+        from planning.recordings import staged_bytes
 
         model.stage_around(*staged_bytes(workflow))
     return model

@@ -122,7 +122,7 @@ def test_host_calibration_is_given_the_runs_their_empty_pool_and_what_to_fit(mon
 
     fake = types.SimpleNamespace(ObservedRun=lambda *a, **k: (a, k), calibrate_on_runs=calibrate_on_runs,
                                  HOST_TERMS=("cold_start_s",))
-    monkeypatch.setitem(sys.modules, "simulator.trace_calibration", fake)
+    monkeypatch.setitem(sys.modules, "experiments.calibration.executor_runs", fake)
     base, report = Platform(), {}
     fitted = bench.platform_for([bench.CalibrationRun("wf", "plan", "model", "trace")], base, "host", report)
     assert fitted is Fitted.platform and report["terms"] == {"cold_start_s": 0.05} and report["seconds"] >= 0
@@ -134,7 +134,7 @@ def test_host_calibration_is_given_the_runs_their_empty_pool_and_what_to_fit(mon
 
 
 def test_host_calibration_without_the_module_is_a_clear_error(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "simulator.trace_calibration", None)   # as if this planlab lacked it
+    monkeypatch.setitem(sys.modules, "experiments.calibration.executor_runs", None)   # as if this planlab lacked it
     with pytest.raises(ConfigError, match="trace_calibration"):
         bench.platform_for([], Platform(), "host")
     assert bench.main(["--calibration", "host", "--quick", "--out", "/nonexistent/x.json"]) == 2
@@ -228,9 +228,9 @@ def test_from_runs_of_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
 
 def test_drain_leaves_no_warm_process(tmp_path):
     from executor import Executor
-    from planning.generators import generate
+    from planning.sources.generators import generate
     from planning.planners import get_planner
-    from planning.cost_model import CostModel
+    from planning.costs.cost_model import CostModel
     from planning.profiles import load_catalog
 
     wf = generate("fork_join", width=2)

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from experiments.calibrate_runs import calibrate_saved_runs
+from experiments.calibration.executor_runs import HOST_TERMS
 from experiments.cli import main
 from simulator import Platform
-from simulator.trace_calibration import HOST_TERMS
 
 SPEC = "gen:fork_join:width=3"
 

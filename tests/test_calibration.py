@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planning.cost_model import CostModel
+from experiments.calibration import CalibrationResult, Observation, calibrate
+from experiments.calibration.executions import EXECUTOR_TERMS, WORKFLOW_SYSTEM_TERMS, application_of, read_execution, size_of
+from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
-from planning.generators import generate
 from planning.planners import get_planner
 from planning.profiles import load_catalog
-from simulator import CalibrationResult, Observation, Platform, calibrate, simulate
-from simulator.calibration import EXECUTOR_TERMS, WORKFLOW_SYSTEM_TERMS, application_of, read_execution, size_of
+from planning.sources.generators import generate
+from simulator import Platform, simulate
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planning.cost_model import CostModel
+from experiments.calibration import Observation, calibrate
+from experiments.calibration.baselines import AnalyticBaseline, Features, fit_baselines, fit_relative_lad
+from experiments.calibration.fit import SCALED_PRIOR, folds_by
+from experiments.calibration.prior import resolve_prior, shipped_priors
+from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.workflow import Task, Workflow
-from simulator import Observation, Platform, calibrate
-from simulator.calibration_baselines import AnalyticBaseline, Features, fit_baselines, fit_relative_lad
-from simulator.calibration_fit import SCALED_PRIOR, folds_by
-from simulator.calibration_prior import resolve_prior, shipped_priors
+from simulator import Platform
 
 
 def fork_join(width: int, machine: str = "node-1", cores: int = 8, runtime: float = 10.0) -> Workflow:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from experiments.cli import main
-from planning.history import load_history
+from planning.costs.history import load_history
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 

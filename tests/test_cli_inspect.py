@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import main
-from planning.generators import GENERATORS
+from planning.sources.generators import GENERATORS
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 ROOT = Path(__file__).resolve().parents[1]

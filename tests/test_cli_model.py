@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from experiments.cli import main
-from planning.cost_model import CostModel
-from planning.history import load_history
+from planning.costs.cost_model import CostModel
+from planning.costs.history import load_history
 from planning.profiles import load_catalog
 
 

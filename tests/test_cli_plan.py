@@ -7,9 +7,9 @@ import json
 import pytest
 
 from experiments.cli import main
-from planning.history import save_history
+from planning.costs.history import save_history
 from planning.plan import Plan
-from planning.synthetic import synthetic_history
+from planning.sources.synthetic import synthetic_history
 
 
 def test_plan_json_and_out(tmp_path, capsys) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import load_config, parse_config, scaled_workflow
 from experiments.cli import main
+from experiments.config import load_config, parse_config, scaled_workflow
 from planning.errors import ConfigError
-from planning.loading import load_workflow
+from planning.sources.loading import load_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "experiments" / "configs"

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.cost_model import (DEFAULT_COLD_START_S, DEFAULT_EXEC_S, DEFAULT_OUTPUT_BYTES, DEFAULT_WARM_START_S,
+from planning.costs.cost_model import (DEFAULT_COLD_START_S, DEFAULT_EXEC_S, DEFAULT_OUTPUT_BYTES, DEFAULT_WARM_START_S,
                                  PRIOR_EXPONENT, PRIOR_KIND, CostModel, validate_cost_model)
+from planning.costs.estimates import Estimate, TimeDistribution, WorkflowEstimates
+from planning.costs.history import load_history, save_history
 from planning.errors import HistoryError, PlanlabError
-from planning.estimates import Estimate, TimeDistribution, WorkflowEstimates
-from planning.history import load_history, save_history
 from planning.profiles import Catalog, ResourceProfile, load_catalog
-from planning.synthetic import KindLaw, SyntheticTruth, random_truth, synthetic_history
+from planning.sources.synthetic import KindLaw, SyntheticTruth, random_truth, synthetic_history
 from planning.workflow import Task, Workflow
 
 LAMBDA = load_catalog("lambda")

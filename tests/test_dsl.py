@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from planning.dsl import TaskResult, build_workflow, is_task_result, task
 from planning.errors import WorkflowError
+from planning.sources.dsl import TaskResult, build_workflow, is_task_result, task
 from planning.workflow import Ref, Workflow, run_locally
 
 

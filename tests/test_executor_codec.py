@@ -6,8 +6,8 @@ import numpy as np
 
 from executor import codec
 from executor.replay import burn_cpu, payload, replay_bytes
-from planning.generators import generate
 from planning.protocol import WorkerProtocol
+from planning.sources.generators import generate
 from planning.workflow import Ref, Task
 
 

@@ -13,8 +13,8 @@ import pytest
 from executor import Executor, ExecutorSettings
 from executor.limits import probe_limits
 from executor.plans import assigned_plan
-from planning.dsl import build_workflow, task
 from planning.errors import ExecutionError
+from planning.sources.dsl import build_workflow, task
 from planning.workflow import run_locally
 
 

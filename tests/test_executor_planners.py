@@ -14,12 +14,12 @@ import pytest
 
 from executor import Executor, ExecutorSettings
 from executor.server import EmbeddedRedis
-from planning.cost_model import CostModel
-from planning.generators import generate
+from planning.costs.cost_model import CostModel
 from planning.planners import PLANNERS, get_planner
 from planning.profiles import load_catalog
 from planning.sla import SLA
-from planning.wfformat import read_wfformat
+from planning.sources.generators import generate
+from planning.sources.wfformat import read_wfformat
 from planning.workflow import run_locally
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"

@@ -19,8 +19,8 @@ import pytest
 from executor import Executor, ExecutorSettings, TransientError
 from executor.plans import assigned_plan
 from executor.server import EmbeddedRedis
-from planning.dsl import build_workflow, task
 from planning.errors import ExecutionError
+from planning.sources.dsl import build_workflow, task
 from planning.workflow import run_locally
 
 

@@ -11,14 +11,14 @@ import pytest
 
 from executor import ExecutionResult, Executor, ExecutorSettings, execute
 from executor.plans import assigned_plan, dynamic_plan
-from planning.cost_model import CostModel
-from planning.dsl import build_workflow, task
-from planning.generators import generate
+from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.protocol import dynamic_worker_id
 from planning.sla import SLA
-from planning.wfformat import read_wfformat
+from planning.sources.dsl import build_workflow, task
+from planning.sources.generators import generate
+from planning.sources.wfformat import read_wfformat
 from planning.workflow import run_locally
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"

@@ -15,8 +15,8 @@ from executor.auth import Forged, RunSealer, deployment_secret
 from executor.plans import assigned_plan
 from executor.server import check_url_security
 from experiments.cli import main
-from planning.dsl import build_workflow, task
 from planning.errors import ExecutionError
+from planning.sources.dsl import build_workflow, task
 
 
 class Evil:

@@ -17,7 +17,7 @@ import redis
 
 from executor import ExecutorSettings, execute
 from executor.plans import assigned_plan
-from planning.generators import generate
+from planning.sources.generators import generate
 from planning.workflow import run_locally
 
 PASSWORD = "tls-s3cret"

@@ -11,7 +11,7 @@ from executor import Executor, ExecutorSettings
 from executor.plans import assigned_plan
 from executor.server import redis_endpoint
 from executor.wire import BIG_ARG_BYTES, Wire, pack
-from planning.generators import generate
+from planning.sources.generators import generate
 from planning.workflow import run_locally
 
 
@@ -115,7 +115,7 @@ def test_a_bulk_reply_is_received_whole_and_the_connection_stays_in_step(client:
 
 
 def test_one_large_input_reaches_its_child_intact() -> None:
-    from planning.dsl import build_workflow, task
+    from planning.sources.dsl import build_workflow, task
 
     @task
     def make(n):

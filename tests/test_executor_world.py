@@ -14,9 +14,9 @@ from executor.limits import probe_limits
 from executor.plans import assigned_plan
 from executor.server import EmbeddedRedis
 from executor.settings import MetricsPolicy, parse_metrics_policy
-from planning.dsl import build_workflow, task
 from planning.errors import ExecutionError, PlanError
-from planning.generators import generate
+from planning.sources.dsl import build_workflow, task
+from planning.sources.generators import generate
 from planning.workflow import run_locally
 
 

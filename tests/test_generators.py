@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planning import generators as gens
-from planning import kernels
 from planning.errors import WorkflowError
-from planning.generators import (FIVE_BRANCH_LENGTHS, GENERATORS, generate, list_generators, parse_generator_spec,
+from planning.sources import generators as gens
+from planning.sources import kernels
+from planning.sources.generators import (FIVE_BRANCH_LENGTHS, GENERATORS, generate, list_generators, parse_generator_spec,
                                  register_generator)
 from planning.workflow import Workflow, iter_refs, run_locally
 
@@ -39,7 +39,7 @@ def test_defaults_build_valid_executable_workflows(name):
     assert wf.metadata["generator"] == name
     for t in wf.tasks:
         assert t.executable and t.runtime_s is not None and t.runtime_s >= 0 and t.output_bytes > 0
-        assert t.func.__module__ == "planning.kernels"
+        assert t.func.__module__ == "planning.sources.kernels"
         # parents are exactly the refs in the arguments
         assert set(iter_refs((t.args, t.kwargs))) == set(wf.parents(t.id))
 

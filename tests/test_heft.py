@@ -1,4 +1,4 @@
-"""Tests of planning.heft: hand-checked Topcuoglu example, determinism, saga cross-check."""
+"""Tests of planning.planners.heft: hand-checked Topcuoglu example, determinism, saga cross-check."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from planning.heft import _Timeline, heft
+from planning.planners.heft import _Timeline, heft
 from planning.workflow import Task, Workflow
 
 # Topcuoglu, Hariri, Wu (2002), Fig. 2: computation costs on P1..P3 and edge costs.

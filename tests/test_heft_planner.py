@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from planning import SLA, CostModel, generate, load_catalog, read_wfformat
-from planning.generators import GENERATORS
 from planning.planners import get_planner
+from planning.sources.generators import GENERATORS
 
 MEAN = SLA.parse("mean")
 SMALL = {"fan_out": {"width": 50}, "deep_chain": {"length": 50}, "random_layered": {"tasks": 60}}
@@ -57,7 +57,7 @@ def test_cold_starts_are_part_of_heft_and_of_the_plan(workers) -> None:
 def test_heft_places_a_task_only_where_its_memory_fits():
     import numpy as np
     from planning import Task, Workflow
-    from planning.heft import heft
+    from planning.planners.heft import heft
     wf = Workflow("mem")
     wf.add_task(Task("a", "k", runtime_s=1.0))
     wf.add_task(Task("big", "k", runtime_s=1.0, memory_mb=900))
@@ -85,8 +85,8 @@ def test_heft_refuses_a_task_no_profile_can_hold():
 
 def test_host_sized_pools_never_ask_for_more_cpus_per_profile_than_the_host_has():
     """host_cores = 2 on the local catalog: at most 4 'small' (0.5), 2 'medium' (1) and 1 'large' (2) workers."""
-    from planning.cost_model import CostModel
-    from planning.generators import generate
+    from planning.costs.cost_model import CostModel
+    from planning.sources.generators import generate
     from planning.planners import get_planner
     from planning.profiles import load_catalog
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from experiments.host_calibration import RUNS_PER_WORKFLOW, WarmPool, calibrate_host, reference_profile
-from planning.cost_model import CostModel
-from planning.generators import generate
+from planning.costs.cost_model import CostModel
 from planning.profiles import load_catalog
+from planning.sources.generators import generate
 from simulator import Platform
 
 
@@ -96,6 +96,6 @@ def test_a_percentile_cell_is_forecast_at_the_mean_and_checked_against_its_perce
 
 def test_the_runner_fits_every_host_term():
     from experiments.host_calibration import FITTED_TERMS
-    from simulator.trace_calibration import HOST_TERMS
+    from experiments.calibration.executor_runs import HOST_TERMS
 
     assert FITTED_TERMS == HOST_TERMS

@@ -12,8 +12,8 @@ import pytest
 
 from experiments.hostload import (HOST_COLUMNS, PROBE_ITERATIONS, HostSnapshot, RunHost, add_host_columns,
                                   cpu_probe_s, host_snapshot, measured_run, read_loadavg, record_host)
-from planning.history import HOST_COLUMNS as HISTORY_HOST_COLUMNS
-from planning.history import concat_histories, load_history, save_history
+from planning.costs.history import HOST_COLUMNS as HISTORY_HOST_COLUMNS
+from planning.costs.history import concat_histories, load_history, save_history
 
 
 def _history(n: int = 2) -> pd.DataFrame:

@@ -11,14 +11,15 @@ import cloudpickle
 import pytest
 
 from planning.errors import WorkflowError
-from planning.loading import USER_MODULE_PREFIX, import_python_file, load_workflow, module_name_for
+from planning.pyfiles import USER_MODULE_PREFIX, import_python_file, module_name_for
+from planning.sources.loading import load_workflow
 from planning.workflow import Workflow, run_locally
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 
 USER_FILE = textwrap.dedent('''
-    from planning.dsl import task, build_workflow
-    from planning.generators import chain
+    from planning.sources.dsl import task, build_workflow
+    from planning.sources.generators import chain
 
     SCALE = 10
 

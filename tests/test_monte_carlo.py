@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import PlanlabError
-from planning.generators import generate
 from planning.planners import get_planner
 from planning.profiles import load_catalog
+from planning.sources.generators import generate
 from planning.workflow import Task, Workflow
 from simulator import MonteCarloResult, Platform, monte_carlo, simulate
 from simulator.monte_carlo import replication_seed

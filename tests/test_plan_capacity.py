@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from planning.cost_model import CostModel
-from planning.generators import generate
+from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
+from planning.sources.generators import generate
 
 FREE = CostModel(latency_s=0.0, bandwidth_Bps=math.inf, cold_start_s=0.0, warm_start_s=0.0)
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from planning import SLA, CostModel, generate, load_catalog, read_wfformat
-from planning.generators import GENERATORS
 from planning.planners import PLANNERS, get_planner
+from planning.sources.generators import GENERATORS
 from planning.workflow import Workflow
 
 CATALOG = load_catalog("lambda")
@@ -80,3 +80,28 @@ def test_valid_bounded_deterministic(name: str, source: str) -> None:
     assert again.worker_of == plan.worker_of and again.worker_profile == plan.worker_profile
     assert again.makespan_s == plan.makespan_s
     pd.testing.assert_frame_equal(again.tasks, plan.tasks)
+
+
+# ---------------------------------------------------------------- the typed abstract base
+def test_the_planner_base_is_abstract_and_typed() -> None:
+    from planning.planners import Planner
+
+    with pytest.raises(TypeError):
+        Planner()
+
+    class NoPlan(Planner):
+        pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        NoPlan()
+    params = inspect.signature(Planner.plan).parameters
+    assert [params[p].annotation for p in ("workflow", "catalog", "cost_model", "sla")] == \
+        ["Workflow", "Catalog", "CostModel", "SLA"]
+    assert inspect.signature(Planner.plan).return_annotation == "Plan"
+
+
+@pytest.mark.parametrize("name", ["uniform", "critical-path", "heft", "cost-deadline", "recorded"])
+def test_built_in_planners_say_their_types(name: str) -> None:
+    signature = inspect.signature(PLANNERS[name].plan)
+    assert all(p.annotation is not inspect.Parameter.empty for p in signature.parameters.values() if p.name != "self")
+    assert signature.return_annotation == "Plan"

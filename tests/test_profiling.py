@@ -9,7 +9,7 @@ from experiments.config import DEFAULT_PROFILE_REPETITIONS, parse_config
 from experiments.profiling import (MAX_CV, MAX_RATIO, ProfileJob, fit_profile_model, kind_spread, median_history,
                                    profile_fit_history, profile_jobs, slower_notes, slower_with_more_cpus, spread_notes,
                                    thread_mismatch_notes, threads_by_profile, threads_text)
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.profiles import load_catalog
 
 BASE = {"phases": ["profile", "plan"], "workflow": [{"spec": "gen:chain:length=3", "name": "chain"},

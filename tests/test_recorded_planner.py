@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
-from planning.generators import generate
 from planning.planners import PLANNERS, get_planner
-from planning.planners.recorded import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
+from planning.recordings import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
 from planning.profiles import load_catalog
-from planning.wfformat import read_wfformat, write_wfformat
+from planning.sources.generators import generate
+from planning.sources.wfformat import read_wfformat, write_wfformat
 from planning.workflow import Task, Workflow
 from simulator import Platform, simulate
 

@@ -10,7 +10,8 @@ import pytest
 
 from experiments.config import parse_config
 from experiments.results import CELL_TABLES, ResultsError, ResultsStore, load_results
-from experiments.runner import Cell, cells_of, relative_errors, run_experiment
+from experiments.pipeline import relative_errors
+from experiments.runner import Cell, cells_of, run_experiment
 from planning.errors import ConfigError, PlanError
 from planning.planners import PLANNERS, Planner, get_planner, register_planner
 from planning.sla import SLA
@@ -65,7 +66,7 @@ def test_plans_agree_with_planning_directly(tmp_path: Path) -> None:
     cfg = config()
     run(cfg, tmp_path / "r")
     s = load_results(tmp_path / "r").summary.set_index("cell_id")
-    from planning.cost_model import CostModel
+    from planning.costs.cost_model import CostModel
     plan = get_planner("critical-path").plan(cfg.workflow("chain"), cfg.catalog, CostModel(), SLA.parse("p95"))
     assert s.at["chain.critical-path.p95.r0", "planned_makespan_s"] == pytest.approx(plan.makespan_s)
     assert s.at["chain.critical-path.p95.r0", "planned_cost"] == pytest.approx(plan.cost)

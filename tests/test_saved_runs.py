@@ -14,11 +14,11 @@ from experiments.cli import main
 from experiments.hostload import measured_run
 from experiments.saved_runs import (MANIFEST, SavedRunError, WorkflowRef, cli_workflow_reference, find_saved_runs,
                                     load_saved_run, load_saved_runs, save_run)
-from planning.cost_model import CostModel
-from planning.loading import load_workflow
+from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.sla import SLA
+from planning.sources.loading import load_workflow
 
 SPEC = "gen:chain:length=3"
 SETTINGS = ExecutorSettings(keep_alive_s=5.0, metrics="task")

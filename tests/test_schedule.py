@@ -8,9 +8,9 @@ import pytest
 
 from planning.errors import PlanError
 from planning.profiles import load_catalog
-from planning.generators import generate
 from planning.protocol import WorkerProtocol
 from planning.schedule import ScheduleEvaluator, evaluate_schedule
+from planning.sources.generators import generate
 from planning.workflow import Task, Workflow
 
 CATALOG = load_catalog("local")

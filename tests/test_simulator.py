@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners import get_planner

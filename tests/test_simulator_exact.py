@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
-from planning.generators import generate
 from planning.planners import PLANNERS, get_planner
 from planning.profiles import load_catalog
-from planning.wfformat import read_wfformat
+from planning.sources.generators import generate
+from planning.sources.wfformat import read_wfformat
 from simulator import Platform, simulate
 
 FREE = CostModel(latency_s=0.0, bandwidth_Bps=math.inf, cold_start_s=0.0, warm_start_s=0.0)

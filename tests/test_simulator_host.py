@@ -9,11 +9,11 @@ import math
 
 import pytest
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
-from planning.generators import generate
 from planning.planners import get_planner
 from planning.profiles import load_catalog
+from planning.sources.generators import generate
 from simulator import Platform, simulate
 from simulator.host import fair_rates
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
 from simulator import Platform
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.profiles import Catalog, ResourceProfile
 from planning.workflow import Task, Workflow

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
-from planning.generators import generate
 from planning.planners import PLANNERS, get_planner
 from planning.profiles import load_catalog
 from planning.protocol import WorkerProtocol
+from planning.sources.generators import generate
 from simulator.simulate import compile_plan
 
 MODEL = CostModel()

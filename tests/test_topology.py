@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planning.generators import generate
+from planning.sources.generators import generate
+from planning.sources.wfformat import read_wfformat
 from planning.topology import segments
-from planning.wfformat import read_wfformat
 from planning.workflow import Task, Workflow
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"

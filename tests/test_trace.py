@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from planning.history import REQUIRED_COLUMNS
+from planning.costs.history import REQUIRED_COLUMNS
 from planning.trace import Trace, TraceError, compare_traces
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from planning.cost_model import CostModel
+from experiments.calibration.executor_runs import ObservedRun, calibrate_on_runs, forecast_errors, processes_started, warm_pool_of
+from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
-from planning.generators import generate
 from planning.planners import get_planner
 from planning.profiles import load_catalog
+from planning.sources.generators import generate
 from simulator import Platform, simulate
-from simulator.trace_calibration import ObservedRun, calibrate_on_runs, forecast_errors, processes_started, warm_pool_of
 
 CATALOG = load_catalog("local")
 MODEL = CostModel()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from planning.cost_model import CostModel
-from planning.loading import load_workflow
+from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.sla import SLA
+from planning.sources.loading import load_workflow
 from planning.trace import TASK_COLUMNS, WORKER_COLUMNS, Trace, compare_traces
 
 

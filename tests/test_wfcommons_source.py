@@ -12,7 +12,7 @@ import pytest
 from experiments.cli import main
 from planning import load_workflow
 from planning.errors import WorkflowError
-from planning.wfcommons_source import RECIPES, wfcommons_workflow
+from planning.sources.wfcommons_recipes import RECIPES, wfcommons_workflow
 
 pytest.importorskip("wfcommons", reason="the wfcommons extra is not installed (pip install -e '.[wfcommons]')")
 

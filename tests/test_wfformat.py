@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planning import generators as gens
 from planning.errors import WorkflowError
-from planning.wfformat import read_wfformat, write_wfformat
+from planning.sources import generators as gens
+from planning.sources.wfformat import read_wfformat, write_wfformat
 from planning.workflow import Task, Workflow
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"

@@ -15,7 +15,7 @@ from experiments.cli import main
 from planning import SLA, CostModel, Trace, load_catalog, load_workflow, read_wfformat
 from planning.errors import WorkflowError
 from planning.planners import get_planner
-from planning.wfformat_export import (SCHEMAS, export_plan, export_trace, plan_to_wfformat, trace_to_wfformat,
+from planning.sources.wfformat_export import (SCHEMAS, export_plan, export_trace, plan_to_wfformat, trace_to_wfformat,
                                       validate_wfformat)
 from simulator import simulate
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planning import kernels
 from planning.errors import PlanlabError, WorkflowError
+from planning.sources import kernels
 from planning.workflow import Ref, Task, Workflow, iter_refs, resolve_refs, run_locally
 
 
@@ -172,7 +172,7 @@ def test_parent_listed_twice_is_one_edge():
 
 def test_validation_of_a_large_dag_passes_and_finds_a_late_cycle():
     # Validation speed is measured by benchmarks; here its verdicts on a large graph.
-    from planning.generators import random_layered
+    from planning.sources.generators import random_layered
     wf = random_layered(tasks=3000, seed=3)
     wf.validate()
     order = wf.topological_order()

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 
+from experiments.calibration import calibrate
+from experiments.calibration.executions import CalibrationResult
 from experiments.cli import print_json
 from planning.errors import ConfigError
-from simulator import calibrate
-from simulator.calibration import CalibrationResult
 
 _BASELINE_LABELS = {"replay": "replay, no overheads", "critical_path_startup": "critical path + start-up",
                     "four_term": "four-term formula"}

@@ -21,11 +21,12 @@ from typing import Any
 
 from executor import Executor, ExecutorSettings
 from experiments.cli import print_json
-from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
-from experiments.hostload import add_host_columns, measured_run
+from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan
+from experiments.hostload import add_host_columns
+from experiments.pipeline import execute_cell
 from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
-from planning.history import concat_histories, load_history, save_history
-from planning.wfformat_export import check_export_possible, export_trace
+from planning.costs.history import concat_histories, load_history, save_history
+from planning.sources.wfformat_export import check_export_possible, export_trace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,15 +72,15 @@ def run(args: argparse.Namespace) -> int:
     if args.save_run:
         check_new_run_dir(args.save_run)
     # the workflow itself is scaled (as a config's scale does), so plan and run are of the same workflow
-    workflow, plan, model, sla = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
+    cell = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
+    workflow, plan, model, sla = cell.workflow, cell.plan, cell.cost_model, cell.sla
     settings = ExecutorSettings(scale=1.0, bytes_scale=1.0,
                                 max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
                                 limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
                                 task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
                                 retry_on=tuple(args.retry_on))
-    protocol = make_protocol(args, workflow, plan)
     with Executor(args.redis_url, settings, insecure=args.insecure) as ex:
-        result, host = measured_run(lambda: ex.run(workflow, plan, protocol=protocol))
+        result, host = execute_cell(cell, ex)
     trace = result.trace
     if args.save_run:
         reference = dataclasses.replace(cli_workflow_reference(args.workflow), scale=args.scale,

@@ -14,7 +14,7 @@ from typing import Any
 
 from experiments.cli import print_json
 from experiments.commands.plan import WORKFLOW_HELP
-from planning.loading import load_workflow
+from planning.sources.loading import load_workflow
 from planning.workflow import Workflow
 
 

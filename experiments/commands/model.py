@@ -21,12 +21,12 @@ import sys
 from dataclasses import asdict
 
 from experiments.cli import print_json
-from planning.cost_model import CostModel
+from planning.costs.cost_model import CostModel
+from planning.costs.history import load_history, save_history
 from planning.errors import CatalogError, PlanlabError
-from planning.history import load_history, save_history
 from planning.profiles import BUILTIN_CATALOGS, ResourceProfile, load_catalog
 from planning.sla import SLA
-from planning.synthetic import DEFAULT_INPUT_SIZES, synthetic_history
+from planning.sources.synthetic import DEFAULT_INPUT_SIZES, synthetic_history
 
 _UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2 ** 10, "mib": 2 ** 20,
           "gib": 2 ** 30, "tib": 2 ** 40}

@@ -7,17 +7,17 @@ from typing import Any
 
 from experiments.cli import print_json
 from experiments.config import scaled_workflow
-from planning.cost_model import CostModel
+from experiments.pipeline import DEFAULT_PROTOCOL, PlannedCell, plan_cell
+from planning.costs.cost_model import CostModel
+from planning.costs.history import load_history
 from planning.errors import HistoryError, PlanError
-from planning.history import load_history
-from planning.loading import load_workflow
-from planning.plan import Plan
-from planning.planners import get_planner, resolve_protocol
+from planning.planners import get_planner
 from planning.profiles import load_catalog
-from planning.protocol import WorkerProtocol
 from planning.sla import SLA
-from planning.wfformat_export import check_export_possible, export_plan
+from planning.sources.loading import load_workflow
+from planning.sources.wfformat_export import check_export_possible, export_plan
 from planning.workflow import Workflow
+from simulator.platform import local_cores
 
 
 WORKFLOW_HELP = ("WfFormat JSON, planlab JSON, file.py:name, gen:NAME[:k=v,...] "
@@ -75,13 +75,13 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def make_plan(args: argparse.Namespace, *, scale: float = 1.0,
-              data_scale: float = 1.0) -> tuple[Workflow, Plan, CostModel, SLA]:
-    """Load the workflow, fit the cost model and plan, from :func:`add_planning_arguments`' values.
+def make_plan(args: argparse.Namespace, *, scale: float = 1.0, data_scale: float = 1.0) -> PlannedCell:
+    """Load the workflow, fit the cost model, plan and build the ``--protocol``, from the command's arguments.
 
-    ``scale`` / ``data_scale`` shrink replay tasks' runtimes and bytes *before*
-    planning (as a config's ``scale`` does), so a scaled real run is compared with
-    a plan of the same scaled workflow, not of the original.
+    The first stage of the cell pipeline (:func:`experiments.pipeline.plan_cell`), as a
+    config's cell runs it.  ``scale`` / ``data_scale`` shrink replay tasks' runtimes and
+    bytes *before* planning (as a config's ``scale`` does), so a scaled real run is
+    compared with a plan of the same scaled workflow, not of the original.
     """
     for flag, value in (("--scale", scale), ("--bytes-scale", data_scale)):
         if not (value > 0 and value != float("inf")):
@@ -96,34 +96,25 @@ def make_plan(args: argparse.Namespace, *, scale: float = 1.0,
         params["profile"] = args.profile
     planner = get_planner(args.planner, **params)
     model = fit_cost_model(args.history, workflow)
-    plan = planner.plan(workflow, catalog, model, sla)
+    cell = plan_cell(planner, workflow, catalog, model, sla, getattr(args, "protocol", DEFAULT_PROTOCOL))
     if catalog.name == "local":    # planlab's executor runs a local plan on this machine: say if it is too big
-        from simulator.platform import local_cores
-
-        note = plan.capacity_note(float(local_cores()))
+        note = cell.plan.capacity_note(float(local_cores()))
         if note is not None:
-            plan.notes.append(note)
-    return workflow, plan, model, sla
+            cell.plan.notes.append(note)
+    return cell
 
 
 def add_protocol_argument(p: argparse.ArgumentParser) -> None:
     """``--protocol``: the worker protocol the engine interprets (simulate, execute)."""
-    p.add_argument("--protocol", default="default",
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL,
                    help="worker protocol: default, a registered or installed name, path/file.py:Class or module:Class")
-
-
-def make_protocol(args: argparse.Namespace, workflow: Workflow, plan: Plan) -> WorkerProtocol | None:
-    """The protocol ``--protocol`` names, built for this plan (None: the engine's default)."""
-    name = getattr(args, "protocol", "default")
-    if name == "default":
-        return None
-    return resolve_protocol(name).for_plan(workflow, plan)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.wfformat_out:
         check_export_possible(args.wfformat_out)
-    workflow, plan, _, _ = make_plan(args)
+    cell = make_plan(args)
+    workflow, plan = cell.workflow, cell.plan
     if args.out:
         plan.to_json(args.out)
     if args.wfformat_out:

@@ -16,10 +16,11 @@ import argparse
 from typing import Any
 
 from experiments.cli import print_json
-from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
+from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan
+from experiments.pipeline import monte_carlo_cell, simulate_cell
 from planning.errors import PlanlabError
-from planning.wfformat_export import check_export_possible, export_trace
-from simulator import Platform, monte_carlo, simulate
+from planning.sources.wfformat_export import check_export_possible, export_trace
+from simulator import Platform
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.wfformat_out:
         check_export_possible(args.wfformat_out)
     platform = Platform.from_toml(args.platform) if args.platform else None
-    workflow, plan, model, sla = make_plan(args)
-    protocol = make_protocol(args, workflow, plan)
-    trace = simulate(workflow, plan, model, platform=platform, protocol=protocol)
+    cell = make_plan(args)
+    workflow, plan, sla = cell.workflow, cell.plan, cell.sla
+    trace = simulate_cell(cell, platform=platform)
     if args.trace:
         trace.save(args.trace)
     if args.wfformat_out:
@@ -56,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
                            "makespan_deterministic_s": trace.makespan_s, "cost_deterministic": trace.cost,
                            "cold_starts": trace.cold_starts, "workers": int(len(trace.workers))}
     if args.replications:
-        result = monte_carlo(workflow, plan, model, replications=args.replications, seed=args.seed,
-                             platform=platform, processes=args.processes, protocol=protocol)
+        result = monte_carlo_cell(cell, replications=args.replications, seed=args.seed, platform=platform,
+                                  processes=args.processes)
         out.update(result.summary(sla))
         out["seed"] = args.seed
     else:

@@ -7,7 +7,7 @@ add their own in a few lines::
 
     @register_planner("one-worker")
     class OneWorker(Planner):
-        def plan(self, workflow, catalog, cost_model, sla):
+        def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
             est = cost_model.estimate_workflow(workflow, catalog, sla)
             worker_of = {t: "w0" for t in workflow.task_ids}
             return Plan.from_assignment(workflow, catalog, est, cost_model, sla, worker_of,

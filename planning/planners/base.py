@@ -24,12 +24,21 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from abc import ABC, abstractmethod
 from importlib import metadata
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from planning.errors import PlanError, PlanlabError
 from planning.names import did_you_mean
+from planning.pyfiles import import_python_file
 from planning.protocol import WorkerProtocol
+
+if TYPE_CHECKING:   # the types of plan()'s signature; importing them here would load the cost model for every resolve
+    from planning.costs.cost_model import CostModel
+    from planning.plan import Plan
+    from planning.profiles import Catalog
+    from planning.sla import SLA
+    from planning.workflow import Workflow
 
 PLANNERS: dict[str, type["Planner"]] = {}
 PROTOCOLS: dict[str, type[WorkerProtocol]] = {"default": WorkerProtocol}
@@ -44,13 +53,22 @@ _SPELLINGS = "a registered name, an installed plugin's name, path/file.py:Class 
 T = TypeVar("T")
 
 
-class Planner:
-    """Base class: parameters go to ``__init__`` (keyword-only), the work to :meth:`plan`."""
+class Planner(ABC):
+    """Base class: parameters go to ``__init__`` (keyword-only), the work to :meth:`plan`.
 
-    name = _DEFAULT_NAME
+    ``name`` is the registered name (set by :func:`register_planner`, or the spec a
+    planner was resolved from), recorded in every plan with :attr:`params`.
+    """
 
-    def plan(self, workflow, catalog, cost_model, sla):  # pragma: no cover - interface
-        raise NotImplementedError
+    name: str = _DEFAULT_NAME
+
+    @abstractmethod
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
+        """A plan of ``workflow`` on ``catalog``'s profiles, with ``cost_model``'s estimates at ``sla``.
+
+        Deterministic for the same inputs; raises :class:`~planning.errors.PlanError`
+        (one line: what and how to fix it) when no plan is possible.
+        """
 
     @property
     def params(self) -> dict[str, Any]:
@@ -174,8 +192,6 @@ def _load_entry_point(ep: metadata.EntryPoint, what: str) -> Any:
 
 def _load_attribute(module_part: str, attr: str, base: type, what: str) -> Any:
     if module_part.endswith(".py"):
-        from planning.loading import import_python_file   # imported here: loading pulls in the generators
-
         try:
             module = import_python_file(module_part)
         except PlanlabError as exc:

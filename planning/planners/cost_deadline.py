@@ -17,11 +17,19 @@ minimum is a knapsack-like search.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.planners.uniform import locality_layout
+from planning.profiles import Catalog
 from planning.schedule import Retimer, ScheduleEvaluator
+from planning.sla import SLA
+from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.costs.cost_model import CostModel
 
 
 @register_planner("cost-deadline")
@@ -35,7 +43,7 @@ class CostUnderDeadline(Planner):
         self.deadline = deadline
         self.max_evaluations = max_evaluations
 
-    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         if self.deadline is None or self.deadline <= 0:
             raise PlanError("planner 'cost-deadline' needs a positive deadline",
                             "pass --deadline SECONDS (or deadline = SECONDS in the config)")

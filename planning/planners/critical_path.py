@@ -14,13 +14,19 @@ is the one reached after that many) for very large workflows.
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.planners.uniform import locality_layout
+from planning.profiles import Catalog
 from planning.schedule import Layout, Retimer, ScheduleEvaluator
+from planning.sla import SLA
+from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.costs.cost_model import CostModel
 
 
 def _walk_back(sinks: Sequence[Hashable], parents: Callable[[Hashable], Sequence[Hashable]],
@@ -76,7 +82,7 @@ class CriticalPathDowngrade(Planner):
         self.tolerance = tolerance
         self.max_evaluations = max_evaluations
 
-    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of, workers, need = locality_layout(workflow)
         ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))  # fastest first

@@ -2,7 +2,7 @@
 
 Real WfFormat executions record each task's runtime and the machine it ran on,
 but not when it started.  This planner rebuilds a plan from those facts so the
-simulator can replay the execution and :func:`simulator.calibrate` can fit the
+simulator can replay the execution and :func:`experiments.calibration.calibrate` can fit the
 workflow system's overheads to the recorded makespans:
 
 * **machines as workers**: every machine contributes one logical worker per core
@@ -15,7 +15,7 @@ workflow system's overheads to the recorded makespans:
   ran a parent (its output is then local).  This stands in for the recorded start
   times WfFormat instances do not have.
 * **runtimes as recorded**: the plan's execution times are the recorded
-  runtimes (:func:`recorded_durations`), not the cost model's, and transfers and
+  runtimes (:func:`planning.recordings.recorded_durations`), not the cost model's, and transfers and
   start-ups are free: everything else is the platform's overhead, to calibrate.
 * **profiles**: one per machine, one CPU per slot, the machine's memory, price 0
   (a recorded cluster has no per-second price).
@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,40 +36,12 @@ from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.profiles import Catalog, ResourceProfile
+from planning.recordings import machine_cores, machine_of, recorded_durations
+from planning.sla import SLA
 from planning.workflow import Workflow
 
-#: Name of the machine of tasks that do not say where they ran.
-DEFAULT_MACHINE = "local"
-
-
-def recorded_durations(workflow: Workflow) -> dict[str, float]:
-    """Each task's recorded runtime in seconds (0 for a task without one)."""
-    return {t.id: float(t.runtime_s or 0.0) for t in workflow.tasks}
-
-
-def machine_of(workflow: Workflow) -> dict[str, str]:
-    """The machine each task ran on (see the module docstring for the fallbacks)."""
-    known = list((workflow.metadata.get("machines") or {}).keys())
-    fallback = known[0] if len(known) == 1 else DEFAULT_MACHINE
-    out = {}
-    for t in workflow.tasks:
-        machines = t.meta.get("machines") if t.meta else None
-        out[t.id] = str(machines[0]) if machines else fallback
-    return out
-
-
-def machine_cores(workflow: Workflow, machines: dict[str, str]) -> dict[str, int]:
-    """Cores per machine as recorded; unknown: one slot per task it ran."""
-    recorded = workflow.metadata.get("machines") or {}
-    count: dict[str, int] = {}
-    for m in machines.values():
-        count[m] = count.get(m, 0) + 1
-    cores = {}
-    for m, n in count.items():
-        c = (recorded.get(m) or {}).get("cores")
-        cores[m] = int(c) if isinstance(c, (int, float)) and c >= 1 else n
-    return cores
-
+if TYPE_CHECKING:
+    from planning.costs.cost_model import CostModel
 
 def slot_assignment(workflow: Workflow, durations: dict[str, float], machines: dict[str, str],
                     cores: dict[str, int]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -113,8 +84,8 @@ def slot_assignment(workflow: Workflow, durations: dict[str, float], machines: d
 class Recorded(Planner):
     """Replay a recorded execution; see the module docstring.  Ignores the catalog and the cost model."""
 
-    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
-        from planning.cost_model import CostModel
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
+        from planning.costs.cost_model import CostModel
 
         durations = recorded_durations(workflow)
         if not any(t.runtime_s for t in workflow.tasks):
@@ -146,45 +117,3 @@ class Recorded(Planner):
             plan.notes.append(f"{missing} task(s) have no recorded runtime and replay as 0 s")
         plan.notes.append("slots per machine: " + ", ".join(f"{m}={c}" for m, c in sorted(cores.items())))
         return plan
-
-
-def staged_bytes(workflow: Workflow) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes a workflow system stages around each task (topological order): (in before it, out after it).
-
-    In: the task's external inputs (files no task writes, ``meta["external_input_bytes"]``
-    as :func:`planning.wfformat.read_wfformat` records them), once per task that reads them
-    (each job gets its own copy).  Out: everything the task writes (its ``output_bytes``:
-    final outputs and intermediate files alike), at least its largest out-edge.
-    """
-    topology = workflow.topology()
-    tasks = [workflow.task(t) for t in topology.ids]
-    stage_in = np.array([float(t.meta.get("external_input_bytes") or 0.0) for t in tasks])
-    written = np.array([float(t.output_bytes or 0.0) for t in tasks])
-    return stage_in, np.maximum(written, topology.out_bytes)
-
-
-def machine_family(workflow: Workflow) -> str:
-    """The kind of machines an execution ran on: their names without the trailing number, with their cores.
-
-    ``worker-3`` and ``worker-4`` with 48 cores each are ``worker/48``; a run that used
-    two kinds is ``cc-worker/48,compute/48``.  Clusters named alike are alike in their
-    overheads far more often than not (WfInstances' montage runs: ``workflowhub/96``
-    machines dispatch 2.5x faster than ``mem/48``), which calibration uses to fit one
-    platform per family.  ``""`` when nothing is recorded.
-    """
-    recorded = workflow.metadata.get("machines") or {}
-    used = set(machine_of(workflow).values()) & set(recorded) or set(recorded)
-    kinds = set()
-    for name in used:
-        stem = re.sub(r"[-_.]?\d+$", "", str(name).split(".")[0]) or str(name)
-        kinds.add(f"{stem}/{(recorded.get(name) or {}).get('cores') or '?'}")
-    return ",".join(sorted(kinds))
-
-
-def recorded_makespan(workflow: Workflow) -> float:
-    """The execution's recorded makespan (seconds); raises when the file has none."""
-    value: Any = workflow.metadata.get("recorded_makespan_s")
-    if value is None or not (float(value) > 0):
-        raise PlanError(f"workflow {workflow.name!r} has no recorded makespan",
-                        "calibrate on real executions (WfFormat files with makespanInSeconds)")
-    return float(value)

@@ -14,11 +14,18 @@ The profile is the one given, else the cheapest whose planned makespan meets
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
+from planning.profiles import Catalog
 from planning.schedule import ScheduleEvaluator
+from planning.sla import SLA
 from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.costs.cost_model import CostModel
 
 
 def locality_workers(workflow: Workflow) -> dict[str, str]:
@@ -71,7 +78,7 @@ class Uniform(Planner):
         self.deadline = deadline
         self.workers = workers
 
-    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of = (locality_workers(workflow) if self.workers == "locality"
                      else {t: "w0" for t in workflow.task_ids})

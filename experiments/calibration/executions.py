@@ -4,19 +4,19 @@ Observations are real runs: WfFormat executions (replayed by the ``recorded``
 pseudo-planner: recorded machines and runtimes, so what the simulator misses is
 the workflow system's overhead; plain ``.json`` or WfInstances' ``.json.gz``) or
 executor traces (a plan, its trace, and the trace's measured execution times as
-durations).  The fit (:mod:`simulator.calibration_fit`) minimises the relative
+durations).  The fit (:mod:`experiments.calibration.fit`) minimises the relative
 makespan error ``|simulated - real| / real``; for real executions it chooses which
 of the workflow-system terms FACTS.md found to matter (:data:`WORKFLOW_SYSTEM_TERMS`:
 a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB)
 to keep by inner cross-validation, starts from the cross-application prior of
-:mod:`simulator.calibration_prior` when few sizes are known, and fits one platform
+:mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Executor traces fit the serverless terms
 (:data:`EXECUTOR_TERMS`), all of them.
 
 A calibrated platform is only worth what it predicts: ``held_out`` predicts each
 size of an application by a calibration on its *other* sizes (leave one size out:
 what a user asks of it), beside the analytic baselines of
-:mod:`simulator.calibration_baselines` held out the same way.
+:mod:`experiments.calibration.baselines` held out the same way.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from experiments.calibration.baselines import BASELINES, Features, fit_baselines
+from experiments.calibration.fit import Fitted, fit_platform, folds_by
+from experiments.calibration.prior import resolve_prior
 from planning.errors import ConfigError, PlanlabError
 from planning.workflow import Workflow
-from simulator.calibration_baselines import BASELINES, Features, fit_baselines
-from simulator.calibration_fit import Fitted, fit_platform, folds_by
-from simulator.calibration_prior import resolve_prior
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
@@ -66,7 +66,7 @@ class Observation:
     @property
     def model(self) -> CompiledModel:
         if self._model is None:
-            from planning.cost_model import CostModel
+            from planning.costs.cost_model import CostModel
 
             self._model = compile_plan(self.workflow, self.plan, self.cost_model or CostModel(),
                                        durations=self.durations)
@@ -89,9 +89,9 @@ class Observation:
     def from_execution(cls, source: "str | Path | Workflow", *, planner: str = "recorded", catalog: Any = "local",
                        sla: str = "mean", cost_model: Any = None) -> "Observation":
         """A real WfFormat execution (a file or an imported workflow) with its recorded makespan."""
-        from planning.cost_model import CostModel
+        from planning.costs.cost_model import CostModel
         from planning.planners import get_planner
-        from planning.planners.recorded import machine_family, recorded_makespan
+        from planning.recordings import machine_family, recorded_makespan
         from planning.profiles import load_catalog
 
         if isinstance(source, Workflow):
@@ -106,8 +106,8 @@ class Observation:
 
 
     def features(self) -> Features:
-        """What the analytic baselines (:mod:`simulator.calibration_baselines`) know about this run."""
-        from planning.planners.recorded import staged_bytes
+        """What the analytic baselines (:mod:`experiments.calibration.baselines`) know about this run."""
+        from planning.recordings import staged_bytes
 
         wf = self.workflow
         stage_in, stage_out = staged_bytes(wf)
@@ -117,7 +117,7 @@ class Observation:
 
 def read_execution(source: str | Path) -> Workflow:
     """A WfFormat execution file, plain (``.json``) or gzip-compressed (``.json.gz``, as WfInstances ships them)."""
-    from planning.wfformat import read_wfformat
+    from planning.sources.wfformat import read_wfformat
 
     path = Path(source)
     if not path.exists():
@@ -201,7 +201,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               group: Callable[[Observation], str] | Mapping[str, str] | None = None,
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True) -> CalibrationResult:
-    """Fit platform terms to observed makespans; see :mod:`simulator.calibration_fit`.
+    """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
     :class:`Workflow` values with a recorded makespan, or :class:`Observation` values

@@ -81,9 +81,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from planning.costs.estimates import SOURCES, Estimate, TimeDistribution, WorkflowEstimates
+from planning.costs.history import validate_history
 from planning.errors import CatalogError, PlanlabError
-from planning.estimates import SOURCES, Estimate, TimeDistribution, WorkflowEstimates
-from planning.history import validate_history
 from planning.profiles import Catalog, ResourceProfile, load_catalog
 from planning.sla import SLA
 from planning.workflow import Workflow

@@ -1,14 +1,14 @@
 """Workflow generators: named, parameterised, executable DAG shapes.
 
 Every generator returns a validated :class:`~planning.workflow.Workflow` whose
-tasks carry real code from :mod:`planning.kernels` (``func`` plus ``args`` with
+tasks carry real code from :mod:`planning.sources.kernels` (``func`` plus ``args`` with
 :class:`~planning.workflow.Ref` placeholders) and hints: ``runtime_s`` is what
 the kernel takes on one core of the development machine (see the rates in
-:mod:`planning.kernels`), ``output_bytes`` the size of the pickled result.
+:mod:`planning.sources.kernels`), ``output_bytes`` the size of the pickled result.
 
 Generators are registered by name in :data:`GENERATORS`; add your own with
 :func:`register_generator`, then refer to it as ``gen:NAME:k=v,...`` anywhere a
-workflow is accepted (:func:`parse_generator_spec`, :func:`planning.loading.load_workflow`).
+workflow is accepted (:func:`parse_generator_spec`, :func:`planning.sources.loading.load_workflow`).
 
 Defaults are small on purpose: running every generator for real takes a few
 seconds (``fan_out`` and ``deep_chain`` are large but their tasks are near
@@ -26,9 +26,9 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
-from planning import kernels
 from planning.errors import WorkflowError
 from planning.names import did_you_mean
+from planning.sources import kernels
 from planning.workflow import Ref, Task, Workflow, iter_refs
 
 GeneratorFn = Callable[..., Workflow]
@@ -232,7 +232,7 @@ def _build(tasks: list[Task], name: str, gen: str, params: Mapping[str, Any]) ->
 # ---------------------------------------------------------------- generators
 @register_generator
 def chain(length: int = 10, units: int = 20_000) -> Workflow:
-    """``length`` :func:`~planning.kernels.spin` tasks in a line (``t0 -> t1 -> ...``)."""
+    """``length`` :func:`~planning.sources.kernels.spin` tasks in a line (``t0 -> t1 -> ...``)."""
     _check("length", length, 1, "chain")
     _check("units", units, 0, "chain", MAX_WORK)
     tasks = [_spin("t0", units)]
@@ -340,7 +340,7 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
     ``output_sigma``); each task varies around its kind's median with log-sd
     ``task_sigma``, as runs of the same function do.  A task spins for its hinted
     runtime and returns a payload of its hinted size
-    (:func:`~planning.kernels.spin_payload`), so a real run moves real bytes.
+    (:func:`~planning.sources.kernels.spin_payload`), so a real run moves real bytes.
 
     Same arguments, same workflow (numpy ``Generator`` seeded by ``seed``).
     Cost: O(tasks * max_parents) numpy draws plus the Workflow construction.
@@ -424,7 +424,7 @@ FIVE_BRANCH_LENGTHS = (5, 4, 3, 2, 1)
 
 @register_generator
 def five_branches(size: int = 200, rounds: int = 100, seed: int = 0) -> Workflow:
-    """Five chains of 5, 4, 3, 2 and 1 :func:`~planning.kernels.matrix_work` tasks into one sink.
+    """Five chains of 5, 4, 3, 2 and 1 :func:`~planning.sources.kernels.matrix_work` tasks into one sink.
 
     Ids ``b{branch}-t{step}``, sink ``sink`` (kind ``combine``).  All matrix tasks
     cost the same (2 * rounds * size^3 flops, about 0.05 s on one core with the defaults),

@@ -3,21 +3,21 @@
 One or two executions of a new application cannot pin down four overhead terms, but
 workflow systems have characteristic overheads whatever they run (FACTS.md: Pegasus
 dispatches about one task a second and takes minutes to start; Makeflow dispatches
-every 5-20 s).  So :func:`simulator.calibrate` starts from a prior - the terms fitted
+every 5-20 s).  So :func:`experiments.calibration.calibrate` starts from a prior - the terms fitted
 on *all* the public executions of the same workflow system, pooled over applications -
 and pulls toward it, and one of its candidate models is that prior scaled by a single
 factor, which one execution determines.
 
-``calibration_prior.json`` (next to this module) holds one platform per workflow
-system; regenerate it with ``python -m simulator.calibration_prior CORPUS_DIR``
+``prior.json`` (next to this module) holds one platform per workflow
+system; regenerate it with ``python -m experiments.calibration.prior_corpus CORPUS_DIR``
 (``benchmarks/data/wfinstances-corpus``).  Benchmarks that judge the prior must not let
-it see the application they predict: :func:`learn_prior` on the *other* applications.
+it see the application they predict:
+:func:`experiments.calibration.prior_corpus.learn_prior` on the *other* applications.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 from planning.errors import ConfigError
 from simulator.platform import Platform
 
-PRIOR_FILE = Path(__file__).resolve().parent / "calibration_prior.json"
+PRIOR_FILE = Path(__file__).resolve().parent / "prior.json"
 #: The terms a prior sets (the workflow-system terms).
 PRIOR_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
 
@@ -60,41 +60,3 @@ def resolve_prior(prior: Any, observations: Sequence[Any], base: Platform) -> Pl
         return Platform.from_toml(prior)
     raise ConfigError(f"unknown calibration prior {prior!r}",
                       "give 'default', 'none', or a platform TOML file written by 'planlab calibrate --out'")
-
-
-def learn_prior(observations: Sequence[Any]) -> dict[str, dict[str, float]]:
-    """System -> the four terms fitted on all its executions, pooled over applications (no prior, all terms)."""
-    from simulator.calibration_fit import fit_platform
-
-    out = {}
-    for system in sorted({o.system for o in observations if o.system}):
-        members = [o for o in observations if o.system == system]
-        fitted = fit_platform(members, Platform.zero(), PRIOR_TERMS, select=False, prior=None, families=False)
-        out[system] = {t: float(getattr(fitted.platform, t)) for t in PRIOR_TERMS}
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Learn the priors from a directory of executions and write :data:`PRIOR_FILE`."""
-    from experiments.provenance import git_revision
-    from simulator.calibration import Observation
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m simulator.calibration_prior CORPUS_DIR", file=sys.stderr)
-        return 2
-    files = sorted(Path(args[0]).glob("*.json*"))
-    observations = [Observation.from_execution(f) for f in files]
-    priors = learn_prior(observations)
-    counts = Counter(o.system for o in observations)
-    document = {"about": "cross-application prior of workflow-system overheads (simulator/calibration_prior.py)",
-                "learned_from": f"{len(observations)} WfInstances executions in {Path(args[0]).name}",
-                "git": git_revision()["revision"],
-                "systems": {s: {"executions": counts[s], "terms": t} for s, t in priors.items()}}
-    PRIOR_FILE.write_text(json.dumps(document, indent=1) + "\n")
-    print(json.dumps(document, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

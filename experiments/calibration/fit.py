@@ -1,4 +1,4 @@
-"""The fit behind :func:`simulator.calibrate`: linearised least relative deviations, refined on the simulator.
+"""The fit behind :func:`experiments.calibration.calibrate`: linearised least relative deviations, refined on the simulator.
 
 A simulated makespan is close to piecewise linear in each overhead term (a serial
 dispatcher adds ``dispatch_s`` per task it delays, a start-up shifts everything).

@@ -6,7 +6,7 @@ recipes, WRENCH simulators, WfInstances analyses) and by planlab itself
 written as a WfFormat 1.5 instance:
 
 * ``workflow.specification``: the DAG and its files, exactly as
-  :func:`planning.wfformat.write_wfformat` writes them (so edge and output bytes
+  :func:`planning.sources.wfformat.write_wfformat` writes them (so edge and output bytes
   read back unchanged);
 * ``workflow.execution``: the trace's makespan, each task's ``runtimeInSeconds``
   (its execute phase: ``exec_end_s - exec_start_s``, for a plan the planned one),
@@ -19,7 +19,7 @@ written as a WfFormat 1.5 instance:
   times, so nothing planlab measured is lost.
 
 Every instance is validated against the official schema shipped in
-``planning/data/`` (JSON Schema Draft 4, as WfFormat's own validator does, plus its
+``planning/sources/data/`` (JSON Schema Draft 4, as WfFormat's own validator does, plus its
 semantic checks: parents and machines declared) before it is written; validation
 needs the ``jsonschema`` package (``pip install -e .[wfformat]``; the dev extra has it).
 Cost: O(tasks + edges + files).
@@ -39,8 +39,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from planning.errors import PlanlabError, WorkflowError
+from planning.sources.wfformat import EXTENSION_KEY, write_wfformat
 from planning.trace import PHASE_COLUMNS, Trace
-from planning.wfformat import EXTENSION_KEY, write_wfformat
 from planning.workflow import Workflow
 
 #: Schema versions this module writes and validates, with their shipped schema files.

@@ -17,7 +17,7 @@ Reproducible: WfCommons draws from :mod:`random` and :mod:`numpy.random`; both a
 seeded with ``seed`` before ``build_workflow()`` and restored afterwards, so the
 same spec gives the same DAG, runtimes and sizes (file names are random UUIDs,
 but planlab keeps none of them).  The instance is read with
-:func:`planning.wfformat.read_wfformat`, as any WfFormat file.  Its makespan is the
+:func:`planning.sources.wfformat.read_wfformat`, as any WfFormat file.  Its makespan is the
 recipe's, not a recording, so ``recorded_makespan_s`` is None.
 Cost: importing wfcommons takes seconds, once per process; building grows
 with the task count (``benchmarks/bench_extensions.py`` records both).
@@ -36,7 +36,7 @@ import numpy as np
 
 from planning.errors import WorkflowError
 from planning.names import did_you_mean
-from planning.wfformat import read_wfformat
+from planning.sources.wfformat import read_wfformat
 from planning.workflow import Workflow
 
 PREFIX = "gen:wfcommons"

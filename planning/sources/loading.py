@@ -3,9 +3,9 @@
 :func:`load_workflow` accepts, in this order of recognition:
 
 ``gen:NAME[:k=v,...]``
-    a registered generator (:func:`planning.generators.parse_generator_spec`);
+    a registered generator (:func:`planning.sources.generators.parse_generator_spec`);
 ``gen:wfcommons:RECIPE[:k=v,...]``
-    a WfCommons recipe (:mod:`planning.wfcommons_source`, the optional ``wfcommons`` extra);
+    a WfCommons recipe (:mod:`planning.sources.wfcommons_recipes`, the optional ``wfcommons`` extra);
 ``path/to/file.py:name``
     an attribute of a Python file: a :class:`Workflow`, a ``TaskResult`` or a
     list/dict (any nesting) of them standing for the graph behind them, or a
@@ -21,24 +21,18 @@ what went wrong and how to fix it.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import inspect
-import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from planning.dsl import TaskResult, build_workflow
 from planning.errors import WorkflowError
-from planning.generators import GENERATORS, parse_generator_spec
-from planning.wfcommons_source import is_wfcommons_spec, parse_wfcommons_spec
-from planning.wfformat import load_json_strict, read_wfformat
+from planning.pyfiles import import_python_file
+from planning.sources.dsl import TaskResult, build_workflow
+from planning.sources.generators import GENERATORS, parse_generator_spec
+from planning.sources.wfcommons_recipes import is_wfcommons_spec, parse_wfcommons_spec
+from planning.sources.wfformat import load_json_strict, read_wfformat
 from planning.workflow import WORKFLOW_FORMAT, Workflow
-
-#: Prefix of the ``sys.modules`` names given to user files loaded by path.
-USER_MODULE_PREFIX = "planlab_user_"
 
 _SPEC_HELP = ("give a workflow as gen:NAME[:k=v,...], path/to/file.py:name, "
               "or a planlab / WfFormat JSON file")
@@ -87,54 +81,6 @@ def load_from_python(path: str | Path, attr: str) -> Workflow:
                                 f"use one of: {_public_names(module)}")
         value = getattr(value, part)
     return _as_workflow(value, f"{path}:{attr}", attr)
-
-
-def import_python_file(path: str | Path) -> ModuleType:
-    """Import a Python file by path under a unique ``sys.modules`` name (cached by mtime and size)."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise WorkflowError(f"no such Python file {str(path)!r}", "check the path (relative to the current directory)")
-    p = p.resolve()
-    stat = p.stat()
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    name = module_name_for(p)
-    cached = sys.modules.get(name)
-    if cached is not None and getattr(cached, "__planlab_stamp__", None) == stamp:
-        return cached
-    spec = importlib.util.spec_from_file_location(name, p)
-    if spec is None or spec.loader is None:
-        raise WorkflowError(f"cannot import {str(p)!r} as Python", "give a .py file")
-    module = importlib.util.module_from_spec(spec)
-    module.__planlab_source__ = str(p)  # type: ignore[attr-defined]
-    module.__planlab_stamp__ = stamp  # type: ignore[attr-defined]
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise WorkflowError(f"{p} raised {type(exc).__name__} while being imported: {exc}",
-                            "fix the error in that file (run it with python to see the traceback)") from exc
-    _register_pickle_by_value(module)
-    return module
-
-
-def module_name_for(path: str | Path) -> str:
-    """The ``sys.modules`` name a user file is imported under: unique per absolute path."""
-    p = Path(path).expanduser().resolve()
-    stem = re.sub(r"\W", "_", p.stem)
-    return f"{USER_MODULE_PREFIX}{stem}_{hashlib.sha1(str(p).encode()).hexdigest()[:10]}"
-
-
-def _register_pickle_by_value(module: ModuleType) -> None:
-    # cloudpickle is the executor's dependency, not planning's: use it only if present.
-    try:
-        import cloudpickle
-    except ImportError:  # pragma: no cover - cloudpickle is installed with planlab
-        return
-    try:
-        cloudpickle.register_pickle_by_value(module)
-    except (ValueError, AttributeError):  # pragma: no cover - very old cloudpickle
-        pass
 
 
 def _as_workflow(value: Any, where: str, name: str, called: bool = False) -> Workflow:

@@ -1,9 +1,9 @@
 """The real code that generated tasks run.
 
-Generated workflows (:mod:`planning.generators`) are executable: every task
+Generated workflows (:mod:`planning.sources.generators`) are executable: every task
 carries one of these functions.  They are plain module-level functions so that
 they pickle by reference and come back from planlab's workflow JSON as
-``planning.kernels:NAME``, and they are deterministic, so the executor's results
+``planning.sources.kernels:NAME``, and they are deterministic, so the executor's results
 can be compared with :func:`planning.workflow.run_locally`.
 
 Two families:

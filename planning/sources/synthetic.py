@@ -2,7 +2,7 @@
 
 Why: a cost model can only be judged against a truth it did not see.  Real
 histories have none, so tests, benchmarks and experiments generate histories from
-the same family of laws the :class:`~planning.cost_model.CostModel` assumes and
+the same family of laws the :class:`~planning.costs.cost_model.CostModel` assumes and
 compare its answers with :class:`SyntheticTruth`:
 
 * execution seconds of a kind on ``cpus`` CPUs with ``x`` input bytes::
