@@ -69,8 +69,6 @@ class ProcessPool:
         self._secret = secret
         self._limiter = limiter
         self.children: dict[int, _Child] = {}
-        self.cold_starts = 0
-        self.warm_starts = 0
         self._renewed = 0.0
 
     @property
@@ -84,11 +82,6 @@ class ProcessPool:
         """Hand a start invocation to a warm idle process of its profile, or fork a cold one."""
         pool_key = _pool_key(msg)
         idle = keys.idle_list(self.launcher_id, pool_key)
-        run_keys = keys.RunKeys(msg["run"])
-        pipe = self.client.pipeline(transaction=False)
-        pipe.sadd(run_keys.launchers, self.launcher_id)
-        pipe.expire(run_keys.launchers, 86400)
-        pipe.execute()
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
         while True:
             raw = self.client.rpop(idle)
@@ -104,7 +97,6 @@ class ProcessPool:
                 pipe.rpush(inbox, msg["run"].encode() + b"\n" + blob)
                 pipe.expire(inbox, int(PROCESS_KEY_SLACK_S))
                 pipe.execute()
-                self.warm_starts += 1
                 return
         self._fork(msg, pool_key, idle, serving)
 
@@ -130,7 +122,6 @@ class ProcessPool:
             become_worker(self.url, self.launcher_id, self._secret, msg, applied, info, idle, slot)
         child.pid = pid
         self.children[pid] = child
-        self.cold_starts += 1
 
     # ------------------------------------------------------------------ watching the live ones
     def check_children(self) -> None:
