@@ -17,7 +17,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -35,6 +35,11 @@ from planning.protocol import WorkerProtocol
 from planning.trace import Trace
 from planning.workflow import Workflow
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from planning.plan import Plan
+
 __all__ = ["Executor", "ExecutionResult", "execute", "task_timeouts", "thread_share"]
 
 
@@ -50,7 +55,7 @@ class ExecutionResult:
     def makespan_s(self) -> float:
         return self.trace.makespan_s
 
-    def history(self, workflow: Workflow):
+    def history(self, workflow: Workflow) -> pd.DataFrame:
         """This run's rows of the history schema (so the next plan learns from it)."""
         return self.trace.to_history(workflow.name, workflow.structure_hash())
 
@@ -87,7 +92,7 @@ class Executor:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
-    def open(self) -> "Executor":
+    def open(self) -> Executor:
         if self._endpoint is not None:
             return self
         endpoint = RedisEndpoint(self._requested_url).open()
@@ -141,7 +146,7 @@ class Executor:
             self._endpoint.close()
             self._endpoint = None
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         return self.open()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -170,7 +175,7 @@ class Executor:
         return None if self._launcher is None else self._launcher.is_alive()
 
     # ------------------------------------------------------------------ one run
-    def run(self, workflow: Workflow, plan, run_id: str | None = None,
+    def run(self, workflow: Workflow, plan: Plan, run_id: str | None = None,
             protocol: WorkerProtocol | None = None) -> ExecutionResult:
         """Execute ``plan`` of ``workflow`` for real; see :func:`execute`."""
         self.open()
@@ -185,7 +190,7 @@ class Executor:
             return ExecutionResult(results, trace, meta)
 
 
-def execute(workflow: Workflow, plan, *, redis_url: str | None = None, settings: ExecutorSettings | None = None,
+def execute(workflow: Workflow, plan: Plan, *, redis_url: str | None = None, settings: ExecutorSettings | None = None,
             run_id: str | None = None, insecure: bool = False) -> ExecutionResult:
     """Run ``plan`` of ``workflow`` once on real, limited worker processes.
 
@@ -196,7 +201,7 @@ def execute(workflow: Workflow, plan, *, redis_url: str | None = None, settings:
         return ex.run(workflow, plan, run_id=run_id)
 
 
-def _check_plan(workflow: Workflow, plan, settings: ExecutorSettings) -> None:
+def _check_plan(workflow: Workflow, plan: Plan, settings: ExecutorSettings) -> None:
     """Refuse a plan that does not belong to the workflow, or needs too many processes."""
     if getattr(plan, "structure_hash", workflow.structure_hash()) != workflow.structure_hash():
         raise PlanError(f"the plan was made for workflow {plan.workflow_name!r} of another shape",

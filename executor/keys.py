@@ -108,11 +108,6 @@ class RunKeys:
         return self._k("running")
 
     @property
-    def starts(self) -> str:
-        """Counter of logical workers started (start invocations sent)."""
-        return self._k("starts")
-
-    @property
     def events(self) -> str:
         """What the client waits on (blocking pop): sinks done, workers done, errors, deaths."""
         return self._k("events")
@@ -126,11 +121,6 @@ class RunKeys:
     def attempts(self) -> str:
         """Hash: task -> traceback of its last failed attempt (written in a transaction)."""
         return self._k("attempts")
-
-    @property
-    def launchers(self) -> str:
-        """Set of launchers that started workers for this run (cancel goes to each)."""
-        return self._k("launchers")
 
     @property
     def acks(self) -> str:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import redis
 
+from executor.keys import RunKeys
+
 __all__ = ["COMMIT_LUA", "CLAIM_LUA", "Scripts", "FENCED", "DUPLICATE"]
 
 #: Commit replies (first element) besides 1 (committed).
@@ -92,14 +94,14 @@ class Scripts:
         self.commit_sha = client.script_load(COMMIT_LUA)
         self.claim_sha = client.script_load(CLAIM_LUA)
 
-    def commit(self, run_keys, task: str, worker: str, holder: str, ttl_ms: int, event: str, batch: bytes,
+    def commit(self, run_keys: RunKeys, task: str, worker: str, holder: str, ttl_ms: int, event: str, batch: bytes,
                multi: list[str], ops: list) -> tuple:
         """The ``EVALSHA`` command of a completion (for :class:`executor.wire.Wire`)."""
         k = run_keys
         return ("EVALSHA", self.commit_sha, 5, k.done, k.running, k.deps, k.events, k.metrics,
                 task, worker, holder, ttl_ms, event, batch, len(multi), *multi, *ops)
 
-    def claim(self, run_keys, worker: str, generation: int, holder: str, lease_ms: int, ttl_ms: int) -> tuple:
+    def claim(self, run_keys: RunKeys, worker: str, generation: int, holder: str, lease_ms: int, ttl_ms: int) -> tuple:
         k = run_keys
         return ("EVALSHA", self.claim_sha, 4, k.live, k.claims, k.running, k.lease(worker),
                 f"{worker}#{generation}", holder, worker, lease_ms, ttl_ms)

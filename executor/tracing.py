@@ -121,11 +121,11 @@ def limits_summary(workers: pd.DataFrame) -> dict[str, Any]:
             "threads": joined("threads", workers), "by_profile": by_profile}
 
 
-def _empty_task_columns():
+def _empty_task_columns() -> dict[str, str]:
     from planning.trace import TASK_COLUMNS
     return TASK_COLUMNS
 
 
-def _empty_worker_columns():
+def _empty_worker_columns() -> tuple[str, ...]:
     from planning.trace import WORKER_COLUMNS
     return (*WORKER_COLUMNS, *_EXTRA_WORKER)

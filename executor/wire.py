@@ -135,16 +135,7 @@ class Wire:
         self.send([command])
         try:
             sock = self.conn._sock
-            head = bytearray(_HEAD_READ)
-            got = sock.recv_into(head)
-            if not got:
-                raise ConnectionError("the server closed the connection")
-            while b"\r\n" not in head[:got]:
-                more = sock.recv_into(memoryview(head)[got:]) if got < len(head) else 0
-                if not more:
-                    raise ConnectionError("a reply header without an end")
-                got += more
-            end = head.index(b"\r\n", 0, got)
+            head, got, end = _receive_first_line(sock)
             kind, line = head[:1], bytes(head[1:end])
             if kind == b"-":
                 if got != end + 2:
@@ -164,19 +155,7 @@ class Wire:
                     raise ConnectionError("unexpected bytes after a nil reply")
                 self.pending = 0
                 return None
-            body = bytearray(n + 2)
-            view = memoryview(body)
-            have = got - end - 2
-            if have > n + 2:
-                raise ConnectionError("unexpected bytes after a bulk reply")
-            view[:have] = memoryview(head)[end + 2:got]
-            while have < n + 2:
-                k = sock.recv_into(view[have:])
-                if not k:
-                    raise ConnectionError("the server closed the connection")
-                have += k
-            view.release()
-            del body[n:]                   # the trailing CRLF (no copy)
+            body = _receive_bulk(sock, n, memoryview(head)[end + 2:got])
             self.pending = 0
             return body
         except ResponseError:
@@ -204,3 +183,35 @@ class Wire:
 
     def close(self) -> None:
         self.reset()
+
+
+def _receive_first_line(sock: socket.socket) -> tuple[bytearray, int, int]:
+    """Receive at least a reply's first line: (buffer, bytes received, index of the line's CRLF)."""
+    head = bytearray(_HEAD_READ)
+    got = sock.recv_into(head)
+    if not got:
+        raise ConnectionError("the server closed the connection")
+    while b"\r\n" not in head[:got]:
+        more = sock.recv_into(memoryview(head)[got:]) if got < len(head) else 0
+        if not more:
+            raise ConnectionError("a reply header without an end")
+        got += more
+    return head, got, head.index(b"\r\n", 0, got)
+
+
+def _receive_bulk(sock: socket.socket, n: int, already: memoryview) -> bytearray:
+    """A bulk string's ``n`` bytes, of which ``already`` came with its header, received into one buffer."""
+    body = bytearray(n + 2)
+    view = memoryview(body)
+    have = len(already)
+    if have > n + 2:
+        raise ConnectionError("unexpected bytes after a bulk reply")
+    view[:have] = already
+    while have < n + 2:
+        k = sock.recv_into(view[have:])
+        if not k:
+            raise ConnectionError("the server closed the connection")
+        have += k
+    view.release()
+    del body[n:]                   # the trailing CRLF (no copy)
+    return body

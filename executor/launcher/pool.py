@@ -1,0 +1,250 @@
+"""A launcher's worker processes: warm hand-offs, cold forks, deaths, timeouts and leases.
+
+A start goes to an idle process of the same profile (and limits) if one waits
+on the idle list, else to a new process forked for it (:mod:`.warm_process`).
+The launcher is the parent of its workers, so it learns of a death at once
+(``waitpid``).  Whether a dead process was serving a logical worker is decided
+from the run's claims: a process that died before it claimed its start (killed
+or out of memory during its start), or while it held its logical worker, is
+reported to the run as a ``d|`` event naming the task it ran (from the shared
+heartbeat slot, :mod:`executor.heartbeat`); one that finished its work and died
+idle is not.  Every loop the pool also kills processes whose task ran past its
+timeout or whose heartbeat stopped, and renews the leases of the live ones.
+
+The process count is not capped here: a static plan's workers may all block
+waiting for notifications, so fewer processes than logical workers could
+deadlock (the client refuses plans above ``ExecutorSettings.max_processes``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from executor import keys
+from executor.heartbeat import Slot
+from executor.launcher.warm_process import PROCESS_KEY_SLACK_S, become_worker, limits_info
+from executor.limits import AppliedLimits, ResourceLimiter
+
+__all__ = ["ProcessPool", "Serving"]
+
+#: What a process serves: (run, logical worker, generation, start task).
+Serving = tuple[str, str, int, str]
+
+
+@dataclass
+class _Child:
+    pid: int
+    pool_key: str
+    limits: AppliedLimits | None
+    slot: Slot
+    serving: Serving | None = None
+    lease_s: float = 3.0
+    heartbeat_timeout_s: float = 10.0
+    cause: str | None = None  # why the launcher killed it (a timeout, a stopped heartbeat)
+    task: str | None = None   # the task it ran when it was killed
+
+
+def _pool_key(msg: dict[str, Any]) -> str:
+    """Processes are interchangeable only with the same profile, CPUs, memory, threads and limits switch."""
+    return (f"{msg['profile']}|{msg.get('cpus')}|{msg.get('memory_mb')}|{msg.get('threads')}|"
+            f"{int(bool(msg.get('limits')))}")
+
+
+class ProcessPool:
+    """The worker processes of launcher ``launcher_id`` (their parent), on this host."""
+
+    def __init__(self, client: redis.Redis, url: str, launcher_id: str, secret: bytes, host: str,
+                 limiter: ResourceLimiter | None = None) -> None:
+        self.client = client
+        self.url = url
+        self.launcher_id = launcher_id
+        self.host = host
+        self._secret = secret
+        self._limiter = limiter
+        self.children: dict[int, _Child] = {}
+        self._renewed = 0.0
+
+    @property
+    def limiter(self) -> ResourceLimiter:
+        if self._limiter is None:
+            self._limiter = ResourceLimiter()
+        return self._limiter
+
+    # ------------------------------------------------------------------ starts
+    def start(self, msg: dict[str, Any], blob: bytes) -> None:
+        """Hand a start invocation to a warm idle process of its profile, or fork a cold one."""
+        pool_key = _pool_key(msg)
+        idle = keys.idle_list(self.launcher_id, pool_key)
+        serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
+        while True:
+            raw = self.client.rpop(idle)
+            if raw is None:
+                break
+            pid = int(raw)
+            self.reap()
+            child = self.children.get(pid)
+            if child is not None and child.pool_key == pool_key:
+                self._assign(child, msg, serving)
+                inbox = keys.process_inbox(self.launcher_id, pid)
+                pipe = self.client.pipeline(transaction=False)
+                pipe.rpush(inbox, msg["run"].encode() + b"\n" + blob)
+                pipe.expire(inbox, int(PROCESS_KEY_SLACK_S))
+                pipe.execute()
+                return
+        self._fork(msg, pool_key, idle, serving)
+
+    @staticmethod
+    def _assign(child: _Child, msg: dict[str, Any], serving: Serving) -> None:
+        child.serving = serving
+        child.lease_s = float(msg.get("lease_s", 3.0))
+        child.heartbeat_timeout_s = float(msg.get("heartbeat_timeout_s", 10.0))
+        child.slot.task(msg["task"], 0.0)   # until it claims: a death now is a death during its start
+        child.slot.beat()
+
+    def _fork(self, msg: dict[str, Any], pool_key: str, idle: str, serving: Serving) -> None:
+        cpus, memory_mb = msg.get("cpus"), msg.get("memory_mb")
+        applied = None
+        if msg.get("limits") and (cpus or memory_mb):
+            applied = self.limiter.create(cpus, memory_mb, f"{msg['profile']}")
+        info = limits_info(applied)
+        slot = Slot()
+        child = _Child(0, pool_key, applied, slot)
+        self._assign(child, msg, serving)
+        pid = os.fork()
+        if pid == 0:  # the worker process
+            become_worker(self.url, self.launcher_id, self._secret, msg, applied, info, idle, slot)
+        child.pid = pid
+        self.children[pid] = child
+
+    # ------------------------------------------------------------------ watching the live ones
+    def check_children(self) -> None:
+        """Kill a process whose task ran past its timeout or whose heartbeat stopped (reported when reaped)."""
+        for child in list(self.children.values()):
+            if child.serving is None or child.cause is not None:
+                continue
+            since_beat, past_deadline, task = child.slot.read()
+            if past_deadline > 0:
+                child.cause = f"task {task!r} ran past its timeout (killed by its launcher)"
+            elif since_beat > child.heartbeat_timeout_s:
+                child.cause = (f"its heartbeat stopped for {since_beat:.1f} s (a stopped or frozen process; "
+                               "killed by its launcher)")
+            else:
+                continue
+            child.task = task
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+
+    def renew_leases(self) -> None:
+        """Extend the lease of every logical worker a live, beating child serves (a no-op once it finished).
+
+        Run every loop (at least every 0.2 s), renewing at a third of the shortest lease.
+        """
+        serving = [c for c in self.children.values() if c.serving is not None and c.cause is None
+                   and c.slot.read()[0] <= c.heartbeat_timeout_s]
+        if not serving:
+            return
+        now = time.monotonic()
+        if now - self._renewed < min(c.lease_s for c in serving) / 3:
+            return
+        self._renewed = now
+        pipe = self.client.pipeline(transaction=False)
+        for c in serving:
+            pipe.pexpire(keys.RunKeys(c.serving[0]).lease(c.serving[1]), int(c.lease_s * 1000))
+        pipe.execute()
+
+    # ------------------------------------------------------------------ deaths
+    def reap(self) -> None:
+        """Collect exited workers, release their cgroups, report deaths during work."""
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            if child.limits is not None:
+                with contextlib.suppress(OSError):
+                    self.limiter.release(child.limits, kill=True)
+            if child.serving is not None and (status != 0 or child.cause):
+                self._report_death(child, status)
+            child.slot.close()
+
+    def _report_death(self, child: _Child, status: int) -> None:
+        """Report a death that cost work: before its claim, or while it held its logical worker."""
+        run, worker, gen, start_task = child.serving
+        k = keys.RunKeys(run)
+        mine = f"{self.launcher_id}:{child.pid}:{self.host}"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(k.live)
+        pipe.hget(k.claims, f"{worker}#{gen}")
+        pipe.hget(k.running, worker)
+        live, claim, holder = pipe.execute()
+        if not live:
+            return
+        if claim is not None and (claim.decode() != mine or (holder or b"").decode() != mine):
+            return  # another process serves that generation, or this one finished it and died idle
+        _, _, task = child.slot.read()
+        task = child.task or task or (start_task if claim is None else "")
+        how = child.cause or _describe_status(child, status)
+        when = "during its start" if claim is None else "while it ran"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(k.events, f"d|{worker}|{gen}|{task}|worker process {child.pid} on {self.host} {how} ({when})")
+        pipe.expire(k.events, 86400)
+        pipe.execute()
+
+    # ------------------------------------------------------------------ kills
+    def kill_serving(self, run: str, pids: list[int]) -> None:
+        """Kill the processes among ``pids`` that serve ``run`` (a failed run) and reap them (2 s at most)."""
+        for pid in pids:
+            child = self.children.get(pid)
+            if child is not None and child.serving is not None and child.serving[0] == run:
+                child.serving = None
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 2.0
+        while any(p in self.children for p in pids) and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.002)
+
+    def kill_all(self) -> None:
+        """Kill every worker process and release every cgroup (5 s at most for the processes to exit)."""
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while self.children and time.monotonic() < deadline:
+            for pid in list(self.children):
+                with contextlib.suppress(ChildProcessError):
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                    if not done:
+                        continue
+                child = self.children.pop(pid)
+                if child.limits is not None:
+                    with contextlib.suppress(OSError):
+                        self.limiter.release(child.limits, kill=True)
+            time.sleep(0.002)
+        if self._limiter is not None:
+            with contextlib.suppress(OSError):
+                self._limiter.close(kill=True)
+
+
+def _describe_status(child: _Child, status: int) -> str:
+    """How a process ended, from its wait status (a SIGKILL under a memory limit says so)."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        how = f"was killed by signal {sig} ({signal.Signals(sig).name})"
+        if sig == signal.SIGKILL and child.limits is not None and child.limits.memory_enforced != "none":
+            how += (f" - SIGKILL is also how the kernel ends a process that exceeds its memory limit "
+                    f"({child.limits.memory_mb:g} MB)")
+        return how
+    return f"exited with status {os.WEXITSTATUS(status)}"

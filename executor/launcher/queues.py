@@ -1,0 +1,192 @@
+"""The launcher's main loop: which runs' launch queues it serves, its control messages, and shutdown.
+
+A launcher serves the launch queues of the runs it is told about - an
+executor's local launcher only its own executor's runs (a ``serve`` control
+message per run), a ``planlab agent`` every live run of its pool (the pool's
+registry of runs) - so concurrent runs on one server never take, or kill, each
+other's workers.  Control messages (serve a run, cancel a failed run: kill its
+processes; stop) come through a per-launcher list popped before the launch
+queues.  Every message is authenticated before it is unpickled
+(:mod:`executor.auth`); each start goes to the process pool (:mod:`.pool`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+
+import redis
+
+from executor import keys
+from executor.auth import Forged, RunSealer
+from executor.launcher.pool import ProcessPool
+from executor.launcher.warm_process import die_with_parent
+from executor.limits import ResourceLimiter, cleanup_stale_cgroups
+from executor.messages import control_sealer, decode_control, decode_start
+
+__all__ = ["Launcher", "new_launcher_id", "run_launcher"]
+
+#: Socket timeout of every executor connection; blocking pops always ask for less.
+SOCKET_TIMEOUT_S = 30.0
+#: A launcher's heartbeat key lives this long (renewed every loop of at most 0.2 s).
+LAUNCHER_TTL_S = 5.0
+#: How often an agent re-reads its pool's runs, and any launcher drops runs that ended.
+REFRESH_S = 0.5
+
+
+def new_launcher_id() -> str:
+    """A launcher id unique across hosts and restarts: host, pid, random suffix."""
+    return f"{socket.gethostname()[:20]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Launcher:
+    """Serves launch queues on this host.  ``run()`` until a ``stop`` control message.
+
+    ``serve_pool``: serve every live run registered in ``pool`` (a ``planlab agent``);
+    otherwise only the runs named by ``serve`` control messages (an executor's own launcher).
+    """
+
+    def __init__(self, url: str, secret: bytes, *, pool: str = "default", launcher_id: str | None = None,
+                 limiter: ResourceLimiter | None = None, serve_pool: bool = False) -> None:
+        self.url = url
+        self.pool = pool
+        self.id = launcher_id or new_launcher_id()
+        self.client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
+        self._secret = secret
+        self._ctl = control_sealer(secret, self.id)
+        self._sealers: dict[str, RunSealer] = {}
+        self.serve_pool = serve_pool
+        self.runs: dict[str, float] = {}          # run -> when it was added
+        self.host = socket.gethostname()
+        self.processes = ProcessPool(self.client, url, self.id, secret, self.host, limiter)
+        self._refreshed = 0.0
+
+    @property
+    def limiter(self) -> ResourceLimiter:
+        return self.processes.limiter
+
+    def sealer(self, run: str) -> RunSealer:
+        if run not in self._sealers:
+            self._sealers[run] = RunSealer(self._secret, run)
+        return self._sealers[run]
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, stop: threading.Event | None = None) -> None:
+        control = keys.launcher_control(self.id)
+        try:
+            while stop is None or not stop.is_set():
+                self._housekeeping()
+                queues = [control, *(keys.RunKeys(r).launch for r in self.runs)]
+                item = self.client.blpop(queues, timeout=0.2)
+                if item is None:
+                    continue
+                key = item[0].decode()
+                if key == control:
+                    if self._control(item[1]) == "stop":
+                        break
+                else:
+                    self._start_from(key[len("pl:{"):key.index("}")], item[1])
+        finally:
+            self.shutdown()
+
+    def _housekeeping(self) -> None:
+        self.processes.reap()
+        self.processes.check_children()
+        self.processes.renew_leases()
+        now = time.monotonic()
+        if now - self._refreshed >= REFRESH_S:
+            self._refreshed = now
+            self._refresh_runs()
+
+    def _control(self, blob: bytes) -> str:
+        try:
+            msg = decode_control(self._ctl, blob)
+        except Forged as exc:
+            print(f"planlab launcher {self.id}: ignored a control message: {exc.one_line()}", file=sys.stderr)
+            return "forged"
+        if msg["type"] == "serve":
+            self.runs.setdefault(msg["run"], time.monotonic())
+        elif msg["type"] == "cancel":
+            self.cancel(msg["run"], msg.get("pids", []))
+        return msg["type"]
+
+    def _start_from(self, run: str, blob: bytes) -> None:
+        try:
+            msg = decode_start(self.sealer(run), blob)
+        except (Forged, ValueError) as exc:
+            # Never unpickled.  Tell the run (plain text: nothing to unpickle) so its client fails clearly.
+            text = exc.one_line() if isinstance(exc, Forged) else str(exc)
+            print(f"planlab launcher {self.id}: refused a start message of run {run}: {text}", file=sys.stderr)
+            with contextlib.suppress(redis.RedisError):
+                events = keys.RunKeys(run).events
+                self.client.rpush(events, f"a|{self.id} on {self.host}")
+                self.client.expire(events, 3600)
+            return
+        self.processes.start(msg, blob)
+
+    def _refresh_runs(self) -> None:
+        """Agents learn their pool's new runs; every launcher forgets runs that are over."""
+        if self.serve_pool:
+            for run in self.client.smembers(keys.pool_runs(self.pool)):
+                self.runs.setdefault(run.decode(), time.monotonic())
+        self.client.set(keys.launcher_alive(self.id), self.pool, px=int(LAUNCHER_TTL_S * 1000))
+        if not self.runs:
+            return
+        names = list(self.runs)
+        pipe = self.client.pipeline(transaction=False)
+        for run in names:
+            pipe.exists(keys.RunKeys(run).live)
+        for run, live in zip(names, pipe.execute()):
+            if not live and time.monotonic() - self.runs[run] > REFRESH_S:
+                del self.runs[run]
+                self._sealers.pop(run, None)
+                if self.serve_pool:
+                    self.client.srem(keys.pool_runs(self.pool), run)   # sweep a run whose client is gone
+
+    # ------------------------------------------------------------------ cancels and the end
+    def cancel(self, run: str, pids: list[int]) -> None:
+        """Kill this launcher's processes serving ``run`` (a failed run), then acknowledge."""
+        self.runs.pop(run, None)
+        self.processes.kill_serving(run, pids)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.rpush(keys.RunKeys(run).acks, self.id)
+        pipe.expire(keys.RunKeys(run).acks, 30)  # a late ack (the client gave up waiting) expires
+        pipe.execute()
+
+    def shutdown(self) -> None:
+        """Kill every worker process, release every cgroup, leave no key of this launcher behind."""
+        self.processes.kill_all()
+        with contextlib.suppress(redis.RedisError):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(keys.launcher_alive(self.id))
+            for key in self.client.scan_iter(match=f"pl:idle:{self.id}:*", count=1000):
+                pipe.delete(key)
+            for key in self.client.scan_iter(match=f"pl:proc:{self.id}:*", count=1000):
+                pipe.delete(key)
+            pipe.delete(keys.launcher_control(self.id))
+            pipe.execute()
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+
+def run_launcher(url: str, secret: bytes, pool: str = "default", launcher_id: str | None = None,
+                 parent_death: bool = False, serve_pool: bool = False) -> None:
+    """Entry point of a launcher process (the executor's local one, or ``planlab agent``)."""
+    if parent_death:
+        die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    launcher = Launcher(url, secret, pool=pool, launcher_id=launcher_id, serve_pool=serve_pool)
+    with contextlib.suppress(Exception):
+        cleanup_stale_cgroups(launcher.limiter.support)
+    try:
+        launcher.run()
+    except redis.ConnectionError:
+        pass  # the server is gone: shutdown() already ran
+    finally:
+        sys.stdout.flush()

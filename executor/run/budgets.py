@@ -1,0 +1,64 @@
+"""What a plan grants its tasks on this host: a worker's share of its CPUs for threads, each task's timeout."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING
+
+from executor.settings import ExecutorSettings
+from planning.errors import ExecutionError
+from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.plan import Plan
+
+__all__ = ["task_timeouts", "thread_share"]
+
+
+def thread_share(plan: Plan, host_cpus: int | None = None) -> float:
+    """The fraction of its CPUs a worker can really get: host CPUs over the plan's peak of planned CPUs (<= 1).
+
+    The peak is the largest sum of CPUs of workers whose planned lifetimes overlap.
+    """
+    host = float(host_cpus or os.cpu_count() or 1)
+    cpus = {p.name: float(p.cpus) for p in plan.catalog}
+    events = sorted([(float(w.start_s), 1, cpus[w.profile]) for w in plan.workers.itertuples()]
+                    + [(float(w.stop_s), 0, cpus[w.profile]) for w in plan.workers.itertuples()])
+    peak = current = 0.0
+    for _, starting, c in events:          # stops sort before starts at the same instant
+        current += c if starting else -c
+        peak = max(peak, current)
+    return min(1.0, host / peak) if peak > 0 else 1.0
+
+
+def task_timeouts(workflow: Workflow, plan: Plan, settings: ExecutorSettings) -> dict[str, float]:
+    """Each task's timeout in seconds (a task absent from the result has none).
+
+    Most specific first: the plan's per-task annotation ``plan.annotations["timeout_s"]``
+    (a planner's or the user's), then ``settings.task_timeout_s`` for every task, then
+    ``max(task_timeout_min_s, task_timeout_factor x the planned execution time)`` -
+    replay tasks burn ``scale`` times their runtime, so their estimate is scaled too.
+    """
+    annotated = dict((getattr(plan, "annotations", None) or {}).get("timeout_s") or {})
+    for task_id, value in annotated.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 366 * 86400:
+            raise ExecutionError(f"the plan's timeout_s annotation of task {task_id!r} is {value!r}",
+                                 "annotate a number of seconds > 0 (at most a year)")
+    tasks = plan.tasks
+    planned = (tasks["exec_end_s"] - tasks["exec_start_s"]).to_dict() if len(tasks) else {}
+    out = {}
+    for t in workflow.tasks:
+        if t.id in annotated:
+            out[t.id] = float(annotated[t.id])
+            continue
+        if settings.task_timeout_s > 0:
+            out[t.id] = float(settings.task_timeout_s)
+            continue
+        estimate = float(planned.get(t.id, 0.0))
+        if not math.isfinite(estimate) or estimate < 0:
+            estimate = 0.0
+        if t.func is None:
+            estimate *= settings.scale
+        out[t.id] = max(settings.task_timeout_min_s, settings.task_timeout_factor * estimate)
+    return {t: v for t, v in out.items() if v > 0}
