@@ -135,7 +135,7 @@ def test_host_calibration_is_given_the_runs_their_empty_pool_and_what_to_fit(mon
 
 def test_host_calibration_without_the_module_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "experiments.calibration.executor_runs", None)   # as if this planlab lacked it
-    with pytest.raises(ConfigError, match="trace_calibration"):
+    with pytest.raises(ConfigError, match="calibration.executor_runs"):
         bench.platform_for([], Platform(), "host")
     assert bench.main(["--calibration", "host", "--quick", "--out", "/nonexistent/x.json"]) == 2
     err = capsys.readouterr().err
