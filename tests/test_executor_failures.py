@@ -148,3 +148,19 @@ def test_a_task_over_its_memory_limit_is_reported_as_such(ex: Executor) -> None:
     with pytest.raises(ExecutionError, match=r"memory limit \(512 MB\)"):
         ex.run(wf, plan)
     assert _leftover_keys(ex) == []
+
+
+def test_a_run_id_in_use_is_refused_without_touching_the_run_that_has_it(ex: Executor) -> None:
+    """Another client's live run holds the id: the second run fails with one clear line, and the live run's
+    keys are left exactly as they were (its clean-up must not cancel or delete someone else's run)."""
+    from executor.keys import RunKeys
+
+    keys = RunKeys("taken")
+    ex.client.set(keys.live, b"1")
+    try:
+        wf = build_workflow(source.named("only")(1), name="reuse")
+        with pytest.raises(ExecutionError, match="already in use"):
+            ex.run(wf, assigned_plan(wf, {"only": "w0"}, "small"), run_id="taken")
+        assert ex.client.get(keys.live) == b"1"
+    finally:
+        ex.client.delete(keys.live)

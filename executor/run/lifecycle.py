@@ -48,7 +48,15 @@ class Run:
         self._t0 = 0.0
 
     def execute(self) -> tuple[dict[str, Any], Trace, dict[str, Any]]:
-        """Submit, wait, clean up: (sink results, trace, meta).  Failures raise :class:`ExecutionError`."""
+        """Submit, wait, clean up: (sink results, trace, meta).  Failures raise :class:`ExecutionError`.
+
+        A run id already live on the server is refused before anything else: the clean-up
+        below would otherwise cancel and delete the *other* run that holds that id.
+        """
+        try:
+            submission.check_run_id_free(self.ctx)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise self._lost_server(exc) from None
         try:
             return self._execute()
         except ExecutionError as exc:
@@ -78,7 +86,6 @@ class Run:
                               "check the server (memory, a restart, the network) and run again")
 
     def _execute(self) -> tuple[dict[str, Any], Trace, dict[str, Any]]:
-        submission.check_run_id_free(self.ctx)
         sub = submission.prepare(self.ctx)
         self.restarts = WorkerRestarts(self.ctx, sub, self._abort)
         t0 = self._t0 = time.time()  # submission: everything before is preparation (meta prepare_s)
