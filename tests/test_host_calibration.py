@@ -80,6 +80,6 @@ def test_the_run_summary_says_how_close_predictions_came(tmp_path):
 
 def test_the_runner_fits_every_host_term():
     from experiments.host_calibration import FITTED_TERMS
-    from experiments.calibration.executor_runs import HOST_TERMS
+    from experiments.calibration.trace_calibration import HOST_TERMS
 
     assert FITTED_TERMS == HOST_TERMS
