@@ -19,8 +19,9 @@ from planning.sources.dsl import TaskFunction, TaskResult, build_workflow, task
 from planning.sources.generators import generate, list_generators, parse_generator_spec, register_generator
 from planning.sources.loading import load_workflow
 from planning.sources.wfformat import read_wfformat, write_wfformat
+from planning.tasks import Ref, Task
 from planning.trace import Trace, compare_traces
-from planning.workflow import Ref, Task, Workflow, run_locally
+from planning.workflow import Workflow, run_locally
 
 __all__ = [
     "CostModel", "validate_cost_model", "TaskFunction", "TaskResult", "build_workflow", "task",

@@ -19,7 +19,8 @@ from planning.costs.history import load_history, save_history
 from planning.errors import HistoryError, PlanlabError
 from planning.profiles import Catalog, ResourceProfile, load_catalog
 from planning.sources.synthetic import KindLaw, SyntheticTruth, random_truth, synthetic_history
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 LAMBDA = load_catalog("lambda")
 FOUR = LAMBDA.subset(["lambda-512", "lambda-1769", "lambda-5307", "lambda-10240"])

@@ -29,7 +29,8 @@ import numpy as np
 from planning.errors import WorkflowError
 from planning.names import did_you_mean
 from planning.sources import kernels
-from planning.workflow import Ref, Task, Workflow, iter_refs
+from planning.tasks import Ref, Task, iter_refs
+from planning.workflow import Workflow
 
 GeneratorFn = Callable[..., Workflow]
 G = TypeVar("G", bound=GeneratorFn)

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from planning.errors import WorkflowError
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 #: Schema version :func:`write_wfformat` writes.
 WRITE_SCHEMA = "1.5"
