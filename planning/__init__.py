@@ -18,7 +18,8 @@ from planning.sla import SLA
 from planning.sources.dsl import TaskFunction, TaskResult, build_workflow, task
 from planning.sources.generators import generate, list_generators, parse_generator_spec, register_generator
 from planning.sources.loading import load_workflow
-from planning.sources.wfformat import read_wfformat, write_wfformat
+from planning.sources.wfformat import read_wfformat
+from planning.sources.wfformat_write import write_wfformat
 from planning.tasks import Ref, Task
 from planning.trace import Trace, compare_traces
 from planning.workflow import Workflow, run_locally

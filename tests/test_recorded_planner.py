@@ -13,7 +13,8 @@ from planning.planners import PLANNERS, get_planner
 from planning.profiles import load_catalog
 from planning.recordings import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
 from planning.sources.generators import generate
-from planning.sources.wfformat import read_wfformat, write_wfformat
+from planning.sources.wfformat import read_wfformat
+from planning.sources.wfformat_write import write_wfformat
 from planning.tasks import Task
 from planning.workflow import Workflow
 from simulator import Platform, simulate

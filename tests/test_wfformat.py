@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from planning.errors import WorkflowError
 from planning.sources import generators as gens
-from planning.sources.wfformat import read_wfformat, write_wfformat
+from planning.sources.wfformat import read_wfformat
+from planning.sources.wfformat_write import write_wfformat
 from planning.tasks import Task
 from planning.workflow import Workflow
 
