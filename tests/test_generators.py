@@ -9,8 +9,8 @@ import pytest
 from planning.errors import WorkflowError
 from planning.sources import generators as gens
 from planning.sources import kernels
-from planning.sources.generators import (FIVE_BRANCH_LENGTHS, GENERATORS, generate, list_generators, parse_generator_spec,
-                                 register_generator)
+from planning.sources.generator_specs import parse_generator_spec
+from planning.sources.generators import FIVE_BRANCH_LENGTHS, GENERATORS, generate, list_generators, register_generator
 from planning.tasks import iter_refs
 from planning.workflow import Workflow, run_locally
 

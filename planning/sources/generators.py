@@ -2,13 +2,14 @@
 
 Every generator returns a validated :class:`~planning.workflow.Workflow` whose
 tasks carry real code from :mod:`planning.sources.kernels` (``func`` plus ``args`` with
-:class:`~planning.workflow.Ref` placeholders) and hints: ``runtime_s`` is what
+:class:`~planning.tasks.Ref` placeholders) and hints: ``runtime_s`` is what
 the kernel takes on one core of the development machine (see the rates in
 :mod:`planning.sources.kernels`), ``output_bytes`` the size of the pickled result.
 
 Generators are registered by name in :data:`GENERATORS`; add your own with
 :func:`register_generator`, then refer to it as ``gen:NAME:k=v,...`` anywhere a
-workflow is accepted (:func:`parse_generator_spec`, :func:`planning.sources.loading.load_workflow`).
+workflow is accepted (:func:`planning.sources.generator_specs.parse_generator_spec`,
+:func:`planning.sources.loading.load_workflow`).
 
 Defaults are small on purpose: running every generator for real takes a few
 seconds (``fan_out`` and ``deep_chain`` are large but their tasks are near
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import types
-import typing
 from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -74,53 +73,23 @@ def register_generator(name: str | GeneratorFn | None = None, *, replace: bool =
 
 def generate(name: str, **params: Any) -> Workflow:
     """Build the workflow of generator ``name`` with ``params`` (Python values)."""
-    fn = _lookup(name)
-    valid = _parameters(fn)
+    fn = lookup_generator(name)
+    valid = generator_parameters(fn)
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise WorkflowError(f"generator {name!r} has no parameter(s) {', '.join(unknown)}",
-                            f"valid parameters: {_describe(valid)}")
+                            f"valid parameters: {describe_parameters(valid)}")
     return fn(**params)
 
 
 def list_generators() -> dict[str, dict[str, Any]]:
     """Each registered generator with its parameters and their defaults."""
-    return {name: {k: p.default for k, p in _parameters(fn).items()} for name, fn in GENERATORS.items()}
+    return {name: {k: p.default for k, p in generator_parameters(fn).items()} for name, fn in GENERATORS.items()}
 
 
-def parse_generator_spec(spec: str) -> Workflow:
-    """Build a workflow from ``gen:NAME[:k=v,k=v...]`` (the ``gen:`` prefix is optional).
-
-    Values are coerced to the type of the parameter's annotation (or default):
-    ``int`` accepts ``10000`` and ``1e4``, ``bool`` accepts true/false/yes/no/1/0,
-    ``None`` is written ``none``.  Unknown generators and unknown or ill-typed
-    parameters raise :class:`WorkflowError` listing what is valid.
-    """
-    text = spec.strip()
-    if text.startswith("gen:"):
-        text = text[4:]
-    name, _, rest = text.partition(":")
-    name = name.strip()
-    fn = _lookup(name)
-    valid = _parameters(fn)
-    params: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise WorkflowError(f"generator spec {spec!r}: {item!r} is not key=value",
-                                f"write gen:{name}:key=value,...; valid parameters: {_describe(valid)}")
-        if key not in valid:
-            raise WorkflowError(f"generator {name!r} has no parameter {key!r}{did_you_mean(key, valid)}",
-                                f"valid parameters: {_describe(valid)}")
-        if key in params:
-            raise WorkflowError(f"generator spec {spec!r} sets {key!r} twice", "give each parameter once")
-        params[key] = _coerce(fn, valid[key], raw.strip(), name)
-    return fn(**params)
-
-
-# ---------------------------------------------------------------- spec helpers
-def _lookup(name: str) -> GeneratorFn:
+# ---------------------------------------------------------------- lookup
+def lookup_generator(name: str) -> GeneratorFn:
+    """The generator registered as ``name``; an unknown name is one error with the closest names."""
     try:
         return GENERATORS[name]
     except KeyError:
@@ -128,64 +97,15 @@ def _lookup(name: str) -> GeneratorFn:
                             f"known generators: {', '.join(sorted(GENERATORS))}") from None
 
 
-def _parameters(fn: GeneratorFn) -> dict[str, inspect.Parameter]:
+def generator_parameters(fn: GeneratorFn) -> dict[str, inspect.Parameter]:
+    """A generator's named parameters (their defaults and annotations say what a spec may set)."""
     return {p.name: p for p in inspect.signature(fn).parameters.values()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-def _describe(params: Mapping[str, inspect.Parameter]) -> str:
+def describe_parameters(params: Mapping[str, inspect.Parameter]) -> str:
+    """``k=default, ...`` for error messages."""
     return ", ".join(f"{k}={p.default!r}" for k, p in params.items()) or "(none)"
-
-
-def _target_types(fn: GeneratorFn, param: inspect.Parameter) -> tuple[type, ...]:
-    """The concrete types a parameter accepts, from its annotation or default."""
-    try:
-        hint = typing.get_type_hints(fn).get(param.name)
-    except Exception:  # unresolvable annotations: fall back to the default's type
-        hint = None
-    if hint is not None:
-        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-        found = tuple(a for a in args if isinstance(a, type))
-        if found:
-            return found
-    if param.default is None:
-        return (type(None), int, float, str)
-    return (type(param.default),)
-
-
-def _coerce(fn: GeneratorFn, param: inspect.Parameter, raw: str, gen: str) -> Any:
-    types_ = _target_types(fn, param)
-    if type(None) in types_ and raw.lower() in ("none", "null", ""):
-        return None
-    for t in (t for t in types_ if t is not type(None)):
-        try:
-            return _convert(t, raw)
-        except (TypeError, ValueError):
-            continue
-    names = " or ".join(t.__name__ for t in types_)
-    raise WorkflowError(f"generator {gen!r}: parameter {param.name!r} expects {names}, got {raw!r}",
-                        f"give {param.name} a value like {param.default!r}")
-
-
-def _convert(t: type, raw: str) -> Any:
-    if t is bool:
-        low = raw.lower()
-        if low in ("true", "yes", "on", "1"):
-            return True
-        if low in ("false", "no", "off", "0"):
-            return False
-        raise ValueError(raw)
-    if t is int:
-        try:
-            return int(raw)
-        except ValueError:
-            value = float(raw)  # accepts 1e4
-            if not value.is_integer():
-                raise
-            return int(value)
-    if t in (float, str):
-        return t(raw)
-    raise TypeError(t)
 
 
 #: Largest workflow a generator builds (tasks), and largest value of any size parameter: beyond this
