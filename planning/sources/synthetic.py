@@ -129,10 +129,6 @@ class SyntheticTruth:
                 return k
         raise KeyError(f"no kind {name!r} in this truth; kinds: {self.kind_names}")
 
-    def exec_stat(self, kind: str, cpus: float | np.ndarray, input_bytes: float | np.ndarray,
-                  sla: "SLA | str") -> np.ndarray | float:
-        return self.kind(kind).stat(cpus, input_bytes, sla)
-
 
 def random_truth(kinds: int | Sequence[str] = 5, seed: int = 0) -> SyntheticTruth:
     """Draw plausible laws: ``c0`` 0.05-2 s, size term at 10 MB 0.1-20x ``c0``,
