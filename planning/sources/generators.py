@@ -267,19 +267,10 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
     Cost: O(tasks * max_parents) numpy draws plus the Workflow construction.
     """
     gen = "random_layered"
-    _check("tasks", tasks, 1, gen)
-    _check("max_parents", max_parents, 1, gen)
-    _check("kinds", kinds, 1, gen)
-    _check("seed", seed, 0, gen, MAX_SEED)
-    for name, value, maximum in (("runtime_median_s", runtime_median_s, 86_400.0), ("runtime_sigma", runtime_sigma, 10.0),
-                                 ("task_sigma", task_sigma, 10.0), ("output_median_bytes", output_median_bytes, 2.0**34),
-                                 ("output_sigma", output_sigma, 10.0)):
-        _check(name, value, 0, gen, maximum)
-    n = int(tasks)
-    n_layers = max(1, round(math.sqrt(n))) if layers is None else int(layers)
-    _check("layers", n_layers, 1, gen)
-    if n_layers > n:
-        raise WorkflowError(f"generator {gen!r}: layers ({n_layers}) > tasks ({n})", "use layers <= tasks")
+    params = {"tasks": tasks, "layers": layers, "seed": seed, "max_parents": max_parents, "kinds": kinds,
+              "runtime_median_s": runtime_median_s, "runtime_sigma": runtime_sigma, "task_sigma": task_sigma,
+              "output_median_bytes": output_median_bytes, "output_sigma": output_sigma}
+    n, n_layers = _random_layered_sizes(params)
     rng = np.random.default_rng(seed)
     sizes = rng.multinomial(n - n_layers, np.full(n_layers, 1.0 / n_layers)) + 1
     starts = np.concatenate(([0], np.cumsum(sizes)))           # layer L holds tasks starts[L]:starts[L+1]
@@ -296,16 +287,46 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
     first = prev_lo + np.floor(rng.random(n) * (prev_hi - prev_lo)).astype(np.int64)
     extra = np.floor(rng.random((n, max(max_parents - 1, 0))) * prev_hi[:, None]).astype(np.int64)
 
+    runtime_hint = kernels.CALL_OVERHEAD_S + units / kernels.SPIN_UNITS_PER_S
+    first_task_of_layer1 = int(starts[1]) if n_layers > 1 else n
+    task_list, parents = _layered_tasks(starts, layer_of, first, extra, n_parents, units, out_bytes, kind_of,
+                                        runtime_hint, first_task_of_layer1)
+    params.update(tasks=n, layers=n_layers)
+    return Workflow.from_tasks(task_list, parents, name=f"random_layered-{n}-s{seed}",
+                               metadata={"generator": gen, "params": params})
+
+
+def _random_layered_sizes(params: Mapping[str, Any]) -> tuple[int, int]:
+    """``random_layered``'s parameters checked against their limits: (tasks, layers)."""
+    gen = "random_layered"
+    _check("tasks", params["tasks"], 1, gen)
+    _check("max_parents", params["max_parents"], 1, gen)
+    _check("kinds", params["kinds"], 1, gen)
+    _check("seed", params["seed"], 0, gen, MAX_SEED)
+    for name, maximum in (("runtime_median_s", 86_400.0), ("runtime_sigma", 10.0), ("task_sigma", 10.0),
+                          ("output_median_bytes", 2.0**34), ("output_sigma", 10.0)):
+        _check(name, params[name], 0, gen, maximum)
+    n = int(params["tasks"])
+    n_layers = max(1, round(math.sqrt(n))) if params["layers"] is None else int(params["layers"])
+    _check("layers", n_layers, 1, gen)
+    if n_layers > n:
+        raise WorkflowError(f"generator {gen!r}: layers ({n_layers}) > tasks ({n})", "use layers <= tasks")
+    return n, n_layers
+
+
+def _layered_tasks(starts: np.ndarray, layer_of: np.ndarray, first: np.ndarray, extra: np.ndarray,
+                   n_parents: np.ndarray, units: np.ndarray, out_bytes: np.ndarray, kind_of: np.ndarray,
+                   runtime_hint: np.ndarray, first_task_of_layer1: int) -> tuple[list[Task], dict[str, list[str]]]:
+    """The tasks of a layered DAG and their parents, from the drawn arrays (Python lists: fast per task)."""
     starts_l = starts.tolist()
     ids = [f"L{layer}-t{i - starts_l[layer]}" for i, layer in enumerate(layer_of.tolist())]
     first_l, extra_l, np_l = first.tolist(), extra.tolist(), n_parents.tolist()
     units_l, out_l, kind_l = units.tolist(), out_bytes.tolist(), kind_of.tolist()
-    runtime_l = (kernels.CALL_OVERHEAD_S + units / kernels.SPIN_UNITS_PER_S).tolist()
-    first_task_of_layer1 = int(starts[1]) if n_layers > 1 else n
+    runtime_l = runtime_hint.tolist()
     spin_payload = kernels.spin_payload
     task_list: list[Task] = []
     parents: dict[str, list[str]] = {}
-    for i in range(n):
+    for i in range(len(ids)):
         if i < first_task_of_layer1:
             ps: list[int] = []
         else:
@@ -314,11 +335,7 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
         parents[ids[i]] = pids
         task_list.append(Task(ids[i], f"k{kind_l[i]}", runtime_s=runtime_l[i], output_bytes=out_l[i],
                               func=spin_payload, args=(units_l[i], out_l[i], *map(Ref, pids))))
-    params = {"tasks": n, "layers": n_layers, "seed": seed, "max_parents": max_parents, "kinds": kinds,
-              "runtime_median_s": runtime_median_s, "runtime_sigma": runtime_sigma, "task_sigma": task_sigma,
-              "output_median_bytes": output_median_bytes, "output_sigma": output_sigma}
-    return Workflow.from_tasks(task_list, parents, name=f"random_layered-{n}-s{seed}",
-                               metadata={"generator": gen, "params": params})
+    return task_list, parents
 
 
 @register_generator
