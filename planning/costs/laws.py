@@ -79,11 +79,56 @@ def compress_ratios(ratios: np.ndarray, max_points: int) -> np.ndarray:
     return ratios / ratios.mean()
 
 
-def fit_law(g: np.ndarray, n_groups: int, t: np.ndarray, x: np.ndarray, cpus: np.ndarray, *,
-             fit_exponent: bool, p: dict[str, Any]) -> LawFit:
-    """Fit ``T = (c0 + c1 x) cpus^-a R`` for every group at once (see the module docstring)."""
-    logt = np.log(np.maximum(t, p["min_time_s"]))
-    L = np.log(cpus)
+@dataclass
+class _Cells:
+    """Rows compressed to (group, log CPUs, size) cells, with the per-group statistics the knee search needs."""
+
+    n_groups: int
+    g: np.ndarray          # per cell: group, log CPUs, size, rows, sum and sum of squares of log times
+    L: np.ndarray
+    x: np.ndarray
+    n: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    N: np.ndarray          # per group: rows, CPU counts, sizes, reference size, ...
+    n_cpus: np.ndarray
+    n_sizes: np.ndarray
+    x_ref: np.ndarray
+    size_fit: np.ndarray
+    cpus_min: np.ndarray
+    cpus_max: np.ndarray
+    VL: np.ndarray
+    exp_fit: np.ndarray
+    bounds: tuple[float, float]
+    a_prior: float
+
+    def per_group(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.g, values, minlength=self.n_groups)
+
+    def evaluate(self, gexp: np.ndarray, sel: slice | np.ndarray = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Objective (log residual variance) and best exponent per group at knees ``x_ref * 10**gexp``; cells ``sel``."""
+        n_groups, lo, hi = self.n_groups, *self.bounds
+        g_, n_, x_, L_, a1, a2 = self.g[sel], self.n[sel], self.x[sel], self.L[sel], self.s1[sel], self.s2[sel]
+
+        def tot(values: np.ndarray) -> np.ndarray:
+            return np.bincount(g_, values, minlength=n_groups)
+
+        x0 = self.x_ref * 10.0 ** gexp
+        h = np.where(self.size_fit[g_], np.log1p(x_ / np.where(x0 > 0, x0, 1.0)[g_]), 0.0)
+        z1 = a1 - n_ * h
+        M = np.maximum(tot(n_), 1.0)
+        SLs, SLLs = tot(n_ * L_), tot(n_ * L_ * L_)
+        Sz, Szz, SzL = tot(z1), tot(a2 - 2 * h * a1 + n_ * h * h), tot(L_ * z1)
+        mz, mL = Sz / M, SLs / M
+        Vz, C, VLs = Szz / M - mz * mz, SzL / M - mz * mL, SLLs / M - mL * mL
+        fit_here = self.exp_fit & (VLs > 1e-12)
+        a = np.where(fit_here, np.clip(-C / np.where(fit_here, VLs, 1.0), lo, hi), self.a_prior)
+        return np.maximum(Vz + 2 * a * C + a * a * VLs, 0.0), a
+
+
+def _cells(g: np.ndarray, n_groups: int, logt: np.ndarray, x: np.ndarray, L: np.ndarray, *, fit_exponent: bool,
+           p: dict[str, Any]) -> _Cells:
+    """Compress the rows to cells and compute what every group's fit needs (sizes, CPU range, exponent fit)."""
     cells = (pd.DataFrame({"g": g, "L": L, "x": x, "y": logt, "y2": logt * logt})
              .groupby(["g", "L", "x"], sort=False).agg(n=("y", "size"), s1=("y", "sum"), s2=("y2", "sum"))
              .reset_index())
@@ -102,56 +147,52 @@ def fit_law(g: np.ndarray, n_groups: int, t: np.ndarray, x: np.ndarray, cpus: np
     log_ref = np.bincount(pos["g"].to_numpy(np.int64), np.log(pos["x"].to_numpy(float)), minlength=n_groups)
     n_pos = np.bincount(pos["g"].to_numpy(np.int64), minlength=n_groups)
     x_ref = np.exp(np.divide(log_ref, n_pos, out=np.zeros(n_groups), where=n_pos > 0))
-    size_fit = n_sizes >= 2
     cpus_range = cells.groupby("g")["L"].agg(["min", "max"]).reindex(range(n_groups))
-    cpus_min, cpus_max = np.exp(cpus_range["min"].to_numpy(float)), np.exp(cpus_range["max"].to_numpy(float))
     safeN = np.maximum(N, 1.0)
     VL = per_group(cn * cL * cL) / safeN - (per_group(cn * cL) / safeN) ** 2
-    exp_fit = fit_exponent & (n_cpus >= 2) & (VL > 1e-12)
     lo, hi = p["exponent_bounds"]
-    a_prior = p["prior_exponent"] if fit_exponent else 0.0
+    return _Cells(n_groups, cg, cL, cx, cn, s1, s2, N, n_cpus, n_sizes, x_ref, n_sizes >= 2,
+                  np.exp(cpus_range["min"].to_numpy(float)), np.exp(cpus_range["max"].to_numpy(float)), VL,
+                  fit_exponent & (n_cpus >= 2) & (VL > 1e-12), (lo, hi),
+                  p["prior_exponent"] if fit_exponent else 0.0)
 
-    def evaluate(gexp: np.ndarray, sel: slice | np.ndarray = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-        # objective (log residual variance) and best exponent per group; cells ``sel`` only
-        g_, n_, x_, L_, a1, a2 = cg[sel], cn[sel], cx[sel], cL[sel], s1[sel], s2[sel]
 
-        def tot(values: np.ndarray) -> np.ndarray:
-            return np.bincount(g_, values, minlength=n_groups)
+def _knee_exponents(cells: _Cells, max_search_cells: int) -> np.ndarray:
+    """Each group's knee as ``log10(x0 / x_ref)``: a half-decade grid, then golden section in the best bracket.
 
-        x0 = x_ref * 10.0 ** gexp
-        h = np.where(size_fit[g_], np.log1p(x_ / np.where(x0 > 0, x0, 1.0)[g_]), 0.0)
-        z1 = a1 - n_ * h
-        M = np.maximum(tot(n_), 1.0)
-        SLs, SLLs = tot(n_ * L_), tot(n_ * L_ * L_)
-        Sz, Szz, SzL = tot(z1), tot(a2 - 2 * h * a1 + n_ * h * h), tot(L_ * z1)
-        mz, mL = Sz / M, SLs / M
-        Vz, C, VLs = Szz / M - mz * mz, SzL / M - mz * mL, SLLs / M - mL * mL
-        fit_here = exp_fit & (VLs > 1e-12)
-        a = np.where(fit_here, np.clip(-C / np.where(fit_here, VLs, 1.0), lo, hi), a_prior)
-        return np.maximum(Vz + 2 * a * C + a * a * VLs, 0.0), a
-
-    # knee search on at most max_search_cells cells (a seeded subset: the knee is a
-    # smooth function of thousands of cells), grid then golden section inside the
-    # best grid bracket; the final exponent and spread use every cell
+    The search runs on at most ``max_search_cells`` cells (a seeded subset: the knee
+    is a smooth function of thousands of cells); the final fit uses every cell.
+    """
     search: slice | np.ndarray = slice(None)
-    if len(cg) > p["max_search_cells"]:
-        search = np.sort(np.random.default_rng(0).choice(len(cg), p["max_search_cells"], replace=False))
-    objs = np.array([evaluate(np.full(n_groups, gv), search)[0] for gv in _GRID])
+    if len(cells.g) > max_search_cells:
+        search = np.sort(np.random.default_rng(0).choice(len(cells.g), max_search_cells, replace=False))
+    n_groups = cells.n_groups
+    objs = np.array([cells.evaluate(np.full(n_groups, gv), search)[0] for gv in _GRID])
     best = objs.argmin(axis=0)
     left, right = _GRID[np.maximum(best - 1, 0)], _GRID[np.minimum(best + 1, len(_GRID) - 1)]
     inv = (math.sqrt(5.0) - 1.0) / 2.0
     c, d = right - inv * (right - left), left + inv * (right - left)
-    fc, fd = evaluate(c, search)[0], evaluate(d, search)[0]
+    fc, fd = cells.evaluate(c, search)[0], cells.evaluate(d, search)[0]
     for _ in range(_GOLDEN_STEPS):
         go_left = fc < fd
         right, left = np.where(go_left, d, right), np.where(go_left, left, c)
         new_c, new_d = right - inv * (right - left), left + inv * (right - left)
-        f_new = evaluate(np.where(go_left, new_c, new_d), search)[0]
+        f_new = cells.evaluate(np.where(go_left, new_c, new_d), search)[0]
         c, fc, d, fd = (np.where(go_left, new_c, d), np.where(go_left, f_new, fd),
                         np.where(go_left, c, new_d), np.where(go_left, fc, f_new))
-    gexp = np.where(size_fit, (left + right) / 2.0, 0.0)
-    obj, a_hat = evaluate(gexp)
-    x0 = np.where(size_fit, x_ref * 10.0 ** gexp, np.inf)
+    return np.where(cells.size_fit, (left + right) / 2.0, 0.0)
+
+
+def fit_law(g: np.ndarray, n_groups: int, t: np.ndarray, x: np.ndarray, cpus: np.ndarray, *,
+            fit_exponent: bool, p: dict[str, Any]) -> LawFit:
+    """Fit ``T = (c0 + c1 x) cpus^-a R`` for every group at once (see the module docstring)."""
+    logt = np.log(np.maximum(t, p["min_time_s"]))
+    L = np.log(cpus)
+    cells = _cells(g, n_groups, logt, x, L, fit_exponent=fit_exponent, p=p)
+    size_fit, exp_fit, N = cells.size_fit, cells.exp_fit, cells.N
+    gexp = _knee_exponents(cells, p["max_search_cells"])
+    obj, a_hat = cells.evaluate(gexp)
+    x0 = np.where(size_fit, cells.x_ref * 10.0 ** gexp, np.inf)
 
     # residual spread -> sigma (dof-corrected, shrunk towards the prior)
     n_par = 1 + exp_fit.astype(int) + size_fit.astype(int)
@@ -161,14 +202,24 @@ def fit_law(g: np.ndarray, n_groups: int, t: np.ndarray, x: np.ndarray, cpus: np
     sigma = np.sqrt((dof * s2_hat + k0 * p["prior_sigma"] ** 2) / (dof + k0))
     # a weak normal prior on the exponent
     if fit_exponent:
-        prec = N * VL / np.maximum(sigma * sigma, 1e-12)
+        lo, hi = cells.bounds
+        prec = N * cells.VL / np.maximum(sigma * sigma, 1e-12)
         prior_prec = 1.0 / p["exponent_prior_sd"] ** 2
         a_post = (a_hat * prec + p["prior_exponent"] * prior_prec) / (prec + prior_prec)
-        a = np.where(exp_fit, np.clip(a_post, lo, hi), a_prior)
+        a = np.where(exp_fit, np.clip(a_post, lo, hi), cells.a_prior)
     else:
         a = np.zeros(n_groups)
+    c0, c1, ratios, noise = _scale_and_noise(g, n_groups, logt, x, L, a, x0, size_fit, N, dof, sigma, p)
+    return LawFit(a=a, a_fitted=exp_fit, c0=c0, c1=c1, sigma=sigma, samples=N.astype(np.int64),
+                  cpus_min=cells.cpus_min, cpus_max=cells.cpus_max, n_cpus=cells.n_cpus, n_sizes=cells.n_sizes,
+                  ratios=ratios, noise=noise)
 
-    # row residuals -> scale (mean-one noise) and the noise distribution
+
+def _scale_and_noise(g: np.ndarray, n_groups: int, logt: np.ndarray, x: np.ndarray, L: np.ndarray, a: np.ndarray,
+                     x0: np.ndarray, size_fit: np.ndarray, N: np.ndarray, dof: np.ndarray, sigma: np.ndarray,
+                     p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[str]]:
+    """Row residuals -> the scale (mean-one noise: ``c0``, ``c1``) and each group's noise distribution."""
+    safeN = np.maximum(N, 1.0)
     x0_row = x0[g]
     h_row = np.where(np.isfinite(x0_row), np.log1p(x / np.where(np.isfinite(x0_row), x0_row, 1.0)), 0.0)
     r = logt + a[g] * L - h_row
@@ -190,8 +241,7 @@ def fit_law(g: np.ndarray, n_groups: int, t: np.ndarray, x: np.ndarray, cpus: np
         else:
             ratios.append(lognormal_ratios(float(sigma[k])))
             noise.append("lognormal")
-    return LawFit(a=a, a_fitted=exp_fit, c0=c0, c1=c1, sigma=sigma, samples=N.astype(np.int64),
-                   cpus_min=cpus_min, cpus_max=cpus_max, n_cpus=n_cpus, n_sizes=n_sizes, ratios=ratios, noise=noise)
+    return c0, c1, ratios, noise
 
 
 def fit_linear_nonneg(g: np.ndarray, n_groups: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
