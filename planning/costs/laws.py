@@ -102,9 +102,6 @@ class _Cells:
     bounds: tuple[float, float]
     a_prior: float
 
-    def per_group(self, values: np.ndarray) -> np.ndarray:
-        return np.bincount(self.g, values, minlength=self.n_groups)
-
     def evaluate(self, gexp: np.ndarray, sel: slice | np.ndarray = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """Objective (log residual variance) and best exponent per group at knees ``x_ref * 10**gexp``; cells ``sel``."""
         n_groups, lo, hi = self.n_groups, *self.bounds
