@@ -27,7 +27,8 @@ import pandas as pd
 from planning.costs.cost_model import CostModel
 from planning.profiles import load_catalog
 from planning.sources.synthetic import DEFAULT_INPUT_SIZES, random_truth, synthetic_history
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 from _timing import timed
 from experiments.provenance import git_revision
 

@@ -57,7 +57,8 @@ from experiments.provenance import git_revision
 from planning.sources import kernels
 from planning.sources.dsl import build_workflow, task
 from planning.sources.generators import generate
-from planning.workflow import Task, Workflow, run_locally
+from planning.tasks import Task
+from planning.workflow import Workflow, run_locally
 
 TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5}
 RESULTS = Path(__file__).resolve().parent / "results" / "executor.json"

@@ -25,7 +25,7 @@ planner at each SLA (``mean``, ``p95``) on the ``local`` catalog.  Per workflow:
    half.  :func:`platform_for` turns the calibration halves of all the workflow's plans into one
    platform (``--calibration-scope cell``: each plan's own): ``none`` the cost model's default platform
    (every worker its own CPUs), ``host-defaults`` the same on this machine's cores (the host model, no
-   fit), ``host`` the host model fitted by ``experiments.calibration.executor_runs.calibrate_on_runs``.
+   fit), ``host`` the host model fitted by ``experiments.calibration.trace_calibration.calibrate_on_runs``.
    Other work on the host (``host_background``): ``--background fit`` (default) fits it with the host
    terms, as ``planlab run``'s host calibration does; ``none`` assumes none; ``load`` gives the model the
    1-minute load before the runs (it counts this benchmark's own earlier runs too).
@@ -86,7 +86,7 @@ CALIBRATIONS = ("none", "host-defaults", "host")
 
 @dataclass(frozen=True)
 class CalibrationRun:
-    """What calibration needs of one real run (the fields of ``experiments.calibration.executor_runs.ObservedRun``)."""
+    """What calibration needs of one real run (the fields of ``experiments.calibration.trace_calibration.ObservedRun``)."""
 
     workflow: Workflow
     plan: Any
@@ -99,10 +99,10 @@ def host_calibration() -> tuple[Any, Callable[..., Any], tuple[str, ...] | None]
     """``(ObservedRun, calibrate_on_runs, HOST_TERMS)`` of the host model, or a clear error when this planlab
     lacks it (``HOST_TERMS`` None when the module does not name its default terms)."""
     try:
-        host_model = importlib.import_module("experiments.calibration.executor_runs")
+        host_model = importlib.import_module("experiments.calibration.trace_calibration")
         observed_run, calibrate_on_runs = host_model.ObservedRun, host_model.calibrate_on_runs
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"--calibration host needs experiments.calibration.executor_runs.calibrate_on_runs, which this "
+        raise ConfigError(f"--calibration host needs experiments.calibration.trace_calibration.calibrate_on_runs, which this "
                           f"planlab does not have ({exc})",
                           "use a planlab with the host model (issue 13), or --calibration none") from None
     terms = getattr(host_model, "HOST_TERMS", None)

@@ -35,8 +35,7 @@ import pandas as pd
 
 from planning import SLA, CostModel, generate, load_catalog, read_wfformat
 from planning.planners import get_planner
-from planning.planners.heft import heft
-from planning.planners.heft import edge_comm_s
+from planning.planners.heft import edge_comm_s, heft
 from planning.schedule import ScheduleEvaluator
 from planning.workflow import Workflow
 from _timing import timed

@@ -27,7 +27,8 @@ from typing import Any, Callable, Iterable, Mapping
 import cloudpickle
 from cloudpickle import cloudpickle as _cloudpickle_impl
 
-from planning.workflow import Task, Workflow, iter_refs
+from planning.tasks import Task, iter_refs
+from planning.workflow import Workflow
 
 __all__ = ["ConstRef", "TaskCode", "dumps_value", "loads_value", "dumps_code", "loads_code",
            "split_constants", "resolve_constants", "skeleton"]

@@ -55,7 +55,7 @@ from executor.recovery import all_parents_done, done_numbers, made_ready
 from executor.replay import burn_cpu, payload, replay_bytes
 from executor.retrying import is_transient, task_traceback
 from planning.protocol import WorkerState
-from planning.workflow import Task, run_task_function
+from planning.tasks import Task, run_task_function
 
 __all__ = ["RunSpec", "ProcessContext", "run_logical_worker"]
 

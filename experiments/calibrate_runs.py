@@ -2,7 +2,7 @@
 
 Reads runs saved by ``planlab execute --save-run DIR`` or by ``planlab run``
 (:mod:`experiments.saved_runs`), fits the platform's host terms on a part of them
-(:func:`experiments.calibration.executor_runs.calibrate_on_runs`) and judges the fit the way
+(:func:`experiments.calibration.trace_calibration.calibrate_on_runs`) and judges the fit the way
 its users will use it: as a *forecast* of the other runs - simulated from their
 plans and the cost model's estimates, never from their own measured task times.
 
@@ -49,7 +49,7 @@ def calibrate_saved_runs(paths: str | Path | Iterable[str | Path], *, terms: Seq
     from experiments.host_calibration import FITTED_TERMS
     from experiments.saved_runs import find_saved_runs, load_saved_run
     from simulator.platform import Platform
-    from experiments.calibration.executor_runs import ObservedRun, calibrate_on_runs, forecast_errors
+    from experiments.calibration.trace_calibration import ObservedRun, calibrate_on_runs, forecast_errors
 
     found = find_saved_runs(paths)
     if not found:

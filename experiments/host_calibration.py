@@ -5,9 +5,9 @@ time, for the cost model); it cannot see what the host adds when many workers
 start and run at once.  So, right after it, the runner makes :data:`RUNS_PER_WORKFLOW`
 real runs of every workflow with a fan-out plan (``uniform`` on the catalog's
 reference profile, one worker per chain) on the same executor, and fits the
-platform's host terms (:data:`experiments.calibration.executor_runs.HOST_TERMS` plus
+platform's host terms (:data:`experiments.calibration.trace_calibration.HOST_TERMS` plus
 ``host_background``, the CPU the client, the server and other users take) to
-them with :func:`experiments.calibration.executor_runs.calibrate_on_runs`.  Every simulated
+them with :func:`experiments.calibration.trace_calibration.calibrate_on_runs`.  Every simulated
 cell then predicts with that platform on this host (``host_cores``), from the
 warm pool the executor holds when the cell starts (:class:`WarmPool`).
 
@@ -29,13 +29,13 @@ from planning.sla import SLA
 
 if TYPE_CHECKING:   # (the simulator and scipy.optimize are imported only when a calibration runs)
     from simulator.platform import Platform
-    from experiments.calibration.executor_runs import HostCalibration
+    from experiments.calibration.trace_calibration import HostCalibration
 
 __all__ = ["RUNS_PER_WORKFLOW", "FITTED_TERMS", "WarmPool", "reference_profile", "calibrate_host"]
 
 #: Real runs per workflow for the fit: the first starts from the pool the profile phase left, the next warmer.
 RUNS_PER_WORKFLOW = 2
-#: What the runner fits: every host term (:data:`experiments.calibration.executor_runs.HOST_TERMS`, named here so that
+#: What the runner fits: every host term (:data:`experiments.calibration.trace_calibration.HOST_TERMS`, named here so that
 #: importing the runner does not import the simulator).
 FITTED_TERMS = ("cold_start_s", "warm_start_s", "launch_s", "process_start_s", "spec_load_s",
                 "spec_load_s_per_task", "host_background")
@@ -63,7 +63,7 @@ class WarmPool:
 
     def after(self, trace: Any) -> None:
         """Account for a finished real run: the processes it forked join the pool."""
-        from experiments.calibration.executor_runs import processes_started
+        from experiments.calibration.trace_calibration import processes_started
 
         self.now()       # (expire what the run found, if it came too late)
         for profile, started in processes_started(trace).items():
@@ -86,7 +86,7 @@ def calibrate_host(workflows: dict[str, Any], catalog: Catalog, cost_model: Cost
     host) supplies every term not fitted.
     """
     from simulator.platform import Platform
-    from experiments.calibration.executor_runs import ObservedRun, calibrate_on_runs
+    from experiments.calibration.trace_calibration import ObservedRun, calibrate_on_runs
 
     profile = reference_profile(catalog)
     base = base if base is not None else Platform.from_cost_model(cost_model, "mean").with_(

@@ -62,10 +62,6 @@ MAX_CV = 0.3
 #: ... but only when the medians also differ by more than this many seconds (timer and scheduler jitter).
 MIN_SPREAD_S = 0.005
 
-#: The seconds columns of a history that :func:`median_history` takes the median of.
-_TIMED = ("download_s", "exec_s", "upload_s", "startup_s")
-
-
 @dataclass(frozen=True)
 class ProfileJob:
     """One real profiling run: a workflow, all on one profile, repetition ``repetition``."""

@@ -198,10 +198,6 @@ class Results:
         return len(self.real_tasks) > 0 and "real_makespan_s" in self.summary and \
             self.summary["real_makespan_s"].notna().any()
 
-    @property
-    def has_simulated(self) -> bool:
-        return "simulated_makespan_s" in self.summary and self.summary["simulated_makespan_s"].notna().any()
-
 
 def load_results(root: str | Path) -> Results:
     """The tables of the results directory ``root``."""

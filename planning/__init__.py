@@ -16,11 +16,14 @@ from planning.errors import (CatalogError, ConfigError, ExecutionError, HistoryE
 from planning.profiles import Catalog, ResourceProfile, load_catalog
 from planning.sla import SLA
 from planning.sources.dsl import TaskFunction, TaskResult, build_workflow, task
-from planning.sources.generators import generate, list_generators, parse_generator_spec, register_generator
+from planning.sources.generator_specs import parse_generator_spec
+from planning.sources.generators import generate, list_generators, register_generator
 from planning.sources.loading import load_workflow
-from planning.sources.wfformat import read_wfformat, write_wfformat
+from planning.sources.wfformat import read_wfformat
+from planning.sources.wfformat_write import write_wfformat
+from planning.tasks import Ref, Task
 from planning.trace import Trace, compare_traces
-from planning.workflow import Ref, Task, Workflow, run_locally
+from planning.workflow import Workflow, run_locally
 
 __all__ = [
     "CostModel", "validate_cost_model", "TaskFunction", "TaskResult", "build_workflow", "task",

@@ -122,7 +122,7 @@ def test_host_calibration_is_given_the_runs_their_empty_pool_and_what_to_fit(mon
 
     fake = types.SimpleNamespace(ObservedRun=lambda *a, **k: (a, k), calibrate_on_runs=calibrate_on_runs,
                                  HOST_TERMS=("cold_start_s",))
-    monkeypatch.setitem(sys.modules, "experiments.calibration.executor_runs", fake)
+    monkeypatch.setitem(sys.modules, "experiments.calibration.trace_calibration", fake)
     base, report = Platform(), {}
     fitted = bench.platform_for([bench.CalibrationRun("wf", "plan", "model", "trace")], base, "host", report)
     assert fitted is Fitted.platform and report["terms"] == {"cold_start_s": 0.05} and report["seconds"] >= 0
@@ -134,8 +134,8 @@ def test_host_calibration_is_given_the_runs_their_empty_pool_and_what_to_fit(mon
 
 
 def test_host_calibration_without_the_module_is_a_clear_error(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "experiments.calibration.executor_runs", None)   # as if this planlab lacked it
-    with pytest.raises(ConfigError, match="calibration.executor_runs"):
+    monkeypatch.setitem(sys.modules, "experiments.calibration.trace_calibration", None)   # as if this planlab lacked it
+    with pytest.raises(ConfigError, match="trace_calibration"):
         bench.platform_for([], Platform(), "host")
     assert bench.main(["--calibration", "host", "--quick", "--out", "/nonexistent/x.json"]) == 2
     err = capsys.readouterr().err

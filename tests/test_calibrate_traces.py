@@ -8,7 +8,7 @@ import math
 import pytest
 
 from experiments.calibrate_runs import calibrate_saved_runs
-from experiments.calibration.executor_runs import HOST_TERMS
+from experiments.calibration.trace_calibration import HOST_TERMS
 from experiments.cli import main
 from simulator import Platform
 

@@ -14,7 +14,8 @@ from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
 from planning.planners import get_planner
 from planning.profiles import load_catalog
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 from simulator import Platform
 
 

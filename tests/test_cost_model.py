@@ -19,7 +19,8 @@ from planning.costs.history import load_history, save_history
 from planning.errors import HistoryError, PlanlabError
 from planning.profiles import Catalog, ResourceProfile, load_catalog
 from planning.sources.synthetic import KindLaw, SyntheticTruth, random_truth, synthetic_history
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 LAMBDA = load_catalog("lambda")
 FOUR = LAMBDA.subset(["lambda-512", "lambda-1769", "lambda-5307", "lambda-10240"])
@@ -362,3 +363,31 @@ def test_to_dict_is_json_and_describes_every_kind(fitted):
     assert [k["kind"] for k in record["kinds"]] == truth.kind_names
     assert {"a", "c0", "c1", "sigma", "samples", "source"} <= set(record["kinds"][0])
     assert record["params"]["prior_exponent"] == PRIOR_EXPONENT
+
+
+# ---------------------------------------------------------------- scikit-learn's conventions
+def test_parameters_are_stored_as_given_and_fit_returns_self() -> None:
+    model = CostModel(prior_exponent=1, latency_s=0, exponent_bounds=(0, 2))
+    assert model.prior_exponent == 1 and isinstance(model.prior_exponent, int)
+    assert model.exponent_bounds == (0, 2)
+    assert model.get_params()["latency_s"] == 0 and set(model.get_params()) == set(model.params)
+    assert model.params["prior_exponent"] == 1.0 and isinstance(model.params["prior_exponent"], float)
+    assert CostModel(**model.get_params()).to_dict() == model.to_dict()
+    history, _ = synthetic_history(kinds=2, seed=5)
+    assert model.fit(history) is model
+
+
+def test_learned_state_is_in_trailing_underscore_attributes() -> None:
+    history, _ = synthetic_history(kinds=2, seed=5)
+    model = CostModel()
+    assert model.fitted_ is False and model.kinds_ == []
+    model.fit(history)
+    assert model.fitted_ is True and model.kinds_ == model.kinds == sorted(history["kind"].unique())
+    for name in ("law_", "exponent_", "c0_", "c1_", "ratios_", "transfers_", "startup_", "startup_pooled_"):
+        assert hasattr(model, name), name
+    assert set(model.transfers_) == {"download", "upload"}
+
+
+def test_a_parameter_out_of_range_is_refused_at_construction() -> None:
+    with pytest.raises(PlanlabError, match="invalid prior_sigma"):
+        CostModel(prior_sigma=0)

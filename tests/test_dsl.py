@@ -8,7 +8,8 @@ import pytest
 
 from planning.errors import WorkflowError
 from planning.sources.dsl import TaskResult, build_workflow, is_task_result, task
-from planning.workflow import Ref, Workflow, run_locally
+from planning.tasks import Ref
+from planning.workflow import Workflow, run_locally
 
 
 @task

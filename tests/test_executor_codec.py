@@ -8,7 +8,7 @@ from executor import codec
 from executor.replay import burn_cpu, payload, replay_bytes
 from planning.protocol import WorkerProtocol
 from planning.sources.generators import generate
-from planning.workflow import Ref, Task
+from planning.tasks import Ref, Task
 
 
 def test_values_round_trip_including_ones_plain_pickle_refuses() -> None:

@@ -9,9 +9,10 @@ import pytest
 from planning.errors import WorkflowError
 from planning.sources import generators as gens
 from planning.sources import kernels
-from planning.sources.generators import (FIVE_BRANCH_LENGTHS, GENERATORS, generate, list_generators, parse_generator_spec,
-                                 register_generator)
-from planning.workflow import Workflow, iter_refs, run_locally
+from planning.sources.generator_specs import parse_generator_spec
+from planning.sources.generators import FIVE_BRANCH_LENGTHS, GENERATORS, generate, list_generators, register_generator
+from planning.tasks import iter_refs
+from planning.workflow import Workflow, run_locally
 
 #: Small instances of every built-in generator (a real local run takes < 1 s in all).
 SMALL = {

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from planning.planners.heft import _Timeline, heft
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 # Topcuoglu, Hariri, Wu (2002), Fig. 2: computation costs on P1..P3 and edge costs.
 TOPCU_W = {

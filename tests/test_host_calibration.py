@@ -96,6 +96,6 @@ def test_a_percentile_cell_is_forecast_at_the_mean_and_checked_against_its_perce
 
 def test_the_runner_fits_every_host_term():
     from experiments.host_calibration import FITTED_TERMS
-    from experiments.calibration.executor_runs import HOST_TERMS
+    from experiments.calibration.trace_calibration import HOST_TERMS
 
     assert FITTED_TERMS == HOST_TERMS

@@ -14,7 +14,8 @@ from planning.errors import PlanlabError
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.sources.generators import generate
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 from simulator import MonteCarloResult, Platform, monte_carlo, simulate
 from simulator.monte_carlo import replication_seed
 

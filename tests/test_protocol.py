@@ -1,7 +1,8 @@
 """The worker protocol's decisions on small hand-drawn DAGs."""
 
 from planning.protocol import Invocation, WorkerProtocol, dynamic_worker_id
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 
 def diamond() -> Workflow:

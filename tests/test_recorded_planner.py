@@ -10,11 +10,13 @@ import pytest
 from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
 from planning.planners import PLANNERS, get_planner
-from planning.recordings import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
 from planning.profiles import load_catalog
+from planning.recordings import machine_family, machine_of, recorded_durations, recorded_makespan, staged_bytes
 from planning.sources.generators import generate
-from planning.sources.wfformat import read_wfformat, write_wfformat
-from planning.workflow import Task, Workflow
+from planning.sources.wfformat import read_wfformat
+from planning.sources.wfformat_write import write_wfformat
+from planning.tasks import Task
+from planning.workflow import Workflow
 from simulator import Platform, simulate
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from experiments.config import parse_config
-from experiments.results import CELL_TABLES, ResultsError, ResultsStore, load_results
 from experiments.pipeline import relative_errors
+from experiments.results import CELL_TABLES, ResultsError, ResultsStore, load_results
 from experiments.runner import Cell, cells_of, run_experiment
 from planning.errors import ConfigError, PlanError
 from planning.planners import PLANNERS, Planner, get_planner, register_planner

@@ -11,7 +11,8 @@ from planning.profiles import load_catalog
 from planning.protocol import WorkerProtocol
 from planning.schedule import ScheduleEvaluator, evaluate_schedule
 from planning.sources.generators import generate
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 CATALOG = load_catalog("local")
 EXEC = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 1.0}

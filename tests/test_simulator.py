@@ -13,7 +13,8 @@ from planning.plan import Plan
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.protocol import OutputDecision, WorkerProtocol
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 from simulator import Platform, simulate
 
 FREE = CostModel(latency_s=0.0, bandwidth_Bps=math.inf, cold_start_s=0.0, warm_start_s=0.0)

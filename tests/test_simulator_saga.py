@@ -23,7 +23,8 @@ import pytest
 from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.profiles import Catalog, ResourceProfile
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 from simulator import Platform, simulate
 
 _SAGA = textwrap.dedent(r"""

@@ -9,8 +9,9 @@ import pytest
 
 from planning.sources.generators import generate
 from planning.sources.wfformat import read_wfformat
+from planning.tasks import Task
 from planning.topology import segments
-from planning.workflow import Task, Workflow
+from planning.workflow import Workflow
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 

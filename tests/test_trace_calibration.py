@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.calibration.executor_runs import ObservedRun, calibrate_on_runs, forecast_errors, processes_started, warm_pool_of
+from experiments.calibration.trace_calibration import ObservedRun, calibrate_on_runs, forecast_errors, processes_started, warm_pool_of
 from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
 from planning.planners import get_planner

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from planning.errors import WorkflowError
 from planning.sources import generators as gens
-from planning.sources.wfformat import read_wfformat, write_wfformat
-from planning.workflow import Task, Workflow
+from planning.sources.wfformat import read_wfformat
+from planning.sources.wfformat_write import write_wfformat
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 DATA = Path(__file__).resolve().parent.parent / "experiments" / "data"
 FILES = sorted(DATA.glob("*.json"))

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from planning.errors import PlanlabError, WorkflowError
 from planning.sources import kernels
-from planning.workflow import Ref, Task, Workflow, iter_refs, resolve_refs, run_locally
+from planning.tasks import Ref, Task, iter_refs, resolve_refs
+from planning.workflow import Workflow, run_locally
 
 
 def make(edges, runtimes=None, kinds=None, name="wf", sizes=None):

@@ -13,7 +13,8 @@ from planning.planners import get_planner
 from planning.planners.wukong import predict_dynamic
 from planning.protocol import WorkerProtocol
 from planning.schedule import ScheduleEvaluator
-from planning.workflow import Task, Workflow
+from planning.tasks import Task
+from planning.workflow import Workflow
 
 LOCAL = load_catalog("local")
 MEAN = SLA.parse("mean")

@@ -11,7 +11,7 @@ simulated makespans match.
 * :mod:`experiments.calibration.baselines`: the analytic baselines a calibration must beat;
 * :mod:`experiments.calibration.prior`: the shipped cross-application prior (``prior.json``),
   learned by :mod:`experiments.calibration.prior_corpus`;
-* :mod:`experiments.calibration.executor_runs`: the host terms fitted on planlab's own runs.
+* :mod:`experiments.calibration.trace_calibration`: the host terms fitted on planlab's own runs.
 """
 
 from experiments.calibration.executions import CalibrationResult, Observation, calibrate

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterable, Mapping, ParamSpec, TypeVar
 
 from planning.errors import WorkflowError
-from planning.workflow import Ref, Task, Workflow
+from planning.tasks import Ref, Task
+from planning.workflow import Workflow
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -2,13 +2,14 @@
 
 Every generator returns a validated :class:`~planning.workflow.Workflow` whose
 tasks carry real code from :mod:`planning.sources.kernels` (``func`` plus ``args`` with
-:class:`~planning.workflow.Ref` placeholders) and hints: ``runtime_s`` is what
+:class:`~planning.tasks.Ref` placeholders) and hints: ``runtime_s`` is what
 the kernel takes on one core of the development machine (see the rates in
 :mod:`planning.sources.kernels`), ``output_bytes`` the size of the pickled result.
 
 Generators are registered by name in :data:`GENERATORS`; add your own with
 :func:`register_generator`, then refer to it as ``gen:NAME:k=v,...`` anywhere a
-workflow is accepted (:func:`parse_generator_spec`, :func:`planning.sources.loading.load_workflow`).
+workflow is accepted (:func:`planning.sources.generator_specs.parse_generator_spec`,
+:func:`planning.sources.loading.load_workflow`).
 
 Defaults are small on purpose: running every generator for real takes a few
 seconds (``fan_out`` and ``deep_chain`` are large but their tasks are near
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import types
-import typing
 from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -29,7 +28,8 @@ import numpy as np
 from planning.errors import WorkflowError
 from planning.names import did_you_mean
 from planning.sources import kernels
-from planning.workflow import Ref, Task, Workflow, iter_refs
+from planning.tasks import Ref, Task, iter_refs
+from planning.workflow import Workflow
 
 GeneratorFn = Callable[..., Workflow]
 G = TypeVar("G", bound=GeneratorFn)
@@ -73,53 +73,23 @@ def register_generator(name: str | GeneratorFn | None = None, *, replace: bool =
 
 def generate(name: str, **params: Any) -> Workflow:
     """Build the workflow of generator ``name`` with ``params`` (Python values)."""
-    fn = _lookup(name)
-    valid = _parameters(fn)
+    fn = lookup_generator(name)
+    valid = generator_parameters(fn)
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise WorkflowError(f"generator {name!r} has no parameter(s) {', '.join(unknown)}",
-                            f"valid parameters: {_describe(valid)}")
+                            f"valid parameters: {describe_parameters(valid)}")
     return fn(**params)
 
 
 def list_generators() -> dict[str, dict[str, Any]]:
     """Each registered generator with its parameters and their defaults."""
-    return {name: {k: p.default for k, p in _parameters(fn).items()} for name, fn in GENERATORS.items()}
+    return {name: {k: p.default for k, p in generator_parameters(fn).items()} for name, fn in GENERATORS.items()}
 
 
-def parse_generator_spec(spec: str) -> Workflow:
-    """Build a workflow from ``gen:NAME[:k=v,k=v...]`` (the ``gen:`` prefix is optional).
-
-    Values are coerced to the type of the parameter's annotation (or default):
-    ``int`` accepts ``10000`` and ``1e4``, ``bool`` accepts true/false/yes/no/1/0,
-    ``None`` is written ``none``.  Unknown generators and unknown or ill-typed
-    parameters raise :class:`WorkflowError` listing what is valid.
-    """
-    text = spec.strip()
-    if text.startswith("gen:"):
-        text = text[4:]
-    name, _, rest = text.partition(":")
-    name = name.strip()
-    fn = _lookup(name)
-    valid = _parameters(fn)
-    params: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise WorkflowError(f"generator spec {spec!r}: {item!r} is not key=value",
-                                f"write gen:{name}:key=value,...; valid parameters: {_describe(valid)}")
-        if key not in valid:
-            raise WorkflowError(f"generator {name!r} has no parameter {key!r}{did_you_mean(key, valid)}",
-                                f"valid parameters: {_describe(valid)}")
-        if key in params:
-            raise WorkflowError(f"generator spec {spec!r} sets {key!r} twice", "give each parameter once")
-        params[key] = _coerce(fn, valid[key], raw.strip(), name)
-    return fn(**params)
-
-
-# ---------------------------------------------------------------- spec helpers
-def _lookup(name: str) -> GeneratorFn:
+# ---------------------------------------------------------------- lookup
+def lookup_generator(name: str) -> GeneratorFn:
+    """The generator registered as ``name``; an unknown name is one error with the closest names."""
     try:
         return GENERATORS[name]
     except KeyError:
@@ -127,64 +97,15 @@ def _lookup(name: str) -> GeneratorFn:
                             f"known generators: {', '.join(sorted(GENERATORS))}") from None
 
 
-def _parameters(fn: GeneratorFn) -> dict[str, inspect.Parameter]:
+def generator_parameters(fn: GeneratorFn) -> dict[str, inspect.Parameter]:
+    """A generator's named parameters (their defaults and annotations say what a spec may set)."""
     return {p.name: p for p in inspect.signature(fn).parameters.values()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-def _describe(params: Mapping[str, inspect.Parameter]) -> str:
+def describe_parameters(params: Mapping[str, inspect.Parameter]) -> str:
+    """``k=default, ...`` for error messages."""
     return ", ".join(f"{k}={p.default!r}" for k, p in params.items()) or "(none)"
-
-
-def _target_types(fn: GeneratorFn, param: inspect.Parameter) -> tuple[type, ...]:
-    """The concrete types a parameter accepts, from its annotation or default."""
-    try:
-        hint = typing.get_type_hints(fn).get(param.name)
-    except Exception:  # unresolvable annotations: fall back to the default's type
-        hint = None
-    if hint is not None:
-        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-        found = tuple(a for a in args if isinstance(a, type))
-        if found:
-            return found
-    if param.default is None:
-        return (type(None), int, float, str)
-    return (type(param.default),)
-
-
-def _coerce(fn: GeneratorFn, param: inspect.Parameter, raw: str, gen: str) -> Any:
-    types_ = _target_types(fn, param)
-    if type(None) in types_ and raw.lower() in ("none", "null", ""):
-        return None
-    for t in (t for t in types_ if t is not type(None)):
-        try:
-            return _convert(t, raw)
-        except (TypeError, ValueError):
-            continue
-    names = " or ".join(t.__name__ for t in types_)
-    raise WorkflowError(f"generator {gen!r}: parameter {param.name!r} expects {names}, got {raw!r}",
-                        f"give {param.name} a value like {param.default!r}")
-
-
-def _convert(t: type, raw: str) -> Any:
-    if t is bool:
-        low = raw.lower()
-        if low in ("true", "yes", "on", "1"):
-            return True
-        if low in ("false", "no", "off", "0"):
-            return False
-        raise ValueError(raw)
-    if t is int:
-        try:
-            return int(raw)
-        except ValueError:
-            value = float(raw)  # accepts 1e4
-            if not value.is_integer():
-                raise
-            return int(value)
-    if t in (float, str):
-        return t(raw)
-    raise TypeError(t)
 
 
 #: Largest workflow a generator builds (tasks), and largest value of any size parameter: beyond this
@@ -346,19 +267,10 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
     Cost: O(tasks * max_parents) numpy draws plus the Workflow construction.
     """
     gen = "random_layered"
-    _check("tasks", tasks, 1, gen)
-    _check("max_parents", max_parents, 1, gen)
-    _check("kinds", kinds, 1, gen)
-    _check("seed", seed, 0, gen, MAX_SEED)
-    for name, value, maximum in (("runtime_median_s", runtime_median_s, 86_400.0), ("runtime_sigma", runtime_sigma, 10.0),
-                                 ("task_sigma", task_sigma, 10.0), ("output_median_bytes", output_median_bytes, 2.0**34),
-                                 ("output_sigma", output_sigma, 10.0)):
-        _check(name, value, 0, gen, maximum)
-    n = int(tasks)
-    n_layers = max(1, round(math.sqrt(n))) if layers is None else int(layers)
-    _check("layers", n_layers, 1, gen)
-    if n_layers > n:
-        raise WorkflowError(f"generator {gen!r}: layers ({n_layers}) > tasks ({n})", "use layers <= tasks")
+    params = {"tasks": tasks, "layers": layers, "seed": seed, "max_parents": max_parents, "kinds": kinds,
+              "runtime_median_s": runtime_median_s, "runtime_sigma": runtime_sigma, "task_sigma": task_sigma,
+              "output_median_bytes": output_median_bytes, "output_sigma": output_sigma}
+    n, n_layers = _random_layered_sizes(params)
     rng = np.random.default_rng(seed)
     sizes = rng.multinomial(n - n_layers, np.full(n_layers, 1.0 / n_layers)) + 1
     starts = np.concatenate(([0], np.cumsum(sizes)))           # layer L holds tasks starts[L]:starts[L+1]
@@ -375,16 +287,46 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
     first = prev_lo + np.floor(rng.random(n) * (prev_hi - prev_lo)).astype(np.int64)
     extra = np.floor(rng.random((n, max(max_parents - 1, 0))) * prev_hi[:, None]).astype(np.int64)
 
+    runtime_hint = kernels.CALL_OVERHEAD_S + units / kernels.SPIN_UNITS_PER_S
+    first_task_of_layer1 = int(starts[1]) if n_layers > 1 else n
+    task_list, parents = _layered_tasks(starts, layer_of, first, extra, n_parents, units, out_bytes, kind_of,
+                                        runtime_hint, first_task_of_layer1)
+    params.update(tasks=n, layers=n_layers)
+    return Workflow.from_tasks(task_list, parents, name=f"random_layered-{n}-s{seed}",
+                               metadata={"generator": gen, "params": params})
+
+
+def _random_layered_sizes(params: Mapping[str, Any]) -> tuple[int, int]:
+    """``random_layered``'s parameters checked against their limits: (tasks, layers)."""
+    gen = "random_layered"
+    _check("tasks", params["tasks"], 1, gen)
+    _check("max_parents", params["max_parents"], 1, gen)
+    _check("kinds", params["kinds"], 1, gen)
+    _check("seed", params["seed"], 0, gen, MAX_SEED)
+    for name, maximum in (("runtime_median_s", 86_400.0), ("runtime_sigma", 10.0), ("task_sigma", 10.0),
+                          ("output_median_bytes", 2.0**34), ("output_sigma", 10.0)):
+        _check(name, params[name], 0, gen, maximum)
+    n = int(params["tasks"])
+    n_layers = max(1, round(math.sqrt(n))) if params["layers"] is None else int(params["layers"])
+    _check("layers", n_layers, 1, gen)
+    if n_layers > n:
+        raise WorkflowError(f"generator {gen!r}: layers ({n_layers}) > tasks ({n})", "use layers <= tasks")
+    return n, n_layers
+
+
+def _layered_tasks(starts: np.ndarray, layer_of: np.ndarray, first: np.ndarray, extra: np.ndarray,
+                   n_parents: np.ndarray, units: np.ndarray, out_bytes: np.ndarray, kind_of: np.ndarray,
+                   runtime_hint: np.ndarray, first_task_of_layer1: int) -> tuple[list[Task], dict[str, list[str]]]:
+    """The tasks of a layered DAG and their parents, from the drawn arrays (Python lists: fast per task)."""
     starts_l = starts.tolist()
     ids = [f"L{layer}-t{i - starts_l[layer]}" for i, layer in enumerate(layer_of.tolist())]
     first_l, extra_l, np_l = first.tolist(), extra.tolist(), n_parents.tolist()
     units_l, out_l, kind_l = units.tolist(), out_bytes.tolist(), kind_of.tolist()
-    runtime_l = (kernels.CALL_OVERHEAD_S + units / kernels.SPIN_UNITS_PER_S).tolist()
-    first_task_of_layer1 = int(starts[1]) if n_layers > 1 else n
+    runtime_l = runtime_hint.tolist()
     spin_payload = kernels.spin_payload
     task_list: list[Task] = []
     parents: dict[str, list[str]] = {}
-    for i in range(n):
+    for i in range(len(ids)):
         if i < first_task_of_layer1:
             ps: list[int] = []
         else:
@@ -393,11 +335,7 @@ def random_layered(tasks: int = 100, layers: int | None = None, seed: int = 0, m
         parents[ids[i]] = pids
         task_list.append(Task(ids[i], f"k{kind_l[i]}", runtime_s=runtime_l[i], output_bytes=out_l[i],
                               func=spin_payload, args=(units_l[i], out_l[i], *map(Ref, pids))))
-    params = {"tasks": n, "layers": n_layers, "seed": seed, "max_parents": max_parents, "kinds": kinds,
-              "runtime_median_s": runtime_median_s, "runtime_sigma": runtime_sigma, "task_sigma": task_sigma,
-              "output_median_bytes": output_median_bytes, "output_sigma": output_sigma}
-    return Workflow.from_tasks(task_list, parents, name=f"random_layered-{n}-s{seed}",
-                               metadata={"generator": gen, "params": params})
+    return task_list, parents
 
 
 @register_generator

@@ -3,7 +3,7 @@
 :func:`load_workflow` accepts, in this order of recognition:
 
 ``gen:NAME[:k=v,...]``
-    a registered generator (:func:`planning.sources.generators.parse_generator_spec`);
+    a registered generator (:func:`planning.sources.generator_specs.parse_generator_spec`);
 ``gen:wfcommons:RECIPE[:k=v,...]``
     a WfCommons recipe (:mod:`planning.sources.wfcommons_recipes`, the optional ``wfcommons`` extra);
 ``path/to/file.py:name``
@@ -29,7 +29,8 @@ from typing import Any
 from planning.errors import WorkflowError
 from planning.pyfiles import import_python_file
 from planning.sources.dsl import TaskResult, build_workflow
-from planning.sources.generators import GENERATORS, parse_generator_spec
+from planning.sources.generator_specs import parse_generator_spec
+from planning.sources.generators import GENERATORS
 from planning.sources.wfcommons_recipes import is_wfcommons_spec, parse_wfcommons_spec
 from planning.sources.wfformat import load_json_strict, read_wfformat
 from planning.workflow import WORKFLOW_FORMAT, Workflow

@@ -129,10 +129,6 @@ class SyntheticTruth:
                 return k
         raise KeyError(f"no kind {name!r} in this truth; kinds: {self.kind_names}")
 
-    def exec_stat(self, kind: str, cpus: float | np.ndarray, input_bytes: float | np.ndarray,
-                  sla: "SLA | str") -> np.ndarray | float:
-        return self.kind(kind).stat(cpus, input_bytes, sla)
-
 
 def random_truth(kinds: int | Sequence[str] = 5, seed: int = 0) -> SyntheticTruth:
     """Draw plausible laws: ``c0`` 0.05-2 s, size term at 10 MB 0.1-20x ``c0``,
@@ -205,22 +201,19 @@ def synthetic_history(kinds: int | Sequence[str] = 5,
 
     kind_names = np.array(truth.kind_names, dtype=object)
     prof_names = np.array([p.name for p in profs], dtype=object)
+    columns = {"kind": kind_names[k_idx], "profile": prof_names[p_idx], "cpus": cpus, "memory_mb": mem,
+               "input_bytes": x, "output_bytes": output, "download_s": download, "exec_s": exec_s,
+               "upload_s": upload, "startup_s": startup, "cold_start": cold}
+    return _as_history(seed, n, columns), truth
+
+
+def _as_history(seed: int, n: int, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The history frame: ``columns`` behind synthetic run ids (one run per 1,000 rows) and task ids."""
     runs = max(1, n // 1000)
-    history = pd.DataFrame({
+    return pd.DataFrame({
         "run_id": (f"synth-{seed}-" + pd.Series(np.arange(n) % runs).astype(str)).to_numpy(dtype=object),
         "workflow": "synthetic",
         "structure_hash": "synthetic",
         "task_id": ("t" + pd.Series(np.arange(n)).astype(str)).to_numpy(dtype=object),
-        "kind": kind_names[k_idx],
-        "profile": prof_names[p_idx],
-        "cpus": cpus,
-        "memory_mb": mem,
-        "input_bytes": x,
-        "output_bytes": output,
-        "download_s": download,
-        "exec_s": exec_s,
-        "upload_s": upload,
-        "startup_s": startup,
-        "cold_start": cold,
+        **columns,
     })
-    return history, truth

@@ -6,7 +6,7 @@ recipes, WRENCH simulators, WfInstances analyses) and by planlab itself
 written as a WfFormat 1.5 instance:
 
 * ``workflow.specification``: the DAG and its files, exactly as
-  :func:`planning.sources.wfformat.write_wfformat` writes them (so edge and output bytes
+  :func:`planning.sources.wfformat_write.write_wfformat` writes them (so edge and output bytes
   read back unchanged);
 * ``workflow.execution``: the trace's makespan, each task's ``runtimeInSeconds``
   (its execute phase: ``exec_end_s - exec_start_s``, for a plan the planned one),
@@ -39,7 +39,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from planning.errors import PlanlabError, WorkflowError
-from planning.sources.wfformat import EXTENSION_KEY, write_wfformat
+from planning.sources.wfformat import EXTENSION_KEY
+from planning.sources.wfformat_write import write_wfformat
 from planning.trace import PHASE_COLUMNS, Trace
 from planning.workflow import Workflow
 
