@@ -124,6 +124,10 @@ class Run:
         n = model.n
         self.exec_s = (draws.exec_s if draws is not None else model.exec_deterministic()).tolist()
         self.exec_ratio = None if draws is None or draws.exec_ratio is None else draws.exec_ratio.tolist()
+        #: the cores each task's execution keeps busy at most on a shared host: its whole quota for a threaded
+        #: kind (planning.costs.threads), else ``task_parallelism``
+        self.parallelism = np.where(model.threaded, math.inf, platform.task_parallelism).tolist() \
+            if self.cpu is not None else None
         self.down = _Pool(None if draws is None else draws.download)
         self.up = _Pool(None if draws is None else draws.upload)
         self.cold = _Pool(None if draws is None else draws.cold)
@@ -293,7 +297,7 @@ class Run:
             else:
                 if xs > env._now:
                     yield xs - env._now
-                xe = yield from self._on_cpu(seconds, used, p.task_parallelism, me)
+                xe = yield from self._on_cpu(seconds, used, self.parallelism[i], me)
             out = handle_output(task, w)
             nbytes = out.nbytes
             at_tdec = False

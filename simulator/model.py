@@ -109,6 +109,9 @@ class CompiledModel:
         self.n = n
         self.indegree: list[int] = topology.indegree.tolist()
         self.kinds = topology.kinds
+        #: tasks whose kind keeps its whole CPU quota busy (a cost model without that notion: none)
+        threaded = getattr(cost_model, "threaded", None)
+        self.threaded = threaded(self.kinds) if threaded is not None else np.zeros(n, bool)
         self.in_bytes = topology.in_bytes
         self.sinks: list[int] = topology.sinks
         self.sink_bytes = {i: float(topology.out_bytes[i]) for i in self.sinks}

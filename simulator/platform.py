@@ -35,7 +35,9 @@ machine's cores; a serverless platform gives every worker its own.
   start-up (cold or warm, seconds when alone) likewise at ``min(c, 1)``.
 * ``task_parallelism = 1``: most workflow tasks (and every replayed task) run on
   one thread, whatever their quota; set it higher for tasks that really use
-  several cores (BLAS, multiprocessing).
+  several cores (multiprocessing).  Kinds the cost model found *threaded* (faster
+  on more CPUs in the profile measurements: BLAS, OpenMP - :mod:`planning.costs.threads`)
+  keep their whole quota busy regardless of this term.
 * ``launch_s = 0``, ``process_start_s = 0``: one launcher takes the start requests
   one at a time, in arrival order: it hands each to an idle process of its profile
   if one is free *when it gets to it* (``launch_s``), else forks and limits a new one

@@ -72,6 +72,7 @@ from planning.costs.laws import (LawFit, Transfer, fit_law, fit_linear_nonneg, f
                                 lognormal_ratios)
 from planning.costs import summary
 from planning.costs.validation import held_out_errors
+from planning.costs.threads import threaded_kinds
 from planning.errors import CatalogError, PlanlabError
 from planning.profiles import Catalog, ResourceProfile, load_catalog
 from planning.sla import SLA
@@ -172,6 +173,7 @@ class CostModel:
         self.startup_pooled_: dict[bool, TimeDistribution] = {
             cold: TimeDistribution(self._p["cold_start_s" if cold else "warm_start_s"], self.prior_ratios_, 0, "prior")
             for cold in (True, False)}
+        self.threaded_kinds_: frozenset[str] = frozenset()
         self._sla_cache: dict[SLA, np.ndarray] = {}
 
     def __repr__(self) -> str:
@@ -179,6 +181,13 @@ class CostModel:
         return f"CostModel({state})"
 
     # ------------------------------------------------------------------ fitting
+    def threaded(self, kinds: Sequence[str]) -> np.ndarray:
+        """Per kind: whether its tasks keep their whole CPU quota busy (:mod:`planning.costs.threads`).
+
+        False for kinds without history: one thread is what most tasks, and every replay, run.
+        """
+        return np.fromiter((k in self.threaded_kinds_ for k in kinds), bool, len(kinds))
+
     @property
     def fitted(self) -> bool:
         return self.fitted_
@@ -206,6 +215,7 @@ class CostModel:
         self.transfers_.update(fit_transfers(h, p))
         self.startup_, pooled = fit_startups(h, p)
         self.startup_pooled_.update(pooled)
+        self.threaded_kinds_ = threaded_kinds(h)
         self.fitted_ = True
         self._sla_cache.clear()
         return self

@@ -47,4 +47,5 @@ def to_dict(model: "CostModel") -> dict[str, Any]:
     startup += [{"profile": "*", "cold": cold, "mean_s": d.mean(), "p95_s": float(d.quantile(0.95)),
                  "samples": d.samples, "source": d.source} for cold, d in sorted(model.startup_pooled_.items())]
     return {"model": "planlab.CostModel/1", "fitted": model.fitted_, "params": params,
-            "kinds": describe(model).to_dict(orient="records"), "transfers": transfers, "startup": startup}
+            "kinds": describe(model).to_dict(orient="records"), "transfers": transfers, "startup": startup,
+            "threaded_kinds": sorted(model.threaded_kinds_)}

@@ -1,0 +1,40 @@
+"""Which task kinds run on several threads: what a task costs a *shared* host, not just how long it takes.
+
+The law (:mod:`planning.costs.laws`) says how long a task takes on ``c`` CPUs alone.  On a
+host shared by several workers (the simulator's host model) what matters too is how many
+cores it keeps busy meanwhile: a single-threaded task keeps one, whatever its quota; a
+task whose library starts one thread per CPU (BLAS, OpenMP; the executor sizes those
+pools from the worker's CPUs) keeps its whole quota busy, even when its speed-up is
+far from linear (measured here: a numpy task 1.44x faster on 2 CPUs than on 1, whose
+forecasts on a 2-core host were 20 % short with one core per task and within 5 % with
+two).
+
+A kind is *threaded* when the profile measurements show it: its median time on its
+largest measured CPU count (at least 1) is at least :data:`THREADED_SPEEDUP` times
+faster than on its smallest CPU count of at least 1.  Quotas below one CPU say nothing
+here (a single-threaded task slows down under a 0.5-CPU quota too), and a kind measured
+on one CPU count of at least 1 is not threaded (nothing shows it).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: Speed-up from the smallest to the largest measured CPU count (>= 1) that marks a kind as threaded.
+THREADED_SPEEDUP = 1.2
+
+__all__ = ["THREADED_SPEEDUP", "threaded_kinds"]
+
+
+def threaded_kinds(history: pd.DataFrame, speedup: float = THREADED_SPEEDUP) -> frozenset[str]:
+    """The kinds of ``history`` whose median ``exec_s`` falls by >= ``speedup`` x from their fewest to most CPUs (>= 1)."""
+    whole = history[history["cpus"] >= 1.0]
+    if not len(whole):
+        return frozenset()
+    medians = whole.groupby(["kind", "cpus"])["exec_s"].median()
+    threaded = set()
+    for kind, per_cpus in medians.groupby(level=0):
+        times = per_cpus.droplevel(0).sort_index()
+        if len(times) >= 2 and times.iloc[-1] > 0 and times.iloc[0] / times.iloc[-1] >= speedup:
+            threaded.add(str(kind))
+    return frozenset(threaded)
