@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "agent": "agent",
     "run": "run",
     "report": "report",
+    "view": "view",
 }
 
 

@@ -23,6 +23,8 @@ from executor import Executor, ExecutorSettings
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan, make_protocol
 from experiments.hostload import add_host_columns, measured_run
+from experiments.live.hub import run_watched
+from experiments.live.session import LIVE_METRICS, add_live_arguments, live_session, simulated_at_sla
 from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
 from planning.history import concat_histories, load_history, save_history
 from planning.wfformat_export import check_export_possible, export_trace
@@ -38,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bytes-scale", type=float, default=1.0, help="replay outputs are recorded bytes x this")
     p.add_argument("--max-replay-bytes", type=int, default=ExecutorSettings.max_replay_bytes,
                    help="cap on one replayed output, bytes")
-    p.add_argument("--metrics", default="end", help="metrics upload: end, task, seconds:N or records:N")
+    p.add_argument("--metrics", help="metrics upload: end, task, seconds:N or records:N "
+                                     f"(default end; {LIVE_METRICS} with --live)")
     p.add_argument("--no-limits", action="store_true", help="do not enforce CPU/memory limits")
     p.add_argument("--keep-keys", action="store_true", help="leave the run's keys on the server (debugging)")
     p.add_argument("--timeout", type=float, default=0.0, help="fail the run after this many seconds (0: none)")
@@ -55,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-run", help="save everything calibration needs (plan, trace, settings...) in this new folder")
     p.add_argument("--wfformat-out", metavar="FILE", help="write the real run as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_live_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -73,13 +77,19 @@ def run(args: argparse.Namespace) -> int:
     # the workflow itself is scaled (as a config's scale does), so plan and run are of the same workflow
     workflow, plan, model, sla = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
     settings = ExecutorSettings(scale=1.0, bytes_scale=1.0,
-                                max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
+                                max_replay_bytes=args.max_replay_bytes,
+                                metrics=args.metrics or (LIVE_METRICS if args.live else "end"),
                                 limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
                                 task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
                                 retry_on=tuple(args.retry_on))
     protocol = make_protocol(args, workflow, plan)
-    with Executor(args.redis_url, settings, insecure=args.insecure) as ex:
-        result, host = measured_run(lambda: ex.run(workflow, plan, protocol=protocol))
+    with live_session(args) as hub, Executor(args.redis_url, settings, insecure=args.insecure) as ex:
+        if hub is None:
+            result, host = measured_run(lambda: ex.run(workflow, plan, protocol=protocol))
+        else:
+            simulated = simulated_at_sla(workflow, plan, model, sla, protocol)
+            result, host = measured_run(lambda: run_watched(hub, ex, workflow, plan, protocol=protocol,
+                                                            simulated_makespan_s=simulated))
     trace = result.trace
     if args.save_run:
         reference = dataclasses.replace(cli_workflow_reference(args.workflow), scale=args.scale,
