@@ -192,3 +192,28 @@ def test_no_browser_is_opened_under_ci(monkeypatch) -> None:
     if sys.platform not in ("darwin", "win32"):
         assert open_browser("http://127.0.0.1:1/") is False     # no graphical session: no console browser either
     assert os.environ.get("CI") is None
+
+
+def test_run_live_shows_every_real_run_with_the_cells_simulated_makespan(tmp_path: Path) -> None:
+    from experiments.config import parse_config
+    from experiments.live.engines import watched_engines
+    from experiments.live.session import LIVE_METRICS
+    from experiments.runner import Engines, run_experiment
+
+    config = parse_config({"phases": ["plan", "simulate", "execute"], "slas": ["mean", "p90"], "repetitions": 1,
+                           "workflow": [{"spec": "gen:fork_join:width=2,units=500", "name": "fj"}],
+                           "planner": [{"name": "heft"}], "simulate": {"replications": 20}}, name="live")
+    hub = LiveHub()
+    engines = watched_engines(Engines.for_config(config), hub, metrics=LIVE_METRICS)
+    outcome = run_experiment(config, tmp_path / "r", progress=False, engines=engines, log=lambda m: None)
+    hub.close()
+    summary = outcome.results.summary.set_index("cell_id")
+    runs = {r["run_id"]: r for r in hub.runs()}
+    assert set(summary.index) <= set(runs) and all(r["status"] == "finished" for r in runs.values())
+    for cell, row in summary.iterrows():
+        progress = json.loads(hub.snapshot(cell)[2])["progress"]
+        assert progress["makespan_s"] == row["real_makespan_s"]
+        assert progress["simulated_makespan_s"] == row["simulated_makespan_s"]   # the p90 one from Monte Carlo
+        assert progress["planned_makespan_s"] == row["planned_makespan_s"]
+    saved = Trace.load(tmp_path / "r" / "runs" / summary.index[0] / "trace")
+    assert saved.meta["settings"]["metrics"] == LIVE_METRICS      # rows reach the page within a second
