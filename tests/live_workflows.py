@@ -31,3 +31,13 @@ def sleepy():
     first = nap(0, [])
     middle = [nap(i, [first]) for i in range(1, 4)]
     return gather(middle)
+
+
+@task(runtime_s=0.1, output_bytes=16)
+def explode(after: int) -> int:
+    raise ValueError(f"boom after {after}")
+
+
+def broken():
+    """A sleeping task, then one that raises (not a transient error: no retry)."""
+    return explode(nap(0, []))

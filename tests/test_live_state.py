@@ -146,10 +146,23 @@ def test_failed_attempts_and_the_final_error_are_shown_with_their_message() -> N
     assert snap["failures"] == [{"task": "c", "message": "attempt 1 of 2 on w1:\nValueError: bad", "final": False}]
     state.fail("task 'c' failed on worker 'w1' after 2 attempt(s): ValueError: bad")
     snap = state.snapshot()
-    assert snap["status"] == "failed"
-    assert snap["failures"][-1]["final"] and "ValueError: bad" in snap["failures"][-1]["message"]
+    assert snap["status"] == "failed" and snap["states"] == "dyfw"    # cancelled: b no longer runs
+    assert snap["failures"][-1] == {"task": "c", "final": True, "message": state.error["message"]}
+    assert "ValueError: bad" in snap["failures"][-1]["message"]
     state.observe(Observation(at_s=9.0, done=frozenset({"a", "b", "c", "d"})))   # late polls change nothing
-    assert state.snapshot()["states"] == "drfw"
+    assert state.snapshot()["states"] == "dyfw"
+
+
+def test_a_failure_seen_only_in_the_clients_message_marks_the_task_and_its_ancestors() -> None:
+    state = RunState(diamond_plan())
+    state.observe(Observation(at_s=1.0, running_workers=frozenset({"w0"})))     # the last poll: a running
+    state.fail("task 'd' failed on worker 'w0' after 1 attempt(s) (not retried): ValueError: late (fix: ...)")
+    snap = state.snapshot()
+    assert snap["states"] == "dddf"                  # d ran, so a, b and c had committed
+    assert snap["failures"] == [{"task": "d", "final": True, "message": state.error["message"]}]
+    other = RunState(diamond_plan())
+    other.fail("the embedded Redis-protocol server died during run r1")     # no task named: none marked
+    assert other.snapshot()["states"] == "ywww" and other.snapshot()["failures"][0]["task"] is None
 
 
 # ---------------------------------------------------------------------- the end: the client's Trace

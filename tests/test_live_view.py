@@ -217,3 +217,20 @@ def test_run_live_shows_every_real_run_with_the_cells_simulated_makespan(tmp_pat
         assert progress["planned_makespan_s"] == row["planned_makespan_s"]
     saved = Trace.load(tmp_path / "r" / "runs" / summary.index[0] / "trace")
     assert saved.meta["settings"]["metrics"] == LIVE_METRICS      # rows reach the page within a second
+
+
+def test_a_failed_run_shows_the_failed_task_and_its_message() -> None:
+    from planning.errors import ExecutionError
+
+    workflow = load_workflow(f"{ROOT / 'tests' / 'live_workflows.py'}:broken")
+    plan = get_planner("heft").plan(workflow, load_catalog("local"), CostModel(), SLA.parse("mean"))
+    hub = LiveHub()
+    with Executor() as ex, pytest.raises(ExecutionError):
+        run_watched(hub, ex, workflow, plan, run_id="live-broken")
+    hub.close()
+    snap = json.loads(hub.snapshot("live-broken")[2])
+    ids = list(workflow.topology().ids)
+    assert snap["status"] == "failed"
+    assert snap["states"][ids.index("explode")] == "f" and snap["states"][ids.index("nap")] == "d"
+    final = snap["failures"][-1]
+    assert final["final"] and final["task"] == "explode" and "ValueError: boom after 0" in final["message"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ __all__ = ["Observation", "RunState", "projected_finish_s", "STATES"]
 STATES = ("waiting", "ready", "running", "done", "failed")
 _CODE = {"waiting": "w", "ready": "y", "running": "r", "done": "d", "failed": "f"}
 _PHASES = tuple(c for pair in PHASE_PAIRS for c in pair)
+#: How the client's error names a failed task (executor.run: "task 'ID' failed on worker 'W' after N attempt(s)").
+_FAILED_TASK = re.compile(r"task '([^']+)' (?:failed on worker|killed its worker)")
 
 
 @dataclass
@@ -127,11 +130,33 @@ class RunState:
         return all(ids[p] in self.done for p in self.plan.parents[self.index[task_id]])
 
     def fail(self, message: str, at_s: float | None = None) -> None:
-        """The run failed (the client's error message): its state stays as last seen."""
+        """The run failed (the client's error message): its state stays as last seen, the failed task marked.
+
+        The run's error and attempts keys are gone by now (the client cleans up before it
+        raises), so the failed task comes from the poll that saw them, else from the message.
+        """
         self.status = "failed"
         if at_s is not None:
             self.at_s = at_s
-        self.error = {**(self.error or {}), "message": message}
+        named = _FAILED_TASK.search(message)
+        task = (self.error or {}).get("task") or (named.group(1) if named else None)
+        self.error = {**(self.error or {}), "task": task, "message": message}
+        self.running = set()                        # the run was cancelled: nothing runs any more
+        if task in self.index:                      # a task runs only once its ancestors committed
+            for t in self._ancestors(task) - self.done:
+                self.done.add(t)
+                self.done_seen[t] = self.at_s
+
+    def _ancestors(self, task_id: str) -> set[str]:
+        ids, parents = self.plan.ids, self.plan.parents
+        out: set[str] = set()
+        todo = [self.index[task_id]]
+        while todo:
+            for p in parents[todo.pop()]:
+                if ids[p] not in out:
+                    out.add(ids[p])
+                    todo.append(p)
+        return out
 
     def finish(self, trace: Any) -> None:
         """The run is over: every number from now on is the client's Trace."""
