@@ -14,7 +14,7 @@ import pytest
 
 from experiments.live.layout import layered_layout
 from experiments.live.runplan import RunPlan
-from experiments.live.state import Observation, RunState, projected_finish_s
+from experiments.live.state import Observation, RunState
 from planning.trace import TASK_COLUMNS, WORKER_COLUMNS, Trace
 from planning.workflow import Task, Workflow
 
@@ -64,20 +64,27 @@ def test_layout_orders_a_column_by_its_parents_rows() -> None:
 
 
 # ---------------------------------------------------------------------- projected finish
-def test_projected_finish_scales_the_planned_makespan_by_the_pace() -> None:
-    planned = [1.0, 2.0, 2.5, 4.0]
-    assert projected_finish_s(0.5, 0, planned, 4.0) is None              # nothing done: no pace yet
-    assert projected_finish_s(1.2, 1, planned, 4.0) == pytest.approx(4.8)   # 1.2 / 1.0 x 4
-    assert projected_finish_s(3.0, 2, planned, 4.0) == pytest.approx(6.0)   # 3.0 / 2.0 x 4
-    assert projected_finish_s(1.5, 2, planned, 4.0) == pytest.approx(3.0)   # ahead of plan: 1.5 / 2.0 x 4
-    assert projected_finish_s(9.0, 1, planned, 4.0) == pytest.approx(36.0)
-    assert projected_finish_s(5.0, 4, planned, 4.0) == pytest.approx(5.0)   # all done at the planned pace x 1.25
+def test_projection_is_the_rest_of_the_plan_at_the_runs_pace() -> None:
+    from dataclasses import replace
 
+    from experiments.live.projection import Projection
 
-def test_projected_finish_at_the_edges() -> None:
-    assert projected_finish_s(3.9, 1, [0.5, 4.0], 4.0) == pytest.approx(31.2)
-    assert projected_finish_s(0.2, 1, [1.0, 4.0], 4.0) == pytest.approx(0.8)
-    assert projected_finish_s(2.0, 1, [0.0, 4.0], 4.0) == pytest.approx(4.0)   # planned at 0: no pace, the plan
+    plan = diamond_plan()      # durations a 1, b 1, c 1.5, d 1.5; no tail (last completion = makespan)
+    p = Projection(plan)
+    assert p.tail_s == 0.0
+    assert p.finish_s(0.0, set(), {}, {}) == pytest.approx(4.0)                  # the plan itself
+    assert p.finish_s(1.2, {"a"}, {"b": 1.2, "c": 1.2}, {}) == pytest.approx(4.2)   # 1.2 + max(1, 1.5) + 1.5
+    assert p.finish_s(3.0, {"a", "b"}, {"c": 1.2}, {}) == pytest.approx(4.5)     # c overdue: only d (1.5) left
+    rows = {"a": row("a", "w0", 0.2, 1.1)}                                       # a took 0.9 s of its 1: pace 0.9
+    assert p.pace(rows) == pytest.approx(0.9)
+    assert p.finish_s(1.2, {"a"}, {"b": 1.2, "c": 1.2}, rows) == pytest.approx(1.2 + 1.35 + 1.35)
+    assert p.finish_s(5.0, set(plan.ids), {}, {}) == 5.0                         # all done: now
+    # one worker running a, c, b, d in that order: b also waits for c (1.2 + 1.5 + 1 + 1.5)
+    serial = replace(plan, sequence={"w0": ("a", "c", "b", "d")})
+    assert Projection(serial).finish_s(1.2, {"a"}, {"c": 1.2}, {}) == pytest.approx(5.2)
+    # a plan whose sink's result is fetched 0.5 s after its last completion adds that tail
+    tailed = replace(plan, planned_makespan_s=4.5)
+    assert Projection(tailed).finish_s(0.0, set(), {}, {}) == pytest.approx(4.5)
 
 
 # ---------------------------------------------------------------------- states from polls
@@ -85,7 +92,7 @@ def test_before_any_poll_only_the_root_is_ready() -> None:
     snap = RunState(diamond_plan()).snapshot()
     assert snap["status"] == "starting" and snap["states"] == "ywww"
     assert snap["counts"] == {"waiting": 3, "ready": 1, "running": 0, "done": 0, "failed": 0}
-    assert snap["progress"]["projected_finish_s"] is None and snap["progress"]["makespan_s"] is None
+    assert snap["progress"]["projected_finish_s"] == 4.0 and snap["progress"]["makespan_s"] is None
     assert snap["progress"]["simulated_makespan_s"] == 4.4 and snap["progress"]["planned_makespan_s"] == 4.0
 
 
@@ -98,13 +105,13 @@ def test_a_busy_workers_first_unfinished_task_runs_once_its_parents_are_done() -
     snap = state.snapshot()
     assert snap["states"] == "drrw"                          # b on w0 and c on w1 run; d waits for both
     assert snap["progress"]["done"] == 1 and snap["progress"]["elapsed_s"] == 1.2
-    assert snap["progress"]["projected_finish_s"] == pytest.approx(4.8)
+    assert snap["progress"]["projected_finish_s"] == pytest.approx(4.2)
     assert snap["progress"]["planned_done_by_now"] == 1     # the plan had a done by 1.2 s
     state.observe(Observation(at_s=3.0, done=frozenset({"a", "b"}), running_workers=frozenset({"w0", "w1"}),
                               started_workers=2))
     snap = state.snapshot()
     assert snap["states"] == "ddrw"                          # w0's next task d still waits for c
-    assert snap["progress"]["projected_finish_s"] == pytest.approx(6.0)
+    assert snap["progress"]["projected_finish_s"] == pytest.approx(4.5)
     assert snap["starts"]["workers_started"] == 2
 
 
@@ -127,6 +134,7 @@ def test_bars_are_exact_from_rows_and_seen_times_otherwise() -> None:
     assert bars[2] == [2, "w1", 1.2, 1.2, 1.2, 3.0, 3.0, 3.0, False]       # c: running since 1.2, up to now
     assert 3 not in bars
     snap = state.snapshot()
+    assert snap["progress"]["projected_finish_s"] == pytest.approx(3.0 + 1.35)   # pace 0.9 from a's row: d left
     assert snap["starts"] == {"workers_started": 0, "cold": 1, "warm": 0}
     assert snap["bytes"] == {"downloaded": 10.0, "uploaded": 20.0}
 
@@ -147,6 +155,7 @@ def test_failed_attempts_and_the_final_error_are_shown_with_their_message() -> N
     state.fail("task 'c' failed on worker 'w1' after 2 attempt(s): ValueError: bad")
     snap = state.snapshot()
     assert snap["status"] == "failed" and snap["states"] == "dyfw"    # cancelled: b no longer runs
+    assert snap["progress"]["projected_finish_s"] is None             # a failed run does not finish
     assert snap["failures"][-1] == {"task": "c", "final": True, "message": state.error["message"]}
     assert "ValueError: bad" in snap["failures"][-1]["message"]
     state.observe(Observation(at_s=9.0, done=frozenset({"a", "b", "c", "d"})))   # late polls change nothing

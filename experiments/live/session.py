@@ -14,10 +14,12 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from experiments.live.hub import LiveHub
 from planning.errors import PlanlabError
+
+if TYPE_CHECKING:   # the hub (and the executor it reads) is imported only when a view is asked for
+    from experiments.live.hub import LiveHub
 
 __all__ = ["add_live_arguments", "live_session", "open_browser", "simulated_at_sla", "LIVE_METRICS"]
 
@@ -37,11 +39,12 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def live_session(args: argparse.Namespace) -> Iterator[LiveHub | None]:
+def live_session(args: argparse.Namespace) -> Iterator["LiveHub | None"]:
     """A hub served on a loopback port while the command runs (None without ``--live``)."""
     if not getattr(args, "live", False):
         yield None
         return
+    from experiments.live.hub import LiveHub
     from experiments.live.server import LiveServer
 
     hub = LiveHub()

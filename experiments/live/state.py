@@ -12,7 +12,7 @@ which tasks committed (the ``done`` hash), which logical workers hold a process 
 * the real bars of the Gantt: exact phase times from the uploaded rows, else the poll
   times at which a task was first seen running and done (marked approximate);
 * progress, starts, bytes moved, failures, and the projected finish
-  (:func:`projected_finish_s`).
+  (:class:`experiments.live.projection.Projection`: the rest of the plan at the run's pace).
 
 When the run ends the client hands over its Trace (:meth:`RunState.finish`): from then
 on every number is the trace's - its makespan (:attr:`planning.trace.Trace.makespan_s`,
@@ -27,9 +27,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from experiments.live.projection import Projection
 from experiments.live.runplan import PHASE_PAIRS, RunPlan
 
-__all__ = ["Observation", "RunState", "projected_finish_s", "STATES"]
+__all__ = ["Observation", "RunState", "STATES"]
 
 STATES = ("waiting", "ready", "running", "done", "failed")
 _CODE = {"waiting": "w", "ready": "y", "running": "r", "done": "d", "failed": "f"}
@@ -50,23 +51,6 @@ class Observation:
     worker_rows: list[dict[str, Any]] = field(default_factory=list)   # new worker rows
     attempts: dict[str, str] = field(default_factory=dict)            # task -> last failed attempt's text
     error: dict[str, Any] | None = None                               # the run's final error, if any
-
-
-def projected_finish_s(elapsed_s: float, done: int, planned_done: list[float], planned_makespan_s: float
-                       ) -> float | None:
-    """When the run will finish if it keeps its pace against the plan.
-
-    ``planned_done`` is sorted: the plan had ``k`` tasks done at ``planned_done[k-1]``.  A
-    run with ``done`` tasks done after ``elapsed_s`` runs ``elapsed_s / planned_done[done-1]``
-    times as slow as planned, so it finishes at the planned makespan times that pace
-    (never before now).  Unknown (None) before the first task is done.
-    """
-    if done <= 0 or not planned_done or not math.isfinite(planned_makespan_s):
-        return None
-    reached = planned_done[min(done, len(planned_done)) - 1]
-    if not reached > 0:
-        return max(elapsed_s, planned_makespan_s)
-    return max(elapsed_s, planned_makespan_s * elapsed_s / reached)
 
 
 class RunState:
@@ -90,6 +74,7 @@ class RunState:
         self.makespan_s: float | None = None
         self.final_starts: tuple[int, int] | None = None
         self._planned_done = sorted(v for v in plan.planned_done if v is not None)
+        self._projection = Projection(plan)
 
     # ------------------------------------------------------------------ folding polls
     def observe(self, obs: Observation) -> None:
@@ -224,8 +209,11 @@ class RunState:
             counts[s] += 1
         done = counts["done"]
         elapsed = self.makespan_s if self.makespan_s is not None else self.at_s
-        projected = self.makespan_s if self.makespan_s is not None else projected_finish_s(
-            elapsed, done, self._planned_done, self.plan.planned_makespan_s)
+        if self.makespan_s is not None or self.status == "failed":
+            projected = self.makespan_s      # the end itself, or none: a failed run does not finish
+        else:
+            projected = self._projection.finish_s(elapsed, self.done,
+                                                  {t: self.running_since[t] for t in self.running}, self.rows)
         rows = self.rows.values()
         return {"run_id": self.plan.run_id, "status": self.status, "states": "".join(_CODE[s] for s in states),
                 "counts": counts,

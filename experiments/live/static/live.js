@@ -135,6 +135,7 @@ function drawState(state) {
   const plan = view.plan;
   const progress = state.progress;
   const status = $("status");
+  if (status.textContent !== state.status && status.textContent !== "connecting") refreshRuns();   // its status
   status.textContent = state.status;
   status.className = `pill ${state.status}`;
   $("done").textContent = progress.done;
@@ -201,8 +202,9 @@ function drawGantt(plan, state) {
   const rowH = Math.max(4, Math.min(26, 640 / Math.max(rows.length, 1)));
   const left = rowH >= 10 ? 110 : 20, top = 18, width = Math.max(svg.clientWidth || 1200, 400);
   const height = top + rows.length * rowH + 24;
-  let span = Math.max(p.planned_makespan_s || 0, p.simulated_makespan_s || 0, p.elapsed_s || 0,
-                      p.projected_finish_s || 0, p.makespan_s || 0);
+  // the projected finish can be far off early in a run: it stretches the axis by at most half again
+  let span = Math.max(p.planned_makespan_s || 0, p.simulated_makespan_s || 0, p.elapsed_s || 0, p.makespan_s || 0);
+  span = Math.max(span, Math.min(p.projected_finish_s || 0, 1.5 * span));
   for (const b of state.bars) span = Math.max(span, b[7] || 0);
   span = Math.max(span * 1.04, 1e-3);
   const sx = (t) => left + ((width - left - 12) * t) / span;
@@ -227,7 +229,7 @@ function drawGantt(plan, state) {
   });
   const real = el("g", { class: "real" }, svg);
   for (const b of state.bars) drawRealBar(real, plan, b, rowOf[b[1]], sx, top, rowH);
-  drawMarkers(svg, p, sx, top, height - 20, state.status);
+  drawMarkers(svg, p, sx, span, top, height - 20);
 }
 
 function drawRealBar(group, plan, b, row, sx, top, rowH) {
@@ -263,7 +265,7 @@ function niceStep(raw) {
   return 10 * power;
 }
 
-function drawMarkers(svg, p, sx, top, bottom, status) {
+function drawMarkers(svg, p, sx, span, top, bottom) {
   const marks = [["planned", p.planned_makespan_s, "#667085", "6 3"], ["simulated", p.simulated_makespan_s, "#9467bd", "2 2"]];
   if (p.makespan_s === null) {
     marks.push(["projected", p.projected_finish_s, "#f08c00", "4 3"], ["now", p.elapsed_s, "#1d2330", ""]);
@@ -272,9 +274,12 @@ function drawMarkers(svg, p, sx, top, bottom, status) {
   }
   marks.forEach(([name, t, colour, dash], k) => {
     if (t === null || t === undefined) return;
-    el("line", { x1: sx(t), x2: sx(t), y1: top - 4, y2: bottom, stroke: colour, "stroke-dasharray": dash,
+    const beyond = t > span;          // drawn at the right edge, with its value
+    const x = sx(Math.min(t, span));
+    el("line", { x1: x, x2: x, y1: top - 4, y2: bottom, stroke: colour, "stroke-dasharray": dash,
                  class: `marker-line marker-${name}` }, svg);
-    el("text", { x: sx(t) + 3, y: top - 6 + (k % 2) * 9, fill: colour, class: "marker-text" }, svg).textContent = name;
+    el("text", { x: beyond ? x - 3 : x + 3, y: top - 6 + (k % 2) * 9, fill: colour, class: "marker-text",
+                 "text-anchor": beyond ? "end" : "start" }, svg).textContent = beyond ? `${name} ${seconds(t)} →` : name;
   });
 }
 
