@@ -218,3 +218,10 @@ def test_the_snapshot_is_plain_json() -> None:
     text = json.dumps(state.snapshot(), allow_nan=False)
     assert json.loads(text)["progress"]["makespan_s"] == 3.5
     assert not math.isnan(json.loads(text)["progress"]["elapsed_s"])
+
+
+def test_the_pages_gantt_phases_are_the_reports() -> None:
+    from experiments.live.runplan import PHASE_PAIRS
+    from experiments.plan_figures import PHASES
+
+    assert PHASE_PAIRS == tuple((start, end) for start, end, _alpha in PHASES)

@@ -21,7 +21,7 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from experiments.live.reader import RunReader
@@ -40,7 +40,6 @@ class _Entry:
     version: int = 0
     rendered: tuple[int, str] = (-1, "")
     plan_json: str = ""
-    delivered: set[int] = field(default_factory=set)
 
 
 class LiveHub:

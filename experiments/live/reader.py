@@ -57,9 +57,9 @@ class RunReader:
         before = time.time()
         pttl, done, running, claims, batches, attempts, error = pipe.execute()
         now = (before + time.time()) / 2
+        if pttl is None or pttl < 0:
+            return None            # not submitted yet, or over (cleaned up: the client's Trace takes over)
         if self.t0 is None:
-            if pttl is None or pttl < 0:
-                return None            # not submitted yet (or already cleaned up: the client's Trace takes over)
             self.t0 = now - (self.ttl_ms - pttl) / 1000.0
         self.metrics_read += len(batches)
         rows, workers = self._decode(batches)
