@@ -234,3 +234,28 @@ def test_a_failed_run_shows_the_failed_task_and_its_message() -> None:
     assert snap["states"][ids.index("explode")] == "f" and snap["states"][ids.index("nap")] == "d"
     final = snap["failures"][-1]
     assert final["final"] and final["task"] == "explode" and "ValueError: boom after 0" in final["message"]
+
+
+def test_a_run_over_before_any_page_opened_is_served_until_one_shows_its_end(capsys) -> None:
+    from experiments.live.runplan import RunPlan
+
+    workflow, plan = sleepy_plan()
+    hub = LiveHub()
+    hub.add_finished(RunPlan.of(workflow, plan, "r"), Trace.from_plan(plan, run_id="r"))
+    assert not hub.delivered()                              # no page has shown the end yet
+    assert hub.wait_delivered(0.2) is False
+    hub.stream_sent(1, "r", 0)                              # a page was sent an older version: still behind
+    assert not hub.delivered()
+    hub.stream_sent(1, "r", 1)
+    assert hub.delivered()
+    hub.stream_sent(2, "r", 0)                              # a second page, behind: wait for it too
+    assert not hub.delivered()
+    hub.stream_closed(2)
+    assert hub.delivered() and hub.wait_delivered(0.2)
+    started = time.monotonic()
+    argv = ["execute", "gen:chain:length=2", "--planner", "uniform", "--profile", "small", "--catalog", "local",
+            "--live", "--no-browser", "--live-hold", "1"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "live view: http://127.0.0.1:" in err and "serving its end" in err and "at most 1 s" in err
+    assert time.monotonic() - started >= 1.0

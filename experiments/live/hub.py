@@ -54,6 +54,7 @@ class LiveHub:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._streams: dict[int, tuple[str, int]] = {}     # open event streams: what each last sent
+        self._delivered: dict[str, int] = {}                # run -> the latest version any stream sent
 
     # ------------------------------------------------------------------ runs
     def begin(self, plan: RunPlan, reader: RunReader | None = None) -> None:
@@ -115,25 +116,31 @@ class LiveHub:
             return rid, entry.version, entry.rendered[1]
 
     def stream_sent(self, stream: int, run_id: str, version: int) -> None:
-        """An event stream sent this version (so :meth:`wait_delivered` knows the pages are up to date)."""
+        """An event stream sent this version (so :meth:`wait_delivered` knows what the pages have)."""
         with self._lock:
             self._streams[stream] = (run_id, version)
+            self._delivered[run_id] = max(version, self._delivered.get(run_id, -1))
 
     def stream_closed(self, stream: int) -> None:
         with self._lock:
             self._streams.pop(stream, None)
 
+    def delivered(self) -> bool:
+        """Some page has been sent the newest run's latest state, and no open page is behind."""
+        with self._lock:
+            newest = self._runs.get(self.newest or "")
+            if newest is not None and self._delivered.get(self.newest, -1) < newest.version:
+                return False
+            return all(rid not in self._runs or v >= self._runs[rid].version for rid, v in self._streams.values())
+
     def wait_delivered(self, timeout_s: float) -> bool:
-        """Wait until every open page has been sent its run's latest version (or ``timeout_s``)."""
+        """Wait until :meth:`delivered` (or ``timeout_s``): a page opened late still gets the run's end."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                behind = [s for s, (rid, v) in self._streams.items()
-                          if rid in self._runs and v < self._runs[rid].version]
-            if not behind:
-                return True
+        while not self.delivered():
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-        return False
+        return True
 
     @property
     def stopping(self) -> bool:

@@ -9,6 +9,7 @@ is measured against - the plan's and the simulator's at the SLA.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ class RunPlan:
     planned_makespan_s: float
     simulated_makespan_s: float | None
     sequence: dict[str, tuple[str, ...]]               # each planned worker's tasks in planned order
-    workers: tuple[tuple[str, str], ...]               # planned workers (name, profile), by planned start
+    workers: tuple[tuple[str, str], ...]               # planned workers (name, profile), by planned start, then name
     layout: Layout
     dynamic: bool = False
 
@@ -59,7 +60,8 @@ class RunPlan:
         tasks = tasks.reindex(list(ids))
         phases = tasks[list(_PHASE_COLUMNS)].to_numpy(dtype=float)
         sequence = _planned_sequences(plan, tasks)
-        workers = plan.workers.sort_values("start_s", kind="stable")
+        workers = sorted(zip(plan.workers["start_s"], plan.workers["worker"], plan.workers["profile"]),
+                         key=lambda w: (float(w[0]), _natural(str(w[1]))))
         return cls(run_id=run_id, label=label or run_id, workflow=workflow.name, planner=str(plan.planner),
                    sla=str(plan.sla.name), ids=ids, kinds=tuple(workflow.task(t).kind for t in ids),
                    parents=tuple(tuple(index[p] for p in workflow.parents(t)) for t in ids),
@@ -69,8 +71,7 @@ class RunPlan:
                    planned_done=tuple(_finite(v) for v in tasks["done_s"]),
                    planned_makespan_s=float(plan.makespan_s),
                    simulated_makespan_s=None if simulated_makespan_s is None else float(simulated_makespan_s),
-                   sequence=sequence, workers=tuple((str(w), str(p)) for w, p in
-                                                    zip(workers["worker"], workers["profile"])),
+                   sequence=sequence, workers=tuple((str(w), str(p)) for _, w, p in workers),
                    layout=layout, dynamic=bool(plan.dynamic))
 
     @property
@@ -97,6 +98,11 @@ def _planned_sequences(plan: Any, tasks: Any) -> dict[str, tuple[str, ...]]:
     for task_id, worker in zip(ordered["task_id"], ordered["worker"]):
         out.setdefault(str(worker), []).append(str(task_id))
     return {w: tuple(ts) for w, ts in out.items()}
+
+
+def _natural(name: str) -> tuple:
+    """``w2`` before ``w10``: digits compare as numbers."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def _finite(value: Any) -> float | None:

@@ -4,8 +4,9 @@
 around their runs; it binds the port first (a port in use is one line and exit 2
 before anything runs), prints the address on stderr, opens the user's browser when
 there is a graphical one (never a console browser, never under ``CI`` or
-``--no-browser``), and when the command is done waits a moment until every open
-page has received the final state, so the page keeps the run's last picture.
+``--no-browser``), and when the command is done keeps serving until a page has been
+sent the final state (at once when a page was open during the run; at most
+``--live-hold`` seconds otherwise), so a page opened late still shows the run's end.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ __all__ = ["add_live_arguments", "live_session", "open_browser", "simulated_at_s
 #: The metrics upload policy of a watched run when the user names none: rows reach the page within a second
 #: (they ride in a completion's round trip; see executor.settings.MetricsPolicy).
 LIVE_METRICS = "seconds:1"
-#: How long a finished command waits for open pages to receive the final state.
-DELIVERY_WAIT_S = 3.0
+#: How long a finished command keeps serving, by default, until a page has shown the run's end.
+HOLD_S = 10.0
 
 
 def add_live_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +37,9 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--live-port", type=int, default=0, metavar="PORT",
                    help="with --live: the loopback port to serve on (default 0: a free one)")
     p.add_argument("--no-browser", action="store_true", help="with --live: print the address, do not open a browser")
+    p.add_argument("--live-hold", type=float, default=HOLD_S, metavar="S",
+                   help=f"with --live: after the run, keep serving until a page has shown its end, at most S seconds "
+                        f"(default {HOLD_S:g}; a page open during the run gets it at once)")
 
 
 @contextlib.contextmanager
@@ -54,7 +58,11 @@ def live_session(args: argparse.Namespace) -> Iterator["LiveHub | None"]:
     try:
         yield hub
     finally:
-        hub.wait_delivered(DELIVERY_WAIT_S)
+        if not hub.delivered() and args.live_hold > 0:
+            print(f"live view: the run is over; serving its end at {server.url} until a page shows it, "
+                  f"at most {args.live_hold:g} s (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                hub.wait_delivered(args.live_hold)
         server.close()
 
 
