@@ -11,7 +11,7 @@ import time
 from planning import task
 
 #: Seconds each task sleeps.
-NAP_S = 1.2
+NAP_S = 1.5
 
 
 @task(runtime_s=NAP_S, output_bytes=16)
