@@ -1,6 +1,7 @@
 """Real-executor overheads, recorded in ``benchmarks/results/executor.json``.
 
-Run: ``python benchmarks/bench_executor.py [--quick] [--no-dask] [--dask-max-tasks N] [--out FILE]``.
+Run: ``python benchmarks/bench_executor.py [--quick] [--no-dask] [--dask-max-tasks N] [--live-view] [--out FILE]``
+(``--live-view-only``: only the live view's entry, see ``benchmarks/_live_view.py``).
 The full run takes a few minutes; ``--dask-max-tasks`` (default 1000) runs the
 dask side-by-side only on DAGs of at most N tasks, since dask.distributed takes
 ~3-6 ms per task here (~25 minutes for the 10k-task DAGs: pass
@@ -223,6 +224,38 @@ def _dask_cluster():
     return cluster, Client(cluster)
 
 
+def _live_view(ex: Executor, repeats: int) -> dict:
+    """The live view's entry (on/off per-task overhead on the 1k-task DAGs), with the commit it measured."""
+    from _live_view import bench_live_view   # (beside this script, as _fidelity is for bench_fidelity)
+
+    cases = []
+    for kind, generator in (("chain", "chain"), ("fan-out", "fan_out")):
+        for placement, (wf, worker_of) in _placements(generator, 1000).items():
+            local = []
+            for _ in range(5):   # the overhead is small: a median of the local time, not one sample
+                t = time.perf_counter()
+                run_locally(wf)
+                local.append(time.perf_counter() - t)
+            cases.append((kind, placement, wf, assigned_plan(wf, worker_of, "large"), statistics.median(local)))
+    entry = bench_live_view(ex, cases, repeats)
+    return {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": (git_revision()["revision"] or "")[:7] or None, **entry}
+
+
+def live_view_only(out: Path, repeats: int) -> int:
+    """Measure only the live view and update its entry in ``out`` (the other entries are kept)."""
+    result = json.loads(out.read_text()) if out.is_file() else {"benchmark": "executor"}
+    with Executor(settings=ExecutorSettings(keep_alive_s=600.0)) as ex:
+        result["live_view"] = _live_view(ex, repeats)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    entry = result["live_view"]
+    print(f"live view: worst rise {entry['worst_rise']:+.1%} (target <= {entry['target_rise']:.0%}) "
+          f"{'PASS' if entry['pass'] else 'FAIL'}; one poll of a finished 1k-task run "
+          f"{entry['poll']['poll_ms_median']:.1f} ms")
+    return 0 if entry["pass"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k tasks only, fewer repeats (not recorded)")
@@ -231,7 +264,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the dask side-by-side only on DAGs of at most N tasks (default 1000; "
                              "10000 adds ~25 minutes)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
+    parser.add_argument("--live-view", action="store_true",
+                        help="also measure the live view's overhead on the 1k-task DAGs (the live_view entry)")
+    parser.add_argument("--live-view-only", action="store_true",
+                        help="only the live view's entry: update it in --out, keep the others")
+    parser.add_argument("--live-view-repeats", type=int, default=15, metavar="N", help="interleaved on/off pairs")
     args = parser.parse_args(argv)
+    if args.live_view_only:
+        return live_view_only(args.out, args.live_view_repeats)
     sizes = [1000] if args.quick else [1000, 10_000]
     repeats = 1 if args.quick else 3
     load_start = os.getloadavg()
@@ -241,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     with Executor(settings=ExecutorSettings(keep_alive_s=600.0, max_replay_bytes=64 * 2**20)) as ex:
         overhead, workflows = bench_overhead(ex, sizes, repeats)
         throughput = bench_throughput(ex, [1, 10], 5 if args.quick else 15)  # cheap runs: medians of many
+        live_view = _live_view(ex, args.live_view_repeats) if args.live_view else None
         if not args.no_dask and any(len(wf) <= args.dask_max_tasks for wf in workflows):
             cluster, dask_client = _dask_cluster()
             if dask_client is not None:
@@ -268,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
         "overhead": overhead, "throughput": throughput,
     }
+    if live_view is not None:
+        result["live_view"] = live_view
     if not args.quick or args.out != RESULTS:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")

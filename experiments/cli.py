@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "agent": "agent",
     "run": "run",
     "report": "report",
+    "view": "view",
 }
 
 
@@ -79,7 +80,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "task_timeout": (0.0, 1e9), "max_replay_bytes": (0, 2**40), "replications": (0, 1_000_000),
     "seed": (0, 2**63 - 1), "folds": (2, 10_000), "rows": (1, 10_000_000), "kinds": (1, 100_000),
     "max_evaluations": (1, 1_000_000), "runtime_hint": (0.0, 1e9), "hint_cores": (1e-9, 1e6),
-    "max_task_kills": (0, 100),
+    "max_task_kills": (0, 100), "live_hold": (0.0, 86400.0),
 }
 #: Arguments naming a file to write, and arguments naming a directory to write into.
 OUTPUT_FILES = ("history_out",)

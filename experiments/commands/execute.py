@@ -22,7 +22,9 @@ from typing import Any
 from executor import Executor, ExecutorSettings
 from experiments.cli import print_json
 from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan
-from experiments.hostload import add_host_columns
+from experiments.hostload import add_host_columns, measured_run
+from experiments.live.hub import run_watched
+from experiments.live.session import LIVE_METRICS, add_live_arguments, live_session, simulated_at_sla
 from experiments.pipeline import execute_cell
 from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
 from planning.costs.history import concat_histories, load_history, save_history
@@ -39,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bytes-scale", type=float, default=1.0, help="replay outputs are recorded bytes x this")
     p.add_argument("--max-replay-bytes", type=int, default=ExecutorSettings.max_replay_bytes,
                    help="cap on one replayed output, bytes")
-    p.add_argument("--metrics", default="end", help="metrics upload: end, task, seconds:N or records:N")
+    p.add_argument("--metrics", help="metrics upload: end, task, seconds:N or records:N "
+                                     f"(default end; {LIVE_METRICS} with --live)")
     p.add_argument("--no-limits", action="store_true", help="do not enforce CPU/memory limits")
     p.add_argument("--keep-keys", action="store_true", help="leave the run's keys on the server (debugging)")
     p.add_argument("--timeout", type=float, default=0.0, help="fail the run after this many seconds (0: none)")
@@ -56,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-run", help="save everything calibration needs (plan, trace, settings...) in this new folder")
     p.add_argument("--wfformat-out", metavar="FILE", help="write the real run as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_live_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -75,12 +79,18 @@ def run(args: argparse.Namespace) -> int:
     cell = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
     workflow, plan, model, sla = cell.workflow, cell.plan, cell.cost_model, cell.sla
     settings = ExecutorSettings(scale=1.0, bytes_scale=1.0,
-                                max_replay_bytes=args.max_replay_bytes, metrics=args.metrics,
+                                max_replay_bytes=args.max_replay_bytes,
+                                metrics=args.metrics or (LIVE_METRICS if args.live else "end"),
                                 limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
                                 task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
                                 retry_on=tuple(args.retry_on))
-    with Executor(args.redis_url, settings, insecure=args.insecure) as ex:
-        result, host = execute_cell(cell, ex)
+    with live_session(args) as hub, Executor(args.redis_url, settings, insecure=args.insecure) as ex:
+        if hub is None:
+            result, host = execute_cell(cell, ex)
+        else:
+            simulated = simulated_at_sla(workflow, plan, model, sla, cell.protocol)
+            result, host = measured_run(lambda: run_watched(hub, ex, workflow, plan, protocol=cell.protocol,
+                                                            simulated_makespan_s=simulated))
     trace = result.trace
     if args.save_run:
         reference = dataclasses.replace(cli_workflow_reference(args.workflow), scale=args.scale,

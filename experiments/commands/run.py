@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from experiments.commands.report import failure_status
 from experiments.config import load_config
+from experiments.live.session import LIVE_METRICS, add_live_arguments, live_session
 from experiments.report import format_table, make_report
-from experiments.runner import run_experiment
+from experiments.runner import Engines, run_experiment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,13 +27,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if a report figure or table could not be drawn (by default it becomes a note)")
+    add_live_arguments(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("results") / config.name
-    outcome = run_experiment(config, out, fresh=args.fresh, progress=not args.no_progress)
+    with live_session(args) as hub:
+        engines = None
+        if hub is not None:
+            from experiments.live.engines import watched_engines
+
+            engines = watched_engines(Engines.for_config(config), hub, metrics=LIVE_METRICS)
+        outcome = run_experiment(config, out, fresh=args.fresh, progress=not args.no_progress, engines=engines)
     print(f"{config.name}: {outcome.cells_run} cell(s) run, {outcome.cells_skipped} already done, "
           f"{outcome.wall_s:.1f} s; results in {outcome.root}")
     for note in outcome.notes:
