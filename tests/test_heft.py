@@ -11,7 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from planning.planners.heft import _Timeline, heft
+from planning.planners.heft import heft
+from planning.planners.timeline import Timeline
 from planning.tasks import Task
 from planning.workflow import Workflow
 
@@ -216,7 +217,7 @@ def test_start_up_is_paid_once_per_worker_and_before_an_inserted_first_task():
     wf = _graph({"a": [], "b": ["a"]})
     r = heft(wf, np.array([[1.0], [1.0]]), ["p"], lambda p, c: 0.0, workers_per_profile=1, startup_s=[1.0])
     assert (r.start_s["a"], r.start_s["b"]) == (1.0, 2.0)
-    line = _Timeline()
+    line = Timeline()
     line.add(5.0, 6.0, 0)
     assert line.earliest_start(0.0, 1.0, 2.0) == 2.0      # fits before the first task, after the start-up
     assert line.earliest_start(3.0, 1.0, 2.0) == 6.0      # 3 + 2 + 1 > 5: after the first task, no start-up

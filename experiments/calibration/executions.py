@@ -218,14 +218,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     its group (default group: its application; one execution out when the group has a
     single size); the analytic baselines are held out the same way.
     """
-    observations = [o if isinstance(o, Observation) else
-                    Observation.from_execution(o, planner=planner, catalog=catalog, sla=sla, cost_model=cost_model)
-                    for o in workflows_or_files]
-    if not observations:
-        raise ConfigError("nothing to calibrate on", "give at least one execution file or observation")
-    if group is not None:
-        for o in observations:
-            o.group = group(o) if callable(group) else group.get(o.name, o.group)
+    observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
+                                 cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
     names = tuple(fit) if fit is not None else (EXECUTOR_TERMS if traces else WORKFLOW_SYSTEM_TERMS)
     _check_terms(names)
@@ -263,6 +257,19 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,
                              fitted.kept, fitted.families, prior_platform, baselines)
+
+
+def _observations(workflows_or_files: Iterable[Any], group: Callable[[Observation], str] | Mapping[str, str] | None,
+                  **execution: Any) -> list[Observation]:
+    """Observations from files, workflows or observations, regrouped by ``group`` when given."""
+    observations = [o if isinstance(o, Observation) else Observation.from_execution(o, **execution)
+                    for o in workflows_or_files]
+    if not observations:
+        raise ConfigError("nothing to calibrate on", "give at least one execution file or observation")
+    if group is not None:
+        for o in observations:
+            o.group = group(o) if callable(group) else group.get(o.name, o.group)
+    return observations
 
 
 def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: Callable[[Sequence[Observation]], Fitted],

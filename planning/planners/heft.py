@@ -55,7 +55,6 @@ g is the number of too-small gaps skipped after the bisection (small in practice
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
@@ -65,6 +64,7 @@ import numpy as np
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
+from planning.planners.timeline import Timeline
 from planning.profiles import Catalog
 from planning.schedule import ScheduleEvaluator
 from planning.sla import SLA
@@ -82,49 +82,6 @@ class HeftResult:
     start_s: dict[str, float]
     finish_s: dict[str, float]
     makespan_s: float                  # HEFT's own model: max finish
-
-
-class _Timeline:
-    """Busy intervals of one worker, sorted and disjoint."""
-
-    __slots__ = ("starts", "ends", "tasks")
-
-    def __init__(self) -> None:
-        self.starts: list[float] = []
-        self.ends: list[float] = []
-        self.tasks: list[int] = []
-
-    def earliest_start(self, ready: float, dur: float, startup: float = 0.0) -> float:
-        """Earliest start >= ready of a ``dur``-long task; before the first interval it pays ``startup``."""
-        ends = self.ends
-        if not ends:
-            return ready + startup
-        if ready >= ends[-1]:
-            return ready
-        starts = self.starts
-        k = bisect_right(ends, ready)  # intervals [0, k) end at or before ready
-        t = ready
-        n = len(starts)
-        if k == 0 and startup > 0.0:   # the gap before the first task: the worker must start first
-            if ready + startup + dur <= starts[0]:
-                return ready + startup
-            t = ends[0]
-            k = 1
-        while k < n:
-            if t + dur <= starts[k]:
-                return t
-            t = ends[k]  # > ready
-            k += 1
-        return t
-
-    def add(self, start: float, end: float, task: int) -> None:
-        pos = bisect_right(self.starts, start)
-        # keep zero-length intervals ordered consistently with ends
-        while pos > 0 and self.starts[pos - 1] == start and self.ends[pos - 1] > end:
-            pos -= 1
-        self.starts.insert(pos, start)
-        self.ends.insert(pos, end)
-        self.tasks.insert(pos, task)
 
 
 def _pool_sizes(workers_per_profile: int | Sequence[int] | None, m: int) -> list[int] | None:
@@ -154,8 +111,39 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
     ``profiles``' order, e.g. sized to a host's cores), or None (unbounded).
     """
     order = workflow.topological_order()
-    index = workflow.index()
     n, m = len(order), len(profiles)
+    exec_arr = _checked_exec(exec_s, profiles, n)
+    counts = _pool_sizes(workers_per_profile, m)
+    boot = _checked_startups(startup_s, m)
+    parents, children = _edges(workflow, order, comm_s)
+    allowed = _checked_allowed(allowed, order, m)
+    prio = _priority_order(children, exec_arr, allowed)
+    ex = (exec_arr if allowed is None else np.where(allowed, exec_arr, np.inf)).tolist()  # inf: never the EFT
+    pools = _Pools(profiles, counts, boot)
+    choose = pools.bounded_choice if pools.bounded else pools.unbounded_choice
+    timelines, worker_prof, free_heaps, track_free = pools.timelines, pools.worker_prof, pools.free_heaps, pools.track_free
+    where = [-1] * n
+    start = [0.0] * n
+    finish = [0.0] * n
+    for i in prio.tolist():
+        ready, ready_of = _data_ready(parents[i], where, finish)
+        best_w, best_s, best_f = choose(ex[i], ready, ready_of)
+        if best_w < 0:          # a fresh worker of profile -1 - best_w
+            best_w = pools.new_worker(-1 - best_w)
+        line = timelines[best_w]
+        last_end = line.ends[-1] if line.ends else None
+        line.add(best_s, best_f, i)
+        if track_free and line.ends[-1] != last_end:
+            heappush(free_heaps[worker_prof[best_w]], (line.ends[-1], best_w))
+        where[i] = best_w
+        start[i] = best_s
+        finish[i] = best_f
+    return pools.result(order, where, start, finish)
+
+
+def _checked_exec(exec_s: np.ndarray, profiles: list[str], n: int) -> np.ndarray:
+    """The execution-time matrix (tasks x profiles), checked: a ValueError names what is wrong."""
+    m = len(profiles)
     exec_arr = np.asarray(exec_s, dtype=float)
     if exec_arr.shape != (n, m):
         raise ValueError(f"exec_s has shape {exec_arr.shape}, expected ({n}, {m}) = (tasks, profiles)")
@@ -165,17 +153,27 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
         raise ValueError("profiles must be distinct")
     if not np.all(np.isfinite(exec_arr)) or np.any(exec_arr < 0):
         raise ValueError("exec_s must be finite and >= 0")
-    counts = _pool_sizes(workers_per_profile, m)
+    return exec_arr
+
+
+def _checked_startups(startup_s: Sequence[float] | None, m: int) -> list[float]:
     boot = [0.0] * m if startup_s is None else [float(x) for x in startup_s]
     if len(boot) != m or not all(0.0 <= x < float("inf") for x in boot):
         raise ValueError(f"startup_s must give one finite start-up >= 0 per profile ({m})")
+    return boot
+
+
+def _edges(workflow: Workflow, order: Sequence[str],
+           comm_s: Callable[[str, str], float] | Mapping[tuple[str, str], float],
+           ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
+    """Parents and children of each task as (index, communication seconds), the cost computed once per edge."""
     if isinstance(comm_s, Mapping):
         table = comm_s
         comm: Callable[[str, str], float] = lambda t, c: table[(t, c)]  # noqa: E731
     else:
         comm = comm_s
-
-    # ---- graph as index lists, communication costs once per edge
+    index = workflow.index()
+    n = len(order)
     parents: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     children: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     succ = workflow.graph._succ        # networkx adjacency: read-only, insertion ordered
@@ -187,15 +185,25 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
             j = index[c]
             children[i].append((j, cost))
             parents[j].append((i, cost))
+    return parents, children
 
-    if allowed is not None:
-        allowed = np.asarray(allowed, dtype=bool)
-        if allowed.shape != (n, m):
-            raise ValueError(f"allowed has shape {allowed.shape}, expected ({n}, {m}) = (tasks, profiles)")
-        if not allowed.any(axis=1).all():
-            raise ValueError(f"task {order[int(np.argmin(allowed.any(axis=1)))]!r} is allowed on no profile")
 
-    # ---- upward rank (reverse topological order) and priority order
+def _checked_allowed(allowed: np.ndarray | None, order: Sequence[str], m: int) -> np.ndarray | None:
+    if allowed is None:
+        return None
+    n = len(order)
+    allowed = np.asarray(allowed, dtype=bool)
+    if allowed.shape != (n, m):
+        raise ValueError(f"allowed has shape {allowed.shape}, expected ({n}, {m}) = (tasks, profiles)")
+    if not allowed.any(axis=1).all():
+        raise ValueError(f"task {order[int(np.argmin(allowed.any(axis=1)))]!r} is allowed on no profile")
+    return allowed
+
+
+def _priority_order(children: list[list[tuple[int, float]]], exec_arr: np.ndarray,
+                    allowed: np.ndarray | None) -> np.ndarray:
+    """Task indices by upward rank, highest first (ties: earlier topological index first)."""
+    n = len(children)
     if allowed is None:
         mean_exec = exec_arr.mean(axis=1).tolist()
     else:
@@ -208,121 +216,122 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
             if v > best:
                 best = v
         rank[i] = mean_exec[i] + best
-    prio = np.lexsort((np.arange(n), -np.asarray(rank)))  # rank desc, then topo index asc
+    return np.lexsort((np.arange(n), -np.asarray(rank)))  # rank desc, then topo index asc
 
-    # ---- placement
-    ex = (exec_arr if allowed is None else np.where(allowed, exec_arr, np.inf)).tolist()  # inf: never the EFT
-    worker_ids: list[str] = []
-    worker_prof: list[int] = []
-    timelines: list[_Timeline] = []
-    per_profile: list[list[int]] = [[] for _ in range(m)]  # worker indices per profile, in creation order
 
-    def new_worker(p: int) -> int:
-        w = len(worker_ids)
-        worker_ids.append(f"{profiles[p]}-{len(per_profile[p])}")
-        worker_prof.append(p)
-        timelines.append(_Timeline())
-        per_profile[p].append(w)
+def _data_ready(parents: list[tuple[int, float]], where: list[int],
+                finish: list[float]) -> tuple[float, dict[int, float]]:
+    """When a task's inputs are ready: on any worker hosting none of its parents, and per worker hosting some."""
+    R = 0.0
+    same: dict[int, float] = {}   # worker -> max finish of parents on it
+    arr: dict[int, float] = {}    # worker -> max arrival elsewhere of parents on it
+    for pi, cost in parents:
+        w, f = where[pi], finish[pi]
+        a = f + cost
+        if a > R:
+            R = a
+        if w in same:
+            if f > same[w]:
+                same[w] = f
+            if a > arr[w]:
+                arr[w] = a
+        else:
+            same[w] = f
+            arr[w] = a
+    ready_of: dict[int, float] = {}
+    if same:
+        # top two arrivals by distinct worker, to get max over parents not on w
+        b1w, b1, b2 = -1, 0.0, 0.0
+        for w, a in arr.items():
+            if a > b1:
+                b2, b1, b1w = b1, a, w
+            elif a > b2:
+                b2 = a
+        for w, s in same.items():
+            other = b2 if w == b1w else b1
+            ready_of[w] = s if s > other else other
+    return R, ready_of
+
+
+class _Pools:
+    """The workers of every profile's pool, their timelines, and the search for a task's earliest finish."""
+
+    def __init__(self, profiles: list[str], counts: list[int] | None, boot: list[float]) -> None:
+        self.profiles, self.boot = profiles, boot
+        m = len(profiles)
+        self.worker_ids: list[str] = []
+        self.worker_prof: list[int] = []
+        self.timelines: list[Timeline] = []
+        self.per_profile: list[list[int]] = [[] for _ in range(m)]  # worker indices per profile, in creation order
+        self.bounded = counts is not None
+        if counts is not None:
+            for p in range(m):
+                for _ in range(counts[p]):
+                    self.new_worker(p)
+        self.all_workers = list(range(len(self.worker_ids)))  # profile-major order (bounded pools)
+        self.free_heaps: list[list[tuple[float, int]]] = [[] for _ in range(m)]   # per profile: (last finish, worker)
+        self.track_free = not self.bounded and any(b > 0.0 for b in boot)
+
+    def new_worker(self, p: int) -> int:
+        w = len(self.worker_ids)
+        self.worker_ids.append(f"{self.profiles[p]}-{len(self.per_profile[p])}")
+        self.worker_prof.append(p)
+        self.timelines.append(Timeline())
+        self.per_profile[p].append(w)
         return w
 
-    bounded = counts is not None
-    if bounded:
+    def bounded_choice(self, row: list[float], R: float, ready_of: dict[int, float]) -> tuple[int, float, float]:
+        """The (worker, start, finish) finishing first among a bounded pool's workers."""
+        best_f, best_w, best_s = float("inf"), -1, 0.0
+        worker_prof, timelines, boot = self.worker_prof, self.timelines, self.boot
+        for w in self.all_workers:
+            p = worker_prof[w]
+            d = row[p]
+            s = timelines[w].earliest_start(ready_of.get(w, R), d, boot[p])
+            f = s + d
+            if f < best_f:
+                best_f, best_w, best_s = f, w, s
+        return best_w, best_s, best_f
+
+    def unbounded_choice(self, row: list[float], R: float, ready_of: dict[int, float]) -> tuple[int, float, float]:
+        """Hosts of a parent, one fresh worker per profile (``-1 - p``) and, with start-ups, the first-free warm one."""
+        best_f, best_w, best_s = float("inf"), -1, 0.0
+        worker_prof, timelines, boot, free_heaps = self.worker_prof, self.timelines, self.boot, self.free_heaps
+        m = len(boot)
+        hosts_by_prof: list[list[int]] = [[] for _ in range(m)]
+        for w in sorted(ready_of):
+            hosts_by_prof[worker_prof[w]].append(w)
         for p in range(m):
-            for _ in range(counts[p]):
-                new_worker(p)
-        all_workers = list(range(len(worker_ids)))  # profile-major order
-
-    free_heaps: list[list[tuple[float, int]]] = [[] for _ in range(m)]   # per profile: (last finish, worker)
-    track_free = not bounded and any(b > 0.0 for b in boot)
-    where = [-1] * n
-    start = [0.0] * n
-    finish = [0.0] * n
-    for i in prio.tolist():
-        # data-ready times: R on any worker hosting no parent, else per worker
-        R = 0.0
-        same: dict[int, float] = {}   # worker -> max finish of parents on it
-        arr: dict[int, float] = {}    # worker -> max arrival elsewhere of parents on it
-        for pi, cost in parents[i]:
-            w, f = where[pi], finish[pi]
-            a = f + cost
-            if a > R:
-                R = a
-            if w in same:
-                if f > same[w]:
-                    same[w] = f
-                if a > arr[w]:
-                    arr[w] = a
-            else:
-                same[w] = f
-                arr[w] = a
-        ready_of: dict[int, float] = {}
-        if same:
-            # top two arrivals by distinct worker, to get max over parents not on w
-            b1w, b1, b2 = -1, 0.0, 0.0
-            for w, a in arr.items():
-                if a > b1:
-                    b2, b1, b1w = b1, a, w
-                elif a > b2:
-                    b2 = a
-            for w, s in same.items():
-                other = b2 if w == b1w else b1
-                ready_of[w] = s if s > other else other
-
-        row = ex[i]
-        best_f = float("inf")
-        best_w = -1
-        best_s = 0.0
-        if bounded:
-            for w in all_workers:
-                p = worker_prof[w]
-                d = row[p]
-                s = timelines[w].earliest_start(ready_of.get(w, R), d, boot[p])
+            d = row[p]
+            b = boot[p]
+            for w in hosts_by_prof[p]:
+                s = timelines[w].earliest_start(ready_of[w], d, b)
                 f = s + d
                 if f < best_f:
                     best_f, best_w, best_s = f, w, s
-        else:
-            hosts_by_prof: list[list[int]] = [[] for _ in range(m)]
-            for w in sorted(ready_of):
-                hosts_by_prof[worker_prof[w]].append(w)
-            for p in range(m):
-                d = row[p]
-                b = boot[p]
-                for w in hosts_by_prof[p]:
-                    s = timelines[w].earliest_start(ready_of[w], d, b)
+            f = R + b + d  # a fresh worker of profile p (cold)
+            if f < best_f:
+                best_f, best_w, best_s = f, -1 - p, R + b
+            if b > 0.0:    # the warm worker of profile p that frees up first
+                heap = free_heaps[p]
+                while heap and heap[0][0] != timelines[heap[0][1]].ends[-1]:
+                    heappop(heap)   # stale: that worker took a later task since
+                if heap:
+                    end, w = heap[0]
+                    s = R if R > end else end
                     f = s + d
                     if f < best_f:
                         best_f, best_w, best_s = f, w, s
-                f = R + b + d  # a fresh worker of profile p (cold)
-                if f < best_f:
-                    best_f, best_w, best_s = f, -1 - p, R + b
-                if b > 0.0:    # the warm worker of profile p that frees up first
-                    heap = free_heaps[p]
-                    while heap and heap[0][0] != timelines[heap[0][1]].ends[-1]:
-                        heappop(heap)   # stale: that worker took a later task since
-                    if heap:
-                        end, w = heap[0]
-                        s = R if R > end else end
-                        f = s + d
-                        if f < best_f:
-                            best_f, best_w, best_s = f, w, s
-            if best_w < 0:
-                best_w = new_worker(-1 - best_w)
-        line = timelines[best_w]
-        last_end = line.ends[-1] if line.ends else None
-        line.add(best_s, best_f, i)
-        if track_free and line.ends[-1] != last_end:
-            heappush(free_heaps[worker_prof[best_w]], (line.ends[-1], best_w))
-        where[i] = best_w
-        start[i] = best_s
-        finish[i] = best_f
+        return best_w, best_s, best_f
 
-    worker_of = {order[i]: worker_ids[where[i]] for i in range(n)}
-    worker_profile = {worker_ids[w]: profiles[worker_prof[w]] for w in range(len(worker_ids))}
-    sequence = {worker_ids[w]: [order[i] for i in timelines[w].tasks] for w in range(len(worker_ids))}
-    start_s = {order[i]: start[i] for i in range(n)}
-    finish_s = {order[i]: finish[i] for i in range(n)}
-    return HeftResult(worker_of=worker_of, worker_profile=worker_profile, sequence=sequence,
-                      start_s=start_s, finish_s=finish_s, makespan_s=max(finish) if n else 0.0)
+    def result(self, order: Sequence[str], where: list[int], start: list[float], finish: list[float]) -> HeftResult:
+        ids, n = self.worker_ids, len(order)
+        return HeftResult(worker_of={order[i]: ids[where[i]] for i in range(n)},
+                          worker_profile={ids[w]: self.profiles[self.worker_prof[w]] for w in range(len(ids))},
+                          sequence={ids[w]: [order[i] for i in self.timelines[w].tasks] for w in range(len(ids))},
+                          start_s={order[i]: start[i] for i in range(n)},
+                          finish_s={order[i]: finish[i] for i in range(n)},
+                          makespan_s=max(finish) if n else 0.0)
 
 
 def edge_comm_s(evaluator: ScheduleEvaluator, cost_model, sla) -> dict[tuple[str, str], float]:
