@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from experiments.commands.report import failure_status
-from experiments.config import load_config
-from experiments.report import format_table, make_report
-from experiments.runner import run_experiment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments.config import load_config
+    from experiments.report import format_table, make_report
+    from experiments.runner import run_experiment
+
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("results") / config.name
     outcome = run_experiment(config, out, fresh=args.fresh, progress=not args.no_progress)
