@@ -19,9 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from executor.auth import deployment_secret
-from executor.launcher import new_launcher_id, run_launcher
-from executor.server import check_url_security, connect, redacted_url
 from planning.errors import ExecutionError
 
 
@@ -38,6 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from executor.auth import deployment_secret
+    from executor.launcher import new_launcher_id, run_launcher
+    from executor.server import check_url_security, connect, redacted_url
+
     check_url_security(args.redis_url, insecure=args.insecure)
     if args.id is not None and (not args.id or any(c in args.id for c in " {}:*")):
         raise ExecutionError(f"--id {args.id!r} is not a valid launcher id", "use letters, digits, '-' and '_'")

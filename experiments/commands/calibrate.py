@@ -19,11 +19,13 @@ or ``planlab run``, and reports the error of forecasting the held-out half of th
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from experiments.calibration import calibrate
-from experiments.calibration.executions import CalibrationResult
 from experiments.cli import print_json
 from planning.errors import ConfigError
+
+if TYPE_CHECKING:
+    from experiments.calibration.executions import CalibrationResult
 
 _BASELINE_LABELS = {"replay": "replay, no overheads", "critical_path_startup": "critical path + start-up",
                     "four_term": "four-term formula"}
@@ -59,6 +61,8 @@ def fit_terms(text: str | None) -> tuple[str, ...] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments.calibration import calibrate
+
     if args.max_evaluations is not None and args.max_evaluations < 1:
         raise ConfigError(f"--max-evaluations must be >= 1, got {args.max_evaluations}", "give a positive number")
     if args.traces and args.files:

@@ -19,16 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from executor import Executor, ExecutorSettings
+from executor.settings import ExecutorSettings
 from experiments.cli import print_json
-from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan
-from experiments.hostload import add_host_columns, measured_run
-from experiments.live.hub import run_watched
+from experiments.commands.plan import add_planning_arguments, add_protocol_argument
 from experiments.live.session import LIVE_METRICS, add_live_arguments, live_session, simulated_at_sla
-from experiments.pipeline import execute_cell
-from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
-from planning.costs.history import concat_histories, load_history, save_history
-from planning.sources.wfformat_export import check_export_possible, export_trace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +65,15 @@ def _shown(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from executor import Executor
+    from experiments.commands.plan import make_plan
+    from experiments.hostload import add_host_columns, measured_run
+    from experiments.live.hub import run_watched
+    from experiments.pipeline import execute_cell
+    from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
+    from planning.costs.history import concat_histories, load_history, save_history
+    from planning.sources.wfformat_export import check_export_possible, export_trace
+
     if args.wfformat_out:
         check_export_possible(args.wfformat_out)    # before the run, not after it
     if args.save_run:

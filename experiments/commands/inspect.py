@@ -10,12 +10,13 @@ without the workflow system's overheads.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiments.cli import print_json
 from experiments.commands.plan import WORKFLOW_HELP
-from planning.sources.loading import load_workflow
-from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.workflow import Workflow
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +50,8 @@ def summarize(wf: Workflow) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from planning.sources.loading import load_workflow
+
     info = summarize(load_workflow(args.workflow))
     if args.json:
         print_json(info)

@@ -21,12 +21,8 @@ import sys
 from dataclasses import asdict
 
 from experiments.cli import print_json
-from planning.costs.cost_model import CostModel
-from planning.costs.history import load_history, save_history
 from planning.errors import CatalogError, PlanlabError
 from planning.profiles import BUILTIN_CATALOGS, ResourceProfile, load_catalog
-from planning.sla import SLA
-from planning.sources.synthetic import DEFAULT_INPUT_SIZES, synthetic_history
 
 _UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2 ** 10, "mib": 2 ** 20,
           "gib": 2 ** 30, "tib": 2 ** 40}
@@ -84,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- actions
 def _validate(args: argparse.Namespace) -> int:
+    from planning.costs.cost_model import CostModel
+    from planning.costs.history import load_history
+    from planning.sla import SLA
+
     statistics = [SLA.parse(t).name for t in args.statistics.split(",") if t.strip()]
     if args.folds < 2:
         raise PlanlabError(f"--folds must be at least 2, got {args.folds}", "use --folds 5")
@@ -103,6 +103,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from planning.costs.cost_model import CostModel
+    from planning.costs.history import load_history
+    from planning.sla import SLA
+
     sla = SLA.parse(args.sla)
     nbytes = parse_bytes(args.input_bytes)
     history = load_history(args.history)
@@ -123,6 +127,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
+    from planning.costs.cost_model import CostModel
+    from planning.costs.history import load_history
+
     model = CostModel().fit(load_history(args.history))
     if args.json:
         print_json(model.to_dict())
@@ -136,6 +143,9 @@ def _describe(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from planning.costs.history import save_history
+    from planning.sources.synthetic import DEFAULT_INPUT_SIZES, synthetic_history
+
     if args.rows < 1 or args.kinds < 1:
         raise PlanlabError(f"--rows and --kinds must be >= 1 (got {args.rows}, {args.kinds})", "pass positive counts")
     profiles = load_catalog(args.catalog).profiles

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiments.cli import print_json
-from experiments.config import scaled_workflow
-from experiments.pipeline import DEFAULT_PROTOCOL, PlannedCell, plan_cell
-from planning.costs.cost_model import CostModel
-from planning.costs.history import load_history
 from planning.errors import HistoryError, PlanError
-from planning.planners import get_planner
-from planning.profiles import load_catalog
-from planning.sla import SLA
-from planning.sources.loading import load_workflow
-from planning.sources.wfformat_export import check_export_possible, export_plan
-from planning.workflow import Workflow
-from simulator.platform import local_cores
 
+if TYPE_CHECKING:
+    from experiments.pipeline import PlannedCell
+    from planning.costs.cost_model import CostModel
+    from planning.workflow import Workflow
+
+#: ``--protocol``'s default, :data:`experiments.pipeline.DEFAULT_PROTOCOL` (the plan's own protocol), spelt
+#: here because importing the pipeline for it would load the simulator, the cost model and pandas with
+#: every ``planlab`` command's argument parser (a test keeps the two equal).
+DEFAULT_PROTOCOL = "default"
 
 WORKFLOW_HELP = ("WfFormat JSON, planlab JSON, file.py:name, gen:NAME[:k=v,...] "
                  "or gen:wfcommons:RECIPE[:tasks=N,seed=S] (e.g. gen:wfcommons:montage:tasks=500)")
@@ -50,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def fit_cost_model(history_path: str | None, workflow: Workflow) -> CostModel:
     """A cost model fitted on ``history_path``, refusing history of an unrelated workflow."""
+    from planning.costs.cost_model import CostModel
+    from planning.costs.history import load_history
+
     model = CostModel()
     if history_path is None:
         return model
@@ -83,6 +84,14 @@ def make_plan(args: argparse.Namespace, *, scale: float = 1.0, data_scale: float
     bytes *before* planning (as a config's ``scale`` does), so a scaled real run is
     compared with a plan of the same scaled workflow, not of the original.
     """
+    from experiments.config import scaled_workflow
+    from experiments.pipeline import plan_cell
+    from planning.planners import get_planner
+    from planning.profiles import load_catalog
+    from planning.sla import SLA
+    from planning.sources.loading import load_workflow
+    from simulator.platform import local_cores
+
     for flag, value in (("--scale", scale), ("--bytes-scale", data_scale)):
         if not (value > 0 and value != float("inf")):
             raise PlanError(f"{flag} must be a positive number, got {value}", f"use e.g. {flag} 0.01")
@@ -111,6 +120,8 @@ def add_protocol_argument(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from planning.sources.wfformat_export import check_export_possible, export_plan
+
     if args.wfformat_out:
         check_export_possible(args.wfformat_out)
     cell = make_plan(args)

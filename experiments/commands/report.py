@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from experiments.report import Report, format_table, make_report, report_json
-from experiments.results import load_results
+if TYPE_CHECKING:
+    from experiments.report import Report
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments.report import format_table, make_report, report_json
+    from experiments.results import load_results
+
     report = make_report(args.results, args.out)
     if args.json:
         print(report_json(report))

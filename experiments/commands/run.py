@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from experiments.commands.report import failure_status
-from experiments.config import load_config
 from experiments.live.session import LIVE_METRICS, add_live_arguments, live_session
-from experiments.report import format_table, make_report
-from experiments.runner import Engines, run_experiment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments.config import load_config
+    from experiments.report import format_table, make_report
+    from experiments.runner import Engines, run_experiment
+
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("results") / config.name
     with live_session(args) as hub:

@@ -16,11 +16,8 @@ import argparse
 from typing import Any
 
 from experiments.cli import print_json
-from experiments.commands.plan import add_planning_arguments, add_protocol_argument, make_plan
-from experiments.pipeline import monte_carlo_cell, simulate_cell
+from experiments.commands.plan import add_planning_arguments, add_protocol_argument
 from planning.errors import PlanlabError
-from planning.sources.wfformat_export import check_export_possible, export_trace
-from simulator import Platform
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments.commands.plan import make_plan
+    from experiments.pipeline import monte_carlo_cell, simulate_cell
+    from planning.sources.wfformat_export import check_export_possible, export_trace
+    from simulator import Platform
+
     if args.replications < 0:
         raise PlanlabError(f"--replications must be >= 0, got {args.replications}", "use e.g. --replications 100")
     if args.wfformat_out:

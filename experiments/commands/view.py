@@ -13,9 +13,6 @@ import argparse
 import sys
 import time
 
-from experiments.live.hub import LiveHub
-from experiments.live.saved import add_saved_runs
-from experiments.live.session import open_browser
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments.live.hub import LiveHub
+    from experiments.live.saved import add_saved_runs
     from experiments.live.server import LiveServer
+    from experiments.live.session import open_browser
 
     hub = LiveHub()
     count = add_saved_runs(hub, args.results)
