@@ -118,33 +118,15 @@ def _deadlock(ids: Sequence[str], indeg: Sequence[int]) -> PlanError:
                      "order each worker's tasks consistently with a topological order")
 
 
-def execution_order(workflow: Workflow, sequence: Mapping[str, list[str]]) -> list[str]:
-    """A topological order of the DAG plus each worker's sequence edges.
-
-    Raises :class:`PlanError` when a worker's order contradicts the dependencies
-    (the plan would deadlock).
-    """
-    ids = list(workflow.topological_order())
-    index = workflow.index()
-    children = [[index[c] for c in workflow.graph.successors(t)] for t in ids]
-    indegree = [workflow.graph.in_degree(t) for t in ids]
-    nxt = [-1] * len(ids)
-    for tasks in sequence.values():
-        for a, b in zip(tasks, tasks[1:]):
-            nxt[index[a]] = index[b]
-    order, indeg = _order_with_sequences(len(ids), children, indegree, nxt)
-    if len(order) != len(ids):
-        raise _deadlock(ids, indeg)
-    return [ids[i] for i in order]
-
-
 @dataclass(frozen=True)
 class Layout:
     """An assignment fixed for repeated timing: worker numbers, execution order, uploads.
 
     ``worker[i]`` numbers task ``i``'s worker (``workers`` names them, in order of
     first appearance in topological order), ``prev[i]`` is the task before ``i`` on
-    its worker (-1 for the first), ``store[i]`` whether ``i`` uploads its output.
+    its worker (-1 for the first), and the protocol's decisions: ``store[i]`` whether
+    ``i`` uploads its output, ``remote[i][k]`` whether its ``k``-th parent's output
+    is fetched, ``exec_profile[i]`` the profile it executes on (None: its worker's).
     """
 
     workers: tuple[str, ...]
@@ -153,6 +135,8 @@ class Layout:
     prev: tuple[int, ...]
     store: tuple[bool, ...]
     sequence: dict[str, list[str]]
+    remote: tuple[tuple[bool, ...], ...]
+    exec_profile: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -251,10 +235,13 @@ class ScheduleEvaluator:
     # ------------------------------------------------------------------ assignments
     def layout(self, worker_of: Mapping[str, str], sequence: Mapping[str, list[str]] | None = None,
                protocol: "WorkerProtocol | None" = None) -> Layout:
-        """Fix an assignment: worker numbers, each worker's order (default: topological), uploads.
+        """Fix an assignment: worker numbers, each worker's order (default: topological), the protocol's decisions.
 
-        Uploads follow ``protocol.handle_output`` when a protocol is given, else the
-        static rule (a consumer on another worker, or a sink).  O(n + e).
+        A static ``protocol`` (default: :class:`~planning.protocol.WorkerProtocol` on
+        this assignment) is read from its compiled tables: which inputs are fetched,
+        which outputs are stored, which profile each task executes on.  A dynamic
+        protocol's uploads are asked per task; its inputs are the predicted
+        placement's.  O(n + e).
         """
         ids = self.ids
         missing = [t for t in ids if t not in worker_of]
@@ -287,11 +274,23 @@ class ScheduleEvaluator:
         order, indeg = _order_with_sequences(n, self.children, [len(p) for p in self.parents], nxt)
         if len(order) != n:
             raise _deadlock(ids, indeg)
-        if protocol is not None:
-            store = [bool(protocol.handle_output(t, worker_of[t]).store) for t in ids]
+        if protocol is None:
+            from planning.protocol import WorkerProtocol
+
+            profiles = {w: "" for w in number}
+            protocol = WorkerProtocol(self.workflow, worker_of, profiles, seq)
+        tables = protocol.compile()
+        if tables is None:   # dynamic: uploads asked per task, inputs follow the predicted placement
+            store = tuple(bool(protocol.handle_output(t, worker_of[t]).store) for t in ids)
+            remote = tuple(tuple(worker[p] != worker[i] for p in ps) for i, ps in enumerate(self.parents))
+            exec_profile = None
         else:
-            store = [not ch or any(worker[c] != worker[i] for c in ch) for i, ch in enumerate(self.children)]
-        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), tuple(store), seq)
+            store = tuple(tables.store)
+            remote = _remote(self.parents, tables.local)
+            mine = [protocol.profile_of(w) for w in number]
+            exec_profile = tuple(tables.profile) if any(
+                p != mine[worker[i]] for i, p in enumerate(tables.profile)) else None
+        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile)
 
     # ------------------------------------------------------------------ timing
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
@@ -307,7 +306,7 @@ class ScheduleEvaluator:
             profiles = tuple(worker_profile)
         startup_of_worker = [self.startup_of(p) for p in profiles]
         n = len(self.ids)
-        worker, prev, store = layout.worker, layout.prev, layout.store
+        worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
         parents, download_s, upload_s = self.parents, self.download_s, self.upload_s
         invoke, coord = self.invoke_s, self.coordination_s
         ready = [0.0] * n
@@ -327,9 +326,9 @@ class ScheduleEvaluator:
                 r = best + coord
                 arrival = r + (invoke if worker[last] != w else 0.0)
                 download = 0.0
-                row = download_s[i]
-                for k, p in enumerate(ps):
-                    if worker[p] != w and row[k] > download:
+                row, fetched = download_s[i], remote[i]
+                for k in range(len(ps)):
+                    if fetched[k] and row[k] > download:
                         download = row[k]
             else:
                 r, arrival, download = 0.0, invoke, 0.0
@@ -374,7 +373,10 @@ class ScheduleEvaluator:
             raise PlanError(f"profile {unknown[0]!r} is not in catalog {self.catalog.name!r}",
                             f"use one of {', '.join(self.catalog.names)}")
         cols = np.array([column[p] for p in profiles], dtype=np.int64)
-        exec_s = np.asarray(estimates.exec_s)[np.arange(len(self.ids)), cols[np.asarray(layout.worker, dtype=np.int64)]]
+        per_task = cols[np.asarray(layout.worker, dtype=np.int64)]
+        if layout.exec_profile is not None:   # the protocol runs some tasks on another profile than their worker's
+            per_task = np.array([column[p] for p in layout.exec_profile], dtype=np.int64)
+        exec_s = np.asarray(estimates.exec_s)[np.arange(len(self.ids)), per_task]
         return self.run(layout, profiles, exec_s.tolist())
 
     # ------------------------------------------------------------------ DataFrames
@@ -466,7 +468,7 @@ class Retimer:
     def change(self, changes: Mapping[str, str]) -> float:
         """Move workers (by id) to profiles and re-time what that reaches; returns the new makespan."""
         ev, lay = self.evaluator, self.layout
-        worker, prev, store = lay.worker, lay.prev, lay.store
+        worker, prev, store, remote = lay.worker, lay.prev, lay.store, lay.remote
         parents, download_s, upload_s = ev.parents, ev.download_s, ev.upload_s
         children, nxt, pos = ev.children, self._next, self._pos
         invoke, coord = ev.invoke_s, ev.coordination_s
@@ -504,9 +506,9 @@ class Retimer:
                 r = best + coord
                 arrival = r + (invoke if worker[last] != w else 0.0)
                 download = 0.0
-                row = download_s[i]
-                for k, p in enumerate(ps):
-                    if worker[p] != w and row[k] > download:
+                row, fetched = download_s[i], remote[i]
+                for k in range(len(ps)):
+                    if fetched[k] and row[k] > download:
                         download = row[k]
             else:
                 r, arrival, download = 0.0, invoke, 0.0
@@ -586,6 +588,18 @@ class Retimer:
         """Total dollars, computed exactly as :meth:`ScheduleTimes.cost`."""
         price = np.array([catalog[p].price_per_s for p in self.profiles])
         return float(((np.asarray(self.worker_stop_s) - np.asarray(self.worker_start_s)) * price).sum())
+
+
+def _remote(parents: Sequence[Sequence[int]], local: Sequence[Sequence[int]]) -> tuple[tuple[bool, ...], ...]:
+    """Per task and parent: whether the parent's output is fetched (it is not among the task's local inputs)."""
+    out = []
+    for ps, here in zip(parents, local):
+        if not here:
+            out.append((True,) * len(ps))
+        else:
+            mine = set(here)
+            out.append(tuple(p not in mine for p in ps))
+    return tuple(out)
 
 
 def evaluate_schedule(workflow: Workflow, worker_of: Mapping[str, str], worker_profile: Mapping[str, str],

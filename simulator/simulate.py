@@ -17,7 +17,8 @@ from planning.sla import SLA
 from planning.trace import TASK_COLUMNS, WORKER_COLUMNS, Trace
 from planning.workflow import Workflow
 from planning.gcpause import paused_gc
-from simulator.engine import Run, RunResult, draw
+from simulator.draws import draw
+from simulator.engine import Run, RunResult
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 
