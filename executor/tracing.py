@@ -66,7 +66,7 @@ def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, 
     profile_of = {w["worker"]: w["profile"] for w in worker_rows}
     rows = []
     for r in task_rows:
-        profile = profile_of.get(r["worker"]) or protocol.profile_of(r["worker"])
+        profile = r.get("profile") or profile_of.get(r["worker"]) or protocol.profile_of(r["worker"])
         p = catalog[profile] if profile in catalog else None
         row = {"run_id": run_id, "engine": "execute", "task_id": r["task_id"], "kind": workflow.task(r["task_id"]).kind,
                "worker": r["worker"], "profile": profile, "cpus": p.cpus if p else float("nan"),

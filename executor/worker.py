@@ -14,7 +14,11 @@ Per task, the four hook stages, with the round trips they cost:
   is received straight into one buffer (:meth:`executor.wire.Wire.get_bulk`);
 * ``handle_execution``: the task's code (``run_task_function``) or a replay;
   a raising task is retried with backoff, each traceback written in a
-  transaction, the last one failing the run;
+  transaction, the last one failing the run; the profile it chose is the task's
+  ``profile`` in the trace (the CPU quota is the worker process's: its cgroups are
+  set by the launcher for the worker's profile);
+* memory: an output stays in the process while a task of this worker will read it
+  locally (:meth:`WorkerProtocol.retention`, from ``handle_inputs``);
 * ``handle_output`` + counters: one atomic commit script (:mod:`executor.scripts`)
   marks the task done exactly once and holds the output ``SET`` (only when the
   protocol stores it; an output of ``STORE_ALONE_BYTES`` or more is stored in a
@@ -99,7 +103,8 @@ class _LogicalWorker:
         self.busy = 0.0
         self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
         self.decoded: dict[str, Any] = {}
-        self.local_children: dict[str, int] | None = None
+        #: how many tasks of this worker still read each output from memory (None: keep them all)
+        self.retention: dict[str, int] | None = self.p.retention(self.worker)
         self.ran: set[str] = set()
         self.live = self.claimed = False
         self.replaying = self.recovering = bool(msg.get("restart"))   # a re-run after a death
@@ -202,8 +207,8 @@ class _LogicalWorker:
         values, in_bytes = self._inputs(task_id, decision)
         row["download_end"] = time.time()
         row["input_bytes"] = float(in_bytes)
-        # handle_execution (with retries of transient errors)
-        self.p.handle_execution(task_id, self.worker)
+        # handle_execution (with retries of transient errors); the trace records the profile it chose
+        row["profile"] = self.p.handle_execution(task_id, self.worker).profile
         row["exec_start"] = time.time()
         value, attempt = self._execute(task_id, values)
         row["exec_end"] = time.time()
@@ -287,7 +292,7 @@ class _LogicalWorker:
         around = [task_id, *children, *(q for c in children for q in self.p.parents(c))]
         numbers = done_numbers(self.wire, self.k.done, around)
         decided = self.p.handle_downstream(task_id, self.worker, made_ready(self.p, task_id, numbers))
-        here = self.p.dynamic or any(self.p.worker_of.get(c) == self.worker for c in children)
+        here = self.retention is None or self.retention.get(task_id, 0) > 0
         now = time.time()
         if here:  # a task of this worker reads it: from storage, or computed again (never committed again)
             self.ctx.slot.task(task_id, self.spec.timeouts.get(task_id, 0.0))
@@ -316,23 +321,21 @@ class _LogicalWorker:
         return self._execute(task_id, values)[0]
 
     def _remember(self, task_id: str, value: Any, local_parents) -> None:
-        """Keep an output in memory while a child planned here still needs it (static plans).
+        """Keep an output in memory while a task of this worker will still read it locally (the protocol's retention).
 
         A dynamic worker may yet continue any child (the last parent to finish decides),
         so it keeps every output of its run.
         """
-        if self.p.dynamic:
+        retention = self.retention
+        if retention is None:
             self.memory[task_id] = value
             return
-        if self.local_children is None:
-            seq = self.p.sequence.get(self.worker, [])
-            mine = set(seq)
-            self.local_children = {t: sum(1 for c in self.p.children(t) if c in mine) for t in seq}
         for p in local_parents:
-            self.local_children[p] -= 1
-            if self.local_children[p] <= 0:
+            left = retention.get(p, 0) - 1
+            retention[p] = left
+            if left <= 0:
                 self.memory.pop(p, None)
-        if self.local_children.get(task_id, 0) > 0:
+        if retention.get(task_id, 0) > 0:
             self.memory[task_id] = value
 
     def _fetch(self, task_id: str, fetches) -> dict[str, Any]:

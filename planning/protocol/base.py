@@ -138,18 +138,25 @@ class WorkerProtocol:
         return self._assignment.placement(self.topology)
 
     def retention(self, worker: str) -> dict[str, int] | None:
-        """How many of ``worker``'s tasks read each output locally (None: keep every output).
+        """How many of ``worker``'s tasks read each output from its memory (None: keep every output).
 
-        An engine keeping outputs in memory drops one once that many of its readers on
-        this worker have run: the memory rule follows from :meth:`handle_inputs`.
+        An engine keeping outputs in memory drops one once that many of its local
+        readers have run: the memory rule follows from :meth:`handle_inputs`, asked
+        over the worker's own sequence (O(its tasks); compiled tables when already built).
         """
-        tables = self.compile()
-        ids = self.topology.ids
-        mine = tables.sequence.get(worker, [])
-        reads = {ids[i]: 0 for i in mine}
-        for i in mine:
-            for parent in tables.local[i]:
-                reads[ids[parent]] = reads.get(ids[parent], 0) + 1
+        seq = self.sequence.get(worker, [])
+        reads = dict.fromkeys(seq, 0)
+        if self._tables is not None:
+            ids, index = self.topology.ids, self.index
+            for t in seq:
+                for parent in self._tables.local[index[t]]:
+                    reads[ids[parent]] = reads.get(ids[parent], 0) + 1
+            return reads
+        ran: set[str] = set()
+        for t in seq:
+            for parent in self.handle_inputs(t, worker, ran).local:
+                reads[parent] = reads.get(parent, 0) + 1
+            ran.add(t)
         return reads
 
     # ------------------------------------------------------------------ topology helpers
