@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from planning.billing import BilledWorkers
+from planning.billing import BilledWorkers, bill
 from planning.errors import PlanError
 from planning.profiles import Catalog
 from planning.topology import segments
@@ -398,9 +398,8 @@ class ScheduleEvaluator:
         spans = tasks.groupby("worker").agg(profile=("profile", "first"), start_s=("worker_start_s", "min"),
                                             stop_s=("done_s", "max"), tasks=("done_s", "size"))
         spans["busy_s"] = (tasks["done_s"] - tasks["download_start_s"]).groupby(tasks["worker"]).sum()
-        lifetime = (spans["stop_s"] - spans["start_s"]).to_numpy()
-        spans["gb_s"] = lifetime * np.array([self.catalog[p].memory_gb for p in spans["profile"]])
-        spans["cost"] = lifetime * np.array([self.catalog[p].price_per_s for p in spans["profile"]])
+        spans["gb_s"], spans["cost"] = bill(spans["profile"].tolist(), spans["start_s"].to_numpy(),
+                                            spans["stop_s"].to_numpy(), self.catalog)
         return ScheduleResult(tasks, spans.reset_index(), times.makespan_s)
 
 
