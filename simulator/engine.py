@@ -27,7 +27,7 @@ from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.protocol import WorkerState
 from simulator.columns import task_columns
-from simulator.draws import Draws, RatioPool, draw  # noqa: F401 - draw is re-exported
+from simulator.draws import Draws, RatioPool
 from simulator.host import SharedCpu
 from simulator.lifecycle import launcher
 from simulator.loop import Coroutine, spawn, wake

@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from planning.errors import PlanError
 from planning.protocol import DecisionTables, WorkerProtocol, dynamic_worker_id
