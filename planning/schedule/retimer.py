@@ -128,7 +128,15 @@ class Retimer:
                 if c >= 0 and c not in queued:
                     queued.add(c)
                     heappush(heap, (pos[c], c))
-        for w in touched_workers:
+        self._respan(touched_workers)
+        self._move_makespan(queued)
+        self.retimed = retimed
+        return self.makespan_s
+
+    def _respan(self, workers: set[int]) -> None:
+        """Re-compute the start, stop and busy seconds of the workers whose tasks were re-timed."""
+        done, profiles = self.done, self.profiles
+        for w in workers:
             if w not in self._undo_workers:
                 self._undo_workers[w] = (profiles[w], self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w])
             start, stop, busy = float("inf"), float("-inf"), 0.0
@@ -139,8 +147,10 @@ class Retimer:
                     stop = done[i]
                 busy += done[i] - self.begin[i]
             self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w] = start, stop, busy
-        # the makespan: only re-timed sinks can move it; a full scan only when the last one may have got earlier
-        fetch, sink_rank = ev.fetch_s, self._sink_rank
+
+    def _move_makespan(self, queued: set[int]) -> None:
+        """Only re-timed sinks can move the makespan; a full scan only when the last one may have got earlier."""
+        done, fetch, sink_rank = self.done, self.evaluator.fetch_s, self._sink_rank
         moved = [(done[i] + fetch[sink_rank[i]], i) for i in queued if sink_rank[i] >= 0]
         if moved:
             if self._last_sink in queued:
@@ -149,8 +159,6 @@ class Retimer:
                 top = max(moved)
                 if top[0] > self.makespan_s:
                     self.makespan_s, self._last_sink = float(top[0]), top[1]
-        self.retimed = retimed
-        return self.makespan_s
 
     def commit(self) -> None:
         """Keep the changes made since the last commit."""
