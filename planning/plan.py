@@ -38,20 +38,21 @@ ANNOTATIONS = ("prewarm", "preload", "cluster", "delay_io")
 
 @dataclass(frozen=True)
 class EstimatedBy:
-    """Which cost model, in which fitted state, made a plan's estimates (so engines may reuse them)."""
+    """Which cost model, in which fitted state, made a plan's estimates, and of which workflow (for reuse)."""
 
     cost_model: Any
     state: Any
+    topology: Any
 
     @classmethod
-    def of(cls, cost_model: Any) -> "EstimatedBy":
+    def of(cls, cost_model: Any, workflow: Workflow) -> "EstimatedBy":
         # fitting a CostModel replaces its per-SLA cache: that object identifies its fitted state
-        return cls(cost_model, getattr(cost_model, "_sla_cache", None))
+        return cls(cost_model, getattr(cost_model, "_sla_cache", None), workflow.topology())
 
-    def made(self, cost_model: Any) -> bool:
-        """Whether ``cost_model``, as it is now, made the estimates."""
+    def made(self, cost_model: Any, workflow: Workflow) -> bool:
+        """Whether ``cost_model``, as it is now, made the estimates of this very ``workflow`` (same topology object)."""
         return self.cost_model is cost_model and self.state is not None and \
-            getattr(cost_model, "_sla_cache", None) is self.state
+            getattr(cost_model, "_sla_cache", None) is self.state and workflow.topology() is self.topology
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Plan(BilledWorkers):
         tasks.insert(0, "kind", [workflow.task(t).kind for t in tasks.index])
         plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
                    result.workers, result.makespan_s, assignment=assignment, estimates=estimates,
-                   estimated_by=EstimatedBy.of(cost_model), **extra)
+                   estimated_by=EstimatedBy.of(cost_model, workflow), **extra)
         plan.lower_bounds = lower_bounds(workflow, catalog, estimates, n_workers=len(result.workers),
                                          parents=evaluator.parents if evaluator is not None else None)
         plan.cost_model = {"fitted": bool(getattr(cost_model, "fitted", False)),
@@ -130,7 +131,7 @@ class Plan(BilledWorkers):
     def retimed(self, workflow: Workflow, cost_model: Any, protocol: type[WorkerProtocol]) -> "Plan":
         """This plan's assignment timed under another protocol (e.g. an optimization a config names)."""
         a = self.assignment
-        same = self.estimated_by is not None and self.estimated_by.made(cost_model)
+        same = self.estimated_by is not None and self.estimated_by.made(cost_model, workflow)
         estimates = self.estimates if same else cost_model.estimate_workflow(workflow, self.catalog, self.sla)
         plan = Plan.from_assignment(workflow, self.catalog, estimates, cost_model, self.sla, a.worker_of,
                                     a.worker_profile, planner=self.planner, params=self.params, sequence=a.sequence,

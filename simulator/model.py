@@ -68,7 +68,7 @@ class CompiledModel:
         self.price = {p.name: float(p.price_per_s) for p in catalog}
         self.memory_mb = {p.name: float(p.memory_mb) for p in catalog}
         self.cpus = {p.name: float(p.cpus) for p in catalog}
-        self.estimates = plan_estimates(plan, cost_model) or cost_model.estimate_workflow(workflow, catalog, plan.sla)
+        self.estimates = plan_estimates(plan, cost_model, workflow) or cost_model.estimate_workflow(workflow, catalog, plan.sla)
         self.column = {name: j for j, name in enumerate(self.estimates.profiles)}
         if self.estimates.task_ids != self.ids:
             raise PlanError("the cost model's estimates are not in the workflow's topological order",
@@ -132,10 +132,14 @@ class CompiledModel:
         return self._noise
 
 
-def plan_estimates(plan: Any, cost_model: Any) -> Any:
-    """The estimates the plan was timed with, when they come from this very cost model in its current state."""
+def plan_estimates(plan: Any, cost_model: Any, workflow: Workflow) -> Any:
+    """The estimates the plan was timed with, when this very cost model in its current state made them of this workflow."""
     by = getattr(plan, "estimated_by", None)
-    return plan.estimates if by is not None and by.made(cost_model) else None
+    if by is None or not by.made(cost_model, workflow):
+        return None
+    estimates = plan.estimates      # (a copy of the plan with another SLA or catalog keeps them: check)
+    same = estimates.sla == plan.sla and list(estimates.profiles) == list(plan.catalog.names)
+    return estimates if same else None
 
 
 def _as_array(durations: Mapping[str, float] | Sequence[float] | np.ndarray, ids: list[str]) -> np.ndarray:
