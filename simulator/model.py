@@ -83,7 +83,7 @@ class CompiledModel:
         column = self.column
         self.planned_column = np.fromiter((column[p] for p in self.planned_profile), dtype=np.int64, count=n)
         #: tasks the compiled protocol executes on another profile than their worker's: (position, profile)
-        self.other_profile: list[tuple[int, str]] = [] if self.tables is None else [
+        self.other_profile: list[tuple[int, str]] = [] if self.tables is None or not self.tables.other_profile else [
             (i, used) for i, (used, planned) in enumerate(zip(self.tables.profile, self.planned_profile))
             if used != planned]
         self.exec_at_sla = self.estimates.exec_s[np.arange(n), self.planned_column]

@@ -41,8 +41,8 @@ def test_static_tables_match_the_hooks(planner: str, generator: str, params: dic
         return
     proto = model.protocol
     asked = hook_tables(proto)     # the same protocol's hooks, asked task by task
-    for name in ("worker", "profile", "fetch", "fetch_sized", "local", "store", "out_bytes", "downstream", "initial",
-                 "sequence", "worker_profile"):
+    for name in ("worker", "profile", "fetch", "fetch_sized", "local", "fetched", "store", "out_bytes", "downstream", "initial",
+                 "sequence", "worker_profile", "other_profile"):
         assert getattr(tables, name) == getattr(asked, name), name
     for i, t in enumerate(model.ids):
         w = proto.worker_of[t]

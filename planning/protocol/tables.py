@@ -15,7 +15,9 @@ whose decisions depend on the run is a :class:`~planning.protocol.dynamic.Dynami
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Callable
 
 import numpy as np
 
@@ -28,17 +30,20 @@ from planning.topology import segments
 class DecisionTables:
     """Per-task decisions over the workflow's topological positions.
 
-    * ``fetch[i]``: bytes of each input fetched from storage, in parent order, and
-      ``local[i]`` the parents read from this worker's memory (``handle_inputs``);
+    * ``fetch[i]``: bytes of each input fetched from storage, in parent order,
+      ``local[i]`` the parents read from this worker's memory and ``fetched[i][k]``
+      whether its ``k``-th parent's output is fetched (``handle_inputs``);
       ``fetch_sized[i]`` the fetches that move bytes;
     * ``profile[i]``: the profile the task executes on (``handle_execution``);
     * ``store[i]``, ``out_bytes[i]``: whether the output is stored, and its size
       (``handle_output``);
     * ``downstream[i]``: per child, ascending, ``(position, runs here, its worker,
-      starts that worker)`` (``handle_downstream``);
+      starts that worker)`` (``handle_downstream``; built on first use: the planner's
+      schedule does not read it);
     * ``initial``: the roots' invocations; ``worker[i]``: each task's worker;
       ``sequence``: each worker's task positions in order; ``worker_profile``: each
-      worker's profile; ``placement``: the assignment they come from.
+      worker's profile; ``other_profile``: whether any task executes on another profile
+      than its worker's; ``placement``: the assignment they come from.
     """
 
     worker: list[str]
@@ -46,13 +51,19 @@ class DecisionTables:
     fetch: list[list[float]]
     fetch_sized: list[list[float]]
     local: list[list[int]]
+    fetched: list[list[bool]]
     store: list[bool]
     out_bytes: list[float]
-    downstream: list[list[tuple[int, bool, str, bool]]]
+    made_downstream: Callable[[], list[list[tuple[int, bool, str, bool]]]] = field(repr=False)
     initial: list[Invocation]
     sequence: dict[str, list[int]]
     worker_profile: dict[str, str]
+    other_profile: bool
     placement: Placement
+
+    @cached_property
+    def downstream(self) -> list[list[tuple[int, bool, str, bool]]]:
+        return self.made_downstream()
 
     def staged(self, stage_in: np.ndarray, stage_out: np.ndarray) -> "DecisionTables":
         """A copy with staged bytes: ``stage_in[i]`` fetched before task ``i``, ``stage_out[i]`` stored after it.
@@ -68,8 +79,7 @@ class DecisionTables:
         for i in np.flatnonzero(stage_out > 0).tolist():
             store[i] = True
             out[i] = max(out[i], float(stage_out[i]))
-        return DecisionTables(self.worker, self.profile, fetch, sized, self.local, store, out, self.downstream,
-                              self.initial, self.sequence, self.worker_profile, self.placement)
+        return replace(self, fetch=fetch, fetch_sized=sized, store=store, out_bytes=out)
 
 
 def _sized(fetch: list[list[float]]) -> list[list[float]]:
@@ -97,20 +107,25 @@ def base_tables(protocol) -> DecisionTables:
     fetch: list[list[float]] = segments(nbytes[elsewhere].tolist(), np.bincount(child[elsewhere], minlength=n))
     local: list[list[int]] = segments(parent[~elsewhere].tolist(), np.bincount(child[~elsewhere], minlength=n))
     stored = np.bincount(parent[elsewhere], minlength=n) > 0
-    by_parent = topology.edge_by_parent
-    kid = child[by_parent]
-    rows = list(zip(kid.tolist(), (~elsewhere[by_parent]).tolist(), names[code[kid]].tolist(),
-                    placement.first[kid].tolist()))
+    first = placement.first
+
+    def downstream() -> list[list[tuple[int, bool, str, bool]]]:
+        by_parent = topology.edge_by_parent
+        kid = child[by_parent]
+        rows = list(zip(kid.tolist(), (~elsewhere[by_parent]).tolist(), names[code[kid]].tolist(),
+                        first[kid].tolist()))
+        return segments(rows, topology.out_degree)
+
     worker_profile = dict(protocol.worker_profile)
     default = next(iter(worker_profile.values()), "")
     by_worker = {w: worker_profile.get(w, default) for w in placement.workers}
-    ids, first = topology.ids, placement.first
+    ids = topology.ids
     return DecisionTables(
         worker=worker, profile=[by_worker[w] for w in worker], fetch=fetch, fetch_sized=_sized(fetch), local=local,
+        fetched=segments(elsewhere.tolist(), topology.indegree),
         store=(stored | (topology.out_degree == 0)).tolist(), out_bytes=topology.out_bytes.tolist(),
-        downstream=segments(rows, topology.out_degree),
-        initial=[Invocation(worker[r], ids[r], bool(first[r])) for r in topology.roots],
-        sequence=placement.sequence, worker_profile=by_worker, placement=placement)
+        made_downstream=downstream, initial=[Invocation(worker[r], ids[r], bool(first[r])) for r in topology.roots],
+        sequence=placement.sequence, worker_profile=by_worker, other_profile=False, placement=placement)
 
 
 def hook_tables(protocol) -> DecisionTables:
@@ -142,5 +157,10 @@ def hook_tables(protocol) -> DecisionTables:
             rows += [(index[v.task], False, v.worker, bool(v.start)) for v in decision.invocations]
             downstream[i] = sorted(rows)
     worker_profile = {w: protocol.profile_of(w) for w in placement.workers}
-    return DecisionTables(worker, profile, fetch, _sized(fetch), local, store, out_bytes, downstream,
-                          list(protocol.initial_invocations()), placement.sequence, worker_profile, placement)
+    fetched = []
+    for ps, here in zip(topology.parents, local):
+        mine = set(here)
+        fetched.append([p not in mine for p in ps])
+    return DecisionTables(worker, profile, fetch, _sized(fetch), local, fetched, store, out_bytes, lambda: downstream,
+                          list(protocol.initial_invocations()), placement.sequence, worker_profile,
+                          any(p != worker_profile[w] for p, w in zip(profile, worker)), placement)

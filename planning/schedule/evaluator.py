@@ -166,11 +166,8 @@ class ScheduleEvaluator:
             remote = tuple(tuple(worker[p] != worker[i] for p in ps) for i, ps in enumerate(self.parents))
             exec_profile = None
         else:
-            store = tuple(tables.store)
-            remote = _remote(self.parents, tables.local)
-            mine = [protocol.profile_of(w) for w in number]
-            exec_profile = tuple(tables.profile) if any(
-                p != mine[worker[i]] for i, p in enumerate(tables.profile)) else None
+            store, remote = tuple(tables.store), tables.fetched
+            exec_profile = tuple(tables.profile) if tables.other_profile else None
         return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile)
 
     # ------------------------------------------------------------------ timing
@@ -263,18 +260,6 @@ class ScheduleEvaluator:
         spans["gb_s"], spans["cost"] = bill(spans["profile"].tolist(), spans["start_s"].to_numpy(),
                                             spans["stop_s"].to_numpy(), self.catalog)
         return ScheduleResult(tasks, spans.reset_index(), times.makespan_s)
-
-
-def _remote(parents: Sequence[Sequence[int]], local: Sequence[Sequence[int]]) -> tuple[tuple[bool, ...], ...]:
-    """Per task and parent: whether the parent's output is fetched (it is not among the task's local inputs)."""
-    out = []
-    for ps, here in zip(parents, local):
-        if not here:
-            out.append((True,) * len(ps))
-        else:
-            mine = set(here)
-            out.append(tuple(p not in mine for p in ps))
-    return tuple(out)
 
 
 def evaluate_schedule(workflow: Workflow, worker_of: Mapping[str, str], worker_profile: Mapping[str, str],

@@ -105,7 +105,7 @@ class Layout:
     prev: tuple[int, ...]
     store: tuple[bool, ...]
     sequence: dict[str, list[str]]
-    remote: tuple[tuple[bool, ...], ...]
+    remote: Sequence[Sequence[bool]]
     exec_profile: tuple[str, ...] | None = None
 
 
