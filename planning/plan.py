@@ -9,8 +9,8 @@ assignment), what it planned with (the estimates) and the planned times, so
 engines read them instead of re-deriving them.
 
 The plan also carries what it was made with (planner, parameters, SLA, cost
-model summary), lower bounds, and per-task annotations that optimizations read
-(``prewarm``, ``preload``, ``cluster``, ``delay_io``).
+model summary), lower bounds, and per-task annotations engines read (the executor:
+``timeout_s``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from planning.sla import SLA
 from planning.workflow import Workflow
 
 PLAN_FORMAT = "planlab-plan/1"
-ANNOTATIONS = ("prewarm", "preload", "cluster", "delay_io")
 
 
 @dataclass(frozen=True)
