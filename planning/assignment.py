@@ -50,7 +50,10 @@ class Assignment:
     worker_of: Mapping[str, str]
     worker_profile: Mapping[str, str]
     sequence: Mapping[str, list[str]]
-    _placements: dict = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}}       # positional forms and tables are rebuilt where needed
 
     @classmethod
     def from_tasks(cls, tasks: pd.DataFrame, workers: pd.DataFrame) -> "Assignment":
@@ -68,13 +71,27 @@ class Assignment:
     def placement(self, topology: Topology) -> Placement:
         """The positional form over ``topology`` (computed once per topology)."""
         key = id(topology)
-        cached = self._placements.get(key)
+        cached = self._cache.get(key)
         if cached is not None and cached[0] is topology:
             return cached[1]
         placement = _placement(self, topology)
-        self._placements.clear()
-        self._placements[key] = (topology, placement)
+        self._cache.clear()        # (a new topology: what was compiled for the old one goes too)
+        self._cache[key] = (topology, placement)
         return placement
+
+    def compiled(self, topology: Topology, build: Any) -> Any:
+        """The base protocol's decision tables on this assignment, built once per topology by ``build()``.
+
+        They depend on the assignment and the topology only, and engines never modify
+        them, so every simulation of the plan shares them.
+        """
+        key = ("tables", id(topology))
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is topology:
+            return cached[1]
+        tables = build()
+        self._cache[key] = (topology, tables)
+        return tables
 
     def to_dict(self) -> dict[str, Any]:
         return {"sequence": {w: list(ts) for w, ts in self.sequence.items()}}

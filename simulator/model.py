@@ -74,14 +74,17 @@ class CompiledModel:
             raise PlanError("the cost model's estimates are not in the workflow's topological order",
                             "estimate the workflow it was planned for")
         # each task's worker's profile (dynamic plans: the profile every new worker takes)
+        column = self.column
         if self.tables is not None:
-            by_worker = self.tables.worker_profile
-            self.planned_profile: list[str] = [by_worker[w] for w in self.tables.worker]
+            placement, by_worker = self.tables.placement, self.tables.worker_profile
+            per_worker = np.array([column[by_worker[w]] for w in placement.workers], dtype=np.int64)
+            self.planned_column = per_worker[placement.worker_code]
+            self.planned_profile: list[str] = np.asarray(self.estimates.profiles, dtype=object)[
+                self.planned_column].tolist()
         else:
             proto = self.protocol
             self.planned_profile = [proto.profile_of(dynamic_worker_id(t)) for t in self.ids]
-        column = self.column
-        self.planned_column = np.fromiter((column[p] for p in self.planned_profile), dtype=np.int64, count=n)
+            self.planned_column = np.fromiter((column[p] for p in self.planned_profile), dtype=np.int64, count=n)
         #: tasks the compiled protocol executes on another profile than their worker's: (position, profile)
         self.other_profile: list[tuple[int, str]] = [] if self.tables is None or not self.tables.other_profile else [
             (i, used) for i, (used, planned) in enumerate(zip(self.tables.profile, self.planned_profile))

@@ -126,7 +126,12 @@ class WorkerProtocol:
         if self._tables is None:
             from planning.protocol.tables import base_tables, hook_tables
 
-            self._tables = hook_tables(self) if self.overridden_hooks() else base_tables(self)
+            if self.overridden_hooks():
+                self._tables = hook_tables(self)
+            elif type(self) is WorkerProtocol and self._assignment is not None:   # shared by the plan's runs
+                self._tables = self._assignment.compiled(self.topology, lambda: base_tables(self))
+            else:
+                self._tables = base_tables(self)
         return self._tables
 
     def placement(self) -> Any:
