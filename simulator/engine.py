@@ -36,7 +36,7 @@ from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.storage import FifoServer, SharedLink
-from simulator.worker_loop import worker_loop
+from simulator.worker_loop import live_downstream, loop_constants, worker_loop
 
 _BYTES_PER_GB = 1e9
 WORKER_FIELDS = ("worker", "profile", "cold_start", "start_s", "ready_s", "stop_s", "busy_s", "tasks", "startup_s")
@@ -96,6 +96,10 @@ class Run:
         self.workers: dict[str, list] = {c: [] for c in WORKER_FIELDS}
         #: each stopped worker's tasks in the order it ran them (parallel to ``workers``' rows)
         self.ran_by: list[Any] = []
+        #: a live protocol's downstream step (a closure over this run: dropped when the run ends, so the
+        #: finished run is freed by reference counting alone)
+        self.live_downstream = None if self.live is None else live_downstream(self)
+        self.loop_constants = loop_constants(self)
 
     def _decisions(self, model: CompiledModel, draws: Draws | None) -> None:
         """The per-task decision lists the worker loop reads, and the execution seconds they imply."""
@@ -130,6 +134,7 @@ class Run:
             self.release(i, inv.worker, inv.start, start, None)
         with paused_gc():
             run_until_idle(self.env, self.link)
+        self.live_downstream = self.loop_constants = None
         m = self.model
         if self.completed < m.n:
             unfinished = [m.ids[i] for i in range(m.n) if self.ready_at[i] != self.ready_at[i]

@@ -18,7 +18,7 @@ shared link, and local names instead of attribute look-ups.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from simulator.lifecycle import host_start, on_cpu, started, stopped
 from simulator.loop import Coroutine
@@ -28,22 +28,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
 
 
+def loop_constants(run: "Run") -> tuple:
+    """What every worker loop of ``run`` binds to local names, gathered once per run (a run may start
+    thousands of workers: one tuple unpacking each instead of dozens of attribute look-ups)."""
+    platform, link = run.platform, run.link
+    return (run.env, run.exec_s, run.exec_profile, run.record, run.arrival, run.counter, run.ready_at, run.fetch,
+            run.fetch_sized, run.store, run.out_bytes, run.downstream, run.release, run.down.next, run.up.next,
+            run.waiting, run.down, run.up, run.cpu, platform.storage_latency_s, run.shared, platform.task_overhead_s,
+            platform.coordination_s, platform.level_delay_s, platform.dispatch_s, run.dispatcher, run.rows.append,
+            link is not None and not run.stage_rate > 0 and run.cpu is None,   # shared storage is the link alone
+            link.transfers if link is not None else None,
+            run.down.values is None and run.up.values is None, run.live, run.live_downstream,
+            run.parallelism)
+
+
 def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[float | None]:
     """Logical worker ``w``, started at ``start``: its tasks one at a time, then its stop."""
-    env, platform = run.env, run.platform
-    exec_s, profile_of, rec = run.exec_s, run.exec_profile, run.record
-    arrival, counter, ready_at = run.arrival, run.counter, run.ready_at
-    fetch_of, fetch_sized, store_of, out_of = run.fetch, run.fetch_sized, run.store, run.out_bytes
-    downstream_of, release, down_next, up_next = run.downstream, run.release, run.down.next, run.up.next
-    waiting, down_pool, up_pool, cpu = run.waiting, run.down, run.up, run.cpu
-    latency, shared, overhead, coord = platform.storage_latency_s, run.shared, platform.task_overhead_s, \
-        platform.coordination_s
-    level_delay, dispatch, dispatcher = platform.level_delay_s, platform.dispatch_s, run.dispatcher
-    rows_append = run.rows.append
-    fast = run.link is not None and not run.stage_rate > 0 and cpu is None   # shared storage is the link alone
-    transfers = run.link.transfers if run.link is not None else None
-    deterministic = run.down.values is None and run.up.values is None
-    protocol = run.live
+    (env, exec_s, profile_of, rec, arrival, counter, ready_at, fetch_of, fetch_sized, store_of, out_of, downstream_of,
+     release, down_next, up_next, waiting, down_pool, up_pool, cpu, latency, shared, overhead, coord, level_delay,
+     dispatch, dispatcher, rows_append, fast, transfers, deterministic, protocol, downstream_step,
+     parallelism) = run.loop_constants
     if protocol is None:
         profile = run.tables.worker_profile[w]
         tasks = run.tables.sequence.get(w, ())
@@ -112,7 +116,7 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
         else:
             if xs > env._now:
                 yield xs - env._now
-            xe = yield from on_cpu(run, exec_s[i], profile_of[i], run.parallelism[i], me)
+            xe = yield from on_cpu(run, exec_s[i], profile_of[i], parallelism[i], me)
         nbytes = out_of[i]
         at_tdec = False
         if store_of[i] and nbytes > 0:
@@ -140,7 +144,7 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             delay = tdec - env._now
             yield delay if delay > 0 else 0.0
         if protocol is not None:
-            live_downstream(run, state, i, w, tdec)
+            downstream_step(state, i, w, tdec)
         elif downstream_of[i]:
             ready = []
             for kid in downstream_of[i]:
@@ -173,9 +177,12 @@ def live_tasks(run: "Run", state, w: str, ran: list[int]) -> Iterator[int]:
     written where the loop reads a compiled protocol's tables.
     """
     protocol, model = run.live, run.model
-    index, ids = model.index, model.ids
+    index, ids, planned = model.index, model.ids, model.planned_profile
     handle_inputs, handle_execution, handle_output = protocol.handle_inputs, protocol.handle_execution, \
         protocol.handle_output
+    fetch_of, sized_of, store_of, out_of, profile_of = run.fetch, run.fetch_sized, run.store, run.out_bytes, \
+        run.exec_profile
+    sized = run.link is not None        # (only the shared link's inlined path reads the fetches that move bytes)
     ran_ids: set[str] = set()
     while True:
         task = protocol.next_task(state)
@@ -183,38 +190,50 @@ def live_tasks(run: "Run", state, w: str, ran: list[int]) -> Iterator[int]:
             return
         i = index[task]
         fetch = [f.nbytes for f in handle_inputs(task, w, ran_ids).fetch]
-        run.fetch[i] = fetch
-        run.fetch_sized[i] = [b for b in fetch if b > 0]
+        fetch_of[i] = fetch
+        if sized:
+            sized_of[i] = [b for b in fetch if b > 0]
         used = handle_execution(task, w).profile
-        run.exec_profile[i] = used
-        if used != model.planned_profile[i]:
+        profile_of[i] = used
+        if used != planned[i]:
             run.exec_s[i] = model.exec_on(i, used, None if run.exec_ratio is None else run.exec_ratio[i])
         out = handle_output(task, w)
-        run.store[i], run.out_bytes[i] = out.store, out.nbytes
+        store_of[i], out_of[i] = out.store, out.nbytes
         yield i
-        protocol.task_done(state, ids[i])
-        ran_ids.add(ids[i])
+        protocol.task_done(state, task)
+        ran_ids.add(task)
         ran.append(i)
 
 
-def live_downstream(run: "Run", state, i: int, w: str, tdec: float) -> None:
-    """A live protocol's downstream decision for task ``i`` done on ``w``: counters, then release what it says."""
+def live_downstream(run: "Run") -> Callable[[Any, int, str, float], None]:
+    """A live protocol's downstream step for ``run``: ``step(state, i, w, tdec)`` after task ``i`` done on ``w``.
+
+    Decrements the children's counters, asks :meth:`handle_downstream` about the
+    ready ones and releases what it says (a sink's result goes to the client).  A
+    closure over the run's lists: it runs once per task.
+    """
     protocol, model = run.live, run.model
-    index, counter, ready_at = model.index, run.counter, run.ready_at
-    kids = model.children_ids[i]
-    ready = []
-    if kids:
-        for c in kids:
-            j = index[c]
-            counter[j] -= 1
-            if counter[j] == 0:
-                ready.append(c)
-                ready_at[j] = tdec
-    else:
-        client_fetch(run, i, tdec)
-    decision = protocol.handle_downstream(model.ids[i], w, ready)
-    protocol.after_downstream(state, decision)
-    for c in decision.run_here:
-        run.release(index[c], w, False, tdec, w)
-    for inv in decision.invocations:
-        run.release(index[inv.task], inv.worker, inv.start, tdec, w)
+    index, ids, children_ids = model.index, model.ids, model.children_ids
+    counter, ready_at, release = run.counter, run.ready_at, run.release
+    handle_downstream, after_downstream = protocol.handle_downstream, protocol.after_downstream
+
+    def step(state: Any, i: int, w: str, tdec: float) -> None:
+        kids = children_ids[i]
+        ready = []
+        if kids:
+            for c in kids:
+                j = index[c]
+                counter[j] -= 1
+                if counter[j] == 0:
+                    ready.append(c)
+                    ready_at[j] = tdec
+        else:
+            client_fetch(run, i, tdec)
+        decision = handle_downstream(ids[i], w, ready)
+        after_downstream(state, decision)
+        for c in decision.run_here:
+            release(index[c], w, False, tdec, w)
+        for inv in decision.invocations:
+            release(index[inv.task], inv.worker, inv.start, tdec, w)
+
+    return step

@@ -15,9 +15,7 @@ whose decisions depend on the run is a :class:`~planning.protocol.dynamic.Dynami
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,9 +24,30 @@ from planning.protocol.decisions import Invocation
 from planning.topology import segments
 
 
-@dataclass
+class Later:
+    """A table built on first use (by ``make()``): readers that do not need it do not pay for it."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+
+class _Table:
+    """A field of :class:`DecisionTables`: given, or built once on first read from its :class:`Later`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, tables: "DecisionTables | None", owner: type | None = None) -> Any:
+        if tables is None:
+            return self
+        value = tables.__dict__[self.name] = tables._later.pop(self.name).make()
+        return value
+
+
 class DecisionTables:
-    """Per-task decisions over the workflow's topological positions.
+    """Per-task decisions over the workflow's topological positions (read-only for every engine).
 
     * ``fetch[i]``: bytes of each input fetched from storage, in parent order,
       ``local[i]`` the parents read from this worker's memory and ``fetched[i][k]``
@@ -38,32 +57,54 @@ class DecisionTables:
     * ``store[i]``, ``out_bytes[i]``: whether the output is stored, and its size
       (``handle_output``);
     * ``downstream[i]``: per child, ascending, ``(position, runs here, its worker,
-      starts that worker)`` (``handle_downstream``; built on first use: the planner's
-      schedule does not read it);
+      starts that worker)`` (``handle_downstream``);
     * ``initial``: the roots' invocations; ``worker[i]``: each task's worker;
       ``sequence``: each worker's task positions in order; ``worker_profile``: each
       worker's profile; ``other_profile``: whether any task executes on another profile
       than its worker's; ``placement``: the assignment they come from.
+
+    A field may be given as :class:`Later`: the planner's schedule reads only
+    ``store``, ``fetched`` and ``other_profile``, so the array builder leaves the rest
+    to the simulator's first read.
     """
 
-    worker: list[str]
-    profile: list[str]
-    fetch: list[list[float]]
-    fetch_sized: list[list[float]]
-    local: list[list[int]]
-    fetched: list[list[bool]]
-    store: list[bool]
-    out_bytes: list[float]
-    made_downstream: Callable[[], list[list[tuple[int, bool, str, bool]]]] = field(repr=False)
-    initial: list[Invocation]
-    sequence: dict[str, list[int]]
-    worker_profile: dict[str, str]
-    other_profile: bool
-    placement: Placement
+    FIELDS = ("worker", "profile", "fetch", "fetch_sized", "local", "fetched", "store", "out_bytes", "downstream",
+              "initial", "sequence", "worker_profile", "other_profile", "placement")
+    worker: list[str] = _Table()                                   # type: ignore[assignment]
+    profile: list[str] = _Table()                                  # type: ignore[assignment]
+    fetch: list[list[float]] = _Table()                            # type: ignore[assignment]
+    fetch_sized: list[list[float]] = _Table()                      # type: ignore[assignment]
+    local: list[list[int]] = _Table()                              # type: ignore[assignment]
+    fetched: list[list[bool]] = _Table()                           # type: ignore[assignment]
+    store: list[bool] = _Table()                                   # type: ignore[assignment]
+    out_bytes: list[float] = _Table()                              # type: ignore[assignment]
+    downstream: list[list[tuple[int, bool, str, bool]]] = _Table()  # type: ignore[assignment]
+    initial: list[Invocation] = _Table()                           # type: ignore[assignment]
+    sequence: dict[str, list[int]] = _Table()                      # type: ignore[assignment]
+    worker_profile: dict[str, str] = _Table()                      # type: ignore[assignment]
+    other_profile: bool = _Table()                                 # type: ignore[assignment]
+    placement: Placement = _Table()                                # type: ignore[assignment]
 
-    @cached_property
-    def downstream(self) -> list[list[tuple[int, bool, str, bool]]]:
-        return self.made_downstream()
+    def __init__(self, **fields: Any) -> None:
+        missing = set(self.FIELDS) - set(fields)
+        if missing or len(fields) != len(self.FIELDS):
+            raise TypeError(f"DecisionTables needs exactly {', '.join(self.FIELDS)}")
+        self._later: dict[str, Later] = {}
+        for name, value in fields.items():
+            if isinstance(value, Later):
+                self._later[name] = value
+            else:
+                self.__dict__[name] = value
+
+    def build_all(self) -> "DecisionTables":
+        """Build every field not built yet (e.g. before forking processes that all read them)."""
+        for name in list(self._later):
+            getattr(self, name)
+        return self
+
+    def _fields(self) -> dict[str, Any]:
+        """Every field as given: values, or the :class:`Later` not built yet."""
+        return {name: self.__dict__[name] if name in self.__dict__ else self._later[name] for name in self.FIELDS}
 
     def staged(self, stage_in: np.ndarray, stage_out: np.ndarray) -> "DecisionTables":
         """A copy with staged bytes: ``stage_in[i]`` fetched before task ``i``, ``stage_out[i]`` stored after it.
@@ -79,7 +120,8 @@ class DecisionTables:
         for i in np.flatnonzero(stage_out > 0).tolist():
             store[i] = True
             out[i] = max(out[i], float(stage_out[i]))
-        return replace(self, fetch=fetch, fetch_sized=sized, store=store, out_bytes=out)
+        return DecisionTables(**{**self._fields(), "fetch": fetch, "fetch_sized": sized, "store": store,
+                                 "out_bytes": out})
 
 
 def _sized(fetch: list[list[float]]) -> list[list[float]]:
@@ -94,20 +136,24 @@ def base_tables(protocol) -> DecisionTables:
     consistent with the dependencies, or the run stalls), so its output is local;
     every other in-edge is fetched.  An output is stored when a child is planned
     elsewhere, or for a sink.  A child planned here runs here; another is notified,
-    or started when it opens its worker's sequence.
+    or started when it opens its worker's sequence.  Only what the planner's
+    schedule reads is built at once.
     """
     topology = protocol.topology
     placement = protocol.placement()
     n = topology.n
     code = placement.worker_code
     names = np.asarray(placement.workers, dtype=object)
-    worker = placement.worker_names()
     parent, child, nbytes = topology.edge_parent, topology.edge_child, topology.edge_bytes
     elsewhere = code[parent] != code[child]
-    fetch: list[list[float]] = segments(nbytes[elsewhere].tolist(), np.bincount(child[elsewhere], minlength=n))
-    local: list[list[int]] = segments(parent[~elsewhere].tolist(), np.bincount(child[~elsewhere], minlength=n))
     stored = np.bincount(parent[elsewhere], minlength=n) > 0
     first = placement.first
+    worker_profile = dict(protocol.worker_profile)
+    default = next(iter(worker_profile.values()), "")
+    by_worker = {w: worker_profile.get(w, default) for w in placement.workers}
+
+    def fetch() -> list[list[float]]:
+        return segments(nbytes[elsewhere].tolist(), np.bincount(child[elsewhere], minlength=n))
 
     def downstream() -> list[list[tuple[int, bool, str, bool]]]:
         by_parent = topology.edge_by_parent
@@ -116,16 +162,20 @@ def base_tables(protocol) -> DecisionTables:
                         first[kid].tolist()))
         return segments(rows, topology.out_degree)
 
-    worker_profile = dict(protocol.worker_profile)
-    default = next(iter(worker_profile.values()), "")
-    by_worker = {w: worker_profile.get(w, default) for w in placement.workers}
-    ids = topology.ids
-    return DecisionTables(
-        worker=worker, profile=[by_worker[w] for w in worker], fetch=fetch, fetch_sized=_sized(fetch), local=local,
+    def initial() -> list[Invocation]:
+        ids, worker = topology.ids, tables.worker
+        return [Invocation(worker[r], ids[r], bool(first[r])) for r in topology.roots]
+
+    tables = DecisionTables(
+        worker=Later(placement.worker_names),
+        profile=Later(lambda: [by_worker[w] for w in tables.worker]),
+        fetch=Later(fetch), fetch_sized=Later(lambda: _sized(tables.fetch)),
+        local=Later(lambda: segments(parent[~elsewhere].tolist(), np.bincount(child[~elsewhere], minlength=n))),
         fetched=segments(elsewhere.tolist(), topology.indegree),
-        store=(stored | (topology.out_degree == 0)).tolist(), out_bytes=topology.out_bytes.tolist(),
-        made_downstream=downstream, initial=[Invocation(worker[r], ids[r], bool(first[r])) for r in topology.roots],
-        sequence=placement.sequence, worker_profile=by_worker, other_profile=False, placement=placement)
+        store=(stored | (topology.out_degree == 0)).tolist(), out_bytes=Later(topology.out_bytes.tolist),
+        downstream=Later(downstream), initial=Later(initial), sequence=placement.sequence,
+        worker_profile=by_worker, other_profile=False, placement=placement)
+    return tables
 
 
 def hook_tables(protocol) -> DecisionTables:
@@ -161,6 +211,9 @@ def hook_tables(protocol) -> DecisionTables:
     for ps, here in zip(topology.parents, local):
         mine = set(here)
         fetched.append([p not in mine for p in ps])
-    return DecisionTables(worker, profile, fetch, _sized(fetch), local, fetched, store, out_bytes, lambda: downstream,
-                          list(protocol.initial_invocations()), placement.sequence, worker_profile,
-                          any(p != worker_profile[w] for p, w in zip(profile, worker)), placement)
+    return DecisionTables(worker=worker, profile=profile, fetch=fetch, fetch_sized=_sized(fetch), local=local,
+                          fetched=fetched, store=store, out_bytes=out_bytes, downstream=downstream,
+                          initial=list(protocol.initial_invocations()), sequence=placement.sequence,
+                          worker_profile=worker_profile,
+                          other_profile=any(p != worker_profile[w] for p, w in zip(profile, worker)),
+                          placement=placement)
