@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from planning.profiles import Catalog
+from planning.billing import bill, resources
 from planning.protocol import WorkerProtocol
 from planning.trace import Trace
 from planning.workflow import Workflow
@@ -65,12 +66,14 @@ def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, 
     run_id = meta.get("run_id", "")
     profile_of = {w["worker"]: w["profile"] for w in worker_rows}
     rows = []
-    for r in task_rows:
-        profile = profile_of.get(r["worker"]) or protocol.profile_of(r["worker"])
-        p = catalog[profile] if profile in catalog else None
+    task_profiles = [r.get("profile") or profile_of.get(r["worker"]) or protocol.profile_of(r["worker"])
+                     for r in task_rows]
+    task_cpus, task_memory = resources(task_profiles, catalog)
+    for k, r in enumerate(task_rows):
+        profile = task_profiles[k]
         row = {"run_id": run_id, "engine": "execute", "task_id": r["task_id"], "kind": workflow.task(r["task_id"]).kind,
-               "worker": r["worker"], "profile": profile, "cpus": p.cpus if p else float("nan"),
-               "memory_mb": p.memory_mb if p else float("nan"), "cold_start": bool(r["cold_start"]),
+               "worker": r["worker"], "profile": profile, "cpus": task_cpus[k],
+               "memory_mb": task_memory[k], "cold_start": bool(r["cold_start"]),
                "startup_s": float(r["startup_s"]), "attempt": int(r.get("attempt", 0)),
                "input_bytes": float(r["input_bytes"]), "output_bytes": float(r["output_bytes"])}
         for phase in _PHASES:
@@ -84,16 +87,17 @@ def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, 
     tasks = pd.DataFrame(rows, columns=None if rows else list(_empty_task_columns()))
     if len(tasks):
         tasks = tasks.sort_values("task_id", key=lambda s: s.map(order), kind="stable")
+    profiles = [w["profile"] for w in worker_rows]
+    cpus, memory = resources(profiles, catalog)
+    gb_s, cost = bill(profiles, [float(w["start"]) for w in worker_rows], [float(w["stop"]) for w in worker_rows],
+                      catalog)
     wrows = []
-    for w in worker_rows:
-        p = catalog[w["profile"]] if w["profile"] in catalog else None
-        lifetime = float(w["stop"]) - float(w["start"])
+    for k, w in enumerate(worker_rows):
         wrow = {"run_id": run_id, "engine": "execute", "worker": w["worker"], "profile": w["profile"],
-                "cpus": p.cpus if p else float("nan"), "memory_mb": p.memory_mb if p else float("nan"),
+                "cpus": cpus[k], "memory_mb": memory[k],
                 "cold_start": bool(w["cold_start"]), "start_s": float(w["start"]) - t0,
                 "ready_s": float(w["ready"]) - t0, "stop_s": float(w["stop"]) - t0, "busy_s": float(w["busy_s"]),
-                "tasks": int(w["tasks"]), "gb_s": lifetime * (p.memory_gb if p else 0.0),
-                "cost": lifetime * (p.price_per_s if p else 0.0)}
+                "tasks": int(w["tasks"]), "gb_s": gb_s[k], "cost": cost[k]}
         for extra in _EXTRA_WORKER:
             wrow[extra] = w.get(extra, "")
         wrows.append(wrow)

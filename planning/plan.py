@@ -1,14 +1,16 @@
 """The Plan: who runs what, on which profile, and when the planner expects it.
 
 A planner decides three things - each task's logical worker, each worker's
-profile and each worker's task order - and :meth:`Plan.from_assignment` times that
-decision with the shared analytical schedule (:mod:`planning.schedule`) using the
-cost model's estimates at the SLA.  So every planner's predictions follow the same
-worker protocol the simulator and the executor interpret.
+profile and each worker's task order (an :class:`~planning.assignment.Assignment`) -
+and :meth:`Plan.from_assignment` times that decision with the shared analytical
+schedule (:mod:`planning.schedule`) using the cost model's estimates at the SLA,
+under the worker protocol's decisions.  The plan keeps what it decided (the
+assignment), what it planned with (the estimates) and the planned times, so
+engines read them instead of re-deriving them.
 
 The plan also carries what it was made with (planner, parameters, SLA, cost
-model summary), lower bounds, and per-task annotations that optimizations read
-(``prewarm``, ``preload``, ``cluster``, ``delay_io``).
+model summary), lower bounds, and per-task annotations engines read (the executor:
+``timeout_s``).
 """
 
 from __future__ import annotations
@@ -21,16 +23,35 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from planning.assignment import Assignment
 from planning.billing import BilledWorkers
 from planning.errors import PlanError
 from planning.profiles import Catalog
-from planning.protocol import WorkerProtocol
+from planning.protocol import DynamicProtocol, WorkerProtocol
 from planning.schedule import ScheduleEvaluator, ScheduleResult
 from planning.sla import SLA
 from planning.workflow import Workflow
 
 PLAN_FORMAT = "planlab-plan/1"
-ANNOTATIONS = ("prewarm", "preload", "cluster", "delay_io")
+
+
+@dataclass(frozen=True)
+class EstimatedBy:
+    """Which cost model, in which fitted state, made a plan's estimates, and of which workflow (for reuse)."""
+
+    cost_model: Any
+    state: Any
+    topology: Any
+
+    @classmethod
+    def of(cls, cost_model: Any, workflow: Workflow) -> "EstimatedBy":
+        # fitting a CostModel replaces its per-SLA cache: that object identifies its fitted state
+        return cls(cost_model, getattr(cost_model, "_sla_cache", None), workflow.topology())
+
+    def made(self, cost_model: Any, workflow: Workflow) -> bool:
+        """Whether ``cost_model``, as it is now, made the estimates of this very ``workflow`` (same topology object)."""
+        return self.cost_model is cost_model and self.state is not None and \
+            getattr(cost_model, "_sla_cache", None) is self.state and workflow.topology() is self.topology
 
 
 @dataclass
@@ -52,30 +73,41 @@ class Plan(BilledWorkers):
     feasible: bool = True
     notes: list[str] = field(default_factory=list)
     cost_model: dict[str, Any] = field(default_factory=dict)
+    #: the planner's decision; derived from ``tasks`` only for a plan file written before plans stored it
+    assignment: Assignment | None = None
+    #: the estimates the plan was timed with, and which cost model made them (not saved with the plan)
+    estimates: Any = field(default=None, repr=False, compare=False)
+    estimated_by: "EstimatedBy | None" = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Planners may be called with the SLA as text ("p95"); the plan always holds an SLA.
         self.sla = SLA.parse(self.sla)
+        if self.assignment is None:
+            self.assignment = Assignment.from_tasks(self.tasks, self.workers)
 
     # ------------------------------------------------------------------ building
     @classmethod
     def from_assignment(cls, workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,
                         worker_of: Mapping[str, str], worker_profile: Mapping[str, str], *, planner: str,
                         params: Mapping[str, Any] | None = None, sequence: Mapping[str, list[str]] | None = None,
-                        evaluator: ScheduleEvaluator | None = None, **extra: Any) -> "Plan":
+                        evaluator: ScheduleEvaluator | None = None, protocol: type[WorkerProtocol] | None = None,
+                        **extra: Any) -> "Plan":
         """Time an assignment with the cost model's estimates and wrap it as a Plan.
 
         ``estimates`` is ``cost_model.estimate_workflow(workflow, catalog, sla)``
         (passed in so planners that evaluate many assignments compute it once);
-        ``evaluator`` likewise (``ScheduleEvaluator.for_cost_model``).  With
-        ``dynamic=True`` uploads follow the dynamic protocol's rule.
+        ``evaluator`` likewise (``ScheduleEvaluator.for_cost_model``).  The times
+        follow ``protocol`` (a :class:`WorkerProtocol` subclass; by default the base
+        protocol, or :class:`DynamicProtocol` with ``dynamic=True``).
         """
-        result = time_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, worker_profile, sequence,
-                                 dynamic=bool(extra.get("dynamic", False)), evaluator=evaluator)
+        dynamic = bool(extra.get("dynamic", False))
+        assignment, result = time_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, worker_profile,
+                                             sequence, dynamic=dynamic, evaluator=evaluator, protocol=protocol)
         tasks = result.tasks.copy()
         tasks.insert(0, "kind", [workflow.task(t).kind for t in tasks.index])
         plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
-                   result.workers, result.makespan_s, **extra)
+                   result.workers, result.makespan_s, assignment=assignment, estimates=estimates,
+                   estimated_by=EstimatedBy.of(cost_model, workflow), **extra)
         plan.lower_bounds = lower_bounds(workflow, catalog, estimates, n_workers=len(result.workers),
                                          parents=evaluator.parents if evaluator is not None else None)
         plan.cost_model = {"fitted": bool(getattr(cost_model, "fitted", False)),
@@ -85,17 +117,26 @@ class Plan(BilledWorkers):
     # ------------------------------------------------------------------ views
     @property
     def worker_of(self) -> dict[str, str]:
-        return self.tasks["worker"].to_dict()
+        return dict(self.assignment.worker_of)
 
     @property
     def worker_profile(self) -> dict[str, str]:
-        # tolist(): iterating a (pyarrow-backed) string column element by element is ~20x slower
-        return dict(zip(self.workers["worker"].tolist(), self.workers["profile"].tolist()))
+        return dict(self.assignment.worker_profile)
 
     def sequence(self) -> dict[str, list[str]]:
-        """Each worker's tasks in planned start order."""
-        ordered = self.tasks.sort_values(["exec_start_s", "download_start_s"], kind="stable")
-        return {w: list(g.index) for w, g in ordered.groupby("worker", sort=False)}
+        """Each worker's tasks in its planned order (a copy of the assignment's)."""
+        return {w: list(ts) for w, ts in self.assignment.sequence.items()}
+
+    def retimed(self, workflow: Workflow, cost_model: Any, protocol: type[WorkerProtocol]) -> "Plan":
+        """This plan's assignment timed under another protocol (e.g. an optimization a config names)."""
+        a = self.assignment
+        same = self.estimated_by is not None and self.estimated_by.made(cost_model, workflow)
+        estimates = self.estimates if same else cost_model.estimate_workflow(workflow, self.catalog, self.sla)
+        plan = Plan.from_assignment(workflow, self.catalog, estimates, cost_model, self.sla, a.worker_of,
+                                    a.worker_profile, planner=self.planner, params=self.params, sequence=a.sequence,
+                                    protocol=protocol, dynamic=self.dynamic)
+        plan.annotations, plan.feasible, plan.notes = self.annotations, self.feasible, list(self.notes)
+        return plan
 
     @property
     def slr(self) -> float:
@@ -177,6 +218,7 @@ class Plan(BilledWorkers):
                 "catalog": self.catalog.to_dict(), "makespan_s": self.makespan_s,
                 "lower_bounds": self.lower_bounds, "annotations": self.annotations, "dynamic": self.dynamic,
                 "feasible": self.feasible, "notes": self.notes, "cost_model": self.cost_model,
+                **self.assignment.to_dict(),
                 "tasks": self.tasks.reset_index().to_dict(orient="records"),
                 "workers": self.workers.to_dict(orient="records")}
 
@@ -185,10 +227,16 @@ class Plan(BilledWorkers):
         if data.get("format") != PLAN_FORMAT:
             raise PlanError(f"not a planlab plan (format {data.get('format')!r})", "give a file written by 'planlab plan --out'")
         tasks = pd.DataFrame(data["tasks"]).set_index("task_id")
+        workers = pd.DataFrame(data["workers"])
+        assignment = None
+        if "sequence" in data:
+            assignment = Assignment(tasks["worker"].to_dict(),
+                                    dict(zip(workers["worker"].tolist(), workers["profile"].tolist())),
+                                    {w: list(ts) for w, ts in data["sequence"].items()})
         return cls(data["workflow"], data["structure_hash"], data["planner"], data["params"], SLA.parse(data["sla"]),
-                   Catalog.from_dict(data["catalog"]), tasks, pd.DataFrame(data["workers"]), data["makespan_s"],
+                   Catalog.from_dict(data["catalog"]), tasks, workers, data["makespan_s"],
                    data["lower_bounds"], data["annotations"], data["dynamic"], data["feasible"], data["notes"],
-                   data["cost_model"])
+                   data["cost_model"], assignment)
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1, default=_json_default)
@@ -207,12 +255,14 @@ class Plan(BilledWorkers):
 def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,
                     worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
                     sequence: Mapping[str, list[str]] | None = None, *, dynamic: bool = False,
-                    evaluator: ScheduleEvaluator | None = None) -> ScheduleResult:
-    """The analytical schedule of an assignment under the cost model at the SLA.
+                    evaluator: ScheduleEvaluator | None = None,
+                    protocol: type[WorkerProtocol] | None = None) -> tuple[Assignment, ScheduleResult]:
+    """The assignment (with its default sequence filled in) and its analytical schedule at the SLA.
 
-    Uploads follow the :class:`~planning.protocol.WorkerProtocol`'s rule (static,
-    or ``dynamic`` as in a WUKONG plan), so the plan stores exactly what the
-    engines will store.
+    The schedule follows the protocol's compiled decisions (``protocol``, a
+    :class:`~planning.protocol.WorkerProtocol` subclass; the base protocol by
+    default, :class:`~planning.protocol.DynamicProtocol` when ``dynamic``), so the
+    plan stores and fetches exactly what the engines will.
     """
     column = {name: j for j, name in enumerate(estimates.profiles)}
     for w, p in worker_profile.items():
@@ -229,11 +279,12 @@ def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_m
             seq.setdefault(worker_of[t], []).append(t)
     else:
         seq = {w: list(ts) for w, ts in sequence.items()}
-    # Dynamic plans take the upload rule from the protocol itself; static plans use the evaluator's copy of
-    # the static rule (tests check it equals WorkerProtocol.handle_output), which skips building a protocol.
-    protocol = WorkerProtocol(workflow, dict(worker_of), dict(worker_profile), seq, dynamic=True) if dynamic else None
-    layout = ev.layout(worker_of, seq, protocol)
-    return ev.result(ev.run_estimates(layout, worker_profile, estimates))
+    assignment = Assignment(dict(worker_of), dict(worker_profile), seq)
+    cls = protocol or (DynamicProtocol if dynamic else WorkerProtocol)
+    decided = cls(workflow, assignment.worker_of, assignment.worker_profile, seq, dynamic=dynamic)
+    decided._assignment = assignment
+    layout = ev.layout(worker_of, seq, decided)
+    return assignment, ev.result(ev.run_estimates(layout, worker_profile, estimates))
 
 
 def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers: int,

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from planning.billing import BilledWorkers
+from planning.billing import BilledWorkers, resources
 from planning.errors import PlanlabError
 
 ENGINES = ("plan", "simulate", "execute")
@@ -92,19 +92,19 @@ class Trace(BilledWorkers):
         memory come from the plan's catalog; every task is a first attempt.
         """
         run_id = run_id if run_id is not None else f"plan-{plan.planner}-{plan.sla.name}"
-        cpus = {p.name: float(p.cpus) for p in plan.catalog}
-        memory = {p.name: float(p.memory_mb) for p in plan.catalog}
         t = plan.tasks.reset_index()
+        cpus, memory = resources(t["profile"].tolist(), plan.catalog)
         tasks = pd.DataFrame({"run_id": run_id, "engine": "plan", "task_id": t["task_id"], "kind": t["kind"],
-                              "worker": t["worker"], "profile": t["profile"], "cpus": t["profile"].map(cpus),
-                              "memory_mb": t["profile"].map(memory), "cold_start": t["cold_start"],
+                              "worker": t["worker"], "profile": t["profile"], "cpus": cpus,
+                              "memory_mb": memory, "cold_start": t["cold_start"],
                               "startup_s": t["startup_s"], "attempt": 0})
         for col in PHASE_COLUMNS + ("input_bytes", "output_bytes"):
             tasks[col] = t[col].to_numpy()
         w = plan.workers
         first_ready = (t["worker_start_s"] + t["startup_s"]).groupby(t["worker"]).min()
+        w_cpus, w_memory = resources(w["profile"].tolist(), plan.catalog)
         workers = pd.DataFrame({"run_id": run_id, "engine": "plan", "worker": w["worker"], "profile": w["profile"],
-                                "cpus": w["profile"].map(cpus), "memory_mb": w["profile"].map(memory),
+                                "cpus": w_cpus, "memory_mb": w_memory,
                                 "cold_start": True, "start_s": w["start_s"],
                                 "ready_s": w["worker"].map(first_ready).fillna(w["start_s"]), "stop_s": w["stop_s"],
                                 "busy_s": w["busy_s"], "tasks": w["tasks"], "gb_s": w["gb_s"], "cost": w["cost"]})
@@ -137,9 +137,6 @@ class Trace(BilledWorkers):
             row = t[bad].iloc[0]
             raise TraceError(f"trace task {row['task_id']!r} has phases out of order", "phases must not go back in time")
         return self
-
-    def task_table(self) -> pd.DataFrame:
-        return self.tasks.copy()
 
     def to_history(self, workflow_name: str, structure_hash: str, t0_epoch: float | None = None) -> pd.DataFrame:
         """Rows of the history schema, so the next plan learns from this run."""
@@ -177,11 +174,6 @@ class Trace(BilledWorkers):
         info = json.loads((directory / "trace.json").read_text())
         return cls(pd.read_parquet(directory / "tasks.parquet"), pd.read_parquet(directory / "workers.parquet"),
                    info["makespan_s"], info.get("meta", {}))
-
-
-def empty_task_frame() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype={"str": "object", "float": "float64", "int": "int64", "bool": "bool"}[k])
-                         for c, k in TASK_COLUMNS.items()})
 
 
 def compare_traces(reference: Trace, other: Trace, on: str = "task_id") -> pd.DataFrame:

@@ -80,7 +80,8 @@ def monte_carlo(workflow: Workflow, plan: Any, cost_model: Any, *, replications:
     if processes is None:
         processes = max(1, min(os.cpu_count() or 1, replications // MIN_PER_PROCESS))
     processes = max(1, int(processes))
-    model.static_tables()   # built once here, inherited by forked workers
+    if model.tables is not None:
+        model.tables.build_all()   # built once here, inherited by forked workers
     if processes > 1 and "fork" in multiprocessing.get_all_start_methods():
         out = _parallel(model, platform, seeds, processes, warm_pool)
     else:

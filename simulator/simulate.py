@@ -12,12 +12,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from planning.billing import bill, resources
 from planning.protocol import WorkerProtocol
 from planning.sla import SLA
 from planning.trace import TASK_COLUMNS, WORKER_COLUMNS, Trace
 from planning.workflow import Workflow
 from planning.gcpause import paused_gc
-from simulator.engine import Run, RunResult, draw
+from simulator.draws import draw
+from simulator.engine import Run, RunResult
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 
@@ -124,13 +126,13 @@ def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[st
     """Build the Trace DataFrames once, at the end."""
     t = result.tasks
     n = model.n
-    cpus, memory = model.cpus, model.memory_mb
     profiles = t["profile"]
     f = _floats
+    cpus, memory = resources(profiles, model.catalog)
     # numeric columns go in as numpy arrays: pandas then skips inferring a dtype from 100k Python objects
     tasks = pd.DataFrame({
         "run_id": run_id, "engine": "simulate", "task_id": model.ids, "kind": model.kinds, "worker": t["worker"],
-        "profile": profiles, "cpus": f([cpus[p] for p in profiles]), "memory_mb": f([memory[p] for p in profiles]),
+        "profile": profiles, "cpus": cpus, "memory_mb": memory,
         "cold_start": np.array(t["cold_start"], dtype=bool), "startup_s": f(t["startup_s"]),
         "attempt": np.zeros(n, np.int64), "ready_s": f(t["ready_s"]), "worker_start_s": f(t["worker_start_s"]),
         "download_start_s": f(t["download_start_s"]), "download_end_s": f(t["download_end_s"]),
@@ -140,13 +142,13 @@ def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[st
     })
     w = result.workers
     start_s, stop_s = f(w["start_s"]), f(w["stop_s"])
-    lifetime = stop_s - start_s
+    w_cpus, w_memory = resources(w["profile"], model.catalog)
+    gb_s, cost = bill(w["profile"], start_s, stop_s, model.catalog)
     workers = pd.DataFrame({
         "run_id": run_id, "engine": "simulate", "worker": w["worker"], "profile": w["profile"],
-        "cpus": f([cpus[p] for p in w["profile"]]), "memory_mb": f([memory[p] for p in w["profile"]]),
+        "cpus": w_cpus, "memory_mb": w_memory,
         "cold_start": np.array(w["cold_start"], dtype=bool), "start_s": start_s, "ready_s": f(w["ready_s"]),
         "stop_s": stop_s, "busy_s": f(w["busy_s"]), "tasks": np.array(w["tasks"], dtype=np.int64),
-        "gb_s": lifetime * np.array([memory[p] / 1024.0 for p in w["profile"]]),
-        "cost": lifetime * np.array([model.price[p] for p in w["profile"]]),
+        "gb_s": gb_s, "cost": cost,
     })
     return _trace(tasks, workers, result.makespan_s, meta)

@@ -1,4 +1,4 @@
-"""The simulator's precomputed decisions for static plans are exactly what the protocol's hooks decide."""
+"""A static protocol's compiled decisions are exactly what its hooks decide, and the simulator obeys them."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from planning.errors import PlanError
 from planning.planners import PLANNERS, get_planner
 from planning.profiles import load_catalog
 from planning.protocol import WorkerProtocol
+from planning.protocol.tables import hook_tables
 from planning.sources.generators import generate
 from simulator.simulate import compile_plan
 
 MODEL = CostModel()
 CATALOG = load_catalog("local")
 PARAMS = {"uniform": {"profile": "medium"}, "wukong": {"profile": "medium"}, "cost-deadline": {"deadline": 1e9}}
+
+
+class SameAsBase(WorkerProtocol):
+    """Overrides a hook without changing it: its tables are built by asking the hooks task by task."""
+
+    def handle_output(self, task_id, worker):
+        return super().handle_output(task_id, worker)
 
 
 @pytest.mark.parametrize("generator,params", [("random_layered", {"tasks": 120, "seed": 2}), ("gemm", {"blocks": 2}),
@@ -27,11 +35,15 @@ def test_static_tables_match_the_hooks(planner: str, generator: str, params: dic
     except PlanError as exc:
         pytest.skip(str(exc))
     model = compile_plan(workflow, plan, MODEL)
-    tables = model.static_tables()
+    tables = model.tables
     if plan.dynamic:
         assert tables is None
         return
     proto = model.protocol
+    asked = hook_tables(proto)     # the same protocol's hooks, asked task by task
+    for name in ("worker", "profile", "fetch", "fetch_sized", "local", "fetched", "store", "out_bytes", "downstream", "initial",
+                 "sequence", "worker_profile", "other_profile"):
+        assert getattr(tables, name) == getattr(asked, name), name
     for i, t in enumerate(model.ids):
         w = proto.worker_of[t]
         assert tables.worker[i] == w
@@ -48,15 +60,18 @@ def test_static_tables_match_the_hooks(planner: str, generator: str, params: dic
     assert tables.sequence == {w: [model.index[t] for t in ts] for w, ts in proto.sequence.items()}
 
 
-def test_a_protocol_subclass_keeps_the_hooks() -> None:
+def test_a_protocol_subclass_compiles_by_asking_the_hooks_it_overrides() -> None:
     class Custom(WorkerProtocol):
         pass
 
     workflow = generate("chain", length=3)
     plan = get_planner("heft").plan(workflow, CATALOG, MODEL, "p95")
-    custom = Custom.for_plan(workflow, plan)
-    assert compile_plan(workflow, plan, MODEL, protocol=custom).static_tables() is None
-    assert compile_plan(workflow, plan, MODEL).static_tables() is not None
+    assert Custom.overridden_hooks() == () and SameAsBase.overridden_hooks() == ("handle_output",)
+    custom = compile_plan(workflow, plan, MODEL, protocol=Custom.for_plan(workflow, plan)).tables
+    default = compile_plan(workflow, plan, MODEL).tables
+    same = compile_plan(workflow, plan, MODEL, protocol=SameAsBase.for_plan(workflow, plan)).tables
+    assert custom is not None and default is not None and same is not None
+    assert custom.store == default.store == same.store and custom.downstream == default.downstream == same.downstream
 
 
 def test_the_trace_is_what_its_schema_coercion_gives() -> None:
@@ -110,8 +125,8 @@ def test_a_finished_run_is_freed_without_the_cycle_collector(planner: str, param
 @pytest.mark.parametrize("planner", ["uniform", "heft", "critical-path"])
 @pytest.mark.parametrize("sample", [False, True])
 def test_a_static_run_gives_the_trace_the_hooks_give(planner: str, generator: str, params: dict, sample: bool) -> None:
-    # the tables-driven worker records fewer columns and derives the rest (start-ups, execution times,
-    # each task's worker start): the whole trace must equal the per-task hooks' run, bit for bit
+    # the tables compiled with array operations and the tables compiled by asking the hooks give the
+    # same trace, bit for bit
     import pandas as pd
 
     from simulator import Platform, simulate
@@ -121,7 +136,7 @@ def test_a_static_run_gives_the_trace_the_hooks_give(planner: str, generator: st
     platform = Platform.from_cost_model(MODEL, "p95", keep_alive_s=30.0)   # a pool: warm and cold starts
     fast = simulate(workflow, plan, MODEL, platform=platform, sample=sample, seed=7)
     hooks = simulate(workflow, plan, MODEL, platform=platform, sample=sample, seed=7,
-                     protocol=WorkerProtocol.for_plan(workflow, plan))
+                     protocol=SameAsBase.for_plan(workflow, plan))
     assert fast.makespan_s == hooks.makespan_s
     pd.testing.assert_frame_equal(fast.tasks, hooks.tasks, check_exact=True)
     pd.testing.assert_frame_equal(fast.workers, hooks.workers, check_exact=True)

@@ -4,7 +4,7 @@ WUKONG (Carver et al., SoCC 2020) schedules decentrally: the worker that finishe
 a task runs one of the children it made ready and invokes a new worker for each
 other one, and the worker that completes a fan-in's last dependency runs it.  The
 plan is therefore *dynamic* (``plan.dynamic``): engines place tasks through
-:meth:`WorkerProtocol.handle_downstream <planning.protocol.WorkerProtocol.handle_downstream>`,
+:meth:`DynamicProtocol.handle_downstream <planning.protocol.DynamicProtocol.handle_downstream>`,
 and the plan's ``worker_of`` is only the planner's *prediction* of that policy
 under the cost model's durations at the SLA:
 
@@ -34,7 +34,7 @@ import numpy as np
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.protocol import WorkerProtocol, dynamic_worker_id
+from planning.protocol import DynamicProtocol, dynamic_worker_id
 from planning.schedule import ScheduleEvaluator, last_parent
 
 
@@ -54,7 +54,7 @@ def predict_dynamic(evaluator: ScheduleEvaluator, exec_s: list[float], profile: 
     coordination delays, so the times are those of the analytical schedule.
     """
     workflow, ids = evaluator.workflow, evaluator.ids
-    protocol = WorkerProtocol(workflow, {}, {}, {}, dynamic=True)
+    protocol = DynamicProtocol(workflow, {}, {}, {})
     store = [protocol.handle_output(t, "").store for t in ids]
     startup = evaluator.startup_of(profile)
     invoke, coord = evaluator.invoke_s, evaluator.coordination_s

@@ -1,0 +1,119 @@
+"""A logical worker's data: inputs read from memory or fetched from the server, outputs encoded and kept.
+
+Part of :class:`executor.worker._LogicalWorker` (a mixin over its state: the
+protocol, the wire, the run's keys and spec, its memory and prefetched outputs).
+Remote inputs are fetched in one pipelined round trip when small, with parallel
+threads when large (a replay child reads only its edge's bytes, ``GETRANGE``); a
+single remote input is received straight into one buffer
+(:meth:`executor.wire.Wire.get_bulk`).  An output stays in memory while a task of
+this worker will read it locally (:meth:`planning.protocol.WorkerProtocol.retention`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from executor import codec
+from executor.messages import output_label
+from executor.replay import replay_bytes
+
+#: Fetches whose bytes add up to less than this go in one pipeline; larger ones use threads.
+PIPELINE_FETCH_BYTES = 512 * 1024
+
+
+class WorkerData:
+    """Inputs, outputs and memory of a logical worker (see the module docstring)."""
+
+    def _inputs(self, task_id: str, decision) -> tuple[dict[str, Any], int]:
+        values = {p: self.memory[p] for p in decision.local}
+        in_bytes = sum(self._nbytes(self.memory[p]) for p in decision.local)
+        if decision.fetch:
+            fetched = self._fetch(task_id, decision.fetch)
+            values.update(fetched)
+            in_bytes += sum(self._nbytes(v) for v in fetched.values())
+        return values, in_bytes
+
+    def _remember(self, task_id: str, value: Any, local_parents) -> None:
+        """Keep an output in memory while a task of this worker will still read it locally (the protocol's retention).
+
+        A dynamic worker may yet continue any child (the last parent to finish decides),
+        so it keeps every output of its run.
+        """
+        retention = self.retention
+        if retention is None:
+            self.memory[task_id] = value
+            return
+        for p in local_parents:
+            left = retention.get(p, 0) - 1
+            retention[p] = left
+            if left <= 0:
+                self.memory.pop(p, None)
+        if retention.get(task_id, 0) > 0:
+            self.memory[task_id] = value
+
+    def _fetch(self, task_id: str, fetches) -> dict[str, Any]:
+        """All remote inputs of a task, in parallel (one pipeline when small, threads when large).
+
+        Outputs that arrived inside the notification or start invocation are not fetched again.
+        """
+        out: dict[str, Any] = {}
+        plan = []
+        for f in fetches:
+            coded = f.parent in self.spec.coded
+            n = None if coded else replay_bytes(f.nbytes, self.settings.bytes_scale, self.settings.max_replay_bytes)
+            data = self.prefetched.get(f.parent)
+            if data is not None:
+                if coded:  # decoded once, however many children of this worker read it
+                    if f.parent not in self.decoded:
+                        self.decoded[f.parent] = self._decode_output(f.parent, data)
+                    out[f.parent] = self.decoded[f.parent]
+                else:
+                    out[f.parent] = data[:n]
+            else:
+                plan.append((f.parent, coded, n))
+        if not plan:
+            return out
+        total = sum(f.nbytes for f in fetches)
+        if len(plan) == 1 and (plan[0][1] or plan[0][2]):
+            parent, coded, n = plan[0]  # one input: received straight into a buffer of its size
+            raw = [self.wire.get_bulk(("GET", self.keys.out(parent)) if coded else
+                                      ("GETRANGE", self.keys.out(parent), 0, n - 1))]
+        elif len(plan) == 1 or total < PIPELINE_FETCH_BYTES:
+            raw = self.wire.call([("GET", self.keys.out(parent)) if coded else
+                                  ("GETRANGE", self.keys.out(parent), 0, n - 1) if n else ("EXISTS", self.keys.out(parent))
+                                  for parent, coded, n in plan])
+        else:
+            def one(item):
+                parent, coded, n = item
+                if coded:
+                    return self.client.get(self.keys.out(parent))
+                return self.client.getrange(self.keys.out(parent), 0, n - 1) if n else self.client.exists(self.keys.out(parent))
+            raw = list(self.ctx.pool.map(one, plan))
+        for (parent, coded, n), data in zip(plan, raw):
+            if data is None or data == 0:
+                self._fail(task_id, f"the output of parent {parent!r} of task {task_id!r} is not on the server "
+                                    "(it was never stored, or the run's keys were removed)", 0)
+            if coded:
+                out[parent] = self._decode_output(parent, data)
+            else:
+                out[parent] = data if n else b""
+        return out
+
+    def _encode(self, task_id: str, value: Any) -> bytes:
+        if task_id not in self.spec.coded:
+            return value
+        try:
+            data = codec.dumps_value(value)
+        except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the task's result is the cause
+            self._fail(task_id, f"the result of task {task_id!r} (a {type(value).__module__}.{type(value).__qualname__})"
+                                f" could not be pickled: {type(exc).__name__}: {exc}", 1, unpicklable=True)
+        return self.sealer.seal(output_label(task_id), data)
+
+    def _decode_output(self, task_id: str, data: bytes | bytearray) -> Any:
+        return codec.loads_value(self.sealer.open(output_label(task_id), data))
+
+    @staticmethod
+    def _nbytes(value: Any) -> int:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return len(value)
+        return int(getattr(value, "nbytes", 0) or 0)

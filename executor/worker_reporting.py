@@ -1,0 +1,85 @@
+"""A logical worker's messages out: invocations of other workers, metric batches, its final report, a failure.
+
+Part of :class:`executor.worker._LogicalWorker` (a mixin over its state).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from executor.messages import encode_batch, encode_error, encode_note, encode_start
+
+
+class Abort(Exception):
+    """The logical worker stops early: its run failed or was cancelled, or another process holds it."""
+
+
+class WorkerReporting:
+    """Invocations, metrics and the end-of-worker report (see the module docstring)."""
+
+    def _invocation_ops(self, ops: list, invocations, t: float, parent: str, data: bytes | None) -> None:
+        """Start or notify other workers (commit-script ops); a small stored output rides along, saving a fetch."""
+        inline = data if data is not None and len(data) <= self.settings.inline_output_bytes else None
+        for inv in invocations:
+            if inv.start:
+                msg = encode_start(self.sealer, inv, self.spec, t, pre={parent: inline} if inline is not None else None)
+                ops += ("P", self.keys.launch, msg)
+            else:
+                ops += ("P", self.keys.inbox(inv.worker), encode_note(self.sealer, inv.task, t, parent, inline))
+
+    def _send_invocations(self, invocations, parent: str, data: bytes | None) -> None:
+        """Invocations decided after the commit (children with several parents; a re-run's replay)."""
+        if not invocations:
+            return
+        ops: list = []
+        self._invocation_ops(ops, invocations, time.time(), parent, data)
+        cmds = []
+        for i in range(0, len(ops), 3):
+            cmds += [("RPUSH", ops[i + 1], ops[i + 2]), ("PEXPIRE", ops[i + 1], self.ttl_ms)]
+        self.wire.call(cmds)
+
+    # ------------------------------------------------------------------ metrics
+    def _take_batch(self) -> bytes:
+        rows, self.rows = self.rows, []
+        self.last_upload = time.time()
+        return encode_batch(self.sealer, {"run": self.run_id, "tasks": rows}) if rows else b""
+
+    def _due_batch(self) -> bytes:
+        """Queued rows, when the upload policy says so (``end``: never before the worker stops)."""
+        if self.policy.kind == "end" or not self.policy.due(len(self.rows), time.time() - self.last_upload):
+            return b""
+        return self._take_batch()
+
+    def _finish(self, status: str) -> None:
+        if not self.claimed:
+            return  # another process holds this logical worker: nothing of it is ours to report
+        stop = time.time()
+        worker_row = {"worker": self.worker, "profile": self.state.profile, "cold_start": self.cold,
+                      "start": self.invoked_at, "ready": self.began, "stop": stop, "busy_s": self.busy,
+                      "tasks": len(self.state.ran), "pid": self.ctx.pid, "launcher": self.ctx.launcher_id,
+                      "host": self.ctx.host, "status": status, "generation": self.gen, **self.ctx.limits}
+        rows, self.rows = self.rows, []
+        batch = encode_batch(self.sealer, {"run": self.run_id, "tasks": rows, "worker": worker_row})
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(self.keys.running, self.worker)
+        pipe.delete(self.keys.lease(self.worker))
+        if not self.live:  # the run is over: leave no key behind
+            pipe.execute()
+            return
+        pipe.rpush(self.keys.metrics, batch)
+        pipe.pexpire(self.keys.metrics, self.ttl_ms)
+        pipe.rpush(self.keys.events, f"w|{self.worker}")
+        pipe.pexpire(self.keys.events, self.ttl_ms)
+        pipe.execute()
+
+    def _fail(self, task_id: str, message: str, attempts: int, **extra: Any) -> None:
+        """Store the run's error and tell the client, in one transaction; stop this worker."""
+        info = {"task": task_id, "worker": self.worker, "traceback": message, "attempts": attempts,
+                "pid": self.ctx.pid, "host": self.ctx.host, **extra}
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.keys.error, encode_error(self.sealer, info), nx=True, px=self.ttl_ms)
+        pipe.rpush(self.keys.events, f"e|{task_id}")
+        pipe.pexpire(self.keys.events, self.ttl_ms)
+        pipe.execute()
+        raise Abort()

@@ -1,0 +1,283 @@
+"""Timing many assignments of one workflow: precomputed topology and transfers, layouts, runs, DataFrames."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from planning.billing import bill
+from planning.errors import PlanError
+from planning.profiles import Catalog
+from planning.schedule.timing import (Layout, ScheduleResult, ScheduleTimes, TransferFn, TransferManyFn,
+                                      free_transfer, time_task)
+from planning.topology import segments
+from planning.workflow import Workflow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from planning.protocol import WorkerProtocol
+
+
+def _order_with_sequences(n: int, children: Sequence[Sequence[int]], indegree: Sequence[int],
+                          nxt: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Kahn's algorithm over the DAG plus sequence edges ``i -> nxt[i]``; returns (order, leftover in-degrees)."""
+    indeg = list(indegree)
+    for j in nxt:
+        if j >= 0:
+            indeg[j] += 1
+    ready = [i for i in range(n) if indeg[i] == 0]
+    order: list[int] = []
+    while ready:
+        i = ready.pop()
+        order.append(i)
+        for c in children[i]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+        c = nxt[i]
+        if c >= 0:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+    return order, indeg
+
+
+def _deadlock(ids: Sequence[str], indeg: Sequence[int]) -> PlanError:
+    stuck = sorted(ids[i] for i in range(len(ids)) if indeg[i] > 0)[:5]
+    return PlanError(f"the workers' task order contradicts the dependencies (stuck at {', '.join(stuck)})",
+                     "order each worker's tasks consistently with a topological order")
+
+
+class ScheduleEvaluator:
+    """One workflow's topology and transfer times, precomputed for timing many assignments.
+
+    ``transfer_s`` and ``startup_s`` are as in :func:`evaluate_schedule`;
+    ``transfer_many`` (optional) computes many transfer times at once and must
+    agree with ``transfer_s`` element by element (the cost model's are vectorised).
+    Build: O(n + e) and one transfer time per edge and per task.
+    """
+
+    def __init__(self, workflow: Workflow, catalog: Catalog, *, transfer_s: TransferFn = free_transfer,
+                 startup_s: Callable[[str], float] = lambda p: 0.0, invoke_s: float = 0.0,
+                 coordination_s: float = 0.0, transfer_many: TransferManyFn | None = None) -> None:
+        self.workflow = workflow
+        self.catalog = catalog
+        self.invoke_s = float(invoke_s)
+        self.coordination_s = float(coordination_s)
+        self._startup_fn = startup_s
+        self._startup: dict[str, float] = {}
+        topology = workflow.topology()
+        index = topology.index
+        ids = list(topology.ids)
+        self.ids = ids
+        self.index = index
+        self.parents: list[list[int]] = topology.parents
+        self.children: list[list[int]] = topology.children
+        flat_in = topology.edge_bytes.tolist()
+        self.in_edge_bytes: list[list[float]] = segments(flat_in, topology.indegree)   # per parent
+        self.in_bytes: list[float] = topology.in_bytes.tolist()
+        out = topology.out_bytes.tolist()
+        self.out_bytes = out
+        sinks = topology.sinks
+        self.sinks = sinks
+        if transfer_many is not None:
+            down = [float(x) for x in np.asarray(transfer_many(np.asarray(flat_in, dtype=float), "download"))]
+            up = [float(x) for x in np.asarray(transfer_many(np.asarray(out, dtype=float), "upload"))]
+            fetch = [float(x) for x in np.asarray(transfer_many(np.asarray([out[i] for i in sinks], dtype=float),
+                                                                "download"))]
+        else:
+            down = [float(transfer_s(b, "download")) for b in flat_in]
+            up = [float(transfer_s(b, "upload")) for b in out]
+            fetch = [float(transfer_s(out[i], "download")) for i in sinks]
+        self.download_s: list[list[float]] = segments(down, topology.indegree)
+        self.upload_s = up
+        self.fetch_s = fetch
+
+    @classmethod
+    def for_cost_model(cls, workflow: Workflow, catalog: Catalog, cost_model: Any, sla: Any) -> "ScheduleEvaluator":
+        """Transfers and cold starts from a :class:`~planning.costs.cost_model.CostModel` at ``sla`` (vectorised)."""
+        def one(nbytes: float, direction: str) -> float:
+            return float(cost_model.transfer_s(nbytes, direction, sla))
+
+        def many(sizes: np.ndarray, direction: str) -> np.ndarray:
+            return np.atleast_1d(cost_model.transfer_s(sizes, direction, sla)) if len(sizes) else np.zeros(0)
+
+        return cls(workflow, catalog, transfer_s=one, transfer_many=many,
+                   startup_s=lambda profile: float(cost_model.startup_s(catalog[profile], True, sla)))
+
+    def startup_of(self, profile: str) -> float:
+        """A profile's cold start-up seconds (asked once per profile)."""
+        value = self._startup.get(profile)
+        if value is None:
+            value = self._startup[profile] = float(self._startup_fn(profile))
+        return value
+
+    # ------------------------------------------------------------------ assignments
+    def layout(self, worker_of: Mapping[str, str], sequence: Mapping[str, list[str]] | None = None,
+               protocol: "WorkerProtocol | None" = None) -> Layout:
+        """Fix an assignment: worker numbers, each worker's order (default: topological), the protocol's decisions.
+
+        A static ``protocol`` (default: :class:`~planning.protocol.WorkerProtocol` on
+        this assignment) is read from its compiled tables: which inputs are fetched,
+        which outputs are stored, which profile each task executes on.  A dynamic
+        protocol's uploads are asked per task; its inputs are the predicted
+        placement's.  O(n + e).
+        """
+        ids = self.ids
+        missing = [t for t in ids if t not in worker_of]
+        if missing:
+            raise PlanError(f"{len(missing)} task(s) have no worker, e.g. {missing[0]!r}",
+                            "assign every task to a worker")
+        number: dict[str, int] = {}
+        worker = []
+        for t in ids:
+            w = worker_of[t]
+            k = number.get(w)
+            if k is None:
+                k = number[w] = len(number)
+            worker.append(k)
+        index = self.index
+        if sequence is None:
+            seq: dict[str, list[str]] = {}
+            for t in ids:
+                seq.setdefault(worker_of[t], []).append(t)
+        else:
+            seq = {w: list(ts) for w, ts in sequence.items()}
+        n = len(ids)
+        prev = [-1] * n
+        nxt = [-1] * n
+        for ts in seq.values():
+            for a, b in zip(ts, ts[1:]):
+                ia, ib = index[a], index[b]
+                prev[ib] = ia
+                nxt[ia] = ib
+        order, indeg = _order_with_sequences(n, self.children, [len(p) for p in self.parents], nxt)
+        if len(order) != n:
+            raise _deadlock(ids, indeg)
+        if protocol is None:
+            from planning.protocol import WorkerProtocol
+
+            profiles = {w: "" for w in number}
+            protocol = WorkerProtocol(self.workflow, worker_of, profiles, seq)
+        tables = protocol.compile()
+        if tables is None:   # dynamic: uploads asked per task, inputs follow the predicted placement
+            store = tuple(bool(protocol.handle_output(t, worker_of[t]).store) for t in ids)
+            remote = tuple(tuple(worker[p] != worker[i] for p in ps) for i, ps in enumerate(self.parents))
+            exec_profile = None
+        else:
+            store, remote = tuple(tables.store), tables.fetched
+            exec_profile = tuple(tables.profile) if tables.other_profile else None
+        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile)
+
+    # ------------------------------------------------------------------ timing
+    def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
+            exec_s: Sequence[float]) -> ScheduleTimes:
+        """Time ``layout`` with each worker's profile and each task's execution seconds (topological order).
+
+        ``worker_profile`` maps worker ids to profiles, or lists them per worker
+        number.  O(n + e) list operations.
+        """
+        if isinstance(worker_profile, Mapping):
+            profiles = tuple(worker_profile[w] for w in layout.workers)
+        else:
+            profiles = tuple(worker_profile)
+        startup_of_worker = [self.startup_of(p) for p in profiles]
+        n = len(self.ids)
+        worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
+        parents, download_s, upload_s = self.parents, self.download_s, self.upload_s
+        invoke, coord = self.invoke_s, self.coordination_s
+        ready = [0.0] * n
+        wstart = [0.0] * n
+        begin = [0.0] * n
+        dend = [0.0] * n
+        xend = [0.0] * n
+        done = [0.0] * n
+        startup = [0.0] * n
+        exec_list = [float(x) for x in exec_s]
+        for i in layout.order:
+            w = worker[i]
+            before = prev[i]
+            s = startup_of_worker[w] if before < 0 else 0.0
+            r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i],
+                                                 exec_list[i], upload_s[i], store[i], invoke, coord)
+            startup[i] = s
+            ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
+        fetch = self.fetch_s
+        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if n else 0.0
+        m = len(layout.workers)
+        w_start = [float("inf")] * m
+        w_stop = [float("-inf")] * m
+        busy = [0.0] * m
+        for i in range(n):
+            w = worker[i]
+            if wstart[i] < w_start[w]:
+                w_start[w] = wstart[i]
+            if done[i] > w_stop[w]:
+                w_stop[w] = done[i]
+            busy[w] += done[i] - begin[i]
+        return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done,
+                             float(makespan), w_start, w_stop, busy)
+
+    def run_estimates(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
+                      estimates: Any) -> ScheduleTimes:
+        """:meth:`run` with execution seconds read from ``estimates.exec_s`` (rows in topological order)."""
+        if isinstance(worker_profile, Mapping):
+            profiles = [worker_profile[w] for w in layout.workers]
+        else:
+            profiles = list(worker_profile)
+        column = {name: j for j, name in enumerate(estimates.profiles)}
+        unknown = [p for p in profiles if p not in column]
+        if unknown:
+            raise PlanError(f"profile {unknown[0]!r} is not in catalog {self.catalog.name!r}",
+                            f"use one of {', '.join(self.catalog.names)}")
+        cols = np.array([column[p] for p in profiles], dtype=np.int64)
+        per_task = cols[np.asarray(layout.worker, dtype=np.int64)]
+        if layout.exec_profile is not None:   # the protocol runs some tasks on another profile than their worker's
+            per_task = np.array([column[p] for p in layout.exec_profile], dtype=np.int64)
+        exec_s = np.asarray(estimates.exec_s)[np.arange(len(self.ids)), per_task]
+        return self.run(layout, profiles, exec_s.tolist())
+
+    # ------------------------------------------------------------------ DataFrames
+    def result(self, times: ScheduleTimes) -> ScheduleResult:
+        """The tidy :class:`ScheduleResult` of a run (DataFrames; for final plans, not inner loops)."""
+        lay = times.layout
+        workers = [lay.workers[w] for w in lay.worker]
+        profiles = [times.profiles[w] for w in lay.worker]
+        exec_end = times.exec_end
+        columns = {
+            "worker": workers, "profile": profiles, "cold_start": [p < 0 for p in lay.prev],
+            "startup_s": times.startup, "ready_s": times.ready, "worker_start_s": times.worker_start,
+            "download_start_s": times.begin, "download_end_s": times.download_end,
+            "exec_start_s": times.download_end, "exec_end_s": exec_end, "upload_start_s": exec_end,
+            "upload_end_s": times.done, "done_s": times.done, "input_bytes": self.in_bytes,
+            "output_bytes": self.out_bytes, "stored": list(lay.store),
+        }
+        tasks = pd.DataFrame(columns, index=pd.Index(self.ids, name="task_id"))
+        spans = tasks.groupby("worker").agg(profile=("profile", "first"), start_s=("worker_start_s", "min"),
+                                            stop_s=("done_s", "max"), tasks=("done_s", "size"))
+        spans["busy_s"] = (tasks["done_s"] - tasks["download_start_s"]).groupby(tasks["worker"]).sum()
+        spans["gb_s"], spans["cost"] = bill(spans["profile"].tolist(), spans["start_s"].to_numpy(),
+                                            spans["stop_s"].to_numpy(), self.catalog)
+        return ScheduleResult(tasks, spans.reset_index(), times.makespan_s)
+
+
+def evaluate_schedule(workflow: Workflow, worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
+                      exec_s: Mapping[str, float], catalog: Catalog, *,
+                      sequence: Mapping[str, list[str]] | None = None,
+                      transfer_s: TransferFn = free_transfer, startup_s: Callable[[str], float] = lambda p: 0.0,
+                      invoke_s: float = 0.0, coordination_s: float = 0.0,
+                      protocol: "WorkerProtocol | None" = None) -> ScheduleResult:
+    """Time an assignment of tasks to workers (and workers to profiles).
+
+    ``sequence`` gives each worker's task order; by default the topological order.
+    ``exec_s`` is each task's execution seconds on its assigned profile.
+    ``protocol`` decides uploads (its ``handle_output``; e.g. a dynamic plan's
+    rule); by default the static rule.  One-off convenience over
+    :class:`ScheduleEvaluator`.
+    """
+    evaluator = ScheduleEvaluator(workflow, catalog, transfer_s=transfer_s, startup_s=startup_s,
+                                  invoke_s=invoke_s, coordination_s=coordination_s)
+    layout = evaluator.layout(worker_of, sequence, protocol)
+    times = evaluator.run(layout, worker_profile, [exec_s[t] for t in evaluator.ids])
+    return evaluator.result(times)

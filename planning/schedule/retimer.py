@@ -1,0 +1,190 @@
+"""Re-timing one layout under changing worker profiles: only what a change reaches."""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from planning.errors import PlanError
+from planning.profiles import Catalog
+from planning.schedule.evaluator import ScheduleEvaluator
+from planning.schedule.timing import Layout, ScheduleTimes, time_task
+
+
+class Retimer:
+    """The timing of one :class:`Layout` under changing worker profiles, re-timing only what a change reaches.
+
+    Planners that try one profile change after another (``critical-path``,
+    ``cost-deadline``) call :meth:`change`, read :attr:`makespan_s` or
+    :meth:`cost`, then :meth:`commit` or :meth:`rollback`.  A change re-times the
+    moved workers' tasks and, in execution order, only the tasks whose parent or
+    predecessor on the worker finishes at a different time - often a small part of
+    the workflow when the change is absorbed by slack.  The values are exactly
+    those of :meth:`ScheduleEvaluator.run` (same operations in the same order);
+    tests compare them.
+    """
+
+    def __init__(self, evaluator: ScheduleEvaluator, layout: Layout, estimates: Any,
+                 worker_profile: Mapping[str, str] | Sequence[str]) -> None:
+        if layout.exec_profile is not None:
+            raise PlanError("the re-timer moves whole workers between profiles; this layout's protocol runs some "
+                            "tasks on another profile than their worker's", "time it with ScheduleEvaluator.run")
+        times = evaluator.run_estimates(layout, worker_profile, estimates)
+        self.evaluator, self.layout = evaluator, layout
+        self._column = {name: j for j, name in enumerate(estimates.profiles)}
+        self._exec = np.asarray(estimates.exec_s).tolist()
+        self._number = {w: k for k, w in enumerate(layout.workers)}
+        self.profiles = list(times.profiles)
+        self.exec_s, self.startup, self.ready = list(times.exec_s), list(times.startup), list(times.ready)
+        self.worker_start, self.begin = list(times.worker_start), list(times.begin)
+        self.download_end, self.exec_end, self.done = list(times.download_end), list(times.exec_end), list(times.done)
+        self.worker_start_s, self.worker_stop_s = list(times.worker_start_s), list(times.worker_stop_s)
+        self.busy_s = list(times.busy_s)
+        self.makespan_s = times.makespan_s
+        n = len(evaluator.ids)
+        self._pos = [0] * n
+        for k, i in enumerate(layout.order):
+            self._pos[i] = k
+        self._next = [-1] * n
+        for i, before in enumerate(layout.prev):
+            if before >= 0:
+                self._next[before] = i
+        self._tasks_of: list[list[int]] = [[] for _ in layout.workers]
+        for i, w in enumerate(layout.worker):
+            self._tasks_of[w].append(i)
+        self._sink_rank = [-1] * n
+        for k, i in enumerate(evaluator.sinks):
+            self._sink_rank[i] = k
+        self._last_sink = self._scan_sinks()[1]
+        self._undo_tasks: dict[int, tuple] = {}
+        self._undo_workers: dict[int, tuple] = {}
+        self._undo_makespan: tuple[float, int] | None = None
+        self.retimed = 0                   # tasks re-timed by the last change (for benchmarks)
+
+    def _scan_sinks(self) -> tuple[float, int]:
+        """The makespan and a sink that attains it, by a full scan of the sinks."""
+        done, fetch = self.done, self.evaluator.fetch_s
+        best, arg = float("-inf"), -1
+        for k, i in enumerate(self.evaluator.sinks):
+            v = done[i] + fetch[k]
+            if v > best:
+                best, arg = v, i
+        return (float(best), arg) if arg >= 0 else (0.0, -1)
+
+    def _task_state(self, i: int) -> tuple:
+        return (self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i], self.begin[i],
+                self.download_end[i], self.exec_end[i], self.done[i])
+
+    def change(self, changes: Mapping[str, str]) -> float:
+        """Move workers (by id) to profiles and re-time what that reaches; returns the new makespan."""
+        ev, lay = self.evaluator, self.layout
+        worker, prev, store, remote = lay.worker, lay.prev, lay.store, lay.remote
+        parents, download_s, upload_s = ev.parents, ev.download_s, ev.upload_s
+        children, nxt, pos = ev.children, self._next, self._pos
+        invoke, coord = ev.invoke_s, ev.coordination_s
+        done, profiles, column, table = self.done, self.profiles, self._column, self._exec
+        if self._undo_makespan is None:
+            self._undo_makespan = (self.makespan_s, self._last_sink)
+        heap: list[tuple[int, int]] = []
+        queued: set[int] = set()
+        for name, profile in changes.items():
+            w = self._number[name]
+            if profile not in column:
+                raise PlanError(f"profile {profile!r} is not in catalog {ev.catalog.name!r}",
+                                f"use one of {', '.join(ev.catalog.names)}")
+            if w not in self._undo_workers:
+                self._undo_workers[w] = (profiles[w], self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w])
+            profiles[w] = profile
+            for i in self._tasks_of[w]:
+                if i not in queued:
+                    queued.add(i)
+                    heap.append((pos[i], i))
+        heapify(heap)
+        touched_workers: set[int] = set()
+        retimed = 0
+        while heap:
+            _, i = heappop(heap)
+            retimed += 1
+            if i not in self._undo_tasks:
+                self._undo_tasks[i] = self._task_state(i)
+            w = worker[i]
+            touched_workers.add(w)
+            before = prev[i]
+            s = ev.startup_of(profiles[w]) if before < 0 else 0.0
+            x = table[i][column[profiles[w]]]
+            r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i], x,
+                                                 upload_s[i], store[i], invoke, coord)
+            old = done[i]
+            self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i] = x, s, r, ws
+            self.begin[i], self.download_end[i], self.exec_end[i], done[i] = b, b + download, e, d
+            if d != old:
+                for c in children[i]:
+                    if c not in queued:
+                        queued.add(c)
+                        heappush(heap, (pos[c], c))
+                c = nxt[i]
+                if c >= 0 and c not in queued:
+                    queued.add(c)
+                    heappush(heap, (pos[c], c))
+        self._respan(touched_workers)
+        self._move_makespan(queued)
+        self.retimed = retimed
+        return self.makespan_s
+
+    def _respan(self, workers: set[int]) -> None:
+        """Re-compute the start, stop and busy seconds of the workers whose tasks were re-timed."""
+        done, profiles = self.done, self.profiles
+        for w in workers:
+            if w not in self._undo_workers:
+                self._undo_workers[w] = (profiles[w], self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w])
+            start, stop, busy = float("inf"), float("-inf"), 0.0
+            for i in self._tasks_of[w]:
+                if self.worker_start[i] < start:
+                    start = self.worker_start[i]
+                if done[i] > stop:
+                    stop = done[i]
+                busy += done[i] - self.begin[i]
+            self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w] = start, stop, busy
+
+    def _move_makespan(self, queued: set[int]) -> None:
+        """Only re-timed sinks can move the makespan; a full scan only when the last one may have got earlier."""
+        done, fetch, sink_rank = self.done, self.evaluator.fetch_s, self._sink_rank
+        moved = [(done[i] + fetch[sink_rank[i]], i) for i in queued if sink_rank[i] >= 0]
+        if moved:
+            if self._last_sink in queued:
+                self.makespan_s, self._last_sink = self._scan_sinks()
+            else:
+                top = max(moved)
+                if top[0] > self.makespan_s:
+                    self.makespan_s, self._last_sink = float(top[0]), top[1]
+
+    def commit(self) -> None:
+        """Keep the changes made since the last commit."""
+        self._undo_tasks.clear()
+        self._undo_workers.clear()
+        self._undo_makespan = None
+
+    def rollback(self) -> None:
+        """Undo the changes made since the last commit."""
+        for i, state in self._undo_tasks.items():
+            (self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i], self.begin[i],
+             self.download_end[i], self.exec_end[i], self.done[i]) = state
+        for w, (profile, start, stop, busy) in self._undo_workers.items():
+            self.profiles[w], self.worker_start_s[w], self.worker_stop_s[w], self.busy_s[w] = profile, start, stop, busy
+        if self._undo_makespan is not None:
+            self.makespan_s, self._last_sink = self._undo_makespan
+        self.commit()
+
+    def times(self) -> ScheduleTimes:
+        """A snapshot as a :class:`ScheduleTimes`."""
+        return ScheduleTimes(self.layout, tuple(self.profiles), list(self.exec_s), list(self.startup),
+                             list(self.ready), list(self.worker_start), list(self.begin), list(self.download_end),
+                             list(self.exec_end), list(self.done), self.makespan_s, list(self.worker_start_s),
+                             list(self.worker_stop_s), list(self.busy_s))
+
+    def cost(self, catalog: Catalog) -> float:
+        """Total dollars, computed exactly as :meth:`ScheduleTimes.cost`."""
+        price = np.array([catalog[p].price_per_s for p in self.profiles])
+        return float(((np.asarray(self.worker_stop_s) - np.asarray(self.worker_start_s)) * price).sum())

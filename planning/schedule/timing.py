@@ -1,0 +1,138 @@
+"""The timing rule of the analytical schedule, written once, and the records it fills.
+
+:func:`time_task` is the protocol's recurrence for one task; the full run
+(:meth:`planning.schedule.evaluator.ScheduleEvaluator.run`) and the incremental
+re-timer (:class:`planning.schedule.retimer.Retimer`) both apply it, so they agree
+exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from planning.billing import BilledWorkers
+from planning.profiles import Catalog
+
+TransferFn = Callable[[float, str], float]
+#: Transfer seconds of many sizes at once: ``(sizes array, direction) -> seconds array``.
+TransferManyFn = Callable[[np.ndarray, str], np.ndarray]
+
+TASK_COLUMNS = ("worker", "profile", "cold_start", "startup_s", "ready_s", "worker_start_s", "download_start_s",
+                "download_end_s", "exec_start_s", "exec_end_s", "upload_start_s", "upload_end_s", "done_s",
+                "input_bytes", "output_bytes", "stored")
+
+
+def free_transfer(nbytes: float, direction: str) -> float:
+    """Transfers that take no time (unlimited bandwidth, no latency)."""
+    return 0.0
+
+
+@dataclass(frozen=True)
+class ScheduleResult(BilledWorkers):
+    """Per-task phase times (a DataFrame indexed by task id), makespan, per-worker spans and cost."""
+
+    tasks: pd.DataFrame
+    workers: pd.DataFrame
+    makespan_s: float
+
+
+
+def last_parent(parents: Sequence[int], done: Sequence[float]) -> int:
+    """The parent whose completion makes a task ready: the latest done, ties to the highest index.
+
+    The one tie-break every timing of the protocol uses (the analytical schedule, its
+    re-timer and the dynamic placement), so the worker that "completes the last
+    dependency" is the same everywhere.
+    """
+    last = parents[0]
+    best = done[last]
+    for p in parents:
+        d = done[p]
+        if d > best or (d == best and p > last):
+            best, last = d, p
+    return last
+
+
+def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequence[float],
+              worker: Sequence[int], fetched: Sequence[bool], download_row: Sequence[float], exec_s: float,
+              upload_s: float, store: bool, invoke: float, coord: float) -> tuple[float, float, float, float, float, float]:
+    """One task's planned times: ``(ready, worker start, begin, download seconds, execution end, done)``.
+
+    The task is ready one coordination round trip after its last parent is done and
+    reaches its worker after an invocation latency when that parent ran elsewhere (a
+    root: from the client); its worker's first task pays the start-up, a later one
+    waits for the task before it (``before``); the fetched inputs download in
+    parallel, then it executes and, when it stores its output, uploads it.
+    """
+    if ps:
+        last = last_parent(ps, done)
+        r = done[last] + coord
+        arrival = r + (invoke if worker[last] != w else 0.0)
+        download = 0.0
+        for k in range(len(ps)):
+            if fetched[k] and download_row[k] > download:
+                download = download_row[k]
+    else:
+        r, arrival, download = 0.0, invoke, 0.0
+    if before < 0:
+        ws = arrival
+        b = ws + startup
+    else:
+        ws = done[before]
+        b = arrival if arrival > ws else ws
+    e = b + download + exec_s
+    return r, ws, b, download, e, (e + upload_s if store else e)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """An assignment fixed for repeated timing: worker numbers, execution order, uploads.
+
+    ``worker[i]`` numbers task ``i``'s worker (``workers`` names them, in order of
+    first appearance in topological order), ``prev[i]`` is the task before ``i`` on
+    its worker (-1 for the first), and the protocol's decisions: ``store[i]`` whether
+    ``i`` uploads its output, ``remote[i][k]`` whether its ``k``-th parent's output
+    is fetched, ``exec_profile[i]`` the profile it executes on (None: its worker's).
+    """
+
+    workers: tuple[str, ...]
+    worker: tuple[int, ...]
+    order: tuple[int, ...]
+    prev: tuple[int, ...]
+    store: tuple[bool, ...]
+    sequence: dict[str, list[str]]
+    remote: Sequence[Sequence[bool]]
+    exec_profile: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleTimes:
+    """One timed run of a :class:`Layout`, as plain per-task lists (topological order) and per-worker lists."""
+
+    layout: Layout
+    profiles: tuple[str, ...]          # per worker number
+    exec_s: list[float]
+    startup: list[float]
+    ready: list[float]
+    worker_start: list[float]
+    begin: list[float]                 # download start
+    download_end: list[float]
+    exec_end: list[float]
+    done: list[float]
+    makespan_s: float
+    worker_start_s: list[float]        # per worker number: its first task's worker start
+    worker_stop_s: list[float]         # per worker number: its last done
+    busy_s: list[float]                # per worker number: sum of (done - download start)
+
+    def worker_costs(self, catalog: Catalog) -> np.ndarray:
+        """Dollars per worker number: lifetime times its profile's price."""
+        price = np.array([catalog[p].price_per_s for p in self.profiles])
+        return (np.asarray(self.worker_stop_s) - np.asarray(self.worker_start_s)) * price
+
+    def cost(self, catalog: Catalog) -> float:
+        """Total dollars (the plan's ``cost`` up to the order of summation)."""
+        return float(self.worker_costs(catalog).sum())

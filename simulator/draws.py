@@ -1,0 +1,54 @@
+"""The sampled noise of one simulated replication: execution seconds and ratio pools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.model import CompiledModel
+
+
+@dataclass
+class Draws:
+    """Sampled noise of one replication: per-task execution seconds and ratio pools."""
+
+    exec_s: np.ndarray
+    exec_ratio: np.ndarray | None
+    download: np.ndarray
+    upload: np.ndarray
+    cold: np.ndarray
+    warm: np.ndarray
+
+
+def draw(model: CompiledModel, rng: np.random.Generator) -> Draws:
+    """Sample one replication's durations (a fixed order of RNG calls: reproducible under a seed)."""
+    n = max(model.n, 1)
+    if model.durations is not None:
+        exec_s, ratio = model.durations, None
+    else:
+        exec_s = model.estimates.sample_exec(rng, model.planned_column)
+        base = model.estimates.base_exec_s[np.arange(model.n), model.planned_column]
+        ratio = np.divide(exec_s, base, out=np.ones_like(exec_s), where=base > 0)
+    noise = model.noise()
+    pool = 2 * n + len(model.sinks) + 16
+    return Draws(exec_s, ratio,
+                 noise.download[rng.integers(0, len(noise.download), size=pool)],
+                 noise.upload[rng.integers(0, len(noise.upload), size=pool)],
+                 noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
+                 noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
+
+
+class RatioPool:
+    """Ratios consumed in order (1.0 everywhere when deterministic)."""
+
+    def __init__(self, values: np.ndarray | None) -> None:
+        self.values = None if values is None else values.tolist()
+        self.k = 0
+
+    def next(self) -> float:
+        if self.values is None:
+            return 1.0
+        v = self.values[self.k % len(self.values)]
+        self.k += 1
+        return v

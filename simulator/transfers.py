@@ -1,0 +1,81 @@
+"""Storage transfers of a simulated run: parallel moves through the stager and the shared link, and the client's fetch.
+
+A group of transfers through the :class:`~simulator.storage.SharedLink` is one
+wake-up, when its last transfer completes.  A transfer's latency (not shared) is
+added after its bytes have gone through the link, which leaves an uncontended
+transfer's time unchanged and costs no event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+from simulator.draws import RatioPool
+from simulator.loop import Coroutine
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulator.engine import Run
+
+
+def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: Any = None) -> Iterator[float | None]:
+    """Transfers in parallel through the serial stager and the shared link; returns ``(end, at_then)``.
+
+    The transfers through the link are one group with one completion event; with
+    ``then`` (as :meth:`SharedLink.transfers` takes it) that event resumes the caller
+    at that later time instead (``at_then`` is True), saving the caller's own timeout.
+    """
+    env = run.env
+    if run.stage_rate > 0:
+        total = 0.0
+        for s in sizes:
+            if s > 0:
+                total += s
+        if total > 0:
+            end = run.stager.serve(env._now, total * run.stage_rate)
+            if end > env._now:
+                yield end - env._now
+    link, latency = run.link, run.platform.storage_latency_s
+    end = env._now
+    if link is not None:
+        ratios = [pool.next() for s in sizes if s > 0]
+        if not ratios:
+            return end, False
+        scaled = [s * r for s, r in zip([s for s in sizes if s > 0], ratios)]
+        link.transfers(scaled, [latency * r for r in ratios], end, then, me)
+        end = yield
+        return end, then is not None
+    for s in sizes:
+        if s <= 0:
+            continue
+        r = pool.next()
+        if env._now + latency * r > end:
+            end = env._now + latency * r
+    return end, False
+
+
+def client_fetch(run: "Run", i: int, t: float) -> None:
+    """The client downloads a sink's result; the makespan is when it holds the last one."""
+    nbytes = run.model.sink_bytes[i]
+    if nbytes <= 0:
+        run.makespan = max(run.makespan, t)
+        return
+    r = run.down.next()
+    latency = run.platform.storage_latency_s * r
+    if run.link is None:
+        run.makespan = max(run.makespan, t + latency)
+        return
+    # the group's value is when the client holds the result: the bytes' completion plus the latency
+    run.link.transfers([nbytes * r], latency, run.env._now, None, _Held(run))
+
+
+class _Held:
+    """The client's download of a sink: when it completes, the client holds the result (a makespan candidate)."""
+
+    __slots__ = ("run", "value")
+
+    def __init__(self, run: "Run") -> None:
+        self.run = run
+
+    def resume(self) -> None:
+        if self.value > self.run.makespan:
+            self.run.makespan = self.value
