@@ -29,6 +29,13 @@ def test_a_kind_faster_on_more_cpus_is_threaded_and_one_that_is_not_is_not():
     assert threaded_kinds(h, speedup=1.5) == frozenset()      # 1.43x is below a 1.5x threshold
 
 
+def test_a_speed_up_of_a_few_milliseconds_is_noise_not_threads():
+    """tiny: 8 ms on 1 CPU, 6 ms on 2 (1.33x but 2 ms saved, under the 5 ms floor): not threaded; numpy: 45 -> 33 ms."""
+    h = history([("tiny", 1.0, 0.008), ("tiny", 2.0, 0.006), ("numpy", 1.0, 0.045), ("numpy", 2.0, 0.033)])
+    assert threaded_kinds(h) == {"numpy"}
+    assert threaded_kinds(h, min_saving_s=0.001) == {"numpy", "tiny"}
+
+
 def test_the_cost_model_learns_them_and_says_so():
     model = CostModel().fit(history([("blas", 1.0, 1.0), ("blas", 2.0, 0.6), ("loop", 1.0, 1.0), ("loop", 2.0, 0.95)]))
     assert model.threaded(["blas", "loop", "never-seen"]).tolist() == [True, False, False]

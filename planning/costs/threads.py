@@ -11,7 +11,10 @@ two).
 
 A kind is *threaded* when the profile measurements show it: its median time on its
 largest measured CPU count (at least 1) is at least :data:`THREADED_SPEEDUP` times
-faster than on its smallest CPU count of at least 1.  Quotas below one CPU say nothing
+faster than on its smallest CPU count of at least 1, and faster by at least
+:data:`MIN_SAVING_S` (below that a ratio is timer and scheduling noise: an 8 ms
+single-threaded replay task read 1.29x in one quickstart and 1.05x in the next, a
+0.1 ms sink 1.6x).  Quotas below one CPU say nothing
 here (a single-threaded task slows down under a 0.5-CPU quota too), and a kind measured
 on one CPU count of at least 1 is not threaded (nothing shows it).
 """
@@ -22,12 +25,16 @@ import pandas as pd
 
 #: Speed-up from the smallest to the largest measured CPU count (>= 1) that marks a kind as threaded.
 THREADED_SPEEDUP = 1.2
+#: Seconds a threaded kind's median must gain as well (a numpy task of 40 ms gained 13 ms).
+MIN_SAVING_S = 0.005
 
-__all__ = ["THREADED_SPEEDUP", "threaded_kinds"]
+__all__ = ["MIN_SAVING_S", "THREADED_SPEEDUP", "threaded_kinds"]
 
 
-def threaded_kinds(history: pd.DataFrame, speedup: float = THREADED_SPEEDUP) -> frozenset[str]:
-    """The kinds of ``history`` whose median ``exec_s`` falls by >= ``speedup`` x from their fewest to most CPUs (>= 1)."""
+def threaded_kinds(history: pd.DataFrame, speedup: float = THREADED_SPEEDUP,
+                   min_saving_s: float = MIN_SAVING_S) -> frozenset[str]:
+    """The kinds of ``history`` whose median ``exec_s`` falls by >= ``speedup`` x and >= ``min_saving_s`` from
+    their fewest to their most CPUs (>= 1)."""
     whole = history[history["cpus"] >= 1.0]
     if not len(whole):
         return frozenset()
@@ -35,6 +42,7 @@ def threaded_kinds(history: pd.DataFrame, speedup: float = THREADED_SPEEDUP) -> 
     threaded = set()
     for kind, per_cpus in medians.groupby(level=0):
         times = per_cpus.droplevel(0).sort_index()
-        if len(times) >= 2 and times.iloc[-1] > 0 and times.iloc[0] / times.iloc[-1] >= speedup:
+        few, most = float(times.iloc[0]), float(times.iloc[-1])
+        if len(times) >= 2 and most > 0 and few / most >= speedup and few - most >= min_saving_s:
             threaded.add(str(kind))
     return frozenset(threaded)
