@@ -28,6 +28,7 @@ the fastest profile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +36,13 @@ from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.protocol import DynamicProtocol, dynamic_worker_id
+from planning.profiles import Catalog
 from planning.schedule import ScheduleEvaluator, last_parent
+from planning.sla import SLA
+from planning.workflow import Workflow
+
+if TYPE_CHECKING:
+    from planning.costs.cost_model import CostModel
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,7 @@ class Wukong(Planner):
         self.profile = profile
         self.deadline = deadline
 
-    def plan(self, workflow, catalog, cost_model, sla) -> Plan:
+    def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         column = {name: j for j, name in enumerate(estimates.profiles)}
