@@ -18,7 +18,7 @@ import sys
 
 
 def _interrupted_while_importing(signum: int, frame: object) -> None:
-    """Ctrl-C before ``main`` runs (the imports take ~1 s): nothing to clean up yet, so one line and exit."""
+    """Ctrl-C before ``main`` runs (before the imports are done): nothing to clean up yet, so one line and exit."""
     sys.stderr.write("planlab: interrupted\n")
     sys.stderr.flush()
     os._exit(130)
