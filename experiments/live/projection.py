@@ -13,8 +13,9 @@ one slow task) is counted once, as it is.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Mapping
+
+import networkx as nx
 
 from experiments.live.runplan import RunPlan
 
@@ -76,21 +77,12 @@ def _duration(phases: tuple[float | None, ...]) -> float:
 
 
 def _topological(preds: list[list[int]]) -> list[int]:
-    """Kahn's order of the combined precedence (ties by index, so it is the DAG's order where it can be)."""
-    count = [len(p) for p in preds]
-    succs: list[list[int]] = [[] for _ in preds]
-    for i, ps in enumerate(preds):
-        for p in ps:
-            succs[p].append(i)
-    ready = deque(i for i, c in enumerate(count) if c == 0)
-    order = []
-    while ready:
-        i = ready.popleft()
-        order.append(i)
-        for s in succs[i]:
-            count[s] -= 1
-            if count[s] == 0:
-                ready.append(s)
-    if len(order) < len(preds):   # a worker order against the DAG (a broken plan): fall back on the DAG's order
+    """A topological order of the combined precedence, ties by index (the DAG's order where it can be); a worker
+    order against the DAG (a broken plan) falls back on the DAG's order."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(preds)))
+    graph.add_edges_from((p, i) for i, ps in enumerate(preds) for p in ps)
+    try:
+        return list(nx.lexicographical_topological_sort(graph))
+    except nx.NetworkXUnfeasible:
         return list(range(len(preds)))
-    return order
