@@ -58,8 +58,7 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per cell: planned, simulated and real makespan, errors in percent, costs."""
     cols = {name: col for name, col in TABLE_COLUMNS.items() if col in summary}
     table = summary[list(cols.values())].rename(columns={v: k for k, v in cols.items()}).copy()
-    for name in ("plan_err_%", "sim_err_%"):
-        if name in table:
+    for name in [c for c in table.columns if c.endswith("_err_%")]:   # every error column is a fraction
             table[name] = 100 * table[name]
     return table.dropna(axis=1, how="all")
 

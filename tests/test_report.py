@@ -126,3 +126,12 @@ def test_gantt_charts_are_bounded_for_many_workflows(tmp_path: Path) -> None:
     report = make_report(tmp_path / "r", max_gantt_workflows=1)
     assert "gantt-fj" in report.figures and "gantt-hw" not in report.figures
     assert "first 1 workflows" in report.skipped["gantt-hw"] and "gantt-hw" in report.index.read_text()
+
+
+def test_every_error_column_is_shown_in_percent() -> None:
+    """The forecast error is a fraction like the others: 0.1 must read +10.0 under its ``_%`` heading."""
+    summary = pd.DataFrame({"workflow": ["w"], "real_makespan_s": [1.0], "plan_error": [0.5], "sim_error": [-0.25],
+                            "forecast_error": [0.1]})
+    table = summary_table(summary)
+    assert table.loc[0, ["plan_err_%", "sim_err_%", "forecast_err_%"]].tolist() == pytest.approx([50.0, -25.0, 10.0])
+    assert "+10.0" in format_table(summary)
