@@ -36,6 +36,7 @@ from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.storage import FifoServer, SharedLink
+from simulator.threads import apply_thread_rule
 from simulator.worker_loop import live_downstream, loop_constants, worker_loop
 
 _BYTES_PER_GB = 1e9
@@ -105,10 +106,6 @@ class Run:
         """The per-task decision lists the worker loop reads, and the execution seconds they imply."""
         self.exec_s = (draws.exec_s if draws is not None else model.exec_deterministic()).tolist()
         self.exec_ratio = None if draws is None or draws.exec_ratio is None else draws.exec_ratio.tolist()
-        #: the cores each task's execution keeps busy at most on a shared host: its whole quota for a threaded
-        #: kind (planning.costs.threads), else ``task_parallelism``
-        self.parallelism = np.where(model.threaded, math.inf, self.platform.task_parallelism).tolist() \
-            if self.cpu is not None else None
         tables = model.tables
         #: the protocol asked task by task (a dynamic one), or None when its compiled tables are read
         self.live = model.protocol if tables is None else None
@@ -123,6 +120,10 @@ class Run:
             self.fetch, self.fetch_sized = [None] * n, [None] * n
             self.store, self.out_bytes, self.exec_profile = [False] * n, [0.0] * n, [None] * n
             self.downstream = None
+        #: the cores each task's execution keeps busy at most on a shared host (None: unshared), and the
+        #: threaded tasks' times under the executor's thread rule (simulator.threads)
+        self.parallelism: list[float] | None = None
+        apply_thread_rule(self)
 
     # ------------------------------------------------------------------ driving
     def run(self) -> RunResult:

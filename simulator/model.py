@@ -128,6 +128,25 @@ class CompiledModel:
             return float(self.estimates.exec_s[i, j])
         return float(self.estimates.base_exec_s[i, j] * sampled_ratio)
 
+    def exec_at_cpus(self, i: int, cpus: float, sampled_ratio: float | None) -> float:
+        """Seconds of task ``i`` on ``cpus`` CPUs by the cost model (a threaded kind on fewer threads than its quota).
+
+        At the plan's SLA, or its mean times ``sampled_ratio`` in a sampled run (as :meth:`exec_on`).
+        """
+        exec_s, base_s = self._at_cpus(cpus)
+        return float(exec_s[i] if sampled_ratio is None else base_s[i] * sampled_ratio)
+
+    def _at_cpus(self, cpus: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every task's (seconds at the SLA, mean seconds) on ``cpus`` CPUs, estimated once per CPU count."""
+        cache = self.__dict__.setdefault("_at_cpus_cache", {})
+        if cpus not in cache:
+            from planning.profiles import Catalog, ResourceProfile
+
+            one = Catalog([ResourceProfile(f"{cpus:g}-cpus", cpus, 1024.0, 0.0)], name="threads")
+            est = self.cost_model.estimate_workflow(self.workflow, one, self.plan.sla)
+            cache[cpus] = (est.exec_s[:, 0].copy(), est.base_exec_s[:, 0].copy())
+        return cache[cpus]
+
     def noise(self) -> Noise:
         if self._noise is None:
             cm = self.cost_model

@@ -52,6 +52,12 @@ machine's cores; a serverless platform gives every worker its own.
   earlier run - as CPU work of ``spec_load_s + spec_load_s_per_task * tasks`` (the
   executor also collects the process's garbage once then: a fixed part).  Used only
   with a finite host.
+* ``fair_threads = 1``: a threaded kind runs as many threads as the executor's
+  ``threads="fair"`` rule gives its worker (:func:`planning.costs.threads.fair_thread_counts`:
+  the quota times ``min(1, host_cores / the plan's peak CPUs)``, at least one), so on a
+  plan that asks for more CPUs at once than the host has it takes the cost model's
+  time on that many CPUs and keeps that many cores busy; ``0``: pools sized to the
+  quota (the executor's ``threads="quota"``).  Used only with a finite host.
 * ``host_background = 0``: other CPU-bound work on the host (another user's jobs),
   in cores; it takes its max-min fair share like the run's own work.  The load a
   run saw is recorded with it, so calibration and forecasts can set this per run.
@@ -89,6 +95,7 @@ class Platform:
     task_parallelism: float = 1.0       # cores one task's execution can use at most (the threads it really runs)
     launch_s: float = 0.0               # s: the launcher's serial handling of every start request, warm or cold
     process_start_s: float = 0.0        # s: per cold start, serial in the launcher (fork + limits), before start-up
+    fair_threads: float = 1.0           # 1: threaded kinds run the executor's threads="fair" count, 0: the quota's
     host_background: float = 0.0        # cores' worth of CPU-bound work outside the run, sharing the host
     spec_load_s: float = 0.0            # s of CPU: a process loads the run's spec once per run (fixed part)
     spec_load_s_per_task: float = 0.0   # s of CPU per workflow task, for the same load (part growing with size)
@@ -104,6 +111,8 @@ class Platform:
             if math.isnan(value) or value < 0 or (positive and value == 0):
                 bound = "> 0" if positive else ">= 0"
                 raise ConfigError(f"platform {f.name} must be {bound}, got {value!r}", f"set {f.name} {bound}")
+            if f.name in _SWITCHES and value not in (0.0, 1.0):
+                raise ConfigError(f"platform {f.name} must be 0 or 1, got {value!r}", f"set {f.name} = 1 (on) or 0 (off)")
             if math.isinf(value) and f.name not in _MAY_BE_INFINITE:
                 raise ConfigError(f"platform {f.name} must be finite, got {value!r}", f"set {f.name} to a finite number")
             object.__setattr__(self, f.name, value)
@@ -197,6 +206,8 @@ class Platform:
 #: fields that must be > 0 (not just >= 0), and fields whose ``inf`` means "unlimited"
 _POSITIVE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
 _MAY_BE_INFINITE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
+#: fields that are switches: 0 (off) or 1 (on), kept as numbers so a platform stays a table of floats
+_SWITCHES = frozenset({"fair_threads"})
 
 _UNITS = {
     "cold_start_s": "seconds", "warm_start_s": "seconds", "keep_alive_s": "seconds", "invoke_s": "seconds",
@@ -205,6 +216,7 @@ _UNITS = {
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "host_cores": "cores, inf = every worker has its own CPUs", "task_parallelism": "cores per task at most",
     "launch_s": "seconds per start request, serial", "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
+    "fair_threads": "1 = threads='fair' rule, 0 = pools sized to the quota",
     "spec_load_s": "CPU seconds, once per process and run",
     "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
 }

@@ -7,29 +7,32 @@ import os
 from typing import TYPE_CHECKING
 
 from executor.settings import ExecutorSettings
+from planning.costs.threads import fair_thread_counts, quota_threads
 from planning.errors import ExecutionError
 from planning.workflow import Workflow
 
 if TYPE_CHECKING:
     from planning.plan import Plan
 
-__all__ = ["task_timeouts", "thread_share"]
+__all__ = ["task_timeouts", "thread_counts", "thread_share"]
 
 
 def thread_share(plan: Plan, host_cpus: int | None = None) -> float:
     """The fraction of its CPUs a worker can really get: host CPUs over the plan's peak of planned CPUs (<= 1).
 
-    The peak is the largest sum of CPUs of workers whose planned lifetimes overlap.
+    The peak is the largest sum of CPUs of workers whose planned lifetimes overlap (:attr:`Plan.peak_cpus`).
     """
     host = float(host_cpus or os.cpu_count() or 1)
-    cpus = {p.name: float(p.cpus) for p in plan.catalog}
-    events = sorted([(float(w.start_s), 1, cpus[w.profile]) for w in plan.workers.itertuples()]
-                    + [(float(w.stop_s), 0, cpus[w.profile]) for w in plan.workers.itertuples()])
-    peak = current = 0.0
-    for _, starting, c in events:          # stops sort before starts at the same instant
-        current += c if starting else -c
-        peak = max(peak, current)
+    peak = plan.peak_cpus
     return min(1.0, host / peak) if peak > 0 else 1.0
+
+
+def thread_counts(plan: Plan, rule: str, host_cpus: int | None = None) -> dict[str, int]:
+    """Per profile of the plan's catalog, the BLAS/OpenMP threads its workers run under ``rule`` ("fair"/"quota")."""
+    cpus = {p.name: float(p.cpus) for p in plan.catalog}
+    if rule != "fair":
+        return {name: quota_threads(c) for name, c in cpus.items()}
+    return fair_thread_counts(cpus, plan.peak_cpus, float(host_cpus or os.cpu_count() or 1))
 
 
 def task_timeouts(workflow: Workflow, plan: Plan, settings: ExecutorSettings) -> dict[str, float]:

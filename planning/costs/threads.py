@@ -21,6 +21,9 @@ on one CPU count of at least 1 is not threaded (nothing shows it).
 
 from __future__ import annotations
 
+import math
+from typing import Iterable, Mapping
+
 import pandas as pd
 
 #: Speed-up from the smallest to the largest measured CPU count (>= 1) that marks a kind as threaded.
@@ -28,7 +31,7 @@ THREADED_SPEEDUP = 1.2
 #: Seconds a threaded kind's median must gain as well (a numpy task of 40 ms gained 13 ms).
 MIN_SAVING_S = 0.005
 
-__all__ = ["MIN_SAVING_S", "THREADED_SPEEDUP", "threaded_kinds"]
+__all__ = ["MIN_SAVING_S", "THREADED_SPEEDUP", "fair_thread_counts", "quota_threads", "threaded_kinds"]
 
 
 def threaded_kinds(history: pd.DataFrame, speedup: float = THREADED_SPEEDUP,
@@ -46,3 +49,27 @@ def threaded_kinds(history: pd.DataFrame, speedup: float = THREADED_SPEEDUP,
         if len(times) >= 2 and most > 0 and few / most >= speedup and few - most >= min_saving_s:
             threaded.add(str(kind))
     return frozenset(threaded)
+
+
+def quota_threads(cpus: float) -> int:
+    """Threads a pool sized to a CPU quota runs: ``max(1, floor(cpus))`` (a pool on a fraction of a CPU spins)."""
+    return max(1, math.floor(float(cpus) + 1e-9))
+
+
+def fair_thread_counts(cpus_by_profile: Mapping[str, float] | Iterable[tuple[str, float]], peak_cpus: float,
+                       host_cores: float) -> dict[str, int]:
+    """The executor's ``threads="fair"`` rule: per profile, the threads its workers' BLAS/OpenMP pools run.
+
+    A plan whose workers hold up to ``peak_cpus`` CPUs at once on a host of
+    ``host_cores`` cores gives each worker the share ``min(1, host_cores / peak_cpus)``
+    of its quota in threads (at least one): pools sized to the whole quota would
+    oversubscribe the host's cores and spin.  One rule for the executor (which
+    sizes the pools, :mod:`executor.run.submission`) and the simulator (which
+    charges a threaded kind the time and the cores of that many threads,
+    :mod:`simulator.threads`).  ``host_cores = inf`` (serverless): every worker
+    gets its quota.
+    """
+    items = cpus_by_profile.items() if isinstance(cpus_by_profile, Mapping) else cpus_by_profile
+    peak = float(peak_cpus)
+    share = min(1.0, float(host_cores) / peak) if peak > 0 else 1.0
+    return {str(name): quota_threads(float(cpus) * share) for name, cpus in items}
