@@ -57,18 +57,21 @@ def _failing_workflow(middle):
     return wf, plan
 
 
-def test_a_raising_task_gives_its_traceback_within_a_second(ex: Executor) -> None:
+def test_a_raising_task_gives_its_traceback_at_once_not_at_a_timeout() -> None:
+    """The error is pushed to the client, not found by a lease or heartbeat running out: with both at a minute,
+    it arrives in seconds (a bound loose enough for a loaded 2-core CI; the latency itself is a benchmark's job)."""
     wf, plan = _failing_workflow(explode)
-    t = time.perf_counter()
-    with pytest.raises(ExecutionError) as info:
-        ex.run(wf, plan)
-    assert time.perf_counter() - t < 1.0 + 0.5  # start-ups included; the error itself is pushed, not polled
-    message = str(info.value)
-    assert "task 'm'" in message and "ValueError: bad input 2" in message and "Traceback" in message
-    assert _leftover_keys(ex) == []
-    # the executor is healthy afterwards (the waiting worker 'wa' was stopped, not leaked)
-    ok, ok_plan = _failing_workflow(source)
-    assert ex.run(ok, ok_plan).results == {"j": run_locally(ok)["j"]}
+    with Executor(settings=ExecutorSettings(retries=0, lease_s=60.0, heartbeat_timeout_s=60.0)) as patient:
+        t = time.perf_counter()
+        with pytest.raises(ExecutionError) as info:
+            patient.run(wf, plan)
+        assert time.perf_counter() - t < 20.0
+        message = str(info.value)
+        assert "task 'm'" in message and "ValueError: bad input 2" in message and "Traceback" in message
+        assert _leftover_keys(patient) == []
+        # the executor is healthy afterwards (the waiting worker 'wa' was stopped, not leaked)
+        ok, ok_plan = _failing_workflow(source)
+        assert patient.run(ok, ok_plan).results == {"j": run_locally(ok)["j"]}
 
 
 def test_a_task_failing_once_is_retried_with_backoff(tmp_path: Path) -> None:
@@ -117,7 +120,7 @@ def test_a_killed_worker_fails_the_run_clearly(ex: Executor) -> None:
     t = time.perf_counter()
     with pytest.raises(ExecutionError, match=r"logical worker 'wm'.*killed by signal 9"):
         ex.run(wf, plan)
-    assert time.perf_counter() - t < 3.0
+    assert time.perf_counter() - t < 15.0   # no hang (a loaded CI is slow, not stuck)
     assert _leftover_keys(ex) == []
 
 
@@ -128,7 +131,7 @@ def test_a_lost_launcher_is_caught_by_the_lease_of_its_worker() -> None:
         try:
             with pytest.raises(ExecutionError, match=r"logical worker 'w[am]'.*lease of 0.5 s expired"):
                 own.run(wf, plan)
-            assert time.perf_counter() - t < 6.0
+            assert time.perf_counter() - t < 15.0   # no hang (a loaded CI is slow, not stuck)
             assert _leftover_keys(own) == []
         finally:
             os.kill(own._launcher.pid, signal.SIGCONT)   # let it kill the frozen worker and stop cleanly
