@@ -11,6 +11,8 @@ refused unless ``insecure=True``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import multiprocessing
 import threading
@@ -176,14 +178,20 @@ class Executor:
 
     # ------------------------------------------------------------------ one run
     def run(self, workflow: Workflow, plan: Plan, run_id: str | None = None,
-            protocol: WorkerProtocol | None = None) -> ExecutionResult:
-        """Execute ``plan`` of ``workflow`` for real; see :func:`execute`."""
+            protocol: WorkerProtocol | None = None, *, measure_contention: bool | None = None) -> ExecutionResult:
+        """Execute ``plan`` of ``workflow`` for real; see :func:`execute`.
+
+        ``measure_contention`` overrides the settings' for this run only (the profile
+        phase measures each task's wait for a core; its execute cells need not).
+        """
         self.open()
         with self._lock:
             _check_plan(workflow, plan, self.settings)
             run_id = run_id or uuid.uuid4().hex[:12]
             protocol = protocol or WorkerProtocol.for_plan(workflow, plan)
-            run = Run(self, workflow, plan, run_id, protocol, RunSealer(self.secret, run_id))
+            settings = self.settings if measure_contention is None else dataclasses.replace(
+                self.settings, measure_contention=bool(measure_contention))
+            run = Run(self, workflow, plan, run_id, protocol, RunSealer(self.secret, run_id), settings)
             results, trace, meta = run.execute()
             meta["limits_enforced"] = {**limits_summary(trace.workers), "support": _support_text(self.settings)}
             trace.meta.update(meta)

@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from executor import codec, keys
+from executor.contention import ContentionProbe
 from executor.auth import RunSealer
 from executor.heartbeat import Slot
 from executor.scripts import Scripts
@@ -88,6 +89,13 @@ class ProcessContext:
         self._consts: dict[tuple[str, str], Any] = {}
         self._pool: ThreadPoolExecutor | None = None
         self.served = 0
+        self._contention: ContentionProbe | None | bool = False   # False: not opened yet
+
+    def contention(self) -> ContentionProbe | None:
+        """This (task-running) thread's contention probe, opened on first use; None where the kernel has none."""
+        if self._contention is False:
+            self._contention = ContentionProbe.open()
+        return self._contention  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ caches
     def sealer(self, run_id: str) -> RunSealer:

@@ -142,6 +142,11 @@ class ExecutorSettings:
         ``os.cpu_count()`` at the plan's peak of concurrently planned CPUs).  Spinning
         BLAS threads on an oversubscribed host measured x30 slower here (five 2-CPU
         workers on 2 cores: 7 s per task with 2 threads each, 0.24 s with 1).
+    ``measure_contention``
+        Record per task how long it waited for a core that other work held, and the CPU
+        it used (trace columns ``cpu_wait_s``, ``exec_cpu_s``; :mod:`executor.contention`),
+        so its time alone can be told from a busy host's.  A few microseconds of file
+        reads per task: off by default, on in the runner's profile phase.
     """
 
     scale: float = 1.0
@@ -170,6 +175,7 @@ class ExecutorSettings:
     run_timeout_s: float = 0.0
     pool: str = "default"
     threads: str = "fair"
+    measure_contention: bool = False
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ExecutionError:
@@ -184,6 +190,9 @@ class ExecutorSettings:
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
         if self.threads not in ("fair", "quota"):
             raise bad("threads", "'fair' or 'quota'")
+        for name in ("keep_keys", "limits", "measure_contention"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
         for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s",
                      "task_timeout_s", "task_timeout_factor", "task_timeout_min_s"):
             value = getattr(self, name)

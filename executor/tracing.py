@@ -51,6 +51,10 @@ def decode_batches(raw: Iterable[bytes], decode: Callable[[bytes], dict[str, Any
     return tasks, workers
 
 
+#: per-task columns of a run that measured host contention (executor.contention)
+_CONTENTION = ("cpu_wait_s", "exec_cpu_s")
+
+
 def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, raw_batches: Iterable[bytes],
                 t0: float, makespan_s: float, meta: dict[str, Any], sink_seen: dict[str, float] | None = None,
                 decode: Callable[[bytes], dict[str, Any]] = pickle.loads) -> Trace:
@@ -78,6 +82,9 @@ def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, 
                "input_bytes": float(r["input_bytes"]), "output_bytes": float(r["output_bytes"])}
         for phase in _PHASES:
             row[f"{phase}_s"] = float(r[phase]) - t0
+        for measured in _CONTENTION:   # only when the run measured them (ExecutorSettings.measure_contention)
+            if measured in r:
+                row[measured] = float(r[measured])
         if r["task_id"] in sink_seen:
             seen = sink_seen[r["task_id"]] - t0
             row["upload_end_s"] = max(row["upload_start_s"], min(row["upload_end_s"], seen))

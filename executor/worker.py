@@ -186,9 +186,13 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         row["input_bytes"] = float(in_bytes)
         # handle_execution (with retries of transient errors); the trace records the profile it chose
         row["profile"] = self.protocol.handle_execution(task_id, self.worker).profile
+        probe = self.ctx.contention() if self.settings.measure_contention else None
+        before = probe.sample() if probe is not None else None
         row["exec_start"] = time.time()
         value, attempt = self._execute(task_id, values)
         row["exec_end"] = time.time()
+        if probe is not None:   # the wait for a core others held, and the CPU used (executor.contention)
+            row["cpu_wait_s"], row["exec_cpu_s"] = probe.since(before)
         row["attempt"] = attempt
         self._remember(task_id, value, decision.local)
         decided, upload_end = self._commit(task_id, value, row)

@@ -86,16 +86,20 @@ def monte_carlo_cell(cell: PlannedCell, *, monte_carlo_fn: Callable[..., MonteCa
 
 
 def execute_plan(executor: Any, workflow: Workflow, plan: Plan, *, run_id: str | None = None,
-                 protocol: WorkerProtocol | None = None) -> tuple[Any, RunHost]:
+                 protocol: WorkerProtocol | None = None,
+                 measure_contention: bool | None = None) -> tuple[Any, RunHost]:
     """Run ``plan`` for real on ``executor`` between two host snapshots: (the run's result, the host record).
 
-    ``run_id`` and ``protocol`` reach the executor only when given (None: its own run id, the plan's protocol).
+    ``run_id``, ``protocol`` and ``measure_contention`` reach the executor only when given (None: its own
+    run id, the plan's protocol, its settings' choice).
     """
     options: dict[str, Any] = {}
     if run_id is not None:
         options["run_id"] = run_id
     if protocol is not None:
         options["protocol"] = protocol
+    if measure_contention is not None:
+        options["measure_contention"] = measure_contention
     return measured_run(lambda: executor.run(workflow, plan, **options))
 
 

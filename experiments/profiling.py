@@ -166,12 +166,36 @@ def profile_fit_history(history: pd.DataFrame) -> pd.DataFrame:
     """
     if not len(history):
         return history
+    history = alone_history(history)
     slower = slower_with_more_cpus(history)
     if len(slower):
         bad = set(zip(slower["workflow"], slower["kind"], slower["profile"]))
         keep = [key not in bad for key in zip(history["workflow"], history["kind"], history["profile"])]
         history = history[keep]
     return median_history(history)
+
+
+def alone_history(history: pd.DataFrame) -> pd.DataFrame:
+    """Each measured task's time *alone* (``exec_s``) where its run measured contention; the raw time in ``exec_wall_s``.
+
+    A profiling run on a busy host waits for cores other work holds; the kernel says
+    how long (:mod:`executor.contention`), and the law is about the task alone (the
+    simulator's host model adds the sharing of a run back): ``max(exec_s -
+    cpu_wait_s, exec_cpu_s / cpus)``, the second term because a task kept below its
+    quota by contention would be throttled to it alone.  Rows without the
+    measurement keep their time.
+    """
+    if "cpu_wait_s" not in history or "exec_cpu_s" not in history:
+        return history
+    wait, cpu = history["cpu_wait_s"], history["exec_cpu_s"]
+    measured = wait.notna() & cpu.notna()
+    if not measured.any():
+        return history
+    out = history.copy()
+    out["exec_wall_s"] = out["exec_s"]
+    alone = np.maximum(out["exec_s"] - wait.fillna(0.0), cpu.fillna(0.0) / out["cpus"].where(out["cpus"] > 0))
+    out.loc[measured, "exec_s"] = alone[measured].clip(lower=0.0)
+    return out
 
 
 def fit_profile_model(history: pd.DataFrame) -> CostModel:
@@ -289,7 +313,8 @@ def measured_history(executor: Any, workflow: Any, plan: Any, run_id: str, phase
     learns the processes the run left warm.  The profile phase and the execute cells
     both record their real runs this way.
     """
-    result, host = execute_plan(executor, workflow, plan, run_id=run_id, protocol=protocol)
+    result, host = execute_plan(executor, workflow, plan, run_id=run_id, protocol=protocol,
+                                measure_contention=phase == "profile" or None)
     if pool is not None:
         pool.after(result.trace)
     history = add_host_columns(result.trace.to_history(workflow.name, workflow.structure_hash()), host)

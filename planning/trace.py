@@ -156,6 +156,9 @@ class Trace(BilledWorkers):
         })
         for phase in PHASE_COLUMNS:
             df[phase.removesuffix("_s") + "_ts"] = t[phase] + float(t0)
+        for measured in ("cpu_wait_s", "exec_cpu_s"):   # a real run that measured contention (executor.contention)
+            if measured in t:
+                df[measured] = t[measured]
         return validate_history(df.fillna({"download_s": 0.0, "upload_s": 0.0, "exec_s": 0.0}))
 
     # ------------------------------------------------------------------ storage

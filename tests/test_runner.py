@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -229,7 +231,12 @@ def test_profile_and_execute_record_host_load_and_save_every_run(tmp_path: Path)
 
     saved = [load_saved_run(p) for p in find_saved_runs(root)]
     assert sorted(r.phase for r in saved) == ["cell"] + ["profile"] * 6
-    assert {r.settings for r in saved} == {ExecutorSettings(keep_alive_s=5.0)}, "one executor setting for both phases"
+    assert {dataclasses.replace(r.settings, measure_contention=False) for r in saved} == {
+        ExecutorSettings(keep_alive_s=5.0)}, "one executor setting for both phases"
+    assert {r.phase for r in saved if r.settings.measure_contention} == {"profile"}, "profiling measures contention"
+    profiled = history[history["phase"] == "profile"]
+    if "cpu_wait_s" in profiled:   # where the kernel reports it (executor.contention)
+        assert profiled["cpu_wait_s"].ge(0).all() and profiled["exec_cpu_s"].ge(0).all()
     cell = next(r for r in saved if r.phase == "cell")
     assert cell.run_id == summary["cell_id"].iloc[0] and cell.trace.makespan_s == summary["real_makespan_s"].iloc[0]
     assert cell.host.before.cpu_probe_s == pytest.approx(summary["cpu_probe_s"].iloc[0])
@@ -242,7 +249,7 @@ class _SlowThirdRepetition:
     """An executor stand-in whose third profiling repetition runs 3x slower (a load spike the real host cannot be
     made to produce on demand); it returns the plan's own schedule as the trace."""
 
-    def run(self, workflow, plan, run_id):
+    def run(self, workflow, plan, run_id, measure_contention=None):
         from types import SimpleNamespace
 
         from planning.trace import Trace

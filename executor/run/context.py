@@ -36,8 +36,10 @@ class RunContext:
 
     @classmethod
     def of(cls, ex: Executor, workflow: Workflow, plan: Plan, run_id: str, protocol: WorkerProtocol,
-           sealer: RunSealer) -> RunContext:
-        return cls(ex, workflow, plan, run_id, protocol, sealer, ex.settings, ex.client, keys.RunKeys(run_id))
+           sealer: RunSealer, settings: ExecutorSettings | None = None) -> RunContext:
+        """The run's context; ``settings`` (default: the executor's) are the ones its workers follow."""
+        return cls(ex, workflow, plan, run_id, protocol, sealer, settings or ex.settings, ex.client,
+                   keys.RunKeys(run_id))
 
     @property
     def ttl_ms(self) -> int:

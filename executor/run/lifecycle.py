@@ -32,6 +32,7 @@ from planning.workflow import Workflow
 if TYPE_CHECKING:
     from executor.auth import RunSealer
     from executor.client import Executor
+    from executor.settings import ExecutorSettings
     from planning.plan import Plan
 
 __all__ = ["Run"]
@@ -41,8 +42,8 @@ class Run:
     """Submission, waiting, recovery and cleanup of one run (``Executor.run`` makes one)."""
 
     def __init__(self, ex: Executor, workflow: Workflow, plan: Plan, run_id: str, protocol: WorkerProtocol,
-                 sealer: RunSealer) -> None:
-        self.ctx = RunContext.of(ex, workflow, plan, run_id, protocol, sealer)
+                 sealer: RunSealer, settings: ExecutorSettings | None = None) -> None:
+        self.ctx = RunContext.of(ex, workflow, plan, run_id, protocol, sealer, settings)
         self.restarts: WorkerRestarts | None = None
         self.aborted = False
         self._t0 = 0.0

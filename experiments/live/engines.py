@@ -32,11 +32,12 @@ class WatchedExecutor:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def run(self, workflow: Any, plan: Any, run_id: str | None = None, protocol: Any = None) -> Any:
+    def run(self, workflow: Any, plan: Any, run_id: str | None = None, protocol: Any = None,
+            measure_contention: bool | None = None) -> Any:
         predict = self._predictions.pop(id(plan), None)
         simulated = predict(plan) if predict is not None else None
         return run_watched(self._hub, self._inner, workflow, plan, run_id=run_id, protocol=protocol,
-                           simulated_makespan_s=simulated, label=run_id or "")
+                           simulated_makespan_s=simulated, label=run_id or "", measure_contention=measure_contention)
 
 
 def watched_engines(engines: Any, hub: LiveHub, metrics: str | None = None) -> Any:

@@ -183,7 +183,8 @@ class LiveHub:
 
 
 def run_watched(hub: LiveHub, executor: Any, workflow: Any, plan: Any, *, run_id: str | None = None,
-                protocol: Any = None, simulated_makespan_s: float | None = None, label: str = "") -> Any:
+                protocol: Any = None, simulated_makespan_s: float | None = None, label: str = "",
+                measure_contention: bool | None = None) -> Any:
     """``executor.run(...)`` shown live: registered before submission, its Trace the page's final state."""
     import redis
 
@@ -191,7 +192,9 @@ def run_watched(hub: LiveHub, executor: Any, workflow: Any, plan: Any, *, run_id
     hub.begin(RunPlan.of(workflow, plan, run_id, simulated_makespan_s=simulated_makespan_s, label=label),
               RunReader(redis.Redis.from_url(executor.url, socket_timeout=5.0), run_id, executor.secret,
                         executor.settings.key_ttl_s))
-    options = {"protocol": protocol} if protocol is not None else {}
+    options: dict[str, Any] = {"protocol": protocol} if protocol is not None else {}
+    if measure_contention is not None:
+        options["measure_contention"] = measure_contention
     try:
         result = executor.run(workflow, plan, run_id=run_id, **options)
     except PlanlabError as exc:
