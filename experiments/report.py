@@ -26,15 +26,11 @@ from experiments import phases as ph
 from experiments import report_figures as rf
 from experiments import report_study_figures as sf
 from experiments import report_tables as rt
+from experiments.report_tables import TABLE_COLUMNS, format_table, summary_table  # noqa: F401 - re-exported
 from experiments.report_findings import what_to_look_at
 from experiments.report_html import figure_block, note_block, render_page, table_block, text_block
 from experiments.results import Results, load_results
 
-#: Columns of the compact summary table (name in the report -> summary column).
-TABLE_COLUMNS = {"workflow": "workflow", "planner": "planner", "sla": "sla", "rep": "repetition",
-                 "planned_s": "planned_makespan_s", "simulated_s": "simulated_makespan_s", "real_s": "real_makespan_s",
-                 "plan_err_%": "plan_error", "sim_err_%": "sim_error", "forecast_err_%": "forecast_error", "planned_cost_$": "planned_cost",
-                 "real_cost_$": "real_cost", "load_1m": "host_load_1m"}
 PHASES_FILE = "phases.parquet"
 
 
@@ -52,24 +48,6 @@ class Report:
     def complete(self) -> bool:
         """True when nothing failed (what ``--strict`` checks)."""
         return not self.failed
-
-
-def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell: planned, simulated and real makespan, errors in percent, costs."""
-    cols = {name: col for name, col in TABLE_COLUMNS.items() if col in summary}
-    table = summary[list(cols.values())].rename(columns={v: k for k, v in cols.items()}).copy()
-    for name in [c for c in table.columns if c.endswith("_err_%")]:   # every error column is a fraction
-            table[name] = 100 * table[name]
-    return table.dropna(axis=1, how="all")
-
-
-def format_table(summary: pd.DataFrame) -> str:
-    """The summary table as fixed-width text (for the terminal and the closing note)."""
-    table = summary_table(summary)
-    formats = {c: (lambda v: f"{v:.3g}") for c in table.columns if c.endswith("_s")}
-    formats.update({c: (lambda v: f"{v:+.1f}") for c in table.columns if c.endswith("_%")})
-    formats.update({c: (lambda v: f"{v:.3g}") for c in table.columns if c.endswith("_$")})
-    return table.to_string(index=False, formatters=formats, na_rep="-")
 
 
 class _Builder:

@@ -18,6 +18,11 @@ from planning.sla import SLA
 HOST_LOAD_COLUMN = "host_load_1m"
 ENGINES = (("planned", "planned_makespan_s"), ("simulated", "simulated_makespan_s"), ("real", "real_makespan_s"))
 CELL_KEYS = ["workflow", "planner", "sla"]
+#: Columns of the compact summary table (name in the report -> summary column).
+TABLE_COLUMNS = {"workflow": "workflow", "planner": "planner", "sla": "sla", "rep": "repetition",
+                 "planned_s": "planned_makespan_s", "simulated_s": "simulated_makespan_s", "real_s": "real_makespan_s",
+                 "plan_err_%": "plan_error", "sim_err_%": "sim_error", "forecast_err_%": "forecast_error", "planned_cost_$": "planned_cost",
+                 "real_cost_$": "real_cost", "load_1m": "host_load_1m"}
 
 
 def bootstrap_ci(values: Any, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -176,3 +181,21 @@ def cost_model_fit(cost_model: Mapping[str, Any]) -> pd.DataFrame:
                      "source": s.get("source"), "samples": s.get("samples"), "sigma": np.nan,
                      "ratio_p50": np.nan, "ratio_p95": np.nan, "mean_s": s.get("mean_s")})
     return pd.DataFrame(rows)
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: planned, simulated and real makespan, errors in percent, costs."""
+    cols = {name: col for name, col in TABLE_COLUMNS.items() if col in summary}
+    table = summary[list(cols.values())].rename(columns={v: k for k, v in cols.items()}).copy()
+    for name in [c for c in table.columns if c.endswith("_err_%")]:   # every error column is a fraction
+            table[name] = 100 * table[name]
+    return table.dropna(axis=1, how="all")
+
+
+def format_table(summary: pd.DataFrame) -> str:
+    """The summary table as fixed-width text (for the terminal and the closing note)."""
+    table = summary_table(summary)
+    formats = {c: (lambda v: f"{v:.3g}") for c in table.columns if c.endswith("_s")}
+    formats.update({c: (lambda v: f"{v:+.1f}") for c in table.columns if c.endswith("_%")})
+    formats.update({c: (lambda v: f"{v:.3g}") for c in table.columns if c.endswith("_$")})
+    return table.to_string(index=False, formatters=formats, na_rep="-")

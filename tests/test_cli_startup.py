@@ -114,3 +114,16 @@ def test_plan_commands_default_protocol_is_the_pipelines() -> None:
     from experiments.pipeline import DEFAULT_PROTOCOL
 
     assert COMMAND_DEFAULT == DEFAULT_PROTOCOL
+
+
+def test_run_without_a_report_never_loads_the_plotting_library(tmp_path: Path) -> None:
+    """``planlab run --no-report`` prints its table and fidelity lines without matplotlib (the report draws later)."""
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nphases = ["plan", "simulate"]\ncatalog = "local"\nslas = ["mean"]\n'
+                      '[[workflow]]\nspec = "gen:chain"\n[[planner]]\nname = "uniform"\nparams = { profile = "medium" }\n')
+    out = tmp_path / "out"
+    code = (f"from experiments.cli import main\n"
+            f"assert main(['run', {str(config)!r}, '--out', {str(out)!r}, '--no-report', '--no-progress']) == 0")
+    loaded = loaded_after(code)
+    assert "matplotlib" not in loaded and "pandas" in loaded     # it really ran: tables, no plots
+    assert (out / "summary.parquet").is_file()

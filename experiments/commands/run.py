@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from experiments.config import load_config
-    from experiments.report import format_table, make_report
+    from experiments.report_tables import format_table
     from experiments.runner import Engines, run_experiment
 
     config = load_config(args.config)
@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_report:
         print(f"write the report with: planlab report {outcome.root}")
         return 0
+    from experiments.report import make_report   # matplotlib: only when a report is drawn
+
     report = make_report(outcome.root)
     print(f"report: {report.index}")
     return failure_status(report, args.strict)
