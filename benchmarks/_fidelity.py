@@ -102,14 +102,44 @@ def median_breakdown(breakdowns: Sequence[Mapping[str, float]]) -> dict[str, flo
 
 # ---------------------------------------------------------------- SLA coverage
 def coverage(real_s: Sequence[float], predicted: Mapping[float, float]) -> dict[str, Any]:
-    """For each level q: the fraction of real makespans at or below the predicted q-quantile."""
+    """For each level q: the fraction of real makespans at or below the predicted q-quantile, and what chance says.
+
+    With ``n`` runs the fraction is a binomial count: even a model whose quantile is
+    exactly right lands within the +-5 points target only with ``perfect_pass_chance``
+    (about 0.5 at p50 with 20 runs), so each level also gets ``p_value``, the two-sided
+    exact binomial test of "the runs fall below the prediction with probability q"
+    (small: the prediction is really off, not unlucky).
+    """
     real = np.asarray(real_s, dtype=float)
+    n = len(real)
     rows = {}
     for level, bound in sorted(predicted.items()):
-        fraction = float(np.mean(real <= bound)) if len(real) else math.nan
+        below = int(np.sum(real <= bound))
+        fraction = below / n if n else math.nan
         rows[f"p{round(level * 100)}"] = {"level": level, "predicted_s": float(bound), "fraction": fraction,
-                                          "points_off": fraction - level}
+                                          "points_off": fraction - level, "below": below, "runs": n,
+                                          "p_value": _binomial_p(below, n, level),
+                                          "perfect_pass_chance": _pass_chance(n, level, TARGETS["coverage_points"])}
     return rows
+
+
+def _binomial_p(k: int, n: int, q: float) -> float:
+    """Two-sided exact binomial test of ``k`` successes in ``n`` at probability ``q`` (NaN without runs)."""
+    if not n:
+        return math.nan
+    from scipy.stats import binomtest
+
+    return float(binomtest(k, n, q).pvalue)
+
+
+def _pass_chance(n: int, q: float, points: float) -> float:
+    """The chance that a perfectly calibrated quantile lands within ``points`` of ``q`` over ``n`` runs."""
+    if not n:
+        return math.nan
+    from scipy.stats import binom
+
+    lo, hi = math.ceil((q - points) * n - 1e-9), math.floor((q + points) * n + 1e-9)
+    return float(binom.cdf(hi, n, q) - binom.cdf(lo - 1, n, q))
 
 
 # ---------------------------------------------------------------- targets

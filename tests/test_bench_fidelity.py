@@ -75,6 +75,16 @@ def test_critical_path_follows_the_parent_done_last_and_phases_sum_to_the_makesp
     assert fid.median_breakdown([phases, {k: 3 * v for k, v in phases.items()}])["execution"] == pytest.approx(1.8)
 
 
+def test_coverage_says_what_chance_alone_would_give():
+    """20 runs: a perfect p50 lands within 5 points (9, 10 or 11 below) with probability 0.497, a perfect p95 with
+    0.925 (18, 19 or 20 below); 19 of 20 below a predicted median is no bad luck (two-sided p = 4e-5)."""
+    rows = fid.coverage([1.0] * 19 + [3.0], {0.5: 2.0, 0.95: 2.0})
+    assert rows["p50"]["perfect_pass_chance"] == pytest.approx(0.4966, abs=1e-4)
+    assert rows["p95"]["perfect_pass_chance"] == pytest.approx(0.9245, abs=1e-4)
+    assert rows["p50"]["below"] == 19 and rows["p50"]["p_value"] == pytest.approx(4.005e-5, rel=1e-3)
+    assert rows["p95"]["p_value"] == pytest.approx(1.0)
+
+
 def test_coverage_counts_runs_at_or_below_each_predicted_quantile():
     rows = fid.coverage([1.0, 2.0, 3.0, 4.0], {0.5: 2.0, 0.9: 3.5, 0.95: 4.0})
     assert rows["p50"]["fraction"] == pytest.approx(0.5)       # 1 and 2 (at the bound counts)
