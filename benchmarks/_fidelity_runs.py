@@ -20,6 +20,7 @@ import pandas as pd
 from executor import Executor
 from executor import keys as executor_keys
 from experiments.config import scaled_workflow
+from experiments.profiling import fit_profile_model
 from planning.costs.cost_model import CostModel
 from planning.errors import PlanError, PlanlabError
 from planning.planners import get_planner
@@ -126,13 +127,15 @@ def drain_warm_pool(executor: Executor, expected_pids: set[int], timeout_s: floa
 
 
 def run_repeatedly(executor: Executor, workflow: Workflow, plan: Any, repetitions: int, run_id: str,
-                   say: Say) -> list[RealRun]:
-    """``repetitions`` real runs of ``plan``, each from an empty warm pool."""
+                   say: Say, measure_contention: bool | None = None) -> list[RealRun]:
+    """``repetitions`` real runs of ``plan``, each from an empty warm pool (``measure_contention``: as
+    :meth:`executor.Executor.run`)."""
+    options = {} if measure_contention is None else {"measure_contention": measure_contention}
     runs, pids = [], set()
     for r in range(repetitions):
         drain_warm_pool(executor, pids)
         load = load1()
-        trace = executor.run(workflow, plan, run_id=f"{run_id}.r{r}.{os.getpid()}.{time.time_ns()}").trace
+        trace = executor.run(workflow, plan, run_id=f"{run_id}.r{r}.{os.getpid()}.{time.time_ns()}", **options).trace
         pids = {int(p) for p in trace.workers.get("pid", []) if str(p).isdigit()}
         runs.append(RealRun(r, trace, load, len(pids)))
         say(f"    r{r}: real {trace.makespan_s:.3f} s, {len(pids)} processes, load {load:.2f}")
@@ -142,9 +145,11 @@ def run_repeatedly(executor: Executor, workflow: Workflow, plan: Any, repetition
 
 def profile_cost_model(executor: Executor, bw: BenchWorkflow, catalog: Any, repetitions: int,
                        say: Say) -> tuple[CostModel, pd.DataFrame, dict[str, Any]]:
-    """The runner's profile phase for one workflow: every task on one worker, on each profile; fit on it.
+    """The runner's profile phase for one workflow: every task on one worker, on each profile, each task's wait
+    for a core measured; fit as the runner does (:func:`experiments.profiling.fit_profile_model`: the median of
+    the repetitions of each task's time alone).
 
-    Returns the fitted cost model, the history rows it was fitted on and a summary of the runs.
+    Returns the fitted cost model, the (raw) history rows and a summary of the runs.
     """
     histories, spans = [], {}
     for profile in catalog:
@@ -155,14 +160,14 @@ def profile_cost_model(executor: Executor, bw: BenchWorkflow, catalog: Any, repe
             say(f"  profile {profile.name}: skipped ({exc.what})")
             continue
         runs = run_repeatedly(executor, bw.workflow, plan, repetitions, f"profile.{bw.label}.{profile.name}",
-                              lambda _msg: None)
+                              lambda _msg: None, measure_contention=True)
         for run in runs:
             histories.append(run.trace.to_history(bw.workflow.name, bw.workflow.structure_hash()))
         spans[profile.name] = [run.makespan_s for run in runs]
         say(f"  profile {profile.name}: {', '.join(f'{s:.2f}' for s in spans[profile.name])} s")
     history = pd.concat(histories, ignore_index=True)
     info = {"runs_per_profile": repetitions, "makespans_s": spans, "rows": len(history)}
-    return CostModel().fit(history), history, info
+    return fit_profile_model(history), history, info
 
 
 # ---------------------------------------------------------------- cells

@@ -5,7 +5,7 @@ instead of running anything, so two versions of the simulator or of its calibrat
 very same real runs (minutes of forecasting instead of a quarter of an hour of real runs).  Layout::
 
     DIR/manifest.json                    format, settings, workflows, cells, runs (load, processes), coverage
-    DIR/<workflow>/profile.parquet       the profile phase's history (the cost model is refitted from it)
+    DIR/<workflow>/profile.parquet       the profile phase's history (the cost model is refitted from it as the runner fits)
     DIR/<workflow>/plans/<plan>.json     each distinct plan (Plan.to_json)
     DIR/<workflow>/runs/<plan>/r<k>/     each real run's trace (Trace.save)
     DIR/<workflow>/coverage/r<k>/        the coverage study's runs
@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from _fidelity_runs import Cell, RealRun, WorkflowRuns, bench_workflows
-from planning.costs.cost_model import CostModel
+from experiments.profiling import fit_profile_model
 from planning.errors import ConfigError
 from planning.plan import Plan
 from planning.sla import SLA
@@ -117,5 +117,5 @@ def _load_workflow(root: Path, entry: dict[str, Any]) -> WorkflowRuns:
     except (OSError, KeyError, ValueError) as exc:
         raise ConfigError(f"--from-runs: the saved runs of {entry.get('label')!r} are incomplete ({exc})",
                           "record the runs again (bench_fidelity.py --save-runs DIR)") from None
-    return WorkflowRuns(bench, CostModel().fit(history), history, entry["profile"], cells, runs,
+    return WorkflowRuns(bench, fit_profile_model(history), history, entry["profile"], cells, runs,
                         float(entry["seconds"]))
