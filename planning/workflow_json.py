@@ -1,4 +1,4 @@
-"""planlab's own workflow JSON format (``planlab-workflow/1``): a :class:`~planning.workflow.Workflow` written and read back.
+"""planlab's own workflow JSON format (``planlab-workflow/1``): a :class:`~planning.workflow.Workflow` written, read back.
 
 A workflow's code travels as an importable ``module:qualname`` with its
 arguments encoded by :mod:`planning.tasks`, so a file written here runs again
@@ -53,7 +53,8 @@ def workflow_from_dict(cls: type[Workflow], data: Mapping[str, Any]) -> Workflow
     """A validated ``cls`` from planlab's JSON shape; a malformed document raises :class:`WorkflowError`."""
     if data.get("format") != WORKFLOW_FORMAT:
         raise WorkflowError(f"not a planlab workflow (format {data.get('format')!r})",
-                            f"expected format {WORKFLOW_FORMAT!r}; WfFormat files are read by planning.sources.wfformat")
+                            f"expected format {WORKFLOW_FORMAT!r}; "
+                            "WfFormat files are read by planning.sources.wfformat")
     if not isinstance(data.get("tasks"), list):
         raise WorkflowError("planlab workflow JSON lacks a 'tasks' list", "write tasks as a list of objects")
     tasks, parents = [], {}

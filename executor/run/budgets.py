@@ -1,4 +1,4 @@
-"""What a plan grants its tasks on this host: a worker's share of its CPUs for threads, each task's timeout."""
+"""What a plan grants its tasks on this host: each profile's CPUs, memory and threads, each task's timeout."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from planning.workflow import Workflow
 if TYPE_CHECKING:
     from planning.plan import Plan
 
-__all__ = ["task_timeouts", "thread_share"]
+__all__ = ["profile_budgets", "profile_threads", "task_timeouts", "thread_share"]
 
 
 def thread_share(plan: Plan, host_cpus: int | None = None) -> float:
@@ -30,6 +30,25 @@ def thread_share(plan: Plan, host_cpus: int | None = None) -> float:
         current += c if starting else -c
         peak = max(peak, current)
     return min(1.0, host / peak) if peak > 0 else 1.0
+
+
+def profile_threads(cpus: float, share: float) -> int:
+    """The executor's thread rule: BLAS/OpenMP threads for a profile of ``cpus`` CPUs at ``share`` of them (>= 1).
+
+    Whole CPUs of the share only: pools larger than the CPUs a process really gets spin
+    and burn its quota (``executor.limits.threads``).
+    """
+    return max(1, math.floor(float(cpus) * share + 1e-9))
+
+
+def profile_budgets(plan: Plan, settings: ExecutorSettings) -> dict[str, tuple[float, float, int]]:
+    """Per profile of the plan's catalog: CPUs, memory (MiB) and threads, for a worker or a task run under it.
+
+    ``settings.threads == "fair"`` sizes threads to the worker's fair share of this
+    host (:func:`thread_share`), ``"quota"`` to the profile's whole CPU quota.
+    """
+    share = thread_share(plan) if settings.threads == "fair" else 1.0
+    return {p.name: (float(p.cpus), float(p.memory_mb), profile_threads(float(p.cpus), share)) for p in plan.catalog}
 
 
 def task_timeouts(workflow: Workflow, plan: Plan, settings: ExecutorSettings) -> dict[str, float]:

@@ -12,14 +12,13 @@ TTL and every pickle is sealed.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass
 
 from executor import codec, keys
 from executor.messages import encode_note, encode_start
 from executor.process import RunSpec
-from executor.run.budgets import task_timeouts, thread_share
+from executor.run.budgets import profile_budgets, task_timeouts
 from executor.run.context import RunContext
 from planning.errors import ExecutionError
 from planning.protocol import Invocation
@@ -56,10 +55,7 @@ def _code_groups(ctx: RunContext) -> tuple[RunSpec, dict[str, bytes], dict[str, 
     codes = {t.id: codec.split_constants(t, s.constant_threshold_bytes, constants)
              for t in wf.tasks if t.func is not None}
     constants = {d: ctx.sealer.seal(b"const:" + d.encode(), data) for d, data in constants.items()}
-    share = thread_share(ctx.plan) if s.threads == "fair" else 1.0
-    profiles = {p.name: (float(p.cpus), float(p.memory_mb), max(1, math.floor(float(p.cpus) * share + 1e-9)))
-                for p in ctx.plan.catalog}
-    spec = RunSpec(proto, s, coded, 0.0, profiles, timeouts=task_timeouts(wf, ctx.plan, s))
+    spec = RunSpec(proto, s, coded, 0.0, profile_budgets(ctx.plan, s), timeouts=task_timeouts(wf, ctx.plan, s))
     if ctx.protocol.dynamic:
         groups = {"*": codes}
     else:
