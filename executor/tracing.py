@@ -5,7 +5,9 @@ can share a run if their clocks are synchronised); the client subtracts its own
 submission time, so every time in the trace is seconds since submission and the
 trace joins the plan's and the simulator's on ``task_id``.  Workers are billed
 like the plan bills them: from their start (the start invocation) to their stop,
-at their profile's price.
+at their profile's price.  A task the protocol ran under another profile than
+its worker's says what its limits really were in ``meta["task_limits"]``
+(task id -> record of :func:`executor.limits.task_profile_limits`).
 """
 
 from __future__ import annotations
@@ -111,6 +113,9 @@ def build_trace(workflow: Workflow, protocol: WorkerProtocol, catalog: Catalog, 
     workers = pd.DataFrame(wrows, columns=None if wrows else list(_empty_worker_columns()))
     if len(workers):
         workers = workers.sort_values("start_s", kind="stable")
+    task_limits = {r["task_id"]: r["limits"] for r in task_rows if "limits" in r}
+    if task_limits:   # tasks the protocol ran under another profile than their worker's: what was enforced
+        meta = {**meta, "task_limits": task_limits}
     return Trace(tasks, workers, makespan_s, {**meta, "engine": "execute", "t0_epoch": t0})
 
 

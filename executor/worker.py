@@ -15,8 +15,10 @@ Per task, the four hook stages, with the round trips they cost:
 * ``handle_execution``: the task's code (``run_task_function``) or a replay;
   a raising task is retried with backoff, each traceback written in a
   transaction, the last one failing the run; the profile it chose is the task's
-  ``profile`` in the trace (the CPU quota is the worker process's: its cgroups are
-  set by the launcher for the worker's profile);
+  ``profile`` in the trace.  The process is limited to its worker's profile (its
+  cgroups are set by the launcher); a task on another profile runs under that
+  profile's CPU quota, memory limit and threads for its duration
+  (:mod:`executor.limits.task_limits`; what was enforced: ``Trace.meta["task_limits"]``);
 * memory: an output stays in the process while a task of this worker will read it
   locally (:meth:`WorkerProtocol.retention`, from ``handle_inputs``);
 * ``handle_output`` + counters: one atomic commit script (:mod:`executor.scripts`)
@@ -53,6 +55,7 @@ import redis
 
 from executor import codec, keys
 from executor.auth import Forged
+from executor.limits.task_limits import task_profile_limits
 from executor.messages import decode_note, encode_error
 from executor.process import FROZEN_SLACK_OBJECTS, ProcessContext, RunSpec  # noqa: F401 - re-exported
 from executor.replay import burn_cpu, payload, replay_bytes
@@ -184,13 +187,16 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         values, in_bytes = self._inputs(task_id, decision)
         row["download_end"] = time.time()
         row["input_bytes"] = float(in_bytes)
-        # handle_execution (with retries of transient errors); the trace records the profile it chose
-        row["profile"] = self.protocol.handle_execution(task_id, self.worker).profile
+        # handle_execution (with retries of transient errors), under the profile it chose
+        row["profile"] = profile = self.protocol.handle_execution(task_id, self.worker).profile
         probe = self.ctx.contention() if self.settings.measure_contention else None
         before = probe.sample() if probe is not None else None
-        row["exec_start"] = time.time()
-        value, attempt = self._execute(task_id, values)
-        row["exec_end"] = time.time()
+        if profile == self.state.profile:   # the worker's own: its process is limited so already
+            row["exec_start"] = time.time()
+            value, attempt = self._execute(task_id, values)
+            row["exec_end"] = time.time()
+        else:
+            value, attempt = self._execute_under(profile, task_id, values, row)
         if probe is not None:   # the wait for a core others held, and the CPU used (executor.contention)
             row["cpu_wait_s"], row["exec_cpu_s"] = probe.since(before)
         row["attempt"] = attempt
@@ -263,6 +269,22 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
             self._send_invocations(decided.invocations, task_id, data)
             self.protocol.after_downstream(self.state, decided)
         return decided, upload_end
+
+    def _execute_under(self, profile: str, task_id: str, values: dict[str, Any],
+                       row: dict[str, Any]) -> tuple[Any, int]:
+        """A task the protocol runs under another profile than its worker's: that profile's CPU quota,
+        memory limit and threads for the task's duration, where the OS permits
+        (:func:`executor.limits.task_profile_limits`); what was enforced is the row's ``limits``."""
+        if profile not in self.spec.profiles:
+            self._fail(task_id, f"the protocol's handle_execution chose profile {profile!r} for task {task_id!r}, "
+                                f"which the plan's catalog lacks (it has {', '.join(sorted(self.spec.profiles))}): "
+                                "return one of the catalog's profiles", 0)
+        cpus, memory_mb, threads = self.spec.profiles[profile]
+        with task_profile_limits(profile, cpus, memory_mb, threads, enabled=self.settings.limits) as row["limits"]:
+            row["exec_start"] = time.time()
+            value, attempt = self._execute(task_id, values)
+            row["exec_end"] = time.time()
+        return value, attempt
 
     def _execute(self, task_id: str, values: dict[str, Any]) -> tuple[Any, int]:
         attempts = self.settings.retries + 1

@@ -6,6 +6,9 @@ attribute.  Everything else in planlab (cost model, planners, simulator,
 executor) reads workflows through this class, so its queries are the vocabulary:
 roots, sinks, topological order, levels, critical path, structure hash.
 
+Writing it as planlab's own JSON and reading it back is :mod:`planning.workflow_json`
+(``WORKFLOW_FORMAT`` is re-exported here).
+
 Costs (n tasks, e edges): construction O(n + e); topological order and levels
 O(n + e), cached until the graph changes; critical path O(n + e).
 """
@@ -13,7 +16,6 @@ O(n + e), cached until the graph changes; critical path O(n + e).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import numbers
 import warnings
@@ -24,13 +26,13 @@ import networkx as nx
 import numpy as np
 
 from planning.errors import WorkflowError
-from planning.tasks import Task, decode_value, encode_value, func_reference, resolve_func, run_task_function
+from planning.tasks import Task, run_task_function
+from planning.workflow_json import (WORKFLOW_FORMAT, workflow_from_dict, workflow_from_json,  # noqa: F401 - re-exported
+                                     workflow_to_dict, workflow_to_json)
 
 if TYPE_CHECKING:
     from planning.topology import Topology
 
-#: Version tag of planlab's own workflow JSON format.
-WORKFLOW_FORMAT = "planlab-workflow/1"
 
 
 class Workflow:
@@ -278,78 +280,22 @@ class Workflow:
 
     # ---------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        """planlab's JSON shape; code is kept as an importable ``module:qualname``."""
-        tasks = []
-        for t in self.tasks:
-            entry: dict[str, Any] = {"id": t.id, "kind": t.kind}
-            for name in ("runtime_s", "cores", "output_bytes", "memory_mb"):
-                value = getattr(t, name)
-                if value is not None:
-                    entry[name] = value
-            if t.func is not None:
-                entry["func"] = func_reference(t.func)
-                entry["args"] = encode_value(list(t.args), t.id)
-                entry["kwargs"] = encode_value(dict(t.kwargs), t.id)
-            if t.meta:
-                entry["meta"] = _jsonable(dict(t.meta))
-            entry["parents"] = self.parents(t.id)
-            tasks.append(entry)
-        edges = [{"parent": u, "child": v, "bytes": b} for u, v, b in self.edges()]
-        return {"format": WORKFLOW_FORMAT, "name": self.name, "metadata": _jsonable(self.metadata),
-                "tasks": tasks, "edges": edges}
+        """planlab's JSON shape (:mod:`planning.workflow_json`); code is kept as an importable ``module:qualname``."""
+        return workflow_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Workflow":
-        if data.get("format") != WORKFLOW_FORMAT:
-            raise WorkflowError(f"not a planlab workflow (format {data.get('format')!r})",
-                                f"expected format {WORKFLOW_FORMAT!r}; WfFormat files are read by planning.sources.wfformat")
-        if not isinstance(data.get("tasks"), list):
-            raise WorkflowError("planlab workflow JSON lacks a 'tasks' list", "write tasks as a list of objects")
-        tasks, parents = [], {}
-        for i, entry in enumerate(data["tasks"]):
-            if not isinstance(entry, dict) or "id" not in entry:
-                raise WorkflowError(f"task #{i + 1} has no 'id'", "give every task an id")
-            func = resolve_func(entry["func"], entry["id"]) if entry.get("func") else None
-            tasks.append(Task(id=str(entry["id"]), kind=str(entry.get("kind", entry["id"])),
-                              runtime_s=entry.get("runtime_s"), cores=entry.get("cores"),
-                              output_bytes=entry.get("output_bytes"), memory_mb=entry.get("memory_mb"),
-                              func=func, args=tuple(decode_value(entry.get("args", []))),
-                              kwargs=decode_value(entry.get("kwargs", {})), meta=entry.get("meta", {})))
-            parents[str(entry["id"])] = [str(p) for p in entry.get("parents", [])]
-        sizes: dict[tuple[str, str], int] = {}
-        for e in data.get("edges", []):
-            if not isinstance(e, dict) or "parent" not in e or "child" not in e:
-                raise WorkflowError(f"edge {e!r} lacks 'parent' or 'child'", "write edges as {parent, child, bytes}")
-            key = (str(e["parent"]), str(e["child"]))
-            sizes[key] = e.get("bytes", 0)
-            if key[1] not in parents:
-                raise WorkflowError(f"edge {key[0]!r} -> {key[1]!r} names an unknown child {key[1]!r}",
-                                    f"add a task {key[1]!r} or remove the edge")
-            if key[0] not in parents[key[1]]:
-                parents[key[1]].append(key[0])  # an edge listed only in 'edges' still counts
-        return cls.from_tasks(tasks, parents, sizes, name=str(data.get("name", "workflow")),
-                              metadata=data.get("metadata", {}))
+        """A validated workflow from planlab's JSON shape (:func:`planning.workflow_json.workflow_from_dict`)."""
+        return workflow_from_dict(cls, data)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        """The JSON text of :meth:`to_dict`, also written to ``path`` when given."""
+        return workflow_to_json(self, path)
 
     @classmethod
     def from_json(cls, path_or_text: str | Path) -> "Workflow":
-        text = str(path_or_text)
-        if not text.lstrip().startswith("{"):
-            try:
-                text = Path(path_or_text).read_text()
-            except OSError as exc:
-                raise WorkflowError(f"cannot read workflow file {str(path_or_text)!r}: {exc.strerror or exc}",
-                                    "check the path") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise WorkflowError(f"malformed workflow JSON: {exc}", "fix the JSON syntax") from None
-        return cls.from_dict(data)
+        """A workflow from JSON text or a file's path."""
+        return workflow_from_json(cls, path_or_text)
 
     def copy(self, name: str | None = None) -> "Workflow":
         wf = Workflow(name or self.name, self.metadata)
@@ -383,11 +329,6 @@ def _as_edge_weight(weight: Any) -> Callable[[str, str, int], float]:
     if callable(weight):
         return lambda p, c, b: float(weight(p, c, b))
     return lambda p, c, b: float(weight.get((p, c), 0.0))
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON-safe copy of metadata (numpy scalars become Python numbers)."""
-    return json.loads(json.dumps(value, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
 
 
 def run_locally(workflow: Workflow) -> dict[str, Any]:

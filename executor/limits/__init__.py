@@ -26,7 +26,10 @@ Every cgroup we create is named ``planlab-<owner pid>-<name>-<random>``
 :func:`cleanup_stale_cgroups` removes those whose owner died without releasing
 them (:mod:`executor.limits.stale`).  A launcher holds a :class:`ResourceLimiter`
 (:mod:`executor.limits.limiter`); one worker's limits are an
-:class:`AppliedLimits` (:mod:`executor.limits.applied`).
+:class:`AppliedLimits` (:mod:`executor.limits.applied`).  A task that the
+protocol runs under another profile than its worker's is limited to that
+profile for its duration by :func:`task_profile_limits`
+(:mod:`executor.limits.task_limits`).
 
 Typical use for a worker started with ``subprocess``::
 
@@ -42,17 +45,20 @@ already holds is then charged to its old cgroup: attach early).
 
 from __future__ import annotations
 
-from executor.limits.applied import AppliedLimits, apply_limits, attach, create_limits, release
+from executor.limits.applied import (AppliedLimits, JoinedLimits, apply_limits, attach, create_limits, joined_limits,
+                                     release)
 from executor.limits.cgroup_dirs import PREFIX
 from executor.limits.cgroup_limits import DEFAULT_PERIOD_US
-from executor.limits.detection import CpuMode, LimitSupport, MemoryMode, probe_limits
+from executor.limits.detection import CpuMode, LimitSupport, MemoryMode, own_cgroup_dirs, probe_limits
 from executor.limits.limiter import ResourceLimiter
 from executor.limits.stale import cleanup_stale_cgroups
-from executor.limits.threads import THREAD_ENV_VARS, apply_thread_limits, thread_env
+from executor.limits.task_limits import task_profile_limits
+from executor.limits.threads import THREAD_ENV_VARS, apply_thread_limits, thread_env, thread_limits
 
 __all__ = [
     "AppliedLimits",
     "CpuMode",
+    "JoinedLimits",
     "DEFAULT_PERIOD_US",
     "LimitSupport",
     "MemoryMode",
@@ -64,7 +70,11 @@ __all__ = [
     "attach",
     "cleanup_stale_cgroups",
     "create_limits",
+    "joined_limits",
+    "own_cgroup_dirs",
     "probe_limits",
     "release",
+    "task_profile_limits",
     "thread_env",
+    "thread_limits",
 ]

@@ -13,12 +13,17 @@ import os
 __all__ = ["pinned_cpus"]
 
 
-def pinned_cpus(cpus: float, cpu_offset: int, notes: list[str]) -> frozenset[int]:
-    """The CPUs to pin a worker of ``cpus`` CPUs to, starting ``cpu_offset`` CPUs into this process's set."""
-    available = sorted(os.sched_getaffinity(0))
-    n = min(len(available), max(1, math.floor(cpus)))
-    start = cpu_offset % len(available)
-    affinity = frozenset((available * 2)[start : start + n])
+def pinned_cpus(cpus: float, cpu_offset: int, notes: list[str],
+                available: frozenset[int] | None = None) -> frozenset[int]:
+    """The CPUs to pin a worker of ``cpus`` CPUs to, starting ``cpu_offset`` CPUs into ``available``.
+
+    ``available`` defaults to this process's set; a pinned worker choosing CPUs for
+    one of its tasks passes the set it had before it was pinned.
+    """
+    cpus_in_order = sorted(os.sched_getaffinity(0) if available is None else available)
+    n = min(len(cpus_in_order), max(1, math.floor(cpus)))
+    start = cpu_offset % len(cpus_in_order)
+    affinity = frozenset((cpus_in_order * 2)[start : start + n])
     if n != cpus:
         notes.append(f"cpu: pinned to {n} whole CPU(s) for {cpus:g} requested")
     return affinity

@@ -20,7 +20,7 @@ from executor.limits.cgroup_dirs import cgroup_name, remove_cgroup, write_value
 from executor.limits.cgroup_limits import DEFAULT_PERIOD_US, cpu_quota_us, make_cpu_cgroup, make_memory_cgroup
 from executor.limits.detection import LimitSupport, probe_limits
 
-__all__ = ["AppliedLimits", "apply_limits", "attach", "create_limits", "release"]
+__all__ = ["AppliedLimits", "JoinedLimits", "apply_limits", "attach", "create_limits", "joined_limits", "release"]
 
 _CGROUP_MODES = ("cgroup-v1", "cgroup-v2")
 
@@ -60,9 +60,36 @@ class AppliedLimits:
         first line of a forked worker, so the process is limited before it runs
         any task code and all its memory is charged to its own cgroup.  It only
         writes a few small files (no imports, no locks), which is what code
-        between fork and exec may do.
+        between fork and exec may do.  The process remembers what it joined
+        (:func:`joined_limits`): a task it runs under another profile retunes
+        these limits for its duration (:mod:`executor.limits.task_limits`).
         """
+        global _joined
+        unpinned = frozenset(os.sched_getaffinity(0)) if self.affinity is not None else None
         attach(self, 0)
+        _joined = JoinedLimits(self, os.getpid(), unpinned)
+
+
+@dataclass(frozen=True)
+class JoinedLimits:
+    """The limits this process joined (:meth:`AppliedLimits.join_self`), and its CPUs before any pinning."""
+
+    limits: AppliedLimits
+    pid: int
+    unpinned: frozenset[int] | None
+
+
+_joined: JoinedLimits | None = None
+
+
+def joined_limits() -> JoinedLimits | None:
+    """The limits this process joined with :meth:`AppliedLimits.join_self`; None when it joined none.
+
+    A forked child inherits the record and sits in the same cgroups, but
+    retuning them would limit its parent too: only the process that joined
+    them may (hence the pid).
+    """
+    return _joined if _joined is not None and _joined.pid == os.getpid() else None
 
 
 @dataclass(frozen=True)

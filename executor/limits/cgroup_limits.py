@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from executor.limits.cgroup_dirs import write_value
+from executor.limits.cgroup_dirs import read_value, write_value
 
-__all__ = ["DEFAULT_PERIOD_US", "cpu_quota_us", "make_cpu_cgroup", "make_memory_cgroup"]
+__all__ = ["DEFAULT_PERIOD_US", "cpu_quota_us", "make_cpu_cgroup", "make_memory_cgroup", "memory_usage",
+           "set_cpu_quota", "set_memory_limit"]
 
 DEFAULT_PERIOD_US = 10_000
 """CFS period: 10 ms so tasks shorter than ~100 ms are throttled too (FACTS.md)."""
@@ -38,6 +39,12 @@ def make_cpu_cgroup(cgroup: Path, version: str, quota_us: int, period_us: int, c
     created.append(cgroup)
     if version == "cgroup-v1":
         write_value(cgroup / "cpu.cfs_period_us", period_us)
+    set_cpu_quota(cgroup, version, quota_us, period_us)
+
+
+def set_cpu_quota(cgroup: Path, version: str, quota_us: int, period_us: int) -> None:
+    """Set the CPU quota of an existing cgroup (v1: within the period it has)."""
+    if version == "cgroup-v1":
         write_value(cgroup / "cpu.cfs_quota_us", quota_us)
     else:
         write_value(cgroup / "cpu.max", f"{quota_us} {period_us}")
@@ -60,3 +67,27 @@ def make_memory_cgroup(cgroup: Path, version: str, memory_mb: float, cpu_cgroup:
         write_value(cgroup / "memory.max", limit)
         with contextlib.suppress(OSError):
             write_value(cgroup / "memory.swap.max", 0)
+
+
+def set_memory_limit(cgroup: Path, version: str, memory_mb: float) -> None:
+    """Change the memory limit of an existing cgroup (callers check :func:`memory_usage` first).
+
+    Lowering a limit below what the cgroup holds makes the kernel reclaim and
+    then OOM-kill (v2) or refuse with EBUSY after reclaiming (v1).  In v1 the
+    memory+swap limit may never be below the memory limit: it is raised before
+    and lowered after it.
+    """
+    limit = int(memory_mb * 2**20)
+    if version == "cgroup-v1":
+        with contextlib.suppress(OSError):   # raising: memory+swap first (lowering: this fails, done below)
+            write_value(cgroup / "memory.memsw.limit_in_bytes", limit)
+        write_value(cgroup / "memory.limit_in_bytes", limit)
+        with contextlib.suppress(OSError):
+            write_value(cgroup / "memory.memsw.limit_in_bytes", limit)
+    else:
+        write_value(cgroup / "memory.max", limit)
+
+
+def memory_usage(cgroup: Path, version: str) -> int:
+    """Bytes the cgroup holds now."""
+    return int(read_value(cgroup / ("memory.usage_in_bytes" if version == "cgroup-v1" else "memory.current")))

@@ -19,7 +19,7 @@ from typing import Literal
 
 from executor.limits.cgroup_dirs import PREFIX, read_value
 
-__all__ = ["CpuMode", "LimitSupport", "MemoryMode", "probe_limits"]
+__all__ = ["CpuMode", "LimitSupport", "MemoryMode", "own_cgroup_dirs", "probe_limits"]
 
 CpuMode = Literal["cgroup-v1", "cgroup-v2", "affinity", "none"]
 MemoryMode = Literal["cgroup-v1", "cgroup-v2", "none"]
@@ -82,6 +82,24 @@ def _join(point: str, mount_root: str, path: str) -> Path:
     if mount_root != "/" and (path == mount_root or path.startswith(mount_root + "/")):
         path = path[len(mount_root) :]
     return Path(point) / path.lstrip("/")
+
+
+def own_cgroup_dirs() -> dict[str, Path]:
+    """The directories of the cgroups this process is in now: ``"cpu"`` and ``"memory"`` (v2: one directory).
+
+    What a process reads to see its own limits from inside (a task checking the
+    quota it runs under); a controller that is not mounted is absent.
+    """
+    own = _own_cgroups()
+    v1: dict[str, Path] = {}
+    v2: Path | None = None
+    for root, point, fstype, opts in _mounts():
+        if fstype == "cgroup2" and "" in own:
+            v2 = _join(point, root, own[""])
+        elif fstype == "cgroup":
+            v1.update({c: _join(point, root, own[c]) for c in ("cpu", "memory") if c in opts and c in own})
+    # v1 wins on a hybrid system, as in probe_limits
+    return {c: d for c in ("cpu", "memory") if (d := v1.get(c, v2)) is not None}
 
 
 def _try_mkdir(parent: Path, needed: tuple[str, ...]) -> str | None:

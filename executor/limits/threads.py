@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["THREAD_ENV_VARS", "apply_thread_limits", "thread_env"]
+__all__ = ["THREAD_ENV_VARS", "apply_thread_limits", "thread_env", "thread_limits"]
 
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -46,3 +50,50 @@ def apply_thread_limits(cpus: float) -> str:
         return "env"
     threadpool_limits(limits=int(env["OMP_NUM_THREADS"]))
     return "threadpoolctl"
+
+
+@contextmanager
+def thread_limits(threads: int) -> Iterator[str]:
+    """Size this process's thread pools to ``threads`` for a block, then restore them; yields how (``"env:N"``...).
+
+    For one task run under another profile than its worker's: the pools of
+    libraries already loaded are resized (threadpoolctl) and :data:`THREAD_ENV_VARS`
+    set for what the block loads or starts; both are restored afterwards.
+    """
+    n = max(1, int(threads))
+    saved = {var: os.environ.get(var) for var in THREAD_ENV_VARS}
+    os.environ.update({var: str(n) for var in THREAD_ENV_VARS})
+    try:
+        controller = _controller()
+        if controller is None:
+            yield f"env:{n}"
+        else:
+            with controller.limit(limits=n):
+                yield f"threadpoolctl:{n}"
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+_controllers: dict[tuple[int, int], Any] = {}
+
+
+def _controller() -> Any:
+    """A threadpoolctl controller of this process's loaded libraries, or None without threadpoolctl.
+
+    Finding the libraries costs ~1.5 ms, so the controller is kept while no module was
+    imported since (a new module may have loaded a new BLAS); keyed by pid across forks.
+    """
+    key = (os.getpid(), len(sys.modules))
+    controller = _controllers.get(key)
+    if controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController  # type: ignore[import-not-found]
+        except ImportError:
+            return None
+        _controllers.clear()
+        controller = _controllers[(os.getpid(), len(sys.modules))] = ThreadpoolController()
+    return controller

@@ -1,4 +1,4 @@
-"""What a plan grants its tasks on this host: a worker's share of its CPUs for threads, each task's timeout."""
+"""What a plan grants its tasks on this host: each profile's CPUs, memory and threads, each task's timeout."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from planning.workflow import Workflow
 if TYPE_CHECKING:
     from planning.plan import Plan
 
-__all__ = ["task_timeouts", "thread_counts", "thread_share"]
+__all__ = ["profile_budgets", "profile_threads", "task_timeouts", "thread_counts", "thread_share"]
 
 
 def thread_share(plan: Plan, host_cpus: int | None = None) -> float:
@@ -27,12 +27,34 @@ def thread_share(plan: Plan, host_cpus: int | None = None) -> float:
     return min(1.0, host / peak) if peak > 0 else 1.0
 
 
+def profile_threads(cpus: float, share: float) -> int:
+    """The executor's thread rule: BLAS/OpenMP threads for a profile of ``cpus`` CPUs at ``share`` of them (>= 1).
+
+    Whole CPUs of the share only: pools larger than the CPUs a process really gets spin
+    and burn its quota (``executor.limits.threads``; :func:`planning.costs.threads.quota_threads`).
+    """
+    return quota_threads(float(cpus) * share)
+
+
 def thread_counts(plan: Plan, rule: str, host_cpus: int | None = None) -> dict[str, int]:
-    """Per profile of the plan's catalog, the BLAS/OpenMP threads its workers run under ``rule`` ("fair"/"quota")."""
+    """Per profile of the plan's catalog, the BLAS/OpenMP threads its workers run under ``rule`` ("fair"/"quota").
+
+    One rule with the simulator's (:func:`planning.costs.threads.fair_thread_counts`).
+    """
     cpus = {p.name: float(p.cpus) for p in plan.catalog}
     if rule != "fair":
         return {name: quota_threads(c) for name, c in cpus.items()}
     return fair_thread_counts(cpus, plan.peak_cpus, float(host_cpus or os.cpu_count() or 1))
+
+
+def profile_budgets(plan: Plan, settings: ExecutorSettings) -> dict[str, tuple[float, float, int]]:
+    """Per profile of the plan's catalog: CPUs, memory (MiB) and threads, for a worker or a task run under it.
+
+    ``settings.threads == "fair"`` sizes threads to the worker's fair share of this
+    host (:func:`thread_counts`), ``"quota"`` to the profile's whole CPU quota.
+    """
+    threads = thread_counts(plan, settings.threads)
+    return {p.name: (float(p.cpus), float(p.memory_mb), threads[p.name]) for p in plan.catalog}
 
 
 def task_timeouts(workflow: Workflow, plan: Plan, settings: ExecutorSettings) -> dict[str, float]:

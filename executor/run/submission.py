@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from executor import codec, keys
 from executor.messages import encode_note, encode_start
 from executor.process import RunSpec
-from executor.run.budgets import task_timeouts, thread_counts
+from executor.run.budgets import profile_budgets, task_timeouts
 from executor.run.context import RunContext
 from planning.errors import ExecutionError
 from planning.protocol import Invocation
@@ -55,9 +55,7 @@ def _code_groups(ctx: RunContext) -> tuple[RunSpec, dict[str, bytes], dict[str, 
     codes = {t.id: codec.split_constants(t, s.constant_threshold_bytes, constants)
              for t in wf.tasks if t.func is not None}
     constants = {d: ctx.sealer.seal(b"const:" + d.encode(), data) for d, data in constants.items()}
-    threads = thread_counts(ctx.plan, s.threads)
-    profiles = {p.name: (float(p.cpus), float(p.memory_mb), threads[p.name]) for p in ctx.plan.catalog}
-    spec = RunSpec(proto, s, coded, 0.0, profiles, timeouts=task_timeouts(wf, ctx.plan, s))
+    spec = RunSpec(proto, s, coded, 0.0, profile_budgets(ctx.plan, s), timeouts=task_timeouts(wf, ctx.plan, s))
     if ctx.protocol.dynamic:
         groups = {"*": codes}
     else:

@@ -33,22 +33,7 @@ The law (per task kind ``k``, ``x`` input bytes, ``c`` CPUs)::
   ``cpus ** -prior_exponent``), else :data:`DEFAULT_EXEC_S` on 1 CPU; always flagged
   ``"prior"`` with a lognormal of :data:`PRIOR_SIGMA`, never a silent zero.
 
-Defaults and why (FACTS.md is the measured evidence):
-
-* ``prior_exponent = 0.5``: the truth lies between 0 (single-threaded code gains
-  nothing above one CPU) and 1 (a CPU quota slows a loop x1.9-2.0 at 0.5 CPU, i.e. a
-  close to 1 below one CPU); 0.5 minimises the worst-case log error over [0, 1].
-* ``prior_sigma = 0.3``: repeats of whole runs differ by 12-14 % (sigma about 0.19 at
-  workflow level); single tasks vary more than sums of tasks do.
-* ``default_exec_s = 1.0`` s on one CPU: the order of a typical serverless function
-  when nothing at all is known; flagged so reports can count such tasks.
-* ``default_output_bytes = 1024``: a small pickled result; below about 1 KB bytes are
-  nearly free (FACTS), so the guess barely matters but is not zero.
-* transfers ``latency 0.5 ms``, ``200 MB/s``: a Redis round trip is 33-210 us plus
-  (de)serialisation, and moving data costs 3-8 ms per MiB with serialisation.
-* start-up ``cold 0.25 s``: a fresh interpreter importing redis + numpy + cloudpickle
-  takes 220-300 ms; ``warm 2 ms``: a live worker only claims its next task, a few
-  Redis round trips (145-450 us per task to coordinate) plus bookkeeping.
+Defaults, why each, and valid ranges: :mod:`planning.costs.parameters`.
 
 Known limits: one noise shape per kind (shared by its profiles and sizes); transfers
 are per direction, not per profile; a single power law cannot bend at one CPU, as
@@ -71,21 +56,15 @@ from planning.costs.history import validate_history
 from planning.costs.laws import (LawFit, Transfer, fit_law, fit_linear_nonneg, fit_startups, fit_transfers,
                                 lognormal_ratios)
 from planning.costs import summary
+from planning.costs.parameters import (DEFAULT_BANDWIDTH_BPS, DEFAULT_COLD_START_S,  # noqa: F401 - re-exported
+                                       DEFAULT_EXEC_S, DEFAULT_LATENCY_S, DEFAULT_OUTPUT_BYTES, DEFAULT_WARM_START_S,
+                                       PRIOR_EXPONENT, PRIOR_SIGMA, checked_params)
 from planning.costs.validation import held_out_errors
 from planning.costs.threads import threaded_kinds
 from planning.errors import CatalogError, PlanlabError
 from planning.profiles import Catalog, ResourceProfile, load_catalog
 from planning.sla import SLA
 from planning.workflow import Workflow
-
-PRIOR_EXPONENT = 0.5
-PRIOR_SIGMA = 0.3
-DEFAULT_EXEC_S = 1.0
-DEFAULT_OUTPUT_BYTES = 1024.0
-DEFAULT_LATENCY_S = 5e-4
-DEFAULT_BANDWIDTH_BPS = 200e6
-DEFAULT_COLD_START_S = 0.25
-DEFAULT_WARM_START_S = 0.002
 
 #: Name of the shared prior noise entry in :attr:`WorkflowEstimates.ratios`.
 PRIOR_KIND = "(prior)"
@@ -101,7 +80,7 @@ class CostModel:
 
     Unfitted, every answer is a documented prior (flagged), so a planner works with
     no history at all.  Parameters are the priors and fitting knobs described in the
-    module docstring.
+    module docstring; their defaults and ranges are :mod:`planning.costs.parameters`.
     """
 
     def __init__(self, *, prior_exponent: float = PRIOR_EXPONENT, prior_sigma: float = PRIOR_SIGMA,
@@ -135,26 +114,7 @@ class CostModel:
 
         Raises :class:`~planning.errors.PlanlabError` naming the first parameter out of its range.
         """
-        lo, hi = self.exponent_bounds
-        checks = {"prior_sigma": self.prior_sigma > 0, "default_exec_s": self.default_exec_s > 0,
-                  "default_output_bytes": self.default_output_bytes >= 0, "latency_s": self.latency_s >= 0,
-                  "bandwidth_Bps": self.bandwidth_Bps > 0, "cold_start_s": self.cold_start_s >= 0,
-                  "warm_start_s": self.warm_start_s >= 0, "exponent_bounds": 0 <= lo <= hi,
-                  "prior_exponent": lo <= self.prior_exponent <= hi, "exponent_prior_sd": self.exponent_prior_sd > 0,
-                  "prior_weight": self.prior_weight >= 0, "max_ratio_samples": self.max_ratio_samples >= 16,
-                  "max_search_cells": self.max_search_cells >= 1000, "min_time_s": self.min_time_s > 0}
-        for name, ok in checks.items():
-            if not ok:
-                raise PlanlabError(f"CostModel: invalid {name}", "see the CostModel docstring for valid ranges")
-        return dict(
-            prior_exponent=float(self.prior_exponent), prior_sigma=float(self.prior_sigma),
-            default_exec_s=float(self.default_exec_s), default_output_bytes=float(self.default_output_bytes),
-            latency_s=float(self.latency_s), bandwidth_Bps=float(self.bandwidth_Bps),
-            cold_start_s=float(self.cold_start_s), warm_start_s=float(self.warm_start_s),
-            exponent_bounds=(float(lo), float(hi)), exponent_prior_sd=float(self.exponent_prior_sd),
-            prior_weight=float(self.prior_weight), min_empirical_samples=int(self.min_empirical_samples),
-            min_startup_samples=int(self.min_startup_samples), max_ratio_samples=int(self.max_ratio_samples),
-            max_search_cells=int(self.max_search_cells), min_time_s=float(self.min_time_s))
+        return checked_params(self)
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters as given (scikit-learn's ``get_params``)."""
