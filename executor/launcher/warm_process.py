@@ -86,6 +86,7 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
         except redis.ConnectionError:
             return  # the server went away: nothing left to serve
         cold = False
+        ctx.tidy()   # the collection the next spec load needs, done now: off the next start's critical path
         keep_alive = float(msg.get("keep_alive_s", 0.0))
         msg = None
         try:
