@@ -114,19 +114,27 @@ class ProcessContext:
         return sealer
 
     def spec(self, run_id: str) -> RunSpec | None:
+        """The run's spec, from the cache or the server (None: the run's keys are gone)."""
         spec = self._specs.get(run_id)
         if spec is None:
-            data = self.client.get(keys.RunKeys(run_id).protocol)
-            if data is None:
-                return None
-            payload_view = self.sealer(run_id).open(b"spec", data)
-            while len(self._specs) >= 2:  # a warm process serves one run after another
-                old = next(iter(self._specs))
-                del self._specs[old]          # no reference left: the spec is freed before the next freeze
-                self._evicted += self._frozen.pop(old, 0)
-                self._code = {k: v for k, v in self._code.items() if k[0] != old}
-                self._consts = {k: v for k, v in self._consts.items() if k[0] != old}
-            spec = self._specs[run_id] = self._load_frozen(run_id, payload_view)
+            spec = self.install_spec(run_id, self.client.get(keys.RunKeys(run_id).protocol))
+        return spec
+
+    def cached_spec(self, run_id: str) -> RunSpec | None:
+        return self._specs.get(run_id)
+
+    def install_spec(self, run_id: str, data: bytes | None) -> RunSpec | None:
+        """Authenticate, load and cache a spec read from the server (``data`` None: the run is over)."""
+        if data is None:
+            return None
+        payload_view = self.sealer(run_id).open(b"spec", data)
+        while len(self._specs) >= 2:  # a warm process serves one run after another
+            old = next(iter(self._specs))
+            del self._specs[old]          # no reference left: the spec is freed before the next freeze
+            self._evicted += self._frozen.pop(old, 0)
+            self._code = {k: v for k, v in self._code.items() if k[0] != old}
+            self._consts = {k: v for k, v in self._consts.items() if k[0] != old}
+        spec = self._specs[run_id] = self._load_frozen(run_id, payload_view)
         return spec
 
     def _load_frozen(self, run_id: str, data: memoryview) -> RunSpec:
