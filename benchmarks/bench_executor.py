@@ -256,6 +256,36 @@ def live_view_only(out: Path, repeats: int) -> int:
     return 0 if entry["pass"] else 1
 
 
+def handoff_and_start(repeats: int) -> tuple[list[dict], dict, dict]:
+    """The hand-off and worker-start entries (``benchmarks/_handoff_start.py``) and their target checks."""
+    from _handoff_start import bench_handoff, bench_start, checks, cold_executor
+
+    with Executor(settings=ExecutorSettings(keep_alive_s=600.0, max_replay_bytes=64 * 2**20)) as ex:
+        handoff = bench_handoff(ex, repeats)
+        with cold_executor() as cold:
+            start = bench_start(ex, cold, repeats)
+    return handoff, start, checks(handoff, start)
+
+
+def handoff_only(out: Path, repeats: int) -> int:
+    """Measure only the hand-off and start entries and update them in ``out`` (the other entries are kept)."""
+    result = json.loads(out.read_text()) if out.is_file() else {"benchmark": "executor", "targets": {}}
+    load_start = os.getloadavg()
+    handoff, start, checks = handoff_and_start(repeats)
+    meta = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": (git_revision()["revision"] or "")[:7] or None,
+            "load_average_start": load_start, "load_average": os.getloadavg()}
+    result["handoff"] = {**meta, "rows": handoff}
+    result["start"] = {**meta, **start}
+    result.setdefault("targets", {}).update(checks)
+    result["all_pass"] = all(c["pass"] for c in result["targets"].values())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    for name, c in checks.items():
+        print(f"{name}: {c['value']:.3f} (target {c['target']}) {'PASS' if c['pass'] else 'FAIL'}")
+    return 0 if all(c["pass"] for c in checks.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k tasks only, fewer repeats (not recorded)")
@@ -269,9 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-view-only", action="store_true",
                         help="only the live view's entry: update it in --out, keep the others")
     parser.add_argument("--live-view-repeats", type=int, default=15, metavar="N", help="interleaved on/off pairs")
+    parser.add_argument("--handoff-only", action="store_true",
+                        help="only the hand-off and worker-start entries: update them in --out, keep the others")
+    parser.add_argument("--handoff-repeats", type=int, default=15, metavar="N",
+                        help="interleaved repeats of each hand-off size and start kind (default 15)")
     args = parser.parse_args(argv)
     if args.live_view_only:
         return live_view_only(args.out, args.live_view_repeats)
+    if args.handoff_only:
+        return handoff_only(args.out, args.handoff_repeats)
     sizes = [1000] if args.quick else [1000, 10_000]
     repeats = 1 if args.quick else 3
     load_start = os.getloadavg()
