@@ -117,8 +117,10 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
     def run(self) -> None:
         status = self.claim_status
         if status is None:   # not claimed in the start's first round trip
-            status = self.wire.call([self.ctx.scripts.claim(self.keys, self.worker, self.gen, self.ctx.holder,
-                                                            int(self.settings.lease_s * 1000), self.ttl_ms)])[0]
+            status = self.wire.call([*self.ctx.scripts.load_commands(),
+                                     self.ctx.scripts.claim(self.keys, self.worker, self.gen, self.ctx.holder,
+                                                            int(self.settings.lease_s * 1000), self.ttl_ms)])[-1]
+            self.ctx.scripts.loaded = True
         if status == -1:
             return  # a duplicate start: another process serves (or served) this generation
         self.claimed = True

@@ -67,11 +67,13 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     if hint:
         parent, n = hint
         cmds.append(("GET", k.out(parent)) if n is None else ("GETRANGE", k.out(parent), 0, n - 1))
+    cmds += ctx.scripts.load_commands()   # a new process's first round trip
     if spec is None:
         cmds.append(("GET", k.protocol))
     cmds.append(ctx.scripts.claim(k, msg["worker"], int(msg.get("gen", 0)), ctx.holder,
                                   int(float(msg["lease_s"]) * 1000), int(float(ttl_s) * 1000)))
     replies = ctx.wire.call_bulk_first(cmds) if hint else ctx.wire.call(cmds)
+    ctx.scripts.loaded = True
     claim = int(replies[-1])
     if spec is None:
         spec = ctx.install_spec(run, replies[-2])
