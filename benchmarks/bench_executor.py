@@ -32,6 +32,11 @@ the same server.  Replay tasks move raw bytes (``GETRANGE``); DSL tasks returnin
 ``bytes`` add pickling.  Both sides get one warm-up and the same number of
 repeats, interleaved (raw, then one executor run, per repeat) so they share the
 machine's load, and both report medians.  Target: >= half of raw throughput.
+
+Hand-off and worker start (``handoff``, ``start``; ``--handoff-only`` updates only
+them): a's execution end to b's execution start at 8 B - 10 MiB against raw
+SET+GET, and submission to task start on warm and cold processes against a bare
+fork and ``python -c pass`` - see ``benchmarks/_handoff_start.py``.
 redis-py's ``SET`` copies the value into one buffer (hiredis packing: ~1.5 ms per
 MiB here); the same pair through :class:`executor.wire.Wire` (which the workers
 use, sending large values uncopied) is recorded beside as ``ratio_vs_raw_wire``.
@@ -61,7 +66,7 @@ from planning.sources.generators import generate
 from planning.tasks import Task
 from planning.workflow import Workflow, run_locally
 
-TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5}
+TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5, "alternating_chain_overhead_ms_per_task": 0.15}
 RESULTS = Path(__file__).resolve().parent / "results" / "executor.json"
 
 
@@ -327,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
                     dask_client.close()
                     cluster.close()
 
+    handoff, start, handoff_checks = handoff_and_start(7 if args.quick else args.handoff_repeats)
+
     worst_overhead = float(max(r["overhead_ms_per_task"] for r in overhead))
     worst_ratio = float(min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay")))
     checks = {"overhead_ms_per_task": {"value": worst_overhead, "target": TARGETS["overhead_ms_per_task"],
@@ -335,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
               "throughput_vs_raw": {"value": worst_ratio, "target": TARGETS["throughput_vs_raw"],
                                     "pass": worst_ratio >= TARGETS["throughput_vs_raw"],
                                     "note": "raw-bytes (replay) transfers; pickled DSL bytes are reported beside"}}
+    alternating = float(max(r["overhead_ms_per_task"] for r in overhead if r["placement"] == "2 workers alternating"))
+    checks["alternating_chain_overhead_ms_per_task"] = {
+        "value": alternating, "target": TARGETS["alternating_chain_overhead_ms_per_task"],
+        "pass": alternating <= TARGETS["alternating_chain_overhead_ms_per_task"],
+        "note": "issue 18: every edge crosses workers (one completion and one notification per task)"}
+    checks.update(handoff_checks)
     result = {
         "benchmark": "executor", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
@@ -343,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average_start": load_start},
         "dask_max_tasks": None if args.no_dask else args.dask_max_tasks,
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
-        "overhead": overhead, "throughput": throughput,
+        "overhead": overhead, "throughput": throughput, "handoff": {"rows": handoff}, "start": start,
     }
     if live_view is not None:
         result["live_view"] = live_view

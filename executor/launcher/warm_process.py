@@ -16,7 +16,7 @@ import os
 import signal
 import time
 import traceback
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import redis
 
@@ -103,11 +103,10 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
             return  # the server went away: nothing left to serve
         cold = False
         keep_alive = float(msg.get("keep_alive_s", 0.0))
-        if keep_alive > 0:
-            ctx.tidy()   # the collection the next spec load needs, done now: off the next start's critical path
         msg = None
         try:
-            got = _wait_warm(ctx.client, ctx.pid, idle_key, inbox, keep_alive)
+            # Offered first, then tidied (the collection the next spec load needs), so the next run finds it idle.
+            got = _wait_warm(ctx.client, ctx.pid, idle_key, inbox, keep_alive, ctx.tidy)
         except redis.RedisError:
             return  # idle: nothing is lost by leaving
         if got is not None:
@@ -115,12 +114,16 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
             msg = decode_start(ctx.sealer(run_id.decode()), blob)
 
 
-def _wait_warm(client: redis.Redis, pid: int, idle_key: str, inbox: str, keep_alive: float) -> Any:
-    """Offer this process on the idle list and wait up to ``keep_alive`` s for a start on its inbox."""
+def _wait_warm(client: redis.Redis, pid: int, idle_key: str, inbox: str, keep_alive: float,
+               tidy: Callable[[], None]) -> Any:
+    """Offer this process on the idle list, ``tidy`` (unless it leaves at once), and wait up to ``keep_alive`` s
+    for a start on its inbox."""
     pipe = client.pipeline(transaction=False)
     pipe.rpush(idle_key, pid)
     pipe.expire(idle_key, int(keep_alive + PROCESS_KEY_SLACK_S))
     pipe.execute()
+    if keep_alive > 0:
+        tidy()
     deadline = time.monotonic() + keep_alive
     got = None
     while got is None and time.monotonic() < deadline:  # in slices: clients time out after 30 s
