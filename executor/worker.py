@@ -4,7 +4,9 @@ One OS process (forked by a launcher, inside its profile's cgroups) serves one
 logical worker at a time: from its start invocation until the protocol says it
 has nothing left (:meth:`WorkerProtocol.next_task` is None).  Then it joins its
 launcher's warm pool for ``keep_alive_s`` and may serve another logical worker
-of the same profile (a warm start), possibly of another run.
+of the same profile (a warm start), possibly of another run.  A start costs one
+round trip (:mod:`executor.worker_start`): the first input the completing parent
+named, the run's spec when this process has not loaded it, and the claim.
 
 Per task, the four hook stages, with the round trips they cost:
 

@@ -1,7 +1,8 @@
 """A launcher's worker processes: warm hand-offs, cold forks, deaths, timeouts and leases.
 
 A start goes to an idle process of the same profile (and limits) if one waits
-on the idle list, else to a new process forked for it (:mod:`.warm_process`).
+on the idle list - popped and handed the start in one script call
+(:data:`HANDOFF_LUA`) - else to a new process forked for it (:mod:`.warm_process`).
 The launcher is the parent of its workers, so it learns of a death at once
 (``waitpid``).  Whether a dead process was serving a logical worker is decided
 from the run's claims: a process that died before it claimed its start (killed
