@@ -103,9 +103,11 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         self.busy = 0.0
         self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
         self.claim_status: int | None = None
+        self.input_sent_at: float | None = None   # the start's round trip fetched the first task's input then
         if opening is not None:   # the start's first round trip (executor.worker_start)
             self.prefetched.update(opening.prefetched)
             self.claim_status = opening.claim
+            self.input_sent_at = opening.sent_at if opening.prefetched else None
         self.decoded: dict[str, Any] = {}
         #: how many tasks of this worker still read each output from memory (None: keep them all)
         self.retention: dict[str, int] | None = self.protocol.retention(self.worker)
@@ -193,6 +195,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         # handle_inputs
         decision = self.protocol.handle_inputs(task_id, self.worker, self.ran)  # a set: O(1) membership
         row["download_start"] = time.time()
+        if first and self.input_sent_at is not None:   # its input came with the start's round trip
+            row["download_start"] = self.input_sent_at
         values, in_bytes = self._inputs(task_id, decision)
         row["download_end"] = time.time()
         row["input_bytes"] = float(in_bytes)

@@ -10,11 +10,13 @@ invocation a completing parent sends names that output (its *fetch hint*:
 reply comes first, so a large output is received straight into one buffer
 (:meth:`executor.wire.Wire.call_bulk_first`).  The fetched bytes are used only
 if the claim succeeds, and only as far as the child's own input decision asks
-(:meth:`executor.worker_data.WorkerData._fetch`).
+(:meth:`executor.worker_data.WorkerData._fetch`).  The trace keeps the transfer in
+the first task's download phase: it starts when the round trip was sent.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ class Opening:
     spec: RunSpec | None
     claim: int | None                   # the claim script's reply; None: not claimed yet (claim after the spec)
     prefetched: dict[str, Any] = field(default_factory=dict)
+    sent_at: float = 0.0                # when the round trip was sent: the first task's download starts then
 
 
 def fetch_hint(spec: RunSpec, child: str, worker: str, parent: str) -> tuple[str, int | None] | None:
@@ -72,6 +75,7 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
         cmds.append(("GET", k.protocol))
     cmds.append(ctx.scripts.claim(k, msg["worker"], int(msg.get("gen", 0)), ctx.holder,
                                   int(float(msg["lease_s"]) * 1000), int(float(ttl_s) * 1000)))
+    sent_at = time.time()
     replies = ctx.wire.call_bulk_first(cmds) if hint else ctx.wire.call(cmds)
     ctx.scripts.loaded = True
     claim = int(replies[-1])
@@ -80,4 +84,4 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     prefetched = {}
     if hint and replies[0]:   # b"" or None: missing (the child's own fetch reports it)
         prefetched[hint[0]] = replies[0]
-    return Opening(spec, claim, prefetched)
+    return Opening(spec, claim, prefetched, sent_at)

@@ -104,6 +104,10 @@ def test_a_child_reads_only_its_edges_share_of_a_large_replayed_output() -> None
     assert tasks.at["a", "output_bytes"] == 2_000_000
     assert tasks.at["b", "input_bytes"] == 700_000 and tasks.at["c", "input_bytes"] == 2_000_000
     assert tasks.at["a", "exec_end_s"] <= min(tasks.at["b", "exec_start_s"], tasks.at["c", "exec_start_s"])
+    for child in ("b", "c"):   # fetched in the start's round trip, and still timed as the child's download
+        assert tasks.at["a", "upload_end_s"] <= tasks.at[child, "download_start_s"]
+        assert tasks.at[child, "worker_start_s"] <= tasks.at[child, "download_start_s"] \
+            < tasks.at[child, "download_end_s"] <= tasks.at[child, "exec_start_s"]
 
 
 @task
