@@ -32,6 +32,11 @@ the same server.  Replay tasks move raw bytes (``GETRANGE``); DSL tasks returnin
 ``bytes`` add pickling.  Both sides get one warm-up and the same number of
 repeats, interleaved (raw, then one executor run, per repeat) so they share the
 machine's load, and both report medians.  Target: >= half of raw throughput.
+
+Hand-off and worker start (``handoff``, ``start``; ``--handoff-only`` updates only
+them): a's execution end to b's execution start at 8 B - 10 MiB against raw
+SET+GET, and submission to task start on warm and cold processes against a bare
+fork and ``python -c pass`` - see ``benchmarks/_handoff_start.py``.
 redis-py's ``SET`` copies the value into one buffer (hiredis packing: ~1.5 ms per
 MiB here); the same pair through :class:`executor.wire.Wire` (which the workers
 use, sending large values uncopied) is recorded beside as ``ratio_vs_raw_wire``.
@@ -61,7 +66,7 @@ from planning.sources.generators import generate
 from planning.tasks import Task
 from planning.workflow import Workflow, run_locally
 
-TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5}
+TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5, "alternating_chain_overhead_ms_per_task": 0.15}
 RESULTS = Path(__file__).resolve().parent / "results" / "executor.json"
 
 
@@ -256,6 +261,36 @@ def live_view_only(out: Path, repeats: int) -> int:
     return 0 if entry["pass"] else 1
 
 
+def handoff_and_start(repeats: int) -> tuple[list[dict], dict, dict]:
+    """The hand-off and worker-start entries (``benchmarks/_handoff_start.py``) and their target checks."""
+    from _handoff_start import bench_handoff, bench_start, checks, cold_executor
+
+    with Executor(settings=ExecutorSettings(keep_alive_s=600.0, max_replay_bytes=64 * 2**20)) as ex:
+        handoff = bench_handoff(ex, repeats)
+        with cold_executor() as cold:
+            start = bench_start(ex, cold, repeats)
+    return handoff, start, checks(handoff, start)
+
+
+def handoff_only(out: Path, repeats: int) -> int:
+    """Measure only the hand-off and start entries and update them in ``out`` (the other entries are kept)."""
+    result = json.loads(out.read_text()) if out.is_file() else {"benchmark": "executor", "targets": {}}
+    load_start = os.getloadavg()
+    handoff, start, checks = handoff_and_start(repeats)
+    meta = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": (git_revision()["revision"] or "")[:7] or None,
+            "load_average_start": load_start, "load_average": os.getloadavg()}
+    result["handoff"] = {**meta, "rows": handoff}
+    result["start"] = {**meta, **start}
+    result.setdefault("targets", {}).update(checks)
+    result["all_pass"] = all(c["pass"] for c in result["targets"].values())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    for name, c in checks.items():
+        print(f"{name}: {c['value']:.3f} (target {c['target']}) {'PASS' if c['pass'] else 'FAIL'}")
+    return 0 if all(c["pass"] for c in checks.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k tasks only, fewer repeats (not recorded)")
@@ -269,9 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-view-only", action="store_true",
                         help="only the live view's entry: update it in --out, keep the others")
     parser.add_argument("--live-view-repeats", type=int, default=15, metavar="N", help="interleaved on/off pairs")
+    parser.add_argument("--handoff-only", action="store_true",
+                        help="only the hand-off and worker-start entries: update them in --out, keep the others")
+    parser.add_argument("--handoff-repeats", type=int, default=15, metavar="N",
+                        help="interleaved repeats of each hand-off size and start kind (default 15)")
     args = parser.parse_args(argv)
     if args.live_view_only:
         return live_view_only(args.out, args.live_view_repeats)
+    if args.handoff_only:
+        return handoff_only(args.out, args.handoff_repeats)
     sizes = [1000] if args.quick else [1000, 10_000]
     repeats = 1 if args.quick else 3
     load_start = os.getloadavg()
@@ -291,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
                     dask_client.close()
                     cluster.close()
 
+    handoff, start, handoff_checks = handoff_and_start(7 if args.quick else args.handoff_repeats)
+
     worst_overhead = float(max(r["overhead_ms_per_task"] for r in overhead))
     worst_ratio = float(min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay")))
     checks = {"overhead_ms_per_task": {"value": worst_overhead, "target": TARGETS["overhead_ms_per_task"],
@@ -299,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
               "throughput_vs_raw": {"value": worst_ratio, "target": TARGETS["throughput_vs_raw"],
                                     "pass": worst_ratio >= TARGETS["throughput_vs_raw"],
                                     "note": "raw-bytes (replay) transfers; pickled DSL bytes are reported beside"}}
+    alternating = float(max(r["overhead_ms_per_task"] for r in overhead if r["placement"] == "2 workers alternating"))
+    checks["alternating_chain_overhead_ms_per_task"] = {
+        "value": alternating, "target": TARGETS["alternating_chain_overhead_ms_per_task"],
+        "pass": alternating <= TARGETS["alternating_chain_overhead_ms_per_task"],
+        "note": "issue 18: every edge crosses workers (one completion and one notification per task)"}
+    checks.update(handoff_checks)
     result = {
         "benchmark": "executor", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
@@ -307,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average_start": load_start},
         "dask_max_tasks": None if args.no_dask else args.dask_max_tasks,
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
-        "overhead": overhead, "throughput": throughput,
+        "overhead": overhead, "throughput": throughput, "handoff": {"rows": handoff}, "start": start,
     }
     if live_view is not None:
         result["live_view"] = live_view

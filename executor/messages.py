@@ -29,8 +29,13 @@ def output_label(task_id: str) -> bytes:
 
 
 def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: bytes | None = None,
-                 pre: dict[str, bytes] | None = None, gen: int = 0, restart: bool = False) -> bytes:
-    """A start invocation for the run's launch queue: what the launcher needs to pick or fork a process."""
+                 pre: dict[str, bytes] | None = None, gen: int = 0, restart: bool = False,
+                 fetch: tuple[str, int | None] | None = None) -> bytes:
+    """A start invocation for the run's launch queue: what the launcher needs to pick or fork a process.
+
+    ``ttl_s`` and ``fetch`` (the parent output the first task reads: name, bytes or None for all)
+    let the worker claim and fetch in its first round trip (:mod:`executor.worker_start`).
+    """
     profile = spec.protocol.profile_of(inv.worker)
     cpus, memory_mb, threads = spec.profiles.get(profile, (None, None, None))
     s = spec.settings
@@ -38,7 +43,7 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
                                  "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "threads": threads,
                                  "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
                                  "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
-                                 "gen": gen, "restart": restart})
+                                 "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch})
 
 
 def decode_start(sealer: RunSealer, blob: bytes) -> dict[str, Any]:

@@ -61,6 +61,19 @@ def _loads_paused(data: bytes | memoryview) -> Any:
         return codec.loads_code(data)
 
 
+def _loads_counted(data: bytes | memoryview) -> tuple[Any, int]:
+    """Unpickle with the collector paused, and how many tracked containers that created.
+
+    Paused, the collector never resets the young generation's count, which every new
+    container increments (and every freed one decrements): its rise is the number of
+    containers the unpickling created, without walking the heap.
+    """
+    with paused_gc():
+        before = gc.get_count()[0]
+        value = codec.loads_code(data)
+        return value, max(0, gc.get_count()[0] - before)
+
+
 #: Frozen objects beyond the live specs' and the inherited heap's that trigger a full re-collection.
 FROZEN_SLACK_OBJECTS = 100_000
 
@@ -70,7 +83,8 @@ class ProcessContext:
 
     def __init__(self, url: str, launcher_id: str, profile: str, limits: dict[str, Any], secret: bytes,
                  slot: Slot | None = None) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=30.0)
+        # No CLIENT SETINFO on connect: two more round trips (~3 ms at load) on every cold start's two connections.
+        self.client = redis.Redis.from_url(url, socket_timeout=30.0, lib_name=None, lib_version=None)
         self.launcher_id = launcher_id
         self.pid = os.getpid()
         self.host = socket.gethostname()
@@ -78,13 +92,15 @@ class ProcessContext:
         self.profile = profile
         self.limits = limits
         self.slot = slot or Slot()
-        self.scripts = Scripts(self.client)
+        self.scripts = Scripts(None)   # loaded by the process's first round trip (executor.worker_start)
         self.wire = Wire(self.client)
         self._secret = secret
         self._sealers: dict[str, RunSealer] = {}
         self._specs: OrderedDict[str, RunSpec] = OrderedDict()
         self._frozen: dict[str, int] = {}              # run -> objects its spec load froze
-        self._frozen_floor = gc.get_freeze_count()     # the launcher's heap, frozen at fork
+        self._frozen_floor: int | None = None          # the heap frozen besides the specs (counted when needed)
+        self._untidy = False                           # a spec was loaded since the last tidy()
+        self._evicted = 0                              # objects of the specs evicted since the frozen heap's last count
         self._code: dict[tuple[str, str], dict[str, codec.TaskCode]] = {}
         self._consts: dict[tuple[str, str], Any] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -107,23 +123,31 @@ class ProcessContext:
         return sealer
 
     def spec(self, run_id: str) -> RunSpec | None:
+        """The run's spec, from the cache or the server (None: the run's keys are gone)."""
         spec = self._specs.get(run_id)
         if spec is None:
-            data = self.client.get(keys.RunKeys(run_id).protocol)
-            if data is None:
-                return None
-            payload_view = self.sealer(run_id).open(b"spec", data)
-            while len(self._specs) >= 2:  # a warm process serves one run after another
-                old = next(iter(self._specs))
-                del self._specs[old]          # no reference left: the spec is freed before the next freeze
-                self._frozen.pop(old, None)
-                self._code = {k: v for k, v in self._code.items() if k[0] != old}
-                self._consts = {k: v for k, v in self._consts.items() if k[0] != old}
-            spec = self._specs[run_id] = self._load_frozen(run_id, payload_view)
+            spec = self.install_spec(run_id, self.client.get(keys.RunKeys(run_id).protocol))
+        return spec
+
+    def cached_spec(self, run_id: str) -> RunSpec | None:
+        return self._specs.get(run_id)
+
+    def install_spec(self, run_id: str, data: bytes | None) -> RunSpec | None:
+        """Authenticate, load and cache a spec read from the server (``data`` None: the run is over)."""
+        if data is None:
+            return None
+        payload_view = self.sealer(run_id).open(b"spec", data)
+        while len(self._specs) >= 2:  # a warm process serves one run after another
+            old = next(iter(self._specs))
+            del self._specs[old]          # no reference left: the spec is freed before the next freeze
+            self._evicted += self._frozen.pop(old, 0)
+            self._code = {k: v for k, v in self._code.items() if k[0] != old}
+            self._consts = {k: v for k, v in self._consts.items() if k[0] != old}
+        spec = self._specs[run_id] = self._load_frozen(run_id, payload_view)
         return spec
 
     def _load_frozen(self, run_id: str, data: memoryview) -> RunSpec:
-        """Load a spec and move it out of the cyclic collector's sight (``gc.freeze``).
+        """Load a spec and move it out of the cyclic collector's sight (``gc.freeze``), on the start's critical path.
 
         A spec is ~10 containers per task that live as long as the run: left to the
         collector, every young and full collection walked them again - 40-150 ms per
@@ -131,23 +155,46 @@ class ProcessContext:
         the run's critical path.  Frozen, they are never walked; an evicted spec is
         freed by reference counting (specs hold no reference cycles).
 
-        Nothing dead is frozen: the collection before the freeze walks only what is
-        not frozen yet (this process's objects since the last spec: cheap) and frees
-        its cycles.  Should evicted frozen objects sit in cycles after all (a custom
-        protocol, a task's code or constants), the frozen count outgrows the live
-        specs' and the process re-collects everything once (``gc.unfreeze``).
+        Nothing here walks the frozen heap: ``gc.get_freeze_count()`` counts it object by
+        object (~95k inherited objects: 1-9 ms per call here, three calls per load took
+        20-35 ms of a 2-task run's warm start at load 7), and the collection that frees
+        the previous logical worker's cycles ran while the process was idle
+        (:meth:`tidy`).  The objects frozen are counted cheaply: those not yet frozen
+        (few, since the last tidy) plus the containers the unpickling created (the young
+        generation's allocation count, the collector being paused).
         """
+        if self._untidy:
+            self.tidy()   # no idle moment since the last load (a caller outside a worker's loop)
+        survivors = len(gc.get_objects())
+        spec, created = _loads_counted(data)
+        gc.freeze()
+        self._frozen[run_id] = survivors + created
+        self._untidy = True
+        return spec
+
+    def tidy(self) -> None:
+        """Collect the cycles a logical worker left, and re-collect frozen cycles once they outgrow the slack.
+
+        Called when the process goes idle (off every run's critical path) and, if it never
+        did, before the next spec load; normally only the objects not frozen are walked
+        (~0.1 ms).  Should evicted frozen objects sit in cycles (a custom protocol, a
+        task's code or constants), the frozen count outgrows the live specs' and the
+        process re-collects everything once (``gc.unfreeze``).  Counting the frozen heap
+        walks it, so it is counted only when the specs evicted since the last count
+        could exceed the slack; the first time, the heap inherited at fork is not known
+        yet, so everything is re-collected once and counted then.
+        """
+        self._untidy = False
         gc.collect()
-        if gc.get_freeze_count() > self._frozen_floor + sum(self._frozen.values()) + FROZEN_SLACK_OBJECTS:
+        if self._evicted <= FROZEN_SLACK_OBJECTS:
+            return
+        self._evicted = 0
+        live = sum(self._frozen.values())
+        if self._frozen_floor is None or gc.get_freeze_count() > self._frozen_floor + live + FROZEN_SLACK_OBJECTS:
             gc.unfreeze()
             gc.collect()
             gc.freeze()
-            self._frozen_floor = max(0, gc.get_freeze_count() - sum(self._frozen.values()))
-        before = gc.get_freeze_count()
-        spec = _loads_paused(data)
-        gc.freeze()
-        self._frozen[run_id] = gc.get_freeze_count() - before
-        return spec
+            self._frozen_floor = max(0, gc.get_freeze_count() - live)
 
     def code(self, run_id: str, worker: str, inline: bytes | None, dynamic: bool) -> dict[str, codec.TaskCode]:
         name = "*" if dynamic else worker

@@ -20,6 +20,8 @@ registers the process as the logical worker's holder and sets its lease.
 
 from __future__ import annotations
 
+import hashlib
+
 import redis
 
 from executor.keys import RunKeys
@@ -87,12 +89,26 @@ class Scripts:
 
     redis-py's ``Script`` objects send ``SCRIPT EXISTS`` before every pipeline
     that uses them - a second round trip per task; loading once and sending
-    ``EVALSHA`` keeps a completion at one.
+    ``EVALSHA`` keeps a completion at one.  Given a client, both are loaded now;
+    without one (a worker process), their digests are computed here and the
+    ``SCRIPT LOAD`` commands (:meth:`load_commands`) ride in the process's first
+    round trip, before the first ``EVALSHA`` - a cold start saves a connection and
+    two round trips.
     """
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.commit_sha = client.script_load(COMMIT_LUA)
-        self.claim_sha = client.script_load(CLAIM_LUA)
+    def __init__(self, client: redis.Redis | None) -> None:
+        self.commit_sha = hashlib.sha1(COMMIT_LUA.encode()).hexdigest()
+        self.claim_sha = hashlib.sha1(CLAIM_LUA.encode()).hexdigest()
+        self.loaded = False
+        if client is not None:
+            loaded = (client.script_load(COMMIT_LUA), client.script_load(CLAIM_LUA))
+            if loaded != (self.commit_sha, self.claim_sha):
+                raise RuntimeError(f"the server's script digests {loaded} differ from SHA-1 of the scripts")
+            self.loaded = True
+
+    def load_commands(self) -> list[tuple]:
+        """``SCRIPT LOAD`` of both scripts until a round trip carried them (then nothing)."""
+        return [] if self.loaded else [("SCRIPT", "LOAD", COMMIT_LUA), ("SCRIPT", "LOAD", CLAIM_LUA)]
 
     def commit(self, run_keys: RunKeys, task: str, worker: str, holder: str, ttl_ms: int, event: str, batch: bytes,
                multi: list[str], ops: list) -> tuple:

@@ -170,6 +170,60 @@ class Wire:
             self.reset()
             raise
 
+    def call_bulk_first(self, commands: Sequence[tuple]) -> list[Any]:
+        """One round trip whose first command's reply may be large (a worker's start: input, spec, claim).
+
+        The first reply, when it is a bulk string longer than what arrived with its
+        header, is received straight into a buffer of its size (as :meth:`get_bulk`);
+        anything else - a short string, a null, an error, the bytes of the replies
+        after it - is handed to the hiredis parser, which reads the rest as usual.
+        Without hiredis (or with replies outstanding) this is :meth:`call`.  A server
+        error raises after every reply is read, as :meth:`read` does.
+        """
+        if self.conn._sock is None and not self.pending:
+            self.conn.connect()   # the parser's reader exists once connected
+        reader = getattr(self.conn._parser, "_reader", None)
+        if self.pending or reader is None or not hasattr(reader, "feed") or reader.has_data():
+            return self.call(commands)
+        self.send(commands)
+        try:
+            first = self._receive_reply_raw(reader)
+        except socket.timeout:
+            self.reset()
+            raise TimeoutError("Timeout reading a reply") from None
+        except OSError as e:
+            self.reset()
+            raise ConnectionError(f"Error while reading a reply: {e.args}") from None
+        except BaseException:
+            self.reset()
+            raise
+        error: ResponseError | None = None
+        try:
+            rest = self.read(len(commands) - 1)
+        except ResponseError as e:
+            error, rest = e, []
+        if isinstance(first, ResponseError) or error is not None:
+            raise error or first
+        return [first, *rest]
+
+    def _receive_reply_raw(self, reader: Any) -> Any:
+        """The next reply: a large bulk string into its own buffer, anything else through the parser."""
+        sock = self.conn._sock
+        head, got, end = _receive_first_line(sock)
+        if head[:1] == b"$":
+            n = int(bytes(head[1:end]))
+            if n >= 0 and got < end + 2 + n + 2:   # the body goes on past what arrived: receive it uncopied
+                body = _receive_bulk(sock, n, memoryview(head)[end + 2:got])
+                self.pending -= 1
+                return body
+        reader.feed(head, 0, got)   # the parser reads this reply (and any after it) from these bytes on
+        try:
+            reply = self.conn.read_response()
+        except ResponseError as e:
+            reply = e
+        self.pending -= 1
+        return reply
+
     def call(self, commands: Iterable[tuple]) -> list[Any]:
         """Send ``commands`` and read their replies: one round trip."""
         commands = list(commands)

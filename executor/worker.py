@@ -4,7 +4,9 @@ One OS process (forked by a launcher, inside its profile's cgroups) serves one
 logical worker at a time: from its start invocation until the protocol says it
 has nothing left (:meth:`WorkerProtocol.next_task` is None).  Then it joins its
 launcher's warm pool for ``keep_alive_s`` and may serve another logical worker
-of the same profile (a warm start), possibly of another run.
+of the same profile (a warm start), possibly of another run.  A start costs one
+round trip (:mod:`executor.worker_start`): the first input the completing parent
+named, the run's spec when this process has not loaded it, and the claim.
 
 Per task, the four hook stages, with the round trips they cost:
 
@@ -62,6 +64,7 @@ from executor.replay import burn_cpu, payload, replay_bytes
 from executor.retrying import is_transient, task_traceback
 from executor.worker_data import WorkerData
 from executor.worker_recovery import WorkerRecovery
+from executor.worker_start import Opening, open_start
 from executor.worker_reporting import Abort, WorkerReporting
 from planning.protocol import WorkerState
 from planning.tasks import Task, run_task_function
@@ -75,7 +78,8 @@ STORE_ALONE_BYTES = 256 * 1024
 class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
     """One logical worker's run: the protocol's decisions, executed against Redis."""
 
-    def __init__(self, ctx: ProcessContext, spec: RunSpec, msg: dict[str, Any], cold: bool, ready_at: float) -> None:
+    def __init__(self, ctx: ProcessContext, spec: RunSpec, msg: dict[str, Any], cold: bool, ready_at: float,
+                 opening: Opening | None = None) -> None:
         self.ctx = ctx
         self.spec = spec
         self.protocol = spec.protocol
@@ -101,6 +105,12 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         self.protocol.notified(self.state, msg["task"])
         self.busy = 0.0
         self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
+        self.claim_status: int | None = None
+        self.input_sent_at: float | None = None   # the start's round trip fetched the first task's input then
+        if opening is not None:   # the start's first round trip (executor.worker_start)
+            self.prefetched.update(opening.prefetched)
+            self.claim_status = opening.claim
+            self.input_sent_at = opening.sent_at if opening.prefetched else None
         self.decoded: dict[str, Any] = {}
         #: how many tasks of this worker still read each output from memory (None: keep them all)
         self.retention: dict[str, int] | None = self.protocol.retention(self.worker)
@@ -112,8 +122,12 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
-        status = self.wire.call([self.ctx.scripts.claim(self.keys, self.worker, self.gen, self.ctx.holder,
-                                                        int(self.settings.lease_s * 1000), self.ttl_ms)])[0]
+        status = self.claim_status
+        if status is None:   # not claimed in the start's first round trip
+            status = self.wire.call([*self.ctx.scripts.load_commands(),
+                                     self.ctx.scripts.claim(self.keys, self.worker, self.gen, self.ctx.holder,
+                                                            int(self.settings.lease_s * 1000), self.ttl_ms)])[-1]
+            self.ctx.scripts.loaded = True
         if status == -1:
             return  # a duplicate start: another process serves (or served) this generation
         self.claimed = True
@@ -184,6 +198,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         # handle_inputs
         decision = self.protocol.handle_inputs(task_id, self.worker, self.ran)  # a set: O(1) membership
         row["download_start"] = time.time()
+        if first and self.input_sent_at is not None:   # its input came with the start's round trip
+            row["download_start"] = self.input_sent_at
         values, in_bytes = self._inputs(task_id, decision)
         row["download_end"] = time.time()
         row["input_bytes"] = float(in_bytes)
@@ -326,11 +342,11 @@ def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> 
     k = keys.RunKeys(msg["run"])
     ctx.slot.task(msg["task"], 0.0)
     try:
-        spec = ctx.spec(msg["run"])
-        if spec is None:  # the run ended (failed or cancelled) before this worker started
+        opening = open_start(ctx, msg)   # spec, claim and first input: one round trip
+        if opening.spec is None:  # the run ended (failed or cancelled) before this worker started
             return
         ctx.served += 1
-        _LogicalWorker(ctx, spec, msg, cold, began).run()
+        _LogicalWorker(ctx, opening.spec, msg, cold, began, opening).run()
     except (redis.ConnectionError, Abort):
         raise
     except Exception as exc:

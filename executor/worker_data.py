@@ -61,14 +61,18 @@ class WorkerData:
         for f in fetches:
             coded = f.parent in self.spec.coded
             n = None if coded else replay_bytes(f.nbytes, self.settings.bytes_scale, self.settings.max_replay_bytes)
+            if coded and f.parent in self.decoded:   # decoded once, however many children of this worker read it
+                out[f.parent] = self.decoded[f.parent]
+                continue
             data = self.prefetched.get(f.parent)
+            if data is not None and not coded and len(data) < n:
+                data = None   # fetched for a larger share than it holds: read the edge's share below
             if data is not None:
-                if coded:  # decoded once, however many children of this worker read it
-                    if f.parent not in self.decoded:
-                        self.decoded[f.parent] = self._decode_output(f.parent, data)
+                if coded:   # the bytes are not needed once decoded
+                    self.decoded[f.parent] = self._decode_output(f.parent, self.prefetched.pop(f.parent))
                     out[f.parent] = self.decoded[f.parent]
                 else:
-                    out[f.parent] = data[:n]
+                    out[f.parent] = data if len(data) == n else data[:n]   # no copy of a whole output
             else:
                 plan.append((f.parent, coded, n))
         if not plan:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from executor.messages import encode_batch, encode_error, encode_note, encode_start
+from executor.worker_start import fetch_hint
 
 
 class Abort(Exception):
@@ -23,7 +24,11 @@ class WorkerReporting:
         inline = data if data is not None and len(data) <= self.settings.inline_output_bytes else None
         for inv in invocations:
             if inv.start:
-                msg = encode_start(self.sealer, inv, self.spec, t, pre={parent: inline} if inline is not None else None)
+                # a stored output not riding along: the started worker fetches it in its first round trip
+                hint = fetch_hint(self.spec, inv.task, inv.worker, parent) if data is not None and inline is None \
+                    else None
+                msg = encode_start(self.sealer, inv, self.spec, t, pre={parent: inline} if inline is not None else None,
+                                   fetch=hint)
                 ops += ("P", self.keys.launch, msg)
             else:
                 ops += ("P", self.keys.inbox(inv.worker), encode_note(self.sealer, inv.task, t, parent, inline))

@@ -136,3 +136,22 @@ def test_one_large_input_reaches_its_child_intact() -> None:
     # the large output is stored in a round trip of its own, before the child is started
     assert tasks.at["a", "upload_start_s"] <= tasks.at["a", "upload_end_s"] <= tasks.at["a", "done_s"]
     assert tasks.at["a", "upload_end_s"] <= tasks.at["b", "download_start_s"]
+
+
+def test_a_round_trip_whose_first_reply_is_large_reads_every_reply_in_step(client: redis.Redis) -> None:
+    wire = Wire(client)
+    value = bytes(range(256)) * (2**20 // 256) + b"y"
+    client.set("w:big", value)
+    client.set("w:small", b"s")
+    got = wire.call_bulk_first([("GET", "w:big"), ("GET", "w:small"), ("PING",)])
+    assert got == [value, b"s", b"PONG"] and isinstance(got[0], bytearray)   # received into its own buffer
+    # a short first reply, a missing key, a range: the parser reads them and whatever came after
+    assert wire.call_bulk_first([("GET", "w:small"), ("GET", "w:big")]) == [b"s", value]
+    assert wire.call_bulk_first([("GET", "w:missing"), ("GETRANGE", "w:big", 0, 9)]) == [None, value[:10]]
+    assert wire.call_bulk_first([("GETRANGE", "w:big", 0, 2**19 - 1), ("EXISTS", "w:big")]) == [value[:2**19], 1]
+    client.rpush("w:list2", b"1")
+    for commands in ([("GET", "w:list2"), ("GET", "w:big")], [("GET", "w:big"), ("GET", "w:list2"), ("PING",)]):
+        with pytest.raises(redis.ResponseError):            # an error raises once every reply is read
+            wire.call_bulk_first(commands)
+        assert wire.call([("PING",)]) == [b"PONG"]          # nothing left unread
+    client.delete("w:big", "w:small", "w:list2")

@@ -1,7 +1,8 @@
 """A launcher's worker processes: warm hand-offs, cold forks, deaths, timeouts and leases.
 
 A start goes to an idle process of the same profile (and limits) if one waits
-on the idle list, else to a new process forked for it (:mod:`.warm_process`).
+on the idle list - popped and handed the start in one script call
+(:data:`HANDOFF_LUA`) - else to a new process forked for it (:mod:`.warm_process`).
 The launcher is the parent of its workers, so it learns of a death at once
 (``waitpid``).  Whether a dead process was serving a logical worker is decided
 from the run's claims: a process that died before it claimed its start (killed
@@ -33,6 +34,17 @@ from executor.launcher.warm_process import PROCESS_KEY_SLACK_S, become_worker, l
 from executor.limits import AppliedLimits, ResourceLimiter
 
 __all__ = ["ProcessPool", "Serving"]
+
+#: A warm hand-off: pop an idle process's pid and push the start to its inbox (KEYS: idle list;
+#: ARGV: inbox key without the pid, the message, the inbox's TTL in s).  Returns the pid, or nil.
+HANDOFF_LUA = """
+local pid = redis.call('RPOP', KEYS[1])
+if not pid then return false end
+local inbox = ARGV[1] .. pid
+redis.call('RPUSH', inbox, ARGV[2])
+redis.call('EXPIRE', inbox, tonumber(ARGV[3]))
+return pid
+"""
 
 #: What a process serves: (run, logical worker, generation, start task).
 Serving = tuple[str, str, int, str]
@@ -70,6 +82,7 @@ class ProcessPool:
         self._limiter = limiter
         self.children: dict[int, _Child] = {}
         self._renewed = 0.0
+        self._handoff_script: Any = None
 
     @property
     def limiter(self) -> ResourceLimiter:
@@ -84,29 +97,36 @@ class ProcessPool:
         idle = keys.idle_list(self.launcher_id, pool_key)
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
         while True:
-            raw = self.client.rpop(idle)
-            if raw is None:
+            pid = self._handoff(idle, msg["run"].encode() + b"\n" + blob)
+            if pid is None:
                 break
-            pid = int(raw)
             self.reap()
             child = self.children.get(pid)
             if child is not None and child.pool_key == pool_key:
-                self._assign(child, msg, serving)
-                inbox = keys.process_inbox(self.launcher_id, pid)
-                pipe = self.client.pipeline(transaction=False)
-                pipe.rpush(inbox, msg["run"].encode() + b"\n" + blob)
-                pipe.expire(inbox, int(PROCESS_KEY_SLACK_S))
-                pipe.execute()
+                self._assign(child, msg, serving, slot=False)
                 return
+            # Not a live child of this profile (it died since it offered itself): take the message back.
+            self.client.delete(keys.process_inbox(self.launcher_id, pid))
         self._fork(msg, pool_key, idle, serving)
 
+    def _handoff(self, idle: str, payload: bytes) -> int | None:
+        """Pop an idle process and put the start on its inbox, in one round trip (the process's pid, or None)."""
+        if self._handoff_script is None:
+            self._handoff_script = self.client.register_script(HANDOFF_LUA)
+        pid = self._handoff_script(keys=[idle], args=[keys.process_inbox(self.launcher_id, 0).removesuffix("0"), payload,
+                                                      int(PROCESS_KEY_SLACK_S)])
+        return None if pid is None else int(pid)
+
     @staticmethod
-    def _assign(child: _Child, msg: dict[str, Any], serving: Serving) -> None:
+    def _assign(child: _Child, msg: dict[str, Any], serving: Serving, slot: bool = True) -> None:
+        """Record what ``child`` serves.  A process about to be forked also gets its start task in its slot;
+        a warm one writes its slot itself (it may already run when the launcher gets here)."""
         child.serving = serving
         child.lease_s = float(msg.get("lease_s", 3.0))
         child.heartbeat_timeout_s = float(msg.get("heartbeat_timeout_s", 10.0))
-        child.slot.task(msg["task"], 0.0)   # until it claims: a death now is a death during its start
-        child.slot.beat()
+        if slot:
+            child.slot.task(msg["task"], 0.0)   # until it claims: a death now is a death during its start
+            child.slot.beat()
 
     def _fork(self, msg: dict[str, Any], pool_key: str, idle: str, serving: Serving) -> None:
         cpus, memory_mb = msg.get("cpus"), msg.get("memory_mb")

@@ -26,7 +26,7 @@ import redis
 from executor import keys
 from executor.auth import Forged, RunSealer
 from executor.launcher.pool import ProcessPool
-from executor.launcher.warm_process import die_with_parent
+from executor.launcher.warm_process import die_with_parent, preload_for_workers
 from executor.limits import ResourceLimiter, cleanup_stale_cgroups
 from executor.messages import control_sealer, decode_control, decode_start
 
@@ -181,6 +181,7 @@ def run_launcher(url: str, secret: bytes, pool: str = "default", launcher_id: st
     if parent_death:
         die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    preload_for_workers()
     launcher = Launcher(url, secret, pool=pool, launcher_id=launcher_id, serve_pool=serve_pool)
     with contextlib.suppress(Exception):
         cleanup_stale_cgroups(launcher.limiter.support)

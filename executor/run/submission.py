@@ -5,7 +5,7 @@ once, fetched once per worker process), the counters of tasks with several
 parents, large constants (once, by content hash), the sub-DAGs too large to
 travel inline, the initial invocations (start invocations to the run's own
 launch queue, with their sub-DAG inline when small; notifications to inboxes)
-and a ``serve`` message to the executor's launcher.  Every key gets the run's
+and a ``serve`` message to the executor's launcher (queued before the starts).  Every key gets the run's
 TTL and every pickle is sealed.
 """
 
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from executor import codec, keys
-from executor.messages import encode_note, encode_start
+from executor.messages import control_sealer, encode_control, encode_note, encode_start
 from executor.process import RunSpec
 from executor.run.budgets import profile_budgets, task_timeouts
 from executor.run.context import RunContext
@@ -90,6 +90,13 @@ def submit(ctx: RunContext, sub: Submission, t0: float) -> None:
     for w, blob in sub.subs.items():
         if w not in sub.inline:
             pipe.set(k.subdag(w), blob, px=ttl)
+    if ctx.ex.launcher_id is not None:
+        # The local launcher learns of the run in this round trip, before the starts are queued, so it
+        # pops them as soon as they are (a control message of its own would cost one more round trip).
+        control = keys.launcher_control(ctx.ex.launcher_id)
+        pipe.rpush(control, encode_control(control_sealer(ctx.ex.secret, ctx.ex.launcher_id),
+                                           {"type": "serve", "run": ctx.run_id}))
+        pipe.expire(control, 3600)
     for inv in sub.initial:
         if inv.start:
             code = sub.subs[inv.worker] if inv.worker in sub.inline else None
@@ -102,5 +109,3 @@ def submit(ctx: RunContext, sub: Submission, t0: float) -> None:
         pipe.sadd(keys.pool_runs(ctx.s.pool), ctx.run_id)
         pipe.expire(keys.pool_runs(ctx.s.pool), int(ctx.s.key_ttl_s))
     pipe.execute()
-    if ctx.ex.launcher_id is not None:
-        ctx.ex.control(ctx.ex.launcher_id, {"type": "serve", "run": ctx.run_id})

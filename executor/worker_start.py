@@ -1,0 +1,87 @@
+"""A logical worker's start in one round trip: its first input, the run's spec and its claim.
+
+A warm process that receives a start invocation needs three things from the
+server before its first task runs: the run's spec (unless it served this run
+before), the claim of its logical worker (:data:`executor.scripts.CLAIM_LUA`),
+and the parent output its first task reads.  Read one after another they cost
+three round trips after the process wakes; sent together, one.  The start
+invocation a completing parent sends names that output (its *fetch hint*:
+:func:`fetch_hint`), so the child asks for it before it knows its own plan; the
+reply comes first, so a large output is received straight into one buffer
+(:meth:`executor.wire.Wire.call_bulk_first`).  The fetched bytes are used only
+if the claim succeeds, and only as far as the child's own input decision asks
+(:meth:`executor.worker_data.WorkerData._fetch`).  The trace keeps the transfer in
+the first task's download phase: it starts when the round trip was sent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from executor import keys
+from executor.process import ProcessContext, RunSpec
+from executor.replay import replay_bytes
+
+__all__ = ["Opening", "open_start", "fetch_hint"]
+
+
+@dataclass
+class Opening:
+    """What a start's first round trip brought: the spec, the claim's status, the hinted input."""
+
+    spec: RunSpec | None
+    claim: int | None                   # the claim script's reply; None: not claimed yet (claim after the spec)
+    prefetched: dict[str, Any] = field(default_factory=dict)
+    sent_at: float = 0.0                # when the round trip was sent: the first task's download starts then
+
+
+def fetch_hint(spec: RunSpec, child: str, worker: str, parent: str) -> tuple[str, int | None] | None:
+    """The stored output of ``parent`` that ``child`` (first task of ``worker``) will fetch: (parent, bytes).
+
+    ``None`` bytes: the whole (pickled) output; else the replayed edge's share
+    (``GETRANGE``).  No hint when the child reads nothing of it.
+    """
+    if parent in spec.coded:
+        return parent, None
+    settings = spec.settings
+    for f in spec.protocol.handle_inputs(child, worker, ()).fetch:
+        if f.parent == parent:
+            n = replay_bytes(f.nbytes, settings.bytes_scale, settings.max_replay_bytes)
+            return (parent, n) if n > 0 else None
+    return None
+
+
+def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
+    """The start's first round trip: the hinted input, the spec when not cached, the claim.
+
+    A start message without the run's key TTL (made by an older client) is claimed
+    once its spec is loaded, as before.
+    """
+    run = msg["run"]
+    k = keys.RunKeys(run)
+    spec = ctx.cached_spec(run)
+    ttl_s = msg.get("ttl_s")
+    if ttl_s is None:
+        return Opening(spec or ctx.spec(run), None)
+    hint = msg.get("fetch")
+    cmds: list[tuple] = []
+    if hint:
+        parent, n = hint
+        cmds.append(("GET", k.out(parent)) if n is None else ("GETRANGE", k.out(parent), 0, n - 1))
+    cmds += ctx.scripts.load_commands()   # a new process's first round trip
+    if spec is None:
+        cmds.append(("GET", k.protocol))
+    cmds.append(ctx.scripts.claim(k, msg["worker"], int(msg.get("gen", 0)), ctx.holder,
+                                  int(float(msg["lease_s"]) * 1000), int(float(ttl_s) * 1000)))
+    sent_at = time.time()
+    replies = ctx.wire.call_bulk_first(cmds) if hint else ctx.wire.call(cmds)
+    ctx.scripts.loaded = True
+    claim = int(replies[-1])
+    if spec is None:
+        spec = ctx.install_spec(run, replies[-2])
+    prefetched = {}
+    if hint and replies[0]:   # b"" or None: missing (the child's own fetch reports it)
+        prefetched[hint[0]] = replies[0]
+    return Opening(spec, claim, prefetched, sent_at)
