@@ -87,7 +87,9 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         self.wire = ctx.wire
         self.state: WorkerState = self.protocol.new_state(self.worker)
         self.memory: dict[str, Any] = {}
-        self.ready_time: dict[str, float] = {msg["task"]: msg["t"]}
+        #: a pre-warmed worker's start carries its first task, which it waits for like any other
+        warm = bool(msg.get("warm"))
+        self.ready_time: dict[str, float] = {} if warm else {msg["task"]: msg["t"]}
         self.rows: list[dict[str, Any]] = []
         self.last_upload = time.time()
         self.policy = self.settings.metrics_policy
@@ -95,7 +97,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         self.invoked_at: float = msg["t"]
         self.began = ready_at
         self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.protocol.dynamic)
-        self.protocol.notified(self.state, msg["task"])
+        if not warm:
+            self.protocol.notified(self.state, msg["task"])
         self.busy = 0.0
         self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
         self.decoded: dict[str, Any] = {}

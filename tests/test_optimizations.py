@@ -201,3 +201,70 @@ def test_a_protocol_optimization_is_a_protocol_name() -> None:
     from planning.planners import resolve_protocol
 
     assert resolve_protocol("retention") is OutputRetention
+
+
+# ------------------------------------------------------------------ pre-warm
+# a (1 s) on w0 makes b and c ready for w1 and w2, while w0 goes on with d: b's and c's workers
+# are new processes (no idle one to reuse), so each pays a cold start once its task is ready.
+WARMABLE = replay_workflow("warmable", [("a", "b"), ("a", "c"), ("a", "d")], runtime_s=1.0, nbytes=1000)
+WARM_PLACES = {"a": "w0", "d": "w0", "b": "w1", "c": "w2"}
+
+
+def test_prewarm_takes_the_cold_start_off_the_critical_path_of_the_plan() -> None:
+    plan = assigned(WARMABLE, WARM_PLACES)
+    warm, cls = optimize(plan, WARMABLE, MODEL, ["prewarm"])
+    assert cls is WorkerProtocol and set(warm.assignment.warm_starts) == {"w1", "w2"}
+    cold = MODEL.startup_s(CATALOG["small"], True, "mean")
+    lead = MODEL.startup_s(CATALOG["small"], True, "p95")
+    ready_b = plan.tasks.loc["b", "ready_s"]
+    # hand-computed: warmed lead (p95 start-up) before b is ready, b begins on arrival instead of
+    # arrival + start-up, and the plan is one (mean) cold start shorter
+    assert warm.assignment.warm_starts["w1"] == pytest.approx(ready_b - lead, rel=1e-12)
+    assert warm.tasks.loc["b", "download_start_s"] == pytest.approx(plan.tasks.loc["b", "download_start_s"] - cold,
+                                                                     rel=1e-12)
+    assert warm.makespan_s == pytest.approx(plan.makespan_s - cold, rel=1e-12)
+    # the warm seconds are billed: w1 lives from its warm start
+    w1 = warm.workers.set_index("worker").loc["w1"]
+    assert w1["start_s"] == pytest.approx(ready_b - lead) and w1["cost"] > plan.workers.set_index("worker").loc[
+        "w1", "cost"]
+    # no cold start left on the critical path: every task begins when it arrives or its worker frees
+    assert (warm.tasks["download_start_s"] <= warm.tasks["ready_s"] + 1e-9 + MODEL.startup_s(CATALOG["small"], True,
+            "mean") * (warm.tasks["worker"] == "w0")).all()
+
+
+def test_prewarm_in_the_simulation_starts_workers_before_their_first_task_is_ready() -> None:
+    plan = assigned(WARMABLE, WARM_PLACES)
+    warm, _ = optimize(plan, WARMABLE, MODEL, ["prewarm"])
+    base, pre = simulate(WARMABLE, plan, MODEL), simulate(WARMABLE, warm, MODEL)
+    workers = pre.workers.set_index("worker")
+    tasks = pre.tasks.set_index("task_id")
+    for w, t in (("w1", "b"), ("w2", "c")):
+        assert workers.loc[w, "start_s"] == pytest.approx(warm.assignment.warm_starts[w])
+        assert workers.loc[w, "ready_s"] < tasks.loc[t, "ready_s"]           # start-up over before the task is ready
+        assert workers.loc[w, "cold_start"]
+    b1 = base.workers.set_index("worker").loc["w1"]
+    cold = b1["ready_s"] - b1["start_s"]
+    assert pre.makespan_s == pytest.approx(base.makespan_s - cold, rel=1e-9)   # the cold start left the critical path
+
+
+def test_prewarm_survives_a_plan_file(tmp_path) -> None:
+    warm, _ = optimize(assigned(WARMABLE, WARM_PLACES), WARMABLE, MODEL, ["prewarm"])
+    warm.to_json(tmp_path / "p.json")
+    again = Plan.from_json(tmp_path / "p.json")
+    assert again.assignment.warm_starts == pytest.approx(warm.assignment.warm_starts)
+    assert not WorkerProtocol.for_plan(WARMABLE, again).compile().initial[0].task == "b"
+
+
+def test_a_prewarmed_worker_starts_before_its_first_task_is_ready_in_the_real_run(ex) -> None:
+    plan = assigned(WARMABLE, WARM_PLACES)
+    warm, _ = optimize(plan, WARMABLE, MODEL, ["prewarm"])
+    real, base = ex.run(WARMABLE, warm), ex.run(WARMABLE, plan)
+    assert real.results == base.results
+    workers = real.trace.workers.set_index("worker")
+    tasks = real.trace.tasks.set_index("task_id")
+    cold = base.trace.workers.set_index("worker").loc["w1", "ready_s"]
+    assert cold > base.trace.tasks.set_index("task_id").loc["b", "ready_s"]   # without: started once b is ready
+    for w, t in (("w1", "b"), ("w2", "c")):
+        assert workers.loc[w, "start_s"] < tasks.loc[t, "ready_s"]
+        assert workers.loc[w, "ready_s"] < tasks.loc[t, "ready_s"]          # its start-up was over by then
+        assert tasks.loc[t, "worker_start_s"] < tasks.loc[t, "ready_s"]

@@ -35,7 +35,7 @@ def add_planning_arguments(p: argparse.ArgumentParser, planner_help: str = PLANN
     p.add_argument("--profile", help="profile for planners that take one (uniform, wukong)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
     p.add_argument("--optimizations", default="", metavar="A,B",
-                   help="optimizations applied to the plan, comma-separated: retention, clustering")
+                   help="optimizations applied to the plan, comma-separated: retention, clustering, prewarm")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
