@@ -12,12 +12,14 @@ from executor import Executor, ExecutorSettings
 from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
 from planning.plan import Plan
+from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.protocol import WorkerProtocol
 from planning.protocol.optimizations import (OutputRetention, check_optimizations, compose, moved_tasks, optimize,
                                              server_memory)
 from planning.tasks import Task
 from planning.trace import Trace
+from planning.sources.generators import generate
 from planning.workflow import Workflow
 from simulator import simulate
 
@@ -268,3 +270,15 @@ def test_a_prewarmed_worker_starts_before_its_first_task_is_ready_in_the_real_ru
         assert workers.loc[w, "start_s"] < tasks.loc[t, "ready_s"]
         assert workers.loc[w, "ready_s"] < tasks.loc[t, "ready_s"]          # its start-up was over by then
         assert tasks.loc[t, "worker_start_s"] < tasks.loc[t, "ready_s"]
+
+
+def test_with_every_optimization_off_the_plan_and_the_simulation_are_todays() -> None:
+    wf = generate("fork_join", width=4, depth=2, units=500)
+    plan = get_planner("heft").plan(wf, CATALOG, MODEL, "mean")
+    same, cls = optimize(plan, wf, MODEL, [])
+    assert cls is WorkerProtocol and same.assignment.warm_starts == {}
+    assert same.tasks.equals(plan.tasks) and same.makespan_s == plan.makespan_s
+    assert WorkerProtocol.for_plan(wf, plan).compile().warm_starts == {}
+    a = simulate(wf, plan, MODEL)
+    b = simulate(wf, same, MODEL, protocol=cls.for_plan(wf, same))
+    assert a.tasks.drop(columns="run_id").equals(b.tasks.drop(columns="run_id")) and a.makespan_s == b.makespan_s

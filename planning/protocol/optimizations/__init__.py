@@ -56,7 +56,11 @@ def check_optimizations(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def compose(names: Iterable[str], base: type[WorkerProtocol] = WorkerProtocol) -> type[WorkerProtocol]:
-    """One protocol class with the named protocol optimizations over ``base`` (``base`` when none is named)."""
+    """One protocol class with the named protocol optimizations over ``base`` (``base`` when none is named).
+
+    A class composed here is not importable by name: the executor ships it by value
+    (cloudpickle); a Monte Carlo over several processes needs an importable class.
+    """
     chosen = [PROTOCOL_OPTIMIZATIONS[n] for n in check_optimizations(names) if n in PROTOCOL_OPTIMIZATIONS]
     if not chosen:
         return base
