@@ -194,7 +194,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         row["exec_end"] = time.time()
         row["attempt"] = attempt
         self._remember(task_id, value, decision.local)
-        decided, upload_end = self._commit(task_id, value, row, self._release_ops(decision))
+        decided, upload_end = self._commit(task_id, value, row, self._release_ops(task_id, decision))
         done = time.time()
         self.ctx.slot.idle()
         row["upload_end"] = upload_end
@@ -204,7 +204,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
             self.ready_time.setdefault(c, done)
         self.busy += done - row["download_start"]
 
-    def _release_ops(self, decision) -> list:
+    def _release_ops(self, task_id: str, decision) -> list:
         """Commit-script ops counting this task's reads of stored inputs (the protocol's ``stored_readers``).
 
         The read that completes last deletes the output from the server; counted in the
@@ -213,8 +213,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         ops: list = []
         for f in decision.fetch:
             readers = self.protocol.stored_readers(f.parent)
-            if readers > 0:
-                ops += ("D", self.keys.out(f.parent), self.keys.reads, f.parent, readers)
+            if task_id in readers:
+                ops += ("D", self.keys.out(f.parent), self.keys.reads, f.parent, len(readers))
         return ops
 
     def _commit(self, task_id: str, value: Any, row: dict[str, Any], release: list = ()) -> tuple[Any, float]:

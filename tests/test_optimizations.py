@@ -84,8 +84,8 @@ def test_retention_bounds_the_servers_memory_in_the_plan_and_the_simulation() ->
     assert cls is OutputRetention and retained.annotations["optimizations"] == ["retention"]
     assert retained.makespan_s == plan.makespan_s                       # no timing changes
     base, mine = WorkerProtocol.for_plan(ALTERNATING, plan), cls.for_plan(ALTERNATING, retained)
-    assert [mine.stored_readers(t) for t in "abcd"] == [1, 1, 1, 0]      # the sink stays for the client
-    assert [base.stored_readers(t) for t in "abcd"] == [0, 0, 0, 0]
+    assert [mine.stored_readers(t) for t in "abcd"] == [("b",), ("c",), ("d",), ()]   # the sink stays for the client
+    assert [base.stored_readers(t) for t in "abcd"] == [(), (), (), ()]
     assert server_memory(Trace.from_plan(plan).tasks, base)["peak_bytes"] == 4 * MB
     assert server_memory(Trace.from_plan(retained).tasks, mine)["peak_bytes"] == 1 * MB
     simulated = {name: simulate(ALTERNATING, plan, MODEL, protocol=p) for name, p in (("base", base), ("r", mine))}
@@ -98,7 +98,16 @@ def test_retention_counts_a_fan_out_readers() -> None:
     # r's output is fetched by x and y (other workers): both reads count, the second deletes it
     wf = replay_workflow("fan", [("r", "x"), ("r", "y"), ("x", "s"), ("y", "s")])
     proto = OutputRetention.for_plan(wf, assigned(wf, {"r": "w0", "x": "w1", "y": "w2", "s": "w0"}))
-    assert {t: proto.stored_readers(t) for t in "rxys"} == {"r": 2, "x": 1, "y": 1, "s": 0}
+    assert {t: proto.stored_readers(t) for t in "rxys"} == {"r": ("x", "y"), "x": ("s",), "y": ("s",), "s": ()}
+
+
+def test_retention_keeps_what_a_re_run_may_need() -> None:
+    # x fetches r, and x2 reads x's output from w1's memory: were w1 to die after x committed,
+    # its re-run would compute x again from r - so r stays; so does q, read locally by q2 on w0
+    wf = replay_workflow("local", [("q", "q2"), ("q", "r"), ("r", "x"), ("x", "x2")])
+    proto = OutputRetention.for_plan(wf, assigned(wf, {"q": "w0", "q2": "w0", "r": "w2", "x": "w1", "x2": "w1"}))
+    assert proto.stored_readers("r") == () and proto.stored_readers("q") == ()
+    assert proto.stored_readers("x") == ()           # read locally only: never stored
 
 
 def test_retention_deletes_each_output_after_its_last_real_reader(ex) -> None:

@@ -179,16 +179,16 @@ class WorkerProtocol:
         """
         return dict(self.warm_at)
 
-    def stored_readers(self, task_id: str) -> int:
-        """How many fetches will read ``task_id``'s stored output; the one that completes last removes it.
+    def stored_readers(self, task_id: str) -> tuple[str, ...]:
+        """The readers whose completions remove ``task_id``'s stored output: the last of them deletes it.
 
-        0 - the base rule - keeps a stored output on the server until the run's keys are
-        cleaned up.  An optimization that bounds the server's memory (per-task output
-        retention) says how many of the plan's fetches read it; engines count the reads
-        at each reader's completion and delete the output at the last one.  Not one of
+        Empty - the base rule - keeps a stored output on the server until the run's keys
+        are cleaned up.  An optimization that bounds the server's memory (per-task output
+        retention) names the tasks that fetch it; engines count a read in each of those
+        readers' completions and delete the output at the last one.  Not one of
         :data:`HOOKS`: it changes no timing, so the compiled tables stay the base's.
         """
-        return 0
+        return ()
 
     # ------------------------------------------------------------------ topology helpers
     def parents(self, task_id: str) -> list[str]:

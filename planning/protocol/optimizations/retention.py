@@ -9,9 +9,10 @@ not by everything the run ever produced.
 **What it assumes.**  A static plan: the number of fetches of each output is a
 function of the plan (:meth:`WorkerProtocol.compile`'s ``fetched`` table).  A
 dynamic (WUKONG) plan decides its fetches at run time, so it keeps every output.
-A re-run after a worker's death reads its inputs again only for tasks that had not
-committed, and a task's reads are counted in its commit: no input is deleted
-before every reader has it.
+A task's reads are counted in its commit, so a re-run after a worker's death finds
+the inputs of every task that had not committed; an output that a re-run might have
+to recover (its task, or one of its fetchers, is read from memory by a later task
+of its worker) is kept (:func:`removable_outputs`).
 
 **What it costs.**  One ``HINCRBY`` per fetched input inside the commit that
 already happens (no round trip); no change to any timing, so the planned and
@@ -35,12 +36,30 @@ class OutputRetention(WorkerProtocol):
     #: the name a config or ``--protocol`` / ``optimizations`` uses
     optimization = "retention"
 
-    def stored_readers(self, task_id: str) -> int:
-        """How many of the plan's fetches read this output (0 for a sink: the client reads it)."""
+    def stored_readers(self, task_id: str) -> tuple[str, ...]:
+        """The tasks that fetch this output, when deleting it after them is safe (else none: keep it)."""
         readers = self.__dict__.get("_readers")
         if readers is None:
-            readers = self.__dict__["_readers"] = {t: len(r) for t, r in fetch_readers(self).items()}
-        return readers.get(task_id, 0) if self._children[task_id] else 0
+            readers = self.__dict__["_readers"] = removable_outputs(self)
+        return readers.get(task_id, ())
+
+
+def removable_outputs(protocol: WorkerProtocol) -> dict[str, tuple[str, ...]]:
+    """Per output that may leave the server, the fetchers whose completions remove it.
+
+    A worker that dies is re-run: the tasks its predecessor committed are passed, but
+    one whose output a later task of the worker reads from memory is recovered - read
+    from storage if stored, else computed again from its inputs.  So an output stays
+    when its own task, or any of its fetchers, has a reader on its own worker (a re-run
+    may need it); a sink's stays for the client.
+    """
+    tables = protocol.compile()
+    if tables is None:
+        return {}
+    ids = protocol.topology.ids
+    read_locally = {ids[p] for parents in tables.local for p in parents}
+    return {p: tuple(cs) for p, cs in fetch_readers(protocol).items()
+            if p not in read_locally and not any(c in read_locally for c in cs)}
 
 
 def fetch_readers(protocol: WorkerProtocol) -> dict[str, list[str]]:
@@ -63,7 +82,7 @@ def server_memory(tasks: Any, protocol: WorkerProtocol, stored: Any = None) -> d
     ``tasks`` is a trace's (or a plan's) task table with ``task_id`` (column or
     index), ``upload_end_s``, ``done_s`` and ``output_bytes``; an output is on the
     server from its upload's end until the completion of its last reader when
-    ``protocol.stored_readers`` says it has readers, else until the run ends.
+    ``protocol.stored_readers`` names its readers, else until the run ends.
     ``stored`` (bool per row) says which outputs were stored; by default those whose
     upload took time or that the protocol's tables store.
     """
@@ -76,15 +95,15 @@ def server_memory(tasks: Any, protocol: WorkerProtocol, stored: Any = None) -> d
         index = protocol.index
         stored = np.array([bool(tables.store[index[x]]) for x in ids]) if tables is not None else np.ones(len(ids), bool)
     row = {x: k for k, x in enumerate(ids)}
-    readers_of = fetch_readers(protocol)
     end = float(np.nanmax(done)) if len(done) else 0.0    # byte-seconds are counted up to the last completion
     events: list[tuple[float, float]] = []
     for k, x in enumerate(ids):
         if not stored[k] or nbytes[k] <= 0:
             continue
         removed = math.inf             # kept until the run's keys are cleaned up
-        if protocol.stored_readers(x) > 0:
-            removed = max((done[row[c]] for c in readers_of.get(x, ()) if c in row), default=math.inf)
+        readers = protocol.stored_readers(x)
+        if readers:
+            removed = max((done[row[c]] for c in readers if c in row), default=math.inf)
         events += [(up[k], nbytes[k]), (removed, -nbytes[k])]
     # a reader's commit deletes its inputs and stores its output at once: removals first at the same instant
     events.sort(key=lambda e: (e[0], e[1]))
