@@ -291,3 +291,38 @@ def test_with_every_optimization_off_the_plan_and_the_simulation_are_todays() ->
     a = simulate(wf, plan, MODEL)
     b = simulate(wf, same, MODEL, protocol=cls.for_plan(wf, same))
     assert a.tasks.drop(columns="run_id").equals(b.tasks.drop(columns="run_id")) and a.makespan_s == b.makespan_s
+
+
+def test_a_prewarmed_worker_killed_while_it_waits_is_restarted_and_waits_again() -> None:
+    # w1 is warmed at once and waits ~3 s for b; killed meanwhile, its next generation must not
+    # run b before a is done (b's input would not be on the server yet): it waits for b's notification
+    import os
+    import signal
+    import threading
+    import time
+
+    wf = replay_workflow("warm-kill", [("a", "b")], runtime_s=3.0, nbytes=1000)
+    estimates = MODEL.estimate_workflow(wf, CATALOG, "mean")
+    plan = Plan.from_assignment(wf, CATALOG, estimates, MODEL, "mean", {"a": "w0", "b": "w1"},
+                                {"w0": "small", "w1": "small"}, planner="assigned", warm_starts={"w1": 0.0})
+    killed: list[int] = []
+    with Executor(settings=ExecutorSettings(lease_s=1.0, max_task_kills=2)) as own:
+        running = f"pl:{{warm-kill}}:running"
+
+        def kill_w1() -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not killed:
+                holder = own.client.hget(running, "w1")
+                if holder:
+                    pid = int(holder.decode().split(":")[1])
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_w1)
+        killer.start()
+        result = own.run(wf, plan, run_id="warm-kill")
+        killer.join()
+    assert killed and result.meta["restarts"] == 1          # (b fetched a's output: the run succeeded)
+    tasks = result.trace.tasks.set_index("task_id")
+    assert tasks.loc["b", "download_start_s"] >= tasks.loc["a", "exec_end_s"]
