@@ -95,6 +95,11 @@ class RunKeys:
     def out(self, task_id: str) -> str:
         return self._k(f"out:{task_id}")
 
+    @property
+    def reads(self) -> str:
+        """Hash: task -> completed reads of its stored output (per-task output retention deletes it at the last)."""
+        return self._k("reads")
+
     def inbox(self, worker: str) -> str:
         """Notifications for a logical worker (task ids made ready for it)."""
         return self._k(f"inbox:{worker}")

@@ -30,11 +30,12 @@ def output_label(task_id: str) -> bytes:
 
 def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: bytes | None = None,
                  pre: dict[str, bytes] | None = None, gen: int = 0, restart: bool = False,
-                 fetch: tuple[str, int | None] | None = None) -> bytes:
+                 fetch: tuple[str, int | None] | None = None, warm: bool = False) -> bytes:
     """A start invocation for the run's launch queue: what the launcher needs to pick or fork a process.
 
     ``ttl_s`` and ``fetch`` (the parent output the first task reads: name, bytes or None for all)
-    let the worker claim and fetch in its first round trip (:mod:`executor.worker_start`).
+    let the worker claim and fetch in its first round trip (:mod:`executor.worker_start`);
+    ``warm``: a pre-warmed worker's start, ahead of its first task (``task``), which it waits for.
     """
     profile = spec.protocol.profile_of(inv.worker)
     cpus, memory_mb, threads = spec.profiles.get(profile, (None, None, None))
@@ -43,7 +44,8 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
                                  "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "threads": threads,
                                  "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
                                  "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
-                                 "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch})
+                                 "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
+                                 **({"warm": True} if warm else {})})
 
 
 def decode_start(sealer: RunSealer, blob: bytes) -> dict[str, Any]:

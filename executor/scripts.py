@@ -8,7 +8,8 @@ marks the task done (exactly once: a second commit of the same task - a
 re-run after its worker died, a process that lost its claim - changes nothing),
 stores the output, decrements the counters of the children that have several
 parents (a child with one parent needs no counter: it is ready the moment its
-parent is done), removes counters that reached zero, pushes the completion's
+parent is done), removes counters that reached zero, counts this task's reads of
+stored inputs and deletes an input its last reader read (per-task output retention), pushes the completion's
 invocations, event and metrics, and gives every key it creates the run's TTL.
 It returns the children it made ready.  Because the script is atomic, a worker
 killed at any moment has either completed a task entirely or not at all.
@@ -35,6 +36,7 @@ DUPLICATE = -2   # the task was already committed
 # KEYS: done hash, running hash, deps hash, events list, metrics list
 # ARGV: task, worker, holder, ttl_ms, event ('' none), batch ('' none), n children with several parents,
 #       those children..., then ops: 'S' key value (SET PX ttl) | 'P' key value (RPUSH + PEXPIRE) | 'I' key (INCR + PEXPIRE)
+#       | 'D' out-key reads-hash task readers (one more read of a stored output; the last one deletes it)
 COMMIT_LUA = """
 local ttl = tonumber(ARGV[4])
 if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return {-1} end
@@ -56,6 +58,14 @@ while i <= #ARGV do
   if op == 'S' then
     redis.call('SET', ARGV[i + 1], ARGV[i + 2], 'PX', ttl)
     i = i + 3
+  elseif op == 'D' then
+    if redis.call('HINCRBY', ARGV[i + 2], ARGV[i + 3], 1) >= tonumber(ARGV[i + 4]) then
+      redis.call('DEL', ARGV[i + 1])
+      redis.call('HDEL', ARGV[i + 2], ARGV[i + 3])
+    else
+      redis.call('PEXPIRE', ARGV[i + 2], ttl)
+    end
+    i = i + 5
   elseif op == 'P' then
     redis.call('RPUSH', ARGV[i + 1], ARGV[i + 2])
     redis.call('PEXPIRE', ARGV[i + 1], ttl)

@@ -94,7 +94,9 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         self.wire = ctx.wire
         self.state: WorkerState = self.protocol.new_state(self.worker)
         self.memory: dict[str, Any] = {}
-        self.ready_time: dict[str, float] = {msg["task"]: msg["t"]}
+        #: a pre-warmed worker's start carries its first task, which it waits for like any other
+        warm = bool(msg.get("warm"))
+        self.ready_time: dict[str, float] = {} if warm else {msg["task"]: msg["t"]}
         self.rows: list[dict[str, Any]] = []
         self.last_upload = time.time()
         self.policy = self.settings.metrics_policy
@@ -102,7 +104,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         self.invoked_at: float = msg["t"]
         self.began = ready_at
         self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.protocol.dynamic)
-        self.protocol.notified(self.state, msg["task"])
+        if not warm:
+            self.protocol.notified(self.state, msg["task"])
         self.busy = 0.0
         self.prefetched: dict[str, bytes] = dict(msg.get("pre") or {})
         self.claim_status: int | None = None
@@ -217,7 +220,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
             row["cpu_wait_s"], row["exec_cpu_s"] = probe.since(before)
         row["attempt"] = attempt
         self._remember(task_id, value, decision.local)
-        decided, upload_end = self._commit(task_id, value, row)
+        decided, upload_end = self._commit(task_id, value, row, self._release_ops(task_id, decision))
         done = time.time()
         self.ctx.slot.idle()
         row["upload_end"] = upload_end
@@ -227,10 +230,24 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
             self.ready_time.setdefault(c, done)
         self.busy += done - row["download_start"]
 
-    def _commit(self, task_id: str, value: Any, row: dict[str, Any]) -> tuple[Any, float]:
+    def _release_ops(self, task_id: str, decision) -> list:
+        """Commit-script ops counting this task's reads of stored inputs (the protocol's ``stored_readers``).
+
+        The read that completes last deletes the output from the server; counted in the
+        commit, so a task that dies before committing has not read anything yet.
+        """
+        ops: list = []
+        for f in decision.fetch:
+            readers = self.protocol.stored_readers(f.parent)
+            if task_id in readers:
+                ops += ("D", self.keys.out(f.parent), self.keys.reads, f.parent, len(readers))
+        return ops
+
+    def _commit(self, task_id: str, value: Any, row: dict[str, Any], release: list = ()) -> tuple[Any, float]:
         """handle_output + counters + (when the ready set is known locally) downstream, in one atomic commit.
 
-        Returns the downstream decision and when the upload ended.
+        ``release``: ops deleting inputs read for the last time.  Returns the downstream
+        decision and when the upload ended.
         """
         out = self.protocol.handle_output(task_id, self.worker)
         data = self._encode(task_id, value) if out.store else None
@@ -239,7 +256,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         multi = [c for c in children if self.spec.n_parents[c] > 1]
         event = f"s|{task_id}" if not children else ""
         row["upload_start"] = time.time()
-        ops: list = []
+        ops: list = list(release)
         upload_end = None
         if data is not None and len(data) >= STORE_ALONE_BYTES:
             # Stored and timed in its own round trip: the invocations after it wake other

@@ -99,7 +99,9 @@ class ExperimentConfig:
         return {"name": self.name, "phases": list(self.phases), "catalog": self.catalog.to_dict(),
                 "slas": [s.name for s in self.slas], "repetitions": self.repetitions, "seed": self.seed,
                 "workflows": [dataclasses.asdict(w) for w in self.workflows],
-                "planners": [{"label": p.label, "name": p.name, "params": dict(p.params)} for p in self.planners],
+                "planners": [{"label": p.label, "name": p.name, "params": dict(p.params),
+                              **({"optimizations": list(p.optimizations)} if p.optimizations else {})}
+                             for p in self.planners],
                 "profile": {"repetitions": self.profile_repetitions, "workers": self.profile_workers},
                 "simulate": _plain(dataclasses.asdict(self.simulate)),
                 "execute": _plain(dataclasses.asdict(self.execute))}

@@ -28,7 +28,7 @@ from simulator.platform import Platform
 PHASES = ("profile", "plan", "simulate", "execute")
 DEFAULT_PHASES = ("plan", "simulate")
 _WORKFLOW_KEYS = {"spec", "name", "scale", "data_scale"}
-_PLANNER_KEYS = {"name", "label", "params", "protocol"}
+_PLANNER_KEYS = {"name", "label", "params", "protocol", "optimizations"}
 _SIMULATE_KEYS = {"replications", "seed", "processes", "platform", "params"}
 _EXECUTE_KEYS = {"redis_url", "scale", "settings"}
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -54,6 +54,8 @@ class PlannerSpec:
     #: the worker protocol both engines interpret for this planner's plans (a name, ``module:Class`` or
     #: ``file.py:Class``; ``default``: the plan's own)
     protocol: str = "default"
+    #: the optimizations applied to this planner's plans (:mod:`planning.protocol.optimizations`), in order
+    optimizations: tuple[str, ...] = ()
 
     def make(self) -> Planner:
         """A new instance of the planner with its parameters."""
@@ -192,9 +194,22 @@ def parse_planners(raw: Any, base: Path) -> tuple[PlannerSpec, ...]:
             resolve_protocol(protocol)
         except PlanlabError as exc:
             raise ConfigError(f"{where}.protocol: {exc.what}", exc.fix) from None
-        out.append(PlannerSpec(label, name, dict(params), protocol))
+        out.append(PlannerSpec(label, name, dict(params), protocol, parse_optimizations(entry, where)))
     check_unique([p.label for p in out], "planner", "give planners of the same name distinct labels (label = \"...\")")
     return tuple(out)
+
+
+def parse_optimizations(entry: dict, where: str) -> tuple[str, ...]:
+    """A planner's ``optimizations = ["retention", ...]``: known names, each once."""
+    from planning.protocol.optimizations import check_optimizations
+
+    names = typed_value(entry, "optimizations", list, f"{where}.optimizations", [])
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where}.optimizations must be a list of names", 'write e.g. optimizations = ["retention"]')
+    try:
+        return check_optimizations(names)
+    except PlanlabError as exc:
+        raise ConfigError(f"{where}.optimizations: {exc.what}", exc.fix) from None
 
 
 def parse_simulate(raw: Any, base: Path) -> SimulateSettings:

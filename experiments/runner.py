@@ -288,7 +288,8 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
     """
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
-    planned = plan_cell(spec.make(), workflow, config.catalog, cost_model, cell.sla, spec.protocol)
+    planned = plan_cell(spec.make(), workflow, config.catalog, cost_model, cell.sla, spec.protocol,
+                        spec.optimizations)
     plan = planned.plan
     tables, row = _plan_tables(cell, config, spec.name, planned, host)
     if config.has("simulate"):

@@ -50,6 +50,9 @@ class Assignment:
     worker_of: Mapping[str, str]
     worker_profile: Mapping[str, str]
     sequence: Mapping[str, list[str]]
+    #: workers the engines start without a task, seconds after the run's start (pre-warm); their first task
+    #: then notifies them instead of starting them.  Empty: every worker is started by its first task.
+    warm_starts: Mapping[str, float] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -94,7 +97,8 @@ class Assignment:
         return tables
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sequence": {w: list(ts) for w, ts in self.sequence.items()}}
+        warm = {"warm_starts": dict(self.warm_starts)} if self.warm_starts else {}
+        return {"sequence": {w: list(ts) for w, ts in self.sequence.items()}, **warm}
 
 
 def _placement(assignment: Assignment, topology: Topology) -> Placement:

@@ -91,18 +91,20 @@ class Plan(BilledWorkers):
                         worker_of: Mapping[str, str], worker_profile: Mapping[str, str], *, planner: str,
                         params: Mapping[str, Any] | None = None, sequence: Mapping[str, list[str]] | None = None,
                         evaluator: ScheduleEvaluator | None = None, protocol: type[WorkerProtocol] | None = None,
-                        **extra: Any) -> "Plan":
+                        warm_starts: Mapping[str, float] | None = None, **extra: Any) -> "Plan":
         """Time an assignment with the cost model's estimates and wrap it as a Plan.
 
         ``estimates`` is ``cost_model.estimate_workflow(workflow, catalog, sla)``
         (passed in so planners that evaluate many assignments compute it once);
         ``evaluator`` likewise (``ScheduleEvaluator.for_cost_model``).  The times
         follow ``protocol`` (a :class:`WorkerProtocol` subclass; by default the base
-        protocol, or :class:`DynamicProtocol` with ``dynamic=True``).
+        protocol, or :class:`DynamicProtocol` with ``dynamic=True``).  ``warm_starts``:
+        workers started ahead of their first task (pre-warm), seconds after the run's start.
         """
         dynamic = bool(extra.get("dynamic", False))
         assignment, result = time_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, worker_profile,
-                                             sequence, dynamic=dynamic, evaluator=evaluator, protocol=protocol)
+                                             sequence, dynamic=dynamic, evaluator=evaluator, protocol=protocol,
+                                             warm_starts=warm_starts)
         tasks = result.tasks.copy()
         tasks.insert(0, "kind", [workflow.task(t).kind for t in tasks.index])
         plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
@@ -134,7 +136,7 @@ class Plan(BilledWorkers):
         estimates = self.estimates if same else cost_model.estimate_workflow(workflow, self.catalog, self.sla)
         plan = Plan.from_assignment(workflow, self.catalog, estimates, cost_model, self.sla, a.worker_of,
                                     a.worker_profile, planner=self.planner, params=self.params, sequence=a.sequence,
-                                    protocol=protocol, dynamic=self.dynamic)
+                                    protocol=protocol, dynamic=self.dynamic, warm_starts=a.warm_starts)
         plan.annotations, plan.feasible, plan.notes = self.annotations, self.feasible, list(self.notes)
         return plan
 
@@ -232,7 +234,8 @@ class Plan(BilledWorkers):
         if "sequence" in data:
             assignment = Assignment(tasks["worker"].to_dict(),
                                     dict(zip(workers["worker"].tolist(), workers["profile"].tolist())),
-                                    {w: list(ts) for w, ts in data["sequence"].items()})
+                                    {w: list(ts) for w, ts in data["sequence"].items()},
+                                    {w: float(t) for w, t in data.get("warm_starts", {}).items()})
         return cls(data["workflow"], data["structure_hash"], data["planner"], data["params"], SLA.parse(data["sla"]),
                    Catalog.from_dict(data["catalog"]), tasks, workers, data["makespan_s"],
                    data["lower_bounds"], data["annotations"], data["dynamic"], data["feasible"], data["notes"],
@@ -255,8 +258,8 @@ class Plan(BilledWorkers):
 def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_model: Any, sla: SLA,
                     worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
                     sequence: Mapping[str, list[str]] | None = None, *, dynamic: bool = False,
-                    evaluator: ScheduleEvaluator | None = None,
-                    protocol: type[WorkerProtocol] | None = None) -> tuple[Assignment, ScheduleResult]:
+                    evaluator: ScheduleEvaluator | None = None, protocol: type[WorkerProtocol] | None = None,
+                    warm_starts: Mapping[str, float] | None = None) -> tuple[Assignment, ScheduleResult]:
     """The assignment (with its default sequence filled in) and its analytical schedule at the SLA.
 
     The schedule follows the protocol's compiled decisions (``protocol``, a
@@ -279,9 +282,10 @@ def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_m
             seq.setdefault(worker_of[t], []).append(t)
     else:
         seq = {w: list(ts) for w, ts in sequence.items()}
-    assignment = Assignment(dict(worker_of), dict(worker_profile), seq)
+    assignment = Assignment(dict(worker_of), dict(worker_profile), seq, dict(warm_starts or {}))
     cls = protocol or (DynamicProtocol if dynamic else WorkerProtocol)
-    decided = cls(workflow, assignment.worker_of, assignment.worker_profile, seq, dynamic=dynamic)
+    decided = cls(workflow, assignment.worker_of, assignment.worker_profile, seq, dynamic=dynamic,
+                  **({"warm_starts": assignment.warm_starts} if assignment.warm_starts else {}))
     decided._assignment = assignment
     layout = ev.layout(worker_of, seq, decided)
     return assignment, ev.result(ev.run_estimates(layout, worker_profile, estimates))

@@ -133,6 +133,7 @@ class Run:
             i = self.model.index[inv.task]
             self.ready_at[i] = start
             self.release(i, inv.worker, inv.start, start, None)
+        self.start_warm_workers(start)
         with paused_gc():
             run_until_idle(self.env, self.link)
         self.live_downstream = self.loop_constants = None
@@ -149,6 +150,13 @@ class Run:
             cost += (b - a) * price[prof]
         tasks = task_columns(self) if self.record else {}
         return RunResult(self.makespan, cost, tasks, W)
+
+    def start_warm_workers(self, start: float) -> None:
+        """Start the plan's pre-warmed workers (the protocol's ``warm_starts``) at their times, with no task:
+        each waits for its first task's notification, its start-up already done."""
+        warm = self.tables.warm_starts if self.tables is not None else None
+        for w, at in (warm or {}).items():
+            wake(self.env, _WarmStart(self, w, start + at), None, start + at - self.env._now)
 
     # ------------------------------------------------------------------ messages
     def release(self, i: int, worker: str, start: bool, t_ready: float, sender: str | None) -> None:
@@ -203,3 +211,15 @@ class _Message:
 
     def resume(self) -> None:
         self.run.deliver(self.task, self.worker, True, self.at)
+
+
+class _WarmStart:
+    """A pre-warmed worker's start at ``at``: its loop is spawned then (:meth:`Run.start_warm_workers`)."""
+
+    __slots__ = ("run", "worker", "at", "value")
+
+    def __init__(self, run: Run, worker: str, at: float) -> None:
+        self.run, self.worker, self.at = run, worker, at
+
+    def resume(self) -> None:
+        spawn(self.run.env, worker_loop, self.run, self.worker, self.at)

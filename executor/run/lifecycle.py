@@ -23,6 +23,7 @@ from executor.run import collection, submission, teardown
 from executor.run.context import RunContext
 from executor.run.failures import read_task_error, task_failure
 from executor.run.restarts import WorkerRestarts
+from executor.run.warm_starts import start_warm_workers
 from executor.server import redacted_url
 from planning.errors import ExecutionError
 from planning.protocol import WorkerProtocol
@@ -91,6 +92,7 @@ class Run:
         self.restarts = WorkerRestarts(self.ctx, sub, self._abort)
         t0 = self._t0 = time.time()  # submission: everything before is preparation (meta prepare_s)
         submission.submit(self.ctx, sub, t0)
+        start_warm_workers(self.ctx, sub.spec, t0)     # the plan's pre-warmed workers, each at its time
         return self._wait(t0, sub.prepare_s)
 
     # ------------------------------------------------------------------ wait

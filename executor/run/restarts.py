@@ -121,7 +121,7 @@ class WorkerRestarts:
         first = ctx.sequence(worker)[0]
         code = sub.subs.get(worker) if worker in sub.inline else None
         msg = encode_start(ctx.sealer, Invocation(worker, first, True), sub.spec, time.time(), code, gen=gen,
-                           restart=True)
+                           restart=True, warm=worker in ctx.protocol.warm_starts())   # (a warmed one waits for it)
         pipe = ctx.r.pipeline(transaction=True)
         pipe.hdel(ctx.k.running, worker)   # a process still holding it (a lost host) is fenced off
         pipe.rpush(ctx.k.launch, msg)

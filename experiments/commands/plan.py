@@ -34,6 +34,8 @@ def add_planning_arguments(p: argparse.ArgumentParser, planner_help: str = PLANN
     p.add_argument("--deadline", type=float, help="seconds the planned makespan must meet")
     p.add_argument("--profile", help="profile for planners that take one (uniform, wukong)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
+    p.add_argument("--optimizations", default="", metavar="A,B",
+                   help="optimizations applied to the plan, comma-separated: retention, clustering, prewarm")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -105,7 +107,8 @@ def make_plan(args: argparse.Namespace, *, scale: float = 1.0, data_scale: float
         params["profile"] = args.profile
     planner = get_planner(args.planner, **params)
     model = fit_cost_model(args.history, workflow)
-    cell = plan_cell(planner, workflow, catalog, model, sla, getattr(args, "protocol", DEFAULT_PROTOCOL))
+    optimizations = tuple(n.strip() for n in args.optimizations.split(",") if n.strip())
+    cell = plan_cell(planner, workflow, catalog, model, sla, getattr(args, "protocol", DEFAULT_PROTOCOL), optimizations)
     if catalog.name == "local":    # planlab's executor runs a local plan on this machine: say if it is too big
         note = cell.plan.capacity_note(float(local_cores()))
         if note is not None:

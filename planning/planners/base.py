@@ -32,6 +32,7 @@ from planning.errors import PlanError, PlanlabError
 from planning.names import did_you_mean
 from planning.pyfiles import import_python_file
 from planning.protocol import WorkerProtocol
+from planning.protocol.optimizations import PROTOCOL_OPTIMIZATIONS
 
 if TYPE_CHECKING:   # the types of plan()'s signature; importing them here would load the cost model for every resolve
     from planning.costs.cost_model import CostModel
@@ -42,6 +43,7 @@ if TYPE_CHECKING:   # the types of plan()'s signature; importing them here would
 
 PLANNERS: dict[str, type["Planner"]] = {}
 PROTOCOLS: dict[str, type[WorkerProtocol]] = {"default": WorkerProtocol}
+PROTOCOLS.update(PROTOCOL_OPTIMIZATIONS)     # the named optimizations (retention, ...)
 
 #: Entry-point groups an installed package uses to offer planners and worker protocols by name.
 PLANNER_ENTRY_POINTS = "planlab.planners"

@@ -71,14 +71,18 @@ class WorkerProtocol:
         return super().__new__(cls)
 
     def __init__(self, workflow: Workflow, worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
-                 sequence: Mapping[str, list[str]], *, dynamic: bool = False) -> None:
+                 sequence: Mapping[str, list[str]], *, dynamic: bool = False,
+                 warm_starts: Mapping[str, float] | None = None) -> None:
         self.workflow = workflow
         self.worker_of = worker_of
         self.worker_profile = worker_profile
         self.sequence = sequence
         self.topology = workflow.topology()
         self.index = self.topology.index
-        self._first_of = {ts[0]: w for w, ts in sequence.items() if ts}
+        #: workers started ahead of their first task (the plan's pre-warm): worker -> seconds after the run's start
+        self.warm_at: dict[str, float] = dict(warm_starts or {})
+        # the first task of each worker that its invocation starts (a pre-warmed worker is only notified)
+        self._first_of = {ts[0]: w for w, ts in sequence.items() if ts and w not in self.warm_at}
         self._profile = next(iter(worker_profile.values()), "")
         self._pred = workflow.graph._pred      # child -> parent -> edge attributes (networkx, read-only here)
         self._tables = None
@@ -107,7 +111,8 @@ class WorkerProtocol:
     def for_plan(cls, workflow: Workflow, plan: Any) -> "WorkerProtocol":
         """The protocol of a :class:`planning.plan.Plan`: its stored assignment, never re-derived."""
         a = plan.assignment
-        protocol = cls(workflow, a.worker_of, a.worker_profile, a.sequence, dynamic=bool(plan.dynamic))
+        warm = {"warm_starts": a.warm_starts} if a.warm_starts else {}    # (a subclass may not take the keyword)
+        protocol = cls(workflow, a.worker_of, a.worker_profile, a.sequence, dynamic=bool(plan.dynamic), **warm)
         protocol._assignment = a
         return protocol
 
@@ -165,6 +170,25 @@ class WorkerProtocol:
                 reads[parent] = reads.get(parent, 0) + 1
             ran.add(t)
         return reads
+
+    def warm_starts(self) -> dict[str, float]:
+        """Workers the engines start without a task, seconds after the run's start (pre-warm; the plan decides).
+
+        Such a worker's start-up overlaps its parents' work; its first task reaches it
+        as a notification.  Empty in the base: each worker is started by its first task.
+        """
+        return dict(self.warm_at)
+
+    def stored_readers(self, task_id: str) -> tuple[str, ...]:
+        """The readers whose completions remove ``task_id``'s stored output: the last of them deletes it.
+
+        Empty - the base rule - keeps a stored output on the server until the run's keys
+        are cleaned up.  An optimization that bounds the server's memory (per-task output
+        retention) names the tasks that fetch it; engines count a read in each of those
+        readers' completions and delete the output at the last one.  Not one of
+        :data:`HOOKS`: it changes no timing, so the compiled tables stay the base's.
+        """
+        return ()
 
     # ------------------------------------------------------------------ topology helpers
     def parents(self, task_id: str) -> list[str]:

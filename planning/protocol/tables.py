@@ -61,7 +61,9 @@ class DecisionTables:
     * ``initial``: the roots' invocations; ``worker[i]``: each task's worker;
       ``sequence``: each worker's task positions in order; ``worker_profile``: each
       worker's profile; ``other_profile``: whether any task executes on another profile
-      than its worker's; ``placement``: the assignment they come from.
+      than its worker's; ``placement``: the assignment they come from; ``warm_starts``: workers
+      started without a task, seconds after the run's start (``warm_starts()``; their first
+      task only notifies them).
 
     A field may be given as :class:`Later`: the planner's schedule reads only
     ``store``, ``fetched`` and ``other_profile``, so the array builder leaves the rest
@@ -69,7 +71,7 @@ class DecisionTables:
     """
 
     FIELDS = ("worker", "profile", "fetch", "fetch_sized", "local", "fetched", "store", "out_bytes", "downstream",
-              "initial", "sequence", "worker_profile", "other_profile", "placement")
+              "initial", "sequence", "worker_profile", "other_profile", "placement", "warm_starts")
     worker: list[str] = _Table()                                   # type: ignore[assignment]
     profile: list[str] = _Table()                                  # type: ignore[assignment]
     fetch: list[list[float]] = _Table()                            # type: ignore[assignment]
@@ -84,6 +86,7 @@ class DecisionTables:
     worker_profile: dict[str, str] = _Table()                      # type: ignore[assignment]
     other_profile: bool = _Table()                                 # type: ignore[assignment]
     placement: Placement = _Table()                                # type: ignore[assignment]
+    warm_starts: dict[str, float] = _Table()                       # type: ignore[assignment]
 
     def __init__(self, **fields: Any) -> None:
         missing = set(self.FIELDS) - set(fields)
@@ -148,6 +151,9 @@ def base_tables(protocol) -> DecisionTables:
     elsewhere = code[parent] != code[child]
     stored = np.bincount(parent[elsewhere], minlength=n) > 0
     first = placement.first
+    warm = protocol.warm_starts()
+    if warm:     # a pre-warmed worker is started by the engine, not by its first task
+        first = first & ~np.array([w in warm for w in placement.workers], dtype=bool)[code]
     worker_profile = dict(protocol.worker_profile)
     default = next(iter(worker_profile.values()), "")
     by_worker = {w: worker_profile.get(w, default) for w in placement.workers}
@@ -174,7 +180,7 @@ def base_tables(protocol) -> DecisionTables:
         fetched=segments(elsewhere.tolist(), topology.indegree),
         store=(stored | (topology.out_degree == 0)).tolist(), out_bytes=Later(topology.out_bytes.tolist),
         downstream=Later(downstream), initial=Later(initial), sequence=placement.sequence,
-        worker_profile=by_worker, other_profile=False, placement=placement)
+        worker_profile=by_worker, other_profile=False, placement=placement, warm_starts=warm)
     return tables
 
 
@@ -216,4 +222,4 @@ def hook_tables(protocol) -> DecisionTables:
                           initial=list(protocol.initial_invocations()), sequence=placement.sequence,
                           worker_profile=worker_profile,
                           other_profile=any(p != worker_profile[w] for p, w in zip(profile, worker)),
-                          placement=placement)
+                          placement=placement, warm_starts=protocol.warm_starts())

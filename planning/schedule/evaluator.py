@@ -161,6 +161,9 @@ class ScheduleEvaluator:
             profiles = {w: "" for w in number}
             protocol = WorkerProtocol(self.workflow, worker_of, profiles, seq)
         tables = protocol.compile()
+        warm = None
+        if tables is not None and tables.warm_starts:
+            warm = tuple(float(tables.warm_starts.get(w, -1.0)) for w in number)
         if tables is None:   # dynamic: uploads asked per task, inputs follow the predicted placement
             store = tuple(bool(protocol.handle_output(t, worker_of[t]).store) for t in ids)
             remote = tuple(tuple(worker[p] != worker[i] for p in ps) for i, ps in enumerate(self.parents))
@@ -168,7 +171,7 @@ class ScheduleEvaluator:
         else:
             store, remote = tuple(tables.store), tables.fetched
             exec_profile = tuple(tables.profile) if tables.other_profile else None
-        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile)
+        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile, warm)
 
     # ------------------------------------------------------------------ timing
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
@@ -195,12 +198,13 @@ class ScheduleEvaluator:
         done = [0.0] * n
         startup = [0.0] * n
         exec_list = [float(x) for x in exec_s]
+        warm = layout.warm or (-1.0,) * len(layout.workers)
         for i in layout.order:
             w = worker[i]
             before = prev[i]
             s = startup_of_worker[w] if before < 0 else 0.0
             r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i],
-                                                 exec_list[i], upload_s[i], store[i], invoke, coord)
+                                                 exec_list[i], upload_s[i], store[i], invoke, coord, warm[w])
             startup[i] = s
             ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
         fetch = self.fetch_s

@@ -115,7 +115,8 @@ class Retimer:
             s = ev.startup_of(profiles[w]) if before < 0 else 0.0
             x = table[i][column[profiles[w]]]
             r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i], x,
-                                                 upload_s[i], store[i], invoke, coord)
+                                                 upload_s[i], store[i], invoke, coord,
+                                                 self.layout.warm[w] if self.layout.warm else -1.0)
             old = done[i]
             self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i] = x, s, r, ws
             self.begin[i], self.download_end[i], self.exec_end[i], done[i] = b, b + download, e, d

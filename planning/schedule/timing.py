@@ -59,14 +59,16 @@ def last_parent(parents: Sequence[int], done: Sequence[float]) -> int:
 
 def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequence[float],
               worker: Sequence[int], fetched: Sequence[bool], download_row: Sequence[float], exec_s: float,
-              upload_s: float, store: bool, invoke: float, coord: float) -> tuple[float, float, float, float, float, float]:
+              upload_s: float, store: bool, invoke: float, coord: float,
+              warm: float = -1.0) -> tuple[float, float, float, float, float, float]:
     """One task's planned times: ``(ready, worker start, begin, download seconds, execution end, done)``.
 
     The task is ready one coordination round trip after its last parent is done and
     reaches its worker after an invocation latency when that parent ran elsewhere (a
     root: from the client); its worker's first task pays the start-up, a later one
     waits for the task before it (``before``); the fetched inputs download in
-    parallel, then it executes and, when it stores its output, uploads it.
+    parallel, then it executes and, when it stores its output, uploads it.  A worker
+    pre-warmed at ``warm`` (>= 0) starts then, so its start-up overlaps the wait.
     """
     if ps:
         last = last_parent(ps, done)
@@ -78,7 +80,10 @@ def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequ
                 download = download_row[k]
     else:
         r, arrival, download = 0.0, invoke, 0.0
-    if before < 0:
+    if before < 0 and warm >= 0:      # pre-warmed: started ahead, ready at warm + startup
+        ws = warm
+        b = max(arrival, warm + startup)
+    elif before < 0:
         ws = arrival
         b = ws + startup
     else:
@@ -96,7 +101,8 @@ class Layout:
     first appearance in topological order), ``prev[i]`` is the task before ``i`` on
     its worker (-1 for the first), and the protocol's decisions: ``store[i]`` whether
     ``i`` uploads its output, ``remote[i][k]`` whether its ``k``-th parent's output
-    is fetched, ``exec_profile[i]`` the profile it executes on (None: its worker's).
+    is fetched, ``exec_profile[i]`` the profile it executes on (None: its worker's),
+    ``warm[w]`` when worker ``w`` is started ahead of its first task (pre-warm).
     """
 
     workers: tuple[str, ...]
@@ -107,6 +113,8 @@ class Layout:
     sequence: dict[str, list[str]]
     remote: Sequence[Sequence[bool]]
     exec_profile: tuple[str, ...] | None = None
+    #: per worker number, when a pre-warmed worker is started (-1: by its first task); None: no worker is
+    warm: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,69 @@
+"""Pre-warm: the planner starts a worker shortly before its first task is planned to be ready.
+
+**What it does.**  A plan optimization: for every worker whose first task is not a
+root (roots' workers start with the run anyway), the planner sets a warm start at
+``ready - lead`` (never before the run's start): the first task's planned readiness
+minus a lead time, the worker's start-up at a high percentile of the cost model's
+start-up distribution (``p95``), so the start-up is over by then even when it runs
+slow.  The plan's :class:`~planning.assignment.Assignment` carries the warm starts
+(``warm_starts``); the protocol compiles them (``DecisionTables.warm_starts``) and
+the first task's invocation becomes a notification, so the planner's schedule, the
+simulator and the executor (the client starts such workers at their times) all
+take the start-up off the critical path.  The times are re-derived on the
+pre-warmed plan (its tasks get ready earlier) until they no longer move.
+
+**What it assumes.**  A static plan and start-up estimates that are not far too
+short (a worker warmed too late still starts before its task, only less early).
+**What it costs.**  Billed seconds: a warmed worker lives from its warm start, up to
+``lead`` seconds idle before its first task; the plan's and the engines' GB-seconds
+and cost count them (``workers.start_s`` is the warm start).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planning.errors import PlanError
+from planning.workflow import Workflow
+
+#: The start-up percentile the lead time is taken at (a start-up slower than this is rare).
+LEAD_SLA = "p95"
+#: Re-derivations of the warm times on the pre-warmed plan (its tasks get ready earlier each time).
+ROUNDS = 3
+
+
+def prewarm_plan(plan: Any, workflow: Workflow, cost_model: Any) -> Any:
+    """``plan`` with a warm start for every worker whose first task is not a root, re-timed.
+
+    ``plan.annotations["prewarm"]`` records the warm starts and each worker's lead.
+    """
+    if plan.dynamic:
+        raise PlanError("pre-warm applies to static plans; a dynamic (wukong) plan starts workers at run time",
+                        "use another planner, or drop 'prewarm' from the optimizations")
+    from planning.plan import Plan
+
+    same = plan.estimated_by is not None and plan.estimated_by.made(cost_model, workflow)
+    estimates = plan.estimates if same else cost_model.estimate_workflow(workflow, plan.catalog, plan.sla)
+    a = plan.assignment
+    roots = set(workflow.roots())
+    lead = {p: float(cost_model.startup_s(plan.catalog[p], True, LEAD_SLA)) for p in set(a.worker_profile.values())}
+    warmed = [w for w, seq in a.sequence.items() if seq and seq[0] not in roots]
+    warm: dict[str, float] = {}
+    current = plan
+    for _ in range(ROUNDS):
+        ready = current.tasks["ready_s"]
+        new = {w: max(0.0, float(ready[a.sequence[w][0]]) - lead[a.worker_profile[w]]) for w in warmed}
+        new = {w: min(t, warm.get(w, t)) for w, t in new.items()}
+        if new == warm:
+            break
+        warm = new
+        current = Plan.from_assignment(workflow, plan.catalog, estimates, cost_model, plan.sla, a.worker_of,
+                                       a.worker_profile, planner=plan.planner, params=plan.params,
+                                       sequence=a.sequence, warm_starts=warm, dynamic=plan.dynamic)
+    current.annotations = {**plan.annotations, "prewarm": {"warm_starts": dict(warm), "lead_s": lead,
+                                                           "lead_sla": LEAD_SLA}}
+    current.notes, current.feasible = list(plan.notes), plan.feasible
+    return current
+
+
+__all__ = ["prewarm_plan", "LEAD_SLA"]
