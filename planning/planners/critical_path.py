@@ -1,15 +1,28 @@
 """``critical-path``: start every worker on the best profile, downgrade those off the critical path.
 
 Workers are placed for locality as in ``uniform``.  Every worker starts on the
-fastest profile; then, in a deterministic order (worker id), each worker that has
-no task on the current critical path is moved to the next cheaper profile if the
-planned makespan stays within ``(1 + tolerance)`` of the all-fastest makespan.
-The critical path is recomputed after every accepted change, and passes repeat
-until nothing changes.  Cost: O(W * P) schedule evaluations of O(n + e) each, for
-W workers and P profiles; trials re-time only what a change reaches
-(:class:`~planning.schedule.Retimer`, exact) and only the final plan builds
-DataFrames.  ``max_evaluations`` bounds the trials (deterministically: the plan
-is the one reached after that many) for very large workflows.
+fastest profile; then each worker that has no task on the current critical path
+is moved to the next cheaper profile (that holds its memory) if the planned
+makespan stays within ``(1 + tolerance)`` of the all-fastest makespan, pass
+after pass until no worker moves.
+
+The search (:mod:`planning.planners.move_search`): each pass takes the critical
+path once, proposes one rung down for every worker off it whose move fits the
+schedule's slack alone (:func:`~planning.schedule.slack.move_fits`, O(its
+tasks)), applies the proposals in one exact incremental re-timing (halving a
+batch that breaks the limit, first half first), then tries the moves the slack
+check doubted one at a time, exactly, in worker order.  A pass costs O(n + e)
+plus the re-timings; the number of passes is about the number of profiles.
+The one-trial-at-a-time search it replaces re-timed after every trial (and
+re-took the critical path after every kept move): O(W * P) re-timings for W
+workers and P profiles.  The plans are mostly the same; where they differ a
+worker that became critical during a pass was still moved one rung - cheaper,
+and within the same limit (benchmarks/results/planning.json compares them).
+
+Deterministic.  ``max_evaluations`` bounds the proposals (deterministically: the
+plan is the one reached after that many), ``time_budget`` the search's seconds;
+either cut is recorded in the plan's notes.  Only the final plan builds
+DataFrames.
 """
 
 from __future__ import annotations
@@ -109,8 +122,8 @@ class CriticalPathDowngrade(Planner):
                     break
                 fits = move_fits(timing, chains[k], timing.column[cheaper], evaluator.startup_of(cheaper), latest)[0]
                 (moves if fits else doubtful).append((w, cheaper))
-            kept = search.settle(moves, lambda makespan: makespan <= limit)
-            kept += search.settle_each(doubtful, lambda makespan: makespan <= limit)
+            kept = search.settle(moves, lambda makespan, _: makespan <= limit)
+            kept += search.settle_each(doubtful, lambda makespan, _: makespan <= limit)
             profile.update(kept)
             if not kept:
                 break

@@ -81,12 +81,15 @@ class MoveSearch:
         self.evaluations += 1
         return True
 
-    def settle(self, moves: Sequence[Move], acceptable: Callable[[float], bool]) -> list[Move]:
-        """Apply ``moves`` with exact re-timings, keeping a batch only if ``acceptable(makespan)``.
+    def settle(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool],
+               turned_down: Callable[[Move], None] | None = None) -> list[Move]:
+        """Apply ``moves`` with exact re-timings, keeping a batch only if ``acceptable(makespan, batch)``.
 
         A rejected batch is halved and each half tried, the first one first (on top
-        of whatever the first kept); a rejected single move is dropped.  Stops,
-        keeping what was confirmed, when the time budget runs out.
+        of whatever the first kept); a rejected single move is dropped, and
+        ``turned_down(move)`` called right then, before the moves after it (a
+        search can try that worker's other profiles in its place in the order).
+        Stops, keeping what was confirmed, when the time budget runs out.
         """
         timing, kept = self.timing, []
         pending = [list(moves)] if moves else []
@@ -96,7 +99,7 @@ class MoveSearch:
                 break
             self.retimings += 1
             makespan = timing.change(dict(part))
-            if acceptable(makespan):
+            if acceptable(makespan, part):
                 timing.commit()
                 kept.extend(part)
                 continue
@@ -105,9 +108,11 @@ class MoveSearch:
                 half = len(part) // 2
                 pending.append(part[half:])
                 pending.append(part[:half])
+            elif turned_down is not None:
+                turned_down(part[0])
         return kept
 
-    def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float], bool]) -> list[Move]:
+    def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool]) -> list[Move]:
         """:meth:`settle` one move at a time, in order: for moves the slack check doubts (it is conservative)."""
         kept: list[Move] = []
         for move in moves:
