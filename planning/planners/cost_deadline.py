@@ -88,7 +88,7 @@ class CostUnderDeadline(Planner):
         _CheapestMoves(search, catalog, workers, need, profile, self.deadline).run()
         plan = make(profile)
         plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s "
-                          f"({search.evaluations} schedule evaluations, {search.passes} passes, "
+                          f"({search.evaluations} schedule evaluations, {search.passes_text}, "
                           f"{search.retimings} exact re-timings)")
         plan.notes.extend(search.notes("cheaper plans may exist"))
         return plan

@@ -130,7 +130,7 @@ class CriticalPathDowngrade(Planner):
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
                                     planner=self.name, params=self.params, evaluator=evaluator)
         plan.notes.append(f"downgraded {sum(p != fastest for p in profile.values())} of {len(workers)} workers "
-                          f"in {search.evaluations} schedule evaluations ({search.passes} passes, "
+                          f"in {search.evaluations} schedule evaluations ({search.passes_text}, "
                           f"{search.retimings} exact re-timings)")
         plan.notes.extend(search.notes("more downgrades may be possible"))
         return plan

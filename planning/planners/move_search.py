@@ -64,6 +64,11 @@ class MoveSearch:
         self.retimings = 0
         self.cut: str | None = None     # "max_evaluations" or "time_budget" once one stopped the search
 
+    @property
+    def passes_text(self) -> str:
+        """``"1 pass"``, ``"3 passes"``: for the plan's notes."""
+        return f"{self.passes} pass" if self.passes == 1 else f"{self.passes} passes"
+
     def _out_of_time(self) -> bool:
         if self._stop_at is not None and self._clock() > self._stop_at:
             self.cut = "time_budget"
@@ -124,6 +129,6 @@ class MoveSearch:
         if self.cut == "max_evaluations":
             return [f"stopped at max_evaluations={self.max_evaluations}: {consequence}"]
         if self.cut == "time_budget":
-            return [f"stopped at time_budget={self.time_budget:g} s (the time budget cut the search after "
-                    f"{self.passes} passes): {consequence}"]
+            return [f"stopped at time_budget={self.time_budget:g} s (the time budget cut the search in pass "
+                    f"{self.passes}): {consequence}"]
         return []
