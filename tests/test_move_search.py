@@ -172,3 +172,25 @@ def test_cli_time_budget(capsys) -> None:
     assert main([*argv, "--time-budget", "-2"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "time_budget must be a positive number" in err
+
+
+@SMALL
+@given(tasks=st.integers(8, 70), seed=st.integers(0, 10_000), cold=st.sampled_from([0.0, 0.4]), data=st.data())
+def test_a_whole_pass_change_times_exactly_like_the_incremental_one(tasks, seed, cold, data) -> None:
+    _, _, est, _, _, _, evaluator, layout = _setup(tasks, seed, cold)
+    profile = {w: LAMBDA.fastest().name for w in layout.workers}
+    whole, incremental = (Retimer(evaluator, layout, est, profile) for _ in range(2))
+    for _ in range(4):
+        moved = {w: data.draw(st.sampled_from(LAMBDA.names)) for w in data.draw(
+            st.lists(st.sampled_from(layout.workers), min_size=1, max_size=3, unique=True))}
+        a, b = whole.change(moved, whole=True), incremental.change(moved)
+        reference = _full(evaluator, layout, est, {**profile, **moved})
+        assert a == b == reference.makespan_s
+        assert whole.times().done == incremental.times().done == reference.done
+        assert whole.cost(LAMBDA) == incremental.cost(LAMBDA) == reference.cost(LAMBDA)
+        if data.draw(st.booleans()):
+            whole.commit(), incremental.commit()
+            profile = {**profile, **moved}
+        else:
+            whole.rollback(), incremental.rollback()
+            assert whole.times().done == incremental.times().done == _full(evaluator, layout, est, profile).done

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 #: A batch of moves is kept only if it saves this share of what its moves promised alone: moves that
 #: make other workers wait (and so pay for idle time) are tried one at a time instead.  Below 1 so that
 #: a batch whose moves cost the others a few idle seconds still goes through in one re-timing.
-BATCH_SAVING = 0.98
+BATCH_SAVING = 0.995
 
 
 @register_planner("cost-deadline")
