@@ -16,9 +16,15 @@ each O(n + e) plus a logarithmic number of re-timings per conflict, instead of
 one re-timing per trial.
 
 Budgets: ``max_evaluations`` counts proposals (deterministic); ``time_budget``
-bounds the search's wall-clock seconds.  Either stops the search with the plan
-confirmed so far - always within the limit - and :attr:`MoveSearch.cut` says
-which budget stopped it, for the plan's notes.
+bounds the search's wall-clock seconds (not the estimates before it nor the final
+plan's DataFrames after it; a re-timing under way finishes).  Either stops the
+search with the plan confirmed so far - always within the limit - and
+:attr:`MoveSearch.cut` says which budget stopped it, for the plan's notes.
+
+Where the slack cannot decide - no slack to speak of (``critical-path`` with
+``tolerance = 0``, a deadline at the fastest makespan) - nearly every move is
+tried alone, exactly, and the search costs what the one-at-a-time search did;
+``time_budget`` is the bound to use then.
 """
 
 from __future__ import annotations
