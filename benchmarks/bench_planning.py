@@ -2,15 +2,22 @@
 
 Run: ``python benchmarks/bench_planning.py [--quick]``.
 
-Speed: planning time of every planner on random layered DAGs of 1k and 10k tasks
-x the 8 Lambda profiles (priors, mean SLA), end to end (estimates, search, the
-final Plan with its DataFrames).  ``critical-path`` and ``cost-deadline`` run
-their full search at both sizes (O(workers x profiles) re-timings, incremental);
-``--budget N`` gives them a deterministic budget of N schedule evaluations at
-10k tasks instead (``max_evaluations``, recorded with the parameters).  Targets on a 2-vCPU machine: HEFT on 10k tasks x 8
-profiles <= 1 s; HEFT on the same 1000-task instance >= 10x faster than
-anrg-saga's HEFT (run in the same benchmark, in a subprocess with
+Speed: planning time of every planner on random layered DAGs of 1k, 2k, 5k and
+10k tasks x the 8 Lambda profiles (priors, mean SLA), end to end (estimates,
+search, the final Plan with its DataFrames); repeats interleave the planners
+(one run of each in turn), medians are quoted, and each row has the host's load.
+Per planner, the fitted exponent k of time ~ n^k (least squares on log-log over
+the four sizes).  ``critical-path`` and ``cost-deadline`` run their full search
+(``--budget N`` bounds it at 10k tasks with ``max_evaluations``, recorded with
+the parameters).  Targets on a 2-vCPU machine: every planner <= 1 s at 10k tasks
+x 8 profiles with k <= 1.2; HEFT on the same 1000-task instance >= 10x faster
+than anrg-saga's HEFT (run in the same benchmark, in a subprocess with
 PYTHONHASHSEED=0); every planner plans every shipped WfFormat file in < 1 s.
+
+Search vs one-at-a-time: the batched search of ``critical-path`` and
+``cost-deadline`` against the one-trial-at-a-time search it replaced
+(``_one_at_a_time.py``), on the random layered DAGs and the 16 WfFormat files:
+identical plans, cost and makespan ratios, and both times (interleaved).
 
 Quality: the schedule length ratio (makespan over the larger lower bound) of
 every planner on the 16 shipped WfFormat files (priors, Lambda catalog, mean SLA):
@@ -23,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -44,7 +52,8 @@ from experiments.provenance import git_revision
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "planning.json"
 WFINSTANCES = ROOT / "experiments" / "data"
-TARGETS = {"heft_10k_x8_s": 1.0, "heft_vs_saga_speedup": 10.0, "wfformat_plan_max_s": 1.0}
+TARGETS = {"heft_10k_x8_s": 1.0, "heft_vs_saga_speedup": 10.0, "wfformat_plan_max_s": 1.0,
+           "every_planner_10k_x8_s": 1.0, "scaling_exponent_max": 1.2}
 PLANNERS = ("uniform", "critical-path", "wukong", "heft", "cost-deadline")
 
 
@@ -64,25 +73,92 @@ def planner_params(name: str, wf: Workflow, catalog, model, sla, budget: int | N
 
 
 # ---------------------------------------------------------------------- planning time
-def bench_planning_times(quick: bool, budget_10k: int | None) -> list[dict]:
+SIZES = (1000, 2000, 5000, 10_000)
+
+
+def bench_planning_times(sizes: tuple[int, ...], repeats: int, budget_10k: int | None) -> list[dict]:
+    """Every planner at every size; the repeats interleave the planners so host noise hits them alike."""
     catalog, model, sla = load_catalog("lambda"), CostModel(), SLA.parse("mean")
     rows = []
-    for n in ((1000,) if quick else (1000, 10_000)):
+    for n in sizes:
         wf = generate("random_layered", tasks=n, seed=1)
         wf.task_ids                                     # sort once, as any caller would
+        params = {name: planner_params(name, wf, catalog, model, sla, budget_10k if n >= 10_000 else None)
+                  for name in PLANNERS}
+        runs: dict[str, list[float]] = {name: [] for name in PLANNERS}
+        plans, loads = {}, []
+        for _ in range(repeats):
+            loads.append(os.getloadavg()[0])
+            for name in PLANNERS:
+                t0 = time.perf_counter()
+                plans[name] = get_planner(name, **params[name]).plan(wf, catalog, model, sla)
+                runs[name].append(time.perf_counter() - t0)
         for name in PLANNERS:
-            budget = budget_10k if n >= 10_000 else None
-            params = planner_params(name, wf, catalog, model, sla, budget)
-            slow = name in ("critical-path", "cost-deadline") or n >= 10_000
-            median, runs, plan = timed(lambda: get_planner(name, **params).plan(wf, catalog, model, sla),
-                                        1 if (quick or slow) else 3)
+            plan, median = plans[name], statistics.median(runs[name])
             rows.append({"tasks": n, "edges": wf.graph.number_of_edges(), "profiles": len(catalog), "planner": name,
-                         "params": params, "seconds": median, "runs": runs, "makespan_s": plan.makespan_s,
-                         "cost": plan.cost, "slr": plan.slr, "workers": int(len(plan.workers)),
-                         "notes": list(plan.notes)})
+                         "params": params[name], "seconds": median, "runs": runs[name],
+                         "load_average_1m": loads, "makespan_s": plan.makespan_s, "cost": plan.cost,
+                         "slr": plan.slr, "workers": int(len(plan.workers)), "notes": list(plan.notes)})
             print(f"  {n:>6} tasks  {name:<14} {median:7.3f} s  makespan {plan.makespan_s:9.3f} s  "
-                  f"SLR {plan.slr:5.2f}  workers {len(plan.workers)}", flush=True)
+                  f"SLR {plan.slr:5.2f}  workers {len(plan.workers)}  (load {max(loads):.1f})", flush=True)
     return rows
+
+
+def scaling_exponents(rows: list[dict]) -> dict[str, dict]:
+    """Per planner: k of time ~ n^k, fitted on log-log over the sizes, and the endpoint ratio's k."""
+    out = {}
+    for name in PLANNERS:
+        mine = sorted((r["tasks"], r["seconds"]) for r in rows if r["planner"] == name)
+        if len(mine) < 2:
+            continue
+        n, t = np.log([m[0] for m in mine]), np.log([m[1] for m in mine])
+        k_fit = float(np.polyfit(n, t, 1)[0])
+        k_ends = float((t[-1] - t[0]) / (n[-1] - n[0]))
+        out[name] = {"k_fit": k_fit, "k_endpoints": k_ends, "sizes": [m[0] for m in mine],
+                     "seconds": [m[1] for m in mine]}
+    return out
+
+
+# ---------------------------------------------------------------------- search vs one-at-a-time
+def bench_search_vs_one_at_a_time(sizes: tuple[int, ...]) -> dict:
+    """The batched search against the one-trial-at-a-time one, plan by plan (same workflows, same parameters)."""
+    import _one_at_a_time as reference
+
+    catalog, model, sla = load_catalog("lambda"), CostModel(), SLA.parse("mean")
+    cases = [(f"random_layered-{n}", generate("random_layered", tasks=n, seed=1)) for n in sizes]
+    cases += [(path.stem, read_wfformat(path)) for path in sorted(WFINSTANCES.glob("*.json"))]
+    rows = []
+    for label, wf in cases:
+        fastest = get_planner("uniform", profile=catalog.fastest().name).plan(wf, catalog, model, sla)
+        variants = [("critical-path", {"tolerance": tol}) for tol in (0.0, 0.05, 0.2)]
+        variants += [("cost-deadline", {"deadline": fastest.makespan_s * f}) for f in (1.1, 1.5, 3.0)]
+        for name, params in variants:
+            ref_fn = (lambda: reference.critical_path(wf, catalog, model, sla, params["tolerance"])) \
+                if name == "critical-path" else (lambda: reference.cost_deadline(wf, catalog, model, sla,
+                                                                                    params["deadline"]))
+            t0 = time.perf_counter()
+            ours = get_planner(name, **params).plan(wf, catalog, model, sla)
+            ours_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            theirs = ref_fn()
+            theirs_s = time.perf_counter() - t0
+            limit = params.get("deadline", fastest.makespan_s * (1 + params.get("tolerance", 0.0)))
+            rows.append({"workflow": label, "tasks": len(wf), "planner": name, "params": params,
+                         "identical": ours.worker_profile == theirs.worker_profile,
+                         "cost_ratio": ours.cost / theirs.cost, "makespan_ratio": ours.makespan_s / theirs.makespan_s,
+                         "within_limit": bool(ours.makespan_s <= limit * (1 + 1e-12)),
+                         "seconds": ours_s, "one_at_a_time_s": theirs_s, "load_average_1m": os.getloadavg()[0]})
+    frame = pd.DataFrame(rows)
+    summary = {}
+    for name, part in frame.groupby("planner"):
+        summary[name] = {"plans": int(len(part)), "identical": int(part["identical"].sum()),
+                         "cheaper": int((part["cost_ratio"] < 1 - 1e-12).sum()),
+                         "costlier": int((part["cost_ratio"] > 1 + 1e-12).sum()),
+                         "cost_ratio_min": float(part["cost_ratio"].min()),
+                         "cost_ratio_max": float(part["cost_ratio"].max()),
+                         "makespan_ratio_max": float(part["makespan_ratio"].max()),
+                         "all_within_limit": bool(part["within_limit"].all())}
+    return {"summary": summary, "rows": rows}
 
 
 # ---------------------------------------------------------------------- HEFT vs anrg-saga
@@ -188,24 +264,11 @@ def bench_wfformat() -> tuple[list[dict], dict]:
     return rows, {p: {k: float(v) for k, v in table.loc[p].items()} for p in PLANNERS}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1k tasks only and fewer repeats (not recorded)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
-    parser.add_argument("--budget", type=int, default=None,
-                        help="max schedule evaluations of critical-path / cost-deadline at 10k tasks (default: full search)")
-    args = parser.parse_args(argv)
-
-    print("planning time, random_layered x 8 lambda profiles (priors, mean SLA):")
-    times = bench_planning_times(args.quick, args.budget)
-    print("HEFT vs anrg-saga (1000 tasks x 8 profiles, one worker per profile) ...", flush=True)
-    versus = bench_heft_vs_saga(args.quick)
-    heft10k = bench_heft_10k() if not args.quick else None
-    wf_rows, slr = bench_wfformat()
-
+def _checks(times: list[dict], exponents: dict, versus: dict, heft10k: dict | None, wf_rows: list[dict]) -> dict:
+    slowest_wf = max(r["seconds"] for r in wf_rows)
     checks = {
-        "wfformat_plan_max_s": {"value": max(r["seconds"] for r in wf_rows), "target": TARGETS["wfformat_plan_max_s"],
-                                "pass": max(r["seconds"] for r in wf_rows) < TARGETS["wfformat_plan_max_s"]},
+        "wfformat_plan_max_s": {"value": slowest_wf, "target": TARGETS["wfformat_plan_max_s"],
+                                "pass": slowest_wf < TARGETS["wfformat_plan_max_s"]},
         "heft_vs_saga_speedup": {"value": versus.get("speedup"), "target": TARGETS["heft_vs_saga_speedup"],
                                  "pass": versus.get("speedup", 0.0) >= TARGETS["heft_vs_saga_speedup"]},
     }
@@ -213,36 +276,87 @@ def main(argv: list[str] | None = None) -> int:
         checks["heft_10k_x8_s"] = {"value": heft10k["planner_s"], "target": TARGETS["heft_10k_x8_s"],
                                    "pass": heft10k["planner_s"] <= TARGETS["heft_10k_x8_s"],
                                    "core_s": heft10k["core_s"]}
+    at_10k = {r["planner"]: r["seconds"] for r in times if r["tasks"] == 10_000}
+    if at_10k:
+        checks["every_planner_10k_x8_s"] = {"value": max(at_10k.values()), "per_planner": at_10k,
+                                            "target": TARGETS["every_planner_10k_x8_s"],
+                                            "pass": max(at_10k.values()) <= TARGETS["every_planner_10k_x8_s"]}
+        k = {name: e["k_fit"] for name, e in exponents.items()}
+        checks["scaling_exponent_max"] = {"value": max(k.values()), "per_planner": k,
+                                          "target": TARGETS["scaling_exponent_max"],
+                                          "pass": max(k.values()) <= TARGETS["scaling_exponent_max"]}
+    return checks
+
+
+def _print_summary(checks: dict, exponents: dict, versus: dict, heft10k: dict | None, slr: dict,
+                   search: dict) -> None:
+    verdict = lambda key: "PASS" if checks[key]["pass"] else "FAIL"  # noqa: E731
+    print("scaling, time ~ n^k (log-log fit over the sizes):")
+    for name, e in exponents.items():
+        print(f"  {name:<14} k = {e['k_fit']:.2f} (endpoints {e['k_endpoints']:.2f}); "
+              + ", ".join(f"{n}: {t:.3f} s" for n, t in zip(e["sizes"], e["seconds"])))
+    for key in ("every_planner_10k_x8_s", "scaling_exponent_max"):
+        if key in checks:
+            print(f"  {key}: {checks[key]['value']:.3f} (target <= {checks[key]['target']:g}) {verdict(key)}")
+    print("batched search vs one at a time (plans identical / cheaper / costlier; cost ratio range):")
+    for name, r in search["summary"].items():
+        print(f"  {name:<14} {r['identical']}/{r['cheaper']}/{r['costlier']} of {r['plans']}; cost x"
+              f"{r['cost_ratio_min']:.4f}..{r['cost_ratio_max']:.4f}; within limit: {r['all_within_limit']}")
+    if "speedup" in versus:
+        print(f"  ours {versus['ours_s'] * 1e3:.1f} ms (makespan {versus['ours_makespan_s']:.3f} s), saga "
+              f"{versus['saga_s'] * 1e3:.0f} ms (makespan {versus['saga_makespan_s']:.3f} s): "
+              f"{versus['speedup']:.1f}x (target >= {TARGETS['heft_vs_saga_speedup']:g}x) "
+              f"{verdict('heft_vs_saga_speedup')}")
+    else:
+        print(f"  {versus['error']}")
+    if heft10k is not None:
+        print(f"HEFT 10k x 8: planner {heft10k['planner_s']:.3f} s (core {heft10k['core_s']:.3f} s; target <= "
+              f"{TARGETS['heft_10k_x8_s']:g} s) {verdict('heft_10k_x8_s')}")
+    print("SLR on the 16 shipped WfFormat files (lambda, priors, mean SLA):")
+    print(f"  {'planner':<14} {'min':>6} {'median':>7} {'max':>6} {'max time':>9}")
+    for name, r in slr.items():
+        print(f"  {name:<14} {r['slr_min']:>6.3f} {r['slr_median']:>7.3f} {r['slr_max']:>6.3f} {r['seconds_max']:>8.3f}s")
+    print(f"slowest WfFormat plan: {checks['wfformat_plan_max_s']['value']:.3f} s (target < 1 s) "
+          f"{verdict('wfformat_plan_max_s')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1k and 2k tasks, one repeat (not recorded)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per size (default 3)")
+    parser.add_argument("--budget", type=int, default=None,
+                        help="max schedule evaluations of critical-path / cost-deadline at 10k tasks (default: full search)")
+    args = parser.parse_args(argv)
+    sizes = SIZES[:2] if args.quick else SIZES
+    load_start = list(os.getloadavg())
+
+    print("planning time, random_layered x 8 lambda profiles (priors, mean SLA):")
+    times = bench_planning_times(sizes, 1 if args.quick else args.repeats, args.budget)
+    exponents = scaling_exponents(times)
+    print("batched search vs one at a time ...", flush=True)
+    search = bench_search_vs_one_at_a_time(sizes)
+    print("HEFT vs anrg-saga (1000 tasks x 8 profiles, one worker per profile) ...", flush=True)
+    versus = bench_heft_vs_saga(args.quick)
+    heft10k = bench_heft_10k() if not args.quick else None
+    wf_rows, slr = bench_wfformat()
+    checks = _checks(times, exponents, versus, heft10k, wf_rows)
     result = {
         "benchmark": "planning", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-                    "numpy": np.__version__, "pandas": pd.__version__},
+                    "numpy": np.__version__, "pandas": pd.__version__, "load_average_start": load_start,
+                    "load_average": list(os.getloadavg())},
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
-        "planning_times": times, "heft_vs_saga": versus, "heft_10k": heft10k,
+        "planning_times": times, "scaling": exponents, "search_vs_one_at_a_time": search,
+        "heft_vs_saga": versus, "heft_10k": heft10k,
         "slr_wfformat": {"catalog": "lambda", "sla": "mean", "cost_model": "priors", "per_planner": slr,
                          "rows": wf_rows},
     }
     if not args.quick or args.out != RESULTS:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
-
-    if "speedup" in versus:
-        print(f"  ours {versus['ours_s'] * 1e3:.1f} ms (makespan {versus['ours_makespan_s']:.3f} s), saga "
-              f"{versus['saga_s'] * 1e3:.0f} ms (makespan {versus['saga_makespan_s']:.3f} s): "
-              f"{versus['speedup']:.1f}x (target >= {TARGETS['heft_vs_saga_speedup']:g}x) "
-              f"{'PASS' if checks['heft_vs_saga_speedup']['pass'] else 'FAIL'}")
-    else:
-        print(f"  {versus['error']}")
-    if heft10k is not None:
-        print(f"HEFT 10k x 8: planner {heft10k['planner_s']:.3f} s (core {heft10k['core_s']:.3f} s; target <= "
-              f"{TARGETS['heft_10k_x8_s']:g} s) {'PASS' if checks['heft_10k_x8_s']['pass'] else 'FAIL'}")
-    print("SLR on the 16 shipped WfFormat files (lambda, priors, mean SLA):")
-    print(f"  {'planner':<14} {'min':>6} {'median':>7} {'max':>6} {'max time':>9}")
-    for name, r in slr.items():
-        print(f"  {name:<14} {r['slr_min']:>6.3f} {r['slr_median']:>7.3f} {r['slr_max']:>6.3f} {r['seconds_max']:>8.3f}s")
-    print(f"slowest WfFormat plan: {checks['wfformat_plan_max_s']['value']:.3f} s (target < 1 s) "
-          f"{'PASS' if checks['wfformat_plan_max_s']['pass'] else 'FAIL'}")
+    _print_summary(checks, exponents, versus, heft10k, slr, search)
     print("all targets pass" if result["all_pass"] else "some targets FAIL")
     return 0
 

@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wfformat-out", metavar="FILE",
                    help="write the plan (its planned schedule) as a WfFormat 1.5 instance, validated")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="bound the search of critical-path / cost-deadline: past it they return the best plan "
+                        "found so far, and its notes say the budget cut the search")
     p.set_defaults(handler=run)
 
 
@@ -105,6 +108,8 @@ def make_plan(args: argparse.Namespace, *, scale: float = 1.0, data_scale: float
         params["deadline"] = args.deadline
     if args.profile is not None:
         params["profile"] = args.profile
+    if getattr(args, "time_budget", None) is not None:      # only `planlab plan` has --time-budget
+        params["time_budget"] = args.time_budget
     planner = get_planner(args.planner, **params)
     model = fit_cost_model(args.history, workflow)
     optimizations = tuple(n.strip() for n in args.optimizations.split(",") if n.strip())

@@ -1,27 +1,41 @@
 """``critical-path``: start every worker on the best profile, downgrade those off the critical path.
 
 Workers are placed for locality as in ``uniform``.  Every worker starts on the
-fastest profile; then, in a deterministic order (worker id), each worker that has
-no task on the current critical path is moved to the next cheaper profile if the
-planned makespan stays within ``(1 + tolerance)`` of the all-fastest makespan.
-The critical path is recomputed after every accepted change, and passes repeat
-until nothing changes.  Cost: O(W * P) schedule evaluations of O(n + e) each, for
-W workers and P profiles; trials re-time only what a change reaches
-(:class:`~planning.schedule.Retimer`, exact) and only the final plan builds
-DataFrames.  ``max_evaluations`` bounds the trials (deterministically: the plan
-is the one reached after that many) for very large workflows.
+fastest profile; then each worker that has no task on the current critical path
+is moved to the next cheaper profile (that holds its memory) if the planned
+makespan stays within ``(1 + tolerance)`` of the all-fastest makespan, pass
+after pass until no worker moves.
+
+The search (:mod:`planning.planners.move_search`): each pass takes the critical
+path once, proposes one rung down for every worker off it whose move fits the
+schedule's slack alone (:func:`~planning.schedule.slack.move_fits`, O(its
+tasks)), applies the proposals in one exact incremental re-timing (halving a
+batch that breaks the limit, first half first), then tries the moves the slack
+check doubted one at a time, exactly, in worker order.  A pass costs O(n + e)
+plus the re-timings; the number of passes is about the number of profiles.
+The one-trial-at-a-time search it replaces re-timed after every trial (and
+re-took the critical path after every kept move): O(W * P) re-timings for W
+workers and P profiles.  The plans are mostly the same; where they differ a
+worker that became critical during a pass was still moved one rung - cheaper,
+and within the same limit (benchmarks/results/planning.json compares them).
+
+Deterministic.  ``max_evaluations`` bounds the proposals (deterministically: the
+plan is the one reached after that many), ``time_budget`` the search's seconds;
+either cut is recorded in the plan's notes.  Only the final plan builds
+DataFrames.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
-from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
+from planning.planners.move_search import MoveSearch, checked_budgets
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Layout, Retimer, ScheduleEvaluator
+from planning.schedule.slack import latest_done, move_fits, worker_chains
 from planning.sla import SLA
 from planning.workflow import Workflow
 
@@ -75,10 +89,9 @@ def critical_indices(done: Sequence[float], layout: Layout, evaluator: ScheduleE
 class CriticalPathDowngrade(Planner):
     """See the module docstring; ``tolerance`` is the relative makespan growth allowed."""
 
-    def __init__(self, *, tolerance: float = 0.05, max_evaluations: int | None = None) -> None:
-        if max_evaluations is not None and max_evaluations < 1:
-            raise PlanError(f"critical-path: max_evaluations must be >= 1, got {max_evaluations!r}",
-                            "give a positive number of schedule evaluations, or none for no limit")
+    def __init__(self, *, tolerance: float = 0.05, max_evaluations: int | None = None,
+                 time_budget: float | None = None) -> None:
+        self.time_budget = checked_budgets("critical-path", max_evaluations, time_budget)
         self.tolerance = tolerance
         self.max_evaluations = max_evaluations
 
@@ -86,45 +99,51 @@ class CriticalPathDowngrade(Planner):
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of, workers, need = locality_layout(workflow)
         ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))  # fastest first
-        rung_of = {p.name: k for k, p in enumerate(ladder)}
         fastest = ladder[0].name
         profile = {w: fastest for w in workers}
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         layout = evaluator.layout(worker_of)
-        ids = evaluator.ids
         timing = Retimer(evaluator, layout, estimates, profile)
-
-        def critical_workers() -> set[str]:
-            return {worker_of[ids[i]] for i in critical_indices(timing.done, layout, evaluator)}
-
-        evaluations, budget = 1, self.max_evaluations
+        search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
         limit = timing.makespan_s * (1.0 + self.tolerance)
-        changed, exhausted = True, False
-        while changed and not exhausted:
-            changed = False
-            critical = critical_workers()
+        down = _one_rung_down(ladder, catalog, need)
+        chains, number = worker_chains(timing), {w: k for k, w in enumerate(layout.workers)}
+        while search.cut is None:
+            search.passes += 1
+            critical = {layout.worker[i] for i in critical_indices(timing.done, layout, evaluator)}
+            latest = latest_done(timing, limit)
+            moves, doubtful = [], []
             for w in workers:
-                if w in critical:
+                k = number[w]
+                cheaper = down(w, profile[w])
+                if k in critical or cheaper is None:
                     continue
-                price = catalog[profile[w]].price_per_s
-                cheaper = [p for p in ladder[rung_of[profile[w]] + 1:]
-                           if p.price_per_s < price and p.memory_mb >= need[w]]
-                if not cheaper:
-                    continue
-                if budget is not None and evaluations >= budget:
-                    exhausted = True
+                if not search.trial():
                     break
-                evaluations += 1
-                if timing.change({w: cheaper[0].name}) <= limit:
-                    timing.commit()
-                    profile[w], changed = cheaper[0].name, True
-                    critical = critical_workers()
-                else:
-                    timing.rollback()
+                fits = move_fits(timing, chains[k], timing.column[cheaper], evaluator.startup_of(cheaper), latest)[0]
+                (moves if fits else doubtful).append((w, cheaper))
+            kept = search.settle(moves, lambda makespan, _: makespan <= limit)
+            kept += search.settle_each(doubtful, lambda makespan, _: makespan <= limit)
+            profile.update(kept)
+            if not kept:
+                break
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
                                     planner=self.name, params=self.params, evaluator=evaluator)
         plan.notes.append(f"downgraded {sum(p != fastest for p in profile.values())} of {len(workers)} workers "
-                          f"in {evaluations} schedule evaluations")
-        if exhausted:
-            plan.notes.append(f"stopped at max_evaluations={budget}: more downgrades may be possible")
+                          f"in {search.evaluations} schedule evaluations ({search.passes_text}, "
+                          f"{search.retimings} exact re-timings)")
+        plan.notes.extend(search.notes("more downgrades may be possible"))
         return plan
+
+
+def _one_rung_down(ladder: list, catalog: Catalog, need: dict[str, float]) -> Callable[[str, str], str | None]:
+    """``down(worker, profile)``: the next rung below ``profile`` that is cheaper and holds the worker's memory."""
+    rung_of = {p.name: k for k, p in enumerate(ladder)}
+
+    def down(worker: str, profile: str) -> str | None:
+        price = catalog[profile].price_per_s
+        for p in ladder[rung_of[profile] + 1:]:
+            if p.price_per_s < price and p.memory_mb >= need[worker]:
+                return p.name
+        return None
+    return down

@@ -30,16 +30,8 @@ worker is started when its first task is ready.  With zero start-up this is
 classic HEFT (and the cross-check against anrg-saga, which has no start-up,
 holds).
 
-Workers form one pool per profile: ``workers_per_profile`` workers each, with ids
-``f"{profile}-{k}"``.  ``None`` means an unbounded (serverless) pool: a task may
-always go to a fresh worker of any profile.  Only the workers hosting a parent of
-the task and one fresh worker per profile are candidates then; this is exact, since
-any other used worker has the same data-ready time as a fresh one and so cannot
-finish the task strictly earlier (on a tie the fresh worker is taken).  With a
-start-up, a used (warm) worker can beat a fresh one: the used worker of each
-profile that frees up first (a lazy heap of last finish times) is a candidate
-too, appended after its last task; this ignores idle gaps of non-host workers, so
-the unbounded search is then a heuristic (exact with zero start-up).
+Workers form one pool per profile (bounded or unbounded; the candidates searched and
+when that search is exact): :mod:`planning.planners.heft_pools`.
 
 Priorities: upward rank with the mean execution time over profiles and the
 communication cost ``comm_s(p, c)`` as the mean edge cost; ties broken by the
@@ -55,8 +47,7 @@ g is the number of too-small gaps skipped after the bisection (small in practice
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from heapq import heappop, heappush
+from heapq import heappush
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
@@ -64,7 +55,7 @@ import numpy as np
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.timeline import Timeline
+from planning.planners.heft_pools import HeftResult, WorkerPools, pool_sizes
 from planning.profiles import Catalog
 from planning.schedule import ScheduleEvaluator
 from planning.sla import SLA
@@ -72,31 +63,6 @@ from planning.workflow import Workflow
 
 if TYPE_CHECKING:
     from planning.costs.cost_model import CostModel
-
-
-@dataclass(frozen=True)
-class HeftResult:
-    worker_of: dict[str, str]          # task id -> worker id
-    worker_profile: dict[str, str]     # worker id -> profile name
-    sequence: dict[str, list[str]]     # worker id -> its tasks in start-time order
-    start_s: dict[str, float]
-    finish_s: dict[str, float]
-    makespan_s: float                  # HEFT's own model: max finish
-
-
-def _pool_sizes(workers_per_profile: int | Sequence[int] | None, m: int) -> list[int] | None:
-    """Workers per profile as a list of ``m`` sizes >= 1, or None for unbounded pools."""
-    if workers_per_profile is None:
-        return None
-    if isinstance(workers_per_profile, (int, np.integer)):
-        counts = [int(workers_per_profile)] * m
-    else:
-        counts = [int(c) for c in workers_per_profile]
-        if len(counts) != m:
-            raise ValueError(f"workers_per_profile gives {len(counts)} pool sizes for {m} profiles")
-    if any(c < 1 for c in counts):
-        raise ValueError("workers_per_profile must be >= 1 (per profile) or None (unbounded)")
-    return counts
 
 
 def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
@@ -113,13 +79,13 @@ def heft(workflow: Workflow, exec_s: np.ndarray, profiles: list[str],
     order = workflow.topological_order()
     n, m = len(order), len(profiles)
     exec_arr = _checked_exec(exec_s, profiles, n)
-    counts = _pool_sizes(workers_per_profile, m)
+    counts = pool_sizes(workers_per_profile, m)
     boot = _checked_startups(startup_s, m)
     parents, children = _edges(workflow, order, comm_s)
     allowed = _checked_allowed(allowed, order, m)
     prio = _priority_order(children, exec_arr, allowed)
     ex = (exec_arr if allowed is None else np.where(allowed, exec_arr, np.inf)).tolist()  # inf: never the EFT
-    pools = _Pools(profiles, counts, boot)
+    pools = WorkerPools(profiles, counts, boot)
     choose = pools.bounded_choice if pools.bounded else pools.unbounded_choice
     timelines, worker_prof, free_heaps, track_free = pools.timelines, pools.worker_prof, pools.free_heaps, pools.track_free
     where = [-1] * n
@@ -251,87 +217,6 @@ def _data_ready(parents: list[tuple[int, float]], where: list[int],
             other = b2 if w == b1w else b1
             ready_of[w] = s if s > other else other
     return R, ready_of
-
-
-class _Pools:
-    """The workers of every profile's pool, their timelines, and the search for a task's earliest finish."""
-
-    def __init__(self, profiles: list[str], counts: list[int] | None, boot: list[float]) -> None:
-        self.profiles, self.boot = profiles, boot
-        m = len(profiles)
-        self.worker_ids: list[str] = []
-        self.worker_prof: list[int] = []
-        self.timelines: list[Timeline] = []
-        self.per_profile: list[list[int]] = [[] for _ in range(m)]  # worker indices per profile, in creation order
-        self.bounded = counts is not None
-        if counts is not None:
-            for p in range(m):
-                for _ in range(counts[p]):
-                    self.new_worker(p)
-        self.all_workers = list(range(len(self.worker_ids)))  # profile-major order (bounded pools)
-        self.free_heaps: list[list[tuple[float, int]]] = [[] for _ in range(m)]   # per profile: (last finish, worker)
-        self.track_free = not self.bounded and any(b > 0.0 for b in boot)
-
-    def new_worker(self, p: int) -> int:
-        w = len(self.worker_ids)
-        self.worker_ids.append(f"{self.profiles[p]}-{len(self.per_profile[p])}")
-        self.worker_prof.append(p)
-        self.timelines.append(Timeline())
-        self.per_profile[p].append(w)
-        return w
-
-    def bounded_choice(self, row: list[float], R: float, ready_of: dict[int, float]) -> tuple[int, float, float]:
-        """The (worker, start, finish) finishing first among a bounded pool's workers."""
-        best_f, best_w, best_s = float("inf"), -1, 0.0
-        worker_prof, timelines, boot = self.worker_prof, self.timelines, self.boot
-        for w in self.all_workers:
-            p = worker_prof[w]
-            d = row[p]
-            s = timelines[w].earliest_start(ready_of.get(w, R), d, boot[p])
-            f = s + d
-            if f < best_f:
-                best_f, best_w, best_s = f, w, s
-        return best_w, best_s, best_f
-
-    def unbounded_choice(self, row: list[float], R: float, ready_of: dict[int, float]) -> tuple[int, float, float]:
-        """Hosts of a parent, one fresh worker per profile (``-1 - p``) and, with start-ups, the first-free warm one."""
-        best_f, best_w, best_s = float("inf"), -1, 0.0
-        worker_prof, timelines, boot, free_heaps = self.worker_prof, self.timelines, self.boot, self.free_heaps
-        m = len(boot)
-        hosts_by_prof: list[list[int]] = [[] for _ in range(m)]
-        for w in sorted(ready_of):
-            hosts_by_prof[worker_prof[w]].append(w)
-        for p in range(m):
-            d = row[p]
-            b = boot[p]
-            for w in hosts_by_prof[p]:
-                s = timelines[w].earliest_start(ready_of[w], d, b)
-                f = s + d
-                if f < best_f:
-                    best_f, best_w, best_s = f, w, s
-            f = R + b + d  # a fresh worker of profile p (cold)
-            if f < best_f:
-                best_f, best_w, best_s = f, -1 - p, R + b
-            if b > 0.0:    # the warm worker of profile p that frees up first
-                heap = free_heaps[p]
-                while heap and heap[0][0] != timelines[heap[0][1]].ends[-1]:
-                    heappop(heap)   # stale: that worker took a later task since
-                if heap:
-                    end, w = heap[0]
-                    s = R if R > end else end
-                    f = s + d
-                    if f < best_f:
-                        best_f, best_w, best_s = f, w, s
-        return best_w, best_s, best_f
-
-    def result(self, order: Sequence[str], where: list[int], start: list[float], finish: list[float]) -> HeftResult:
-        ids, n = self.worker_ids, len(order)
-        return HeftResult(worker_of={order[i]: ids[where[i]] for i in range(n)},
-                          worker_profile={ids[w]: self.profiles[self.worker_prof[w]] for w in range(len(ids))},
-                          sequence={ids[w]: [order[i] for i in self.timelines[w].tasks] for w in range(len(ids))},
-                          start_s={order[i]: start[i] for i in range(n)},
-                          finish_s={order[i]: finish[i] for i in range(n)},
-                          makespan_s=max(finish) if n else 0.0)
 
 
 def edge_comm_s(evaluator: ScheduleEvaluator, cost_model, sla) -> dict[tuple[str, str], float]:

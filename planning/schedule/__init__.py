@@ -27,7 +27,9 @@ numbering, order and uploads (O(n + e)), and :meth:`ScheduleEvaluator.run` times
 one choice of profiles with plain lists (O(n + e), no pandas) - what planners
 that try hundreds of profile changes need.  :class:`Retimer` goes further for
 one-change-at-a-time searches: it re-times only the tasks a change reaches, with
-the same values.  :func:`evaluate_schedule` is the same run wrapped in
+the same values.  :mod:`planning.schedule.slack` runs the recurrence backwards
+(the latest each task may be done within a limit) so a search can check one
+worker's move in O(its tasks) before re-timing anything.  :func:`evaluate_schedule` is the same run wrapped in
 DataFrames for the final plan.
 """
 

@@ -33,8 +33,8 @@ class Retimer:
                             "tasks on another profile than their worker's", "time it with ScheduleEvaluator.run")
         times = evaluator.run_estimates(layout, worker_profile, estimates)
         self.evaluator, self.layout = evaluator, layout
-        self._column = {name: j for j, name in enumerate(estimates.profiles)}
-        self._exec = np.asarray(estimates.exec_s).tolist()
+        self.column = {name: j for j, name in enumerate(estimates.profiles)}
+        self.exec_table: list[list[float]] = np.asarray(estimates.exec_s).tolist()   # task x profile column
         self._number = {w: k for k, w in enumerate(layout.workers)}
         self.profiles = list(times.profiles)
         self.exec_s, self.startup, self.ready = list(times.exec_s), list(times.startup), list(times.ready)
@@ -61,6 +61,7 @@ class Retimer:
         self._undo_tasks: dict[int, tuple] = {}
         self._undo_workers: dict[int, tuple] = {}
         self._undo_makespan: tuple[float, int] | None = None
+        self._snapshot: dict[str, Any] | None = None   # the state a whole-layout change replaced
         self.retimed = 0                   # tasks re-timed by the last change (for benchmarks)
 
     def _scan_sinks(self) -> tuple[float, int]:
@@ -77,14 +78,25 @@ class Retimer:
         return (self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i], self.begin[i],
                 self.download_end[i], self.exec_end[i], self.done[i])
 
-    def change(self, changes: Mapping[str, str]) -> float:
-        """Move workers (by id) to profiles and re-time what that reaches; returns the new makespan."""
+    def change(self, changes: Mapping[str, str], *, whole: bool = False) -> float:
+        """Move workers (by id) to profiles and re-time what that reaches; returns the new makespan.
+
+        A change that moves a large share of the tasks (a quarter or more), or
+        one the caller expects to reach far (``whole``), made on a committed
+        state, re-times everything in one plain pass instead (:meth:`_change_all`):
+        a pass in order needs no queue, about three times cheaper per task.  The
+        values are the same either way.
+        """
+        moved = {self._number[name] for name in changes}
+        if self._undo_makespan is None and len(self.done) > 0 and (
+                whole or 4 * sum(len(self._tasks_of[w]) for w in moved) >= len(self.done)):
+            return self._change_all(changes)
         ev, lay = self.evaluator, self.layout
         worker, prev, store, remote = lay.worker, lay.prev, lay.store, lay.remote
         parents, download_s, upload_s = ev.parents, ev.download_s, ev.upload_s
         children, nxt, pos = ev.children, self._next, self._pos
         invoke, coord = ev.invoke_s, ev.coordination_s
-        done, profiles, column, table = self.done, self.profiles, self._column, self._exec
+        done, profiles, column, table = self.done, self.profiles, self.column, self.exec_table
         if self._undo_makespan is None:
             self._undo_makespan = (self.makespan_s, self._last_sink)
         heap: list[tuple[int, int]] = []
@@ -134,6 +146,31 @@ class Retimer:
         self.retimed = retimed
         return self.makespan_s
 
+    _STATE = ("profiles", "exec_s", "startup", "ready", "worker_start", "begin", "download_end", "exec_end", "done",
+              "worker_start_s", "worker_stop_s", "busy_s", "makespan_s", "_last_sink")
+
+    def _change_all(self, changes: Mapping[str, str]) -> float:
+        """:meth:`change` by one full run of the layout; the lists it replaces are kept whole for a rollback."""
+        profiles = list(self.profiles)
+        for name, profile in changes.items():
+            if profile not in self.column:
+                raise PlanError(f"profile {profile!r} is not in catalog {self.evaluator.catalog.name!r}",
+                                f"use one of {', '.join(self.evaluator.catalog.names)}")
+            profiles[self._number[name]] = profile
+        self._snapshot = {name: getattr(self, name) for name in self._STATE}
+        table, column, worker = self.exec_table, self.column, self.layout.worker
+        cols = [column[p] for p in profiles]
+        times = self.evaluator.run(self.layout, profiles, [table[i][cols[w]] for i, w in enumerate(worker)])
+        self.profiles = list(times.profiles)
+        self.exec_s, self.startup, self.ready = times.exec_s, times.startup, times.ready
+        self.worker_start, self.begin, self.download_end = times.worker_start, times.begin, times.download_end
+        self.exec_end, self.done = times.exec_end, times.done
+        self.worker_start_s, self.worker_stop_s, self.busy_s = times.worker_start_s, times.worker_stop_s, times.busy_s
+        self.makespan_s, self._last_sink = self._scan_sinks()
+        self._undo_makespan = (self._snapshot["makespan_s"], self._snapshot["_last_sink"])
+        self.retimed = len(self.done)
+        return self.makespan_s
+
     def _respan(self, workers: set[int]) -> None:
         """Re-compute the start, stop and busy seconds of the workers whose tasks were re-timed."""
         done, profiles = self.done, self.profiles
@@ -163,12 +200,18 @@ class Retimer:
 
     def commit(self) -> None:
         """Keep the changes made since the last commit."""
+        self._snapshot = None
         self._undo_tasks.clear()
         self._undo_workers.clear()
         self._undo_makespan = None
 
     def rollback(self) -> None:
         """Undo the changes made since the last commit."""
+        if self._snapshot is not None:
+            for name, value in self._snapshot.items():
+                setattr(self, name, value)
+            self.commit()
+            return
         for i, state in self._undo_tasks.items():
             (self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i], self.begin[i],
              self.download_end[i], self.exec_end[i], self.done[i]) = state

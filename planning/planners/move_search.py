@@ -1,0 +1,144 @@
+"""The search both profile-moving planners share: propose moves by slack, confirm them exactly, within budgets.
+
+``critical-path`` and ``cost-deadline`` move workers between profiles while the
+planned makespan stays within a limit.  Trying one move at a time with an exact
+re-timing each costs O(workers x profiles) re-timings, which grows faster than
+the workflow (each re-timing reaches more tasks in a larger one).  Instead each
+*pass* proposes at most one move per worker, checked in O(its tasks) against the
+slack of the schedule at the start of the pass
+(:func:`~planning.schedule.slack.move_fits`), then :meth:`MoveSearch.settle`
+applies the proposals together in one exact incremental re-timing
+(:class:`~planning.schedule.Retimer`).  Moves that are each fine alone can
+together break the limit (they share a path's slack): then the batch is halved,
+first half first, so the moves kept are those a one-at-a-time search in the same
+order would keep whenever fewer moves never break the limit.  A few passes,
+each O(n + e) plus a logarithmic number of re-timings per conflict, instead of
+one re-timing per trial.
+
+Budgets: ``max_evaluations`` counts proposals (deterministic); ``time_budget``
+bounds the search's wall-clock seconds (not the estimates before it nor the final
+plan's DataFrames after it; a re-timing under way finishes).  Either stops the
+search with the plan confirmed so far - always within the limit - and
+:attr:`MoveSearch.cut` says which budget stopped it, for the plan's notes.
+
+Where the slack cannot decide - no slack to speak of (``critical-path`` with
+``tolerance = 0``, a deadline at the fastest makespan) - nearly every move is
+tried alone, exactly, and the search costs what the one-at-a-time search did;
+``time_budget`` is the bound to use then.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from planning.errors import PlanError
+from planning.schedule import Retimer
+
+Move = tuple[str, str]      # (worker id, profile name)
+
+#: A batch of this many moves or more is re-timed in one whole pass (its delays tend to reach most of
+#: the workflow, and a whole pass costs about a third of the incremental re-timing per task).
+WHOLE_BATCH = 8
+
+
+def checked_budgets(planner: str, max_evaluations: int | None, time_budget: float | None) -> float | None:
+    """Validate the two budgets (one-line errors naming the fix); returns the time budget as a float."""
+    if max_evaluations is not None and max_evaluations < 1:
+        raise PlanError(f"{planner}: max_evaluations must be >= 1, got {max_evaluations!r}",
+                        "give a positive number of schedule evaluations, or none for no limit")
+    if time_budget is None:
+        return None
+    try:
+        seconds = float(time_budget)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not (seconds > 0 and seconds != float("inf")):
+        raise PlanError(f"{planner}: time_budget must be a positive number of seconds, got {time_budget!r}",
+                        "give e.g. --time-budget 0.5 (or time_budget = 0.5 in the config), or none for no limit")
+    return seconds
+
+
+class MoveSearch:
+    """Counts proposals, applies batches of moves exactly, and stops at the budgets (see the module docstring)."""
+
+    def __init__(self, timing: Retimer, *, max_evaluations: int | None = None, time_budget: float | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.timing = timing
+        self.max_evaluations = max_evaluations
+        self.time_budget = time_budget
+        self._clock = clock
+        self._stop_at = clock() + time_budget if time_budget is not None else None
+        self.evaluations = 1            # the first timing counts, as a full evaluation would
+        self.passes = 0
+        self.retimings = 0
+        self.cut: str | None = None     # "max_evaluations" or "time_budget" once one stopped the search
+
+    @property
+    def passes_text(self) -> str:
+        """``"1 pass"``, ``"3 passes"``: for the plan's notes."""
+        return f"{self.passes} pass" if self.passes == 1 else f"{self.passes} passes"
+
+    def _out_of_time(self) -> bool:
+        if self._stop_at is not None and self._clock() > self._stop_at:
+            self.cut = "time_budget"
+        return self.cut == "time_budget"
+
+    def trial(self) -> bool:
+        """Count one proposal; False (and :attr:`cut` set) once a budget is spent."""
+        if self.cut is not None:
+            return False
+        if self.max_evaluations is not None and self.evaluations >= self.max_evaluations:
+            self.cut = "max_evaluations"
+            return False
+        if self._out_of_time():
+            return False
+        self.evaluations += 1
+        return True
+
+    def settle(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool],
+               turned_down: Callable[[Move], None] | None = None) -> list[Move]:
+        """Apply ``moves`` with exact re-timings, keeping a batch only if ``acceptable(makespan, batch)``.
+
+        A rejected batch is halved and each half tried, the first one first (on top
+        of whatever the first kept); a rejected single move is dropped, and
+        ``turned_down(move)`` called right then, before the moves after it (a
+        search can try that worker's other profiles in its place in the order).
+        Stops, keeping what was confirmed, when the time budget runs out.
+        """
+        timing, kept = self.timing, []
+        pending = [list(moves)] if moves else []
+        while pending:
+            part = pending.pop()
+            if self._out_of_time():
+                break
+            self.retimings += 1
+            makespan = timing.change(dict(part), whole=len(part) >= WHOLE_BATCH)
+            if acceptable(makespan, part):
+                timing.commit()
+                kept.extend(part)
+                continue
+            timing.rollback()
+            if len(part) > 1:
+                half = len(part) // 2
+                pending.append(part[half:])
+                pending.append(part[:half])
+            elif turned_down is not None:
+                turned_down(part[0])
+        return kept
+
+    def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool]) -> list[Move]:
+        """:meth:`settle` one move at a time, in order: for moves the slack check doubts (it is conservative)."""
+        kept: list[Move] = []
+        for move in moves:
+            kept += self.settle([move], acceptable)
+        return kept
+
+    def notes(self, consequence: str) -> list[str]:
+        """What stopped the search early, if anything, and ``consequence`` (the last of the plan's notes)."""
+        if self.cut == "max_evaluations":
+            return [f"stopped at max_evaluations={self.max_evaluations}: {consequence}"]
+        if self.cut == "time_budget":
+            return [f"stopped at time_budget={self.time_budget:g} s (the time budget cut the search in pass "
+                    f"{self.passes}): {consequence}"]
+        return []

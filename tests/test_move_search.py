@@ -1,0 +1,196 @@
+"""The search ``critical-path`` and ``cost-deadline`` share: slack proposals, exact batches, budgets.
+
+Behaviour, not timing: the slack check never lets through a move that breaks the
+limit (checked against full re-schedules), the planners end where no single move
+the one-at-a-time search would make is left (checked with full re-schedules), a
+time budget cuts the search and the plan says so (planner, config and CLI).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from experiments.cli import main
+from experiments.config import parse_config
+from planning import SLA, CostModel, generate, load_catalog
+from planning.errors import PlanError
+from planning.planners import get_planner
+from planning.planners.critical_path import critical_indices
+from planning.planners.move_search import MoveSearch
+from planning.planners.uniform import locality_layout
+from planning.schedule import Retimer, ScheduleEvaluator
+from planning.schedule.slack import latest_done, move_fits, worker_chains
+
+LAMBDA = load_catalog("lambda")
+MEAN = SLA.parse("mean")
+SMALL = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _setup(tasks: int, seed: int, cold: float):
+    wf = generate("random_layered", tasks=tasks, seed=seed)
+    model = CostModel(cold_start_s=cold)
+    est = model.estimate_workflow(wf, LAMBDA, MEAN)
+    worker_of, workers, need = locality_layout(wf)
+    evaluator = ScheduleEvaluator.for_cost_model(wf, LAMBDA, model, MEAN)
+    layout = evaluator.layout(worker_of)
+    return wf, model, est, worker_of, workers, need, evaluator, layout
+
+
+def _full(evaluator, layout, est, profile):
+    """The reference: a full re-schedule of the assignment (no incremental state)."""
+    return evaluator.run_estimates(layout, profile, est)
+
+
+@SMALL
+@given(tasks=st.integers(8, 70), seed=st.integers(0, 10_000), cold=st.sampled_from([0.0, 0.4]),
+       slack=st.sampled_from([1.0, 1.05, 1.3]), data=st.data())
+def test_a_move_that_fits_the_slack_keeps_the_limit(tasks, seed, cold, slack, data) -> None:
+    _, _, est, _, workers, _, evaluator, layout = _setup(tasks, seed, cold)
+    profile = {w: data.draw(st.sampled_from(LAMBDA.names[-3:])) for w in layout.workers}
+    timing = Retimer(evaluator, layout, est, profile)
+    limit = timing.makespan_s * slack
+    latest = latest_done(timing, limit)
+    chains = worker_chains(timing)
+    for k, w in enumerate(layout.workers):
+        assert [layout.workers[layout.worker[i]] for i in chains[k]] == [w] * len(chains[k])
+        for name in LAMBDA.names:
+            fits, stop = move_fits(timing, chains[k], timing.column[name], evaluator.startup_of(name), latest)
+            if fits:
+                moved = _full(evaluator, layout, est, {**profile, w: name})
+                assert moved.makespan_s <= limit * (1 + 1e-12), (w, name)
+                assert moved.worker_stop_s[k] <= stop * (1 + 1e-12) + 1e-12
+
+
+@SMALL
+@given(tasks=st.integers(8, 60), seed=st.integers(0, 10_000), cold=st.sampled_from([0.0, 0.4]),
+       tolerance=st.sampled_from([0.0, 0.05, 0.3]))
+def test_critical_path_ends_where_no_worker_off_the_path_can_go_one_rung_down(tasks, seed, cold, tolerance) -> None:
+    wf, model, est, worker_of, workers, need, evaluator, layout = _setup(tasks, seed, cold)
+    plan = get_planner("critical-path", tolerance=tolerance).plan(wf, LAMBDA, model, MEAN)
+    assert plan.worker_of == worker_of
+    fastest = _full(evaluator, layout, est, {w: LAMBDA.fastest().name for w in workers})
+    limit = fastest.makespan_s * (1 + tolerance)
+    final = _full(evaluator, layout, est, plan.worker_profile)
+    assert final.makespan_s == plan.makespan_s <= limit
+    critical = {layout.workers[layout.worker[i]] for i in critical_indices(final.done, layout, evaluator)}
+    ladder = sorted(LAMBDA, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))
+    for w in set(workers) - critical:
+        rung = [p.name for p in ladder].index(plan.worker_profile[w])
+        lower = [p for p in ladder[rung + 1:] if p.price_per_s < LAMBDA[plan.worker_profile[w]].price_per_s
+                 and p.memory_mb >= need[w]]
+        if lower:
+            trial = _full(evaluator, layout, est, {**plan.worker_profile, w: lower[0].name})
+            assert trial.makespan_s > limit, f"{w} could still go down to {lower[0].name}"
+
+
+@SMALL
+@given(tasks=st.integers(8, 60), seed=st.integers(0, 10_000), cold=st.sampled_from([0.0, 0.4]),
+       factor=st.sampled_from([1.0, 1.2, 2.0, 5.0]))
+def test_cost_deadline_ends_where_no_single_move_is_cheaper_within_the_deadline(tasks, seed, cold, factor) -> None:
+    wf, model, est, worker_of, workers, need, evaluator, layout = _setup(tasks, seed, cold)
+    deadline = _full(evaluator, layout, est, {w: LAMBDA.fastest().name for w in workers}).makespan_s * factor
+    plan = get_planner("cost-deadline", deadline=deadline).plan(wf, LAMBDA, model, MEAN)
+    final = _full(evaluator, layout, est, plan.worker_profile)
+    assert plan.feasible and final.makespan_s == plan.makespan_s <= deadline
+    cost = final.cost(LAMBDA)
+    assert cost == pytest.approx(plan.cost, rel=1e-12)
+    for w in workers:
+        price = LAMBDA[plan.worker_profile[w]].price_per_s
+        for p in LAMBDA.by_price():
+            if p.price_per_s < price and p.memory_mb >= need[w]:
+                trial = _full(evaluator, layout, est, {**plan.worker_profile, w: p.name})
+                assert not (trial.makespan_s <= deadline and trial.cost(LAMBDA) < cost), (w, p.name)
+
+
+def test_settle_halves_a_batch_that_breaks_the_limit_and_keeps_the_order() -> None:
+    _, _, est, _, workers, _, evaluator, layout = _setup(40, 3, 0.0)
+    timing = Retimer(evaluator, layout, est, {w: LAMBDA.fastest().name for w in workers})
+    limit = timing.makespan_s * 1.2
+    search = MoveSearch(timing)
+    cheapest = LAMBDA.by_price()[0].name
+    moves = [(w, cheapest) for w in workers]
+    turned_down = []
+    kept = search.settle(moves, lambda makespan, part: makespan <= limit, turned_down.append)
+    assert kept and turned_down and len(kept) + len(turned_down) == len(moves)
+    assert [m for m in moves if m in kept or m in turned_down] == moves
+    assert timing.makespan_s <= limit
+    applied = {w: LAMBDA.fastest().name for w in workers} | dict(kept)
+    assert _full(evaluator, layout, est, applied).makespan_s == timing.makespan_s
+
+
+# ---------------------------------------------------------------------- budgets
+@pytest.mark.parametrize("name, params", [("critical-path", {}), ("cost-deadline", {"deadline": 1e9})])
+def test_time_budget_cuts_the_search_and_the_plan_says_so(name, params) -> None:
+    wf = generate("random_layered", tasks=300, seed=2)
+    full = get_planner(name, **params).plan(wf, LAMBDA, CostModel(), MEAN)
+    cut = get_planner(name, time_budget=1e-9, **params).plan(wf, LAMBDA, CostModel(), MEAN)
+    assert "time_budget=1e-09 s" in cut.notes[-1] and "cut the search" in cut.notes[-1]
+    assert not any("time_budget" in note for note in full.notes)
+    assert cut.params["time_budget"] == 1e-9
+    assert cut.feasible and full.cost < cut.cost          # stopped before the first batch: all on the fastest
+    assert set(cut.worker_profile.values()) == {LAMBDA.fastest().name}
+
+
+def test_a_budget_reached_mid_search_keeps_what_was_confirmed(monkeypatch) -> None:
+    import planning.planners.critical_path as module
+
+    wf = generate("random_layered", tasks=300, seed=2)
+    model = CostModel()
+    full = get_planner("critical-path").plan(wf, LAMBDA, model, MEAN)
+    ticks = iter(range(100_000))
+    real = module.MoveSearch
+    monkeypatch.setattr(module, "MoveSearch",           # a clock that advances one "second" per read
+                        lambda timing, **kw: real(timing, clock=lambda: float(next(ticks)), **kw))
+    cut = get_planner("critical-path", time_budget=150.0).plan(wf, LAMBDA, model, MEAN)
+    assert "cut the search in pass" in cut.notes[-1]
+    fastest = get_planner("uniform", profile=LAMBDA.fastest().name).plan(wf, LAMBDA, model, MEAN)
+    assert full.cost < cut.cost < fastest.cost
+    assert cut.makespan_s <= fastest.makespan_s * 1.05
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), "soon"])
+def test_bad_time_budget_is_a_clear_error(bad) -> None:
+    with pytest.raises(PlanError, match="time_budget must be a positive number of seconds"):
+        get_planner("cost-deadline", deadline=10.0, time_budget=bad)
+
+
+def test_time_budget_from_a_config() -> None:
+    config = parse_config({"workflow": [{"spec": "gen:chain:length=2", "name": "c"}],
+                           "planner": [{"name": "critical-path", "params": {"time_budget": 0.25}}]}, name="inline")
+    assert config.planners[0].make().time_budget == 0.25
+
+
+def test_cli_time_budget(capsys) -> None:
+    argv = ["plan", "gen:random_layered:tasks=200", "--planner", "critical-path", "--catalog", "lambda", "--json"]
+    assert main([*argv, "--time-budget", "1e-9"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert "cut the search" in notes[-1]
+    assert main([*argv, "--time-budget", "-2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "time_budget must be a positive number" in err
+
+
+@SMALL
+@given(tasks=st.integers(8, 70), seed=st.integers(0, 10_000), cold=st.sampled_from([0.0, 0.4]), data=st.data())
+def test_a_whole_pass_change_times_exactly_like_the_incremental_one(tasks, seed, cold, data) -> None:
+    _, _, est, _, _, _, evaluator, layout = _setup(tasks, seed, cold)
+    profile = {w: LAMBDA.fastest().name for w in layout.workers}
+    whole, incremental = (Retimer(evaluator, layout, est, profile) for _ in range(2))
+    for _ in range(4):
+        moved = {w: data.draw(st.sampled_from(LAMBDA.names)) for w in data.draw(
+            st.lists(st.sampled_from(layout.workers), min_size=1, max_size=3, unique=True))}
+        a, b = whole.change(moved, whole=True), incremental.change(moved)
+        reference = _full(evaluator, layout, est, {**profile, **moved})
+        assert a == b == reference.makespan_s
+        assert whole.times().done == incremental.times().done == reference.done
+        assert whole.cost(LAMBDA) == incremental.cost(LAMBDA) == reference.cost(LAMBDA)
+        if data.draw(st.booleans()):
+            whole.commit(), incremental.commit()
+            profile = {**profile, **moved}
+        else:
+            whole.rollback(), incremental.rollback()
+            assert whole.times().done == incremental.times().done == _full(evaluator, layout, est, profile).done
