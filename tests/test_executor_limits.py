@@ -123,12 +123,14 @@ def test_cpu_quota_slows_a_busy_loop() -> None:
         assert applied.period_us == 10_000 and applied.quota_us == 5_000
         limited = _run(applied, BURN)
         assert limited.returncode == 0, limited.stderr
+        share = 0.3 / float(limited.stdout)
         if SUPPORT.cpu == "cgroup-v1" and applied.cpu_cgroup is not None:
-            stat = (applied.cpu_cgroup / "cpu.stat").read_text()
-            assert int(stat.split("nr_throttled")[1].split()[0]) > 0
+            throttled = int((applied.cpu_cgroup / "cpu.stat").read_text().split("nr_throttled")[1].split()[0])
+            if not throttled and share < 0.4:   # other work kept it below its quota: nothing to throttle
+                pytest.skip(f"the machine is saturated: the loop got {share:.2f} CPU, never reaching its quota")
+            assert throttled > 0
     finally:
         release(applied)
-    share = 0.3 / float(limited.stdout)
     assert share <= 0.6, f"the loop got {share:.2f} CPU under a 0.5-CPU quota"
 
 
