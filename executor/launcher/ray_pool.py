@@ -39,6 +39,8 @@ __all__ = ["RayActorPool"]
 
 #: A profile's custom resource is asked in this small amount: it marks nodes, it does not count workers.
 PROFILE_RESOURCE_UNIT = 0.001
+#: An actor still unplaced after this long makes the idle (warm) actors give their resources back.
+IDLE_YIELD_S = 1.0
 #: How often the pool re-reads which custom resources the cluster offers (nodes join and leave).
 OFFER_REFRESH_S = 5.0
 
@@ -134,8 +136,15 @@ class RayActorPool:
                 actor.holder, actor.node, _ = ray.get(actor.ready)
 
     def check_children(self) -> None:
-        """Fail the run of an actor no node could hold in time; end idle actors past their keep-alive."""
+        """Fail the run of an actor no node could hold in time; end idle actors past their keep-alive.
+
+        Idle actors keep their logical CPUs and memory, so a worker that waits for
+        room makes every idle actor leave (a warm pool must not starve a cold start).
+        """
         now = time.monotonic()
+        if any(a.serving is not None and a.holder is None and now - a.created > IDLE_YIELD_S for a in self.actors):
+            for actor in [a for a in self.actors if a.serving is None]:   # idle actors hold their CPUs: free them
+                self._drop(actor)
         for actor in list(self.actors):
             if actor.serving is not None and actor.holder is None and now - actor.created > actor.start_timeout_s:
                 self._fail_unplaced(actor)
