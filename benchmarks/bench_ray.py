@@ -53,7 +53,7 @@ CAMPAIGN = {"name": "bench-ray", "phases": ["plan", "simulate"], "slas": ["mean"
                          {"spec": "gen:fork_join:width=8", "name": "fj8"}],
             "planner": [{"name": "heft"}, {"name": "critical-path"}, {"name": "uniform", "label": "uniform-medium",
                                                                      "params": {"profile": "medium"}}],
-            "simulate": {"replications": 300}}
+            "simulate": {"replications": 1000}}
 
 
 def host() -> dict[str, Any]:

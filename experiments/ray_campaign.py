@@ -61,6 +61,7 @@ class RayCampaign:
         """Run ``cells`` as Ray tasks; ``record(cell, result)`` each one in the driver as it finishes."""
         ray = import_ray()
         self.connect(runner.executes)
+        _share_user_files(ray)
         remote = ray.remote(_run_remote_cell)
         shared = ray.put(runner)
         options: dict[str, Any] = {"num_cpus": 1}
@@ -78,6 +79,21 @@ class RayCampaign:
         finally:
             for ref in pending:   # a failure or an interrupt: nothing runs on behind the campaign's back
                 ray.cancel(ref, force=True)
+
+
+def _share_user_files(ray: Any) -> None:
+    """Ship the user's Python files (workflows, planners, protocols loaded by path) by value, as the executor does.
+
+    :mod:`planning.pyfiles` registers them with cloudpickle; Ray pickles with its own
+    copy of it, so they are registered there too - a node cannot import them by name.
+    """
+    import sys
+
+    from planning.pyfiles import USER_MODULE_PREFIX
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith(USER_MODULE_PREFIX) and module is not None:
+            ray.cloudpickle.register_pickle_by_value(module)
 
 
 @dataclass

@@ -229,6 +229,8 @@ def _run_cells_on_ray(campaign: Any, todo: list[Cell], config: ExperimentConfig,
     """Hand the cells to Ray; each finished one is recorded here, its saved run written under ``runs/CELL``."""
     from experiments.ray_campaign import CellRunner, split_saved_run
 
+    if not todo:   # every cell was done: no cluster to join
+        return
     runner = CellRunner(config, cost_model, engines, host, fit_history, config.has("execute"), run_cell,
                         _keep_alive_s)
     campaign.run(todo, runner, lambda cell, result: record(

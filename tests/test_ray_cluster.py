@@ -189,3 +189,36 @@ def test_a_node_killed_mid_run_does_not_hang_the_run(cluster: Cluster) -> None:
         assert "died" in str(failure) or "lease" in str(failure)
     if spare.node_id not in killed:
         cluster.remove_node(spare)
+
+
+def test_planlab_execute_and_run_take_ray_from_the_command_line(cluster: Cluster, tmp_path: Path, capsys) -> None:
+    import json
+
+    from experiments.cli import main
+
+    argv = ["execute", "gen:fork_join:width=3,units=500", "--planner", "uniform", "--profile", "small",
+            "--catalog", "local", "--trace-out", str(tmp_path / "t"), "--ray", "--json"]
+    assert main(argv) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["tasks"] == 5 and info["workers"] == 3 and info["makespan_s"] > 0
+    import pandas as pd
+
+    hosts = pd.read_parquet(tmp_path / "t" / "workers.parquet")["host"]
+    assert hosts.str.contains("/ray-").all()
+    config = tmp_path / "c.toml"
+    config.write_text('phases = ["plan", "simulate"]\nrepetitions = 3\n[[workflow]]\nspec = "gen:chain:length=3"\n'
+                      '[[planner]]\nname = "heft"\n')
+    assert main(["run", str(config), "--ray", "--no-report", "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    assert load_results(tmp_path / "r").summary["ray_node"].isin(_worker_nodes()).all()
+
+
+def test_a_campaign_of_a_users_workflow_file_runs_on_the_nodes(cluster: Cluster, tmp_path: Path) -> None:
+    """Task code of a file loaded by path travels by value (no node can import it by name), planned and run for real."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "random_durations.py"
+    config = parse_config({"name": "user", "phases": ["plan", "simulate", "execute"], "repetitions": 2,
+                           "workflow": [{"spec": f"{example}:workflow", "name": "rd"}],
+                           "planner": [{"name": "critical-path"}]}, name="user")
+    outcome = run_experiment(config, tmp_path / "u", progress=False, log=lambda m: None, ray=RayCampaign())
+    s = outcome.results.summary
+    assert outcome.cells_run == 2 and s["real_makespan_s"].gt(0).all() and s["simulated_makespan_s"].gt(0).all()
+    assert s["ray_node"].isin(_worker_nodes()).all()
