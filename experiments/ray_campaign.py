@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from executor.launcher.ray_cluster import HOST_RESOURCE, connect, import_ray, node_id, offered
-from planning.errors import ConfigError, PlanlabError
+from planning.errors import ConfigError, ExecutionError, PlanlabError
 
 __all__ = ["RayCampaign", "CellRunner", "CellResult", "split_saved_run"]
 
+#: How often the driver, waiting for cells, checks that the cluster can still run them.
+WATCH_S = 5.0
 #: tables, summary row, extra files of one cell (what :func:`experiments.runner.run_cell` returns)
 CellResult = tuple[dict[str, Any], dict[str, Any], dict[str, str]]
 
@@ -57,6 +59,16 @@ class RayCampaign:
                               f"start the nodes that may run real cells with ray start --resources "
                               f"'{{\"{self.host_resource}\": 1}}' (see README: more than one machine)")
 
+    def _check_room(self, executes: bool) -> None:
+        """Fail (rather than wait for ever) when no node is left that could run the remaining cells."""
+        have = offered()
+        if have.get("CPU", 0.0) <= 0 or (executes and have.get(self.host_resource, 0.0) <= 0):
+            lost = self.host_resource if have.get("CPU", 0.0) > 0 else "CPU"
+            raise ExecutionError(f"no node of the Ray cluster offers {lost!r} any more: the remaining cells cannot "
+                                 "run (the finished ones are saved)",
+                                 "restart or add nodes (ray start --address=HEAD:6379 ...), then run the same "
+                                 "command again to resume")
+
     def run(self, cells: list[Any], runner: "CellRunner", record: Callable[[Any, CellResult], None]) -> None:
         """Run ``cells`` as Ray tasks; ``record(cell, result)`` each one in the driver as it finishes."""
         ray = import_ray()
@@ -70,9 +82,12 @@ class RayCampaign:
         pending = {remote.options(**options).remote(shared, cell): cell for cell in cells}
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=WATCH_S)
+                if not done:
+                    self._check_room(runner.executes)
+                    continue
                 cell = pending.pop(done[0])
-                outcome = ray.get(done[0])
+                outcome = _result(ray, done[0], cell)
                 if isinstance(outcome, _Failure):
                     raise outcome.exception(cell)
                 record(cell, outcome)
@@ -158,6 +173,17 @@ def split_saved_run(files: dict[str, Any], run_dir: Path) -> dict[str, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
     return own
+
+
+def _result(ray: Any, ref: Any, cell: Any) -> Any:
+    """A finished cell's result; a task Ray lost (its node died past the retries, a crash) is one clear error."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ExecutionError(f"cell {cell.id}: its Ray task failed ({type(exc).__name__}: {first})",
+                             "see the Ray logs (ray status; /tmp/ray/session_latest/logs on the node), then run "
+                             "the same command again to resume (finished cells are saved)") from None
 
 
 @dataclass

@@ -45,7 +45,7 @@ def cluster() -> Iterator[Cluster]:
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     for _ in range(2):
         c.add_node(num_cpus=2, resources={"planlab_host": 1})
-    ray.init(address=c.address, include_dashboard=False)
+    ray.init(address=c.address, include_dashboard=False, log_to_driver=False)   # as planlab connects: stdout is ours
     c.wait_for_nodes()
     try:
         yield c
@@ -222,3 +222,33 @@ def test_a_campaign_of_a_users_workflow_file_runs_on_the_nodes(cluster: Cluster,
     s = outcome.results.summary
     assert outcome.cells_run == 2 and s["real_makespan_s"].gt(0).all() and s["simulated_makespan_s"].gt(0).all()
     assert s["ray_node"].isin(_worker_nodes()).all()
+
+
+def test_a_node_killed_mid_campaign_does_not_hang_it(cluster: Cluster, tmp_path: Path) -> None:
+    """Cells that were running on a killed node run again elsewhere (Ray retries them); every cell is saved once."""
+    spare = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    config = parse_config({**SIM, "repetitions": 4, "simulate": {"replications": 400}}, name="rc")
+    killed_at: list[float] = []
+
+    def kill_soon() -> None:
+        time.sleep(3.0)
+        cluster.remove_node(spare, allow_graceful=False)
+        killed_at.append(time.monotonic())
+
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    try:
+        outcome = run_experiment(config, tmp_path / "k", progress=False, log=lambda m: None, ray=RayCampaign())
+    except ExecutionError as exc:   # a clean failure is allowed; a hang is not
+        outcome, failure = None, exc
+    ended = time.monotonic()
+    killer.join()
+    assert killed_at and killed_at[0] < ended, "the node was not killed while the campaign ran"
+    if outcome is not None:
+        local = run_experiment(config, tmp_path / "l", progress=False, log=lambda m: None)
+        a = outcome.results.summary.sort_values("cell_id").reset_index(drop=True)
+        b = local.results.summary.sort_values("cell_id").reset_index(drop=True)
+        assert outcome.cells_run == 16 and a["simulated_makespan_s"].equals(b["simulated_makespan_s"])
+    else:
+        assert "cannot run" in str(failure) or "died" in str(failure)
