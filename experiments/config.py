@@ -27,6 +27,7 @@ Layout (every key but ``[[workflow]]`` and ``[[planner]]`` is optional)::
     [profile]   repetitions = 3         # real runs per workflow and catalog profile (fit on their median)
     [simulate]  replications = 200, seed, processes, platform = "file.toml", params = {...}
     [execute]   redis_url = "redis://...", scale = 1.0, settings = {...}
+    [run]       backend = "ray", address = "HOST:6379", host_resource = "planlab_host", real_cells_per_host = 1
 
 Paths are relative to the config file, so a config and its data move together.
 Each section is checked by :mod:`experiments.config_sections`, each single value by
@@ -43,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from experiments.config_sections import (DEFAULT_PHASES, ExecuteSettings, PlannerSpec, SimulateSettings,
+from experiments.config_sections import (DEFAULT_PHASES, ExecuteSettings, PlannerSpec, RunSettings, SimulateSettings,
                                          WorkflowSpec, parse_catalog, parse_execute, parse_phases, parse_planners,
-                                         parse_profile_workers, parse_simulate, parse_workflows)
+                                         parse_profile_workers, parse_run, parse_simulate, parse_workflows)
 from experiments.config_values import (MAX_REPETITIONS, MAX_SEED, bounded_int, check_keys, is_python_spec, subtable,
                                        typed_value)
 from planning.errors import ConfigError, PlanlabError
@@ -55,7 +56,7 @@ from planning.sources.loading import load_workflow
 from planning.workflow import Workflow
 
 _TOP_KEYS = {"name", "description", "phases", "catalog", "slas", "repetitions", "seed", "workflow", "planner",
-             "profile", "simulate", "execute"}
+             "profile", "simulate", "execute", "run"}
 _PROFILE_KEYS = {"repetitions", "workers"}
 #: Real profiling runs per (workflow, profile) unless ``[profile] repetitions`` says: three, so the cost
 #: model is fitted on a median that one disturbed run cannot move (issue 13, honest profiling).
@@ -81,6 +82,7 @@ class ExperimentConfig:
     profile_workers: str = "single"      # the uniform planner's layout in profiling runs (see the runner)
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
     execute: ExecuteSettings = field(default_factory=ExecuteSettings)
+    run: RunSettings = field(default_factory=RunSettings)   # where the cells run; not in the hash (same results)
     description: str = ""
     _loaded: dict[str, Workflow] = field(default_factory=dict, repr=False)
 
@@ -182,7 +184,8 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".", name: s
         profile_repetitions=bounded_int(profile, "repetitions", "profile.repetitions", DEFAULT_PROFILE_REPETITIONS, 1,
                                          MAX_REPETITIONS),
         profile_workers=parse_profile_workers(profile),
-        simulate=simulate, execute=execute, description=typed_value(data, "description", str, "description", ""))
+        simulate=simulate, execute=execute, run=parse_run(data.get("run", {})),
+        description=typed_value(data, "description", str, "description", ""))
     for i, w in enumerate(config.workflows):
         try:
             config.workflow(w.label)

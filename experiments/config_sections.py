@@ -275,3 +275,37 @@ def _default_label(spec: str) -> str:
     if is_python_spec(spec):
         return spec.rpartition(":")[2]
     return Path(spec).stem
+
+
+# ====================================================================== [run]
+_RUN_KEYS = {"backend", "address", "host_resource", "real_cells_per_host"}
+RUN_BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where the cells run (``[run]``): here one after the other, or as Ray tasks (:mod:`experiments.ray_campaign`).
+
+    Not part of the config's hash: the same cells give the same results on either back end.
+    """
+
+    backend: str = "local"
+    address: str | None = None             # a Ray cluster (None: a local Ray instance)
+    host_resource: str = "planlab_host"    # a real-execution cell takes 1 / real_cells_per_host of it
+    real_cells_per_host: int = 1
+
+
+def parse_run(raw: Any) -> RunSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError("run must be a table", 'write [run] with backend = "ray" (and address = "HOST:6379")')
+    check_keys(raw, _RUN_KEYS, "[run]")
+    backend = typed_value(raw, "backend", str, "run.backend", "local")
+    if backend not in RUN_BACKENDS:
+        raise ConfigError(f"run.backend = {backend!r} is not a back end{did_you_mean(backend, RUN_BACKENDS)}",
+                          'use "local" (this machine, one cell after the other) or "ray" (cells as Ray tasks)')
+    address = typed_value(raw, "address", str, "run.address", None) or None
+    resource = typed_value(raw, "host_resource", str, "run.host_resource", "planlab_host")
+    if not resource.strip():
+        raise ConfigError("run.host_resource is empty", 'name the Ray resource of real-run hosts, e.g. "planlab_host"')
+    per_host = bounded_int(raw, "real_cells_per_host", "run.real_cells_per_host", 1, 1, 1024)
+    return RunSettings(backend, address, resource, per_host)

@@ -145,9 +145,15 @@ class RunOutcome:
 
 # ====================================================================== the runner
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool = False, progress: bool = True,
-                   engines: Engines | None = None, log: Callable[[str], None] | None = None) -> RunOutcome:
-    """Run (or resume) ``config`` into ``out_dir``; return the outcome with the consolidated tables."""
+                   engines: Engines | None = None, log: Callable[[str], None] | None = None,
+                   ray: Any = None) -> RunOutcome:
+    """Run (or resume) ``config`` into ``out_dir``; return the outcome with the consolidated tables.
+
+    ``ray``: an :class:`experiments.ray_campaign.RayCampaign` to run the cells on Ray (``[run] backend =
+    "ray"`` makes one from the config); None runs them here, one after the other.
+    """
     start = time.perf_counter()
+    campaign = ray if ray is not None else _campaign_of(config)
     say = log or (lambda msg: print(msg, file=sys.stderr))
     engines = engines if engines is not None else Engines.for_config(config)
     store = ResultsStore.create(out_dir, config.text, config.hash, fresh=fresh)
@@ -173,19 +179,26 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
             cost_model, fit_history = _cost_model(config, store, executor, profile_runs, bar, limits, notes, pool)
             store.write_json("cost_model.json", cost_model.to_dict())
             host = _host_platform(config, store, executor, cost_model, pool, bar) if todo else None
-            for cell in todo:
-                bar.set_postfix_str(cell.id, refresh=True)
-                try:
-                    tables, summary, files = run_cell(cell, config, config.workflow(cell.workflow), cost_model,
-                                                      engines, executor, host=host, pool=pool,
-                                                      save_run_dir=store.root / "runs" / cell.id,
-                                                      cost_model_history=fit_history)
-                except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
-                    raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
+
+            def record(cell: Cell, result: tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, str]]) -> None:
+                tables, summary, files = result
                 limits.update(filter(None, (summary.get("limits_enforced") or "").split("; ")))
                 store.write_cell(cell.id, tables, summary, files)
                 session["cells_run"] += 1
                 bar.update(1)
+
+            if campaign is not None:   # the cells as Ray tasks (experiments.ray_campaign); the rest is as here
+                _run_cells_on_ray(campaign, todo, config, cost_model, engines, host, fit_history, store, record)
+            else:
+                for cell in todo:
+                    bar.set_postfix_str(cell.id, refresh=True)
+                    try:
+                        record(cell, run_cell(cell, config, config.workflow(cell.workflow), cost_model, engines,
+                                              executor, host=host, pool=pool,
+                                              save_run_dir=store.root / "runs" / cell.id,
+                                              cost_model_history=fit_history))
+                    except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
+                        raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
     except BaseException as exc:   # interrupted or failed: what finished stays saved and readable
         bar.close()
         if isinstance(exc, KeyboardInterrupt):
@@ -199,6 +212,29 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
         notes.extend(thread_mismatch_notes(store.profile_runs(), executed))
     results = _finish(store, provenance, session, limits, cells, notes)
     return RunOutcome(store.root, len(cells), session["cells_run"], skipped, time.perf_counter() - start, results, notes)
+
+
+def _campaign_of(config: ExperimentConfig) -> Any:
+    """The config's Ray campaign (``[run] backend = "ray"``), or None for the local runner."""
+    if config.run.backend != "ray":
+        return None
+    from experiments.ray_campaign import RayCampaign
+
+    return RayCampaign(config.run.address, config.run.host_resource, config.run.real_cells_per_host)
+
+
+def _run_cells_on_ray(campaign: Any, todo: list[Cell], config: ExperimentConfig, cost_model: CostModel,
+                      engines: Engines, host: Any, fit_history: pd.DataFrame | None, store: ResultsStore,
+                      record: Callable[[Cell, Any], None]) -> None:
+    """Hand the cells to Ray; each finished one is recorded here, its saved run written under ``runs/CELL``."""
+    from experiments.ray_campaign import CellRunner, split_saved_run
+
+    if not todo:   # every cell was done: no cluster to join
+        return
+    runner = CellRunner(config, cost_model, engines, host, fit_history, config.has("execute"), run_cell,
+                        _keep_alive_s)
+    campaign.run(todo, runner, lambda cell, result: record(
+        cell, (result[0], result[1], split_saved_run(result[2], store.root / "runs" / cell.id))))
 
 
 def _finish(store: ResultsStore, provenance: dict[str, Any], session: dict[str, Any], limits: set[str],

@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_planning_arguments(p)
     add_protocol_argument(p)
     p.add_argument("--redis-url", help="use this server (redis://:PASSWORD@HOST:PORT/DB) instead of an embedded one")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the workers as Ray actors on the cluster at ADDRESS (else $RAY_ADDRESS or a local Ray; "
+                        "the ray extra); its nodes must reach --redis-url")
     p.add_argument("--scale", type=float, default=1.0, help="replay tasks burn runtime x SCALE seconds of CPU")
     p.add_argument("--bytes-scale", type=float, default=1.0, help="replay outputs are recorded bytes x this")
     p.add_argument("--max-replay-bytes", type=int, default=ExecutorSettings.max_replay_bytes,
@@ -64,8 +67,18 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _executor(args: argparse.Namespace, settings: ExecutorSettings) -> Any:
+    """The local executor, or with ``--ray`` the one whose workers are Ray actors (:mod:`executor.launcher.ray_launcher`)."""
+    if args.ray is None:
+        from executor import Executor
+
+        return Executor(args.redis_url, settings, insecure=args.insecure)
+    from executor.launcher.ray_launcher import RayExecutor
+
+    return RayExecutor(args.redis_url, settings, address=args.ray or None, insecure=args.insecure)
+
+
 def run(args: argparse.Namespace) -> int:
-    from executor import Executor
     from experiments.commands.plan import make_plan
     from experiments.hostload import add_host_columns, measured_run
     from experiments.live.hub import run_watched
@@ -87,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                                 limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
                                 task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
                                 retry_on=tuple(args.retry_on))
-    with live_session(args) as hub, Executor(args.redis_url, settings, insecure=args.insecure) as ex:
+    with live_session(args) as hub, _executor(args, settings) as ex:
         if hub is None:
             result, host = execute_cell(cell, ex)
         else:

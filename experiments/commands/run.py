@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from experiments.commands.report import failure_status
 from experiments.live.session import LIVE_METRICS, add_live_arguments, live_session
@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if a report figure or table could not be drawn (by default it becomes a note)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the cells as Ray tasks (the ray extra): on the cluster at ADDRESS (HOST:6379, auto), "
+                        "else on $RAY_ADDRESS or a local Ray; overrides [run] backend")
     add_live_arguments(p)
     p.set_defaults(handler=run)
 
@@ -35,13 +38,15 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("results") / config.name
+    campaign = ray_campaign(args, config)
     with live_session(args) as hub:
         engines = None
         if hub is not None:
             from experiments.live.engines import watched_engines
 
             engines = watched_engines(Engines.for_config(config), hub, metrics=LIVE_METRICS)
-        outcome = run_experiment(config, out, fresh=args.fresh, progress=not args.no_progress, engines=engines)
+        outcome = run_experiment(config, out, fresh=args.fresh, progress=not args.no_progress, engines=engines,
+                                 ray=campaign)
     print(f"{config.name}: {outcome.cells_run} cell(s) run, {outcome.cells_skipped} already done, "
           f"{outcome.wall_s:.1f} s; results in {outcome.root}")
     for note in outcome.notes:
@@ -57,6 +62,22 @@ def run(args: argparse.Namespace) -> int:
     report = make_report(outcome.root)
     print(f"report: {report.index}")
     return failure_status(report, args.strict)
+
+
+def ray_campaign(args: argparse.Namespace, config: Any) -> Any:
+    """The Ray campaign ``--ray`` asks for (None: the config's ``[run]`` decides); refuses ``--live`` with Ray."""
+    if args.ray is None and config.run.backend != "ray":
+        return None
+    from planning.errors import ConfigError
+
+    if getattr(args, "live", False):
+        raise ConfigError("--live watches runs on this machine's executor; Ray cells run elsewhere",
+                          "drop --live (or --ray / [run] backend) and watch a single run with planlab execute --live")
+    if args.ray is None:
+        return None   # [run] backend = "ray": the runner builds the campaign from the config
+    from experiments.ray_campaign import RayCampaign
+
+    return RayCampaign(args.ray or config.run.address, config.run.host_resource, config.run.real_cells_per_host)
 
 
 def fidelity_lines(summary: "pd.DataFrame", root: Path) -> list[str]:
