@@ -7,7 +7,8 @@ executor traces (a plan, its trace, and the trace's measured execution times as
 durations).  The fit (:mod:`experiments.calibration.fit`) minimises the relative
 makespan error ``|simulated - real| / real``; for real executions it chooses which
 of the workflow-system terms FACTS.md found to matter (:data:`WORKFLOW_SYSTEM_TERMS`:
-a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB)
+a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB,
+a serial per-task start on each machine)
 to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Executor traces fit the serverless terms
@@ -41,8 +42,9 @@ from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
 
-#: Overheads of workflow systems (Pegasus, Makeflow...) that FACTS.md found to matter.
-WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
+#: Overheads of workflow systems (Pegasus, Makeflow...) that FACTS.md found to matter, and the per-machine serial
+#: starter that WfInstances' Makeflow runs show (:mod:`simulator.dispatch`).
+WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB", "machine_dispatch_s")
 #: Terms of planlab's executor (serverless-style workers).
 EXECUTOR_TERMS = ("cold_start_s", "invoke_s", "coordination_s", "task_overhead_s", "storage_latency_s")
 _NOT_FITTABLE = {"keep_alive_s", "warm_start_s"}

@@ -37,7 +37,8 @@ from simulator.platform import Platform
 #: Secant step per term: the size of the values real workflow systems show (FACTS.md), because a makespan is
 #: convex in a serial term - a small dispatch delay hides behind execution, a large one dominates - so a small
 #: step would measure only the hidden part.
-STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0}
+STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0,
+        "machine_dispatch_s": 8.0}
 #: Step of the other terms (executor terms: start-ups and latencies of milliseconds to seconds).
 DEFAULT_STEP = 0.01
 #: The name of the candidate that scales every term of the prior by one fitted factor.
