@@ -96,3 +96,15 @@ def test_calibration_recovers_the_machine_starter_from_synthetic_runs() -> None:
     assert "machine_dispatch_s" in result.kept
     assert result.platform.machine_dispatch_s == pytest.approx(6.0, rel=0.05)
     assert result.held_out_error < 0.05
+
+
+def test_the_starter_is_a_candidate_only_when_a_run_used_several_machines() -> None:
+    from experiments.calibration.executions import unidentifiable
+
+    def obs(machines: int) -> Observation:
+        wf = fan(16, machines)
+        plan = get_planner("recorded").plan(wf, load_catalog("local"), FREE, "mean")
+        return Observation(f"fan-chameleon-m{machines}-001", wf, plan, 100.0, None, "fan", "Makeflow", FREE)
+
+    assert unidentifiable([obs(1), obs(1)]) == ("machine_dispatch_s",)
+    assert unidentifiable([obs(1), obs(2)]) == ()

@@ -235,7 +235,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     def fit_on(subset: Sequence[Observation]) -> Fitted:
         return fit_platform(subset, base, names, select=select, prior=prior_platform,
                             max_evaluations=max_evaluations, families=families and select,
-                            sizes=[size_of(o.name) for o in subset])
+                            sizes=[size_of(o.name) for o in subset], held=unidentifiable(subset) if select else ())
 
     fitted = fit_on(observations)
     real = np.array([o.real_makespan_s for o in observations])
@@ -259,6 +259,15 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,
                              fitted.kept, fitted.families, prior_platform, baselines)
+
+
+def unidentifiable(observations: Sequence[Observation]) -> tuple[str, ...]:
+    """Workflow-system terms these executions cannot tell apart from another: a machine's serial starter acts
+    exactly like the one serial dispatcher when every execution ran on a single machine."""
+    from planning.recordings import machine_of
+
+    several = any(len(set(machine_of(o.workflow).values())) > 1 for o in observations)
+    return () if several else ("machine_dispatch_s",)
 
 
 def _observations(workflows_or_files: Iterable[Any], group: Callable[[Observation], str] | Mapping[str, str] | None,
