@@ -92,7 +92,8 @@ def test_calibration_recovers_the_machine_starter_from_synthetic_runs() -> None:
         o = Observation(f"fan-chameleon-w{width}-001", wf, plan, 1.0, None, "fan", "Makeflow", FREE)
         o.real_makespan_s = o.simulate(truth)
         runs.append(o)
-    result = calibrate(runs, prior=None)
+    assert "machine_dispatch_s" not in calibrate(runs, prior=None, held_out=False).fitted   # a candidate on request
+    result = calibrate(runs, prior=None, machine_starter=True)
     assert "machine_dispatch_s" in result.kept
     assert result.platform.machine_dispatch_s == pytest.approx(6.0, rel=0.05)
     assert result.held_out_error < 0.05
