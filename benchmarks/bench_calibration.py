@@ -1,6 +1,7 @@
 """Calibrated simulation of real workflow systems, recorded in ``benchmarks/results/calibration.json``.
 
-Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N] [--label before]``.
+Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N] [--machine-starter] [--label before]``
+(``--machine-starter``: each machine's serial starter, ``machine_dispatch_s``, is a fifth candidate term).
 
 The question a user asks: *calibrated on some sizes of an application, how well does the
 simulator predict a size it never saw?*  Over the real Pegasus and Makeflow executions shipped
