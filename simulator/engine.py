@@ -28,6 +28,7 @@ from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.protocol import WorkerState
 from simulator.columns import task_columns
+from simulator.dispatch import dispatcher_for
 from simulator.draws import Draws, RatioPool
 from simulator.host import SharedCpu
 from simulator.lifecycle import launcher
@@ -84,7 +85,7 @@ class Run:
         #: how many entries at the bottom of each idle stack are the warm pool's (processes that have not
         #: loaded this run's specification yet)
         self.from_pool: dict[str, int] = {prof: int(count) for prof, count in (warm_pool or {}).items()}
-        self.dispatcher = FifoServer()
+        self.dispatcher = dispatcher_for(platform, model.tables)
         self.stager = FifoServer()
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or platform.staging_s_per_GB > 0
         self.link = SharedLink(self.env, platform.storage_bandwidth_Bps) if math.isfinite(
@@ -163,8 +164,8 @@ class Run:
         """Task ``i`` became ready at ``t_ready``: per-level delay, serial dispatch, then the message."""
         platform = self.platform
         t = t_ready + platform.level_delay_s
-        if platform.dispatch_s > 0:
-            t = self.dispatcher.serve(t, platform.dispatch_s)
+        if self.dispatcher.active:
+            t = self.dispatcher.serve(t, worker)
         if worker == sender:
             self.arrival[i] = t        # a continuation: the worker already queued it
             return

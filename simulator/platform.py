@@ -22,6 +22,10 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   the workflow-system overheads FACTS.md found in real executions (start-up of the
   workflow system, a *serial* per-task dispatch, a per-level release delay, *serial*
   data staging).  Zero by default; :func:`experiments.calibration.calibrate` fits them.
+* ``machine_dispatch_s = 0``: seconds per task through its *machine's* serial starter,
+  after the one serial dispatcher (:mod:`simulator.dispatch`: a node's daemon or a
+  Makeflow worker launching its node's jobs one at a time; a machine is a worker's
+  profile, one per recorded machine in a replay).  Zero by default; calibration fits it.
 
 The host (:mod:`simulator.host`).  planlab's own executor runs every worker
 process on one machine, so what its workers do at once competes for that
@@ -90,6 +94,7 @@ class Platform:
     dispatch_s: float = 0.0             # s: per task, through one serial dispatcher (FIFO)
     level_delay_s: float = 0.0          # s: per task, between becoming ready and being dispatched
     staging_s_per_GB: float = 0.0       # s per 1e9 bytes moved, through one serial stager (FIFO)
+    machine_dispatch_s: float = 0.0     # s: per task, through its machine's serial starter (FIFO per machine)
     # the host that runs the worker processes (see "The host" in the module docstring)
     host_cores: float = math.inf        # cores shared by executions and start-ups running at once (inf: unshared)
     task_parallelism: float = 1.0       # cores one task's execution can use at most (the threads it really runs)
@@ -214,6 +219,7 @@ _UNITS = {
     "coordination_s": "seconds", "storage_latency_s": "seconds", "storage_bandwidth_Bps": "bytes per second, inf = free",
     "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
+    "machine_dispatch_s": "seconds per task, serial per machine",
     "host_cores": "cores, inf = every worker has its own CPUs", "task_parallelism": "cores per task at most",
     "launch_s": "seconds per start request, serial", "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
     "fair_threads": "1 = threads='fair' rule, 0 = pools sized to the quota",

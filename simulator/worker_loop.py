@@ -35,7 +35,7 @@ def loop_constants(run: "Run") -> tuple:
     return (run.env, run.exec_s, run.exec_profile, run.record, run.arrival, run.counter, run.ready_at, run.fetch,
             run.fetch_sized, run.store, run.out_bytes, run.downstream, run.release, run.down.next, run.up.next,
             run.waiting, run.down, run.up, run.cpu, platform.storage_latency_s, run.shared, platform.task_overhead_s,
-            platform.coordination_s, platform.level_delay_s, platform.dispatch_s, run.dispatcher, run.rows.append,
+            platform.coordination_s, platform.level_delay_s, run.dispatcher.active, run.dispatcher, run.rows.append,
             link is not None and not run.stage_rate > 0 and run.cpu is None,   # shared storage is the link alone
             link.transfers if link is not None else None,
             run.down.values is None and run.up.values is None, run.live, run.live_downstream,
@@ -157,8 +157,8 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             for j, here, cw, cstart in ready:
                 if here:
                     t = tdec + level_delay
-                    if dispatch > 0:
-                        t = dispatcher.serve(t, dispatch)
+                    if dispatch:
+                        t = dispatcher.serve(t, w)
                     arrival[j] = t        # a continuation: this worker already queued it
             for j, here, cw, cstart in ready:
                 if not here:

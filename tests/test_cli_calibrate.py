@@ -54,3 +54,13 @@ def test_reports_kept_terms_baselines_and_families(tmp_path, capsys) -> None:
     assert info["prior"] is None and info["families"] == {} and info["kept"]
     assert main(["calibrate", *files, "--prior", "nonsense"]) == 2
     assert "unknown calibration prior" in capsys.readouterr().err
+
+
+def test_machine_starter_is_offered_on_request(capsys) -> None:
+    corpus = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "wfinstances-corpus"
+    files = [str(corpus / f"blast-chameleon-{s}-002.json.gz") for s in ("small", "medium")]
+    assert main(["calibrate", *files, "--prior", "none", "--no-held-out", "--json"]) == 0
+    assert "machine_dispatch_s" not in json.loads(capsys.readouterr().out)["fitted"]
+    assert main(["calibrate", *files, "--prior", "none", "--no-held-out", "--json", "--machine-starter"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert "machine_dispatch_s" in info["fitted"] and info["platform"]["machine_dispatch_s"] >= 0

@@ -7,7 +7,8 @@ executor traces (a plan, its trace, and the trace's measured execution times as
 durations).  The fit (:mod:`experiments.calibration.fit`) minimises the relative
 makespan error ``|simulated - real| / real``; for real executions it chooses which
 of the workflow-system terms FACTS.md found to matter (:data:`WORKFLOW_SYSTEM_TERMS`:
-a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB)
+a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB,
+and on request a serial per-task start on each machine)
 to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Executor traces fit the serverless terms
@@ -43,6 +44,11 @@ from simulator.simulate import compile_plan, run_once
 
 #: Overheads of workflow systems (Pegasus, Makeflow...) that FACTS.md found to matter.
 WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
+#: A fifth candidate on request (``machine_starter=True``): each machine's serial starter (:mod:`simulator.dispatch`).
+#: Not a default: on WfInstances it moved blast's leave-one-size-out error from 41 % to about 37 % but, nearly
+#: collinear with ``dispatch_s`` where tasks spread evenly over machines, mispredicted a single-machine cycles run
+#: (benchmarks/results/calibration.json, label ``machine-starter``).
+MACHINE_STARTER_TERM = "machine_dispatch_s"
 #: Terms of planlab's executor (serverless-style workers).
 EXECUTOR_TERMS = ("cold_start_s", "invoke_s", "coordination_s", "task_overhead_s", "storage_latency_s")
 _NOT_FITTABLE = {"keep_alive_s", "warm_start_s"}
@@ -200,7 +206,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               base: Platform | None = None, held_out: bool = True,
               group: Callable[[Observation], str] | Mapping[str, str] | None = None,
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
-              max_evaluations: int | None = None, prior: Any = "default", families: bool = True) -> CalibrationResult:
+              max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
+              machine_starter: bool = False) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -212,7 +219,9 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     ones chosen by inner cross-validation, starting from ``prior`` (``"default"``: the
     cross-application prior shipped for their workflow system; ``None``: none; or a
     :class:`Platform`); with ``families``, one platform per machine family.  With
-    ``fit`` given (or executor traces), exactly those terms are fitted.
+    ``fit`` given (or executor traces), exactly those terms are fitted.  ``machine_starter``
+    adds each machine's serial starter (``machine_dispatch_s``) to the candidates, when some
+    execution used several machines (:func:`unidentifiable`).
 
     ``held_out``: each observation predicted by a calibration on the *other sizes* of
     its group (default group: its application; one execution out when the group has a
@@ -221,7 +230,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
-    names = tuple(fit) if fit is not None else (EXECUTOR_TERMS if traces else WORKFLOW_SYSTEM_TERMS)
+    system_terms = WORKFLOW_SYSTEM_TERMS + ((MACHINE_STARTER_TERM,) if machine_starter else ())
+    names = tuple(fit) if fit is not None else (EXECUTOR_TERMS if traces else system_terms)
     _check_terms(names)
     select = fit is None and not traces
     base = base if base is not None else Platform.zero()
@@ -233,7 +243,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     def fit_on(subset: Sequence[Observation]) -> Fitted:
         return fit_platform(subset, base, names, select=select, prior=prior_platform,
                             max_evaluations=max_evaluations, families=families and select,
-                            sizes=[size_of(o.name) for o in subset])
+                            sizes=[size_of(o.name) for o in subset],
+                            held=unidentifiable(subset) if select and machine_starter else ())
 
     fitted = fit_on(observations)
     real = np.array([o.real_makespan_s for o in observations])
@@ -257,6 +268,15 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,
                              fitted.kept, fitted.families, prior_platform, baselines)
+
+
+def unidentifiable(observations: Sequence[Observation]) -> tuple[str, ...]:
+    """Workflow-system terms these executions cannot tell apart from another: a machine's serial starter acts
+    exactly like the one serial dispatcher when every execution ran on a single machine."""
+    from planning.recordings import machine_of
+
+    several = any(len(set(machine_of(o.workflow).values())) > 1 for o in observations)
+    return () if several else (MACHINE_STARTER_TERM,)
 
 
 def _observations(workflows_or_files: Iterable[Any], group: Callable[[Observation], str] | Mapping[str, str] | None,

@@ -37,7 +37,8 @@ from simulator.platform import Platform
 #: Secant step per term: the size of the values real workflow systems show (FACTS.md), because a makespan is
 #: convex in a serial term - a small dispatch delay hides behind execution, a large one dominates - so a small
 #: step would measure only the hidden part.
-STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0}
+STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0,
+        "machine_dispatch_s": 8.0}
 #: Step of the other terms (executor terms: start-ups and latencies of milliseconds to seconds).
 DEFAULT_STEP = 0.01
 #: The name of the candidate that scales every term of the prior by one fitted factor.
@@ -186,11 +187,13 @@ class Candidate:
         return 1 if self.scaled_prior else (0 if self.prior_as_is else sum(self.free))
 
 
-def candidates(names: Sequence[str], prior: np.ndarray | None) -> list[Candidate]:
-    """Every non-empty subset of ``names``; with a prior, also the prior as is and scaled by one factor."""
+def candidates(names: Sequence[str], prior: np.ndarray | None, held: Sequence[str] = ()) -> list[Candidate]:
+    """Every non-empty subset of ``names`` but the ``held`` ones; with a prior, also the prior as is and scaled
+    by one factor."""
     out = []
-    for r in range(1, len(names) + 1):
-        for subset in itertools.combinations(range(len(names)), r):
+    free = [j for j, n in enumerate(names) if n not in held]
+    for r in range(1, len(free) + 1):
+        for subset in itertools.combinations(free, r):
             out.append(Candidate("+".join(names[j] for j in subset), tuple(j in subset for j in range(len(names)))))
     if prior is not None and np.any(prior > 0):
         out.append(Candidate(PRIOR_AS_IS, tuple(False for _ in names), prior_as_is=True))
@@ -286,7 +289,7 @@ def _simulator(observations: Sequence[Any]) -> Simulate:
 
 def fit_platform(observations: Sequence[Any], base: Platform, names: Sequence[str], *, select: bool = True,
                  prior: Platform | None = None, max_evaluations: int | None = None, families: bool = True,
-                 sizes: Sequence[Any] | None = None) -> Fitted:
+                 sizes: Sequence[Any] | None = None, held: Sequence[str] = ()) -> Fitted:
     """Fit ``names`` of ``base`` to the observations' real makespans; see the module docstring.
 
     ``select``: choose the terms by inner cross-validation over ``sizes`` (leave one
@@ -294,6 +297,8 @@ def fit_platform(observations: Sequence[Any], base: Platform, names: Sequence[st
     ``prior``: the platform to start from and pull toward (a cross-application prior).
     ``families``: fit one factor on the overhead terms per machine family
     (``observation.family``) with at least :data:`FAMILY_MIN_EXECUTIONS` executions.
+    ``held``: terms of ``names`` these observations cannot identify (kept at their start
+    value, never a candidate; e.g. a machine's starter when every run used one machine).
     ``max_evaluations``: simulations of every observation for a final Nelder-Mead
     polish (default 0: the re-linearised fit is already at the simulator's optimum
     within the noise, see benchmarks/results/calibration.json).
@@ -305,12 +310,12 @@ def fit_platform(observations: Sequence[Any], base: Platform, names: Sequence[st
     theta_prior = coordinates(prior, names) if prior is not None and few else None
     start = theta_prior if theta_prior is not None else coordinates(base, names)
     unit = np.array([STEP.get(n, DEFAULT_STEP) for n in names])
-    every = np.ones(len(names), bool)
+    every = np.array([n not in held for n in names], bool)
     # 1. all terms, linearised at the start: the operating point
     sim0, slopes = effects(simulate, base, names, start)
     theta_all = lad(sim0, slopes, start, real, every, start, theta_prior, PRIOR_PULL, unit)
     folds = folds_by(keys) if select else []
-    options = candidates(names, theta_prior) if select else []
+    options = candidates(names, theta_prior, held) if select else []
     if not options:   # the terms asked for, all of them: refined, then polished on the simulator
         chosen, scores = Candidate("+".join(names), tuple(every)), {}
         theta, _ = refine(simulate, base, names, theta_all, real, every, None, 0.0, rounds=2)
@@ -332,7 +337,7 @@ def fit_platform(observations: Sequence[Any], base: Platform, names: Sequence[st
         theta = polish(simulate, base, names, theta, real, np.array(chosen.free), max_evaluations)
     platform = platform_at(base, names, theta)
     kept = tuple(n for n, f in zip(names, chosen.free) if f) if not chosen.scaled_prior else (SCALED_PRIOR,)
-    by_family = _family_platforms(observations, base, names, platform, keys, max_evaluations) if families else {}
+    by_family = _family_platforms(observations, base, names, platform, keys, max_evaluations, held) if families else {}
     return Fitted(platform, kept, chosen.name, scores, by_family)
 
 
@@ -355,7 +360,7 @@ def _refine_scale(simulate: Simulate, base: Platform, names: Sequence[str], prio
 
 
 def _family_platforms(observations: Sequence[Any], base: Platform, names: Sequence[str], platform: Platform,
-                      keys: Sequence[Any], max_evaluations: int | None) -> dict[str, Platform]:
+                      keys: Sequence[Any], max_evaluations: int | None, held: Sequence[str] = ()) -> dict[str, Platform]:
     """A platform per machine family with enough executions (when there are several families).
 
     Each is :func:`fit_platform` on the family's executions with the application's
@@ -372,6 +377,7 @@ def _family_platforms(observations: Sequence[Any], base: Platform, names: Sequen
         if len(members) < FAMILY_MIN_EXECUTIONS:
             continue
         fitted = fit_platform([observations[i] for i in members], base, names, select=True, prior=platform,
-                              max_evaluations=max_evaluations, families=False, sizes=[keys[i] for i in members])
+                              max_evaluations=max_evaluations, families=False, sizes=[keys[i] for i in members],
+                              held=held)
         out[family] = fitted.platform
     return out

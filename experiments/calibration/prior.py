@@ -26,7 +26,9 @@ from planning.errors import ConfigError
 from simulator.platform import Platform
 
 PRIOR_FILE = Path(__file__).resolve().parent / "prior.json"
-#: The terms a prior sets (the workflow-system terms).
+#: The terms a prior sets: the four workflow-system terms every system shows.  A machine's serial starter
+#: (``machine_dispatch_s``) is not among them: it is seen only where a run used several machines, and the
+#: fit starts it at 0.
 PRIOR_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
 
 
