@@ -63,3 +63,33 @@ def test_two_threaded_tasks_share_a_two_core_host_as_two_cores_of_work_each(kind
     platform = Platform.zero().with_(host_cores=2.0)
     trace = simulate(workflow, plan, model, platform=platform, durations={"a": 1.0, "b": 1.0})
     assert trace.makespan_s == pytest.approx(seconds)
+
+
+def test_the_law_bends_at_one_cpu():
+    """A single-threaded kind: 2.0 s on 0.5 CPU (the quota), 1.0 s on 1 and on 2 CPUs; a BLAS kind: 2.0 / 1.0 / 0.6 s.
+    One exponent through all three was wrong everywhere (map: +26 % on 1 CPU, -11 % on 2); the knee fits each side."""
+    from planning.profiles import load_catalog
+
+    model = CostModel().fit(history([(k, c, s) for k, c, s in (("loop", 0.5, 2.0), ("loop", 1.0, 1.0),
+                                                                  ("loop", 2.0, 1.0), ("blas", 0.5, 2.0),
+                                                                  ("blas", 1.0, 1.0), ("blas", 2.0, 0.6))
+                                     for _ in range(6)]))
+    catalog = load_catalog("local")
+    for kind, expected in (("loop", [2.0, 1.0, 1.0]), ("blas", [2.0, 1.0, 0.6])):
+        got = [model.estimate(kind, catalog[p], 0.0, "mean").exec_s for p in ("small", "medium", "large")]
+        assert got == pytest.approx(expected, rel=0.03), kind
+    k = model.kind_index_["loop"]
+    assert model.exponent_low_[k] == pytest.approx(1.0) and model.exponent_[k] == pytest.approx(0.0, abs=0.05)
+    described = model.describe().set_index("kind")
+    assert described.loc["loop", "cpus_min"] == 0.5 and described.loc["loop", "n_cpus"] == 3   # measured range
+
+
+def test_a_kind_measured_on_one_side_of_one_cpu_gets_the_quota_default_below_it():
+    """Measured on 1 and 2 CPUs only: on half a CPU the quota throttles its work, twice the 1-CPU time."""
+    from planning.costs.quota import DEFAULT_LOW_EXPONENT
+    from planning.profiles import load_catalog
+
+    model = CostModel().fit(history([("loop", 1.0, 1.0), ("loop", 2.0, 1.0)] * 6))
+    assert DEFAULT_LOW_EXPONENT == 1.0
+    small = model.estimate("loop", load_catalog("local")["small"], 0.0, "mean")
+    assert small.exec_s == pytest.approx(2.0, rel=0.03) and small.source == "extrapolated"

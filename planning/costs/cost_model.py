@@ -10,7 +10,8 @@ a frame of rows, :meth:`CostModel.transfer_s` / :meth:`CostModel.transfer_distri
 
 The law (per task kind ``k``, ``x`` input bytes, ``c`` CPUs)::
 
-    T = base_k(c, x) * R_k,      base_k(c, x) = (c0_k + c1_k * x) * c ** -a_k,      E[R_k] = 1
+    T = base_k(c, x) * R_k,      base_k(c, x) = (c0_k + c1_k * x) * max(c, 1) ** -a_k * min(c, 1) ** -a_low_k,
+    E[R_k] = 1
 
 * **An intercept** ``c0``: a task with no input still costs something.
 * **A fitted CPU exponent** ``a`` per kind, clamped to ``exponent_bounds`` (default
@@ -35,11 +36,12 @@ The law (per task kind ``k``, ``x`` input bytes, ``c`` CPUs)::
 
 Defaults, why each, and valid ranges: :mod:`planning.costs.parameters`.
 
+The law bends at one CPU (:mod:`planning.costs.quota`): ``cpus^-a`` above it, a
+quota's ``cpus^-a_low`` below it (a per kind, a_low measured from the kind's times
+below and at one CPU, else 1: a quota throttles CPU work in proportion).
+
 Known limits: one noise shape per kind (shared by its profiles and sizes); transfers
-are per direction, not per profile; a single power law cannot bend at one CPU, as
-single-threaded code does (slowed by a quota below one CPU, not sped up above) - a
-kind measured on both sides gets the best single exponent, and ``validate`` shows
-what that costs.
+are per direction, not per profile.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ from planning.costs.parameters import (DEFAULT_BANDWIDTH_BPS, DEFAULT_COLD_START
                                        DEFAULT_EXEC_S, DEFAULT_LATENCY_S, DEFAULT_OUTPUT_BYTES, DEFAULT_WARM_START_S,
                                        PRIOR_EXPONENT, PRIOR_SIGMA, checked_params)
 from planning.costs.validation import held_out_errors
+from planning.costs.quota import (DEFAULT_LOW_EXPONENT, low_cpu_exponents, quota_factor, to_one_cpu,
+                                  with_measured_range)
 from planning.costs.threads import threaded_kinds
 from planning.errors import CatalogError, PlanlabError
 from planning.profiles import Catalog, ResourceProfile, load_catalog
@@ -167,11 +171,14 @@ class CostModel:
         p = self._p
         codes, names = pd.factorize(h["kind"], sort=True)
         codes = codes.astype(np.int64)
-        x, cpus = h["input_bytes"].to_numpy(float), h["cpus"].to_numpy(float)
-        law = fit_law(codes, len(names), h["exec_s"].to_numpy(float), x, cpus, fit_exponent=True, p=p) \
+        x, cpus, t = h["input_bytes"].to_numpy(float), h["cpus"].to_numpy(float), h["exec_s"].to_numpy(float)
+        # the knee at one CPU (planning.costs.quota): fit the law above it on one-CPU equivalents
+        low = low_cpu_exponents(codes, len(names), t, cpus)
+        t1, c1 = to_one_cpu(codes, t, cpus, low)
+        law = with_measured_range(fit_law(codes, len(names), t1, x, c1, fit_exponent=True, p=p), codes, cpus) \
             if len(names) else None
         out0, out1 = fit_linear_nonneg(codes, len(names), x, h["output_bytes"].to_numpy(float))
-        self._set_kinds([str(k) for k in names], law, out0, out1)
+        self._set_kinds([str(k) for k in names], law, out0, out1, low)
         self.transfers_.update(fit_transfers(h, p))
         self.startup_, pooled = fit_startups(h, p)
         self.startup_pooled_.update(pooled)
@@ -180,7 +187,8 @@ class CostModel:
         self._sla_cache.clear()
         return self
 
-    def _set_kinds(self, names: list[str], law: LawFit | None, out0: np.ndarray, out1: np.ndarray) -> None:
+    def _set_kinds(self, names: list[str], law: LawFit | None, out0: np.ndarray, out1: np.ndarray,
+                   low: np.ndarray | None = None) -> None:
         """Store per-kind arrays with one extra slot (index ``len(names)``) for priors."""
         p = self._p
         K = len(names)
@@ -193,6 +201,8 @@ class CostModel:
 
         self.law_ = law
         self.exponent_ = ext(law.a if law else None, p["prior_exponent"])
+        #: below one CPU (planning.costs.quota): min(cpus, 1)^-exponent_low_
+        self.exponent_low_ = ext(low if law else None, DEFAULT_LOW_EXPONENT)
         self.exponent_fitted_ = ext(law.a_fitted if law else None, False, bool)
         self.c0_ = ext(law.c0 if law else None, p["default_exec_s"])
         self.c1_ = ext(law.c1 if law else None, 0.0)
@@ -220,7 +230,8 @@ class CostModel:
         """Mean seconds and source code; all arguments broadcast elementwise (rows or a matrix)."""
         p = self._p
         known = kidx < len(self.kinds_)
-        law = (self.c0_[kidx] + self.c1_[kidx] * x) * cpus ** -self.exponent_[kidx]
+        law = (self.c0_[kidx] + self.c1_[kidx] * x) * np.maximum(cpus, 1.0) ** -self.exponent_[kidx] \
+            * quota_factor(cpus, self.exponent_low_[kidx])
         rt = np.where(np.isnan(hint_rt), p["default_exec_s"], hint_rt)
         rc = np.where(np.isnan(hint_cores) | (hint_cores <= 0), 1.0, hint_cores)
         prior = rt * (cpus / rc) ** -p["prior_exponent"]
