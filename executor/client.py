@@ -11,10 +11,10 @@ refused unless ``insecure=True``.
 
 from __future__ import annotations
 
-import dataclasses
-
 import contextlib
+import dataclasses
 import multiprocessing
+import signal
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -108,7 +108,8 @@ class Executor:
                 self._launcher = ctx.Process(target=run_launcher, name="planlab-launcher",
                                              args=(endpoint.url, self.secret, self.settings.pool, self.launcher_id,
                                                    main))
-                self._launcher.start()
+                with _ctrl_c_deferred(main):
+                    self._launcher.start()
         except BaseException:
             if self._launcher is not None:
                 self._launcher.kill()
@@ -231,3 +232,23 @@ def _support_text(settings: ExecutorSettings) -> str:
     if True not in _SUPPORT:
         _SUPPORT[True] = probe_limits().describe()
     return _SUPPORT[True]
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred(main_thread: bool) -> Any:
+    """Hold a Ctrl-C back while the launcher is forked, and raise it right after.
+
+    A SIGINT landing inside the fork's at-fork handlers (``logging``'s lock release)
+    is printed as "Exception ignored" and lost: the run then went on to its end and
+    exited 0.  Blocked, it stays pending and arrives as a ``KeyboardInterrupt`` when
+    unblocked, in :meth:`Executor.open`'s clean-up.  The child unblocks it itself
+    (:func:`executor.launcher.run_launcher`).  Only the main thread receives SIGINT.
+    """
+    if not main_thread:
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
