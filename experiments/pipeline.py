@@ -1,6 +1,6 @@
 """One cell's pipeline: plan -> simulate -> execute -> compare, the same for ``planlab run`` and the single commands.
 
-A cell of an experiment (:func:`experiments.runner.run_cell`) and the single-shot
+A cell of an experiment (:func:`experiments.cell_run.run_cell`) and the single-shot
 commands (``planlab plan``, ``planlab simulate``, ``planlab execute``) go through
 these functions, so a plan is simulated and executed with the same worker protocol
 and the same options whichever way it was asked for:

@@ -1,7 +1,7 @@
 """Campaigns on Ray: a run's cells as Ray tasks across a cluster, each result written once, by the driver.
 
 ``planlab run CONFIG --ray [ADDRESS]`` or ``[run] backend = "ray"`` hands the cells
-the runner would run one after the other (:func:`experiments.runner.run_cell`) to
+the runner would run one after the other (:func:`experiments.cell_run.run_cell`) to
 Ray instead; everything before them (the results store, the profile phase, the
 host calibration) and after them (consolidation, the report) is the local runner's.
 
@@ -35,7 +35,7 @@ __all__ = ["RayCampaign", "CellRunner", "CellResult", "split_saved_run"]
 
 #: How often the driver, waiting for cells, checks that the cluster can still run them.
 WATCH_S = 5.0
-#: tables, summary row, extra files of one cell (what :func:`experiments.runner.run_cell` returns)
+#: tables, summary row, extra files of one cell (what :func:`experiments.cell_run.run_cell` returns)
 CellResult = tuple[dict[str, Any], dict[str, Any], dict[str, str]]
 
 
