@@ -240,15 +240,21 @@ def _ctrl_c_deferred(main_thread: bool) -> Any:
 
     A SIGINT landing inside the fork's at-fork handlers (``logging``'s lock release)
     is printed as "Exception ignored" and lost: the run then went on to its end and
-    exited 0.  Blocked, it stays pending and arrives as a ``KeyboardInterrupt`` when
-    unblocked, in :meth:`Executor.open`'s clean-up.  The child unblocks it itself
-    (:func:`executor.launcher.run_launcher`).  Only the main thread receives SIGINT.
+    exited 0.  For the fork, SIGINT's Python handler only notes the signal (in the
+    main thread, whichever thread the kernel delivered it to); the usual handler is
+    put back after and, when a Ctrl-C came, called: a ``KeyboardInterrupt`` in
+    :meth:`Executor.open`'s clean-up.  Only the main thread may set handlers.
     """
     if not main_thread:
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(signal.SIGINT, caught[0])
+    elif caught and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt

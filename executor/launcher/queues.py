@@ -181,7 +181,6 @@ def run_launcher(url: str, secret: bytes, pool: str = "default", launcher_id: st
     if parent_death:
         die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})   # forked with it held back (Executor.open)
     preload_for_workers()
     launcher = Launcher(url, secret, pool=pool, launcher_id=launcher_id, serve_pool=serve_pool)
     with contextlib.suppress(Exception):
