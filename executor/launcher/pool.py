@@ -202,25 +202,14 @@ class ProcessPool:
     def _report_death(self, child: _Child, status: int) -> None:
         """Report a death that cost work: before its claim, or while it held its logical worker."""
         run, worker, gen, start_task = child.serving
-        k = keys.RunKeys(run)
-        mine = f"{self.launcher_id}:{child.pid}:{self.host}"
-        pipe = self.client.pipeline(transaction=False)
-        pipe.exists(k.live)
-        pipe.hget(k.claims, f"{worker}#{gen}")
-        pipe.hget(k.running, worker)
-        live, claim, holder = pipe.execute()
-        if not live:
+        costly, claim = death_cost_work(self.client, child.serving, f"{self.launcher_id}:{child.pid}:{self.host}")
+        if not costly:
             return
-        if claim is not None and (claim.decode() != mine or (holder or b"").decode() != mine):
-            return  # another process serves that generation, or this one finished it and died idle
         _, _, task = child.slot.read()
         task = child.task or task or (start_task if claim is None else "")
         how = child.cause or _describe_status(child, status)
         when = "during its start" if claim is None else "while it ran"
-        pipe = self.client.pipeline(transaction=False)
-        pipe.rpush(k.events, f"d|{worker}|{gen}|{task}|worker process {child.pid} on {self.host} {how} ({when})")
-        pipe.expire(k.events, 86400)
-        pipe.execute()
+        report_death(self.client, run, f"{worker}|{gen}|{task}|worker process {child.pid} on {self.host} {how} ({when})")
 
     # ------------------------------------------------------------------ kills
     def kill_serving(self, run: str, pids: list[int]) -> None:
@@ -268,3 +257,30 @@ def _describe_status(child: _Child, status: int) -> str:
                     f"({child.limits.memory_mb:g} MB)")
         return how
     return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+def death_cost_work(client: redis.Redis, serving: Serving, holder: str) -> tuple[bool, bytes | None]:
+    """Whether a dead process's logical worker lost work (its run is live and it held, or was starting, that
+    generation), and its claim (None: it died before claiming).  Shared by the fork pool and the Ray pool."""
+    run, worker, gen, _ = serving
+    k = keys.RunKeys(run)
+    pipe = client.pipeline(transaction=False)
+    pipe.exists(k.live)
+    pipe.hget(k.claims, f"{worker}#{gen}")
+    pipe.hget(k.running, worker)
+    live, claim, running = pipe.execute()
+    if not live:
+        return False, claim
+    # another process serves that generation, or this one finished it and died idle
+    if claim is not None and (claim.decode() != holder or (running or b"").decode() != holder):
+        return False, claim
+    return True, claim
+
+
+def report_death(client: redis.Redis, run: str, event: str) -> None:
+    """Tell the run's client a worker died (``event``: ``worker|gen|task|what happened``)."""
+    k = keys.RunKeys(run)
+    pipe = client.pipeline(transaction=False)
+    pipe.rpush(k.events, f"d|{event}")
+    pipe.expire(k.events, 86400)
+    pipe.execute()

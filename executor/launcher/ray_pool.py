@@ -30,7 +30,7 @@ import redis
 
 from executor import keys
 from executor.auth import RunSealer
-from executor.launcher.pool import Serving, _pool_key
+from executor.launcher.pool import Serving, _pool_key, death_cost_work, report_death
 from executor.launcher.ray_actor import actor_class
 from executor.launcher.ray_cluster import import_ray, offered, profile_resource
 from executor.messages import encode_error
@@ -159,23 +159,12 @@ class RayActorPool:
     def _report_death(self, actor: _Actor, exc: BaseException) -> None:
         """Report a death that cost work, unless another process holds that generation (as the fork pool does)."""
         run, worker, gen, task = actor.serving
-        k = keys.RunKeys(run)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.exists(k.live)
-        pipe.hget(k.claims, f"{worker}#{gen}")
-        pipe.hget(k.running, worker)
-        live, claim, holder = pipe.execute()
-        if not live:
-            return
-        mine = actor.holder or ""
-        if claim is not None and (claim.decode() != mine or (holder or b"").decode() != mine):
+        costly, claim = death_cost_work(self.client, actor.serving, actor.holder or "")
+        if not costly:
             return
         where = f"on Ray node {actor.node[:8]}" if actor.node else "before Ray placed it"
         how = f"its Ray actor died {where}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-        pipe = self.client.pipeline(transaction=False)
-        pipe.rpush(k.events, f"d|{worker}|{gen}|{task if claim is None else ''}|{how}")
-        pipe.expire(k.events, 86400)
-        pipe.execute()
+        report_death(self.client, run, f"{worker}|{gen}|{task if claim is None else ''}|{how}")
 
     def _fail_unplaced(self, actor: _Actor) -> None:
         """No node could hold the actor: the run fails with what it asked for and what the cluster has."""
