@@ -97,6 +97,8 @@ class CompiledModel:
         if durations is not None:
             self.durations = _as_array(durations, self.ids)
         self._noise: Noise | None = None
+        #: estimates on a CPU count no profile has (a threaded kind on fewer threads), per count
+        self._at_cpus_cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     @cached_property
     def children_ids(self) -> list[list[str]]:
@@ -138,7 +140,7 @@ class CompiledModel:
 
     def _at_cpus(self, cpus: float) -> tuple[np.ndarray, np.ndarray]:
         """Every task's (seconds at the SLA, mean seconds) on ``cpus`` CPUs, estimated once per CPU count."""
-        cache = self.__dict__.setdefault("_at_cpus_cache", {})
+        cache = self._at_cpus_cache
         if cpus not in cache:
             from planning.profiles import Catalog, ResourceProfile
 
@@ -146,6 +148,11 @@ class CompiledModel:
             est = self.cost_model.estimate_workflow(self.workflow, one, self.plan.sla)
             cache[cpus] = (est.exec_s[:, 0].copy(), est.base_exec_s[:, 0].copy())
         return cache[cpus]
+
+    @cached_property
+    def peak_cpus(self) -> float:
+        """The plan's peak of CPUs held at once (:attr:`Plan.peak_cpus`), swept once for all the runs."""
+        return float(self.plan.peak_cpus)
 
     def noise(self) -> Noise:
         if self._noise is None:

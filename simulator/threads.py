@@ -36,7 +36,7 @@ def thread_counts(run: "Run") -> dict[str, int] | None:
     model, platform = run.model, run.platform
     if not platform.shared_host or not platform.fair_threads or not model.threaded.any():
         return None
-    return fair_thread_counts(model.cpus, model.plan.peak_cpus, platform.host_cores)
+    return fair_thread_counts(model.cpus, model.peak_cpus, platform.host_cores)
 
 
 def apply_thread_rule(run: "Run") -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:
     from planning.costs.laws import LawFit
@@ -44,16 +45,14 @@ def low_cpu_exponents(codes: np.ndarray, n_groups: int, t: np.ndarray, cpus: np.
     out = np.full(n_groups, DEFAULT_LOW_EXPONENT)
     at_one = np.abs(cpus - 1.0) <= _ONE
     below = cpus < 1.0 - _ONE
-    for k in np.unique(codes[below]):
-        ones = t[(codes == k) & at_one]
-        if not len(ones):
-            continue
-        t1 = float(np.median(ones))
-        rows = (codes == k) & below
-        if t1 <= 0:
-            continue
-        slopes = np.log(np.maximum(t[rows], 1e-12) / t1) / np.log(1.0 / cpus[rows])
-        out[k] = float(np.clip(np.median(slopes), *_BOUNDS))
+    if not below.any() or not at_one.any():
+        return out
+    t1 = pd.Series(t[at_one]).groupby(codes[at_one]).median()      # each group's median time on one CPU
+    ref = t1.reindex(codes[below]).to_numpy()
+    ok = np.isfinite(ref) & (ref > 0)
+    slopes = np.log(np.maximum(t[below][ok], 1e-12) / ref[ok]) / np.log(1.0 / cpus[below][ok])
+    medians = pd.Series(slopes).groupby(codes[below][ok]).median()
+    out[medians.index.to_numpy()] = np.clip(medians.to_numpy(), *_BOUNDS)
     return out
 
 
@@ -74,9 +73,10 @@ def with_measured_range(law: "LawFit", codes: np.ndarray, cpus: np.ndarray) -> "
     import dataclasses
 
     n = len(law.a)
-    lo, hi, count = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
-    for k in range(n):
-        values = cpus[codes == k]
-        if len(values):
-            lo[k], hi[k], count[k] = values.min(), values.max(), len(np.unique(values))
-    return dataclasses.replace(law, cpus_min=lo, cpus_max=hi, n_cpus=count)
+    lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
+    np.minimum.at(lo, codes, cpus)
+    np.maximum.at(hi, codes, cpus)
+    count = np.bincount(np.unique(np.stack([codes, cpus]), axis=1)[0].astype(np.int64), minlength=n)
+    seen = np.isfinite(lo)
+    return dataclasses.replace(law, cpus_min=np.where(seen, lo, np.nan), cpus_max=np.where(seen, hi, np.nan),
+                               n_cpus=count.astype(np.int64))
