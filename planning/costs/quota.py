@@ -76,7 +76,8 @@ def with_measured_range(law: "LawFit", codes: np.ndarray, cpus: np.ndarray) -> "
     lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
     np.minimum.at(lo, codes, cpus)
     np.maximum.at(hi, codes, cpus)
-    count = np.bincount(np.unique(np.stack([codes, cpus]), axis=1)[0].astype(np.int64), minlength=n)
+    distinct = pd.DataFrame({"group": codes, "cpus": cpus}).drop_duplicates()["group"].to_numpy(np.int64)
+    count = np.bincount(distinct, minlength=n)
     seen = np.isfinite(lo)
     return dataclasses.replace(law, cpus_min=np.where(seen, lo, np.nan), cpus_max=np.where(seen, hi, np.nan),
                                n_cpus=count.astype(np.int64))
