@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "cost_model", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": __import__("os").cpu_count(), "numpy": np.__version__, "pandas": pd.__version__},
+                    "cpus": __import__("os").cpu_count(), "numpy": np.__version__, "pandas": pd.__version__,
+                    "load_average_end": list(__import__("os").getloadavg())},
         "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
         "speed": speed, "accuracy_vs_truth": accuracy, "held_out": validation,
     }
