@@ -154,10 +154,31 @@ def check_output_path(path: str, flag: str, *, directory: bool) -> None:
                           f"give {flag} a path in a writable directory")
 
 
+def redeliver_swallowed_interrupt(unraisable: Any) -> None:
+    """An ``unraisablehook`` that sends Ctrl-C again when Python had to swallow it.
+
+    Why: a KeyboardInterrupt raised inside a callback Python cannot propagate from
+    (a weakref callback in the import system's module locks, a ``__del__``) is only
+    printed as "Exception ignored" and the command would run on to exit 0.  A timer
+    thread sends SIGINT to us again 20 ms later, once this hook and the callback have
+    returned, so it raises at an ordinary bytecode (were it swallowed again, this hook
+    runs again).  Any other unraisable exception is printed by Python's default hook.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        import threading
+
+        again = threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT))
+        again.daemon = True
+        again.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     command = "planlab"
     if signal.getsignal(signal.SIGINT) is _interrupted_while_importing:
         signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on: KeyboardInterrupt, with cleanup
+        sys.unraisablehook = redeliver_swallowed_interrupt         # the command's own process only
     try:
         parser = build_parser()
         try:

@@ -289,6 +289,28 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(delay_s: float) -> None:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.strip().endswith("interrupted"), err
 
 
+def test_a_ctrl_c_python_swallows_in_a_callback_is_delivered_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI saw Ctrl-C land in the import system's weakref callback: "Exception ignored", then exit 0."""
+    import sys
+    import weakref
+
+    from experiments.cli import redeliver_swallowed_interrupt
+
+    class Held:
+        pass
+
+    def raises_ctrl_c(_ref: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "unraisablehook", redeliver_swallowed_interrupt)
+    held = Held()
+    ref = weakref.ref(held, raises_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        del held            # the callback's KeyboardInterrupt cannot propagate from here ...
+        time.sleep(5)       # ... so it arrives again as a signal, long before this ends
+    assert ref() is None
+
+
 def test_every_key_of_failed_and_interrupted_runs_carries_a_ttl(ex: Executor) -> None:
     wf, plan = _fan_in(explode)
     with pytest.raises(ExecutionError):
