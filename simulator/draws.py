@@ -21,8 +21,14 @@ class Draws:
     warm: np.ndarray
 
 
-def draw(model: CompiledModel, rng: np.random.Generator) -> Draws:
-    """Sample one replication's durations (a fixed order of RNG calls: reproducible under a seed)."""
+def draw(model: CompiledModel, rng: np.random.Generator, run_noise: float = 0.0) -> Draws:
+    """Sample one replication's durations (a fixed order of RNG calls: reproducible under a seed).
+
+    ``run_noise`` (the platform's): one log-normal factor of median 1 and that log
+    standard deviation multiplies every sampled duration of the replication - the
+    host's run-to-run speed, drawn last so a seed's other draws do not change.  Given
+    durations (a replay) keep their recorded execution times.
+    """
     n = max(model.n, 1)
     if model.durations is not None:
         exec_s, ratio = model.durations, None
@@ -32,11 +38,16 @@ def draw(model: CompiledModel, rng: np.random.Generator) -> Draws:
         ratio = np.divide(exec_s, base, out=np.ones_like(exec_s), where=base > 0)
     noise = model.noise()
     pool = 2 * n + len(model.sinks) + 16
-    return Draws(exec_s, ratio,
-                 noise.download[rng.integers(0, len(noise.download), size=pool)],
-                 noise.upload[rng.integers(0, len(noise.upload), size=pool)],
-                 noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
-                 noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
+    draws = Draws(exec_s, ratio,
+                  noise.download[rng.integers(0, len(noise.download), size=pool)],
+                  noise.upload[rng.integers(0, len(noise.upload), size=pool)],
+                  noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
+                  noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
+    if run_noise > 0:
+        speed = float(np.exp(run_noise * rng.standard_normal()))
+        draws = Draws(exec_s if ratio is None else exec_s * speed, None if ratio is None else ratio * speed,
+                      draws.download * speed, draws.upload * speed, draws.cold * speed, draws.warm * speed)
+    return draws
 
 
 class RatioPool:

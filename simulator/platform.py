@@ -65,6 +65,18 @@ machine's cores; a serverless platform gives every worker its own.
 * ``host_background = 0``: other CPU-bound work on the host (another user's jobs),
   in cores; it takes its max-min fair share like the run's own work.  The load a
   run saw is recorded with it, so calibration and forecasts can set this per run.
+
+Run-to-run variation.  A task's own noise (the cost model's ratios) is drawn task
+by task, but a real host is faster or slower *for a whole run* (other users come
+and go, the CPU's clock, the page cache): real makespans of one plan spread about
+twice as wide as replications with only per-task noise.
+
+* ``run_noise = 0``: the standard deviation of the log of one Monte Carlo
+  replication's speed factor: every sampled duration of the replication (executions,
+  transfers, start-ups) is multiplied by one log-normal factor of median 1.  Only
+  sampled runs use it; deterministic simulations are unchanged.
+  :func:`experiments.calibration.trace_calibration.calibrate_on_runs` fits it from
+  repeated real runs of the same plan (:func:`~experiments.calibration.run_noise.fit_run_noise`).
 """
 
 from __future__ import annotations
@@ -104,6 +116,7 @@ class Platform:
     host_background: float = 0.0        # cores' worth of CPU-bound work outside the run, sharing the host
     spec_load_s: float = 0.0            # s of CPU: a process loads the run's spec once per run (fixed part)
     spec_load_s_per_task: float = 0.0   # s of CPU per workflow task, for the same load (part growing with size)
+    run_noise: float = 0.0              # sd of log(one replication's speed factor), sampled runs only
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -225,6 +238,7 @@ _UNITS = {
     "fair_threads": "1 = threads='fair' rule, 0 = pools sized to the quota",
     "spec_load_s": "CPU seconds, once per process and run",
     "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
+    "run_noise": "sd of the log of a whole run's speed factor (Monte Carlo only)",
 }
 
 

@@ -15,7 +15,10 @@ terms on real runs so that the forecasts of *other* runs match:
   error, relative to the real makespan, so the fit sees where in the run time
   goes, not one number per run;
 * the terms (:data:`HOST_TERMS` by default) are fitted by bounded, robust
-  (soft-L1) trust-region least squares from the base platform's values.
+  (soft-L1) trust-region least squares from the base platform's values;
+* then the run-to-run noise (``run_noise``) from plans that ran more than once
+  (:mod:`experiments.calibration.run_noise`), so a Monte Carlo's percentiles spread
+  as wide as real runs do.
 
 Cost: one simulation per run per residual evaluation (``max_evaluations``, default
 120, each with a finite-difference step per term).
@@ -30,6 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.optimize import least_squares, minimize
 
+from experiments.calibration.run_noise import RunNoiseFit, fit_run_noise
 from planning.errors import ConfigError
 from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
@@ -145,11 +149,14 @@ class HostCalibration:
     error_after: float
     evaluations: int
     per_run: list[dict[str, Any]] = field(default_factory=list)
+    #: the run-to-run noise fit (None: no plan ran twice, or not asked for)
+    noise: RunNoiseFit | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"terms": {name: getattr(self.platform, name) for name in self.terms},
                 "host_cores": self.platform.host_cores, "median_error_before": self.error_before,
-                "median_error_after": self.error_after, "evaluations": self.evaluations, "runs": len(self.per_run)}
+                "median_error_after": self.error_after, "evaluations": self.evaluations, "runs": len(self.per_run),
+                "run_noise": None if self.noise is None else self.noise.summary()}
 
 
 def forecast_errors(runs: Sequence[ObservedRun], platform: Platform) -> list[float]:
@@ -158,8 +165,14 @@ def forecast_errors(runs: Sequence[ObservedRun], platform: Platform) -> list[flo
 
 
 def calibrate_on_runs(runs: Sequence[ObservedRun], base: Platform | None = None, *,
-                      terms: Sequence[str] = HOST_TERMS, max_evaluations: int = 120) -> HostCalibration:
-    """Fit ``terms`` of ``base`` (default: this machine as the host) so forecasts of ``runs`` match them."""
+                      terms: Sequence[str] = HOST_TERMS, max_evaluations: int = 120,
+                      run_noise: bool = True) -> HostCalibration:
+    """Fit ``terms`` of ``base`` (default: this machine as the host) so forecasts of ``runs`` match them.
+
+    ``run_noise``: also fit the platform's run-to-run noise when some plan ran more
+    than once (:func:`experiments.calibration.run_noise.fit_run_noise`); otherwise
+    the base's value stays.
+    """
     if not runs:
         raise ConfigError("nothing to calibrate on", "give at least one real run (planlab execute --save-run DIR)")
     unknown = [t for t in terms if t not in Platform.__dataclass_fields__]
@@ -200,12 +213,15 @@ def calibrate_on_runs(runs: Sequence[ObservedRun], base: Platform | None = None,
     evaluations += int(polished.nfev)
     x = np.maximum(polished.x, 0.0) if polished.fun < best.cost else best.x
     fitted = platform_at(x)
+    noise = fit_run_noise(compiled, fitted) if run_noise else None
+    if noise is not None:
+        fitted = fitted.with_(run_noise=noise.run_noise)
     after = [c.errors(fitted) for c in compiled]
     per_run = [{"run": c.run.name, "real_makespan_s": c.real_makespan, "error_before": b, "error_after": a,
                 "task_error_after": t, "warm_pool": dict(c.run.warm_pool or {})}
                for c, b, (a, t) in zip(compiled, before, after)]
     return HostCalibration(fitted, tuple(terms), float(np.median(np.abs(before))),
-                           float(np.median(np.abs([a for a, _ in after]))), evaluations, per_run)
+                           float(np.median(np.abs([a for a, _ in after]))), evaluations, per_run, noise)
 
 
 #: Terms measured in cores (the rest are seconds).
