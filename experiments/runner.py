@@ -84,12 +84,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
     say = log or (lambda msg: print(msg, file=sys.stderr))
     engines = engines if engines is not None else Engines.for_config(config)
     store = ResultsStore.create(out_dir, config.text, config.hash, fresh=fresh)
-    provenance = store.read_json("provenance.json") or prov.collect(config.hash, config.name)
-    session: dict[str, Any] = {"started_utc": prov.utc_now(), "cells_run": 0}
-    provenance.setdefault("sessions", []).append(session)
-    store.write_json("provenance.json", provenance)
-    save_edges(store.root, {w.label: config.workflow(w.label) for w in config.workflows})   # for the report's phases
-
+    provenance, session = _open_session(config, store)
     cells = cells_of(config)
     todo = [c for c in cells if not store.is_done(c.id)]
     skipped = len(cells) - len(todo)
@@ -117,15 +112,8 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
             if campaign is not None:   # the cells as Ray tasks (experiments.ray_campaign); the rest is as here
                 _run_cells_on_ray(campaign, todo, config, cost_model, engines, host, fit_history, store, record)
             else:
-                for cell in todo:
-                    bar.set_postfix_str(cell.id, refresh=True)
-                    try:
-                        record(cell, run_cell(cell, config, config.workflow(cell.workflow), cost_model, engines,
-                                              executor, host=host, pool=pool,
-                                              save_run_dir=store.root / "runs" / cell.id,
-                                              cost_model_history=fit_history))
-                    except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
-                        raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
+                _run_cells_here(todo, config, cost_model, engines, executor, host, pool, fit_history, store, record,
+                                bar)
     except BaseException as exc:   # interrupted or failed: what finished stays saved and readable
         bar.close()
         if isinstance(exc, KeyboardInterrupt):
@@ -139,6 +127,36 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, fresh: bool
         notes.extend(thread_mismatch_notes(store.profile_runs(), executed))
     results = _finish(store, provenance, session, limits, cells, notes)
     return RunOutcome(store.root, len(cells), session["cells_run"], skipped, time.perf_counter() - start, results, notes)
+
+
+def _open_session(config: ExperimentConfig, store: ResultsStore) -> tuple[dict[str, Any], dict[str, Any]]:
+    """This session's entry in the run's provenance (appended and saved now, so an interrupted session shows),
+    and the workflows' edges the report draws phases from; returns (provenance, session)."""
+    provenance = store.read_json("provenance.json") or prov.collect(config.hash, config.name)
+    session: dict[str, Any] = {"started_utc": prov.utc_now(), "cells_run": 0}
+    provenance.setdefault("sessions", []).append(session)
+    store.write_json("provenance.json", provenance)
+    save_edges(store.root, {w.label: config.workflow(w.label) for w in config.workflows})   # for the report's phases
+    return provenance, session
+
+
+def _run_cells_here(todo: list[Cell], config: ExperimentConfig, cost_model: CostModel, engines: Engines,
+                    executor: Any, host: Any, pool: WarmPool, fit_history: pd.DataFrame | None,
+                    store: ResultsStore, record: Callable[[Cell, Any], None], bar: Any) -> None:
+    """Run the cells in this process, one after the other, each recorded as soon as it finishes.
+
+    A cell's planlab error is raised again naming the cell; the cells finished before it stay
+    saved, so running the same command again resumes after them.
+    """
+    for cell in todo:
+        bar.set_postfix_str(cell.id, refresh=True)
+        try:
+            record(cell, run_cell(cell, config, config.workflow(cell.workflow), cost_model, engines,
+                                  executor, host=host, pool=pool,
+                                  save_run_dir=store.root / "runs" / cell.id,
+                                  cost_model_history=fit_history))
+        except PlanlabError as exc:   # name the cell; finished cells stay saved for a resume
+            raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from exc
 
 
 def _campaign_of(config: ExperimentConfig) -> Any:

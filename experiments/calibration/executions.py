@@ -247,16 +247,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
                             held=unidentifiable(subset) if select and machine_starter else ())
 
     fitted = fit_on(observations)
-    real = np.array([o.real_makespan_s for o in observations])
-    before = np.array([o.simulate(base) for o in observations])
-    after = np.array([o.simulate(fitted.platform_for(o.family)) for o in observations])
-    table = pd.DataFrame({
-        "name": [o.name for o in observations], "group": [o.group for o in observations],
-        "size": [size_of(o.name) for o in observations], "family": [o.family for o in observations],
-        "system": [o.system for o in observations], "tasks": [len(o.workflow) for o in observations],
-        "real_s": real, "before_s": before, "after_s": after,
-    })
-    table["held_out_s"] = np.nan
+    table = _before_after_table(observations, base, fitted)
+    real = table["real_s"].to_numpy()
     if held_out:
         _held_out(observations, table, fit_on, with_baselines=not traces)
     for col in ("before", "after", "held_out"):
@@ -268,6 +260,22 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,
                              fitted.kept, fitted.families, prior_platform, baselines)
+
+
+def _before_after_table(observations: Sequence[Observation], base: Platform, fitted: Fitted) -> pd.DataFrame:
+    """One row per observation: its real makespan and the simulated ones before (``base``) and after fitting
+    (its family's platform); ``held_out_s`` is NaN until the held-out calibrations fill it."""
+    real = np.array([o.real_makespan_s for o in observations])
+    before = np.array([o.simulate(base) for o in observations])
+    after = np.array([o.simulate(fitted.platform_for(o.family)) for o in observations])
+    table = pd.DataFrame({
+        "name": [o.name for o in observations], "group": [o.group for o in observations],
+        "size": [size_of(o.name) for o in observations], "family": [o.family for o in observations],
+        "system": [o.system for o in observations], "tasks": [len(o.workflow) for o in observations],
+        "real_s": real, "before_s": before, "after_s": after,
+    })
+    table["held_out_s"] = np.nan
+    return table
 
 
 def unidentifiable(observations: Sequence[Observation]) -> tuple[str, ...]:

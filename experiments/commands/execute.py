@@ -80,12 +80,11 @@ def _executor(args: argparse.Namespace, settings: ExecutorSettings) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from experiments.commands.plan import make_plan
-    from experiments.hostload import add_host_columns, measured_run
+    from experiments.hostload import measured_run
     from experiments.live.hub import run_watched
     from experiments.pipeline import execute_cell
-    from experiments.saved_runs import check_new_run_dir, cli_workflow_reference, save_run
-    from planning.costs.history import concat_histories, load_history, save_history
-    from planning.sources.wfformat_export import check_export_possible, export_trace
+    from experiments.saved_runs import check_new_run_dir
+    from planning.sources.wfformat_export import check_export_possible
 
     if args.wfformat_out:
         check_export_possible(args.wfformat_out)    # before the run, not after it
@@ -94,12 +93,7 @@ def run(args: argparse.Namespace) -> int:
     # the workflow itself is scaled (as a config's scale does), so plan and run are of the same workflow
     cell = make_plan(args, scale=args.scale, data_scale=args.bytes_scale)
     workflow, plan, model, sla = cell.workflow, cell.plan, cell.cost_model, cell.sla
-    settings = ExecutorSettings(scale=1.0, bytes_scale=1.0,
-                                max_replay_bytes=args.max_replay_bytes,
-                                metrics=args.metrics or (LIVE_METRICS if args.live else "end"),
-                                limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
-                                task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
-                                retry_on=tuple(args.retry_on))
+    settings = _settings(args)
     with live_session(args) as hub, _executor(args, settings) as ex:
         if hub is None:
             result, host = execute_cell(cell, ex)
@@ -107,12 +101,45 @@ def run(args: argparse.Namespace) -> int:
             simulated = simulated_at_sla(workflow, plan, model, sla, cell.protocol)
             result, host = measured_run(lambda: run_watched(hub, ex, workflow, plan, protocol=cell.protocol,
                                                             simulated_makespan_s=simulated))
+    _write_outputs(args, cell, settings, result, host)
     trace = result.trace
+    summary = {"workflow": workflow.name, "planner": plan.planner, "sla": sla.name, "run_id": result.meta["run_id"],
+               "makespan_s": trace.makespan_s, "planned_makespan_s": plan.makespan_s, "tasks": int(len(trace.tasks)),
+               "workers": int(len(trace.workers)), "cold_starts": trace.cold_starts,
+               "warm_starts": result.meta["warm_starts"], "cost": trace.cost, "planned_cost": plan.cost,
+               "limits_enforced": result.meta["limits_enforced"], "redis": result.meta["redis"], **host.columns(),
+               "results": {k: _shown(v) for k, v in result.results.items()}}
+    if args.json:
+        print_json(summary)
+        return 0
+    _print_summary(args, summary)
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> ExecutorSettings:
+    """The executor's settings from the command line (the workflow is scaled before planning, so the run is 1:1)."""
+    return ExecutorSettings(scale=1.0, bytes_scale=1.0,
+                            max_replay_bytes=args.max_replay_bytes,
+                            metrics=args.metrics or (LIVE_METRICS if args.live else "end"),
+                            limits=not args.no_limits, keep_keys=args.keep_keys, run_timeout_s=args.timeout,
+                            task_timeout_s=args.task_timeout, max_task_kills=args.max_task_kills,
+                            retry_on=tuple(args.retry_on))
+
+
+def _write_outputs(args: argparse.Namespace, cell: Any, settings: ExecutorSettings, result: Any, host: Any) -> None:
+    """The files the options ask for: the saved run, the history (appended), the trace, its WfFormat export."""
+    from experiments.hostload import add_host_columns
+    from experiments.saved_runs import cli_workflow_reference, save_run
+    from planning.costs.history import concat_histories, load_history, save_history
+    from planning.sources.wfformat_export import export_trace
+
+    workflow, trace = cell.workflow, result.trace
     if args.save_run:
         reference = dataclasses.replace(cli_workflow_reference(args.workflow), scale=args.scale,
                                         data_scale=args.bytes_scale)
-        save_run(args.save_run, workflow=workflow, workflow_ref=reference, plan=plan,
-                 trace=trace, cost_model=model, settings=settings, sla=sla, catalog_spec=args.catalog, phase="execute",
+        save_run(args.save_run, workflow=workflow, workflow_ref=reference, plan=cell.plan,
+                 trace=trace, cost_model=cell.cost_model, settings=settings, sla=cell.sla,
+                 catalog_spec=args.catalog, phase="execute",
                  cost_model_history=load_history(args.history) if args.history else None)
     if args.history_out:
         history = add_host_columns(result.history(workflow), host)
@@ -124,15 +151,10 @@ def run(args: argparse.Namespace) -> int:
         trace.save(args.trace_out)
     if args.wfformat_out:
         export_trace(workflow, trace, args.wfformat_out)
-    summary = {"workflow": workflow.name, "planner": plan.planner, "sla": sla.name, "run_id": result.meta["run_id"],
-               "makespan_s": trace.makespan_s, "planned_makespan_s": plan.makespan_s, "tasks": int(len(trace.tasks)),
-               "workers": int(len(trace.workers)), "cold_starts": trace.cold_starts,
-               "warm_starts": result.meta["warm_starts"], "cost": trace.cost, "planned_cost": plan.cost,
-               "limits_enforced": result.meta["limits_enforced"], "redis": result.meta["redis"], **host.columns(),
-               "results": {k: _shown(v) for k, v in result.results.items()}}
-    if args.json:
-        print_json(summary)
-        return 0
+
+
+def _print_summary(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    """The run's summary for a person: one line per figure, then each sink's result and where files went."""
     limits = summary["limits_enforced"]
     for key in ("workflow", "planner", "sla", "run_id", "makespan_s", "planned_makespan_s", "tasks", "workers",
                 "cold_starts", "warm_starts", "cost", "planned_cost", "redis", "host_load_1m", "cpu_probe_s"):
@@ -144,4 +166,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"history appended to {args.history_out}", file=sys.stderr)
     if args.save_run:
         print(f"run saved to {args.save_run}", file=sys.stderr)
-    return 0

@@ -91,14 +91,19 @@ class Retimer:
         if self._undo_makespan is None and len(self.done) > 0 and (
                 whole or 4 * sum(len(self._tasks_of[w]) for w in moved) >= len(self.done)):
             return self._change_all(changes)
-        ev, lay = self.evaluator, self.layout
-        worker, prev, store, remote = lay.worker, lay.prev, lay.store, lay.remote
-        parents, download_s, upload_s = ev.parents, ev.download_s, ev.upload_s
-        children, nxt, pos = ev.children, self._next, self._pos
-        invoke, coord = ev.invoke_s, ev.coordination_s
-        done, profiles, column, table = self.done, self.profiles, self.column, self.exec_table
         if self._undo_makespan is None:
             self._undo_makespan = (self.makespan_s, self._last_sink)
+        heap, queued = self._move_workers(changes)
+        touched_workers, retimed = self._retime(heap, queued)
+        self._respan(touched_workers)
+        self._move_makespan(queued)
+        self.retimed = retimed
+        return self.makespan_s
+
+    def _move_workers(self, changes: Mapping[str, str]) -> tuple[list[tuple[int, int]], set[int]]:
+        """Set the changed workers' profiles (saving their undo state); returns their tasks as a heap by
+        position and the set of tasks queued, where :meth:`_retime` starts."""
+        ev, pos, column, profiles = self.evaluator, self._pos, self.column, self.profiles
         heap: list[tuple[int, int]] = []
         queued: set[int] = set()
         for name, profile in changes.items():
@@ -114,6 +119,18 @@ class Retimer:
                     queued.add(i)
                     heap.append((pos[i], i))
         heapify(heap)
+        return heap, queued
+
+    def _retime(self, heap: list[tuple[int, int]], queued: set[int]) -> tuple[set[int], int]:
+        """Re-time the queued tasks in plan order, queueing the children and successor of every task whose
+        completion moved (a task whose completion stays put reaches nothing further); returns the workers
+        touched and how many tasks were re-timed."""
+        ev, lay = self.evaluator, self.layout
+        worker, prev, store, remote = lay.worker, lay.prev, lay.store, lay.remote
+        parents, download_s, upload_s = ev.parents, ev.download_s, ev.upload_s
+        children, nxt, pos = ev.children, self._next, self._pos
+        invoke, coord = ev.invoke_s, ev.coordination_s
+        done, profiles, column, table = self.done, self.profiles, self.column, self.exec_table
         touched_workers: set[int] = set()
         retimed = 0
         while heap:
@@ -141,10 +158,7 @@ class Retimer:
                 if c >= 0 and c not in queued:
                     queued.add(c)
                     heappush(heap, (pos[c], c))
-        self._respan(touched_workers)
-        self._move_makespan(queued)
-        self.retimed = retimed
-        return self.makespan_s
+        return touched_workers, retimed
 
     _STATE = ("profiles", "exec_s", "startup", "ready", "worker_start", "begin", "download_end", "exec_end", "done",
               "worker_start_s", "worker_stop_s", "busy_s", "makespan_s", "_last_sink")
