@@ -17,11 +17,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
 
 
-def started(run: "Run", profile: str, start: float) -> tuple[bool, float]:
-    """A worker of ``profile`` starts at ``start``: (warm, its start-up seconds)."""
+def started(run: "Run", profile: str, start: float) -> tuple[bool, float, float]:
+    """A worker of ``profile`` starts at ``start`` (no shared host): (warm, its start-up seconds, when it is ready)."""
     if take_warm(run, profile, start):
-        return True, run.platform.warm_start_s * run.warm.next()
-    return False, run.platform.cold_start_s * run.cold.next()
+        startup = run.platform.warm_start_s * run.warm.next()
+        return True, startup, start + startup
+    startup = run.platform.cold_start_s * run.cold.next()
+    return False, startup, start + startup
 
 
 def stopped(run: "Run", w: str, profile: str, warm: bool, start: float, startup: float, stop: float,
@@ -43,7 +45,7 @@ def stopped(run: "Run", w: str, profile: str, warm: bool, start: float, startup:
 
 
 def host_start(run: "Run", profile: str, start: float, me: Coroutine) -> Iterator[float | None]:
-    """A worker's start on a shared host: (warm, when it is ready to run its first task).
+    """A worker's start on a shared host: (warm, its start-up seconds, when it is ready to run its first task).
 
     Its start request waits its turn at the launcher (:func:`launcher`), which
     gives it an idle process of its profile (warm) or forks one (cold); then its
@@ -69,7 +71,7 @@ def host_start(run: "Run", profile: str, start: float, me: Coroutine) -> Iterato
     cap = min(run.model.cpus[profile], 1.0, platform.host_cores)
     run.cpu.run(seconds, cap, me)     # ``seconds`` of one core's work, at up to ``cap`` cores
     ready = yield
-    return warm, ready
+    return warm, ready - start, ready
 
 
 def launcher(run: "Run", me: Coroutine) -> Iterator[float | None]:

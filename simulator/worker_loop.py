@@ -18,7 +18,7 @@ shared link, and local names instead of attribute look-ups.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from simulator.lifecycle import host_start, on_cpu, started, stopped
 from simulator.loop import Coroutine
@@ -30,143 +30,197 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def loop_constants(run: "Run") -> tuple:
     """What every worker loop of ``run`` binds to local names, gathered once per run (a run may start
-    thousands of workers: one tuple unpacking each instead of dozens of attribute look-ups)."""
-    platform, link = run.platform, run.link
-    return (run.env, run.exec_s, run.exec_profile, run.record, run.arrival, run.counter, run.ready_at, run.fetch,
-            run.fetch_sized, run.store, run.out_bytes, run.downstream, run.release, run.down.next, run.up.next,
-            run.waiting, run.down, run.up, run.cpu, platform.storage_latency_s, run.shared, platform.task_overhead_s,
-            platform.coordination_s, platform.level_delay_s, run.dispatcher.active, run.dispatcher, run.rows.append,
-            link is not None and not run.stage_rate > 0 and run.cpu is None,   # shared storage is the link alone
-            link.transfers if link is not None else None,
-            run.down.values is None and run.up.values is None, run.live, run.live_downstream,
-            run.parallelism)
+    thousands of workers: one tuple unpacking each instead of dozens of attribute look-ups), with the
+    per-run steps (:func:`link_steps`, :func:`downstream_step`) the loop calls."""
+    platform = run.platform
+    downloads, upload = link_steps(run)
+    return (run.env, run.exec_s, run.record, run.arrival, run.fetch, run.store, run.out_bytes, run.waiting,
+            run.down, run.up, run.down.next, run.up.next, run.cpu, platform.storage_latency_s, run.shared,
+            platform.task_overhead_s, platform.coordination_s, run.rows.append, downloads, upload,
+            run.live_downstream if run.live is not None else downstream_step(run))
 
 
 def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[float | None]:
-    """Logical worker ``w``, started at ``start``: its tasks one at a time, then its stop."""
-    (env, exec_s, profile_of, rec, arrival, counter, ready_at, fetch_of, fetch_sized, store_of, out_of, downstream_of,
-     release, down_next, up_next, waiting, down_pool, up_pool, cpu, latency, shared, overhead, coord, level_delay,
-     dispatch, dispatcher, rows_append, fast, transfers, deterministic, protocol, downstream_step,
-     parallelism) = run.loop_constants
-    if protocol is None:
-        profile = run.tables.worker_profile[w]
-        tasks = run.tables.sequence.get(w, ())
-        ran = tasks
-    else:
-        state = run.states[w]
-        profile = state.profile
-        ran = []
-        tasks = live_tasks(run, state, w, ran)
+    """Logical worker ``w``, started at ``start``: its tasks one at a time (notification, inputs, execution,
+    output, children's counters), then its stop.  The hot path: arithmetic inline; a shared resource is a call
+    that registers the wake-up the loop then waits for; the rare ways (stager, shared host) are sub-generators."""
+    (env, exec_s, rec, arrival, fetch_of, store_of, out_of, waiting, down_pool, up_pool, down_next, up_next, cpu,
+     latency, shared, overhead, coord, rows_append, downloads, upload, downstream) = run.loop_constants
+    profile, tasks, ran, state = worker_tasks(run, w)
     if cpu is None:
-        warm, startup = started(run, profile, start)
-        free = start + startup
+        warm, startup, free = started(run, profile, start)
     else:
-        warm, free = yield from host_start(run, profile, start, me)
-        startup = free - start
-    busy, count = 0.0, 0
+        warm, startup, free = yield from host_start(run, profile, start, me)
+    busy = 0.0
     for i in tasks:
-        a = arrival[i]
-        if a is None:
+        if arrival[i] is None:   # not notified yet: Run.deliver wakes us when the message arrives
             waiting[w] = (i, me)
             yield
-            a = arrival[i]
+        a = arrival[i]
         begin = a if a > free else free
-        fetch = fetch_of[i]
-        at_xe = False
-        if fetch and shared:
+        at_xe = False            # (whether the downloads' wake-up came at the execution's end already)
+        if not (fetch := fetch_of[i]):
+            dend = begin
+        elif not shared:         # free bandwidth: only latencies, in parallel
+            dend = begin + parallel_latency(fetch, latency, down_next)
+        else:
             if begin > env._now:
                 yield begin - env._now
-            if fast:   # move()'s link path, inlined
-                sizes, lats = fetch_sized[i], latency
-                if not deterministic:
-                    ratios = [down_next() for _ in sizes]
-                    sizes = [nb * r for nb, r in zip(sizes, ratios)]
-                    lats = [latency * r for r in ratios]
-                if not sizes:
-                    dend = env._now
-                elif store_of[i] and out_of[i] > 0:
-                    # an upload follows: the downloads' event resumes us when it may start, at
-                    # xe = (max(downloads' end, begin) + overhead) + execution
-                    transfers(sizes, lats, env._now, (begin, overhead, exec_s[i]), me)
-                    dend = yield
-                    at_xe = True
-                else:
-                    transfers(sizes, lats, env._now, None, me)
-                    dend = yield
-            elif store_of[i] and out_of[i] > 0 and cpu is None:
-                # an upload follows: the downloads' event resumes us when it may start (at xe)
-                dend, at_xe = yield from move(run, fetch, down_pool, me, (begin, overhead, exec_s[i]))
+            if downloads is not None:
+                at_xe = downloads(i, begin, me)
+                dend = env._now if at_xe is None else (yield)
             else:
-                dend, _ = yield from move(run, fetch, down_pool, me)
-            if dend < begin:
-                dend = begin
-        elif fetch:
-            download = 0.0   # free bandwidth: only latencies, in parallel
-            for nb in fetch:
-                if nb > 0:
-                    d = latency * down_next()
-                    if d > download:
-                        download = d
-            dend = begin + download
-        else:
-            dend = begin
-        xs = dend + overhead
+                dend, at_xe = yield from move(run, fetch, down_pool, me, upload_follows(run, i, begin))
+            dend = begin if dend < begin else dend
         if cpu is None:
-            xe = xs + exec_s[i]
+            xe = dend + overhead + exec_s[i]
         else:
-            if xs > env._now:
-                yield xs - env._now
-            xe = yield from on_cpu(run, exec_s[i], profile_of[i], parallelism[i], me)
+            xe = yield from shared_execution(run, i, dend + overhead, me)
         nbytes = out_of[i]
-        at_tdec = False
-        if store_of[i] and nbytes > 0:
-            if shared:
-                if not at_xe and xe > env._now:
-                    yield xe - env._now
-                if fast:   # move()'s link path, inlined (nbytes > 0)
-                    r = 1.0 if deterministic else up_next()
-                    transfers([nbytes * r], latency * r, env._now, coord, me)
-                    done = yield
-                    at_tdec = True
-                else:
-                    done, at_tdec = yield from move(run, [nbytes], up_pool, me, coord)
-            else:
-                done = xe + latency * up_next()
-        else:
+        at_tdec = False          # (whether the upload's wake-up came at the counter update already)
+        if not (store_of[i] and nbytes > 0):
             done = xe
-        if rec:   # (one short tuple per task: sequential memory, little to convert at the end)
+        elif not shared:
+            done = xe + latency * up_next()
+        else:
+            if not at_xe and xe > env._now:
+                yield xe - env._now
+            if upload is not None:
+                at_tdec = upload(nbytes, me)
+                done = yield
+            else:
+                done, at_tdec = yield from move(run, [nbytes], up_pool, me, coord)
+        if rec:                  # (one short tuple per task: sequential memory, little to convert at the end)
             rows_append((i, begin, dend, xe, done))
         busy += done - begin
-        count += 1
-        # the output is stored; one round trip updates the children's counters
-        tdec = done + coord
-        if not at_tdec:   # (an upload through the link already resumed us at tdec)
+        tdec = done + coord      # the output is stored; one round trip updates the children's counters
+        if not at_tdec:
             delay = tdec - env._now
             yield delay if delay > 0 else 0.0
-        if protocol is not None:
-            downstream_step(state, i, w, tdec)
-        elif downstream_of[i]:
-            ready = []
-            for kid in downstream_of[i]:
-                j = kid[0]
-                counter[j] -= 1
-                if counter[j] == 0:
-                    ready.append(kid)
-                    ready_at[j] = tdec
-            # run_here first, then invocations (handle_downstream's order)
-            for j, here, cw, cstart in ready:
-                if here:
-                    t = tdec + level_delay
-                    if dispatch:
-                        t = dispatcher.serve(t, w)
-                    arrival[j] = t        # a continuation: this worker already queued it
-            for j, here, cw, cstart in ready:
-                if not here:
-                    release(j, cw, cstart, tdec, w)
-        else:
-            client_fetch(run, i, tdec)
+        downstream(state, i, w, tdec)
         free = tdec
-    stopped(run, w, profile, warm, start, startup, free, busy, count, ran)
+    stopped(run, w, profile, warm, start, startup, free, busy, len(ran), ran)
+
+
+def upload_follows(run: "Run", i: int, begin: float) -> tuple[float, float, float] | None:
+    """When task ``i``'s output is stored next (and no shared host times its execution), its downloads' group
+    wakes the worker at the execution's end, ``(max(end, begin) + overhead) + execution`` (saving its own wait)."""
+    if run.store[i] and run.out_bytes[i] > 0 and run.cpu is None:
+        return begin, run.platform.task_overhead_s, run.exec_s[i]
+    return None
+
+
+def worker_tasks(run: "Run", w: str) -> tuple[str, Iterable[int], list[int], Any]:
+    """Worker ``w``'s profile, its tasks (in order), the list of those it ran, and its live state.
+
+    A compiled protocol's worker runs its sequence (which is then also what it ran); a
+    live one runs what the protocol says task by task (:func:`live_tasks`), collected
+    into the list as it goes.
+    """
+    if run.live is None:
+        tasks = run.tables.sequence.get(w, ())
+        return run.tables.worker_profile[w], tasks, tasks, None
+    state = run.states[w]
+    ran: list[int] = []
+    return state.profile, live_tasks(run, state, w, ran), ran, state
+
+
+def parallel_latency(fetch: list[float], latency: float, ratio: Callable[[], float]) -> float:
+    """Downloads with free bandwidth: in parallel, each its latency (times its ratio); the slowest counts."""
+    download = 0.0
+    for nb in fetch:
+        if nb > 0:
+            d = latency * ratio()
+            if d > download:
+                download = d
+    return download
+
+
+def shared_execution(run: "Run", i: int, xs: float, me: Coroutine) -> Iterator[float | None]:
+    """Task ``i``'s execution from ``xs`` on a shared host's cores (:func:`on_cpu`); returns its end."""
+    env = run.env
+    if xs > env._now:
+        yield xs - env._now
+    return (yield from on_cpu(run, run.exec_s[i], run.exec_profile[i], run.parallelism[i], me))
+
+
+def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[[float, Coroutine], bool] | None]:
+    """The worker loop's two ways onto the shared link, as calls that register a group of transfers: the
+    downloads of task ``i`` and an upload; (None, None) when storage is not the link alone (the stager or a
+    shared host is in the way: :func:`simulator.transfers.move` steps through them).
+
+    ``downloads(i, begin, me)`` starts the task's fetches and returns True when their wake-up
+    comes at the execution's end (an upload follows, so the loop's own wait is saved), False
+    when it comes at their completion, None when nothing moves bytes (no wake-up: the
+    downloads end now).  ``upload(nbytes, me)``'s wake-up comes at the counter update.
+    """
+    link = run.link
+    if link is None or run.stage_rate > 0 or run.cpu is not None:
+        return None, None
+    transfers, env, latency = link.transfers, run.env, run.platform.storage_latency_s
+    sized_of, store_of, out_of, exec_s = run.fetch_sized, run.store, run.out_bytes, run.exec_s
+    overhead, coord = run.platform.task_overhead_s, run.platform.coordination_s
+    down_next, up_next = run.down.next, run.up.next
+    deterministic = run.down.values is None and run.up.values is None
+
+    def downloads(i: int, begin: float, me: Coroutine) -> bool | None:
+        sizes, lats = sized_of[i], latency
+        if not sizes:
+            return None
+        if not deterministic:
+            ratios = [down_next() for _ in sizes]
+            sizes = [nb * r for nb, r in zip(sizes, ratios)]
+            lats = [latency * r for r in ratios]
+        if store_of[i] and out_of[i] > 0:
+            # an upload follows: wake at xe = (max(downloads' end, begin) + overhead) + execution
+            transfers(sizes, lats, env._now, (begin, overhead, exec_s[i]), me)
+            return True
+        transfers(sizes, lats, env._now, None, me)
+        return False
+
+    def upload(nbytes: float, me: Coroutine) -> bool:
+        r = 1.0 if deterministic else up_next()
+        transfers([nbytes * r], latency * r, env._now, coord, me)
+        return True
+
+    return downloads, upload
+
+
+def downstream_step(run: "Run") -> Callable[[Any, int, str, float], None]:
+    """A compiled protocol's downstream step for ``run``: ``step(state, i, w, tdec)`` after task ``i`` done on ``w``.
+
+    Decrements the children's counters and releases the ready ones as the tables say:
+    the ones this worker runs first (continuations, already queued), then the
+    invocations (:meth:`handle_downstream`'s order); a sink's result goes to the client.
+    """
+    arrival, counter, ready_at, downstream_of, release = run.arrival, run.counter, run.ready_at, run.downstream, \
+        run.release
+    level_delay, dispatcher = run.platform.level_delay_s, run.dispatcher
+    dispatch = dispatcher.active
+
+    def step(state: Any, i: int, w: str, tdec: float) -> None:
+        kids = downstream_of[i]
+        if not kids:
+            client_fetch(run, i, tdec)
+            return
+        ready = []
+        for kid in kids:
+            j = kid[0]
+            counter[j] -= 1
+            if counter[j] == 0:
+                ready.append(kid)
+                ready_at[j] = tdec
+        for j, here, cw, cstart in ready:
+            if here:
+                t = tdec + level_delay
+                if dispatch:
+                    t = dispatcher.serve(t, w)
+                arrival[j] = t        # a continuation: this worker already queued it
+        for j, here, cw, cstart in ready:
+            if not here:
+                release(j, cw, cstart, tdec, w)
+
+    return step
 
 
 def live_tasks(run: "Run", state, w: str, ran: list[int]) -> Iterator[int]:
