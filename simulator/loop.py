@@ -88,22 +88,42 @@ def run(env: simpy.Environment, link: SharedLink | None = None) -> None:
     """Process the queue until nothing is left; wake ``link`` at its ``due`` time (before queue entries at that time).
 
     SimPy's clock only moves by queue entries; the link computes at ``due`` and
-    schedules what it wakes relative to the clock's current time.
+    schedules what it wakes relative to the clock's current time.  A
+    :class:`Coroutine`'s :meth:`~Coroutine.resume` is inlined here (the hot path:
+    one method call less per wake-up), with the same arithmetic and order.
     """
-    queue, step, inf = env._queue, env.step, math.inf
+    queue, step, inf, ids = env._queue, env.step, math.inf, env._eid
     while True:
-        if link is not None:
-            due = link.due
-            if due <= (queue[0][0] if queue else inf):
-                if due == inf:
+        if queue:
+            entry = queue[0]
+            if link is not None and link.due <= entry[0]:
+                if link.due == inf:
                     return
                 link.wake()
                 continue
-        elif not queue:
-            return
-        item = queue[0][3]
-        if item.__class__ is Coroutine or not isinstance(item, Event):
-            env._now = heappop(queue)[0]
-            item.resume()
+            item = entry[3]
+            if item.__class__ is Coroutine:
+                env._now = heappop(queue)[0]
+                try:
+                    wait = item.send(item.value)
+                except StopIteration:
+                    continue
+                if wait is None:      # it registered this driver with whoever will wake it
+                    continue
+                cls = wait.__class__
+                if cls is float or cls is int:
+                    if wait < 0:
+                        raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
+                    item.value = None
+                    heappush(queue, (env._now + wait, NORMAL, next(ids), item))
+                else:
+                    wait.callbacks.append(item._fired)
+            elif not isinstance(item, Event):
+                env._now = heappop(queue)[0]
+                item.resume()
+            else:
+                step()
+        elif link is not None and link.due != inf:
+            link.wake()
         else:
-            step()
+            return

@@ -157,30 +157,31 @@ def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[
     link = run.link
     if link is None or run.stage_rate > 0 or run.cpu is not None:
         return None, None
-    transfers, env, latency = link.transfers, run.env, run.platform.storage_latency_s
+    transfers, transfer_one, env, latency = link.transfers, link.transfer_one, run.env, run.platform.storage_latency_s
     sized_of, store_of, out_of, exec_s = run.fetch_sized, run.store, run.out_bytes, run.exec_s
     overhead, coord = run.platform.task_overhead_s, run.platform.coordination_s
     down_next, up_next = run.down.next, run.up.next
     deterministic = run.down.values is None and run.up.values is None
 
     def downloads(i: int, begin: float, me: Coroutine) -> bool | None:
-        sizes, lats = sized_of[i], latency
+        sizes = sized_of[i]
         if not sizes:
             return None
-        if not deterministic:
+        # when an upload follows, wake at xe = (max(downloads' end, begin) + overhead) + execution
+        then = (begin, overhead, exec_s[i]) if store_of[i] and out_of[i] > 0 else None
+        if len(sizes) == 1:
+            r = 1.0 if deterministic else down_next()
+            transfer_one(sizes[0] * r, latency * r, then, me)
+        elif deterministic:
+            transfers(sizes, latency, env._now, then, me)
+        else:
             ratios = [down_next() for _ in sizes]
-            sizes = [nb * r for nb, r in zip(sizes, ratios)]
-            lats = [latency * r for r in ratios]
-        if store_of[i] and out_of[i] > 0:
-            # an upload follows: wake at xe = (max(downloads' end, begin) + overhead) + execution
-            transfers(sizes, lats, env._now, (begin, overhead, exec_s[i]), me)
-            return True
-        transfers(sizes, lats, env._now, None, me)
-        return False
+            transfers([nb * r for nb, r in zip(sizes, ratios)], [latency * r for r in ratios], env._now, then, me)
+        return then is not None
 
     def upload(nbytes: float, me: Coroutine) -> bool:
         r = 1.0 if deterministic else up_next()
-        transfers([nbytes * r], latency * r, env._now, coord, me)
+        transfer_one(nbytes * r, latency * r, coord, me)
         return True
 
     return downloads, upload
@@ -190,8 +191,9 @@ def downstream_step(run: "Run") -> Callable[[Any, int, str, float], None]:
     """A compiled protocol's downstream step for ``run``: ``step(state, i, w, tdec)`` after task ``i`` done on ``w``.
 
     Decrements the children's counters and releases the ready ones as the tables say:
-    the ones this worker runs first (continuations, already queued), then the
-    invocations (:meth:`handle_downstream`'s order); a sink's result goes to the client.
+    the ones this worker runs (continuations, already queued) as they become ready, then
+    the invocations - so a continuation passes the serial dispatcher before the invocations
+    released with it (:meth:`handle_downstream`'s order); a sink's result goes to the client.
     """
     arrival, counter, ready_at, downstream_of, release = run.arrival, run.counter, run.ready_at, run.downstream, \
         run.release
@@ -203,21 +205,24 @@ def downstream_step(run: "Run") -> Callable[[Any, int, str, float], None]:
         if not kids:
             client_fetch(run, i, tdec)
             return
-        ready = []
+        invoked = None
         for kid in kids:
             j = kid[0]
-            counter[j] -= 1
-            if counter[j] == 0:
-                ready.append(kid)
+            left = counter[j] - 1
+            counter[j] = left
+            if left == 0:
                 ready_at[j] = tdec
-        for j, here, cw, cstart in ready:
-            if here:
-                t = tdec + level_delay
-                if dispatch:
-                    t = dispatcher.serve(t, w)
-                arrival[j] = t        # a continuation: this worker already queued it
-        for j, here, cw, cstart in ready:
-            if not here:
+                if not kid[1]:
+                    if invoked is None:
+                        invoked = [kid]
+                    else:
+                        invoked.append(kid)
+                elif dispatch:    # a continuation (this worker already queued it), after the serial dispatcher
+                    arrival[j] = dispatcher.serve(tdec + level_delay, w)
+                else:
+                    arrival[j] = tdec + level_delay
+        if invoked is not None:
+            for j, here, cw, cstart in invoked:
                 release(j, cw, cstart, tdec, w)
 
     return step
