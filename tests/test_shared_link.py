@@ -120,3 +120,40 @@ def test_an_empty_group_is_refused_rather_than_left_pending_forever() -> None:
     env = simpy.Environment()
     with pytest.raises(ValueError, match="at least one transfer"):
         SharedLink(env, 100.0).transfers([], 0.0, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_transfer_one_is_transfers_of_one_bit_for_bit(seed: int) -> None:
+    # the simulator's fast path for a single transfer (every upload, most downloads) must give the same values
+    # at the same times as the general call, exactly, among groups of several transfers (ties on purpose)
+    rng = random.Random(seed)
+    bandwidth = rng.choice([10.0, 100.0, 1e6])
+    groups = []
+    for _ in range(rng.randint(5, 40)):
+        start = round(rng.uniform(0, 5), rng.choice([0, 1, 3]))
+        items = [(rng.choice([1.0, 10.0, rng.uniform(1, 50)]) * bandwidth / 10, rng.choice([0.0, 0.01, 0.3]))
+                 for _ in range(rng.choice([1, 1, 1, 2, 3]))]
+        groups.append((start, items, rng.choice([None, 0.05, (start + 1.0, 0.01, 0.2)])))
+
+    def through(one: bool) -> list[tuple[float, float]]:
+        env = simpy.Environment()
+        link = SharedLink(env, bandwidth)
+        seen = [(math.nan, math.nan)] * len(groups)
+
+        def coroutine(g: int, start: float, items, then, me: Coroutine):
+            yield start
+            if one and len(items) == 1:
+                link.transfer_one(items[0][0], items[0][1], then, me)
+            else:
+                link.transfers([b for b, _ in items], [lat for _, lat in items], env.now, then, me)
+            value = yield
+            seen[g] = (value, env.now)
+
+        for g, (start, items, then) in enumerate(groups):
+            spawn(env, coroutine, g, start, items, then)
+        run(env, link)
+        return seen
+
+    general = through(one=False)
+    assert not any(math.isnan(v) for v, _ in general)
+    assert through(one=True) == general
