@@ -77,13 +77,13 @@ class SharedLink:
         t = self._updated
         if now != t:
             if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
-                # nothing completes by now (the usual case): _advance's arithmetic, without its walk
+                # nothing completes by now (the usual case): wake()'s arithmetic, without its walk
                 left = len(self._active) - self._head
                 if left and now > t:
                     self._served += (now - t) * self.bandwidth / left
                 self._updated = t if t > now else now
             else:
-                self._advance(now)
+                self.wake(now)
         active, head = self._active, self._head
         served, seq = self._served, self._seq
         if len(sizes) == 1:
@@ -120,7 +120,7 @@ class SharedLink:
                     self._served += (now - t) * self.bandwidth / left
                 self._updated = t = t if t > now else now
             else:
-                self._advance(now)
+                self.wake(now)
                 t = self._updated
         active, h, seq = self._active, self._head, self._seq
         served = self._served
@@ -134,13 +134,15 @@ class SharedLink:
         self._first = t
         self.due = t if t > now else now
 
-    def _advance(self, now: float) -> None:
-        """Complete, in mark order, every transfer whose bytes are served by ``now``; bring the clock to ``now``."""
-        active, h, bandwidth = self._active, self._head, self.bandwidth
+    def wake(self, now: float | None = None) -> None:
+        """Complete, in mark order, every transfer whose bytes are served by ``now`` (default: ``due``, when
+        :func:`simulator.loop.run` calls it, with SimPy's clock at or before it); bring the clock to ``now``;
+        predict the next group's completion (:meth:`_plan_wake`, its usual first step inlined)."""
+        if now is None:
+            now = self.due
+        env, active, h, bandwidth = self.env, self._active, self._head, self.bandwidth
         served, t = self._served, self._updated
-        env = self.env
-        queue, ids = env._queue, env._eid
-        clock = env._now          # (SimPy's clock may still be before ``now`` on a wake-up)
+        queue, ids, clock = env._queue, env._eid, env._now   # (SimPy's clock may still be before ``now``)
         left = len(active) - h
         tolerance = 1e-12 * (now if now > 1.0 else 1.0)   # a wake-up lands on its prediction up to rounding
         while left:
@@ -169,22 +171,27 @@ class SharedLink:
                     target = value + then
                 waiter = group[2]
                 if waiter.__class__ is Event:
-                    waiter._ok = True
-                    waiter._value = value
-                    env.schedule(waiter, delay=target - clock if target > clock else 0.0)
+                    _fire(env, waiter, value, target - clock if target > clock else 0.0)
                 else:                      # a Coroutine, or any waiter simulator.loop.run resumes
                     waiter.value = value
                     heappush(queue, (clock + (target - clock if target > clock else 0.0), NORMAL, next(ids), waiter))
         if left and now > t:
             served += (now - t) * bandwidth / left
             t = now
-        self._served, self._updated = served, (t if t > now else now)
+        t = t if t > now else now
+        self._served, self._updated = served, t
         # drop finished transfers now and then, and always when none is left: their groups hold their
         # waiters, which hold the run - a reference cycle that would outlive the run
-        if h > 256 and 2 * h > len(active) or h == len(active):
+        if h > 256 and 2 * h > len(active) or not left:
             del active[:h]
             h = 0
         self._head = h
+        if not left or not active[h][4]:   # none left, or the earliest transfer's group has more: walk
+            self._plan_wake(now)
+            return
+        t += (active[h][0] - served) * left / bandwidth   # (it ends its group: _plan_wake's first step)
+        self._first = t
+        self.due = t if t > now else now
 
     def _plan_wake(self, now: float) -> None:
         """Predict when the earliest group completes, walking the transfers by mark up to its last one."""
@@ -196,7 +203,7 @@ class SharedLink:
         bandwidth = self.bandwidth
         t, served = self._updated, self._served
         mark, _, _, _, last = active[h]
-        t += (mark - served) * left / bandwidth      # (the same arithmetic as _advance's first step)
+        t += (mark - served) * left / bandwidth      # (the same arithmetic as wake()'s first step)
         self._first = t
         if not last:
             served = mark
@@ -210,20 +217,12 @@ class SharedLink:
                     break
         self.due = t if t > now else now
 
-    def wake(self) -> None:
-        """Complete what is done at ``due`` (called by :func:`simulator.loop.run`, with SimPy's clock at or before it)."""
-        due = self.due
-        self._advance(due)
-        active, h = self._active, self._head
-        left = len(active) - h
-        if left:
-            mark, _, _, _, last = active[h]
-            if last:      # the earliest transfer is its group's last: _plan_wake's first step is the prediction
-                t = self._updated + (mark - self._served) * left / self.bandwidth
-                self._first = t
-                self.due = t if t > due else due
-                return
-        self._plan_wake(due)
+
+def _fire(env: simpy.Environment, event: Event, value: float, delay: float) -> None:
+    """Trigger a SimPy event waiting for a group (a caller that gave no waiter) with the group's value."""
+    event._ok = True
+    event._value = value
+    env.schedule(event, delay=delay)
 
 
 class FifoServer:
