@@ -65,7 +65,7 @@ def client_fetch(run: "Run", i: int, t: float) -> None:
         run.makespan = max(run.makespan, t + latency)
         return
     # the group's value is when the client holds the result: the bytes' completion plus the latency
-    run.link.transfers([nbytes * r], latency, run.env._now, None, _Held(run))
+    run.link.transfer_one(nbytes * r, latency, None, _Held(run))
 
 
 class _Held:
