@@ -47,7 +47,8 @@ class SharedLink:
         self.bandwidth = float(bandwidth_Bps)
         self._served = 0.0       # the virtual clock: bytes each active transfer has received so far
         self._updated = 0.0      # simulated time the virtual clock was last brought up to date
-        #: active transfers sorted by mark: (mark, seq, group, latency, last of its group); done before _head
+        #: active transfers sorted by mark: (mark, seq, group, latency, last of its group); done before _head.
+        #: A group is [its value so far, waiter, then]; its last transfer (the largest, ties: the latest) ends it.
         self._active: list[tuple[float, int, list, float, bool]] = []
         self._head = 0
         self._seq = 0
@@ -73,7 +74,7 @@ class SharedLink:
         env = self.env
         now = env._now
         done = Event(env) if waiter is None else None
-        group = [len(sizes), end, waiter or done, then]
+        group = [end, waiter or done, then]
         t = self._updated
         if now != t:
             if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
@@ -111,7 +112,7 @@ class SharedLink:
         general case's checks; the prediction of the next completion is inlined when the earliest transfer
         is the last of its group (the usual case again)."""
         now = self.env._now
-        group = [1, now, waiter, then]
+        group = [now, waiter, then]
         t = self._updated
         if now != t:
             if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
@@ -146,7 +147,7 @@ class SharedLink:
         left = len(active) - h
         tolerance = 1e-12 * (now if now > 1.0 else 1.0)   # a wake-up lands on its prediction up to rounding
         while left:
-            mark, _, group, lat, _ = active[h]
+            mark, _, group, lat, last = active[h]
             at = t + (mark - served) * left / bandwidth
             if at - now > tolerance:
                 break
@@ -155,13 +156,11 @@ class SharedLink:
             t, served = at, mark
             h += 1
             left -= 1
-            value = group[1]
+            value = group[0]
             if at + lat > value:
-                group[1] = value = at + lat
-            pending = group[0] - 1
-            group[0] = pending
-            if not pending:            # the group's last transfer: its one wake-up
-                then = group[3]
+                group[0] = value = at + lat
+            if last:                   # the group's last transfer (its others are done before it): its one wake-up
+                then = group[2]
                 if then is None:
                     target = at
                 elif then.__class__ is tuple:
@@ -169,7 +168,7 @@ class SharedLink:
                     target = ((value if value >= floor else floor) + a) + b
                 else:
                     target = value + then
-                waiter = group[2]
+                waiter = group[1]
                 if waiter.__class__ is Event:
                     _fire(env, waiter, value, target - clock if target > clock else 0.0)
                 else:                      # a Coroutine, or any waiter simulator.loop.run resumes
