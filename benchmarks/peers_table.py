@@ -55,12 +55,14 @@ def _provenance(data: dict[str, Any]) -> tuple[str, float | None]:
 
 
 def _executor_rows(data: dict[str, Any]) -> Iterator[tuple[str, str, str, str, float]]:
+    peers = (("dask_ms_per_task", "dask.distributed"), ("dask_threaded_ms_per_task", "dask threaded scheduler"),
+             ("ray_ms_per_task", "Ray tasks"))
     for row in data.get("overhead", []):
-        if row.get("dask_ms_per_task"):
-            ours_ms = row["makespan_s"] / row["tasks"] * 1e3
-            yield (f"{row['dag']} of {row['tasks']} tasks, {row['placement']}: time per task", "dask.distributed",
-                   f"{ours_ms:.3f} ms", f"{row['dask_ms_per_task']:.3f} ms",
-                   row.get("dask_over_executor") or row["dask_ms_per_task"] / ours_ms)
+        ours_ms = row["makespan_s"] / row["tasks"] * 1e3
+        for key, peer in peers:
+            if row.get(key):
+                yield (f"{row['dag']} of {row['tasks']} tasks, {row['placement']}: time per task", peer,
+                       f"{ours_ms:.3f} ms", f"{row[key]:.3f} ms", row[key] / ours_ms)
     for row in data.get("handoff", {}).get("rows", []):
         if row.get("flavour") == "raw" and row.get("bytes") in (1 << 20, 10 << 20):
             size = f"{row['bytes'] >> 20} MiB"
