@@ -10,7 +10,7 @@ from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.schedule import ScheduleEvaluator
-from planning.schedule.startups import take_idle, warm_reuse
+from planning.schedule.startups import take_idle
 from planning.tasks import Task
 from planning.workflow import Workflow
 from simulator import Platform, simulate
@@ -19,19 +19,11 @@ CATALOG = load_catalog("local")
 
 
 def test_the_pool_rule_by_hand() -> None:
-    # w0 (a) stops at 4 before w1 (a) starts at 5: warm; w2 is another profile: cold
-    assert warm_reuse(["a", "a", "b"], [0.0, 5.0, 5.0], [4.0, 9.0, 9.0]) == [False, True, False]
-    # a process idle longer than the keep-alive is gone
-    assert warm_reuse(["a", "a"], [0.0, 5.0], [4.0, 9.0], keep_alive_s=0.5) == [False, False]
-    # a process still busy cannot be reused; one freed exactly at the start can
-    assert warm_reuse(["a", "a"], [0.0, 3.0], [4.0, 9.0]) == [False, False]
-    assert warm_reuse(["a", "a"], [0.0, 4.0], [4.0, 9.0]) == [False, True]
-    # one freed process serves one worker; the warm pool counts as freed at 0
-    assert warm_reuse(["a", "a", "a"], [0.0, 5.0, 5.0], [4.0, 9.0, 9.0]) == [False, True, False]
-    assert warm_reuse(["a", "a", "b"], [0.0, 5.0, 5.0], [4.0, 9.0, 9.0], warm_pool={"b": 1}) == [False, True, True]
-    stack = [1.0, 2.0]
+    stack = [1.0, 2.0]                                                  # stop times, in the order they stopped
     assert take_idle(stack, 2.5, 10.0) is True and stack == [1.0]     # the most recently freed first
-    assert take_idle([1.0], 20.0, 10.0) is None                         # cold: the caller drops the older ones
+    assert take_idle(stack, 0.5, 10.0) is False and stack == [1.0]    # not freed yet at 0.5
+    assert take_idle([1.0], 11.0, 10.0) is None                       # cold: the caller drops the older ones too
+    assert take_idle([], 1.0, 10.0) is False
 
 
 def _two_step_chain() -> Workflow:
@@ -58,6 +50,15 @@ def test_a_worker_started_after_another_stopped_pays_the_warm_start() -> None:
                               keep_alive_s=0.0)
     assert short.run_pooled(short.layout({"a": "w0", "b": "w1"}), ["small", "small"], [1.0, 1.0]).makespan_s == \
         pytest.approx(2.5)
+
+
+def test_one_freed_process_serves_one_worker_and_the_next_forks() -> None:
+    # a on w0; b and c (children of a) on w1 and w2, both arriving when a is done at 1.25: one takes a's process
+    workflow = Workflow.from_tasks([Task("a", "k"), Task("b", "k"), Task("c", "k")], {"b": ["a"], "c": ["a"]})
+    ev = ScheduleEvaluator(workflow, CATALOG, startup_s=lambda p: 0.25, warm_startup_s=lambda p: 0.01)
+    times = ev.run_pooled(ev.layout({"a": "w0", "b": "w1", "c": "w2"}), ["small"] * 3, [1.0, 1.0, 1.0])
+    assert sorted(times.reused) == [False, False, True]
+    assert times.makespan_s == pytest.approx(1.25 + 0.25 + 1.0)      # the branch that forked ends last
 
 
 STARTUPS = CostModel(latency_s=0.0, bandwidth_Bps=math.inf, cold_start_s=0.25, warm_start_s=0.01)

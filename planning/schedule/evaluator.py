@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 from planning.billing import bill
 from planning.errors import PlanError
 from planning.profiles import Catalog
-from planning.schedule.startups import KEEP_ALIVE_S, warm_reuse
+from planning.schedule.startups import KEEP_ALIVE_S
 from planning.schedule.timing import (Layout, ScheduleResult, ScheduleTimes, TransferFn, TransferManyFn,
                                       free_transfer, time_task)
 from planning.topology import segments
@@ -232,13 +231,19 @@ class ScheduleEvaluator:
                                                  exec_list[i], upload_s[i], store[i], invoke, coord, warm[w])
             startup[i] = s
             ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
-        fetch = self.fetch_s
-        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if n else 0.0
+        return self.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, reused)
+
+    def assemble(self, layout: Layout, profiles: tuple[str, ...], exec_list: list[float], startup: list[float],
+                 ready: list[float], wstart: list[float], begin: list[float], dend: list[float],
+                 xend: list[float], done: list[float], reused: tuple[bool, ...] | None) -> ScheduleTimes:
+        """The :class:`ScheduleTimes` of per-task times: the makespan and each worker's span and busy time."""
+        fetch, worker = self.fetch_s, layout.worker
+        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if done else 0.0
         m = len(layout.workers)
         w_start = [float("inf")] * m
         w_stop = [float("-inf")] * m
         busy = [0.0] * m
-        for i in range(n):
+        for i in range(len(done)):
             w = worker[i]
             if wstart[i] < w_start[w]:
                 w_start[w] = wstart[i]
@@ -249,24 +254,19 @@ class ScheduleEvaluator:
                              float(makespan), w_start, w_stop, busy, reused)
 
     def run_pooled(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str], exec_s: Sequence[float],
-                   warm_pool: Mapping[str, int] | None = None, max_rounds: int = 8) -> ScheduleTimes:
+                   warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
         """:meth:`run` with the processes' pool rule: a worker starts warm on a process an earlier one freed.
 
-        Which workers start warm depends on when the others stop, which depends on
-        their start-ups: so the schedule is timed cold, the pool rule
-        (:func:`planning.schedule.startups.warm_reuse`) read off it, and the schedule
-        re-timed with those warm starts until they stop changing (at most
-        ``max_rounds`` re-timings; the last one stands if they keep changing).
-        ``warm_pool``: idle processes per profile at the start.
+        Timed in start-time order (:func:`planning.schedule.pooled.time_pooled`), as the
+        simulator meets the events; ``warm_pool``: idle processes per profile at the start.
         """
-        times = self.run(layout, worker_profile, exec_s)
-        for _ in range(max(0, int(max_rounds))):
-            reused = tuple(warm_reuse(times.profiles, times.worker_start_s, times.worker_stop_s,
-                                      keep_alive_s=self.keep_alive_s, warm_pool=warm_pool))
-            if reused == (times.reused or (False,) * len(reused)):
-                return replace(times, reused=reused)
-            times = self.run(layout, times.profiles, times.exec_s, reused)
-        return times
+        from planning.schedule.pooled import time_pooled
+
+        if isinstance(worker_profile, Mapping):
+            profiles = tuple(worker_profile[w] for w in layout.workers)
+        else:
+            profiles = tuple(worker_profile)
+        return time_pooled(self, layout, profiles, exec_s, warm_pool)
 
     def run_estimates(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
                       estimates: Any, pooled: bool = False) -> ScheduleTimes:

@@ -6,14 +6,13 @@ still warm (stopped less than ``keep_alive_s`` ago): a warm start.  Otherwise it
 forks one: a cold start.  The processes a run starts with (``warm_pool``, left by
 an earlier run) count as freed at time 0.
 
-:func:`take_idle` is that rule on one profile's idle processes; the simulator
-applies it event by event (:func:`simulator.lifecycle.take_warm`), and
-:func:`warm_reuse` replays it over a planned schedule's worker start and stop
-times.  The planner's analytical schedule is then re-timed with those warm
-starts until it stops changing (:meth:`planning.schedule.ScheduleEvaluator.run_pooled`),
-so a plan's start-ups are the ones its simulation will have, except where the
-simulator models contention the planner does not (the launcher's queue and the
-host's cores on a shared host).
+:func:`take_idle` is that rule on one profile's idle processes.  The simulator
+applies it event by event (:func:`simulator.lifecycle.take_warm`), and so does a
+plan's final timing, which meets the same events in time order
+(:meth:`planning.schedule.ScheduleEvaluator.run_pooled`,
+:mod:`planning.schedule.pooled`): a plan's start-ups are the ones its simulation
+will have, except where the simulator models contention the planner does not (the
+launcher's queue and the host's cores on a shared host).
 
 Planners search without the pool (a cold start per worker: faster, and a bound);
 only the final plan's timing applies it.
@@ -21,13 +20,11 @@ only the final plan's timing applies it.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
-
 #: Seconds an idle process stays warm after its worker stops: the executor's and the platform's default
 #: (:class:`simulator.platform.Platform` ``keep_alive_s``).
 KEEP_ALIVE_S = 600.0
 
-__all__ = ["KEEP_ALIVE_S", "take_idle", "warm_reuse"]
+__all__ = ["KEEP_ALIVE_S", "take_idle"]
 
 
 def take_idle(stack: list[float], t: float, keep_alive_s: float) -> bool | None:
@@ -46,31 +43,3 @@ def take_idle(stack: list[float], t: float, keep_alive_s: float) -> bool | None:
     if t - stopped_at >= keep_alive_s:
         return None
     return False
-
-
-def warm_reuse(profiles: Sequence[str], starts: Sequence[float], stops: Sequence[float], *,
-               keep_alive_s: float = KEEP_ALIVE_S, warm_pool: Mapping[str, int] | None = None) -> list[bool]:
-    """Which workers start warm: the pool rule replayed over their start and stop times (per worker number).
-
-    Workers start in order of start time (ties: worker number); every worker that
-    stopped at or before a start has freed its process by then (stops in time order,
-    so the most recently stopped is on top).  O(w log w).
-    """
-    idle: dict[str, list[float]] = {p: [0.0] * int(k) for p, k in (warm_pool or {}).items()}
-    by_stop = sorted(range(len(stops)), key=lambda w: (stops[w], w))
-    freed = 0
-    warm = [False] * len(profiles)
-    for w in sorted(range(len(starts)), key=lambda w: (starts[w], w)):
-        t = starts[w]
-        while freed < len(by_stop) and stops[by_stop[freed]] <= t:
-            v = by_stop[freed]
-            idle.setdefault(profiles[v], []).append(stops[v])
-            freed += 1
-        stack = idle.get(profiles[w])
-        if stack is None:
-            continue
-        taken = take_idle(stack, t, keep_alive_s)
-        if taken is None:
-            stack.clear()
-        warm[w] = bool(taken)
-    return warm
