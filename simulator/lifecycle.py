@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
+from planning.schedule.startups import take_idle
 from simulator.loop import Coroutine, wake
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,15 +119,15 @@ def took_from_pool(run: "Run", profile: str) -> bool:
 
 
 def take_warm(run: "Run", profile: str, t: float) -> bool:
-    """Reuse the most recently stopped idle process of ``profile`` if it is still warm at ``t``."""
+    """Reuse the most recently stopped idle process of ``profile`` if it is still warm at ``t``.
+
+    The rule is the plan's too (:func:`planning.schedule.startups.take_idle`).
+    """
     stack = run.idle.get(profile)
     if not stack:
         return False
-    stopped_at = stack[-1]
-    if t - stopped_at < run.platform.keep_alive_s and stopped_at <= t:
-        stack.pop()
-        return True
-    if t - stopped_at >= run.platform.keep_alive_s:
+    taken = take_idle(stack, t, run.platform.keep_alive_s)
+    if taken is None:
         stack.clear()      # older processes stopped even earlier: all cold now
         run.from_pool.pop(profile, None)
-    return False
+    return bool(taken)

@@ -88,6 +88,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from planning.errors import ConfigError
+from planning.schedule.startups import KEEP_ALIVE_S
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Platform:
 
     cold_start_s: float = 0.25          # s: a new worker process starts (no idle process of its profile)
     warm_start_s: float = 0.002         # s: a new logical worker reuses an idle process of its profile
-    keep_alive_s: float = 600.0         # s: an idle process stays warm this long after its worker stops
+    keep_alive_s: float = KEEP_ALIVE_S  # s: an idle process stays warm this long after its worker stops (600)
     invoke_s: float = 2e-4              # s: a message (invocation or notification) reaches another worker
     coordination_s: float = 1.5e-4      # s: one round trip per dependency-counter update
     storage_latency_s: float = 5e-4     # s: per transfer to or from storage (not shared)

@@ -124,7 +124,9 @@ def test_execution_workers_land_on_different_nodes_with_the_right_results(cluste
         assert {k: result.results[k] for k in wf.sinks()} == {k: expected[k] for k in wf.sinks()}
     workers = first.trace.workers
     assert workers["host"].nunique() == 2   # each host is the machine and its Ray node
-    assert workers["launcher"].nunique() == 1 and workers["cold_start"].all()
+    # a fresh executor has no idle actor: its first worker starts cold (later ones may reuse an actor a branch
+    # that finished early freed - on a busy machine they do)
+    assert workers["launcher"].nunique() == 1 and bool(workers.sort_values("start_s")["cold_start"].iloc[0])
     assert set(workers["cpu_enforced"]) <= {"cgroup-v1", "cgroup-v2", "affinity", "none"}
     assert not second.trace.workers["cold_start"].all()   # idle actors within keep-alive served again
 

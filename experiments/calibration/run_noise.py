@@ -39,8 +39,10 @@ from simulator.simulate import run_once
 
 __all__ = ["RunNoiseFit", "fit_run_noise", "plan_key"]
 
-#: Sampled runs per plan for the Monte Carlo's own spread (its standard error is about 13 % at 30).
-REPLICATIONS = 30
+#: Sampled runs for the Monte Carlo's own spread, shared among the plans (at least :data:`MIN_PER_PLAN` each):
+#: a 500-task plan on a shared host takes a second or more per sampled run.
+REPLICATIONS = 60
+MIN_PER_PLAN = 8
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ def fit_run_noise(compiled: Sequence[Any], platform: Platform, *, replications: 
                   seed: int = 0) -> RunNoiseFit | None:
     """Fit ``run_noise`` on compiled observed runs (:class:`~experiments.calibration.trace_calibration._Compiled`).
 
-    ``platform`` is the fitted one (its ``run_noise`` is ignored).  None when no plan ran twice.
+    ``platform`` is the fitted one (its ``run_noise`` is ignored); ``replications``
+    sampled runs are shared among the repeated plans.  None when no plan ran twice.
     """
     groups: dict[str, list[Any]] = {}
     for item in compiled:
@@ -78,13 +81,14 @@ def fit_run_noise(compiled: Sequence[Any], platform: Platform, *, replications: 
     if not repeated:
         return None
     quiet = platform.with_(run_noise=0.0)
+    per_plan = max(MIN_PER_PLAN, int(replications) // len(repeated))
     observed_ss = simulated_ss = 0.0
     degrees = 0
     for members in repeated:
         ratios = np.array([_log_forecast_ratio(item, quiet) for item in members])
         observed_ss += float(np.sum((ratios - ratios.mean()) ** 2))
         degrees += len(members) - 1
-        simulated_ss += (len(members) - 1) * _simulated_log_variance(members[0], quiet, replications, seed)
+        simulated_ss += (len(members) - 1) * _simulated_log_variance(members[0], quiet, per_plan, seed)
     observed_var, simulated_var = observed_ss / degrees, simulated_ss / degrees
     return RunNoiseFit(run_noise=math.sqrt(max(0.0, observed_var - simulated_var)),
                        observed_sd=math.sqrt(observed_var), simulated_sd=math.sqrt(simulated_var),

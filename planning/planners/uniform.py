@@ -101,7 +101,8 @@ class Uniform(Planner):
             raise PlanError(f"no profile of catalog {catalog.name!r} has the {memory_need:g} MB a task needs",
                             "add a larger profile to the catalog")
         layout = evaluator.layout(worker_of)
-        makespan = {p.name: evaluator.run_estimates(layout, [p.name] * len(layout.workers), estimates).makespan_s
+        makespan = {p.name: evaluator.run_estimates(layout, [p.name] * len(layout.workers), estimates,
+                                                    pooled=True).makespan_s
                     for p in candidates}                 # the fast schedule: the same makespans as the plans
         for profile in candidates:
             if makespan[profile.name] <= self.deadline:

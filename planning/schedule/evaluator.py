@@ -10,6 +10,7 @@ import pandas as pd
 from planning.billing import bill
 from planning.errors import PlanError
 from planning.profiles import Catalog
+from planning.schedule.startups import KEEP_ALIVE_S
 from planning.schedule.timing import (Layout, ScheduleResult, ScheduleTimes, TransferFn, TransferManyFn,
                                       free_transfer, time_task)
 from planning.topology import segments
@@ -60,13 +61,17 @@ class ScheduleEvaluator:
 
     def __init__(self, workflow: Workflow, catalog: Catalog, *, transfer_s: TransferFn = free_transfer,
                  startup_s: Callable[[str], float] = lambda p: 0.0, invoke_s: float = 0.0,
-                 coordination_s: float = 0.0, transfer_many: TransferManyFn | None = None) -> None:
+                 coordination_s: float = 0.0, transfer_many: TransferManyFn | None = None,
+                 warm_startup_s: Callable[[str], float] = lambda p: 0.0, keep_alive_s: float = KEEP_ALIVE_S) -> None:
         self.workflow = workflow
         self.catalog = catalog
         self.invoke_s = float(invoke_s)
         self.coordination_s = float(coordination_s)
+        self.keep_alive_s = float(keep_alive_s)
         self._startup_fn = startup_s
         self._startup: dict[str, float] = {}
+        self._warm_startup_fn = warm_startup_s
+        self._warm_startup: dict[str, float] = {}
         topology = workflow.topology()
         index = topology.index
         ids = list(topology.ids)
@@ -104,13 +109,27 @@ class ScheduleEvaluator:
             return np.atleast_1d(cost_model.transfer_s(sizes, direction, sla)) if len(sizes) else np.zeros(0)
 
         return cls(workflow, catalog, transfer_s=one, transfer_many=many,
-                   startup_s=lambda profile: float(cost_model.startup_s(catalog[profile], True, sla)))
+                   startup_s=lambda profile: float(cost_model.startup_s(catalog[profile], True, sla)),
+                   warm_startup_s=lambda profile: float(cost_model.startup_s(catalog[profile], False, sla)))
 
     def startup_of(self, profile: str) -> float:
         """A profile's cold start-up seconds (asked once per profile)."""
         value = self._startup.get(profile)
         if value is None:
             value = self._startup[profile] = float(self._startup_fn(profile))
+        return value
+
+    def warm_startup_of(self, profile: str) -> float:
+        """A profile's warm start-up seconds (an idle process takes the worker; asked once per profile).
+
+        Never more than the cold start: a cost model whose start-ups are set by hand
+        (a cold start of 0, the warm prior above it) would otherwise make a reused
+        process slower than a new one, and the plan's pooled timing longer than the
+        cold bound its planner searched with.
+        """
+        value = self._warm_startup.get(profile)
+        if value is None:
+            value = self._warm_startup[profile] = min(float(self._warm_startup_fn(profile)), self.startup_of(profile))
         return value
 
     # ------------------------------------------------------------------ assignments
@@ -175,17 +194,22 @@ class ScheduleEvaluator:
 
     # ------------------------------------------------------------------ timing
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
-            exec_s: Sequence[float]) -> ScheduleTimes:
+            exec_s: Sequence[float], reused: Sequence[bool] | None = None) -> ScheduleTimes:
         """Time ``layout`` with each worker's profile and each task's execution seconds (topological order).
 
         ``worker_profile`` maps worker ids to profiles, or lists them per worker
-        number.  O(n + e) list operations.
+        number; ``reused`` (per worker number) marks the workers that start warm on an
+        idle process (default: every worker cold).  O(n + e) list operations.
         """
         if isinstance(worker_profile, Mapping):
             profiles = tuple(worker_profile[w] for w in layout.workers)
         else:
             profiles = tuple(worker_profile)
         startup_of_worker = [self.startup_of(p) for p in profiles]
+        if reused is not None:
+            reused = tuple(bool(r) for r in reused)
+            startup_of_worker = [self.warm_startup_of(p) if r else s
+                                 for p, r, s in zip(profiles, reused, startup_of_worker)]
         n = len(self.ids)
         worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
         parents, download_s, upload_s = self.parents, self.download_s, self.upload_s
@@ -207,13 +231,19 @@ class ScheduleEvaluator:
                                                  exec_list[i], upload_s[i], store[i], invoke, coord, warm[w])
             startup[i] = s
             ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
-        fetch = self.fetch_s
-        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if n else 0.0
+        return self.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, reused)
+
+    def assemble(self, layout: Layout, profiles: tuple[str, ...], exec_list: list[float], startup: list[float],
+                 ready: list[float], wstart: list[float], begin: list[float], dend: list[float],
+                 xend: list[float], done: list[float], reused: tuple[bool, ...] | None) -> ScheduleTimes:
+        """The :class:`ScheduleTimes` of per-task times: the makespan and each worker's span and busy time."""
+        fetch, worker = self.fetch_s, layout.worker
+        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if done else 0.0
         m = len(layout.workers)
         w_start = [float("inf")] * m
         w_stop = [float("-inf")] * m
         busy = [0.0] * m
-        for i in range(n):
+        for i in range(len(done)):
             w = worker[i]
             if wstart[i] < w_start[w]:
                 w_start[w] = wstart[i]
@@ -221,11 +251,26 @@ class ScheduleEvaluator:
                 w_stop[w] = done[i]
             busy[w] += done[i] - begin[i]
         return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done,
-                             float(makespan), w_start, w_stop, busy)
+                             float(makespan), w_start, w_stop, busy, reused)
+
+    def run_pooled(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str], exec_s: Sequence[float],
+                   warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
+        """:meth:`run` with the processes' pool rule: a worker starts warm on a process an earlier one freed.
+
+        Timed in start-time order (:func:`planning.schedule.pooled.time_pooled`), as the
+        simulator meets the events; ``warm_pool``: idle processes per profile at the start.
+        """
+        from planning.schedule.pooled import time_pooled
+
+        if isinstance(worker_profile, Mapping):
+            profiles = tuple(worker_profile[w] for w in layout.workers)
+        else:
+            profiles = tuple(worker_profile)
+        return time_pooled(self, layout, profiles, exec_s, warm_pool)
 
     def run_estimates(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
-                      estimates: Any) -> ScheduleTimes:
-        """:meth:`run` with execution seconds read from ``estimates.exec_s`` (rows in topological order)."""
+                      estimates: Any, pooled: bool = False) -> ScheduleTimes:
+        """:meth:`run` (``pooled``: :meth:`run_pooled`) with execution seconds from ``estimates.exec_s``."""
         if isinstance(worker_profile, Mapping):
             profiles = [worker_profile[w] for w in layout.workers]
         else:
@@ -240,6 +285,8 @@ class ScheduleEvaluator:
         if layout.exec_profile is not None:   # the protocol runs some tasks on another profile than their worker's
             per_task = np.array([column[p] for p in layout.exec_profile], dtype=np.int64)
         exec_s = np.asarray(estimates.exec_s)[np.arange(len(self.ids)), per_task]
+        if pooled:
+            return self.run_pooled(layout, profiles, exec_s.tolist())
         return self.run(layout, profiles, exec_s.tolist())
 
     # ------------------------------------------------------------------ DataFrames
@@ -250,7 +297,8 @@ class ScheduleEvaluator:
         profiles = [times.profiles[w] for w in lay.worker]
         exec_end = times.exec_end
         columns = {
-            "worker": workers, "profile": profiles, "cold_start": [p < 0 for p in lay.prev],
+            "worker": workers, "profile": profiles,
+            "cold_start": [p < 0 and not (times.reused and times.reused[w]) for p, w in zip(lay.prev, lay.worker)],
             "startup_s": times.startup, "ready_s": times.ready, "worker_start_s": times.worker_start,
             "download_start_s": times.begin, "download_end_s": times.download_end,
             "exec_start_s": times.download_end, "exec_end_s": exec_end, "upload_start_s": exec_end,

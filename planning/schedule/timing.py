@@ -135,6 +135,8 @@ class ScheduleTimes:
     worker_start_s: list[float]        # per worker number: its first task's worker start
     worker_stop_s: list[float]         # per worker number: its last done
     busy_s: list[float]                # per worker number: sum of (done - download start)
+    #: per worker number, whether it starts warm on an idle process (the pool rule); None: every worker cold
+    reused: tuple[bool, ...] | None = None
 
     def worker_costs(self, catalog: Catalog) -> np.ndarray:
         """Dollars per worker number: lifetime times its profile's price."""

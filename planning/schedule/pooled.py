@@ -1,0 +1,90 @@
+"""The analytical schedule in start-time order, so each worker's start finds the processes freed before it.
+
+:meth:`planning.schedule.ScheduleEvaluator.run` times tasks in topological order:
+enough when every worker's first task pays a cold start.  Whether a worker starts
+warm depends on which workers of its profile stopped before it started - a
+question about time, not topology.  So :func:`time_pooled` times the same
+recurrence (:func:`planning.schedule.timing.time_task`, unchanged) in the order the
+simulator meets the events: tasks come off a heap by their arrival at their worker,
+and a worker's first task, before it is timed, takes the processes freed by every
+worker that stopped by then (:func:`planning.schedule.startups.take_idle`, the
+simulator's own rule).  One pass, O((n + e) log n); ties in time are broken by task
+index, where the simulator's event order may differ.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from planning.schedule.startups import take_idle
+from planning.schedule.timing import Layout, ScheduleTimes, last_parent, time_task
+
+if TYPE_CHECKING:  # pragma: no cover
+    from planning.schedule.evaluator import ScheduleEvaluator
+
+__all__ = ["time_pooled"]
+
+
+def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ...], exec_s: Sequence[float],
+                warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
+    """Time ``layout`` (profiles per worker number) with warm starts on freed processes; see the module docstring."""
+    n, m = len(ev.ids), len(layout.workers)
+    worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
+    parents, children = ev.parents, ev.children
+    invoke, coord = ev.invoke_s, ev.coordination_s
+    warm = layout.warm or (-1.0,) * m
+    nxt, last_task = [-1] * n, [-1] * m
+    for i in range(n):
+        if prev[i] >= 0:
+            nxt[prev[i]] = i
+    for i in range(n):
+        if nxt[i] < 0:
+            last_task[worker[i]] = i
+    waiting = [len(parents[i]) + (prev[i] >= 0) for i in range(n)]
+    done = [0.0] * n
+    ready, wstart, begin, dend, xend, startup = ([0.0] * n for _ in range(6))
+    exec_list = [float(x) for x in exec_s]
+    reused = [False] * m
+    idle: dict[str, list[float]] = {p: [0.0] * int(k) for p, k in (warm_pool or {}).items()}
+    stops: list[tuple[float, int]] = []          # (stop time, worker) not yet freed into ``idle``
+
+    def key(i: int) -> float:
+        """When task ``i`` reaches its worker (a pre-warmed first task: when its worker starts)."""
+        w = worker[i]
+        if prev[i] < 0 and warm[w] >= 0:
+            return warm[w]
+        ps = parents[i]
+        if not ps:
+            return invoke
+        last = last_parent(ps, done)
+        return done[last] + coord + (invoke if worker[last] != w else 0.0)
+
+    heap = [(key(i), i) for i in range(n) if waiting[i] == 0]
+    heapq.heapify(heap)
+    while heap:
+        t, i = heapq.heappop(heap)
+        w = worker[i]
+        s = 0.0
+        if prev[i] < 0:
+            while stops and stops[0][0] <= t:
+                stop, v = heapq.heappop(stops)
+                idle.setdefault(profiles[v], []).append(stop)
+            stack = idle.get(profiles[w])
+            taken = take_idle(stack, t, ev.keep_alive_s) if stack is not None else False
+            if taken is None:
+                stack.clear()
+            reused[w] = bool(taken)
+            s = ev.warm_startup_of(profiles[w]) if taken else ev.startup_of(profiles[w])
+        r, ws, b, download, e, d = time_task(parents[i], w, prev[i], s, done, worker, remote[i], ev.download_s[i],
+                                             exec_list[i], ev.upload_s[i], store[i], invoke, coord, warm[w])
+        startup[i] = s
+        ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
+        if last_task[w] == i:
+            heapq.heappush(stops, (d, w))
+        for c in (*children[i], nxt[i]):
+            if c >= 0:
+                waiting[c] -= 1
+                if waiting[c] == 0:
+                    heapq.heappush(heap, (key(c), c))
+    return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused))
