@@ -112,9 +112,20 @@ class Launcher:
             return "forged"
         if msg["type"] == "serve":
             self.runs.setdefault(msg["run"], time.monotonic())
+            self._take_starts(msg["run"])
         elif msg["type"] == "cancel":
             self.cancel(msg["run"], msg.get("pids", []))
         return msg["type"]
+
+    def _take_starts(self, run: str) -> None:
+        """Start what a run queued with its ``serve`` message (the client writes both in one round trip).
+
+        Taken at once: waiting for them in the next loop cost its housekeeping and another
+        blocking pop, ~3 ms of a cold start at load 6.  What is not queued yet (or beyond
+        this count) is popped by the loop as usual.
+        """
+        for blob in self.client.lpop(keys.RunKeys(run).launch, 64) or ():
+            self._start_from(run, blob)
 
     def _start_from(self, run: str, blob: bytes) -> None:
         try:
