@@ -1,4 +1,4 @@
-"""A cold worker's start: cgroups joined while it starts, thread pools found once, its code read in its first round trip."""
+"""Starting workers: cgroups joined while a cold one starts, thread pools found once, code read in the first round trip, and finished workers that wake nobody mid-run."""
 
 from __future__ import annotations
 
@@ -204,3 +204,35 @@ def test_a_started_worker_reads_its_code_in_its_first_round_trip() -> None:
     assert len(got["sent"]) == 3 and got["claims"] == [1, 1, 1]
     assert got["read"] == ["wb"] and got["code"] == {"b": "its code"}         # from the round trip
     assert got["none"] == {"wa": None, "*": None}                             # no code: nothing read, none asked
+
+
+@task
+def early() -> int:
+    return 1
+
+
+@task
+def watch_finishes(x: int, url: str, run_id: str) -> dict:
+    """Runs after worker ``wa`` (which ran only ``early``) finished: what the run's lists hold meanwhile."""
+    import time as _time
+
+    import redis
+
+    from executor import keys
+
+    client, k = redis.Redis.from_url(url), keys.RunKeys(run_id)
+    deadline = _time.monotonic() + 10
+    while b"w|wa" not in client.lrange(k.finished, 0, -1) and _time.monotonic() < deadline:
+        _time.sleep(0.01)
+    return {"finished": [v.decode() for v in client.lrange(k.finished, 0, -1)],
+            "events": [v.decode() for v in client.lrange(k.events, 0, -1)]}
+
+
+def test_a_worker_finishing_mid_run_does_not_wake_the_client() -> None:
+    with Executor(settings=ExecutorSettings(keep_alive_s=5.0)) as ex:
+        wf = build_workflow(watch_finishes.named("b")(early.named("a")(), ex.url, "mid-run"), name="finishes")
+        result = ex.run(wf, assigned_plan(wf, {"a": "wa", "b": "wb"}, "large"), run_id="mid-run")
+    got = result.results["b"]
+    assert got["finished"] == ["w|wa"]                         # its report went to the finished list
+    assert not any(e.startswith("w|") for e in got["events"])   # not to the events the client waits on mid-run
+    assert sorted(result.trace.workers["worker"]) == ["wa", "wb"]   # and the client still collected both
