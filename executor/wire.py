@@ -184,7 +184,7 @@ class Wire:
             raise
 
     def call_bulk_first(self, commands: Sequence[tuple]) -> list[Any]:
-        """One round trip whose first command's reply may be large (a worker's start: input, spec, claim).
+        """One round trip whose first command's reply may be large (a worker's start: input, code, spec, claim).
 
         The first reply, when it is a bulk string longer than what arrived with its
         header, is received straight into a buffer of its size (as :meth:`get_bulk`);
