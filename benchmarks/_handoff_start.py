@@ -9,7 +9,7 @@ another logical worker that ``a``'s completion starts (a warm process), at 8 B,
 (DSL tasks returning ``bytes``: pickling and the payload's authentication on both
 sides).  Beside it the phases from the trace - ``a``'s upload, ``b``'s ready to its
 worker's start (the launcher's hand-off to a warm process), the worker's start to its
-download's end (its first round trip: input, spec, claim), the download itself - and
+download's end (its first round trip: input, code, spec, claim), the download itself - and
 a raw redis-py ``SET`` + ``GET`` of the same bytes on the same server, interleaved
 with the runs (raw, then one run, per repeat) so both share the machine's load.
 Targets: 1 MiB raw ``<= 1.5x`` raw SET+GET, 10 MiB raw ``<= 1.0x``.

@@ -114,8 +114,15 @@ class RunKeys:
 
     @property
     def events(self) -> str:
-        """What the client waits on (blocking pop): sinks done, workers done, errors, deaths."""
+        """What the client waits on (blocking pop): sinks done, errors, deaths (finished workers: :attr:`finished`)."""
         return self._k("events")
+
+    @property
+    def finished(self) -> str:
+        """Logical workers that finished (``w|worker``): the client reads them only once every result is in,
+        so a worker finishing mid-run wakes nobody (on the hand-off's critical path, the client's wake-up
+        took a CPU from the started worker)."""
+        return self._k("finished")
 
     @property
     def error(self) -> str:

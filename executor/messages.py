@@ -33,19 +33,31 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
                  fetch: tuple[str, int | None] | None = None, warm: bool = False) -> bytes:
     """A start invocation for the run's launch queue: what the launcher needs to pick or fork a process.
 
-    ``ttl_s`` and ``fetch`` (the parent output the first task reads: name, bytes or None for all)
-    let the worker claim and fetch in its first round trip (:mod:`executor.worker_start`);
+    ``ttl_s``, ``fetch`` (the parent output the first task reads: name, bytes or None for all) and
+    ``code`` (its code's sub-DAG when ``sub`` does not carry it: :func:`code_key`) let the worker
+    claim, fetch and read its code in its first round trip (:mod:`executor.worker_start`);
     ``warm``: a pre-warmed worker's start, ahead of its first task (``task``), which it waits for.
     """
     profile = spec.protocol.profile_of(inv.worker)
     cpus, memory_mb, threads = spec.profiles.get(profile, (None, None, None))
     s = spec.settings
+    code = code_key(spec, inv.worker) if sub is None else None
     return sealer.dumps(_START, {"type": "start", "run": sealer.run_id, "worker": inv.worker, "task": inv.task,
                                  "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "threads": threads,
                                  "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
                                  "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
                                  "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
-                                 **({"warm": True} if warm else {})})
+                                 "code": code, **({"warm": True} if warm else {})})
+
+
+def code_key(spec: Any, worker: str) -> str:
+    """Which stored sub-DAG holds ``worker``'s code (``RunKeys.subdag``): ``*`` for a dynamic run, the
+    worker's name, or "" when it runs no task with code (a replay run: nothing to read)."""
+    if not spec.coded:
+        return ""
+    if spec.protocol.dynamic:
+        return "*"
+    return worker if any(t in spec.coded for t in spec.protocol.sequence.get(worker, ())) else ""
 
 
 def decode_start(sealer: RunSealer, blob: bytes) -> dict[str, Any]:

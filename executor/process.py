@@ -15,7 +15,7 @@ import socket
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import redis
 
@@ -82,7 +82,7 @@ class ProcessContext:
     """One worker process: its connection, identity, heartbeat slot, caches of run specs and code."""
 
     def __init__(self, url: str, launcher_id: str, profile: str, limits: dict[str, Any], secret: bytes,
-                 slot: Slot | None = None) -> None:
+                 slot: Slot | None = None, limits_in_force: Callable[[], None] | None = None) -> None:
         # No CLIENT SETINFO on connect: two more round trips (~3 ms at load) on every cold start's two connections.
         self.client = redis.Redis.from_url(url, socket_timeout=30.0, lib_name=None, lib_version=None)
         self.launcher_id = launcher_id
@@ -106,6 +106,13 @@ class ProcessContext:
         self._pool: ThreadPoolExecutor | None = None
         self.served = 0
         self._contention: ContentionProbe | None | bool = False   # False: not opened yet
+        self._limits_in_force = limits_in_force
+
+    def await_limits(self) -> None:
+        """Wait until the process runs under its limits (joined in a thread during a cold start); once."""
+        wait, self._limits_in_force = self._limits_in_force, None
+        if wait is not None:
+            wait()
 
     def contention(self) -> ContentionProbe | None:
         """This (task-running) thread's contention probe, opened on first use; None where the kernel has none."""
@@ -196,13 +203,28 @@ class ProcessContext:
             gc.freeze()
             self._frozen_floor = max(0, gc.get_freeze_count() - live)
 
-    def code(self, run_id: str, worker: str, inline: bytes | None, dynamic: bool) -> dict[str, codec.TaskCode]:
+    def code(self, run_id: str, worker: str, inline: bytes | None, dynamic: bool,
+             read: dict[str, bytes | None] | None = None) -> dict[str, codec.TaskCode]:
+        """The code of a worker's tasks (every task's for a dynamic run), cached per run.
+
+        From the start message (``inline``), from what the start's first round trip read
+        (``read``: sub-DAG name -> stored bytes, :mod:`executor.worker_start`), else read now.
+        """
         name = "*" if dynamic else worker
         if (run_id, name) not in self._code:
-            data = inline if inline is not None else self.client.get(keys.RunKeys(run_id).subdag(name))
+            if inline is not None:
+                data = inline
+            elif read is not None and name in read:
+                data = read[name]
+            else:
+                data = self.client.get(keys.RunKeys(run_id).subdag(name))
             code = _loads_paused(self.sealer(run_id).open(b"sub:" + name.encode(), data)) if data else {}
             self._code[(run_id, name)] = code
         return self._code[(run_id, name)]
+
+    def code_cached(self, run_id: str, worker: str) -> bool:
+        """Whether this worker's (or a dynamic run's) code is cached already."""
+        return (run_id, worker) in self._code or (run_id, "*") in self._code
 
     def constant(self, run_id: str, digest: str) -> Any:
         if (run_id, digest) not in self._consts:

@@ -25,8 +25,8 @@ Per task, the four hook stages, with the round trips they cost:
   locally (:meth:`WorkerProtocol.retention`, from ``handle_inputs``);
 * ``handle_output`` + counters: one atomic commit script (:mod:`executor.scripts`)
   marks the task done exactly once and holds the output ``SET`` (only when the
-  protocol stores it; an output of ``STORE_ALONE_BYTES`` or more is stored in a
-  round trip of its own first), the counters of children with several parents,
+  protocol stores it; an output of ``STORE_ALONE_BYTES`` or more is a plain ``SET``
+  sent ahead of it in the same write), the counters of children with several parents,
   a sink's event, queued metrics and - when every child has one parent, so the
   ready set is known locally - the invocations too.
   When the ready set is known and this worker's next task is not ready yet, the
@@ -71,7 +71,7 @@ from planning.tasks import Task, run_task_function
 
 __all__ = ["RunSpec", "ProcessContext", "run_logical_worker"]
 
-#: Outputs at least this large are stored in a round trip of their own, before the counters and invocations.
+#: Outputs at least this large are stored by a plain SET ahead of the commit script (same round trip), not through it.
 STORE_ALONE_BYTES = 256 * 1024
 
 
@@ -103,7 +103,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         self.cold = cold
         self.invoked_at: float = msg["t"]
         self.began = ready_at
-        self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.protocol.dynamic)
+        self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.protocol.dynamic,
+                             opening.code if opening is not None else None)
         if not warm:
             self.protocol.notified(self.state, msg["task"])
         self.busy = 0.0
@@ -258,12 +259,11 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         row["upload_start"] = time.time()
         ops: list = list(release)
         upload_end = None
+        cmds: list[tuple] = []
         if data is not None and len(data) >= STORE_ALONE_BYTES:
-            # Stored and timed in its own round trip: the invocations after it wake other
-            # processes (the launcher, a child) that would take the CPUs while this one still
-            # reads the store's reply; one more round trip is little next to such a transfer.
-            self.wire.call([("SET", self.keys.out(task_id), data, "PX", self.ttl_ms)])
-            upload_end = time.time()
+            # A plain SET ahead of the commit, in the same write: a Lua argument would copy the
+            # bytes twice more on the server.  Its own reply times the upload.
+            cmds.append(("SET", self.keys.out(task_id), data, "PX", self.ttl_ms))
         elif data is not None:
             ops += ("S", self.keys.out(task_id), data)
         self.protocol.task_done(self.state, task_id)
@@ -277,8 +277,10 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         # A completion with no effect outside this worker (nothing stored, nobody invoked, no counter,
         # no event) needs no round trip: were the worker to die, its re-run would simply run the task again.
         commit = bool(ops or multi or event or batch)
-        cmds = [self.ctx.scripts.commit(self.keys, task_id, self.worker, self.ctx.holder, self.ttl_ms, event, batch,
-                                        multi, ops)] if commit else []
+        stored_alone = bool(cmds)
+        if commit:
+            cmds.append(self.ctx.scripts.commit(self.keys, task_id, self.worker, self.ctx.holder, self.ttl_ms, event,
+                                                batch, multi, ops))
         if decided is not None:
             self.protocol.after_downstream(self.state, decided)
             if not self.protocol.dynamic:
@@ -289,6 +291,9 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         if wait_next:
             cmds += self._wait_commands()
         self.wire.send(cmds)
+        if stored_alone:
+            self.wire.read(1)
+            upload_end = time.time()
         reply = self.wire.read(1)[0] if commit else [1]
         if reply[0] != 1:   # another process holds this logical worker now (this one was given up for dead)
             self.claimed = False
@@ -360,6 +365,7 @@ def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> 
     ctx.slot.task(msg["task"], 0.0)
     try:
         opening = open_start(ctx, msg)   # spec, claim and first input: one round trip
+        ctx.await_limits()   # a cold process joined its cgroups meanwhile: no task runs before
         if opening.spec is None:  # the run ended (failed or cancelled) before this worker started
             return
         ctx.served += 1

@@ -26,6 +26,7 @@ class WorkerRecovery:
         """
         if self._done_cache is None:
             tasks = [task_id] if self.protocol.dynamic else self.protocol.sequence.get(self.worker, [task_id])
+            self._settle_pending_pop()
             found = done_numbers(self.wire, self.keys.done, tasks)
             if self.protocol.dynamic:
                 return found[task_id] is not None
@@ -35,6 +36,9 @@ class WorkerRecovery:
     def _check_parents_done(self, task_id: str) -> None:
         """A re-run worker: the notification for ``task_id`` may have gone with the dead process."""
         self.checked.add(task_id)
+        self._settle_pending_pop()
+        if self.state.is_ready(task_id):   # notified meanwhile
+            return
         if all_parents_done(self.protocol, task_id, done_numbers(self.wire, self.keys.done, self.protocol.parents(task_id))):
             self.protocol.notified(self.state, task_id)
 
@@ -42,6 +46,7 @@ class WorkerRecovery:
         """Pass a task the dead predecessor committed: no effect is applied twice; its invocations go again."""
         children = self.protocol.children(task_id)
         around = [task_id, *children, *(q for c in children for q in self.protocol.parents(c))]
+        self._settle_pending_pop()
         numbers = done_numbers(self.wire, self.keys.done, around)
         decided = self.protocol.handle_downstream(task_id, self.worker, made_ready(self.protocol, task_id, numbers))
         here = self.retention is None or self.retention.get(task_id, 0) > 0
@@ -63,6 +68,16 @@ class WorkerRecovery:
                           "cold_start": False, "startup_s": 0.0, "download_start": now, "download_end": now,
                           "exec_start": now, "exec_end": now, "upload_start": now, "upload_end": done, "done": done,
                           "input_bytes": 0.0, "output_bytes": 0.0, "attempt": 0, "recovered": True})
+
+    def _settle_pending_pop(self) -> None:
+        """Read the blocking pop a completion sent for the next task before the wire carries a query.
+
+        Its reply comes first on the connection: a query sent after it read the pop's
+        reply as its own (an executor error in every re-run whose completion carried its
+        next pop).  The wait is the pop's: until a notification, or its timeout (at most 1 s).
+        """
+        if self.wire.pending:
+            self._wait_notifications()
 
     def _recover_value(self, task_id: str, decision) -> Any:
         if self.protocol.handle_output(task_id, self.worker).store:

@@ -74,8 +74,8 @@ class WorkerReporting:
             return
         pipe.rpush(self.keys.metrics, batch)
         pipe.pexpire(self.keys.metrics, self.ttl_ms)
-        pipe.rpush(self.keys.events, f"w|{self.worker}")
-        pipe.pexpire(self.keys.events, self.ttl_ms)
+        pipe.rpush(self.keys.finished, f"w|{self.worker}")
+        pipe.pexpire(self.keys.finished, self.ttl_ms)
         pipe.execute()
 
     def _fail(self, task_id: str, message: str, attempts: int, **extra: Any) -> None:

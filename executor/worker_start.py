@@ -1,10 +1,11 @@
 """A logical worker's start in one round trip: its first input, the run's spec and its claim.
 
-A warm process that receives a start invocation needs three things from the
+A warm process that receives a start invocation needs four things from the
 server before its first task runs: the run's spec (unless it served this run
 before), the claim of its logical worker (:data:`executor.scripts.CLAIM_LUA`),
-and the parent output its first task reads.  Read one after another they cost
-three round trips after the process wakes; sent together, one.  The start
+the code of its tasks (unless the start carries it or it served this worker
+before) and the parent output its first task reads.  Read one after another they
+cost four round trips after the process wakes; sent together, one.  The start
 invocation a completing parent sends names that output (its *fetch hint*:
 :func:`fetch_hint`), so the child asks for it before it knows its own plan; the
 reply comes first, so a large output is received straight into one buffer
@@ -35,6 +36,7 @@ class Opening:
     claim: int | None                   # the claim script's reply; None: not claimed yet (claim after the spec)
     prefetched: dict[str, Any] = field(default_factory=dict)
     sent_at: float = 0.0                # when the round trip was sent: the first task's download starts then
+    code: dict[str, bytes | None] | None = None   # sub-DAG name -> its stored bytes, when the round trip read them
 
 
 def fetch_hint(spec: RunSpec, child: str, worker: str, parent: str) -> tuple[str, int | None] | None:
@@ -71,7 +73,10 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
         parent, n = hint
         cmds.append(("GET", k.out(parent)) if n is None else ("GETRANGE", k.out(parent), 0, n - 1))
     cmds += ctx.scripts.load_commands()   # a new process's first round trip
-    if spec is None:
+    code_names = _code_to_read(ctx, msg)
+    cmds += [("GET", k.subdag(name)) for name in code_names]
+    spec_read = spec is None
+    if spec_read:
         cmds.append(("GET", k.protocol))
     cmds.append(ctx.scripts.claim(k, msg["worker"], int(msg.get("gen", 0)), ctx.holder,
                                   int(float(msg["lease_s"]) * 1000), int(float(ttl_s) * 1000)))
@@ -84,4 +89,17 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     prefetched = {}
     if hint and replies[0]:   # b"" or None: missing (the child's own fetch reports it)
         prefetched[hint[0]] = replies[0]
-    return Opening(spec, claim, prefetched, sent_at)
+    first_code = len(replies) - 1 - spec_read - len(code_names)
+    code = {name: replies[first_code + i] for i, name in enumerate(code_names)} if code_names else None
+    if msg.get("code") == "":   # the worker runs no task with code: nothing stored to read
+        code = {msg["worker"]: None, "*": None}
+    return Opening(spec, claim, prefetched, sent_at, code)
+
+
+def _code_to_read(ctx: ProcessContext, msg: dict[str, Any]) -> list[str]:
+    """The sub-DAG the start's round trip reads: the worker's code (``code``: its key's name, set by
+    :func:`executor.messages.encode_start`), unless the start carries it, it is cached, or there is none."""
+    name = msg.get("code")
+    if not name or msg.get("sub") is not None or ctx.code_cached(msg["run"], msg["worker"]):
+        return []
+    return [name]

@@ -75,5 +75,5 @@ def test_every_key_of_a_run_shares_one_hash_slot() -> None:
 
     k = RunKeys("run-42")
     names = [k.live, k.protocol, k.launch, k.done, k.claims, k.deps, k.running, k.events, k.error, k.attempts,
-             k.acks, k.metrics, k.subdag("w1"), k.const("abc"), k.out("t1"), k.inbox("w1"), k.lease("w1")]
+             k.acks, k.metrics, k.finished, k.subdag("w1"), k.const("abc"), k.out("t1"), k.inbox("w1"), k.lease("w1")]
     assert len({key_slot(n.encode()) for n in names}) == 1

@@ -2,7 +2,8 @@
 
 A start goes to an idle process of the same profile (and limits) if one waits
 on the idle list - popped and handed the start in one script call
-(:data:`HANDOFF_LUA`) - else to a new process forked for it (:mod:`.warm_process`).
+(:data:`HANDOFF_LUA`), asked only while a child of that profile lives - else to a
+new process forked for it (:mod:`.warm_process`).
 The launcher is the parent of its workers, so it learns of a death at once
 (``waitpid``).  Whether a dead process was serving a logical worker is decided
 from the run's claims: a process that died before it claimed its start (killed
@@ -30,6 +31,7 @@ import redis
 
 from executor import keys
 from executor.heartbeat import Slot
+from executor.launcher.cold_limits import attach_in_background, attached_by_parent
 from executor.launcher.warm_process import PROCESS_KEY_SLACK_S, become_worker, limits_info
 from executor.limits import AppliedLimits, ResourceLimiter
 
@@ -96,7 +98,10 @@ class ProcessPool:
         pool_key = _pool_key(msg)
         idle = keys.idle_list(self.launcher_id, pool_key)
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
-        while True:
+        self.reap()
+        # Only a live child of this launcher can wait on its idle list: with none of this profile,
+        # fork at once (asking the idle list cost a round trip of every cold start).
+        while any(c.pool_key == pool_key for c in self.children.values()):
             pid = self._handoff(idle, msg["run"].encode() + b"\n" + blob)
             if pid is None:
                 break
@@ -137,9 +142,16 @@ class ProcessPool:
         slot = Slot()
         child = _Child(0, pool_key, applied, slot)
         self._assign(child, msg, serving)
+        joined = os.pipe() if attached_by_parent(applied) else None
         pid = os.fork()
         if pid == 0:  # the worker process
-            become_worker(self.url, self.launcher_id, self._secret, msg, applied, info, idle, slot)
+            if joined is not None:
+                os.close(joined[1])
+            become_worker(self.url, self.launcher_id, self._secret, msg, applied, info, idle, slot,
+                          joined[0] if joined is not None else None)
+        if joined is not None:   # attached while the child starts (its first task waits for it)
+            os.close(joined[0])
+            attach_in_background(applied, pid, joined[1])
         child.pid = pid
         self.children[pid] = child
 

@@ -2,8 +2,9 @@
 
 A cold start forks the launcher (which has planlab, numpy, redis and
 cloudpickle imported: ~14 ms instead of ~250 ms for a fresh interpreter,
-``FACTS.md``).  The child moves into its profile's cgroups before it runs
-anything, sizes BLAS/OpenMP thread pools to its CPU quota, and serves its first
+``FACTS.md``).  The launcher moves the child into its profile's cgroups while the
+child connects and loads its run (:mod:`.cold_limits`; before its first task
+runs); the child sizes BLAS/OpenMP thread pools to its CPU quota, and serves its first
 logical worker; then it puts itself on its launcher's idle list and waits on its
 own inbox for the next one (a warm start) until ``keep_alive_s`` runs out.
 """
@@ -23,6 +24,8 @@ import redis
 from executor import keys
 from executor.heartbeat import Slot
 from executor.limits import AppliedLimits, apply_thread_limits
+from executor.launcher.cold_limits import wait_attached
+from executor.limits.threads import prepare_thread_controller
 from executor.messages import decode_start
 
 __all__ = ["PROCESS_KEY_SLACK_S", "die_with_parent", "limits_info", "become_worker", "preload_for_workers"]
@@ -51,9 +54,7 @@ def preload_for_workers() -> None:
     import executor.worker  # noqa: F401 - imported for the forks to inherit
 
     with contextlib.suppress(Exception):   # optional: without it, thread limits are set by environment
-        from threadpoolctl import threadpool_info  # type: ignore[import-not-found]
-
-        threadpool_info()
+        prepare_thread_controller()
 
 
 def limits_info(applied: AppliedLimits | None) -> dict[str, Any]:
@@ -66,20 +67,19 @@ def limits_info(applied: AppliedLimits | None) -> dict[str, Any]:
 
 
 def become_worker(url: str, launcher_id: str, secret: bytes, first: dict[str, Any], applied: AppliedLimits | None,
-                  info: dict[str, Any], idle_key: str, slot: Slot) -> NoReturn:
-    """The whole life of a just-forked child: it never returns into the launcher's loop."""
+                  info: dict[str, Any], idle_key: str, slot: Slot, joined_fd: int | None = None) -> NoReturn:
+    """The whole life of a just-forked child: it never returns into the launcher's loop.
+
+    ``joined_fd``: the launcher attaches this process to ``applied``'s cgroups and says so on
+    this pipe (:mod:`executor.launcher.cold_limits`); without it the process joins them itself.
+    """
     code = 0
     try:
         gc.freeze()  # the inherited heap is never garbage: keep collections from walking it
         die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the client's: it cancels the run
-        if applied is not None:
-            applied.join_self()
-        cpus = first.get("cpus")
-        if first.get("limits") and cpus:
-            threads = int(first.get("threads") or max(1, int(cpus)))
-            info["threads"] = f"{apply_thread_limits(threads)}:{threads}"
-        _serve_process(url, launcher_id, first["profile"], info, idle_key, first, secret, slot)
+        limits_in_force = _limit_self(first, applied, info, joined_fd)
+        _serve_process(url, launcher_id, first["profile"], info, idle_key, first, secret, slot, limits_in_force)
     except BaseException:  # noqa: BLE001 - a worker must never fall back into the launcher's loop
         traceback.print_exc()
         code = 1
@@ -87,13 +87,44 @@ def become_worker(url: str, launcher_id: str, secret: bytes, first: dict[str, An
         os._exit(code)
 
 
+def _limit_self(first: dict[str, Any], applied: AppliedLimits | None, info: dict[str, Any],
+                joined_fd: int | None) -> Callable[[], None] | None:
+    """Join the limits and size the thread pools now, or - when the launcher attaches this process
+    to its cgroups meanwhile (:mod:`executor.launcher.cold_limits`) - return the wait for that,
+    which sizes the pools after it (BLAS libraries start threads to resize: blocked during the
+    attach).  The affinity fallback pins the calling thread, so before any other exists."""
+    cpus = first.get("cpus")
+    threads = int(first.get("threads") or max(1, int(cpus))) if first.get("limits") and cpus else 0
+
+    def size_pools() -> None:
+        if threads:
+            info["threads"] = f"{apply_thread_limits(threads)}:{threads}"
+
+    if applied is None or joined_fd is None:
+        if applied is not None:
+            applied.join_self()
+        size_pools()
+        return None
+
+    def in_force() -> None:
+        wait_attached(applied, joined_fd)
+        size_pools()
+    return in_force
+
+
 def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any], idle_key: str,
-                   first: dict[str, Any], secret: bytes, slot: Slot) -> None:
+                   first: dict[str, Any], secret: bytes, slot: Slot,
+                   limits_in_force: Callable[[], None] | None) -> None:
     """Serve logical workers until keep-alive runs out."""
     from executor.worker import ProcessContext, run_logical_worker
 
-    slot.start_beating()
-    ctx = ProcessContext(url, launcher_id, profile, info, secret, slot)
+    if limits_in_force is None:
+        slot.start_beating()
+    else:   # no new thread while the launcher attaches this process: the attach blocks thread creation
+        def in_force() -> None:
+            limits_in_force()
+            slot.start_beating()
+    ctx = ProcessContext(url, launcher_id, profile, info, secret, slot, in_force if limits_in_force else None)
     inbox = keys.process_inbox(launcher_id, ctx.pid)
     msg, cold = first, True
     while msg is not None:

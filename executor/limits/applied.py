@@ -69,6 +69,14 @@ class AppliedLimits:
         attach(self, 0)
         _joined = JoinedLimits(self, os.getpid(), unpinned)
 
+    def mark_joined(self) -> None:
+        """Record that the calling process is under these limits: its parent attached it (cgroups only,
+        :mod:`executor.launcher.cold_limits`); as :meth:`join_self` records them."""
+        global _joined
+        if self.affinity is not None:
+            raise ValueError("CPU pinning applies to the calling thread: the process must join_self()")
+        _joined = JoinedLimits(self, os.getpid(), None)
+
 
 @dataclass(frozen=True)
 class JoinedLimits:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["THREAD_ENV_VARS", "apply_thread_limits", "thread_env", "thread_limits"]
+__all__ = ["THREAD_ENV_VARS", "apply_thread_limits", "prepare_thread_controller", "thread_env", "thread_limits"]
 
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -44,11 +44,10 @@ def apply_thread_limits(cpus: float) -> str:
     """
     env = thread_env(cpus)
     os.environ.update(env)
-    try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-not-found]
-    except ImportError:
+    controller = _controller()
+    if controller is None:
         return "env"
-    threadpool_limits(limits=int(env["OMP_NUM_THREADS"]))
+    controller.limit(limits=int(env["OMP_NUM_THREADS"]))
     return "threadpoolctl"
 
 
@@ -78,16 +77,20 @@ def thread_limits(threads: int) -> Iterator[str]:
                 os.environ[var] = value
 
 
-_controllers: dict[tuple[int, int], Any] = {}
+_controllers: dict[int, Any] = {}
 
 
 def _controller() -> Any:
     """A threadpoolctl controller of this process's loaded libraries, or None without threadpoolctl.
 
-    Finding the libraries costs ~1.5 ms, so the controller is kept while no module was
-    imported since (a new module may have loaded a new BLAS); keyed by pid across forks.
+    Finding the libraries costs ~1.5 ms (10-12 ms in a just-forked worker at load 5,
+    whose every first touch of a page copies it), so the controller is kept while no
+    module was imported since (a new module may have loaded a new BLAS).  A forked
+    child inherits its parent's: the same libraries are mapped at the same addresses,
+    so the library handles stay valid (the launcher finds them once:
+    :func:`prepare_thread_controller`).
     """
-    key = (os.getpid(), len(sys.modules))
+    key = len(sys.modules)
     controller = _controllers.get(key)
     if controller is None:
         try:
@@ -95,5 +98,10 @@ def _controller() -> Any:
         except ImportError:
             return None
         _controllers.clear()
-        controller = _controllers[(os.getpid(), len(sys.modules))] = ThreadpoolController()
+        controller = _controllers[len(sys.modules)] = ThreadpoolController()
     return controller
+
+
+def prepare_thread_controller() -> None:
+    """Find the loaded thread pools now (in a launcher, before it forks) so that its workers inherit them."""
+    _controller()

@@ -121,7 +121,7 @@ class Run:
         self.restarts.finishing = True
         deadline = time.monotonic() + max(5.0, 3 * self.ctx.s.lease_s)
         while self.ctx.r.hlen(self.ctx.k.running) and time.monotonic() < deadline:
-            for kind, rest in self._events():
+            for kind, rest in self._events(self.ctx.k.finished):
                 self._on_event(kind, rest)
 
     def _on_event(self, kind: str, rest: str) -> None:
@@ -133,18 +133,22 @@ class Run:
             self._abort(f"launcher {rest} refused this run's start message: it failed authentication",
                         "give every agent the client's deployment secret ($PLANLAB_SECRET or $PLANLAB_SECRET_FILE)")
 
-    def _events(self) -> Iterator[tuple[str, str]]:
-        """Block until at least one event arrives (or the watchdog's timeout); yield all queued ones."""
+    def _events(self, *also: str) -> Iterator[tuple[str, str]]:
+        """Block until at least one event arrives (or the watchdog's timeout); yield all queued ones.
+
+        ``also``: more lists to wait on (the finished workers, once every result is in).
+        """
         r, k = self.ctx.r, self.ctx.k
         timeout = max(0.05, min(1.0, self.ctx.s.lease_s / 2))
         pipe = r.pipeline(transaction=False)
-        pipe.blpop([k.events], timeout=timeout)
-        pipe.lpop(k.events, 10_000)  # runs as soon as the BLPOP is served: one round trip
-        got, more = pipe.execute()
+        pipe.blpop([k.events, *also], timeout=timeout)
+        for key in (k.events, *also):
+            pipe.lpop(key, 10_000)  # runs as soon as the BLPOP is served: one round trip
+        got, *more = pipe.execute()
         if got is None:
             self._watchdog()
             return
-        for item in [got[1]] + (more or []):
+        for item in [got[1]] + [m for ms in more for m in (ms or [])]:
             kind, _, rest = item.decode(errors="replace").partition("|")
             yield kind, rest
 
