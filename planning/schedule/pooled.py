@@ -34,14 +34,7 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
     parents, children = ev.parents, ev.children
     invoke, coord = ev.invoke_s, ev.coordination_s
     warm = layout.warm or (-1.0,) * m
-    nxt, last_task = [-1] * n, [-1] * m
-    for i in range(n):
-        if prev[i] >= 0:
-            nxt[prev[i]] = i
-    for i in range(n):
-        if nxt[i] < 0:
-            last_task[worker[i]] = i
-    waiting = [len(parents[i]) + (prev[i] >= 0) for i in range(n)]
+    nxt, last_task, waiting = _worker_order(layout, parents, m)
     done = [0.0] * n
     ready, wstart, begin, dend, xend, startup = ([0.0] * n for _ in range(6))
     exec_list = [float(x) for x in exec_s]
@@ -88,3 +81,16 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
                 if waiting[c] == 0:
                     heapq.heappush(heap, (key(c), c))
     return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused))
+
+
+def _worker_order(layout: Layout, parents: Sequence[Sequence[int]], m: int) -> tuple[list[int], list[int], list[int]]:
+    """Per task the next on its worker (-1: none), per worker its last task, per task its unmet dependencies."""
+    n, prev = len(layout.prev), layout.prev
+    nxt, last_task = [-1] * n, [-1] * m
+    for i in range(n):
+        if prev[i] >= 0:
+            nxt[prev[i]] = i
+    for i in range(n):
+        if nxt[i] < 0:
+            last_task[layout.worker[i]] = i
+    return nxt, last_task, [len(parents[i]) + (prev[i] >= 0) for i in range(n)]
