@@ -291,6 +291,54 @@ def handoff_only(out: Path, repeats: int) -> int:
     return 0 if all(c["pass"] for c in checks.values()) else 1
 
 
+def bench_other_peers(rows: list[dict], workflows: list[Workflow], repeats: int, max_tasks: int) -> None:
+    """dask's threaded scheduler and Ray tasks on the same DAGs (``dask_threaded_ms_per_task``, ``ray_ms_per_task``)."""
+    from _peers import dask_threaded_s, ray_s   # (beside this script)
+
+    peers = {"dask_threaded": lambda g, order, sink: dask_threaded_s(g, sink, repeats)[0],
+             "ray": lambda g, order, sink: ray_s(g, order, sink, repeats)[0]}
+    for name, run in peers.items():
+        done: dict[int, float] = {}
+        for row, wf in zip(rows, workflows):
+            if len(wf) > max_tasks:
+                continue
+            try:
+                if id(wf) not in done:
+                    done[id(wf)] = run(_dask_graph(wf), wf.topological_order(), wf.sinks()[0])
+            except ImportError:
+                break        # that peer is not installed
+            row[f"{name}_ms_per_task"] = done[id(wf)] / len(wf) * 1e3
+            print(f"{row['dag']:>7} {len(wf):>6} tasks {row['placement']:<22} {name} "
+                  f"{row[f'{name}_ms_per_task']:.3f} ms/task", flush=True)
+
+
+def _checks(overhead: list[dict], throughput: list[dict]) -> dict[str, dict]:
+    """The per-task overhead and throughput targets' checks."""
+    worst_overhead = float(max(r["overhead_ms_per_task"] for r in overhead))
+    worst_ratio = float(min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay")))
+    checks = {"overhead_ms_per_task": {"value": worst_overhead, "target": TARGETS["overhead_ms_per_task"],
+                                       "pass": worst_overhead <= TARGETS["overhead_ms_per_task"],
+                                       "note": "worst placement of every DAG and size"},
+              "throughput_vs_raw": {"value": worst_ratio, "target": TARGETS["throughput_vs_raw"],
+                                    "pass": worst_ratio >= TARGETS["throughput_vs_raw"],
+                                    "note": "raw-bytes (replay) transfers; pickled DSL bytes are reported beside"}}
+    alternating = float(max(r["overhead_ms_per_task"] for r in overhead if r["placement"] == "2 workers alternating"))
+    checks["alternating_chain_overhead_ms_per_task"] = {
+        "value": alternating, "target": TARGETS["alternating_chain_overhead_ms_per_task"],
+        "pass": alternating <= TARGETS["alternating_chain_overhead_ms_per_task"],
+        "note": "issue 18: every edge crosses workers (one completion and one notification per task)"}
+    return checks
+
+
+def _header(args: argparse.Namespace, load_start: tuple[float, float, float]) -> dict:
+    """What the results were taken on: when, the commit, the machine and its load before and after."""
+    return {"benchmark": "executor", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+            "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+                        "numpy": np.__version__, "load_average": os.getloadavg(), "load_average_start": load_start},
+            "dask_max_tasks": None if args.no_dask else args.dask_max_tasks}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k tasks only, fewer repeats (not recorded)")
@@ -298,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask-max-tasks", type=int, default=1000, metavar="N",
                         help="run the dask side-by-side only on DAGs of at most N tasks (default 1000; "
                              "10000 adds ~25 minutes)")
+    parser.add_argument("--no-peers", action="store_true", help="skip dask's threaded scheduler and Ray tasks")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
     parser.add_argument("--live-view", action="store_true",
                         help="also measure the live view's overhead on the 1k-task DAGs (the live_view entry)")
@@ -333,29 +382,12 @@ def main(argv: list[str] | None = None) -> int:
                     cluster.close()
 
     handoff, start, handoff_checks = handoff_and_start(7 if args.quick else args.handoff_repeats)
-
-    worst_overhead = float(max(r["overhead_ms_per_task"] for r in overhead))
-    worst_ratio = float(min(r["ratio_vs_raw"] for r in throughput if r["flavour"].startswith("replay")))
-    checks = {"overhead_ms_per_task": {"value": worst_overhead, "target": TARGETS["overhead_ms_per_task"],
-                                       "pass": worst_overhead <= TARGETS["overhead_ms_per_task"],
-                                       "note": "worst placement of every DAG and size"},
-              "throughput_vs_raw": {"value": worst_ratio, "target": TARGETS["throughput_vs_raw"],
-                                    "pass": worst_ratio >= TARGETS["throughput_vs_raw"],
-                                    "note": "raw-bytes (replay) transfers; pickled DSL bytes are reported beside"}}
-    alternating = float(max(r["overhead_ms_per_task"] for r in overhead if r["placement"] == "2 workers alternating"))
-    checks["alternating_chain_overhead_ms_per_task"] = {
-        "value": alternating, "target": TARGETS["alternating_chain_overhead_ms_per_task"],
-        "pass": alternating <= TARGETS["alternating_chain_overhead_ms_per_task"],
-        "note": "issue 18: every edge crosses workers (one completion and one notification per task)"}
+    if not args.no_peers:   # last: dask's thread pool and Ray's threads must not precede any fork
+        bench_other_peers(overhead, workflows, repeats, args.dask_max_tasks)
+    checks = _checks(overhead, throughput)
     checks.update(handoff_checks)
     result = {
-        "benchmark": "executor", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-                    "numpy": np.__version__, "load_average": os.getloadavg(),
-                    "load_average_start": load_start},
-        "dask_max_tasks": None if args.no_dask else args.dask_max_tasks,
-        "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
+        **_header(args, load_start), "targets": checks, "all_pass": all(c["pass"] for c in checks.values()),
         "overhead": overhead, "throughput": throughput, "handoff": {"rows": handoff}, "start": start,
     }
     if live_view is not None:

@@ -44,6 +44,7 @@ from planning.profiles import load_catalog
 from planning.sources.generators import generate
 from simulator import Platform, monte_carlo, simulate
 from simulator.simulate import compile_plan, run_once
+from _peers import plain_simpy_s
 from _timing import timed
 
 TARGETS = {"tasks_per_s": 30_000.0, "monte_carlo_1000x100_s": 10.0}
@@ -59,6 +60,13 @@ def host_probe() -> float:
     for k in range(300_000):
         x += k & 7
     return time.perf_counter() - t0
+
+
+def _plain_model(workflow, trace) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """A workflow's parents and the execution seconds a simulation gave its tasks: what a plain SimPy model needs."""
+    tasks = trace.tasks
+    durations = dict(zip(tasks["task_id"], (tasks["exec_end_s"] - tasks["exec_start_s"]).clip(lower=0.0)))
+    return {t: list(workflow.graph.predecessors(t)) for t in workflow.task_ids}, durations
 
 
 def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
@@ -96,6 +104,8 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
             e0 = time.perf_counter()
             run_once(c["compiled"], c["platform"], record=False)
             c["engine"].append(time.perf_counter() - e0)
+            if c["name"] == "default":     # the peer: a plain SimPy model of the same DAG, same round
+                c.setdefault("simpy", []).append(plain_simpy_s(*_plain_model(c["workflow"], c["trace"]), repeats=1)[0])
         print(f"round {round_ + 1}: host probe {probes[-1] * 1e3:.1f} ms", flush=True)
     rows = []
     for c in cases:
@@ -109,7 +119,8 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
                      "makespan_s": c["trace"].makespan_s, "planned_makespan_s": c["plan"].makespan_s,
                      "pass": n / wall >= TARGETS["tasks_per_s"],
                      "pass_best": n / best >= TARGETS["tasks_per_s"],
-                     "pass_cpu": n / cpu >= TARGETS["tasks_per_s"]})
+                     "pass_cpu": n / cpu >= TARGETS["tasks_per_s"],
+                     **({"simpy_tasks_per_s": n / statistics.median(c["simpy"])} if c.get("simpy") else {})})
         print(f"{n:>7} tasks {c['name']:<13} simulate {n / best:,.0f} tasks/s best, {n / wall:,.0f} median "
               f"({wall:.3f} s; cpu {n / cpu:,.0f}/s)  engine {n / e_best:,.0f} best, {n / e_wall:,.0f} median",
               flush=True)
