@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import multiprocessing
 import os
@@ -54,153 +53,30 @@ import platform as _platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 import _fidelity as fid
+import _fidelity_args
+from _fidelity_predict import (CALIBRATIONS, WARM_POOL, CalibrationRun, Prediction, base_platform,  # noqa: F401
+                               evaluate_cell, host_calibration, platform_for, predict)
 from _fidelity_store import Coverage, load_runs, save_runs
-from _fidelity_runs import (PLANNERS, SIZED, WORKFLOWS, BenchWorkflow, Cell, RealRun, Say, WorkflowRuns,
-                            bench_workflows, load1, make_cells, planner_from_spec, profile_cost_model,
-                            run_repeatedly)
+from _fidelity_runs import (SIZED, BenchWorkflow, Cell, RealRun, Say, WorkflowRuns, bench_workflows, load1,
+                            make_cells, profile_cost_model, run_repeatedly)
 from executor import Executor, ExecutorSettings
 from experiments.provenance import git_revision
-from planning.costs.cost_model import CostModel
-from planning.errors import ConfigError, PlanlabError
+from planning.errors import PlanlabError
 from planning.profiles import load_catalog
-from planning.sla import SLA
-from planning.trace import Trace
-from planning.workflow import Workflow
-from simulator import Platform, monte_carlo, simulate
+from simulator import Platform
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fidelity.json"
 
 
-# ---------------------------------------------------------------- calibration and prediction
-#: The warm pool every real run starts with (``_fidelity_runs.drain_warm_pool``), given to every prediction.
-WARM_POOL: dict[str, int] = {}
-CALIBRATIONS = ("none", "host-defaults", "host")
-
-
-@dataclass(frozen=True)
-class CalibrationRun:
-    """What calibration needs of one real run (the fields of ``experiments.calibration.trace_calibration.ObservedRun``)."""
-
-    workflow: Workflow
-    plan: Any
-    cost_model: CostModel
-    trace: Trace
-    background: float | None = None   # cores of other work during the run; None: fitted (see --background)
-
-
-def host_calibration() -> tuple[Any, Callable[..., Any], tuple[str, ...] | None]:
-    """``(ObservedRun, calibrate_on_runs, HOST_TERMS)`` of the host model, or a clear error when this planlab
-    lacks it (``HOST_TERMS`` None when the module does not name its default terms)."""
-    try:
-        host_model = importlib.import_module("experiments.calibration.trace_calibration")
-        observed_run, calibrate_on_runs = host_model.ObservedRun, host_model.calibrate_on_runs
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"--calibration host needs experiments.calibration.trace_calibration.calibrate_on_runs, which this "
-                          f"planlab does not have ({exc})",
-                          "use a planlab with the host model (issue 13), or --calibration none") from None
-    terms = getattr(host_model, "HOST_TERMS", None)
-    return observed_run, calibrate_on_runs, (tuple(terms) if terms is not None else None)
-
-
-def platform_for(calibration_runs: Sequence[CalibrationRun], base_platform: Platform, mode: str = "none",
-                 report: dict[str, Any] | None = None) -> Platform:
-    """The platform to forecast with, from the calibration half of the real runs.
-
-    ``none``: ``base_platform`` as is (the cost model's default platform, every worker its own CPUs);
-    ``host-defaults``: the same on this machine's cores (the host model with its default terms, no fit);
-    ``host``: the host model's ``calibrate_on_runs(runs, base_platform)`` on those runs, each from the
-    empty warm pool it really started with; when no run says what other work the host had
-    (``background`` None), ``host_background`` is fitted too, as ``planlab run`` does.  ``report`` (a
-    dict) receives the calibration's summary.
-    """
-    if mode == "none":
-        return base_platform
-    if mode == "host-defaults":
-        return base_platform.with_(host_cores=Platform.for_local_host().host_cores)
-    if mode == "host":
-        observed_run, calibrate_on_runs, terms = host_calibration()
-        runs = [observed_run(r.workflow, r.plan, r.cost_model, r.trace, warm_pool=dict(WARM_POOL),
-                             background=r.background) for r in calibration_runs]
-        started = time.perf_counter()
-        if terms is not None and all(r.background is None for r in calibration_runs):
-            fitted = calibrate_on_runs(runs, base_platform, terms=(*terms, "host_background"))
-        else:
-            fitted = calibrate_on_runs(runs, base_platform)
-        if report is not None:
-            report.update(fitted.summary() if hasattr(fitted, "summary") else {})
-            report["seconds"] = time.perf_counter() - started
-        return getattr(fitted, "platform", fitted)      # a platform, or a result that holds one
-    raise ConfigError(f"unknown calibration {mode!r}", f"use --calibration {' or '.join(CALIBRATIONS)}")
-
-
-def base_platform(cost_model: CostModel, settings: ExecutorSettings) -> Platform:
-    """The cost model's platform at the mean, with the executor's keep-alive (the run's real condition)."""
-    return Platform.from_cost_model(cost_model, "mean").with_(keep_alive_s=float(settings.keep_alive_s))
-
-
-@dataclass
-class Prediction:
-    deterministic_s: float
-    trace: Trace
-    mc: dict[str, float]
-    seconds: float
-
-
-def predict(workflow: Workflow, plan: Any, cost_model: CostModel, platform: Platform, replications: int,
-            seed: int) -> Prediction:
-    """A deterministic simulation and Monte Carlo percentiles of ``plan`` retargeted to the mean.
-
-    Retargeting keeps the plan's workers, profiles and order and only asks for mean durations, so a
-    p95 plan is forecast like a mean one: what its runs will typically take.
-    """
-    started = time.perf_counter()
-    at_mean = dataclasses.replace(plan, sla=SLA.parse("mean"))
-    trace = simulate(workflow, at_mean, cost_model, platform=platform, sample=False, seed=seed,
-                     warm_pool=dict(WARM_POOL))
-    spans = monte_carlo(workflow, at_mean, cost_model, replications=replications, seed=seed, platform=platform,
-                        processes=1, warm_pool=dict(WARM_POOL)).makespans
-    mc = {"mean": float(spans.mean()), **{f"p{round(q * 100)}": float(np.quantile(spans, q))
-                                          for q in fid.COVERAGE_LEVELS}}
-    return Prediction(float(trace.makespan_s), trace, mc, time.perf_counter() - started)
-
-
-def evaluate_cell(cell: Cell, prediction: Prediction, runs: Sequence[RealRun]) -> dict[str, Any]:
-    """One cell's row: its forecast errors, Monte Carlo percentiles and critical-path phases."""
-    wf = cell.bench.workflow
-    _, forecast = fid.split_halves(list(runs))
-    real = [r.makespan_s for r in forecast]
-    parents = {t: wf.parents(t) for t in wf.task_ids}
-    real_phases = [fid.phase_breakdown(r.trace.tasks, fid.critical_path(r.trace.tasks, parents), r.makespan_s)
-                   for r in forecast]
-    sim = prediction.trace
-    errors = fid.relative_errors(prediction.deterministic_s, real) if real else np.array([])
-    return {
-        "cell": cell.id, "workflow": cell.bench.name, "size": cell.bench.size, "tasks": len(wf),
-        "planner": cell.planner, "sla": cell.sla.name, "plan": cell.plan_key, "same_plan_as": cell.same_plan_as,
-        "workers": int(len(cell.plan.workers)), "planned_makespan_s": float(cell.plan.makespan_s),
-        "simulated_s": prediction.deterministic_s, "monte_carlo_s": prediction.mc,
-        "real_calibration_s": [r.makespan_s for r in fid.split_halves(list(runs))[0]], "real_forecast_s": real,
-        "errors": errors.tolist(), "error": fid.error_summary(errors),
-        "mc_p50_error": fid.error_summary(fid.relative_errors(prediction.mc["p50"], real) if real else []),
-        "mc_coverage": fid.coverage(real, {q: prediction.mc[f"p{round(q * 100)}"] for q in fid.COVERAGE_LEVELS}),
-        "load1_forecast": [r.load1 for r in forecast],
-        "load1_median": float(np.median([r.load1 for r in runs])) if runs else float("nan"),
-        "real_processes_median": float(np.median([r.processes for r in forecast])) if forecast else float("nan"),
-        "simulated_cold_starts": int(sim.cold_starts),
-        "critical_path_s": {"real": fid.median_breakdown(real_phases),
-                            "simulated": fid.phase_breakdown(sim.tasks, fid.critical_path(sim.tasks, parents),
-                                                             sim.makespan_s)},
-        "predict_s": prediction.seconds, "real_runs_s": float(sum(r.makespan_s for r in runs)),
-    }
+# calibration and prediction: _fidelity_predict.py; the command line: _fidelity_args.py
 
 
 # ---------------------------------------------------------------- the whole benchmark
@@ -429,100 +305,8 @@ def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- command line
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="one planner, 20-task sizes, 2+2 repetitions (not recorded)")
-    p.add_argument("--calibration", default="none",
-                   help="comma-separated, the first is the headline: none (default): the cost model's default "
-                        "platform; host-defaults: the same on this machine's cores; host: the host model fitted "
-                        "by calibrate_on_runs.  Several forecast the same real runs side by side")
-    p.add_argument("--background", choices=("fit", "none", "load"), default="fit",
-                   help="other work on the host (--calibration host): fitted with the host terms (default, as "
-                        "planlab run does), none, or the 1-minute load before the runs (it counts this "
-                        "benchmark's own earlier runs too)")
-    p.add_argument("--calibration-scope", choices=("workflow", "cell"), default="workflow",
-                   help="calibrate on all of a workflow's calibration runs (default) or on each plan's own")
-    p.add_argument("--repetitions", type=int, default=None,
-                   help="real runs per plan, even: half calibrate, half forecast (default 4)")
-    p.add_argument("--sizes", default=None, help="task counts of fork_join and random_layered (default 20,100,500)")
-    p.add_argument("--planners", default=None,
-                   help=f"comma-separated NAME or NAME:key=value;key=value, e.g. heft:host_cores=local "
-                        f"(default {','.join(PLANNERS)}; quick uniform)")
-    p.add_argument("--slas", default="mean,p95", help="comma-separated SLAs (default mean,p95)")
-    p.add_argument("--workflows", default=",".join(WORKFLOWS), help=f"comma-separated (default {','.join(WORKFLOWS)})")
-    p.add_argument("--profile-repetitions", type=int, default=1, help="profile runs per workflow and profile")
-    p.add_argument("--replications", type=int, default=None,
-                   help="Monte Carlo replications per plan (default 100; quick 50)")
-    p.add_argument("--coverage-replications", type=int, default=None,
-                   help="Monte Carlo replications for the coverage study's percentiles (default 400; quick 200)")
-    p.add_argument("--coverage-workflow", default="five_branches", help="whose first plan the coverage study runs")
-    p.add_argument("--coverage-runs", type=int, default=None, help="real runs for SLA coverage (default 100; quick 6)")
-    p.add_argument("--save-runs", type=Path, default=None, metavar="DIR",
-                   help="also keep the real runs (traces, plans, profile history) in DIR")
-    p.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
-                   help="forecast the runs saved in DIR instead of running anything (workflow, planner, "
-                        "repetition and coverage flags are then those of the saved runs)")
-    p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
-                   help="processes forecasting workflows at once, after the real runs (default min(4, cores))")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
-    args = p.parse_args(argv)
-    _complete(args, p)
-    return args
-
-
-def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
-    """Fill the defaults that depend on ``--quick`` and check every flag (``p.error``: one line, exit 2)."""
-    quick = args.quick
-    args.repetitions = args.repetitions if args.repetitions is not None else 4
-    args.sizes = _ints(args.sizes or ("20" if quick else "20,100,500"), "--sizes", p)
-    args.planners = _names(args.planners or ("uniform" if quick else ",".join(PLANNERS)))
-    args.workflows = _names(args.workflows)
-    args.calibration = list(dict.fromkeys(_names(args.calibration)))
-    bad = [c for c in args.calibration if c not in CALIBRATIONS] or ([] if args.calibration else ["(none)"])
-    if bad:
-        p.error(f"unknown --calibration {bad[0]!r}: use {', '.join(CALIBRATIONS)} (comma-separated)")
-    args.replications = args.replications if args.replications is not None else (50 if quick else 100)
-    if args.coverage_replications is None:
-        args.coverage_replications = 200 if quick else 400
-    args.coverage_runs = args.coverage_runs if args.coverage_runs is not None else (6 if quick else 100)
-    if args.repetitions < 2 or args.repetitions % 2:
-        p.error(f"--repetitions must be an even number >= 2 (half calibrate, half forecast), got {args.repetitions}")
-    for flag, value in (("--profile-repetitions", args.profile_repetitions), ("--replications", args.replications),
-                        ("--coverage-replications", args.coverage_replications), ("--jobs", args.jobs)):
-        if value < 1:
-            p.error(f"{flag} must be >= 1, got {value}")
-    if args.coverage_runs < 0:
-        p.error(f"--coverage-runs must be >= 0, got {args.coverage_runs}")
-    try:
-        args.slas = [SLA.parse(s) for s in _names(args.slas)]
-        for spec in args.planners:
-            planner_from_spec(spec)
-    except PlanlabError as exc:
-        p.error(exc.one_line())
-    unknown = [w for w in args.workflows if w not in WORKFLOWS and not w.startswith("gen:") and ":" not in w
-               and not w.endswith(".json")]
-    if unknown:
-        p.error(f"unknown workflow {unknown[0]!r}: use {', '.join(WORKFLOWS)}, gen:NAME:k=v, file.py:name "
-                "or a JSON file")
-    if args.coverage_runs and args.from_runs is None and args.coverage_workflow not in args.workflows:
-        p.error(f"--coverage-workflow {args.coverage_workflow!r} is not among --workflows: add it, "
-                "or --coverage-runs 0")
-    if args.from_runs is not None and args.save_runs is not None:
-        p.error("--from-runs and --save-runs exclude each other: the runs of --from-runs are saved already")
-
-
-def _ints(text: str, flag: str, p: argparse.ArgumentParser) -> list[int]:
-    try:
-        values = [int(v) for v in _names(text)]
-    except ValueError:
-        p.error(f"{flag} must be comma-separated integers, got {text!r}")
-    if not values or min(values) < 3:
-        p.error(f"{flag} must be integers >= 3, got {text!r}")
-    return values
-
-
-def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    """The benchmark's flags (:mod:`_fidelity_args`), completed and checked."""
+    return _fidelity_args.parse_args(argv, __doc__.splitlines()[0], RESULTS)
 
 
 def main(argv: list[str] | None = None) -> int:

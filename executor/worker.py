@@ -259,13 +259,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         row["upload_start"] = time.time()
         ops: list = list(release)
         upload_end = None
-        cmds: list[tuple] = []
-        if data is not None and len(data) >= STORE_ALONE_BYTES:
-            # A plain SET ahead of the commit, in the same write: a Lua argument would copy the
-            # bytes twice more on the server.  Its own reply times the upload.
-            cmds.append(("SET", self.keys.out(task_id), data, "PX", self.ttl_ms))
-        elif data is not None:
-            ops += ("S", self.keys.out(task_id), data)
+        cmds = self._store_commands(task_id, data, ops)
         self.protocol.task_done(self.state, task_id)
         self.ran.add(task_id)
         decided = None
@@ -307,6 +301,16 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
             self._send_invocations(decided.invocations, task_id, data)
             self.protocol.after_downstream(self.state, decided)
         return decided, upload_end
+
+    def _store_commands(self, task_id: str, data: Any, ops: list) -> list[tuple]:
+        """How an output reaches the server: a large one as a plain SET ahead of the commit, in the same
+        write (a Lua argument would copy the bytes twice more on the server; its own reply times the
+        upload); a small one as an op of the commit itself (appended to ``ops``)."""
+        if data is not None and len(data) >= STORE_ALONE_BYTES:
+            return [("SET", self.keys.out(task_id), data, "PX", self.ttl_ms)]
+        if data is not None:
+            ops += ("S", self.keys.out(task_id), data)
+        return []
 
     def _execute_under(self, profile: str, task_id: str, values: dict[str, Any],
                        row: dict[str, Any]) -> tuple[Any, int]:
