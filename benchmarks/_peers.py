@@ -91,3 +91,27 @@ def plain_simpy_s(parents: Mapping[str, Sequence[str]], durations: Mapping[str, 
         return float(env.now)
 
     return _median_s(run, repeats)
+
+
+def bench_other_peers(rows: list[dict], workflows: list[Any], graphs: list[Mapping[str, tuple]], repeats: int,
+                      max_tasks: int) -> None:
+    """dask's threaded scheduler and Ray tasks on ``bench_executor.py``'s DAGs, into its rows.
+
+    Adds ``dask_threaded_ms_per_task`` and ``ray_ms_per_task`` to each row of a DAG of at most
+    ``max_tasks`` tasks (rows of one DAG share its time); a peer that is not installed is left out.
+    """
+    peers = {"dask_threaded": lambda g, order, sink: dask_threaded_s(g, sink, repeats)[0],
+             "ray": lambda g, order, sink: ray_s(g, order, sink, repeats)[0]}
+    for name, run in peers.items():
+        done: dict[int, float] = {}
+        for row, wf, graph in zip(rows, workflows, graphs):
+            if len(wf) > max_tasks:
+                continue
+            try:
+                if id(wf) not in done:
+                    done[id(wf)] = run(graph, wf.topological_order(), wf.sinks()[0])
+            except ImportError:
+                break        # that peer is not installed
+            row[f"{name}_ms_per_task"] = done[id(wf)] / len(wf) * 1e3
+            print(f"{row['dag']:>7} {len(wf):>6} tasks {row['placement']:<22} {name} "
+                  f"{row[f'{name}_ms_per_task']:.3f} ms/task", flush=True)

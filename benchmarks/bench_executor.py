@@ -291,27 +291,6 @@ def handoff_only(out: Path, repeats: int) -> int:
     return 0 if all(c["pass"] for c in checks.values()) else 1
 
 
-def bench_other_peers(rows: list[dict], workflows: list[Workflow], repeats: int, max_tasks: int) -> None:
-    """dask's threaded scheduler and Ray tasks on the same DAGs (``dask_threaded_ms_per_task``, ``ray_ms_per_task``)."""
-    from _peers import dask_threaded_s, ray_s   # (beside this script)
-
-    peers = {"dask_threaded": lambda g, order, sink: dask_threaded_s(g, sink, repeats)[0],
-             "ray": lambda g, order, sink: ray_s(g, order, sink, repeats)[0]}
-    for name, run in peers.items():
-        done: dict[int, float] = {}
-        for row, wf in zip(rows, workflows):
-            if len(wf) > max_tasks:
-                continue
-            try:
-                if id(wf) not in done:
-                    done[id(wf)] = run(_dask_graph(wf), wf.topological_order(), wf.sinks()[0])
-            except ImportError:
-                break        # that peer is not installed
-            row[f"{name}_ms_per_task"] = done[id(wf)] / len(wf) * 1e3
-            print(f"{row['dag']:>7} {len(wf):>6} tasks {row['placement']:<22} {name} "
-                  f"{row[f'{name}_ms_per_task']:.3f} ms/task", flush=True)
-
-
 def _checks(overhead: list[dict], throughput: list[dict]) -> dict[str, dict]:
     """The per-task overhead and throughput targets' checks."""
     worst_overhead = float(max(r["overhead_ms_per_task"] for r in overhead))
@@ -383,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
 
     handoff, start, handoff_checks = handoff_and_start(7 if args.quick else args.handoff_repeats)
     if not args.no_peers:   # last: dask's thread pool and Ray's threads must not precede any fork
-        bench_other_peers(overhead, workflows, repeats, args.dask_max_tasks)
+        from _peers import bench_other_peers   # (beside this script)
+
+        bench_other_peers(overhead, workflows, [_dask_graph(wf) for wf in workflows], repeats, args.dask_max_tasks)
     checks = _checks(overhead, throughput)
     checks.update(handoff_checks)
     result = {
