@@ -107,6 +107,7 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
             baselines = fit_baselines([features[o.name] for o in train], [o.real_makespan_s for o in train])
             fits.append({"application": app, "held_out_size": size, "train": len(train), "seconds": seconds,
                          "cpu_seconds": cpu, "kept": list(getattr(result, "kept", result.fitted)),
+                         "slots_per_core": getattr(result, "slots_per_core", 1.0),
                          "platform": {k: getattr(result.platform, k) for k in result.fitted},
                          "families": {f: {k: getattr(p, k) for k in result.fitted}
                                       for f, p in getattr(result, "families", {}).items()}})
@@ -169,6 +170,10 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict]) -> dic
             for k in x["kept"]:
                 kept[k] += 1
         entry["kept_terms"] = {k: f"{v}/{len(app_fits)}" for k, v in sorted(kept.items())}
+        slots: dict[str, int] = defaultdict(int)
+        for x in app_fits:
+            slots[f"{x.get('slots_per_core', 1.0):g}"] += 1
+        entry["slots_per_core"] = {k: f"{v}/{len(app_fits)}" for k, v in sorted(slots.items())}
         per_app[app] = entry
     peg = table[table["system"] == PEGASUS]
     overall = {e.removesuffix("_error"): float(table[e].median()) for e in errors}
@@ -239,7 +244,8 @@ def print_summary(summary: dict) -> None:
     for app, e in summary["per_application"].items():
         floor = f"{e['noise_floor']:.1%}" if e["noise_floor"] is not None else "-"
         print(f"{app:<12} {e['system']:<9} {e['executions']:>3} " + " ".join(f"{e[c]:>14.1%}" for c in cols)
-              + f" {floor:>7} {e['fit_seconds_median']:>6.1f}  " + ", ".join(f"{k} {v}" for k, v in e["kept_terms"].items()))
+              + f" {floor:>7} {e['fit_seconds_median']:>6.1f}  " + ", ".join(f"{k} {v}" for k, v in e["kept_terms"].items())
+              + "; slots/core " + ", ".join(f"{k}: {v}" for k, v in e.get("slots_per_core", {}).items()))
     for label in ("pegasus_median", "overall_median"):
         if summary[label]:
             print(f"{label:<26} " + " ".join(f"{summary[label][c]:>14.1%}" for c in cols))

@@ -36,6 +36,7 @@ import pandas as pd
 from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
 from experiments.calibration.prior import resolve_prior
+from experiments.calibration.slots import choose_slots_per_core, replays
 from planning.errors import ConfigError, PlanlabError
 from planning.workflow import Workflow
 from simulator.model import CompiledModel
@@ -68,6 +69,31 @@ class Observation:
     cost_model: Any = None
     family: str = ""
     _model: CompiledModel | None = field(default=None, repr=False)
+    _replays: dict[float, "Observation"] = field(default_factory=dict, repr=False)
+
+    @property
+    def slots_per_core(self) -> float:
+        """Task slots per recorded core of its replay (the ``recorded`` plan's parameter; 1 otherwise)."""
+        return float((getattr(self.plan, "params", None) or {}).get("slots_per_core", 1.0))
+
+    def with_slots_per_core(self, slots_per_core: float) -> "Observation":
+        """The same execution replayed with ``slots_per_core`` slots per recorded core (re-planned by the
+        ``recorded`` planner, kept for the next call); itself when that is its own, or not a replay."""
+        if slots_per_core == self.slots_per_core or getattr(self.plan, "planner", "") != "recorded":
+            return self
+        if slots_per_core not in self._replays:
+            from planning.planners import get_planner
+
+            plan = get_planner("recorded", slots_per_core=slots_per_core).plan(
+                self.workflow, self.plan.catalog, self.cost_model, self.plan.sla)
+            self._replays[slots_per_core] = Observation(self.name, self.workflow, plan, self.real_makespan_s,
+                                                        self.durations, self.group, self.system, self.cost_model,
+                                                        self.family)
+        replay = self._replays[slots_per_core]
+        # what may change after reading (a regrouping, a real makespan set later) follows the execution
+        replay.name, replay.real_makespan_s, replay.group, replay.family = (self.name, self.real_makespan_s,
+                                                                            self.group, self.family)
+        return replay
 
     @property
     def model(self) -> CompiledModel:
@@ -183,10 +209,14 @@ class CalibrationResult:
     families: dict[str, Platform] = field(default_factory=dict)
     prior: Platform | None = None
     baselines_held_out: dict[str, float] = field(default_factory=dict)
+    #: task slots per recorded core the replays use (:mod:`experiments.calibration.slots`)
+    slots_per_core: float = 1.0
 
     def predict(self, observation: "Observation") -> float:
-        """The makespan predicted for an execution: on its machine family's platform, else the application's."""
-        return observation.simulate(self.families.get(observation.family, self.platform))
+        """The makespan predicted for an execution: replayed with the fit's slots per core, on its machine
+        family's platform, else the application's."""
+        replay = observation.with_slots_per_core(self.slots_per_core)
+        return replay.simulate(self.families.get(observation.family, self.platform))
 
     def summary(self) -> dict[str, Any]:
         """JSON-able: the errors (median relative makespan errors, fractions), the kept terms and fitted values."""
@@ -194,7 +224,7 @@ class CalibrationResult:
                     .to_dict(orient="index"))
         return {"error_before": self.error_before, "error_after": self.error_after,
                 "held_out_error": self.held_out_error, "observations": int(len(self.table)),
-                "kept": list(self.kept), "fitted": {k: getattr(self.platform, k) for k in self.fitted},
+                "kept": list(self.kept), "slots_per_core": self.slots_per_core, "fitted": {k: getattr(self.platform, k) for k in self.fitted},
                 "platform": self.platform.to_dict(),
                 "families": {f: {k: getattr(p, k) for k in self.fitted} for f, p in self.families.items()},
                 "prior": None if self.prior is None else {k: getattr(self.prior, k) for k in self.fitted},
@@ -241,15 +271,18 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
         raise PlanlabError("an observation has no positive real makespan", "calibrate on runs that finished")
 
     def fit_on(subset: Sequence[Observation]) -> Fitted:
-        return fit_platform(subset, base, names, select=select, prior=prior_platform,
-                            max_evaluations=max_evaluations, families=families and select,
-                            sizes=[size_of(o.name) for o in subset],
-                            held=unidentifiable(subset) if select and machine_starter else ())
+        slots = choose_slots_per_core(subset, base, names)[0] if select else 1.0
+        fitted = fit_platform(replays(subset, slots), base, names, select=select, prior=prior_platform,
+                              max_evaluations=max_evaluations, families=families and select,
+                              sizes=[size_of(o.name) for o in subset],
+                              held=unidentifiable(subset) if select and machine_starter else ())
+        fitted.slots_per_core = slots
+        return fitted
 
     fitted = fit_on(observations)
     real = np.array([o.real_makespan_s for o in observations])
     before = np.array([o.simulate(base) for o in observations])
-    after = np.array([o.simulate(fitted.platform_for(o.family)) for o in observations])
+    after = np.array([predicted(o, fitted) for o in observations])
     table = pd.DataFrame({
         "name": [o.name for o in observations], "group": [o.group for o in observations],
         "size": [size_of(o.name) for o in observations], "family": [o.family for o in observations],
@@ -267,7 +300,12 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     return CalibrationResult(fitted.platform, base, names, float(table["error_before"].median()),
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,
-                             fitted.kept, fitted.families, prior_platform, baselines)
+                             fitted.kept, fitted.families, prior_platform, baselines, fitted.slots_per_core)
+
+
+def predicted(observation: Observation, fitted: Fitted) -> float:
+    """An execution's makespan on a fit: replayed with its slots per core, on its machine family's platform."""
+    return observation.with_slots_per_core(fitted.slots_per_core).simulate(fitted.platform_for(observation.family))
 
 
 def unidentifiable(observations: Sequence[Observation]) -> tuple[str, ...]:
@@ -305,7 +343,7 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
             continue
         fitted = fit_on([observations[i] for i in train])
         for i in fold:
-            table.loc[i, "held_out_s"] = observations[i].simulate(fitted.platform_for(observations[i].family))
+            table.loc[i, "held_out_s"] = predicted(observations[i], fitted)
         if with_baselines:
             fits = fit_baselines([features[i] for i in train], [observations[i].real_makespan_s for i in train])
             for b, model in fits.items():

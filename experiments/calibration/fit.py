@@ -38,7 +38,7 @@ from simulator.platform import Platform
 #: convex in a serial term - a small dispatch delay hides behind execution, a large one dominates - so a small
 #: step would measure only the hidden part.
 STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0,
-        "machine_dispatch_s": 8.0}
+        "machine_dispatch_s": 8.0, "stage_in_s_per_GB": 8.0, "stage_out_s_per_GB": 8.0}
 #: Step of the other terms (executor terms: start-ups and latencies of milliseconds to seconds).
 DEFAULT_STEP = 0.01
 #: The name of the candidate that scales every term of the prior by one fitted factor.
@@ -277,6 +277,8 @@ class Fitted:
     model: str
     scores: dict[str, float]
     families: dict[str, Platform]
+    #: the task slots per recorded core the executions were replayed with (:mod:`experiments.calibration.slots`)
+    slots_per_core: float = 1.0
 
     def platform_for(self, family: str) -> Platform:
         """The family's platform, else (a family never seen) the application's."""
