@@ -18,8 +18,10 @@ prior scaled by one factor) is fitted on all but one size (or execution; at most
 :data:`MAX_FOLDS` folds) and judged on the one left out, using the linear stand-in
 measured once at the all-terms fit (cheap: small LPs).  With one execution there is
 nothing to cross-validate: the prior scaled by one factor is fitted, which one
-execution determines.  Cost: about 17 simulations of each observation, plus the
-machine families' own fits.
+execution determines.  Cost: about 20 simulations of each observation with the five
+workflow-system terms, plus the machine families' own fits (and, in
+:func:`experiments.calibration.calibrate`, the screen of slots per core:
+:mod:`experiments.calibration.slots`).
 """
 
 from __future__ import annotations

@@ -97,6 +97,9 @@ def write_platform(result: CalibrationResult, path: str) -> None:
     lines = [f"fitted by planlab calibrate on {len(result.table)} execution(s): median relative makespan error "
              f"{result.error_before:.3f} before, {result.error_after:.3f} after, {result.held_out_error:.3f} held out",
              f"kept terms: {', '.join(result.kept) or 'none'}"]
+    if result.slots_per_core != 1.0:
+        lines.append(f"replayed with {result.slots_per_core:g} task slots per recorded core "
+                     f"(planner recorded, slots_per_core = {result.slots_per_core:g})")
     for family, platform in result.families.items():
         values = ", ".join(f"{k} = {getattr(platform, k):.6g}" for k in result.fitted)
         lines.append(f"machine family {family}: {values}")
@@ -106,6 +109,8 @@ def write_platform(result: CalibrationResult, path: str) -> None:
 def print_report(result: CalibrationResult) -> None:
     print(f"kept terms     {', '.join(result.kept) or 'none'}  (chosen by inner cross-validation; "
           f"prior {'used' if result.prior is not None else 'not used'})")
+    print(f"slots per core {result.slots_per_core:g}  (tasks each recorded core ran at once in the replays; "
+          f"chosen from the makespans)")
     print(f"error before   {result.error_before:.4f}  (median |simulated - real| / real, no overheads)")
     print(f"error after    {result.error_after:.4f}")
     print(f"held-out error {result.held_out_error:.4f}  (each size predicted from its application's other sizes)")
