@@ -7,9 +7,9 @@ executor traces (a plan, its trace, and the trace's measured execution times as
 durations).  The fit (:mod:`experiments.calibration.fit`) minimises the relative
 makespan error ``|simulated - real| / real``; for real executions it chooses which
 of the workflow-system terms FACTS.md found to matter (:data:`WORKFLOW_SYSTEM_TERMS`:
-a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB of
-external inputs and of written outputs, and on request a serial per-task start on
-each machine)
+a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB,
+and on request a serial per-task start on each machine, and the staging's extra
+rates for external inputs and written outputs)
 to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Replays run as many tasks per recorded core as the makespans
@@ -46,12 +46,15 @@ from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.simulate import compile_plan, run_once
 
-#: Overheads of workflow systems (Pegasus, Makeflow...) that FACTS.md found to matter, the serial staging split
-#: by kind (:mod:`simulator.staging`: external inputs in, written outputs out).  One rate for both
-#: (``staging_s_per_GB``, fittable with ``fit=``) charged 1000genome's 20-1400 GB of inputs and epigenomics'
-#: outputs alike; split, the selection keeps the in-rate for 1000genome and the out-rate for epigenomics, whose
-#: leave-one-size-out error fell from 10.0 % to 6.2 % (benchmarks/results/calibration.json).
-WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "stage_in_s_per_GB", "stage_out_s_per_GB")
+#: Overheads of workflow systems (Pegasus, Makeflow...) that FACTS.md found to matter.
+WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
+#: Candidates on request (``staging_split=True``): the serial stager's extra rates per kind of bytes
+#: (:mod:`simulator.staging`: external inputs in, written outputs out).  Not a default: in place of the one rate,
+#: leave-one-size-out (load 6) kept the in-rate for 1000genome (6.7 -> 5.8 %) and the out-rate for epigenomics
+#: (10.0 -> 6.2 %), but srasearch (no external inputs) went 27 -> 35-39 %, bwa 9 -> 28 %, and blast picked the
+#: in-rate on its database that some repeats record as 5 GB and others as 0 (12 -> 29 %); beside the one rate
+#: (six candidates) srasearch's 50a size was predicted +460 % by an out-rate queue that saturates.
+STAGING_SPLIT_TERMS = ("stage_in_s_per_GB", "stage_out_s_per_GB")
 #: A fifth candidate on request (``machine_starter=True``): each machine's serial starter (:mod:`simulator.dispatch`).
 #: Not a default: on WfInstances it moved blast's leave-one-size-out error from 41 % to about 37 % but, nearly
 #: collinear with ``dispatch_s`` where tasks spread evenly over machines, mispredicted a single-machine cycles run
@@ -244,7 +247,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               group: Callable[[Observation], str] | Mapping[str, str] | None = None,
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
-              machine_starter: bool = False) -> CalibrationResult:
+              machine_starter: bool = False, staging_split: bool = False) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -258,7 +261,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     :class:`Platform`); with ``families``, one platform per machine family.  With
     ``fit`` given (or executor traces), exactly those terms are fitted.  ``machine_starter``
     adds each machine's serial starter (``machine_dispatch_s``) to the candidates, when some
-    execution used several machines (:func:`unidentifiable`).
+    execution used several machines (:func:`unidentifiable`); ``staging_split`` adds the
+    stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`).
 
     ``held_out``: each observation predicted by a calibration on the *other sizes* of
     its group (default group: its application; one execution out when the group has a
@@ -267,7 +271,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
-    system_terms = WORKFLOW_SYSTEM_TERMS + ((MACHINE_STARTER_TERM,) if machine_starter else ())
+    system_terms = (WORKFLOW_SYSTEM_TERMS + ((MACHINE_STARTER_TERM,) if machine_starter else ())
+                    + (STAGING_SPLIT_TERMS if staging_split else ()))
     names = tuple(fit) if fit is not None else (EXECUTOR_TERMS if traces else system_terms)
     _check_terms(names)
     select = fit is None and not traces
