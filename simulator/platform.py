@@ -32,7 +32,8 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   task *writes* (staged out after it), on top of ``staging_s_per_GB``, which every byte
   pays.  Workflow systems move the two differently (Pegasus' stage-in jobs fetch the
   workflow's inputs from another site, its stage-out jobs write to the output site).
-  Zero by default (one rate for every byte, as before); calibration fits them.
+  Zero by default (one rate for every byte, as before); calibration fits them on
+  request (``calibrate(..., staging_split=True)``, ``planlab calibrate --staging-split``).
 
 The host (:mod:`simulator.host`).  planlab's own executor runs every worker
 process on one machine, so what its workers do at once competes for that

@@ -39,7 +39,7 @@ import pandas as pd
 from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
 from experiments.calibration.prior import resolve_prior
-from experiments.calibration.slots import choose_slots_per_core, replays
+from experiments.calibration.slots import fit_with_slots
 from planning.errors import ConfigError, PlanlabError
 from planning.workflow import Workflow
 from simulator.model import CompiledModel
@@ -234,7 +234,8 @@ class CalibrationResult:
                     .to_dict(orient="index"))
         return {"error_before": self.error_before, "error_after": self.error_after,
                 "held_out_error": self.held_out_error, "observations": int(len(self.table)),
-                "kept": list(self.kept), "slots_per_core": self.slots_per_core, "fitted": {k: getattr(self.platform, k) for k in self.fitted},
+                "kept": list(self.kept), "slots_per_core": self.slots_per_core,
+                "fitted": {k: getattr(self.platform, k) for k in self.fitted},
                 "platform": self.platform.to_dict(),
                 "families": {f: {k: getattr(p, k) for k in self.fitted} for f, p in self.families.items()},
                 "prior": None if self.prior is None else {k: getattr(self.prior, k) for k in self.fitted},
@@ -282,14 +283,14 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     if any(not (o.real_makespan_s > 0) for o in observations):
         raise PlanlabError("an observation has no positive real makespan", "calibrate on runs that finished")
 
+    def fit_once(subset: Sequence[Observation]) -> Fitted:
+        return fit_platform(subset, base, names, select=select, prior=prior_platform,
+                            max_evaluations=max_evaluations, families=families and select,
+                            sizes=[size_of(o.name) for o in subset],
+                            held=unidentifiable(subset) if select and machine_starter else ())
+
     def fit_on(subset: Sequence[Observation]) -> Fitted:
-        slots = choose_slots_per_core(subset, base, names)[0] if select else 1.0
-        fitted = fit_platform(replays(subset, slots), base, names, select=select, prior=prior_platform,
-                              max_evaluations=max_evaluations, families=families and select,
-                              sizes=[size_of(o.name) for o in subset],
-                              held=unidentifiable(subset) if select and machine_starter else ())
-        fitted.slots_per_core = slots
-        return fitted
+        return fit_with_slots(subset, fit_once) if select else fit_once(subset)
 
     fitted = fit_on(observations)
     real = np.array([o.real_makespan_s for o in observations])

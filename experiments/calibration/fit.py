@@ -279,8 +279,10 @@ class Fitted:
     model: str
     scores: dict[str, float]
     families: dict[str, Platform]
-    #: the task slots per recorded core the executions were replayed with (:mod:`experiments.calibration.slots`)
+    #: the task slots per recorded core the executions were replayed with (:mod:`experiments.calibration.slots`),
+    #: and each candidate count's training error when it was chosen
     slots_per_core: float = 1.0
+    slots_errors: dict[float, float] | None = None
 
     def platform_for(self, family: str) -> Platform:
         """The family's platform, else (a family never seen) the application's."""
