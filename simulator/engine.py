@@ -36,11 +36,11 @@ from simulator.loop import Coroutine, spawn, wake
 from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
 from simulator.platform import Platform
-from simulator.storage import FifoServer, SharedLink
+from simulator.staging import Stager
+from simulator.storage import SharedLink
 from simulator.threads import apply_thread_rule
 from simulator.worker_loop import live_downstream, loop_constants, worker_loop
 
-_BYTES_PER_GB = 1e9
 WORKER_FIELDS = ("worker", "profile", "cold_start", "start_s", "ready_s", "stop_s", "busy_s", "tasks", "startup_s")
 
 
@@ -86,11 +86,12 @@ class Run:
         #: loaded this run's specification yet)
         self.from_pool: dict[str, int] = {prof: int(count) for prof, count in (warm_pool or {}).items()}
         self.dispatcher = dispatcher_for(platform, model.tables)
-        self.stager = FifoServer()
-        self.shared = math.isfinite(platform.storage_bandwidth_Bps) or platform.staging_s_per_GB > 0
+        self.stager = Stager(platform)
+        #: the stager's highest seconds per byte: > 0 exactly when transfers pass through it
+        self.stage_rate = self.stager.highest_per_byte
+        self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0
         self.link = SharedLink(self.env, platform.storage_bandwidth_Bps) if math.isfinite(
             platform.storage_bandwidth_Bps) else None
-        self.stage_rate = platform.staging_s_per_GB / _BYTES_PER_GB
         self.makespan = 0.0
         self.completed = 0
         #: per task (task, download start, download end, execution end, done); the other columns follow

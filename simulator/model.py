@@ -20,6 +20,7 @@ import numpy as np
 from planning.errors import PlanError
 from planning.protocol import DecisionTables, WorkerProtocol, dynamic_worker_id
 from planning.workflow import Workflow
+from simulator.staging import mark_external
 
 
 @dataclass
@@ -111,11 +112,14 @@ class CompiledModel:
 
         For replays of real executions (the ``recorded`` plan): a task's external inputs
         move like a fetch before it runs, and everything it writes is stored after it, so
-        both pass through the platform's serial stager (``staging_s_per_GB``) and shared
-        storage.  Applies to compiled decisions only (a live protocol decides its own moves).
+        both pass through the platform's serial stager (``staging_s_per_GB``, plus
+        ``stage_in_s_per_GB`` for the external inputs and ``stage_out_s_per_GB`` for what is
+        written: :mod:`simulator.staging`) and shared storage.  Applies to compiled
+        decisions only (a live protocol decides its own moves).
         """
         if self.tables is not None:
             self.tables = self.tables.staged(np.asarray(stage_in, float), np.asarray(stage_out, float))
+            mark_external(self.tables, stage_in)   # the stager's in-rate applies to these bytes
 
     def exec_deterministic(self) -> np.ndarray:
         """Execution seconds per task at the plan's SLA on its planned profile (or the given durations)."""

@@ -26,6 +26,14 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   after the one serial dispatcher (:mod:`simulator.dispatch`: a node's daemon or a
   Makeflow worker launching its node's jobs one at a time; a machine is a worker's
   profile, one per recorded machine in a replay).  Zero by default; calibration fits it.
+* ``stage_in_s_per_GB = 0``, ``stage_out_s_per_GB = 0``: the serial stager's extra
+  seconds per GB for two kinds of bytes (:mod:`simulator.staging`): a task's *external
+  inputs* (files no task writes, staged in before the tasks that read them) and what a
+  task *writes* (staged out after it), on top of ``staging_s_per_GB``, which every byte
+  pays.  Workflow systems move the two differently (Pegasus' stage-in jobs fetch the
+  workflow's inputs from another site, its stage-out jobs write to the output site).
+  Zero by default (one rate for every byte, as before); calibration fits them on
+  request (``calibrate(..., staging_split=True)``, ``planlab calibrate --staging-split``).
 
 The host (:mod:`simulator.host`).  planlab's own executor runs every worker
 process on one machine, so what its workers do at once competes for that
@@ -118,6 +126,8 @@ class Platform:
     spec_load_s: float = 0.0            # s of CPU: a process loads the run's spec once per run (fixed part)
     spec_load_s_per_task: float = 0.0   # s of CPU per workflow task, for the same load (part growing with size)
     run_noise: float = 0.0              # sd of log(one replication's speed factor), sampled runs only
+    stage_in_s_per_GB: float = 0.0      # s per 1e9 bytes of external inputs, on top of staging_s_per_GB (serial)
+    stage_out_s_per_GB: float = 0.0     # s per 1e9 bytes a task writes, on top of staging_s_per_GB (serial)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -240,6 +250,8 @@ _UNITS = {
     "spec_load_s": "CPU seconds, once per process and run",
     "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
     "run_noise": "sd of the log of a whole run's speed factor (Monte Carlo only)",
+    "stage_in_s_per_GB": "seconds per 1e9 bytes of external inputs, serial, added to staging_s_per_GB",
+    "stage_out_s_per_GB": "seconds per 1e9 bytes written, serial, added to staging_s_per_GB",
 }
 
 

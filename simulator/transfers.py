@@ -25,15 +25,10 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
     at that later time instead (``at_then`` is True), saving the caller's own timeout.
     """
     env = run.env
-    if run.stage_rate > 0:
-        total = 0.0
-        for s in sizes:
-            if s > 0:
-                total += s
-        if total > 0:
-            end = run.stager.serve(env._now, total * run.stage_rate)
-            if end > env._now:
-                yield end - env._now
+    if run.stage_rate > 0:   # the serial stager (simulator.staging): a rate per kind of bytes
+        end = run.stager.serve(env._now, sizes, pool is run.up)
+        if end > env._now:
+            yield end - env._now
     link, latency = run.link, run.platform.storage_latency_s
     end = env._now
     if link is not None:

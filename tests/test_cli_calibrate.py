@@ -64,3 +64,14 @@ def test_machine_starter_is_offered_on_request(capsys) -> None:
     assert main(["calibrate", *files, "--prior", "none", "--no-held-out", "--json", "--machine-starter"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert "machine_dispatch_s" in info["fitted"] and info["platform"]["machine_dispatch_s"] >= 0
+
+
+def test_reports_the_slots_per_core_the_replays_used(tmp_path, capsys) -> None:
+    # WfInstances' blast (Makeflow) records 24 cores on nodes whose 48 hardware threads each ran a task
+    corpus = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "wfinstances-corpus"
+    files = [str(corpus / f"blast-chameleon-{s}.json.gz") for s in ("small-002", "medium-002", "large-002",
+                                                                      "small-004", "large-005")]
+    out = tmp_path / "blast.toml"
+    assert main(["calibrate", *files, "--no-held-out", "--out", str(out)]) == 0
+    assert "slots per core 2 " in capsys.readouterr().out
+    assert "# replayed with 2 task slots per recorded core" in out.read_text()

@@ -8,10 +8,13 @@ durations).  The fit (:mod:`experiments.calibration.fit`) minimises the relative
 makespan error ``|simulated - real| / real``; for real executions it chooses which
 of the workflow-system terms FACTS.md found to matter (:data:`WORKFLOW_SYSTEM_TERMS`:
 a start-up, a serial per-task dispatch, a per-level delay, serial staging per GB,
-and on request a serial per-task start on each machine)
+and on request a serial per-task start on each machine, and the staging's extra
+rates for external inputs and written outputs)
 to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
-per machine family.  Executor traces fit the serverless terms
+per machine family.  Replays run as many tasks per recorded core as the makespans
+say the machines ran (:mod:`experiments.calibration.slots`: the recorded count unless
+another fits clearly better).  Executor traces fit the serverless terms
 (:data:`EXECUTOR_TERMS`), all of them.
 
 A calibrated platform is only worth what it predicts: ``held_out`` predicts each
@@ -36,6 +39,7 @@ import pandas as pd
 from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
 from experiments.calibration.prior import resolve_prior
+from experiments.calibration.slots import fit_with_slots
 from planning.errors import ConfigError, PlanlabError
 from planning.workflow import Workflow
 from simulator.model import CompiledModel
@@ -44,6 +48,13 @@ from simulator.simulate import compile_plan, run_once
 
 #: Overheads of workflow systems (Pegasus, Makeflow...) that FACTS.md found to matter.
 WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
+#: Candidates on request (``staging_split=True``): the serial stager's extra rates per kind of bytes
+#: (:mod:`simulator.staging`: external inputs in, written outputs out).  Not a default: in place of the one rate,
+#: leave-one-size-out (load 6) kept the in-rate for 1000genome (6.7 -> 5.8 %) and the out-rate for epigenomics
+#: (10.0 -> 6.2 %), but srasearch (no external inputs) went 27 -> 35-39 %, bwa 9 -> 28 %, and blast picked the
+#: in-rate on its database that some repeats record as 5 GB and others as 0 (12 -> 29 %); beside the one rate
+#: (six candidates) srasearch's 50a size was predicted +460 % by an out-rate queue that saturates.
+STAGING_SPLIT_TERMS = ("stage_in_s_per_GB", "stage_out_s_per_GB")
 #: A fifth candidate on request (``machine_starter=True``): each machine's serial starter (:mod:`simulator.dispatch`).
 #: Not a default: on WfInstances it moved blast's leave-one-size-out error from 41 % to about 37 % but, nearly
 #: collinear with ``dispatch_s`` where tasks spread evenly over machines, mispredicted a single-machine cycles run
@@ -68,6 +79,31 @@ class Observation:
     cost_model: Any = None
     family: str = ""
     _model: CompiledModel | None = field(default=None, repr=False)
+    _replays: dict[float, "Observation"] = field(default_factory=dict, repr=False)
+
+    @property
+    def slots_per_core(self) -> float:
+        """Task slots per recorded core of its replay (the ``recorded`` plan's parameter; 1 otherwise)."""
+        return float((getattr(self.plan, "params", None) or {}).get("slots_per_core", 1.0))
+
+    def with_slots_per_core(self, slots_per_core: float) -> "Observation":
+        """The same execution replayed with ``slots_per_core`` slots per recorded core (re-planned by the
+        ``recorded`` planner, kept for the next call); itself when that is its own, or not a replay."""
+        if slots_per_core == self.slots_per_core or getattr(self.plan, "planner", "") != "recorded":
+            return self
+        if slots_per_core not in self._replays:
+            from planning.planners import get_planner
+
+            plan = get_planner("recorded", slots_per_core=slots_per_core).plan(
+                self.workflow, self.plan.catalog, self.cost_model, self.plan.sla)
+            self._replays[slots_per_core] = Observation(self.name, self.workflow, plan, self.real_makespan_s,
+                                                        self.durations, self.group, self.system, self.cost_model,
+                                                        self.family)
+        replay = self._replays[slots_per_core]
+        # what may change after reading (a regrouping, a real makespan set later) follows the execution
+        replay.name, replay.real_makespan_s, replay.group, replay.family = (self.name, self.real_makespan_s,
+                                                                            self.group, self.family)
+        return replay
 
     @property
     def model(self) -> CompiledModel:
@@ -183,10 +219,14 @@ class CalibrationResult:
     families: dict[str, Platform] = field(default_factory=dict)
     prior: Platform | None = None
     baselines_held_out: dict[str, float] = field(default_factory=dict)
+    #: task slots per recorded core the replays use (:mod:`experiments.calibration.slots`)
+    slots_per_core: float = 1.0
 
     def predict(self, observation: "Observation") -> float:
-        """The makespan predicted for an execution: on its machine family's platform, else the application's."""
-        return observation.simulate(self.families.get(observation.family, self.platform))
+        """The makespan predicted for an execution: replayed with the fit's slots per core, on its machine
+        family's platform, else the application's."""
+        replay = observation.with_slots_per_core(self.slots_per_core)
+        return replay.simulate(self.families.get(observation.family, self.platform))
 
     def summary(self) -> dict[str, Any]:
         """JSON-able: the errors (median relative makespan errors, fractions), the kept terms and fitted values."""
@@ -194,7 +234,8 @@ class CalibrationResult:
                     .to_dict(orient="index"))
         return {"error_before": self.error_before, "error_after": self.error_after,
                 "held_out_error": self.held_out_error, "observations": int(len(self.table)),
-                "kept": list(self.kept), "fitted": {k: getattr(self.platform, k) for k in self.fitted},
+                "kept": list(self.kept), "slots_per_core": self.slots_per_core,
+                "fitted": {k: getattr(self.platform, k) for k in self.fitted},
                 "platform": self.platform.to_dict(),
                 "families": {f: {k: getattr(p, k) for k in self.fitted} for f, p in self.families.items()},
                 "prior": None if self.prior is None else {k: getattr(self.prior, k) for k in self.fitted},
@@ -207,7 +248,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               group: Callable[[Observation], str] | Mapping[str, str] | None = None,
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
-              machine_starter: bool = False) -> CalibrationResult:
+              machine_starter: bool = False, staging_split: bool = False) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -221,7 +262,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     :class:`Platform`); with ``families``, one platform per machine family.  With
     ``fit`` given (or executor traces), exactly those terms are fitted.  ``machine_starter``
     adds each machine's serial starter (``machine_dispatch_s``) to the candidates, when some
-    execution used several machines (:func:`unidentifiable`).
+    execution used several machines (:func:`unidentifiable`); ``staging_split`` adds the
+    stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`).
 
     ``held_out``: each observation predicted by a calibration on the *other sizes* of
     its group (default group: its application; one execution out when the group has a
@@ -230,9 +272,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
-    system_terms = WORKFLOW_SYSTEM_TERMS + ((MACHINE_STARTER_TERM,) if machine_starter else ())
-    names = tuple(fit) if fit is not None else (EXECUTOR_TERMS if traces else system_terms)
-    _check_terms(names)
+    names = _terms_to_fit(fit, traces, machine_starter, staging_split)
     select = fit is None and not traces
     base = base if base is not None else Platform.zero()
     prior_platform = resolve_prior(prior, observations, base) if select else (
@@ -240,11 +280,14 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     if any(not (o.real_makespan_s > 0) for o in observations):
         raise PlanlabError("an observation has no positive real makespan", "calibrate on runs that finished")
 
-    def fit_on(subset: Sequence[Observation]) -> Fitted:
+    def fit_once(subset: Sequence[Observation]) -> Fitted:
         return fit_platform(subset, base, names, select=select, prior=prior_platform,
                             max_evaluations=max_evaluations, families=families and select,
                             sizes=[size_of(o.name) for o in subset],
                             held=unidentifiable(subset) if select and machine_starter else ())
+
+    def fit_on(subset: Sequence[Observation]) -> Fitted:
+        return fit_with_slots(subset, fit_once) if select else fit_once(subset)
 
     fitted = fit_on(observations)
     table = _before_after_table(observations, base, fitted)
@@ -259,15 +302,30 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     return CalibrationResult(fitted.platform, base, names, float(table["error_before"].median()),
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,
-                             fitted.kept, fitted.families, prior_platform, baselines)
+                             fitted.kept, fitted.families, prior_platform, baselines, fitted.slots_per_core)
+
+
+def predicted(observation: Observation, fitted: Fitted) -> float:
+    """An execution's makespan on a fit: replayed with its slots per core, on its machine family's platform."""
+    return observation.with_slots_per_core(fitted.slots_per_core).simulate(fitted.platform_for(observation.family))
+
+
+def _terms_to_fit(fit: Sequence[str] | None, traces: bool, machine_starter: bool,
+                  staging_split: bool) -> tuple[str, ...]:
+    """The terms named by ``fit``, else the executor's (traces) or the workflow system's with the opt-in ones."""
+    system_terms = (WORKFLOW_SYSTEM_TERMS + ((MACHINE_STARTER_TERM,) if machine_starter else ())
+                    + (STAGING_SPLIT_TERMS if staging_split else ()))
+    names = tuple(fit) if fit is not None else (EXECUTOR_TERMS if traces else system_terms)
+    _check_terms(names)
+    return names
 
 
 def _before_after_table(observations: Sequence[Observation], base: Platform, fitted: Fitted) -> pd.DataFrame:
     """One row per observation: its real makespan and the simulated ones before (``base``) and after fitting
-    (its family's platform); ``held_out_s`` is NaN until the held-out calibrations fill it."""
+    (its family's platform, its slots per core); ``held_out_s`` is NaN until the held-out calibrations fill it."""
     real = np.array([o.real_makespan_s for o in observations])
     before = np.array([o.simulate(base) for o in observations])
-    after = np.array([o.simulate(fitted.platform_for(o.family)) for o in observations])
+    after = np.array([predicted(o, fitted) for o in observations])
     table = pd.DataFrame({
         "name": [o.name for o in observations], "group": [o.group for o in observations],
         "size": [size_of(o.name) for o in observations], "family": [o.family for o in observations],
@@ -313,7 +371,7 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
             continue
         fitted = fit_on([observations[i] for i in train])
         for i in fold:
-            table.loc[i, "held_out_s"] = observations[i].simulate(fitted.platform_for(observations[i].family))
+            table.loc[i, "held_out_s"] = predicted(observations[i], fitted)
         if with_baselines:
             fits = fit_baselines([features[i] for i in train], [observations[i].real_makespan_s for i in train])
             for b, model in fits.items():

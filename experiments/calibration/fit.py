@@ -18,8 +18,10 @@ prior scaled by one factor) is fitted on all but one size (or execution; at most
 :data:`MAX_FOLDS` folds) and judged on the one left out, using the linear stand-in
 measured once at the all-terms fit (cheap: small LPs).  With one execution there is
 nothing to cross-validate: the prior scaled by one factor is fitted, which one
-execution determines.  Cost: about 17 simulations of each observation, plus the
-machine families' own fits.
+execution determines.  Cost: about 20 simulations of each observation with the five
+workflow-system terms, plus the machine families' own fits (and, in
+:func:`experiments.calibration.calibrate`, the screen of slots per core:
+:mod:`experiments.calibration.slots`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from simulator.platform import Platform
 #: convex in a serial term - a small dispatch delay hides behind execution, a large one dominates - so a small
 #: step would measure only the hidden part.
 STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0,
-        "machine_dispatch_s": 8.0}
+        "machine_dispatch_s": 8.0, "stage_in_s_per_GB": 8.0, "stage_out_s_per_GB": 8.0}
 #: Step of the other terms (executor terms: start-ups and latencies of milliseconds to seconds).
 DEFAULT_STEP = 0.01
 #: The name of the candidate that scales every term of the prior by one fitted factor.
@@ -277,6 +279,10 @@ class Fitted:
     model: str
     scores: dict[str, float]
     families: dict[str, Platform]
+    #: the task slots per recorded core the executions were replayed with (:mod:`experiments.calibration.slots`),
+    #: and each candidate count's training error when it was chosen
+    slots_per_core: float = 1.0
+    slots_errors: dict[float, float] | None = None
 
     def platform_for(self, family: str) -> Platform:
         """The family's platform, else (a family never seen) the application's."""

@@ -48,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fitting.add_argument("--no-families", action="store_true", help="one platform for all machine families")
     fitting.add_argument("--machine-starter", action="store_true", help="also consider each machine's serial "
                          "starter (machine_dispatch_s, seconds per task and machine)")
+    fitting.add_argument("--staging-split", action="store_true", help="also consider separate staging rates for "
+                         "external inputs and written outputs (stage_in_s_per_GB, stage_out_s_per_GB)")
     fitting.add_argument("--max-evaluations", type=int, help="simulations per fit for a final Nelder-Mead polish "
                          "(default: none)")
     output = p.add_argument_group("output")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                           "give WfFormat execution files, or --traces with planlab's own saved runs")
     result = calibrate(args.files, planner=args.planner, fit=fit_terms(args.fit), held_out=not args.no_held_out,
                        max_evaluations=args.max_evaluations, prior=args.prior, families=not args.no_families,
-                       machine_starter=args.machine_starter)
+                       machine_starter=args.machine_starter, staging_split=args.staging_split)
     if args.out:
         write_platform(result, args.out)
     if args.json:
@@ -97,6 +99,9 @@ def write_platform(result: CalibrationResult, path: str) -> None:
     lines = [f"fitted by planlab calibrate on {len(result.table)} execution(s): median relative makespan error "
              f"{result.error_before:.3f} before, {result.error_after:.3f} after, {result.held_out_error:.3f} held out",
              f"kept terms: {', '.join(result.kept) or 'none'}"]
+    if result.slots_per_core != 1.0:
+        lines.append(f"replayed with {result.slots_per_core:g} task slots per recorded core "
+                     f"(planner recorded, slots_per_core = {result.slots_per_core:g})")
     for family, platform in result.families.items():
         values = ", ".join(f"{k} = {getattr(platform, k):.6g}" for k in result.fitted)
         lines.append(f"machine family {family}: {values}")
@@ -106,6 +111,8 @@ def write_platform(result: CalibrationResult, path: str) -> None:
 def print_report(result: CalibrationResult) -> None:
     print(f"kept terms     {', '.join(result.kept) or 'none'}  (chosen by inner cross-validation; "
           f"prior {'used' if result.prior is not None else 'not used'})")
+    print(f"slots per core {result.slots_per_core:g}  (tasks each recorded core ran at once in the replays; "
+          f"chosen from the makespans)")
     print(f"error before   {result.error_before:.4f}  (median |simulated - real| / real, no overheads)")
     print(f"error after    {result.error_after:.4f}")
     print(f"held-out error {result.held_out_error:.4f}  (each size predicted from its application's other sizes)")

@@ -6,7 +6,13 @@ simulator can replay the execution and :func:`experiments.calibration.calibrate`
 workflow system's overheads to the recorded makespans:
 
 * **machines as workers**: every machine contributes one logical worker per core
-  (``"{machine}#{k}"``), so a machine runs as many tasks at once as it has cores.
+  (``"{machine}#{k}"``), so a machine runs as many tasks at once as it has cores;
+  ``slots_per_core`` (default 1) more when the workflow system ran more tasks at
+  once than the recorded core count says - e.g. 2 when a system recorded physical
+  cores but started a task per hardware thread (Makeflow's Work Queue workers take
+  every logical CPU; WfInstances' Makeflow runs record 24 cores on the 48-thread
+  nodes whose Pegasus runs record 48).  Calibration chooses it from the makespans
+  (:mod:`experiments.calibration.slots`).
   A task's machine is the first it lists; without one, the workflow's only
   machine, else one machine ``"local"`` with a slot per task.
 * **slots by list scheduling**: tasks are given to slots in order of the time
@@ -80,9 +86,27 @@ def slot_assignment(workflow: Workflow, durations: dict[str, float], machines: d
     return worker_of, sequence
 
 
+def slots(cores: dict[str, int], workflow: Workflow, per_core: float) -> dict[str, int]:
+    """Task slots per machine: its recorded cores times ``per_core`` (at least one); a machine whose cores
+    were not recorded keeps one slot per task it ran."""
+    if per_core == 1.0:
+        return cores
+    recorded = workflow.metadata.get("machines") or {}
+    known = {m for m in cores if isinstance((recorded.get(m) or {}).get("cores"), (int, float))
+             and recorded[m]["cores"] >= 1}
+    return {m: max(1, int(round(c * per_core))) if m in known else c for m, c in cores.items()}
+
+
 @register_planner("recorded")
 class Recorded(Planner):
     """Replay a recorded execution; see the module docstring.  Ignores the catalog and the cost model."""
+
+    def __init__(self, *, slots_per_core: float = 1.0) -> None:
+        if isinstance(slots_per_core, bool) or not isinstance(slots_per_core, (int, float)) or not (
+                math.isfinite(slots_per_core) and slots_per_core > 0):
+            raise PlanError(f"recorded planner: slots_per_core must be a number > 0, got {slots_per_core!r}",
+                            "give the tasks each recorded core ran at once, e.g. slots_per_core=2")
+        self.slots_per_core = float(slots_per_core)
 
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         from planning.costs.cost_model import CostModel
@@ -92,7 +116,7 @@ class Recorded(Planner):
             raise PlanError(f"workflow {workflow.name!r} has no recorded runtimes to replay",
                             "use the 'recorded' planner on a real WfFormat execution, or another planner")
         machines = machine_of(workflow)
-        cores = machine_cores(workflow, machines)
+        cores = slots(machine_cores(workflow, machines), workflow, self.slots_per_core)
         worker_of, sequence = slot_assignment(workflow, durations, machines, cores)
         recorded = workflow.metadata.get("machines") or {}
         need = {m: 0.0 for m in cores}

@@ -1,0 +1,79 @@
+"""Task slots per recorded core (the ``recorded`` planner's ``slots_per_core``) on a hand-computed replay,
+and calibration choosing it from synthetic executions (experiments/calibration/slots.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from experiments.calibration import Observation, calibrate
+from experiments.calibration.slots import choose
+from planning.costs.cost_model import CostModel
+from planning.errors import PlanError
+from planning.planners import get_planner
+from planning.profiles import load_catalog
+from planning.tasks import Task
+from planning.workflow import Workflow
+from simulator import Platform, simulate
+
+FREE = CostModel(latency_s=0.0, bandwidth_Bps=math.inf, cold_start_s=0.0, warm_start_s=0.0)
+ZERO = Platform.zero()
+
+
+def fan(width: int, machines: int = 2, cores: int = 4, runtime: float = 100.0) -> Workflow:
+    """A recorded fan-out of ``width`` tasks dealt over ``machines`` machines of ``cores`` cores, then a merge."""
+    names = [f"t{i}" for i in range(width)]
+    tasks = [Task(t, "work", runtime_s=runtime + i % 5, meta={"machines": [f"node-{i % machines}"]})
+             for i, t in enumerate(names)]
+    tasks.append(Task("merge", "merge", runtime_s=2.0, meta={"machines": ["node-0"]}))
+    machine_table = {f"node-{m}": {"cores": cores} for m in range(machines)}
+    return Workflow.from_tasks(tasks, {t: [] for t in names} | {"merge": names}, name=f"fan{width}",
+                               metadata={"machines": machine_table, "workflow_system": "Makeflow"})
+
+
+def test_two_slots_per_core_run_twice_the_tasks_at_once() -> None:
+    # 4 tasks of 10 s on one machine of 1 core: 40 s one at a time, 20 s two at a time
+    tasks = [Task(f"t{i}", "k", runtime_s=10.0, meta={"machines": ["m"]}) for i in range(4)]
+    wf = Workflow.from_tasks(tasks, {f"t{i}": [] for i in range(4)}, name="four",
+                             metadata={"machines": {"m": {"cores": 1}}})
+    for per_core, makespan in ((1.0, 40.0), (2.0, 20.0), (4.0, 10.0)):
+        plan = get_planner("recorded", slots_per_core=per_core).plan(wf, load_catalog("local"), FREE, "mean")
+        assert plan.tasks["worker"].nunique() == int(per_core)
+        assert plan.params == {"slots_per_core": per_core}
+        assert simulate(wf, plan, FREE, platform=ZERO).makespan_s == makespan
+    with pytest.raises(PlanError, match="slots_per_core must be a number > 0"):
+        get_planner("recorded", slots_per_core=0)
+
+
+def observations(truth: Platform, per_core: float) -> list[Observation]:
+    """Synthetic executions whose real makespans are replays on ``per_core`` slots per core with ``truth``."""
+    runs = []
+    for width, machines in ((6, 1), (16, 2), (24, 2), (40, 4), (12, 3), (30, 3)):
+        wf = fan(width, machines)
+        plan = get_planner("recorded").plan(wf, load_catalog("local"), FREE, "mean")
+        o = Observation(f"fan-chameleon-w{width}m{machines}-001", wf, plan, 1.0, None, "fan", "Makeflow", FREE)
+        o.real_makespan_s = o.with_slots_per_core(per_core).simulate(truth)
+        runs.append(o)
+    return runs
+
+
+def test_calibration_replays_with_more_slots_only_when_the_runs_say_so() -> None:
+    truth = ZERO.with_(dispatch_s=3.0, workflow_start_s=50.0)
+    doubled = observations(truth, 2.0)
+    result = calibrate(doubled, prior=None)
+    assert result.slots_per_core == 2.0 and result.summary()["slots_per_core"] == 2.0
+    assert result.platform.dispatch_s == pytest.approx(3.0, rel=0.05)
+    assert result.held_out_error < 0.05
+    assert result.predict(doubled[0]) == pytest.approx(doubled[0].real_makespan_s, rel=0.05)
+    as_recorded = observations(truth, 1.0)
+    result = calibrate(as_recorded, prior=None)
+    assert result.slots_per_core == 1.0
+    assert result.platform.dispatch_s == pytest.approx(3.0, rel=0.05)
+
+
+def test_another_count_must_fit_clearly_better() -> None:
+    assert choose({1.0: 0.20, 2.0: 0.10}) == 2.0
+    assert choose({1.0: 0.20, 2.0: 0.17}) == 1.0        # 15 % lower: not clearly
+    assert choose({1.0: 0.012, 2.0: 0.004}) == 1.0      # lower by less than a point: noise
+    assert choose({1.0: 0.10, 2.0: 0.30}) == 1.0
