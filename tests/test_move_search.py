@@ -98,20 +98,32 @@ def test_critical_path_ends_where_no_worker_off_the_path_can_go_one_rung_down(ta
        factor=st.sampled_from([1.0, 1.2, 2.0, 5.0]))
 def test_cost_deadline_ends_where_no_single_move_is_cheaper_within_the_deadline(tasks, seed, cold, factor) -> None:
     wf, model, est, worker_of, workers, need, evaluator, layout = _setup(tasks, seed, cold)
-    deadline = _full(evaluator, layout, est, {w: LAMBDA.fastest().name for w in workers}).makespan_s * factor
+    fastest = {w: LAMBDA.fastest().name for w in workers}
+    deadline = _full(evaluator, layout, est, fastest).makespan_s * factor
     plan = get_planner("cost-deadline", deadline=deadline).plan(wf, LAMBDA, model, MEAN)
-    final = _full(evaluator, layout, est, plan.worker_profile)
-    assert plan.feasible and final.makespan_s <= deadline
     pooled = _final(evaluator, layout, est, plan.worker_profile)
-    assert pooled.makespan_s == plan.makespan_s <= final.makespan_s
+    assert plan.feasible and pooled.makespan_s == plan.makespan_s <= deadline
     assert pooled.cost(LAMBDA) == pytest.approx(plan.cost, rel=1e-12)
+    # the search ran on the all-cold schedule against the deadline stretched by what the pool saves the
+    # all-fastest plan (or, if that plan missed the deadline, against the deadline itself): no single move
+    # is cheaper within the limit it searched with
+    stretch = _full(evaluator, layout, est, fastest).makespan_s / _final(evaluator, layout, est, fastest).makespan_s
+    final = _full(evaluator, layout, est, plan.worker_profile)
     cost = final.cost(LAMBDA)
-    for w in workers:
-        price = LAMBDA[plan.worker_profile[w]].price_per_s
-        for p in LAMBDA.by_price():
-            if p.price_per_s < price and p.memory_mb >= need[w]:
-                trial = _full(evaluator, layout, est, {**plan.worker_profile, w: p.name})
-                assert not (trial.makespan_s <= deadline and trial.cost(LAMBDA) < cost), (w, p.name)
+
+    def settled(limit: float) -> bool:
+        if final.makespan_s > limit:
+            return False
+        for w in workers:
+            price = LAMBDA[plan.worker_profile[w]].price_per_s
+            for p in LAMBDA.by_price():
+                if p.price_per_s < price and p.memory_mb >= need[w]:
+                    trial = _full(evaluator, layout, est, {**plan.worker_profile, w: p.name})
+                    if trial.makespan_s <= limit and trial.cost(LAMBDA) < cost:
+                        return False
+        return True
+
+    assert settled(deadline * max(stretch, 1.0)) or settled(deadline) or plan.worker_profile == fastest
 
 
 def test_settle_halves_a_batch_that_breaks_the_limit_and_keeps_the_order() -> None:
