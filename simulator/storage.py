@@ -75,16 +75,8 @@ class SharedLink:
         now = env._now
         done = Event(env) if waiter is None else None
         group = [end, waiter or done, then]
-        t = self._updated
-        if now != t:
-            if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
-                # nothing completes by now (the usual case): wake()'s arithmetic, without its walk
-                left = len(self._active) - self._head
-                if left and now > t:
-                    self._served += (now - t) * self.bandwidth / left
-                self._updated = t if t > now else now
-            else:
-                self.wake(now)
+        if now != self._updated:
+            self._catch_up(now)
         active, head = self._active, self._head
         served, seq = self._served, self._seq
         if len(sizes) == 1:
@@ -115,14 +107,8 @@ class SharedLink:
         group = [now, waiter, then]
         t = self._updated
         if now != t:
-            if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
-                left = len(self._active) - self._head
-                if left and now > t:
-                    self._served += (now - t) * self.bandwidth / left
-                self._updated = t = t if t > now else now
-            else:
-                self.wake(now)
-                t = self._updated
+            self._catch_up(now)
+            t = self._updated
         active, h, seq = self._active, self._head, self._seq
         served = self._served
         insort(active, (served + nbytes, seq, group, latency, True), h)
@@ -134,6 +120,18 @@ class SharedLink:
         t += (mark - served) * (len(active) - h) / self.bandwidth     # (_plan_wake's first step)
         self._first = t
         self.due = t if t > now else now
+
+    def _catch_up(self, now: float) -> None:
+        """Bring the link's clock to ``now`` before a new transfer: when nothing completes by then (the usual
+        case), wake()'s arithmetic without its walk; otherwise :meth:`wake`."""
+        t = self._updated
+        if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
+            left = len(self._active) - self._head
+            if left and now > t:
+                self._served += (now - t) * self.bandwidth / left
+            self._updated = t if t > now else now
+        else:
+            self.wake(now)
 
     def wake(self, now: float | None = None) -> None:
         """Complete, in mark order, every transfer whose bytes are served by ``now`` (default: ``due``, when
