@@ -232,11 +232,12 @@ def test_a_node_killed_mid_campaign_does_not_hang_it(cluster: Cluster, tmp_path:
     """Cells that were running on a killed node run again elsewhere (Ray retries them); every cell is saved once."""
     spare = cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
-    config = parse_config({**SIM, "repetitions": 4, "simulate": {"replications": 400}}, name="rc")
+    # long enough that the node dies while cells run (the simulator got faster: 400 replications took < 3 s)
+    config = parse_config({**SIM, "repetitions": 4, "simulate": {"replications": 1600}}, name="rc")
     killed_at: list[float] = []
 
     def kill_soon() -> None:
-        time.sleep(3.0)
+        time.sleep(2.0)
         cluster.remove_node(spare, allow_graceful=False)
         killed_at.append(time.monotonic())
 
