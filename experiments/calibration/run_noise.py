@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -56,8 +56,7 @@ class RunNoiseFit:
     runs: int               # runs of those plans
 
     def summary(self) -> dict[str, Any]:
-        return {"run_noise": self.run_noise, "observed_sd": self.observed_sd, "simulated_sd": self.simulated_sd,
-                "plans": self.plans, "runs": self.runs}
+        return asdict(self)
 
 
 def plan_key(run: Any) -> str:

@@ -194,22 +194,15 @@ class ScheduleEvaluator:
 
     # ------------------------------------------------------------------ timing
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
-            exec_s: Sequence[float], reused: Sequence[bool] | None = None) -> ScheduleTimes:
+            exec_s: Sequence[float]) -> ScheduleTimes:
         """Time ``layout`` with each worker's profile and each task's execution seconds (topological order).
 
         ``worker_profile`` maps worker ids to profiles, or lists them per worker
-        number; ``reused`` (per worker number) marks the workers that start warm on an
-        idle process (default: every worker cold).  O(n + e) list operations.
+        number.  Every worker starts cold (:meth:`run_pooled`: warm on freed
+        processes).  O(n + e) list operations.
         """
-        if isinstance(worker_profile, Mapping):
-            profiles = tuple(worker_profile[w] for w in layout.workers)
-        else:
-            profiles = tuple(worker_profile)
+        profiles = _per_worker(layout, worker_profile)
         startup_of_worker = [self.startup_of(p) for p in profiles]
-        if reused is not None:
-            reused = tuple(bool(r) for r in reused)
-            startup_of_worker = [self.warm_startup_of(p) if r else s
-                                 for p, r, s in zip(profiles, reused, startup_of_worker)]
         n = len(self.ids)
         worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
         parents, download_s, upload_s = self.parents, self.download_s, self.upload_s
@@ -231,7 +224,7 @@ class ScheduleEvaluator:
                                                  exec_list[i], upload_s[i], store[i], invoke, coord, warm[w])
             startup[i] = s
             ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
-        return self.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, reused)
+        return self.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, None)
 
     def assemble(self, layout: Layout, profiles: tuple[str, ...], exec_list: list[float], startup: list[float],
                  ready: list[float], wstart: list[float], begin: list[float], dend: list[float],
@@ -262,19 +255,12 @@ class ScheduleEvaluator:
         """
         from planning.schedule.pooled import time_pooled
 
-        if isinstance(worker_profile, Mapping):
-            profiles = tuple(worker_profile[w] for w in layout.workers)
-        else:
-            profiles = tuple(worker_profile)
-        return time_pooled(self, layout, profiles, exec_s, warm_pool)
+        return time_pooled(self, layout, _per_worker(layout, worker_profile), exec_s, warm_pool)
 
     def run_estimates(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
                       estimates: Any, pooled: bool = False) -> ScheduleTimes:
         """:meth:`run` (``pooled``: :meth:`run_pooled`) with execution seconds from ``estimates.exec_s``."""
-        if isinstance(worker_profile, Mapping):
-            profiles = [worker_profile[w] for w in layout.workers]
-        else:
-            profiles = list(worker_profile)
+        profiles = _per_worker(layout, worker_profile)
         column = {name: j for j, name in enumerate(estimates.profiles)}
         unknown = [p for p in profiles if p not in column]
         if unknown:
@@ -312,6 +298,13 @@ class ScheduleEvaluator:
         spans["gb_s"], spans["cost"] = bill(spans["profile"].tolist(), spans["start_s"].to_numpy(),
                                             spans["stop_s"].to_numpy(), self.catalog)
         return ScheduleResult(tasks, spans.reset_index(), times.makespan_s)
+
+
+def _per_worker(layout: Layout, worker_profile: Mapping[str, str] | Sequence[str]) -> tuple[str, ...]:
+    """Profiles per worker number, from a mapping of worker ids or a list already per number."""
+    if isinstance(worker_profile, Mapping):
+        return tuple(worker_profile[w] for w in layout.workers)
+    return tuple(worker_profile)
 
 
 def evaluate_schedule(workflow: Workflow, worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
