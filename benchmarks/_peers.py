@@ -16,19 +16,16 @@ without Ray still run.
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any, Callable, Mapping, Sequence
+
+from _timing import timed
 
 
 def _median_s(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    value = run()      # warm-up (and the value, for a check)
-    spans = []
-    for _ in range(max(1, int(repeats))):
-        t = time.perf_counter()
-        run()
-        spans.append(time.perf_counter() - t)
-    return statistics.median(spans), value
+    """One warm-up call, then :func:`_timing.timed`: (median seconds, the value)."""
+    run()
+    seconds, _, value = timed(run, max(1, int(repeats)))
+    return seconds, value
 
 
 def dask_threaded_s(graph: Mapping[str, tuple], sink: str, repeats: int = 5) -> tuple[float, Any]:
