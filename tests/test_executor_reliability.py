@@ -410,3 +410,21 @@ def test_a_lease_lapsing_while_its_launcher_still_runs_does_not_fail_the_run() -
         assert result.results == {"j": 1 + 3 + 5}
         assert result.meta["task_kills"] == {}
         assert _leftover_run_keys(own.client) == []
+
+
+def test_a_lapsed_lease_comes_back_only_for_its_current_holder(ex: Executor) -> None:
+    from executor.keys import RunKeys
+    from executor.launcher.pool import RENEW_LUA
+
+    k, r = RunKeys("renew-test"), ex.client
+    try:
+        r.hset(k.running, "w", "L:1:h")
+        assert r.eval(RENEW_LUA, 2, k.running, k.lease("w"), "w", "L:1:h", 5000) == 1      # lapsed: set again
+        assert 0 < r.pttl(k.lease("w")) <= 5000
+        r.delete(k.lease("w"))
+        assert r.eval(RENEW_LUA, 2, k.running, k.lease("w"), "w", "L:2:h", 5000) == 0      # fenced-off holder
+        r.hdel(k.running, "w")
+        assert r.eval(RENEW_LUA, 2, k.running, k.lease("w"), "w", "L:1:h", 5000) == 0      # finished
+        assert not r.exists(k.lease("w"))
+    finally:
+        r.delete(k.running, k.lease("w"))
