@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
 
 
-def task_columns(run: "Run") -> dict[str, Any]:
+def task_columns(run: "Run", overlap: Any = None) -> dict[str, Any]:
     """The per-task columns of a finished run (topological order); every task ran (:meth:`Run.run` checked)."""
     n = run.model.n
     order, begin, dend, xend, done = zip(*run.rows) if run.rows else ((), (), (), (), ())
@@ -34,6 +34,8 @@ def task_columns(run: "Run") -> dict[str, Any]:
     tasks: dict[str, Any] = {"download_start_s": scattered(begin), "download_end_s": scattered(dend),
                              "exec_end_s": scattered(xend), "done_s": scattered(done)}
     tasks["exec_start_s"] = tasks["download_end_s"] + run.platform.task_overhead_s
+    if overlap is not None:           # pre-load: a task may wait for the task before after its downloads
+        tasks["exec_start_s"] = np.asarray(overlap.exec_start, dtype=np.float64)
     tasks["upload_end_s"] = tasks["done_s"].copy()    # the output is stored when the task is done
     tasks["output_bytes"] = np.asarray(run.out_bytes, dtype=np.float64)
     tasks.update(_placement_columns(run, tasks["done_s"]))

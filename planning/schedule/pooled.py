@@ -29,6 +29,10 @@ __all__ = ["time_pooled"]
 def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ...], exec_s: Sequence[float],
                 warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
     """Time ``layout`` (profiles per worker number) with warm starts on freed processes; see the module docstring."""
+    if layout.overlapped:
+        from planning.schedule.overlap import time_overlapped
+
+        return time_overlapped(ev, layout, profiles, exec_s, warm_pool)
     n, m = len(ev.ids), len(layout.workers)
     worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
     parents, children = ev.parents, ev.children
