@@ -63,6 +63,7 @@ from executor.process import FROZEN_SLACK_OBJECTS, ProcessContext, RunSpec  # no
 from executor.replay import burn_cpu, payload, replay_bytes
 from executor.retrying import is_transient, task_traceback
 from executor.worker_data import WorkerData
+from executor.worker_preload import WorkerPreload
 from executor.worker_recovery import WorkerRecovery
 from executor.worker_start import Opening, open_start
 from executor.worker_reporting import Abort, WorkerReporting
@@ -75,7 +76,7 @@ __all__ = ["RunSpec", "ProcessContext", "run_logical_worker"]
 STORE_ALONE_BYTES = 256 * 1024
 
 
-class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
+class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload):
     """One logical worker's run: the protocol's decisions, executed against Redis."""
 
     def __init__(self, ctx: ProcessContext, spec: RunSpec, msg: dict[str, Any], cold: bool, ready_at: float,
@@ -158,6 +159,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
             status = "aborted"
         finally:
             self.ctx.slot.idle()
+            self._stop_preload()
             if self.wire.pending:  # a pop sent with the last completion, never read: its reply is unwanted
                 self.wire.reset()
             self._finish(status)
@@ -201,11 +203,15 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
                                "startup_s": (self.began - self.invoked_at) if first else 0.0}
         # handle_inputs
         decision = self.protocol.handle_inputs(task_id, self.worker, self.ran)  # a set: O(1) membership
+        preloaded = self._take_preload(task_id) if self._preload is not None else None
         row["download_start"] = time.time()
         if first and self.input_sent_at is not None:   # its input came with the start's round trip
             row["download_start"] = self.input_sent_at
         values, in_bytes = self._inputs(task_id, decision)
         row["download_end"] = time.time()
+        if preloaded is not None:   # fetched in the background while the task before ran (pre-load)
+            row["download_start"], row["download_end"] = preloaded
+        self._start_preload(task_id)
         row["input_bytes"] = float(in_bytes)
         # handle_execution (with retries of transient errors), under the profile it chose
         row["profile"] = profile = self.protocol.handle_execution(task_id, self.worker).profile
@@ -227,6 +233,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         row["upload_end"] = upload_end
         row["done"] = done
         self.rows.append(row)
+        if not self.protocol.children(task_id) and self.protocol.removes_leftovers():
+            self._remove_leftovers()
         for c in decided.run_here:
             self.ready_time.setdefault(c, done)
         self.busy += done - row["download_start"]

@@ -190,6 +190,16 @@ class WorkerProtocol:
         """
         return ()
 
+    def removes_leftovers(self) -> bool:
+        """Whether the sinks remove every intermediate output left on the server once they are all done.
+
+        False - the base rule - leaves them to the run's key cleanup.  Per-task output
+        retention says True: the outputs its reader counts could not remove (one a
+        re-run might need, a reader list a retried task left incomplete) go when the
+        last sink is done - every task is then done, each being some sink's ancestor.
+        """
+        return False
+
     def preloads(self) -> bool:
         """Whether a worker fetches its next planned task's inputs in the background while it runs the task before.
 
