@@ -54,10 +54,15 @@ from simulator.platform import Platform
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "optimizations.json"
 VARIANTS: dict[str, tuple[str, ...]] = {"base": (), "retention": ("retention",), "clustering": ("clustering",),
-                                        "prewarm": ("prewarm",), "all": ("clustering", "prewarm", "retention")}
-NOT_BUILT = ("preload", "delayed_io")
+                                        "prewarm": ("prewarm",), "preload": ("preload",),
+                                        "delayed_io": ("delayed_io",), "preload+delayed_io": ("preload", "delayed_io"),
+                                        "all": ("clustering", "prewarm", "retention", "preload", "delayed_io")}
+#: what an engine does not follow yet: the executor uploads a delayed-I/O output before moving on (eagerly)
+NOT_BUILT = ("delayed_io: the executor's background upload",)
 PLANNERS = ("heft", "critical-path")
 KEEP_ALIVE_S = 1.0
+#: the workflows of a ``--quick`` check (one repetition, heft): it works, not a record
+QUICK_WORKFLOWS = ("fan-large", "ladder")
 MB = 1_000_000
 
 
@@ -74,9 +79,34 @@ def fan_large() -> Workflow:
     return wf
 
 
+def ladder(steps: int = 10) -> Workflow:
+    """A deep chain the planners spread: a spine ``c0 -> ... -> c9`` with a side task per step.
+
+    ``generate("chain")`` stays on one worker (nothing runs beside it), so pre-load and
+    delayed I/O have nothing to overlap.  Here each spine task ``c_i`` also feeds a side
+    task ``s_i`` (10 MB), whose output ``c_{i+2}`` needs too: ``s_i`` runs beside
+    ``c_{i+1}``, so HEFT and critical-path put the side tasks on a second worker.  Every
+    step then uploads ``c_i``'s output for ``s_i`` (delayed I/O moves it off the
+    spine's worker) and downloads ``s_i``'s for ``c_{i+2}`` (pre-load hides it behind
+    ``c_{i+1}``): the chain stays the critical path, the transfers are beside it.
+    """
+    wf = Workflow("ladder")
+    for i in range(steps):
+        wf.add_task(Task(f"c{i}", "spine", runtime_s=0.3, output_bytes=10 * MB))
+        wf.add_task(Task(f"s{i}", "side", runtime_s=0.25, output_bytes=10 * MB))
+    for i in range(steps):
+        wf.add_edge(f"c{i}", f"s{i}", 10 * MB)
+        if i + 1 < steps:
+            wf.add_edge(f"c{i}", f"c{i + 1}", MB)
+        if i + 2 < steps:
+            wf.add_edge(f"s{i}", f"c{i + 2}", 10 * MB)
+    wf.validate()
+    return wf
+
+
 def workflows() -> dict[str, Workflow]:
     epigenomics = load_workflow(str(REPO / "experiments" / "data" / "epigenomics-chameleon-hep-1seq-100k-001.json"))
-    return {"fan-large": fan_large(), "deep-chain": generate("chain", length=12, units=20_000),
+    return {"fan-large": fan_large(), "deep-chain": generate("chain", length=12, units=20_000), "ladder": ladder(),
             "epigenomics": scaled_workflow(epigenomics, 0.004, 0.01),
             "gemm": generate("gemm", blocks=2, block_size=256)}
 
@@ -103,11 +133,14 @@ def prewarm_cold_on_path(plan: Any, workflow: Workflow) -> int:
     return late
 
 
-def prepare(model: CostModel, catalog: Any, sim_platform: Platform) -> list[dict[str, Any]]:
-    """Every (workflow, planner, variant): its plan, protocol, planned and simulated measures."""
+def prepare(model: CostModel, catalog: Any, sim_platform: Platform, quick: bool = False) -> list[dict[str, Any]]:
+    """Every (workflow, planner, variant): its plan, protocol, planned and simulated measures
+    (``quick``: the ladder and fan-large, heft only)."""
     cells = []
     for wname, wf in workflows().items():
-        for pname in PLANNERS:
+        if quick and wname not in QUICK_WORKFLOWS:
+            continue
+        for pname in PLANNERS[:1] if quick else PLANNERS:
             base = get_planner(pname).plan(wf, catalog, model, "mean")
             for vname, names in VARIANTS.items():
                 plan, cls = optimize(base, wf, model, names)
@@ -197,14 +230,24 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "prediction_within_10pp_share": {"value": within, "target": 0.8, "pass": within >= 0.8},
             "prewarm_cold_starts_on_planned_path": {"value": cold, "target": 0, "pass": cold == 0,
                                                     "note": "workers whose first task is a root start with the run"},
-            "preload_plus_delayed_io_real_cut": {"value": None, "target": 0.20, "pass": None,
-                                                 "note": "pre-load and delayed I/O are not built yet"}}
+            "preload_plus_delayed_io_real_cut": preload_cut(rows)}
+
+
+def preload_cut(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The real makespan cut of pre-load plus delayed I/O on fan-large (the smallest over the planners)."""
+    cuts = [-r["change"]["real"] for r in rows
+            if r["workflow"] == "fan-large" and r["variant"] == "preload+delayed_io" and "change" in r]
+    value = min(cuts) if cuts else None
+    return {"value": value, "target": 0.20, "pass": None if value is None else value >= 0.20,
+            "note": "the executor follows pre-load; its delayed-I/O uploads are still eager (see not_built)"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=5, help="real runs per cell (default 5)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that it works: one repetition, fan-large and the ladder with heft (not a record)")
     parser.add_argument("--resummarise", action="store_true",
                         help="recompute the targets and the noise floor of --out from its cells (no runs)")
     args = parser.parse_args(argv)
@@ -217,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     model, catalog = CostModel(), load_catalog("local")
     sim_platform = Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S)
-    cells = prepare(model, catalog, sim_platform)
+    if args.quick:
+        args.repetitions = 1
+    cells = prepare(model, catalog, sim_platform, args.quick)
     started = time.perf_counter()
     settings = ExecutorSettings(keep_alive_s=KEEP_ALIVE_S, max_replay_bytes=64 * MB)
     with Executor(settings=settings) as ex:
@@ -225,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(cells)
     checks = targets(rows)
     result = {"benchmark": "optimizations", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "git": (git_revision()["revision"] or "")[:7] or None, "repetitions": args.repetitions,
+              "git": (git_revision()["revision"] or "")[:7] or None, "repetitions": args.repetitions, "quick": args.quick,
               "real_seconds": time.perf_counter() - started,
               "machine": {"python": pyplatform.python_version(), "cpus": os.cpu_count(),
                           "load_average_start": load_start, "load_average_end": os.getloadavg()},
@@ -238,11 +283,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'workflow':12} {'planner':14} {'variant':10} {'plan':>7} {'sim':>7} {'real':>7} "
+    print(f"{'workflow':12} {'planner':14} {'variant':18} {'plan':>7} {'sim':>7} {'real':>7} "
           f"{'dPlan':>7} {'dSim':>7} {'dReal':>7} ok")
     for r in rows:
         ch = r.get("change", {})
-        print(f"{r['workflow']:12} {r['planner']:14} {r['variant']:10} {r['planned']['makespan_s']:7.2f} "
+        print(f"{r['workflow']:12} {r['planner']:14} {r['variant']:18} {r['planned']['makespan_s']:7.2f} "
               f"{r['simulated']['makespan_s']:7.2f} {r['real'].get('makespan_s', float('nan')):7.2f} "
               + (f"{ch['planned']:+7.1%} {ch['simulated']:+7.1%} {ch['real']:+7.1%} "
                  f"{'Y' if ch['sign_right'] and ch['within_10pp'] else 'n'}" if ch else ""))

@@ -200,3 +200,26 @@ def test_the_sinks_remove_every_output_left_on_the_server(ex) -> None:
     real = ex.run(wf, plan, protocol=OutputRetention.for_plan(wf, plan))
     assert real.results == base.results
     assert out_keys(ex, real) == {"d"}      # only the sink's output is left
+
+
+def test_a_lazy_upload_runs_while_the_worker_moves_on_in_the_real_run(ex) -> None:
+    # a (w1) writes 40 MB that d (w2) reads; b, a's only child on w1, starts before a's upload ends
+    wf = Workflow("lazy_real")
+    for t, nbytes, runtime in (("a", 40 * MB, 0.05), ("b", MB, 0.6), ("d", MB, 0.05)):   # b ends last
+        wf.add_task(Task(t, "step", runtime_s=runtime, output_bytes=nbytes))
+    wf.add_edge("a", "b", 40 * MB)
+    wf.add_edge("a", "d", 40 * MB)
+    wf.validate()
+    places, seq = {"a": "w1", "b": "w1", "d": "w2"}, {"w1": ["a", "b"], "w2": ["d"]}
+    plan = assigned(wf, places, seq)
+    lazy, cls = optimize(plan, wf, MODEL, ["delayed_io"])
+    assert cls.lazy_upload(cls.for_plan(wf, lazy), "a", "w1")          # off the critical path: lazy
+    real, base = ex.run(wf, lazy, protocol=cls.for_plan(wf, lazy)), ex.run(wf, plan)
+    assert real.results == base.results
+    t = real.trace.tasks.set_index("task_id")
+    assert t.loc["b", "exec_start_s"] < t.loc["a", "upload_end_s"]      # b ran while a's output was uploaded
+    assert t.loc["d", "download_start_s"] >= t.loc["a", "upload_end_s"] - 0.01   # d waited for the upload
+    b = base.trace.tasks.set_index("task_id")
+    assert b.loc["b", "exec_start_s"] >= b.loc["a", "upload_end_s"]      # without: after it
+    w1 = real.trace.workers.set_index("worker").loc["w1"]
+    assert w1["stop_s"] >= t.loc["a", "upload_end_s"]                   # the worker lived until its upload ended
