@@ -267,7 +267,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         data = self._encode(task_id, value) if out.store else None
         row["output_bytes"] = float(len(data)) if data is not None else float(self._nbytes(value))
         children = self.protocol.children(task_id)
-        multi = [c for c in children if self.spec.n_parents[c] > 1]
+        multi = self._counted_ahead(task_id, [c for c in children if self.spec.n_parents[c] > 1])
         event = f"s|{task_id}" if not children else ""
         row["upload_start"] = time.time()
         ops: list = list(release)

@@ -7,11 +7,12 @@ hands the whole completion - the output's ``SET`` and the atomic commit script
 entirely or not at all - to one uploader thread with its OWN connection (the
 worker's wire stays single-threaded), and moves on at once:
 
-* a child planned on this worker with this task as its only parent is ready at once
-  (the ready set is known locally), and reads the output from memory;
-* a child with several parents is ready when a commit brings its counter to zero:
-  for this task's commit, on the uploader, which notifies the child's worker - this
-  worker too, through its own inbox, where its main loop's blocking pop finds it;
+* a child planned on this worker reads the output from memory, so this task counts
+  for it at once: with one parent it is ready (known locally); with several, one
+  small script (:data:`LOCAL_COUNTERS_LUA`, one round trip on the worker's wire)
+  decrements its counter now - and marks that it did, so a re-run of this task after
+  a death leaves that counter out of its commit - and says whether it is ready (else
+  its last parent's commit notifies this worker, as usual);
 * a child on another worker is invoked by the commit, after the output is stored.
 
 The schedule and the simulator time the same rule (:mod:`planning.schedule.overlap`).
@@ -32,6 +33,30 @@ import redis
 
 from executor.messages import encode_note
 from executor.wire import Wire
+from planning.protocol import WorkerProtocol
+
+
+#: KEYS: deps hash, its marks hash; ARGV: ttl_ms, task, children...: each child's counter less one (the ready
+#: ones returned), and the mark ``task>child`` that this task's commit must leave it out
+LOCAL_COUNTERS_LUA = """
+local ready = {}
+for i = 3, #ARGV do
+  local c = ARGV[i]
+  redis.call('HSET', KEYS[2], ARGV[2] .. '>' .. c, 1)
+  if redis.call('HINCRBY', KEYS[1], c, -1) <= 0 then
+    redis.call('HDEL', KEYS[1], c)
+    ready[#ready + 1] = c
+  end
+end
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]))
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return ready
+"""
+
+
+def counted_marks(keys: Any) -> str:
+    """The hash of ``task>child`` marks: counters a lazy task's worker decremented ahead of its commit."""
+    return f"{keys.deps}:ahead"
 
 
 class _Uploader(threading.Thread):
@@ -94,12 +119,18 @@ class WorkerDelayedIO:
     def _commit_lazily(self, task_id: str, data: Any, row: dict[str, Any], ops: list) -> Any:
         """Queue this completion on the uploader; decide the children ready at once (see the module docstring)."""
         children = self.protocol.children(task_id)
-        multi = [c for c in children if self.spec.n_parents[c] > 1]
+        worker_of = self.protocol.worker_of
+        multi = [c for c in children if self.spec.n_parents[c] > 1 and worker_of.get(c) != self.worker]
+        mine = [c for c in children if self.spec.n_parents[c] > 1 and worker_of.get(c) == self.worker]
+        ready = [c for c in children if self.spec.n_parents[c] == 1]
+        if mine:       # this worker's own children with several parents: their counters now
+            ready += [c.decode() for c in self.wire.call([("EVAL", LOCAL_COUNTERS_LUA, 2, self.keys.deps,
+                                                             counted_marks(self.keys), self.ttl_ms, task_id,
+                                                             *mine)])[0]]
         cmds = self._store_commands(task_id, data, ops)
         self.protocol.task_done(self.state, task_id)
         self.ran.add(task_id)
-        decided = self.protocol.handle_downstream(task_id, self.worker,
-                                                  [c for c in children if self.spec.n_parents[c] == 1])
+        decided = self.protocol.handle_downstream(task_id, self.worker, ready)
         self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data)
         event = f"s|{task_id}" if not children else ""
         cmds.append(self.ctx.scripts.commit(self.keys, task_id, self.worker, self.ctx.holder, self.ttl_ms, event,
@@ -114,6 +145,13 @@ class WorkerDelayedIO:
         self._uploader.jobs.put((task_id, cmds, row, bool(multi), data))
         self.protocol.after_downstream(self.state, decided)
         return decided
+
+    def _counted_ahead(self, task_id: str, multi: list[str]) -> list[str]:
+        """A re-run's commit leaves out the counters its dead predecessor decremented ahead (delayed I/O)."""
+        if not multi or not self.recovering or type(self.protocol).lazy_upload is WorkerProtocol.lazy_upload:
+            return multi
+        marks = self.client.hmget(counted_marks(self.keys), [f"{task_id}>{c}" for c in multi])
+        return [c for c, m in zip(multi, marks) if m is None]
 
     def _check_uploader(self) -> None:
         """Raise what the uploader met: an error, or another process holding this logical worker."""

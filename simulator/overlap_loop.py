@@ -10,10 +10,9 @@ in simulated time, with the platform's shared link, stager and host in the way:
   before done, the prefetch's end)``;
 * **delayed I/O**: a lazy output's upload is a coroutine of its own
   (:func:`background_upload`): the worker moves on at the execution's end, releasing
-  its own children with no other parent then; the upload releases the other children
-  (other workers', and its own with several parents, whose counters the commit
-  updates) and a sink's client fetch when it ends.  A worker stops once its last
-  upload has ended.
+  its own children then (their counters are updated at once); the upload releases the
+  other workers' children and a sink's client fetch when it ends.  A worker stops once
+  its last upload has ended.
 
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
 this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
@@ -121,17 +120,15 @@ def background_upload(run: "Run", i: int, w: str, row: list, flight: list, me: C
 
 def release_children(run: "Run", i: int, w: str, tdec: float, local: bool | None) -> None:
     """The compiled downstream step (:func:`simulator.worker_loop.downstream_step`) for task ``i``'s children
-    planned on its worker with no other parent (``local=True``), the others (``False``: and a sink's client
-    fetch: after the upload) or all (None)."""
+    planned on its worker (``local=True``), on others (``False``: and a sink's client fetch) or all (None)."""
     kids = run.downstream[i]
     if not kids:
         if local is not True:
             client_fetch(run, i, tdec)
         return
-    level_delay, dispatcher, indegree = run.platform.level_delay_s, run.dispatcher, run.model.indegree
+    level_delay, dispatcher = run.platform.level_delay_s, run.dispatcher
     for j, here, cw, cstart in kids:
-        # the worker alone knows a child of its own with no other parent is ready: the others wait for the commit
-        if local is not None and (here and indegree[j] == 1) != local:
+        if local is not None and here != local:
             continue
         run.counter[j] -= 1
         if run.counter[j] == 0:

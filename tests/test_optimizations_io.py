@@ -203,14 +203,16 @@ def test_the_sinks_remove_every_output_left_on_the_server(ex) -> None:
 
 
 def test_a_lazy_upload_runs_while_the_worker_moves_on_in_the_real_run(ex) -> None:
-    # a (w1) writes 40 MB that d (w2) reads; b, a's only child on w1, starts before a's upload ends
+    # a (w1) writes 40 MB that d (w2) reads; b, a's child on w1 (its other parent r on w2: a counter), starts
+    # before a's upload ends
     wf = Workflow("lazy_real")
-    for t, nbytes, runtime in (("a", 40 * MB, 0.05), ("b", MB, 0.6), ("d", MB, 0.05)):   # b ends last
-        wf.add_task(Task(t, "step", runtime_s=runtime, output_bytes=nbytes))
+    for t, nbytes, runtime in (("r", MB, 0.01), ("a", 40 * MB, 0.05), ("b", MB, 0.6), ("d", MB, 0.05)):
+        wf.add_task(Task(t, "step", runtime_s=runtime, output_bytes=nbytes))     # (b ends last)
     wf.add_edge("a", "b", 40 * MB)
     wf.add_edge("a", "d", 40 * MB)
+    wf.add_edge("r", "b", MB)
     wf.validate()
-    places, seq = {"a": "w1", "b": "w1", "d": "w2"}, {"w1": ["a", "b"], "w2": ["d"]}
+    places, seq = {"r": "w2", "a": "w1", "b": "w1", "d": "w2"}, {"w1": ["a", "b"], "w2": ["r", "d"]}
     plan = assigned(wf, places, seq)
     lazy, cls = optimize(plan, wf, MODEL, ["delayed_io"])
     assert cls.lazy_upload(cls.for_plan(wf, lazy), "a", "w1")          # off the critical path: lazy

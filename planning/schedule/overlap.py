@@ -11,16 +11,14 @@ simulator's loop follows the same recurrence, :mod:`simulator.overlap_loop`):
   for a download once it runs that task) - and it executes at ``max(downloads done,
   the task before done, its notification)``;
 * **delayed I/O** (``Layout.lazy[i]``): task ``i``'s output is uploaded in the
-  background: its worker moves on at the execution's end, and a child of its own
-  with no other parent is ready then (the worker knows it alone: it reads the output
-  from memory); a child with several parents is ready when the task's commit - after
-  the upload - brings its counter to zero, and other workers' tasks wait for the
-  upload's end (``done``) as before.
+  background: its worker moves on at the execution's end, and its own later tasks
+  read the output from memory then (their counters are updated at once); other
+  workers' tasks wait for the upload's end (``done``) as before.
 
 Per task, ``free[i]`` is when its worker may move on (``done`` unless lazy: the
-execution's end).  A task's only parent on its own worker counts at its ``free``,
-every other parent at its ``done``; the last of them (ties to the highest index, as
-everywhere) makes the task ready.  Timed in start-time order with the processes' pool rule, as
+execution's end).  A parent on the task's own worker counts at its ``free``, one on
+another at its ``done``; the last of them (ties to the highest index, as everywhere)
+makes the task ready.  Timed in start-time order with the processes' pool rule, as
 :func:`planning.schedule.pooled.time_pooled` does for the base rule.
 """
 
@@ -29,9 +27,8 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from planning.schedule.pooled import _worker_order
 from planning.schedule.startups import take_idle
-from planning.schedule.timing import Layout, ScheduleTimes
+from planning.schedule.timing import Layout, ScheduleTimes, worker_order
 
 if TYPE_CHECKING:  # pragma: no cover
     from planning.schedule.evaluator import ScheduleEvaluator
@@ -45,9 +42,8 @@ def _arrival(ps: Sequence[int], w: int, worker: Sequence[int], done: Sequence[fl
     if not ps:
         return 0.0, invoke
     last, best = -1, float("-inf")
-    alone = len(ps) == 1
     for p in ps:
-        t = free[p] if alone and worker[p] == w else done[p]
+        t = free[p] if worker[p] == w else done[p]
         if t > best or (t == best and p > last):
             best, last = t, p
     r = best + coord
@@ -101,7 +97,7 @@ def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str
     parents, children = ev.parents, ev.children
     invoke, coord = ev.invoke_s, ev.coordination_s
     warm = layout.warm or (-1.0,) * m
-    nxt, last_task, waiting = _worker_order(layout, parents, m)
+    nxt, last_task, waiting = worker_order(layout, parents, m)
     lists = tuple([0.0] * n for _ in range(8))
     ready, wstart, begin, dend, xstart, xend, done, free = lists
     startup = [0.0] * n

@@ -157,3 +157,16 @@ class ScheduleTimes:
     def cost(self, catalog: Catalog) -> float:
         """Total dollars (the plan's ``cost`` up to the order of summation)."""
         return float(self.worker_costs(catalog).sum())
+
+
+def worker_order(layout: Layout, parents: Sequence[Sequence[int]], m: int) -> tuple[list[int], list[int], list[int]]:
+    """Per task the next on its worker (-1: none), per worker its last task, per task its unmet dependencies."""
+    n, prev = len(layout.prev), layout.prev
+    nxt, last_task = [-1] * n, [-1] * m
+    for i in range(n):
+        if prev[i] >= 0:
+            nxt[prev[i]] = i
+    for i in range(n):
+        if nxt[i] < 0:
+            last_task[layout.worker[i]] = i
+    return nxt, last_task, [len(parents[i]) + (prev[i] >= 0) for i in range(n)]
