@@ -225,3 +225,28 @@ def test_a_lazy_upload_runs_while_the_worker_moves_on_in_the_real_run(ex) -> Non
     assert b.loc["b", "exec_start_s"] >= b.loc["a", "upload_end_s"]      # without: after it
     w1 = real.trace.workers.set_index("worker").loc["w1"]
     assert w1["stop_s"] >= t.loc["a", "upload_end_s"]                   # the worker lived until its upload ended
+
+
+def test_every_optimization_together_on_a_spread_chain_in_the_plan_and_the_simulation() -> None:
+    # a spine c0 -> c5 on one worker, side tasks s_i (c_i -> s_i -> c_{i+2}) beside it: heft spreads them
+    wf = Workflow("ladder")
+    for i in range(6):
+        wf.add_task(Task(f"c{i}", "spine", runtime_s=0.3, output_bytes=10 * MB))
+        wf.add_task(Task(f"s{i}", "side", runtime_s=0.25, output_bytes=10 * MB))
+        wf.add_edge(f"c{i}", f"s{i}", 10 * MB)
+    for i in range(5):
+        wf.add_edge(f"c{i}", f"c{i + 1}", MB)
+    for i in range(4):
+        wf.add_edge(f"s{i}", f"c{i + 2}", 10 * MB)
+    wf.validate()
+    from planning.planners import get_planner
+
+    base = get_planner("heft").plan(wf, CATALOG, MODEL, "mean")
+    assert len(base.workers) >= 2
+    sims = {}
+    for names in ([], ["preload"], ["delayed_io"], ["clustering", "prewarm", "retention", "preload", "delayed_io"]):
+        plan, cls = optimize(base, wf, MODEL, names)
+        assert plan.makespan_s <= base.makespan_s + 1e-9
+        sims[tuple(names)] = simulate(wf, plan, MODEL, protocol=cls.for_plan(wf, plan)).makespan_s
+    assert sims[("preload",)] < sims[()] and sims[("delayed_io",)] < sims[()]
+    assert max(sims.values()) == sims[()]
