@@ -125,6 +125,7 @@ def test_delayed_io_in_the_plan_and_the_simulation() -> None:
     s = sim.tasks.set_index("task_id")
     assert s.loc["b", "exec_start_s"] < s.loc["a", "done_s"]
     assert s.loc["c", "download_start_s"] >= s.loc["a", "done_s"]
+    assert s.loc["b", "worker_start_s"] < s.loc["a", "done_s"]          # w1 moved on before a was stored
     assert sim.makespan_s == pytest.approx(base_sim.makespan_s - upload, rel=1e-6)
     # the worker lives until its upload has ended
     w1 = sim.workers.set_index("worker").loc["w1"]
