@@ -251,3 +251,46 @@ def test_every_optimization_together_on_a_spread_chain_in_the_plan_and_the_simul
         sims[tuple(names)] = simulate(wf, plan, MODEL, protocol=cls.for_plan(wf, plan)).makespan_s
     assert sims[("preload",)] < sims[()] and sims[("delayed_io",)] < sims[()]
     assert max(sims.values()) == sims[()]
+
+
+def test_a_worker_killed_during_its_lazy_upload_is_restarted_and_the_run_is_right() -> None:
+    # w1 counts a for b ahead of a's commit, then dies while a's 40 MB upload may still be in flight: its next
+    # generation commits a again (eagerly) without counting b twice, and d and b get their inputs
+    import os
+    import signal
+    import threading
+    import time
+
+    wf = Workflow("lazy-kill")
+    for t, nbytes, runtime in (("r", MB, 0.01), ("a", 40 * MB, 0.05), ("b", MB, 1.5), ("d", MB, 0.05)):
+        wf.add_task(Task(t, "step", runtime_s=runtime, output_bytes=nbytes))
+    wf.add_edge("a", "b", 40 * MB)
+    wf.add_edge("a", "d", 40 * MB)
+    wf.add_edge("r", "b", MB)
+    wf.validate()
+    plan = assigned(wf, {"r": "w2", "a": "w1", "b": "w1", "d": "w2"}, {"w1": ["a", "b"], "w2": ["r", "d"]})
+    lazy, cls = optimize(plan, wf, MODEL, ["delayed_io"])
+    assert cls.lazy_upload(cls.for_plan(wf, lazy), "a", "w1")
+    killed: list[int] = []
+    with Executor(settings=ExecutorSettings(lease_s=1.0, max_task_kills=2)) as own:
+        marks, running = "pl:{lazy-kill}:deps:ahead", "pl:{lazy-kill}:running"
+
+        def kill_w1() -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not killed:
+                holder = own.client.hget(running, "w1")
+                if holder and own.client.exists(marks):     # a counted for b: the lazy path was taken
+                    os.kill(int(holder.decode().split(":")[1]), signal.SIGKILL)
+                    killed.append(1)
+                time.sleep(0.002)
+
+        killer = threading.Thread(target=kill_w1)
+        killer.start()
+        result = own.run(wf, lazy, run_id="lazy-kill", protocol=cls.for_plan(wf, lazy))
+        killer.join()
+    assert killed and result.meta["restarts"] == 1
+    assert set(result.results) == {"b", "d"}
+    # (the kill comes right after the counter mark, before a's lazy commit is answered: the trace's row of a is
+    # its next generation's, which ran a again and left b's counter alone)
+    tasks = result.trace.tasks.set_index("task_id")
+    assert tasks.loc["d", "download_start_s"] >= tasks.loc["a", "exec_end_s"]
