@@ -141,6 +141,42 @@ def release_children(run: "Run", i: int, w: str, tdec: float, local: bool | None
                 run.arrival[j] = tdec + level_delay
 
 
+def task_inputs(run: "Run", i: int, begin: float, box: _Box | None, me: Coroutine) -> Iterator[float | None]:
+    """Task ``i``'s inputs from ``begin``: pre-loaded (``box``: wait for the prefetch's end) or fetched now;
+    returns ``(download start, download end, execution may start)``."""
+    env = run.env
+    if box is not None:              # pre-loaded while the task before ran
+        if box.end is None:
+            box.waiter = me
+            yield
+        return box.start, box.end, box.end if box.end > begin else begin
+    if begin > env._now:
+        yield begin - env._now
+    dend = begin
+    if run.fetch[i]:
+        end, _ = yield from move(run, run.fetch[i], run.down, me)
+        dend = end if end > begin else begin
+    return begin, dend, dend
+
+
+def task_output(run: "Run", i: int, w: str, row: list, flight: list, me: Coroutine) -> Iterator[float | None]:
+    """Task ``i``'s output after its execution ended (now): a lazy upload in the background, else stored now;
+    returns ``(when the worker moves on, which children it releases then: True its own, None all)``."""
+    env, xe, nbytes = run.env, row[3], run.out_bytes[i]
+    if run.store[i] and nbytes > 0 and run.overlap.lazy[i]:
+        flight[0] += 1
+        spawn(env, background_upload, run, i, w, row, flight)
+        return xe, True
+    done = xe
+    if run.store[i] and nbytes > 0:
+        done, _ = yield from move(run, [nbytes], run.up, me)
+        done = done if done > xe else xe
+    run.overlap.stored(run, i, done)
+    if run.record:
+        run.rows.append((*row, done))
+    return done, None
+
+
 def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[float | None]:
     """Logical worker ``w`` with pre-load and delayed I/O (see the module docstring)."""
     env, ov, platform = run.env, run.overlap, run.platform
@@ -159,20 +195,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
             yield
         a = run.arrival[i]
         begin = a if a > free else free
-        if box is not None:              # pre-loaded while the task before ran
-            if box.end is None:
-                box.waiter = me
-                yield
-            d0, dend = box.start, box.end
-            xs = dend if dend > begin else begin
-        else:
-            if begin > env._now:
-                yield begin - env._now
-            d0, dend = begin, begin
-            if run.fetch[i]:
-                end, _ = yield from move(run, run.fetch[i], run.down, me)
-                dend = end if end > begin else begin
-            xs = dend
+        d0, dend, xs = yield from task_inputs(run, i, begin, box, me)
         box = None
         if ov.preload and k + 1 < len(tasks) and run.fetch[tasks[k + 1]]:
             if xs > env._now:
@@ -186,20 +209,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
             xe = yield from shared_execution(run, i, xs + overhead, me)
         if xe > env._now:
             yield xe - env._now
-        nbytes = run.out_bytes[i]
-        if run.store[i] and nbytes > 0 and ov.lazy[i]:
-            flight[0] += 1
-            spawn(env, background_upload, run, i, w, [i, d0, dend, xe], flight)
-            done, local = xe, True
-        else:
-            done = xe
-            if run.store[i] and nbytes > 0:
-                done, _ = yield from move(run, [nbytes], run.up, me)
-                done = done if done > xe else xe
-            ov.stored(run, i, done)
-            if run.record:
-                run.rows.append((i, d0, dend, xe, done))
-            local = None
+        done, local = yield from task_output(run, i, w, [i, d0, dend, xe], flight, me)
         busy += done - begin
         tdec = done + coord
         if tdec > env._now:
