@@ -250,8 +250,9 @@ def preload_cut(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if r.get("workflow") == "fan-large" and r["variant"] == "preload+delayed_io" and "change" in r]
     value = min(cuts) if cuts else None
     return {"value": value, "target": 0.20, "pass": None if value is None else value >= 0.20,
-            "note": "fan-large's placements leave pre-load and delayed I/O little to overlap: each 30 MB "
-                    "output is critical and arrives while the gather's worker is idle (the ladder is where they act)"}
+            "note": "fan-large's placements leave pre-load and delayed I/O little to overlap: the 30 MB outputs "
+                    "are stored only after the gather's worker finished its own task, and each is critical (eager); "
+                    "the ladder is where they act"}
 
 
 def main(argv: list[str] | None = None) -> int:
