@@ -59,6 +59,51 @@ def checked_budgets(planner: str, max_evaluations: int | None, time_budget: floa
     return seconds
 
 
+def overshooting(timing: Retimer, moves: Sequence[Move], before: dict[str, str], limit: float) -> list[Move]:
+    """Moves to take back so the makespan, now past ``limit``, may return within it: the latest in order first.
+
+    ``timing`` holds ``moves`` applied to a state within the limit (``before``:
+    the moved workers' profiles then).  From every sink past the limit the walk
+    follows what delayed each start (the later of the last parent and the task
+    before on the worker) and adds up, per move, what the move lengthened on
+    that path; the moves latest in the batch's order are taken back until what
+    they added covers the overshoot - the moves a one-at-a-time search in that
+    order would have turned down on this path.  O(length of those paths); the
+    caller re-times without them, and goes on from there if another path is
+    then past the limit.
+    """
+    ev, lay = timing.evaluator, timing.layout
+    done, prev, parents, fetch = timing.done, lay.prev, ev.parents, ev.fetch_s
+    rank = {move[0]: k for k, move in enumerate(moves)}
+    workers, table, column = lay.workers, timing.exec_table, timing.column
+    dropped: dict[str, float] = {}
+    for k, sink in enumerate(ev.sinks):
+        over = done[sink] + fetch[k] - limit
+        if over <= 0.0:
+            continue
+        added: dict[str, float] = {}
+        i = sink
+        while i >= 0:
+            w = workers[lay.worker[i]]
+            if w in rank:
+                old = before[w]
+                grew = timing.exec_s[i] - table[i][column[old]]
+                if prev[i] < 0:
+                    grew += timing.startup[i] - ev.startup_of(old)
+                added[w] = added.get(w, 0.0) + grew
+            ps, j = parents[i], prev[i]
+            data = max(ps, key=done.__getitem__) if ps else -1
+            i = data if data >= 0 and (j < 0 or done[data] >= done[j]) else j
+        over -= sum(added.get(w, 0.0) for w in dropped)
+        for w in sorted(added, key=rank.__getitem__, reverse=True):
+            if over <= 0.0:
+                break
+            if w not in dropped and added[w] > 0.0:
+                dropped[w] = added[w]
+                over -= added[w]
+    return [move for move in moves if move[0] in dropped]
+
+
 class MoveSearch:
     """Counts proposals, applies batches of moves exactly, and stops at the budgets (see the module docstring)."""
 
@@ -68,11 +113,17 @@ class MoveSearch:
         self.max_evaluations = max_evaluations
         self.time_budget = time_budget
         self._clock = clock
-        self._stop_at = clock() + time_budget if time_budget is not None else None
+        self._started = clock()
+        self._stop_at = self._started + time_budget if time_budget is not None else None
         self.evaluations = 1            # the first timing counts, as a full evaluation would
         self.passes = 0
         self.retimings = 0
         self.cut: str | None = None     # "max_evaluations" or "time_budget" once one stopped the search
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the search began (on its clock)."""
+        return self._clock() - self._started
 
     @property
     def passes_text(self) -> str:
@@ -97,14 +148,25 @@ class MoveSearch:
         return True
 
     def settle(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool],
-               turned_down: Callable[[Move], None] | None = None) -> list[Move]:
+               turned_down: Callable[[Move], None] | None = None, *, limit: float | None = None,
+               latest: Sequence[float] | None = None, deferred: list[Move] | None = None) -> list[Move]:
         """Apply ``moves`` with exact re-timings, keeping a batch only if ``acceptable(makespan, batch)``.
 
-        A rejected batch is halved and each half tried, the first one first (on top
-        of whatever the first kept); a rejected single move is dropped, and
+        A rejected batch whose makespan broke ``limit`` is split by blame
+        (:func:`blamed`): the others go first as one batch (a move off every path
+        that broke the limit cannot have broken it), then the moves blamed, one by
+        one - or, given a ``deferred`` list, they go there untried, for the next
+        pass to propose again against its fresh slack (trying them one by one
+        costs a re-timing of all each accepted move reaches, and where the slack
+        ran out that is most of the workflow).  A batch rejected otherwise (or
+        that blames all or none of its moves) is halved and each half tried, the
+        first one first.  A rejected single move is dropped, and
         ``turned_down(move)`` called right then, before the moves after it (a
         search can try that worker's other profiles in its place in the order).
-        Stops, keeping what was confirmed, when the time budget runs out.
+        ``latest`` (:func:`~planning.schedule.slack.latest_done` at ``limit`` of
+        the state before ``moves``) lets a single move's re-timing stop where it
+        breaks the limit.  Stops, keeping what was confirmed, when the time
+        budget runs out.
         """
         timing, kept = self.timing, []
         pending = [list(moves)] if moves else []
@@ -113,13 +175,28 @@ class MoveSearch:
             if self._out_of_time():
                 break
             self.retimings += 1
-            makespan = timing.change(dict(part), whole=len(part) >= WHOLE_BATCH)
+            single = len(part) == 1
+            slows = latest is not None and (single or timing.only_slows(dict(part)))
+            before = {w: timing.profile_of(w) for w, _ in part}
+            makespan = timing.change(dict(part), whole=len(part) >= WHOLE_BATCH, latest=latest if single else None)
+            slows = slows and (timing.bounded or not single)
             if acceptable(makespan, part):
                 timing.commit()
                 kept.extend(part)
+                if not slows:
+                    latest = None       # a move that shortened something: ``latest`` no longer bounds
                 continue
+            suspects = (overshooting(timing, part, before, limit)
+                        if len(part) > 1 and limit is not None and makespan > limit else [])
             timing.rollback()
-            if len(part) > 1:
+            if 0 < len(suspects) < len(part):
+                if deferred is not None:
+                    deferred.extend(suspects)
+                else:
+                    pending.extend([move] for move in reversed(suspects))
+                blame = set(suspects)
+                pending.append([move for move in part if move not in blame])
+            elif len(part) > 1:
                 half = len(part) // 2
                 pending.append(part[half:])
                 pending.append(part[:half])
@@ -127,11 +204,12 @@ class MoveSearch:
                 turned_down(part[0])
         return kept
 
-    def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool]) -> list[Move]:
+    def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool], *,
+                    latest: Sequence[float] | None = None) -> list[Move]:
         """:meth:`settle` one move at a time, in order: for moves the slack check doubts (it is conservative)."""
         kept: list[Move] = []
         for move in moves:
-            kept += self.settle([move], acceptable)
+            kept += self.settle([move], acceptable, latest=latest)
         return kept
 
     def notes(self, consequence: str) -> list[str]:
