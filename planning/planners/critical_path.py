@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import Move, MoveSearch, checked_budgets
+from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Layout, Retimer, ScheduleEvaluator
@@ -110,7 +110,7 @@ class CriticalPathDowngrade(Planner):
         # (pooled).  The search times every worker cold (incremental; a bound the pooled timing stays under)
         # against the tolerance on the cold all-fastest makespan.  Should the pooled plan miss the promise,
         # a few pooled timings choose the blocks of the search's moves (in the order made) to keep
-        # (:func:`_kept_subset`; all fastest keeps the promise).
+        # (:func:`~planning.planners.move_search.kept_blocks`; all fastest keeps it).
         def keeps(assignment: dict[str, str]) -> bool:
             """Within the promise and cheaper than the cheapest kept so far, on the pooled timing."""
             times = evaluator.run_estimates(layout, assignment, estimates, pooled=True)
@@ -126,7 +126,7 @@ class CriticalPathDowngrade(Planner):
         made: list[Move] = []
         searched = _downgrade(search, workers, down, dict(all_fastest), timing.makespan_s * (1.0 + self.tolerance),
                               made)
-        profile = searched if keeps(searched) else _kept_subset(all_fastest, made, keeps)
+        profile = searched if keeps(searched) else kept_blocks(all_fastest, made, keeps)
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
                                     planner=self.name, params=self.params, evaluator=evaluator)
         kept = sum(p != fastest for p in profile.values())
@@ -138,30 +138,6 @@ class CriticalPathDowngrade(Planner):
                               f"plan keeps it (tolerance {self.tolerance:g} on the pooled all-fastest makespan)")
         plan.notes.extend(search.notes("more downgrades may be possible"))
         return plan
-
-
-#: Pooled timings :func:`_kept_subset` spends at most choosing the moves whose pooled plan keeps the promise.
-POOLED_CHECKS = 10
-
-
-def _kept_subset(start: dict[str, str], made: list[Move], keeps: Callable[[dict[str, str]], bool]) -> dict[str, str]:
-    """``start`` with the moves of ``made`` that a few exact checks ``keeps``: the whole list, then halves (the first
-    first, on top of what was kept) while the checks last (:data:`POOLED_CHECKS`; ``keeps`` is a pooled timing, not
-    monotone in the moves, so this is a bisection of blocks, not a search; ``keeps`` is asked each assignment
-    once, in this order, and may remember the last it kept)."""
-    kept: dict[str, str] = {}
-    pending = [list(made)] if made else []
-    for _ in range(POOLED_CHECKS):
-        if not pending:
-            break
-        part = pending.pop()
-        if keeps({**start, **kept, **dict(part)}):
-            kept.update(part)
-        elif len(part) > 1:
-            half = len(part) // 2
-            pending.append(part[half:])
-            pending.append(part[:half])
-    return {**start, **kept}
 
 
 def _downgrade(search: MoveSearch, workers: list[str], down: Callable[[str, str], str | None],

@@ -59,6 +59,35 @@ def checked_budgets(planner: str, max_evaluations: int | None, time_budget: floa
     return seconds
 
 
+#: Pooled timings :func:`kept_blocks` spends at most (each a whole pass in time order, O((n + e) log n)).
+POOLED_CHECKS = 6
+
+
+def kept_blocks(start: dict[str, str], made: Sequence[Move], keeps: Callable[[dict[str, str]], bool]) -> dict[str, str]:
+    """``start`` with the blocks of ``made`` that ``keeps`` accepts: the whole list, then halves (the first first, on
+    top of what was kept) while :data:`POOLED_CHECKS` checks last.
+
+    For a plan whose final (pooled) timing misses what the cold search promised:
+    the pooled timing is not monotone in the moves (a move can cost another
+    worker its warm start), so this keeps what a few exact checks confirm rather
+    than searching; ``start`` must keep the promise.  ``keeps`` is asked each
+    assignment once, in this order, and may remember the last one it accepted.
+    """
+    kept: dict[str, str] = {}
+    pending = [list(made)] if made else []
+    for _ in range(POOLED_CHECKS):
+        if not pending:
+            break
+        part = pending.pop()
+        if keeps({**start, **kept, **dict(part)}):
+            kept.update(part)
+        elif len(part) > 1:
+            half = len(part) // 2
+            pending.append(part[half:])
+            pending.append(part[:half])
+    return {**start, **kept}
+
+
 def overshooting(timing: Retimer, moves: Sequence[Move], before: dict[str, str], limit: float) -> list[Move]:
     """Moves to take back so the makespan, now past ``limit``, may return within it: the latest in order first.
 
