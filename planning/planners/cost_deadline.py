@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks
+from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Retimer, ScheduleEvaluator
@@ -114,7 +114,7 @@ class CostUnderDeadline(Planner):
             first = first or [(w, p) for w, p in profile.items() if p != fastest]
         else:
             searched = len([p for p in profile.values() if p != fastest]) or len(first)
-            profile = kept_blocks(all_fastest, first, keeps)
+            profile = kept_blocks(all_fastest, pool_safe_first(first, fastest_times), keeps)
             fallback = (f"the searches' plans ({searched} moves, timed cold) missed the deadline on the "
                                f"pooled timing: kept {sum(p != fastest for p in profile.values())} moves whose "
                                f"pooled plan meets it")

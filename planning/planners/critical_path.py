@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks
+from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Layout, Retimer, ScheduleEvaluator
@@ -126,7 +126,7 @@ class CriticalPathDowngrade(Planner):
         made: list[Move] = []
         searched = _downgrade(search, workers, down, dict(all_fastest), timing.makespan_s * (1.0 + self.tolerance),
                               made)
-        profile = searched if keeps(searched) else kept_blocks(all_fastest, made, keeps)
+        profile = searched if keeps(searched) else kept_blocks(all_fastest, pool_safe_first(made, fastest_times), keeps)
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
                                     planner=self.name, params=self.params, evaluator=evaluator)
         kept = sum(p != fastest for p in profile.values())
