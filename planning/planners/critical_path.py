@@ -108,9 +108,9 @@ class CriticalPathDowngrade(Planner):
         down = _one_rung_down(ladder, catalog, need)
         # The promise is on the final plan's timing, with warm starts on the processes earlier workers freed
         # (pooled).  The search times every worker cold (incremental; a bound the pooled timing stays under)
-        # against the tolerance on the cold all-fastest makespan.  Should the pooled plan miss the promise,
-        # a few pooled timings choose the blocks of the search's moves (in the order made) to keep
-        # (:func:`~planning.planners.move_search.kept_blocks`; all fastest keeps it).
+        # against the tolerance on the cold all-fastest makespan, and checks each pass's plan on the pooled
+        # timing: at the first that misses the promise it stops, keeping the blocks of that pass's moves that
+        # a few pooled timings confirm (:func:`~planning.planners.move_search.kept_blocks`).
         def keeps(assignment: dict[str, str]) -> bool:
             """Within the promise and cheaper than the cheapest kept so far, on the pooled timing."""
             times = evaluator.run_estimates(layout, assignment, estimates, pooled=True)
@@ -123,27 +123,31 @@ class CriticalPathDowngrade(Planner):
         promise, best = fastest_times.makespan_s * (1 + self.tolerance), [fastest_times.cost(catalog)]
         timing = Retimer(evaluator, layout, estimates, all_fastest)
         search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
-        made: list[Move] = []
-        searched = _downgrade(search, workers, down, dict(all_fastest), timing.makespan_s * (1.0 + self.tolerance),
-                              made)
-        profile = searched if keeps(searched) else kept_blocks(all_fastest, pool_safe_first(made, fastest_times), keeps)
+        missed: list[Move] = []
+        profile = _downgrade(search, workers, down, dict(all_fastest), timing.makespan_s * (1.0 + self.tolerance),
+                             keeps, missed)
+        before = profile
+        if missed:
+            profile = kept_blocks(profile, pool_safe_first(missed, fastest_times), keeps)
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
                                     planner=self.name, params=self.params, evaluator=evaluator)
         kept = sum(p != fastest for p in profile.values())
         plan.notes.append(f"downgraded {kept} of {len(workers)} workers in {search.evaluations} schedule evaluations "
                           f"({search.passes_text}, {search.retimings} exact re-timings)")
-        if profile is not searched:
-            plan.notes.append(f"the search's plan ({sum(p != fastest for p in searched.values())} downgrades, timed "
-                              f"cold) missed the promise on the pooled timing: kept {kept} downgrades whose pooled "
-                              f"plan keeps it (tolerance {self.tolerance:g} on the pooled all-fastest makespan)")
+        if missed:
+            plan.notes.append(f"pass {search.passes}'s plan ({len(missed)} more downgrades, timed cold) missed the "
+                              f"promise on the pooled timing: kept {sum(profile[w] != before[w] for w in workers)} of "
+                              f"them (tolerance {self.tolerance:g} on the pooled all-fastest makespan)")
         plan.notes.extend(search.notes("more downgrades may be possible"))
         return plan
 
 
 def _downgrade(search: MoveSearch, workers: list[str], down: Callable[[str, str], str | None],
-               profile: dict[str, str], limit: float, made: list[Move]) -> dict[str, str]:
+               profile: dict[str, str], limit: float, keeps: Callable[[dict[str, str]], bool],
+               missed: list[Move]) -> dict[str, str]:
     """Passes of one-rung-down moves for the workers off the critical path while the makespan stays within
-    ``limit`` (timed by ``search.timing``, cold); returns the profiles reached, appends the moves to ``made``."""
+    ``limit`` (timed by ``search.timing``, cold) and each pass's plan ``keeps`` the promise; returns the profiles
+    reached.  The first pass whose plan does not is undone, and ``missed`` gets its moves."""
     timing = search.timing
     layout, evaluator = timing.layout, timing.evaluator
     chains, number = worker_chains(timing), {w: k for k, w in enumerate(layout.workers)}
@@ -168,8 +172,10 @@ def _downgrade(search: MoveSearch, workers: list[str], down: Callable[[str, str]
             kept = search.settle(deferred, within, limit=limit, latest=latest)
             deferred.clear()
         kept += search.settle_each(doubtful, within, latest=latest)
+        if kept and not keeps({**profile, **dict(kept)}):
+            missed.extend(kept)
+            break
         profile.update(kept)
-        made.extend(kept)
         if not kept and not deferred:
             break
     return profile
