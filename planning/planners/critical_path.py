@@ -6,12 +6,25 @@ is moved to the next cheaper profile (that holds its memory) if the planned
 makespan stays within ``(1 + tolerance)`` of the all-fastest makespan, pass
 after pass until no worker moves.
 
+The promise holds on the plan returned, timed as the final plan is (pooled:
+a worker starts warm on a process an earlier one freed).  The search times
+every worker cold (incremental, and a bound of the pooled timing) against the
+tolerance on the cold all-fastest makespan, and checks each pass's plan with
+one pooled timing; at the first pass whose plan misses the promise it stops and
+keeps the blocks of that pass's moves that a few pooled timings confirm
+(:func:`~planning.planners.move_search.kept_blocks`).  The cold timing is a poor
+guide here - moving a worker whose process a later worker reuses costs that
+worker its warm start - so on large workflows the search often stops after one
+to three passes.
+
 The search (:mod:`planning.planners.move_search`): each pass takes the critical
 path once, proposes one rung down for every worker off it whose move fits the
 schedule's slack alone (:func:`~planning.schedule.slack.move_fits`, O(its
-tasks)), applies the proposals in one exact incremental re-timing (halving a
-batch that breaks the limit, first half first), then tries the moves the slack
-check doubted one at a time, exactly, in worker order.  A pass costs O(n + e)
+tasks)), applies the proposals in one exact incremental re-timing (a batch that
+breaks the limit gives back, on each path past it, the moves latest in order
+until the path fits; they are proposed again next pass), then tries the moves
+the slack check doubted one at a time, exactly, in worker order, each re-timing
+stopping at the first task past its latest time.  A pass costs O(n + e)
 plus the re-timings; the number of passes is about the number of profiles.
 The one-trial-at-a-time search it replaces re-timed after every trial (and
 re-took the critical path after every kept move): O(W * P) re-timings for W

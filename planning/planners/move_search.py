@@ -9,11 +9,17 @@ slack of the schedule at the start of the pass
 (:func:`~planning.schedule.slack.move_fits`), then :meth:`MoveSearch.settle`
 applies the proposals together in one exact incremental re-timing
 (:class:`~planning.schedule.Retimer`).  Moves that are each fine alone can
-together break the limit (they share a path's slack): then the batch is halved,
-first half first, so the moves kept are those a one-at-a-time search in the same
-order would keep whenever fewer moves never break the limit.  A few passes,
-each O(n + e) plus a logarithmic number of re-timings per conflict, instead of
-one re-timing per trial.
+together break the limit (they share a path's slack).  Halving such a batch
+degenerated where the slack ran out (seed 0 of a 10k-task random layered DAG:
+hundreds of conflicts, each a whole re-timing per halving, 32 s): instead
+:func:`overshooting` walks back from each sink past the limit and gives back the
+moves latest in the batch's order until what they added covers the overshoot
+(the moves a one-at-a-time search in that order would turn down on that path);
+the rest is re-timed again (a deferred move is proposed again next pass, against
+the slack then).  A single move's re-timing stops at the first task past its
+latest time (:meth:`~planning.schedule.Retimer.change`): a rejected move costs
+little.  A few passes, each O(n + e) plus a few re-timings, instead of one
+re-timing per trial.
 
 Budgets: ``max_evaluations`` counts proposals (deterministic); ``time_budget``
 bounds the search's wall-clock seconds (not the estimates before it nor the final
@@ -60,7 +66,7 @@ def checked_budgets(planner: str, max_evaluations: int | None, time_budget: floa
 
 
 #: Pooled timings :func:`kept_blocks` spends at most (each a whole pass in time order, O((n + e) log n)).
-POOLED_CHECKS = 6
+POOLED_CHECKS = 4
 
 
 def kept_blocks(start: dict[str, str], made: Sequence[Move], keeps: Callable[[dict[str, str]], bool]) -> dict[str, str]:
