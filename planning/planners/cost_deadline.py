@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import Move, MoveSearch, checked_budgets
+from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Retimer, ScheduleEvaluator
@@ -77,30 +77,53 @@ class CostUnderDeadline(Planner):
 
         fastest = catalog.fastest().name
         all_fastest = {w: fastest for w in workers}
-        plan = make(all_fastest)
-        if plan.makespan_s > self.deadline:
+        fastest_times = evaluator.run_estimates(layout, all_fastest, estimates, pooled=True)
+        if fastest_times.makespan_s > self.deadline:
+            plan = make(all_fastest)
             plan.feasible = False
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
             return plan
         # The search times without the process pool (every worker cold: fast, and a bound the final plan with
         # its warm starts stays under).  It aims at the deadline stretched by as much as the pool shortens the
-        # all-fastest plan; should the final plan miss the deadline, it searches again at the deadline itself.
-        stretch = Retimer(evaluator, layout, estimates, all_fastest).makespan_s / max(plan.makespan_s, 1e-12)
+        # all-fastest plan; should the final plan miss the deadline, it searches again at the deadline itself;
+        # should that miss too (or not run: all fastest timed cold misses the deadline), a few pooled timings
+        # keep the blocks of the first search's moves that meet it and save (kept_blocks).
+        def pooled(assignment: dict[str, str]):
+            return evaluator.run_estimates(layout, assignment, estimates, pooled=True)
+
+        def keeps(assignment: dict[str, str]) -> bool:
+            times = pooled(assignment)
+            if times.makespan_s <= self.deadline and times.cost(catalog) < cheapest[0]:
+                cheapest[0] = times.cost(catalog)
+                return True
+            return False
+
+        cheapest = [fastest_times.cost(catalog)]
+        stretch = Retimer(evaluator, layout, estimates, all_fastest).makespan_s / max(fastest_times.makespan_s, 1e-12)
+        first: list[Move] = []
+        fallback = None
         for limit in dict.fromkeys((self.deadline * max(stretch, 1.0), self.deadline)):
             profile = dict(all_fastest)
             timing = Retimer(evaluator, layout, estimates, profile)
             search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
             if timing.makespan_s <= limit:
                 _CheapestMoves(search, catalog, workers, need, profile, limit).run()
-            plan = make(profile)
-            if plan.makespan_s <= self.deadline:
+            if pooled(profile).makespan_s <= self.deadline:
                 break
+            first = first or [(w, p) for w, p in profile.items() if p != fastest]
         else:
-            plan = make(all_fastest)
+            searched = len([p for p in profile.values() if p != fastest]) or len(first)
+            profile = kept_blocks(all_fastest, pool_safe_first(first, fastest_times), keeps)
+            fallback = (f"the searches' plans ({searched} moves, timed cold) missed the deadline on the "
+                               f"pooled timing: kept {sum(p != fastest for p in profile.values())} moves whose "
+                               f"pooled plan meets it")
+        plan = make(profile)
         plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s "
                           f"({search.evaluations} schedule evaluations, {search.passes_text}, "
                           f"{search.retimings} exact re-timings)")
+        if fallback is not None:
+            plan.notes.append(fallback)
         plan.notes.extend(search.notes("cheaper plans may exist"))
         return plan
 

@@ -6,12 +6,25 @@ is moved to the next cheaper profile (that holds its memory) if the planned
 makespan stays within ``(1 + tolerance)`` of the all-fastest makespan, pass
 after pass until no worker moves.
 
+The promise holds on the plan returned, timed as the final plan is (pooled:
+a worker starts warm on a process an earlier one freed).  The search times
+every worker cold (incremental, and a bound of the pooled timing) against the
+tolerance on the cold all-fastest makespan, and checks each pass's plan with
+one pooled timing; at the first pass whose plan misses the promise it stops and
+keeps the blocks of that pass's moves that a few pooled timings confirm
+(:func:`~planning.planners.move_search.kept_blocks`).  The cold timing is a poor
+guide here - moving a worker whose process a later worker reuses costs that
+worker its warm start - so on large workflows the search often stops after one
+to three passes.
+
 The search (:mod:`planning.planners.move_search`): each pass takes the critical
 path once, proposes one rung down for every worker off it whose move fits the
 schedule's slack alone (:func:`~planning.schedule.slack.move_fits`, O(its
-tasks)), applies the proposals in one exact incremental re-timing (halving a
-batch that breaks the limit, first half first), then tries the moves the slack
-check doubted one at a time, exactly, in worker order.  A pass costs O(n + e)
+tasks)), applies the proposals in one exact incremental re-timing (a batch that
+breaks the limit gives back, on each path past it, the moves latest in order
+until the path fits; they are proposed again next pass), then tries the moves
+the slack check doubted one at a time, exactly, in worker order, each re-timing
+stopping at the first task past its latest time.  A pass costs O(n + e)
 plus the re-timings; the number of passes is about the number of profiles.
 The one-trial-at-a-time search it replaces re-timed after every trial (and
 re-took the critical path after every kept move): O(W * P) re-timings for W
@@ -31,7 +44,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import MoveSearch, checked_budgets
+from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Layout, Retimer, ScheduleEvaluator
@@ -85,6 +98,8 @@ def critical_indices(done: Sequence[float], layout: Layout, evaluator: ScheduleE
                       done.__getitem__, ids.__getitem__, start=last)
 
 
+
+
 @register_planner("critical-path")
 class CriticalPathDowngrade(Planner):
     """See the module docstring; ``tolerance`` is the relative makespan growth allowed."""
@@ -100,40 +115,83 @@ class CriticalPathDowngrade(Planner):
         worker_of, workers, need = locality_layout(workflow)
         ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))  # fastest first
         fastest = ladder[0].name
-        profile = {w: fastest for w in workers}
+        all_fastest = {w: fastest for w in workers}
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         layout = evaluator.layout(worker_of)
-        timing = Retimer(evaluator, layout, estimates, profile)
-        search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
-        limit = timing.makespan_s * (1.0 + self.tolerance)
         down = _one_rung_down(ladder, catalog, need)
-        chains, number = worker_chains(timing), {w: k for k, w in enumerate(layout.workers)}
-        while search.cut is None:
-            search.passes += 1
-            critical = {layout.worker[i] for i in critical_indices(timing.done, layout, evaluator)}
-            latest = latest_done(timing, limit)
-            moves, doubtful = [], []
-            for w in workers:
-                k = number[w]
-                cheaper = down(w, profile[w])
-                if k in critical or cheaper is None:
-                    continue
-                if not search.trial():
-                    break
-                fits = move_fits(timing, chains[k], timing.column[cheaper], evaluator.startup_of(cheaper), latest)[0]
-                (moves if fits else doubtful).append((w, cheaper))
-            kept = search.settle(moves, lambda makespan, _: makespan <= limit)
-            kept += search.settle_each(doubtful, lambda makespan, _: makespan <= limit)
-            profile.update(kept)
-            if not kept:
-                break
+        # The promise is on the final plan's timing, with warm starts on the processes earlier workers freed
+        # (pooled).  The search times every worker cold (incremental; a bound the pooled timing stays under)
+        # against the tolerance on the cold all-fastest makespan, and checks each pass's plan on the pooled
+        # timing: at the first that misses the promise it stops, keeping the blocks of that pass's moves that
+        # a few pooled timings confirm (:func:`~planning.planners.move_search.kept_blocks`).
+        def keeps(assignment: dict[str, str]) -> bool:
+            """Within the promise and cheaper than the cheapest kept so far, on the pooled timing."""
+            times = evaluator.run_estimates(layout, assignment, estimates, pooled=True)
+            if times.makespan_s <= promise and times.cost(catalog) < best[0]:
+                best[0] = times.cost(catalog)
+                return True
+            return False
+
+        fastest_times = evaluator.run_estimates(layout, all_fastest, estimates, pooled=True)
+        promise, best = fastest_times.makespan_s * (1 + self.tolerance), [fastest_times.cost(catalog)]
+        timing = Retimer(evaluator, layout, estimates, all_fastest)
+        search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
+        missed: list[Move] = []
+        profile = _downgrade(search, workers, down, dict(all_fastest), timing.makespan_s * (1.0 + self.tolerance),
+                             keeps, missed)
+        before = profile
+        if missed:
+            profile = kept_blocks(profile, pool_safe_first(missed, fastest_times), keeps)
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
                                     planner=self.name, params=self.params, evaluator=evaluator)
-        plan.notes.append(f"downgraded {sum(p != fastest for p in profile.values())} of {len(workers)} workers "
-                          f"in {search.evaluations} schedule evaluations ({search.passes_text}, "
-                          f"{search.retimings} exact re-timings)")
+        kept = sum(p != fastest for p in profile.values())
+        plan.notes.append(f"downgraded {kept} of {len(workers)} workers in {search.evaluations} schedule evaluations "
+                          f"({search.passes_text}, {search.retimings} exact re-timings)")
+        if missed:
+            plan.notes.append(f"pass {search.passes}'s plan ({len(missed)} more downgrades, timed cold) missed the "
+                              f"promise on the pooled timing: kept {sum(profile[w] != before[w] for w in workers)} of "
+                              f"them (tolerance {self.tolerance:g} on the pooled all-fastest makespan)")
         plan.notes.extend(search.notes("more downgrades may be possible"))
         return plan
+
+
+def _downgrade(search: MoveSearch, workers: list[str], down: Callable[[str, str], str | None],
+               profile: dict[str, str], limit: float, keeps: Callable[[dict[str, str]], bool],
+               missed: list[Move]) -> dict[str, str]:
+    """Passes of one-rung-down moves for the workers off the critical path while the makespan stays within
+    ``limit`` (timed by ``search.timing``, cold) and each pass's plan ``keeps`` the promise; returns the profiles
+    reached.  The first pass whose plan does not is undone, and ``missed`` gets its moves."""
+    timing = search.timing
+    layout, evaluator = timing.layout, timing.evaluator
+    chains, number = worker_chains(timing), {w: k for k, w in enumerate(layout.workers)}
+    within = lambda makespan, _: makespan <= limit  # noqa: E731
+    while search.cut is None:
+        search.passes += 1
+        critical = {layout.worker[i] for i in critical_indices(timing.done, layout, evaluator)}
+        latest = latest_done(timing, limit)
+        moves, doubtful = [], []
+        for w in workers:
+            k = number[w]
+            cheaper = down(w, profile[w])
+            if k in critical or cheaper is None:
+                continue
+            if not search.trial():
+                break
+            fits = move_fits(timing, chains[k], timing.column[cheaper], evaluator.startup_of(cheaper), latest)[0]
+            (moves if fits else doubtful).append((w, cheaper))
+        deferred: list[Move] = []
+        kept = search.settle(moves, within, limit=limit, latest=latest, deferred=deferred)
+        if deferred and not kept:       # nothing moved: the next pass would propose the same, try them now
+            kept = search.settle(deferred, within, limit=limit, latest=latest)
+            deferred.clear()
+        kept += search.settle_each(doubtful, within, latest=latest)
+        if kept and not keeps({**profile, **dict(kept)}):
+            missed.extend(kept)
+            break
+        profile.update(kept)
+        if not kept and not deferred:
+            break
+    return profile
 
 
 def _one_rung_down(ladder: list, catalog: Catalog, need: dict[str, float]) -> Callable[[str, str], str | None]:

@@ -9,11 +9,17 @@ slack of the schedule at the start of the pass
 (:func:`~planning.schedule.slack.move_fits`), then :meth:`MoveSearch.settle`
 applies the proposals together in one exact incremental re-timing
 (:class:`~planning.schedule.Retimer`).  Moves that are each fine alone can
-together break the limit (they share a path's slack): then the batch is halved,
-first half first, so the moves kept are those a one-at-a-time search in the same
-order would keep whenever fewer moves never break the limit.  A few passes,
-each O(n + e) plus a logarithmic number of re-timings per conflict, instead of
-one re-timing per trial.
+together break the limit (they share a path's slack).  Halving such a batch
+degenerated where the slack ran out (seed 0 of a 10k-task random layered DAG:
+hundreds of conflicts, each a whole re-timing per halving, 32 s): instead
+:func:`overshooting` walks back from each sink past the limit and gives back the
+moves latest in the batch's order until what they added covers the overshoot
+(the moves a one-at-a-time search in that order would turn down on that path);
+the rest is re-timed again (a deferred move is proposed again next pass, against
+the slack then).  A single move's re-timing stops at the first task past its
+latest time (:meth:`~planning.schedule.Retimer.change`): a rejected move costs
+little.  A few passes, each O(n + e) plus a few re-timings, instead of one
+re-timing per trial.
 
 Budgets: ``max_evaluations`` counts proposals (deterministic); ``time_budget``
 bounds the search's wall-clock seconds (not the estimates before it nor the final
@@ -33,7 +39,7 @@ import time
 from typing import Callable, Sequence
 
 from planning.errors import PlanError
-from planning.schedule import Retimer
+from planning.schedule import Retimer, ScheduleTimes
 
 Move = tuple[str, str]      # (worker id, profile name)
 
@@ -59,6 +65,93 @@ def checked_budgets(planner: str, max_evaluations: int | None, time_budget: floa
     return seconds
 
 
+#: Pooled timings :func:`kept_blocks` spends at most (each a whole pass in time order, O((n + e) log n)).
+POOLED_CHECKS = 4
+
+
+def kept_blocks(start: dict[str, str], made: Sequence[Move], keeps: Callable[[dict[str, str]], bool]) -> dict[str, str]:
+    """``start`` with the blocks of ``made`` that ``keeps`` accepts: the whole list, then halves (the first first, on
+    top of what was kept) while :data:`POOLED_CHECKS` checks last.
+
+    For a plan whose final (pooled) timing misses what the cold search promised:
+    the pooled timing is not monotone in the moves (a move can cost another
+    worker its warm start), so this keeps what a few exact checks confirm rather
+    than searching; ``start`` must keep the promise.  ``keeps`` is asked each
+    assignment once, in this order, and may remember the last one it accepted.
+    """
+    kept: dict[str, str] = {}
+    pending = [list(made)] if made else []
+    for _ in range(POOLED_CHECKS):
+        if not pending:
+            break
+        part = pending.pop()
+        if keeps({**start, **kept, **dict(part)}):
+            kept.update(part)
+        elif len(part) > 1:
+            half = len(part) // 2
+            pending.append(part[half:])
+            pending.append(part[:half])
+    return {**start, **kept}
+
+
+def pool_safe_first(made: Sequence[Move], pooled: ScheduleTimes) -> list[Move]:
+    """The moves, those least likely to cost a warm start first (the order :func:`kept_blocks` tries them in).
+
+    Workers that started cold in the ``pooled`` timing of the plan moved from
+    come first (moving one that started warm makes it start cold), latest to stop
+    first (a process freed late is taken by fewer workers); stable within a
+    worker, so its rungs stay in order.
+    """
+    number = {w: k for k, w in enumerate(pooled.layout.workers)}
+    reused = pooled.reused or (False,) * len(number)
+    return sorted(made, key=lambda move: (reused[number[move[0]]], -pooled.worker_stop_s[number[move[0]]]))
+
+
+def overshooting(timing: Retimer, moves: Sequence[Move], before: dict[str, str], limit: float) -> list[Move]:
+    """Moves to take back so the makespan, now past ``limit``, may return within it: the latest in order first.
+
+    ``timing`` holds ``moves`` applied to a state within the limit (``before``:
+    the moved workers' profiles then).  From every sink past the limit the walk
+    follows what delayed each start (the later of the last parent and the task
+    before on the worker) and adds up, per move, what the move lengthened on
+    that path; the moves latest in the batch's order are taken back until what
+    they added covers the overshoot - the moves a one-at-a-time search in that
+    order would have turned down on this path.  O(length of those paths); the
+    caller re-times without them, and goes on from there if another path is
+    then past the limit.
+    """
+    ev, lay = timing.evaluator, timing.layout
+    done, prev, parents, fetch = timing.done, lay.prev, ev.parents, ev.fetch_s
+    rank = {move[0]: k for k, move in enumerate(moves)}
+    workers, table, column = lay.workers, timing.exec_table, timing.column
+    dropped: dict[str, float] = {}
+    for k, sink in enumerate(ev.sinks):
+        over = done[sink] + fetch[k] - limit
+        if over <= 0.0:
+            continue
+        added: dict[str, float] = {}
+        i = sink
+        while i >= 0:
+            w = workers[lay.worker[i]]
+            if w in rank:
+                old = before[w]
+                grew = timing.exec_s[i] - table[i][column[old]]
+                if prev[i] < 0:
+                    grew += timing.startup[i] - ev.startup_of(old)
+                added[w] = added.get(w, 0.0) + grew
+            ps, j = parents[i], prev[i]
+            data = max(ps, key=done.__getitem__) if ps else -1
+            i = data if data >= 0 and (j < 0 or done[data] >= done[j]) else j
+        over -= sum(added.get(w, 0.0) for w in dropped)
+        for w in sorted(added, key=rank.__getitem__, reverse=True):
+            if over <= 0.0:
+                break
+            if w not in dropped and added[w] > 0.0:
+                dropped[w] = added[w]
+                over -= added[w]
+    return [move for move in moves if move[0] in dropped]
+
+
 class MoveSearch:
     """Counts proposals, applies batches of moves exactly, and stops at the budgets (see the module docstring)."""
 
@@ -68,11 +161,17 @@ class MoveSearch:
         self.max_evaluations = max_evaluations
         self.time_budget = time_budget
         self._clock = clock
-        self._stop_at = clock() + time_budget if time_budget is not None else None
+        self._started = clock()
+        self._stop_at = self._started + time_budget if time_budget is not None else None
         self.evaluations = 1            # the first timing counts, as a full evaluation would
         self.passes = 0
         self.retimings = 0
         self.cut: str | None = None     # "max_evaluations" or "time_budget" once one stopped the search
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the search began (on its clock)."""
+        return self._clock() - self._started
 
     @property
     def passes_text(self) -> str:
@@ -97,14 +196,25 @@ class MoveSearch:
         return True
 
     def settle(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool],
-               turned_down: Callable[[Move], None] | None = None) -> list[Move]:
+               turned_down: Callable[[Move], None] | None = None, *, limit: float | None = None,
+               latest: Sequence[float] | None = None, deferred: list[Move] | None = None) -> list[Move]:
         """Apply ``moves`` with exact re-timings, keeping a batch only if ``acceptable(makespan, batch)``.
 
-        A rejected batch is halved and each half tried, the first one first (on top
-        of whatever the first kept); a rejected single move is dropped, and
+        A rejected batch whose makespan broke ``limit`` is split by blame
+        (:func:`blamed`): the others go first as one batch (a move off every path
+        that broke the limit cannot have broken it), then the moves blamed, one by
+        one - or, given a ``deferred`` list, they go there untried, for the next
+        pass to propose again against its fresh slack (trying them one by one
+        costs a re-timing of all each accepted move reaches, and where the slack
+        ran out that is most of the workflow).  A batch rejected otherwise (or
+        that blames all or none of its moves) is halved and each half tried, the
+        first one first.  A rejected single move is dropped, and
         ``turned_down(move)`` called right then, before the moves after it (a
         search can try that worker's other profiles in its place in the order).
-        Stops, keeping what was confirmed, when the time budget runs out.
+        ``latest`` (:func:`~planning.schedule.slack.latest_done` at ``limit`` of
+        the state before ``moves``) lets a single move's re-timing stop where it
+        breaks the limit.  Stops, keeping what was confirmed, when the time
+        budget runs out.
         """
         timing, kept = self.timing, []
         pending = [list(moves)] if moves else []
@@ -113,13 +223,28 @@ class MoveSearch:
             if self._out_of_time():
                 break
             self.retimings += 1
-            makespan = timing.change(dict(part), whole=len(part) >= WHOLE_BATCH)
+            single = len(part) == 1
+            slows = latest is not None and (single or timing.only_slows(dict(part)))
+            before = {w: timing.profile_of(w) for w, _ in part}
+            makespan = timing.change(dict(part), whole=len(part) >= WHOLE_BATCH, latest=latest if single else None)
+            slows = slows and (timing.bounded or not single)
             if acceptable(makespan, part):
                 timing.commit()
                 kept.extend(part)
+                if not slows:
+                    latest = None       # a move that shortened something: ``latest`` no longer bounds
                 continue
+            suspects = (overshooting(timing, part, before, limit)
+                        if len(part) > 1 and limit is not None and makespan > limit else [])
             timing.rollback()
-            if len(part) > 1:
+            if 0 < len(suspects) < len(part):
+                if deferred is not None:
+                    deferred.extend(suspects)
+                else:
+                    pending.extend([move] for move in reversed(suspects))
+                blame = set(suspects)
+                pending.append([move for move in part if move not in blame])
+            elif len(part) > 1:
                 half = len(part) // 2
                 pending.append(part[half:])
                 pending.append(part[:half])
@@ -127,11 +252,12 @@ class MoveSearch:
                 turned_down(part[0])
         return kept
 
-    def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool]) -> list[Move]:
+    def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool], *,
+                    latest: Sequence[float] | None = None) -> list[Move]:
         """:meth:`settle` one move at a time, in order: for moves the slack check doubts (it is conservative)."""
         kept: list[Move] = []
         for move in moves:
-            kept += self.settle([move], acceptable)
+            kept += self.settle([move], acceptable, latest=latest)
         return kept
 
     def notes(self, consequence: str) -> list[str]:

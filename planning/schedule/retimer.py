@@ -13,6 +13,10 @@ from planning.schedule.evaluator import ScheduleEvaluator
 from planning.schedule.timing import Layout, ScheduleTimes, time_task
 
 
+#: Relative margin before a task past its latest time proves a limit broken (the backward pass rounds).
+_ROUNDING = 1e-9
+
+
 class Retimer:
     """The timing of one :class:`Layout` under changing worker profiles, re-timing only what a change reaches.
 
@@ -66,6 +70,7 @@ class Retimer:
         self._undo_makespan: tuple[float, int] | None = None
         self._snapshot: dict[str, Any] | None = None   # the state a whole-layout change replaced
         self.retimed = 0                   # tasks re-timed by the last change (for benchmarks)
+        self.bounded = False               # whether the last change was checked against ``latest`` (it only slowed)
 
     def _scan_sinks(self) -> tuple[float, int]:
         """The makespan and a sink that attains it, by a full scan of the sinks."""
@@ -81,7 +86,8 @@ class Retimer:
         return (self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i], self.begin[i],
                 self.download_end[i], self.exec_end[i], self.done[i])
 
-    def change(self, changes: Mapping[str, str], *, whole: bool = False) -> float:
+    def change(self, changes: Mapping[str, str], *, whole: bool = False,
+               latest: Sequence[float] | None = None) -> float:
         """Move workers (by id) to profiles and re-time what that reaches; returns the new makespan.
 
         A change that moves a large share of the tasks (a quarter or more), or
@@ -89,15 +95,31 @@ class Retimer:
         state, re-times everything in one plain pass instead (:meth:`_change_all`):
         a pass in order needs no queue, about three times cheaper per task.  The
         values are the same either way.
+
+        ``latest``: per task, a time past which its completion proves the
+        makespan over a limit (:func:`~planning.schedule.slack.latest_done` at
+        that limit of an earlier state no slower anywhere).  A change that only
+        slows tasks (:meth:`only_slows`) then stops re-timing at the first task
+        past it and returns ``inf``, for the caller to roll back: a rejected move
+        costs the re-timing up to where it breaks the limit, not all it reaches.
+        Used only where that bound is exact (no invocation latency, see
+        :mod:`~planning.schedule.slack`); :attr:`bounded` says whether it was.
         """
         moved = {self._number[name] for name in changes}
         if self._undo_makespan is None and len(self.done) > 0 and (
                 whole or 4 * sum(len(self._tasks_of[w]) for w in moved) >= len(self.done)):
+            self.bounded = False
             return self._change_all(changes)
         if self._undo_makespan is None:
             self._undo_makespan = (self.makespan_s, self._last_sink)
+        if latest is not None and not (self.evaluator.invoke_s == 0.0 and self.only_slows(changes)):
+            latest = None
+        self.bounded = latest is not None
         heap, queued = self._move_workers(changes)
-        touched_workers, retimed = self._retime(heap, queued)
+        touched_workers, retimed = self._retime(heap, queued, latest)
+        if touched_workers is None:          # past ``latest``: the limit is broken, the state half re-timed
+            self.retimed = retimed
+            return float("inf")
         self._respan(touched_workers)
         self._move_makespan(queued)
         self.retimed = retimed
@@ -124,10 +146,28 @@ class Retimer:
         heapify(heap)
         return heap, queued
 
-    def _retime(self, heap: list[tuple[int, int]], queued: set[int]) -> tuple[set[int], int]:
+    def profile_of(self, worker: str) -> str:
+        """The worker's current profile."""
+        return self.profiles[self._number[worker]]
+
+    def only_slows(self, changes: Mapping[str, str]) -> bool:
+        """Whether moving these workers makes none of their tasks (nor their start-up) shorter."""
+        ev, table, column, exec_s = self.evaluator, self.exec_table, self.column, self.exec_s
+        for name, profile in changes.items():
+            w = self._number[name]
+            j = column.get(profile)
+            if j is None or ev.startup_of(profile) < ev.startup_of(self.profiles[w]):
+                return False
+            for i in self._tasks_of[w]:
+                if table[i][j] < exec_s[i]:
+                    return False
+        return True
+
+    def _retime(self, heap: list[tuple[int, int]], queued: set[int],
+                latest: Sequence[float] | None = None) -> tuple[set[int] | None, int]:
         """Re-time the queued tasks in plan order, queueing the children and successor of every task whose
         completion moved (a task whose completion stays put reaches nothing further); returns the workers
-        touched and how many tasks were re-timed."""
+        touched (None: a task passed ``latest``, see :meth:`change`) and how many tasks were re-timed."""
         ev, lay = self.evaluator, self.layout
         worker, prev, store, remote = lay.worker, lay.prev, lay.store, lay.remote
         parents, download_s, upload_s = ev.parents, ev.download_s, ev.upload_s
@@ -153,6 +193,8 @@ class Retimer:
             self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i] = x, s, r, ws
             self.begin[i], self.download_end[i], self.exec_end[i], done[i] = b, b + download, e, d
             if d != old:
+                if latest is not None and d > latest[i] + _ROUNDING * (abs(d) + 1.0):
+                    return None, retimed
                 for c in children[i]:
                     if c not in queued:
                         queued.add(c)
