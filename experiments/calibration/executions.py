@@ -14,7 +14,10 @@ to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Replays run as many tasks per recorded core as the makespans
 say the machines ran (:mod:`experiments.calibration.slots`: the recorded count unless
-another fits clearly better).  Executor traces fit the serverless terms
+another fits clearly better).  Where the overheads add to the execution instead of overlapping it,
+the four-term formula of :mod:`experiments.calibration.baselines` predicts instead, when the inner
+cross-validation says it is better (:mod:`experiments.calibration.model_choice`; ``model`` says
+which).  Executor traces fit the serverless terms
 (:data:`EXECUTOR_TERMS`), all of them.
 
 A calibrated platform is only worth what it predicts: ``held_out`` predicts each
