@@ -28,10 +28,6 @@ what a user asks of it), beside the analytic baselines of
 
 from __future__ import annotations
 
-import gzip
-import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -42,6 +38,7 @@ import pandas as pd
 from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
 from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model
+from experiments.calibration.naming import application_of, execution_name, read_execution, size_of
 from experiments.calibration.prior import resolve_prior
 from experiments.calibration.slots import fit_with_slots
 from planning.errors import ConfigError, PlanlabError
@@ -164,53 +161,6 @@ class Observation:
             self._features = Features(self.simulate(Platform.zero()), float(wf.critical_path()[0]), wf.depth,
                                       len(wf), staged / 1e9)
         return self._features
-
-
-def read_execution(source: str | Path) -> Workflow:
-    """A WfFormat execution file, plain (``.json``) or gzip-compressed (``.json.gz``, as WfInstances ships them)."""
-    from planning.sources.wfformat import read_wfformat
-
-    path = Path(source)
-    if not path.exists():
-        raise ConfigError(f"execution file {str(path)!r} does not exist", "give WfFormat JSON files (.json or .json.gz)")
-    if path.suffix != ".gz":
-        return read_wfformat(path)
-    with tempfile.TemporaryDirectory(prefix="planlab-execution-") as tmp:
-        plain = Path(tmp) / path.name[:-3]
-        try:
-            with gzip.open(path, "rb") as packed, open(plain, "wb") as out:
-                shutil.copyfileobj(packed, out)
-        except (OSError, EOFError) as exc:
-            raise ConfigError(f"{path}: not a readable gzip file ({exc})", "give .json.gz files written by gzip") from None
-        workflow = read_wfformat(plain)
-    workflow.metadata["source_file"] = str(path)
-    return workflow
-
-
-def execution_name(path: str | Path) -> str:
-    """A file's execution name: its name without ``.json`` / ``.json.gz``."""
-    name = Path(path).name
-    for suffix in (".gz", ".json"):
-        name = name[: -len(suffix)] if name.endswith(suffix) else name
-    return name
-
-
-def application_of(name: str) -> str:
-    """The application of an execution named like WfInstances files: ``srasearch-chameleon-10a-001`` -> ``srasearch``."""
-    return execution_name(name).split("-")[0].lower()
-
-
-def size_of(name: str) -> str:
-    """The problem size of a WfInstances execution: its name without the application, the site and the run number.
-
-    ``srasearch-chameleon-10a-003`` -> ``10a``; ``epigenomics-chameleon-hep-1seq-50k-001`` ->
-    ``hep-1seq-50k``; ``helloworld-chain-5-chameleon`` -> ``chain-5``.  Executions of one size
-    are repeats of one configuration (their spread is the noise floor).
-    """
-    parts = execution_name(name).split("-")[1:]
-    if parts and re.fullmatch(r"\d{3}", parts[-1]):
-        parts = parts[:-1]
-    return "-".join(p for p in parts if p.lower() != "chameleon").lower() or execution_name(name).lower()
 
 
 @dataclass
