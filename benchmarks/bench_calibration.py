@@ -1,9 +1,11 @@
 """Calibrated simulation of real workflow systems, recorded in ``benchmarks/results/calibration.json``.
 
 Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N] [--machine-starter]
-[--staging-split] [--label before]`` (``--machine-starter``: each machine's serial starter,
-``machine_dispatch_s``, is a fifth candidate term; ``--staging-split``: the staging's extra rates for
-external inputs and written outputs are candidates too).
+[--staging-split] [--no-model-choice] [--label before]`` (``--machine-starter``: each machine's serial
+starter, ``machine_dispatch_s``, is a fifth candidate term; ``--staging-split``: the staging's extra rates
+for external inputs and written outputs are candidates too; ``--no-model-choice``: always predict with the
+simulator, never with the four-term formula the inner cross-validation may prefer,
+:mod:`experiments.calibration.model_choice`; each fit records its ``model``).
 
 The question a user asks: *calibrated on some sizes of an application, how well does the
 simulator predict a size it never saw?*  Over the real Pegasus and Makeflow executions shipped
