@@ -87,6 +87,10 @@ def test_the_lower_cross_validated_error_chooses_the_model() -> None:
     assert np.mean(np.abs(predicted - np.array(REAL)) / np.array(REAL)) < HAND_CV
     one = choose_model(Fitted(Platform.zero(), (), "prior", {}, {}), runs[:1], sizes[:1])   # no folds: simulator
     assert one.formula is None and np.isnan(one.model_scores[SIMULATOR])
+    families = fitted_with_score(0.25)
+    families.families = {"slow/8": Platform.zero(), "fast/8": Platform.zero()}   # scored without its families
+    kept = choose_model(families, runs, sizes)
+    assert kept.formula is None and kept.model_scores == pytest.approx({SIMULATOR: 0.25, FORMULA: HAND_CV})
 
 
 # (width, runtime): long tasks hide a serial dispatch on two cores, short ones expose it, so no one dispatch
