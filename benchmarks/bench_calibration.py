@@ -1,9 +1,11 @@
 """Calibrated simulation of real workflow systems, recorded in ``benchmarks/results/calibration.json``.
 
 Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N] [--machine-starter]
-[--staging-split] [--label before]`` (``--machine-starter``: each machine's serial starter,
-``machine_dispatch_s``, is a fifth candidate term; ``--staging-split``: the staging's extra rates for
-external inputs and written outputs are candidates too).
+[--staging-split] [--no-model-choice] [--label before]`` (``--machine-starter``: each machine's serial
+starter, ``machine_dispatch_s``, is a fifth candidate term; ``--staging-split``: the staging's extra rates
+for external inputs and written outputs are candidates too; ``--no-model-choice``: always predict with the
+simulator, never with the four-term formula the inner cross-validation may prefer,
+:mod:`experiments.calibration.model_choice`; each fit records its ``model``).
 
 The question a user asks: *calibrated on some sizes of an application, how well does the
 simulator predict a size it never saw?*  Over the real Pegasus and Makeflow executions shipped
@@ -83,7 +85,8 @@ def prior_without(observations: list[Observation], app: str) -> Platform | None:
 
 def leave_one_size_out(observations: list[Observation], max_evaluations: int | None,
                        use_prior: bool, apps: set[str] | None = None,
-                       machine_starter: bool = False, staging_split: bool = False) -> tuple[pd.DataFrame, list[dict]]:
+                       machine_starter: bool = False, staging_split: bool = False,
+                       model_choice: bool = True) -> tuple[pd.DataFrame, list[dict]]:
     """One row per held-out execution (simulator and baselines), one record per fit.
 
     ``use_prior``: calibrate from a prior learned on the corpus's *other* applications
@@ -105,12 +108,15 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
             result = calibrate(train, held_out=False, max_evaluations=max_evaluations,
                                **({"prior": prior} if use_prior else {}),
                                **({"machine_starter": True} if machine_starter else {}),
-                               **({"staging_split": True} if staging_split else {}))
+                               **({"staging_split": True} if staging_split else {}),
+                               **({} if model_choice else {"choose": False}))
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             baselines = fit_baselines([features[o.name] for o in train], [o.real_makespan_s for o in train])
             fits.append({"application": app, "held_out_size": size, "train": len(train), "seconds": seconds,
                          "cpu_seconds": cpu, "kept": list(getattr(result, "kept", result.fitted)),
                          "slots_per_core": getattr(result, "slots_per_core", 1.0),
+                         "model": getattr(result, "model", "simulator"),
+                         "model_scores": getattr(result, "model_scores", {}),
                          "platform": {k: getattr(result.platform, k) for k in result.fitted},
                          "families": {f: {k: getattr(p, k) for k in result.fitted}
                                       for f, p in getattr(result, "families", {}).items()}})
@@ -177,6 +183,10 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict]) -> dic
         for x in app_fits:
             slots[f"{x.get('slots_per_core', 1.0):g}"] += 1
         entry["slots_per_core"] = {k: f"{v}/{len(app_fits)}" for k, v in sorted(slots.items())}
+        models: dict[str, int] = defaultdict(int)
+        for x in app_fits:
+            models[x.get("model", "simulator")] += 1
+        entry["models"] = {k: f"{v}/{len(app_fits)}" for k, v in sorted(models.items())}
         per_app[app] = entry
     peg = table[table["system"] == PEGASUS]
     overall = {e.removesuffix("_error"): float(table[e].median()) for e in errors}
@@ -207,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(machine_dispatch_s) to the term selection")
     parser.add_argument("--staging-split", action="store_true", help="also offer the staging's extra rates for "
                         "external inputs and written outputs (stage_in_s_per_GB, stage_out_s_per_GB)")
+    parser.add_argument("--no-model-choice", action="store_true", help="always predict with the simulator (no "
+                        "fallback to the four-term formula when the inner cross-validation prefers it)")
     parser.add_argument("--label", default="current", help="name of this measurement in the results file")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args(argv)
@@ -218,15 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - t0
     print(f"{len(observations)} executions loaded in {load_s:.1f} s; load {load_before}", flush=True)
     use_prior = not args.no_prior and "prior" in inspect.signature(calibrate).parameters
+    model_choice = not args.no_model_choice and "choose" in inspect.signature(calibrate).parameters
     table, fits = leave_one_size_out(observations, args.max_evaluations, use_prior, apps, args.machine_starter,
-                                     args.staging_split)
+                                     args.staging_split, model_choice)
     floor = noise_floor([o for o in observations if not apps or o.group in apps])
     summary = summarise(table, floor, fits)
     measurement = {
         "label": args.label, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": revision["revision"], "git_dirty": revision["dirty"], "loadavg_before": load_before,
         "loadavg_after": loadavg(), "max_evaluations": args.max_evaluations, "prior": use_prior,
-        "machine_starter": args.machine_starter, "staging_split": args.staging_split,
+        "machine_starter": args.machine_starter, "staging_split": args.staging_split, "model_choice": model_choice,
         "executions": len(observations),
         "load_seconds": load_s, "total_seconds": time.perf_counter() - t0,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -252,7 +265,8 @@ def print_summary(summary: dict) -> None:
         floor = f"{e['noise_floor']:.1%}" if e["noise_floor"] is not None else "-"
         print(f"{app:<12} {e['system']:<9} {e['executions']:>3} " + " ".join(f"{e[c]:>14.1%}" for c in cols)
               + f" {floor:>7} {e['fit_seconds_median']:>6.1f}  " + ", ".join(f"{k} {v}" for k, v in e["kept_terms"].items())
-              + "; slots/core " + ", ".join(f"{k}: {v}" for k, v in e.get("slots_per_core", {}).items()))
+              + "; slots/core " + ", ".join(f"{k}: {v}" for k, v in e.get("slots_per_core", {}).items())
+              + "; model " + ", ".join(f"{k}: {v}" for k, v in e.get("models", {}).items()))
     for label in ("pegasus_median", "overall_median"):
         if summary[label]:
             print(f"{label:<26} " + " ".join(f"{summary[label][c]:>14.1%}" for c in cols))

@@ -14,7 +14,10 @@ to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Replays run as many tasks per recorded core as the makespans
 say the machines ran (:mod:`experiments.calibration.slots`: the recorded count unless
-another fits clearly better).  Executor traces fit the serverless terms
+another fits clearly better).  Where the overheads add to the execution instead of overlapping it,
+the four-term formula of :mod:`experiments.calibration.baselines` predicts instead, when the inner
+cross-validation says it is better (:mod:`experiments.calibration.model_choice`; ``model`` says
+which).  Executor traces fit the serverless terms
 (:data:`EXECUTOR_TERMS`), all of them.
 
 A calibrated platform is only worth what it predicts: ``held_out`` predicts each
@@ -25,10 +28,6 @@ what a user asks of it), beside the analytic baselines of
 
 from __future__ import annotations
 
-import gzip
-import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -38,6 +37,8 @@ import pandas as pd
 
 from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
+from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model
+from experiments.calibration.naming import application_of, execution_name, read_execution, size_of
 from experiments.calibration.prior import resolve_prior
 from experiments.calibration.slots import fit_with_slots
 from planning.errors import ConfigError, PlanlabError
@@ -80,6 +81,7 @@ class Observation:
     family: str = ""
     _model: CompiledModel | None = field(default=None, repr=False)
     _replays: dict[float, "Observation"] = field(default_factory=dict, repr=False)
+    _features: Features | None = field(default=None, repr=False)
 
     @property
     def slots_per_core(self) -> float:
@@ -148,60 +150,17 @@ class Observation:
 
 
     def features(self) -> Features:
-        """What the analytic baselines (:mod:`experiments.calibration.baselines`) know about this run."""
+        """What the analytic baselines (:mod:`experiments.calibration.baselines`) know about this run (computed
+        once: a replay with no overheads)."""
         from planning.recordings import staged_bytes
 
-        wf = self.workflow
-        stage_in, stage_out = staged_bytes(wf)
-        staged = float(stage_in.sum() + stage_out.sum() + wf.topology().edge_bytes.sum())
-        return Features(self.simulate(Platform.zero()), float(wf.critical_path()[0]), wf.depth, len(wf), staged / 1e9)
-
-
-def read_execution(source: str | Path) -> Workflow:
-    """A WfFormat execution file, plain (``.json``) or gzip-compressed (``.json.gz``, as WfInstances ships them)."""
-    from planning.sources.wfformat import read_wfformat
-
-    path = Path(source)
-    if not path.exists():
-        raise ConfigError(f"execution file {str(path)!r} does not exist", "give WfFormat JSON files (.json or .json.gz)")
-    if path.suffix != ".gz":
-        return read_wfformat(path)
-    with tempfile.TemporaryDirectory(prefix="planlab-execution-") as tmp:
-        plain = Path(tmp) / path.name[:-3]
-        try:
-            with gzip.open(path, "rb") as packed, open(plain, "wb") as out:
-                shutil.copyfileobj(packed, out)
-        except (OSError, EOFError) as exc:
-            raise ConfigError(f"{path}: not a readable gzip file ({exc})", "give .json.gz files written by gzip") from None
-        workflow = read_wfformat(plain)
-    workflow.metadata["source_file"] = str(path)
-    return workflow
-
-
-def execution_name(path: str | Path) -> str:
-    """A file's execution name: its name without ``.json`` / ``.json.gz``."""
-    name = Path(path).name
-    for suffix in (".gz", ".json"):
-        name = name[: -len(suffix)] if name.endswith(suffix) else name
-    return name
-
-
-def application_of(name: str) -> str:
-    """The application of an execution named like WfInstances files: ``srasearch-chameleon-10a-001`` -> ``srasearch``."""
-    return execution_name(name).split("-")[0].lower()
-
-
-def size_of(name: str) -> str:
-    """The problem size of a WfInstances execution: its name without the application, the site and the run number.
-
-    ``srasearch-chameleon-10a-003`` -> ``10a``; ``epigenomics-chameleon-hep-1seq-50k-001`` ->
-    ``hep-1seq-50k``; ``helloworld-chain-5-chameleon`` -> ``chain-5``.  Executions of one size
-    are repeats of one configuration (their spread is the noise floor).
-    """
-    parts = execution_name(name).split("-")[1:]
-    if parts and re.fullmatch(r"\d{3}", parts[-1]):
-        parts = parts[:-1]
-    return "-".join(p for p in parts if p.lower() != "chameleon").lower() or execution_name(name).lower()
+        if self._features is None:
+            wf = self.workflow
+            stage_in, stage_out = staged_bytes(wf)
+            staged = float(stage_in.sum() + stage_out.sum() + wf.topology().edge_bytes.sum())
+            self._features = Features(self.simulate(Platform.zero()), float(wf.critical_path()[0]), wf.depth,
+                                      len(wf), staged / 1e9)
+        return self._features
 
 
 @dataclass
@@ -221,10 +180,21 @@ class CalibrationResult:
     baselines_held_out: dict[str, float] = field(default_factory=dict)
     #: task slots per recorded core the replays use (:mod:`experiments.calibration.slots`)
     slots_per_core: float = 1.0
+    #: the four-term formula when the inner cross-validation preferred it to the simulator, else None
+    formula: Any = None
+    #: each model's inner cross-validated error (:mod:`experiments.calibration.model_choice`)
+    model_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """Which model predicts: ``"simulator"`` or ``"four_term"`` (the formula)."""
+        return SIMULATOR if self.formula is None else FORMULA
 
     def predict(self, observation: "Observation") -> float:
-        """The makespan predicted for an execution: replayed with the fit's slots per core, on its machine
-        family's platform, else the application's."""
+        """The makespan predicted for an execution: by the formula when the fit chose it, else replayed with
+        the fit's slots per core, on its machine family's platform, else the application's."""
+        if self.formula is not None:
+            return float(self.formula.predict([observation.features()])[0])
         replay = observation.with_slots_per_core(self.slots_per_core)
         return replay.simulate(self.families.get(observation.family, self.platform))
 
@@ -234,7 +204,9 @@ class CalibrationResult:
                     .to_dict(orient="index"))
         return {"error_before": self.error_before, "error_after": self.error_after,
                 "held_out_error": self.held_out_error, "observations": int(len(self.table)),
-                "kept": list(self.kept), "slots_per_core": self.slots_per_core,
+                "kept": list(self.kept), "slots_per_core": self.slots_per_core, "model": self.model,
+                "model_scores": self.model_scores,
+                "formula": None if self.formula is None else dict(self.formula.coefficients_),
                 "fitted": {k: getattr(self.platform, k) for k in self.fitted},
                 "platform": self.platform.to_dict(),
                 "families": {f: {k: getattr(p, k) for k in self.fitted} for f, p in self.families.items()},
@@ -248,7 +220,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               group: Callable[[Observation], str] | Mapping[str, str] | None = None,
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
-              machine_starter: bool = False, staging_split: bool = False) -> CalibrationResult:
+              machine_starter: bool = False, staging_split: bool = False, choose: bool = True) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -264,6 +236,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     adds each machine's serial starter (``machine_dispatch_s``) to the candidates, when some
     execution used several machines (:func:`unidentifiable`); ``staging_split`` adds the
     stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`).
+    ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator when the
+    inner cross-validation prefers it (:mod:`experiments.calibration.model_choice`; ``model`` says which).
 
     ``held_out``: each observation predicted by a calibration on the *other sizes* of
     its group (default group: its application; one execution out when the group has a
@@ -287,7 +261,10 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
                             held=unidentifiable(subset) if select and machine_starter else ())
 
     def fit_on(subset: Sequence[Observation]) -> Fitted:
-        return fit_with_slots(subset, fit_once) if select else fit_once(subset)
+        if not select:
+            return fit_once(subset)
+        fitted = fit_with_slots(subset, fit_once)
+        return choose_model(fitted, subset, [size_of(o.name) for o in subset]) if choose else fitted
 
     fitted = fit_on(observations)
     table = _before_after_table(observations, base, fitted)
@@ -302,11 +279,15 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     return CalibrationResult(fitted.platform, base, names, float(table["error_before"].median()),
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,
-                             fitted.kept, fitted.families, prior_platform, baselines, fitted.slots_per_core)
+                             fitted.kept, fitted.families, prior_platform, baselines, fitted.slots_per_core,
+                             fitted.formula, fitted.model_scores or {})
 
 
 def predicted(observation: Observation, fitted: Fitted) -> float:
-    """An execution's makespan on a fit: replayed with its slots per core, on its machine family's platform."""
+    """An execution's makespan on a fit: the four-term formula when the fit chose it, else replayed with its
+    slots per core on its machine family's platform."""
+    if fitted.formula is not None:
+        return float(fitted.formula.predict([observation.features()])[0])
     return observation.with_slots_per_core(fitted.slots_per_core).simulate(fitted.platform_for(observation.family))
 
 

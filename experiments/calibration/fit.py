@@ -283,6 +283,11 @@ class Fitted:
     #: and each candidate count's training error when it was chosen
     slots_per_core: float = 1.0
     slots_errors: dict[float, float] | None = None
+    #: the four-term formula (:class:`~experiments.calibration.baselines.AnalyticBaseline`) when the inner
+    #: cross-validation preferred it to the simulator (:mod:`experiments.calibration.model_choice`), else None;
+    #: and both models' cross-validated errors
+    formula: Any = None
+    model_scores: dict[str, float] | None = None
 
     def platform_for(self, family: str) -> Platform:
         """The family's platform, else (a family never seen) the application's."""

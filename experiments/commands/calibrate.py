@@ -3,7 +3,9 @@
 Replays each real execution (WfFormat ``.json`` or ``.json.gz``) with the ``recorded``
 pseudo-planner and fits the workflow system's overhead terms so simulated makespans match
 the recorded ones: which terms, chosen by inner cross-validation (a term that does not
-predict held-out sizes better is dropped); with few sizes, starting from the prior shipped
+predict held-out sizes better is dropped), and whether the simple four-term formula
+(replay + start-up + delay per level + dispatch per task + staging per GB) predicts
+held-out sizes better than the simulator (then it predicts, and the report says so); with few sizes, starting from the prior shipped
 for the workflow system; one platform per machine family when the executions ran on
 several.  Prints the median relative makespan error before fitting, after, and held out
 (each size predicted by a calibration on the application's other sizes), beside the
@@ -99,6 +101,9 @@ def write_platform(result: CalibrationResult, path: str) -> None:
     lines = [f"fitted by planlab calibrate on {len(result.table)} execution(s): median relative makespan error "
              f"{result.error_before:.3f} before, {result.error_after:.3f} after, {result.held_out_error:.3f} held out",
              f"kept terms: {', '.join(result.kept) or 'none'}"]
+    if result.formula is not None:
+        lines.append(f"model: four-term formula, chosen by inner cross-validation over the simulator "
+                     f"({_scores(result)}): {_formula_text(result)}; the platform below is the simulator's fit")
     if result.slots_per_core != 1.0:
         lines.append(f"replayed with {result.slots_per_core:g} task slots per recorded core "
                      f"(planner recorded, slots_per_core = {result.slots_per_core:g})")
@@ -108,7 +113,22 @@ def write_platform(result: CalibrationResult, path: str) -> None:
     result.platform.to_toml(path, comment="\n".join(lines))
 
 
+def _scores(result: CalibrationResult) -> str:
+    return ", ".join(f"{name} {score:.4f}" for name, score in result.model_scores.items())
+
+
+def _formula_text(result: CalibrationResult) -> str:
+    c = result.formula.coefficients_
+    return (f"replay + {c['start']:.4g} s + {c['levels']:.4g} s x levels + {c['tasks']:.4g} s x tasks "
+            f"+ {c['staged_GB']:.4g} s x GB staged")
+
+
 def print_report(result: CalibrationResult) -> None:
+    if result.model_scores:
+        print(f"model          {'four-term formula' if result.formula is not None else 'simulator'}  (chosen by "
+              f"inner cross-validation, mean relative error: {_scores(result)})")
+    if result.formula is not None:
+        print(f"formula        {_formula_text(result)}")
     print(f"kept terms     {', '.join(result.kept) or 'none'}  (chosen by inner cross-validation; "
           f"prior {'used' if result.prior is not None else 'not used'})")
     print(f"slots per core {result.slots_per_core:g}  (tasks each recorded core ran at once in the replays; "
