@@ -355,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - t0:6.0f} s, load {load1():.2f}] {msg}", file=sys.stderr, flush=True)
 
     load_start = os.getloadavg()
+    revision = git_revision()           # the code that runs: taken now, not when the results are written
     try:
         if "host" in args.calibration:
             host_calibration()          # fail before any real run, not after
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = {
         "benchmark": "fidelity", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+        "git": (revision["revision"] or "")[:7] or None, "git_dirty": revision["dirty"], "quick": args.quick,
         "machine": {"python": _platform.python_version(), "platform": _platform.platform(), "cpus": os.cpu_count(),
                     "load_average_start": load_start, "load_average_end": os.getloadavg()},
         "forecast_settings": {"calibration": args.calibration, "calibration_scope": args.calibration_scope,
