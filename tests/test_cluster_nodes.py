@@ -62,10 +62,11 @@ def test_a_profile_marked_on_some_nodes_goes_only_there():
 
 
 def test_planned_workers_are_placed_meeting_starts_and_stops_in_time_order():
-    """Three 1-CPU workers on nodes of 1 core each: w0 [0, 2), w1 [0, 1), w2 [1, 3).  At 0 w0 -> n0, w1 -> n1;
-    at 1 w1 stops before w2 starts, so w2 gets n1's freed core."""
-    placed = place_planned([0.0, 0.0, 1.0], [2.0, 1.0, 3.0], ["medium"] * 3, CATALOG, nodes(1, 1))
-    assert placed == [0, 1, 1]
+    """Three 1-CPU workers on nodes of 1 core each: w0 [0, 2), w1 [0, 1), w2 [1.5, 3), w3 [2, 3).  At 0 w0 -> n0,
+    w1 -> n1; w1 stops at 1, so at 1.5 w2 gets n1's freed core; at 2 w3 starts before w0's stop frees n0 (a start
+    and a stop at one instant: the start first), so no node has room and it joins the least loaded (a tie: n0)."""
+    placed = place_planned([0.0, 0.0, 1.5, 2.0], [2.0, 1.0, 3.0, 3.0], ["medium"] * 4, CATALOG, nodes(1, 1))
+    assert placed == [0, 1, 1, 0]
 
 
 # ---------------------------------------------------------------------- the simulator on nodes
@@ -167,3 +168,21 @@ def test_platform_nodes_round_trip_and_set_the_host_cores(tmp_path):
 def test_bad_nodes_are_one_line_config_errors(data, match):
     with pytest.raises(ConfigError, match=match):
         Platform.from_dict(data)
+
+
+# ---------------------------------------------------------------------- the plan's placement
+@pytest.mark.parametrize("planner", ["heft", "critical-path"])
+def test_the_plans_placement_is_the_simulations(planner):
+    """Nodes of 2 cores, as many as the plan's peak CPUs (so every worker finds room and the simulation keeps the
+    plan's times, Platform.zero): the rule over the plan's starts and stops places every worker where the
+    simulation placed it, and no node holds more CPUs than its cores."""
+    from planning.schedule.nodes import node_peaks, plan_nodes
+
+    workflow = generate("random_layered", tasks=60, seed=3)
+    plan = get_planner(planner).plan(workflow, CATALOG, FREE, "mean")
+    cluster = nodes(*([2.0] * int(math.ceil(plan.peak_cpus))))
+    trace = simulate(workflow, plan, FREE, platform=Platform.zero().with_(nodes=cluster))
+    assert trace.makespan_s == pytest.approx(plan.makespan_s)
+    assert plan_nodes(plan, cluster) == trace.meta["worker_nodes"]
+    assert len(set(trace.meta["worker_nodes"].values())) > 1
+    assert max(node_peaks(plan, cluster).values()) <= 2.0

@@ -257,3 +257,26 @@ def test_a_node_killed_mid_campaign_does_not_hang_it(cluster: Cluster, tmp_path:
         assert outcome.cells_run == 16 and a["simulated_makespan_s"].equals(b["simulated_makespan_s"])
     else:
         assert "cannot run" in str(failure) or "died" in str(failure)
+
+
+def test_workers_land_on_the_nodes_the_host_model_places_them_on(cluster: Cluster) -> None:
+    """Four 1-CPU workers at once on two 2-CPU nodes: the launcher pins them by the host model's rule (first node by
+    id with room), so the forecast with the cluster's own node list (cluster_nodes) places them alike: the fork's
+    worker and one branch on the first node, two branches on the second."""
+    from executor.launcher.ray_cluster import cluster_nodes
+    from planning.costs.cost_model import CostModel
+    from simulator import Platform, simulate
+
+    nodes = cluster_nodes()
+    assert [n.cores for n in nodes] == [2.0, 2.0] and list(nodes) == sorted(nodes, key=lambda n: n.name)
+    wf, plan = _spread_plan(units=int(6.5e6))      # ~1 s per branch: every branch's worker serves at once
+    with RayExecutor(settings=ExecutorSettings(keep_alive_s=1.0)) as ex:
+        real = ex.run(wf, plan)
+    free = CostModel(latency_s=0.0, bandwidth_Bps=float("inf"), cold_start_s=0.0, warm_start_s=0.0)
+    forecast = simulate(wf, plan, free, platform=Platform.zero().with_(nodes=nodes, invoke_s=1e-3))
+    by_id = {n.name[:8]: n.name for n in nodes}
+    real_nodes = {w: by_id[h.rsplit("-", 1)[1]] for w, h in zip(real.trace.workers["worker"], real.trace.workers["host"])}
+    simulated = forecast.meta["worker_nodes"]
+    assert real_nodes["w0"] == simulated["w0"] == nodes[0].name
+    count = lambda where: sorted(list(where.values()).count(n.name) for n in nodes)   # noqa: E731
+    assert count(real_nodes) == count(simulated) == [2, 2]

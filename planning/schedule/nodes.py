@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 from planning.errors import ConfigError
 
-__all__ = ["ClusterNode", "NodePlacer", "nodes_from_dicts", "place_planned"]
+__all__ = ["ClusterNode", "NodePlacer", "nodes_from_dicts", "place_planned", "plan_nodes", "node_peaks"]
 
 
 @dataclass(frozen=True)
@@ -140,20 +140,53 @@ def place_planned(worker_start: Sequence[float], worker_stop: Sequence[float], p
                   catalog: Any, nodes: Sequence[ClusterNode]) -> list[int]:
     """The node of each planned worker (by number), by the rule, meeting the starts and stops in time order.
 
-    A worker that stops at the instant another starts frees its CPUs first (the
-    simulator frees a worker's CPUs when it stops, before a start at that time
-    is placed).  O(m log m) for m workers.
+    At one instant, starts come before stops (the completion that ends a worker
+    is the one that starts the workers of its task's children, and the simulator
+    places those before the worker's stop frees its CPUs), and starts in worker
+    order (number them by first appearance in topological order, as the schedule
+    does).  O(m log m) for m workers.
     """
     placer = NodePlacer(nodes)
-    events = [(float(t), 0, w) for w, t in enumerate(worker_stop)] + \
-             [(float(t), 1, w) for w, t in enumerate(worker_start)]
+    events = [(float(t), 1, w) for w, t in enumerate(worker_stop)] + \
+             [(float(t), 0, w) for w, t in enumerate(worker_start)]
     heapq.heapify(events)
     node = [-1] * len(profiles)
     while events:
         _, kind, w = heapq.heappop(events)
         prof = catalog[profiles[w]]
-        if kind == 1:
+        if kind == 0:
             node[w] = placer.place(profiles[w], float(prof.cpus), float(prof.memory_mb))
         elif node[w] >= 0:
             placer.release(node[w], float(prof.cpus), float(prof.memory_mb))
     return node
+
+
+def plan_nodes(plan: Any, nodes: Sequence[ClusterNode]) -> dict[str, str]:
+    """The node each of a plan's workers would run on, by the rule over its planned starts and stops.
+
+    What a deterministic simulation on a platform with these ``nodes`` places
+    (:class:`simulator.host.NodeCpus`) when it follows the plan's times, and what
+    the Ray launcher does at run time.
+    """
+    first = {w: k for k, w in enumerate(dict.fromkeys(plan.tasks["worker"]))}   # (tasks: topological order)
+    workers = plan.workers.assign(_first=plan.workers["worker"].map(first)).sort_values("_first")
+    names = workers["worker"].tolist()
+    placed = place_planned(workers["start_s"].tolist(), workers["stop_s"].tolist(), workers["profile"].tolist(),
+                           plan.catalog, nodes)
+    return {w: nodes[k].name for w, k in zip(names, placed)}
+
+
+def node_peaks(plan: Any, nodes: Sequence[ClusterNode]) -> dict[str, float]:
+    """Per node, the most CPUs the plan's workers placed there hold at once (a node over its cores shares them)."""
+    where = plan_nodes(plan, nodes)
+    workers = plan.workers
+    events: list[tuple[float, int, str, float]] = []
+    for w, prof, start, stop in zip(workers["worker"], workers["profile"], workers["start_s"], workers["stop_s"]):
+        cpus = float(plan.catalog[prof].cpus)
+        events += [(float(start), 1, where[w], cpus), (float(stop), 0, where[w], -cpus)]
+    held = {n.name: 0.0 for n in nodes}
+    peak = dict(held)
+    for _, _, node, delta in sorted(events):
+        held[node] += delta
+        peak[node] = max(peak[node], held[node])
+    return peak
