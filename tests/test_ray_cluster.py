@@ -280,3 +280,16 @@ def test_workers_land_on_the_nodes_the_host_model_places_them_on(cluster: Cluste
     assert real_nodes["w0"] == simulated["w0"] == nodes[0].name
     count = lambda where: sorted(list(where.values()).count(n.name) for n in nodes)   # noqa: E731
     assert count(real_nodes) == count(simulated) == [2, 2]
+
+
+def test_an_execution_on_ray_coordinated_by_a_redis_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """The Ray launcher and its actors with a real 3-master Redis Cluster (redis+cluster://) as the server."""
+    from redis_cluster import redis_cluster  # tests/redis_cluster.py
+
+    wf, plan = _spread_plan(units=1000)
+    with redis_cluster(tmp_path / "redis") as ports:
+        with RayExecutor(f"redis+cluster://127.0.0.1:{ports[0]}", ExecutorSettings(keep_alive_s=1.0)) as ex:
+            result = ex.run(wf, plan)
+    expected = run_locally(wf)
+    assert {k: result.results[k] for k in wf.sinks()} == {k: expected[k] for k in wf.sinks()}
+    assert result.trace.workers["host"].str.contains("/ray-").all()

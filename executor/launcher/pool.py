@@ -42,7 +42,7 @@ __all__ = ["ProcessPool", "Serving"]
 HANDOFF_LUA = """
 local pid = redis.call('RPOP', KEYS[1])
 if not pid then return false end
-local inbox = ARGV[1] .. pid
+local inbox = ARGV[1] .. pid .. ARGV[4]
 redis.call('RPUSH', inbox, ARGV[2])
 redis.call('EXPIRE', inbox, tonumber(ARGV[3]))
 return pid
@@ -118,8 +118,8 @@ class ProcessPool:
         """Pop an idle process and put the start on its inbox, in one round trip (the process's pid, or None)."""
         if self._handoff_script is None:
             self._handoff_script = self.client.register_script(HANDOFF_LUA)
-        pid = self._handoff_script(keys=[idle], args=[keys.process_inbox(self.launcher_id, 0).removesuffix("0"), payload,
-                                                      int(PROCESS_KEY_SLACK_S)])
+        prefix, suffix = keys.process_inbox_parts(self.launcher_id)
+        pid = self._handoff_script(keys=[idle], args=[prefix, payload, int(PROCESS_KEY_SLACK_S), suffix])
         return None if pid is None else int(pid)
 
     @staticmethod

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from executor.server.embedded import EmbeddedRedis
-from executor.server.urls import connect_url, redacted_url
+from executor.server.urls import client_from_url, connect_url, redacted_url
 from planning.errors import ExecutionError
 
 __all__ = ["RedisEndpoint", "connect", "redis_endpoint"]
@@ -84,7 +84,7 @@ class RedisEndpoint:
         if self.server is not None:
             return self.server.client(**kwargs)
         kw = {"socket_connect_timeout": self._timeout, **kwargs}
-        return redis.Redis.from_url(self.url, **kw)
+        return client_from_url(self.url, **kw)
 
     def close(self) -> None:
         if self._client is not None:
