@@ -31,7 +31,7 @@ _WORKFLOW_KEYS = {"spec", "name", "scale", "data_scale"}
 _PLANNER_KEYS = {"name", "label", "params", "protocol", "optimizations"}
 _SIMULATE_KEYS = {"replications", "seed", "processes", "platform", "params"}
 _EXECUTE_KEYS = {"redis_url", "scale", "settings"}
-_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,8 @@ def parse_execute(raw: Any) -> ExecuteSettings:
     url = typed_value(raw, "redis_url", str, "execute.redis_url", None) or None
     if url is not None and not url.startswith(_URL_SCHEMES):
         raise ConfigError(f"execute.redis_url {url!r} is not a Redis URL",
-                          "write redis://[:password@]host:port/0 (or rediss://, unix://), or omit it for the embedded server")
+                          "write redis://[:password@]host:port/0 (or rediss://, unix://, redis+cluster://host:port), "
+                          "or omit it for the embedded server")
     scale = positive_float(raw, "scale", "execute.scale", 1.0)
     settings = typed_value(raw, "settings", dict, "execute.settings", {})
     for key, instead in (("scale", "scale"), ("bytes_scale", "data_scale")):

@@ -71,3 +71,15 @@ def test_a_launchers_pop_over_several_slots_takes_from_each(cluster: list[int]) 
 def test_an_unreachable_cluster_is_one_clear_error() -> None:
     with pytest.raises(ExecutionError, match="cannot reach a Redis Cluster at redis\\+cluster://127.0.0.1:1"):
         connect_url("redis+cluster://127.0.0.1:1", timeout=1.0)
+
+
+def test_planlab_run_executes_on_the_cluster_named_in_the_config(cluster: list[int], tmp_path: Path) -> None:
+    from experiments.cli import main
+    from experiments.results import load_results
+
+    config = tmp_path / "c.toml"
+    config.write_text('phases = ["plan", "execute"]\n[[workflow]]\nspec = "gen:fork_join:width=2,units=500"\n'
+                      f'[[planner]]\nname = "critical-path"\n[execute]\nredis_url = "{_url(cluster)}"\n')
+    assert main(["run", str(config), "--no-report", "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    summary = load_results(tmp_path / "r").summary
+    assert len(summary) == 1 and summary["real_makespan_s"].gt(0).all()

@@ -31,7 +31,7 @@ def connect(
 
     ``url=None`` starts an :class:`EmbeddedRedis` (keyword arguments in
     ``embedded``); the caller owns it and must ``stop()`` it.  Otherwise ``url``
-    must be ``redis://``, ``rediss://`` or ``unix://`` (password as
+    must be ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://`` (password as
     ``redis://:PASSWORD@host:port/db``).  Failing fast here, with the URL and the
     fix in the message, is what keeps a mistyped URL from surfacing later as a
     hung or crashed worker.
