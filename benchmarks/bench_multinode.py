@@ -82,19 +82,21 @@ def spread_plan(wf: Any, profile: str) -> Any:
     return assigned_plan(wf, worker_of, profile)
 
 
-def alone(ex: Any, wf: Any, profile: str, runs: int) -> tuple[dict[str, float], float]:
-    """Per task its execution seconds alone on ``profile`` (all tasks on one worker), and the median cold start."""
+def alone(ex: Any, wf: Any, profile: str, runs: int) -> tuple[dict[str, float], float, list[str]]:
+    """Per task its execution seconds alone on ``profile`` (all tasks on one worker), the median cold start, and
+    which CPU limits the calibration runs' workers had (the trace's ``cpu_enforced``)."""
     plan = assigned_plan(wf, {t: "solo" for t in wf.task_ids}, profile)
     per_task: dict[str, list[float]] = {t: [] for t in wf.task_ids}
-    starts = []
+    starts, enforced = [], set()
     for _ in range(runs):
         trace = ex.run(wf, plan).trace
+        enforced |= set(trace.workers.get("cpu_enforced", []))
         tasks = trace.tasks.set_index("task_id")
         for t in wf.task_ids:
             per_task[t].append(float(tasks.at[t, "exec_end_s"] - tasks.at[t, "exec_start_s"]))
         cold = trace.workers[trace.workers["cold_start"]]
         starts += (cold["ready_s"] - cold["start_s"]).tolist()
-    return {t: statistics.median(v) for t, v in per_task.items()}, statistics.median(starts or [0.25])
+    return {t: statistics.median(v) for t, v in per_task.items()}, statistics.median(starts or [0.25]), sorted(enforced)
 
 
 def forecast(wf: Any, plan: Any, durations: dict[str, float], cold_start_s: float, nodes: Any) -> dict[str, Any]:
@@ -123,11 +125,12 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     with RayExecutor(settings=ExecutorSettings(keep_alive_s=KEEP_ALIVE_S, start_timeout_s=120.0)) as ex:
         for name, (branches, profile) in CELLS.items():
             wf = workflow(branches, args.units)
-            durations, cold = alone(ex, wf, profile, args.calibration)
+            durations, cold, enforced = alone(ex, wf, profile, args.calibration)
             plan = spread_plan(wf, profile)
             cells[name] = {"branches": branches, "profile": profile, "alone_branch_s": max(durations.values()),
                            "cold_start_s": cold, **forecast(wf, plan, durations, cold, nodes), "real_s": [],
-                           "placement_agreement": [], "load_1m": [], "_wf": wf, "_plan": plan}
+                           "placement_agreement": [], "load_1m": [], "cpu_enforced": [],
+                           "calibration_cpu_enforced": enforced, "_wf": wf, "_plan": plan}
         for _ in range(args.repeats):      # interleaved over the cells
             for name, cell in cells.items():
                 time.sleep(IDLE_GONE_S)      # the last run's idle actors have left: every start is cold, as forecast
@@ -137,6 +140,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 cell["real_s"].append(result.makespan_s)
                 cell["placement_agreement"].append(agree)
                 cell["load_1m"].append(os.getloadavg()[0])
+                cell["cpu_enforced"].append(sorted(set(result.trace.workers.get("cpu_enforced", []))))
                 print(f"{name:>12}: real {result.makespan_s:.2f} s, forecast {cell['nodes_s']:.2f} s "
                       f"(one host {cell['one_host_s']:.2f} s), placement {agree:.0%}, load {cell['load_1m'][-1]:.1f}",
                       flush=True)

@@ -279,7 +279,7 @@ def _default_label(spec: str) -> str:
 
 
 # ====================================================================== [run]
-_RUN_KEYS = {"backend", "address", "host_resource", "real_cells_per_host"}
+_RUN_KEYS = {"backend", "address", "host_resource", "real_cells_per_host", "spread_real_cells"}
 RUN_BACKENDS = ("local", "ray")
 
 
@@ -294,6 +294,8 @@ class RunSettings:
     address: str | None = None             # a Ray cluster (None: a local Ray instance)
     host_resource: str = "planlab_host"    # a real-execution cell takes 1 / real_cells_per_host of it
     real_cells_per_host: int = 1
+    #: real cells run one at a time from the driver on a RayExecutor: one execution's workers spread over the nodes
+    spread_real_cells: bool = False
 
 
 def parse_run(raw: Any) -> RunSettings:
@@ -309,4 +311,5 @@ def parse_run(raw: Any) -> RunSettings:
     if not resource.strip():
         raise ConfigError("run.host_resource is empty", 'name the Ray resource of real-run hosts, e.g. "planlab_host"')
     per_host = bounded_int(raw, "real_cells_per_host", "run.real_cells_per_host", 1, 1, 1024)
-    return RunSettings(backend, address, resource, per_host)
+    spread = typed_value(raw, "spread_real_cells", bool, "run.spread_real_cells", False)
+    return RunSettings(backend, address, resource, per_host, spread)

@@ -293,3 +293,19 @@ def test_an_execution_on_ray_coordinated_by_a_redis_cluster(cluster: Cluster, tm
     expected = run_locally(wf)
     assert {k: result.results[k] for k in wf.sinks()} == {k: expected[k] for k in wf.sinks()}
     assert result.trace.workers["host"].str.contains("/ray-").all()
+
+
+def test_a_real_cell_can_spread_one_execution_over_the_nodes(cluster: Cluster, tmp_path: Path) -> None:
+    """[run] spread_real_cells: the real cell runs from the driver on a RayExecutor, its four 1-CPU workers at once
+    on two 2-CPU nodes (two each, by the placement rule)."""
+    config = parse_config({"name": "sp", "phases": ["plan", "execute"],
+                           "workflow": [{"spec": "gen:fork_join:width=4,units=3000000", "name": "fj"}],
+                           "planner": [{"name": "uniform", "params": {"profile": "medium"}}],
+                           "run": {"backend": "ray", "spread_real_cells": True}}, name="sp")
+    assert config.run.spread_real_cells
+    outcome = run_experiment(config, tmp_path / "s", progress=False, log=lambda m: None,
+                             ray=RayCampaign(spread_real_cells=True))
+    s = outcome.results.summary
+    assert outcome.cells_run == 1 and s["real_makespan_s"].gt(0).all()
+    assert int(s["ray_worker_nodes"].iloc[0]) == 2
+    assert (tmp_path / "s" / "runs" / s["cell_id"].iloc[0] / "saved_run.json").is_file()
