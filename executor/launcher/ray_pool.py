@@ -172,9 +172,13 @@ class RayActorPool:
 
         Idle actors keep their logical CPUs and memory, so a worker that waits for
         room makes every idle actor leave (a warm pool must not starve a cold start).
+        Only an unpinned worker can be waiting for room: a pinned one had room made on
+        its node (:meth:`_make_room`), and one slow to start on a busy host (seconds at
+        load 8) must not empty the warm pool.
         """
         now = time.monotonic()
-        if any(a.serving is not None and a.holder is None and now - a.created > IDLE_YIELD_S for a in self.actors):
+        if any(a.serving is not None and a.holder is None and a.target is None and now - a.created > IDLE_YIELD_S
+               for a in self.actors):
             for actor in [a for a in self.actors if a.serving is None]:   # idle actors hold their CPUs: free them
                 self._drop(actor)
         for actor in list(self.actors):

@@ -2,8 +2,9 @@
 
 Any server other than the embedded one is used by URL (``redis://``,
 ``rediss://``, ``unix://``; a Redis Cluster by one of its nodes, ``redis+cluster://``:
-:func:`client_from_url` gives every part of the executor the right client).  A password never reaches a log or an error message
-(:func:`redacted_url`); a password-less server on another host is refused
+:func:`client_from_url` gives every part of the executor the right client).  A
+password never reaches a log or an error message (:func:`redacted_url`); a
+password-less server on another host is refused
 (:func:`check_url_security`); a mistyped URL fails at once with the fix
 (:func:`connect_url`) instead of surfacing later as a hung or crashed worker.
 """
