@@ -101,8 +101,11 @@ def median_breakdown(breakdowns: Sequence[Mapping[str, float]]) -> dict[str, flo
 
 
 # ---------------------------------------------------------------- SLA coverage
-def coverage(real_s: Sequence[float], predicted: Mapping[float, float]) -> dict[str, Any]:
+def coverage(real_s: Sequence[float], predicted: Mapping[float, float | Sequence[float]]) -> dict[str, Any]:
     """For each level q: the fraction of real makespans at or below the predicted q-quantile, and what chance says.
+
+    A level's prediction is one number, or one per run (runs forecast by different
+    calibrations, e.g. the two folds of a cross-fit); ``predicted_s`` is then their median.
 
     With ``n`` runs the fraction is a binomial count: even a model whose quantile is
     exactly right lands within the +-5 points target only with ``perfect_pass_chance``
@@ -113,10 +116,12 @@ def coverage(real_s: Sequence[float], predicted: Mapping[float, float]) -> dict[
     real = np.asarray(real_s, dtype=float)
     n = len(real)
     rows = {}
-    for level, bound in sorted(predicted.items()):
+    for level, given in sorted(predicted.items()):
+        bound = np.broadcast_to(np.asarray(given, dtype=float), real.shape)
         below = int(np.sum(real <= bound))
         fraction = below / n if n else math.nan
-        rows[f"p{round(level * 100)}"] = {"level": level, "predicted_s": float(bound), "fraction": fraction,
+        rows[f"p{round(level * 100)}"] = {"level": level, "predicted_s": float(np.median(bound)) if n else math.nan,
+                                          "fraction": fraction,
                                           "points_off": fraction - level, "below": below, "runs": n,
                                           "p_value": _binomial_p(below, n, level),
                                           "perfect_pass_chance": _pass_chance(n, level, TARGETS["coverage_points"])}

@@ -39,12 +39,14 @@ def parse_args(argv: list[str] | None, description: str, results: Path) -> argpa
     p.add_argument("--coverage-replications", type=int, default=None,
                    help="Monte Carlo replications for the coverage study's percentiles (default 400; quick 200)")
     p.add_argument("--coverage-workflow", default="five_branches", help="whose first plan the coverage study runs")
-    p.add_argument("--coverage-runs", type=int, default=None, help="real runs for SLA coverage (default 100; quick 6)")
+    p.add_argument("--coverage-runs", type=int, default=None, help="real runs of one plan for SLA coverage, forecast in two cross-fitted folds "
+                                                          "(default 200; quick 6)")
     p.add_argument("--save-runs", type=Path, default=None, metavar="DIR",
                    help="also keep the real runs (traces, plans, profile history) in DIR")
-    p.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
+    p.add_argument("--from-runs", type=Path, nargs="+", default=None, metavar="DIR",
                    help="forecast the runs saved in DIR instead of running anything (workflow, planner, "
-                        "repetition and coverage flags are then those of the saved runs)")
+                        "repetition and coverage flags are then those of the saved runs); several folders "
+                        "combine, a workflow or coverage study of a later one replacing an earlier one's")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                    help="processes forecasting workflows at once, after the real runs (default min(4, cores))")
     p.add_argument("--seed", type=int, default=0)
@@ -68,7 +70,7 @@ def _complete(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
     args.replications = args.replications if args.replications is not None else (50 if quick else 100)
     if args.coverage_replications is None:
         args.coverage_replications = 200 if quick else 400
-    args.coverage_runs = args.coverage_runs if args.coverage_runs is not None else (6 if quick else 100)
+    args.coverage_runs = args.coverage_runs if args.coverage_runs is not None else (6 if quick else 200)
     if args.repetitions < 2 or args.repetitions % 2:
         p.error(f"--repetitions must be an even number >= 2 (half calibrate, half forecast), got {args.repetitions}")
     for flag, value in (("--profile-repetitions", args.profile_repetitions), ("--replications", args.replications),

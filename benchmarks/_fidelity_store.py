@@ -97,6 +97,35 @@ def load_runs(directory: str | Path) -> tuple[list[WorkflowRuns], Coverage | Non
     return results, coverage, dict(manifest.get("failures", {})), dict(manifest.get("settings", {}))
 
 
+def load_many(directories: Sequence[str | Path]) -> tuple[list[WorkflowRuns], Coverage | None, dict[str, str],
+                                                          dict[str, Any]]:
+    """:func:`load_runs` of several folders combined: a workflow saved in a later folder replaces the same
+    workflow of an earlier one (its cells, runs and failures), the coverage study is the last folder's that has
+    one, and the settings are the first folder's with ``sources`` saying what came from where.
+
+    So a study can add or redo a part (e.g. more coverage runs of one workflow) without running the rest
+    again; the executor settings must agree, since every forecast assumes the same executor.
+    """
+    results: dict[str, WorkflowRuns] = {}
+    coverage, failures, settings, sources = None, {}, {}, []
+    for directory in directories:
+        loaded, saved_coverage, saved_failures, saved_settings = load_runs(directory)
+        if settings and saved_settings.get("executor") != settings.get("executor"):
+            raise ConfigError(f"--from-runs {str(directory)!r} ran with other executor settings than "
+                              f"{str(directories[0])!r}", "combine runs made with the same executor settings")
+        settings = settings or saved_settings
+        for wr in loaded:
+            results[wr.bench.label] = wr
+            failures = {cell: why for cell, why in failures.items() if not cell.startswith(f"{wr.bench.label}.")}
+        failures.update(saved_failures)
+        coverage = saved_coverage or coverage
+        sources.append({"from": str(directory), "workflows": [wr.bench.label for wr in loaded],
+                        "coverage": saved_coverage[0].id if saved_coverage else None,
+                        **{k: saved_settings.get(k) for k in ("when", "git", "load_average_before", "finished",
+                                                               "load_average_after", "coverage_runs")}})
+    return list(results.values()), coverage, failures, {**settings, "sources": sources}
+
+
 def _load_run(root: Path, saved: dict[str, Any]) -> RealRun:
     return RealRun(int(saved["repetition"]), Trace.load(root / saved["trace"]), float(saved["load1"]),
                    int(saved["processes"]))

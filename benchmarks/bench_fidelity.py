@@ -35,11 +35,13 @@ planner at each SLA (``mean``, ``p95``) on the ``local`` catalog.  Per workflow:
    distinct plan once.
 
 Also: where the critical path spent its time (``_fidelity.phase_breakdown``), real (median over the
-forecast runs) beside simulated; SLA coverage over ``--coverage-runs`` (default 100, about three
-minutes) more real runs of one plan, none used for calibration - 100, not the issue's minimum of 20,
-because with 20 even an exact p50 meets the +-5 points target only half the time (a binomial count:
-``_fidelity.coverage`` reports that chance and an exact test beside each fraction); the 1-minute load beside every figure, the load before and after,
-the commit and the targets' pass flags (they are meant for a quiet machine: load below 2).
+forecast runs) beside simulated; SLA coverage over ``--coverage-runs`` (default 200, about two
+minutes) more real runs of one plan, forecast in two cross-fitted folds (:func:`coverage_result`: each
+fold by a calibration on the workflow's calibration halves and the other fold, so every run is forecast
+out of sample, by a fit that saw enough runs of the plan to place its median) - 200, not the issue's
+minimum of 20, because with 20 even an exact p50 meets the +-5 points target only half the time (a
+binomial count: ``_fidelity.coverage`` reports that chance and an exact test beside each fraction); the
+1-minute load beside every figure, the load before and after, the commit and the targets' pass flags (they are meant for a quiet machine: load below 2).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ import _fidelity as fid
 import _fidelity_args
 from _fidelity_predict import (CALIBRATIONS, WARM_POOL, CalibrationRun, Prediction, base_platform,  # noqa: F401
                                evaluate_cell, host_calibration, platform_for, predict)
-from _fidelity_store import Coverage, load_runs, save_runs
+from _fidelity_store import Coverage, load_many, save_runs
 from _fidelity_runs import (SIZED, BenchWorkflow, Cell, RealRun, Say, WorkflowRuns, bench_workflows, load1,
                             make_cells, profile_cost_model, run_repeatedly)
 from executor import Executor, ExecutorSettings
@@ -105,29 +107,36 @@ def run_workflow(executor: Executor, bw: BenchWorkflow, args: argparse.Namespace
     return WorkflowRuns(bw, cost_model, history, profile, kept, runs, time.perf_counter() - started)
 
 
+def background_of(run: RealRun, args: argparse.Namespace) -> float | None:
+    """Other work on the host during ``run`` as ``--background`` says: its load, none, or None (fitted)."""
+    return {"load": run.load1, "none": 0.0}.get(args.background)
+
+
+def calibration_runs(wr: WorkflowRuns, cells: Sequence[Cell], args: argparse.Namespace,
+                     runs_of: Any = None) -> list[CalibrationRun]:
+    """The calibration halves of ``cells``' real runs (one cell per distinct plan: cells share their runs);
+    ``runs_of(cell)`` picks other runs of a cell instead (e.g. one fold of the coverage study)."""
+    pick = runs_of or (lambda c: fid.split_halves(wr.runs[c.plan_key])[0])
+    distinct = {c.plan_key: c for c in reversed(cells)}
+    return [CalibrationRun(wr.bench.workflow, c.plan, wr.cost_model, run.trace, background_of(run, args))
+            for c in distinct.values() for run in pick(c)]
+
+
 def forecast_workflow(wr: WorkflowRuns, args: argparse.Namespace, settings: ExecutorSettings,
                       say: Say) -> tuple[list[dict[str, Any]], Platform, dict[str, Any]]:
     """Calibrate on the calibration halves (all cells', or each cell's own), forecast every cell.
 
     Returns the cell rows, the workflow's platform and its calibration summary.
     """
-    def background(run: RealRun) -> float | None:
-        return {"load": run.load1, "none": 0.0}.get(args.background)      # fit: None
-
-    def calibration_runs(cells: Sequence[Cell]) -> list[CalibrationRun]:
-        distinct = {c.plan_key: c for c in reversed(cells)}   # one cell per plan: runs are shared
-        return [CalibrationRun(wr.bench.workflow, c.plan, wr.cost_model, run.trace, background(run))
-                for c in distinct.values() for run in fid.split_halves(wr.runs[c.plan_key])[0]]
-
     base = base_platform(wr.cost_model, settings)
     report: dict[str, Any] = {}
-    shared = platform_for(calibration_runs(wr.cells), base, args.calibration, report)
+    shared = platform_for(calibration_runs(wr, wr.cells, args), base, args.calibration, report)
     rows, done = [], {}        # cells with identical plans share their runs: forecast each plan once
     for cell in wr.cells:
         if cell.plan_key not in done:
             cell_report: dict[str, Any] = {}
             platform = shared if args.calibration_scope == "workflow" else \
-                platform_for(calibration_runs([cell]), base, args.calibration, cell_report)
+                platform_for(calibration_runs(wr, [cell], args), base, args.calibration, cell_report)
             forecast = fid.split_halves(wr.runs[cell.plan_key])[1]
             if args.background == "load":   # the load seen just before the forecast runs: known before they start
                 platform = platform.with_(host_background=float(np.median([r.load1 for r in forecast])))
@@ -168,18 +177,45 @@ def coverage_study(executor: Executor, wr: WorkflowRuns, args: argparse.Namespac
 
 
 def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platform: Platform,
-                    args: argparse.Namespace) -> dict[str, Any]:
-    """The fraction of the coverage runs at or below the Monte Carlo p50 / p90 / p95 (held-out platform)."""
-    if args.background == "load":
-        platform = platform.with_(host_background=float(np.median([r.load1 for r in runs])))
-    prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, platform, args.coverage_replications,
-                         args.seed)
-    real = [r.makespan_s for r in runs]
-    levels = {q: prediction.mc[f"p{round(q * 100)}"] for q in fid.COVERAGE_LEVELS}
-    return {"cell": cell.id, "runs": len(real), "real_s": real, "load1": [r.load1 for r in runs],
-            "load1_median": float(np.median([r.load1 for r in runs])), "monte_carlo_s": prediction.mc,
-            "simulated_s": prediction.deterministic_s, "levels": fid.coverage(real, levels),
-            "note": "runs not used for calibration; platform from the workflow's calibration halves"}
+                    args: argparse.Namespace, settings: ExecutorSettings | None = None) -> dict[str, Any]:
+    """The fraction of the coverage runs at or below the Monte Carlo p50 / p90 / p95, each run forecast by a
+    calibration that did not see it.
+
+    Without a fit (``--calibration none`` / ``host-defaults``) every run is forecast on ``platform``.  With
+    ``host`` the study is a two-fold cross-fit: the runs split into interleaved folds (0, 2, 4... and 1, 3,
+    5...), and each fold is forecast by a platform calibrated on the workflow's calibration halves *and the
+    other fold* - many runs of this very plan, so the fit can pin its median and its spread (``run_noise``,
+    ``noise_scale``).  A p50 within +-5 points needs the forecast median within a small fraction of the runs'
+    own spread, which no fit on two runs per plan can promise; every run is still forecast out of sample.
+    """
+    folds = fid.split_halves(list(runs)) if args.calibration == "host" and len(runs) >= 4 else [list(runs), []]
+    real, bounds, fold_rows = [], {q: [] for q in fid.COVERAGE_LEVELS}, []
+    for k, forecast in enumerate(folds):
+        if not forecast:
+            continue
+        fitted, report = platform, {}
+        if args.calibration == "host" and folds[1 - k]:
+            other = folds[1 - k]
+            training = calibration_runs(wr, wr.cells, args) + calibration_runs(wr, [cell], args, lambda c: other)
+            fitted = platform_for(training, base_platform(wr.cost_model, settings or ExecutorSettings()), "host",
+                                  report)
+        if args.background == "load":
+            fitted = fitted.with_(host_background=float(np.median([r.load1 for r in forecast])))
+        prediction = predict(wr.bench.workflow, cell.plan, wr.cost_model, fitted, args.coverage_replications,
+                             args.seed + k)
+        real += [r.makespan_s for r in forecast]
+        for q in fid.COVERAGE_LEVELS:
+            bounds[q] += [prediction.mc[f"p{round(q * 100)}"]] * len(forecast)
+        fold_rows.append({"runs": len(forecast), "monte_carlo_s": prediction.mc, "simulated_s": prediction.deterministic_s,
+                          "run_noise": fitted.run_noise, "noise_scale": fitted.noise_scale,
+                          "calibration": report or None})
+    loads = [r.load1 for fold in folds for r in fold]
+    return {"cell": cell.id, "runs": len(real), "real_s": real, "load1": loads,
+            "load1_median": float(np.median(loads)), "monte_carlo_s": fold_rows[0]["monte_carlo_s"],
+            "simulated_s": fold_rows[0]["simulated_s"], "folds": fold_rows,
+            "levels": fid.coverage(real, bounds),
+            "note": ("two-fold cross-fit: each fold forecast by the workflow's calibration halves plus the other "
+                     "fold" if len(fold_rows) == 2 else "one platform for every run (no fit)")}
 
 
 _JOBS: tuple[Sequence[WorkflowRuns], argparse.Namespace, ExecutorSettings, Say] | None = None  # for forked jobs
@@ -221,7 +257,7 @@ def forecasts(results: Sequence[WorkflowRuns], coverage_runs: tuple[Cell, list[R
         cell_rows += rows
         platforms[wr.bench.label] = {"platform": platform.to_dict(), "calibration": report or None}
         if coverage_runs is not None and any(c is coverage_runs[0] for c in wr.cells):
-            coverage = coverage_result(wr, *coverage_runs, platform, run_args)
+            coverage = coverage_result(wr, *coverage_runs, platform, run_args, settings)
     groups = group_rows(cell_rows)
     sizes: dict[str, dict[int, float]] = {}
     for g in groups:
@@ -270,8 +306,10 @@ def real_settings(args: argparse.Namespace) -> dict[str, Any]:
 def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
     """Real runs (or saved ones), then forecasts with each of ``args.calibration`` (the first is the headline)."""
     if args.from_runs is not None:
-        results, coverage_runs, failures, runs_settings = load_runs(args.from_runs)
-        say(f"real runs read from {args.from_runs} (made {runs_settings.get('when')}, git {runs_settings.get('git')})")
+        results, coverage_runs, failures, runs_settings = load_many(args.from_runs)
+        for source in runs_settings["sources"]:
+            say(f"real runs read from {source['from']} (made {source['when']}, git {source['git']}): "
+                f"{', '.join(source['workflows'])}{'; coverage' if source['coverage'] else ''}")
     else:
         runs_settings = real_settings(args)          # the commit and the load when the runs start
         results, coverage_runs, failures = real_runs(args, say)
@@ -295,7 +333,7 @@ def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
     loads = [run.load1 for wr in results for plan_runs in wr.runs.values() for run in plan_runs]
     loads += [run.load1 for run in (coverage_runs[1] if coverage_runs else [])]
     run_load = {"median": float(np.median(loads)), "max": float(max(loads))} if loads else None
-    return {"real_runs": {**runs_settings, "from": str(args.from_runs) if args.from_runs else None,
+    return {"real_runs": {**runs_settings, "from": [str(d) for d in args.from_runs] if args.from_runs else None,
                           "load1_before_runs": run_load,
                           "quiet": bool(run_load and run_load["max"] < fid.QUIET_LOAD)},
             "calibration": args.calibration[0], **by_mode[args.calibration[0]], "other_calibrations": alternatives,

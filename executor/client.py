@@ -28,6 +28,7 @@ from executor.auth import RunSealer, deployment_secret
 from executor.launcher import new_launcher_id, run_launcher
 from executor.limits import cleanup_stale_cgroups, probe_limits
 from executor.messages import control_sealer, encode_control
+from executor.pids import pid_answering
 from executor.run import Run, task_timeouts, thread_share  # noqa: F401 - re-exported
 from executor.server import RedisEndpoint, check_url_security
 from executor.settings import ExecutorSettings
@@ -176,6 +177,10 @@ class Executor:
     def local_launcher_alive(self) -> bool | None:
         """None without a local launcher."""
         return None if self._launcher is None else self._launcher.is_alive()
+
+    def local_launcher_answering(self) -> bool:
+        """Whether the local launcher runs and can act (alive, not stopped): False without one."""
+        return bool(self._launcher is not None and self._launcher.is_alive() and pid_answering(self._launcher.pid))
 
     # ------------------------------------------------------------------ one run
     def run(self, workflow: Workflow, plan: Plan, run_id: str | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["pid_alive"]
+__all__ = ["pid_alive", "pid_answering"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -21,3 +21,18 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def pid_answering(pid: int) -> bool:
+    """Whether the process exists and can run: not stopped (SIGSTOP, a debugger) and not a zombie.
+
+    Read from ``/proc/PID/stat`` where there is one; elsewhere an existing process counts.
+    """
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+    except FileNotFoundError:
+        return pid_alive(pid) and not os.path.isdir("/proc/self")
+    except OSError:
+        return pid_alive(pid)
+    state = stat[stat.rfind(b")") + 2:][:1]      # the field after the command name, which may hold spaces
+    return state not in (b"T", b"t", b"Z", b"X", b"x")

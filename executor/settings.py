@@ -92,7 +92,10 @@ class ExecutorSettings:
     ``lease_s``
         A running logical worker holds a lease of this length, renewed by its launcher every
         ``lease_s / 3`` while the worker's own heartbeat is fresh; when it expires (a lost
-        launcher or host) the worker is treated as dead.  A worker process that dies
+        launcher or host) the worker is treated as dead - unless the local launcher that
+        holds it still runs (a loaded host starved its renewals): then the run waits
+        ``heartbeat_timeout_s + lease_s`` for that launcher's own report before starting
+        the worker again.  A worker process that dies
         (SIGKILL, OOM, a timeout) is reported at once by its launcher.
     ``max_task_kills``
         A dead worker's unfinished tasks are re-run on a new worker (what it stored is

@@ -63,6 +63,8 @@ from executor.process import FROZEN_SLACK_OBJECTS, ProcessContext, RunSpec  # no
 from executor.replay import burn_cpu, payload, replay_bytes
 from executor.retrying import is_transient, task_traceback
 from executor.worker_data import WorkerData
+from executor.worker_delayed import WorkerDelayedIO
+from executor.worker_preload import WorkerPreload
 from executor.worker_recovery import WorkerRecovery
 from executor.worker_start import Opening, open_start
 from executor.worker_reporting import Abort, WorkerReporting
@@ -75,7 +77,7 @@ __all__ = ["RunSpec", "ProcessContext", "run_logical_worker"]
 STORE_ALONE_BYTES = 256 * 1024
 
 
-class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
+class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload, WorkerDelayedIO):
     """One logical worker's run: the protocol's decisions, executed against Redis."""
 
     def __init__(self, ctx: ProcessContext, spec: RunSpec, msg: dict[str, Any], cold: bool, ready_at: float,
@@ -149,15 +151,19 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
                     continue
                 waited_from = time.time()
                 while not self.state.is_ready(task_id):
+                    self._check_uploader()
                     if self.recovering and task_id not in self.checked:
                         self._check_parents_done(task_id)
                         continue
                     self._wait_notifications()
                 self._run_task(task_id, waited_from)
+            self._collect_uploaded(wait=True)   # delayed I/O: the worker lives until its last upload
         except Abort:
             status = "aborted"
         finally:
             self.ctx.slot.idle()
+            self._stop_preload()
+            self._stop_uploader()
             if self.wire.pending:  # a pop sent with the last completion, never read: its reply is unwanted
                 self.wire.reset()
             self._finish(status)
@@ -201,11 +207,15 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
                                "startup_s": (self.began - self.invoked_at) if first else 0.0}
         # handle_inputs
         decision = self.protocol.handle_inputs(task_id, self.worker, self.ran)  # a set: O(1) membership
+        preloaded = self._take_preload(task_id) if self._preload is not None else None
         row["download_start"] = time.time()
         if first and self.input_sent_at is not None:   # its input came with the start's round trip
             row["download_start"] = self.input_sent_at
         values, in_bytes = self._inputs(task_id, decision)
         row["download_end"] = time.time()
+        if preloaded is not None:   # fetched in the background while the task before ran (pre-load)
+            row["download_start"], row["download_end"] = preloaded
+        self._start_preload(task_id)
         row["input_bytes"] = float(in_bytes)
         # handle_execution (with retries of transient errors), under the profile it chose
         row["profile"] = profile = self.protocol.handle_execution(task_id, self.worker).profile
@@ -224,9 +234,12 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         decided, upload_end = self._commit(task_id, value, row, self._release_ops(task_id, decision))
         done = time.time()
         self.ctx.slot.idle()
-        row["upload_end"] = upload_end
-        row["done"] = done
-        self.rows.append(row)
+        if upload_end is not None:    # (a lazy upload's row is completed and queued by its uploader)
+            row["upload_end"] = upload_end
+            row["done"] = done
+            self.rows.append(row)
+            if not self.protocol.children(task_id) and self.protocol.removes_leftovers():
+                self._remove_leftovers(self.client)
         for c in decided.run_here:
             self.ready_time.setdefault(c, done)
         self.busy += done - row["download_start"]
@@ -248,16 +261,19 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting):
         """handle_output + counters + (when the ready set is known locally) downstream, in one atomic commit.
 
         ``release``: ops deleting inputs read for the last time.  Returns the downstream
-        decision and when the upload ended.
+        decision and when the upload ended (None: a lazy upload, :mod:`executor.worker_delayed`).
         """
         out = self.protocol.handle_output(task_id, self.worker)
         data = self._encode(task_id, value) if out.store else None
         row["output_bytes"] = float(len(data)) if data is not None else float(self._nbytes(value))
         children = self.protocol.children(task_id)
-        multi = [c for c in children if self.spec.n_parents[c] > 1]
+        multi = self._counted_ahead(task_id, [c for c in children if self.spec.n_parents[c] > 1])
         event = f"s|{task_id}" if not children else ""
         row["upload_start"] = time.time()
         ops: list = list(release)
+        self._collect_uploaded()
+        if data is not None and self._uploads_lazily(task_id):   # delayed I/O: uploaded in the background
+            return self._commit_lazily(task_id, data, row, ops), None
         upload_end = None
         cmds = self._store_commands(task_id, data, ops)
         self.protocol.task_done(self.state, task_id)

@@ -103,6 +103,17 @@ class WorkerData:
                 out[parent] = data if n else b""
         return out
 
+    def _remove_leftovers(self, client: Any) -> None:
+        """After a sink's commit: when every sink's output is stored (so every task is done: each is an ancestor
+        of a sink), remove every other output left on the server.  Two sinks ending at once both may: idempotent."""
+        protocol = self.protocol
+        sinks = [t for t in protocol.topology.ids if not protocol.children(t)]
+        if client.exists(*[self.keys.out(t) for t in sinks]) < len(sinks):
+            return
+        others = [self.keys.out(t) for t in protocol.topology.ids if protocol.children(t)]
+        for k in range(0, len(others), 1000):
+            client.unlink(*others[k:k + 1000])
+
     def _encode(self, task_id: str, value: Any) -> bytes:
         if task_id not in self.spec.coded:
             return value

@@ -288,8 +288,9 @@ def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_m
                   **({"warm_starts": assignment.warm_starts} if assignment.warm_starts else {}))
     decided._assignment = assignment
     layout = ev.layout(worker_of, seq, decided)
-    # a dynamic plan keeps its prediction's cold starts (WUKONG places workers at run time: planning.planners.wukong)
-    return assignment, ev.result(ev.run_estimates(layout, worker_profile, estimates, pooled=not dynamic))
+    # timed with the pool rule, as the simulator meets the events (a dynamic plan's placement is its prediction's,
+    # made by the same rule: planning.planners.wukong.predict_dynamic)
+    return assignment, ev.result(ev.run_estimates(layout, worker_profile, estimates, pooled=True))
 
 
 def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers: int,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
 
 
-def task_columns(run: "Run") -> dict[str, Any]:
+def task_columns(run: "Run", overlap: Any = None) -> dict[str, Any]:
     """The per-task columns of a finished run (topological order); every task ran (:meth:`Run.run` checked)."""
     n = run.model.n
     order, begin, dend, xend, done = zip(*run.rows) if run.rows else ((), (), (), (), ())
@@ -34,16 +34,22 @@ def task_columns(run: "Run") -> dict[str, Any]:
     tasks: dict[str, Any] = {"download_start_s": scattered(begin), "download_end_s": scattered(dend),
                              "exec_end_s": scattered(xend), "done_s": scattered(done)}
     tasks["exec_start_s"] = tasks["download_end_s"] + run.platform.task_overhead_s
+    if overlap is not None:           # pre-load: a task may wait for the task before after its downloads
+        tasks["exec_start_s"] = np.asarray(overlap.exec_start, dtype=np.float64)
     tasks["upload_end_s"] = tasks["done_s"].copy()    # the output is stored when the task is done
     tasks["output_bytes"] = np.asarray(run.out_bytes, dtype=np.float64)
-    tasks.update(_placement_columns(run, tasks["done_s"]))
+    free = tasks["done_s"]
+    if overlap is not None and any(overlap.lazy):   # delayed I/O: a worker moves on at a lazy task's execution end
+        free = np.where(np.asarray(overlap.lazy, dtype=bool), tasks["exec_end_s"], tasks["done_s"])
+    tasks.update(_placement_columns(run, free))
     tasks["profile"] = list(run.exec_profile)
     tasks["ready_s"] = run.ready_at
     return tasks
 
 
 def _placement_columns(run: "Run", done: np.ndarray) -> dict[str, Any]:
-    """Each task's worker, cold start, start-up and worker start, from the workers' rows and run orders."""
+    """Each task's worker, cold start, start-up and worker start, from the workers' rows and run orders
+    (``done``: when each task's worker moved on)."""
     n, W = run.model.n, run.workers
     counts = np.fromiter((len(r) for r in run.ran_by), dtype=np.int64, count=len(run.ran_by))
     flat = np.fromiter(itertools.chain.from_iterable(run.ran_by), dtype=np.int64, count=int(counts.sum()))

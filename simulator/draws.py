@@ -21,13 +21,20 @@ class Draws:
     warm: np.ndarray
 
 
-def draw(model: CompiledModel, rng: np.random.Generator, run_noise: float = 0.0) -> Draws:
+def draw(model: CompiledModel, rng: np.random.Generator, run_noise: float = 0.0, noise_scale: float = 1.0,
+         run_center: float = 1.0) -> Draws:
     """Sample one replication's durations (a fixed order of RNG calls: reproducible under a seed).
 
-    ``run_noise`` (the platform's): one log-normal factor of median 1 and that log
-    standard deviation multiplies every sampled duration of the replication - the
-    host's run-to-run speed, drawn last so a seed's other draws do not change.  Given
-    durations (a replay) keep their recorded execution times.
+    ``noise_scale`` (the platform's): every sampled ratio ``r`` to its mean (a task's
+    execution, a transfer, a start-up) becomes ``1 + noise_scale * (r - 1)`` - the same
+    mean, a spread scaled linearly; 1 keeps the measured spread, 0 is the deterministic
+    run.  The draws themselves do not change, so a seed stays comparable across scales.
+
+    ``run_noise`` and ``run_center`` (the platform's): one log-normal factor of median
+    ``run_center`` and log standard deviation ``run_noise`` multiplies every sampled
+    duration of the replication - the host's run-to-run speed, drawn last so a seed's
+    other draws do not change.  Given durations (a replay) keep their recorded
+    execution times.
     """
     n = max(model.n, 1)
     if model.durations is not None:
@@ -43,11 +50,27 @@ def draw(model: CompiledModel, rng: np.random.Generator, run_noise: float = 0.0)
                   noise.upload[rng.integers(0, len(noise.upload), size=pool)],
                   noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
                   noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
-    if run_noise > 0:
-        speed = float(np.exp(run_noise * rng.standard_normal()))
-        draws = Draws(exec_s if ratio is None else exec_s * speed, None if ratio is None else ratio * speed,
+    if noise_scale != 1.0:
+        draws = _scaled(draws, model, float(noise_scale))
+    if run_noise > 0 or run_center != 1.0:
+        speed = float(run_center * np.exp(run_noise * rng.standard_normal())) if run_noise > 0 else float(run_center)
+        draws = Draws(draws.exec_s if ratio is None else draws.exec_s * speed,
+                      None if ratio is None else draws.exec_ratio * speed,
                       draws.download * speed, draws.upload * speed, draws.cold * speed, draws.warm * speed)
     return draws
+
+
+def _scaled(draws: Draws, model: CompiledModel, scale: float) -> Draws:
+    """``draws`` with every ratio's deviation from 1 scaled by ``scale`` (replayed durations stay)."""
+    def shrink(ratios: np.ndarray) -> np.ndarray:
+        return 1.0 + scale * (ratios - 1.0)
+
+    if draws.exec_ratio is None:
+        exec_s, ratio = draws.exec_s, None
+    else:
+        ratio = shrink(draws.exec_ratio)
+        exec_s = model.estimates.base_exec_s[np.arange(model.n), model.planned_column] * ratio
+    return Draws(exec_s, ratio, shrink(draws.download), shrink(draws.upload), shrink(draws.cold), shrink(draws.warm))
 
 
 class RatioPool:

@@ -39,6 +39,7 @@ from simulator.platform import Platform
 from simulator.staging import Stager
 from simulator.storage import SharedLink
 from simulator.threads import apply_thread_rule
+from simulator.overlap_loop import overlap_for, overlap_loop
 from simulator.worker_loop import live_downstream, loop_constants, worker_loop
 
 WORKER_FIELDS = ("worker", "profile", "cold_start", "start_s", "ready_s", "stop_s", "busy_s", "tasks", "startup_s")
@@ -115,6 +116,9 @@ class Run:
         #: finished run is freed by reference counting alone)
         self.live_downstream = None if self.live is None else live_downstream(self)
         self.loop_constants = loop_constants(self)
+        #: transfers overlapping executions (pre-load, delayed I/O: simulator.overlap_loop), else None
+        self.overlap = overlap_for(self)
+        self.worker_loop = worker_loop if self.overlap is None else overlap_loop
 
     def _decisions(self, model: CompiledModel, draws: Draws | None) -> None:
         """The per-task decision lists the worker loop reads, and the execution seconds they imply."""
@@ -150,7 +154,7 @@ class Run:
         self.start_warm_workers(start)
         with paused_gc():
             run_until_idle(self.env, self.link)
-        self.live_downstream = self.loop_constants = None
+        overlap, self.live_downstream, self.loop_constants, self.overlap = self.overlap, None, None, None
         m = self.model
         if self.completed < m.n:
             unfinished = [m.ids[i] for i in range(m.n) if self.ready_at[i] != self.ready_at[i]
@@ -162,7 +166,7 @@ class Run:
         price = m.price
         for prof, a, b in zip(W["profile"], W["start_s"], W["stop_s"]):
             cost += (b - a) * price[prof]
-        tasks = task_columns(self) if self.record else {}
+        tasks = task_columns(self, overlap) if self.record else {}
         nodes = {} if self.nodes is None else {w: self.nodes.nodes[k].name for w, k in self.nodes.worker_node.items()}
         return RunResult(self.makespan, cost, tasks, W, nodes)
 
@@ -207,7 +211,7 @@ class Run:
             protocol.notified(state, self.model.ids[i])
         self.arrival[i] = t
         if start:
-            spawn(self.env, worker_loop, self, worker, t)
+            spawn(self.env, self.worker_loop, self, worker, t)
             return
         waiting = self.waiting.get(worker)
         if waiting is not None and waiting[0] == i:
@@ -237,4 +241,4 @@ class _WarmStart:
         self.run, self.worker, self.at = run, worker, at
 
     def resume(self) -> None:
-        spawn(self.run.env, worker_loop, self.run, self.worker, self.at)
+        spawn(self.run.env, self.run.worker_loop, self.run, self.worker, self.at)

@@ -56,7 +56,7 @@ def idle_key(profile: str, node: int) -> str:
     return f"{profile}@{node}"
 
 
-def host_start(run: "Run", profile: str, start: float, me: Coroutine, worker: str = "") -> Iterator[float | None]:
+def host_start(run: "Run", profile: str, start: float, me: Coroutine, worker: str) -> Iterator[float | None]:
     """A worker's start on a shared host: (warm, its start-up seconds, when it is ready to run its first task).
 
     Its start request waits its turn at the launcher (:func:`launcher`), which

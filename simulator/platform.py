@@ -97,6 +97,20 @@ twice as wide as replications with only per-task noise.
   sampled runs use it; deterministic simulations are unchanged.
   :func:`experiments.calibration.trace_calibration.calibrate_on_runs` fits it from
   repeated real runs of the same plan (:func:`~experiments.calibration.run_noise.fit_run_noise`).
+* ``noise_scale = 1``: the other way round - when real runs of one plan spread
+  *less* than replications drawing every task's noise independently (the cost
+  model's ratios mix run-to-run noise with differences between tasks of one kind,
+  or were measured on a busier host), every sampled ratio ``r`` becomes
+  ``1 + noise_scale * (r - 1)``: the same means, a narrower spread; 0 is the
+  deterministic run.  Fitted by the same function.
+* ``run_center = 1``: the median of that speed factor.  The host terms are fitted
+  so that deterministic runs match real ones in the least-squares sense (every
+  task's completion and the makespan), which lands them near the runs' *mean*; a
+  host's slow runs are rarer and longer than its fast ones, so the typical (median)
+  run is faster, and a wide workflow's sampled runs end later than its
+  deterministic one (the latest of many noisy branches).  ``run_center`` puts the
+  sampled runs' median on the real runs' median, so a p50 SLA is met half the time.
+  Fitted by the same function.
 """
 
 from __future__ import annotations
@@ -139,6 +153,8 @@ class Platform:
     spec_load_s: float = 0.0            # s of CPU: a process loads the run's spec once per run (fixed part)
     spec_load_s_per_task: float = 0.0   # s of CPU per workflow task, for the same load (part growing with size)
     run_noise: float = 0.0              # sd of log(one replication's speed factor), sampled runs only
+    noise_scale: float = 1.0            # sampled ratios' deviation from their mean, scaled (1: as measured)
+    run_center: float = 1.0             # median of one replication's speed factor, sampled runs only
     stage_in_s_per_GB: float = 0.0      # s per 1e9 bytes of external inputs, on top of staging_s_per_GB (serial)
     stage_out_s_per_GB: float = 0.0     # s per 1e9 bytes a task writes, on top of staging_s_per_GB (serial)
     #: the cluster's nodes (empty: one host of ``host_cores``); see "The host" in the module docstring
@@ -169,6 +185,10 @@ class Platform:
                 raise ConfigError(f"platform {f.name} must be {bound}, got {value!r}", f"set {f.name} {bound}")
             if f.name in _SWITCHES and value not in (0.0, 1.0):
                 raise ConfigError(f"platform {f.name} must be 0 or 1, got {value!r}", f"set {f.name} = 1 (on) or 0 (off)")
+            if f.name == "noise_scale" and value > 1:
+                raise ConfigError(f"platform noise_scale must be <= 1, got {value!r}",
+                                  "set noise_scale between 0 (deterministic) and 1 (the measured spread); "
+                                  "a wider spread is run_noise")
             if math.isinf(value) and f.name not in _MAY_BE_INFINITE:
                 raise ConfigError(f"platform {f.name} must be finite, got {value!r}", f"set {f.name} to a finite number")
             object.__setattr__(self, f.name, value)
@@ -178,7 +198,8 @@ class Platform:
     def zero(cls) -> "Platform":
         """No overheads at all: free transfers, instant start-ups, no keep-alive (the exactness baseline)."""
         return cls(**{f.name: 0.0 for f in _number_fields()} | {"storage_bandwidth_Bps": math.inf, "host_cores": math.inf,
-                                                          "task_parallelism": 1.0})
+                                                               "task_parallelism": 1.0, "noise_scale": 1.0,
+                                                               "run_center": 1.0})
 
     @classmethod
     def for_local_host(cls, **overrides: Any) -> "Platform":
@@ -271,7 +292,7 @@ class Platform:
 
 
 #: fields that must be > 0 (not just >= 0), and fields whose ``inf`` means "unlimited"
-_POSITIVE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
+_POSITIVE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism", "run_center"})
 _MAY_BE_INFINITE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
 #: fields that are switches: 0 (off) or 1 (on), kept as numbers so a platform stays a table of floats
 _SWITCHES = frozenset({"fair_threads"})
@@ -288,6 +309,8 @@ _UNITS = {
     "spec_load_s": "CPU seconds, once per process and run",
     "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
     "run_noise": "sd of the log of a whole run's speed factor (Monte Carlo only)",
+    "run_center": "median of a whole run's speed factor (Monte Carlo only), 1 = the deterministic run's",
+    "noise_scale": "factor on every sampled ratio's deviation from its mean (Monte Carlo only), 1 = as measured",
     "stage_in_s_per_GB": "seconds per 1e9 bytes of external inputs, serial, added to staging_s_per_GB",
     "stage_out_s_per_GB": "seconds per 1e9 bytes written, serial, added to staging_s_per_GB",
 }

@@ -59,7 +59,8 @@ def run_once(model: CompiledModel, platform: Platform, *, sample: bool = False, 
     ``warm_pool``: idle worker processes per profile when the run starts (e.g. left
     warm by the run before on the same executor); their first users start warm.
     """
-    draws = draw(model, np.random.default_rng(seed), platform.run_noise) if sample else None
+    draws = draw(model, np.random.default_rng(seed), platform.run_noise, platform.noise_scale,
+                 platform.run_center) if sample else None
     return Run(model, platform, draws, record=record, warm_pool=dict(warm_pool or {})).run()
 
 

@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import _fidelity as fid  # noqa: E402
 import bench_fidelity as bench  # noqa: E402
 from _fidelity_runs import drain_warm_pool  # noqa: E402
+from _fidelity_store import load_many, load_runs, save_runs  # noqa: E402
 from executor import keys as executor_keys  # noqa: E402
 from planning.errors import ConfigError, PlanlabError  # noqa: E402
 from simulator import Platform  # noqa: E402
@@ -193,7 +194,7 @@ def test_bad_flags_exit_2():
 def test_tiny_cell_end_to_end_has_the_documented_structure(tmp_path):
     spec = "gen:fork_join:width=2"
     args = bench.parse_args(["--workflows", spec, "--planners", "uniform", "--slas", "mean,p95", "--repetitions", "2",
-                             "--replications", "20", "--coverage-workflow", spec, "--coverage-runs", "2",
+                             "--replications", "20", "--coverage-workflow", spec, "--coverage-runs", "4",
                              "--out", str(tmp_path / "f.json"), "--save-runs", str(tmp_path / "runs")])
     messages: list[str] = []
     out = bench.run_benchmark(args, messages.append)
@@ -212,7 +213,8 @@ def test_tiny_cell_end_to_end_has_the_documented_structure(tmp_path):
     assert sum(mean_cell["critical_path_s"]["simulated"].values()) == pytest.approx(mean_cell["simulated_s"])
     assert out["groups"] == [pytest.approx(out["groups"][0])] and out["groups"][0]["plans"] == 1
     assert out["overall"]["n"] == 1
-    assert out["coverage"]["runs"] == 2 and set(out["coverage"]["levels"]) == {"p50", "p90", "p95"}
+    assert out["coverage"]["runs"] == 4 and set(out["coverage"]["levels"]) == {"p50", "p90", "p95"}
+    assert len(out["coverage"]["folds"]) == 1            # no fit (calibration none): one platform for every run
     below_p90 = mean_cell["real_forecast_s"][0] <= mc["p90"]
     assert out["pooled_coverage"]["p90"] == {"level": 0.9, "fraction": float(below_p90), "runs": 1}
     assert {"median_abs_error", "p90_abs_error", "coverage_p50", "failed_cells"} <= set(out["targets"])
@@ -224,10 +226,30 @@ def test_tiny_cell_end_to_end_has_the_documented_structure(tmp_path):
                                                   "--calibration", "none,host-defaults"]), messages.append)
     assert [c["errors"] for c in again["cells"]] == [c["errors"] for c in out["cells"]]
     assert again["coverage"]["real_s"] == out["coverage"]["real_s"]
-    assert again["real_runs"]["from"] == str(tmp_path / "runs")
+    assert again["real_runs"]["from"] == [str(tmp_path / "runs")]
     assert set(again["other_calibrations"]) == {"host-defaults"}
     assert again["other_calibrations"]["host-defaults"]["platforms"][mean_cell["workflow"] + "-4"]["platform"][
         "host_cores"] == Platform.for_local_host().host_cores
+
+    # Folders combine: a later folder's workflow replaces the same one of an earlier folder.
+    results, coverage, failures, settings = load_runs(tmp_path / "runs")
+    save_runs(tmp_path / "more", results, coverage, failures, settings)
+    combined, kept_coverage, _, combined_settings = load_many([tmp_path / "runs", tmp_path / "more"])
+    assert len(combined) == 1 and len(kept_coverage[1]) == 4
+    assert [s["from"] for s in combined_settings["sources"]] == [str(tmp_path / "runs"), str(tmp_path / "more")]
+    # With a fit, the coverage study is a two-fold cross-fit: each fold forecast by a calibration on the
+    # workflow's calibration half (1 run) and the other fold (2 runs), never on its own runs.
+    host = bench.run_benchmark(bench.parse_args(["--from-runs", str(tmp_path / "runs"), str(tmp_path / "more"),
+                                                 "--replications", "20", "--coverage-replications", "40",
+                                                 "--calibration", "host"]), messages.append)
+    folds = host["coverage"]["folds"]
+    assert [f["runs"] for f in folds] == [2, 2] and [f["calibration"]["runs"] for f in folds] == [3, 3]
+    assert host["coverage"]["levels"]["p50"]["runs"] == 4 and sorted(host["coverage"]["real_s"]) == sorted(
+        out["coverage"]["real_s"])
+    settings["executor"] = {**settings["executor"], "keep_alive_s": 1.0}
+    save_runs(tmp_path / "other", results, coverage, failures, settings)
+    with pytest.raises(ConfigError, match="other executor settings"):
+        load_many([tmp_path / "runs", tmp_path / "other"])
 
 
 def test_from_runs_of_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):

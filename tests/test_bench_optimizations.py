@@ -50,3 +50,27 @@ def test_targets_judge_sign_size_and_cold_starts() -> None:
     assert checks["prewarm_cold_starts_on_planned_path"]["pass"]
     bad = bench.targets([_row("prewarm", -0.2, -0.15, 0.12, cold=1)])
     assert not bad["prediction_sign_every_cell"]["pass"] and not bad["prewarm_cold_starts_on_planned_path"]["pass"]
+
+
+def test_the_preload_target_is_the_smallest_real_cut_on_fan_large() -> None:
+    rows = [{**_row("preload+delayed_io", -0.1, -0.1, -0.25), "workflow": "fan-large"},
+            {**_row("preload+delayed_io", -0.1, -0.1, -0.15), "workflow": "fan-large"},
+            {**_row("preload+delayed_io", -0.1, -0.1, -0.60), "workflow": "ladder"}]
+    cut = bench.targets(rows)["preload_plus_delayed_io_real_cut"]
+    assert cut["value"] == 0.15 and cut["pass"] is False
+
+
+def test_the_ladder_is_a_deep_chain_both_planners_spread() -> None:
+    from planning.planners import get_planner
+
+    wf, model, catalog = bench.ladder(), CostModel(), load_catalog("local")
+    spine = [f"c{i}" for i in range(10)]
+    for name in bench.PLANNERS:
+        plan = get_planner(name).plan(wf, catalog, model, "mean")
+        assert len(set(plan.worker_of.values())) >= 2
+        assert len({plan.worker_of[t] for t in spine}) >= 2          # the chain itself crosses workers
+        pre, cls = optimize(plan, wf, model, ["preload", "delayed_io"])
+        # heft's placement leaves transfers to overlap; critical-path's strict alternation none (each input from
+        # the other worker is stored after the task before it ends, each upload is critical)
+        assert pre.makespan_s < plan.makespan_s if name == "heft" else pre.makespan_s <= plan.makespan_s
+

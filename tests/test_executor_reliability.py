@@ -390,3 +390,41 @@ def test_the_commit_script_applies_a_completion_once_and_only_for_the_holder() -
         assert wire.call([scripts.commit(k, "u", "w", "L:1:h", 60_000, "s|u", b"", ["child"], [])]) == [[1, b"child"]]
         assert not client.exists(k.deps) and client.hgetall(k.done) == {b"t": b"1", b"u": b"2"}
         assert all(client.ttl(key) > 0 for key in client.scan_iter(match="pl:*"))
+
+
+@task
+def nap(x):
+    time.sleep(0.8)
+    return x + 1
+
+
+def test_a_lease_lapsing_while_its_launcher_still_runs_does_not_fail_the_run() -> None:
+    """A loaded host starves the launcher's lease renewals; the launcher still runs, so the run waits for it.
+
+    A lease of 0.1 s is shorter than the launcher's idle loop (0.2 s), so it lapses during the 0.8 s task
+    just as it does when a busy machine starves the launcher past a longer lease.
+    """
+    wf, plan = _fan_in(nap, name="slow-host")
+    with Executor(settings=ExecutorSettings(lease_s=0.1)) as own:
+        result = own.run(wf, plan)
+        assert result.results == {"j": 1 + 3 + 5}
+        assert result.meta["task_kills"] == {}
+        assert _leftover_run_keys(own.client) == []
+
+
+def test_a_lapsed_lease_comes_back_only_for_its_current_holder(ex: Executor) -> None:
+    from executor.keys import RunKeys
+    from executor.launcher.pool import RENEW_LUA
+
+    k, r = RunKeys("renew-test"), ex.client
+    try:
+        r.hset(k.running, "w", "L:1:h")
+        assert r.eval(RENEW_LUA, 2, k.running, k.lease("w"), "w", "L:1:h", 5000) == 1      # lapsed: set again
+        assert 0 < r.pttl(k.lease("w")) <= 5000
+        r.delete(k.lease("w"))
+        assert r.eval(RENEW_LUA, 2, k.running, k.lease("w"), "w", "L:2:h", 5000) == 0      # fenced-off holder
+        r.hdel(k.running, "w")
+        assert r.eval(RENEW_LUA, 2, k.running, k.lease("w"), "w", "L:1:h", 5000) == 0      # finished
+        assert not r.exists(k.lease("w"))
+    finally:
+        r.delete(k.running, k.lease("w"))

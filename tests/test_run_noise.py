@@ -104,3 +104,63 @@ def test_run_noise_is_a_checked_platform_number() -> None:
         Platform(run_noise=math.inf)
     assert Platform.from_dict(Platform(run_noise=0.12).to_dict()).run_noise == 0.12
     assert Platform.zero().run_noise == 0.0
+
+
+def test_noise_scale_narrows_every_sampled_ratio_towards_its_mean() -> None:
+    workflow, plan = _plan({"name": "fork_join", "width": 6})
+    model = compile_plan(workflow, plan, MODEL)
+    from simulator.draws import draw
+    full = draw(model, np.random.default_rng(5))
+    half = draw(model, np.random.default_rng(5), noise_scale=0.5)
+    base = model.estimates.base_exec_s[np.arange(model.n), model.planned_column]
+    # Hand-computed: the same draws, each deviation from the mean halved.
+    np.testing.assert_allclose(half.exec_s - base, 0.5 * (full.exec_s - base), rtol=1e-12, atol=1e-15)
+    for name in ("download", "upload", "cold", "warm"):
+        np.testing.assert_allclose(getattr(half, name) - 1.0, 0.5 * (getattr(full, name) - 1.0), atol=1e-12)
+    # At 0 a sampled run is the deterministic one.
+    flat = HOST.with_(noise_scale=0.0)
+    assert run_once(model, flat, sample=True, seed=3).makespan_s == pytest.approx(run_once(model, flat).makespan_s,
+                                                                                rel=1e-9)
+
+
+def test_the_fit_narrows_the_spread_when_real_runs_vary_less_than_the_draws() -> None:
+    truth = HOST.with_(noise_scale=0.35)
+    runs = _observed({"name": "fork_join", "width": 8}, "uniform", truth, range(60))
+    fit = fit_run_noise([_Compiled(r) for r in runs], HOST)
+    assert fit is not None and fit.run_noise == 0.0
+    assert fit.observed_sd < fit.simulated_sd
+    assert fit.noise_scale == pytest.approx(0.35, abs=0.1)
+    calibrated = calibrate_on_runs(runs, HOST, terms=("warm_start_s",), max_evaluations=6)
+    assert calibrated.platform.noise_scale == calibrated.noise.noise_scale < 1.0
+
+
+def test_noise_scale_is_a_checked_platform_number_between_0_and_1() -> None:
+    with pytest.raises(ConfigError, match="noise_scale must be <= 1"):
+        Platform(noise_scale=1.5)
+    with pytest.raises(ConfigError, match="noise_scale must be >= 0"):
+        Platform(noise_scale=-0.1)
+    assert Platform.zero().noise_scale == 1.0 and Platform().noise_scale == 1.0
+    assert Platform.from_dict(Platform(noise_scale=0.3).to_dict()).noise_scale == 0.3
+
+
+def test_run_center_moves_every_sampled_run_and_leaves_the_deterministic_one() -> None:
+    workflow, plan = _plan({"name": "fork_join", "width": 6})
+    model = compile_plan(workflow, plan, MODEL)
+    plain = _makespans(model, Platform.zero(), range(20))
+    slower = _makespans(model, Platform.zero().with_(run_center=1.25), range(20))
+    # No constant overheads on the zero platform: a run whose every duration is 1.25x takes 1.25x.
+    np.testing.assert_allclose(slower, 1.25 * plain, rtol=1e-9)
+    assert run_once(model, Platform.zero().with_(run_center=1.25)).makespan_s == run_once(model, Platform.zero()).makespan_s
+
+
+def test_the_fit_puts_the_sampled_median_on_the_real_median() -> None:
+    truth = HOST.with_(run_center=0.9, run_noise=0.05)
+    runs = (_observed({"name": "fork_join", "width": 8}, "uniform", truth, range(50))
+            + _observed({"name": "random_layered", "tasks": 30, "seed": 2}, "heft", truth, range(100, 150)))
+    fit = fit_run_noise([_Compiled(r) for r in runs], HOST)
+    assert fit.run_center == pytest.approx(0.9, abs=0.03)
+    unbiased = fit_run_noise([_Compiled(r) for r in _observed({"name": "fork_join", "width": 8}, "uniform", HOST,
+                                                              range(40))], HOST)
+    assert unbiased.run_center == pytest.approx(1.0, abs=0.03)
+    with pytest.raises(ConfigError, match="run_center must be > 0"):
+        Platform(run_center=0.0)

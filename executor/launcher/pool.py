@@ -34,6 +34,7 @@ from executor.heartbeat import Slot
 from executor.launcher.cold_limits import attach_in_background, attached_by_parent
 from executor.launcher.warm_process import PROCESS_KEY_SLACK_S, become_worker, limits_info
 from executor.limits import AppliedLimits, ResourceLimiter
+from executor.server.cluster import run_evals
 
 __all__ = ["ProcessPool", "Serving"]
 
@@ -176,7 +177,9 @@ class ProcessPool:
     def renew_leases(self) -> None:
         """Extend the lease of every logical worker a live, beating child serves (a no-op once it finished).
 
-        Run every loop (at least every 0.2 s), renewing at a third of the shortest lease.
+        Run every loop (at least every 0.2 s), renewing at a third of the shortest lease.  A lease that
+        lapsed because this launcher was starved of CPU (a loaded host) is set again while the child still
+        holds its worker (:data:`RENEW_LUA`), so the run sees it back instead of a lost worker.
         """
         serving = [c for c in self.children.values() if c.serving is not None and c.cause is None
                    and c.slot.read()[0] <= c.heartbeat_timeout_s]
@@ -186,10 +189,9 @@ class ProcessPool:
         if now - self._renewed < min(c.lease_s for c in serving) / 3:
             return
         self._renewed = now
-        pipe = self.client.pipeline(transaction=False)
-        for c in serving:
-            pipe.pexpire(keys.RunKeys(c.serving[0]).lease(c.serving[1]), int(c.lease_s * 1000))
-        pipe.execute()
+        evals = [(RENEW_LUA, 2, keys.RunKeys(c.serving[0]).running, keys.RunKeys(c.serving[0]).lease(c.serving[1]),
+                  c.serving[1], f"{self.launcher_id}:{c.pid}:{self.host}", int(c.lease_s * 1000)) for c in serving]
+        run_evals(self.client, evals)
 
     # ------------------------------------------------------------------ deaths
     def reap(self) -> None:
@@ -257,6 +259,17 @@ class ProcessPool:
         if self._limiter is not None:
             with contextlib.suppress(OSError):
                 self._limiter.close(kill=True)
+
+
+#: KEYS: running hash, lease; ARGV: worker, holder, lease ms.  The lease again, only for its current holder: a
+#: worker that finished (its running entry gone) or was fenced off by a restart is not brought back.
+RENEW_LUA = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('SET', KEYS[2], '1', 'PX', tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
 
 
 def _describe_status(child: _Child, status: int) -> str:

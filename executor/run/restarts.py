@@ -5,6 +5,13 @@ the next *generation* of its logical worker, which recovers what the dead one
 committed (:mod:`executor.recovery`); the run fails only when one task has
 killed its worker more than ``max_task_kills`` times, naming the task and the
 cause, or when no launcher is left to start it again.
+
+A lease that lapses while the local launcher that holds it still runs (alive, not
+stopped) is a slow host, not a lost one: a loaded machine can starve the
+launcher's renewals past a short lease.  That launcher is authoritative about its
+own children - it reports a worker's death when it reaps it and kills a frozen
+one after its heartbeat timeout - so the run waits for it, at most a heartbeat
+timeout and a lease, and then starts the worker again without counting a kill.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ class WorkerRestarts:
         self.kills: dict[str, int] = {}
         self.pending_starts: dict[str, tuple[int, float]] = {}   # re-run starts not claimed yet
         self.deaths_after_results: list[str] = []
+        self.lapsed: dict[str, float] = {}   # worker -> when its lease was first seen lapsed, its launcher running
         self.deaths: list[str] = []
         self.finishing = False   # every result is in: a death no longer costs anything
 
@@ -67,16 +75,33 @@ class WorkerRestarts:
         for w in names:
             pipe.exists(ctx.k.lease(w.decode()))
         for w, ok in zip(names, pipe.execute()):
-            if not ok and ctx.r.hget(ctx.k.running, w) == running[w]:
+            if ok:
+                self.lapsed.pop(w.decode(), None)
+            elif ctx.r.hget(ctx.k.running, w) == running[w]:
                 self._lease_expired(w.decode(), running[w].decode())
 
     def _lease_expired(self, worker: str, holder: str) -> None:
         launcher, pid, host = (holder.split(":", 2) + ["?", "?"])[:3]
         how = (f"its lease of {self.ctx.s.lease_s:g} s expired (worker process {pid} on {host} stopped answering, "
                f"with its launcher {launcher})")
+        if launcher == self.ctx.ex.launcher_id and self.ctx.ex.local_launcher_answering():
+            self._wait_for_own_launcher(worker, how)
+            return
         if not self._other_launchers(launcher):
             self._fail_death(worker, "", how)
         self.on_death(f"{worker}|{self.generation.get(worker, 0)}||{how}")
+
+    def _wait_for_own_launcher(self, worker: str, how: str) -> None:
+        """The local launcher still runs: give it a heartbeat timeout and a lease to renew the lease, report the
+        worker's death or kill it frozen; after that, start the worker again (no kill counted: not the task's)."""
+        s = self.ctx.s
+        if self.finishing:      # every result is in: nothing to start again
+            return
+        first = self.lapsed.setdefault(worker, time.monotonic())
+        if time.monotonic() - first < s.heartbeat_timeout_s + s.lease_s:
+            return
+        self.deaths.append(f"{worker}: {how}, while its launcher still ran; started again")
+        self._restart(worker)
 
     def _other_launchers(self, lost: str) -> list[str]:
         """Launchers other than ``lost`` that are alive and would serve this run's next start."""
@@ -118,6 +143,7 @@ class WorkerRestarts:
         """Start the next generation of ``worker``: it recovers what the dead one committed."""
         ctx, sub = self.ctx, self.sub
         gen = self.generation[worker] = self.generation.get(worker, 0) + 1
+        self.lapsed.pop(worker, None)
         first = ctx.sequence(worker)[0]
         code = sub.subs.get(worker) if worker in sub.inline else None
         msg = encode_start(ctx.sealer, Invocation(worker, first, True), sub.spec, time.time(), code, gen=gen,

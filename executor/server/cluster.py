@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from executor.wire import Wire
 
-__all__ = ["CROSS_SLOT_BLOCK_S", "ClusterWire", "blocking_pop", "is_cluster_client", "wire_for"]
+__all__ = ["CROSS_SLOT_BLOCK_S", "ClusterWire", "blocking_pop", "is_cluster_client", "run_evals", "wire_for"]
 
 #: How long a launcher blocks on its control list between sweeps of keys in several slots (seconds).
 CROSS_SLOT_BLOCK_S = 0.02
@@ -34,6 +34,17 @@ def blocking_pop(client: Any, keys: Sequence[str], timeout: float) -> tuple[byte
         if value is not None:
             return key.encode(), value
     return client.blpop([keys[0]], timeout=min(timeout, CROSS_SLOT_BLOCK_S))
+
+
+def run_evals(client: Any, evals: Sequence[tuple]) -> list[Any]:
+    """``EVAL`` each of ``evals`` (``(script, numkeys, *keys_and_args)``) in one pipeline - or, on a Redis Cluster,
+    whose pipelines cannot carry scripts, one call each (every call's keys in one slot)."""
+    if is_cluster_client(client):
+        return [client.eval(*call) for call in evals]
+    pipe = client.pipeline(transaction=False)
+    for call in evals:
+        pipe.eval(*call)
+    return pipe.execute()
 
 
 def is_cluster_client(client: Any) -> bool:

@@ -215,7 +215,8 @@ def calibrate_on_runs(runs: Sequence[ObservedRun], base: Platform | None = None,
     fitted = platform_at(x)
     noise = fit_run_noise(compiled, fitted) if run_noise else None
     if noise is not None:
-        fitted = fitted.with_(run_noise=noise.run_noise)
+        fitted = fitted.with_(run_noise=noise.run_noise, noise_scale=noise.noise_scale,
+                               run_center=noise.run_center)
     after = [c.errors(fitted) for c in compiled]
     per_run = [{"run": c.run.name, "real_makespan_s": c.real_makespan, "error_before": b, "error_after": a,
                 "task_error_after": t, "warm_pool": dict(c.run.warm_pool or {})}

@@ -15,10 +15,17 @@ under the cost model's durations at the SLA:
   continues on that parent's worker and each other one starts a new worker
   ``dynamic_worker_id(child)``.
 
-Placement and times are computed together in one pass in topological order
-(O(n + e)): a placement needs the parents' finish times, which need their own
-placements.  The plan is then timed by the shared analytical schedule with the
-dynamic protocol's upload rule, which reproduces the prediction's times exactly.
+Placement and times are computed together, in one pass over the run's events in
+time order (O((n + e) log n)), as the engines meet them: a completion (by
+``(done, topological index)``, so the last parent is the analytical schedule's)
+makes its children ready and decides their workers; a new worker's start finds
+the processes that workers without a child to continue freed by then, and starts
+warm on the most recent one still within keep-alive - the pool rule the simulator
+and the static plans' timing share (:mod:`planning.schedule.startups`) - or cold.
+The plan is then timed by the shared pooled analytical schedule with the dynamic
+protocol's upload rule, which reproduces the prediction's times exactly, and a
+deterministic simulation of the plan on the same platform does the same (ties in
+time aside, where the simulator's event order may differ).
 
 One profile for all tasks: ``profile`` if given; else the cheapest profile whose
 predicted makespan meets ``deadline`` (infeasible plans take the best one); else
@@ -27,6 +34,7 @@ the fastest profile.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,7 +45,8 @@ from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
 from planning.protocol import DynamicProtocol, dynamic_worker_id
 from planning.profiles import Catalog
-from planning.schedule import ScheduleEvaluator, last_parent
+from planning.schedule import ScheduleEvaluator
+from planning.schedule.startups import take_idle
 from planning.sla import SLA
 from planning.workflow import Workflow
 
@@ -54,47 +63,65 @@ class DynamicPrediction:
     makespan_s: float
 
 
-def predict_dynamic(evaluator: ScheduleEvaluator, exec_s: list[float], profile: str) -> DynamicPrediction:
+def predict_dynamic(evaluator: ScheduleEvaluator, exec_s: list[float], profile: str, *,
+                    pooled: bool = True) -> DynamicPrediction:
     """Place and time every task as the dynamic protocol would, all workers on ``profile``.
 
-    Uses the evaluator's precomputed transfers, start-up, invocation and
-    coordination delays, so the times are those of the analytical schedule.
+    Uses the evaluator's precomputed transfers, start-ups, invocation and
+    coordination delays and keep-alive, so the times are those of the analytical
+    schedule; ``pooled=False`` charges every new worker a cold start (no reuse).
     """
     workflow, ids = evaluator.workflow, evaluator.ids
     protocol = DynamicProtocol(workflow, {}, {}, {})
     store = [protocol.handle_output(t, "").store for t in ids]
-    startup = evaluator.startup_of(profile)
-    invoke, coord = evaluator.invoke_s, evaluator.coordination_s
+    cold, warm = evaluator.startup_of(profile), evaluator.warm_startup_of(profile)
+    invoke, coord, keep_alive = evaluator.invoke_s, evaluator.coordination_s, evaluator.keep_alive_s
     n = len(ids)
-    worker = [0] * n                   # worker number = index of the task that started it
-    done = [0.0] * n
-    continued = [False] * n            # whether a task's worker already continued one of its children
-    for i in range(n):
-        ps = evaluator.parents[i]
-        if ps:
-            last = last_parent(ps, done)
-            best = done[last]
-            ready = best + coord
-            if not continued[last]:    # the first child (topological order) that last's completion made ready
-                continued[last] = True
-                w = worker[last]
-                begin = ready          # same worker, free since last finished: no invocation, no start-up
-            else:
-                w = i
-                begin = ready + invoke + startup
-            download = 0.0
-            row = evaluator.download_s[i]
-            for k, p in enumerate(ps):
-                if worker[p] != w and row[k] > download:
-                    download = row[k]
-        else:
-            w, begin, download = i, invoke + startup, 0.0
-        worker[i] = w
+    worker, done = list(range(n)), [0.0] * n    # worker number = index of the task that started it
+    waiting = [len(evaluator.parents[i]) for i in range(n)]
+    idle: list[float] = []                      # when each freed process stopped, in that order
+    events: list[tuple[float, int, int]] = [(invoke, _START, i) for i in range(n) if not waiting[i]]
+    heapq.heapify(events)                       # (time, kind, task): completions before starts at one time
+
+    def run(i: int, begin: float) -> None:
+        download, row = 0.0, evaluator.download_s[i]
+        for k, p in enumerate(evaluator.parents[i]):
+            if worker[p] != worker[i] and row[k] > download:
+                download = row[k]
         end = begin + download + exec_s[i]
         done[i] = end + evaluator.upload_s[i] if store[i] else end
+        heapq.heappush(events, (done[i], _DONE, i))
+
+    while events:
+        t, kind, i = heapq.heappop(events)
+        if kind == _START:                      # a new worker for task i, invoked at t
+            taken = take_idle(idle, t, keep_alive) if pooled else False
+            if taken is None:
+                idle.clear()                    # the most recent is cold, so every older one is too
+            run(i, t + (warm if taken else cold))
+            continue
+        ready = [c for c in evaluator.children[i] if _met(waiting, c)]
+        if not ready:                           # nothing to continue: the worker stops, its process is idle
+            idle.append(t)
+        for k, c in enumerate(sorted(ready)):
+            if k == 0:                          # the first child it made ready continues on its worker
+                worker[c] = worker[i]
+                run(c, t + coord)
+            else:
+                heapq.heappush(events, (t + coord + invoke, _START, c))
     makespan = max((done[s] + evaluator.fetch_s[k] for k, s in enumerate(evaluator.sinks)), default=0.0)
     return DynamicPrediction({ids[i]: dynamic_worker_id(ids[worker[i]]) for i in range(n)},
                              {ids[i]: done[i] for i in range(n)}, float(makespan))
+
+
+#: Event kinds, in the order they are handled at one time: a process freed at t is idle for a start at t.
+_DONE, _START = 0, 1
+
+
+def _met(waiting: list[int], child: int) -> bool:
+    """Count one completed parent of ``child``; True when it was the last one."""
+    waiting[child] -= 1
+    return waiting[child] == 0
 
 
 @register_planner("wukong")

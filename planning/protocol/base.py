@@ -190,6 +190,39 @@ class WorkerProtocol:
         """
         return ()
 
+    def removes_leftovers(self) -> bool:
+        """Whether the sinks remove every intermediate output left on the server once they are all done.
+
+        False - the base rule - leaves them to the run's key cleanup.  Per-task output
+        retention says True: the outputs its reader counts could not remove (one a
+        re-run might need, a reader list a retried task left incomplete) go when the
+        last sink is done - every task is then done, each being some sink's ancestor.
+        """
+        return False
+
+    def preloads(self) -> bool:
+        """Whether a worker fetches its next planned task's inputs in the background while it runs the task before.
+
+        False - the base rule - fetches a task's inputs when the worker gets to it.
+        Pre-load (:mod:`planning.protocol.optimizations.preload`) says True: the
+        download starts once the inputs are stored and the worker runs the task before
+        it, and the bytes wait in the worker's memory.  Not one of :data:`HOOKS`: it
+        changes when, not what, so the compiled tables stay the base's; each engine
+        reads it once per run.
+        """
+        return False
+
+    def lazy_upload(self, task_id: str, worker: str) -> bool:
+        """Whether ``task_id``'s stored output is uploaded in the background, the worker moving on at once.
+
+        False - the base rule - uploads before the worker's next task (its children on
+        this worker also wait for the upload).  Delayed I/O
+        (:mod:`planning.protocol.optimizations.delayed_io`) says True off the critical
+        path: tasks of this worker read the output from memory at the execution's end,
+        other workers' tasks when it is stored.  Asked only of stored outputs.
+        """
+        return False
+
     # ------------------------------------------------------------------ topology helpers
     def parents(self, task_id: str) -> list[str]:
         return self._parents[task_id]

@@ -190,7 +190,9 @@ class ScheduleEvaluator:
         else:
             store, remote = tuple(tables.store), tables.fetched
             exec_profile = tuple(tables.profile) if tables.other_profile else None
-        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile, warm)
+        preload, lazy = _overlaps(protocol, tables, ids, worker_of, store)
+        return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile, warm,
+                      preload, lazy)
 
     # ------------------------------------------------------------------ timing
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
@@ -202,6 +204,10 @@ class ScheduleEvaluator:
         processes).  O(n + e) list operations.
         """
         profiles = _per_worker(layout, worker_profile)
+        if layout.overlapped:
+            from planning.schedule.overlap import time_overlapped
+
+            return time_overlapped(self, layout, profiles, exec_s, pooled=False)
         startup_of_worker = [self.startup_of(p) for p in profiles]
         n = len(self.ids)
         worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
@@ -228,7 +234,8 @@ class ScheduleEvaluator:
 
     def assemble(self, layout: Layout, profiles: tuple[str, ...], exec_list: list[float], startup: list[float],
                  ready: list[float], wstart: list[float], begin: list[float], dend: list[float],
-                 xend: list[float], done: list[float], reused: tuple[bool, ...] | None) -> ScheduleTimes:
+                 xend: list[float], done: list[float], reused: tuple[bool, ...] | None,
+                 exec_start: list[float] | None = None) -> ScheduleTimes:
         """The :class:`ScheduleTimes` of per-task times: the makespan and each worker's span and busy time."""
         fetch, worker = self.fetch_s, layout.worker
         makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if done else 0.0
@@ -244,7 +251,7 @@ class ScheduleEvaluator:
                 w_stop[w] = done[i]
             busy[w] += done[i] - begin[i]
         return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done,
-                             float(makespan), w_start, w_stop, busy, reused)
+                             float(makespan), w_start, w_stop, busy, reused, exec_start)
 
     def run_pooled(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str], exec_s: Sequence[float],
                    warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
@@ -287,7 +294,8 @@ class ScheduleEvaluator:
             "cold_start": [p < 0 and not (times.reused and times.reused[w]) for p, w in zip(lay.prev, lay.worker)],
             "startup_s": times.startup, "ready_s": times.ready, "worker_start_s": times.worker_start,
             "download_start_s": times.begin, "download_end_s": times.download_end,
-            "exec_start_s": times.download_end, "exec_end_s": exec_end, "upload_start_s": exec_end,
+            "exec_start_s": times.exec_start if times.exec_start is not None else times.download_end,
+            "exec_end_s": exec_end, "upload_start_s": exec_end,
             "upload_end_s": times.done, "done_s": times.done, "input_bytes": self.in_bytes,
             "output_bytes": self.out_bytes, "stored": list(lay.store),
         }
@@ -298,6 +306,25 @@ class ScheduleEvaluator:
         spans["gb_s"], spans["cost"] = bill(spans["profile"].tolist(), spans["start_s"].to_numpy(),
                                             spans["stop_s"].to_numpy(), self.catalog)
         return ScheduleResult(tasks, spans.reset_index(), times.makespan_s)
+
+
+def _overlaps(protocol: "WorkerProtocol", tables: Any, ids: Sequence[str], worker_of: Mapping[str, str],
+              store: Sequence[bool]) -> tuple[bool, tuple[bool, ...] | None]:
+    """The protocol's overlaps of transfers and executions: (pre-load, lazy uploads per task or None).
+
+    Asked only of a static protocol that overrides them, so the base's layouts are unchanged.
+    """
+    from planning.protocol import WorkerProtocol
+
+    cls = type(protocol)
+    if tables is None:
+        return False, None
+    preload = cls.preloads is not WorkerProtocol.preloads and bool(protocol.preloads())
+    lazy = None
+    if cls.lazy_upload is not WorkerProtocol.lazy_upload:
+        lazy = tuple(bool(s) and bool(protocol.lazy_upload(t, worker_of[t])) for t, s in zip(ids, store))
+        lazy = lazy if any(lazy) else None
+    return preload, lazy
 
 
 def _per_worker(layout: Layout, worker_profile: Mapping[str, str] | Sequence[str]) -> tuple[str, ...]:

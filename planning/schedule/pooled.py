@@ -18,7 +18,8 @@ import heapq
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from planning.schedule.startups import take_idle
-from planning.schedule.timing import Layout, ScheduleTimes, last_parent, time_task
+from planning.schedule.overlap import time_overlapped
+from planning.schedule.timing import Layout, ScheduleTimes, last_parent, time_task, worker_order
 
 if TYPE_CHECKING:  # pragma: no cover
     from planning.schedule.evaluator import ScheduleEvaluator
@@ -29,12 +30,14 @@ __all__ = ["time_pooled"]
 def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ...], exec_s: Sequence[float],
                 warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
     """Time ``layout`` (profiles per worker number) with warm starts on freed processes; see the module docstring."""
+    if layout.overlapped:
+        return time_overlapped(ev, layout, profiles, exec_s, warm_pool)
     n, m = len(ev.ids), len(layout.workers)
     worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
     parents, children = ev.parents, ev.children
     invoke, coord = ev.invoke_s, ev.coordination_s
     warm = layout.warm or (-1.0,) * m
-    nxt, last_task, waiting = _worker_order(layout, parents, m)
+    nxt, last_task, waiting = worker_order(layout, parents, m)
     done = [0.0] * n
     ready, wstart, begin, dend, xend, startup = ([0.0] * n for _ in range(6))
     exec_list = [float(x) for x in exec_s]
@@ -81,16 +84,3 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
                 if waiting[c] == 0:
                     heapq.heappush(heap, (key(c), c))
     return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused))
-
-
-def _worker_order(layout: Layout, parents: Sequence[Sequence[int]], m: int) -> tuple[list[int], list[int], list[int]]:
-    """Per task the next on its worker (-1: none), per worker its last task, per task its unmet dependencies."""
-    n, prev = len(layout.prev), layout.prev
-    nxt, last_task = [-1] * n, [-1] * m
-    for i in range(n):
-        if prev[i] >= 0:
-            nxt[prev[i]] = i
-    for i in range(n):
-        if nxt[i] < 0:
-            last_task[layout.worker[i]] = i
-    return nxt, last_task, [len(parents[i]) + (prev[i] >= 0) for i in range(n)]

@@ -28,6 +28,9 @@ class Retimer:
 
     def __init__(self, evaluator: ScheduleEvaluator, layout: Layout, estimates: Any,
                  worker_profile: Mapping[str, str] | Sequence[str]) -> None:
+        if layout.overlapped:
+            raise PlanError("the re-timer times the base rule; this layout's protocol overlaps transfers and "
+                            "executions (pre-load, delayed I/O)", "time it with ScheduleEvaluator.run")
         if layout.exec_profile is not None:
             raise PlanError("the re-timer moves whole workers between profiles; this layout's protocol runs some "
                             "tasks on another profile than their worker's", "time it with ScheduleEvaluator.run")

@@ -115,6 +115,15 @@ class Layout:
     exec_profile: tuple[str, ...] | None = None
     #: per worker number, when a pre-warmed worker is started (-1: by its first task); None: no worker is
     warm: tuple[float, ...] | None = None
+    #: whether a worker fetches its next task's inputs while it runs the one before (pre-load)
+    preload: bool = False
+    #: per task, whether its stored output is uploaded in the background (delayed I/O); None: none is
+    lazy: tuple[bool, ...] | None = None
+
+    @property
+    def overlapped(self) -> bool:
+        """Whether transfers overlap executions (pre-load, delayed I/O): :mod:`planning.schedule.overlap` times it."""
+        return self.preload or self.lazy is not None
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,8 @@ class ScheduleTimes:
     busy_s: list[float]                # per worker number: sum of (done - download start)
     #: per worker number, whether it starts warm on an idle process (the pool rule); None: every worker cold
     reused: tuple[bool, ...] | None = None
+    #: per task, when its execution starts, when transfers overlap executions (else its downloads' end)
+    exec_start: list[float] | None = None
 
     def worker_costs(self, catalog: Catalog) -> np.ndarray:
         """Dollars per worker number: lifetime times its profile's price."""
@@ -146,3 +157,16 @@ class ScheduleTimes:
     def cost(self, catalog: Catalog) -> float:
         """Total dollars (the plan's ``cost`` up to the order of summation)."""
         return float(self.worker_costs(catalog).sum())
+
+
+def worker_order(layout: Layout, parents: Sequence[Sequence[int]], m: int) -> tuple[list[int], list[int], list[int]]:
+    """Per task the next on its worker (-1: none), per worker its last task, per task its unmet dependencies."""
+    n, prev = len(layout.prev), layout.prev
+    nxt, last_task = [-1] * n, [-1] * m
+    for i in range(n):
+        if prev[i] >= 0:
+            nxt[prev[i]] = i
+    for i in range(n):
+        if nxt[i] < 0:
+            last_task[layout.worker[i]] = i
+    return nxt, last_task, [len(parents[i]) + (prev[i] >= 0) for i in range(n)]

@@ -7,7 +7,9 @@ A config selects them per planner (``[[planner]] optimizations = ["retention",
 * **protocol optimizations** (:data:`PROTOCOL_OPTIMIZATIONS`): a
   :class:`~planning.protocol.WorkerProtocol` subclass overriding hooks, so the
   planner's schedule, the simulator and the executor all follow it -
-  ``retention`` (:mod:`.retention`);
+  ``retention`` (:mod:`.retention`), ``preload`` (:mod:`.preload`), ``delayed_io``
+  (:mod:`.delayed_io`: the plan's critical outputs are derived from its schedule and
+  given to the class, :func:`optimize`);
 * **plan optimizations** (:data:`PLAN_OPTIMIZATIONS`): a transform of a static
   plan's assignment, re-timed by the planner's schedule; the engines run the new
   assignment as any other - ``clustering`` (:mod:`.clustering`).
@@ -26,12 +28,15 @@ from planning.errors import PlanError
 from planning.names import did_you_mean
 from planning.protocol.base import WorkerProtocol
 from planning.protocol.optimizations.clustering import cluster_plan, moved_tasks
+from planning.protocol.optimizations.delayed_io import DelayedIO, critical_outputs, delayed_io_protocol
+from planning.protocol.optimizations.preload import Preload, preload_memory
 from planning.protocol.optimizations.prewarm import prewarm_plan
 from planning.protocol.optimizations.retention import OutputRetention, fetch_readers, server_memory
 from planning.workflow import Workflow
 
 #: Protocol subclasses by name (composable: each overrides its own hooks and defers to ``super()``).
-PROTOCOL_OPTIMIZATIONS: dict[str, type[WorkerProtocol]] = {"retention": OutputRetention}
+PROTOCOL_OPTIMIZATIONS: dict[str, type[WorkerProtocol]] = {"retention": OutputRetention, "preload": Preload,
+                                                             "delayed_io": DelayedIO}
 #: Plan transforms by name: ``transform(plan, workflow, cost_model) -> plan``.
 PLAN_OPTIMIZATIONS: dict[str, Callable[[Any, Workflow, Any], Any]] = {"clustering": cluster_plan,
                                                                        "prewarm": prewarm_plan}
@@ -85,9 +90,13 @@ def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str
                             "static plan; a dynamic (wukong) plan decides its workers at run time",
                             "use a static planner (heft, critical_path, ...) or drop them")
         plan = plan.retimed(workflow, cost_model, protocol)
+        if issubclass(protocol, DelayedIO):   # uploads on the (all-lazy) plan's critical path go first
+            protocol = delayed_io_protocol(protocol, critical_outputs(plan, workflow))
+            plan = plan.retimed(workflow, cost_model, protocol)
     plan.annotations = {**plan.annotations, "optimizations": list(names)}
     return plan, protocol
 
 
 __all__ = ["PROTOCOL_OPTIMIZATIONS", "PLAN_OPTIMIZATIONS", "optimization_names", "check_optimizations", "compose",
-           "optimize", "OutputRetention", "cluster_plan", "prewarm_plan", "moved_tasks", "fetch_readers", "server_memory"]
+           "optimize", "OutputRetention", "Preload", "DelayedIO", "critical_outputs", "delayed_io_protocol",
+           "preload_memory", "cluster_plan", "prewarm_plan", "moved_tasks", "fetch_readers", "server_memory"]

@@ -12,7 +12,10 @@ dynamic (WUKONG) plan decides its fetches at run time, so it keeps every output.
 A task's reads are counted in its commit, so a re-run after a worker's death finds
 the inputs of every task that had not committed; an output that a re-run might have
 to recover (its task, or one of its fetchers, is read from memory by a later task
-of its worker) is kept (:func:`removable_outputs`).
+of its worker) is kept (:func:`removable_outputs`) - until the sinks are done: the
+worker that completes a sink, seeing every sink's output stored, removes every
+other output left on the server (``removes_leftovers``), so none outlives the run's
+last task even when a reader list was incomplete.
 
 **What it costs.**  One ``HINCRBY`` per fetched input inside the commit that
 already happens (no round trip); no change to any timing, so the planned and
@@ -35,6 +38,10 @@ class OutputRetention(WorkerProtocol):
 
     #: the name a config or ``--protocol`` / ``optimizations`` uses
     optimization = "retention"
+
+    def removes_leftovers(self) -> bool:
+        """The sink task removes what is left (see :meth:`WorkerProtocol.removes_leftovers`)."""
+        return True
 
     def stored_readers(self, task_id: str) -> tuple[str, ...]:
         """The tasks that fetch this output, when deleting it after them is safe (else none: keep it)."""

@@ -1,0 +1,80 @@
+"""Delayed I/O: an output is uploaded only for another worker's consumer, and in the background off the critical path.
+
+**What it does.**  An output is stored only when a consumer planned on another
+worker needs it, and always for a sink (whose result the client fetches) - never
+for a consumer on the same worker, which reads it from memory (the base protocol's
+``handle_output`` already decides so).  What it adds: a stored output is uploaded
+*lazily* - the worker moves on to its next task at the execution's end, its own
+later tasks read the output from memory at once, and the upload runs in the
+background (other workers' consumers wait for it, as before) - unless the output is
+on the plan's critical path: such an upload goes first, at the worker's full speed,
+because its consumer is what the makespan waits for (in the background it would
+share the worker's link and CPU with the next task).  The plan says which outputs
+are critical (:func:`critical_outputs`, derived from its schedule); the protocol
+class carries them (:func:`delayed_io_protocol`).
+
+**What it assumes.**  A static plan timed by the planner's schedule (the critical
+path is the plan's).  **What it costs.**  Nothing in bytes; a worker may outlive its
+last task by an upload (billed: a worker stops at its last upload's end).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from planning.protocol.base import WorkerProtocol
+
+
+class DelayedIO(WorkerProtocol):
+    """Upload outputs in the background (the worker moves on), except those on the plan's critical path."""
+
+    #: the name a config or ``--protocol`` / ``optimizations`` uses
+    optimization = "delayed_io"
+    #: outputs uploaded before the worker moves on: the plan's critical ones (set by :func:`delayed_io_protocol`)
+    eager_outputs: frozenset[str] = frozenset()
+
+    def lazy_upload(self, task_id: str, worker: str) -> bool:
+        return task_id not in self.eager_outputs
+
+
+def delayed_io_protocol(protocol: type[WorkerProtocol], eager: Iterable[str]) -> type[WorkerProtocol]:
+    """``protocol`` (a :class:`DelayedIO` subclass) with ``eager`` as its critical outputs (a new class)."""
+    return type(protocol.__name__, (protocol,), {"eager_outputs": frozenset(eager)})
+
+
+def critical_outputs(plan: Any, workflow: Any) -> set[str]:
+    """The stored outputs on ``plan``'s critical path: a task whose upload a task on another worker waits for.
+
+    Walks back from the sink that ends last: each task's start was set either by its
+    worker's task before it or by the parent whose output arrived last; an output is
+    critical when that parent ran on another worker (its upload is on the path).
+    """
+    tasks = plan.tasks
+    if not len(tasks):
+        return set()
+    done, ready, worker = tasks["done_s"], tasks["ready_s"], tasks["worker"]
+    exec_end, wstart = tasks["exec_end_s"], tasks["worker_start_s"]
+    previous = {}
+    for seq in plan.assignment.sequence.values():
+        for a, b in zip(seq, seq[1:]):
+            previous[b] = a
+    sinks = workflow.sinks()
+    t = max(sinks, key=lambda s: (float(done[s]), s))
+    critical: set[str] = set()
+    while t is not None:
+        parents = workflow.parents(t)
+        before = previous.get(t)
+        # the worker held it up when it reached the task after the task became ready
+        if before is not None and float(wstart[t]) > float(ready[t]):
+            t = before
+            continue
+        if not parents:
+            break
+        last = max(parents, key=lambda p: (float(done[p]) if worker[p] != worker[t] else float(exec_end[p]), p))
+        if worker[last] != worker[t]:
+            critical.add(last)
+        t = last
+    return critical
+
+
+__all__ = ["DelayedIO", "delayed_io_protocol", "critical_outputs"]

@@ -1,0 +1,70 @@
+"""Pre-load: a worker fetches its next planned task's inputs in the background while it runs the current one.
+
+**What it does.**  On a static plan a worker knows its next task.  Once it runs a
+task, it fetches the next one's remote inputs as soon as they are stored (on
+another channel: the simulator's second coroutine per worker, the executor's
+background thread with its own connection), and the bytes wait in its memory until
+the task runs.  So a download is hidden behind the execution before it.  The timing
+rule, written once for the planner's schedule and followed by the simulator:
+the download starts at ``max(inputs stored, the task before's execution start)``
+and the task executes at ``max(downloads done, the task before done, its
+notification)`` (:mod:`planning.schedule.overlap`).  A worker's first task fetches
+as in the base (the worker is not running before it).
+
+**What it assumes.**  A static plan (the next task is known); memory for one task's
+inputs beside the running task's.
+**What it costs.**  That memory, for as long as the bytes wait: :func:`preload_memory`
+measures it (peak bytes, byte-seconds) on any trace; in the executor a thread and a
+second connection per worker process while it runs, and the thread's polls of the
+server for the next task's inputs (one ``EXISTS`` round trip each
+``POLL_S`` until they are stored).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from planning.protocol.base import WorkerProtocol
+
+
+class Preload(WorkerProtocol):
+    """Fetch the next planned task's inputs in the background while the current task runs."""
+
+    #: the name a config or ``--protocol`` / ``optimizations`` uses
+    optimization = "preload"
+
+    def preloads(self) -> bool:
+        return True
+
+
+def preload_memory(tasks: Any, protocol: WorkerProtocol) -> dict[str, float]:
+    """Memory held by pre-loaded inputs over a run: peak bytes (over all workers at once) and byte-seconds.
+
+    ``tasks`` is a trace's (or plan's) task table (``task_id`` column or index) with
+    ``download_end_s`` and ``exec_start_s``; a task's fetched bytes (the protocol's
+    compiled ``fetch``) are held from its downloads' end to its execution's start.
+    """
+    tables = protocol.compile()
+    if tables is None:
+        return {"peak_bytes": 0.0, "byte_s": 0.0}
+    t = tasks.reset_index() if "task_id" not in tasks.columns else tasks
+    index = protocol.index
+    events: list[tuple[float, float]] = []
+    area = 0.0
+    for x, d1, xs in zip(t["task_id"].astype(str), t["download_end_s"].to_numpy(float),
+                         t["exec_start_s"].to_numpy(float)):
+        held = float(np.sum(tables.fetch[index[x]])) if tables.fetch[index[x]] else 0.0
+        if held > 0 and xs > d1:
+            area += held * (xs - d1)
+            events += [(d1, held), (xs, -held)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    level = peak = 0.0
+    for _, delta in events:
+        level += delta
+        peak = max(peak, level)
+    return {"peak_bytes": float(peak), "byte_s": float(area)}
+
+
+__all__ = ["Preload", "preload_memory"]

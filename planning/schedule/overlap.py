@@ -1,0 +1,144 @@
+"""The analytical schedule when transfers overlap executions: pre-load and delayed I/O.
+
+The base rule (:func:`planning.schedule.timing.time_task`) runs a worker's phases one
+after the other: download, execute, upload, then the next task.  Two optimizations
+overlap them, and this module is their one timing rule (the planner's schedule; the
+simulator's loop follows the same recurrence, :mod:`simulator.overlap_loop`):
+
+* **pre-load** (``Layout.preload``): a task that is not its worker's first fetches
+  its inputs in the background while the task before it runs - the download starts
+  at ``max(inputs stored, the task before's execution start)`` (the worker is free
+  for a download once it runs that task) - and it executes at ``max(downloads done,
+  the task before done, its notification)``;
+* **delayed I/O** (``Layout.lazy[i]``): task ``i``'s output is uploaded in the
+  background: its worker moves on at the execution's end, and its own later tasks
+  read the output from memory then (their counters are updated at once); other
+  workers' tasks wait for the upload's end (``done``) as before.
+
+Per task, ``free[i]`` is when its worker may move on (``done`` unless lazy: the
+execution's end).  A parent on the task's own worker counts at its ``free``, one on
+another at its ``done``; the last of them (ties to the highest index, as everywhere)
+makes the task ready.  Timed in start-time order with the processes' pool rule, as
+:func:`planning.schedule.pooled.time_pooled` does for the base rule.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from planning.schedule.startups import take_idle
+from planning.schedule.timing import Layout, ScheduleTimes, worker_order
+
+if TYPE_CHECKING:  # pragma: no cover
+    from planning.schedule.evaluator import ScheduleEvaluator
+
+__all__ = ["time_overlapped", "overlapped_task"]
+
+
+def _arrival(ps: Sequence[int], w: int, worker: Sequence[int], done: Sequence[float], free: Sequence[float],
+             invoke: float, coord: float) -> tuple[float, float]:
+    """(ready, arrival at worker ``w``) of a task with parents ``ps``: a local parent counts at its ``free``."""
+    if not ps:
+        return 0.0, invoke
+    last, best = -1, float("-inf")
+    for p in ps:
+        t = free[p] if worker[p] == w else done[p]
+        if t > best or (t == best and p > last):
+            best, last = t, p
+    r = best + coord
+    return r, r + (invoke if worker[last] != w else 0.0)
+
+
+def overlapped_task(i: int, ps: Sequence[int], w: int, before: int, startup: float, lists: tuple,
+                    worker: Sequence[int], fetched: Sequence[bool], download_row: Sequence[float], exec_s: float,
+                    upload_s: float, store: bool, lazy: bool, preload: bool, invoke: float, coord: float,
+                    warm: float = -1.0) -> None:
+    """Time task ``i`` into ``lists`` = (ready, worker start, download start, download end, execution start,
+    execution end, done, free): see the module docstring."""
+    ready, wstart, begin, dend, xstart, xend, done, free = lists
+    r, arrival = _arrival(ps, w, worker, done, free, invoke, coord)
+    download, stored = 0.0, 0.0
+    for k, p in enumerate(ps):
+        if fetched[k]:
+            if download_row[k] > download:
+                download = download_row[k]
+            if done[p] > stored:
+                stored = done[p]
+    if before < 0:
+        if warm >= 0:
+            ws, b = warm, max(arrival, warm + startup)
+        else:
+            ws = arrival
+            b = ws + startup
+        d0, d1, xs = b, b + download, b + download
+    else:
+        ws = free[before]
+        b = arrival if arrival > ws else ws
+        if preload and download > 0:
+            d0 = stored if stored > xstart[before] else xstart[before]
+            d1 = d0 + download
+            xs = d1 if d1 > b else b
+        else:
+            d0, d1, xs = b, b + download, b + download
+    e = xs + exec_s
+    d = e + upload_s if store else e
+    ready[i], wstart[i], begin[i], dend[i], xstart[i], xend[i], done[i] = r, ws, d0, d1, xs, e, d
+    free[i] = e if lazy else d
+
+
+def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ...], exec_s: Sequence[float],
+                    warm_pool: Mapping[str, int] | None = None, pooled: bool = True) -> ScheduleTimes:
+    """Time ``layout`` (profiles per worker number) under pre-load and delayed I/O, with the pool rule
+    (``pooled=False``: every worker starts cold, as :meth:`ScheduleEvaluator.run`)."""
+    n, m = len(ev.ids), len(layout.workers)
+    worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
+    lazy = layout.lazy or (False,) * n
+    parents, children = ev.parents, ev.children
+    invoke, coord = ev.invoke_s, ev.coordination_s
+    warm = layout.warm or (-1.0,) * m
+    nxt, last_task, waiting = worker_order(layout, parents, m)
+    lists = tuple([0.0] * n for _ in range(8))
+    ready, wstart, begin, dend, xstart, xend, done, free = lists
+    startup = [0.0] * n
+    exec_list = [float(x) for x in exec_s]
+    reused = [False] * m
+    idle: dict[str, list[float]] = {p: [0.0] * int(k) for p, k in (warm_pool or {}).items()}
+    stops: list[tuple[float, int]] = []
+
+    def key(i: int) -> float:
+        if prev[i] < 0 and warm[worker[i]] >= 0:
+            return warm[worker[i]]
+        return _arrival(parents[i], worker[i], worker, done, free, invoke, coord)[1]
+
+    heap = [(key(i), i) for i in range(n) if waiting[i] == 0]
+    heapq.heapify(heap)
+    while heap:
+        t, i = heapq.heappop(heap)
+        w = worker[i]
+        s = 0.0
+        if prev[i] < 0 and pooled:
+            while stops and stops[0][0] <= t:
+                stop, v = heapq.heappop(stops)
+                idle.setdefault(profiles[v], []).append(stop)
+            stack = idle.get(profiles[w])
+            taken = take_idle(stack, t, ev.keep_alive_s) if stack is not None else False
+            if taken is None:
+                stack.clear()
+            reused[w] = bool(taken)
+            s = ev.warm_startup_of(profiles[w]) if taken else ev.startup_of(profiles[w])
+        elif prev[i] < 0:
+            s = ev.startup_of(profiles[w])
+        overlapped_task(i, parents[i], w, prev[i], s, lists, worker, remote[i], ev.download_s[i], exec_list[i],
+                        ev.upload_s[i], store[i], lazy[i], layout.preload, invoke, coord, warm[w])
+        startup[i] = s
+        if last_task[w] == i:
+            heapq.heappush(stops, (done[i], w))
+        for c in (*children[i], nxt[i]):
+            if c >= 0:
+                waiting[c] -= 1
+                if waiting[c] == 0:
+                    heapq.heappush(heap, (key(c), c))
+    # a worker's stop is its last done: with delayed I/O, an earlier task's upload may end later
+    return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused),
+                       xstart)

@@ -1,0 +1,223 @@
+"""The worker loop when transfers overlap executions (pre-load, delayed I/O): background channels per worker.
+
+The timing rule is the planner's (:mod:`planning.schedule.overlap`); this loop meets it
+in simulated time, with the platform's shared link, stager and host in the way:
+
+* **pre-load**: when a worker starts executing a task, a second coroutine
+  (:func:`prefetch`) fetches the next planned task's inputs: it waits until each is
+  stored (the storing task wakes it), then moves them through storage like any
+  download; the worker executes that task at ``max(its notification, the task
+  before done, the prefetch's end)``;
+* **delayed I/O**: a lazy output's upload is a coroutine of its own
+  (:func:`background_upload`): the worker moves on at the execution's end, releasing
+  its own children then (their counters are updated at once); the upload releases the
+  other workers' children and a sink's client fetch when it ends.  A worker stops once
+  its last upload has ended.
+
+Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
+this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+from simulator.lifecycle import host_start, started, stopped
+from simulator.loop import Coroutine, spawn, wake
+from simulator.transfers import client_fetch, move
+from simulator.worker_loop import shared_execution, worker_tasks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulator.engine import Run
+
+
+class Overlap:
+    """A run's state for overlapped transfers: what each engine reads of the protocol, and when outputs are stored."""
+
+    def __init__(self, run: "Run", preload: bool, lazy: list[bool]) -> None:
+        n = run.model.n
+        self.preload, self.lazy = preload, lazy
+        #: per task, when its output is stored (None: not yet known) and the prefetches waiting for it
+        self.stored_at: list[float | None] = [None] * n
+        self.waiters: dict[int, list[Coroutine]] = {}
+        #: per task, its execution's start (the columns' ``exec_start_s``)
+        self.exec_start: list[float] = [0.0] * n
+        parents = run.model.protocol.topology.parents
+        self.fetched_parents = [[p for p, f in zip(ps, fs) if f] for ps, fs in zip(parents, run.tables.fetched)]
+
+    def stored(self, run: "Run", i: int, at: float) -> None:
+        """Task ``i``'s output is stored at ``at``: wake the prefetches waiting for it then."""
+        self.stored_at[i] = at
+        now = run.env._now
+        for waiter in self.waiters.pop(i, ()):
+            wake(run.env, waiter, None, at - now if at > now else 0.0)
+
+
+def overlap_for(run: "Run") -> Overlap | None:
+    """The run's :class:`Overlap` when its compiled protocol overlaps transfers and executions, else None."""
+    from planning.protocol import WorkerProtocol
+
+    protocol, tables = run.model.protocol, run.tables
+    if tables is None:
+        return None
+    cls = type(protocol)
+    preload = cls.preloads is not WorkerProtocol.preloads and bool(protocol.preloads())
+    lazy: list[bool] = []
+    if cls.lazy_upload is not WorkerProtocol.lazy_upload:
+        ids, worker = protocol.topology.ids, tables.worker
+        lazy = [bool(s) and bool(protocol.lazy_upload(ids[i], worker[i])) for i, s in enumerate(tables.store)]
+    if not preload and not any(lazy):
+        return None
+    return Overlap(run, preload, lazy or [False] * run.model.n)
+
+
+class _Box:
+    """A prefetch's times, and the worker waiting for its end."""
+
+    __slots__ = ("start", "end", "waiter")
+
+    def __init__(self) -> None:
+        self.start = self.end = None
+        self.waiter: Coroutine | None = None
+
+
+def prefetch(run: "Run", i: int, box: _Box, me: Coroutine) -> Iterator[float | None]:
+    """Fetch task ``i``'s inputs as soon as each is stored; record the times in ``box`` and wake its waiter."""
+    ov, env = run.overlap, run.env
+    for p in ov.fetched_parents[i]:
+        if ov.stored_at[p] is None:
+            ov.waiters.setdefault(p, []).append(me)
+            yield
+        at = ov.stored_at[p]
+        if at > env._now:
+            yield at - env._now
+    box.start = env._now
+    sizes = [b for b in run.fetch[i] if b > 0]
+    end = env._now
+    if sizes:
+        end, _ = yield from move(run, sizes, run.down, me)
+    box.end = end if end > box.start else box.start
+    if box.waiter is not None:
+        wake(env, box.waiter, None, box.end - env._now if box.end > env._now else 0.0)
+
+
+def background_upload(run: "Run", i: int, w: str, row: list, flight: list, me: Coroutine) -> Iterator[float | None]:
+    """Task ``i``'s lazy upload from now: then its row, its stored time, and the other workers' children."""
+    env = run.env
+    done, _ = yield from move(run, [run.out_bytes[i]], run.up, me)
+    done = done if done > env._now else env._now
+    run.overlap.stored(run, i, done)
+    if run.record:
+        run.rows.append((*row, done))
+    tdec = done + run.platform.coordination_s
+    if tdec > env._now:
+        yield tdec - env._now
+    release_children(run, i, w, tdec, local=False)
+    flight[0] -= 1
+    if flight[0] == 0 and flight[1] is not None:
+        wake(env, flight[1], None, 0.0)
+
+
+def release_children(run: "Run", i: int, w: str, tdec: float, local: bool | None) -> None:
+    """The compiled downstream step (:func:`simulator.worker_loop.downstream_step`) for task ``i``'s children
+    planned on its worker (``local=True``), on others (``False``: and a sink's client fetch) or all (None)."""
+    kids = run.downstream[i]
+    if not kids:
+        if local is not True:
+            client_fetch(run, i, tdec)
+        return
+    level_delay, dispatcher = run.platform.level_delay_s, run.dispatcher
+    for j, here, cw, cstart in kids:
+        if local is not None and here != local:
+            continue
+        run.counter[j] -= 1
+        if run.counter[j] == 0:
+            run.ready_at[j] = tdec
+            if not here:
+                run.release(j, cw, cstart, tdec, w)
+            elif dispatcher.active:
+                run.arrival[j] = dispatcher.serve(tdec + level_delay, w)
+            else:
+                run.arrival[j] = tdec + level_delay
+
+
+def task_inputs(run: "Run", i: int, begin: float, box: _Box | None, me: Coroutine) -> Iterator[float | None]:
+    """Task ``i``'s inputs from ``begin``: pre-loaded (``box``: wait for the prefetch's end) or fetched now;
+    returns ``(download start, download end, execution may start)``."""
+    env = run.env
+    if box is not None:              # pre-loaded while the task before ran
+        if box.end is None:
+            box.waiter = me
+            yield
+        return box.start, box.end, box.end if box.end > begin else begin
+    if begin > env._now:
+        yield begin - env._now
+    dend = begin
+    if run.fetch[i]:
+        end, _ = yield from move(run, run.fetch[i], run.down, me)
+        dend = end if end > begin else begin
+    return begin, dend, dend
+
+
+def task_output(run: "Run", i: int, w: str, row: list, flight: list, me: Coroutine) -> Iterator[float | None]:
+    """Task ``i``'s output after its execution ended (now): a lazy upload in the background, else stored now;
+    returns ``(when the worker moves on, which children it releases then: True its own, None all)``."""
+    env, xe, nbytes = run.env, row[3], run.out_bytes[i]
+    if run.store[i] and nbytes > 0 and run.overlap.lazy[i]:
+        flight[0] += 1
+        spawn(env, background_upload, run, i, w, row, flight)
+        return xe, True
+    done = xe
+    if run.store[i] and nbytes > 0:
+        done, _ = yield from move(run, [nbytes], run.up, me)
+        done = done if done > xe else xe
+    run.overlap.stored(run, i, done)
+    if run.record:
+        run.rows.append((*row, done))
+    return done, None
+
+
+def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[float | None]:
+    """Logical worker ``w`` with pre-load and delayed I/O (see the module docstring)."""
+    env, ov, platform = run.env, run.overlap, run.platform
+    overhead, coord = platform.task_overhead_s, platform.coordination_s
+    profile, tasks, ran, _ = worker_tasks(run, w)
+    if run.cpu is None:
+        warm, startup, free = started(run, profile, start)
+    else:
+        warm, startup, free = yield from host_start(run, profile, start, me, w)
+    busy = 0.0
+    flight: list[Any] = [0, None]       # lazy uploads in flight, and this loop when it waits for them
+    box: _Box | None = None
+    for k, i in enumerate(tasks):
+        if run.arrival[i] is None:
+            run.waiting[w] = (i, me)
+            yield
+        a = run.arrival[i]
+        begin = a if a > free else free
+        d0, dend, xs = yield from task_inputs(run, i, begin, box, me)
+        box = None
+        if ov.preload and k + 1 < len(tasks) and run.fetch[tasks[k + 1]]:
+            if xs > env._now:
+                yield xs - env._now
+            box = _Box()
+            spawn(env, prefetch, run, tasks[k + 1], box)
+        ov.exec_start[i] = xs + overhead
+        if run.cpu is None:
+            xe = xs + overhead + run.exec_s[i]
+        else:
+            xe = yield from shared_execution(run, i, xs + overhead, me)
+        if xe > env._now:
+            yield xe - env._now
+        done, local = yield from task_output(run, i, w, [i, d0, dend, xe], flight, me)
+        busy += done - begin
+        tdec = done + coord
+        if tdec > env._now:
+            yield tdec - env._now
+        release_children(run, i, w, tdec, local)
+        free = tdec
+    if flight[0] > 0:                    # the worker lives until its last upload has ended
+        flight[1] = me
+        yield
+        free = max(free, env._now)
+    stopped(run, w, profile, warm, start, startup, free, busy, len(ran), ran)
