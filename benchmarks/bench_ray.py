@@ -16,7 +16,8 @@ Run as ``python benchmarks/bench_ray.py`` (the ``ray`` extra); writes ``benchmar
   after a warm-up run, interleaved per repeat.
 
 The host's load average is recorded before, after and during every round: on a shared
-machine the figures are only comparable with it.
+machine the figures are only comparable with it.  The file's ``multi_node`` section is
+``bench_multinode.py``'s (kept when this bench rewrites the file).
 """
 
 from __future__ import annotations
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
               "cluster": {"head_cpus": 0, "nodes": args.nodes, "cpus_per_node": 1,
                           "ideal_speedup": min(args.nodes, os.cpu_count() or 1)},
               "host": {"before": before, "after": after}, "campaign": campaign, "executor": executor}
+    if args.out.is_file():   # bench_multinode.py's section stays
+        record.update({k: v for k, v in json.loads(args.out.read_text()).items() if k == "multi_node"})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({"speedup": round(campaign["speedup"], 2), "local_median_s": round(campaign["local_median_s"], 2),

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RunKeys", "pool_runs", "launcher_alive", "launcher_control", "process_inbox", "idle_list"]
+__all__ = ["RunKeys", "pool_runs", "launcher_alive", "launcher_control", "process_inbox", "process_inbox_parts",
+           "idle_list"]
 
 
 def pool_runs(pool: str) -> str:
@@ -33,13 +34,20 @@ def launcher_control(launcher_id: str) -> str:
 
 
 def process_inbox(launcher_id: str, pid: int) -> str:
-    """Assignments for one warm worker process."""
-    return f"pl:proc:{launcher_id}:{pid}"
+    """Assignments for one warm worker process (in its launcher's hash slot: :func:`process_inbox_parts`)."""
+    prefix, suffix = process_inbox_parts(launcher_id)
+    return f"{prefix}{pid}{suffix}"
+
+
+def process_inbox_parts(launcher_id: str) -> tuple[str, str]:
+    """A process inbox's name around its pid.  The ``{LAUNCHER}`` hash tag at the end puts every inbox and idle
+    list of a launcher in one slot, so the hand-off script (idle list -> inbox) runs on a Redis Cluster too."""
+    return f"pl:proc:{launcher_id}:", f"{{{launcher_id}}}"
 
 
 def idle_list(launcher_id: str, profile: str) -> str:
-    """Pids of this launcher's idle processes of ``profile`` (the warm pool)."""
-    return f"pl:idle:{launcher_id}:{profile}"
+    """Pids of this launcher's idle processes of ``profile`` (the warm pool; the launcher's hash slot)."""
+    return f"pl:idle:{launcher_id}:{profile}{{{launcher_id}}}"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from executor.contention import ContentionProbe
 from executor.auth import RunSealer
 from executor.heartbeat import Slot
 from executor.scripts import Scripts
+from executor.server.cluster import is_cluster_client, wire_for
+from executor.server.urls import client_from_url
 from executor.settings import ExecutorSettings
 from executor.wire import Wire
 from planning.gcpause import paused_gc
@@ -84,7 +86,7 @@ class ProcessContext:
     def __init__(self, url: str, launcher_id: str, profile: str, limits: dict[str, Any], secret: bytes,
                  slot: Slot | None = None, limits_in_force: Callable[[], None] | None = None) -> None:
         # No CLIENT SETINFO on connect: two more round trips (~3 ms at load) on every cold start's two connections.
-        self.client = redis.Redis.from_url(url, socket_timeout=30.0, lib_name=None, lib_version=None)
+        self.client = client_from_url(url, socket_timeout=30.0, lib_name=None, lib_version=None)
         self.launcher_id = launcher_id
         self.pid = os.getpid()
         self.host = socket.gethostname()
@@ -92,8 +94,10 @@ class ProcessContext:
         self.profile = profile
         self.limits = limits
         self.slot = slot or Slot()
-        self.scripts = Scripts(None)   # loaded by the process's first round trip (executor.worker_start)
-        self.wire = Wire(self.client)
+        # loaded by the process's first round trip (executor.worker_start); on a Redis Cluster now, on every
+        # primary (a process serves runs whose slots live on different nodes)
+        self.scripts = Scripts(self.client if is_cluster_client(self.client) else None)
+        self.wire = wire_for(self.client)
         self._secret = secret
         self._sealers: dict[str, RunSealer] = {}
         self._specs: OrderedDict[str, RunSpec] = OrderedDict()

@@ -31,7 +31,7 @@ _WORKFLOW_KEYS = {"spec", "name", "scale", "data_scale"}
 _PLANNER_KEYS = {"name", "label", "params", "protocol", "optimizations"}
 _SIMULATE_KEYS = {"replications", "seed", "processes", "platform", "params"}
 _EXECUTE_KEYS = {"redis_url", "scale", "settings"}
-_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,8 @@ def parse_execute(raw: Any) -> ExecuteSettings:
     url = typed_value(raw, "redis_url", str, "execute.redis_url", None) or None
     if url is not None and not url.startswith(_URL_SCHEMES):
         raise ConfigError(f"execute.redis_url {url!r} is not a Redis URL",
-                          "write redis://[:password@]host:port/0 (or rediss://, unix://), or omit it for the embedded server")
+                          "write redis://[:password@]host:port/0 (or rediss://, unix://, redis+cluster://host:port), "
+                          "or omit it for the embedded server")
     scale = positive_float(raw, "scale", "execute.scale", 1.0)
     settings = typed_value(raw, "settings", dict, "execute.settings", {})
     for key, instead in (("scale", "scale"), ("bytes_scale", "data_scale")):
@@ -278,7 +279,7 @@ def _default_label(spec: str) -> str:
 
 
 # ====================================================================== [run]
-_RUN_KEYS = {"backend", "address", "host_resource", "real_cells_per_host"}
+_RUN_KEYS = {"backend", "address", "host_resource", "real_cells_per_host", "spread_real_cells"}
 RUN_BACKENDS = ("local", "ray")
 
 
@@ -293,6 +294,8 @@ class RunSettings:
     address: str | None = None             # a Ray cluster (None: a local Ray instance)
     host_resource: str = "planlab_host"    # a real-execution cell takes 1 / real_cells_per_host of it
     real_cells_per_host: int = 1
+    #: real cells run one at a time from the driver on a RayExecutor: one execution's workers spread over the nodes
+    spread_real_cells: bool = False
 
 
 def parse_run(raw: Any) -> RunSettings:
@@ -308,4 +311,5 @@ def parse_run(raw: Any) -> RunSettings:
     if not resource.strip():
         raise ConfigError("run.host_resource is empty", 'name the Ray resource of real-run hosts, e.g. "planlab_host"')
     per_host = bounded_int(raw, "real_cells_per_host", "run.real_cells_per_host", 1, 1, 1024)
-    return RunSettings(backend, address, resource, per_host)
+    spread = typed_value(raw, "spread_real_cells", bool, "run.spread_real_cells", False)
+    return RunSettings(backend, address, resource, per_host, spread)

@@ -12,7 +12,11 @@ host calibration) and after them (consolidation, the report) is the local runner
   '{"planlab_host": 1}'`` runs one real cell at a time, so real runs never share a
   host and disturb each other's timings; nodes without the resource run none.
   Each real cell opens its own executor on its node (the config's ``[execute]``)
-  and sends its saved run back to the driver.
+  and sends its saved run back to the driver.  With ``[run] spread_real_cells =
+  true`` a real cell instead runs from the driver, one at a time, on a
+  :class:`~executor.launcher.ray_launcher.RayExecutor`: one execution's workers
+  spread over the cluster's nodes by the host model's placement rule
+  (``ray_worker_nodes`` counts the nodes they used).
 
 The driver writes each cell's result into the results store as it arrives - once,
 whatever Ray retried - so an interrupted campaign resumes like a local one
@@ -46,6 +50,7 @@ class RayCampaign:
     address: str | None = None
     host_resource: str = HOST_RESOURCE
     real_cells_per_host: int = 1
+    spread_real_cells: bool = False
 
     def __post_init__(self) -> None:
         import_ray()   # without Ray installed, fail before the results folder is touched
@@ -73,6 +78,9 @@ class RayCampaign:
         """Run ``cells`` as Ray tasks; ``record(cell, result)`` each one in the driver as it finishes."""
         ray = import_ray()
         self.connect(runner.executes)
+        if runner.executes and self.spread_real_cells:
+            self._run_spread(cells, runner, record)
+            return
         _share_user_files(ray)
         remote = ray.remote(_run_remote_cell)
         shared = ray.put(runner)
@@ -94,6 +102,22 @@ class RayCampaign:
         finally:
             for ref in pending:   # a failure or an interrupt: nothing runs on behind the campaign's back
                 ray.cancel(ref, force=True)
+
+
+    @staticmethod
+    def _run_spread(cells: list[Any], runner: "CellRunner", record: Callable[[Any, CellResult], None]) -> None:
+        """Real cells from the driver, one after the other, on one Ray executor whose workers spread over the nodes."""
+        from executor import ExecutorSettings
+        from executor.launcher.ray_launcher import RayExecutor
+
+        execute = runner.config.execute
+        with RayExecutor(execute.redis_url, ExecutorSettings(**dict(execute.settings))) as executor:
+            for cell in cells:
+                try:
+                    result = runner(cell, executor)
+                except PlanlabError as exc:
+                    raise type(exc)(f"cell {cell.id}: {exc.what}", exc.fix) from None
+                record(cell, result)
 
 
 def _share_user_files(ray: Any) -> None:
@@ -124,8 +148,9 @@ class CellRunner:
     run_cell: Callable[..., CellResult]       # the runner's (passed in: this module never imports the runner)
     keep_alive_s: Callable[[Any], float]
 
-    def __call__(self, cell: Any) -> CellResult:
-        """One cell on this node (with its own executor if it runs for real), its saved run sent back."""
+    def __call__(self, cell: Any, executor: Any = None) -> CellResult:
+        """One cell on this node (with its own executor if it runs for real, unless given one), its saved run
+        sent back."""
         import contextlib
 
         from experiments.host_calibration import WarmPool
@@ -133,9 +158,9 @@ class CellRunner:
         run_cell = self.run_cell
         workflow = self.config.workflow(cell.workflow)
         with contextlib.ExitStack() as stack:
-            executor = pool = save_dir = None
+            pool = save_dir = None
             if self.executes:
-                executor = stack.enter_context(self.engines.executor(self.config.execute))
+                executor = executor or stack.enter_context(self.engines.executor(self.config.execute))
                 pool = WarmPool(keep_alive_s=self.keep_alive_s(executor))
                 save_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="planlab-cell-")))
             tables, row, files = run_cell(cell, self.config, workflow, self.cost_model, self.engines, executor,
@@ -143,6 +168,8 @@ class CellRunner:
                                           cost_model_history=self.fit_history)
             saved = _read_tree(save_dir) if save_dir is not None else {}
         row["ray_node"] = node_id()
+        if "real_workers" in tables and "host" in tables["real_workers"]:
+            row["ray_worker_nodes"] = int(tables["real_workers"]["host"].nunique())
         return tables, row, {**files, **{f"{SAVED_RUN_PREFIX}{name}": data for name, data in saved.items()}}
 
 

@@ -165,7 +165,8 @@ def _campaign_of(config: ExperimentConfig) -> Any:
         return None
     from experiments.ray_campaign import RayCampaign
 
-    return RayCampaign(config.run.address, config.run.host_resource, config.run.real_cells_per_host)
+    return RayCampaign(config.run.address, config.run.host_resource, config.run.real_cells_per_host,
+                       config.run.spread_real_cells)
 
 
 def _run_cells_on_ray(campaign: Any, todo: list[Cell], config: ExperimentConfig, cost_model: CostModel,

@@ -30,8 +30,8 @@ from planning.protocol import WorkerState
 from simulator.columns import task_columns
 from simulator.dispatch import dispatcher_for
 from simulator.draws import Draws, RatioPool
-from simulator.host import SharedCpu
-from simulator.lifecycle import launcher
+from simulator.host import NodeCpus, SharedCpu
+from simulator.lifecycle import idle_key, launcher
 from simulator.loop import Coroutine, spawn, wake
 from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
@@ -53,6 +53,8 @@ class RunResult:
     cost: float
     tasks: dict[str, list] = field(default_factory=dict)
     workers: dict[str, list] = field(default_factory=dict)
+    #: on a cluster (``Platform.nodes``): the node each worker ran on, by name; empty on one host
+    worker_nodes: dict[str, str] = field(default_factory=dict)
 
 
 class Run:
@@ -65,7 +67,13 @@ class Run:
         self.record = record
         self.env = simpy.Environment()
         #: the host's shared cores and its launcher (None: every worker has its own CPUs, starts in parallel)
-        self.cpu = SharedCpu(self.env, platform.host_cores, platform.host_background) if platform.shared_host else None
+        self.cpu: SharedCpu | NodeCpus | None = None
+        #: a cluster's nodes (``Platform.nodes``: a worker shares its node's cores), None on one host
+        self.nodes = NodeCpus(self.env, platform.nodes, platform.host_background) if platform.nodes else None
+        if self.nodes is not None:
+            self.cpu = self.nodes
+        elif platform.shared_host:
+            self.cpu = SharedCpu(self.env, platform.host_cores, platform.host_background)
         #: start requests waiting for the launcher, which hands them to processes one at a time
         self.launch_queue: deque[tuple[str, Coroutine]] = deque()
         self.launcher_idle = True
@@ -86,6 +94,10 @@ class Run:
         #: how many entries at the bottom of each idle stack are the warm pool's (processes that have not
         #: loaded this run's specification yet)
         self.from_pool: dict[str, int] = {prof: int(count) for prof, count in (warm_pool or {}).items()}
+        if self.nodes is not None:   # the warm pool's processes sit on the first node offering their profile
+            first = {prof: idle_key(prof, self.nodes.placer.offering(prof)[0]) for prof in self.idle}
+            self.idle = {first[prof]: stack for prof, stack in self.idle.items()}
+            self.from_pool = {first[prof]: count for prof, count in self.from_pool.items()}
         self.dispatcher = dispatcher_for(platform, model.tables)
         self.stager = Stager(platform)
         #: the stager's highest seconds per byte: > 0 exactly when transfers pass through it
@@ -155,7 +167,8 @@ class Run:
         for prof, a, b in zip(W["profile"], W["start_s"], W["stop_s"]):
             cost += (b - a) * price[prof]
         tasks = task_columns(self, overlap) if self.record else {}
-        return RunResult(self.makespan, cost, tasks, W)
+        nodes = {} if self.nodes is None else {w: self.nodes.nodes[k].name for w, k in self.nodes.worker_node.items()}
+        return RunResult(self.makespan, cost, tasks, W, nodes)
 
     def start_warm_workers(self, start: float) -> None:
         """Start the plan's pre-warmed workers (the protocol's ``warm_starts``) at their times, with no task:

@@ -16,6 +16,11 @@ Cost: every arrival and completion re-divides the cores over the active jobs,
 O(active log active); the jobs' remaining work is brought up to date lazily.  One
 wake-up sits in SimPy's queue at a time (the earliest completion as now
 predicted); a newer prediction supersedes it by a version number.
+
+A cluster (``Platform.nodes``) is one :class:`SharedCpu` per node
+(:class:`NodeCpus`): a worker is placed on a node when it starts, by the rule of
+:mod:`planning.schedule.nodes`, and its start-up and executions share that node's
+cores only.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-__all__ = ["SharedCpu", "fair_rates"]
+__all__ = ["SharedCpu", "NodeCpus", "fair_rates"]
 
 
 def fair_rates(caps: list[float], cores: float) -> list[float]:
@@ -87,6 +92,10 @@ class SharedCpu:
         self._updated = 0.0
         self._version = 0
 
+    def cores_for(self, waiter: Any) -> float:
+        """The cores ``waiter``'s work shares (one host: all of them)."""
+        return self.cores
+
     def run(self, work: float, cap: float, waiter: Any) -> None:
         """Start ``work`` CPU-seconds at up to ``cap`` cores now; ``waiter`` is resumed with its end time."""
         now = self.env._now
@@ -133,3 +142,49 @@ class SharedCpu:
             job.waiter.value = now
             job.waiter.resume()
 
+
+
+class NodeCpus:
+    """A cluster's nodes, each a :class:`SharedCpu`; a worker's CPU work runs on the node it was placed on.
+
+    The placement rule is :class:`planning.schedule.nodes.NodePlacer`'s (the Ray
+    launcher pins its actors by the same rule).  A worker is placed when it asks to
+    start (:meth:`place`, keyed by its coroutine, which then waits on that node) and
+    frees the node's CPUs and memory when it stops (:meth:`release`).  Work of a
+    waiter placed nowhere (the launcher) runs on the first node.  Other work on the
+    host (``background`` cores in all) is spread over the nodes by their cores.
+    """
+
+    def __init__(self, env: simpy.Environment, nodes: tuple, background: float = 0.0) -> None:
+        from planning.schedule.nodes import NodePlacer
+
+        total = sum(n.cores for n in nodes)
+        self.nodes = nodes
+        self.cpus = [SharedCpu(env, n.cores, background * n.cores / total) for n in nodes]
+        self.placer = NodePlacer(nodes)
+        self.node_of: dict[Any, int] = {}
+        #: the node of each logical worker that started (by name), kept after it stops (the trace says where)
+        self.worker_node: dict[str, int] = {}
+
+    @property
+    def cores(self) -> float:
+        return float(sum(cpu.cores for cpu in self.cpus))
+
+    def place(self, worker: str, profile: str, cpus: float, memory_mb: float, waiter: Any) -> int:
+        """Place a starting worker by the rule; its CPU work (as ``waiter``) runs on that node from now on."""
+        k = self.placer.place(profile, cpus, memory_mb)
+        self.node_of[waiter] = k
+        self.worker_node[worker] = k
+        return k
+
+    def release(self, worker: str, cpus: float, memory_mb: float) -> None:
+        """Worker ``worker`` stopped: its node's CPUs and memory are free for the next placement."""
+        self.placer.release(self.worker_node[worker], cpus, memory_mb)
+
+    def cores_for(self, waiter: Any) -> float:
+        """The cores of the node ``waiter`` runs on."""
+        return self.cpus[self.node_of.get(waiter, 0)].cores
+
+    def run(self, work: float, cap: float, waiter: Any) -> None:
+        """:meth:`SharedCpu.run` on ``waiter``'s node."""
+        self.cpus[self.node_of.get(waiter, 0)].run(work, cap, waiter)

@@ -4,7 +4,8 @@ On a host without shared cores (``Platform.host_cores`` infinite) a start-up is
 arithmetic: a warm start when an idle process of the profile stopped less than
 ``keep_alive_s`` ago, else a cold one.  On a shared host (:mod:`simulator.host`)
 start requests queue at the launcher, which forks or reuses processes one at a
-time, and start-ups and executions are CPU work shared max-min fairly.
+time, and start-ups and executions are CPU work shared max-min fairly - on a
+cluster, each on the cores of the node its worker was placed on.
 """
 
 from __future__ import annotations
@@ -42,10 +43,20 @@ def stopped(run: "Run", w: str, profile: str, warm: bool, start: float, startup:
     W["tasks"].append(tasks)
     W["startup_s"].append(startup)
     run.ran_by.append(ran)
-    run.idle.setdefault(profile, []).append(stop)
+    nodes = run.nodes
+    if nodes is None:
+        run.idle.setdefault(profile, []).append(stop)
+        return
+    nodes.release(w, run.model.cpus[profile], run.model.memory_mb[profile])   # its process idles on its node
+    run.idle.setdefault(idle_key(profile, nodes.worker_node[w]), []).append(stop)
 
 
-def host_start(run: "Run", profile: str, start: float, me: Coroutine) -> Iterator[float | None]:
+def idle_key(profile: str, node: int) -> str:
+    """Where a cluster keeps the idle processes of ``profile`` on node ``node`` (a worker reuses its node's only)."""
+    return f"{profile}@{node}"
+
+
+def host_start(run: "Run", profile: str, start: float, me: Coroutine, worker: str) -> Iterator[float | None]:
     """A worker's start on a shared host: (warm, its start-up seconds, when it is ready to run its first task).
 
     Its start request waits its turn at the launcher (:func:`launcher`), which
@@ -56,11 +67,18 @@ def host_start(run: "Run", profile: str, start: float, me: Coroutine) -> Iterato
     The start-up terms are seconds on one whole core: a 0.5-CPU worker takes twice
     as long (measured: cold starts of 0.5-CPU workers took 2x those of 1- and 2-CPU
     ones, in the profile phase and in the fidelity benchmark's runs alike).
+
+    On a cluster (``Platform.nodes``) the worker is placed on a node when it asks
+    (:class:`simulator.host.NodeCpus`) and takes an idle process of that node only.
     """
     platform, env = run.platform, run.env
     if start > env._now:
         yield start - env._now
-    run.launch_queue.append((profile, me))
+    key = profile
+    if run.nodes is not None:
+        model = run.model
+        key = idle_key(profile, run.nodes.place(worker, profile, model.cpus[profile], model.memory_mb[profile], me))
+    run.launch_queue.append((key, me))
     if run.launcher_idle:      # served now, before anything else happens at this instant
         run.launcher_idle = False
         run.launcher.value = None
@@ -69,7 +87,7 @@ def host_start(run: "Run", profile: str, start: float, me: Coroutine) -> Iterato
     seconds = platform.warm_start_s * run.warm.next() if warm else platform.cold_start_s * run.cold.next()
     if new_to_run:
         seconds += platform.spec_load_s + platform.spec_load_s_per_task * run.model.n
-    cap = min(run.model.cpus[profile], 1.0, platform.host_cores)
+    cap = min(run.model.cpus[profile], 1.0, run.cpu.cores_for(me))
     run.cpu.run(seconds, cap, me)     # ``seconds`` of one core's work, at up to ``cap`` cores
     ready = yield
     return warm, ready - start, ready
@@ -103,7 +121,7 @@ def launcher(run: "Run", me: Coroutine) -> Iterator[float | None]:
 
 def on_cpu(run: "Run", seconds: float, profile: str, parallelism: float, me: Coroutine) -> Iterator[float | None]:
     """Run ``seconds`` (as measured alone on ``profile``) of CPU work on the shared host; returns its end."""
-    cap = min(run.model.cpus[profile], parallelism, run.platform.host_cores)
+    cap = min(run.model.cpus[profile], parallelism, run.cpu.cores_for(me))
     run.cpu.run(seconds * cap, cap, me)
     end = yield
     return end

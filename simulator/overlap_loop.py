@@ -185,7 +185,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
     if run.cpu is None:
         warm, startup, free = started(run, profile, start)
     else:
-        warm, startup, free = yield from host_start(run, profile, start, me)
+        warm, startup, free = yield from host_start(run, profile, start, me, w)
     busy = 0.0
     flight: list[Any] = [0, None]       # lazy uploads in flight, and this loop when it waits for them
     box: _Box | None = None

@@ -70,6 +70,18 @@ machine's cores; a serverless platform gives every worker its own.
   plan that asks for more CPUs at once than the host has it takes the cost model's
   time on that many CPUs and keeps that many cores busy; ``0``: pools sized to the
   quota (the executor's ``threads="quota"``).  Used only with a finite host.
+* ``nodes = ()``: the cluster's nodes (:class:`planning.schedule.nodes.ClusterNode`: name,
+  ``cores``, ``memory_mb``, the ``profiles`` a node is marked for), for a run whose
+  workers spread over several machines (the Ray launcher).  Empty (the default): one
+  host of ``host_cores``, as before, bit for bit.  Given: each worker is placed on a
+  node when it starts by the one placement rule (:class:`planning.schedule.nodes.NodePlacer`:
+  the first node in this order that offers its profile and has its CPUs and memory
+  free, else the least loaded offering node), its executions and start-ups share that
+  node's cores max-min fairly, and an idle process is reused only by a worker placed
+  on its node; ``host_cores`` is then the nodes' total (set to it when left ``inf``),
+  the launcher's own work runs on the first node, and ``host_background`` is spread
+  over the nodes in proportion to their cores.  In a TOML file: one ``[[nodes]]``
+  table per node; a platform's dict has a ``nodes`` list only when there are nodes.
 * ``host_background = 0``: other CPU-bound work on the host (another user's jobs),
   in cores; it takes its max-min fair share like the run's own work.  The load a
   run saw is recorded with it, so calibration and forecasts can set this per run.
@@ -105,11 +117,12 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from planning.errors import ConfigError
+from planning.schedule.nodes import ClusterNode, nodes_from_dicts
 from planning.schedule.startups import KEEP_ALIVE_S
 
 
@@ -144,9 +157,23 @@ class Platform:
     run_center: float = 1.0             # median of one replication's speed factor, sampled runs only
     stage_in_s_per_GB: float = 0.0      # s per 1e9 bytes of external inputs, on top of staging_s_per_GB (serial)
     stage_out_s_per_GB: float = 0.0     # s per 1e9 bytes a task writes, on top of staging_s_per_GB (serial)
+    #: the cluster's nodes (empty: one host of ``host_cores``); see "The host" in the module docstring
+    nodes: tuple[ClusterNode, ...] = ()
 
     def __post_init__(self) -> None:
-        for f in fields(self):
+        self._check_numbers()
+        nodes = nodes_from_dicts(self.nodes)
+        object.__setattr__(self, "nodes", nodes)
+        if nodes:
+            total = float(sum(n.cores for n in nodes))
+            if math.isinf(self.host_cores):
+                object.__setattr__(self, "host_cores", total)
+            elif abs(self.host_cores - total) > 1e-9 * total:
+                raise ConfigError(f"platform host_cores = {self.host_cores:g} but its nodes have {total:g} cores",
+                                  "leave host_cores out (it is the nodes' total) or make them agree")
+
+    def _check_numbers(self) -> None:
+        for f in _number_fields():
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"platform {f.name} must be a number, got {value!r}",
@@ -170,9 +197,9 @@ class Platform:
     @classmethod
     def zero(cls) -> "Platform":
         """No overheads at all: free transfers, instant start-ups, no keep-alive (the exactness baseline)."""
-        return cls(**{f.name: 0.0 for f in fields(cls)} | {"storage_bandwidth_Bps": math.inf, "host_cores": math.inf,
-                                                          "task_parallelism": 1.0, "noise_scale": 1.0,
-                                                          "run_center": 1.0})
+        return cls(**{f.name: 0.0 for f in _number_fields()} | {"storage_bandwidth_Bps": math.inf, "host_cores": math.inf,
+                                                               "task_parallelism": 1.0, "noise_scale": 1.0,
+                                                               "run_center": 1.0})
 
     @classmethod
     def for_local_host(cls, **overrides: Any) -> "Platform":
@@ -211,11 +238,17 @@ class Platform:
     def with_(self, **changes: Any) -> "Platform":
         """A copy with some fields changed (unknown names raise :class:`ConfigError`)."""
         _check_keys(changes, "platform override")
+        if "nodes" in changes and "host_cores" not in changes and self.nodes:
+            changes = {**changes, "host_cores": math.inf}   # the new nodes' total, not the old ones'
         return replace(self, **changes)
 
     # ------------------------------------------------------------------ storage
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """Every number by name, and a ``nodes`` list only when there are nodes (earlier dicts stay as they were)."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in _number_fields()}
+        if self.nodes:
+            data["nodes"] = [n.to_dict() for n in self.nodes]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Platform":
@@ -230,8 +263,13 @@ class Platform:
         """TOML text (written to ``path`` when given); ``inf`` is valid TOML."""
         lines = [f"# {line}" for line in comment.splitlines()] if comment else []
         lines.append("# planlab platform parameters (see simulator/platform.py for units)")
-        for f in fields(self):
+        for f in _number_fields():
             lines.append(f"{f.name} = {_toml_float(getattr(self, f.name))}  # {_UNITS[f.name]}")
+        for node in self.nodes:
+            profiles = ", ".join(f'"{p}"' for p in node.profiles)
+            lines += ["", "[[nodes]]  # a node of the cluster (simulator/platform.py: nodes)", f'name = "{node.name}"',
+                      f"cores = {_toml_float(node.cores)}", f"memory_mb = {_toml_float(node.memory_mb)}",
+                      f"profiles = [{profiles}]"]
         text = "\n".join(lines) + "\n"
         if path is not None:
             Path(path).write_text(text)
@@ -276,6 +314,11 @@ _UNITS = {
     "stage_in_s_per_GB": "seconds per 1e9 bytes of external inputs, serial, added to staging_s_per_GB",
     "stage_out_s_per_GB": "seconds per 1e9 bytes written, serial, added to staging_s_per_GB",
 }
+
+
+def _number_fields() -> tuple[Any, ...]:
+    """The platform's numeric fields (every field but ``nodes``)."""
+    return tuple(f for f in fields(Platform) if f.name != "nodes")
 
 
 def local_cores() -> int:

@@ -90,6 +90,8 @@ def simulate(workflow: Workflow, plan: Any, cost_model: Any, *, platform: Platfo
         meta = {"run_id": run_id, "engine": "simulate", "workflow": workflow.name, "planner": plan.planner,
                 "sla": SLA.parse(plan.sla).name, "sample": bool(sample), "seed": seed, "platform": platform.to_dict(),
                 "warm_pool": dict(warm_pool or {})}
+        if result.worker_nodes:   # a cluster: where each worker ran (simulator.host.NodeCpus)
+            meta["worker_nodes"] = result.worker_nodes
         trace = to_trace(model, result, run_id, meta)
         del model, result
     return trace

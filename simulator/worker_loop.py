@@ -50,7 +50,7 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
     if cpu is None:
         warm, startup, free = started(run, profile, start)
     else:
-        warm, startup, free = yield from host_start(run, profile, start, me)
+        warm, startup, free = yield from host_start(run, profile, start, me, w)
     busy = 0.0
     for i in tasks:
         if arrival[i] is None:   # not notified yet: Run.deliver wakes us when the message arrives

@@ -131,6 +131,47 @@ def test_execution_workers_land_on_different_nodes_with_the_right_results(cluste
     assert not second.trace.workers["cold_start"].all()   # idle actors within keep-alive served again
 
 
+def test_workers_land_on_the_nodes_the_host_model_places_them_on(cluster: Cluster) -> None:
+    """Four 1-CPU workers at once on two 2-CPU nodes: the launcher pins them by the host model's rule (first node by
+    id with room), so the forecast with the cluster's own node list (cluster_nodes) places them alike: the fork's
+    worker and one branch on the first node, two branches on the second."""
+    from executor.launcher.ray_cluster import cluster_nodes
+    from planning.costs.cost_model import CostModel
+    from simulator import Platform, simulate
+
+    nodes = cluster_nodes()
+    assert [n.cores for n in nodes] == [2.0, 2.0] and list(nodes) == sorted(nodes, key=lambda n: n.name)
+    wf, plan = _spread_plan(units=int(6.5e6))      # ~1 s per branch: every branch's worker serves at once
+    with RayExecutor(settings=ExecutorSettings(keep_alive_s=1.0)) as ex:
+        real = ex.run(wf, plan)
+    free = CostModel(latency_s=0.0, bandwidth_Bps=float("inf"), cold_start_s=0.0, warm_start_s=0.0)
+    forecast = simulate(wf, plan, free, platform=Platform.zero().with_(nodes=nodes, invoke_s=1e-3))
+    by_id = {n.name[:8]: n.name for n in nodes}
+    real_nodes = {w: by_id[h.rsplit("-", 1)[1]] for w, h in zip(real.trace.workers["worker"], real.trace.workers["host"])}
+    simulated = forecast.meta["worker_nodes"]
+    assert real_nodes["w0"] == simulated["w0"] == nodes[0].name
+    count = lambda where: sorted(list(where.values()).count(n.name) for n in nodes)   # noqa: E731
+    assert count(real_nodes) == count(simulated) == [2, 2]
+
+
+
+def test_a_real_cell_can_spread_one_execution_over_the_nodes(cluster: Cluster, tmp_path: Path) -> None:
+    """[run] spread_real_cells: the real cell runs from the driver on a RayExecutor, its four 1-CPU workers at once
+    on two 2-CPU nodes (two each, by the placement rule)."""
+    config = parse_config({"name": "sp", "phases": ["plan", "execute"],
+                           "workflow": [{"spec": "gen:fork_join:width=4,units=3000000", "name": "fj"}],
+                           "planner": [{"name": "uniform", "params": {"profile": "medium"}}],
+                           "run": {"backend": "ray", "spread_real_cells": True}}, name="sp")
+    assert config.run.spread_real_cells
+    outcome = run_experiment(config, tmp_path / "s", progress=False, log=lambda m: None,
+                             ray=RayCampaign(spread_real_cells=True))
+    s = outcome.results.summary
+    assert outcome.cells_run == 1 and s["real_makespan_s"].gt(0).all()
+    assert int(s["ray_worker_nodes"].iloc[0]) == 2
+    assert (tmp_path / "s" / "runs" / s["cell_id"].iloc[0] / "saved_run.json").is_file()
+
+
+
 def test_a_profile_resource_keeps_its_workers_on_the_nodes_that_offer_it(cluster: Cluster) -> None:
     node = cluster.add_node(num_cpus=2, resources={"planlab_profile_medium": 1})
     cluster.wait_for_nodes()
@@ -257,3 +298,17 @@ def test_a_node_killed_mid_campaign_does_not_hang_it(cluster: Cluster, tmp_path:
         assert outcome.cells_run == 16 and a["simulated_makespan_s"].equals(b["simulated_makespan_s"])
     else:
         assert "cannot run" in str(failure) or "died" in str(failure)
+
+
+
+def test_an_execution_on_ray_coordinated_by_a_redis_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """The Ray launcher and its actors with a real 3-master Redis Cluster (redis+cluster://) as the server."""
+    from redis_cluster import redis_cluster  # tests/redis_cluster.py
+
+    wf, plan = _spread_plan(units=1000)
+    with redis_cluster(tmp_path / "redis") as ports:
+        with RayExecutor(f"redis+cluster://127.0.0.1:{ports[0]}", ExecutorSettings(keep_alive_s=1.0)) as ex:
+            result = ex.run(wf, plan)
+    expected = run_locally(wf)
+    assert {k: result.results[k] for k in wf.sinks()} == {k: expected[k] for k in wf.sinks()}
+    assert result.trace.workers["host"].str.contains("/ray-").all()

@@ -77,3 +77,10 @@ def test_every_key_of_a_run_shares_one_hash_slot() -> None:
     names = [k.live, k.protocol, k.launch, k.done, k.claims, k.deps, k.running, k.events, k.error, k.attempts,
              k.acks, k.metrics, k.finished, k.subdag("w1"), k.const("abc"), k.out("t1"), k.inbox("w1"), k.lease("w1")]
     assert len({key_slot(n.encode()) for n in names}) == 1
+
+
+def test_spread_real_cells_is_a_switch_of_the_run_section() -> None:
+    spread = parse_config({**BASE, "run": {"backend": "ray", "spread_real_cells": True}}, name="r")
+    assert spread.run.spread_real_cells and not parse_config(BASE, name="r").run.spread_real_cells
+    with pytest.raises(ConfigError, match="spread_real_cells"):
+        parse_config({**BASE, "run": {"spread_real_cells": "yes"}}, name="r")

@@ -34,6 +34,7 @@ from executor.heartbeat import Slot
 from executor.launcher.cold_limits import attach_in_background, attached_by_parent
 from executor.launcher.warm_process import PROCESS_KEY_SLACK_S, become_worker, limits_info
 from executor.limits import AppliedLimits, ResourceLimiter
+from executor.server.cluster import run_evals
 
 __all__ = ["ProcessPool", "Serving"]
 
@@ -42,7 +43,7 @@ __all__ = ["ProcessPool", "Serving"]
 HANDOFF_LUA = """
 local pid = redis.call('RPOP', KEYS[1])
 if not pid then return false end
-local inbox = ARGV[1] .. pid
+local inbox = ARGV[1] .. pid .. ARGV[4]
 redis.call('RPUSH', inbox, ARGV[2])
 redis.call('EXPIRE', inbox, tonumber(ARGV[3]))
 return pid
@@ -118,8 +119,8 @@ class ProcessPool:
         """Pop an idle process and put the start on its inbox, in one round trip (the process's pid, or None)."""
         if self._handoff_script is None:
             self._handoff_script = self.client.register_script(HANDOFF_LUA)
-        pid = self._handoff_script(keys=[idle], args=[keys.process_inbox(self.launcher_id, 0).removesuffix("0"), payload,
-                                                      int(PROCESS_KEY_SLACK_S)])
+        prefix, suffix = keys.process_inbox_parts(self.launcher_id)
+        pid = self._handoff_script(keys=[idle], args=[prefix, payload, int(PROCESS_KEY_SLACK_S), suffix])
         return None if pid is None else int(pid)
 
     @staticmethod
@@ -188,12 +189,9 @@ class ProcessPool:
         if now - self._renewed < min(c.lease_s for c in serving) / 3:
             return
         self._renewed = now
-        pipe = self.client.pipeline(transaction=False)
-        for c in serving:
-            k = keys.RunKeys(c.serving[0])
-            pipe.eval(RENEW_LUA, 2, k.running, k.lease(c.serving[1]), c.serving[1],
-                      f"{self.launcher_id}:{c.pid}:{self.host}", int(c.lease_s * 1000))
-        pipe.execute()
+        evals = [(RENEW_LUA, 2, keys.RunKeys(c.serving[0]).running, keys.RunKeys(c.serving[0]).lease(c.serving[1]),
+                  c.serving[1], f"{self.launcher_id}:{c.pid}:{self.host}", int(c.lease_s * 1000)) for c in serving]
+        run_evals(self.client, evals)
 
     # ------------------------------------------------------------------ deaths
     def reap(self) -> None:

@@ -25,6 +25,8 @@ import redis
 
 from executor import keys
 from executor.auth import Forged, RunSealer
+from executor.server.cluster import blocking_pop
+from executor.server.urls import client_from_url
 from executor.launcher.pool import ProcessPool
 from executor.launcher.warm_process import die_with_parent, preload_for_workers
 from executor.limits import ResourceLimiter, cleanup_stale_cgroups
@@ -59,7 +61,7 @@ class Launcher:
         self.url = url
         self.pool = pool
         self.id = launcher_id or new_launcher_id()
-        self.client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
+        self.client = client_from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
         self._secret = secret
         self._ctl = control_sealer(secret, self.id)
         self._sealers: dict[str, RunSealer] = {}
@@ -85,7 +87,7 @@ class Launcher:
             while stop is None or not stop.is_set():
                 self._housekeeping()
                 queues = [control, *(keys.RunKeys(r).launch for r in self.runs)]
-                item = self.client.blpop(queues, timeout=0.2)
+                item = blocking_pop(self.client, queues, 0.2)   # (a Redis Cluster: per slot)
                 if item is None:
                     continue
                 key = item[0].decode()

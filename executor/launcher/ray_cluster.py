@@ -19,11 +19,14 @@ import os
 from typing import Any
 
 from planning.errors import ExecutionError
+from planning.schedule.nodes import ClusterNode
 
-__all__ = ["HOST_RESOURCE", "connect", "import_ray", "profile_resource", "offered", "node_id"]
+__all__ = ["HOST_RESOURCE", "connect", "import_ray", "profile_resource", "offered", "node_id", "cluster_nodes"]
 
 #: A campaign's real-execution cell takes one unit of this resource (one cell at a time per unit).
 HOST_RESOURCE = "planlab_host"
+#: Prefix of the custom resource that marks a node for a profile (:func:`profile_resource`).
+PROFILE_PREFIX = "planlab_profile_"
 
 
 def import_ray() -> Any:
@@ -64,7 +67,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
 
 def profile_resource(profile: str) -> str:
     """The custom resource that marks the nodes allowed to run workers of ``profile``."""
-    return f"planlab_profile_{profile}"
+    return f"{PROFILE_PREFIX}{profile}"
 
 
 def offered() -> dict[str, float]:
@@ -75,3 +78,25 @@ def offered() -> dict[str, float]:
 def node_id() -> str:
     """The id of the Ray node this code runs on (in a task or actor)."""
     return str(import_ray().get_runtime_context().get_node_id())
+
+
+
+def cluster_nodes() -> tuple[ClusterNode, ...]:
+    """The cluster's live nodes that can run workers (some CPUs), as the host model describes them, in a fixed order.
+
+    Each node's cores and memory are its *logical* Ray resources (``CPU``,
+    ``memory``, what placement counts) and its profiles the ``planlab_profile_NAME``
+    resources it declares; the order is by node id.  The Ray launcher places its
+    workers by the rule of :mod:`planning.schedule.nodes` over exactly this list, and
+    a forecast of a run on the cluster gives the simulator the same list
+    (``Platform(nodes=cluster_nodes())``), so both place alike.
+    """
+    found = []
+    for node in import_ray().nodes():
+        resources = node.get("Resources") or {}
+        if not node.get("Alive") or resources.get("CPU", 0) <= 0:
+            continue
+        marked = tuple(sorted(k[len(PROFILE_PREFIX):] for k in resources if k.startswith(PROFILE_PREFIX)))
+        memory = float(resources.get("memory", 0.0)) / 2**20
+        found.append(ClusterNode(str(node["NodeID"]), float(resources["CPU"]), memory or float("inf"), marked))
+    return tuple(sorted(found, key=lambda n: n.name))

@@ -12,6 +12,11 @@ control messages, cancels) is the same code (:mod:`.ray_launcher`).
 * **warm**: an idle actor of the same profile (and limits) that finished its last
   logical worker less than its ``keep_alive_s`` ago; older idle actors are killed.
 
+Both on the node the host model's placement rule chooses (:mod:`.ray_placement`:
+first node by id with the profile's CPUs and memory free): a new actor is pinned
+there, a warm start takes an idle actor there only - so a forecast with the
+cluster's nodes (``Platform.nodes``) places the workers where this pool does.
+
 A serve call that fails (the actor or its node died) is reported to the run as a
 ``d|`` event, exactly like a forked worker's death, unless another process holds
 that generation of the logical worker; the run re-runs it as the next generation,
@@ -33,6 +38,7 @@ from executor.auth import RunSealer
 from executor.launcher.pool import Serving, _pool_key, death_cost_work, report_death
 from executor.launcher.ray_actor import actor_class
 from executor.launcher.ray_cluster import import_ray, offered, profile_resource
+from executor.launcher.ray_placement import Placement
 from executor.messages import encode_error
 
 __all__ = ["RayActorPool"]
@@ -58,6 +64,14 @@ class _Actor:
     keep_alive_s: float = 0.0
     holder: str | None = None
     node: str | None = None
+    cpus: float = 0.0               # the logical CPUs and MB Ray holds for it
+    memory_mb: float = 0.0
+    target: str | None = None       # the node it was pinned to (None: Ray's choice)
+
+    @property
+    def where(self) -> str | None:
+        """Its node: where Ray placed it once known, else where it was pinned."""
+        return self.node or self.target
 
 
 class RayActorPool:
@@ -73,6 +87,7 @@ class RayActorPool:
         self.actors: list[_Actor] = []
         self._offer: dict[str, float] = {}
         self._offer_read = -OFFER_REFRESH_S
+        self.placement = Placement()
 
     # ------------------------------------------------------------------ starts
     def start(self, msg: dict[str, Any], blob: bytes) -> None:
@@ -80,14 +95,17 @@ class RayActorPool:
         pool_key = _pool_key(msg)
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
         now = time.monotonic()
+        cpus, memory_mb = float(msg.get("cpus") or 0.0), float(msg.get("memory_mb") or 0.0)
+        target = self.placement.choose(msg["profile"], cpus, memory_mb,
+                                       [(a.where, a.cpus, a.memory_mb) for a in self.actors if a.serving is not None])
         warm = next((a for a in self.actors if a.serving is None and a.pool_key == pool_key
-                     and now - a.idle_since <= a.keep_alive_s), None)
-        actor = warm or self._create(msg, pool_key)
+                     and now - a.idle_since <= a.keep_alive_s and (target is None or a.where == target)), None)
+        actor = warm or self._create(msg, pool_key, target)
         actor.serving = serving
         actor.keep_alive_s = float(msg.get("keep_alive_s", 0.0))
         actor.call = actor.handle.serve.remote(msg["run"], blob, warm is None)
 
-    def _create(self, msg: dict[str, Any], pool_key: str) -> _Actor:
+    def _create(self, msg: dict[str, Any], pool_key: str, target: str | None) -> _Actor:
         cpus, memory_mb = msg.get("cpus"), msg.get("memory_mb")
         options: dict[str, Any] = {"num_cpus": float(cpus or 0.0)}
         if memory_mb:
@@ -95,12 +113,25 @@ class RayActorPool:
         marker = profile_resource(msg["profile"])
         if marker in self._offered():
             options["resources"] = {marker: PROFILE_RESOURCE_UNIT}
+        if target is not None:
+            self._make_room(target, float(cpus or 0.0), float(memory_mb or 0.0))
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(target, soft=True)
         handle = actor_class().options(**options).remote(
             self.url, self.launcher_id, self._secret, msg["profile"], cpus, memory_mb, msg.get("threads"),
             bool(msg.get("limits")))
-        actor = _Actor(handle, pool_key, handle.ready.remote(), time.monotonic(), self.start_timeout_s)
+        actor = _Actor(handle, pool_key, handle.ready.remote(), time.monotonic(), self.start_timeout_s,
+                       cpus=float(cpus or 0.0), memory_mb=float(memory_mb or 0.0), target=target)
         self.actors.append(actor)
         return actor
+
+    def _make_room(self, target: str, cpus: float, memory_mb: float) -> None:
+        """Idle actors on ``target`` hold logical CPUs Ray counts: end the oldest idle ones the new actor needs."""
+        there = sorted((a for a in self.actors if a.where == target),
+                       key=lambda a: (a.serving is not None, a.idle_since))
+        self.placement.make_room(target, cpus, memory_mb,
+                                 [(a, a.cpus, a.memory_mb, a.serving is None) for a in there], self._drop)
 
     def _offered(self) -> dict[str, float]:
         if time.monotonic() - self._offer_read >= OFFER_REFRESH_S:
@@ -122,6 +153,7 @@ class RayActorPool:
                 ray.get(actor.call)
             except Exception as exc:   # noqa: BLE001 - the actor, its process or its node died (or is unreachable)
                 self._drop(actor)   # killed first: an unreachable actor must not run on beside its next generation
+                self.placement.refresh()   # its node may be gone: the next generation goes elsewhere
                 self._report_death(actor, exc)
                 continue
             actor.call, actor.serving, actor.idle_since = None, None, time.monotonic()
@@ -140,9 +172,13 @@ class RayActorPool:
 
         Idle actors keep their logical CPUs and memory, so a worker that waits for
         room makes every idle actor leave (a warm pool must not starve a cold start).
+        Only an unpinned worker can be waiting for room: a pinned one had room made on
+        its node (:meth:`_make_room`), and one slow to start on a busy host (seconds at
+        load 8) must not empty the warm pool.
         """
         now = time.monotonic()
-        if any(a.serving is not None and a.holder is None and now - a.created > IDLE_YIELD_S for a in self.actors):
+        if any(a.serving is not None and a.holder is None and a.target is None and now - a.created > IDLE_YIELD_S
+               for a in self.actors):
             for actor in [a for a in self.actors if a.serving is None]:   # idle actors hold their CPUs: free them
                 self._drop(actor)
         for actor in list(self.actors):

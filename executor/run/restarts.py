@@ -25,7 +25,7 @@ from executor.recovery import done_numbers
 from executor.run.context import RunContext
 from executor.run.failures import death_failure
 from executor.run.submission import Submission
-from executor.wire import Wire
+from executor.server.cluster import wire_for
 from planning.protocol import Invocation
 
 __all__ = ["WorkerRestarts"]
@@ -136,7 +136,7 @@ class WorkerRestarts:
     def _unfinished_task(self, worker: str) -> str:
         """The first task of ``worker`` not done yet (what it was waiting for when it died)."""
         seq = self.ctx.sequence(worker)
-        numbers = done_numbers(Wire(self.ctx.r), self.ctx.k.done, seq) if seq else {}
+        numbers = done_numbers(wire_for(self.ctx.r), self.ctx.k.done, seq) if seq else {}
         return next((t for t in seq if numbers.get(t) is None), seq[0] if seq else worker)
 
     def _restart(self, worker: str) -> None:

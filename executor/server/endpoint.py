@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from executor.server.embedded import EmbeddedRedis
-from executor.server.urls import connect_url, redacted_url
+from executor.server.urls import client_from_url, connect_url, redacted_url
 from planning.errors import ExecutionError
 
 __all__ = ["RedisEndpoint", "connect", "redis_endpoint"]
@@ -31,7 +31,7 @@ def connect(
 
     ``url=None`` starts an :class:`EmbeddedRedis` (keyword arguments in
     ``embedded``); the caller owns it and must ``stop()`` it.  Otherwise ``url``
-    must be ``redis://``, ``rediss://`` or ``unix://`` (password as
+    must be ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://`` (password as
     ``redis://:PASSWORD@host:port/db``).  Failing fast here, with the URL and the
     fix in the message, is what keeps a mistyped URL from surfacing later as a
     hung or crashed worker.
@@ -84,7 +84,7 @@ class RedisEndpoint:
         if self.server is not None:
             return self.server.client(**kwargs)
         kw = {"socket_connect_timeout": self._timeout, **kwargs}
-        return redis.Redis.from_url(self.url, **kw)
+        return client_from_url(self.url, **kw)
 
     def close(self) -> None:
         if self._client is not None:

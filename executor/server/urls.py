@@ -1,8 +1,10 @@
 """Server URLs: what may be shown, what is safe to use, and a client that has answered PING.
 
 Any server other than the embedded one is used by URL (``redis://``,
-``rediss://``, ``unix://``).  A password never reaches a log or an error message
-(:func:`redacted_url`); a password-less server on another host is refused
+``rediss://``, ``unix://``; a Redis Cluster by one of its nodes, ``redis+cluster://``:
+:func:`client_from_url` gives every part of the executor the right client).  A
+password never reaches a log or an error message (:func:`redacted_url`); a
+password-less server on another host is refused
 (:func:`check_url_security`); a mistyped URL fails at once with the fix
 (:func:`connect_url`) instead of surfacing later as a hung or crashed worker.
 """
@@ -17,9 +19,28 @@ import redis
 
 from planning.errors import ExecutionError
 
-__all__ = ["check_url_security", "connect_url", "is_loopback", "redacted_url"]
+__all__ = ["check_url_security", "client_from_url", "connect_url", "is_cluster_url", "is_loopback", "redacted_url"]
 
-_SCHEMES = ("redis", "rediss", "unix")
+_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+#: A Redis Cluster is named by one of its nodes with this scheme: ``redis+cluster://[:PASSWORD@]HOST:PORT``.
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
+    return "://" in url and url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def client_from_url(url: str, **kwargs: Any) -> Any:
+    """A client of the server at ``url``: a :class:`redis.cluster.RedisCluster` for a cluster URL (it follows each
+    key's slot to its node; a run's keys share one slot), else a :class:`redis.Redis`.  Not checked (no PING)."""
+    if not is_cluster_url(url):
+        return redis.Redis.from_url(url, **kwargs)
+    from redis.cluster import RedisCluster
+
+    scheme, rest = url.split("://", 1)
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("lib_name", "lib_version")}
+    return RedisCluster.from_url(f"{scheme.lower().split('+')[0]}://{rest}", **kwargs)
 
 
 def redacted_url(url: str) -> str:
@@ -55,7 +76,7 @@ def check_url_security(url: str, *, insecure: bool = False) -> None:
     if insecure or "://" not in url:
         return
     scheme = url.split("://", 1)[0].lower()
-    if scheme not in ("redis", "rediss"):
+    if scheme not in ("redis", "rediss", *CLUSTER_SCHEMES):
         return  # a unix socket is local; an unknown scheme is connect()'s to report
     try:
         parts = urlsplit(url)
@@ -79,14 +100,18 @@ def connect_url(url: str, *, timeout: float, **client_kwargs: Any) -> redis.Redi
     if scheme not in _SCHEMES:
         raise ExecutionError(
             f"unsupported Redis URL {shown!r}",
-            "use redis://[:PASSWORD@]HOST:PORT/DB, rediss://... (TLS) or unix://[:PASSWORD@]/PATH, "
-            "or no URL to start an embedded server",
+            "use redis://[:PASSWORD@]HOST:PORT/DB, rediss://... (TLS), unix://[:PASSWORD@]/PATH, "
+            "redis+cluster://[:PASSWORD@]HOST:PORT (a Redis Cluster), or no URL to start an embedded server",
         )
     kwargs = {"socket_connect_timeout": timeout, "socket_timeout": timeout, **client_kwargs}
     try:
-        client = redis.Redis.from_url(url, **kwargs)
+        client = client_from_url(url, **kwargs)
     except ValueError as exc:
         raise ExecutionError(f"malformed Redis URL {shown!r}: {exc}", "fix the URL") from exc
+    except (redis.exceptions.RedisClusterException, redis.exceptions.ConnectionError, OSError) as exc:
+        raise ExecutionError(f"cannot reach a Redis Cluster at {shown} ({exc})",
+                             "start the cluster (every node in cluster mode, all slots assigned) or correct the URL; "
+                             "a single server is redis://HOST:PORT") from exc
     try:
         client.ping()
     except (redis.exceptions.ResponseError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,

@@ -77,7 +77,8 @@ def ray_campaign(args: argparse.Namespace, config: Any) -> Any:
         return None   # [run] backend = "ray": the runner builds the campaign from the config
     from experiments.ray_campaign import RayCampaign
 
-    return RayCampaign(args.ray or config.run.address, config.run.host_resource, config.run.real_cells_per_host)
+    return RayCampaign(args.ray or config.run.address, config.run.host_resource, config.run.real_cells_per_host,
+                       config.run.spread_real_cells)
 
 
 def fidelity_lines(summary: "pd.DataFrame", root: Path) -> list[str]:

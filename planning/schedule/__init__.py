@@ -31,6 +31,12 @@ the same values.  :mod:`planning.schedule.slack` runs the recurrence backwards
 (the latest each task may be done within a limit) so a search can check one
 worker's move in O(its tasks) before re-timing anything.  :func:`evaluate_schedule` is the same run wrapped in
 DataFrames for the final plan.
+
+A cluster's nodes and the one rule that places a starting worker on one of them - the
+simulator's, the Ray launcher's, and a plan's (:func:`planning.schedule.nodes.plan_nodes`
+over its planned starts and stops) - are :mod:`planning.schedule.nodes`.  The planned
+times themselves charge no sharing of cores (on one host or a node), as before: the
+simulator does.
 """
 
 from planning.schedule.evaluator import ScheduleEvaluator, evaluate_schedule
