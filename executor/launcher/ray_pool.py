@@ -172,14 +172,20 @@ class RayActorPool:
 
         Idle actors keep their logical CPUs and memory, so a worker that waits for
         room makes every idle actor leave (a warm pool must not starve a cold start).
-        Only an unpinned worker can be waiting for room: a pinned one had room made on
-        its node (:meth:`_make_room`), and one slow to start on a busy host (seconds at
-        load 8) must not empty the warm pool.
+        A pinned worker had room made on its node (:meth:`_make_room`), but an actor
+        still finishing its last task then becomes idle only after; so a pinned worker
+        that waits makes the idle actors *of its node* leave, and only an unpinned one
+        empties the warm pool (one slow to start on a busy host, seconds at load 8,
+        must not).
         """
         now = time.monotonic()
-        if any(a.serving is not None and a.holder is None and a.target is None and now - a.created > IDLE_YIELD_S
-               for a in self.actors):
+        waiting = [a for a in self.actors if a.serving is not None and a.holder is None and now - a.created > IDLE_YIELD_S]
+        if any(a.target is None for a in waiting):
             for actor in [a for a in self.actors if a.serving is None]:   # idle actors hold their CPUs: free them
+                self._drop(actor)
+        else:   # a pinned one waits only for its own node: free that node's idle actors (one that was still
+            nodes = {a.target for a in waiting}     # finishing when room was made, e.g.), not the whole warm pool
+            for actor in [a for a in self.actors if a.serving is None and a.node in nodes]:
                 self._drop(actor)
         for actor in list(self.actors):
             if actor.serving is not None and actor.holder is None and now - actor.created > actor.start_timeout_s:
