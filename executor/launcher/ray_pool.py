@@ -91,7 +91,12 @@ class RayActorPool:
 
     # ------------------------------------------------------------------ starts
     def start(self, msg: dict[str, Any], blob: bytes) -> None:
-        """Hand a start to a warm idle actor of its profile, or create (place) a new one."""
+        """Hand a start to a warm idle actor of its profile, or create (place) a new one.
+
+        Finished serve calls are collected first: an actor whose worker has just stopped
+        (the run before ended a moment ago) is idle, not a reason to start another.
+        """
+        self.reap()
         pool_key = _pool_key(msg)
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
         now = time.monotonic()
