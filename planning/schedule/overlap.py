@@ -27,7 +27,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from planning.schedule.startups import take_idle
+from planning.schedule.startups import pooled_startup
 from planning.schedule.timing import Layout, ScheduleTimes, worker_order
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,15 +118,7 @@ def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str
         w = worker[i]
         s = 0.0
         if prev[i] < 0 and pooled:
-            while stops and stops[0][0] <= t:
-                stop, v = heapq.heappop(stops)
-                idle.setdefault(profiles[v], []).append(stop)
-            stack = idle.get(profiles[w])
-            taken = take_idle(stack, t, ev.keep_alive_s) if stack is not None else False
-            if taken is None:
-                stack.clear()
-            reused[w] = bool(taken)
-            s = ev.warm_startup_of(profiles[w]) if taken else ev.startup_of(profiles[w])
+            s, reused[w] = pooled_startup(ev, idle, stops, profiles, w, t)
         elif prev[i] < 0:
             s = ev.startup_of(profiles[w])
         overlapped_task(i, parents[i], w, prev[i], s, lists, worker, remote[i], ev.download_s[i], exec_list[i],

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from planning.schedule.startups import take_idle
+from planning.schedule.startups import pooled_startup
 from planning.schedule.overlap import time_overlapped
 from planning.schedule.timing import Layout, ScheduleTimes, last_parent, time_task, worker_order
 
@@ -63,15 +63,7 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
         w = worker[i]
         s = 0.0
         if prev[i] < 0:
-            while stops and stops[0][0] <= t:
-                stop, v = heapq.heappop(stops)
-                idle.setdefault(profiles[v], []).append(stop)
-            stack = idle.get(profiles[w])
-            taken = take_idle(stack, t, ev.keep_alive_s) if stack is not None else False
-            if taken is None:
-                stack.clear()
-            reused[w] = bool(taken)
-            s = ev.warm_startup_of(profiles[w]) if taken else ev.startup_of(profiles[w])
+            s, reused[w] = pooled_startup(ev, idle, stops, profiles, w, t)
         r, ws, b, download, e, d = time_task(parents[i], w, prev[i], s, done, worker, remote[i], ev.download_s[i],
                                              exec_list[i], ev.upload_s[i], store[i], invoke, coord, warm[w])
         startup[i] = s

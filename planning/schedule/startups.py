@@ -20,11 +20,14 @@ only the final plan's timing applies it.
 
 from __future__ import annotations
 
+import heapq
+from typing import Any, Sequence
+
 #: Seconds an idle process stays warm after its worker stops: the executor's and the platform's default
 #: (:class:`simulator.platform.Platform` ``keep_alive_s``).
 KEEP_ALIVE_S = 600.0
 
-__all__ = ["KEEP_ALIVE_S", "take_idle"]
+__all__ = ["KEEP_ALIVE_S", "pooled_startup", "take_idle"]
 
 
 def take_idle(stack: list[float], t: float, keep_alive_s: float) -> bool | None:
@@ -43,3 +46,21 @@ def take_idle(stack: list[float], t: float, keep_alive_s: float) -> bool | None:
     if t - stopped_at >= keep_alive_s:
         return None
     return False
+
+
+def pooled_startup(ev: Any, idle: dict[str, list[float]], stops: list[tuple[float, int]], profiles: Sequence[str],
+                   w: int, t: float) -> tuple[float, bool]:
+    """Worker ``w``'s start-up at ``t`` and whether it reused a process, for a timing that meets starts in time order.
+
+    ``stops`` (a heap of (stop time, worker)) are freed into ``idle`` (stop times per
+    profile) up to ``t``; then :func:`take_idle` on ``w``'s profile.  ``ev`` gives the
+    keep-alive and the cold and warm start-ups (a :class:`~planning.schedule.ScheduleEvaluator`).
+    """
+    while stops and stops[0][0] <= t:
+        stop, v = heapq.heappop(stops)
+        idle.setdefault(profiles[v], []).append(stop)
+    stack = idle.get(profiles[w])
+    taken = take_idle(stack, t, ev.keep_alive_s) if stack is not None else False
+    if taken is None:
+        stack.clear()
+    return (ev.warm_startup_of(profiles[w]) if taken else ev.startup_of(profiles[w])), bool(taken)
