@@ -41,7 +41,8 @@ fold by a calibration on the workflow's calibration halves and the other fold, s
 out of sample, by a fit that saw enough runs of the plan to place its median) - 200, not the issue's
 minimum of 20, because with 20 even an exact p50 meets the +-5 points target only half the time (a
 binomial count: ``_fidelity.coverage`` reports that chance and an exact test beside each fraction); the
-1-minute load beside every figure, the load before and after, the commit and the targets' pass flags (they are meant for a quiet machine: load below 2).
+1-minute load beside every figure, the load before and after, the commit and the targets' pass flags
+(they are meant for a quiet machine: load below 2).
 """
 
 from __future__ import annotations
@@ -177,16 +178,17 @@ def coverage_study(executor: Executor, wr: WorkflowRuns, args: argparse.Namespac
 
 
 def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platform: Platform,
-                    args: argparse.Namespace, settings: ExecutorSettings | None = None) -> dict[str, Any]:
+                    args: argparse.Namespace, settings: ExecutorSettings) -> dict[str, Any]:
     """The fraction of the coverage runs at or below the Monte Carlo p50 / p90 / p95, each run forecast by a
     calibration that did not see it.
 
     Without a fit (``--calibration none`` / ``host-defaults``) every run is forecast on ``platform``.  With
     ``host`` the study is a two-fold cross-fit: the runs split into interleaved folds (0, 2, 4... and 1, 3,
     5...), and each fold is forecast by a platform calibrated on the workflow's calibration halves *and the
-    other fold* - many runs of this very plan, so the fit can pin its median and its spread (``run_noise``,
-    ``noise_scale``).  A p50 within +-5 points needs the forecast median within a small fraction of the runs'
-    own spread, which no fit on two runs per plan can promise; every run is still forecast out of sample.
+    other fold* - many runs of this very plan, so the fit can pin its median and its spread
+    (``run_center``, ``run_noise``, ``noise_scale``).  A p50 within +-5 points needs the forecast median
+    within a small fraction of the runs' own spread, which no fit on two runs per plan can promise; every
+    run is still forecast out of sample.
     """
     folds = fid.split_halves(list(runs)) if args.calibration == "host" and len(runs) >= 4 else [list(runs), []]
     real, bounds, fold_rows = [], {q: [] for q in fid.COVERAGE_LEVELS}, []
@@ -197,7 +199,7 @@ def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platf
         if args.calibration == "host" and folds[1 - k]:
             other = folds[1 - k]
             training = calibration_runs(wr, wr.cells, args) + calibration_runs(wr, [cell], args, lambda c: other)
-            fitted = platform_for(training, base_platform(wr.cost_model, settings or ExecutorSettings()), "host",
+            fitted = platform_for(training, base_platform(wr.cost_model, settings), "host",
                                   report)
         if args.background == "load":
             fitted = fitted.with_(host_background=float(np.median([r.load1 for r in forecast])))
@@ -206,8 +208,9 @@ def coverage_result(wr: WorkflowRuns, cell: Cell, runs: Sequence[RealRun], platf
         real += [r.makespan_s for r in forecast]
         for q in fid.COVERAGE_LEVELS:
             bounds[q] += [prediction.mc[f"p{round(q * 100)}"]] * len(forecast)
-        fold_rows.append({"runs": len(forecast), "monte_carlo_s": prediction.mc, "simulated_s": prediction.deterministic_s,
-                          "run_noise": fitted.run_noise, "noise_scale": fitted.noise_scale,
+        fold_rows.append({"runs": len(forecast), "monte_carlo_s": prediction.mc,
+                          "simulated_s": prediction.deterministic_s, "run_noise": fitted.run_noise,
+                          "noise_scale": fitted.noise_scale, "run_center": fitted.run_center,
                           "calibration": report or None})
     loads = [r.load1 for fold in folds for r in fold]
     return {"cell": cell.id, "runs": len(real), "real_s": real, "load1": loads,

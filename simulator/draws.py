@@ -37,40 +37,32 @@ def draw(model: CompiledModel, rng: np.random.Generator, run_noise: float = 0.0,
     execution times.
     """
     n = max(model.n, 1)
+    scale = float(noise_scale)
+
+    def spread(ratios: np.ndarray) -> np.ndarray:
+        """The ratios with their deviation from 1 scaled (as drawn at scale 1)."""
+        return ratios if scale == 1.0 else 1.0 + scale * (ratios - 1.0)
+
     if model.durations is not None:
         exec_s, ratio = model.durations, None
     else:
-        exec_s = model.estimates.sample_exec(rng, model.planned_column)
+        sampled = model.estimates.sample_exec(rng, model.planned_column)
         base = model.estimates.base_exec_s[np.arange(model.n), model.planned_column]
-        ratio = np.divide(exec_s, base, out=np.ones_like(exec_s), where=base > 0)
+        ratio = spread(np.divide(sampled, base, out=np.ones_like(sampled), where=base > 0))
+        exec_s = sampled if scale == 1.0 else base * ratio
     noise = model.noise()
     pool = 2 * n + len(model.sinks) + 16
     draws = Draws(exec_s, ratio,
-                  noise.download[rng.integers(0, len(noise.download), size=pool)],
-                  noise.upload[rng.integers(0, len(noise.upload), size=pool)],
-                  noise.cold[rng.integers(0, len(noise.cold), size=n + 1)],
-                  noise.warm[rng.integers(0, len(noise.warm), size=n + 1)])
-    if noise_scale != 1.0:
-        draws = _scaled(draws, model, float(noise_scale))
+                  spread(noise.download[rng.integers(0, len(noise.download), size=pool)]),
+                  spread(noise.upload[rng.integers(0, len(noise.upload), size=pool)]),
+                  spread(noise.cold[rng.integers(0, len(noise.cold), size=n + 1)]),
+                  spread(noise.warm[rng.integers(0, len(noise.warm), size=n + 1)]))
     if run_noise > 0 or run_center != 1.0:
         speed = float(run_center * np.exp(run_noise * rng.standard_normal())) if run_noise > 0 else float(run_center)
         draws = Draws(draws.exec_s if ratio is None else draws.exec_s * speed,
                       None if ratio is None else draws.exec_ratio * speed,
                       draws.download * speed, draws.upload * speed, draws.cold * speed, draws.warm * speed)
     return draws
-
-
-def _scaled(draws: Draws, model: CompiledModel, scale: float) -> Draws:
-    """``draws`` with every ratio's deviation from 1 scaled by ``scale`` (replayed durations stay)."""
-    def shrink(ratios: np.ndarray) -> np.ndarray:
-        return 1.0 + scale * (ratios - 1.0)
-
-    if draws.exec_ratio is None:
-        exec_s, ratio = draws.exec_s, None
-    else:
-        ratio = shrink(draws.exec_ratio)
-        exec_s = model.estimates.base_exec_s[np.arange(model.n), model.planned_column] * ratio
-    return Draws(exec_s, ratio, shrink(draws.download), shrink(draws.upload), shrink(draws.cold), shrink(draws.warm))
 
 
 class RatioPool:

@@ -184,7 +184,8 @@ class RayActorPool:
         must not).
         """
         now = time.monotonic()
-        waiting = [a for a in self.actors if a.serving is not None and a.holder is None and now - a.created > IDLE_YIELD_S]
+        waiting = [a for a in self.actors
+                   if a.serving is not None and a.holder is None and now - a.created > IDLE_YIELD_S]
         if any(a.target is None for a in waiting):
             for actor in [a for a in self.actors if a.serving is None]:   # idle actors hold their CPUs: free them
                 self._drop(actor)
