@@ -28,7 +28,7 @@ from planning.billing import BilledWorkers
 from planning.errors import PlanError
 from planning.profiles import Catalog
 from planning.protocol import DynamicProtocol, WorkerProtocol
-from planning.schedule import ScheduleEvaluator, ScheduleResult
+from planning.schedule import Layout, ScheduleEvaluator, ScheduleResult, ScheduleTimes
 from planning.sla import SLA
 from planning.workflow import Workflow
 
@@ -91,7 +91,8 @@ class Plan(BilledWorkers):
                         worker_of: Mapping[str, str], worker_profile: Mapping[str, str], *, planner: str,
                         params: Mapping[str, Any] | None = None, sequence: Mapping[str, list[str]] | None = None,
                         evaluator: ScheduleEvaluator | None = None, protocol: type[WorkerProtocol] | None = None,
-                        warm_starts: Mapping[str, float] | None = None, **extra: Any) -> "Plan":
+                        warm_starts: Mapping[str, float] | None = None, pooled_times: ScheduleTimes | None = None,
+                        **extra: Any) -> "Plan":
         """Time an assignment with the cost model's estimates and wrap it as a Plan.
 
         ``estimates`` is ``cost_model.estimate_workflow(workflow, catalog, sla)``
@@ -100,11 +101,14 @@ class Plan(BilledWorkers):
         follow ``protocol`` (a :class:`WorkerProtocol` subclass; by default the base
         protocol, or :class:`DynamicProtocol` with ``dynamic=True``).  ``warm_starts``:
         workers started ahead of their first task (pre-warm), seconds after the run's start.
+        ``pooled_times``: the pooled timing a search already made of this assignment
+        (``evaluator.run_estimates(..., pooled=True)``), reused when it times exactly
+        this layout, these profiles and these execution seconds (else re-timed).
         """
         dynamic = bool(extra.get("dynamic", False))
         assignment, result = time_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, worker_profile,
                                              sequence, dynamic=dynamic, evaluator=evaluator, protocol=protocol,
-                                             warm_starts=warm_starts)
+                                             warm_starts=warm_starts, pooled_times=pooled_times)
         tasks = result.tasks.copy()
         tasks.insert(0, "kind", [workflow.task(t).kind for t in tasks.index])
         plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
@@ -259,13 +263,15 @@ def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_m
                     worker_of: Mapping[str, str], worker_profile: Mapping[str, str],
                     sequence: Mapping[str, list[str]] | None = None, *, dynamic: bool = False,
                     evaluator: ScheduleEvaluator | None = None, protocol: type[WorkerProtocol] | None = None,
-                    warm_starts: Mapping[str, float] | None = None) -> tuple[Assignment, ScheduleResult]:
+                    warm_starts: Mapping[str, float] | None = None,
+                    pooled_times: ScheduleTimes | None = None) -> tuple[Assignment, ScheduleResult]:
     """The assignment (with its default sequence filled in) and its analytical schedule at the SLA.
 
     The schedule follows the protocol's compiled decisions (``protocol``, a
     :class:`~planning.protocol.WorkerProtocol` subclass; the base protocol by
     default, :class:`~planning.protocol.DynamicProtocol` when ``dynamic``), so the
-    plan stores and fetches exactly what the engines will.
+    plan stores and fetches exactly what the engines will.  ``pooled_times``: see
+    :meth:`Plan.from_assignment`.
     """
     column = {name: j for j, name in enumerate(estimates.profiles)}
     for w, p in worker_profile.items():
@@ -290,7 +296,30 @@ def time_assignment(workflow: Workflow, catalog: Catalog, estimates: Any, cost_m
     layout = ev.layout(worker_of, seq, decided)
     # timed with the pool rule, as the simulator meets the events (a dynamic plan's placement is its prediction's,
     # made by the same rule: planning.planners.wukong.predict_dynamic)
+    if pooled_times is not None and times_this(pooled_times, layout, worker_profile, estimates):
+        return assignment, ev.result(pooled_times)
     return assignment, ev.result(ev.run_estimates(layout, worker_profile, estimates, pooled=True))
+
+
+def times_this(times: ScheduleTimes, layout: Layout, worker_profile: Mapping[str, str], estimates: Any) -> bool:
+    """Whether ``times`` is a timing of ``layout`` with these profiles and the execution seconds ``estimates``
+    give them: everything the timing reads (so a search's timing of the final assignment can stand for it).  O(n + e).
+    """
+    mine = times.layout
+    if mine is not layout and (mine.workers != layout.workers or mine.worker != layout.worker
+                               or mine.prev != layout.prev or mine.store != layout.store
+                               or mine.exec_profile != layout.exec_profile or mine.warm != layout.warm
+                               or mine.preload != layout.preload or mine.lazy != layout.lazy
+                               or list(mine.remote) != list(layout.remote)):
+        return False
+    profiles = tuple(worker_profile[w] for w in layout.workers)
+    if times.profiles != profiles:
+        return False
+    column = {name: j for j, name in enumerate(estimates.profiles)}
+    per_task = (np.array([column[p] for p in layout.exec_profile], dtype=np.int64) if layout.exec_profile is not None
+                else np.array([column[p] for p in profiles], dtype=np.int64)[np.asarray(layout.worker, dtype=np.int64)])
+    exec_s = np.asarray(estimates.exec_s)[np.arange(len(per_task)), per_task]
+    return times.exec_s == exec_s.tolist()
 
 
 def lower_bounds(workflow: Workflow, catalog: Catalog, estimates: Any, n_workers: int,

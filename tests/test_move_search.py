@@ -240,7 +240,7 @@ def test_critical_path_keeps_its_tolerance_on_the_pooled_plan(monkeypatch) -> No
     assert _full(evaluator, layout, est, fastest).makespan_s == pytest.approx(0.8101, abs=1e-4)
     searched: list = []
     real = module.kept_blocks
-    monkeypatch.setattr(module, "kept_blocks", lambda start, made, keeps: searched.extend(made) or real(start, made, keeps))
+    monkeypatch.setattr(module, "kept_blocks", lambda start, made, keeps, **kw: searched.extend(made) or real(start, made, keeps, **kw))
     plan = get_planner("critical-path", tolerance=0.0).plan(wf, LAMBDA, model, MEAN)
     searched_plan = {**fastest, **dict(searched)}
     assert searched_plan["w2"] != fastest["w2"]
@@ -292,3 +292,98 @@ def test_a_single_move_stopped_at_its_latest_time_breaks_the_limit(tasks, seed, 
             assert makespan == reference
         timing.rollback()
         assert timing.times().done == _full(evaluator, layout, est, profile).done
+
+
+# ---------------------------------------------------------------- what the search spares the final plan
+def test_kept_blocks_does_not_ask_again_what_the_caller_saw_missed() -> None:
+    """Four moves, every assignment turned down: without ``whole_missed`` the checks are the whole list, then its
+    halves, then the first half's halves (4 checks); with it the whole list's check is the caller's - counted, not
+    asked - so ``keeps`` sees 3 assignments, the same ones after the first."""
+    from planning.planners.move_search import POOLED_CHECKS, kept_blocks
+
+    moves = [("a", "x"), ("b", "x"), ("c", "x"), ("d", "x")]
+    asked: list[set] = []
+    refuse = lambda assignment: asked.append({w for w, p in assignment.items() if p == "x"}) or False  # noqa: E731
+    assert kept_blocks({}, moves, refuse) == {}
+    everything = list(asked)
+    asked.clear()
+    assert kept_blocks({}, moves, refuse, whole_missed=True) == {}
+    assert POOLED_CHECKS == 4
+    assert everything == [{"a", "b", "c", "d"}, {"a", "b"}, {"a"}, {"b"}]
+    assert asked == everything[1:]
+
+
+def test_kept_blocks_after_a_missed_whole_keeps_what_the_halves_keep() -> None:
+    """The caller's plan with both moves missed; alone each half is kept: the first half, then the second on top."""
+    from planning.planners.move_search import kept_blocks
+
+    seen: list[dict] = []
+    keeps = lambda assignment: seen.append(dict(assignment)) or len(assignment) < 3  # noqa: E731
+    result = kept_blocks({"s": "p"}, [("a", "x"), ("b", "y")], keeps, whole_missed=True)
+    assert seen == [{"s": "p", "a": "x"}, {"s": "p", "a": "x", "b": "y"}]
+    assert result == {"s": "p", "a": "x"}
+
+
+def test_collection_is_paused_during_a_search_and_restored_after() -> None:
+    import gc
+
+    from planning.planners.move_search import collection_paused
+
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()          # a caller's own pause is left as it was
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError):
+        with collection_paused():
+            raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize("name", ["critical-path", "cost-deadline"])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_plan_reuses_the_searchs_pooled_timing_and_equals_a_fresh_timing(name, seed, monkeypatch) -> None:
+    """The search's last pooled timing of the plan it returns stands for the plan's timing: the plan is exactly
+    the one a fresh ``Plan.from_assignment`` of its assignment gives, and no extra pooled timing is made for it."""
+    import planning.plan as plan_module
+    from planning.plan import Plan
+    from planning.schedule import pooled
+
+    wf, model, est, worker_of, workers, _, evaluator, layout = _setup(120, seed, 0.4)
+    reused: list[bool] = []
+    real_check = plan_module.times_this
+    monkeypatch.setattr(plan_module, "times_this", lambda *a: reused.append(real_check(*a)) or reused[-1])
+    params = {"deadline": 1.3 * _final(evaluator, layout, est, {w: LAMBDA.fastest().name for w in workers}).makespan_s}
+    planner = get_planner(name, **(params if name == "cost-deadline" else {}))
+    calls = [0]
+    real = pooled.time_pooled
+    monkeypatch.setattr(pooled, "time_pooled", lambda *a, **k: calls.__setitem__(0, calls[0] + 1) or real(*a, **k))
+    plan = planner.plan(wf, LAMBDA, model, MEAN)
+    with_plan = calls[0]
+    assert reused == [True]
+    fresh = Plan.from_assignment(wf, LAMBDA, est, model, MEAN, worker_of, plan.worker_profile, planner=name)
+    assert calls[0] == with_plan + 1                     # a fresh plan times once; the planner's plan did not
+    assert plan.tasks.equals(fresh.tasks) and plan.workers.equals(fresh.workers)
+    assert plan.makespan_s == fresh.makespan_s
+
+
+def test_a_pooled_timing_of_another_assignment_is_not_reused() -> None:
+    """``pooled_times`` of other profiles (or other execution seconds) is re-timed, not taken."""
+    from planning.plan import Plan, times_this
+
+    wf, model, est, worker_of, workers, _, evaluator, layout = _setup(60, 1, 0.4)
+    fastest = {w: LAMBDA.fastest().name for w in workers}
+    cheapest = {w: LAMBDA.names[0] for w in workers}
+    other = _final(evaluator, layout, est, cheapest)
+    assert times_this(_final(evaluator, layout, est, fastest), layout, fastest, est)
+    assert not times_this(other, layout, fastest, est)
+    assert not times_this(other, layout, cheapest, CostModel().estimate_workflow(wf, LAMBDA, SLA.parse("p95")))
+    plan = Plan.from_assignment(wf, LAMBDA, est, model, MEAN, worker_of, fastest, planner="x", evaluator=evaluator,
+                                pooled_times=other)
+    assert plan.makespan_s == _final(evaluator, layout, est, fastest).makespan_s != other.makespan_s

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 from planning.errors import PlanError
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
+from planning.planners.move_search import (Move, MoveSearch, checked_budgets, collection_paused, kept_blocks,
+                                          pool_safe_first)
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Retimer, ScheduleEvaluator
@@ -63,6 +64,10 @@ class CostUnderDeadline(Planner):
         self.max_evaluations = max_evaluations
 
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
+        with collection_paused():
+            return self._plan(workflow, catalog, cost_model, sla)
+
+    def _plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         if self.deadline is None or self.deadline <= 0:
             raise PlanError("planner 'cost-deadline' needs a positive deadline",
                             "pass --deadline SECONDS (or deadline = SECONDS in the config)")
@@ -71,15 +76,17 @@ class CostUnderDeadline(Planner):
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         layout = evaluator.layout(worker_of)
 
-        def make(assignment: dict[str, str]) -> Plan:
+        def make(assignment: dict[str, str], times) -> Plan:
+            """The plan of ``assignment``, whose pooled timing (``times``) the search already made."""
             return Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, assignment,
-                                        planner=self.name, params=self.params, evaluator=evaluator)
+                                        planner=self.name, params=self.params, evaluator=evaluator,
+                                        pooled_times=times)
 
         fastest = catalog.fastest().name
         all_fastest = {w: fastest for w in workers}
         fastest_times = evaluator.run_estimates(layout, all_fastest, estimates, pooled=True)
         if fastest_times.makespan_s > self.deadline:
-            plan = make(all_fastest)
+            plan = make(all_fastest, fastest_times)
             plan.feasible = False
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
@@ -95,11 +102,11 @@ class CostUnderDeadline(Planner):
         def keeps(assignment: dict[str, str]) -> bool:
             times = pooled(assignment)
             if times.makespan_s <= self.deadline and times.cost(catalog) < cheapest[0]:
-                cheapest[0] = times.cost(catalog)
+                cheapest[:] = [times.cost(catalog), times]
                 return True
             return False
 
-        cheapest = [fastest_times.cost(catalog)]
+        cheapest = [fastest_times.cost(catalog), fastest_times]   # the cheapest kept and its timing
         stretch = Retimer(evaluator, layout, estimates, all_fastest).makespan_s / max(fastest_times.makespan_s, 1e-12)
         first: list[Move] = []
         fallback = None
@@ -109,16 +116,19 @@ class CostUnderDeadline(Planner):
             search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
             if timing.makespan_s <= limit:
                 _CheapestMoves(search, catalog, workers, need, profile, limit).run()
-            if pooled(profile).makespan_s <= self.deadline:
+            final = pooled(profile)
+            if final.makespan_s <= self.deadline:
                 break
             first = first or [(w, p) for w, p in profile.items() if p != fastest]
         else:
             searched = len([p for p in profile.values() if p != fastest]) or len(first)
-            profile = kept_blocks(all_fastest, pool_safe_first(first, fastest_times), keeps)
+            # the first search's plan is all of ``first``, and missed the deadline on its pooled timing
+            profile = kept_blocks(all_fastest, pool_safe_first(first, fastest_times), keeps, whole_missed=True)
+            final = cheapest[1]
             fallback = (f"the searches' plans ({searched} moves, timed cold) missed the deadline on the "
                                f"pooled timing: kept {sum(p != fastest for p in profile.values())} moves whose "
                                f"pooled plan meets it")
-        plan = make(profile)
+        plan = make(profile, final)
         plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s "
                           f"({search.evaluations} schedule evaluations, {search.passes_text}, "
                           f"{search.retimings} exact re-timings)")

@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
+from planning.planners.move_search import (Move, MoveSearch, checked_budgets, collection_paused, kept_blocks,
+                                          pool_safe_first)
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Layout, Retimer, ScheduleEvaluator
@@ -111,6 +112,10 @@ class CriticalPathDowngrade(Planner):
         self.max_evaluations = max_evaluations
 
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
+        with collection_paused():
+            return self._plan(workflow, catalog, cost_model, sla)
+
+    def _plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of, workers, need = locality_layout(workflow)
         ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))  # fastest first
@@ -128,12 +133,13 @@ class CriticalPathDowngrade(Planner):
             """Within the promise and cheaper than the cheapest kept so far, on the pooled timing."""
             times = evaluator.run_estimates(layout, assignment, estimates, pooled=True)
             if times.makespan_s <= promise and times.cost(catalog) < best[0]:
-                best[0] = times.cost(catalog)
+                best[:] = [times.cost(catalog), times]
                 return True
             return False
 
         fastest_times = evaluator.run_estimates(layout, all_fastest, estimates, pooled=True)
-        promise, best = fastest_times.makespan_s * (1 + self.tolerance), [fastest_times.cost(catalog)]
+        # the cheapest kept so far and its pooled timing: the plan returned is the last kept, timed once
+        promise, best = fastest_times.makespan_s * (1 + self.tolerance), [fastest_times.cost(catalog), fastest_times]
         timing = Retimer(evaluator, layout, estimates, all_fastest)
         search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
         missed: list[Move] = []
@@ -141,9 +147,9 @@ class CriticalPathDowngrade(Planner):
                              keeps, missed)
         before = profile
         if missed:
-            profile = kept_blocks(profile, pool_safe_first(missed, fastest_times), keeps)
+            profile = kept_blocks(profile, pool_safe_first(missed, fastest_times), keeps, whole_missed=True)
         plan = Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, profile,
-                                    planner=self.name, params=self.params, evaluator=evaluator)
+                                    planner=self.name, params=self.params, evaluator=evaluator, pooled_times=best[1])
         kept = sum(p != fastest for p in profile.values())
         plan.notes.append(f"downgraded {kept} of {len(workers)} workers in {search.evaluations} schedule evaluations "
                           f"({search.passes_text}, {search.retimings} exact re-timings)")

@@ -12,7 +12,7 @@ from planning.errors import PlanError
 from planning.profiles import Catalog
 from planning.schedule.startups import KEEP_ALIVE_S
 from planning.schedule.timing import (Layout, ScheduleResult, ScheduleTimes, TransferFn, TransferManyFn,
-                                      free_transfer, time_task)
+                                      free_transfer, time_task, worker_order)
 from planning.topology import segments
 from planning.workflow import Workflow
 
@@ -72,6 +72,7 @@ class ScheduleEvaluator:
         self._startup: dict[str, float] = {}
         self._warm_startup_fn = warm_startup_s
         self._warm_startup: dict[str, float] = {}
+        self._worker_order: tuple | None = None     # (layout, its worker_order): see :meth:`worker_order`
         topology = workflow.topology()
         index = topology.index
         ids = list(topology.ids)
@@ -193,6 +194,16 @@ class ScheduleEvaluator:
         preload, lazy = _overlaps(protocol, tables, ids, worker_of, store)
         return Layout(tuple(number), tuple(worker), tuple(order), tuple(prev), store, seq, remote, exec_profile, warm,
                       preload, lazy)
+
+    def worker_order(self, layout: Layout) -> tuple[list[int], list[int], list[int]]:
+        """:func:`~planning.schedule.timing.worker_order` of ``layout``, the last layout's kept: a search times one
+        layout many times.  The third list (unmet dependencies per task) is a fresh copy, for the caller to count down.
+        """
+        cached = self._worker_order
+        if cached is None or cached[0] is not layout:
+            nxt, last_task, waiting = worker_order(layout, self.parents, len(layout.workers))
+            cached = self._worker_order = (layout, nxt, last_task, waiting)
+        return cached[1], cached[2], list(cached[3])
 
     # ------------------------------------------------------------------ timing
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from planning.schedule.startups import pooled_startup
 from planning.schedule.overlap import time_overlapped
-from planning.schedule.timing import Layout, ScheduleTimes, last_parent, time_task, worker_order
+from planning.schedule.timing import Layout, ScheduleTimes, last_parent, time_task
 
 if TYPE_CHECKING:  # pragma: no cover
     from planning.schedule.evaluator import ScheduleEvaluator
@@ -34,16 +34,17 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
         return time_overlapped(ev, layout, profiles, exec_s, warm_pool)
     n, m = len(ev.ids), len(layout.workers)
     worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
-    parents, children = ev.parents, ev.children
+    parents, children, download_s, upload_s = ev.parents, ev.children, ev.download_s, ev.upload_s
     invoke, coord = ev.invoke_s, ev.coordination_s
     warm = layout.warm or (-1.0,) * m
-    nxt, last_task, waiting = worker_order(layout, parents, m)
+    nxt, last_task, waiting = ev.worker_order(layout)
     done = [0.0] * n
     ready, wstart, begin, dend, xend, startup = ([0.0] * n for _ in range(6))
     exec_list = [float(x) for x in exec_s]
     reused = [False] * m
     idle: dict[str, list[float]] = {p: [0.0] * int(k) for p, k in (warm_pool or {}).items()}
     stops: list[tuple[float, int]] = []          # (stop time, worker) not yet freed into ``idle``
+    push, pop = heapq.heappush, heapq.heappop
 
     def key(i: int) -> float:
         """When task ``i`` reaches its worker (a pre-warmed first task: when its worker starts)."""
@@ -53,26 +54,31 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
         ps = parents[i]
         if not ps:
             return invoke
-        last = last_parent(ps, done)
+        last = last_parent(ps, done) if len(ps) > 1 else ps[0]
         return done[last] + coord + (invoke if worker[last] != w else 0.0)
 
     heap = [(key(i), i) for i in range(n) if waiting[i] == 0]
     heapq.heapify(heap)
     while heap:
-        t, i = heapq.heappop(heap)
+        t, i = pop(heap)
         w = worker[i]
+        before = prev[i]
         s = 0.0
-        if prev[i] < 0:
+        if before < 0:
             s, reused[w] = pooled_startup(ev, idle, stops, profiles, w, t)
-        r, ws, b, download, e, d = time_task(parents[i], w, prev[i], s, done, worker, remote[i], ev.download_s[i],
-                                             exec_list[i], ev.upload_s[i], store[i], invoke, coord, warm[w])
+        r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i],
+                                             exec_list[i], upload_s[i], store[i], invoke, coord, warm[w])
         startup[i] = s
         ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
         if last_task[w] == i:
-            heapq.heappush(stops, (d, w))
-        for c in (*children[i], nxt[i]):
-            if c >= 0:
-                waiting[c] -= 1
-                if waiting[c] == 0:
-                    heapq.heappush(heap, (key(c), c))
+            push(stops, (d, w))
+        for c in children[i]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                push(heap, (key(c), c))
+        c = nxt[i]
+        if c >= 0:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                push(heap, (key(c), c))
     return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused))
