@@ -42,10 +42,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
+from planning.gcpause import paused_gc
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import (Move, MoveSearch, checked_budgets, collection_paused, kept_blocks,
-                                          pool_safe_first)
+from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
 from planning.schedule import Layout, Retimer, ScheduleEvaluator
@@ -112,7 +112,8 @@ class CriticalPathDowngrade(Planner):
         self.max_evaluations = max_evaluations
 
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
-        with collection_paused():
+        # a search allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
+        with paused_gc():
             return self._plan(workflow, catalog, cost_model, sla)
 
     def _plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:

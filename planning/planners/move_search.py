@@ -35,10 +35,8 @@ tried alone, exactly, and the search costs what the one-at-a-time search did;
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from planning.errors import PlanError
 from planning.schedule import Retimer, ScheduleTimes
@@ -65,26 +63,6 @@ def checked_budgets(planner: str, max_evaluations: int | None, time_budget: floa
         raise PlanError(f"{planner}: time_budget must be a positive number of seconds, got {time_budget!r}",
                         "give e.g. --time-budget 0.5 (or time_budget = 0.5 in the config), or none for no limit")
     return seconds
-
-
-@contextlib.contextmanager
-def collection_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a search, restoring its state after.
-
-    A search allocates many short-lived per-task lists (each timing builds a
-    dozen) and creates no reference cycles: reference counting frees them all.
-    But the allocations trigger the cyclic collector, whose older generations
-    walk the whole heap - the workflow's graph, its DataFrames - about 12 % of
-    ``critical-path``'s time at 10k tasks.  Cycles made meanwhile are collected
-    at the next collection after.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 #: Pooled timings :func:`kept_blocks` spends at most (each a whole pass in time order, O((n + e) log n)).
