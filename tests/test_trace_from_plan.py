@@ -52,3 +52,21 @@ def test_joins_with_itself_with_zero_error(plan) -> None:
 def test_history_rows_from_a_plan_trace(plan) -> None:
     hist = Trace.from_plan(plan).to_history(plan.workflow_name, plan.structure_hash)
     assert len(hist) == len(plan.tasks) and set(hist["engine"]) == {"plan"}
+
+
+def test_resources_of_known_and_unknown_profiles() -> None:
+    """Each name's CPUs and memory from the catalog, NaN for a name not in it, in order; nothing for no names."""
+    import numpy as np
+
+    from planning.billing import resources
+    from planning.profiles import load_catalog
+
+    catalog = load_catalog("lambda")
+    a, b = catalog.names[0], catalog.names[-1]
+    cpus, memory = resources([b, "nope", a, b], catalog)
+    assert cpus[0] == catalog[b].cpus and memory[0] == catalog[b].memory_mb and cpus[3] == cpus[0]
+    assert cpus[2] == catalog[a].cpus and memory[2] == catalog[a].memory_mb
+    assert np.isnan(cpus[1]) and np.isnan(memory[1])
+    assert cpus.dtype == memory.dtype == np.float64
+    empty = resources([], catalog)
+    assert empty[0].shape == empty[1].shape == (0,)
