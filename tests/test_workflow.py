@@ -314,3 +314,27 @@ def test_property_queries_agree_with_networkx(wf, rnd):
 def test_topological_order_is_deterministic():
     edges = [(f"n{i}", f"n{j}") for i in range(30) for j in range(i + 1, 30) if random.Random(i * 31 + j).random() < 0.2]
     assert make(edges).topological_order() == make(edges).topological_order()
+
+
+@pytest.mark.parametrize("name,params", [("random_layered", {"tasks": 300, "seed": 4}), ("fork_join", {}),
+                                         ("tree_reduction", {}), ("five_branches", {}), ("chain", {})])
+def test_structure_hash_is_networkx_directed_wl_hash(name, params, diamond):
+    """The hash computed on the topology equals the one networkx's graph hash gives (the value saved runs and
+    histories hold), on generated shapes and on a hand-made diamond."""
+    import hashlib
+    import warnings
+
+    import networkx as nx
+
+    from planning import generate
+
+    for wf in (generate(name, **params), diamond):
+        g = nx.DiGraph()
+        for t in wf.graph.nodes:
+            g.add_node(t, kind=wf.graph.nodes[t]["task"].kind)
+        g.add_edges_from(wf.graph.edges)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            wl = nx.weisfeiler_lehman_graph_hash(g, node_attr="kind", iterations=3)
+        text = f"{wl}|{g.number_of_nodes()}|{g.number_of_edges()}"
+        assert wf.structure_hash() == hashlib.sha256(text.encode()).hexdigest()[:16]
