@@ -50,6 +50,9 @@ def _code_groups(ctx: RunContext) -> tuple[RunSpec, dict[str, bytes], dict[str, 
     wf, s = ctx.workflow, ctx.s
     proto = copy.copy(ctx.protocol)
     proto.workflow = codec.skeleton(wf)
+    if proto.topology is wf._cache.get("topology"):   # the skeleton's view of it: no original task pickled
+        proto.topology = proto.workflow.topology()
+        proto.index, proto._pred = proto.topology.index, proto.workflow.graph._pred
     coded = frozenset(t.id for t in wf.tasks if t.func is not None)
     constants: dict[str, bytes] = {}
     codes = {t.id: codec.split_constants(t, s.constant_threshold_bytes, constants)
