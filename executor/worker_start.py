@@ -63,7 +63,7 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     """
     run = msg["run"]
     k = keys.RunKeys(run)
-    spec = ctx.cached_spec(run)
+    spec = ctx.cached_spec(run, msg.get("spec"))
     ttl_s = msg.get("ttl_s")
     if ttl_s is None:
         return Opening(spec or ctx.spec(run), None)
@@ -85,7 +85,7 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     ctx.scripts.loaded = True
     claim = int(replies[-1])
     if spec is None:
-        spec = ctx.install_spec(run, replies[-2])
+        spec = ctx.install_spec(run, replies[-2], msg.get("spec"))
     prefetched = {}
     if hint and replies[0]:   # b"" or None: missing (the child's own fetch reports it)
         prefetched[hint[0]] = replies[0]

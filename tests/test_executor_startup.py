@@ -206,6 +206,59 @@ def test_a_started_worker_reads_its_code_in_its_first_round_trip() -> None:
     assert got["none"] == {"wa": None, "*": None}                             # no code: nothing read, none asked
 
 
+
+REUSE_SPEC = textwrap.dedent("""
+    import gc, json
+    from executor import ExecutorSettings, codec, keys
+    from executor.auth import RunSealer
+    from executor.plans import assigned_plan
+    from executor.process import ProcessContext, RunSpec, spec_digest
+    from executor.server import redis_endpoint
+    from executor.worker_start import open_start
+    from planning.protocol import WorkerProtocol
+    from planning.tasks import Task
+    from planning.workflow import Workflow
+
+    secret = b"0123456789abcdef0123"
+    wf = Workflow.from_tasks([Task("a", "x"), Task("b", "y")], {"b": ["a"]})
+    proto = WorkerProtocol.for_plan(wf, assigned_plan(wf, {"a": "wa", "b": "wb"}, "large"))
+    payload = codec.dumps_code(RunSpec(proto, ExecutorSettings(), frozenset(), 0.0))
+    digest = spec_digest(payload)
+    with redis_endpoint(None) as ep:
+        client = ep.client()
+        ctx = ProcessContext(ep.url, "L", "large", {}, secret)
+        sent = []
+        send = ctx.wire.send
+        ctx.wire.send = lambda cmds: (sent.append([c[0] for c in cmds]), send(cmds))[1]
+        specs, claims = [], []
+        for run, named in (("r1", digest), ("r2", digest), ("r3", None), ("r4", "0" * 32)):
+            k = keys.RunKeys(run)
+            client.set(k.live, "1")
+            client.set(k.protocol, RunSealer(secret, run).seal(b"spec", payload))
+            msg = {"run": run, "worker": "wb", "task": "b", "gen": 0, "lease_s": 3.0, "ttl_s": 60.0, "code": "",
+                   "spec": named}
+            opened = open_start(ctx, msg)
+            specs.append(opened.spec)
+            claims.append(opened.claim)
+        print(json.dumps({"sent": sent, "claims": claims, "same": [s is specs[0] for s in specs],
+                          "digests": [getattr(s, "digest", "") for s in specs], "cached": list(ctx._specs),
+                          "digest": digest}))
+""")
+
+
+def test_a_warm_process_reuses_a_spec_an_earlier_run_named_the_same() -> None:
+    out = subprocess.run([sys.executable, "-c", REUSE_SPEC], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["sent"][0] == ["SCRIPT", "SCRIPT", "GET", "EVALSHA"]     # r1: the spec read with the claim
+    assert got["sent"][1] == ["EVALSHA"]                                # r2, same digest: only the claim
+    assert got["sent"][2] == ["GET", "EVALSHA"]                         # r3 names none: read again
+    assert got["sent"][3] == ["GET", "EVALSHA"]                         # r4 names another: read again
+    assert got["claims"] == [1, 1, 1, 1]
+    assert got["same"] == [True, True, False, False]                    # r2 runs on r1's spec object
+    assert got["digests"] == [got["digest"], got["digest"], "", "0" * 32]
+    assert got["cached"] == ["r3", "r4"]                                # r1's spec moved to r2, then evicted
+
 @task
 def early() -> int:
     return 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from executor import codec, keys
 from executor.messages import control_sealer, encode_control, encode_note, encode_start
-from executor.process import RunSpec
+from executor.process import RunSpec, spec_digest
 from executor.run.budgets import profile_budgets, task_timeouts
 from executor.run.context import RunContext
 from planning.errors import ExecutionError
@@ -74,7 +74,9 @@ def prepare(ctx: RunContext) -> Submission:
     initial = ctx.protocol.initial_invocations()
     inline = frozenset(inv.worker for inv in initial if inv.start and not ctx.protocol.dynamic
                        and len(subs[inv.worker]) < ctx.s.inline_threshold_bytes)
-    spec_blob = ctx.sealer.seal(b"spec", codec.dumps_code(spec))
+    payload = codec.dumps_code(spec)
+    spec.digest = spec_digest(payload)   # named in every start message: a warm process may have loaded it already
+    spec_blob = ctx.sealer.seal(b"spec", payload)
     return Submission(spec, spec_blob, constants, subs, inline, initial, time.perf_counter() - prep0)
 
 
