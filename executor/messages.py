@@ -49,7 +49,8 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
                                  "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
                                  "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
                                  "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
-                                 "code": code, "spec": getattr(spec, "digest", ""), **({"warm": True} if warm else {})})
+                                 "code": code, "spec": getattr(spec, "digest", ""),
+                                 "code_digest": getattr(spec, "code_digests", {}).get(code, "") if code else "", **({"warm": True} if warm else {})})
 
 
 def code_key(spec: Any, worker: str) -> str:

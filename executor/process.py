@@ -46,6 +46,8 @@ class RunSpec:
     profiles: dict[str, tuple[float, float, int]] = field(default_factory=dict)   # cpus, memory_mb, threads
     n_parents: dict[str, int] = field(default_factory=dict)
     timeouts: dict[str, float] = field(default_factory=dict)   # task -> seconds (absent: no limit)
+    #: sub-DAG name (``RunKeys.subdag``) -> the digest of its pickled code, named in start messages like the spec's
+    code_digests: dict[str, str] = field(default_factory=dict)
 
     #: what the run's client named the pickled spec (:func:`spec_digest`): set where it is known, never pickled
     digest: str = field(default="", compare=False)
@@ -93,6 +95,9 @@ def _loads_counted(data: bytes | memoryview) -> tuple[Any, int]:
         return value, max(0, gc.get_count()[0] - before)
 
 
+#: Sub-DAGs of code a process keeps by digest across runs (two workers' each of two plans).
+CODES_KEPT = 4
+
 #: Frozen objects beyond the live specs' and the inherited heap's that trigger a full re-collection.
 FROZEN_SLACK_OBJECTS = 100_000
 
@@ -125,6 +130,7 @@ class ProcessContext:
         self._evicted = 0                              # objects of the specs evicted since the frozen heap's last count
         self._code: dict[tuple[str, str], dict[str, codec.TaskCode]] = {}
         self._consts: dict[tuple[str, str], Any] = {}
+        self._code_by_digest: OrderedDict[str, dict[str, codec.TaskCode]] = OrderedDict()   # kept across runs
         self._pool: ThreadPoolExecutor | None = None
         self.served = 0
         self._contention: ContentionProbe | None | bool = False   # False: not opened yet
@@ -252,27 +258,38 @@ class ProcessContext:
             self._frozen_floor = max(0, gc.get_freeze_count() - live)
 
     def code(self, run_id: str, worker: str, inline: bytes | None, dynamic: bool,
-             read: dict[str, bytes | None] | None = None) -> dict[str, codec.TaskCode]:
+             read: dict[str, bytes | None] | None = None, digest: str | None = None) -> dict[str, codec.TaskCode]:
         """The code of a worker's tasks (every task's for a dynamic run), cached per run.
 
         From the start message (``inline``), from what the start's first round trip read
-        (``read``: sub-DAG name -> stored bytes, :mod:`executor.worker_start`), else read now.
+        (``read``: sub-DAG name -> stored bytes, :mod:`executor.worker_start`), else read now;
+        or, when the start names its ``digest`` (``RunSpec.code_digests``), the same code an
+        earlier run loaded (a few are kept: a campaign's repeats of one plan).
         """
         name = "*" if dynamic else worker
         if (run_id, name) not in self._code:
-            if inline is not None:
-                data = inline
-            elif read is not None and name in read:
-                data = read[name]
+            code = self._code_by_digest.get(digest) if digest else None
+            if code is None:
+                if inline is not None:
+                    data = inline
+                elif read is not None and name in read:
+                    data = read[name]
+                else:
+                    data = self.client.get(keys.RunKeys(run_id).subdag(name))
+                code = _loads_paused(self.sealer(run_id).open(b"sub:" + name.encode(), data)) if data else {}
+                if digest and data:
+                    self._code_by_digest[digest] = code
+                    while len(self._code_by_digest) > CODES_KEPT:
+                        self._code_by_digest.popitem(last=False)
             else:
-                data = self.client.get(keys.RunKeys(run_id).subdag(name))
-            code = _loads_paused(self.sealer(run_id).open(b"sub:" + name.encode(), data)) if data else {}
+                self._code_by_digest.move_to_end(digest)
             self._code[(run_id, name)] = code
         return self._code[(run_id, name)]
 
-    def code_cached(self, run_id: str, worker: str) -> bool:
-        """Whether this worker's (or a dynamic run's) code is cached already."""
-        return (run_id, worker) in self._code or (run_id, "*") in self._code
+    def code_cached(self, run_id: str, worker: str, digest: str | None = None) -> bool:
+        """Whether this worker's (or a dynamic run's) code is cached already (or code of that ``digest``)."""
+        return (run_id, worker) in self._code or (run_id, "*") in self._code or bool(
+            digest and digest in self._code_by_digest)
 
     def constant(self, run_id: str, digest: str) -> Any:
         if (run_id, digest) not in self._consts:

@@ -98,8 +98,9 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
 
 def _code_to_read(ctx: ProcessContext, msg: dict[str, Any]) -> list[str]:
     """The sub-DAG the start's round trip reads: the worker's code (``code``: its key's name, set by
-    :func:`executor.messages.encode_start`), unless the start carries it, it is cached, or there is none."""
+    :func:`executor.messages.encode_start`), unless the start carries it, it is cached (for this run, or by the
+    digest the start names), or there is none."""
     name = msg.get("code")
-    if not name or msg.get("sub") is not None or ctx.code_cached(msg["run"], msg["worker"]):
+    if not name or msg.get("sub") is not None or ctx.code_cached(msg["run"], msg["worker"], msg.get("code_digest")):
         return []
     return [name]

@@ -63,7 +63,9 @@ def _code_groups(ctx: RunContext) -> tuple[RunSpec, dict[str, bytes], dict[str, 
         groups = {"*": codes}
     else:
         groups = {w: {t: codes[t] for t in seq if t in codes} for w, seq in ctx.protocol.sequence.items()}
-    subs = {w: ctx.sealer.seal(b"sub:" + w.encode(), codec.dumps_code(g)) for w, g in groups.items()}
+    pickled = {w: codec.dumps_code(g) for w, g in groups.items()}
+    spec.code_digests = {w: spec_digest(data) for w, data in pickled.items()}   # a warm process may have it
+    subs = {w: ctx.sealer.seal(b"sub:" + w.encode(), data) for w, data in pickled.items()}
     return spec, constants, subs
 
 
