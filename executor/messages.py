@@ -36,7 +36,9 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
     ``ttl_s``, ``fetch`` (the parent output the first task reads: name, bytes or None for all) and
     ``code`` (its code's sub-DAG when ``sub`` does not carry it: :func:`code_key`) let the worker
     claim, fetch and read its code in its first round trip (:mod:`executor.worker_start`);
-    ``warm``: a pre-warmed worker's start, ahead of its first task (``task``), which it waits for.
+    ``warm``: a pre-warmed worker's start, ahead of its first task (``task``), which it waits for;
+    ``spec``: the spec's digest (:func:`executor.process.spec_digest`), so a warm process that loaded it for an
+    earlier run uses it again.
     """
     profile = spec.protocol.profile_of(inv.worker)
     cpus, memory_mb, threads = spec.profiles.get(profile, (None, None, None))
@@ -47,7 +49,8 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
                                  "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
                                  "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
                                  "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
-                                 "code": code, **({"warm": True} if warm else {})})
+                                 "code": code, "spec": getattr(spec, "digest", ""),
+                                 "code_digest": getattr(spec, "code_digests", {}).get(code, "") if code else "", **({"warm": True} if warm else {})})
 
 
 def code_key(spec: Any, worker: str) -> str:

@@ -10,6 +10,7 @@ and kept out of the cyclic garbage collector's walks (``gc.freeze``).
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import socket
 from collections import OrderedDict
@@ -31,7 +32,7 @@ from executor.wire import Wire
 from planning.gcpause import paused_gc
 from planning.protocol import WorkerProtocol
 
-__all__ = ["RunSpec", "ProcessContext", "FROZEN_SLACK_OBJECTS"]
+__all__ = ["RunSpec", "ProcessContext", "FROZEN_SLACK_OBJECTS", "spec_digest"]
 
 
 @dataclass
@@ -45,10 +46,28 @@ class RunSpec:
     profiles: dict[str, tuple[float, float, int]] = field(default_factory=dict)   # cpus, memory_mb, threads
     n_parents: dict[str, int] = field(default_factory=dict)
     timeouts: dict[str, float] = field(default_factory=dict)   # task -> seconds (absent: no limit)
+    #: sub-DAG name (``RunKeys.subdag``) -> the digest of its pickled code, named in start messages like the spec's
+    code_digests: dict[str, str] = field(default_factory=dict)
+
+    #: what the run's client named the pickled spec (:func:`spec_digest`): set where it is known, never pickled
+    digest: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not self.n_parents:
             self.n_parents = {t: len(self.protocol.parents(t)) for t in self.protocol.index}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "digest"}
+
+
+def spec_digest(payload: bytes | memoryview) -> str:
+    """The name of a pickled spec's bytes: two runs of one plan with the same settings share it.
+
+    The client sends it in its sealed start messages; a warm process that loaded a spec
+    of that name for an earlier run (authenticated then) uses it again instead of
+    reading and unpickling the same bytes (:meth:`ProcessContext.cached_spec`).
+    """
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
 def _loads_paused(data: bytes | memoryview) -> Any:
@@ -76,6 +95,9 @@ def _loads_counted(data: bytes | memoryview) -> tuple[Any, int]:
         return value, max(0, gc.get_count()[0] - before)
 
 
+#: Sub-DAGs of code a process keeps by digest across runs (two workers' each of two plans).
+CODES_KEPT = 4
+
 #: Frozen objects beyond the live specs' and the inherited heap's that trigger a full re-collection.
 FROZEN_SLACK_OBJECTS = 100_000
 
@@ -101,12 +123,14 @@ class ProcessContext:
         self._secret = secret
         self._sealers: dict[str, RunSealer] = {}
         self._specs: OrderedDict[str, RunSpec] = OrderedDict()
+        self._digests: dict[str, str] = {}              # run -> its spec's digest (where the start named it)
         self._frozen: dict[str, int] = {}              # run -> objects its spec load froze
         self._frozen_floor: int | None = None          # the heap frozen besides the specs (counted when needed)
         self._untidy = False                           # a spec was loaded since the last tidy()
         self._evicted = 0                              # objects of the specs evicted since the frozen heap's last count
         self._code: dict[tuple[str, str], dict[str, codec.TaskCode]] = {}
         self._consts: dict[tuple[str, str], Any] = {}
+        self._code_by_digest: OrderedDict[str, dict[str, codec.TaskCode]] = OrderedDict()   # kept across runs
         self._pool: ThreadPoolExecutor | None = None
         self.served = 0
         self._contention: ContentionProbe | None | bool = False   # False: not opened yet
@@ -140,11 +164,28 @@ class ProcessContext:
             spec = self.install_spec(run_id, self.client.get(keys.RunKeys(run_id).protocol))
         return spec
 
-    def cached_spec(self, run_id: str) -> RunSpec | None:
-        return self._specs.get(run_id)
+    def cached_spec(self, run_id: str, digest: str | None = None) -> RunSpec | None:
+        """The run's cached spec; else, given the spec's ``digest`` (from the run's sealed start message), the
+        same spec loaded for an earlier run - a campaign's repeats of one plan skip reading and unpickling it."""
+        spec = self._specs.get(run_id)
+        if spec is not None or not digest:
+            return spec
+        earlier = next((run for run, d in self._digests.items() if d == digest), None)
+        if earlier is None:
+            return None
+        spec = self._specs.pop(earlier)    # one spec object, now under this run (the newest: evicted last)
+        self._specs[run_id] = spec
+        self._frozen[run_id] = self._frozen.pop(earlier, 0)
+        self._digests[run_id] = self._digests.pop(earlier)
+        self._forget(earlier)
+        return spec
 
-    def install_spec(self, run_id: str, data: bytes | None) -> RunSpec | None:
-        """Authenticate, load and cache a spec read from the server (``data`` None: the run is over)."""
+    def install_spec(self, run_id: str, data: bytes | None, digest: str | None = None) -> RunSpec | None:
+        """Authenticate, load and cache a spec read from the server (``data`` None: the run is over).
+
+        ``digest``: the spec's name in the run's start message (:func:`spec_digest`), kept so later runs
+        of the same spec find it (:meth:`cached_spec`).
+        """
         if data is None:
             return None
         payload_view = self.sealer(run_id).open(b"spec", data)
@@ -152,10 +193,19 @@ class ProcessContext:
             old = next(iter(self._specs))
             del self._specs[old]          # no reference left: the spec is freed before the next freeze
             self._evicted += self._frozen.pop(old, 0)
-            self._code = {k: v for k, v in self._code.items() if k[0] != old}
-            self._consts = {k: v for k, v in self._consts.items() if k[0] != old}
+            self._digests.pop(old, None)
+            self._forget(old)
         spec = self._specs[run_id] = self._load_frozen(run_id, payload_view)
+        if digest:
+            self._digests[run_id] = digest
+            if isinstance(spec, RunSpec):
+                spec.digest = digest   # named again in the start messages this process sends
         return spec
+
+    def _forget(self, run_id: str) -> None:
+        """Drop a run's cached code and constants (its spec is gone or serves another run now)."""
+        self._code = {k: v for k, v in self._code.items() if k[0] != run_id}
+        self._consts = {k: v for k, v in self._consts.items() if k[0] != run_id}
 
     def _load_frozen(self, run_id: str, data: memoryview) -> RunSpec:
         """Load a spec and move it out of the cyclic collector's sight (``gc.freeze``), on the start's critical path.
@@ -208,27 +258,38 @@ class ProcessContext:
             self._frozen_floor = max(0, gc.get_freeze_count() - live)
 
     def code(self, run_id: str, worker: str, inline: bytes | None, dynamic: bool,
-             read: dict[str, bytes | None] | None = None) -> dict[str, codec.TaskCode]:
+             read: dict[str, bytes | None] | None = None, digest: str | None = None) -> dict[str, codec.TaskCode]:
         """The code of a worker's tasks (every task's for a dynamic run), cached per run.
 
         From the start message (``inline``), from what the start's first round trip read
-        (``read``: sub-DAG name -> stored bytes, :mod:`executor.worker_start`), else read now.
+        (``read``: sub-DAG name -> stored bytes, :mod:`executor.worker_start`), else read now;
+        or, when the start names its ``digest`` (``RunSpec.code_digests``), the same code an
+        earlier run loaded (a few are kept: a campaign's repeats of one plan).
         """
         name = "*" if dynamic else worker
         if (run_id, name) not in self._code:
-            if inline is not None:
-                data = inline
-            elif read is not None and name in read:
-                data = read[name]
+            code = self._code_by_digest.get(digest) if digest else None
+            if code is None:
+                if inline is not None:
+                    data = inline
+                elif read is not None and name in read:
+                    data = read[name]
+                else:
+                    data = self.client.get(keys.RunKeys(run_id).subdag(name))
+                code = _loads_paused(self.sealer(run_id).open(b"sub:" + name.encode(), data)) if data else {}
+                if digest and data:
+                    self._code_by_digest[digest] = code
+                    while len(self._code_by_digest) > CODES_KEPT:
+                        self._code_by_digest.popitem(last=False)
             else:
-                data = self.client.get(keys.RunKeys(run_id).subdag(name))
-            code = _loads_paused(self.sealer(run_id).open(b"sub:" + name.encode(), data)) if data else {}
+                self._code_by_digest.move_to_end(digest)
             self._code[(run_id, name)] = code
         return self._code[(run_id, name)]
 
-    def code_cached(self, run_id: str, worker: str) -> bool:
-        """Whether this worker's (or a dynamic run's) code is cached already."""
-        return (run_id, worker) in self._code or (run_id, "*") in self._code
+    def code_cached(self, run_id: str, worker: str, digest: str | None = None) -> bool:
+        """Whether this worker's (or a dynamic run's) code is cached already (or code of that ``digest``)."""
+        return (run_id, worker) in self._code or (run_id, "*") in self._code or bool(
+            digest and digest in self._code_by_digest)
 
     def constant(self, run_id: str, digest: str) -> Any:
         if (run_id, digest) not in self._consts:

@@ -106,7 +106,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         self.invoked_at: float = msg["t"]
         self.began = ready_at
         self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.protocol.dynamic,
-                             opening.code if opening is not None else None)
+                             opening.code if opening is not None else None, msg.get("code_digest"))
         if not warm:
             self.protocol.notified(self.state, msg["task"])
         self.busy = 0.0

@@ -63,7 +63,7 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     """
     run = msg["run"]
     k = keys.RunKeys(run)
-    spec = ctx.cached_spec(run)
+    spec = ctx.cached_spec(run, msg.get("spec"))
     ttl_s = msg.get("ttl_s")
     if ttl_s is None:
         return Opening(spec or ctx.spec(run), None)
@@ -85,7 +85,7 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     ctx.scripts.loaded = True
     claim = int(replies[-1])
     if spec is None:
-        spec = ctx.install_spec(run, replies[-2])
+        spec = ctx.install_spec(run, replies[-2], msg.get("spec"))
     prefetched = {}
     if hint and replies[0]:   # b"" or None: missing (the child's own fetch reports it)
         prefetched[hint[0]] = replies[0]
@@ -98,8 +98,9 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
 
 def _code_to_read(ctx: ProcessContext, msg: dict[str, Any]) -> list[str]:
     """The sub-DAG the start's round trip reads: the worker's code (``code``: its key's name, set by
-    :func:`executor.messages.encode_start`), unless the start carries it, it is cached, or there is none."""
+    :func:`executor.messages.encode_start`), unless the start carries it, it is cached (for this run, or by the
+    digest the start names), or there is none."""
     name = msg.get("code")
-    if not name or msg.get("sub") is not None or ctx.code_cached(msg["run"], msg["worker"]):
+    if not name or msg.get("sub") is not None or ctx.code_cached(msg["run"], msg["worker"], msg.get("code_digest")):
         return []
     return [name]

@@ -206,6 +206,65 @@ def test_a_started_worker_reads_its_code_in_its_first_round_trip() -> None:
     assert got["none"] == {"wa": None, "*": None}                             # no code: nothing read, none asked
 
 
+
+REUSE_SPEC = textwrap.dedent("""
+    import json
+    from executor import ExecutorSettings, codec, keys
+    from executor.auth import RunSealer
+    from executor.plans import assigned_plan
+    from executor.process import ProcessContext, RunSpec, spec_digest
+    from executor.server import redis_endpoint
+    from executor.worker_start import open_start
+    from planning.protocol import WorkerProtocol
+    from planning.tasks import Task
+    from planning.workflow import Workflow
+
+    secret = b"0123456789abcdef0123"
+    wf = Workflow.from_tasks([Task("a", "x"), Task("b", "y")], {"b": ["a"]})
+    proto = WorkerProtocol.for_plan(wf, assigned_plan(wf, {"a": "wa", "b": "wb"}, "large"))
+    payload = codec.dumps_code(RunSpec(proto, ExecutorSettings(), frozenset({"b"}), 0.0))
+    code_payload = codec.dumps_code({"b": "its code"})
+    digest, code_digest = spec_digest(payload), spec_digest(code_payload)
+    with redis_endpoint(None) as ep:
+        client = ep.client()
+        ctx = ProcessContext(ep.url, "L", "large", {}, secret)
+        sent = []
+        send = ctx.wire.send
+        ctx.wire.send = lambda cmds: (sent.append([c[0] for c in cmds]), send(cmds))[1]
+        specs, codes, claims = [], [], []
+        for run, named, code_named in (("r1", digest, code_digest), ("r2", digest, code_digest), ("r3", None, None),
+                                       ("r4", "0" * 32, "1" * 32)):
+            k, sealer = keys.RunKeys(run), RunSealer(secret, run)
+            client.set(k.live, "1")
+            client.set(k.protocol, sealer.seal(b"spec", payload))
+            client.set(k.subdag("wb"), sealer.seal(b"sub:wb", code_payload))
+            msg = {"run": run, "worker": "wb", "task": "b", "gen": 0, "lease_s": 3.0, "ttl_s": 60.0, "code": "wb",
+                   "spec": named, "code_digest": code_named}
+            opened = open_start(ctx, msg)
+            specs.append(opened.spec)
+            codes.append(ctx.code(run, "wb", None, False, opened.code, code_named))
+            claims.append(opened.claim)
+        print(json.dumps({"sent": sent, "claims": claims, "same": [s is specs[0] for s in specs],
+                          "same_code": [c is codes[0] for c in codes], "code": codes[1],
+                          "digests": [getattr(s, "digest", "") for s in specs], "cached": list(ctx._specs),
+                          "digest": digest}))
+""")
+
+
+def test_a_warm_process_reuses_the_spec_and_code_an_earlier_run_named_the_same() -> None:
+    out = subprocess.run([sys.executable, "-c", REUSE_SPEC], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["sent"][0] == ["SCRIPT", "SCRIPT", "GET", "GET", "EVALSHA"]   # r1: code and spec read with the claim
+    assert got["sent"][1] == ["EVALSHA"]                                     # r2, same digests: only the claim
+    assert got["sent"][2] == ["GET", "GET", "EVALSHA"]                       # r3 names none: both read again
+    assert got["sent"][3] == ["GET", "GET", "EVALSHA"]                       # r4 names others: read again
+    assert len(got["sent"]) == 4 and got["claims"] == [1, 1, 1, 1]
+    assert got["same"] == [True, True, False, False]                         # r2 runs on r1's spec object
+    assert got["same_code"] == [True, True, False, False] and got["code"] == {"b": "its code"}
+    assert got["digests"] == [got["digest"], got["digest"], "", "0" * 32]
+    assert got["cached"] == ["r3", "r4"]                                     # r1's spec moved to r2, then evicted
+
 @task
 def early() -> int:
     return 1

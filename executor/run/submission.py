@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from executor import codec, keys
 from executor.messages import control_sealer, encode_control, encode_note, encode_start
-from executor.process import RunSpec
+from executor.process import RunSpec, spec_digest
 from executor.run.budgets import profile_budgets, task_timeouts
 from executor.run.context import RunContext
 from planning.errors import ExecutionError
@@ -50,6 +50,9 @@ def _code_groups(ctx: RunContext) -> tuple[RunSpec, dict[str, bytes], dict[str, 
     wf, s = ctx.workflow, ctx.s
     proto = copy.copy(ctx.protocol)
     proto.workflow = codec.skeleton(wf)
+    if proto.topology is wf._cache.get("topology"):   # the skeleton's view of it: no original task pickled
+        proto.topology = proto.workflow.topology()
+        proto.index, proto._pred = proto.topology.index, proto.workflow.graph._pred
     coded = frozenset(t.id for t in wf.tasks if t.func is not None)
     constants: dict[str, bytes] = {}
     codes = {t.id: codec.split_constants(t, s.constant_threshold_bytes, constants)
@@ -60,7 +63,9 @@ def _code_groups(ctx: RunContext) -> tuple[RunSpec, dict[str, bytes], dict[str, 
         groups = {"*": codes}
     else:
         groups = {w: {t: codes[t] for t in seq if t in codes} for w, seq in ctx.protocol.sequence.items()}
-    subs = {w: ctx.sealer.seal(b"sub:" + w.encode(), codec.dumps_code(g)) for w, g in groups.items()}
+    pickled = {w: codec.dumps_code(g) for w, g in groups.items()}
+    spec.code_digests = {w: spec_digest(data) for w, data in pickled.items()}   # a warm process may have it
+    subs = {w: ctx.sealer.seal(b"sub:" + w.encode(), data) for w, data in pickled.items()}
     return spec, constants, subs
 
 
@@ -71,7 +76,9 @@ def prepare(ctx: RunContext) -> Submission:
     initial = ctx.protocol.initial_invocations()
     inline = frozenset(inv.worker for inv in initial if inv.start and not ctx.protocol.dynamic
                        and len(subs[inv.worker]) < ctx.s.inline_threshold_bytes)
-    spec_blob = ctx.sealer.seal(b"spec", codec.dumps_code(spec))
+    payload = codec.dumps_code(spec)
+    spec.digest = spec_digest(payload)   # named in every start message: a warm process may have loaded it already
+    spec_blob = ctx.sealer.seal(b"spec", payload)
     return Submission(spec, spec_blob, constants, subs, inline, initial, time.perf_counter() - prep0)
 
 

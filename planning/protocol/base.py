@@ -165,6 +165,14 @@ class WorkerProtocol:
                     reads[ids[parent]] = reads.get(ids[parent], 0) + 1
             return reads
         ran: set[str] = set()
+        if type(self).handle_inputs is WorkerProtocol.handle_inputs:   # its rule without its records: the parents ran
+            parents = self._parents                                     # here (O(edges) on a worker's start)
+            for t in seq:
+                for parent in parents[t]:
+                    if parent in ran:
+                        reads[parent] = reads.get(parent, 0) + 1
+                ran.add(t)
+            return reads
         for t in seq:
             for parent in self.handle_inputs(t, worker, ran).local:
                 reads[parent] = reads.get(parent, 0) + 1
