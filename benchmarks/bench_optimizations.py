@@ -1,6 +1,7 @@
 """Optimizations benchmark: each optimization alone and all together, planned, simulated and real.
 
-For five workflows (a wide fan-out/fan-in with large data, a deep chain, a deep chain
+For five workflows (a skewed fan-out/fan-in of large partial results, :func:`fan_large`;
+a deep chain; a deep chain
 with side branches the planners spread over two workers (:func:`ladder`: the plain
 chain stays on one worker, where pre-load and delayed I/O have nothing to overlap), the
 Epigenomics replay, a ``@task`` matrix pipeline) and two planners (``heft``,
@@ -10,7 +11,8 @@ is measured three ways:
 
 * **planned**: the re-timed plan's makespan, cost and GB-seconds;
 * **simulated**: one deterministic simulation on this host's platform (its cores,
-  the executor's keep-alive), with the variant's protocol;
+  the executor's keep-alive), with the variant's protocol;  both predictions move
+  data at the executor's link as probed before the cells (:func:`probe_link`);
 * **real**: ``--repetitions`` runs on the executor, variants interleaved ABBA per
   repetition; medians; the host's load average before each run.
 
@@ -18,12 +20,15 @@ Bytes moved (stored outputs plus fetched inputs) follow from the protocol's
 decision tables, the same in every engine; the server's peak memory
 (:func:`planning.protocol.optimizations.server_memory`) is taken on each trace.
 Per cell the table gives the predicted (planned, simulated) and the real change
-in makespan against ``base`` and whether the prediction got its sign and size
-(within 10 percentage points) right.  Between real runs the warm pool drains
+in makespan against ``base``, the real change's paired bootstrap 95 % interval
+(:func:`change_ci`), and whether the prediction got its sign (:func:`sign_agrees`:
+judged where the interval excludes 0; a change inside the run-to-run noise has none)
+and size (within 10 percentage points of the medians' change) right.  Between real runs the warm pool drains
 (keep-alive 1 s, a 1.2 s pause), so every run starts cold, as the plan assumes.
 
 Writes ``benchmarks/results/optimizations.json``; ``--quick`` (one repetition, fan-large
-and the ladder with heft) checks that it works - pass ``--out`` elsewhere: not a record.
+and the ladder with heft) checks that it works - pass ``--out`` elsewhere: not a record
+(nor is a run of some ``--workflows`` / ``--planners``: its ``partial_run`` says so).
 """
 
 from __future__ import annotations
@@ -72,33 +77,38 @@ QUICK_WORKFLOWS = ("fan-large", "ladder")
 MB = 1_000_000
 
 
-def fan_large(chunks: tuple[int, ...] = (4, 1, 2, 3), chunk_s: float = 0.15, partial_mb: int = 64) -> Workflow:
+#: fan-large's branches: (chunks, seconds per chunk); the first is the largest partition
+FAN_BRANCHES: tuple[tuple[int, float], ...] = ((2, 0.6), (4, 0.15), (2, 0.15), (1, 0.15))
+
+
+def fan_large(branches: tuple[tuple[int, float], ...] = FAN_BRANCHES, partial_mb: int = 32) -> Workflow:
     """A scatter/gather over partitions of unequal size, each branch emitting a large partial result per chunk.
 
-    ``split`` (0.05 s) hands each of ``len(chunks)`` branches its partition; branch ``b``
-    scans its ``chunks[b]`` chunks in order (``b{b}c{j}``, ``chunk_s`` each, a 1 MB
-    running state passed along the chain), and every chunk writes a ``partial_mb`` MB
-    partial result (a per-chunk histogram, feature block or spill) that the single
-    ``gather`` (0.1 s) merges.  Skewed partitions are the common case of a
-    fan-out/fan-in (files of different sizes, keys of different frequency), and so is a
-    reducer that needs every partial.
+    ``split`` (0.05 s) hands each branch its partition; branch ``b`` scans its chunks in
+    order (``b{b}c{j}``; ``branches[b]`` = (chunks, seconds each), a 1 MB running state
+    passed along), and every chunk writes a ``partial_mb`` MB partial result (a
+    per-chunk histogram, feature block or spill) that the single ``gather`` (0.1 s)
+    merges.  Skewed partitions are the common case of a fan-out/fan-in (files of
+    different sizes, keys of different frequency): here one large partition (two 0.6 s
+    chunks) and three small ones (4, 2 and 1 chunks of 0.15 s), so seven partials come
+    from other workers.
 
-    The planners keep each branch on one worker (its state stays local) and, in
-    critical-path's case, the gather on the longest branch's worker, whose own partials
-    are then local.  That is where the two optimizations act: a short branch's worker
-    uploads each partial before it may scan its next chunk (delayed I/O: it moves on and
-    uploads in the background); the gather's worker fetches the other branches'
-    partials only once its own branch is done (pre-load: while it scans its last chunk,
-    each partial as soon as it is stored).  The old shape (six equal 0.3 s tasks of one
-    30 MB output each) left them nothing to overlap: every output was stored only after
-    the gather's worker finished its own task.
+    Both planners keep each branch on one worker (its state stays local) and the
+    gather on the large partition's worker, whose own partials are then local.  That is
+    where the two optimizations act: a small partition's worker uploads each partial
+    before it may scan its next chunk (delayed I/O: it moves on, the upload runs in the
+    background), and the gather's worker fetches the other partials only once its own
+    branch is done (pre-load: while it scans its last chunk, each partial as soon as it
+    is stored).  The shape before this one (six equal 0.3 s tasks of one 30 MB output
+    each) left them nothing to overlap: every output was stored only after the
+    gather's worker had finished its own task.
     """
     wf = Workflow("fan-large")
     wf.add_task(Task("split", "split", runtime_s=0.05, output_bytes=MB))
     wf.add_task(Task("gather", "gather", runtime_s=0.1, output_bytes=MB))
-    for b, n in enumerate(chunks):
-        for j in range(n):
-            wf.add_task(Task(f"b{b}c{j}", "scan", runtime_s=chunk_s, output_bytes=partial_mb * MB))
+    for b, (chunks, seconds) in enumerate(branches):
+        for j in range(chunks):
+            wf.add_task(Task(f"b{b}c{j}", "scan", runtime_s=seconds, output_bytes=partial_mb * MB))
             wf.add_edge(f"b{b}c{j - 1}" if j else "split", f"b{b}c{j}", MB)
             wf.add_edge(f"b{b}c{j}", "gather", partial_mb * MB)
     wf.validate()
@@ -369,9 +379,9 @@ def preload_cut(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if r.get("workflow") == "fan-large" and r["variant"] == "preload+delayed_io" and "change" in r]
     value = min(cuts) if cuts else None
     return {"value": value, "target": 0.20, "pass": None if value is None else value >= 0.20,
-            "note": "fan-large's placements leave pre-load and delayed I/O little to overlap: the 30 MB outputs "
-                    "are stored only after the gather's worker finished its own task, and each is critical (eager); "
-                    "the ladder is where they act"}
+            "note": "fan-large: a skewed scatter/gather of 32 MB partials (bench_optimizations.fan_large); the "
+                    "gather's worker pre-loads the other branches' partials while it scans its last chunk, the small "
+                    "branches' workers upload their partials in the background"}
 
 
 def main(argv: list[str] | None = None) -> int:
