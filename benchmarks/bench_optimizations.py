@@ -313,18 +313,19 @@ def change_ci(runs: list[float], base_runs: list[float], resamples: int = 2000,
 def sign_agrees(predicted: float, real: float, ci: list[float] | None, floor: float) -> bool:
     """Whether the predicted change has the real one's sign.
 
-    A real change whose 95 % interval excludes 0 is an effect: the prediction must be
-    a change of the same sign (at least :data:`DEAD_BAND`; predicting "no change" for a
-    real effect is wrong).  A real change whose interval includes 0 has no sign the
-    runs can tell: the prediction agrees when it is within the measured noise (inside
-    that interval, or no larger than the noise floor, :func:`noise_floor`).  Without
-    an interval (fewer than three repetitions): :func:`_same_sign` on the medians.
+    A real change whose 95 % interval excludes 0 is an effect: the rule is the
+    medians' sign rule (:func:`_same_sign`: the same sign, changes under
+    :data:`DEAD_BAND` counting as none) - so predicting "no change" for a real effect
+    is wrong.  A real change whose interval includes 0 has no sign the runs can tell:
+    the prediction agrees by that rule, or when it is within the measured noise
+    (inside that interval, or no larger than the noise floor, :func:`noise_floor`).
+    Without an interval (fewer than three repetitions): the medians' rule alone.
     """
-    if ci is None:
+    if _same_sign(predicted, real) or ci is None:
         return _same_sign(predicted, real)
     lo, hi = ci
     if lo > 0 or hi < 0:
-        return predicted >= DEAD_BAND if lo > 0 else predicted <= -DEAD_BAND
+        return False
     return lo <= predicted <= hi or abs(predicted) <= max(floor, DEAD_BAND)
 
 
