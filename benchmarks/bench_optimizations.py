@@ -12,7 +12,8 @@ is measured three ways:
 * **planned**: the re-timed plan's makespan, cost and GB-seconds;
 * **simulated**: one deterministic simulation on this host's platform (its cores,
   the executor's keep-alive), with the variant's protocol;  both predictions move
-  data at the executor's link as probed before the cells (:func:`probe_link`);
+  data at the executor's link and start workers at its cold start as probed before
+  the cells (:func:`probe_host`);
 * **real**: ``--repetitions`` runs on the executor, variants interleaved ABBA per
   repetition; medians; the host's load average before each run.
 
@@ -146,17 +147,21 @@ def ladder(steps: int = 10) -> Workflow:
     return wf
 
 
-def probe_link(ex: Executor, model: CostModel, catalog: Any, nbytes: int = 64 * MB,
+def probe_host(ex: Executor, model: CostModel, catalog: Any, nbytes: int = 64 * MB,
                repetitions: int = 5) -> dict[str, float]:
-    """The executor's storage link on this host, measured before the cells: one ``nbytes`` output moved between
-    two workers (``a`` on w1 uploads, ``b`` on w2 downloads), ``repetitions`` times.
+    """The executor's storage link and cold start on this host, measured before the cells: one ``nbytes``
+    output moved between two new workers (``a`` on w1 uploads, ``b`` on w2 downloads), ``repetitions`` times,
+    each after the warm pool drained.
 
     The predictions (the plans' cost model and the simulator's platform) use its median
-    seconds per byte instead of the priors' 200 MB/s, which are a cloud object store's:
-    here the "storage" is a local server, several times faster, and the optimizations'
-    effects are sizes of transfers.  The probe shares nothing with the cells' runs.
+    seconds per byte and seconds from a task's readiness to its new worker's start,
+    instead of the priors' 200 MB/s and 0.25 s, which are a cloud object store's and a
+    fresh interpreter's: here the "storage" is a local server, several times faster,
+    and the executor starts a worker by forking a warm parent.  The optimizations'
+    effects are sizes of transfers and start-ups.  The probe shares nothing with the
+    cells' runs.
     """
-    wf = Workflow("link-probe")
+    wf = Workflow("host-probe")
     wf.add_task(Task("a", "probe", runtime_s=0.01, output_bytes=nbytes))
     wf.add_task(Task("b", "probe", runtime_s=0.01, output_bytes=1))
     wf.add_edge("a", "b", nbytes)
@@ -165,14 +170,17 @@ def probe_link(ex: Executor, model: CostModel, catalog: Any, nbytes: int = 64 * 
     profile = catalog.names[0]
     plan = Plan.from_assignment(wf, catalog, estimates, model, "mean", {"a": "w1", "b": "w2"},
                                 {"w1": profile, "w2": profile}, planner="probe")
-    up, down = [], []
+    up, down, starts = [], [], []
     for _ in range(repetitions):
+        time.sleep(KEEP_ALIVE_S * 1.2)            # the warm pool drains: both workers start cold
         t = ex.run(wf, plan).trace.tasks.set_index("task_id")
         up.append(float(t.loc["a", "upload_end_s"] - t.loc["a", "exec_end_s"]))
         down.append(float(t.loc["b", "download_end_s"] - t.loc["b", "download_start_s"]))
+        starts += [float(t.loc[x, "worker_start_s"] - t.loc[x, "ready_s"]) for x in ("a", "b")]
     seconds = statistics.median([(u + d) / 2 for u, d in zip(up, down)])
     return {"bytes": float(nbytes), "upload_s_median": statistics.median(up),
-            "download_s_median": statistics.median(down), "bandwidth_Bps": nbytes / seconds}
+            "download_s_median": statistics.median(down), "bandwidth_Bps": nbytes / seconds,
+            "cold_start_s": max(statistics.median(starts), 0.001)}
 
 
 def workflows() -> dict[str, Workflow]:
@@ -418,12 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = ExecutorSettings(keep_alive_s=KEEP_ALIVE_S, max_replay_bytes=64 * MB)
     with Executor(settings=settings) as ex:
         catalog = load_catalog("local")
-        link = probe_link(ex, CostModel(), catalog)
-        # the predictions' storage: the probed link (seconds per byte), both ways, in the plans and the simulator
-        model = CostModel(bandwidth_Bps=link["bandwidth_Bps"])
-        sim_platform = Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, storage_bandwidth_Bps=link["bandwidth_Bps"])
-        print(f"link probe: {link['bandwidth_Bps'] / 1e6:.0f} MB/s (64 MB up {link['upload_s_median'] * 1e3:.0f} ms, "
-              f"down {link['download_s_median'] * 1e3:.0f} ms)", flush=True)
+        link = probe_host(ex, CostModel(), catalog)
+        # the predictions' storage and cold start: the probed ones, in the plans and the simulator
+        model = CostModel(bandwidth_Bps=link["bandwidth_Bps"], cold_start_s=link["cold_start_s"])
+        sim_platform = Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, storage_bandwidth_Bps=link["bandwidth_Bps"],
+                                               cold_start_s=link["cold_start_s"])
+        print(f"host probe: {link['bandwidth_Bps'] / 1e6:.0f} MB/s (64 MB up {link['upload_s_median'] * 1e3:.0f} ms, "
+              f"down {link['download_s_median'] * 1e3:.0f} ms), cold start {link['cold_start_s'] * 1e3:.0f} ms",
+              flush=True)
         cells = prepare(model, catalog, sim_platform, args.quick, only, planners)
         run_real(ex, cells, args.repetitions)
     rows = summarise(cells)
@@ -433,9 +443,9 @@ def main(argv: list[str] | None = None) -> int:
               "real_seconds": time.perf_counter() - started,
               "machine": {"python": pyplatform.python_version(), "cpus": os.cpu_count(),
                           "load_average_start": load_start, "load_average_end": os.getloadavg()},
-              "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps=the probed link); "
-                          "cost model: priors (task hints) with bandwidth_Bps = the probed link",
-              "link_probe": link, "partial_run": bool(only) or planners != PLANNERS,
+              "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps and cold_start_s probed); "
+                          "cost model: priors (task hints) with bandwidth_Bps and cold_start_s probed",
+              "host_probe": link, "partial_run": bool(only) or planners != PLANNERS,
               "not_built": list(NOT_BUILT), "targets": checks, "noise_floor": noise_floor(rows), "cells": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")

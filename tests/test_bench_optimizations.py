@@ -127,3 +127,15 @@ def test_the_ladder_is_a_deep_chain_both_planners_spread() -> None:
         # the other worker is stored after the task before it ends, each upload is critical)
         assert pre.makespan_s < plan.makespan_s if name == "heft" else pre.makespan_s <= plan.makespan_s
 
+
+
+def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
+    from executor import Executor, ExecutorSettings
+
+    with Executor(settings=ExecutorSettings(keep_alive_s=bench.KEEP_ALIVE_S)) as ex:
+        probe = bench.probe_host(ex, CostModel(), load_catalog("local"), nbytes=4 * bench.MB, repetitions=1)
+    assert probe["bytes"] == 4 * bench.MB
+    seconds = (probe["upload_s_median"] + probe["download_s_median"]) / 2
+    assert probe["upload_s_median"] > 0 and probe["download_s_median"] > 0
+    assert probe["bandwidth_Bps"] == pytest.approx(4 * bench.MB / seconds)
+    assert 0 < probe["cold_start_s"] < 5.0
