@@ -393,6 +393,22 @@ def preload_cut(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "branches' workers upload their partials in the background"}
 
 
+NOTES = [
+    "fan-large (bench_optimizations.fan_large) is a skewed scatter/gather: one large partition (two 0.6 s chunks) "
+    "and three small ones (4, 2, 1 chunks of 0.15 s), every chunk writing a 32 MB partial the gather merges; both "
+    "planners keep each branch on one worker and the gather beside the large partition, so pre-load fetches the "
+    "other partials while that worker scans its last chunk and delayed I/O lets the small branches' workers scan "
+    "on while their partials upload. The shape before (six equal tasks) left them nothing to overlap.",
+    "The predictions (plans and simulation) move data at the executor's link and start workers at its cold start "
+    "as probed on this host before the cells (host_probe), not at the priors' 200 MB/s and 0.25 s.",
+    "Each real change has a paired bootstrap 95 % interval over the interleaved repetitions (real_ci95). Sign: "
+    "the medians' rule (same sign, |change| < 1 % counts as none, a 'none' within 2 points of the other agrees); "
+    "where it fails, a real change whose interval includes 0 has no sign the runs can tell and agrees with a "
+    "prediction inside that interval or under the noise floor; a real change whose interval excludes 0 is an "
+    "effect and must be predicted with its sign. Within 10 points: on the medians, unchanged.",
+]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=5, help="real runs per cell (default 5)")
@@ -445,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
                           "load_average_start": load_start, "load_average_end": os.getloadavg()},
               "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps and cold_start_s probed); "
                           "cost model: priors (task hints) with bandwidth_Bps and cold_start_s probed",
-              "host_probe": link, "partial_run": bool(only) or planners != PLANNERS,
+              "notes": NOTES, "host_probe": link, "partial_run": bool(only) or planners != PLANNERS,
               "not_built": list(NOT_BUILT), "targets": checks, "noise_floor": noise_floor(rows), "cells": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
