@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from executor.replay import replay_bytes
+from executor.switching import fast_switching
 
 #: Seconds between two polls of the server for a next task's inputs that are not stored yet.
 POLL_S = 0.002
@@ -40,27 +41,31 @@ class _Preload(threading.Thread):
 
     def run(self) -> None:
         try:
-            left = list(self.plan)
-            while left and not self.stop.is_set():
-                here = [item for item, present in zip(left, self._present(left)) if present]
-                if not here:
-                    time.sleep(POLL_S)
-                    continue
-                if self.start_s is None:
-                    self.start_s = time.time()
-                pipe = self.client.pipeline(transaction=False)
-                for parent, key, n in here:
-                    if n is None:
-                        pipe.get(key)
-                    else:
-                        pipe.getrange(key, 0, n - 1)
-                for (parent, _, _), value in zip(here, pipe.execute()):
-                    if value is not None:
-                        self.data[parent] = value
-                left = [item for item in left if item not in here]
-            self.end_s = time.time()
+            with fast_switching():    # the task beside it would hold the GIL for 5 ms per chunk received
+                self._fetch_all()
         except BaseException as exc:   # noqa: BLE001 - reported to the worker, which fetches as usual then
             self.error = exc
+
+    def _fetch_all(self) -> None:
+        left = list(self.plan)
+        while left and not self.stop.is_set():
+            here = [item for item, present in zip(left, self._present(left)) if present]
+            if not here:
+                time.sleep(POLL_S)
+                continue
+            if self.start_s is None:
+                self.start_s = time.time()
+            pipe = self.client.pipeline(transaction=False)
+            for parent, key, n in here:
+                if n is None:
+                    pipe.get(key)
+                else:
+                    pipe.getrange(key, 0, n - 1)
+            for (parent, _, _), value in zip(here, pipe.execute()):
+                if value is not None:
+                    self.data[parent] = value
+            left = [item for item in left if item not in here]
+        self.end_s = time.time()
 
     def _present(self, items: list[tuple[str, str, int | None]]) -> list[bool]:
         pipe = self.client.pipeline(transaction=False)

@@ -3,10 +3,10 @@
 The timing rule is the planner's (:mod:`planning.schedule.overlap`); this loop meets it
 in simulated time, with the platform's shared link, stager and host in the way:
 
-* **pre-load**: when a worker starts executing a task, a second coroutine
-  (:func:`prefetch`) fetches the next planned task's inputs: it waits until each is
-  stored (the storing task wakes it), then moves them through storage like any
-  download; the worker executes that task at ``max(its notification, the task
+* **pre-load**: when a worker starts executing a task, a coroutine per input
+  (:func:`prefetch`, :func:`fetch_one`) fetches the next planned task's inputs: each
+  waits until its input is stored (the storing task wakes it), then moves it through
+  storage like any download; the worker executes that task at ``max(its notification, the task
   before done, the prefetch's end)``;
 * **delayed I/O**: a lazy output's upload is a coroutine of its own
   (:func:`background_upload`): the worker moves on at the execution's end, releasing
@@ -72,32 +72,46 @@ def overlap_for(run: "Run") -> Overlap | None:
 
 
 class _Box:
-    """A prefetch's times, and the worker waiting for its end."""
+    """A prefetch's times, its inputs still moving, and the worker waiting for its end."""
 
-    __slots__ = ("start", "end", "waiter")
+    __slots__ = ("start", "end", "left", "waiter")
 
     def __init__(self) -> None:
         self.start = self.end = None
+        self.left = 0
         self.waiter: Coroutine | None = None
 
 
-def prefetch(run: "Run", i: int, box: _Box, me: Coroutine) -> Iterator[float | None]:
-    """Fetch task ``i``'s inputs as soon as each is stored; record the times in ``box`` and wake its waiter."""
+def prefetch(run: "Run", i: int, box: _Box) -> None:
+    """Start fetching task ``i``'s inputs, each as soon as it is stored (one coroutine per input,
+    :func:`fetch_one`); the last to end records the times in ``box`` and wakes its waiter."""
+    parents, sizes = run.overlap.fetched_parents[i], run.fetch[i]
+    inputs = [(parents[k] if k < len(parents) else -1, b) for k, b in enumerate(sizes) if b > 0]
+    if not inputs:                   # nothing to move: done now
+        box.start = box.end = run.env._now
+        return
+    box.left = len(inputs)
+    for p, b in inputs:
+        spawn(run.env, fetch_one, run, p, b, box)
+
+
+def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> Iterator[float | None]:
+    """One pre-loaded input (parent ``p``'s output; -1: a staged input, there now) from when it is stored."""
     ov, env = run.overlap, run.env
-    for p in ov.fetched_parents[i]:
+    if p >= 0:
         if ov.stored_at[p] is None:
             ov.waiters.setdefault(p, []).append(me)
             yield
         at = ov.stored_at[p]
         if at > env._now:
             yield at - env._now
-    box.start = env._now
-    sizes = [b for b in run.fetch[i] if b > 0]
-    end = env._now
-    if sizes:
-        end, _ = yield from move(run, sizes, run.down, me)
-    box.end = end if end > box.start else box.start
-    if box.waiter is not None:
+    if box.start is None or env._now < box.start:
+        box.start = env._now
+    end, _ = yield from move(run, [nbytes], run.down, me)
+    end = end if end > env._now else env._now
+    box.end = end if box.end is None or end > box.end else box.end
+    box.left -= 1
+    if box.left == 0 and box.waiter is not None:
         wake(env, box.waiter, None, box.end - env._now if box.end > env._now else 0.0)
 
 
@@ -146,7 +160,7 @@ def task_inputs(run: "Run", i: int, begin: float, box: _Box | None, me: Coroutin
     returns ``(download start, download end, execution may start)``."""
     env = run.env
     if box is not None:              # pre-loaded while the task before ran
-        if box.end is None:
+        if box.left > 0 or box.end is None:
             box.waiter = me
             yield
         return box.start, box.end, box.end if box.end > begin else begin
@@ -201,7 +215,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
             if xs > env._now:
                 yield xs - env._now
             box = _Box()
-            spawn(env, prefetch, run, tasks[k + 1], box)
+            prefetch(run, tasks[k + 1], box)
         ov.exec_start[i] = xs + overhead
         if run.cpu is None:
             xe = xs + overhead + run.exec_s[i]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -23,12 +25,63 @@ def test_bytes_moved_counts_stored_outputs_and_fetched_inputs() -> None:
     spread = {t: ("w0" if t in ("split", "gather") else t) for t in wf.task_ids}
     plan = Plan.from_assignment(wf, catalog, estimates, model, "mean", spread, {w: "small" for w in spread.values()},
                                 planner="spread")
-    # split's 1 MB stored once and fetched six times; six 30 MB outputs stored and fetched; gather's 1 MB stored
+    # split's 1 MB stored once and fetched by the four first chunks; nine 32 MB partials stored and fetched (every
+    # task on its own worker but split and gather); the five chained chunks fetch their 1 MB state (a share of the
+    # stored partial before them); gather's 1 MB stored
     mb = bench.MB
-    assert bench.bytes_moved(wf, WorkerProtocol.for_plan(wf, plan)) == (1 + 6 + 6 * 30 * 2 + 1) * mb
+    assert bench.bytes_moved(wf, WorkerProtocol.for_plan(wf, plan)) == (1 + 4 + 9 * 32 * 2 + 5 + 1) * mb
     one_worker, _ = optimize(Plan.from_assignment(wf, catalog, estimates, model, "mean", dict.fromkeys(spread, "w0"),
                                                   {"w0": "small"}, planner="one"), wf, model, ["retention"])
     assert bench.bytes_moved(wf, WorkerProtocol.for_plan(wf, one_worker)) == 1 * mb    # the sink's result only
+
+
+def test_fan_large_is_a_skewed_scatter_gather_of_large_partials() -> None:
+    from planning.planners import get_planner
+
+    wf = bench.fan_large()
+    chunks = {b: [t for t in wf.task_ids if t.startswith(f"b{b}c")] for b in range(4)}
+    assert [len(c) for c in chunks.values()] == [2, 4, 2, 1]
+    assert [wf.task(c[0]).runtime_s for c in chunks.values()] == [0.6, 0.15, 0.15, 0.15]
+    assert len(wf.parents("gather")) == 9 and all(wf.task(p).output_bytes == 32 * bench.MB
+                                                 for p in wf.parents("gather"))
+    for name in bench.PLANNERS:   # each branch on one worker, the gather on the large partition's
+        plan = get_planner(name).plan(wf, load_catalog("local"), CostModel(bandwidth_Bps=800e6), "mean")
+        assert all(len({plan.worker_of[t] for t in c}) == 1 for c in chunks.values())
+        assert len({plan.worker_of[c[0]] for c in chunks.values()}) == 4
+        assert plan.worker_of["gather"] == plan.worker_of["b0c0"]
+
+
+def test_the_real_change_interval_resamples_interleaved_pairs() -> None:
+    # every pair 20 % slower: any resample says +20 %
+    assert bench.change_ci([1.2, 2.4, 3.6], [1.0, 2.0, 3.0]) == pytest.approx([0.2, 0.2])
+    lo, hi = bench.change_ci([1.0, 1.3, 0.8, 1.1, 0.9], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert lo < 0 < hi and lo >= -0.2 - 1e-9 and hi <= 0.3 + 1e-9    # within the runs' own spread
+    assert bench.change_ci([1.0, 1.1], [1.0, 1.0]) is None      # two pairs: no interval
+
+
+def test_a_sign_is_judged_only_where_the_runs_tell_one() -> None:
+    # a real effect (its interval excludes 0): the prediction must go the same way, by at least the dead band
+    assert bench.sign_agrees(-0.05, -0.2, [-0.3, -0.1], floor=0.02)
+    assert not bench.sign_agrees(0.0, -0.2, [-0.3, -0.1], floor=0.02)      # "no change" for an effect: wrong
+    assert not bench.sign_agrees(0.05, -0.2, [-0.3, -0.1], floor=0.02)
+    # no effect the runs can tell (the interval includes 0): the prediction agrees within the noise
+    assert bench.sign_agrees(0.0, 0.3, [-0.05, 0.5], floor=0.02)
+    assert bench.sign_agrees(-0.04, 0.03, [-0.05, 0.08], floor=0.02)      # inside the interval
+    assert bench.sign_agrees(-0.015, 0.03, [0.0, 0.08], floor=0.02)       # under the noise floor
+    assert not bench.sign_agrees(-0.3, 0.03, [-0.05, 0.08], floor=0.02)   # a predicted effect the runs do not show
+    assert bench.sign_agrees(-0.1, -0.05, None, floor=0.02) and not bench.sign_agrees(0.1, -0.05, None, floor=0.02)
+
+
+def test_judge_sets_each_variants_change_against_its_base() -> None:
+    def row(variant: str, plan: float, sim: float, runs: list[float]) -> dict:
+        return {"workflow": "w", "planner": "p", "variant": variant, "planned": {"makespan_s": plan},
+                "simulated": {"makespan_s": sim}, "real_makespans_s": runs}
+    rows = bench.judge([row("base", 2.0, 4.0, [1.0, 1.0, 1.0]), row("preload", 1.5, 3.0, [0.8, 0.8, 0.8])])
+    c = rows[1]["change"]
+    assert "change" not in rows[0]
+    assert (c["planned"], c["simulated"]) == (pytest.approx(-0.25), pytest.approx(-0.25))
+    assert c["real"] == pytest.approx(-0.2) and c["real_ci95"] == pytest.approx([-0.2, -0.2])
+    assert c["sign_right"] and c["within_10pp"]
 
 
 def _row(variant: str, planned: float, simulated: float, real: float, cold: int = 0) -> dict:
@@ -74,3 +127,15 @@ def test_the_ladder_is_a_deep_chain_both_planners_spread() -> None:
         # the other worker is stored after the task before it ends, each upload is critical)
         assert pre.makespan_s < plan.makespan_s if name == "heft" else pre.makespan_s <= plan.makespan_s
 
+
+
+def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
+    from executor import Executor, ExecutorSettings
+
+    with Executor(settings=ExecutorSettings(keep_alive_s=bench.KEEP_ALIVE_S)) as ex:
+        probe = bench.probe_host(ex, CostModel(), load_catalog("local"), nbytes=4 * bench.MB, repetitions=1)
+    assert probe["bytes"] == 4 * bench.MB
+    seconds = (probe["upload_s_median"] + probe["download_s_median"]) / 2
+    assert probe["upload_s_median"] > 0 and probe["download_s_median"] > 0
+    assert probe["bandwidth_Bps"] == pytest.approx(4 * bench.MB / seconds)
+    assert 0 < probe["cold_start_s"] < 5.0

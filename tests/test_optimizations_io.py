@@ -72,6 +72,34 @@ def test_preload_hides_a_download_behind_the_task_before_in_the_schedule() -> No
     assert hand_schedule(PRE, PRE_PLACES, PRE_SEQ, Preload).makespan_s == 5.0     # 5.5 - the hidden 0.5
 
 
+STAGGER = workflow("staggered", {"p": 1.0, "q": 2.0, "x": 4.0, "y": 1.0}, [("p", "y"), ("q", "y"), ("x", "y")])
+STAGGER_PLACES, STAGGER_SEQ = {"p": "w2", "q": "w3", "x": "w1", "y": "w1"}, {"w1": ["x", "y"], "w2": ["p"], "w3": ["q"]}
+
+
+def test_preload_fetches_each_input_when_it_is_stored_in_the_schedule() -> None:
+    pre = hand_schedule(STAGGER, STAGGER_PLACES, STAGGER_SEQ, Preload).tasks
+    # p stored at 1.5, q at 2.5 (x runs 0 -> 4): p's download 1.5 -> 2, q's 2.5 -> 3; y runs when x is done
+    assert pre.loc["y", ["download_start_s", "download_end_s", "exec_start_s"]].tolist() == [1.5, 3.0, 4.0]
+
+
+def test_preload_fetches_each_input_when_it_is_stored_in_the_simulation() -> None:
+    # 40 MB outputs through the default platform's shared link: p's download is over before q is stored, so
+    # the two do not share the link (waiting for the last input, they would, and y would start later)
+    wf = Workflow("staggered-large")
+    for t, r in {"p": 1.0, "q": 2.0, "x": 4.0, "y": 1.0}.items():
+        wf.add_task(Task(t, "step", runtime_s=r, output_bytes=40 * MB))
+    for parent in ("p", "q", "x"):
+        wf.add_edge(parent, "y", 40 * MB)
+    wf.validate()
+    pre, cls = optimize(assigned(wf, STAGGER_PLACES, STAGGER_SEQ), wf, MODEL, ["preload"])
+    s = simulate(wf, pre, MODEL, protocol=cls.for_plan(wf, pre)).tasks.set_index("task_id")
+    one = 5e-4 + 40 * MB / 200e6          # the default platform: 0.5 ms latency, 200 MB/s
+    assert s.loc["y", "download_start_s"] == pytest.approx(s.loc["p", "done_s"])
+    assert s.loc["y", "download_end_s"] == pytest.approx(s.loc["q", "done_s"] + one, abs=2e-3)
+    t = pre.tasks
+    assert t.loc["y", "download_start_s"] == t.loc["p", "done_s"] < t.loc["q", "done_s"]
+
+
 def test_delayed_io_takes_the_upload_off_the_workers_path_in_the_schedule() -> None:
     base = hand_schedule(DIO, DIO_PLACES, DIO_SEQ, WorkerProtocol)
     lazy = hand_schedule(DIO, DIO_PLACES, DIO_SEQ, DelayedIO)

@@ -6,10 +6,11 @@ overlap them, and this module is their one timing rule (the planner's schedule; 
 simulator's loop follows the same recurrence, :mod:`simulator.overlap_loop`):
 
 * **pre-load** (``Layout.preload``): a task that is not its worker's first fetches
-  its inputs in the background while the task before it runs - the download starts
-  at ``max(inputs stored, the task before's execution start)`` (the worker is free
-  for a download once it runs that task) - and it executes at ``max(downloads done,
-  the task before done, its notification)``;
+  its inputs in the background while the task before it runs - each input's download
+  starts at ``max(that input stored, the task before's execution start)`` (the worker
+  is free for a download once it runs that task; an input stored early is fetched
+  then, not when the last one is) - and it executes at ``max(downloads done, the task
+  before done, its notification)``;
 * **delayed I/O** (``Layout.lazy[i]``): task ``i``'s output is uploaded in the
   background: its worker moves on at the execution's end, and its own later tasks
   read the output from memory then (their counters are updated at once); other
@@ -58,13 +59,10 @@ def overlapped_task(i: int, ps: Sequence[int], w: int, before: int, startup: flo
     execution end, done, free): see the module docstring."""
     ready, wstart, begin, dend, xstart, xend, done, free = lists
     r, arrival = _arrival(ps, w, worker, done, free, invoke, coord)
-    download, stored = 0.0, 0.0
-    for k, p in enumerate(ps):
-        if fetched[k]:
-            if download_row[k] > download:
-                download = download_row[k]
-            if done[p] > stored:
-                stored = done[p]
+    download = 0.0
+    for k in range(len(ps)):
+        if fetched[k] and download_row[k] > download:
+            download = download_row[k]
     if before < 0:
         if warm >= 0:
             ws, b = warm, max(arrival, warm + startup)
@@ -75,9 +73,15 @@ def overlapped_task(i: int, ps: Sequence[int], w: int, before: int, startup: flo
     else:
         ws = free[before]
         b = arrival if arrival > ws else ws
-        if preload and download > 0:
-            d0 = stored if stored > xstart[before] else xstart[before]
-            d1 = d0 + download
+        if preload and download > 0:     # each input from when it is stored (or the task before started)
+            d0, d1, x0 = float("inf"), 0.0, xstart[before]
+            for k, p in enumerate(ps):
+                if fetched[k]:
+                    s0 = done[p] if done[p] > x0 else x0
+                    if s0 < d0:
+                        d0 = s0
+                    if s0 + download_row[k] > d1:
+                        d1 = s0 + download_row[k]
             xs = d1 if d1 > b else b
         else:
             d0, d1, xs = b, b + download, b + download
