@@ -1,9 +1,10 @@
 """Calibrated simulation of real workflow systems, recorded in ``benchmarks/results/calibration.json``.
 
 Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N] [--machine-starter]
-[--staging-split] [--no-model-choice] [--label before]`` (``--machine-starter``: each machine's serial
+[--staging-split [auto]] [--no-model-choice] [--label before]`` (``--machine-starter``: each machine's serial
 starter, ``machine_dispatch_s``, is a fifth candidate term; ``--staging-split``: the staging's extra rates
-for external inputs and written outputs are candidates too; ``--no-model-choice``: always predict with the
+for external inputs and written outputs are candidates too, ``--staging-split auto``: fitted with and without
+them, kept per fit when the inner cross-validation finds them significantly better; ``--no-model-choice``: always predict with the
 simulator, never with the four-term formula the inner cross-validation may prefer,
 :mod:`experiments.calibration.model_choice`; each fit records its ``model``).
 
@@ -85,7 +86,7 @@ def prior_without(observations: list[Observation], app: str) -> Platform | None:
 
 def leave_one_size_out(observations: list[Observation], max_evaluations: int | None,
                        use_prior: bool, apps: set[str] | None = None,
-                       machine_starter: bool = False, staging_split: bool = False,
+                       machine_starter: bool = False, staging_split: bool | str = False,
                        model_choice: bool = True) -> tuple[pd.DataFrame, list[dict]]:
     """One row per held-out execution (simulator and baselines), one record per fit.
 
@@ -108,7 +109,7 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
             result = calibrate(train, held_out=False, max_evaluations=max_evaluations,
                                **({"prior": prior} if use_prior else {}),
                                **({"machine_starter": True} if machine_starter else {}),
-                               **({"staging_split": True} if staging_split else {}),
+                               **({"staging_split": staging_split} if staging_split else {}),
                                **({} if model_choice else {"choose": False}))
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             baselines = fit_baselines([features[o.name] for o in train], [o.real_makespan_s for o in train])
@@ -215,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(also what code before the prior did)")
     parser.add_argument("--machine-starter", action="store_true", help="also offer each machine's serial starter "
                         "(machine_dispatch_s) to the term selection")
-    parser.add_argument("--staging-split", action="store_true", help="also offer the staging's extra rates for "
-                        "external inputs and written outputs (stage_in_s_per_GB, stage_out_s_per_GB)")
+    parser.add_argument("--staging-split", nargs="?", const="on", default="off", choices=("off", "on", "auto"),
+                        help="also offer the staging's extra rates for external inputs and written outputs "
+                        "(stage_in_s_per_GB, stage_out_s_per_GB); 'auto': fit with and without them, keep them "
+                        "when the inner cross-validation finds them significantly better")
     parser.add_argument("--no-model-choice", action="store_true", help="always predict with the simulator (no "
                         "fallback to the four-term formula when the inner cross-validation prefers it)")
     parser.add_argument("--label", default="current", help="name of this measurement in the results file")
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     use_prior = not args.no_prior and "prior" in inspect.signature(calibrate).parameters
     model_choice = not args.no_model_choice and "choose" in inspect.signature(calibrate).parameters
     table, fits = leave_one_size_out(observations, args.max_evaluations, use_prior, apps, args.machine_starter,
-                                     args.staging_split, model_choice)
+                                     {"off": False, "on": True, "auto": "auto"}[args.staging_split], model_choice)
     floor = noise_floor([o for o in observations if not apps or o.group in apps])
     summary = summarise(table, floor, fits)
     measurement = {

@@ -13,7 +13,7 @@ from experiments.calibration.baselines import Features
 from experiments.calibration.fit import Fitted, folds_by
 from experiments.calibration.model_choice import (FORMULA, SIMULATOR, choose_model, formula_cv_error,
                                                   formula_cv_predictions, paired_units,
-                                                  simulator_significantly_better)
+                                                  significantly_better)
 from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
@@ -82,10 +82,10 @@ def test_formula_cross_validation_by_hand() -> None:
 
 def test_the_one_sided_paired_t_test_by_hand() -> None:
     # gains 0.15, 0.0611, 0.15: mean 0.1204, sd 0.0513, t(0.95, 2) = 2.920 -> bar 0.0865 < mean: significant
-    assert simulator_significantly_better(np.array([0.15, 0.2 - 0.05 - 0.2 + 1 / 9 + 0.05, 0.15]))
+    assert significantly_better(np.array([0.15, 0.2 - 0.05 - 0.2 + 1 / 9 + 0.05, 0.15]))
     # gains 0.2, -0.0889, 0.2: mean 0.1037 > 0 but sd 0.1667 -> bar 0.281: not significant
-    assert not simulator_significantly_better(np.array([0.2, 1 / 9 - 0.2, 0.2]))
-    assert simulator_significantly_better(np.array([0.01, 0.01])) and not simulator_significantly_better(np.array([0.3]))
+    assert not significantly_better(np.array([0.2, 1 / 9 - 0.2, 0.2]))
+    assert significantly_better(np.array([0.01, 0.01])) and not significantly_better(np.array([0.3]))
 
 
 def test_units_are_folds_from_three_folds_else_executions() -> None:

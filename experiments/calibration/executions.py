@@ -37,7 +37,7 @@ import pandas as pd
 
 from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
-from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model
+from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model, richer_if_better
 from experiments.calibration.naming import application_of, execution_name, read_execution, size_of
 from experiments.calibration.prior import resolve_prior
 from experiments.calibration.slots import fit_with_slots
@@ -220,7 +220,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               group: Callable[[Observation], str] | Mapping[str, str] | None = None,
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
-              machine_starter: bool = False, staging_split: bool = False, choose: bool = True) -> CalibrationResult:
+              machine_starter: bool = False, staging_split: bool | str = False,
+              choose: bool = True) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -235,7 +236,9 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     ``fit`` given (or executor traces), exactly those terms are fitted.  ``machine_starter``
     adds each machine's serial starter (``machine_dispatch_s``) to the candidates, when some
     execution used several machines (:func:`unidentifiable`); ``staging_split`` adds the
-    stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`).
+    stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`); ``"auto"`` fits
+    with and without them and keeps them only when their inner held-out predictions are significantly better
+    (:func:`~experiments.calibration.model_choice.richer_if_better`; twice the fits).
     ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator when the
     inner cross-validation prefers it (:mod:`experiments.calibration.model_choice`; ``model`` says which).
 
@@ -246,15 +249,19 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
-    names = _terms_to_fit(fit, traces, machine_starter, staging_split)
+    auto_split = isinstance(staging_split, str) and staging_split.lower() == "auto"
+    if isinstance(staging_split, str) and not auto_split:
+        raise ConfigError(f"unknown staging split {staging_split!r}", "give True, False or 'auto'")
+    names = _terms_to_fit(fit, traces, machine_starter, bool(staging_split) and not auto_split)
     select = fit is None and not traces
+    split_names = _terms_to_fit(fit, traces, machine_starter, True) if auto_split and select else names
     base = base if base is not None else Platform.zero()
     prior_platform = resolve_prior(prior, observations, base) if select else (
         resolve_prior(prior, observations, base) if prior not in ("default", None) else None)
     if any(not (o.real_makespan_s > 0) for o in observations):
         raise PlanlabError("an observation has no positive real makespan", "calibrate on runs that finished")
 
-    def fit_once(subset: Sequence[Observation]) -> Fitted:
+    def fit_once(subset: Sequence[Observation], names: Sequence[str] = names) -> Fitted:
         return fit_platform(subset, base, names, select=select, prior=prior_platform,
                             max_evaluations=max_evaluations, families=families and select,
                             sizes=[size_of(o.name) for o in subset],
@@ -264,6 +271,9 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
         if not select:
             return fit_once(subset)
         fitted = fit_with_slots(subset, fit_once)
+        if split_names != names:
+            split = fit_with_slots(subset, lambda s: fit_once(s, split_names))
+            fitted = richer_if_better(fitted, split, subset, [size_of(o.name) for o in subset])
         return choose_model(fitted, subset, [size_of(o.name) for o in subset]) if choose else fitted
 
     fitted = fit_on(observations)
@@ -276,6 +286,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     held_errors = table["error_held_out"].dropna()
     baselines = {b: float(table[f"error_{b}"].dropna().median()) for b in BASELINES if f"error_{b}" in table
                  and table[f"error_{b}"].notna().any()}
+    names = split_names if any(t in fitted.kept for t in STAGING_SPLIT_TERMS) else names
     return CalibrationResult(fitted.platform, base, names, float(table["error_before"].median()),
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,

@@ -74,18 +74,19 @@ def formula_cv_error(features: Sequence[Features], real: Sequence[float], folds:
     return float(np.nanmean(errors)) if np.isfinite(errors).any() else float("nan")
 
 
-def paired_units(real: np.ndarray, simulator: np.ndarray, formula: np.ndarray,
+def paired_units(real: np.ndarray, richer: np.ndarray, simpler: np.ndarray,
                  folds: Sequence[np.ndarray]) -> np.ndarray:
-    """How much lower the simulator's relative error is than the formula's, per test unit: per fold (the mean
-    over its executions) with at least :data:`MIN_FOLD_UNITS` folds, else per execution."""
-    gain = relative_errors(formula, real) - relative_errors(simulator, real)
+    """How much lower the richer model's relative error is than the simpler one's (here the simulator's than the
+    formula's), per test unit: per fold (the mean over its executions) with at least :data:`MIN_FOLD_UNITS`
+    folds, else per execution."""
+    gain = relative_errors(simpler, real) - relative_errors(richer, real)
     both = np.isfinite(gain)
     per_fold = [float(gain[h][both[h]].mean()) for h in (np.asarray(f, int) for f in folds) if both[h].any()]
     return np.array(per_fold) if len(per_fold) >= MIN_FOLD_UNITS else gain[both]
 
 
-def simulator_significantly_better(gains: np.ndarray, level: float = SIGNIFICANCE) -> bool:
-    """One-sided paired t-test: is the mean gain above zero at ``level``?  (False with fewer than two units;
+def significantly_better(gains: np.ndarray, level: float = SIGNIFICANCE) -> bool:
+    """One-sided paired t-test of :func:`paired_units`' gains: is their mean above zero at ``level``?  (False with fewer than two units;
     a constant positive gain passes.)"""
     n = len(gains)
     if n < 2:
@@ -94,6 +95,18 @@ def simulator_significantly_better(gains: np.ndarray, level: float = SIGNIFICANC
     if sd == 0.0:
         return mean > 0
     return mean > student_t.ppf(1 - level, n - 1) * sd / np.sqrt(n)
+
+
+def richer_if_better(simpler: Any, richer: Any, observations: Sequence[Any], sizes: Sequence[Any]) -> Any:
+    """Of two simulator fits (:class:`~experiments.calibration.fit.Fitted`) of the same executions, ``richer`` only
+    when its simulated inner held-out predictions are significantly better (:func:`significantly_better`);
+    used to choose whether the staging's bytes are charged at split rates (``staging_split="auto"``)."""
+    if simpler.cv_predicted is None or richer.cv_predicted is None:
+        return simpler
+    real = np.array([o.real_makespan_s for o in observations], float)
+    gains = paired_units(real, np.asarray(richer.cv_predicted, float), np.asarray(simpler.cv_predicted, float),
+                         folds_by(list(sizes)))
+    return richer if significantly_better(gains) else simpler
 
 
 def choose_model(fitted: Any, observations: Sequence[Any], sizes: Sequence[Any]) -> Any:
@@ -112,6 +125,6 @@ def choose_model(fitted: Any, observations: Sequence[Any], sizes: Sequence[Any])
     fitted.model_scores = {SIMULATOR: score(simulator), FORMULA: score(formula)}
     fitted.formula = None
     if both.any() and not getattr(fitted, "families", None):
-        if not simulator_significantly_better(paired_units(real, simulator, formula, folds)):
+        if not significantly_better(paired_units(real, simulator, formula, folds)):
             fitted.formula = AnalyticBaseline(FORMULA).fit(features, real)
     return fitted
