@@ -121,7 +121,8 @@ def test_inner_held_out_predictions_are_simulated_without_their_fold() -> None:
     names = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
     sizes = [o.name for o in runs]
     fitted = fit_platform(runs, Platform.zero(), names, families=False, sizes=sizes)
-    assert fitted.cv_predicted == pytest.approx(truth_makespans, rel=1e-6)     # where the fit is exact, so is every fold
+    # where the fit is exact, so is every fold
+    assert fitted.cv_predicted == pytest.approx(truth_makespans, rel=1e-6)
     # an outlier's own inner prediction comes from the other folds: the truth, not its recorded makespan
     runs[2].real_makespan_s = 3 * truth_makespans[2]
     fitted = fit_platform(runs, Platform.zero(), names, families=False, sizes=sizes)

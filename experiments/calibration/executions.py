@@ -14,10 +14,10 @@ to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Replays run as many tasks per recorded core as the makespans
 say the machines ran (:mod:`experiments.calibration.slots`: the recorded count unless
-another fits clearly better).  Where the overheads add to the execution instead of overlapping it,
-the four-term formula of :mod:`experiments.calibration.baselines` predicts instead, when the inner
-cross-validation says it is better (:mod:`experiments.calibration.model_choice`; ``model`` says
-which).  Executor traces fit the serverless terms
+another fits clearly better).  The simpler four-term formula of
+:mod:`experiments.calibration.baselines` predicts instead unless the simulator's inner held-out
+predictions are significantly better (:mod:`experiments.calibration.model_choice`; ``model`` says
+which): it is where the overheads add to the execution instead of overlapping it.  Executor traces fit the serverless terms
 (:data:`EXECUTOR_TERMS`), all of them.
 
 A calibrated platform is only worth what it predicts: ``held_out`` predicts each
@@ -54,7 +54,9 @@ WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "sta
 #: leave-one-size-out (load 6) kept the in-rate for 1000genome (6.7 -> 5.8 %) and the out-rate for epigenomics
 #: (10.0 -> 6.2 %), but srasearch (no external inputs) went 27 -> 35-39 %, bwa 9 -> 28 %, and blast picked the
 #: in-rate on its database that some repeats record as 5 GB and others as 0 (12 -> 29 %); beside the one rate
-#: (six candidates) srasearch's 50a size was predicted +460 % by an out-rate queue that saturates.
+#: (six candidates) srasearch's 50a size was predicted +460 % by an out-rate queue that saturates.  Chosen per fit
+#: (``staging_split="auto"``: kept only when significantly better held out), blast 26.4 -> 27.2 %, bwa 7.3 -> 7.4 %,
+#: srasearch 14.5 % unchanged, at twice the fit time (calibration.json, label ``staging-split-auto``).
 STAGING_SPLIT_TERMS = ("stage_in_s_per_GB", "stage_out_s_per_GB")
 #: A fifth candidate on request (``machine_starter=True``): each machine's serial starter (:mod:`simulator.dispatch`).
 #: Not a default: on WfInstances it moved blast's leave-one-size-out error from 41 % to about 37 % but, nearly
@@ -239,8 +241,9 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`); ``"auto"`` fits
     with and without them and keeps them only when their inner held-out predictions are significantly better
     (:func:`~experiments.calibration.model_choice.richer_if_better`; twice the fits).
-    ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator when the
-    inner cross-validation prefers it (:mod:`experiments.calibration.model_choice`; ``model`` says which).
+    ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator unless the
+    inner cross-validation finds the simulator significantly better (:mod:`experiments.calibration.model_choice`;
+    ``model`` says which).
 
     ``held_out``: each observation predicted by a calibration on the *other sizes* of
     its group (default group: its application; one execution out when the group has a

@@ -18,8 +18,10 @@ prior scaled by one factor) is fitted on all but one size (or execution; at most
 :data:`MAX_FOLDS` folds) and judged on the one left out, using the linear stand-in
 measured once at the all-terms fit (cheap: small LPs).  With one execution there is
 nothing to cross-validate: the prior scaled by one factor is fitted, which one
-execution determines.  Cost: about 20 simulations of each observation with the five
-workflow-system terms, plus the machine families' own fits (and, in
+execution determines.  The kept candidate's inner held-out predictions are then
+*simulated* (:func:`held_out_simulated`: each fold refitted on a stand-in measured at
+the final terms), for the choice between the simulator and the formula.  Cost: about
+25 simulations of each observation with the five workflow-system terms, plus the machine families' own fits (and, in
 :func:`experiments.calibration.calibrate`, the screen of slots per core:
 :mod:`experiments.calibration.slots`).
 """

@@ -86,8 +86,8 @@ def paired_units(real: np.ndarray, richer: np.ndarray, simpler: np.ndarray,
 
 
 def significantly_better(gains: np.ndarray, level: float = SIGNIFICANCE) -> bool:
-    """One-sided paired t-test of :func:`paired_units`' gains: is their mean above zero at ``level``?  (False with fewer than two units;
-    a constant positive gain passes.)"""
+    """One-sided paired t-test of :func:`paired_units`' gains: is their mean above zero at ``level``?
+    (False with fewer than two units; a constant positive gain passes.)"""
     n = len(gains)
     if n < 2:
         return False
