@@ -8,7 +8,7 @@ import pytest
 
 from experiments.calibration import Observation, calibrate
 from experiments.calibration.baselines import AnalyticBaseline, Features, fit_baselines, fit_relative_lad
-from experiments.calibration.fit import SCALED_PRIOR, folds_by
+from experiments.calibration.fit import SCALED_PRIOR, fit_platform, folds_by
 from experiments.calibration.prior import resolve_prior, shipped_priors
 from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
@@ -112,3 +112,21 @@ def test_the_shipped_prior_and_its_errors() -> None:
     assert resolve_prior({"dispatch_s": 4.0}, [run], base).dispatch_s == 4.0
     with pytest.raises(ConfigError, match="unknown calibration prior"):
         resolve_prior("magic", [run], base)
+
+
+def test_inner_held_out_predictions_are_simulated_without_their_fold() -> None:
+    truth = Platform.zero().with_(dispatch_s=2.0)
+    runs = [observed(fork_join(w), truth, f"app-chameleon-w{w}-001") for w in (4, 8, 16, 32, 48)]
+    truth_makespans = [o.real_makespan_s for o in runs]
+    names = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
+    sizes = [o.name for o in runs]
+    fitted = fit_platform(runs, Platform.zero(), names, families=False, sizes=sizes)
+    # where the fit is exact, so is every fold
+    assert fitted.cv_predicted == pytest.approx(truth_makespans, rel=1e-6)
+    # an outlier's own inner prediction comes from the other folds: the truth, not its recorded makespan
+    runs[2].real_makespan_s = 3 * truth_makespans[2]
+    fitted = fit_platform(runs, Platform.zero(), names, families=False, sizes=sizes)
+    assert fitted.kept == ("dispatch_s",) and fitted.platform.dispatch_s == pytest.approx(2.0, rel=1e-6)
+    assert fitted.cv_predicted[2] == pytest.approx(truth_makespans[2], rel=1e-6)
+    # no inner folds (one execution): nothing held out
+    assert fit_platform(runs[:1], Platform.zero(), names, families=False, sizes=sizes[:1]).cv_predicted is None

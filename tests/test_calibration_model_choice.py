@@ -11,7 +11,9 @@ import pytest
 from experiments.calibration import Observation, calibrate
 from experiments.calibration.baselines import Features
 from experiments.calibration.fit import Fitted, folds_by
-from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model, formula_cv_error
+from experiments.calibration.model_choice import (FORMULA, SIMULATOR, choose_model, formula_cv_error,
+                                                  formula_cv_predictions, paired_units,
+                                                  significantly_better)
 from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
@@ -65,32 +67,59 @@ class Run:
         return self.feats
 
 
-def fitted_with_score(score: float) -> Fitted:
-    return Fitted(Platform.zero(), ("dispatch_s",), "dispatch_s", {"dispatch_s": score, "other": 0.0}, {})
+def fitted_with_errors(errors: tuple[float, ...]) -> Fitted:
+    """A fit whose kept candidate, simulated on each held-out size, over-predicts it by ``errors``."""
+    cv = np.array(REAL) * (1 + np.array(errors))
+    return Fitted(Platform.zero(), ("dispatch_s",), "dispatch_s", {"dispatch_s": 0.0}, {}, cv_predicted=cv)
 
 
 def test_formula_cross_validation_by_hand() -> None:
     folds = folds_by([str(n) for n in TASKS])
     assert formula_cv_error(features(), REAL, folds) == pytest.approx(HAND_CV, rel=1e-6)
+    assert formula_cv_predictions(features(), REAL, folds) == pytest.approx([200.0, 1000 / 3, 400.0])
     assert np.isnan(formula_cv_error(features(), REAL, []))
 
 
-def test_the_lower_cross_validated_error_chooses_the_model() -> None:
+def test_the_one_sided_paired_t_test_by_hand() -> None:
+    # gains 0.15, 0.0611, 0.15: mean 0.1204, sd 0.0513, t(0.95, 2) = 2.920 -> bar 0.0865 < mean: significant
+    assert significantly_better(np.array([0.15, 0.2 - 0.05 - 0.2 + 1 / 9 + 0.05, 0.15]))
+    # gains 0.2, -0.0889, 0.2: mean 0.1037 > 0 but sd 0.1667 -> bar 0.281: not significant
+    assert not significantly_better(np.array([0.2, 1 / 9 - 0.2, 0.2]))
+    assert significantly_better(np.array([0.01, 0.01])) and not significantly_better(np.array([0.3]))
+
+
+def test_units_are_folds_from_three_folds_else_executions() -> None:
+    real = np.array([100.0, 100.0, 100.0, 100.0])
+    formula, simulator = np.array([110.0, 130.0, 100.0, 120.0]), np.array([100.0, 100.0, 100.0, 100.0])
+    # two folds of two executions: the executions' gains
+    assert paired_units(real, simulator, formula, [np.array([0, 1]), np.array([2, 3])]) == pytest.approx(
+        [0.1, 0.3, 0.0, 0.2])
+    # three folds: each fold's mean gain (an execution without a simulated prediction is skipped)
+    simulator[3] = np.nan
+    folds = [np.array([0]), np.array([1]), np.array([2, 3])]
+    assert paired_units(real, simulator, formula, folds) == pytest.approx([0.1, 0.3, 0.0])
+
+
+def test_the_simulator_must_be_significantly_better() -> None:
     runs = [Run(r, f) for r, f in zip(REAL, features())]
     sizes = [str(n) for n in TASKS]
-    kept = choose_model(fitted_with_score(0.15), runs, sizes)        # the simulator's kept candidate: 0.15 < 0.170
+    kept = choose_model(fitted_with_errors((0.05, 0.05, 0.05)), runs, sizes)   # gains 0.15, 0.061, 0.15
     assert kept.formula is None
-    assert kept.model_scores == pytest.approx({SIMULATOR: 0.15, FORMULA: HAND_CV})
-    chosen = choose_model(fitted_with_score(0.25), runs, sizes)      # 0.170 < 0.25: the formula, fitted on all
+    assert kept.model_scores == pytest.approx({SIMULATOR: 0.05, FORMULA: HAND_CV})
+    # lower on average (0.067 < 0.170) but not significantly: the simpler formula, fitted on all
+    chosen = choose_model(fitted_with_errors((0.0, 0.2, 0.0)), runs, sizes)
+    assert chosen.model_scores[SIMULATOR] < chosen.model_scores[FORMULA]
     assert chosen.formula is not None and chosen.formula.name == FORMULA
     predicted = chosen.formula.predict(features())
     assert np.mean(np.abs(predicted - np.array(REAL)) / np.array(REAL)) < HAND_CV
+    worse = choose_model(fitted_with_errors((0.3, 0.3, 0.3)), runs, sizes)
+    assert worse.formula is not None
     one = choose_model(Fitted(Platform.zero(), (), "prior", {}, {}), runs[:1], sizes[:1])   # no folds: simulator
     assert one.formula is None and np.isnan(one.model_scores[SIMULATOR])
-    families = fitted_with_score(0.25)
+    families = fitted_with_errors((0.3, 0.3, 0.3))
     families.families = {"slow/8": Platform.zero(), "fast/8": Platform.zero()}   # scored without its families
     kept = choose_model(families, runs, sizes)
-    assert kept.formula is None and kept.model_scores == pytest.approx({SIMULATOR: 0.25, FORMULA: HAND_CV})
+    assert kept.formula is None and kept.model_scores == pytest.approx({SIMULATOR: 0.3, FORMULA: HAND_CV})
 
 
 # (width, runtime): long tasks hide a serial dispatch on two cores, short ones expose it, so no one dispatch

@@ -36,6 +36,10 @@ def test_text_output_and_errors(tmp_path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
     assert main(["calibrate", *files, "--fit", "warp_s"]) == 2
     assert "cannot fit" in capsys.readouterr().err
+    assert main(["calibrate", *files, "--no-held-out", "--staging-split", "auto", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kept"]
+    assert main(["calibrate", *files, "--staging-split", "sometimes"]) == 2
+    assert "invalid choice: 'sometimes'" in capsys.readouterr().err
 
 
 def test_reports_kept_terms_baselines_and_families(tmp_path, capsys) -> None:

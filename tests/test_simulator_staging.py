@@ -10,6 +10,7 @@ import pytest
 
 from experiments.calibration import Observation, calibrate
 from planning.costs.cost_model import CostModel
+from planning.errors import ConfigError
 from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.tasks import Task
@@ -83,16 +84,26 @@ def staged_fan(width: int, gb_in: float, gb_out: float) -> Workflow:
                                metadata={"machines": {"node-1": {"cores": 8}}, "workflow_system": "Pegasus"})
 
 
-def test_calibration_recovers_separate_in_and_out_rates_from_synthetic_runs() -> None:
-    truth = ZERO.with_(stage_in_s_per_GB=6.0, stage_out_s_per_GB=1.5, workflow_start_s=40.0)
+SHAPES = ((8, 2.0, 0.5), (16, 0.5, 3.0), (24, 1.5, 1.0), (32, 0.3, 2.5), (40, 2.5, 0.2), (12, 1.0, 4.0))
+#: more shapes, for a choice that needs evidence across folds
+MORE_SHAPES = ((20, 3.0, 0.3), (28, 0.2, 1.5), (36, 1.2, 3.5), (10, 0.4, 0.4), (14, 2.2, 2.8), (44, 0.6, 0.1))
+
+
+def staged_runs(truth: Platform, shapes: tuple = SHAPES) -> list[Observation]:
+    """One execution of each shape, its real makespan the simulator's on ``truth``."""
     runs = []
-    for width, gb_in, gb_out in ((8, 2.0, 0.5), (16, 0.5, 3.0), (24, 1.5, 1.0), (32, 0.3, 2.5), (40, 2.5, 0.2),
-                                 (12, 1.0, 4.0)):
+    for width, gb_in, gb_out in shapes:
         wf = staged_fan(width, gb_in, gb_out)
         plan = get_planner("recorded").plan(wf, load_catalog("local"), FREE, "mean")
         o = Observation(f"fan-chameleon-w{width}-001", wf, plan, 1.0, None, "fan", "Pegasus", FREE)
         o.real_makespan_s = o.simulate(truth)
         runs.append(o)
+    return runs
+
+
+def test_calibration_recovers_separate_in_and_out_rates_from_synthetic_runs() -> None:
+    truth = ZERO.with_(stage_in_s_per_GB=6.0, stage_out_s_per_GB=1.5, workflow_start_s=40.0)
+    runs = staged_runs(truth)
     names = ["workflow_start_s", "staging_s_per_GB", "stage_in_s_per_GB", "stage_out_s_per_GB"]
     result = calibrate(runs, prior=None, fit=names, held_out=False)
     assert result.platform.stage_in_s_per_GB == pytest.approx(6.0, rel=0.05)
@@ -104,3 +115,19 @@ def test_calibration_recovers_separate_in_and_out_rates_from_synthetic_runs() ->
     p = chosen.platform          # the common rate may carry part of it: what an external byte pays in all
     assert p.staging_s_per_GB + p.stage_in_s_per_GB == pytest.approx(6.0, rel=0.05)
     assert chosen.held_out_error < 0.05
+
+
+def test_auto_keeps_the_split_rates_only_where_they_predict_significantly_better() -> None:
+    truth = ZERO.with_(stage_in_s_per_GB=6.0, stage_out_s_per_GB=1.5, workflow_start_s=40.0)
+    split = calibrate(staged_runs(truth, SHAPES + MORE_SHAPES), prior=None, staging_split="auto", held_out=False,
+                      choose=False)
+    assert "stage_in_s_per_GB" in split.kept and {"stage_in_s_per_GB", "stage_out_s_per_GB"} <= set(split.fitted)
+    assert split.error_after < 0.03
+    # one rate for every staged byte: the split rates fit as well but not better, so the simpler terms stay
+    common = calibrate(staged_runs(ZERO.with_(staging_s_per_GB=4.0, workflow_start_s=40.0), SHAPES + MORE_SHAPES),
+                       prior=None,
+                       staging_split="auto", held_out=False, choose=False)
+    assert "stage_in_s_per_GB" not in common.fitted and "stage_in_s_per_GB" not in common.kept
+    assert common.platform.staging_s_per_GB == pytest.approx(4.0, rel=0.05)
+    with pytest.raises(ConfigError, match="unknown staging split 'sometimes'"):
+        calibrate(staged_runs(ZERO), prior=None, staging_split="sometimes", held_out=False)

@@ -14,10 +14,10 @@ to keep by inner cross-validation, starts from the cross-application prior of
 :mod:`experiments.calibration.prior` when few sizes are known, and fits one platform
 per machine family.  Replays run as many tasks per recorded core as the makespans
 say the machines ran (:mod:`experiments.calibration.slots`: the recorded count unless
-another fits clearly better).  Where the overheads add to the execution instead of overlapping it,
-the four-term formula of :mod:`experiments.calibration.baselines` predicts instead, when the inner
-cross-validation says it is better (:mod:`experiments.calibration.model_choice`; ``model`` says
-which).  Executor traces fit the serverless terms
+another fits clearly better).  The simpler four-term formula of
+:mod:`experiments.calibration.baselines` predicts instead unless the simulator's inner held-out
+predictions are significantly better (:mod:`experiments.calibration.model_choice`; ``model`` says
+which): it is where the overheads add to the execution instead of overlapping it.  Executor traces fit the serverless terms
 (:data:`EXECUTOR_TERMS`), all of them.
 
 A calibrated platform is only worth what it predicts: ``held_out`` predicts each
@@ -37,7 +37,7 @@ import pandas as pd
 
 from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
-from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model
+from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model, richer_if_better
 from experiments.calibration.naming import application_of, execution_name, read_execution, size_of
 from experiments.calibration.prior import resolve_prior
 from experiments.calibration.slots import fit_with_slots
@@ -54,7 +54,9 @@ WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "sta
 #: leave-one-size-out (load 6) kept the in-rate for 1000genome (6.7 -> 5.8 %) and the out-rate for epigenomics
 #: (10.0 -> 6.2 %), but srasearch (no external inputs) went 27 -> 35-39 %, bwa 9 -> 28 %, and blast picked the
 #: in-rate on its database that some repeats record as 5 GB and others as 0 (12 -> 29 %); beside the one rate
-#: (six candidates) srasearch's 50a size was predicted +460 % by an out-rate queue that saturates.
+#: (six candidates) srasearch's 50a size was predicted +460 % by an out-rate queue that saturates.  Chosen per fit
+#: (``staging_split="auto"``: kept only when significantly better held out), blast 26.4 -> 27.2 %, bwa 7.3 -> 7.4 %,
+#: srasearch 14.5 % unchanged, at twice the fit time (calibration.json, label ``staging-split-auto``).
 STAGING_SPLIT_TERMS = ("stage_in_s_per_GB", "stage_out_s_per_GB")
 #: A fifth candidate on request (``machine_starter=True``): each machine's serial starter (:mod:`simulator.dispatch`).
 #: Not a default: on WfInstances it moved blast's leave-one-size-out error from 41 % to about 37 % but, nearly
@@ -220,7 +222,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               group: Callable[[Observation], str] | Mapping[str, str] | None = None,
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
-              machine_starter: bool = False, staging_split: bool = False, choose: bool = True) -> CalibrationResult:
+              machine_starter: bool = False, staging_split: bool | str = False,
+              choose: bool = True) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -235,9 +238,12 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     ``fit`` given (or executor traces), exactly those terms are fitted.  ``machine_starter``
     adds each machine's serial starter (``machine_dispatch_s``) to the candidates, when some
     execution used several machines (:func:`unidentifiable`); ``staging_split`` adds the
-    stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`).
-    ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator when the
-    inner cross-validation prefers it (:mod:`experiments.calibration.model_choice`; ``model`` says which).
+    stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`); ``"auto"`` fits
+    with and without them and keeps them only when their inner held-out predictions are significantly better
+    (:func:`~experiments.calibration.model_choice.richer_if_better`; twice the fits).
+    ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator unless the
+    inner cross-validation finds the simulator significantly better (:mod:`experiments.calibration.model_choice`;
+    ``model`` says which).
 
     ``held_out``: each observation predicted by a calibration on the *other sizes* of
     its group (default group: its application; one execution out when the group has a
@@ -246,15 +252,19 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
-    names = _terms_to_fit(fit, traces, machine_starter, staging_split)
+    auto_split = isinstance(staging_split, str) and staging_split.lower() == "auto"
+    if isinstance(staging_split, str) and not auto_split:
+        raise ConfigError(f"unknown staging split {staging_split!r}", "give True, False or 'auto'")
+    names = _terms_to_fit(fit, traces, machine_starter, bool(staging_split) and not auto_split)
     select = fit is None and not traces
+    split_names = _terms_to_fit(fit, traces, machine_starter, True) if auto_split and select else names
     base = base if base is not None else Platform.zero()
     prior_platform = resolve_prior(prior, observations, base) if select else (
         resolve_prior(prior, observations, base) if prior not in ("default", None) else None)
     if any(not (o.real_makespan_s > 0) for o in observations):
         raise PlanlabError("an observation has no positive real makespan", "calibrate on runs that finished")
 
-    def fit_once(subset: Sequence[Observation]) -> Fitted:
+    def fit_once(subset: Sequence[Observation], names: Sequence[str] = names) -> Fitted:
         return fit_platform(subset, base, names, select=select, prior=prior_platform,
                             max_evaluations=max_evaluations, families=families and select,
                             sizes=[size_of(o.name) for o in subset],
@@ -264,6 +274,9 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
         if not select:
             return fit_once(subset)
         fitted = fit_with_slots(subset, fit_once)
+        if split_names != names:
+            split = fit_with_slots(subset, lambda s: fit_once(s, split_names))
+            fitted = richer_if_better(fitted, split, subset, [size_of(o.name) for o in subset])
         return choose_model(fitted, subset, [size_of(o.name) for o in subset]) if choose else fitted
 
     fitted = fit_on(observations)
@@ -276,6 +289,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     held_errors = table["error_held_out"].dropna()
     baselines = {b: float(table[f"error_{b}"].dropna().median()) for b in BASELINES if f"error_{b}" in table
                  and table[f"error_{b}"].notna().any()}
+    names = split_names if any(t in fitted.kept for t in STAGING_SPLIT_TERMS) else names
     return CalibrationResult(fitted.platform, base, names, float(table["error_before"].median()),
                              float(table["error_after"].median()),
                              float(held_errors.median()) if len(held_errors) else float("nan"), table,

@@ -18,8 +18,10 @@ prior scaled by one factor) is fitted on all but one size (or execution; at most
 :data:`MAX_FOLDS` folds) and judged on the one left out, using the linear stand-in
 measured once at the all-terms fit (cheap: small LPs).  With one execution there is
 nothing to cross-validate: the prior scaled by one factor is fitted, which one
-execution determines.  Cost: about 20 simulations of each observation with the five
-workflow-system terms, plus the machine families' own fits (and, in
+execution determines.  The kept candidate's inner held-out predictions are then
+*simulated* (:func:`held_out_simulated`: each fold refitted on a stand-in measured at
+the final terms), for the choice between the simulator and the formula.  Cost: about
+25 simulations of each observation with the five workflow-system terms, plus the machine families' own fits (and, in
 :func:`experiments.calibration.calibrate`, the screen of slots per core:
 :mod:`experiments.calibration.slots`).
 """
@@ -72,11 +74,14 @@ def coordinates(platform: Platform, names: Sequence[str]) -> np.ndarray:
 Simulate = Callable[[Platform], np.ndarray]
 
 
-def effects(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Makespans at ``theta`` and their slopes per term (one forward step each): ``k + 1`` simulations per observation."""
+def effects(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.ndarray,
+            which: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Makespans at ``theta`` and their slopes per term (one forward step each): ``k + 1`` simulations per observation
+    (``which``: only those terms' slopes, the others' left 0)."""
     sim0 = simulate(platform_at(base, names, theta))
-    slopes = np.empty((len(sim0), len(names)))
-    for j, name in enumerate(names):
+    slopes = np.zeros((len(sim0), len(names)))
+    for j in (range(len(names)) if which is None else which):
+        name = names[j]
         step = max(STEP.get(name, DEFAULT_STEP), theta[j])
         moved = theta.copy()
         moved[j] += step
@@ -288,6 +293,10 @@ class Fitted:
     #: and both models' cross-validated errors
     formula: Any = None
     model_scores: dict[str, float] | None = None
+    #: per observation, the kept candidate's prediction when its inner fold was held out - fitted on the other
+    #: folds and *simulated* (not read off the linear stand-in), so the model choice compares the simulator and
+    #: the formula on the same held-out predictions; NaN for an observation no fold held out (None: no folds)
+    cv_predicted: np.ndarray | None = None
 
     def platform_for(self, family: str) -> Platform:
         """The family's platform, else (a family never seen) the application's."""
@@ -349,7 +358,33 @@ def fit_platform(observations: Sequence[Any], base: Platform, names: Sequence[st
     platform = platform_at(base, names, theta)
     kept = tuple(n for n, f in zip(names, chosen.free) if f) if not chosen.scaled_prior else (SCALED_PRIOR,)
     by_family = _family_platforms(observations, base, names, platform, keys, max_evaluations, held) if families else {}
-    return Fitted(platform, kept, chosen.name, scores, by_family)
+    cv = (held_out_simulated(observations, base, names, chosen, folds, theta, real, theta_prior, unit)
+          if folds and options else None)
+    return Fitted(platform, kept, chosen.name, scores, by_family, cv_predicted=cv)
+
+
+def held_out_simulated(observations: Sequence[Any], base: Platform, names: Sequence[str], chosen: Candidate,
+                       folds: Sequence[np.ndarray], theta: np.ndarray, real: np.ndarray,
+                       theta_prior: np.ndarray | None, unit: np.ndarray) -> np.ndarray:
+    """Each observation simulated on the ``chosen`` candidate's terms fitted without its fold (NaN if in none).
+
+    Each fold's terms are fitted on the linear stand-in measured at the final ``theta``
+    (slopes of the candidate's free terms only: where the whole fit is exact, so is every
+    fold's), and the held-out makespans are then simulated: a serial term's queue can
+    saturate beyond the stand-in's reach, and the model choice must see that.  Costs the
+    free terms' slopes plus one simulation per observation."""
+    simulate = _simulator(observations)
+    which = range(len(names)) if chosen.scaled_prior else [j for j, f in enumerate(chosen.free) if f]
+    sim0, slopes = effects(simulate, base, names, theta, which)
+    out = np.full(len(real), np.nan)
+    for held in folds:
+        train = np.ones(len(real), bool)
+        train[held] = False
+        if not train.any():
+            continue
+        fold_theta = fit_linear(chosen, sim0[train], slopes[train], theta, real[train], theta_prior, PRIOR_PULL, unit)
+        out[held] = _simulator([observations[i] for i in held])(platform_at(base, names, fold_theta))
+    return out
 
 
 def _refine_scale(simulate: Simulate, base: Platform, names: Sequence[str], prior: np.ndarray, theta: np.ndarray,

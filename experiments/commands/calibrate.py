@@ -50,8 +50,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fitting.add_argument("--no-families", action="store_true", help="one platform for all machine families")
     fitting.add_argument("--machine-starter", action="store_true", help="also consider each machine's serial "
                          "starter (machine_dispatch_s, seconds per task and machine)")
-    fitting.add_argument("--staging-split", action="store_true", help="also consider separate staging rates for "
-                         "external inputs and written outputs (stage_in_s_per_GB, stage_out_s_per_GB)")
+    fitting.add_argument("--staging-split", nargs="?", const="on", default="off", choices=("off", "on", "auto"),
+                         help="also consider separate staging rates for external inputs and written outputs "
+                         "(stage_in_s_per_GB, stage_out_s_per_GB); 'auto': fit with and without them and keep "
+                         "them when they cross-validate significantly better")
     fitting.add_argument("--max-evaluations", type=int, help="simulations per fit for a final Nelder-Mead polish "
                          "(default: none)")
     output = p.add_argument_group("output")
@@ -81,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
                           "give WfFormat execution files, or --traces with planlab's own saved runs")
     result = calibrate(args.files, planner=args.planner, fit=fit_terms(args.fit), held_out=not args.no_held_out,
                        max_evaluations=args.max_evaluations, prior=args.prior, families=not args.no_families,
-                       machine_starter=args.machine_starter, staging_split=args.staging_split)
+                       machine_starter=args.machine_starter,
+                       staging_split={"off": False, "on": True, "auto": "auto"}[args.staging_split])
     if args.out:
         write_platform(result, args.out)
     if args.json:

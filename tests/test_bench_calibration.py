@@ -1,0 +1,66 @@
+"""The calibration benchmark's own bookkeeping: the noise floor, its notes, and no leak of the shipped prior."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+import benchmarks.bench_calibration as bench
+from experiments.calibration.baselines import Features
+from simulator import Platform
+
+
+@dataclass
+class Run:
+    """What the benchmark reads of an execution."""
+
+    name: str
+    real_makespan_s: float
+    group: str = "app"
+    system: str = "Pegasus"
+
+    @property
+    def workflow(self) -> list:
+        return [None] * 3
+
+    def features(self) -> Features:
+        return Features(self.real_makespan_s / 2, self.real_makespan_s / 2, 2, 3, 0.0)
+
+
+def test_noise_floor_by_hand_and_its_note() -> None:
+    # three repeats of one size: 100 -> median(110, 130) = 120, error 0.2; 110 -> 115, 0.045; 130 -> 105, 0.192
+    runs = [Run(f"app-chameleon-small-00{i}", t) for i, t in enumerate((100.0, 110.0, 130.0), 1)]
+    runs.append(Run("app-chameleon-large-001", 500.0))          # one execution of its size: no floor
+    floor = bench.noise_floor(runs)
+    assert sorted(floor["error"]) == pytest.approx([5 / 110, 25 / 130, 0.2])
+    table = bench.pd.DataFrame([{"application": "app", "system": "Pegasus", "size": "small", "real_s": 100.0,
+                                 **{f"{c}_s": 100.0 for c in ("simulator", *bench.BASELINES)}}])
+    for c in ("simulator", *bench.BASELINES):
+        table[f"{c}_error"] = 0.0
+    fits = [{"application": "app", "seconds": 1.0, "cpu_seconds": 1.0, "kept": ["dispatch_s"]}]
+    entry = bench.summarise(table, floor, fits)["per_application"]["app"]
+    assert entry["noise_floor"] == pytest.approx(25 / 130)
+    assert "above the per-application target" in entry["noise_floor_note"]
+    entry = bench.summarise(table, floor.iloc[0:0], fits)["per_application"]["app"]
+    assert entry["noise_floor"] is None and "not measurable" in entry["noise_floor_note"]
+
+
+def test_without_the_prior_no_prior_is_used(monkeypatch) -> None:
+    seen = []
+
+    class Result:
+        fitted, platform = (), Platform.zero()
+
+        def predict(self, observation) -> float:
+            return observation.real_makespan_s
+
+    def calibrate(train, *, prior="default", **kwargs):     # the real one's default: the shipped prior
+        seen.append(prior)
+        return Result()
+
+    monkeypatch.setattr(bench, "calibrate", calibrate)
+    runs = [Run(f"app-chameleon-{s}-001", t) for s, t in (("small", 100.0), ("medium", 200.0), ("large", 300.0))]
+    table, fits = bench.leave_one_size_out(runs, None, use_prior=False)
+    assert seen == [None, None, None]                  # not calibrate's default, the shipped prior
+    assert (table["simulator_error"] == 0).all() and len(fits) == 3
