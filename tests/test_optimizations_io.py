@@ -252,7 +252,7 @@ def test_a_lazy_upload_runs_while_the_worker_moves_on_in_the_real_run(ex) -> Non
     # d waited for the upload: it began reading only after a began storing (the uploader thread stamps its end
     # after the server's reply, so under load d may start a few ms before that stamp), and read every byte
     assert t.loc["d", "download_start_s"] > t.loc["a", "upload_start_s"]
-    assert t.loc["d", "download_bytes"] >= 40 * MB
+    assert t.loc["d", "input_bytes"] >= 40 * MB
     b = base.trace.tasks.set_index("task_id")
     assert b.loc["b", "exec_start_s"] >= b.loc["a", "upload_end_s"]      # without: after it
     w1 = real.trace.workers.set_index("worker").loc["w1"]
