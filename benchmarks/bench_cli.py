@@ -136,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"needs GNU time at {GNU_TIME} (apt-get install time)")
     if args.baseline is not None and not (args.baseline / "experiments" / "cli.py").is_file():
         parser.error(f"--baseline {args.baseline} is not a planlab checkout (no experiments/cli.py)")
+    revision = git_revision(ROOT)      # the commit measured: taken before the runs, not when the file is written
     before = host()
     results, loads = measure(args.runs, planlab_script(), args.baseline, args.seed)
     after = host()
-    revision = git_revision(ROOT)
     targets = {f"{name}_s": {"value": results[name]["median_s"], "target": t, "pass": results[name]["median_s"] <= t}
                for name, t in TARGETS.items()}
     record: dict[str, Any] = {

@@ -30,7 +30,7 @@ from planning.sources.synthetic import DEFAULT_INPUT_SIZES, random_truth, synthe
 from planning.tasks import Task
 from planning.workflow import Workflow
 from _timing import timed
-from experiments.provenance import git_revision
+import _revision      # the commit measured: taken when the run starts
 
 TARGETS = {"fit_1m_s": 5.0, "predict_10k_x8_s": 0.2}
 RESULTS = Path(__file__).resolve().parent / "results" / "cost_model.json"
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "pass": speed["predict_s"] <= TARGETS["predict_10k_x8_s"]}}
     result = {
         "benchmark": "cost_model", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+        "git": _revision.short(), "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count(), "numpy": np.__version__, "pandas": pd.__version__,
                     "load_average_end": list(__import__("os").getloadavg())},

@@ -59,7 +59,7 @@ import numpy as np
 from executor import Executor, ExecutorSettings
 from executor.plans import assigned_plan
 from executor.wire import Wire
-from experiments.provenance import git_revision
+import _revision      # the commit measured: taken when the run starts
 from planning.sources import kernels
 from planning.sources.dsl import build_workflow, task
 from planning.sources.generators import generate
@@ -246,7 +246,7 @@ def _live_view(ex: Executor, repeats: int) -> dict:
             cases.append((kind, placement, wf, assigned_plan(wf, worker_of, "large"), statistics.median(local)))
     entry = bench_live_view(ex, cases, repeats)
     return {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git": (git_revision()["revision"] or "")[:7] or None, **entry}
+            "git": _revision.short(), **entry}
 
 
 def live_view_only(out: Path, repeats: int) -> int:
@@ -280,7 +280,7 @@ def handoff_only(out: Path, repeats: int) -> int:
     load_start = os.getloadavg()
     handoff, start, checks = handoff_and_start(repeats)
     meta = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git": (git_revision()["revision"] or "")[:7] or None,
+            "git": _revision.short(),
             "load_average_start": load_start, "load_average": os.getloadavg()}
     result["handoff"] = {**meta, "rows": handoff}
     result["start"] = {**meta, **start}
@@ -316,7 +316,7 @@ def _checks(overhead: list[dict], throughput: list[dict]) -> dict[str, dict]:
 def _header(args: argparse.Namespace, load_start: tuple[float, float, float]) -> dict:
     """What the results were taken on: when, the commit, the machine and its load before and after."""
     return {"benchmark": "executor", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+            "git": _revision.short(), "quick": args.quick,
             "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                         "numpy": np.__version__, "load_average": os.getloadavg(), "load_average_start": load_start},
             "dask_max_tasks": None if args.no_dask else args.dask_max_tasks}

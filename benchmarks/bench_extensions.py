@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from _timing import timed
-from experiments.provenance import git_revision
+import _revision      # the commit measured: taken when the run starts
 from planning import SLA, CostModel, load_catalog, load_workflow
 from planning.errors import PlanError
 from planning.planners import get_planner, resolve_planner
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
               "export_validate_10k_s": export["10000"]["total_s"]}
     targets = {k: {"value": values[k], "target": t, "pass": values[k] <= t} for k, t in TARGETS.items()}
     result = {"benchmark": "extensions", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+              "git": _revision.short(), "quick": args.quick,
               "machine": {"python": platform.python_version(), "platform": platform.platform(),
                           "cpus": os.cpu_count(), "load_average_start": load_start,
                           "load_average_end": list(os.getloadavg())},

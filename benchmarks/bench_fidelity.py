@@ -70,7 +70,7 @@ from _fidelity_store import Coverage, load_many, save_runs
 from _fidelity_runs import (SIZED, BenchWorkflow, Cell, RealRun, Say, WorkflowRuns, bench_workflows, load1,
                             make_cells, profile_cost_model, run_repeatedly)
 from executor import Executor, ExecutorSettings
-from experiments.provenance import git_revision
+import _revision      # the commit measured: taken when the run starts
 from planning.errors import PlanlabError
 from planning.profiles import load_catalog
 from simulator import Platform
@@ -303,7 +303,7 @@ def real_settings(args: argparse.Namespace) -> dict[str, Any]:
             "warm_pool": "empty at the start of every repetition (idle processes stopped before each run)",
             "halves": "calibration = repetitions 0, 2, 4...; forecast = 1, 3, 5...",
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git": (git_revision()["revision"] or "")[:7] or None, "load_average_before": os.getloadavg()}
+            "git": _revision.short(), "load_average_before": os.getloadavg()}
 
 
 def run_benchmark(args: argparse.Namespace, say: Say) -> dict[str, Any]:
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - t0:6.0f} s, load {load1():.2f}] {msg}", file=sys.stderr, flush=True)
 
     load_start = os.getloadavg()
-    revision = git_revision()           # the code that runs: taken now, not when the results are written
+    revision = _revision.AT_START       # the code that runs: taken at the start, not when the results are written
     try:
         if "host" in args.calibration:
             host_calibration()          # fail before any real run, not after

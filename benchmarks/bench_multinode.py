@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from executor import ExecutorSettings  # noqa: E402
 from executor.plans import assigned_plan  # noqa: E402
 from experiments.hostload import cpu_probe_s  # noqa: E402
-from experiments.provenance import git_revision  # noqa: E402
+import _revision  # noqa: E402  (the commit measured: taken when the run starts)
 from planning.costs.cost_model import CostModel  # noqa: E402
 from planning.sources.generators import generate  # noqa: E402
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ray.shutdown()
         cluster.shutdown()
-    revision = git_revision()
+    revision = _revision.AT_START
     result.update({"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": revision["revision"],
                    "git_dirty": revision["dirty"], "ray": ray.__version__,
                    "host": {"before": before, "after": {"load_average": list(os.getloadavg())}}})

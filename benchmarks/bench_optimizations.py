@@ -48,7 +48,7 @@ from typing import Any
 
 from executor import Executor, ExecutorSettings
 from experiments.config import scaled_workflow
-from experiments.provenance import git_revision
+import _revision      # the commit measured: taken when the run starts
 from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.planners import get_planner
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(cells)
     checks = targets(rows)
     result = {"benchmark": "optimizations", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "git": (git_revision()["revision"] or "")[:7] or None, "repetitions": args.repetitions, "quick": args.quick,
+              "git": _revision.short(), "repetitions": args.repetitions, "quick": args.quick,
               "real_seconds": time.perf_counter() - started,
               "machine": {"python": pyplatform.python_version(), "cpus": os.cpu_count(),
                           "load_average_start": load_start, "load_average_end": os.getloadavg()},

@@ -51,7 +51,7 @@ from planning.planners.heft import edge_comm_s, heft
 from planning.schedule import ScheduleEvaluator
 from planning.workflow import Workflow
 from _timing import timed
-from experiments.provenance import git_revision
+import _revision      # the commit measured: taken when the run starts
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "planning.json"
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = _checks(times, exponents, versus, heft10k, wf_rows, seeds)
     result = {
         "benchmark": "planning", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+        "git": _revision.short(), "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "numpy": np.__version__, "pandas": pd.__version__, "load_average_start": load_start,
                     "load_average": list(os.getloadavg())},

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from executor import Executor, ExecutorSettings  # noqa: E402
 from executor.contention import ContentionProbe, alone_seconds  # noqa: E402
-from experiments.provenance import git_revision  # noqa: E402
+import _revision  # noqa: E402  (the commit measured: taken when the run starts)
 from planning.costs.cost_model import CostModel  # noqa: E402
 from planning.planners import get_planner  # noqa: E402
 from planning.profiles import load_catalog  # noqa: E402
@@ -104,7 +104,7 @@ def main() -> int:
     busy = [v["alone_error_median"] for k, v in rows.items() if k.startswith("busy.")]
     worst = max(abs(v) for v in busy)
     result = {"benchmark": "profiling", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "git": git_revision(), "machine": {"cpus": os.cpu_count(), "load_average_start": list(load_before),
+              "git": _revision.AT_START, "machine": {"cpus": os.cpu_count(), "load_average_start": list(load_before),
                                                  "load_average_end": list(os.getloadavg())},
               "background_spinners": args.background, "workflow": WORKFLOW.name, "scale": SCALE,
               "profiles": rows,

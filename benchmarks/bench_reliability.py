@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT / "tests"))   # the fuzzed-input builders are shared
 from executor import Executor, ExecutorSettings  # noqa: E402
 from executor.plans import assigned_plan  # noqa: E402
 from executor.server import EmbeddedRedis  # noqa: E402
-from experiments.provenance import git_revision  # noqa: E402
+import _revision  # noqa: E402  (the commit measured: taken when the run starts)
 from planning.errors import ExecutionError  # noqa: E402
 from planning.sources.dsl import build_workflow, task  # noqa: E402
 from planning.workflow import run_locally  # noqa: E402
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = _run_parts(args, rng)
     checks = _checks(parts, args.server_loss)
     result = {"benchmark": "reliability", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+              "git": _revision.short(), "quick": args.quick,
               "machine": {"python": sys.version.split()[0], "cpus": os.cpu_count(),
                           "loadavg_start": load_start, "loadavg_end": Path("/proc/loadavg").read_text().strip()},
               "seconds": time.perf_counter() - t0, "targets": checks,

@@ -38,7 +38,7 @@ import numpy as np
 
 from experiments.calibration import calibrate
 from experiments.calibration.executions import application_of
-from experiments.provenance import git_revision
+import _revision      # the commit measured: taken when the run starts
 from planning.costs.cost_model import CostModel
 from planning.planners import get_planner
 from planning.profiles import load_catalog
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = bench_calibration(per_application=not args.quick)
     result = {
         "benchmark": "simulator", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git": (git_revision()["revision"] or "")[:7] or None, "quick": args.quick,
+        "git": _revision.short(), "quick": args.quick,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count(), "load_average_start": load_start,
                     "load_average": list(__import__("os").getloadavg()),
