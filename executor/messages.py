@@ -50,7 +50,8 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
                                  "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
                                  "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
                                  "code": code, "spec": getattr(spec, "digest", ""),
-                                 "code_digest": getattr(spec, "code_digests", {}).get(code, "") if code else "", **({"warm": True} if warm else {})})
+                                 "code_digest": getattr(spec, "code_digests", {}).get(code, "") if code else "",
+                                 **({"warm": True} if warm else {})})
 
 
 def code_key(spec: Any, worker: str) -> str:

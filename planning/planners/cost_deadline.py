@@ -63,12 +63,9 @@ class CostUnderDeadline(Planner):
         self.deadline = deadline
         self.max_evaluations = max_evaluations
 
+    # a search allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
+    @paused_gc()
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
-        # a search allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
-        with paused_gc():
-            return self._plan(workflow, catalog, cost_model, sla)
-
-    def _plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         if self.deadline is None or self.deadline <= 0:
             raise PlanError("planner 'cost-deadline' needs a positive deadline",
                             "pass --deadline SECONDS (or deadline = SECONDS in the config)")

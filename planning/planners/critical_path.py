@@ -111,12 +111,9 @@ class CriticalPathDowngrade(Planner):
         self.tolerance = tolerance
         self.max_evaluations = max_evaluations
 
+    # a search allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
+    @paused_gc()
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
-        # a search allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
-        with paused_gc():
-            return self._plan(workflow, catalog, cost_model, sla)
-
-    def _plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         worker_of, workers, need = locality_layout(workflow)
         ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))  # fastest first

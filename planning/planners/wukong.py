@@ -133,13 +133,10 @@ class Wukong(Planner):
         self.profile = profile
         self.deadline = deadline
 
+    # the prediction allocates per-task lists and no cycles: at 10k tasks the collector's full walks of the
+    # heap took most of the planning time
+    @paused_gc()
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
-        # the prediction allocates per-task lists and no cycles: at 10k tasks the collector's full walks of the
-        # heap took most of the planning time
-        with paused_gc():
-            return self._plan(workflow, catalog, cost_model, sla)
-
-    def _plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         estimates = cost_model.estimate_workflow(workflow, catalog, sla)
         evaluator = ScheduleEvaluator.for_cost_model(workflow, catalog, cost_model, sla)
         column = {name: j for j, name in enumerate(estimates.profiles)}
