@@ -245,8 +245,14 @@ def test_an_unpicklable_result_names_the_task_and_the_type(ex: Executor) -> None
     assert _leftover_run_keys(ex.client) == []
 
 
+@task
+def very_slow_double(x):
+    time.sleep(3.0)   # the server is killed long before this ends, whatever the warm-up took
+    return 2 * x
+
+
 def test_a_lost_server_is_one_clear_error() -> None:
-    wf, plan = _fan_in(slow_double)
+    wf, plan = _fan_in(very_slow_double)
     with Executor(settings=ExecutorSettings(lease_s=1.0)) as own:
         server = own._endpoint.server
         timer = threading.Timer(0.4, lambda: os.kill(server.pid, signal.SIGKILL))

@@ -51,22 +51,30 @@ def test_a_cpu_bound_task_is_slower_on_a_smaller_profile() -> None:
     tries = []
     with Executor() as ex:
         for _ in range(3):  # a burst of unrelated load on 2 vCPUs can slow the unlimited run too
-            small, small_cpu = _exec_seconds(ex, "small", 1_000_000)
-            large, large_cpu = _exec_seconds(ex, "large", 1_000_000)
-            tries.append((small, large, large_cpu))
+            small, small_cpu = _exec_seconds(ex, "small", 2_000_000)
+            large, large_cpu = _exec_seconds(ex, "large", 2_000_000)
+            tries.append((small, small_cpu, large, large_cpu))
             # the quota itself, whatever the load: half a CPU means at least ~2x wall per CPU second
             assert small > 1.6 * small_cpu, (small, small_cpu)
-            if small > 1.4 * large and large <= 1.3 * large_cpu:  # 0.5 vs 2 CPUs, one thread: ~2x (FACTS.md)
+            if _stretch(small, small_cpu) > 1.4 * _stretch(large, large_cpu) and large <= 1.3 * large_cpu:
                 break
         result = ex.run(*_one_task("small"))
     limits = result.meta["limits_enforced"]
     assert limits["cpu"] == support.cpu and limits["by_profile"]["small"]["cpu_quota_us"] == "5000"
     assert limits["memory"] == support.memory
     # a try tells only when the unlimited task got (nearly) a whole CPU
-    fair = [(small, large) for small, large, large_cpu in tries if large <= 1.3 * large_cpu]
+    fair = [(small, small_cpu, large, large_cpu) for small, small_cpu, large, large_cpu in tries
+            if large <= 1.3 * large_cpu]
     if not fair:
         pytest.skip(f"the machine is saturated: even the unlimited task got under 0.8 CPU ({tries})")
-    assert any(small > 1.4 * large for small, large in fair), tries
+    # wall per CPU second, not wall alone: on a shared VM the same loop's CPU time varies ~2x from run
+    # to run (CI measured 0.045 s and 0.079 s), which can hide the quota's 2x (0.5 vs 2 CPUs, FACTS.md)
+    assert any(_stretch(s, s_cpu) > 1.4 * _stretch(lg, lg_cpu) for s, s_cpu, lg, lg_cpu in fair), tries
+
+
+def _stretch(wall_s: float, cpu_s: float) -> float:
+    """Wall seconds per CPU second: ~1 with a whole CPU, ~2 under half a CPU's quota."""
+    return wall_s / max(cpu_s, 1e-9)
 
 
 def _one_task(profile: str):

@@ -80,7 +80,7 @@ class Run:
     def _lost_server(self, exc: Exception) -> ExecutionError:
         ex = self.ctx.ex
         server = getattr(ex._endpoint, "server", None)
-        if server is not None and not server.running:
+        if server is not None and server.died_within(1.0):
             where = "the embedded Redis-protocol server died"
         else:
             where = f"the connection to the Redis server at {redacted_url(ex.url)} was lost"

@@ -268,6 +268,21 @@ class EmbeddedRedis:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def died_within(self, grace_s: float = 1.0) -> bool:
+        """Whether the server process has exited, or exits within ``grace_s``.
+
+        A killed server resets its clients' sockets while the kernel is still tearing the
+        process down, so a client that sees the reset can ask before the exit is visible;
+        the grace lets "the server died" be told apart from "the connection was lost".
+        """
+        if self._proc is None:
+            return False
+        try:
+            self._proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     @property
     def pid(self) -> int:
         """Process id of the server (only while running)."""
