@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["RunKeys", "pool_runs", "launcher_alive", "launcher_control", "process_inbox", "process_inbox_parts",
-           "idle_list"]
+           "idle_list", "process_pool_key", "launcher_handed"]
 
 
 def pool_runs(pool: str) -> str:
@@ -48,6 +48,19 @@ def process_inbox_parts(launcher_id: str) -> tuple[str, str]:
 def idle_list(launcher_id: str, profile: str) -> str:
     """Pids of this launcher's idle processes of ``profile`` (the warm pool; the launcher's hash slot)."""
     return f"pl:idle:{launcher_id}:{profile}{{{launcher_id}}}"
+
+
+def process_pool_key(msg: dict) -> str:
+    """Which warm processes may serve a start message: the same profile, CPUs, memory, threads and limits
+    switch (a process stays in its profile's cgroups).  Names its idle list: :func:`idle_list`."""
+    return (f"{msg['profile']}|{msg.get('cpus')}|{msg.get('memory_mb')}|{msg.get('threads')}|"
+            f"{int(bool(msg.get('limits')))}")
+
+
+def launcher_handed(launcher_id: str) -> str:
+    """Starts a completion handed straight to one of this launcher's idle processes (``pid\nrun\nstart``),
+    for the launcher to record what the process serves (:mod:`executor.launcher.handed`); its hash slot."""
+    return f"pl:handed:{launcher_id}{{{launcher_id}}}"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from executor.auth import RunSealer
 from planning.protocol import Invocation
 
-__all__ = ["encode_start", "decode_start", "encode_note", "decode_note", "encode_error", "decode_error",
+__all__ = ["encode_start", "start_message", "seal_start", "decode_start", "encode_note", "decode_note", "encode_error", "decode_error",
            "encode_batch", "decode_batch", "control_sealer", "output_label"]
 
 _START, _NOTE, _ERROR, _BATCH, _CTL = b"start", b"note", b"error", b"metrics", b"ctl"
@@ -31,7 +31,18 @@ def output_label(task_id: str) -> bytes:
 def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: bytes | None = None,
                  pre: dict[str, bytes] | None = None, gen: int = 0, restart: bool = False,
                  fetch: tuple[str, int | None] | None = None, warm: bool = False) -> bytes:
-    """A start invocation for the run's launch queue: what the launcher needs to pick or fork a process.
+    """A start invocation for the run's launch queue, sealed (:func:`start_message` says what it holds)."""
+    return seal_start(sealer, start_message(sealer.run_id, inv, spec, t, sub, pre, gen, restart, fetch, warm))
+
+
+def seal_start(sealer: RunSealer, msg: dict[str, Any]) -> bytes:
+    return sealer.dumps(_START, msg)
+
+
+def start_message(run: str, inv: Invocation, spec: Any, t: float, sub: bytes | None = None,
+                  pre: dict[str, bytes] | None = None, gen: int = 0, restart: bool = False,
+                  fetch: tuple[str, int | None] | None = None, warm: bool = False) -> dict[str, Any]:
+    """A start invocation: what the launcher needs to pick or fork a process.
 
     ``ttl_s``, ``fetch`` (the parent output the first task reads: name, bytes or None for all) and
     ``code`` (its code's sub-DAG when ``sub`` does not carry it: :func:`code_key`) let the worker
@@ -44,14 +55,14 @@ def encode_start(sealer: RunSealer, inv: Invocation, spec: Any, t: float, sub: b
     cpus, memory_mb, threads = spec.profiles.get(profile, (None, None, None))
     s = spec.settings
     code = code_key(spec, inv.worker) if sub is None else None
-    return sealer.dumps(_START, {"type": "start", "run": sealer.run_id, "worker": inv.worker, "task": inv.task,
-                                 "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "threads": threads,
-                                 "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
-                                 "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
-                                 "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
-                                 "code": code, "spec": getattr(spec, "digest", ""),
-                                 "code_digest": getattr(spec, "code_digests", {}).get(code, "") if code else "",
-                                 **({"warm": True} if warm else {})})
+    return {"type": "start", "run": run, "worker": inv.worker, "task": inv.task,
+            "profile": profile, "cpus": cpus, "memory_mb": memory_mb, "threads": threads,
+            "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
+            "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
+            "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
+            "code": code, "spec": getattr(spec, "digest", ""),
+            "code_digest": getattr(spec, "code_digests", {}).get(code, "") if code else "",
+            **({"warm": True} if warm else {})}
 
 
 def code_key(spec: Any, worker: str) -> str:

@@ -120,6 +120,9 @@ class ProcessContext:
         # primary (a process serves runs whose slots live on different nodes)
         self.scripts = Scripts(self.client if is_cluster_client(self.client) else None)
         self.wire = wire_for(self.client)
+        #: a completion may hand a start straight to this launcher's idle processes (executor.scripts): not on
+        #: a Redis Cluster (their lists live in the launcher's slot, not the run's) nor under the Ray launcher
+        self.handoff_to_idle = not is_cluster_client(self.client)
         self._secret = secret
         self._sealers: dict[str, RunSealer] = {}
         self._specs: OrderedDict[str, RunSpec] = OrderedDict()

@@ -11,6 +11,14 @@ parents (a child with one parent needs no counter: it is ready the moment its
 parent is done), removes counters that reached zero, counts this task's reads of
 stored inputs and deletes an input its last reader read (per-task output retention), pushes the completion's
 invocations, event and metrics, and gives every key it creates the run's TTL.
+A start invocation goes straight to an idle process of the completing worker's
+launcher, when one of the start's profile and limits waits on its idle list
+(``H``): the process wakes on its inbox at once, instead of the launcher waking on
+the launch queue and handing it on (two wake-ups per hop: ~1.5 ms of a warm
+hand-off).  The launcher learns of it from a notice list it reads every loop
+(:meth:`executor.launcher.queues.Launcher.take_handed`) and then renews the
+process's lease and watches it as if it had handed the start itself.  With no
+idle process (or no live launcher) the start goes to the launch queue as before.
 It returns the children it made ready.  Because the script is atomic, a worker
 killed at any moment has either completed a task entirely or not at all.
 
@@ -37,6 +45,8 @@ DUPLICATE = -2   # the task was already committed
 # ARGV: task, worker, holder, ttl_ms, event ('' none), batch ('' none), n children with several parents,
 #       those children..., then ops: 'S' key value (SET PX ttl) | 'P' key value (RPUSH + PEXPIRE) | 'I' key (INCR + PEXPIRE)
 #       | 'D' out-key reads-hash task readers (one more read of a stored output; the last one deletes it)
+#       | 'H' idle-list inbox-prefix inbox-suffix inbox-ttl-s launcher-alive handed-list launch-queue run start
+#         (a start: to an idle process of its launcher when one waits, else to the launch queue)
 COMMIT_LUA = """
 local ttl = tonumber(ARGV[4])
 if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return {-1} end
@@ -70,6 +80,20 @@ while i <= #ARGV do
     redis.call('RPUSH', ARGV[i + 1], ARGV[i + 2])
     redis.call('PEXPIRE', ARGV[i + 1], ttl)
     i = i + 3
+  elseif op == 'H' then
+    local pid = false
+    if redis.call('EXISTS', ARGV[i + 5]) == 1 then pid = redis.call('RPOP', ARGV[i + 1]) end
+    if pid then
+      local inbox = ARGV[i + 2] .. pid .. ARGV[i + 3]
+      redis.call('RPUSH', inbox, ARGV[i + 8] .. '\\n' .. ARGV[i + 9])
+      redis.call('EXPIRE', inbox, tonumber(ARGV[i + 4]))
+      redis.call('RPUSH', ARGV[i + 6], pid .. '\\n' .. ARGV[i + 8] .. '\\n' .. ARGV[i + 9])
+      redis.call('EXPIRE', ARGV[i + 6], tonumber(ARGV[i + 4]))
+    else
+      redis.call('RPUSH', ARGV[i + 7], ARGV[i + 9])
+      redis.call('PEXPIRE', ARGV[i + 7], ttl)
+    end
+    i = i + 10
   else
     redis.call('INCR', ARGV[i + 1])
     redis.call('PEXPIRE', ARGV[i + 1], ttl)

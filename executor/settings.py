@@ -150,6 +150,11 @@ class ExecutorSettings:
         it used (trace columns ``cpu_wait_s``, ``exec_cpu_s``; :mod:`executor.contention`),
         so its time alone can be told from a busy host's.  A few microseconds of file
         reads per task: off by default, on in the runner's profile phase.
+    ``handoff_to_idle``
+        A completion that starts another worker hands the start straight to an idle
+        warm process of the right profile on its own launcher (one wake-up), instead of
+        the launch queue, whose launcher then hands it on (two); :mod:`executor.scripts`.
+        Off: every start goes through the launch queue (for comparison).
     """
 
     scale: float = 1.0
@@ -179,6 +184,7 @@ class ExecutorSettings:
     pool: str = "default"
     threads: str = "fair"
     measure_contention: bool = False
+    handoff_to_idle: bool = True
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ExecutionError:
@@ -193,7 +199,7 @@ class ExecutorSettings:
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
         if self.threads not in ("fair", "quota"):
             raise bad("threads", "'fair' or 'quota'")
-        for name in ("keep_keys", "limits", "measure_contention"):
+        for name in ("keep_keys", "limits", "measure_contention", "handoff_to_idle"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s",

@@ -282,7 +282,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         wait_next = False
         if not multi:
             decided = self.protocol.handle_downstream(task_id, self.worker, children)
-            self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data)
+            self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data, handoff=True)
         batch = self._due_batch()  # rows of earlier tasks ride in this round trip
         # A completion with no effect outside this worker (nothing stored, nobody invoked, no counter,
         # no event) needs no round trip: were the worker to die, its re-run would simply run the task again.

@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from executor.messages import encode_batch, encode_error, encode_note, encode_start
+from executor import keys
+from executor.launcher.warm_process import PROCESS_KEY_SLACK_S
+from executor.messages import encode_batch, encode_error, encode_note, seal_start, start_message
 from executor.worker_start import fetch_hint
 
 
@@ -19,19 +21,36 @@ class Abort(Exception):
 class WorkerReporting:
     """Invocations, metrics and the end-of-worker report (see the module docstring)."""
 
-    def _invocation_ops(self, ops: list, invocations, t: float, parent: str, data: bytes | None) -> None:
-        """Start or notify other workers (commit-script ops); a small stored output rides along, saving a fetch."""
+    def _invocation_ops(self, ops: list, invocations, t: float, parent: str, data: bytes | None,
+                        handoff: bool = False) -> None:
+        """Start or notify other workers (commit-script ops); a small stored output rides along, saving a fetch.
+
+        ``handoff``: the ops go to the commit script, so a start may be handed straight to an idle
+        process (:meth:`_start_op`); otherwise every op is ``("P", list, value)``, for callers that
+        send them as plain pushes.
+        """
         inline = data if data is not None and len(data) <= self.settings.inline_output_bytes else None
         for inv in invocations:
             if inv.start:
                 # a stored output not riding along: the started worker fetches it in its first round trip
                 hint = fetch_hint(self.spec, inv.task, inv.worker, parent) if data is not None and inline is None \
                     else None
-                msg = encode_start(self.sealer, inv, self.spec, t, pre={parent: inline} if inline is not None else None,
-                                   fetch=hint)
-                ops += ("P", self.keys.launch, msg)
+                msg = start_message(self.run_id, inv, self.spec, t,
+                                    pre={parent: inline} if inline is not None else None, fetch=hint)
+                ops += self._start_op(msg) if handoff else ("P", self.keys.launch, seal_start(self.sealer, msg))
             else:
                 ops += ("P", self.keys.inbox(inv.worker), encode_note(self.sealer, inv.task, t, parent, inline))
+
+    def _start_op(self, msg: dict[str, Any]) -> tuple:
+        """The commit-script op of a start: straight to an idle process of this worker's launcher when one of
+        the start's profile and limits waits (``H``, :mod:`executor.scripts`), else the launch queue."""
+        blob = seal_start(self.sealer, msg)
+        if not (self.ctx.handoff_to_idle and self.settings.handoff_to_idle):
+            return ("P", self.keys.launch, blob)
+        launcher = self.ctx.launcher_id
+        prefix, suffix = keys.process_inbox_parts(launcher)
+        return ("H", keys.idle_list(launcher, keys.process_pool_key(msg)), prefix, suffix, int(PROCESS_KEY_SLACK_S),
+                keys.launcher_alive(launcher), keys.launcher_handed(launcher), self.keys.launch, self.run_id, blob)
 
     def _send_invocations(self, invocations, parent: str, data: bytes | None) -> None:
         """Invocations decided after the commit (children with several parents; a re-run's replay)."""

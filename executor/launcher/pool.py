@@ -3,7 +3,10 @@
 A start goes to an idle process of the same profile (and limits) if one waits
 on the idle list - popped and handed the start in one script call
 (:data:`HANDOFF_LUA`), asked only while a child of that profile lives - else to a
-new process forked for it (:mod:`.warm_process`).
+new process forked for it (:mod:`.warm_process`).  A completion may have handed a
+start to an idle process itself (:data:`executor.scripts.COMMIT_LUA`, one wake-up
+instead of two); the launcher then records what the process serves from the
+hand-off's notice (:meth:`ProcessPool.handed`).
 The launcher is the parent of its workers, so it learns of a death at once
 (``waitpid``).  Whether a dead process was serving a logical worker is decided
 from the run's claims: a process that died before it claimed its start (killed
@@ -68,8 +71,7 @@ class _Child:
 
 def _pool_key(msg: dict[str, Any]) -> str:
     """Processes are interchangeable only with the same profile, CPUs, memory, threads and limits switch."""
-    return (f"{msg['profile']}|{msg.get('cpus')}|{msg.get('memory_mb')}|{msg.get('threads')}|"
-            f"{int(bool(msg.get('limits')))}")
+    return keys.process_pool_key(msg)
 
 
 class ProcessPool:
@@ -122,6 +124,30 @@ class ProcessPool:
         prefix, suffix = keys.process_inbox_parts(self.launcher_id)
         pid = self._handoff_script(keys=[idle], args=[prefix, payload, int(PROCESS_KEY_SLACK_S), suffix])
         return None if pid is None else int(pid)
+
+    def handed(self, pid: int, msg: dict[str, Any], blob: bytes) -> str:
+        """Record a start a completion handed straight to idle process ``pid`` (:data:`executor.scripts.COMMIT_LUA`'s
+        ``H`` op).  Returns what became of it: ``assigned``, ``restarted`` (the process was gone before it
+        took the start: taken back from its inbox and started as usual), or ``lost`` (it took the start and
+        died before its launcher learned of it: reported to the run like any death during work).
+        """
+        serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
+        self.reap()
+        child = self.children.get(pid)
+        if child is not None and child.pool_key == _pool_key(msg):
+            self._assign(child, msg, serving, slot=False)
+            return "assigned"
+        if self.client.lrem(keys.process_inbox(self.launcher_id, pid), 1, msg["run"].encode() + b"\n" + blob):
+            self.start(msg, blob)
+            return "restarted"
+        holder = f"{self.launcher_id}:{pid}:{self.host}"
+        costly, claim = death_cost_work(self.client, serving, holder)
+        if costly:
+            when = "during its start" if claim is None else "while it ran"
+            report_death(self.client, msg["run"], f"{msg['worker']}|{serving[2]}|{msg['task']}|worker process {pid} "
+                                                  f"on {self.host} died before its launcher learned of its start "
+                                                  f"({when})")
+        return "lost"
 
     @staticmethod
     def _assign(child: _Child, msg: dict[str, Any], serving: Serving, slot: bool = True) -> None:

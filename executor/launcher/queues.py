@@ -42,6 +42,9 @@ LAUNCHER_TTL_S = 5.0
 REFRESH_S = 0.5
 #: Starts taken with a run's ``serve`` message, before the loop's next housekeeping.
 TAKEN_WITH_SERVE = 8
+#: How often the loop reads the notices of starts completions handed to its idle processes themselves.
+#: Not a blocking pop: waking the launcher then would take a CPU from the process just handed its start.
+HANDED_EVERY_S = 0.1
 
 
 def new_launcher_id() -> str:
@@ -70,6 +73,7 @@ class Launcher:
         self.host = socket.gethostname()
         self.processes = ProcessPool(self.client, url, self.id, secret, self.host, limiter)
         self._refreshed = 0.0
+        self._handed_read = 0.0
 
     @property
     def limiter(self) -> ResourceLimiter:
@@ -101,6 +105,10 @@ class Launcher:
 
     def _housekeeping(self) -> None:
         self.processes.reap()
+        now = time.monotonic()
+        if now - self._handed_read >= HANDED_EVERY_S:
+            self._handed_read = now
+            self.take_handed()
         self.processes.check_children()
         self.processes.renew_leases()
         now = time.monotonic()
@@ -146,6 +154,24 @@ class Launcher:
             return
         self.processes.start(msg, blob)
 
+    def take_handed(self) -> None:
+        """Record the starts completions handed to this launcher's idle processes (``pid\nrun\nstart``).
+
+        Each is authenticated before it is unpickled, like a start from a launch queue; the
+        pool assigns it to the process, or - when the process is gone - starts it again or
+        reports the death (:meth:`ProcessPool.handed`).
+        """
+        for item in self.client.lpop(keys.launcher_handed(self.id), 1000) or ():
+            pid, run, blob = item.split(b"\n", 2)
+            run = run.decode()
+            try:
+                msg = decode_start(self.sealer(run), blob)
+            except (Forged, ValueError) as exc:
+                text = exc.one_line() if isinstance(exc, Forged) else str(exc)
+                print(f"planlab launcher {self.id}: refused a handed start of run {run}: {text}", file=sys.stderr)
+                continue
+            self.processes.handed(int(pid), msg, blob)
+
     def _refresh_runs(self) -> None:
         """Agents learn their pool's new runs; every launcher forgets runs that are over."""
         if self.serve_pool:
@@ -186,6 +212,7 @@ class Launcher:
             for key in self.client.scan_iter(match=f"pl:proc:{self.id}:*", count=1000):
                 pipe.delete(key)
             pipe.delete(keys.launcher_control(self.id))
+            pipe.delete(keys.launcher_handed(self.id))
             pipe.execute()
         with contextlib.suppress(Exception):
             self.client.close()

@@ -64,6 +64,7 @@ class WorkerActor:
         self.slot = Slot()
         self.slot.start_beating()
         self.ctx = ProcessContext(url, launcher_id, profile, info, secret, self.slot)
+        self.ctx.handoff_to_idle = False   # no idle lists: the Ray launcher hands out every start itself
         self.ctx.host = node_host(self.node)
         self.ctx.holder = f"{launcher_id}:{self.ctx.pid}:{self.ctx.host}"
 
