@@ -155,6 +155,13 @@ class ExecutorSettings:
         warm process of the right profile on its own launcher (one wake-up), instead of
         the launch queue, whose launcher then hands it on (two); :mod:`executor.scripts`.
         Off: every start goes through the launch queue (for comparison).
+    ``spin_wait_s``
+        A worker whose next task is not ready polls for its notification this long
+        before it sleeps in the kernel (:meth:`executor.wire.Wire.spin_for_reply`): a
+        notification that comes soon is taken without a scheduler wake-up (~0.1 ms on an
+        idle host, the cost of every hop between two workers).  At most this much CPU per
+        wait, yielded to any other runnable process, and only while the host has an idle
+        CPU (load average below its CPU count: :func:`executor.worker.spin_budget`); 0: never.
     """
 
     scale: float = 1.0
@@ -185,6 +192,7 @@ class ExecutorSettings:
     threads: str = "fair"
     measure_contention: bool = False
     handoff_to_idle: bool = True
+    spin_wait_s: float = 0.0005
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ExecutionError:
@@ -203,7 +211,7 @@ class ExecutorSettings:
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s",
-                     "task_timeout_s", "task_timeout_factor", "task_timeout_min_s"):
+                     "task_timeout_s", "task_timeout_factor", "task_timeout_min_s", "spin_wait_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or not 0 <= value <= MAX_SECONDS:

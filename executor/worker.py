@@ -50,6 +50,7 @@ authenticated before it is unpickled (:mod:`executor.auth`).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -125,6 +126,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         self.replaying = self.recovering = bool(msg.get("restart"))   # a re-run after a death
         self.checked: set[str] = set()
         self._done_cache: set[str] | None = None
+        self.spin_s = spin_budget(self.settings.spin_wait_s)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -183,6 +185,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         """
         if not self.wire.pending:
             self.wire.send(self._wait_commands())
+        self.wire.spin_for_reply(self.spin_s)
         got, more = self.wire.read(2)
         if got is None:
             if not self.client.exists(self.keys.live):
@@ -372,6 +375,20 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
                     continue
                 self._fail(task_id, tb, attempt + 1, transient=transient)
         raise AssertionError("unreachable")
+
+
+def spin_budget(spin_wait_s: float, load: float | None = None, cpus: int | None = None) -> float:
+    """How long this worker polls for a notification before it sleeps: ``spin_wait_s`` while the host has
+    an idle CPU (its 1-minute load average below its CPU count, read once per logical worker), else 0.
+
+    A spin saves the scheduler's wake-up of an idle CPU; on a busy host no CPU idles, there is
+    no such wake-up to save, and the spin's polls would take turns from runnable processes.
+    """
+    if spin_wait_s <= 0:
+        return 0.0
+    load = os.getloadavg()[0] if load is None else load
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    return spin_wait_s if load < cpus else 0.0
 
 
 def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> None:

@@ -1,0 +1,208 @@
+"""One wake-up per hop: a completion hands a start straight to an idle warm process; a short spin for a
+notification that comes soon.  The launcher still learns of every start it did not hand out itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from executor import Executor, ExecutorSettings, keys
+from executor.auth import RunSealer
+from executor.heartbeat import Slot
+from executor.launcher.pool import ProcessPool, _Child
+from executor.messages import decode_start
+from executor.plans import assigned_plan
+from executor.scripts import Scripts
+from executor.server import EmbeddedRedis
+from executor.wire import Wire
+from executor.worker import spin_budget
+from executor.worker_reporting import WorkerReporting
+from planning.errors import ExecutionError
+from planning.sources.dsl import build_workflow, task
+
+SECRET = b"0123456789abcdef0123"
+START = {"type": "start", "run": "r1", "worker": "wb", "task": "b", "profile": "small", "cpus": 1.0,
+         "memory_mb": 512, "threads": None, "limits": True, "lease_s": 3.0, "heartbeat_timeout_s": 10.0, "gen": 0}
+
+
+def _reporter(client, launcher: str = "L", enabled: bool = True) -> SimpleNamespace:
+    """What :meth:`WorkerReporting._start_op` reads of a logical worker."""
+    return SimpleNamespace(ctx=SimpleNamespace(handoff_to_idle=True, launcher_id=launcher),
+                           settings=ExecutorSettings(handoff_to_idle=enabled), sealer=RunSealer(SECRET, "r1"),
+                           keys=keys.RunKeys("r1"), run_id="r1")
+
+
+def _commit(wire: Wire, scripts: Scripts, task_id: str, ops: tuple) -> list:
+    k = keys.RunKeys("r1")
+    return wire.call([scripts.commit(k, task_id, "wa", "L:1:h", 60_000, "", b"", [], list(ops))])[0]
+
+
+def test_a_completion_hands_a_start_to_an_idle_process_of_its_profile_else_to_the_launch_queue() -> None:
+    with EmbeddedRedis() as server:
+        client = server.client()
+        scripts, wire, k = Scripts(client), Wire(client), keys.RunKeys("r1")
+        client.hset(k.running, "wa", "L:1:h")
+        client.expire(k.running, 60)
+        idle = keys.idle_list("L", keys.process_pool_key(START))
+        other_profile = keys.idle_list("L", keys.process_pool_key({**START, "cpus": 2.0}))
+        client.rpush(other_profile, 222)
+        client.rpush(idle, 111)
+        client.set(keys.launcher_alive("L"), "default", px=60_000)
+        op = WorkerReporting._start_op(_reporter(client), START)
+        blob = op[-1]
+        assert _commit(wire, scripts, "a", op) == [1]
+        # the idle process of the start's profile has it on its inbox; its launcher a notice; the queue nothing
+        assert client.lrange(keys.process_inbox("L", 111), 0, -1) == [b"r1\n" + blob]
+        assert client.lrange(keys.launcher_handed("L"), 0, -1) == [b"111\nr1\n" + blob]
+        assert decode_start(RunSealer(SECRET, "r1"), blob)["worker"] == "wb"
+        assert not client.exists(k.launch) and not client.exists(idle)
+        assert client.lrange(other_profile, 0, -1) == [b"222"]        # another profile's process is not taken
+        # no idle process left: the launch queue, as before
+        assert _commit(wire, scripts, "a2", op) == [1]
+        assert client.lrange(k.launch, 0, -1) == [blob]
+        # an idle process of a launcher that is gone is not handed anything
+        client.delete(keys.launcher_alive("L"), k.launch)
+        client.rpush(idle, 333)
+        assert _commit(wire, scripts, "a3", op) == [1]
+        assert client.lrange(k.launch, 0, -1) == [blob] and client.lrange(idle, 0, -1) == [b"333"]
+        assert all(client.ttl(key) > 0 for key in client.scan_iter(match="pl:*") if key.decode() not in
+                   (idle, other_profile))
+        # switched off: a plain push to the launch queue
+        assert WorkerReporting._start_op(_reporter(client, enabled=False), START)[:2] == ("P", k.launch)
+
+
+def _pool(client, url: str) -> ProcessPool:
+    return ProcessPool(client, url, "L", SECRET, "h")
+
+
+def test_the_launcher_assigns_a_handed_start_restarts_one_whose_process_was_gone_and_reports_one_lost() -> None:
+    blob = RunSealer(SECRET, "r1").dumps(b"start", START)
+    with EmbeddedRedis() as server:
+        client, k = server.client(), keys.RunKeys("r1")
+        client.set(k.live, "1", ex=60)
+        pool = _pool(client, server.url)
+        restarted: list[dict] = []
+        pool.start = lambda msg, b: restarted.append(msg)   # (a fork or another warm process: not what this tests)
+        child = _Child(os.getpid(), keys.process_pool_key(START), None, Slot())
+        pool.children[child.pid] = child
+        pool.reap = lambda: None                            # the child is this test's own process
+        assert pool.handed(child.pid, START, blob) == "assigned"
+        assert child.serving == ("r1", "wb", 0, "b") and child.lease_s == 3.0
+        # gone before it took the start: taken back from its inbox and started again
+        inbox = keys.process_inbox("L", 4_000_000)
+        client.rpush(inbox, b"r1\n" + blob)
+        assert pool.handed(4_000_000, START, blob) == "restarted"
+        assert restarted == [START] and not client.exists(inbox)
+        # took it (claimed) and died before its launcher read the notice: the run hears of the death
+        client.hset(k.claims, "wb#0", "L:4000001:h")
+        client.hset(k.running, "wb", "L:4000001:h")
+        assert pool.handed(4_000_001, START, blob) == "lost"
+        events = client.lrange(k.events, 0, -1)
+        assert len(events) == 1 and events[0].startswith(b"d|wb|0|b|worker process 4000001 on h died before")
+        # one that finished that worker (another process holds it now) cost nothing
+        client.hset(k.running, "wb", "L:9:h")
+        assert pool.handed(4_000_001, START, blob) == "lost" and client.llen(k.events) == 1
+
+
+@task
+def make(n):
+    return n
+
+
+@task
+def plus_one(x):
+    return x + 1
+
+
+def _pair(body=plus_one):
+    wf = build_workflow(body.named("b")(make.named("a")(41)), name="pair")
+    return wf, assigned_plan(wf, {"a": "wa", "b": "wb"}, "small")
+
+
+def _handed_pushes(ex: Executor, wf, plan) -> tuple[int, dict]:
+    """Pushes to the launcher's notice list during one run (keyspace notifications), and the run's results."""
+    r = ex.client
+    r.config_set("notify-keyspace-events", "Kl")
+    sub = r.pubsub()
+    sub.subscribe(f"__keyspace@0__:{keys.launcher_handed(ex.launcher_id)}")
+    sub.get_message(timeout=1.0)   # the subscription's confirmation
+    try:
+        result = ex.run(wf, plan)
+        pushes, deadline = 0, time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            msg = sub.get_message(timeout=0.1)
+            pushes += bool(msg and msg["data"] == b"rpush")
+    finally:
+        sub.close()
+        r.config_set("notify-keyspace-events", "")
+    return pushes, result
+
+
+def test_a_warm_run_hands_its_second_worker_straight_to_an_idle_process() -> None:
+    wf, plan = _pair()
+    with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
+        ex.run(wf, plan)                                    # two processes now idle
+        pushes, result = _handed_pushes(ex, wf, plan)
+        assert result.results == {"b": 42} and result.meta["warm_starts"] == 2
+        assert pushes == 1                                  # b's start: handed by a's completion
+        time.sleep(0.3)                                     # the launcher has read its notice
+        assert not ex.client.exists(keys.launcher_handed(ex.launcher_id))
+        ex.settings = ExecutorSettings(keep_alive_s=30.0, handoff_to_idle=False)
+        pushes, result = _handed_pushes(ex, wf, plan)
+        assert result.results == {"b": 42} and result.meta["warm_starts"] == 2 and pushes == 0
+
+
+def test_a_process_killed_right_after_it_was_handed_a_start_has_its_task_run_again(tmp_path: Path) -> None:
+    marker = tmp_path / "killed"
+
+    @task
+    def die_once(x):
+        if not marker.exists():
+            marker.write_text("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x + 1
+
+    wf, plan = _pair(die_once)
+    with Executor(settings=ExecutorSettings(keep_alive_s=30.0, lease_s=1.0)) as ex:
+        marker.write_text("warm-up")
+        ex.run(wf, plan)                                    # two idle processes
+        marker.unlink()
+        pushes, result = _handed_pushes(ex, wf, plan)
+        assert pushes >= 1                                  # b's first start was handed straight to a process
+        assert result.results == {"b": 42}
+        assert result.meta["task_kills"] == {"b": 1} and result.meta["restarts"] == 1
+        assert "worker process" in result.meta["deaths"][0]
+        assert [key for key in ex.client.scan_iter(match="pl:{*") if not key.decode().endswith(":metrics")] == []
+
+
+def test_a_spin_takes_a_reply_that_comes_soon_and_gives_up_on_one_that_does_not() -> None:
+    with EmbeddedRedis() as server:
+        client = server.client()
+        wire = Wire(client)
+        assert wire.spin_for_reply(0.01) is False           # nothing outstanding
+        wire.send([("BLPOP", "q", 5)])
+        assert wire.spin_for_reply(0.005) is False          # nothing came: the caller blocks as usual
+        threading.Timer(0.002, lambda: server.client().rpush("q", b"x")).start()
+        assert wire.spin_for_reply(2.0) is True
+        assert wire.read(1) == [[b"q", b"x"]]
+        wire.send([("PING",)])
+        assert wire.spin_for_reply(0.0) is False            # 0: never spins
+        assert wire.read(1) == [b"PONG"]
+
+
+def test_a_worker_spins_only_while_the_host_has_an_idle_cpu() -> None:
+    assert spin_budget(0.0005, load=0.6, cpus=2) == 0.0005
+    assert spin_budget(0.0005, load=2.0, cpus=2) == 0.0     # every CPU busy: sleep at once
+    assert spin_budget(0.0, load=0.0, cpus=2) == 0.0
+
+
+@pytest.mark.parametrize("field, value", [("spin_wait_s", -0.001), ("handoff_to_idle", "yes")])
+def test_the_wake_up_settings_refuse_bad_values(field: str, value: object) -> None:
+    with pytest.raises(ExecutionError, match=field):
+        ExecutorSettings(**{field: value})
