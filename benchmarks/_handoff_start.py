@@ -12,6 +12,9 @@ worker's start (the launcher's hand-off to a warm process), the worker's start t
 download's end (its first round trip: input, code, spec, claim), the download itself - and
 a raw redis-py ``SET`` + ``GET`` of the same bytes on the same server, interleaved
 with the runs (raw, then one run, per repeat) so both share the machine's load.
+Beside it, interleaved too, the same hand-off with b's start through the launch
+queue (``handoff_via_launch_queue_s``: ``ExecutorSettings.handoff_to_idle`` off, the
+launcher waking to hand it on) instead of straight to the idle process.
 Targets: 1 MiB raw ``<= 1.5x`` raw SET+GET, 10 MiB raw ``<= 1.0x``.
 
 *Worker start*: submission to the first task's execution start of a one-task run,
@@ -24,6 +27,7 @@ warm ``<= 5 ms``, cold ``<= 50 ms``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -59,8 +63,14 @@ def _replay_pair(nbytes: int) -> Workflow:
                                {"b": ["a"]}, edge_bytes={("a", "b"): nbytes}, name=f"handoff-{nbytes}")
 
 
-def _phases(ex: Executor, wf: Workflow, plan: Any) -> dict[str, float]:
-    t = ex.run(wf, plan).trace.tasks.set_index("task_id")
+def _phases(ex: Executor, wf: Workflow, plan: Any, settings: ExecutorSettings | None = None) -> dict[str, float]:
+    """The hand-off's phases in one run (under ``settings`` instead of the executor's, when given)."""
+    own = ex.settings
+    ex.settings = settings or own
+    try:
+        t = ex.run(wf, plan).trace.tasks.set_index("task_id")
+    finally:
+        ex.settings = own
     a, b = t.loc["a"], t.loc["b"]
     return {"handoff_s": float(b["exec_start_s"] - a["exec_end_s"]),
             "a_upload_s": float(a["upload_end_s"] - a["upload_start_s"]),
@@ -74,6 +84,8 @@ def bench_handoff(ex: Executor, repeats: int, sizes: tuple[int, ...] = HANDOFF_S
     """Hand-off a -> b against raw SET+GET, per size and flavour (medians of interleaved repeats)."""
     r = ex.client
     rows = []
+    # the reference: b's start through the launch queue, its launcher waking to hand it on (two wake-ups)
+    queued = dataclasses.replace(ex.settings, handoff_to_idle=False)
     for nbytes in sizes:
         blob = bytes(nbytes)
 
@@ -88,20 +100,24 @@ def bench_handoff(ex: Executor, repeats: int, sizes: tuple[int, ...] = HANDOFF_S
             plan = assigned_plan(wf, {"a": "wa", "b": "wb"}, "large")
             raw_pair()
             _phases(ex, wf, plan)   # warm-up: both processes warm
-            raws, runs = [], []
+            _phases(ex, wf, plan, queued)
+            raws, runs, via_queue = [], [], []
             for _ in range(repeats):
                 raws.append(raw_pair())
                 runs.append(_phases(ex, wf, plan))
+                via_queue.append(_phases(ex, wf, plan, queued))
             raw_s = statistics.median(raws)
             med = {k: statistics.median(run[k] for run in runs) for k in runs[0] if k != "b_warm"}
             row = {"bytes": nbytes, "flavour": flavour, **med, "raw_set_get_s": raw_s,
+                   "handoff_via_launch_queue_s": statistics.median(run["handoff_s"] for run in via_queue),
                    "handoff_vs_raw": med["handoff_s"] / raw_s, "warm_starts": sum(run["b_warm"] for run in runs),
                    "repeats": repeats, "handoff_runs_s": [run["handoff_s"] for run in runs], "raw_runs_s": raws}
             rows.append(row)
             print(f"hand-off {nbytes:>9} B {flavour:<8} {med['handoff_s'] * 1e3:7.2f} ms  raw SET+GET "
                   f"{raw_s * 1e3:6.2f} ms  x{row['handoff_vs_raw']:.2f}  (upload {med['a_upload_s'] * 1e3:.2f}, "
                   f"to b's worker {med['b_ready_to_worker_s'] * 1e3:.2f}, its first round trip "
-                  f"{med['b_worker_to_input_s'] * 1e3:.2f} ms)", flush=True)
+                  f"{med['b_worker_to_input_s'] * 1e3:.2f} ms; via the launch queue "
+                  f"{row['handoff_via_launch_queue_s'] * 1e3:.2f} ms)", flush=True)
         r.delete("bench:handoff")
     return rows
 

@@ -23,7 +23,11 @@ tasks): the run's makespan minus the time the same tasks take in one process
 The same DAGs (up to ``--dask-max-tasks``) run on ``dask.distributed``'s
 ``LocalCluster`` (2 worker processes, 1 thread each) in the same run, after the
 executor's measurements (an idle cluster's heartbeats would load them), for the
-ratio.  Target: <= 0.5 ms overhead per task.
+ratio.  Target: <= 0.5 ms overhead per task (<= 0.15 ms on the alternating chain).
+Where workers wait for each other's notifications, the same runs without the
+workers' short spin (``ExecutorSettings.spin_wait_s = 0``), interleaved, are
+recorded beside (``overhead_ms_per_task_no_spin``): the spin runs only while the
+host has an idle CPU, so on a loaded host both figures measure the same code.
 
 Data: bytes per second moved between two workers (``a -> b`` on different workers)
 for 1 MiB and 10 MiB outputs - the upload phase of ``a`` plus the download phase of
@@ -45,6 +49,7 @@ use, sending large values uncopied) is recorded beside as ``ratio_vs_raw_wire``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -89,6 +94,16 @@ def _dask_graph(wf: Workflow) -> dict:
     return graph
 
 
+def _with_settings(ex: Executor, settings: ExecutorSettings, wf: Workflow, plan):
+    """One run under other settings (the executor's own restored after it)."""
+    own = ex.settings
+    ex.settings = settings
+    try:
+        return ex.run(wf, plan)
+    finally:
+        ex.settings = own
+
+
 def bench_overhead(ex: Executor, sizes: list[int], repeats: int) -> tuple[list[dict], list[Workflow]]:
     """Executor rows (and each row's workflow, for the dask side-by-side run afterwards)."""
     rows, workflows = [], []
@@ -100,11 +115,17 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int) -> tuple[list[d
                 run_locally(wf)
                 local_s = time.perf_counter() - t
                 first = ex.run(wf, plan)  # warm-up: processes warm, caches primed (this plan's spec and code too)
-                spans, prep = [], []
+                # where workers wait for each other, the same runs without the spin, interleaved (the reference)
+                unspun = dataclasses.replace(ex.settings, spin_wait_s=0.0) if placement != "1 worker" else None
+                if unspun is not None:
+                    _with_settings(ex, unspun, wf, plan)
+                spans, prep, spans_unspun = [], [], []
                 for _ in range(repeats):
                     result = ex.run(wf, plan)
                     spans.append(result.makespan_s)
                     prep.append(result.meta["prepare_s"])
+                    if unspun is not None:
+                        spans_unspun.append(_with_settings(ex, unspun, wf, plan).makespan_s)
                 makespan = statistics.median(spans)
                 row = {"dag": kind, "tasks": len(wf), "placement": placement, "workers": len(plan.workers),
                        "makespan_s": makespan, "local_s": local_s, "prepare_s": statistics.median(prep),
@@ -113,10 +134,14 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int) -> tuple[list[d
                        "warm_starts": result.meta["warm_starts"],
                        # the plan's first run: its processes read and load its spec and code (later runs reuse them)
                        "first_run_overhead_ms_per_task": (first.makespan_s - local_s) / len(wf) * 1e3}
+                if spans_unspun:   # ExecutorSettings.spin_wait_s = 0 (no poll before a worker sleeps)
+                    row["overhead_ms_per_task_no_spin"] = (statistics.median(spans_unspun) - local_s) / len(wf) * 1e3
                 rows.append(row)
                 workflows.append(wf)
+                unspun_text = (f"  (no spin {row['overhead_ms_per_task_no_spin']:.3f})"
+                               if "overhead_ms_per_task_no_spin" in row else "")
                 print(f"{kind:>7} {len(wf):>6} tasks {placement:<22} makespan {makespan * 1e3:8.1f} ms  "
-                      f"overhead {row['overhead_ms_per_task']:.3f} ms/task", flush=True)
+                      f"overhead {row['overhead_ms_per_task']:.3f} ms/task{unspun_text}", flush=True)
     return rows, workflows
 
 

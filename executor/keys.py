@@ -58,8 +58,8 @@ def process_pool_key(msg: dict) -> str:
 
 
 def launcher_handed(launcher_id: str) -> str:
-    """Starts a completion handed straight to one of this launcher's idle processes (``pid\nrun\nstart``),
-    for the launcher to record what the process serves (:mod:`executor.launcher.handed`); its hash slot."""
+    """Starts a completion handed straight to one of this launcher's idle processes (the pid, the run and the start,
+    one per line), for the launcher to record what the process serves (``ProcessPool.handed``); its hash slot."""
     return f"pl:handed:{launcher_id}{{{launcher_id}}}"
 
 

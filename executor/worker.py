@@ -35,10 +35,13 @@ Per task, the four hook stages, with the round trips they cost:
   round trips go through the process's own connection (:class:`executor.wire.Wire`),
   not redis-py's pipelines, which cost as much CPU as the server's work.
 * ``handle_downstream``: children to run here are queued locally; others are
-  notified through their worker's inbox list, or started through the launch queue.
+  notified through their worker's inbox list, or started: straight on the inbox of
+  an idle warm process of their profile on this process's launcher when one waits
+  (the commit script's ``H`` op: one wake-up), else through the launch queue.
 
 Static workers wait for notifications with a blocking pop (a timeout only to
-check that the run is still live).  A start is *claimed* first (one process per
+check that the run is still live), after a short spin while the host has an
+idle CPU (:func:`spin_budget`: a notification that comes soon skips a wake-up).  A start is *claimed* first (one process per
 start message and generation); the logical worker's lease is set then and
 renewed by the launcher, its parent, while the process's own heartbeat
 (:mod:`executor.heartbeat`) is fresh; a dead process is the launcher's to report

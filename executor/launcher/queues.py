@@ -155,7 +155,8 @@ class Launcher:
         self.processes.start(msg, blob)
 
     def take_handed(self) -> None:
-        """Record the starts completions handed to this launcher's idle processes (``pid\nrun\nstart``).
+        """Record the starts completions handed to this launcher's idle processes (the pid, the run and the
+        start, one per line).
 
         Each is authenticated before it is unpickled, like a start from a launch queue; the
         pool assigns it to the process, or - when the process is gone - starts it again or
