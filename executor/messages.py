@@ -60,6 +60,7 @@ def start_message(run: str, inv: Invocation, spec: Any, t: float, sub: bytes | N
             "limits": s.limits, "keep_alive_s": s.keep_alive_s, "lease_s": s.lease_s,
             "heartbeat_timeout_s": s.heartbeat_timeout_s, "t": t, "sub": sub, "pre": pre,
             "gen": gen, "restart": restart, "ttl_s": s.key_ttl_s, "fetch": fetch,
+            "spin_wait_s": getattr(s, "spin_wait_s", 0.0),
             "code": code, "spec": getattr(spec, "digest", ""),
             "code_digest": getattr(spec, "code_digests", {}).get(code, "") if code else "",
             **({"warm": True} if warm else {})}

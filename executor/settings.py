@@ -156,12 +156,13 @@ class ExecutorSettings:
         the launch queue, whose launcher then hands it on (two); :mod:`executor.scripts`.
         Off: every start goes through the launch queue (for comparison).
     ``spin_wait_s``
-        A worker whose next task is not ready polls for its notification this long
-        before it sleeps in the kernel (:meth:`executor.wire.Wire.spin_for_reply`): a
+        A worker whose next task is not ready polls for its notification (and a process
+        just handed a start, for its first round trip's reply) this long before it
+        sleeps in the kernel (:meth:`executor.wire.Wire.spin_for_reply`): a
         notification that comes soon is taken without a scheduler wake-up (~0.1 ms on an
         idle host, the cost of every hop between two workers).  At most this much CPU per
-        wait, yielded to any other runnable process, and only while the host has an idle
-        CPU (load average below its CPU count: :func:`executor.worker.spin_budget`); 0: never.
+        wait, yielded to any other runnable process, and only while other work leaves the
+        host a CPU idle (:func:`executor.worker.spin_budget`); 0: never.
     """
 
     scale: float = 1.0

@@ -40,8 +40,9 @@ Per task, the four hook stages, with the round trips they cost:
   (the commit script's ``H`` op: one wake-up), else through the launch queue.
 
 Static workers wait for notifications with a blocking pop (a timeout only to
-check that the run is still live), after a short spin while the host has an
-idle CPU (:func:`spin_budget`: a notification that comes soon skips a wake-up).  A start is *claimed* first (one process per
+check that the run is still live), after a short spin while other work leaves
+the host a CPU idle (:func:`executor.wire.spin_budget`: a notification that comes soon skips a
+wake-up).  A start is *claimed* first (one process per
 start message and generation); the logical worker's lease is set then and
 renewed by the launcher, its parent, while the process's own heartbeat
 (:mod:`executor.heartbeat`) is fresh; a dead process is the launcher's to report
@@ -70,6 +71,7 @@ from executor.worker_data import WorkerData
 from executor.worker_delayed import WorkerDelayedIO
 from executor.worker_preload import WorkerPreload
 from executor.worker_recovery import WorkerRecovery
+from executor.wire import spin_budget
 from executor.worker_start import Opening, open_start
 from executor.worker_reporting import Abort, WorkerReporting
 from planning.protocol import WorkerState
@@ -378,20 +380,6 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
                     continue
                 self._fail(task_id, tb, attempt + 1, transient=transient)
         raise AssertionError("unreachable")
-
-
-def spin_budget(spin_wait_s: float, load: float | None = None, cpus: int | None = None) -> float:
-    """How long this worker polls for a notification before it sleeps: ``spin_wait_s`` while the host has
-    an idle CPU (its 1-minute load average below its CPU count, read once per logical worker), else 0.
-
-    A spin saves the scheduler's wake-up of an idle CPU; on a busy host no CPU idles, there is
-    no such wake-up to save, and the spin's polls would take turns from runnable processes.
-    """
-    if spin_wait_s <= 0:
-        return 0.0
-    load = os.getloadavg()[0] if load is None else load
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    return spin_wait_s if load < cpus else 0.0
 
 
 def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> None:

@@ -12,7 +12,9 @@ reply comes first, so a large output is received straight into one buffer
 (:meth:`executor.wire.Wire.call_bulk_first`).  The fetched bytes are used only
 if the claim succeeds, and only as far as the child's own input decision asks
 (:meth:`executor.worker_data.WorkerData._fetch`).  The trace keeps the transfer in
-the first task's download phase: it starts when the round trip was sent.
+the first task's download phase: it starts when the round trip was sent.  The
+process polls for that reply briefly before it sleeps (``spin_wait_s``,
+:func:`executor.wire.spin_budget`): it has just woken, and the reply comes soon.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from executor import keys
 from executor.process import ProcessContext, RunSpec
 from executor.replay import replay_bytes
+from executor.wire import spin_budget
 
 __all__ = ["Opening", "open_start", "fetch_hint"]
 
@@ -81,7 +84,8 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     cmds.append(ctx.scripts.claim(k, msg["worker"], int(msg.get("gen", 0)), ctx.holder,
                                   int(float(msg["lease_s"]) * 1000), int(float(ttl_s) * 1000)))
     sent_at = time.time()
-    replies = ctx.wire.call_bulk_first(cmds) if hint else ctx.wire.call(cmds)
+    spin = spin_budget(float(msg.get("spin_wait_s", 0.0)))   # the process just woke: its CPU is awake
+    replies = ctx.wire.call_bulk_first(cmds, spin) if hint else ctx.wire.call(cmds, spin)
     ctx.scripts.loaded = True
     claim = int(replies[-1])
     if spec is None:

@@ -20,8 +20,7 @@ from executor.messages import decode_start
 from executor.plans import assigned_plan
 from executor.scripts import Scripts
 from executor.server import EmbeddedRedis
-from executor.wire import Wire
-from executor.worker import spin_budget
+from executor.wire import Wire, spin_budget
 from executor.worker_reporting import WorkerReporting
 from planning.errors import ExecutionError
 from planning.sources.dsl import build_workflow, task
@@ -196,9 +195,10 @@ def test_a_spin_takes_a_reply_that_comes_soon_and_gives_up_on_one_that_does_not(
         assert wire.read(1) == [b"PONG"]
 
 
-def test_a_worker_spins_only_while_the_host_has_an_idle_cpu() -> None:
+def test_a_worker_spins_only_while_other_work_leaves_a_cpu_idle() -> None:
     assert spin_budget(0.0005, load=0.6, cpus=2) == 0.0005
-    assert spin_budget(0.0005, load=2.0, cpus=2) == 0.0     # every CPU busy: sleep at once
+    assert spin_budget(0.0005, load=3.9, cpus=2) == 0.0005  # the run's own processes (2) leave a CPU idle
+    assert spin_budget(0.0005, load=4.0, cpus=2) == 0.0     # other work keeps every CPU busy: sleep at once
     assert spin_budget(0.0, load=0.0, cpus=2) == 0.0
 
 
