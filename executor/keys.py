@@ -15,7 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["RunKeys", "pool_runs", "launcher_alive", "launcher_control", "process_inbox", "process_inbox_parts",
-           "idle_list", "process_pool_key", "launcher_handed"]
+           "idle_list", "process_pool_key", "launcher_handed", "PROCESS_KEY_SLACK_S"]
+
+
+#: Process inboxes, idle lists and hand-off notices expire when nobody renews them for this long beyond keep-alive.
+PROCESS_KEY_SLACK_S = 60.0
 
 
 def pool_runs(pool: str) -> str:

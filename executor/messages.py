@@ -17,7 +17,8 @@ from typing import Any
 from executor.auth import RunSealer
 from planning.protocol import Invocation
 
-__all__ = ["encode_start", "start_message", "seal_start", "decode_start", "encode_note", "decode_note", "encode_error", "decode_error",
+__all__ = ["encode_start", "start_message", "seal_start",
+           "decode_start", "encode_note", "decode_note", "encode_error", "decode_error",
            "encode_batch", "decode_batch", "control_sealer", "output_label"]
 
 _START, _NOTE, _ERROR, _BATCH, _CTL = b"start", b"note", b"error", b"metrics", b"ctl"

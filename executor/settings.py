@@ -212,7 +212,8 @@ class ExecutorSettings:
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s",
-                     "task_timeout_s", "task_timeout_factor", "task_timeout_min_s", "spin_wait_s"):
+                     "task_timeout_s", "task_timeout_factor", "task_timeout_min_s",
+                     "spin_wait_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or not 0 <= value <= MAX_SECONDS:

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from executor import keys
-from executor.launcher.warm_process import PROCESS_KEY_SLACK_S
 from executor.messages import encode_batch, encode_error, encode_note, seal_start, start_message
 from executor.worker_start import fetch_hint
 
@@ -49,8 +48,9 @@ class WorkerReporting:
             return ("P", self.keys.launch, blob)
         launcher = self.ctx.launcher_id
         prefix, suffix = keys.process_inbox_parts(launcher)
-        return ("H", keys.idle_list(launcher, keys.process_pool_key(msg)), prefix, suffix, int(PROCESS_KEY_SLACK_S),
-                keys.launcher_alive(launcher), keys.launcher_handed(launcher), self.keys.launch, self.run_id, blob)
+        return ("H", keys.idle_list(launcher, keys.process_pool_key(msg)), prefix, suffix,
+                int(keys.PROCESS_KEY_SLACK_S), keys.launcher_alive(launcher), keys.launcher_handed(launcher),
+                self.keys.launch, self.run_id, blob)
 
     def _send_invocations(self, invocations, parent: str, data: bytes | None) -> None:
         """Invocations decided after the commit (children with several parents; a re-run's replay)."""

@@ -22,6 +22,7 @@ from typing import Any, Callable, NoReturn
 import redis
 
 from executor import keys
+from executor.keys import PROCESS_KEY_SLACK_S
 from executor.heartbeat import Slot
 from executor.limits import AppliedLimits, apply_thread_limits
 from executor.launcher.cold_limits import wait_attached
@@ -31,8 +32,6 @@ from executor.messages import decode_start
 __all__ = ["PROCESS_KEY_SLACK_S", "die_with_parent", "limits_info", "become_worker", "preload_for_workers"]
 
 _PR_SET_PDEATHSIG = 1
-#: Process inboxes and idle lists expire when nobody renews them for this long beyond keep-alive.
-PROCESS_KEY_SLACK_S = 60.0
 
 
 def die_with_parent() -> None:
