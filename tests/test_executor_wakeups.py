@@ -206,3 +206,28 @@ def test_a_worker_spins_only_while_other_work_leaves_a_cpu_idle() -> None:
 def test_the_wake_up_settings_refuse_bad_values(field: str, value: object) -> None:
     with pytest.raises(ExecutionError, match=field):
         ExecutorSettings(**{field: value})
+
+
+@task
+def step(x):
+    return x + 1
+
+
+def test_workers_that_spin_for_their_notifications_and_first_replies_run_a_chain_correctly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spin forced on (an idle host, as the forked launcher and workers inherit): an alternating chain, every
+    hop a wait that the spin catches, and a started worker's first round trip, give the local answer."""
+    import executor.wire
+
+    monkeypatch.setattr(executor.wire.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert spin_budget(0.01) == 0.01
+    x = make.named("t0")(0)
+    for i in range(1, 60):
+        x = step.named(f"t{i}")(x)
+    wf = build_workflow(x, name="alternating")
+    plan = assigned_plan(wf, {f"t{i}": f"w{i % 2}" for i in range(60)}, "small")
+    pair, pair_plan = _pair()
+    with Executor(settings=ExecutorSettings(keep_alive_s=30.0, spin_wait_s=0.01)) as ex:
+        for _ in range(2):   # cold, then warm processes (b's start handed straight to one)
+            assert ex.run(wf, plan).results == {"t59": 59}
+            assert ex.run(pair, pair_plan).results == {"b": 42}
