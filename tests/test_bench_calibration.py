@@ -27,6 +27,9 @@ class Run:
     def features(self) -> Features:
         return Features(self.real_makespan_s / 2, self.real_makespan_s / 2, 2, 3, 0.0)
 
+    def forget_simulations(self) -> None:
+        self.forgotten = getattr(self, "forgotten", 0) + 1
+
 
 def test_noise_floor_by_hand_and_its_note() -> None:
     # three repeats of one size: 100 -> median(110, 130) = 120, error 0.2; 110 -> 115, 0.045; 130 -> 105, 0.192
@@ -64,3 +67,32 @@ def test_without_the_prior_no_prior_is_used(monkeypatch) -> None:
     table, fits = bench.leave_one_size_out(runs, None, use_prior=False)
     assert seen == [None, None, None]                  # not calibrate's default, the shipped prior
     assert (table["simulator_error"] == 0).all() and len(fits) == 3
+    # every fit timed as a user's first one: the application's remembered simulations dropped before each
+    assert [r.forgotten for r in runs] == [3, 3, 3]
+
+
+def test_the_command_time_target_is_the_slowest_application() -> None:
+    table = bench.pd.DataFrame([{"application": a, "system": "Pegasus", "size": "small", "real_s": 100.0,
+                                 **{f"{c}_s": 100.0 for c in ("simulator", *bench.BASELINES)}} for a in ("a", "b")])
+    for c in ("simulator", *bench.BASELINES):
+        table[f"{c}_error"] = 0.0
+    fits = [{"application": a, "seconds": 1.0, "cpu_seconds": 1.0, "kept": []} for a in ("a", "b")]
+    floor = bench.pd.DataFrame(columns=["application", "size", "name", "error"])
+    commands = {"a": {"seconds": 4.0, "cpu_seconds": 6.0}, "b": {"seconds": 12.5, "cpu_seconds": 20.0}}
+    summary = bench.summarise(table, floor, fits, commands)
+    assert summary["targets"]["command_seconds"]["value"] == 12.5
+    assert summary["targets"]["command_seconds"]["pass"] is False and summary["all_pass"] is False
+    assert summary["per_application"]["a"]["command_cpu_seconds"] == 6.0
+    commands["b"]["seconds"] = 9.0
+    assert bench.summarise(table, floor, fits, commands)["targets"]["command_seconds"]["pass"] is True
+    assert "command_seconds" not in bench.summarise(table, floor, fits)["targets"]   # not timed: no verdict
+
+
+def test_command_times_runs_the_real_command(monkeypatch, tmp_path) -> None:
+    for f in bench.CORPUS.glob("helloworld-*.json.gz"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(bench, "CORPUS", tmp_path)
+    times = bench.command_times(["helloworld"])
+    assert times["helloworld"]["seconds"] > 0 and times["helloworld"]["cpu_seconds"] > 0
+    with pytest.raises(SystemExit, match="failed on nothing"):
+        bench.command_times(["nothing"])           # no files: the command's own error, surfaced
