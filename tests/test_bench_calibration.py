@@ -19,10 +19,11 @@ class Run:
     real_makespan_s: float
     group: str = "app"
     system: str = "Pegasus"
+    tasks: int = 3
 
     @property
     def workflow(self) -> list:
-        return [None] * 3
+        return [None] * self.tasks
 
     def features(self) -> Features:
         return Features(self.real_makespan_s / 2, self.real_makespan_s / 2, 2, 3, 0.0)
@@ -96,3 +97,15 @@ def test_command_times_runs_the_real_command(monkeypatch, tmp_path) -> None:
     assert times["helloworld"]["seconds"] > 0 and times["helloworld"]["cpu_seconds"] > 0
     with pytest.raises(SystemExit, match="failed on nothing"):
         bench.command_times(["nothing"])           # no files: the command's own error, surfaced
+
+
+def test_size_scatter_interpolates_between_neighbouring_sizes_by_hand() -> None:
+    # tasks 100 / 200 / 300 took 100 / 250 / 300 s: the middle size interpolated at 200 s, |200 - 250| / 250 = 0.2;
+    # the two ends have no neighbour on one side; two repeats of the middle size are each judged on the same guess
+    runs = [Run("app-chameleon-a-001", 100.0, tasks=100), Run("app-chameleon-b-001", 250.0, tasks=200),
+            Run("app-chameleon-b-002", 200.0, tasks=200), Run("app-chameleon-c-001", 300.0, tasks=300),
+            Run("other-chameleon-a-001", 10.0, group="other", tasks=5)]
+    scatter = bench.size_scatter(runs)
+    assert sorted(scatter["name"]) == ["app-chameleon-b-001", "app-chameleon-b-002"]
+    # the guess uses each size's median makespan of the neighbours: 100 + (300 - 100) * 100 / 200 = 200
+    assert sorted(scatter["error"]) == pytest.approx([0.0, 0.2])
