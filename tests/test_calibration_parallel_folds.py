@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from experiments.calibration import calibrate
@@ -63,3 +65,14 @@ def test_the_held_out_report_is_the_same_on_one_process_or_two() -> None:
     assert one.table["held_out_s"].notna().all()
     assert one.table["held_out_s"].tolist() == two.table["held_out_s"].tolist()
     assert one.held_out_error == two.held_out_error and one.kept == two.kept
+
+
+def test_a_bad_worker_setting_is_a_one_line_error_before_any_fit(monkeypatch, capsys) -> None:
+    from experiments.cli import main
+
+    monkeypatch.setenv(WORKERS_ENV, "two")
+    files = sorted(str(f) for f in (Path(__file__).resolve().parent.parent / "benchmarks" / "data"
+                                    / "wfinstances-corpus").glob("helloworld-*.json.gz"))
+    assert len(files) == 2 and main(["calibrate", *files]) == 2
+    err = capsys.readouterr().err
+    assert WORKERS_ENV in err and "Traceback" not in err

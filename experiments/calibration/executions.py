@@ -39,7 +39,7 @@ from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
 from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model, richer_if_better
 from experiments.calibration.naming import application_of, execution_name, read_execution, size_of
-from experiments.calibration.parallel_folds import map_folds
+from experiments.calibration.parallel_folds import default_workers, map_folds
 from experiments.calibration.prior import resolve_prior
 from experiments.calibration.slots import fit_with_slots
 from planning.errors import ConfigError, PlanlabError
@@ -264,6 +264,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     single size); the analytic baselines are held out the same way.  ``workers``: processes the held-out
     folds' calibrations run on (default: the CPUs, or ``PLANLAB_CALIBRATE_WORKERS``; the same result on any).
     """
+    workers = default_workers() if workers is None and held_out else workers   # a bad setting fails before the fit
     observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
