@@ -21,10 +21,16 @@ size, and record ``|predicted - real| / real``.  Beside the simulator, on the sa
 * the **noise floor**: each execution predicted by the median real makespan of the other
   executions of its own size (repeats of one configuration), which no model can beat on
   average;
-* the wall time of every fit.
+* the **size scatter** (:func:`size_scatter`): each execution interpolated, in task count, between its
+  application's neighbouring sizes - how far the makespans depart from a smooth curve, the measurable
+  stand-in for the noise floor where no size was repeated (seismology);
+* the wall time of every fit (each from no remembered simulation), and of the command a user runs,
+  ``planlab calibrate FILES`` on each application (the fit and its own leave-one-size-out report, in a
+  fresh process; ``--no-command-time`` skips it).
 
 Targets (issue 14): leave-one-size-out median <= 8 % over the Pegasus executions, <= 15 % for
-every application with at least two sizes, and no application worse than its best baseline.
+every application with at least two sizes, no application worse than its best baseline, and
+``planlab calibrate`` on one application in <= 10 s (wall; indicative when the machine was loaded).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import inspect
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -53,7 +61,7 @@ from simulator import Platform
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "benchmarks" / "data" / "wfinstances-corpus"
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.json"
-TARGETS = {"pegasus_median": 0.08, "per_application_median": 0.15}
+TARGETS = {"pegasus_median": 0.08, "per_application_median": 0.15, "command_seconds": 10.0}
 PEGASUS, MAKEFLOW = "Pegasus", "Makeflow"
 #: What a reader of the results must know about ``models`` (experiments.calibration.model_choice).
 MODEL_CHOICE_RULE = (
@@ -116,6 +124,8 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
         for size in sizes:
             train = [o for o in members if size_of(o.name) != size]
             test = [o for o in members if size_of(o.name) == size]
+            for o in members:   # each fit timed as a user's first one: no simulation remembered from the last fold
+                o.forget_simulations()
             t0, c0 = time.perf_counter(), time.process_time()
             result = calibrate(train, held_out=False, max_evaluations=max_evaluations,
                                # without a prior: none, not the shipped one (it saw every held-out size)
@@ -149,6 +159,27 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
     return table, fits
 
 
+def command_times(apps: list[str]) -> dict[str, dict[str, float]]:
+    """Per application, the wall and CPU seconds of the command a user runs on its executions, ``planlab calibrate
+    FILES`` with its defaults (the fit and its own leave-one-size-out report, on the shipped prior), in a fresh
+    process: start-up, reading the files and printing included."""
+    out = {}
+    for app in apps:
+        files = sorted(str(f) for f in CORPUS.glob(f"{app}-*.json.gz"))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "experiments.cli", "calibrate", *files], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise SystemExit(f"planlab calibrate failed on {app}: {done.stderr.strip()[-500:]}")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        out[app] = {"seconds": wall, "cpu_seconds": cpu, "loadavg": loadavg()}
+        print(f"  {app:<12} planlab calibrate: {wall:6.1f} s wall, {cpu:6.1f} s CPU", flush=True)
+    return out
+
+
 def predict(result, observation: Observation) -> float:
     """The calibrated prediction of one unseen execution (a family's platform when the result has them)."""
     if hasattr(result, "predict"):
@@ -172,7 +203,40 @@ def noise_floor(observations: list[Observation]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["application", "size", "name", "error"])
 
 
-def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict]) -> dict:
+def size_scatter(observations: list[Observation]) -> pd.DataFrame:
+    """Each execution predicted by linear interpolation, in task count, between the nearest smaller and the nearest
+    larger size of its application (each size's median task count and median real makespan); executions at either
+    end of the range have none.
+
+    How far an application's makespans depart from a smooth curve over sizes: where no size was repeated (no
+    noise floor) it is the measurable stand-in - not a bound, but a model that knows the two neighbouring sizes'
+    real makespans and still errs by this much says the scatter is in the executions, not in what the model
+    left out."""
+    by_app: dict[str, list[Observation]] = defaultdict(list)
+    for o in observations:
+        by_app[o.group].append(o)
+    rows = []
+    for app, members in by_app.items():
+        by_size: dict[str, list[Observation]] = defaultdict(list)
+        for o in members:
+            by_size[size_of(o.name)].append(o)
+        points = {s: (float(np.median([len(o.workflow) for o in m])), float(np.median([o.real_makespan_s for o in m])))
+                  for s, m in by_size.items()}
+        for size, (tasks, _) in points.items():
+            below = [p for s, p in points.items() if s != size and p[0] < tasks]
+            above = [p for s, p in points.items() if s != size and p[0] > tasks]
+            if not below or not above:
+                continue
+            (t0, m0), (t1, m1) = max(below), min(above)
+            guess = m0 + (m1 - m0) * (tasks - t0) / (t1 - t0)
+            for o in by_size[size]:
+                rows.append({"application": app, "size": size, "name": o.name,
+                             "error": abs(guess - o.real_makespan_s) / o.real_makespan_s})
+    return pd.DataFrame(rows, columns=["application", "size", "name", "error"])
+
+
+def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
+              commands: dict[str, dict[str, float]] | None = None, scatter: pd.DataFrame | None = None) -> dict:
     errors = ["simulator_error", *[f"{b}_error" for b in BASELINES]]
     per_app = {}
     for app, t in table.groupby("application"):
@@ -196,6 +260,12 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict]) -> dic
         for x in app_fits:
             for k in x["kept"]:
                 kept[k] += 1
+        if scatter is not None:
+            g = scatter[scatter["application"] == app]["error"]
+            entry["size_scatter"] = float(g.median()) if len(g) else None
+        if commands and app in commands:
+            entry["command_seconds"] = commands[app]["seconds"]
+            entry["command_cpu_seconds"] = commands[app]["cpu_seconds"]
         entry["kept_terms"] = {k: f"{v}/{len(app_fits)}" for k, v in sorted(kept.items())}
         slots: dict[str, int] = defaultdict(int)
         for x in app_fits:
@@ -220,6 +290,13 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict]) -> dic
                                 "target": "no application worse than its best fitted baseline",
                                 "pass": all(e["beats_best_baseline"] for e in per_app.values())},
     }
+    if commands:
+        worst = max(commands.values(), key=lambda c: c["seconds"])["seconds"]
+        checks["command_seconds"] = {"value": worst, "target": TARGETS["command_seconds"],
+                                     "pass": worst <= TARGETS["command_seconds"],
+                                     "note": "the slowest application's 'planlab calibrate FILES' (fit and its own "
+                                             "leave-one-size-out report) in wall seconds; indicative when the "
+                                             "load average was above 2"}
     return {"targets": checks, "all_pass": all(c["pass"] for c in checks.values()), "overall_median": overall,
             "pegasus_median": pegasus, "per_application": per_app,
             "noise_floor_overall": float(floor["error"].median()) if len(floor) else None,
@@ -240,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                         "when the inner cross-validation finds them significantly better")
     parser.add_argument("--no-model-choice", action="store_true", help="always predict with the simulator (no "
                         "fallback to the four-term formula when the inner cross-validation prefers it)")
+    parser.add_argument("--no-command-time", action="store_true", help="skip timing 'planlab calibrate' itself "
+                        "on each application (a fresh process per application)")
     parser.add_argument("--label", default="current", help="name of this measurement in the results file")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args(argv)
@@ -255,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     table, fits = leave_one_size_out(observations, args.max_evaluations, use_prior, apps, args.machine_starter,
                                      {"off": False, "on": True, "auto": "auto"}[args.staging_split], model_choice)
     floor = noise_floor([o for o in observations if not apps or o.group in apps])
-    summary = summarise(table, floor, fits)
+    scatter = size_scatter([o for o in observations if not apps or o.group in apps])
+    commands = {} if args.no_command_time else command_times(sorted(table["application"].unique()))
+    summary = summarise(table, floor, fits, commands, scatter)
     measurement = {
         "label": args.label, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": revision["revision"], "git_dirty": revision["dirty"], "loadavg_before": load_before,
@@ -266,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         **summary, "fits": fits, "runs": table.to_dict(orient="records"),
         "noise_floor_runs": floor.to_dict(orient="records"),
+        "size_scatter_runs": scatter.to_dict(orient="records"),
     }
     print_summary(summary)
     if apps is None or args.out != RESULTS:
@@ -278,14 +360,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if summary["all_pass"] else 1
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 def print_summary(summary: dict) -> None:
     cols = ("simulator", *BASELINES)
     print(f"{'application':<12} {'system':<9} {'n':>3} " + " ".join(f"{c[:14]:>14}" for c in cols)
-          + f" {'noise':>7} {'fit s':>6}  kept")
+          + f" {'noise':>7} {'scatter':>7} {'fit s':>6} {'cmd s':>6}  kept")
     for app, e in summary["per_application"].items():
         floor = f"{e['noise_floor']:.1%}" if e["noise_floor"] is not None else "-"
         print(f"{app:<12} {e['system']:<9} {e['executions']:>3} " + " ".join(f"{e[c]:>14.1%}" for c in cols)
-              + f" {floor:>7} {e['fit_seconds_median']:>6.1f}  " + ", ".join(f"{k} {v}" for k, v in e["kept_terms"].items())
+              + f" {floor:>7} {_percent(e.get('size_scatter')):>7} {e['fit_seconds_median']:>6.1f} {e.get('command_seconds', float('nan')):>6.1f}  " + ", ".join(f"{k} {v}" for k, v in e["kept_terms"].items())
               + "; slots/core " + ", ".join(f"{k}: {v}" for k, v in e.get("slots_per_core", {}).items())
               + "; model " + ", ".join(f"{k}: {v}" for k, v in e.get("models", {}).items()))
     for label in ("pegasus_median", "overall_median"):

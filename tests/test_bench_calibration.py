@@ -19,13 +19,17 @@ class Run:
     real_makespan_s: float
     group: str = "app"
     system: str = "Pegasus"
+    tasks: int = 3
 
     @property
     def workflow(self) -> list:
-        return [None] * 3
+        return [None] * self.tasks
 
     def features(self) -> Features:
         return Features(self.real_makespan_s / 2, self.real_makespan_s / 2, 2, 3, 0.0)
+
+    def forget_simulations(self) -> None:
+        self.forgotten = getattr(self, "forgotten", 0) + 1
 
 
 def test_noise_floor_by_hand_and_its_note() -> None:
@@ -64,3 +68,44 @@ def test_without_the_prior_no_prior_is_used(monkeypatch) -> None:
     table, fits = bench.leave_one_size_out(runs, None, use_prior=False)
     assert seen == [None, None, None]                  # not calibrate's default, the shipped prior
     assert (table["simulator_error"] == 0).all() and len(fits) == 3
+    # every fit timed as a user's first one: the application's remembered simulations dropped before each
+    assert [r.forgotten for r in runs] == [3, 3, 3]
+
+
+def test_the_command_time_target_is_the_slowest_application() -> None:
+    table = bench.pd.DataFrame([{"application": a, "system": "Pegasus", "size": "small", "real_s": 100.0,
+                                 **{f"{c}_s": 100.0 for c in ("simulator", *bench.BASELINES)}} for a in ("a", "b")])
+    for c in ("simulator", *bench.BASELINES):
+        table[f"{c}_error"] = 0.0
+    fits = [{"application": a, "seconds": 1.0, "cpu_seconds": 1.0, "kept": []} for a in ("a", "b")]
+    floor = bench.pd.DataFrame(columns=["application", "size", "name", "error"])
+    commands = {"a": {"seconds": 4.0, "cpu_seconds": 6.0}, "b": {"seconds": 12.5, "cpu_seconds": 20.0}}
+    summary = bench.summarise(table, floor, fits, commands)
+    assert summary["targets"]["command_seconds"]["value"] == 12.5
+    assert summary["targets"]["command_seconds"]["pass"] is False and summary["all_pass"] is False
+    assert summary["per_application"]["a"]["command_cpu_seconds"] == 6.0
+    commands["b"]["seconds"] = 9.0
+    assert bench.summarise(table, floor, fits, commands)["targets"]["command_seconds"]["pass"] is True
+    assert "command_seconds" not in bench.summarise(table, floor, fits)["targets"]   # not timed: no verdict
+
+
+def test_command_times_runs_the_real_command(monkeypatch, tmp_path) -> None:
+    for f in bench.CORPUS.glob("helloworld-*.json.gz"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(bench, "CORPUS", tmp_path)
+    times = bench.command_times(["helloworld"])
+    assert times["helloworld"]["seconds"] > 0 and times["helloworld"]["cpu_seconds"] > 0
+    with pytest.raises(SystemExit, match="failed on nothing"):
+        bench.command_times(["nothing"])           # no files: the command's own error, surfaced
+
+
+def test_size_scatter_interpolates_between_neighbouring_sizes_by_hand() -> None:
+    # tasks 100 / 200 / 300 took 100 / 250 / 300 s: the middle size interpolated at 200 s, |200 - 250| / 250 = 0.2;
+    # the two ends have no neighbour on one side; two repeats of the middle size are each judged on the same guess
+    runs = [Run("app-chameleon-a-001", 100.0, tasks=100), Run("app-chameleon-b-001", 250.0, tasks=200),
+            Run("app-chameleon-b-002", 200.0, tasks=200), Run("app-chameleon-c-001", 300.0, tasks=300),
+            Run("other-chameleon-a-001", 10.0, group="other", tasks=5)]
+    scatter = bench.size_scatter(runs)
+    assert sorted(scatter["name"]) == ["app-chameleon-b-001", "app-chameleon-b-002"]
+    # the guess uses each size's median makespan of the neighbours: 100 + (300 - 100) * 100 / 200 = 200
+    assert sorted(scatter["error"]) == pytest.approx([0.0, 0.2])

@@ -39,6 +39,7 @@ from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
 from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model, richer_if_better
 from experiments.calibration.naming import application_of, execution_name, read_execution, size_of
+from experiments.calibration.parallel_folds import default_workers, map_folds
 from experiments.calibration.prior import resolve_prior
 from experiments.calibration.slots import fit_with_slots
 from planning.errors import ConfigError, PlanlabError
@@ -84,6 +85,7 @@ class Observation:
     _model: CompiledModel | None = field(default=None, repr=False)
     _replays: dict[float, "Observation"] = field(default_factory=dict, repr=False)
     _features: Features | None = field(default=None, repr=False)
+    _makespans: dict[Platform, float] = field(default_factory=dict, repr=False)
 
     @property
     def slots_per_core(self) -> float:
@@ -109,6 +111,13 @@ class Observation:
                                                                             self.group, self.family)
         return replay
 
+    def forget_simulations(self) -> None:
+        """Drop the remembered makespans (its replays' too): what a benchmark does to time each calibration as
+        a user's first one."""
+        self._makespans.clear()
+        for replay in self._replays.values():
+            replay._makespans.clear()
+
     @property
     def model(self) -> CompiledModel:
         if self._model is None:
@@ -119,8 +128,13 @@ class Observation:
         return self._model
 
     def simulate(self, platform: Platform) -> float:
-        """The simulated makespan on ``platform`` (deterministic)."""
-        return run_once(self.model, platform, record=False).makespan_s
+        """The simulated makespan on ``platform`` (deterministic, so remembered per platform: a calibration
+        asks for the same point many times - every fold's fit starts from the same platform and its steps, the
+        slots screen and the held-out folds refit the same executions; about a third of srasearch's
+        simulations were repeats)."""
+        if platform not in self._makespans:
+            self._makespans[platform] = run_once(self.model, platform, record=False).makespan_s
+        return self._makespans[platform]
 
     @classmethod
     def from_trace(cls, workflow: Workflow, plan: Any, trace: Any, *, cost_model: Any = None, name: str | None = None,
@@ -223,7 +237,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
               machine_starter: bool = False, staging_split: bool | str = False,
-              choose: bool = True) -> CalibrationResult:
+              choose: bool = True, workers: int | None = None) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -247,8 +261,10 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
 
     ``held_out``: each observation predicted by a calibration on the *other sizes* of
     its group (default group: its application; one execution out when the group has a
-    single size); the analytic baselines are held out the same way.
+    single size); the analytic baselines are held out the same way.  ``workers``: processes the held-out
+    folds' calibrations run on (default: the CPUs, or ``PLANLAB_CALIBRATE_WORKERS``; the same result on any).
     """
+    workers = default_workers() if workers is None and held_out else workers   # a bad setting fails before the fit
     observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
@@ -283,7 +299,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     table = _before_after_table(observations, base, fitted)
     real = table["real_s"].to_numpy()
     if held_out:
-        _held_out(observations, table, fit_on, with_baselines=not traces)
+        _held_out(observations, table, fit_on, with_baselines=not traces, workers=workers)
     for col in ("before", "after", "held_out"):
         table[f"error_{col}"] = np.abs(table[f"{col}_s"] - real) / real
     held_errors = table["error_held_out"].dropna()
@@ -354,19 +370,25 @@ def _observations(workflows_or_files: Iterable[Any], group: Callable[[Observatio
 
 
 def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: Callable[[Sequence[Observation]], Fitted],
-              with_baselines: bool) -> None:
-    """Fill ``held_out_s`` (and the baselines' ``{name}_s``): each fold predicted from the rest of its group."""
+              with_baselines: bool, workers: int | None = None) -> None:
+    """Fill ``held_out_s`` (and the baselines' ``{name}_s``): each fold predicted from the rest of its group (the
+    folds' calibrations on up to ``workers`` processes, :mod:`experiments.calibration.parallel_folds`)."""
     features = [o.features() for o in observations] if with_baselines else []
     for b in BASELINES if with_baselines else ():
         table[f"{b}_s"] = np.nan
-    for fold in _folds(observations):
+
+    def train_of(fold: Sequence[int]) -> list[int]:
         held = set(fold)
-        train = [i for i, o in enumerate(observations) if i not in held and o.group == observations[fold[0]].group]
-        if not train:
-            continue
-        fitted = fit_on([observations[i] for i in train])
-        for i in fold:
-            table.loc[i, "held_out_s"] = predicted(observations[i], fitted)
+        return [i for i, o in enumerate(observations) if i not in held and o.group == observations[fold[0]].group]
+
+    def predict_fold(fold: Sequence[int]) -> list[float]:
+        fitted = fit_on([observations[i] for i in train_of(fold)])
+        return [predicted(observations[i], fitted) for i in fold]
+
+    folds = [fold for fold in _folds(observations) if train_of(fold)]
+    for fold, values in zip(folds, map_folds(predict_fold, folds, workers)):
+        table.loc[fold, "held_out_s"] = values
+        train = train_of(fold)
         if with_baselines:
             fits = fit_baselines([features[i] for i in train], [observations[i].real_makespan_s for i in train])
             for b, model in fits.items():

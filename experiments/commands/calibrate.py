@@ -10,7 +10,8 @@ for the workflow system; one platform per machine family when the executions ran
 several.  Prints the median relative makespan error before fitting, after, and held out
 (each size predicted by a calibration on the application's other sizes), beside the
 analytic baselines held out the same way, and writes the fitted platform for
-``planlab simulate --platform``.
+``planlab simulate --platform``.  The held-out calibrations run on all the machine's CPUs
+(``PLANLAB_CALIBRATE_WORKERS=N`` to use N processes; the same report on any number).
 
 ``planlab calibrate --traces PATH... --out platform.toml`` does the same for
 planlab's own executor: it fits the host terms (start-ups, the launcher, the spec

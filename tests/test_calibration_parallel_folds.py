@@ -1,0 +1,78 @@
+"""The calibration's speed-ups change no answer: remembered simulations, and held-out folds on several processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments.calibration import calibrate
+from experiments.calibration import executions
+from experiments.calibration.parallel_folds import WORKERS_ENV, default_workers, map_folds
+from planning.errors import ConfigError
+from simulator import Platform
+from tests.test_calibration_fit import fork_join, observed
+
+
+def test_map_folds_keeps_the_folds_order_on_forked_workers() -> None:
+    offset = {"value": 100}      # a closure over local state: nothing is pickled but indices and results
+    job = lambda fold: [i + offset["value"] for i in fold]   # noqa: E731
+    folds = [[0, 1], [2], [3, 4, 5], [6]]
+    expected = [[100, 101], [102], [103, 104, 105], [106]]
+    assert map_folds(job, folds, workers=1) == expected
+    assert map_folds(job, folds, workers=2) == expected
+    assert map_folds(job, [], workers=2) == []
+
+
+def test_workers_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv(WORKERS_ENV, "3")
+    assert default_workers() == 3
+    monkeypatch.setenv(WORKERS_ENV, "0")
+    assert default_workers() == 1
+    monkeypatch.setenv(WORKERS_ENV, "many")
+    with pytest.raises(ConfigError, match=WORKERS_ENV):
+        default_workers()
+
+
+def test_a_platform_is_simulated_once_until_forgotten(monkeypatch) -> None:
+    run = observed(fork_join(8), Platform.zero().with_(dispatch_s=1.0), "app-chameleon-w8-001")
+    calls = []
+    real_run_once = executions.run_once
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real_run_once(*args, **kwargs)
+
+    monkeypatch.setattr(executions, "run_once", counting)
+    slow = Platform.zero().with_(dispatch_s=2.0)
+    first = run.simulate(slow)
+    assert run.simulate(Platform.zero().with_(dispatch_s=2.0)) == first      # an equal platform: remembered
+    assert len(calls) == 1
+    assert run.simulate(Platform.zero()) < first and len(calls) == 2        # another platform: simulated
+    run.forget_simulations()
+    assert run.simulate(slow) == first and len(calls) == 3
+
+
+def test_the_held_out_report_is_the_same_on_one_process_or_two() -> None:
+    truth = Platform.zero().with_(dispatch_s=1.5, workflow_start_s=30.0)
+    sizes = (4, 8, 16)
+
+    def runs():
+        return [observed(fork_join(w), truth, f"app-chameleon-w{w}-00{r}") for w in sizes for r in (1,)]
+
+    one = calibrate(runs(), prior=None, workers=1)
+    two = calibrate(runs(), prior=None, workers=2)
+    assert one.table["held_out_s"].notna().all()
+    assert one.table["held_out_s"].tolist() == two.table["held_out_s"].tolist()
+    assert one.held_out_error == two.held_out_error and one.kept == two.kept
+
+
+def test_a_bad_worker_setting_is_a_one_line_error_before_any_fit(monkeypatch, capsys) -> None:
+    from experiments.cli import main
+
+    monkeypatch.setenv(WORKERS_ENV, "two")
+    files = sorted(str(f) for f in (Path(__file__).resolve().parent.parent / "benchmarks" / "data"
+                                    / "wfinstances-corpus").glob("helloworld-*.json.gz"))
+    assert len(files) == 2 and main(["calibrate", *files]) == 2
+    err = capsys.readouterr().err
+    assert WORKERS_ENV in err and "Traceback" not in err
