@@ -89,7 +89,7 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
         for name, plat in (("default", Platform.from_cost_model(model, "p95")),
                            ("free_storage", Platform.from_cost_model(model, "p95", storage_bandwidth_Bps=float("inf")))):
             cases.append({"n": n, "workflow": wf, "plan": plan, "plan_s": plan_s, "name": name, "platform": plat,
-                          "compiled": compile_plan(wf, plan, model), "repeats": 9 if n <= 1000 else 5,
+                          "compiled": compile_plan(wf, plan, model), "repeats": 9 if n <= 10_000 else 5,
                           "walls": [], "cpus": [], "engine": [], "trace": None})
     probes = []
     for round_ in range(max(c["repeats"] for c in cases)):

@@ -24,11 +24,12 @@ def task_columns(run: "Run", overlap: Any = None) -> dict[str, Any]:
     """The per-task columns of a finished run (topological order); every task ran (:meth:`Run.run` checked)."""
     n = run.model.n
     order, begin, dend, xend, done = zip(*run.rows) if run.rows else ((), (), (), (), ())
-    order = np.asarray(order, dtype=np.int64)
+    # np.fromiter with a count: a tuple of Python numbers converts several times faster than by np.asarray
+    order = np.fromiter(order, dtype=np.int64, count=len(order))
 
     def scattered(values: tuple) -> np.ndarray:
         out = np.empty(n, dtype=np.float64)
-        out[order] = values
+        out[order] = np.fromiter(values, dtype=np.float64, count=len(values))
         return out
 
     tasks: dict[str, Any] = {"download_start_s": scattered(begin), "download_end_s": scattered(dend),
@@ -37,7 +38,7 @@ def task_columns(run: "Run", overlap: Any = None) -> dict[str, Any]:
     if overlap is not None:           # pre-load: a task may wait for the task before after its downloads
         tasks["exec_start_s"] = np.asarray(overlap.exec_start, dtype=np.float64)
     tasks["upload_end_s"] = tasks["done_s"].copy()    # the output is stored when the task is done
-    tasks["output_bytes"] = np.asarray(run.out_bytes, dtype=np.float64)
+    tasks["output_bytes"] = np.fromiter(run.out_bytes, dtype=np.float64, count=n)
     free = tasks["done_s"]
     if overlap is not None and any(overlap.lazy):   # delayed I/O: a worker moves on at a lazy task's execution end
         free = np.where(np.asarray(overlap.lazy, dtype=bool), tasks["exec_end_s"], tasks["done_s"])

@@ -109,6 +109,8 @@ class Run:
         self.completed = 0
         #: per task (task, download start, download end, execution end, done); the other columns follow
         self.rows: list[tuple] = []
+        #: one row per stopped worker (WORKER_FIELDS' order); ``workers`` holds them as columns after the run
+        self.worker_rows: list[tuple] = []
         self.workers: dict[str, list] = {c: [] for c in WORKER_FIELDS}
         #: each stopped worker's tasks in the order it ran them (parallel to ``workers``' rows)
         self.ran_by: list[Any] = []
@@ -161,6 +163,8 @@ class Run:
                           or self.arrival[i] is None] or ["?"]
             raise PlanError(f"the simulation stalled: {len(unfinished)} task(s) never ran, e.g. {unfinished[0]!r}",
                             "check the plan's worker sequences and the protocol's decisions")
+        if self.worker_rows:
+            self.workers = dict(zip(WORKER_FIELDS, map(list, zip(*self.worker_rows))))
         W = self.workers
         cost = 0.0
         price = m.price

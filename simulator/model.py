@@ -66,7 +66,7 @@ class CompiledModel:
         self.threaded = threaded(self.kinds) if threaded is not None else np.zeros(n, bool)
         self.in_bytes = topology.in_bytes
         self.sinks: list[int] = topology.sinks
-        self.sink_bytes = {i: float(topology.out_bytes[i]) for i in self.sinks}
+        self.sink_bytes = dict(zip(self.sinks, np.asarray(topology.out_bytes, dtype=np.float64)[self.sinks].tolist()))
         catalog = plan.catalog
         self.catalog = catalog
         self.price = {p.name: float(p.price_per_s) for p in catalog}

@@ -101,6 +101,35 @@ _DTYPES = {"float": np.dtype(np.float64), "int": np.dtype(np.int64), "bool": np.
            "str": pd.Series(["x"], dtype=object).astype(str).dtype}
 
 
+def _arrow_strings():
+    """pyarrow when pandas keeps ``str`` columns in pyarrow (pandas >= 3 with pyarrow installed), else None."""
+    if getattr(_DTYPES["str"], "storage", None) != "pyarrow":
+        return None
+    import pyarrow
+
+    return pyarrow
+
+
+_PA = _arrow_strings()
+
+
+def _strings(values: Any, n: int | None = None) -> Any:
+    """A ``str`` column of ``values`` (a list of strings), or of the one string ``values`` repeated ``n`` times.
+
+    Built as a pyarrow array and wrapped, which skips pandas' per-element scan for missing
+    values (half the time for a list; a repeated scalar costs nothing instead of a ``take``
+    of ``n`` rows); the column is the one pandas would build.  Without pyarrow-backed
+    strings, or for values pyarrow refuses, pandas builds it as usual."""
+    if _PA is None:
+        return values
+    try:
+        strings = _PA.large_string()
+        arr = _PA.repeat(_PA.scalar(values, strings), n) if n is not None else _PA.array(values, strings)
+    except (_PA.ArrowException, TypeError, ValueError):
+        return values
+    return pd.array(arr, dtype=_DTYPES["str"])
+
+
 def _trace(tasks: pd.DataFrame, workers: pd.DataFrame, makespan_s: float, meta: dict[str, Any]) -> Trace:
     """``Trace(tasks, workers, makespan_s, meta)``, without its column-by-column coercion when the frames
     are already exactly what it would produce (every schema column present with its dtype, a RangeIndex):
@@ -134,8 +163,9 @@ def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[st
     cpus, memory = resources(profiles, model.catalog)
     # numeric columns go in as numpy arrays: pandas then skips inferring a dtype from 100k Python objects
     tasks = pd.DataFrame({
-        "run_id": run_id, "engine": "simulate", "task_id": model.ids, "kind": model.kinds, "worker": t["worker"],
-        "profile": profiles, "cpus": cpus, "memory_mb": memory,
+        "run_id": _strings(run_id, n), "engine": _strings("simulate", n), "task_id": _strings(model.ids),
+        "kind": _strings(model.kinds), "worker": _strings(t["worker"]), "profile": _strings(profiles),
+        "cpus": cpus, "memory_mb": memory,
         "cold_start": np.array(t["cold_start"], dtype=bool), "startup_s": f(t["startup_s"]),
         "attempt": np.zeros(n, np.int64), "ready_s": f(t["ready_s"]), "worker_start_s": f(t["worker_start_s"]),
         "download_start_s": f(t["download_start_s"]), "download_end_s": f(t["download_end_s"]),
@@ -147,8 +177,10 @@ def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[st
     start_s, stop_s = f(w["start_s"]), f(w["stop_s"])
     w_cpus, w_memory = resources(w["profile"], model.catalog)
     gb_s, cost = bill(w["profile"], start_s, stop_s, model.catalog)
+    nw = len(w["worker"])
     workers = pd.DataFrame({
-        "run_id": run_id, "engine": "simulate", "worker": w["worker"], "profile": w["profile"],
+        "run_id": _strings(run_id, nw), "engine": _strings("simulate", nw), "worker": _strings(w["worker"]),
+        "profile": _strings(w["profile"]),
         "cpus": w_cpus, "memory_mb": w_memory,
         "cold_start": np.array(w["cold_start"], dtype=bool), "start_s": start_s, "ready_s": f(w["ready_s"]),
         "stop_s": stop_s, "busy_s": f(w["busy_s"]), "tasks": np.array(w["tasks"], dtype=np.int64),

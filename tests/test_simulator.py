@@ -166,3 +166,30 @@ def test_tiny_transfers_late_in_a_long_run_finish() -> None:
     trace, t, _ = run(wf, plan, {k: 1e-7 for k in "abcd"}, workflow_start_s=1e9, storage_bandwidth_Bps=1e12,
                       storage_latency_s=1e-9)
     assert trace.makespan_s >= 1e9 and t["done_s"].notna().all()
+
+
+def test_trace_string_columns_are_the_ones_pandas_builds() -> None:
+    """A str column built through pyarrow (a list, or one string repeated) equals pandas' own, dtype included;
+    values pyarrow refuses are handed back for pandas to build as usual."""
+    import pandas as pd
+
+    from simulator.simulate import _DTYPES, _strings
+
+    names = ["t0", "t1", "naïve", "t0"]
+    for built, expected in ((_strings(names), names), (_strings("sim-1", 3), ["sim-1"] * 3), (_strings("x", 0), [])):
+        column, reference = pd.Series(built), pd.Series(expected, dtype=object).astype(str)
+        assert column.dtype == _DTYPES["str"] == reference.dtype and column.equals(reference)
+    mixed = ["a", 1]
+    assert _strings(mixed) is mixed
+
+
+def test_worker_rows_become_the_workers_columns() -> None:
+    """Two workers, one task each (a -> b on w1 then w2): each worker's row as its loop recorded it, the
+    workers in the order they stopped, cold starts and start-ups (hand-computed: start-up 1 s, a 2 s, b 3 s)."""
+    wf = workflow({("a", "b"): 0}, "ab")
+    _, tasks, workers = run(wf, plan_of(wf, {"a": "w1", "b": "w2"}), {"a": 2.0, "b": 3.0}, cold_start_s=1.0)
+    assert list(workers.index) == ["w1", "w2"]
+    assert workers.loc["w1", ["start_s", "ready_s", "stop_s", "busy_s"]].tolist() == [0.0, 1.0, 3.0, 2.0]
+    assert workers.loc["w2", ["start_s", "ready_s", "stop_s", "busy_s"]].tolist() == [3.0, 4.0, 7.0, 3.0]
+    assert workers["cold_start"].tolist() == [True, True] and workers["tasks"].tolist() == [1, 1]
+    assert tasks.loc["b", "worker"] == "w2" and tasks.loc["b", "exec_start_s"] == 4.0

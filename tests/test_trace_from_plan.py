@@ -70,3 +70,14 @@ def test_resources_of_known_and_unknown_profiles() -> None:
     assert cpus.dtype == memory.dtype == np.float64
     empty = resources([], catalog)
     assert empty[0].shape == empty[1].shape == (0,)
+
+
+def test_bill_of_known_and_unknown_profiles() -> None:
+    """GB-seconds and dollars: lifetime times the profile's memory (GB) and price; nothing for an unknown name."""
+    from planning.billing import bill
+    from planning.profiles import load_catalog
+
+    catalog = load_catalog("lambda")
+    p = catalog[catalog.names[0]]
+    gb_s, cost = bill([p.name, "nope"], [1.0, 0.0], [3.0, 5.0], catalog)
+    assert gb_s.tolist() == [2.0 * p.memory_mb / 1024.0, 0.0] and cost.tolist() == [2.0 * float(p.price_per_s), 0.0]

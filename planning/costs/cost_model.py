@@ -150,7 +150,7 @@ class CostModel:
 
         False for kinds without history: one thread is what most tasks, and every replay, run.
         """
-        return np.fromiter((k in self.threaded_kinds_ for k in kinds), bool, len(kinds))
+        return np.fromiter(map(self.threaded_kinds_.__contains__, kinds), bool, len(kinds))   # (map: no frame per kind)
 
     @property
     def fitted(self) -> bool:
