@@ -128,9 +128,10 @@ class CriticalPathDowngrade(Planner):
         # timing: at the first that misses the promise it stops, keeping the blocks of that pass's moves that
         # a few pooled timings confirm (:func:`~planning.planners.move_search.kept_blocks`).
         def keeps(assignment: dict[str, str]) -> bool:
-            """Within the promise and cheaper than the cheapest kept so far, on the pooled timing."""
-            times = evaluator.run_estimates(layout, assignment, estimates, pooled=True)
-            if times.makespan_s <= promise and times.cost(catalog) < best[0]:
+            """Within the promise and cheaper than the cheapest kept so far, on the pooled timing (which gives up,
+            returning None, once its makespan is sure to miss the promise)."""
+            times = evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=promise)
+            if times is not None and times.makespan_s <= promise and times.cost(catalog) < best[0]:
                 best[:] = [times.cost(catalog), times]
                 return True
             return False
