@@ -12,7 +12,9 @@ every worker cold (incremental, and a bound of the pooled timing) against the
 tolerance on the cold all-fastest makespan, and checks each pass's plan with
 one pooled timing; at the first pass whose plan misses the promise it stops and
 keeps the blocks of that pass's moves that a few pooled timings confirm
-(:func:`~planning.planners.move_search.kept_blocks`).  The cold timing is a poor
+(:func:`~planning.planners.move_search.kept_blocks`); a pooled timing of a plan
+that misses gives up part-way, once a task's done proves the miss
+(:mod:`planning.schedule.pooled`).  The cold timing is a poor
 guide here - moving a worker whose process a later worker reuses costs that
 worker its warm start - so on large workflows the search often stops after one
 to three passes.
