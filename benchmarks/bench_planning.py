@@ -114,7 +114,8 @@ def bench_planning_times(sizes: tuple[int, ...], repeats: int, budget_10k: int |
                          "params": params[name], "seconds": median, "runs": runs[name], "cold_s": cold[name],
                          "load_average_1m": loads, "makespan_s": plan.makespan_s, "cost": plan.cost,
                          "slr": plan.slr, "workers": int(len(plan.workers)), "notes": list(plan.notes)})
-            print(f"  {n:>6} tasks  {name:<14} {median:7.3f} s (cold {cold[name]:.3f} s)  makespan {plan.makespan_s:9.3f} s  "
+            print(f"  {n:>6} tasks  {name:<14} {median:7.3f} s (cold {cold[name]:.3f} s)  "
+                  f"makespan {plan.makespan_s:9.3f} s  "
                   f"SLR {plan.slr:5.2f}  workers {len(plan.workers)}  (load {max(loads):.1f})", flush=True)
     return rows
 
