@@ -6,6 +6,9 @@ Speed: planning time of every planner on random layered DAGs of 1k, 2k, 5k and
 10k tasks x the 8 Lambda profiles (priors, mean SLA), end to end (estimates,
 search, the final Plan with its DataFrames); repeats interleave the planners
 (one run of each in turn), medians are quoted, and each row has the host's load.
+Each row also has ``cold_s``: one run on a freshly built copy of the workflow
+before the repeats (what a user's single call pays: the workflow's topology and
+caches built in it); the 10k target holds the larger of the two to 1 s.
 Per planner, the fitted exponent k of time ~ n^k (least squares on log-log over
 the four sizes).  ``critical-path`` and ``cost-deadline`` run their full search
 (``--budget N`` bounds it at 10k tasks with ``max_evaluations``, recorded with
@@ -91,6 +94,14 @@ def bench_planning_times(sizes: tuple[int, ...], repeats: int, budget_10k: int |
                   for name in PLANNERS}
         runs: dict[str, list[float]] = {name: [] for name in PLANNERS}
         plans, loads = {}, []
+        # cold: what a user's single plan() call costs on a workflow just built (its topology and caches not yet
+        # made by another planner's call): one run of each planner on its own fresh copy, before the repeats
+        cold = {}
+        for name in PLANNERS:
+            fresh = generate("random_layered", tasks=n, seed=1)
+            t0 = time.perf_counter()
+            get_planner(name, **params[name]).plan(fresh, catalog, model, sla)
+            cold[name] = time.perf_counter() - t0
         for _ in range(repeats):
             loads.append(os.getloadavg()[0])
             for name in PLANNERS:
@@ -100,10 +111,11 @@ def bench_planning_times(sizes: tuple[int, ...], repeats: int, budget_10k: int |
         for name in PLANNERS:
             plan, median = plans[name], statistics.median(runs[name])
             rows.append({"tasks": n, "edges": wf.graph.number_of_edges(), "profiles": len(catalog), "planner": name,
-                         "params": params[name], "seconds": median, "runs": runs[name],
+                         "params": params[name], "seconds": median, "runs": runs[name], "cold_s": cold[name],
                          "load_average_1m": loads, "makespan_s": plan.makespan_s, "cost": plan.cost,
                          "slr": plan.slr, "workers": int(len(plan.workers)), "notes": list(plan.notes)})
-            print(f"  {n:>6} tasks  {name:<14} {median:7.3f} s  makespan {plan.makespan_s:9.3f} s  "
+            print(f"  {n:>6} tasks  {name:<14} {median:7.3f} s (cold {cold[name]:.3f} s)  "
+                  f"makespan {plan.makespan_s:9.3f} s  "
                   f"SLR {plan.slr:5.2f}  workers {len(plan.workers)}  (load {max(loads):.1f})", flush=True)
     return rows
 
@@ -330,7 +342,8 @@ def _checks(times: list[dict], exponents: dict, versus: dict, heft10k: dict | No
     if seeds is not None:
         kept = all(v["all_within_promise"] for v in seeds["summary"].values())
         checks["search_planners_keep_their_promise"] = {"value": kept, "target": True, "pass": kept}
-    at_10k = {r["planner"]: r["seconds"] for r in times if r["tasks"] == 10_000}
+    # the median of the interleaved repeats and the cold run (a user's single call on a fresh workflow): the larger
+    at_10k = {r["planner"]: max(r["seconds"], r.get("cold_s", 0.0)) for r in times if r["tasks"] == 10_000}
     if at_10k:
         checks["every_planner_10k_x8_s"] = {"value": max(at_10k.values()), "per_planner": at_10k,
                                             "target": TARGETS["every_planner_10k_x8_s"],

@@ -326,7 +326,8 @@ def test_kept_blocks_after_a_missed_whole_keeps_what_the_halves_keep() -> None:
 
 def test_the_search_planners_plan_with_the_collector_paused(monkeypatch) -> None:
     """The collector is off during the search (it walks the heap for nothing there) and back on after; so too
-    during ``wukong``'s prediction (its final plan's pooled timing is seen here)."""
+    during ``wukong``'s prediction, ``uniform``'s and ``heft``'s plans (their final plans' pooled timings are seen
+    here)."""
     import gc
 
     from planning.schedule import pooled
@@ -335,7 +336,8 @@ def test_the_search_planners_plan_with_the_collector_paused(monkeypatch) -> None
     real = pooled.time_pooled
     monkeypatch.setattr(pooled, "time_pooled", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k))
     wf = generate("random_layered", tasks=60, seed=2)
-    for planner in (get_planner("critical-path"), get_planner("cost-deadline", deadline=100.0), get_planner("wukong")):
+    for planner in (get_planner("critical-path"), get_planner("cost-deadline", deadline=100.0), get_planner("wukong"),
+                    get_planner("uniform", profile=LAMBDA.fastest().name), get_planner("heft")):
         planner.plan(wf, LAMBDA, CostModel(), MEAN)
         assert seen and not any(seen) and gc.isenabled()
         seen.clear()

@@ -78,6 +78,10 @@ def test_validation_catches_broken_invariants() -> None:
     partial = plan.tasks.iloc[1:]
     with pytest.raises(PlanError, match="not assigned"):
         Plan(**{**plan.__dict__, "tasks": partial}).validate(wf)
+    hungry = Workflow.from_tasks([Task(t.id, t.kind, memory_mb=1e9 if t.id == wf.task_ids[1] else None)
+                                  for t in wf.tasks], {c: wf.parents(c) for c in wf.task_ids})
+    with pytest.raises(PlanError, match=f"task '{wf.task_ids[1]}' needs 1e\\+09 MB but its profile 'small'"):
+        plan.validate(hungry)
 
 
 def test_memory_minimum_respected() -> None:

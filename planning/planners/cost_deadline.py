@@ -94,12 +94,13 @@ class CostUnderDeadline(Planner):
         # all-fastest plan; should the final plan miss the deadline, it searches again at the deadline itself;
         # should that miss too (or not run: all fastest timed cold misses the deadline), a few pooled timings
         # keep the blocks of the first search's moves that meet it and save (kept_blocks).
+        # (each pooled timing gives up, returning None, once its makespan is sure to miss the deadline)
         def pooled(assignment: dict[str, str]):
-            return evaluator.run_estimates(layout, assignment, estimates, pooled=True)
+            return evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=self.deadline)
 
         def keeps(assignment: dict[str, str]) -> bool:
             times = pooled(assignment)
-            if times.makespan_s <= self.deadline and times.cost(catalog) < cheapest[0]:
+            if times is not None and times.makespan_s <= self.deadline and times.cost(catalog) < cheapest[0]:
                 cheapest[:] = [times.cost(catalog), times]
                 return True
             return False
@@ -115,7 +116,7 @@ class CostUnderDeadline(Planner):
             if timing.makespan_s <= limit:
                 _CheapestMoves(search, catalog, workers, need, profile, limit).run()
             final = pooled(profile)
-            if final.makespan_s <= self.deadline:
+            if final is not None and final.makespan_s <= self.deadline:
                 break
             first = first or [(w, p) for w, p in profile.items() if p != fastest]
         else:

@@ -12,7 +12,9 @@ every worker cold (incremental, and a bound of the pooled timing) against the
 tolerance on the cold all-fastest makespan, and checks each pass's plan with
 one pooled timing; at the first pass whose plan misses the promise it stops and
 keeps the blocks of that pass's moves that a few pooled timings confirm
-(:func:`~planning.planners.move_search.kept_blocks`).  The cold timing is a poor
+(:func:`~planning.planners.move_search.kept_blocks`); a pooled timing of a plan
+that misses gives up part-way, once a task's done proves the miss
+(:mod:`planning.schedule.pooled`).  The cold timing is a poor
 guide here - moving a worker whose process a later worker reuses costs that
 worker its warm start - so on large workflows the search often stops after one
 to three passes.
@@ -128,9 +130,10 @@ class CriticalPathDowngrade(Planner):
         # timing: at the first that misses the promise it stops, keeping the blocks of that pass's moves that
         # a few pooled timings confirm (:func:`~planning.planners.move_search.kept_blocks`).
         def keeps(assignment: dict[str, str]) -> bool:
-            """Within the promise and cheaper than the cheapest kept so far, on the pooled timing."""
-            times = evaluator.run_estimates(layout, assignment, estimates, pooled=True)
-            if times.makespan_s <= promise and times.cost(catalog) < best[0]:
+            """Within the promise and cheaper than the cheapest kept so far, on the pooled timing (which gives up,
+            returning None, once its makespan is sure to miss the promise)."""
+            times = evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=promise)
+            if times is not None and times.makespan_s <= promise and times.cost(catalog) < best[0]:
                 best[:] = [times.cost(catalog), times]
                 return True
             return False

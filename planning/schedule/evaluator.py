@@ -73,6 +73,7 @@ class ScheduleEvaluator:
         self._warm_startup_fn = warm_startup_s
         self._warm_startup: dict[str, float] = {}
         self._worker_order: tuple | None = None     # (layout, its worker_order): see :meth:`worker_order`
+        self._remaining_cache: tuple | None = None  # (layout, estimates, remaining seconds): see :meth:`_remaining`
         topology = workflow.topology()
         index = topology.index
         ids = list(topology.ids)
@@ -275,9 +276,24 @@ class ScheduleEvaluator:
 
         return time_pooled(self, layout, _per_worker(layout, worker_profile), exec_s, warm_pool)
 
+    def _remaining(self, layout: Layout, estimates: Any) -> list[float]:
+        """:func:`~planning.schedule.pooled.remaining_s` at each task's fastest execution in ``estimates``, the last
+        (layout, estimates) pair's kept: one list bounds every plan of a search."""
+        from planning.schedule.pooled import remaining_s
+
+        cached = self._remaining_cache
+        if cached is None or cached[0] is not layout or cached[1] is not estimates:
+            fastest = np.asarray(estimates.exec_s, dtype=float).min(axis=1).tolist()
+            cached = self._remaining_cache = (layout, estimates, remaining_s(self, layout, fastest))
+        return cached[2]
+
     def run_estimates(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
-                      estimates: Any, pooled: bool = False) -> ScheduleTimes:
-        """:meth:`run` (``pooled``: :meth:`run_pooled`) with execution seconds from ``estimates.exec_s``."""
+                      estimates: Any, pooled: bool = False, limit: float | None = None) -> ScheduleTimes | None:
+        """:meth:`run` (``pooled``: :meth:`run_pooled`) with execution seconds from ``estimates.exec_s``.
+
+        ``limit`` (pooled only): None as soon as the makespan is sure to exceed it, for a search that keeps only
+        plans within a limit (a plan that misses is found out part-way: :mod:`planning.schedule.pooled`).
+        """
         profiles = _per_worker(layout, worker_profile)
         column = {name: j for j, name in enumerate(estimates.profiles)}
         unknown = [p for p in profiles if p not in column]
@@ -290,6 +306,11 @@ class ScheduleEvaluator:
             per_task = np.array([column[p] for p in layout.exec_profile], dtype=np.int64)
         exec_s = np.asarray(estimates.exec_s)[np.arange(len(self.ids)), per_task]
         if pooled:
+            if limit is not None:
+                from planning.schedule.pooled import time_pooled
+
+                return time_pooled(self, layout, profiles, exec_s.tolist(), limit=limit,
+                                   remaining=self._remaining(layout, estimates))
             return self.run_pooled(layout, profiles, exec_s.tolist())
         return self.run(layout, profiles, exec_s.tolist())
 

@@ -60,7 +60,7 @@ def last_parent(parents: Sequence[int], done: Sequence[float]) -> int:
 def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequence[float],
               worker: Sequence[int], fetched: Sequence[bool], download_row: Sequence[float], exec_s: float,
               upload_s: float, store: bool, invoke: float, coord: float,
-              warm: float = -1.0) -> tuple[float, float, float, float, float, float]:
+              warm: float = -1.0, last: int = -1) -> tuple[float, float, float, float, float, float]:
     """One task's planned times: ``(ready, worker start, begin, download seconds, execution end, done)``.
 
     The task is ready one coordination round trip after its last parent is done and
@@ -69,9 +69,11 @@ def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequ
     waits for the task before it (``before``); the fetched inputs download in
     parallel, then it executes and, when it stores its output, uploads it.  A worker
     pre-warmed at ``warm`` (>= 0) starts then, so its start-up overlaps the wait.
+    ``last``: the caller's :func:`last_parent` of ``ps``, when it took it already (-1: taken here).
     """
     if ps:
-        last = last_parent(ps, done)
+        if last < 0:
+            last = last_parent(ps, done)
         r = done[last] + coord
         arrival = r + (invoke if worker[last] != w else 0.0)
         download = 0.0
