@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 import socket
+import struct
 
 import redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
@@ -93,6 +94,10 @@ def _coerce(arg: Any) -> bytes | bytearray | memoryview:
 
 class Wire:
     """One dedicated connection; commands are tuples ``(NAME, *args)``."""
+
+    #: :meth:`get_bulk` receives a payload in one blocking call (:func:`_receive_bulk`'s ``whole``): for a
+    #: background thread beside a CPU-bound task (pre-load), which then takes the GIL back once, not per chunk
+    whole_replies = False
 
     def __init__(self, client: redis.Redis) -> None:
         pool = client.connection_pool
@@ -168,7 +173,7 @@ class Wire:
                     raise ConnectionError("unexpected bytes after a nil reply")
                 self.pending = 0
                 return None
-            body = _receive_bulk(sock, n, memoryview(head)[end + 2:got])
+            body = _receive_bulk(sock, n, memoryview(head)[end + 2:got], self.whole_replies)
             self.pending = 0
             return body
         except ResponseError:
@@ -266,19 +271,36 @@ def _receive_first_line(sock: socket.socket) -> tuple[bytearray, int, int]:
     return head, got, head.index(b"\r\n", 0, got)
 
 
-def _receive_bulk(sock: socket.socket, n: int, already: memoryview) -> bytearray:
-    """A bulk string's ``n`` bytes, of which ``already`` came with its header, received into one buffer."""
+def _receive_bulk(sock: socket.socket, n: int, already: memoryview, whole: bool = False) -> bytearray:
+    """A bulk string's ``n`` bytes, of which ``already`` came with its header, received into one buffer.
+
+    ``whole``: in one blocking ``recv(MSG_WAITALL)`` (the socket's timeout becomes the kernel's
+    receive timeout meanwhile) instead of one call per chunk the kernel holds (~1000 for 224 MB
+    here): a thread beside a CPU-bound one gives up and takes back the GIL once, not per chunk.
+    Measured beside a 0.6 s CPU-bound thread, 7 x 32 MB: 7 calls instead of 1012-1061, the
+    receiving thread's CPU 49-61 ms instead of 102-104 ms, its wall 2-3 times shorter.
+    """
     body = bytearray(n + 2)
     view = memoryview(body)
     have = len(already)
     if have > n + 2:
         raise ConnectionError("unexpected bytes after a bulk reply")
     view[:have] = already
-    while have < n + 2:
-        k = sock.recv_into(view[have:])
-        if not k:
-            raise ConnectionError("the server closed the connection")
-        have += k
+    timeout = sock.gettimeout() if whole else None
+    if whole:
+        seconds = 0.0 if timeout is None else timeout
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("ll", int(seconds), int((seconds % 1) * 1e6)))
+        sock.settimeout(None)
+    try:
+        while have < n + 2:
+            k = sock.recv_into(view[have:], 0, socket.MSG_WAITALL) if whole else sock.recv_into(view[have:])
+            if not k:
+                raise ConnectionError("the server closed the connection")
+            have += k
+    finally:
+        if whole:
+            sock.settimeout(timeout)
     view.release()
     del body[n:]                   # the trailing CRLF (no copy)
     return body

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
+import time
 
 import pytest
 
 from executor import switching
 from executor.switching import TRANSFER_SWITCH_S, fast_switching
+from executor.wire import Wire, _receive_bulk
 from executor.worker_preload import PRELOAD_MIN_BYTES, _Preload, worth_preloading
 
 
@@ -74,3 +77,54 @@ def test_inputs_one_small_round_trip_fetches_are_not_preloaded() -> None:
     assert not worth_preloading([PRELOAD_MIN_BYTES // 2, PRELOAD_MIN_BYTES // 2 - 1])
     assert worth_preloading([PRELOAD_MIN_BYTES // 2, PRELOAD_MIN_BYTES // 2])   # together one large fetch
     assert worth_preloading([10, None])          # a coded output: its size is not known, pre-loaded
+
+
+class _CountingSocket:
+    """A socket that counts its receives (the GIL hand-overs of a background transfer)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.receives = sock, 0
+
+    def recv_into(self, *args):
+        self.receives += 1
+        return self.sock.recv_into(*args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
+def test_a_whole_reply_is_received_in_one_call_and_the_socket_keeps_its_timeout() -> None:
+    a, b = socket.socketpair()
+    a.settimeout(5.0)
+    payload = bytes(range(256)) * 4096 + b"\r\n"          # 1 MiB and the bulk string's CRLF
+
+    def send_in_pieces() -> None:                          # four pieces with pauses: a chunked receive needs 4+
+        for k in range(4):
+            b.sendall(payload[k * len(payload) // 4:(k + 1) * len(payload) // 4])
+            time.sleep(0.02)
+
+    for whole in (True, False):
+        counted = _CountingSocket(a)
+        sender = threading.Thread(target=send_in_pieces)
+        sender.start()
+        body = _receive_bulk(counted, len(payload) - 2, memoryview(b""), whole)   # type: ignore[arg-type]
+        sender.join()
+        assert body == payload[:-2] and a.gettimeout() == 5.0
+        assert (counted.receives == 1) if whole else (counted.receives >= 4)
+    a.close()
+    b.close()
+
+
+def test_a_preload_wire_receives_large_values_intact() -> None:
+    from executor.server import redis_endpoint
+
+    with redis_endpoint(None) as ep:
+        client = ep.client(socket_timeout=10.0)
+        value = bytes(range(256)) * (2**20 // 64) + b"y"
+        client.set("p:big", value)
+        wire = Wire(client)
+        wire.whole_replies = True
+        assert wire.get_bulk(("GET", "p:big")) == value
+        assert wire.get_bulk(("GETRANGE", "p:big", 0, 2**20 - 1)) == value[:2**20]
+        assert wire.call([("PING",)]) == [b"PONG"]          # in step after the whole receives
+        wire.close()
