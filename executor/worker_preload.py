@@ -27,7 +27,7 @@ the ladder 3-6 % slower, not faster):
   the interpreter's interval instead of interrupting the task every 0.2 ms;
 * a poll is one packed round trip without redis-py's pipeline machinery (~100 us of
   CPU each, :mod:`executor.wire`), and a payload is received without copies, in one
-  blocking call (``Wire.whole_replies``): the thread takes the GIL back once per input,
+  blocking call (``Wire.whole_transfers``): the thread takes the GIL back once per input,
   not once per chunk the kernel holds (~1000 times for fan-large's 224 MB).
 """
 
@@ -118,7 +118,7 @@ class WorkerPreload:
             return
         if self._preload_wire is None:     # the thread's own connection, kept for this logical worker
             self._preload_wire = wire_for(self.client)     # (TCP, a unix socket or a cluster, as the worker's own)
-            self._preload_wire.whole_replies = True        # a payload in one blocking receive: the GIL back once
+            self._preload_wire.whole_transfers = True       # a payload in one blocking receive: the GIL back once
             self._preload_stop = threading.Event()
         self._preload, self._preload_task = _Preload(self._preload_wire, plan, self._preload_stop), following
         self._preload.start()

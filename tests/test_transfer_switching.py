@@ -115,7 +115,7 @@ def test_a_whole_reply_is_received_in_one_call_and_the_socket_keeps_its_timeout(
     b.close()
 
 
-def test_a_preload_wire_receives_large_values_intact() -> None:
+def test_a_background_wire_moves_large_values_intact() -> None:
     from executor.server import redis_endpoint
 
     with redis_endpoint(None) as ep:
@@ -123,8 +123,14 @@ def test_a_preload_wire_receives_large_values_intact() -> None:
         value = bytes(range(256)) * (2**20 // 64) + b"y"
         client.set("p:big", value)
         wire = Wire(client)
-        wire.whole_replies = True
+        wire.whole_transfers = True
         assert wire.get_bulk(("GET", "p:big")) == value
         assert wire.get_bulk(("GETRANGE", "p:big", 0, 2**20 - 1)) == value[:2**20]
         assert wire.call([("PING",)]) == [b"PONG"]          # in step after the whole receives
+        assert wire.call([("SET", "p:sent", value)]) == [b"OK"]          # a whole send (delayed I/O's uploads)
+        assert client.get("p:sent") == value and wire.conn._sock.gettimeout() == 10.0
         wire.close()
+        fresh = Wire(client)                                   # a whole send connects first when it must
+        fresh.whole_transfers = True
+        assert fresh.call([("SET", "p:fresh", value)]) == [b"OK"] and client.strlen("p:fresh") == len(value)
+        fresh.close()
