@@ -31,7 +31,14 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-__all__ = ["SharedCpu", "NodeCpus", "fair_rates"]
+__all__ = ["SharedCpu", "NodeCpus", "fair_rates", "BACKGROUND_TRANSFER_CPU_S_PER_BYTE"]
+
+#: CPU-seconds per byte that a worker's background transfer (pre-load's fetch, delayed I/O's upload) takes from
+#: the host's cores beside the executions.  A foreground transfer's CPU is inside the link time the host probe
+#: measures (the worker does nothing else meanwhile); a background one runs beside a task.  Measured on this
+#: 2-CPU host with the executor's one-call receives (``executor.wire.blocking``): a thread fetching 7 x 32 MB
+#: beside a CPU-bound thread used 49-61 ms of CPU, ~0.25 ns per byte (load 5-6: indicative; issue 17 notes).
+BACKGROUND_TRANSFER_CPU_S_PER_BYTE = 2.5e-10
 
 
 def fair_rates(caps: list[float], cores: float) -> list[float]:
