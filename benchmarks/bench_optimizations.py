@@ -431,6 +431,13 @@ NOTES = [
     "where it fails, a real change whose interval includes 0 has no sign the runs can tell and agrees with a "
     "prediction inside that interval or under the noise floor; a real change whose interval excludes 0 is an "
     "effect and must be predicted with its sign. Within 10 points: on the medians, unchanged.",
+    "Run order: each (workflow, planner) starts every repetition with one unrecorded warm-up run, then runs its "
+    "variants from the repetition's number onwards (even repetitions) or backwards (odd ones), so each variant is "
+    "first in turn (run_order); plain ABBA had base first after every switch of workflow in every other repetition "
+    "(deep-chain heft's base was 17-22 % slower than identical variants on 07ccb77).",
+    "Background transfers (pre-load's fetches, delayed I/O's uploads) move each payload in one blocking call in the "
+    "executor (one GIL hand-over per payload instead of ~150 per 32 MB) and pre-load skips inputs under 64 KiB; "
+    "the simulation charges their CPU (0.25 ns/B, measured) to the host's cores beside the executions.",
 ]
 
 
