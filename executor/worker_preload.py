@@ -25,6 +25,8 @@ the ladder 3-6 % slower, not faster):
 * the short GIL switch interval (:func:`executor.switching.fast_switching`) is held
   only while bytes move, not while the thread polls: a poll waits for the GIL at
   the interpreter's interval instead of interrupting the task every 0.2 ms;
+* when the worker gets to the task, the thread stops polling at once and the worker
+  fetches what it has not (the task is ready: its inputs are stored);
 * a poll is one packed round trip without redis-py's pipeline machinery (~100 us of
   CPU each, :mod:`executor.wire`), and a payload is received without copies, in one
   blocking call (``Wire.whole_transfers``): the thread takes the GIL back once per input,
@@ -59,6 +61,9 @@ class _Preload(threading.Thread):
     def __init__(self, wire: Wire, plan: list[tuple[str, str, int | None]], stop: threading.Event) -> None:
         super().__init__(daemon=True, name="planlab-preload")
         self.wire, self.plan, self.stop = wire, plan, stop
+        #: set when the worker gets to the task: stop polling (it fetches what is still missing itself)
+        self.hurry = threading.Event()
+        self.complete = False
         self.data: dict[str, bytes | bytearray] = {}
         self.start_s: float | None = None
         self.end_s: float | None = None
@@ -72,11 +77,11 @@ class _Preload(threading.Thread):
 
     def _fetch_all(self) -> None:
         left = list(self.plan)
-        while left and not self.stop.is_set():
+        while left and not self.stop.is_set() and not self.hurry.is_set():
             present = self.wire.call([("EXISTS", key) for _, key, _ in left])
             here = [item for item, n in zip(left, present) if n]
             if not here:
-                time.sleep(POLL_S)
+                self.hurry.wait(POLL_S)
                 continue
             if self.start_s is None:
                 self.start_s = time.time()
@@ -86,6 +91,7 @@ class _Preload(threading.Thread):
                     if value is not None:
                         self.data[parent] = value
             left = [item for item in left if item not in here]
+        self.complete = not left
         self.end_s = time.time()
 
 
@@ -128,11 +134,13 @@ class WorkerPreload:
         pre, self._preload = self._preload, None
         if pre is None or self._preload_task != task_id:
             return None
+        pre.hurry.set()     # the task is ready, so are its inputs: no poll's wait (a fetch under way ends)
         pre.join()
-        if pre.error is not None or pre.start_s is None or pre.end_s is None:
+        if pre.error is not None:
             return None     # the inputs are fetched as usual
         self.prefetched.update(pre.data)
-        return pre.start_s, pre.end_s
+        # the row's download: the thread's when it fetched every input, else the worker's fetch of the rest
+        return (pre.start_s, pre.end_s) if pre.complete and pre.start_s is not None else None
 
     def _stop_preload(self) -> None:
         """The worker is done (or aborted): end the thread and close its connection."""

@@ -66,10 +66,22 @@ def test_a_preload_thread_fetches_under_the_short_interval_and_polls_under_the_u
     thread = _Preload(wire, [("a", "out:a", 3)], threading.Event())   # type: ignore[arg-type]
     thread.start()
     thread.join()
-    assert thread.error is None and thread.data == {"a": b"xxx"}
+    assert thread.error is None and thread.data == {"a": b"xxx"} and thread.complete
     assert len(wire.polled) == 3 and all(s == pytest.approx(before) for s in wire.polled)
     assert wire.fetched == [pytest.approx(TRANSFER_SWITCH_S)]
     assert sys.getswitchinterval() == before
+
+
+def test_a_preload_thread_stops_polling_when_the_worker_gets_to_the_task() -> None:
+    wire = _Wire(absent_polls=10**9)                      # the inputs never appear to the thread
+    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event())   # type: ignore[arg-type]
+    thread.start()
+    while not wire.polled:
+        time.sleep(0.001)
+    thread.hurry.set()                                    # the worker fetches them itself now
+    thread.join(timeout=5.0)
+    assert not thread.is_alive() and thread.error is None
+    assert thread.data == {} and not thread.complete and thread.start_s is None
 
 
 def test_inputs_one_small_round_trip_fetches_are_not_preloaded() -> None:
