@@ -437,7 +437,7 @@ NOTES = [
     "(deep-chain heft's base was 17-22 % slower than identical variants on 07ccb77).",
     "Background transfers (pre-load's fetches, delayed I/O's uploads) move each payload in one blocking call in the "
     "executor (one GIL hand-over per payload instead of ~150 per 32 MB) and pre-load skips inputs under 64 KiB; "
-    "the simulation charges their CPU (0.25 ns/B, measured) to the host's cores beside the executions.",
+    "the simulation charges their CPU (the worker's thread and the server: 0.6 ns/B fetched, 0.35 ns/B uploaded, measured) to the host's cores beside the executions.",
 ]
 
 

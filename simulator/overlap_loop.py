@@ -15,8 +15,8 @@ in simulated time, with the platform's shared link, stager and host in the way:
   its last upload has ended.
 
 On a shared host (``Platform.host_cores``) a background transfer is also CPU work
-beside the executions (:func:`background_cpu`: :data:`simulator.host.BACKGROUND_TRANSFER_CPU_S_PER_BYTE`
-per byte, one core at most), so it slows the tasks running then, as the executor's
+beside the executions (:func:`background_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
+``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
 transfer threads do; a foreground transfer's CPU is inside the link's time.
 
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from simulator.host import BACKGROUND_TRANSFER_CPU_S_PER_BYTE
+from simulator.host import BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE
 from simulator.lifecycle import host_start, started, stopped
 from simulator.loop import Coroutine, spawn, wake
 from simulator.transfers import client_fetch, move
@@ -90,10 +90,10 @@ class _Box:
         self.owner = owner
 
 
-def charge_background(run: "Run", nbytes: float, owner: Coroutine | None) -> None:
+def charge_background(run: "Run", nbytes: float, s_per_byte: float, owner: Coroutine | None) -> None:
     """On a shared host: start the CPU work of a background transfer of ``nbytes`` (:func:`background_cpu`)."""
     if run.cpu is not None and nbytes > 0:
-        spawn(run.env, background_cpu, run, nbytes * BACKGROUND_TRANSFER_CPU_S_PER_BYTE, owner)
+        spawn(run.env, background_cpu, run, nbytes * s_per_byte, owner)
 
 
 def background_cpu(run: "Run", work: float, owner: Coroutine | None, me: Coroutine) -> Iterator[float | None]:
@@ -133,7 +133,7 @@ def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> It
             yield at - env._now
     if box.start is None or env._now < box.start:
         box.start = env._now
-    charge_background(run, nbytes, box.owner)
+    charge_background(run, nbytes, BACKGROUND_FETCH_CPU_S_PER_BYTE, box.owner)
     end, _ = yield from move(run, [nbytes], run.down, me)
     end = end if end > env._now else env._now
     box.end = end if box.end is None or end > box.end else box.end
@@ -147,7 +147,7 @@ def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner
     """Task ``i``'s lazy upload from now (worker loop ``owner``'s): then its row, its stored time, and the other
     workers' children."""
     env = run.env
-    charge_background(run, run.out_bytes[i], owner)
+    charge_background(run, run.out_bytes[i], BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner)
     done, _ = yield from move(run, [run.out_bytes[i]], run.up, me)
     done = done if done > env._now else env._now
     run.overlap.stored(run, i, done)

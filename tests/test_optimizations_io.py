@@ -331,7 +331,8 @@ def test_a_background_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_share
     from simulator import overlap_loop
     from simulator.platform import Platform
 
-    monkeypatch.setattr(overlap_loop, "BACKGROUND_TRANSFER_CPU_S_PER_BYTE", 1e-7)    # 1 MB: 0.1 s of CPU
+    monkeypatch.setattr(overlap_loop, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 1e-7)    # 1 MB: 0.1 s of CPU
+    monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 1e-7)
     one_core = Platform.zero().with_(host_cores=1.0)      # free transfers, no start-ups or round trips
     c = 0.1
 
