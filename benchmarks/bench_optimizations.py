@@ -14,8 +14,9 @@ is measured three ways:
   the executor's keep-alive), with the variant's protocol;  both predictions move
   data at the executor's link and start workers at its cold start as probed before
   the cells (:func:`probe_host`);
-* **real**: ``--repetitions`` runs on the executor, variants interleaved ABBA per
-  repetition; medians; the host's load average before each run.
+* **real**: ``--repetitions`` runs on the executor, variants interleaved in an order
+  rotated per repetition after one unrecorded warm-up run (:func:`run_order`); medians;
+  the host's load average before each run.
 
 Bytes moved (stored outputs plus fetched inputs) follow from the protocol's
 decision tables, the same in every engine; the server's peak memory
@@ -236,20 +237,44 @@ def prepare(model: CostModel, catalog: Any, sim_platform: Platform, quick: bool 
     return cells
 
 
-def run_real(ex: Executor, cells: list[dict[str, Any]], repetitions: int) -> None:
-    """Real runs, variants of each (workflow, planner) interleaved ABBA across repetitions."""
+def run_order(n: int, rep: int) -> list[int]:
+    """The order of a cell's ``n`` variants in repetition ``rep``: from variant ``rep % n``, onwards in even
+    repetitions and backwards in odd ones.
+
+    Plain ABBA put ``base`` first in every other repetition, right after the previous
+    cell's last run: whatever the first run after a switch of workflow pays (its
+    plan's code and data not yet in the warm pool's caches) fell on ``base`` half the
+    time and on no other variant as often (deep-chain heft's base was 17-22 % slower
+    than identical variants, 07ccb77).  Moving the start gives each variant the first
+    place in turn; going backwards every other repetition keeps a drift within a
+    repetition from favouring the variants after the start.
+    """
+    step = 1 if rep % 2 == 0 else -1
+    return [(rep + step * k) % n for k in range(n)]
+
+
+def run_real(ex: Executor, cells: list[dict[str, Any]], repetitions: int, warm_up: bool = True) -> None:
+    """Real runs, the variants of each (workflow, planner) interleaved in a rotating order (:func:`run_order`).
+
+    With ``warm_up``, each (workflow, planner) starts every repetition with one unrecorded
+    run of its first variant of that repetition, so no recorded run is the first after a
+    switch of workflow.
+    """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for c in cells:
         groups.setdefault((c["workflow"], c["planner"]), []).append(c)
     for rep in range(repetitions):
         for key, group in groups.items():
-            for c in (group if rep % 2 == 0 else group[::-1]):
+            order = [group[k] for k in run_order(len(group), rep)]
+            runs = ([(order[0], False)] if warm_up else []) + [(c, True) for c in order]
+            for c, recorded in runs:
                 time.sleep(KEEP_ALIVE_S * 1.2)            # the warm pool drains: the run starts cold
                 load = os.getloadavg()[0]
                 protocol = c["cls"].for_plan(c["wf"], c["plan"])
                 result = ex.run(c["wf"], c["plan"], protocol=protocol)
                 t = result.trace
-                c["real_runs"].append({**measures(t.tasks, t.workers, t.makespan_s, protocol), "load": load})
+                if recorded:
+                    c["real_runs"].append({**measures(t.tasks, t.workers, t.makespan_s, protocol), "load": load})
             print(f"rep {rep + 1}/{repetitions} {key[0]}/{key[1]} done (load {os.getloadavg()[0]:.1f})",
                   flush=True)
 
@@ -406,6 +431,13 @@ NOTES = [
     "where it fails, a real change whose interval includes 0 has no sign the runs can tell and agrees with a "
     "prediction inside that interval or under the noise floor; a real change whose interval excludes 0 is an "
     "effect and must be predicted with its sign. Within 10 points: on the medians, unchanged.",
+    "Run order: each (workflow, planner) starts every repetition with one unrecorded warm-up run, then runs its "
+    "variants from the repetition's number onwards (even repetitions) or backwards (odd ones), so each variant is "
+    "first in turn (run_order); plain ABBA had base first after every switch of workflow in every other repetition "
+    "(deep-chain heft's base was 17-22 % slower than identical variants on 07ccb77).",
+    "Background transfers (pre-load's fetches, delayed I/O's uploads) move each payload in one blocking call in the "
+    "executor (one GIL hand-over per payload instead of ~150 per 32 MB) and pre-load skips inputs under 64 KiB; "
+    "the simulation charges their CPU (the worker's thread and the server: 0.6 ns/B fetched, 0.35 ns/B uploaded, measured) to the host's cores beside the executions.",
 ]
 
 

@@ -26,11 +26,13 @@ wrong command.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, Iterable, Iterator, Sequence
 
 import os
 import select
 import socket
+import struct
 import time
 
 import redis
@@ -118,6 +120,11 @@ def spin_budget(spin_wait_s: float, load: float | None = None, cpus: int | None 
 class Wire:
     """One dedicated connection; commands are tuples ``(NAME, *args)``."""
 
+    #: :meth:`send` and :meth:`get_bulk` move a payload in one blocking call (:func:`blocking`): for a
+    #: background thread beside a CPU-bound task (pre-load, delayed I/O), which then takes the GIL back once,
+    #: not once per chunk the socket's buffer holds
+    whole_transfers = False
+
     def __init__(self, client: redis.Redis) -> None:
         pool = client.connection_pool
         self.conn = pool.connection_class(**pool.connection_kwargs)
@@ -161,7 +168,13 @@ class Wire:
         if not commands:
             return
         try:
-            self.conn.send_packed_command(pack(commands), check_health=False)
+            if self.whole_transfers:
+                if self.conn._sock is None:
+                    self.conn.connect()
+                with blocking(self.conn._sock, socket.SO_SNDTIMEO):
+                    self.conn.send_packed_command(pack(commands), check_health=False)
+            else:
+                self.conn.send_packed_command(pack(commands), check_health=False)
         except BaseException:
             self.reset()
             raise
@@ -225,7 +238,7 @@ class Wire:
                     raise ConnectionError("unexpected bytes after a nil reply")
                 self.pending = 0
                 return None
-            body = _receive_bulk(sock, n, memoryview(head)[end + 2:got])
+            body = _receive_bulk(sock, n, memoryview(head)[end + 2:got], self.whole_transfers)
             self.pending = 0
             return body
         except ResponseError:
@@ -325,19 +338,47 @@ def _receive_first_line(sock: socket.socket) -> tuple[bytearray, int, int]:
     return head, got, head.index(b"\r\n", 0, got)
 
 
-def _receive_bulk(sock: socket.socket, n: int, already: memoryview) -> bytearray:
-    """A bulk string's ``n`` bytes, of which ``already`` came with its header, received into one buffer."""
+@contextmanager
+def blocking(sock: socket.socket, option: int) -> Iterator[None]:
+    """``sock`` in blocking mode for the block, its timeout kept as the kernel's ``option`` (``SO_RCVTIMEO``
+    or ``SO_SNDTIMEO``), so one call moves a whole payload (or fails after the timeout).
+
+    With a Python timeout a socket is non-blocking and ``sendall``/``recv_into`` poll and move
+    one buffer's worth per call, each taking the GIL back: ~150 sends per 32 MB ``SET`` and
+    ~150 receives per 32 MB reply here (strace), against 1-3 blocking ones.  A thread that
+    moves bytes beside a CPU-bound task waits for the GIL each time (up to the switch
+    interval) and makes the task wait for it.
+    """
+    timeout = sock.gettimeout()
+    seconds = 0.0 if timeout is None else timeout
+    sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", int(seconds), int((seconds % 1) * 1e6)))
+    sock.settimeout(None)
+    try:
+        yield
+    finally:
+        sock.settimeout(timeout)
+
+
+def _receive_bulk(sock: socket.socket, n: int, already: memoryview, whole: bool = False) -> bytearray:
+    """A bulk string's ``n`` bytes, of which ``already`` came with its header, received into one buffer.
+
+    ``whole``: in one blocking ``recv(MSG_WAITALL)`` (:func:`blocking`) instead of one call per
+    chunk the kernel holds.  Measured beside a 0.6 s CPU-bound thread, 7 x 32 MB: 7 calls instead
+    of 1012-1061, the receiving thread's CPU 49-61 ms instead of 102-104 ms, its wall 2-3 times
+    shorter.
+    """
     body = bytearray(n + 2)
     view = memoryview(body)
     have = len(already)
     if have > n + 2:
         raise ConnectionError("unexpected bytes after a bulk reply")
     view[:have] = already
-    while have < n + 2:
-        k = sock.recv_into(view[have:])
-        if not k:
-            raise ConnectionError("the server closed the connection")
-        have += k
+    with blocking(sock, socket.SO_RCVTIMEO) if whole else nullcontext():
+        while have < n + 2:
+            k = sock.recv_into(view[have:], 0, socket.MSG_WAITALL) if whole else sock.recv_into(view[have:])
+            if not k:
+                raise ConnectionError("the server closed the connection")
+            have += k
     view.release()
     del body[n:]                   # the trailing CRLF (no copy)
     return body

@@ -66,6 +66,7 @@ class _Uploader(threading.Thread):
     def __init__(self, owner: Any, client: redis.Redis) -> None:
         super().__init__(daemon=True, name="planlab-delayed-io")
         self.owner, self.client, self.wire = owner, client, Wire(client)
+        self.wire.whole_transfers = True     # an output sent in one blocking call: the GIL back once, not per chunk
         self.jobs: queue.Queue = queue.Queue()
         self.finished: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None

@@ -3,75 +3,96 @@
 Part of :class:`executor.worker._LogicalWorker` (a mixin).  When the protocol
 pre-loads (:meth:`planning.protocol.WorkerProtocol.preloads`), the worker starts,
 just before it executes a task, one thread for the next task of its sequence.  The
-thread has its OWN connection to the server (the worker's wire stays
-single-threaded): it polls for each remote input (``EXISTS``, every :data:`POLL_S`)
-and reads it as soon as it is stored (``GET``, or ``GETRANGE`` of a replay's share).
-The bytes wait in the thread's own dictionary; when the worker gets to that task it
-joins the thread and takes them (into ``prefetched``, which ``_fetch`` reads before
-the server), and the task's row gets the thread's download start and end.  A worker
+thread has its OWN connection to the server (a :class:`~executor.wire.Wire`: the
+worker's wire stays single-threaded): it polls for the remote inputs (one packed
+``EXISTS`` per input, every :data:`POLL_S`) and reads each as soon as it is stored
+(``GET``, or ``GETRANGE`` of a replay's share), received straight into a buffer of
+its size (:meth:`Wire.get_bulk`: no parser buffer and no second copy).  The bytes
+wait in the thread's own dictionary; when the worker gets to that task it joins the
+thread and takes them (into ``prefetched``, which ``_fetch`` reads before the
+server), and the task's row gets the thread's download start and end.  A worker
 that re-runs after a death (recovery) does not pre-load.  The memory this holds is
 measured on the trace (:func:`planning.protocol.optimizations.preload_memory`).
+
+What the thread costs the task beside it, and how it is kept small (the thread
+shares the process's GIL with a CPU-bound task, and on a 2-CPU host its system
+calls share the cores with the other workers; issue 17 measured pre-load making
+the ladder 3-6 % slower, not faster):
+
+* inputs that fit one small round trip (under :data:`PRELOAD_MIN_BYTES` in all) are
+  not pre-loaded: a thread, its polls and its hand-over of the GIL cost more than
+  the fetch they would hide (the models' download of them is under a millisecond);
+* the short GIL switch interval (:func:`executor.switching.fast_switching`) is held
+  only while bytes move, not while the thread polls: a poll waits for the GIL at
+  the interpreter's interval instead of interrupting the task every 0.2 ms;
+* when the worker gets to the task, the thread stops polling at once and the worker
+  fetches what it has not (the task is ready: its inputs are stored);
+* a poll is one packed round trip without redis-py's pipeline machinery (~100 us of
+  CPU each, :mod:`executor.wire`), and a payload is received without copies, in one
+  blocking call (``Wire.whole_transfers``): the thread takes the GIL back once per input,
+  not once per chunk the kernel holds (~1000 times for fan-large's 224 MB).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
-
-import redis
 
 from executor.replay import replay_bytes
 from executor.switching import fast_switching
+from executor.server.cluster import wire_for
+from executor.wire import Wire
 
 #: Seconds between two polls of the server for a next task's inputs that are not stored yet.
 POLL_S = 0.002
+#: A next task whose remote inputs come to fewer bytes is not pre-loaded: it fetches them in one round trip
+#: when it starts (at 64 KiB, ~0.2 ms here), less than what a background thread costs the task beside it.
+PRELOAD_MIN_BYTES = 64 * 1024
+
+
+def worth_preloading(sizes: list[int | None]) -> bool:
+    """Whether inputs of these byte counts are pre-loaded (None: a coded output's size, not known: yes)."""
+    return any(n is None for n in sizes) or sum(sizes) >= PRELOAD_MIN_BYTES   # type: ignore[arg-type]
 
 
 class _Preload(threading.Thread):
     """One next task's inputs, fetched as soon as each is stored (its own connection, its own results)."""
 
-    def __init__(self, client: redis.Redis, plan: list[tuple[str, str, int | None]], stop: threading.Event) -> None:
+    def __init__(self, wire: Wire, plan: list[tuple[str, str, int | None]], stop: threading.Event) -> None:
         super().__init__(daemon=True, name="planlab-preload")
-        self.client, self.plan, self.stop = client, plan, stop
-        self.data: dict[str, bytes] = {}
+        self.wire, self.plan, self.stop = wire, plan, stop
+        #: set when the worker gets to the task: stop polling (it fetches what is still missing itself)
+        self.hurry = threading.Event()
+        self.complete = False
+        self.data: dict[str, bytes | bytearray] = {}
         self.start_s: float | None = None
         self.end_s: float | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            with fast_switching():    # the task beside it would hold the GIL for 5 ms per chunk received
-                self._fetch_all()
+            self._fetch_all()
         except BaseException as exc:   # noqa: BLE001 - reported to the worker, which fetches as usual then
             self.error = exc
 
     def _fetch_all(self) -> None:
         left = list(self.plan)
-        while left and not self.stop.is_set():
-            here = [item for item, present in zip(left, self._present(left)) if present]
+        while left and not self.stop.is_set() and not self.hurry.is_set():
+            present = self.wire.call([("EXISTS", key) for _, key, _ in left])
+            here = [item for item, n in zip(left, present) if n]
             if not here:
-                time.sleep(POLL_S)
+                self.hurry.wait(POLL_S)
                 continue
             if self.start_s is None:
                 self.start_s = time.time()
-            pipe = self.client.pipeline(transaction=False)
-            for parent, key, n in here:
-                if n is None:
-                    pipe.get(key)
-                else:
-                    pipe.getrange(key, 0, n - 1)
-            for (parent, _, _), value in zip(here, pipe.execute()):
-                if value is not None:
-                    self.data[parent] = value
+            with fast_switching():    # the task beside it would hold the GIL for 5 ms per chunk received
+                for parent, key, n in here:
+                    value = self.wire.get_bulk(("GET", key) if n is None else ("GETRANGE", key, 0, n - 1))
+                    if value is not None:
+                        self.data[parent] = value
             left = [item for item in left if item not in here]
+        self.complete = not left
         self.end_s = time.time()
-
-    def _present(self, items: list[tuple[str, str, int | None]]) -> list[bool]:
-        pipe = self.client.pipeline(transaction=False)
-        for _, key, _ in items:
-            pipe.exists(key)
-        return [bool(x) for x in pipe.execute()]
 
 
 class WorkerPreload:
@@ -79,7 +100,7 @@ class WorkerPreload:
 
     _preload: _Preload | None = None
     _preload_task: str | None = None
-    _preload_client: redis.Redis | None = None
+    _preload_wire: Wire | None = None
     _preload_stop: threading.Event | None = None
 
     def _start_preload(self, task_id: str) -> None:
@@ -99,14 +120,13 @@ class WorkerPreload:
             if n == 0:
                 continue
             plan.append((f.parent, self.keys.out(f.parent), n))
-        if not plan:
+        if not plan or not worth_preloading([n for _, _, n in plan]):
             return
-        if self._preload_client is None:     # the thread's own connection, kept for this logical worker
-            pool = self.client.connection_pool        # (TCP or a unix socket, as the worker's own)
-            self._preload_client = redis.Redis(connection_pool=redis.ConnectionPool(
-                connection_class=pool.connection_class, **pool.connection_kwargs))
+        if self._preload_wire is None:     # the thread's own connection, kept for this logical worker
+            self._preload_wire = wire_for(self.client)     # (TCP, a unix socket or a cluster, as the worker's own)
+            self._preload_wire.whole_transfers = True       # a payload in one blocking receive: the GIL back once
             self._preload_stop = threading.Event()
-        self._preload, self._preload_task = _Preload(self._preload_client, plan, self._preload_stop), following
+        self._preload, self._preload_task = _Preload(self._preload_wire, plan, self._preload_stop), following
         self._preload.start()
 
     def _take_preload(self, task_id: str) -> tuple[float, float] | None:
@@ -114,11 +134,13 @@ class WorkerPreload:
         pre, self._preload = self._preload, None
         if pre is None or self._preload_task != task_id:
             return None
+        pre.hurry.set()     # the task is ready, so are its inputs: no poll's wait (a fetch under way ends)
         pre.join()
-        if pre.error is not None or pre.start_s is None or pre.end_s is None:
+        if pre.error is not None:
             return None     # the inputs are fetched as usual
         self.prefetched.update(pre.data)
-        return pre.start_s, pre.end_s
+        # the row's download: the thread's when it fetched every input, else the worker's fetch of the rest
+        return (pre.start_s, pre.end_s) if pre.complete and pre.start_s is not None else None
 
     def _stop_preload(self) -> None:
         """The worker is done (or aborted): end the thread and close its connection."""
@@ -127,6 +149,6 @@ class WorkerPreload:
         if self._preload is not None:
             self._preload.join(timeout=1.0)
             self._preload = None
-        if self._preload_client is not None:
-            self._preload_client.close()
-            self._preload_client = None
+        if self._preload_wire is not None:
+            self._preload_wire.close()
+            self._preload_wire = None

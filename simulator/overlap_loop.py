@@ -14,6 +14,11 @@ in simulated time, with the platform's shared link, stager and host in the way:
   other workers' children and a sink's client fetch when it ends.  A worker stops once
   its last upload has ended.
 
+On a shared host (``Platform.host_cores``) a background transfer is also CPU work
+beside the executions (:func:`background_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
+``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
+transfer threads do; a foreground transfer's CPU is inside the link's time.
+
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
 this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
+from simulator.host import BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE
 from simulator.lifecycle import host_start, started, stopped
 from simulator.loop import Coroutine, spawn, wake
 from simulator.transfers import client_fetch, move
@@ -72,14 +78,34 @@ def overlap_for(run: "Run") -> Overlap | None:
 
 
 class _Box:
-    """A prefetch's times, its inputs still moving, and the worker waiting for its end."""
+    """A prefetch's times, its inputs still moving, the worker waiting for its end, and the worker's loop
+    (whose node a shared host charges the transfer's CPU to)."""
 
-    __slots__ = ("start", "end", "left", "waiter")
+    __slots__ = ("start", "end", "left", "waiter", "owner")
 
-    def __init__(self) -> None:
+    def __init__(self, owner: Coroutine | None = None) -> None:
         self.start = self.end = None
         self.left = 0
         self.waiter: Coroutine | None = None
+        self.owner = owner
+
+
+def charge_background(run: "Run", nbytes: float, s_per_byte: float, owner: Coroutine | None) -> None:
+    """On a shared host: start the CPU work of a background transfer of ``nbytes`` (:func:`background_cpu`)."""
+    if run.cpu is not None and nbytes > 0:
+        spawn(run.env, background_cpu, run, nbytes * s_per_byte, owner)
+
+
+def background_cpu(run: "Run", work: float, owner: Coroutine | None, me: Coroutine) -> Iterator[float | None]:
+    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions; nothing waits for
+    it: it takes its share of the cores while the transfer moves (the transfer's time is the link's)."""
+    node_of = getattr(run.cpu, "node_of", None)        # a cluster: the worker's node
+    if node_of is not None and owner is not None:
+        node_of[me] = node_of.get(owner, 0)
+    run.cpu.run(work, 1.0, me)
+    yield
+    if node_of is not None:
+        node_of.pop(me, None)
 
 
 def prefetch(run: "Run", i: int, box: _Box) -> None:
@@ -107,6 +133,7 @@ def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> It
             yield at - env._now
     if box.start is None or env._now < box.start:
         box.start = env._now
+    charge_background(run, nbytes, BACKGROUND_FETCH_CPU_S_PER_BYTE, box.owner)
     end, _ = yield from move(run, [nbytes], run.down, me)
     end = end if end > env._now else env._now
     box.end = end if box.end is None or end > box.end else box.end
@@ -115,9 +142,12 @@ def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> It
         wake(env, box.waiter, None, box.end - env._now if box.end > env._now else 0.0)
 
 
-def background_upload(run: "Run", i: int, w: str, row: list, flight: list, me: Coroutine) -> Iterator[float | None]:
-    """Task ``i``'s lazy upload from now: then its row, its stored time, and the other workers' children."""
+def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner: Coroutine,
+                      me: Coroutine) -> Iterator[float | None]:
+    """Task ``i``'s lazy upload from now (worker loop ``owner``'s): then its row, its stored time, and the other
+    workers' children."""
     env = run.env
+    charge_background(run, run.out_bytes[i], BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner)
     done, _ = yield from move(run, [run.out_bytes[i]], run.up, me)
     done = done if done > env._now else env._now
     run.overlap.stored(run, i, done)
@@ -179,7 +209,7 @@ def task_output(run: "Run", i: int, w: str, row: list, flight: list, me: Corouti
     env, xe, nbytes = run.env, row[3], run.out_bytes[i]
     if run.store[i] and nbytes > 0 and run.overlap.lazy[i]:
         flight[0] += 1
-        spawn(env, background_upload, run, i, w, row, flight)
+        spawn(env, background_upload, run, i, w, row, flight, me)
         return xe, True
     done = xe
     if run.store[i] and nbytes > 0:
@@ -214,7 +244,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
         if ov.preload and k + 1 < len(tasks) and run.fetch[tasks[k + 1]]:
             if xs > env._now:
                 yield xs - env._now
-            box = _Box()
+            box = _Box(me)
             prefetch(run, tasks[k + 1], box)
         ov.exec_start[i] = xs + overhead
         if run.cpu is None:

@@ -139,3 +139,33 @@ def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
     assert probe["upload_s_median"] > 0 and probe["download_s_median"] > 0
     assert probe["bandwidth_Bps"] == pytest.approx(4 * bench.MB / seconds)
     assert 0 < probe["cold_start_s"] < 5.0
+
+
+def test_each_variant_runs_first_in_turn_and_every_other_repetition_goes_backwards() -> None:
+    orders = [bench.run_order(8, rep) for rep in range(8)]
+    assert all(sorted(o) == list(range(8)) for o in orders)            # every variant once per repetition
+    assert sorted(o[0] for o in orders) == list(range(8))              # each first once in 8 repetitions
+    assert orders[0] == [0, 1, 2, 3, 4, 5, 6, 7] and orders[1] == [1, 0, 7, 6, 5, 4, 3, 2]
+
+
+def test_each_repetition_of_a_cell_starts_with_an_unrecorded_warm_up_run(monkeypatch) -> None:
+    from planning.planners import get_planner
+    from simulator import simulate
+
+    wf = bench.ladder(steps=2)
+    model, catalog = CostModel(), load_catalog("local")
+    cells = [{"workflow": "ladder", "planner": "heft", "variant": v, "wf": wf, "cls": WorkerProtocol, "real_runs": [],
+              "plan": get_planner("heft").plan(wf, catalog, model, "mean")} for v in ("base", "retention", "clustering")]
+    ran: list[str] = []
+
+    class _Executor:      # a simulated run stands for the real one; records which cell's plan ran
+        def run(self, workflow, p, protocol):
+            ran.append(next(c["variant"] for c in cells if c["plan"] is p))
+            return type("Result", (), {"trace": simulate(workflow, p, model, protocol=protocol)})()
+
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    bench.run_real(_Executor(), cells, repetitions=2)   # type: ignore[arg-type]
+    # repetition 1: base's warm-up, then base, retention, clustering; repetition 2 (from the second variant,
+    # backwards): retention's warm-up, then retention, base, clustering
+    assert ran == ["base", "base", "retention", "clustering", "retention", "retention", "base", "clustering"]
+    assert [len(c["real_runs"]) for c in cells] == [2, 2, 2]

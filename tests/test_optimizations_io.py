@@ -325,3 +325,38 @@ def test_a_worker_killed_during_its_lazy_upload_is_restarted_and_the_run_is_righ
     # trace's row of a was the next generation's, which ran a again and left b's counter alone)
     tasks = result.trace.tasks.set_index("task_id")
     assert tasks.loc["d", "download_start_s"] >= tasks.loc["a", "exec_end_s"]
+
+
+def test_a_background_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_shared_host(monkeypatch) -> None:
+    from simulator import overlap_loop
+    from simulator.platform import Platform
+
+    monkeypatch.setattr(overlap_loop, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 1e-7)    # 1 MB: 0.1 s of CPU
+    monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 1e-7)
+    one_core = Platform.zero().with_(host_cores=1.0)      # free transfers, no start-ups or round trips
+    c = 0.1
+
+    def one_cpu(wf: Workflow, places: dict, seq: dict) -> Plan:      # 1-CPU workers: a task alone runs its time
+        estimates = MODEL.estimate_workflow(wf, CATALOG, "mean")
+        return Plan.from_assignment(wf, CATALOG, estimates, MODEL, "mean", places, {w: "medium" for w in seq},
+                                    planner="assigned", sequence=seq)
+
+    # PRE: p and x share the core from 0 (each at half speed): p ends at 2, x has 2 s left; y's pre-load of p
+    # (0.1 s of CPU) shares the core with x from 2: x ends at 2 + 2c + (2 - c) = 4 + c, y at 5 + c (without the
+    # charge: 5; the base protocol, which fetches p in the foreground, too)
+    plan = one_cpu(PRE, PRE_PLACES, PRE_SEQ)
+    pre, cls = optimize(plan, PRE, MODEL, ["preload"])
+    s = simulate(PRE, pre, MODEL, protocol=cls.for_plan(PRE, pre), platform=one_core).tasks.set_index("task_id")
+    assert s.loc["x", "exec_end_s"] == pytest.approx(4 + c) and s.loc["y", "exec_end_s"] == pytest.approx(5 + c)
+    base = simulate(PRE, plan, MODEL, platform=one_core).tasks.set_index("task_id")
+    assert base.loc["y", "exec_end_s"] == pytest.approx(5.0)
+    # DIO: a alone 0..1; then b, c and a's lazy upload (0.1 s of CPU) share the core at a third each: the upload's
+    # CPU ends at 1 + 3c, c at 2 + c (0.5 - c left at half speed); c's own lazy upload (a sink's output, 0.1 s)
+    # then shares the core with b, which ends at 3.5 + 2c (without the charges: 3.5)
+    plan = one_cpu(DIO, DIO_PLACES, DIO_SEQ)
+    lazy, cls = optimize(plan, DIO, MODEL, ["delayed_io"])
+    s = simulate(DIO, lazy, MODEL, protocol=cls.for_plan(DIO, lazy), platform=one_core).tasks.set_index("task_id")
+    assert s.loc["c", "exec_end_s"] == pytest.approx(2 + c) and s.loc["b", "exec_end_s"] == pytest.approx(3.5 + 2 * c)
+    # without a shared host nothing is charged
+    free = simulate(DIO, lazy, MODEL, protocol=cls.for_plan(DIO, lazy), platform=Platform.zero())
+    assert free.tasks.set_index("task_id").loc["b", "exec_end_s"] == pytest.approx(3.0)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
+import time
 
 import pytest
 
 from executor import switching
 from executor.switching import TRANSFER_SWITCH_S, fast_switching
-from executor.worker_preload import _Preload
+from executor.wire import Wire, _receive_bulk
+from executor.worker_preload import PRELOAD_MIN_BYTES, _Preload, worth_preloading
 
 
 def test_the_interval_is_short_inside_and_restored_after_the_last_transfer_leaves() -> None:
@@ -38,33 +41,108 @@ def test_an_interval_already_shorter_is_kept_and_an_error_still_restores() -> No
         sys.setswitchinterval(before)
 
 
-class _Client:
-    """Answers a pre-load thread's pipelines; records the switch interval the transfer ran under."""
+class _Wire:
+    """Answers a pre-load thread's round trips; records the switch interval each polled or fetched under."""
 
-    def __init__(self) -> None:
-        self.seen: list[float] = []
-        self.ops: list[tuple] = []
+    def __init__(self, absent_polls: int = 0) -> None:
+        self.absent_polls = absent_polls     # polls that find nothing stored yet
+        self.polled: list[float] = []
+        self.fetched: list[float] = []
 
-    def pipeline(self, transaction: bool = False) -> "_Client":
-        self.ops = []
-        return self
+    def call(self, commands: list[tuple]) -> list[int]:
+        self.polled.append(sys.getswitchinterval())
+        assert all(c[0] == "EXISTS" for c in commands)
+        present = int(len(self.polled) > self.absent_polls)
+        return [present] * len(commands)
 
-    def exists(self, key: str) -> None:
-        self.ops.append(("exists", key))
-
-    def getrange(self, key: str, a: int, b: int) -> None:
-        self.ops.append(("get", key, b - a + 1))
-
-    def execute(self) -> list:
-        self.seen.append(sys.getswitchinterval())
-        return [1 if op[0] == "exists" else b"x" * op[2] for op in self.ops]
+    def get_bulk(self, command: tuple) -> bytearray:
+        self.fetched.append(sys.getswitchinterval())
+        assert command[0] == "GETRANGE"
+        return bytearray(b"x" * (command[3] - command[2] + 1))
 
 
-def test_a_preload_thread_fetches_under_the_short_interval() -> None:
-    client, before = _Client(), sys.getswitchinterval()
-    thread = _Preload(client, [("a", "out:a", 3)], threading.Event())   # type: ignore[arg-type]
+def test_a_preload_thread_fetches_under_the_short_interval_and_polls_under_the_usual_one() -> None:
+    wire, before = _Wire(absent_polls=2), sys.getswitchinterval()
+    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event())   # type: ignore[arg-type]
     thread.start()
     thread.join()
-    assert thread.error is None and thread.data == {"a": b"xxx"}
-    assert client.seen and all(s == pytest.approx(TRANSFER_SWITCH_S) for s in client.seen)
+    assert thread.error is None and thread.data == {"a": b"xxx"} and thread.complete
+    assert len(wire.polled) == 3 and all(s == pytest.approx(before) for s in wire.polled)
+    assert wire.fetched == [pytest.approx(TRANSFER_SWITCH_S)]
     assert sys.getswitchinterval() == before
+
+
+def test_a_preload_thread_stops_polling_when_the_worker_gets_to_the_task() -> None:
+    wire = _Wire(absent_polls=10**9)                      # the inputs never appear to the thread
+    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event())   # type: ignore[arg-type]
+    thread.start()
+    while not wire.polled:
+        time.sleep(0.001)
+    thread.hurry.set()                                    # the worker fetches them itself now
+    thread.join(timeout=5.0)
+    assert not thread.is_alive() and thread.error is None
+    assert thread.data == {} and not thread.complete and thread.start_s is None
+
+
+def test_inputs_one_small_round_trip_fetches_are_not_preloaded() -> None:
+    assert not worth_preloading([PRELOAD_MIN_BYTES - 1])
+    assert not worth_preloading([PRELOAD_MIN_BYTES // 2, PRELOAD_MIN_BYTES // 2 - 1])
+    assert worth_preloading([PRELOAD_MIN_BYTES // 2, PRELOAD_MIN_BYTES // 2])   # together one large fetch
+    assert worth_preloading([10, None])          # a coded output: its size is not known, pre-loaded
+
+
+class _CountingSocket:
+    """A socket that counts its receives (the GIL hand-overs of a background transfer)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.receives = sock, 0
+
+    def recv_into(self, *args):
+        self.receives += 1
+        return self.sock.recv_into(*args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
+def test_a_whole_reply_is_received_in_one_call_and_the_socket_keeps_its_timeout() -> None:
+    a, b = socket.socketpair()
+    a.settimeout(5.0)
+    payload = bytes(range(256)) * 4096 + b"\r\n"          # 1 MiB and the bulk string's CRLF
+
+    def send_in_pieces() -> None:                          # four pieces with pauses: a chunked receive needs 4+
+        for k in range(4):
+            b.sendall(payload[k * len(payload) // 4:(k + 1) * len(payload) // 4])
+            time.sleep(0.02)
+
+    for whole in (True, False):
+        counted = _CountingSocket(a)
+        sender = threading.Thread(target=send_in_pieces)
+        sender.start()
+        body = _receive_bulk(counted, len(payload) - 2, memoryview(b""), whole)   # type: ignore[arg-type]
+        sender.join()
+        assert body == payload[:-2] and a.gettimeout() == 5.0
+        assert (counted.receives == 1) if whole else (counted.receives >= 4)
+    a.close()
+    b.close()
+
+
+def test_a_background_wire_moves_large_values_intact() -> None:
+    from executor.server import redis_endpoint
+
+    with redis_endpoint(None) as ep:
+        client = ep.client(socket_timeout=10.0)
+        value = bytes(range(256)) * (2**20 // 64) + b"y"
+        client.set("p:big", value)
+        wire = Wire(client)
+        wire.whole_transfers = True
+        assert wire.get_bulk(("GET", "p:big")) == value
+        assert wire.get_bulk(("GETRANGE", "p:big", 0, 2**20 - 1)) == value[:2**20]
+        assert wire.call([("PING",)]) == [b"PONG"]          # in step after the whole receives
+        assert wire.call([("SET", "p:sent", value)]) == [b"OK"]          # a whole send (delayed I/O's uploads)
+        assert client.get("p:sent") == value and wire.conn._sock.gettimeout() == 10.0
+        wire.close()
+        fresh = Wire(client)                                   # a whole send connects first when it must
+        fresh.whole_transfers = True
+        assert fresh.call([("SET", "p:fresh", value)]) == [b"OK"] and client.strlen("p:fresh") == len(value)
+        fresh.close()
