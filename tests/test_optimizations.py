@@ -130,6 +130,15 @@ def test_retention_needs_a_static_plan() -> None:
         optimize(plan, ALTERNATING, MODEL, ["retention"])
 
 
+def test_no_optimization_leaves_the_callers_plan_alone() -> None:
+    plan = assigned(ALTERNATING, ON_TWO)
+    before = dict(plan.annotations)
+    same, protocol = optimize(plan, ALTERNATING, MODEL, [])
+    assert protocol is WorkerProtocol and same is not plan
+    assert plan.annotations == before and same.annotations == {**before, "optimizations": []}
+    assert same.makespan_s == plan.makespan_s and same.cost == plan.cost
+
+
 # ------------------------------------------------------------------ task clustering
 FAN_OUT = replay_workflow("fan-out", [("r", f"x{i}") for i in range(4)] + [(f"x{i}", "s") for i in range(4)],
                           runtime_s=0.01, nbytes=1000)

@@ -22,6 +22,8 @@ Each module's docstring says what the optimization assumes and what it costs.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any, Callable, Iterable
 
 from planning.errors import PlanError
@@ -78,8 +80,13 @@ def compose(names: Iterable[str], base: type[WorkerProtocol] = WorkerProtocol) -
 
 def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str],
              base: type[WorkerProtocol] = WorkerProtocol) -> tuple[Any, type[WorkerProtocol]]:
-    """``plan`` with the named optimizations: (the transformed and re-timed plan, the protocol class to run it with)."""
+    """``plan`` with the named optimizations: (the transformed and re-timed plan, the protocol class to run it with).
+
+    The caller's plan is never changed: with nothing to transform, the plan returned is a copy of it
+    (the same timing) that carries the annotation.
+    """
     names = check_optimizations(names)
+    given = plan
     for name, transform in PLAN_OPTIMIZATIONS.items():   # in their own order: pre-warm times the final assignment
         if name in names:
             plan = transform(plan, workflow, cost_model)
@@ -93,6 +100,8 @@ def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str
         if issubclass(protocol, DelayedIO):   # uploads on the (all-lazy) plan's critical path go first
             protocol = delayed_io_protocol(protocol, critical_outputs(plan, workflow))
             plan = plan.retimed(workflow, cost_model, protocol)
+    if plan is given:
+        plan = dataclasses.replace(plan)
     plan.annotations = {**plan.annotations, "optimizations": list(names)}
     return plan, protocol
 
