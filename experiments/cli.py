@@ -174,6 +174,23 @@ def redeliver_swallowed_interrupt(unraisable: Any) -> None:
     sys.__unraisablehook__(unraisable)
 
 
+def interrupted_underneath(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is what ``exc`` wraps (its cause or context, at any depth).
+
+    Why: Python re-raises some exceptions wrapped, e.g. a KeyboardInterrupt that lands while a
+    class body's descriptors are set up (a dataclass being imported) comes out as
+    ``RuntimeError: Error calling __set_name__``; that is an interrupt, not a planlab bug.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     command = "planlab"
     if signal.getsignal(signal.SIGINT) is _interrupted_while_importing:
@@ -201,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{command}: error: {' '.join(str(exc).split())} (fix: check the path and its permissions)\n")
         return 2
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if interrupted_underneath(exc):
+            sys.stderr.write(f"{command}: interrupted\n")
+            return 130
         if os.environ.get("PLANLAB_DEBUG"):
             raise
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]

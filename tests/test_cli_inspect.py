@@ -73,3 +73,21 @@ def test_inspect_bad_specs_exit_2(capsys, spec: str) -> None:
     assert main(["inspect", spec]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("planlab inspect: error:")
+
+
+def test_a_ctrl_c_that_python_wrapped_is_an_interrupt_not_a_bug(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C landing while a dataclass is imported comes out as ``RuntimeError: Error calling __set_name__``."""
+    import experiments.cli as cli
+
+    def wrapped_interrupt(args) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance 'simulate'") from exc
+
+    monkeypatch.setattr(cli, "check_arguments", wrapped_interrupt)
+    assert main(["inspect", "gen:chain"]) == 130
+    assert capsys.readouterr().err == "planlab inspect: interrupted\n"
+    monkeypatch.setattr(cli, "check_arguments", lambda args: (_ for _ in ()).throw(RuntimeError("a real bug")))
+    assert main(["inspect", "gen:chain"]) == 1
+    assert "internal error: RuntimeError: a real bug" in capsys.readouterr().err

@@ -83,6 +83,7 @@ class ClusterWire(Wire):
         self.conns: dict[str, Any] = {}
         self.conn = None
         self.pending = 0
+        self._poller = None   # Wire.spin_for_reply's (socket, poll object): re-made when the node changes
 
     def route(self, commands: Sequence[tuple]) -> None:
         key = next((k for k in map(_key_of, commands) if k is not None), None)
@@ -111,9 +112,9 @@ class ClusterWire(Wire):
         self.route([command])
         return super().get_bulk(command)
 
-    def call_bulk_first(self, commands: Sequence[tuple]) -> list[Any]:
+    def call_bulk_first(self, commands: Sequence[tuple], spin_s: float = 0.0) -> list[Any]:
         self.route(commands)
-        return super().call_bulk_first(commands)
+        return super().call_bulk_first(commands, spin_s)
 
     def reset(self) -> None:
         if self.conn is not None:
