@@ -168,12 +168,9 @@ class Wire:
         if not commands:
             return
         try:
-            if self.whole_transfers:
-                if self.conn._sock is None:
-                    self.conn.connect()
-                with blocking(self.conn._sock, socket.SO_SNDTIMEO):
-                    self.conn.send_packed_command(pack(commands), check_health=False)
-            else:
+            if self.whole_transfers and self.conn._sock is None:
+                self.conn.connect()
+            with blocking(self.conn._sock, socket.SO_SNDTIMEO) if self.whole_transfers else nullcontext():
                 self.conn.send_packed_command(pack(commands), check_health=False)
         except BaseException:
             self.reset()

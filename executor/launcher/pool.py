@@ -69,11 +69,6 @@ class _Child:
     task: str | None = None   # the task it ran when it was killed
 
 
-def _pool_key(msg: dict[str, Any]) -> str:
-    """Processes are interchangeable only with the same profile, CPUs, memory, threads and limits switch."""
-    return keys.process_pool_key(msg)
-
-
 class ProcessPool:
     """The worker processes of launcher ``launcher_id`` (their parent), on this host."""
 
@@ -98,7 +93,7 @@ class ProcessPool:
     # ------------------------------------------------------------------ starts
     def start(self, msg: dict[str, Any], blob: bytes) -> None:
         """Hand a start invocation to a warm idle process of its profile, or fork a cold one."""
-        pool_key = _pool_key(msg)
+        pool_key = keys.process_pool_key(msg)
         idle = keys.idle_list(self.launcher_id, pool_key)
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
         self.reap()
@@ -134,7 +129,7 @@ class ProcessPool:
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
         self.reap()
         child = self.children.get(pid)
-        if child is not None and child.pool_key == _pool_key(msg):
+        if child is not None and child.pool_key == keys.process_pool_key(msg):
             self._assign(child, msg, serving, slot=False)
             return "assigned"
         if self.client.lrem(keys.process_inbox(self.launcher_id, pid), 1, msg["run"].encode() + b"\n" + blob):

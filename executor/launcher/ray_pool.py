@@ -35,7 +35,7 @@ import redis
 
 from executor import keys
 from executor.auth import RunSealer
-from executor.launcher.pool import Serving, _pool_key, death_cost_work, report_death
+from executor.launcher.pool import Serving, death_cost_work, report_death
 from executor.launcher.ray_actor import actor_class
 from executor.launcher.ray_cluster import import_ray, offered, profile_resource
 from executor.launcher.ray_placement import Placement
@@ -97,7 +97,7 @@ class RayActorPool:
         (the run before ended a moment ago) is idle, not a reason to start another.
         """
         self.reap()
-        pool_key = _pool_key(msg)
+        pool_key = keys.process_pool_key(msg)
         serving = (msg["run"], msg["worker"], int(msg.get("gen", 0)), msg["task"])
         now = time.monotonic()
         cpus, memory_mb = float(msg.get("cpus") or 0.0), float(msg.get("memory_mb") or 0.0)

@@ -70,7 +70,6 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
         bound = limit + _ROUNDING * max(1.0, abs(limit))
         give_up = [bound - x for x in remaining]
     lastp = [-1] * n            # per task, its last parent: taken once, when the task's arrival is
-    no_warm = layout.warm is None
 
     def key(i: int) -> float:
         """When task ``i`` reaches its worker (a pre-warmed first task: when its worker starts)."""
@@ -100,28 +99,11 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
             return None
         if last_task[w] == i:
             push(stops, (d, w))
-        # the tasks this one made ready, at their arrival: :func:`key`, inlined for a child with several parents
-        # on a layout with no pre-warmed worker (the common case; this loop runs once per edge)
-        c = nxt[i]
-        if c >= 0:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                push(heap, (key(c), c))
-        for c in children[i]:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                ps = parents[c]
-                if not no_warm or len(ps) < 2:
+        for c in (nxt[i], *children[i]):    # the tasks this one made ready, at their arrival
+            if c >= 0:
+                waiting[c] -= 1
+                if waiting[c] == 0:
                     push(heap, (key(c), c))
-                    continue
-                last = ps[0]
-                latest = done[last]
-                for p in ps:        # last_parent: the latest done, ties to the highest index
-                    dp = done[p]
-                    if dp > latest or (dp == latest and p > last):
-                        latest, last = dp, p
-                lastp[c] = last
-                push(heap, (latest + coord + (invoke if worker[last] != worker[c] else 0.0), c))
     return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused))
 
 
