@@ -17,8 +17,12 @@ it.  Each run uses its own key derived from the secret and the run id, so a
 payload cannot be replayed into another run; the label binds it to its key name
 (an output cannot be swapped for another task's).
 
-Cost: one HMAC per message (~1 us for a notification; ~0.4 ms per MiB of a
-result, on both sides).  Replay outputs (raw bytes, never unpickled) are not sealed.
+Cost: one HMAC per message (~1.5 us for a notification; ~0.4 ms per MiB of a
+result, on both sides).  The run key's inner and outer pads are hashed once per
+:class:`RunSealer` (RFC 2104), so a message costs two hash copies and updates:
+``hmac.digest`` sets the key up again each call, ~4.4 us against ~1.5 us here,
+and a task of a chain whose edges cross workers seals or opens four messages on
+the critical path (its notification, its input, its output, its child's notification).  Replay outputs (raw bytes, never unpickled) are not sealed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from planning.errors import ExecutionError
 __all__ = ["Forged", "RunSealer", "deployment_secret", "MAC_BYTES"]
 
 MAC_BYTES = 32
+#: SHA-256's block size and HMAC's pad bytes (RFC 2104), as translation tables
+_BLOCK = 64
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 #: Environment variables that carry a deployment secret to agents and clients.
 SECRET_ENV = "PLANLAB_SECRET"
 SECRET_FILE_ENV = "PLANLAB_SECRET_FILE"
@@ -79,18 +87,34 @@ def deployment_secret(explicit: bytes | str | None = None, secret_file: str | os
 class RunSealer:
     """Seals and opens one run's payloads (a key derived from the deployment secret and the run id)."""
 
-    __slots__ = ("run_id", "_key")
+    __slots__ = ("run_id", "_key", "_inner", "_outer")
 
     def __init__(self, secret: bytes, run_id: str) -> None:
         self.run_id = run_id
         self._key = hmac.digest(secret, b"planlab-run\0" + run_id.encode(), "sha256")
+        self._pads()
+
+    def _pads(self) -> None:
+        """SHA-256 states after the key's inner and outer pads: an HMAC is then two copies and updates."""
+        key = self._key.ljust(_BLOCK, b"\0")   # 32 bytes: shorter than SHA-256's block, used as is
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def __getstate__(self) -> tuple[str, bytes]:
+        return self.run_id, self._key      # hash states do not pickle: rebuilt from the key
+
+    def __setstate__(self, state: tuple[str, bytes]) -> None:
+        self.run_id, self._key = state
+        self._pads()
 
     def _tag(self, label: bytes, data: bytes | bytearray | memoryview) -> bytes:
-        if len(data) <= 4096:
-            return hmac.digest(self._key, label + b"\0" + bytes(data), "sha256")
-        mac = hmac.new(self._key, label + b"\0", hashlib.sha256)
-        mac.update(data)
-        return mac.digest()
+        """HMAC-SHA256(run key, label NUL data), the same tag ``hmac.digest`` gives."""
+        inner = self._inner.copy()
+        inner.update(label + b"\0")
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def seal(self, label: bytes, data: bytes) -> bytes:
         """``tag || data``."""

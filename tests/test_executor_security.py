@@ -42,6 +42,23 @@ def test_a_forged_or_tampered_payload_is_refused_before_unpickling(tmp_path: Pat
     assert sealer.loads(b"start", sealer.dumps(b"start", {"ok": 1})) == {"ok": 1}
 
 
+def test_a_seal_is_hmac_sha256_of_label_nul_payload_under_the_run_key() -> None:
+    """The precomputed pads give exactly the standard tag, at every size and after a pickle round trip."""
+    import copy
+    import hashlib
+    import hmac
+
+    sealer = RunSealer(b"the deployment secret 0123", "run1")
+    run_key = hmac.digest(b"the deployment secret 0123", b"planlab-run\0run1", "sha256")
+    for data in (b"", b"x", bytes(range(256)) * 20, b"\1" * (1 << 20)):
+        want = hmac.new(run_key, b"out:t1\0" + data, hashlib.sha256).digest()
+        assert sealer.seal(b"out:t1", data) == want + data
+        assert bytes(sealer.open(b"out:t1", bytearray(want + data))) == data   # any buffer
+    again = pickle.loads(pickle.dumps(sealer))   # the hash states are rebuilt, not pickled
+    assert again.seal(b"note", b"abc") == sealer.seal(b"note", b"abc") and again.run_id == "run1"
+    assert copy.copy(sealer).seal(b"note", b"abc") == sealer.seal(b"note", b"abc")
+
+
 @task
 def slow(x):
     time.sleep(1.0)
