@@ -38,7 +38,7 @@ import time
 import redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-__all__ = ["Wire", "pack", "spin_budget", "OWN_LOAD"]
+__all__ = ["Wire", "pack", "packed", "Packed", "spin_budget", "OWN_LOAD"]
 
 #: First read of :meth:`Wire.get_bulk`: the header and, for a small reply, all of it.
 _HEAD_READ = 16 * 1024
@@ -47,7 +47,16 @@ _HEAD_READ = 16 * 1024
 BIG_ARG_BYTES = 16 * 1024
 
 
-def pack(commands: Iterable[tuple]) -> list[bytes | memoryview]:
+class Packed(bytes):
+    """One command already in RESP form (:func:`packed`): sent as is, e.g. a worker's wait, the same every time."""
+
+
+def packed(command: tuple) -> Packed:
+    """``command`` packed once, for :meth:`Wire.send` in place of the tuple (a reply is owed as for it)."""
+    return Packed(b"".join(pack([command])))
+
+
+def pack(commands: Iterable[tuple | Packed]) -> list[bytes | memoryview]:
     """RESP arrays of bulk strings for ``commands``: small parts joined, large arguments by reference.
 
     Arguments are ``bytes``-like, ``str`` (UTF-8), ``int`` or ``float`` (``repr``), as redis-py encodes them.
@@ -57,6 +66,9 @@ def pack(commands: Iterable[tuple]) -> list[bytes | memoryview]:
     out: list[bytes | memoryview] = []
     parts: list[Any] = []
     for cmd in commands:
+        if type(cmd) is Packed:
+            parts.append(cmd)
+            continue
         parts.append(b"*%d\r\n" % len(cmd))
         for arg in cmd:
             kind = type(arg)
