@@ -10,7 +10,7 @@ import redis
 from executor import Executor, ExecutorSettings
 from executor.plans import assigned_plan
 from executor.server import redis_endpoint
-from executor.wire import BIG_ARG_BYTES, Wire, pack
+from executor.wire import BIG_ARG_BYTES, Wire, pack, packed
 from planning.sources.generators import generate
 from planning.workflow import run_locally
 
@@ -31,6 +31,16 @@ def test_commands_pack_as_redis_py_packs_them_with_large_arguments_by_reference(
     assert any(c is big for c in chunks)               # sent as it is, never copied into the command buffer
     with pytest.raises(TypeError):
         pack([("SET", "k", object())])
+
+
+def test_a_command_packed_once_is_sent_as_it_is_and_owes_one_reply(client: redis.Redis) -> None:
+    cmds = [("RPUSH", "w:p", b"x"), ("BLPOP", "w:p", 1.5), ("LPOP", "w:p", 1000)]
+    mixed = [cmds[0], packed(cmds[1]), packed(cmds[2])]
+    assert b"".join(pack(mixed)) == b"".join(redis.Connection().pack_commands(cmds))
+    wire = Wire(client)
+    wire.send(mixed)
+    assert wire.pending == 3
+    assert wire.read() == [1, [b"w:p", b"x"], None]
 
 
 def test_a_large_value_round_trips_intact(client: redis.Redis) -> None:
