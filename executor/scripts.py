@@ -50,8 +50,7 @@ DUPLICATE = -2   # the task was already committed
 COMMIT_LUA = """
 local ttl = tonumber(ARGV[4])
 if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return {-1} end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {-2} end
-redis.call('HSET', KEYS[1], ARGV[1], redis.call('HLEN', KEYS[1]) + 1)
+if redis.call('HSETNX', KEYS[1], ARGV[1], redis.call('HLEN', KEYS[1]) + 1) == 0 then return {-2} end
 redis.call('PEXPIRE', KEYS[1], ttl)
 local ready = {1}
 local n = tonumber(ARGV[7])
