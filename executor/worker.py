@@ -40,7 +40,9 @@ Per task, the four hook stages, with the round trips they cost:
   (the commit script's ``H`` op: one wake-up), else through the launch queue.
 
 Static workers wait for notifications with a blocking pop (a timeout only to
-check that the run is still live), after a short spin while other work leaves
+check that the run is still live); before it, a static worker asks the hooks about
+the task it waits for (:class:`_Ahead`: the wait is idle, the hop after the
+notification is a chain's critical path), and it polls in a short spin while other work leaves
 the host a CPU idle (:func:`executor.wire.spin_budget`: a notification that comes soon skips a
 wake-up).  A start is *claimed* first (one process per
 start message and generation); the logical worker's lease is set then and
