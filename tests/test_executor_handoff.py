@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 from executor import Executor, ExecutorSettings, keys
 from executor.plans import assigned_plan
@@ -137,7 +138,14 @@ def test_a_dead_process_left_on_the_idle_list_does_not_lose_a_start() -> None:
     plan = assigned_plan(wf, {"only": "w"}, "large")
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
         ex.run(wf, plan)
-        idle = [k.decode() for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*")]
+        # the run ends at the worker's report; its process joins the idle list just after (on a busy host, later)
+        deadline = time.monotonic() + 10.0
+        while True:
+            idle = [k.decode() for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*")
+                    if ex.client.llen(k)]
+            if idle or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         assert len(idle) == 1
         ex.client.rpush(idle[0], 4_000_000)          # no such child: popped first, its message taken back
         second = ex.run(wf, plan)
