@@ -20,9 +20,10 @@ payload cannot be replayed into another run; the label binds it to its key name
 Cost: one HMAC per message (~1.5 us for a notification; ~0.4 ms per MiB of a
 result, on both sides).  The run key's inner and outer pads are hashed once per
 :class:`RunSealer` (RFC 2104), so a message costs two hash copies and updates:
-``hmac.digest`` sets the key up again each call, ~4.4 us against ~1.5 us here,
-and a task of a chain whose edges cross workers seals or opens four messages on
-the critical path (its notification, its input, its output, its child's notification).  Replay outputs (raw bytes, never unpickled) are not sealed.
+``hmac.digest`` sets the key up again each call (~4.4 us against ~1.5 us), and a
+task of a chain whose edges cross workers seals or opens four messages on the
+critical path (its notification, its input, its output, its child's notification).
+Replay outputs (raw bytes, never unpickled) are not sealed.
 """
 
 from __future__ import annotations
