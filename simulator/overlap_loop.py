@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Overlap:
     """A run's state for overlapped transfers: what each engine reads of the protocol, and when outputs are stored."""
 
-    def __init__(self, run: "Run", preload: bool, lazy: list[bool]) -> None:
+    def __init__(self, run: "Run", preload: list[bool], lazy: list[bool]) -> None:
         n = run.model.n
         self.preload, self.lazy = preload, lazy
         #: per task, when its output is stored (None: not yet known) and the prefetches waiting for it
@@ -67,14 +67,16 @@ def overlap_for(run: "Run") -> Overlap | None:
     if tables is None:
         return None
     cls = type(protocol)
-    preload = cls.preloads is not WorkerProtocol.preloads and bool(protocol.preloads())
+    preload: list[bool] = []
+    if cls.preloads is not WorkerProtocol.preloads and protocol.preloads():
+        preload = [bool(protocol.preloads_inputs(t)) for t in protocol.topology.ids]
     lazy: list[bool] = []
     if cls.lazy_upload is not WorkerProtocol.lazy_upload:
         ids, worker = protocol.topology.ids, tables.worker
         lazy = [bool(s) and bool(protocol.lazy_upload(ids[i], worker[i])) for i, s in enumerate(tables.store)]
-    if not preload and not any(lazy):
+    if not any(preload) and not any(lazy):
         return None
-    return Overlap(run, preload, lazy or [False] * run.model.n)
+    return Overlap(run, preload or [False] * run.model.n, lazy or [False] * run.model.n)
 
 
 class _Box:
@@ -241,7 +243,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
         begin = a if a > free else free
         d0, dend, xs = yield from task_inputs(run, i, begin, box, me)
         box = None
-        if ov.preload and k + 1 < len(tasks) and run.fetch[tasks[k + 1]]:
+        if k + 1 < len(tasks) and ov.preload[tasks[k + 1]] and run.fetch[tasks[k + 1]]:
             if xs > env._now:
                 yield xs - env._now
             box = _Box(me)

@@ -220,6 +220,15 @@ class WorkerProtocol:
         """
         return False
 
+    def preloads_inputs(self, task_id: str) -> bool:
+        """Asked of a protocol that :meth:`preloads`: whether ``task_id``'s inputs are pre-loaded (all are here).
+
+        Pre-load says no for a task whose fetched inputs are too small for a background
+        fetch to pay (:data:`planning.protocol.optimizations.preload.PRELOAD_MIN_BYTES`):
+        such a task fetches them when its worker gets to it, in every engine.
+        """
+        return True
+
     def lazy_upload(self, task_id: str, worker: str) -> bool:
         """Whether ``task_id``'s stored output is uploaded in the background, the worker moving on at once.
 

@@ -13,6 +13,13 @@ share the worker's link and CPU with the next task).  The plan says which output
 are critical (:func:`critical_outputs`, derived from its schedule); the protocol
 class carries them (:func:`delayed_io_protocol`).
 
+**What it leaves out.**  An output under :data:`LAZY_MIN_BYTES` is uploaded eagerly
+(in every engine): handing it to the executor's uploader thread (a queue, the
+thread's wake-up, the GIL's hand-overs beside the next task) costs more than the
+one inline round trip that stores it (the same measurement as pre-load's threshold,
+:data:`planning.protocol.optimizations.preload.PRELOAD_MIN_BYTES`; gemm's 0.5 MB
+blocks uploaded lazily made its real run 8-10 % slower).
+
 **What it assumes.**  A static plan timed by the planner's schedule (the critical
 path is the plan's).  **What it costs.**  Nothing in bytes; a worker may outlive its
 last task by an upload (billed: a worker stops at its last upload's end).
@@ -23,6 +30,10 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from planning.protocol.base import WorkerProtocol
+from planning.protocol.optimizations.preload import PRELOAD_MIN_BYTES
+
+#: A stored output of fewer bytes is uploaded before the worker moves on (see the module docstring).
+LAZY_MIN_BYTES = PRELOAD_MIN_BYTES
 
 
 class DelayedIO(WorkerProtocol):
@@ -34,7 +45,7 @@ class DelayedIO(WorkerProtocol):
     eager_outputs: frozenset[str] = frozenset()
 
     def lazy_upload(self, task_id: str, worker: str) -> bool:
-        return task_id not in self.eager_outputs
+        return task_id not in self.eager_outputs and self.output_bytes(task_id) >= LAZY_MIN_BYTES
 
 
 def delayed_io_protocol(protocol: type[WorkerProtocol], eager: Iterable[str]) -> type[WorkerProtocol]:
@@ -77,4 +88,4 @@ def critical_outputs(plan: Any, workflow: Any) -> set[str]:
     return critical
 
 
-__all__ = ["DelayedIO", "delayed_io_protocol", "critical_outputs"]
+__all__ = ["LAZY_MIN_BYTES", "DelayedIO", "delayed_io_protocol", "critical_outputs"]
