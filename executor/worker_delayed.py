@@ -134,7 +134,8 @@ class WorkerDelayedIO:
         self.protocol.task_done(self.state, task_id)
         self.ran.add(task_id)
         decided = self.protocol.handle_downstream(task_id, self.worker, ready)
-        self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data)
+        # the ops go to the commit script: a start may be handed straight to an idle process, as an eager commit's
+        self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data, handoff=True)
         event = f"s|{task_id}" if not children else ""
         cmds.append(self.ctx.scripts.commit(self.keys, task_id, self.worker, self.ctx.holder, self.ttl_ms, event,
                                             b"", multi, ops))
