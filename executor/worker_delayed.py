@@ -5,7 +5,8 @@ an output lazily (:meth:`planning.protocol.WorkerProtocol.lazy_upload`), the wor
 hands the whole completion - the output's ``SET`` and the atomic commit script
 (:mod:`executor.scripts`), so a worker that dies meanwhile has committed the task
 entirely or not at all - to one uploader thread with its OWN connection (the
-worker's wire stays single-threaded), and moves on at once:
+worker's wire stays single-threaded) and a lower CPU priority (it yields the cores
+to the executions: :func:`executor.switching.yield_to_running_work`), and moves on at once:
 
 * a child planned on this worker reads the output from memory, so this task counts
   for it at once: with one parent it is ready (known locally); with several, one
@@ -32,7 +33,7 @@ from typing import Any
 import redis
 
 from executor.messages import encode_note
-from executor.switching import fast_switching
+from executor.switching import fast_switching, yield_to_running_work
 from executor.wire import Wire
 from planning.protocol import WorkerProtocol
 
@@ -71,8 +72,11 @@ class _Uploader(threading.Thread):
         self.finished: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.fenced = False
+        #: whether this thread yields the CPU to the executions (:func:`executor.switching.yield_to_running_work`)
+        self.yields = False
 
     def run(self) -> None:
+        self.yields = yield_to_running_work()    # nothing waits for a lazy upload yet: the running tasks go first
         while True:
             job = self.jobs.get()
             try:

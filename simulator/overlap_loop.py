@@ -17,7 +17,8 @@ in simulated time, with the platform's shared link, stager and host in the way:
 On a shared host (``Platform.host_cores``) a background transfer is also CPU work
 beside the executions (:func:`background_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
 ``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
-transfer threads do; a foreground transfer's CPU is inside the link's time.
+transfer threads do - a lazy upload less, its thread being niced (:func:`upload_weight`); a foreground transfer's
+CPU is inside the link's time.
 
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
 this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
@@ -27,7 +28,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from simulator.host import BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE
+from simulator.host import (BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_NICE,
+                            BACKGROUND_UPLOAD_THREAD_SHARE, nice_weight)
 from simulator.lifecycle import host_start, started, stopped
 from simulator.loop import Coroutine, spawn, wake
 from simulator.transfers import client_fetch, move
@@ -95,16 +97,31 @@ class _Box:
 def charge_background(run: "Run", nbytes: float, s_per_byte: float, owner: Coroutine | None) -> None:
     """On a shared host: start the CPU work of a background transfer of ``nbytes`` (:func:`background_cpu`)."""
     if run.cpu is not None and nbytes > 0:
-        spawn(run.env, background_cpu, run, nbytes * s_per_byte, owner)
+        spawn(run.env, background_cpu, run, nbytes * s_per_byte, owner, 1.0)
 
 
-def background_cpu(run: "Run", work: float, owner: Coroutine | None, me: Coroutine) -> Iterator[float | None]:
-    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions; nothing waits for
-    it: it takes its share of the cores while the transfer moves (the transfer's time is the link's)."""
+def upload_weight() -> float:
+    """The CPU weight of a lazy upload: its thread is niced (it yields to the executions, as the executor's
+    uploader does: ``executor.switching.yield_to_running_work``) and the server only reads what the thread
+    writes, so the pair moves at the thread's pace - its weight for its share of the work (0.107 / 0.5 = 0.21)."""
+    return min(1.0, nice_weight(BACKGROUND_UPLOAD_NICE) / BACKGROUND_UPLOAD_THREAD_SHARE)
+
+
+def charge_upload(run: "Run", nbytes: float, owner: Coroutine | None) -> None:
+    """On a shared host: start a lazy upload's CPU work, at :func:`upload_weight` (:func:`background_cpu`)."""
+    if run.cpu is not None and nbytes > 0:
+        spawn(run.env, background_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, upload_weight())
+
+
+def background_cpu(run: "Run", work: float, owner: Coroutine | None, weight: float,
+                   me: Coroutine) -> Iterator[float | None]:
+    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions, at ``weight``;
+    nothing waits for it: it takes its share of the cores while the transfer moves (the transfer's time is the
+    link's)."""
     node_of = getattr(run.cpu, "node_of", None)        # a cluster: the worker's node
     if node_of is not None and owner is not None:
         node_of[me] = node_of.get(owner, 0)
-    run.cpu.run(work, 1.0, me)
+    run.cpu.run(work, 1.0, me, weight)
     yield
     if node_of is not None:
         node_of.pop(me, None)
@@ -149,7 +166,7 @@ def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner
     """Task ``i``'s lazy upload from now (worker loop ``owner``'s): then its row, its stored time, and the other
     workers' children."""
     env = run.env
-    charge_background(run, run.out_bytes[i], BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner)
+    charge_upload(run, run.out_bytes[i], owner)
     done, _ = yield from move(run, [run.out_bytes[i]], run.up, me)
     done = done if done > env._now else env._now
     run.overlap.stored(run, i, done)
