@@ -442,9 +442,10 @@ NOTES = [
     "Pre-load and delayed I/O leave out transfers under 4 MiB (a task's fetched inputs, a stored output) in every "
     "engine (the protocol's preloads_inputs / lazy_upload): a background thread cost 1-3 ms beside a CPU-bound "
     "task, more than the inline fetch it would hide; so epigenomics (inputs ~86 KB) and gemm (0.5-1.6 MB) run "
-    "neither, and their cells measure that nothing changes. A lazy upload's thread is niced by 10 (it yields the "
-    "cores to the executions); the simulation weighs its CPU so (CFS's weight: 0.107 for the thread, the upload "
-    "as one job at 0.21).",
+    "neither, and their cells measure that nothing changes. A worker whose every lazy upload has >= 0.1 s of slack "
+    "in the plan (fan-large's small branches: 0.28-0.6 s; not the ladder's zig-zag: 23-70 ms) uploads on a "
+    "thread niced by 10 (it yields the cores to the executions); the simulation weighs that CPU so (CFS's "
+    "weight: 0.107 for the thread, the upload as one job at 0.21).",
 ]
 
 

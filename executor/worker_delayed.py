@@ -5,8 +5,9 @@ an output lazily (:meth:`planning.protocol.WorkerProtocol.lazy_upload`), the wor
 hands the whole completion - the output's ``SET`` and the atomic commit script
 (:mod:`executor.scripts`), so a worker that dies meanwhile has committed the task
 entirely or not at all - to one uploader thread with its OWN connection (the
-worker's wire stays single-threaded) and a lower CPU priority (it yields the cores
-to the executions: :func:`executor.switching.yield_to_running_work`), and moves on at once:
+worker's wire stays single-threaded) - with a lower CPU priority when the plan
+leaves its uploads room to be slow (it yields the cores to the executions:
+``lazy_upload_yields``, :func:`executor.switching.yield_to_running_work`) - and moves on at once:
 
 * a child planned on this worker reads the output from memory, so this task counts
   for it at once: with one parent it is ready (known locally); with several, one
@@ -76,7 +77,8 @@ class _Uploader(threading.Thread):
         self.yields = False
 
     def run(self) -> None:
-        self.yields = yield_to_running_work()    # nothing waits for a lazy upload yet: the running tasks go first
+        # the plan leaves room for this worker's uploads to be slow: the running tasks go first
+        self.yields = bool(self.owner.protocol.lazy_upload_yields(self.owner.worker)) and yield_to_running_work()
         while True:
             job = self.jobs.get()
             try:

@@ -17,8 +17,8 @@ in simulated time, with the platform's shared link, stager and host in the way:
 On a shared host (``Platform.host_cores``) a background transfer is also CPU work
 beside the executions (:func:`background_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
 ``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
-transfer threads do - a lazy upload less, its thread being niced (:func:`upload_weight`); a foreground transfer's
-CPU is inside the link's time.
+transfer threads do - a lazy upload less when its thread is niced (:func:`upload_weight`, for a worker whose
+uploads the plan gives room: ``lazy_upload_yields``); a foreground transfer's CPU is inside the link's time.
 
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
 this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
@@ -107,10 +107,12 @@ def upload_weight() -> float:
     return min(1.0, nice_weight(BACKGROUND_UPLOAD_NICE) / BACKGROUND_UPLOAD_THREAD_SHARE)
 
 
-def charge_upload(run: "Run", nbytes: float, owner: Coroutine | None) -> None:
-    """On a shared host: start a lazy upload's CPU work, at :func:`upload_weight` (:func:`background_cpu`)."""
+def charge_upload(run: "Run", nbytes: float, worker: str, owner: Coroutine | None) -> None:
+    """On a shared host: start a lazy upload's CPU work (:func:`background_cpu`), at :func:`upload_weight` when
+    ``worker``'s uploads yield (the protocol's ``lazy_upload_yields``), else at full weight."""
     if run.cpu is not None and nbytes > 0:
-        spawn(run.env, background_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, upload_weight())
+        weight = upload_weight() if run.model.protocol.lazy_upload_yields(worker) else 1.0
+        spawn(run.env, background_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, weight)
 
 
 def background_cpu(run: "Run", work: float, owner: Coroutine | None, weight: float,
@@ -166,7 +168,7 @@ def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner
     """Task ``i``'s lazy upload from now (worker loop ``owner``'s): then its row, its stored time, and the other
     workers' children."""
     env = run.env
-    charge_upload(run, run.out_bytes[i], owner)
+    charge_upload(run, run.out_bytes[i], w, owner)
     done, _ = yield from move(run, [run.out_bytes[i]], run.up, me)
     done = done if done > env._now else env._now
     run.overlap.stored(run, i, done)

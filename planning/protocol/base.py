@@ -240,6 +240,13 @@ class WorkerProtocol:
         """
         return False
 
+    def lazy_upload_yields(self, worker: str) -> bool:
+        """Whether ``worker``'s lazy uploads yield the CPU to the executions (a niced thread in the executor,
+        a light CPU weight in the simulator).  False - the base rule; delayed I/O says True for a worker whose
+        every lazy upload has room to be slow in the plan (:data:`~planning.protocol.optimizations.delayed_io.YIELD_MIN_SLACK_S`).
+        """
+        return False
+
     # ------------------------------------------------------------------ topology helpers
     def parents(self, task_id: str) -> list[str]:
         return self._parents[task_id]
