@@ -436,8 +436,16 @@ NOTES = [
     "first in turn (run_order); plain ABBA had base first after every switch of workflow in every other repetition "
     "(deep-chain heft's base was 17-22 % slower than identical variants on 07ccb77).",
     "Background transfers (pre-load's fetches, delayed I/O's uploads) move each payload in one blocking call in the "
-    "executor (one GIL hand-over per payload instead of ~150 per 32 MB) and pre-load skips inputs under 64 KiB; "
-    "the simulation charges their CPU (the worker's thread and the server: 0.6 ns/B fetched, 0.35 ns/B uploaded, measured) to the host's cores beside the executions.",
+    "executor (one GIL hand-over per payload instead of ~150 per 32 MB); the simulation charges their CPU (the "
+    "worker's thread and the server: 0.6 ns/B fetched, 0.35 ns/B uploaded, measured) to the host's cores beside "
+    "the executions.",
+    "Pre-load and delayed I/O leave out transfers under 4 MiB (a task's fetched inputs, a stored output) in every "
+    "engine (the protocol's preloads_inputs / lazy_upload): a background thread cost 1-3 ms beside a CPU-bound "
+    "task, more than the inline fetch it would hide; so epigenomics (inputs ~86 KB) and gemm (0.5-1.6 MB) run "
+    "neither, and their cells measure that nothing changes. A worker whose every lazy upload has >= 0.1 s of slack "
+    "in the plan (fan-large's small branches: 0.28-0.6 s; not the ladder's zig-zag: 23-70 ms) uploads on a "
+    "thread niced by 10 (it yields the cores to the executions); the simulation weighs that CPU so (CFS's "
+    "weight: 0.107 for the thread, the upload as one job at 0.21).",
 ]
 
 

@@ -5,7 +5,9 @@ an output lazily (:meth:`planning.protocol.WorkerProtocol.lazy_upload`), the wor
 hands the whole completion - the output's ``SET`` and the atomic commit script
 (:mod:`executor.scripts`), so a worker that dies meanwhile has committed the task
 entirely or not at all - to one uploader thread with its OWN connection (the
-worker's wire stays single-threaded), and moves on at once:
+worker's wire stays single-threaded) - with a lower CPU priority when the plan
+leaves its uploads room to be slow (it yields the cores to the executions:
+``lazy_upload_yields``, :func:`executor.switching.yield_to_running_work`) - and moves on at once:
 
 * a child planned on this worker reads the output from memory, so this task counts
   for it at once: with one parent it is ready (known locally); with several, one
@@ -32,7 +34,7 @@ from typing import Any
 import redis
 
 from executor.messages import encode_note
-from executor.switching import fast_switching
+from executor.switching import fast_switching, yield_to_running_work
 from executor.wire import Wire
 from planning.protocol import WorkerProtocol
 
@@ -71,8 +73,12 @@ class _Uploader(threading.Thread):
         self.finished: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.fenced = False
+        #: whether this thread yields the CPU to the executions (:func:`executor.switching.yield_to_running_work`)
+        self.yields = False
 
     def run(self) -> None:
+        # the plan leaves room for this worker's uploads to be slow: the running tasks go first
+        self.yields = bool(self.owner.protocol.lazy_upload_yields(self.owner.worker)) and yield_to_running_work()
         while True:
             job = self.jobs.get()
             try:
@@ -134,7 +140,8 @@ class WorkerDelayedIO:
         self.protocol.task_done(self.state, task_id)
         self.ran.add(task_id)
         decided = self.protocol.handle_downstream(task_id, self.worker, ready)
-        self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data)
+        # the ops go to the commit script: a start may be handed straight to an idle process, as an eager commit's
+        self._invocation_ops(ops, decided.invocations, row["exec_end"], task_id, data, handoff=True)
         event = f"s|{task_id}" if not children else ""
         cmds.append(self.ctx.scripts.commit(self.keys, task_id, self.worker, self.ctx.holder, self.ttl_ms, event,
                                             b"", multi, ops))

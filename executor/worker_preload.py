@@ -19,9 +19,13 @@ shares the process's GIL with a CPU-bound task, and on a 2-CPU host its system
 calls share the cores with the other workers; issue 17 measured pre-load making
 the ladder 3-6 % slower, not faster):
 
-* inputs that fit one small round trip (under :data:`PRELOAD_MIN_BYTES` in all) are
-  not pre-loaded: a thread, its polls and its hand-over of the GIL cost more than
-  the fetch they would hide (the models' download of them is under a millisecond);
+* a task whose inputs are small is not pre-loaded (the protocol says so,
+  :meth:`~planning.protocol.WorkerProtocol.preloads_inputs`, in every engine:
+  :data:`planning.protocol.optimizations.preload.PRELOAD_MIN_BYTES`): a thread, its
+  polls and its hand-overs of the GIL cost more than the fetch they would hide;
+* when the thread has every byte, the worker takes them without joining it (a join
+  waits for the thread to get the GIL back and exit: ~1 ms a task measured on the
+  epigenomics replay);
 * the short GIL switch interval (:func:`executor.switching.fast_switching`) is held
   only while bytes move, not while the thread polls: a poll waits for the GIL at
   the interpreter's interval instead of interrupting the task every 0.2 ms;
@@ -45,14 +49,6 @@ from executor.wire import Wire
 
 #: Seconds between two polls of the server for a next task's inputs that are not stored yet.
 POLL_S = 0.002
-#: A next task whose remote inputs come to fewer bytes is not pre-loaded: it fetches them in one round trip
-#: when it starts (at 64 KiB, ~0.2 ms here), less than what a background thread costs the task beside it.
-PRELOAD_MIN_BYTES = 64 * 1024
-
-
-def worth_preloading(sizes: list[int | None]) -> bool:
-    """Whether inputs of these byte counts are pre-loaded (None: a coded output's size, not known: yes)."""
-    return any(n is None for n in sizes) or sum(sizes) >= PRELOAD_MIN_BYTES   # type: ignore[arg-type]
 
 
 class _Preload(threading.Thread):
@@ -91,8 +87,9 @@ class _Preload(threading.Thread):
                     if value is not None:
                         self.data[parent] = value
             left = [item for item in left if item not in here]
-        self.complete = not left
         self.end_s = time.time()
+        # last: once ``complete`` is set the thread touches nothing the worker reads (nor its wire)
+        self.complete = not left
 
 
 class WorkerPreload:
@@ -112,6 +109,8 @@ class WorkerPreload:
         if position >= len(seq):
             return
         following = seq[position]
+        if not self.protocol.preloads_inputs(following):    # too small to pay for a thread (in every engine)
+            return
         decision = self.protocol.handle_inputs(following, self.worker, {*self.ran, task_id})
         plan = []
         for f in decision.fetch:
@@ -120,7 +119,7 @@ class WorkerPreload:
             if n == 0:
                 continue
             plan.append((f.parent, self.keys.out(f.parent), n))
-        if not plan or not worth_preloading([n for _, _, n in plan]):
+        if not plan:
             return
         if self._preload_wire is None:     # the thread's own connection, kept for this logical worker
             self._preload_wire = wire_for(self.client)     # (TCP, a unix socket or a cluster, as the worker's own)
@@ -134,8 +133,9 @@ class WorkerPreload:
         pre, self._preload = self._preload, None
         if pre is None or self._preload_task != task_id:
             return None
-        pre.hurry.set()     # the task is ready, so are its inputs: no poll's wait (a fetch under way ends)
-        pre.join()
+        if not pre.complete:    # else every byte is here: take them without a join's wait for the thread's exit
+            pre.hurry.set()     # the task is ready, so are its inputs: no poll's wait (a fetch under way ends)
+            pre.join()
         if pre.error is not None:
             return None     # the inputs are fetched as usual
         self.prefetched.update(pre.data)

@@ -5,7 +5,9 @@ Executions and worker start-ups are CPU work: a job of ``work`` CPU-seconds may
 use at most ``cap`` cores (its profile's CPU quota, or the threads it really runs
 on), and the host divides its cores among the jobs running at once by max-min
 fairness (water-filling), as SimGrid's fluid model does: every job gets the
-smaller of its cap and an equal share of what the capped jobs leave.  A job alone
+smaller of its cap and an equal share of what the capped jobs leave - in
+proportion to its weight, 1 for every job but the niced thread of a lazy upload
+(:data:`BACKGROUND_UPLOAD_NICE`), which weighs what Linux gives a niced thread.  A job alone
 on a large enough host runs at its cap, so a task measured alone on its profile
 takes the same time here; two CPU-bound single-core tasks on a 1-core host each
 take twice as long.  Other work on the host (``background`` cores' worth of
@@ -32,7 +34,8 @@ import simpy
 from simpy.events import NORMAL
 
 __all__ = ["SharedCpu", "NodeCpus", "fair_rates", "BACKGROUND_FETCH_CPU_S_PER_BYTE",
-           "BACKGROUND_UPLOAD_CPU_S_PER_BYTE"]
+           "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", "BACKGROUND_UPLOAD_NICE", "BACKGROUND_UPLOAD_THREAD_SHARE",
+           "nice_weight"]
 
 #: CPU-seconds per byte that a worker's background transfer takes from the host's cores beside the executions:
 #: the worker's transfer thread and the server, both on the host.  A foreground transfer's CPU is inside the
@@ -42,37 +45,55 @@ __all__ = ["SharedCpu", "NodeCpus", "fair_rates", "BACKGROUND_FETCH_CPU_S_PER_BY
 #: receiving thread's, ~0.6 ns per byte; an upload (delayed I/O) 40 + 39 ms, ~0.35 ns per byte.
 BACKGROUND_FETCH_CPU_S_PER_BYTE = 6e-10
 BACKGROUND_UPLOAD_CPU_S_PER_BYTE = 3.5e-10
+#: Of a lazy upload's CPU, the worker's uploader thread's share (39 of the 79 ms above; the rest is the server's)
+BACKGROUND_UPLOAD_THREAD_SHARE = 0.5
+#: The niceness of that thread (the executor's ``executor.switching.BACKGROUND_NICE``): it yields to the executions
+BACKGROUND_UPLOAD_NICE = 10
 
 
-def fair_rates(caps: list[float], cores: float) -> list[float]:
-    """Max-min fair rates of jobs with ``caps`` on ``cores``: each gets min(cap, the level that fills the host).
+def nice_weight(nice: int) -> float:
+    """A thread's CPU weight at niceness ``nice`` against one at 0: Linux CFS's 1.25 per step (nice 10: 0.107)."""
+    return 1.25 ** -nice
+
+
+def fair_rates(caps: list[float], cores: float, weights: list[float] | None = None) -> list[float]:
+    """Max-min fair rates of jobs with ``caps`` on ``cores``: each gets min(cap, weight x the level that fills
+    the host) (``weights``: 1 each when None).
 
     >>> fair_rates([0.5, 1.0, 1.0], 2.0)
     [0.5, 0.75, 0.75]
+    >>> fair_rates([1.0, 1.0, 1.0], 2.0, [1.0, 1.0, 0.5])
+    [0.8, 0.8, 0.4]
     """
     if sum(caps) <= cores:
         return list(caps)
-    order = sorted(range(len(caps)), key=caps.__getitem__)
+    if weights is None:
+        order = sorted(range(len(caps)), key=caps.__getitem__)
+        weights = [1.0] * len(caps)
+        count = float(len(caps))
+    else:
+        order = sorted(range(len(caps)), key=lambda k: caps[k] / weights[k])
+        count = float(sum(weights))
     rates = [0.0] * len(caps)
-    left, count = cores, len(caps)
+    left = cores
     for position, k in enumerate(order):
         share = left / count
-        if caps[k] <= share:
+        if caps[k] <= share * weights[k]:
             rates[k] = caps[k]
             left -= caps[k]
-            count -= 1
+            count -= weights[k]
             continue
         for rest in order[position:]:
-            rates[rest] = share
+            rates[rest] = share * weights[rest]
         break
     return rates
 
 
 class _Job:
-    __slots__ = ("left", "cap", "rate", "waiter")
+    __slots__ = ("left", "cap", "rate", "waiter", "weight")
 
-    def __init__(self, work: float, cap: float, waiter: Any) -> None:
-        self.left, self.cap, self.rate, self.waiter = work, cap, cap, waiter
+    def __init__(self, work: float, cap: float, waiter: Any, weight: float = 1.0) -> None:
+        self.left, self.cap, self.rate, self.waiter, self.weight = work, cap, cap, waiter, weight
 
 
 class _Tick:
@@ -101,13 +122,15 @@ class SharedCpu:
         self._jobs: list[_Job] = []
         self._updated = 0.0
         self._version = 0
+        self._weighted = 0      # jobs running whose weight is not 1
 
     def cores_for(self, waiter: Any) -> float:
         """The cores ``waiter``'s work shares (one host: all of them)."""
         return self.cores
 
-    def run(self, work: float, cap: float, waiter: Any) -> None:
-        """Start ``work`` CPU-seconds at up to ``cap`` cores now; ``waiter`` is resumed with its end time."""
+    def run(self, work: float, cap: float, waiter: Any, weight: float = 1.0) -> None:
+        """Start ``work`` CPU-seconds at up to ``cap`` cores now (its share in proportion to ``weight``);
+        ``waiter`` is resumed with its end time."""
         now = self.env._now
         if not work > 0:
             waiter.value = now
@@ -116,7 +139,8 @@ class SharedCpu:
         if not cap > 0:
             raise ValueError(f"a CPU job needs cap > 0, got {cap!r}")
         self._advance(now)
-        self._jobs.append(_Job(float(work), float(cap), waiter))
+        self._jobs.append(_Job(float(work), float(cap), waiter, float(weight)))
+        self._weighted += weight != 1.0
         self._predict(now)
 
     # ------------------------------------------------------------------ internals
@@ -133,7 +157,8 @@ class SharedCpu:
         jobs = self._jobs
         if not jobs:
             return
-        for job, rate in zip(jobs, fair_rates([j.cap for j in jobs] + self._background, self.cores)):
+        weights = [j.weight for j in jobs] + [1.0] * len(self._background) if self._weighted else None
+        for job, rate in zip(jobs, fair_rates([j.cap for j in jobs] + self._background, self.cores, weights)):
             job.rate = rate
         soonest = min(max(job.left, 0.0) / job.rate for job in jobs)
         heappush(self.env._queue, (now + soonest, NORMAL, next(self.env._eid), _Tick(self, self._version)))
@@ -147,6 +172,7 @@ class SharedCpu:
         if not finished:   # rounding left the earliest a hair short: finish it
             finished = [min(self._jobs, key=lambda job: job.left / job.rate)]
         self._jobs = [job for job in self._jobs if job not in finished]
+        self._weighted -= sum(job.weight != 1.0 for job in finished)
         self._predict(now)
         for job in finished:
             job.waiter.value = now
@@ -195,6 +221,6 @@ class NodeCpus:
         """The cores of the node ``waiter`` runs on."""
         return self.cpus[self.node_of.get(waiter, 0)].cores
 
-    def run(self, work: float, cap: float, waiter: Any) -> None:
+    def run(self, work: float, cap: float, waiter: Any, weight: float = 1.0) -> None:
         """:meth:`SharedCpu.run` on ``waiter``'s node."""
-        self.cpus[self.node_of.get(waiter, 0)].run(work, cap, waiter)
+        self.cpus[self.node_of.get(waiter, 0)].run(work, cap, waiter, weight)

@@ -17,7 +17,8 @@ in simulated time, with the platform's shared link, stager and host in the way:
 On a shared host (``Platform.host_cores``) a background transfer is also CPU work
 beside the executions (:func:`background_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
 ``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
-transfer threads do; a foreground transfer's CPU is inside the link's time.
+transfer threads do - a lazy upload less when its thread is niced (:func:`upload_weight`, for a worker whose
+uploads the plan gives room: ``lazy_upload_yields``); a foreground transfer's CPU is inside the link's time.
 
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
 this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
@@ -27,7 +28,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from simulator.host import BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE
+from simulator.host import (BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_NICE,
+                            BACKGROUND_UPLOAD_THREAD_SHARE, nice_weight)
 from simulator.lifecycle import host_start, started, stopped
 from simulator.loop import Coroutine, spawn, wake
 from simulator.transfers import client_fetch, move
@@ -40,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Overlap:
     """A run's state for overlapped transfers: what each engine reads of the protocol, and when outputs are stored."""
 
-    def __init__(self, run: "Run", preload: bool, lazy: list[bool]) -> None:
+    def __init__(self, run: "Run", preload: list[bool], lazy: list[bool]) -> None:
         n = run.model.n
         self.preload, self.lazy = preload, lazy
         #: per task, when its output is stored (None: not yet known) and the prefetches waiting for it
@@ -67,14 +69,16 @@ def overlap_for(run: "Run") -> Overlap | None:
     if tables is None:
         return None
     cls = type(protocol)
-    preload = cls.preloads is not WorkerProtocol.preloads and bool(protocol.preloads())
+    preload: list[bool] = []
+    if cls.preloads is not WorkerProtocol.preloads and protocol.preloads():
+        preload = [bool(protocol.preloads_inputs(t)) for t in protocol.topology.ids]
     lazy: list[bool] = []
     if cls.lazy_upload is not WorkerProtocol.lazy_upload:
         ids, worker = protocol.topology.ids, tables.worker
         lazy = [bool(s) and bool(protocol.lazy_upload(ids[i], worker[i])) for i, s in enumerate(tables.store)]
-    if not preload and not any(lazy):
+    if not any(preload) and not any(lazy):
         return None
-    return Overlap(run, preload, lazy or [False] * run.model.n)
+    return Overlap(run, preload or [False] * run.model.n, lazy or [False] * run.model.n)
 
 
 class _Box:
@@ -93,16 +97,33 @@ class _Box:
 def charge_background(run: "Run", nbytes: float, s_per_byte: float, owner: Coroutine | None) -> None:
     """On a shared host: start the CPU work of a background transfer of ``nbytes`` (:func:`background_cpu`)."""
     if run.cpu is not None and nbytes > 0:
-        spawn(run.env, background_cpu, run, nbytes * s_per_byte, owner)
+        spawn(run.env, background_cpu, run, nbytes * s_per_byte, owner, 1.0)
 
 
-def background_cpu(run: "Run", work: float, owner: Coroutine | None, me: Coroutine) -> Iterator[float | None]:
-    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions; nothing waits for
-    it: it takes its share of the cores while the transfer moves (the transfer's time is the link's)."""
+def upload_weight() -> float:
+    """The CPU weight of a lazy upload: its thread is niced (it yields to the executions, as the executor's
+    uploader does: ``executor.switching.yield_to_running_work``) and the server only reads what the thread
+    writes, so the pair moves at the thread's pace - its weight for its share of the work (0.107 / 0.5 = 0.21)."""
+    return min(1.0, nice_weight(BACKGROUND_UPLOAD_NICE) / BACKGROUND_UPLOAD_THREAD_SHARE)
+
+
+def charge_upload(run: "Run", nbytes: float, worker: str, owner: Coroutine | None) -> None:
+    """On a shared host: start a lazy upload's CPU work (:func:`background_cpu`), at :func:`upload_weight` when
+    ``worker``'s uploads yield (the protocol's ``lazy_upload_yields``), else at full weight."""
+    if run.cpu is not None and nbytes > 0:
+        weight = upload_weight() if run.model.protocol.lazy_upload_yields(worker) else 1.0
+        spawn(run.env, background_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, weight)
+
+
+def background_cpu(run: "Run", work: float, owner: Coroutine | None, weight: float,
+                   me: Coroutine) -> Iterator[float | None]:
+    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions, at ``weight``;
+    nothing waits for it: it takes its share of the cores while the transfer moves (the transfer's time is the
+    link's)."""
     node_of = getattr(run.cpu, "node_of", None)        # a cluster: the worker's node
     if node_of is not None and owner is not None:
         node_of[me] = node_of.get(owner, 0)
-    run.cpu.run(work, 1.0, me)
+    run.cpu.run(work, 1.0, me, weight)
     yield
     if node_of is not None:
         node_of.pop(me, None)
@@ -147,7 +168,7 @@ def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner
     """Task ``i``'s lazy upload from now (worker loop ``owner``'s): then its row, its stored time, and the other
     workers' children."""
     env = run.env
-    charge_background(run, run.out_bytes[i], BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner)
+    charge_upload(run, run.out_bytes[i], w, owner)
     done, _ = yield from move(run, [run.out_bytes[i]], run.up, me)
     done = done if done > env._now else env._now
     run.overlap.stored(run, i, done)
@@ -241,7 +262,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
         begin = a if a > free else free
         d0, dend, xs = yield from task_inputs(run, i, begin, box, me)
         box = None
-        if ov.preload and k + 1 < len(tasks) and run.fetch[tasks[k + 1]]:
+        if k + 1 < len(tasks) and ov.preload[tasks[k + 1]] and run.fetch[tasks[k + 1]]:
             if xs > env._now:
                 yield xs - env._now
             box = _Box(me)

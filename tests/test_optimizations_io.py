@@ -29,14 +29,16 @@ MB = 1_000_000
 MODEL = CostModel()
 CATALOG = load_catalog("local")
 HALF = 0.5      # every transfer of the hand-computed schedules: 0.5 s
+#: the outputs of :func:`workflow`: large enough to be pre-loaded and uploaded lazily (PRELOAD_MIN_BYTES)
+EDGE = 5 * MB
 
 
 def workflow(name: str, runtimes: dict[str, float], edges: list[tuple[str, str]]) -> Workflow:
     wf = Workflow(name)
     for t, r in runtimes.items():
-        wf.add_task(Task(t, "step", runtime_s=r, output_bytes=MB))
+        wf.add_task(Task(t, "step", runtime_s=r, output_bytes=EDGE))
     for p, c in edges:
-        wf.add_edge(p, c, MB)
+        wf.add_edge(p, c, EDGE)
     wf.validate()
     return wf
 
@@ -136,8 +138,8 @@ def test_preload_in_the_plan_and_the_simulation() -> None:
     for col in ("download_start_s", "download_end_s", "exec_start_s", "done_s"):   # the plan's times, up to the
         assert s[col].to_numpy() == pytest.approx(t[col].to_numpy(), abs=2e-3)     # platform's round trips
     held = preload_memory(sim.tasks, cls.for_plan(PRE, pre))
-    assert held["peak_bytes"] == MB and held["byte_s"] == pytest.approx(
-        MB * (s.loc["y", "exec_start_s"] - s.loc["y", "download_end_s"]))
+    assert held["peak_bytes"] == EDGE and held["byte_s"] == pytest.approx(
+        EDGE * (s.loc["y", "exec_start_s"] - s.loc["y", "download_end_s"]))
 
 
 def test_delayed_io_in_the_plan_and_the_simulation() -> None:
@@ -202,7 +204,7 @@ def test_a_preloaded_download_ends_before_the_task_before_it_in_the_real_run(ex)
     assert t.loc["y", "exec_start_s"] >= t.loc["x", "exec_end_s"]
     b = base.trace.tasks.set_index("task_id")
     assert b.loc["y", "download_start_s"] >= b.loc["x", "exec_end_s"]        # without: after x
-    assert preload_memory(real.trace.tasks, cls.for_plan(wf, pre))["peak_bytes"] == MB
+    assert preload_memory(real.trace.tasks, cls.for_plan(wf, pre))["peak_bytes"] == EDGE
 
 
 def test_delayed_io_stores_only_for_other_workers_and_sinks_in_the_real_run(ex) -> None:
@@ -331,8 +333,8 @@ def test_a_background_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_share
     from simulator import overlap_loop
     from simulator.platform import Platform
 
-    monkeypatch.setattr(overlap_loop, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 1e-7)    # 1 MB: 0.1 s of CPU
-    monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 1e-7)
+    monkeypatch.setattr(overlap_loop, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 2e-8)    # 5 MB (EDGE): 0.1 s of CPU
+    monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 2e-8)
     one_core = Platform.zero().with_(host_cores=1.0)      # free transfers, no start-ups or round trips
     c = 0.1
 

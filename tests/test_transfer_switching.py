@@ -12,7 +12,7 @@ import pytest
 from executor import switching
 from executor.switching import TRANSFER_SWITCH_S, fast_switching
 from executor.wire import Wire, _receive_bulk
-from executor.worker_preload import PRELOAD_MIN_BYTES, _Preload, worth_preloading
+from executor.worker_preload import _Preload
 
 
 def test_the_interval_is_short_inside_and_restored_after_the_last_transfer_leaves() -> None:
@@ -82,13 +82,6 @@ def test_a_preload_thread_stops_polling_when_the_worker_gets_to_the_task() -> No
     thread.join(timeout=5.0)
     assert not thread.is_alive() and thread.error is None
     assert thread.data == {} and not thread.complete and thread.start_s is None
-
-
-def test_inputs_one_small_round_trip_fetches_are_not_preloaded() -> None:
-    assert not worth_preloading([PRELOAD_MIN_BYTES - 1])
-    assert not worth_preloading([PRELOAD_MIN_BYTES // 2, PRELOAD_MIN_BYTES // 2 - 1])
-    assert worth_preloading([PRELOAD_MIN_BYTES // 2, PRELOAD_MIN_BYTES // 2])   # together one large fetch
-    assert worth_preloading([10, None])          # a coded output: its size is not known, pre-loaded
 
 
 class _CountingSocket:

@@ -220,6 +220,15 @@ class WorkerProtocol:
         """
         return False
 
+    def preloads_inputs(self, task_id: str) -> bool:
+        """Asked of a protocol that :meth:`preloads`: whether ``task_id``'s inputs are pre-loaded (all are here).
+
+        Pre-load says no for a task whose fetched inputs are too small for a background
+        fetch to pay (:data:`planning.protocol.optimizations.preload.PRELOAD_MIN_BYTES`):
+        such a task fetches them when its worker gets to it, in every engine.
+        """
+        return True
+
     def lazy_upload(self, task_id: str, worker: str) -> bool:
         """Whether ``task_id``'s stored output is uploaded in the background, the worker moving on at once.
 
@@ -228,6 +237,13 @@ class WorkerProtocol:
         (:mod:`planning.protocol.optimizations.delayed_io`) says True off the critical
         path: tasks of this worker read the output from memory at the execution's end,
         other workers' tasks when it is stored.  Asked only of stored outputs.
+        """
+        return False
+
+    def lazy_upload_yields(self, worker: str) -> bool:
+        """Whether ``worker``'s lazy uploads yield the CPU to the executions (a niced thread in the executor,
+        a light CPU weight in the simulator).  False - the base rule; delayed I/O says True for a worker whose
+        every lazy upload has room to be slow in the plan (:data:`~planning.protocol.optimizations.delayed_io.YIELD_MIN_SLACK_S`).
         """
         return False
 

@@ -341,8 +341,9 @@ class ScheduleEvaluator:
 
 
 def _overlaps(protocol: "WorkerProtocol", tables: Any, ids: Sequence[str], worker_of: Mapping[str, str],
-              store: Sequence[bool]) -> tuple[bool, tuple[bool, ...] | None]:
-    """The protocol's overlaps of transfers and executions: (pre-load, lazy uploads per task or None).
+              store: Sequence[bool]) -> tuple[bool | tuple[bool, ...], tuple[bool, ...] | None]:
+    """The protocol's overlaps of transfers and executions: (pre-load per task or False, lazy uploads per task
+    or None).
 
     Asked only of a static protocol that overrides them, so the base's layouts are unchanged.
     """
@@ -352,6 +353,9 @@ def _overlaps(protocol: "WorkerProtocol", tables: Any, ids: Sequence[str], worke
     if tables is None:
         return False, None
     preload = cls.preloads is not WorkerProtocol.preloads and bool(protocol.preloads())
+    if preload:
+        preload = tuple(bool(protocol.preloads_inputs(t)) for t in ids)
+        preload = preload if any(preload) else False
     lazy = None
     if cls.lazy_upload is not WorkerProtocol.lazy_upload:
         lazy = tuple(bool(s) and bool(protocol.lazy_upload(t, worker_of[t])) for t, s in zip(ids, store))

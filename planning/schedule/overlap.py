@@ -5,7 +5,7 @@ after the other: download, execute, upload, then the next task.  Two optimizatio
 overlap them, and this module is their one timing rule (the planner's schedule; the
 simulator's loop follows the same recurrence, :mod:`simulator.overlap_loop`):
 
-* **pre-load** (``Layout.preload``): a task that is not its worker's first fetches
+* **pre-load** (``Layout.preload[i]``): a task that is not its worker's first fetches
   its inputs in the background while the task before it runs - each input's download
   starts at ``max(that input stored, the task before's execution start)`` (the worker
   is free for a download once it runs that task; an input stored early is fetched
@@ -98,6 +98,7 @@ def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str
     n, m = len(ev.ids), len(layout.workers)
     worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
     lazy = layout.lazy or (False,) * n
+    preload = layout.preload or (False,) * n
     parents, children = ev.parents, ev.children
     invoke, coord = ev.invoke_s, ev.coordination_s
     warm = layout.warm or (-1.0,) * m
@@ -126,7 +127,7 @@ def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str
         elif prev[i] < 0:
             s = ev.startup_of(profiles[w])
         overlapped_task(i, parents[i], w, prev[i], s, lists, worker, remote[i], ev.download_s[i], exec_list[i],
-                        ev.upload_s[i], store[i], lazy[i], layout.preload, invoke, coord, warm[w])
+                        ev.upload_s[i], store[i], lazy[i], preload[i], invoke, coord, warm[w])
         startup[i] = s
         if last_task[w] == i:
             heapq.heappush(stops, (done[i], w))

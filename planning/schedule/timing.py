@@ -117,15 +117,15 @@ class Layout:
     exec_profile: tuple[str, ...] | None = None
     #: per worker number, when a pre-warmed worker is started (-1: by its first task); None: no worker is
     warm: tuple[float, ...] | None = None
-    #: whether a worker fetches its next task's inputs while it runs the one before (pre-load)
-    preload: bool = False
+    #: per task, whether its worker fetches its inputs while it runs the task before (pre-load); False: none does
+    preload: bool | tuple[bool, ...] = False
     #: per task, whether its stored output is uploaded in the background (delayed I/O); None: none is
     lazy: tuple[bool, ...] | None = None
 
     @property
     def overlapped(self) -> bool:
         """Whether transfers overlap executions (pre-load, delayed I/O): :mod:`planning.schedule.overlap` times it."""
-        return self.preload or self.lazy is not None
+        return bool(self.preload) or self.lazy is not None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from planning.errors import PlanError
 from planning.names import did_you_mean
 from planning.protocol.base import WorkerProtocol
 from planning.protocol.optimizations.clustering import cluster_plan, moved_tasks
-from planning.protocol.optimizations.delayed_io import DelayedIO, critical_outputs, delayed_io_protocol
+from planning.protocol.optimizations.delayed_io import (DelayedIO, critical_outputs, delayed_io_protocol,
+                                                        yielding_workers)
 from planning.protocol.optimizations.preload import Preload, preload_memory
 from planning.protocol.optimizations.prewarm import prewarm_plan
 from planning.protocol.optimizations.retention import OutputRetention, fetch_readers, server_memory
@@ -98,8 +99,12 @@ def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str
                             "use a static planner (heft, critical_path, ...) or drop them")
         plan = plan.retimed(workflow, cost_model, protocol)
         if issubclass(protocol, DelayedIO):   # uploads on the (all-lazy) plan's critical path go first
-            protocol = delayed_io_protocol(protocol, critical_outputs(plan, workflow))
+            composed, eager = protocol, critical_outputs(plan, workflow)
+            protocol = delayed_io_protocol(composed, eager)
             plan = plan.retimed(workflow, cost_model, protocol)
+            # the workers whose lazy uploads have room to yield the CPU (no change in the plan's timing)
+            protocol = delayed_io_protocol(composed, eager, yielding_workers(plan, workflow,
+                                                                             protocol.for_plan(workflow, plan)))
     if plan is given:
         plan = dataclasses.replace(plan)
     plan.annotations = {**plan.annotations, "optimizations": list(names)}

@@ -13,6 +13,13 @@ share the worker's link and CPU with the next task).  The plan says which output
 are critical (:func:`critical_outputs`, derived from its schedule); the protocol
 class carries them (:func:`delayed_io_protocol`).
 
+**What it leaves out.**  An output under :data:`LAZY_MIN_BYTES` is uploaded eagerly
+(in every engine): handing it to the executor's uploader thread (a queue, the
+thread's wake-up, the GIL's hand-overs beside the next task) costs more than the
+one inline round trip that stores it (the same measurement as pre-load's threshold,
+:data:`planning.protocol.optimizations.preload.PRELOAD_MIN_BYTES`; gemm's 0.5 MB
+blocks uploaded lazily made its real run 8-10 % slower).
+
 **What it assumes.**  A static plan timed by the planner's schedule (the critical
 path is the plan's).  **What it costs.**  Nothing in bytes; a worker may outlive its
 last task by an upload (billed: a worker stops at its last upload's end).
@@ -23,6 +30,13 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from planning.protocol.base import WorkerProtocol
+from planning.protocol.optimizations.preload import PRELOAD_MIN_BYTES
+
+#: A stored output of fewer bytes is uploaded before the worker moves on (see the module docstring).
+LAZY_MIN_BYTES = PRELOAD_MIN_BYTES
+#: A worker's lazy uploads yield the CPU to the executions (:meth:`DelayedIO.lazy_upload_yields`) when each has at
+#: least this much slack in the plan: a niced upload beside busy cores runs at ~10 % of one (tens of ms for 10 MB)
+YIELD_MIN_SLACK_S = 0.1
 
 
 class DelayedIO(WorkerProtocol):
@@ -32,14 +46,52 @@ class DelayedIO(WorkerProtocol):
     optimization = "delayed_io"
     #: outputs uploaded before the worker moves on: the plan's critical ones (set by :func:`delayed_io_protocol`)
     eager_outputs: frozenset[str] = frozenset()
+    #: workers whose lazy uploads yield the CPU to the executions (set by :func:`delayed_io_protocol`)
+    yielding_workers: frozenset[str] = frozenset()
 
     def lazy_upload(self, task_id: str, worker: str) -> bool:
-        return task_id not in self.eager_outputs
+        return task_id not in self.eager_outputs and self.output_bytes(task_id) >= LAZY_MIN_BYTES
+
+    def lazy_upload_yields(self, worker: str) -> bool:
+        return worker in self.yielding_workers
 
 
-def delayed_io_protocol(protocol: type[WorkerProtocol], eager: Iterable[str]) -> type[WorkerProtocol]:
-    """``protocol`` (a :class:`DelayedIO` subclass) with ``eager`` as its critical outputs (a new class)."""
-    return type(protocol.__name__, (protocol,), {"eager_outputs": frozenset(eager)})
+def delayed_io_protocol(protocol: type[WorkerProtocol], eager: Iterable[str],
+                        yielding: Iterable[str] = ()) -> type[WorkerProtocol]:
+    """``protocol`` (a :class:`DelayedIO` subclass) with ``eager`` as its critical outputs and ``yielding`` as the
+    workers whose lazy uploads yield the CPU (a new class)."""
+    return type(protocol.__name__, (protocol,), {"eager_outputs": frozenset(eager),
+                                                 "yielding_workers": frozenset(yielding)})
+
+
+def yielding_workers(plan: Any, workflow: Any, protocol: WorkerProtocol) -> set[str]:
+    """The workers each of whose lazy uploads has :data:`YIELD_MIN_SLACK_S` or more of slack in ``plan``.
+
+    An upload's slack: from its end (``done``) to the earliest execution start of its
+    consumers on other workers (a sink's: to the plan's end, when the client fetches it).
+    A yielding upload is slower on a busy host (its thread runs at a niced weight), so
+    only a worker whose uploads nothing waits for soon yields; fan-large's small branches
+    have 0.28-0.6 s, the ladder's zig-zag 23-70 ms.
+    """
+    tasks = plan.tasks
+    done, start = tasks["done_s"], tasks["exec_start_s"]
+    worker_of, end = protocol.worker_of, float(plan.makespan_s)
+    lazy_of: dict[str, list[str]] = {}
+    for t in protocol.topology.ids:
+        w = worker_of[t]
+        if protocol.handle_output(t, w).store and protocol.lazy_upload(t, w):
+            lazy_of.setdefault(w, []).append(t)
+    chosen = set()
+    for w, outputs in lazy_of.items():
+        slack = float("inf")
+        for t in outputs:
+            children = workflow.children(t)
+            remote = [c for c in children if worker_of[c] != w]
+            until = min(float(start[c]) for c in remote) if remote else end if not children else float("inf")
+            slack = min(slack, until - float(done[t]))
+        if slack >= YIELD_MIN_SLACK_S:
+            chosen.add(w)
+    return chosen
 
 
 def critical_outputs(plan: Any, workflow: Any) -> set[str]:
@@ -77,4 +129,4 @@ def critical_outputs(plan: Any, workflow: Any) -> set[str]:
     return critical
 
 
-__all__ = ["DelayedIO", "delayed_io_protocol", "critical_outputs"]
+__all__ = ["LAZY_MIN_BYTES", "YIELD_MIN_SLACK_S", "yielding_workers", "DelayedIO", "delayed_io_protocol", "critical_outputs"]
