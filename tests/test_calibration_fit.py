@@ -76,6 +76,19 @@ def test_each_machine_family_gets_its_own_platform() -> None:
     assert result.predict(stranger) == stranger.simulate(result.platform)
 
 
+def test_one_family_with_enough_executions_gets_no_platform_of_its_own() -> None:
+    # three slow runs and one fast: the fast family is too small for a fit, so a slow platform would be a second
+    # fit of nearly the application's executions - the application's platform serves both
+    slow, fast = Platform.zero().with_(dispatch_s=3.0), Platform.zero().with_(dispatch_s=1.0)
+    runs = [observed(fork_join(w, "slow-1"), slow, f"app-chameleon-w{w}-001", "slow/8") for w in (6, 12, 24)]
+    runs.append(observed(fork_join(16, "fast-1"), fast, "app-chameleon-w16-002", "fast/8"))
+    result = calibrate(runs, prior=None, held_out=False)
+    assert result.families == {}
+    # a second fast run makes two families with enough: each gets its own
+    runs.append(observed(fork_join(32, "fast-1"), fast, "app-chameleon-w32-002", "fast/8"))
+    assert set(calibrate(runs, prior=None, held_out=False).families) == {"slow/8", "fast/8"}
+
+
 def test_folds_leave_one_size_out_else_one_execution_out() -> None:
     assert [f.tolist() for f in folds_by(["a", "b", "a"])] == [[0, 2], [1]]
     assert [f.tolist() for f in folds_by(["a", "a"])] == [[0], [1]]

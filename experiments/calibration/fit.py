@@ -136,11 +136,14 @@ def objective(predicted: np.ndarray, real: np.ndarray) -> float:
 
 def refine(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.ndarray, real: np.ndarray,
            free: np.ndarray, prior: np.ndarray | None, pull: float, rounds: int = 2) -> tuple[np.ndarray, float]:
-    """Re-linearise at ``theta`` and solve again, ``rounds`` times; the best point by simulated error."""
+    """Re-linearise at ``theta`` and solve again, ``rounds`` times; the best point by simulated error.
+
+    Only the ``free`` terms' slopes are measured: the others stay where they are, so their slopes never enter
+    the solution (:func:`lad` charges them ``fixed - theta0 = 0``)."""
     best, best_err = theta, objective(simulate(platform_at(base, names, theta)), real)
     current = theta
     for _ in range(rounds):
-        sim0, slopes = effects(simulate, base, names, current)
+        sim0, slopes = effects(simulate, base, names, current, np.flatnonzero(free))
         proposal = lad(sim0, slopes, current, real, free, current, prior, pull)
         err = objective(simulate(platform_at(base, names, proposal)), real)
         if err < best_err - 1e-9:
@@ -407,7 +410,11 @@ def _refine_scale(simulate: Simulate, base: Platform, names: Sequence[str], prio
 
 def _family_platforms(observations: Sequence[Any], base: Platform, names: Sequence[str], platform: Platform,
                       keys: Sequence[Any], max_evaluations: int | None, held: Sequence[str] = ()) -> dict[str, Platform]:
-    """A platform per machine family with enough executions (when there are several families).
+    """A platform per machine family with enough executions, when at least two families have enough.
+
+    With one such family its platform would be a second fit of nearly the same
+    executions as the application's (seismology: nine of ten, and half the command's
+    time), and every other family falls back to the application's platform anyway.
 
     Each is :func:`fit_platform` on the family's executions with the application's
     platform as the prior: with fewer than :data:`PRIOR_BELOW_SIZES` sizes, that
@@ -416,12 +423,11 @@ def _family_platforms(observations: Sequence[Any], base: Platform, names: Sequen
     """
     family_of = [getattr(o, "family", "") for o in observations]
     out: dict[str, Platform] = {}
-    if len(set(family_of)) < 2:
+    enough = [f for f in sorted(set(family_of)) if family_of.count(f) >= FAMILY_MIN_EXECUTIONS]
+    if len(enough) < 2:
         return out
-    for family in sorted(set(family_of)):
+    for family in enough:
         members = [i for i, f in enumerate(family_of) if f == family]
-        if len(members) < FAMILY_MIN_EXECUTIONS:
-            continue
         fitted = fit_platform([observations[i] for i in members], base, names, select=True, prior=platform,
                               max_evaluations=max_evaluations, families=False, sizes=[keys[i] for i in members],
                               held=held)
