@@ -8,7 +8,7 @@ import pytest
 
 from experiments.calibration import Observation, calibrate
 from experiments.calibration.baselines import AnalyticBaseline, Features, fit_baselines, fit_relative_lad
-from experiments.calibration.fit import SCALED_PRIOR, fit_platform, folds_by
+from experiments.calibration.fit import SCALED_PRIOR, fit_platform, folds_by, snap
 from experiments.calibration.prior import resolve_prior, shipped_priors
 from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
@@ -87,6 +87,14 @@ def test_one_family_with_enough_executions_gets_no_platform_of_its_own() -> None
     # a second fast run makes two families with enough: each gets its own
     runs.append(observed(fork_join(32, "fast-1"), fast, "app-chameleon-w32-002", "fast/8"))
     assert set(calibrate(runs, prior=None, held_out=False).families) == {"slow/8", "fast/8"}
+
+
+def test_stand_ins_are_measured_on_a_shared_grid() -> None:
+    # 20 points per decade: 10 ** (k / 20); zero (a term left out) stays zero
+    assert snap(np.array([0.0, 1.0, 1.06, 123.0])) == pytest.approx([0.0, 1.0, 10 ** 0.05, 10 ** 2.1])
+    # two fits a few per cent apart measure their stand-ins at the same point; only the ``which`` terms move
+    assert snap(np.array([20.0, 3.0])).tolist() == snap(np.array([20.9, 3.05])).tolist()
+    assert snap(np.array([1.06, 1.06]), [1]) == pytest.approx([1.06, 10 ** 0.05])
 
 
 def test_folds_leave_one_size_out_else_one_execution_out() -> None:
