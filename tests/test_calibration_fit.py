@@ -8,7 +8,7 @@ import pytest
 
 from experiments.calibration import Observation, calibrate
 from experiments.calibration.baselines import AnalyticBaseline, Features, fit_baselines, fit_relative_lad
-from experiments.calibration.fit import SCALED_PRIOR, fit_platform, folds_by
+from experiments.calibration.fit import SCALED_PRIOR, fit_platform, folds_by, snap
 from experiments.calibration.prior import resolve_prior, shipped_priors
 from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
@@ -74,6 +74,27 @@ def test_each_machine_family_gets_its_own_platform() -> None:
     # a family never seen falls back to the application's platform
     stranger = observed(fork_join(10, "new-1"), fast, "app-chameleon-w10-003", "new/8")
     assert result.predict(stranger) == stranger.simulate(result.platform)
+
+
+def test_one_family_with_enough_executions_gets_no_platform_of_its_own() -> None:
+    # three slow runs and one fast: the fast family is too small for a fit, so a slow platform would be a second
+    # fit of nearly the application's executions - the application's platform serves both
+    slow, fast = Platform.zero().with_(dispatch_s=3.0), Platform.zero().with_(dispatch_s=1.0)
+    runs = [observed(fork_join(w, "slow-1"), slow, f"app-chameleon-w{w}-001", "slow/8") for w in (6, 12, 24)]
+    runs.append(observed(fork_join(16, "fast-1"), fast, "app-chameleon-w16-002", "fast/8"))
+    result = calibrate(runs, prior=None, held_out=False)
+    assert result.families == {}
+    # a second fast run makes two families with enough: each gets its own
+    runs.append(observed(fork_join(32, "fast-1"), fast, "app-chameleon-w32-002", "fast/8"))
+    assert set(calibrate(runs, prior=None, held_out=False).families) == {"slow/8", "fast/8"}
+
+
+def test_stand_ins_are_measured_on_a_shared_grid() -> None:
+    # 20 points per decade: 10 ** (k / 20); zero (a term left out) stays zero
+    assert snap(np.array([0.0, 1.0, 1.06, 123.0])) == pytest.approx([0.0, 1.0, 10 ** 0.05, 10 ** 2.1])
+    # two fits a few per cent apart measure their stand-ins at the same point; only the ``which`` terms move
+    assert snap(np.array([20.0, 3.0])).tolist() == snap(np.array([20.9, 3.05])).tolist()
+    assert snap(np.array([1.06, 1.06]), [1]) == pytest.approx([1.06, 10 ** 0.05])
 
 
 def test_folds_leave_one_size_out_else_one_execution_out() -> None:

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from experiments.calibration import Observation, calibrate
-from experiments.calibration.slots import choose
+from experiments.calibration.fit import fit_platform
+from experiments.calibration.slots import can_matter, choose, fit_with_slots
 from planning.costs.cost_model import CostModel
 from planning.errors import PlanError
 from planning.planners import get_planner
@@ -77,3 +78,28 @@ def test_another_count_must_fit_clearly_better() -> None:
     assert choose({1.0: 0.20, 2.0: 0.17}) == 1.0        # 15 % lower: not clearly
     assert choose({1.0: 0.012, 2.0: 0.004}) == 1.0      # lower by less than a point: noise
     assert choose({1.0: 0.10, 2.0: 0.30}) == 1.0
+
+
+def test_a_count_that_cannot_change_the_replay_is_not_fitted() -> None:
+    # fans no wider than their cores never queue, so two slots per core replay them exactly as one: one fit only
+    truth = ZERO.with_(dispatch_s=3.0, workflow_start_s=50.0)
+    narrow = []
+    for width, machines in ((4, 1), (6, 2), (8, 2)):
+        wf = fan(width, machines, cores=8)
+        plan = get_planner("recorded").plan(wf, load_catalog("local"), FREE, "mean")
+        o = Observation(f"fan-chameleon-w{width}m{machines}-001", wf, plan, 1.0, None, "fan", "Makeflow", FREE)
+        o.real_makespan_s = o.simulate(truth)
+        narrow.append(o)
+    assert not can_matter(narrow, 2.0)
+    fitted_at = []
+
+    def fit(runs):
+        fitted_at.append(runs[0].slots_per_core)
+        return fit_platform(runs, ZERO, ("dispatch_s", "workflow_start_s"), select=False, families=False)
+
+    assert fit_with_slots(narrow, fit).slots_per_core == 1.0 and fitted_at == [1.0]
+    # the fans of the tests above queue on their 4 cores: the doubled count moves their replays, so it is fitted
+    doubled = observations(truth, 2.0)
+    assert can_matter(doubled, 2.0)
+    fitted_at.clear()
+    assert fit_with_slots(doubled, fit).slots_per_core == 2.0 and fitted_at == [1.0, 2.0]
