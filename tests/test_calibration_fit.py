@@ -8,7 +8,7 @@ import pytest
 
 from experiments.calibration import Observation, calibrate
 from experiments.calibration.baselines import AnalyticBaseline, Features, fit_baselines, fit_relative_lad
-from experiments.calibration.fit import SCALED_PRIOR, fit_platform, folds_by, snap
+from experiments.calibration.fit import SCALED_PRIOR, fit_platform, folds_by, lad, snap
 from experiments.calibration.prior import resolve_prior, shipped_priors
 from planning.costs.cost_model import CostModel
 from planning.errors import ConfigError
@@ -95,6 +95,38 @@ def test_stand_ins_are_measured_on_a_shared_grid() -> None:
     # two fits a few per cent apart measure their stand-ins at the same point; only the ``which`` terms move
     assert snap(np.array([20.0, 3.0])).tolist() == snap(np.array([20.9, 3.05])).tolist()
     assert snap(np.array([1.06, 1.06]), [1]) == pytest.approx([1.06, 10 ** 0.05])
+
+
+def test_a_one_term_fit_is_the_weighted_median() -> None:
+    # relative misses t = (real - sim0) / real = 0.1, 0.2, 1.2 and slopes a = slopes / real = 1, 1, 3: the
+    # points t / a = 0.1, 0.2, 0.4 weighted 1, 1, 3 have the weighted median 0.4
+    real = np.array([100.0, 100.0, 100.0])
+    slopes = np.array([[100.0], [100.0], [300.0]])
+    sim0 = real - np.array([10.0, 20.0, 120.0])
+    one = (np.zeros(1), real, np.array([True]), np.zeros(1))
+    assert lad(sim0, slopes, *one)[0] == pytest.approx(0.4)
+    # a prior pulling harder than all the points (30 / scale 5 = 6 > 5) wins; a negative median is clipped at 0
+    assert lad(sim0, slopes, *one, np.array([5.0]), 30.0)[0] == 5.0
+    assert lad(real + 50.0, slopes, *one)[0] == 0.0
+
+
+def test_a_one_term_fit_is_optimal_among_every_breakpoint() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n, k = int(rng.integers(1, 10)), int(rng.integers(1, 4))
+        sim0, real = rng.uniform(10, 100, n), rng.uniform(10, 200, n)
+        slopes, theta0, fixed = rng.uniform(-1, 5, (n, k)), rng.uniform(0, 10, k), rng.uniform(0, 5, k)
+        free = np.arange(k) == int(rng.integers(k))
+        theta = lad(sim0, slopes, theta0, real, free, fixed)
+        assert np.array_equal(theta[~free], fixed[~free])
+        a = slopes[:, free][:, 0] / real
+        target = (real - sim0 - slopes[:, ~free] @ (fixed[~free] - theta0[~free]) + slopes[:, free] @ theta0[free]) / real
+
+        def cost(x: float) -> float:
+            return float(np.abs(a * x - target).sum())
+        breakpoints = [0.0] + [t / x for t, x in zip(target, a) if x != 0 and t / x > 0]
+        assert theta[free][0] >= 0
+        assert cost(theta[free][0]) <= min(map(cost, breakpoints)) + 1e-9
 
 
 def test_folds_leave_one_size_out_else_one_execution_out() -> None:

@@ -134,6 +134,10 @@ def lad(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarr
     if m == 0:
         return np.where(free, 0.0, fixed)
     a = slopes[:, free_idx] / real[:, None]
+    if m == 1:
+        theta = np.where(free, 0.0, fixed).astype(float)
+        theta[free_idx[0]] = _one_term_lad(a[:, 0], target, prior, pull, unit, free_idx[0])
+        return theta
     rows = [np.hstack([a, -np.eye(n), np.eye(n)])]
     b = [target]
     cost = [np.zeros(m), np.ones(2 * n)]
@@ -152,6 +156,28 @@ def lad(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarr
     else:
         theta[free_idx] = theta0[free_idx]
     return theta
+
+
+def _one_term_lad(a: np.ndarray, target: np.ndarray, prior: np.ndarray | None, pull: float,
+                  unit: np.ndarray | None, j: int) -> float:
+    """The one-term case of :func:`lad` in closed form: ``sum |a_i theta - t_i|`` is ``sum |a_i| |theta - t_i/a_i|``,
+    so its minimum is the median of the points ``t_i / a_i`` weighted by ``|a_i|`` (the prior one more point,
+    weighted ``pull / scale``), and the convex objective's minimum over ``theta >= 0`` is that clipped at 0.
+
+    Why: a command's term selection solves over a thousand one-term programmes (a third of seismology's
+    calibration in HiGHS at 1.5-3 ms each); this is microseconds.  Where the weights split exactly in half any
+    point between the two middle ones is optimal: this takes the lower, a vertex as the programme's would be."""
+    used = a != 0
+    points, weights = target[used] / a[used], np.abs(a[used])
+    if prior is not None and pull > 0:
+        scale = max(abs(float(prior[j])), float(unit[j]) if unit is not None else 1.0)
+        points, weights = np.append(points, prior[j]), np.append(weights, pull / scale)
+    if not len(points):
+        return 0.0
+    order = np.argsort(points, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    middle = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    return max(0.0, float(points[order][min(middle, len(points) - 1)]))
 
 
 def relative_errors(predicted: np.ndarray, real: np.ndarray) -> np.ndarray:
