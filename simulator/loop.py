@@ -40,10 +40,12 @@ if TYPE_CHECKING:   # (storage imports this module)
 class Coroutine:
     """Drives one generator of a simulation: resumes it with :attr:`value` each time it is woken."""
 
-    __slots__ = ("send", "value", "_env", "_queue", "_ids")
+    __slots__ = ("send", "value", "_env", "_queue", "_ids", "upload")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.value: Any = None
+        #: the worker loop's upload starter (simulator.worker_loop.UploadStart), made on its first use
+        self.upload: Any = None
         self._env, self._queue, self._ids = env, env._queue, env._eid
 
     def resume(self) -> None:
