@@ -13,12 +13,17 @@ duration``), the recurrence of :mod:`planning.schedule`, so with no overheads th
 simulated times equal the plan's bit for bit; SimPy only orders the events.  This
 loop is the simulator's hot path: one wake-up per task (at its counter update),
 plus one for a notification it waits for and one per group of transfers through a
-shared link, and local names instead of attribute look-ups.
+shared link, and local names instead of attribute look-ups.  An upload through the
+link is started by the link's wake-up at the execution's end (:class:`UploadStart`),
+not by the loop: the loop sleeps from its downloads to its counter update.
 """
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from simpy.events import NORMAL
 
 from simulator.lifecycle import host_start, on_cpu, started, stopped
 from simulator.loop import Coroutine
@@ -96,14 +101,13 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             done = xe
         elif not shared:
             done = xe + latency * up_next()
+        elif upload is not None:   # (at_xe is False here: a wake-up at xe started the upload above)
+            at_tdec = upload(nbytes, xe, me)
+            done = yield
         else:
             if not at_xe and xe > env._now:
                 yield xe - env._now
-            if upload is not None:
-                at_tdec = upload(nbytes, me)
-                done = yield
-            else:
-                done, at_tdec = yield from move(run, [nbytes], up_pool, me, coord)
+            done, at_tdec = yield from move(run, [nbytes], up_pool, me, coord)
         if rec:                  # (one short tuple per task: sequential memory, little to convert at the end)
             rows_append((i, begin, dend, xe, done))
         busy += done - begin
@@ -166,12 +170,14 @@ def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[
     ``downloads(i, begin, me)`` starts the task's fetches and returns True when their wake-up
     comes at the execution's end (an upload follows, so the loop's own wait is saved), False
     when it comes at their completion, None when nothing moves bytes (no wake-up: the
-    downloads end now).  ``upload(nbytes, me)``'s wake-up comes at the counter update.
+    downloads end now).  ``upload(nbytes, xe, me)`` starts an upload at the execution's end ``xe`` (now, or
+    through an :class:`UploadStart` queued at ``xe``); its wake-up comes at the counter update.
     """
     link = run.link
     if link is None or run.stage_rate > 0 or run.cpu is not None:
         return None, None
     transfers, transfer_one, env, latency = link.transfers, link.transfer_one, run.env, run.platform.storage_latency_s
+    queue, ids = env._queue, env._eid
     sized_of, store_of, out_of, exec_s = run.fetch_sized, run.store, run.out_bytes, run.exec_s
     overhead, coord = run.platform.task_overhead_s, run.platform.coordination_s
     down_next, up_next = run.down.next, run.up.next
@@ -203,7 +209,15 @@ def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[
                       waiter)
         return then is not None
 
-    def upload(nbytes: float, me: Coroutine) -> bool:
+    def upload(nbytes: float, xe: float, me: Coroutine) -> bool:
+        now = env._now
+        if xe > now:          # its start at xe (UploadStart: the queue entry the loop's own wait would be)
+            waiter = me.upload
+            if waiter is None:
+                waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
+            waiter.nbytes = nbytes
+            heappush(queue, (now + (xe - now), NORMAL, next(ids), waiter))
+            return True
         r = 1.0 if deterministic else up_next()
         transfer_one(nbytes * r, latency * r, coord, me)
         return True
