@@ -173,8 +173,12 @@ class SharedLink:
                 if then is None:
                     target = at
                 elif then.__class__ is tuple:
-                    floor, a, b = then
-                    target = ((value if value >= floor else floor) + a) + b
+                    if len(then) == 3:
+                        floor, a, b = then
+                        target = ((value if value >= floor else floor) + a) + b
+                    else:
+                        floor, a, b, c = then
+                        target = (((value if value >= floor else floor) + a) + b) + c
                 else:
                     target = value + then
                 waiter = group[1]

@@ -72,22 +72,24 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             if begin > env._now:
                 yield begin - env._now
             if downloads is not None:
-                at_xe = downloads(i, begin, me)
-                if at_xe is None:
+                how = downloads(i, begin, me)
+                if how is None:      # nothing moved bytes: the downloads end now
                     dend = env._now
-                elif at_xe:      # the link started the upload at the execution's end: woken at the counter update
+                elif how == AT_END:  # woken at the downloads' end
+                    dend = yield
+                else:                # woken at the counter update: the rest of the task is arithmetic
                     done = yield
-                    dend = me.upload.value
+                    dend = me.upload.value if how == UPLOADED else done   # (the downloads' end)
                     dend = begin if dend < begin else dend
                     xe = dend + overhead + exec_s[i]
+                    if how == NOT_STORED:
+                        done = xe
                     if rec:
                         rows_append((i, begin, dend, xe, done))
                     busy += done - begin
                     downstream(state, i, w, done + coord)
                     free = done + coord
                     continue
-                else:
-                    dend = yield
             else:
                 dend, at_xe = yield from move(run, fetch, down_pool, me, upload_follows(run, i, begin))
             dend = begin if dend < begin else dend
@@ -101,7 +103,7 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             done = xe
         elif not shared:
             done = xe + latency * up_next()
-        elif upload is not None:   # (at_xe is False here: a wake-up at xe started the upload above)
+        elif upload is not None:   # (at_xe is False here: the link's wake-ups handled the other cases above)
             at_tdec = upload(nbytes, xe, me)
             done = yield
         else:
@@ -162,15 +164,19 @@ def shared_execution(run: "Run", i: int, xs: float, me: Coroutine) -> Iterator[f
     return (yield from on_cpu(run, run.exec_s[i], run.exec_profile[i], run.parallelism[i], me))
 
 
+#: how the link wakes a worker after its downloads (:func:`link_steps`): at their end; at the counter update after
+#: the upload an UploadStart began at the execution's end; at the counter update of a task that stores nothing
+AT_END, UPLOADED, NOT_STORED = 0, 1, 2
+
+
 def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[[float, Coroutine], bool] | None]:
     """The worker loop's two ways onto the shared link, as calls that register a group of transfers: the
     downloads of task ``i`` and an upload; (None, None) when storage is not the link alone (the stager or a
     shared host is in the way: :func:`simulator.transfers.move` steps through them).
 
-    ``downloads(i, begin, me)`` starts the task's fetches and returns True when their wake-up
-    comes at the execution's end (an upload follows, so the loop's own wait is saved), False
-    when it comes at their completion, None when nothing moves bytes (no wake-up: the
-    downloads end now).  ``upload(nbytes, xe, me)`` starts an upload at the execution's end ``xe`` (now, or
+    ``downloads(i, begin, me)`` starts the task's fetches and returns how the loop is woken
+    (:data:`AT_END`, :data:`UPLOADED`, :data:`NOT_STORED`), None when nothing moves bytes (no
+    wake-up: the downloads end now).  ``upload(nbytes, xe, me)`` starts an upload at the execution's end ``xe`` (now, or
     through an :class:`UploadStart` queued at ``xe``); its wake-up comes at the counter update.
     """
     link = run.link
@@ -183,21 +189,25 @@ def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[
     down_next, up_next = run.down.next, run.up.next
     deterministic = run.down.values is None and run.up.values is None
 
-    def downloads(i: int, begin: float, me: Coroutine) -> bool | None:
+    def downloads(i: int, begin: float, me: Coroutine) -> int | None:
         sizes = sized_of[i]
         if not sizes:
             return None
-        # when an upload follows, its start wakes at xe = (max(downloads' end, begin) + overhead) + execution
-        # and starts it (UploadStart), and the loop is woken at the upload's counter update
+        # the execution ends at xe = (max(downloads' end, begin) + overhead) + execution: when an upload
+        # follows, the link wakes its UploadStart then and the loop at the upload's counter update; when
+        # none does, the link wakes the loop at the counter update xe + coord (with a zero coord, at the
+        # downloads' end: the loop's own zero wait would be a queue entry of its own)
         if store_of[i] and out_of[i] > 0:
             then = (begin, overhead, exec_s[i])
             waiter = me.upload
             if waiter is None:
                 waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
             waiter.nbytes = out_of[i]
+            how = UPLOADED
+        elif coord > 0:
+            then, waiter, how = (begin, overhead, exec_s[i], coord), me, NOT_STORED
         else:
-            then = None
-            waiter = me
+            then, waiter, how = None, me, AT_END
         if len(sizes) == 1:
             r = 1.0 if deterministic else down_next()
             transfer_one(sizes[0] * r, latency * r, then, waiter)
@@ -207,7 +217,7 @@ def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[
             ratios = [down_next() for _ in sizes]
             transfers([nb * r for nb, r in zip(sizes, ratios)], [latency * r for r in ratios], env._now, then,
                       waiter)
-        return then is not None
+        return how
 
     def upload(nbytes: float, xe: float, me: Coroutine) -> bool:
         now = env._now
