@@ -198,7 +198,10 @@ class SharedLink:
             del active[:h]
             h = 0
         self._head = h
-        if not left or not active[h][4]:   # none left, or the earliest transfer's group has more: walk
+        if not left:                       # none left: nothing to wake (_plan_wake's first case)
+            self.due = self._first = math.inf
+            return
+        if not active[h][4]:               # the earliest transfer's group has more: walk
             self._plan_wake(now)
             return
         t += (active[h][0] - served) * left / bandwidth   # (it ends its group: _plan_wake's first step)
