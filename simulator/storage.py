@@ -182,7 +182,10 @@ class SharedLink:
                 else:
                     target = value + then
                 waiter = group[1]
-                if waiter.__class__ is Event:
+                if waiter.__class__ is Latest:     # order-free: recorded now, no queue entry
+                    if value > waiter.value:
+                        waiter.value = value
+                elif waiter.__class__ is Event:
                     _fire(env, waiter, value, target - clock if target > clock else 0.0)
                 else:                      # a Coroutine, or any waiter simulator.loop.run resumes
                     waiter.value = value
@@ -231,6 +234,18 @@ class SharedLink:
                 if last:
                     break
         self.due = t if t > now else now
+
+
+class Latest:
+    """A waiter that only keeps the latest completion of its groups (the client's downloads of the sinks:
+    the makespan is when it holds the last result).  Nothing waits for it in simulated time and a maximum
+    does not depend on the order it is taken in, so the link records each group's value at once instead of
+    queueing a wake-up for it (one queue entry less per sink)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
 
 
 def _fire(env: simpy.Environment, event: Event, value: float, delay: float) -> None:
