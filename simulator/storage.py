@@ -59,7 +59,7 @@ class SharedLink:
         self._first = math.inf        # when the earliest transfer completes (likewise)
 
     def transfers(self, sizes: Sequence[float], latency: float | Sequence[float], end: float,
-                  then: float | tuple[float, float, float] | None = None,
+                  then: float | tuple[float, ...] | None = None,
                   waiter: Any = None) -> simpy.Event | None:
         """Start transfers of ``sizes`` bytes (each > 0) now, in parallel; ONE wake-up for all of them.
 
@@ -67,10 +67,11 @@ class SharedLink:
         The group's value is ``max(end, completion + latency)`` over the transfers.  It
         is delivered at the last completion, or - with ``then`` - later: at ``value +
         then`` (a float), or at ``(max(value, floor) + a) + b`` for ``then = (floor, a,
-        b)``, scheduled with the arithmetic a waiting process would use, which saves the
-        caller's separate timeout.  It wakes ``waiter`` (a :class:`~simulator.loop.Coroutine`
-        or another item :func:`simulator.loop.run` resumes); with no waiter, the returned
-        SimPy event fires with it instead.
+        b)`` (``((max(value, floor) + a) + b) + c`` for ``(floor, a, b, c)``), scheduled with
+        the arithmetic a waiting process would use, which saves the caller's separate
+        timeout.  It wakes ``waiter`` (a :class:`~simulator.loop.Coroutine` or another item
+        :func:`simulator.loop.run` resumes; a :class:`Latest` only records the value, at
+        once); with no waiter, the returned SimPy event fires with it instead.
         """
         if not sizes:
             raise ValueError("SharedLink.transfers needs at least one transfer (an empty group would never complete)")
@@ -100,7 +101,7 @@ class SharedLink:
         self._plan_wake(now)
         return done
 
-    def transfer_one(self, nbytes: float, latency: float, then: float | tuple[float, float, float] | None,
+    def transfer_one(self, nbytes: float, latency: float, then: float | tuple[float, ...] | None,
                      waiter: Any) -> None:
         """:meth:`transfers` of one transfer of ``nbytes`` (> 0) starting now, woken through ``waiter``: the
         simulator's usual case (every upload, most downloads), with the same arithmetic and none of the
