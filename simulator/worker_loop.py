@@ -169,7 +169,7 @@ def shared_execution(run: "Run", i: int, xs: float, me: Coroutine) -> Iterator[f
 AT_END, UPLOADED, NOT_STORED = 0, 1, 2
 
 
-def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[[float, Coroutine], bool] | None]:
+def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[float, float, Coroutine], bool] | None]:
     """The worker loop's two ways onto the shared link, as calls that register a group of transfers: the
     downloads of task ``i`` and an upload; (None, None) when storage is not the link alone (the stager or a
     shared host is in the way: :func:`simulator.transfers.move` steps through them).
