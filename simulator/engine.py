@@ -37,7 +37,7 @@ from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.staging import Stager
-from simulator.storage import SharedLink
+from simulator.storage import Latest, SharedLink
 from simulator.threads import apply_thread_rule
 from simulator.overlap_loop import overlap_for, overlap_loop
 from simulator.worker_loop import live_downstream, loop_constants, worker_loop
@@ -105,6 +105,8 @@ class Run:
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0
         self.link = SharedLink(self.env, platform.storage_bandwidth_Bps) if math.isfinite(
             platform.storage_bandwidth_Bps) else None
+        #: when the client holds the last sink result fetched through the link (simulator.transfers.client_fetch)
+        self.held = Latest()
         self.makespan = 0.0
         self.completed = 0
         #: per task (task, download start, download end, execution end, done); the other columns follow
@@ -157,6 +159,8 @@ class Run:
         with paused_gc():
             run_until_idle(self.env, self.link)
         overlap, self.live_downstream, self.loop_constants, self.overlap = self.overlap, None, None, None
+        if self.held.value > self.makespan:
+            self.makespan = self.held.value
         m = self.model
         if self.completed < m.n:
             unfinished = [m.ids[i] for i in range(m.n) if self.ready_at[i] != self.ready_at[i]

@@ -40,10 +40,12 @@ if TYPE_CHECKING:   # (storage imports this module)
 class Coroutine:
     """Drives one generator of a simulation: resumes it with :attr:`value` each time it is woken."""
 
-    __slots__ = ("send", "value", "_env", "_queue", "_ids")
+    __slots__ = ("send", "value", "_env", "_queue", "_ids", "upload")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.value: Any = None
+        #: the worker loop's upload starter (simulator.worker_loop.UploadStart), made on its first use
+        self.upload: Any = None
         self._env, self._queue, self._ids = env, env._queue, env._eid
 
     def resume(self) -> None:
@@ -51,6 +53,7 @@ class Coroutine:
         try:
             wait = self.send(self.value)
         except StopIteration:
+            self.finished()
             return
         if wait is None:      # it registered this driver with whoever will wake it
             return
@@ -62,6 +65,12 @@ class Coroutine:
             heappush(self._queue, (self._env._now + wait, NORMAL, next(self._ids), self))
         else:
             wait.callbacks.append(self._fired)
+
+    def finished(self) -> None:
+        """Drop the generator and the upload starter (:class:`simulator.worker_loop.UploadStart` refers back
+        to this driver): left as a cycle per worker, thousands per run would wait for the cyclic collector
+        (a collection of tens of milliseconds after every 10k-task run) instead of being freed now."""
+        self.send = self.upload = None
 
     def _fired(self, event: simpy.Event) -> None:
         self.value = event._value
@@ -107,6 +116,7 @@ def run(env: simpy.Environment, link: SharedLink | None = None) -> None:
                 try:
                     wait = item.send(item.value)
                 except StopIteration:
+                    item.send = item.upload = None     # (Coroutine.finished, inlined)
                     continue
                 if wait is None:      # it registered this driver with whoever will wake it
                     continue

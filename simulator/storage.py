@@ -59,7 +59,7 @@ class SharedLink:
         self._first = math.inf        # when the earliest transfer completes (likewise)
 
     def transfers(self, sizes: Sequence[float], latency: float | Sequence[float], end: float,
-                  then: float | tuple[float, float, float] | None = None,
+                  then: float | tuple[float, ...] | None = None,
                   waiter: Any = None) -> simpy.Event | None:
         """Start transfers of ``sizes`` bytes (each > 0) now, in parallel; ONE wake-up for all of them.
 
@@ -67,10 +67,11 @@ class SharedLink:
         The group's value is ``max(end, completion + latency)`` over the transfers.  It
         is delivered at the last completion, or - with ``then`` - later: at ``value +
         then`` (a float), or at ``(max(value, floor) + a) + b`` for ``then = (floor, a,
-        b)``, scheduled with the arithmetic a waiting process would use, which saves the
-        caller's separate timeout.  It wakes ``waiter`` (a :class:`~simulator.loop.Coroutine`
-        or another item :func:`simulator.loop.run` resumes); with no waiter, the returned
-        SimPy event fires with it instead.
+        b)`` (``((max(value, floor) + a) + b) + c`` for ``(floor, a, b, c)``), scheduled with
+        the arithmetic a waiting process would use, which saves the caller's separate
+        timeout.  It wakes ``waiter`` (a :class:`~simulator.loop.Coroutine` or another item
+        :func:`simulator.loop.run` resumes; a :class:`Latest` only records the value, at
+        once); with no waiter, the returned SimPy event fires with it instead.
         """
         if not sizes:
             raise ValueError("SharedLink.transfers needs at least one transfer (an empty group would never complete)")
@@ -100,7 +101,7 @@ class SharedLink:
         self._plan_wake(now)
         return done
 
-    def transfer_one(self, nbytes: float, latency: float, then: float | tuple[float, float, float] | None,
+    def transfer_one(self, nbytes: float, latency: float, then: float | tuple[float, ...] | None,
                      waiter: Any) -> None:
         """:meth:`transfers` of one transfer of ``nbytes`` (> 0) starting now, woken through ``waiter``: the
         simulator's usual case (every upload, most downloads), with the same arithmetic and none of the
@@ -173,12 +174,19 @@ class SharedLink:
                 if then is None:
                     target = at
                 elif then.__class__ is tuple:
-                    floor, a, b = then
-                    target = ((value if value >= floor else floor) + a) + b
+                    if len(then) == 3:
+                        floor, a, b = then
+                        target = ((value if value >= floor else floor) + a) + b
+                    else:
+                        floor, a, b, c = then
+                        target = (((value if value >= floor else floor) + a) + b) + c
                 else:
                     target = value + then
                 waiter = group[1]
-                if waiter.__class__ is Event:
+                if waiter.__class__ is Latest:     # order-free: recorded now, no queue entry
+                    if value > waiter.value:
+                        waiter.value = value
+                elif waiter.__class__ is Event:
                     _fire(env, waiter, value, target - clock if target > clock else 0.0)
                 else:                      # a Coroutine, or any waiter simulator.loop.run resumes
                     waiter.value = value
@@ -194,7 +202,10 @@ class SharedLink:
             del active[:h]
             h = 0
         self._head = h
-        if not left or not active[h][4]:   # none left, or the earliest transfer's group has more: walk
+        if not left:                       # none left: nothing to wake (_plan_wake's first case)
+            self.due = self._first = math.inf
+            return
+        if not active[h][4]:               # the earliest transfer's group has more: walk
             self._plan_wake(now)
             return
         t += (active[h][0] - served) * left / bandwidth   # (it ends its group: _plan_wake's first step)
@@ -224,6 +235,18 @@ class SharedLink:
                 if last:
                     break
         self.due = t if t > now else now
+
+
+class Latest:
+    """A waiter that only keeps the latest completion of its groups (the client's downloads of the sinks:
+    the makespan is when it holds the last result).  Nothing waits for it in simulated time and a maximum
+    does not depend on the order it is taken in, so the link records each group's value at once instead of
+    queueing a wake-up for it (one queue entry less per sink)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
 
 
 def _fire(env: simpy.Environment, event: Event, value: float, delay: float) -> None:

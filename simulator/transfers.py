@@ -60,17 +60,4 @@ def client_fetch(run: "Run", i: int, t: float) -> None:
         run.makespan = max(run.makespan, t + latency)
         return
     # the group's value is when the client holds the result: the bytes' completion plus the latency
-    run.link.transfer_one(nbytes * r, latency, None, _Held(run))
-
-
-class _Held:
-    """The client's download of a sink: when it completes, the client holds the result (a makespan candidate)."""
-
-    __slots__ = ("run", "value")
-
-    def __init__(self, run: "Run") -> None:
-        self.run = run
-
-    def resume(self) -> None:
-        if self.value > self.run.makespan:
-            self.run.makespan = self.value
+    run.link.transfer_one(nbytes * r, latency, None, run.held)

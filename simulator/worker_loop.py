@@ -13,12 +13,17 @@ duration``), the recurrence of :mod:`planning.schedule`, so with no overheads th
 simulated times equal the plan's bit for bit; SimPy only orders the events.  This
 loop is the simulator's hot path: one wake-up per task (at its counter update),
 plus one for a notification it waits for and one per group of transfers through a
-shared link, and local names instead of attribute look-ups.
+shared link, and local names instead of attribute look-ups.  An upload through the
+link is started by the link's wake-up at the execution's end (:class:`UploadStart`),
+not by the loop: the loop sleeps from its downloads to its counter update.
 """
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from simpy.events import NORMAL
 
 from simulator.lifecycle import host_start, on_cpu, started, stopped
 from simulator.loop import Coroutine
@@ -67,8 +72,24 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             if begin > env._now:
                 yield begin - env._now
             if downloads is not None:
-                at_xe = downloads(i, begin, me)
-                dend = env._now if at_xe is None else (yield)
+                how = downloads(i, begin, me)
+                if how is None:      # nothing moved bytes: the downloads end now
+                    dend = env._now
+                elif how == AT_END:  # woken at the downloads' end
+                    dend = yield
+                else:                # woken at the counter update: the rest of the task is arithmetic
+                    done = yield
+                    dend = me.upload.value if how == UPLOADED else done   # (the downloads' end)
+                    dend = begin if dend < begin else dend
+                    xe = dend + overhead + exec_s[i]
+                    if how == NOT_STORED:
+                        done = xe
+                    if rec:
+                        rows_append((i, begin, dend, xe, done))
+                    busy += done - begin
+                    downstream(state, i, w, done + coord)
+                    free = done + coord
+                    continue
             else:
                 dend, at_xe = yield from move(run, fetch, down_pool, me, upload_follows(run, i, begin))
             dend = begin if dend < begin else dend
@@ -82,14 +103,13 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             done = xe
         elif not shared:
             done = xe + latency * up_next()
+        elif upload is not None:   # (at_xe is False here: the link's wake-ups handled the other cases above)
+            at_tdec = upload(nbytes, xe, me)
+            done = yield
         else:
             if not at_xe and xe > env._now:
                 yield xe - env._now
-            if upload is not None:
-                at_tdec = upload(nbytes, me)
-                done = yield
-            else:
-                done, at_tdec = yield from move(run, [nbytes], up_pool, me, coord)
+            done, at_tdec = yield from move(run, [nbytes], up_pool, me, coord)
         if rec:                  # (one short tuple per task: sequential memory, little to convert at the end)
             rows_append((i, begin, dend, xe, done))
         busy += done - begin
@@ -144,47 +164,94 @@ def shared_execution(run: "Run", i: int, xs: float, me: Coroutine) -> Iterator[f
     return (yield from on_cpu(run, run.exec_s[i], run.exec_profile[i], run.parallelism[i], me))
 
 
-def link_steps(run: "Run") -> tuple[Callable[..., bool | None] | None, Callable[[float, Coroutine], bool] | None]:
+#: how the link wakes a worker after its downloads (:func:`link_steps`): at their end; at the counter update after
+#: the upload an UploadStart began at the execution's end; at the counter update of a task that stores nothing
+AT_END, UPLOADED, NOT_STORED = 0, 1, 2
+
+
+def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[float, float, Coroutine], bool] | None]:
     """The worker loop's two ways onto the shared link, as calls that register a group of transfers: the
     downloads of task ``i`` and an upload; (None, None) when storage is not the link alone (the stager or a
     shared host is in the way: :func:`simulator.transfers.move` steps through them).
 
-    ``downloads(i, begin, me)`` starts the task's fetches and returns True when their wake-up
-    comes at the execution's end (an upload follows, so the loop's own wait is saved), False
-    when it comes at their completion, None when nothing moves bytes (no wake-up: the
-    downloads end now).  ``upload(nbytes, me)``'s wake-up comes at the counter update.
+    ``downloads(i, begin, me)`` starts the task's fetches and returns how the loop is woken
+    (:data:`AT_END`, :data:`UPLOADED`, :data:`NOT_STORED`), None when nothing moves bytes (no
+    wake-up: the downloads end now).  ``upload(nbytes, xe, me)`` starts an upload at the execution's end ``xe`` (now, or
+    through an :class:`UploadStart` queued at ``xe``); its wake-up comes at the counter update.
     """
     link = run.link
     if link is None or run.stage_rate > 0 or run.cpu is not None:
         return None, None
     transfers, transfer_one, env, latency = link.transfers, link.transfer_one, run.env, run.platform.storage_latency_s
+    queue, ids = env._queue, env._eid
     sized_of, store_of, out_of, exec_s = run.fetch_sized, run.store, run.out_bytes, run.exec_s
     overhead, coord = run.platform.task_overhead_s, run.platform.coordination_s
     down_next, up_next = run.down.next, run.up.next
     deterministic = run.down.values is None and run.up.values is None
 
-    def downloads(i: int, begin: float, me: Coroutine) -> bool | None:
+    def downloads(i: int, begin: float, me: Coroutine) -> int | None:
         sizes = sized_of[i]
         if not sizes:
             return None
-        # when an upload follows, wake at xe = (max(downloads' end, begin) + overhead) + execution
-        then = (begin, overhead, exec_s[i]) if store_of[i] and out_of[i] > 0 else None
+        # the execution ends at xe = (max(downloads' end, begin) + overhead) + execution: when an upload
+        # follows, the link wakes its UploadStart then and the loop at the upload's counter update; when
+        # none does, the link wakes the loop at the counter update xe + coord (with a zero coord, at the
+        # downloads' end: the loop's own zero wait would be a queue entry of its own)
+        if store_of[i] and out_of[i] > 0:
+            then = (begin, overhead, exec_s[i])
+            waiter = me.upload
+            if waiter is None:
+                waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
+            waiter.nbytes = out_of[i]
+            how = UPLOADED
+        elif coord > 0:
+            then, waiter, how = (begin, overhead, exec_s[i], coord), me, NOT_STORED
+        else:
+            then, waiter, how = None, me, AT_END
         if len(sizes) == 1:
             r = 1.0 if deterministic else down_next()
-            transfer_one(sizes[0] * r, latency * r, then, me)
+            transfer_one(sizes[0] * r, latency * r, then, waiter)
         elif deterministic:
-            transfers(sizes, latency, env._now, then, me)
+            transfers(sizes, latency, env._now, then, waiter)
         else:
             ratios = [down_next() for _ in sizes]
-            transfers([nb * r for nb, r in zip(sizes, ratios)], [latency * r for r in ratios], env._now, then, me)
-        return then is not None
+            transfers([nb * r for nb, r in zip(sizes, ratios)], [latency * r for r in ratios], env._now, then,
+                      waiter)
+        return how
 
-    def upload(nbytes: float, me: Coroutine) -> bool:
+    def upload(nbytes: float, xe: float, me: Coroutine) -> bool:
+        now = env._now
+        if xe > now:          # its start at xe (UploadStart: the queue entry the loop's own wait would be)
+            waiter = me.upload
+            if waiter is None:
+                waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
+            waiter.nbytes = nbytes
+            heappush(queue, (now + (xe - now), NORMAL, next(ids), waiter))
+            return True
         r = 1.0 if deterministic else up_next()
         transfer_one(nbytes * r, latency * r, coord, me)
         return True
 
     return downloads, upload
+
+
+class UploadStart:
+    """Starts a task's upload at its execution's end, in place of its worker's loop (one generator resume less
+    per task): the link wakes it where it would have woken the loop (:func:`link_steps`' ``downloads``, the
+    same queue entry, so the same order), it draws the upload's ratio and starts the transfer, whose
+    completion wakes the loop at the counter update.  :attr:`value` keeps the downloads' end for the loop."""
+
+    __slots__ = ("me", "transfer_one", "latency", "coord", "up_next", "nbytes", "value")
+
+    def __init__(self, me: Coroutine, transfer_one: Callable, latency: float, coord: float,
+                 up_next: Callable[[], float] | None) -> None:
+        self.me, self.transfer_one, self.latency, self.coord, self.up_next = me, transfer_one, latency, coord, up_next
+        self.nbytes = 0.0
+        self.value = None
+
+    def resume(self) -> None:
+        r = 1.0 if self.up_next is None else self.up_next()
+        self.transfer_one(self.nbytes * r, self.latency * r, self.coord, self.me)
 
 
 def downstream_step(run: "Run") -> Callable[[Any, int, str, float], None]:

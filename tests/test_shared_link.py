@@ -157,3 +157,18 @@ def test_transfer_one_is_transfers_of_one_bit_for_bit(seed: int) -> None:
     general = through(one=False)
     assert not any(math.isnan(v) for v, _ in general)
     assert through(one=True) == general
+
+
+def test_a_latest_waiter_keeps_the_latest_completion_and_queues_nothing() -> None:
+    # 50 B (latency 0.1) and 100 B (latency 0.2) from t = 0 at 100 B/s, shared: both at 50 B/s until the first
+    # ends at 1.0 (held at 1.1); the second's last 50 B alone at 100 B/s end at 1.5 (held at 1.7)
+    from simulator.storage import Latest
+
+    env = simpy.Environment()
+    link = SharedLink(env, 100.0)
+    latest = Latest()
+    link.transfer_one(50.0, 0.1, None, latest)
+    link.transfer_one(100.0, 0.2, None, latest)
+    run(env, link)
+    assert latest.value == pytest.approx(1.7)
+    assert env.now == 0.0 and not env._queue     # nothing was queued: the clock never moved
