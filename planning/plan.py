@@ -59,7 +59,8 @@ class Plan(BilledWorkers):
     """A timed assignment of a workflow's tasks to workers and profiles."""
 
     workflow_name: str
-    structure_hash: str
+    #: the workflow's structure hash, or the workflow itself until :attr:`structure_hash` is first read (see there)
+    _structure_hash: "str | Workflow" = field(compare=False, repr=False)
     planner: str
     params: dict[str, Any]
     sla: SLA
@@ -84,6 +85,26 @@ class Plan(BilledWorkers):
         self.sla = SLA.parse(self.sla)
         if self.assignment is None:
             self.assignment = Assignment.from_tasks(self.tasks, self.workers)
+
+    @property
+    def structure_hash(self) -> str:
+        """The planned workflow's :meth:`~planning.workflow.Workflow.structure_hash`, computed when first read.
+
+        The hash walks the whole DAG three times (about 0.2 s at 10k tasks, a third
+        of a fast planner's call on a fresh workflow) and only saving a plan or
+        checking it against a workflow reads it, so a plan made by
+        :meth:`from_assignment` holds its workflow until then (the workflow caches
+        the value: a simulator's check against that workflow pays it once).
+        """
+        if not isinstance(self._structure_hash, str):
+            self._structure_hash = self._structure_hash.structure_hash()
+        return self._structure_hash
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled (sent to another process) with the hash, not the workflow it would be computed from
+        state = dict(self.__dict__)
+        state["_structure_hash"] = self.structure_hash
+        return state
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -112,7 +133,7 @@ class Plan(BilledWorkers):
         tasks = result.tasks.copy()
         nodes = workflow.graph.nodes        # one view for all the look-ups (workflow.task makes one per call)
         tasks.insert(0, "kind", [nodes[t]["task"].kind for t in tasks.index.tolist()])
-        plan = cls(workflow.name, workflow.structure_hash(), planner, dict(params or {}), sla, catalog, tasks,
+        plan = cls(workflow.name, workflow, planner, dict(params or {}), sla, catalog, tasks,
                    result.workers, result.makespan_s, assignment=assignment, estimates=estimates,
                    estimated_by=EstimatedBy.of(cost_model, workflow), **extra)
         plan.lower_bounds = lower_bounds(workflow, catalog, estimates, n_workers=len(result.workers),

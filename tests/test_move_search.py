@@ -384,3 +384,20 @@ def test_a_pooled_timing_of_another_assignment_is_not_reused() -> None:
     plan = Plan.from_assignment(wf, LAMBDA, est, model, MEAN, worker_of, fastest, planner="x", evaluator=evaluator,
                                 pooled_times=other)
     assert plan.makespan_s == _final(evaluator, layout, est, fastest).makespan_s != other.makespan_s
+
+
+def test_settle_whole_keeps_all_the_moves_or_none() -> None:
+    _, _, est, _, _, _, evaluator, layout = _setup(60, 3, 0.4)
+    fastest = LAMBDA.fastest().name
+    start = {w: fastest for w in layout.workers}
+    timing = Retimer(evaluator, layout, est, start)
+    slowest = min(LAMBDA, key=lambda p: p.cpus).name
+    moves = [(w, slowest) for w in layout.workers[:3]]
+    moved = _full(evaluator, layout, est, {**start, **dict(moves)}).makespan_s
+    search = MoveSearch(timing)
+    assert search.settle_whole(moves, lambda makespan, _: makespan < moved) is None   # one exact re-timing says no
+    assert timing.makespan_s == _full(evaluator, layout, est, start).makespan_s      # ... and it is undone
+    assert [timing.profile_of(w) for w, _ in moves] == [fastest] * 3
+    assert search.settle_whole(moves, lambda makespan, _: makespan <= moved) == moves
+    assert timing.makespan_s == moved and [timing.profile_of(w) for w, _ in moves] == [slowest] * 3
+    assert search.retimings == 2 and search.settle_whole([], lambda *_: False) == []

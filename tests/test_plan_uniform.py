@@ -150,3 +150,18 @@ def test_an_unknown_worker_layout_is_refused():
     from planning.planners import get_planner
     with pytest.raises(PlanError, match="workers"):
         get_planner("uniform", profile="small", workers="many")
+
+
+def test_the_structure_hash_is_computed_when_first_read_and_travels_as_text() -> None:
+    import copy
+    import pickle
+
+    wf = generate("fork_join", width=3, depth=2)
+    plan = get_planner("uniform", profile="large").plan(wf, CATALOG, CostModel(), MEAN)
+    assert "shash" not in wf._cache                   # planning alone does not hash the workflow
+    sent = pickle.loads(pickle.dumps(plan))
+    assert sent._structure_hash == wf.structure_hash()  # a pickle carries the text, not the workflow
+    assert plan.structure_hash == wf.structure_hash() == copy.deepcopy(plan)._structure_hash
+    assert Plan.from_dict(plan.to_dict()).structure_hash == wf.structure_hash()
+    rebuilt = generate("fork_join", width=3, depth=2)       # another object of the same workflow
+    assert get_planner("uniform", profile="large").plan(rebuilt, CATALOG, CostModel(), MEAN).structure_hash == plan.structure_hash

@@ -214,3 +214,19 @@ def test_retimer_equals_a_full_run_after_every_change(seed: int) -> None:
             back = evaluator.run_estimates(layout, profile, est)
             assert retimer.times().done == back.done and retimer.makespan_s == back.makespan_s
             assert retimer.times().busy_s == back.busy_s and list(retimer.profiles) == list(back.profiles)
+
+
+def test_fetch_download_s_is_the_longest_fetched_input_and_kept_per_layout() -> None:
+    from planning.schedule.timing import fetch_download_s
+
+    # task 0 a root; task 1 fetches both inputs (the longer counts: they download in parallel); task 2 fetches
+    # only its second (its first is local, however long); task 3 fetches nothing
+    remote = [(), (True, True), (False, True), (False,)]
+    download_s = [[], [0.5, 2.0], [9.0, 1.5], [4.0]]
+    assert fetch_download_s(remote, download_s) == [0.0, 2.0, 1.5, 0.0]
+    ev = ScheduleEvaluator(diamond(), CATALOG)
+    layout = ev.layout(WORKER_OF)
+    first = ev.input_download_s(layout)
+    assert ev.input_download_s(layout) is first                 # one computation per layout
+    assert first == fetch_download_s(layout.remote, ev.download_s)
+    assert ev.input_download_s(ev.layout({t: "w0" for t in "abcd"})) == [0.0] * 4   # one worker: nothing fetched

@@ -20,13 +20,17 @@ worker its warm start - so on large workflows the search often stops after one
 to three passes.
 
 The search (:mod:`planning.planners.move_search`): each pass takes the critical
-path once, proposes one rung down for every worker off it whose move fits the
-schedule's slack alone (:func:`~planning.schedule.slack.move_fits`, O(its
-tasks)), applies the proposals in one exact incremental re-timing (a batch that
-breaks the limit gives back, on each path past it, the moves latest in order
-until the path fits; they are proposed again next pass), then tries the moves
-the slack check doubted one at a time, exactly, in worker order, each re-timing
-stopping at the first task past its latest time.  A pass costs O(n + e)
+path once and proposes one rung down for every worker off it.  It first re-times
+them all at once (:meth:`~planning.planners.move_search.MoveSearch.settle_whole`):
+when together they keep the limit - most passes, where the cold timing has room -
+each alone would too (downgrades only slow), and the pass is done.  Otherwise the
+proposals whose move fits the schedule's slack alone
+(:func:`~planning.schedule.slack.move_fits`, O(its tasks)) are applied in one
+exact incremental re-timing (a batch that breaks the limit gives back, on each
+path past it, the moves latest in order until the path fits; they are proposed
+again next pass), then the moves the slack check doubted are tried one at a
+time, exactly, in worker order, each re-timing stopping at the first task past
+its latest time.  A pass costs O(n + e)
 plus the re-timings; the number of passes is about the number of profiles.
 The one-trial-at-a-time search it replaces re-timed after every trial (and
 re-took the critical path after every kept move): O(W * P) re-timings for W
@@ -175,23 +179,18 @@ def _downgrade(search: MoveSearch, workers: list[str], down: Callable[[str, str]
     while search.cut is None:
         search.passes += 1
         critical = {layout.worker[i] for i in critical_indices(timing.done, layout, evaluator)}
-        latest = latest_done(timing, limit)
-        moves, doubtful = [], []
+        proposed: list[Move] = []
         for w in workers:
-            k = number[w]
             cheaper = down(w, profile[w])
-            if k in critical or cheaper is None:
+            if number[w] in critical or cheaper is None:
                 continue
             if not search.trial():
                 break
-            fits = move_fits(timing, chains[k], timing.column[cheaper], evaluator.startup_of(cheaper), latest)[0]
-            (moves if fits else doubtful).append((w, cheaper))
+            proposed.append((w, cheaper))
         deferred: list[Move] = []
-        kept = search.settle(moves, within, limit=limit, latest=latest, deferred=deferred)
-        if deferred and not kept:       # nothing moved: the next pass would propose the same, try them now
-            kept = search.settle(deferred, within, limit=limit, latest=latest)
-            deferred.clear()
-        kept += search.settle_each(doubtful, within, latest=latest)
+        kept = search.settle_whole(proposed, within)
+        if kept is None:                # together they break the limit: split them by the slack
+            kept = _settle_by_slack(search, proposed, chains, number, limit, within, deferred)
         if kept and not keeps({**profile, **dict(kept)}):
             missed.extend(kept)
             break
@@ -199,6 +198,25 @@ def _downgrade(search: MoveSearch, workers: list[str], down: Callable[[str, str]
         if not kept and not deferred:
             break
     return profile
+
+
+def _settle_by_slack(search: MoveSearch, proposed: list[Move], chains: list[list[int]], number: dict[str, int],
+                     limit: float, within: Callable[[float, list[Move]], bool], deferred: list[Move]) -> list[Move]:
+    """The moves of ``proposed`` kept when all of them at once break ``limit``: those whose move fits the slack
+    (:func:`~planning.schedule.slack.move_fits`) as batches (:meth:`MoveSearch.settle`; ``deferred`` gets the ones
+    blamed), then the others one at a time."""
+    timing = search.timing
+    latest = latest_done(timing, limit)
+    moves, doubtful = [], []
+    for w, cheaper in proposed:
+        fits = move_fits(timing, chains[number[w]], timing.column[cheaper], timing.evaluator.startup_of(cheaper),
+                         latest)[0]
+        (moves if fits else doubtful).append((w, cheaper))
+    kept = search.settle(moves, within, limit=limit, latest=latest, deferred=deferred)
+    if deferred and not kept:       # nothing moved: the next pass would propose the same, try them now
+        kept = search.settle(deferred, within, limit=limit, latest=latest)
+        deferred.clear()
+    return kept + search.settle_each(doubtful, within, latest=latest)
 
 
 def _one_rung_down(ladder: list, catalog: Catalog, need: dict[str, float]) -> Callable[[str, str], str | None]:

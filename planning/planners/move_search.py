@@ -255,6 +255,28 @@ class MoveSearch:
                 turned_down(part[0])
         return kept
 
+    def settle_whole(self, moves: Sequence[Move],
+                     acceptable: Callable[[float, list[Move]], bool]) -> list[Move] | None:
+        """All of ``moves`` in one exact re-timing: kept (returned) if ``acceptable``, else rolled back (None).
+
+        The first try of a pass whose proposals are all one-rung downgrades: when
+        together they keep the limit, each alone would too (downgrades only slow,
+        and the schedule is monotone), so the slack's split (:meth:`settle` of
+        those that fit, :meth:`settle_each` of the others) would keep them all -
+        at the cost of a backward pass and a check per worker this skips.  No
+        moves, or no time left: nothing to keep (``[]``).
+        """
+        if not moves or self._out_of_time():
+            return []
+        self.retimings += 1
+        part = list(moves)
+        makespan = self.timing.change(dict(part), whole=len(part) >= WHOLE_BATCH)
+        if acceptable(makespan, part):
+            self.timing.commit()
+            return part
+        self.timing.rollback()
+        return None
+
     def settle_each(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool], *,
                     latest: Sequence[float] | None = None) -> list[Move]:
         """:meth:`settle` one move at a time, in order: for moves the slack check doubts (it is conservative)."""

@@ -12,7 +12,7 @@ from planning.errors import PlanError
 from planning.profiles import Catalog
 from planning.schedule.startups import KEEP_ALIVE_S
 from planning.schedule.timing import (Layout, ScheduleResult, ScheduleTimes, TransferFn, TransferManyFn,
-                                      free_transfer, time_task, worker_order)
+                                      fetch_download_s, free_transfer, time_task, worker_order)
 from planning.topology import segments
 from planning.workflow import Workflow
 
@@ -73,6 +73,7 @@ class ScheduleEvaluator:
         self._warm_startup_fn = warm_startup_s
         self._warm_startup: dict[str, float] = {}
         self._worker_order: tuple | None = None     # (layout, its worker_order): see :meth:`worker_order`
+        self._input_download: tuple | None = None   # (layout, its input_download_s): see there
         self._remaining_cache: tuple | None = None  # (layout, estimates, remaining seconds): see :meth:`_remaining`
         topology = workflow.topology()
         index = topology.index
@@ -206,6 +207,14 @@ class ScheduleEvaluator:
             cached = self._worker_order = (layout, nxt, last_task, waiting)
         return cached[1], cached[2], list(cached[3])
 
+    def input_download_s(self, layout: Layout) -> list[float]:
+        """Per task, its fetched inputs' download seconds (:func:`~planning.schedule.timing.fetch_download_s`) under
+        ``layout``, the last layout's kept: the same for every profile a search tries.  O(n + e) once per layout."""
+        cached = self._input_download
+        if cached is None or cached[0] is not layout:
+            cached = self._input_download = (layout, fetch_download_s(layout.remote, self.download_s))
+        return cached[1]
+
     # ------------------------------------------------------------------ timing
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
             exec_s: Sequence[float]) -> ScheduleTimes:
@@ -222,8 +231,8 @@ class ScheduleEvaluator:
             return time_overlapped(self, layout, profiles, exec_s, pooled=False)
         startup_of_worker = [self.startup_of(p) for p in profiles]
         n = len(self.ids)
-        worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
-        parents, download_s, upload_s = self.parents, self.download_s, self.upload_s
+        worker, prev, store = layout.worker, layout.prev, layout.store
+        parents, download_s, upload_s = self.parents, self.input_download_s(layout), self.upload_s
         invoke, coord = self.invoke_s, self.coordination_s
         ready = [0.0] * n
         wstart = [0.0] * n
@@ -238,7 +247,7 @@ class ScheduleEvaluator:
             w = worker[i]
             before = prev[i]
             s = startup_of_worker[w] if before < 0 else 0.0
-            r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i],
+            r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, download_s[i],
                                                  exec_list[i], upload_s[i], store[i], invoke, coord, warm[w])
             startup[i] = s
             ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d

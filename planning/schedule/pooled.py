@@ -51,8 +51,8 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
     if layout.overlapped:
         return time_overlapped(ev, layout, profiles, exec_s, warm_pool)
     n, m = len(ev.ids), len(layout.workers)
-    worker, prev, store, remote = layout.worker, layout.prev, layout.store, layout.remote
-    parents, children, download_s, upload_s = ev.parents, ev.children, ev.download_s, ev.upload_s
+    worker, prev, store = layout.worker, layout.prev, layout.store
+    parents, children, download_s, upload_s = ev.parents, ev.children, ev.input_download_s(layout), ev.upload_s
     invoke, coord = ev.invoke_s, ev.coordination_s
     warm = layout.warm or (-1.0,) * m
     nxt, last_task, waiting = ev.worker_order(layout)
@@ -91,7 +91,7 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
         s = 0.0
         if before < 0:
             s, reused[w] = pooled_startup(ev, idle, stops, profiles, w, t)
-        r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i],
+        r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, download_s[i],
                                              exec_list[i], upload_s[i], store[i], invoke, coord, warm[w], lastp[i])
         startup[i] = s
         ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
@@ -99,11 +99,15 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
             return None
         if last_task[w] == i:
             push(stops, (d, w))
-        for c in (nxt[i], *children[i]):    # the tasks this one made ready, at their arrival
-            if c >= 0:
-                waiting[c] -= 1
-                if waiting[c] == 0:
-                    push(heap, (key(c), c))
+        c = nxt[i]                          # the tasks this one made ready, at their arrival
+        if c >= 0:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                push(heap, (key(c), c))
+        for c in children[i]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                push(heap, (key(c), c))
     return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused))
 
 

@@ -169,8 +169,8 @@ class Retimer:
         completion moved (a task whose completion stays put reaches nothing further); returns the workers
         touched (None: a task passed ``latest``, see :meth:`change`) and how many tasks were re-timed."""
         ev, lay = self.evaluator, self.layout
-        worker, prev, store, remote = lay.worker, lay.prev, lay.store, lay.remote
-        parents, download_s, upload_s = ev.parents, ev.download_s, ev.upload_s
+        worker, prev, store = lay.worker, lay.prev, lay.store
+        parents, download_s, upload_s = ev.parents, ev.input_download_s(lay), ev.upload_s
         children, nxt, pos = ev.children, self._next, self._pos
         invoke, coord = ev.invoke_s, ev.coordination_s
         done, profiles, column, table = self.done, self.profiles, self.column, self.exec_table
@@ -186,7 +186,7 @@ class Retimer:
             before = prev[i]
             s = ev.startup_of(profiles[w]) if before < 0 else 0.0
             x = table[i][column[profiles[w]]]
-            r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, remote[i], download_s[i], x,
+            r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, download_s[i], x,
                                                  upload_s[i], store[i], invoke, coord,
                                                  self.layout.warm[w] if self.layout.warm else -1.0)
             old = done[i]

@@ -57,8 +57,25 @@ def last_parent(parents: Sequence[int], done: Sequence[float]) -> int:
     return last
 
 
+def fetch_download_s(remote: Sequence[Sequence[bool]], download_s: Sequence[Sequence[float]]) -> list[float]:
+    """Per task, the seconds its fetched inputs take to download (in parallel: the longest); 0 for none.
+
+    A constant of the layout (which inputs are fetched) and the transfers (each
+    input's seconds), not of the profiles: taken once per layout
+    (:meth:`~planning.schedule.ScheduleEvaluator.input_download_s`), not per timing.
+    """
+    out = [0.0] * len(download_s)
+    for i, row in enumerate(download_s):
+        longest = 0.0
+        for fetched, seconds in zip(remote[i], row):
+            if fetched and seconds > longest:
+                longest = seconds
+        out[i] = longest
+    return out
+
+
 def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequence[float],
-              worker: Sequence[int], fetched: Sequence[bool], download_row: Sequence[float], exec_s: float,
+              worker: Sequence[int], download: float, exec_s: float,
               upload_s: float, store: bool, invoke: float, coord: float,
               warm: float = -1.0, last: int = -1) -> tuple[float, float, float, float, float, float]:
     """One task's planned times: ``(ready, worker start, begin, download seconds, execution end, done)``.
@@ -67,8 +84,9 @@ def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequ
     reaches its worker after an invocation latency when that parent ran elsewhere (a
     root: from the client); its worker's first task pays the start-up, a later one
     waits for the task before it (``before``); the fetched inputs download in
-    parallel, then it executes and, when it stores its output, uploads it.  A worker
-    pre-warmed at ``warm`` (>= 0) starts then, so its start-up overlaps the wait.
+    parallel (``download``: the longest, :func:`fetch_download_s`), then it
+    executes and, when it stores its output, uploads it.  A worker pre-warmed at
+    ``warm`` (>= 0) starts then, so its start-up overlaps the wait.
     ``last``: the caller's :func:`last_parent` of ``ps``, when it took it already (-1: taken here).
     """
     if ps:
@@ -76,12 +94,8 @@ def time_task(ps: Sequence[int], w: int, before: int, startup: float, done: Sequ
             last = last_parent(ps, done)
         r = done[last] + coord
         arrival = r + (invoke if worker[last] != w else 0.0)
-        download = 0.0
-        for k in range(len(ps)):
-            if fetched[k] and download_row[k] > download:
-                download = download_row[k]
     else:
-        r, arrival, download = 0.0, invoke, 0.0
+        r, arrival = 0.0, invoke
     if before < 0 and warm >= 0:      # pre-warmed: started ahead, ready at warm + startup
         ws = warm
         b = max(arrival, warm + startup)
