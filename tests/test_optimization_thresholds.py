@@ -18,31 +18,20 @@ from planning.protocol import WorkerProtocol
 from planning.protocol.optimizations import DelayedIO, Preload, optimize
 from planning.protocol.optimizations.delayed_io import LAZY_MIN_BYTES
 from planning.protocol.optimizations.preload import PRELOAD_MIN_BYTES
-from planning.tasks import Task
 from planning.workflow import Workflow
 from simulator import simulate
 from tests.test_optimizations_io import (DIO_PLACES, DIO_SEQ, MB, MODEL, PRE_PLACES, PRE_SEQ, assigned,
-                                         hand_schedule)
+                                         hand_schedule, workflow)
 
 COLUMNS = ["download_start_s", "download_end_s", "exec_start_s", "exec_end_s", "done_s"]
 
 
-def sized(name: str, runtimes: dict[str, float], edges: list[tuple[str, str]], nbytes: int) -> Workflow:
-    wf = Workflow(name)
-    for t, r in runtimes.items():
-        wf.add_task(Task(t, "step", runtime_s=r, output_bytes=nbytes))
-    for p, c in edges:
-        wf.add_edge(p, c, nbytes)
-    wf.validate()
-    return wf
-
-
 def pre(nbytes: int) -> Workflow:
-    return sized("preload", {"p": 1.0, "x": 3.0, "y": 1.0}, [("p", "y"), ("x", "y")], nbytes)
+    return workflow("preload", {"p": 1.0, "x": 3.0, "y": 1.0}, [("p", "y"), ("x", "y")], nbytes)
 
 
 def dio(nbytes: int) -> Workflow:
-    return sized("delayed", {"a": 1.0, "b": 2.0, "c": 0.5}, [("a", "b"), ("a", "c")], nbytes)
+    return workflow("delayed", {"a": 1.0, "b": 2.0, "c": 0.5}, [("a", "b"), ("a", "c")], nbytes)
 
 
 def test_the_protocols_decide_by_bytes_at_the_thresholds() -> None:
@@ -57,7 +46,7 @@ def test_the_protocols_decide_by_bytes_at_the_thresholds() -> None:
         assert protocol.lazy_upload("a", "w1") is expected
     # two inputs under the threshold each, over it together: one fetch worth pre-loading
     half = PRELOAD_MIN_BYTES // 2
-    wf = sized("two", {"p": 1.0, "q": 1.0, "x": 3.0, "y": 1.0}, [("p", "y"), ("q", "y"), ("x", "y")], half)
+    wf = workflow("two", {"p": 1.0, "q": 1.0, "x": 3.0, "y": 1.0}, [("p", "y"), ("q", "y"), ("x", "y")], half)
     places, seq = {"p": "w2", "q": "w3", "x": "w1", "y": "w1"}, {"w1": ["x", "y"], "w2": ["p"], "w3": ["q"]}
     assert Preload.for_plan(wf, assigned(wf, places, seq)).preloads_inputs("y")
 
@@ -90,8 +79,8 @@ def test_small_transfers_are_timed_as_the_base_in_the_plan_and_the_simulation() 
 
 def test_small_transfers_are_not_moved_in_the_background_in_the_real_run() -> None:
     # the real-run workflows of test_optimizations_io, at 1 MB: y fetches p after x ends, b waits for a's upload
-    wf_pre = sized("preload_small", {"p": 0.05, "x": 0.4, "y": 0.05}, [("p", "y"), ("x", "y")], MB)
-    wf_dio = sized("delayed_small", {"a": 0.05, "b": 0.05, "c": 0.05}, [("a", "b"), ("a", "c")], MB)
+    wf_pre = workflow("preload_small", {"p": 0.05, "x": 0.4, "y": 0.05}, [("p", "y"), ("x", "y")], MB)
+    wf_dio = workflow("delayed_small", {"a": 0.05, "b": 0.05, "c": 0.05}, [("a", "b"), ("a", "c")], MB)
     with Executor(settings=ExecutorSettings(keep_alive_s=5.0)) as ex:
         plan = assigned(wf_pre, PRE_PLACES, PRE_SEQ)
         optimized, cls = optimize(plan, wf_pre, MODEL, ["preload"])

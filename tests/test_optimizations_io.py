@@ -33,12 +33,13 @@ HALF = 0.5      # every transfer of the hand-computed schedules: 0.5 s
 EDGE = 5 * MB
 
 
-def workflow(name: str, runtimes: dict[str, float], edges: list[tuple[str, str]]) -> Workflow:
+def workflow(name: str, runtimes: dict[str, float], edges: list[tuple[str, str]], nbytes: int = EDGE) -> Workflow:
+    """Tasks of the given runtimes, each output and each edge ``nbytes``."""
     wf = Workflow(name)
     for t, r in runtimes.items():
-        wf.add_task(Task(t, "step", runtime_s=r, output_bytes=EDGE))
+        wf.add_task(Task(t, "step", runtime_s=r, output_bytes=nbytes))
     for p, c in edges:
-        wf.add_edge(p, c, EDGE)
+        wf.add_edge(p, c, nbytes)
     wf.validate()
     return wf
 
