@@ -48,12 +48,18 @@ BIG_ARG_BYTES = 16 * 1024
 
 
 class Packed(bytes):
-    """One command already in RESP form (:func:`packed`): sent as is, e.g. a worker's wait, the same every time."""
+    """One command already in RESP form (:func:`packed`): sent as is, e.g. a worker's wait, the same every time.
+
+    ``command`` is the tuple it packs: what a router reads its key from (a cluster sends it to that key's node)."""
+
+    command: tuple
 
 
 def packed(command: tuple) -> Packed:
     """``command`` packed once, for :meth:`Wire.send` in place of the tuple (a reply is owed as for it)."""
-    return Packed(b"".join(pack([command])))
+    out = Packed(b"".join(pack([command])))
+    out.command = tuple(command)
+    return out
 
 
 def pack(commands: Iterable[tuple | Packed]) -> list[bytes | memoryview]:

@@ -16,8 +16,9 @@ import redis
 
 from executor import Executor, ExecutorSettings, keys
 from executor.plans import assigned_plan
-from executor.server.cluster import blocking_pop
+from executor.server.cluster import ClusterWire, blocking_pop
 from executor.server.urls import connect_url
+from executor.wire import packed
 from planning.errors import ExecutionError
 from planning.sources.generators import generate
 from planning.workflow import run_locally
@@ -71,6 +72,22 @@ def test_a_launchers_pop_over_several_slots_takes_from_each(cluster: list[int]) 
     client.rpush(b, "start")
     assert blocking_pop(client, [a, b], 0.2) == (b.encode(), b"start")
     assert blocking_pop(client, [a, b], 0.2) is None
+    client.close()
+
+
+def test_a_packed_command_goes_to_its_keys_node(cluster: list[int]) -> None:
+    # a worker's wait is packed once (wire.Packed): the cluster routes it by the key of the tuple it packs
+    client = connect_url(_url(cluster), timeout=5.0)
+    inbox = next(f"pl:{{route{i}}}:inbox" for i in range(100)
+                 if client.get_node_from_key(f"pl:{{route{i}}}:inbox").name
+                 != client.get_node_from_key("pl:{other}:x").name)
+    client.rpush(inbox, "note")
+    wire = ClusterWire(client)
+    wire.get_bulk(("GET", "pl:{other}:x"))          # the wire now talks to another node
+    wire.send([packed(("LPOP", inbox, 10))])
+    assert wire.read(1) == [[b"note"]]
+    wire.close()
+    client.delete(inbox)
     client.close()
 
 
