@@ -124,6 +124,15 @@ def _pair(body=plus_one):
     return wf, assigned_plan(wf, {"a": "wa", "b": "wb"}, "small")
 
 
+def _until_idle(ex: Executor, processes: int, timeout: float = 10.0) -> None:
+    """Wait until the launcher's idle lists hold ``processes`` processes: a run ends at its workers' reports and
+    their processes join the idle list just after (on a busy host, later)."""
+    deadline = time.monotonic() + timeout
+    while (sum(ex.client.llen(k) for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*")) < processes
+           and time.monotonic() < deadline):      # (past it, the test's own assertions say what is wrong)
+        time.sleep(0.01)
+
+
 def _handed_pushes(ex: Executor, wf, plan) -> tuple[int, dict]:
     """Pushes to the launcher's notice list during one run (keyspace notifications), and the run's results."""
     r = ex.client
@@ -146,13 +155,15 @@ def _handed_pushes(ex: Executor, wf, plan) -> tuple[int, dict]:
 def test_a_warm_run_hands_its_second_worker_straight_to_an_idle_process() -> None:
     wf, plan = _pair()
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
-        ex.run(wf, plan)                                    # two processes now idle
+        ex.run(wf, plan)
+        _until_idle(ex, 2)                                  # two processes now idle
         pushes, result = _handed_pushes(ex, wf, plan)
         assert result.results == {"b": 42} and result.meta["warm_starts"] == 2
         assert pushes == 1                                  # b's start: handed by a's completion
         time.sleep(0.3)                                     # the launcher has read its notice
         assert not ex.client.exists(keys.launcher_handed(ex.launcher_id))
         ex.settings = ExecutorSettings(keep_alive_s=30.0, handoff_to_idle=False)
+        _until_idle(ex, 2)
         pushes, result = _handed_pushes(ex, wf, plan)
         assert result.results == {"b": 42} and result.meta["warm_starts"] == 2 and pushes == 0
 
@@ -170,7 +181,8 @@ def test_a_process_killed_right_after_it_was_handed_a_start_has_its_task_run_aga
     wf, plan = _pair(die_once)
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0, lease_s=1.0)) as ex:
         marker.write_text("warm-up")
-        ex.run(wf, plan)                                    # two idle processes
+        ex.run(wf, plan)
+        _until_idle(ex, 2)                                  # two idle processes
         marker.unlink()
         pushes, result = _handed_pushes(ex, wf, plan)
         assert pushes >= 1                                  # b's first start was handed straight to a process
