@@ -141,7 +141,12 @@ def test_planlab_view_serves_a_saved_run_until_ctrl_c(saved_run: Path) -> None:
         assert sorted(b[4] for b in state["bars"]) == sorted(trace.tasks["exec_start_s"].tolist())
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0
+        try:
+            assert proc.wait(20) == 0
+        finally:
+            if proc.poll() is None:     # a Ctrl-C that did not stop it must not leave a server behind
+                proc.kill()
+                proc.wait()
 
 
 def test_planlab_view_of_an_unknown_folder_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
