@@ -92,8 +92,9 @@ class _Ahead(NamedTuple):
     relies on), so asking them before the notification comes gives the answers the worker
     would get after it - and takes the hook calls (~18 us measured in a hot loop here, the
     base protocol) off each hop of a chain whose edges cross workers, where the
-    notification's arrival is on the critical path and the wait before it is idle time.  Used only for the task it was taken for, with the same tasks run here
-    (``ran``); a dynamic protocol or a re-run after a death asks the hooks live.
+    notification's arrival is on the critical path and the wait before it is idle time.
+    Used only for the task it was taken for, with the same tasks run here (``ran``); a
+    dynamic protocol or a re-run after a death asks the hooks live.
     """
 
     task: str

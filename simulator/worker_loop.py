@@ -189,6 +189,14 @@ def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[
     down_next, up_next = run.down.next, run.up.next
     deterministic = run.down.values is None and run.up.values is None
 
+    def upload_start(me: Coroutine, nbytes: float) -> "UploadStart":
+        """``me``'s :class:`UploadStart` (one per worker loop, made at its first use), set to upload ``nbytes``."""
+        start = me.upload
+        if start is None:
+            start = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
+        start.nbytes = nbytes
+        return start
+
     def downloads(i: int, begin: float, me: Coroutine) -> int | None:
         sizes = sized_of[i]
         if not sizes:
@@ -198,12 +206,7 @@ def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[
         # none does, the link wakes the loop at the counter update xe + coord (with a zero coord, at the
         # downloads' end: the loop's own zero wait would be a queue entry of its own)
         if store_of[i] and out_of[i] > 0:
-            then = (begin, overhead, exec_s[i])
-            waiter = me.upload
-            if waiter is None:
-                waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
-            waiter.nbytes = out_of[i]
-            how = UPLOADED
+            then, waiter, how = (begin, overhead, exec_s[i]), upload_start(me, out_of[i]), UPLOADED
         elif coord > 0:
             then, waiter, how = (begin, overhead, exec_s[i], coord), me, NOT_STORED
         else:
@@ -222,11 +225,7 @@ def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[
     def upload(nbytes: float, xe: float, me: Coroutine) -> bool:
         now = env._now
         if xe > now:          # its start at xe (UploadStart: the queue entry the loop's own wait would be)
-            waiter = me.upload
-            if waiter is None:
-                waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
-            waiter.nbytes = nbytes
-            heappush(queue, (now + (xe - now), NORMAL, next(ids), waiter))
+            heappush(queue, (now + (xe - now), NORMAL, next(ids), upload_start(me, nbytes)))
             return True
         r = 1.0 if deterministic else up_next()
         transfer_one(nbytes * r, latency * r, coord, me)

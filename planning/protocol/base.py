@@ -243,7 +243,8 @@ class WorkerProtocol:
     def lazy_upload_yields(self, worker: str) -> bool:
         """Whether ``worker``'s lazy uploads yield the CPU to the executions (a niced thread in the executor,
         a light CPU weight in the simulator).  False - the base rule; delayed I/O says True for a worker whose
-        every lazy upload has room to be slow in the plan (:data:`~planning.protocol.optimizations.delayed_io.YIELD_MIN_SLACK_S`).
+        every lazy upload has room to be slow in the plan
+        (:data:`~planning.protocol.optimizations.delayed_io.YIELD_MIN_SLACK_S`).
         """
         return False
 

@@ -129,4 +129,5 @@ def critical_outputs(plan: Any, workflow: Any) -> set[str]:
     return critical
 
 
-__all__ = ["LAZY_MIN_BYTES", "YIELD_MIN_SLACK_S", "yielding_workers", "DelayedIO", "delayed_io_protocol", "critical_outputs"]
+__all__ = ["LAZY_MIN_BYTES", "YIELD_MIN_SLACK_S", "yielding_workers", "DelayedIO", "delayed_io_protocol",
+           "critical_outputs"]
