@@ -169,3 +169,54 @@ def test_each_repetition_of_a_cell_starts_with_an_unrecorded_warm_up_run(monkeyp
     # backwards): retention's warm-up, then retention, base, clustering
     assert ran == ["base", "base", "retention", "clustering", "retention", "retention", "base", "clustering"]
     assert [len(c["real_runs"]) for c in cells] == [2, 2, 2]
+
+
+def test_a_null_cell_is_checked_on_the_plans_decisions_and_on_every_real_run() -> None:
+    from null_cells import is_null, plan_decisions, trace_decisions
+    from planning.planners import get_planner
+    from simulator import simulate
+
+    model, catalog = CostModel(), load_catalog("local")
+    chain, fan = bench.generate("chain", length=4, units=20_000), bench.fan_large()
+
+    def decisions(wf, names):
+        base = get_planner("heft").plan(wf, catalog, model, "mean")
+        plan, cls = optimize(base, wf, model, names)
+        trace = simulate(wf, plan, model, protocol=cls.for_plan(wf, plan))    # a trace with the real one's columns
+        return plan_decisions(wf, plan, cls.for_plan(wf, plan)), trace_decisions(trace.tasks)
+
+    # a chain on one worker: clustering finds nothing to merge, pre-load nothing to fetch - the same decisions
+    assert decisions(chain, ()) == decisions(chain, ("clustering",)) == decisions(chain, ("preload",))
+    # retention removes outputs: the protocol decides otherwise, though the trace looks alike
+    assert decisions(chain, ("retention",))[0] != decisions(chain, ())[0]
+    # fan-large: pre-load fetches ahead, delayed I/O's next task starts before the upload ends - both in the trace
+    base = decisions(fan, ())
+    for names in (("preload",), ("delayed_io",)):
+        assert decisions(fan, names)[0] != base[0] and decisions(fan, names)[1] != base[1]
+    cell = {"plan_decisions": "p", "trace_decisions": ["a", "a", "b"]}
+    assert is_null(cell, {"plan_decisions": "p", "trace_decisions": ["b", "a"]})["null"]
+    assert not is_null(cell, {"plan_decisions": "q", "trace_decisions": ["a", "b"]})["null"]      # plan differs
+    assert not is_null(cell, {"plan_decisions": "p", "trace_decisions": ["a"]})["null"]           # a run did not
+    assert not is_null({"plan_decisions": "p"}, {"plan_decisions": "p"})["null"]                   # no runs: unknown
+
+
+def test_a_null_cell_whose_interval_excludes_0_is_judged_against_its_bases_spread() -> None:
+    from null_cells import run_spread
+
+    assert run_spread([1.0, 1.1, 0.9, 1.0, 1.05]) == pytest.approx(0.2) and run_spread([1.0, 1.0]) is None
+
+    def row(variant: str, runs: list[float], decided: str = "p", sim: float = 4.0) -> dict:
+        return {"workflow": "w", "planner": "p", "variant": variant, "planned": {"makespan_s": 2.0},
+                "simulated": {"makespan_s": sim}, "real_makespans_s": runs, "plan_decisions": decided,
+                "trace_decisions": ["t"] * len(runs)}
+    base = row("base", [1.0, 1.1, 0.9, 1.0, 1.05])                   # spread 0.2
+    slower = [1.06, 1.16, 0.96, 1.06, 1.11]                          # every pair +6 %: the interval excludes 0
+    rows = bench.judge([base, row("clustering", slower), row("retention", slower, decided="q"),
+                        row("preload", [x * 1.3 for x in base["real_makespans_s"]]),
+                        row("prewarm", slower, sim=3.6)])
+    null, not_null, too_far, predicted = (r["change"] for r in rows[1:])
+    assert null["real_ci95"][0] > 0 and rows[1]["null_check"]["null"]
+    assert null["sign_right"] and null["null_floor"] == pytest.approx(0.2)          # noise the base showed itself
+    assert not rows[2]["null_check"]["null"] and not not_null["sign_right"]        # its protocol decides otherwise
+    assert not too_far["sign_right"]                                                 # +30 %: beyond the base's spread
+    assert not predicted["sign_right"]           # a null cell's prediction must be "no change" (here -10 %)
