@@ -335,3 +335,19 @@ def test_a_prewarmed_worker_killed_while_it_waits_is_restarted_and_waits_again()
     assert killed and result.meta["restarts"] == 1          # (b fetched a's output: the run succeeded)
     tasks = result.trace.tasks.set_index("task_id")
     assert tasks.loc["b", "download_start_s"] >= tasks.loc["a", "exec_end_s"]
+
+
+def test_prewarm_leaves_a_worker_the_plan_starts_on_an_idle_process() -> None:
+    # a (1 s) on w0, then b on w1 and c on w2: w0 has nothing more to run, so b's worker takes its idle process
+    # (a warm hand-off, no cold start to remove); c's worker still starts cold and is warmed
+    wf = replay_workflow("handoff", [("a", "b"), ("a", "c")], runtime_s=1.0, nbytes=1000)
+    plan = assigned(wf, {"a": "w0", "b": "w1", "c": "w2"})
+    first = plan.tasks["cold_start"]
+    assert first["a"] and not first["b"] and first["c"]           # the plan's own hand-off
+    warm, _ = optimize(plan, wf, MODEL, ["prewarm"])
+    lead = MODEL.startup_s(CATALOG["small"], True, "p95")
+    assert warm.assignment.warm_starts == pytest.approx({"w2": plan.tasks.loc["c", "ready_s"] - lead})
+    assert warm.tasks.loc["b", "exec_start_s"] == pytest.approx(plan.tasks.loc["b", "exec_start_s"])
+    cold = MODEL.startup_s(CATALOG["small"], True, "mean")
+    assert warm.tasks.loc["c", "exec_start_s"] == pytest.approx(plan.tasks.loc["c", "exec_start_s"] - cold)
+    assert warm.makespan_s < plan.makespan_s

@@ -1,7 +1,8 @@
 """Pre-warm: the planner starts a worker shortly before its first task is planned to be ready.
 
 **What it does.**  A plan optimization: for every worker whose first task is not a
-root (roots' workers start with the run anyway), the planner sets a warm start at
+root (roots' workers start with the run anyway) and waits for a cold start in the
+plan (:func:`cold_first_tasks`), the planner sets a warm start at
 ``ready - lead`` (never before the run's start): the first task's planned readiness
 minus a lead time, the worker's start-up at a high percentile of the cost model's
 start-up distribution (``p95``), so the start-up is over by then even when it runs
@@ -11,6 +12,14 @@ the first task's invocation becomes a notification, so the planner's schedule, t
 simulator and the executor (the client starts such workers at their times) all
 take the start-up off the critical path.  The times are re-derived on the
 pre-warmed plan (its tasks get ready earlier) until they no longer move.
+
+A worker whose first task the plan already starts on an idle process (a warm
+hand-off: a worker that finished before it is reused) has no cold start to remove:
+warming it would gain the hand-off's milliseconds and start one more process while
+the others start - on a host of few cores start-ups share the CPU, so every one of
+them gets later (issue 17: gemm critical-path warmed two such workers at the run's
+start; the simulation had all ten start-ups 25 % later, +22 % makespan).  Such
+workers are left as they are.
 
 **What it assumes.**  A static plan and start-up estimates that are not far too
 short (a worker warmed too late still starts before its task, only less early).
@@ -47,7 +56,8 @@ def prewarm_plan(plan: Any, workflow: Workflow, cost_model: Any) -> Any:
     a = plan.assignment
     roots = set(workflow.roots())
     lead = {p: float(cost_model.startup_s(plan.catalog[p], True, LEAD_SLA)) for p in set(a.worker_profile.values())}
-    warmed = [w for w, seq in a.sequence.items() if seq and seq[0] not in roots]
+    cold = cold_first_tasks(plan)
+    warmed = [w for w, seq in a.sequence.items() if seq and seq[0] not in roots and seq[0] in cold]
     warm: dict[str, float] = {}
     current = plan
     for _ in range(ROUNDS):
@@ -66,4 +76,10 @@ def prewarm_plan(plan: Any, workflow: Workflow, cost_model: Any) -> Any:
     return current
 
 
-__all__ = ["prewarm_plan", "LEAD_SLA"]
+def cold_first_tasks(plan: Any) -> set[str]:
+    """The tasks whose worker the plan starts cold for them (not on an idle process handed over)."""
+    tasks = plan.tasks
+    return set(tasks.index[tasks["cold_start"].astype(bool)])
+
+
+__all__ = ["prewarm_plan", "cold_first_tasks", "LEAD_SLA"]
