@@ -24,7 +24,9 @@ decision tables, the same in every engine; the server's peak memory
 Per cell the table gives the predicted (planned, simulated) and the real change
 in makespan against ``base``, the real change's paired bootstrap 95 % interval
 (:func:`change_ci`), and whether the prediction got its sign (:func:`sign_agrees`:
-judged where the interval excludes 0; a change inside the run-to-run noise has none)
+judged where the interval excludes 0; a change inside the run-to-run noise has none;
+a cell checked null on its plan and its real traces, :mod:`_null_cells`, against its
+base's run spread)
 and size (within 10 percentage points of the medians' change) right.  Between real runs the warm pool drains
 (keep-alive 1 s, a 1.2 s pause), so every run starts cold, as the plan assumes.
 
@@ -50,7 +52,7 @@ from typing import Any
 from executor import Executor, ExecutorSettings
 from experiments.config import scaled_workflow
 import _revision      # the commit measured: taken when the run starts
-from null_cells import is_null, plan_decisions, run_spread, trace_decisions
+from _null_cells import is_null, plan_decisions, run_spread, trace_decisions
 from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.planners import get_planner
@@ -321,7 +323,7 @@ def judge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r.pop("change", None)
             continue
         r["change"] = c
-        if "plan_decisions" in r:      # checked on the plans and the real traces (null_cells), never assumed
+        if "plan_decisions" in r:      # checked on the plans and the real traces (_null_cells), never assumed
             r["null_check"] = is_null(r, base[(r["workflow"], r["planner"])])
     for r in rows:
         c = r.get("change")
@@ -331,7 +333,7 @@ def judge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         spread = run_spread(base[(r["workflow"], r["planner"])]["real_makespans_s"])
         if not c["sign_right"] and r.get("null_check", {}).get("null") and spread is not None:
             # a null cell runs what its base runs: its change is noise, judged against the spread of the base's
-            # own identical runs (null_cells.run_spread) instead of its own 5-pair interval; its prediction must
+            # own identical runs (_null_cells.run_spread) instead of its own 5-pair interval; its prediction must
             # still be "no change"
             c["null_floor"] = spread
             c["sign_right"] = abs(c["real"]) <= spread and abs(c["simulated"]) < DEAD_BAND
@@ -402,7 +404,7 @@ def noise_floor(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def null_cell_names(rows: list[dict[str, Any]]) -> list[str]:
-    """``workflow/planner/variant`` of each cell checked null on its plan and its real traces (null_cells)."""
+    """``workflow/planner/variant`` of each cell checked null on its plan and its real traces (_null_cells)."""
     return [f"{r['workflow']}/{r['planner']}/{r['variant']}" for r in rows if r.get("null_check", {}).get("null")]
 
 
@@ -467,13 +469,16 @@ NOTES = [
     "in the plan (fan-large's small branches: 0.28-0.6 s; not the ladder's zig-zag: 23-70 ms) uploads on a "
     "thread niced by 10 (it yields the cores to the executions); the simulation weighs that CPU so (CFS's "
     "weight: 0.107 for the thread, the upload as one job at 0.21).",
-    "Null cells (null_cells): a variant whose plan and protocol decide exactly as its base's (assignment, warm "
+    "Null cells (_null_cells): a variant whose plan and protocol decide exactly as its base's (assignment, warm "
     "starts, per task what is stored, fetched, removed, pre-loaded, uploaded lazily) and whose every real run did "
     "the same (per task: worker, cold start, bytes in and out, upload, pre-load, lazy upload, from the traces) runs "
     "what its base runs: its real change is noise. Each cell's null_check says so; null_cells lists them. With ~70 "
     "cells at 95 % a few null cells' 5-pair intervals exclude 0 by chance; where that happens the cell is judged "
     "against its base's own run-to-run spread ((max - min) / median of the base's runs, change.null_floor) "
     "instead, and its prediction must be no change. A cell not checked null keeps the interval rule.",
+    "Pre-warm warms only the workers whose first task the plan starts cold: one the plan starts on an idle process "
+    "(a warm hand-off) has no cold start to remove, and warming it added a start-up beside the others at the run's "
+    "start (gemm critical-path warmed two: simulated +22 %, the ten start-ups sharing the two cores).",
 ]
 
 

@@ -172,7 +172,7 @@ def test_each_repetition_of_a_cell_starts_with_an_unrecorded_warm_up_run(monkeyp
 
 
 def test_a_null_cell_is_checked_on_the_plans_decisions_and_on_every_real_run() -> None:
-    from null_cells import is_null, plan_decisions, trace_decisions
+    from _null_cells import is_null, plan_decisions, trace_decisions
     from planning.planners import get_planner
     from simulator import simulate
 
@@ -201,7 +201,7 @@ def test_a_null_cell_is_checked_on_the_plans_decisions_and_on_every_real_run() -
 
 
 def test_a_null_cell_whose_interval_excludes_0_is_judged_against_its_bases_spread() -> None:
-    from null_cells import run_spread
+    from _null_cells import run_spread
 
     assert run_spread([1.0, 1.1, 0.9, 1.0, 1.05]) == pytest.approx(0.2) and run_spread([1.0, 1.0]) is None
 
