@@ -116,6 +116,10 @@ class ProcessContext:
         self.profile = profile
         self.limits = limits
         self.slot = slot or Slot()
+        #: a forked process's idle list (None: a Ray actor, no warm pool): it joins it in its logical worker's
+        #: last write (:meth:`executor.worker_reporting.WorkerReporting._finish`), which sets ``joined_idle``
+        self.idle_key: str | None = None
+        self.joined_idle = False
         # loaded by the process's first round trip (executor.worker_start); on a Redis Cluster now, on every
         # primary (a process serves runs whose slots live on different nodes)
         self.scripts = Scripts(self.client if is_cluster_client(self.client) else None)
