@@ -186,6 +186,43 @@ def test_a_process_is_idle_when_the_run_that_it_served_returns(tmp_path: Path,
         assert result.meta["warm_starts"] == 2 and result.meta["handed_starts"] == 1
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` lives (not a zombie its launcher has yet to reap)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_process_that_fails_after_its_last_write_leaves_its_idle_list(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executor error after a logical worker's report (which put its process on the idle list) ends the
+    process: it takes itself off the list, so no start is handed to a process that is gone."""
+    import executor.worker as worker_module
+
+    marker = tmp_path / "failed"
+    run = worker_module._LogicalWorker.run
+
+    def fails_after(self) -> None:   # inherited by the forked launcher and its workers
+        run(self)
+        if self.worker == "wb" and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            raise RuntimeError("an executor error after the worker's report")
+
+    monkeypatch.setattr(worker_module._LogicalWorker, "run", fails_after)
+    wf, plan = _pair()
+    with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
+        try:
+            ex.run(wf, plan)   # (succeeds when its result came first, else fails on the error: either is right)
+        except ExecutionError:
+            pass
+        pid = int(marker.read_text())
+        assert _eventually(lambda: not _running(pid))
+        assert _eventually(lambda: not any(int(p) == pid for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*")
+                                           for p in ex.client.lrange(k, 0, -1)), timeout=2.0)
+        assert ex.run(wf, plan).results == {"b": 42}
+
+
 def test_a_process_killed_right_after_it_was_handed_a_start_has_its_task_run_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     marker, notices = tmp_path / "killed", tmp_path / "notices"

@@ -133,6 +133,9 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
             run_logical_worker(ctx, msg, cold, via)
         except redis.ConnectionError:
             return  # the server went away: nothing left to serve
+        except BaseException:
+            _leave_idle(ctx.client, idle_key, ctx.pid, ctx.joined_idle)   # this process exits now
+            raise
         cold = False
         keep_alive = float(msg.get("keep_alive_s", 0.0))
         msg = None
@@ -144,6 +147,14 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
         if got is not None:
             run_id, via, blob = keys.read_inbox_item(got[1])
             msg = decode_start(ctx.sealer(run_id), blob)
+
+
+def _leave_idle(client: redis.Redis, idle_key: str, pid: int, joined: bool) -> None:
+    """Take this process off its idle list, where its logical worker's last write put it, before it exits with an
+    error (best effort: a start handed to it meanwhile is its launcher's to start again, :meth:`ProcessPool.handed`)."""
+    if joined:
+        with contextlib.suppress(redis.RedisError):
+            client.lrem(idle_key, 0, pid)
 
 
 def _wait_warm(client: redis.Redis, pid: int, idle_key: str, inbox: str, keep_alive: float,
