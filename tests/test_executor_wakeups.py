@@ -125,6 +125,27 @@ def _pair(body=plus_one):
     return wf, assigned_plan(wf, {"a": "wa", "b": "wb"}, "small")
 
 
+def _two_processes(ex: Executor, tmp_path: Path) -> None:
+    """A first run that leaves exactly two idle processes: wa and wb each wait for the other's task to begin, so
+    they run at once, on two processes.  (A pair run may not: its launcher can hand b's start to a's process,
+    idle again by then - then the next pair run had one warm process and forked b cold.)"""
+    here, there = str(tmp_path / "wa-began"), str(tmp_path / "wb-began")
+
+    @task
+    def meet(mine: str, other: str) -> int:
+        Path(mine).write_text("began")
+        deadline = time.monotonic() + 60.0
+        while not Path(other).exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return int(Path(other).exists())
+
+    wf = build_workflow([meet.named("x")(here, there), meet.named("y")(there, here)], name="meet")
+    first = ex.run(wf, assigned_plan(wf, {"x": "wa", "y": "wb"}, "small"))
+    assert first.results == {"x": 1, "y": 1} and list(first.trace.workers["start_via"]) == ["fork", "fork"]
+    assert first.meta["handed_starts"] == 0
+    assert _idle(ex) == 2             # joined in their workers' last writes: idle before the run returned
+
+
 def _idle(ex: Executor) -> int:
     """How many processes wait on the launcher's idle lists."""
     return sum(ex.client.llen(k) for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*"))
@@ -139,12 +160,10 @@ def _eventually(check, timeout: float = 10.0) -> bool:
     return check()
 
 
-def test_a_warm_run_hands_its_second_worker_straight_to_an_idle_process() -> None:
+def test_a_warm_run_hands_its_second_worker_straight_to_an_idle_process(tmp_path: Path) -> None:
     wf, plan = _pair()
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
-        first = ex.run(wf, plan)
-        assert first.meta["handed_starts"] == 0 and set(first.trace.workers["start_via"]) == {"fork"}
-        assert _idle(ex) == 2             # joined in their workers' last writes: idle before the run returned
+        _two_processes(ex, tmp_path)
         result = ex.run(wf, plan)
         assert result.results == {"b": 42} and result.meta["warm_starts"] == 2
         assert result.meta["handed_starts"] == 1                    # b's start: handed by a's completion
@@ -178,8 +197,7 @@ def test_a_process_is_idle_when_the_run_that_it_served_returns(tmp_path: Path,
     wf, plan = _pair()
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
         try:
-            assert ex.run(wf, plan).results == {"b": 42}
-            assert _idle(ex) == 2
+            _two_processes(ex, tmp_path)
         finally:
             gate.write_text("open")
         result = ex.run(wf, plan)
@@ -243,11 +261,10 @@ def test_a_process_killed_right_after_it_was_handed_a_start_has_its_task_run_aga
             os.kill(os.getpid(), signal.SIGKILL)
         return x + 1
 
+    marker.write_text("not yet")
     wf, plan = _pair(die_once)
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0, lease_s=1.0)) as ex:
-        marker.write_text("warm-up")
-        ex.run(wf, plan)
-        assert _idle(ex) == 2
+        _two_processes(ex, tmp_path)
         marker.unlink()
         result = ex.run(wf, plan)
         assert result.results == {"b": 42}
