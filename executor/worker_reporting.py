@@ -100,7 +100,7 @@ class WorkerReporting:
         pipe.hdel(self.keys.running, self.worker)
         pipe.delete(self.keys.lease(self.worker))
         idle = self.ctx.idle_key
-        if idle is not None and self.keep_alive_s > 0:
+        if idle is not None and self.keep_alive_s > 0 and self.ctx.idle_in_report:
             pipe.rpush(idle, self.ctx.pid)
             pipe.expire(idle, int(self.keep_alive_s + keys.PROCESS_KEY_SLACK_S))
             self.ctx.joined_idle = True
