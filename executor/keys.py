@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["RunKeys", "pool_runs", "launcher_alive", "launcher_control", "process_inbox", "process_inbox_parts",
-           "idle_list", "process_pool_key", "launcher_handed", "PROCESS_KEY_SLACK_S"]
+           "idle_list", "process_pool_key", "launcher_handed", "PROCESS_KEY_SLACK_S", "inbox_item", "read_inbox_item",
+           "BY_LAUNCHER", "BY_COMPLETION"]
 
 
 #: Process inboxes, idle lists and hand-off notices expire when nobody renews them for this long beyond keep-alive.
@@ -41,6 +42,24 @@ def process_inbox(launcher_id: str, pid: int) -> str:
     """Assignments for one warm worker process (in its launcher's hash slot: :func:`process_inbox_parts`)."""
     prefix, suffix = process_inbox_parts(launcher_id)
     return f"{prefix}{pid}{suffix}"
+
+
+#: Who put a start on a warm process's inbox: its launcher, or a completion (the commit script's ``H`` op).
+BY_LAUNCHER, BY_COMPLETION = "launcher", "completion"
+_VIA_TAGS = {b"L": BY_LAUNCHER, b"H": BY_COMPLETION}
+
+
+def inbox_item(run: str, via: str, blob: bytes) -> bytes:
+    """A start on a process inbox: ``run\\nTAG\\nblob`` (TAG ``L`` or ``H``, the sealed start message after it).
+    The process records who handed it the start in its worker row (``start_via``): the trace then counts
+    the starts completions handed straight to idle processes without watching the server."""
+    return f"{run}\n{'H' if via == BY_COMPLETION else 'L'}\n".encode() + blob
+
+
+def read_inbox_item(item: bytes) -> tuple[str, str, bytes]:
+    """(run, who handed it, sealed start message) of an inbox item (:func:`inbox_item`)."""
+    run, tag, blob = item.split(b"\n", 2)
+    return run.decode(), _VIA_TAGS[tag], blob
 
 
 def process_inbox_parts(launcher_id: str) -> tuple[str, str]:

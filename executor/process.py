@@ -116,6 +116,11 @@ class ProcessContext:
         self.profile = profile
         self.limits = limits
         self.slot = slot or Slot()
+        #: a forked process's idle list (None: a Ray actor, no warm pool): it joins it in its logical worker's
+        #: last write (:meth:`executor.worker_reporting.WorkerReporting._finish`), which sets ``joined_idle`` -
+        #: not on a Redis Cluster, where that list (the launcher's slot) cannot share the run's transaction
+        self.idle_key: str | None = None
+        self.joined_idle = False
         # loaded by the process's first round trip (executor.worker_start); on a Redis Cluster now, on every
         # primary (a process serves runs whose slots live on different nodes)
         self.scripts = Scripts(self.client if is_cluster_client(self.client) else None)
@@ -123,6 +128,7 @@ class ProcessContext:
         #: a completion may hand a start straight to this launcher's idle processes (executor.scripts): not on
         #: a Redis Cluster (their lists live in the launcher's slot, not the run's) nor under the Ray launcher
         self.handoff_to_idle = not is_cluster_client(self.client)
+        self.idle_in_report = not is_cluster_client(self.client)   # (see idle_key)
         self._secret = secret
         self._sealers: dict[str, RunSealer] = {}
         self._specs: OrderedDict[str, RunSpec] = OrderedDict()

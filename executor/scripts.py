@@ -46,7 +46,8 @@ DUPLICATE = -2   # the task was already committed
 #       those children..., then ops: 'S' key value (SET PX ttl) | 'P' key value (RPUSH + PEXPIRE) | 'I' key (INCR + PEXPIRE)
 #       | 'D' out-key reads-hash task readers (one more read of a stored output; the last one deletes it)
 #       | 'H' idle-list inbox-prefix inbox-suffix inbox-ttl-s launcher-alive handed-list launch-queue run start
-#         (a start: to an idle process of its launcher when one waits, else to the launch queue)
+#         (a start: to an idle process of its launcher when one waits, else to the launch queue; the inbox item is
+#         executor.keys.inbox_item's 'run\\nH\\nstart', the notice 'pid\\nrun\\nstart')
 COMMIT_LUA = """
 local ttl = tonumber(ARGV[4])
 if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return {-1} end
@@ -84,7 +85,7 @@ while i <= #ARGV do
     if redis.call('EXISTS', ARGV[i + 5]) == 1 then pid = redis.call('RPOP', ARGV[i + 1]) end
     if pid then
       local inbox = ARGV[i + 2] .. pid .. ARGV[i + 3]
-      redis.call('RPUSH', inbox, ARGV[i + 8] .. '\\n' .. ARGV[i + 9])
+      redis.call('RPUSH', inbox, ARGV[i + 8] .. '\\nH\\n' .. ARGV[i + 9])
       redis.call('EXPIRE', inbox, tonumber(ARGV[i + 4]))
       redis.call('RPUSH', ARGV[i + 6], pid .. '\\n' .. ARGV[i + 8] .. '\\n' .. ARGV[i + 9])
       redis.call('EXPIRE', ARGV[i + 6], tonumber(ARGV[i + 4]))

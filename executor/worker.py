@@ -134,6 +134,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         self.policy = self.settings.metrics_policy
         self.cold = cold
         self.invoked_at: float = msg["t"]
+        self.keep_alive_s = float(msg.get("keep_alive_s", 0.0))   # then the process waits warm on its idle list
         self.began = ready_at
         self.code = ctx.code(self.run_id, self.worker, msg.get("sub"), self.protocol.dynamic,
                              opening.code if opening is not None else None, msg.get("code_digest"))
@@ -450,8 +451,11 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         raise AssertionError("unreachable")
 
 
-def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> None:
+def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool, via: str = "") -> None:
     """Serve one (authenticated) start invocation: run the logical worker until the protocol says it is done.
+
+    ``via``: how the start reached this process (``fork``, ``launcher``, ``completion``: its worker row's
+    ``start_via``; empty where unknown, a Ray actor).
 
     An unexpected error (an executor bug, a payload that fails authentication) is
     reported to the run before it propagates, so the client fails at once.
@@ -465,7 +469,9 @@ def run_logical_worker(ctx: ProcessContext, msg: dict[str, Any], cold: bool) -> 
         if opening.spec is None:  # the run ended (failed or cancelled) before this worker started
             return
         ctx.served += 1
-        _LogicalWorker(ctx, opening.spec, msg, cold, began, opening).run()
+        worker = _LogicalWorker(ctx, opening.spec, msg, cold, began, opening)
+        worker.start_via = via
+        worker.run()
     except (redis.ConnectionError, Abort):
         raise
     except Exception as exc:

@@ -75,11 +75,22 @@ class WorkerReporting:
             return b""
         return self._take_batch()
 
+    #: how the start reached this process (:func:`executor.worker.run_logical_worker`'s ``via``)
+    start_via = ""
+
     def _finish(self, status: str) -> None:
+        """The worker's report: its running entry and lease go, its metrics and end are pushed - and the process
+        joins its launcher's idle list in the same transaction.
+
+        The run's client ends a run when no worker is running any more: a process that joined its
+        idle list only after this write left a window in which the next run found no idle process
+        and forked a cold one (a warm hand-off test failed that way on a busy host).
+        """
         if not self.claimed:
             return  # another process holds this logical worker: nothing of it is ours to report
         stop = time.time()
         worker_row = {"worker": self.worker, "profile": self.state.profile, "cold_start": self.cold,
+                      "start_via": self.start_via,
                       "start": self.invoked_at, "ready": self.began, "stop": stop, "busy_s": self.busy,
                       "tasks": len(self.state.ran), "pid": self.ctx.pid, "launcher": self.ctx.launcher_id,
                       "host": self.ctx.host, "status": status, "generation": self.gen, **self.ctx.limits}
@@ -88,6 +99,11 @@ class WorkerReporting:
         pipe = self.client.pipeline(transaction=True)
         pipe.hdel(self.keys.running, self.worker)
         pipe.delete(self.keys.lease(self.worker))
+        idle = self.ctx.idle_key
+        if idle is not None and self.keep_alive_s > 0 and self.ctx.idle_in_report:
+            pipe.rpush(idle, self.ctx.pid)
+            pipe.expire(idle, int(self.keep_alive_s + keys.PROCESS_KEY_SLACK_S))
+            self.ctx.joined_idle = True
         if not self.live:  # the run is over: leave no key behind
             pipe.execute()
             return

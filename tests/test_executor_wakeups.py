@@ -57,7 +57,8 @@ def test_a_completion_hands_a_start_to_an_idle_process_of_its_profile_else_to_th
         blob = op[-1]
         assert _commit(wire, scripts, "a", op) == [1]
         # the idle process of the start's profile has it on its inbox; its launcher a notice; the queue nothing
-        assert client.lrange(keys.process_inbox("L", 111), 0, -1) == [b"r1\n" + blob]
+        assert client.lrange(keys.process_inbox("L", 111), 0, -1) == [b"r1\nH\n" + blob]
+        assert keys.read_inbox_item(b"r1\nH\n" + blob) == ("r1", keys.BY_COMPLETION, blob)
         assert client.lrange(keys.launcher_handed("L"), 0, -1) == [b"111\nr1\n" + blob]
         assert decode_start(RunSealer(SECRET, "r1"), blob)["worker"] == "wb"
         assert not client.exists(k.launch) and not client.exists(idle)
@@ -95,7 +96,7 @@ def test_the_launcher_assigns_a_handed_start_restarts_one_whose_process_was_gone
         assert child.serving == ("r1", "wb", 0, "b") and child.lease_s == 3.0
         # gone before it took the start: taken back from its inbox and started again
         inbox = keys.process_inbox("L", 4_000_000)
-        client.rpush(inbox, b"r1\n" + blob)
+        client.rpush(inbox, keys.inbox_item("r1", keys.BY_COMPLETION, blob))
         assert pool.handed(4_000_000, START, blob) == "restarted"
         assert restarted == [START] and not client.exists(inbox)
         # took it (claimed) and died before its launcher read the notice: the run hears of the death
@@ -124,52 +125,134 @@ def _pair(body=plus_one):
     return wf, assigned_plan(wf, {"a": "wa", "b": "wb"}, "small")
 
 
-def _until_idle(ex: Executor, processes: int, timeout: float = 10.0) -> None:
-    """Wait until the launcher's idle lists hold ``processes`` processes: a run ends at its workers' reports and
-    their processes join the idle list just after (on a busy host, later)."""
+def _two_processes(ex: Executor, tmp_path: Path) -> None:
+    """A first run that leaves exactly two idle processes: wa and wb each wait for the other's task to begin, so
+    they run at once, on two processes.  (A pair run may not: its launcher can hand b's start to a's process,
+    idle again by then - then the next pair run had one warm process and forked b cold.)"""
+    here, there = str(tmp_path / "wa-began"), str(tmp_path / "wb-began")
+
+    @task
+    def meet(mine: str, other: str) -> int:
+        Path(mine).write_text("began")
+        deadline = time.monotonic() + 60.0
+        while not Path(other).exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return int(Path(other).exists())
+
+    wf = build_workflow([meet.named("x")(here, there), meet.named("y")(there, here)], name="meet")
+    first = ex.run(wf, assigned_plan(wf, {"x": "wa", "y": "wb"}, "small"))
+    assert first.results == {"x": 1, "y": 1} and list(first.trace.workers["start_via"]) == ["fork", "fork"]
+    assert first.meta["handed_starts"] == 0
+    assert _idle(ex) == 2             # joined in their workers' last writes: idle before the run returned
+
+
+def _idle(ex: Executor) -> int:
+    """How many processes wait on the launcher's idle lists."""
+    return sum(ex.client.llen(k) for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*"))
+
+
+def _eventually(check, timeout: float = 10.0) -> bool:
+    """``check()`` once it holds, or its last value after ``timeout`` s (the launcher reads its notices
+    every 0.1 s: on a busy host, later)."""
     deadline = time.monotonic() + timeout
-    while (sum(ex.client.llen(k) for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*")) < processes
-           and time.monotonic() < deadline):      # (past it, the test's own assertions say what is wrong)
+    while not check() and time.monotonic() < deadline:
         time.sleep(0.01)
+    return check()
 
 
-def _handed_pushes(ex: Executor, wf, plan) -> tuple[int, dict]:
-    """Pushes to the launcher's notice list during one run (keyspace notifications), and the run's results."""
-    r = ex.client
-    r.config_set("notify-keyspace-events", "Kl")
-    sub = r.pubsub()
-    sub.subscribe(f"__keyspace@0__:{keys.launcher_handed(ex.launcher_id)}")
-    sub.get_message(timeout=1.0)   # the subscription's confirmation
-    try:
-        result = ex.run(wf, plan)
-        pushes, deadline = 0, time.monotonic() + 0.5
-        while time.monotonic() < deadline:
-            msg = sub.get_message(timeout=0.1)
-            pushes += bool(msg and msg["data"] == b"rpush")
-    finally:
-        sub.close()
-        r.config_set("notify-keyspace-events", "")
-    return pushes, result
-
-
-def test_a_warm_run_hands_its_second_worker_straight_to_an_idle_process() -> None:
+def test_a_warm_run_hands_its_second_worker_straight_to_an_idle_process(tmp_path: Path) -> None:
     wf, plan = _pair()
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
-        ex.run(wf, plan)
-        _until_idle(ex, 2)                                  # two processes now idle
-        pushes, result = _handed_pushes(ex, wf, plan)
+        _two_processes(ex, tmp_path)
+        result = ex.run(wf, plan)
         assert result.results == {"b": 42} and result.meta["warm_starts"] == 2
-        assert pushes == 1                                  # b's start: handed by a's completion
-        time.sleep(0.3)                                     # the launcher has read its notice
-        assert not ex.client.exists(keys.launcher_handed(ex.launcher_id))
+        assert result.meta["handed_starts"] == 1                    # b's start: handed by a's completion
+        assert dict(zip(result.trace.workers["worker"], result.trace.workers["start_via"])) == {
+            "wa": "launcher", "wb": "completion"}
+        assert _eventually(lambda: not ex.client.exists(keys.launcher_handed(ex.launcher_id)))   # notice read
         ex.settings = ExecutorSettings(keep_alive_s=30.0, handoff_to_idle=False)
-        _until_idle(ex, 2)
-        pushes, result = _handed_pushes(ex, wf, plan)
-        assert result.results == {"b": 42} and result.meta["warm_starts"] == 2 and pushes == 0
+        assert _idle(ex) == 2
+        result = ex.run(wf, plan)
+        assert result.results == {"b": 42} and result.meta["warm_starts"] == 2
+        assert result.meta["handed_starts"] == 0 and set(result.trace.workers["start_via"]) == {"launcher"}
 
 
-def test_a_process_killed_right_after_it_was_handed_a_start_has_its_task_run_again(tmp_path: Path) -> None:
-    marker = tmp_path / "killed"
+def test_a_process_is_idle_when_the_run_that_it_served_returns(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run ends when no worker runs; a process that joined its idle list after that left the next run
+    no idle process (it forked cold).  Forced here: every process is held before its idle wait (the hook is
+    inherited by the forked launcher and its workers) until the test has looked at the idle lists."""
+    import executor.launcher.warm_process as warm_process
+
+    gate = tmp_path / "gate"
+    wait_warm = warm_process._wait_warm
+
+    def held(*args, **kwargs):
+        deadline = time.monotonic() + 30.0
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return wait_warm(*args, **kwargs)
+
+    monkeypatch.setattr(warm_process, "_wait_warm", held)
+    wf, plan = _pair()
+    with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
+        try:
+            _two_processes(ex, tmp_path)
+        finally:
+            gate.write_text("open")
+        result = ex.run(wf, plan)
+        assert result.meta["warm_starts"] == 2 and result.meta["handed_starts"] == 1
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` lives (not a zombie its launcher has yet to reap)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_process_that_fails_after_its_last_write_leaves_its_idle_list(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executor error after a logical worker's report (which put its process on the idle list) ends the
+    process: it takes itself off the list, so no start is handed to a process that is gone."""
+    import executor.worker as worker_module
+
+    marker = tmp_path / "failed"
+    run = worker_module._LogicalWorker.run
+
+    def fails_after(self) -> None:   # inherited by the forked launcher and its workers
+        run(self)
+        if self.worker == "wb" and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            raise RuntimeError("an executor error after the worker's report")
+
+    monkeypatch.setattr(worker_module._LogicalWorker, "run", fails_after)
+    wf, plan = _pair()
+    with Executor(settings=ExecutorSettings(keep_alive_s=30.0)) as ex:
+        try:
+            ex.run(wf, plan)   # (succeeds when its result came first, else fails on the error: either is right)
+        except ExecutionError:
+            pass
+        pid = int(marker.read_text())
+        assert _eventually(lambda: not _running(pid))
+        assert _eventually(lambda: not any(int(p) == pid for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*")
+                                           for p in ex.client.lrange(k, 0, -1)), timeout=2.0)
+        assert ex.run(wf, plan).results == {"b": 42}
+
+
+def test_a_process_killed_right_after_it_was_handed_a_start_has_its_task_run_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker, notices = tmp_path / "killed", tmp_path / "notices"
+    handed = ProcessPool.handed
+
+    def recorded(self, pid, msg, blob):   # what the launcher (forked from this process) made of each notice
+        outcome = handed(self, pid, msg, blob)
+        with open(notices, "a") as f:
+            f.write(f"{msg['worker']} {msg.get('gen', 0)} {outcome}\n")
+        return outcome
+
+    monkeypatch.setattr(ProcessPool, "handed", recorded)
 
     @task
     def die_once(x):
@@ -178,17 +261,19 @@ def test_a_process_killed_right_after_it_was_handed_a_start_has_its_task_run_aga
             os.kill(os.getpid(), signal.SIGKILL)
         return x + 1
 
+    marker.write_text("not yet")
     wf, plan = _pair(die_once)
     with Executor(settings=ExecutorSettings(keep_alive_s=30.0, lease_s=1.0)) as ex:
-        marker.write_text("warm-up")
-        ex.run(wf, plan)
-        _until_idle(ex, 2)                                  # two idle processes
+        _two_processes(ex, tmp_path)
         marker.unlink()
-        pushes, result = _handed_pushes(ex, wf, plan)
-        assert pushes >= 1                                  # b's first start was handed straight to a process
+        result = ex.run(wf, plan)
         assert result.results == {"b": 42}
         assert result.meta["task_kills"] == {"b": 1} and result.meta["restarts"] == 1
         assert "worker process" in result.meta["deaths"][0]
+        # b's first start was handed straight to a process: the launcher assigned it (then reported its death when
+        # it reaped it), or read the notice after the death (then reported it as lost)
+        assert _eventually(notices.exists)
+        assert notices.read_text().split("\n")[0] in ("wb 0 assigned", "wb 0 lost")
         assert [key for key in ex.client.scan_iter(match="pl:{*") if not key.decode().endswith(":metrics")] == []
 
 

@@ -100,7 +100,7 @@ class ProcessPool:
         # Only a live child of this launcher can wait on its idle list: with none of this profile,
         # fork at once (asking the idle list cost a round trip of every cold start).
         while any(c.pool_key == pool_key for c in self.children.values()):
-            pid = self._handoff(idle, msg["run"].encode() + b"\n" + blob)
+            pid = self._handoff(idle, keys.inbox_item(msg["run"], keys.BY_LAUNCHER, blob))
             if pid is None:
                 break
             self.reap()
@@ -132,7 +132,8 @@ class ProcessPool:
         if child is not None and child.pool_key == keys.process_pool_key(msg):
             self._assign(child, msg, serving, slot=False)
             return "assigned"
-        if self.client.lrem(keys.process_inbox(self.launcher_id, pid), 1, msg["run"].encode() + b"\n" + blob):
+        if self.client.lrem(keys.process_inbox(self.launcher_id, pid), 1,
+                            keys.inbox_item(msg["run"], keys.BY_COMPLETION, blob)):
             self.start(msg, blob)
             return "restarted"
         holder = f"{self.launcher_id}:{pid}:{self.host}"

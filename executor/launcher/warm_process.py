@@ -124,34 +124,48 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
             limits_in_force()
             slot.start_beating()
     ctx = ProcessContext(url, launcher_id, profile, info, secret, slot, in_force if limits_in_force else None)
+    ctx.idle_key = idle_key
     inbox = keys.process_inbox(launcher_id, ctx.pid)
-    msg, cold = first, True
+    msg, cold, via = first, True, "fork"
     while msg is not None:
+        ctx.joined_idle = False
         try:
-            run_logical_worker(ctx, msg, cold)
+            run_logical_worker(ctx, msg, cold, via)
         except redis.ConnectionError:
             return  # the server went away: nothing left to serve
+        except BaseException:
+            _leave_idle(ctx.client, idle_key, ctx.pid, ctx.joined_idle)   # this process exits now
+            raise
         cold = False
         keep_alive = float(msg.get("keep_alive_s", 0.0))
         msg = None
         try:
             # Offered first, then tidied (the collection the next spec load needs), so the next run finds it idle.
-            got = _wait_warm(ctx.client, ctx.pid, idle_key, inbox, keep_alive, ctx.tidy)
+            got = _wait_warm(ctx.client, ctx.pid, idle_key, inbox, keep_alive, ctx.tidy, joined=ctx.joined_idle)
         except redis.RedisError:
             return  # idle: nothing is lost by leaving
         if got is not None:
-            run_id, _, blob = got[1].partition(b"\n")
-            msg = decode_start(ctx.sealer(run_id.decode()), blob)
+            run_id, via, blob = keys.read_inbox_item(got[1])
+            msg = decode_start(ctx.sealer(run_id), blob)
+
+
+def _leave_idle(client: redis.Redis, idle_key: str, pid: int, joined: bool) -> None:
+    """Take this process off its idle list, where its logical worker's last write put it, before it exits with an
+    error (best effort: a start handed to it meanwhile is its launcher's to start again, :meth:`ProcessPool.handed`)."""
+    if joined:
+        with contextlib.suppress(redis.RedisError):
+            client.lrem(idle_key, 0, pid)
 
 
 def _wait_warm(client: redis.Redis, pid: int, idle_key: str, inbox: str, keep_alive: float,
-               tidy: Callable[[], None]) -> Any:
-    """Offer this process on the idle list, ``tidy`` (unless it leaves at once), and wait up to ``keep_alive`` s
-    for a start on its inbox."""
-    pipe = client.pipeline(transaction=False)
-    pipe.rpush(idle_key, pid)
-    pipe.expire(idle_key, int(keep_alive + PROCESS_KEY_SLACK_S))
-    pipe.execute()
+               tidy: Callable[[], None], joined: bool = False) -> Any:
+    """Offer this process on the idle list (unless its logical worker's last write did: ``joined``), ``tidy``
+    (unless it leaves at once), and wait up to ``keep_alive`` s for a start on its inbox."""
+    if not joined:
+        pipe = client.pipeline(transaction=False)
+        pipe.rpush(idle_key, pid)
+        pipe.expire(idle_key, int(keep_alive + PROCESS_KEY_SLACK_S))
+        pipe.execute()
     if keep_alive > 0:
         tidy()
     deadline = time.monotonic() + keep_alive

@@ -43,4 +43,6 @@ def collect(ctx: RunContext, restarts: WorkerRestarts, t0: float, makespan: floa
                         decode=lambda blob: decode_batch(ctx.sealer, blob))
     meta["cold_starts"] = trace.cold_starts
     meta["warm_starts"] = int((~trace.workers["cold_start"]).sum()) if len(trace.workers) else 0
+    # warm starts a completion handed straight to an idle process (executor.scripts' H op), not the launcher
+    meta["handed_starts"] = int((trace.workers["start_via"] == "completion").sum()) if len(trace.workers) else 0
     return trace, meta
