@@ -57,9 +57,14 @@ def inbox_item(run: str, via: str, blob: bytes) -> bytes:
 
 
 def read_inbox_item(item: bytes) -> tuple[str, str, bytes]:
-    """(run, who handed it, sealed start message) of an inbox item (:func:`inbox_item`)."""
-    run, tag, blob = item.split(b"\n", 2)
-    return run.decode(), _VIA_TAGS[tag], blob
+    """(run, who handed it, sealed start message) of an inbox item (:func:`inbox_item`).
+
+    The item comes off the server: one that is not ``run\\nL|H\\nstart`` raises ValueError (the process then
+    exits, as it does for a start message whose seal does not verify), never a KeyError from deep inside."""
+    parts = item.split(b"\n", 2)
+    if len(parts) != 3 or parts[1] not in _VIA_TAGS:
+        raise ValueError("a malformed process inbox item: expected run\\nL|H\\nsealed start")
+    return parts[0].decode(errors="replace"), _VIA_TAGS[parts[1]], parts[2]
 
 
 def process_inbox_parts(launcher_id: str) -> tuple[str, str]:

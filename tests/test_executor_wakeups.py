@@ -59,6 +59,9 @@ def test_a_completion_hands_a_start_to_an_idle_process_of_its_profile_else_to_th
         # the idle process of the start's profile has it on its inbox; its launcher a notice; the queue nothing
         assert client.lrange(keys.process_inbox("L", 111), 0, -1) == [b"r1\nH\n" + blob]
         assert keys.read_inbox_item(b"r1\nH\n" + blob) == ("r1", keys.BY_COMPLETION, blob)
+        for bad in (b"r1\nno-tag", b"r1\nX\n" + blob, b""):
+            with pytest.raises(ValueError, match="malformed process inbox item"):
+                keys.read_inbox_item(bad)
         assert client.lrange(keys.launcher_handed("L"), 0, -1) == [b"111\nr1\n" + blob]
         assert decode_start(RunSealer(SECRET, "r1"), blob)["worker"] == "wb"
         assert not client.exists(k.launch) and not client.exists(idle)
