@@ -43,14 +43,17 @@ def task_columns(run: "Run", overlap: Any = None) -> dict[str, Any]:
     if overlap is not None and any(overlap.lazy):   # delayed I/O: a worker moves on at a lazy task's execution end
         free = np.where(np.asarray(overlap.lazy, dtype=bool), tasks["exec_end_s"], tasks["done_s"])
     tasks.update(_placement_columns(run, free))
-    tasks["profile"] = list(run.exec_profile)
+    # a compiled protocol that runs every task on its worker's profile: the trace takes the profiles by worker
+    # (``worker_code``) instead of converting one name per task
+    same = run.tables is not None and not run.model.other_profile
+    tasks["profile"] = None if same else list(run.exec_profile)
     tasks["ready_s"] = run.ready_at
     return tasks
 
 
 def _placement_columns(run: "Run", done: np.ndarray) -> dict[str, Any]:
-    """Each task's worker, cold start, start-up and worker start, from the workers' rows and run orders
-    (``done``: when each task's worker moved on)."""
+    """Each task's worker (``worker_code``: its row in the run's workers), cold start, start-up and worker
+    start, from the workers' rows and run orders (``done``: when each task's worker moved on)."""
     n, W = run.model.n, run.workers
     counts = np.fromiter((len(r) for r in run.ran_by), dtype=np.int64, count=len(run.ran_by))
     flat = np.fromiter(itertools.chain.from_iterable(run.ran_by), dtype=np.int64, count=int(counts.sum()))
@@ -63,7 +66,7 @@ def _placement_columns(run: "Run", done: np.ndarray) -> dict[str, Any]:
     previous[flat[1:]] = flat[:-1]            # (across two workers only at a first task, which does not use it)
     start = np.asarray(W["start_s"], dtype=np.float64)[code]
     startup = np.asarray(W["startup_s"], dtype=np.float64)[code]
-    return {"worker": np.asarray(W["worker"], dtype=object)[code].tolist(),
+    return {"worker_code": code,
             "cold_start": first & np.asarray(W["cold_start"], dtype=bool)[code],
             "startup_s": np.where(first, startup, 0.0),
             "worker_start_s": np.where(first, start, done[previous] + run.platform.coordination_s)}

@@ -7,6 +7,7 @@ keep-alive, latencies, shared storage bandwidth and workflow-system overheads.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -130,6 +131,28 @@ def _strings(values: Any, n: int | None = None) -> Any:
     return pd.array(arr, dtype=_DTYPES["str"])
 
 
+def _strings_at(column: Any, values: list[str], codes: np.ndarray) -> Any:
+    """A ``str`` column of ``values[codes]`` (each task's worker or profile, by its worker's row), given
+    ``column = _strings(values)``: the workers' few thousand names are converted once and gathered in
+    pyarrow instead of converted once per task."""
+    if _PA is None or column is values:     # (no pyarrow strings, or values pyarrow refused)
+        return np.asarray(values, dtype=object)[codes].tolist()
+    return pd.array(column._pa_array.take(_PA.array(codes)).combine_chunks(), dtype=_DTYPES["str"])
+
+
+#: a workflow's task_id and kind columns, built once per topology (the workflow's read-only integer view,
+#: replaced when the workflow changes): every trace of the workflow has the same ones
+_ID_COLUMNS: "weakref.WeakKeyDictionary[Any, tuple[Any, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _id_columns(model: CompiledModel) -> tuple[Any, Any]:
+    """The ``task_id`` and ``kind`` columns of ``model``'s workflow (see :data:`_ID_COLUMNS`)."""
+    columns = _ID_COLUMNS.get(model.topology)
+    if columns is None or len(columns[0]) != model.n:
+        columns = _ID_COLUMNS[model.topology] = (_strings(model.ids), _strings(model.kinds))
+    return columns
+
+
 def _trace(tasks: pd.DataFrame, workers: pd.DataFrame, makespan_s: float, meta: dict[str, Any]) -> Trace:
     """``Trace(tasks, workers, makespan_s, meta)``, without its column-by-column coercion when the frames
     are already exactly what it would produce (every schema column present with its dtype, a RangeIndex):
@@ -158,13 +181,21 @@ def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[st
     """Build the Trace DataFrames once, at the end."""
     t = result.tasks
     n = model.n
-    profiles = t["profile"]
     f = _floats
-    cpus, memory = resources(profiles, model.catalog)
+    w = result.workers
+    code = t["worker_code"]
+    w_names, w_profiles = _strings(w["worker"]), _strings(w["profile"])
+    w_cpus, w_memory = resources(w["profile"], model.catalog)
+    if t["profile"] is None:      # every task on its worker's profile (simulator.columns.task_columns)
+        profile, cpus, memory = _strings_at(w_profiles, w["profile"], code), w_cpus[code], w_memory[code]
+    else:
+        profile = _strings(t["profile"])
+        cpus, memory = resources(t["profile"], model.catalog)
+    task_ids, kinds = _id_columns(model)
     # numeric columns go in as numpy arrays: pandas then skips inferring a dtype from 100k Python objects
     tasks = pd.DataFrame({
-        "run_id": _strings(run_id, n), "engine": _strings("simulate", n), "task_id": _strings(model.ids),
-        "kind": _strings(model.kinds), "worker": _strings(t["worker"]), "profile": _strings(profiles),
+        "run_id": _strings(run_id, n), "engine": _strings("simulate", n), "task_id": task_ids,
+        "kind": kinds, "worker": _strings_at(w_names, w["worker"], code), "profile": profile,
         "cpus": cpus, "memory_mb": memory,
         "cold_start": np.array(t["cold_start"], dtype=bool), "startup_s": f(t["startup_s"]),
         "attempt": np.zeros(n, np.int64), "ready_s": f(t["ready_s"]), "worker_start_s": f(t["worker_start_s"]),
@@ -173,14 +204,12 @@ def to_trace(model: CompiledModel, result: RunResult, run_id: str, meta: dict[st
         "upload_start_s": exec_end.copy(), "upload_end_s": f(t["upload_end_s"]), "done_s": f(t["done_s"]),
         "input_bytes": f(model.in_bytes), "output_bytes": f(t["output_bytes"]),
     })
-    w = result.workers
     start_s, stop_s = f(w["start_s"]), f(w["stop_s"])
-    w_cpus, w_memory = resources(w["profile"], model.catalog)
     gb_s, cost = bill(w["profile"], start_s, stop_s, model.catalog)
     nw = len(w["worker"])
     workers = pd.DataFrame({
-        "run_id": _strings(run_id, nw), "engine": _strings("simulate", nw), "worker": _strings(w["worker"]),
-        "profile": _strings(w["profile"]),
+        "run_id": _strings(run_id, nw), "engine": _strings("simulate", nw), "worker": w_names,
+        "profile": w_profiles,
         "cpus": w_cpus, "memory_mb": w_memory,
         "cold_start": np.array(w["cold_start"], dtype=bool), "start_s": start_s, "ready_s": f(w["ready_s"]),
         "stop_s": stop_s, "busy_s": f(w["busy_s"]), "tasks": np.array(w["tasks"], dtype=np.int64),

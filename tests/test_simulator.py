@@ -183,6 +183,40 @@ def test_trace_string_columns_are_the_ones_pandas_builds() -> None:
     assert _strings(mixed) is mixed
 
 
+def test_trace_columns_gathered_by_worker_are_the_ones_pandas_builds() -> None:
+    """A task's worker (and profile) column gathered from the workers' names by each task's worker row equals
+    pandas' column of the names repeated so, dtype included; values pyarrow refused are gathered as objects."""
+    import numpy as np
+    import pandas as pd
+
+    from simulator.simulate import _DTYPES, _strings, _strings_at
+
+    names, codes = ["w-a", "w-b", "wé"], np.array([2, 0, 0, 1, 2])
+    expected = pd.Series(["wé", "w-a", "w-a", "w-b", "wé"], dtype=object).astype(str)
+    column = pd.Series(_strings_at(_strings(names), names, codes))
+    assert column.dtype == _DTYPES["str"] == expected.dtype and column.equals(expected)
+    mixed = ["a", 1]
+    assert _strings_at(_strings(mixed), mixed, np.array([1, 0])) == [1, "a"]
+
+
+def test_a_trace_takes_each_task_s_worker_and_profile_from_its_worker() -> None:
+    """Three tasks on two workers of two profiles: each task's worker, profile, CPUs and memory are its
+    worker's (the columns gathered by worker row); the task ids and kinds are the workflow's, shared by its
+    traces without one trace's change showing in another's."""
+    wf = workflow({("a", "b"): 0, ("a", "c"): 0}, "abc")
+    plan = plan_of(wf, {"a": "w1", "b": "w1", "c": "w2"}, {"w1": "small", "w2": "large"})
+    _, tasks, workers = run(wf, plan, {"a": 1.0, "b": 1.0, "c": 1.0})
+    assert tasks["worker"].tolist() == ["w1", "w1", "w2"] and tasks["profile"].tolist() == ["small", "small", "large"]
+    small, large = CATALOG["small"], CATALOG["large"]
+    assert tasks["cpus"].tolist() == [small.cpus, small.cpus, large.cpus]
+    assert tasks["memory_mb"].tolist() == [small.memory_mb, small.memory_mb, large.memory_mb]
+    assert workers.loc["w2", "profile"] == "large" and workers.loc["w1", "tasks"] == 2
+    first = simulate(wf, plan, FREE, platform=ZERO, durations={"a": 1.0, "b": 1.0, "c": 1.0})
+    first.tasks.loc[0, "task_id"] = "changed"
+    again = simulate(wf, plan, FREE, platform=ZERO, durations={"a": 1.0, "b": 1.0, "c": 1.0})
+    assert again.tasks["task_id"].tolist() == ["a", "b", "c"] and again.tasks["kind"].tolist() == ["k"] * 3
+
+
 def test_worker_rows_become_the_workers_columns() -> None:
     """Two workers, one task each (a -> b on w1 then w2): each worker's row as its loop recorded it, the
     workers in the order they stopped, cold starts and start-ups (hand-computed: start-up 1 s, a 2 s, b 3 s)."""

@@ -150,6 +150,8 @@ class CostModel:
 
         False for kinds without history: one thread is what most tasks, and every replay, run.
         """
+        if not self.threaded_kinds_:      # (the priors', and most models': no pass over the kinds)
+            return np.zeros(len(kinds), bool)
         return np.fromiter(map(self.threaded_kinds_.__contains__, kinds), bool, len(kinds))   # (map: no frame per kind)
 
     @property
