@@ -24,6 +24,9 @@ size, and record ``|predicted - real| / real``.  Beside the simulator, on the sa
 * the **size scatter** (:func:`size_scatter`): each execution interpolated, in task count, between its
   application's neighbouring sizes - how far the makespans depart from a smooth curve, the measurable
   stand-in for the noise floor where no size was repeated (seismology);
+* the executions that ran beside another of the corpus (``runs_beside_another``: the mean number of others
+  running during each, from the recorded starts, :mod:`experiments.calibration.concurrency`), a scatter no
+  replay of one execution can explain;
 * the wall time of every fit (each from no remembered simulation), and of the command a user runs,
   ``planlab calibrate FILES`` on each application (the fit and its own leave-one-size-out report, in a
   fresh process; ``--no-command-time`` skips it).
@@ -53,6 +56,7 @@ import pandas as pd
 
 from experiments.calibration import calibrate
 from experiments.calibration.baselines import BASELINES, fit_baselines
+from experiments.calibration.concurrency import concurrency
 from experiments.calibration.executions import Observation, size_of
 from experiments.calibration.prior_corpus import learn_prior
 from experiments.provenance import git_revision
@@ -236,7 +240,8 @@ def size_scatter(observations: list[Observation]) -> pd.DataFrame:
 
 
 def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
-              commands: dict[str, dict[str, float]] | None = None, scatter: pd.DataFrame | None = None) -> dict:
+              commands: dict[str, dict[str, float]] | None = None, scatter: pd.DataFrame | None = None,
+              others: dict[str, float] | None = None) -> dict:
     errors = ["simulator_error", *[f"{b}_error" for b in BASELINES]]
     per_app = {}
     for app, t in table.groupby("application"):
@@ -263,6 +268,9 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
         if scatter is not None:
             g = scatter[scatter["application"] == app]["error"]
             entry["size_scatter"] = float(g.median()) if len(g) else None
+        if others is not None:   # executions that ran beside another of the corpus (experiments.calibration.concurrency)
+            beside = [n for n in t["name"] if others.get(n, 0.0) > 0]
+            entry["runs_beside_another"] = {n: round(others[n], 2) for n in beside}
         if commands and app in commands:
             entry["command_seconds"] = commands[app]["seconds"]
             entry["command_cpu_seconds"] = commands[app]["cpu_seconds"]
@@ -336,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     floor = noise_floor([o for o in observations if not apps or o.group in apps])
     scatter = size_scatter([o for o in observations if not apps or o.group in apps])
     commands = {} if args.no_command_time else command_times(sorted(table["application"].unique()))
-    summary = summarise(table, floor, fits, commands, scatter)
+    summary = summarise(table, floor, fits, commands, scatter, concurrency(observations))
     measurement = {
         "label": args.label, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": revision["revision"], "git_dirty": revision["dirty"], "loadavg_before": load_before,

@@ -89,6 +89,16 @@ def test_the_command_time_target_is_the_slowest_application() -> None:
     assert "command_seconds" not in bench.summarise(table, floor, fits)["targets"]   # not timed: no verdict
 
 
+def test_the_summary_lists_the_runs_that_ran_beside_another() -> None:
+    table = bench.pd.DataFrame([{"application": "a", "system": "Pegasus", "size": s, "name": f"a-{s}", "real_s": 1.0,
+                                 **{f"{c}_error": 0.0 for c in ("simulator", *bench.BASELINES)}} for s in ("x", "y")])
+    fits = [{"application": "a", "seconds": 1.0, "cpu_seconds": 1.0, "kept": []}]
+    floor = bench.pd.DataFrame(columns=["application", "size", "name", "error"])
+    summary = bench.summarise(table, floor, fits, others={"a-x": 0.0, "a-y": 1.234})
+    assert summary["per_application"]["a"]["runs_beside_another"] == {"a-y": 1.23}
+    assert "runs_beside_another" not in bench.summarise(table, floor, fits)["per_application"]["a"]
+
+
 def test_command_times_runs_the_real_command(monkeypatch, tmp_path) -> None:
     for f in bench.CORPUS.glob("helloworld-*.json.gz"):
         (tmp_path / f.name).write_bytes(f.read_bytes())

@@ -103,3 +103,24 @@ def test_a_count_that_cannot_change_the_replay_is_not_fitted() -> None:
     assert can_matter(doubled, 2.0)
     fitted_at.clear()
     assert fit_with_slots(doubled, fit).slots_per_core == 2.0 and fitted_at == [1.0, 2.0]
+
+
+def test_the_screen_reads_the_replays_list_schedule_which_is_the_zero_platform_simulation() -> None:
+    # can_matter reads replay_makespan instead of re-planning and simulating: the two agree exactly, on the hand
+    # fans (40 s one at a time / 20 s two at a time above) and on real executions of both systems in the corpus
+    from pathlib import Path
+
+    from planning.planners.recorded import replay_makespan
+
+    tasks = [Task(f"t{i}", "k", runtime_s=10.0, meta={"machines": ["m"]}) for i in range(4)]
+    four = Workflow.from_tasks(tasks, {f"t{i}": [] for i in range(4)}, name="four",
+                               metadata={"machines": {"m": {"cores": 1}}})
+    assert replay_makespan(four, 1.0) == 40.0 and replay_makespan(four, 2.0) == 20.0
+    corpus = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "wfinstances-corpus"
+    files = [corpus / "blast-chameleon-small-003.json.gz", corpus / "seismology-chameleon-100p-001.json.gz",
+             corpus / "epigenomics-chameleon-ilmn-1seq-50k-001.json.gz"]
+    for wf in [fan(9), fan(6, 2, 8), *(Observation.from_execution(f).workflow for f in files)]:
+        for k in (1.0, 2.0):
+            plan = get_planner("recorded", slots_per_core=k).plan(wf, load_catalog("local"), FREE, "mean")
+            assert replay_makespan(wf, k) == pytest.approx(simulate(wf, plan, FREE, platform=ZERO).makespan_s,
+                                                           rel=1e-12)

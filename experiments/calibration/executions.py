@@ -295,11 +295,13 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
             fitted = richer_if_better(fitted, split, subset, [size_of(o.name) for o in subset])
         return choose_model(fitted, subset, [size_of(o.name) for o in subset]) if choose else fitted
 
-    fitted = fit_on(observations)
-    table = _before_after_table(observations, base, fitted)
+    if held_out:   # the fit on every execution runs beside the held-out folds, as one more job
+        table = _before_after_table(observations, base, None)
+        fitted, table["after_s"] = _held_out(observations, table, fit_on, with_baselines=not traces, workers=workers)
+    else:
+        fitted = fit_on(observations)
+        table = _before_after_table(observations, base, fitted)
     real = table["real_s"].to_numpy()
-    if held_out:
-        _held_out(observations, table, fit_on, with_baselines=not traces, workers=workers)
     for col in ("before", "after", "held_out"):
         table[f"error_{col}"] = np.abs(table[f"{col}_s"] - real) / real
     held_errors = table["error_held_out"].dropna()
@@ -331,12 +333,14 @@ def _terms_to_fit(fit: Sequence[str] | None, traces: bool, machine_starter: bool
     return names
 
 
-def _before_after_table(observations: Sequence[Observation], base: Platform, fitted: Fitted) -> pd.DataFrame:
+def _before_after_table(observations: Sequence[Observation], base: Platform, fitted: Fitted | None) -> pd.DataFrame:
     """One row per observation: its real makespan and the simulated ones before (``base``) and after fitting
-    (its family's platform, its slots per core); ``held_out_s`` is NaN until the held-out calibrations fill it."""
+    (its family's platform, its slots per core; NaN without ``fitted``, to be filled); ``held_out_s`` is NaN until
+    the held-out calibrations fill it."""
     real = np.array([o.real_makespan_s for o in observations])
     before = np.array([o.simulate(base) for o in observations])
-    after = np.array([predicted(o, fitted) for o in observations])
+    after = (np.array([predicted(o, fitted) for o in observations]) if fitted is not None
+             else np.full(len(observations), np.nan))
     table = pd.DataFrame({
         "name": [o.name for o in observations], "group": [o.group for o in observations],
         "size": [size_of(o.name) for o in observations], "family": [o.family for o in observations],
@@ -370,9 +374,14 @@ def _observations(workflows_or_files: Iterable[Any], group: Callable[[Observatio
 
 
 def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: Callable[[Sequence[Observation]], Fitted],
-              with_baselines: bool, workers: int | None = None) -> None:
-    """Fill ``held_out_s`` (and the baselines' ``{name}_s``): each fold predicted from the rest of its group (the
-    folds' calibrations on up to ``workers`` processes, :mod:`experiments.calibration.parallel_folds`)."""
+              with_baselines: bool, workers: int | None = None) -> tuple[Fitted, list[float]]:
+    """Fill ``held_out_s`` (and the baselines' ``{name}_s``): each fold predicted from the rest of its group; and
+    return the fit on every observation with its predictions.
+
+    The whole fit is one more job beside the folds' calibrations, on up to ``workers`` processes
+    (:mod:`experiments.calibration.parallel_folds`): run before the folds, it left the second process idle for a
+    third of the command (1000genome: the fit 420 simulations, its eight folds 1,211), and the folds gained little
+    from the simulations it remembered.  On one process it runs first, as before; the answers are the same."""
     features = [o.features() for o in observations] if with_baselines else []
     for b in BASELINES if with_baselines else ():
         table[f"{b}_s"] = np.nan
@@ -381,12 +390,17 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
         held = set(fold)
         return [i for i, o in enumerate(observations) if i not in held and o.group == observations[fold[0]].group]
 
-    def predict_fold(fold: Sequence[int]) -> list[float]:
+    def predict_fold(fold: Sequence[int]) -> Any:
+        if not fold:   # the job of the fit on every observation
+            whole = fit_on(list(observations))
+            return whole, [predicted(o, whole) for o in observations]
         fitted = fit_on([observations[i] for i in train_of(fold)])
         return [predicted(observations[i], fitted) for i in fold]
 
     folds = [fold for fold in _folds(observations) if train_of(fold)]
-    for fold, values in zip(folds, map_folds(predict_fold, folds, workers)):
+    results = map_folds(predict_fold, [[], *folds], workers)
+    whole, after = results.pop(0)
+    for fold, values in zip(folds, results):
         table.loc[fold, "held_out_s"] = values
         train = train_of(fold)
         if with_baselines:
@@ -395,6 +409,7 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
                 table.loc[fold, f"{b}_s"] = model.predict([features[i] for i in fold])
     for b in BASELINES if with_baselines else ():
         table[f"error_{b}"] = np.abs(table[f"{b}_s"] - table["real_s"]) / table["real_s"]
+    return whole, after
 
 
 def _folds(observations: Sequence[Observation]) -> list[list[int]]:

@@ -5,11 +5,12 @@ per held-out size, each independent of the others, and together most of the comm
 time (eight folds of an application against one fit on all its sizes).  So the folds
 are dealt over worker processes (:func:`map_folds`).
 
-The workers are *forked* after the fit on every execution, so they inherit the
-observations as they are - their replays, compiled models and the simulations already
-remembered (:meth:`~experiments.calibration.executions.Observation.simulate`) - and
-nothing but fold indices and predicted makespans crosses between processes (no
-pickling of workflows or closures).  The simulator is deterministic, so the report is
+The fit on every execution is one more job among them (the first: the largest).  The
+workers are *forked*, so they inherit the observations as they are - their replays,
+compiled models and the simulations already remembered
+(:meth:`~experiments.calibration.executions.Observation.simulate`) - and nothing but
+fold indices, predicted makespans and the whole fit's result crosses between processes
+(no pickling of workflows or closures).  The simulator is deterministic, so the report is
 the same on one process or many; where ``fork`` does not exist, or with one worker or
 one fold, the folds run in this process.
 """
@@ -19,13 +20,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 #: Environment variable capping the worker processes (``1``: the folds run in this process).
 WORKERS_ENV = "PLANLAB_CALIBRATE_WORKERS"
 
 # The job of the forked workers: set just before the pool forks them, cleared after.
-_job: Callable[[Sequence[int]], list[float]] | None = None
+_job: Callable[[Sequence[int]], Any] | None = None
 
 
 def default_workers() -> int:
@@ -41,13 +42,13 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _run(fold: Sequence[int]) -> list[float]:
+def _run(fold: Sequence[int]) -> Any:
     assert _job is not None, "a fold worker ran without its job"
     return _job(fold)
 
 
-def map_folds(job: Callable[[Sequence[int]], list[float]], folds: Sequence[Sequence[int]],
-              workers: int | None = None) -> list[list[float]]:
+def map_folds(job: Callable[[Sequence[int]], Any], folds: Sequence[Sequence[int]],
+              workers: int | None = None) -> list[Any]:
     """``job(fold)`` for every fold, in the folds' order, on up to ``workers`` forked processes
     (default :func:`default_workers`)."""
     global _job
