@@ -13,7 +13,8 @@ is measured three ways:
 * **simulated**: one deterministic simulation on this host's platform (its cores,
   the executor's keep-alive), with the variant's protocol;  both predictions move
   data at the executor's link and start workers at its cold start as probed before
-  the cells (:func:`probe_host`);
+  the cells (:func:`probe_host`; its launcher's serial part, :func:`probe_launcher`,
+  is the simulated launcher's);
 * **real**: ``--repetitions`` runs on the executor, variants interleaved in an order
   rotated per repetition after one unrecorded warm-up run (:func:`run_order`); medians;
   the host's load average before each run.
