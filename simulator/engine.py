@@ -180,10 +180,18 @@ class Run:
 
     def start_warm_workers(self, start: float) -> None:
         """Start the plan's pre-warmed workers (the protocol's ``warm_starts``) at their times, with no task:
-        each waits for its first task's notification, its start-up already done."""
+        each waits for its first task's notification, its start-up already done.
+
+        On a shared host (where the launcher serves start requests one at a time) a warm
+        start is a start message like a task's (the executor's client pushes it to the
+        launch queue), so it reaches the launcher ``invoke_s`` after its time, behind the
+        starts released at the same instant: the roots' workers, which the client submits
+        first, are not queued behind the run's warm starts (issue 17).  The worker's start
+        (billed) is still its time."""
         warm = self.tables.warm_starts if self.tables is not None else None
+        invoke = self.platform.invoke_s if self.cpu is not None else 0.0
         for w, at in (warm or {}).items():
-            wake(self.env, _WarmStart(self, w, start + at), None, start + at - self.env._now)
+            wake(self.env, _WarmStart(self, w, start + at), None, start + at + invoke - self.env._now)
 
     # ------------------------------------------------------------------ messages
     def release(self, i: int, worker: str, start: bool, t_ready: float, sender: str | None) -> None:

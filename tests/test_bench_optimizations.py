@@ -15,7 +15,11 @@ from planning.costs.cost_model import CostModel  # noqa: E402
 from planning.plan import Plan  # noqa: E402
 from planning.profiles import load_catalog  # noqa: E402
 from planning.protocol import WorkerProtocol  # noqa: E402
+from planning.planners import get_planner  # noqa: E402
 from planning.protocol.optimizations import optimize  # noqa: E402
+from planning.tasks import Task  # noqa: E402
+from planning.workflow import Workflow  # noqa: E402
+from simulator import simulate  # noqa: E402
 
 
 def test_bytes_moved_counts_stored_outputs_and_fetched_inputs() -> None:
@@ -139,6 +143,30 @@ def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
     assert probe["upload_s_median"] > 0 and probe["download_s_median"] > 0
     assert probe["bandwidth_Bps"] == pytest.approx(4 * bench.MB / seconds)
     assert 0 < probe["cold_start_s"] < 5.0
+    assert 0 <= probe["launcher_serial_s"] <= probe["cold_start_s"]     # a part of the cold start
+
+
+def test_a_bursts_start_spacing_is_the_median_gap_between_consecutive_starts() -> None:
+    # sorted 0.10 0.15 0.22 0.30 0.31: gaps 0.05 0.07 0.08 0.01, median (0.05 + 0.07) / 2 = 0.06
+    assert bench.start_spacing([0.30, 0.10, 0.22, 0.15, 0.31]) == pytest.approx(0.06)
+    assert bench.start_spacing([0.4]) == 0.0
+
+
+def test_the_simulated_platform_splits_the_probed_cold_start_into_the_launchers_part_and_the_rest() -> None:
+    probe = {"bandwidth_Bps": 4e8, "cold_start_s": 0.08, "launcher_serial_s": 0.03}
+    platform = bench.simulated_platform(probe)
+    assert platform.process_start_s == pytest.approx(0.03) and platform.cold_start_s == pytest.approx(0.05)
+    assert platform.storage_bandwidth_Bps == 4e8 and platform.keep_alive_s == bench.KEEP_ALIVE_S
+    # a lone cold start takes as long as the probed 0.08 s all in the start-up: the launcher's 0.03, then 0.05
+    wf = Workflow("one")
+    wf.add_task(Task("a", "probe", runtime_s=0.0, output_bytes=1))
+    # (a 1-CPU profile: a start-up is one core's work, and the probe's cold start was one such)
+    plan = get_planner("uniform", profile="medium").plan(wf, load_catalog("local"), CostModel(), "mean")
+    whole = platform.with_(process_start_s=0.0, cold_start_s=0.08)
+    ready = [float(simulate(wf, plan, CostModel(), platform=p, durations={"a": 0.0}).workers["ready_s"].iloc[0])
+             for p in (platform, whole)]
+    assert ready[0] == pytest.approx(ready[1])
+    assert whole.with_(cold_start_s=0.05) != platform        # the split is the probe's, not the default's
 
 
 def test_each_variant_runs_first_in_turn_and_every_other_repetition_goes_backwards() -> None:

@@ -235,3 +235,25 @@ def test_a_busy_host_slows_the_launcher_too():
                      warm_pool={"medium": 3})
     assert sorted(trace.workers["ready_s"].round(9)) == pytest.approx([0.2, 0.4, 0.6])
     assert trace.makespan_s == pytest.approx(0.6)
+
+
+def test_warm_starts_queue_at_the_launcher_behind_the_roots_started_at_the_same_instant():
+    """w1 and w2 are pre-warmed at 0; the root's start and the warm starts are messages (invoke_s = 0.01), the
+    root's sent first (the executor's client submits the roots, then pushes the warm starts): the launcher forks
+    w0 0.01 -> 0.11 (the root runs at once: done 0.11), then w1 -> 0.21 and w2 -> 0.31.  Before, the warm starts
+    reached the launcher at 0, ahead of the root's: w1 0.1, w2 0.2, w0 0.3.  Their billed start stays 0."""
+    from planning.plan import Plan
+
+    workflow, plan = fork_join_plan("medium")
+    a = plan.assignment
+    w0 = a.worker_of["fork"]
+    others = sorted(w for w in a.sequence if w != w0)
+    warmed = Plan.from_assignment(workflow, CATALOG, plan.estimates, FREE, "mean", a.worker_of, a.worker_profile,
+                                  planner="uniform", sequence=a.sequence, warm_starts={w: 0.0 for w in others})
+    platform = Platform.zero().with_(host_cores=8.0, process_start_s=0.1, invoke_s=0.01)
+    trace = simulate(workflow, warmed, FREE, platform=platform, durations={t: 0.0 for t in workflow.task_ids})
+    workers = trace.workers.set_index("worker")
+    assert workers.loc[w0, "ready_s"] == pytest.approx(0.11)
+    assert sorted(workers.loc[others, "ready_s"]) == pytest.approx([0.21, 0.31])
+    assert list(workers.loc[others, "start_s"]) == [0.0, 0.0]
+    assert done(trace, "fork") == pytest.approx(0.11)
