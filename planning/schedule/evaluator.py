@@ -18,6 +18,7 @@ from planning.workflow import Workflow
 
 if TYPE_CHECKING:  # pragma: no cover
     from planning.protocol import WorkerProtocol
+    from planning.schedule.levels import Levels
 
 
 def _order_with_sequences(n: int, children: Sequence[Sequence[int]], indegree: Sequence[int],
@@ -74,6 +75,8 @@ class ScheduleEvaluator:
         self._warm_startup: dict[str, float] = {}
         self._worker_order: tuple | None = None     # (layout, its worker_order): see :meth:`worker_order`
         self._input_download: tuple | None = None   # (layout, its input_download_s): see there
+        self._levels: tuple | None = None           # (layout, its Levels or None): see :meth:`levels`
+        self._workers: tuple | None = None          # (layout, layout.worker as an array)
         self._remaining_cache: tuple | None = None  # (layout, estimates, remaining seconds): see :meth:`_remaining`
         topology = workflow.topology()
         index = topology.index
@@ -101,6 +104,8 @@ class ScheduleEvaluator:
         self.download_s: list[list[float]] = segments(down, topology.indegree)
         self.upload_s = up
         self.fetch_s = fetch
+        self._sink_array = np.asarray(sinks, dtype=np.int64)
+        self._fetch_array = np.asarray(fetch, dtype=float)
 
     @classmethod
     def for_cost_model(cls, workflow: Workflow, catalog: Catalog, cost_model: Any, sla: Any) -> "ScheduleEvaluator":
@@ -216,13 +221,24 @@ class ScheduleEvaluator:
         return cached[1]
 
     # ------------------------------------------------------------------ timing
+    def levels(self, layout: Layout) -> "Levels | None":
+        """``layout``'s tasks by level (:class:`~planning.schedule.levels.Levels`) when timing by levels pays
+        (:func:`~planning.schedule.levels.worth_it`), else None; the last layout's kept, like :meth:`worker_order`."""
+        cached = self._levels
+        if cached is None or cached[0] is not layout:
+            from planning.schedule.levels import levels_if_worth_it
+
+            cached = self._levels = (layout, levels_if_worth_it(self, layout))
+        return cached[1]
+
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
             exec_s: Sequence[float]) -> ScheduleTimes:
         """Time ``layout`` with each worker's profile and each task's execution seconds (topological order).
 
         ``worker_profile`` maps worker ids to profiles, or lists them per worker
         number.  Every worker starts cold (:meth:`run_pooled`: warm on freed
-        processes).  O(n + e) list operations.
+        processes).  O(n + e): a wide layout a level at a time with array operations
+        (:mod:`planning.schedule.levels`), else task by task; the same values either way.
         """
         profiles = _per_worker(layout, worker_profile)
         if layout.overlapped:
@@ -230,6 +246,13 @@ class ScheduleEvaluator:
 
             return time_overlapped(self, layout, profiles, exec_s, pooled=False)
         startup_of_worker = [self.startup_of(p) for p in profiles]
+        levels = self.levels(layout)
+        if levels is not None:
+            from planning.schedule.levels import time_levels
+
+            execs = np.asarray(exec_s, dtype=float)
+            return self.assemble(layout, profiles, execs, *time_levels(self, layout, levels, startup_of_worker, execs),
+                                 None)
         n = len(self.ids)
         worker, prev, store = layout.worker, layout.prev, layout.store
         parents, download_s, upload_s = self.parents, self.input_download_s(layout), self.upload_s
@@ -257,22 +280,34 @@ class ScheduleEvaluator:
                  ready: list[float], wstart: list[float], begin: list[float], dend: list[float],
                  xend: list[float], done: list[float], reused: tuple[bool, ...] | None,
                  exec_start: list[float] | None = None) -> ScheduleTimes:
-        """The :class:`ScheduleTimes` of per-task times: the makespan and each worker's span and busy time."""
-        fetch, worker = self.fetch_s, layout.worker
-        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if done else 0.0
+        """The :class:`ScheduleTimes` of per-task times: the makespan and each worker's span and busy time.
+
+        With array operations (a search assembles every timing it makes): the spans are a minimum and a maximum
+        per worker, and the busy times add each worker's tasks in task order from 0.0 (``bincount``), as a
+        plain loop would.  The per-task times may come as lists or arrays; the record holds lists.
+        """
         m = len(layout.workers)
-        w_start = [float("inf")] * m
-        w_stop = [float("-inf")] * m
-        busy = [0.0] * m
-        for i in range(len(done)):
-            w = worker[i]
-            if wstart[i] < w_start[w]:
-                w_start[w] = wstart[i]
-            if done[i] > w_stop[w]:
-                w_stop[w] = done[i]
-            busy[w] += done[i] - begin[i]
-        return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done,
-                             float(makespan), w_start, w_stop, busy, reused, exec_start)
+        if len(done) == 0:
+            return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, 0.0,
+                                 [float("inf")] * m, [float("-inf")] * m, [0.0] * m, reused, exec_start)
+        worker = self._worker_array(layout)
+        done_a = np.asarray(done, dtype=float)
+        makespan = float((done_a[self._sink_array] + self._fetch_array).max())
+        w_start = np.full(m, np.inf)
+        w_stop = np.full(m, -np.inf)
+        np.minimum.at(w_start, worker, np.asarray(wstart, dtype=float))
+        np.maximum.at(w_stop, worker, done_a)
+        busy = np.bincount(worker, weights=done_a - np.asarray(begin, dtype=float), minlength=m)
+        per_task = (_as_list(x) for x in (exec_list, startup, ready, wstart, begin, dend, xend, done))
+        return ScheduleTimes(layout, profiles, *per_task, makespan, w_start.tolist(), w_stop.tolist(), busy.tolist(),
+                             reused, exec_start)
+
+    def _worker_array(self, layout: Layout) -> np.ndarray:
+        """``layout.worker`` as an array, the last layout's kept."""
+        cached = self._workers
+        if cached is None or cached[0] is not layout:
+            cached = self._workers = (layout, np.asarray(layout.worker, dtype=np.int64))
+        return cached[1]
 
     def run_pooled(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str], exec_s: Sequence[float],
                    warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
@@ -370,6 +405,11 @@ def _overlaps(protocol: "WorkerProtocol", tables: Any, ids: Sequence[str], worke
         lazy = tuple(bool(s) and bool(protocol.lazy_upload(t, worker_of[t])) for t, s in zip(ids, store))
         lazy = lazy if any(lazy) else None
     return preload, lazy
+
+
+def _as_list(values: Sequence[float]) -> list[float]:
+    """Per-task times as the list :class:`ScheduleTimes` holds (an array's converted; a list is kept)."""
+    return values.tolist() if isinstance(values, np.ndarray) else values
 
 
 def _per_worker(layout: Layout, worker_profile: Mapping[str, str] | Sequence[str]) -> tuple[str, ...]:
