@@ -290,7 +290,7 @@ class ScheduleEvaluator:
         if len(done) == 0:
             return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, 0.0,
                                  [float("inf")] * m, [float("-inf")] * m, [0.0] * m, reused, exec_start)
-        worker = self._worker_array(layout)
+        worker = self.worker_array(layout)
         done_a = np.asarray(done, dtype=float)
         makespan = float((done_a[self._sink_array] + self._fetch_array).max())
         w_start = np.full(m, np.inf)
@@ -302,8 +302,8 @@ class ScheduleEvaluator:
         return ScheduleTimes(layout, profiles, *per_task, makespan, w_start.tolist(), w_stop.tolist(), busy.tolist(),
                              reused, exec_start)
 
-    def _worker_array(self, layout: Layout) -> np.ndarray:
-        """``layout.worker`` as an array, the last layout's kept."""
+    def worker_array(self, layout: Layout) -> np.ndarray:
+        """``layout.worker`` as an array (the last layout's kept): for array operations over tasks."""
         cached = self._workers
         if cached is None or cached[0] is not layout:
             cached = self._workers = (layout, np.asarray(layout.worker, dtype=np.int64))
