@@ -77,6 +77,7 @@ class ScheduleEvaluator:
         self._input_download: tuple | None = None   # (layout, its input_download_s): see there
         self._levels: tuple | None = None           # (layout, its Levels or None): see :meth:`levels`
         self._workers: tuple | None = None          # (layout, layout.worker as an array)
+        self._successors: tuple | None = None       # (layout, its successors): see :meth:`successors`
         self._remaining_cache: tuple | None = None  # (layout, estimates, remaining seconds): see :meth:`_remaining`
         topology = workflow.topology()
         index = topology.index
@@ -211,6 +212,17 @@ class ScheduleEvaluator:
             nxt, last_task, waiting = worker_order(layout, self.parents, len(layout.workers))
             cached = self._worker_order = (layout, nxt, last_task, waiting)
         return cached[1], cached[2], list(cached[3])
+
+    def successors(self, layout: Layout) -> list[list[int]]:
+        """Per task, the tasks whose unmet dependencies its completion counts down: its children, then the task after
+        it on its worker (twice when that one is also a child: it counts both, as :meth:`worker_order`'s third list
+        does).  The last layout's kept."""
+        cached = self._successors
+        if cached is None or cached[0] is not layout:
+            nxt = self.worker_order(layout)[0]
+            cached = self._successors = (layout, [cs + [c] if c >= 0 else cs
+                                                  for cs, c in zip(self.children, nxt)])
+        return cached[1]
 
     def input_download_s(self, layout: Layout) -> list[float]:
         """Per task, its fetched inputs' download seconds (:func:`~planning.schedule.timing.fetch_download_s`) under

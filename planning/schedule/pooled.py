@@ -57,11 +57,12 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
         return time_overlapped(ev, layout, profiles, exec_s, warm_pool)
     n, m = len(ev.ids), len(layout.workers)
     worker, prev, store = layout.worker, layout.prev, layout.store
-    parents, children, download_s, upload_s = ev.parents, ev.children, ev.input_download_s(layout), ev.upload_s
+    parents, download_s, upload_s = ev.parents, ev.input_download_s(layout), ev.upload_s
     invoke, coord = ev.invoke_s, ev.coordination_s
     prewarmed = layout.warm is not None
     warm = layout.warm or (-1.0,) * m
-    nxt, last_task, waiting = ev.worker_order(layout)
+    _, last_task, waiting = ev.worker_order(layout)
+    successors = ev.successors(layout)
     done = [0.0] * n
     arrival, ready, wstart, begin, dend, xend, startup = ([0.0] * n for _ in range(7))
     exec_list = [float(x) for x in exec_s]
@@ -127,16 +128,15 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
             return None
         if last_task[w] == i:
             push(stops, (d, w))
-        c = nxt[i]                          # the tasks this one made ready (made_ready, written out: per task)
-        if c >= 0:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                made_ready(c)               # the next on this worker: rarer than children, kept as a call
-        for c in children[i]:
+        for c in successors[i]:             # the tasks this one made ready (made_ready, written out: per task)
             left = waiting[c] - 1
             waiting[c] = left
             if left == 0:
                 ps, wc = parents[c], worker[c]
+                if not ps:                  # a root after another task on its worker
+                    a = arrival[c] = invoke
+                    push(heap, (a, c))
+                    continue
                 last = ps[0]
                 if len(ps) > 1:
                     best = done[last]
