@@ -131,8 +131,13 @@ class Plan(BilledWorkers):
                                              sequence, dynamic=dynamic, evaluator=evaluator, protocol=protocol,
                                              warm_starts=warm_starts, pooled_times=pooled_times)
         tasks = result.tasks.copy()
-        nodes = workflow.graph.nodes        # one view for all the look-ups (workflow.task makes one per call)
-        tasks.insert(0, "kind", [nodes[t]["task"].kind for t in tasks.index.tolist()])
+        order, topology = tasks.index.tolist(), workflow.topology()
+        if order == list(topology.ids):     # the schedule's rows are in topological order: the kinds kept there
+            kinds = topology.kinds
+        else:
+            nodes = workflow.graph.nodes    # one view for all the look-ups (workflow.task makes one per call)
+            kinds = [nodes[t]["task"].kind for t in order]
+        tasks.insert(0, "kind", kinds)
         plan = cls(workflow.name, workflow, planner, dict(params or {}), sla, catalog, tasks,
                    result.workers, result.makespan_s, assignment=assignment, estimates=estimates,
                    estimated_by=EstimatedBy.of(cost_model, workflow), **extra)

@@ -222,11 +222,13 @@ def _settle_by_slack(search: MoveSearch, proposed: list[Move], chains: list[list
 def _one_rung_down(ladder: list, catalog: Catalog, need: dict[str, float]) -> Callable[[str, str], str | None]:
     """``down(worker, profile)``: the next rung below ``profile`` that is cheaper and holds the worker's memory."""
     rung_of = {p.name: k for k, p in enumerate(ladder)}
+    known: dict[tuple[str, float], str | None] = {}       # (profile, memory need): a search asks for each worker
 
     def down(worker: str, profile: str) -> str | None:
-        price = catalog[profile].price_per_s
-        for p in ladder[rung_of[profile] + 1:]:
-            if p.price_per_s < price and p.memory_mb >= need[worker]:
-                return p.name
-        return None
+        key = (profile, need[worker])
+        if key not in known:
+            price = catalog[profile].price_per_s
+            known[key] = next((p.name for p in ladder[rung_of[profile] + 1:]
+                               if p.price_per_s < price and p.memory_mb >= need[worker]), None)
+        return known[key]
     return down

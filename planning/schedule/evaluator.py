@@ -18,6 +18,7 @@ from planning.workflow import Workflow
 
 if TYPE_CHECKING:  # pragma: no cover
     from planning.protocol import WorkerProtocol
+    from planning.schedule.levels import Levels
 
 
 def _order_with_sequences(n: int, children: Sequence[Sequence[int]], indegree: Sequence[int],
@@ -74,6 +75,9 @@ class ScheduleEvaluator:
         self._warm_startup: dict[str, float] = {}
         self._worker_order: tuple | None = None     # (layout, its worker_order): see :meth:`worker_order`
         self._input_download: tuple | None = None   # (layout, its input_download_s): see there
+        self._levels: tuple | None = None           # (layout, its Levels or None): see :meth:`levels`
+        self._workers: tuple | None = None          # (layout, layout.worker as an array)
+        self._successors: tuple | None = None       # (layout, its successors): see :meth:`successors`
         self._remaining_cache: tuple | None = None  # (layout, estimates, remaining seconds): see :meth:`_remaining`
         topology = workflow.topology()
         index = topology.index
@@ -101,6 +105,8 @@ class ScheduleEvaluator:
         self.download_s: list[list[float]] = segments(down, topology.indegree)
         self.upload_s = up
         self.fetch_s = fetch
+        self._sink_array = np.asarray(sinks, dtype=np.int64)
+        self._fetch_array = np.asarray(fetch, dtype=float)
 
     @classmethod
     def for_cost_model(cls, workflow: Workflow, catalog: Catalog, cost_model: Any, sla: Any) -> "ScheduleEvaluator":
@@ -207,6 +213,17 @@ class ScheduleEvaluator:
             cached = self._worker_order = (layout, nxt, last_task, waiting)
         return cached[1], cached[2], list(cached[3])
 
+    def successors(self, layout: Layout) -> list[list[int]]:
+        """Per task, the tasks whose unmet dependencies its completion counts down: its children, then the task after
+        it on its worker (twice when that one is also a child: it counts both, as :meth:`worker_order`'s third list
+        does).  The last layout's kept."""
+        cached = self._successors
+        if cached is None or cached[0] is not layout:
+            nxt = self.worker_order(layout)[0]
+            cached = self._successors = (layout, [cs + [c] if c >= 0 else cs
+                                                  for cs, c in zip(self.children, nxt)])
+        return cached[1]
+
     def input_download_s(self, layout: Layout) -> list[float]:
         """Per task, its fetched inputs' download seconds (:func:`~planning.schedule.timing.fetch_download_s`) under
         ``layout``, the last layout's kept: the same for every profile a search tries.  O(n + e) once per layout."""
@@ -216,13 +233,24 @@ class ScheduleEvaluator:
         return cached[1]
 
     # ------------------------------------------------------------------ timing
+    def levels(self, layout: Layout) -> "Levels | None":
+        """``layout``'s tasks by level (:class:`~planning.schedule.levels.Levels`) when timing by levels pays
+        (:func:`~planning.schedule.levels.worth_it`), else None; the last layout's kept, like :meth:`worker_order`."""
+        cached = self._levels
+        if cached is None or cached[0] is not layout:
+            from planning.schedule.levels import levels_if_worth_it
+
+            cached = self._levels = (layout, levels_if_worth_it(self, layout))
+        return cached[1]
+
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
             exec_s: Sequence[float]) -> ScheduleTimes:
         """Time ``layout`` with each worker's profile and each task's execution seconds (topological order).
 
         ``worker_profile`` maps worker ids to profiles, or lists them per worker
         number.  Every worker starts cold (:meth:`run_pooled`: warm on freed
-        processes).  O(n + e) list operations.
+        processes).  O(n + e): a wide layout a level at a time with array operations
+        (:mod:`planning.schedule.levels`), else task by task; the same values either way.
         """
         profiles = _per_worker(layout, worker_profile)
         if layout.overlapped:
@@ -230,6 +258,13 @@ class ScheduleEvaluator:
 
             return time_overlapped(self, layout, profiles, exec_s, pooled=False)
         startup_of_worker = [self.startup_of(p) for p in profiles]
+        levels = self.levels(layout)
+        if levels is not None:
+            from planning.schedule.levels import time_levels
+
+            execs = np.asarray(exec_s, dtype=float)
+            return self.assemble(layout, profiles, execs, *time_levels(self, layout, levels, startup_of_worker, execs),
+                                 None)
         n = len(self.ids)
         worker, prev, store = layout.worker, layout.prev, layout.store
         parents, download_s, upload_s = self.parents, self.input_download_s(layout), self.upload_s
@@ -257,22 +292,34 @@ class ScheduleEvaluator:
                  ready: list[float], wstart: list[float], begin: list[float], dend: list[float],
                  xend: list[float], done: list[float], reused: tuple[bool, ...] | None,
                  exec_start: list[float] | None = None) -> ScheduleTimes:
-        """The :class:`ScheduleTimes` of per-task times: the makespan and each worker's span and busy time."""
-        fetch, worker = self.fetch_s, layout.worker
-        makespan = max(done[s] + fetch[k] for k, s in enumerate(self.sinks)) if done else 0.0
+        """The :class:`ScheduleTimes` of per-task times: the makespan and each worker's span and busy time.
+
+        With array operations (a search assembles every timing it makes): the spans are a minimum and a maximum
+        per worker, and the busy times add each worker's tasks in task order from 0.0 (``bincount``), as a
+        plain loop would.  The per-task times may come as lists or arrays; the record holds lists.
+        """
         m = len(layout.workers)
-        w_start = [float("inf")] * m
-        w_stop = [float("-inf")] * m
-        busy = [0.0] * m
-        for i in range(len(done)):
-            w = worker[i]
-            if wstart[i] < w_start[w]:
-                w_start[w] = wstart[i]
-            if done[i] > w_stop[w]:
-                w_stop[w] = done[i]
-            busy[w] += done[i] - begin[i]
-        return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done,
-                             float(makespan), w_start, w_stop, busy, reused, exec_start)
+        if len(done) == 0:
+            return ScheduleTimes(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, 0.0,
+                                 [float("inf")] * m, [float("-inf")] * m, [0.0] * m, reused, exec_start)
+        worker = self.worker_array(layout)
+        done_a = np.asarray(done, dtype=float)
+        makespan = float((done_a[self._sink_array] + self._fetch_array).max())
+        w_start = np.full(m, np.inf)
+        w_stop = np.full(m, -np.inf)
+        np.minimum.at(w_start, worker, np.asarray(wstart, dtype=float))
+        np.maximum.at(w_stop, worker, done_a)
+        busy = np.bincount(worker, weights=done_a - np.asarray(begin, dtype=float), minlength=m)
+        per_task = (_as_list(x) for x in (exec_list, startup, ready, wstart, begin, dend, xend, done))
+        return ScheduleTimes(layout, profiles, *per_task, makespan, w_start.tolist(), w_stop.tolist(), busy.tolist(),
+                             reused, exec_start)
+
+    def worker_array(self, layout: Layout) -> np.ndarray:
+        """``layout.worker`` as an array (the last layout's kept): for array operations over tasks."""
+        cached = self._workers
+        if cached is None or cached[0] is not layout:
+            cached = self._workers = (layout, np.asarray(layout.worker, dtype=np.int64))
+        return cached[1]
 
     def run_pooled(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str], exec_s: Sequence[float],
                    warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
@@ -370,6 +417,11 @@ def _overlaps(protocol: "WorkerProtocol", tables: Any, ids: Sequence[str], worke
         lazy = tuple(bool(s) and bool(protocol.lazy_upload(t, worker_of[t])) for t, s in zip(ids, store))
         lazy = lazy if any(lazy) else None
     return preload, lazy
+
+
+def _as_list(values: Sequence[float]) -> list[float]:
+    """Per-task times as the list :class:`ScheduleTimes` holds (an array's converted; a list is kept)."""
+    return values.tolist() if isinstance(values, np.ndarray) else values
 
 
 def _per_worker(layout: Layout, worker_profile: Mapping[str, str] | Sequence[str]) -> tuple[str, ...]:

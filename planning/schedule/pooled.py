@@ -4,7 +4,7 @@
 enough when every worker's first task pays a cold start.  Whether a worker starts
 warm depends on which workers of its profile stopped before it started - a
 question about time, not topology.  So :func:`time_pooled` times the same
-recurrence (:func:`planning.schedule.timing.time_task`, unchanged) in the order the
+recurrence (:func:`planning.schedule.timing.time_task`'s, written out) in the order the
 simulator meets the events: tasks come off a heap by their arrival at their worker,
 and a worker's first task, before it is timed, takes the processes freed by every
 worker that stopped by then (:func:`planning.schedule.startups.take_idle`, the
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from planning.schedule.startups import pooled_startup
 from planning.schedule.overlap import time_overlapped
-from planning.schedule.timing import Layout, ScheduleTimes, last_parent, time_task
+from planning.schedule.timing import Layout, ScheduleTimes
 
 if TYPE_CHECKING:  # pragma: no cover
     from planning.schedule.evaluator import ScheduleEvaluator
@@ -47,17 +47,24 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
     ``limit`` and ``remaining`` (per task, a lower bound of the seconds from its done to the makespan:
     :func:`remaining_s`): None as soon as the makespan is sure to exceed ``limit``.  An overlapped layout is
     always timed whole.
+
+    The loop is :func:`~planning.schedule.timing.time_task` written out (a search makes about ten of these
+    timings of 10k tasks, and the calls were a fifth of each): a task's arrival - its key on the heap - is
+    taken once, when it becomes ready, and its times from it when it comes off.  The same operations in the
+    same order, so the same values: the tests compare it with the rule applied call by call.
     """
     if layout.overlapped:
         return time_overlapped(ev, layout, profiles, exec_s, warm_pool)
     n, m = len(ev.ids), len(layout.workers)
     worker, prev, store = layout.worker, layout.prev, layout.store
-    parents, children, download_s, upload_s = ev.parents, ev.children, ev.input_download_s(layout), ev.upload_s
+    parents, download_s, upload_s = ev.parents, ev.input_download_s(layout), ev.upload_s
     invoke, coord = ev.invoke_s, ev.coordination_s
+    prewarmed = layout.warm is not None
     warm = layout.warm or (-1.0,) * m
-    nxt, last_task, waiting = ev.worker_order(layout)
+    _, last_task, waiting = ev.worker_order(layout)
+    successors = ev.successors(layout)
     done = [0.0] * n
-    ready, wstart, begin, dend, xend, startup = ([0.0] * n for _ in range(6))
+    arrival, ready, wstart, begin, dend, xend, startup = ([0.0] * n for _ in range(7))
     exec_list = [float(x) for x in exec_s]
     reused = [False] * m
     idle: dict[str, list[float]] = {p: [0.0] * int(k) for p, k in (warm_pool or {}).items()}
@@ -69,45 +76,77 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
     if limit is not None and remaining is not None:
         bound = limit + _ROUNDING * max(1.0, abs(limit))
         give_up = [bound - x for x in remaining]
-    lastp = [-1] * n            # per task, its last parent: taken once, when the task's arrival is
 
-    def key(i: int) -> float:
-        """When task ``i`` reaches its worker (a pre-warmed first task: when its worker starts)."""
-        w = worker[i]
-        if prev[i] < 0 and warm[w] >= 0:
-            return warm[w]
-        ps = parents[i]
-        if not ps:
-            return invoke
-        last = lastp[i] = last_parent(ps, done) if len(ps) > 1 else ps[0]
-        return done[last] + coord + (invoke if worker[last] != w else 0.0)
+    def made_ready(c: int) -> None:
+        """Task ``c``'s dependencies are done: its ready time and arrival (time_task's), and onto the heap by
+        when it reaches its worker (a pre-warmed first task: when its worker starts)."""
+        ps, wc = parents[c], worker[c]
+        if ps:
+            last = ps[0]
+            if len(ps) > 1:         # last_parent: the latest done, ties to the highest index
+                best = done[last]
+                for p in ps:
+                    d = done[p]
+                    if d > best or (d == best and p > last):
+                        best, last = d, p
+            r = ready[c] = done[last] + coord
+            a = arrival[c] = r + invoke if worker[last] != wc else r
+        else:
+            a = arrival[c] = invoke
+        push(heap, (warm[wc] if prewarmed and prev[c] < 0 and warm[wc] >= 0 else a, c))
 
-    heap = [(key(i), i) for i in range(n) if waiting[i] == 0]
-    heapq.heapify(heap)
+    heap: list[tuple[float, int]] = []
+    for i in range(n):
+        if waiting[i] == 0:
+            made_ready(i)
     while heap:
         t, i = pop(heap)
         w = worker[i]
         before = prev[i]
-        s = 0.0
-        if before < 0:
+        a = arrival[i]
+        if before < 0:              # the worker's first task: its start-up by the pool rule at t
             s, reused[w] = pooled_startup(ev, idle, stops, profiles, w, t)
-        r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, download_s[i],
-                                             exec_list[i], upload_s[i], store[i], invoke, coord, warm[w], lastp[i])
-        startup[i] = s
-        ready[i], wstart[i], begin[i], dend[i], xend[i], done[i] = r, ws, b, b + download, e, d
+            startup[i] = s
+            if prewarmed and warm[w] >= 0:      # started ahead at warm[w], ready at warm[w] + s
+                ws = warm[w]
+                b = max(a, ws + s)
+            else:
+                ws = a
+                b = ws + s
+        else:
+            ws = done[before]
+            b = a if a > ws else ws
+        de = b + download_s[i]
+        e = de + exec_list[i]
+        d = e + upload_s[i] if store[i] else e
+        wstart[i] = ws
+        begin[i] = b
+        dend[i] = de
+        xend[i] = e
+        done[i] = d
         if give_up is not None and d > give_up[i]:
             return None
         if last_task[w] == i:
             push(stops, (d, w))
-        c = nxt[i]                          # the tasks this one made ready, at their arrival
-        if c >= 0:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                push(heap, (key(c), c))
-        for c in children[i]:
-            waiting[c] -= 1
-            if waiting[c] == 0:
-                push(heap, (key(c), c))
+        for c in successors[i]:             # the tasks this one made ready (made_ready, written out: per task)
+            left = waiting[c] - 1
+            waiting[c] = left
+            if left == 0:
+                ps, wc = parents[c], worker[c]
+                if not ps:                  # a root after another task on its worker
+                    a = arrival[c] = invoke
+                    push(heap, (a, c))
+                    continue
+                last = ps[0]
+                if len(ps) > 1:
+                    best = done[last]
+                    for p in ps:
+                        x = done[p]
+                        if x > best or (x == best and p > last):
+                            best, last = x, p
+                r = ready[c] = done[last] + coord
+                a = arrival[c] = r + invoke if worker[last] != wc else r
+                push(heap, (warm[wc] if prewarmed and prev[c] < 0 and warm[wc] >= 0 else a, c))
     return ev.assemble(layout, profiles, exec_list, startup, ready, wstart, begin, dend, xend, done, tuple(reused))
 
 

@@ -41,7 +41,8 @@ class Retimer:
         times = evaluator.run_estimates(layout, worker_profile, estimates)
         self.evaluator, self.layout = evaluator, layout
         self.column = {name: j for j, name in enumerate(estimates.profiles)}
-        self.exec_table: list[list[float]] = np.asarray(estimates.exec_s).tolist()   # task x profile column
+        self._exec_array = np.asarray(estimates.exec_s, dtype=float)                   # task x profile column
+        self.exec_table: list[list[float]] = self._exec_array.tolist()
         self._number = {w: k for k, w in enumerate(layout.workers)}
         self.profiles = list(times.profiles)
         self.exec_s, self.startup, self.ready = list(times.exec_s), list(times.startup), list(times.ready)
@@ -217,9 +218,10 @@ class Retimer:
                                 f"use one of {', '.join(self.evaluator.catalog.names)}")
             profiles[self._number[name]] = profile
         self._snapshot = {name: getattr(self, name) for name in self._STATE}
-        table, column, worker = self.exec_table, self.column, self.layout.worker
-        cols = [column[p] for p in profiles]
-        times = self.evaluator.run(self.layout, profiles, [table[i][cols[w]] for i, w in enumerate(worker)])
+        cols = np.array([self.column[p] for p in profiles], dtype=np.int64)
+        tasks = np.arange(len(self._exec_array))
+        times = self.evaluator.run(self.layout, profiles,
+                                   self._exec_array[tasks, cols[self.evaluator.worker_array(self.layout)]])
         self.profiles = list(times.profiles)
         self.exec_s, self.startup, self.ready = times.exec_s, times.startup, times.ready
         self.worker_start, self.begin, self.download_end = times.worker_start, times.begin, times.download_end
