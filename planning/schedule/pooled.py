@@ -77,28 +77,15 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
         bound = limit + _ROUNDING * max(1.0, abs(limit))
         give_up = [bound - x for x in remaining]
 
-    def made_ready(c: int) -> None:
-        """Task ``c``'s dependencies are done: its ready time and arrival (time_task's), and onto the heap by
-        when it reaches its worker (a pre-warmed first task: when its worker starts)."""
-        ps, wc = parents[c], worker[c]
-        if ps:
-            last = ps[0]
-            if len(ps) > 1:         # last_parent: the latest done, ties to the highest index
-                best = done[last]
-                for p in ps:
-                    d = done[p]
-                    if d > best or (d == best and p > last):
-                        best, last = d, p
-            r = ready[c] = done[last] + coord
-            a = arrival[c] = r + invoke if worker[last] != wc else r
-        else:
-            a = arrival[c] = invoke
-        push(heap, (warm[wc] if prewarmed and prev[c] < 0 and warm[wc] >= 0 else a, c))
-
+    # The tasks with no unmet dependency (worker_order's third list counts parents and the task before on the
+    # worker) are roots first on their workers: each reaches its worker one invocation after the start (a
+    # pre-warmed one when its worker starts).  The loop below makes every other task ready.
     heap: list[tuple[float, int]] = []
     for i in range(n):
         if waiting[i] == 0:
-            made_ready(i)
+            arrival[i] = invoke
+            wi = worker[i]
+            push(heap, (warm[wi] if prewarmed and warm[wi] >= 0 else invoke, i))
     while heap:
         t, i = pop(heap)
         w = worker[i]
@@ -128,7 +115,7 @@ def time_pooled(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ..
             return None
         if last_task[w] == i:
             push(stops, (d, w))
-        for c in successors[i]:             # the tasks this one made ready (made_ready, written out: per task)
+        for c in successors[i]:             # the tasks this one made ready: their ready time and arrival
             left = waiting[c] - 1
             waiting[c] = left
             if left == 0:
