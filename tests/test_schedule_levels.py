@@ -23,12 +23,12 @@ FIELDS = ("exec_s", "startup", "ready", "worker_start", "begin", "download_end",
 def _both(monkeypatch, evaluator, layout, profiles, exec_s):
     """The same run timed task by task and by levels (the thresholds moved so each path is taken)."""
     monkeypatch.setattr(levels_mod, "MIN_TASKS", 10**9)
-    evaluator._levels = None
+    evaluator._layout = None          # forget what was derived from the layout (levels included)
     scalar = evaluator.run(layout, profiles, exec_s)
     assert evaluator.levels(layout) is None
     monkeypatch.setattr(levels_mod, "MIN_TASKS", 0)
     monkeypatch.setattr(levels_mod, "MIN_TASKS_PER_LEVEL", 0)
-    evaluator._levels = None
+    evaluator._layout = None          # forget what was derived from the layout (levels included)
     vector = evaluator.run(layout, profiles, exec_s)
     assert evaluator.levels(layout) is not None
     return scalar, vector

@@ -73,11 +73,10 @@ class ScheduleEvaluator:
         self._startup: dict[str, float] = {}
         self._warm_startup_fn = warm_startup_s
         self._warm_startup: dict[str, float] = {}
-        self._worker_order: tuple | None = None     # (layout, its worker_order): see :meth:`worker_order`
-        self._input_download: tuple | None = None   # (layout, its input_download_s): see there
-        self._levels: tuple | None = None           # (layout, its Levels or None): see :meth:`levels`
-        self._workers: tuple | None = None          # (layout, layout.worker as an array)
-        self._successors: tuple | None = None       # (layout, its successors): see :meth:`successors`
+        # what is derived from one layout (worker order, successors, input downloads, levels, worker array), kept
+        # for the last layout asked about: a search times one layout many times (see :meth:`_of_layout`)
+        self._layout: Layout | None = None
+        self._layout_values: dict[str, Any] = {}
         self._remaining_cache: tuple | None = None  # (layout, estimates, remaining seconds): see :meth:`_remaining`
         topology = workflow.topology()
         index = topology.index
@@ -207,41 +206,31 @@ class ScheduleEvaluator:
         """:func:`~planning.schedule.timing.worker_order` of ``layout``, the last layout's kept: a search times one
         layout many times.  The third list (unmet dependencies per task) is a fresh copy, for the caller to count down.
         """
-        cached = self._worker_order
-        if cached is None or cached[0] is not layout:
-            nxt, last_task, waiting = worker_order(layout, self.parents, len(layout.workers))
-            cached = self._worker_order = (layout, nxt, last_task, waiting)
-        return cached[1], cached[2], list(cached[3])
+        nxt, last_task, waiting = self._of_layout(
+            "worker_order", layout, lambda: worker_order(layout, self.parents, len(layout.workers)))
+        return nxt, last_task, list(waiting)
 
     def successors(self, layout: Layout) -> list[list[int]]:
         """Per task, the tasks whose unmet dependencies its completion counts down: its children, then the task after
         it on its worker (twice when that one is also a child: it counts both, as :meth:`worker_order`'s third list
         does).  The last layout's kept."""
-        cached = self._successors
-        if cached is None or cached[0] is not layout:
+        def build() -> list[list[int]]:
             nxt = self.worker_order(layout)[0]
-            cached = self._successors = (layout, [cs + [c] if c >= 0 else cs
-                                                  for cs, c in zip(self.children, nxt)])
-        return cached[1]
+            return [cs + [c] if c >= 0 else cs for cs, c in zip(self.children, nxt)]
+        return self._of_layout("successors", layout, build)
 
     def input_download_s(self, layout: Layout) -> list[float]:
         """Per task, its fetched inputs' download seconds (:func:`~planning.schedule.timing.fetch_download_s`) under
         ``layout``, the last layout's kept: the same for every profile a search tries.  O(n + e) once per layout."""
-        cached = self._input_download
-        if cached is None or cached[0] is not layout:
-            cached = self._input_download = (layout, fetch_download_s(layout.remote, self.download_s))
-        return cached[1]
+        return self._of_layout("input_download_s", layout, lambda: fetch_download_s(layout.remote, self.download_s))
 
     # ------------------------------------------------------------------ timing
     def levels(self, layout: Layout) -> "Levels | None":
         """``layout``'s tasks by level (:class:`~planning.schedule.levels.Levels`) when timing by levels pays
         (:func:`~planning.schedule.levels.worth_it`), else None; the last layout's kept, like :meth:`worker_order`."""
-        cached = self._levels
-        if cached is None or cached[0] is not layout:
-            from planning.schedule.levels import levels_if_worth_it
+        from planning.schedule.levels import levels_if_worth_it
 
-            cached = self._levels = (layout, levels_if_worth_it(self, layout))
-        return cached[1]
+        return self._of_layout("levels", layout, lambda: levels_if_worth_it(self, layout))
 
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
             exec_s: Sequence[float]) -> ScheduleTimes:
@@ -316,10 +305,17 @@ class ScheduleEvaluator:
 
     def worker_array(self, layout: Layout) -> np.ndarray:
         """``layout.worker`` as an array (the last layout's kept): for array operations over tasks."""
-        cached = self._workers
-        if cached is None or cached[0] is not layout:
-            cached = self._workers = (layout, np.asarray(layout.worker, dtype=np.int64))
-        return cached[1]
+        return self._of_layout("worker_array", layout, lambda: np.asarray(layout.worker, dtype=np.int64))
+
+    def _of_layout(self, name: str, layout: Layout, build: Callable[[], Any]) -> Any:
+        """The value ``name`` derived from ``layout`` (``build()`` the first time), kept while ``layout`` is the last
+        layout asked about; a new layout drops every value of the previous one."""
+        if self._layout is not layout:
+            self._layout, self._layout_values = layout, {}
+        values = self._layout_values
+        if name not in values:
+            values[name] = build()
+        return values[name]
 
     def run_pooled(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str], exec_s: Sequence[float],
                    warm_pool: Mapping[str, int] | None = None) -> ScheduleTimes:
