@@ -28,6 +28,7 @@ cells do so by chance).
 from __future__ import annotations
 
 import hashlib
+import statistics
 from typing import Any
 
 from planning.protocol import WorkerProtocol
@@ -88,6 +89,5 @@ def run_spread(runs: list[float]) -> float | None:
     """
     if len(runs) < 3:
         return None
-    runs = sorted(runs)
-    mid = runs[len(runs) // 2] if len(runs) % 2 else (runs[len(runs) // 2 - 1] + runs[len(runs) // 2]) / 2
-    return (runs[-1] - runs[0]) / mid if mid > 0 else None
+    mid = statistics.median(runs)
+    return (max(runs) - min(runs)) / mid if mid > 0 else None

@@ -515,7 +515,7 @@ NOTES = [
     "behind the roots' starts sent at the same instant, as the client sends them. Before, every start-up ran in "
     "parallel and the warm starts went first: epigenomics heft pre-warm had its root start 0.30 s late behind "
     "eight warm start-ups (real traces: on time, 0.053 s against 0.052 s, the workers ~50 ms apart), simulated "
-    "-3.2 % where the real runs gained nothing; now +0.7 % (critical-path -1.8 %, was -2.8 %).",
+    "-3.2 % where the real runs gained nothing (the cells give the figures with this model).",
     "Each real change has a paired bootstrap 95 % interval over the interleaved repetitions (real_ci95). Sign: "
     "the medians' rule (same sign, |change| < 1 % counts as none, a 'none' within 2 points of the other agrees); "
     "where it fails, a real change whose interval includes 0 has no sign the runs can tell and agrees with a "
