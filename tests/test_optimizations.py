@@ -351,3 +351,46 @@ def test_prewarm_leaves_a_worker_the_plan_starts_on_an_idle_process() -> None:
     cold = MODEL.startup_s(CATALOG["small"], True, "mean")
     assert warm.tasks.loc["c", "exec_start_s"] == pytest.approx(plan.tasks.loc["c", "exec_start_s"] - cold)
     assert warm.makespan_s < plan.makespan_s
+
+
+# a, d, e (0.01 s each) on w0; b (a's child) on w2 and c (d's child) on w1, each a new process: both warmed at the
+# run's start (the start-up's lead is longer than their wait), w2's task is needed first although w1 sorts first
+ORDERED = replay_workflow("warm-order", [("a", "d"), ("d", "c"), ("d", "e"), ("a", "b")], runtime_s=0.01, nbytes=1000)
+ORDER_PLACES = {"a": "w0", "d": "w0", "e": "w0", "b": "w2", "c": "w1"}
+
+
+def order_plan() -> Plan:
+    """The plan with its workers listed by name (w1 before w2), not in the order their tasks are needed."""
+    estimates = MODEL.estimate_workflow(ORDERED, CATALOG, "mean")
+    return Plan.from_assignment(ORDERED, CATALOG, estimates, MODEL, "mean", ORDER_PLACES,
+                                {w: "small" for w in ("w0", "w1", "w2")}, planner="assigned",
+                                sequence={"w0": ["a", "d", "e"], "w1": ["c"], "w2": ["b"]})
+
+
+def test_prewarm_orders_the_warm_starts_due_at_once_by_when_their_first_task_is_needed() -> None:
+    plan = order_plan()
+    assert list(plan.assignment.sequence) == ["w0", "w1", "w2"]
+    warm, _ = optimize(plan, ORDERED, MODEL, ["prewarm"])
+    assert warm.assignment.warm_starts == {"w2": 0.0, "w1": 0.0}
+    assert list(warm.assignment.warm_starts) == ["w2", "w1"]        # b is ready before c
+    assert plan.tasks.loc["b", "ready_s"] < plan.tasks.loc["c", "ready_s"]
+    assert list(warm.annotations["prewarm"]["warm_starts"]) == ["w2", "w1"]
+
+
+def test_the_simulated_launcher_starts_the_warm_workers_in_the_plans_order() -> None:
+    from simulator.platform import Platform
+
+    warm, _ = optimize(order_plan(), ORDERED, MODEL, ["prewarm"])
+    # one core, the launcher's serial part of a cold start: the two start-ups come one after the other
+    platform = Platform.for_local_host(host_cores=1.0, process_start_s=0.05, cold_start_s=0.05, keep_alive_s=0.0)
+    workers = simulate(ORDERED, warm, MODEL, platform=platform).workers.set_index("worker")
+    assert workers.loc["w2", "ready_s"] < workers.loc["w1", "ready_s"]
+
+
+def test_the_executor_pushes_the_warm_starts_due_at_once_in_the_plans_order(ex) -> None:
+    warm, _ = optimize(order_plan(), ORDERED, MODEL, ["prewarm"])
+    real = ex.run(ORDERED, warm)
+    workers = real.trace.workers.set_index("worker")
+    assert workers.loc["w2", "start_s"] < workers.loc["w1", "start_s"]
+    tasks = real.trace.tasks.set_index("task_id")
+    assert workers.loc["w2", "start_s"] < tasks.loc["b", "ready_s"]

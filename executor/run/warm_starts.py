@@ -22,9 +22,11 @@ __all__ = ["start_warm_workers"]
 
 
 def start_warm_workers(ctx: RunContext, spec, t0: float) -> threading.Thread | None:
-    """Push each pre-warmed worker's start at ``t0`` + its time (a thread; None when the plan warms none)."""
+    """Push each pre-warmed worker's start at ``t0`` + its time, those due at once in the plan's order (a thread;
+    None when the plan warms none)."""
     warm = {} if ctx.protocol.dynamic else ctx.protocol.warm_starts()
-    due = sorted((float(at), w) for w, at in warm.items() if ctx.protocol.sequence.get(w))
+    # by time, ties in the plan's order (the soonest-needed first: planning.protocol.optimizations.prewarm.warm_order)
+    due = sorted(((float(at), w) for w, at in warm.items() if ctx.protocol.sequence.get(w)), key=lambda d: d[0])
     if not due:
         return None
     thread = threading.Thread(target=_push_when_due, args=(ctx, spec, t0, due), name=f"warm-{ctx.run_id}",
