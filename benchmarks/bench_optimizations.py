@@ -528,7 +528,8 @@ NOTES = [
     "Background transfers (pre-load's fetches, delayed I/O's uploads) move each payload in one blocking call in the "
     "executor (one GIL hand-over per payload instead of ~150 per 32 MB); the simulation charges their CPU (the "
     "worker's thread and the server: 0.6 ns/B fetched, 0.35 ns/B uploaded, measured) to the host's cores beside "
-    "the executions.",
+    "the executions, as it charges a foreground transfer's (the other workers' tasks share the cores with it too; "
+    "before, only the background ones were charged, so delayed I/O looked slower on fan-large than it ran).",
     "Pre-load and delayed I/O leave out transfers under 4 MiB (a task's fetched inputs, a stored output) in every "
     "engine (the protocol's preloads_inputs / lazy_upload): a background thread cost 1-3 ms beside a CPU-bound "
     "task, more than the inline fetch it would hide; so epigenomics (inputs ~86 KB) and gemm (0.5-1.6 MB) run "

@@ -102,7 +102,9 @@ class Run:
         self.stager = Stager(platform)
         #: the stager's highest seconds per byte: > 0 exactly when transfers pass through it
         self.stage_rate = self.stager.highest_per_byte
-        self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0
+        # transfers step through simulator.transfers.move: a shared link, the stager, or a shared host (a transfer's
+        # CPU takes its share of the cores even with free bandwidth)
+        self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0 or self.cpu is not None
         self.link = SharedLink(self.env, platform.storage_bandwidth_Bps) if math.isfinite(
             platform.storage_bandwidth_Bps) else None
         #: when the client holds the last sink result fetched through the link (simulator.transfers.client_fetch)

@@ -37,10 +37,11 @@ __all__ = ["SharedCpu", "NodeCpus", "fair_rates", "BACKGROUND_FETCH_CPU_S_PER_BY
            "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", "BACKGROUND_UPLOAD_NICE", "BACKGROUND_UPLOAD_THREAD_SHARE",
            "nice_weight"]
 
-#: CPU-seconds per byte that a worker's background transfer takes from the host's cores beside the executions:
-#: the worker's transfer thread and the server, both on the host.  A foreground transfer's CPU is inside the
-#: link time the host probe measures (the worker does nothing else meanwhile); a background one runs beside a
-#: task.  Measured on this 2-CPU host with the executor's one-call transfers (``executor.wire.blocking``), 7 x
+#: CPU-seconds per byte that a worker's transfer takes from the host's cores beside the executions: the worker's
+#: transfer thread and the server, both on the host.  A background transfer runs beside the worker's own task; a
+#: foreground one's CPU is inside the worker's link time but still beside the other workers' tasks, so both are
+#: charged (``simulator.transfers``; issue 17: a 32 MB upload to a new key, 7 ms of the client's CPU and 22 ms of
+#: the server's in 56 ms at load 6).  Measured on this 2-CPU host with the executor's one-call transfers (``executor.wire.blocking``), 7 x
 #: 32 MB, medians of 10 (load 12: indicative): a fetch (pre-load) took 70 ms of the server's CPU and 63 ms of the
 #: receiving thread's, ~0.6 ns per byte; an upload (delayed I/O) 40 + 39 ms, ~0.35 ns per byte.
 BACKGROUND_FETCH_CPU_S_PER_BYTE = 6e-10

@@ -18,7 +18,8 @@ On a shared host (``Platform.host_cores``) a background transfer is also CPU wor
 beside the executions (:func:`background_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
 ``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
 transfer threads do - a lazy upload less when its thread is niced (:func:`upload_weight`, for a worker whose
-uploads the plan gives room: ``lazy_upload_yields``); a foreground transfer's CPU is inside the link's time.
+uploads the plan gives room: ``lazy_upload_yields``); a foreground transfer's CPU is charged alike, at full
+weight (:func:`simulator.transfers.move`).
 
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
 this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
@@ -32,7 +33,7 @@ from simulator.host import (BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_C
                             BACKGROUND_UPLOAD_THREAD_SHARE, nice_weight)
 from simulator.lifecycle import host_start, started, stopped
 from simulator.loop import Coroutine, spawn, wake
-from simulator.transfers import client_fetch, move
+from simulator.transfers import client_fetch, move, transfer_cpu
 from simulator.worker_loop import shared_execution, worker_tasks
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -115,18 +116,8 @@ def charge_upload(run: "Run", nbytes: float, worker: str, owner: Coroutine | Non
         spawn(run.env, background_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, weight)
 
 
-def background_cpu(run: "Run", work: float, owner: Coroutine | None, weight: float,
-                   me: Coroutine) -> Iterator[float | None]:
-    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions, at ``weight``;
-    nothing waits for it: it takes its share of the cores while the transfer moves (the transfer's time is the
-    link's)."""
-    node_of = getattr(run.cpu, "node_of", None)        # a cluster: the worker's node
-    if node_of is not None and owner is not None:
-        node_of[me] = node_of.get(owner, 0)
-    run.cpu.run(work, 1.0, me, weight)
-    yield
-    if node_of is not None:
-        node_of.pop(me, None)
+#: a background transfer's CPU beside the executions (one rule with the foreground ones': simulator.transfers)
+background_cpu = transfer_cpu
 
 
 def prefetch(run: "Run", i: int, box: _Box) -> None:
@@ -155,7 +146,7 @@ def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> It
     if box.start is None or env._now < box.start:
         box.start = env._now
     charge_background(run, nbytes, BACKGROUND_FETCH_CPU_S_PER_BYTE, box.owner)
-    end, _ = yield from move(run, [nbytes], run.down, me)
+    end, _ = yield from move(run, [nbytes], run.down, me, charged=True)
     end = end if end > env._now else env._now
     box.end = end if box.end is None or end > box.end else box.end
     box.left -= 1
@@ -169,7 +160,7 @@ def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner
     workers' children."""
     env = run.env
     charge_upload(run, run.out_bytes[i], w, owner)
-    done, _ = yield from move(run, [run.out_bytes[i]], run.up, me)
+    done, _ = yield from move(run, [run.out_bytes[i]], run.up, me, charged=True)
     done = done if done > env._now else env._now
     run.overlap.stored(run, i, done)
     if run.record:

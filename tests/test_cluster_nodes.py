@@ -172,11 +172,16 @@ def test_bad_nodes_are_one_line_config_errors(data, match):
 
 # ---------------------------------------------------------------------- the plan's placement
 @pytest.mark.parametrize("planner", ["heft", "critical-path"])
-def test_the_plans_placement_is_the_simulations(planner):
+def test_the_plans_placement_is_the_simulations(planner, monkeypatch):
     """Nodes of 2 cores, as many as the plan's peak CPUs (so every worker finds room and the simulation keeps the
-    plan's times, Platform.zero): the rule over the plan's starts and stops places every worker where the
-    simulation placed it, and no node holds more CPUs than its cores."""
+    plan's times, Platform.zero; the transfers' CPU, which the plan does not model, left out): the rule over the
+    plan's starts and stops places every worker where the simulation placed it, and no node holds more CPUs than
+    its cores."""
     from planning.schedule.nodes import node_peaks, plan_nodes
+    from simulator import transfers
+
+    monkeypatch.setattr(transfers, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 0.0)
+    monkeypatch.setattr(transfers, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 0.0)
 
     workflow = generate("random_layered", tasks=60, seed=3)
     plan = get_planner(planner).plan(workflow, CATALOG, FREE, "mean")

@@ -14,7 +14,7 @@ from executor.switching import BACKGROUND_NICE, yield_to_running_work
 from executor.worker_delayed import _Uploader
 from planning.protocol.optimizations import delayed_io_protocol, optimize
 from planning.protocol.optimizations.delayed_io import YIELD_MIN_SLACK_S
-from simulator import overlap_loop, simulate
+from simulator import overlap_loop, simulate, transfers
 from simulator.host import BACKGROUND_UPLOAD_NICE, fair_rates, nice_weight
 from simulator.platform import Platform
 from tests.test_optimizations_io import CATALOG, DIO, DIO_PLACES, DIO_SEQ, EDGE, MODEL, assigned, workflow
@@ -87,6 +87,7 @@ def test_a_lazy_upload_takes_a_light_share_of_a_shared_host_in_the_simulation(mo
     # output, lazy too) share it: b's 1.5 s left end 1.5 (1 + 2 w) later (unweighted: both uploads would be done
     # first and b end at 5.5)
     monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 1.0 / EDGE)
+    monkeypatch.setattr(transfers, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 0.0)   # c's (foreground) fetch: no CPU here
     w = overlap_loop.upload_weight()
     assert w == pytest.approx(nice_weight(10) / 0.5)
     estimates = MODEL.estimate_workflow(DIO, CATALOG, "mean")

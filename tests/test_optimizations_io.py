@@ -330,12 +330,14 @@ def test_a_worker_killed_during_its_lazy_upload_is_restarted_and_the_run_is_righ
     assert tasks.loc["d", "download_start_s"] >= tasks.loc["a", "exec_end_s"]
 
 
-def test_a_background_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_shared_host(monkeypatch) -> None:
-    from simulator import overlap_loop
+def test_a_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_shared_host(monkeypatch) -> None:
+    from simulator import overlap_loop, transfers
     from simulator.platform import Platform
 
     monkeypatch.setattr(overlap_loop, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 2e-8)    # 5 MB (EDGE): 0.1 s of CPU
     monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 2e-8)
+    monkeypatch.setattr(transfers, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 2e-8)        # a foreground transfer's alike
+    monkeypatch.setattr(transfers, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 2e-8)
     one_core = Platform.zero().with_(host_cores=1.0)      # free transfers, no start-ups or round trips
     c = 0.1
 
@@ -344,22 +346,25 @@ def test_a_background_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_share
         return Plan.from_assignment(wf, CATALOG, estimates, MODEL, "mean", places, {w: "medium" for w in seq},
                                     planner="assigned", sequence=seq)
 
-    # PRE: p and x share the core from 0 (each at half speed): p ends at 2, x has 2 s left; y's pre-load of p
-    # (0.1 s of CPU) shares the core with x from 2: x ends at 2 + 2c + (2 - c) = 4 + c, y at 5 + c (without the
-    # charge: 5; the base protocol, which fetches p in the foreground, too)
+    # PRE: p and x share the core from 0 (each at half speed): p ends at 2, x has 2 s left; p's upload (for y, on
+    # another worker: a foreground one, 0.1 s of CPU) and y's pre-load of p (0.1 s) share the core with x from 2 at
+    # a third each: they end at 2 + 3c, x at 4 + 2c, y at 5 + 2c (without the charges: 4 and 5)
     plan = one_cpu(PRE, PRE_PLACES, PRE_SEQ)
     pre, cls = optimize(plan, PRE, MODEL, ["preload"])
     s = simulate(PRE, pre, MODEL, protocol=cls.for_plan(PRE, pre), platform=one_core).tasks.set_index("task_id")
-    assert s.loc["x", "exec_end_s"] == pytest.approx(4 + c) and s.loc["y", "exec_end_s"] == pytest.approx(5 + c)
+    assert s.loc["x", "exec_end_s"] == pytest.approx(4 + 2 * c) and s.loc["y", "exec_end_s"] == pytest.approx(5 + 2 * c)
+    # the base protocol: p's upload shares the core with x from 2 (x ends at 4 + c), y fetches p in the foreground
+    # at 4 + c, the fetch's CPU beside y's execution: y ends at 5 + 2c - the same CPU, charged in both
     base = simulate(PRE, plan, MODEL, platform=one_core).tasks.set_index("task_id")
-    assert base.loc["y", "exec_end_s"] == pytest.approx(5.0)
-    # DIO: a alone 0..1; then b, c and a's lazy upload (0.1 s of CPU) share the core at a third each: the upload's
-    # CPU ends at 1 + 3c, c at 2 + c (0.5 - c left at half speed); c's own lazy upload (a sink's output, 0.1 s)
-    # then shares the core with b, which ends at 3.5 + 2c (without the charges: 3.5)
+    assert base.loc["x", "exec_end_s"] == pytest.approx(4 + c) and base.loc["y", "exec_end_s"] == pytest.approx(5 + 2 * c)
+    # DIO: a alone 0..1; then b, c, a's lazy upload and c's (foreground) fetch of a (0.1 s of CPU each) share the
+    # core at a quarter each: the transfers' CPU ends at 1 + 4c, c at 2 + 2c (0.5 - c left at half speed); c's own
+    # lazy upload (a sink's output, 0.1 s) then shares the core with b, which ends at 3.5 + 3c (without the
+    # charges: 3.5)
     plan = one_cpu(DIO, DIO_PLACES, DIO_SEQ)
     lazy, cls = optimize(plan, DIO, MODEL, ["delayed_io"])
     s = simulate(DIO, lazy, MODEL, protocol=cls.for_plan(DIO, lazy), platform=one_core).tasks.set_index("task_id")
-    assert s.loc["c", "exec_end_s"] == pytest.approx(2 + c) and s.loc["b", "exec_end_s"] == pytest.approx(3.5 + 2 * c)
+    assert s.loc["c", "exec_end_s"] == pytest.approx(2 + 2 * c) and s.loc["b", "exec_end_s"] == pytest.approx(3.5 + 3 * c)
     # without a shared host nothing is charged
     free = simulate(DIO, lazy, MODEL, protocol=cls.for_plan(DIO, lazy), platform=Platform.zero())
     assert free.tasks.set_index("task_id").loc["b", "exec_end_s"] == pytest.approx(3.0)
