@@ -103,7 +103,7 @@ class Run:
         #: the stager's highest seconds per byte: > 0 exactly when transfers pass through it
         self.stage_rate = self.stager.highest_per_byte
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0
-        self.link = SharedLink(self.env, platform.storage_bandwidth_Bps) if math.isfinite(
+        self.link = SharedLink(self.env, platform.storage_bandwidth_Bps, platform.storage_sharing) if math.isfinite(
             platform.storage_bandwidth_Bps) else None
         #: when the client holds the last sink result fetched through the link (simulator.transfers.client_fetch)
         self.held = Latest()
