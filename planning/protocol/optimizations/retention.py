@@ -19,7 +19,11 @@ last task even when a reader list was incomplete.
 
 **What it costs.**  One ``HINCRBY`` per fetched input inside the commit that
 already happens (no round trip); no change to any timing, so the planned and
-simulated makespans equal the base protocol's.  Its effect is the server's memory:
+simulated makespans equal the base protocol's.  The last reader's commit *expires*
+the output (``PEXPIRE`` 1 ms, :mod:`executor.scripts`) rather than deleting it: freeing
+a large value takes the single-threaded server time (2.2 ms per 32 MB), which inside
+the commit delayed what the commit releases (issue 17: fan-large's gather, +2.4 %
+real); the server frees it in its expiry cycle instead, within ~0.1 s.  Its effect is the server's memory:
 :func:`server_memory` measures it on any trace (planned, simulated or real).
 """
 
