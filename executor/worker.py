@@ -69,7 +69,7 @@ from executor.messages import decode_note, encode_error
 from executor.process import FROZEN_SLACK_OBJECTS, ProcessContext, RunSpec  # noqa: F401 - re-exported
 from executor.replay import burn_cpu, payload, replay_bytes
 from executor.retrying import is_transient, task_traceback
-from executor.worker_data import WorkerData
+from executor.worker_data import WorkerData, free_released, released_keys
 from executor.worker_delayed import WorkerDelayedIO
 from executor.worker_preload import WorkerPreload
 from executor.worker_recovery import WorkerRecovery
@@ -310,7 +310,9 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
             row["done"] = done
             self.rows.append(row)
             if not self.protocol.children(task_id) and self.protocol.removes_leftovers():
-                self._remove_leftovers(self.client)
+                self._remove_leftovers(self.client, released_keys(release))
+            elif release:             # retention: the inputs this commit set aside, freed after its notices went out
+                free_released(self.client, release)
         for c in decided.run_here:
             self.ready_time.setdefault(c, done)
         self.busy += done - row["download_start"]

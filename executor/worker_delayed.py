@@ -136,6 +136,10 @@ class WorkerDelayedIO:
             ready += [c.decode() for c in self.wire.call([("EVAL", LOCAL_COUNTERS_LUA, 2, self.keys.deps,
                                                              counted_marks(self.keys), self.ttl_ms, task_id,
                                                              *mine)])[0]]
+        k = 0
+        while k < len(ops) and ops[k] == "D":   # its reads (at the head): deleted in place, in the background commit
+            ops[k] = "X"
+            k += 5
         cmds = self._store_commands(task_id, data, ops)
         self.protocol.task_done(self.state, task_id)
         self.ran.add(task_id)

@@ -105,7 +105,7 @@ class Run:
         # transfers step through simulator.transfers.move: a shared link, the stager, or a shared host (a transfer's
         # CPU takes its share of the cores even with free bandwidth)
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0 or self.cpu is not None
-        self.link = SharedLink(self.env, platform.storage_bandwidth_Bps) if math.isfinite(
+        self.link = SharedLink(self.env, platform.storage_bandwidth_Bps, platform.storage_sharing) if math.isfinite(
             platform.storage_bandwidth_Bps) else None
         #: when the client holds the last sink result fetched through the link (simulator.transfers.client_fetch)
         self.held = Latest()

@@ -17,6 +17,12 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
 * ``coordination_s = 1.5e-4``: one scripted counter update per completion (~145 us).
 * ``storage_latency_s = 5e-4``, ``storage_bandwidth_Bps = 200e6``: the cost
   model's transfer priors (a round trip plus (de)serialisation at 3-8 ms per MiB).
+* ``storage_sharing = 2``: two transfers in flight at once each take this many times as
+  long as one alone; while two or more are in flight the link moves ``2 / storage_sharing``
+  times its bandwidth in total (:class:`simulator.storage.SharedLink`).  2 is one bandwidth
+  shared equally (every result before it); a real server overlaps part of two clients' work
+  (this host's Redis: two concurrent 10 MiB GETs take ~1.7x one alone), which a host probe
+  measures (``benchmarks/bench_optimizations.py: probe_sharing``).  Between 1 and 2.
 * ``task_overhead_s = 0``: worker-side bookkeeping per task beyond the above.
 * ``workflow_start_s``, ``dispatch_s``, ``level_delay_s``, ``staging_s_per_GB``:
   the workflow-system overheads FACTS.md found in real executions (start-up of the
@@ -137,6 +143,7 @@ class Platform:
     coordination_s: float = 1.5e-4      # s: one round trip per dependency-counter update
     storage_latency_s: float = 5e-4     # s: per transfer to or from storage (not shared)
     storage_bandwidth_Bps: float = 200e6  # bytes/s: shared equally by concurrent transfers (inf: free)
+    storage_sharing: float = 2.0        # two concurrent transfers each take this many times one alone (2: equal shares)
     task_overhead_s: float = 0.0        # s: per task on its worker, between inputs and execution
     workflow_start_s: float = 0.0       # s: from submission until the first task is released
     dispatch_s: float = 0.0             # s: per task, through one serial dispatcher (FIFO)
@@ -183,6 +190,9 @@ class Platform:
             if math.isnan(value) or value < 0 or (positive and value == 0):
                 bound = "> 0" if positive else ">= 0"
                 raise ConfigError(f"platform {f.name} must be {bound}, got {value!r}", f"set {f.name} {bound}")
+            if f.name == "storage_sharing" and not 1.0 <= value <= 2.0:
+                raise ConfigError(f"platform storage_sharing must be between 1 and 2, got {value!r}",
+                                  "set storage_sharing to 2 (equal shares of the bandwidth) or the measured factor")
             if f.name in _SWITCHES and value not in (0.0, 1.0):
                 raise ConfigError(f"platform {f.name} must be 0 or 1, got {value!r}", f"set {f.name} = 1 (on) or 0 (off)")
             if f.name == "noise_scale" and value > 1:
@@ -199,7 +209,7 @@ class Platform:
         """No overheads at all: free transfers, instant start-ups, no keep-alive (the exactness baseline)."""
         return cls(**{f.name: 0.0 for f in _number_fields()} | {"storage_bandwidth_Bps": math.inf, "host_cores": math.inf,
                                                                "task_parallelism": 1.0, "noise_scale": 1.0,
-                                                               "run_center": 1.0})
+                                                               "run_center": 1.0, "storage_sharing": 2.0})
 
     @classmethod
     def for_local_host(cls, **overrides: Any) -> "Platform":
@@ -300,6 +310,7 @@ _SWITCHES = frozenset({"fair_threads"})
 _UNITS = {
     "cold_start_s": "seconds", "warm_start_s": "seconds", "keep_alive_s": "seconds", "invoke_s": "seconds",
     "coordination_s": "seconds", "storage_latency_s": "seconds", "storage_bandwidth_Bps": "bytes per second, inf = free",
+    "storage_sharing": "times one transfer's duration two concurrent ones take, 1 to 2 (2 = equal shares)",
     "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "machine_dispatch_s": "seconds per task, serial per machine",

@@ -26,6 +26,10 @@ from simpy.events import NORMAL, Event
 class SharedLink:
     """Bandwidth ``bandwidth_Bps`` shared equally by concurrent transfers (processor sharing).
 
+    ``sharing`` (the platform's ``storage_sharing``): two concurrent transfers each take ``sharing``
+    times as long as one alone, so while two or more are in flight the link's total rate is
+    ``bandwidth * 2 / sharing`` (2, the default, is one bandwidth split equally, bit for bit).
+
     A transfer of ``b`` bytes started when every active transfer had received ``s``
     bytes (the *virtual clock*) finishes when the clock reaches its *mark* ``s + b``;
     the clock advances at ``bandwidth / active`` bytes per second.  Marks do not depend
@@ -43,11 +47,15 @@ class SharedLink:
     """
 
     # (slots: its fields are read several times per transfer on the hot path)
-    __slots__ = ("env", "bandwidth", "_served", "_updated", "_active", "_head", "_seq", "due", "_first")
+    __slots__ = ("env", "bandwidth", "shared_bandwidth", "_served", "_updated", "_active", "_head", "_seq", "due", "_first")
 
-    def __init__(self, env: simpy.Environment, bandwidth_Bps: float) -> None:
+    def __init__(self, env: simpy.Environment, bandwidth_Bps: float, sharing: float = 2.0) -> None:
         self.env = env
         self.bandwidth = float(bandwidth_Bps)
+        #: the link's total rate while two or more transfers are in flight: ``bandwidth * 2 / sharing``, where
+        #: ``sharing`` is how many times longer two concurrent transfers take than one alone (2: equal shares
+        #: of one bandwidth, exactly ``bandwidth``; a real server overlaps a little of two clients' work, ~1.7)
+        self.shared_bandwidth = self.bandwidth if sharing == 2.0 else self.bandwidth * 2.0 / sharing
         self._served = 0.0       # the virtual clock: bytes each active transfer has received so far
         self._updated = 0.0      # simulated time the virtual clock was last brought up to date
         #: active transfers sorted by mark: (mark, seq, group, latency, last of its group); done before _head.
@@ -114,7 +122,7 @@ class SharedLink:
             if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):   # (_catch_up's usual case, inlined)
                 left = len(self._active) - self._head
                 if left and now > t:
-                    self._served += (now - t) * self.bandwidth / left
+                    self._served += (now - t) * (self.bandwidth if left < 2 else self.shared_bandwidth) / left
                 if now > t:
                     t = now
                 self._updated = t
@@ -129,7 +137,8 @@ class SharedLink:
         if not last:
             self._plan_wake(now)
             return
-        t += (mark - served) * (len(active) - h) / self.bandwidth     # (_plan_wake's first step)
+        left = len(active) - h
+        t += (mark - served) * left / (self.bandwidth if left < 2 else self.shared_bandwidth)  # (_plan_wake's)
         self._first = t
         self.due = t if t > now else now
 
@@ -140,7 +149,7 @@ class SharedLink:
         if self._first - now > 1e-12 * (now if now > 1.0 else 1.0):
             left = len(self._active) - self._head
             if left and now > t:
-                self._served += (now - t) * self.bandwidth / left
+                self._served += (now - t) * (self.bandwidth if left < 2 else self.shared_bandwidth) / left
             self._updated = t if t > now else now
         else:
             self.wake(now)
@@ -151,14 +160,14 @@ class SharedLink:
         predict the next group's completion (:meth:`_plan_wake`, its usual first step inlined)."""
         if now is None:
             now = self.due
-        env, active, h, bandwidth = self.env, self._active, self._head, self.bandwidth
+        env, active, h, bandwidth, shared = self.env, self._active, self._head, self.bandwidth, self.shared_bandwidth
         served, t = self._served, self._updated
         queue, ids, clock = env._queue, env._eid, env._now   # (SimPy's clock may still be before ``now``)
         left = len(active) - h
         tolerance = 1e-12 * (now if now > 1.0 else 1.0)   # a wake-up lands on its prediction up to rounding
         while left:
             mark, _, group, lat, last = active[h]
-            at = t + (mark - served) * left / bandwidth
+            at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
             if at - now > tolerance:
                 break
             if at < t:
@@ -192,7 +201,7 @@ class SharedLink:
                     waiter.value = value
                     heappush(queue, (clock + (target - clock if target > clock else 0.0), NORMAL, next(ids), waiter))
         if left and now > t:
-            served += (now - t) * bandwidth / left
+            served += (now - t) * (bandwidth if left < 2 else shared) / left
             t = now
         t = t if t > now else now
         self._served, self._updated = served, t
@@ -208,7 +217,7 @@ class SharedLink:
         if not active[h][4]:               # the earliest transfer's group has more: walk
             self._plan_wake(now)
             return
-        t += (active[h][0] - served) * left / bandwidth   # (it ends its group: _plan_wake's first step)
+        t += (active[h][0] - served) * left / (bandwidth if left < 2 else shared)  # (it ends its group: as _plan_wake)
         self._first = t
         self.due = t if t > now else now
 
@@ -219,17 +228,17 @@ class SharedLink:
         if not left:
             self.due = self._first = math.inf
             return
-        bandwidth = self.bandwidth
+        bandwidth, shared = self.bandwidth, self.shared_bandwidth
         t, served = self._updated, self._served
         mark, _, _, _, last = active[h]
-        t += (mark - served) * left / bandwidth      # (the same arithmetic as wake()'s first step)
+        t += (mark - served) * left / (bandwidth if left < 2 else shared)   # (as wake()'s first step)
         self._first = t
         if not last:
             served = mark
             left -= 1
             for k in range(h + 1, len(active)):
                 mark, _, _, _, last = active[k]
-                t += (mark - served) * left / bandwidth
+                t += (mark - served) * left / (bandwidth if left < 2 else shared)
                 served = mark
                 left -= 1
                 if last:

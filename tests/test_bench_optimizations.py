@@ -144,6 +144,20 @@ def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
     assert probe["bandwidth_Bps"] == pytest.approx(4 * bench.MB / seconds)
     assert 0 < probe["cold_start_s"] < 5.0
     assert 0 <= probe["launcher_serial_s"] <= probe["cold_start_s"]     # a part of the cold start
+    assert 1.0 <= probe["storage_sharing"] <= 2.0     # two concurrent downloads: 1x (no contention) to 2x one alone
+    assert probe["sharing_lone_download_s"] > 0 and probe["sharing_bytes"] == bench.SHARING_BYTES
+
+
+def test_the_sharing_probe_starts_its_readers_downloads_together_and_takes_their_span() -> None:
+    wf, worker_of = bench.sharing_probe_workflow(2, nbytes=3)
+    assert sorted(wf.parents("b0")) == ["a", "p0"] and sorted(wf.parents("b1")) == ["a", "p1"]
+    assert {worker_of[t] for t in ("a", "b0", "b1")} == {"w0", "w1", "w2"} and worker_of["p1"] == worker_of["b1"]
+    assert wf.edge_bytes("a", "b1") == 3 and wf.task("a").output_bytes == 3
+    import pandas as pd
+    # b0 downloads 1.00-1.06, b1 1.01-1.07: the pair's span 0.07
+    tasks = pd.DataFrame({"download_start_s": [1.0, 1.01], "download_end_s": [1.06, 1.07]}, index=["b0", "b1"])
+    assert bench.download_span(tasks, ["b0", "b1"]) == pytest.approx(0.07)
+    assert bench.download_span(tasks, ["b0"]) == pytest.approx(0.06)
 
 
 def test_a_bursts_start_spacing_is_the_median_gap_between_consecutive_starts() -> None:
@@ -157,6 +171,8 @@ def test_the_simulated_platform_splits_the_probed_cold_start_into_the_launchers_
     platform = bench.simulated_platform(probe)
     assert platform.process_start_s == pytest.approx(0.03) and platform.cold_start_s == pytest.approx(0.05)
     assert platform.storage_bandwidth_Bps == 4e8 and platform.keep_alive_s == bench.KEEP_ALIVE_S
+    assert platform.storage_sharing == 2.0                                       # not probed: equal shares
+    assert bench.simulated_platform({**probe, "storage_sharing": 1.7}).storage_sharing == 1.7
     # a lone cold start takes as long as the probed 0.08 s all in the start-up: the launcher's 0.03, then 0.05
     wf = Workflow("one")
     wf.add_task(Task("a", "probe", runtime_s=0.0, output_bytes=1))

@@ -123,6 +123,28 @@ def test_retention_deletes_each_output_after_its_last_real_reader(ex) -> None:
     assert server_memory(runs["base"].trace.tasks, base)["peak_bytes"] >= 4 * MB
 
 
+def test_a_commit_sets_aside_what_its_reads_release_and_the_worker_frees_it() -> None:
+    from executor.worker_data import released_keys
+
+    # two release ops ('D', out-key, reads-hash, parent, readers): their set-aside names, in order
+    release = ["D", "pl:{r}:out:a", "pl:{r}:reads", "a", 1, "D", "pl:{r}:out:b", "pl:{r}:reads", "b", 2]
+    assert released_keys(release) == ["pl:{r}:out:a:released", "pl:{r}:out:b:released"]
+    assert released_keys([]) == []
+
+
+def test_retention_leaves_nothing_set_aside_after_eager_and_background_commits(ex) -> None:
+    # 8 MB outputs (above delayed I/O's 4 MiB floor): with delayed_io the uploads and their commits run in the
+    # background ('X': deleted in place), without it eagerly ('D': set aside, freed by the worker after the commit)
+    wf = replay_workflow("released", [("a", "b"), ("b", "c"), ("c", "d")], nbytes=8 * MB)
+    plan = assigned(wf, ON_TWO)
+    # (the sink's sweep of leftovers off, so what frees them is the commit or its worker, nothing at the end)
+    for names in (["retention"], ["delayed_io", "retention"]):
+        opt, cls = optimize(plan, wf, MODEL, names)
+        no_sweep = type("NoSweep", (cls,), {"removes_leftovers": lambda self: False})
+        real = ex.run(wf, opt, protocol=no_sweep.for_plan(wf, opt))
+        assert out_keys(ex, real) == {"d"}, names     # no "a:released" &c.: every read output freed
+
+
 def test_retention_needs_a_static_plan() -> None:
     plan = assigned(ALTERNATING, ON_TWO)
     plan.dynamic = True

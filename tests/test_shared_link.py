@@ -12,11 +12,13 @@ from simulator.loop import Coroutine, run, spawn
 from simulator.storage import SharedLink
 
 
-def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: float) -> list[float]:
+def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: float,
+              sharing: float = 2.0) -> list[float]:
     """Each group's value (max over its transfers of completion + latency), by stepping a fluid model.
 
     ``groups``: (start time, [(bytes, latency), ...]).  Between two events (an arrival or a
-    completion) every active transfer receives ``bandwidth / active`` bytes per second.
+    completion) every active transfer receives ``bandwidth / active`` bytes per second, or with
+    two or more active and a ``sharing`` factor, ``bandwidth * 2 / sharing / active``.
     """
     arrivals = sorted((start, g, k, nbytes, lat) for g, (start, items) in enumerate(groups)
                       for k, (nbytes, lat) in enumerate(items))
@@ -26,7 +28,7 @@ def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: 
     while a < len(arrivals) or remaining:
         next_arrival = arrivals[a][0] if a < len(arrivals) else math.inf
         if remaining:
-            share = bandwidth / len(remaining)
+            share = (bandwidth if len(remaining) < 2 else bandwidth * 2 / sharing) / len(remaining)
             key = min(remaining, key=lambda k: remaining[k][0])
             next_done = t + remaining[key][0] / share
         else:
@@ -45,11 +47,12 @@ def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: 
     return value
 
 
-def simulate_link(groups, bandwidth: float, coroutines: bool = False) -> tuple[list[float], list[float]]:
+def simulate_link(groups, bandwidth: float, coroutines: bool = False,
+                  sharing: float = 2.0) -> tuple[list[float], list[float]]:
     """(each group's value, the time it was delivered) through SharedLink: to SimPy processes waiting for
     the returned events, or (``coroutines``) to the simulator's loop coroutines registered as waiters."""
     env = simpy.Environment()
-    link = SharedLink(env, bandwidth)
+    link = SharedLink(env, bandwidth, sharing)
     values, fired = [math.nan] * len(groups), [math.nan] * len(groups)
 
     def process(g: int, start: float, items):
@@ -76,17 +79,18 @@ def simulate_link(groups, bandwidth: float, coroutines: bool = False) -> tuple[l
 def test_random_transfers_match_the_fluid_reference(seed: int) -> None:
     rng = random.Random(seed)
     bandwidth = rng.choice([10.0, 100.0, 1e6])
+    sharing = 2.0 if seed < 6 else rng.choice([1.0, 1.7, rng.uniform(1, 2)])   # the host probe's factor too
     groups = []
     for _ in range(rng.randint(1, 40)):
         start = round(rng.uniform(0, 5), rng.choice([0, 1, 3]))        # ties on purpose
         items = [(rng.choice([1.0, 10.0, rng.uniform(1, 50)]) * bandwidth / 10, rng.choice([0.0, 0.01, 0.3]))
                  for _ in range(rng.randint(1, 4))]
         groups.append((start, items))
-    expected = reference(groups, bandwidth)
-    values, fired = simulate_link(groups, bandwidth)
+    expected = reference(groups, bandwidth, sharing)
+    values, fired = simulate_link(groups, bandwidth, sharing=sharing)
     assert values == pytest.approx(expected, rel=1e-9, abs=1e-9)
     # waking the simulator's coroutines instead of firing events: the same values at the same times
-    assert simulate_link(groups, bandwidth, coroutines=True) == (values, fired)
+    assert simulate_link(groups, bandwidth, coroutines=True, sharing=sharing) == (values, fired)
     # the event fires at the last transfer's completion (its latency is in the value, not in the firing)
     for (start, items), v, f in zip(groups, values, fired):
         assert start - 1e-9 <= f <= v + 1e-9
@@ -97,6 +101,26 @@ def test_two_equal_transfers_share_then_the_survivor_speeds_up() -> None:
     # b got 50 B by 1.5, then 250 B alone at 100 B/s -> 4.0
     values, _ = simulate_link([(0.0, [(100.0, 0.0)]), (0.5, [(300.0, 0.0)])], 100.0)
     assert values == pytest.approx([1.5, 4.0])
+
+
+def test_two_concurrent_transfers_each_take_the_sharing_factor_times_one_alone() -> None:
+    # B = 170 B at R = 100 B/s: alone 1.7 s; two at once with f = 1.7 each end at f * B / R = 2.89 s (equal
+    # shares, f = 2: 3.4 s); a third transfer after they end is alone again: 100 B from 3.5 -> 4.5
+    groups = [(0.0, [(170.0, 0.0)]), (0.0, [(170.0, 0.0)]), (3.5, [(100.0, 0.0)])]
+    assert simulate_link(groups, 100.0, sharing=1.7)[0] == pytest.approx([2.89, 2.89, 4.5])
+    assert simulate_link(groups, 100.0)[0] == pytest.approx([3.4, 3.4, 4.5])
+    # staggered: a (100 B) alone 0.5 s (50 B), then both at 100 * 2 / 1.6 / 2 = 62.5 B/s: a's last 50 B end at
+    # 1.3; b (300 B from 0.5) got 50 B by then, its last 250 B alone at 100 B/s end at 3.8
+    assert simulate_link([(0.0, [(100.0, 0.0)]), (0.5, [(300.0, 0.0)])], 100.0, sharing=1.6)[0] == pytest.approx(
+        [1.3, 3.8])
+
+
+def test_the_default_sharing_is_the_equal_shares_link_bit_for_bit() -> None:
+    rng = random.Random(3)
+    groups = [(round(rng.uniform(0, 5), 2), [(rng.uniform(1, 500), rng.choice([0.0, 0.01]))
+                                              for _ in range(rng.randint(1, 3))]) for _ in range(30)]
+    assert simulate_link(groups, 100.0, sharing=2.0) == simulate_link(groups, 100.0)
+    assert SharedLink(simpy.Environment(), 123.0).shared_bandwidth == 123.0
 
 
 def test_then_delays_the_event_past_the_value() -> None:
@@ -128,6 +152,7 @@ def test_transfer_one_is_transfers_of_one_bit_for_bit(seed: int) -> None:
     # at the same times as the general call, exactly, among groups of several transfers (ties on purpose)
     rng = random.Random(seed)
     bandwidth = rng.choice([10.0, 100.0, 1e6])
+    sharing = 2.0 if seed % 2 == 0 else 1.7
     groups = []
     for _ in range(rng.randint(5, 40)):
         start = round(rng.uniform(0, 5), rng.choice([0, 1, 3]))
@@ -137,7 +162,7 @@ def test_transfer_one_is_transfers_of_one_bit_for_bit(seed: int) -> None:
 
     def through(one: bool) -> list[tuple[float, float]]:
         env = simpy.Environment()
-        link = SharedLink(env, bandwidth)
+        link = SharedLink(env, bandwidth, sharing)
         seen = [(math.nan, math.nan)] * len(groups)
 
         def coroutine(g: int, start: float, items, then, me: Coroutine):

@@ -12,7 +12,7 @@ from simulator import Platform
 
 
 def test_round_trips(tmp_path) -> None:
-    p = Platform(invoke_s=0.01, dispatch_s=2.5)
+    p = Platform(invoke_s=0.01, dispatch_s=2.5, storage_sharing=1.7)
     assert Platform.from_dict(p.to_dict()) == p
     path = tmp_path / "p.toml"
     p.to_toml(path, comment="fitted\non two lines")
@@ -42,6 +42,8 @@ def test_from_cost_model_at_an_sla() -> None:
     ({"storage_bandwidth_Bps": 0}, "storage_bandwidth_Bps must be > 0"),
     ({"dispatch_s": float("inf")}, "dispatch_s must be finite"),
     ({"level_delay_s": float("nan")}, "level_delay_s must be >= 0"),
+    ({"storage_sharing": 2.5}, "storage_sharing must be between 1 and 2"),
+    ({"storage_sharing": 0.5}, "storage_sharing must be between 1 and 2"),
 ])
 def test_bad_values_name_the_key(data, message) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -1,0 +1,61 @@
+"""The platform's ``storage_sharing`` reaches the simulated link: two workers' concurrent downloads of one output.
+
+Hand-computed: ``a`` (on w0) stores B = 20 MB; b0 and b1 (on w1, w2, both already running their own roots) read it
+at once when ``a`` ends.  At R = 100 MB/s one download alone takes B / R = 0.2 s; two at once with factor f each
+take f * B / R: 0.4 s with equal shares (f = 2), 0.34 s with f = 1.7.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from planning.costs.cost_model import CostModel
+from planning.plan import Plan
+from planning.profiles import load_catalog
+from planning.tasks import Task
+from planning.workflow import Workflow
+from simulator import Platform, simulate
+
+MB = 1_000_000
+CATALOG = load_catalog("local")
+
+
+def concurrent_readers(readers: int):
+    wf = Workflow("two-readers")
+    wf.add_task(Task("a", "probe", runtime_s=0.5, output_bytes=20 * MB))
+    worker_of = {"a": "w0"}
+    for k in range(readers):
+        wf.add_task(Task(f"p{k}", "probe", runtime_s=0.01, output_bytes=1))
+        wf.add_task(Task(f"b{k}", "probe", runtime_s=0.01, output_bytes=1))
+        wf.add_edge("a", f"b{k}", 20 * MB)
+        wf.add_edge(f"p{k}", f"b{k}", 1)
+        worker_of[f"p{k}"] = worker_of[f"b{k}"] = f"w{k + 1}"
+    wf.validate()
+    model = CostModel(latency_s=0.0, bandwidth_Bps=100 * MB, cold_start_s=0.0, warm_start_s=0.0)
+    plan = Plan.from_assignment(wf, CATALOG, model.estimate_workflow(wf, CATALOG, "mean"), model, "mean", worker_of,
+                                {w: "medium" for w in set(worker_of.values())}, planner="test")
+    return wf, plan, model
+
+
+def downloads(readers: int, **platform) -> list[float]:
+    wf, plan, model = concurrent_readers(readers)
+    base = dict(storage_latency_s=0.0, storage_bandwidth_Bps=100 * MB, cold_start_s=0.0, warm_start_s=0.0,
+                invoke_s=0.0, coordination_s=0.0)
+    trace = simulate(wf, plan, model, platform=Platform(**(base | platform)))
+    t = trace.tasks.set_index("task_id")
+    return [float(t.loc[f"b{k}", "download_end_s"] - t.loc[f"b{k}", "download_start_s"]) for k in range(readers)]
+
+
+@pytest.mark.parametrize("host", [{}, {"host_cores": 2.0}])
+def test_two_concurrent_downloads_take_the_sharing_factor_times_one_alone(host) -> None:
+    assert downloads(1, **host) == pytest.approx([0.2])
+    assert downloads(2, **host) == pytest.approx([0.4, 0.4])                        # equal shares (the default)
+    assert downloads(2, storage_sharing=1.7, **host) == pytest.approx([0.34, 0.34])
+    assert downloads(2, storage_sharing=1.0, **host) == pytest.approx([0.2, 0.2])   # no contention at all
+
+
+def test_the_default_sharing_changes_nothing() -> None:
+    assert downloads(2, storage_sharing=2.0) == downloads(2)
+    assert math.isclose(Platform().storage_sharing, 2.0)
