@@ -23,7 +23,9 @@ result, on both sides).  The run key's inner and outer pads are hashed once per
 ``hmac.digest`` sets the key up again each call (~4.4 us against ~1.5 us), and a
 task of a chain whose edges cross workers seals or opens four messages on the
 critical path (its notification, its input, its output, its child's notification).
-Replay outputs (raw bytes, never unpickled) are not sealed.
+Replay outputs (raw bytes, never unpickled) are not sealed.  A sealed output riding inside a
+notification is covered by the notification's own tag, checked when the note is opened, so its
+reader does not check it a second time (:meth:`RunSealer.vouched`; ~1.5-3 us per hop of such a chain).
 """
 
 from __future__ import annotations
@@ -129,6 +131,21 @@ class RunSealer:
                          "failed authentication and was not unpickled",
                          "someone else wrote to the server, or the agent's secret differs from the client's "
                          f"(share it with ${SECRET_ENV} or ${SECRET_FILE_ENV}); protect the server with a password")
+        return view[MAC_BYTES:]
+
+    @staticmethod
+    def vouched(blob: bytes | bytearray | memoryview) -> memoryview:
+        """The payload of a sealed blob that arrived *inside* a message whose own tag checked out (a note's
+        inline output): that tag already covers every byte of it, so its own is not computed again.
+
+        Only for bytes taken from an opened message - never for bytes read from the server on their
+        own (those go through :meth:`open`).  A blob too short to hold a tag cannot come from
+        :meth:`seal` and is refused all the same.
+        """
+        view = memoryview(blob)
+        if len(view) < MAC_BYTES:
+            raise Forged("a payload vouched for by its message is shorter than a seal's tag",
+                         "report this as an executor bug: only sealed outputs ride inside notifications")
         return view[MAC_BYTES:]
 
     def dumps(self, label: bytes, obj: Any) -> bytes:

@@ -149,6 +149,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
             self.claim_status = opening.claim
             self.input_sent_at = opening.sent_at if opening.prefetched else None
         self.decoded: dict[str, Any] = {}
+        #: sealed outputs of coded parents that rode inside a note: its tag covers them (``RunSealer.vouched``)
+        self.vouched: dict[str, bytes] = {}
         #: how many tasks of this worker still read each output from memory (None: keep them all)
         self.retention: dict[str, int] | None = self.protocol.retention(self.worker)
         self.ran: set[str] = set()
@@ -259,8 +261,8 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         for item in [got[1], *(more or [])]:
             task_id, t, parent, data = decode_note(self.sealer, item)
             self.ready_time.setdefault(task_id, t)
-            if data is not None:
-                self.prefetched[parent] = data
+            if data is not None:   # a coded parent's (sealed) output, already authenticated by the note's tag
+                (self.vouched if parent in self.spec.coded else self.prefetched)[parent] = data
             self.protocol.notified(self.state, task_id)
 
     # ------------------------------------------------------------------ one task

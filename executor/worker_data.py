@@ -77,7 +77,8 @@ class WorkerData:
     def _fetch(self, task_id: str, fetches) -> dict[str, Any]:
         """All remote inputs of a task, in parallel (one pipeline when small, threads when large).
 
-        Outputs that arrived inside the notification or start invocation are not fetched again.
+        Outputs that arrived inside the notification or start invocation are not fetched again; a coded
+        parent's output inside a notification is not authenticated again either (the note's tag covers it).
         """
         out: dict[str, Any] = {}
         plan = []
@@ -86,6 +87,9 @@ class WorkerData:
             n = None if coded else replay_bytes(f.nbytes, self.settings.bytes_scale, self.settings.max_replay_bytes)
             if coded and f.parent in self.decoded:   # decoded once, however many children of this worker read it
                 out[f.parent] = self.decoded[f.parent]
+                continue
+            if coded and f.parent in self.vouched:   # inside a note whose tag checked out: not checked again
+                self.decoded[f.parent] = out[f.parent] = codec.loads_value(self.sealer.vouched(self.vouched.pop(f.parent)))
                 continue
             data = self.prefetched.get(f.parent)
             if data is not None and not coded and len(data) < n:

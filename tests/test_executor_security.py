@@ -139,3 +139,74 @@ def test_an_executor_relying_on_agents_needs_a_shared_secret(monkeypatch) -> Non
         Executor(local_launcher=False)
     monkeypatch.setenv("PLANLAB_SECRET", "a long enough shared secret")
     assert Executor(local_launcher=False).secret == b"a long enough shared secret"
+
+
+class _OneNote:
+    """A worker's wire on which one blocking pop is answered with ``notes`` (no server)."""
+
+    def __init__(self, notes: list[bytes]) -> None:
+        self.notes, self.pending = notes, 1
+
+    def spin_for_reply(self, seconds: float) -> bool:
+        return True
+
+    def read(self, n: int) -> list:
+        self.pending = 0
+        return [[b"inbox", self.notes[0]], self.notes[1:]]
+
+
+def _note_reader(sealer: RunSealer, notes: list[bytes], coded: set[str]):
+    """A logical worker as far as reading notifications and its inputs goes (no process, no server)."""
+    from types import SimpleNamespace
+
+    from executor.worker import _LogicalWorker
+
+    w = _LogicalWorker.__new__(_LogicalWorker)
+    w.wire, w.spin_s, w.sealer = _OneNote(notes), 0.0, sealer
+    w.spec = SimpleNamespace(coded=coded)
+    w.settings = SimpleNamespace(bytes_scale=1.0, max_replay_bytes=1 << 20)
+    w.ready_time, w.prefetched, w.vouched, w.decoded = {}, {}, {}, {}
+    w.protocol = SimpleNamespace(notified=lambda state, task_id: None)
+    w.state = None
+    return w
+
+
+def test_an_output_inside_an_authenticated_note_is_not_authenticated_twice_and_others_still_are(tmp_path) -> None:
+    """A note's tag covers the sealed output riding in it: the reader unpickles it without a second check
+    (``RunSealer.vouched``); bytes read from the server on their own (pre-load, a start's fetch) are checked."""
+    from executor.messages import encode_note, output_label
+
+    sealer = RunSealer(b"the deployment secret 0123", "run1")
+    out = sealer.seal(output_label("p"), pickle.dumps({"v": 41}))
+    raw = b"replay bytes"
+    w = _note_reader(sealer, [encode_note(sealer, "c", 1.0, "p", out), encode_note(sealer, "d", 2.0, "q", raw)],
+                     coded={"p", "c"})
+    w._wait_notifications()
+    assert w.vouched == {"p": out} and w.prefetched == {"q": raw}      # a replay output stays raw bytes
+    assert w.ready_time == {"c": 1.0, "d": 2.0}
+    calls = []
+
+    class Counting:   # the run's sealer, counting the tags it checks
+        vouched = staticmethod(RunSealer.vouched)
+
+        def open(self, label, blob):
+            calls.append(label)
+            return sealer.open(label, blob)
+
+    w.sealer = Counting()
+    fetch = [type("F", (), {"parent": "p", "nbytes": 0})()]
+    assert w._fetch("c", fetch) == {"p": {"v": 41}} and calls == [] and w.vouched == {}
+    assert w._fetch("c", fetch) == {"p": {"v": 41}}      # decoded once: the second reader takes it from memory
+    # the same bytes, tampered, from the server (a pre-load put them in ``prefetched``): refused, never unpickled
+    marker = tmp_path / "pwned"
+    w.decoded, w.prefetched = {}, {"p": out[:32] + pickle.dumps(Evil(marker))}
+    with pytest.raises(Forged, match="failed authentication"):
+        w._fetch("c", fetch)
+    assert calls == [b"out:p"] and not marker.exists()
+
+
+def test_a_vouched_payload_is_the_seal_without_its_tag_and_a_tagless_one_is_refused() -> None:
+    sealer = RunSealer(b"the deployment secret 0123", "run1")
+    assert bytes(RunSealer.vouched(sealer.seal(b"out:t", b"payload"))) == b"payload"
+    with pytest.raises(Forged, match="shorter than a seal's tag"):
+        RunSealer.vouched(b"\0" * 31)
