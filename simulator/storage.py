@@ -15,7 +15,7 @@ request is plain arithmetic, with no SimPy event at all.
 from __future__ import annotations
 
 import math
-from bisect import insort
+from bisect import bisect_right
 from heapq import heappush
 from typing import Any, Sequence
 
@@ -43,7 +43,7 @@ class SharedLink:
     """
 
     # (slots: its fields are read several times per transfer on the hot path)
-    __slots__ = ("env", "bandwidth", "_served", "_updated", "_active", "_head", "_seq", "due", "_first")
+    __slots__ = ("env", "bandwidth", "_served", "_updated", "_active", "_marks", "_head", "_seq", "due", "_first")
 
     def __init__(self, env: simpy.Environment, bandwidth_Bps: float) -> None:
         self.env = env
@@ -53,6 +53,9 @@ class SharedLink:
         #: active transfers sorted by mark: (mark, seq, group, latency, last of its group); done before _head.
         #: A group is [its value so far, waiter, then]; its last transfer (the largest, ties: the latest) ends it.
         self._active: list[tuple[float, int, list, float, bool]] = []
+        #: the marks of ``_active`` alone, in the same order: a new transfer's place is found by bisecting
+        #: plain floats (one float comparison per step) instead of the tuples (two, and the tuple's own)
+        self._marks: list[float] = []
         self._head = 0
         self._seq = 0
         self.due = math.inf           # when the earliest group completes (as far as the link knows now)
@@ -81,11 +84,13 @@ class SharedLink:
         group = [end, waiter or done, then]
         if now != self._updated:
             self._catch_up(now)
-        active, head = self._active, self._head
+        active, marks, head = self._active, self._marks, self._head
         served, seq = self._served, self._seq
         if len(sizes) == 1:
-            insort(active, (served + sizes[0], seq, group,
-                            latency[0] if isinstance(latency, (list, tuple)) else latency, True), head)
+            mark = served + sizes[0]
+            k = bisect_right(marks, mark, head)    # (after equal marks: the tuples' order, by seq)
+            marks.insert(k, mark)
+            active.insert(k, (mark, seq, group, latency[0] if isinstance(latency, (list, tuple)) else latency, True))
             self._seq = seq + 1
         else:
             last = 0                       # the group's largest transfer finishes last (ties: the latest)
@@ -94,8 +99,10 @@ class SharedLink:
                     last = k
             per_transfer = isinstance(latency, (list, tuple))
             for k, nbytes in enumerate(sizes):
-                insort(active, (served + nbytes, seq, group, latency[k] if per_transfer else latency, k == last),
-                       head)
+                mark = served + nbytes
+                at = bisect_right(marks, mark, head)
+                marks.insert(at, mark)
+                active.insert(at, (mark, seq, group, latency[k] if per_transfer else latency, k == last))
                 seq += 1
             self._seq = seq
         self._plan_wake(now)
@@ -121,9 +128,12 @@ class SharedLink:
             else:
                 self.wake(now)
                 t = self._updated
-        active, h, seq = self._active, self._head, self._seq
+        active, marks, h, seq = self._active, self._marks, self._head, self._seq
         served = self._served
-        insort(active, (served + nbytes, seq, group, latency, True), h)
+        mark = served + nbytes
+        k = bisect_right(marks, mark, h)
+        marks.insert(k, mark)
+        active.insert(k, (mark, seq, group, latency, True))
         self._seq = seq + 1
         mark, _, _, _, last = active[h]
         if not last:
@@ -200,6 +210,7 @@ class SharedLink:
         # waiters, which hold the run - a reference cycle that would outlive the run
         if h > 256 and 2 * h > len(active) or not left:
             del active[:h]
+            del self._marks[:h]
             h = 0
         self._head = h
         if not left:                       # none left: nothing to wake (_plan_wake's first case)
