@@ -43,21 +43,21 @@ class SharedLink:
     """
 
     # (slots: its fields are read several times per transfer on the hot path)
-    __slots__ = ("env", "bandwidth", "_served", "_updated", "_active", "_marks", "_head", "_seq", "due", "_first")
+    __slots__ = ("env", "bandwidth", "_served", "_updated", "_active", "_marks", "_head", "due", "_first")
 
     def __init__(self, env: simpy.Environment, bandwidth_Bps: float) -> None:
         self.env = env
         self.bandwidth = float(bandwidth_Bps)
         self._served = 0.0       # the virtual clock: bytes each active transfer has received so far
         self._updated = 0.0      # simulated time the virtual clock was last brought up to date
-        #: active transfers sorted by mark: (mark, seq, group, latency, last of its group); done before _head.
+        #: active transfers sorted by mark, equal marks in start order: (mark, group, latency, last of its group);
+        #: done before _head.
         #: A group is [its value so far, waiter, then]; its last transfer (the largest, ties: the latest) ends it.
-        self._active: list[tuple[float, int, list, float, bool]] = []
+        self._active: list[tuple[float, list, float, bool]] = []
         #: the marks of ``_active`` alone, in the same order: a new transfer's place is found by bisecting
         #: plain floats (one float comparison per step) instead of the tuples (two, and the tuple's own)
         self._marks: list[float] = []
         self._head = 0
-        self._seq = 0
         self.due = math.inf           # when the earliest group completes (as far as the link knows now)
         self._first = math.inf        # when the earliest transfer completes (likewise)
 
@@ -85,13 +85,12 @@ class SharedLink:
         if now != self._updated:
             self._catch_up(now)
         active, marks, head = self._active, self._marks, self._head
-        served, seq = self._served, self._seq
+        served = self._served
         if len(sizes) == 1:
             mark = served + sizes[0]
-            k = bisect_right(marks, mark, head)    # (after equal marks: the tuples' order, by seq)
+            k = bisect_right(marks, mark, head)    # (after equal marks: they started earlier)
             marks.insert(k, mark)
-            active.insert(k, (mark, seq, group, latency[0] if isinstance(latency, (list, tuple)) else latency, True))
-            self._seq = seq + 1
+            active.insert(k, (mark, group, latency[0] if isinstance(latency, (list, tuple)) else latency, True))
         else:
             last = 0                       # the group's largest transfer finishes last (ties: the latest)
             for k in range(1, len(sizes)):
@@ -102,9 +101,7 @@ class SharedLink:
                 mark = served + nbytes
                 at = bisect_right(marks, mark, head)
                 marks.insert(at, mark)
-                active.insert(at, (mark, seq, group, latency[k] if per_transfer else latency, k == last))
-                seq += 1
-            self._seq = seq
+                active.insert(at, (mark, group, latency[k] if per_transfer else latency, k == last))
         self._plan_wake(now)
         return done
 
@@ -128,17 +125,17 @@ class SharedLink:
             else:
                 self.wake(now)
                 t = self._updated
-        active, marks, h, seq = self._active, self._marks, self._head, self._seq
+        active, marks, h = self._active, self._marks, self._head
         served = self._served
         mark = served + nbytes
         k = bisect_right(marks, mark, h)
         marks.insert(k, mark)
-        active.insert(k, (mark, seq, group, latency, True))
-        self._seq = seq + 1
-        mark, _, _, _, last = active[h]
-        if not last:
-            self._plan_wake(now)
-            return
+        active.insert(k, (mark, group, latency, True))
+        if k != h:             # (else the new transfer is the earliest: it ends its group, its own)
+            mark = marks[h]
+            if not active[h][3]:
+                self._plan_wake(now)
+                return
         t += (mark - served) * (len(active) - h) / self.bandwidth     # (_plan_wake's first step)
         self._first = t
         self.due = t if t > now else now
@@ -167,7 +164,7 @@ class SharedLink:
         left = len(active) - h
         tolerance = 1e-12 * (now if now > 1.0 else 1.0)   # a wake-up lands on its prediction up to rounding
         while left:
-            mark, _, group, lat, last = active[h]
+            mark, group, lat, last = active[h]
             at = t + (mark - served) * left / bandwidth
             if at - now > tolerance:
                 break
@@ -216,7 +213,7 @@ class SharedLink:
         if not left:                       # none left: nothing to wake (_plan_wake's first case)
             self.due = self._first = math.inf
             return
-        if not active[h][4]:               # the earliest transfer's group has more: walk
+        if not active[h][3]:               # the earliest transfer's group has more: walk
             self._plan_wake(now)
             return
         t += (active[h][0] - served) * left / bandwidth   # (it ends its group: _plan_wake's first step)
@@ -232,14 +229,14 @@ class SharedLink:
             return
         bandwidth = self.bandwidth
         t, served = self._updated, self._served
-        mark, _, _, _, last = active[h]
+        mark, _, _, last = active[h]
         t += (mark - served) * left / bandwidth      # (the same arithmetic as wake()'s first step)
         self._first = t
         if not last:
             served = mark
             left -= 1
             for k in range(h + 1, len(active)):
-                mark, _, _, _, last = active[k]
+                mark, _, _, last = active[k]
                 t += (mark - served) * left / bandwidth
                 served = mark
                 left -= 1

@@ -205,8 +205,12 @@ def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[
         # follows, the link wakes its UploadStart then and the loop at the upload's counter update; when
         # none does, the link wakes the loop at the counter update xe + coord (with a zero coord, at the
         # downloads' end: the loop's own zero wait would be a queue entry of its own)
-        if store_of[i] and out_of[i] > 0:
-            then, waiter, how = (begin, overhead, exec_s[i]), upload_start(me, out_of[i]), UPLOADED
+        if store_of[i] and (nbytes := out_of[i]) > 0:
+            waiter = me.upload            # (upload_start, inlined: once per task)
+            if waiter is None:
+                waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
+            waiter.nbytes = nbytes
+            then, how = (begin, overhead, exec_s[i]), UPLOADED
         elif coord > 0:
             then, waiter, how = (begin, overhead, exec_s[i], coord), me, NOT_STORED
         else:
