@@ -15,7 +15,10 @@ loop is the simulator's hot path: one wake-up per task (at its counter update),
 plus one for a notification it waits for and one per group of transfers through a
 shared link, and local names instead of attribute look-ups.  An upload through the
 link is started by the link's wake-up at the execution's end (:class:`UploadStart`),
-not by the loop: the loop sleeps from its downloads to its counter update.
+not by the loop: the loop sleeps from its downloads to its counter update.  Times and
+bytes are floats, compared with ``0.0``, not ``0``: CPython specializes a comparison
+only when both sides have the same type, and a float against an int goes the slow,
+generic way every time (the same answer either way).
 """
 
 from __future__ import annotations
