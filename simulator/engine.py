@@ -207,7 +207,7 @@ class Run:
             return
         t = t + platform.invoke_s
         delay = t - self.env._now
-        if delay > 0 and start:
+        if delay > 0.0 and start:
             wake(self.env, _Message(self, i, worker, t), None, delay)
         else:
             self.deliver(i, worker, start, t)

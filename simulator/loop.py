@@ -59,7 +59,7 @@ class Coroutine:
             return
         cls = wait.__class__
         if cls is float or cls is int:
-            if wait < 0:      # (SimPy's Timeout refuses it too: the clock would run backwards)
+            if wait < 0.0:    # (SimPy's Timeout refuses it too: the clock would run backwards)
                 raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
             self.value = None
             heappush(self._queue, (self._env._now + wait, NORMAL, next(self._ids), self))
@@ -87,7 +87,7 @@ def spawn(env: simpy.Environment, worker: Callable[..., Iterator[Any]], *args: A
 
 def wake(env: simpy.Environment, waiter: Any, value: Any, delay: float) -> None:
     """Set ``waiter.value`` and call ``waiter.resume()`` after ``delay`` (>= 0) simulated seconds."""
-    if delay < 0:
+    if delay < 0.0:
         raise ValueError(f"a wake-up {delay!r} s in the past")
     waiter.value = value
     heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), waiter))
@@ -122,7 +122,7 @@ def run(env: simpy.Environment, link: SharedLink | None = None) -> None:
                     continue
                 cls = wait.__class__
                 if cls is float or cls is int:
-                    if wait < 0:
+                    if wait < 0.0:
                         raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
                     item.value = None
                     heappush(queue, (env._now + wait, NORMAL, next(ids), item))

@@ -15,7 +15,7 @@ request is plain arithmetic, with no SimPy event at all.
 from __future__ import annotations
 
 import math
-from bisect import insort
+from bisect import bisect_right
 from heapq import heappush
 from typing import Any, Sequence
 
@@ -47,7 +47,7 @@ class SharedLink:
     """
 
     # (slots: its fields are read several times per transfer on the hot path)
-    __slots__ = ("env", "bandwidth", "shared_bandwidth", "_served", "_updated", "_active", "_head", "_seq", "due", "_first")
+    __slots__ = ("env", "bandwidth", "shared_bandwidth", "_served", "_updated", "_active", "_marks", "_head", "due", "_first")
 
     def __init__(self, env: simpy.Environment, bandwidth_Bps: float, sharing: float = 2.0) -> None:
         self.env = env
@@ -58,11 +58,14 @@ class SharedLink:
         self.shared_bandwidth = self.bandwidth if sharing == 2.0 else self.bandwidth * 2.0 / sharing
         self._served = 0.0       # the virtual clock: bytes each active transfer has received so far
         self._updated = 0.0      # simulated time the virtual clock was last brought up to date
-        #: active transfers sorted by mark: (mark, seq, group, latency, last of its group); done before _head.
+        #: active transfers sorted by mark, equal marks in start order: (mark, group, latency, last of its group);
+        #: done before _head.
         #: A group is [its value so far, waiter, then]; its last transfer (the largest, ties: the latest) ends it.
-        self._active: list[tuple[float, int, list, float, bool]] = []
+        self._active: list[tuple[float, list, float, bool]] = []
+        #: the marks of ``_active`` alone, in the same order: a new transfer's place is found by bisecting
+        #: plain floats (one float comparison per step) instead of the tuples (two, and the tuple's own)
+        self._marks: list[float] = []
         self._head = 0
-        self._seq = 0
         self.due = math.inf           # when the earliest group completes (as far as the link knows now)
         self._first = math.inf        # when the earliest transfer completes (likewise)
 
@@ -89,12 +92,13 @@ class SharedLink:
         group = [end, waiter or done, then]
         if now != self._updated:
             self._catch_up(now)
-        active, head = self._active, self._head
-        served, seq = self._served, self._seq
+        active, marks, head = self._active, self._marks, self._head
+        served = self._served
         if len(sizes) == 1:
-            insort(active, (served + sizes[0], seq, group,
-                            latency[0] if isinstance(latency, (list, tuple)) else latency, True), head)
-            self._seq = seq + 1
+            mark = served + sizes[0]
+            k = bisect_right(marks, mark, head)    # (after equal marks: they started earlier)
+            marks.insert(k, mark)
+            active.insert(k, (mark, group, latency[0] if isinstance(latency, (list, tuple)) else latency, True))
         else:
             last = 0                       # the group's largest transfer finishes last (ties: the latest)
             for k in range(1, len(sizes)):
@@ -102,10 +106,10 @@ class SharedLink:
                     last = k
             per_transfer = isinstance(latency, (list, tuple))
             for k, nbytes in enumerate(sizes):
-                insort(active, (served + nbytes, seq, group, latency[k] if per_transfer else latency, k == last),
-                       head)
-                seq += 1
-            self._seq = seq
+                mark = served + nbytes
+                at = bisect_right(marks, mark, head)
+                marks.insert(at, mark)
+                active.insert(at, (mark, group, latency[k] if per_transfer else latency, k == last))
         self._plan_wake(now)
         return done
 
@@ -129,16 +133,19 @@ class SharedLink:
             else:
                 self.wake(now)
                 t = self._updated
-        active, h, seq = self._active, self._head, self._seq
+        active, marks, h = self._active, self._marks, self._head
         served = self._served
-        insort(active, (served + nbytes, seq, group, latency, True), h)
-        self._seq = seq + 1
-        mark, _, _, _, last = active[h]
-        if not last:
-            self._plan_wake(now)
-            return
+        mark = served + nbytes
+        k = bisect_right(marks, mark, h)
+        marks.insert(k, mark)
+        active.insert(k, (mark, group, latency, True))
+        if k != h:             # (else the new transfer is the earliest: it ends its group, its own)
+            mark = marks[h]
+            if not active[h][3]:
+                self._plan_wake(now)
+                return
         left = len(active) - h
-        t += (mark - served) * left / (self.bandwidth if left < 2 else self.shared_bandwidth)  # (_plan_wake's)
+        t += (mark - served) * left / (self.bandwidth if left < 2 else self.shared_bandwidth)  # (_plan_wake's first step)
         self._first = t
         self.due = t if t > now else now
 
@@ -166,7 +173,7 @@ class SharedLink:
         left = len(active) - h
         tolerance = 1e-12 * (now if now > 1.0 else 1.0)   # a wake-up lands on its prediction up to rounding
         while left:
-            mark, _, group, lat, last = active[h]
+            mark, group, lat, last = active[h]
             at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
             if at - now > tolerance:
                 break
@@ -209,12 +216,13 @@ class SharedLink:
         # waiters, which hold the run - a reference cycle that would outlive the run
         if h > 256 and 2 * h > len(active) or not left:
             del active[:h]
+            del self._marks[:h]
             h = 0
         self._head = h
         if not left:                       # none left: nothing to wake (_plan_wake's first case)
             self.due = self._first = math.inf
             return
-        if not active[h][4]:               # the earliest transfer's group has more: walk
+        if not active[h][3]:               # the earliest transfer's group has more: walk
             self._plan_wake(now)
             return
         t += (active[h][0] - served) * left / (bandwidth if left < 2 else shared)  # (it ends its group: as _plan_wake)
@@ -230,14 +238,14 @@ class SharedLink:
             return
         bandwidth, shared = self.bandwidth, self.shared_bandwidth
         t, served = self._updated, self._served
-        mark, _, _, _, last = active[h]
+        mark, _, _, last = active[h]
         t += (mark - served) * left / (bandwidth if left < 2 else shared)   # (as wake()'s first step)
         self._first = t
         if not last:
             served = mark
             left -= 1
             for k in range(h + 1, len(active)):
-                mark, _, _, _, last = active[k]
+                mark, _, _, last = active[k]
                 t += (mark - served) * left / (bandwidth if left < 2 else shared)
                 served = mark
                 left -= 1

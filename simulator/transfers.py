@@ -55,15 +55,15 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
     link, latency = run.link, run.platform.storage_latency_s
     end = env._now
     if link is not None:
-        ratios = [pool.next() for s in sizes if s > 0]
+        ratios = [pool.next() for s in sizes if s > 0.0]
         if not ratios:
             return end, False
-        scaled = [s * r for s, r in zip([s for s in sizes if s > 0], ratios)]
+        scaled = [s * r for s, r in zip([s for s in sizes if s > 0.0], ratios)]
         link.transfers(scaled, [latency * r for r in ratios], end, then, me)
         end = yield
         return end, then is not None
     for s in sizes:
-        if s <= 0:
+        if s <= 0.0:
             continue
         r = pool.next()
         if env._now + latency * r > end:
@@ -88,7 +88,7 @@ def transfer_cpu(run: "Run", work: float, owner: Coroutine | None, weight: float
 def client_fetch(run: "Run", i: int, t: float) -> None:
     """The client downloads a sink's result; the makespan is when it holds the last one."""
     nbytes = run.model.sink_bytes[i]
-    if nbytes <= 0:
+    if nbytes <= 0.0:
         run.makespan = max(run.makespan, t)
         return
     r = run.down.next()

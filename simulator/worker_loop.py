@@ -15,7 +15,10 @@ loop is the simulator's hot path: one wake-up per task (at its counter update),
 plus one for a notification it waits for and one per group of transfers through a
 shared link, and local names instead of attribute look-ups.  An upload through the
 link is started by the link's wake-up at the execution's end (:class:`UploadStart`),
-not by the loop: the loop sleeps from its downloads to its counter update.
+not by the loop: the loop sleeps from its downloads to its counter update.  Times and
+bytes are floats, compared with ``0.0``, not ``0``: CPython specializes a comparison
+only when both sides have the same type, and a float against an int goes the slow,
+generic way every time (the same answer either way).
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
             xe = yield from shared_execution(run, i, dend + overhead, me)
         nbytes = out_of[i]
         at_tdec = False          # (whether the upload's wake-up came at the counter update already)
-        if not (store_of[i] and nbytes > 0):
+        if not (store_of[i] and nbytes > 0.0):
             done = xe
         elif not shared:
             done = xe + latency * up_next()
@@ -116,7 +119,7 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
         tdec = done + coord      # the output is stored; one round trip updates the children's counters
         if not at_tdec:
             delay = tdec - env._now
-            yield delay if delay > 0 else 0.0
+            yield delay if delay > 0.0 else 0.0
         downstream(state, i, w, tdec)
         free = tdec
     stopped(run, w, profile, warm, start, startup, free, busy, len(ran), ran)
@@ -125,7 +128,7 @@ def worker_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[flo
 def upload_follows(run: "Run", i: int, begin: float) -> tuple[float, float, float] | None:
     """When task ``i``'s output is stored next (and no shared host times its execution), its downloads' group
     wakes the worker at the execution's end, ``(max(end, begin) + overhead) + execution`` (saving its own wait)."""
-    if run.store[i] and run.out_bytes[i] > 0 and run.cpu is None:
+    if run.store[i] and run.out_bytes[i] > 0.0 and run.cpu is None:
         return begin, run.platform.task_overhead_s, run.exec_s[i]
     return None
 
@@ -149,7 +152,7 @@ def parallel_latency(fetch: list[float], latency: float, ratio: Callable[[], flo
     """Downloads with free bandwidth: in parallel, each its latency (times its ratio); the slowest counts."""
     download = 0.0
     for nb in fetch:
-        if nb > 0:
+        if nb > 0.0:
             d = latency * ratio()
             if d > download:
                 download = d
@@ -205,9 +208,13 @@ def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[
         # follows, the link wakes its UploadStart then and the loop at the upload's counter update; when
         # none does, the link wakes the loop at the counter update xe + coord (with a zero coord, at the
         # downloads' end: the loop's own zero wait would be a queue entry of its own)
-        if store_of[i] and out_of[i] > 0:
-            then, waiter, how = (begin, overhead, exec_s[i]), upload_start(me, out_of[i]), UPLOADED
-        elif coord > 0:
+        if store_of[i] and (nbytes := out_of[i]) > 0.0:
+            waiter = me.upload            # (upload_start, inlined: once per task)
+            if waiter is None:
+                waiter = me.upload = UploadStart(me, transfer_one, latency, coord, None if deterministic else up_next)
+            waiter.nbytes = nbytes
+            then, how = (begin, overhead, exec_s[i]), UPLOADED
+        elif coord > 0.0:
             then, waiter, how = (begin, overhead, exec_s[i], coord), me, NOT_STORED
         else:
             then, waiter, how = None, me, AT_END
@@ -317,7 +324,7 @@ def live_tasks(run: "Run", state, w: str, ran: list[int]) -> Iterator[int]:
         fetch = [f.nbytes for f in handle_inputs(task, w, ran_ids).fetch]
         fetch_of[i] = fetch
         if sized:
-            sized_of[i] = [b for b in fetch if b > 0]
+            sized_of[i] = [b for b in fetch if b > 0.0]
         used = handle_execution(task, w).profile
         profile_of[i] = used
         if used != planned[i]:

@@ -197,3 +197,29 @@ def test_a_latest_waiter_keeps_the_latest_completion_and_queues_nothing() -> Non
     run(env, link)
     assert latest.value == pytest.approx(1.7)
     assert env.now == 0.0 and not env._queue     # nothing was queued: the clock never moved
+
+
+def test_equal_marks_complete_in_start_order_across_the_trim_of_finished_transfers() -> None:
+    # 300 transfers of 1 B and one of 2 B from t = 0 at 100 B/s: all share until every one has 1 B, at
+    # 301 / 100 = 3.01 s, when the 300 complete in the order they started (equal marks); the 2 B one's
+    # last byte alone at 100 B/s: 3.02.  Then one of 50 B at t = 4 (after the finished ones were dropped,
+    # marks and transfers still in step): alone, 4.5
+    env = simpy.Environment()
+    link = SharedLink(env, 100.0)
+    order: list[tuple[str, float]] = []
+
+    def transfer(name: str, start: float, nbytes: float, me: Coroutine):
+        if start > env.now:
+            yield start - env.now
+        link.transfer_one(nbytes, 0.0, None, me)
+        value = yield
+        order.append((name, value))
+
+    spawn(env, transfer, "big", 0.0, 2.0)
+    for k in range(300):
+        spawn(env, transfer, f"t{k}", 0.0, 1.0)
+    spawn(env, transfer, "late", 4.0, 50.0)
+    run(env, link)
+    assert [name for name, _ in order] == [f"t{k}" for k in range(300)] + ["big", "late"]
+    assert [v for _, v in order] == pytest.approx([3.01] * 300 + [3.02, 4.5])
+    assert link._marks == [a[0] for a in link._active]
