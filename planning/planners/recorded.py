@@ -26,7 +26,9 @@ workflow system's overheads to the recorded makespans:
 * **profiles**: one per machine, one CPU per slot, the machine's memory, price 0
   (a recorded cluster has no per-second price).
 
-Cost: O((n + e) log n).
+Cost: O((n + e) log n).  :meth:`Recorded.replay` gives the plan as a simulation reads it
+(:class:`ReplayPlan`: the assignment, without the analytic timing until something else is read),
+which is what calibration replays.
 """
 
 from __future__ import annotations
