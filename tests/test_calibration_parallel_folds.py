@@ -76,3 +76,48 @@ def test_a_bad_worker_setting_is_a_one_line_error_before_any_fit(monkeypatch, ca
     assert len(files) == 2 and main(["calibrate", *files]) == 2
     err = capsys.readouterr().err
     assert WORKERS_ENV in err and "Traceback" not in err
+
+
+def test_map_halves_keeps_the_order_and_splits_by_weight(monkeypatch) -> None:
+    import os
+
+    from experiments.calibration import parallel_folds
+
+    pids = {}
+
+    def job(item):
+        pids[item] = os.getpid()        # filled here for this process's half only (the fork's copy is its own)
+        return (item * 10, os.getpid())
+
+    items = [1, 2, 3, 4, 5]
+    out = parallel_folds.map_halves(job, items, workers=2, weight=lambda i: 4.0 if i == 1 else 1.0)
+    assert [v for v, _ in out] == [10, 20, 30, 40, 50]
+    # item 1 alone holds half the weight (4 of 8): this process read it, the fork the other four
+    assert out[0][1] == os.getpid() and all(pid != os.getpid() for _, pid in out[1:])
+    assert set(pids) == {1}
+    serial = parallel_folds.map_halves(job, items, workers=1)
+    assert [v for v, _ in serial] == [10, 20, 30, 40, 50] and {pid for _, pid in serial} == {os.getpid()}
+    assert parallel_folds.map_halves(job, [1, 2, 3], workers=2)[2][1] == os.getpid()   # too few to split
+
+
+def test_map_halves_raises_a_bad_item_as_it_would_serially() -> None:
+    from experiments.calibration.parallel_folds import map_halves
+
+    def job(item):
+        if item == 5:
+            raise ConfigError(f"item {item} is bad", "give another")
+        return item
+
+    with pytest.raises(ConfigError, match="item 5 is bad"):
+        map_halves(job, [1, 2, 3, 4, 5], workers=2)
+
+
+def test_execution_files_read_on_two_processes_are_the_same_observations() -> None:
+    corpus = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "wfinstances-corpus"
+    files = sorted(str(f) for f in corpus.glob("srasearch-*.json.gz"))[:4]
+    one = executions._observations(files, None, 1)
+    two = executions._observations(files, None, 2)
+    assert [o.name for o in two] == [o.name for o in one] and len(one) == 4
+    assert [o.real_makespan_s for o in two] == [o.real_makespan_s for o in one]
+    assert [o.simulate(Platform.zero().with_(dispatch_s=3.0)) for o in two] == [
+        o.simulate(Platform.zero().with_(dispatch_s=3.0)) for o in one]

@@ -124,3 +124,20 @@ def test_the_screen_reads_the_replays_list_schedule_which_is_the_zero_platform_s
             plan = get_planner("recorded", slots_per_core=k).plan(wf, load_catalog("local"), FREE, "mean")
             assert replay_makespan(wf, k) == pytest.approx(simulate(wf, plan, FREE, platform=ZERO).makespan_s,
                                                            rel=1e-12)
+
+
+def test_an_observation_remembers_its_list_schedule_per_count(monkeypatch) -> None:
+    # the screen asks every fit's training executions again: an Observation schedules each count once
+    from planning.planners import recorded
+
+    wf = fan(9)   # 9 tasks of 100-104 s on 2 machines x 4 cores, then a 2 s merge
+    plan = get_planner("recorded").plan(wf, load_catalog("local"), FREE, "mean")
+    o = Observation("fan-chameleon-w9-001", wf, plan, 500.0, None, "fan", "Makeflow", FREE)
+    calls = []
+    real = recorded.replay_makespan
+    monkeypatch.setattr(recorded, "replay_makespan", lambda w, k=1.0: calls.append(k) or real(w, k))
+    # node-0 runs t0 t2 t4 t6 t8 on 4 cores: two waves (t8, 103 s, after t0's 100 s), then the merge
+    assert o.replay_makespan(1.0) == pytest.approx(100.0 + 103.0 + 2.0)
+    assert o.replay_makespan(2.0) == pytest.approx(104.0 + 2.0)      # 8 slots: every task at once
+    assert can_matter([o], 2.0) and can_matter([o], 2.0)    # a move of 99 s >= 10 % of 500 s
+    assert calls == [1.0, 2.0]

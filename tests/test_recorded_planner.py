@@ -115,3 +115,28 @@ def test_machine_family_strips_numbers_and_keeps_cores() -> None:
         "worker-3.novalocal": {"cores": 24}, "compute-12": {"cores": 48}, "idle-1": {"cores": 8}}})
     assert machine_family(wf) == "compute/48,worker/24"                  # machines that ran nothing do not count
     assert machine_family(Workflow.from_tasks([Task("a", "k")], {}, name="none")) == ""
+
+
+def test_the_replay_plan_simulates_as_the_timed_plan_and_times_only_when_read(monkeypatch) -> None:
+    import pickle
+
+    from planning.plan import Plan
+    from simulator.simulate import compile_plan, run_once
+
+    wf = read_wfformat(DATA / "blast-chameleon-small-001.json")
+    timings = []
+    real = Plan.from_assignment.__func__
+    monkeypatch.setattr(Plan, "from_assignment", classmethod(lambda cls, *a, **k: timings.append(1) or real(cls, *a, **k)))
+    for k in (1.0, 2.0):
+        planner = get_planner("recorded", slots_per_core=k)
+        replay = planner.replay(wf, load_catalog("local"), CostModel(), "mean")
+        full = planner.plan(wf, load_catalog("local"), CostModel(), "mean")
+        timings.clear()
+        assert replay.assignment.worker_of == full.worker_of and replay.params == full.params == {"slots_per_core": k}
+        slow = Platform.zero().with_(dispatch_s=2.0, workflow_start_s=30.0, staging_s_per_GB=5.0)
+        makespans = [run_once(compile_plan(wf, p, CostModel()), slow, record=False).makespan_s for p in (replay, full)]
+        assert makespans[0] == makespans[1] > 0
+        assert timings == []                                     # simulated without the analytic timing
+        assert pickle.loads(pickle.dumps(replay)).assignment.sequence == replay.assignment.sequence
+        assert replay.makespan_s == full.makespan_s and timings == [1]   # read: timed, once
+        assert replay.notes == full.notes and timings == [1]

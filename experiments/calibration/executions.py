@@ -39,7 +39,7 @@ from experiments.calibration.baselines import BASELINES, Features, fit_baselines
 from experiments.calibration.fit import Fitted, fit_platform, folds_by
 from experiments.calibration.model_choice import FORMULA, SIMULATOR, choose_model, richer_if_better
 from experiments.calibration.naming import application_of, execution_name, read_execution, size_of
-from experiments.calibration.parallel_folds import default_workers, map_folds
+from experiments.calibration.parallel_folds import default_workers, map_folds, map_halves
 from experiments.calibration.prior import resolve_prior
 from experiments.calibration.slots import fit_with_slots
 from planning.errors import ConfigError, PlanlabError
@@ -86,6 +86,7 @@ class Observation:
     _replays: dict[float, "Observation"] = field(default_factory=dict, repr=False)
     _features: Features | None = field(default=None, repr=False)
     _makespans: dict[Platform, float] = field(default_factory=dict, repr=False)
+    _schedules: dict[float, float] = field(default_factory=dict, repr=False)
 
     @property
     def slots_per_core(self) -> float:
@@ -100,7 +101,7 @@ class Observation:
         if slots_per_core not in self._replays:
             from planning.planners import get_planner
 
-            plan = get_planner("recorded", slots_per_core=slots_per_core).plan(
+            plan = get_planner("recorded", slots_per_core=slots_per_core).replay(
                 self.workflow, self.plan.catalog, self.cost_model, self.plan.sla)
             self._replays[slots_per_core] = Observation(self.name, self.workflow, plan, self.real_makespan_s,
                                                         self.durations, self.group, self.system, self.cost_model,
@@ -110,6 +111,19 @@ class Observation:
         replay.name, replay.real_makespan_s, replay.group, replay.family = (self.name, self.real_makespan_s,
                                                                             self.group, self.family)
         return replay
+
+    def replay_makespan(self, slots_per_core: float) -> float:
+        """The overhead-free makespan of its replay with ``slots_per_core`` (the ``recorded`` list schedule,
+        :func:`planning.planners.recorded.replay_makespan`), remembered per count.
+
+        Why: the slots screen (:func:`experiments.calibration.slots.can_matter`) asks it of every training
+        execution in every fit of a command - epigenomics: 384 list schedules for 24 executions, a sixth of the
+        command's CPU - and the answer depends only on the execution and the count."""
+        if slots_per_core not in self._schedules:
+            from planning.planners.recorded import replay_makespan
+
+            self._schedules[slots_per_core] = replay_makespan(self.workflow, slots_per_core)
+        return self._schedules[slots_per_core]
 
     def forget_simulations(self) -> None:
         """Drop the remembered makespans (its replays' too): what a benchmark does to time each calibration as
@@ -159,7 +173,9 @@ class Observation:
         else:
             workflow, name = read_execution(source), str(source)
         cost_model = cost_model or CostModel()
-        plan = get_planner(planner).plan(workflow, load_catalog(catalog), cost_model, sla)
+        chosen = get_planner(planner)   # the recorded planner's replay: what the simulator reads, timed only if asked
+        plan = (chosen.replay if hasattr(chosen, "replay") else chosen.plan)(workflow, load_catalog(catalog),
+                                                                            cost_model, sla)
         stem = execution_name(name)
         return cls(stem, workflow, plan, recorded_makespan(workflow), None, application_of(stem),
                    str(workflow.metadata.get("workflow_system") or ""), cost_model, machine_family(workflow))
@@ -265,7 +281,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     folds' calibrations run on (default: the CPUs, or ``PLANLAB_CALIBRATE_WORKERS``; the same result on any).
     """
     workers = default_workers() if workers is None and held_out else workers   # a bad setting fails before the fit
-    observations = _observations(workflows_or_files, group, planner=planner, catalog=catalog, sla=sla,
+    observations = _observations(workflows_or_files, group, workers, planner=planner, catalog=catalog, sla=sla,
                                  cost_model=cost_model)
     traces = any(o.durations is not None for o in observations)
     auto_split = isinstance(staging_split, str) and staging_split.lower() == "auto"
@@ -361,10 +377,18 @@ def unidentifiable(observations: Sequence[Observation]) -> tuple[str, ...]:
 
 
 def _observations(workflows_or_files: Iterable[Any], group: Callable[[Observation], str] | Mapping[str, str] | None,
-                  **execution: Any) -> list[Observation]:
-    """Observations from files, workflows or observations, regrouped by ``group`` when given."""
-    observations = [o if isinstance(o, Observation) else Observation.from_execution(o, **execution)
-                    for o in workflows_or_files]
+                  workers: int | None = None, **execution: Any) -> list[Observation]:
+    """Observations from files, workflows or observations, regrouped by ``group`` when given.  Files are read
+    on two processes when ``workers`` allows (:func:`~experiments.calibration.parallel_folds.map_halves`)."""
+    def load(o: Any) -> Observation:
+        return o if isinstance(o, Observation) else Observation.from_execution(o, **execution)
+
+    def weight(o: Any) -> float:   # a file's bytes, to split the reading evenly
+        return float(Path(o).stat().st_size) if isinstance(o, (str, Path)) and Path(o).is_file() else 0.0
+
+    sources = list(workflows_or_files)
+    files = all(isinstance(o, (str, Path)) for o in sources)
+    observations = map_halves(load, sources, workers, weight) if files else [load(o) for o in sources]
     if not observations:
         raise ConfigError("nothing to calibrate on", "give at least one execution file or observation")
     if group is not None:

@@ -78,15 +78,19 @@ def can_matter(observations: Sequence[Any], slots_per_core: float) -> bool:
     A replay's overhead-free makespan is its list schedule's
     (:func:`planning.planners.recorded.replay_makespan`, what the simulator gives it on ``Platform.zero()``: equal on
     every execution of the shipped corpus, a test checks it), so the screen builds no plan and runs no simulation for
-    a count it then drops (1000genome: 21 re-plans, compilations and simulations, a sixth of its fit).  Observations
+    a count it then drops (1000genome: 21 re-plans, compilations and simulations, a sixth of its fit); an
+    :class:`~experiments.calibration.executions.Observation` remembers it per count across a command's fits.  Observations
     that are not replays are simulated as before."""
     from planning.planners.recorded import replay_makespan
     from simulator.platform import Platform
 
+    def schedule(o: Any, k: float) -> float:   # remembered by an Observation, computed otherwise
+        return o.replay_makespan(k) if hasattr(o, "replay_makespan") else replay_makespan(o.workflow, k)
+
     zero = Platform.zero()
     for o in observations:
         if getattr(getattr(o, "plan", None), "planner", "") == "recorded":
-            moved = abs(replay_makespan(o.workflow, slots_per_core) - replay_makespan(o.workflow, o.slots_per_core))
+            moved = abs(schedule(o, slots_per_core) - schedule(o, o.slots_per_core))
         else:
             replay = o.with_slots_per_core(slots_per_core) if hasattr(o, "with_slots_per_core") else o
             moved = abs(replay.simulate(zero) - o.simulate(zero))
