@@ -243,6 +243,17 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
             return None
         return ahead
 
+    def _commit_reply(self) -> list:
+        """The commit script's reply, polled for :attr:`spin_s` before the worker sleeps in ``recv``.
+
+        The reply comes one server step after the write, as the next worker's notification does: a
+        worker that sleeps for it pays the scheduler's wake-up of its CPU (~0.1 ms on an idle host)
+        on the chain's critical path before it can spin for its own next notification.  Measured on
+        the alternating chain at load 0.1-0.6, five interleaved pairs: 0.126 -> 0.116 ms per task.
+        """
+        self.wire.spin_for_reply(self.spin_s)
+        return self.wire.read(1)[0]
+
     def _wait_notifications(self) -> None:
         """Block for the next notification and take every other queued one in the same round trip.
 
@@ -382,7 +393,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         if stored_alone:
             self.wire.read(1)
             upload_end = time.time()
-        reply = self.wire.read(1)[0] if commit else [1]
+        reply = self._commit_reply() if commit else [1]
         if reply[0] != 1:   # another process holds this logical worker now (this one was given up for dead)
             self.claimed = False
             raise Abort()

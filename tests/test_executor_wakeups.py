@@ -331,3 +331,25 @@ def test_workers_that_spin_for_their_notifications_and_first_replies_run_a_chain
         for _ in range(2):   # cold, then warm processes (b's start handed straight to one)
             assert ex.run(wf, plan).results == {"t59": 59}
             assert ex.run(pair, pair_plan).results == {"b": 42}
+
+
+def test_a_worker_polls_for_its_commit_reply_before_it_sleeps_for_it() -> None:
+    """The commit's reply comes one server step after the write: the worker spins for it (its spin budget) before
+    the blocking read, so that reply does not cost a scheduler wake-up on the critical path."""
+    from executor.worker import _LogicalWorker
+
+    calls: list[tuple] = []
+
+    class RecordingWire:
+        def spin_for_reply(self, seconds: float) -> bool:
+            calls.append(("spin", seconds))
+            return True
+
+        def read(self, n: int) -> list:
+            calls.append(("read", n))
+            return [[1, b"c"]]
+
+    w = _LogicalWorker.__new__(_LogicalWorker)
+    w.wire, w.spin_s = RecordingWire(), 0.0005
+    assert w._commit_reply() == [1, b"c"]
+    assert calls == [("spin", 0.0005), ("read", 1)]
