@@ -494,7 +494,9 @@ def sign_agrees(predicted: float, real: float, ci: list[float] | None, floor: fl
     A real change whose 95 % interval excludes 0 is an effect: the rule is the
     medians' sign rule (:func:`_same_sign`: the same sign, changes under
     :data:`DEAD_BAND` counting as none) - so predicting "no change" for a real effect
-    is wrong.  A real change whose interval includes 0 has no sign the runs can tell:
+    is wrong; a predicted change (beyond the dead band) of the interval's sign is right
+    even when the real median is inside the dead band, since the interval is the
+    runs' evidence of the sign.  A real change whose interval includes 0 has no sign the runs can tell:
     the prediction agrees by that rule, or when it is within the measured noise
     (inside that interval, or no larger than the noise floor, :func:`noise_floor`).
     Without an interval (fewer than three repetitions): the medians' rule alone.
@@ -502,8 +504,8 @@ def sign_agrees(predicted: float, real: float, ci: list[float] | None, floor: fl
     if _same_sign(predicted, real) or ci is None:
         return _same_sign(predicted, real)
     lo, hi = ci
-    if lo > 0 or hi < 0:
-        return False
+    if lo > 0 or hi < 0:     # the runs tell the effect's sign, however small its median: the prediction's must match
+        return abs(predicted) >= DEAD_BAND and (predicted > 0) == (lo > 0)
     return lo <= predicted <= hi or abs(predicted) <= max(floor, DEAD_BAND)
 
 

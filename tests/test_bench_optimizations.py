@@ -68,6 +68,9 @@ def test_a_sign_is_judged_only_where_the_runs_tell_one() -> None:
     assert bench.sign_agrees(-0.05, -0.2, [-0.3, -0.1], floor=0.02)
     assert not bench.sign_agrees(0.0, -0.2, [-0.3, -0.1], floor=0.02)      # "no change" for an effect: wrong
     assert not bench.sign_agrees(0.05, -0.2, [-0.3, -0.1], floor=0.02)
+    # a small real effect whose interval excludes 0 has the interval's sign, though its median is in the dead band
+    assert bench.sign_agrees(-0.026, -0.005, [-0.018, -0.001], floor=0.02)
+    assert not bench.sign_agrees(0.026, -0.005, [-0.018, -0.001], floor=0.02)
     # no effect the runs can tell (the interval includes 0): the prediction agrees within the noise
     assert bench.sign_agrees(0.0, 0.3, [-0.05, 0.5], floor=0.02)
     assert bench.sign_agrees(-0.04, 0.03, [-0.05, 0.08], floor=0.02)      # inside the interval
