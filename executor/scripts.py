@@ -47,6 +47,7 @@ DUPLICATE = -2   # the task was already committed
 #       those children..., then ops: 'S' key value (SET PX ttl) | 'P' key value (RPUSH + PEXPIRE) | 'I' key (INCR + PEXPIRE)
 #       | 'D' out-key reads-hash task readers (one more read of a stored output; the last one renames it to
 #         out-key:released, which the worker unlinks after the commit - below) | 'X' the same, the last one deletes it
+#         (an output under executor.worker_data.SET_ASIDE_BYTES, and a background commit's reads)
 #       | 'H' idle-list inbox-prefix inbox-suffix inbox-ttl-s launcher-alive handed-list launch-queue run start
 #         (a start: to an idle process of its launcher when one waits, else to the launch queue; the inbox item is
 #         executor.keys.inbox_item's 'run\\nH\\nstart', the notice 'pid\\nrun\\nstart')

@@ -69,7 +69,7 @@ from executor.messages import decode_note, encode_error
 from executor.process import FROZEN_SLACK_OBJECTS, ProcessContext, RunSpec  # noqa: F401 - re-exported
 from executor.replay import burn_cpu, payload, replay_bytes
 from executor.retrying import is_transient, task_traceback
-from executor.worker_data import WorkerData, free_released, released_keys
+from executor.worker_data import WorkerData, free_released, release_op, released_keys
 from executor.worker_delayed import WorkerDelayedIO
 from executor.worker_preload import WorkerPreload
 from executor.worker_recovery import WorkerRecovery
@@ -333,14 +333,18 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
     def _release_ops(self, task_id: str, decision) -> list:
         """Commit-script ops counting this task's reads of stored inputs (the protocol's ``stored_readers``).
 
-        The read that completes last deletes the output from the server; counted in the
-        commit, so a task that dies before committing has not read anything yet.
+        The read that completes last removes the output from the server; counted in the
+        commit, so a task that dies before committing has not read anything yet.  An output
+        of at least :data:`executor.worker_data.SET_ASIDE_BYTES` is set aside (``'D'``: renamed
+        in the commit, freed by this worker after it, :func:`free_released`); a smaller one
+        is deleted in the commit (``'X'``), where freeing it costs the server less than the
+        worker's extra round trip would.
         """
         ops: list = []
         for f in decision.fetch:
             readers = self.protocol.stored_readers(f.parent)
             if task_id in readers:
-                ops += ("D", self.keys.out(f.parent), self.keys.reads, f.parent, len(readers))
+                ops += (release_op(f.nbytes), self.keys.out(f.parent), self.keys.reads, f.parent, len(readers))
         return ops
 
     def _commit(self, task_id: str, value: Any, row: dict[str, Any], release: list = (),

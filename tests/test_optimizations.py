@@ -130,6 +130,26 @@ def test_a_commit_sets_aside_what_its_reads_release_and_the_worker_frees_it() ->
     release = ["D", "pl:{r}:out:a", "pl:{r}:reads", "a", 1, "D", "pl:{r}:out:b", "pl:{r}:reads", "b", 2]
     assert released_keys(release) == ["pl:{r}:out:a:released", "pl:{r}:out:b:released"]
     assert released_keys([]) == []
+    # small inputs are deleted in the commit ('X'): nothing set aside, no free after it
+    assert released_keys(["X", "pl:{r}:out:c", "pl:{r}:reads", "c", 1]) == []
+
+
+def test_only_a_large_input_is_set_aside_a_small_one_is_deleted_in_the_commit() -> None:
+    from executor.worker_data import SET_ASIDE_BYTES, release_op
+
+    assert SET_ASIDE_BYTES == 1 << 20
+    assert release_op(SET_ASIDE_BYTES) == "D" and release_op(32 * MB) == "D"
+    assert release_op(SET_ASIDE_BYTES - 1) == "X" and release_op(131_758) == "X" and release_op(0.0) == "X"
+
+
+def test_retention_of_small_outputs_leaves_only_the_sinks_result(ex) -> None:
+    # 100 kB outputs: deleted inside their last reader's commit, nothing set aside, nothing for a sweep to find
+    wf = replay_workflow("small", [("a", "b"), ("b", "c"), ("c", "d")], nbytes=100_000)
+    plan = assigned(wf, ON_TWO)
+    opt, cls = optimize(plan, wf, MODEL, ["retention"])
+    no_sweep = type("NoSweep", (cls,), {"removes_leftovers": lambda self: False})
+    real = ex.run(wf, opt, protocol=no_sweep.for_plan(wf, opt))
+    assert out_keys(ex, real) == {"d"}
 
 
 def test_retention_leaves_nothing_set_aside_after_eager_and_background_commits(ex) -> None:
