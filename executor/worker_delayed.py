@@ -137,7 +137,7 @@ class WorkerDelayedIO:
                                                              counted_marks(self.keys), self.ttl_ms, task_id,
                                                              *mine)])[0]]
         k = 0
-        while k < len(ops) and ops[k] == "D":   # its reads (at the head): deleted in place, in the background commit
+        while k < len(ops) and ops[k] in ("D", "X"):   # its reads (at the head): deleted in place, in this commit
             ops[k] = "X"
             k += 5
         cmds = self._store_commands(task_id, data, ops)

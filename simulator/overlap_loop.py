@@ -15,7 +15,7 @@ in simulated time, with the platform's shared link, stager and host in the way:
   its last upload has ended.
 
 On a shared host (``Platform.host_cores``) a background transfer is also CPU work
-beside the executions (:func:`background_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
+beside the executions (:func:`simulator.transfers.transfer_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
 ``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
 transfer threads do - a lazy upload less when its thread is niced (:func:`upload_weight`, for a worker whose
 uploads the plan gives room: ``lazy_upload_yields``); a foreground transfer's CPU is charged alike, at full
@@ -96,9 +96,10 @@ class _Box:
 
 
 def charge_background(run: "Run", nbytes: float, s_per_byte: float, owner: Coroutine | None) -> None:
-    """On a shared host: start the CPU work of a background transfer of ``nbytes`` (:func:`background_cpu`)."""
+    """On a shared host: start the CPU work of a background transfer of ``nbytes``
+    (:func:`simulator.transfers.transfer_cpu`)."""
     if run.cpu is not None and nbytes > 0:
-        spawn(run.env, background_cpu, run, nbytes * s_per_byte, owner, 1.0)
+        spawn(run.env, transfer_cpu, run, nbytes * s_per_byte, owner, 1.0)
 
 
 def upload_weight() -> float:
@@ -109,15 +110,12 @@ def upload_weight() -> float:
 
 
 def charge_upload(run: "Run", nbytes: float, worker: str, owner: Coroutine | None) -> None:
-    """On a shared host: start a lazy upload's CPU work (:func:`background_cpu`), at :func:`upload_weight` when
-    ``worker``'s uploads yield (the protocol's ``lazy_upload_yields``), else at full weight."""
+    """On a shared host: start a lazy upload's CPU work (:func:`simulator.transfers.transfer_cpu`), at
+    :func:`upload_weight` when ``worker``'s uploads yield (the protocol's ``lazy_upload_yields``), else at full
+    weight."""
     if run.cpu is not None and nbytes > 0:
         weight = upload_weight() if run.model.protocol.lazy_upload_yields(worker) else 1.0
-        spawn(run.env, background_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, weight)
-
-
-#: a background transfer's CPU beside the executions (one rule with the foreground ones': simulator.transfers)
-background_cpu = transfer_cpu
+        spawn(run.env, transfer_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, weight)
 
 
 def prefetch(run: "Run", i: int, box: _Box) -> None:
