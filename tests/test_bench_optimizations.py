@@ -267,3 +267,24 @@ def test_a_null_cell_whose_interval_excludes_0_is_judged_against_its_bases_sprea
     assert not rows[2]["null_check"]["null"] and not not_null["sign_right"]        # its protocol decides otherwise
     assert not too_far["sign_right"]                                                 # +30 %: beyond the base's spread
     assert not predicted["sign_right"]           # a null cell's prediction must be "no change" (here -10 %)
+
+
+def test_replay_workflows_are_predicted_without_a_speed_up_from_more_cpus() -> None:
+    """A replay task burns one thread: on the 2-CPU "large" profile the ladder's 0.3 s spine task is predicted at
+    0.3 s (it ran 300-310 ms), not at 0.3 / sqrt(2); a workflow with code keeps the caller's model."""
+    from planning.sources.generators import generate
+
+    model = CostModel(bandwidth_Bps=5e8, cold_start_s=0.06)
+    ladder = bench.ladder()
+    replay = bench.model_for(ladder, model)
+    assert replay is not model and replay.prior_exponent == bench.REPLAY_PRIOR_EXPONENT == 0.0
+    assert (replay.bandwidth_Bps, replay.cold_start_s) == (5e8, 0.06)
+    catalog = load_catalog("local")
+    def spine(m: CostModel) -> dict[str, float]:
+        est = m.estimate_workflow(ladder, catalog, "mean")
+        return dict(zip(est.profiles, est.base_exec_s[est.task_ids.index("c0")]))
+
+    assert spine(replay)["large"] == pytest.approx(0.3) and spine(replay)["medium"] == pytest.approx(0.3)
+    assert spine(model)["large"] == pytest.approx(0.3 / 2 ** 0.5)
+    gemm = generate("gemm", blocks=2, block_size=64)
+    assert bench.model_for(gemm, model) is model

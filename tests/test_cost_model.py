@@ -193,6 +193,24 @@ def test_unseen_kind_uses_hints_and_is_flagged(fitted):
     assert est.distribution.source == "prior"
 
 
+@pytest.mark.parametrize("exponent", [0.0, 0.5])
+def test_hinted_prior_bends_at_one_cpu_like_a_fitted_law(exponent):
+    """Above one CPU the prior exponent; below it a quota's 1/cpus, whatever the exponent: a
+    single-threaded kind (exponent 0) gains nothing on 2 CPUs yet still runs twice as long at 0.5."""
+    model = CostModel(prior_exponent=exponent)
+
+    def on(cpus, cores):
+        return model.estimate("hinted", _profile(cpus), 0, "mean", runtime_hint_s=1.0, hint_cores=cores).exec_s
+
+    assert on(1.0, 1.0) == pytest.approx(1.0)
+    assert on(2.0, 1.0) == pytest.approx(2.0 ** -exponent)
+    assert on(4.0, 2.0) == pytest.approx(2.0 ** -exponent)
+    assert on(0.5, 1.0) == pytest.approx(2.0)
+    assert on(0.25, 0.5) == pytest.approx(2.0)
+    assert on(0.5, 2.0) == pytest.approx(2.0 * 2.0 ** exponent)
+    assert on(2.0, 0.5) == pytest.approx(0.5 * 2.0 ** -exponent)
+
+
 def test_no_hints_gives_documented_default_never_zero():
     for model in (CostModel(), CostModel().fit(synthetic_history(kinds=1, samples_per_cell=2, seed=1)[0])):
         est = model.estimate("mystery", _profile(1.0), 0, "mean")

@@ -30,9 +30,11 @@ The law (per task kind ``k``, ``x`` input bytes, ``c`` CPUs)::
   a kind whose exponent was fitted (or on its one measured CPU count),
   ``"extrapolated"`` outside it.  Input sizes beyond the measured ones follow the
   fitted line unflagged: the line is the law, and sizes vary per task.
-* **No history of a kind**: the task's hints (``runtime_s`` on ``cores`` CPUs, scaled by
-  ``cpus ** -prior_exponent``), else :data:`DEFAULT_EXEC_S` on 1 CPU; always flagged
-  ``"prior"`` with a lognormal of :data:`PRIOR_SIGMA`, never a silent zero.
+* **No history of a kind**: the task's hints (``runtime_s`` on ``cores`` CPUs, moved along
+  the same bent law as a fitted kind: ``cpus ** -prior_exponent`` above one CPU, a quota's
+  ``1 / cpus`` below it), else :data:`DEFAULT_EXEC_S` on 1 CPU; always flagged ``"prior"``
+  with a lognormal of :data:`PRIOR_SIGMA`, never a silent zero.  So ``prior_exponent=0``
+  says "single-threaded: nothing gained above one CPU" and still slows a 0.5-CPU quota x2.
 
 Defaults, why each, and valid ranges: :mod:`planning.costs.parameters`.
 
@@ -236,7 +238,8 @@ class CostModel:
             * quota_factor(cpus, self.exponent_low_[kidx])
         rt = np.where(np.isnan(hint_rt), p["default_exec_s"], hint_rt)
         rc = np.where(np.isnan(hint_cores) | (hint_cores <= 0), 1.0, hint_cores)
-        prior = rt * (cpus / rc) ** -p["prior_exponent"]
+        prior = rt * (np.maximum(cpus, 1.0) / np.maximum(rc, 1.0)) ** -p["prior_exponent"] \
+            * quota_factor(cpus, DEFAULT_LOW_EXPONENT) / quota_factor(rc, DEFAULT_LOW_EXPONENT)
         base = np.maximum(np.where(known, law, prior), p["min_time_s"])
         lo, hi = self.cpus_min_[kidx], self.cpus_max_[kidx]
         inside = (cpus >= lo * (1 - _CPU_RTOL)) & (cpus <= hi * (1 + _CPU_RTOL))
