@@ -191,42 +191,67 @@ def interrupted_underneath(exc: BaseException) -> bool:
     return False
 
 
+class _CtrlC:
+    """The command's SIGINT handler: notes that Ctrl-C came, then raises ``KeyboardInterrupt`` as Python's does.
+
+    Why the note: a ``KeyboardInterrupt`` can be swallowed where planlab cannot see it (a
+    library's bare ``except:`` around an optional import, a callback Python cannot raise
+    from); the command then ran on to its end and exited 0, as if never interrupted (a
+    rare CI failure).  With the note, :func:`main` exits 130 with its one line whenever a
+    Ctrl-C came, whatever swallowed it; the work already done is saved as usual.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.seen = True
+        signal.default_int_handler(signum, frame)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    command = "planlab"
+    ctrl_c: _CtrlC | None = None
     if signal.getsignal(signal.SIGINT) is _interrupted_while_importing:
-        signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on: KeyboardInterrupt, with cleanup
+        ctrl_c = _CtrlC()
+        signal.signal(signal.SIGINT, ctrl_c)                       # from here on: KeyboardInterrupt, with cleanup
         sys.unraisablehook = redeliver_swallowed_interrupt         # the command's own process only
+    command, code, line = _run_command(argv)
+    if ctrl_c is not None and ctrl_c.seen and code != 130:        # a Ctrl-C something swallowed
+        code, line = 130, f"{command}: interrupted"
+    if line:
+        sys.stderr.write(line + "\n")
+    return code
+
+
+def _run_command(argv: Sequence[str] | None) -> tuple[str, int, str | None]:
+    """Parse ``argv`` and run its command: the command's name, its exit code and the one line for stderr, if any."""
+    command = "planlab"
     try:
         parser = build_parser()
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:   # a usage error (its line is written) or --help
-            return exc.code if isinstance(exc.code, int) else 2
+            return command, exc.code if isinstance(exc.code, int) else 2, None
         if not getattr(args, "handler", None):
             parser.print_help()
-            return 2
+            return command, 2, None
         command = f"planlab {args.command}"
         check_arguments(args)
-        return int(args.handler(args) or 0)
+        return command, int(args.handler(args) or 0), None
     except PlanlabError as exc:
-        sys.stderr.write(f"{command}: error: {exc.one_line()}\n")
-        return 2
+        return command, 2, f"{command}: error: {exc.one_line()}"
     except KeyboardInterrupt:
-        sys.stderr.write(f"{command}: interrupted\n")
-        return 130
+        return command, 130, f"{command}: interrupted"
     except OSError as exc:   # a file that cannot be read or written (the path is in the message)
-        sys.stderr.write(f"{command}: error: {' '.join(str(exc).split())} (fix: check the path and its permissions)\n")
-        return 2
+        return command, 2, f"{command}: error: {' '.join(str(exc).split())} (fix: check the path and its permissions)"
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
         if interrupted_underneath(exc):
-            sys.stderr.write(f"{command}: interrupted\n")
-            return 130
+            return command, 130, f"{command}: interrupted"
         if os.environ.get("PLANLAB_DEBUG"):
             raise
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
-        sys.stderr.write(f"{command}: internal error: {text} (this is a planlab bug; "
-                         "rerun with PLANLAB_DEBUG=1 for the traceback and report it)\n")
-        return 1
+        return command, 1, (f"{command}: internal error: {text} (this is a planlab bug; "
+                            "rerun with PLANLAB_DEBUG=1 for the traceback and report it)")
 
 
 def print_json(data: Any) -> None:

@@ -165,6 +165,25 @@ def test_retention_leaves_nothing_set_aside_after_eager_and_background_commits(e
         assert out_keys(ex, real) == {"d"}, names     # no "a:released" &c.: every read output freed
 
 
+def test_a_background_commit_deletes_a_large_read_after_a_small_one_in_place(ex) -> None:
+    # c reads a small input (100 kB: 'X', deleted in its commit) and then a large one (8 MB: 'D', set aside
+    # when committed eagerly); committed in the background (delayed I/O), no worker frees anything after it,
+    # so every read at the commit's head must be deleted in place - the large one after the small one too.
+    # (y1 .. y10 -> d on w1 is the critical path, so c, off it, commits lazily; s and b have no reader on
+    # their own worker, so retention may remove them)
+    ys = [f"y{i}" for i in range(1, 11)]
+    wf = replay_workflow("mixed", [("s", "c"), ("b", "c"), ("c", "d")] + list(zip(ys, ys[1:] + ["d"])),
+                         nbytes=8 * MB, sizes={"s": 100_000, **{y: 1000 for y in ys}})
+    plan = assigned(wf, {"s": "w2", "b": "w2", "c": "w0", "d": "w1", **{y: "w1" for y in ys}})
+    opt, cls = optimize(plan, wf, MODEL, ["delayed_io", "retention"])
+    protocol = cls.for_plan(wf, opt)
+    assert protocol.lazy_upload("c", "w0") and set(protocol.stored_readers("s")) == {"c"} == set(
+        protocol.stored_readers("b"))
+    no_sweep = type("NoSweep", (cls,), {"removes_leftovers": lambda self: False})
+    real = ex.run(wf, opt, protocol=no_sweep.for_plan(wf, opt))
+    assert out_keys(ex, real) == {"d"}                          # no "b:released" left behind
+
+
 def test_retention_needs_a_static_plan() -> None:
     plan = assigned(ALTERNATING, ON_TWO)
     plan.dynamic = True
