@@ -215,43 +215,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctrl_c = _CtrlC()
         signal.signal(signal.SIGINT, ctrl_c)                       # from here on: KeyboardInterrupt, with cleanup
         sys.unraisablehook = redeliver_swallowed_interrupt         # the command's own process only
-    command, code, line = _run_command(argv)
-    if ctrl_c is not None and ctrl_c.seen and code != 130:        # a Ctrl-C something swallowed
+    command, code, line, stops_on_ctrl_c = _run_command(argv)
+    if ctrl_c is not None and ctrl_c.seen and code != 130 and not stops_on_ctrl_c:   # a Ctrl-C something swallowed
         code, line = 130, f"{command}: interrupted"
     if line:
         sys.stderr.write(line + "\n")
     return code
 
 
-def _run_command(argv: Sequence[str] | None) -> tuple[str, int, str | None]:
-    """Parse ``argv`` and run its command: the command's name, its exit code and the one line for stderr, if any."""
-    command = "planlab"
+def _run_command(argv: Sequence[str] | None) -> tuple[str, int, str | None, bool]:
+    """Parse ``argv`` and run its command: the command's name, its exit code, the one line for stderr (if any),
+    and whether Ctrl-C is how the command is stopped (``planlab view``, ``planlab agent``: they end with exit 0)."""
+    command, stops = "planlab", False
     try:
         parser = build_parser()
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:   # a usage error (its line is written) or --help
-            return command, exc.code if isinstance(exc.code, int) else 2, None
+            return command, exc.code if isinstance(exc.code, int) else 2, None, False
         if not getattr(args, "handler", None):
             parser.print_help()
-            return command, 2, None
+            return command, 2, None, False
         command = f"planlab {args.command}"
+        stops = bool(getattr(args, "stops_on_ctrl_c", False))
         check_arguments(args)
-        return command, int(args.handler(args) or 0), None
+        return command, int(args.handler(args) or 0), None, stops
     except PlanlabError as exc:
-        return command, 2, f"{command}: error: {exc.one_line()}"
+        return command, 2, f"{command}: error: {exc.one_line()}", stops
     except KeyboardInterrupt:
-        return command, 130, f"{command}: interrupted"
+        return command, 130, f"{command}: interrupted", stops
     except OSError as exc:   # a file that cannot be read or written (the path is in the message)
-        return command, 2, f"{command}: error: {' '.join(str(exc).split())} (fix: check the path and its permissions)"
+        text = " ".join(str(exc).split())
+        return command, 2, f"{command}: error: {text} (fix: check the path and its permissions)", stops
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
         if interrupted_underneath(exc):
-            return command, 130, f"{command}: interrupted"
+            return command, 130, f"{command}: interrupted", stops
         if os.environ.get("PLANLAB_DEBUG"):
             raise
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
         return command, 1, (f"{command}: internal error: {text} (this is a planlab bug; "
-                            "rerun with PLANLAB_DEBUG=1 for the traceback and report it)")
+                            "rerun with PLANLAB_DEBUG=1 for the traceback and report it)"), stops
 
 
 def print_json(data: Any) -> None:

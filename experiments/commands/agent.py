@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--secret-file", help="file holding the deployment secret (default: $PLANLAB_SECRET(_FILE))")
     p.add_argument("--insecure", action="store_true",
                    help="accept a server on another host without a password (trusted networks only)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, stops_on_ctrl_c=True)   # Ctrl-C is how it is stopped: exit 0, not 130
 
 
 def run(args: argparse.Namespace) -> int:

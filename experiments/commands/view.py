@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", help="a folder written by 'planlab run' or 'planlab execute --save-run'")
     p.add_argument("--port", type=int, default=0, help="loopback port to serve on (default 0: a free one)")
     p.add_argument("--no-browser", action="store_true", help="print the address, do not open a browser")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, stops_on_ctrl_c=True)   # Ctrl-C is how it is stopped: exit 0, not 130
 
 
 def run(args: argparse.Namespace) -> int:
