@@ -373,7 +373,8 @@ def prepare(model: CostModel, catalog: Any, sim_platform: Platform, quick: bool 
         for pname in PLANNERS[:1] if quick else planners:
             base = get_planner(pname).plan(wf, catalog, model_of_wf, "mean")
             for vname, names in VARIANTS.items():
-                plan, cls = optimize(base, wf, model_of_wf, names)
+                # pre-warm weighs its start-ups against the host's cores, as the simulation and the real runs share them
+                plan, cls = optimize(base, wf, model_of_wf, names, host_cores=sim_platform.host_cores)
                 protocol = cls.for_plan(wf, plan)
                 trace = simulate(wf, plan, model_of_wf, protocol=cls.for_plan(wf, plan), platform=sim_platform)
                 cells.append({"workflow": wname, "planner": pname, "variant": vname, "wf": wf, "plan": plan,
@@ -649,6 +650,14 @@ NOTES = [
     "Pre-warm warms only the workers whose first task the plan starts cold: one the plan starts on an idle process "
     "(a warm hand-off) has no cold start to remove, and warming it added a start-up beside the others at the run's "
     "start (gemm critical-path warmed two: simulated +22 %, the ten start-ups sharing the two cores).",
+    "Pre-warm sees the host (optimize(..., host_cores=the simulated platform's cores): prewarm_host): a worker is "
+    "warmed only where its start-up (its p95, on one core) fits in the cores its plan leaves idle before its first "
+    "task is ready, placed just in time; the others start cold as planned (the plan's annotations: held_back). "
+    "On two cores a start-up moved beside running tasks takes from them what it saves: epigenomics heft warmed all "
+    "eight workers at the run's start, plan -21.9 % / simulated -4.1 % / real -0.7 % [-1.6, +3.8] (old plans); "
+    "real traces at load 8 (new plans, 6 interleaved pairs): the warmed workers got ready one after another "
+    "~70 ms apart as the cold ones did ~50 ms apart, the tasks' executions summed 12.7 s against 12.9 s, "
+    "makespan 3.10 s against 3.06 s. The target 'no cold start on the critical path' counts warmed workers.",
 ]
 
 
@@ -708,7 +717,7 @@ def main(argv: list[str] | None = None) -> int:
               "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps probed, process_start_s = the "
                           "launcher's serial part of a cold start probed, cold_start_s = the rest; simulated_platform); "
                           "cost model: priors (task hints) with bandwidth_Bps and cold_start_s probed; prior_exponent 0 for "
-                          "workflows of replay tasks (model_for)",
+                          "workflows of replay tasks (model_for); pre-warm planned for the platform's host_cores",
               "notes": NOTES, "host_probe": link, "partial_run": bool(only) or planners != PLANNERS,
               "not_built": list(NOT_BUILT), "targets": checks, "noise_floor": noise_floor(rows),
               "null_cells": null_cell_names(rows), "cells": rows}
