@@ -92,3 +92,18 @@ def test_without_a_host_every_worker_is_warmed_its_lead_before_its_task() -> Non
     assert warm.annotations["prewarm"]["host_cores"] is None
     assert optimize(plan, wf, MODEL, ["prewarm"], host_cores=math.inf)[0].assignment.warm_starts == \
         warm.assignment.warm_starts
+
+
+def test_an_experiment_cell_plans_pre_warm_for_its_host() -> None:
+    from experiments.pipeline import plan_cell
+
+    wf, plan = warmable()
+
+    class Assigned:            # a planner that returns the assigned plan (plan_cell plans, then optimizes)
+        def plan(self, *args, **kwargs):
+            return plan
+
+    one = plan_cell(Assigned(), wf, CATALOG, MODEL, "mean", optimizations=("prewarm",), host_cores=1.0)
+    unshared = plan_cell(Assigned(), wf, CATALOG, MODEL, "mean", optimizations=("prewarm",))
+    assert one.plan.assignment.warm_starts == {} and one.plan.annotations["prewarm"]["held_back"] == ["w1", "w2"]
+    assert set(unshared.plan.assignment.warm_starts) == {"w1", "w2"}
