@@ -107,3 +107,23 @@ def test_an_experiment_cell_plans_pre_warm_for_its_host() -> None:
     unshared = plan_cell(Assigned(), wf, CATALOG, MODEL, "mean", optimizations=("prewarm",))
     assert one.plan.assignment.warm_starts == {} and one.plan.annotations["prewarm"]["held_back"] == ["w1", "w2"]
     assert set(unshared.plan.assignment.warm_starts) == {"w1", "w2"}
+
+
+def test_on_a_shared_host_a_warm_up_off_the_critical_path_is_not_made() -> None:
+    # a (1 s) then d (1 s) on w0: the critical path; b (0.1 s, a's child) on the new worker w1 ends long before d.
+    # On two cores w1's start-up fits beside a, but warming it shortens nothing: it is held back (billed seconds
+    # and CPU for nothing); with a machine per worker the plain rule still warms it
+    wf = Workflow("off-path")
+    for t, seconds in (("a", 1.0), ("b", 0.1), ("d", 1.0)):
+        wf.add_task(Task(t, "step", runtime_s=seconds, output_bytes=1000))
+    wf.add_edge("a", "b", 1000)
+    wf.add_edge("a", "d", 1000)
+    wf.validate()
+    places = {"a": "w0", "d": "w0", "b": "w1"}
+    plan = Plan.from_assignment(wf, CATALOG, MODEL.estimate_workflow(wf, CATALOG, "mean"), MODEL, "mean", places,
+                                {w: "medium" for w in places.values()}, planner="assigned")
+    shared, _ = optimize(plan, wf, MODEL, ["prewarm"], host_cores=2.0)
+    assert shared.assignment.warm_starts == {} and shared.annotations["prewarm"]["held_back"] == ["w1"]
+    assert shared.makespan_s == plan.makespan_s
+    unshared, _ = optimize(plan, wf, MODEL, ["prewarm"])
+    assert set(unshared.assignment.warm_starts) == {"w1"} and unshared.makespan_s == pytest.approx(plan.makespan_s)

@@ -25,7 +25,9 @@ workers are left as they are.
 machine's cores) a start-up is CPU work like any execution: moved earlier, it pays
 only where the cores it moves to would otherwise idle.  There the planner warms a
 worker only when its start-up fits in the cores its plan leaves idle before the first
-task is ready, placed just in time, and leaves the others cold
+task is ready, placed just in time, and leaves the others cold - all of them when the
+warmed plan would be no shorter (a warm-up off the critical path buys nothing but
+billed seconds, and its worker's transfers then start with the others')
 (:mod:`planning.protocol.optimizations.prewarm_host`; issue 17: epigenomics heft warmed
 eight workers at the run's start on two cores, the plan said -22 %, the real runs 0).
 
@@ -57,8 +59,8 @@ def prewarm_plan(plan: Any, workflow: Workflow, cost_model: Any, host_cores: flo
 
     On a host of ``host_cores`` shared cores (finite) only the workers whose start-up fits in
     the cores the plan leaves idle before their first task is ready are warmed, just in time
-    (:func:`planning.protocol.optimizations.prewarm_host.host_warm_starts`); the others start
-    cold as planned.  ``plan.annotations["prewarm"]`` records the warm starts, each worker's
+    (:func:`planning.protocol.optimizations.prewarm_host.host_warm_starts`), and only when
+    the warmed plan is shorter than ``plan``; the others start cold as planned.  ``plan.annotations["prewarm"]`` records the warm starts, each worker's
     lead, the host's cores and the workers left cold for want of idle cores (``held_back``).
     """
     if plan.dynamic:
@@ -97,6 +99,10 @@ def prewarm_plan(plan: Any, workflow: Workflow, cost_model: Any, host_cores: flo
         current = Plan.from_assignment(workflow, plan.catalog, estimates, cost_model, plan.sla, a.worker_of,
                                        a.worker_profile, planner=plan.planner, params=plan.params,
                                        sequence=a.sequence, warm_starts=warm, dynamic=plan.dynamic)
+    if shared and warm and not current.makespan_s < plan.makespan_s:
+        # on a shared host a warm-up the plan gains nothing from still takes the cores' time (and starts its
+        # worker's transfers with the others'): billed seconds for nothing the estimates can show
+        warm, current = {}, plan
     if current is plan:     # nothing warmed: a copy, so that the caller's plan keeps its annotations
         current = dataclasses.replace(plan)
     held_back = sorted(w for w in candidates if w not in warm)
