@@ -10,6 +10,7 @@ the live view can watch them and tests can replace them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ def run_cell(cell: Cell, config: ExperimentConfig, workflow: Workflow, cost_mode
     started = time.perf_counter()
     spec = next(p for p in config.planners if p.label == cell.planner)
     planned = plan_cell(spec.make(), workflow, config.catalog, cost_model, cell.sla, spec.protocol,
-                        spec.optimizations)
+                        spec.optimizations, host.host_cores if host is not None else math.inf)
     plan = planned.plan
     tables, row = _plan_tables(cell, config, spec.name, planned, host)
     if config.has("simulate"):

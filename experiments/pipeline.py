@@ -68,25 +68,27 @@ def _finite(value: Any) -> bool:
 
 
 def plan_cell(planner: Planner, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA,
-              protocol: str = DEFAULT_PROTOCOL, optimizations: tuple[str, ...] = ()) -> PlannedCell:
+              protocol: str = DEFAULT_PROTOCOL, optimizations: tuple[str, ...] = (),
+              host_cores: float = math.inf) -> PlannedCell:
     """Plan ``workflow`` and build the protocol the engines will interpret for the plan.
 
     ``optimizations`` (:mod:`planning.protocol.optimizations`) transform the plan and
-    extend the protocol, and the plan is re-timed under the result.
+    extend the protocol, and the plan is re-timed under the result; ``host_cores``: the
+    cores the run's workers share (pre-warm weighs its start-ups against them; inf: unshared).
     """
     plan = planner.plan(workflow, catalog, cost_model, sla)
     if optimizations:
-        return optimized_cell(plan, workflow, cost_model, sla, protocol, optimizations)
+        return optimized_cell(plan, workflow, cost_model, sla, protocol, optimizations, host_cores)
     return PlannedCell(workflow, plan, cost_model, sla, make_protocol(protocol, workflow, plan))
 
 
 def optimized_cell(plan: Plan, workflow: Workflow, cost_model: CostModel, sla: SLA, protocol: str,
-                   optimizations: tuple[str, ...]) -> PlannedCell:
-    """``plan`` with the named optimizations, over the protocol ``protocol`` names."""
+                   optimizations: tuple[str, ...], host_cores: float = math.inf) -> PlannedCell:
+    """``plan`` with the named optimizations, over the protocol ``protocol`` names (on ``host_cores`` shared cores)."""
     from planning.protocol.optimizations import optimize
 
     base = WorkerProtocol if protocol == DEFAULT_PROTOCOL else resolve_protocol(protocol)
-    plan, cls = optimize(plan, workflow, cost_model, optimizations, base)
+    plan, cls = optimize(plan, workflow, cost_model, optimizations, base, host_cores=host_cores)
     return PlannedCell(workflow, plan, cost_model, sla, None if cls is WorkerProtocol else cls.for_plan(workflow, plan))
 
 

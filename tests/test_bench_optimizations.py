@@ -288,3 +288,19 @@ def test_replay_workflows_are_predicted_without_a_speed_up_from_more_cpus() -> N
     assert spine(model)["large"] == pytest.approx(0.3 / 2 ** 0.5)
     gemm = generate("gemm", blocks=2, block_size=64)
     assert bench.model_for(gemm, model) is model
+
+
+def test_pre_warm_is_planned_for_the_simulated_hosts_cores() -> None:
+    """The cells' pre-warm weighs its start-ups against the simulated platform's cores: on a 2-core host
+    epigenomics heft's workers all wait for their first tasks while the root's worker holds the other core's
+    idle time only, so what does not fit is held back (and counted), and a warmed one is never late."""
+    probe = {"bandwidth_Bps": 3e8, "cold_start_s": 0.2, "launcher_serial_s": 0.02}
+    platform = bench.simulated_platform(probe).with_(host_cores=2.0)
+    model = CostModel(bandwidth_Bps=3e8, cold_start_s=0.2)
+    cells = {c["variant"]: c for c in bench.prepare(model, load_catalog("local"), platform, only=("epigenomics",),
+                                                     planners=("heft",))}
+    pre = cells["prewarm"]
+    assert pre["plan"].annotations["prewarm"]["host_cores"] == 2.0
+    warmed = set(pre["plan"].assignment.warm_starts)
+    assert pre["prewarm_held_back"] and not warmed & set(pre["prewarm_held_back"])
+    assert pre["cold_on_path"] == 0 and cells["base"]["prewarm_held_back"] == []

@@ -23,6 +23,7 @@ Each module's docstring says what the optimization assumes and what it costs.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from typing import Any, Callable, Iterable
 
@@ -80,8 +81,12 @@ def compose(names: Iterable[str], base: type[WorkerProtocol] = WorkerProtocol) -
 
 
 def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str],
-             base: type[WorkerProtocol] = WorkerProtocol) -> tuple[Any, type[WorkerProtocol]]:
+             base: type[WorkerProtocol] = WorkerProtocol,
+             host_cores: float = math.inf) -> tuple[Any, type[WorkerProtocol]]:
     """``plan`` with the named optimizations: (the transformed and re-timed plan, the protocol class to run it with).
+
+    ``host_cores``: the cores the run's workers share (finite: one host, as the executor's), which pre-warm
+    weighs its start-ups against (:func:`prewarm_plan`); infinite: a machine per worker.
 
     The caller's plan is never changed: with nothing to transform, the plan returned is a copy of it
     (the same timing) that carries the annotation.
@@ -90,7 +95,8 @@ def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str
     given = plan
     for name, transform in PLAN_OPTIMIZATIONS.items():   # in their own order: pre-warm times the final assignment
         if name in names:
-            plan = transform(plan, workflow, cost_model)
+            plan = (transform(plan, workflow, cost_model, host_cores) if transform is prewarm_plan
+                    else transform(plan, workflow, cost_model))
     protocol = compose(names, base)
     if protocol is not WorkerProtocol:
         if plan.dynamic and not protocol.dynamic:
