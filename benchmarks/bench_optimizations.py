@@ -341,6 +341,21 @@ def measures(tasks: Any, workers: Any, makespan: float, protocol: WorkerProtocol
             "preload_peak_bytes": preload_memory(tasks, protocol)["peak_bytes"] if protocol.preloads() else 0.0}
 
 
+def cold_on_path_any_host(base: Plan, workflow: Workflow, model: CostModel, names: list[str]) -> int:
+    """:func:`prewarm_cold_on_path` of the variant planned without the host's cores (0 without pre-warm).
+
+    On the host, pre-warm holds back a worker whose start-up does not fit in idle cores, so
+    the cells' own count covers only the workers it warmed; planned for a host with a core
+    per worker it warms every worker the plan starts cold, and this count says whether each
+    of them is then ready on time - the target's check that the mechanism itself removes
+    every cold start from the planned path.
+    """
+    if "prewarm" not in names:
+        return 0
+    plan, _ = optimize(base, workflow, model, names)
+    return prewarm_cold_on_path(plan, workflow)
+
+
 def prewarm_cold_on_path(plan: Any, workflow: Workflow) -> int:
     """Warmed workers whose first task still waits for a start-up in the plan (the target: 0)."""
     roots, late = set(workflow.roots()), 0
@@ -390,6 +405,7 @@ def prepare(model: CostModel, catalog: Any, sim_platform: Platform, quick: bool 
                                                   protocol),
                               "simulated": measures(trace.tasks, trace.workers, trace.makespan_s, protocol),
                               "cold_on_path": prewarm_cold_on_path(plan, wf),
+                              "cold_on_path_any_host": cold_on_path_any_host(base, wf, model_of_wf, names),
                               "prewarm_held_back": plan.annotations.get("prewarm", {}).get("held_back", []),
                               "real_runs": [],
                               "plan_decisions": plan_decisions(wf, plan, protocol), "trace_decisions": []})
@@ -451,8 +467,8 @@ def summarise(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         runs = c["real_runs"]
         real = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "load"} if runs else {}
         row = {k: c[k] for k in ("workflow", "planner", "variant", "bytes_moved", "planned", "simulated",
-                                 "cold_on_path", "prewarm_held_back", "plan_decisions", "trace_decisions")
-                                if k in c}
+                                 "cold_on_path", "cold_on_path_any_host", "prewarm_held_back", "plan_decisions",
+                                 "trace_decisions") if k in c}
         row.update(real=real, repetitions=len(runs), real_makespans_s=[r["makespan_s"] for r in runs],
                    load_median=statistics.median(r["load"] for r in runs) if runs else None)
         rows.append(row)
@@ -580,13 +596,17 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     changed = [r for r in rows if "change" in r]
     within = sum(r["change"]["within_10pp"] for r in changed) / len(changed) if changed else 0.0
     sign = all(r["change"]["sign_right"] for r in changed)
-    cold = sum(r["cold_on_path"] for r in rows if r["variant"] in ("prewarm", "all"))
+    cold = sum(r["cold_on_path"] + r.get("cold_on_path_any_host", 0) for r in rows if r["variant"] in ("prewarm", "all"))
     return {"prediction_sign_every_cell": {"value": sign, "pass": sign},
             "prediction_within_10pp_share": {"value": within, "target": 0.8, "pass": within >= 0.8},
             "prewarm_cold_starts_on_planned_path": {"value": cold, "target": 0, "pass": cold == 0,
-                                                    "note": "workers whose first task is a root start with the run; "
-                                                            "on the host, a worker whose start-up does not fit in the "
-                                                            "idle cores is not warmed (the cells' prewarm_held_back)"},
+                                                    "note": "warmed workers whose first task still waits for its "
+                                                            "start-up, in the plans for this host (a worker whose "
+                                                            "start-up does not fit in the idle cores is not warmed: the "
+                                                            "cells' prewarm_held_back) plus in the same plans made "
+                                                            "without the host's cores, where every worker the plan "
+                                                            "starts cold is warmed (cold_on_path_any_host); workers "
+                                                            "whose first task is a root start with the run"},
             "preload_plus_delayed_io_real_cut": preload_cut(rows)}
 
 

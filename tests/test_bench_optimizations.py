@@ -17,6 +17,7 @@ from planning.profiles import load_catalog  # noqa: E402
 from planning.protocol import WorkerProtocol  # noqa: E402
 from planning.planners import get_planner  # noqa: E402
 from planning.protocol.optimizations import optimize  # noqa: E402
+from planning.protocol.optimizations import optimize  # noqa: E402
 from planning.tasks import Task  # noqa: E402
 from planning.workflow import Workflow  # noqa: E402
 from simulator import simulate  # noqa: E402
@@ -105,6 +106,8 @@ def test_the_noise_floor_is_the_real_change_of_variants_predicted_to_change_noth
 
 def test_targets_judge_sign_size_and_cold_starts() -> None:
     good = [_row("prewarm", -0.2, -0.15, -0.12), _row("retention", 0.0, 0.0, 0.005)]
+    late_without_host = [{**good[0], "cold_on_path_any_host": 1}, good[1]]
+    assert not bench.targets(late_without_host)["prewarm_cold_starts_on_planned_path"]["pass"]
     checks = bench.targets(good)
     assert checks["prediction_sign_every_cell"]["pass"] and checks["prediction_within_10pp_share"]["value"] == 1.0
     assert checks["prewarm_cold_starts_on_planned_path"]["pass"]
@@ -304,3 +307,7 @@ def test_pre_warm_is_planned_for_the_simulated_hosts_cores() -> None:
     warmed = set(pre["plan"].assignment.warm_starts)
     assert pre["prewarm_held_back"] and not warmed & set(pre["prewarm_held_back"])
     assert pre["cold_on_path"] == 0 and cells["base"]["prewarm_held_back"] == []
+    # planned without the host's cores, pre-warm warms the held-back workers too, each on time
+    assert pre["cold_on_path_any_host"] == 0 and cells["base"]["cold_on_path_any_host"] == 0
+    unlimited, _ = optimize(cells["base"]["plan"], pre["wf"], bench.model_for(pre["wf"], model), ["prewarm"])
+    assert set(pre["prewarm_held_back"]) <= set(unlimited.assignment.warm_starts)
