@@ -144,6 +144,25 @@ class SharedCpu:
         self._weighted += weight != 1.0
         self._predict(now)
 
+    def running(self, waiter: Any) -> tuple[float, float]:
+        """``waiter``'s running job: (its cap, its CPU-seconds left); (0, 0) when it runs none."""
+        for job in self._jobs:
+            if job.waiter is waiter:
+                self._advance(self.env._now)
+                return job.cap, max(job.left, 0.0)
+        return 0.0, 0.0
+
+    def extend(self, waiter: Any, work: float) -> None:
+        """Add ``work`` CPU-seconds to ``waiter``'s running job (a thread of its process that has no room beside it
+        in its quota: :mod:`simulator.quota`); nothing when it runs none."""
+        for job in self._jobs:
+            if job.waiter is waiter:
+                now = self.env._now
+                self._advance(now)
+                job.left += work
+                self._predict(now)
+                return
+
     # ------------------------------------------------------------------ internals
     def _advance(self, now: float) -> None:
         elapsed = now - self._updated
@@ -225,3 +244,11 @@ class NodeCpus:
     def run(self, work: float, cap: float, waiter: Any, weight: float = 1.0) -> None:
         """:meth:`SharedCpu.run` on ``waiter``'s node."""
         self.cpus[self.node_of.get(waiter, 0)].run(work, cap, waiter, weight)
+
+    def running(self, waiter: Any) -> tuple[float, float]:
+        """:meth:`SharedCpu.running` on ``waiter``'s node."""
+        return self.cpus[self.node_of.get(waiter, 0)].running(waiter)
+
+    def extend(self, waiter: Any, work: float) -> None:
+        """:meth:`SharedCpu.extend` on ``waiter``'s node."""
+        self.cpus[self.node_of.get(waiter, 0)].extend(waiter, work)

@@ -7,12 +7,12 @@ transfer's time unchanged and costs no event.
 
 On a shared host (``Platform.host_cores``) a transfer is also CPU work on the host's
 cores beside the executions: the worker's end and the server's copy the bytes
-(:func:`transfer_cpu`, ``simulator.host.BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` /
-``BACKGROUND_FETCH_CPU_S_PER_BYTE``).  Nothing waits for it - the transfer's time is the
+(:func:`transfer_cpu`, ``Platform.fetch_server_s_per_byte + fetch_thread_s_per_byte`` per byte
+fetched, the ``upload_*`` pair per byte uploaded).  Nothing waits for it - the transfer's time is the
 link's - but it takes its share of the cores, so the tasks running meanwhile on other
 workers slow down, whether the transfer is a worker's own (foreground: :func:`move`
-charges it) or a background one's (pre-load, delayed I/O: :mod:`simulator.overlap_loop`
-charges it, a niced upload at its weight).  Issue 17: a 32 MB upload to a new key took
+charges it) or a background one's (pre-load, delayed I/O: :mod:`simulator.quota`
+charges it, the worker's thread inside its worker's quota, a niced upload at its weight).  Issue 17: a 32 MB upload to a new key took
 29 ms of CPU (7 ms the client's, 22 ms the server's, load 6) in its 56 ms; with the
 foreground ones free, the simulated fan-large base ran its long branch beside idle
 cores while the small branches uploaded, and delayed I/O (which moves those uploads
@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from simulator.draws import RatioPool
-from simulator.host import BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE
 from simulator.loop import Coroutine, spawn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +45,9 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
     if run.cpu is not None and not charged:
         nbytes = sum(s for s in sizes if s > 0)
         if nbytes > 0:
-            per_byte = BACKGROUND_UPLOAD_CPU_S_PER_BYTE if pool is run.up else BACKGROUND_FETCH_CPU_S_PER_BYTE
+            platform = run.platform
+            per_byte = (platform.upload_server_s_per_byte + platform.upload_thread_s_per_byte if pool is run.up
+                        else platform.fetch_server_s_per_byte + platform.fetch_thread_s_per_byte)
             spawn(env, transfer_cpu, run, nbytes * per_byte, me, 1.0)
     if run.stage_rate > 0:   # the serial stager (simulator.staging): a rate per kind of bytes
         end = run.stager.serve(env._now, sizes, pool is run.up)
