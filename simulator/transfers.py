@@ -7,7 +7,7 @@ transfer's time unchanged and costs no event.
 
 On a shared host (``Platform.host_cores``) a transfer is also CPU work on the host's
 cores beside the executions: the worker's end and the server's copy the bytes
-(:func:`transfer_cpu`, ``Platform.fetch_server_s_per_byte + fetch_thread_s_per_byte`` per byte
+(:func:`simulator.quota.cpu_job`, ``Platform.fetch_server_s_per_byte + fetch_thread_s_per_byte`` per byte
 fetched, the ``upload_*`` pair per byte uploaded).  Nothing waits for it - the transfer's time is the
 link's - but it takes its share of the cores, so the tasks running meanwhile on other
 workers slow down, whether the transfer is a worker's own (foreground: :func:`move`
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from simulator.draws import RatioPool
 from simulator.loop import Coroutine, spawn
+from simulator.quota import cpu_job
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
@@ -38,7 +39,7 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
     The transfers through the link are one group with one completion event; with
     ``then`` (as :meth:`SharedLink.transfers` takes it) that event resumes the caller
     at that later time instead (``at_then`` is True), saving the caller's own timeout.
-    On a shared host their CPU runs beside (:func:`transfer_cpu`) unless the caller
+    On a shared host their CPU runs beside (:func:`simulator.quota.cpu_job`) unless the caller
     ``charged`` it already (a background transfer, at its own weight).
     """
     env = run.env
@@ -48,7 +49,7 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
             platform = run.platform
             per_byte = (platform.upload_server_s_per_byte + platform.upload_thread_s_per_byte if pool is run.up
                         else platform.fetch_server_s_per_byte + platform.fetch_thread_s_per_byte)
-            spawn(env, transfer_cpu, run, nbytes * per_byte, me, 1.0)
+            spawn(env, cpu_job, run, nbytes * per_byte, 1.0, me, 1.0)
     if run.stage_rate > 0:   # the serial stager (simulator.staging): a rate per kind of bytes
         end = run.stager.serve(env._now, sizes, pool is run.up)
         if end > env._now:
@@ -70,20 +71,6 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
         if env._now + latency * r > end:
             end = env._now + latency * r
     return end, False
-
-
-def transfer_cpu(run: "Run", work: float, owner: Coroutine | None, weight: float,
-                 me: Coroutine) -> Iterator[float | None]:
-    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions, at ``weight``;
-    nothing waits for it: it takes its share of the cores while the transfer moves (the transfer's time is the
-    link's)."""
-    node_of = getattr(run.cpu, "node_of", None)        # a cluster: the worker's node
-    if node_of is not None and owner is not None:
-        node_of[me] = node_of.get(owner, 0)
-    run.cpu.run(work, 1.0, me, weight)
-    yield
-    if node_of is not None:
-        node_of.pop(me, None)
 
 
 def client_fetch(run: "Run", i: int, t: float) -> None:

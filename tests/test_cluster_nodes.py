@@ -172,7 +172,7 @@ def test_bad_nodes_are_one_line_config_errors(data, match):
 
 # ---------------------------------------------------------------------- the plan's placement
 @pytest.mark.parametrize("planner", ["heft", "critical-path"])
-def test_the_plans_placement_is_the_simulations(planner, monkeypatch):
+def test_the_plans_placement_is_the_simulations(planner):
     """Nodes of 2 cores, as many as the plan's peak CPUs (so every worker finds room and the simulation keeps the
     plan's times, Platform.zero; the transfers' CPU, which the plan does not model, left out): the rule over the
     plan's starts and stops places every worker where the simulation placed it, and no node holds more CPUs than

@@ -14,7 +14,7 @@ from executor.switching import BACKGROUND_NICE, yield_to_running_work
 from executor.worker_delayed import _Uploader
 from planning.protocol.optimizations import delayed_io_protocol, optimize
 from planning.protocol.optimizations.delayed_io import YIELD_MIN_SLACK_S
-from simulator import overlap_loop, simulate, transfers
+from simulator import overlap_loop, simulate
 from simulator.host import BACKGROUND_UPLOAD_NICE, fair_rates, nice_weight
 from simulator.platform import Platform
 from tests.test_optimizations_io import CATALOG, DIO, DIO_PLACES, DIO_SEQ, EDGE, MODEL, assigned, workflow
@@ -81,7 +81,7 @@ def test_weighted_fair_shares() -> None:
     assert BACKGROUND_UPLOAD_NICE == BACKGROUND_NICE
 
 
-def test_a_lazy_upload_takes_a_light_share_of_a_shared_host_in_the_simulation(monkeypatch) -> None:
+def test_a_lazy_upload_takes_a_light_share_of_a_shared_host_in_the_simulation() -> None:
     # DIO on one core, free transfers: a (w1) runs 0 -> 1; then b (w1, 2 s), c (w2, 0.5 s) and a's lazy upload
     # (1 s of CPU at weight w) share the core: c ends at 1 + 0.5 (2 + w); then b, the upload and c's own (a sink's
     # output, lazy too) share it: b's 1.5 s left end 1.5 (1 + 2 w) later (unweighted: both uploads would be done
