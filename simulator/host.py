@@ -44,6 +44,8 @@ __all__ = ["SharedCpu", "NodeCpus", "fair_rates", "BACKGROUND_FETCH_CPU_S_PER_BY
 #: the server's in 56 ms at load 6).  Measured on this 2-CPU host with the executor's one-call transfers (``executor.wire.blocking``), 7 x
 #: 32 MB, medians of 10 (load 12: indicative): a fetch (pre-load) took 70 ms of the server's CPU and 63 ms of the
 #: receiving thread's, ~0.6 ns per byte; an upload (delayed I/O) 40 + 39 ms, ~0.35 ns per byte.
+#: The simulator reads them split by side, as ``Platform`` fields (``fetch_server_s_per_byte`` 0.31 + ``fetch_thread_``
+#: 0.29 ns, ``upload_server_`` and ``upload_thread_`` 0.175 each; their defaults): :mod:`simulator.quota`.
 BACKGROUND_FETCH_CPU_S_PER_BYTE = 6e-10
 BACKGROUND_UPLOAD_CPU_S_PER_BYTE = 3.5e-10
 #: Of a lazy upload's CPU, the worker's uploader thread's share (39 of the 79 ms above; the rest is the server's)
