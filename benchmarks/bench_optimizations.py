@@ -54,6 +54,7 @@ from executor import Executor, ExecutorSettings
 from experiments.config import scaled_workflow
 import _revision      # the commit measured: taken when the run starts
 from _null_cells import is_null, plan_decisions, run_spread, trace_decisions
+from _background_probe import probe_background
 from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.planners import get_planner
@@ -314,11 +315,13 @@ def start_spacing(starts: list[float]) -> float:
 def simulated_platform(probe: dict[str, float]) -> Platform:
     """This host's platform for the simulations: the probed link, the launcher's serial part of a cold start
     (``process_start_s``) and the rest as start-up (``cold_start_s``), so a lone cold start takes the probed
-    total and a burst's starts are as far apart as probed (:func:`probe_launcher`)."""
+    total and a burst's starts are as far apart as probed (:func:`probe_launcher`); a fetch's CPU per byte, the worker
+    thread's (in its quota) and the server's (on the cores), as probed (:func:`_background_probe.probe_background`)."""
     serial = probe.get("launcher_serial_s", 0.0)
+    fetch_cpu = {k: probe[k] for k in ("fetch_thread_s_per_byte", "fetch_server_s_per_byte") if k in probe}
     return Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, storage_bandwidth_Bps=probe["bandwidth_Bps"],
                                    cold_start_s=max(probe["cold_start_s"] - serial, 0.001), process_start_s=serial,
-                                   storage_sharing=probe.get("storage_sharing", 2.0))
+                                   storage_sharing=probe.get("storage_sharing", 2.0), **fetch_cpu)
 
 
 def workflows() -> dict[str, Workflow]:
@@ -656,6 +659,15 @@ NOTES = [
     "worker's thread and the server: 0.6 ns/B fetched, 0.35 ns/B uploaded, measured) to the host's cores beside "
     "the executions, as it charges a foreground transfer's (the other workers' tasks share the cores with it too; "
     "before, only the background ones were charged, so delayed I/O looked slower on fan-large than it ran).",
+    "A background transfer's CPU in the simulation (simulator.quota): the worker's thread's inside its own worker's "
+    "CPU quota (one cgroup per worker: on a 1-CPU worker it lengthens the task it runs beside by that CPU, however "
+    "idle the other core), the server's on the host's cores (it slows the tasks only when the cores are all busy). "
+    "The per-byte CPU of a pre-load is probed before the cells (host_probe: _background_probe.probe_background, "
+    "64 MB pre-loaded beside a 0.5 s task on a 1-CPU worker, base and pre-load interleaved): with the other core "
+    "idle the task's loss is the thread's term, with it busy the two tasks' losses are the thread's and the "
+    "server's (work conservation), each divided by the task's dilation on the busy host; uploads keep the measured "
+    "0.35 ns/B, half each side's. Before, a background transfer was one job on the host's cores beside its "
+    "worker's task, which on an idle core cost that task nothing.",
     "Pre-load and delayed I/O leave out transfers under 4 MiB (a task's fetched inputs, a stored output) in every "
     "engine (the protocol's preloads_inputs / lazy_upload): a background thread cost 1-3 ms beside a CPU-bound "
     "task, more than the inline fetch it would hide; so epigenomics (inputs ~86 KB) and gemm (0.5-1.6 MB) run "
@@ -736,12 +748,14 @@ def main(argv: list[str] | None = None) -> int:
         link = probe_host(ex, CostModel(), catalog)
         # the predictions' storage and cold start: the probed ones, in the plans and the simulator
         model = CostModel(bandwidth_Bps=link["bandwidth_Bps"], cold_start_s=link["cold_start_s"])
+        link.update(probe_background(ex, model, catalog))
         sim_platform = simulated_platform(link)
         print(f"host probe: {link['bandwidth_Bps'] / 1e6:.0f} MB/s (64 MB up {link['upload_s_median'] * 1e3:.0f} ms, "
               f"down {link['download_s_median'] * 1e3:.0f} ms), cold start {link['cold_start_s'] * 1e3:.0f} ms "
               f"({link['launcher_serial_s'] * 1e3:.0f} ms serial in the launcher), two concurrent downloads "
               f"{link['storage_sharing']:.2f}x one alone ({link['sharing_lone_download_s'] * 1e3:.1f} ms for "
-              f"{SHARING_BYTES / MB:.0f} MB)",
+              f"{SHARING_BYTES / MB:.0f} MB); a background fetch's CPU {link['fetch_thread_s_per_byte'] * 1e9:.2f} ns/B "
+              f"the worker thread's, {link['fetch_server_s_per_byte'] * 1e9:.2f} ns/B the server's",
               flush=True)
         cells = prepare(model, catalog, sim_platform, args.quick, only, planners)
         run_real(ex, cells, args.repetitions)

@@ -44,6 +44,8 @@ __all__ = ["SharedCpu", "NodeCpus", "fair_rates", "BACKGROUND_FETCH_CPU_S_PER_BY
 #: the server's in 56 ms at load 6).  Measured on this 2-CPU host with the executor's one-call transfers (``executor.wire.blocking``), 7 x
 #: 32 MB, medians of 10 (load 12: indicative): a fetch (pre-load) took 70 ms of the server's CPU and 63 ms of the
 #: receiving thread's, ~0.6 ns per byte; an upload (delayed I/O) 40 + 39 ms, ~0.35 ns per byte.
+#: The simulator reads them split by side, as ``Platform`` fields (``fetch_server_s_per_byte`` 0.31 + ``fetch_thread_``
+#: 0.29 ns, ``upload_server_`` and ``upload_thread_`` 0.175 each; their defaults): :mod:`simulator.quota`.
 BACKGROUND_FETCH_CPU_S_PER_BYTE = 6e-10
 BACKGROUND_UPLOAD_CPU_S_PER_BYTE = 3.5e-10
 #: Of a lazy upload's CPU, the worker's uploader thread's share (39 of the 79 ms above; the rest is the server's)
@@ -144,6 +146,25 @@ class SharedCpu:
         self._weighted += weight != 1.0
         self._predict(now)
 
+    def running(self, waiter: Any) -> tuple[float, float]:
+        """``waiter``'s running job: (its cap, its CPU-seconds left); (0, 0) when it runs none."""
+        for job in self._jobs:
+            if job.waiter is waiter:
+                self._advance(self.env._now)
+                return job.cap, max(job.left, 0.0)
+        return 0.0, 0.0
+
+    def extend(self, waiter: Any, work: float) -> None:
+        """Add ``work`` CPU-seconds to ``waiter``'s running job (a thread of its process that has no room beside it
+        in its quota: :mod:`simulator.quota`); nothing when it runs none."""
+        for job in self._jobs:
+            if job.waiter is waiter:
+                now = self.env._now
+                self._advance(now)
+                job.left += work
+                self._predict(now)
+                return
+
     # ------------------------------------------------------------------ internals
     def _advance(self, now: float) -> None:
         elapsed = now - self._updated
@@ -225,3 +246,11 @@ class NodeCpus:
     def run(self, work: float, cap: float, waiter: Any, weight: float = 1.0) -> None:
         """:meth:`SharedCpu.run` on ``waiter``'s node."""
         self.cpus[self.node_of.get(waiter, 0)].run(work, cap, waiter, weight)
+
+    def running(self, waiter: Any) -> tuple[float, float]:
+        """:meth:`SharedCpu.running` on ``waiter``'s node."""
+        return self.cpus[self.node_of.get(waiter, 0)].running(waiter)
+
+    def extend(self, waiter: Any, work: float) -> None:
+        """:meth:`SharedCpu.extend` on ``waiter``'s node."""
+        self.cpus[self.node_of.get(waiter, 0)].extend(waiter, work)

@@ -15,11 +15,12 @@ in simulated time, with the platform's shared link, stager and host in the way:
   its last upload has ended.
 
 On a shared host (``Platform.host_cores``) a background transfer is also CPU work
-beside the executions (:func:`simulator.transfers.transfer_cpu`: ``simulator.host.BACKGROUND_FETCH_CPU_S_PER_BYTE`` or
-``BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` per byte, one core at most), so it slows the tasks running then, as the executor's
-transfer threads do - a lazy upload less when its thread is niced (:func:`upload_weight`, for a worker whose
-uploads the plan gives room: ``lazy_upload_yields``); a foreground transfer's CPU is charged alike, at full
-weight (:func:`simulator.transfers.move`).
+beside the executions (:mod:`simulator.quota`): its worker's thread's inside the worker's own CPU quota, beside
+the task it runs (``Platform.fetch_thread_s_per_byte``, ``upload_thread_s_per_byte``), the server's on the
+host's cores (``fetch_server_s_per_byte``, ``upload_server_s_per_byte``), so it slows the worker's own task and,
+when the cores are busy, the others - a lazy upload less when its thread is niced (:func:`upload_weight`, for a
+worker whose uploads the plan gives room: ``lazy_upload_yields``); a foreground transfer's CPU (both sides) is
+charged to the host at full weight (:func:`simulator.transfers.move`).
 
 Only protocols that say so (:meth:`WorkerProtocol.preloads`, ``lazy_upload``) run
 this loop, so the base loop (:mod:`simulator.worker_loop`, the hot path) is untouched.
@@ -29,11 +30,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from simulator.host import (BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_NICE,
-                            BACKGROUND_UPLOAD_THREAD_SHARE, nice_weight)
+from simulator.host import BACKGROUND_UPLOAD_NICE, BACKGROUND_UPLOAD_THREAD_SHARE, nice_weight
 from simulator.lifecycle import host_start, started, stopped
 from simulator.loop import Coroutine, spawn, wake
-from simulator.transfers import client_fetch, move, transfer_cpu
+from simulator.quota import charge_transfer
+from simulator.transfers import client_fetch, move
 from simulator.worker_loop import shared_execution, worker_tasks
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,36 +87,37 @@ class _Box:
     """A prefetch's times, its inputs still moving, the worker waiting for its end, and the worker's loop
     (whose node a shared host charges the transfer's CPU to)."""
 
-    __slots__ = ("start", "end", "left", "waiter", "owner")
+    __slots__ = ("start", "end", "left", "waiter", "owner", "quota")
 
-    def __init__(self, owner: Coroutine | None = None) -> None:
+    def __init__(self, owner: Coroutine | None = None, quota: float = 1.0) -> None:
         self.start = self.end = None
         self.left = 0
         self.waiter: Coroutine | None = None
-        self.owner = owner
+        self.owner, self.quota = owner, quota
 
 
-def charge_background(run: "Run", nbytes: float, s_per_byte: float, owner: Coroutine | None) -> None:
-    """On a shared host: start the CPU work of a background transfer of ``nbytes``
-    (:func:`simulator.transfers.transfer_cpu`)."""
-    if run.cpu is not None and nbytes > 0:
-        spawn(run.env, transfer_cpu, run, nbytes * s_per_byte, owner, 1.0)
+def charge_background(run: "Run", nbytes: float, owner: Coroutine | None, quota: float) -> None:
+    """On a shared host: a pre-load's CPU, the fetching thread's in its worker's ``quota``, the server's on the
+    host (:func:`simulator.quota.charge_transfer`)."""
+    charge_transfer(run, nbytes, False, owner, quota)
 
 
 def upload_weight() -> float:
-    """The CPU weight of a lazy upload: its thread is niced (it yields to the executions, as the executor's
-    uploader does: ``executor.switching.yield_to_running_work``) and the server only reads what the thread
-    writes, so the pair moves at the thread's pace - its weight for its share of the work (0.107 / 0.5 = 0.21)."""
+    """The CPU weight of the server's side of a lazy upload whose thread is niced (it yields to the executions,
+    as the executor's uploader does: ``executor.switching.yield_to_running_work``): the server only reads what the
+    thread writes, so it moves at the thread's pace - the thread's weight for its share of the work
+    (0.107 / 0.5 = 0.21)."""
     return min(1.0, nice_weight(BACKGROUND_UPLOAD_NICE) / BACKGROUND_UPLOAD_THREAD_SHARE)
 
 
-def charge_upload(run: "Run", nbytes: float, worker: str, owner: Coroutine | None) -> None:
-    """On a shared host: start a lazy upload's CPU work (:func:`simulator.transfers.transfer_cpu`), at
-    :func:`upload_weight` when ``worker``'s uploads yield (the protocol's ``lazy_upload_yields``), else at full
-    weight."""
-    if run.cpu is not None and nbytes > 0:
-        weight = upload_weight() if run.model.protocol.lazy_upload_yields(worker) else 1.0
-        spawn(run.env, transfer_cpu, run, nbytes * BACKGROUND_UPLOAD_CPU_S_PER_BYTE, owner, weight)
+def charge_upload(run: "Run", nbytes: float, worker: str, owner: Coroutine | None, quota: float) -> None:
+    """On a shared host: a lazy upload's CPU (:func:`simulator.quota.charge_transfer`), the thread at CFS's nice
+    weight and the server at :func:`upload_weight` when ``worker``'s uploads yield (the protocol's
+    ``lazy_upload_yields``), else both at full weight."""
+    if run.model.protocol.lazy_upload_yields(worker):
+        charge_transfer(run, nbytes, True, owner, quota, nice_weight(BACKGROUND_UPLOAD_NICE), upload_weight())
+    else:
+        charge_transfer(run, nbytes, True, owner, quota)
 
 
 def prefetch(run: "Run", i: int, box: _Box) -> None:
@@ -143,7 +145,7 @@ def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> It
             yield at - env._now
     if box.start is None or env._now < box.start:
         box.start = env._now
-    charge_background(run, nbytes, BACKGROUND_FETCH_CPU_S_PER_BYTE, box.owner)
+    charge_background(run, nbytes, box.owner, box.quota)
     end, _ = yield from move(run, [nbytes], run.down, me, charged=True)
     end = end if end > env._now else env._now
     box.end = end if box.end is None or end > box.end else box.end
@@ -152,12 +154,12 @@ def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> It
         wake(env, box.waiter, None, box.end - env._now if box.end > env._now else 0.0)
 
 
-def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner: Coroutine,
+def background_upload(run: "Run", i: int, w: str, row: list, flight: list, owner: Coroutine, quota: float,
                       me: Coroutine) -> Iterator[float | None]:
     """Task ``i``'s lazy upload from now (worker loop ``owner``'s): then its row, its stored time, and the other
     workers' children."""
     env = run.env
-    charge_upload(run, run.out_bytes[i], w, owner)
+    charge_upload(run, run.out_bytes[i], w, owner, quota)
     done, _ = yield from move(run, [run.out_bytes[i]], run.up, me, charged=True)
     done = done if done > env._now else env._now
     run.overlap.stored(run, i, done)
@@ -213,13 +215,14 @@ def task_inputs(run: "Run", i: int, begin: float, box: _Box | None, me: Coroutin
     return begin, dend, dend
 
 
-def task_output(run: "Run", i: int, w: str, row: list, flight: list, me: Coroutine) -> Iterator[float | None]:
+def task_output(run: "Run", i: int, w: str, row: list, flight: list, quota: float,
+                me: Coroutine) -> Iterator[float | None]:
     """Task ``i``'s output after its execution ended (now): a lazy upload in the background, else stored now;
     returns ``(when the worker moves on, which children it releases then: True its own, None all)``."""
     env, xe, nbytes = run.env, row[3], run.out_bytes[i]
     if run.store[i] and nbytes > 0 and run.overlap.lazy[i]:
         flight[0] += 1
-        spawn(env, background_upload, run, i, w, row, flight, me)
+        spawn(env, background_upload, run, i, w, row, flight, me, quota)
         return xe, True
     done = xe
     if run.store[i] and nbytes > 0:
@@ -254,7 +257,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
         if k + 1 < len(tasks) and ov.preload[tasks[k + 1]] and run.fetch[tasks[k + 1]]:
             if xs > env._now:
                 yield xs - env._now
-            box = _Box(me)
+            box = _Box(me, run.model.cpus[run.exec_profile[tasks[k]]])
             prefetch(run, tasks[k + 1], box)
         ov.exec_start[i] = xs + overhead
         if run.cpu is None:
@@ -263,7 +266,7 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
             xe = yield from shared_execution(run, i, xs + overhead, me)
         if xe > env._now:
             yield xe - env._now
-        done, local = yield from task_output(run, i, w, [i, d0, dend, xe], flight, me)
+        done, local = yield from task_output(run, i, w, [i, d0, dend, xe], flight, run.model.cpus[profile], me)
         busy += done - begin
         tdec = done + coord
         if tdec > env._now:

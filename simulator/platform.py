@@ -88,6 +88,12 @@ machine's cores; a serverless platform gives every worker its own.
   the launcher's own work runs on the first node, and ``host_background`` is spread
   over the nodes in proportion to their cores.  In a TOML file: one ``[[nodes]]``
   table per node; a platform's dict has a ``nodes`` list only when there are nodes.
+* ``fetch_server_s_per_byte``, ``fetch_thread_s_per_byte``, ``upload_server_s_per_byte``,
+  ``upload_thread_s_per_byte``: a transfer's CPU on a shared host, per byte - the
+  server's side (on the host's cores) and the worker's transfer thread's (a background
+  one inside its worker's CPU quota, beside the task it runs: :mod:`simulator.quota`);
+  the defaults are measured (``simulator.host``: 0.6 ns per byte fetched, 0.35 uploaded,
+  about half each side's), the optimizations benchmark probes them.  Used only with a finite host.
 * ``host_background = 0``: other CPU-bound work on the host (another user's jobs),
   in cores; it takes its max-min fair share like the run's own work.  The load a
   run saw is recorded with it, so calibration and forecasts can set this per run.
@@ -157,6 +163,12 @@ class Platform:
     process_start_s: float = 0.0        # s: per cold start, serial in the launcher (fork + limits), before start-up
     fair_threads: float = 1.0           # 1: threaded kinds run the executor's threads="fair" count, 0: the quota's
     host_background: float = 0.0        # cores' worth of CPU-bound work outside the run, sharing the host
+    # the CPU a transfer takes on the host, per byte: the server's side (host cores) and the worker's thread's (its
+    # quota while it runs beside the worker's task: simulator.quota); defaults measured (simulator.host)
+    fetch_server_s_per_byte: float = 3.1e-10
+    fetch_thread_s_per_byte: float = 2.9e-10
+    upload_server_s_per_byte: float = 1.75e-10
+    upload_thread_s_per_byte: float = 1.75e-10
     spec_load_s: float = 0.0            # s of CPU: a process loads the run's spec once per run (fixed part)
     spec_load_s_per_task: float = 0.0   # s of CPU per workflow task, for the same load (part growing with size)
     run_noise: float = 0.0              # sd of log(one replication's speed factor), sampled runs only
@@ -209,7 +221,8 @@ class Platform:
         """No overheads at all: free transfers, instant start-ups, no keep-alive (the exactness baseline)."""
         return cls(**{f.name: 0.0 for f in _number_fields()} | {"storage_bandwidth_Bps": math.inf, "host_cores": math.inf,
                                                                "task_parallelism": 1.0, "noise_scale": 1.0,
-                                                               "run_center": 1.0, "storage_sharing": 2.0})
+                                                               "run_center": 1.0, "storage_sharing": 2.0}
+                   | _TRANSFER_CPU)
 
     @classmethod
     def for_local_host(cls, **overrides: Any) -> "Platform":
@@ -301,6 +314,10 @@ class Platform:
         return cls.from_dict(data)
 
 
+#: a transfer's CPU per byte on a shared host: ``Platform.zero`` keeps the measured defaults (it charged them before
+#: they were fields; without a finite host they cost nothing)
+_TRANSFER_CPU = {"fetch_server_s_per_byte": 3.1e-10, "fetch_thread_s_per_byte": 2.9e-10,
+                 "upload_server_s_per_byte": 1.75e-10, "upload_thread_s_per_byte": 1.75e-10}
 #: fields that must be > 0 (not just >= 0), and fields whose ``inf`` means "unlimited"
 _POSITIVE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism", "run_center"})
 _MAY_BE_INFINITE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
@@ -317,6 +334,10 @@ _UNITS = {
     "host_cores": "cores, inf = every worker has its own CPUs", "task_parallelism": "cores per task at most",
     "launch_s": "seconds per start request, serial", "process_start_s": "seconds per cold start, serial", "host_background": "cores of other work on the host",
     "fair_threads": "1 = threads='fair' rule, 0 = pools sized to the quota",
+    "fetch_server_s_per_byte": "CPU seconds per byte fetched, the server's, on the host's cores",
+    "fetch_thread_s_per_byte": "CPU seconds per byte fetched, the worker's thread's (its quota beside its task)",
+    "upload_server_s_per_byte": "CPU seconds per byte uploaded, the server's, on the host's cores",
+    "upload_thread_s_per_byte": "CPU seconds per byte uploaded, the worker's thread's (its quota beside its task)",
     "spec_load_s": "CPU seconds, once per process and run",
     "spec_load_s_per_task": "CPU seconds per workflow task, once per process and run",
     "run_noise": "sd of the log of a whole run's speed factor (Monte Carlo only)",

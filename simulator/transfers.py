@@ -7,12 +7,12 @@ transfer's time unchanged and costs no event.
 
 On a shared host (``Platform.host_cores``) a transfer is also CPU work on the host's
 cores beside the executions: the worker's end and the server's copy the bytes
-(:func:`transfer_cpu`, ``simulator.host.BACKGROUND_UPLOAD_CPU_S_PER_BYTE`` /
-``BACKGROUND_FETCH_CPU_S_PER_BYTE``).  Nothing waits for it - the transfer's time is the
+(:func:`simulator.quota.cpu_job`, ``Platform.fetch_server_s_per_byte + fetch_thread_s_per_byte`` per byte
+fetched, the ``upload_*`` pair per byte uploaded).  Nothing waits for it - the transfer's time is the
 link's - but it takes its share of the cores, so the tasks running meanwhile on other
 workers slow down, whether the transfer is a worker's own (foreground: :func:`move`
-charges it) or a background one's (pre-load, delayed I/O: :mod:`simulator.overlap_loop`
-charges it, a niced upload at its weight).  Issue 17: a 32 MB upload to a new key took
+charges it) or a background one's (pre-load, delayed I/O: :mod:`simulator.quota`
+charges it, the worker's thread inside its worker's quota, a niced upload at its weight).  Issue 17: a 32 MB upload to a new key took
 29 ms of CPU (7 ms the client's, 22 ms the server's, load 6) in its 56 ms; with the
 foreground ones free, the simulated fan-large base ran its long branch beside idle
 cores while the small branches uploaded, and delayed I/O (which moves those uploads
@@ -25,8 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from simulator.draws import RatioPool
-from simulator.host import BACKGROUND_FETCH_CPU_S_PER_BYTE, BACKGROUND_UPLOAD_CPU_S_PER_BYTE
 from simulator.loop import Coroutine, spawn
+from simulator.quota import cpu_job
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
@@ -39,15 +39,17 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
     The transfers through the link are one group with one completion event; with
     ``then`` (as :meth:`SharedLink.transfers` takes it) that event resumes the caller
     at that later time instead (``at_then`` is True), saving the caller's own timeout.
-    On a shared host their CPU runs beside (:func:`transfer_cpu`) unless the caller
+    On a shared host their CPU runs beside (:func:`simulator.quota.cpu_job`) unless the caller
     ``charged`` it already (a background transfer, at its own weight).
     """
     env = run.env
     if run.cpu is not None and not charged:
         nbytes = sum(s for s in sizes if s > 0)
         if nbytes > 0:
-            per_byte = BACKGROUND_UPLOAD_CPU_S_PER_BYTE if pool is run.up else BACKGROUND_FETCH_CPU_S_PER_BYTE
-            spawn(env, transfer_cpu, run, nbytes * per_byte, me, 1.0)
+            platform = run.platform
+            per_byte = (platform.upload_server_s_per_byte + platform.upload_thread_s_per_byte if pool is run.up
+                        else platform.fetch_server_s_per_byte + platform.fetch_thread_s_per_byte)
+            spawn(env, cpu_job, run, nbytes * per_byte, 1.0, me, 1.0)
     if run.stage_rate > 0:   # the serial stager (simulator.staging): a rate per kind of bytes
         end = run.stager.serve(env._now, sizes, pool is run.up)
         if end > env._now:
@@ -69,20 +71,6 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
         if env._now + latency * r > end:
             end = env._now + latency * r
     return end, False
-
-
-def transfer_cpu(run: "Run", work: float, owner: Coroutine | None, weight: float,
-                 me: Coroutine) -> Iterator[float | None]:
-    """``work`` CPU-seconds on one core of the host (``owner``'s node), beside the executions, at ``weight``;
-    nothing waits for it: it takes its share of the cores while the transfer moves (the transfer's time is the
-    link's)."""
-    node_of = getattr(run.cpu, "node_of", None)        # a cluster: the worker's node
-    if node_of is not None and owner is not None:
-        node_of[me] = node_of.get(owner, 0)
-    run.cpu.run(work, 1.0, me, weight)
-    yield
-    if node_of is not None:
-        node_of.pop(me, None)
 
 
 def client_fetch(run: "Run", i: int, t: float) -> None:

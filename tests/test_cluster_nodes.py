@@ -172,21 +172,17 @@ def test_bad_nodes_are_one_line_config_errors(data, match):
 
 # ---------------------------------------------------------------------- the plan's placement
 @pytest.mark.parametrize("planner", ["heft", "critical-path"])
-def test_the_plans_placement_is_the_simulations(planner, monkeypatch):
+def test_the_plans_placement_is_the_simulations(planner):
     """Nodes of 2 cores, as many as the plan's peak CPUs (so every worker finds room and the simulation keeps the
     plan's times, Platform.zero; the transfers' CPU, which the plan does not model, left out): the rule over the
     plan's starts and stops places every worker where the simulation placed it, and no node holds more CPUs than
     its cores."""
     from planning.schedule.nodes import node_peaks, plan_nodes
-    from simulator import transfers
-
-    monkeypatch.setattr(transfers, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 0.0)
-    monkeypatch.setattr(transfers, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 0.0)
-
+    no_cpu = {f"{kind}_{side}_s_per_byte": 0.0 for kind in ("fetch", "upload") for side in ("server", "thread")}
     workflow = generate("random_layered", tasks=60, seed=3)
     plan = get_planner(planner).plan(workflow, CATALOG, FREE, "mean")
     cluster = nodes(*([2.0] * int(math.ceil(plan.peak_cpus))))
-    trace = simulate(workflow, plan, FREE, platform=Platform.zero().with_(nodes=cluster))
+    trace = simulate(workflow, plan, FREE, platform=Platform.zero().with_(nodes=cluster, **no_cpu))
     assert trace.makespan_s == pytest.approx(plan.makespan_s)
     assert plan_nodes(plan, cluster) == trace.meta["worker_nodes"]
     assert len(set(trace.meta["worker_nodes"].values())) > 1

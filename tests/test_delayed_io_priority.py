@@ -14,7 +14,7 @@ from executor.switching import BACKGROUND_NICE, yield_to_running_work
 from executor.worker_delayed import _Uploader
 from planning.protocol.optimizations import delayed_io_protocol, optimize
 from planning.protocol.optimizations.delayed_io import YIELD_MIN_SLACK_S
-from simulator import overlap_loop, simulate, transfers
+from simulator import overlap_loop, simulate
 from simulator.host import BACKGROUND_UPLOAD_NICE, fair_rates, nice_weight
 from simulator.platform import Platform
 from tests.test_optimizations_io import CATALOG, DIO, DIO_PLACES, DIO_SEQ, EDGE, MODEL, assigned, workflow
@@ -81,13 +81,14 @@ def test_weighted_fair_shares() -> None:
     assert BACKGROUND_UPLOAD_NICE == BACKGROUND_NICE
 
 
-def test_a_lazy_upload_takes_a_light_share_of_a_shared_host_in_the_simulation(monkeypatch) -> None:
+def test_a_lazy_upload_takes_a_light_share_of_a_shared_host_in_the_simulation() -> None:
     # DIO on one core, free transfers: a (w1) runs 0 -> 1; then b (w1, 2 s), c (w2, 0.5 s) and a's lazy upload
     # (1 s of CPU at weight w) share the core: c ends at 1 + 0.5 (2 + w); then b, the upload and c's own (a sink's
     # output, lazy too) share it: b's 1.5 s left end 1.5 (1 + 2 w) later (unweighted: both uploads would be done
     # first and b end at 5.5)
-    monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 1.0 / EDGE)
-    monkeypatch.setattr(transfers, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 0.0)   # c's (foreground) fetch: no CPU here
+    # the upload's CPU is the server's here (the thread's, inside its worker's quota: tests/test_overlap_quota.py)
+    costs = {"upload_server_s_per_byte": 1.0 / EDGE, "upload_thread_s_per_byte": 0.0,
+             "fetch_server_s_per_byte": 0.0, "fetch_thread_s_per_byte": 0.0}   # c's (foreground) fetch: no CPU here
     w = overlap_loop.upload_weight()
     assert w == pytest.approx(nice_weight(10) / 0.5)
     estimates = MODEL.estimate_workflow(DIO, CATALOG, "mean")
@@ -96,7 +97,7 @@ def test_a_lazy_upload_takes_a_light_share_of_a_shared_host_in_the_simulation(mo
                                 planner="assigned", sequence=DIO_SEQ)
     lazy, cls = optimize(plan, DIO, MODEL, ["delayed_io"])
     cls = delayed_io_protocol(cls, cls.eager_outputs, {"w1", "w2"})      # both workers' uploads yield
-    one_core = Platform.zero().with_(host_cores=1.0)
+    one_core = Platform.zero().with_(host_cores=1.0, **costs)
     s = simulate(DIO, lazy, MODEL, protocol=cls.for_plan(DIO, lazy), platform=one_core).tasks.set_index("task_id")
     c_end = 1 + 0.5 * (2 + w)
     assert s.loc["c", "exec_end_s"] == pytest.approx(c_end)

@@ -330,15 +330,14 @@ def test_a_worker_killed_during_its_lazy_upload_is_restarted_and_the_run_is_righ
     assert tasks.loc["d", "download_start_s"] >= tasks.loc["a", "exec_end_s"]
 
 
-def test_a_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_shared_host(monkeypatch) -> None:
-    from simulator import overlap_loop, transfers
+def test_a_transfer_takes_its_cpu_from_the_tasks_beside_it_on_a_shared_host() -> None:
     from simulator.platform import Platform
 
-    monkeypatch.setattr(overlap_loop, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 2e-8)    # 5 MB (EDGE): 0.1 s of CPU
-    monkeypatch.setattr(overlap_loop, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 2e-8)
-    monkeypatch.setattr(transfers, "BACKGROUND_FETCH_CPU_S_PER_BYTE", 2e-8)        # a foreground transfer's alike
-    monkeypatch.setattr(transfers, "BACKGROUND_UPLOAD_CPU_S_PER_BYTE", 2e-8)
-    one_core = Platform.zero().with_(host_cores=1.0)      # free transfers, no start-ups or round trips
+    # 5 MB (EDGE): 0.1 s of the server's CPU, on the host's core, foreground and background alike; no thread's CPU
+    # (the thread's, inside its worker's quota: tests/test_overlap_quota.py)
+    costs = {"fetch_server_s_per_byte": 2e-8, "upload_server_s_per_byte": 2e-8,
+             "fetch_thread_s_per_byte": 0.0, "upload_thread_s_per_byte": 0.0}
+    one_core = Platform.zero().with_(host_cores=1.0, **costs)      # free transfers, no start-ups or round trips
     c = 0.1
 
     def one_cpu(wf: Workflow, places: dict, seq: dict) -> Plan:      # 1-CPU workers: a task alone runs its time
