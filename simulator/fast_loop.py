@@ -26,6 +26,7 @@ protocol's interpretation in :mod:`simulator.worker_loop` must be made here too 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -45,10 +46,11 @@ def applies(run: "Run") -> bool:
 
     A compiled protocol (no live hooks) with no transfers overlapping executions; a shared
     storage link and nothing else in the transfers' way (no stager, no shared host, no
-    cluster); no serial dispatcher; deterministic (no sampled ratios); per-task rows recorded.
+    cluster); no serial dispatcher; deterministic (no sampled ratios).  (Its workers append their per-task
+    rows whether the run records them or not: a short tuple each, read only when it does.)
     """
     return (run.tables is not None and run.overlap is None and run.cpu is None and run.link is not None
-            and not run.stage_rate > 0 and not run.dispatcher.active and run.record
+            and not run.stage_rate > 0 and not run.dispatcher.active
             and run.down.values is None and run.up.values is None and run.cold.values is None
             and run.warm.values is None)
 
@@ -261,7 +263,7 @@ def run(run_: "Run") -> None:
     written out here - the same arithmetic on the link's own state, with its constants in local names."""
     env, link, worker, arrival = run_.env, run_.link, run_.worker_loop, run_.arrival
     queue, step, ids = env._queue, env.step, env._eid
-    transfer_one, latency, coord = link.transfer_one, run_.platform.storage_latency_s, run_.platform.coordination_s
+    latency, coord = run_.platform.storage_latency_s, run_.platform.coordination_s
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     plan_wake = link._plan_wake
     inf = float("inf")
@@ -285,9 +287,36 @@ def run(run_: "Run") -> None:
                         raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
                     item.value = None
                     heappush(queue, (env._now + wait, NORMAL, next(ids), item))
-                elif cls is _Upload:
-                    env._now = heappop(queue)[0]
-                    transfer_one(item.nbytes, latency, coord, item.me)
+                elif cls is _Upload:     # the upload starts: SharedLink.transfer_one(nbytes, latency, coord, me)
+                    env._now = clock = heappop(queue)[0]
+                    group = [clock, item.me, coord]
+                    t = link._updated
+                    if clock != t:
+                        if link._first - clock > 1e-12 * (clock if clock > 1.0 else 1.0):
+                            left = len(active) - link._head
+                            if left and clock > t:
+                                link._served += (clock - t) * (bandwidth if left < 2 else shared) / left
+                            if clock > t:
+                                t = clock
+                            link._updated = t
+                        else:
+                            link.wake(clock)
+                            t = link._updated
+                    h = link._head
+                    served = link._served
+                    mark = served + item.nbytes
+                    k = bisect_right(marks, mark, h)
+                    marks.insert(k, mark)
+                    active.insert(k, (mark, group, latency, True))
+                    if k != h:
+                        mark = marks[h]
+                        if not active[h][3]:
+                            plan_wake(clock)
+                            continue
+                    left = len(active) - h
+                    t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                    link._first = t
+                    link.due = t if t > clock else clock
                 elif cls is _Start:
                     env._now = heappop(queue)[0]
                     arrival[item.task] = item.at
