@@ -89,7 +89,8 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     """
     env, link, platform, tables = run.env, run.link, run.platform, run.tables
     queue, ids = env._queue, env._eid
-    transfer_one, transfers = link.transfer_one, link.transfers
+    transfer_one, transfers, plan_wake = link.transfer_one, link.transfers, link._plan_wake
+    active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     exec_s, arrival, counter, ready_at, waiting = run.exec_s, run.arrival, run.counter, run.ready_at, run.waiting
     fetch_of, sized_of, store_of, out_of, downstream_of = run.fetch, run.fetch_sized, run.store, run.out_bytes, \
         run.downstream
@@ -130,8 +131,36 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                         then, waiter, how = (begin, overhead, exec_s[i], coord), me, 2
                     else:
                         then, waiter, how = None, me, 0
-                    if len(sizes) == 1:
-                        transfer_one(sizes[0], latency, then, waiter)
+                    if len(sizes) == 1:     # (SharedLink.transfer_one, written out: most downloads)
+                        now = env._now
+                        group = [now, waiter, then]
+                        t = link._updated
+                        if now != t:
+                            if link._first - now > 1e-12 * (now if now > 1.0 else 1.0):
+                                left = len(active) - link._head
+                                if left and now > t:
+                                    link._served += (now - t) * (bandwidth if left < 2 else shared) / left
+                                if now > t:
+                                    t = now
+                                link._updated = t
+                            else:
+                                link.wake(now)
+                                t = link._updated
+                        h = link._head
+                        served = link._served
+                        mark = served + sizes[0]
+                        k = bisect_right(marks, mark, h)
+                        marks.insert(k, mark)
+                        active.insert(k, (mark, group, latency, True))
+                        if k != h and not active[h][3]:
+                            plan_wake(now)
+                        else:
+                            if k != h:
+                                mark = marks[h]
+                            left = len(active) - h
+                            t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                            link._first = t
+                            link.due = t if t > now else now
                     else:
                         transfers(sizes, latency, env._now, then, waiter)
                     if how:              # woken at the counter update: the rest of the task is arithmetic
@@ -385,9 +414,17 @@ def run(run_: "Run") -> None:
         if not left:
             link.due = link._first = inf
             continue
-        if not active[h][3]:
-            plan_wake(now)
-            continue
-        t += (active[h][0] - served) * left / (bandwidth if left < 2 else shared)
+        mark, _, _, last = active[h]
+        t += (mark - served) * left / (bandwidth if left < 2 else shared)
         link._first = t
+        if not last:             # the earliest transfer's group has more: walk to its last (SharedLink._plan_wake)
+            served = mark
+            left -= 1
+            for k in range(h + 1, len(active)):
+                mark, _, _, last = active[k]
+                t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                served = mark
+                left -= 1
+                if last:
+                    break
         link.due = t if t > now else now
