@@ -10,9 +10,14 @@ reaches through parameters it needs for the other platforms (the downloads' and
 upload's link steps, the downstream step, the release and delivery of messages,
 the upload starter's own resume).  Here they are written inline in one generator
 per worker (:func:`fast_steps`' ``worker``) and the event loop (:func:`run`)
-resumes the upload starters and start messages itself, so a task costs about a
-dozen calls fewer (issue 18: the whole ``simulate()`` call at >= 100k tasks/s at
-10k tasks).
+resumes the upload starters and start messages itself; the shared link's hot
+operations (a wake-up at ``due`` with its next prediction, a single transfer's
+start, a group of downloads' start) are written out where they are used, on the
+link's own state, its constants in local names.  A task costs about a dozen Python
+calls fewer (issue 18: the whole ``simulate()`` call at >= 100k tasks/s at 10k
+tasks).  SimPy's queue and the :class:`SharedLink` object stay: the general code
+still reached from here (a worker's start and stop, a sink's fetch by the client,
+the link's rarer paths) and the users' extensions meet the same state.
 
 It is the general path's arithmetic in the general path's order: the same queue
 entries (``(time, NORMAL, id, item)`` in SimPy's queue, ids from SimPy's counter),
@@ -89,7 +94,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     """
     env, link, platform, tables = run.env, run.link, run.platform, run.tables
     queue, ids = env._queue, env._eid
-    transfer_one, transfers, plan_wake = link.transfer_one, link.transfers, link._plan_wake
+    transfer_one, plan_wake = link.transfer_one, link._plan_wake
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     exec_s, arrival, counter, ready_at, waiting = run.exec_s, run.arrival, run.counter, run.ready_at, run.waiting
     fetch_of, sized_of, store_of, out_of, downstream_of = run.fetch, run.fetch_sized, run.store, run.out_bytes, \
@@ -161,8 +166,23 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                             t += (mark - served) * left / (bandwidth if left < 2 else shared)
                             link._first = t
                             link.due = t if t > now else now
-                    else:
-                        transfers(sizes, latency, env._now, then, waiter)
+                    else:                   # (SharedLink.transfers, written out for one latency and a waiter)
+                        now = env._now
+                        group = [now, waiter, then]
+                        if now != link._updated:
+                            link._catch_up(now)
+                        h = link._head
+                        served = link._served
+                        last = 0            # the group's largest transfer finishes last (ties: the latest)
+                        for k in range(1, len(sizes)):
+                            if sizes[k] >= sizes[last]:
+                                last = k
+                        for k, nb in enumerate(sizes):
+                            mark = served + nb
+                            at = bisect_right(marks, mark, h)
+                            marks.insert(at, mark)
+                            active.insert(at, (mark, group, latency, k == last))
+                        plan_wake(now)
                     if how:              # woken at the counter update: the rest of the task is arithmetic
                         done = yield
                         dend = up.value if how == 1 else done
