@@ -37,10 +37,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from simpy.events import NORMAL, Event
 
-from simulator.lifecycle import started, stopped
+from simulator.lifecycle import stopped, take_warm
 from simulator.storage import Latest, _fire
 from simulator.loop import Coroutine, spawn
-from simulator.transfers import client_fetch
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
@@ -103,11 +102,19 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     latency, overhead, coord = platform.storage_latency_s, platform.task_overhead_s, platform.coordination_s
     level_delay, invoke = platform.level_delay_s, platform.invoke_s
     rows_append = run.rows.append
+    idle, warm_start, cold_start = run.idle, platform.warm_start_s, platform.cold_start_s
+    sink_bytes, held = run.model.sink_bytes, run.held
 
     def worker(_run: Any, w: str, start: float, me: Coroutine) -> Iterator[float | None]:
         profile = worker_profile[w]
         tasks = sequence.get(w, ())
-        warm, startup, free = started(run, profile, start)
+        # (lifecycle.started, deterministic: its take_warm only asked when an idle process of the profile exists)
+        stack = idle.get(profile)
+        if stack and take_warm(run, profile, start):
+            warm, startup = True, warm_start
+        else:
+            warm, startup = False, cold_start
+        free = start + startup
         busy = 0.0
         up = None
         for i in tasks:
@@ -196,7 +203,11 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                         # (downstream, below, duplicated: a generator cannot share it through a call for free)
                         kids = downstream_of[i]
                         if not kids:
-                            client_fetch(run, i, tdec)
+                            if (nb := sink_bytes[i]) <= 0.0:   # (transfers.client_fetch)
+                                if tdec > run.makespan:
+                                    run.makespan = tdec
+                            else:
+                                transfer_one(nb, latency, None, held)
                             continue
                         invoked = None
                         for kid in kids:
@@ -263,7 +274,11 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
             # the downstream step: children's counters, then the invocations' messages (as the tables say)
             kids = downstream_of[i]
             if not kids:
-                client_fetch(run, i, tdec)
+                if (nb := sink_bytes[i]) <= 0.0:   # the client fetches a sink's result (transfers.client_fetch)
+                    if tdec > run.makespan:
+                        run.makespan = tdec
+                else:
+                    transfer_one(nb, latency, None, held)
                 continue
             invoked = None
             for kid in kids:
