@@ -50,8 +50,9 @@ def applies(run: "Run") -> bool:
 
     A compiled protocol (no live hooks) with no transfers overlapping executions; a shared
     storage link and nothing else in the transfers' way (no stager, no shared host, no
-    cluster); no serial dispatcher; deterministic (no sampled ratios).  (Its workers append their per-task
-    rows whether the run records them or not: a short tuple each, read only when it does.)
+    cluster); no serial dispatcher; deterministic (no sampled ratios).  (Its workers append
+    their per-task rows whether the run records them or not: a short tuple each, read only
+    when it does.)
     """
     return (run.tables is not None and run.overlap is None and run.cpu is None and run.link is not None
             and not run.stage_rate > 0 and not run.dispatcher.active
@@ -88,8 +89,9 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
 
     Per task, as :func:`simulator.worker_loop.worker_loop` with the link steps
     (``link_steps``), the downstream step (``downstream_step``) and the messages
-    (``Run.release``, ``Run.deliver``) inline; a worker's start and stop and a sink's
-    fetch by the client are the general path's calls (once per worker or sink).
+    (``Run.release``, ``Run.deliver``), a worker's start-up (``lifecycle.started``) and
+    a sink's fetch by the client (``transfers.client_fetch``) inline; a worker's stop and
+    a new worker's spawn are the general path's calls (once per worker).
     """
     env, link, platform, tables = run.env, run.link, run.platform, run.tables
     queue, ids = env._queue, env._eid
@@ -102,7 +104,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     latency, overhead, coord = platform.storage_latency_s, platform.task_overhead_s, platform.coordination_s
     level_delay, invoke = platform.level_delay_s, platform.invoke_s
     rows_append = run.rows.append
-    idle, warm_start, cold_start = run.idle, platform.warm_start_s, platform.cold_start_s
+    idle, warm_start, cold_start = run.idle, platform.warm_start_s * 1.0, platform.cold_start_s * 1.0  # (ratio 1.0)
     sink_bytes, held = run.model.sink_bytes, run.held
 
     def worker(_run: Any, w: str, start: float, me: Coroutine) -> Iterator[float | None]:
