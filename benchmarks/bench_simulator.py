@@ -109,9 +109,8 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
             e0 = time.perf_counter()
             run_once(c["compiled"], c["platform"], record=False)
             c["engine"].append(time.perf_counter() - e0)
-            run = Run(c["compiled"], c["platform"], record=False, fast=False)   # the general loop, same round
-            e0 = time.perf_counter()
-            run.run()
+            e0 = time.perf_counter()      # the general loop, same round (run_once's work: the Run and its run)
+            Run(c["compiled"], c["platform"], record=False, fast=False).run()
             c.setdefault("general", []).append(time.perf_counter() - e0)
             if c["name"] == "default":     # the peer: a plain SimPy model of the same DAG, same round
                 c.setdefault("simpy", []).append(plain_simpy_s(*_plain_model(c["workflow"], c["trace"]), repeats=1)[0])
