@@ -10,8 +10,11 @@ workflows of 1k, 10k and 100k tasks planned by ``uniform`` at p95 with the cost 
 ``default`` (the cost model's: storage bandwidth shared by concurrent transfers, latencies,
 keep-alive) and ``free_storage`` (the same with unlimited bandwidth: transfers cost their latency
 only, no contention to step through).  Each figure is ``simulate()`` end to end (compiling the plan,
-the run, the Trace DataFrames); ``engine`` is the run alone.  The cases are timed in interleaved
-rounds, one repeat of each per round, with a host probe (a fixed pure-Python loop) before each round.
+the run, the Trace DataFrames); ``engine`` is the run alone, ``engine_general`` the run alone by the
+general loop (``Run(fast=False)``): where ``fast_path`` is true, the default platform's specialised loop
+(:mod:`simulator.fast_loop`) ran ``simulate()`` and ``engine``, and the two engine figures show its gain.
+The cases are timed in interleaved rounds, one repeat of each per round, with a host probe (a fixed
+pure-Python loop) before each round.
 Wall time is recorded as the median and the best of the repeats, CPU time of this process as the median.  The target is checked on the
 median (``pass``) and, beside it, on the best (``pass_best``, timeit's convention): on this shared VM
 the same pure-Python loop takes up to 1.7x longer from one run to the next with the machine otherwise
@@ -44,6 +47,7 @@ from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.sources.generators import generate
 from simulator import Platform, monte_carlo, simulate
+from simulator.engine import Run
 from simulator.simulate import compile_plan, run_once
 from _peers import plain_simpy_s
 from _timing import timed
@@ -105,6 +109,9 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
             e0 = time.perf_counter()
             run_once(c["compiled"], c["platform"], record=False)
             c["engine"].append(time.perf_counter() - e0)
+            e0 = time.perf_counter()      # the general loop, same round (run_once's work: the Run and its run)
+            Run(c["compiled"], c["platform"], record=False, fast=False).run()
+            c.setdefault("general", []).append(time.perf_counter() - e0)
             if c["name"] == "default":     # the peer: a plain SimPy model of the same DAG, same round
                 c.setdefault("simpy", []).append(plain_simpy_s(*_plain_model(c["workflow"], c["trace"]), repeats=1)[0])
         print(f"round {round_ + 1}: host probe {probes[-1] * 1e3:.1f} ms", flush=True)
@@ -117,6 +124,9 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
                      "simulate_best_s": best, "simulate_cpu_s": cpu, "simulate_all_s": c["walls"],
                      "tasks_per_s": n / wall, "tasks_per_s_best": n / best, "tasks_per_cpu_s": n / cpu,
                      "engine_s": e_wall, "engine_tasks_per_s": n / e_wall, "engine_tasks_per_s_best": n / e_best,
+                     "fast_path": Run(c["compiled"], c["platform"], record=False).fast,
+                     "engine_general_s": statistics.median(c["general"]),
+                     "engine_general_best_s": min(c["general"]),
                      "makespan_s": c["trace"].makespan_s, "planned_makespan_s": c["plan"].makespan_s,
                      "pass": n / wall >= TARGETS["tasks_per_s"],
                      "pass_best": n / best >= TARGETS["tasks_per_s"],

@@ -28,6 +28,7 @@ from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.protocol import WorkerState
 from simulator.columns import task_columns
+from simulator import fast_loop
 from simulator.dispatch import dispatcher_for
 from simulator.draws import Draws, RatioPool
 from simulator.host import NodeCpus, SharedCpu
@@ -61,7 +62,7 @@ class Run:
     """Interpret the protocol for one plan on one platform; call :meth:`run` once."""
 
     def __init__(self, model: CompiledModel, platform: Platform, draws: Draws | None = None,
-                 record: bool = True, warm_pool: dict[str, int] | None = None) -> None:
+                 record: bool = True, warm_pool: dict[str, int] | None = None, fast: bool = True) -> None:
         self.model = model
         self.platform = platform
         self.record = record
@@ -125,6 +126,10 @@ class Run:
         #: transfers overlapping executions (pre-load, delayed I/O: simulator.overlap_loop), else None
         self.overlap = overlap_for(self)
         self.worker_loop = worker_loop if self.overlap is None else overlap_loop
+        #: the default platform's specialised loops (simulator.fast_loop), when they apply and are not turned off
+        self.fast = fast and fast_loop.applies(self)
+        if self.fast:
+            self.worker_loop = fast_loop.fast_steps(self)
 
     def _decisions(self, model: CompiledModel, draws: Draws | None) -> None:
         """The per-task decision lists the worker loop reads, and the execution seconds they imply."""
@@ -159,8 +164,13 @@ class Run:
             self.release(i, inv.worker, inv.start, start, None)
         self.start_warm_workers(start)
         with paused_gc():
-            run_until_idle(self.env, self.link)
+            if self.fast:
+                fast_loop.run(self)
+            else:
+                run_until_idle(self.env, self.link)
+        # (closures over this run: dropped so that the finished run is freed by reference counting alone)
         overlap, self.live_downstream, self.loop_constants, self.overlap = self.overlap, None, None, None
+        self.worker_loop = None
         if self.held.value > self.makespan:
             self.makespan = self.held.value
         m = self.model

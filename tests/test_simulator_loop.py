@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import simpy
 
 from simulator.loop import Coroutine, run, spawn, wake
@@ -138,9 +139,11 @@ def test_an_upload_start_begins_the_upload_at_its_time_and_wakes_the_worker_at_t
     assert seen == [(3.25, 3.0)]
 
 
-def test_a_task_that_downloads_and_stores_does_not_resume_its_worker_at_its_execution_end() -> None:
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_task_that_downloads_and_stores_does_not_resume_its_worker_at_its_execution_end(fast: bool) -> None:
     # the link starts the upload at the execution's end (UploadStart): the worker sleeps from its
     # downloads to its counter update, so no resume of any worker loop lands on such a task's exec end
+    # (the general loop, and the default platform's fast path: simulator.fast_loop)
     from planning.costs.cost_model import CostModel
     from planning.planners import get_planner
     from planning.profiles import load_catalog
@@ -148,13 +151,14 @@ def test_a_task_that_downloads_and_stores_does_not_resume_its_worker_at_its_exec
     from simulator import Platform
     from simulator.engine import Run
     from simulator.simulate import compile_plan
-    from simulator.worker_loop import worker_loop
 
     model = CostModel()
     wf = generate("random_layered", tasks=120, seed=4)
     plan = get_planner("uniform", profile="medium").plan(wf, load_catalog("local"), model, "p95")
     compiled = compile_plan(wf, plan, model)
-    r = Run(compiled, Platform.from_cost_model(model, "p95"))
+    r = Run(compiled, Platform.from_cost_model(model, "p95"), fast=fast)
+    assert r.fast == fast
+    worker_loop = r.worker_loop
     resumed_at: list[float] = []
 
     def counted(run_, w, start, me):
@@ -179,7 +183,8 @@ def test_a_task_that_downloads_and_stores_does_not_resume_its_worker_at_its_exec
 
 def test_a_finished_run_leaves_no_reference_cycles_per_worker() -> None:
     # a finished worker's driver drops its upload starter (which refers back to it): the run is freed by
-    # reference counting, not left to the cyclic collector (tens of ms after every 10k-task run)
+    # reference counting, not left to the cyclic collector (tens of ms after every 10k-task run); the uniform
+    # plan on the default platform runs the fast path (simulator.fast_loop), the others the general loop
     import gc
 
     from planning.costs.cost_model import CostModel

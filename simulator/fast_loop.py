@@ -1,0 +1,467 @@
+"""The default platform's hot path: one specialised worker loop and event loop for the common case.
+
+Why a second loop beside :func:`simulator.worker_loop.worker_loop` (the one
+interpreter of the protocol, which stays the general path and the model users
+extend): on the default platform - a compiled (static) protocol, storage bandwidth
+shared by a :class:`~simulator.storage.SharedLink`, no host model, no stager, no
+serial dispatcher, no sampled draws, no transfers overlapping executions - about
+forty Python calls are made per task, most of them to steps the general loop
+reaches through parameters it needs for the other platforms (the downloads' and
+upload's link steps, the downstream step, the release and delivery of messages,
+the upload starter's own resume).  Here they are written inline in one generator
+per worker (:func:`fast_steps`' ``worker``) and the event loop (:func:`run`)
+resumes the upload starters and start messages itself; the shared link's hot
+operations (a wake-up at ``due`` with its next prediction, a single transfer's
+start, a group of downloads' start) are written out where they are used, on the
+link's own state, its constants in local names.  A task costs about a dozen Python
+calls fewer (issue 18: the whole ``simulate()`` call at >= 100k tasks/s at 10k
+tasks).  SimPy's queue and the :class:`SharedLink` object stay: the general code
+still reached from here (a worker's start and stop, a sink's fetch by the client,
+the link's rarer paths) and the users' extensions meet the same state.
+
+It is the general path's arithmetic in the general path's order: the same queue
+entries (``(time, NORMAL, id, item)`` in SimPy's queue, ids from SimPy's counter),
+pushed in the same sequence, with the same floating-point expressions, and the same
+:class:`SharedLink` - so its results are the general path's bit for bit.
+``tests/test_simulator_fast.py`` runs both paths on a set of workflows and platforms
+and compares every column, so the two cannot drift apart: a change to the worker
+protocol's interpretation in :mod:`simulator.worker_loop` must be made here too (or
+:func:`applies` narrowed), or that test fails.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from simpy.events import NORMAL, Event
+
+from simulator.lifecycle import stopped, take_warm
+from simulator.storage import Latest, _fire
+from simulator.loop import Coroutine, spawn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulator.engine import Run
+
+
+def applies(run: "Run") -> bool:
+    """Whether ``run`` is the case this path is written for (else the general loop runs it).
+
+    A compiled protocol (no live hooks) with no transfers overlapping executions; a shared
+    storage link and nothing else in the transfers' way (no stager, no shared host, no
+    cluster); no serial dispatcher; deterministic (no sampled ratios).  (Its workers append
+    their per-task rows whether the run records them or not: a short tuple each, read only
+    when it does.)
+    """
+    return (run.tables is not None and run.overlap is None and run.cpu is None and run.link is not None
+            and not run.stage_rate > 0 and not run.dispatcher.active
+            and run.down.values is None and run.up.values is None and run.cold.values is None
+            and run.warm.values is None)
+
+
+class _Upload:
+    """A task's upload starting at its execution's end, queued where the link wakes it (the general path's
+    :class:`simulator.worker_loop.UploadStart`, resumed inline by :func:`run`); :attr:`value` keeps the
+    downloads' end for the worker."""
+
+    __slots__ = ("me", "nbytes", "value")
+
+    def __init__(self, me: Coroutine) -> None:
+        self.me = me
+        self.nbytes = 0.0
+        self.value = None
+
+
+class _Start:
+    """A start message in flight to ``worker`` (the general path's :class:`simulator.engine._Message`),
+    delivered inline by :func:`run`: the task arrives and the worker's loop is spawned at ``at``."""
+
+    __slots__ = ("task", "worker", "at", "value")
+
+    def __init__(self, task: int, worker: str, at: float) -> None:
+        self.task, self.worker, self.at = task, worker, at
+        self.value = None
+
+
+def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
+    """The worker loop for ``run`` (:func:`applies`): ``worker(run, w, start, me)``, the general loop's signature.
+
+    Per task, as :func:`simulator.worker_loop.worker_loop` with the link steps
+    (``link_steps``), the downstream step (``downstream_step``) and the messages
+    (``Run.release``, ``Run.deliver``), a worker's start-up (``lifecycle.started``) and
+    a sink's fetch by the client (``transfers.client_fetch``) inline; a worker's stop and
+    a new worker's spawn are the general path's calls (once per worker).
+    """
+    env, link, platform, tables = run.env, run.link, run.platform, run.tables
+    queue, ids = env._queue, env._eid
+    transfer_one, plan_wake = link.transfer_one, link._plan_wake
+    active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
+    exec_s, arrival, counter, ready_at, waiting = run.exec_s, run.arrival, run.counter, run.ready_at, run.waiting
+    fetch_of, sized_of, store_of, out_of, downstream_of = run.fetch, run.fetch_sized, run.store, run.out_bytes, \
+        run.downstream
+    sequence, worker_profile = tables.sequence, tables.worker_profile
+    latency, overhead, coord = platform.storage_latency_s, platform.task_overhead_s, platform.coordination_s
+    level_delay, invoke = platform.level_delay_s, platform.invoke_s
+    rows_append = run.rows.append
+    idle, warm_start, cold_start = run.idle, platform.warm_start_s * 1.0, platform.cold_start_s * 1.0  # (ratio 1.0)
+    sink_bytes, held = run.model.sink_bytes, run.held
+
+    def worker(_run: Any, w: str, start: float, me: Coroutine) -> Iterator[float | None]:
+        profile = worker_profile[w]
+        tasks = sequence.get(w, ())
+        # (lifecycle.started, deterministic: its take_warm only asked when an idle process of the profile exists)
+        stack = idle.get(profile)
+        if stack and take_warm(run, profile, start):
+            warm, startup = True, warm_start
+        else:
+            warm, startup = False, cold_start
+        free = start + startup
+        busy = 0.0
+        up = None
+        for i in tasks:
+            if arrival[i] is None:       # not notified yet: the notification wakes us
+                waiting[w] = (i, me)
+                yield
+            a = arrival[i]
+            begin = a if a > free else free
+            if not fetch_of[i]:
+                dend = begin
+            else:
+                if begin > env._now:
+                    yield begin - env._now
+                sizes = sized_of[i]
+                if not sizes:            # nothing moves bytes: the downloads end now
+                    dend = env._now
+                    dend = begin if dend < begin else dend
+                else:
+                    # (link_steps' downloads: who the link wakes, and when)
+                    if store_of[i] and (nbytes := out_of[i]) > 0.0:
+                        if up is None:
+                            up = me.upload = _Upload(me)
+                        up.nbytes = nbytes
+                        then, waiter, how = (begin, overhead, exec_s[i]), up, 1
+                    elif coord > 0.0:
+                        then, waiter, how = (begin, overhead, exec_s[i], coord), me, 2
+                    else:
+                        then, waiter, how = None, me, 0
+                    if len(sizes) == 1:     # (SharedLink.transfer_one, written out: most downloads)
+                        now = env._now
+                        group = [now, waiter, then]
+                        t = link._updated
+                        if now != t:
+                            if link._first - now > 1e-12 * (now if now > 1.0 else 1.0):
+                                left = len(active) - link._head
+                                if left and now > t:
+                                    link._served += (now - t) * (bandwidth if left < 2 else shared) / left
+                                if now > t:
+                                    t = now
+                                link._updated = t
+                            else:
+                                link.wake(now)
+                                t = link._updated
+                        h = link._head
+                        served = link._served
+                        mark = served + sizes[0]
+                        k = bisect_right(marks, mark, h)
+                        marks.insert(k, mark)
+                        active.insert(k, (mark, group, latency, True))
+                        if k != h and not active[h][3]:
+                            plan_wake(now)
+                        else:
+                            if k != h:
+                                mark = marks[h]
+                            left = len(active) - h
+                            t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                            link._first = t
+                            link.due = t if t > now else now
+                    else:                   # (SharedLink.transfers, written out for one latency and a waiter)
+                        now = env._now
+                        group = [now, waiter, then]
+                        if now != link._updated:
+                            link._catch_up(now)
+                        h = link._head
+                        served = link._served
+                        last = 0            # the group's largest transfer finishes last (ties: the latest)
+                        for k in range(1, len(sizes)):
+                            if sizes[k] >= sizes[last]:
+                                last = k
+                        for k, nb in enumerate(sizes):
+                            mark = served + nb
+                            at = bisect_right(marks, mark, h)
+                            marks.insert(at, mark)
+                            active.insert(at, (mark, group, latency, k == last))
+                        plan_wake(now)
+                    if how:              # woken at the counter update: the rest of the task is arithmetic
+                        done = yield
+                        dend = up.value if how == 1 else done
+                        dend = begin if dend < begin else dend
+                        xe = dend + overhead + exec_s[i]
+                        if how == 2:
+                            done = xe
+                        rows_append((i, begin, dend, xe, done))
+                        busy += done - begin
+                        free = tdec = done + coord
+                        # (downstream, below, duplicated: a generator cannot share it through a call for free)
+                        kids = downstream_of[i]
+                        if not kids:
+                            if (nb := sink_bytes[i]) <= 0.0:   # (transfers.client_fetch)
+                                if tdec > run.makespan:
+                                    run.makespan = tdec
+                            else:
+                                transfer_one(nb, latency, None, held)
+                            continue
+                        invoked = None
+                        for kid in kids:
+                            j = kid[0]
+                            left = counter[j] - 1
+                            counter[j] = left
+                            if left == 0:
+                                ready_at[j] = tdec
+                                if not kid[1]:
+                                    if invoked is None:
+                                        invoked = [kid]
+                                    else:
+                                        invoked.append(kid)
+                                else:
+                                    arrival[j] = tdec + level_delay
+                        if invoked is not None:
+                            for j, _, cw, cstart in invoked:
+                                t = tdec + level_delay
+                                if cw == w:
+                                    arrival[j] = t
+                                    continue
+                                t = t + invoke
+                                now = env._now
+                                delay = t - now
+                                if delay > 0.0 and cstart:
+                                    heappush(queue, (now + delay, NORMAL, next(ids), _Start(j, cw, t)))
+                                    continue
+                                arrival[j] = t
+                                if cstart:
+                                    spawn(env, run.worker_loop, run, cw, t)   # (not the closure by name: a cycle)
+                                    continue
+                                wait = waiting.get(cw)
+                                if wait is not None and wait[0] == j:
+                                    del waiting[cw]
+                                    waiter = wait[1]
+                                    waiter.value = None
+                                    heappush(queue, (now + (t - now if t > now else 0.0), NORMAL, next(ids), waiter))
+                        continue
+                    dend = yield         # woken at the downloads' end
+                    dend = begin if dend < begin else dend
+            xe = dend + overhead + exec_s[i]
+            nbytes = out_of[i]
+            if not (store_of[i] and nbytes > 0.0):
+                done = xe
+                rows_append((i, begin, dend, xe, done))
+                busy += done - begin
+                tdec = done + coord
+                delay = tdec - env._now
+                yield delay if delay > 0.0 else 0.0
+            else:
+                now = env._now
+                if xe > now:             # its start at xe (the upload starter's queue entry)
+                    if up is None:
+                        up = me.upload = _Upload(me)
+                    up.nbytes = nbytes
+                    heappush(queue, (now + (xe - now), NORMAL, next(ids), up))
+                else:
+                    transfer_one(nbytes, latency, coord, me)
+                done = yield
+                rows_append((i, begin, dend, xe, done))
+                busy += done - begin
+                tdec = done + coord
+            free = tdec
+            # the downstream step: children's counters, then the invocations' messages (as the tables say)
+            kids = downstream_of[i]
+            if not kids:
+                if (nb := sink_bytes[i]) <= 0.0:   # the client fetches a sink's result (transfers.client_fetch)
+                    if tdec > run.makespan:
+                        run.makespan = tdec
+                else:
+                    transfer_one(nb, latency, None, held)
+                continue
+            invoked = None
+            for kid in kids:
+                j = kid[0]
+                left = counter[j] - 1
+                counter[j] = left
+                if left == 0:
+                    ready_at[j] = tdec
+                    if not kid[1]:
+                        if invoked is None:
+                            invoked = [kid]
+                        else:
+                            invoked.append(kid)
+                    else:                # a continuation: this worker already queued it
+                        arrival[j] = tdec + level_delay
+            if invoked is not None:
+                for j, _, cw, cstart in invoked:
+                    t = tdec + level_delay
+                    if cw == w:          # (Run.release: an invocation of this worker is a continuation)
+                        arrival[j] = t
+                        continue
+                    t = t + invoke
+                    now = env._now
+                    delay = t - now
+                    if delay > 0.0 and cstart:   # a start message in flight
+                        heappush(queue, (now + delay, NORMAL, next(ids), _Start(j, cw, t)))
+                        continue
+                    arrival[j] = t       # (Run.deliver)
+                    if cstart:
+                        spawn(env, run.worker_loop, run, cw, t)   # (not the closure by name: a cycle)
+                        continue
+                    wait = waiting.get(cw)
+                    if wait is not None and wait[0] == j:
+                        del waiting[cw]
+                        waiter = wait[1]
+                        waiter.value = None
+                        heappush(queue, (now + (t - now if t > now else 0.0), NORMAL, next(ids), waiter))
+        stopped(run, w, profile, warm, start, startup, free, busy, len(tasks), tasks)
+
+    return worker
+
+
+def run(run_: "Run") -> None:
+    """Process ``run_``'s queue until nothing is left: :func:`simulator.loop.run`, with the fast path's upload
+    starters and start messages resumed inline, and the link's wake-up (:meth:`SharedLink.wake` at ``due``)
+    written out here - the same arithmetic on the link's own state, with its constants in local names."""
+    env, link, worker, arrival = run_.env, run_.link, run_.worker_loop, run_.arrival
+    queue, step, ids = env._queue, env.step, env._eid
+    latency, coord = run_.platform.storage_latency_s, run_.platform.coordination_s
+    active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
+    plan_wake = link._plan_wake
+    inf = float("inf")
+    while True:
+        if queue:
+            entry = queue[0]
+            now = link.due
+            if now > entry[0]:
+                item = entry[3]
+                cls = item.__class__
+                if cls is Coroutine:
+                    env._now = heappop(queue)[0]
+                    try:
+                        wait = item.send(item.value)
+                    except StopIteration:
+                        item.send = item.upload = None
+                        continue
+                    if wait is None:
+                        continue
+                    if wait < 0.0:
+                        raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
+                    item.value = None
+                    heappush(queue, (env._now + wait, NORMAL, next(ids), item))
+                elif cls is _Upload:     # the upload starts: SharedLink.transfer_one(nbytes, latency, coord, me)
+                    env._now = clock = heappop(queue)[0]
+                    group = [clock, item.me, coord]
+                    t = link._updated
+                    if clock != t:
+                        if link._first - clock > 1e-12 * (clock if clock > 1.0 else 1.0):
+                            left = len(active) - link._head
+                            if left and clock > t:
+                                link._served += (clock - t) * (bandwidth if left < 2 else shared) / left
+                            if clock > t:
+                                t = clock
+                            link._updated = t
+                        else:
+                            link.wake(clock)
+                            t = link._updated
+                    h = link._head
+                    served = link._served
+                    mark = served + item.nbytes
+                    k = bisect_right(marks, mark, h)
+                    marks.insert(k, mark)
+                    active.insert(k, (mark, group, latency, True))
+                    if k != h:
+                        mark = marks[h]
+                        if not active[h][3]:
+                            plan_wake(clock)
+                            continue
+                    left = len(active) - h
+                    t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                    link._first = t
+                    link.due = t if t > clock else clock
+                elif cls is _Start:
+                    env._now = heappop(queue)[0]
+                    arrival[item.task] = item.at
+                    spawn(env, worker, run_, item.worker, item.at)
+                elif not isinstance(item, Event):
+                    env._now = heappop(queue)[0]
+                    item.resume()
+                else:
+                    step()
+                continue
+            if now == inf:
+                return
+        elif link.due == inf:
+            return
+        else:
+            now = link.due
+        # -- the link's wake-up at ``due`` (SharedLink.wake(None), inlined)
+        h, served, t, clock = link._head, link._served, link._updated, env._now
+        left = len(active) - h
+        tolerance = 1e-12 * (now if now > 1.0 else 1.0)
+        while left:
+            mark, group, lat, last = active[h]
+            at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
+            if at - now > tolerance:
+                break
+            if at < t:
+                at = t
+            t, served = at, mark
+            h += 1
+            left -= 1
+            value = group[0]
+            if at + lat > value:
+                group[0] = value = at + lat
+            if last:
+                then = group[2]
+                if then is None:
+                    target = at
+                elif then.__class__ is tuple:
+                    if len(then) == 3:
+                        floor, a, b = then
+                        target = ((value if value >= floor else floor) + a) + b
+                    else:
+                        floor, a, b, c = then
+                        target = (((value if value >= floor else floor) + a) + b) + c
+                else:
+                    target = value + then
+                waiter = group[1]
+                if waiter.__class__ is Latest:
+                    if value > waiter.value:
+                        waiter.value = value
+                elif waiter.__class__ is Event:
+                    _fire(env, waiter, value, target - clock if target > clock else 0.0)
+                else:
+                    waiter.value = value
+                    heappush(queue, (clock + (target - clock if target > clock else 0.0), NORMAL, next(ids), waiter))
+        if left and now > t:
+            served += (now - t) * (bandwidth if left < 2 else shared) / left
+            t = now
+        t = t if t > now else now
+        link._served, link._updated = served, t
+        if h > 256 and 2 * h > len(active) or not left:
+            del active[:h]
+            del marks[:h]
+            h = 0
+        link._head = h
+        if not left:
+            link.due = link._first = inf
+            continue
+        mark, _, _, last = active[h]
+        t += (mark - served) * left / (bandwidth if left < 2 else shared)
+        link._first = t
+        if not last:             # the earliest transfer's group has more: walk to its last (SharedLink._plan_wake)
+            served = mark
+            left -= 1
+            for k in range(h + 1, len(active)):
+                mark, _, _, last = active[k]
+                t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                served = mark
+                left -= 1
+                if last:
+                    break
+        link.due = t if t > now else now

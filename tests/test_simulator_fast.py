@@ -1,0 +1,132 @@
+"""The default platform's fast path (simulator.fast_loop) and the general loop give the same runs, bit for bit.
+
+Both paths run on a set of workflows, planners and platforms the fast path applies
+to; every column of both frames and the makespan must be equal (not approximately),
+so the fast path cannot drift from the one interpreter of the protocol
+(:mod:`simulator.worker_loop`).  The platforms vary every term the fast path reads:
+shared bandwidth and its sharing, latencies, task overhead, coordination (zero: the
+downloads' wake-up at their end), invocation, level delay, keep-alive, start-ups, a
+warm pool and pre-warmed workers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planning.costs.cost_model import CostModel
+from planning.plan import Plan
+from planning.planners import get_planner
+from planning.profiles import load_catalog
+from planning.protocol import WorkerProtocol
+from planning.protocol.decisions import OutputDecision
+from simulator import Platform
+from simulator.draws import draw
+from simulator.engine import Run
+from simulator.simulate import compile_plan, to_trace
+from planning.sources.generators import generate
+
+MODEL = CostModel()
+CATALOG = load_catalog("local")
+BASE = Platform.from_cost_model(MODEL, "p95")
+PLATFORMS = {
+    "default": BASE,
+    "contention": BASE.with_(storage_bandwidth_Bps=5e6, task_overhead_s=0.001),
+    "no_coordination": BASE.with_(coordination_s=0.0, storage_bandwidth_Bps=2e7, invoke_s=0.0),
+    "sharing_keepalive": BASE.with_(storage_sharing=1.7, keep_alive_s=0.05, level_delay_s=0.001, invoke_s=0.003),
+    "slow_link_latency": BASE.with_(storage_bandwidth_Bps=1e6, storage_latency_s=0.02, cold_start_s=0.3),
+}
+WORKFLOWS = {
+    "random_layered": lambda: generate("random_layered", tasks=300, seed=1),
+    "fork_join": lambda: generate("fork_join", width=12, depth=3),
+    "gemm": lambda: generate("gemm", blocks=3, seed=1),
+    "tree_reduction": lambda: generate("tree_reduction", leaves=32),
+    "five_branches": lambda: generate("five_branches", size=50, rounds=10, seed=1),
+    "fan_out": lambda: generate("fan_out", width=40),
+}
+PLANNERS = {"uniform": {"profile": "medium"}, "heft": {}, "critical-path": {}, "cost-deadline": {"deadline": 1e9}}
+
+
+def both_paths(workflow, plan, platform: Platform, warm_pool=None):
+    """The run's trace by the fast path and by the general loop, and whether the fast path was taken."""
+    traces, taken = [], None
+    for fast in (True, False):
+        model = compile_plan(workflow, plan, MODEL)
+        run = Run(model, platform, None, warm_pool=dict(warm_pool or {}), fast=fast)
+        if fast:
+            taken = run.fast
+        traces.append(to_trace(model, run.run(), "r", {}))
+    return traces[0], traces[1], taken
+
+
+def assert_same(a, b) -> None:
+    pd.testing.assert_frame_equal(a.tasks, b.tasks, check_exact=True)
+    pd.testing.assert_frame_equal(a.workers, b.workers, check_exact=True)
+    assert a.makespan_s == b.makespan_s
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+@pytest.mark.parametrize("planner", sorted(PLANNERS))
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
+def test_fast_path_equals_the_general_loop(workflow: str, planner: str, platform: str) -> None:
+    wf = WORKFLOWS[workflow]()
+    plan = get_planner(planner, **PLANNERS[planner]).plan(wf, CATALOG, MODEL, "p95")
+    fast, general, taken = both_paths(wf, plan, PLATFORMS[platform])
+    assert taken
+    assert_same(fast, general)
+
+
+def test_fast_path_with_a_warm_pool_and_pre_warmed_workers() -> None:
+    """Pre-warmed workers (spawned with no task, waiting for their first notification) and a warm pool."""
+    wf = generate("random_layered", tasks=120, seed=4)
+    plan = get_planner("uniform", profile="medium").plan(wf, CATALOG, MODEL, "p95")
+    a = plan.assignment
+    later = sorted(w for w, seq in a.sequence.items() if seq and wf.graph.in_degree(seq[0]) > 0)[:5]
+    assert later
+    warmed = Plan.from_assignment(wf, CATALOG, plan.estimates, MODEL, "p95", a.worker_of, a.worker_profile,
+                                  planner="uniform", sequence=a.sequence, warm_starts={w: 0.01 for w in later})
+    fast, general, taken = both_paths(wf, warmed, BASE, warm_pool={"medium": 3, "large": 2})
+    assert taken
+    assert_same(fast, general)
+
+
+def test_fast_path_applies_only_to_the_case_it_is_written_for() -> None:
+    """Free bandwidth (no link), a shared host, the stager, a serial dispatcher, sampled draws and a live
+    protocol run the general loop."""
+    wf = generate("fork_join", width=4, depth=2)
+    plan = get_planner("uniform", profile="medium").plan(wf, CATALOG, MODEL, "p95")
+    model = compile_plan(wf, plan, MODEL)
+    assert Run(model, BASE).fast
+    assert not Run(model, BASE, fast=False).fast
+    for changes in ({"storage_bandwidth_Bps": math.inf}, {"host_cores": 2.0}, {"staging_s_per_GB": 5.0},
+                    {"dispatch_s": 0.002}):
+        assert not Run(model, BASE.with_(**changes)).fast, changes
+    assert Run(model, BASE, record=False).fast      # (rows appended, not read)
+    draws = draw(model, np.random.default_rng(1), BASE.run_noise, BASE.noise_scale, BASE.run_center)
+    assert not Run(model, BASE, draws).fast
+    dynamic = get_planner("wukong").plan(wf, CATALOG, MODEL, "p95")
+    live = compile_plan(wf, dynamic, MODEL)
+    assert live.tables is None and not Run(live, BASE).fast
+
+
+class StoreEverything(WorkerProtocol):
+    """Every output stored, even one only read on its own worker (a hook the tables then ask task by task)."""
+
+    def handle_output(self, task_id: str, worker: str) -> OutputDecision:
+        return OutputDecision(True, self.output_bytes(task_id))
+
+
+@pytest.mark.parametrize("platform", ["default", "no_coordination"])
+def test_fast_path_equals_the_general_loop_under_an_overridden_hook(platform: str) -> None:
+    wf = WORKFLOWS["random_layered"]()
+    plan = get_planner("heft").plan(wf, CATALOG, MODEL, "p95")
+    traces = []
+    for fast in (True, False):
+        model = compile_plan(wf, plan, MODEL, protocol=StoreEverything.for_plan(wf, plan))
+        run = Run(model, PLATFORMS[platform], fast=fast)
+        assert run.fast == fast
+        traces.append(to_trace(model, run.run(), "r", {}))
+    assert_same(*traces)
