@@ -1,12 +1,15 @@
 """Calibrated simulation of real workflow systems, recorded in ``benchmarks/results/calibration.json``.
 
 Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N] [--machine-starter]
-[--staging-split [auto]] [--no-model-choice] [--label before]`` (``--machine-starter``: each machine's serial
+[--staging-split [auto]] [--no-model-choice] [--background-runs] [--label before]`` (``--machine-starter``: each machine's serial
 starter, ``machine_dispatch_s``, is a fifth candidate term; ``--staging-split``: the staging's extra rates
 for external inputs and written outputs are candidates too, ``--staging-split auto``: fitted with and without
 them, kept per fit when the inner cross-validation finds them significantly better; ``--no-model-choice``: always predict with the
 simulator, never with the four-term formula the inner cross-validation may prefer,
-:mod:`experiments.calibration.model_choice`; each fit records its ``model``).
+:mod:`experiments.calibration.model_choice`; each fit records its ``model``; ``--background-runs``: each
+execution's count of the corpus's other executions already running when it was submitted is known, and
+what each costs per task, ``background_dispatch_s``, is a candidate term - the held-out size's executions
+count in no training run's background, since a training run still running beside one would tell its end).
 
 The question a user asks: *calibrated on some sizes of an application, how well does the
 simulator predict a size it never saw?*  Over the real Pegasus and Makeflow executions shipped
@@ -56,7 +59,7 @@ import pandas as pd
 
 from experiments.calibration import calibrate
 from experiments.calibration.baselines import BASELINES, fit_baselines
-from experiments.calibration.concurrency import concurrency
+from experiments.calibration.concurrency import background_runs, concurrency
 from experiments.calibration.executions import Observation, size_of
 from experiments.calibration.prior_corpus import learn_prior
 from experiments.provenance import git_revision
@@ -109,7 +112,7 @@ def prior_without(observations: list[Observation], app: str) -> Platform | None:
 def leave_one_size_out(observations: list[Observation], max_evaluations: int | None,
                        use_prior: bool, apps: set[str] | None = None,
                        machine_starter: bool = False, staging_split: bool | str = False,
-                       model_choice: bool = True) -> tuple[pd.DataFrame, list[dict]]:
+                       model_choice: bool = True, background: bool = False) -> tuple[pd.DataFrame, list[dict]]:
     """One row per held-out execution (simulator and baselines), one record per fit.
 
     ``use_prior``: calibrate from a prior learned on the corpus's *other* applications
@@ -128,6 +131,12 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
         for size in sizes:
             train = [o for o in members if size_of(o.name) != size]
             test = [o for o in members if size_of(o.name) == size]
+            counts = {}
+            if background:   # over the whole corpus; the held-out runs in no training run's background
+                counts = background_runs(observations, test)
+                for o in members:
+                    o.background_runs = counts[o.name]
+                    features[o.name] = o.features()
             for o in members:   # each fit timed as a user's first one: no simulation remembered from the last fold
                 o.forget_simulations()
             t0, c0 = time.perf_counter(), time.process_time()
@@ -136,7 +145,8 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
                                **({"prior": prior} if "prior" in inspect.signature(calibrate).parameters else {}),
                                **({"machine_starter": True} if machine_starter else {}),
                                **({"staging_split": staging_split} if staging_split else {}),
-                               **({} if model_choice else {"choose": False}))
+                               **({} if model_choice else {"choose": False}),
+                               **({"background_runs": {o.name: counts[o.name] for o in train}} if background else {}))
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             baselines = fit_baselines([features[o.name] for o in train], [o.real_makespan_s for o in train])
             fits.append({"application": app, "held_out_size": size, "train": len(train), "seconds": seconds,
@@ -151,6 +161,8 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
                 real = o.real_makespan_s
                 row = {"application": app, "system": o.system, "size": size, "name": o.name, "tasks": len(o.workflow),
                        "real_s": real, "simulator_s": predict(result, o)}
+                if background:
+                    row["background_runs"] = o.background_runs
                 for name, baseline in baselines.items():
                     row[f"{name}_s"] = float(baseline.predict([features[o.name]])[0])
                 rows.append(row)
@@ -163,7 +175,7 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
     return table, fits
 
 
-def command_times(apps: list[str]) -> dict[str, dict[str, float]]:
+def command_times(apps: list[str], options: tuple[str, ...] = ()) -> dict[str, dict[str, float]]:
     """Per application, the wall and CPU seconds of the command a user runs on its executions, ``planlab calibrate
     FILES`` with its defaults (the fit and its own leave-one-size-out report, on the shipped prior), in a fresh
     process: start-up, reading the files and printing included."""
@@ -172,7 +184,7 @@ def command_times(apps: list[str]) -> dict[str, dict[str, float]]:
         files = sorted(str(f) for f in CORPUS.glob(f"{app}-*.json.gz"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "experiments.cli", "calibrate", *files], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "experiments.cli", "calibrate", *options, *files], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -241,7 +253,7 @@ def size_scatter(observations: list[Observation]) -> pd.DataFrame:
 
 def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
               commands: dict[str, dict[str, float]] | None = None, scatter: pd.DataFrame | None = None,
-              others: dict[str, float] | None = None) -> dict:
+              others: dict[str, float] | None = None, background: bool = False) -> dict:
     errors = ["simulator_error", *[f"{b}_error" for b in BASELINES]]
     per_app = {}
     for app, t in table.groupby("application"):
@@ -293,7 +305,11 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
         "per_application_median": {"value": max(e["simulator"] for e in per_app.values()),
                                    "target": TARGETS["per_application_median"],
                                    "pass": all(e["simulator"] <= TARGETS["per_application_median"]
-                                               for e in per_app.values())},
+                                               for e in per_app.values()),
+                                   "model": ("with the background_runs option: each execution's count of the "
+                                             "corpus's runs already running at its submission known, and its "
+                                             "cost per task fitted" if background else
+                                             "default: no background_runs option")},
         "beats_best_baseline": {"value": [a for a, e in per_app.items() if not e["beats_best_baseline"]],
                                 "target": "no application worse than its best fitted baseline",
                                 "pass": all(e["beats_best_baseline"] for e in per_app.values())},
@@ -325,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                         "when the inner cross-validation finds them significantly better")
     parser.add_argument("--no-model-choice", action="store_true", help="always predict with the simulator (no "
                         "fallback to the four-term formula when the inner cross-validation prefers it)")
+    parser.add_argument("--background-runs", action="store_true", help="give each execution the number of the "
+                        "corpus's other executions already running when it was submitted, and offer their cost per "
+                        "task (background_dispatch_s) to the term selection")
     parser.add_argument("--no-command-time", action="store_true", help="skip timing 'planlab calibrate' itself "
                         "on each application (a fresh process per application)")
     parser.add_argument("--label", default="current", help="name of this measurement in the results file")
@@ -340,16 +359,19 @@ def main(argv: list[str] | None = None) -> int:
     use_prior = not args.no_prior and "prior" in inspect.signature(calibrate).parameters
     model_choice = not args.no_model_choice and "choose" in inspect.signature(calibrate).parameters
     table, fits = leave_one_size_out(observations, args.max_evaluations, use_prior, apps, args.machine_starter,
-                                     {"off": False, "on": True, "auto": "auto"}[args.staging_split], model_choice)
+                                     {"off": False, "on": True, "auto": "auto"}[args.staging_split], model_choice,
+                                     args.background_runs)
     floor = noise_floor([o for o in observations if not apps or o.group in apps])
     scatter = size_scatter([o for o in observations if not apps or o.group in apps])
-    commands = {} if args.no_command_time else command_times(sorted(table["application"].unique()))
-    summary = summarise(table, floor, fits, commands, scatter, concurrency(observations))
+    commands = {} if args.no_command_time else command_times(sorted(table["application"].unique()),
+                                                              ("--background-runs",) if args.background_runs else ())
+    summary = summarise(table, floor, fits, commands, scatter, concurrency(observations), args.background_runs)
     measurement = {
         "label": args.label, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": revision["revision"], "git_dirty": revision["dirty"], "loadavg_before": load_before,
         "loadavg_after": loadavg(), "max_evaluations": args.max_evaluations, "prior": use_prior,
         "machine_starter": args.machine_starter, "staging_split": args.staging_split, "model_choice": model_choice,
+        "background_runs": args.background_runs,
         "executions": len(observations),
         "load_seconds": load_s, "total_seconds": time.perf_counter() - t0,
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},

@@ -3,7 +3,9 @@
 A task released by its parents passes, in order, through
 
 * the workflow system's **one serial dispatcher** (``Platform.dispatch_s`` per task,
-  first come first served: Pegasus' DAGMan submitting one job at a time), then
+  first come first served: Pegasus' DAGMan submitting one job at a time; plus
+  ``background_dispatch_s`` per task for each of the ``background_runs`` other runs it
+  serves at the same time), then
 * its **machine's serial starter** (``Platform.machine_dispatch_s`` per task, first come
   first served per machine: a batch system's per-node daemon, or a Makeflow/Work Queue
   worker, launching the jobs of its node one after another).
@@ -33,7 +35,8 @@ class Dispatcher:
     __slots__ = ("dispatch_s", "machine_dispatch_s", "active", "_serial", "_machines", "_machine_of")
 
     def __init__(self, platform: Platform, worker_profile: Mapping[str, str] | None = None) -> None:
-        self.dispatch_s = platform.dispatch_s
+        # the workflow system's other runs slow its one dispatcher (Platform.background_runs); 0 leaves dispatch_s
+        self.dispatch_s = platform.dispatch_s + platform.background_runs * platform.background_dispatch_s
         self.machine_dispatch_s = platform.machine_dispatch_s
         #: whether releases pass through any dispatcher (else :meth:`serve` need not be called)
         self.active = self.dispatch_s > 0 or self.machine_dispatch_s > 0

@@ -38,6 +38,12 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   task *writes* (staged out after it), on top of ``staging_s_per_GB``, which every byte
   pays.  Workflow systems move the two differently (Pegasus' stage-in jobs fetch the
   workflow's inputs from another site, its stage-out jobs write to the output site).
+* ``background_runs = 0``, ``background_dispatch_s = 0``: other runs the workflow system
+  was already serving when this one was submitted, and what each adds to the serial
+  dispatch of every task (:mod:`simulator.dispatch`: one submit host shared by several
+  workflows; WfInstances' seismology runs beside two or three others paid about 1 s more
+  per task than alone).  The count is the run's (a user gives it for a prediction,
+  calibration reads it from the recorded starts); calibration fits the cost on request.
   Zero by default (one rate for every byte, as before); calibration fits them on
   request (``calibrate(..., staging_split=True)``, ``planlab calibrate --staging-split``).
 
@@ -176,6 +182,8 @@ class Platform:
     run_center: float = 1.0             # median of one replication's speed factor, sampled runs only
     stage_in_s_per_GB: float = 0.0      # s per 1e9 bytes of external inputs, on top of staging_s_per_GB (serial)
     stage_out_s_per_GB: float = 0.0     # s per 1e9 bytes a task writes, on top of staging_s_per_GB (serial)
+    background_runs: float = 0.0        # other runs the workflow system serves while this one is submitted
+    background_dispatch_s: float = 0.0  # s: per task and background run, added to dispatch_s (serial)
     #: the cluster's nodes (empty: one host of ``host_cores``); see "The host" in the module docstring
     nodes: tuple[ClusterNode, ...] = ()
 
@@ -345,6 +353,8 @@ _UNITS = {
     "noise_scale": "factor on every sampled ratio's deviation from its mean (Monte Carlo only), 1 = as measured",
     "stage_in_s_per_GB": "seconds per 1e9 bytes of external inputs, serial, added to staging_s_per_GB",
     "stage_out_s_per_GB": "seconds per 1e9 bytes written, serial, added to staging_s_per_GB",
+    "background_runs": "other runs of the workflow system already running when this one was submitted",
+    "background_dispatch_s": "seconds per task and background run, serial, added to dispatch_s",
 }
 
 

@@ -10,7 +10,9 @@ baselines, each computed from a few numbers per execution (:class:`Features`):
   fitted start-up delay.
 * ``four_term``: the replay plus the four workflow-system terms as a linear
   formula: start-up + delay x levels + serial dispatch x tasks + serial staging x
-  GB staged (external inputs, every task's output, the inputs read from parents).
+  GB staged (external inputs, every task's output, the inputs read from parents); with
+  the runs already running at submission known (``calibrate(background_runs=...)``), a
+  fifth: seconds per task and background run.
 
 Fits minimise the sum of relative errors ``|predicted - real| / real`` with
 non-negative coefficients: a linear programme (``scipy.optimize.linprog``,
@@ -38,6 +40,8 @@ class Features:
     levels: int              # dependency levels (depth)
     tasks: int
     staged_GB: float         # bytes the staging term charges, / 1e9 (see staged_bytes in the recorded planner)
+    #: tasks x other runs already running at submission (``calibrate(background_runs=...)``; 0 when not asked)
+    background_task_runs: float = 0.0
 
 
 _BASE = {"replay": "replay_s", "critical_path_startup": "critical_path_s", "four_term": "replay_s"}
@@ -46,7 +50,8 @@ _TERMS = {"replay": (), "critical_path_startup": ("start",), "four_term": ("star
 
 def _columns(features: Sequence[Features], terms: Sequence[str]) -> np.ndarray:
     values = {"start": [1.0] * len(features), "levels": [f.levels for f in features],
-              "tasks": [f.tasks for f in features], "staged_GB": [f.staged_GB for f in features]}
+              "tasks": [f.tasks for f in features], "staged_GB": [f.staged_GB for f in features],
+              "background": [f.background_task_runs for f in features]}
     return np.array([values[t] for t in terms], float).T.reshape(len(features), len(terms))
 
 
@@ -75,13 +80,15 @@ class AnalyticBaseline:
 
     def fit(self, features: Sequence[Features], real: Sequence[float]) -> "AnalyticBaseline":
         terms = _TERMS[self.name]
+        if self.name == "four_term" and any(f.background_task_runs > 0 for f in features):
+            terms = terms + ("background",)   # a fifth term: seconds per task and run already running at submission
         base = np.array([getattr(f, _BASE[self.name]) for f in features], float)
         coef = fit_relative_lad(base, _columns(features, terms), np.asarray(real, float))
         self.coefficients_ = dict(zip(terms, map(float, coef)))
         return self
 
     def predict(self, features: Sequence[Features]) -> np.ndarray:
-        terms = _TERMS[self.name]
+        terms = _TERMS[self.name] + tuple(t for t in self.coefficients_ if t not in _TERMS[self.name])
         base = np.array([getattr(f, _BASE[self.name]) for f in features], float)
         coef = np.array([self.coefficients_.get(t, 0.0) for t in terms], float)
         return base + _columns(features, terms) @ coef

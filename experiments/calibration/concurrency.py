@@ -11,7 +11,12 @@ two or three; blast small-003, beside small-002, took twice its siblings' makesp
 The replay of one execution knows nothing of the others, so this is scatter no
 calibrated term of a single workflow can explain - measured here so a report can say
 how much of an application's error sits on overlapped runs
-(``benchmarks/bench_calibration.py``), not used to predict.
+(``benchmarks/bench_calibration.py``).
+
+What a prediction may use is narrower (:func:`running_at_start`): how many other runs were
+*already running when it was submitted* - known at its start, unlike its own end or the runs
+submitted after it.  ``calibrate(background_runs=...)`` takes that count as the run's
+``Platform.background_runs`` (each costs ``background_dispatch_s`` per task, fitted).
 """
 
 from __future__ import annotations
@@ -54,3 +59,31 @@ def concurrency(observations: Sequence[Any]) -> dict[str, float]:
     """Per observation name, :func:`others_running` among the given observations (its real makespan as its span)."""
     values = others_running([(started_at(o.workflow), float(o.real_makespan_s)) for o in observations])
     return {o.name: float(v) for o, v in zip(observations, values)}
+
+
+def running_at_start(spans: Sequence[tuple[float | None, float]], known: Sequence[bool] | None = None) -> np.ndarray:
+    """Per execution given as ``(start, makespan)``, how many *other* executions were already running when it
+    started: started at or before it and not yet finished (``start_j <= start_i < start_j + makespan_j``); 0 when
+    its start is unknown.  ``known`` (default all): which executions may be counted - a leave-one-out fit passes
+    False for the held-out ones, whose end must not reach the training runs' counts.
+
+    What is known when a run is submitted: the others' starts and whether they are still running, never its own
+    end.  Two runs of 100 s, the second started 50 s after the first: 0 and 1."""
+    known = [True] * len(spans) if known is None else list(known)
+    out = np.zeros(len(spans))
+    for i, (start, _) in enumerate(spans):
+        if start is None:
+            continue
+        out[i] = sum(1 for j, (s, m) in enumerate(spans)
+                     if j != i and known[j] and s is not None and m > 0 and s <= start < s + m)
+    return out
+
+
+def background_runs(observations: Sequence[Any], held_out: Sequence[Any] = ()) -> dict[str, float]:
+    """Per observation name, :func:`running_at_start` among the given observations: the ``held_out`` ones (a
+    leave-one-out fold's) count in nobody's background but their own counts see every other observation."""
+    held = {id(o) for o in held_out}
+    spans = [(started_at(o.workflow), float(o.real_makespan_s)) for o in observations]
+    everyone = running_at_start(spans)
+    visible = running_at_start(spans, [id(o) not in held for o in observations])
+    return {o.name: float(everyone[i] if id(o) in held else visible[i]) for i, o in enumerate(observations)}

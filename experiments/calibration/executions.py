@@ -28,7 +28,7 @@ what a user asks of it), beside the analytic baselines of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -64,9 +64,15 @@ STAGING_SPLIT_TERMS = ("stage_in_s_per_GB", "stage_out_s_per_GB")
 #: collinear with ``dispatch_s`` where tasks spread evenly over machines, mispredicted a single-machine cycles run
 #: (benchmarks/results/calibration.json, label ``machine-starter``).
 MACHINE_STARTER_TERM = "machine_dispatch_s"
+#: A candidate on request (``background_runs``): what each other run of the workflow system already running at a
+#: run's submission adds to the serial dispatch of its tasks (``Platform.background_dispatch_s``; the count is each
+#: run's ``Platform.background_runs``, :func:`experiments.calibration.concurrency.running_at_start`).  Not a
+#: default: it needs the runs' recorded starts, and a user predicting a run must say how many others will run
+#: beside it.  Measured in benchmarks/results/calibration.json (label ``background-runs``).
+BACKGROUND_TERM = "background_dispatch_s"
 #: Terms of planlab's executor (serverless-style workers).
 EXECUTOR_TERMS = ("cold_start_s", "invoke_s", "coordination_s", "task_overhead_s", "storage_latency_s")
-_NOT_FITTABLE = {"keep_alive_s", "warm_start_s"}
+_NOT_FITTABLE = {"keep_alive_s", "warm_start_s", "background_runs"}
 
 
 @dataclass
@@ -82,6 +88,9 @@ class Observation:
     system: str = ""
     cost_model: Any = None
     family: str = ""
+    #: other runs of its workflow system already running when it was submitted (``Platform.background_runs``:
+    #: they matter only on a platform with ``background_dispatch_s``)
+    background_runs: float = 0.0
     _model: CompiledModel | None = field(default=None, repr=False)
     _replays: dict[float, "Observation"] = field(default_factory=dict, repr=False)
     _features: Features | None = field(default=None, repr=False)
@@ -110,6 +119,7 @@ class Observation:
         # what may change after reading (a regrouping, a real makespan set later) follows the execution
         replay.name, replay.real_makespan_s, replay.group, replay.family = (self.name, self.real_makespan_s,
                                                                             self.group, self.family)
+        replay.background_runs = self.background_runs
         return replay
 
     def replay_makespan(self, slots_per_core: float) -> float:
@@ -145,10 +155,26 @@ class Observation:
         """The simulated makespan on ``platform`` (deterministic, so remembered per platform: a calibration
         asks for the same point many times - every fold's fit starts from the same platform and its steps, the
         slots screen and the held-out folds refit the same executions; about a third of srasearch's
-        simulations were repeats)."""
-        if platform not in self._makespans:
-            self._makespans[platform] = run_once(self.model, platform, record=False).makespan_s
-        return self._makespans[platform]
+        simulations were repeats).
+
+        A replay's start-up delay (``workflow_start_s``) shifts the whole run: every task, transfer and
+        overhead happens that much later and nothing in a replay depends on the clock's origin.  So a replay
+        is simulated with no start-up and the delay added (:func:`start_free`): the fit's step of the start-up
+        term, and every point that differs from a remembered one only by it, costs no simulation (epigenomics'
+        command: 7 % of its simulations).  Equal to simulating the delay up to rounding (measured on a sixth of
+        the corpus at three delays: within 5e-14 of the makespan)."""
+        if platform.background_dispatch_s and platform.background_runs != self.background_runs:
+            platform = platform.with_(background_runs=self.background_runs)   # its own count, not the fit's
+        key, shift = start_free(platform) if self._shifts_exactly else (platform, 0.0)
+        if key not in self._makespans:
+            self._makespans[key] = run_once(self.model, key, record=False).makespan_s
+        return self._makespans[key] + shift
+
+    @property
+    def _shifts_exactly(self) -> bool:
+        """Whether a start-up delay only shifts its simulation: a ``recorded`` replay (recorded machines, no
+        keep-alive pool or cold starts whose timing could meet a delay differently)."""
+        return getattr(self.plan, "planner", "") == "recorded"
 
     @classmethod
     def from_trace(cls, workflow: Workflow, plan: Any, trace: Any, *, cost_model: Any = None, name: str | None = None,
@@ -192,6 +218,8 @@ class Observation:
             staged = float(stage_in.sum() + stage_out.sum() + wf.topology().edge_bytes.sum())
             self._features = Features(self.simulate(Platform.zero()), float(wf.critical_path()[0]), wf.depth,
                                       len(wf), staged / 1e9)
+        if self.background_runs:   # set per fold, so not remembered
+            return replace(self._features, background_task_runs=self.background_runs * len(self.workflow))
         return self._features
 
 
@@ -253,7 +281,8 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               catalog: Any = "local", sla: str = "mean", cost_model: Any = None,
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
               machine_starter: bool = False, staging_split: bool | str = False,
-              choose: bool = True, workers: int | None = None) -> CalibrationResult:
+              choose: bool = True, workers: int | None = None,
+              background_runs: bool | Mapping[str, float] = False) -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -271,6 +300,11 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     stager's extra rates for external inputs and written outputs (:data:`STAGING_SPLIT_TERMS`); ``"auto"`` fits
     with and without them and keeps them only when their inner held-out predictions are significantly better
     (:func:`~experiments.calibration.model_choice.richer_if_better`; twice the fits).
+    ``background_runs``: ``True`` gives each execution the number of the others already running when it was
+    submitted (from their recorded starts and makespans, :func:`~experiments.calibration.concurrency.running_at_start`),
+    a mapping gives it by execution name (missing: 0); either adds :data:`BACKGROUND_TERM`, the cost per task of
+    each such run, to the candidate terms (and a fifth term to the four-term formula).  With ``True`` the
+    held-out report's training runs do not count the held-out ones (whose ends they would reveal).
     ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator unless the
     inner cross-validation finds the simulator significantly better (:mod:`experiments.calibration.model_choice`;
     ``model`` says which).
@@ -287,9 +321,10 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     auto_split = isinstance(staging_split, str) and staging_split.lower() == "auto"
     if isinstance(staging_split, str) and not auto_split:
         raise ConfigError(f"unknown staging split {staging_split!r}", "give True, False or 'auto'")
-    names = _terms_to_fit(fit, traces, machine_starter, bool(staging_split) and not auto_split)
+    counted = _set_background(observations, background_runs)
+    names = _terms_to_fit(fit, traces, machine_starter, bool(staging_split) and not auto_split, counted)
     select = fit is None and not traces
-    split_names = _terms_to_fit(fit, traces, machine_starter, True) if auto_split and select else names
+    split_names = _terms_to_fit(fit, traces, machine_starter, True, counted) if auto_split and select else names
     base = base if base is not None else Platform.zero()
     prior_platform = resolve_prior(prior, observations, base) if select else (
         resolve_prior(prior, observations, base) if prior not in ("default", None) else None)
@@ -312,8 +347,11 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
         return choose_model(fitted, subset, [size_of(o.name) for o in subset]) if choose else fitted
 
     if held_out:   # the fit on every execution runs beside the held-out folds, as one more job
+        if select:
+            _warm(observations, base, names, prior_platform is not None, workers)
         table = _before_after_table(observations, base, None)
-        fitted, table["after_s"] = _held_out(observations, table, fit_on, with_baselines=not traces, workers=workers)
+        fitted, table["after_s"] = _held_out(observations, table, fit_on, with_baselines=not traces, workers=workers,
+                                             recount=background_runs is True)
     else:
         fitted = fit_on(observations)
         table = _before_after_table(observations, base, fitted)
@@ -331,6 +369,12 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
                              fitted.formula, fitted.model_scores or {})
 
 
+def start_free(platform: Platform) -> tuple[Platform, float]:
+    """``platform`` without its start-up delay, and that delay (see :meth:`Observation.simulate`)."""
+    start = platform.workflow_start_s
+    return (platform.with_(workflow_start_s=0.0), start) if start else (platform, 0.0)
+
+
 def predicted(observation: Observation, fitted: Fitted) -> float:
     """An execution's makespan on a fit: the four-term formula when the fit chose it, else replayed with its
     slots per core on its machine family's platform."""
@@ -340,13 +384,36 @@ def predicted(observation: Observation, fitted: Fitted) -> float:
 
 
 def _terms_to_fit(fit: Sequence[str] | None, traces: bool, machine_starter: bool,
-                  staging_split: bool) -> tuple[str, ...]:
+                  staging_split: bool, background: bool = False) -> tuple[str, ...]:
     """The terms named by ``fit``, else the executor's (traces) or the workflow system's with the opt-in ones."""
     system_terms = (WORKFLOW_SYSTEM_TERMS + ((MACHINE_STARTER_TERM,) if machine_starter else ())
-                    + (STAGING_SPLIT_TERMS if staging_split else ()))
+                    + (STAGING_SPLIT_TERMS if staging_split else ()) + ((BACKGROUND_TERM,) if background else ()))
     names = tuple(fit) if fit is not None else (EXECUTOR_TERMS if traces else system_terms)
     _check_terms(names)
     return names
+
+
+def _set_background(observations: Sequence[Observation], background_runs: bool | Mapping[str, float]) -> bool:
+    """Give each observation its count of runs already running at its submission (see :func:`calibrate`); whether
+    counts are in use.  Off (``False``): every count stays as it was (0 as read)."""
+    from experiments.calibration.concurrency import background_runs as counts_of
+
+    if background_runs is False or background_runs is None:
+        return False
+    if background_runs is True:
+        counts = counts_of(observations)
+    elif isinstance(background_runs, Mapping):
+        counts = {name: float(v) for name, v in background_runs.items()}
+        bad = [n for n, v in counts.items() if not (v >= 0 and np.isfinite(v))]
+        if bad:
+            raise ConfigError(f"background runs of {bad[0]!r} must be a non-negative number, got {counts[bad[0]]!r}",
+                              "give how many other runs were already running when it was submitted")
+    else:
+        raise ConfigError(f"background_runs must be True, False or a mapping of execution names to counts, got "
+                          f"{type(background_runs).__name__}", "pass True to count them from the recorded starts")
+    for o in observations:
+        o.background_runs = counts.get(o.name, 0.0)
+    return any(o.background_runs > 0 for o in observations)   # no run beside another: nothing to fit
 
 
 def _before_after_table(observations: Sequence[Observation], base: Platform, fitted: Fitted | None) -> pd.DataFrame:
@@ -397,8 +464,39 @@ def _observations(workflows_or_files: Iterable[Any], group: Callable[[Observatio
     return observations
 
 
+def _warm(observations: Sequence[Observation], base: Platform, names: Sequence[str], prior: bool,
+          workers: int | None) -> None:
+    """Simulate, on two processes, the points every fit of the command starts from: ``base`` and the stand-in
+    measured there (:func:`~experiments.calibration.fit.stand_in_platforms`), for the replays of each group whose
+    every fit starts at ``base`` (no prior, or at least :data:`~experiments.calibration.fit.PRIOR_BELOW_SIZES`
+    sizes left in each fold); and :meth:`Platform.zero`, which the baselines replay.
+
+    Why: the fit on every execution and the held-out folds run on forked processes that remember nothing of each
+    other's simulations, so each process simulated these same points for every execution (epigenomics: 96 of
+    its 2,500 simulations twice).  Simulated before the fork, half on each process, the forks inherit them.  The
+    answers are those of the fits' own simulations (deterministic)."""
+    from experiments.calibration.fit import MAX_FOLDS, PRIOR_BELOW_SIZES, coordinates, stand_in_platforms
+
+    sizes: dict[str, set] = {}
+    for o in observations:
+        sizes.setdefault(o.group, set()).add(size_of(o.name))
+
+    def starts_at_base(group: str) -> bool:
+        n = len(sizes[group])
+        return not prior or n - -(-n // MAX_FOLDS) >= PRIOR_BELOW_SIZES
+
+    points = list(dict.fromkeys(start_free(p)[0] for p in
+                                [Platform.zero(), *stand_in_platforms(base, names, coordinates(base, names))]))
+    replays = [o for o in observations if o._shifts_exactly]
+    work = [(o, points if starts_at_base(o.group) else points[:1]) for o in replays]
+    values = map_halves(lambda job: [job[0].simulate(p) for p in job[1]], work, workers,
+                        lambda job: float(len(job[0].workflow) * len(job[1])))
+    for (o, asked), made in zip(work, values):   # the forked half's simulations, remembered here
+        o._makespans.update(zip(asked, made))
+
+
 def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: Callable[[Sequence[Observation]], Fitted],
-              with_baselines: bool, workers: int | None = None) -> tuple[Fitted, list[float]]:
+              with_baselines: bool, workers: int | None = None, recount: bool = False) -> tuple[Fitted, list[float]]:
     """Fill ``held_out_s`` (and the baselines' ``{name}_s``): each fold predicted from the rest of its group; and
     return the fit on every observation with its predictions.
 
@@ -414,7 +512,18 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
         held = set(fold)
         return [i for i, o in enumerate(observations) if i not in held and o.group == observations[fold[0]].group]
 
+    def recounted(fold: Sequence[int]) -> None:
+        """With counts from the recorded starts: the fold's held-out runs in nobody's background (a training run
+        still running beside one would tell its end), their own counts from every other run."""
+        if recount:
+            from experiments.calibration.concurrency import background_runs
+
+            counts = background_runs(observations, [observations[i] for i in fold])
+            for o in observations:
+                o.background_runs = counts[o.name]
+
     def predict_fold(fold: Sequence[int]) -> Any:
+        recounted(fold)   # each job sets every count: a worker runs several folds one after another
         if not fold:   # the job of the fit on every observation
             whole = fit_on(list(observations))
             return whole, [predicted(o, whole) for o in observations]
@@ -428,11 +537,15 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
         table.loc[fold, "held_out_s"] = values
         train = train_of(fold)
         if with_baselines:
+            if recount:
+                recounted(fold)
+                features = [o.features() for o in observations]
             fits = fit_baselines([features[i] for i in train], [observations[i].real_makespan_s for i in train])
             for b, model in fits.items():
                 table.loc[fold, f"{b}_s"] = model.predict([features[i] for i in fold])
     for b in BASELINES if with_baselines else ():
         table[f"error_{b}"] = np.abs(table[f"{b}_s"] - table["real_s"]) / table["real_s"]
+    recounted([])
     return whole, after
 
 

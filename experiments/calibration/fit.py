@@ -50,7 +50,8 @@ from simulator.platform import Platform
 #: convex in a serial term - a small dispatch delay hides behind execution, a large one dominates - so a small
 #: step would measure only the hidden part.
 STEP = {"workflow_start_s": 100.0, "level_delay_s": 20.0, "dispatch_s": 4.0, "staging_s_per_GB": 8.0,
-        "machine_dispatch_s": 8.0, "stage_in_s_per_GB": 8.0, "stage_out_s_per_GB": 8.0}
+        "machine_dispatch_s": 8.0, "stage_in_s_per_GB": 8.0, "stage_out_s_per_GB": 8.0,
+        "background_dispatch_s": 1.0}
 #: Step of the other terms (executor terms: start-ups and latencies of milliseconds to seconds).
 DEFAULT_STEP = 0.01
 #: The name of the candidate that scales every term of the prior by one fitted factor.
@@ -89,12 +90,23 @@ def effects(simulate: Simulate, base: Platform, names: Sequence[str], theta: np.
     sim0 = simulate(platform_at(base, names, theta))
     slopes = np.zeros((len(sim0), len(names)))
     for j in (range(len(names)) if which is None else which):
-        name = names[j]
-        step = max(STEP.get(name, DEFAULT_STEP), theta[j])
-        moved = theta.copy()
-        moved[j] += step
+        moved, step = stepped(names, theta, j)
         slopes[:, j] = (simulate(platform_at(base, names, moved)) - sim0) / step
     return sim0, slopes
+
+
+def stepped(names: Sequence[str], theta: np.ndarray, j: int) -> tuple[np.ndarray, float]:
+    """``theta`` with term ``j`` moved one secant step (:data:`STEP`, or its own value when larger), and the step."""
+    step = max(STEP.get(names[j], DEFAULT_STEP), theta[j])
+    moved = np.array(theta, float)
+    moved[j] += step
+    return moved, step
+
+
+def stand_in_platforms(base: Platform, names: Sequence[str], theta: np.ndarray) -> list[Platform]:
+    """The platforms :func:`effects` simulates to measure every term's slope at ``theta``."""
+    return [platform_at(base, names, theta)] + [platform_at(base, names, stepped(names, theta, j)[0])
+                                                for j in range(len(names))]
 
 
 #: Grid the stand-ins are measured on: 20 points per decade (12 % apart).  See :func:`snap`.

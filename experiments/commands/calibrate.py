@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          help="also consider separate staging rates for external inputs and written outputs "
                          "(stage_in_s_per_GB, stage_out_s_per_GB); 'auto': fit with and without them and keep "
                          "them when they cross-validate significantly better")
+    fitting.add_argument("--background-runs", action="store_true", help="give each execution the number of the "
+                         "others already running when it was submitted (from their recorded starts) and consider "
+                         "what each costs per task (background_dispatch_s)")
     fitting.add_argument("--max-evaluations", type=int, help="simulations per fit for a final Nelder-Mead polish "
                          "(default: none)")
     output = p.add_argument_group("output")
@@ -85,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     result = calibrate(args.files, planner=args.planner, fit=fit_terms(args.fit), held_out=not args.no_held_out,
                        max_evaluations=args.max_evaluations, prior=args.prior, families=not args.no_families,
                        machine_starter=args.machine_starter,
-                       staging_split={"off": False, "on": True, "auto": "auto"}[args.staging_split])
+                       staging_split={"off": False, "on": True, "auto": "auto"}[args.staging_split],
+                       **({"background_runs": True} if args.background_runs else {}))
     if args.out:
         write_platform(result, args.out)
     if args.json:
@@ -124,7 +128,8 @@ def _scores(result: CalibrationResult) -> str:
 def _formula_text(result: CalibrationResult) -> str:
     c = result.formula.coefficients_
     return (f"replay + {c['start']:.4g} s + {c['levels']:.4g} s x levels + {c['tasks']:.4g} s x tasks "
-            f"+ {c['staged_GB']:.4g} s x GB staged")
+            f"+ {c['staged_GB']:.4g} s x GB staged"
+            + (f" + {c['background']:.4g} s x tasks x runs already running" if "background" in c else ""))
 
 
 def print_report(result: CalibrationResult) -> None:
