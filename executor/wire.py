@@ -38,7 +38,7 @@ import time
 import redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-__all__ = ["Wire", "pack", "packed", "Packed", "spin_budget", "OWN_LOAD"]
+__all__ = ["Wire", "pack", "packed", "Packed", "Head", "head", "spin_budget", "OWN_LOAD"]
 
 #: First read of :meth:`Wire.get_bulk`: the header and, for a small reply, all of it.
 _HEAD_READ = 16 * 1024
@@ -62,6 +62,36 @@ def packed(command: tuple) -> Packed:
     return out
 
 
+class Head(bytes):
+    """A command's leading arguments already in RESP form (:func:`head`): a command ``(head, *rest)`` is sent
+    as those arguments followed by ``rest``.  A worker's completion starts with the same ten every task (the
+    script's digest, its keys, worker, holder, TTL); packing them once takes ~3 us and a key lookup per key off
+    each hop of a chain whose edges cross workers.
+
+    ``args`` is the tuple it packs (what a router reads a key from), ``count`` their number."""
+
+    args: tuple
+    count: int
+
+
+def head(args: tuple) -> Head:
+    """``args`` packed once as the start of a command (``(head(args), *rest)`` sends as ``(*args, *rest)``)."""
+    whole = b"".join(pack([tuple(args)]))
+    out = Head(whole[whole.index(b"\r\n") + 2:])   # without the array's length: the command's rest adds to it
+    out.args = tuple(args)
+    out.count = len(args)
+    return out
+
+
+def unpacked(command: tuple | Packed) -> tuple:
+    """A command as the plain tuple it sends (a :class:`Packed` one's tuple, a :class:`Head`'s arguments inlined)."""
+    if type(command) is Packed:
+        return command.command
+    if command and type(command[0]) is Head:
+        return command[0].args + tuple(command[1:])
+    return command
+
+
 def pack(commands: Iterable[tuple | Packed]) -> list[bytes | memoryview]:
     """RESP arrays of bulk strings for ``commands``: small parts joined, large arguments by reference.
 
@@ -75,7 +105,11 @@ def pack(commands: Iterable[tuple | Packed]) -> list[bytes | memoryview]:
         if type(cmd) is Packed:
             parts.append(cmd)
             continue
-        parts.append(b"*%d\r\n" % len(cmd))
+        if type(cmd[0]) is Head:   # leading arguments packed once (:func:`head`)
+            parts += (b"*%d\r\n" % (cmd[0].count + len(cmd) - 1), cmd[0])
+            cmd = cmd[1:]
+        else:
+            parts.append(b"*%d\r\n" % len(cmd))
         for arg in cmd:
             kind = type(arg)
             if kind is str:

@@ -165,3 +165,31 @@ def test_a_round_trip_whose_first_reply_is_large_reads_every_reply_in_step(clien
             wire.call_bulk_first(commands)
         assert wire.call([("PING",)]) == [b"PONG"]          # nothing left unread
     client.delete("w:big", "w:small", "w:list2")
+
+
+def test_a_head_packed_once_sends_as_its_arguments_followed_by_the_rest(client: redis.Redis) -> None:
+    from executor.server.cluster import _key_of
+    from executor.wire import head, unpacked
+
+    lead = head(("RPUSH", "w:h"))
+    cmd = (lead, b"x", "y", 3)
+    assert b"".join(pack([cmd])) == b"".join(redis.Connection().pack_commands([("RPUSH", "w:h", b"x", "y", 3)]))
+    assert unpacked(cmd) == ("RPUSH", "w:h", b"x", "y", 3)
+    assert _key_of(cmd) == "w:h"                       # a cluster routes it by the head's key
+    assert Wire(client).call([cmd, (lead, b"z")]) == [3, 4]
+    assert client.lrange("w:h", 0, -1) == [b"x", b"y", b"3", b"z"]
+    client.delete("w:h")
+
+
+def test_a_completion_s_digest_and_keys_are_packed_once_per_run() -> None:
+    from executor.keys import RunKeys
+    from executor.scripts import Scripts
+
+    scripts, k = Scripts(None), RunKeys("r1")
+    first = scripts.commit(k, "t", "w", "L:1:h", 60_000, "", b"", ["c"], ["S", k.out("t"), b"v"])
+    assert b"".join(pack([first])) == b"".join(redis.Connection().pack_commands([
+        ("EVALSHA", scripts.commit_sha, 5, k.done, k.running, k.deps, k.events, k.metrics,
+         "t", "w", "L:1:h", 60_000, "", b"", 1, "c", "S", k.out("t"), b"v")]))
+    assert scripts.commit(k, "u", "w", "L:1:h", 60_000, "", b"", [], [])[0] is first[0]   # the same head
+    other = scripts.commit(RunKeys("r2"), "t", "w", "L:1:h", 60_000, "", b"", [], [])
+    assert other[0].args[3] == RunKeys("r2").done      # another run: its own keys
