@@ -182,6 +182,30 @@ class Wire:
         self.conn = pool.connection_class(**pool.connection_kwargs)
         self.pending = 0
         self._poller: tuple[Any, Any] | None = None   # (socket, its poll object)
+        self._tuned: socket.socket | None = None      # the socket given kernel timeouts (:meth:`_kernel_timeouts`)
+
+    def _kernel_timeouts(self) -> None:
+        """Connect if needed and give the socket its timeout as the kernel's (``SO_RCVTIMEO``/``SO_SNDTIMEO``).
+
+        A socket with a Python-level timeout polls before every ``recv`` and ``send`` (CPython's
+        ``sock_call``): two system calls where one does, each hop of a chain paying ~1.7 us per
+        round trip for a poll whose answer the worker's spin already knows.  In blocking mode with
+        the same timeout in the kernel, a call that times out fails with ``EAGAIN``, which
+        :meth:`read` reports as the :class:`TimeoutError` a Python timeout gave.
+        """
+        sock = self.conn._sock
+        if sock is None:
+            self.conn.connect()
+            sock = self.conn._sock
+        if sock is self._tuned or sock is None:
+            return
+        timeout = sock.gettimeout()
+        if timeout:    # None: blocking already, nothing to move; 0: non-blocking, left as it is
+            seconds = struct.pack("ll", int(timeout), int((timeout % 1) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, seconds)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, seconds)
+            sock.settimeout(None)
+        self._tuned = sock
 
     def spin_for_reply(self, seconds: float) -> bool:
         """Poll, without sleeping in the kernel, up to ``seconds`` for a reply to arrive; whether one did.
@@ -220,8 +244,8 @@ class Wire:
         if not commands:
             return
         try:
-            if self.whole_transfers and self.conn._sock is None:
-                self.conn.connect()
+            if self.conn._sock is not self._tuned or self._tuned is None:
+                self._kernel_timeouts()
             with blocking(self.conn._sock, socket.SO_SNDTIMEO) if self.whole_transfers else nullcontext():
                 self.conn.send_packed_command(pack(commands), check_health=False)
         except BaseException:
@@ -242,6 +266,11 @@ class Wire:
                     error = error or e
                     replies.append(e)
                 self.pending -= 1
+        except ConnectionError as e:
+            self.reset()
+            if isinstance(e.__context__, BlockingIOError):   # the kernel's timeout (:meth:`_kernel_timeouts`)
+                raise TimeoutError("Timeout reading from socket") from None
+            raise
         except BaseException:
             self.reset()
             raise
@@ -292,7 +321,7 @@ class Wire:
             return body
         except ResponseError:
             raise
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):   # a Python timeout, or the kernel's (:meth:`_kernel_timeouts`)
             self.reset()
             raise TimeoutError("Timeout reading a reply") from None
         except OSError as e:
@@ -321,7 +350,7 @@ class Wire:
         try:
             self.spin_for_reply(spin_s)
             first = self._receive_reply_raw(reader)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):   # a Python timeout, or the kernel's (:meth:`_kernel_timeouts`)
             self.reset()
             raise TimeoutError("Timeout reading a reply") from None
         except OSError as e:
@@ -399,7 +428,10 @@ def blocking(sock: socket.socket, option: int) -> Iterator[None]:
     interval) and makes the task wait for it.
     """
     timeout = sock.gettimeout()
-    seconds = 0.0 if timeout is None else timeout
+    if timeout is None:   # blocking already, with the kernel's timeouts a :class:`Wire` gave it (or none)
+        yield
+        return
+    seconds = timeout
     sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", int(seconds), int((seconds % 1) * 1e6)))
     sock.settimeout(None)
     try:

@@ -193,3 +193,29 @@ def test_a_completion_s_digest_and_keys_are_packed_once_per_run() -> None:
     assert scripts.commit(k, "u", "w", "L:1:h", 60_000, "", b"", [], [])[0] is first[0]   # the same head
     other = scripts.commit(RunKeys("r2"), "t", "w", "L:1:h", 60_000, "", b"", [], [])
     assert other[0].args[3] == RunKeys("r2").done      # another run: its own keys
+
+
+def test_the_socket_timeout_moves_to_the_kernel_and_still_raises_a_timeout() -> None:
+    """Blocking mode with SO_RCVTIMEO (one system call per recv, no poll before it); a reply that does not
+    come in time is still redis-py's TimeoutError, and the connection is dropped (no reply answers the
+    wrong command)."""
+    import socket
+    import struct
+
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    with redis_endpoint(None) as ep:
+        wire = Wire(ep.client(socket_timeout=0.3))
+        assert wire.call([("PING",)]) == [b"PONG"]
+        sock = wire.conn._sock
+        assert sock.gettimeout() is None
+        sec, usec = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+        assert (sec, usec) == (0, 300_000)
+        wire.send([("BLPOP", "w:never", 5)])
+        with pytest.raises(RedisTimeout):
+            wire.read()
+        assert wire.pending == 0 and wire.conn._sock is None
+        assert wire.call([("PING",)]) == [b"PONG"]          # reconnects, its new socket tuned too
+        assert wire.conn._sock.gettimeout() is None
+        with pytest.raises(RedisTimeout):
+            wire.get_bulk(("BLPOP", "w:never", 5))
