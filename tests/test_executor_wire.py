@@ -219,3 +219,23 @@ def test_the_socket_timeout_moves_to_the_kernel_and_still_raises_a_timeout() -> 
         assert wire.conn._sock.gettimeout() is None
         with pytest.raises(RedisTimeout):
             wire.get_bulk(("BLPOP", "w:never", 5))
+
+
+def test_replies_are_taken_from_the_parser_without_redis_py_s_read_response(client: redis.Redis) -> None:
+    """Wire.read takes replies from the hiredis reader itself: redis-py's read_response is never called, yet a
+    reply split over many receives, nested arrays, nils and an error in the middle come back as it gives them."""
+    wire = Wire(client)
+    wire.call([("PING",)])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("redis-py's read_response was called")
+
+    wire.conn.read_response = refuse
+    big = bytes(range(256)) * 4096                          # 1 MiB: many receives of the parser's buffer
+    wire.send([("SET", "w:r", big), ("GET", "w:r"), ("INCR", "w:r"), ("RPUSH", "w:q", b"a", b"b"),
+               ("LPOP", "w:q", 5), ("GET", "w:none")])
+    with pytest.raises(redis.ResponseError):               # INCR of a non-integer: raised after every reply
+        wire.read()
+    assert wire.pending == 0
+    assert wire.call([("GET", "w:r"), ("LRANGE", "w:q", 0, -1)]) == [big, []]   # still in step
+    client.delete("w:r", "w:q")
