@@ -28,6 +28,9 @@ Where workers wait for each other's notifications, the same runs without the
 workers' short spin (``ExecutorSettings.spin_wait_s = 0``), interleaved, are
 recorded beside (``overhead_ms_per_task_no_spin``): the spin runs only while the
 host has an idle CPU, so on a loaded host both figures measure the same code.
+Each row's figure is the median of its runs (``repeats``: 3, the alternating chain
+``--alternating-repeats``, 9: its target is within what host drift moves) against
+the median of five local runs.
 
 Data: bytes per second moved between two workers (``a -> b`` on different workers)
 for 1 MiB and 10 MiB outputs - the upload phase of ``a`` plus the download phase of
@@ -104,23 +107,41 @@ def _with_settings(ex: Executor, settings: ExecutorSettings, wf: Workflow, plan)
         ex.settings = own
 
 
-def bench_overhead(ex: Executor, sizes: list[int], repeats: int) -> tuple[list[dict], list[Workflow]]:
-    """Executor rows (and each row's workflow, for the dask side-by-side run afterwards)."""
+#: Local runs whose median is the in-process reference (one sample of a ~2 ms run is at the host's mercy).
+LOCAL_REPEATS = 5
+
+
+def _local_s(wf: Workflow) -> float:
+    """The tasks' time in one process (``run_locally``): the median of :data:`LOCAL_REPEATS` runs."""
+    times = []
+    for _ in range(LOCAL_REPEATS):
+        t = time.perf_counter()
+        run_locally(wf)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_overhead(ex: Executor, sizes: list[int], repeats: int,
+                   alternating_repeats: int | None = None) -> tuple[list[dict], list[Workflow]]:
+    """Executor rows (and each row's workflow, for the dask side-by-side run afterwards).
+
+    ``alternating_repeats`` (default ``repeats``): runs of the alternating chain, whose target (0.15 ms)
+    is close to what host drift moves (0.12-0.19 ms within 40 quiet minutes): its median takes more
+    samples than the others', each interleaved with its no-spin reference as theirs are."""
     rows, workflows = [], []
     for kind in ("chain", "fan-out"):
         for n in sizes:
             for placement, (wf, worker_of) in _placements("chain" if kind == "chain" else "fan_out", n).items():
                 plan = assigned_plan(wf, worker_of, "large")
-                t = time.perf_counter()
-                run_locally(wf)
-                local_s = time.perf_counter() - t
+                local_s = _local_s(wf)
+                runs = (alternating_repeats or repeats) if placement == "2 workers alternating" else repeats
                 first = ex.run(wf, plan)  # warm-up: processes warm, caches primed (this plan's spec and code too)
                 # where workers wait for each other, the same runs without the spin, interleaved (the reference)
                 unspun = dataclasses.replace(ex.settings, spin_wait_s=0.0) if placement != "1 worker" else None
                 if unspun is not None:
                     _with_settings(ex, unspun, wf, plan)
                 spans, prep, spans_unspun = [], [], []
-                for _ in range(repeats):
+                for _ in range(runs):
                     result = ex.run(wf, plan)
                     spans.append(result.makespan_s)
                     prep.append(result.meta["prepare_s"])
@@ -131,6 +152,7 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int) -> tuple[list[d
                        "makespan_s": makespan, "local_s": local_s, "prepare_s": statistics.median(prep),
                        "overhead_ms_per_task": (makespan - local_s) / len(wf) * 1e3,
                        "overhead_ms_per_task_runs": [(s - local_s) / len(wf) * 1e3 for s in spans],
+                       "repeats": runs, "local_repeats": LOCAL_REPEATS,
                        "warm_starts": result.meta["warm_starts"],
                        # the plan's first run: its processes read and load its spec and code (later runs reuse them)
                        "first_run_overhead_ms_per_task": (first.makespan_s - local_s) / len(wf) * 1e3}
@@ -356,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                              "10000 adds ~25 minutes)")
     parser.add_argument("--no-peers", action="store_true", help="skip dask's threaded scheduler and Ray tasks")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
+    parser.add_argument("--alternating-repeats", type=int, default=9, metavar="N",
+                        help="runs of the alternating chain (its median; default 9, --quick 3; the others take 3)")
     parser.add_argument("--live-view", action="store_true",
                         help="also measure the live view's overhead on the 1k-task DAGs (the live_view entry)")
     parser.add_argument("--live-view-only", action="store_true",
@@ -377,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     # The executor's launcher forks first: forking after dask started its threads is unsafe.
     # Each side runs alone: dask's cluster starts after the executor's measurements.
     with Executor(settings=ExecutorSettings(keep_alive_s=600.0, max_replay_bytes=64 * 2**20)) as ex:
-        overhead, workflows = bench_overhead(ex, sizes, repeats)
+        overhead, workflows = bench_overhead(ex, sizes, repeats, 3 if args.quick else args.alternating_repeats)
         throughput = bench_throughput(ex, [1, 10], 5 if args.quick else 15)  # cheap runs: medians of many
         live_view = _live_view(ex, args.live_view_repeats) if args.live_view else None
         if not args.no_dask and any(len(wf) <= args.dask_max_tasks for wf in workflows):

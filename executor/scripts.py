@@ -35,6 +35,7 @@ import hashlib
 import redis
 
 from executor.keys import RunKeys
+from executor.wire import Head, head
 
 __all__ = ["COMMIT_LUA", "CLAIM_LUA", "Scripts", "FENCED", "DUPLICATE"]
 
@@ -152,6 +153,7 @@ class Scripts:
         self.commit_sha = hashlib.sha1(COMMIT_LUA.encode()).hexdigest()
         self.claim_sha = hashlib.sha1(CLAIM_LUA.encode()).hexdigest()
         self.loaded = False
+        self._heads: dict[str, Head] = {}   # a run's commit head (:meth:`commit`), per run this process serves
         if client is not None:
             loaded = (client.script_load(COMMIT_LUA), client.script_load(CLAIM_LUA))
             if loaded != (self.commit_sha, self.claim_sha):
@@ -164,10 +166,16 @@ class Scripts:
 
     def commit(self, run_keys: RunKeys, task: str, worker: str, holder: str, ttl_ms: int, event: str, batch: bytes,
                multi: list[str], ops: list) -> tuple:
-        """The ``EVALSHA`` command of a completion (for :class:`executor.wire.Wire`)."""
-        k = run_keys
-        return ("EVALSHA", self.commit_sha, 5, k.done, k.running, k.deps, k.events, k.metrics,
-                task, worker, holder, ttl_ms, event, batch, len(multi), *multi, *ops)
+        """The ``EVALSHA`` command of a completion (for :class:`executor.wire.Wire`): its digest and keys, the same
+        for every completion of a run, are packed once per run (:class:`executor.wire.Head`)."""
+        lead = self._heads.get(run_keys.run_id)
+        if lead is None:
+            if len(self._heads) >= 8:   # a warm process serves run after run: keep the latest few
+                self._heads.clear()
+            k = run_keys
+            lead = self._heads[k.run_id] = head(("EVALSHA", self.commit_sha, 5, k.done, k.running, k.deps, k.events,
+                                                 k.metrics))
+        return (lead, task, worker, holder, ttl_ms, event, batch, len(multi), *multi, *ops)
 
     def claim(self, run_keys: RunKeys, worker: str, generation: int, holder: str, lease_ms: int, ttl_ms: int) -> tuple:
         k = run_keys

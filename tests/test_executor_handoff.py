@@ -26,6 +26,7 @@ OPEN_START = textwrap.dedent("""
     from executor.plans import assigned_plan
     from executor.process import ProcessContext, RunSpec
     from executor.server import redis_endpoint
+    from executor.wire import unpacked
     from executor.worker_start import open_start
     from planning.protocol import WorkerProtocol
     from planning.tasks import Task
@@ -45,7 +46,7 @@ OPEN_START = textwrap.dedent("""
         ctx = ProcessContext(ep.url, "L", "large", {}, secret)
         sent = []
         send = ctx.wire.send
-        ctx.wire.send = lambda cmds: (sent.append([c[0] for c in cmds]), send(cmds))[1]
+        ctx.wire.send = lambda cmds: (sent.append([unpacked(c)[0] for c in cmds]), send(cmds))[1]
         msg = {"run": run, "worker": "wb", "task": "b", "gen": 0, "lease_s": 3.0, "ttl_s": 60.0,
                "fetch": ("a", 300_000)}
         first = open_start(ctx, msg)

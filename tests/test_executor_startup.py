@@ -165,6 +165,7 @@ OPEN_WITH_CODE = textwrap.dedent("""
     from executor.plans import assigned_plan
     from executor.process import ProcessContext, RunSpec
     from executor.server import redis_endpoint
+    from executor.wire import unpacked
     from executor.worker_start import open_start
     from planning.protocol import WorkerProtocol
     from planning.tasks import Task
@@ -183,7 +184,7 @@ OPEN_WITH_CODE = textwrap.dedent("""
         ctx = ProcessContext(ep.url, "L", "large", {}, secret)
         sent = []
         send = ctx.wire.send
-        ctx.wire.send = lambda cmds: (sent.append([c[0] for c in cmds]), send(cmds))[1]
+        ctx.wire.send = lambda cmds: (sent.append([unpacked(c)[0] for c in cmds]), send(cmds))[1]
         msg = {"run": run, "worker": "wb", "task": "b", "gen": 0, "lease_s": 3.0, "ttl_s": 60.0, "code": "wb"}
         first = open_start(ctx, msg)
         client.delete(k.subdag("wb"))                          # read by the round trip, not again
@@ -214,6 +215,7 @@ REUSE_SPEC = textwrap.dedent("""
     from executor.plans import assigned_plan
     from executor.process import ProcessContext, RunSpec, spec_digest
     from executor.server import redis_endpoint
+    from executor.wire import unpacked
     from executor.worker_start import open_start
     from planning.protocol import WorkerProtocol
     from planning.tasks import Task
@@ -230,7 +232,7 @@ REUSE_SPEC = textwrap.dedent("""
         ctx = ProcessContext(ep.url, "L", "large", {}, secret)
         sent = []
         send = ctx.wire.send
-        ctx.wire.send = lambda cmds: (sent.append([c[0] for c in cmds]), send(cmds))[1]
+        ctx.wire.send = lambda cmds: (sent.append([unpacked(c)[0] for c in cmds]), send(cmds))[1]
         specs, codes, claims = [], [], []
         for run, named, code_named in (("r1", digest, code_digest), ("r2", digest, code_digest), ("r3", None, None),
                                        ("r4", "0" * 32, "1" * 32)):

@@ -165,3 +165,77 @@ def test_a_round_trip_whose_first_reply_is_large_reads_every_reply_in_step(clien
             wire.call_bulk_first(commands)
         assert wire.call([("PING",)]) == [b"PONG"]          # nothing left unread
     client.delete("w:big", "w:small", "w:list2")
+
+
+def test_a_head_packed_once_sends_as_its_arguments_followed_by_the_rest(client: redis.Redis) -> None:
+    from executor.server.cluster import _key_of
+    from executor.wire import head, unpacked
+
+    lead = head(("RPUSH", "w:h"))
+    cmd = (lead, b"x", "y", 3)
+    assert b"".join(pack([cmd])) == b"".join(redis.Connection().pack_commands([("RPUSH", "w:h", b"x", "y", 3)]))
+    assert unpacked(cmd) == ("RPUSH", "w:h", b"x", "y", 3)
+    assert _key_of(cmd) == "w:h"                       # a cluster routes it by the head's key
+    assert Wire(client).call([cmd, (lead, b"z")]) == [3, 4]
+    assert client.lrange("w:h", 0, -1) == [b"x", b"y", b"3", b"z"]
+    client.delete("w:h")
+
+
+def test_a_completion_s_digest_and_keys_are_packed_once_per_run() -> None:
+    from executor.keys import RunKeys
+    from executor.scripts import Scripts
+
+    scripts, k = Scripts(None), RunKeys("r1")
+    first = scripts.commit(k, "t", "w", "L:1:h", 60_000, "", b"", ["c"], ["S", k.out("t"), b"v"])
+    assert b"".join(pack([first])) == b"".join(redis.Connection().pack_commands([
+        ("EVALSHA", scripts.commit_sha, 5, k.done, k.running, k.deps, k.events, k.metrics,
+         "t", "w", "L:1:h", 60_000, "", b"", 1, "c", "S", k.out("t"), b"v")]))
+    assert scripts.commit(k, "u", "w", "L:1:h", 60_000, "", b"", [], [])[0] is first[0]   # the same head
+    other = scripts.commit(RunKeys("r2"), "t", "w", "L:1:h", 60_000, "", b"", [], [])
+    assert other[0].args[3] == RunKeys("r2").done      # another run: its own keys
+
+
+def test_the_socket_timeout_moves_to_the_kernel_and_still_raises_a_timeout() -> None:
+    """Blocking mode with SO_RCVTIMEO (one system call per recv, no poll before it); a reply that does not
+    come in time is still redis-py's TimeoutError, and the connection is dropped (no reply answers the
+    wrong command)."""
+    import socket
+    import struct
+
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    with redis_endpoint(None) as ep:
+        wire = Wire(ep.client(socket_timeout=0.3))
+        assert wire.call([("PING",)]) == [b"PONG"]
+        sock = wire.conn._sock
+        assert sock.gettimeout() is None
+        sec, usec = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+        assert (sec, usec) == (0, 300_000)
+        wire.send([("BLPOP", "w:never", 5)])
+        with pytest.raises(RedisTimeout):
+            wire.read()
+        assert wire.pending == 0 and wire.conn._sock is None
+        assert wire.call([("PING",)]) == [b"PONG"]          # reconnects, its new socket tuned too
+        assert wire.conn._sock.gettimeout() is None
+        with pytest.raises(RedisTimeout):
+            wire.get_bulk(("BLPOP", "w:never", 5))
+
+
+def test_replies_are_taken_from_the_parser_without_redis_py_s_read_response(client: redis.Redis) -> None:
+    """Wire.read takes replies from the hiredis reader itself: redis-py's read_response is never called, yet a
+    reply split over many receives, nested arrays, nils and an error in the middle come back as it gives them."""
+    wire = Wire(client)
+    wire.call([("PING",)])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("redis-py's read_response was called")
+
+    wire.conn.read_response = refuse
+    big = bytes(range(256)) * 4096                          # 1 MiB: many receives of the parser's buffer
+    wire.send([("SET", "w:r", big), ("GET", "w:r"), ("INCR", "w:r"), ("RPUSH", "w:q", b"a", b"b"),
+               ("LPOP", "w:q", 5), ("GET", "w:none")])
+    with pytest.raises(redis.ResponseError):               # INCR of a non-integer: raised after every reply
+        wire.read()
+    assert wire.pending == 0
+    assert wire.call([("GET", "w:r"), ("LRANGE", "w:q", 0, -1)]) == [big, []]   # still in step
+    client.delete("w:r", "w:q")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from executor.wire import Packed, Wire
+from executor.wire import Wire, unpacked
 
 __all__ = ["CROSS_SLOT_BLOCK_S", "ClusterWire", "blocking_pop", "is_cluster_client", "run_evals", "wire_for"]
 
@@ -61,9 +61,9 @@ def wire_for(client: Any) -> Any:
 
 def _key_of(command: tuple) -> Any:
     """The first key a command names (a script's first key), or None for a command without keys; a
-    :class:`~executor.wire.Packed` command's is its tuple's."""
-    if isinstance(command, Packed):
-        command = command.command
+    :class:`~executor.wire.Packed` command's is its tuple's, a
+    :class:`~executor.wire.Head`'s its arguments'."""
+    command = unpacked(command)
     name = command[0].upper() if isinstance(command[0], str) else bytes(command[0]).upper().decode()
     if name in ("EVALSHA", "EVAL", "EVALSHA_RO", "EVAL_RO", "FCALL", "FCALL_RO"):
         return command[3] if int(command[2]) > 0 else None
