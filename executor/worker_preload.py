@@ -47,8 +47,13 @@ from executor.switching import fast_switching
 from executor.server.cluster import wire_for
 from executor.wire import Wire
 
-#: Seconds between two polls of the server for a next task's inputs that are not stored yet.
-POLL_S = 0.002
+#: Seconds between two polls of the server for a next task's inputs that are not stored yet.  Each poll is a
+#: round trip and a hand-over of the GIL inside the worker's own CPU quota, beside the task it runs: at 2 ms the
+#: ladder's 0.3 s tasks ran 18-30 ms longer beside a pre-load (quiet, 1-CPU workers), at 20 ms 4-14 ms, and
+#: the ladder's pre-load went from +0.5 % to -0.6 % real (3 interleaved pairs each, load 1.2-1.8).  What a
+#: longer interval costs: an input is seen up to this much after it is stored, against the hundreds of ms of
+#: a task the fetch hides behind; and when the worker reaches the task the thread stops polling at once.
+POLL_S = 0.02
 
 
 class _Preload(threading.Thread):
