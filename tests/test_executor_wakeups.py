@@ -84,6 +84,33 @@ def _pool(client, url: str) -> ProcessPool:
     return ProcessPool(client, url, "L", SECRET, "h")
 
 
+def test_a_worker_process_that_exits_0_before_claiming_its_start_is_reported_dead() -> None:
+    """A warm process ends quietly (status 0) on a redis.ConnectionError; before its claim, its start would be
+    lost without a word and its run wait for good.  Its launcher reports it as any death that cost work; one
+    that exits 0 after finishing (its claim released) is not reported."""
+    with EmbeddedRedis() as server:
+        client, k = server.client(), keys.RunKeys("r1")
+        client.set(k.live, "1", ex=60)
+        pool = _pool(client, server.url)
+        for claimed in (False, True):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            child = _Child(pid, keys.process_pool_key(START), None, Slot(), serving=("r1", "wb", 0, "b"))
+            pool.children[pid] = child
+            if claimed:    # it claimed generation 0 and finished: its running entry is gone
+                client.hset(k.claims, "wb#0", f"L:{pid}:h")
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)   # exited, not yet reaped
+            pool.reap()
+            assert pid not in pool.children
+            events = client.lrange(k.events, 0, -1)
+            if not claimed:
+                assert len(events) == 1 and events[0].startswith(f"d|wb|0|b|worker process {pid} on h exited "
+                                                                 "(status 0) before finishing".encode()), events
+            else:
+                assert len(events) == 1, events      # nothing more
+
+
 def test_the_launcher_assigns_a_handed_start_restarts_one_whose_process_was_gone_and_reports_one_lost() -> None:
     blob = RunSealer(SECRET, "r1").dumps(b"start", START)
     with EmbeddedRedis() as server:

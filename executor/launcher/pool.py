@@ -231,12 +231,19 @@ class ProcessPool:
             if child.limits is not None:
                 with contextlib.suppress(OSError):
                     self.limiter.release(child.limits, kill=True)
-            if child.serving is not None and (status != 0 or child.cause):
+            if child.serving is not None:   # even on status 0: a worker that left its work unfinished
                 self._report_death(child, status)
             child.slot.close()
 
     def _report_death(self, child: _Child, status: int) -> None:
-        """Report a death that cost work: before its claim, or while it held its logical worker."""
+        """Report a death that cost work: before its claim, or while it held its logical worker.
+
+    Whatever the exit status: a worker process that exits 0 normally has finished its
+    logical worker (released its claim; :func:`death_cost_work` says so), but one that
+    left its start unclaimed or its work unfinished and exited 0 (a ``redis.ConnectionError``
+    ends a warm process quietly, :mod:`executor.launcher.warm_process`) would otherwise lose
+    that start without a word: its run waited for it for good (a benchmark hung, issue 18's
+    stop)."""
         run, worker, gen, start_task = child.serving
         costly, claim = death_cost_work(self.client, child.serving, f"{self.launcher_id}:{child.pid}:{self.host}")
         if not costly:
@@ -303,7 +310,10 @@ def _describe_status(child: _Child, status: int) -> str:
             how += (f" - SIGKILL is also how the kernel ends a process that exceeds its memory limit "
                     f"({child.limits.memory_mb:g} MB)")
         return how
-    return f"exited with status {os.WEXITSTATUS(status)}"
+    code = os.WEXITSTATUS(status)
+    if code == 0:
+        return "exited (status 0) before finishing its logical worker (e.g. its connection to the server failed)"
+    return f"exited with status {code}"
 
 
 def death_cost_work(client: redis.Redis, serving: Serving, holder: str) -> tuple[bool, bytes | None]:
