@@ -15,6 +15,7 @@ import contextlib
 import gc
 import os
 import signal
+import sys
 import time
 import traceback
 from typing import Any, Callable, NoReturn
@@ -131,8 +132,11 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
         ctx.joined_idle = False
         try:
             run_logical_worker(ctx, msg, cold, via)
-        except redis.ConnectionError:
-            return  # the server went away: nothing left to serve
+        except redis.ConnectionError as exc:   # the server went away: nothing left to serve (its launcher reports
+            # the unfinished logical worker as a death, ProcessPool.reap; this line says why)
+            print(f"planlab worker process {ctx.pid}: lost its connection to the server ({exc}); exiting",
+                  file=sys.stderr, flush=True)
+            return
         except BaseException:
             _leave_idle(ctx.client, idle_key, ctx.pid, ctx.joined_idle)   # this process exits now
             raise
