@@ -181,13 +181,16 @@ class Wire:
     #: background thread beside a CPU-bound task (pre-load, delayed I/O), which then takes the GIL back once,
     #: not once per chunk the socket's buffer holds
     whole_transfers = False
+    #: the socket given kernel timeouts (:meth:`_kernel_timeouts`); a class default, so that a subclass with an
+    #: ``__init__`` of its own (:class:`executor.server.cluster.ClusterWire`) has it too
+    _tuned: socket.socket | None = None
 
     def __init__(self, client: redis.Redis) -> None:
         pool = client.connection_pool
         self.conn = pool.connection_class(**pool.connection_kwargs)
         self.pending = 0
         self._poller: tuple[Any, Any] | None = None   # (socket, its poll object)
-        self._tuned: socket.socket | None = None      # the socket given kernel timeouts (:meth:`_kernel_timeouts`)
+        self._tuned = None
 
     def _kernel_timeouts(self) -> None:
         """Connect if needed and give the socket its timeout as the kernel's (``SO_RCVTIMEO``/``SO_SNDTIMEO``).
