@@ -53,3 +53,35 @@ def test_empty_catalog_rejected(tmp_path, capsys) -> None:
     path.write_text('name = "empty"\nprofile = []\n')
     assert main(["plan", "gen:chain", "--planner", "uniform", "--catalog", str(path), "--profile", "x"]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("catalog, expected", [("local", "this host"), ("lambda", None)])
+def test_prewarm_weighs_this_hosts_cores_with_the_local_catalog(tmp_path, catalog, expected) -> None:
+    """``planlab plan --optimizations prewarm`` plans pre-warm for the host ``planlab execute`` runs on: with the
+    local catalog this machine's cores (as an experiment cell does), with a cloud catalog none."""
+    from simulator.platform import local_cores
+
+    out = tmp_path / "plan.json"
+    assert main(["plan", "gen:fork_join:width=6,depth=2", "--planner", "heft", "--catalog", catalog,
+                 "--optimizations", "prewarm", "--out", str(out)]) == 0
+    prewarm = Plan.from_json(out).annotations["prewarm"]
+    assert prewarm["host_cores"] == (float(local_cores()) if expected else None)
+
+
+def test_simulate_plans_prewarm_for_its_platforms_host(tmp_path, capsys) -> None:
+    """``planlab simulate --platform``: pre-warm weighs the cores of the host the simulation runs on."""
+    from experiments.commands.plan import add_planning_arguments, make_plan
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_planning_arguments(parser)
+    args = parser.parse_args(["gen:fork_join:width=6,depth=2", "--planner", "heft", "--optimizations", "prewarm"])
+    assert make_plan(args, host_cores=3.0).plan.annotations["prewarm"]["host_cores"] == 3.0
+    assert make_plan(args, host_cores=float("inf")).plan.annotations["prewarm"]["host_cores"] is None
+
+
+def test_optimizations_help_names_every_optimization() -> None:
+    from experiments.commands.plan import OPTIMIZATION_NAMES
+    from planning.protocol.optimizations import optimization_names
+
+    assert list(OPTIMIZATION_NAMES) == optimization_names()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING, Any
 
 from experiments.cli import print_json
@@ -20,6 +21,10 @@ DEFAULT_PROTOCOL = "default"
 
 WORKFLOW_HELP = ("WfFormat JSON, planlab JSON, file.py:name, gen:NAME[:k=v,...] "
                  "or gen:wfcommons:RECIPE[:tasks=N,seed=S] (e.g. gen:wfcommons:montage:tasks=500)")
+#: the names ``--optimizations`` takes (planning.protocol.optimizations.optimization_names(), written out so that
+#: building the parser imports nothing heavy; a test keeps the two equal)
+OPTIMIZATION_NAMES = ("clustering", "delayed_io", "preload", "prewarm", "retention")
+
 PLANNER_HELP = ("a planner: a built-in name (uniform, critical-path, wukong, heft, cost-deadline), an installed "
                 "plugin's name, path/file.py:Class or package.module:Class")
 
@@ -35,7 +40,8 @@ def add_planning_arguments(p: argparse.ArgumentParser, planner_help: str = PLANN
     p.add_argument("--profile", help="profile for planners that take one (uniform, wukong)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="extra planner parameter")
     p.add_argument("--optimizations", default="", metavar="A,B",
-                   help="optimizations applied to the plan, comma-separated: retention, clustering, prewarm")
+                   help="optimizations applied to the plan, comma-separated: " + ", ".join(OPTIMIZATION_NAMES)
+                        + " (with the local catalog, prewarm weighs this host's cores)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -81,13 +87,20 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def make_plan(args: argparse.Namespace, *, scale: float = 1.0, data_scale: float = 1.0) -> PlannedCell:
+def make_plan(args: argparse.Namespace, *, scale: float = 1.0, data_scale: float = 1.0,
+              host_cores: float | None = None) -> PlannedCell:
     """Load the workflow, fit the cost model, plan and build the ``--protocol``, from the command's arguments.
 
     The first stage of the cell pipeline (:func:`experiments.pipeline.plan_cell`), as a
     config's cell runs it.  ``scale`` / ``data_scale`` shrink replay tasks' runtimes and
     bytes *before* planning (as a config's ``scale`` does), so a scaled real run is
     compared with a plan of the same scaled workflow, not of the original.
+
+    ``host_cores``: the cores the run's workers share, which pre-warm weighs its start-ups
+    against (:func:`planning.protocol.optimizations.prewarm_plan`).  By default, with the
+    ``local`` catalog, this machine's (planlab's executor runs a local plan here, as an
+    experiment cell does); with any other catalog, none (a machine per worker).  So
+    ``planlab plan --optimizations prewarm`` shows the plan ``planlab execute`` runs.
     """
     from experiments.config import scaled_workflow
     from experiments.pipeline import plan_cell
@@ -113,7 +126,10 @@ def make_plan(args: argparse.Namespace, *, scale: float = 1.0, data_scale: float
     planner = get_planner(args.planner, **params)
     model = fit_cost_model(args.history, workflow)
     optimizations = tuple(n.strip() for n in args.optimizations.split(",") if n.strip())
-    cell = plan_cell(planner, workflow, catalog, model, sla, getattr(args, "protocol", DEFAULT_PROTOCOL), optimizations)
+    if host_cores is None:
+        host_cores = float(local_cores()) if catalog.name == "local" else math.inf
+    cell = plan_cell(planner, workflow, catalog, model, sla, getattr(args, "protocol", DEFAULT_PROTOCOL), optimizations,
+                     host_cores)
     if catalog.name == "local":    # planlab's executor runs a local plan on this machine: say if it is too big
         note = cell.plan.capacity_note(float(local_cores()))
         if note is not None:

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if args.wfformat_out:
         check_export_possible(args.wfformat_out)
     platform = Platform.from_toml(args.platform) if args.platform else None
-    cell = make_plan(args)
+    # pre-warm plans for the host the simulation runs on: a --platform's cores, else make_plan's default
+    cell = make_plan(args, host_cores=platform.host_cores if platform is not None else None)
     workflow, plan, sla = cell.workflow, cell.plan, cell.sla
     trace = simulate_cell(cell, platform=platform)
     if args.trace:
