@@ -1,6 +1,7 @@
 """Reliability of the executor and of planlab's inputs, recorded in ``benchmarks/results/reliability.json``.
 
-Run: ``python benchmarks/bench_reliability.py [--kills 50] [--pairs 10] [--soak 50] [--fuzz 1000] [--out FILE]``
+Run: ``python benchmarks/bench_reliability.py [--kills 50] [--launcher-kills 6] [--pairs 10] [--soak 50] [--fuzz 1000]
+[--out FILE]``
 (~10 minutes on a quiet 2-core machine; ``--quick`` runs a tenth of each, not recorded).
 
 * **kill -9 trials**: a 10-task workflow (sleeping tasks on four workers, a fan-in)
@@ -9,6 +10,9 @@ Run: ``python benchmarks/bench_reliability.py [--kills 50] [--pairs 10] [--soak 
   rest at a random moment of the run.  Each trial completes with the right result,
   fails cleanly (one :class:`ExecutionError`), or hangs (no end within 60 s; the run's
   ``run_timeout_s`` guard turns a hang into a failure we count as a hang).
+* **launcher kills**: an agent launcher SIGKILLed right after it popped a start (before any
+  process claimed it) or at a random moment, a second agent started after
+  (``_launcher_kills.py``): each run completes right or fails cleanly, none hangs.
 * **server loss**: the embedded server is killed mid-run: one clear error each time.
 * **concurrent pairs**: two executors (each with its own launcher) run on one server
   at once, one closing as soon as its run ends: both results must be right.
@@ -56,6 +60,7 @@ from planning.errors import ExecutionError  # noqa: E402
 from planning.sources.dsl import build_workflow, task  # noqa: E402
 from planning.workflow import run_locally  # noqa: E402
 from _reliability_fuzz import bench_fuzz  # noqa: E402
+from _launcher_kills import bench_launcher_kills  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "reliability.json"
 HANG_S = 60.0
@@ -305,6 +310,9 @@ def _run_parts(args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
     parts: dict[str, Any] = {}
     print("kill -9 trials", flush=True)
     parts["kills"] = bench_kills(args.kills, rng)
+    print("launcher kills", flush=True)
+    wf, plan = trial_workflow("launcher-kill")
+    parts["launcher_kills"] = bench_launcher_kills(args.launcher_kills, rng, wf, plan, run_locally(wf)["sink"], HANG_S)
     print("server loss", flush=True)
     parts["server_loss"] = bench_server_loss(args.server_loss)
     print("concurrent pairs", flush=True)
@@ -320,11 +328,14 @@ def _run_parts(args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
 
 def _checks(parts: dict[str, Any], server_losses: int) -> dict[str, dict[str, Any]]:
     """Each target of issue 15 with the value measured and whether it passes."""
-    k, f = parts["kills"], parts["fuzz"]
+    k, f, lk = parts["kills"], parts["fuzz"], parts["launcher_kills"]
     checks = {
         "kills_right": {"value": k["right"], "target": f">= {int(0.9 * k['trials'])} of {k['trials']}",
                         "pass": k["right"] >= 0.9 * k["trials"] and k["right"] + k["clean failure"] == k["trials"]},
         "kills_hung": {"value": k["hang"], "target": 0, "pass": k["hang"] == 0},
+        "launcher_kills_ended": {"value": lk["right"] + lk["clean failure"], "target": lk["trials"],
+                                 "pass": lk["right"] + lk["clean failure"] == lk["trials"]},
+        "launcher_kills_keys_left": {"value": lk["keys_left"], "target": 0, "pass": lk["keys_left"] == 0},
         "server_loss_clean": {"value": parts["server_loss"]["clean"], "target": server_losses,
                               "pass": parts["server_loss"]["clean"] == server_losses},
         "pairs_right": {"value": parts["pairs"]["right"], "target": parts["pairs"]["runs"],
@@ -357,6 +368,7 @@ def _print_summary(checks: dict[str, dict[str, Any]], parts: dict[str, Any]) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--launcher-kills", type=int, default=6)
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--soak", type=int, default=50)
     parser.add_argument("--fuzz", type=int, default=1000)
@@ -366,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.kills, args.pairs, args.soak, args.fuzz = 5, 1, 5, 100
+        args.kills, args.launcher_kills, args.pairs, args.soak, args.fuzz = 5, 2, 1, 5, 100
     rng = random.Random(args.seed)
     signal.signal(signal.SIGINT, signal.default_int_handler)   # a background shell starts us with SIGINT ignored
     load_start = Path("/proc/loadavg").read_text().strip()

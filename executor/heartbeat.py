@@ -34,13 +34,15 @@ _HEAD = struct.Struct("=ddH")          # heartbeat, task deadline (0: none), tas
 _BEAT = struct.Struct("=d")            # each field written alone: the beat thread never overwrites the others
 _TASK = struct.Struct("=dH")
 _NAME_BYTES = 240
+_NOTE = struct.Struct("=H")            # length of the process's last words (:meth:`Slot.note`)
+_NOTE_BYTES = 400
 
 
 class Slot:
     """One worker process's shared page: written by the worker, read by its launcher."""
 
     def __init__(self) -> None:
-        self._mem = mmap.mmap(-1, _HEAD.size + _NAME_BYTES)
+        self._mem = mmap.mmap(-1, _HEAD.size + _NAME_BYTES + _NOTE.size + _NOTE_BYTES)
         self.beat()
 
     # ---------------------------------------------------------------- worker side
@@ -58,6 +60,18 @@ class Slot:
     def idle(self) -> None:
         """No task runs (between tasks that wait for inputs, or between logical workers)."""
         _BEAT.pack_into(self._mem, 8, 0.0)
+
+    def note(self, text: str) -> None:
+        """Why this process is about to end on its own (e.g. the exception that lost its server connection).
+
+        Its launcher puts it in the death it reports (:meth:`executor.launcher.pool.ProcessPool.reap`): the
+        run's client shows it among the run's deaths, where a line on stderr per process was noise beside
+        the client's own error (and, with the connection gone, the process cannot tell the run itself).
+        """
+        raw = text.encode(errors="replace")[:_NOTE_BYTES]
+        at = _HEAD.size + _NAME_BYTES
+        self._mem[at + _NOTE.size:at + _NOTE.size + len(raw)] = raw
+        _NOTE.pack_into(self._mem, at, len(raw))
 
     def start_beating(self) -> int:
         """A thread that beats every :data:`BEAT_INTERVAL_S` while the process lives (its ident).
@@ -84,6 +98,12 @@ class Slot:
             return now - beat, -1.0, None
         name = bytes(self._mem[_HEAD.size:_HEAD.size + n]).decode(errors="replace")
         return now - beat, now - deadline, name
+
+    def last_note(self) -> str | None:
+        """What the process noted before it ended (:meth:`note`), or None."""
+        at = _HEAD.size + _NAME_BYTES
+        (n,) = _NOTE.unpack_from(self._mem, at)
+        return bytes(self._mem[at + _NOTE.size:at + _NOTE.size + n]).decode(errors="replace") if n else None
 
     def close(self) -> None:
         self._mem.close()

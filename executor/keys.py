@@ -137,6 +137,12 @@ class RunKeys:
         return self._k("claims")
 
     @property
+    def taken(self) -> str:
+        """Hash: ``worker#generation`` -> the launcher that took that start from the launch queue (its ack): the
+        client's watchdog tells a start a live launcher works on from one lost (:mod:`executor.run.first_starts`)."""
+        return self._k("taken")
+
+    @property
     def deps(self) -> str:
         """Hash: task -> parents not yet done (only tasks with several parents)."""
         return self._k("deps")

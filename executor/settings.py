@@ -111,7 +111,10 @@ class ExecutorSettings:
         A worker process whose heartbeat thread has not beaten for this long (stopped,
         frozen) is killed by its launcher and counted as dead.
     ``start_timeout_s``
-        A re-run start that no launcher claimed within this long fails the run.
+        A start (first or re-run) that no process claimed and no launcher acknowledged
+        within this long is issued again when it was lost, or fails the run when it still
+        waits in the launch queue and no launcher took any start meanwhile (a start a live
+        launcher acknowledged is waited for: :mod:`executor.run.first_starts`).
     ``key_ttl_s``
         Every key of a run expires this long after its last write, so a killed client or
         launcher leaves nothing behind for good (a run must finish within it).

@@ -11,11 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import redis
 
 from executor import Executor, ExecutorSettings, keys
 from executor.auth import RunSealer
 from executor.heartbeat import Slot
 from executor.launcher.pool import ProcessPool, _Child
+from executor.launcher.warm_process import lost_connection
 from executor.messages import decode_start
 from executor.plans import assigned_plan
 from executor.scripts import Scripts
@@ -93,10 +95,15 @@ def test_a_worker_process_that_exits_0_before_claiming_its_start_is_reported_dea
         client.set(k.live, "1", ex=60)
         pool = _pool(client, server.url)
         for claimed in (False, True):
+            slot = Slot()
             pid = os.fork()
-            if pid == 0:
+            if pid == 0:   # a real lost connection's note, as the warm process writes it before it returns
+                try:
+                    redis.Redis(unix_socket_path="/nonexistent/planlab.sock").ping()
+                except redis.ConnectionError as exc:
+                    slot.note(lost_connection(exc))
                 os._exit(0)
-            child = _Child(pid, keys.process_pool_key(START), None, Slot(), serving=("r1", "wb", 0, "b"))
+            child = _Child(pid, keys.process_pool_key(START), None, slot, serving=("r1", "wb", 0, "b"))
             pool.children[pid] = child
             if claimed:    # it claimed generation 0 and finished: its running entry is gone
                 client.hset(k.claims, "wb#0", f"L:{pid}:h")
@@ -107,6 +114,9 @@ def test_a_worker_process_that_exits_0_before_claiming_its_start_is_reported_dea
             if not claimed:
                 assert len(events) == 1 and events[0].startswith(f"d|wb|0|b|worker process {pid} on h exited "
                                                                  "(status 0) before finishing".encode()), events
+                # the cause the process noted: the exception, and where it was raised
+                assert b"its connection to the server failed (ConnectionError: " in events[0], events
+                assert b"No such file or directory" in events[0] and b".py:" in events[0], events
             else:
                 assert len(events) == 1, events      # nothing more
 

@@ -250,7 +250,7 @@ class ProcessPool:
             return
         _, _, task = child.slot.read()
         task = child.task or task or (start_task if claim is None else "")
-        how = child.cause or _describe_status(child, status)
+        how = child.cause or _describe_status(child, status, child.slot.last_note())
         when = "during its start" if claim is None else "while it ran"
         report_death(self.client, run, f"{worker}|{gen}|{task}|worker process {child.pid} on {self.host} {how} ({when})")
 
@@ -301,8 +301,9 @@ return 0
 """
 
 
-def _describe_status(child: _Child, status: int) -> str:
-    """How a process ended, from its wait status (a SIGKILL under a memory limit says so)."""
+def _describe_status(child: _Child, status: int, note: str | None = None) -> str:
+    """How a process ended, from its wait status (a SIGKILL under a memory limit says so) and what it noted
+    before it ended on its own (:meth:`executor.heartbeat.Slot.note`: the error that lost its connection)."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         how = f"was killed by signal {sig} ({signal.Signals(sig).name})"
@@ -312,8 +313,8 @@ def _describe_status(child: _Child, status: int) -> str:
         return how
     code = os.WEXITSTATUS(status)
     if code == 0:
-        return "exited (status 0) before finishing its logical worker (e.g. its connection to the server failed)"
-    return f"exited with status {code}"
+        return f"exited (status 0) before finishing its logical worker: {note or 'e.g. its connection to the server failed'}"
+    return f"exited with status {code}" + (f": {note}" if note else "")
 
 
 def death_cost_work(client: redis.Redis, serving: Serving, holder: str) -> tuple[bool, bytes | None]:

@@ -152,7 +152,24 @@ class Launcher:
                 self.client.rpush(events, f"a|{self.id} on {self.host}")
                 self.client.expire(events, 3600)
             return
+        self._acknowledge(run, msg)
         self.processes.start(msg, blob)
+
+    def _acknowledge(self, run: str, msg: dict) -> None:
+        """Record that this launcher took ``msg`` (``worker#generation``) from the run's launch queue.
+
+        Between this pop and the worker's claim the start exists only in this launcher: if it
+        dies there (its worker processes die with it), nothing else would tell the run.  With
+        the ack the client's watchdog knows whom to watch - while this launcher's liveness key
+        lives it waits however long the start takes (a cold start behind a fan-out on a loaded
+        host), once it is gone it starts the worker again (:mod:`executor.run.first_starts`).
+        One round trip per start taken from the queue (none on a completion's hand-off).
+        """
+        k = keys.RunKeys(run)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(k.taken, f"{msg['worker']}#{int(msg.get('gen', 0))}", self.id)
+        pipe.expire(k.taken, int(msg.get("ttl_s") or 86400))
+        pipe.execute()
 
     def take_handed(self) -> None:
         """Record the starts completions handed to this launcher's idle processes (the pid, the run and the

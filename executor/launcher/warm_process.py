@@ -15,7 +15,6 @@ import contextlib
 import gc
 import os
 import signal
-import sys
 import time
 import traceback
 from typing import Any, Callable, NoReturn
@@ -30,7 +29,8 @@ from executor.launcher.cold_limits import wait_attached
 from executor.limits.threads import prepare_thread_controller
 from executor.messages import decode_start
 
-__all__ = ["PROCESS_KEY_SLACK_S", "die_with_parent", "limits_info", "become_worker", "preload_for_workers"]
+__all__ = ["PROCESS_KEY_SLACK_S", "die_with_parent", "limits_info", "become_worker", "lost_connection",
+           "preload_for_workers"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -133,9 +133,8 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
         try:
             run_logical_worker(ctx, msg, cold, via)
         except redis.ConnectionError as exc:   # the server went away: nothing left to serve (its launcher reports
-            # the unfinished logical worker as a death, ProcessPool.reap; this line says why)
-            print(f"planlab worker process {ctx.pid}: lost its connection to the server ({exc}); exiting",
-                  file=sys.stderr, flush=True)
+            # the unfinished logical worker as a death, ProcessPool.reap, with this note as its cause)
+            slot.note(lost_connection(exc))
             return
         except BaseException:
             _leave_idle(ctx.client, idle_key, ctx.pid, ctx.joined_idle)   # this process exits now
@@ -146,11 +145,20 @@ def _serve_process(url: str, launcher_id: str, profile: str, info: dict[str, Any
         try:
             # Offered first, then tidied (the collection the next spec load needs), so the next run finds it idle.
             got = _wait_warm(ctx.client, ctx.pid, idle_key, inbox, keep_alive, ctx.tidy, joined=ctx.joined_idle)
-        except redis.RedisError:
+        except redis.RedisError as exc:
+            slot.note(lost_connection(exc))   # read only if its launcher had handed it a start meanwhile
             return  # idle: nothing is lost by leaving
         if got is not None:
             run_id, via, blob = keys.read_inbox_item(got[1])
             msg = decode_start(ctx.sealer(run_id), blob)
+
+
+def lost_connection(exc: BaseException) -> str:
+    """Why a process ends on a server error, for its launcher's death report: the error and where it was raised
+    (the innermost frame: which read or write of which module lost the connection)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" in {os.path.basename(frames[-1].filename)}:{frames[-1].lineno} {frames[-1].name}" if frames else ""
+    return f"its connection to the server failed ({type(exc).__name__}: {exc}{where})"
 
 
 def _leave_idle(client: redis.Redis, idle_key: str, pid: int, joined: bool) -> None:

@@ -5,7 +5,7 @@
 (its value is fetched at once, :mod:`.collection`), a task failed for good
 (:mod:`.failures`), a worker dead (:mod:`.restarts`), a start refused by a
 launcher.  When no event comes for half a lease, a watchdog checks the local
-launcher, the run's timeout, re-run starts nobody claimed, and expired leases.
+launcher, the run's timeout, starts nobody claimed (:mod:`.first_starts`), and expired leases.
 Once every sink is in, the run waits a little for the last metrics uploads,
 builds the trace and deletes its keys (:mod:`.teardown`).
 """
@@ -22,6 +22,7 @@ import redis
 from executor.run import collection, submission, teardown
 from executor.run.context import RunContext
 from executor.run.failures import read_task_error, task_failure
+from executor.run.first_starts import FirstStarts
 from executor.run.restarts import WorkerRestarts
 from executor.run.warm_starts import start_warm_workers
 from executor.server import redacted_url
@@ -46,6 +47,7 @@ class Run:
                  sealer: RunSealer, settings: ExecutorSettings | None = None) -> None:
         self.ctx = RunContext.of(ex, workflow, plan, run_id, protocol, sealer, settings)
         self.restarts: WorkerRestarts | None = None
+        self.first_starts: FirstStarts | None = None
         self.aborted = False
         self._t0 = 0.0
 
@@ -90,6 +92,7 @@ class Run:
     def _execute(self) -> tuple[dict[str, Any], Trace, dict[str, Any]]:
         sub = submission.prepare(self.ctx)
         self.restarts = WorkerRestarts(self.ctx, sub, self._abort)
+        self.first_starts = FirstStarts(self.ctx, self.restarts, self._abort)
         t0 = self._t0 = time.time()  # submission: everything before is preparation (meta prepare_s)
         submission.submit(self.ctx, sub, t0)
         start_warm_workers(self.ctx, sub.spec, t0)     # the plan's pre-warmed workers, each at its time
@@ -160,6 +163,7 @@ class Run:
             self._abort(f"run {ctx.run_id} did not finish within run_timeout_s={ctx.s.run_timeout_s:g} s",
                         "raise ExecutorSettings.run_timeout_s, or check the plan with 'planlab plan'")
         self.restarts.check_pending_starts()
+        self.first_starts.check()
         self.restarts.check_leases()
 
     # ------------------------------------------------------------------ failures

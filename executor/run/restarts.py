@@ -42,13 +42,14 @@ class WorkerRestarts:
         self.kills: dict[str, int] = {}
         self.pending_starts: dict[str, tuple[int, float]] = {}   # re-run starts not claimed yet
         self.deaths_after_results: list[str] = []
+        self.reissued: dict[str, int] = {}   # worker -> starts issued again because one was lost (not a death)
         self.lapsed: dict[str, float] = {}   # worker -> when its lease was first seen lapsed, its launcher running
         self.deaths: list[str] = []
         self.finishing = False   # every result is in: a death no longer costs anything
 
     # ------------------------------------------------------------------ watching (no event for a while)
     def check_pending_starts(self) -> None:
-        """Fail the run when a re-run start was not claimed within ``start_timeout_s``."""
+        """Forget the re-run starts that were claimed (the unclaimed ones are :mod:`.first_starts`' to watch)."""
         if not self.pending_starts:
             return
         ctx = self.ctx
@@ -59,10 +60,18 @@ class WorkerRestarts:
         for w, claimed in zip(names, pipe.execute()):
             if claimed:
                 del self.pending_starts[w]
-            elif time.monotonic() - self.pending_starts[w][1] > ctx.s.start_timeout_s:
-                self.abort(f"no launcher started logical worker {w!r} again within start_timeout_s="
-                           f"{ctx.s.start_timeout_s:g} s after its worker died",
-                           "check that a launcher serves the run (the local one, or 'planlab agent' processes)")
+
+    def reissue(self, worker: str, why: str) -> None:
+        """Start ``worker`` again because its start was lost before any process claimed it (no kill counted: not
+        its task's doing); a start lost more than ``max_task_kills`` times fails the run."""
+        if self.finishing:
+            return
+        self.reissued[worker] = self.reissued.get(worker, 0) + 1
+        if self.reissued[worker] > self.ctx.s.max_task_kills:
+            self.abort(f"the start of logical worker {worker!r} was lost {self.reissued[worker]} times (last: {why})",
+                       "check the launchers serving the run (their output, the host's memory) and the server")
+        self.deaths.append(f"{worker}: {why}; started again")
+        self._restart(worker)
 
     def check_leases(self) -> None:
         """Treat a running worker whose lease expired (its host or launcher is gone) as dead."""
