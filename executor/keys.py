@@ -159,6 +159,11 @@ class RunKeys:
         """Notifications for a logical worker (task ids made ready for it)."""
         return self._k(f"inbox:{worker}")
 
+    def preload_wake(self, worker: str) -> str:
+        """Wake-ups for a logical worker's pre-load thread: a commit pushes the task whose output it stored (or
+        the worker a stop sentinel) and the thread, blocked on the list, fetches it (:mod:`executor.worker_preload`)."""
+        return self._k(f"wake:{worker}")
+
     def lease(self, worker: str) -> str:
         return self._k(f"lease:{worker}")
 

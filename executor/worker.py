@@ -415,10 +415,12 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         """How an output reaches the server: a large one as a plain SET ahead of the commit, in the same
         write (a Lua argument would copy the bytes twice more on the server; its own reply times the
         upload); a small one as an op of the commit itself (appended to ``ops``)."""
+        wake = self._wake_ops(task_id) if data is not None else []    # pre-load threads waiting for it (after it)
         if data is not None and len(data) >= STORE_ALONE_BYTES:
+            ops += wake
             return [("SET", self.keys.out(task_id), data, "PX", self.ttl_ms)]
         if data is not None:
-            ops += ("S", self.keys.out(task_id), data)
+            ops += ("S", self.keys.out(task_id), data, *wake)
         return []
 
     def _execute_under(self, profile: str, task_id: str, values: dict[str, Any],

@@ -105,14 +105,17 @@ class _Stored:
 def test_a_complete_preload_is_taken_without_joining_its_thread() -> None:
     worker = WorkerPreload()
     worker.prefetched = {}
-    thread = _Preload(_Stored(), [("p", "out:p", 3)], threading.Event())     # type: ignore[arg-type]
+    thread = _Preload(_Stored(), [("p", "out:p", 3)], threading.Event(), "wake")     # type: ignore[arg-type]
     thread.run()                  # its work, on this thread: never started, so a join would raise
     assert thread.complete
     worker._preload, worker._preload_task = thread, "y"
     assert worker._take_preload("y") == (thread.start_s, thread.end_s)
     assert worker.prefetched == {"p": bytearray(b"vvv")}
     # a thread that has not fetched everything is joined (the worker fetches the rest itself)
-    thread = _Preload(_Stored(), [("p", "out:p", 3)], threading.Event())     # type: ignore[arg-type]
+    thread = _Preload(_Stored(), [("p", "out:p", 3)], threading.Event(), "wake")     # type: ignore[arg-type]
     worker._preload, worker._preload_task = thread, "y"
+    woken: list[bool] = []
+    worker._wake_preload = lambda own=True: woken.append(own)     # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="before it is started"):
         worker._take_preload("y")
+    assert thread.hurry.is_set() and woken == [True]     # its stop sentinel pushed on the worker's own wire

@@ -43,18 +43,29 @@ def test_an_interval_already_shorter_is_kept_and_an_error_still_restores() -> No
 
 
 class _Wire:
-    """Answers a pre-load thread's round trips; records the switch interval each polled or fetched under."""
+    """Answers a pre-load thread's round trips like a server whose input is stored after ``wakes_before`` wake-ups
+    (``None``: never); records the switch interval each round trip and each fetch ran under."""
 
-    def __init__(self, absent_polls: int = 0) -> None:
-        self.absent_polls = absent_polls     # polls that find nothing stored yet
-        self.polled: list[float] = []
+    def __init__(self, wakes_before: int | None = 0) -> None:
+        self.wakes_before = wakes_before
+        self.calls: list[tuple[str, float]] = []
         self.fetched: list[float] = []
+        self.blocked = threading.Event()
+        self.unblock = threading.Event()
 
-    def call(self, commands: list[tuple]) -> list[int]:
-        self.polled.append(sys.getswitchinterval())
-        assert all(c[0] == "EXISTS" for c in commands)
-        present = int(len(self.polled) > self.absent_polls)
-        return [present] * len(commands)
+    def call(self, commands: list[tuple]) -> list:
+        names = [c[0] for c in commands]
+        self.calls.append((" ".join(names), sys.getswitchinterval()))
+        if names[0] == "DEL":           # the thread's first round trip: its list emptied, then what is stored
+            assert all(n == "EXISTS" for n in names[1:])
+            return [0] + [int(self.wakes_before == 0)] * (len(commands) - 1)
+        assert names == ["BLPOP"]
+        pops = sum(1 for c, _ in self.calls if c == "BLPOP")
+        if self.wakes_before is None:  # blocks until the worker's stop sentinel
+            self.blocked.set()
+            self.unblock.wait()
+            return [(b"wake", b"")]
+        return [(b"wake", b"a" if pops >= self.wakes_before else b"other")]
 
     def get_bulk(self, command: tuple) -> bytearray:
         self.fetched.append(sys.getswitchinterval())
@@ -62,24 +73,34 @@ class _Wire:
         return bytearray(b"x" * (command[3] - command[2] + 1))
 
 
-def test_a_preload_thread_fetches_under_the_short_interval_and_polls_under_the_usual_one() -> None:
-    wire, before = _Wire(absent_polls=2), sys.getswitchinterval()
-    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event())   # type: ignore[arg-type]
+def test_a_preload_thread_fetches_under_the_short_interval_and_waits_under_the_usual_one() -> None:
+    wire, before = _Wire(wakes_before=2), sys.getswitchinterval()
+    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event(), "wake")   # type: ignore[arg-type]
     thread.start()
     thread.join()
     assert thread.error is None and thread.data == {"a": b"xxx"} and thread.complete
-    assert len(wire.polled) == 3 and all(s == pytest.approx(before) for s in wire.polled)
+    # one look at what is stored, a wake-up for another task (ignored), then a's
+    assert [c for c, _ in wire.calls] == ["DEL EXISTS", "BLPOP", "BLPOP"]
+    assert all(s == pytest.approx(before) for _, s in wire.calls)
     assert wire.fetched == [pytest.approx(TRANSFER_SWITCH_S)]
     assert sys.getswitchinterval() == before
 
 
-def test_a_preload_thread_stops_polling_when_the_worker_gets_to_the_task() -> None:
-    wire = _Wire(absent_polls=10**9)                      # the inputs never appear to the thread
-    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event())   # type: ignore[arg-type]
+def test_a_preload_thread_takes_an_input_stored_before_it_started_without_waiting() -> None:
+    wire = _Wire(wakes_before=0)
+    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event(), "wake")   # type: ignore[arg-type]
     thread.start()
-    while not wire.polled:
-        time.sleep(0.001)
-    thread.hurry.set()                                    # the worker fetches them itself now
+    thread.join()
+    assert thread.complete and [c for c, _ in wire.calls] == ["DEL EXISTS"]
+
+
+def test_a_preload_thread_stops_waiting_when_the_worker_gets_to_the_task() -> None:
+    wire = _Wire(wakes_before=None)                       # the input never comes to the thread
+    thread = _Preload(wire, [("a", "out:a", 3)], threading.Event(), "wake")   # type: ignore[arg-type]
+    thread.start()
+    wire.blocked.wait(timeout=10.0)
+    thread.hurry.set()                                    # the worker fetches it itself now,
+    wire.unblock.set()                                    # and its stop sentinel ends the thread's pop
     thread.join(timeout=5.0)
     assert not thread.is_alive() and thread.error is None
     assert thread.data == {} and not thread.complete and thread.start_s is None

@@ -15,15 +15,15 @@ as in the base (the worker is not running before it).
 inputs beside the running task's.
 **What it costs.**  That memory, for as long as the bytes wait: :func:`preload_memory`
 measures it (peak bytes, byte-seconds) on any trace; in the executor a thread and a
-second connection per worker process while it runs, and the thread's polls of the
-server for the next task's inputs (one ``EXISTS`` round trip each
-``POLL_S`` until they are stored); its CPU beside the running task, which the
+second connection per worker process while it runs, and the thread's wait for the
+next task's inputs (one ``EXISTS`` look, then a blocking pop of the wake-ups the
+commits that store them push: :mod:`executor.worker_preload`); its CPU beside the running task, which the
 simulator charges to a shared host's cores (:mod:`simulator.overlap_loop`).
 
 **What it leaves out.**  A task whose fetched inputs come to fewer than
 :data:`PRELOAD_MIN_BYTES` is not pre-loaded (:meth:`Preload.preloads_inputs`), in
 every engine: the executor's background thread costs the task beside it 1-3 ms
-(its start, its polls, the hand-overs of the GIL; measured beside a CPU-bound task
+(its start, its round trips, the hand-overs of the GIL; measured beside a CPU-bound task
 on this 2-CPU host, issue 17), while one inline fetch moves ~1 MiB per millisecond
 there; below a few MiB the fetch it would hide is smaller than what it costs
 (epigenomics' 86 KB inputs made pre-load 2-3 % slower, not faster).
