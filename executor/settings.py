@@ -166,8 +166,10 @@ class ExecutorSettings:
     ``direct_notes``
         A completion also sends its notification straight to the notified worker's process
         when it runs on this host (:mod:`executor.direct_notes`), which may run the task
-        before the server has answered its pop - committing only once it has; off: every
-        notification through the server only (for comparison).
+        before the server has answered its pop - committing only once it has.  Only while
+        the workers spin (``spin_wait_s``, a host with an idle CPU:
+        :func:`executor.worker.takes_direct_notes`); off: every notification through the
+        server only (for comparison).
     """
 
     scale: float = 1.0

@@ -16,7 +16,7 @@ from executor.messages import encode_note
 from executor.plans import assigned_plan
 from executor.server import EmbeddedRedis
 from executor.wire import Wire, packed
-from executor.worker import _LogicalWorker
+from executor.worker import _LogicalWorker, takes_direct_notes
 from planning.protocol import WorkerProtocol
 from planning.sources.dsl import build_workflow, task
 
@@ -153,7 +153,9 @@ def _alternating(n: int):
     return wf, assigned_plan(wf, {f"t{i}": f"w{i % 2}" for i in range(n)}, "large")
 
 
-def test_an_alternating_chain_runs_on_direct_notes_with_the_same_results() -> None:
+def test_an_alternating_chain_gives_the_same_results_with_direct_notes_or_without() -> None:
+    # (whether this host's load lets the workers spin, and so take direct notes, is not the test's to choose:
+    # the path itself is tested above; here, that a run with them on gives what a run without gives)
     wf, plan = _alternating(60)
     with Executor(settings=ExecutorSettings(direct_notes=False)) as ex:
         off = ex.run(wf, plan)
@@ -161,4 +163,17 @@ def test_an_alternating_chain_runs_on_direct_notes_with_the_same_results() -> No
         on = ex.run(wf, plan)
     assert on.results == off.results == {"t59": 60}
     assert off.trace.workers["direct_runs"].sum() == 0
-    assert on.trace.workers["direct_runs"].sum() > 0      # the path is taken (the second worker's start is not)
+
+
+def test_direct_notes_are_taken_only_by_a_static_first_generation_worker_that_spins() -> None:
+    with EmbeddedRedis() as server:
+        wire = Wire(server.client())
+        assert takes_direct_notes(True, 0.0005, False, False, wire)
+        assert not takes_direct_notes(False, 0.0005, False, False, wire)     # ExecutorSettings.direct_notes off
+        assert not takes_direct_notes(True, 0.0, False, False, wire)         # no idle CPU: no spin
+        assert not takes_direct_notes(True, 0.0005, True, False, wire)       # a dynamic protocol
+        assert not takes_direct_notes(True, 0.0005, False, True, wire)       # a re-run recovers through the server
+
+        class Routed(Wire):   # a cluster's wire
+            pass
+        assert not takes_direct_notes(True, 0.0005, False, False, Routed(server.client()))
