@@ -6,9 +6,15 @@ answered its blocking pop: the server's step - and, on a busy host, the wake-up
 of the server's process - lies on the critical path before the next task can
 start.  Here the completing worker, once its completion is written to the
 server, also sends the same sealed note as a datagram to a Unix socket the
-notified worker's process listens on (an abstract name derived from the run and
-the logical worker: nothing on disk to clean up, and a socket of that name
-exists only on this host, so a worker elsewhere is simply not reached).  The
+notified worker's process listens on (an abstract name derived from the run's
+key and the logical worker: nothing on disk to clean up, and a socket of that name
+exists only on this host, so a worker elsewhere is simply not reached).  Abstract
+names carry no permissions: the name is an HMAC of the worker under the run's key,
+so a process without the deployment secret can neither predict it nor forge a note.
+What is left: a local process that saw a name bound (``/proc/net/unix``) and binds it
+after that worker's process died would receive the notes sent to it (the outputs of
+at most ``inline_output_bytes`` that ride in them; never code, and nothing it could
+make a worker run: a note it sent back fails authentication).  The
 notified worker, whose pop is still outstanding, may then run the task at once,
 *speculatively*, while the server records the completion in parallel.
 
@@ -33,8 +39,9 @@ Redis stays the record; a direct note changes nothing that is committed
 
 from __future__ import annotations
 
-import hashlib
 import socket
+
+from executor.auth import MAC_BYTES, RunSealer
 
 __all__ = ["DirectNotes", "note_address", "MAX_NOTE_BYTES"]
 
@@ -43,10 +50,11 @@ __all__ = ["DirectNotes", "note_address", "MAX_NOTE_BYTES"]
 MAX_NOTE_BYTES = 64 * 1024
 
 
-def note_address(run_id: str, worker: str) -> bytes:
-    """The abstract Unix socket name of ``worker``'s process in run ``run_id`` (hashed: names fit 107 bytes)."""
-    digest = hashlib.blake2b(f"{run_id}\0{worker}".encode(), digest_size=16).hexdigest()
-    return b"\0planlab-note-" + digest.encode()
+def note_address(sealer: RunSealer, worker: str) -> bytes:
+    """The abstract Unix socket name of ``worker``'s process in the sealer's run: an HMAC under the run's key,
+    which only holders of the deployment secret can compute (and short: a name fits 107 bytes)."""
+    tag = sealer.seal(b"direct-note-address", worker.encode())[:MAC_BYTES]
+    return b"\0planlab-note-" + tag[:16].hex().encode()
 
 
 class DirectNotes:
@@ -58,21 +66,21 @@ class DirectNotes:
     queue full, is dropped (the server delivers it anyway).
     """
 
-    def __init__(self, run_id: str, sock: socket.socket) -> None:
-        self.run_id = run_id
+    def __init__(self, sealer: RunSealer, sock: socket.socket) -> None:
+        self.sealer = sealer
         self.sock = sock
         self._addresses: dict[str, bytes] = {}
         self.sent = self.received = 0   # counts, for tests and measurements
 
     @classmethod
-    def listen(cls, run_id: str, worker: str) -> DirectNotes | None:
+    def listen(cls, sealer: RunSealer, worker: str) -> DirectNotes | None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         try:
-            sock.bind(note_address(run_id, worker))
+            sock.bind(note_address(sealer, worker))
         except OSError:
             sock.close()
             return None
-        return cls(run_id, sock)
+        return cls(sealer, sock)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -83,7 +91,7 @@ class DirectNotes:
             return False
         address = self._addresses.get(worker)
         if address is None:
-            address = self._addresses[worker] = note_address(self.run_id, worker)
+            address = self._addresses[worker] = note_address(self.sealer, worker)
         try:
             self.sock.sendto(note, address)
         except OSError:   # nobody listens (another host, not started yet, finished), or its queue is full

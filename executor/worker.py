@@ -185,7 +185,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         #: this worker's socket for notes sent straight from this host's workers (:mod:`executor.direct_notes`)
         self.direct: DirectNotes | None = None
         if takes_direct_notes(self.settings.direct_notes, self.spin_s, self.protocol.dynamic, self.replaying, self.wire):
-            self.direct = DirectNotes.listen(self.run_id, self.worker)
+            self.direct = DirectNotes.listen(self.sealer, self.worker)
         self._unconfirmed: bytes | None = None   # the direct note a task runs on before the server confirms it
         self._direct_out: list[tuple[str, bytes]] = []   # (worker, note): sent directly after the commit's write
 

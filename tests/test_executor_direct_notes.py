@@ -29,18 +29,21 @@ def inc(x):
 
 
 def test_a_note_reaches_the_worker_listening_on_this_host_and_nobody_else() -> None:
-    receiver = DirectNotes.listen("r1", "wb")
-    sender = DirectNotes.listen("r1", "wa")
+    sealer = RunSealer(SECRET, "r1")
+    receiver = DirectNotes.listen(sealer, "wb")
+    sender = DirectNotes.listen(sealer, "wa")
     try:
-        assert DirectNotes.listen("r1", "wb") is None               # the name is taken: that worker uses the server
+        assert DirectNotes.listen(sealer, "wb") is None             # the name is taken: that worker uses the server
         assert sender.send("wb", b"note") and receiver.take() == [b"note"] and receiver.take() == []
         assert not sender.send("wc", b"note")                        # nobody listens: dropped, the server delivers
         assert not sender.send("wb", b"x" * (MAX_NOTE_BYTES + 1))    # too large for a datagram: the server's only
-        assert note_address("r1", "wb") != note_address("r2", "wb")  # another run's worker is another name
+        assert note_address(sealer, "wb") != note_address(RunSealer(SECRET, "r2"), "wb")   # another run's
+        # without the deployment secret the name cannot be derived (abstract names carry no permissions)
+        assert note_address(sealer, "wb") != note_address(RunSealer(b"another secret of 20b", "r1"), "wb")
     finally:
         receiver.close()
         sender.close()
-    again = DirectNotes.listen("r1", "wb")                           # closed: free again (nothing left on disk)
+    again = DirectNotes.listen(sealer, "wb")                           # closed: free again (nothing left on disk)
     assert again is not None
     again.close()
 
@@ -65,7 +68,7 @@ def _waiting_worker(client, wf, protocol) -> _LogicalWorker:
     w.state = protocol.new_state("wb")
     w.client, w.wire, w.sealer = client, Wire(client), RunSealer(SECRET, "r1")
     w.ready_time, w.prefetched, w.vouched, w.decoded = {}, {}, {}, {}
-    w.direct, w._unconfirmed = DirectNotes.listen("r1", "wb"), None
+    w.direct, w._unconfirmed = DirectNotes.listen(w.sealer, "wb"), None
     inbox = w.keys.inbox("wb")
     w._wait_packed = [packed(("BLPOP", inbox, 0.2)), packed(("LPOP", inbox, 1000))]
     client.set(w.keys.live, 1)
@@ -88,7 +91,7 @@ def _waiting_on_direct_note(value: int) -> Iterator[tuple[_LogicalWorker, object
     with EmbeddedRedis() as server:
         client = server.client()
         w = _waiting_worker(client, wf, protocol)
-        sender = DirectNotes.listen("r1", "wa")
+        sender = DirectNotes.listen(w.sealer, "wa")
         try:
             w._decide_ahead("b")
             note = _note(w.sealer, 1.0, value)
@@ -131,9 +134,10 @@ def test_a_forged_or_unexpected_datagram_is_dropped_and_the_servers_note_is_used
             w._decide_ahead("b")
             w.wire.send(w._wait_commands())
             forged = RunSealer(b"another secret of 20b", "r1")
-            out.sendto(_note(forged, 1.0, 99), note_address("r1", "wb"))
-            out.sendto(b"garbage", note_address("r1", "wb"))
-            out.sendto(encode_note(w.sealer, "c", 1.0, "a", None), note_address("r1", "wb"))   # not the task waited
+            to = note_address(w.sealer, "wb")
+            out.sendto(_note(forged, 1.0, 99), to)
+            out.sendto(b"garbage", to)
+            out.sendto(encode_note(w.sealer, "c", 1.0, "a", None), to)   # not the task waited for
             w._wait_notifications("b")
             assert w._unconfirmed is None and not w.state.is_ready("b")
             client.rpush(w.keys.inbox("wb"), _note(w.sealer, 1.0, 2))
