@@ -40,6 +40,7 @@ Redis stays the record; a direct note changes nothing that is committed
 from __future__ import annotations
 
 import socket
+from typing import Iterator
 
 from executor.auth import MAC_BYTES, RunSealer
 
@@ -99,16 +100,16 @@ class DirectNotes:
         self.sent += 1
         return True
 
-    def take(self) -> list[bytes]:
-        """Every datagram received so far (without waiting)."""
-        out = []
+    def take(self) -> Iterator[bytes]:
+        """The datagrams received so far, one ``recv`` each as the caller asks for the next (without waiting):
+        a caller that stops at the note it wanted leaves the rest queued, saving the ``recv`` that finds none."""
         while True:
             try:
-                out.append(self.sock.recv(MAX_NOTE_BYTES))
+                note = self.sock.recv(MAX_NOTE_BYTES)
             except (BlockingIOError, InterruptedError):
-                break
-        self.received += len(out)
-        return out
+                return
+            self.received += 1
+            yield note
 
     def close(self) -> None:
         self.sock.close()

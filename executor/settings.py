@@ -168,8 +168,9 @@ class ExecutorSettings:
         when it runs on this host (:mod:`executor.direct_notes`), which may run the task
         before the server has answered its pop - committing only once it has.  Only while
         the workers spin (``spin_wait_s``, a host with an idle CPU:
-        :func:`executor.worker.takes_direct_notes`); off: every notification through the
-        server only (for comparison).
+        :func:`executor.worker.takes_direct_notes`).  Off by default until measured on a
+        quiet host (``benchmarks/bench_executor.py`` records the alternating chain with
+        them beside): at load 10-16 no interleaved comparison showed a win.
     """
 
     scale: float = 1.0
@@ -201,7 +202,7 @@ class ExecutorSettings:
     measure_contention: bool = False
     handoff_to_idle: bool = True
     spin_wait_s: float = 0.0005
-    direct_notes: bool = True
+    direct_notes: bool = False
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ExecutionError:

@@ -44,8 +44,9 @@ check that the run is still live); before it, a static worker asks the hooks abo
 the task it waits for (:class:`_Ahead`: the wait is idle, the hop after the
 notification is a chain's critical path), and it polls in a short spin while other work leaves
 the host a CPU idle (:func:`executor.wire.spin_budget`: a notification that comes soon skips a
-wake-up).  A completing worker also sends each note straight to the notified worker's process
-when it runs on this host (:mod:`executor.direct_notes`): that worker may run the task at once,
+wake-up).  With ``ExecutorSettings.direct_notes`` (off by default) a completing worker also sends
+each note straight to the notified worker's process when it runs on this host
+(:mod:`executor.direct_notes`): that worker may run the task at once,
 while the server records the completion, and commits only once its pop has returned the same
 note (the recovery argument is in that module).  A start is *claimed* first (one process per
 start message and generation); the logical worker's lease is set then and
@@ -316,10 +317,9 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
         self.protocol.notified(self.state, task_id)
 
     def _take_direct(self, waited: str) -> None:
-        """Take the direct note for ``waited`` when one came and the task can run on it alone; drop the others."""
+        """Take the direct note for ``waited`` when one came and the task can run on it alone; drop the others
+        received before it (stale, forged, or for a task that cannot run on them)."""
         for blob in self.direct.take():
-            if self._unconfirmed is not None:
-                continue
             try:
                 note = decode_note(self.sealer, blob)
             except Exception:   # forged or garbled: the server's note is used
@@ -327,6 +327,7 @@ class _LogicalWorker(WorkerData, WorkerRecovery, WorkerReporting, WorkerPreload,
             if note[0] == waited and self._runs_on(*note):
                 self._unconfirmed = blob
                 self._take_note(*note)
+                return
 
     def _runs_on(self, task_id: str, t: float, parent: str | None, data: bytes | None) -> bool:
         """Whether ``task_id`` can run on this note with what the worker holds: its decisions were taken

@@ -34,7 +34,7 @@ def test_a_note_reaches_the_worker_listening_on_this_host_and_nobody_else() -> N
     sender = DirectNotes.listen(sealer, "wa")
     try:
         assert DirectNotes.listen(sealer, "wb") is None             # the name is taken: that worker uses the server
-        assert sender.send("wb", b"note") and receiver.take() == [b"note"] and receiver.take() == []
+        assert sender.send("wb", b"note") and list(receiver.take()) == [b"note"] and list(receiver.take()) == []
         assert not sender.send("wc", b"note")                        # nobody listens: dropped, the server delivers
         assert not sender.send("wb", b"x" * (MAX_NOTE_BYTES + 1))    # too large for a datagram: the server's only
         assert note_address(sealer, "wb") != note_address(RunSealer(SECRET, "r2"), "wb")   # another run's
@@ -163,7 +163,7 @@ def test_an_alternating_chain_gives_the_same_results_with_direct_notes_or_withou
     wf, plan = _alternating(60)
     with Executor(settings=ExecutorSettings(direct_notes=False)) as ex:
         off = ex.run(wf, plan)
-    with Executor() as ex:
+    with Executor(settings=ExecutorSettings(direct_notes=True)) as ex:
         on = ex.run(wf, plan)
     assert on.results == off.results == {"t59": 60}
     assert off.trace.workers["direct_runs"].sum() == 0
