@@ -8,15 +8,19 @@ start.  Here the completing worker, once its completion is written to the
 server, also sends the same sealed note as a datagram to a Unix socket the
 notified worker's process listens on (an abstract name derived from the run's
 key and the logical worker: nothing on disk to clean up, and a socket of that name
-exists only on this host, so a worker elsewhere is simply not reached).  Abstract
-names carry no permissions: the name is an HMAC of the worker under the run's key,
-so a process without the deployment secret can neither predict it nor forge a note.
-What is left: a local process that saw a name bound (``/proc/net/unix``) and binds it
-after that worker's process died would receive the notes sent to it (the outputs of
-at most ``inline_output_bytes`` that ride in them; never code, and nothing it could
-make a worker run: a note it sent back fails authentication).  The
+exists only on this host, so a worker elsewhere is simply not reached).  The
 notified worker, whose pop is still outstanding, may then run the task at once,
-*speculatively*, while the server records the completion in parallel.
+*speculatively*, while the server records the completion in parallel.  Only with
+``ExecutorSettings.direct_notes`` (off by default) and while the workers spin
+(:func:`executor.worker.takes_direct_notes`).
+
+Abstract names carry no permissions: the name is an HMAC of the worker under the
+run's key, so a process without the deployment secret can neither predict it nor
+forge a note.  What is left: a local process that saw a name bound
+(``/proc/net/unix``) and binds it after that worker's process died would receive the
+notes sent to it (the outputs of at most ``inline_output_bytes`` that ride in them;
+never code, and nothing it could make a worker run: a note it sent back fails
+authentication).
 
 Redis stays the record; a direct note changes nothing that is committed
 (:meth:`executor.worker._LogicalWorker._confirm_direct`).  Recovery argument:
@@ -29,7 +33,8 @@ Redis stays the record; a direct note changes nothing that is committed
 * When the note from the inbox differs from the direct one (the parent's process
   died before its completion was recorded and a re-run committed the task again,
   possibly with another output), the speculative result is discarded and the
-  task runs again on the recorded note's inputs.
+  task runs again on the recorded note's inputs (a task with side effects then
+  runs twice, as a task re-run after a death does).
 * When the notified worker dies after running a task speculatively, it has
   committed nothing of it: its re-run recovers from the record as before.
 * A datagram is authenticated (the run's HMAC seal) before it is used; a forged,
