@@ -27,7 +27,11 @@ ratio.  Target: <= 0.5 ms overhead per task (<= 0.15 ms on the alternating chain
 Where workers wait for each other's notifications, the same runs without the
 workers' short spin (``ExecutorSettings.spin_wait_s = 0``), interleaved, are
 recorded beside (``overhead_ms_per_task_no_spin``): the spin runs only while the
-host has an idle CPU, so on a loaded host both figures measure the same code.
+host has an idle CPU, so on a loaded host both figures measure the same code.  The
+alternating chain also runs with direct same-host notes (``ExecutorSettings.direct_notes``,
+off by default, :mod:`executor.direct_notes`), interleaved: ``overhead_ms_per_task_direct``, and
+the share of hops that ran on a direct note in the last such run, ``direct_runs_share`` (0 on a
+loaded host: they are taken only while the workers spin).
 Each row's figure is the median of its runs (``repeats``: 3, the alternating chain
 ``--alternating-repeats``, 9: its target is within what host drift moves) against
 the median of five local runs.
@@ -140,13 +144,19 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int,
                 unspun = dataclasses.replace(ex.settings, spin_wait_s=0.0) if placement != "1 worker" else None
                 if unspun is not None:
                     _with_settings(ex, unspun, wf, plan)
-                spans, prep, spans_unspun = [], [], []
+                # on the alternating chain, the same runs with direct notes (off by default), interleaved too
+                direct = (dataclasses.replace(ex.settings, direct_notes=True)
+                          if placement == "2 workers alternating" else None)
+                spans, prep, spans_unspun, spans_direct = [], [], [], []
                 for _ in range(runs):
                     result = ex.run(wf, plan)
                     spans.append(result.makespan_s)
                     prep.append(result.meta["prepare_s"])
                     if unspun is not None:
                         spans_unspun.append(_with_settings(ex, unspun, wf, plan).makespan_s)
+                    if direct is not None:
+                        directed = _with_settings(ex, direct, wf, plan)
+                        spans_direct.append(directed.makespan_s)
                 makespan = statistics.median(spans)
                 row = {"dag": kind, "tasks": len(wf), "placement": placement, "workers": len(plan.workers),
                        "makespan_s": makespan, "local_s": local_s, "prepare_s": statistics.median(prep),
@@ -158,10 +168,16 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int,
                        "first_run_overhead_ms_per_task": (first.makespan_s - local_s) / len(wf) * 1e3}
                 if spans_unspun:   # ExecutorSettings.spin_wait_s = 0 (no poll before a worker sleeps)
                     row["overhead_ms_per_task_no_spin"] = (statistics.median(spans_unspun) - local_s) / len(wf) * 1e3
+                if spans_direct:   # ExecutorSettings.direct_notes on (executor.direct_notes)
+                    row["overhead_ms_per_task_direct"] = (statistics.median(spans_direct) - local_s) / len(wf) * 1e3
+                    row["direct_runs_share"] = float(directed.trace.workers["direct_runs"].sum()) / max(1, len(wf) - 1)
                 rows.append(row)
                 workflows.append(wf)
                 unspun_text = (f"  (no spin {row['overhead_ms_per_task_no_spin']:.3f})"
                                if "overhead_ms_per_task_no_spin" in row else "")
+                if "overhead_ms_per_task_direct" in row:
+                    unspun_text += (f"  (direct notes {row['overhead_ms_per_task_direct']:.3f}, "
+                                    f"{row['direct_runs_share']:.0%} of hops direct)")
                 print(f"{kind:>7} {len(wf):>6} tasks {placement:<22} makespan {makespan * 1e3:8.1f} ms  "
                       f"overhead {row['overhead_ms_per_task']:.3f} ms/task{unspun_text}", flush=True)
     return rows, workflows

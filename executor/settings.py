@@ -166,6 +166,14 @@ class ExecutorSettings:
         idle host, the cost of every hop between two workers).  At most this much CPU per
         wait, yielded to any other runnable process, and only while other work leaves the
         host a CPU idle (:func:`executor.worker.spin_budget`); 0: never.
+    ``direct_notes``
+        A completion also sends its notification straight to the notified worker's process
+        when it runs on this host (:mod:`executor.direct_notes`), which may run the task
+        before the server has answered its pop - committing only once it has.  Only while
+        the workers spin (``spin_wait_s``, a host with an idle CPU:
+        :func:`executor.worker.takes_direct_notes`).  Off by default until measured on a
+        quiet host (``benchmarks/bench_executor.py`` records the alternating chain with
+        them beside): at load 10-16 no interleaved comparison showed a win.
     """
 
     scale: float = 1.0
@@ -197,6 +205,7 @@ class ExecutorSettings:
     measure_contention: bool = False
     handoff_to_idle: bool = True
     spin_wait_s: float = 0.0005
+    direct_notes: bool = False
 
     def __post_init__(self) -> None:
         def bad(field: str, rule: str) -> ExecutionError:
@@ -211,7 +220,7 @@ class ExecutorSettings:
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
         if self.threads not in ("fair", "quota"):
             raise bad("threads", "'fair' or 'quota'")
-        for name in ("keep_keys", "limits", "measure_contention", "handoff_to_idle"):
+        for name in ("keep_keys", "limits", "measure_contention", "handoff_to_idle", "direct_notes"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         for name in ("scale", "bytes_scale", "keep_alive_s", "retry_backoff_s", "metrics_ttl_s", "run_timeout_s",

@@ -28,7 +28,7 @@ __all__ = ["build_trace", "limits_summary"]
 _PHASES = ("ready", "worker_start", "download_start", "download_end", "exec_start", "exec_end",
            "upload_start", "upload_end", "done")
 _EXTRA_WORKER = ("pid", "launcher", "host", "status", "cpu_enforced", "memory_enforced", "cpu_quota_us",
-                 "cpu_period_us", "threads", "start_via")
+                 "cpu_period_us", "threads", "start_via", "direct_runs")
 
 
 def decode_batches(raw: Iterable[bytes], decode: Callable[[bytes], dict[str, Any]] = pickle.loads

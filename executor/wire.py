@@ -247,6 +247,39 @@ class Wire:
             os.sched_yield()
         return True
 
+    def reply_or(self, other: int, spin_s: float, wait_s: float = 1.0) -> bool:
+        """Wait until a reply can be read (True) or the file descriptor ``other`` is readable first (False).
+
+        Polls both for up to ``spin_s`` without sleeping (as :meth:`spin_for_reply`), then sleeps in
+        ``poll`` up to ``wait_s``; True as well when that passes or the reply is not read through hiredis,
+        so the caller's :meth:`read` then blocks as usual (with the socket's own timeout).  A worker
+        waits so for its notification from the server and a direct one (:mod:`executor.direct_notes`).
+        """
+        reader = getattr(self.conn._parser, "_reader", None)
+        sock = self.conn._sock
+        if not self.pending or reader is None or sock is None or reader.has_data():
+            return True
+        fd = sock.fileno()
+        cached = self._both_poller
+        if cached is None or cached[0] is not sock or cached[1] != other:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.register(other, select.POLLIN)
+            cached = self._both_poller = (sock, other, poller)
+        poll = cached[2].poll
+        events = poll(0)
+        if not events and spin_s > 0:
+            deadline = time.perf_counter() + spin_s
+            while not events and time.perf_counter() < deadline:
+                os.sched_yield()
+                events = poll(0)
+        if not events:
+            events = poll(int(wait_s * 1000))
+        return not events or any(f == fd for f, _ in events)
+
+    #: :meth:`reply_or`'s (socket, other descriptor, poll object)
+    _both_poller: tuple[Any, int, Any] | None = None
+
     def send(self, commands: Sequence[tuple]) -> None:
         """Queue ``commands`` in one write; their replies wait for :meth:`read`."""
         if not commands:

@@ -38,7 +38,10 @@ class WorkerReporting:
                                     pre={parent: inline} if inline is not None else None, fetch=hint)
                 ops += self._start_op(msg) if handoff else ("P", self.keys.launch, seal_start(self.sealer, msg))
             else:
-                ops += ("P", self.keys.inbox(inv.worker), encode_note(self.sealer, inv.task, t, parent, inline))
+                note = encode_note(self.sealer, inv.task, t, parent, inline)
+                ops += ("P", self.keys.inbox(inv.worker), note)
+                if handoff and self.direct is not None:   # also sent straight to its process (executor.direct_notes)
+                    self._direct_out.append((inv.worker, note))
 
     def _start_op(self, msg: dict[str, Any]) -> tuple:
         """The commit-script op of a start: straight to an idle process of this worker's launcher when one of
@@ -77,6 +80,10 @@ class WorkerReporting:
 
     #: how the start reached this process (:func:`executor.worker.run_logical_worker`'s ``via``)
     start_via = ""
+    #: the worker's direct-note socket (:mod:`executor.direct_notes`; None: notes through the server only)
+    direct = None
+    #: tasks this worker ran on a direct note, confirmed by the server's (its worker row's ``direct_runs``)
+    direct_runs = 0
 
     def _finish(self, status: str) -> None:
         """The worker's report: its running entry and lease go, its metrics and end are pushed - and the process
@@ -90,7 +97,7 @@ class WorkerReporting:
             return  # another process holds this logical worker: nothing of it is ours to report
         stop = time.time()
         worker_row = {"worker": self.worker, "profile": self.state.profile, "cold_start": self.cold,
-                      "start_via": self.start_via,
+                      "start_via": self.start_via, "direct_runs": self.direct_runs,
                       "start": self.invoked_at, "ready": self.began, "stop": stop, "busy_s": self.busy,
                       "tasks": len(self.state.ran), "pid": self.ctx.pid, "launcher": self.ctx.launcher_id,
                       "host": self.ctx.host, "status": status, "generation": self.gen, **self.ctx.limits}
