@@ -154,6 +154,41 @@ def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
     assert probe["sharing_lone_download_s"] > 0 and probe["sharing_bytes"] == bench.SHARING_BYTES
 
 
+def test_the_cold_start_probe_starts_non_root_workers_cold_after_small_parents() -> None:
+    catalog = load_catalog("local")
+    wf, worker_of, profile_of = bench.cold_start_probe_workflow(catalog)
+    readers = ["k0", "k1"]
+    assert all(wf.parents(k) and wf.edge_bytes(p, k) == 1 for k in readers for p in wf.parents(k))
+    assert {worker_of[p] for p in wf.parents("k0") + wf.parents("k1")} == {"w0"}   # the spine's worker, still busy
+    # no reader finds an idle process of its profile: each has its own, not the spine's, of one CPU or more
+    profiles = [profile_of[worker_of[k]] for k in readers]
+    assert len(set(profiles)) == 2 and profile_of["w0"] not in profiles
+    assert all(catalog[p].cpus >= 1.0 for p in profiles)
+
+
+def test_the_probed_cold_start_runs_to_the_first_tasks_start_not_to_the_new_processs_first_line() -> None:
+    from executor import Executor, ExecutorSettings
+
+    catalog = load_catalog("local")
+    runs = []
+    with Executor(settings=ExecutorSettings(keep_alive_s=bench.KEEP_ALIVE_S)) as ex:
+        real_run = ex.run
+
+        def recorded(*args, **kwargs):
+            result = real_run(*args, **kwargs)
+            runs.append(result.trace.tasks.set_index("task_id"))
+            return result
+
+        ex.run = recorded
+        cold = bench.probe_cold_start(ex, CostModel(), catalog, repetitions=1)
+    (t,) = runs
+    assert t.loc[["k0", "k1"], "cold_start"].all()
+    # the spec, code, claim and cgroups come after the process's first line (worker_start_s): counted too
+    first_line = (t.loc[["k0", "k1"], "worker_start_s"] - t.loc[["k0", "k1"], "ready_s"]).median()
+    assert cold > first_line
+    assert cold == pytest.approx((bench.cold_start_seconds(t, "k0") + bench.cold_start_seconds(t, "k1")) / 2)
+
+
 def test_the_sharing_probe_starts_its_readers_downloads_together_and_takes_their_span() -> None:
     wf, worker_of = bench.sharing_probe_workflow(2, nbytes=3)
     assert sorted(wf.parents("b0")) == ["a", "p0"] and sorted(wf.parents("b1")) == ["a", "p1"]
