@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -199,6 +200,39 @@ def test_the_sharing_probe_starts_its_readers_downloads_together_and_takes_their
     tasks = pd.DataFrame({"download_start_s": [1.0, 1.01], "download_end_s": [1.06, 1.07]}, index=["b0", "b1"])
     assert bench.download_span(tasks, ["b0", "b1"]) == pytest.approx(0.07)
     assert bench.download_span(tasks, ["b0"]) == pytest.approx(0.06)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.4, 1.7, 2.0])
+def test_the_sharing_factor_is_recovered_from_the_simulated_links_downloads_whatever_their_offset(factor) -> None:
+    from simulator import Platform
+
+    catalog = load_catalog("local")
+    links = dict(storage_latency_s=0.0, storage_bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0,
+                 invoke_s=0.0, coordination_s=0.0, storage_sharing=factor)
+    model = CostModel(latency_s=0.0, bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0)
+
+    def downloads(readers: int, late_s: float) -> "object":
+        probe, worker_of = bench.sharing_probe_workflow(readers, nbytes=20 * bench.MB)
+        wf = Workflow(probe.name)   # b1's worker runs its root until a's output is stored (0.4 s) + late_s
+        for t in probe.tasks:
+            wf.add_task(dataclasses.replace(t, runtime_s=0.4 + late_s) if t.id == "p1" else t)
+        for t in probe.task_ids:
+            for parent in probe.parents(t):
+                wf.add_edge(parent, t, probe.edge_bytes(parent, t))
+        plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
+                                    worker_of, {w: "medium" for w in set(worker_of.values())}, planner="test")
+        return simulate(wf, plan, model, platform=Platform(**links)).tasks.set_index("task_id")
+
+    lone = bench.download_span(downloads(1, 0.0), ["b0"])
+    assert lone == pytest.approx(0.2)
+    for late_s in (0.0, 0.05, 0.15):
+        pair = downloads(2, late_s)
+        starts = pair.loc[["b0", "b1"], "download_start_s"]
+        assert starts["b1"] - starts["b0"] == pytest.approx(late_s, abs=1e-3)
+        assert bench.sharing_factor(pair, ["b0", "b1"], lone) == pytest.approx(factor, rel=1e-3)
+    # the pair's span over the lone download (the probe's factor before) reads an offset as sharing (below 2)
+    span_ratio = bench.download_span(downloads(2, 0.15), ["b0", "b1"]) / lone
+    assert span_ratio > factor + 0.1 if factor < 2 else span_ratio == pytest.approx(2.0)
 
 
 def test_a_bursts_start_spacing_is_the_median_gap_between_consecutive_starts() -> None:
