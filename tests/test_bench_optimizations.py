@@ -167,6 +167,21 @@ def test_the_cold_start_probe_starts_non_root_workers_cold_after_small_parents()
     assert all(catalog[p].cpus >= 1.0 for p in profiles)
 
 
+def test_the_simulated_platform_starts_the_probes_workers_as_late_as_probed() -> None:
+    # measured the probe's way on a simulation of the probe's own workflow, the simulated cold start is the probed
+    # one (plus the invocation's round trip): the launcher's part and the rest add up to it
+    catalog = load_catalog("local")
+    probe = {"bandwidth_Bps": 4e8, "cold_start_s": 0.08, "launcher_serial_s": 0.03}
+    platform = bench.simulated_platform(probe)
+    model = CostModel(bandwidth_Bps=4e8, cold_start_s=0.08)
+    wf, worker_of, profile_of = bench.cold_start_probe_workflow(catalog)
+    plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
+                                worker_of, profile_of, planner="test")
+    t = simulate(wf, plan, model, platform=platform).tasks.set_index("task_id")
+    for k in ("k0", "k1"):
+        assert bench.cold_start_seconds(t, k) == pytest.approx(0.08 + platform.invoke_s, abs=1e-6)
+
+
 def test_the_probed_cold_start_runs_to_the_first_tasks_start_not_to_the_new_processs_first_line() -> None:
     from executor import Executor, ExecutorSettings
 
