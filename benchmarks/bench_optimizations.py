@@ -313,9 +313,10 @@ def probe_sharing(ex: Executor, model: CostModel, catalog: Any, repetitions: int
     ladder's heft base, whose zig-zag overlaps them, simulated ~5 % slower than its pre-loaded variants
     that the real runs found equal).  The factor is read off each pair's overlap (:func:`sharing_factor`), not
     off its span over the lone download: the span ratio is ``f`` only for downloads that start together, and
-    grows with their offset, which on a busy host is as long as the downloads (a reader's worker woken late),
-    so it said 2.00 (the ceiling) for downloads that hardly contended (issue 17: two concurrent 10 MB
-    downloads between warm workers ~12 ms each, a lone one 15-28 ms; simulated 39 ms).
+    grows with their offset (a reader's worker woken late): downloads apart that never contended read as up to
+    2 and more, clipped to 2.00, the quiet recording's value (issue 17: two concurrent 10 MB downloads between
+    warm workers ~12 ms each, a lone one 15-28 ms; simulated 39 ms).  Measured busy, the two agreed where the
+    pairs started together (load 13, 7 pairs, offsets 0-5 ms: 1.36 against the span's 1.48).
     """
     runs = {}
     for readers in (1, 2):
@@ -794,7 +795,7 @@ NOTES = [
     "2 / storage_sharing times its bandwidth while two or more transfers are in flight. The factor is read off "
     "each pair's overlap (sharing_factor: the link's work, two lone downloads, done at rate 1 while one runs and "
     "2 / f while both do), not off the pair's span over the lone download, which grows with the downloads' offset "
-    "and said 2.00 (the ceiling) for downloads that hardly contended.",
+    "and reads downloads apart that never contended as 2 or more (clipped to 2.00).",
     "Retention: the last reader's commit sets an output aside (an O(1) RENAME) and its worker frees it right after "
     "the commit's reply (the sink's worker with its sweep of leftovers), not inside the commit: a 32 MB free takes "
     "the server 2.2 ms, and fan-large's gather freed seven partials in its commit (9.7 ms against 1.2 ms at load 9), "
