@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -154,6 +155,56 @@ def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
     assert probe["sharing_lone_download_s"] > 0 and probe["sharing_bytes"] == bench.SHARING_BYTES
 
 
+def test_the_cold_start_probe_starts_non_root_workers_cold_after_small_parents() -> None:
+    catalog = load_catalog("local")
+    wf, worker_of, profile_of = bench.cold_start_probe_workflow(catalog)
+    readers = ["k0", "k1"]
+    assert all(wf.parents(k) and wf.edge_bytes(p, k) == 1 for k in readers for p in wf.parents(k))
+    assert {worker_of[p] for p in wf.parents("k0") + wf.parents("k1")} == {"w0"}   # the spine's worker, still busy
+    # no reader finds an idle process of its profile: each has its own, not the spine's, of one CPU or more
+    profiles = [profile_of[worker_of[k]] for k in readers]
+    assert len(set(profiles)) == 2 and profile_of["w0"] not in profiles
+    assert all(catalog[p].cpus >= 1.0 for p in profiles)
+
+
+def test_the_simulated_platform_starts_the_probes_workers_as_late_as_probed() -> None:
+    # measured the probe's way on a simulation of the probe's own workflow, the simulated cold start is the probed
+    # one (plus the invocation's round trip): the launcher's part and the rest add up to it
+    catalog = load_catalog("local")
+    probe = {"bandwidth_Bps": 4e8, "cold_start_s": 0.08, "launcher_serial_s": 0.03}
+    platform = bench.simulated_platform(probe)
+    model = CostModel(bandwidth_Bps=4e8, cold_start_s=0.08)
+    wf, worker_of, profile_of = bench.cold_start_probe_workflow(catalog)
+    plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
+                                worker_of, profile_of, planner="test")
+    t = simulate(wf, plan, model, platform=platform).tasks.set_index("task_id")
+    for k in ("k0", "k1"):
+        assert bench.cold_start_seconds(t, k) == pytest.approx(0.08 + platform.invoke_s, abs=1e-6)
+
+
+def test_the_probed_cold_start_runs_to_the_first_tasks_start_not_to_the_new_processs_first_line() -> None:
+    from executor import Executor, ExecutorSettings
+
+    catalog = load_catalog("local")
+    runs = []
+    with Executor(settings=ExecutorSettings(keep_alive_s=bench.KEEP_ALIVE_S)) as ex:
+        real_run = ex.run
+
+        def recorded(*args, **kwargs):
+            result = real_run(*args, **kwargs)
+            runs.append(result.trace.tasks.set_index("task_id"))
+            return result
+
+        ex.run = recorded
+        cold = bench.probe_cold_start(ex, CostModel(), catalog, repetitions=1)
+    (t,) = runs
+    assert t.loc[["k0", "k1"], "cold_start"].all()
+    # the spec, code, claim and cgroups come after the process's first line (worker_start_s): counted too
+    first_line = (t.loc[["k0", "k1"], "worker_start_s"] - t.loc[["k0", "k1"], "ready_s"]).median()
+    assert cold > first_line
+    assert cold == pytest.approx((bench.cold_start_seconds(t, "k0") + bench.cold_start_seconds(t, "k1")) / 2)
+
+
 def test_the_sharing_probe_starts_its_readers_downloads_together_and_takes_their_span() -> None:
     wf, worker_of = bench.sharing_probe_workflow(2, nbytes=3)
     assert sorted(wf.parents("b0")) == ["a", "p0"] and sorted(wf.parents("b1")) == ["a", "p1"]
@@ -164,6 +215,39 @@ def test_the_sharing_probe_starts_its_readers_downloads_together_and_takes_their
     tasks = pd.DataFrame({"download_start_s": [1.0, 1.01], "download_end_s": [1.06, 1.07]}, index=["b0", "b1"])
     assert bench.download_span(tasks, ["b0", "b1"]) == pytest.approx(0.07)
     assert bench.download_span(tasks, ["b0"]) == pytest.approx(0.06)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.4, 1.7, 2.0])
+def test_the_sharing_factor_is_recovered_from_the_simulated_links_downloads_whatever_their_offset(factor) -> None:
+    from simulator import Platform
+
+    catalog = load_catalog("local")
+    links = dict(storage_latency_s=0.0, storage_bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0,
+                 invoke_s=0.0, coordination_s=0.0, storage_sharing=factor)
+    model = CostModel(latency_s=0.0, bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0)
+
+    def downloads(readers: int, late_s: float) -> "object":
+        probe, worker_of = bench.sharing_probe_workflow(readers, nbytes=20 * bench.MB)
+        wf = Workflow(probe.name)   # b1's worker runs its root until a's output is stored (0.4 s) + late_s
+        for t in probe.tasks:
+            wf.add_task(dataclasses.replace(t, runtime_s=0.4 + late_s) if t.id == "p1" else t)
+        for t in probe.task_ids:
+            for parent in probe.parents(t):
+                wf.add_edge(parent, t, probe.edge_bytes(parent, t))
+        plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
+                                    worker_of, {w: "medium" for w in set(worker_of.values())}, planner="test")
+        return simulate(wf, plan, model, platform=Platform(**links)).tasks.set_index("task_id")
+
+    lone = bench.download_span(downloads(1, 0.0), ["b0"])
+    assert lone == pytest.approx(0.2)
+    for late_s in (0.0, 0.05, 0.15):
+        pair = downloads(2, late_s)
+        starts = pair.loc[["b0", "b1"], "download_start_s"]
+        assert starts["b1"] - starts["b0"] == pytest.approx(late_s, abs=1e-3)
+        assert bench.sharing_factor(pair, ["b0", "b1"], lone) == pytest.approx(factor, rel=1e-3)
+    # the pair's span over the lone download (the probe's factor before) reads an offset as sharing (below 2)
+    span_ratio = bench.download_span(downloads(2, 0.15), ["b0", "b1"]) / lone
+    assert span_ratio > factor + 0.1 if factor < 2 else span_ratio == pytest.approx(2.0)
 
 
 def test_a_bursts_start_spacing_is_the_median_gap_between_consecutive_starts() -> None:
