@@ -118,12 +118,28 @@ def replay_makespan(run: Run) -> float | None:
     end = 0.0
     nested = False          # whether a worker runs inside another's step (spawned by its release)
 
+    def queued(target: float) -> bool:
+        """Whether a worker's wait until ``target`` must be queued (see :func:`worker`); else the clock is moved
+        there now (to ``now + (target - now)``, the queue entry's own arithmetic)."""
+        nonlocal now
+        t = now + (target - now)
+        if nested or (queue and queue[0][0] <= t):
+            return True
+        now = t
+        return False
+
+    def stage(work: float) -> float:
+        """When a group needing ``work`` stager seconds, arriving now, leaves the stager (its FifoServer)."""
+        nonlocal stage_free
+        stage_free = (now if now > stage_free else stage_free) + work
+        return stage_free
+
     def worker(w: str, start: float, me: list) -> Iterator[float | None]:
         """:func:`simulator.worker_loop.worker_loop` for this case (see the module docstring).  A wait whose
         wake-up would be the next entry out of the queue (strictly earlier than every queued one, so popped
         before anything else is queued) advances the clock here instead of queueing: the same order.  Not
         while it runs inside another worker's step (``nested``): that one goes on at the current time."""
-        nonlocal now, stage_free, finished
+        nonlocal finished
         tasks = sequence.get(w, ())
         free = start + 0.0 * 1.0          # started(): a cold start of cold_start_s (0) times its ratio
         for i in tasks:
@@ -138,22 +154,12 @@ def replay_makespan(run: Run) -> float | None:
             elif not shared:
                 dend = begin + 0.0        # parallel_latency: no latency
             else:
-                if begin > now:
-                    t = now + (begin - now)
-                    if nested or (queue and queue[0][0] <= t):
-                        yield begin - now
-                    else:
-                        now = t
+                if begin > now and queued(begin):
+                    yield begin - now
                 # move(): the stager, then no link
                 work = total * per_byte + fetch_external[i] * in_per_byte
-                if work > 0:
-                    stage_free = (now if now > stage_free else stage_free) + work
-                    if stage_free > now:
-                        t = now + (stage_free - now)
-                        if nested or (queue and queue[0][0] <= t):
-                            yield stage_free - now
-                        else:
-                            now = t
+                if work > 0 and (staged := stage(work)) > now and queued(staged):
+                    yield staged - now
                 dend = now
                 dend = begin if dend < begin else dend
             xe = dend + 0.0 + exec_s[i]
@@ -163,30 +169,17 @@ def replay_makespan(run: Run) -> float | None:
             elif not shared:
                 done = xe + 0.0 * 1.0     # no latency
             else:
-                if xe > now:
-                    t = now + (xe - now)
-                    if nested or (queue and queue[0][0] <= t):
-                        yield xe - now
-                    else:
-                        now = t
+                if xe > now and queued(xe):
+                    yield xe - now
                 total = 0.0 + nbytes
                 work = total * per_byte + total * out_per_byte
-                if work > 0:
-                    stage_free = (now if now > stage_free else stage_free) + work
-                    if stage_free > now:
-                        t = now + (stage_free - now)
-                        if nested or (queue and queue[0][0] <= t):
-                            yield stage_free - now
-                        else:
-                            now = t
+                if work > 0 and (staged := stage(work)) > now and queued(staged):
+                    yield staged - now
                 done = now
             tdec = done + 0.0             # (no coordination round trip)
             delay = tdec - now
-            t = now + (delay if delay > 0.0 else 0.0)
-            if nested or (queue and queue[0][0] <= t):
+            if queued(tdec if delay > 0.0 else now):
                 yield delay if delay > 0.0 else 0.0
-            else:
-                now = t
             downstream(i, w, tdec)
             free = tdec
         finished += len(tasks)
