@@ -15,6 +15,7 @@ from experiments.calibration.concurrency import background_runs, running_at_star
 from planning.errors import ConfigError
 from simulator import Platform
 from simulator.dispatch import Dispatcher
+from simulator.simulate import run_once
 from tests.test_calibration_fit import fork_join, observed
 
 
@@ -67,15 +68,15 @@ def test_an_observation_is_simulated_with_its_own_count() -> None:
 def test_a_replays_start_up_only_shifts_it_and_costs_no_simulation(monkeypatch) -> None:
     run = observed(fork_join(8), Platform.zero(), "app-chameleon-w8-001")
     calls = []
-    real = executions.run_once
-    monkeypatch.setattr(executions, "run_once", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    real = executions.makespan   # (the replay's makespan: simulator.makespan_replay)
+    monkeypatch.setattr(executions, "makespan", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     base = Platform.zero().with_(dispatch_s=1.5)
     first = run.simulate(base)
     assert run.simulate(base.with_(workflow_start_s=100.0)) == first + 100.0
     assert len(calls) == 1 and calls[0].workflow_start_s == 0.0
     # what the simulator itself gives with the delay, up to rounding
-    assert real(run.model, base.with_(workflow_start_s=100.0), record=False).makespan_s == pytest.approx(first + 100.0,
-                                                                                                         rel=1e-12)
+    assert run_once(run.model, base.with_(workflow_start_s=100.0), record=False).makespan_s == pytest.approx(
+        first + 100.0, rel=1e-12)
 
 
 def test_the_formula_gets_a_fifth_term_only_when_counts_are_known() -> None:

@@ -37,13 +37,13 @@ def test_workers_from_the_environment(monkeypatch) -> None:
 def test_a_platform_is_simulated_once_until_forgotten(monkeypatch) -> None:
     run = observed(fork_join(8), Platform.zero().with_(dispatch_s=1.0), "app-chameleon-w8-001")
     calls = []
-    real_run_once = executions.run_once
+    real_makespan = executions.makespan   # (the replay's makespan: simulator.makespan_replay)
 
     def counting(*args, **kwargs):
         calls.append(args[1])
-        return real_run_once(*args, **kwargs)
+        return real_makespan(*args, **kwargs)
 
-    monkeypatch.setattr(executions, "run_once", counting)
+    monkeypatch.setattr(executions, "makespan", counting)
     slow = Platform.zero().with_(dispatch_s=2.0)
     first = run.simulate(slow)
     assert run.simulate(Platform.zero().with_(dispatch_s=2.0)) == first      # an equal platform: remembered

@@ -46,7 +46,8 @@ from planning.errors import ConfigError, PlanlabError
 from planning.workflow import Workflow
 from simulator.model import CompiledModel
 from simulator.platform import Platform
-from simulator.simulate import compile_plan, run_once
+from simulator.makespan_replay import makespan
+from simulator.simulate import compile_plan
 
 #: Overheads of workflow systems (Pegasus, Makeflow...) that FACTS.md found to matter.
 WORKFLOW_SYSTEM_TERMS = ("workflow_start_s", "dispatch_s", "level_delay_s", "staging_s_per_GB")
@@ -155,7 +156,8 @@ class Observation:
         """The simulated makespan on ``platform`` (deterministic, so remembered per platform: a calibration
         asks for the same point many times - every fold's fit starts from the same platform and its steps, the
         slots screen and the held-out folds refit the same executions; about a third of srasearch's
-        simulations were repeats).
+        simulations were repeats).  Only the makespan is computed (:func:`simulator.makespan_replay.makespan`: a
+        replay on a workflow-system platform without the general loop's trace, its makespan bit for bit).
 
         A replay's start-up delay (``workflow_start_s``) shifts the whole run: every task, transfer and
         overhead happens that much later and nothing in a replay depends on the clock's origin.  So a replay
@@ -167,7 +169,7 @@ class Observation:
             platform = platform.with_(background_runs=self.background_runs)   # its own count, not the fit's
         key, shift = start_free(platform) if self._shifts_exactly else (platform, 0.0)
         if key not in self._makespans:
-            self._makespans[key] = run_once(self.model, key, record=False).makespan_s
+            self._makespans[key] = makespan(self.model, key)
         return self._makespans[key] + shift
 
     @property
