@@ -81,9 +81,12 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
 
     Per task, as :func:`simulator.worker_loop.worker_loop` with the link steps
     (``link_steps``), the downstream step (``downstream_step``) and the messages
-    (``Run.release``, ``Run.deliver``), a worker's start-up (``lifecycle.started``) and
-    a sink's fetch by the client (``transfers.client_fetch``) inline; a worker's stop and
-    a new worker's spawn are the general path's calls (once per worker).
+    (``Run.release``, ``Run.deliver``), a worker's start-up (``lifecycle.started`` with
+    ``take_warm``'s keep-alive rule), its stop (``lifecycle.stopped`` on one host) and a sink's
+    fetch by the client (``transfers.client_fetch``) inline.  A start message in flight is a
+    plain ``(task, worker, at)`` tuple in the queue, which :func:`run` delivers and whose
+    worker it spawns itself (``loop.spawn`` inlined); one delivered at once is the general
+    path's ``spawn`` (rare).
     """
     env, link, platform, tables = run.env, run.link, run.platform, run.tables
     queue, ids = env._queue, env._eid
