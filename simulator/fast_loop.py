@@ -62,18 +62,14 @@ def applies(run: "Run") -> bool:
 class _Upload:
     """A task's upload starting at its execution's end, queued where the link wakes it (the general path's
     :class:`simulator.worker_loop.UploadStart`, resumed inline by :func:`run`); :attr:`value` keeps the
-    downloads' end for the worker.
-
-    Made by :func:`_new` with no ``__init__`` (a class with a Python ``__init__`` costs a Python call through
-    CPython's slow type-call path, thousands per run): the worker sets :attr:`me` and :attr:`nbytes` at once,
-    the link :attr:`value` before the worker reads it."""
+    downloads' end for the worker."""
 
     __slots__ = ("me", "nbytes", "value")
 
-
-#: ``object.__new__``: an instance with no ``__init__`` run (:class:`_Upload`, and the run loop's
-#: :class:`~simulator.loop.Coroutine`, whose attributes it sets as ``Coroutine.__init__`` does)
-_new = object.__new__
+    def __init__(self, me: Coroutine) -> None:
+        self.me = me
+        self.nbytes = 0.0
+        self.value = None
 
 
 def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
@@ -140,8 +136,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     # (link_steps' downloads: who the link wakes, and when)
                     if store_of[i] and (nbytes := out_of[i]) > 0.0:
                         if up is None:
-                            up = me.upload = _new(_Upload)
-                            up.me = me
+                            up = me.upload = _Upload(me)
                         up.nbytes = nbytes
                         then, waiter, how = (begin, overhead, exec_s[i]), up, 1
                     elif coord > 0.0:
@@ -260,8 +255,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                 now = env._now
                 if xe > now:             # its start at xe (the upload starter's queue entry)
                     if up is None:
-                        up = me.upload = _new(_Upload)
-                        up.me = me
+                        up = me.upload = _Upload(me)
                     up.nbytes = nbytes
                     heappush(queue, (now + (xe - now), NORMAL, next(ids), up))
                 else:
@@ -353,9 +347,7 @@ def run(run_: "Run") -> None:
                     else:                # a start message (task, worker, at): deliver it, spawn the worker's loop
                         j, cw, at = item    # (loop.spawn inlined: its Coroutine resumed here like any other)
                         arrival[j] = at
-                        item = _new(Coroutine)   # (Coroutine(env), its __init__ written out)
-                        item.value = item.upload = None
-                        item._env, item._queue, item._ids = env, queue, ids
+                        item = Coroutine(env)
                         send = item.send = worker(run_, cw, at, item).send
                         value = None
                     try:
