@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from simpy.events import NORMAL, Event
 
-from simulator.lifecycle import stopped, take_warm
 from simulator.storage import Latest, _fire
 from simulator.loop import Coroutine, spawn
 
@@ -73,25 +72,17 @@ class _Upload:
         self.value = None
 
 
-class _Start:
-    """A start message in flight to ``worker`` (the general path's :class:`simulator.engine._Message`),
-    delivered inline by :func:`run`: the task arrives and the worker's loop is spawned at ``at``."""
-
-    __slots__ = ("task", "worker", "at", "value")
-
-    def __init__(self, task: int, worker: str, at: float) -> None:
-        self.task, self.worker, self.at = task, worker, at
-        self.value = None
-
-
 def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     """The worker loop for ``run`` (:func:`applies`): ``worker(run, w, start, me)``, the general loop's signature.
 
     Per task, as :func:`simulator.worker_loop.worker_loop` with the link steps
     (``link_steps``), the downstream step (``downstream_step``) and the messages
-    (``Run.release``, ``Run.deliver``), a worker's start-up (``lifecycle.started``) and
-    a sink's fetch by the client (``transfers.client_fetch``) inline; a worker's stop and
-    a new worker's spawn are the general path's calls (once per worker).
+    (``Run.release``, ``Run.deliver``), a worker's start-up (``lifecycle.started`` with
+    ``take_warm``'s keep-alive rule), its stop (``lifecycle.stopped`` on one host) and a sink's
+    fetch by the client (``transfers.client_fetch``) inline.  A start message in flight is a
+    plain ``(task, worker, at)`` tuple in the queue, which :func:`run` delivers and whose
+    worker it spawns itself (``loop.spawn`` inlined); one delivered at once is the general
+    path's ``spawn`` (rare).
     """
     env, link, platform, tables = run.env, run.link, run.platform, run.tables
     queue, ids = env._queue, env._eid
@@ -106,16 +97,23 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     rows_append = run.rows.append
     idle, warm_start, cold_start = run.idle, platform.warm_start_s * 1.0, platform.cold_start_s * 1.0  # (ratio 1.0)
     sink_bytes, held = run.model.sink_bytes, run.held
+    keep_alive, from_pool = platform.keep_alive_s, run.from_pool
+    worker_rows_append, ran_by_append = run.worker_rows.append, run.ran_by.append
 
     def worker(_run: Any, w: str, start: float, me: Coroutine) -> Iterator[float | None]:
         profile = worker_profile[w]
         tasks = sequence.get(w, ())
-        # (lifecycle.started, deterministic: its take_warm only asked when an idle process of the profile exists)
+        # (lifecycle.started, deterministic, with take_warm's pool rule - planning.schedule.startups.take_idle)
         stack = idle.get(profile)
-        if stack and take_warm(run, profile, start):
-            warm, startup = True, warm_start
-        else:
-            warm, startup = False, cold_start
+        warm, startup = False, cold_start
+        if stack:
+            stopped_at = stack[-1]
+            if start - stopped_at < keep_alive and stopped_at <= start:   # the latest idle process, still warm
+                stack.pop()
+                warm, startup = True, warm_start
+            elif start - stopped_at >= keep_alive:                       # it, and every older one, gone cold
+                stack.clear()
+                from_pool.pop(profile, None)
         free = start + startup
         busy = 0.0
         up = None
@@ -145,43 +143,30 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                         then, waiter, how = (begin, overhead, exec_s[i], coord), me, 2
                     else:
                         then, waiter, how = None, me, 0
-                    if len(sizes) == 1:     # (SharedLink.transfer_one, written out: most downloads)
-                        now = env._now
-                        group = [now, waiter, then]
-                        t = link._updated
-                        if now != t:
-                            if link._first - now > 1e-12 * (now if now > 1.0 else 1.0):
-                                left = len(active) - link._head
-                                if left and now > t:
-                                    link._served += (now - t) * (bandwidth if left < 2 else shared) / left
-                                if now > t:
-                                    t = now
-                                link._updated = t
-                            else:
-                                link.wake(now)
-                                t = link._updated
-                        h = link._head
-                        served = link._served
+                    # (SharedLink.transfers, written out for one latency and a waiter: _catch_up, the inserts,
+                    # and _plan_wake's first step, usually its only one)
+                    now = env._now
+                    group = [now, waiter, then]
+                    t = link._updated
+                    if now != t:
+                        if link._first - now > 1e-12 * (now if now > 1.0 else 1.0):   # nothing completes by now
+                            left = len(active) - link._head
+                            if left and now > t:
+                                link._served += (now - t) * (bandwidth if left < 2 else shared) / left
+                            if now > t:
+                                t = now
+                            link._updated = t
+                        else:
+                            link.wake(now)
+                            t = link._updated
+                    h = link._head
+                    served = link._served
+                    if len(sizes) == 1:     # (most downloads)
                         mark = served + sizes[0]
                         k = bisect_right(marks, mark, h)
                         marks.insert(k, mark)
                         active.insert(k, (mark, group, latency, True))
-                        if k != h and not active[h][3]:
-                            plan_wake(now)
-                        else:
-                            if k != h:
-                                mark = marks[h]
-                            left = len(active) - h
-                            t += (mark - served) * left / (bandwidth if left < 2 else shared)
-                            link._first = t
-                            link.due = t if t > now else now
-                    else:                   # (SharedLink.transfers, written out for one latency and a waiter)
-                        now = env._now
-                        group = [now, waiter, then]
-                        if now != link._updated:
-                            link._catch_up(now)
-                        h = link._head
-                        served = link._served
+                    else:
                         last = 0            # the group's largest transfer finishes last (ties: the latest)
                         for k in range(1, len(sizes)):
                             if sizes[k] >= sizes[last]:
@@ -191,6 +176,13 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                             at = bisect_right(marks, mark, h)
                             marks.insert(at, mark)
                             active.insert(at, (mark, group, latency, k == last))
+                    mark, _, _, last = active[h]
+                    if last:                # the earliest transfer ends its group: it is the next wake-up
+                        left = len(active) - h
+                        t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                        link._first = t
+                        link.due = t if t > now else now
+                    else:
                         plan_wake(now)
                     if how:              # woken at the counter update: the rest of the task is arithmetic
                         done = yield
@@ -235,7 +227,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                                 now = env._now
                                 delay = t - now
                                 if delay > 0.0 and cstart:
-                                    heappush(queue, (now + delay, NORMAL, next(ids), _Start(j, cw, t)))
+                                    heappush(queue, (now + delay, NORMAL, next(ids), (j, cw, t)))   # (a start message: run spawns)
                                     continue
                                 arrival[j] = t
                                 if cstart:
@@ -306,7 +298,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     now = env._now
                     delay = t - now
                     if delay > 0.0 and cstart:   # a start message in flight
-                        heappush(queue, (now + delay, NORMAL, next(ids), _Start(j, cw, t)))
+                        heappush(queue, (now + delay, NORMAL, next(ids), (j, cw, t)))   # (a start message: run spawns)
                         continue
                     arrival[j] = t       # (Run.deliver)
                     if cstart:
@@ -318,7 +310,15 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                         waiter = wait[1]
                         waiter.value = None
                         heappush(queue, (now + (t - now if t > now else 0.0), NORMAL, next(ids), waiter))
-        stopped(run, w, profile, warm, start, startup, free, busy, len(tasks), tasks)
+        # (lifecycle.stopped, on one host: its row, its run order, its process idle from ``free``)
+        run.completed += len(tasks)
+        worker_rows_append((w, profile, not warm, start, start + startup, free, busy, len(tasks), startup))
+        ran_by_append(tasks)
+        stack = idle.get(profile)
+        if stack is None:
+            idle[profile] = [free]
+        else:
+            stack.append(free)
 
     return worker
 
@@ -340,10 +340,18 @@ def run(run_: "Run") -> None:
             if now > entry[0]:
                 item = entry[3]
                 cls = item.__class__
-                if cls is Coroutine:
+                if cls is Coroutine or cls is tuple:
                     env._now = heappop(queue)[0]
+                    if cls is Coroutine:
+                        send, value = item.send, item.value
+                    else:                # a start message (task, worker, at): deliver it, spawn the worker's loop
+                        j, cw, at = item    # (loop.spawn inlined: its Coroutine resumed here like any other)
+                        arrival[j] = at
+                        item = Coroutine(env)
+                        send = item.send = worker(run_, cw, at, item).send
+                        value = None
                     try:
-                        wait = item.send(item.value)
+                        wait = send(value)
                     except StopIteration:
                         item.send = item.upload = None
                         continue
@@ -383,10 +391,6 @@ def run(run_: "Run") -> None:
                     t += (mark - served) * left / (bandwidth if left < 2 else shared)
                     link._first = t
                     link.due = t if t > clock else clock
-                elif cls is _Start:
-                    env._now = heappop(queue)[0]
-                    arrival[item.task] = item.at
-                    spawn(env, worker, run_, item.worker, item.at)
                 elif not isinstance(item, Event):
                     env._now = heappop(queue)[0]
                     item.resume()

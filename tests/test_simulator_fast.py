@@ -93,6 +93,21 @@ def test_fast_path_with_a_warm_pool_and_pre_warmed_workers() -> None:
     assert_same(fast, general)
 
 
+@pytest.mark.parametrize("keep_alive_s", [0.0, 0.02, 1e9])
+def test_fast_path_with_an_expiring_warm_pool_and_many_workers(keep_alive_s: float) -> None:
+    """The keep-alive rule inlined in the fast path (planning.schedule.startups.take_idle): a warm pool that goes
+    cold before (0.02 s: some later workers start warm, others cold) or at once (0: none warm) or never, with a
+    worker per task (fan-out: many start messages at one instant, ties in time broken by their order) and zero
+    invocation latency (the start messages delivered at once, spawned from inside a worker)."""
+    for wf in (generate("fan_out", width=60), generate("random_layered", tasks=200, seed=3)):
+        plan = get_planner("uniform", profile="medium").plan(wf, CATALOG, MODEL, "p95")
+        for platform in (BASE.with_(keep_alive_s=keep_alive_s),
+                         BASE.with_(keep_alive_s=keep_alive_s, invoke_s=0.0, level_delay_s=0.0)):
+            fast, general, taken = both_paths(wf, plan, platform, warm_pool={"medium": 4, "small": 2})
+            assert taken and len(fast.workers) >= 60
+            assert_same(fast, general)
+
+
 def test_fast_path_applies_only_to_the_case_it_is_written_for() -> None:
     """Free bandwidth (no link), a shared host, the stager, a serial dispatcher, sampled draws and a live
     protocol run the general loop."""
