@@ -36,6 +36,14 @@ def total(*xs):
     return sum(xs)
 
 
+@task
+def mark(path):
+    """Appends one mark to ``path`` per execution (how many times the task really ran)."""
+    with open(path, "a") as f:
+        f.write("x")
+    return 7
+
+
 def _fan(n: int):
     wf = build_workflow(total.named("sum")(*[nap.named(f"n{i}")(i) for i in range(n)]), name=f"fan-{n}")
     return wf, assigned_plan(wf, {t: ("sink" if t == "sum" else t) for t in wf.task_ids}, "small")
@@ -48,6 +56,22 @@ def _agent(url: str, name: str, how: str = "") -> None:
         Launcher._acknowledge = lambda self, run, msg: os.kill(os.getpid(), signal.SIGKILL)
     elif how == "after-ack":
         ProcessPool.start = lambda self, msg, blob: os.kill(os.getpid(), signal.SIGKILL)
+    elif how.startswith("swallow"):
+        # a launcher that acknowledges its first start and drops it, living on (the benchmark's hang: the run's
+        # keys held only the ack); "swallow-late" hands the dropped start to a process after all, with the next
+        # start (by then superseded: its late claim must be refused, so one process serves the worker)
+        real, dropped = ProcessPool.start, []
+
+        def swallow(self, msg, blob):
+            if not dropped:
+                dropped.append((msg, blob))
+                return
+            if how == "swallow-late" and len(dropped) == 1:
+                dropped.append(None)
+                real(self, *dropped[0])
+                time.sleep(0.5)   # the stale start claims (and is refused) before the next generation's start
+            real(self, msg, blob)
+        ProcessPool.start = swallow
     elif how == "slow":   # a launcher that takes each start late (waiting for capacity on a loaded host)
         real = ProcessPool.start
 
@@ -149,4 +173,31 @@ def test_starts_a_live_launcher_works_through_slowly_are_waited_for() -> None:
                 _stop(ex, [slow])
         assert result.results == {"sum": run_locally(wf)["sum"]}
         assert result.meta["deaths"] == []
+        assert _leftovers(server) == []
+
+
+@pytest.mark.parametrize("how", ["swallow", "swallow-late"])
+def test_a_start_a_live_launcher_took_and_never_started_is_superseded(tmp_path, how: str) -> None:
+    """The launcher acknowledges the first start, lives on, and no process claims it: after start_timeout_s the
+    start is superseded and started again (the run finishes, one death says why); when the stale start reaches a
+    process after all, its claim is refused, so the root task ran exactly once."""
+    marks = tmp_path / "marks"
+    wf = build_workflow(total.named("sum")(mark.named("m")(str(marks))), name="mark-once")
+    plan = assigned_plan(wf, {"m": "wm", "sum": "ws"}, "small")
+    settings = ExecutorSettings(pool=POOL, start_timeout_s=2.0, run_timeout_s=120.0, lease_s=1.0)
+    with EmbeddedRedis() as server:
+        agent = _spawn(server, "swallower", how)
+        with Executor(server.url, settings, local_launcher=False, secret=SECRET) as ex:
+            try:
+                t0 = time.monotonic()
+                result = ex.run(wf, plan)
+                took = time.monotonic() - t0
+            finally:
+                _stop(ex, [agent])
+        assert result.results == {"sum": 7}
+        deaths = result.meta["deaths"]
+        assert len(deaths) == 1 and "did not start it within start_timeout_s=2 s" in deaths[0], deaths
+        assert marks.read_text() == "x"     # one execution: the superseded start's late claim was refused
+        assert result.meta["started_workers"] == 2
+        assert took < 60, took
         assert _leftovers(server) == []

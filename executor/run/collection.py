@@ -8,6 +8,7 @@ from typing import Any
 from executor import codec
 from executor.messages import decode_batch, output_label
 from executor.run.context import RunContext
+from executor.run.first_starts import SUPERSEDED
 from executor.run.restarts import WorkerRestarts
 from executor.server import redacted_url
 from executor.tracing import build_trace
@@ -36,7 +37,7 @@ def collect(ctx: RunContext, restarts: WorkerRestarts, t0: float, makespan: floa
     meta = {"run_id": ctx.run_id, "redis": "embedded" if ex.embedded else redacted_url(ex.url),
             "settings": asdict(ctx.s), "prepare_s": prepare_s, "planner": getattr(plan, "planner", ""),
             "planned_makespan_s": float(getattr(plan, "makespan_s", float("nan"))),
-            "dynamic": ctx.protocol.dynamic, "started_workers": int(ctx.r.hlen(ctx.k.claims)),
+            "dynamic": ctx.protocol.dynamic, "started_workers": started_workers(ctx),
             "restarts": sum(restarts.generation.values()), "task_kills": dict(restarts.kills),
             "deaths": restarts.deaths, "deaths_after_results": restarts.deaths_after_results}
     trace = build_trace(ctx.workflow, ctx.protocol, plan.catalog, raw, t0, makespan, meta, seen,
@@ -46,3 +47,8 @@ def collect(ctx: RunContext, restarts: WorkerRestarts, t0: float, makespan: floa
     # warm starts a completion handed straight to an idle process (executor.scripts' H op), not the launcher
     meta["handed_starts"] = int((trace.workers["start_via"] == "completion").sum()) if len(trace.workers) else 0
     return trace, meta
+
+
+def started_workers(ctx: RunContext) -> int:
+    """Logical worker generations a process claimed (a start the watchdog superseded was claimed by none)."""
+    return sum(holder != SUPERSEDED.encode() for holder in ctx.r.hvals(ctx.k.claims))

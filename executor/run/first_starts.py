@@ -10,9 +10,15 @@ it), the message went with a server restart.  So, every watchdog tick (no event 
 half a lease), for each start the run is owed and not claimed:
 
 * acknowledged by a launcher that still lives (the local one answering, an agent's
-  liveness key set): waited for, however long - that launcher is authoritative about
-  its processes (it reports a death and kills a frozen one); a cold start behind a
-  fan-out on a loaded host takes seconds;
+  liveness key set): waited for - that launcher is authoritative about its processes
+  (it reports a death and kills a frozen one); a cold start behind a fan-out on a
+  loaded host takes seconds - but not for ever: one still unclaimed ``start_timeout_s``
+  after its ack was dropped between the launcher and a process that lives on (seen
+  twice in the executor benchmark's 10 MiB hand-offs: the run's keys held only the ack,
+  every process sat idle, the launcher waited on its queues, and the run hung), so
+  it is *superseded* (its claim field taken, in one transaction with the next
+  generation's start: a late claim of it is refused as a duplicate, so two processes
+  never serve one worker) and started again (no kill counted);
 * acknowledged by a launcher that is gone: started again at once (next generation, no
   kill counted: not the task's fault);
 * not acknowledged (still queued, or popped and lost) for ``start_timeout_s``: when it
@@ -39,7 +45,10 @@ from executor.messages import decode_start
 from executor.run.context import RunContext
 from executor.run.restarts import WorkerRestarts
 
-__all__ = ["FirstStarts", "MISSING_S"]
+__all__ = ["FirstStarts", "MISSING_S", "SUPERSEDED"]
+
+#: The holder written into a stale start's claim field (:meth:`FirstStarts._supersede`): no process's holder.
+SUPERSEDED = "superseded"
 
 #: How long an overdue start must be in no launch queue, no ack and no claim to count as lost: a launcher between its
 #: pop and its ack holds it unseen - for as long as its liveness key would outlive it.
@@ -57,6 +66,7 @@ class FirstStarts:
         self.abort = abort
         self.unacked_since: dict[str, float] = {}   # "worker#gen" -> when first seen owed, unclaimed and unacked
         self.missing_since: dict[str, float] = {}   # ... and when first seen overdue and not queued either
+        self.acked_since: dict[str, float] = {}      # "worker#gen" -> when first seen acknowledged by a live launcher
         self._taken_seen = (0, time.monotonic())    # (acks in the run, when that count last changed)
 
     def check(self) -> None:
@@ -81,6 +91,9 @@ class FirstStarts:
             if start not in owed or start in taken:
                 del self.unacked_since[start]
                 self.missing_since.pop(start, None)
+        for start in list(self.acked_since):
+            if start not in owed:
+                del self.acked_since[start]
         overdue = []
         for start in owed:
             worker = start.rsplit("#", 1)[0]
@@ -88,10 +101,27 @@ class FirstStarts:
                 if not self._launcher_alive(taken[start]):
                     self.restart(worker, f"its start was taken by launcher {taken[start]}, which stopped before the "
                                          "worker claimed it")
+                elif now - self.acked_since.setdefault(start, now) > ctx.s.start_timeout_s:
+                    del self.acked_since[start]
+                    self._supersede(start, taken[start])
             elif now - self.unacked_since.setdefault(start, now) > ctx.s.start_timeout_s:
                 overdue.append(start)
         if overdue:
             self._overdue(overdue, now)
+
+    def _supersede(self, start: str, launcher: str) -> None:
+        """Start ``worker`` again past a start its live launcher took and no process claimed for ``start_timeout_s``.
+
+        The stale start's claim field is taken first (``HSETNX``): should its process claim it after all, the
+        claim script refuses it as a duplicate, and only the next generation serves the worker.  When the field
+        is already set the start was claimed just now, and nothing is done."""
+        ctx = self.ctx
+        worker = start.rsplit("#", 1)[0]
+        if not ctx.r.hsetnx(ctx.k.claims, start, SUPERSEDED):
+            return
+        ctx.r.pexpire(ctx.k.claims, ctx.ttl_ms)
+        self.restart(worker, f"its start was taken by launcher {launcher}, which did not start it within "
+                             f"start_timeout_s={ctx.s.start_timeout_s:g} s")
 
     def _owed_workers(self, claimed: set[str]) -> list[str]:
         """A static plan's workers whose first start was issued (every parent of the first task done), unclaimed."""
