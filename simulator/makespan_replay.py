@@ -32,7 +32,7 @@ from simulator.engine import Run
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.simulate import run_once
-from simulator.staging import ExternalBytes
+from simulator.staging import staged_bytes
 
 #: per compiled model: each task's fetched bytes and their external part (None: no fetch list), as the stager sums them
 _STAGED: "weakref.WeakKeyDictionary[CompiledModel, tuple[list, list]]" = weakref.WeakKeyDictionary()
@@ -73,12 +73,7 @@ def _staged(run: Run) -> tuple[list, list]:
                 totals.append(None)
                 externals.append(None)
                 continue
-            total = external = 0.0
-            for s in sizes:
-                if s > 0:
-                    total += s
-                    if type(s) is ExternalBytes:
-                        external += s
+            total, external = staged_bytes(sizes)
             totals.append(total)
             externals.append(external)
         found = _STAGED[run.model] = (totals, externals)

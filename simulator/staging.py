@@ -63,12 +63,7 @@ class Stager:
 
     def seconds(self, sizes: Sequence[float], upload: bool) -> float:
         """Stager seconds for one task's group of transfers (its fetches, or its upload)."""
-        total = external = 0.0
-        for s in sizes:
-            if s > 0:
-                total += s
-                if type(s) is ExternalBytes:
-                    external += s
+        total, external = staged_bytes(sizes)
         extra = total * self.out_per_byte if upload else external * self.in_per_byte
         return total * self.per_byte + extra
 
@@ -76,3 +71,16 @@ class Stager:
         """When the group arriving at ``now`` has been staged (``now`` when it costs nothing)."""
         work = self.seconds(sizes, upload)
         return self._server.serve(now, work) if work > 0 else now
+
+
+def staged_bytes(sizes: Sequence[float]) -> tuple[float, float]:
+    """A group of transfers' bytes through the stager, and the external part of them (:class:`ExternalBytes`),
+    summed in transfer order (the makespan-only replay, :mod:`simulator.makespan_replay`, sums them so too, bit
+    for bit)."""
+    total = external = 0.0
+    for s in sizes:
+        if s > 0:
+            total += s
+            if type(s) is ExternalBytes:
+                external += s
+    return total, external
