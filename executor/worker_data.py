@@ -3,7 +3,8 @@
 Part of :class:`executor.worker._LogicalWorker` (a mixin over its state: the
 protocol, the wire, the run's keys and spec, its memory and prefetched outputs).
 Remote inputs are fetched in one pipelined round trip when small, with parallel
-threads when large (a replay child reads only its edge's bytes, ``GETRANGE``); a
+threads when large (a replay child reads only its edge's bytes, ``GETRANGE``, or all of them by ``GET``
+when its edge carries the whole output: :func:`executor.replay.read_command`); a
 single remote input is received straight into one buffer
 (:meth:`executor.wire.Wire.get_bulk`).  An output stays in memory while a task of
 this worker will read it locally (:meth:`planning.protocol.WorkerProtocol.retention`).
@@ -15,7 +16,7 @@ from typing import Any
 
 from executor import codec
 from executor.messages import output_label
-from executor.replay import replay_bytes
+from executor.replay import read_command, replay_bytes
 
 #: Fetches whose bytes add up to less than this go in one pipeline; larger ones use threads.
 PIPELINE_FETCH_BYTES = 512 * 1024
@@ -120,18 +121,13 @@ class WorkerData:
         total = sum(f.nbytes for f in fetches)
         if len(plan) == 1 and (plan[0][1] or plan[0][2]):
             parent, coded, n = plan[0]  # one input: received straight into a buffer of its size
-            raw = [self.wire.get_bulk(("GET", self.keys.out(parent)) if coded else
-                                      ("GETRANGE", self.keys.out(parent), 0, n - 1))]
+            raw = [self.wire.get_bulk(self._read_command(parent, n))]
         elif len(plan) == 1 or total < PIPELINE_FETCH_BYTES:
-            raw = self.wire.call([("GET", self.keys.out(parent)) if coded else
-                                  ("GETRANGE", self.keys.out(parent), 0, n - 1) if n else ("EXISTS", self.keys.out(parent))
-                                  for parent, coded, n in plan])
+            raw = self.wire.call([self._read_command(parent, n) for parent, coded, n in plan])
         else:
             def one(item):
                 parent, coded, n = item
-                if coded:
-                    return self.client.get(self.keys.out(parent))
-                return self.client.getrange(self.keys.out(parent), 0, n - 1) if n else self.client.exists(self.keys.out(parent))
+                return self.client.execute_command(*self._read_command(parent, n))
             raw = list(self.ctx.pool.map(one, plan))
         for (parent, coded, n), data in zip(plan, raw):
             if data is None or data == 0:
@@ -140,8 +136,24 @@ class WorkerData:
             if coded:
                 out[parent] = self._decode_output(parent, data)
             else:
-                out[parent] = data if n else b""
+                out[parent] = b"" if not n else data if len(data) <= n else data[:n]   # (a GET of more than the share)
         return out
+
+    def _read_command(self, parent: str, n: int | None) -> tuple:
+        """How a fetch reads ``parent``'s stored output: all of it (``n`` None: pickled), a replay's share of
+        ``n`` bytes (``GET`` when that is the whole output: :func:`executor.replay.read_command`), or only
+        whether it is stored (``n`` 0: an edge of no bytes)."""
+        key = self.keys.out(parent)
+        if n == 0:
+            return ("EXISTS", key)
+        if n is None:
+            return ("GET", key)
+        return read_command(key, n, self._stored_bytes(parent))
+
+    def _stored_bytes(self, task_id: str) -> int:
+        """How many bytes a replay task's stored output holds (its largest out-edge, replayed)."""
+        settings = self.settings
+        return replay_bytes(self.protocol.output_bytes(task_id), settings.bytes_scale, settings.max_replay_bytes)
 
     def _remove_leftovers(self, client: Any, released: list[str] = ()) -> None:
         """After a sink's commit: when every sink's output is stored (so every task is done: each is an ancestor

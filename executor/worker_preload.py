@@ -11,7 +11,7 @@ worker will read also pushes the task's id to that worker's list
 (:meth:`WorkerPreload._wake_ops`, plain ``'P'`` ops of the commit script), so the
 thread sleeps in the kernel, costing the task beside it nothing, until bytes can
 move, and sees each input the moment it is stored.  It reads it (``GET``, or
-``GETRANGE`` of a replay's share) straight into a buffer of its size
+``GETRANGE`` of a replay's share of a larger output) straight into a buffer of its size
 (:meth:`Wire.get_bulk`: no parser buffer and no second copy).  The bytes wait in the
 thread's own dictionary; when the worker gets to that task it takes them (into
 ``prefetched``, which ``_fetch`` reads before the server), and the task's row gets
@@ -62,7 +62,7 @@ import time
 
 import redis
 
-from executor.replay import replay_bytes
+from executor.replay import read_command, replay_bytes
 from executor.switching import fast_switching
 from executor.server.cluster import wire_for
 from executor.wire import Wire
@@ -122,7 +122,7 @@ class _Preload(threading.Thread):
             self.start_s = time.time()
         with fast_switching():    # the task beside it would hold the GIL for 5 ms per chunk received
             for parent, key, n in here:
-                value = self.wire.get_bulk(("GET", key) if n is None else ("GETRANGE", key, 0, n - 1))
+                value = self.wire.get_bulk(read_command(key, n))
                 if value is not None:
                     self.data[parent] = value
 
@@ -154,6 +154,8 @@ class WorkerPreload:
             n = None if coded else replay_bytes(f.nbytes, self.settings.bytes_scale, self.settings.max_replay_bytes)
             if n == 0:
                 continue
+            if n is not None and n >= self._stored_bytes(f.parent):
+                n = None    # the whole output: read by GET (executor.replay.read_command)
             plan.append((f.parent, self.keys.out(f.parent), n))
         if not plan:
             return

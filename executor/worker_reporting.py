@@ -32,7 +32,7 @@ class WorkerReporting:
         for inv in invocations:
             if inv.start:
                 # a stored output not riding along: the started worker fetches it in its first round trip
-                hint = fetch_hint(self.spec, inv.task, inv.worker, parent) if data is not None and inline is None \
+                hint = fetch_hint(self.spec, inv.task, inv.worker, parent, len(data)) if data is not None and inline is None \
                     else None
                 msg = start_message(self.run_id, inv, self.spec, t,
                                     pre={parent: inline} if inline is not None else None, fetch=hint)

@@ -25,7 +25,7 @@ from typing import Any
 
 from executor import keys
 from executor.process import ProcessContext, RunSpec
-from executor.replay import replay_bytes
+from executor.replay import read_command, replay_bytes
 from executor.wire import spin_budget
 
 __all__ = ["Opening", "open_start", "fetch_hint"]
@@ -42,11 +42,13 @@ class Opening:
     code: dict[str, bytes | None] | None = None   # sub-DAG name -> its stored bytes, when the round trip read them
 
 
-def fetch_hint(spec: RunSpec, child: str, worker: str, parent: str) -> tuple[str, int | None] | None:
+def fetch_hint(spec: RunSpec, child: str, worker: str, parent: str,
+               stored: int | None = None) -> tuple[str, int | None] | None:
     """The stored output of ``parent`` that ``child`` (first task of ``worker``) will fetch: (parent, bytes).
 
-    ``None`` bytes: the whole (pickled) output; else the replayed edge's share
-    (``GETRANGE``).  No hint when the child reads nothing of it.
+    ``None`` bytes: the whole output, by ``GET`` - a pickled one, or a replay's whose ``stored`` bytes (its
+    length, known to the parent that stores it) the child's edge reads all of; else the replayed edge's
+    share (``GETRANGE``; :func:`executor.replay.read_command`).  No hint when the child reads nothing of it.
     """
     if parent in spec.coded:
         return parent, None
@@ -54,7 +56,9 @@ def fetch_hint(spec: RunSpec, child: str, worker: str, parent: str) -> tuple[str
     for f in spec.protocol.handle_inputs(child, worker, ()).fetch:
         if f.parent == parent:
             n = replay_bytes(f.nbytes, settings.bytes_scale, settings.max_replay_bytes)
-            return (parent, n) if n > 0 else None
+            if n <= 0:
+                return None
+            return parent, (None if stored is not None and n >= stored else n)
     return None
 
 
@@ -74,7 +78,7 @@ def open_start(ctx: ProcessContext, msg: dict[str, Any]) -> Opening:
     cmds: list[tuple] = []
     if hint:
         parent, n = hint
-        cmds.append(("GET", k.out(parent)) if n is None else ("GETRANGE", k.out(parent), 0, n - 1))
+        cmds.append(read_command(k.out(parent), n))
     cmds += ctx.scripts.load_commands()   # a new process's first round trip
     code_names = _code_to_read(ctx, msg)
     cmds += [("GET", k.subdag(name)) for name in code_names]

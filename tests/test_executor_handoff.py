@@ -92,6 +92,11 @@ def test_the_fetch_hint_names_what_the_child_will_read() -> None:
     spec = RunSpec(proto, ExecutorSettings(), frozenset(), 0.0)
     assert fetch_hint(spec, "b", "w1", "a") == ("a", 1200)     # the replayed edge's share, not the output
     assert fetch_hint(spec, "c", "w2", "a") is None             # nothing to read
+    assert fetch_hint(spec, "b", "w1", "a", stored=5000) == ("a", 1200)   # a share of a larger output: GETRANGE
+    whole = WorkerProtocol.for_plan(_fan(5000), assigned_plan(_fan(5000), {"a": "w0", "b": "w1", "c": "w2"}, "large"))
+    spec_whole = RunSpec(whole, ExecutorSettings(), frozenset(), 0.0)
+    assert fetch_hint(spec_whole, "b", "w1", "a", stored=5000) == ("a", None)   # all of it: read by GET
+    assert fetch_hint(spec_whole, "b", "w1", "a") == ("a", 5000)                # (its length unknown)
     coded = RunSpec(proto, ExecutorSettings(), frozenset({"a"}), 0.0)
     assert fetch_hint(coded, "b", "w1", "a") == ("a", None)     # a pickled output is read whole
 
@@ -102,7 +107,10 @@ def test_a_child_reads_only_its_edges_share_of_a_large_replayed_output() -> None
                              {"b": ["a"], "c": ["a"]}, edge_bytes={("a", "b"): 700_000, ("a", "c"): 2_000_000})
     plan = assigned_plan(wf, {"a": "wa", "b": "wb", "c": "wc"}, "large")
     with Executor(settings=ExecutorSettings(keep_alive_s=5.0)) as ex:
+        ex.client.config_resetstat()
         tasks = ex.run(wf, plan).trace.validate().tasks.set_index("task_id")
+        ranges = ex.client.info("commandstats").get("cmdstat_getrange", {}).get("calls", 0)
+    assert ranges == 1     # b's share; c reads the whole output by GET, which the server sends uncopied
     assert tasks.at["a", "output_bytes"] == 2_000_000
     assert tasks.at["b", "input_bytes"] == 700_000 and tasks.at["c", "input_bytes"] == 2_000_000
     assert tasks.at["a", "exec_end_s"] <= min(tasks.at["b", "exec_start_s"], tasks.at["c", "exec_start_s"])
@@ -166,3 +174,12 @@ def test_scripts_without_a_client_are_loaded_by_the_first_round_trip() -> None:
         assert lazy.load_commands() == []
         eager = Scripts(client)                     # given a client: loaded now, same digests
         assert eager.loaded and (eager.commit_sha, eager.claim_sha) == (lazy.commit_sha, lazy.claim_sha)
+
+
+def test_a_share_that_is_the_whole_output_is_read_by_get() -> None:
+    from executor.replay import read_command
+
+    assert read_command("k", None) == ("GET", "k")                  # a pickled output
+    assert read_command("k", 100, 100) == ("GET", "k")              # a replay edge carrying all of it
+    assert read_command("k", 40, 100) == ("GETRANGE", "k", 0, 39)   # a share of a larger output
+    assert read_command("k", 40) == ("GETRANGE", "k", 0, 39)        # its length unknown: only the share
