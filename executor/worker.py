@@ -12,7 +12,8 @@ Per task, the four hook stages, with the round trips they cost:
 
 * ``handle_inputs``: local parents come from memory; remote ones are fetched in
   one pipelined round trip when small, with parallel threads when large (a
-  replay child reads only its edge's bytes, ``GETRANGE``); a single remote input
+  replay child reads only its edge's bytes, ``GETRANGE``, or ``GET`` when they are the
+  whole output: :func:`executor.replay.read_command`); a single remote input
   is received straight into one buffer (:meth:`executor.wire.Wire.get_bulk`);
 * ``handle_execution``: the task's code (``run_task_function``) or a replay;
   a raising task is retried with backoff, each traceback written in a
