@@ -21,6 +21,8 @@ import pytest
 
 from executor import Executor, ExecutorSettings, keys, worker
 from executor.launcher import queues, run_launcher
+from executor.heartbeat import Slot
+from executor.launcher.pool import ProcessPool, _Child
 from executor.launcher.queues import Launcher
 from executor.plans import assigned_plan
 from executor.server import EmbeddedRedis
@@ -74,6 +76,34 @@ def _idle_pids(client) -> list[int]:
     for key in client.scan_iter(match=f"pl:idle:{AGENT}:*"):
         found += [int(p) for p in client.lrange(key, 0, -1)]
     return found
+
+
+def test_the_hand_off_takes_the_notices_waiting_and_records_them_before_its_start() -> None:
+    """One script call pops the process and takes the notices (oldest first), recorded before the pool assigns its own
+    start; a pool with nothing to record them leaves them for the launcher's reader."""
+    start = {"type": "start", "run": "r2", "worker": "wz", "task": "h", "profile": "small", "cpus": 1.0,
+             "memory_mb": 512, "threads": None, "limits": True, "lease_s": 3.0, "heartbeat_timeout_s": 10.0, "gen": 0}
+    with EmbeddedRedis() as server:
+        client = server.client()
+        pool = ProcessPool(client, server.url, "L", SECRET, "h")
+        child = _Child(os.getpid(), keys.process_pool_key(start), None, Slot())
+        pool.children[child.pid] = child
+        pool.reap = lambda: None   # the child is this test's own process
+        idle, notices = keys.idle_list("L", child.pool_key), keys.launcher_handed("L")
+        recorded = []
+        pool.record_handed = lambda taken: recorded.append((list(taken), child.serving))
+        client.rpush(idle, child.pid)
+        client.rpush(notices, f"{child.pid}\nr1\nold".encode(), b"7\nr1\nother")
+        pool.start(start, b"sealed")
+        assert recorded == [([f"{child.pid}\nr1\nold".encode(), b"7\nr1\nother"], None)]   # before its own start
+        assert child.serving == ("r2", "wz", 0, "h") and not client.exists(notices)
+        assert client.lrange(keys.process_inbox("L", child.pid), 0, -1) == [keys.inbox_item("r2", keys.BY_LAUNCHER,
+                                                                                            b"sealed")]
+        pool.record_handed = None
+        client.rpush(idle, child.pid)
+        client.rpush(notices, b"8\nr1\nlater")
+        pool.start(start, b"sealed")
+        assert client.lrange(notices, 0, -1) == [b"8\nr1\nlater"] and len(recorded) == 1
 
 
 @pytest.mark.parametrize("dies", [False, True])

@@ -48,17 +48,21 @@ from executor.server.cluster import run_evals
 
 __all__ = ["ProcessPool", "Serving"]
 
-#: A warm hand-off: pop an idle process's pid and push the start to its inbox (KEYS: idle list, the launcher's
-#: notices of completions' hand-offs; ARGV: inbox key without the pid, the message, the inbox's TTL in s, the inbox
-#: key after the pid).  Returns nil, or the pid and the notices taken (every hand-off made before this one).
+#: A warm hand-off: pop an idle process's pid and push the start to its inbox (KEYS: idle list, and - when the caller
+#: records them - the launcher's notices of completions' hand-offs; ARGV: inbox key without the pid, the message, the
+#: inbox's TTL in s, the inbox key after the pid).  Returns nil, or the pid and the notices taken (every hand-off made
+#: before this one).
 HANDOFF_LUA = """
 local pid = redis.call('RPOP', KEYS[1])
 if not pid then return false end
 local inbox = ARGV[1] .. pid .. ARGV[4]
 redis.call('RPUSH', inbox, ARGV[2])
 redis.call('EXPIRE', inbox, tonumber(ARGV[3]))
-local notices = redis.call('LRANGE', KEYS[2], 0, -1)
-if #notices > 0 then redis.call('DEL', KEYS[2]) end
+local notices = {}
+if KEYS[2] then
+  notices = redis.call('LRANGE', KEYS[2], 0, -1)
+  if #notices > 0 then redis.call('DEL', KEYS[2]) end
+end
 return {pid, notices}
 """
 
@@ -94,8 +98,9 @@ class ProcessPool:
         self._renewed = 0.0
         self._handoff_script: Any = None
         #: records the notices of starts completions handed to idle processes (``pid\nrun\nstart`` each;
-        #: :meth:`executor.launcher.queues.Launcher.record_handed`, which authenticates them): set by the launcher
-        self.record_handed: Callable[[list[bytes]], None] = lambda notices: None
+        #: :meth:`executor.launcher.queues.Launcher.record_handed`, which authenticates them); set by the launcher.
+        #: None: the hand-off leaves them to whoever reads them (never taken here to be dropped)
+        self.record_handed: Callable[[list[bytes]], None] | None = None
 
     @property
     def limiter(self) -> ResourceLimiter:
@@ -119,7 +124,8 @@ class ProcessPool:
             pid, notices = handed
             # Completions' hand-offs made before this one (maybe to this very process, before it was idle again):
             # recorded first, so none is taken later for what the process serves now.
-            self.record_handed(notices)
+            if notices:
+                self.record_handed(notices)
             self.reap()
             child = self.children.get(pid)
             if child is not None and child.pool_key == pool_key:
@@ -135,8 +141,8 @@ class ProcessPool:
         if self._handoff_script is None:
             self._handoff_script = self.client.register_script(HANDOFF_LUA)
         prefix, suffix = keys.process_inbox_parts(self.launcher_id)
-        got = self._handoff_script(keys=[idle, keys.launcher_handed(self.launcher_id)],
-                                   args=[prefix, payload, int(PROCESS_KEY_SLACK_S), suffix])
+        notices = [keys.launcher_handed(self.launcher_id)] if self.record_handed is not None else []
+        got = self._handoff_script(keys=[idle, *notices], args=[prefix, payload, int(PROCESS_KEY_SLACK_S), suffix])
         return None if got is None else (int(got[0]), list(got[1]))
 
     def handed(self, pid: int, msg: dict[str, Any], blob: bytes) -> str:
