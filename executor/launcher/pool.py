@@ -6,7 +6,14 @@ on the idle list - popped and handed the start in one script call
 new process forked for it (:mod:`.warm_process`).  A completion may have handed a
 start to an idle process itself (:data:`executor.scripts.COMMIT_LUA`, one wake-up
 instead of two); the launcher then records what the process serves from the
-hand-off's notice (:meth:`ProcessPool.handed`).
+hand-off's notice (:meth:`ProcessPool.handed`).  The same script drains the notices
+waiting, so they are recorded before the start it hands: a notice read later
+(the launcher reads them every :data:`executor.launcher.queues.HANDED_EVERY_S`) was
+overwriting the record of a newer start the launcher had handed the same process, once
+it was idle again (94 of 208 notices in the 10 MiB hand-off benchmark).  The process
+then served a start its launcher did not know of: no lease renewal, and a death
+before its claim judged against the finished run - not reported, so the start was lost
+(the benchmark's hang: only the launcher's ack of the start left, every process idle).
 The launcher is the parent of its workers, so it learns of a death at once
 (``waitpid``).  Whether a dead process was serving a logical worker is decided
 from the run's claims: a process that died before it claimed its start (killed
@@ -28,7 +35,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import redis
 
@@ -41,15 +48,22 @@ from executor.server.cluster import run_evals
 
 __all__ = ["ProcessPool", "Serving"]
 
-#: A warm hand-off: pop an idle process's pid and push the start to its inbox (KEYS: idle list;
-#: ARGV: inbox key without the pid, the message, the inbox's TTL in s).  Returns the pid, or nil.
+#: A warm hand-off: pop an idle process's pid and push the start to its inbox (KEYS: idle list, and - when the caller
+#: records them - the launcher's notices of completions' hand-offs; ARGV: inbox key without the pid, the message, the
+#: inbox's TTL in s, the inbox key after the pid).  Returns nil, or the pid and the notices taken (every hand-off made
+#: before this one).
 HANDOFF_LUA = """
 local pid = redis.call('RPOP', KEYS[1])
 if not pid then return false end
 local inbox = ARGV[1] .. pid .. ARGV[4]
 redis.call('RPUSH', inbox, ARGV[2])
 redis.call('EXPIRE', inbox, tonumber(ARGV[3]))
-return pid
+local notices = {}
+if KEYS[2] then
+  notices = redis.call('LRANGE', KEYS[2], 0, -1)
+  if #notices > 0 then redis.call('DEL', KEYS[2]) end
+end
+return {pid, notices}
 """
 
 #: What a process serves: (run, logical worker, generation, start task).
@@ -83,6 +97,10 @@ class ProcessPool:
         self.children: dict[int, _Child] = {}
         self._renewed = 0.0
         self._handoff_script: Any = None
+        #: records the notices of starts completions handed to idle processes (``pid\nrun\nstart`` each;
+        #: :meth:`executor.launcher.queues.Launcher.record_handed`, which authenticates them); set by the launcher.
+        #: None: the hand-off leaves them to whoever reads them (never taken here to be dropped)
+        self.record_handed: Callable[[list[bytes]], None] | None = None
 
     @property
     def limiter(self) -> ResourceLimiter:
@@ -100,9 +118,14 @@ class ProcessPool:
         # Only a live child of this launcher can wait on its idle list: with none of this profile,
         # fork at once (asking the idle list cost a round trip of every cold start).
         while any(c.pool_key == pool_key for c in self.children.values()):
-            pid = self._handoff(idle, keys.inbox_item(msg["run"], keys.BY_LAUNCHER, blob))
-            if pid is None:
+            handed = self._handoff(idle, keys.inbox_item(msg["run"], keys.BY_LAUNCHER, blob))
+            if handed is None:
                 break
+            pid, notices = handed
+            # Completions' hand-offs made before this one (maybe to this very process, before it was idle again):
+            # recorded first, so none is taken later for what the process serves now.
+            if notices:
+                self.record_handed(notices)
             self.reap()
             child = self.children.get(pid)
             if child is not None and child.pool_key == pool_key:
@@ -112,13 +135,15 @@ class ProcessPool:
             self.client.delete(keys.process_inbox(self.launcher_id, pid))
         self._fork(msg, pool_key, idle, serving)
 
-    def _handoff(self, idle: str, payload: bytes) -> int | None:
-        """Pop an idle process and put the start on its inbox, in one round trip (the process's pid, or None)."""
+    def _handoff(self, idle: str, payload: bytes) -> tuple[int, list[bytes]] | None:
+        """Pop an idle process and put the start on its inbox, in one round trip: the process's pid and the
+        notices of completions' hand-offs taken with it (:data:`HANDOFF_LUA`), or None (no process idle)."""
         if self._handoff_script is None:
             self._handoff_script = self.client.register_script(HANDOFF_LUA)
         prefix, suffix = keys.process_inbox_parts(self.launcher_id)
-        pid = self._handoff_script(keys=[idle], args=[prefix, payload, int(PROCESS_KEY_SLACK_S), suffix])
-        return None if pid is None else int(pid)
+        notices = [keys.launcher_handed(self.launcher_id)] if self.record_handed is not None else []
+        got = self._handoff_script(keys=[idle, *notices], args=[prefix, payload, int(PROCESS_KEY_SLACK_S), suffix])
+        return None if got is None else (int(got[0]), list(got[1]))
 
     def handed(self, pid: int, msg: dict[str, Any], blob: bytes) -> str:
         """Record a start a completion handed straight to idle process ``pid`` (:data:`executor.scripts.COMMIT_LUA`'s

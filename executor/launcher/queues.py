@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterable
 
 import redis
 
@@ -72,6 +73,7 @@ class Launcher:
         self.runs: dict[str, float] = {}          # run -> when it was added
         self.host = socket.gethostname()
         self.processes = ProcessPool(self.client, url, self.id, secret, self.host, limiter)
+        self.processes.record_handed = self.record_handed
         self._refreshed = 0.0
         self._handed_read = 0.0
 
@@ -172,14 +174,19 @@ class Launcher:
         pipe.execute()
 
     def take_handed(self) -> None:
-        """Record the starts completions handed to this launcher's idle processes (the pid, the run and the
-        start, one per line).
+        """Record the starts completions handed to this launcher's idle processes since the last read (the
+        pool's own hand-offs take those waiting with them, :data:`executor.launcher.pool.HANDOFF_LUA`)."""
+        self.record_handed(self.client.lpop(keys.launcher_handed(self.id), 1000) or ())
+
+    def record_handed(self, notices: Iterable[bytes]) -> None:
+        """Record starts completions handed to this launcher's idle processes (the pid, the run and the start,
+        one per line), oldest first.
 
         Each is authenticated before it is unpickled, like a start from a launch queue; the
         pool assigns it to the process, or - when the process is gone - starts it again or
         reports the death (:meth:`ProcessPool.handed`).
         """
-        for item in self.client.lpop(keys.launcher_handed(self.id), 1000) or ():
+        for item in notices:
             pid, run, blob = item.split(b"\n", 2)
             run = run.decode()
             try:

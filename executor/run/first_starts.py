@@ -13,10 +13,12 @@ half a lease), for each start the run is owed and not claimed:
   liveness key set): waited for - that launcher is authoritative about its processes
   (it reports a death and kills a frozen one); a cold start behind a fan-out on a
   loaded host takes seconds - but not for ever: one still unclaimed ``start_timeout_s``
-  after its ack was dropped between the launcher and a process that lives on (seen
-  twice in the executor benchmark's 10 MiB hand-offs: the run's keys held only the ack,
-  every process sat idle, the launcher waited on its queues, and the run hung), so
-  it is *superseded* (its claim field taken, in one transaction with the next
+  after its ack was lost by the launcher that lives on (seen twice in the executor
+  benchmark's 10 MiB hand-offs: the run's keys held only the ack, every process left
+  sat idle, the launcher waited on its queues, and the run hung - a late notice of a
+  completion's hand-off had overridden the launcher's record of the start, so the death
+  of its process before the claim went unreported; fixed in :mod:`executor.launcher.pool`,
+  this stays the last line of defence), so it is *superseded* (its claim field taken, in one transaction with the next
   generation's start: a late claim of it is refused as a duplicate, so two processes
   never serve one worker) and started again (no kill counted);
 * acknowledged by a launcher that is gone: started again at once (next generation, no
