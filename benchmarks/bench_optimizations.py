@@ -423,10 +423,20 @@ def simulated_platform(probe: dict[str, float]) -> Platform:
     """This host's platform for the simulations: the probed link, the launcher's serial part of a cold start
     (``process_start_s``) and the rest as start-up (``cold_start_s``), so a lone cold start takes the probed
     total and a burst's starts are as far apart as probed (:func:`probe_launcher`); a fetch's CPU per byte, the worker
-    thread's (in its quota) and the server's (on the cores), as probed (:func:`_background_probe.probe_background`)."""
+    thread's (in its quota) and the server's (on the cores), as probed (:func:`_background_probe.probe_background`).
+
+    The link moves uploads at the probed upload's rate and downloads at the probed download's
+    (``download_bandwidth_Bps``), not both at their mean (the plans' cost model keeps the mean): a
+    64 MB download took 2.5x its upload (quiet, 286 against 723 MB/s), and fan-large's critical path
+    downloads 7 x 32 MB into the gather's worker and uploads nothing (its branch's outputs stay local),
+    so at the mean the simulated base downloaded 1.4x too fast (issue 17)."""
     serial = probe.get("launcher_serial_s", 0.0)
     fetch_cpu = {k: probe[k] for k in ("fetch_thread_s_per_byte", "fetch_server_s_per_byte") if k in probe}
-    return Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, storage_bandwidth_Bps=probe["bandwidth_Bps"],
+    rates = {"storage_bandwidth_Bps": probe["bandwidth_Bps"]}
+    if probe.get("upload_s_median", 0) > 0 and probe.get("download_s_median", 0) > 0:
+        rates = {"storage_bandwidth_Bps": probe["bytes"] / probe["upload_s_median"],
+                 "download_bandwidth_Bps": probe["bytes"] / probe["download_s_median"]}
+    return Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, **rates,
                                    cold_start_s=max(probe["cold_start_s"] - serial, 0.001), process_start_s=serial,
                                    storage_sharing=probe.get("storage_sharing", 2.0), **fetch_cpu)
 
