@@ -423,10 +423,20 @@ def simulated_platform(probe: dict[str, float]) -> Platform:
     """This host's platform for the simulations: the probed link, the launcher's serial part of a cold start
     (``process_start_s``) and the rest as start-up (``cold_start_s``), so a lone cold start takes the probed
     total and a burst's starts are as far apart as probed (:func:`probe_launcher`); a fetch's CPU per byte, the worker
-    thread's (in its quota) and the server's (on the cores), as probed (:func:`_background_probe.probe_background`)."""
+    thread's (in its quota) and the server's (on the cores), as probed (:func:`_background_probe.probe_background`).
+
+    The link moves uploads at the probed upload's rate and downloads at the probed download's
+    (``download_bandwidth_Bps``), not both at their mean (the plans' cost model keeps the mean): a
+    64 MB download took 2.5x its upload (quiet, 286 against 723 MB/s), and fan-large's critical path
+    downloads 7 x 32 MB into the gather's worker and uploads nothing (its branch's outputs stay local),
+    so at the mean the simulated base downloaded 1.4x too fast (issue 17)."""
     serial = probe.get("launcher_serial_s", 0.0)
     fetch_cpu = {k: probe[k] for k in ("fetch_thread_s_per_byte", "fetch_server_s_per_byte") if k in probe}
-    return Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, storage_bandwidth_Bps=probe["bandwidth_Bps"],
+    rates = {"storage_bandwidth_Bps": probe["bandwidth_Bps"]}
+    if probe.get("upload_s_median", 0) > 0 and probe.get("download_s_median", 0) > 0:
+        rates = {"storage_bandwidth_Bps": probe["bytes"] / probe["upload_s_median"],
+                 "download_bandwidth_Bps": probe["bytes"] / probe["download_s_median"]}
+    return Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, **rates,
                                    cold_start_s=max(probe["cold_start_s"] - serial, 0.001), process_start_s=serial,
                                    storage_sharing=probe.get("storage_sharing", 2.0), **fetch_cpu)
 
@@ -796,6 +806,14 @@ NOTES = [
     "each pair's overlap (sharing_factor: the link's work, two lone downloads, done at rate 1 while one runs and "
     "2 / f while both do), not off the pair's span over the lone download, which grows with the downloads' offset "
     "and reads downloads apart that never contended as 2 or more (clipped to 2.00).",
+    "Uploads and downloads in the simulation move at their own probed rates (host_probe: upload_s_median, "
+    "download_s_median of 64 MB; Platform.download_bandwidth_Bps), not both at their mean (bandwidth_Bps, which the "
+    "plans' cost model keeps): a download took 2.5x its upload (286 against 723 MB/s, quiet) - it receives into a "
+    "new buffer, every page zero-filled and faulted in (bytearray(64 MB) alone took 124 ms median at load 10) - and "
+    "fan-large's critical path downloads 7 x 32 MB into the gather's worker and uploads nothing (its branch's "
+    "partials stay local). At the mean its simulated base was 15-24 % short (2.05 s against 2.69 / 2.41 s real) and "
+    "pre-load's cut a third of the real one; on the recorded probe the split gives base 2.23 s, pre-load -14.3 % "
+    "(heft) / -15.7 % (critical-path) against -25.2 / -20.0 % real, within 10 points on 59 cells of 70 instead of 56.",
     "Retention: the last reader's commit sets an output aside (an O(1) RENAME) and its worker frees it right after "
     "the commit's reply (the sink's worker with its sweep of leftovers), not inside the commit: a 32 MB free takes "
     "the server 2.2 ms, and fan-large's gather freed seven partials in its commit (9.7 ms against 1.2 ms at load 9), "
@@ -880,7 +898,8 @@ def main(argv: list[str] | None = None) -> int:
               "real_seconds": time.perf_counter() - started,
               "machine": {"python": pyplatform.python_version(), "cpus": os.cpu_count(),
                           "load_average_start": load_start, "load_average_end": os.getloadavg()},
-              "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps probed, process_start_s = the "
+              "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps the probed upload's rate, "
+                          "download_bandwidth_Bps the probed download's, process_start_s = the "
                           "launcher's serial part of a cold start probed, cold_start_s = the rest of a cold start "
                           "from the start message to the first task's start (probe_cold_start); simulated_platform); "
                           "cost model: priors (task hints) with bandwidth_Bps and cold_start_s probed; prior_exponent 0 for "

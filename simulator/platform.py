@@ -23,6 +23,13 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   shared equally (every result before it); a real server overlaps part of two clients' work
   (this host's Redis: two concurrent 10 MiB GETs take ~1.7x one alone), which a host probe
   measures (``benchmarks/bench_optimizations.py: probe_sharing``).  Between 1 and 2.
+* ``download_bandwidth_Bps = 0``: the rate of a download alone, when it is not the link's
+  (0: ``storage_bandwidth_Bps`` both ways).  A download of ``b`` bytes takes the link as long as
+  ``b * storage_bandwidth_Bps / download_bandwidth_Bps`` uploaded bytes would (its share of the
+  link when others run is in that proportion).  On planlab's executor a download receives its
+  bytes into a new buffer (zero-filled, every page faulted in: a 64 MB ``bytearray`` alone took
+  ~0.12 s at load 10) while an upload sends bytes the worker holds: the optimizations benchmark's
+  host probe measured a 64 MB download 2.5x as long as its upload (issue 17).
 * ``task_overhead_s = 0``: worker-side bookkeeping per task beyond the above.
 * ``workflow_start_s``, ``dispatch_s``, ``level_delay_s``, ``staging_s_per_GB``:
   the workflow-system overheads FACTS.md found in real executions (start-up of the
@@ -156,6 +163,7 @@ class Platform:
     storage_latency_s: float = 5e-4     # s: per transfer to or from storage (not shared)
     storage_bandwidth_Bps: float = 200e6  # bytes/s: shared equally by concurrent transfers (inf: free)
     storage_sharing: float = 2.0        # two concurrent transfers each take this many times one alone (2: equal shares)
+    download_bandwidth_Bps: float = 0.0  # bytes/s: a download alone (0: storage_bandwidth_Bps, the same both ways)
     task_overhead_s: float = 0.0        # s: per task on its worker, between inputs and execution
     workflow_start_s: float = 0.0       # s: from submission until the first task is released
     dispatch_s: float = 0.0             # s: per task, through one serial dispatcher (FIFO)
@@ -336,6 +344,7 @@ _UNITS = {
     "cold_start_s": "seconds", "warm_start_s": "seconds", "keep_alive_s": "seconds", "invoke_s": "seconds",
     "coordination_s": "seconds", "storage_latency_s": "seconds", "storage_bandwidth_Bps": "bytes per second, inf = free",
     "storage_sharing": "times one transfer's duration two concurrent ones take, 1 to 2 (2 = equal shares)",
+    "download_bandwidth_Bps": "bytes per second of a download alone, 0 = storage_bandwidth_Bps",
     "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "machine_dispatch_s": "seconds per task, serial per machine",

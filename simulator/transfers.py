@@ -22,6 +22,7 @@ were not.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Iterator
 
 from simulator.draws import RatioPool
@@ -30,6 +31,16 @@ from simulator.quota import cpu_job
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.engine import Run
+
+
+def download_scale(platform: Any) -> float:
+    """The link's bytes per byte downloaded: ``storage_bandwidth_Bps / download_bandwidth_Bps`` (1 when the platform
+    gives downloads no rate of their own, or the link is free).  A download then moves at its own rate alone and
+    takes its share of the link in proportion to its time on it (the link's processor sharing, weighted)."""
+    down, link = platform.download_bandwidth_Bps, platform.storage_bandwidth_Bps
+    if down <= 0.0 or down == link or not math.isfinite(link):
+        return 1.0
+    return link / down
 
 
 def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: Any = None,
@@ -61,6 +72,8 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
         if not ratios:
             return end, False
         scaled = [s * r for s, r in zip([s for s in sizes if s > 0.0], ratios)]
+        if pool is run.down and run.down_scale != 1.0:   # a download's own rate (Platform.download_bandwidth_Bps)
+            scaled = [s * run.down_scale for s in scaled]
         link.transfers(scaled, [latency * r for r in ratios], end, then, me)
         end = yield
         return end, then is not None
@@ -85,4 +98,4 @@ def client_fetch(run: "Run", i: int, t: float) -> None:
         run.makespan = max(run.makespan, t + latency)
         return
     # the group's value is when the client holds the result: the bytes' completion plus the latency
-    run.link.transfer_one(nbytes * r, latency, None, run.held)
+    run.link.transfer_one(nbytes * r * run.down_scale, latency, None, run.held)

@@ -275,6 +275,16 @@ def test_the_simulated_platform_splits_the_probed_cold_start_into_the_launchers_
     assert whole.with_(cold_start_s=0.05) != platform        # the split is the probe's, not the default's
 
 
+def test_the_simulated_link_moves_uploads_and_downloads_at_their_probed_rates() -> None:
+    # the probe's 64 MB: up in 0.08 s, down in 0.2 s; the cost model keeps their mean (bandwidth_Bps), the link not
+    probe = {"bandwidth_Bps": 4.57e8, "cold_start_s": 0.08, "bytes": 64e6, "upload_s_median": 0.08,
+             "download_s_median": 0.2}
+    platform = bench.simulated_platform(probe)
+    assert platform.storage_bandwidth_Bps == pytest.approx(8e8) and platform.download_bandwidth_Bps == pytest.approx(3.2e8)
+    older = bench.simulated_platform({k: v for k, v in probe.items() if not k.endswith("_s_median")})
+    assert older.storage_bandwidth_Bps == 4.57e8 and older.download_bandwidth_Bps == 0.0   # a probe without them
+
+
 def test_each_variant_runs_first_in_turn_and_every_other_repetition_goes_backwards() -> None:
     orders = [bench.run_order(8, rep) for rep in range(8)]
     assert all(sorted(o) == list(range(8)) for o in orders)            # every variant once per repetition

@@ -12,11 +12,13 @@ import math
 import pytest
 
 from planning.costs.cost_model import CostModel
+from planning.errors import ConfigError
 from planning.plan import Plan
 from planning.profiles import load_catalog
 from planning.tasks import Task
 from planning.workflow import Workflow
 from simulator import Platform, simulate
+from simulator.transfers import download_scale
 
 MB = 1_000_000
 CATALOG = load_catalog("local")
@@ -39,12 +41,15 @@ def concurrent_readers(readers: int):
     return wf, plan, model
 
 
-def downloads(readers: int, **platform) -> list[float]:
+def simulated_tasks(readers: int, **platform):
     wf, plan, model = concurrent_readers(readers)
     base = dict(storage_latency_s=0.0, storage_bandwidth_Bps=100 * MB, cold_start_s=0.0, warm_start_s=0.0,
                 invoke_s=0.0, coordination_s=0.0)
-    trace = simulate(wf, plan, model, platform=Platform(**(base | platform)))
-    t = trace.tasks.set_index("task_id")
+    return simulate(wf, plan, model, platform=Platform(**(base | platform))).tasks.set_index("task_id")
+
+
+def downloads(readers: int, **platform) -> list[float]:
+    t = simulated_tasks(readers, **platform)
     return [float(t.loc[f"b{k}", "download_end_s"] - t.loc[f"b{k}", "download_start_s"]) for k in range(readers)]
 
 
@@ -59,3 +64,33 @@ def test_two_concurrent_downloads_take_the_sharing_factor_times_one_alone(host) 
 def test_the_default_sharing_changes_nothing() -> None:
     assert downloads(2, storage_sharing=2.0) == downloads(2)
     assert math.isclose(Platform().storage_sharing, 2.0)
+
+
+# ``Platform.download_bandwidth_Bps``: a download moves at its own rate D alone, an upload at the link's R, and a
+# download takes the link's share in proportion to its time on it.  With D = 50 MB/s: a's upload B / R = 0.2 s, one
+# download alone B / D = 0.4 s, two at once with equal shares 0.8 s each.  (The executor's host probe measured a 64 MB
+# download 2.5x as long as its upload: issue 17, fan-large.)
+
+def upload_span(readers: int, **platform) -> float:
+    t = simulated_tasks(readers, **platform)
+    return float(t.loc["a", "upload_end_s"] - t.loc["a", "upload_start_s"])
+
+
+@pytest.mark.parametrize("host", [{}, {"host_cores": 2.0}])
+def test_a_download_moves_at_its_own_rate_and_an_upload_at_the_links(host) -> None:
+    assert upload_span(1, download_bandwidth_Bps=50 * MB, **host) == pytest.approx(0.2)
+    assert downloads(1, download_bandwidth_Bps=50 * MB, **host) == pytest.approx([0.4])
+    assert downloads(2, download_bandwidth_Bps=50 * MB, **host) == pytest.approx([0.8, 0.8])
+
+
+def test_no_download_rate_of_its_own_changes_nothing() -> None:
+    for readers in (1, 2):
+        assert downloads(readers, download_bandwidth_Bps=0.0) == downloads(readers)
+        assert downloads(readers, download_bandwidth_Bps=100 * MB) == downloads(readers)
+    assert download_scale(Platform()) == 1.0 and download_scale(Platform(download_bandwidth_Bps=50e6)) == 4.0
+    assert download_scale(Platform(storage_bandwidth_Bps=math.inf, download_bandwidth_Bps=50e6)) == 1.0
+
+
+def test_a_negative_download_rate_is_refused() -> None:
+    with pytest.raises(ConfigError, match="download_bandwidth_Bps"):
+        Platform(download_bandwidth_Bps=-1.0)
