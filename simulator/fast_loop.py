@@ -15,13 +15,24 @@ operations (a wake-up at ``due`` with its next prediction, a single transfer's
 start, a group of downloads' start) are written out where they are used, on the
 link's own state, its constants in local names.  A task costs about a dozen Python
 calls fewer (issue 18: the whole ``simulate()`` call at >= 100k tasks/s at 10k
-tasks).  SimPy's queue and the :class:`SharedLink` object stay: the general code
-still reached from here (a worker's start and stop, a sink's fetch by the client,
-the link's rarer paths) and the users' extensions meet the same state.
+tasks).  The :class:`SharedLink` object stays: the general code still reached from
+here (a sink's fetch by the client, the link's rarer paths, a message's delivery)
+and the users' extensions meet the same state.
 
-It is the general path's arithmetic in the general path's order: the same queue
-entries (``(time, NORMAL, id, item)`` in SimPy's queue, ids from SimPy's counter),
-pushed in the same sequence, with the same floating-point expressions, and the same
+Its events wait in a *calendar* instead of SimPy's heap (:func:`run`): two lists kept
+sorted, the times negated (``keys``) and the items (``items``), the next event last.
+The heap's entries ``(time, NORMAL, id, item)`` compare as tuples (an equality and an
+order test of the times per comparison, about seven comparisons per pop); the
+calendar bisects plain floats and pops from the end - the queue's work per event
+was an eighth of a run.  Its order is the heap's: by time, ties in the order they
+were queued (every entry has NORMAL priority, so SimPy's ids are that order: a new
+entry goes before the equal keys, which are popped first).  What the general code
+queues in SimPy's queue (``link.wake``'s wake-ups, a spawned worker's first wait, a
+message's delivery) is moved into the calendar right after the call (:func:`_drain`).
+
+It is the general path's arithmetic in the general path's order: the same events,
+queued in the same sequence and popped in the same order, with the same
+floating-point expressions (a time is stored negated, which is exact), and the same
 :class:`SharedLink` - so its results are the general path's bit for bit.
 ``tests/test_simulator_fast.py`` runs both paths on a set of workflows and platforms
 and compares every column, so the two cannot drift apart: a change to the worker
@@ -31,11 +42,11 @@ protocol's interpretation in :mod:`simulator.worker_loop` must be made here too 
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from heapq import heappop, heappush
+from bisect import bisect_left, bisect_right
+from heapq import heappop
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from simpy.events import NORMAL, Event
+from simpy.events import Event
 
 from simulator.storage import Latest, _fire
 from simulator.loop import Coroutine, spawn
@@ -85,7 +96,8 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     path's ``spawn`` (rare).
     """
     env, link, platform, tables = run.env, run.link, run.platform, run.tables
-    queue, ids = env._queue, env._eid
+    queue = env._queue
+    keys, items = run.calendar = [], []     # (the fast path's event calendar: :func:`run`)
     transfer_one, plan_wake = link.transfer_one, link._plan_wake
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     exec_s, arrival, counter, ready_at, waiting = run.exec_s, run.arrival, run.counter, run.ready_at, run.waiting
@@ -158,6 +170,8 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                             link._updated = t
                         else:
                             link.wake(now)
+                            if queue:
+                                _drain(queue, keys, items)
                             t = link._updated
                     h = link._head
                     served = link._served
@@ -202,6 +216,8 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                                     run.makespan = tdec
                             else:
                                 transfer_one(nb, latency, None, held)
+                                if queue:
+                                    _drain(queue, keys, items)
                             continue
                         invoked = None
                         for kid in kids:
@@ -227,18 +243,25 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                                 now = env._now
                                 delay = t - now
                                 if delay > 0.0 and cstart:
-                                    heappush(queue, (now + delay, NORMAL, next(ids), (j, cw, t)))   # (a start message: run spawns)
+                                    nt = -(now + delay)     # (a start message: run spawns)
+                                    k = bisect_left(keys, nt)
+                                    keys.insert(k, nt)
+                                    items.insert(k, (j, cw, t))
                                     continue
                                 arrival[j] = t
                                 if cstart:
                                     spawn(env, run.worker_loop, run, cw, t)   # (not the closure by name: a cycle)
+                                    _drain(queue, keys, items)
                                     continue
                                 wait = waiting.get(cw)
                                 if wait is not None and wait[0] == j:
                                     del waiting[cw]
                                     waiter = wait[1]
                                     waiter.value = None
-                                    heappush(queue, (now + (t - now if t > now else 0.0), NORMAL, next(ids), waiter))
+                                    nt = -(now + (t - now if t > now else 0.0))
+                                    k = bisect_left(keys, nt)
+                                    keys.insert(k, nt)
+                                    items.insert(k, waiter)
                         continue
                     dend = yield         # woken at the downloads' end
                     dend = begin if dend < begin else dend
@@ -257,9 +280,14 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     if up is None:
                         up = me.upload = _Upload(me)
                     up.nbytes = nbytes
-                    heappush(queue, (now + (xe - now), NORMAL, next(ids), up))
+                    nt = -(now + (xe - now))
+                    k = bisect_left(keys, nt)
+                    keys.insert(k, nt)
+                    items.insert(k, up)
                 else:
                     transfer_one(nbytes, latency, coord, me)
+                    if queue:
+                        _drain(queue, keys, items)
                 done = yield
                 rows_append((i, begin, dend, xe, done))
                 busy += done - begin
@@ -273,6 +301,8 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                         run.makespan = tdec
                 else:
                     transfer_one(nb, latency, None, held)
+                    if queue:
+                        _drain(queue, keys, items)
                 continue
             invoked = None
             for kid in kids:
@@ -298,18 +328,25 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     now = env._now
                     delay = t - now
                     if delay > 0.0 and cstart:   # a start message in flight
-                        heappush(queue, (now + delay, NORMAL, next(ids), (j, cw, t)))   # (a start message: run spawns)
+                        nt = -(now + delay)     # (a start message: run spawns)
+                        k = bisect_left(keys, nt)
+                        keys.insert(k, nt)
+                        items.insert(k, (j, cw, t))
                         continue
                     arrival[j] = t       # (Run.deliver)
                     if cstart:
                         spawn(env, run.worker_loop, run, cw, t)   # (not the closure by name: a cycle)
+                        _drain(queue, keys, items)
                         continue
                     wait = waiting.get(cw)
                     if wait is not None and wait[0] == j:
                         del waiting[cw]
                         waiter = wait[1]
                         waiter.value = None
-                        heappush(queue, (now + (t - now if t > now else 0.0), NORMAL, next(ids), waiter))
+                        nt = -(now + (t - now if t > now else 0.0))
+                        k = bisect_left(keys, nt)
+                        keys.insert(k, nt)
+                        items.insert(k, waiter)
         # (lifecycle.stopped, on one host: its row, its run order, its process idle from ``free``)
         run.completed += len(tasks)
         worker_rows_append((w, profile, not warm, start, start + startup, free, busy, len(tasks), startup))
@@ -324,24 +361,28 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
 
 
 def run(run_: "Run") -> None:
-    """Process ``run_``'s queue until nothing is left: :func:`simulator.loop.run`, with the fast path's upload
-    starters and start messages resumed inline, and the link's wake-up (:meth:`SharedLink.wake` at ``due``)
-    written out here - the same arithmetic on the link's own state, with its constants in local names."""
+    """Process ``run_``'s events until nothing is left: :func:`simulator.loop.run` on the fast path's calendar
+    (``run_.calendar``: the times negated, sorted, and the items; the next event last - see the module's
+    docstring), with the upload starters and start messages resumed inline, and the link's wake-up
+    (:meth:`SharedLink.wake` at ``due``) written out here - the same arithmetic on the link's own state, with
+    its constants in local names."""
     env, link, worker, arrival = run_.env, run_.link, run_.worker_loop, run_.arrival
-    queue, step, ids = env._queue, env.step, env._eid
+    queue, keys, items = env._queue, *run_.calendar
     latency, coord = run_.platform.storage_latency_s, run_.platform.coordination_s
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     plan_wake = link._plan_wake
     inf = float("inf")
+    _drain(queue, keys, items)   # (the roots' messages and pre-warmed starts, queued before the run)
     while True:
-        if queue:
-            entry = queue[0]
+        if keys:
+            when = -keys[-1]
             now = link.due
-            if now > entry[0]:
-                item = entry[3]
+            if now > when:
+                keys.pop()
+                item = items.pop()
+                env._now = when
                 cls = item.__class__
                 if cls is Coroutine or cls is tuple:
-                    env._now = heappop(queue)[0]
                     if cls is Coroutine:
                         send, value = item.send, item.value
                     else:                # a start message (task, worker, at): deliver it, spawn the worker's loop
@@ -360,9 +401,12 @@ def run(run_: "Run") -> None:
                     if wait < 0.0:
                         raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
                     item.value = None
-                    heappush(queue, (env._now + wait, NORMAL, next(ids), item))
+                    nt = -(when + wait)
+                    k = bisect_left(keys, nt)
+                    keys.insert(k, nt)
+                    items.insert(k, item)
                 elif cls is _Upload:     # the upload starts: SharedLink.transfer_one(nbytes, latency, coord, me)
-                    env._now = clock = heappop(queue)[0]
+                    clock = when
                     group = [clock, item.me, coord]
                     t = link._updated
                     if clock != t:
@@ -375,6 +419,8 @@ def run(run_: "Run") -> None:
                             link._updated = t
                         else:
                             link.wake(clock)
+                            if queue:
+                                _drain(queue, keys, items)
                             t = link._updated
                     h = link._head
                     served = link._served
@@ -391,11 +437,10 @@ def run(run_: "Run") -> None:
                     t += (mark - served) * left / (bandwidth if left < 2 else shared)
                     link._first = t
                     link.due = t if t > clock else clock
-                elif not isinstance(item, Event):
-                    env._now = heappop(queue)[0]
-                    item.resume()
-                else:
-                    step()
+                else:                    # a message in flight (Run.release, a pre-warmed start): the general code,
+                    item.resume()        # which queues in SimPy's queue
+                    if queue:
+                        _drain(queue, keys, items)
                 continue
             if now == inf:
                 return
@@ -437,11 +482,15 @@ def run(run_: "Run") -> None:
                 if waiter.__class__ is Latest:
                     if value > waiter.value:
                         waiter.value = value
-                elif waiter.__class__ is Event:
+                elif waiter.__class__ is Event:   # (none on this path: _drain refuses SimPy events)
                     _fire(env, waiter, value, target - clock if target > clock else 0.0)
+                    _drain(queue, keys, items)
                 else:
                     waiter.value = value
-                    heappush(queue, (clock + (target - clock if target > clock else 0.0), NORMAL, next(ids), waiter))
+                    nt = -(clock + (target - clock if target > clock else 0.0))
+                    k = bisect_left(keys, nt)
+                    keys.insert(k, nt)
+                    items.insert(k, waiter)
         if left and now > t:
             served += (now - t) * (bandwidth if left < 2 else shared) / left
             t = now
@@ -469,3 +518,22 @@ def run(run_: "Run") -> None:
                 if last:
                     break
         link.due = t if t > now else now
+
+
+def _drain(queue: list, keys: list[float], items: list) -> None:
+    """Move what the general code put in SimPy's queue (``link.wake``'s wake-ups, a spawned worker's first
+    wait, a delivered message's) into the fast path's calendar (see :func:`run`), in SimPy's order.
+
+    Called right after each such call, so the entries it moves were queued after every entry already in
+    the calendar and before any the fast path queues next: placed after the calendar's entries at the same
+    time, they keep SimPy's order (time, then the order of queueing; every entry here has NORMAL priority).
+    """
+    while queue:
+        when, _, _, item = heappop(queue)
+        if isinstance(item, Event):
+            raise RuntimeError("the simulator's fast path met a SimPy event (simulator.fast_loop.applies "
+                               "should have sent this run to the general loop)")
+        nt = -when
+        k = bisect_left(keys, nt)
+        keys.insert(k, nt)
+        items.insert(k, item)

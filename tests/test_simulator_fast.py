@@ -145,3 +145,42 @@ def test_fast_path_equals_the_general_loop_under_an_overridden_hook(platform: st
         assert run.fast == fast
         traces.append(to_trace(model, run.run(), "r", {}))
     assert_same(*traces)
+
+
+def test_the_calendar_pops_in_simpys_order_with_what_the_general_code_queued() -> None:
+    """The fast path's calendar (simulator.fast_loop: times negated and sorted, the next event last) pops
+    what SimPy's heap would: by time, ties in the order queued - including entries the general code put in
+    SimPy's queue, moved in by ``_drain`` after the calendar's own entries at the same times."""
+    import simpy
+    from bisect import bisect_left
+    from heapq import heappop, heappush
+
+    from simpy.events import NORMAL
+
+    from simulator.fast_loop import _drain
+
+    env = simpy.Environment()
+    heap, keys, items = [], [], []
+    def queue_both(when, name):       # the calendar's own push, and the same entry in a reference heap
+        nt = -when
+        k = bisect_left(keys, nt)
+        keys.insert(k, nt)
+        items.insert(k, name)
+        heappush(heap, (when, NORMAL, next(env._eid), name))
+    for when, name in ((2.0, "a"), (1.0, "b"), (2.0, "c"), (0.5, "d")):
+        queue_both(when, name)
+    for when, name in ((2.0, "e"), (1.0, "f"), (2.0, "g"), (3.0, "h")):   # the general code queues in SimPy's queue
+        entry = (when, NORMAL, next(env._eid), name)
+        heappush(env._queue, entry)
+        heappush(heap, entry)
+    _drain(env._queue, keys, items)
+    queue_both(2.0, "i")
+    assert not env._queue
+    popped = []
+    while keys:
+        popped.append((-keys.pop(), items.pop()))
+    assert popped == [(e[0], e[3]) for e in (heappop(heap) for _ in range(len(heap)))]
+    assert [name for _, name in popped] == ["d", "b", "f", "a", "c", "e", "g", "i", "h"]
+    heappush(env._queue, (1.0, NORMAL, next(env._eid), simpy.Event(env)))    # a SimPy event has no place on it
+    with pytest.raises(RuntimeError, match="fast path met a SimPy event"):
+        _drain(env._queue, keys, items)
