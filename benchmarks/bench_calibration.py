@@ -171,7 +171,7 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
                          "slots_per_core": getattr(result, "slots_per_core", 1.0),
                          "model": getattr(result, "model", "simulator"),
                          "model_scores": getattr(result, "model_scores", {}),
-                         "formula_terms": list(getattr(result.formula, "coefficients_", None) or []),
+                         "formula_terms": list(getattr(getattr(result, "formula", None), "coefficients_", None) or []),
                          "platform": {k: getattr(result.platform, k) for k in result.fitted},
                          "families": {f: {k: getattr(p, k) for k in result.fitted}
                                       for f, p in getattr(result, "families", {}).items()}})
