@@ -119,9 +119,9 @@ def keeps_background(features: Sequence[Features], real: Sequence[float], folds:
     lowest inner cross-validated error, the simpler formula when the richer is within one standard error of it).
     False when no execution ran beside another, or without folds.
 
-    Why not always: offered always (with the corpus's counts) the fifth term took seismology from 17.7 to 10.0 % and soykb from 7.7
-    to 4.4 % leave-one-size-out, but 1000genome went from 5.5 to 6.5 % - its counts explain nothing its four
-    terms do not, and the fifth coefficient fitted on some sizes mispredicts the next."""
+    Why not always: offered always (with the corpus's counts) the fifth term took seismology from 17.7 to 10.0 %
+    and soykb from 7.7 to 4.4 % leave-one-size-out, but 1000genome went from 5.5 to 6.5 % - its counts explain
+    nothing its four terms do not, and the fifth coefficient fitted on some sizes mispredicts the next."""
     if not folds or not any(f.background_task_runs > 0 for f in features):
         return False
     base, columns = formula_columns(features, background=True)
