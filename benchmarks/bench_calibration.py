@@ -1,7 +1,7 @@
 """Calibrated simulation of real workflow systems, recorded in ``benchmarks/results/calibration.json``.
 
 Run: ``python benchmarks/bench_calibration.py [--apps a,b] [--max-evaluations N] [--machine-starter]
-[--staging-split [auto]] [--no-model-choice] [--background-runs] [--label before]`` (``--machine-starter``: each machine's serial
+[--staging-split [auto]] [--no-model-choice] [--background-runs [on|off|auto]] [--label before]`` (``--machine-starter``: each machine's serial
 starter, ``machine_dispatch_s``, is a fifth candidate term; ``--staging-split``: the staging's extra rates
 for external inputs and written outputs are candidates too, ``--staging-split auto``: fitted with and without
 them, kept per fit when the inner cross-validation finds them significantly better; ``--no-model-choice``: always predict with the
@@ -9,7 +9,10 @@ simulator, never with the four-term formula the inner cross-validation may prefe
 :mod:`experiments.calibration.model_choice`; each fit records its ``model``; ``--background-runs``: each
 execution's count of the corpus's other executions already running when it was submitted is known, and
 what each costs per task, ``background_dispatch_s``, is a candidate term - the held-out size's executions
-count in no training run's background, since a training run still running beside one would tell its end).
+count in no training run's background, since a training run still running beside one would tell its end;
+``--background-runs auto``, calibrate's default: the counts among the application's own executions, as
+``planlab calibrate FILES`` knows them, and the four-term formula's fifth term where the inner cross-validation
+keeps it, :func:`experiments.calibration.model_choice.keeps_background`; ``off``: no counts).
 
 The question a user asks: *calibrated on some sizes of an application, how well does the
 simulator predict a size it never saw?*  Over the real Pegasus and Makeflow executions shipped
@@ -82,6 +85,15 @@ MODEL_CHOICE_RULE = (
     "than its best baseline.")
 
 
+#: What the per-application target's model was, by ``--background-runs``.
+BACKGROUND_MODELS = {
+    "on": "with the background_runs option: each execution's count of the corpus's runs already running at its "
+          "submission known, and its cost per task fitted",
+    "auto": "default: each execution's count of its application's runs already running at its submission, the "
+            "four-term formula's fifth term where the inner cross-validation keeps it",
+    "off": "no background_runs counts"}
+
+
 def loadavg() -> list[float]:
     try:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
@@ -112,7 +124,7 @@ def prior_without(observations: list[Observation], app: str) -> Platform | None:
 def leave_one_size_out(observations: list[Observation], max_evaluations: int | None,
                        use_prior: bool, apps: set[str] | None = None,
                        machine_starter: bool = False, staging_split: bool | str = False,
-                       model_choice: bool = True, background: bool = False) -> tuple[pd.DataFrame, list[dict]]:
+                       model_choice: bool = True, background: str = "auto") -> tuple[pd.DataFrame, list[dict]]:
     """One row per held-out execution (simulator and baselines), one record per fit.
 
     ``use_prior``: calibrate from a prior learned on the corpus's *other* applications
@@ -132,11 +144,15 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
             train = [o for o in members if size_of(o.name) != size]
             test = [o for o in members if size_of(o.name) == size]
             counts = {}
-            if background:   # over the whole corpus; the held-out runs in no training run's background
+            if background == "on":   # over the whole corpus; the held-out runs in no training run's background
                 counts = background_runs(observations, test)
                 for o in members:
                     o.background_runs = counts[o.name]
                     features[o.name] = o.features()
+            elif background == "auto":   # what the command knows: the application's runs (the training ones
+                counts = background_runs(members, test)   # recounted by calibrate itself, the same way)
+                for o in test:
+                    o.background_runs = counts[o.name]
             for o in members:   # each fit timed as a user's first one: no simulation remembered from the last fold
                 o.forget_simulations()
             t0, c0 = time.perf_counter(), time.process_time()
@@ -146,7 +162,8 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
                                **({"machine_starter": True} if machine_starter else {}),
                                **({"staging_split": staging_split} if staging_split else {}),
                                **({} if model_choice else {"choose": False}),
-                               **({"background_runs": {o.name: counts[o.name] for o in train}} if background else {}))
+                               **({"background_runs": {o.name: counts[o.name] for o in train}} if background == "on"
+                                  else {"background_runs": False} if background == "off" else {}))
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             baselines = fit_baselines([features[o.name] for o in train], [o.real_makespan_s for o in train])
             fits.append({"application": app, "held_out_size": size, "train": len(train), "seconds": seconds,
@@ -154,6 +171,7 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
                          "slots_per_core": getattr(result, "slots_per_core", 1.0),
                          "model": getattr(result, "model", "simulator"),
                          "model_scores": getattr(result, "model_scores", {}),
+                         "formula_terms": list(getattr(getattr(result, "formula", None), "coefficients_", None) or []),
                          "platform": {k: getattr(result.platform, k) for k in result.fitted},
                          "families": {f: {k: getattr(p, k) for k in result.fitted}
                                       for f, p in getattr(result, "families", {}).items()}})
@@ -161,7 +179,7 @@ def leave_one_size_out(observations: list[Observation], max_evaluations: int | N
                 real = o.real_makespan_s
                 row = {"application": app, "system": o.system, "size": size, "name": o.name, "tasks": len(o.workflow),
                        "real_s": real, "simulator_s": predict(result, o)}
-                if background:
+                if background != "off":
                     row["background_runs"] = o.background_runs
                 for name, baseline in baselines.items():
                     row[f"{name}_s"] = float(baseline.predict([features[o.name]])[0])
@@ -253,7 +271,7 @@ def size_scatter(observations: list[Observation]) -> pd.DataFrame:
 
 def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
               commands: dict[str, dict[str, float]] | None = None, scatter: pd.DataFrame | None = None,
-              others: dict[str, float] | None = None, background: bool = False) -> dict:
+              others: dict[str, float] | None = None, background: str = "auto") -> dict:
     errors = ["simulator_error", *[f"{b}_error" for b in BASELINES]]
     per_app = {}
     for app, t in table.groupby("application"):
@@ -287,6 +305,8 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
             entry["command_seconds"] = commands[app]["seconds"]
             entry["command_cpu_seconds"] = commands[app]["cpu_seconds"]
         entry["kept_terms"] = {k: f"{v}/{len(app_fits)}" for k, v in sorted(kept.items())}
+        fifth = sum("background" in x.get("formula_terms", ()) for x in app_fits)
+        entry["formula_background"] = f"{fifth}/{len(app_fits)}"   # fits whose formula took the fifth term
         slots: dict[str, int] = defaultdict(int)
         for x in app_fits:
             slots[f"{x.get('slots_per_core', 1.0):g}"] += 1
@@ -306,10 +326,7 @@ def summarise(table: pd.DataFrame, floor: pd.DataFrame, fits: list[dict],
                                    "target": TARGETS["per_application_median"],
                                    "pass": all(e["simulator"] <= TARGETS["per_application_median"]
                                                for e in per_app.values()),
-                                   "model": ("with the background_runs option: each execution's count of the "
-                                             "corpus's runs already running at its submission known, and its "
-                                             "cost per task fitted" if background else
-                                             "default: no background_runs option")},
+                                   "model": BACKGROUND_MODELS[background]},
         "beats_best_baseline": {"value": [a for a, e in per_app.items() if not e["beats_best_baseline"]],
                                 "target": "no application worse than its best fitted baseline",
                                 "pass": all(e["beats_best_baseline"] for e in per_app.values())},
@@ -341,9 +358,11 @@ def main(argv: list[str] | None = None) -> int:
                         "when the inner cross-validation finds them significantly better")
     parser.add_argument("--no-model-choice", action="store_true", help="always predict with the simulator (no "
                         "fallback to the four-term formula when the inner cross-validation prefers it)")
-    parser.add_argument("--background-runs", action="store_true", help="give each execution the number of the "
-                        "corpus's other executions already running when it was submitted, and offer their cost per "
-                        "task (background_dispatch_s) to the term selection")
+    parser.add_argument("--background-runs", nargs="?", const="on", default="auto", choices=("off", "on", "auto"),
+                        help="'on': give each execution the number of the corpus's other executions already running "
+                        "when it was submitted, and offer their cost per task (background_dispatch_s) to the term "
+                        "selection; 'auto' (calibrate's default): the application's own runs counted, the formula's "
+                        "fifth term where the inner cross-validation keeps it; 'off': no counts")
     parser.add_argument("--no-command-time", action="store_true", help="skip timing 'planlab calibrate' itself "
                         "on each application (a fresh process per application)")
     parser.add_argument("--label", default="current", help="name of this measurement in the results file")
@@ -363,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
                                      args.background_runs)
     floor = noise_floor([o for o in observations if not apps or o.group in apps])
     scatter = size_scatter([o for o in observations if not apps or o.group in apps])
-    commands = {} if args.no_command_time else command_times(sorted(table["application"].unique()),
-                                                              ("--background-runs",) if args.background_runs else ())
+    commands = {} if args.no_command_time else command_times(
+        sorted(table["application"].unique()),
+        () if args.background_runs == "auto" else ("--background-runs", args.background_runs))
     summary = summarise(table, floor, fits, commands, scatter, concurrency(observations), args.background_runs)
     measurement = {
         "label": args.label, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -403,7 +423,8 @@ def print_summary(summary: dict) -> None:
         print(f"{app:<12} {e['system']:<9} {e['executions']:>3} " + " ".join(f"{e[c]:>14.1%}" for c in cols)
               + f" {floor:>7} {_percent(e.get('size_scatter')):>7} {e['fit_seconds_median']:>6.1f} {e.get('command_seconds', float('nan')):>6.1f}  " + ", ".join(f"{k} {v}" for k, v in e["kept_terms"].items())
               + "; slots/core " + ", ".join(f"{k}: {v}" for k, v in e.get("slots_per_core", {}).items())
-              + "; model " + ", ".join(f"{k}: {v}" for k, v in e.get("models", {}).items()))
+              + "; model " + ", ".join(f"{k}: {v}" for k, v in e.get("models", {}).items())
+              + f"; formula background {e.get('formula_background', '-')}")
     for label in ("pegasus_median", "overall_median"):
         if summary[label]:
             print(f"{label:<26} " + " ".join(f"{summary[label][c]:>14.1%}" for c in cols))

@@ -119,3 +119,49 @@ def test_size_scatter_interpolates_between_neighbouring_sizes_by_hand() -> None:
     assert sorted(scatter["name"]) == ["app-chameleon-b-001", "app-chameleon-b-002"]
     # the guess uses each size's median makespan of the neighbours: 100 + (300 - 100) * 100 / 200 = 200
     assert sorted(scatter["error"]) == pytest.approx([0.0, 0.2])
+
+
+def test_the_default_counts_background_runs_as_the_command_does(monkeypatch) -> None:
+    """``auto`` (calibrate's default): calibrate counts the training runs itself; each held-out run gets its count
+    among its application's runs before it is predicted.  ``off`` passes no counts, ``on`` the corpus's."""
+    asked, predicted_with = [], {}
+
+    class Result:
+        fitted, platform = (), Platform.zero()
+
+        def predict(self, observation) -> float:
+            predicted_with[observation.name] = observation.background_runs
+            return observation.real_makespan_s
+
+    def calibrate(train, *, prior="default", **kwargs):
+        asked.append(kwargs.get("background_runs", "default"))
+        return Result()
+
+    class Tasks(list):
+        """A recorded workflow's tasks with its metadata."""
+
+    @dataclass
+    class Started(Run):
+        start: str = ""
+        background_runs: float = 0.0
+
+        @property
+        def workflow(self) -> list:
+            tasks = Tasks([None] * self.tasks)
+            tasks.metadata = {"executed_at": f"2020-01-01T{self.start}+00:00"}
+            return tasks
+
+    monkeypatch.setattr(bench, "calibrate", calibrate)
+    # medium submitted while small was running
+    runs = [Started(f"app-chameleon-{s}-001", 100.0, start=t)
+            for s, t in (("small", "00:00:00"), ("medium", "00:00:30"), ("large", "01:00:00"))]
+    for mode, kwarg in (("auto", "default"), ("off", False)):
+        asked.clear()
+        for run in runs:
+            run.background_runs = 0.0
+        bench.leave_one_size_out(runs, None, use_prior=False, background=mode)
+        assert asked == [kwarg] * 3
+        assert predicted_with["app-chameleon-medium-001"] == (1.0 if mode == "auto" else 0.0)
+    asked.clear()
+    bench.leave_one_size_out(runs, None, use_prior=False, background="on")
+    assert all(isinstance(a, dict) for a in asked)

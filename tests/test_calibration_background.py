@@ -125,3 +125,71 @@ def test_counts_that_are_all_zero_leave_the_calibration_as_it_was() -> None:
     off = calibrate(runs, prior=None, workers=1)
     on = calibrate(runs, prior=None, background_runs={o.name: 0.0 for o in runs}, workers=1)
     assert on.fitted == off.fitted and np.array_equal(on.table["held_out_s"], off.table["held_out_s"])
+
+
+class _Run:
+    """What the model choice reads of an execution: its real makespan and its features."""
+
+    def __init__(self, real: float, feats: Features) -> None:
+        self.real_makespan_s, self.feats = real, feats
+
+    def features(self) -> Features:
+        return self.feats
+
+
+def _formula_runs(cost_per_task_and_run: float) -> list[_Run]:
+    """Eight sizes on the four-term formula (replay 100 s, 40 s start-up, 3 s per task) plus ``cost_per_task_and_run``
+    for each run already running at submission (counts 0-3, unrelated to the size)."""
+    out = []
+    for i, tasks in enumerate(range(10, 90, 10)):
+        runs = float((i * 5) % 4)
+        f = Features(100.0, 50.0, 3, tasks, 0.0, runs * tasks)
+        out.append(_Run(100.0 + 40.0 + 3.0 * tasks + cost_per_task_and_run * runs * tasks, f))
+    return out
+
+
+def _choose(runs: list[_Run], background: str):
+    from experiments.calibration.fit import Fitted
+    from experiments.calibration.model_choice import choose_model
+
+    real = np.array([r.real_makespan_s for r in runs])
+    far = Fitted(Platform.zero(), ("dispatch_s",), "dispatch_s", {}, {}, cv_predicted=real * 3)   # simulator loses
+    sizes = [f"s{r.feats.tasks}" for r in runs]
+    return choose_model(far, runs, sizes, background).formula
+
+
+def test_auto_keeps_the_formulas_fifth_term_only_where_the_counts_explain_the_makespans() -> None:
+    from experiments.calibration.fit import folds_by
+    from experiments.calibration.model_choice import keeps_background
+
+    explained, unexplained = _formula_runs(2.0), _formula_runs(0.0)
+    for runs, kept in ((explained, True), (unexplained, False)):
+        feats, real = [r.feats for r in runs], [r.real_makespan_s for r in runs]
+        assert keeps_background(feats, real, folds_by([f.tasks for f in feats])) is kept
+    assert _choose(explained, "auto").coefficients_["background"] == pytest.approx(2.0)
+    # counts that explain nothing: "auto" fits the plain four terms, "always" a fifth (at 0) beside them
+    assert "background" not in _choose(unexplained, "auto").coefficients_
+    assert "background" in _choose(unexplained, "always").coefficients_
+    # no run beside another, or no folds: nothing to keep
+    alone = [Features(100.0, 50.0, 3, n, 0.0) for n in (10, 20, 30)]
+    assert not keeps_background(alone, [200.0, 250.0, 300.0], folds_by([10, 20, 30]))
+    assert not keeps_background([r.feats for r in explained], [r.real_makespan_s for r in explained], [])
+
+
+def test_auto_counts_from_the_recorded_starts_and_offers_the_simulator_nothing() -> None:
+    truth = Platform.zero().with_(dispatch_s=1.0)
+    runs = []
+    for i, w in enumerate((4, 8, 16)):   # started a minute apart, each still running when the next is submitted
+        o = observed(fork_join(w), truth, f"app-chameleon-w{w}-001")
+        o.workflow.metadata["executed_at"] = f"2020-01-01T00:0{i}:00+00:00"
+        o.real_makespan_s = 500.0
+        runs.append(o)
+    auto = calibrate(runs, prior=None, held_out=False, workers=1)   # the default
+    assert [o.background_runs for o in runs] == [0.0, 1.0, 2.0]
+    assert "background_dispatch_s" not in auto.fitted and auto.platform.background_dispatch_s == 0.0
+    assert "background_dispatch_s" in calibrate(runs, prior=None, held_out=False, workers=1,
+                                                background_runs=True).fitted
+    calibrate(runs, prior=None, held_out=False, workers=1, background_runs=False)
+    assert [o.background_runs for o in runs] == [0.0, 1.0, 2.0]   # off: left as they were
+    with pytest.raises(ConfigError, match="'auto'"):
+        calibrate(runs, prior=None, background_runs="sometimes", workers=1)

@@ -101,8 +101,10 @@ def test_background_runs_are_counted_and_offered_on_request(capsys) -> None:
     corpus = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "wfinstances-corpus"
     # small-003 was submitted 31 s after small-002, which was still running: one background run
     files = [str(corpus / f"blast-chameleon-small-00{r}.json.gz") for r in (2, 3)]
-    assert main(["calibrate", *files, "--prior", "none", "--no-held-out", "--json"]) == 0
-    assert "background_dispatch_s" not in json.loads(capsys.readouterr().out)["fitted"]
+    # the default ("auto") counts them for the formula only; "off" not at all: the simulator is offered nothing
+    for mode in ((), ("--background-runs", "off"), ("--background-runs", "auto")):
+        assert main(["calibrate", *files, "--prior", "none", "--no-held-out", "--json", *mode]) == 0
+        assert "background_dispatch_s" not in json.loads(capsys.readouterr().out)["fitted"]
     assert main(["calibrate", *files, "--prior", "none", "--no-held-out", "--json", "--background-runs"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert "background_dispatch_s" in info["fitted"] and info["platform"]["background_runs"] == 0

@@ -69,10 +69,15 @@ def fit_relative_lad(base: np.ndarray, columns: np.ndarray, real: np.ndarray) ->
 
 @dataclass
 class AnalyticBaseline:
-    """One baseline (a name of :data:`BASELINES`); ``fit`` then ``predict``, as the cost model does."""
+    """One baseline (a name of :data:`BASELINES`); ``fit`` then ``predict``, as the cost model does.
+
+    ``background``: whether the four-term formula takes its fifth term (seconds per task and background run) when
+    the features know the counts; False fits the plain four terms on the same features (what the calibration's
+    ``background_runs="auto"`` compares it with, :func:`experiments.calibration.model_choice.keeps_background`)."""
 
     name: str
     coefficients_: dict[str, float] = field(default_factory=dict)
+    background: bool = True
 
     def __post_init__(self) -> None:
         if self.name not in BASELINES:
@@ -80,7 +85,7 @@ class AnalyticBaseline:
 
     def fit(self, features: Sequence[Features], real: Sequence[float]) -> "AnalyticBaseline":
         terms = _TERMS[self.name]
-        if self.name == "four_term" and any(f.background_task_runs > 0 for f in features):
+        if self.name == "four_term" and self.background and any(f.background_task_runs > 0 for f in features):
             terms = terms + ("background",)   # a fifth term: seconds per task and run already running at submission
         base = np.array([getattr(f, _BASE[self.name]) for f in features], float)
         coef = fit_relative_lad(base, _columns(features, terms), np.asarray(real, float))
@@ -94,6 +99,16 @@ class AnalyticBaseline:
         return base + _columns(features, terms) @ coef
 
 
-def fit_baselines(features: Sequence[Features], real: Sequence[float]) -> dict[str, AnalyticBaseline]:
-    """Every baseline of :data:`BASELINES`, fitted on the same executions."""
-    return {name: AnalyticBaseline(name).fit(features, real) for name in BASELINES}
+def fit_baselines(features: Sequence[Features], real: Sequence[float],
+                  background: bool = True) -> dict[str, AnalyticBaseline]:
+    """Every baseline of :data:`BASELINES`, fitted on the same executions (``background``: see
+    :class:`AnalyticBaseline`)."""
+    return {name: AnalyticBaseline(name, background=background).fit(features, real) for name in BASELINES}
+
+
+def formula_columns(features: Sequence[Features], background: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The four-term formula as a linear stand-in: each execution's replay, and its column per term (start-up,
+    levels, tasks, GB staged, and with ``background`` tasks x background runs) - what a term selection over the
+    formula's terms reads (:func:`experiments.calibration.model_choice.keeps_background`)."""
+    terms = _TERMS["four_term"] + (("background",) if background else ())
+    return np.array([f.replay_s for f in features], float), _columns(features, terms)

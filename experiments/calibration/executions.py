@@ -65,11 +65,17 @@ STAGING_SPLIT_TERMS = ("stage_in_s_per_GB", "stage_out_s_per_GB")
 #: collinear with ``dispatch_s`` where tasks spread evenly over machines, mispredicted a single-machine cycles run
 #: (benchmarks/results/calibration.json, label ``machine-starter``).
 MACHINE_STARTER_TERM = "machine_dispatch_s"
-#: A candidate on request (``background_runs``): what each other run of the workflow system already running at a
-#: run's submission adds to the serial dispatch of its tasks (``Platform.background_dispatch_s``; the count is each
-#: run's ``Platform.background_runs``, :func:`experiments.calibration.concurrency.running_at_start`).  Not a
-#: default: it needs the runs' recorded starts, and a user predicting a run must say how many others will run
-#: beside it.  Measured in benchmarks/results/calibration.json (label ``background-runs``).
+#: A candidate on request (``background_runs=True``): what each other run of the workflow system already running at
+#: a run's submission adds to the serial dispatch of its tasks (``Platform.background_dispatch_s``; the count is each
+#: run's ``Platform.background_runs``, :func:`experiments.calibration.concurrency.running_at_start`).  Offered
+#: always, it brought seismology from 17.7 to 10.0 % leave-one-size-out but 1000genome from 5.5 to 6.5 %
+#: (benchmarks/results/calibration.json, label ``background-runs``).  The default (``"auto"``) counts the runs but
+#: gives only the four-term formula its fifth term, where its inner cross-validation keeps it: the simulator's
+#: candidate changed no application the simulator predicts (it was kept only where the formula predicted) and its
+#: slope cost one more simulation per execution in every fit.  Measured leave-one-size-out (label ``auto-full`` of
+#: the benchmark, load 5-9): seismology 17.7 -> 13.5 % (the fifth term kept in 6 of 10 fits), soykb 7.7 -> 7.6 %
+#: (4 of 9), every other application unchanged (never kept); about 35 ms of linear programmes per fit.  A user
+#: predicting a run says how many others will run beside it (``Observation.background_runs``; 0 otherwise).
 BACKGROUND_TERM = "background_dispatch_s"
 #: Terms of planlab's executor (serverless-style workers).
 EXECUTOR_TERMS = ("cold_start_s", "invoke_s", "coordination_s", "task_overhead_s", "storage_latency_s")
@@ -284,7 +290,7 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
               max_evaluations: int | None = None, prior: Any = "default", families: bool = True,
               machine_starter: bool = False, staging_split: bool | str = False,
               choose: bool = True, workers: int | None = None,
-              background_runs: bool | Mapping[str, float] = False) -> CalibrationResult:
+              background_runs: bool | str | Mapping[str, float] = "auto") -> CalibrationResult:
     """Fit platform terms to observed makespans; see :mod:`experiments.calibration.fit`.
 
     ``workflows_or_files``: WfFormat paths (``.json`` or ``.json.gz``), imported
@@ -305,7 +311,10 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     ``background_runs``: ``True`` gives each execution the number of the others already running when it was
     submitted (from their recorded starts and makespans, :func:`~experiments.calibration.concurrency.running_at_start`),
     a mapping gives it by execution name (missing: 0); either adds :data:`BACKGROUND_TERM`, the cost per task of
-    each such run, to the candidate terms (and a fifth term to the four-term formula).  With ``True`` the
+    each such run, to the candidate terms (and a fifth term to the four-term formula).  ``"auto"`` (the default)
+    counts them as ``True`` does but gives the four-term formula its fifth term only where the inner
+    cross-validation keeps it (:func:`~experiments.calibration.model_choice.keeps_background`), and adds nothing to
+    the simulator's terms (see :data:`BACKGROUND_TERM`); ``False``: no counts.  Counted from the recorded starts, the
     held-out report's training runs do not count the held-out ones (whose ends they would reveal).
     ``choose`` (with the terms chosen): predict with the four-term formula instead of the simulator unless the
     inner cross-validation finds the simulator significantly better (:mod:`experiments.calibration.model_choice`;
@@ -324,9 +333,11 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
     if isinstance(staging_split, str) and not auto_split:
         raise ConfigError(f"unknown staging split {staging_split!r}", "give True, False or 'auto'")
     counted = _set_background(observations, background_runs)
-    names = _terms_to_fit(fit, traces, machine_starter, bool(staging_split) and not auto_split, counted)
+    background = "auto" if _is_auto(background_runs) else "always"
+    offered = counted and background == "always"   # the simulator's candidate term
+    names = _terms_to_fit(fit, traces, machine_starter, bool(staging_split) and not auto_split, offered)
     select = fit is None and not traces
-    split_names = _terms_to_fit(fit, traces, machine_starter, True, counted) if auto_split and select else names
+    split_names = _terms_to_fit(fit, traces, machine_starter, True, offered) if auto_split and select else names
     base = base if base is not None else Platform.zero()
     prior_platform = resolve_prior(prior, observations, base) if select else (
         resolve_prior(prior, observations, base) if prior not in ("default", None) else None)
@@ -346,14 +357,15 @@ def calibrate(workflows_or_files: Iterable[Any], *, planner: str = "recorded", f
         if split_names != names:
             split = fit_with_slots(subset, lambda s: fit_once(s, split_names))
             fitted = richer_if_better(fitted, split, subset, [size_of(o.name) for o in subset])
-        return choose_model(fitted, subset, [size_of(o.name) for o in subset]) if choose else fitted
+        return choose_model(fitted, subset, [size_of(o.name) for o in subset], background) if choose else fitted
 
     if held_out:   # the fit on every execution runs beside the held-out folds, as one more job
         if select:
             _warm(observations, base, names, prior_platform is not None, workers)
         table = _before_after_table(observations, base, None)
         fitted, table["after_s"] = _held_out(observations, table, fit_on, with_baselines=not traces, workers=workers,
-                                             recount=background_runs is True)
+                                             recount=background_runs is True or _is_auto(background_runs),
+                                             background=background == "always")
     else:
         fitted = fit_on(observations)
         table = _before_after_table(observations, base, fitted)
@@ -395,14 +407,18 @@ def _terms_to_fit(fit: Sequence[str] | None, traces: bool, machine_starter: bool
     return names
 
 
-def _set_background(observations: Sequence[Observation], background_runs: bool | Mapping[str, float]) -> bool:
+def _is_auto(background_runs: Any) -> bool:
+    return isinstance(background_runs, str) and background_runs.lower() == "auto"
+
+
+def _set_background(observations: Sequence[Observation], background_runs: bool | str | Mapping[str, float]) -> bool:
     """Give each observation its count of runs already running at its submission (see :func:`calibrate`); whether
     counts are in use.  Off (``False``): every count stays as it was (0 as read)."""
     from experiments.calibration.concurrency import background_runs as counts_of
 
     if background_runs is False or background_runs is None:
         return False
-    if background_runs is True:
+    if background_runs is True or _is_auto(background_runs):
         counts = counts_of(observations)
     elif isinstance(background_runs, Mapping):
         counts = {name: float(v) for name, v in background_runs.items()}
@@ -411,8 +427,8 @@ def _set_background(observations: Sequence[Observation], background_runs: bool |
             raise ConfigError(f"background runs of {bad[0]!r} must be a non-negative number, got {counts[bad[0]]!r}",
                               "give how many other runs were already running when it was submitted")
     else:
-        raise ConfigError(f"background_runs must be True, False or a mapping of execution names to counts, got "
-                          f"{type(background_runs).__name__}", "pass True to count them from the recorded starts")
+        raise ConfigError(f"background_runs must be True, False, 'auto' or a mapping of execution names to counts, "
+                          f"got {background_runs!r}", "pass True or 'auto' to count them from the recorded starts")
     for o in observations:
         o.background_runs = counts.get(o.name, 0.0)
     return any(o.background_runs > 0 for o in observations)   # no run beside another: nothing to fit
@@ -498,9 +514,11 @@ def _warm(observations: Sequence[Observation], base: Platform, names: Sequence[s
 
 
 def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: Callable[[Sequence[Observation]], Fitted],
-              with_baselines: bool, workers: int | None = None, recount: bool = False) -> tuple[Fitted, list[float]]:
+              with_baselines: bool, workers: int | None = None, recount: bool = False,
+              background: bool = True) -> tuple[Fitted, list[float]]:
     """Fill ``held_out_s`` (and the baselines' ``{name}_s``): each fold predicted from the rest of its group; and
-    return the fit on every observation with its predictions.
+    return the fit on every observation with its predictions (``background``: whether the four-term baseline takes
+    the counts as its fifth term, :class:`~experiments.calibration.baselines.AnalyticBaseline`).
 
     The whole fit is one more job beside the folds' calibrations, on up to ``workers`` processes
     (:mod:`experiments.calibration.parallel_folds`): run before the folds, it left the second process idle for a
@@ -542,7 +560,8 @@ def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: 
             if recount:
                 recounted(fold)
                 features = [o.features() for o in observations]
-            fits = fit_baselines([features[i] for i in train], [observations[i].real_makespan_s for i in train])
+            fits = fit_baselines([features[i] for i in train], [observations[i].real_makespan_s for i in train],
+                                 background)
             for b, model in fits.items():
                 table.loc[fold, f"{b}_s"] = model.predict([features[i] for i in fold])
     for b in BASELINES if with_baselines else ():

@@ -42,8 +42,8 @@ import numpy as np
 # ``t.ppf`` returns exactly ``stdtrit`` but importing scipy.stats took a fifth of ``planlab calibrate``'s start-up
 from scipy.special import stdtrit
 
-from experiments.calibration.baselines import AnalyticBaseline, Features
-from experiments.calibration.fit import folds_by, relative_errors
+from experiments.calibration.baselines import AnalyticBaseline, Features, formula_columns
+from experiments.calibration.fit import Candidate, folds_by, relative_errors, select_terms
 
 #: The two models a calibration chooses from (what reports name them).
 SIMULATOR = "simulator"
@@ -55,8 +55,9 @@ MIN_FOLD_UNITS = 3
 
 
 def formula_cv_predictions(features: Sequence[Features], real: Sequence[float],
-                           folds: Sequence[np.ndarray]) -> np.ndarray:
-    """Each execution predicted by the four-term formula fitted on the other folds (NaN when in no fold)."""
+                           folds: Sequence[np.ndarray], background: bool = True) -> np.ndarray:
+    """Each execution predicted by the four-term formula fitted on the other folds (NaN when in no fold;
+    ``background``: see :class:`~experiments.calibration.baselines.AnalyticBaseline`)."""
     real = np.asarray(real, float)
     out = np.full(len(real), np.nan)
     for held in folds:
@@ -64,7 +65,7 @@ def formula_cv_predictions(features: Sequence[Features], real: Sequence[float],
         train = np.setdiff1d(np.arange(len(real)), held)
         if len(train) == 0 or len(held) == 0:
             continue
-        model = AnalyticBaseline(FORMULA).fit([features[i] for i in train], real[train])
+        model = AnalyticBaseline(FORMULA, background=background).fit([features[i] for i in train], real[train])
         out[held] = model.predict([features[i] for i in held])
     return out
 
@@ -111,15 +112,38 @@ def richer_if_better(simpler: Any, richer: Any, observations: Sequence[Any], siz
     return richer if significantly_better(gains) else simpler
 
 
-def choose_model(fitted: Any, observations: Sequence[Any], sizes: Sequence[Any]) -> Any:
+def keeps_background(features: Sequence[Features], real: Sequence[float], folds: Sequence[np.ndarray]) -> bool:
+    """Whether the four-term formula takes its fifth term, seconds per task and run already running at submission
+    (``calibrate(background_runs="auto")``): chosen as the simulator's terms are
+    (:func:`~experiments.calibration.fit.select_terms` on the formula's own linear columns, which are exact: the
+    lowest inner cross-validated error, the simpler formula when the richer is within one standard error of it).
+    False when no execution ran beside another, or without folds.
+
+    Why not always: offered always (with the corpus's counts) the fifth term took seismology from 17.7 to 10.0 %
+    and soykb from 7.7 to 4.4 % leave-one-size-out, but 1000genome went from 5.5 to 6.5 % - its counts explain
+    nothing its four terms do not, and the fifth coefficient fitted on some sizes mispredicts the next."""
+    if not folds or not any(f.background_task_runs > 0 for f in features):
+        return False
+    base, columns = formula_columns(features, background=True)
+    plain = tuple(True for _ in range(columns.shape[1] - 1))
+    options = [Candidate(FORMULA, plain + (False,)), Candidate(f"{FORMULA}+background", plain + (True,))]
+    chosen, _ = select_terms(base, columns, np.zeros(columns.shape[1]), np.asarray(real, float), folds, options,
+                             None, 0.0)
+    return chosen.free[-1]
+
+
+def choose_model(fitted: Any, observations: Sequence[Any], sizes: Sequence[Any], background: str = "always") -> Any:
     """``fitted`` (a :class:`~experiments.calibration.fit.Fitted`) with the model its inner cross-validation
     prefers: ``fitted.formula`` set to the four-term formula fitted on every observation unless the simulator is
     significantly better (never when machine families have platforms of their own, or without folds), and
-    ``fitted.model_scores`` recording both models' mean relative errors on the same held-out executions."""
+    ``fitted.model_scores`` recording both models' mean relative errors on the same held-out executions.
+    ``background``: where the observations know their background runs, whether the formula takes its fifth term
+    ``"always"`` or where :func:`keeps_background` says (``"auto"``)."""
     real = np.array([o.real_makespan_s for o in observations], float)
     features = [o.features() for o in observations]
     folds = folds_by(list(sizes))
-    formula = formula_cv_predictions(features, real, folds)
+    fifth = background != "auto" or keeps_background(features, real, folds)
+    formula = formula_cv_predictions(features, real, folds, fifth)
     cv = getattr(fitted, "cv_predicted", None)
     simulator = np.full(len(real), np.nan) if cv is None else np.asarray(cv, float)
     both = np.isfinite(simulator) & np.isfinite(formula)
@@ -128,5 +152,5 @@ def choose_model(fitted: Any, observations: Sequence[Any], sizes: Sequence[Any])
     fitted.formula = None
     if both.any() and not getattr(fitted, "families", None):
         if not significantly_better(paired_units(real, simulator, formula, folds)):
-            fitted.formula = AnalyticBaseline(FORMULA).fit(features, real)
+            fitted.formula = AnalyticBaseline(FORMULA, background=fifth).fit(features, real)
     return fitted

@@ -55,9 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          help="also consider separate staging rates for external inputs and written outputs "
                          "(stage_in_s_per_GB, stage_out_s_per_GB); 'auto': fit with and without them and keep "
                          "them when they cross-validate significantly better")
-    fitting.add_argument("--background-runs", action="store_true", help="give each execution the number of the "
-                         "others already running when it was submitted (from their recorded starts) and consider "
-                         "what each costs per task (background_dispatch_s)")
+    fitting.add_argument("--background-runs", nargs="?", const="on", default="auto", choices=("off", "on", "auto"),
+                         help="give each execution the number of the others already running when it was submitted "
+                         "(from their recorded starts) and consider what each costs per task "
+                         "(background_dispatch_s); 'auto' (default): the four-term formula takes that cost where "
+                         "it cross-validates better, the simulator never; 'off': no counts")
     fitting.add_argument("--max-evaluations", type=int, help="simulations per fit for a final Nelder-Mead polish "
                          "(default: none)")
     output = p.add_argument_group("output")
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                        max_evaluations=args.max_evaluations, prior=args.prior, families=not args.no_families,
                        machine_starter=args.machine_starter,
                        staging_split={"off": False, "on": True, "auto": "auto"}[args.staging_split],
-                       **({"background_runs": True} if args.background_runs else {}))
+                       background_runs={"off": False, "on": True, "auto": "auto"}[args.background_runs])
     if args.out:
         write_platform(result, args.out)
     if args.json:
