@@ -79,6 +79,11 @@ VARIANTS: dict[str, tuple[str, ...]] = {"base": (), "retention": ("retention",),
 NOT_BUILT: tuple[str, ...] = ()
 PLANNERS = ("heft", "critical-path")
 KEEP_ALIVE_S = 1.0
+#: the host probe's small transfer (between warm workers): the link's own rate, below LARGE_TRANSFER_BYTES
+SMALL_PROBE_BYTES = 10_000_000
+#: bytes one transfer moves before its pages are new to the process (glibc's largest reused buffer: its mmap
+#: threshold's ceiling, 32 MiB on 64-bit); the simulated platform's large_transfer_bytes
+LARGE_TRANSFER_BYTES = 32 * 1024 * 1024
 #: the workflows of a ``--quick`` check (one repetition, heft): it works, not a record
 QUICK_WORKFLOWS = ("fan-large", "ladder")
 MB = 1_000_000
@@ -153,6 +158,26 @@ def ladder(steps: int = 10) -> Workflow:
     return wf
 
 
+def _pair_plan(model: CostModel, catalog: Any, nbytes: int) -> tuple[Workflow, Plan]:
+    """``a`` (on w1) stores ``nbytes`` that ``b`` (on w2) downloads: the host probe's transfer pair."""
+    wf = Workflow("host-probe")
+    wf.add_task(Task("a", "probe", runtime_s=0.01, output_bytes=nbytes))
+    wf.add_task(Task("b", "probe", runtime_s=0.01, output_bytes=1))
+    wf.add_edge("a", "b", nbytes)
+    wf.validate()
+    estimates = model.estimate_workflow(wf, catalog, "mean")
+    profile = catalog.names[0]
+    return wf, Plan.from_assignment(wf, catalog, estimates, model, "mean", {"a": "w1", "b": "w2"},
+                                    {"w1": profile, "w2": profile}, planner="probe")
+
+
+def _pair_seconds(ex: Executor, wf: Workflow, plan: Plan) -> tuple[float, float]:
+    """(``a``'s upload, ``b``'s download) in seconds, from one real run of a probe pair."""
+    t = ex.run(wf, plan).trace.tasks.set_index("task_id")
+    return (float(t.loc["a", "upload_end_s"] - t.loc["a", "exec_end_s"]),
+            float(t.loc["b", "download_end_s"] - t.loc["b", "download_start_s"]))
+
+
 def probe_host(ex: Executor, model: CostModel, catalog: Any, nbytes: int = 64 * MB,
                repetitions: int = 5) -> dict[str, float]:
     """The executor's storage link and cold start on this host, measured before the cells: one ``nbytes``
@@ -174,26 +199,29 @@ def probe_host(ex: Executor, model: CostModel, catalog: Any, nbytes: int = 64 * 
     was ready at 0.046 s, and the core idle meanwhile was the pre-warm gain the simulation predicted and the
     runs never showed).
     """
-    wf = Workflow("host-probe")
-    wf.add_task(Task("a", "probe", runtime_s=0.01, output_bytes=nbytes))
-    wf.add_task(Task("b", "probe", runtime_s=0.01, output_bytes=1))
-    wf.add_edge("a", "b", nbytes)
-    wf.validate()
-    estimates = model.estimate_workflow(wf, catalog, "mean")
-    profile = catalog.names[0]
-    plan = Plan.from_assignment(wf, catalog, estimates, model, "mean", {"a": "w1", "b": "w2"},
-                                {"w1": profile, "w2": profile}, planner="probe")
+    wf, plan = _pair_plan(model, catalog, nbytes)
     up, down = [], []
+    warm: dict[str, list[float]] = {"small_up": [], "small_down": [], "large_up": [], "large_down": []}
+    small = _pair_plan(model, catalog, SMALL_PROBE_BYTES)
     for _ in range(repetitions):
         time.sleep(KEEP_ALIVE_S * 1.2)            # the warm pool drains: both workers start cold
-        t = ex.run(wf, plan).trace.tasks.set_index("task_id")
-        up.append(float(t.loc["a", "upload_end_s"] - t.loc["a", "exec_end_s"]))
-        down.append(float(t.loc["b", "download_end_s"] - t.loc["b", "download_start_s"]))
+        a_up, b_down = _pair_seconds(ex, wf, plan)
+        up.append(a_up)
+        down.append(b_down)
+        # the same processes again, warm and in their steady state (a first small pair lets their allocator reuse
+        # such buffers, as a run's workers do after their first transfers): the link's rate below
+        # LARGE_TRANSFER_BYTES, then the full size's, whose extra over that rate is the large-transfer cost
+        _pair_seconds(ex, *small)
+        for kind, (pair_wf, pair_plan) in (("small", small), ("large", (wf, plan))):
+            a_up, b_down = _pair_seconds(ex, pair_wf, pair_plan)
+            warm[f"{kind}_up"].append(a_up)
+            warm[f"{kind}_down"].append(b_down)
     seconds = statistics.median([(u + d) / 2 for u, d in zip(up, down)])
     cold = max(probe_cold_start(ex, model, catalog, repetitions=repetitions), 0.001)
     serial = min(probe_launcher(ex, model, catalog, repetitions=repetitions), cold)
     return {"bytes": float(nbytes), "upload_s_median": statistics.median(up),
             "download_s_median": statistics.median(down), "bandwidth_Bps": nbytes / seconds,
+            "small_bytes": float(SMALL_PROBE_BYTES), **{f"warm_{k}_s_median": statistics.median(v) for k, v in warm.items()},
             "cold_start_s": cold, "launcher_serial_s": serial, **probe_sharing(ex, model, catalog, repetitions=repetitions)}
 
 
@@ -436,9 +464,41 @@ def simulated_platform(probe: dict[str, float]) -> Platform:
     if probe.get("upload_s_median", 0) > 0 and probe.get("download_s_median", 0) > 0:
         rates = {"storage_bandwidth_Bps": probe["bytes"] / probe["upload_s_median"],
                  "download_bandwidth_Bps": probe["bytes"] / probe["download_s_median"]}
+    if all(probe.get(f"warm_{k}_s_median", 0) > 0 for k in ("small_up", "small_down", "large_up", "large_down")):
+        rates = two_regime_link(probe)
     return Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, **rates,
                                    cold_start_s=max(probe["cold_start_s"] - serial, 0.001), process_start_s=serial,
                                    storage_sharing=probe.get("storage_sharing", 2.0), **fetch_cpu)
+
+
+def two_regime_link(probe: dict[str, float]) -> dict[str, float]:
+    """The simulated link's terms from the warm probe pairs: each direction's rate from the small pair
+    (``SMALL_PROBE_BYTES``), and the large pair's time beyond that rate spread over its bytes past
+    ``LARGE_TRANSFER_BYTES`` (``Platform.large_*_s_per_byte``; 0 when the large pair kept the small rate).
+
+    Quiet, issue 17: warm workers moved 10-32 MB at 1.2-2.4 GB/s and 64 MB at 0.66-1.15 GB/s, a gather's
+    7 x 32 MB at 0.45 GB/s; one rate (the 64 MB pair's) made the ladder's 10 MB hand-offs 3x too slow in
+    the simulation, so pre-loading them looked to save 2-4 % where the runs saved nothing.
+
+    >>> t = two_regime_link({"bytes": 64e6, "small_bytes": 10e6, "warm_small_up_s_median": 0.005,
+    ...                      "warm_small_down_s_median": 0.008, "warm_large_up_s_median": 0.032 + 0.01,
+    ...                      "warm_large_down_s_median": 0.0512 + 0.04})
+    >>> round(t["storage_bandwidth_Bps"]), round(t["download_bandwidth_Bps"])
+    (2000000000, 1250000000)
+    >>> beyond = 64e6 - LARGE_TRANSFER_BYTES
+    >>> round(t["large_upload_s_per_byte"] * beyond, 9), round(t["large_download_s_per_byte"] * beyond, 9)
+    (0.01, 0.04)
+    """
+    small, large = probe["small_bytes"], probe["bytes"]
+    up = small / probe["warm_small_up_s_median"]
+    down = small / probe["warm_small_down_s_median"]
+    beyond = large - LARGE_TRANSFER_BYTES
+    if beyond <= 0:
+        return {"storage_bandwidth_Bps": up, "download_bandwidth_Bps": down}
+    return {"storage_bandwidth_Bps": up, "download_bandwidth_Bps": down,
+            "large_transfer_bytes": float(LARGE_TRANSFER_BYTES),
+            "large_upload_s_per_byte": max(probe["warm_large_up_s_median"] - large / up, 0.0) / beyond,
+            "large_download_s_per_byte": max(probe["warm_large_down_s_median"] - large / down, 0.0) / beyond}
 
 
 def workflows() -> dict[str, Workflow]:
@@ -814,6 +874,14 @@ NOTES = [
     "partials stay local). At the mean its simulated base was 15-24 % short (2.05 s against 2.69 / 2.41 s real) and "
     "pre-load's cut a third of the real one; on the recorded probe the split gives base 2.23 s, pre-load -14.3 % "
     "(heft) / -15.7 % (critical-path) against -25.2 / -20.0 % real, within 10 points on 59 cells of 70 instead of 56.",
+    "The simulated link has two regimes (two_regime_link; Platform.large_transfer_bytes and large_*_s_per_byte): "
+    "each direction's rate is a warm 10 MB pair's, and a transfer's bytes past 32 MiB (a task's inputs fetched "
+    "together count as one transfer) cost the warm 64 MB pair's time beyond that rate, per byte, as a delay of the "
+    "worker's own. Measured quietly between warm workers: 10-32 MB moved at 1.2-2.4 GB/s, 64 MB at 0.66-1.15 GB/s, "
+    "a gather's 4-7 x 32 MB at 0.45-0.64 GB/s - bytes past what a process's allocator reuses (glibc's mmap "
+    "threshold, at most 32 MiB) are new pages, faulted in and zeroed. With one rate (the cold 64 MB pair's) the "
+    "ladder's 10 MB hand-offs took 3x their real time in the simulation, so its pre-load and delayed I/O looked to "
+    "save 2-4 % where the runs saved nothing (the ladder heft cells' signs, 67/70 on 855b68f).",
     "Retention: the last reader's commit sets an output aside (an O(1) RENAME) and its worker frees it right after "
     "the commit's reply (the sink's worker with its sweep of leftovers), not inside the commit: a 32 MB free takes "
     "the server 2.2 ms, and fan-large's gather freed seven partials in its commit (9.7 ms against 1.2 ms at load 9), "
@@ -887,7 +955,9 @@ def main(argv: list[str] | None = None) -> int:
               f"({link['launcher_serial_s'] * 1e3:.0f} ms serial in the launcher), two concurrent downloads "
               f"{link['storage_sharing']:.2f}x one alone ({link['sharing_lone_download_s'] * 1e3:.1f} ms for "
               f"{SHARING_BYTES / MB:.0f} MB); a background fetch's CPU {link['fetch_thread_s_per_byte'] * 1e9:.2f} ns/B "
-              f"the worker thread's, {link['fetch_server_s_per_byte'] * 1e9:.2f} ns/B the server's",
+              f"the worker thread's, {link['fetch_server_s_per_byte'] * 1e9:.2f} ns/B the server's; warm 10 MB up "
+              f"{link['warm_small_up_s_median'] * 1e3:.1f} ms, down {link['warm_small_down_s_median'] * 1e3:.1f} ms, warm "
+              f"64 MB up {link['warm_large_up_s_median'] * 1e3:.1f} ms, down {link['warm_large_down_s_median'] * 1e3:.1f} ms",
               flush=True)
         cells = prepare(model, catalog, sim_platform, args.quick, only, planners)
         run_real(ex, cells, args.repetitions)
@@ -898,8 +968,9 @@ def main(argv: list[str] | None = None) -> int:
               "real_seconds": time.perf_counter() - started,
               "machine": {"python": pyplatform.python_version(), "cpus": os.cpu_count(),
                           "load_average_start": load_start, "load_average_end": os.getloadavg()},
-              "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps the probed upload's rate, "
-                          "download_bandwidth_Bps the probed download's, process_start_s = the "
+              "platform": "Platform.for_local_host(keep_alive_s=1.0, storage_bandwidth_Bps and download_bandwidth_Bps "
+                          "a warm 10 MB pair's upload and download rates, large_transfer_bytes 32 MiB and "
+                          "large_*_s_per_byte a warm 64 MB pair's time beyond them (two_regime_link), process_start_s = the "
                           "launcher's serial part of a cold start probed, cold_start_s = the rest of a cold start "
                           "from the start message to the first task's start (probe_cold_start); simulated_platform); "
                           "cost model: priors (task hints) with bandwidth_Bps and cold_start_s probed; prior_exponent 0 for "

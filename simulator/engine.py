@@ -40,7 +40,7 @@ from simulator.platform import Platform
 from simulator.staging import Stager
 from simulator.storage import Latest, SharedLink
 from simulator.threads import apply_thread_rule
-from simulator.transfers import download_scale
+from simulator.transfers import download_scale, plain_transfers
 from simulator.overlap_loop import overlap_for, overlap_loop
 from simulator.worker_loop import live_downstream, loop_constants, worker_loop
 
@@ -111,6 +111,8 @@ class Run:
             platform.storage_bandwidth_Bps) else None
         #: the link's bytes per byte downloaded (Platform.download_bandwidth_Bps; 1: downloads move at the link's rate)
         self.down_scale = download_scale(platform)
+        #: every byte at the link's one rate (no download rate, no large-transfer cost): the inlined links apply
+        self.plain_transfers = plain_transfers(platform)
         #: when the client holds the last sink result fetched through the link (simulator.transfers.client_fetch)
         self.held = Latest()
         self.makespan = 0.0
@@ -130,7 +132,7 @@ class Run:
         self.overlap = overlap_for(self)
         self.worker_loop = worker_loop if self.overlap is None else overlap_loop
         #: the default platform's specialised loops (simulator.fast_loop), when they apply and are not turned off
-        self.fast = fast and fast_loop.applies(self) and self.down_scale == 1.0
+        self.fast = fast and fast_loop.applies(self) and self.plain_transfers
         if self.fast:
             self.worker_loop = fast_loop.fast_steps(self)
 

@@ -30,6 +30,13 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   bytes into a new buffer (zero-filled, every page faulted in: a 64 MB ``bytearray`` alone took
   ~0.12 s at load 10) while an upload sends bytes the worker holds: the optimizations benchmark's
   host probe measured a 64 MB download 2.5x as long as its upload (issue 17).
+* ``large_transfer_bytes = inf``, ``large_upload_s_per_byte = 0``, ``large_download_s_per_byte = 0``:
+  a transfer's bytes beyond ``large_transfer_bytes`` (a task's inputs fetched together count as
+  one transfer) cost that many more seconds each, a delay of the worker's own, not a share of the
+  link (``simulator.transfers.large_extra_s``).  On this host warm workers moved 10-32 MB at
+  1.2-2.4 GB/s but 64 MB at 0.66-1.15 GB/s and a gather's 4-7 x 32 MB at 0.45-0.64 GB/s (quiet,
+  issue 17): bytes past what a process's allocator reuses are new memory, each page faulted in
+  and zeroed.  The optimizations benchmark's host probe measures both regimes.
 * ``task_overhead_s = 0``: worker-side bookkeeping per task beyond the above.
 * ``workflow_start_s``, ``dispatch_s``, ``level_delay_s``, ``staging_s_per_GB``:
   the workflow-system overheads FACTS.md found in real executions (start-up of the
@@ -164,6 +171,9 @@ class Platform:
     storage_bandwidth_Bps: float = 200e6  # bytes/s: shared equally by concurrent transfers (inf: free)
     storage_sharing: float = 2.0        # two concurrent transfers each take this many times one alone (2: equal shares)
     download_bandwidth_Bps: float = 0.0  # bytes/s: a download alone (0: storage_bandwidth_Bps, the same both ways)
+    large_transfer_bytes: float = math.inf  # bytes one transfer call moves before each further byte costs more (inf: never)
+    large_upload_s_per_byte: float = 0.0    # s per uploaded byte beyond large_transfer_bytes, on top of the link's
+    large_download_s_per_byte: float = 0.0  # s per downloaded byte beyond large_transfer_bytes, on top of the link's
     task_overhead_s: float = 0.0        # s: per task on its worker, between inputs and execution
     workflow_start_s: float = 0.0       # s: from submission until the first task is released
     dispatch_s: float = 0.0             # s: per task, through one serial dispatcher (FIFO)
@@ -336,7 +346,7 @@ _TRANSFER_CPU = {"fetch_server_s_per_byte": 3.1e-10, "fetch_thread_s_per_byte": 
                  "upload_server_s_per_byte": 1.75e-10, "upload_thread_s_per_byte": 1.75e-10}
 #: fields that must be > 0 (not just >= 0), and fields whose ``inf`` means "unlimited"
 _POSITIVE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism", "run_center"})
-_MAY_BE_INFINITE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism"})
+_MAY_BE_INFINITE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism", "large_transfer_bytes"})
 #: fields that are switches: 0 (off) or 1 (on), kept as numbers so a platform stays a table of floats
 _SWITCHES = frozenset({"fair_threads"})
 
@@ -345,6 +355,9 @@ _UNITS = {
     "coordination_s": "seconds", "storage_latency_s": "seconds", "storage_bandwidth_Bps": "bytes per second, inf = free",
     "storage_sharing": "times one transfer's duration two concurrent ones take, 1 to 2 (2 = equal shares)",
     "download_bandwidth_Bps": "bytes per second of a download alone, 0 = storage_bandwidth_Bps",
+    "large_transfer_bytes": "bytes one task's upload or download moves before the large rates apply, inf = never",
+    "large_upload_s_per_byte": "seconds per uploaded byte beyond large_transfer_bytes, added to the link's time",
+    "large_download_s_per_byte": "seconds per downloaded byte beyond large_transfer_bytes, added to the link's time",
     "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "machine_dispatch_s": "seconds per task, serial per machine",

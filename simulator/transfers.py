@@ -43,6 +43,29 @@ def download_scale(platform: Any) -> float:
     return link / down
 
 
+def large_extra_s(platform: Any, nbytes: float, download: bool) -> float:
+    """Seconds a transfer of ``nbytes`` (one call: a task's inputs fetched together, or one output) takes beyond the
+    link's time: its bytes past ``Platform.large_transfer_bytes`` at the large rate of its direction (0 below it).
+
+    >>> from simulator.platform import Platform
+    >>> p = Platform(large_transfer_bytes=32e6, large_download_s_per_byte=2e-9, large_upload_s_per_byte=1e-9)
+    >>> round(large_extra_s(p, 64e6, True), 12), round(large_extra_s(p, 64e6, False), 12), large_extra_s(p, 10e6, True)
+    (0.064, 0.032, 0.0)
+    """
+    beyond = nbytes - platform.large_transfer_bytes
+    if beyond <= 0.0:
+        return 0.0
+    return beyond * (platform.large_download_s_per_byte if download else platform.large_upload_s_per_byte)
+
+
+def plain_transfers(platform: Any) -> bool:
+    """Whether every byte moves at the link's one rate (no download rate of its own, no large-transfer cost): the
+    condition of the loops that inline the link (:mod:`simulator.fast_loop`, ``worker_loop.link_steps``)."""
+    large = math.isfinite(platform.large_transfer_bytes) and (platform.large_download_s_per_byte > 0.0
+                                                              or platform.large_upload_s_per_byte > 0.0)
+    return download_scale(platform) == 1.0 and not large
+
+
 def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: Any = None,
          charged: bool = False) -> Iterator[float | None]:
     """Transfers in parallel through the serial stager and the shared link; returns ``(end, at_then)``.
@@ -74,15 +97,19 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
         scaled = [s * r for s, r in zip([s for s in sizes if s > 0.0], ratios)]
         if pool is run.down and run.down_scale != 1.0:   # a download's own rate (Platform.download_bandwidth_Bps)
             scaled = [s * run.down_scale for s in scaled]
-        link.transfers(scaled, [latency * r for r in ratios], end, then, me)
+        extra = 0.0 if run.plain_transfers else large_extra_s(run.platform, sum(s for s in sizes if s > 0.0),
+                                                               pool is run.down)
+        link.transfers(scaled, [latency * r + extra for r in ratios], end, then, me)
         end = yield
         return end, then is not None
+    extra = 0.0 if run.plain_transfers else large_extra_s(run.platform, sum(s for s in sizes if s > 0.0),
+                                                           pool is run.down)
     for s in sizes:
         if s <= 0.0:
             continue
         r = pool.next()
-        if env._now + latency * r > end:
-            end = env._now + latency * r
+        if env._now + latency * r + extra > end:
+            end = env._now + latency * r + extra
     return end, False
 
 

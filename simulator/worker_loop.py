@@ -183,7 +183,7 @@ def link_steps(run: "Run") -> tuple[Callable[..., int | None] | None, Callable[[
     through an :class:`UploadStart` queued at ``xe``); its wake-up comes at the counter update.
     """
     link = run.link
-    if link is None or run.stage_rate > 0 or run.cpu is not None or run.down_scale != 1.0:
+    if link is None or run.stage_rate > 0 or run.cpu is not None or not run.plain_transfers:
         return None, None
     transfers, transfer_one, env, latency = link.transfers, link.transfer_one, run.env, run.platform.storage_latency_s
     queue, ids = env._queue, env._eid

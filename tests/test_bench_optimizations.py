@@ -153,6 +153,8 @@ def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
     assert 0 <= probe["launcher_serial_s"] <= probe["cold_start_s"]     # a part of the cold start
     assert 1.0 <= probe["storage_sharing"] <= 2.0     # two concurrent downloads: 1x (no contention) to 2x one alone
     assert probe["sharing_lone_download_s"] > 0 and probe["sharing_bytes"] == bench.SHARING_BYTES
+    assert probe["small_bytes"] == bench.SMALL_PROBE_BYTES
+    assert all(probe[f"warm_{k}_s_median"] > 0 for k in ("small_up", "small_down", "large_up", "large_down"))
 
 
 def test_the_cold_start_probe_starts_non_root_workers_cold_after_small_parents() -> None:
@@ -405,3 +407,20 @@ def test_pre_warm_is_planned_for_the_simulated_hosts_cores() -> None:
     assert pre["cold_on_path_any_host"] == 0 and cells["base"]["cold_on_path_any_host"] == 0
     unlimited, _ = optimize(cells["base"]["plan"], pre["wf"], bench.model_for(pre["wf"], model), ["prewarm"])
     assert set(pre["prewarm_held_back"]) <= set(unlimited.assignment.warm_starts)
+
+
+def test_the_warm_probe_pairs_give_the_link_two_regimes() -> None:
+    # warm pairs: 10 MB up in 5 ms, down in 8 ms; 64 MB up in 42 ms, down in 91.2 ms: the link's rates are the 10 MB
+    # pair's (2 and 1.25 GB/s), and the 64 MB pair's time beyond them is its bytes past 32 MiB at the large rates
+    probe = {"bandwidth_Bps": 4.57e8, "cold_start_s": 0.08, "bytes": 64e6, "upload_s_median": 0.08,
+             "download_s_median": 0.2, "small_bytes": 10e6, "warm_small_up_s_median": 0.005,
+             "warm_small_down_s_median": 0.008, "warm_large_up_s_median": 0.042, "warm_large_down_s_median": 0.0912}
+    platform = bench.simulated_platform(probe)
+    beyond = 64e6 - bench.LARGE_TRANSFER_BYTES
+    assert platform.storage_bandwidth_Bps == pytest.approx(2e9) and platform.download_bandwidth_Bps == pytest.approx(1.25e9)
+    assert platform.large_transfer_bytes == bench.LARGE_TRANSFER_BYTES
+    assert platform.large_upload_s_per_byte * beyond == pytest.approx(0.01)
+    assert platform.large_download_s_per_byte * beyond == pytest.approx(0.04)
+    # a 64 MB pair no slower than the small one's rate costs nothing more
+    flat = bench.simulated_platform(probe | {"warm_large_up_s_median": 0.03, "warm_large_down_s_median": 0.05})
+    assert flat.large_upload_s_per_byte == 0.0 and flat.large_download_s_per_byte == 0.0

@@ -94,3 +94,31 @@ def test_no_download_rate_of_its_own_changes_nothing() -> None:
 def test_a_negative_download_rate_is_refused() -> None:
     with pytest.raises(ConfigError, match="download_bandwidth_Bps"):
         Platform(download_bandwidth_Bps=-1.0)
+
+
+# ``Platform.large_transfer_bytes`` and ``large_*_s_per_byte``: a transfer's bytes past the threshold cost more, a
+# delay of the worker's own (not a share of the link).  B = 20 MB with the threshold at 15 MB: 5 MB beyond.  At
+# 10 ns/B downloaded one download alone takes B / R + 0.05 = 0.25 s and two at once 2 B / R + 0.05 = 0.45 s each
+# (the extra is not shared); at 2 ns/B uploaded a's upload takes 0.2 + 0.01 = 0.21 s.  Below the threshold nothing
+# changes.  (Warm executor workers moved 10-32 MB at 1.2-2.4 GB/s and 64 MB at 0.66-1.15 GB/s: issue 17.)
+LARGE = {"large_transfer_bytes": 15 * MB, "large_download_s_per_byte": 1e-8, "large_upload_s_per_byte": 2e-9}
+
+
+@pytest.mark.parametrize("host", [{}, {"host_cores": 2.0}])
+def test_bytes_past_the_large_transfer_threshold_cost_their_own_delay(host) -> None:
+    assert downloads(1, **LARGE, **host) == pytest.approx([0.25])
+    assert downloads(2, **LARGE, **host) == pytest.approx([0.45, 0.45])
+    assert upload_span(1, **LARGE, **host) == pytest.approx(0.21)
+
+
+def test_transfers_below_the_large_threshold_move_at_the_links_rate() -> None:
+    below = LARGE | {"large_transfer_bytes": 20 * MB}
+    for readers in (1, 2):
+        assert downloads(readers, **below) == downloads(readers)
+    assert upload_span(1, **below) == upload_span(1)
+
+
+def test_a_negative_large_transfer_cost_is_refused() -> None:
+    with pytest.raises(ConfigError, match="large_download_s_per_byte"):
+        Platform(large_download_s_per_byte=-1.0)
+    assert math.isinf(Platform().large_transfer_bytes)
