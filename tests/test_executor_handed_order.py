@@ -124,14 +124,21 @@ def test_a_late_notice_does_not_override_the_start_the_launcher_handed_after_it(
             time.sleep(0.05)
         try:
             with Executor(server.url, settings, local_launcher=False, secret=SECRET) as ex:
-                ex.run(two, assigned_plan(two, {"x": "w1", "y": "w2"}, "small"))   # two warm processes
+                warm = ex.run(two, assigned_plan(two, {"x": "w1", "y": "w2"}, "small"))   # two warm processes
                 first = ex.run(pair, assigned_plan(pair, {"a": "wa", "b": "wb"}, "small"))
                 workers = first.trace.workers.set_index("worker")
                 assert workers.loc["wb", "start_via"] == "completion", workers   # its notice is not read yet
                 handed_pid = int(workers.loc["wb", "pid"])
+                # Every process of the two runs idle (a loaded host may have forked a third one for "a", idle later
+                # than b's), then b's moved to the tail: the launcher's hand-off pops the newest idle process.
+                every = {int(p) for run in (warm, first) for p in run.trace.workers["pid"]}
                 deadline = time.monotonic() + 10
-                while len(_idle_pids(client)) < 2 and time.monotonic() < deadline:
+                while set(_idle_pids(client)) != every and time.monotonic() < deadline:
                     time.sleep(0.01)
+                assert set(_idle_pids(client)) == every, (_idle_pids(client), every)
+                [idle_key] = list(client.scan_iter(match=f"pl:idle:{AGENT}:*"))   # one profile: one idle list
+                client.lrem(idle_key, 0, handed_pid)
+                client.rpush(idle_key, handed_pid)
                 assert _idle_pids(client)[-1] == handed_pid   # the launcher hands the next start to it
                 t0 = time.monotonic()
                 result = ex.run(one, assigned_plan(one, {"h": "wz"}, "small"))
