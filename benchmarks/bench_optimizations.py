@@ -15,9 +15,10 @@ is measured three ways:
   data at the executor's link and start workers at its cold start as probed before
   the cells (:func:`probe_host`; its launcher's serial part, :func:`probe_launcher`,
   is the simulated launcher's);
-* **real**: ``--repetitions`` runs on the executor, variants interleaved in an order
-  rotated per repetition after one unrecorded warm-up run (:func:`run_order`); medians;
-  the host's load average before each run.
+* **real**: ``--repetitions`` runs on the executor (more for a short workflow, whose
+  cold starts' jitter is a larger share of each run: :func:`repetitions_for`), variants
+  interleaved in an order rotated per repetition after one unrecorded warm-up run
+  (:func:`run_order`); medians; the host's load average before each run.
 
 Bytes moved (stored outputs plus fetched inputs) follow from the protocol's
 decision tables, the same in every engine; the server's peak memory
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform as pyplatform
 import random
@@ -608,18 +610,52 @@ def run_order(n: int, rep: int) -> list[int]:
     return [(rep + step * k) % n for k in range(n)]
 
 
-def run_real(ex: Executor, cells: list[dict[str, Any]], repetitions: int, warm_up: bool = True) -> None:
+#: a (workflow, planner) whose base is predicted to take less than this many seconds gets more repetitions
+#: (:func:`repetitions_for`)
+MIN_REAL_SECONDS = 3.0
+#: at most this many times ``--repetitions``
+MAX_REPETITIONS_FACTOR = 4
+
+
+def repetitions_for(predicted_s: float, minimum: int, min_real_s: float = MIN_REAL_SECONDS) -> int:
+    """How many repetitions a (workflow, planner) gets: ``minimum``, or enough for its runs to add up to
+    ``min_real_s`` seconds by its base's simulated makespan, at most :data:`MAX_REPETITIONS_FACTOR` x ``minimum``.
+
+    A run's noise does not shrink with its length: every run starts cold, and a cold start's
+    jitter is tens of ms (the probe's spread) whatever follows it.  On a 60 ms deep chain or a
+    0.3 s matrix pipeline that is 10-30 % per run, so five runs' medians moved by +-15 points
+    between two recordings of the same code (gemm critical-path on 855b68f and 8de1590, with
+    the executor unchanged between them) and the sign and 10-point checks judged the noise.
+    More runs of the short cells cost little (their pause between runs dominates).
+    """
+    if min_real_s <= 0 or not predicted_s > 0:
+        return minimum
+    return max(minimum, min(minimum * MAX_REPETITIONS_FACTOR, math.ceil(min_real_s / predicted_s)))
+
+
+def _base_simulated_s(group: list[dict[str, Any]]) -> float:
+    """The simulated makespan of a (workflow, planner)'s base (0 when it has none)."""
+    return next((c["simulated"]["makespan_s"] for c in group if c["variant"] == "base"), 0.0)
+
+
+def run_real(ex: Executor, cells: list[dict[str, Any]], repetitions: int, warm_up: bool = True,
+             min_real_s: float = 0.0) -> None:
     """Real runs, the variants of each (workflow, planner) interleaved in a rotating order (:func:`run_order`).
 
     With ``warm_up``, each (workflow, planner) starts every repetition with one unrecorded
     run of its first variant of that repetition, so no recorded run is the first after a
-    switch of workflow.
+    switch of workflow.  Each (workflow, planner) runs ``repetitions`` times, or more when its
+    base is short (:func:`repetitions_for` with ``min_real_s``; 0: exactly ``repetitions``).
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for c in cells:
         groups.setdefault((c["workflow"], c["planner"]), []).append(c)
-    for rep in range(repetitions):
+    wanted = {key: repetitions_for(_base_simulated_s(group), repetitions, min_real_s) if min_real_s > 0
+              else repetitions for key, group in groups.items()}
+    for rep in range(max(wanted.values(), default=0)):
         for key, group in groups.items():
+            if rep >= wanted[key]:
+                continue
             order = [group[k] for k in run_order(len(group), rep)]
             runs = ([(order[0], False)] if warm_up else []) + [(c, True) for c in order]
             for c, recorded in runs:
@@ -631,7 +667,7 @@ def run_real(ex: Executor, cells: list[dict[str, Any]], repetitions: int, warm_u
                 if recorded:
                     c["real_runs"].append({**measures(t.tasks, t.workers, t.makespan_s, protocol), "load": load})
                     c.setdefault("trace_decisions", []).append(trace_decisions(t.tasks))
-            print(f"rep {rep + 1}/{repetitions} {key[0]}/{key[1]} done (load {os.getloadavg()[0]:.1f})",
+            print(f"rep {rep + 1}/{wanted[key]} {key[0]}/{key[1]} done (load {os.getloadavg()[0]:.1f})",
                   flush=True)
 
 
@@ -827,6 +863,10 @@ NOTES = [
     "where it fails, a real change whose interval includes 0 has no sign the runs can tell and agrees with a "
     "prediction inside that interval or under the noise floor; a real change whose interval excludes 0 is an "
     "effect and must be predicted with its sign. Within 10 points: on the medians, unchanged.",
+    "Repetitions: --repetitions per cell, more for a workflow whose base is predicted short, enough for its runs to "
+    "add up to min_real_seconds, at most 4x (repetitions_for): every run starts cold and a cold start's jitter is "
+    "tens of ms whatever the run's length, so five runs of a 0.3 s matrix pipeline moved its medians by +-15 points "
+    "between two recordings of the same executor code (gemm critical-path, 855b68f and 8de1590).",
     "Run order: each (workflow, planner) starts every repetition with one unrecorded warm-up run, then runs its "
     "variants from the repetition's number onwards (even repetitions) or backwards (odd ones), so each variant is "
     "first in turn (run_order); plain ABBA had base first after every switch of workflow in every other repetition "
@@ -914,6 +954,10 @@ NOTES = [
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=5, help="real runs per cell (default 5)")
+    parser.add_argument("--min-real-seconds", type=float, default=MIN_REAL_SECONDS,
+                        help="seconds of real runs each workflow and planner gets at least, by its base's simulated "
+                             "makespan: a short one runs more often, up to 4x --repetitions "
+                             f"(default {MIN_REAL_SECONDS:g}; 0: exactly --repetitions)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true",
                         help="a check that it works: one repetition, fan-large and the ladder with heft (not a record)")
@@ -960,11 +1004,12 @@ def main(argv: list[str] | None = None) -> int:
               f"64 MB up {link['warm_large_up_s_median'] * 1e3:.1f} ms, down {link['warm_large_down_s_median'] * 1e3:.1f} ms",
               flush=True)
         cells = prepare(model, catalog, sim_platform, args.quick, only, planners)
-        run_real(ex, cells, args.repetitions)
+        run_real(ex, cells, args.repetitions, min_real_s=0.0 if args.quick else args.min_real_seconds)
     rows = summarise(cells)
     checks = targets(rows)
     result = {"benchmark": "optimizations", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "git": _revision.short(), "repetitions": args.repetitions, "quick": args.quick,
+              "min_real_seconds": 0.0 if args.quick else args.min_real_seconds,
               "real_seconds": time.perf_counter() - started,
               "machine": {"python": pyplatform.python_version(), "cpus": os.cpu_count(),
                           "load_average_start": load_start, "load_average_end": os.getloadavg()},

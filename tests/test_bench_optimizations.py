@@ -424,3 +424,38 @@ def test_the_warm_probe_pairs_give_the_link_two_regimes() -> None:
     # a 64 MB pair no slower than the small one's rate costs nothing more
     flat = bench.simulated_platform(probe | {"warm_large_up_s_median": 0.03, "warm_large_down_s_median": 0.05})
     assert flat.large_upload_s_per_byte == 0.0 and flat.large_download_s_per_byte == 0.0
+
+
+def test_a_short_workflow_gets_more_repetitions_up_to_four_times_as_many() -> None:
+    assert bench.repetitions_for(2.0, 5) == 5                  # 10 s of runs already
+    assert bench.repetitions_for(0.165, 5) == 19               # ceil(3 / 0.165): a 0.17 s matrix pipeline
+    assert bench.repetitions_for(0.05, 5) == 20                # a 50 ms chain: capped at 4 x 5
+    assert bench.repetitions_for(0.05, 5, min_real_s=0) == 5   # off
+    assert bench.repetitions_for(0.0, 5) == 5                  # nothing predicted: the minimum
+
+
+def test_the_short_cells_of_a_run_get_their_extra_repetitions_interleaved_with_nothing_else(monkeypatch) -> None:
+    ran: list[tuple[str, str]] = []
+    cells = [{"workflow": w, "planner": "heft", "variant": v, "wf": w, "plan": (w, v), "cls": WorkerProtocol,
+              "real_runs": [], "simulated": {"makespan_s": s}}
+             for w, s in (("long", 2.0), ("short", 0.5)) for v in ("base", "retention")]
+
+    class _Protocol(WorkerProtocol):
+        @classmethod
+        def for_plan(cls, wf, plan):
+            return None
+
+    class _Executor:      # records which cell ran; a fixed trace stands for the run
+        def run(self, workflow, p, protocol):
+            ran.append(p)
+            return type("Result", (), {"trace": type("Trace", (), {"tasks": None, "workers": None, "makespan_s": 1.0})})()
+
+    for c in cells:
+        c["cls"] = _Protocol
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    monkeypatch.setattr(bench, "measures", lambda *a: {"makespan_s": 1.0})
+    monkeypatch.setattr(bench, "trace_decisions", lambda tasks: "")
+    bench.run_real(_Executor(), cells, repetitions=2, warm_up=False, min_real_s=3.0)
+    assert [len(c["real_runs"]) for c in cells] == [2, 2, 6, 6]    # the long one 2 x 2 s; the short one 6 x 0.5 s
+    assert ran[:4] == [("long", "base"), ("long", "retention"), ("short", "base"), ("short", "retention")]
+    assert all(w == "short" for w, _ in ran[8:])                   # after the long one's two: the short one alone
