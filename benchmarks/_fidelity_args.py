@@ -15,10 +15,11 @@ def parse_args(argv: list[str] | None, description: str, results: Path) -> argpa
     """The flags of ``bench_fidelity.py`` (``results``: the default ``--out``), completed and checked."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="one planner, 20-task sizes, 2+2 repetitions (not recorded)")
-    p.add_argument("--calibration", default="none",
-                   help="comma-separated, the first is the headline: none (default): the cost model's default "
-                        "platform; host-defaults: the same on this machine's cores; host: the host model fitted "
-                        "by calibrate_on_runs.  Several forecast the same real runs side by side")
+    p.add_argument("--calibration", default="host",
+                   help="comma-separated, the first is the headline: host (default, as planlab run forecasts): the "
+                        "host model fitted by calibrate_on_runs; none: the cost model's default platform; "
+                        "host-defaults: the same on this machine's cores.  Several forecast the same real runs side "
+                        "by side")
     p.add_argument("--background", choices=("fit", "none", "load"), default="fit",
                    help="other work on the host (--calibration host): fitted with the host terms (default, as "
                         "planlab run does), none, or the 1-minute load before the runs (it counts this "

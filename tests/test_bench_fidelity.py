@@ -195,7 +195,8 @@ def test_tiny_cell_end_to_end_has_the_documented_structure(tmp_path):
     spec = "gen:fork_join:width=2"
     args = bench.parse_args(["--workflows", spec, "--planners", "uniform", "--slas", "mean,p95", "--repetitions", "2",
                              "--replications", "20", "--coverage-workflow", spec, "--coverage-runs", "4",
-                             "--out", str(tmp_path / "f.json"), "--save-runs", str(tmp_path / "runs")])
+                             "--out", str(tmp_path / "f.json"), "--save-runs", str(tmp_path / "runs"),
+                             "--calibration", "none"])
     messages: list[str] = []
     out = bench.run_benchmark(args, messages.append)
     assert not out["failures"]
@@ -276,3 +277,10 @@ def test_drain_leaves_no_warm_process(tmp_path):
         second = ex.run(wf, plan)
         assert second.trace.workers["cold_start"].all()        # nothing warm was left to reuse
         assert np.isfinite(second.makespan_s)
+
+
+def test_the_headline_forecast_is_host_calibrated_unless_asked_otherwise():
+    """As ``planlab run`` forecasts: a plain run of the benchmark must not record the uncalibrated platform's errors
+    (84.6 % on 8de1590) as its headline."""
+    assert bench.parse_args([]).calibration == ["host"]
+    assert bench.parse_args(["--calibration", "none,host"]).calibration == ["none", "host"]
