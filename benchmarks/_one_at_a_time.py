@@ -11,7 +11,9 @@ from __future__ import annotations
 from planning.plan import Plan
 from planning.planners.critical_path import critical_indices
 from planning.planners.uniform import locality_layout
+from planning.planners.cost_deadline import REPIN_ROUNDS, first_startups
 from planning.schedule import Retimer, ScheduleEvaluator
+from planning.schedule.slack import moved_alone, worker_chains
 
 
 def _start(workflow, catalog, cost_model, sla):
@@ -61,21 +63,51 @@ def critical_path(workflow, catalog, cost_model, sla, tolerance: float = 0.05) -
 
 
 def cost_deadline(workflow, catalog, cost_model, sla, deadline: float) -> Plan:
-    """Least busy worker first, each to its cheapest profile that lowers the cost within the deadline."""
+    """Least busy worker first, each to its cheapest profile that lowers the cost within the deadline.
+
+    Timed as the planner searches (its rules, one move at a time): each worker keeps the start-up the pool gives
+    the plan the search starts from until it moves (then its new profile's cold start), a move is tried only if
+    it lowers its own worker's cost with the rest of the plan as it is
+    (:func:`planning.schedule.slack.moved_alone`), and searches start again from the start-ups of the plan the
+    last one ended with (at most ``REPIN_ROUNDS``), while its pooled timing meets the deadline and saves.
+    """
     estimates, worker_of, workers, need, evaluator, layout, profile = _start(workflow, catalog, cost_model, sla)
-    timing = Retimer(evaluator, layout, estimates, profile)
-    if timing.makespan_s > deadline:
+    final = evaluator.run_estimates(layout, profile, estimates, pooled=True)
+    if final.makespan_s > deadline:
         return _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, evaluator, "cost-deadline")
+    for _ in range(REPIN_ROUNDS):
+        before = dict(profile)
+        _one_search(catalog, estimates, workers, need, evaluator, layout, profile, first_startups(final), deadline)
+        if profile == before:
+            break
+        timed = evaluator.run_estimates(layout, profile, estimates, pooled=True)
+        if timed.makespan_s > deadline or timed.cost(catalog) >= final.cost(catalog):
+            profile = before
+            break
+        final = timed
+    return _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, evaluator, "cost-deadline")
+
+
+def _one_search(catalog, estimates, workers, need, evaluator, layout, profile, startups, deadline) -> None:
+    """Passes of one move at a time from ``profile`` (changed in place), with ``startups`` held until a move."""
+    timing = Retimer(evaluator, layout, estimates, profile, kept_startups=startups)
+    chains, number = worker_chains(timing), {w: k for k, w in enumerate(layout.workers)}
     cost = timing.cost(catalog)
     changed = True
     while changed:
         changed = False
         busy = dict(zip(layout.workers, timing.busy_s))
         for w in sorted(workers, key=lambda w: (busy[w], int(w[1:]))):
-            price = catalog[profile[w]].price_per_s
+            k, price = number[w], catalog[profile[w]].price_per_s
+            own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * price
             for candidate in catalog.by_price():
                 if candidate.price_per_s >= price or candidate.memory_mb < need[w]:
                     continue
+                if timing.only_slows({w: candidate.name}):
+                    stop = moved_alone(timing, chains[k], timing.column[candidate.name],
+                                       timing.startup_for(k, candidate.name), None)[1]
+                    if (stop - timing.worker_start_s[k]) * candidate.price_per_s >= own:
+                        continue
                 makespan = timing.change({w: candidate.name})
                 trial_cost = timing.cost(catalog)
                 if makespan <= deadline and trial_cost < cost:
@@ -83,4 +115,3 @@ def cost_deadline(workflow, catalog, cost_model, sla, deadline: float) -> Plan:
                     profile[w], cost, changed = candidate.name, trial_cost, True
                     break
                 timing.rollback()
-    return _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, evaluator, "cost-deadline")

@@ -4,23 +4,39 @@ Right-sizing in the spirit of Orion: workers are placed for locality (as in
 ``uniform``) and start on the fastest profile.  If even that misses the deadline
 the plan is returned marked infeasible with the best achievable makespan.
 Otherwise, worker by worker (least busy first, where slack is likeliest), it
-moves each to the cheapest profile that keeps the makespan (at the SLA
-statistic) within the deadline and lowers the plan's cost, and repeats such
-passes until no worker moves.  Deterministic: ties go to the lower worker id.
-Greedy, not optimal: an exact minimum is a knapsack-like search.
+moves each to the cheapest profile that lowers its own cost (the rest of the
+plan as it is), keeps the makespan (at the SLA statistic) within the deadline and
+lowers the plan's cost, and repeats such passes until no worker moves.
+Deterministic: ties go to the lower worker id.  Greedy, not optimal: an exact
+minimum is a knapsack-like search.
+
+What the search times: the plan as the process pool runs it.  Each worker keeps
+the start-up the all-fastest plan's pooled timing gives it (most start warm, on a
+process an earlier worker freed) until it is moved, and then pays its new
+profile's cold start.  Timing every worker cold instead (as before) made the
+search chase cold starts the pool never pays: with 0.25 s cold starts and
+millisecond tasks (lambda profiles, the cost model's priors) its plans missed the
+deadline on the pooled timing, and on 10k-task random layered DAGs (seeds 0, 1,
+3) it returned the all-fastest plan, after 0.5-48 s.  A move can still cost a
+later worker the warm start it took from the moved one's process, which the search
+does not see: the final plan is timed with the pool and, should it miss the
+deadline, a few pooled timings keep the blocks of the search's moves that meet it.
 
 The search (:mod:`planning.planners.move_search`): a worker whose cheapest
 profile fits the schedule's slack alone and lowers its own cost (both checked in
 O(its tasks)) joins a batch; the batch is applied in one exact incremental
 re-timing and kept if it meets the deadline and saves at least
 :data:`BATCH_SAVING` of what its moves promised (so moves that make other
-workers wait, and pay for it, do not slip through), else halved.  A worker the
-slack check doubts, or a batch turns down, gets the exact one-at-a-time search
-(its cheaper profiles, cheapest first) in its place in the order, after the
-batch before it.  So the order of decisions is the one-at-a-time search's, and
-its re-timings are spent only where the slack cannot decide.  On the shipped
-WfFormat files the plans are those of the one-at-a-time search
-(benchmarks/results/planning.json compares them).
+workers wait, and pay for it, do not slip through).  A worker the slack check
+doubts, or whose batch is turned down, gets the exact one-at-a-time search (its
+cheaper profiles, cheapest first) in its place in the order.  That search re-times
+only the moves its worker's own tasks cannot settle
+(:func:`~planning.schedule.slack.moved_alone`: its own cost does not fall, or a
+task of its own is past its latest time) and skips a move found late before (the
+schedule is monotone and kept moves only slow).  So the order of decisions is the
+one-at-a-time search's (``benchmarks/_one_at_a_time.py``, compared in
+benchmarks/results/planning.json), and its re-timings are spent only where
+nothing cheaper can decide.
 
 ``max_evaluations`` bounds the trials (deterministically), ``time_budget`` the
 search's seconds; either cut is recorded in the plan's notes.  Only the final
@@ -38,8 +54,8 @@ from planning.planners.base import Planner, register_planner
 from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
-from planning.schedule import Retimer, ScheduleEvaluator
-from planning.schedule.slack import latest_done, move_fits, worker_chains
+from planning.schedule import Retimer, ScheduleEvaluator, ScheduleTimes
+from planning.schedule.slack import latest_done, move_fits, moved_alone, worker_chains
 from planning.sla import SLA
 from planning.workflow import Workflow
 
@@ -51,6 +67,11 @@ if TYPE_CHECKING:
 #: make other workers wait (and so pay for idle time) are tried one at a time instead.  Below 1 so that
 #: a batch whose moves cost the others a few idle seconds still goes through in one re-timing.
 BATCH_SAVING = 0.995
+
+#: Searches at most, each holding the start-ups the pool gives the plan the one before ended with: moving a
+#: worker can take from a later one the warm start it had on the moved one's process, and only the next search
+#: sees that later worker as cold (and so worth moving too).
+REPIN_ROUNDS = 4
 
 
 @register_planner("cost-deadline")
@@ -89,11 +110,12 @@ class CostUnderDeadline(Planner):
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
             return plan
-        # The search times without the process pool (every worker cold: fast, and a bound the final plan with
-        # its warm starts stays under).  It aims at the deadline stretched by as much as the pool shortens the
-        # all-fastest plan; should the final plan miss the deadline, it searches again at the deadline itself;
-        # should that miss too (or not run: all fastest timed cold misses the deadline), a few pooled timings
-        # keep the blocks of the first search's moves that meet it and save (kept_blocks).
+        # The search times the plan as the pool does, with each worker's start-up held where the all-fastest
+        # pooled plan has it (warm on a process an earlier worker freed, or cold): exact until a move, after which
+        # the moved worker pays its new profile's cold start (its old process was of its old profile).  A move
+        # can also cost a later worker the warm start it took from the moved one's process, which the search
+        # does not see; so the final plan is timed with the pool, and should it miss the deadline, a few pooled
+        # timings keep the blocks of the search's moves that meet it and save (kept_blocks).
         # (each pooled timing gives up, returning None, once its makespan is sure to miss the deadline)
         def pooled(assignment: dict[str, str]):
             return evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=self.deadline)
@@ -105,28 +127,30 @@ class CostUnderDeadline(Planner):
                 return True
             return False
 
-        cheapest = [fastest_times.cost(catalog), fastest_times]   # the cheapest kept and its timing
-        stretch = Retimer(evaluator, layout, estimates, all_fastest).makespan_s / max(fastest_times.makespan_s, 1e-12)
-        first: list[Move] = []
-        fallback = None
-        for limit in dict.fromkeys((self.deadline * max(stretch, 1.0), self.deadline)):
-            profile = dict(all_fastest)
-            timing = Retimer(evaluator, layout, estimates, profile)
-            search = MoveSearch(timing, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
-            if timing.makespan_s <= limit:
-                _CheapestMoves(search, catalog, workers, need, profile, limit).run()
-            final = pooled(profile)
-            if final is not None and final.makespan_s <= self.deadline:
+        profile, final = dict(all_fastest), fastest_times
+        search = MoveSearch(Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(final)),
+                            max_evaluations=self.max_evaluations, time_budget=self.time_budget)
+        fallback, rounds = None, 0
+        while rounds < REPIN_ROUNDS and search.cut is None:
+            rounds += 1
+            if rounds > 1:      # held at the start-ups the pool gives the plan the last search ended with
+                search.timing = Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(final))
+            before = dict(profile)
+            _CheapestMoves(search, catalog, workers, need, profile, self.deadline).run()
+            if profile == before:
                 break
-            first = first or [(w, p) for w, p in profile.items() if p != fastest]
-        else:
-            searched = len([p for p in profile.values() if p != fastest]) or len(first)
-            # the first search's plan is all of ``first``, and missed the deadline on its pooled timing
-            profile = kept_blocks(all_fastest, pool_safe_first(first, fastest_times), keeps, whole_missed=True)
-            final = cheapest[1]
-            fallback = (f"the searches' plans ({searched} moves, timed cold) missed the deadline on the "
-                               f"pooled timing: kept {sum(p != fastest for p in profile.values())} moves whose "
-                               f"pooled plan meets it")
+            timed = pooled(profile)
+            if timed is None or timed.makespan_s > self.deadline or timed.cost(catalog) >= final.cost(catalog):
+                moved = [(w, p) for w, p in profile.items() if p != before[w]]
+                cheapest = [final.cost(catalog), final]     # the cheapest kept and its timing
+                profile = kept_blocks(before, pool_safe_first(moved, final), keeps, whole_missed=True)
+                final = cheapest[1]
+                fallback = (f"the search's plan ({len(moved)} moves) missed the deadline or saved nothing on the "
+                            f"pooled timing (a moved worker's process no longer warms a later one): kept "
+                            f"{sum(p != before[w] for w, p in profile.items())} of those moves, whose pooled plan "
+                            f"meets it")
+                break
+            final = timed
         plan = make(profile, final)
         plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s "
                           f"({search.evaluations} schedule evaluations, {search.passes_text}, "
@@ -135,6 +159,16 @@ class CostUnderDeadline(Planner):
             plan.notes.append(fallback)
         plan.notes.extend(search.notes("cheaper plans may exist"))
         return plan
+
+
+def first_startups(times: ScheduleTimes) -> list[float]:
+    """Each worker number's start-up in ``times`` (its first task's): what a search holds while the worker stays."""
+    layout = times.layout
+    startups = [0.0] * len(layout.workers)
+    for i, before in enumerate(layout.prev):
+        if before < 0:
+            startups[layout.worker[i]] = times.startup[i]
+    return startups
 
 
 class _CheapestMoves:
@@ -149,6 +183,9 @@ class _CheapestMoves:
         self.by_price = catalog.by_price()
         self.cost = self.timing.cost(catalog)
         self.saving: dict[Move, float] = {}      # each proposal's predicted saving (a lower bound when alone)
+        self._latest: list[float] | None = None  # latest_done of a state no slower anywhere than the current one
+        self._late: set[Move] = set()            # moves that broke the deadline from a state no slower anywhere
+        self._was_late = False                   # whether the last move :meth:`_cheaper` turned down was late
 
     def run(self) -> None:
         """Passes until one keeps no move (or a budget cuts the search)."""
@@ -159,19 +196,38 @@ class _CheapestMoves:
         search, timing, number = self.search, self.timing, self.number
         search.passes += 1
         changed = False
-        latest = latest_done(timing, self.deadline)
+        self._latest = latest_done(timing, self.deadline)
         batch: list[Move] = []
         for w in sorted(self.workers, key=lambda w: (timing.busy_s[number[w]], int(w[1:]))):  # least busy first
-            proposal = self._proposal(w, latest)
+            proposal = self._proposal(w, self.latest())
             if proposal is not None:
                 batch.append((w, proposal))
             elif self.candidates(w) and search.cut is None:   # the slack check doubts the cheapest: try exactly
                 if self._flush(batch) | self._exact(w):
                     changed = True
-                    latest = latest_done(timing, self.deadline)
+                    self._latest = latest_done(timing, self.deadline)
             if search.cut is not None:
                 break
         return self._flush(batch) or changed
+
+    def latest(self) -> list[float]:
+        """Per task, the latest it may be done for the plan to meet the deadline, the rest unchanged.
+
+        Taken in the state after the last kept move; a later move that only slowed
+        (:meth:`~planning.schedule.Retimer.only_slows`) leaves it a valid bound (the
+        schedule is monotone), so it is re-taken only after one that did not.
+        """
+        if self._latest is None:
+            self._latest = latest_done(self.timing, self.deadline)
+        return self._latest
+
+    def _settle(self, moves: list[Move], turned_down=None) -> list[Move]:
+        """:meth:`MoveSearch.settle` of ``moves``, a single move's re-timing stopping where it breaks the deadline."""
+        if not self.timing.only_slows(dict(moves)):
+            self._latest = None         # taken again, when next asked, in the state the kept moves leave
+            self._late.clear()          # and a move late before may not be late after
+            return self.search.settle(moves, self._cheaper, turned_down)
+        return self.search.settle(moves, self._cheaper, turned_down, latest=self.latest())
 
     def candidates(self, w: str) -> list[str]:
         """The profiles cheaper than the worker's that hold its memory, cheapest first."""
@@ -185,7 +241,7 @@ class _CheapestMoves:
             return None
         timing, k, name = self.timing, self.number[w], candidates[0]
         own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * self.catalog[self.profile[w]].price_per_s
-        fits, stop = move_fits(timing, self.chains[k], timing.column[name], timing.evaluator.startup_of(name), latest)
+        fits, stop = move_fits(timing, self.chains[k], timing.column[name], timing.startup_for(k, name), latest)
         new_cost = (stop - timing.worker_start_s[k]) * self.catalog[name].price_per_s
         if fits and new_cost < own:
             self.saving[(w, name)] = own - new_cost
@@ -194,6 +250,7 @@ class _CheapestMoves:
 
     def _cheaper(self, makespan: float, part: list[Move]) -> bool:
         """Within the deadline and cheaper; a batch only if it saves :data:`BATCH_SAVING` of its promise."""
+        self._was_late = makespan > self.deadline
         trial = self.timing.cost(self.catalog)
         promised = BATCH_SAVING * sum(self.saving.get(move, 0.0) for move in part) if len(part) > 1 else 0.0
         if makespan <= self.deadline and trial < self.cost and self.cost - trial >= promised:
@@ -202,17 +259,51 @@ class _CheapestMoves:
         return False
 
     def _exact(self, w: str, skip: str | None = None) -> bool:
-        """The one-at-a-time search for one worker: its cheapest profile that is kept, re-timed exactly."""
+        """The one-at-a-time search for one worker: its cheapest profile that is kept, re-timed exactly.
+
+        Not re-timed: a move that does not lower the worker's own cost with the rest
+        of the plan as it is (:func:`~planning.schedule.slack.moved_alone`: the search
+        right-sizes workers; a move paid for by the idle time it spares others is not
+        tried), one its own tasks prove late, and one found late before: every kept
+        move since only slowed, and the schedule is monotone, so it is late still.
+        """
+        timing, k = self.timing, self.number[w]
         for name in self.candidates(w):
-            if name != skip and self.search.trial() and self.search.settle([(w, name)], self._cheaper):
+            if name == skip or (w, name) in self._late or not self.search.trial():
+                continue
+            if timing.only_slows({w: name}):
+                misses, stop = moved_alone(timing, self.chains[k], timing.column[name], timing.startup_for(k, name),
+                                           self._latest)
+                if misses:
+                    self._late.add((w, name))
+                    continue
+                own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * self.catalog[self.profile[w]].price_per_s
+                if (stop - timing.worker_start_s[k]) * self.catalog[name].price_per_s >= own:
+                    continue
+                if self._settle([(w, name)]):
+                    self.profile[w] = name
+                    return True
+                if self._was_late:
+                    self._late.add((w, name))
+            elif self._settle([(w, name)]):
                 self.profile[w] = name
                 return True
         return False
 
     def _flush(self, batch: list[Move]) -> bool:
-        """Settle the batch; a worker it turns down gets the exact search in its place in the order."""
-        fallbacks: list[bool] = []
-        kept = self.search.settle(batch, self._cheaper, lambda move: fallbacks.append(self._exact(*move)))
-        self.profile.update(kept)
+        """Settle the batch in one re-timing; if it is turned down, each of its workers gets the exact search, in
+        order (halving a batch that is turned down cost a re-timing of most of the workflow per half, and few
+        halves were kept where the moves share their paths' slack)."""
+        moves, kept = list(batch), None
         batch.clear()
-        return bool(kept) or any(fallbacks)
+        if len(moves) > 1 and self.timing.only_slows(dict(moves)):
+            kept = self.search.settle_whole(moves, self._cheaper)
+        if kept:
+            self.profile.update(kept)
+            return True
+        changed = False
+        for w, _ in moves:
+            if self.search.cut is not None:
+                break
+            changed |= self._exact(w)
+        return changed

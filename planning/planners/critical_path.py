@@ -209,8 +209,8 @@ def _settle_by_slack(search: MoveSearch, proposed: list[Move], chains: list[list
     latest = latest_done(timing, limit)
     moves, doubtful = [], []
     for w, cheaper in proposed:
-        fits = move_fits(timing, chains[number[w]], timing.column[cheaper], timing.evaluator.startup_of(cheaper),
-                         latest)[0]
+        fits = move_fits(timing, chains[number[w]], timing.column[cheaper],
+                         timing.startup_for(number[w], cheaper), latest)[0]
         (moves if fits else doubtful).append((w, cheaper))
     kept = search.settle(moves, within, limit=limit, latest=latest, deferred=deferred)
     if deferred and not kept:       # nothing moved: the next pass would propose the same, try them now

@@ -140,7 +140,7 @@ def overshooting(timing: Retimer, moves: Sequence[Move], before: dict[str, str],
                 old = before[w]
                 grew = timing.exec_s[i] - table[i][column[old]]
                 if prev[i] < 0:
-                    grew += timing.startup[i] - ev.startup_of(old)
+                    grew += timing.startup[i] - timing.startup_for(lay.worker[i], old)
                 added[w] = added.get(w, 0.0) + grew
             ps, j = parents[i], prev[i]
             data = max(ps, key=done.__getitem__) if ps else -1

@@ -233,20 +233,26 @@ class ScheduleEvaluator:
         return self._of_layout("levels", layout, lambda: levels_if_worth_it(self, layout))
 
     def run(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
-            exec_s: Sequence[float]) -> ScheduleTimes:
+            exec_s: Sequence[float], startups: Sequence[float] | None = None) -> ScheduleTimes:
         """Time ``layout`` with each worker's profile and each task's execution seconds (topological order).
 
         ``worker_profile`` maps worker ids to profiles, or lists them per worker
         number.  Every worker starts cold (:meth:`run_pooled`: warm on freed
-        processes).  O(n + e): a wide layout a level at a time with array operations
-        (:mod:`planning.schedule.levels`), else task by task; the same values either way.
+        processes), unless ``startups`` gives each worker number's start-up seconds
+        (a search that holds the warm starts of a pooled timing fixed: see
+        :class:`~planning.schedule.Retimer`).  O(n + e): a wide layout a level at a
+        time with array operations (:mod:`planning.schedule.levels`), else task by
+        task; the same values either way.
         """
         profiles = _per_worker(layout, worker_profile)
         if layout.overlapped:
+            if startups is not None:
+                raise PlanError("fixed start-ups time the base rule; this layout's protocol overlaps transfers and "
+                                "executions (pre-load, delayed I/O)", "time it without startups")
             from planning.schedule.overlap import time_overlapped
 
             return time_overlapped(self, layout, profiles, exec_s, pooled=False)
-        startup_of_worker = [self.startup_of(p) for p in profiles]
+        startup_of_worker = [self.startup_of(p) for p in profiles] if startups is None else list(startups)
         levels = self.levels(layout)
         if levels is not None:
             from planning.schedule.levels import time_levels
@@ -340,11 +346,13 @@ class ScheduleEvaluator:
         return cached[2]
 
     def run_estimates(self, layout: Layout, worker_profile: Mapping[str, str] | Sequence[str],
-                      estimates: Any, pooled: bool = False, limit: float | None = None) -> ScheduleTimes | None:
+                      estimates: Any, pooled: bool = False, limit: float | None = None,
+                      startups: Sequence[float] | None = None) -> ScheduleTimes | None:
         """:meth:`run` (``pooled``: :meth:`run_pooled`) with execution seconds from ``estimates.exec_s``.
 
         ``limit`` (pooled only): None as soon as the makespan is sure to exceed it, for a search that keeps only
         plans within a limit (a plan that misses is found out part-way: :mod:`planning.schedule.pooled`).
+        ``startups`` (not pooled): each worker number's start-up seconds, as :meth:`run` takes them.
         """
         profiles = _per_worker(layout, worker_profile)
         column = {name: j for j, name in enumerate(estimates.profiles)}
@@ -364,7 +372,7 @@ class ScheduleEvaluator:
                 return time_pooled(self, layout, profiles, exec_s.tolist(), limit=limit,
                                    remaining=self._remaining(layout, estimates))
             return self.run_pooled(layout, profiles, exec_s.tolist())
-        return self.run(layout, profiles, exec_s.tolist())
+        return self.run(layout, profiles, exec_s.tolist(), startups)
 
     # ------------------------------------------------------------------ DataFrames
     def result(self, times: ScheduleTimes) -> ScheduleResult:

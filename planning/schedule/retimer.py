@@ -10,11 +10,9 @@ import numpy as np
 from planning.errors import PlanError
 from planning.profiles import Catalog
 from planning.schedule.evaluator import ScheduleEvaluator
+from planning.schedule.slack import ROUNDING as _ROUNDING
 from planning.schedule.timing import Layout, ScheduleTimes, time_task
 
-
-#: Relative margin before a task past its latest time proves a limit broken (the backward pass rounds).
-_ROUNDING = 1e-9
 
 
 class Retimer:
@@ -28,18 +26,31 @@ class Retimer:
     the workflow when the change is absorbed by slack.  The values are exactly
     those of :meth:`ScheduleEvaluator.run` (same operations in the same order);
     tests compare them.
+
+    ``kept_startups`` (per worker number): the start-up each worker pays while it
+    keeps the profile it starts with here - e.g. the warm starts of the pooled
+    timing of that assignment, so that a search's timing is the pooled one until
+    it moves a worker; a moved worker pays its new profile's cold start (the idle
+    process it took was of its old profile).  None: every worker starts cold.
     """
 
     def __init__(self, evaluator: ScheduleEvaluator, layout: Layout, estimates: Any,
-                 worker_profile: Mapping[str, str] | Sequence[str]) -> None:
+                 worker_profile: Mapping[str, str] | Sequence[str],
+                 kept_startups: Sequence[float] | None = None) -> None:
         if layout.overlapped:
             raise PlanError("the re-timer times the base rule; this layout's protocol overlaps transfers and "
                             "executions (pre-load, delayed I/O)", "time it with ScheduleEvaluator.run")
         if layout.exec_profile is not None:
             raise PlanError("the re-timer moves whole workers between profiles; this layout's protocol runs some "
                             "tasks on another profile than their worker's", "time it with ScheduleEvaluator.run")
-        times = evaluator.run_estimates(layout, worker_profile, estimates)
         self.evaluator, self.layout = evaluator, layout
+        self._home = [worker_profile[w] for w in layout.workers] if isinstance(worker_profile, Mapping) \
+            else list(worker_profile)
+        if kept_startups is not None and len(kept_startups) != len(layout.workers):
+            raise PlanError(f"kept_startups has {len(kept_startups)} entries for {len(layout.workers)} workers",
+                            "give one start-up per worker number")
+        self._kept = list(kept_startups) if kept_startups is not None else None
+        times = evaluator.run_estimates(layout, worker_profile, estimates, startups=self._startups(self._home))
         self.column = {name: j for j, name in enumerate(estimates.profiles)}
         self._exec_array = np.asarray(estimates.exec_s, dtype=float)                   # task x profile column
         self.exec_table: list[list[float]] = self._exec_array.tolist()
@@ -72,6 +83,7 @@ class Retimer:
         self._snapshot: dict[str, Any] | None = None   # the state a whole-layout change replaced
         self.retimed = 0                   # tasks re-timed by the last change (for benchmarks)
         self.bounded = False               # whether the last change was checked against ``latest`` (it only slowed)
+        self._prices: tuple[Catalog, dict[str, float]] | None = None    # cost()'s catalog and its prices by name
 
     def _scan_sinks(self) -> tuple[float, int]:
         """The makespan and a sink that attains it, by a full scan of the sinks."""
@@ -82,6 +94,19 @@ class Retimer:
             if v > best:
                 best, arg = v, i
         return (float(best), arg) if arg >= 0 else (0.0, -1)
+
+    def startup_for(self, w: int, profile: str) -> float:
+        """The start-up worker number ``w`` pays on ``profile``: its kept one on the profile it started with, else
+        the profile's cold start."""
+        if self._kept is not None and profile == self._home[w]:
+            return self._kept[w]
+        return self.evaluator.startup_of(profile)
+
+    def _startups(self, profiles: Sequence[str]) -> list[float] | None:
+        """Each worker's start-up on ``profiles`` (None without kept start-ups: the evaluator's cold ones)."""
+        if self._kept is None:
+            return None
+        return [self.startup_for(w, p) for w, p in enumerate(profiles)]
 
     def _task_state(self, i: int) -> tuple:
         return (self.exec_s[i], self.startup[i], self.ready[i], self.worker_start[i], self.begin[i],
@@ -157,7 +182,7 @@ class Retimer:
         for name, profile in changes.items():
             w = self._number[name]
             j = column.get(profile)
-            if j is None or ev.startup_of(profile) < ev.startup_of(self.profiles[w]):
+            if j is None or self.startup_for(w, profile) < self.startup_for(w, self.profiles[w]):
                 return False
             for i in self._tasks_of[w]:
                 if table[i][j] < exec_s[i]:
@@ -185,7 +210,7 @@ class Retimer:
             w = worker[i]
             touched_workers.add(w)
             before = prev[i]
-            s = ev.startup_of(profiles[w]) if before < 0 else 0.0
+            s = self.startup_for(w, profiles[w]) if before < 0 else 0.0
             x = table[i][column[profiles[w]]]
             r, ws, b, download, e, d = time_task(parents[i], w, before, s, done, worker, download_s[i], x,
                                                  upload_s[i], store[i], invoke, coord,
@@ -221,7 +246,8 @@ class Retimer:
         cols = np.array([self.column[p] for p in profiles], dtype=np.int64)
         tasks = np.arange(len(self._exec_array))
         times = self.evaluator.run(self.layout, profiles,
-                                   self._exec_array[tasks, cols[self.evaluator.worker_array(self.layout)]])
+                                   self._exec_array[tasks, cols[self.evaluator.worker_array(self.layout)]],
+                                   self._startups(profiles))
         self.profiles = list(times.profiles)
         self.exec_s, self.startup, self.ready = times.exec_s, times.startup, times.ready
         self.worker_start, self.begin, self.download_end = times.worker_start, times.begin, times.download_end
@@ -291,5 +317,7 @@ class Retimer:
 
     def cost(self, catalog: Catalog) -> float:
         """Total dollars, computed exactly as :meth:`ScheduleTimes.cost`."""
-        price = np.array([catalog[p].price_per_s for p in self.profiles])
+        if self._prices is None or self._prices[0] is not catalog:      # a search asks once per trial
+            self._prices = (catalog, {p.name: p.price_per_s for p in catalog})
+        price = np.fromiter(map(self._prices[1].__getitem__, self.profiles), float, len(self.profiles))
         return float(((np.asarray(self.worker_stop_s) - np.asarray(self.worker_start_s)) * price).sum())

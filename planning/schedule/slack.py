@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:  # pragma: no cover
     from planning.schedule.retimer import Retimer
 
+#: Relative margin before a task past its latest time proves a limit broken (the backward pass rounds); the
+#: re-timer's too.
+ROUNDING = 1e-9
+
 
 def worker_chains(timing: Retimer) -> list[list[int]]:
     """Each worker's tasks (by number) in its execution order."""
@@ -93,3 +97,39 @@ def move_fits(timing: Retimer, chain: Sequence[int], exec_column: int, startup_s
         if new_done - done[i] > delay:
             delay = new_done - done[i]
     return True, new_done
+
+
+def moved_alone(timing: Retimer, chain: Sequence[int], exec_column: int, startup_s: float,
+                latest: Sequence[float] | None) -> tuple[bool, float]:
+    """Moving the worker of ``chain`` to another profile with the rest of the plan as it is: (whether it surely
+    breaks the limit ``latest`` was taken at, the worker's new last done then).
+
+    The counterpart of :func:`move_fits`, also in O(its tasks) and without a
+    re-timing: the worker's own tasks re-timed with every other task done as now.
+    For a move that only slows (:meth:`~planning.schedule.Retimer.only_slows`) that
+    is a lower bound (it delays nothing else earlier), so a task of the chain done
+    past its latest time proves the makespan past the limit, and the last done
+    bounds the worker's new stop from below.  ``latest``: of a state no slower
+    anywhere (None: no limit checked).  Needs a schedule with no invocation
+    latency and no pre-warming, where both bounds are exact: ``(False, -inf)``
+    otherwise (proves nothing).
+    """
+    ev, lay = timing.evaluator, timing.layout
+    if ev.invoke_s != 0.0 or lay.warm is not None or not chain:
+        return False, float("-inf")
+    done, begin, exec_s, table = timing.done, timing.begin, timing.exec_s, timing.exec_table
+    parents, worker, coord = ev.parents, lay.worker, ev.coordination_s
+    w = worker[chain[0]]
+    new_done: dict[int, float] = {}
+    previous = 0.0
+    for k, i in enumerate(chain):
+        arrival = 0.0
+        for p in parents[i]:
+            d = new_done[p] if worker[p] == w else done[p]
+            if d + coord > arrival:
+                arrival = d + coord
+        start = arrival + startup_s if k == 0 else max(arrival, previous)
+        previous = new_done[i] = start + (done[i] - begin[i]) - exec_s[i] + table[i][exec_column]
+        if latest is not None and previous > latest[i] + ROUNDING * (abs(previous) + 1.0):
+            return True, previous
+    return False, previous
