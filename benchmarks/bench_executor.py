@@ -156,7 +156,8 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int,
                 direct = (dataclasses.replace(ex.settings, direct_notes=True)
                           if placement == "2 workers alternating" else None)
                 spans, prep, spans_unspun, spans_direct = [], [], [], []
-                floors: dict[str, list[float]] = {mode: [] for mode in FLOOR_MODES} if direct is not None else {}
+                floors: dict[str, list[float]] = ({mode: [] for mode in FLOOR_MODES}
+                                                  if placement == "2 workers alternating" else {})
                 for _ in range(runs):
                     result = ex.run(wf, plan)
                     spans.append(result.makespan_s)
