@@ -31,7 +31,12 @@ host has an idle CPU, so on a loaded host both figures measure the same code.  T
 alternating chain also runs with direct same-host notes (``ExecutorSettings.direct_notes``,
 off by default, :mod:`executor.direct_notes`), interleaved: ``overhead_ms_per_task_direct``, and
 the share of hops that ran on a direct note in the last such run, ``direct_runs_share`` (0 on a
-loaded host: they are taken only while the workers spin).
+loaded host: they are taken only while the workers spin).  After each of its runs, the floor of a
+hop through the same server (``benchmarks/_hop_floor.py``: two processes passing a token, each hop
+one write of the executor's commit script - or a plain push - and the next pop, with the workers'
+spin rule): ``hop_floor_commit_us`` and ``hop_floor_plain_us``, medians in microseconds per hop,
+beside the chain's overhead per task (every task is a hop) - what is left of a hop without the
+executor's work per task.
 Each row's figure is the median of its runs (``repeats``: 3, the alternating chain
 ``--alternating-repeats``, 9: its target is within what host drift moves) against
 the median of five local runs.
@@ -70,8 +75,9 @@ import numpy as np
 
 from executor import Executor, ExecutorSettings
 from executor.plans import assigned_plan
-from executor.wire import Wire
+from executor.wire import Wire, spin_budget
 import _revision      # the commit measured: taken when the run starts
+from _hop_floor import MODES as FLOOR_MODES, hop_floor_us   # (beside this script)
 from planning.sources import kernels
 from planning.sources.dsl import build_workflow, task
 from planning.sources.generators import generate
@@ -80,6 +86,8 @@ from planning.workflow import Workflow, run_locally
 
 TARGETS = {"overhead_ms_per_task": 0.5, "throughput_vs_raw": 0.5, "alternating_chain_overhead_ms_per_task": 0.15}
 RESULTS = Path(__file__).resolve().parent / "results" / "executor.json"
+#: hops each way of a hop-floor measurement (benchmarks/_hop_floor.py), one after each alternating chain's run
+FLOOR_HOPS = 1000
 
 
 # ---------------------------------------------------------------- per-task overhead
@@ -148,6 +156,8 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int,
                 direct = (dataclasses.replace(ex.settings, direct_notes=True)
                           if placement == "2 workers alternating" else None)
                 spans, prep, spans_unspun, spans_direct = [], [], [], []
+                floors: dict[str, list[float]] = ({mode: [] for mode in FLOOR_MODES}
+                                                  if placement == "2 workers alternating" else {})
                 for _ in range(runs):
                     result = ex.run(wf, plan)
                     spans.append(result.makespan_s)
@@ -157,6 +167,8 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int,
                     if direct is not None:
                         directed = _with_settings(ex, direct, wf, plan)
                         spans_direct.append(directed.makespan_s)
+                    for mode, got in floors.items():   # the hop's floor through the same server (benchmarks/_hop_floor.py)
+                        got.append(hop_floor_us(ex.url, FLOOR_HOPS, spin_budget(ex.settings.spin_wait_s), mode))
                 makespan = statistics.median(spans)
                 row = {"dag": kind, "tasks": len(wf), "placement": placement, "workers": len(plan.workers),
                        "makespan_s": makespan, "local_s": local_s, "prepare_s": statistics.median(prep),
@@ -171,10 +183,16 @@ def bench_overhead(ex: Executor, sizes: list[int], repeats: int,
                 if spans_direct:   # ExecutorSettings.direct_notes on (executor.direct_notes)
                     row["overhead_ms_per_task_direct"] = (statistics.median(spans_direct) - local_s) / len(wf) * 1e3
                     row["direct_runs_share"] = float(directed.trace.workers["direct_runs"].sum()) / max(1, len(wf) - 1)
+                for mode, got in floors.items():   # us per hop; "commit": the executor's commit script, "plain": RPUSH
+                    row[f"hop_floor_{mode}_us"] = statistics.median(got)
+                    row[f"hop_floor_{mode}_us_runs"] = got
                 rows.append(row)
                 workflows.append(wf)
                 unspun_text = (f"  (no spin {row['overhead_ms_per_task_no_spin']:.3f})"
                                if "overhead_ms_per_task_no_spin" in row else "")
+                if floors:
+                    unspun_text += (f"  (hop floor: commit script {row['hop_floor_commit_us'] / 1e3:.3f}, "
+                                    f"plain push {row['hop_floor_plain_us'] / 1e3:.3f})")
                 if "overhead_ms_per_task_direct" in row:
                     unspun_text += (f"  (direct notes {row['overhead_ms_per_task_direct']:.3f}, "
                                     f"{row['direct_runs_share']:.0%} of hops direct)")
