@@ -186,6 +186,8 @@ class _CheapestMoves:
         self._latest: list[float] | None = None  # latest_done of a state no slower anywhere than the current one
         self._late: set[Move] = set()            # moves that broke the deadline from a state no slower anywhere
         self._was_late = False                   # whether the last move :meth:`_cheaper` turned down was late
+        self._kept = 0                           # changes kept so far: the state's version
+        self._turned_down: dict[Move, int] = {}  # each move the exact search turned down, at which version
 
     def run(self) -> None:
         """Passes until one keeps no move (or a budget cuts the search)."""
@@ -255,6 +257,7 @@ class _CheapestMoves:
         promised = BATCH_SAVING * sum(self.saving.get(move, 0.0) for move in part) if len(part) > 1 else 0.0
         if makespan <= self.deadline and trial < self.cost and self.cost - trial >= promised:
             self.cost = trial
+            self._kept += 1
             return True
         return False
 
@@ -264,28 +267,33 @@ class _CheapestMoves:
         Not re-timed: a move that does not lower the worker's own cost with the rest
         of the plan as it is (:func:`~planning.schedule.slack.moved_alone`: the search
         right-sizes workers; a move paid for by the idle time it spares others is not
-        tried), one its own tasks prove late, and one found late before: every kept
-        move since only slowed, and the schedule is monotone, so it is late still.
+        tried), one its own tasks prove late, one found late before (every kept move
+        since only slowed, and the schedule is monotone: it is late still), and one
+        turned down with no change kept since (the same state, the same answer: most
+        of a search's last pass).
         """
         timing, k = self.timing, self.number[w]
         for name in self.candidates(w):
-            if name == skip or (w, name) in self._late or not self.search.trial():
+            move = (w, name)
+            if name == skip or move in self._late or self._turned_down.get(move) == self._kept \
+                    or not self.search.trial():
                 continue
+            self._turned_down[move] = self._kept    # until kept below: nothing changed since, the same answer
             if timing.only_slows({w: name}):
                 misses, stop = moved_alone(timing, self.chains[k], timing.column[name], timing.startup_for(k, name),
                                            self._latest)
                 if misses:
-                    self._late.add((w, name))
+                    self._late.add(move)
                     continue
                 own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * self.catalog[self.profile[w]].price_per_s
                 if (stop - timing.worker_start_s[k]) * self.catalog[name].price_per_s >= own:
                     continue
-                if self._settle([(w, name)]):
+                if self._settle([move]):
                     self.profile[w] = name
                     return True
                 if self._was_late:
-                    self._late.add((w, name))
-            elif self._settle([(w, name)]):
+                    self._late.add(move)
+            elif self._settle([move]):
                 self.profile[w] = name
                 return True
         return False
