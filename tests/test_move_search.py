@@ -55,7 +55,8 @@ def _final(evaluator, layout, est, profile):
 @SMALL
 @given(tasks=st.integers(8, 70), seed=st.integers(0, 10_000), cold=st.sampled_from([0.0, 0.4]),
        slack=st.sampled_from([1.0, 1.05, 1.3]), data=st.data())
-def test_a_move_that_fits_the_slack_keeps_the_limit(tasks, seed, cold, slack, data) -> None:
+def test_a_move_that_fits_the_slack_keeps_the_limit_and_one_moved_alone_proves_late_breaks_it(tasks, seed, cold,
+                                                                                             slack, data) -> None:
     _, _, est, _, workers, _, evaluator, layout = _setup(tasks, seed, cold)
     profile = {w: data.draw(st.sampled_from(LAMBDA.names[-3:])) for w in layout.workers}
     timing = Retimer(evaluator, layout, est, profile)
@@ -66,10 +67,16 @@ def test_a_move_that_fits_the_slack_keeps_the_limit(tasks, seed, cold, slack, da
         assert [layout.workers[layout.worker[i]] for i in chains[k]] == [w] * len(chains[k])
         for name in LAMBDA.names:
             fits, stop = move_fits(timing, chains[k], timing.column[name], evaluator.startup_of(name), latest)
+            moved = _full(evaluator, layout, est, {**profile, w: name})
             if fits:
-                moved = _full(evaluator, layout, est, {**profile, w: name})
                 assert moved.makespan_s <= limit * (1 + 1e-12), (w, name)
                 assert moved.worker_stop_s[k] <= stop * (1 + 1e-12) + 1e-12
+            if timing.only_slows({w: name}):      # the other side: the worker's own tasks, the rest as now
+                misses, least = moved_alone(timing, chains[k], timing.column[name], evaluator.startup_of(name), latest)
+                if misses:
+                    assert moved.makespan_s > limit, (w, name)
+                else:
+                    assert least <= moved.worker_stop_s[k] * (1 + 1e-12) + 1e-12, (w, name)
 
 
 @SMALL
@@ -438,29 +445,6 @@ def test_kept_startups_must_name_every_worker() -> None:
     _, _, est, _, workers, _, evaluator, layout = _setup(20, 1, 0.4)
     with pytest.raises(PlanError, match="one start-up per worker"):
         Retimer(evaluator, layout, est, {w: LAMBDA.fastest().name for w in workers}, kept_startups=[0.0])
-
-
-@SMALL
-@given(tasks=st.integers(8, 70), seed=st.integers(0, 10_000), cold=st.sampled_from([0.0, 0.4]),
-       slack=st.sampled_from([1.0, 1.05, 1.3]), data=st.data())
-def test_a_move_moved_alone_proves_late_is_late_and_its_stop_bounds_the_real_one(tasks, seed, cold, slack,
-                                                                                    data) -> None:
-    _, _, est, _, workers, _, evaluator, layout = _setup(tasks, seed, cold)
-    profile = {w: data.draw(st.sampled_from(LAMBDA.names[-3:])) for w in layout.workers}
-    timing = Retimer(evaluator, layout, est, profile)
-    limit = timing.makespan_s * slack
-    latest = latest_done(timing, limit)
-    chains = worker_chains(timing)
-    for k, w in enumerate(layout.workers):
-        for name in LAMBDA.names:
-            if not timing.only_slows({w: name}):
-                continue
-            misses, stop = moved_alone(timing, chains[k], timing.column[name], evaluator.startup_of(name), latest)
-            moved = _full(evaluator, layout, est, {**profile, w: name})
-            if misses:
-                assert moved.makespan_s > limit, (w, name)
-            else:
-                assert stop <= moved.worker_stop_s[k] * (1 + 1e-12) + 1e-12, (w, name)
 
 
 def test_fixed_start_ups_are_refused_for_an_overlapped_layout() -> None:
