@@ -27,9 +27,10 @@ Measured (``tests/test_transfer_switching.py``; scratch, a thread woken from a
 blocking ``recv`` beside a CPU-bound thread, 40 wake-ups, 4 interleaved pairs, load
 2.5): median wake-up to running 5.14-5.16 ms at 5 ms, 0.33-0.38 ms at 0.2 ms; the
 CPU-bound thread's work per CPU second beside a blocked thread was the same at both
-intervals (medians 4185 and 4278 loops, noise +-15 %).  The pre-load fetches then
-started up to 25 ms after their input was stored and the lazy uploads ~5 ms after
-their task ended, where the simulation starts both at once.  The cost: a task whose
+intervals (medians 4185 and 4278 loops, noise +-15 %).  In the ladder's real runs
+(heft, pre-load variants, 48 fetches a run-set, load 2.6-4) a pre-load fetch started a
+median 1.5-5.3 ms after its input was stored with the short interval only while bytes
+moved, 0.3-0.7 ms with it held; the simulation starts it at once.  The cost: a task whose
 own Python threads contend for the GIL switches between them every 0.2 ms while a
 transfer thread lives beside it (a worker that pre-loads or uploads lazily).
 
