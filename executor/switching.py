@@ -15,7 +15,24 @@ pre-load slower than no overlap at all on the ladder.
 the process is inside it, and restores the previous one when the last leaves
 (counted, so nested and concurrent threads are safe).  The task thread then hands
 the GIL over at most every :data:`TRANSFER_SWITCH_S` while a transfer waits for
-it: a few microseconds per hand-over, only during transfers.
+it: a few microseconds per hand-over.
+
+The transfer threads hold it for their whole life, their waits included (a
+pre-load thread blocked until its input is stored, the uploader until it is handed
+a completion).  The interval only matters to a thread that asks for the GIL: one
+blocked in a system call or on a lock does not, so the task beside it runs as under
+the usual interval; but when it wakes it asks at once, and under the usual interval
+it got the GIL only ~5 ms later, when the task's thread was made to drop it.
+Measured (``tests/test_transfer_switching.py``; scratch, a thread woken from a
+blocking ``recv`` beside a CPU-bound thread, 40 wake-ups, 4 interleaved pairs, load
+2.5): median wake-up to running 5.14-5.16 ms at 5 ms, 0.33-0.38 ms at 0.2 ms; the
+CPU-bound thread's work per CPU second beside a blocked thread was the same at both
+intervals (medians 4185 and 4278 loops, noise +-15 %).  In the ladder's real runs
+(heft, pre-load variants, 48 fetches a run-set, load 2.6-4) a pre-load fetch started a
+median 1.5-5.3 ms after its input was stored with the short interval only while bytes
+moved, 0.3-0.7 ms with it held; the simulation starts it at once.  The cost: a task whose
+own Python threads contend for the GIL switches between them every 0.2 ms while a
+transfer thread lives beside it (a worker that pre-loads or uploads lazily).
 
 :func:`yield_to_running_work` lowers a background thread's own CPU priority (Linux
 keeps a niceness per thread) by :data:`BACKGROUND_NICE`: delayed I/O's uploader uses

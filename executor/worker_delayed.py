@@ -79,14 +79,21 @@ class _Uploader(threading.Thread):
     def run(self) -> None:
         # the plan leaves room for this worker's uploads to be slow: the running tasks go first
         self.yields = bool(self.owner.protocol.lazy_upload_yields(self.owner.worker)) and yield_to_running_work()
+        # the short switch interval for the thread's life, its waits for a job included: waiting, it does not ask
+        # for the GIL (the task beside it runs as under the usual interval); handed a job, it gets the GIL within
+        # TRANSFER_SWITCH_S, not the usual 5 ms while the worker's next task holds it (executor.switching);
+        # sending, the task would hold the GIL 5 ms per chunk sent
+        with fast_switching():
+            self._serve()
+
+    def _serve(self) -> None:
         while True:
             job = self.jobs.get()
             try:
                 if job is None:
                     return
                 if self.error is None and not self.fenced:
-                    with fast_switching():    # the next task beside it would hold the GIL 5 ms per chunk sent
-                        self._send(*job)
+                    self._send(*job)
             except BaseException as exc:   # noqa: BLE001 - the main loop re-raises it
                 self.error = exc
             finally:

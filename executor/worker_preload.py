@@ -49,7 +49,11 @@ workers):
   waits for the thread to get the GIL back and exit: ~1 ms a task measured on the
   epigenomics replay);
 * the short GIL switch interval (:func:`executor.switching.fast_switching`) is held
-  only while bytes move, not while the thread waits;
+  for the thread's life, its wait included: a thread blocked in a system call does not
+  ask for the GIL, so the task beside it runs as under the usual 5 ms interval, and the
+  thread woken by a stored input gets the GIL in a fraction of a millisecond instead of
+  ~5 ms (issue 17: the fetches started 5-25 ms after the input was stored when the
+  interval was short only while bytes moved);
 * a payload is received without copies, in one blocking call (``Wire.whole_transfers``):
   the thread takes the GIL back once per input, not once per chunk the kernel holds
   (~1000 times for fan-large's 224 MB).
@@ -97,6 +101,13 @@ class _Preload(threading.Thread):
             self.error = exc
 
     def _fetch_all(self) -> None:
+        # the short switch interval for the thread's whole life, its waits included: blocked in a pop it does not
+        # ask for the GIL (the task beside it runs as with the usual interval), and when its input is stored it
+        # gets the GIL within TRANSFER_SWITCH_S instead of the usual 5 ms (executor.switching: measured)
+        with fast_switching():
+            self._fetch_when_stored()
+
+    def _fetch_when_stored(self) -> None:
         left = list(self.plan)
         # one round trip: drop an earlier thread's leftovers, then which inputs are stored already (module docstring)
         present = self.wire.call([("DEL", self.wake), *(("EXISTS", key) for _, key, _ in left)])[1:]
@@ -120,11 +131,10 @@ class _Preload(threading.Thread):
     def _get(self, here: list[tuple[str, str, int | None]]) -> None:
         if self.start_s is None:
             self.start_s = time.time()
-        with fast_switching():    # the task beside it would hold the GIL for 5 ms per chunk received
-            for parent, key, n in here:
-                value = self.wire.get_bulk(read_command(key, n))
-                if value is not None:
-                    self.data[parent] = value
+        for parent, key, n in here:
+            value = self.wire.get_bulk(read_command(key, n))
+            if value is not None:
+                self.data[parent] = value
 
 
 class WorkerPreload:

@@ -73,7 +73,7 @@ class _Wire:
         return bytearray(b"x" * (command[3] - command[2] + 1))
 
 
-def test_a_preload_thread_fetches_under_the_short_interval_and_waits_under_the_usual_one() -> None:
+def test_a_preload_thread_waits_and_fetches_under_the_short_interval_and_restores_it() -> None:
     wire, before = _Wire(wakes_before=2), sys.getswitchinterval()
     thread = _Preload(wire, [("a", "out:a", 3)], threading.Event(), "wake")   # type: ignore[arg-type]
     thread.start()
@@ -81,7 +81,7 @@ def test_a_preload_thread_fetches_under_the_short_interval_and_waits_under_the_u
     assert thread.error is None and thread.data == {"a": b"xxx"} and thread.complete
     # one look at what is stored, a wake-up for another task (ignored), then a's
     assert [c for c, _ in wire.calls] == ["DEL EXISTS", "BLPOP", "BLPOP"]
-    assert all(s == pytest.approx(before) for _, s in wire.calls)
+    assert all(s == pytest.approx(TRANSFER_SWITCH_S) for _, s in wire.calls)   # its waits too (switching)
     assert wire.fetched == [pytest.approx(TRANSFER_SWITCH_S)]
     assert sys.getswitchinterval() == before
 
