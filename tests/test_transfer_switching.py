@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import queue
 import socket
 import struct
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
+import redis
 
 from executor import switching
 from executor.switching import TRANSFER_SWITCH_S, fast_switching
 from executor.wire import Wire, _receive_bulk
+from executor.worker_delayed import _Uploader
 from executor.worker_preload import _Preload
 
 
@@ -164,3 +168,43 @@ def test_a_background_wire_moves_large_values_intact() -> None:
         fresh.whole_transfers = True
         assert fresh.call([("SET", "p:fresh", value)]) == [b"OK"] and client.strlen("p:fresh") == len(value)
         fresh.close()
+
+
+class _RecordingQueue(queue.Queue):
+    """The uploader's job queue, recording the switch interval in effect each time the thread waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.intervals: list[float] = []
+
+    def get(self, *args, **kwargs):
+        self.intervals.append(sys.getswitchinterval())
+        return super().get(*args, **kwargs)
+
+
+class _SendingWire:
+    """The uploader's connection: records the interval each completion is sent under."""
+
+    def __init__(self) -> None:
+        self.intervals: list[float] = []
+
+    def call(self, commands: list) -> list:
+        self.intervals.append(sys.getswitchinterval())
+        return [[0]]                      # another process holds the worker: the row is dropped (fenced)
+
+
+def test_the_uploader_waits_for_its_jobs_and_sends_under_the_short_interval_and_restores_it() -> None:
+    # Waiting in the queue it does not ask for the GIL (the task beside it runs as under the usual interval);
+    # handed a job it gets the GIL within TRANSFER_SWITCH_S, not after the task's usual 5 ms (executor.switching).
+    before = sys.getswitchinterval()
+    owner = SimpleNamespace(protocol=SimpleNamespace(lazy_upload_yields=lambda w: False), worker="w")
+    uploader = _Uploader(owner, redis.Redis(unix_socket_path="/nonexistent"))   # never connects: its wire is replaced
+    uploader.jobs, uploader.wire = _RecordingQueue(), _SendingWire()            # type: ignore[assignment]
+    uploader.start()
+    uploader.jobs.put(("t", [], {}, False, None))
+    uploader.jobs.put(None)
+    uploader.join(timeout=5.0)
+    assert not uploader.is_alive() and uploader.error is None
+    assert uploader.jobs.intervals == [pytest.approx(TRANSFER_SWITCH_S)] * 2
+    assert uploader.wire.intervals == [pytest.approx(TRANSFER_SWITCH_S)]
+    assert sys.getswitchinterval() == before
