@@ -170,9 +170,12 @@ def bench_search_seeds(sizes: tuple[int, ...], seeds: tuple[int, ...]) -> dict:
     for n in sizes:
         for name in SEARCH_PLANNERS:
             times = [r["seconds"] for r in rows if r["tasks"] == n and r["planner"] == name]
+            ratios = [r["cost"] / r["fastest_cost"] for r in rows if r["tasks"] == n and r["planner"] == name]
             summary[f"{name}@{n}"] = {"median_s": statistics.median(times), "max_s": max(times),
                                       "all_within_promise": all(r["within_promise"] for r in rows
-                                                                if r["tasks"] == n and r["planner"] == name)}
+                                                                if r["tasks"] == n and r["planner"] == name),
+                                      # what the search bought: its plan's cost over the all-fastest plan's
+                                      "cost_ratio_median": statistics.median(ratios), "cost_ratio_max": max(ratios)}
     return {"seeds": list(seeds), "sizes": list(sizes), "summary": summary, "rows": rows}
 
 
@@ -373,9 +376,11 @@ def _print_summary(checks: dict, exponents: dict, versus: dict, heft10k: dict | 
         if key in checks:
             print(f"  {key}: {checks[key]['value']:.3f} (target <= {checks[key]['target']:g}) {verdict(key)}")
     if seeds is not None:
-        print(f"search planners over seeds {seeds['seeds']} (median / max s; all within their promise):")
+        print(f"search planners over seeds {seeds['seeds']} (median / max s; all within their promise; "
+              f"cost over all-fastest, median / max):")
         for key, r in seeds["summary"].items():
-            print(f"  {key:<20} {r['median_s']:.3f} / {r['max_s']:.3f}  {r['all_within_promise']}")
+            print(f"  {key:<20} {r['median_s']:.3f} / {r['max_s']:.3f}  {r['all_within_promise']}  "
+                  f"{r['cost_ratio_median']:.3f} / {r['cost_ratio_max']:.3f}")
         for key in ("search_planners_10k_x8_every_seed_s", "search_planners_keep_their_promise"):
             if key in checks:
                 print(f"  {key}: {checks[key]['value']} {verdict(key)}")
