@@ -16,8 +16,8 @@ process an earlier worker freed) until it is moved, and then pays its new
 profile's cold start.  Timing every worker cold instead (as before) made the
 search chase cold starts the pool never pays: with 0.25 s cold starts and
 millisecond tasks (lambda profiles, the cost model's priors) its plans missed the
-deadline on the pooled timing, and on 10k-task random layered DAGs (seeds 0, 1,
-3) it returned the all-fastest plan, after 0.5-48 s.  A move can still cost a
+deadline on the pooled timing, and on random layered DAGs of 1k and 10k tasks
+(seeds 0-4) it returned the all-fastest plan every time, after up to 25 s.  A move can still cost a
 later worker the warm start it took from the moved one's process, which the search
 does not see: the final plan is timed with the pool and, should it miss the
 deadline, a few pooled timings keep the blocks of the search's moves that meet it.
