@@ -1,4 +1,6 @@
-"""The one-trial-at-a-time searches ``critical-path`` and ``cost-deadline`` used before the batched search.
+"""The one-trial-at-a-time forms of the ``critical-path`` and ``cost-deadline`` searches (``critical-path``'s
+is the search used before the batched one; ``cost-deadline``'s follows the planner's rules of today: start-ups
+held from the pooled timing, rounds, a move tried only if it lowers its own worker's cost).
 
 Kept for ``bench_planning.py`` only: the reference its plans (cost, makespan) and
 speed are compared with.  Each trial moves one worker and re-times the schedule
