@@ -13,9 +13,9 @@ from __future__ import annotations
 from planning.plan import Plan
 from planning.planners.critical_path import critical_indices
 from planning.planners.uniform import locality_layout
-from planning.planners.cost_deadline import REPIN_ROUNDS, first_startups
+from planning.planners.cost_deadline import REPIN_ROUNDS, first_startups, own_move
 from planning.schedule import Retimer, ScheduleEvaluator
-from planning.schedule.slack import moved_alone, worker_chains
+from planning.schedule.slack import worker_chains
 
 
 def _start(workflow, catalog, cost_model, sla):
@@ -70,7 +70,7 @@ def cost_deadline(workflow, catalog, cost_model, sla, deadline: float) -> Plan:
     Timed as the planner searches (its rules, one move at a time): each worker keeps the start-up the pool gives
     the plan the search starts from until it moves (then its new profile's cold start), a move is tried only if
     it lowers its own worker's cost with the rest of the plan as it is
-    (:func:`planning.schedule.slack.moved_alone`), and searches start again from the start-ups of the plan the
+    (:func:`planning.planners.cost_deadline.own_move`), and searches start again from the start-ups of the plan the
     last one ended with (at most ``REPIN_ROUNDS``), while its pooled timing meets the deadline and saves.
     """
     estimates, worker_of, workers, need, evaluator, layout, profile = _start(workflow, catalog, cost_model, sla)
@@ -101,15 +101,12 @@ def _one_search(catalog, estimates, workers, need, evaluator, layout, profile, s
         busy = dict(zip(layout.workers, timing.busy_s))
         for w in sorted(workers, key=lambda w: (busy[w], int(w[1:]))):
             k, price = number[w], catalog[profile[w]].price_per_s
-            own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * price
             for candidate in catalog.by_price():
                 if candidate.price_per_s >= price or candidate.memory_mb < need[w]:
                     continue
-                if timing.only_slows({w: candidate.name}):
-                    stop = moved_alone(timing, chains[k], timing.column[candidate.name],
-                                       timing.startup_for(k, candidate.name), None)[1]
-                    if (stop - timing.worker_start_s[k]) * candidate.price_per_s >= own:
-                        continue
+                if timing.only_slows({w: candidate.name}) and not own_move(
+                        timing, chains[k], k, price, candidate.name, candidate.price_per_s, None)[1]:
+                    continue
                 makespan = timing.change({w: candidate.name})
                 trial_cost = timing.cost(catalog)
                 if makespan <= deadline and trial_cost < cost:

@@ -184,6 +184,7 @@ def bench_search_seeds(sizes: tuple[int, ...], seeds: tuple[int, ...]) -> dict:
 #: worker x cheaper profile in full where cold starts dominate (minutes at 5k tasks, lambda priors).
 REFERENCE_MAX_TASKS = {"cost-deadline": 2000}
 
+
 def bench_search_vs_one_at_a_time(sizes: tuple[int, ...]) -> dict:
     """The batched search against the one-trial-at-a-time one, plan by plan (same workflows, same parameters)."""
     import _one_at_a_time as reference

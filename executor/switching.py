@@ -23,9 +23,9 @@ a completion).  The interval only matters to a thread that asks for the GIL: one
 blocked in a system call or on a lock does not, so the task beside it runs as under
 the usual interval; but when it wakes it asks at once, and under the usual interval
 it got the GIL only ~5 ms later, when the task's thread was made to drop it.
-Measured (``tests/test_transfer_switching.py``; scratch, a thread woken from a
-blocking ``recv`` beside a CPU-bound thread, 40 wake-ups, 4 interleaved pairs, load
-2.5): median wake-up to running 5.14-5.16 ms at 5 ms, 0.33-0.38 ms at 0.2 ms; the
+Measured in a scratch A/B (``tests/test_transfer_switching.py`` checks only the
+interval in effect), a thread woken from a blocking ``recv`` beside a CPU-bound
+thread, 40 wake-ups, 4 interleaved pairs, load 2.5: median wake-up to running 5.14-5.16 ms at 5 ms, 0.33-0.38 ms at 0.2 ms; the
 CPU-bound thread's work per CPU second beside a blocked thread was the same at both
 intervals (medians 4185 and 4278 loops, noise +-15 %).  In the ladder's real runs
 (heft, pre-load variants, 48 fetches a run-set, load 2.6-4) a pre-load fetch started a

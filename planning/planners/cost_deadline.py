@@ -127,14 +127,17 @@ class CostUnderDeadline(Planner):
                 return True
             return False
 
+        def held(profile: dict[str, str], times) -> Retimer:
+            """``profile`` timed with the start-ups the pool gives it (``times``: its pooled timing) held."""
+            return Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(times))
+
         profile, final = dict(all_fastest), fastest_times
-        search = MoveSearch(Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(final)),
-                            max_evaluations=self.max_evaluations, time_budget=self.time_budget)
+        search = MoveSearch(held(profile, final), max_evaluations=self.max_evaluations, time_budget=self.time_budget)
         fallback, rounds = None, 0
         while rounds < REPIN_ROUNDS and search.cut is None:
             rounds += 1
             if rounds > 1:      # held at the start-ups the pool gives the plan the last search ended with
-                search.timing = Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(final))
+                search.timing = held(profile, final)
             before = dict(profile)
             _CheapestMoves(search, catalog, workers, need, profile, self.deadline).run()
             if profile == before:
@@ -159,6 +162,18 @@ class CostUnderDeadline(Planner):
             plan.notes.append(fallback)
         plan.notes.extend(search.notes("cheaper plans may exist"))
         return plan
+
+
+def own_move(timing: Retimer, chain: list[int], k: int, price: float, name: str, new_price: float,
+             latest: list[float] | None) -> tuple[bool, bool]:
+    """Worker number ``k`` (its tasks ``chain``, on a profile of ``price``) moved to profile ``name`` (of
+    ``new_price``) with the rest of the plan as it is (:func:`~planning.schedule.slack.moved_alone`): whether its
+    own tasks prove the move late (against ``latest``; None: not checked), and whether it lowers the worker's own
+    cost.  For a move that only slows; the rule the search, and its one-at-a-time reference, decide a move by
+    before re-timing it (a move that does not lower its worker's own cost is not tried)."""
+    misses, stop = moved_alone(timing, chain, timing.column[name], timing.startup_for(k, name), latest)
+    own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * price
+    return misses, (stop - timing.worker_start_s[k]) * new_price < own
 
 
 def first_startups(times: ScheduleTimes) -> list[float]:
@@ -198,7 +213,7 @@ class _CheapestMoves:
         search, timing, number = self.search, self.timing, self.number
         search.passes += 1
         changed = False
-        self._latest = latest_done(timing, self.deadline)
+        self._latest = None         # taken when first asked (:meth:`latest`), and again after each change kept
         batch: list[Move] = []
         for w in sorted(self.workers, key=lambda w: (timing.busy_s[number[w]], int(w[1:]))):  # least busy first
             proposal = self._proposal(w, self.latest())
@@ -207,7 +222,7 @@ class _CheapestMoves:
             elif self.candidates(w) and search.cut is None:   # the slack check doubts the cheapest: try exactly
                 if self._flush(batch) | self._exact(w):
                     changed = True
-                    self._latest = latest_done(timing, self.deadline)
+                    self._latest = None
             if search.cut is not None:
                 break
         return self._flush(batch) or changed
@@ -261,7 +276,7 @@ class _CheapestMoves:
             return True
         return False
 
-    def _exact(self, w: str, skip: str | None = None) -> bool:
+    def _exact(self, w: str) -> bool:
         """The one-at-a-time search for one worker: its cheapest profile that is kept, re-timed exactly.
 
         Not re-timed: a move that does not lower the worker's own cost with the rest
@@ -275,18 +290,16 @@ class _CheapestMoves:
         timing, k = self.timing, self.number[w]
         for name in self.candidates(w):
             move = (w, name)
-            if name == skip or move in self._late or self._turned_down.get(move) == self._kept \
-                    or not self.search.trial():
+            if move in self._late or self._turned_down.get(move) == self._kept or not self.search.trial():
                 continue
             self._turned_down[move] = self._kept    # until kept below: nothing changed since, the same answer
             if timing.only_slows({w: name}):
-                misses, stop = moved_alone(timing, self.chains[k], timing.column[name], timing.startup_for(k, name),
-                                           self._latest)
+                misses, lowers = own_move(timing, self.chains[k], k, self.catalog[self.profile[w]].price_per_s, name,
+                                          self.catalog[name].price_per_s, self._latest)
                 if misses:
                     self._late.add(move)
                     continue
-                own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * self.catalog[self.profile[w]].price_per_s
-                if (stop - timing.worker_start_s[k]) * self.catalog[name].price_per_s >= own:
+                if not lowers:
                     continue
                 if self._settle([move]):
                     self.profile[w] = name

@@ -14,7 +14,6 @@ from planning.schedule.slack import ROUNDING as _ROUNDING
 from planning.schedule.timing import Layout, ScheduleTimes, time_task
 
 
-
 class Retimer:
     """The timing of one :class:`Layout` under changing worker profiles, re-timing only what a change reaches.
 
