@@ -459,3 +459,65 @@ def test_the_short_cells_of_a_run_get_their_extra_repetitions_interleaved_with_n
     assert [len(c["real_runs"]) for c in cells] == [2, 2, 6, 6]    # the long one 2 x 2 s; the short one 6 x 0.5 s
     assert ran[:4] == [("long", "base"), ("long", "retention"), ("short", "base"), ("short", "retention")]
     assert all(w == "short" for w, _ in ran[8:])                   # after the long one's two: the short one alone
+
+
+def test_the_confirmation_interval_is_a_paired_t_interval_on_log_ratios() -> None:
+    from _confirm import paired_change_interval
+
+    base = [1.0, 1.2, 0.9, 1.1, 1.0, 1.05]
+    lo, hi = paired_change_interval([x * 1.1 for x in base], base, 0.95)
+    assert lo == pytest.approx(0.1) and hi == pytest.approx(0.1)            # every pair +10 %: no spread
+    noisy = [1.03, 1.24, 0.88, 1.16, 0.99, 1.02]                             # pairs +3, +3, -2, +5, -1, -3 %
+    narrow, wide = paired_change_interval(noisy, base, 0.95), paired_change_interval(noisy, base, 0.995)
+    assert narrow[0] < 0 < narrow[1] and wide[0] < narrow[0] and wide[1] > narrow[1]   # a stricter level: wider
+    assert paired_change_interval([1.0, 1.1], [1.0, 1.0], 0.95) is None
+
+
+def _judged(first: list[float], confirm: list[float] | None, base_confirm: list[float] | None,
+            sim: float = 4.0) -> dict:
+    def row(variant: str, runs: list[float], sim_s: float, fresh: list[float] | None) -> dict:
+        r = {"workflow": "w", "planner": "p", "variant": variant, "planned": {"makespan_s": 2.0},
+             "simulated": {"makespan_s": sim_s}, "real_makespans_s": runs}
+        return r if fresh is None else {**r, "confirm_makespans_s": fresh}
+    base = [1.0, 1.1, 0.9, 1.0, 1.05]
+    return bench.judge([row("base", base, 4.0, base_confirm), row("retention", first, sim, confirm)])[1]["change"]
+
+
+def test_a_cell_judged_wrong_takes_its_verdict_from_fresh_runs() -> None:
+    base = [1.0, 1.1, 0.9, 1.0, 1.05]
+    first = [x * 1.03 for x in base]               # 5/5 pairs +3 % where nothing was predicted: wrong at first
+    assert not _judged(first, None, None)["sign_right"]
+    fresh_base = [1.0, 1.2, 0.9, 1.1, 1.0, 1.05, 0.95, 1.1, 1.0, 1.15]
+    noise = [+0.02, -0.03, +0.01, -0.01, +0.03, -0.02, 0.0, +0.01, -0.02, +0.01]
+    c = _judged(first, [b * (1 + e) for b, e in zip(fresh_base, noise)], fresh_base)
+    assert c["first_sign_right"] is False and c["sign_right"]                # the fresh pairs show no effect
+    assert c["confirmation"]["pairs"] == 10 and c["confirmation"]["interval"][0] < 0 < c["confirmation"]["interval"][1]
+    real = [b * (1.03 + e / 4) for b, e in zip(fresh_base, noise)]           # the fresh pairs +3 % again
+    c = _judged(first, real, fresh_base)
+    assert not c["sign_right"] and c["confirmation"]["interval"][0] > 0      # a real effect survives confirmation
+    right = _judged([x * 1.1 for x in base], real, fresh_base, sim=4.4)       # right at first: fresh runs not asked
+    assert right["sign_right"] and "confirmation" not in right
+
+
+def test_only_the_cells_judged_wrong_and_their_bases_run_again(monkeypatch) -> None:
+    from _confirm import shadow_cells
+
+    cells = [{"workflow": w, "planner": "heft", "variant": v, "real_runs": [1], "trace_decisions": ["t"]}
+             for w in ("a", "b") for v in ("base", "retention", "preload")]
+    rows = [{"workflow": c["workflow"], "planner": "heft", "variant": c["variant"],
+             **({} if c["variant"] == "base" else {"change": {"sign_right": (c["workflow"], c["variant"]) != ("a", "preload")}})}
+            for c in cells]
+    shadows = shadow_cells(cells, {("a", "heft", "preload")})
+    assert [(s["workflow"], s["variant"]) for s in shadows] == [("a", "base"), ("a", "preload")]
+    assert all(s["real_runs"] == [] and s["trace_decisions"] == [] for s in shadows)   # the first runs stay apart
+    asked: list[int] = []
+
+    def fake_run_real(ex, shadow, repetitions, **kw):
+        asked.append(repetitions)
+        for s in shadow:
+            s["real_runs"] += [{"makespan_s": 1.0}] * repetitions
+    monkeypatch.setattr(bench, "run_real", fake_run_real)
+    assert bench.confirm_wrong_signs(None, cells, rows, 3) == 1 and asked == [3]   # type: ignore[arg-type]
+    assert [c.get("confirm_makespans_s") for c in cells] == [[1.0] * 3, None, [1.0] * 3, None, None, None]
+    assert cells[2]["real_runs"] == [1]
+    assert bench.confirm_wrong_signs(None, cells, rows, 0) == 0                      # type: ignore[arg-type]
