@@ -86,10 +86,10 @@ class CostUnderDeadline(Planner):
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
             return plan
-        search = MoveSearch(None, max_evaluations=self.max_evaluations, time_budget=self.time_budget,
-                            max_work=MIN_WORK + WORK_PER_TASK * len(evaluator.ids))
+        search = MoveSearch(None, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
         profile, final, how = construct(evaluator, layout, estimates, catalog, need, self.deadline, fastest_times,
                                         search)
+        search.max_work = MIN_WORK + WORK_PER_TASK * len(evaluator.ids)     # the exact pass's, from here
 
         def pooled(assignment: dict[str, str]) -> ScheduleTimes | None:
             """The assignment's pooled timing if it meets the deadline, else None (a whole timing: counted as work)."""
