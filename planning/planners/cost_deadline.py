@@ -24,8 +24,9 @@ wait cost more than they saved, so on random layered DAGs of 10k tasks it took
 timings, O((n + e) log n) each, for 0.05-0.13 there.  Deterministic.  Greedy, not
 optimal: an exact minimum is a knapsack-like search.
 
-``max_evaluations`` bounds the pooled timings (deterministically), ``time_budget``
-the construction's seconds; either cut is recorded in the plan's notes.  Only the
+``max_evaluations`` bounds the construction's pooled timings and the exact pass's
+trials (deterministically), ``time_budget`` their seconds; either cut is recorded
+in the plan's notes.  Only the
 final plan builds DataFrames.
 """
 
@@ -37,12 +38,12 @@ from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.deadline_levels import construct
 from planning.planners.cost_moves import MIN_WORK, WORK_PER_TASK, improve
+from planning.planners.deadline_levels import construct
 from planning.planners.move_search import MoveSearch, checked_budgets
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
-from planning.schedule import ScheduleEvaluator, ScheduleTimes
+from planning.schedule import ScheduleEvaluator
 from planning.sla import SLA
 from planning.workflow import Workflow
 
@@ -90,15 +91,8 @@ class CostUnderDeadline(Planner):
         profile, final, how = construct(evaluator, layout, estimates, catalog, need, self.deadline, fastest_times,
                                         search)
         search.max_work = MIN_WORK + WORK_PER_TASK * len(evaluator.ids)     # the exact pass's, from here
-
-        def pooled(assignment: dict[str, str]) -> ScheduleTimes | None:
-            """The assignment's pooled timing if it meets the deadline, else None (a whole timing: counted as work)."""
-            search.work += len(evaluator.ids)
-            times = evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=self.deadline)
-            return times if times is not None and times.makespan_s <= self.deadline else None
-
         profile, final, more = improve(evaluator, layout, estimates, catalog, need, profile, final, self.deadline,
-                                       search, pooled)
+                                       search)
         plan = make(profile, final)
         plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s "
                           f"({search.evaluations} schedule evaluations, {search.passes_text}, {search.retimings} "

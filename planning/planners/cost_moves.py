@@ -37,8 +37,7 @@ confirmed - a deterministic bound, linear in the workflow.
 
 from __future__ import annotations
 
-from typing import Callable
-
+from planning.planners.deadline_levels import pooled_within
 from planning.planners.move_search import Move, MoveSearch, kept_blocks, pool_safe_first
 from planning.profiles import Catalog
 from planning.schedule import Retimer, ScheduleEvaluator, ScheduleTimes
@@ -233,11 +232,15 @@ class CheapestMoves:
 
 
 def improve(evaluator: ScheduleEvaluator, layout, estimates, catalog: Catalog, need: dict[str, float],
-            profile: dict[str, str], final: ScheduleTimes, deadline: float, search: MoveSearch,
-            pooled: Callable[[dict[str, str]], ScheduleTimes | None]) -> tuple[dict[str, str], ScheduleTimes, list[str]]:
+            profile: dict[str, str], final: ScheduleTimes, deadline: float,
+            search: MoveSearch) -> tuple[dict[str, str], ScheduleTimes, list[str]]:
     """Rounds of the exact search from ``profile`` (its pooled timing ``final``, within ``deadline``): the assignment,
-    its pooled timing and notes.  ``pooled``: an assignment's pooled timing, None when it misses the deadline."""
+    its pooled timing and notes.  Every whole timing counts as one task's work per task of ``search``'s."""
     workers = list(layout.workers)
+
+    def pooled(assignment: dict[str, str]) -> ScheduleTimes | None:
+        search.work += len(evaluator.ids)
+        return pooled_within(evaluator, layout, estimates, assignment, deadline)
 
     def held(assignment: dict[str, str], times: ScheduleTimes) -> Retimer:
         """``assignment`` timed with the start-ups the pool gives it (``times``: its pooled timing) held."""

@@ -55,6 +55,13 @@ Timed = Callable[[dict], "ScheduleTimes | None"]
 FREE_ROUNDS = 3
 
 
+def pooled_within(evaluator: ScheduleEvaluator, layout: Layout, estimates, assignment: dict[str, str],
+                  deadline: float) -> ScheduleTimes | None:
+    """The assignment's pooled timing if it meets ``deadline``, else None (given up part-way once sure to miss)."""
+    times = evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=deadline)
+    return times if times is not None and times.makespan_s <= deadline else None
+
+
 def construct(evaluator: ScheduleEvaluator, layout: Layout, estimates, catalog: Catalog, need: dict[str, float],
               deadline: float, fastest_times: ScheduleTimes, budget: SearchBudget) -> tuple[dict[str, str],
                                                                                            ScheduleTimes, str]:
@@ -64,10 +71,7 @@ def construct(evaluator: ScheduleEvaluator, layout: Layout, estimates, catalog: 
 
     def pooled(assignment: dict[str, str]) -> ScheduleTimes | None:
         """The assignment's pooled timing if the budget allows one and it meets the deadline, else None."""
-        if not budget.trial():
-            return None
-        times = evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=deadline)
-        return times if times is not None and times.makespan_s <= deadline else None
+        return pooled_within(evaluator, layout, estimates, assignment, deadline) if budget.trial() else None
 
     budget.passes += 1
     level = cheapest_level(layout, catalog, need, pooled, deadline, fastest_times)

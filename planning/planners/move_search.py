@@ -36,7 +36,7 @@ tried alone, exactly, and the search costs what the one-at-a-time search did;
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 from planning.errors import PlanError
 from planning.schedule import Retimer, ScheduleTimes
@@ -220,7 +220,7 @@ class MoveSearch(SearchBudget):
                  time_budget: float | None = None, clock: Callable[[], float] = time.perf_counter,
                  max_work: int | None = None) -> None:
         super().__init__(max_evaluations=max_evaluations, time_budget=time_budget, clock=clock)
-        self.timing = timing
+        self.timing: Retimer = cast(Retimer, timing)     # set before the first settle when None here
         self.retimings = 0
         self.max_work = max_work
         self.work = 0                   # tasks re-timed so far (its caller may add the whole timings it makes)
