@@ -9,25 +9,31 @@ freed) and kept only if that timing meets the deadline and costs less:
 
 1. the level: the cheapest profile whose uniform plan meets the deadline
    (:func:`~planning.planners.deadline_levels.cheapest_level`; none: all fastest);
-2. up to :data:`FREE_ROUNDS` rounds of moves that delay no other worker's task
-   (:func:`~planning.planners.deadline_levels.free_moves`), each worker to the
-   profile that lowers its own cost most; a round the pool undoes (a moved
-   worker's process no longer warms a later one) keeps the blocks of its moves a
-   few pooled timings confirm (:func:`~planning.planners.move_search.kept_blocks`).
+2. up to :data:`~planning.planners.deadline_levels.FREE_ROUNDS` rounds of moves that
+   delay no other worker's task (:func:`~planning.planners.deadline_levels.free_moves`),
+   each worker to the profile that lowers its own cost most; a round is kept whole
+   or, if the pool undoes it (a moved worker's process no longer warms a later one),
+   not at all and the rounds stop;
+3. the exact pass (:func:`~planning.planners.cost_moves.improve`): workers one at a
+   time to a cheaper profile, each move re-timed, up to a work bound linear in the
+   workflow (:data:`~planning.planners.cost_moves.WORK_PER_TASK`).  It finishes on
+   small workflows (WfFormat files: the plans the search alone found there, or
+   cheaper) and barely starts on 10k tasks.
 
-Why not the search this replaces (worker by worker from the all-fastest plan, each
-move re-timed exactly, least busy first): with 0.25 s cold starts, millisecond
-tasks and billed idle waits (Lambda profiles, the cost model's priors) each moved
-worker paid a cold start the pool no longer saved it, and moves that made others
-wait cost more than they saved, so on random layered DAGs of 10k tasks it took
+Why not the search alone from the all-fastest plan (what ``cost-deadline`` was):
+with 0.25 s cold starts, millisecond tasks and billed idle waits (Lambda profiles,
+the cost model's priors) each moved worker paid a cold start the pool no longer
+saved it, and moves that made others wait cost more than they saved, so on random
+layered DAGs of 10k tasks (deadline 1.5x the fastest makespan, seeds 0-4) it took
 37-53 s for plans costing 0.30-0.82 of the all-fastest one; this costs a few pooled
-timings, O((n + e) log n) each, for 0.05-0.13 there.  Deterministic.  Greedy, not
-optimal: an exact minimum is a knapsack-like search.
+timings, O((n + e) log n) each, and the bounded pass, for 0.05-0.12 there.  What it
+gives up: left unbounded the exact pass goes on lowering the cost on some DAGs
+(2k tasks, seed 1: 0.049 to 0.028 of the all-fastest cost, for ~10x the time).
+Deterministic.  Greedy, not optimal: an exact minimum is a knapsack-like search.
 
 ``max_evaluations`` bounds the construction's pooled timings and the exact pass's
 trials (deterministically), ``time_budget`` their seconds; either cut is recorded
-in the plan's notes.  Only the
-final plan builds DataFrames.
+in the plan's notes.  Only the final plan builds DataFrames.
 """
 
 from __future__ import annotations
