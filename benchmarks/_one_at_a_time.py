@@ -2,7 +2,7 @@
 is the search used before the batched one; ``cost-deadline``'s follows the planner's rules of today: the same
 construction (:func:`planning.planners.deadline_levels.construct`), then its exact improvement pass one move at a
 time - start-ups held from the pooled timing, rounds, a move tried only if it lowers its own worker's cost - with
-no bound on its work, where the planner's pass stops at :data:`planning.planners.cost_moves.WORK_PER_TASK`).
+no bound on its work, where the planner's pass stops at :data:`planning.planners.cost_moves.WORK`).
 
 Kept for ``bench_planning.py`` only: the reference its plans (cost, makespan) and
 speed are compared with.  Each trial moves one worker and re-times the schedule

@@ -107,12 +107,16 @@ def test_the_exact_pass_stops_at_its_work_bound_and_says_so(monkeypatch) -> None
     deadline = fastest.makespan_s * 1.5
     full = get_planner("cost-deadline", deadline=deadline).plan(wf, LAMBDA, model, MEAN)
     assert not any("work bound" in note for note in full.notes)
-    monkeypatch.setattr(cost_deadline, "MIN_WORK", 0)
-    monkeypatch.setattr(cost_deadline, "WORK_PER_TASK", 0)
+    monkeypatch.setattr(cost_deadline, "WORK", 1000)       # a round's 3 x 300 tasks, and little more
     bounded = get_planner("cost-deadline", deadline=deadline).plan(wf, LAMBDA, model, MEAN)
-    assert any("stopped at its work bound" in note for note in bounded.notes)
+    assert any("stopped at its work bound (1000 tasks timed)" in note for note in bounded.notes)
     assert bounded.feasible and bounded.makespan_s <= deadline
-    assert full.cost <= bounded.cost < fastest.cost
+    monkeypatch.setattr(cost_deadline, "WORK", 899)        # not even a round: no pass, and the plan says so
+    skipped = get_planner("cost-deadline", deadline=deadline).plan(wf, LAMBDA, model, MEAN)
+    assert any(note.startswith("no exact pass: 300 tasks") for note in skipped.notes)
+    assert skipped.feasible and skipped.cost < fastest.cost
+    # the pass only lowers the construction's cost (a greedy: stopped early it may even end lower than in full)
+    assert max(full.cost, bounded.cost) <= skipped.cost
 
 
 def test_move_search_refuses_trials_out_of_work_without_a_cut() -> None:

@@ -15,10 +15,10 @@ freed) and kept only if that timing meets the deadline and costs less:
    or, if the pool undoes it (a moved worker's process no longer warms a later one),
    not at all and the rounds stop;
 3. the exact pass (:func:`~planning.planners.cost_moves.improve`): workers one at a
-   time to a cheaper profile, each move re-timed, up to a work bound linear in the
-   workflow (:data:`~planning.planners.cost_moves.WORK_PER_TASK`).  It finishes on
-   small workflows (WfFormat files: the plans the search alone found there, or
-   cheaper) and barely starts on 10k tasks.
+   time to a cheaper profile, each move re-timed, up to a fixed work bound
+   (:data:`~planning.planners.cost_moves.WORK`).  It finishes on small workflows
+   (WfFormat files: the plans the search alone found there, or cheaper) and is
+   not run where the bound cannot cover a round (beyond ~6.7k tasks).
 
 Why not the search alone from the all-fastest plan (what ``cost-deadline`` was):
 with 0.25 s cold starts, millisecond tasks and billed idle waits (Lambda profiles,
@@ -26,7 +26,7 @@ the cost model's priors) each moved worker paid a cold start the pool no longer
 saved it, and moves that made others wait cost more than they saved, so on random
 layered DAGs of 10k tasks (deadline 1.5x the fastest makespan, seeds 0-4) it took
 37-53 s for plans costing 0.30-0.82 of the all-fastest one; this costs a few pooled
-timings, O((n + e) log n) each, and the bounded pass, for 0.05-0.12 there.  What it
+timings, O((n + e) log n) each, for 0.05-0.12 there.  What it
 gives up: left unbounded the exact pass goes on lowering the cost on some DAGs
 (2k tasks, seed 1: 0.049 to 0.028 of the all-fastest cost, for ~10x the time).
 Deterministic.  Greedy, not optimal: an exact minimum is a knapsack-like search.
@@ -44,7 +44,7 @@ from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.cost_moves import MIN_WORK, WORK_PER_TASK, improve
+from planning.planners.cost_moves import WORK, improve
 from planning.planners.deadline_levels import construct
 from planning.planners.move_search import MoveSearch, checked_budgets
 from planning.planners.uniform import locality_layout
@@ -96,7 +96,7 @@ class CostUnderDeadline(Planner):
         search = MoveSearch(None, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
         profile, final, how = construct(evaluator, layout, estimates, catalog, need, self.deadline, fastest_times,
                                         search)
-        search.max_work = MIN_WORK + WORK_PER_TASK * len(evaluator.ids)     # the exact pass's, from here
+        search.max_work = WORK      # the exact pass's, from here
         profile, final, more = improve(evaluator, layout, estimates, catalog, need, profile, final, self.deadline,
                                        search)
         plan = make(profile, final)

@@ -29,10 +29,15 @@ the moves its worker's own tasks cannot settle
 So the order of decisions is the one-at-a-time search's
 (``benchmarks/_one_at_a_time.py``, compared in benchmarks/results/planning.json).
 
-Its work is bounded (:data:`WORK_PER_TASK`): re-timing is what it spends, and
-where moves reach far (10k-task random layered DAGs: tens of seconds unbounded)
-it stops after re-timing that many tasks per task of the workflow, keeping what it
-confirmed - a deterministic bound, linear in the workflow.
+Its work is bounded: re-timing is what it spends, and where moves reach far
+(10k-task random layered DAGs: tens of seconds unbounded) it stops after timing
+:data:`WORK` tasks, keeping what it confirmed - a deterministic bound, whatever the
+workflow's size.  A workflow too large for the bound to cover one round
+(:data:`ROUND_WORK` whole timings) is not searched at all: on random layered DAGs
+of 2k-10k tasks (seeds 0-4) the pass, bounded in proportion to the workflow (2
+tasks timed per task and 20k more), changed no plan's cost at all and took a
+quarter of the planner's time at 10k.  The WfFormat files (up to ~100 tasks) need
+at most ~10k tasks timed: they are searched to the end.
 """
 
 from __future__ import annotations
@@ -48,13 +53,13 @@ from planning.schedule.slack import latest_done, move_fits, moved_alone, worker_
 #: a batch whose moves cost the others a few idle seconds still goes through in one re-timing.
 BATCH_SAVING = 0.995
 
-#: Tasks timed per task of the workflow the pass spends at most: re-timed, timed whole (one per task), passed
-#: backwards for the slack (one per task) or re-timed alone for a move's check (its worker's tasks).
-WORK_PER_TASK = 2
+#: Tasks the pass times at most: re-timed, timed whole (one per task), passed backwards for the slack (one per
+#: task) or re-timed alone for a move's check (its worker's tasks).
+WORK = 20_000
 
-#: Tasks timed the pass may spend whatever the workflow's size: small workflows (WfFormat files, a few hundred
-#: tasks) get the whole search, which costs them milliseconds.
-MIN_WORK = 20_000
+#: Whole timings a round needs before its first move (the held timing, the slack's backward pass, the pooled
+#: check of its result): a workflow whose tasks times this exceed :data:`WORK` is not searched.
+ROUND_WORK = 3
 
 #: Searches at most, each holding the start-ups the pool gives the plan the one before ended with: moving a
 #: worker can take from a later one the warm start it had on the moved one's process, and only the next search
@@ -257,6 +262,9 @@ def improve(evaluator: ScheduleEvaluator, layout, estimates, catalog: Catalog, n
         return False
 
     notes: list[str] = []
+    if search.max_work is not None and ROUND_WORK * len(evaluator.ids) > search.max_work - search.work:
+        return profile, final, [f"no exact pass: {len(evaluator.ids)} tasks, more than its work bound "
+                                f"({search.max_work} tasks timed) covers in a round"]
     profile = dict(profile)
     for _ in range(REPIN_ROUNDS):
         if search.cut is not None or search.out_of_work():
@@ -279,5 +287,5 @@ def improve(evaluator: ScheduleEvaluator, layout, estimates, catalog: Catalog, n
             break
         final = timed
     if search.out_of_work():
-        notes.append(f"the exact search stopped at its work bound ({WORK_PER_TASK} re-timed tasks per task)")
+        notes.append(f"the exact search stopped at its work bound ({search.max_work} tasks timed)")
     return profile, final, notes
