@@ -92,8 +92,8 @@ def construct(evaluator: ScheduleEvaluator, layout: Layout, estimates, catalog: 
         budget.passes += 1
         timed = pooled(moved)
         if timed is None or timed.cost(catalog) >= final.cost(catalog):
-            how.append(f"{made} moves delaying no other worker missed the deadline or saved nothing on the pooled "
-                       f"timing: not kept")
+            how.append(f"{made} moves delaying no other worker missed the deadline or saved nothing once timed "
+                       f"with the pool: not kept")
             break
         how.append(f"{made} moves delaying no other worker")
         profile, final = moved, timed
