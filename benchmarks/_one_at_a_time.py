@@ -1,6 +1,8 @@
 """The one-trial-at-a-time forms of the ``critical-path`` and ``cost-deadline`` searches (``critical-path``'s
-is the search used before the batched one; ``cost-deadline``'s follows the planner's rules of today: start-ups
-held from the pooled timing, rounds, a move tried only if it lowers its own worker's cost).
+is the search used before the batched one; ``cost-deadline``'s follows the planner's rules of today: the same
+construction (:func:`planning.planners.deadline_levels.construct`), then its exact improvement pass one move at a
+time - start-ups held from the pooled timing, rounds, a move tried only if it lowers its own worker's cost - with
+no bound on its work, where the planner's pass stops at :data:`planning.planners.cost_moves.WORK`).
 
 Kept for ``bench_planning.py`` only: the reference its plans (cost, makespan) and
 speed are compared with.  Each trial moves one worker and re-times the schedule
@@ -13,7 +15,9 @@ from __future__ import annotations
 from planning.plan import Plan
 from planning.planners.critical_path import critical_indices
 from planning.planners.uniform import locality_layout
-from planning.planners.cost_deadline import REPIN_ROUNDS, first_startups, own_move
+from planning.planners.cost_moves import REPIN_ROUNDS, first_startups, own_move
+from planning.planners.deadline_levels import construct
+from planning.planners.move_search import SearchBudget
 from planning.schedule import Retimer, ScheduleEvaluator
 from planning.schedule.slack import worker_chains
 
@@ -65,18 +69,20 @@ def critical_path(workflow, catalog, cost_model, sla, tolerance: float = 0.05) -
 
 
 def cost_deadline(workflow, catalog, cost_model, sla, deadline: float) -> Plan:
-    """Least busy worker first, each to its cheapest profile that lowers the cost within the deadline.
+    """The planner's construction, then least busy worker first, each to its cheapest profile that lowers the cost
+    within the deadline.
 
     Timed as the planner searches (its rules, one move at a time): each worker keeps the start-up the pool gives
     the plan the search starts from until it moves (then its new profile's cold start), a move is tried only if
     it lowers its own worker's cost with the rest of the plan as it is
-    (:func:`planning.planners.cost_deadline.own_move`), and searches start again from the start-ups of the plan the
+    (:func:`planning.planners.cost_moves.own_move`), and searches start again from the start-ups of the plan the
     last one ended with (at most ``REPIN_ROUNDS``), while its pooled timing meets the deadline and saves.
     """
     estimates, worker_of, workers, need, evaluator, layout, profile = _start(workflow, catalog, cost_model, sla)
     final = evaluator.run_estimates(layout, profile, estimates, pooled=True)
     if final.makespan_s > deadline:
         return _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, evaluator, "cost-deadline")
+    profile, final, _ = construct(evaluator, layout, estimates, catalog, need, deadline, final, SearchBudget())
     for _ in range(REPIN_ROUNDS):
         before = dict(profile)
         _one_search(catalog, estimates, workers, need, evaluator, layout, profile, first_startups(final), deadline)

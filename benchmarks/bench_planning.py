@@ -22,10 +22,11 @@ at 1k and 10k tasks, one run each: median and max per size, and whether each pla
 keeps its promise on its own (pooled) timing; the 10k max is held to the 1 s target.
 
 Search vs one-at-a-time: the batched search of ``critical-path`` and
-``cost-deadline`` against the one-trial-at-a-time search it replaced
-(``_one_at_a_time.py``), on the random layered DAGs (``cost-deadline``'s up to 2k
-tasks: its reference takes minutes beyond) and the 16 WfFormat files: identical
-plans, cost and makespan ratios, and both times (interleaved).
+``cost-deadline`` against its one-trial-at-a-time form (``_one_at_a_time.py``;
+``cost-deadline``'s: the same construction, then its exact pass one move at a time
+with no bound on its work), on the random layered DAGs (``cost-deadline``'s up to 2k
+tasks) and the 16 WfFormat files: identical plans, cost and makespan ratios, and
+both times (interleaved).
 
 Quality: the schedule length ratio (makespan over the larger lower bound) of
 every planner on the 16 shipped WfFormat files (priors, Lambda catalog, mean SLA):
@@ -180,7 +181,7 @@ def bench_search_seeds(sizes: tuple[int, ...], seeds: tuple[int, ...]) -> dict:
 
 
 # ---------------------------------------------------------------------- search vs one-at-a-time
-#: Largest random layered DAG each reference runs on: the one-at-a-time ``cost-deadline`` re-times nearly every
+#: Largest random layered DAG each reference runs on: the one-at-a-time ``cost-deadline`` pass re-times nearly every
 #: worker x cheaper profile in full where cold starts dominate (minutes at 5k tasks, lambda priors).
 REFERENCE_MAX_TASKS = {"cost-deadline": 2000}
 

@@ -20,7 +20,7 @@ from experiments.config import parse_config
 from planning import SLA, CostModel, generate, load_catalog
 from planning.errors import PlanError
 from planning.planners import get_planner
-from planning.planners.cost_deadline import REPIN_ROUNDS, first_startups
+from planning.planners.cost_moves import REPIN_ROUNDS, first_startups
 from planning.planners.critical_path import critical_indices
 from planning.planners.move_search import MoveSearch
 from planning.planners.uniform import locality_layout

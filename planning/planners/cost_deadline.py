@@ -1,46 +1,39 @@
 """``cost-deadline``: minimise cost subject to the planned makespan meeting a deadline.
 
 Right-sizing in the spirit of Orion: workers are placed for locality (as in
-``uniform``) and start on the fastest profile.  If even that misses the deadline
-the plan is returned marked infeasible with the best achievable makespan.
-Otherwise, worker by worker (least busy first, where slack is likeliest), it
-moves each to the cheapest profile that lowers its own cost (the rest of the
-plan as it is), keeps the makespan (at the SLA statistic) within the deadline and
-lowers the plan's cost, and repeats such passes until no worker moves.
-Deterministic: ties go to the lower worker id.  Greedy, not optimal: an exact
-minimum is a knapsack-like search.
+``uniform``).  If even the all-fastest plan misses the deadline it is returned
+marked infeasible with the best achievable makespan.  Otherwise the plan is built
+(:mod:`planning.planners.deadline_levels`), every candidate timed as the process
+pool runs it (a worker starts warm on a process an earlier worker of its profile
+freed) and kept only if that timing meets the deadline and costs less:
 
-What the search times: the plan as the process pool runs it.  Each worker keeps
-the start-up the all-fastest plan's pooled timing gives it (most start warm, on a
-process an earlier worker freed) until it is moved, and then pays its new
-profile's cold start.  Timing every worker cold instead (as before) made the
-search chase cold starts the pool never pays: with 0.25 s cold starts and
-millisecond tasks (lambda profiles, the cost model's priors) its plans missed the
-deadline on the pooled timing, and on random layered DAGs of 1k and 10k tasks
-(seeds 0-4) it returned the all-fastest plan every time, after up to 25 s.  A move can still cost a
-later worker the warm start it took from the moved one's process, which the search
-does not see: the final plan is timed with the pool and, should it miss the
-deadline, a few pooled timings keep the blocks of the search's moves that meet it.
+1. the level: the cheapest profile whose uniform plan meets the deadline
+   (:func:`~planning.planners.deadline_levels.cheapest_level`; none: all fastest);
+2. up to :data:`~planning.planners.deadline_levels.FREE_ROUNDS` rounds of moves that
+   delay no other worker's task (:func:`~planning.planners.deadline_levels.free_moves`),
+   each worker to the profile that lowers its own cost most; a round is kept whole
+   or, if the pool undoes it (a moved worker's process no longer warms a later one),
+   not at all and the rounds stop;
+3. the exact pass (:func:`~planning.planners.cost_moves.improve`): workers one at a
+   time to a cheaper profile, each move re-timed, up to a fixed work bound
+   (:data:`~planning.planners.cost_moves.WORK`).  It finishes on small workflows
+   (WfFormat files: the plans the search alone found there, or cheaper) and is
+   not run where the bound cannot cover a round (beyond ~6.7k tasks).
 
-The search (:mod:`planning.planners.move_search`): a worker whose cheapest
-profile fits the schedule's slack alone and lowers its own cost (both checked in
-O(its tasks)) joins a batch; the batch is applied in one exact incremental
-re-timing and kept if it meets the deadline and saves at least
-:data:`BATCH_SAVING` of what its moves promised (so moves that make other
-workers wait, and pay for it, do not slip through).  A worker the slack check
-doubts, or whose batch is turned down, gets the exact one-at-a-time search (its
-cheaper profiles, cheapest first) in its place in the order.  That search re-times
-only the moves its worker's own tasks cannot settle
-(:func:`~planning.schedule.slack.moved_alone`: its own cost does not fall, or a
-task of its own is past its latest time) and skips a move found late before (the
-schedule is monotone and kept moves only slow).  So the order of decisions is the
-one-at-a-time search's (``benchmarks/_one_at_a_time.py``, compared in
-benchmarks/results/planning.json), and its re-timings are spent only where
-nothing cheaper can decide.
+Why not the search alone from the all-fastest plan (what ``cost-deadline`` was):
+with 0.25 s cold starts, millisecond tasks and billed idle waits (Lambda profiles,
+the cost model's priors) each moved worker paid a cold start the pool no longer
+saved it, and moves that made others wait cost more than they saved, so on random
+layered DAGs of 10k tasks (deadline 1.5x the fastest makespan, seeds 0-4) it took
+37-53 s for plans costing 0.30-0.82 of the all-fastest one; this costs a few pooled
+timings, O((n + e) log n) each, for 0.05-0.12 there.  What it
+gives up: left unbounded the exact pass goes on lowering the cost on some DAGs
+(2k tasks, seed 1: 0.049 to 0.028 of the all-fastest cost, for ~10x the time).
+Deterministic.  Greedy, not optimal: an exact minimum is a knapsack-like search.
 
-``max_evaluations`` bounds the trials (deterministically), ``time_budget`` the
-search's seconds; either cut is recorded in the plan's notes.  Only the final
-plan builds DataFrames.
+``max_evaluations`` bounds the construction's pooled timings and the exact pass's
+trials (deterministically), ``time_budget`` their seconds; either cut is recorded
+in the plan's notes.  Only the final plan builds DataFrames.
 """
 
 from __future__ import annotations
@@ -51,27 +44,17 @@ from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
-from planning.planners.move_search import Move, MoveSearch, checked_budgets, kept_blocks, pool_safe_first
+from planning.planners.cost_moves import WORK, improve
+from planning.planners.deadline_levels import construct
+from planning.planners.move_search import MoveSearch, checked_budgets
 from planning.planners.uniform import locality_layout
 from planning.profiles import Catalog
-from planning.schedule import Retimer, ScheduleEvaluator, ScheduleTimes
-from planning.schedule.slack import latest_done, move_fits, moved_alone, worker_chains
+from planning.schedule import ScheduleEvaluator
 from planning.sla import SLA
 from planning.workflow import Workflow
 
 if TYPE_CHECKING:
     from planning.costs.cost_model import CostModel
-
-
-#: A batch of moves is kept only if it saves this share of what its moves promised alone: moves that
-#: make other workers wait (and so pay for idle time) are tried one at a time instead.  Below 1 so that
-#: a batch whose moves cost the others a few idle seconds still goes through in one re-timing.
-BATCH_SAVING = 0.995
-
-#: Searches at most, each holding the start-ups the pool gives the plan the one before ended with: moving a
-#: worker can take from a later one the warm start it had on the moved one's process, and only the next search
-#: sees that later worker as cold (and so worth moving too).
-REPIN_ROUNDS = 4
 
 
 @register_planner("cost-deadline")
@@ -84,7 +67,7 @@ class CostUnderDeadline(Planner):
         self.deadline = deadline
         self.max_evaluations = max_evaluations
 
-    # a search allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
+    # a construction allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
     @paused_gc()
     def plan(self, workflow: Workflow, catalog: Catalog, cost_model: CostModel, sla: SLA) -> Plan:
         if self.deadline is None or self.deadline <= 0:
@@ -96,7 +79,7 @@ class CostUnderDeadline(Planner):
         layout = evaluator.layout(worker_of)
 
         def make(assignment: dict[str, str], times) -> Plan:
-            """The plan of ``assignment``, whose pooled timing (``times``) the search already made."""
+            """The plan of ``assignment``, whose pooled timing (``times``) the construction already made."""
             return Plan.from_assignment(workflow, catalog, estimates, cost_model, sla, worker_of, assignment,
                                         planner=self.name, params=self.params, evaluator=evaluator,
                                         pooled_times=times)
@@ -110,221 +93,16 @@ class CostUnderDeadline(Planner):
             plan.notes.append(f"infeasible: deadline {self.deadline:g} s, best achievable makespan "
                               f"{plan.makespan_s:.6g} s (all workers on {fastest})")
             return plan
-        # The search times the plan as the pool does, with each worker's start-up held where the all-fastest
-        # pooled plan has it (warm on a process an earlier worker freed, or cold): exact until a move, after which
-        # the moved worker pays its new profile's cold start (its old process was of its old profile).  A move
-        # can also cost a later worker the warm start it took from the moved one's process, which the search
-        # does not see; so the final plan is timed with the pool, and should it miss the deadline, a few pooled
-        # timings keep the blocks of the search's moves that meet it and save (kept_blocks).
-        # (each pooled timing gives up, returning None, once its makespan is sure to miss the deadline)
-        def pooled(assignment: dict[str, str]):
-            return evaluator.run_estimates(layout, assignment, estimates, pooled=True, limit=self.deadline)
-
-        def keeps(assignment: dict[str, str]) -> bool:
-            times = pooled(assignment)
-            if times is not None and times.makespan_s <= self.deadline and times.cost(catalog) < cheapest[0]:
-                cheapest[:] = [times.cost(catalog), times]
-                return True
-            return False
-
-        def held(profile: dict[str, str], times) -> Retimer:
-            """``profile`` timed with the start-ups the pool gives it (``times``: its pooled timing) held."""
-            return Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(times))
-
-        profile, final = dict(all_fastest), fastest_times
-        search = MoveSearch(held(profile, final), max_evaluations=self.max_evaluations, time_budget=self.time_budget)
-        fallback, rounds = None, 0
-        while rounds < REPIN_ROUNDS and search.cut is None:
-            rounds += 1
-            if rounds > 1:      # held at the start-ups the pool gives the plan the last search ended with
-                search.timing = held(profile, final)
-            before = dict(profile)
-            _CheapestMoves(search, catalog, workers, need, profile, self.deadline).run()
-            if profile == before:
-                break
-            timed = pooled(profile)
-            if timed is None or timed.makespan_s > self.deadline or timed.cost(catalog) >= final.cost(catalog):
-                moved = [(w, p) for w, p in profile.items() if p != before[w]]
-                cheapest = [final.cost(catalog), final]     # the cheapest kept and its timing
-                profile = kept_blocks(before, pool_safe_first(moved, final), keeps, whole_missed=True)
-                final = cheapest[1]
-                fallback = (f"the search's plan ({len(moved)} moves) missed the deadline or saved nothing on the "
-                            f"pooled timing (a moved worker's process no longer warms a later one): kept "
-                            f"{sum(p != before[w] for w, p in profile.items())} of those moves, whose pooled plan "
-                            f"meets it")
-                break
-            final = timed
+        search = MoveSearch(None, max_evaluations=self.max_evaluations, time_budget=self.time_budget)
+        profile, final, how = construct(evaluator, layout, estimates, catalog, need, self.deadline, fastest_times,
+                                        search)
+        search.max_work = WORK      # the exact pass's, from here
+        profile, final, more = improve(evaluator, layout, estimates, catalog, need, profile, final, self.deadline,
+                                       search)
         plan = make(profile, final)
         plan.notes.append(f"deadline {self.deadline:g} s met with makespan {plan.makespan_s:.6g} s "
-                          f"({search.evaluations} schedule evaluations, {search.passes_text}, "
-                          f"{search.retimings} exact re-timings)")
-        if fallback is not None:
-            plan.notes.append(fallback)
+                          f"({search.evaluations} schedule evaluations, {search.passes_text}, {search.retimings} "
+                          f"exact re-timings): {how}")
+        plan.notes.extend(more)
         plan.notes.extend(search.notes("cheaper plans may exist"))
         return plan
-
-
-def own_move(timing: Retimer, chain: list[int], k: int, price: float, name: str, new_price: float,
-             latest: list[float] | None) -> tuple[bool, bool]:
-    """Worker number ``k`` (its tasks ``chain``, on a profile of ``price``) moved to profile ``name`` (of
-    ``new_price``) with the rest of the plan as it is (:func:`~planning.schedule.slack.moved_alone`): whether its
-    own tasks prove the move late (against ``latest``; None: not checked), and whether it lowers the worker's own
-    cost.  For a move that only slows; the rule the search, and its one-at-a-time reference, decide a move by
-    before re-timing it (a move that does not lower its worker's own cost is not tried)."""
-    misses, stop = moved_alone(timing, chain, timing.column[name], timing.startup_for(k, name), latest)
-    own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * price
-    return misses, (stop - timing.worker_start_s[k]) * new_price < own
-
-
-def first_startups(times: ScheduleTimes) -> list[float]:
-    """Each worker number's start-up in ``times`` (its first task's): what a search holds while the worker stays."""
-    layout = times.layout
-    startups = [0.0] * len(layout.workers)
-    for i, before in enumerate(layout.prev):
-        if before < 0:
-            startups[layout.worker[i]] = times.startup[i]
-    return startups
-
-
-class _CheapestMoves:
-    """The search of one plan: passes of moves, least busy worker first, each to its cheapest profile that is kept."""
-
-    def __init__(self, search: MoveSearch, catalog: Catalog, workers: list[str], need: dict[str, float],
-                 profile: dict[str, str], deadline: float) -> None:
-        self.search, self.timing, self.catalog = search, search.timing, catalog
-        self.workers, self.need, self.profile, self.deadline = workers, need, profile, deadline
-        self.chains = worker_chains(self.timing)
-        self.number = {w: k for k, w in enumerate(self.timing.layout.workers)}
-        self.by_price = catalog.by_price()
-        self.cost = self.timing.cost(catalog)
-        self.saving: dict[Move, float] = {}      # each proposal's predicted saving (a lower bound when alone)
-        self._latest: list[float] | None = None  # latest_done of a state no slower anywhere than the current one
-        self._late: set[Move] = set()            # moves that broke the deadline from a state no slower anywhere
-        self._was_late = False                   # whether the last move :meth:`_cheaper` turned down was late
-        self._kept = 0                           # changes kept so far: the state's version
-        self._turned_down: dict[Move, int] = {}  # each move the exact search turned down, at which version
-
-    def run(self) -> None:
-        """Passes until one keeps no move (or a budget cuts the search)."""
-        while self.search.cut is None and self._one_pass():
-            pass
-
-    def _one_pass(self) -> bool:
-        search, timing, number = self.search, self.timing, self.number
-        search.passes += 1
-        changed = False
-        self._latest = None         # taken when first asked (:meth:`latest`), and again after each change kept
-        batch: list[Move] = []
-        for w in sorted(self.workers, key=lambda w: (timing.busy_s[number[w]], int(w[1:]))):  # least busy first
-            proposal = self._proposal(w, self.latest())
-            if proposal is not None:
-                batch.append((w, proposal))
-            elif self.candidates(w) and search.cut is None:   # the slack check doubts the cheapest: try exactly
-                if self._flush(batch) | self._exact(w):
-                    changed = True
-                    self._latest = None
-            if search.cut is not None:
-                break
-        return self._flush(batch) or changed
-
-    def latest(self) -> list[float]:
-        """Per task, the latest it may be done for the plan to meet the deadline, the rest unchanged.
-
-        Taken in the state after the last kept move; a later move that only slowed
-        (:meth:`~planning.schedule.Retimer.only_slows`) leaves it a valid bound (the
-        schedule is monotone), so it is re-taken only after one that did not.
-        """
-        if self._latest is None:
-            self._latest = latest_done(self.timing, self.deadline)
-        return self._latest
-
-    def _settle(self, moves: list[Move], turned_down=None) -> list[Move]:
-        """:meth:`MoveSearch.settle` of ``moves``, a single move's re-timing stopping where it breaks the deadline."""
-        if not self.timing.only_slows(dict(moves)):
-            self._latest = None         # taken again, when next asked, in the state the kept moves leave
-            self._late.clear()          # and a move late before may not be late after
-            return self.search.settle(moves, self._cheaper, turned_down)
-        return self.search.settle(moves, self._cheaper, turned_down, latest=self.latest())
-
-    def candidates(self, w: str) -> list[str]:
-        """The profiles cheaper than the worker's that hold its memory, cheapest first."""
-        price = self.catalog[self.profile[w]].price_per_s
-        return [p.name for p in self.by_price if p.price_per_s < price and p.memory_mb >= self.need[w]]
-
-    def _proposal(self, w: str, latest: list[float]) -> str | None:
-        """The worker's cheapest candidate if the slack check passes it and its own cost falls; else None."""
-        candidates = self.candidates(w)
-        if not candidates or not self.search.trial():
-            return None
-        timing, k, name = self.timing, self.number[w], candidates[0]
-        own = (timing.worker_stop_s[k] - timing.worker_start_s[k]) * self.catalog[self.profile[w]].price_per_s
-        fits, stop = move_fits(timing, self.chains[k], timing.column[name], timing.startup_for(k, name), latest)
-        new_cost = (stop - timing.worker_start_s[k]) * self.catalog[name].price_per_s
-        if fits and new_cost < own:
-            self.saving[(w, name)] = own - new_cost
-            return name
-        return None
-
-    def _cheaper(self, makespan: float, part: list[Move]) -> bool:
-        """Within the deadline and cheaper; a batch only if it saves :data:`BATCH_SAVING` of its promise."""
-        self._was_late = makespan > self.deadline
-        trial = self.timing.cost(self.catalog)
-        promised = BATCH_SAVING * sum(self.saving.get(move, 0.0) for move in part) if len(part) > 1 else 0.0
-        if makespan <= self.deadline and trial < self.cost and self.cost - trial >= promised:
-            self.cost = trial
-            self._kept += 1
-            return True
-        return False
-
-    def _exact(self, w: str) -> bool:
-        """The one-at-a-time search for one worker: its cheapest profile that is kept, re-timed exactly.
-
-        Not re-timed: a move that does not lower the worker's own cost with the rest
-        of the plan as it is (:func:`~planning.schedule.slack.moved_alone`: the search
-        right-sizes workers; a move paid for by the idle time it spares others is not
-        tried), one its own tasks prove late, one found late before (every kept move
-        since only slowed, and the schedule is monotone: it is late still), and one
-        turned down with no change kept since (the same state, the same answer: most
-        of a search's last pass).
-        """
-        timing, k = self.timing, self.number[w]
-        for name in self.candidates(w):
-            move = (w, name)
-            if move in self._late or self._turned_down.get(move) == self._kept or not self.search.trial():
-                continue
-            self._turned_down[move] = self._kept    # until kept below: nothing changed since, the same answer
-            if timing.only_slows({w: name}):
-                misses, lowers = own_move(timing, self.chains[k], k, self.catalog[self.profile[w]].price_per_s, name,
-                                          self.catalog[name].price_per_s, self._latest)
-                if misses:
-                    self._late.add(move)
-                    continue
-                if not lowers:
-                    continue
-                if self._settle([move]):
-                    self.profile[w] = name
-                    return True
-                if self._was_late:
-                    self._late.add(move)
-            elif self._settle([move]):
-                self.profile[w] = name
-                return True
-        return False
-
-    def _flush(self, batch: list[Move]) -> bool:
-        """Settle the batch in one re-timing; if it is turned down, each of its workers gets the exact search, in
-        order (halving a batch that is turned down cost a re-timing of most of the workflow per half, and few
-        halves were kept where the moves share their paths' slack)."""
-        moves, kept = list(batch), None
-        batch.clear()
-        if len(moves) > 1 and self.timing.only_slows(dict(moves)):
-            kept = self.search.settle_whole(moves, self._cheaper)
-        if kept:
-            self.profile.update(kept)
-            return True
-        changed = False
-        for w, _ in moves:
-            if self.search.cut is not None:
-                break
-            changed |= self._exact(w)
-        return changed

@@ -36,7 +36,7 @@ tried alone, exactly, and the search costs what the one-at-a-time search did;
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 from planning.errors import PlanError
 from planning.schedule import Retimer, ScheduleTimes
@@ -155,12 +155,12 @@ def overshooting(timing: Retimer, moves: Sequence[Move], before: dict[str, str],
     return [move for move in moves if move[0] in dropped]
 
 
-class MoveSearch:
-    """Counts proposals, applies batches of moves exactly, and stops at the budgets (see the module docstring)."""
+class SearchBudget:
+    """Counts a search's trials and passes and stops it at ``max_evaluations`` or ``time_budget`` (see the module
+    docstring); :attr:`cut` says which budget stopped it, :meth:`notes` says so in a plan's notes."""
 
-    def __init__(self, timing: Retimer, *, max_evaluations: int | None = None, time_budget: float | None = None,
+    def __init__(self, *, max_evaluations: int | None = None, time_budget: float | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
-        self.timing = timing
         self.max_evaluations = max_evaluations
         self.time_budget = time_budget
         self._clock = clock
@@ -168,7 +168,6 @@ class MoveSearch:
         self._stop_at = self._started + time_budget if time_budget is not None else None
         self.evaluations = 1            # the first timing counts, as a full evaluation would
         self.passes = 0
-        self.retimings = 0
         self.cut: str | None = None     # "max_evaluations" or "time_budget" once one stopped the search
 
     @property
@@ -187,7 +186,7 @@ class MoveSearch:
         return self.cut == "time_budget"
 
     def trial(self) -> bool:
-        """Count one proposal; False (and :attr:`cut` set) once a budget is spent."""
+        """Count one trial; False (and :attr:`cut` set) once a budget is spent."""
         if self.cut is not None:
             return False
         if self.max_evaluations is not None and self.evaluations >= self.max_evaluations:
@@ -197,6 +196,42 @@ class MoveSearch:
             return False
         self.evaluations += 1
         return True
+
+    def notes(self, consequence: str) -> list[str]:
+        """What stopped the search early, if anything, and ``consequence`` (the last of the plan's notes)."""
+        if self.cut == "max_evaluations":
+            return [f"stopped at max_evaluations={self.max_evaluations}: {consequence}"]
+        if self.cut == "time_budget":
+            return [f"stopped at time_budget={self.time_budget:g} s (the time budget cut the search in pass "
+                    f"{self.passes}): {consequence}"]
+        return []
+
+
+class MoveSearch(SearchBudget):
+    """Applies batches of moves exactly to ``timing``, within the budgets it counts (see the module docstring).
+
+    ``max_work``: tasks re-timed (:attr:`work`) after which :meth:`trial` refuses and
+    :meth:`settle` stops, without :attr:`cut` (a bound of the caller's own rule, not
+    the user's budgets); None: no bound.  ``timing`` may be None until the caller
+    sets the re-timer to search with.
+    """
+
+    def __init__(self, timing: Retimer | None, *, max_evaluations: int | None = None,
+                 time_budget: float | None = None, clock: Callable[[], float] = time.perf_counter,
+                 max_work: int | None = None) -> None:
+        super().__init__(max_evaluations=max_evaluations, time_budget=time_budget, clock=clock)
+        self.timing: Retimer = cast(Retimer, timing)     # set before the first settle when None here
+        self.retimings = 0
+        self.max_work = max_work
+        self.work = 0                   # tasks re-timed so far (its caller may add the whole timings it makes)
+
+    def out_of_work(self) -> bool:
+        """Whether :attr:`work` reached ``max_work``."""
+        return self.max_work is not None and self.work >= self.max_work
+
+    def trial(self) -> bool:
+        """:meth:`SearchBudget.trial`, refused (uncounted) once out of work."""
+        return not self.out_of_work() and super().trial()
 
     def settle(self, moves: Sequence[Move], acceptable: Callable[[float, list[Move]], bool],
                turned_down: Callable[[Move], None] | None = None, *, limit: float | None = None,
@@ -223,13 +258,14 @@ class MoveSearch:
         pending = [list(moves)] if moves else []
         while pending:
             part = pending.pop()
-            if self._out_of_time():
+            if self._out_of_time() or self.out_of_work():
                 break
             self.retimings += 1
             single = len(part) == 1
             slows = latest is not None and (single or timing.only_slows(dict(part)))
             before = {w: timing.profile_of(w) for w, _ in part}
             makespan = timing.change(dict(part), whole=len(part) >= WHOLE_BATCH, latest=latest if single else None)
+            self.work += timing.retimed
             slows = slows and (timing.bounded or not single)
             if acceptable(makespan, part):
                 timing.commit()
@@ -271,6 +307,7 @@ class MoveSearch:
         self.retimings += 1
         part = list(moves)
         makespan = self.timing.change(dict(part), whole=len(part) >= WHOLE_BATCH)
+        self.work += self.timing.retimed
         if acceptable(makespan, part):
             self.timing.commit()
             return part
@@ -284,12 +321,3 @@ class MoveSearch:
         for move in moves:
             kept += self.settle([move], acceptable, latest=latest)
         return kept
-
-    def notes(self, consequence: str) -> list[str]:
-        """What stopped the search early, if anything, and ``consequence`` (the last of the plan's notes)."""
-        if self.cut == "max_evaluations":
-            return [f"stopped at max_evaluations={self.max_evaluations}: {consequence}"]
-        if self.cut == "time_budget":
-            return [f"stopped at time_budget={self.time_budget:g} s (the time budget cut the search in pass "
-                    f"{self.passes}): {consequence}"]
-        return []
