@@ -19,7 +19,9 @@ last task even when a reader list was incomplete.
 
 **What it costs.**  One ``HINCRBY`` per fetched input inside the commit that
 already happens (no round trip); no change to any timing, so the planned and
-simulated makespans equal the base protocol's.  In the executor the last reader's
+simulated makespans equal the base protocol's.  The readers are named once, by the
+client before the run's clock starts, and travel with the protocol to every worker
+(:meth:`OutputRetention.__getstate__`).  In the executor the last reader's
 commit *sets the output aside* (an O(1) ``RENAME``, :mod:`executor.scripts`) and its
 worker frees it right after the commit's reply
 (:func:`executor.worker_data.free_released`): freeing a large value takes the
