@@ -87,7 +87,7 @@ def test_a_count_that_cannot_change_the_replay_is_not_fitted() -> None:
     for width, machines in ((4, 1), (6, 2), (8, 2)):
         wf = fan(width, machines, cores=8)
         plan = get_planner("recorded").plan(wf, load_catalog("local"), FREE, "mean")
-        o = Observation(f"fan-chameleon-w{width}m{machines}-001", wf, plan, 1.0, None, "fan", "Makeflow", FREE)
+        o = Observation(f"fan-chameleon-w{width}m{machines}-001", wf, plan, 1.0, None, "fan", "Pegasus", FREE)
         o.real_makespan_s = o.simulate(truth)
         narrow.append(o)
     assert not can_matter(narrow, 2.0)
@@ -98,11 +98,28 @@ def test_a_count_that_cannot_change_the_replay_is_not_fitted() -> None:
         return fit_platform(runs, ZERO, ("dispatch_s", "workflow_start_s"), select=False, families=False)
 
     assert fit_with_slots(narrow, fit).slots_per_core == 1.0 and fitted_at == [1.0]
-    # the fans of the tests above queue on their 4 cores: the doubled count moves their replays, so it is fitted
+    # Makeflow's runs that cannot tell the counts apart keep its default, one slot per hardware thread
+    for o in narrow:
+        o.system = "Makeflow"
+    fitted_at.clear()
+    assert fit_with_slots(narrow, fit).slots_per_core == 2.0 and fitted_at == [2.0]
+    # the fans of the tests above queue on their 4 cores: the other count moves their replays, so it is fitted
     doubled = observations(truth, 2.0)
-    assert can_matter(doubled, 2.0)
+    assert can_matter(doubled, 1.0, default=2.0) and can_matter(doubled, 2.0)
     fitted_at.clear()
     assert fit_with_slots(doubled, fit).slots_per_core == 2.0 and fitted_at == [1.0, 2.0]
+
+
+def test_each_workflow_system_has_its_default_count() -> None:
+    from experiments.calibration.slots import default_slots
+
+    def runs(*systems: str) -> list[Observation]:
+        return [Observation("x-001", fan(2), None, 1.0, system=s) for s in systems]
+    assert default_slots(runs("Makeflow", "Makeflow")) == 2.0       # Work Queue: a task per logical CPU
+    assert default_slots(runs("Pegasus")) == 1.0 and default_slots(runs("")) == 1.0
+    assert default_slots(runs("Makeflow", "Pegasus")) == 1.0         # mixed systems: the recorded count
+    assert choose({1.0: 0.20, 2.0: 0.19}, default=2.0) == 2.0
+    assert choose({1.0: 0.10, 2.0: 0.30}, default=2.0) == 1.0        # the data argue against the default
 
 
 def test_the_screen_reads_the_replays_list_schedule_which_is_the_zero_platform_simulation() -> None:

@@ -143,7 +143,7 @@ def print_report(result: CalibrationResult) -> None:
     print(f"kept terms     {', '.join(result.kept) or 'none'}  (chosen by inner cross-validation; "
           f"prior {'used' if result.prior is not None else 'not used'})")
     print(f"slots per core {result.slots_per_core:g}  (tasks each recorded core ran at once in the replays; "
-          f"chosen from the makespans)")
+          f"the workflow system's default - Makeflow 2, else 1 - unless the makespans argue otherwise)")
     print(f"error before   {result.error_before:.4f}  (median |simulated - real| / real, no overheads)")
     print(f"error after    {result.error_after:.4f}")
     print(f"held-out error {result.held_out_error:.4f}  (each size predicted from its application's other sizes)")
