@@ -110,14 +110,16 @@ def fan_large(branches: tuple[tuple[int, float], ...] = FAN_BRANCHES, partial_mb
     from other workers.
 
     Both planners keep each branch on one worker (its state stays local) and the
-    gather on the large partition's worker, whose own partials are then local.  That is
-    where the two optimizations act: a small partition's worker uploads each partial
-    before it may scan its next chunk (delayed I/O: it moves on, the upload runs in the
-    background), and the gather's worker fetches the other partials only once its own
-    branch is done (pre-load: while it scans its last chunk, each partial as soon as it
-    is stored).  The shape before this one (six equal 0.3 s tasks of one 30 MB output
-    each) left them nothing to overlap: every output was stored only after the
-    gather's worker had finished its own task.
+    gather on the large partition's worker, whose own partials are then local.  The
+    gather's worker fetches the other partials only once its own branch is done
+    (pre-load: while it scans its last chunk, each partial as soon as it is stored).  A
+    small partition's worker uploads each partial before it may scan its next chunk;
+    delayed I/O leaves those uploads eager, as they hold no worker on the critical path
+    (the small branches end long before the large one: moving on sooner would only
+    share the cores with it; :func:`planning.protocol.optimizations.delayed_io.lazy_outputs`).
+    The shape before this one (six equal 0.3 s tasks of one 30 MB output each) left
+    them nothing to overlap: every output was stored only after the gather's worker
+    had finished its own task.
     """
     wf = Workflow("fan-large")
     wf.add_task(Task("split", "split", runtime_s=0.05, output_bytes=MB))
@@ -881,8 +883,11 @@ NOTES = [
     "fan-large (bench_optimizations.fan_large) is a skewed scatter/gather: one large partition (two 0.6 s chunks) "
     "and three small ones (4, 2, 1 chunks of 0.15 s), every chunk writing a 32 MB partial the gather merges; both "
     "planners keep each branch on one worker and the gather beside the large partition, so pre-load fetches the "
-    "other partials while that worker scans its last chunk and delayed I/O lets the small branches' workers scan "
-    "on while their partials upload. The shape before (six equal tasks) left them nothing to overlap.",
+    "other partials while that worker scans its last chunk. Delayed I/O uploads lazily only what holds a worker on "
+    "the plan's critical path (lazy_outputs), none of fan-large's uploads: with the small branches' partials lazy "
+    "(their workers scanning on while they upload, 0.28-0.6 s before the gather needed them) pre-load with delayed "
+    "I/O was 1.6-2.4 points slower than pre-load alone (real, ea83540; simulated 1.4): those workers took the cores "
+    "from the large branch sooner. The shape before (six equal tasks) left them nothing to overlap.",
     "The predictions (plans and simulation) move data at the executor's link and start workers at its cold start "
     "as probed on this host before the cells (host_probe), not at the priors' 200 MB/s and 0.25 s.",
     "Start-ups in the simulation: the executor's launcher starts workers one after another, so a burst of six cold "
@@ -932,7 +937,7 @@ NOTES = [
     "engine (the protocol's preloads_inputs / lazy_upload): a background thread cost 1-3 ms beside a CPU-bound "
     "task, more than the inline fetch it would hide; so epigenomics (inputs ~86 KB) and gemm (0.5-1.6 MB) run "
     "neither, and their cells measure that nothing changes. A worker whose every lazy upload has >= 0.1 s of slack "
-    "in the plan (fan-large's small branches: 0.28-0.6 s; not the ladder's zig-zag: 23-70 ms) uploads on a "
+    "in the plan (not the ladder's zig-zag: 23-70 ms) uploads on a "
     "thread niced by 10 (it yields the cores to the executions); the simulation weighs that CPU so (CFS's "
     "weight: 0.107 for the thread, the upload as one job at 0.21).",
     "Null cells (_null_cells): a variant whose plan and protocol decide exactly as its base's (assignment, warm "

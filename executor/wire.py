@@ -29,6 +29,7 @@ from __future__ import annotations
 from contextlib import contextmanager, nullcontext
 from typing import Any, Iterable, Iterator, Sequence
 
+import mmap
 import os
 import select
 import socket
@@ -356,12 +357,13 @@ class Wire:
             raise reply[0]
         return reply
 
-    def get_bulk(self, command: tuple) -> bytearray | None:
+    def get_bulk(self, command: tuple) -> bytearray | memoryview | None:
         """One ``GET``/``GETRANGE`` whose reply is large, received straight into a buffer of its size.
 
         hiredis reads a reply in ``socket_read_size`` chunks into its own growing
         buffer and then copies it into a ``bytes`` (~0.62 ms per MiB here); parsing the
-        ``$<n>`` header and receiving the payload into one ``bytearray`` takes ~0.35 ms.
+        ``$<n>`` header and receiving the payload into one buffer takes ~0.35 ms (a ``bytearray``; a background
+        receive of a large one, ``whole_transfers``, a view of a populated mapping: :func:`_new_buffer`).
         Needs no reply outstanding on the connection (the parser reads the reply when it
         holds buffered bytes).  Returns None for a missing key; any reply but a bulk
         string, a null or an error drops the connection.
@@ -518,15 +520,40 @@ def blocking(sock: socket.socket, option: int) -> Iterator[None]:
         sock.settimeout(timeout)
 
 
-def _receive_bulk(sock: socket.socket, n: int, already: memoryview, whole: bool = False) -> bytearray:
-    """A bulk string's ``n`` bytes, of which ``already`` came with its header, received into one buffer.
+#: A payload received in one blocking call (``whole``) of at least this many bytes goes into a buffer whose pages
+#: are all mapped in one call (:func:`_new_buffer`)
+POPULATE_MIN_BYTES = 1 << 20
+#: ``mmap``'s flag that maps every page of a new mapping at once (Linux; None elsewhere: a plain buffer then)
+_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", None)
+
+
+def _new_buffer(size: int, whole: bool) -> bytearray | mmap.mmap:
+    """A zeroed buffer of ``size`` bytes to receive into: with ``whole``, from :data:`POPULATE_MIN_BYTES` on, an
+    anonymous mapping whose pages are mapped in one call (``MAP_POPULATE``), else a ``bytearray``.
+
+    A fresh ``bytearray`` of 32 MB takes a page fault per 4 KiB page as it is filled
+    (CPython zeroes it first: ~24 ms per 32 MB in a new process on this host's VM) -
+    the pre-load thread's main CPU, inside its worker's quota beside the task it runs
+    (issue 17, fan-large's gather: 7 x 32 MB).  Populated in one call they cost less:
+    fresh process per trial, 7 x 32 MB received by one thread, its CPU 174 ms median
+    against 220 ms (10 interleaved trials, load 7).  Only the background receives: the
+    worker's own fetches keep their ``bytearray``.
+    """
+    if whole and size >= POPULATE_MIN_BYTES and _MAP_POPULATE is not None:
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_POPULATE)
+    return bytearray(size)
+
+
+def _receive_bulk(sock: socket.socket, n: int, already: memoryview, whole: bool = False) -> bytearray | memoryview:
+    """A bulk string's ``n`` bytes, of which ``already`` came with its header, received into one buffer
+    (:func:`_new_buffer`: a ``bytearray``, or a view of ``n`` bytes of a populated mapping).
 
     ``whole``: in one blocking ``recv(MSG_WAITALL)`` (:func:`blocking`) instead of one call per
     chunk the kernel holds.  Measured beside a 0.6 s CPU-bound thread, 7 x 32 MB: 7 calls instead
     of 1012-1061, the receiving thread's CPU 49-61 ms instead of 102-104 ms, its wall 2-3 times
     shorter.
     """
-    body = bytearray(n + 2)
+    body = _new_buffer(n + 2, whole)
     view = memoryview(body)
     have = len(already)
     if have > n + 2:
@@ -538,6 +565,8 @@ def _receive_bulk(sock: socket.socket, n: int, already: memoryview, whole: bool 
             if not k:
                 raise ConnectionError("the server closed the connection")
             have += k
+    if not isinstance(body, bytearray):
+        return view[:n]            # the trailing CRLF left in the mapping (no copy)
     view.release()
     del body[n:]                   # the trailing CRLF (no copy)
     return body

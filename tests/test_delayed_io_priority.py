@@ -12,8 +12,8 @@ import redis
 
 from executor.switching import BACKGROUND_NICE, yield_to_running_work
 from executor.worker_delayed import _Uploader
-from planning.protocol.optimizations import delayed_io_protocol, optimize
-from planning.protocol.optimizations.delayed_io import YIELD_MIN_SLACK_S
+from planning.protocol.optimizations import DelayedIO, delayed_io_protocol
+from planning.protocol.optimizations.delayed_io import YIELD_MIN_SLACK_S, yielding_workers
 from simulator import overlap_loop, simulate
 from simulator.host import BACKGROUND_UPLOAD_NICE, fair_rates, nice_weight
 from simulator.platform import Platform
@@ -60,14 +60,17 @@ def test_a_worker_yields_when_each_of_its_lazy_uploads_has_room_in_the_plan() ->
     # soon as a's upload is read (a download's time, under YIELD_MIN_SLACK_S): w1 keeps its priority; c is a
     # sink, fetched at the plan's end after b: w2 yields.  With x 3 s, a's upload has 2 s of room: w1 yields, and
     # c ends last (the client fetches its output at once): w2 does not.
+    # (every output lazy: the protocol as a plan with both lazy would have it; which are is lazy_outputs' rule)
     places, seq = {"a": "w1", "b": "w1", "x": "w2", "c": "w2"}, {"w1": ["a", "b"], "w2": ["x", "c"]}
     for x, room, yielding in ((1.0, (0.0, YIELD_MIN_SLACK_S), {"w2"}), (3.0, (1.5, 5.0), {"w1"})):
         wf = workflow("room", {"a": 1.0, "b": 2.0, "x": x, "c": 0.5}, [("a", "b"), ("a", "c"), ("x", "c")])
-        lazy, cls = optimize(assigned(wf, places, seq), wf, MODEL, ["delayed_io"])
+        every = delayed_io_protocol(DelayedIO, ())
+        lazy = assigned(wf, places, seq).retimed(wf, MODEL, every)
         t = lazy.tasks
         assert room[0] < t.loc["c", "exec_start_s"] - t.loc["a", "done_s"] < room[1]
         assert bool(lazy.makespan_s - t.loc["c", "done_s"] >= YIELD_MIN_SLACK_S) is ("w2" in yielding)
-        assert cls.yielding_workers == yielding
+        assert yielding_workers(lazy, wf, every.for_plan(wf, lazy)) == yielding
+        cls = delayed_io_protocol(DelayedIO, (), yielding_workers(lazy, wf, every.for_plan(wf, lazy)))
         assert cls.for_plan(wf, lazy).lazy_upload_yields("w1") is ("w1" in yielding)
 
 
@@ -95,8 +98,8 @@ def test_a_lazy_upload_takes_a_light_share_of_a_shared_host_in_the_simulation() 
     from planning.plan import Plan
     plan = Plan.from_assignment(DIO, CATALOG, estimates, MODEL, "mean", DIO_PLACES, {x: "medium" for x in DIO_SEQ},
                                 planner="assigned", sequence=DIO_SEQ)
-    lazy, cls = optimize(plan, DIO, MODEL, ["delayed_io"])
-    cls = delayed_io_protocol(cls, cls.eager_outputs, {"w1", "w2"})      # both workers' uploads yield
+    lazy = plan.retimed(DIO, MODEL, DelayedIO)
+    cls = delayed_io_protocol(DelayedIO, (), {"w1", "w2"})      # both outputs lazy, both workers' uploads yield
     one_core = Platform.zero().with_(host_cores=1.0, **costs)
     s = simulate(DIO, lazy, MODEL, protocol=cls.for_plan(DIO, lazy), platform=one_core).tasks.set_index("task_id")
     c_end = 1 + 0.5 * (2 + w)

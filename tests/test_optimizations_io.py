@@ -146,7 +146,9 @@ def test_preload_in_the_plan_and_the_simulation() -> None:
 def test_delayed_io_in_the_plan_and_the_simulation() -> None:
     plan = assigned(DIO, DIO_PLACES, DIO_SEQ)
     lazy, cls = optimize(plan, DIO, MODEL, ["delayed_io"])
-    assert issubclass(cls, DelayedIO) and cls.eager_outputs == frozenset()   # b ends last: a's upload is off the path
+    # b ends last and a's upload holds it up: a lazy; b and c (each its worker's last task) eager
+    decides = cls.for_plan(DIO, lazy)
+    assert issubclass(cls, DelayedIO) and [decides.lazy_upload(t, DIO_PLACES[t]) for t in "abc"] == [True, False, False]
     t = lazy.tasks
     assert t.loc["b", "exec_start_s"] == t.loc["a", "exec_end_s"] < t.loc["a", "done_s"]
     upload = plan.tasks.loc["a", "done_s"] - plan.tasks.loc["a", "exec_end_s"]
@@ -168,7 +170,7 @@ def test_an_output_on_the_critical_path_is_uploaded_first() -> None:
     slow_c = workflow("delayed_c", {"a": 1.0, "b": 0.2, "c": 3.0}, [("a", "b"), ("a", "c")])
     plan = assigned(slow_c, DIO_PLACES, DIO_SEQ)
     lazy, cls = optimize(plan, slow_c, MODEL, ["delayed_io"])
-    assert critical_outputs(lazy, slow_c) == {"a"} and cls.eager_outputs == frozenset({"a"})
+    assert critical_outputs(lazy, slow_c) == {"a"} and not cls.for_plan(slow_c, lazy).lazy_upload("a", "w1")
     assert lazy.tasks.loc["b", "exec_start_s"] == plan.tasks.loc["b", "exec_start_s"]
     assert lazy.makespan_s == plan.makespan_s
 

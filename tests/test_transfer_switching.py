@@ -146,6 +146,34 @@ def test_a_whole_reply_is_received_in_one_call_and_the_socket_keeps_its_timeout(
     b.close()
 
 
+def test_a_large_background_receive_goes_into_a_populated_mapping() -> None:
+    # whole (a background thread's receive) and from POPULATE_MIN_BYTES on: a view of n bytes of an anonymous
+    # mapping (its pages mapped in one call); a foreground or a small receive: a bytearray, as before
+    import mmap
+    import pickle
+
+    from executor.wire import POPULATE_MIN_BYTES, _new_buffer
+
+    obj = {"a": list(range(1000)), "blob": bytes(range(256)) * (POPULATE_MIN_BYTES // 256)}
+    data = pickle.dumps(obj)
+    for whole, size in ((True, len(data)), (False, len(data)), (True, POPULATE_MIN_BYTES // 2)):
+        payload = (data + b"\r\n") if size == len(data) else bytes(size) + b"\r\n"
+        a, b = socket.socketpair()
+        sender = threading.Thread(target=b.sendall, args=(payload[3:],))
+        sender.start()
+        body = _receive_bulk(a, len(payload) - 2, memoryview(payload[:3]), whole)   # the header's read took 3
+        sender.join()
+        populated = whole and size >= POPULATE_MIN_BYTES and getattr(mmap, "MAP_POPULATE", None) is not None
+        assert isinstance(body, memoryview if populated else bytearray) and len(body) == len(payload) - 2
+        assert bytes(body) == payload[:-2]
+        if size == len(data):
+            assert pickle.loads(body) == obj              # a coded output decodes from the view as from bytes
+        a.close()
+        b.close()
+    assert isinstance(_new_buffer(POPULATE_MIN_BYTES, True), (mmap.mmap, bytearray))
+    assert isinstance(_new_buffer(POPULATE_MIN_BYTES, False), bytearray)
+
+
 def test_a_background_wire_moves_large_values_intact() -> None:
     from executor.server import redis_endpoint
 

@@ -8,8 +8,9 @@ A config selects them per planner (``[[planner]] optimizations = ["retention",
   :class:`~planning.protocol.WorkerProtocol` subclass overriding hooks, so the
   planner's schedule, the simulator and the executor all follow it -
   ``retention`` (:mod:`.retention`), ``preload`` (:mod:`.preload`), ``delayed_io``
-  (:mod:`.delayed_io`: the plan's critical outputs are derived from its schedule and
-  given to the class, :func:`optimize`);
+  (:mod:`.delayed_io`: the outputs it uploads lazily, those that hold their worker on
+  the plan's critical path, are derived from its schedule and given to the class,
+  :func:`optimize`);
 * **plan optimizations** (:data:`PLAN_OPTIMIZATIONS`): a transform of a static
   plan's assignment, re-timed by the planner's schedule; the engines run the new
   assignment as any other - ``clustering`` (:mod:`.clustering`).
@@ -32,7 +33,7 @@ from planning.names import did_you_mean
 from planning.protocol.base import WorkerProtocol
 from planning.protocol.optimizations.clustering import cluster_plan, moved_tasks
 from planning.protocol.optimizations.delayed_io import (DelayedIO, critical_outputs, delayed_io_protocol,
-                                                        yielding_workers)
+                                                        lazy_outputs, yielding_workers)
 from planning.protocol.optimizations.preload import Preload, preload_memory
 from planning.protocol.optimizations.prewarm import prewarm_plan
 from planning.protocol.optimizations.retention import OutputRetention, fetch_readers, server_memory
@@ -103,14 +104,15 @@ def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str
             raise PlanError(f"optimization(s) {', '.join(n for n in names if n in PROTOCOL_OPTIMIZATIONS)} need a "
                             "static plan; a dynamic (wukong) plan decides its workers at run time",
                             "use a static planner (heft, critical_path, ...) or drop them")
-        plan = plan.retimed(workflow, cost_model, protocol)
-        if issubclass(protocol, DelayedIO):   # uploads on the (all-lazy) plan's critical path go first
-            composed, eager = protocol, critical_outputs(plan, workflow)
-            protocol = delayed_io_protocol(composed, eager)
-            plan = plan.retimed(workflow, cost_model, protocol)
+        if issubclass(protocol, DelayedIO):   # lazy: the uploads that hold their worker on the critical path
+            lazy, plan = lazy_outputs(plan, workflow, cost_model, protocol)
+            eager = set(workflow.topology().ids) - lazy
+            decided = delayed_io_protocol(protocol, eager)
             # the workers whose lazy uploads have room to yield the CPU (no change in the plan's timing)
-            protocol = delayed_io_protocol(composed, eager, yielding_workers(plan, workflow,
-                                                                             protocol.for_plan(workflow, plan)))
+            protocol = delayed_io_protocol(protocol, eager, yielding_workers(plan, workflow,
+                                                                             decided.for_plan(workflow, plan)))
+        else:
+            plan = plan.retimed(workflow, cost_model, protocol)
     if plan is given:
         plan = dataclasses.replace(plan)
     plan.annotations = {**plan.annotations, "optimizations": list(names)}
@@ -118,5 +120,5 @@ def optimize(plan: Any, workflow: Workflow, cost_model: Any, names: Iterable[str
 
 
 __all__ = ["PROTOCOL_OPTIMIZATIONS", "PLAN_OPTIMIZATIONS", "optimization_names", "check_optimizations", "compose",
-           "optimize", "OutputRetention", "Preload", "DelayedIO", "critical_outputs", "delayed_io_protocol",
-           "preload_memory", "cluster_plan", "prewarm_plan", "moved_tasks", "fetch_readers", "server_memory"]
+           "optimize", "OutputRetention", "Preload", "DelayedIO", "critical_outputs", "lazy_outputs",
+           "delayed_io_protocol", "preload_memory", "cluster_plan", "prewarm_plan", "moved_tasks", "fetch_readers", "server_memory"]
