@@ -870,8 +870,8 @@ def preload_cut(rows: list[dict[str, Any]]) -> dict[str, Any]:
     value = min(cuts) if cuts else None
     return {"value": value, "target": 0.20, "pass": None if value is None else value >= 0.20,
             "note": "fan-large: a skewed scatter/gather of 32 MB partials (bench_optimizations.fan_large); the "
-                    "gather's worker pre-loads the other branches' partials while it scans its last chunk, the small "
-                    "branches' workers upload their partials in the background"}
+                    "gather's worker pre-loads the other branches' partials while it scans its last chunk; delayed I/O "
+                    "keeps the small branches' uploads eager (none holds its worker on the critical path)"}
 
 
 NOTES = [

@@ -108,6 +108,23 @@ def test_retention_ships_its_readers_to_the_workers() -> None:
     assert shipped._tables is None                   # answered from what was shipped: nothing compiled
 
 
+def test_pre_load_ships_its_tasks_to_the_workers() -> None:
+    # as retention's readers (above): a worker asking which tasks pre-load compiled the plan's tables on its path
+    from planning.protocol.optimizations import compose
+
+    wf = replay_workflow("big", [("a", "b"), ("b", "c")], nbytes=8 << 20)
+    plan, _ = optimize(assigned(wf, {"a": "w0", "b": "w1", "c": "w0"}), wf, MODEL, ["preload", "retention"])
+    protocol = compose(["preload", "retention"]).for_plan(wf, plan)
+    expected = [protocol.preloads_inputs(t) for t in "abc"]
+    import cloudpickle   # a composed class is not importable by name: the executor ships it by value
+
+    shipped = pickle.loads(cloudpickle.dumps(copy.copy(compose(["preload", "retention"]).for_plan(wf, plan))))
+    assert shipped._tables is None
+    assert [shipped.preloads_inputs(t) for t in "abc"] == expected and any(expected)
+    assert shipped.stored_readers("a") == protocol.stored_readers("a")
+    assert shipped._tables is None                   # answered from what was shipped: nothing compiled
+
+
 def test_retention_counts_a_fan_out_readers() -> None:
     # r's output is fetched by x and y (other workers): both reads count, the second deletes it
     wf = replay_workflow("fan", [("r", "x"), ("r", "y"), ("x", "s"), ("y", "s")])

@@ -54,8 +54,31 @@ class Preload(WorkerProtocol):
 
     def preloads_inputs(self, task_id: str) -> bool:
         """Only a task whose fetched inputs (the compiled ``fetch``) come to :data:`PRELOAD_MIN_BYTES` or more."""
-        tables = self.compile()
-        return tables is not None and sum(tables.fetch[self.index[task_id]] or ()) >= PRELOAD_MIN_BYTES
+        return task_id in self._preloaded()
+
+    def _preloaded(self) -> frozenset[str]:
+        """The tasks whose inputs are pre-loaded (:meth:`preloads_inputs`), computed once from the compiled tables."""
+        found = self.__dict__.get("_preload_tasks")
+        if found is None:
+            tables = self.compile()
+            ids = self.topology.ids
+            found = self.__dict__["_preload_tasks"] = frozenset(
+                () if tables is None else
+                (ids[i] for i, sizes in enumerate(tables.fetch) if sum(sizes or ()) >= PRELOAD_MIN_BYTES))
+        return found
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state shipped to the executor's worker processes, with the pre-loaded tasks in it.
+
+        They come from the plan's compiled tables, which a copy does not carry
+        (:meth:`WorkerProtocol.__getstate__`): asked in a worker (its pre-load thread's
+        start, after the task before's inputs are in), they compiled the whole plan there,
+        on the run's path - as the retention's readers did (issue 17,
+        :meth:`~planning.protocol.optimizations.retention.OutputRetention.__getstate__`).
+        """
+        state = super().__getstate__()
+        state["_preload_tasks"] = self._preloaded()
+        return state
 
 
 def preload_memory(tasks: Any, protocol: WorkerProtocol) -> dict[str, float]:
