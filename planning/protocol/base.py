@@ -46,6 +46,23 @@ from planning.workflow import Workflow
 HOOKS = ("handle_inputs", "handle_execution", "handle_output", "handle_downstream")
 
 
+
+class shipped_property(cached_property):
+    """A :func:`~functools.cached_property` derived from the compiled tables that the workers read: the protocol
+    derives it when it is pickled (:meth:`WorkerProtocol.__getstate__`) and ships it.
+
+    Why: a pickled copy does not carry the tables, so a worker asking for such a value
+    compiled the whole plan in its own process, on the run's path - ~1 ms of CPU in a
+    fresh process, 1.4-70 ms where the other workers' executions held the cores (issue
+    17: retention's readers, pre-load's tasks).  The client pickles the run's
+    specification before the run's clock starts.
+    """
+
+
+def shipped_names(cls: type) -> list[str]:
+    """The :class:`shipped_property` attributes of ``cls`` and its bases."""
+    return [name for klass in cls.__mro__ for name, value in vars(klass).items() if isinstance(value, shipped_property)]
+
 class WorkerProtocol:
     """The decisions of every worker of one static plan.  Subclass and override a hook to change every engine.
 
@@ -89,7 +106,10 @@ class WorkerProtocol:
         self._assignment = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # the executor ships the protocol to every worker process: tables are rebuilt there if asked
+        # the executor ships the protocol to every worker process: tables are rebuilt there if asked, but what a
+        # subclass derives from them for the workers (shipped_property) is derived here and travels with it
+        for name in shipped_names(type(self)):
+            getattr(self, name)
         state = dict(self.__dict__)
         state["_tables"] = None
         state["_assignment"] = None

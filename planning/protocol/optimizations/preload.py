@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from planning.protocol.base import WorkerProtocol
+from planning.protocol.base import WorkerProtocol, shipped_property
 
 #: A task whose fetched inputs come to fewer bytes is not pre-loaded: it fetches them when it starts (see the
 #: module docstring; scratch measurement of issue 17, medians of 120 interleaved pairs, load 3-4: a thread beside a
@@ -54,31 +54,17 @@ class Preload(WorkerProtocol):
 
     def preloads_inputs(self, task_id: str) -> bool:
         """Only a task whose fetched inputs (the compiled ``fetch``) come to :data:`PRELOAD_MIN_BYTES` or more."""
-        return task_id in self._preloaded()
+        return task_id in self._preloaded
 
+    @shipped_property
     def _preloaded(self) -> frozenset[str]:
-        """The tasks whose inputs are pre-loaded (:meth:`preloads_inputs`), computed once from the compiled tables."""
-        found = self.__dict__.get("_preload_tasks")
-        if found is None:
-            tables = self.compile()
-            ids = self.topology.ids
-            found = self.__dict__["_preload_tasks"] = frozenset(
-                () if tables is None else
-                (ids[i] for i, sizes in enumerate(tables.fetch) if sum(sizes or ()) >= PRELOAD_MIN_BYTES))
-        return found
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The state shipped to the executor's worker processes, with the pre-loaded tasks in it.
-
-        They come from the plan's compiled tables, which a copy does not carry
-        (:meth:`WorkerProtocol.__getstate__`): asked in a worker (its pre-load thread's
-        start, after the task before's inputs are in), they compiled the whole plan there,
-        on the run's path - as the retention's readers did (issue 17,
-        :meth:`~planning.protocol.optimizations.retention.OutputRetention.__getstate__`).
-        """
-        state = super().__getstate__()
-        state["_preload_tasks"] = self._preloaded()
-        return state
+        """The tasks whose inputs are pre-loaded, from the compiled tables: shipped to the workers (asked in one,
+        they compiled the whole plan at its pre-load thread's start, on the run's path)."""
+        tables = self.compile()
+        if tables is None:
+            return frozenset()
+        ids = self.topology.ids
+        return frozenset(ids[i] for i, sizes in enumerate(tables.fetch) if sum(sizes or ()) >= PRELOAD_MIN_BYTES)
 
 
 def preload_memory(tasks: Any, protocol: WorkerProtocol) -> dict[str, float]:

@@ -21,7 +21,7 @@ last task even when a reader list was incomplete.
 already happens (no round trip); no change to any timing, so the planned and
 simulated makespans equal the base protocol's.  The readers are named once, by the
 client before the run's clock starts, and travel with the protocol to every worker
-(:meth:`OutputRetention.__getstate__`).  In the executor the last reader's
+(:class:`~planning.protocol.base.shipped_property`).  In the executor the last reader's
 commit *sets the output aside* (an O(1) ``RENAME``, :mod:`executor.scripts`) and its
 worker frees it right after the commit's reply
 (:func:`executor.worker_data.free_released`): freeing a large value takes the
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from planning.protocol.base import WorkerProtocol
+from planning.protocol.base import WorkerProtocol, shipped_property
 
 
 class OutputRetention(WorkerProtocol):
@@ -54,29 +54,14 @@ class OutputRetention(WorkerProtocol):
 
     def stored_readers(self, task_id: str) -> tuple[str, ...]:
         """The tasks that fetch this output, when deleting it after them is safe (else none: keep it)."""
-        return self._removable().get(task_id, ())
+        return self._readers.get(task_id, ())
 
-    def _removable(self) -> dict[str, tuple[str, ...]]:
-        """:func:`removable_outputs` of this plan, computed once."""
-        readers = self.__dict__.get("_readers")
-        if readers is None:
-            readers = self.__dict__["_readers"] = removable_outputs(self)
-        return readers
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The state shipped to the executor's worker processes, with the readers of each output in it.
-
-        The readers come from the plan's compiled tables, which a copy does not carry
-        (:meth:`WorkerProtocol.__getstate__`).  Asked in a worker, they compiled the whole
-        plan in each worker's first task that fetches an input - between its execution's
-        end and its commit, on the run's path: ~1 ms of CPU in a fresh process, 1.4-70 ms
-        on a host whose cores the other workers' executions held (issue 17: epigenomics
-        heft, eight of its nine workers).  The client pickles the run's specification
-        before the run's clock starts, so there they cost no run anything.
-        """
-        state = super().__getstate__()
-        state["_readers"] = self._removable()
-        return state
+    @shipped_property
+    def _readers(self) -> dict[str, tuple[str, ...]]:
+        """:func:`removable_outputs` of this plan: named by the client and shipped to the workers (in a worker they
+        compiled the whole plan in its first fetching task, between its execution's end and its commit: epigenomics
+        heft, eight of its nine workers, issue 17)."""
+        return removable_outputs(self)
 
 
 def removable_outputs(protocol: WorkerProtocol) -> dict[str, tuple[str, ...]]:
