@@ -58,7 +58,7 @@ from experiments.config import scaled_workflow
 import _revision      # the commit measured: taken when the run starts
 from _null_cells import is_null, plan_decisions, run_spread, trace_decisions
 from _confirm import CONFIRM_REPETITIONS, confirmed_sign, shadow_cells
-from _background_probe import probe_background
+from _background_probe import one_cpu_profile, probe_background
 from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.planners import get_planner
@@ -228,7 +228,7 @@ def probe_host(ex: Executor, model: CostModel, catalog: Any, nbytes: int = 64 * 
     return {"bytes": float(nbytes), "upload_s_median": statistics.median(up),
             "download_s_median": statistics.median(down), "bandwidth_Bps": nbytes / seconds,
             "small_bytes": float(SMALL_PROBE_BYTES), **{f"warm_{k}_s_median": statistics.median(v) for k, v in warm.items()},
-            "cold_start_s": cold, "launcher_serial_s": serial, **probe_sharing(ex, model, catalog, repetitions=repetitions)}
+            "cold_start_s": cold, "launcher_serial_s": serial, **probe_sharing(ex, model, catalog)}
 
 
 def cold_start_probe_workflow(catalog: Any) -> tuple[Workflow, dict[str, str], dict[str, str]]:
@@ -303,6 +303,8 @@ def probe_cold_start(ex: Executor, model: CostModel, catalog: Any, repetitions: 
 
 #: bytes each download of :func:`probe_sharing` moves (the ladder's transfers: 10 MB)
 SHARING_BYTES = 10 * MB
+#: lone and pair runs of :func:`probe_sharing` (each pair's factor is the overlap of two downloads: a noisy reading)
+SHARING_REPETITIONS = 9
 
 
 def sharing_probe_workflow(readers: int, nbytes: int = SHARING_BYTES) -> tuple[Workflow, dict[str, str]]:
@@ -333,13 +335,15 @@ def download_span(tasks: Any, readers: list[str]) -> float:
     return float(tasks.loc[readers, "download_end_s"].max() - tasks.loc[readers, "download_start_s"].min())
 
 
-def probe_sharing(ex: Executor, model: CostModel, catalog: Any, repetitions: int = 5) -> dict[str, float]:
+def probe_sharing(ex: Executor, model: CostModel, catalog: Any,
+                  repetitions: int = SHARING_REPETITIONS) -> dict[str, float]:
     """How many times as long two concurrent downloads from the server take as one alone (the simulated link's
     ``storage_sharing``): the span of two workers' downloads of one output, started together
-    (:func:`sharing_probe_workflow`), over one worker's lone download of it, lone and pair runs interleaved;
-    the median of ``repetitions`` pairs, kept within [1, 2] (``storage_sharing``), and the lone download's median
-    seconds (``sharing_lone_download_s``: a warm worker's fetch of :data:`SHARING_BYTES`, for comparison with the
-    link :func:`probe_host` derives from a new worker's first 64 MB).
+    (:func:`sharing_probe_workflow`), over one worker's lone download of it, lone and pair runs interleaved
+    (:func:`sharing_samples`); :func:`sharing_estimate` of ``repetitions`` pairs, kept within [1, 2]
+    (``storage_sharing``), and the lone download's median seconds (``sharing_lone_download_s``: a warm worker's
+    fetch of :data:`SHARING_BYTES`, for comparison with the link :func:`probe_host` derives from a new worker's
+    first 64 MB).
 
     The simulator's link shared its bandwidth equally (2); on this host two concurrent 10 MiB GETs from the
     one Redis take ~1.7x one alone (the server's work for one client overlaps the other client's copying on
@@ -352,26 +356,49 @@ def probe_sharing(ex: Executor, model: CostModel, catalog: Any, repetitions: int
     warm workers ~12 ms each, a lone one 15-28 ms; simulated 39 ms).  Measured busy, the two agreed where the
     pairs started together (load 13, 7 pairs, offsets 0-5 ms: 1.36 against the span's 1.48).
     """
+    return sharing_estimate(*sharing_samples(ex, model, catalog, repetitions))
+
+
+def sharing_samples(ex: Executor, model: CostModel, catalog: Any, repetitions: int) -> tuple[list[float], list[Any]]:
+    """``repetitions`` lone downloads' seconds and as many pairs' reader rows (``download_start_s``,
+    ``download_end_s`` of ``b0`` and ``b1``), the lone and pair runs interleaved, each after the warm pool drained."""
     runs = {}
     for readers in (1, 2):
         wf, worker_of = sharing_probe_workflow(readers)
         profile = catalog.names[0]
         plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
                                     worker_of, {w: profile for w in set(worker_of.values())}, planner="probe")
-        runs[readers] = (wf, plan, [f"b{k}" for k in range(readers)])
-    factors, lone = [], []
+        runs[readers] = (wf, plan)
+    lone, pairs = [], []
     for rep in range(repetitions):
         traces = {}
         for readers in ((1, 2) if rep % 2 == 0 else (2, 1)):
-            wf, plan, names = runs[readers]
+            wf, plan = runs[readers]
             time.sleep(KEEP_ALIVE_S * 1.2)
             traces[readers] = ex.run(wf, plan).trace.tasks.set_index("task_id")
         lone.append(download_span(traces[1], ["b0"]))
-        factor = sharing_factor(traces[2], ["b0", "b1"], lone[-1])
-        if factor is not None:
-            factors.append(factor)
+        pairs.append(traces[2].loc[["b0", "b1"], ["download_start_s", "download_end_s"]])
+    return lone, pairs
+
+
+def sharing_estimate(lone: list[float], pairs: list[Any]) -> dict[str, float]:
+    """The sharing factor of the probe's samples (:func:`sharing_samples`): the median of the pairs'
+    :func:`sharing_factor`, each against the lone downloads' median, kept within [1, 2] (2 when no pair overlapped).
+
+    Each pair against the median of every lone download, not against the one lone run beside it: a lone 10 MB
+    download took 8-28 ms run to run, and a factor is a ratio to it, so with its own lone run each pair's factor
+    moved as much as the lone run did; 5 such pairs read 1.15 and 1.91 in two recordings (issue 17).
+
+    >>> import pandas as pd
+    >>> pair = lambda d: pd.DataFrame({"download_start_s": [0.0, 0.0], "download_end_s": [d, d]}, index=["b0", "b1"])
+    >>> r = sharing_estimate([0.01, 0.02, 0.01, 0.005, 0.01], [pair(0.017), pair(0.016), pair(0.018), pair(0.03)])
+    >>> round(r["storage_sharing"], 12), r["sharing_lone_download_s"], r["sharing_pairs_overlapping"]
+    (1.75, 0.01, 4.0)
+    """
+    lone_s = statistics.median(lone)
+    factors = [f for f in (sharing_factor(p, ["b0", "b1"], lone_s) for p in pairs) if f is not None]
     return {"storage_sharing": min(max(statistics.median(factors), 1.0), 2.0) if factors else 2.0,
-            "sharing_lone_download_s": statistics.median(lone), "sharing_bytes": float(SHARING_BYTES),
+            "sharing_lone_download_s": lone_s, "sharing_bytes": float(SHARING_BYTES),
             "sharing_pairs_overlapping": float(len(factors))}
 
 
@@ -404,6 +431,68 @@ def sharing_factor(tasks: Any, readers: list[str], lone_s: float) -> float | Non
     if overlap <= 0 or 2 * lone_s - single <= 0:
         return None
     return 2 * overlap / (2 * lone_s - single)
+
+
+#: seconds the pre-load lag probe's remote parent runs (its output is stored while the reader's worker runs the task
+#: before, whose pre-load thread waits for it) and the task before's
+LAG_PARENT_S, LAG_BEFORE_S = 0.1, 0.3
+
+
+def preload_lag_workflow(nbytes: int = SHARING_BYTES) -> tuple[Workflow, dict[str, str], dict[str, list[str]]]:
+    """``a`` (:data:`LAG_PARENT_S`, ``nbytes`` out) on w0; ``x`` (:data:`LAG_BEFORE_S`) then ``y`` (reads ``a``'s
+    and ``x``'s outputs) on w1: pre-loaded, ``y``'s fetch of ``a``'s output waits, in the thread ``x`` started,
+    for ``a``'s commit - as the ladder's spine tasks wait for the other worker's side outputs."""
+    wf = Workflow("preload-lag-probe")
+    wf.add_task(Task("a", "probe", runtime_s=LAG_PARENT_S, output_bytes=nbytes))
+    wf.add_task(Task("x", "probe", runtime_s=LAG_BEFORE_S, output_bytes=1))
+    wf.add_task(Task("y", "probe", runtime_s=0.01, output_bytes=1))
+    wf.add_edge("a", "y", nbytes)
+    wf.add_edge("x", "y", 1)
+    wf.validate()
+    return wf, {"a": "w0", "x": "w1", "y": "w1"}, {"w0": ["a"], "w1": ["x", "y"]}
+
+
+def preload_lag(tasks: Any, parent: str = "a", before: str = "x", reader: str = "y") -> float | None:
+    """Seconds from ``parent``'s output stored (its upload's end), or from ``before``'s execution start (the
+    pre-load thread's start) if later, to ``reader``'s pre-loaded fetch's start (``tasks`` indexed by task); None
+    when the fetch was not the pre-load's (it did not end within ``before``'s execution: the worker fetched).
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"upload_end_s": [0.15, 0.0, 0.0], "exec_start_s": [0.0, 0.05, 0.36],
+    ...                   "exec_end_s": [0.14, 0.35, 0.37], "download_start_s": [0.0, 0.0, 0.154],
+    ...                   "download_end_s": [0.0, 0.0, 0.16]}, index=["a", "x", "y"])
+    >>> round(preload_lag(t), 12)
+    0.004
+    >>> t.loc["y", "download_end_s"] = 0.355                     # fetched after x ended: the worker's own fetch
+    >>> preload_lag(t) is None
+    True
+    """
+    start, end = float(tasks.loc[reader, "download_start_s"]), float(tasks.loc[reader, "download_end_s"])
+    if end > float(tasks.loc[before, "exec_end_s"]):
+        return None
+    ref = max(float(tasks.loc[parent, "upload_end_s"]), float(tasks.loc[before, "exec_start_s"]))
+    return max(start - ref, 0.0)
+
+
+def probe_preload_lag(ex: Executor, model: CostModel, catalog: Any, repetitions: int = 5) -> dict[str, float]:
+    """The executor's pre-load start lag (the simulated ``Platform.preload_lag_s``): the median over
+    ``repetitions`` runs of :func:`preload_lag_workflow` of :func:`preload_lag`, and how many runs pre-loaded.
+
+    The pre-load thread blocks until the commit storing its input pushes a wake-up, then needs the GIL beside the
+    CPU-bound task its worker runs (``executor.worker_preload``); the simulator's pre-load started its fetch the
+    instant the input was stored.  The workers are the 1-CPU profile the ladder's plans use."""
+    wf, places, seq = preload_lag_workflow()
+    profile = one_cpu_profile(catalog)
+    base = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
+                                places, {w: profile for w in seq}, planner="probe", sequence=seq)
+    plan, cls = optimize(base, wf, model, ("preload",))
+    lags = []
+    for _ in range(repetitions):
+        time.sleep(KEEP_ALIVE_S * 1.2)
+        lag = preload_lag(ex.run(wf, plan, protocol=cls.for_plan(wf, plan)).trace.tasks.set_index("task_id"))
+        if lag is not None:
+            lags.append(lag)
+    return {"preload_lag_s": statistics.median(lags) if lags else 0.0, "preload_lag_runs": float(len(lags))}
 
 
 #: workers started at once by :func:`probe_launcher` (epigenomics' heft plans start 6-9 at once)
@@ -457,7 +546,8 @@ def simulated_platform(probe: dict[str, float]) -> Platform:
     """This host's platform for the simulations: the probed link, the launcher's serial part of a cold start
     (``process_start_s``) and the rest as start-up (``cold_start_s``), so a lone cold start takes the probed
     total and a burst's starts are as far apart as probed (:func:`probe_launcher`); a fetch's CPU per byte, the worker
-    thread's (in its quota) and the server's (on the cores), as probed (:func:`_background_probe.probe_background`).
+    thread's (in its quota) and the server's (on the cores), as probed (:func:`_background_probe.probe_background`);
+    a pre-load's fetch starting as long after its input is stored as probed (:func:`probe_preload_lag`).
 
     The link moves uploads at the probed upload's rate and downloads at the probed download's
     (``download_bandwidth_Bps``), not both at their mean (the plans' cost model keeps the mean): a
@@ -474,7 +564,8 @@ def simulated_platform(probe: dict[str, float]) -> Platform:
         rates = two_regime_link(probe)
     return Platform.for_local_host(keep_alive_s=KEEP_ALIVE_S, **rates,
                                    cold_start_s=max(probe["cold_start_s"] - serial, 0.001), process_start_s=serial,
-                                   storage_sharing=probe.get("storage_sharing", 2.0), **fetch_cpu)
+                                   storage_sharing=probe.get("storage_sharing", 2.0),
+                                   preload_lag_s=probe.get("preload_lag_s", 0.0), **fetch_cpu)
 
 
 def two_regime_link(probe: dict[str, float]) -> dict[str, float]:
@@ -1045,6 +1136,7 @@ def main(argv: list[str] | None = None) -> int:
         # the predictions' storage and cold start: the probed ones, in the plans and the simulator
         model = CostModel(bandwidth_Bps=link["bandwidth_Bps"], cold_start_s=link["cold_start_s"])
         link.update(probe_background(ex, model, catalog))
+        link.update(probe_preload_lag(ex, model, catalog))
         sim_platform = simulated_platform(link)
         print(f"host probe: {link['bandwidth_Bps'] / 1e6:.0f} MB/s (64 MB up {link['upload_s_median'] * 1e3:.0f} ms, "
               f"down {link['download_s_median'] * 1e3:.0f} ms), cold start {link['cold_start_s'] * 1e3:.0f} ms "
@@ -1053,8 +1145,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{SHARING_BYTES / MB:.0f} MB); a background fetch's CPU {link['fetch_thread_s_per_byte'] * 1e9:.2f} ns/B "
               f"the worker thread's, {link['fetch_server_s_per_byte'] * 1e9:.2f} ns/B the server's; warm 10 MB up "
               f"{link['warm_small_up_s_median'] * 1e3:.1f} ms, down {link['warm_small_down_s_median'] * 1e3:.1f} ms, warm "
-              f"64 MB up {link['warm_large_up_s_median'] * 1e3:.1f} ms, down {link['warm_large_down_s_median'] * 1e3:.1f} ms",
-              flush=True)
+              f"64 MB up {link['warm_large_up_s_median'] * 1e3:.1f} ms, down {link['warm_large_down_s_median'] * 1e3:.1f} ms; "
+              f"a pre-load starts {link['preload_lag_s'] * 1e3:.1f} ms after its input is stored", flush=True)
         cells = prepare(model, catalog, sim_platform, args.quick, only, planners)
         run_real(ex, cells, args.repetitions, min_real_s=min_real_s)
         confirmed = confirm_wrong_signs(ex, cells, summarise(cells), 0 if args.quick else args.confirm_repetitions)

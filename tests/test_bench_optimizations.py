@@ -252,6 +252,51 @@ def test_the_sharing_factor_is_recovered_from_the_simulated_links_downloads_what
     assert span_ratio > factor + 0.1 if factor < 2 else span_ratio == pytest.approx(2.0)
 
 
+def test_the_sharing_estimate_reads_every_pair_against_the_lone_downloads_median() -> None:
+    import pandas as pd
+
+    def pair(d0: float, d1: float, offset: float = 0.0) -> pd.DataFrame:
+        return pd.DataFrame({"download_start_s": [0.0, offset], "download_end_s": [d0, offset + d1]},
+                            index=["b0", "b1"])
+
+    # lone downloads 10, 20, 10, 5, 10 ms: median 10 ms; pairs together for 17, 16, 18 and 30 ms: factors 1.7, 1.6,
+    # 1.8, 3.0, median 1.75 (each against the lone run beside it they were 1.7, 0.8, 1.8, 6.0)
+    lone = [0.01, 0.02, 0.01, 0.005, 0.01]
+    r = bench.sharing_estimate(lone, [pair(0.017, 0.017), pair(0.016, 0.016), pair(0.018, 0.018), pair(0.03, 0.03)])
+    assert r["storage_sharing"] == pytest.approx(1.75) and r["sharing_lone_download_s"] == pytest.approx(0.01)
+    assert r["sharing_pairs_overlapping"] == 4.0
+    # a pair that never overlapped has no factor; none at all: equal shares (2); the estimate is kept in [1, 2]
+    apart = pair(0.01, 0.01, offset=0.02)
+    assert bench.sharing_estimate(lone, [apart, pair(0.012, 0.012)])["sharing_pairs_overlapping"] == 1.0
+    assert bench.sharing_estimate(lone, [apart])["storage_sharing"] == 2.0
+    assert bench.sharing_estimate(lone, [pair(0.008, 0.008)])["storage_sharing"] == 1.0
+    assert bench.sharing_estimate(lone, [pair(0.05, 0.05)])["storage_sharing"] == 2.0
+
+
+def test_the_preload_lag_runs_from_the_input_stored_or_the_threads_start_to_the_fetch() -> None:
+    import pandas as pd
+
+    wf, places, seq = bench.preload_lag_workflow(nbytes=7)
+    assert sorted(wf.parents("y")) == ["a", "x"] and wf.edge_bytes("a", "y") == 7
+    assert places["a"] != places["y"] == places["x"] and seq[places["y"]] == ["x", "y"]
+    assert bench.LAG_PARENT_S < bench.LAG_BEFORE_S     # a's output is stored while x runs
+    # a stored at 0.15, x runs 0.05-0.35, y's pre-loaded fetch 0.154-0.16: lag 4 ms
+    t = pd.DataFrame({"upload_end_s": [0.15, 0.0, 0.0], "exec_start_s": [0.0, 0.05, 0.36],
+                      "exec_end_s": [0.14, 0.35, 0.37], "download_start_s": [0.0, 0.0, 0.154],
+                      "download_end_s": [0.0, 0.0, 0.16]}, index=["a", "x", "y"])
+    assert bench.preload_lag(t) == pytest.approx(0.004)
+    t.loc["x", "exec_start_s"] = 0.152                 # stored before x (the thread) started: from x's start
+    assert bench.preload_lag(t) == pytest.approx(0.002)
+    t.loc["y", "download_end_s"] = 0.355              # ended after x: the worker's own fetch, not the pre-load's
+    assert bench.preload_lag(t) is None
+
+
+def test_the_simulated_platform_starts_a_preload_as_late_as_probed() -> None:
+    probe = {"bandwidth_Bps": 4e8, "cold_start_s": 0.08}
+    assert bench.simulated_platform(probe).preload_lag_s == 0.0                    # not probed: at once
+    assert bench.simulated_platform({**probe, "preload_lag_s": 0.004}).preload_lag_s == 0.004
+
+
 def test_a_bursts_start_spacing_is_the_median_gap_between_consecutive_starts() -> None:
     # sorted 0.10 0.15 0.22 0.30 0.31: gaps 0.05 0.07 0.08 0.01, median (0.05 + 0.07) / 2 = 0.06
     assert bench.start_spacing([0.30, 0.10, 0.22, 0.15, 0.31]) == pytest.approx(0.06)
