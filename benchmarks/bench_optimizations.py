@@ -228,7 +228,7 @@ def probe_host(ex: Executor, model: CostModel, catalog: Any, nbytes: int = 64 * 
     return {"bytes": float(nbytes), "upload_s_median": statistics.median(up),
             "download_s_median": statistics.median(down), "bandwidth_Bps": nbytes / seconds,
             "small_bytes": float(SMALL_PROBE_BYTES), **{f"warm_{k}_s_median": statistics.median(v) for k, v in warm.items()},
-            "cold_start_s": cold, "launcher_serial_s": serial, **probe_sharing(ex, model, catalog)}
+            "cold_start_s": cold, "launcher_serial_s": serial, **probe_sharing(ex, model, catalog, repetitions=repetitions)}
 
 
 def cold_start_probe_workflow(catalog: Any) -> tuple[Workflow, dict[str, str], dict[str, str]]:
@@ -303,8 +303,6 @@ def probe_cold_start(ex: Executor, model: CostModel, catalog: Any, repetitions: 
 
 #: bytes each download of :func:`probe_sharing` moves (the ladder's transfers: 10 MB)
 SHARING_BYTES = 10 * MB
-#: lone and pair runs of :func:`probe_sharing` (each pair's factor is the overlap of two downloads: a noisy reading)
-SHARING_REPETITIONS = 9
 
 
 def sharing_probe_workflow(readers: int, nbytes: int = SHARING_BYTES) -> tuple[Workflow, dict[str, str]]:
@@ -335,15 +333,13 @@ def download_span(tasks: Any, readers: list[str]) -> float:
     return float(tasks.loc[readers, "download_end_s"].max() - tasks.loc[readers, "download_start_s"].min())
 
 
-def probe_sharing(ex: Executor, model: CostModel, catalog: Any,
-                  repetitions: int = SHARING_REPETITIONS) -> dict[str, float]:
+def probe_sharing(ex: Executor, model: CostModel, catalog: Any, repetitions: int = 5) -> dict[str, float]:
     """How many times as long two concurrent downloads from the server take as one alone (the simulated link's
     ``storage_sharing``): the span of two workers' downloads of one output, started together
-    (:func:`sharing_probe_workflow`), over one worker's lone download of it, lone and pair runs interleaved
-    (:func:`sharing_samples`); :func:`sharing_estimate` of ``repetitions`` pairs, kept within [1, 2]
-    (``storage_sharing``), and the lone download's median seconds (``sharing_lone_download_s``: a warm worker's
-    fetch of :data:`SHARING_BYTES`, for comparison with the link :func:`probe_host` derives from a new worker's
-    first 64 MB).
+    (:func:`sharing_probe_workflow`), over one worker's lone download of it, lone and pair runs interleaved;
+    the median of ``repetitions`` pairs, kept within [1, 2] (``storage_sharing``), and the lone download's median
+    seconds (``sharing_lone_download_s``: a warm worker's fetch of :data:`SHARING_BYTES`, for comparison with the
+    link :func:`probe_host` derives from a new worker's first 64 MB).
 
     The simulator's link shared its bandwidth equally (2); on this host two concurrent 10 MiB GETs from the
     one Redis take ~1.7x one alone (the server's work for one client overlaps the other client's copying on
@@ -356,49 +352,26 @@ def probe_sharing(ex: Executor, model: CostModel, catalog: Any,
     warm workers ~12 ms each, a lone one 15-28 ms; simulated 39 ms).  Measured busy, the two agreed where the
     pairs started together (load 13, 7 pairs, offsets 0-5 ms: 1.36 against the span's 1.48).
     """
-    return sharing_estimate(*sharing_samples(ex, model, catalog, repetitions))
-
-
-def sharing_samples(ex: Executor, model: CostModel, catalog: Any, repetitions: int) -> tuple[list[float], list[Any]]:
-    """``repetitions`` lone downloads' seconds and as many pairs' reader rows (``download_start_s``,
-    ``download_end_s`` of ``b0`` and ``b1``), the lone and pair runs interleaved, each after the warm pool drained."""
     runs = {}
     for readers in (1, 2):
         wf, worker_of = sharing_probe_workflow(readers)
         profile = catalog.names[0]
         plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
                                     worker_of, {w: profile for w in set(worker_of.values())}, planner="probe")
-        runs[readers] = (wf, plan)
-    lone, pairs = [], []
+        runs[readers] = (wf, plan, [f"b{k}" for k in range(readers)])
+    factors, lone = [], []
     for rep in range(repetitions):
         traces = {}
         for readers in ((1, 2) if rep % 2 == 0 else (2, 1)):
-            wf, plan = runs[readers]
+            wf, plan, names = runs[readers]
             time.sleep(KEEP_ALIVE_S * 1.2)
             traces[readers] = ex.run(wf, plan).trace.tasks.set_index("task_id")
         lone.append(download_span(traces[1], ["b0"]))
-        pairs.append(traces[2].loc[["b0", "b1"], ["download_start_s", "download_end_s"]])
-    return lone, pairs
-
-
-def sharing_estimate(lone: list[float], pairs: list[Any]) -> dict[str, float]:
-    """The sharing factor of the probe's samples (:func:`sharing_samples`): the median of the pairs'
-    :func:`sharing_factor`, each against the lone downloads' median, kept within [1, 2] (2 when no pair overlapped).
-
-    Each pair against the median of every lone download, not against the one lone run beside it: a lone 10 MB
-    download took 8-28 ms run to run, and a factor is a ratio to it, so with its own lone run each pair's factor
-    moved as much as the lone run did; 5 such pairs read 1.15 and 1.91 in two recordings (issue 17).
-
-    >>> import pandas as pd
-    >>> pair = lambda d: pd.DataFrame({"download_start_s": [0.0, 0.0], "download_end_s": [d, d]}, index=["b0", "b1"])
-    >>> r = sharing_estimate([0.01, 0.02, 0.01, 0.005, 0.01], [pair(0.017), pair(0.016), pair(0.018), pair(0.03)])
-    >>> round(r["storage_sharing"], 12), r["sharing_lone_download_s"], r["sharing_pairs_overlapping"]
-    (1.75, 0.01, 4.0)
-    """
-    lone_s = statistics.median(lone)
-    factors = [f for f in (sharing_factor(p, ["b0", "b1"], lone_s) for p in pairs) if f is not None]
+        factor = sharing_factor(traces[2], ["b0", "b1"], lone[-1])
+        if factor is not None:
+            factors.append(factor)
     return {"storage_sharing": min(max(statistics.median(factors), 1.0), 2.0) if factors else 2.0,
-            "sharing_lone_download_s": lone_s, "sharing_bytes": float(SHARING_BYTES),
+            "sharing_lone_download_s": statistics.median(lone), "sharing_bytes": float(SHARING_BYTES),
             "sharing_pairs_overlapping": float(len(factors))}
 
 

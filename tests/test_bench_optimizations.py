@@ -252,27 +252,6 @@ def test_the_sharing_factor_is_recovered_from_the_simulated_links_downloads_what
     assert span_ratio > factor + 0.1 if factor < 2 else span_ratio == pytest.approx(2.0)
 
 
-def test_the_sharing_estimate_reads_every_pair_against_the_lone_downloads_median() -> None:
-    import pandas as pd
-
-    def pair(d0: float, d1: float, offset: float = 0.0) -> pd.DataFrame:
-        return pd.DataFrame({"download_start_s": [0.0, offset], "download_end_s": [d0, offset + d1]},
-                            index=["b0", "b1"])
-
-    # lone downloads 10, 20, 10, 5, 10 ms: median 10 ms; pairs together for 17, 16, 18 and 30 ms: factors 1.7, 1.6,
-    # 1.8, 3.0, median 1.75 (each against the lone run beside it they were 1.7, 0.8, 1.8, 6.0)
-    lone = [0.01, 0.02, 0.01, 0.005, 0.01]
-    r = bench.sharing_estimate(lone, [pair(0.017, 0.017), pair(0.016, 0.016), pair(0.018, 0.018), pair(0.03, 0.03)])
-    assert r["storage_sharing"] == pytest.approx(1.75) and r["sharing_lone_download_s"] == pytest.approx(0.01)
-    assert r["sharing_pairs_overlapping"] == 4.0
-    # a pair that never overlapped has no factor; none at all: equal shares (2); the estimate is kept in [1, 2]
-    apart = pair(0.01, 0.01, offset=0.02)
-    assert bench.sharing_estimate(lone, [apart, pair(0.012, 0.012)])["sharing_pairs_overlapping"] == 1.0
-    assert bench.sharing_estimate(lone, [apart])["storage_sharing"] == 2.0
-    assert bench.sharing_estimate(lone, [pair(0.008, 0.008)])["storage_sharing"] == 1.0
-    assert bench.sharing_estimate(lone, [pair(0.05, 0.05)])["storage_sharing"] == 2.0
-
-
 def test_the_preload_lag_runs_from_the_input_stored_or_the_threads_start_to_the_fetch() -> None:
     import pandas as pd
 
@@ -289,6 +268,15 @@ def test_the_preload_lag_runs_from_the_input_stored_or_the_threads_start_to_the_
     assert bench.preload_lag(t) == pytest.approx(0.002)
     t.loc["y", "download_end_s"] = 0.355              # ended after x: the worker's own fetch, not the pre-load's
     assert bench.preload_lag(t) is None
+
+
+def test_the_preload_lag_probe_runs_the_executors_preload() -> None:
+    from executor import Executor, ExecutorSettings
+
+    with Executor(settings=ExecutorSettings(keep_alive_s=bench.KEEP_ALIVE_S)) as ex:
+        probe = bench.probe_preload_lag(ex, CostModel(), load_catalog("local"), repetitions=1)
+    # the reader's input was fetched by the pre-load thread while x ran (a's output stored at ~0.1 s of x's 0.3 s)
+    assert probe["preload_lag_runs"] == 1.0 and 0.0 <= probe["preload_lag_s"] < bench.LAG_BEFORE_S
 
 
 def test_the_simulated_platform_starts_a_preload_as_late_as_probed() -> None:
