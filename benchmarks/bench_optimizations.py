@@ -1011,6 +1011,13 @@ NOTES = [
     "cells at 95 % a few null cells' 5-pair intervals exclude 0 by chance; where that happens the cell is judged "
     "against its base's own run-to-run spread ((max - min) / median of the base's runs, change.null_floor) "
     "instead, and its prediction must be no change. A cell not checked null keeps the interval rule.",
+    "A pre-load's fetch starts Platform.preload_lag_s after its input is stored (or after its pre-load started, "
+    "stored before), as probed (host_probe: probe_preload_lag, the median over 5 runs of a 10 MB input stored "
+    "while the reader's worker runs a 0.3 s CPU-bound task). On the ladder's heft base at load 7 (scratch, 5 runs) "
+    "the pre-loaded 10 MB fetches started 0.1-8 ms (per-task medians) after their inputs were stored; the "
+    "simulated ladder heft's changes do not move for a lag up to 10 ms and by 0.6-1.8 points at 20 ms (its "
+    "spine's pre-loaded inputs are stored 27-40 ms before the task before ends; sharing 1.9, the recorded probe), "
+    "so the lag does not explain its wrong signs.",
     "Concurrent transfers in the simulation: two concurrent downloads of one output by two workers take "
     "storage_sharing times one alone (host_probe: probe_sharing, 10 MB; ~1.7 measured quietly by the coordinator, "
     "where the simulated link used to share its bandwidth equally, 2); the simulated platform's link moves "
