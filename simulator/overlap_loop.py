@@ -6,8 +6,8 @@ in simulated time, with the platform's shared link, stager and host in the way:
 * **pre-load**: when a worker starts executing a task, a coroutine per input
   (:func:`prefetch`, :func:`fetch_one`) fetches the next planned task's inputs: each
   waits until its input is stored (the storing task wakes it), and ``Platform.preload_lag_s``
-  more (the executor's thread's wake-up), then moves it through storage like any download; the worker executes that task at ``max(its notification, the task
-  before done, the prefetch's end)``;
+  more (the executor's thread's wake-up), then moves it through storage like any download; the
+  worker executes that task at ``max(its notification, the task before done, the prefetch's end)``;
 * **delayed I/O**: a lazy output's upload is a coroutine of its own
   (:func:`background_upload`): the worker moves on at the execution's end, releasing
   its own children then (their counters are updated at once); the upload releases the
