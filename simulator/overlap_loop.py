@@ -5,9 +5,9 @@ in simulated time, with the platform's shared link, stager and host in the way:
 
 * **pre-load**: when a worker starts executing a task, a coroutine per input
   (:func:`prefetch`, :func:`fetch_one`) fetches the next planned task's inputs: each
-  waits until its input is stored (the storing task wakes it), then moves it through
-  storage like any download; the worker executes that task at ``max(its notification, the task
-  before done, the prefetch's end)``;
+  waits until its input is stored (the storing task wakes it), and ``Platform.preload_lag_s``
+  more (the executor's thread's wake-up), then moves it through storage like any download; the
+  worker executes that task at ``max(its notification, the task before done, the prefetch's end)``;
 * **delayed I/O**: a lazy output's upload is a coroutine of its own
   (:func:`background_upload`): the worker moves on at the execution's end, releasing
   its own children then (their counters are updated at once); the upload releases the
@@ -134,7 +134,8 @@ def prefetch(run: "Run", i: int, box: _Box) -> None:
 
 
 def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> Iterator[float | None]:
-    """One pre-loaded input (parent ``p``'s output; -1: a staged input, there now) from when it is stored."""
+    """One pre-loaded input (parent ``p``'s output; -1: a staged input, there now) from when it is stored (or now,
+    stored before), ``Platform.preload_lag_s`` later: the real thread's wake-up after the commit that stores it."""
     ov, env = run.overlap, run.env
     if p >= 0:
         if ov.stored_at[p] is None:
@@ -143,6 +144,9 @@ def fetch_one(run: "Run", p: int, nbytes: float, box: _Box, me: Coroutine) -> It
         at = ov.stored_at[p]
         if at > env._now:
             yield at - env._now
+    lag = run.platform.preload_lag_s
+    if lag > 0:                      # the fetching thread's wake-up (Platform.preload_lag_s)
+        yield lag
     if box.start is None or env._now < box.start:
         box.start = env._now
     charge_background(run, nbytes, box.owner, box.quota)

@@ -37,6 +37,12 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   1.2-2.4 GB/s but 64 MB at 0.66-1.15 GB/s and a gather's 4-7 x 32 MB at 0.45-0.64 GB/s (quiet,
   issue 17): bytes past what a process's allocator reuses are new memory, each page faulted in
   and zeroed.  The optimizations benchmark's host probe measures both regimes.
+* ``preload_lag_s = 0``: seconds from a pre-loaded input being stored (or, stored before, from its
+  pre-load's start) to its background fetch starting (:mod:`simulator.overlap_loop`).  The
+  executor's pre-load thread is woken by the commit that stores the input and needs the GIL
+  beside the task its worker runs; the optimizations benchmark's host probe measures the lag
+  (``benchmarks/bench_optimizations.py: probe_preload_lag``).  0: the fetch starts at once (every
+  result before it).
 * ``task_overhead_s = 0``: worker-side bookkeeping per task beyond the above.
 * ``workflow_start_s``, ``dispatch_s``, ``level_delay_s``, ``staging_s_per_GB``:
   the workflow-system overheads FACTS.md found in real executions (start-up of the
@@ -174,6 +180,7 @@ class Platform:
     large_transfer_bytes: float = math.inf  # bytes one transfer call moves before each further byte costs more (inf: never)
     large_upload_s_per_byte: float = 0.0    # s per uploaded byte beyond large_transfer_bytes, on top of the link's
     large_download_s_per_byte: float = 0.0  # s per downloaded byte beyond large_transfer_bytes, on top of the link's
+    preload_lag_s: float = 0.0          # s: a pre-loaded input stored (or its pre-load started) -> its fetch starts
     task_overhead_s: float = 0.0        # s: per task on its worker, between inputs and execution
     workflow_start_s: float = 0.0       # s: from submission until the first task is released
     dispatch_s: float = 0.0             # s: per task, through one serial dispatcher (FIFO)
@@ -358,6 +365,7 @@ _UNITS = {
     "large_transfer_bytes": "bytes one task's upload or download moves before the large rates apply, inf = never",
     "large_upload_s_per_byte": "seconds per uploaded byte beyond large_transfer_bytes, added to the link's time",
     "large_download_s_per_byte": "seconds per downloaded byte beyond large_transfer_bytes, added to the link's time",
+    "preload_lag_s": "seconds from a pre-loaded input stored (or its pre-load started) to its fetch's start",
     "task_overhead_s": "seconds", "workflow_start_s": "seconds", "dispatch_s": "seconds per task, serial",
     "level_delay_s": "seconds per task release", "staging_s_per_GB": "seconds per 1e9 bytes, serial",
     "machine_dispatch_s": "seconds per task, serial per machine",

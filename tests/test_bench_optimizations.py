@@ -252,6 +252,39 @@ def test_the_sharing_factor_is_recovered_from_the_simulated_links_downloads_what
     assert span_ratio > factor + 0.1 if factor < 2 else span_ratio == pytest.approx(2.0)
 
 
+def test_the_preload_lag_runs_from_the_input_stored_or_the_threads_start_to_the_fetch() -> None:
+    import pandas as pd
+
+    wf, places, seq = bench.preload_lag_workflow(nbytes=7)
+    assert sorted(wf.parents("y")) == ["a", "x"] and wf.edge_bytes("a", "y") == 7
+    assert places["a"] != places["y"] == places["x"] and seq[places["y"]] == ["x", "y"]
+    assert bench.LAG_PARENT_S < bench.LAG_BEFORE_S     # a's output is stored while x runs
+    # a stored at 0.15, x runs 0.05-0.35, y's pre-loaded fetch 0.154-0.16: lag 4 ms
+    t = pd.DataFrame({"upload_end_s": [0.15, 0.0, 0.0], "exec_start_s": [0.0, 0.05, 0.36],
+                      "exec_end_s": [0.14, 0.35, 0.37], "download_start_s": [0.0, 0.0, 0.154],
+                      "download_end_s": [0.0, 0.0, 0.16]}, index=["a", "x", "y"])
+    assert bench.preload_lag(t) == pytest.approx(0.004)
+    t.loc["x", "exec_start_s"] = 0.152                 # stored before x (the thread) started: from x's start
+    assert bench.preload_lag(t) == pytest.approx(0.002)
+    t.loc["y", "download_end_s"] = 0.355              # ended after x: the worker's own fetch, not the pre-load's
+    assert bench.preload_lag(t) is None
+
+
+def test_the_preload_lag_probe_runs_the_executors_preload() -> None:
+    from executor import Executor, ExecutorSettings
+
+    with Executor(settings=ExecutorSettings(keep_alive_s=bench.KEEP_ALIVE_S)) as ex:
+        probe = bench.probe_preload_lag(ex, CostModel(), load_catalog("local"), repetitions=1)
+    # the reader's input was fetched by the pre-load thread while x ran (a's output stored at ~0.1 s of x's 0.3 s)
+    assert probe["preload_lag_runs"] == 1.0 and 0.0 <= probe["preload_lag_s"] < bench.LAG_BEFORE_S
+
+
+def test_the_simulated_platform_starts_a_preload_as_late_as_probed() -> None:
+    probe = {"bandwidth_Bps": 4e8, "cold_start_s": 0.08}
+    assert bench.simulated_platform(probe).preload_lag_s == 0.0                    # not probed: at once
+    assert bench.simulated_platform({**probe, "preload_lag_s": 0.004}).preload_lag_s == 0.004
+
+
 def test_a_bursts_start_spacing_is_the_median_gap_between_consecutive_starts() -> None:
     # sorted 0.10 0.15 0.22 0.30 0.31: gaps 0.05 0.07 0.08 0.01, median (0.05 + 0.07) / 2 = 0.06
     assert bench.start_spacing([0.30, 0.10, 0.22, 0.15, 0.31]) == pytest.approx(0.06)
