@@ -1,8 +1,9 @@
-"""The one-trial-at-a-time forms of the ``critical-path`` and ``cost-deadline`` searches (``critical-path``'s
-is the search used before the batched one; ``cost-deadline``'s follows the planner's rules of today: the same
-construction (:func:`planning.planners.deadline_levels.construct`), then its exact improvement pass one move at a
-time - start-ups held from the pooled timing, rounds, a move tried only if it lowers its own worker's cost - with
-no bound on its work, where the planner's pass stops at :data:`planning.planners.cost_moves.WORK`).
+"""The one-trial-at-a-time forms of the ``critical-path`` and ``cost-deadline`` searches, each following its
+planner's rules of today: the same construction (:func:`planning.planners.deadline_levels.construct`; for
+``critical-path`` with its promise as the deadline), then the planner's pass one move at a time - start-ups held
+from the pooled timing; ``critical-path``: one rung down off the critical path; ``cost-deadline``: rounds, a move
+tried only if it lowers its own worker's cost - with no bound on its work, where the planners' passes stop at
+:data:`planning.planners.cost_moves.WORK`).
 
 Kept for ``bench_planning.py`` only: the reference its plans (cost, makespan) and
 speed are compared with.  Each trial moves one worker and re-times the schedule
@@ -37,17 +38,26 @@ def _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, eva
 
 
 def critical_path(workflow, catalog, cost_model, sla, tolerance: float = 0.05) -> Plan:
-    """One rung down per non-critical worker per pass, one exact re-timing per trial."""
+    """The planner's construction with the promise as deadline, then one rung down per worker off the critical path
+    per pass, one exact re-timing per trial (the critical path re-taken after every kept move).
+
+    Timed as the planner's passes time (its rules, one move at a time): each worker keeps the start-up the pool gives
+    the constructed plan until it moves (then its new profile's cold start); the passes' plan is kept if its pooled
+    timing keeps the promise and costs less, else the constructed plan is returned.  No bound on the work.
+    """
     estimates, worker_of, workers, need, evaluator, layout, profile = _start(workflow, catalog, cost_model, sla)
+    fastest_times = evaluator.run_estimates(layout, profile, estimates, pooled=True)
+    limit = fastest_times.makespan_s * (1.0 + tolerance)
+    profile, final, _ = construct(evaluator, layout, estimates, catalog, need, limit, fastest_times, SearchBudget())
+    start = dict(profile)
     ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))
     rung_of = {p.name: k for k, p in enumerate(ladder)}
     ids = evaluator.ids
-    timing = Retimer(evaluator, layout, estimates, profile)
+    timing = Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(final))
 
     def critical_workers() -> set[str]:
         return {worker_of[ids[i]] for i in critical_indices(timing.done, layout, evaluator)}
 
-    limit = timing.makespan_s * (1.0 + tolerance)
     changed = True
     while changed:
         changed = False
@@ -65,6 +75,9 @@ def critical_path(workflow, catalog, cost_model, sla, tolerance: float = 0.05) -
                 critical = critical_workers()
             else:
                 timing.rollback()
+    timed = evaluator.run_estimates(layout, profile, estimates, pooled=True)
+    if timed.makespan_s > limit or timed.cost(catalog) >= final.cost(catalog):
+        profile = start
     return _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, evaluator, "critical-path")
 
 
