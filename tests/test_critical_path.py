@@ -78,6 +78,9 @@ def test_bad_budget_is_a_clear_error() -> None:
     from planning.errors import PlanError
     with pytest.raises(PlanError, match="max_evaluations"):
         get_planner("critical-path", max_evaluations=0)
+    for bad in (-0.1, float("nan"), "5%"):
+        with pytest.raises(PlanError, match="tolerance must be a number >= 0"):
+            get_planner("critical-path", tolerance=bad)
 
 
 LAMBDA = load_catalog("lambda")

@@ -39,9 +39,13 @@ layered, 10k tasks seed 0 and 1k seed 1: cost 1.000 of the all-fastest plan;
 other seeds 0.14-0.88, 1-5 s at 10k).  Most of what the all-fastest plan bills
 is idle waiting and cold starts (Lambda profiles, the cost model's priors), and
 a cheaper level for every worker keeps the pool's warm starts: the construction
-costs a few pooled timings, O((n + e) log n) each, for 0.05-0.48 there.  The
-passes after it save a little more on some workflows (1k tasks: up to a tenth of
-the cost) and are where the critical path still decides who moves.
+costs a few pooled timings, O((n + e) log n) each, for 0.05-0.48 there (10k
+tasks, seeds 0-4).  The passes save more on some workflows (1k-2k tasks: up to
+a tenth of the cost after the construction; WfFormat files: no plan dearer than
+the passes alone made, several cheaper) and are where the critical path still
+decides who moves.  Where no cheaper level keeps the promise and the pool undoes
+every round of moves (2k tasks seeds 3 and 4, 5k seed 4) the plan stays the
+all-fastest one, as the passes alone (and ``cost-deadline`` at that deadline) left it.
 
 How it differs from ``cost-deadline``: the limit is relative (the fastest makespan
 and a tolerance, not a user's deadline), and what follows the construction moves
@@ -68,6 +72,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Hashable, Sequence
 
+from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.plan import Plan
 from planning.planners.base import Planner, register_planner
@@ -134,7 +139,10 @@ class CriticalPathDowngrade(Planner):
     def __init__(self, *, tolerance: float = 0.05, max_evaluations: int | None = None,
                  time_budget: float | None = None) -> None:
         self.time_budget = checked_budgets("critical-path", max_evaluations, time_budget)
-        self.tolerance = tolerance
+        if not isinstance(tolerance, (int, float)) or not 0 <= tolerance < float("inf"):
+            raise PlanError(f"critical-path: tolerance must be a number >= 0, got {tolerance!r}",
+                            "give the relative makespan growth allowed, e.g. tolerance = 0.05 (5 %)")
+        self.tolerance = float(tolerance)
         self.max_evaluations = max_evaluations
 
     # a search allocates many short-lived lists and no cycles: the collector's walks of the heap are waste
