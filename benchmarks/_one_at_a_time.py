@@ -1,8 +1,9 @@
-"""The one-trial-at-a-time forms of the ``critical-path`` and ``cost-deadline`` searches (``critical-path``'s
-is the search used before the batched one; ``cost-deadline``'s follows the planner's rules of today: the same
-construction (:func:`planning.planners.deadline_levels.construct`), then its exact improvement pass one move at a
-time - start-ups held from the pooled timing, rounds, a move tried only if it lowers its own worker's cost - with
-no bound on its work, where the planner's pass stops at :data:`planning.planners.cost_moves.WORK`).
+"""The one-trial-at-a-time forms of the ``critical-path`` and ``cost-deadline`` searches, each following its
+planner's rules of today: the same construction (:func:`planning.planners.deadline_levels.construct`; for
+``critical-path`` with its promise as the deadline), then the planner's pass one move at a time - start-ups held
+from the pooled timing; ``critical-path``: one rung down off the critical path, from the constructed plan (start-ups held) and the all-fastest one (cold); ``cost-deadline``: rounds, a move
+tried only if it lowers its own worker's cost - with no bound on its work, where the planners' passes stop at
+:data:`planning.planners.cost_moves.WORK`).
 
 Kept for ``bench_planning.py`` only: the reference its plans (cost, makespan) and
 speed are compared with.  Each trial moves one worker and re-times the schedule
@@ -37,17 +38,41 @@ def _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, eva
 
 
 def critical_path(workflow, catalog, cost_model, sla, tolerance: float = 0.05) -> Plan:
-    """One rung down per non-critical worker per pass, one exact re-timing per trial."""
+    """The planner's construction with the promise as deadline, then passes of one rung down per worker off the
+    critical path, one exact re-timing per trial (the critical path re-taken after every kept move), from the
+    constructed plan and (if it differs) from the all-fastest plan: the cheaper of the two.
+
+    Timed as the planner's passes time (its rules, one move at a time): each worker keeps the start-up the pool gives
+    the plan the passes start from until it moves (then its new profile's cold start); the passes' plan is kept if
+    its pooled timing keeps the promise and costs less, else the plan they started from.  No bound on the work.
+    """
     estimates, worker_of, workers, need, evaluator, layout, profile = _start(workflow, catalog, cost_model, sla)
+    all_fastest = dict(profile)
+    fastest_times = evaluator.run_estimates(layout, profile, estimates, pooled=True)
+    limit = fastest_times.makespan_s * (1.0 + tolerance)
+    profile, final, _ = construct(evaluator, layout, estimates, catalog, need, limit, fastest_times, SearchBudget())
+    starts = [(profile, final, True)] + ([(all_fastest, fastest_times, False)] if profile != all_fastest else [])
+    ends = [_rung_passes(catalog, estimates, workers, need, evaluator, layout, worker_of, dict(start), times, limit,
+                         tolerance, held) for start, times, held in starts]
+    profile = min(ends, key=lambda end: end[1])[0]          # the first of equal costs: the construction's
+    return _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, evaluator, "critical-path")
+
+
+def _rung_passes(catalog, estimates, workers, need, evaluator, layout, worker_of, profile, times, promise, tolerance,
+                 held):
+    """Passes one move at a time from ``profile`` (its pooled timing ``times``): the profiles kept and their pooled
+    cost.  ``held``: start-ups held from ``times``, against the promise; else all cold, against the tolerance on
+    the cold makespan (the planner's two starts)."""
+    start = dict(profile)
     ladder = sorted(catalog, key=lambda p: (-p.cpus, -p.memory_mb, p.price_per_s))
     rung_of = {p.name: k for k, p in enumerate(ladder)}
     ids = evaluator.ids
-    timing = Retimer(evaluator, layout, estimates, profile)
+    timing = Retimer(evaluator, layout, estimates, profile, kept_startups=first_startups(times) if held else None)
+    limit = promise if held else timing.makespan_s * (1.0 + tolerance)
 
     def critical_workers() -> set[str]:
         return {worker_of[ids[i]] for i in critical_indices(timing.done, layout, evaluator)}
 
-    limit = timing.makespan_s * (1.0 + tolerance)
     changed = True
     while changed:
         changed = False
@@ -65,7 +90,10 @@ def critical_path(workflow, catalog, cost_model, sla, tolerance: float = 0.05) -
                 critical = critical_workers()
             else:
                 timing.rollback()
-    return _plan(workflow, catalog, estimates, cost_model, sla, worker_of, profile, evaluator, "critical-path")
+    timed = evaluator.run_estimates(layout, profile, estimates, pooled=True)
+    if timed.makespan_s > promise or timed.cost(catalog) >= times.cost(catalog):
+        return start, times.cost(catalog)
+    return profile, timed.cost(catalog)
 
 
 def cost_deadline(workflow, catalog, cost_model, sla, deadline: float) -> Plan:

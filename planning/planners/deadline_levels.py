@@ -1,4 +1,5 @@
-"""What ``cost-deadline`` builds its plan from: a profile level, then the moves that delay no other worker.
+"""What ``cost-deadline`` (and ``critical-path``, its promise as the deadline) builds its plan from: a profile level,
+then the moves that delay no other worker.
 
 Billing runs from a worker's start to its last task's end, idle waits included, and
 on random layered DAGs with the cost model's priors (Lambda catalog, millisecond
