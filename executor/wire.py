@@ -525,16 +525,11 @@ def blocking(sock: socket.socket, option: int) -> Iterator[None]:
 POPULATE_MIN_BYTES = 1 << 20
 #: ``mmap``'s flag that maps every page of a new mapping at once (Linux; None elsewhere: a plain buffer then)
 _MAP_POPULATE = getattr(mmap, "MAP_POPULATE", None)
-#: ``madvise`` advice (Linux): back the range with transparent huge pages where the system allows it
-#: (``/sys/kernel/mm/transparent_hugepage/enabled`` ``always`` or ``madvise``), and map its pages now, writable
-#: (Linux 5.14; Python 3.11's ``mmap`` has no name for it).  None off Linux.
-_MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
-_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if _MADV_HUGEPAGE is not None else None)
 
 
 def _new_buffer(size: int, whole: bool) -> bytearray | mmap.mmap:
     """A zeroed buffer of ``size`` bytes to receive into: with ``whole``, from :data:`POPULATE_MIN_BYTES` on, an
-    anonymous mapping whose pages are mapped in one call (:func:`_populated_mapping`), else a ``bytearray``.
+    anonymous mapping whose pages are mapped in one call (``MAP_POPULATE``), else a ``bytearray``.
 
     A fresh ``bytearray`` of 32 MB takes a page fault per 4 KiB page as it is filled
     (CPython zeroes it first: ~24 ms per 32 MB in a new process on this host's VM) -
@@ -545,31 +540,8 @@ def _new_buffer(size: int, whole: bool) -> bytearray | mmap.mmap:
     worker's own fetches keep their ``bytearray``.
     """
     if whole and size >= POPULATE_MIN_BYTES and _MAP_POPULATE is not None:
-        return _populated_mapping(size)
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_POPULATE)
     return bytearray(size)
-
-
-def _populated_mapping(size: int) -> mmap.mmap:
-    """An anonymous mapping of ``size`` bytes, its pages mapped at once: huge pages where the kernel gives them
-    (``MADV_HUGEPAGE`` then ``MADV_POPULATE_WRITE``), else 4 KiB ones (``MAP_POPULATE``).
-
-    Populating 4 KiB pages is still most of a background receive's CPU (8k pages per
-    32 MB, each allocated, zeroed and mapped alone); 2 MiB pages are 512 times fewer
-    (issue 17: a fresh process receiving 7 x 32 MB from a socket, its thread's CPU
-    83 ms median against 200 ms with ``MAP_POPULATE``, wall 162 against 289 ms; 10
-    interleaved trials, load 3.7; huge pages left to fault in, 105 ms).  The advice is
-    only advice: a kernel without huge pages for the range populates small ones, one
-    older than 5.14 refuses the populate and the mapping is made as before.
-    """
-    if _MADV_HUGEPAGE is not None:
-        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        try:
-            m.madvise(_MADV_HUGEPAGE)
-            m.madvise(_MADV_POPULATE_WRITE)
-            return m
-        except OSError:   # no transparent huge pages in this kernel, or no populate advice: as before
-            m.close()
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_POPULATE)
 
 
 def _receive_bulk(sock: socket.socket, n: int, already: memoryview, whole: bool = False) -> bytearray | memoryview:

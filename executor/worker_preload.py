@@ -59,9 +59,7 @@ workers):
   (~1000 times for fan-large's 224 MB), into a buffer whose pages are mapped in one
   call (:func:`executor.wire._new_buffer`): a page fault per 4 KiB was most of the
   thread's CPU (fan-large's gather, 6 interleaved pairs, load 5-8: 149 ms median
-  against 204 ms with a ``bytearray``), and in 2 MiB pages where the kernel gives them
-  (transparent huge pages: 7 x 32 MB received for 83 ms of the thread's CPU against
-  200 ms in 4 KiB pages, :func:`executor.wire._populated_mapping`).
+  against 204 ms with a ``bytearray``).
 """
 
 from __future__ import annotations

@@ -174,66 +174,6 @@ def test_a_large_background_receive_goes_into_a_populated_mapping() -> None:
     assert isinstance(_new_buffer(POPULATE_MIN_BYTES, False), bytearray)
 
 
-def _mapping_pages(m) -> dict[str, int]:
-    """The kB /proc/self/smaps counts for the mapping holding ``m`` 's first byte (Rss, AnonHugePages, ...)."""
-    import ctypes
-
-    start = ctypes.addressof(ctypes.c_char.from_buffer(m))
-    counts: dict[str, int] = {}
-    inside = False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                low, high = (int(x, 16) for x in head.split("-"))
-                if inside:
-                    break
-                inside = low <= start < high
-            elif inside and line.rstrip().endswith(" kB"):
-                counts[head.rstrip(":")] = int(line.split()[1])
-    return counts
-
-
-def _huge_pages_on() -> bool:
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            return "[never]" not in f.read()
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _huge_pages_on(), reason="no transparent huge pages on this host")
-def test_a_background_receive_buffer_is_populated_with_huge_pages() -> None:
-    # issue 17: a background receive's buffer is mapped at once in 2 MiB pages where the kernel gives them
-    # (the receiving thread's CPU about halved against 4 KiB pages); a foreground one stays a bytearray
-    from executor.wire import _new_buffer
-
-    size = 16 * 1024 * 1024
-    m = _new_buffer(size, True)
-    pages = _mapping_pages(m)
-    assert pages["Rss"] * 1024 >= size * 0.99               # populated before any byte is received
-    assert pages["AnonHugePages"] * 1024 >= size // 2      # and (mostly) by huge pages
-    m.close()
-
-
-def test_a_refused_huge_page_advice_falls_back_to_a_populated_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
-    # a kernel without the populate advice (older than 5.14) refuses it: the mapping is made as before
-    import mmap
-
-    from executor import wire
-
-    if getattr(mmap, "MAP_POPULATE", None) is None:
-        pytest.skip("no MAP_POPULATE here")
-    monkeypatch.setattr(wire, "_MADV_POPULATE_WRITE", 0x7FFF)    # no such advice: EINVAL
-    size = 4 * 1024 * 1024
-    m = wire._new_buffer(size, True)
-    assert isinstance(m, mmap.mmap) and len(m) == size
-    assert _mapping_pages(m)["Rss"] * 1024 >= size * 0.99
-    m[:3] = b"abc"
-    assert m[:3] == b"abc"
-    m.close()
-
-
 def test_a_background_wire_moves_large_values_intact() -> None:
     from executor.server import redis_endpoint
 
