@@ -59,7 +59,10 @@ workers):
   (~1000 times for fan-large's 224 MB), into a buffer whose pages are mapped in one
   call (:func:`executor.wire._new_buffer`): a page fault per 4 KiB was most of the
   thread's CPU (fan-large's gather, 6 interleaved pairs, load 5-8: 149 ms median
-  against 204 ms with a ``bytearray``).
+  against 204 ms with a ``bytearray``);
+* its worker's cgroup weighs two jobs while the thread moves bytes
+  (:func:`executor.limits.cpu_weight.weighted_for`): the kernel shares a busy host's
+  cores by cgroup, so the thread's CPU was taken from the task beside it.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ import time
 
 import redis
 
+from executor.limits.cpu_weight import weighted_for
 from executor.replay import read_command, replay_bytes
 from executor.switching import fast_switching
 from executor.server.cluster import wire_for
@@ -134,10 +138,12 @@ class _Preload(threading.Thread):
     def _get(self, here: list[tuple[str, str, int | None]]) -> None:
         if self.start_s is None:
             self.start_s = time.time()
-        for parent, key, n in here:
-            value = self.wire.get_bulk(read_command(key, n))
-            if value is not None:
-                self.data[parent] = value
+        # while bytes move, its worker's cgroup weighs two jobs: the thread's CPU is not the task's beside it
+        with weighted_for(2):          # (executor.limits.cpu_weight; blocked in its pop it needs no share)
+            for parent, key, n in here:
+                value = self.wire.get_bulk(read_command(key, n))
+                if value is not None:
+                    self.data[parent] = value
 
 
 class WorkerPreload:

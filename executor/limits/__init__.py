@@ -29,7 +29,8 @@ them (:mod:`executor.limits.stale`).  A launcher holds a :class:`ResourceLimiter
 :class:`AppliedLimits` (:mod:`executor.limits.applied`).  A task that the
 protocol runs under another profile than its worker's is limited to that
 profile for its duration by :func:`task_profile_limits`
-(:mod:`executor.limits.task_limits`).
+(:mod:`executor.limits.task_limits`).  A worker running a background transfer
+beside its task weighs two jobs meanwhile (:mod:`executor.limits.cpu_weight`).
 
 Typical use for a worker started with ``subprocess``::
 
