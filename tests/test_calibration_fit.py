@@ -183,3 +183,28 @@ def test_inner_held_out_predictions_are_simulated_without_their_fold() -> None:
     assert fitted.cv_predicted[2] == pytest.approx(truth_makespans[2], rel=1e-6)
     # no inner folds (one execution): nothing held out
     assert fit_platform(runs[:1], Platform.zero(), names, families=False, sizes=sizes[:1]).cv_predicted is None
+
+
+def test_the_folds_programmes_solved_as_one_give_each_folds_own_fit() -> None:
+    # select_terms solves a candidate's inner folds side by side: every fold's terms as lad finds them alone
+    from experiments.calibration.fit import lad_folds
+
+    rng = np.random.default_rng(11)
+    for case in range(60):
+        n, k = int(rng.integers(12, 25)), 4
+        sim0, slopes = rng.uniform(100, 1000, n), rng.uniform(0, 50, (n, k))
+        real = (sim0 + slopes @ rng.uniform(0, 3, k)) * rng.uniform(0.8, 1.2, n)
+        free = np.array([True, True, case % 2 == 0, case % 3 > 0])
+        prior = rng.uniform(0, 3, k) if case % 4 == 0 else None
+        pull, unit = (0.05, np.ones(k)) if prior is not None else (0.0, None)
+        trains = [np.arange(n) % 5 != f for f in range(5)]
+        alone = [lad(sim0[t], slopes[t], np.zeros(k), real[t], free, np.zeros(k), prior, pull, unit) for t in trains]
+        joint = lad_folds(sim0, slopes, np.zeros(k), real, free, np.zeros(k), trains, prior, pull, unit)
+        for a, b in zip(alone, joint):
+            assert b == pytest.approx(a, rel=1e-7, abs=1e-9)
+            assert np.array_equal(b[~free], np.zeros(k)[~free])
+    # a fold with no more rows than free terms has many exact fits: solved alone, so the same one as lad's
+    trains = [np.arange(n) < 3, np.arange(n) >= 3]
+    alone = [lad(sim0[t], slopes[t], np.zeros(k), real[t], np.ones(k, bool), np.zeros(k)) for t in trains]
+    joint = lad_folds(sim0, slopes, np.zeros(k), real, np.ones(k, bool), np.zeros(k), trains)
+    assert all(np.array_equal(a, b) for a, b in zip(alone, joint))

@@ -121,3 +121,21 @@ def test_execution_files_read_on_two_processes_are_the_same_observations() -> No
     assert [o.real_makespan_s for o in two] == [o.real_makespan_s for o in one]
     assert [o.simulate(Platform.zero().with_(dispatch_s=3.0)) for o in two] == [
         o.simulate(Platform.zero().with_(dispatch_s=3.0)) for o in one]
+
+
+def test_the_warm_up_gives_every_execution_its_slot_schedules_before_the_fork(monkeypatch) -> None:
+    # the slots screen asks each fold's training executions their list schedule per count: computed before the fold
+    # workers fork (half on a second process), equal to a fresh computation, and never computed again
+    from experiments.calibration.slots import SLOTS_PER_CORE, can_matter
+    from planning.planners import recorded
+
+    corpus = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "wfinstances-corpus"
+    files = sorted(str(f) for f in corpus.glob("blast-*.json.gz"))[:4]
+    fresh = {o.name: [recorded.replay_makespan(o.workflow, k) for k in SLOTS_PER_CORE]
+             for o in executions._observations(files, None, 1)}
+    observations = executions._observations(files, None, 2)
+    executions._warm(observations, Platform.zero(), executions.WORKFLOW_SYSTEM_TERMS, False, 2)
+    assert {o.name: [o._schedules[k] for k in SLOTS_PER_CORE] for o in observations} == fresh
+    assert len(set(map(tuple, fresh.values()))) > 1     # different executions, different schedules (not one stale)
+    monkeypatch.setattr(recorded, "replay_makespan", lambda *a, **k: pytest.fail("scheduled again"))
+    can_matter(observations, 2.0, 1.0)

@@ -492,8 +492,14 @@ def _warm(observations: Sequence[Observation], base: Platform, names: Sequence[s
     Why: the fit on every execution and the held-out folds run on forked processes that remember nothing of each
     other's simulations, so each process simulated these same points for every execution (epigenomics: 96 of
     its 2,500 simulations twice).  Simulated before the fork, half on each process, the forks inherit them.  The
-    answers are those of the fits' own simulations (deterministic)."""
+    answers are those of the fits' own simulations (deterministic).
+
+    The same holds for the slots screen's list schedules (:meth:`Observation.replay_makespan` at each count of
+    :data:`~experiments.calibration.slots.SLOTS_PER_CORE`): every fit asks them of its training executions, so each
+    fold worker computed all of them again (epigenomics: 48 schedules, about 0.5 s of CPU per worker, load 5);
+    computed here, half on each process, they cost one half once."""
     from experiments.calibration.fit import MAX_FOLDS, PRIOR_BELOW_SIZES, coordinates, stand_in_platforms
+    from experiments.calibration.slots import SLOTS_PER_CORE
 
     sizes: dict[str, set] = {}
     for o in observations:
@@ -507,10 +513,15 @@ def _warm(observations: Sequence[Observation], base: Platform, names: Sequence[s
                                 [Platform.zero(), *stand_in_platforms(base, names, coordinates(base, names))]))
     replays = [o for o in observations if o._shifts_exactly]
     work = [(o, points if starts_at_base(o.group) else points[:1]) for o in replays]
-    values = map_halves(lambda job: [job[0].simulate(p) for p in job[1]], work, workers,
-                        lambda job: float(len(job[0].workflow) * len(job[1])))
-    for (o, asked), made in zip(work, values):   # the forked half's simulations, remembered here
+
+    def warm(job: tuple[Observation, list[Platform]]) -> tuple[list[float], list[float]]:
+        o, asked = job
+        return [o.simulate(p) for p in asked], [o.replay_makespan(k) for k in SLOTS_PER_CORE]
+
+    values = map_halves(warm, work, workers, lambda job: float(len(job[0].workflow) * (len(job[1]) + 2)))
+    for (o, asked), (made, schedules) in zip(work, values):   # the forked half's answers, remembered here
         o._makespans.update(zip(asked, made))
+        o._schedules.update(zip(SLOTS_PER_CORE, schedules))
 
 
 def _held_out(observations: Sequence[Observation], table: pd.DataFrame, fit_on: Callable[[Sequence[Observation]], Fitted],

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from scipy.linalg import block_diag
 from scipy.optimize import linprog, minimize
 
 from simulator.platform import Platform
@@ -139,17 +140,62 @@ def lad(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarr
     ``prior`` counts as ``pull`` observations' worth of relative error per prior value
     (or per ``unit``, when the prior is smaller).  A linear programme.
     """
-    n, k = slopes.shape
     free_idx = np.flatnonzero(free)
-    target = (real - sim0 - slopes[:, ~free] @ (fixed[~free] - theta0[~free]) + slopes[:, free] @ theta0[free]) / real
     m = len(free_idx)
     if m == 0:
         return np.where(free, 0.0, fixed)
-    a = slopes[:, free_idx] / real[:, None]
     if m == 1:
+        a, target = _relative_columns(sim0, slopes, theta0, real, free, fixed)
         theta = np.where(free, 0.0, fixed).astype(float)
         theta[free_idx[0]] = _one_term_lad(a[:, 0], target, prior, pull, unit, free_idx[0])
         return theta
+    cost, a_eq, b_eq = _lad_program(sim0, slopes, theta0, real, free, fixed, prior, pull, unit)
+    lp = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    return _lad_solution(lp.x[:m] if lp.success else None, theta0, free, fixed)
+
+
+def lad_folds(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarray, free: np.ndarray,
+              fixed: np.ndarray, trains: Sequence[np.ndarray], prior: np.ndarray | None = None, pull: float = 0.0,
+              unit: np.ndarray | None = None) -> list[np.ndarray]:
+    """:func:`lad` on each training subset ``trains`` (boolean masks of the rows), the same answers, as one
+    linear programme when two or more terms are free.
+
+    Why: the inner cross-validation (:func:`select_terms`) solves one small programme per candidate and fold -
+    epigenomics' command about 1,100, a fifth of its CPU, of which HiGHS' own solve was a sixth and scipy's
+    set-up of each call the rest.  The folds' programmes share no variable, so their sum is minimised by each
+    one's minimum: solved side by side (block-diagonal), one set-up serves them all.  Where a fold's minimum is
+    not unique the joint solve may return another of its minima, so when some fold has no more rows than free
+    terms (underdetermined: many exact fits) each fold is solved alone, as when the joint programme fails.
+    Measured on every ``select_terms`` call of the shipped corpus's commands (nine applications): the same
+    chosen candidate and scores within 1e-9 of solving each fold alone; epigenomics' programmes 1,132 -> 313."""
+    m = int(np.count_nonzero(free))
+    if m < 2 or len(trains) < 2 or min(int(np.count_nonzero(t)) for t in trains) <= m:
+        return [lad(sim0[t], slopes[t], theta0, real[t], free, fixed, prior, pull, unit) for t in trains]
+    blocks = [_lad_program(sim0[t], slopes[t], theta0, real[t], free, fixed, prior, pull, unit) for t in trains]
+    lp = linprog(np.concatenate([c for c, _, _ in blocks]), A_eq=block_diag(*(a for _, a, _ in blocks)),
+                 b_eq=np.concatenate([b for _, _, b in blocks]), bounds=(0, None), method="highs")
+    if not lp.success:
+        return [lad(sim0[t], slopes[t], theta0, real[t], free, fixed, prior, pull, unit) for t in trains]
+    starts = np.cumsum([0] + [len(c) for c, _, _ in blocks])
+    return [_lad_solution(lp.x[start:start + m], theta0, free, fixed) for start in starts[:-1]]
+
+
+def _relative_columns(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarray, free: np.ndarray,
+                      fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The free terms' columns and the target of :func:`lad`'s residuals, both relative to ``real``."""
+    target = (real - sim0 - slopes[:, ~free] @ (fixed[~free] - theta0[~free]) + slopes[:, free] @ theta0[free]) / real
+    return slopes[:, np.flatnonzero(free)] / real[:, None], target
+
+
+def _lad_program(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarray, free: np.ndarray,
+                 fixed: np.ndarray, prior: np.ndarray | None, pull: float,
+                 unit: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lad`'s linear programme (costs, equality rows, right-hand side; every variable >= 0): the free
+    terms first, then each residual's negative and positive parts, then (with a pull) the prior's."""
+    n = len(real)
+    free_idx = np.flatnonzero(free)
+    m = len(free_idx)
+    a, target = _relative_columns(sim0, slopes, theta0, real, free, fixed)
     rows = [np.hstack([a, -np.eye(n), np.eye(n)])]
     b = [target]
     cost = [np.zeros(m), np.ones(2 * n)]
@@ -160,13 +206,14 @@ def lad(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np.ndarr
         rows.append(np.hstack([np.eye(m) / scale[:, None], np.zeros((m, 2 * n)), -np.eye(m), np.eye(m)]))
         b.append(prior[free_idx] / scale)
         cost.append(np.full(2 * m, pull))
-    lp = linprog(np.concatenate(cost), A_eq=np.vstack(rows), b_eq=np.concatenate(b),
-                 bounds=[(0, None)] * (m + sum(len(c) for c in cost[1:])), method="highs")
+    return np.concatenate(cost), np.vstack(rows), np.concatenate(b)
+
+
+def _lad_solution(x: np.ndarray | None, theta0: np.ndarray, free: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """The terms from a programme's free-term values (``None``: it failed, the free terms stay at ``theta0``)."""
     theta = np.where(free, 0.0, fixed).astype(float)
-    if lp.success:
-        theta[free_idx] = lp.x[:m]
-    else:
-        theta[free_idx] = theta0[free_idx]
+    free_idx = np.flatnonzero(free)
+    theta[free_idx] = x if x is not None else theta0[free_idx]
     return theta
 
 
@@ -301,12 +348,19 @@ def select_terms(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real:
     """The candidate with the lowest inner cross-validated error (mean relative; fewer terms win ties)."""
     scores: dict[str, float] = {}
     spread: dict[str, float] = {}
+    trains = []
+    for held in folds:
+        train = np.ones(len(real), bool)
+        train[held] = False
+        trains.append(train)
     for c in options:
         errors = []
-        for held in folds:
-            train = np.ones(len(real), bool)
-            train[held] = False
-            theta = fit_linear(c, sim0[train], slopes[train], theta0, real[train], prior, pull, unit)
+        if c.scaled_prior or c.prior_as_is:
+            thetas = [fit_linear(c, sim0[t], slopes[t], theta0, real[t], prior, pull, unit) for t in trains]
+        else:   # the folds' programmes solved as one (:func:`lad_folds`), as fit_linear would solve each
+            thetas = lad_folds(sim0, slopes, theta0, real, np.array(c.free), np.zeros(slopes.shape[1]), trains,
+                               prior, pull if prior is not None else 0.0, unit)
+        for held, theta in zip(folds, thetas):
             predicted = sim0[held] + slopes[held] @ (theta - theta0)
             errors.extend(relative_errors(predicted, real[held]).tolist())
         scores[c.name] = float(np.mean(errors))
