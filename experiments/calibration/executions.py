@@ -518,7 +518,7 @@ def _warm(observations: Sequence[Observation], base: Platform, names: Sequence[s
         o, asked = job
         return [o.simulate(p) for p in asked], [o.replay_makespan(k) for k in SLOTS_PER_CORE]
 
-    values = map_halves(warm, work, workers, lambda job: float(len(job[0].workflow) * (len(job[1]) + 2)))
+    values = map_halves(warm, work, workers, lambda job: float(len(job[0].workflow) * (len(job[1]) + len(SLOTS_PER_CORE))))
     for (o, asked), (made, schedules) in zip(work, values):   # the forked half's answers, remembered here
         o._makespans.update(zip(asked, made))
         o._schedules.update(zip(SLOTS_PER_CORE, schedules))

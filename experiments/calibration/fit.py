@@ -168,14 +168,17 @@ def lad_folds(sim0: np.ndarray, slopes: np.ndarray, theta0: np.ndarray, real: np
     terms (underdetermined: many exact fits) each fold is solved alone, as when the joint programme fails.
     Measured on every ``select_terms`` call of the shipped corpus's commands (nine applications): the same
     chosen candidate and scores within 1e-9 of solving each fold alone; epigenomics' programmes 1,132 -> 313."""
+    def each_alone() -> list[np.ndarray]:
+        return [lad(sim0[t], slopes[t], theta0, real[t], free, fixed, prior, pull, unit) for t in trains]
+
     m = int(np.count_nonzero(free))
     if m < 2 or len(trains) < 2 or min(int(np.count_nonzero(t)) for t in trains) <= m:
-        return [lad(sim0[t], slopes[t], theta0, real[t], free, fixed, prior, pull, unit) for t in trains]
+        return each_alone()
     blocks = [_lad_program(sim0[t], slopes[t], theta0, real[t], free, fixed, prior, pull, unit) for t in trains]
     lp = linprog(np.concatenate([c for c, _, _ in blocks]), A_eq=block_diag(*(a for _, a, _ in blocks)),
                  b_eq=np.concatenate([b for _, _, b in blocks]), bounds=(0, None), method="highs")
     if not lp.success:
-        return [lad(sim0[t], slopes[t], theta0, real[t], free, fixed, prior, pull, unit) for t in trains]
+        return each_alone()
     starts = np.cumsum([0] + [len(c) for c, _, _ in blocks])
     return [_lad_solution(lp.x[start:start + m], theta0, free, fixed) for start in starts[:-1]]
 
