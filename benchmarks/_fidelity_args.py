@@ -8,6 +8,7 @@ from pathlib import Path
 
 from _fidelity_predict import CALIBRATIONS
 from _fidelity_runs import PLANNERS, WORKFLOWS, planner_from_spec
+from experiments.config import DEFAULT_PROFILE_REPETITIONS
 from planning.errors import PlanlabError
 from planning.sla import SLA
 
@@ -34,7 +35,8 @@ def parse_args(argv: list[str] | None, description: str, results: Path) -> argpa
                         f"(default {','.join(PLANNERS)}; quick uniform)")
     p.add_argument("--slas", default="mean,p95", help="comma-separated SLAs (default mean,p95)")
     p.add_argument("--workflows", default=",".join(WORKFLOWS), help=f"comma-separated (default {','.join(WORKFLOWS)})")
-    p.add_argument("--profile-repetitions", type=int, default=1, help="profile runs per workflow and profile")
+    p.add_argument("--profile-repetitions", type=int, default=DEFAULT_PROFILE_REPETITIONS,
+                   help="profile runs per workflow and profile, interleaved (default: planlab run's, 3)")
     p.add_argument("--replications", type=int, default=None,
                    help="Monte Carlo replications per plan (default 100; quick 50)")
     p.add_argument("--coverage-replications", type=int, default=None,

@@ -149,25 +149,37 @@ def profile_cost_model(executor: Executor, bw: BenchWorkflow, catalog: Any, repe
     for a core measured; fit as the runner does (:func:`experiments.profiling.fit_profile_model`: the median of
     the repetitions of each task's time alone).
 
+    Repetitions are outermost, as the runner's (:func:`experiments.profiling.profile_jobs`): every profile once,
+    then every profile again, so a slow spell of the host lands on one run of each profile, not on all the runs
+    of one (one run per profile let a single slow run of ``medium`` make five_branches' plans 18 % too slow).
+
     Returns the fitted cost model, the (raw) history rows and a summary of the runs.
     """
-    histories, spans = [], {}
-    for profile in catalog:
-        try:
-            plan = get_planner("uniform", profile=profile.name, workers="single").plan(
-                bw.workflow, catalog, CostModel(), SLA.parse("mean"))
-        except PlanlabError as exc:   # e.g. a task needs more memory than this profile has
-            say(f"  profile {profile.name}: skipped ({exc.what})")
-            continue
-        runs = run_repeatedly(executor, bw.workflow, plan, repetitions, f"profile.{bw.label}.{profile.name}",
-                              lambda _msg: None, measure_contention=True)
-        for run in runs:
+    plans = profile_plans(bw, catalog, say)
+    histories, spans = [], {name: [] for name in plans}
+    for r in range(repetitions):
+        for name, plan in plans.items():
+            (run,) = run_repeatedly(executor, bw.workflow, plan, 1, f"profile.{bw.label}.{name}.{r}",
+                                    lambda _msg: None, measure_contention=True)
             histories.append(run.trace.to_history(bw.workflow.name, bw.workflow.structure_hash()))
-        spans[profile.name] = [run.makespan_s for run in runs]
-        say(f"  profile {profile.name}: {', '.join(f'{s:.2f}' for s in spans[profile.name])} s")
+            spans[name].append(run.makespan_s)
+    for name, seconds in spans.items():
+        say(f"  profile {name}: {', '.join(f'{s:.2f}' for s in seconds)} s")
     history = pd.concat(histories, ignore_index=True)
     info = {"runs_per_profile": repetitions, "makespans_s": spans, "rows": len(history)}
     return fit_profile_model(history), history, info
+
+
+def profile_plans(bw: BenchWorkflow, catalog: Any, say: Say) -> dict[str, Any]:
+    """Each profile's single-worker ``uniform`` plan of ``bw``; a profile the workflow does not fit is skipped."""
+    plans = {}
+    for profile in catalog:
+        try:
+            plans[profile.name] = get_planner("uniform", profile=profile.name, workers="single").plan(
+                bw.workflow, catalog, CostModel(), SLA.parse("mean"))
+        except PlanlabError as exc:   # e.g. a task needs more memory than this profile has
+            say(f"  profile {profile.name}: skipped ({exc.what})")
+    return plans
 
 
 # ---------------------------------------------------------------- cells

@@ -13,8 +13,9 @@ Cells: five_branches, the Epigenomics replay (scale 0.004, data_scale 0.01, as i
 planner at each SLA (``mean``, ``p95``) on the ``local`` catalog.  Per workflow:
 
 1. **Cost model**: a profile phase like ``planlab run``'s (the ``uniform`` planner, every task on one
-   worker, on each catalog profile, ``--profile-repetitions`` times), fitted per workflow, so every plan
-   uses measured costs and kinds of different workflows never mix.
+   worker, on each catalog profile, ``--profile-repetitions`` times: 3 by default, interleaved, as
+   ``planlab run`` does), fitted per workflow, so every plan uses measured costs and kinds of different
+   workflows never mix.
 2. **Real runs**: each distinct plan (cells whose plans are identical share their runs) runs
    ``--repetitions`` times on one :class:`executor.Executor` (embedded server, default settings).
    **Every repetition starts with an empty warm pool**: the idle worker processes the launcher keeps

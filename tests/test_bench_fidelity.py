@@ -284,3 +284,32 @@ def test_the_headline_forecast_is_host_calibrated_unless_asked_otherwise():
     (84.6 % on 8de1590) as its headline."""
     assert bench.parse_args([]).calibration == ["host"]
     assert bench.parse_args(["--calibration", "none,host"]).calibration == ["none", "host"]
+
+
+def test_profile_phase_interleaves_its_repetitions_as_the_runner_does(monkeypatch):
+    """Every profile once, then every profile again (a slow spell lands on one run of each profile), the
+    runner's default count, and the fit takes every run's rows."""
+    import _fidelity_runs
+    from executor import Executor
+    from experiments.config import DEFAULT_PROFILE_REPETITIONS
+    from planning.profiles import load_catalog
+    from planning.sources.generators import generate
+
+    assert bench.parse_args([]).profile_repetitions == DEFAULT_PROFILE_REPETITIONS == 3
+    order: list[str] = []
+    real = _fidelity_runs.run_repeatedly
+
+    def recording(executor, workflow, plan, repetitions, run_id, say, measure_contention=None):
+        order.append(run_id)
+        return real(executor, workflow, plan, repetitions, run_id, say, measure_contention)
+
+    monkeypatch.setattr(_fidelity_runs, "run_repeatedly", recording)
+    bw = _fidelity_runs.BenchWorkflow("fork_join", 2, generate("fork_join", width=2))
+    catalog = load_catalog("local")
+    with Executor() as ex:
+        model, history, info = _fidelity_runs.profile_cost_model(ex, bw, catalog, 2, lambda _m: None)
+    names = [p.name for p in catalog]
+    assert order == [f"profile.{bw.label}.{n}.{r}" for r in range(2) for n in names]
+    assert info["runs_per_profile"] == 2 and all(len(info["makespans_s"][n]) == 2 for n in names)
+    assert len(history) == 2 * len(names) * len(bw.workflow)
+    assert model.fitted
