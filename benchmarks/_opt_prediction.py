@@ -36,8 +36,9 @@ from simulator.platform import Platform
 __all__ = ["PREDICTIONS", "PROFILE_REPETITIONS", "RunnerPrediction", "profile_history", "fitted_model",
            "runner_prediction"]
 
-#: ``--prediction``: the priors (the old way) or the runner's profile phase and host calibration
-PREDICTIONS = ("priors", "runner")
+#: ``--prediction``: the priors (the old way), the runner's profile phase and host calibration, or the profile
+#: phase's fitted cost model on the probed platform (no host calibration)
+PREDICTIONS = ("priors", "runner", "profiled")
 #: profile runs of every (workflow, profile), as the runner's ``[profile] repetitions`` default
 PROFILE_REPETITIONS = 3
 
@@ -111,17 +112,22 @@ def fitted_model(history: pd.DataFrame, prior: CostModel) -> tuple[CostModel, pd
 
 def runner_prediction(executor: Any, workflows: Mapping[str, Workflow], catalog: Any, prior: CostModel,
                       probed: Platform, repetitions: int = PROFILE_REPETITIONS,
-                      progress: Callable[[str], None] | None = None) -> RunnerPrediction:
+                      progress: Callable[[str], None] | None = None, calibrate: bool = True) -> RunnerPrediction:
     """Profile ``workflows``, fit the cost model, and calibrate the host from ``probed`` (the bench's platform).
 
     The calibration fits the runner's terms (:data:`experiments.host_calibration.FITTED_TERMS`) on
     two ``uniform`` runs per workflow and keeps every other term of ``probed`` - the probed link.
+    ``calibrate=False`` (``--prediction profiled``) keeps ``probed`` as it is: the calibration's
+    ``host_background`` is the other work on the host *while it runs*, which need not be the cells'.
     """
     started = time.perf_counter()
     pool = WarmPool(keep_alive_s=probed.keep_alive_s)
     failed: list[str] = []
     history, runs = profile_history(executor, workflows, catalog, repetitions, pool, progress, failed)
     model, fit_input = fitted_model(history, prior)
+    if not calibrate:
+        return RunnerPrediction(model, probed, fit_input, {"profile_runs_failed": failed}, runs,
+                                time.perf_counter() - started)
     fit = calibrate_host(dict(workflows), catalog, model, executor, pool, progress=progress, base=probed)
     calibration = {**fit.summary(), "base_terms": {t: getattr(probed, t) for t in FITTED_TERMS},
                    "profile_runs_failed": failed}
@@ -130,6 +136,10 @@ def runner_prediction(executor: Any, workflows: Mapping[str, Workflow], catalog:
 
 def prediction_note(prediction: str, runner: RunnerPrediction | None = None) -> str:
     """The results' note saying how the cells were predicted."""
+    if prediction == "profiled" and runner is not None:
+        return (f"Predictions: --prediction profiled (_opt_prediction): the cost model fitted on {runner.profile_runs} "
+                f"profile runs ({len(runner.fit_history)} median history rows; uniform plans, one worker, every "
+                f"profile, as the runner's profile phase) on simulated_platform(probe), no host calibration.")
     if prediction == "runner" and runner is not None:
         terms = runner.calibration.get("terms", {})
         fitted = ", ".join(f"{k} {v:.4g}" for k, v in terms.items())

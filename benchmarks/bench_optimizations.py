@@ -1090,7 +1090,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--planners", default=",".join(PLANNERS), help="comma-separated planners (default: both)")
     parser.add_argument("--prediction", choices=PREDICTIONS, default="priors",
                         help="priors: the cost model's priors on the probed platform; runner: as planlab's runner, a "
-                             "cost model fitted on profile runs and the host calibrated on real runs (_opt_prediction)")
+                             "cost model fitted on profile runs and the host calibrated on real runs; profiled: that "
+                             "fitted model on the probed platform (_opt_prediction)")
     parser.add_argument("--resummarise", action="store_true",
                         help="recompute the targets and the noise floor of --out from its cells (no runs)")
     args = parser.parse_args(argv)
@@ -1124,10 +1125,10 @@ def main(argv: list[str] | None = None) -> int:
         link.update(probe_preload_lag(ex, model, catalog))
         sim_platform = simulated_platform(link)
         runner = None
-        if args.prediction == "runner":   # profile phase and host calibration, the probed link kept
+        if args.prediction != "priors":   # profile phase (and host calibration: runner), the probed link kept
             chosen = {w: wf for w, wf in workflows().items() if (not only or w in only)
                       and (not args.quick or w in QUICK_WORKFLOWS)}
-            runner = runner_prediction(ex, chosen, catalog, model, sim_platform)
+            runner = runner_prediction(ex, chosen, catalog, model, sim_platform, calibrate=args.prediction == "runner")
             model, sim_platform = runner.cost_model, runner.platform
         print(f"host probe: {link['bandwidth_Bps'] / 1e6:.0f} MB/s (64 MB up {link['upload_s_median'] * 1e3:.0f} ms, "
               f"down {link['download_s_median'] * 1e3:.0f} ms), cold start {link['cold_start_s'] * 1e3:.0f} ms "

@@ -84,7 +84,7 @@ def test_model_for_keeps_a_fitted_model_and_bends_only_the_priors_of_a_replay_wo
 
 def test_the_notes_say_which_prediction_was_used() -> None:
     assert pred.prediction_note("priors").startswith("Predictions: --prediction priors")
-    assert pred.PREDICTIONS == ("priors", "runner")
+    assert pred.PREDICTIONS == ("priors", "runner", "profiled")
 
 
 def test_an_unknown_prediction_is_refused_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,3 +110,16 @@ def test_a_failed_profile_run_is_skipped_and_named() -> None:
                                          load_catalog("local"), repetitions=1, failed=failed)
     assert runs == 0 and history.empty
     assert failed == [f"profile.chain.{p.name}.r0" for p in load_catalog("local")]
+
+
+def test_profiled_fits_the_model_and_keeps_the_probed_platform_as_it_is() -> None:
+    from executor import Executor, ExecutorSettings
+
+    probed = Platform.for_local_host(keep_alive_s=1.0, cold_start_s=0.03, process_start_s=0.008, **LINK)
+    seen: list[str] = []
+    with Executor(settings=ExecutorSettings(keep_alive_s=1.0)) as ex:
+        got = pred.runner_prediction(ex, {"chain": generate("chain", length=2)}, load_catalog("local"), CostModel(),
+                                     probed, repetitions=1, progress=seen.append, calibrate=False)
+    assert seen == [f"profile.chain.{p.name}.r0" for p in load_catalog("local")]    # no calibration runs
+    assert got.platform is probed and got.cost_model.fitted and got.calibration == {"profile_runs_failed": []}
+    assert pred.prediction_note("profiled", got).startswith("Predictions: --prediction profiled")
