@@ -59,6 +59,7 @@ import _revision      # the commit measured: taken when the run starts
 from _null_cells import is_null, plan_decisions, run_spread, trace_decisions
 from _confirm import CONFIRM_REPETITIONS, confirmed_sign, shadow_cells
 from _background_probe import one_cpu_profile, probe_background
+from _opt_prediction import PREDICTIONS, prediction_note, runner_prediction
 from planning.costs.cost_model import CostModel
 from planning.plan import Plan
 from planning.planners import get_planner
@@ -625,8 +626,9 @@ REPLAY_PRIOR_EXPONENT = 0.0
 
 
 def model_for(wf: Workflow, model: CostModel) -> CostModel:
-    """``model`` for ``wf``'s predictions: with :data:`REPLAY_PRIOR_EXPONENT` when every task is a replay task."""
-    if all(t.func is None for t in wf.tasks):
+    """``model`` for ``wf``'s predictions: with :data:`REPLAY_PRIOR_EXPONENT` when every task is a replay task
+    (a model fitted on history, ``--prediction runner``, as it is)."""
+    if not model.fitted and all(t.func is None for t in wf.tasks):
         return CostModel(bandwidth_Bps=model.bandwidth_Bps, cold_start_s=model.cold_start_s,
                          prior_exponent=REPLAY_PRIOR_EXPONENT)
     return model
@@ -1086,6 +1088,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflows", default="",
                         help="comma-separated workflows to run (default: all; a partial run is not a record)")
     parser.add_argument("--planners", default=",".join(PLANNERS), help="comma-separated planners (default: both)")
+    parser.add_argument("--prediction", choices=PREDICTIONS, default="priors",
+                        help="priors: the cost model's priors on the probed platform; runner: as planlab's runner, a "
+                             "cost model fitted on profile runs and the host calibrated on real runs; profiled: that "
+                             "fitted model on the probed platform (_opt_prediction)")
     parser.add_argument("--resummarise", action="store_true",
                         help="recompute the targets and the noise floor of --out from its cells (no runs)")
     args = parser.parse_args(argv)
@@ -1118,6 +1124,12 @@ def main(argv: list[str] | None = None) -> int:
         link.update(probe_background(ex, model, catalog))
         link.update(probe_preload_lag(ex, model, catalog))
         sim_platform = simulated_platform(link)
+        runner = None
+        if args.prediction != "priors":   # profile phase (and host calibration: runner), the probed link kept
+            chosen = {w: wf for w, wf in workflows().items() if (not only or w in only)
+                      and (not args.quick or w in QUICK_WORKFLOWS)}
+            runner = runner_prediction(ex, chosen, catalog, model, sim_platform, calibrate=args.prediction == "runner")
+            model, sim_platform = runner.cost_model, runner.platform
         print(f"host probe: {link['bandwidth_Bps'] / 1e6:.0f} MB/s (64 MB up {link['upload_s_median'] * 1e3:.0f} ms, "
               f"down {link['download_s_median'] * 1e3:.0f} ms), cold start {link['cold_start_s'] * 1e3:.0f} ms "
               f"({link['launcher_serial_s'] * 1e3:.0f} ms serial in the launcher), two concurrent downloads "
@@ -1146,7 +1158,8 @@ def main(argv: list[str] | None = None) -> int:
                           "from the start message to the first task's start (probe_cold_start); simulated_platform); "
                           "cost model: priors (task hints) with bandwidth_Bps and cold_start_s probed; prior_exponent 0 for "
                           "workflows of replay tasks (model_for); pre-warm planned for the platform's host_cores",
-              "notes": NOTES, "host_probe": link, "partial_run": bool(only) or planners != PLANNERS,
+              "prediction": args.prediction, "runner_prediction": runner.summary() if runner else None,
+              "notes": NOTES + [prediction_note(args.prediction, runner)], "host_probe": link, "partial_run": bool(only) or planners != PLANNERS,
               "not_built": list(NOT_BUILT), "targets": checks, "noise_floor": noise_floor(rows),
               "null_cells": null_cell_names(rows), "cells": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
