@@ -9,7 +9,7 @@ import pytest
 
 from experiments.calibration.executions import Observation
 from simulator.engine import Run
-from simulator.makespan_replay import applies, makespan
+from simulator.makespan_replay import applies, applies_to, makespan, program
 from simulator.platform import Platform
 from simulator.simulate import run_once
 
@@ -49,6 +49,7 @@ def test_agrees_with_the_general_loop_on_shipped_executions(observations):
             model = o.with_slots_per_core(slots).model
             for platform in PLATFORMS:
                 assert applies(Run(model, platform, None, record=False))   # (not the fallback answering)
+                assert applies_to(model, platform)
                 expected = run_once(model, platform, record=False).makespan_s
                 assert makespan(model, platform) == expected, (o.name, slots, platform)
                 compared += 1
@@ -61,7 +62,31 @@ def test_other_platforms_fall_back_to_the_general_loop(observations):
                      Platform.zero().with_(storage_bandwidth_Bps=1e8, staging_s_per_GB=8.0),
                      Platform.zero().with_(task_overhead_s=0.5), Platform.zero().with_(cold_start_s=2.0)):
         assert not applies(Run(model, platform, None, record=False))
+        assert not applies_to(model, platform)
         assert makespan(model, platform) == run_once(model, platform, record=False).makespan_s
+
+
+def test_the_check_without_a_run_is_the_runs(observations):
+    """``applies_to(model, platform)`` (what a calibration asks, building no run) says what ``applies`` says of the
+    run, on platforms each of whose conditions fails alone: a shared host, a cluster, a link, latencies, overheads."""
+    model = observations[0].model
+    others = [Platform.zero().with_(host_cores=4.0), Platform.zero().with_(storage_bandwidth_Bps=1e9),
+              Platform.zero().with_(storage_latency_s=0.01), Platform.zero().with_(task_overhead_s=0.1),
+              Platform.zero().with_(coordination_s=0.1), Platform.zero().with_(invoke_s=0.1),
+              Platform.zero().with_(cold_start_s=0.1), Platform.zero().with_(warm_start_s=0.1)]
+    for platform in PLATFORMS + others:
+        assert applies_to(model, platform) == applies(Run(model, platform, None, record=False)), platform
+    assert sum(applies_to(model, p) for p in others) == 0
+
+
+def test_a_models_program_is_built_once(observations):
+    """What no platform changes is read once per compiled model: every replay of it reads the same program."""
+    model = observations[2].with_slots_per_core(2.0).model
+    first = program(model)
+    assert first is not None and first.n == model.n
+    makespan(model, PLATFORMS[1])
+    makespan(model, PLATFORMS[2])
+    assert program(model) is first
 
 
 def test_calibration_simulates_through_it(observations, monkeypatch):
@@ -70,7 +95,8 @@ def test_calibration_simulates_through_it(observations, monkeypatch):
 
     calls = []
     original = replay.replay_makespan
-    monkeypatch.setattr(replay, "replay_makespan", lambda run: calls.append(run) or original(run))
+    monkeypatch.setattr(replay, "replay_makespan",
+                        lambda found, platform: calls.append(found) or original(found, platform))
     o = observations[1]
     platform = Platform.zero().with_(dispatch_s=1.5, staging_s_per_GB=9.0)
     value = o.simulate(platform)
