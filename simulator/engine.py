@@ -38,7 +38,7 @@ from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.staging import Stager
-from simulator.storage import Latest, SharedLink
+from simulator.storage import Latest, link_for
 from simulator.threads import apply_thread_rule
 from simulator.transfers import download_scale, plain_transfers
 from simulator.overlap_loop import overlap_for, overlap_loop
@@ -107,8 +107,7 @@ class Run:
         # transfers step through simulator.transfers.move: a shared link, the stager, or a shared host (a transfer's
         # CPU takes its share of the cores even with free bandwidth)
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0 or self.cpu is not None
-        self.link = SharedLink(self.env, platform.storage_bandwidth_Bps, platform.storage_sharing) if math.isfinite(
-            platform.storage_bandwidth_Bps) else None
+        self.link = link_for(self.env, platform)
         #: the link's bytes per byte downloaded (Platform.download_bandwidth_Bps; 1: downloads move at the link's rate)
         self.down_scale = download_scale(platform)
         #: every byte at the link's one rate (no download rate, no large-transfer cost): the inlined links apply

@@ -23,6 +23,14 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   shared equally (every result before it); a real server overlaps part of two clients' work
   (this host's Redis: two concurrent 10 MiB GETs take ~1.7x one alone), which a host probe
   measures (``benchmarks/bench_optimizations.py: probe_sharing``).  Between 1 and 2.
+* ``storage_first_come = 0``: how much the link favours the transfers in flight longer
+  (:class:`simulator.storage.RankedLink`): ranked by start, each weighs ``(1 - p) / (1 + p)``
+  times the one before it, so of two in flight the first gets ``(1 + p) / 2`` of the link;
+  the link's total rate is unchanged.  0 is equal shares (every result before it); 1 is first
+  come first served.  On planlab's executor two overlapping 10 MB downloads did not share
+  the server equally (issue 17: the ladder's spine download, started first, took 13-24 ms,
+  its side branch's 36-51 ms; equal shares gave both 29.8 ms); the optimizations benchmark's
+  host probe measures ``p`` from the same pairs as ``storage_sharing``.  Between 0 and 1.
 * ``download_bandwidth_Bps = 0``: the rate of a download alone, when it is not the link's
   (0: ``storage_bandwidth_Bps`` both ways).  A download of ``b`` bytes takes the link as long as
   ``b * storage_bandwidth_Bps / download_bandwidth_Bps`` uploaded bytes would (its share of the
@@ -176,6 +184,7 @@ class Platform:
     storage_latency_s: float = 5e-4     # s: per transfer to or from storage (not shared)
     storage_bandwidth_Bps: float = 200e6  # bytes/s: shared equally by concurrent transfers (inf: free)
     storage_sharing: float = 2.0        # two concurrent transfers each take this many times one alone (2: equal shares)
+    storage_first_come: float = 0.0     # 0..1: of two transfers in flight the earlier gets (1 + p) / 2 (0: equal)
     download_bandwidth_Bps: float = 0.0  # bytes/s: a download alone (0: storage_bandwidth_Bps, the same both ways)
     large_transfer_bytes: float = math.inf  # bytes one transfer call moves before each further byte costs more (inf: never)
     large_upload_s_per_byte: float = 0.0    # s per uploaded byte beyond large_transfer_bytes, on top of the link's
@@ -238,6 +247,10 @@ class Platform:
             if f.name == "storage_sharing" and not 1.0 <= value <= 2.0:
                 raise ConfigError(f"platform storage_sharing must be between 1 and 2, got {value!r}",
                                   "set storage_sharing to 2 (equal shares of the bandwidth) or the measured factor")
+            if f.name == "storage_first_come" and value > 1.0:
+                raise ConfigError(f"platform storage_first_come must be between 0 and 1, got {value!r}",
+                                  "set storage_first_come to 0 (equal shares), 1 (first come first served) "
+                                  "or the probed value between")
             if f.name in _SWITCHES and value not in (0.0, 1.0):
                 raise ConfigError(f"platform {f.name} must be 0 or 1, got {value!r}", f"set {f.name} = 1 (on) or 0 (off)")
             if f.name == "noise_scale" and value > 1:
@@ -361,6 +374,8 @@ _UNITS = {
     "cold_start_s": "seconds", "warm_start_s": "seconds", "keep_alive_s": "seconds", "invoke_s": "seconds",
     "coordination_s": "seconds", "storage_latency_s": "seconds", "storage_bandwidth_Bps": "bytes per second, inf = free",
     "storage_sharing": "times one transfer's duration two concurrent ones take, 1 to 2 (2 = equal shares)",
+    "storage_first_come": "0 to 1: of two transfers in flight the earlier gets (1 + p) / 2 (0 = equal shares, "
+                          "1 = first come first served)",
     "download_bandwidth_Bps": "bytes per second of a download alone, 0 = storage_bandwidth_Bps",
     "large_transfer_bytes": "bytes one task's upload or download moves before the large rates apply, inf = never",
     "large_upload_s_per_byte": "seconds per uploaded byte beyond large_transfer_bytes, added to the link's time",

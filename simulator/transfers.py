@@ -59,11 +59,12 @@ def large_extra_s(platform: Any, nbytes: float, download: bool) -> float:
 
 
 def plain_transfers(platform: Any) -> bool:
-    """Whether every byte moves at the link's one rate (no download rate of its own, no large-transfer cost): the
-    condition of the loops that inline the link (:mod:`simulator.fast_loop`, ``worker_loop.link_steps``)."""
+    """Whether every byte moves at the link's one rate (no download rate of its own, no large-transfer cost) through
+    the processor-sharing link (``storage_first_come`` 0: a :class:`~simulator.storage.SharedLink`): the condition
+    of the loops that inline the link (:mod:`simulator.fast_loop`, ``worker_loop.link_steps``)."""
     large = math.isfinite(platform.large_transfer_bytes) and (platform.large_download_s_per_byte > 0.0
                                                               or platform.large_upload_s_per_byte > 0.0)
-    return download_scale(platform) == 1.0 and not large
+    return download_scale(platform) == 1.0 and not large and platform.storage_first_come == 0.0
 
 
 def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: Any = None,

@@ -152,6 +152,7 @@ def test_the_host_probe_measures_the_executors_link_and_cold_start() -> None:
     assert 0 < probe["cold_start_s"] < 5.0
     assert 0 <= probe["launcher_serial_s"] <= probe["cold_start_s"]     # a part of the cold start
     assert 1.0 <= probe["storage_sharing"] <= 2.0     # two concurrent downloads: 1x (no contention) to 2x one alone
+    assert 0.0 <= probe["storage_first_come"] <= 1.0  # the first of two: half the link (equal shares) to all of it
     assert probe["sharing_lone_download_s"] > 0 and probe["sharing_bytes"] == bench.SHARING_BYTES
     assert probe["small_bytes"] == bench.SMALL_PROBE_BYTES
     assert all(probe[f"warm_{k}_s_median"] > 0 for k in ("small_up", "small_down", "large_up", "large_down"))
@@ -250,6 +251,53 @@ def test_the_sharing_factor_is_recovered_from_the_simulated_links_downloads_what
     # the pair's span over the lone download (the probe's factor before) reads an offset as sharing (below 2)
     span_ratio = bench.download_span(downloads(2, 0.15), ["b0", "b1"]) / lone
     assert span_ratio > factor + 0.1 if factor < 2 else span_ratio == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("factor, first_come", [(2.0, 0.0), (1.6, 0.0), (1.6, 0.5), (1.3, 0.3), (2.0, 0.8), (2.0, 1.0)])
+def test_the_sharing_probe_recovers_the_links_factor_and_first_share_from_pairs_at_any_offset(factor,
+                                                                                               first_come) -> None:
+    # the probe's readers simulated on a link of known terms, b1 started 0 / 30 / 80 ms after b0: the pairs' shapes
+    # give back both terms, whatever the offsets (the first's lead, not the offset, is what first_come is)
+    from simulator import Platform
+
+    catalog = load_catalog("local")
+    links = dict(storage_latency_s=0.0, storage_bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0,
+                 invoke_s=0.0, coordination_s=0.0, storage_sharing=factor, storage_first_come=first_come)
+    model = CostModel(latency_s=0.0, bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0)
+
+    def downloads(readers: int, late_s: float):
+        probe, worker_of = bench.sharing_probe_workflow(readers, nbytes=20 * bench.MB)
+        wf = Workflow(probe.name)   # b1's worker runs its root until a's output is stored (0.4 s) + late_s
+        for t in probe.tasks:
+            wf.add_task(dataclasses.replace(t, runtime_s=0.4 + late_s) if t.id == "p1" else t)
+        for t in probe.task_ids:
+            for parent in probe.parents(t):
+                wf.add_edge(parent, t, probe.edge_bytes(parent, t))
+        plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
+                                    worker_of, {w: "medium" for w in set(worker_of.values())}, planner="test")
+        return simulate(wf, plan, model, platform=Platform(**links)).tasks.set_index("task_id")
+
+    lone = bench.download_span(downloads(1, 0.0), ["b0"])
+    assert lone == pytest.approx(0.2)
+    shapes = [bench.pair_shape(downloads(2, late_s), ["b0", "b1"]) for late_s in (0.03, 0.08)]
+    assert [d for d, o, a in shapes] == pytest.approx([0.03, 0.08], abs=1e-3)
+    for some in (shapes[:1], shapes[1:], shapes):
+        terms = bench.link_sharing_terms(some, lone)
+        assert terms["storage_sharing"] == pytest.approx(factor, rel=1e-3)
+        assert terms["storage_first_come"] == pytest.approx(first_come, abs=1e-3)
+    assert bench.simulated_platform({"bandwidth_Bps": 4e8, "cold_start_s": 0.08, **terms}).storage_first_come \
+        == pytest.approx(first_come, abs=1e-3)
+
+
+def test_pairs_that_did_not_overlap_leave_the_link_equal_shares() -> None:
+    import pandas as pd
+
+    apart = pd.DataFrame({"download_start_s": [0.0, 0.02], "download_end_s": [0.01, 0.03]}, index=["b0", "b1"])
+    assert bench.pair_shape(apart, ["b0", "b1"]) is None
+    assert bench.link_sharing_terms([], 0.01) == {"storage_sharing": 2.0, "storage_first_come": 0.0}
+    # the second ending first (the first's lead lost): clipped to equal shares, not a negative preference
+    assert bench.link_sharing_terms([(0.0, 0.015, -0.005)], 0.01)["storage_first_come"] == 0.0
+    assert bench.simulated_platform({"bandwidth_Bps": 4e8, "cold_start_s": 0.08}).storage_first_come == 0.0
 
 
 def test_the_preload_lag_runs_from_the_input_stored_or_the_threads_start_to_the_fetch() -> None:
