@@ -27,10 +27,12 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   (:class:`simulator.storage.RankedLink`): ranked by start, each weighs ``(1 - p) / (1 + p)``
   times the one before it, so of two in flight the first gets ``(1 + p) / 2`` of the link;
   the link's total rate is unchanged.  0 is equal shares (every result before it); 1 is first
-  come first served.  On planlab's executor two overlapping 10 MB downloads did not share
-  the server equally (issue 17: the ladder's spine download, started first, took 13-24 ms,
-  its side branch's 36-51 ms; equal shares gave both 29.8 ms); the optimizations benchmark's
-  host probe measures ``p`` from the same pairs as ``storage_sharing``.  Between 0 and 1.
+  come first served.  The optimizations benchmark's host probe measures ``p`` from the same
+  pairs as ``storage_sharing`` (two workers woken by notifications, each downloading 10 MB):
+  0.06-0.29, median 0.11, on a loaded host; 0 on a quiet one (issue 17).  Start order is a
+  small effect: two downloads started 0-5 ms apart by idle processes share about equally,
+  while a background fetch beside a CPU-bound task gets the smaller share whichever started
+  first (not modelled by this term).  Between 0 and 1.
 * ``download_bandwidth_Bps = 0``: the rate of a download alone, when it is not the link's
   (0: ``storage_bandwidth_Bps`` both ways).  A download of ``b`` bytes takes the link as long as
   ``b * storage_bandwidth_Bps / download_bandwidth_Bps`` uploaded bytes would (its share of the

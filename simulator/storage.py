@@ -263,9 +263,11 @@ class RankedLink:
     :class:`SharedLink`, whose processor sharing is this link at 0).
 
     Why (issue 17): on planlab's executor two overlapping 10 MB downloads from the one server did not share it
-    equally - the ladder's spine, whose download started first, took 13-24 ms and its side branch's 36-51 ms,
-    starting within 4 ms of each other, where equal shares gave both 29.8 ms; so the simulation charged the
-    critical path the fully shared time and over-stated what hiding it gains.
+    equally - the ladder's spine took 13-24 ms and its side branch's 36-51 ms, starting within 4 ms of each other,
+    where equal shares gave both 29.8 ms.  Measured apart, start order is a small part of that: the host probe's
+    pairs (two workers woken by notifications) give the first a lead of p = 0.06-0.29 (median 0.11) on a loaded
+    host and none on a quiet one, while a background fetch beside a CPU-bound task gets the smaller share whichever
+    started first, which this term does not model.
 
     The rule: the transfers in flight ranked by start (a group's in its order; equal starts keep their order), the
     ``k``-th (from 0) weighs ``q ** k`` with ``q = (1 - p) / (1 + p)``, and each moves at the link's total rate
