@@ -417,7 +417,8 @@ def link_sharing_terms(shapes: list[tuple[float, float, float]], lone_s: float) 
     pair's span it does two lone downloads' work: ``d + 2 o / f + a = 2 lone_s``, so ``f = 2 o / (2 lone_s - d - a)``
     (:func:`sharing_factor`); the first's bytes, ``lone_s``, are ``d`` alone and ``o (1 + p) / f`` shared, so
     ``p = (a - d) / (2 lone_s - d - a)``: equal shares end the two as far apart as they started, first come first
-    served a lone download apart.  Each is the ratio of the pairs' sums (a pair that barely overlapped weighs
+    served a lone download apart.  A pair whose first ended last (``a < 0``) ran alone ``|a|`` at its end: the
+    link's work is then ``2 lone_s - d - |a|``, and the same ``a - d`` over it is its (negative) ``p``.  Each is the ratio of the pairs' sums (a pair that barely overlapped weighs
     little, where its own ratio is the noisiest).
 
     Started together with ``f = 1.6``, ``p = 0.5``: the first moves at ``1.5 / 1.6`` and ends after ``1.6 / 1.5``
@@ -434,7 +435,8 @@ def link_sharing_terms(shapes: list[tuple[float, float, float]], lone_s: float) 
     """
     if not shapes:
         return {"storage_sharing": 2.0, "storage_first_come": 0.0}
-    work = sum(2 * lone_s - d - a for d, o, a in shapes)
+    # a pair whose first ended last (a < 0: the second got the larger share, p < 0) ran alone |a| at its end
+    work = sum(2 * lone_s - d - abs(a) for d, o, a in shapes)
     if work <= 0:
         return {"storage_sharing": 2.0, "storage_first_come": 0.0}
     f = 2 * sum(o for d, o, a in shapes) / work

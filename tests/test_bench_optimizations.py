@@ -602,3 +602,16 @@ def test_only_the_cells_judged_wrong_and_their_bases_run_again(monkeypatch) -> N
     assert [c.get("confirm_makespans_s") for c in cells] == [[1.0] * 3, None, [1.0] * 3, None, None, None]
     assert cells[2]["real_runs"] == [1]
     assert bench.confirm_wrong_signs(None, cells, rows, 0) == 0                      # type: ignore[arg-type]
+
+
+def test_a_pair_whose_first_download_ended_last_counts_its_lone_end_in_the_links_work() -> None:
+    # b0 0-20 ms, b1 2-15 ms, 10 ms alone: 2 ms alone at the start, 5 ms alone at the end, 13 ms together -> f = 2,
+    # as the overlap estimate (sharing_factor) reads it; the second got the larger share, so p is clipped to 0
+    import pandas as pd
+    tasks = pd.DataFrame({"download_start_s": [0.0, 0.002], "download_end_s": [0.020, 0.015]}, index=["b0", "b1"])
+    shape = bench.pair_shape(tasks, ["b0", "b1"])
+    assert shape == pytest.approx((0.002, 0.013, -0.005))
+    terms = bench.link_sharing_terms([shape], 0.01)
+    assert terms["storage_sharing"] == pytest.approx(bench.sharing_factor(tasks, ["b0", "b1"], 0.01)) \
+        == pytest.approx(2.0)
+    assert terms["storage_first_come"] == 0.0
