@@ -24,8 +24,9 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from experiments.config import DEFAULT_PROFILE_REPETITIONS
 from experiments.host_calibration import FITTED_TERMS, WarmPool, calibrate_host
-from experiments.profiling import measured_history, profile_fit_history
+from experiments.profiling import ProfileJob, measured_history, profile_fit_history
 from planning.costs.cost_model import CostModel
 from planning.errors import ExecutionError, PlanlabError
 from planning.planners import get_planner
@@ -39,8 +40,8 @@ __all__ = ["PREDICTIONS", "PROFILE_REPETITIONS", "RunnerPrediction", "profile_hi
 #: ``--prediction``: the priors (the old way), the runner's profile phase and host calibration, or the profile
 #: phase's fitted cost model on the probed platform (no host calibration)
 PREDICTIONS = ("priors", "runner", "profiled")
-#: profile runs of every (workflow, profile), as the runner's ``[profile] repetitions`` default
-PROFILE_REPETITIONS = 3
+#: profile runs of every (workflow, profile): the runner's ``[profile] repetitions`` default
+PROFILE_REPETITIONS = DEFAULT_PROFILE_REPETITIONS
 
 
 @dataclass
@@ -83,7 +84,7 @@ def profile_history(executor: Any, workflows: Mapping[str, Workflow], catalog: A
                         workflow, catalog, CostModel(), SLA.parse("mean"))
                 except PlanlabError:
                     continue
-                run_id = f"profile.{label}.{profile.name}.r{repetition}"
+                run_id = ProfileJob(label, profile.name, repetition).run_id
                 if progress is not None:
                     progress(run_id)
                 try:

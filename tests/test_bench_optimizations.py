@@ -220,26 +220,32 @@ def test_the_sharing_probe_starts_its_readers_downloads_together_and_takes_their
     assert bench.download_span(tasks, ["b0"]) == pytest.approx(0.06)
 
 
+def simulated_probe_downloads(platform, readers: int, late_s: float):
+    """The sharing probe's workflow (``readers`` downloads of one 20 MB output) simulated on ``platform``, b1's
+    worker running its root until a's output is stored (0.4 s) plus ``late_s``: its tasks by id."""
+    catalog = load_catalog("local")
+    model = CostModel(latency_s=0.0, bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0)
+    probe, worker_of = bench.sharing_probe_workflow(readers, nbytes=20 * bench.MB)
+    wf = Workflow(probe.name)
+    for t in probe.tasks:
+        wf.add_task(dataclasses.replace(t, runtime_s=0.4 + late_s) if t.id == "p1" else t)
+    for t in probe.task_ids:
+        for parent in probe.parents(t):
+            wf.add_edge(parent, t, probe.edge_bytes(parent, t))
+    plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
+                                worker_of, {w: "medium" for w in set(worker_of.values())}, planner="test")
+    return simulate(wf, plan, model, platform=platform).tasks.set_index("task_id")
+
+
 @pytest.mark.parametrize("factor", [1.0, 1.4, 1.7, 2.0])
 def test_the_sharing_factor_is_recovered_from_the_simulated_links_downloads_whatever_their_offset(factor) -> None:
     from simulator import Platform
 
-    catalog = load_catalog("local")
     links = dict(storage_latency_s=0.0, storage_bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0,
                  invoke_s=0.0, coordination_s=0.0, storage_sharing=factor)
-    model = CostModel(latency_s=0.0, bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0)
 
     def downloads(readers: int, late_s: float) -> "object":
-        probe, worker_of = bench.sharing_probe_workflow(readers, nbytes=20 * bench.MB)
-        wf = Workflow(probe.name)   # b1's worker runs its root until a's output is stored (0.4 s) + late_s
-        for t in probe.tasks:
-            wf.add_task(dataclasses.replace(t, runtime_s=0.4 + late_s) if t.id == "p1" else t)
-        for t in probe.task_ids:
-            for parent in probe.parents(t):
-                wf.add_edge(parent, t, probe.edge_bytes(parent, t))
-        plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
-                                    worker_of, {w: "medium" for w in set(worker_of.values())}, planner="test")
-        return simulate(wf, plan, model, platform=Platform(**links)).tasks.set_index("task_id")
+        return simulated_probe_downloads(Platform(**links), readers, late_s)
 
     lone = bench.download_span(downloads(1, 0.0), ["b0"])
     assert lone == pytest.approx(0.2)
@@ -260,22 +266,11 @@ def test_the_sharing_probe_recovers_the_links_factor_and_first_share_from_pairs_
     # give back both terms, whatever the offsets (the first's lead, not the offset, is what first_come is)
     from simulator import Platform
 
-    catalog = load_catalog("local")
     links = dict(storage_latency_s=0.0, storage_bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0,
                  invoke_s=0.0, coordination_s=0.0, storage_sharing=factor, storage_first_come=first_come)
-    model = CostModel(latency_s=0.0, bandwidth_Bps=100 * bench.MB, cold_start_s=0.0, warm_start_s=0.0)
 
     def downloads(readers: int, late_s: float):
-        probe, worker_of = bench.sharing_probe_workflow(readers, nbytes=20 * bench.MB)
-        wf = Workflow(probe.name)   # b1's worker runs its root until a's output is stored (0.4 s) + late_s
-        for t in probe.tasks:
-            wf.add_task(dataclasses.replace(t, runtime_s=0.4 + late_s) if t.id == "p1" else t)
-        for t in probe.task_ids:
-            for parent in probe.parents(t):
-                wf.add_edge(parent, t, probe.edge_bytes(parent, t))
-        plan = Plan.from_assignment(wf, catalog, model.estimate_workflow(wf, catalog, "mean"), model, "mean",
-                                    worker_of, {w: "medium" for w in set(worker_of.values())}, planner="test")
-        return simulate(wf, plan, model, platform=Platform(**links)).tasks.set_index("task_id")
+        return simulated_probe_downloads(Platform(**links), readers, late_s)
 
     lone = bench.download_span(downloads(1, 0.0), ["b0"])
     assert lone == pytest.approx(0.2)

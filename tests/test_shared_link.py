@@ -11,6 +11,8 @@ import simpy
 from simulator.loop import Coroutine, run, spawn
 from simulator.storage import SharedLink
 
+from link_driver import drive
+
 
 def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: float,
               sharing: float = 2.0) -> list[float]:
@@ -51,28 +53,7 @@ def simulate_link(groups, bandwidth: float, coroutines: bool = False,
                   sharing: float = 2.0) -> tuple[list[float], list[float]]:
     """(each group's value, the time it was delivered) through SharedLink: to SimPy processes waiting for
     the returned events, or (``coroutines``) to the simulator's loop coroutines registered as waiters."""
-    env = simpy.Environment()
-    link = SharedLink(env, bandwidth, sharing)
-    values, fired = [math.nan] * len(groups), [math.nan] * len(groups)
-
-    def process(g: int, start: float, items):
-        yield env.timeout(start)
-        values[g] = yield link.transfers([b for b, _ in items], [lat for _, lat in items], env.now)
-        fired[g] = env.now
-
-    def coroutine(g: int, start: float, items, me: Coroutine):
-        yield start
-        link.transfers([b for b, _ in items], [lat for _, lat in items], env.now, None, me)
-        values[g] = yield
-        fired[g] = env.now
-
-    for g, (start, items) in enumerate(groups):
-        if coroutines:
-            spawn(env, coroutine, g, start, items)
-        else:
-            env.process(process(g, start, items))
-    run(env, link)
-    return values, fired
+    return drive(lambda env: SharedLink(env, bandwidth, sharing), groups, coroutines)
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -31,6 +31,8 @@ from simulator.loop import Coroutine, run, spawn
 from simulator.storage import Latest, RankedLink, SharedLink, link_for
 from simulator.transfers import plain_transfers
 
+from link_driver import drive
+
 MB = 1_000_000
 CATALOG = load_catalog("local")
 
@@ -72,31 +74,10 @@ def reference(groups: list[tuple[float, list[tuple[float, float]]]], bandwidth: 
 def through(link_cls, groups, bandwidth: float, sharing: float = 2.0, p: float = 0.0,
             coroutines: bool = False) -> tuple[list[float], list[float]]:
     """(each group's value, when it was delivered) through a link of ``link_cls`` driven by the simulator's loop."""
-    env = simpy.Environment()
-    link = link_cls(env, bandwidth, sharing) if link_cls is SharedLink else link_cls(env, bandwidth, sharing, p)
-    values, fired = [math.nan] * len(groups), [math.nan] * len(groups)
+    def make(env):
+        return link_cls(env, bandwidth, sharing) if link_cls is SharedLink else link_cls(env, bandwidth, sharing, p)
 
-    def process(g, start, items):
-        yield env.timeout(start)
-        values[g] = yield link.transfers([b for b, _ in items], [lat for _, lat in items], env.now)
-        fired[g] = env.now
-
-    def coroutine(g, start, items, me: Coroutine):
-        yield start
-        if len(items) == 1:
-            link.transfer_one(items[0][0], items[0][1], None, me)
-        else:
-            link.transfers([b for b, _ in items], [lat for _, lat in items], env.now, None, me)
-        values[g] = yield
-        fired[g] = env.now
-
-    for g, (start, items) in enumerate(groups):
-        if coroutines:
-            spawn(env, coroutine, g, start, items)
-        else:
-            env.process(process(g, start, items))
-    run(env, link)
-    return values, fired
+    return drive(make, groups, coroutines, one_by_transfer_one=True)
 
 
 def ranked(groups, p: float, sharing: float = 2.0) -> list[float]:
