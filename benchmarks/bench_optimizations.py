@@ -33,6 +33,11 @@ interval before the verdict stands, :mod:`_confirm`)
 and size (within 10 percentage points of the medians' change) right.  Between real runs the warm pool drains
 (keep-alive 1 s, a 1.2 s pause), so every run starts cold, as the plan assumes.
 
+A full record also runs fan-large's base and pre-load with delayed I/O (heft) at other
+partial sizes (:data:`SWEEP_PARTIAL_MB`) and tabulates the cut by size beside the
+record's own (``partial_size_sweep``): what the transfer optimizations buy grows with the
+data a gather moves, and the table says whether the prediction follows.
+
 Writes ``benchmarks/results/optimizations.json``; ``--quick`` (one repetition, fan-large
 and the ladder with heft) checks that it works - pass ``--out`` elsewhere: not a record
 (nor is a run of some ``--workflows`` / ``--planners``: its ``partial_run`` says so).
@@ -96,9 +101,21 @@ MB = 1_000_000
 
 #: fan-large's branches: (chunks, seconds per chunk); the first is the largest partition
 FAN_BRANCHES: tuple[tuple[int, float], ...] = ((2, 0.6), (4, 0.15), (2, 0.15), (1, 0.15))
+#: MB of each of fan-large's partials (7 x 32 MB reach the gather's worker from the others).  What pre-load with
+#: delayed I/O can cut is the gather's download: since the worker receives several large inputs one by one into
+#: buffers of their size (``executor.worker_data._fetch_large``; before, redis-py threads moved them 3x slower)
+#: that is ~0.12 s of a ~2.2 s run on this host, whose cores the four branches share.  The size stays the one the
+#: workflow was designed with; :data:`SWEEP_PARTIAL_MB` records the cut at other sizes (``partial_size_sweep``).
+FAN_PARTIAL_MB = 32
+#: the other partial sizes of fan-large whose base and pre-load with delayed I/O a full record also runs (heft):
+#: the cut as the data grows, and whether the prediction follows it (64 MB: the gather's worker, 1 GB on the
+#: medium profile, holds 576 MB of partials)
+SWEEP_PARTIAL_MB: tuple[int, ...] = (16, 48, 64)
+SWEEP_PLANNER = "heft"
+SWEEP_VARIANTS = ("base", "preload+delayed_io")
 
 
-def fan_large(branches: tuple[tuple[int, float], ...] = FAN_BRANCHES, partial_mb: int = 32) -> Workflow:
+def fan_large(branches: tuple[tuple[int, float], ...] = FAN_BRANCHES, partial_mb: int = FAN_PARTIAL_MB) -> Workflow:
     """A scatter/gather over partitions of unequal size, each branch emitting a large partial result per chunk.
 
     ``split`` (0.05 s) hands each branch its partition; branch ``b`` scans its chunks in
@@ -706,18 +723,21 @@ def model_for(wf: Workflow, model: CostModel) -> CostModel:
 
 
 def prepare(model: CostModel, catalog: Any, sim_platform: Platform, quick: bool = False,
-            only: tuple[str, ...] = (), planners: tuple[str, ...] = PLANNERS) -> list[dict[str, Any]]:
+            only: tuple[str, ...] = (), planners: tuple[str, ...] = PLANNERS,
+            chosen: dict[str, Workflow] | None = None, variants: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every (workflow, planner, variant): its plan, protocol, planned and simulated measures
-    (``quick``: the ladder and fan-large, heft only; ``only``: these workflows); the model is
-    :func:`model_for` each workflow."""
+    (``quick``: the ladder and fan-large, heft only; ``only``: these workflows; ``chosen``: these workflows instead
+    of :func:`workflows`; ``variants``: only these); the model is :func:`model_for` each workflow."""
     cells = []
-    for wname, wf in workflows().items():
+    for wname, wf in (workflows() if chosen is None else chosen).items():
         if (quick and wname not in QUICK_WORKFLOWS) or (only and wname not in only):
             continue
         model_of_wf = model_for(wf, model)
         for pname in PLANNERS[:1] if quick else planners:
             base = get_planner(pname).plan(wf, catalog, model_of_wf, "mean")
             for vname, names in VARIANTS.items():
+                if variants and vname not in variants:
+                    continue
                 # pre-warm weighs its start-ups against the host's cores, as the simulation and the real runs share them
                 plan, cls = optimize(base, wf, model_of_wf, names, host_cores=sim_platform.host_cores)
                 protocol = cls.for_plan(wf, plan)
@@ -1000,13 +1020,41 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "preload_plus_delayed_io_real_cut": preload_cut(rows)}
 
 
+def sweep_workflows(sizes: tuple[int, ...] = SWEEP_PARTIAL_MB) -> dict[str, Workflow]:
+    """fan-large at each of ``sizes`` MB per partial, named ``fan-large@<MB>MB``."""
+    return {f"fan-large@{mb}MB": fan_large(partial_mb=mb) for mb in sizes}
+
+
+def partial_size_sweep(sweep_rows: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pre-load with delayed I/O on fan-large by partial size: the sweep's cells and the main record's fan-large
+    (:data:`FAN_PARTIAL_MB`) for :data:`SWEEP_PLANNER`, in size order - the predicted (planned, simulated) and the
+    real change, and the real base and optimized medians."""
+    table = []
+    for r in [*sweep_rows, *rows]:
+        name = r.get("workflow", "")
+        if (r["variant"] != "preload+delayed_io" or r["planner"] != SWEEP_PLANNER or "change" not in r
+                or not (name == "fan-large" or name.startswith("fan-large@"))):
+            continue
+        mb = FAN_PARTIAL_MB if name == "fan-large" else int(name.split("@")[1].removesuffix("MB"))
+        base = next(b for b in [*sweep_rows, *rows] if b.get("workflow") == name and b["planner"] == r["planner"]
+                    and b["variant"] == "base")
+        c = r["change"]
+        table.append({"partial_mb": mb, "planner": r["planner"], "gather_input_mb": 7 * mb,
+                      "base_real_s": statistics.median(base["real_makespans_s"]),
+                      "optimized_real_s": statistics.median(r["real_makespans_s"]),
+                      **{k: c[k] for k in ("planned", "simulated", "real", "real_ci95", "sign_right", "within_10pp")},
+                      "repetitions": r["repetitions"], "load_median": r["load_median"]})
+    return sorted(table, key=lambda row: row["partial_mb"])
+
+
 def preload_cut(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The real makespan cut of pre-load plus delayed I/O on fan-large (the smallest over the planners)."""
     cuts = [-r["change"]["real"] for r in rows
             if r.get("workflow") == "fan-large" and r["variant"] == "preload+delayed_io" and "change" in r]
     value = min(cuts) if cuts else None
     return {"value": value, "target": 0.20, "pass": None if value is None else value >= 0.20,
-            "note": "fan-large: a skewed scatter/gather of 32 MB partials (bench_optimizations.fan_large); the "
+            "note": f"fan-large: a skewed scatter/gather of {FAN_PARTIAL_MB} MB partials (bench_optimizations.fan_large, "
+                    "FAN_PARTIAL_MB; the cut at other sizes: partial_size_sweep); the "
                     "gather's worker pre-loads the other branches' partials while it scans its last chunk; delayed I/O "
                     "keeps the small branches' uploads eager (none holds its worker on the critical path)"}
 
@@ -1225,6 +1273,11 @@ def main(argv: list[str] | None = None) -> int:
         cells = prepare(model, catalog, sim_platform, args.quick, only, planners)
         run_real(ex, cells, args.repetitions, min_real_s=min_real_s)
         confirmed = confirm_wrong_signs(ex, cells, summarise(cells), 0 if args.quick else args.confirm_repetitions)
+        sweep: list[dict[str, Any]] = []
+        if not args.quick and (not only or "fan-large" in only) and SWEEP_PLANNER in planners:   # the cut by size
+            sweep = prepare(model, catalog, sim_platform, planners=(SWEEP_PLANNER,), chosen=sweep_workflows(),
+                            variants=SWEEP_VARIANTS)
+            run_real(ex, sweep, args.repetitions, min_real_s=min_real_s)
     rows = summarise(cells)
     checks = targets(rows)
     result = {"benchmark": "optimizations", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -1245,10 +1298,14 @@ def main(argv: list[str] | None = None) -> int:
               "prediction": args.prediction, "runner_prediction": runner.summary() if runner else None,
               "notes": NOTES + [prediction_note(args.prediction, runner)], "host_probe": link, "partial_run": bool(only) or planners != PLANNERS,
               "not_built": list(NOT_BUILT), "targets": checks, "noise_floor": noise_floor(rows),
-              "null_cells": null_cell_names(rows), "cells": rows}
+              "null_cells": null_cell_names(rows), "cells": rows,
+              "partial_size_sweep": partial_size_sweep(summarise(sweep), rows) if sweep else []}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print_table(rows)
+    for r in result["partial_size_sweep"]:
+        print(f"fan-large {r['partial_mb']:3d} MB partials ({r['planner']}): pre-load + delayed I/O real {r['real']:+.1%} "
+              f"(base {r['base_real_s']:.2f} s), planned {r['planned']:+.1%}, simulated {r['simulated']:+.1%}")
     return 0
 
 

@@ -14,7 +14,6 @@ import hashlib
 import os
 import socket
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -140,7 +139,6 @@ class ProcessContext:
         self._code: dict[tuple[str, str], dict[str, codec.TaskCode]] = {}
         self._consts: dict[tuple[str, str], Any] = {}
         self._code_by_digest: OrderedDict[str, dict[str, codec.TaskCode]] = OrderedDict()   # kept across runs
-        self._pool: ThreadPoolExecutor | None = None
         self.served = 0
         self._contention: ContentionProbe | None | bool = False   # False: not opened yet
         self._limits_in_force = limits_in_force
@@ -309,8 +307,3 @@ class ProcessContext:
                                                                                        data))
         return self._consts[(run_id, digest)]
 
-    @property
-    def pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
-        return self._pool

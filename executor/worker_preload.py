@@ -1,8 +1,10 @@
-"""Pre-load in a worker process: a background thread fetches the next planned task's inputs while a task runs.
+"""Pre-load in a worker process: a background thread fetches a later planned task's inputs while tasks run.
 
 Part of :class:`executor.worker._LogicalWorker` (a mixin).  When the protocol
 pre-loads (:meth:`planning.protocol.WorkerProtocol.preloads`), the worker starts,
-just before it executes a task, one thread for the next task of its sequence.  The
+just before it executes a task that anchors a pre-load (its first, or a pre-loaded
+one: :func:`planning.protocol.preload_order.preload_anchors`, the rule every engine
+follows), one thread for the next pre-loaded task of its sequence.  The
 thread has its OWN connection to the server (a :class:`~executor.wire.Wire`: the
 worker's wire stays single-threaded).  It looks once for the inputs already stored
 (one packed ``EXISTS`` each, in the round trip that empties its wake-up list) and then
@@ -71,6 +73,8 @@ import threading
 import time
 
 import redis
+
+from planning.protocol.preload_order import preload_anchors
 
 from executor.limits.cpu_weight import weighted_for
 from executor.replay import read_command, replay_bytes
@@ -154,19 +158,21 @@ class WorkerPreload:
     _preload_wire: Wire | None = None
     _preload_stop: threading.Event | None = None
     _preload_firsts: set[str] | None = None
+    _preload_anchors: dict[str, str] | None = None
 
     def _start_preload(self, task_id: str) -> None:
-        """Before executing ``task_id``: start fetching the next planned task's remote inputs in the background."""
-        if self.recovering or self.replaying or not self.protocol.preloads():
+        """Before executing ``task_id``: when it anchors a pre-load (the worker's first task, or a pre-loaded one:
+        :func:`planning.protocol.preload_order.preload_anchors`) and none is under way, start fetching the next
+        pre-loaded task's remote inputs in the background."""
+        if self._preload is not None or self.recovering or self.replaying or not self.protocol.preloads():
             return
         seq = self.protocol.sequence.get(self.worker, [])
-        position = len(self.state.ran) + 1          # ``task_id`` is not in ``ran`` yet
-        if position >= len(seq):
+        target = self._preload_begins(seq).get(task_id)
+        if target is None:
             return
-        following = seq[position]
-        if not self.protocol.preloads_inputs(following):    # too small to pay for a thread (in every engine)
-            return
-        decision = self.protocol.handle_inputs(following, self.worker, {*self.ran, task_id})
+        position = len(self.state.ran)              # ``task_id`` 's place in ``seq`` (not in ``ran`` yet)
+        between = seq[position:seq.index(target, position)]    # run here before ``target``: read from memory
+        decision = self.protocol.handle_inputs(target, self.worker, {*self.ran, *between})
         plan = []
         for f in decision.fetch:
             coded = f.parent in self.spec.coded
@@ -183,14 +189,26 @@ class WorkerPreload:
             self._preload_wire.whole_transfers = True       # a payload in one blocking receive: the GIL back once
             self._preload_stop = threading.Event()
         self._preload = _Preload(self._preload_wire, plan, self._preload_stop, self.keys.preload_wake(self.worker))
-        self._preload_task = following
+        self._preload_task = target
         self._preload.start()
+
+    def _preload_begins(self, seq: list[str]) -> dict[str, str]:
+        """This worker's anchors: anchor task -> the pre-loaded task whose fetch its execution start begins (a task
+        the protocol pre-loads that fetches something, given the tasks before it here), worked out once."""
+        if self._preload_anchors is None:
+            protocol, ran, fetches = self.protocol, set(), {}
+            for task in seq:
+                fetches[task] = protocol.preloads_inputs(task) and any(
+                    f.nbytes > 0 for f in protocol.handle_inputs(task, self.worker, ran).fetch)
+                ran.add(task)
+            self._preload_anchors = {a: t for t, a in preload_anchors(seq, fetches.__getitem__).items()}
+        return self._preload_anchors
 
     def _take_preload(self, task_id: str) -> tuple[float, float] | None:
         """When ``task_id`` was pre-loaded: wait for the thread, keep its bytes; its (download start, end)."""
+        if self._preload is None or self._preload_task != task_id:
+            return None     # none, or one for a task further on (it goes on)
         pre, self._preload = self._preload, None
-        if pre is None or self._preload_task != task_id:
-            return None
         if not pre.complete:    # else every byte is here: take them without a join's wait for the thread's exit
             pre.hurry.set()     # the task is ready, so are its inputs: the worker fetches the rest (a fetch under
             self._wake_preload()    # way ends first); a thread blocked on its list wakes on the sentinel

@@ -3,8 +3,9 @@
 The timing rule is the planner's (:mod:`planning.schedule.overlap`); this loop meets it
 in simulated time, with the platform's shared link, stager and host in the way:
 
-* **pre-load**: when a worker starts executing a task, a coroutine per input
-  (:func:`prefetch`, :func:`fetch_one`) fetches the next planned task's inputs: each
+* **pre-load**: when a worker starts executing a task that anchors a pre-load (the
+  worker's first, or a pre-loaded task: :func:`planning.protocol.preload_order.preload_anchors`),
+  a coroutine per input (:func:`prefetch`, :func:`fetch_one`) fetches the next pre-loaded task's inputs: each
   waits until its input is stored (the storing task wakes it), and ``Platform.preload_lag_s``
   more (the executor's thread's wake-up), then moves it through storage like any download; the
   worker executes that task at ``max(its notification, the task before done, the prefetch's end)``;
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
+from planning.protocol.preload_order import preload_anchors
 from simulator.host import BACKGROUND_UPLOAD_NICE, BACKGROUND_UPLOAD_THREAD_SHARE, nice_weight
 from simulator.lifecycle import host_start, started, stopped
 from simulator.loop import Coroutine, spawn, wake
@@ -205,7 +207,7 @@ def task_inputs(run: "Run", i: int, begin: float, box: _Box | None, me: Coroutin
     """Task ``i``'s inputs from ``begin``: pre-loaded (``box``: wait for the prefetch's end) or fetched now;
     returns ``(download start, download end, execution may start)``."""
     env = run.env
-    if box is not None:              # pre-loaded while the task before ran
+    if box is not None:              # pre-loaded while the tasks before ran
         if box.left > 0 or box.end is None:
             box.waiter = me
             yield
@@ -249,20 +251,23 @@ def overlap_loop(run: "Run", w: str, start: float, me: Coroutine) -> Iterator[fl
         warm, startup, free = yield from host_start(run, profile, start, me, w)
     busy = 0.0
     flight: list[Any] = [0, None]       # lazy uploads in flight, and this loop when it waits for them
-    box: _Box | None = None
-    for k, i in enumerate(tasks):
+    box: _Box | None = None             # the pre-load under way, for task ``box_for``
+    box_for = -1
+    begins = {a: t for t, a in preload_anchors(tasks, lambda t: ov.preload[t] and any(b > 0 for b in run.fetch[t]))
+              .items()}                 # anchor -> the task whose pre-load its execution start begins
+    for i in tasks:
         if run.arrival[i] is None:
             run.waiting[w] = (i, me)
             yield
         a = run.arrival[i]
         begin = a if a > free else free
-        d0, dend, xs = yield from task_inputs(run, i, begin, box, me)
-        box = None
-        if k + 1 < len(tasks) and ov.preload[tasks[k + 1]] and run.fetch[tasks[k + 1]]:
+        d0, dend, xs = yield from task_inputs(run, i, begin, box if box_for == i else None, me)
+        target = begins.get(i, -1)
+        if target >= 0:
             if xs > env._now:
                 yield xs - env._now
-            box = _Box(me, run.model.cpus[run.exec_profile[tasks[k]]])
-            prefetch(run, tasks[k + 1], box)
+            box, box_for = _Box(me, run.model.cpus[run.exec_profile[i]]), target
+            prefetch(run, target, box)
         ov.exec_start[i] = xs + overhead
         if run.cpu is None:
             xe = xs + overhead + run.exec_s[i]

@@ -18,10 +18,10 @@ from planning.profiles import load_catalog  # noqa: E402
 from planning.protocol import WorkerProtocol  # noqa: E402
 from planning.planners import get_planner  # noqa: E402
 from planning.protocol.optimizations import optimize  # noqa: E402
-from planning.protocol.optimizations import optimize  # noqa: E402
 from planning.tasks import Task  # noqa: E402
 from planning.workflow import Workflow  # noqa: E402
 from simulator import simulate  # noqa: E402
+from simulator.platform import Platform  # noqa: E402
 
 
 def test_bytes_moved_counts_stored_outputs_and_fetched_inputs() -> None:
@@ -114,6 +114,37 @@ def test_targets_judge_sign_size_and_cold_starts() -> None:
     assert checks["prewarm_cold_starts_on_planned_path"]["pass"]
     bad = bench.targets([_row("prewarm", -0.2, -0.15, 0.12, cold=1)])
     assert not bad["prediction_sign_every_cell"]["pass"] and not bad["prewarm_cold_starts_on_planned_path"]["pass"]
+
+
+def _sweep_row(workflow: str, variant: str, planned: float, real_s: list[float]) -> dict:
+    row = {"workflow": workflow, "planner": "heft", "variant": variant, "real_makespans_s": real_s,
+           "repetitions": len(real_s), "load_median": 1.0}
+    if variant != "base":
+        row["change"] = {"planned": planned, "simulated": planned, "real": -0.1, "real_ci95": [-0.2, 0.0],
+                         "sign_right": True, "within_10pp": True}
+    return row
+
+
+def test_the_partial_size_sweep_tabulates_the_cut_by_size_with_the_records_own_fan_large() -> None:
+    sweep = [_sweep_row("fan-large@64MB", "base", 0, [4.0, 4.2, 4.1]),
+             _sweep_row("fan-large@64MB", "preload+delayed_io", -0.3, [2.0, 2.1, 2.2]),
+             _sweep_row("fan-large@16MB", "base", 0, [2.0]), _sweep_row("fan-large@16MB", "preload+delayed_io", -0.05, [1.9])]
+    rows = [_sweep_row("fan-large", "base", 0, [3.0]), _sweep_row("fan-large", "preload+delayed_io", -0.2, [2.0]),
+            {**_sweep_row("fan-large", "preload+delayed_io", -0.5, [1.0]), "planner": "critical-path"},
+            _sweep_row("ladder", "preload+delayed_io", -0.4, [1.0])]
+    table = bench.partial_size_sweep(sweep, rows)
+    assert [r["partial_mb"] for r in table] == [16, bench.FAN_PARTIAL_MB, 64]
+    assert [r["planned"] for r in table] == [-0.05, -0.2, -0.3]
+    assert table[2]["base_real_s"] == 4.1 and table[2]["optimized_real_s"] == 2.1 and table[2]["gather_input_mb"] == 448
+    assert table[1]["gather_input_mb"] == 7 * bench.FAN_PARTIAL_MB
+    assert bench.sweep_workflows((16,))["fan-large@16MB"].task("b0c0").output_bytes == 16 * bench.MB
+
+
+def test_prepare_takes_chosen_workflows_and_variants() -> None:
+    cells = bench.prepare(CostModel(bandwidth_Bps=800e6), load_catalog("local"), Platform.for_local_host(),
+                          planners=("heft",), chosen=bench.sweep_workflows((16,)), variants=bench.SWEEP_VARIANTS)
+    assert [(c["workflow"], c["variant"]) for c in cells] == [("fan-large@16MB", v) for v in bench.SWEEP_VARIANTS]
+    assert cells[1]["planned"]["makespan_s"] < cells[0]["planned"]["makespan_s"]     # pre-load hides a download
 
 
 def test_the_preload_target_is_the_smallest_real_cut_on_fan_large() -> None:

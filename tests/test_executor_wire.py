@@ -148,6 +148,53 @@ def test_one_large_input_reaches_its_child_intact() -> None:
     assert tasks.at["a", "upload_end_s"] <= tasks.at["b", "download_start_s"]
 
 
+def test_several_large_inputs_and_a_small_one_reach_their_gather_intact_and_in_order() -> None:
+    """A gather's inputs adding up to more than a pipeline's worth: each large one received into its own buffer on
+    the worker's connection, the small one pipelined (executor.worker_data: _fetch_large), every value where it
+    belongs."""
+    from executor.worker_data import BULK_MIN_BYTES, PIPELINE_FETCH_BYTES
+    from planning.sources.dsl import build_workflow, task
+
+    @task
+    def make(seed, n):
+        return bytes((seed + i) % 256 for i in range(256)) * n
+
+    @task
+    def digest(a, small, b, c):
+        import hashlib
+        return [hashlib.sha256(x).hexdigest() for x in (a, small, b, c)], [len(x) for x in (a, small, b, c)]
+
+    sizes = {"a": 4096, "small": 16, "b": 2048, "c": 3000}      # 1 MiB, 4 KiB, 512 KiB, 750 KiB
+    parts = {name: make.named(name)(k, n) for k, (name, n) in enumerate(sizes.items())}
+    wf = build_workflow(digest.named("g")(parts["a"], parts["small"], parts["b"], parts["c"]), name="gather")
+    assert sum(256 * n for n in sizes.values()) >= PIPELINE_FETCH_BYTES and 256 * sizes["small"] < BULK_MIN_BYTES
+    plan = assigned_plan(wf, {"a": "wa", "small": "ws", "b": "wb", "c": "wc", "g": "wg"}, "large")
+    with Executor(settings=ExecutorSettings(keep_alive_s=5.0)) as ex:
+        result = ex.run(wf, plan)
+    assert result.results == {"g": run_locally(wf)["g"]}
+    assert result.results["g"][1] == [256 * n for n in sizes.values()]
+    assert result.trace.validate().tasks.set_index("task_id").at["g", "input_bytes"] == 256 * sum(sizes.values())
+
+
+def test_fetch_large_pipelines_the_small_inputs_and_receives_each_large_one_whole(client: redis.Redis) -> None:
+    from executor.worker_data import BULK_MIN_BYTES, WorkerData
+
+    values = {"big1": b"x" * (2 << 20), "tiny": b"t" * 10, "big2": b"y" * BULK_MIN_BYTES, "none": None}
+    for key, value in values.items():
+        client.delete(key)
+        if value is not None:
+            client.set(key, value)
+    worker = WorkerData()
+    worker.wire = Wire(client)
+    worker._read_command = lambda parent, n: ("GET", parent)
+    plan = [(k, False, None) for k in values]
+    raw = worker._fetch_large(plan, {k: len(v or b"") for k, v in values.items()})
+    assert [bytes(r) if r is not None else None for r in raw] == list(values.values())
+    assert type(raw[1]) is bytes and type(raw[0]) is not bytes      # pipelined, parsed; received into a buffer
+    assert worker.wire.whole_transfers is False and worker.wire.pending == 0     # restored, in step
+    assert worker.wire.call([("PING",)]) == [b"PONG"]
+
+
 def test_a_round_trip_whose_first_reply_is_large_reads_every_reply_in_step(client: redis.Redis) -> None:
     wire = Wire(client)
     value = bytes(range(256)) * (2**20 // 256) + b"y"

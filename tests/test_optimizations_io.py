@@ -75,6 +75,20 @@ def test_preload_hides_a_download_behind_the_task_before_in_the_schedule() -> No
     assert hand_schedule(PRE, PRE_PLACES, PRE_SEQ, Preload).makespan_s == 5.0     # 5.5 - the hidden 0.5
 
 
+ANCHOR = workflow("anchored", {"p": 1.0, "x0": 2.0, "x": 0.2, "y": 1.0}, [("p", "y"), ("x0", "x"), ("x", "y")])
+ANCHOR_PLACES = {"p": "w2", "x0": "w1", "x": "w1", "y": "w1"}
+ANCHOR_SEQ = {"w1": ["x0", "x", "y"], "w2": ["p"]}
+
+
+def test_preload_begins_with_the_workers_first_task_when_the_task_before_fetches_nothing_in_the_schedule() -> None:
+    pre = hand_schedule(ANCHOR, ANCHOR_PLACES, ANCHOR_SEQ, Preload).tasks
+    # p stored at 1.5 while x0 (0 -> 2) runs: y's pre-load is anchored at x0 (x fetches nothing), so its download
+    # runs 1.5 -> 2, and y starts when x is done (2.2); anchored at x it would start at 2, y at 2.5
+    assert pre.loc["y", ["download_start_s", "download_end_s", "exec_start_s"]].tolist() == [1.5, 2.0, 2.2]
+    # y runs 2.2 -> 3.2, a sink: stored by 3.7, the client holds it at 4.2
+    assert hand_schedule(ANCHOR, ANCHOR_PLACES, ANCHOR_SEQ, Preload).makespan_s == pytest.approx(4.2)
+
+
 STAGGER = workflow("staggered", {"p": 1.0, "q": 2.0, "x": 4.0, "y": 1.0}, [("p", "y"), ("q", "y"), ("x", "y")])
 STAGGER_PLACES, STAGGER_SEQ = {"p": "w2", "q": "w3", "x": "w1", "y": "w1"}, {"w1": ["x", "y"], "w2": ["p"], "w3": ["q"]}
 
@@ -143,6 +157,17 @@ def test_preload_in_the_plan_and_the_simulation() -> None:
         EDGE * (s.loc["y", "exec_start_s"] - s.loc["y", "download_end_s"]))
 
 
+
+def test_preload_begins_with_the_workers_first_task_in_the_plan_and_the_simulation() -> None:
+    pre, cls = optimize(assigned(ANCHOR, ANCHOR_PLACES, ANCHOR_SEQ), ANCHOR, MODEL, ["preload"])
+    t = pre.tasks
+    assert t.loc["y", "download_start_s"] == t.loc["p", "done_s"] < t.loc["x", "exec_start_s"]
+    s = simulate(ANCHOR, pre, MODEL, protocol=cls.for_plan(ANCHOR, pre)).tasks.set_index("task_id")
+    assert s.loc["y", "download_start_s"] == s.loc["p", "done_s"] < s.loc["x", "exec_start_s"]
+    assert s.loc["y", "exec_start_s"] == pytest.approx(s.loc["x", "exec_end_s"], abs=2e-3)
+    for col in ("download_start_s", "download_end_s", "exec_start_s", "done_s"):
+        assert s[col].to_numpy() == pytest.approx(t[col].to_numpy(), abs=2e-3)
+
 def test_delayed_io_in_the_plan_and_the_simulation() -> None:
     plan = assigned(DIO, DIO_PLACES, DIO_SEQ)
     lazy, cls = optimize(plan, DIO, MODEL, ["delayed_io"])
@@ -209,6 +234,19 @@ def test_a_preloaded_download_ends_before_the_task_before_it_in_the_real_run(ex)
     assert b.loc["y", "download_start_s"] >= b.loc["x", "exec_end_s"]        # without: after x
     assert preload_memory(real.trace.tasks, cls.for_plan(wf, pre))["peak_bytes"] == EDGE
 
+
+
+def test_a_preload_anchored_at_the_first_task_fetches_while_it_runs_in_the_real_run(ex) -> None:
+    # y (w1) reads p (w2) and x; x fetches nothing, so y's pre-load begins with w1's first task x0 (0.6 s)
+    wf = workflow("preload_anchor", {"p": 0.05, "x0": 0.6, "x": 0.05, "y": 0.05}, [("p", "y"), ("x0", "x"), ("x", "y")])
+    plan = assigned(wf, ANCHOR_PLACES, ANCHOR_SEQ)
+    pre, cls = optimize(plan, wf, MODEL, ["preload"])
+    real, base = ex.run(wf, pre, protocol=cls.for_plan(wf, pre)), ex.run(wf, plan)
+    assert real.results == base.results
+    t = real.trace.tasks.set_index("task_id")
+    assert t.loc["y", "download_end_s"] < t.loc["x", "exec_start_s"]          # fetched while x0 ran
+    assert t.loc["y", "download_start_s"] >= t.loc["p", "upload_end_s"] - 0.05   # once p was stored
+    assert t.loc["y", "exec_start_s"] >= t.loc["x", "exec_end_s"]
 
 def test_delayed_io_stores_only_for_other_workers_and_sinks_in_the_real_run(ex) -> None:
     wf = workflow("delayed_real", {"a": 0.05, "b": 0.05, "c": 0.05, "d": 0.05},

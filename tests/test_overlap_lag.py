@@ -13,17 +13,18 @@ from simulator.platform import Platform
 from tests.test_optimizations_io import CATALOG, MODEL, workflow
 
 # w0 runs p (0.1 s); w1 runs l0 (0.05 s), l (1 s) then c, which reads p's output (stored at 0.1, pre-loaded while l
-# runs: its thread starts with l at 0.05) and l's
+# runs: its thread starts with w1's first task, l0, at 0 - c is w1's first pre-loaded task) and l's
 WF = workflow("lag", {"p": 0.1, "l0": 0.05, "l": 1.0, "c": 0.1}, [("p", "c"), ("l0", "l"), ("l", "c")])
 PLACES = {"p": "w0", "l0": "w1", "l": "w1", "c": "w1"}
 SEQ = {"w0": ["p"], "w1": ["l0", "l", "c"]}
 
 
-def preloaded(lag_s: float, wf: Workflow = WF) -> dict[str, dict]:
+def preloaded(lag_s: float, wf: Workflow = WF, places: dict[str, str] = PLACES,
+              seq: dict[str, list[str]] = SEQ) -> dict[str, dict]:
     """``wf``'s pre-loaded plan's task table (download start, execution start) on free transfers with ``lag_s``."""
     estimates = MODEL.estimate_workflow(wf, CATALOG, "mean")
-    plan = Plan.from_assignment(wf, CATALOG, estimates, MODEL, "mean", PLACES, {w: "medium" for w in SEQ},
-                                planner="assigned", sequence=SEQ)
+    plan = Plan.from_assignment(wf, CATALOG, estimates, MODEL, "mean", places, {w: "medium" for w in seq},
+                                planner="assigned", sequence=seq)
     pre, cls = optimize(plan, wf, MODEL, ["preload"])
     platform = Platform.zero().with_(preload_lag_s=lag_s)
     tasks = simulate(wf, pre, MODEL, protocol=cls.for_plan(wf, pre), platform=platform).tasks.set_index("task_id")
@@ -43,11 +44,20 @@ def test_a_lag_longer_than_the_task_before_delays_the_task() -> None:
     assert c["download_start_s"] == pytest.approx(1.3) and c["exec_start_s"] == pytest.approx(1.3)
 
 
-def test_an_input_stored_before_the_preload_starts_is_fetched_the_lag_after_that_start() -> None:
-    # l0 runs 0.3 s: p's output is stored at 0.1, before l (c's task before, its pre-load's start) starts at 0.3;
-    # the fetch starts 0.02 after that
+def test_an_input_stored_while_the_first_task_runs_is_fetched_then_not_when_the_task_before_starts() -> None:
+    # l0 runs 0.3 s: p's output is stored at 0.1, while l0 (c's anchor: w1's first task) runs; the fetch starts
+    # 0.02 after that, not at l's start (0.3; the rule before issue 17's fan-large study: 0.32)
     late = workflow("lag-late", {"p": 0.1, "l0": 0.3, "l": 1.0, "c": 0.1}, [("p", "c"), ("l0", "l"), ("l", "c")])
-    assert preloaded(0.02, late)["c"]["download_start_s"] == pytest.approx(0.32)
+    assert preloaded(0.02, late)["c"]["download_start_s"] == pytest.approx(0.12)
+
+
+def test_an_input_stored_before_the_preload_starts_is_fetched_the_lag_after_that_start() -> None:
+    # w1's first task l0 waits for r (w2, 0.3 s): c's pre-load starts with l0 at 0.3, after p's output is stored
+    # (0.1); the fetch starts 0.02 after that
+    late = workflow("lag-anchor", {"p": 0.1, "r": 0.3, "l0": 0.05, "l": 1.0, "c": 0.1},
+                    [("p", "c"), ("r", "l0"), ("l0", "l"), ("l", "c")])
+    places = {**PLACES, "r": "w2"}
+    assert preloaded(0.02, late, places, {**SEQ, "w2": ["r"]})["c"]["download_start_s"] == pytest.approx(0.32)
 
 
 def test_the_lag_is_a_platform_term_in_seconds() -> None:

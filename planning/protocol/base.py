@@ -229,12 +229,13 @@ class WorkerProtocol:
         return False
 
     def preloads(self) -> bool:
-        """Whether a worker fetches its next planned task's inputs in the background while it runs the task before.
+        """Whether a worker fetches a later task's inputs in the background while it runs the tasks before it.
 
         False - the base rule - fetches a task's inputs when the worker gets to it.
-        Pre-load (:mod:`planning.protocol.optimizations.preload`) says True: the
-        download starts once the inputs are stored and the worker runs the task before
-        it, and the bytes wait in the worker's memory.  Not one of :data:`HOOKS`: it
+        Pre-load (:mod:`planning.protocol.optimizations.preload`) says True: each
+        download starts once its input is stored and the worker runs the task the
+        pre-load is anchored to (:mod:`planning.protocol.preload_order`), and the bytes
+        wait in the worker's memory.  Not one of :data:`HOOKS`: it
         changes when, not what, so the compiled tables stay the base's; each engine
         reads it once per run.
         """

@@ -6,11 +6,12 @@ overlap them, and this module is their one timing rule (the planner's schedule; 
 simulator's loop follows the same recurrence, :mod:`simulator.overlap_loop`):
 
 * **pre-load** (``Layout.preload[i]``): a task that is not its worker's first fetches
-  its inputs in the background while the task before it runs - each input's download
-  starts at ``max(that input stored, the task before's execution start)`` (the worker
-  is free for a download once it runs that task; an input stored early is fetched
-  then, not when the last one is) - and it executes at ``max(downloads done, the task
-  before done, its notification)``;
+  its inputs in the background while the tasks before it run - each input's download
+  starts at ``max(that input stored, the anchor's execution start)``, the anchor being
+  the pre-loaded task before it on its worker, else the worker's first task
+  (:func:`planning.protocol.preload_order.preload_anchors`: one pre-load at a time; an
+  input stored early is fetched then, not when the last one is) - and it executes at
+  ``max(downloads done, the task before done, its notification)``;
 * **delayed I/O** (``Layout.lazy[i]``): task ``i``'s output is uploaded in the
   background: its worker moves on at the execution's end, and its own later tasks
   read the output from memory then (their counters are updated at once); other
@@ -28,6 +29,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+from planning.protocol.preload_order import preload_anchors
 from planning.schedule.startups import pooled_startup
 from planning.schedule.timing import Layout, ScheduleTimes, worker_order
 
@@ -54,9 +56,10 @@ def _arrival(ps: Sequence[int], w: int, worker: Sequence[int], done: Sequence[fl
 def overlapped_task(i: int, ps: Sequence[int], w: int, before: int, startup: float, lists: tuple,
                     worker: Sequence[int], fetched: Sequence[bool], download_row: Sequence[float], exec_s: float,
                     upload_s: float, store: bool, lazy: bool, preload: bool, invoke: float, coord: float,
-                    warm: float = -1.0) -> None:
+                    warm: float = -1.0, anchor: int = -1) -> None:
     """Time task ``i`` into ``lists`` = (ready, worker start, download start, download end, execution start,
-    execution end, done, free): see the module docstring."""
+    execution end, done, free): see the module docstring.  ``anchor``: the task whose execution start begins
+    ``i``'s pre-load (-1: the task before)."""
     ready, wstart, begin, dend, xstart, xend, done, free = lists
     r, arrival = _arrival(ps, w, worker, done, free, invoke, coord)
     download = 0.0
@@ -73,8 +76,8 @@ def overlapped_task(i: int, ps: Sequence[int], w: int, before: int, startup: flo
     else:
         ws = free[before]
         b = arrival if arrival > ws else ws
-        if preload and download > 0:     # each input from when it is stored (or the task before started)
-            d0, d1, x0 = float("inf"), 0.0, xstart[before]
+        if preload and download > 0:     # each input from when it is stored (or the anchor started)
+            d0, d1, x0 = float("inf"), 0.0, xstart[anchor if anchor >= 0 else before]
             for k, p in enumerate(ps):
                 if fetched[k]:
                     s0 = done[p] if done[p] > x0 else x0
@@ -91,6 +94,26 @@ def overlapped_task(i: int, ps: Sequence[int], w: int, before: int, startup: flo
     free[i] = e if lazy else d
 
 
+def _anchors(layout: Layout, preload: Sequence[bool], download_s: Sequence[Sequence[float]],
+             nxt: Sequence[int]) -> list[int]:
+    """Per task, the task whose execution start begins its pre-load (-1: none), by
+    :func:`~planning.protocol.preload_order.preload_anchors` over each worker's chain: a pre-loaded task is one
+    with ``preload`` that downloads something."""
+    anchor = [-1] * len(layout.prev)
+
+    def preloaded(i: int) -> bool:
+        return preload[i] and any(r and d > 0 for r, d in zip(layout.remote[i], download_s[i]))
+
+    for first in (i for i, p in enumerate(layout.prev) if p < 0):
+        chain, i = [], first
+        while i >= 0:
+            chain.append(i)
+            i = nxt[i]
+        for i, a in preload_anchors(chain, preloaded).items():
+            anchor[i] = a
+    return anchor
+
+
 def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str, ...], exec_s: Sequence[float],
                     warm_pool: Mapping[str, int] | None = None, pooled: bool = True) -> ScheduleTimes:
     """Time ``layout`` (profiles per worker number) under pre-load and delayed I/O, with the pool rule
@@ -103,6 +126,7 @@ def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str
     invoke, coord = ev.invoke_s, ev.coordination_s
     warm = layout.warm or (-1.0,) * m
     nxt, last_task, waiting = worker_order(layout, parents, m)
+    anchor = _anchors(layout, preload, ev.download_s, nxt) if any(preload) else None
     lists = tuple([0.0] * n for _ in range(8))
     ready, wstart, begin, dend, xstart, xend, done, free = lists
     startup = [0.0] * n
@@ -127,7 +151,8 @@ def time_overlapped(ev: "ScheduleEvaluator", layout: Layout, profiles: tuple[str
         elif prev[i] < 0:
             s = ev.startup_of(profiles[w])
         overlapped_task(i, parents[i], w, prev[i], s, lists, worker, remote[i], ev.download_s[i], exec_list[i],
-                        ev.upload_s[i], store[i], lazy[i], preload[i], invoke, coord, warm[w])
+                        ev.upload_s[i], store[i], lazy[i], preload[i], invoke, coord, warm[w],
+                        anchor[i] if anchor is not None else -1)
         startup[i] = s
         if last_task[w] == i:
             heapq.heappush(stops, (done[i], w))

@@ -1,18 +1,21 @@
-"""Pre-load: a worker fetches its next planned task's inputs in the background while it runs the current one.
+"""Pre-load: a worker fetches a later planned task's inputs in the background while it runs the tasks before it.
 
-**What it does.**  On a static plan a worker knows its next task.  Once it runs a
-task, it fetches the next one's remote inputs as soon as they are stored (on
-another channel: the simulator's second coroutine per worker, the executor's
+**What it does.**  On a static plan a worker knows its sequence.  Once it runs a
+task, it fetches the next pre-loaded task's remote inputs as soon as they are stored
+(on another channel: the simulator's second coroutine per worker, the executor's
 background thread with its own connection), and the bytes wait in its memory until
-the task runs.  So a download is hidden behind the execution before it.  The timing
-rule, written once for the planner's schedule and followed by the simulator:
-the download starts at ``max(inputs stored, the task before's execution start)``
-and the task executes at ``max(downloads done, the task before done, its
-notification)`` (:mod:`planning.schedule.overlap`).  A worker's first task fetches
-as in the base (the worker is not running before it).
+the task runs.  So a download is hidden behind the executions before it.  One
+pre-load at a time, begun at the execution start of its anchor - the pre-loaded task
+before it on the worker, else the worker's first task
+(:func:`planning.protocol.preload_order.preload_anchors`, followed by every engine).
+The timing rule, written once for the planner's schedule and followed by the
+simulator: each input's download starts at ``max(that input stored, the anchor's
+execution start)`` and the task executes at ``max(downloads done, the task before
+done, its notification)`` (:mod:`planning.schedule.overlap`).  A worker's first task
+fetches as in the base (the worker is not running before it).
 
-**What it assumes.**  A static plan (the next task is known); memory for one task's
-inputs beside the running task's.
+**What it assumes.**  A static plan (the sequence is known); memory for one task's
+inputs beside the running task's, held from their download to the task's start.
 **What it costs.**  That memory, for as long as the bytes wait: :func:`preload_memory`
 measures it (peak bytes, byte-seconds) on any trace; in the executor a thread and a
 second connection per worker process while it runs, and the thread's wait for the
@@ -44,7 +47,7 @@ PRELOAD_MIN_BYTES = 4 << 20
 
 
 class Preload(WorkerProtocol):
-    """Fetch the next planned task's inputs in the background while the current task runs."""
+    """Fetch the next pre-loaded task's inputs in the background while the tasks before it run."""
 
     #: the name a config or ``--protocol`` / ``optimizations`` uses
     optimization = "preload"
