@@ -46,6 +46,7 @@ and the ladder with heft) checks that it works - pass ``--out`` elsewhere: not a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -59,8 +60,10 @@ from pathlib import Path
 from typing import Any
 
 from executor import Executor, ExecutorSettings
+from executor.server.urls import redacted_url
 from experiments.config import scaled_workflow
 import _revision      # the commit measured: taken when the run starts
+from _remote_link import RemoteLinkError, remote_store
 from _null_cells import is_null, plan_decisions, run_spread, trace_decisions
 from _confirm import CONFIRM_REPETITIONS, confirmed_sign, shadow_cells
 from _background_probe import one_cpu_profile, probe_background
@@ -1222,6 +1225,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="priors: the cost model's priors on the probed platform; runner: as planlab's runner, a "
                              "cost model fitted on profile runs and the host calibrated on real runs; profiled: that "
                              "fitted model on the probed platform (_opt_prediction)")
+    parser.add_argument("--redis", default=None, metavar="URL",
+                        help="run on this Redis server (redis://:PASSWORD@HOST:PORT) instead of the embedded one: "
+                             "storage on another host or behind a real network link; the host probe measures it")
+    parser.add_argument("--remote-link", default=None, metavar="RATE",
+                        help="run on the embedded server's binary in its own network namespace, behind a veth pair "
+                             "shaped to RATE each way (e.g. 1gbit: a serverless worker's link to its storage; "
+                             "benchmarks/_remote_link.py; needs root, ip and tc)")
     parser.add_argument("--resummarise", action="store_true",
                         help="recompute the targets and the noise floor of --out from its cells (no runs)")
     args = parser.parse_args(argv)
@@ -1246,7 +1256,14 @@ def main(argv: list[str] | None = None) -> int:
                      f"and planners {', '.join(PLANNERS)}")
     started = time.perf_counter()
     settings = ExecutorSettings(keep_alive_s=KEEP_ALIVE_S, max_replay_bytes=64 * MB)
-    with Executor(settings=settings) as ex:
+    if args.redis and args.remote_link:
+        parser.error("give --redis or --remote-link, not both")
+    stack = contextlib.ExitStack()
+    try:
+        redis_url = stack.enter_context(remote_store(args.remote_link)) if args.remote_link else args.redis
+    except RemoteLinkError as exc:
+        parser.error(str(exc))
+    with stack, Executor(redis_url, settings=settings) as ex:
         catalog = load_catalog("local")
         link = probe_host(ex, CostModel(), catalog)
         # the predictions' storage and cold start: the probed ones, in the plans and the simulator
@@ -1281,6 +1298,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(cells)
     checks = targets(rows)
     result = {"benchmark": "optimizations", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "server": (f"remote link {args.remote_link} (the embedded server's binary in a network namespace, "
+                         "a veth pair shaped each way: _remote_link)" if args.remote_link else
+                         "embedded" if args.redis is None else redacted_url(args.redis)),
               "git": _revision.short(), "repetitions": args.repetitions, "quick": args.quick,
               "confirm_repetitions": 0 if args.quick else args.confirm_repetitions, "cells_confirmed": confirmed,
               "min_real_seconds": min_real_s,
