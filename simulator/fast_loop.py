@@ -33,7 +33,18 @@ message's delivery) is moved into the calendar right after the call (:func:`_dra
 It is the general path's arithmetic in the general path's order: the same events,
 queued in the same sequence and popped in the same order, with the same
 floating-point expressions (a time is stored negated, which is exact), and the same
-:class:`SharedLink` - so its results are the general path's bit for bit.
+:class:`SharedLink` - so its results are the general path's bit for bit.  Two steps
+are shortened where the difference cannot show.  The downstream step counts a
+child's parents down and sends its invocation in one pass over the children (the
+general step counts every child down first): an invocation queues a message, wakes
+or spawns *another* worker - which reads only its own tasks' arrivals and yields
+before it counts anything down - and the continuations' arrivals it would have
+set first belong to this worker, so the same entries are queued in the same order.
+And the link's wake-up takes a group's value at its last transfer only (the general
+wake-up keeps the running maximum of every transfer's end): on this path every
+transfer of a group has the one storage latency and the transfers complete in mark
+order at non-decreasing times, so the last one's end is that maximum (or the value
+the general code recorded, which the maximum reads).
 ``tests/test_simulator_fast.py`` runs both paths on a set of workflows and platforms
 and compares every column, so the two cannot drift apart: a change to the worker
 protocol's interpretation in :mod:`simulator.worker_loop` must be made here too (or
@@ -106,7 +117,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     sequence, worker_profile = tables.sequence, tables.worker_profile
     latency, overhead, coord = platform.storage_latency_s, platform.task_overhead_s, platform.coordination_s
     level_delay, invoke = platform.level_delay_s, platform.invoke_s
-    rows_append = run.rows.append
+    rows_extend = run.flat_rows.extend     # (one flat list: read as a (tasks, 5) array, simulator.columns)
     idle, warm_start, cold_start = run.idle, platform.warm_start_s * 1.0, platform.cold_start_s * 1.0  # (ratio 1.0)
     sink_bytes, held = run.model.sink_bytes, run.held
     keep_alive, from_pool = platform.keep_alive_s, run.from_pool
@@ -159,22 +170,20 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     # and _plan_wake's first step, usually its only one)
                     now = env._now
                     group = [now, waiter, then]
-                    t = link._updated
+                    t, h, served = link._updated, link._head, link._served
                     if now != t:
                         if link._first - now > 1e-12 * (now if now > 1.0 else 1.0):   # nothing completes by now
-                            left = len(active) - link._head
-                            if left and now > t:
-                                link._served += (now - t) * (bandwidth if left < 2 else shared) / left
                             if now > t:
-                                t = now
-                            link._updated = t
+                                left = len(active) - h
+                                if left:
+                                    link._served = served = served + (now - t) * (
+                                        bandwidth if left < 2 else shared) / left
+                                link._updated = t = now
                         else:
                             link.wake(now)
                             if queue:
                                 _drain(queue, keys, items)
-                            t = link._updated
-                    h = link._head
-                    served = link._served
+                            t, h, served = link._updated, link._head, link._served
                     if len(sizes) == 1:     # (most downloads)
                         mark = served + sizes[0]
                         k = bisect_right(marks, mark, h)
@@ -205,7 +214,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                         xe = dend + overhead + exec_s[i]
                         if how == 2:
                             done = xe
-                        rows_append((i, begin, dend, xe, done))
+                        rows_extend((i, begin, dend, xe, done))
                         busy += done - begin
                         free = tdec = done + coord
                         # (downstream, below, duplicated: a generator cannot share it through a call for free)
@@ -219,36 +228,27 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                                 if queue:
                                     _drain(queue, keys, items)
                             continue
-                        invoked = None
-                        for kid in kids:
+                        for kid in kids:         # (counted down and invoked in one pass: the module's docstring)
                             j = kid[0]
                             left = counter[j] - 1
                             counter[j] = left
                             if left == 0:
                                 ready_at[j] = tdec
-                                if not kid[1]:
-                                    if invoked is None:
-                                        invoked = [kid]
-                                    else:
-                                        invoked.append(kid)
-                                else:
-                                    arrival[j] = tdec + level_delay
-                        if invoked is not None:
-                            for j, _, cw, cstart in invoked:
                                 t = tdec + level_delay
-                                if cw == w:
+                                _, here, cw, cstart = kid
+                                if here or cw == w:  # a continuation: this worker already queued it (Run.release)
                                     arrival[j] = t
                                     continue
                                 t = t + invoke
                                 now = env._now
                                 delay = t - now
-                                if delay > 0.0 and cstart:
-                                    nt = -(now + delay)     # (a start message: run spawns)
+                                if delay > 0.0 and cstart:   # a start message in flight (run spawns)
+                                    nt = -(now + delay)
                                     k = bisect_left(keys, nt)
                                     keys.insert(k, nt)
                                     items.insert(k, (j, cw, t))
                                     continue
-                                arrival[j] = t
+                                arrival[j] = t       # (Run.deliver)
                                 if cstart:
                                     spawn(env, run.worker_loop, run, cw, t)   # (not the closure by name: a cycle)
                                     _drain(queue, keys, items)
@@ -256,12 +256,10 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                                 wait = waiting.get(cw)
                                 if wait is not None and wait[0] == j:
                                     del waiting[cw]
-                                    waiter = wait[1]
-                                    waiter.value = None
-                                    nt = -(now + (t - now if t > now else 0.0))
+                                    nt = -(now + (t - now if t > now else 0.0))   # (its wait ignores the value it is sent)
                                     k = bisect_left(keys, nt)
                                     keys.insert(k, nt)
-                                    items.insert(k, waiter)
+                                    items.insert(k, wait[1])
                         continue
                     dend = yield         # woken at the downloads' end
                     dend = begin if dend < begin else dend
@@ -269,7 +267,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
             nbytes = out_of[i]
             if not (store_of[i] and nbytes > 0.0):
                 done = xe
-                rows_append((i, begin, dend, xe, done))
+                rows_extend((i, begin, dend, xe, done))
                 busy += done - begin
                 tdec = done + coord
                 delay = tdec - env._now
@@ -289,7 +287,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     if queue:
                         _drain(queue, keys, items)
                 done = yield
-                rows_append((i, begin, dend, xe, done))
+                rows_extend((i, begin, dend, xe, done))
                 busy += done - begin
                 tdec = done + coord
             free = tdec
@@ -304,31 +302,22 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     if queue:
                         _drain(queue, keys, items)
                 continue
-            invoked = None
-            for kid in kids:
+            for kid in kids:         # (counted down and invoked in one pass: the module's docstring)
                 j = kid[0]
                 left = counter[j] - 1
                 counter[j] = left
                 if left == 0:
                     ready_at[j] = tdec
-                    if not kid[1]:
-                        if invoked is None:
-                            invoked = [kid]
-                        else:
-                            invoked.append(kid)
-                    else:                # a continuation: this worker already queued it
-                        arrival[j] = tdec + level_delay
-            if invoked is not None:
-                for j, _, cw, cstart in invoked:
                     t = tdec + level_delay
-                    if cw == w:          # (Run.release: an invocation of this worker is a continuation)
+                    _, here, cw, cstart = kid
+                    if here or cw == w:  # a continuation: this worker already queued it (Run.release)
                         arrival[j] = t
                         continue
                     t = t + invoke
                     now = env._now
                     delay = t - now
-                    if delay > 0.0 and cstart:   # a start message in flight
-                        nt = -(now + delay)     # (a start message: run spawns)
+                    if delay > 0.0 and cstart:   # a start message in flight (run spawns)
+                        nt = -(now + delay)
                         k = bisect_left(keys, nt)
                         keys.insert(k, nt)
                         items.insert(k, (j, cw, t))
@@ -341,12 +330,10 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     wait = waiting.get(cw)
                     if wait is not None and wait[0] == j:
                         del waiting[cw]
-                        waiter = wait[1]
-                        waiter.value = None
-                        nt = -(now + (t - now if t > now else 0.0))
+                        nt = -(now + (t - now if t > now else 0.0))   # (its wait ignores the value it is sent)
                         k = bisect_left(keys, nt)
                         keys.insert(k, nt)
-                        items.insert(k, waiter)
+                        items.insert(k, wait[1])
         # (lifecycle.stopped, on one host: its row, its run order, its process idle from ``free``)
         run.completed += len(tasks)
         worker_rows_append((w, profile, not warm, start, start + startup, free, busy, len(tasks), startup))
@@ -378,85 +365,90 @@ def run(run_: "Run") -> None:
     latency, coord = run_.platform.storage_latency_s, run_.platform.coordination_s
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     plan_wake = link._plan_wake
-    inf = float("inf")
+    inf, new = float("inf"), object.__new__
     _drain(queue, keys, items)   # (the roots' messages and pre-warmed starts, queued before the run)
     while True:
-        if keys:
-            when = -keys[-1]
-            now = link.due
-            if now > when:
-                keys.pop()
-                item = items.pop()
-                env._now = when
-                cls = item.__class__
-                if cls is Coroutine or cls is tuple:
-                    if cls is Coroutine:
-                        send, value = item.send, item.value
-                    else:                # a start message (task, worker, at): deliver it, spawn the worker's loop
-                        j, cw, at = item    # (loop.spawn inlined: its Coroutine resumed here like any other)
-                        arrival[j] = at
-                        item = Coroutine(env)
-                        send = item.send = worker(run_, cw, at, item).send
-                        value = None
-                    try:
-                        wait = send(value)
-                    except StopIteration:
-                        item.send = item.upload = None
+        due = link.due
+        if keys and due > -keys[-1]:
+            when = -keys.pop()
+            item = items.pop()
+            env._now = when
+            cls = item.__class__
+            if cls is Coroutine:     # (a delay's wake-up sends the value the worker left there: it ignores it)
+                send, value = item.send, item.value
+                try:
+                    wait = send(value)
+                except StopIteration:
+                    item.send = item.upload = None
+                    continue
+                if wait is None:
+                    continue
+                if wait < 0.0:
+                    raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
+                nt = -(when + wait)
+                k = bisect_left(keys, nt)
+                keys.insert(k, nt)
+                items.insert(k, item)
+            elif cls is _Upload:     # the upload starts: SharedLink.transfer_one(nbytes, latency, coord, me)
+                group = [when, item.me, coord]
+                t = link._updated
+                h = link._head
+                if when != t:
+                    if link._first - when > 1e-12 * (when if when > 1.0 else 1.0):
+                        if when > t:
+                            left = len(active) - h
+                            if left:
+                                link._served += (when - t) * (bandwidth if left < 2 else shared) / left
+                            link._updated = t = when
+                    else:
+                        link.wake(when)
+                        if queue:
+                            _drain(queue, keys, items)
+                        t = link._updated
+                        h = link._head
+                served = link._served
+                mark = served + item.nbytes
+                k = bisect_right(marks, mark, h)
+                marks.insert(k, mark)
+                active.insert(k, (mark, group, latency, True))
+                if k != h:
+                    mark = marks[h]
+                    if not active[h][3]:
+                        plan_wake(when)
                         continue
-                    if wait is None:
-                        continue
-                    if wait < 0.0:
-                        raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
-                    item.value = None
-                    nt = -(when + wait)
-                    k = bisect_left(keys, nt)
-                    keys.insert(k, nt)
-                    items.insert(k, item)
-                elif cls is _Upload:     # the upload starts: SharedLink.transfer_one(nbytes, latency, coord, me)
-                    clock = when
-                    group = [clock, item.me, coord]
-                    t = link._updated
-                    if clock != t:
-                        if link._first - clock > 1e-12 * (clock if clock > 1.0 else 1.0):
-                            left = len(active) - link._head
-                            if left and clock > t:
-                                link._served += (clock - t) * (bandwidth if left < 2 else shared) / left
-                            if clock > t:
-                                t = clock
-                            link._updated = t
-                        else:
-                            link.wake(clock)
-                            if queue:
-                                _drain(queue, keys, items)
-                            t = link._updated
-                    h = link._head
-                    served = link._served
-                    mark = served + item.nbytes
-                    k = bisect_right(marks, mark, h)
-                    marks.insert(k, mark)
-                    active.insert(k, (mark, group, latency, True))
-                    if k != h:
-                        mark = marks[h]
-                        if not active[h][3]:
-                            plan_wake(clock)
-                            continue
-                    left = len(active) - h
-                    t += (mark - served) * left / (bandwidth if left < 2 else shared)
-                    link._first = t
-                    link.due = t if t > clock else clock
-                else:                    # a message in flight (Run.release, a pre-warmed start): the general code,
-                    item.resume()        # which queues in SimPy's queue
-                    if queue:
-                        _drain(queue, keys, items)
-                continue
-            if now == inf:
-                return
-        elif link.due == inf:
+                left = len(active) - h
+                t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                link._first = t
+                link.due = t if t > when else when
+            elif cls is tuple:       # a start message (task, worker, at): deliver it, spawn the worker's loop
+                j, cw, at = item     # (loop.spawn inlined: its Coroutine resumed here like any other)
+                arrival[j] = at
+                item = new(Coroutine)   # (Coroutine(env) without its fields for the general loop's resume())
+                item.value = None
+                send = item.send = worker(run_, cw, at, item).send
+                try:
+                    wait = send(None)
+                except StopIteration:
+                    item.send = item.upload = None
+                    continue
+                if wait is None:
+                    continue
+                if wait < 0.0:
+                    raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
+                nt = -(when + wait)
+                k = bisect_left(keys, nt)
+                keys.insert(k, nt)
+                items.insert(k, item)
+            else:                    # a message in flight (Run.release, a pre-warmed start): the general code,
+                item.resume()        # which queues in SimPy's queue
+                if queue:
+                    _drain(queue, keys, items)
+            continue
+        if due == inf:
             return
-        else:
-            now = link.due
         # -- the link's wake-ups: SharedLink.wake(None) at ``due``, inlined, and again at each next ``due`` that
         # comes before the calendar's next entry (where the loop would come straight back), its state in locals
+        now = due
         h, served, t, clock = link._head, link._served, link._updated, env._now
         left = len(active) - h
         while True:
@@ -468,15 +460,20 @@ def run(run_: "Run") -> None:
                     break
                 if at < t:
                     at = t
-                t, served = at, mark
+                t = at
+                served = mark
                 h += 1
                 left -= 1
-                value = group[0]
-                end = at + lat
-                if end > value:
-                    group[0] = value = end
-                if last:
-                    then = group[2]
+                if last:   # (the group's value at its last transfer only: the module's docstring)
+                    value, waiter, then = group
+                    end = at + lat
+                    if end > value:
+                        value = end
+                    cls = waiter.__class__
+                    if cls is Latest:
+                        if value > waiter.value:
+                            waiter.value = value
+                        continue
                     if then.__class__ is tuple:
                         if len(then) == 3:
                             floor, a, b = then
@@ -488,20 +485,15 @@ def run(run_: "Run") -> None:
                         target = at
                     else:
                         target = value + then
-                    waiter = group[1]
-                    cls = waiter.__class__
-                    if cls is Latest:
-                        if value > waiter.value:
-                            waiter.value = value
-                    elif cls is Event:   # (none on this path: _drain refuses SimPy events)
+                    if cls is Event:     # (none on this path: _drain refuses SimPy events)
                         _fire(env, waiter, value, target - clock if target > clock else 0.0)
                         _drain(queue, keys, items)
-                    else:
-                        waiter.value = value
-                        nt = -(clock + (target - clock if target > clock else 0.0))
-                        k = bisect_left(keys, nt)
-                        keys.insert(k, nt)
-                        items.insert(k, waiter)
+                        continue
+                    waiter.value = value
+                    nt = -(clock + (target - clock if target > clock else 0.0))
+                    k = bisect_left(keys, nt)
+                    keys.insert(k, nt)
+                    items.insert(k, waiter)
             if not left:         # none left: nothing to wake (every finished transfer dropped: see SharedLink.wake)
                 if now > t:
                     t = now
@@ -510,10 +502,6 @@ def run(run_: "Run") -> None:
                 h = 0
                 due = first = inf
                 break
-            if h > 256 and 2 * h > len(active):
-                del active[:h]
-                del marks[:h]
-                h = 0
             if now > t:          # (else the earliest transfer's prediction is the ``at`` it broke on)
                 served += (now - t) * (bandwidth if left < 2 else shared) / left
                 t = now
@@ -530,6 +518,10 @@ def run(run_: "Run") -> None:
                         break
             due = at if at > now else now
             if keys and due > -keys[-1]:
+                if h > 256 and 2 * h > len(active):     # (drop finished transfers now and then: SharedLink.wake)
+                    del active[:h]
+                    del marks[:h]
+                    h = 0
                 break
             now = due            # (the next group completes before the calendar's next entry: wake again)
         link._served, link._updated, link._head, link._first, link.due = served, t, h, first, due
