@@ -139,7 +139,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                 from_pool.pop(profile, None)
         free = start + startup
         busy = 0.0
-        up = None
+        up = me.upload = _Upload(me)     # (made at once: almost every worker stores an output)
         for i in tasks:
             if arrival[i] is None:       # not notified yet: the notification wakes us
                 waiting[w] = (i, me)
@@ -158,8 +158,6 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                 else:
                     # (link_steps' downloads: who the link wakes, and when)
                     if store_of[i] and (nbytes := out_of[i]) > 0.0:
-                        if up is None:
-                            up = me.upload = _Upload(me)
                         up.nbytes = nbytes
                         then, waiter, how = (begin, overhead, exec_s[i]), up, 1
                     elif coord > 0.0:
@@ -275,8 +273,6 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
             else:
                 now = env._now
                 if xe > now:             # its start at xe (the upload starter's queue entry)
-                    if up is None:
-                        up = me.upload = _Upload(me)
                     up.nbytes = nbytes
                     nt = -(now + (xe - now))
                     k = bisect_left(keys, nt)

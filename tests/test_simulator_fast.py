@@ -184,3 +184,20 @@ def test_the_calendar_pops_in_simpys_order_with_what_the_general_code_queued() -
     heappush(env._queue, (1.0, NORMAL, next(env._eid), simpy.Event(env)))    # a SimPy event has no place on it
     with pytest.raises(RuntimeError, match="fast path met a SimPy event"):
         _drain(env._queue, keys, items)
+
+
+@pytest.mark.parametrize("platform", ["default", "sharing_keepalive", "slow_link_latency"])
+def test_fast_path_equals_the_general_loop_with_many_inputs_of_unequal_sizes(platform: str) -> None:
+    """Tasks with up to six inputs of widely spread sizes: groups of downloads whose transfers end in separate
+    wake-ups between other groups' (the fast path takes a group's value at its last transfer only, the general
+    wake-up keeps a running maximum) and children counted down by several parents, some invoked at once
+    (the fast path counts down and invokes in one pass)."""
+    wf = generate("random_layered", tasks=400, seed=5, max_parents=6, output_sigma=2.0)
+    plan = get_planner("uniform", profile="medium").plan(wf, CATALOG, MODEL, "p95")
+    model = compile_plan(wf, plan, MODEL)
+    sizes = [s for s in model.tables.fetch_sized if s and len(s) >= 3]
+    assert len(sizes) > 20 and any(len(set(s)) == len(s) for s in sizes)   # (the case: many unequal groups)
+    for p in (PLATFORMS[platform], PLATFORMS[platform].with_(invoke_s=0.0, level_delay_s=0.0)):
+        fast, general, taken = both_paths(wf, plan, p)
+        assert taken
+        assert_same(fast, general)
