@@ -355,7 +355,9 @@ def run(run_: "Run") -> None:
     to it at once, the link's state kept in locals and written back when it stops - the same wake-ups in the
     same order, one pass round the loop instead of several.  The earliest transfer's predicted completion is
     the time its completion check broke on (the same expression on the same operands) unless the clock had to
-    be brought forward to ``due`` first."""
+    be brought forward to ``due`` first.  So when that transfer ends its group (no walk) and the clock did not
+    move, the next wake-up is at that very time: the check goes on there at once (``now`` becomes it), without
+    the prediction's bookkeeping and the same check computed again - the general wake-up's arithmetic still."""
     env, link, worker, arrival = run_.env, run_.link, run_.worker_loop, run_.arrival
     queue, keys, items = env._queue, *run_.calendar
     latency, coord = run_.platform.storage_latency_s, run_.platform.coordination_s
@@ -453,7 +455,12 @@ def run(run_: "Run") -> None:
                 mark, group, lat, last = active[h]
                 at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
                 if at - now > tolerance:
-                    break
+                    if not last or now > t or keys and at > -keys[-1]:
+                        break
+                    # (back to back, on the spot: the transfer ends its group - its completion is the next ``due``,
+                    # the prediction below would be this ``at`` - before the calendar's next entry: wake at it)
+                    now = at
+                    tolerance = 1e-12 * (now if now > 1.0 else 1.0)
                 if at < t:
                     at = t
                 t = at
