@@ -109,7 +109,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
     env, link, platform, tables = run.env, run.link, run.platform, run.tables
     queue = env._queue
     keys, items = run.calendar = [], []     # (the fast path's event calendar: :func:`run`)
-    transfer_one, plan_wake = link.transfer_one, link._plan_wake
+    transfer_one = link.transfer_one
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     exec_s, arrival, counter, ready_at, waiting = run.exec_s, run.arrival, run.counter, run.ready_at, run.waiting
     fetch_of, sized_of, store_of, out_of, downstream_of = run.fetch, run.fetch_sized, run.store, run.out_bytes, \
@@ -165,7 +165,7 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                     else:
                         then, waiter, how = None, me, 0
                     # (SharedLink.transfers, written out for one latency and a waiter: _catch_up, the inserts,
-                    # and _plan_wake's first step, usually its only one)
+                    # and _plan_wake)
                     now = env._now
                     group = [now, waiter, then]
                     t, h, served = link._updated, link._head, link._served
@@ -197,14 +197,22 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                             at = bisect_right(marks, mark, h)
                             marks.insert(at, mark)
                             active.insert(at, (mark, group, latency, k == last))
+                    # (SharedLink._plan_wake, on the state in hand: the earliest transfer's completion, then,
+                    # when its group has more, a walk to the group's last)
                     mark, _, _, last = active[h]
-                    if last:                # the earliest transfer ends its group: it is the next wake-up
-                        left = len(active) - h
-                        t += (mark - served) * left / (bandwidth if left < 2 else shared)
-                        link._first = t
-                        link.due = t if t > now else now
-                    else:
-                        plan_wake(now)
+                    left = len(active) - h
+                    t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                    link._first = t
+                    if not last:
+                        was, rest = mark, left - 1
+                        for k in range(h + 1, len(active)):
+                            mark, _, _, last = active[k]
+                            t += (mark - was) * rest / (bandwidth if rest < 2 else shared)
+                            was = mark
+                            rest -= 1
+                            if last:
+                                break
+                    link.due = t if t > now else now
                     if how:              # woken at the counter update: the rest of the task is arithmetic
                         done = yield
                         dend = up.value if how == 1 else done
@@ -362,7 +370,6 @@ def run(run_: "Run") -> None:
     queue, keys, items = env._queue, *run_.calendar
     latency, coord = run_.platform.storage_latency_s, run_.platform.coordination_s
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
-    plan_wake = link._plan_wake
     inf, new = float("inf"), object.__new__
     _drain(queue, keys, items)   # (the roots' messages and pre-warmed starts, queued before the run)
     while True:
@@ -409,12 +416,22 @@ def run(run_: "Run") -> None:
                 k = bisect_right(marks, mark, h)
                 marks.insert(k, mark)
                 active.insert(k, (mark, group, latency, True))
+                left = len(active) - h  # (SharedLink._plan_wake on the state in hand, as a worker's downloads)
                 if k != h:
-                    mark = marks[h]
-                    if not active[h][3]:
-                        plan_wake(when)
+                    mark, _, _, last = active[h]
+                    if not last:
+                        t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                        link._first = t
+                        was, rest = mark, left - 1
+                        for k in range(h + 1, len(active)):
+                            mark, _, _, last = active[k]
+                            t += (mark - was) * rest / (bandwidth if rest < 2 else shared)
+                            was = mark
+                            rest -= 1
+                            if last:
+                                break
+                        link.due = t if t > when else when
                         continue
-                left = len(active) - h
                 t += (mark - served) * left / (bandwidth if left < 2 else shared)
                 link._first = t
                 link.due = t if t > when else when
