@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from simpy.events import Event
 
-from simulator.storage import Latest, _fire
+from simulator.storage import Latest, SharedLink, _fire
 from simulator.loop import Coroutine, spawn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,10 +177,11 @@ def fast_steps(run: "Run") -> Callable[..., Iterator[float | None]]:
                                     link._served = served = served + (now - t) * (
                                         bandwidth if left < 2 else shared) / left
                                 link._updated = t = now
-                        else:
-                            link.wake(now)
-                            if queue:
-                                _drain(queue, keys, items)
+                        else:            # (transfers complete by now: SharedLink.wake, cheaper when no group ends)
+                            if not _complete_by(link, now):
+                                link.wake(now)
+                                if queue:
+                                    _drain(queue, keys, items)
                             t, h, served = link._updated, link._head, link._served
                     if len(sizes) == 1:     # (most downloads)
                         mark = served + sizes[0]
@@ -406,9 +407,10 @@ def run(run_: "Run") -> None:
                                 link._served += (when - t) * (bandwidth if left < 2 else shared) / left
                             link._updated = t = when
                     else:
-                        link.wake(when)
-                        if queue:
-                            _drain(queue, keys, items)
+                        if not _complete_by(link, when):
+                            link.wake(when)
+                            if queue:
+                                _drain(queue, keys, items)
                         t = link._updated
                         h = link._head
                 served = link._served
@@ -545,6 +547,43 @@ def run(run_: "Run") -> None:
                 break
             now = due            # (the next group completes before the calendar's next entry: wake again)
         link._served, link._updated, link._head, link._first, link.due = served, t, h, first, due
+
+def _complete_by(link: SharedLink, now: float) -> bool:
+    """:meth:`SharedLink.wake` at ``now`` (before a new transfer), when the transfers it completes end no group.
+
+    Such transfers only move the link's clock (their groups' values are taken at their last transfers:
+    see the module's docstring), so they complete here without the general wake-up's group steps and
+    its prediction, which the new transfer's replaces.  When a transfer due by ``now`` ends its group,
+    nothing is changed and False is returned: the caller wakes the link in full.
+    """
+    active, h, t, served = link._active, link._head, link._updated, link._served
+    bandwidth, shared = link.bandwidth, link.shared_bandwidth
+    left = len(active) - h
+    tolerance = 1e-12 * (now if now > 1.0 else 1.0)
+    while left:
+        mark, _, _, last = active[h]
+        at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
+        if at - now > tolerance:
+            break
+        if last:
+            return False
+        if at < t:
+            at = t
+        t = at
+        served = mark
+        h += 1
+        left -= 1
+    if left and now > t:
+        served += (now - t) * (bandwidth if left < 2 else shared) / left
+        t = now
+    link._served, link._updated = served, t if t > now else now
+    if h > 256 and 2 * h > len(active):
+        del active[:h]
+        del link._marks[:h]
+        h = 0
+    link._head = h
+    return True
+
 
 def _drain(queue: list, keys: list[float], items: list) -> None:
     """Move what the general code put in SimPy's queue (``link.wake``'s wake-ups, a spawned worker's first
