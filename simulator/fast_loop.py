@@ -375,178 +375,181 @@ def run(run_: "Run") -> None:
     _drain(queue, keys, items)   # (the roots' messages and pre-warmed starts, queued before the run)
     while True:
         due = link.due
-        if keys and due > -keys[-1]:
-            when = -keys.pop()
-            item = items.pop()
-            env._now = when
-            cls = item.__class__
-            if cls is Coroutine:     # (a delay's wake-up sends the value the worker left there: it ignores it)
-                send, value = item.send, item.value
-                try:
-                    wait = send(value)
-                except StopIteration:
-                    item.send = item.upload = None
-                    continue
-                if wait is None:
-                    continue
-                if wait < 0.0:
-                    raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
-                nt = -(when + wait)
-                k = bisect_left(keys, nt)
-                keys.insert(k, nt)
-                items.insert(k, item)
-            elif cls is _Upload:     # the upload starts: SharedLink.transfer_one(nbytes, latency, coord, me)
-                group = [when, item.me, coord]
-                t = link._updated
-                h = link._head
-                if when != t:
-                    if link._first - when > 1e-12 * (when if when > 1.0 else 1.0):
-                        if when > t:
-                            left = len(active) - h
-                            if left:
-                                link._served += (when - t) * (bandwidth if left < 2 else shared) / left
-                            link._updated = t = when
-                    else:
-                        if not _complete_by(link, when):
-                            link.wake(when)
-                            if queue:
-                                _drain(queue, keys, items)
-                        t = link._updated
-                        h = link._head
-                served = link._served
-                mark = served + item.nbytes
-                k = bisect_right(marks, mark, h)
-                marks.insert(k, mark)
-                active.insert(k, (mark, group, latency, True))
-                left = len(active) - h  # (SharedLink._plan_wake on the state in hand, as a worker's downloads)
-                if k != h:
-                    mark, _, _, last = active[h]
-                    if not last:
-                        t += (mark - served) * left / (bandwidth if left < 2 else shared)
-                        link._first = t
-                        was, rest = mark, left - 1
-                        for k in range(h + 1, len(active)):
-                            mark, _, _, last = active[k]
-                            t += (mark - was) * rest / (bandwidth if rest < 2 else shared)
-                            was = mark
-                            rest -= 1
-                            if last:
-                                break
-                        link.due = t if t > when else when
-                        continue
-                t += (mark - served) * left / (bandwidth if left < 2 else shared)
-                link._first = t
-                link.due = t if t > when else when
-            elif cls is tuple:       # a start message (task, worker, at): deliver it, spawn the worker's loop
-                j, cw, at = item     # (loop.spawn inlined: its Coroutine resumed here like any other)
-                arrival[j] = at
-                item = new(Coroutine)   # (Coroutine(env) without its fields for the general loop's resume())
-                item.value = None
-                send = item.send = worker(run_, cw, at, item).send
-                try:
-                    wait = send(None)
-                except StopIteration:
-                    item.send = item.upload = None
-                    continue
-                if wait is None:
-                    continue
-                if wait < 0.0:
-                    raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
-                nt = -(when + wait)
-                k = bisect_left(keys, nt)
-                keys.insert(k, nt)
-                items.insert(k, item)
-            else:                    # a message in flight (Run.release, a pre-warmed start): the general code,
-                item.resume()        # which queues in SimPy's queue
-                if queue:
-                    _drain(queue, keys, items)
-            continue
-        if due == inf:
-            return
-        # -- the link's wake-ups: SharedLink.wake(None) at ``due``, inlined, and again at each next ``due`` that
-        # comes before the calendar's next entry (where the loop would come straight back), its state in locals
-        now = due
-        h, served, t, clock = link._head, link._served, link._updated, env._now
-        left = len(active) - h
-        while True:
-            tolerance = 1e-12 * (now if now > 1.0 else 1.0)
-            while left:
-                mark, group, lat, last = active[h]
-                at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
-                if at - now > tolerance:
-                    if not last or now > t or keys and at > -keys[-1]:
-                        break
-                    # (back to back, on the spot: the transfer ends its group - its completion is the next ``due``,
-                    # the prediction below would be this ``at`` - before the calendar's next entry: wake at it)
-                    now = at
-                    tolerance = 1e-12 * (now if now > 1.0 else 1.0)
-                if at < t:
-                    at = t
-                t = at
-                served = mark
-                h += 1
-                left -= 1
-                if last:   # (the group's value at its last transfer only: the module's docstring)
-                    value, waiter, then = group
-                    end = at + lat
-                    if end > value:
-                        value = end
-                    cls = waiter.__class__
-                    if cls is Latest:
-                        if value > waiter.value:
-                            waiter.value = value
-                        continue
-                    if then.__class__ is tuple:
-                        if len(then) == 3:
-                            floor, a, b = then
-                            target = ((value if value >= floor else floor) + a) + b
+        if not keys or due <= -keys[-1]:   # the link's wake-up comes first (ties: the link, as SimPy's loop)
+            if due == inf:
+                return
+            # -- the link's wake-ups: SharedLink.wake(None) at ``due``, inlined, and again at each next ``due`` that
+            # comes before the calendar's next entry (where the loop would come straight back), its state in locals
+            now = due
+            h, served, t, clock = link._head, link._served, link._updated, env._now
+            left = len(active) - h
+            while True:
+                tolerance = 1e-12 * (now if now > 1.0 else 1.0)
+                while left:
+                    mark, group, lat, last = active[h]
+                    at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
+                    if at - now > tolerance:
+                        if not last or now > t or keys and at > -keys[-1]:
+                            break
+                        # (back to back, on the spot: the transfer ends its group - its completion is the next ``due``,
+                        # the prediction below would be this ``at`` - before the calendar's next entry: wake at it)
+                        now = at
+                        tolerance = 1e-12 * (now if now > 1.0 else 1.0)
+                    if at < t:
+                        at = t
+                    t = at
+                    served = mark
+                    h += 1
+                    left -= 1
+                    if last:   # (the group's value at its last transfer only: the module's docstring)
+                        value, waiter, then = group
+                        end = at + lat
+                        if end > value:
+                            value = end
+                        cls = waiter.__class__
+                        if cls is Latest:
+                            if value > waiter.value:
+                                waiter.value = value
+                            continue
+                        if then.__class__ is tuple:
+                            if len(then) == 3:
+                                floor, a, b = then
+                                target = ((value if value >= floor else floor) + a) + b
+                            else:
+                                floor, a, b, c = then
+                                target = (((value if value >= floor else floor) + a) + b) + c
+                        elif then is None:
+                            target = at
                         else:
-                            floor, a, b, c = then
-                            target = (((value if value >= floor else floor) + a) + b) + c
-                    elif then is None:
-                        target = at
-                    else:
-                        target = value + then
-                    if cls is Event:     # (none on this path: _drain refuses SimPy events)
-                        _fire(env, waiter, value, target - clock if target > clock else 0.0)
-                        _drain(queue, keys, items)
-                        continue
-                    waiter.value = value
-                    nt = -(clock + (target - clock if target > clock else 0.0))
-                    k = bisect_left(keys, nt)
-                    keys.insert(k, nt)
-                    items.insert(k, waiter)
-            if not left:         # none left: nothing to wake (every finished transfer dropped: see SharedLink.wake)
-                if now > t:
-                    t = now
-                del active[:h]
-                del marks[:h]
-                h = 0
-                due = first = inf
-                break
-            if now > t:          # (else the earliest transfer's prediction is the ``at`` it broke on)
-                served += (now - t) * (bandwidth if left < 2 else shared) / left
-                t = now
-                at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
-            first = at
-            if not last:         # the earliest transfer's group has more: walk to its last (SharedLink._plan_wake)
-                was, rest = mark, left - 1
-                for k in range(h + 1, len(active)):
-                    mark, _, _, last = active[k]
-                    at += (mark - was) * rest / (bandwidth if rest < 2 else shared)
-                    was = mark
-                    rest -= 1
-                    if last:
-                        break
-            due = at if at > now else now
-            if keys and due > -keys[-1]:
-                if h > 256 and 2 * h > len(active):     # (drop finished transfers now and then: SharedLink.wake)
+                            target = value + then
+                        if cls is Event:     # (none on this path: _drain refuses SimPy events)
+                            _fire(env, waiter, value, target - clock if target > clock else 0.0)
+                            _drain(queue, keys, items)
+                            continue
+                        waiter.value = value
+                        nt = -(clock + (target - clock if target > clock else 0.0))
+                        k = bisect_left(keys, nt)
+                        keys.insert(k, nt)
+                        items.insert(k, waiter)
+                if not left:         # none left: nothing to wake (every finished transfer dropped: see SharedLink.wake)
+                    if now > t:
+                        t = now
                     del active[:h]
                     del marks[:h]
                     h = 0
-                break
-            now = due            # (the next group completes before the calendar's next entry: wake again)
-        link._served, link._updated, link._head, link._first, link.due = served, t, h, first, due
+                    due = first = inf
+                    break
+                if now > t:          # (else the earliest transfer's prediction is the ``at`` it broke on)
+                    served += (now - t) * (bandwidth if left < 2 else shared) / left
+                    t = now
+                    at = t + (mark - served) * left / (bandwidth if left < 2 else shared)
+                first = at
+                if not last:         # the earliest transfer's group has more: walk to its last (SharedLink._plan_wake)
+                    was, rest = mark, left - 1
+                    for k in range(h + 1, len(active)):
+                        mark, _, _, last = active[k]
+                        at += (mark - was) * rest / (bandwidth if rest < 2 else shared)
+                        was = mark
+                        rest -= 1
+                        if last:
+                            break
+                due = at if at > now else now
+                if keys and due > -keys[-1]:
+                    if h > 256 and 2 * h > len(active):     # (drop finished transfers now and then: SharedLink.wake)
+                        del active[:h]
+                        del marks[:h]
+                        h = 0
+                    break
+                now = due            # (the next group completes before the calendar's next entry: wake again)
+            link._served, link._updated, link._head, link._first, link.due = served, t, h, first, due
+            if due == inf and not (keys and due > -keys[-1]):
+                return       # (none left in flight, nothing queued before the end of time; else, as below: it stopped
+                # before the calendar's next entry, which comes now)
+        # -- the calendar's next entry (its wake-ups after the link's: the loop comes back here at once)
+        when = -keys.pop()
+        item = items.pop()
+        env._now = when
+        cls = item.__class__
+        if cls is Coroutine:     # (a delay's wake-up sends the value the worker left there: it ignores it)
+            send, value = item.send, item.value
+            try:
+                wait = send(value)
+            except StopIteration:
+                item.send = item.upload = None
+                continue
+            if wait is None:
+                continue
+            if wait < 0.0:
+                raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
+            nt = -(when + wait)
+            k = bisect_left(keys, nt)
+            keys.insert(k, nt)
+            items.insert(k, item)
+        elif cls is _Upload:     # the upload starts: SharedLink.transfer_one(nbytes, latency, coord, me)
+            group = [when, item.me, coord]
+            t = link._updated
+            h = link._head
+            if when != t:
+                if link._first - when > 1e-12 * (when if when > 1.0 else 1.0):
+                    if when > t:
+                        left = len(active) - h
+                        if left:
+                            link._served += (when - t) * (bandwidth if left < 2 else shared) / left
+                        link._updated = t = when
+                else:
+                    if not _complete_by(link, when):
+                        link.wake(when)
+                        if queue:
+                            _drain(queue, keys, items)
+                    t = link._updated
+                    h = link._head
+            served = link._served
+            mark = served + item.nbytes
+            k = bisect_right(marks, mark, h)
+            marks.insert(k, mark)
+            active.insert(k, (mark, group, latency, True))
+            left = len(active) - h  # (SharedLink._plan_wake on the state in hand, as a worker's downloads)
+            if k != h:
+                mark, _, _, last = active[h]
+                if not last:
+                    t += (mark - served) * left / (bandwidth if left < 2 else shared)
+                    link._first = t
+                    was, rest = mark, left - 1
+                    for k in range(h + 1, len(active)):
+                        mark, _, _, last = active[k]
+                        t += (mark - was) * rest / (bandwidth if rest < 2 else shared)
+                        was = mark
+                        rest -= 1
+                        if last:
+                            break
+                    link.due = t if t > when else when
+                    continue
+            t += (mark - served) * left / (bandwidth if left < 2 else shared)
+            link._first = t
+            link.due = t if t > when else when
+        elif cls is tuple:       # a start message (task, worker, at): deliver it, spawn the worker's loop
+            j, cw, at = item     # (loop.spawn inlined: its Coroutine resumed here like any other)
+            arrival[j] = at
+            item = new(Coroutine)   # (Coroutine(env) without its fields for the general loop's resume())
+            item.value = None
+            send = item.send = worker(run_, cw, at, item).send
+            try:
+                wait = send(None)
+            except StopIteration:
+                item.send = item.upload = None
+                continue
+            if wait is None:
+                continue
+            if wait < 0.0:
+                raise ValueError(f"a simulated worker asked to resume {wait!r} s in the past")
+            nt = -(when + wait)
+            k = bisect_left(keys, nt)
+            keys.insert(k, nt)
+            items.insert(k, item)
+        else:                    # a message in flight (Run.release, a pre-warmed start): the general code,
+            item.resume()        # which queues in SimPy's queue
+            if queue:
+                _drain(queue, keys, items)
 
 def _complete_by(link: SharedLink, now: float) -> bool:
     """:meth:`SharedLink.wake` at ``now`` (before a new transfer), when the transfers it completes end no group.
