@@ -48,8 +48,8 @@ HOOKS = ("handle_inputs", "handle_execution", "handle_output", "handle_downstrea
 
 
 class shipped_property(cached_property):
-    """A :func:`~functools.cached_property` derived from the compiled tables that the workers read: the protocol
-    derives it when it is pickled (:meth:`WorkerProtocol.__getstate__`) and ships it.
+    """A :func:`~functools.cached_property` derived from the compiled tables (or the plan itself) that the workers
+    read: the protocol derives it when it is pickled (:meth:`WorkerProtocol.__getstate__`) and ships it.
 
     Why: a pickled copy does not carry the tables, so a worker asking for such a value
     compiled the whole plan in its own process, on the run's path - ~1 ms of CPU in a
