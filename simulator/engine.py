@@ -118,6 +118,8 @@ class Run:
         self.completed = 0
         #: per task (task, download start, download end, execution end, done); the other columns follow
         self.rows: list[tuple] = []
+        #: the same rows, flat (five numbers per task, one ``extend`` each): the fast path's (simulator.fast_loop)
+        self.flat_rows: list[float] = []
         #: one row per stopped worker (WORKER_FIELDS' order); ``workers`` holds them as columns after the run
         self.worker_rows: list[tuple] = []
         self.workers: dict[str, list] = {c: [] for c in WORKER_FIELDS}

@@ -98,3 +98,22 @@ def test_worker_state_tracks_ready_tasks_once():
     assert state.ready == ["d"] and state.is_ready("d") and not state.is_ready("a")
     p.task_done(state, "d")
     assert state.ready == [] and not state.is_ready("d")
+
+
+def test_which_first_task_starts_its_worker_is_built_on_first_use_and_shipped():
+    """``_first_of`` (each worker's first task, whose invocation starts it; a pre-warmed worker's is only a
+    notification) is not built with the protocol - a simulation makes one per call and reads the tables - but
+    when first asked, and a pickled copy (the executor's workers) carries it."""
+    import pickle
+
+    worker_of = {"a": "w0", "b": "w0", "c": "w1", "d": "w0"}
+    p = WorkerProtocol(diamond(), worker_of, {"w0": "small", "w1": "large"}, {"w0": ["a", "b", "d"], "w1": ["c"]},
+                       warm_starts={"w1": 0.5})
+    assert "_first_of" not in vars(p)
+    shipped = pickle.loads(pickle.dumps(p))
+    assert vars(shipped)["_first_of"] == {"a": "w0"}           # (w1 is pre-warmed: c only notifies it)
+    assert p._first_of == {"a": "w0"}
+    assert [(i.task, i.start) for i in p.handle_downstream("a", "w0", ["b", "c"]).invocations] == [("c", False)]
+    cold = static_protocol()                                    # (no pre-warm: c's invocation starts w1)
+    assert [(i.task, i.start) for i in cold.handle_downstream("a", "w0", ["b", "c"]).invocations] == [("c", True)]
+    assert cold._first_of == {"a": "w0", "c": "w1"}

@@ -26,6 +26,7 @@ from planning.protocol.decisions import OutputDecision
 from simulator import Platform
 from simulator.draws import draw
 from simulator.engine import Run
+from simulator.loop import Coroutine
 from simulator.simulate import compile_plan, to_trace
 from planning.sources.generators import generate
 
@@ -184,3 +185,86 @@ def test_the_calendar_pops_in_simpys_order_with_what_the_general_code_queued() -
     heappush(env._queue, (1.0, NORMAL, next(env._eid), simpy.Event(env)))    # a SimPy event has no place on it
     with pytest.raises(RuntimeError, match="fast path met a SimPy event"):
         _drain(env._queue, keys, items)
+
+
+@pytest.mark.parametrize("platform", ["default", "sharing_keepalive", "slow_link_latency"])
+def test_fast_path_equals_the_general_loop_with_many_inputs_of_unequal_sizes(platform: str) -> None:
+    """Tasks with up to six inputs of widely spread sizes: groups of downloads whose transfers end in separate
+    wake-ups between other groups' (the fast path takes a group's value at its last transfer only, the general
+    wake-up keeps a running maximum) and children counted down by several parents, some invoked at once
+    (the fast path counts down and invokes in one pass)."""
+    wf = generate("random_layered", tasks=400, seed=5, max_parents=6, output_sigma=2.0)
+    plan = get_planner("uniform", profile="medium").plan(wf, CATALOG, MODEL, "p95")
+    model = compile_plan(wf, plan, MODEL)
+    sizes = [s for s in model.tables.fetch_sized if s and len(s) >= 3]
+    assert len(sizes) > 20 and any(len(set(s)) == len(s) for s in sizes)   # (the case: many unequal groups)
+    for p in (PLATFORMS[platform], PLATFORMS[platform].with_(invoke_s=0.0, level_delay_s=0.0)):
+        fast, general, taken = both_paths(wf, plan, p)
+        assert taken
+        assert_same(fast, general)
+
+
+def _link_with(groups, bandwidth: float = 100.0, sharing: float = 2.0):
+    """A SharedLink whose groups ``(start, [bytes...])`` were started at their times (nothing woken yet)."""
+    import simpy
+
+    from simulator.storage import SharedLink
+
+    env = simpy.Environment()
+    link = SharedLink(env, bandwidth, sharing)
+    for start, sizes in groups:
+        env._now = start
+        link.transfers(sizes, 0.0, start, None, Coroutine(env))
+    return link
+
+
+def _state(link) -> tuple:
+    return link._served, link._updated, link._head, [a[0] for a in link._active[link._head:]]
+
+
+def test_complete_by_brings_the_link_to_now_through_transfers_that_end_no_group() -> None:
+    """simulator.fast_loop._complete_by, hand-computed on a 100 B/s link (equal shares).
+
+    Two transfers of one group at 0 (100 and 300 bytes: 50 B/s each): the 100-byte one ends at 2 s (not its
+    group's last), the 300-byte one would end at 4 s.  At 2.5 s the link has served 100 + 0.5 * 100 = 150
+    bytes per transfer, its clock at 2.5, its head past the finished transfer - what SharedLink.wake gives."""
+    from simulator.fast_loop import _complete_by
+
+    link, reference = _link_with([(0.0, [100.0, 300.0])]), _link_with([(0.0, [100.0, 300.0])])
+    assert _complete_by(link, 2.5)
+    reference.wake(2.5)
+    assert _state(link) == _state(reference) == (150.0, 2.5, 1, [300.0])
+
+
+def test_complete_by_leaves_a_group_s_end_to_the_full_wake_up() -> None:
+    """At 4 s the 300-byte transfer (its group's last) is due: nothing is changed, False returned."""
+    from simulator.fast_loop import _complete_by
+
+    link = _link_with([(0.0, [100.0, 300.0])])
+    before = _state(link)
+    assert not _complete_by(link, 4.0)
+    assert _state(link) == before
+
+
+def test_complete_by_with_three_staggered_transfers_and_equal_ends() -> None:
+    """Three transfers: a group (50, 250) at 0 and (50, 250) at 1 s on a 100 B/s link, sharing 2.
+
+    0-1 s: two in flight, 50 B/s each: the clock serves 50 bytes - the first group's 50-byte transfer ends
+    exactly at 1 s, as the second group starts (which completes it; its marks 50 + 50 = 100 and 50 + 250 =
+    300).  1 s on: three
+    in flight (250, 100, 300 marks), 100/3 B/s each; the 100-mark transfer ends when 50 more bytes are
+    served, at 1 + 50 * 3 / 100 = 2.5 s.  At 2.5 s both 50-byte transfers have ended (no group's last):
+    served 100, clock 2.5, two transfers left - as SharedLink.wake; and the state equals wake's bit for bit
+    at every time in between and on the equal end at 1 s."""
+    from simulator.fast_loop import _complete_by
+
+    groups = [(0.0, [50.0, 250.0]), (1.0, [50.0, 250.0])]
+    for now in (1.0, 1.7, 2.5, 2.9):
+        link, reference = _link_with(groups), _link_with(groups)
+        link.env._now = reference.env._now = now
+        assert _complete_by(link, now)
+        reference.wake(now)
+        assert _state(link) == _state(reference)
+    link = _link_with(groups)
+    assert _complete_by(link, 2.5)
+    assert _state(link) == (100.0, 2.5, 2, [250.0, 300.0])

@@ -48,8 +48,8 @@ HOOKS = ("handle_inputs", "handle_execution", "handle_output", "handle_downstrea
 
 
 class shipped_property(cached_property):
-    """A :func:`~functools.cached_property` derived from the compiled tables that the workers read: the protocol
-    derives it when it is pickled (:meth:`WorkerProtocol.__getstate__`) and ships it.
+    """A :func:`~functools.cached_property` derived from the compiled tables (or the plan itself) that the workers
+    read: the protocol derives it when it is pickled (:meth:`WorkerProtocol.__getstate__`) and ships it.
 
     Why: a pickled copy does not carry the tables, so a worker asking for such a value
     compiled the whole plan in its own process, on the run's path - ~1 ms of CPU in a
@@ -98,8 +98,6 @@ class WorkerProtocol:
         self.index = self.topology.index
         #: workers started ahead of their first task (the plan's pre-warm): worker -> seconds after the run's start
         self.warm_at: dict[str, float] = dict(warm_starts or {})
-        # the first task of each worker that its invocation starts (a pre-warmed worker is only notified)
-        self._first_of = {ts[0]: w for w, ts in sequence.items() if ts and w not in self.warm_at}
         self._profile = next(iter(worker_profile.values()), "")
         self._pred = workflow.graph._pred      # child -> parent -> edge attributes (networkx, read-only here)
         self._tables = None
@@ -114,6 +112,15 @@ class WorkerProtocol:
         state["_tables"] = None
         state["_assignment"] = None
         return state
+
+    @shipped_property
+    def _first_of(self) -> dict[str, str]:
+        """The first task of each worker that its invocation starts (a pre-warmed worker is only notified).
+
+        Built on first use, not with the protocol: a compiled run reads its tables, and a simulation
+        makes a protocol per call (a dictionary over thousands of workers, a few tenths of a ms at 10k
+        tasks, issue 18); shipped to the executor's workers like the tables' derivations."""
+        return {ts[0]: w for w, ts in self.sequence.items() if ts and w not in self.warm_at}
 
     @cached_property
     def _parents(self) -> dict[str, list[str]]:
