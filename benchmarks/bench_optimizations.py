@@ -1271,6 +1271,8 @@ def main(argv: list[str] | None = None) -> int:
         link.update(probe_background(ex, model, catalog))
         link.update(probe_preload_lag(ex, model, catalog))
         sim_platform = simulated_platform(link)
+        if args.remote_link:     # one shaper per direction: an upload does not slow a download (Platform.storage_duplex)
+            sim_platform = sim_platform.with_(storage_duplex=1.0)
         runner = None
         if args.prediction != "priors":   # profile phase (and host calibration: runner), the probed link kept
             chosen = {w: wf for w, wf in workflows().items() if (not only or w in only)

@@ -38,7 +38,7 @@ from simulator.loop import run as run_until_idle
 from simulator.model import CompiledModel
 from simulator.platform import Platform
 from simulator.staging import Stager
-from simulator.storage import Latest, link_for
+from simulator.storage import DuplexLink, Latest, link_for
 from simulator.threads import apply_thread_rule
 from simulator.transfers import download_scale, plain_transfers
 from simulator.overlap_loop import overlap_for, overlap_loop
@@ -107,9 +107,15 @@ class Run:
         # transfers step through simulator.transfers.move: a shared link, the stager, or a shared host (a transfer's
         # CPU takes its share of the cores even with free bandwidth)
         self.shared = math.isfinite(platform.storage_bandwidth_Bps) or self.stage_rate > 0 or self.cpu is not None
+        #: the storage link (uploads' and downloads' unless the platform is duplex: then the uploads') and the
+        #: downloads' (the same link, or one of its own at the download rate: Platform.storage_duplex)
         self.link = link_for(self.env, platform)
-        #: the link's bytes per byte downloaded (Platform.download_bandwidth_Bps; 1: downloads move at the link's rate)
-        self.down_scale = download_scale(platform)
+        self.down_link = self.link
+        if platform.storage_duplex and self.link is not None:
+            self.down_link = link_for(self.env, platform, platform.download_bandwidth_Bps or None)
+        #: the link's bytes per byte downloaded (Platform.download_bandwidth_Bps; 1: downloads move at the link's
+        #: rate, or on a link of their own)
+        self.down_scale = 1.0 if self.down_link is not self.link else download_scale(platform)
         #: every byte at the link's one rate (no download rate, no large-transfer cost): the inlined links apply
         self.plain_transfers = plain_transfers(platform)
         #: when the client holds the last sink result fetched through the link (simulator.transfers.client_fetch)
@@ -173,7 +179,8 @@ class Run:
             if self.fast:
                 fast_loop.run(self)
             else:
-                run_until_idle(self.env, self.link)
+                run_until_idle(self.env, self.link if self.down_link is self.link
+                               else DuplexLink(self.link, self.down_link))
         # (closures over this run: dropped so that the finished run is freed by reference counting alone)
         overlap, self.live_downstream, self.loop_constants, self.overlap = self.overlap, None, None, None
         self.worker_loop = None

@@ -40,6 +40,12 @@ Defaults describe planlab's own executor on this kind of machine (FACTS.md):
   bytes into a new buffer (zero-filled, every page faulted in: a 64 MB ``bytearray`` alone took
   ~0.12 s at load 10) while an upload sends bytes the worker holds: the optimizations benchmark's
   host probe measured a 64 MB download 2.5x as long as its upload (issue 17).
+* ``storage_duplex = 0``: 1 gives uploads and downloads a link each (a network's full duplex:
+  the storage behind a network link, ``benchmarks/_remote_link.py``), each shared by the
+  transfers of its direction at its own rate (``storage_bandwidth_Bps`` up,
+  ``download_bandwidth_Bps`` or the same down; :class:`simulator.storage.DuplexLink`); 0 (every
+  result before it) puts both directions on one link, as on the embedded server, whose one
+  thread and the host's memory serve both (a switch: 0 or 1).
 * ``large_transfer_bytes = inf``, ``large_upload_s_per_byte = 0``, ``large_download_s_per_byte = 0``:
   a transfer's bytes beyond ``large_transfer_bytes`` (a task's inputs fetched together count as
   one transfer) cost that many more seconds each, a delay of the worker's own, not a share of the
@@ -188,6 +194,7 @@ class Platform:
     storage_sharing: float = 2.0        # two concurrent transfers each take this many times one alone (2: equal shares)
     storage_first_come: float = 0.0     # 0..1: of two transfers in flight the earlier gets (1 + p) / 2 (0: equal)
     download_bandwidth_Bps: float = 0.0  # bytes/s: a download alone (0: storage_bandwidth_Bps, the same both ways)
+    storage_duplex: float = 0.0         # 1: uploads and downloads each have a link of their own (a network); 0: one
     large_transfer_bytes: float = math.inf  # bytes one transfer call moves before each further byte costs more (inf: never)
     large_upload_s_per_byte: float = 0.0    # s per uploaded byte beyond large_transfer_bytes, on top of the link's
     large_download_s_per_byte: float = 0.0  # s per downloaded byte beyond large_transfer_bytes, on top of the link's
@@ -370,7 +377,7 @@ _TRANSFER_CPU = {"fetch_server_s_per_byte": 3.1e-10, "fetch_thread_s_per_byte": 
 _POSITIVE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism", "run_center"})
 _MAY_BE_INFINITE = frozenset({"storage_bandwidth_Bps", "host_cores", "task_parallelism", "large_transfer_bytes"})
 #: fields that are switches: 0 (off) or 1 (on), kept as numbers so a platform stays a table of floats
-_SWITCHES = frozenset({"fair_threads"})
+_SWITCHES = frozenset({"fair_threads", "storage_duplex"})
 
 _UNITS = {
     "cold_start_s": "seconds", "warm_start_s": "seconds", "keep_alive_s": "seconds", "invoke_s": "seconds",
@@ -379,6 +386,7 @@ _UNITS = {
     "storage_first_come": "0 to 1: of two transfers in flight the earlier gets (1 + p) / 2 (0 = equal shares, "
                           "1 = first come first served)",
     "download_bandwidth_Bps": "bytes per second of a download alone, 0 = storage_bandwidth_Bps",
+    "storage_duplex": "1 = uploads and downloads each on a link of their own (a network), 0 = one link for both",
     "large_transfer_bytes": "bytes one task's upload or download moves before the large rates apply, inf = never",
     "large_upload_s_per_byte": "seconds per uploaded byte beyond large_transfer_bytes, added to the link's time",
     "large_download_s_per_byte": "seconds per downloaded byte beyond large_transfer_bytes, added to the link's time",

@@ -413,14 +413,43 @@ class RankedLink:
         self.due = at if at > now else now
 
 
-def link_for(env: simpy.Environment, platform: Any) -> "SharedLink | RankedLink | None":
+def link_for(env: simpy.Environment, platform: Any,
+             bandwidth_Bps: float | None = None) -> "SharedLink | RankedLink | None":
     """The platform's storage link: None when it is free (infinite bandwidth), a :class:`RankedLink` when
-    ``storage_first_come`` favours the earlier transfers, else the processor-sharing :class:`SharedLink`."""
+    ``storage_first_come`` favours the earlier transfers, else the processor-sharing :class:`SharedLink`
+    (``bandwidth_Bps``: its rate, when not ``storage_bandwidth_Bps``: a duplex platform's download link)."""
     if not math.isfinite(platform.storage_bandwidth_Bps):
         return None
+    rate = platform.storage_bandwidth_Bps if bandwidth_Bps is None else bandwidth_Bps
     if platform.storage_first_come > 0.0:
-        return RankedLink(env, platform.storage_bandwidth_Bps, platform.storage_sharing, platform.storage_first_come)
-    return SharedLink(env, platform.storage_bandwidth_Bps, platform.storage_sharing)
+        return RankedLink(env, rate, platform.storage_sharing, platform.storage_first_come)
+    return SharedLink(env, rate, platform.storage_sharing)
+
+
+class DuplexLink:
+    """Uploads and downloads on links of their own (``Platform.storage_duplex``): what the event loop
+    (:func:`simulator.loop.run`) drives in place of one link - the earlier ``due`` of the two, and a wake-up
+    of the one due (the upload link first at a tie).  Transfers go to :attr:`up` or :attr:`down` directly
+    (``Run.link`` and ``Run.down_link``).
+
+    Why: over a network each direction of a full-duplex link has its own capacity, so an upload
+    does not slow a download beside it (the storage behind a shaped link,
+    ``benchmarks/_remote_link.py``); on the embedded server one thread and the host's memory serve
+    both directions, which one link models.
+    """
+
+    __slots__ = ("up", "down")
+
+    def __init__(self, up: "SharedLink | RankedLink", down: "SharedLink | RankedLink") -> None:
+        self.up, self.down = up, down
+
+    @property
+    def due(self) -> float:
+        up, down = self.up.due, self.down.due
+        return up if up <= down else down
+
+    def wake(self) -> None:
+        (self.up if self.up.due <= self.down.due else self.down).wake()
 
 
 class Latest:

@@ -60,11 +60,13 @@ def large_extra_s(platform: Any, nbytes: float, download: bool) -> float:
 
 def plain_transfers(platform: Any) -> bool:
     """Whether every byte moves at the link's one rate (no download rate of its own, no large-transfer cost) through
-    the processor-sharing link (``storage_first_come`` 0: a :class:`~simulator.storage.SharedLink`): the condition
+    the processor-sharing link (``storage_first_come`` 0: a :class:`~simulator.storage.SharedLink`), one for both
+    directions (``storage_duplex`` 0): the condition
     of the loops that inline the link (:mod:`simulator.fast_loop`, ``worker_loop.link_steps``)."""
     large = math.isfinite(platform.large_transfer_bytes) and (platform.large_download_s_per_byte > 0.0
                                                               or platform.large_upload_s_per_byte > 0.0)
-    return download_scale(platform) == 1.0 and not large and platform.storage_first_come == 0.0
+    return (download_scale(platform) == 1.0 and not large and platform.storage_first_come == 0.0
+            and not platform.storage_duplex)
 
 
 def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: Any = None,
@@ -89,7 +91,7 @@ def move(run: "Run", sizes: list[float], pool: RatioPool, me: Coroutine, then: A
         end = run.stager.serve(env._now, sizes, pool is run.up)
         if end > env._now:
             yield end - env._now
-    link, latency = run.link, run.platform.storage_latency_s
+    link, latency = run.down_link if pool is run.down else run.link, run.platform.storage_latency_s
     end = env._now
     if link is not None:
         ratios = [pool.next() for s in sizes if s > 0.0]
@@ -126,4 +128,4 @@ def client_fetch(run: "Run", i: int, t: float) -> None:
         run.makespan = max(run.makespan, t + latency)
         return
     # the group's value is when the client holds the result: the bytes' completion plus the latency
-    run.link.transfer_one(nbytes * r * run.down_scale, latency, None, run.held)
+    run.down_link.transfer_one(nbytes * r * run.down_scale, latency, None, run.held)
