@@ -3,8 +3,9 @@
 Part of :class:`executor.worker._LogicalWorker` (a mixin over its state: the
 protocol, the wire, the run's keys and spec, its memory and prefetched outputs).
 Remote inputs are fetched in one pipelined round trip when small, each large one
-received straight into its own buffer when they add up to more (a replay child reads only its edge's bytes, ``GETRANGE``, or all of them by ``GET``
-when its edge carries the whole output: :func:`executor.replay.read_command`); a
+received straight into its own buffer when they add up to more (a replay child
+reads only its edge's bytes, ``GETRANGE``, or all of them by ``GET`` when its edge
+carries the whole output: :func:`executor.replay.read_command`); a
 single remote input is received straight into one buffer
 (:meth:`executor.wire.Wire.get_bulk`).  An output stays in memory while a task of
 this worker will read it locally (:meth:`planning.protocol.WorkerProtocol.retention`).
@@ -104,7 +105,8 @@ class WorkerData:
         """
         small = [i for i, (parent, _, n) in enumerate(plan)
                  if (n if n is not None else nbytes[parent]) < BULK_MIN_BYTES]
-        large = [i for i in range(len(plan)) if i not in set(small)]
+        pipelined = set(small)
+        large = [i for i in range(len(plan)) if i not in pipelined]
         raw: list[Any] = [None] * len(plan)
         if small:
             for i, value in zip(small, self.wire.call([self._read_command(plan[i][0], plan[i][2]) for i in small])):
@@ -119,7 +121,7 @@ class WorkerData:
         return raw
 
     def _fetch(self, task_id: str, fetches) -> dict[str, Any]:
-        """All remote inputs of a task, in parallel (one pipeline when small, threads when large).
+        """All remote inputs of a task (one pipeline when small, each large one into its own buffer: _fetch_large).
 
         Outputs that arrived inside the notification or start invocation are not fetched again; a coded
         parent's output inside a notification is not authenticated again either (the note's tag covers it).
