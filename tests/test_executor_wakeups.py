@@ -274,6 +274,8 @@ def test_a_process_that_fails_after_its_last_write_leaves_its_idle_list(tmp_path
             ex.run(wf, plan)   # (succeeds when its result came first, else fails on the error: either is right)
         except ExecutionError:
             pass
+        # the run can return on b's result before wb's process is back from its logical worker: wait for the write
+        assert _eventually(marker.exists)
         pid = int(marker.read_text())
         assert _eventually(lambda: not _running(pid))
         assert _eventually(lambda: not any(int(p) == pid for k in ex.client.scan_iter(match=f"pl:idle:{ex.launcher_id}:*")
