@@ -11,7 +11,8 @@ named, the run's spec when this process has not loaded it, and the claim.
 Per task, the four hook stages, with the round trips they cost:
 
 * ``handle_inputs``: local parents come from memory; remote ones are fetched in
-  one pipelined round trip when small, with parallel threads when large (a
+  one pipelined round trip when small, each large one into its own buffer on the
+  worker's connection when they add up to more (``WorkerData._fetch_large``; a
   replay child reads only its edge's bytes, ``GETRANGE``, or ``GET`` when they are the
   whole output: :func:`executor.replay.read_command`); a single remote input
   is received straight into one buffer (:meth:`executor.wire.Wire.get_bulk`);
