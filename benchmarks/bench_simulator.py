@@ -13,6 +13,10 @@ only, no contention to step through).  Each figure is ``simulate()`` end to end 
 the run, the Trace DataFrames); ``engine`` is the run alone, ``engine_general`` the run alone by the
 general loop (``Run(fast=False)``): where ``fast_path`` is true, the default platform's specialised loop
 (:mod:`simulator.fast_loop`) ran ``simulate()`` and ``engine``, and the two engine figures show its gain.
+``machine.fast_loop_build`` says which build of that loop ran (:mod:`simulator.compiled`: its compiled
+twin, or the Python module and why); where the twin ran, ``engine_python`` is the Python module alone, in
+the same rounds, and ``compiled_speedup`` the ratio.  ``vs_plain_simpy``: ``simulate()`` against the plain
+SimPy model of the same DAG timed in the same rounds, a figure that does not depend on the host's speed.
 The cases are timed in interleaved rounds, one repeat of each per round, with a host probe (a fixed
 pure-Python loop) before each round.
 Wall time is recorded as the median and the best of the repeats, CPU time of this process as the median.  The target is checked on the
@@ -47,6 +51,7 @@ from planning.planners import get_planner
 from planning.profiles import load_catalog
 from planning.sources.generators import generate
 from simulator import Platform, monte_carlo, simulate
+from simulator import compiled, fast_loop
 from simulator.engine import Run
 from simulator.simulate import compile_plan, run_once
 from _peers import plain_simpy_s
@@ -112,6 +117,10 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
             e0 = time.perf_counter()      # the general loop, same round (run_once's work: the Run and its run)
             Run(c["compiled"], c["platform"], record=False, fast=False).run()
             c.setdefault("general", []).append(time.perf_counter() - e0)
+            if Run(c["compiled"], c["platform"], record=False).fast_module not in (None, fast_loop):
+                e0 = time.perf_counter()  # the fast loop's Python module, where its compiled twin ran the above
+                Run(c["compiled"], c["platform"], record=False, compiled_loop=False).run()
+                c.setdefault("python", []).append(time.perf_counter() - e0)
             if c["name"] == "default":     # the peer: a plain SimPy model of the same DAG, same round
                 c.setdefault("simpy", []).append(plain_simpy_s(*_plain_model(c["workflow"], c["trace"]), repeats=1)[0])
         print(f"round {round_ + 1}: host probe {probes[-1] * 1e3:.1f} ms", flush=True)
@@ -127,11 +136,14 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
                      "fast_path": Run(c["compiled"], c["platform"], record=False).fast,
                      "engine_general_s": statistics.median(c["general"]),
                      "engine_general_best_s": min(c["general"]),
+                     **({"engine_python_s": statistics.median(c["python"]), "engine_python_best_s": min(c["python"]),
+                         "compiled_speedup": statistics.median(c["python"]) / e_wall} if c.get("python") else {}),
                      "makespan_s": c["trace"].makespan_s, "planned_makespan_s": c["plan"].makespan_s,
                      "pass": n / wall >= TARGETS["tasks_per_s"],
                      "pass_best": n / best >= TARGETS["tasks_per_s"],
                      "pass_cpu": n / cpu >= TARGETS["tasks_per_s"],
-                     **({"simpy_tasks_per_s": n / statistics.median(c["simpy"])} if c.get("simpy") else {})})
+                     **({"simpy_tasks_per_s": n / statistics.median(c["simpy"]),
+                         "vs_plain_simpy": statistics.median(c["simpy"]) / wall} if c.get("simpy") else {})})
         print(f"{n:>7} tasks {c['name']:<13} simulate {n / best:,.0f} tasks/s best, {n / wall:,.0f} median "
               f"({wall:.3f} s; cpu {n / cpu:,.0f}/s)  engine {n / e_best:,.0f} best, {n / e_wall:,.0f} median",
               flush=True)
@@ -227,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                     "load_average": list(__import__("os").getloadavg()),
                     # seconds of a fixed pure-Python loop before each round of the speed cases: the
                     # host's speed at the time (the spread is this shared machine's, not the code's)
-                    "host_probe_s": probes},
+                    "host_probe_s": probes,
+                    # which build of the fast loop ran (simulator.compiled): "compiled" or why the Python module
+                    "fast_loop_build": compiled.status()},
         # the run this one replaced, for before/after ratios (compare within one machine state only)
         "previous": previous,
         "targets": TARGETS, "speed": speed, "monte_carlo": mc, "calibration": cal,

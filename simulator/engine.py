@@ -28,7 +28,7 @@ from planning.errors import PlanError
 from planning.gcpause import paused_gc
 from planning.protocol import WorkerState
 from simulator.columns import task_columns
-from simulator import fast_loop
+from simulator import compiled, fast_loop
 from simulator.dispatch import dispatcher_for
 from simulator.draws import Draws, RatioPool
 from simulator.host import NodeCpus, SharedCpu
@@ -60,10 +60,17 @@ class RunResult:
 
 
 class Run:
-    """Interpret the protocol for one plan on one platform; call :meth:`run` once."""
+    """Interpret the protocol for one plan on one platform; call :meth:`run` once.
+
+    ``fast=False`` runs the general loop even where the default platform's specialised one applies
+    (:mod:`simulator.fast_loop`); ``compiled_loop=False`` runs that specialised loop's Python module even
+    where its compiled twin is built (:mod:`simulator.compiled`).  Neither changes a result: the tests
+    compare them bit for bit.
+    """
 
     def __init__(self, model: CompiledModel, platform: Platform, draws: Draws | None = None,
-                 record: bool = True, warm_pool: dict[str, int] | None = None, fast: bool = True) -> None:
+                 record: bool = True, warm_pool: dict[str, int] | None = None, fast: bool = True,
+                 compiled_loop: bool = True) -> None:
         self.model = model
         self.platform = platform
         self.record = record
@@ -140,8 +147,11 @@ class Run:
         self.worker_loop = worker_loop if self.overlap is None else overlap_loop
         #: the default platform's specialised loops (simulator.fast_loop), when they apply and are not turned off
         self.fast = fast and fast_loop.applies(self) and self.plain_transfers
+        #: the fast loop's build that runs it: its compiled twin where the install has a current one and
+        #: ``compiled_loop`` allows it, else the Python module - the same results (simulator.compiled)
+        self.fast_module = (compiled.fast_loop() if compiled_loop else fast_loop) if self.fast else None
         if self.fast:
-            self.worker_loop = fast_loop.fast_steps(self)
+            self.worker_loop = self.fast_module.fast_steps(self)
 
     def _decisions(self, model: CompiledModel, draws: Draws | None) -> None:
         """The per-task decision lists the worker loop reads, and the execution seconds they imply."""
@@ -177,7 +187,7 @@ class Run:
         self.start_warm_workers(start)
         with paused_gc():
             if self.fast:
-                fast_loop.run(self)
+                self.fast_module.run(self)
             else:
                 run_until_idle(self.env, self.link if self.down_link is self.link
                                else DuplexLink(self.link, self.down_link))

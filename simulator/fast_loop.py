@@ -368,7 +368,8 @@ def run(run_: "Run") -> None:
     move, the next wake-up is at that very time: the check goes on there at once (``now`` becomes it), without
     the prediction's bookkeeping and the same check computed again - the general wake-up's arithmetic still."""
     env, link, worker, arrival = run_.env, run_.link, run_.worker_loop, run_.arrival
-    queue, keys, items = env._queue, *run_.calendar
+    queue = env._queue
+    keys, items = run_.calendar     # (two statements: Cython compiles no starred assignment)
     latency, coord = run_.platform.storage_latency_s, run_.platform.coordination_s
     active, marks, bandwidth, shared = link._active, link._marks, link.bandwidth, link.shared_bandwidth
     inf, new = float("inf"), object.__new__

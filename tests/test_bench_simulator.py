@@ -27,3 +27,20 @@ def test_the_10k_default_target_reads_only_that_case_on_median_and_best() -> Non
 
 def test_without_a_10k_case_there_is_no_verdict() -> None:
     assert bench_simulator._issue18([_row(1000, "default", 1e9, 1e9)]) == {}
+
+
+def test_the_speed_rows_say_which_loop_ran_and_what_the_python_module_takes() -> None:
+    """On a tiny workflow (the same cases as the record): every row has its figures; the default platform's row
+    has its peer's ratio, and - only where the compiled twin ran - the Python module's figures beside it."""
+    from simulator import compiled
+
+    rows, probes = bench_simulator.bench_speed([60])
+    assert len(probes) == 9 and {r["platform"] for r in rows} == {"default", "free_storage"}
+    default = next(r for r in rows if r["platform"] == "default")
+    free = next(r for r in rows if r["platform"] == "free_storage")
+    assert default["fast_path"] and not free["fast_path"]
+    assert default["vs_plain_simpy"] > 0 and "vs_plain_simpy" not in free
+    twin_ran = compiled.status() == "compiled"
+    assert ("engine_python_s" in default) == twin_ran and "engine_python_s" not in free
+    if twin_ran:
+        assert default["compiled_speedup"] == default["engine_python_s"] / default["engine_s"]

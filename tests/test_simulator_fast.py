@@ -25,6 +25,7 @@ from planning.protocol import WorkerProtocol
 from planning.protocol.decisions import OutputDecision
 from simulator import Platform
 from simulator.draws import draw
+from simulator import fast_loop
 from simulator.engine import Run
 from simulator.loop import Coroutine
 from simulator.simulate import compile_plan, to_trace
@@ -52,15 +53,23 @@ PLANNERS = {"uniform": {"profile": "medium"}, "heft": {}, "critical-path": {}, "
 
 
 def both_paths(workflow, plan, platform: Platform, warm_pool=None):
-    """The run's trace by the fast path and by the general loop, and whether the fast path was taken."""
+    """The run's trace by the fast path and by the general loop, and whether the fast path was taken.
+
+    The fast path is run by its Python module and, where the install built a current one, by its compiled
+    twin (simulator.compiled) too, which must give the Python module's trace bit for bit."""
     traces, taken = [], None
-    for fast in (True, False):
+    for fast, compiled_loop in ((True, False), (True, True), (False, False)):
         model = compile_plan(workflow, plan, MODEL)
-        run = Run(model, platform, None, warm_pool=dict(warm_pool or {}), fast=fast)
-        if fast:
+        run = Run(model, platform, None, warm_pool=dict(warm_pool or {}), fast=fast, compiled_loop=compiled_loop)
+        if fast and not compiled_loop:
             taken = run.fast
+            assert run.fast_module is (fast_loop if run.fast else None)
+        elif fast and run.fast_module in (fast_loop, None):
+            continue                       # (no compiled twin here: the Python module is the one fast path)
         traces.append(to_trace(model, run.run(), "r", {}))
-    return traces[0], traces[1], taken
+    if len(traces) == 3:
+        assert_same(traces[1], traces[0])
+    return traces[0], traces[-1], taken
 
 
 def assert_same(a, b) -> None:
