@@ -4,9 +4,10 @@ Why a compiled twin: the fast loop is where a default simulation spends its time
 written out to the point where every calendar event it processes is needed for the general loop's
 order (issue 18); what is left per task is the interpreter's dispatch of its lines.  ``setup.py`` has
 Cython compile the very same source, unchanged, into ``simulator._fast_loop_c``: the same code on the
-same Python objects (untyped: every number stays a Python float, every operation keeps Python's
-semantics, so the results are the Python loop's bit for bit - ``tests/test_simulator_compiled.py``
-compares them), without the bytecode loop - about 1.4x on the 10k-task benchmark.
+same Python objects (no type declarations, only Cython's safe type inference: every operation keeps
+Python's semantics, so the results are the Python loop's bit for bit - every case of
+``tests/test_simulator_fast.py`` compares the two), without the bytecode loop - about 1.4x on the
+10k-task benchmark.
 
 It is optional: an install without a C compiler (or without Cython) builds nothing and runs the Python
 module, with the same results.  The twin runs only when it was compiled from the ``fast_loop.py`` beside

@@ -49,6 +49,10 @@ the general code recorded, which the maximum reads).
 and compares every column, so the two cannot drift apart: a change to the worker
 protocol's interpretation in :mod:`simulator.worker_loop` must be made here too (or
 :func:`applies` narrowed), or that test fails.
+
+The install compiles this module, unchanged, with Cython (``setup.py``; :mod:`simulator.compiled`
+says why and when the compiled twin runs): keep it plain Python that Cython translates (no starred
+assignment of a tuple and a list, for one); the same test compares the twin with this module.
 """
 
 from __future__ import annotations
