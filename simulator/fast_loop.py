@@ -51,8 +51,8 @@ protocol's interpretation in :mod:`simulator.worker_loop` must be made here too 
 :func:`applies` narrowed), or that test fails.
 
 The install compiles this module, unchanged, with Cython (``setup.py``; :mod:`simulator.compiled`
-says why and when the compiled twin runs): keep it plain Python that Cython translates (no starred
-assignment of a tuple and a list, for one); the same test compares the twin with this module.
+says why and when the compiled twin runs): keep it plain Python that Cython translates (for one, Cython
+refuses to unpack a starred display such as ``a, b, c = x, *pair``); the same test compares the twin with this module.
 """
 
 from __future__ import annotations
