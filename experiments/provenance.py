@@ -66,11 +66,18 @@ def limit_support() -> str | None:
         return f"unknown ({exc})"
 
 
+def simulator_build() -> str:
+    """Which build of the simulator's fast loop runs here (:mod:`simulator.compiled`): "compiled", or the Python
+    module and why.  The results are the same either way; the simulations' speed is not."""
+    from simulator import compiled
+    return compiled.status()
+
+
 def collect(config_hash: str, config_name: str) -> dict[str, Any]:
     """Everything known before the run starts; the runner adds timings and enforced limits."""
     return {"config_name": config_name, "config_hash": config_hash, "git": git_revision(),
             "packages": package_versions(), "machine": machine(), "limit_support": limit_support(),
-            "argv": list(sys.argv), "started_utc": utc_now()}
+            "simulator_build": simulator_build(), "argv": list(sys.argv), "started_utc": utc_now()}
 
 
 def utc_now() -> str:

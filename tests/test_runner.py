@@ -160,6 +160,8 @@ def test_provenance(tmp_path: Path) -> None:
     assert p["packages"]["pandas"] == pd.__version__
     assert p["machine"]["cpus"] >= 1 and p["machine"]["python"].startswith("3.")
     assert "limits_enforced" in p and p["sessions"][0]["finished_utc"]
+    from simulator import compiled
+    assert p["simulator_build"] == compiled.status()     # the fast loop's build: compiled, or Python and why
 
 
 def test_relative_errors() -> None:
