@@ -100,6 +100,8 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
             cases.append({"n": n, "workflow": wf, "plan": plan, "plan_s": plan_s, "name": name, "platform": plat,
                           "compiled": compile_plan(wf, plan, model), "repeats": 9 if n <= 10_000 else 5,
                           "walls": [], "cpus": [], "engine": [], "trace": None})
+    for c in cases:    # whether the fast loop's compiled twin runs this case (then its Python module is timed too)
+        c["twin"] = Run(c["compiled"], c["platform"], record=False).fast_module not in (None, fast_loop)
     probes = []
     for round_ in range(max(c["repeats"] for c in cases)):
         probes.append(host_probe())
@@ -117,7 +119,7 @@ def bench_speed(sizes: list[int]) -> tuple[list[dict], list[float]]:
             e0 = time.perf_counter()      # the general loop, same round (run_once's work: the Run and its run)
             Run(c["compiled"], c["platform"], record=False, fast=False).run()
             c.setdefault("general", []).append(time.perf_counter() - e0)
-            if Run(c["compiled"], c["platform"], record=False).fast_module not in (None, fast_loop):
+            if c["twin"]:
                 e0 = time.perf_counter()  # the fast loop's Python module, where its compiled twin ran the above
                 Run(c["compiled"], c["platform"], record=False, compiled_loop=False).run()
                 c.setdefault("python", []).append(time.perf_counter() - e0)
